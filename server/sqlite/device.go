@@ -1,0 +1,271 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+	"time"
+)
+
+// Device statuses.
+const (
+	DeviceActive  = "active"
+	DeviceRevoked = "revoked"
+)
+
+// Device is an enrolled phone (or a service's tablet). Its credential is
+// stored only as a SHA-256 hash: 32 random bytes need no slow hash.
+type Device struct {
+	ID              string    `json:"id"`
+	PersonID        string    `json:"person_id"`
+	ReplicaID       string    `json:"replica_id"`
+	Platform        string    `json:"platform"`
+	Status          string    `json:"status"`
+	WipeRequested   bool      `json:"wipe_requested"`
+	WipedAt         time.Time `json:"wiped_at"`
+	RevokedBy       string    `json:"revoked_by,omitempty"`
+	RevokedAt       time.Time `json:"revoked_at"`
+	Created         time.Time `json:"created"`
+	LastSeen        time.Time `json:"last_seen"`
+	LastSyncAt      time.Time `json:"last_sync_at"`
+	LastCursor      int64     `json:"last_cursor"`
+	PendingReported int64     `json:"pending_reported"`
+	ServedScope     string    `json:"-"`
+}
+
+// EnrolmentCodeTTL is how long a one-time enrolment code is valid.
+const EnrolmentCodeTTL = 15 * time.Minute
+
+// enrolment codes: 8 characters of Crockford-like base32 without padding (40 bits).
+var codeEncoding = base32.NewEncoding("ABCDEFGHJKLMNPQRSTUVWXYZ23456789").WithPadding(base32.NoPadding)
+
+func hashSecret(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// NormaliseCode upper-cases a typed code and drops spaces and dashes.
+func NormaliseCode(code string) string {
+	code = strings.ToUpper(code)
+	return strings.NewReplacer(" ", "", "-", "").Replace(code)
+}
+
+func (db *DB) random(n int) ([]byte, error) {
+	b := make([]byte, n)
+	_, err := io.ReadFull(db.Rand, b)
+	return b, err
+}
+
+// IssueEnrolmentCode makes a one-time code with which a phone enrols for
+// personID. createdBy is the supervisor (or admin) issuing it.
+func (db *DB) IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (code string, expires time.Time, err error) {
+	b, err := db.random(5)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	code = codeEncoding.EncodeToString(b)
+	err = db.update(ctx, func(tx *Tx) error {
+		if _, err := findPerson(ctx, tx, "id = ?", personID); err != nil {
+			return err
+		}
+		expires = tx.now.Add(EnrolmentCodeTTL)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO enrolment_codes (code_hash, person_id, expires_at, created_by, created) VALUES (?, ?, ?, ?, ?)`,
+			hashSecret(code), personID, formatTime(expires), createdBy, tx.NowText()); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEntry{PersonID: createdBy, Action: ActionIssue, Detail: map[string]any{"for": personID}})
+	})
+	return code, expires, err
+}
+
+// Enrolment is what a phone receives for a valid code.
+type Enrolment struct {
+	DeviceID   string `json:"device_id"`
+	ReplicaID  string `json:"replica_id"`
+	Credential string `json:"credential"`
+	PersonID   string `json:"person_id"`
+}
+
+// Enrol exchanges a one-time code for a new device and its credential.
+// Unknown, used and expired codes all get the same unauthorized error.
+func (db *DB) Enrol(ctx context.Context, code, platform string) (Enrolment, error) {
+	var e Enrolment
+	rnd, err := db.random(16 + 16 + 32)
+	if err != nil {
+		return e, err
+	}
+	e.DeviceID = "dev_" + hex.EncodeToString(rnd[:16])
+	e.ReplicaID = hex.EncodeToString(rnd[16:32])
+	e.Credential = base64.RawURLEncoding.EncodeToString(rnd[32:])
+	err = db.update(ctx, func(tx *Tx) error {
+		var expires string
+		var used sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT person_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?`,
+			hashSecret(NormaliseCode(code))).Scan(&e.PersonID, &expires, &used)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && (used.Valid || expires <= tx.NowText())) {
+			return Errorf(EUNAUTHORIZED, "enrol", "enrolment code is not valid (unknown, used or expired)")
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?`,
+			tx.NowText(), e.DeviceID, hashSecret(NormaliseCode(code))); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, person_id, replica_id, platform, credential_hash, created, last_seen)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, e.DeviceID, e.PersonID, e.ReplicaID, platform, hashSecret(e.Credential), tx.NowText(), tx.NowText()); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEntry{PersonID: e.PersonID, DeviceID: e.DeviceID, Action: ActionEnrol,
+			Detail: map[string]any{"platform": platform}})
+	})
+	return e, err
+}
+
+const deviceCols = `id, person_id, replica_id, platform, status, wipe_requested, wiped_at, COALESCE(revoked_by, ''), revoked_at,
+	created, last_seen, last_sync_at, last_cursor, pending_reported, served_scope`
+
+func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
+	var d Device
+	var created string
+	err := sc.Scan(&d.ID, &d.PersonID, &d.ReplicaID, &d.Platform, &d.Status, &d.WipeRequested, nullTime{&d.WipedAt},
+		&d.RevokedBy, nullTime{&d.RevokedAt}, &created, nullTime{&d.LastSeen}, nullTime{&d.LastSyncAt}, &d.LastCursor,
+		&d.PendingReported, &d.ServedScope)
+	d.Created = parseTime(created)
+	return d, err
+}
+
+// Authenticate finds the device holding credential and its person. A revoked
+// device gets EREVOKED (the caller tells it to wipe) and the contact is audited.
+func (db *DB) Authenticate(ctx context.Context, credential string) (Device, Person, error) {
+	var d Device
+	var p Person
+	if credential == "" {
+		return d, p, Errorf(EUNAUTHORIZED, "authenticate", "device credential required")
+	}
+	err := db.view(ctx, func(tx *Tx) (err error) {
+		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE credential_hash = ?`, hashSecret(credential)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return Errorf(EUNAUTHORIZED, "authenticate", "unknown device credential")
+		} else if err != nil {
+			return err
+		}
+		p, err = findPerson(ctx, tx, "id = ?", d.PersonID)
+		return err
+	})
+	if err != nil {
+		return d, p, err
+	}
+	if d.Status == DeviceRevoked {
+		if err := db.update(ctx, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, tx.NowText(), d.ID)
+			if err != nil {
+				return err
+			}
+			return appendAudit(ctx, tx, AuditEntry{PersonID: d.PersonID, DeviceID: d.ID, Action: ActionRefused,
+				Detail: map[string]any{"reason": "revoked", "wipe": true}})
+		}); err != nil {
+			return d, p, err
+		}
+		return d, p, Errorf(EREVOKED, "authenticate", "this device has been revoked and must wipe its data")
+	}
+	return d, p, nil
+}
+
+// Device returns one device.
+func (db *DB) Device(ctx context.Context, id string) (Device, error) {
+	var d Device
+	err := db.view(ctx, func(tx *Tx) (err error) {
+		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("device", id)
+		}
+		return err
+	})
+	return d, err
+}
+
+// DeviceFilter narrows Devices; zero fields match everything.
+type DeviceFilter struct {
+	PersonID string
+	TeamID   string // devices of people in this team
+	Status   string
+}
+
+// Devices lists devices, newest first.
+func (db *DB) Devices(ctx context.Context, f DeviceFilter) ([]Device, error) {
+	var out []Device
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+prefixCols("d.", deviceCols)+` FROM devices d JOIN people p ON p.id = d.person_id
+			WHERE (? = '' OR d.person_id = ?) AND (? = '' OR p.team_id = ?) AND (? = '' OR d.status = ?)
+			ORDER BY d.created DESC, d.id`, f.PersonID, f.PersonID, f.TeamID, f.TeamID, f.Status, f.Status)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDevice(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+func prefixCols(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		c = strings.TrimSpace(c)
+		if strings.HasPrefix(c, "COALESCE(") {
+			c = "COALESCE(" + prefix + strings.TrimPrefix(c, "COALESCE(")
+		} else {
+			c = prefix + c
+		}
+		parts[i] = c
+	}
+	return strings.Join(parts, ", ")
+}
+
+// RevokeDevice revokes a device and asks it to wipe at next contact. It runs
+// the OnRevoke hooks (push removes the device's tokens) in the same transaction.
+func (db *DB) RevokeDevice(ctx context.Context, deviceID, by, reason string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET status = 'revoked', wipe_requested = 1, revoked_by = ?, revoked_at = ?
+			WHERE id = ? AND status = 'active'`, by, tx.NowText(), deviceID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var status string
+			if err := tx.QueryRowContext(ctx, `SELECT status FROM devices WHERE id = ?`, deviceID).Scan(&status); errors.Is(err, sql.ErrNoRows) {
+				return notFound("device", deviceID)
+			}
+			return nil // already revoked: idempotent
+		}
+		for _, hook := range db.OnRevoke {
+			if err := hook(ctx, tx, deviceID); err != nil {
+				return err
+			}
+		}
+		return appendAudit(ctx, tx, AuditEntry{PersonID: by, DeviceID: deviceID, Action: ActionRevoke,
+			Detail: map[string]any{"reason_given": reason != ""}})
+	})
+}
+
+// ConfirmWipe records that a revoked device reported wiping its data.
+func (db *DB) ConfirmWipe(ctx context.Context, deviceID string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET wiped_at = COALESCE(wiped_at, ?) WHERE id = ? AND status = 'revoked'`, tx.NowText(), deviceID); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEntry{DeviceID: deviceID, Action: "wiped"})
+	})
+}

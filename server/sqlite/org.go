@@ -1,0 +1,387 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Roles.
+const (
+	RoleWorker       = "worker"
+	RoleSupervisor   = "supervisor"
+	RolePractitioner = "practitioner"
+	RoleAdmin        = "admin"
+)
+
+type Area struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type Team struct {
+	ID     string `json:"id"`
+	AreaID string `json:"area_id"`
+	Name   string `json:"name"`
+}
+
+// Service is a directory entry; SharedFields is its data-sharing agreement.
+type Service struct {
+	ID           string          `json:"id"`
+	Name         string          `json:"name"`
+	Kind         string          `json:"kind"`
+	Contact      string          `json:"contact"`
+	Pathway      string          `json:"pathway"`
+	TZ           string          `json:"tz"`
+	Hours        json.RawMessage `json:"hours"`
+	SharedFields []string        `json:"shared_fields"`
+	Created      time.Time       `json:"created"`
+	Updated      time.Time       `json:"updated"`
+}
+
+// Person is anyone who signs in or owns a device. PasswordHash is never serialised.
+type Person struct {
+	ID           string          `json:"id"`
+	Name         string          `json:"name"`
+	Email        string          `json:"email,omitempty"`
+	Role         string          `json:"role"`
+	TeamID       string          `json:"team_id,omitempty"`
+	ServiceID    string          `json:"service_id,omitempty"`
+	TZ           string          `json:"tz"`
+	Hours        json.RawMessage `json:"hours"`
+	PasswordHash string          `json:"-"`
+	FailedLogins int             `json:"-"`
+	LockedUntil  time.Time       `json:"-"`
+	Supervises   []string        `json:"supervises,omitempty"` // team ids (supervisors)
+	Created      time.Time       `json:"created"`
+	Updated      time.Time       `json:"updated"`
+}
+
+func notFound(what, id string) error {
+	return Errorf(ENOTFOUND, "", "%s %q not found", what, id)
+}
+
+// UpsertArea creates or renames an area.
+func (db *DB) UpsertArea(ctx context.Context, a Area) error {
+	return db.update(ctx, func(tx *Tx) error { return upsertArea(ctx, tx, a) })
+}
+
+func upsertArea(ctx context.Context, tx *Tx, a Area) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO areas (id, name) VALUES (?, ?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name`, a.ID, a.Name)
+	return err
+}
+
+// UpsertTeam creates or updates a team.
+func (db *DB) UpsertTeam(ctx context.Context, t Team) error {
+	return db.update(ctx, func(tx *Tx) error { return upsertTeam(ctx, tx, t) })
+}
+
+func upsertTeam(ctx context.Context, tx *Tx, t Team) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO teams (id, area_id, name) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET area_id = excluded.area_id, name = excluded.name`, t.ID, t.AreaID, t.Name)
+	return err
+}
+
+// Areas lists every area.
+func (db *DB) Areas(ctx context.Context) ([]Area, error) {
+	var out []Area
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, name FROM areas ORDER BY name, id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var a Area
+			if err := rows.Scan(&a.ID, &a.Name); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// Teams lists every team.
+func (db *DB) Teams(ctx context.Context) ([]Team, error) {
+	var out []Team
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, area_id, name FROM teams ORDER BY name, id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t Team
+			if err := rows.Scan(&t.ID, &t.AreaID, &t.Name); err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// UpsertService creates or updates a directory entry. The caller audits edits
+// (portal): use AppendAudit in the same request.
+func (db *DB) UpsertService(ctx context.Context, s Service) error {
+	return db.update(ctx, func(tx *Tx) error { return upsertService(ctx, tx, s) })
+}
+
+func upsertService(ctx context.Context, tx *Tx, s Service) error {
+	if s.SharedFields == nil {
+		s.SharedFields = []string{}
+	}
+	sf, _ := json.Marshal(s.SharedFields)
+	hours := s.Hours
+	if len(hours) == 0 {
+		hours = json.RawMessage(`{}`)
+	}
+	if s.TZ == "" {
+		s.TZ = "Europe/London"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO services (id, name, kind, contact, pathway, tz, hours, shared_fields, created, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, contact = excluded.contact,
+			pathway = excluded.pathway, tz = excluded.tz, hours = excluded.hours,
+			shared_fields = excluded.shared_fields, updated = excluded.updated`,
+		s.ID, s.Name, s.Kind, s.Contact, s.Pathway, s.TZ, string(hours), string(sf), tx.NowText(), tx.NowText())
+	return err
+}
+
+const serviceCols = `id, name, kind, contact, pathway, tz, hours, shared_fields, created, updated`
+
+func scanService(sc interface{ Scan(...any) error }) (Service, error) {
+	var s Service
+	var hours, sf, created, updated string
+	if err := sc.Scan(&s.ID, &s.Name, &s.Kind, &s.Contact, &s.Pathway, &s.TZ, &hours, &sf, &created, &updated); err != nil {
+		return s, err
+	}
+	s.Hours = json.RawMessage(hours)
+	_ = json.Unmarshal([]byte(sf), &s.SharedFields)
+	s.Created, s.Updated = parseTime(created), parseTime(updated)
+	return s, nil
+}
+
+// Service returns one directory entry.
+func (db *DB) Service(ctx context.Context, id string) (Service, error) {
+	var s Service
+	err := db.view(ctx, func(tx *Tx) (err error) { s, err = findService(ctx, tx, id); return err })
+	return s, err
+}
+
+func findService(ctx context.Context, tx *Tx, id string) (Service, error) {
+	s, err := scanService(tx.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, notFound("service", id)
+	}
+	return s, err
+}
+
+// Services lists the directory.
+func (db *DB) Services(ctx context.Context) ([]Service, error) {
+	var out []Service
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+serviceCols+` FROM services ORDER BY name, id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			s, err := scanService(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// UpsertPerson creates or updates a person (not their password or lockout:
+// see SetPassword, RecordLogin). A worker or supervisor whose team changes
+// has their devices' scope recomputed at their next sync.
+func (db *DB) UpsertPerson(ctx context.Context, p Person) error {
+	return db.update(ctx, func(tx *Tx) error { return upsertPerson(ctx, tx, p) })
+}
+
+func upsertPerson(ctx context.Context, tx *Tx, p Person) error {
+	switch p.Role {
+	case RoleWorker, RoleSupervisor, RolePractitioner, RoleAdmin:
+	default:
+		return Errorf(EINVALID, "upsert person", "unknown role %q", p.Role)
+	}
+	hours := p.Hours
+	if len(hours) == 0 {
+		hours = json.RawMessage(`{}`)
+	}
+	if p.TZ == "" {
+		p.TZ = "Europe/London"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO people (id, name, email, role, team_id, service_id, tz, hours, password_hash, created, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, role = excluded.role,
+			team_id = excluded.team_id, service_id = excluded.service_id, tz = excluded.tz, hours = excluded.hours,
+			password_hash = COALESCE(excluded.password_hash, people.password_hash), updated = excluded.updated`,
+		p.ID, p.Name, nullString(p.Email), p.Role, nullString(p.TeamID), nullString(p.ServiceID), p.TZ, string(hours),
+		nullString(p.PasswordHash), tx.NowText(), tx.NowText())
+	if err != nil {
+		if isUniqueViolation(err) {
+			return Errorf(ECONFLICT, "upsert person", "email already in use")
+		}
+		return err
+	}
+	if p.Supervises != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM team_supervisors WHERE person_id = ?`, p.ID); err != nil {
+			return err
+		}
+		for _, t := range p.Supervises {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO team_supervisors (person_id, team_id) VALUES (?, ?)`, p.ID, t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+const personCols = `id, name, COALESCE(email, ''), role, COALESCE(team_id, ''), COALESCE(service_id, ''), tz, hours,
+	COALESCE(password_hash, ''), failed_logins, locked_until, created, updated`
+
+func scanPerson(sc interface{ Scan(...any) error }) (Person, error) {
+	var p Person
+	var hours, created, updated string
+	err := sc.Scan(&p.ID, &p.Name, &p.Email, &p.Role, &p.TeamID, &p.ServiceID, &p.TZ, &hours,
+		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &created, &updated)
+	p.Hours = json.RawMessage(hours)
+	p.Created, p.Updated = parseTime(created), parseTime(updated)
+	return p, err
+}
+
+func findPerson(ctx context.Context, tx *Tx, where string, arg any) (Person, error) {
+	p, err := scanPerson(tx.QueryRowContext(ctx, `SELECT `+personCols+` FROM people WHERE `+where, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, notFound("person", fmt.Sprint(arg))
+	} else if err != nil {
+		return p, err
+	}
+	p.Supervises, err = supervisedTeams(ctx, tx, p.ID)
+	return p, err
+}
+
+func supervisedTeams(ctx context.Context, tx *Tx, personID string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT team_id FROM team_supervisors WHERE person_id = ? ORDER BY team_id`, personID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Person returns one person by id.
+func (db *DB) Person(ctx context.Context, id string) (Person, error) {
+	var p Person
+	err := db.view(ctx, func(tx *Tx) (err error) { p, err = findPerson(ctx, tx, "id = ?", id); return err })
+	return p, err
+}
+
+// PersonByEmail returns the person who signs in with email (portal login).
+func (db *DB) PersonByEmail(ctx context.Context, email string) (Person, error) {
+	var p Person
+	err := db.view(ctx, func(tx *Tx) (err error) { p, err = findPerson(ctx, tx, "email = ?", email); return err })
+	return p, err
+}
+
+// PeopleFilter narrows People; zero fields match everything.
+type PeopleFilter struct {
+	Role      string
+	TeamID    string
+	ServiceID string
+}
+
+// People lists people, by name.
+func (db *DB) People(ctx context.Context, f PeopleFilter) ([]Person, error) {
+	var out []Person
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+personCols+` FROM people
+			WHERE (? = '' OR role = ?) AND (? = '' OR team_id = ?) AND (? = '' OR service_id = ?)
+			ORDER BY name, id`, f.Role, f.Role, f.TeamID, f.TeamID, f.ServiceID, f.ServiceID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			p, err := scanPerson(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range out {
+			if out[i].Supervises, err = supervisedTeams(ctx, tx, out[i].ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetPassword stores a password hash (bcrypt; hashing is the caller's job).
+func (db *DB) SetPassword(ctx context.Context, personID, hash string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE people SET password_hash = ?, failed_logins = 0, locked_until = NULL, updated = ? WHERE id = ?`,
+			hash, tx.NowText(), personID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("person", personID)
+		}
+		return nil
+	})
+}
+
+// RecordLogin notes a sign-in attempt: success resets the failure count;
+// failure increments it and, at maxFailures, locks the account until now+lockFor.
+// It writes the audit entry in the same transaction.
+func (db *DB) RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if ok {
+			if _, err := tx.ExecContext(ctx, `UPDATE people SET failed_logins = 0, locked_until = NULL WHERE id = ?`, personID); err != nil {
+				return err
+			}
+		} else {
+			if _, err := tx.ExecContext(ctx, `UPDATE people SET failed_logins = failed_logins + 1,
+				locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END WHERE id = ?`,
+				maxFailures, formatTime(tx.now.Add(lockFor)), personID); err != nil {
+				return err
+			}
+		}
+		return appendAudit(ctx, tx, AuditEntry{PersonID: personID, Action: ActionLogin, Detail: map[string]any{"ok": ok}})
+	})
+}

@@ -1,0 +1,341 @@
+// Package sqlite is JoinedUp's store: one SQLite file in WAL mode holding the
+// organisation, devices, the changeset log, materialised records, quarantine,
+// audit and the push outbox.
+//
+// Public methods open a transaction and call lowercase helpers that take *Tx,
+// so a helper can be reused inside a bigger transaction (a sync push applies
+// changesets, updates records and writes audit in one commit).
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// TimeLayout is how times are stored: fixed width, UTC, so TEXT order is time order.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// DB is the database handle. Writes go through a single connection with
+// BEGIN IMMEDIATE (SQLite has one writer anyway; queueing in Go is cheaper
+// than busy-waiting in SQLite); reads use a separate pool that runs
+// concurrently thanks to WAL.
+type DB struct {
+	Path string
+	// Now is the clock; set it before use in tests. Transactions read it once.
+	Now func() time.Time
+
+	// Migrations run after the embedded ones, keyed by their number. Other
+	// packages (push) register their schema here; see RegisterMigration.
+	extra map[int]migration
+
+	// Rand is the source of credentials, codes and replica ids (crypto/rand).
+	Rand io.Reader
+	// OnRevoke hooks run inside the revocation transaction (push drops tokens).
+	OnRevoke []func(ctx context.Context, tx *Tx, deviceID string) error
+
+	write *sql.DB
+	read  *sql.DB
+}
+
+type migration struct {
+	name string
+	sql  string
+	fn   func(ctx context.Context, tx *Tx) error
+}
+
+// NewDB returns an unopened DB for path.
+func NewDB(path string) *DB {
+	return &DB{Path: path, Now: time.Now, Rand: rand.Reader, extra: map[int]migration{}}
+}
+
+// Open opens (creating if needed) and migrates the database at path.
+func Open(path string) (*DB, error) {
+	db := NewDB(path)
+	if err := db.Open(); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+func dsn(path string, txlock string, readonly bool) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_txlock", txlock)
+	if readonly {
+		q.Set("_query_only", "1")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens the database and applies pending migrations.
+func (db *DB) Open() (err error) {
+	if db.Path == "" {
+		return fmt.Errorf("sqlite: path required")
+	}
+	if db.Now == nil {
+		db.Now = time.Now
+	}
+	if db.write, err = sql.Open("sqlite3", dsn(db.Path, "immediate", false)); err != nil {
+		return fmt.Errorf("open %s: %w", db.Path, err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetConnMaxIdleTime(0)
+	if err := db.migrate(context.Background()); err != nil {
+		db.write.Close()
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if db.read, err = sql.Open("sqlite3", dsn(db.Path, "deferred", true)); err != nil {
+		db.write.Close()
+		return fmt.Errorf("open %s: %w", db.Path, err)
+	}
+	db.read.SetMaxOpenConns(8)
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		// Fold the WAL back into the main file so a copied data dir is complete.
+		_, _ = db.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		errs = append(errs, db.write.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks both pools answer.
+func (db *DB) Ping(ctx context.Context) error {
+	if db.write == nil {
+		return fmt.Errorf("sqlite: not open")
+	}
+	if err := db.write.PingContext(ctx); err != nil {
+		return err
+	}
+	return db.read.PingContext(ctx)
+}
+
+// SQL returns the underlying write handle, for packages (push, portal) that
+// own their own tables. Use BeginTx in preference: it fixes the clock.
+func (db *DB) SQL() *sql.DB { return db.write }
+
+// RegisterMigration adds a migration (number > 19 reserved for other packages,
+// or an unused slot we reserved for them) applied on Open after the embedded ones
+// with lower numbers. Call before Open.
+func (db *DB) RegisterMigration(n int, name, sqlText string) {
+	if db.extra == nil {
+		db.extra = map[int]migration{}
+	}
+	db.extra[n] = migration{name: name, sql: sqlText}
+}
+
+// Tx is a transaction with a fixed "now": every row it writes carries the same time.
+type Tx struct {
+	*sql.Tx
+	db  *DB
+	now time.Time
+}
+
+// Now returns the transaction's fixed time.
+func (tx *Tx) Now() time.Time { return tx.now }
+
+// NowText returns now in the stored layout.
+func (tx *Tx) NowText() string { return formatTime(tx.now) }
+
+// BeginTx starts a write transaction (BEGIN IMMEDIATE).
+func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
+	tx, err := db.write.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond)}, nil
+}
+
+// BeginRead starts a read-only transaction that sees one consistent snapshot.
+func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond)}, nil
+}
+
+// update runs fn in a write transaction and commits it if fn returns nil.
+func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// view runs fn in a read transaction.
+func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.BeginRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// Update runs fn in one write transaction (for other packages' tables).
+func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error { return db.update(ctx, fn) }
+
+// View runs fn in one read-only transaction.
+func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error { return db.view(ctx, fn) }
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (
+		n INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	all := map[int]migration{}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		var n int
+		if _, err := fmt.Sscanf(base, "%04d_", &n); err != nil {
+			return fmt.Errorf("migration %s: name must start with a 4-digit number", base)
+		}
+		b, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		all[n] = migration{name: base, sql: string(b)}
+	}
+	for n, m := range db.extra {
+		if _, dup := all[n]; dup {
+			return fmt.Errorf("migration %d registered twice", n)
+		}
+		all[n] = m
+	}
+	nums := make([]int, 0, len(all))
+	for n := range all {
+		nums = append(nums, n)
+	}
+	sort.Ints(nums)
+	for _, n := range nums {
+		if err := db.migrateOne(ctx, n, all[n]); err != nil {
+			return fmt.Errorf("migration %s: %w", all[n].name, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) migrateOne(ctx context.Context, n int, m migration) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var x int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE n = ?`, n).Scan(&x); err != nil {
+		return err
+	} else if x > 0 {
+		return nil
+	}
+	if m.sql != "" {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return err
+		}
+	}
+	if m.fn != nil {
+		if err := m.fn(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (n, name, applied_at) VALUES (?, ?, ?)`, n, m.name, tx.NowText()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Migrated reports the highest applied migration number (for /readyz).
+func (db *DB) Migrated(ctx context.Context) (int, error) {
+	var n sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT MAX(n) FROM migrations`).Scan(&n)
+	return int(n.Int64), err
+}
+
+// Backup writes a consistent copy of the live database to path with VACUUM INTO.
+// Writers are not blocked for long: VACUUM INTO reads one snapshot.
+func (db *DB) Backup(ctx context.Context, path string) error {
+	if strings.ContainsAny(path, "?#") {
+		return fmt.Errorf("backup path must not contain ? or #")
+	}
+	// A dedicated connection: the read pool is query_only, and the write pool
+	// would hold up writers for the whole copy.
+	conn, err := sql.Open("sqlite3", dsn(db.Path, "deferred", false))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err = conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return nil
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(TimeLayout, s)
+	return t
+}
+
+// nullTime scans a nullable stored time.
+type nullTime struct{ t *time.Time }
+
+func (n nullTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*n.t = time.Time{}
+	case string:
+		*n.t = parseTime(v)
+	case []byte:
+		*n.t = parseTime(string(v))
+	default:
+		return fmt.Errorf("nullTime: unexpected %T", v)
+	}
+	return nil
+}
+
+func timeOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return formatTime(t)
+}
+
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique || errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+}

@@ -1,0 +1,193 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// MustOpenDB opens a fresh database in a temp dir with a fixed clock.
+func MustOpenDB(tb testing.TB) *sqlite.DB {
+	tb.Helper()
+	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "db.sqlite"))
+	now := time.Date(2025, 3, 1, 19, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return now }
+	if err := db.Open(); err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func mustOrg(tb testing.TB, db *sqlite.DB) {
+	tb.Helper()
+	ctx := context.Background()
+	must(tb, db.UpsertArea(ctx, sqlite.Area{ID: "north", Name: "North"}))
+	must(tb, db.UpsertTeam(ctx, sqlite.Team{ID: "team_a", AreaID: "north", Name: "A"}))
+	must(tb, db.UpsertTeam(ctx, sqlite.Team{ID: "team_b", AreaID: "north", Name: "B"}))
+	must(tb, db.UpsertService(ctx, sqlite.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", SharedFields: []string{"reason", "urgency"}}))
+	must(tb, db.UpsertPerson(ctx, sqlite.Person{ID: "w1", Name: "Worker One", Role: sqlite.RoleWorker, TeamID: "team_a"}))
+	must(tb, db.UpsertPerson(ctx, sqlite.Person{ID: "s1", Name: "Sup One", Email: "s1@example.org", Role: sqlite.RoleSupervisor, TeamID: "team_a", Supervises: []string{"team_a", "team_b"}}))
+}
+
+func must(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestOpenMigratesAndReopens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	db, err := sqlite.Open(path)
+	must(t, err)
+	n, err := db.Migrated(context.Background())
+	must(t, err)
+	if n < 1 {
+		t.Fatalf("migrated = %d, want >= 1", n)
+	}
+	must(t, db.Close())
+	db, err = sqlite.Open(path)
+	must(t, err)
+	defer db.Close()
+	if m, _ := db.Migrated(context.Background()); m != n {
+		t.Fatalf("reopen migrated = %d, want %d", m, n)
+	}
+}
+
+func TestRegisteredMigration(t *testing.T) {
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
+	db.RegisterMigration(10, "0010_push.sql", `CREATE TABLE push_tokens (device_id TEXT PRIMARY KEY)`)
+	must(t, db.Open())
+	defer db.Close()
+	if _, err := db.SQL().Exec(`INSERT INTO push_tokens VALUES ('d')`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPeopleAndSupervision(t *testing.T) {
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	p, err := db.Person(ctx, "s1")
+	must(t, err)
+	if p.Role != "supervisor" || len(p.Supervises) != 2 {
+		t.Fatalf("got %+v", p)
+	}
+	if _, err := db.Person(ctx, "nobody"); syncengine.ErrorCode(err) != "not_found" {
+		t.Fatalf("want not_found, got %v", err)
+	}
+	err = db.UpsertPerson(ctx, sqlite.Person{ID: "x", Name: "X", Role: "king"})
+	if syncengine.ErrorCode(err) != "invalid" {
+		t.Fatalf("want invalid, got %v", err)
+	}
+	ws, err := db.People(ctx, sqlite.PeopleFilter{Role: "worker"})
+	must(t, err)
+	if len(ws) != 1 || ws[0].ID != "w1" {
+		t.Fatalf("workers = %+v", ws)
+	}
+}
+
+func TestEnrolAuthenticateRevoke(t *testing.T) {
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	code, exp, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
+	must(t, err)
+	if len(code) != 8 || !exp.After(db.Now()) {
+		t.Fatalf("code %q exp %v", code, exp)
+	}
+	e, err := db.Enrol(ctx, code, "android")
+	must(t, err)
+	if _, err := db.Enrol(ctx, code, "android"); syncengine.ErrorCode(err) != "unauthorized" {
+		t.Fatalf("second use: want unauthorized, got %v", err)
+	}
+	d, p, err := db.Authenticate(ctx, e.Credential)
+	must(t, err)
+	if d.ID != e.DeviceID || p.ID != "w1" || d.ReplicaID != e.ReplicaID {
+		t.Fatalf("got %+v %+v", d, p)
+	}
+	if _, _, err := db.Authenticate(ctx, "nope"); syncengine.ErrorCode(err) != "unauthorized" {
+		t.Fatalf("want unauthorized, got %v", err)
+	}
+	var hooked string
+	db.OnRevoke = append(db.OnRevoke, func(ctx context.Context, tx *sqlite.Tx, id string) error { hooked = id; return nil })
+	must(t, db.RevokeDevice(ctx, e.DeviceID, "s1", "lost"))
+	if hooked != e.DeviceID {
+		t.Fatalf("revoke hook not run")
+	}
+	if _, _, err := db.Authenticate(ctx, e.Credential); syncengine.ErrorCode(err) != "revoked" {
+		t.Fatalf("want revoked, got %v", err)
+	}
+	audit, err := db.Audit(ctx, sqlite.AuditFilter{DeviceID: e.DeviceID})
+	must(t, err)
+	var actions []string
+	for _, a := range audit {
+		actions = append(actions, a.Action)
+	}
+	if len(actions) != 3 || actions[0] != "refused" || actions[1] != "revoke" || actions[2] != "enrol" {
+		t.Fatalf("audit actions = %v", actions)
+	}
+}
+
+func TestEnrolmentCodeExpires(t *testing.T) {
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	code, _, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
+	must(t, err)
+	later := db.Now().Add(16 * time.Minute)
+	db.Now = func() time.Time { return later }
+	if _, err := db.Enrol(ctx, code, "ios"); syncengine.ErrorCode(err) != "unauthorized" {
+		t.Fatalf("want unauthorized, got %v", err)
+	}
+}
+
+func TestAuditIsAppendOnly(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	must(t, db.AppendAudit(ctx, sqlite.AuditEntry{PersonID: "s1", Action: "read", RecordID: "r1"}))
+	if _, err := db.SQL().Exec(`UPDATE audit_log SET action = 'x'`); err == nil {
+		t.Fatal("update of audit_log succeeded")
+	}
+	if _, err := db.SQL().Exec(`DELETE FROM audit_log`); err == nil {
+		t.Fatal("delete from audit_log succeeded")
+	}
+}
+
+func TestSharingDecisionNeedsJustification(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	err := db.RecordSharingDecision(ctx, sqlite.SharingDecision{ReferralID: "r1", Decision: "shared_without_consent", DecidedBy: "s1"})
+	if syncengine.ErrorCode(err) != "invalid" {
+		t.Fatalf("want invalid, got %v", err)
+	}
+	must(t, db.RecordSharingDecision(ctx, sqlite.SharingDecision{ReferralID: "r1", Decision: "shared_without_consent", Justification: "risk of harm", DecidedBy: "s1"}))
+	ds, err := db.SharingDecisions(ctx, "r1")
+	must(t, err)
+	if len(ds) != 1 || ds[0].Justification != "risk of harm" {
+		t.Fatalf("got %+v", ds)
+	}
+}
+
+func TestBackup(t *testing.T) {
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	dst := filepath.Join(t.TempDir(), "backup.sqlite")
+	must(t, db.Backup(context.Background(), dst))
+	b, err := sqlite.Open(dst)
+	must(t, err)
+	defer b.Close()
+	p, err := b.Person(context.Background(), "s1")
+	must(t, err)
+	if p.Name != "Sup One" {
+		t.Fatalf("restored person = %+v", p)
+	}
+	var e *syncengine.Error
+	_ = errors.As(nil, &e)
+}
