@@ -1,0 +1,138 @@
+package syncengine
+
+import (
+	"regexp"
+	"strconv"
+)
+
+var fieldNamePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`)
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// ApplyStatus says what applying a changeset did.
+type ApplyStatus int
+
+const (
+	Applied   ApplyStatus = iota + 1 // new state produced
+	Duplicate                        // already applied here: nothing to do
+	Pending                          // its causal context is not here yet
+)
+
+func (s ApplyStatus) String() string {
+	switch s {
+	case Applied:
+		return "applied"
+	case Duplicate:
+		return "duplicate"
+	case Pending:
+		return "pending"
+	}
+	return "unknown"
+}
+
+// Result is the outcome of Apply.
+type Result struct {
+	Status  ApplyStatus
+	Before  map[RecordID]*Record // the touched records as they were (nil entries: did not exist)
+	Records []*Record            // with Applied: the new states of the touched records, in dep order
+	Missing []Dep                // with Pending: what is not here yet
+}
+
+// RecordGetter loads a record's current state; it returns nil, nil when the
+// record does not exist. The server reads SQLite, a phone its local store.
+type RecordGetter func(RecordID) (*Record, error)
+
+// Apply computes the effect of a changeset on the records it touches without
+// changing them: it returns new states (clones) to be stored by the caller,
+// all of them or none. It is deterministic: the result depends only on the
+// changeset and the states given, so any order of delivery converges.
+func Apply(cs *Changeset, get RecordGetter) (*Result, error) {
+	if err := cs.Check(); err != nil {
+		return nil, err
+	}
+	res := &Result{Before: make(map[RecordID]*Record, len(cs.Deps))}
+	for _, d := range cs.Deps {
+		r, err := get(d.Record)
+		if err != nil {
+			return nil, err
+		}
+		res.Before[d.Record] = r
+		if r != nil && r.VV.Get(cs.Replica) >= cs.Start {
+			res.Status = Duplicate
+			return res, nil
+		}
+	}
+	for _, d := range cs.Deps {
+		var have VV
+		if r := res.Before[d.Record]; r != nil {
+			have = r.VV
+		}
+		if !have.Covers(d.VV) {
+			res.Missing = append(res.Missing, d)
+		}
+	}
+	if len(res.Missing) > 0 {
+		res.Status = Pending
+		return res, nil
+	}
+	next := make(map[RecordID]*Record, len(cs.Deps))
+	for _, d := range cs.Deps {
+		if r := res.Before[d.Record]; r != nil {
+			next[d.Record] = r.Clone()
+		} else {
+			next[d.Record] = newRecord(d.Record)
+		}
+	}
+	ids := cs.OpIDs()
+	for i := range cs.Ops {
+		op := &cs.Ops[i]
+		if err := next[op.Record].applyOp(op, ids[i], cs.Time, cs.Author); err != nil {
+			return nil, err
+		}
+	}
+	end := cs.End()
+	for _, d := range cs.Deps {
+		r := next[d.Record]
+		r.VV = r.VV.Set(cs.Replica, end)
+		if cs.Time > r.Updated {
+			r.Updated = cs.Time
+		}
+		// Attribution is deterministic whatever the order: the smallest author
+		// id that wrote through a replica is kept.
+		if r.Erased == nil {
+			if a, ok := r.Authors[cs.Replica]; !ok || cs.Author < a {
+				r.Authors[cs.Replica] = cs.Author
+			}
+		}
+		res.Records = append(res.Records, r)
+	}
+	res.Status = Applied
+	return res, nil
+}
+
+// RedactChangeset replaces the ops on erased records in a stored changeset
+// with placeholders of the same counter width, so that erasure reaches history
+// too while the changeset keeps its identity, op ids and deps (replicas still
+// see it as delivered, and dependants still apply). It reports whether
+// anything was redacted.
+func RedactChangeset(cs *Changeset, erased func(RecordID) bool) (*Changeset, bool) {
+	var out *Changeset
+	for i := range cs.Ops {
+		op := &cs.Ops[i]
+		// The create op stays: a record's type is not its content, and every
+		// replica must agree on it.
+		if op.Kind == OpCreate || op.Kind == OpErase || op.Kind == OpRedacted || !erased(op.Record) {
+			continue
+		}
+		if out == nil {
+			c := *cs
+			c.Ops = append([]Op(nil), cs.Ops...)
+			out = &c
+		}
+		out.Ops[i] = Op{Kind: OpRedacted, Record: op.Record, Delta: int64(op.width())}
+	}
+	if out == nil {
+		return cs, false
+	}
+	return out, true
+}

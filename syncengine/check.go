@@ -1,0 +1,164 @@
+package syncengine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// CheckChangeset enforces the domain rules a save must keep, given the
+// touched records before and after it. Local edits and the server's push
+// handler both run it; merging (Apply) never does, because a rule that
+// depended on arrival order would break convergence. The rules:
+//   - a save may not introduce a validation error (lengths, enums,
+//     required-on-submit) that the record did not already have;
+//   - a referral's status only moves along StatusTransitions from the values
+//     its author saw;
+//   - a record under a safeguarding hold cannot be erased.
+func CheckChangeset(cs *Changeset, before map[RecordID]*Record, after []*Record) error {
+	const op = "check changeset"
+	for _, r := range after {
+		if r.Erased != nil {
+			continue
+		}
+		if r.Type == "" {
+			return Errorf(EINVALID, op, "record %s does not exist here: create it first", r.ID)
+		}
+		newErrs, err := newValidationErrors(before[r.ID], r)
+		if err != nil {
+			return err
+		}
+		if len(newErrs) > 0 {
+			return &Error{Code: EINVALID, Op: op, Message: fmt.Sprintf("record %s: %s", r.ID, describe(newErrs)), Err: &ValidationError{Record: r.ID, Fields: newErrs}}
+		}
+	}
+	if err := checkLifecycle(cs, before); err != nil {
+		return err
+	}
+	for _, o := range cs.Ops {
+		if o.Kind != OpErase {
+			continue
+		}
+		if b := before[o.Record]; b != nil && b.Erased == nil && bytes.Equal(regWinner(b, "safeguarding_hold"), []byte("true")) {
+			return Errorf(EINVALID, op, "record %s is under a safeguarding hold and cannot be erased", o.Record)
+		}
+	}
+	return nil
+}
+
+// ValidationError carries the broken rules, for machine-readable details.
+type ValidationError struct {
+	Record RecordID
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string { return describe(e.Fields) }
+
+func describe(fs []FieldError) string {
+	var b bytes.Buffer
+	for i, f := range fs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s fails %s", f.Field, f.Rule)
+	}
+	return b.String()
+}
+
+func newValidationErrors(before, after *Record) ([]FieldError, error) {
+	got, err := Validate(after)
+	if err != nil || len(got) == 0 {
+		return got, err
+	}
+	var had []FieldError
+	if before != nil && before.Type != "" {
+		if had, err = Validate(before); err != nil {
+			return nil, err
+		}
+	}
+	var out []FieldError
+	for _, e := range got {
+		if !containsFieldError(had, e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func containsFieldError(list []FieldError, e FieldError) bool {
+	for _, x := range list {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+func regWinner(r *Record, field string) json.RawMessage {
+	if f := r.Fields[field]; f != nil && f.Kind == KindRegister && len(f.Values) > 0 {
+		return f.Values[0].Value
+	}
+	return nil
+}
+
+// checkLifecycle walks the changeset's status writes in order. A write moves
+// from the values it supersedes; when none of them is known here (they were
+// superseded concurrently) the write is concurrent and becomes a visible
+// conflict instead of a refusal.
+func checkLifecycle(cs *Changeset, before map[RecordID]*Record) error {
+	const op = "check lifecycle"
+	seen := map[ID]string{}
+	for _, r := range before {
+		if r == nil || r.Type != TypeReferral {
+			continue
+		}
+		if f := r.Fields["status"]; f != nil {
+			for _, v := range f.Values {
+				var s string
+				_ = json.Unmarshal(v.Value, &s)
+				seen[v.ID] = s
+			}
+		}
+	}
+	typeOf := func(id RecordID) string {
+		if r := before[id]; r != nil && r.Type != "" {
+			return r.Type
+		}
+		for _, o := range cs.Ops {
+			if o.Kind == OpCreate && o.Record == id {
+				return o.Type
+			}
+		}
+		return ""
+	}
+	ids := cs.OpIDs()
+	for i, o := range cs.Ops {
+		if o.Kind != OpSet || o.Field != "status" || typeOf(o.Record) != TypeReferral {
+			continue
+		}
+		var to string
+		if json.Unmarshal(o.Value, &to) != nil {
+			return Errorf(EINVALID, op, "referral status must be a string")
+		}
+		if _, ok := StatusTransitions[to]; !ok {
+			return Errorf(EINVALID, op, "unknown referral status %q", to)
+		}
+		known := 0
+		for _, ref := range o.Refs {
+			from, ok := seen[ref]
+			if !ok {
+				continue
+			}
+			known++
+			if from != to && !contains(StatusTransitions[from], to) {
+				return Errorf(EINVALID, op, "a referral cannot move from %s to %s", from, to)
+			}
+		}
+		if len(o.Refs) == 0 && to != "draft" && to != "submitted" {
+			return Errorf(EINVALID, op, "a new referral starts as draft or submitted, not %s", to)
+		}
+		_ = known
+		seen[ids[i]] = to
+	}
+	return nil
+}

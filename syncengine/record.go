@@ -1,0 +1,344 @@
+package syncengine
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/joinedup/joinedup/syncengine/text"
+)
+
+var coordsPattern = regexp.MustCompile(`-?\d{1,3}\.\d{3,}\s*,\s*-?\d{1,3}\.\d{3,}`)
+
+// Record is the merged state of one record. Two replicas that applied the same
+// changesets, in any order, hold records that encode to identical bytes.
+type Record struct {
+	ID      RecordID
+	Type    string
+	VV      VV                   // per-record version vector: what has been applied to it
+	Created Timestamp            // HLC of the create op (0 if not seen: erased before creation arrived)
+	Updated Timestamp            // highest HLC applied
+	Fields  map[string]*Field    // absent fields have never been written
+	Authors map[ReplicaID]string // who wrote through each replica, for attribution
+	Erased  *Erasure
+}
+
+// Erasure is all that is left of an erased record.
+type Erasure struct {
+	ID     ID // the erase op, lowest wins when two race
+	By     string
+	At     Timestamp
+	Reason string
+}
+
+// Field is one field's CRDT state; exactly one of the kind-specific parts is used.
+type Field struct {
+	Kind   FieldKind
+	Values []RegValue        // register: concurrent values, winner first
+	Set    map[string][]ID   // set: element -> live add tags (sorted)
+	Counts map[string]int64  // counter: key -> sum of deltas
+	Text   *text.Doc         // text
+}
+
+// RegValue is one value of a multi-value register.
+type RegValue struct {
+	ID     ID
+	Time   Timestamp
+	Author string
+	Value  json.RawMessage
+}
+
+func newRecord(id RecordID) *Record {
+	return &Record{ID: id, Fields: map[string]*Field{}, Authors: map[ReplicaID]string{}}
+}
+
+// Clone returns a deep copy, so a changeset can be applied all-or-nothing.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.VV = r.VV.Clone()
+	c.Fields = make(map[string]*Field, len(r.Fields))
+	for k, f := range r.Fields {
+		c.Fields[k] = f.clone()
+	}
+	c.Authors = make(map[ReplicaID]string, len(r.Authors))
+	for k, v := range r.Authors {
+		c.Authors[k] = v
+	}
+	if r.Erased != nil {
+		e := *r.Erased
+		c.Erased = &e
+	}
+	return &c
+}
+
+func (f *Field) clone() *Field {
+	c := &Field{Kind: f.Kind}
+	if f.Values != nil {
+		c.Values = append([]RegValue(nil), f.Values...)
+	}
+	if f.Set != nil {
+		c.Set = make(map[string][]ID, len(f.Set))
+		for k, v := range f.Set {
+			c.Set[k] = append([]ID(nil), v...)
+		}
+	}
+	if f.Counts != nil {
+		c.Counts = make(map[string]int64, len(f.Counts))
+		for k, v := range f.Counts {
+			c.Counts[k] = v
+		}
+	}
+	if f.Text != nil {
+		c.Text = f.Text.Clone()
+	}
+	return c
+}
+
+// Deleted reports whether the record is tombstoned (its _deleted winner is true).
+func (r *Record) Deleted() bool {
+	f := r.Fields[DeletedField]
+	return f != nil && len(f.Values) > 0 && bytes.Equal(f.Values[0].Value, []byte("true"))
+}
+
+// kindOf returns the schema's kind for a field, or 0 for a field the schema
+// does not know (written by a newer client: kept whatever its kind).
+func (r *Record) kindOf(field string) FieldKind {
+	if s := SchemaFor(r.Type); s != nil {
+		return s.Fields[field]
+	}
+	return 0
+}
+
+// field returns the field, creating it with kind k. A field whose stored kind
+// differs from k is a malformed op.
+func (r *Record) field(name string, k FieldKind) (*Field, error) {
+	if want := r.kindOf(name); want != 0 && want != k {
+		return nil, Errorf(EMALFORMED, "apply", "field %q is a %s, not a %s", name, want, k)
+	}
+	f := r.Fields[name]
+	if f == nil {
+		f = &Field{Kind: k}
+		switch k {
+		case KindSet:
+			f.Set = map[string][]ID{}
+		case KindCounter:
+			f.Counts = map[string]int64{}
+		case KindText:
+			f.Text = text.New()
+		}
+		r.Fields[name] = f
+	} else if f.Kind != k {
+		return nil, Errorf(EMALFORMED, "apply", "field %q is a %s, not a %s", name, f.Kind, k)
+	}
+	return f, nil
+}
+
+// applyOp applies one op with id to the record. Ops on an erased record are
+// dropped: its content is gone and must not come back.
+func (r *Record) applyOp(op *Op, id ID, t Timestamp, author string) error {
+	if r.Erased != nil && op.Kind != OpErase {
+		return nil
+	}
+	switch op.Kind {
+	case OpRedacted:
+		// Content removed from history by an erasure this replica has not
+		// applied yet. The erasure is certain to follow, so the record is
+		// purged now (provisionally: the erase op fills in who and when), and
+		// later ops that built on the removed content are dropped with it.
+		r.Erased = &Erasure{}
+		r.Fields = map[string]*Field{}
+		r.Authors = map[ReplicaID]string{}
+	case OpCreate:
+		if r.Type != "" && r.Type != op.Type {
+			return Errorf(EMALFORMED, "apply", "record %s is a %s, not a %s", r.ID, r.Type, op.Type)
+		}
+		r.Type = op.Type
+		r.Created = t
+		// Fields written before the type was known must fit the schema.
+		for name, f := range r.Fields {
+			if k := r.kindOf(name); k != 0 && k != f.Kind {
+				return Errorf(EMALFORMED, "apply", "field %q is a %s, not a %s", name, k, f.Kind)
+			}
+		}
+	case OpSet:
+		f, err := r.field(op.Field, KindRegister)
+		if err != nil {
+			return err
+		}
+		// Drop what the writer had seen; keep everything concurrent.
+		kept := f.Values[:0]
+		for _, v := range f.Values {
+			if !containsID(op.Refs, v.ID) {
+				kept = append(kept, v)
+			}
+		}
+		f.Values = append(kept, RegValue{ID: id, Time: t, Author: author, Value: op.Value})
+		sortRegValues(f.Values)
+	case OpAdd:
+		f, err := r.field(op.Field, KindSet)
+		if err != nil {
+			return err
+		}
+		tags := append(f.Set[op.Elem], id)
+		sortIDs(tags)
+		f.Set[op.Elem] = tags
+	case OpRemove:
+		f, err := r.field(op.Field, KindSet)
+		if err != nil {
+			return err
+		}
+		kept := f.Set[op.Elem][:0]
+		for _, tag := range f.Set[op.Elem] {
+			if !containsID(op.Refs, tag) {
+				kept = append(kept, tag)
+			}
+		}
+		if len(kept) == 0 {
+			delete(f.Set, op.Elem)
+		} else {
+			f.Set[op.Elem] = kept
+		}
+	case OpIncrement:
+		f, err := r.field(op.Field, KindCounter)
+		if err != nil {
+			return err
+		}
+		f.Counts[op.Elem] += op.Delta
+		if f.Counts[op.Elem] == 0 {
+			delete(f.Counts, op.Elem)
+		}
+	case OpInsertText:
+		f, err := r.field(op.Field, KindText)
+		if err != nil {
+			return err
+		}
+		ins := text.Insert{ID: id.text(), OriginLeft: op.Left.text(), OriginRight: op.Right.text(), Text: op.Text}
+		if err := f.Text.ApplyInsert(ins); err != nil {
+			return &Error{Code: EMISSINGDEP, Op: "apply", Message: "text insert refers to text this replica has not seen", Err: err}
+		}
+	case OpDeleteText:
+		f, err := r.field(op.Field, KindText)
+		if err != nil {
+			return err
+		}
+		del := text.Delete{Spans: make([]text.Span, len(op.Spans))}
+		for i, s := range op.Spans {
+			del.Spans[i] = text.Span{ID: s.ID.text(), Len: s.Len}
+		}
+		if err := f.Text.ApplyDelete(del); err != nil {
+			return &Error{Code: EMISSINGDEP, Op: "apply", Message: "text delete refers to text this replica has not seen", Err: err}
+		}
+	case OpErase:
+		e := &Erasure{ID: id, By: author, At: t, Reason: string(op.Value)}
+		if r.Erased == nil || r.Erased.ID.IsZero() || id.Compare(r.Erased.ID) < 0 {
+			r.Erased = e
+		}
+		// Purge everything: content, attribution, conflict history.
+		r.Fields = map[string]*Field{}
+		r.Authors = map[ReplicaID]string{}
+	default:
+		return Errorf(EMALFORMED, "apply", "unknown op kind %d", op.Kind)
+	}
+	return nil
+}
+
+// sortRegValues puts the displayed winner first: latest HLC, then highest id.
+// Which values survive never depends on this order, only which one is shown.
+func sortRegValues(vs []RegValue) {
+	sort.Slice(vs, func(i, j int) bool {
+		if vs[i].Time != vs[j].Time {
+			return vs[i].Time > vs[j].Time
+		}
+		return vs[i].ID.Compare(vs[j].ID) > 0
+	})
+}
+
+// ValueIDs returns the ids of a register's current values (what a new write supersedes).
+func (f *Field) ValueIDs() []ID {
+	ids := make([]ID, len(f.Values))
+	for i, v := range f.Values {
+		ids[i] = v.ID
+	}
+	return ids
+}
+
+// Values returns the record's visible values, one per field, as plain JSON-able
+// Go values: register winner (decoded JSON), sorted set elements, counter map, text.
+func (r *Record) Values() map[string]any {
+	out := make(map[string]any, len(r.Fields))
+	for name, f := range r.Fields {
+		if name == DeletedField {
+			continue
+		}
+		switch f.Kind {
+		case KindRegister:
+			if len(f.Values) > 0 {
+				out[name] = f.Values[0].Value
+			}
+		case KindSet:
+			out[name] = f.Elements()
+		case KindCounter:
+			m := make(map[string]int64, len(f.Counts))
+			for k, v := range f.Counts {
+				m[k] = v
+			}
+			out[name] = m
+		case KindText:
+			out[name] = f.Text.String()
+		}
+	}
+	return out
+}
+
+// Elements returns a set's members, sorted.
+func (f *Field) Elements() []string {
+	out := make([]string, 0, len(f.Set))
+	for e := range f.Set {
+		out = append(out, e)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// String returns a register winner decoded as a string ("" if absent or not a string),
+// a text field's content, or "".
+func (r *Record) String(field string) string {
+	f := r.Fields[field]
+	if f == nil {
+		return ""
+	}
+	switch f.Kind {
+	case KindText:
+		return f.Text.String()
+	case KindRegister:
+		if len(f.Values) > 0 {
+			var s string
+			if json.Unmarshal(f.Values[0].Value, &s) == nil {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// Conflict is a register whose concurrent values have not been reconciled.
+type Conflict struct {
+	Field  string     `json:"field"`
+	Values []RegValue `json:"values"` // winner first
+}
+
+// Conflicts lists the fields in conflict, sorted by field name.
+func (r *Record) Conflicts() []Conflict {
+	var out []Conflict
+	for name, f := range r.Fields {
+		if f.Kind == KindRegister && len(f.Values) > 1 {
+			out = append(out, Conflict{Field: name, Values: append([]RegValue(nil), f.Values...)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	return out
+}
+
+func validUTF8Text(s string) bool { return s != "" && utf8.ValidString(s) }

@@ -1,0 +1,367 @@
+package syncengine
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+)
+
+// simClock is a wall clock a test moves by hand; skew models a phone whose
+// clock is wrong.
+type simClock struct {
+	t    *time.Time
+	skew time.Duration
+}
+
+func (c simClock) now() time.Time { return c.t.Add(c.skew) }
+
+type seededReader struct{ r *rand.Rand }
+
+func (s seededReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(s.r.Uint32())
+	}
+	return len(p), nil
+}
+
+// sim is a set of replicas and the changesets made so far (the universe
+// that a perfect network would deliver).
+type sim struct {
+	tb       testing.TB
+	now      time.Time
+	rng      *rand.Rand
+	replicas []*Replica
+	stores   []*MemStore
+	universe []*Changeset
+}
+
+func newSim(tb testing.TB, seed uint64, n int) *sim {
+	tb.Helper()
+	s := &sim{tb: tb, now: time.Date(2026, 11, 20, 19, 0, 0, 0, time.UTC), rng: rand.New(rand.NewPCG(seed, 99))}
+	for i := 0; i < n; i++ {
+		var skew time.Duration
+		if i == 1 {
+			skew = 72 * time.Hour // a phone with a clock three days fast
+		}
+		s.addReplica(NewMemStore(), skew)
+	}
+	return s
+}
+
+func (s *sim) addReplica(st *MemStore, skew time.Duration) *Replica {
+	s.tb.Helper()
+	var id ReplicaID
+	seededReader{s.rng}.Read(id[:])
+	id[0] = byte(len(s.replicas)) // readable in failures
+	r, err := NewReplica(Config{ID: id, Now: simClock{&s.now, skew}.now, Rand: seededReader{s.rng}, Store: st})
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	s.replicas = append(s.replicas, r)
+	s.stores = append(s.stores, st)
+	return r
+}
+
+func (s *sim) edit(i int, author string, fn func(*Txn) error) *Changeset {
+	s.tb.Helper()
+	s.now = s.now.Add(time.Second)
+	cs, err := s.replicas[i].Edit(author, fn)
+	if err != nil {
+		s.tb.Fatalf("replica %d edit: %v", i, err)
+	}
+	s.universe = append(s.universe, cs)
+	return cs
+}
+
+// tryEdit is edit for random schedules: a refused edit is fine (nothing is stored).
+func (s *sim) tryEdit(i int, author string, fn func(*Txn) error) {
+	s.now = s.now.Add(time.Second)
+	before := EncodeSnapshot(s.stores[i].Records())
+	cs, err := s.replicas[i].Edit(author, fn)
+	if err != nil {
+		if after := EncodeSnapshot(s.stores[i].Records()); !bytes.Equal(before, after) {
+			s.tb.Fatalf("a refused edit changed state: %v", err)
+		}
+		return
+	}
+	s.universe = append(s.universe, cs)
+}
+
+// deliver sends a changeset to replica i through a wire round trip.
+func (s *sim) deliver(i int, cs *Changeset) {
+	s.tb.Helper()
+	got, err := DecodeChangeset(EncodeChangeset(cs))
+	if err != nil {
+		s.tb.Fatalf("wire round trip: %v", err)
+	}
+	if _, err := s.replicas[i].Apply(got); err != nil {
+		s.tb.Fatalf("replica %d apply %s/%d: %v", i, cs.Replica, cs.Start, err)
+	}
+}
+
+// syncAll delivers everything to everyone in a random order, with duplicates.
+func (s *sim) syncAll() {
+	s.tb.Helper()
+	for i := range s.replicas {
+		order := s.rng.Perm(len(s.universe))
+		for _, j := range order {
+			s.deliver(i, s.universe[j])
+			if s.rng.IntN(4) == 0 {
+				s.deliver(i, s.universe[s.rng.IntN(len(s.universe))])
+			}
+		}
+	}
+}
+
+func (s *sim) assertConverged() {
+	s.tb.Helper()
+	want := EncodeSnapshot(s.stores[0].Records())
+	for i := range s.replicas {
+		if n := s.replicas[i].PendingCount(); n != 0 {
+			s.tb.Fatalf("replica %d still holds %d pending changesets", i, n)
+		}
+		if got := EncodeSnapshot(s.stores[i].Records()); !bytes.Equal(got, want) {
+			s.tb.Errorf("%s", diffRecords(s.stores[i], s.stores[0]))
+			s.tb.Fatalf("replica %d diverged from replica 0:\n%s\nvs\n%s", i, dump(s.stores[i].Records()), dump(s.stores[0].Records()))
+		}
+	}
+}
+
+func dump(recs []*Record) string {
+	var b bytes.Buffer
+	for _, r := range recs {
+		fmt.Fprintf(&b, "%s %s vv=%v erased=%v values=%v conflicts=%d\n", r.ID, r.Type, r.VV, r.Erased != nil, r.Values(), len(r.Conflicts()))
+	}
+	return b.String()
+}
+
+// randomEdit makes a plausible random save on replica i.
+func (s *sim) randomEdit(i int) {
+	st := s.stores[i]
+	recs := st.Records()
+	var live []*Record
+	for _, r := range recs {
+		if r.Erased == nil && r.Type != "" {
+			live = append(live, r)
+		}
+	}
+	author := fmt.Sprintf("w-%d", i)
+	if len(live) == 0 || s.rng.IntN(6) == 0 {
+		s.tryEdit(i, author, func(tx *Txn) error {
+			if s.rng.IntN(2) == 0 {
+				return newEncounter(tx, s.now)
+			}
+			_, err := newReferral(tx)
+			return err
+		})
+		return
+	}
+	r := live[s.rng.IntN(len(live))]
+	s.tryEdit(i, author, func(tx *Txn) error {
+		for k := 0; k < 1+s.rng.IntN(3); k++ {
+			if err := s.randomOp(tx, r.ID, r.Type); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+var areas = []string{"Northgate estate", "Riverside park", "Market square", "Station retail park"}
+
+func (s *sim) randomOp(tx *Txn, id RecordID, typ string) error {
+	cur, _ := tx.Record(id)
+	textField := "note"
+	if typ == TypeReferral {
+		textField = "reason"
+	}
+	switch s.rng.IntN(12) {
+	case 0, 1, 2:
+		n := len([]rune(cur.String(textField)))
+		words := []string{"Met by the skate ramp. ", "Talked about college. ", "Said mum is unwell; ", "é🙂 ", "<script>x</script> "}
+		return tx.InsertText(id, textField, s.rng.IntN(n+1), words[s.rng.IntN(len(words))])
+	case 3:
+		n := len([]rune(cur.String(textField)))
+		if n == 0 {
+			return nil
+		}
+		p := s.rng.IntN(n)
+		return tx.DeleteText(id, textField, p, 1+s.rng.IntN(min(5, n-p)))
+	case 4:
+		if typ == TypeReferral {
+			return tx.Set(id, "urgency", []string{"routine", "soon", "urgent"}[s.rng.IntN(3)])
+		}
+		return tx.Set(id, "area", areas[s.rng.IntN(len(areas))])
+	case 5:
+		if typ == TypeReferral {
+			return tx.Set(id, "status", []string{"submitted", "accepted", "declined", "withdrawn"}[s.rng.IntN(4)])
+		}
+		return tx.Add(id, "topics", Topics[s.rng.IntN(4)])
+	case 6:
+		if typ == TypeReferral {
+			return tx.Set(id, "consent", []string{"given", "refused", "not_asked"}[s.rng.IntN(3)])
+		}
+		return tx.Remove(id, "topics", Topics[s.rng.IntN(4)])
+	case 7:
+		if typ == TypeEncounter {
+			return tx.Increment(id, "tallies", AgeBands[s.rng.IntN(3)]+"/"+Genders[s.rng.IntN(2)], int64(1+s.rng.IntN(2)))
+		}
+		return tx.Set(id, "outcome", "seen")
+	case 8:
+		if s.rng.IntN(2) == 0 {
+			return tx.Delete(id)
+		}
+		return tx.Undelete(id)
+	case 9:
+		if s.rng.IntN(4) == 0 {
+			return tx.Erase(id, "erasure request")
+		}
+		return nil
+	case 10:
+		// A field a newer client added: kept and passed on.
+		return tx.Set(id, "x_new_field", s.rng.IntN(100))
+	default:
+		if typ == TypeEncounter {
+			return tx.Add(id, "workers", fmt.Sprintf("w-%d", s.rng.IntN(4)))
+		}
+		return tx.Set(id, "wants", nil) // type error for a text field: refused
+	}
+}
+
+func newEncounter(tx *Txn, now time.Time) error {
+	id, err := tx.Create(TypeEncounter)
+	if err != nil {
+		return err
+	}
+	for _, kv := range []struct {
+		f string
+		v any
+	}{{"team_id", "team-a"}, {"area", "Northgate estate"}, {"started_at", now}, {"concern", false}} {
+		if err := tx.Set(id, kv.f, kv.v); err != nil {
+			return err
+		}
+	}
+	return tx.InsertText(id, "note", 0, "Two young people at the bus shelter. ")
+}
+
+func newReferral(tx *Txn) (RecordID, error) {
+	id, err := tx.Create(TypeReferral)
+	if err != nil {
+		return "", err
+	}
+	for _, kv := range []struct {
+		f string
+		v any
+	}{{"team_id", "team-a"}, {"young_person_id", "yp-0001"}, {"service_id", "svc-housing"}, {"status", "draft"}, {"urgency", "soon"}, {"consent", "given"}} {
+		if err := tx.Set(id, kv.f, kv.v); err != nil {
+			return "", err
+		}
+	}
+	return id, tx.InsertText(id, "reason", 0, "Sofa-surfing since the summer. ")
+}
+
+// TestConvergenceRandomSchedules is the engine's central property: at least
+// three replicas, random offline periods (edits made without delivery),
+// duplicated, reordered and re-delivered changesets, erasures, and new
+// replicas started mid-way from a snapshot, all converge to byte-identical
+// state. -schedules raises the count.
+func TestConvergenceRandomSchedules(t *testing.T) {
+	n := *flagSchedules
+	if testing.Short() {
+		n = 100
+	}
+	first := uint64(1)
+	if *flagScheduleSeed != 0 {
+		first, n = *flagScheduleSeed, int(*flagScheduleSeed)
+	}
+	for seed := first; seed <= uint64(n); seed++ {
+		runSchedule(t, seed)
+		if t.Failed() {
+			t.Fatalf("schedule %d failed (rerun with -run %s -schedule-seed %d)", seed, t.Name(), seed)
+		}
+	}
+}
+
+func runSchedule(t *testing.T, seed uint64) {
+	s := newSim(t, seed, 3+int(seed%3))
+	steps := 20 + s.rng.IntN(60)
+	for step := 0; step < steps; step++ {
+		switch k := s.rng.IntN(10); {
+		case k < 5:
+			s.randomEdit(s.rng.IntN(len(s.replicas)))
+		case k < 9 && len(s.universe) > 0:
+			// Partial, out-of-order delivery: some replicas are offline.
+			to := s.rng.IntN(len(s.replicas))
+			s.deliver(to, s.universe[s.rng.IntN(len(s.universe))])
+		case len(s.replicas) < 7:
+			// A new phone starts from a snapshot of another replica.
+			from := s.rng.IntN(len(s.replicas))
+			recs, err := DecodeSnapshot(EncodeSnapshot(s.stores[from].Records()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := NewMemStore()
+			for _, r := range recs {
+				st.Put(r)
+			}
+			s.addReplica(st, 0)
+		}
+	}
+	// History compaction on replica 0 must not change anything visible.
+	s.syncAll()
+	s.assertConverged()
+	var stable VV
+	for i, st := range s.stores {
+		var vv VV
+		for _, r := range st.Records() {
+			vv = vv.Merge(r.VV)
+		}
+		if i == 0 {
+			stable = vv
+		} else {
+			stable = stable.Min(vv)
+		}
+	}
+	s.stores[0].Compact(stable)
+	s.assertConverged()
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// diffRecords names the first record and field whose encodings differ.
+func diffRecords(a, b *MemStore) string {
+	for _, ra := range a.Records() {
+		rb, _ := b.Record(ra.ID)
+		if rb == nil {
+			return fmt.Sprintf("record %s missing", ra.ID)
+		}
+		if bytes.Equal(EncodeRecord(ra), EncodeRecord(rb)) {
+			continue
+		}
+		for name, fa := range ra.Fields {
+			fb := rb.Fields[name]
+			if fb == nil {
+				return fmt.Sprintf("record %s field %s missing", ra.ID, name)
+			}
+			x, y := &Record{ID: "x", Fields: map[string]*Field{name: fa}}, &Record{ID: "x", Fields: map[string]*Field{name: fb}}
+			if !bytes.Equal(EncodeRecord(x), EncodeRecord(y)) {
+				if fa.Kind == KindText {
+					return fmt.Sprintf("record %s text field %s differs:\n%x\n%x", ra.ID, name, fa.Text.AppendBinary(nil), fb.Text.AppendBinary(nil))
+				}
+				return fmt.Sprintf("record %s field %s differs: %+v vs %+v", ra.ID, name, fa, fb)
+			}
+		}
+		return fmt.Sprintf("record %s header differs: %+v %v %v %v vs %+v %v %v %v", ra.ID, ra.VV, ra.Created, ra.Updated, ra.Authors, rb.VV, rb.Created, rb.Updated, rb.Authors)
+	}
+	return "no record differs"
+}
