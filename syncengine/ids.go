@@ -67,9 +67,9 @@ func (id ID) Compare(o ID) int {
 	return 0
 }
 
-func (id ID) text() text.ID     { return text.ID{Replica: id.Replica, Seq: id.Seq} }
-func fromText(t text.ID) ID     { return ID{Replica: t.Replica, Seq: t.Seq} }
-func sortIDs(ids []ID)          { sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 }) }
+func (id ID) text() text.ID { return text.ID{Replica: id.Replica, Seq: id.Seq} }
+func fromText(t text.ID) ID { return ID{Replica: t.Replica, Seq: t.Seq} }
+func sortIDs(ids []ID)      { sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 }) }
 func containsID(ids []ID, x ID) bool {
 	for _, id := range ids {
 		if id == x {

@@ -36,10 +36,10 @@ type Erasure struct {
 // Field is one field's CRDT state; exactly one of the kind-specific parts is used.
 type Field struct {
 	Kind   FieldKind
-	Values []RegValue        // register: concurrent values, winner first
-	Set    map[string][]ID   // set: element -> live add tags (sorted)
-	Counts map[string]int64  // counter: key -> sum of deltas
-	Text   *text.Doc         // text
+	Values []RegValue       // register: concurrent values, winner first
+	Set    map[string][]ID  // set: element -> live add tags (sorted)
+	Counts map[string]int64 // counter: key -> sum of deltas
+	Text   *text.Doc        // text
 }
 
 // RegValue is one value of a multi-value register.
