@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// ServerStore is the server replica's syncengine.RecordStore: changesets the
+// server itself authors (demo data, portal edits such as a sign-off) go into
+// the same log as pushed ones, so every device receives them. Each Commit is
+// its own transaction unless the store was made by Batch.
+type ServerStore struct {
+	db  *DB
+	ctx context.Context
+	ap  *applier // set while batching
+	res SyncResult
+}
+
+var _ syncengine.RecordStore = (*ServerStore)(nil)
+
+// ServerReplica returns the server's replica (created on first use, its id,
+// counter and clock persisted in meta) over a ServerStore.
+func (db *DB) ServerReplica(ctx context.Context) (*syncengine.Replica, *ServerStore, error) {
+	st := &ServerStore{db: db, ctx: ctx}
+	var idText, counter, clock string
+	err := db.update(ctx, func(tx *Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'server_replica'`).Scan(&idText)
+		if errors.Is(err, sql.ErrNoRows) {
+			id, err := syncengine.NewReplicaID(db.Rand)
+			if err != nil {
+				return err
+			}
+			idText = id.String()
+			_, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('server_replica', ?), ('server_counter', '0'), ('server_clock', '0')`, idText)
+			return err
+		} else if err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'server_counter'`).Scan(&counter); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'server_clock'`).Scan(&clock)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := syncengine.ParseReplicaID(idText)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, _ := strconv.ParseUint(counter, 10, 64)
+	ck, _ := strconv.ParseUint(clock, 10, 64)
+	r, err := syncengine.NewReplica(syncengine.Config{ID: id, Now: func() time.Time { return db.Now() }, Rand: db.Rand, Store: st,
+		Counter: c, Clock: syncengine.Timestamp(ck)})
+	return r, st, err
+}
+
+// Batch runs fn with every Commit of the store inside one transaction (bulk
+// loads). If fn fails nothing is committed.
+func (s *ServerStore) Batch(fn func() error) error {
+	return s.db.update(s.ctx, func(tx *Tx) error {
+		s.ap = &applier{ctx: s.ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+		defer func() { s.ap = nil }()
+		return fn()
+	})
+}
+
+// Touched returns and clears the scope keys changed by commits (to poke devices).
+func (s *ServerStore) Touched() []string {
+	t := s.res.Touched
+	s.res.Touched = nil
+	return t
+}
+
+func (s *ServerStore) Record(id syncengine.RecordID) (*syncengine.Record, error) {
+	if s.ap != nil {
+		return s.ap.getter(id)
+	}
+	var rec *syncengine.Record
+	err := s.db.view(s.ctx, func(tx *Tx) error {
+		ap := &applier{ctx: s.ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+		var err error
+		rec, err = ap.getter(id)
+		return err
+	})
+	return rec, err
+}
+
+func (s *ServerStore) Commit(cs *syncengine.Changeset, recs []*syncengine.Record) error {
+	commit := func(ap *applier) error {
+		if _, err := ap.commit("", cs, recs, &s.res); err != nil {
+			return err
+		}
+		_, err := ap.tx.ExecContext(s.ctx, `INSERT INTO meta (key, value) VALUES ('server_counter', ?), ('server_clock', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+			strconv.FormatUint(cs.End(), 10), strconv.FormatUint(uint64(cs.Time), 10))
+		return err
+	}
+	if s.ap != nil {
+		return commit(s.ap)
+	}
+	return s.db.update(s.ctx, func(tx *Tx) error {
+		return commit(&applier{ctx: s.ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}})
+	})
+}
+
+// Meta reads a server-wide setting ("" if unset).
+func (db *DB) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := db.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetMeta writes a server-wide setting.
+func (db *DB) SetMeta(ctx context.Context, key, value string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+		return err
+	})
+}
