@@ -93,10 +93,21 @@ func (s *ServerStore) Record(id syncengine.RecordID) (*syncengine.Record, error)
 
 func (s *ServerStore) Commit(cs *syncengine.Changeset, recs []*syncengine.Record) error {
 	commit := func(ap *applier) error {
-		if _, err := ap.commit("", cs, recs, &s.res); err != nil {
+		// Re-apply against the state inside this transaction: a device may have
+		// pushed to the same records since the replica read them.
+		applied, err := syncengine.Apply(cs, ap.getter)
+		if err != nil {
 			return err
 		}
-		_, err := ap.tx.ExecContext(s.ctx, `INSERT INTO meta (key, value) VALUES ('server_counter', ?), ('server_clock', ?)
+		switch applied.Status {
+		case syncengine.Pending:
+			return syncengine.Errorf(syncengine.EMISSINGDEP, "commit", "server changeset depends on missing changes")
+		case syncengine.Applied:
+			if _, err := ap.commit("", cs, applied.Records, &s.res); err != nil {
+				return err
+			}
+		}
+		_, err = ap.tx.ExecContext(s.ctx, `INSERT INTO meta (key, value) VALUES ('server_counter', ?), ('server_clock', ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 			strconv.FormatUint(cs.End(), 10), strconv.FormatUint(uint64(cs.Time), 10))
 		return err
