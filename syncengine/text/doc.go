@@ -1,0 +1,801 @@
+// Package text is the narrative-text sequence CRDT: a run-length encoded
+// FugueMax ordering (the "yjsmod" integration of josephg/reference-crdts, as
+// used by the eg-walker reference). Concurrent inserts at the same place keep
+// each author's run together; ties between siblings are broken by replica id,
+// lower first.
+//
+// Representation: the document is an ordered list of runs (consecutive seqs of
+// one replica typed left to right), tombstones included, kept in chunks of at
+// most maxRuns runs with cached visible counts (the position index). Each
+// replica has an rmap from seq ranges to the chunk holding them (the id
+// index). Char k>0 of a run has OriginLeft = char k-1 and the run's
+// OriginRight, which is what makes splitting a run free of information loss.
+package text
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// ID names one character: the replica that typed it and its counter value.
+// The zero ID means "no origin" (document start for OriginLeft, end for
+// OriginRight).
+type ID struct {
+	Replica [16]byte
+	Seq     uint64
+}
+
+// IsZero reports whether id is the zero ID.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// Insert places Text (character i gets ID.Seq+i) between OriginLeft and
+// OriginRight as they stood when its author typed it.
+type Insert struct {
+	ID                      ID
+	OriginLeft, OriginRight ID
+	Text                    string
+}
+
+// Span is Len consecutive seqs of one replica starting at ID.
+type Span struct {
+	ID  ID
+	Len uint64
+}
+
+// Delete removes the characters named by Spans.
+type Delete struct {
+	Spans []Span
+}
+
+// Run is a piece of visible text attributed to the replica that typed it.
+type Run struct {
+	Replica [16]byte
+	Text    string
+}
+
+var (
+	ErrMissingOrigin = errors.New("text: origin not present")
+	ErrUnknownID     = errors.New("text: unknown id")
+	ErrBadPosition   = errors.New("text: position out of range")
+	ErrMalformed     = errors.New("text: malformed")
+)
+
+const (
+	maxRuns = 128       // a chunk splits when it holds more runs than this
+	maxRun  = 1<<31 - 1 // longest run, in runes
+	zeroRep = 0         // replica index meaning "none"
+)
+
+// oid is an ID with the replica interned: rep is an index into Doc.reps, 0 = none.
+type oid struct {
+	rep uint32
+	seq uint64
+}
+
+type run struct {
+	seq   uint64
+	left  oid // origin left of the first char
+	right oid // origin right of every char
+	text  []byte
+	rep   uint32
+	n     uint32 // runes
+	del   bool
+}
+
+func (r *run) last() oid { return oid{r.rep, r.seq + uint64(r.n) - 1} }
+
+// purged reports whether the run's bytes were dropped (deleted runs only).
+func (r *run) purged() bool { return len(r.text) == 0 }
+
+// splitRun cuts r after k runes and returns the tail.
+func splitRun(r *run, k uint32) run {
+	t := run{seq: r.seq + uint64(k), left: oid{r.rep, r.seq + uint64(k) - 1}, right: r.right, rep: r.rep, n: r.n - k, del: r.del}
+	if len(r.text) > 0 {
+		b := byteOffset(r.text, int(r.n), int(k))
+		t.text = r.text[b:]
+		r.text = r.text[:b:b]
+	}
+	r.n = k
+	return t
+}
+
+func byteOffset(b []byte, runes, k int) int {
+	if len(b) == runes {
+		return k
+	}
+	off := 0
+	for ; k > 0; k-- {
+		_, sz := utf8.DecodeRune(b[off:])
+		off += sz
+	}
+	return off
+}
+
+// canMerge reports whether b directly continues a (same author, next seq,
+// typed right after it, same right origin and state).
+func canMerge(a, b *run) bool {
+	return a.rep == b.rep && b.seq == a.seq+uint64(a.n) && b.left == a.last() &&
+		a.right == b.right && a.del == b.del && a.purged() == b.purged() &&
+		uint64(a.n)+uint64(b.n) <= maxRun
+}
+
+type chunk struct {
+	runs  []run
+	vis   int // visible runes
+	idx   int // position in Doc.chunks
+	slot  uint32
+	dirty bool
+}
+
+// Doc is one replica's copy of a text. It is not safe for concurrent use.
+type Doc struct {
+	chunks []*chunk
+	slots  []*chunk
+	reps   [][16]byte
+	repIdx map[[16]byte]uint32
+	index  []rmap // by rep
+	vis    int
+
+	hintC, hintPos int // chunk hintC starts at visible position hintPos
+	dirty          []*chunk
+	scanned        []run // scratch for integrate
+}
+
+// New returns an empty document.
+func New() *Doc {
+	c := &chunk{}
+	return &Doc{
+		chunks: []*chunk{c},
+		slots:  []*chunk{c},
+		reps:   [][16]byte{{}},
+		repIdx: map[[16]byte]uint32{},
+		index:  []rmap{{}},
+	}
+}
+
+// Len returns the number of visible runes.
+func (d *Doc) Len() int { return d.vis }
+
+// String returns the visible text.
+func (d *Doc) String() string {
+	var b []byte
+	for _, c := range d.chunks {
+		for i := range c.runs {
+			if !c.runs[i].del {
+				b = append(b, c.runs[i].text...)
+			}
+		}
+	}
+	return string(b)
+}
+
+// Runs returns the visible text split by author, adjacent runs of the same
+// replica merged.
+func (d *Doc) Runs() []Run {
+	var out []Run
+	var buf []byte
+	cur := uint32(zeroRep)
+	flush := func() {
+		if cur != zeroRep && len(buf) > 0 {
+			out = append(out, Run{Replica: d.reps[cur], Text: string(buf)})
+		}
+		buf = buf[:0]
+	}
+	for _, c := range d.chunks {
+		for i := range c.runs {
+			r := &c.runs[i]
+			if r.del {
+				continue
+			}
+			if r.rep != cur {
+				flush()
+				cur = r.rep
+			}
+			buf = append(buf, r.text...)
+		}
+	}
+	flush()
+	return out
+}
+
+// Contains reports whether the character id has been applied.
+func (d *Doc) Contains(id ID) bool {
+	r, ok := d.repIdx[id.Replica]
+	if !ok {
+		return false
+	}
+	_, ok = d.index[r].get(id.Seq)
+	return ok
+}
+
+// Clone returns a deep copy. Text bytes are shared but capacity-limited, so
+// appends on either side reallocate instead of writing into the other.
+func (d *Doc) Clone() *Doc {
+	n := &Doc{
+		chunks: make([]*chunk, len(d.chunks)),
+		slots:  make([]*chunk, len(d.slots)),
+		reps:   append([][16]byte(nil), d.reps...),
+		repIdx: make(map[[16]byte]uint32, len(d.repIdx)),
+		index:  make([]rmap, len(d.index)),
+		vis:    d.vis,
+		hintC:  d.hintC, hintPos: d.hintPos,
+	}
+	for k, v := range d.repIdx {
+		n.repIdx[k] = v
+	}
+	for i := range d.index {
+		n.index[i] = d.index[i].clone()
+	}
+	for i, c := range d.chunks {
+		nc := &chunk{runs: make([]run, len(c.runs), maxRuns+1), vis: c.vis, idx: c.idx, slot: c.slot}
+		copy(nc.runs, c.runs)
+		for j := range nc.runs {
+			t := nc.runs[j].text
+			nc.runs[j].text = t[:len(t):len(t)]
+		}
+		n.chunks[i] = nc
+		n.slots[c.slot] = nc
+	}
+	return n
+}
+
+// PurgeDeletedContent drops the bytes of deleted characters. Their ids and
+// places stay, since later concurrent inserts may name them as origins.
+func (d *Doc) PurgeDeletedContent() {
+	for _, c := range d.chunks {
+		out := c.runs[:0]
+		for i := range c.runs {
+			r := c.runs[i]
+			if r.del {
+				r.text = nil
+			}
+			if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
+				out[k-1].n += r.n
+				continue
+			}
+			out = append(out, r)
+		}
+		clear(c.runs[len(out):])
+		c.runs = out
+	}
+}
+
+func (d *Doc) addRep(r [16]byte) uint32 {
+	if i, ok := d.repIdx[r]; ok {
+		return i
+	}
+	i := uint32(len(d.reps))
+	d.reps = append(d.reps, r)
+	d.repIdx[r] = i
+	d.index = append(d.index, rmap{})
+	return i
+}
+
+func (d *Doc) toID(o oid) ID {
+	if o.rep == zeroRep {
+		return ID{}
+	}
+	return ID{Replica: d.reps[o.rep], Seq: o.seq}
+}
+
+// originOid interns an origin, which must be zero or present.
+func (d *Doc) originOid(id ID) (oid, bool) {
+	if id.IsZero() {
+		return oid{}, true
+	}
+	r, ok := d.repIdx[id.Replica]
+	if !ok {
+		return oid{}, false
+	}
+	if _, ok := d.index[r].get(id.Seq); !ok {
+		return oid{}, false
+	}
+	return oid{r, id.Seq}, true
+}
+
+// find locates a present char: its chunk, run index and offset in the run.
+func (d *Doc) find(o oid) (*chunk, int, uint32, bool) {
+	if o.rep == zeroRep || int(o.rep) >= len(d.index) {
+		return nil, 0, 0, false
+	}
+	slot, ok := d.index[o.rep].get(o.seq)
+	if !ok {
+		return nil, 0, 0, false
+	}
+	c := d.slots[slot]
+	for i := range c.runs {
+		r := &c.runs[i]
+		if r.rep == o.rep && o.seq >= r.seq && o.seq-r.seq < uint64(r.n) {
+			return c, i, uint32(o.seq - r.seq), true
+		}
+	}
+	return nil, 0, 0, false
+}
+
+// cmpPos orders two present chars in the document.
+func (d *Doc) cmpPos(a, b oid) int {
+	ca, ia, oa, _ := d.find(a)
+	cb, ib, ob, _ := d.find(b)
+	switch {
+	case ca == nil || cb == nil:
+		return 0
+	case ca.idx != cb.idx:
+		return cmpInt(ca.idx, cb.idx)
+	case ia != ib:
+		return cmpInt(ia, ib)
+	default:
+		return cmpInt(int(oa), int(ob))
+	}
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (d *Doc) markDirty(c *chunk) {
+	if !c.dirty {
+		c.dirty = true
+		d.dirty = append(d.dirty, c)
+	}
+}
+
+// splitAt cuts run ri of c after k runes (no-op at the run's ends).
+func (d *Doc) splitAt(c *chunk, ri int, k uint32) {
+	r := &c.runs[ri]
+	if k == 0 || k >= r.n {
+		return
+	}
+	t := splitRun(r, k)
+	c.runs = append(c.runs, run{})
+	copy(c.runs[ri+2:], c.runs[ri+1:])
+	c.runs[ri+1] = t
+	d.markDirty(c)
+}
+
+// mergeAround merges run ri of c with its neighbours where possible and
+// returns the run's new index.
+func (d *Doc) mergeAround(c *chunk, ri int) int {
+	if ri+1 < len(c.runs) && canMerge(&c.runs[ri], &c.runs[ri+1]) {
+		d.absorb(c, ri)
+	}
+	if ri > 0 && canMerge(&c.runs[ri-1], &c.runs[ri]) {
+		d.absorb(c, ri-1)
+		ri--
+	}
+	return ri
+}
+
+// absorb merges run i+1 into run i.
+func (d *Doc) absorb(c *chunk, i int) {
+	a, b := &c.runs[i], &c.runs[i+1]
+	if len(a.text) > 0 {
+		a.text = append(a.text[:len(a.text):len(a.text)], b.text...)
+	}
+	a.n += b.n
+	copy(c.runs[i+1:], c.runs[i+2:])
+	c.runs[len(c.runs)-1] = run{}
+	c.runs = c.runs[:len(c.runs)-1]
+}
+
+// settle splits overfull chunks touched by the last operation.
+func (d *Doc) settle() {
+	for _, c := range d.dirty {
+		c.dirty = false
+		if len(c.runs) > maxRuns {
+			d.splitChunk(c)
+		}
+	}
+	d.dirty = d.dirty[:0]
+}
+
+func (d *Doc) splitChunk(c *chunk) {
+	const half = maxRuns / 2
+	var added []*chunk
+	for len(c.runs) > maxRuns {
+		k := len(c.runs) - half
+		nc := &chunk{runs: make([]run, len(c.runs)-k, maxRuns+1), slot: uint32(len(d.slots))}
+		copy(nc.runs, c.runs[k:])
+		clear(c.runs[k:])
+		c.runs = c.runs[:k]
+		d.slots = append(d.slots, nc)
+		for i := range nc.runs {
+			r := &nc.runs[i]
+			if !r.del {
+				nc.vis += int(r.n)
+			}
+			d.index[r.rep].set(r.seq, r.seq+uint64(r.n), nc.slot)
+		}
+		c.vis -= nc.vis
+		added = append(added, nc)
+	}
+	// added holds chunks in reverse document order.
+	at := c.idx + 1
+	d.chunks = append(d.chunks, added...)
+	copy(d.chunks[at+len(added):], d.chunks[at:len(d.chunks)-len(added)])
+	for i := range added {
+		d.chunks[at+i] = added[len(added)-1-i]
+	}
+	for i := at; i < len(d.chunks); i++ {
+		d.chunks[i].idx = i
+	}
+}
+
+// next moves a cursor past the end of a chunk to the start of the next one.
+// It returns false at the end of the document (cursor left at the end of the
+// last chunk).
+func (d *Doc) next(c *chunk, ri int) (*chunk, int, bool) {
+	for ri >= len(c.runs) {
+		if c.idx+1 >= len(d.chunks) {
+			return c, len(c.runs), false
+		}
+		c, ri = d.chunks[c.idx+1], 0
+	}
+	return c, ri, true
+}
+
+// visChunk returns the chunk holding visible rune pos (0 <= pos < d.vis) and
+// the visible position its first rune has, starting from the cached hint.
+func (d *Doc) visChunk(pos int) (int, int) {
+	ci, start := d.hintC, d.hintPos
+	if ci >= len(d.chunks) || start > d.vis {
+		ci, start = 0, 0
+	}
+	for pos < start {
+		ci--
+		start -= d.chunks[ci].vis
+	}
+	for pos >= start+d.chunks[ci].vis {
+		start += d.chunks[ci].vis
+		ci++
+	}
+	d.hintC, d.hintPos = ci, start
+	return ci, start
+}
+
+// visFind locates visible rune pos.
+func (d *Doc) visFind(pos int) (*chunk, int, uint32) {
+	ci, start := d.visChunk(pos)
+	c := d.chunks[ci]
+	p := pos - start
+	for i := range c.runs {
+		r := &c.runs[i]
+		if r.del {
+			continue
+		}
+		if p < int(r.n) {
+			return c, i, uint32(p)
+		}
+		p -= int(r.n)
+	}
+	panic("text: visible counts out of sync")
+}
+
+func runeCount(s string) (int, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty insert: %w", ErrMalformed)
+	}
+	if !utf8.ValidString(s) {
+		return 0, fmt.Errorf("insert text is not valid UTF-8: %w", ErrMalformed)
+	}
+	n := utf8.RuneCountInString(s)
+	if n > maxRun {
+		return 0, fmt.Errorf("insert of %d runes is too long: %w", n, ErrMalformed)
+	}
+	return n, nil
+}
+
+// checkNewID validates that the n ids starting at id are unused. present
+// reports that the first one is already applied (a duplicate).
+func (d *Doc) checkNewID(id ID, n int) (present bool, err error) {
+	if id.Replica == ([16]byte{}) {
+		return false, fmt.Errorf("zero replica id: %w", ErrMalformed)
+	}
+	if id.Seq+uint64(n) < id.Seq {
+		return false, fmt.Errorf("seq %d+%d overflows: %w", id.Seq, n, ErrMalformed)
+	}
+	r, ok := d.repIdx[id.Replica]
+	if !ok {
+		return false, nil
+	}
+	if _, ok := d.index[r].get(id.Seq); ok {
+		return true, nil
+	}
+	if d.index[r].overlaps(id.Seq, id.Seq+uint64(n)) {
+		return false, fmt.Errorf("insert %x/%d overlaps applied ids: %w", id.Replica, id.Seq, ErrMalformed)
+	}
+	return false, nil
+}
+
+// insertRun puts nr at cursor (c, ri), extending the previous run when nr
+// continues it, and indexes it.
+func (d *Doc) insertRun(c *chunk, ri int, nr run) {
+	pc, pi := c, ri-1
+	if pi < 0 && c.idx > 0 {
+		pc = d.chunks[c.idx-1]
+		pi = len(pc.runs) - 1
+	}
+	if pi >= 0 {
+		if p := &pc.runs[pi]; canMerge(p, &nr) {
+			p.text = append(p.text, nr.text...)
+			p.n += nr.n
+			pc.vis += int(nr.n)
+			d.vis += int(nr.n)
+			d.index[nr.rep].set(nr.seq, nr.seq+uint64(nr.n), pc.slot)
+			return
+		}
+	}
+	c.runs = append(c.runs, run{})
+	copy(c.runs[ri+1:], c.runs[ri:])
+	c.runs[ri] = nr
+	c.vis += int(nr.n)
+	d.vis += int(nr.n)
+	d.index[nr.rep].set(nr.seq, nr.seq+uint64(nr.n), c.slot)
+	d.markDirty(c)
+}
+
+// LocalInsert types s at visible position pos as replica id.Replica, with
+// the first rune getting id.Seq, and returns the op to send to others.
+func (d *Doc) LocalInsert(id ID, pos int, s string) (Insert, error) {
+	n, err := runeCount(s)
+	if err != nil {
+		return Insert{}, err
+	}
+	if pos < 0 || pos > d.vis {
+		return Insert{}, fmt.Errorf("insert at %d in text of %d: %w", pos, d.vis, ErrBadPosition)
+	}
+	present, err := d.checkNewID(id, n)
+	if err != nil {
+		return Insert{}, err
+	}
+	if present {
+		return Insert{}, fmt.Errorf("insert id %x/%d already used: %w", id.Replica, id.Seq, ErrMalformed)
+	}
+	rep := d.addRep(id.Replica)
+	// Like the eg-walker reference: the left origin is the visible char
+	// before pos, the right origin whatever item (tombstone or not) follows it.
+	var left oid
+	c, ri := d.chunks[0], 0
+	d.hintC, d.hintPos = 0, 0
+	if pos > 0 {
+		var off uint32
+		c, ri, off = d.visFind(pos - 1)
+		d.splitAt(c, ri, off+1)
+		left = oid{rep: c.runs[ri].rep, seq: c.runs[ri].seq + uint64(off)}
+		ri++
+	}
+	var right oid
+	if nc, nri, ok := d.next(c, ri); ok {
+		right = oid{nc.runs[nri].rep, nc.runs[nri].seq}
+	}
+	d.insertRun(c, ri, run{seq: id.Seq, left: left, right: right, text: []byte(s), rep: rep, n: uint32(n)})
+	d.settle()
+	return Insert{ID: id, OriginLeft: d.toID(left), OriginRight: d.toID(right), Text: s}, nil
+}
+
+// ApplyInsert integrates a remote insert. Applying it twice is a no-op.
+func (d *Doc) ApplyInsert(op Insert) error {
+	n, err := runeCount(op.Text)
+	if err != nil {
+		return err
+	}
+	present, err := d.checkNewID(op.ID, n)
+	if err != nil || present {
+		return err
+	}
+	left, ok := d.originOid(op.OriginLeft)
+	if !ok {
+		return fmt.Errorf("insert %x/%d: left origin %x/%d: %w", op.ID.Replica, op.ID.Seq, op.OriginLeft.Replica, op.OriginLeft.Seq, ErrMissingOrigin)
+	}
+	right, ok := d.originOid(op.OriginRight)
+	if !ok {
+		return fmt.Errorf("insert %x/%d: right origin %x/%d: %w", op.ID.Replica, op.ID.Seq, op.OriginRight.Replica, op.OriginRight.Seq, ErrMissingOrigin)
+	}
+	rep := d.addRep(op.ID.Replica)
+	d.hintC, d.hintPos = 0, 0
+	d.integrate(run{seq: op.ID.Seq, left: left, right: right, text: []byte(op.Text), rep: rep, n: uint32(n)})
+	d.settle()
+	return nil
+}
+
+// integrate is yjsmod / FugueMax integration (reference-crdts
+// integrateYjsMod, eg-walker reference integrate) over runs. Only the first
+// char of each scanned run matters: later chars have their left origin
+// inside the scanned region and are skipped without changing state.
+func (d *Doc) integrate(nr run) {
+	if nr.right.rep != zeroRep {
+		if c, ri, off, ok := d.find(nr.right); ok {
+			d.splitAt(c, ri, off)
+		}
+	}
+	c, ri := d.chunks[0], 0
+	if nr.left.rep != zeroRep {
+		var off uint32
+		c, ri, off, _ = d.find(nr.left)
+		d.splitAt(c, ri, off+1)
+		ri++
+	}
+	dc, dri := c, ri
+	scanning := false
+	d.scanned = d.scanned[:0]
+	for {
+		var more bool
+		c, ri, more = d.next(c, ri)
+		if !scanning {
+			dc, dri = c, ri
+		}
+		if !more {
+			break
+		}
+		o := &c.runs[ri]
+		if nr.right.rep != zeroRep && o.rep == nr.right.rep && o.seq == nr.right.seq {
+			break
+		}
+		var oleft int
+		switch {
+		case o.left == nr.left:
+		case o.left.rep == zeroRep:
+			oleft = -1
+		case d.inScanned(o.left, nr.left):
+			oleft = 1
+		default:
+			oleft = -1
+		}
+		if oleft < 0 {
+			break
+		}
+		if oleft == 0 {
+			var oright int
+			switch {
+			case o.right == nr.right:
+			case nr.right.rep == zeroRep:
+				oright = -1
+			case o.right.rep == zeroRep:
+				oright = 1
+			default:
+				oright = d.cmpPos(o.right, nr.right)
+			}
+			if oright < 0 {
+				scanning = true
+			} else if oright == 0 && d.precedes(nr.rep, nr.seq, o) {
+				break
+			} else {
+				scanning = false
+			}
+		}
+		d.scanned = append(d.scanned, run{rep: o.rep, seq: o.seq, n: o.n})
+		ri++
+	}
+	d.insertRun(dc, dri, nr)
+}
+
+// precedes breaks a tie between true siblings: lower replica id first, and
+// for one replica (which can only happen when it forgot its own op, as
+// conformance histories do) lower seq first, which is what integrating in
+// the author's order gives.
+func (d *Doc) precedes(rep uint32, seq uint64, o *run) bool {
+	if c := bytes.Compare(d.reps[rep][:], d.reps[o.rep][:]); c != 0 {
+		return c < 0
+	}
+	return seq < o.seq
+}
+
+// inScanned reports whether x (which lies before the current scan item) lies
+// after left, i.e. inside the runs scanned so far.
+func (d *Doc) inScanned(x, left oid) bool {
+	if len(d.scanned) <= 32 {
+		for i := range d.scanned {
+			s := &d.scanned[i]
+			if s.rep == x.rep && x.seq >= s.seq && x.seq-s.seq < uint64(s.n) {
+				return true
+			}
+		}
+		return false
+	}
+	if left.rep == zeroRep {
+		return true
+	}
+	return d.cmpPos(x, left) > 0
+}
+
+// LocalDelete deletes n visible runes from pos and returns the op.
+func (d *Doc) LocalDelete(pos, n int) (Delete, error) {
+	if pos < 0 || n < 0 || pos > d.vis || n > d.vis-pos {
+		return Delete{}, fmt.Errorf("delete %d at %d in text of %d: %w", n, pos, d.vis, ErrBadPosition)
+	}
+	var op Delete
+	if n == 0 {
+		return op, nil
+	}
+	c, ri, off := d.visFind(pos)
+	for n > 0 {
+		c, ri, _ = d.next(c, ri)
+		r := &c.runs[ri]
+		if r.del {
+			ri++
+			continue
+		}
+		if off > 0 {
+			d.splitAt(c, ri, off)
+			ri++
+			off = 0
+			r = &c.runs[ri]
+		}
+		take := min(uint32(n), r.n)
+		d.splitAt(c, ri, take)
+		r = &c.runs[ri]
+		op.Spans = appendSpan(op.Spans, Span{ID{d.reps[r.rep], r.seq}, uint64(take)})
+		d.markDeleted(c, r)
+		n -= int(take)
+		ri = d.mergeAround(c, ri) + 1
+	}
+	d.settle()
+	return op, nil
+}
+
+func appendSpan(s []Span, sp Span) []Span {
+	if k := len(s); k > 0 && s[k-1].ID.Replica == sp.ID.Replica && s[k-1].ID.Seq+s[k-1].Len == sp.ID.Seq {
+		s[k-1].Len += sp.Len
+		return s
+	}
+	return append(s, sp)
+}
+
+func (d *Doc) markDeleted(c *chunk, r *run) {
+	r.del = true
+	c.vis -= int(r.n)
+	d.vis -= int(r.n)
+	d.markDirty(c)
+}
+
+// ApplyDelete applies a remote delete. Deleting a deleted char is a no-op;
+// an unknown target fails the whole op before anything changes.
+func (d *Doc) ApplyDelete(op Delete) error {
+	for _, sp := range op.Spans {
+		if sp.ID.Seq+sp.Len < sp.ID.Seq {
+			return fmt.Errorf("delete span %x/%d+%d overflows: %w", sp.ID.Replica, sp.ID.Seq, sp.Len, ErrMalformed)
+		}
+		if sp.Len == 0 {
+			continue
+		}
+		r, ok := d.repIdx[sp.ID.Replica]
+		if !ok || !d.index[r].covers(sp.ID.Seq, sp.ID.Seq+sp.Len) {
+			return fmt.Errorf("delete span %x/%d+%d: %w", sp.ID.Replica, sp.ID.Seq, sp.Len, ErrUnknownID)
+		}
+	}
+	d.hintC, d.hintPos = 0, 0
+	for _, sp := range op.Spans {
+		if sp.Len == 0 {
+			continue
+		}
+		rep := d.repIdx[sp.ID.Replica]
+		seq, end := sp.ID.Seq, sp.ID.Seq+sp.Len
+		for seq < end {
+			c, ri, off, ok := d.find(oid{rep, seq})
+			if !ok {
+				return fmt.Errorf("delete %x/%d: index out of sync: %w", sp.ID.Replica, seq, ErrUnknownID)
+			}
+			r := &c.runs[ri]
+			take := uint32(min(end-seq, uint64(r.n-off)))
+			if !r.del {
+				d.splitAt(c, ri, off)
+				if off > 0 {
+					ri++
+				}
+				d.splitAt(c, ri, take)
+				d.markDeleted(c, &c.runs[ri])
+				d.mergeAround(c, ri)
+			}
+			seq += uint64(take)
+		}
+	}
+	d.settle()
+	return nil
+}

@@ -1,0 +1,359 @@
+package text
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
+
+// Encoding, version 1:
+//
+//	byte    version (1)
+//	uvarint replica count, then that many 16-byte replica ids, strictly ascending
+//	uvarint run count, then per run (document order, maximally coalesced):
+//	  byte    flags (flag* below)
+//	  uvarint replica index             unless flagSameRep
+//	  seq: uvarint, or with flagSameRep a zigzag delta from the previous run's end
+//	  uvarint rune count
+//	  uvarint replica index, uvarint seq (left origin)   unless flagLeftNone|flagLeftPrev
+//	  uvarint replica index, uvarint seq (right origin)  unless flagRightNone|flagRightNext
+//	  uvarint byte length, bytes        if flagText
+//
+// Runs are coalesced whenever one char continues the previous one (same
+// replica, next seq, left origin = previous char, same right origin and
+// state), a property of char pairs only, so any two docs holding the same
+// ops produce the same bytes however their runs happened to be split.
+const (
+	encVersion = 1
+
+	flagDel       = 1 << 0
+	flagText      = 1 << 1
+	flagSameRep   = 1 << 2
+	flagLeftPrev  = 1 << 3
+	flagLeftNone  = 1 << 4
+	flagRightNone = 1 << 5
+	flagRightNext = 1 << 6
+	flagAll       = 1<<7 - 1
+)
+
+// coalesced returns the runs of d maximally merged, text copied.
+func (d *Doc) coalesced() []run {
+	var out []run
+	for _, c := range d.chunks {
+		for i := range c.runs {
+			r := c.runs[i]
+			if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
+				out[k-1].n += r.n
+				out[k-1].text = append(out[k-1].text, r.text...)
+				continue
+			}
+			r.text = append([]byte(nil), r.text...)
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// AppendBinary appends the canonical encoding of d to b.
+func (d *Doc) AppendBinary(b []byte) []byte {
+	runs := d.coalesced()
+	used := make([]bool, len(d.reps))
+	for i := range runs {
+		used[runs[i].rep] = true
+		used[runs[i].left.rep] = true
+		used[runs[i].right.rep] = true
+	}
+	var order []uint32
+	for i := 1; i < len(d.reps); i++ {
+		if used[i] {
+			order = append(order, uint32(i))
+		}
+	}
+	slices.SortFunc(order, func(a, b uint32) int { return bytes.Compare(d.reps[a][:], d.reps[b][:]) })
+	remap := make([]uint64, len(d.reps))
+	b = append(b, encVersion)
+	b = binary.AppendUvarint(b, uint64(len(order)))
+	for i, r := range order {
+		remap[r] = uint64(i)
+		b = append(b, d.reps[r][:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(runs)))
+	for i := range runs {
+		r := &runs[i]
+		var flags byte
+		if r.del {
+			flags |= flagDel
+		}
+		if len(r.text) > 0 {
+			flags |= flagText
+		}
+		if i > 0 && runs[i-1].rep == r.rep && smallDelta(runs[i-1].seq+uint64(runs[i-1].n), r.seq) {
+			flags |= flagSameRep
+		}
+		switch {
+		case r.left.rep == zeroRep:
+			flags |= flagLeftNone
+		case i > 0 && r.left == runs[i-1].last():
+			flags |= flagLeftPrev
+		}
+		switch {
+		case r.right.rep == zeroRep:
+			flags |= flagRightNone
+		case i+1 < len(runs) && r.right == (oid{runs[i+1].rep, runs[i+1].seq}):
+			flags |= flagRightNext
+		}
+		b = append(b, flags)
+		if flags&flagSameRep != 0 {
+			p := &runs[i-1]
+			b = binary.AppendVarint(b, int64(r.seq-(p.seq+uint64(p.n))))
+		} else {
+			b = binary.AppendUvarint(b, remap[r.rep])
+			b = binary.AppendUvarint(b, r.seq)
+		}
+		b = binary.AppendUvarint(b, uint64(r.n))
+		if flags&(flagLeftNone|flagLeftPrev) == 0 {
+			b = binary.AppendUvarint(b, remap[r.left.rep])
+			b = binary.AppendUvarint(b, r.left.seq)
+		}
+		if flags&(flagRightNone|flagRightNext) == 0 {
+			b = binary.AppendUvarint(b, remap[r.right.rep])
+			b = binary.AppendUvarint(b, r.right.seq)
+		}
+		if flags&flagText != 0 {
+			b = binary.AppendUvarint(b, uint64(len(r.text)))
+			b = append(b, r.text...)
+		}
+	}
+	return b
+}
+
+func smallDelta(from, to uint64) bool {
+	if to >= from {
+		return to-from < 1<<62
+	}
+	return from-to < 1<<62
+}
+
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (dc *decoder) fail(what string) {
+	if dc.err == nil {
+		dc.err = fmt.Errorf("decode text at byte %d: %s: %w", dc.off, what, ErrMalformed)
+	}
+}
+
+func (dc *decoder) remaining() int { return len(dc.b) - dc.off }
+
+func (dc *decoder) byte1() byte {
+	if dc.err != nil || dc.off >= len(dc.b) {
+		dc.fail("truncated")
+		return 0
+	}
+	dc.off++
+	return dc.b[dc.off-1]
+}
+
+func (dc *decoder) uvarint() uint64 {
+	if dc.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(dc.b[dc.off:])
+	if n <= 0 {
+		dc.fail("bad varint")
+		return 0
+	}
+	dc.off += n
+	return v
+}
+
+func (dc *decoder) varint() int64 {
+	if dc.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(dc.b[dc.off:])
+	if n <= 0 {
+		dc.fail("bad varint")
+		return 0
+	}
+	dc.off += n
+	return v
+}
+
+func (dc *decoder) bytes(n uint64) []byte {
+	if dc.err != nil {
+		return nil
+	}
+	if n > uint64(dc.remaining()) {
+		dc.fail("truncated")
+		return nil
+	}
+	s := dc.b[dc.off : dc.off+int(n)]
+	dc.off += int(n)
+	return s
+}
+
+// Decode reads one encoded document from the front of b and returns it with
+// the number of bytes consumed. Every bad input gives an error wrapping
+// ErrMalformed; allocation is bounded by len(b).
+func Decode(b []byte) (*Doc, int, error) {
+	dc := &decoder{b: b}
+	if v := dc.byte1(); dc.err == nil && v != encVersion {
+		dc.fail(fmt.Sprintf("unknown version %d", v))
+	}
+	nreps := dc.uvarint()
+	if dc.err == nil && nreps > uint64(dc.remaining()/16) {
+		dc.fail("replica count exceeds input")
+	}
+	if dc.err != nil {
+		return nil, 0, dc.err
+	}
+	d := New()
+	for i := uint64(0); i < nreps; i++ {
+		var r [16]byte
+		copy(r[:], dc.bytes(16))
+		if r == ([16]byte{}) {
+			dc.fail("zero replica id")
+		} else if i > 0 && bytes.Compare(d.reps[i][:], r[:]) >= 0 {
+			dc.fail("replica ids not ascending")
+		}
+		if dc.err != nil {
+			return nil, 0, dc.err
+		}
+		d.addRep(r)
+	}
+	nruns := dc.uvarint()
+	if dc.err == nil && nruns > uint64(dc.remaining()/3) {
+		dc.fail("run count exceeds input")
+	}
+	if dc.err != nil {
+		return nil, 0, dc.err
+	}
+	repOf := func() uint32 {
+		i := dc.uvarint()
+		if dc.err == nil && i >= nreps {
+			dc.fail("replica index out of range")
+			return 0
+		}
+		return uint32(i) + 1
+	}
+	runs := make([]run, 0, nruns)
+	flagsOf := make([]byte, 0, nruns)
+	for i := uint64(0); i < nruns && dc.err == nil; i++ {
+		var r run
+		flags := dc.byte1()
+		if flags&^flagAll != 0 || flags&(flagLeftNone|flagLeftPrev) == flagLeftNone|flagLeftPrev ||
+			flags&(flagRightNone|flagRightNext) == flagRightNone|flagRightNext {
+			dc.fail("bad flags")
+		}
+		if i == 0 && flags&(flagSameRep|flagLeftPrev) != 0 {
+			dc.fail("first run refers to a previous one")
+		}
+		if i+1 == nruns && flags&flagRightNext != 0 {
+			dc.fail("last run refers to a next one")
+		}
+		if dc.err != nil {
+			break
+		}
+		r.del = flags&flagDel != 0
+		if flags&flagSameRep != 0 {
+			p := &runs[i-1]
+			r.rep = p.rep
+			end := p.seq + uint64(p.n)
+			delta := dc.varint()
+			if delta >= 0 {
+				r.seq = end + uint64(delta)
+				if r.seq < end {
+					dc.fail("seq overflows")
+				}
+			} else {
+				back := uint64(-(delta + 1)) + 1
+				if back > end {
+					dc.fail("seq underflows")
+				}
+				r.seq = end - back
+			}
+		} else {
+			r.rep = repOf()
+			r.seq = dc.uvarint()
+		}
+		n := dc.uvarint()
+		if dc.err == nil && (n == 0 || n > maxRun || r.seq+n < r.seq) {
+			dc.fail("bad run length")
+		}
+		r.n = uint32(n)
+		switch {
+		case flags&flagLeftNone != 0:
+		case flags&flagLeftPrev != 0:
+			r.left = runs[i-1].last()
+		default:
+			r.left.rep = repOf()
+			r.left.seq = dc.uvarint()
+		}
+		if flags&(flagRightNone|flagRightNext) == 0 {
+			r.right.rep = repOf()
+			r.right.seq = dc.uvarint()
+		}
+		if flags&flagText != 0 {
+			t := dc.bytes(dc.uvarint())
+			if dc.err == nil && (!utf8.Valid(t) || utf8.RuneCount(t) != int(n)) {
+				dc.fail("run text does not match its length")
+			}
+			r.text = append([]byte(nil), t...)
+		} else if !r.del {
+			dc.fail("visible run without text")
+		}
+		runs = append(runs, r)
+		flagsOf = append(flagsOf, flags)
+	}
+	if dc.err != nil {
+		return nil, 0, dc.err
+	}
+	for i := range runs {
+		if flagsOf[i]&flagRightNext != 0 {
+			runs[i].right = oid{runs[i+1].rep, runs[i+1].seq}
+		}
+	}
+	// Build chunks half full so early inserts do not split at once.
+	const fill = maxRuns / 2
+	d.chunks = d.chunks[:0]
+	d.slots = d.slots[:0]
+	for i := 0; i < len(runs); i += fill {
+		part := runs[i:min(i+fill, len(runs))]
+		c := &chunk{runs: make([]run, len(part), maxRuns+1), idx: len(d.chunks), slot: uint32(len(d.slots))}
+		copy(c.runs, part)
+		d.chunks = append(d.chunks, c)
+		d.slots = append(d.slots, c)
+		for j := range c.runs {
+			r := &c.runs[j]
+			if d.index[r.rep].overlaps(r.seq, r.seq+uint64(r.n)) {
+				return nil, 0, fmt.Errorf("decode text: duplicate id %x/%d: %w", d.reps[r.rep], r.seq, ErrMalformed)
+			}
+			d.index[r.rep].set(r.seq, r.seq+uint64(r.n), c.slot)
+			if !r.del {
+				c.vis += int(r.n)
+			}
+		}
+		d.vis += c.vis
+	}
+	if len(d.chunks) == 0 {
+		c := &chunk{}
+		d.chunks, d.slots = []*chunk{c}, []*chunk{c}
+	}
+	for i := range runs {
+		for _, o := range [2]oid{runs[i].left, runs[i].right} {
+			if o.rep == zeroRep {
+				continue
+			}
+			if _, ok := d.index[o.rep].get(o.seq); !ok {
+				return nil, 0, fmt.Errorf("decode text: origin %x/%d not present: %w", d.reps[o.rep], o.seq, ErrMalformed)
+			}
+		}
+	}
+	return d, dc.off, nil
+}

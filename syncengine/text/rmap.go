@@ -1,0 +1,175 @@
+package text
+
+import "sort"
+
+// rmap maps disjoint half-open seq ranges of one replica to the slot of the
+// chunk holding them. It is a two-level sorted list (blocks of at most
+// rmapBlock entries) so that inserting into the middle costs O(rmapBlock)
+// rather than O(entries): chunk splits re-point many small ranges, and a
+// flat slice made that quadratic on long traces.
+type rmap struct {
+	blocks [][]rentry
+}
+
+type rentry struct {
+	lo, hi uint64
+	slot   uint32
+}
+
+const rmapBlock = 256
+
+func (m *rmap) clone() rmap {
+	bs := make([][]rentry, len(m.blocks))
+	for i, b := range m.blocks {
+		bs[i] = append([]rentry(nil), b...)
+	}
+	return rmap{blocks: bs}
+}
+
+// locate returns the block and index of the last entry with lo <= seq;
+// i is -1 when there is none.
+func (m *rmap) locate(seq uint64) (b, i int) {
+	bs := m.blocks
+	b = sort.Search(len(bs), func(k int) bool { return bs[k][0].lo > seq }) - 1
+	if b < 0 {
+		return 0, -1
+	}
+	es := bs[b]
+	i = sort.Search(len(es), func(k int) bool { return es[k].lo > seq }) - 1
+	return b, i
+}
+
+func (m *rmap) get(seq uint64) (uint32, bool) {
+	b, i := m.locate(seq)
+	if i < 0 {
+		return 0, false
+	}
+	e := m.blocks[b][i]
+	if seq < e.hi {
+		return e.slot, true
+	}
+	return 0, false
+}
+
+// covers reports whether every seq in [lo, hi) is present.
+func (m *rmap) covers(lo, hi uint64) bool {
+	for lo < hi {
+		b, i := m.locate(lo)
+		if i < 0 {
+			return false
+		}
+		e := m.blocks[b][i]
+		if e.hi <= lo {
+			return false
+		}
+		lo = e.hi
+	}
+	return true
+}
+
+// overlaps reports whether any seq in [lo, hi) is present.
+func (m *rmap) overlaps(lo, hi uint64) bool {
+	if hi <= lo {
+		return false
+	}
+	b, i := m.locate(hi - 1)
+	if i < 0 {
+		return false
+	}
+	return m.blocks[b][i].hi > lo
+}
+
+func (m *rmap) insertAt(b, i int, e rentry) {
+	if len(m.blocks) == 0 {
+		m.blocks = [][]rentry{{e}}
+		return
+	}
+	blk := append(m.blocks[b], rentry{})
+	copy(blk[i+1:], blk[i:])
+	blk[i] = e
+	m.blocks[b] = blk
+	if len(blk) > rmapBlock {
+		h := len(blk) / 2
+		second := append(make([]rentry, 0, rmapBlock), blk[h:]...)
+		m.blocks[b] = blk[:h]
+		m.blocks = append(m.blocks, nil)
+		copy(m.blocks[b+2:], m.blocks[b+1:])
+		m.blocks[b+1] = second
+	}
+}
+
+func (m *rmap) removeAt(b, i int) {
+	blk := m.blocks[b]
+	copy(blk[i:], blk[i+1:])
+	blk = blk[:len(blk)-1]
+	if len(blk) == 0 {
+		m.blocks = append(m.blocks[:b], m.blocks[b+1:]...)
+		return
+	}
+	m.blocks[b] = blk
+}
+
+// clear removes [lo, hi) from the map.
+func (m *rmap) clear(lo, hi uint64) {
+	for {
+		b, i := m.locate(hi - 1)
+		if i < 0 {
+			return
+		}
+		e := &m.blocks[b][i]
+		if e.hi <= lo {
+			return
+		}
+		switch {
+		case e.lo < lo && e.hi > hi:
+			right := rentry{hi, e.hi, e.slot}
+			e.hi = lo
+			m.insertAt(b, i+1, right)
+			return
+		case e.lo < lo:
+			e.hi = lo
+			return
+		case e.hi > hi:
+			e.lo = hi
+		default:
+			m.removeAt(b, i)
+		}
+	}
+}
+
+// set maps [lo, hi) to slot, replacing whatever was there.
+func (m *rmap) set(lo, hi uint64, slot uint32) {
+	if hi <= lo {
+		return
+	}
+	if n := len(m.blocks); n > 0 {
+		lb := m.blocks[n-1]
+		last := &lb[len(lb)-1]
+		if lo >= last.hi { // common case: new ids arrive in increasing order
+			if last.hi == lo && last.slot == slot {
+				last.hi = hi
+				return
+			}
+			m.insertAt(n-1, len(lb), rentry{lo, hi, slot})
+			return
+		}
+	}
+	m.clear(lo, hi)
+	b, i := m.locate(lo)
+	if len(m.blocks) > 0 {
+		blk := m.blocks[b]
+		if i >= 0 && blk[i].hi == lo && blk[i].slot == slot {
+			blk[i].hi = hi
+			if i+1 < len(blk) && blk[i+1].lo == hi && blk[i+1].slot == slot {
+				blk[i].hi = blk[i+1].hi
+				m.removeAt(b, i+1)
+			}
+			return
+		}
+		if i+1 < len(blk) && blk[i+1].lo == hi && blk[i+1].slot == slot {
+			blk[i+1].lo = lo
+			return
+		}
+	}
+	m.insertAt(b, i+1, rentry{lo, hi, slot})
+}
