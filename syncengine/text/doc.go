@@ -252,7 +252,11 @@ func (d *Doc) PurgeDeletedContent() {
 				r.text = nil
 			}
 			if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
-				out[k-1].n += r.n
+				p := &out[k-1]
+				if len(p.text) > 0 {
+					p.text = append(p.text[:len(p.text):len(p.text)], r.text...)
+				}
+				p.n += r.n
 				continue
 			}
 			out = append(out, r)
