@@ -1,0 +1,214 @@
+package api
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Lockout policy for staff sign-in (shared with the portal).
+const (
+	MaxLoginFailures = 5
+	LockoutFor       = 15 * time.Minute
+)
+
+func registerAdminRoutes(s *Server, r fiber.Router) {
+	a := r.Group("/admin", s.requireStaff)
+	a.Post("/enrolment-codes", s.handleIssueCode)
+	a.Post("/devices/:id/revoke", s.handleRevokeDevice)
+	a.Get("/quarantine", s.handleListQuarantine)
+	a.Post("/quarantine/:id/review", s.handleReviewQuarantine)
+	a.Post("/backup", s.handleBackup)
+}
+
+// CheckPassword verifies a staff member's password with bcrypt, honouring
+// and updating the lockout. The portal's sign-in uses it too.
+func CheckPassword(c *fiber.Ctx, store Store, email, password string) (sqlite.Person, error) {
+	ctx := c.UserContext()
+	p, err := store.PersonByEmail(ctx, email)
+	if err != nil || p.PasswordHash == "" {
+		// Spend the same time as a real check so emails cannot be probed.
+		_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z1QmN9a8u7x.4o5xX6nVQ7aK"), []byte(password))
+		return p, Errorf(EUNAUTHORIZED, "wrong email or password")
+	}
+	if !p.LockedUntil.IsZero() && p.LockedUntil.After(time.Now()) {
+		return p, Errorf(EUNAUTHORIZED, "account locked after repeated failures; try later")
+	}
+	ok := bcrypt.CompareHashAndPassword([]byte(p.PasswordHash), []byte(password)) == nil
+	if err := store.RecordLogin(ctx, p.ID, ok, MaxLoginFailures, LockoutFor); err != nil {
+		return p, err
+	}
+	if !ok {
+		return p, Errorf(EUNAUTHORIZED, "wrong email or password")
+	}
+	return p, nil
+}
+
+// basicStaffAuth is the default StaffAuth: HTTP Basic with email and password.
+func (s *Server) basicStaffAuth(c *fiber.Ctx) (sqlite.Person, error) {
+	h := c.Get(fiber.HeaderAuthorization)
+	raw, ok := strings.CutPrefix(h, "Basic ")
+	if !ok {
+		return sqlite.Person{}, Errorf(EUNAUTHORIZED, "staff credentials required")
+	}
+	b, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		return sqlite.Person{}, Errorf(EUNAUTHORIZED, "staff credentials required")
+	}
+	email, password, ok := strings.Cut(string(b), ":")
+	if !ok {
+		return sqlite.Person{}, Errorf(EUNAUTHORIZED, "staff credentials required")
+	}
+	return CheckPassword(c, s.Store, email, password)
+}
+
+// requireStaff admits supervisors and admins.
+func (s *Server) requireStaff(c *fiber.Ctx) error {
+	p, err := s.Config.StaffAuth(c)
+	if err != nil {
+		return err
+	}
+	if p.Role != sqlite.RoleSupervisor && p.Role != sqlite.RoleAdmin {
+		return Errorf(EFORBIDDEN, "only supervisors and admins may do this")
+	}
+	c.Locals("staff", p)
+	return c.Next()
+}
+
+func staff(c *fiber.Ctx) sqlite.Person { return c.Locals("staff").(sqlite.Person) }
+
+// canManage reports whether staff may manage person p's devices.
+func (s *Server) canManage(c *fiber.Ctx, p sqlite.Person) (bool, error) {
+	st := staff(c)
+	if st.Role == sqlite.RoleAdmin {
+		return true, nil
+	}
+	scope, err := s.Store.ScopeOf(c.UserContext(), st)
+	if err != nil {
+		return false, err
+	}
+	return p.TeamID != "" && slices.Contains(scope.Teams, p.TeamID), nil
+}
+
+type issueCodeRequest struct {
+	PersonID string `json:"person_id" validate:"required,max=64"`
+}
+
+// POST /v1/admin/enrolment-codes: a one-time code for one of the supervisor's workers.
+func (s *Server) handleIssueCode(c *fiber.Ctx) error {
+	var req issueCodeRequest
+	if err := parseJSON(c, &req); err != nil {
+		return err
+	}
+	p, err := s.Store.Person(c.UserContext(), req.PersonID)
+	if err != nil {
+		return err
+	}
+	if ok, err := s.canManage(c, p); err != nil {
+		return err
+	} else if !ok && p.Role != sqlite.RolePractitioner {
+		return Errorf(EFORBIDDEN, "that person is not in a team you supervise")
+	}
+	code, exp, err := s.Store.IssueEnrolmentCode(c.UserContext(), p.ID, staff(c).ID)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"code": code, "expires_at": exp, "person_id": p.ID})
+}
+
+type revokeRequest struct {
+	Reason string `json:"reason" validate:"max=500"`
+}
+
+// POST /v1/admin/devices/:id/revoke: revoke a device; it wipes at next contact.
+func (s *Server) handleRevokeDevice(c *fiber.Ctx) error {
+	var req revokeRequest
+	if len(c.Body()) > 0 {
+		if err := parseJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	d, err := s.Store.Device(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	p, err := s.Store.Person(c.UserContext(), d.PersonID)
+	if err != nil {
+		return err
+	}
+	if ok, err := s.canManage(c, p); err != nil {
+		return err
+	} else if !ok {
+		return Errorf(EFORBIDDEN, "that device is not in a team you supervise")
+	}
+	if err := s.Store.RevokeDevice(c.UserContext(), d.ID, staff(c).ID, req.Reason); err != nil {
+		return err
+	}
+	s.Events.Poke("device:" + d.ID)
+	return c.JSON(fiber.Map{"device_id": d.ID, "status": sqlite.DeviceRevoked})
+}
+
+// GET /v1/admin/quarantine: open quarantined changesets.
+func (s *Server) handleListQuarantine(c *fiber.Ctx) error {
+	items, err := s.Store.Quarantine(c.UserContext(), sqlite.QuarantineFilter{Open: c.Query("all") == "", DeviceID: c.Query("device")})
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []sqlite.QuarantineItem{}
+	}
+	return c.JSON(fiber.Map{"items": items})
+}
+
+type reviewRequest struct {
+	Resolution string `json:"resolution" validate:"required,oneof=release discard"`
+}
+
+// POST /v1/admin/quarantine/:id/review: release or discard a quarantined changeset.
+func (s *Server) handleReviewQuarantine(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil {
+		return Errorf(ENOTFOUND, "no such quarantine item")
+	}
+	var req reviewRequest
+	if err := parseJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.Store.ReviewQuarantine(c.UserContext(), id, staff(c).ID, req.Resolution); err != nil {
+		return err
+	}
+	s.Events.Poke("*")
+	return c.JSON(fiber.Map{"id": id, "resolution": req.Resolution})
+}
+
+// POST /v1/admin/backup: an online, consistent copy of the database (admins only).
+func (s *Server) handleBackup(c *fiber.Ctx) error {
+	if staff(c).Role != sqlite.RoleAdmin {
+		return Errorf(EFORBIDDEN, "only admins may take backups")
+	}
+	if s.Config.BackupDir == "" {
+		return Errorf(EUNAVAILABLE, "backups are not configured")
+	}
+	if err := os.MkdirAll(s.Config.BackupDir, 0o700); err != nil {
+		return fmt.Errorf("backup dir: %w", err)
+	}
+	path := filepath.Join(s.Config.BackupDir, "joinedup-"+s.Config.Now().UTC().Format("20060102T150405.000000000Z")+".sqlite")
+	start := time.Now()
+	if err := s.Store.Backup(c.UserContext(), path); err != nil {
+		return err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"path": path, "bytes": st.Size(), "ms": time.Since(start).Milliseconds()})
+}

@@ -1,0 +1,60 @@
+package api
+
+import (
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+)
+
+var validate = validator.New(validator.WithRequiredStructEnabled())
+
+func registerEnrolRoutes(s *Server, r fiber.Router) {
+	r.Post("/enrol", s.handleEnrol)
+}
+
+type enrolRequest struct {
+	Code     string `json:"code" validate:"required,min=6,max=16"`
+	Platform string `json:"platform" validate:"required,oneof=android ios web sim"`
+}
+
+// parseJSON decodes and validates a JSON body once, for every handler.
+func parseJSON(c *fiber.Ctx, v any) error {
+	if err := c.BodyParser(v); err != nil {
+		return Errorf(EMALFORMED, "request body is not valid JSON")
+	}
+	if err := validate.Struct(v); err != nil {
+		return validationError(err)
+	}
+	return nil
+}
+
+// validationError turns validator errors into invalid with per-field details
+// (field names and rules only, never values).
+func validationError(err error) error {
+	var details []map[string]string
+	if verrs, ok := err.(validator.ValidationErrors); ok {
+		for _, fe := range verrs {
+			details = append(details, map[string]string{"field": strings.ToLower(fe.Field()), "rule": fe.Tag()})
+		}
+	}
+	return &DetailedError{Err: Errorf(EINVALID, "request failed validation"), Details: details}
+}
+
+// POST /v1/enrol: exchange a one-time code for a device credential.
+func (s *Server) handleEnrol(c *fiber.Ctx) error {
+	var req enrolRequest
+	if err := parseJSON(c, &req); err != nil {
+		return err
+	}
+	if !s.limiter.allow("enrol:" + c.IP()) {
+		return Errorf(ERATELIMITED, "too many enrolment attempts")
+	}
+	e, err := s.Store.Enrol(c.UserContext(), sqlite.NormaliseCode(req.Code), req.Platform)
+	if err != nil {
+		return err
+	}
+	s.Metrics.Enrolments.Add(1)
+	return c.Status(fiber.StatusCreated).JSON(e)
+}

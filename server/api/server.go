@@ -1,0 +1,145 @@
+// Package api is JoinedUp's HTTP API on Fiber: device enrolment, the sync
+// protocol, the live channel, supervisor device administration and the
+// operational endpoints. Every error leaves through ErrorHandler.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+)
+
+// Store is what the API needs from storage.
+type Store interface {
+	Ping(ctx context.Context) error
+	Migrated(ctx context.Context) (int, error)
+
+	IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (string, time.Time, error)
+	Enrol(ctx context.Context, code, platform string) (sqlite.Enrolment, error)
+	Authenticate(ctx context.Context, credential string) (sqlite.Device, sqlite.Person, error)
+	Device(ctx context.Context, id string) (sqlite.Device, error)
+	RevokeDevice(ctx context.Context, deviceID, by, reason string) error
+	ConfirmWipe(ctx context.Context, deviceID string) error
+
+	Person(ctx context.Context, id string) (sqlite.Person, error)
+	PersonByEmail(ctx context.Context, email string) (sqlite.Person, error)
+	RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error
+	ScopeOf(ctx context.Context, p sqlite.Person) (sqlite.Scope, error)
+
+	Sync(ctx context.Context, req sqlite.SyncRequest) (*sqlite.SyncResult, error)
+	Quarantine(ctx context.Context, f sqlite.QuarantineFilter) ([]sqlite.QuarantineItem, error)
+	QuarantineSize(ctx context.Context) (int, error)
+	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
+	Backup(ctx context.Context, path string) error
+}
+
+// Config tunes the API.
+type Config struct {
+	BodyLimit    int           // bytes; larger requests get 413 too_large
+	RateLimit    float64       // sync requests per second per device
+	RateBurst    int           // bucket size
+	PageBytes    int           // default pull page budget
+	BackupDir    string        // where POST /v1/admin/backup writes
+	SSEHeartbeat time.Duration // keep-alive comment interval on /v1/sync/events
+	// StaffAuth authenticates a supervisor or admin for /v1/admin. The default
+	// accepts HTTP Basic credentials (email, password) checked with bcrypt;
+	// the portal can replace it with its session cookies.
+	StaffAuth func(c *fiber.Ctx) (sqlite.Person, error)
+	// Now is the clock for rate limiting and backup names.
+	Now func() time.Time
+}
+
+// DefaultConfig returns production defaults.
+func DefaultConfig() Config {
+	return Config{BodyLimit: 8 << 20, RateLimit: 20, RateBurst: 40, PageBytes: sqlite.DefaultPageBytes,
+		SSEHeartbeat: 25 * time.Second, Now: time.Now}
+}
+
+// Server is the HTTP API.
+type Server struct {
+	App     *fiber.App
+	Store   Store
+	Config  Config
+	Logger  *slog.Logger
+	Metrics *Metrics
+	Events  *Broker
+
+	limiter  *limiter
+	inflight sync.WaitGroup
+}
+
+// New builds the Fiber app with every route registered.
+func New(store Store, cfg Config, logger *slog.Logger) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Server{Store: store, Config: cfg, Logger: logger, Metrics: NewMetrics(), Events: NewBroker(),
+		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)}
+	if s.Config.StaffAuth == nil {
+		s.Config.StaffAuth = s.basicStaffAuth
+	}
+	s.App = fiber.New(fiber.Config{
+		AppName:               "joinedup",
+		BodyLimit:             cfg.BodyLimit,
+		ErrorHandler:          ErrorHandler(logger),
+		DisableStartupMessage: true,
+		ReadTimeout:           60 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	s.App.Use(s.observe)
+	registerOpsRoutes(s, s.App)
+	v1 := s.App.Group("/v1")
+	registerEnrolRoutes(s, v1)
+	registerSyncRoutes(s, v1)
+	registerAdminRoutes(s, v1)
+	return s
+}
+
+// Mount lets another package (the portal) add routes to the same app.
+func (s *Server) Mount(fn func(r fiber.Router)) { fn(s.App) }
+
+// NotFound installs the final 404 handler; call after every Mount.
+func (s *Server) NotFound() {
+	s.App.Use(func(c *fiber.Ctx) error { return Errorf(ENOTFOUND, "no such endpoint") })
+}
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.App.Listener(ln) }
+
+// Shutdown closes the live channels, then waits (until ctx ends) for
+// in-flight requests, so a sync that started is finished and answered.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Events.Close()
+	return s.App.ShutdownWithContext(ctx)
+}
+
+// observe logs each request (method, route, status, duration: never bodies)
+// and counts it.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.App.ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	status := c.Response().StatusCode()
+	s.Metrics.HTTPRequests.Inc(strconv.Itoa(status))
+	lvl := slog.LevelDebug
+	if status >= 500 {
+		lvl = slog.LevelWarn
+	}
+	s.Logger.Log(c.UserContext(), lvl, "http", "method", c.Method(), "route", c.Route().Path, "status", status,
+		"ms", time.Since(start).Milliseconds(), "in", len(c.Request().Body()), "out", len(c.Response().Body()))
+	return nil
+}

@@ -1,0 +1,268 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+func registerSyncRoutes(s *Server, r fiber.Router) {
+	g := r.Group("/sync", s.requireDevice)
+	g.Post("/", s.handleSync)
+	g.Get("/events", s.handleSyncEvents)
+	g.Post("/wiped", s.handleWiped)
+}
+
+// requireDevice authenticates "Authorization: Bearer <credential>" and applies
+// the per-device rate limit. A revoked device is told to wipe.
+func (s *Server) requireDevice(c *fiber.Ctx) error {
+	cred, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !ok || cred == "" {
+		return Errorf(EUNAUTHORIZED, "device credential required")
+	}
+	d, p, err := s.Store.Authenticate(c.UserContext(), cred)
+	if syncengine.ErrorCode(err) == EREVOKED {
+		s.Metrics.Revoked.Add(1)
+		if c.Path() == "/v1/sync/wiped" {
+			// The one thing a revoked device may still do: confirm it wiped.
+			c.Locals("device", d)
+			c.Locals("person", p)
+			return c.Next()
+		}
+		return &DetailedError{Err: err, Details: fiber.Map{"wipe": true}}
+	} else if err != nil {
+		return err
+	}
+	if !s.limiter.allow(d.ID) {
+		return Errorf(ERATELIMITED, "too many requests from this device; slow down")
+	}
+	c.Locals("device", d)
+	c.Locals("person", p)
+	return c.Next()
+}
+
+// SyncRequestHeader is the JSON envelope (and the binary header).
+type SyncRequestHeader struct {
+	Cursor    string   `json:"cursor" validate:"max=200"`
+	Pending   int64    `json:"pending" validate:"gte=0"`
+	PageBytes int      `json:"page_bytes" validate:"omitempty,min=1024,max=8388608"`
+	NoPull    bool     `json:"no_pull"`
+	// Changesets are base64 JUC frames (JSON only; binary bodies carry raw frames).
+	Changesets []string `json:"changesets,omitempty" validate:"max=20000"`
+}
+
+// SyncResponseHeader is the response (JSON) or its binary header.
+type SyncResponseHeader struct {
+	Results []sqlite.PushResult `json:"results"`
+	Drop    []string            `json:"drop"`
+	Reset   bool                `json:"reset"`
+	Cursor  string              `json:"cursor"`
+	More    bool                `json:"more"`
+	// JSON only: base64 frames. Binary responses carry them as frame groups.
+	Changesets []string `json:"changesets,omitempty"`
+	Snapshots  []string `json:"snapshots,omitempty"`
+}
+
+// parseSync reads either body form into a store request. Every changeset
+// is decoded (bounded, snappy-checked) before anything is applied: one bad
+// frame rejects the request and nothing is stored.
+func parseSync(c *fiber.Ctx) (hdr SyncRequestHeader, css []*syncengine.Changeset, binary bool, err error) {
+	var frames [][]byte
+	ct := c.Get(fiber.HeaderContentType)
+	switch {
+	case strings.HasPrefix(ct, BinaryContentType):
+		binary = true
+		groups, err := DecodeBinary(c.Body(), &hdr, 1)
+		if err != nil {
+			return hdr, nil, binary, Errorf(EMALFORMED, "binary sync body is not validly framed")
+		}
+		if len(hdr.Changesets) > 0 {
+			return hdr, nil, binary, Errorf(EMALFORMED, "binary bodies carry changesets as frames, not in the header")
+		}
+		frames = groups[0]
+	case strings.HasPrefix(ct, fiber.MIMEApplicationJSON):
+		if err := c.BodyParser(&hdr); err != nil {
+			return hdr, nil, binary, Errorf(EMALFORMED, "request body is not valid JSON")
+		}
+		for i, s := range hdr.Changesets {
+			f, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return hdr, nil, binary, &DetailedError{Err: Errorf(EMALFORMED, "changeset %d is not valid base64", i), Details: fiber.Map{"index": i}}
+			}
+			frames = append(frames, f)
+		}
+	default:
+		return hdr, nil, binary, Errorf(EMALFORMED, "Content-Type must be application/json or %s", BinaryContentType)
+	}
+	if err := validate.Struct(hdr); err != nil {
+		return hdr, nil, binary, validationError(err)
+	}
+	if err := sqlite.ValidateCursor(hdr.Cursor); err != nil {
+		return hdr, nil, binary, err
+	}
+	for i, f := range frames {
+		batch, err := syncengine.DecodeChangesets(f)
+		if err != nil {
+			code := syncengine.ErrorCode(err)
+			if code == EINTERNAL {
+				code = EMALFORMED
+			}
+			return hdr, nil, binary, &DetailedError{Err: Errorf(code, "changeset frame %d: %s", i, syncengine.ErrorMessage(err)), Details: fiber.Map{"index": i}}
+		}
+		css = append(css, batch...)
+	}
+	if len(css) > maxFramesPerBody {
+		return hdr, nil, binary, Errorf(ETOOLARGE, "too many changesets in one request (max %d)", maxFramesPerBody)
+	}
+	return hdr, css, binary, nil
+}
+
+// POST /v1/sync: push changesets, then pull the next page, in one round trip.
+func (s *Server) handleSync(c *fiber.Ctx) (err error) {
+	start := time.Now()
+	s.Metrics.BytesIn.Add(int64(len(c.Body())))
+	defer func() {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		s.Metrics.SyncRequests.Inc(result)
+		s.Metrics.SyncLatency.Observe(time.Since(start))
+	}()
+	hdr, css, binary, err := parseSync(c)
+	if err != nil {
+		return err
+	}
+	d := c.Locals("device").(sqlite.Device)
+	p := c.Locals("person").(sqlite.Person)
+	page := hdr.PageBytes
+	if page == 0 {
+		page = s.Config.PageBytes
+	}
+	// A sync that started is finished even if the client goes away or the
+	// server is shutting down: its effects are one transaction either way.
+	ctx := context.WithoutCancel(c.UserContext())
+	res, err := s.Store.Sync(ctx, sqlite.SyncRequest{Device: d, Person: p, Changesets: css, Cursor: hdr.Cursor,
+		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull})
+	if err != nil {
+		return err
+	}
+	s.Metrics.Changesets.Add(sqlite.StatusAccepted, int64(res.Accepted))
+	s.Metrics.Changesets.Add(sqlite.StatusDuplicate, int64(res.Duplicates))
+	s.Metrics.Changesets.Add(sqlite.StatusQuarantined, int64(res.Quarantined))
+	s.Metrics.Sent.Add("changeset", int64(len(res.Changesets)))
+	s.Metrics.Sent.Add("snapshot", int64(len(res.Snapshots)))
+	s.Metrics.Conflicts.Add(int64(res.Conflicts))
+	if len(res.Touched) > 0 {
+		s.Events.Poke(res.Touched...)
+	}
+	out := SyncResponseHeader{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More}
+	var body []byte
+	if binary {
+		body, err = EncodeBinary(out, res.Changesets, res.Snapshots)
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, BinaryContentType)
+	} else {
+		out.Changesets = b64(res.Changesets)
+		out.Snapshots = b64(res.Snapshots)
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		if body, err = c.App().Config().JSONEncoder(out); err != nil {
+			return err
+		}
+	}
+	s.Metrics.BytesOut.Add(int64(len(body)))
+	return c.Send(body)
+}
+
+func b64(frames [][]byte) []string {
+	out := make([]string, len(frames))
+	for i, f := range frames {
+		out[i] = base64.StdEncoding.EncodeToString(f)
+	}
+	return out
+}
+
+// GET /v1/sync/events: a server-sent event stream that says "changed" when
+// something in the device's scope changed (or it was revoked); the device
+// then calls POST /v1/sync. Events carry no data.
+func (s *Server) handleSyncEvents(c *fiber.Ctx) error {
+	d := c.Locals("device").(sqlite.Device)
+	p := c.Locals("person").(sqlite.Person)
+	scope, err := s.Store.ScopeOf(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	keys := []string{"device:" + d.ID}
+	switch {
+	case scope.All:
+		keys = append(keys, "*")
+	case scope.Practitioner():
+		keys = append(keys, "svc:"+scope.ServiceID)
+	default:
+		for _, t := range scope.Teams {
+			keys = append(keys, "team:"+t)
+		}
+	}
+	ch, cancel := s.Events.Subscribe(keys)
+	heartbeat := s.Config.SSEHeartbeat
+	if heartbeat <= 0 {
+		heartbeat = 25 * time.Second
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set(fiber.HeaderConnection, "keep-alive")
+	c.Set("X-Accel-Buffering", "no")
+	s.Metrics.SSEClients.Add(1)
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.Metrics.SSEClients.Add(-1)
+		defer cancel()
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		if _, err := fmt.Fprint(w, "retry: 5000\nevent: ready\ndata: {}\n\n"); err != nil || w.Flush() != nil {
+			return
+		}
+		for {
+			select {
+			case _, ok := <-ch:
+				if !ok {
+					fmt.Fprint(w, "event: bye\ndata: {}\n\n")
+					w.Flush()
+					return
+				}
+				if _, err := fmt.Fprint(w, "event: changed\ndata: {}\n\n"); err != nil {
+					return
+				}
+			case <-t.C:
+				if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+					return
+				}
+			}
+			if err := w.Flush(); err != nil {
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// POST /v1/sync/wiped: a revoked device confirms it erased its local data.
+func (s *Server) handleWiped(c *fiber.Ctx) error {
+	d := c.Locals("device").(sqlite.Device)
+	if d.Status != sqlite.DeviceRevoked {
+		return Errorf(ECONFLICT, "this device is not revoked")
+	}
+	if err := s.Store.ConfirmWipe(c.UserContext(), d.ID); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"device_id": d.ID, "wiped": true})
+}
+
