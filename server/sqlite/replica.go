@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -136,4 +137,31 @@ func (db *DB) SetMeta(ctx context.Context, key, value string) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 		return err
 	})
+}
+
+// Import appends trusted changesets (demo data, migrations from another
+// system) to the log in one transaction: applied like pushes, without the
+// device scope check. Duplicates are skipped, so an import can be re-run.
+func (db *DB) Import(ctx context.Context, css []*syncengine.Changeset) (accepted int, err error) {
+	err = db.update(ctx, func(tx *Tx) error {
+		ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+		var res SyncResult
+		for _, cs := range css {
+			applied, err := syncengine.Apply(cs, ap.getter)
+			if err != nil {
+				return fmt.Errorf("import %s/%d: %w", cs.Replica, cs.Start, err)
+			}
+			switch applied.Status {
+			case syncengine.Pending:
+				return fmt.Errorf("import %s/%d: dependencies missing", cs.Replica, cs.Start)
+			case syncengine.Applied:
+				if _, err := ap.commit("", cs, applied.Records, &res); err != nil {
+					return err
+				}
+				accepted++
+			}
+		}
+		return nil
+	})
+	return accepted, err
 }

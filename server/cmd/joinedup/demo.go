@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/joinedup/joinedup/fixtures"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// DemoLogin is printed at start so a newcomer can sign in.
+type DemoLogin struct{ Role, Email, Password string }
+
+// loadDemo fills an empty database with fixtures.Demo(): the organisation
+// into tables, the records as the engine changesets each person would have
+// made, and bcrypt-hashed demo passwords. It runs once: a marker in meta
+// records that it was loaded (and it never touches a database with data).
+func (m *Main) loadDemo(ctx context.Context) ([]DemoLogin, error) {
+	ds := fixtures.Generate(fixtures.Demo())
+	logins := fixtures.DemoLogins(ds.Org)
+	out := make([]DemoLogin, len(logins))
+	for i, l := range logins {
+		out[i] = DemoLogin{Role: l.Role, Email: l.Email, Password: l.Password}
+	}
+	if v, err := m.DB.Meta(ctx, "demo_loaded"); err != nil {
+		return nil, err
+	} else if v != "" {
+		return out, nil
+	}
+	st, err := m.DB.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.Changesets > 0 {
+		return nil, nil // a real database: never add demo data
+	}
+	start := time.Now()
+	for _, a := range ds.Org.Areas {
+		if err := m.DB.UpsertArea(ctx, sqlite.Area{ID: a.ID, Name: a.Name}); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range ds.Org.Teams {
+		if err := m.DB.UpsertTeam(ctx, sqlite.Team{ID: t.ID, AreaID: t.AreaID, Name: t.Name}); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range ds.Org.Services {
+		hours, _ := json.Marshal(s.Hours)
+		if err := m.DB.UpsertService(ctx, sqlite.Service{ID: s.ID, Name: s.Name, Kind: s.Kind, Contact: s.Contact, Pathway: s.Pathway,
+			Hours: hours, SharedFields: s.SharedFields}); err != nil {
+			return nil, err
+		}
+	}
+	passwords := map[string]string{}
+	for _, l := range logins {
+		passwords[l.Email] = l.Password
+	}
+	for _, p := range ds.Org.People {
+		hash, err := bcrypt.GenerateFromPassword([]byte(passwords[p.Email]), m.Config.BcryptCost)
+		if err != nil {
+			return nil, err
+		}
+		hours, _ := json.Marshal(p.Hours)
+		person := sqlite.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role, TeamID: p.TeamID, ServiceID: p.ServiceID,
+			TZ: p.TimeZone, Hours: hours, PasswordHash: string(hash)}
+		if p.Role == sqlite.RoleSupervisor && p.TeamID != "" {
+			person.Supervises = []string{p.TeamID}
+		}
+		if err := m.DB.UpsertPerson(ctx, person); err != nil {
+			return nil, fmt.Errorf("person %s: %w", p.ID, err)
+		}
+	}
+	h, err := ds.Changesets(fixtures.Demo().Seed)
+	if err != nil {
+		return nil, err
+	}
+	n, err := m.DB.Import(ctx, h.Changesets)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.DB.SetMeta(ctx, "demo_loaded", time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return nil, err
+	}
+	m.Logger.Info("demo data loaded", "people", len(ds.Org.People), "changesets", n, "ms", time.Since(start).Milliseconds())
+	return out, nil
+}

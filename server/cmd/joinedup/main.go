@@ -1,0 +1,262 @@
+// Command joinedup is the JoinedUp sync server: the SQLite store, the sync
+// API, and (when present) the supervisors' portal, on one port.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/push"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func main() {
+	m := NewMain()
+	if err := m.ParseFlags(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if m.Config.BackupTo != "" {
+		if err := m.Backup(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := m.Run(ctx); err != nil {
+		m.Logger.Error("start failed", "err", err.Error())
+		m.Close()
+		os.Exit(1)
+	}
+	<-ctx.Done()
+	m.Logger.Info("shutting down: finishing in-flight syncs")
+	if err := m.Close(); err != nil {
+		m.Logger.Error("shutdown", "err", err.Error())
+		os.Exit(1)
+	}
+}
+
+// Config is the server's configuration; flags override the environment.
+type Config struct {
+	Addr       string // listen address; PORT sets localhost:$PORT
+	DataDir    string // DATA_DIR; holds joinedup.db and backups/
+	Demo       bool   // load demo data into an empty database
+	BackupTo   string // -backup: write a backup to this path and exit
+	LogLevel   string
+	BcryptCost int
+	API        api.Config
+}
+
+// DefaultConfig reads PORT and DATA_DIR.
+func DefaultConfig() Config {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	dir := os.Getenv("DATA_DIR")
+	if dir == "" {
+		dir = "./data"
+	}
+	return Config{Addr: net.JoinHostPort("localhost", port), DataDir: dir, Demo: true, LogLevel: "info",
+		BcryptCost: bcrypt.DefaultCost, API: api.DefaultConfig()}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.Addr == "" {
+		return fmt.Errorf("listen address required")
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("listen address %q: %w", c.Addr, err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("listen port %q is not a port number", port)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("data directory required")
+	}
+	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
+		return fmt.Errorf("bcrypt cost must be %d..%d", bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	if c.API.BodyLimit <= 0 {
+		return fmt.Errorf("body limit must be positive")
+	}
+	return nil
+}
+
+// Main is the program, testable: a test boots it on :0 and calls Close.
+type Main struct {
+	Config Config
+	Out    io.Writer // where the start banner goes
+	Logger *slog.Logger
+
+	DB   *sqlite.DB
+	API  *api.Server
+	Push *push.Store
+
+	// Mounts run before serving: the portal adds its routes here.
+	Mounts []func(m *Main) error
+
+	ln      net.Listener
+	served  chan error
+	closing bool
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{Config: DefaultConfig(), Out: os.Stdout,
+		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+}
+
+// ParseFlags parses command-line flags over the defaults.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("joinedup", flag.ContinueOnError)
+	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
+	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (default $DATA_DIR or ./data)")
+	fs.BoolVar(&m.Config.Demo, "demo", m.Config.Demo, "load demo data into an empty database")
+	fs.StringVar(&m.Config.BackupTo, "backup", "", "write an online backup of the database to this file and exit")
+	fs.StringVar(&m.Config.LogLevel, "log-level", m.Config.LogLevel, "debug, info, warn or error")
+	fs.IntVar(&m.Config.API.BodyLimit, "body-limit", m.Config.API.BodyLimit, "maximum request body in bytes")
+	fs.Float64Var(&m.Config.API.RateLimit, "rate", m.Config.API.RateLimit, "sync requests per second per device (0: unlimited)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(m.Config.LogLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	m.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return m.Config.Validate()
+}
+
+// DBPath is where the database lives.
+func (m *Main) DBPath() string { return filepath.Join(m.Config.DataDir, "joinedup.db") }
+
+func (m *Main) openDB() error {
+	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	m.DB = sqlite.NewDB(m.DBPath())
+	// Slot 0010 of the store's migrations is push delivery's schema.
+	m.DB.RegisterMigration(10, "0010_push.sql", push.Schema)
+	if err := m.DB.Open(); err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	m.Push = push.NewStore(m.DB.SQL())
+	m.DB.OnRevoke = append(m.DB.OnRevoke, func(ctx context.Context, tx *sqlite.Tx, deviceID string) error {
+		return m.Push.RemoveDeviceTokensTx(ctx, tx.Tx, deviceID)
+	})
+	return nil
+}
+
+// Run opens the database, loads demo data on first start, and starts
+// serving in the background. It returns once the listener is bound.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	if err := m.openDB(); err != nil {
+		return err
+	}
+	var logins []DemoLogin
+	if m.Config.Demo {
+		var err error
+		if logins, err = m.loadDemo(ctx); err != nil {
+			return fmt.Errorf("load demo data: %w", err)
+		}
+	}
+	cfg := m.Config.API
+	if cfg.BackupDir == "" {
+		cfg.BackupDir = filepath.Join(m.Config.DataDir, "backups")
+	}
+	m.API = api.New(m.DB, cfg, m.Logger)
+	for _, mount := range m.Mounts {
+		if err := mount(m); err != nil {
+			return err
+		}
+	}
+	m.API.NotFound()
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", m.Config.Addr, err)
+	}
+	m.ln = ln
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.API.Serve(ln) }()
+	m.banner(logins)
+	return nil
+}
+
+// Addr is the bound address (useful with :0).
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// URL is the base URL the server answers on.
+func (m *Main) URL() string { return "http://" + m.Addr() }
+
+func (m *Main) banner(logins []DemoLogin) {
+	fmt.Fprintf(m.Out, "JoinedUp is running.\n  Portal:   %s/\n  API:      %s/v1\n  Health:   %s/healthz\n  Database: %s\n",
+		m.URL(), m.URL(), m.URL(), m.DBPath())
+	if len(logins) > 0 {
+		fmt.Fprintf(m.Out, "Demo logins (demo data only; never use these passwords for real data):\n")
+		for _, l := range logins {
+			fmt.Fprintf(m.Out, "  %-13s %-40s %s\n", l.Role, l.Email, l.Password)
+		}
+	}
+	fmt.Fprintf(m.Out, "Press Ctrl-C to stop.\n")
+}
+
+// Close shuts down gracefully: live channels end, in-flight syncs finish
+// (up to 30 s), then the database is checkpointed and closed.
+func (m *Main) Close() error {
+	var errs []error
+	if m.API != nil && m.ln != nil && !m.closing {
+		m.closing = true
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		errs = append(errs, m.API.Shutdown(ctx))
+		<-m.served
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+		m.DB = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Backup writes an online backup of the database to Config.BackupTo.
+func (m *Main) Backup(ctx context.Context) error {
+	if _, err := os.Stat(m.DBPath()); err != nil {
+		return fmt.Errorf("no database at %s: %w", m.DBPath(), err)
+	}
+	db, err := sqlite.Open(m.DBPath())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Backup(ctx, m.Config.BackupTo); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Out, "backup written to %s\n", m.Config.BackupTo)
+	return nil
+}
