@@ -1,0 +1,132 @@
+// Replays the same two traces as bench/text/gotrace in Yjs and Automerge and
+// prints one JSON line per (impl, trace): best-of-N ms, live heap MB after the
+// replay (run node with --expose-gc), encoded bytes of the final document.
+import fs from 'node:fs'
+import zlib from 'node:zlib'
+import path from 'node:path'
+import * as Y from 'yjs'
+import * as A from '@automerge/automerge'
+
+const dir = process.argv[2] ?? '../../syncengine/testdata'
+const runs = Number(process.argv[3] ?? 3)
+const load = name => JSON.parse(zlib.gunzipSync(fs.readFileSync(path.join(dir, name + '.json.gz'))).toString())
+
+const gc = () => { if (global.gc) { global.gc(); global.gc() } }
+const heap = () => process.memoryUsage().heapUsed
+
+// Sequential trace: one replica, local edits only.
+const yjsSeq = t => {
+  const doc = new Y.Doc()
+  const text = doc.getText('t')
+  for (const tx of t.txns) for (const [pos, del, ins] of tx.patches) {
+    if (del > 0) text.delete(pos, del)
+    if (ins !== '') text.insert(pos, ins)
+  }
+  return { content: text.toString(), bytes: Y.encodeStateAsUpdate(doc).length, keep: doc }
+}
+
+const amSeq = t => {
+  let doc = A.from({ t: '' })
+  // One change per txn, as an app typing live would produce.
+  for (const tx of t.txns) {
+    doc = A.change(doc, d => {
+      for (const [pos, del, ins] of tx.patches) A.splice(d, ['t'], pos, del, ins)
+    })
+  }
+  return { content: doc.t, bytes: A.save(doc).length, keep: doc }
+}
+
+// Concurrent trace: each agent is a replica that merges the txns its next txn
+// depends on, then types it (the same simulation as the Go side).
+function simulate(t, impl) {
+  const agents = []
+  for (let i = 0; i < t.numAgents; i++) agents.push({ doc: impl.create(i), applied: new Uint8Array(t.txns.length) })
+  const updates = new Array(t.txns.length)
+  t.txns.forEach((tx, i) => {
+    const a = agents[tx.agent]
+    const stack = [...tx.parents], missing = []
+    while (stack.length) {
+      const p = stack.pop()
+      if (a.applied[p]) continue
+      a.applied[p] = 1
+      missing.push(p)
+      stack.push(...t.txns[p].parents)
+    }
+    missing.sort((x, y) => x - y)
+    a.doc = impl.merge(a.doc, missing.map(p => updates[p]))
+    const [doc, update] = impl.local(a.doc, tx.patches)
+    a.doc = doc
+    updates[i] = update
+    a.applied[i] = 1
+  })
+  const a = agents[0]
+  const rest = []
+  for (let i = 0; i < t.txns.length; i++) if (!a.applied[i]) rest.push(updates[i])
+  a.doc = impl.merge(a.doc, rest)
+  return a.doc
+}
+
+const yjsImpl = {
+  create: i => { const d = new Y.Doc(); d.clientID = i + 1; return d },
+  merge: (doc, ups) => { for (const u of ups) if (u) Y.applyUpdate(doc, u); return doc },
+  local: (doc, patches) => {
+    const text = doc.getText('t')
+    let update = null
+    const grab = u => { update = u }
+    doc.on('update', grab)
+    doc.transact(() => {
+      for (const [pos, del, ins] of patches) {
+        if (del > 0) text.delete(pos, del)
+        if (ins !== '') text.insert(pos, ins)
+      }
+    })
+    doc.off('update', grab)
+    return [doc, update]
+  },
+}
+
+const amImpl = {
+  create: i => {
+    const base = A.from({ t: '' }, { actor: '00' })
+    return A.clone(base, { actor: (i + 1).toString(16).padStart(2, '0') })
+  },
+  merge: (doc, changes) => {
+    if (changes.length === 0) return doc
+    const [d] = A.applyChanges(doc, changes.flat())
+    return d
+  },
+  local: (doc, patches) => {
+    const d = A.change(doc, x => { for (const [pos, del, ins] of patches) A.splice(x, ['t'], pos, del, ins) })
+    const c = A.getLastLocalChange(d)
+    return [d, c ? [c] : []]
+  },
+}
+
+const yjsConc = t => { const d = simulate(t, yjsImpl); return { content: d.getText('t').toString(), bytes: Y.encodeStateAsUpdate(d).length, keep: d } }
+const amConc = t => { const d = simulate(t, amImpl); return { content: d.t, bytes: A.save(d).length, keep: d } }
+
+const cases = [
+  ['yjs', 'automerge-paper', yjsSeq], ['automerge', 'automerge-paper', amSeq],
+  ['yjs', 'friendsforever', yjsConc], ['automerge', 'friendsforever', amConc],
+]
+const only = process.env.ONLY
+for (const [impl, trace, f] of cases) {
+  if (only && !only.split(',').includes(impl)) continue
+  const t = load(trace)
+  let best = Infinity, res
+  for (let i = 0; i < runs; i++) {
+    res = null
+    gc()
+    const start = performance.now()
+    res = f(t)
+    best = Math.min(best, performance.now() - start)
+  }
+  if (res.content !== t.endContent) throw Error(`${impl} ${trace}: end content differs`)
+  res = null
+  gc()
+  const before = heap()
+  res = f(t)
+  gc()
+  const heapMB = Math.max(0, heap() - before) / (1 << 20)
+  console.log(JSON.stringify({ impl, trace, ms: Math.round(best * 1000) / 1000, heapMB, bytes: res.bytes }))
+}
