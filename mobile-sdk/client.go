@@ -1,0 +1,392 @@
+package mobilesdk
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// DBFile is the name of the local database inside the state directory.
+const DBFile = "joinedup.db"
+
+// Listener receives events from the client. Callbacks run on the SDK's own
+// goroutines (never the UI thread): hosts post them to their main thread.
+type Listener interface {
+	// OnStatus is called with Status() JSON whenever it may have changed.
+	OnStatus(statusJSON string)
+	// OnWiped is called once the device destroyed its local data because the
+	// server said so; reportJSON lists what was removed. The host must then
+	// delete the at-rest key from the keystore and return to enrolment.
+	OnWiped(reportJSON string)
+}
+
+// Client is one phone: its local database, its replica and its sync loop.
+// Its methods are safe for concurrent use.
+type Client struct {
+	dir      string
+	platform string
+
+	mu       sync.Mutex // guards st, rep, wiped, listener
+	st       *store
+	rep      *syncengine.Replica
+	wiped    bool
+	listener Listener
+
+	syncMu sync.Mutex // one sync at a time
+	editMu sync.Mutex // a save and the storing of a sync page exclude each other
+	loop   *loop
+
+	// Injected for tests; production uses the system's.
+	now    func() time.Time
+	ids    io.Reader      // record ids
+	jitter func() float64 // backoff jitter in [0,1)
+	http   *http.Client
+}
+
+// Open opens (or creates) the phone's state in dir, encrypted with key (32
+// bytes from the platform keystore). platform is "android", "ios" or "sim".
+func Open(dir string, key []byte, platform string) (*Client, error) {
+	return open(dir, key, platform, options{})
+}
+
+type options struct {
+	now    func() time.Time
+	ids    io.Reader
+	jitter func() float64
+	http   *http.Client
+}
+
+func open(dir string, key []byte, platform string, o options) (*Client, error) {
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.ids == nil {
+		o.ids = rand.Reader
+	}
+	if o.jitter == nil {
+		o.jitter = mrand.Float64
+	}
+	if o.http == nil {
+		o.http = &http.Client{Timeout: 60 * time.Second}
+	}
+	if platform == "" {
+		platform = "sim"
+	}
+	seal, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	st, err := openStore(filepath.Join(dir, DBFile), seal, o.now)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http}
+	c.loop = newLoop(c)
+	if !st.self.IsZero() {
+		if err := c.startReplica(); err != nil {
+			st.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// startReplica builds the engine replica from persisted meta and re-applies
+// changesets that were received but not applied before the app last stopped.
+func (c *Client) startReplica() error {
+	counter, err := getMetaInt(c.st.db, "counter")
+	if err != nil {
+		return err
+	}
+	hlc, err := getMetaInt(c.st.db, "hlc")
+	if err != nil {
+		return err
+	}
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: c.st.self, Now: c.now, Rand: c.ids, Store: c.st,
+		Counter: uint64(counter), Clock: syncengine.Timestamp(hlc)})
+	if err != nil {
+		return err
+	}
+	c.rep = rep
+	return c.applyInbox()
+}
+
+// Close stops the sync loop and closes the database. Nothing is lost: every
+// save was durable when it returned.
+func (c *Client) Close() error {
+	c.loop.stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wiped || c.st == nil {
+		return nil
+	}
+	err := c.st.close()
+	c.st = nil
+	return err
+}
+
+// SetListener registers the host's callbacks (nil to remove).
+func (c *Client) SetListener(l Listener) {
+	c.mu.Lock()
+	c.listener = l
+	c.mu.Unlock()
+}
+
+func (c *Client) notify() {
+	c.mu.Lock()
+	l := c.listener
+	c.mu.Unlock()
+	if l != nil {
+		if s, err := c.Status(); err == nil {
+			l.OnStatus(s)
+		}
+	}
+}
+
+// state returns the open store and replica, or why there are none.
+func (c *Client) state(needReplica bool) (*store, *syncengine.Replica, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.wiped:
+		return nil, nil, errorf(EWIPED, "", "this device was wiped; enrol again")
+	case c.st == nil:
+		return nil, nil, errorf(syncengine.EINVALID, "", "client is closed")
+	case needReplica && c.rep == nil:
+		return nil, nil, errorf(ENOTENROLLED, "", "enrol this device first")
+	}
+	return c.st, c.rep, nil
+}
+
+// PersonID is the worker this device belongs to ("" before enrolment).
+func (c *Client) PersonID() string {
+	st, _, err := c.state(false)
+	if err != nil {
+		return ""
+	}
+	v, _ := st.metaString("person_id")
+	return v
+}
+
+// ---- status ----
+
+// Status is what the UI shows about sync, as JSON (see statusView).
+func (c *Client) Status() (string, error) {
+	c.mu.Lock()
+	wiped, st := c.wiped, c.st
+	c.mu.Unlock()
+	if wiped {
+		return mustJSON(statusView{Wiped: true, WipeReport: c.loop.wipeReport()}), nil
+	}
+	if st == nil {
+		return "", errorf(syncengine.EINVALID, "", "client is closed")
+	}
+	v := statusView{Quarantined: []quarantined{}}
+	var err error
+	meta := func(k string) string {
+		s, e := st.metaString(k)
+		if e != nil && err == nil {
+			err = e
+		}
+		return s
+	}
+	v.DeviceID, v.PersonID, v.ReplicaID, v.Server = meta("device_id"), meta("person_id"), meta("replica_id"), meta("server_url")
+	v.Enrolled = v.ReplicaID != ""
+	v.Online = meta("offline") != "1"
+	v.LastError, v.LastErrorCode = meta("last_error"), meta("last_error_code")
+	if ms, e := getMetaInt(st.db, "last_synced"); e == nil && ms > 0 {
+		v.LastSyncedMs = ms
+		v.LastSynced = time.UnixMilli(ms).UTC().Format(time.RFC3339)
+	}
+	if v.PendingChangesets, v.PendingBytes, v.HeldChangesets, _, err = st.counts(); err != nil {
+		return "", err
+	}
+	if v.Quarantined, err = st.quarantineList(); err != nil {
+		return "", err
+	}
+	v.Syncing, v.RetryInMs, v.Failures = c.loop.info()
+	return mustJSON(v), err
+}
+
+type statusView struct {
+	Enrolled          bool          `json:"enrolled"`
+	Wiped             bool          `json:"wiped,omitempty"`
+	WipeReport        *wipeReport   `json:"wipe_report,omitempty"`
+	DeviceID          string        `json:"device_id,omitempty"`
+	PersonID          string        `json:"person_id,omitempty"`
+	ReplicaID         string        `json:"replica_id,omitempty"`
+	Server            string        `json:"server,omitempty"`
+	Online            bool          `json:"online"`
+	Syncing           bool          `json:"syncing"`
+	PendingChangesets int64         `json:"pending_changesets"` // saves not yet acknowledged by the server
+	PendingBytes      int64         `json:"pending_bytes"`
+	HeldChangesets    int64         `json:"held_changesets"` // received, waiting for what they depend on
+	LastSynced        string        `json:"last_synced,omitempty"`
+	LastSyncedMs      int64         `json:"last_synced_ms,omitempty"`
+	LastError         string        `json:"last_error,omitempty"`
+	LastErrorCode     string        `json:"last_error_code,omitempty"`
+	Failures          int64         `json:"failures,omitempty"`    // consecutive failed syncs
+	RetryInMs         int64         `json:"retry_in_ms,omitempty"` // when the loop tries again
+	Quarantined       []quarantined `json:"quarantined"`
+}
+
+// ---- logout and wipe ----
+
+// Logout removes this worker's data and credential from the phone. If saves
+// have not reached the server it refuses with code unsynced_work (the UI
+// warns, syncs, or asks the worker to confirm with force=true).
+func (c *Client) Logout(force bool) (string, error) {
+	st, _, err := c.state(false)
+	if err != nil {
+		return "", err
+	}
+	n, _, _, _, err := st.counts()
+	if err != nil {
+		return "", err
+	}
+	if n > 0 && !force {
+		return "", errorf(EUNSYNCED, "logout", "%d saves have not reached the server yet; sync first or force", n)
+	}
+	c.loop.stop()
+	rep, err := c.destroy("logout")
+	if err != nil {
+		return "", err
+	}
+	return mustJSON(rep), nil
+}
+
+// wipeReport says what a wipe removed and whether it checked.
+type wipeReport struct {
+	Reason   string   `json:"reason"`
+	At       string   `json:"at"`
+	Removed  []string `json:"removed"`
+	Verified bool     `json:"verified"` // none of the files exists afterwards
+	Lost     int64    `json:"unsynced_lost"`
+	// The server was told (POST /v1/sync/wiped) and recorded it.
+	ServerConfirmed bool `json:"server_confirmed"`
+}
+
+// destroy closes the database and deletes it with its WAL and SHM files,
+// then checks that none remains. The data were encrypted, so deleting the
+// keystore key (the host's job) makes any copy unreadable too.
+func (c *Client) destroy(reason string) (*wipeReport, error) {
+	c.loop.stopLive()
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wiped {
+		return c.loop.wipeReport(), nil
+	}
+	rep := &wipeReport{Reason: reason, At: c.now().UTC().Format(time.RFC3339), Removed: []string{}}
+	if c.st != nil {
+		rep.Lost, _, _, _, _ = c.st.counts()
+		// Make the WAL's content part of the main file, then truncate it, so
+		// nothing lingers in a -wal file that a failed delete could leave.
+		c.st.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		c.st.close()
+		c.st = nil
+	}
+	c.rep = nil
+	base := filepath.Join(c.dir, DBFile)
+	files := []string{base, base + "-wal", base + "-shm", base + "-journal"}
+	var errs []error
+	for _, f := range files {
+		err := os.Remove(f)
+		switch {
+		case err == nil:
+			rep.Removed = append(rep.Removed, filepath.Base(f))
+		case !errors.Is(err, os.ErrNotExist):
+			errs = append(errs, err)
+		}
+	}
+	rep.Verified = true
+	for _, f := range files {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			rep.Verified = false
+		}
+	}
+	c.wiped = true
+	c.loop.setWipeReport(rep)
+	if len(errs) > 0 || !rep.Verified {
+		return rep, fmt.Errorf("wipe: %w", errors.Join(append(errs, errors.New("local files remain"))...))
+	}
+	return rep, nil
+}
+
+// wipe destroys local data on the server's instruction, tells the server it
+// did (with the credential kept in memory just for that) and tells the host.
+func (c *Client) wipe() {
+	var server, cred string
+	if st, _, err := c.state(false); err == nil {
+		server, _ = st.metaString("server_url")
+		cred, _ = st.getSecret(st.db, "credential")
+	}
+	rep, _ := c.destroy("revoked")
+	if server != "" && cred != "" && rep != nil && rep.Verified {
+		_, err := c.call(context.Background(), server+"/v1/sync/wiped", cred, "application/json", []byte("{}"), func([]byte) error { return nil })
+		rep.ServerConfirmed = err == nil
+	}
+	c.mu.Lock()
+	l := c.listener
+	c.mu.Unlock()
+	if l != nil {
+		l.OnWiped(mustJSON(rep))
+	}
+}
+
+// ---- inbox ----
+
+// applyInbox applies every held changeset; the replica holds those whose
+// dependencies are still missing, and they stay in the inbox until applied.
+func (c *Client) applyInbox() error {
+	css, err := c.st.inbox()
+	if err != nil {
+		return err
+	}
+	for _, cs := range css {
+		if err := c.applyReceived(cs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) applyReceived(cs *syncengine.Changeset) error {
+	st, applyErr := c.rep.Apply(cs)
+	if applyErr != nil {
+		if syncengine.ErrorCode(applyErr) == syncengine.EINTERNAL {
+			return applyErr
+		}
+		// It can never apply here: keep it, with why, rather than lose it.
+		return c.st.update(func(tx *sql.Tx) error {
+			var blob []byte
+			if err := tx.QueryRow(`SELECT body FROM inbox WHERE replica = ? AND start = ?`, cs.Replica.String(), int64(cs.Start)).Scan(&blob); err != nil {
+				return err
+			}
+			if err := c.st.quarantine(tx, cs.Replica.String(), cs.Start, "pull", syncengine.ErrorCode(applyErr), syncengine.ErrorMessage(applyErr), blob); err != nil {
+				return err
+			}
+			_, err := tx.Exec(`DELETE FROM inbox WHERE replica = ? AND start = ?`, cs.Replica.String(), int64(cs.Start))
+			return err
+		})
+	}
+	if st == syncengine.Duplicate {
+		return c.st.deleteInbox(cs)
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package mobilesdk
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Reads return records as the JSON of syncengine.View: {id, type, deleted,
+// created, updated, values, conflicts, authors}. Lists are JSON arrays.
+
+// Get returns one record's view, or an error with code not_found.
+func (c *Client) Get(id string) (string, error) {
+	st, _, err := c.state(false)
+	if err != nil {
+		return "", err
+	}
+	r, err := st.Record(syncengine.RecordID(id))
+	if err != nil {
+		return "", err
+	}
+	if r == nil {
+		return "", errorf(syncengine.ENOTFOUND, "get", "record %s not found", id)
+	}
+	return mustJSON(r.View(nil)), nil
+}
+
+// Conflicts returns a record's fields in conflict: a JSON array of
+// {field, values: [{id, value, author, at}]}, the value shown first. Resolve
+// one by writing a new value with Resolve.
+func (c *Client) Conflicts(id string) (string, error) {
+	st, _, err := c.state(false)
+	if err != nil {
+		return "", err
+	}
+	r, err := st.Record(syncengine.RecordID(id))
+	if err != nil {
+		return "", err
+	}
+	if r == nil {
+		return "", errorf(syncengine.ENOTFOUND, "conflicts", "record %s not found", id)
+	}
+	v := r.View(nil)
+	if v.Conflicts == nil {
+		v.Conflicts = []syncengine.ConflictView{}
+	}
+	return mustJSON(v.Conflicts), nil
+}
+
+func (c *Client) list(query string, args ...any) (string, error) {
+	st, _, err := c.state(false)
+	if err != nil {
+		return "", err
+	}
+	recs, err := st.records(query, args...)
+	if err != nil {
+		return "", err
+	}
+	out := make([]syncengine.View, len(recs))
+	for i, r := range recs {
+		out[i] = r.View(nil)
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+// List returns every live record of a type, most recently changed first.
+func (c *Client) List(typ string) (string, error) {
+	return c.list(`SELECT id, state FROM records WHERE type = ? AND deleted = 0 ORDER BY updated DESC, id`, typ)
+}
+
+// TodaysEncounters returns the encounters that started today (the device's
+// local day, from midnight), earliest first.
+func (c *Client) TodaysEncounters() (string, error) {
+	now := c.now()
+	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
+	return c.EncountersBetween(from.UnixMilli(), from.AddDate(0, 0, 1).UnixMilli())
+}
+
+// EncountersBetween returns encounters started in [fromMs, toMs) (unix ms).
+func (c *Client) EncountersBetween(fromMs, toMs int64) (string, error) {
+	return c.list(`SELECT id, state FROM records WHERE type = 'encounter' AND deleted = 0 AND started_at >= ? AND started_at < ?
+		ORDER BY started_at, id`, fromMs, toMs)
+}
+
+// MyFollowUps returns this worker's open follow-ups due before dueBeforeMs
+// (unix ms; 0 means all), soonest (and overdue) first.
+func (c *Client) MyFollowUps(dueBeforeMs int64) (string, error) {
+	if dueBeforeMs <= 0 {
+		dueBeforeMs = 1<<62 - 1
+	}
+	return c.list(`SELECT id, state FROM records WHERE type = 'follow_up' AND deleted = 0 AND status = 'open'
+		AND assignee = ? AND due_at < ? ORDER BY due_at, id`, c.PersonID(), dueBeforeMs)
+}
+
+// Chronology returns everything about one young person (their profile,
+// encounters, referrals, follow-ups), oldest first.
+func (c *Client) Chronology(youngPersonID string) (string, error) {
+	return c.list(`SELECT r.id, r.state FROM links l JOIN records r ON r.id = l.record_id
+		WHERE l.young_person_id = ? AND r.deleted = 0
+		ORDER BY CASE r.type WHEN 'young_person' THEN 0 ELSE 1 END,
+			CASE WHEN r.started_at > 0 THEN r.started_at WHEN r.due_at > 0 THEN r.due_at ELSE r.updated END, r.id`, youngPersonID)
+}
+
+// RecordCount is how many records the phone holds (deleted ones included).
+func (c *Client) RecordCount() (int64, error) {
+	st, _, err := c.state(false)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = st.db.QueryRow(`SELECT COUNT(*) FROM records`).Scan(&n)
+	return n, err
+}

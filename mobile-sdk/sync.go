@@ -1,0 +1,427 @@
+package mobilesdk
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Push and pull budgets per round trip. One round trip carries a whole small
+// sync; larger ones page.
+const (
+	pushBudget = 512 << 10
+	pageBytes  = 512 << 10
+	maxPages   = 10000
+)
+
+// Enrol exchanges a one-time code from a supervisor for this device's
+// identity and credential. It returns the person id the device belongs to.
+func (c *Client) Enrol(serverURL, code string) (string, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	st, _, err := c.state(false)
+	if err != nil {
+		return "", err
+	}
+	if v, _ := st.metaString("replica_id"); v != "" {
+		return "", errorf(syncengine.ECONFLICT, "enrol", "this device is already enrolled; log out first")
+	}
+	serverURL = strings.TrimRight(serverURL, "/")
+	body, _ := json.Marshal(map[string]string{"code": code, "platform": c.platform})
+	var e struct {
+		DeviceID   string `json:"device_id"`
+		ReplicaID  string `json:"replica_id"`
+		Credential string `json:"credential"`
+		PersonID   string `json:"person_id"`
+	}
+	if _, err := c.call(context.Background(), serverURL+"/v1/enrol", "", "application/json", body, func(b []byte) error {
+		return json.Unmarshal(b, &e)
+	}); err != nil {
+		return "", err
+	}
+	id, err := syncengine.ParseReplicaID(e.ReplicaID)
+	if err != nil || e.Credential == "" || e.PersonID == "" {
+		return "", errorf(EPROTOCOL, "enrol", "the server's enrolment answer is incomplete")
+	}
+	err = st.update(func(tx *sql.Tx) error {
+		for k, v := range map[string]string{"replica_id": e.ReplicaID, "device_id": e.DeviceID, "person_id": e.PersonID,
+			"server_url": serverURL, "cursor": "", "counter": "0", "last_error": "", "last_error_code": ""} {
+			if err := setMeta(tx, k, v); err != nil {
+				return err
+			}
+		}
+		return st.setSecret(tx, "credential", e.Credential)
+	})
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	st.self = id
+	err = c.startReplica()
+	c.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	c.notify()
+	return e.PersonID, nil
+}
+
+// syncSummary is what SyncNow returns, as JSON.
+type syncSummary struct {
+	RoundTrips    int   `json:"round_trips"`
+	Pushed        int   `json:"pushed"`
+	Accepted      int   `json:"accepted"`
+	Duplicates    int   `json:"duplicates"`
+	Quarantined   int   `json:"quarantined"`
+	Changesets    int   `json:"changesets_received"`
+	Snapshots     int   `json:"snapshots_received"`
+	Dropped       int   `json:"dropped"`
+	Reset         bool  `json:"reset,omitempty"`
+	BytesUp       int64 `json:"bytes_up"`
+	BytesDown     int64 `json:"bytes_down"`
+	StillHeld     int64 `json:"held_changesets"`
+	StillPending  int64 `json:"pending_changesets"`
+	DurationMilli int64 `json:"duration_ms"`
+}
+
+// SyncNow pushes every queued save (oldest first) and pulls until the server
+// has nothing more, applying as it goes. Each page is stored with its cursor
+// in one transaction, so an interrupted sync resumes where it stopped and
+// never applies or sends anything twice. It returns a summary as JSON.
+func (c *Client) SyncNow() (string, error) {
+	c.syncMu.Lock()
+	sum, err := c.syncNow(context.Background())
+	c.recordOutcome(err)
+	c.syncMu.Unlock()
+	if err != nil {
+		if ErrorCode(err) == EREVOKED && c.wipeRequested(err) {
+			c.wipe()
+		}
+		return "", err
+	}
+	return mustJSON(sum), nil
+}
+
+func (c *Client) recordOutcome(err error) {
+	st, _, serr := c.state(false)
+	if serr != nil {
+		return
+	}
+	if err == nil {
+		setMetaInt(st.db, "last_synced", c.now().UnixMilli())
+		setMeta(st.db, "last_error", "")
+		setMeta(st.db, "last_error_code", "")
+	} else if code := ErrorCode(err); code != EREVOKED {
+		setMeta(st.db, "last_error", ErrorMessage(err))
+		setMeta(st.db, "last_error_code", code)
+	}
+	c.notify()
+}
+
+func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
+	start := time.Now()
+	st, _, err := c.state(true)
+	if err != nil {
+		return nil, err
+	}
+	if off, _ := st.metaString("offline"); off == "1" {
+		return nil, errorf(EOFFLINE, "sync", "the device is offline")
+	}
+	server, _ := st.metaString("server_url")
+	cred, err := st.getSecret(st.db, "credential")
+	if err != nil {
+		return nil, err
+	}
+	sum := &syncSummary{}
+	for page := 0; page < maxPages; page++ {
+		more, err := c.roundTrip(ctx, st, server, cred, sum)
+		if err != nil {
+			return sum, err
+		}
+		if !more {
+			break
+		}
+	}
+	sum.StillPending, _, sum.StillHeld, _, _ = st.counts()
+	sum.DurationMilli = time.Since(start).Milliseconds()
+	return sum, nil
+}
+
+// roundTrip sends one request (the next outbox batch, the cursor) and stores
+// what came back. It reports whether another round trip is needed.
+func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, sum *syncSummary) (bool, error) {
+	batch, err := st.outbox(st.db, pushBudget)
+	if err != nil {
+		return false, err
+	}
+	total, _, held, _, err := st.counts()
+	if err != nil {
+		return false, err
+	}
+	cursor, err := st.metaString("cursor")
+	if err != nil {
+		return false, err
+	}
+	frames := make([][]byte, len(batch))
+	for i, e := range batch {
+		frames[i] = e.body
+	}
+	body, err := encodeBinary(syncRequest{Cursor: cursor, Pending: held, PageBytes: pageBytes}, frames)
+	if err != nil {
+		return false, err
+	}
+	var hdr syncResponse
+	var groups [][][]byte
+	n, err := c.call(ctx, server+"/v1/sync", cred, binaryContentType, body, func(b []byte) error {
+		var err error
+		groups, err = decodeBinary(b, &hdr, 2)
+		return err
+	})
+	sum.RoundTrips++
+	sum.BytesUp += int64(len(body))
+	sum.BytesDown += int64(n)
+	if err != nil {
+		return false, err
+	}
+	sum.Pushed += len(batch)
+	received, refused, err := c.storePage(st, batch, &hdr, groups[0], groups[1], sum)
+	if err != nil {
+		return false, err
+	}
+	for _, cs := range received {
+		if err := c.applyReceived(cs); err != nil {
+			return false, err
+		}
+	}
+	return hdr.More || refused || int64(len(batch)) < total, nil
+}
+
+// storePage stores one response in one transaction: acknowledgements
+// (acknowledged saves leave the outbox; refused ones go to quarantine),
+// drops, snapshots, received changesets (into the inbox, applied right
+// after), and the new cursor. It returns the received changesets to apply.
+func (c *Client) storePage(st *store, batch []outboxEntry, hdr *syncResponse, csFrames, snapFrames [][]byte, sum *syncSummary) (received []*syncengine.Changeset, refused bool, err error) {
+	// Decode everything before touching the database: a bad page stores nothing.
+	type frameCS struct {
+		cs    *syncengine.Changeset
+		frame []byte
+	}
+	var incoming []frameCS
+	for _, f := range csFrames {
+		css, err := syncengine.DecodeChangesets(f)
+		if err != nil {
+			return nil, false, errorf(EPROTOCOL, "sync", "the server sent a changeset that does not decode")
+		}
+		for _, cs := range css {
+			incoming = append(incoming, frameCS{cs, syncengine.EncodeChangeset(cs)})
+		}
+	}
+	var snaps []*syncengine.Record
+	for _, f := range snapFrames {
+		recs, err := syncengine.DecodeSnapshot(f)
+		if err != nil {
+			return nil, false, errorf(EPROTOCOL, "sync", "the server sent a snapshot that does not decode")
+		}
+		snaps = append(snaps, recs...)
+	}
+	inBatch := map[uint64]bool{}
+	for _, e := range batch {
+		inBatch[e.start] = true
+	}
+	self := st.self.String()
+	c.editMu.Lock()
+	defer c.editMu.Unlock()
+	reset := false
+	err = st.update(func(tx *sql.Tx) error {
+		for _, r := range hdr.Results {
+			if r.Replica != self || !inBatch[r.Start] {
+				continue
+			}
+			switch r.Status {
+			case "accepted", "duplicate":
+				if r.Status == "accepted" {
+					sum.Accepted++
+				} else {
+					sum.Duplicates++
+				}
+			case "quarantined":
+				sum.Quarantined++
+				refused = true
+				var blob []byte
+				if err := tx.QueryRow(`SELECT body FROM outbox WHERE start = ?`, int64(r.Start)).Scan(&blob); err != nil {
+					return err
+				}
+				if err := st.quarantine(tx, self, r.Start, "push", r.Code, r.Message, blob); err != nil {
+					return err
+				}
+			default:
+				continue // an answer this SDK does not know: keep it queued
+			}
+			if _, err := tx.Exec(`DELETE FROM outbox WHERE start = ?`, int64(r.Start)); err != nil {
+				return err
+			}
+		}
+		if refused {
+			// The local records include the refused save; the server's do
+			// not. Start again from a snapshot so the phone shows what the
+			// server holds (the rest of the outbox is replayed on top). This
+			// page was computed from the old cursor: drop it.
+			if err := setMeta(tx, "reset_pending", "1"); err != nil {
+				return err
+			}
+			return setMeta(tx, "cursor", "")
+		}
+		pendingReset, err := getMeta(tx, "reset_pending")
+		if err != nil {
+			return err
+		}
+		if hdr.Reset || pendingReset == "1" {
+			reset = true
+			sum.Reset = true
+			for _, q := range []string{`DELETE FROM links`, `DELETE FROM records`, `DELETE FROM inbox`} {
+				if _, err := tx.Exec(q); err != nil {
+					return err
+				}
+			}
+			if err := setMeta(tx, "reset_pending", ""); err != nil {
+				return err
+			}
+		}
+		for _, id := range hdr.Drop {
+			if _, err := tx.Exec(`DELETE FROM records WHERE id = ?`, id); err != nil {
+				return err
+			}
+			sum.Dropped++
+		}
+		for _, snap := range snaps {
+			local, err := st.record(tx, snap.ID)
+			if err != nil {
+				return err
+			}
+			if local != nil && local.VV.Covers(snap.VV) {
+				continue // this phone already has all of it
+			}
+			if err := st.putRecord(tx, snap); err != nil {
+				return err
+			}
+		}
+		sum.Snapshots += len(snaps)
+		if len(snaps) > 0 || reset {
+			if err := c.replayOutbox(tx, st); err != nil {
+				return err
+			}
+		}
+		for _, in := range incoming {
+			if err := st.putInbox(tx, in.cs, in.frame); err != nil {
+				return err
+			}
+			received = append(received, in.cs)
+		}
+		sum.Changesets += len(incoming)
+		return setMeta(tx, "cursor", hdr.Cursor)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if reset {
+		// Changesets the replica held in memory belong to the old state.
+		c.mu.Lock()
+		err = c.startReplica()
+		c.mu.Unlock()
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	return received, refused, nil
+}
+
+// replayOutbox re-applies this phone's unacknowledged saves on top of
+// snapshot states, which do not include them. The engine decides: a save
+// already in a record is a duplicate, one whose context is missing waits.
+func (c *Client) replayOutbox(tx *sql.Tx, st *store) error {
+	css, err := st.outboxChangesets(tx)
+	if err != nil {
+		return err
+	}
+	get := func(id syncengine.RecordID) (*syncengine.Record, error) { return st.record(tx, id) }
+	for _, cs := range css {
+		res, err := syncengine.Apply(cs, get)
+		if err != nil || res.Status != syncengine.Applied {
+			continue
+		}
+		for _, r := range res.Records {
+			if err := st.putRecord(tx, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// apiError is the server's error body.
+type apiError struct {
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	Details json.RawMessage `json:"details"`
+}
+
+type serverError struct {
+	status int
+	body   apiError
+}
+
+func (e *serverError) Error() string { return fmt.Sprintf("server %d %s: %s", e.status, e.body.Code, e.body.Message) }
+
+func (c *Client) wipeRequested(err error) bool {
+	var se *serverError
+	if !errors.As(err, &se) {
+		return false
+	}
+	var d struct {
+		Wipe bool `json:"wipe"`
+	}
+	json.Unmarshal(se.body.Details, &d)
+	return d.Wipe
+}
+
+// call POSTs body and hands a 2xx response body to decode. Errors carry the
+// server's code (unauthorized, revoked, rate_limited...), or network.
+func (c *Client) call(ctx context.Context, url, cred, contentType string, body []byte, decode func([]byte) error) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, errorf(syncengine.EINVALID, "sync", "bad server address")
+	}
+	req.Header.Set("Content-Type", contentType)
+	if cred != "" {
+		req.Header.Set("Authorization", "Bearer "+cred)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the server could not be reached", Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return len(b), &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the connection broke during the answer", Err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		var e apiError
+		if json.Unmarshal(b, &e) != nil || e.Code == "" {
+			e = apiError{Code: ENETWORK, Message: fmt.Sprintf("the server answered HTTP %d", resp.StatusCode)}
+		}
+		return len(b), &syncengine.Error{Code: e.Code, Op: "sync", Message: e.Message, Err: &serverError{resp.StatusCode, e}}
+	}
+	if err := decode(b); err != nil {
+		return len(b), &syncengine.Error{Code: EPROTOCOL, Op: "sync", Message: "the server's answer is not understood", Err: err}
+	}
+	return len(b), nil
+}
