@@ -13,7 +13,7 @@ func TestSavesAreDurableAndEncrypted(t *testing.T) {
 	c := MustOpen(t, dir, nil)
 	enrolLocal(t, c, 1, "w1", "team_a")
 	yp := mustS(t)(c.CreateYoungPerson(`{"known_as":"Kestrel","age_band":"14-15","wants":"wants to get back into college"}`))
-	id := mustS(t)(c.CreateEncounter(`{"area":"Riverside","note":"Met by the skate park; talked about the hostel on Marsh Lane.","young_people":["`+yp+`"]}`))
+	id := mustS(t)(c.CreateEncounter(`{"area":"Riverside","note":"Met by the skate park; talked about the hostel on Marsh Lane.","young_people":["` + yp + `"]}`))
 	must(t, c.InsertText(id, "note", 0, "Evening. "))
 	if got := status(t, c).PendingChangesets; got != 3 {
 		t.Fatalf("pending = %d, want 3 (one per save)", got)
@@ -64,8 +64,8 @@ func TestTextEditsByRunePosition(t *testing.T) {
 	c := MustOpen(t, t.TempDir(), nil)
 	enrolLocal(t, c, 1, "w1", "team_a")
 	id := mustS(t)(c.CreateEncounter(`{"area":"Docks","note":"Zoë 🙂 said hi"}`))
-	must(t, c.InsertText(id, "note", 6, "quietly "))   // after "Zoë 🙂 "
-	must(t, c.DeleteText(id, "note", 0, 4))            // "Zoë "
+	must(t, c.InsertText(id, "note", 6, "quietly ")) // after "Zoë 🙂 "
+	must(t, c.DeleteText(id, "note", 0, 4))          // "Zoë "
 	if got := str(t, view(t, c, id), "note"); got != "🙂 quietly said hi" {
 		t.Fatalf("note = %q", got)
 	}
@@ -106,9 +106,9 @@ func TestQueries(t *testing.T) {
 	c := MustOpen(t, t.TempDir(), clk)
 	enrolLocal(t, c, 1, "w1", "team_a")
 	yp := mustS(t)(c.CreateYoungPerson(`{"known_as":"Wren"}`))
-	today := mustS(t)(c.CreateEncounter(`{"area":"Docks","young_people":["`+yp+`"]}`))
+	today := mustS(t)(c.CreateEncounter(`{"area":"Docks","young_people":["` + yp + `"]}`))
 	mustS(t)(c.CreateEncounter(`{"area":"Docks","started_at":"2026-02-27T19:00:00Z"}`))
-	mine := mustS(t)(c.CreateFollowUp(`{"young_person_id":"`+yp+`","due_at":"2026-03-03T10:00:00Z","kind":"check_in"}`))
+	mine := mustS(t)(c.CreateFollowUp(`{"young_person_id":"` + yp + `","due_at":"2026-03-03T10:00:00Z","kind":"check_in"}`))
 	mustS(t)(c.CreateFollowUp(`{"assignee":"w2","due_at":"2026-03-03T10:00:00Z"}`))
 	done := mustS(t)(c.CreateFollowUp(`{"due_at":"2026-03-01T10:00:00Z"}`))
 	must(t, c.CompleteFollowUp(done))

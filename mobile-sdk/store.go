@@ -215,7 +215,9 @@ func getMetaInt(q querier, key string) (int64, error) {
 	return n, nil
 }
 
-func setMetaInt(q querier, key string, v int64) error { return setMeta(q, key, strconv.FormatInt(v, 10)) }
+func setMetaInt(q querier, key string, v int64) error {
+	return setMeta(q, key, strconv.FormatInt(v, 10))
+}
 
 // raiseMetaInt stores v if it is larger than what is stored.
 func raiseMetaInt(q querier, key string, v int64) error {

@@ -379,7 +379,9 @@ type serverError struct {
 	body   apiError
 }
 
-func (e *serverError) Error() string { return fmt.Sprintf("server %d %s: %s", e.status, e.body.Code, e.body.Message) }
+func (e *serverError) Error() string {
+	return fmt.Sprintf("server %d %s: %s", e.status, e.body.Code, e.body.Message)
+}
 
 func (c *Client) wipeRequested(err error) bool {
 	var se *serverError
