@@ -38,12 +38,17 @@ const (
 	flagAll       = 1<<7 - 1
 )
 
-// coalesced returns the runs of d maximally merged, text copied.
+// coalesced returns the runs of d maximally merged, text copied. Deleted
+// runs carry no text: their content can never be shown again, and whether a
+// replica has purged it yet (PurgeDeletedContent) must not change the bytes.
 func (d *Doc) coalesced() []run {
 	var out []run
 	for _, c := range d.chunks {
 		for i := range c.runs {
 			r := c.runs[i]
+			if r.del {
+				r.text = nil
+			}
 			if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
 				out[k-1].n += r.n
 				out[k-1].text = append(out[k-1].text, r.text...)
