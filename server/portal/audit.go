@@ -1,0 +1,185 @@
+package portal
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+func registerAuditRoutes(r fiber.Router, p *Portal) {
+	r.Get("/audit", p.handleAudit)
+}
+
+var auditActions = []string{sqlite.ActionRead, sqlite.ActionWrite, sqlite.ActionShare, sqlite.ActionExport, sqlite.ActionErase,
+	sqlite.ActionRevoke, sqlite.ActionEnrol, sqlite.ActionLogin, sqlite.ActionIssue, sqlite.ActionRefused, sqlite.ActionQuar,
+	sqlite.ActionReview, sqlite.ActionBackup, sqlite.ActionEdit, "wiped"}
+
+type auditRow struct {
+	sqlite.AuditEntry
+	Person, DetailText string
+}
+
+// handleAudit serves GET /portal/audit?person=&action=&record=&from=&to=&before=.
+// Admins see everything; supervisors see entries by people of their teams.
+func (p *Portal) handleAudit(c *fiber.Ctx) error {
+	f := sqlite.AuditFilter{PersonID: c.Query("person"), Action: c.Query("action"), RecordID: c.Query("record"), Limit: 200}
+	if v := c.Query("from"); v != "" {
+		t, err := time.ParseInLocation("2006-01-02", v, p.loc)
+		if err != nil {
+			return invalid("The 'from' date must look like 2025-10-20.")
+		}
+		f.Since = t
+	}
+	if v := c.Query("to"); v != "" {
+		t, err := time.ParseInLocation("2006-01-02", v, p.loc)
+		if err != nil {
+			return invalid("The 'to' date must look like 2025-10-20.")
+		}
+		f.Until = t.AddDate(0, 0, 1)
+	}
+	if v := c.Query("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return invalid("Bad page.")
+		}
+		f.BeforeID = n
+	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	s := sess(c)
+	if !s.Scope.All {
+		f.Limit = 1000 // filtered below to the supervisor's teams
+	}
+	entries, err := p.store.Audit(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	var rows []auditRow
+	var last int64
+	for _, e := range entries {
+		last = e.ID
+		if !s.Scope.All {
+			person, ok := d.people[e.PersonID]
+			if !ok || !s.Scope.HasTeam(person.TeamID) {
+				continue
+			}
+		}
+		b, _ := json.Marshal(e.Detail)
+		rows = append(rows, auditRow{AuditEntry: e, Person: d.person(e.PersonID), DetailText: string(b)})
+		if len(rows) == 200 {
+			break
+		}
+	}
+	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "audit", "shown": len(rows)}); err != nil {
+		return err
+	}
+	people := make([]sqlite.Person, 0, len(d.people))
+	for _, x := range d.people {
+		if s.Scope.All || s.Scope.HasTeam(x.TeamID) {
+			people = append(people, x)
+		}
+	}
+	sort.Slice(people, func(i, j int) bool { return people[i].Name < people[j].Name })
+	next := int64(0)
+	if len(entries) == f.Limit && last > 0 {
+		next = last
+	}
+	return p.render(c, "audit", "Audit log", map[string]any{"Rows": rows, "Actions": auditActions, "People": people,
+		"Person": f.PersonID, "Action": f.Action, "Record": f.RecordID, "From": c.Query("from"), "To": c.Query("to"), "Next": next})
+}
+
+type quarantineRow struct {
+	sqlite.QuarantineItem
+	Person string
+}
+
+// handleQuarantine serves GET /portal/quarantine: refused changesets awaiting review.
+func (p *Portal) handleQuarantine(c *fiber.Ctx) error {
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	rows, err := p.quarantineInScope(c, d, 200)
+	if err != nil {
+		return err
+	}
+	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "quarantine", "shown": len(rows)}); err != nil {
+		return err
+	}
+	return p.render(c, "quarantine", "Quarantine", map[string]any{"Rows": rows})
+}
+
+// quarantineInScope lists open quarantine items from devices of people in scope.
+func (p *Portal) quarantineInScope(c *fiber.Ctx, d *directory, limit int) ([]quarantineRow, error) {
+	items, err := p.store.Quarantine(c.UserContext(), sqlite.QuarantineFilter{Open: true, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	s := sess(c).Scope
+	owners := map[string]string{}
+	if !s.All {
+		devs, err := p.store.Devices(c.UserContext(), sqlite.DeviceFilter{})
+		if err != nil {
+			return nil, err
+		}
+		for _, dev := range devs {
+			owners[dev.ID] = dev.PersonID
+		}
+	}
+	var out []quarantineRow
+	for _, q := range items {
+		person := owners[q.DeviceID]
+		if !s.All {
+			x, ok := d.people[person]
+			if !ok || !s.HasTeam(x.TeamID) {
+				continue
+			}
+		}
+		out = append(out, quarantineRow{QuarantineItem: q, Person: d.person(person)})
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// handleQuarantineReview serves POST /portal/quarantine/:id (release or discard).
+func (p *Portal) handleQuarantineReview(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil {
+		return errNotFound
+	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	rows, err := p.quarantineInScope(c, d, 1000)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, q := range rows {
+		found = found || q.ID == id
+	}
+	if !found {
+		return errNotFound
+	}
+	res := c.FormValue("resolution")
+	if res != sqlite.ResolutionRelease && res != sqlite.ResolutionDiscard {
+		return invalid("Choose release or discard.")
+	}
+	if err := p.store.ReviewQuarantine(c.UserContext(), id, sess(c).Person.ID, res); err != nil {
+		if syncengine.ErrorCode(err) == syncengine.EINVALID || syncengine.ErrorCode(err) == syncengine.EMISSINGDEP {
+			return invalid("It cannot be released: %s", syncengine.ErrorMessage(err))
+		}
+		return err
+	}
+	return p.redirect(c, "/quarantine?done="+res)
+}

@@ -1,0 +1,169 @@
+package portal
+
+import (
+	"fmt"
+	"html/template"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	qr "github.com/piglig/go-qr"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+func registerDeviceRoutes(r fiber.Router, p *Portal) {
+	r.Get("/devices", p.handleDevices)
+	r.Post("/devices/code", p.handleIssueCode)
+	r.Post("/devices/:id/revoke", p.handleRevoke)
+}
+
+type deviceRow struct {
+	sqlite.Device
+	Person, Team string
+}
+
+// devicesInScope lists the devices of people in the signed-in person's teams.
+func (p *Portal) devicesInScope(c *fiber.Ctx, d *directory) ([]deviceRow, error) {
+	all, err := p.store.Devices(c.UserContext(), sqlite.DeviceFilter{})
+	if err != nil {
+		return nil, err
+	}
+	s := sess(c).Scope
+	var out []deviceRow
+	for _, dev := range all {
+		person, ok := d.people[dev.PersonID]
+		if !ok || !s.All && !s.HasTeam(person.TeamID) {
+			continue
+		}
+		out = append(out, deviceRow{Device: dev, Person: person.Name, Team: d.team(person.TeamID)})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if (out[i].Status == sqlite.DeviceActive) != (out[j].Status == sqlite.DeviceActive) {
+			return out[i].Status == sqlite.DeviceActive
+		}
+		return out[i].Person < out[j].Person
+	})
+	return out, nil
+}
+
+// handleDevices serves GET /portal/devices.
+func (p *Portal) handleDevices(c *fiber.Ctx) error {
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	rows, err := p.devicesInScope(c, d)
+	if err != nil {
+		return err
+	}
+	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "devices", "shown": len(rows)}); err != nil {
+		return err
+	}
+	return p.render(c, "devices", "Devices", map[string]any{"Rows": rows, "People": d.workersIn(sess(c).Scope)})
+}
+
+// handleIssueCode serves POST /portal/devices/code: a one-time enrolment
+// code for a worker in scope, shown as text and as a QR code. The code is
+// shown once and never stored in clear.
+func (p *Portal) handleIssueCode(c *fiber.Ctx) error {
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	person, ok := d.people[c.FormValue("person")]
+	if !ok || !sess(c).Scope.HasTeam(person.TeamID) || person.Role != sqlite.RoleWorker && person.Role != sqlite.RoleSupervisor {
+		return invalid("Choose a youth worker or supervisor in your team.")
+	}
+	code, expires, err := p.store.IssueEnrolmentCode(c.UserContext(), person.ID, sess(c).Person.ID)
+	if err != nil {
+		return err
+	}
+	server := p.cfg.PublicURL
+	if server == "" {
+		server = c.BaseURL()
+	}
+	payload := "joinedup://enrol?" + url.Values{"server": {server}, "code": {code}}.Encode()
+	svg, err := qrSVG(payload)
+	if err != nil {
+		return err
+	}
+	return p.render(c, "enrolcode", "Enrolment code", map[string]any{"Person": person.Name, "Code": code, "Expires": expires,
+		"QR": svg, "Payload": payload, "Server": server})
+}
+
+// handleRevoke serves POST /portal/devices/:id/revoke: the device is refused
+// from now on and told to wipe its data at its next contact.
+func (p *Portal) handleRevoke(c *fiber.Ctx) error {
+	dev, err := p.store.Device(c.UserContext(), c.Params("id"))
+	if err != nil {
+		if syncengine.ErrorCode(err) == syncengine.ENOTFOUND {
+			return errNotFound
+		}
+		return err
+	}
+	person, err := p.store.Person(c.UserContext(), dev.PersonID)
+	if err != nil {
+		return err
+	}
+	if !sess(c).Scope.HasTeam(person.TeamID) {
+		return errNotFound
+	}
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	if len(reason) > 500 {
+		return invalid("Keep the reason under 500 characters.")
+	}
+	if err := p.store.RevokeDevice(c.UserContext(), dev.ID, sess(c).Person.ID, reason); err != nil {
+		return err
+	}
+	return p.redirect(c, "/devices?done=revoked")
+}
+
+// qrSVG renders text as a QR code (medium error correction) in inline SVG:
+// one path of unit squares, a 4-module quiet zone, crisp at any size.
+func qrSVG(text string) (template.HTML, error) {
+	code, err := qr.EncodeText(text, qr.Medium)
+	if err != nil {
+		return "", fmt.Errorf("qr: %w", err)
+	}
+	n := code.Size()
+	const quiet = 4
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" class="qr" role="img" aria-label="QR code of the enrolment code" shape-rendering="crispEdges">`, n+2*quiet, n+2*quiet)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n+2*quiet, n+2*quiet)
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			if code.Module(x, y) {
+				fmt.Fprintf(&b, "M%d %dh1v1h-1z", x+quiet, y+quiet)
+			}
+		}
+	}
+	b.WriteString(`"/></svg>`)
+	// Only numbers and fixed markup: safe to emit unescaped.
+	return template.HTML(b.String()), nil
+}
+
+// timeAgo renders how long ago t was, for last-sync columns.
+func timeAgo(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return humanDuration(now.Sub(t)) + " ago"
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "just now"
+	case d < time.Minute:
+		return "under a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+}

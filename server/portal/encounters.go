@@ -1,0 +1,318 @@
+package portal
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+func registerEncounterRoutes(r fiber.Router, p *Portal) {
+	r.Get("/encounters", p.handleEncounterList)
+	r.Get("/encounters/:id", p.handleEncounterDetail)
+	r.Post("/encounters/:id/signoff", p.handleEncounterSignOff)
+	r.Post("/encounters/:id/resolve", p.handleEncounterResolve)
+	r.Post("/encounters/:id/undelete", p.handleEncounterUndelete)
+}
+
+// encounterFilter is the list's query, parsed and validated once.
+type encounterFilter struct {
+	Area, Worker, Concern, Status string
+	From, To                      string
+	from, to                      time.Time
+	Deleted                       bool
+}
+
+func (p *Portal) parseEncounterFilter(c *fiber.Ctx) (encounterFilter, error) {
+	f := encounterFilter{Area: c.Query("area"), Worker: c.Query("worker"), Concern: c.Query("concern"), Status: c.Query("status"),
+		From: c.Query("from"), To: c.Query("to"), Deleted: c.Query("deleted") == "1"}
+	var err error
+	if f.From != "" {
+		if f.from, err = time.ParseInLocation("2006-01-02", f.From, p.loc); err != nil {
+			return f, invalid("The 'from' date must look like 2025-10-20.")
+		}
+	}
+	if f.To != "" {
+		if f.to, err = time.ParseInLocation("2006-01-02", f.To, p.loc); err != nil {
+			return f, invalid("The 'to' date must look like 2025-10-20.")
+		}
+		f.to = f.to.AddDate(0, 0, 1)
+	}
+	switch f.Concern {
+	case "", "any", "yes", "no", "high":
+	default:
+		return f, invalid("Unknown concern filter.")
+	}
+	switch f.Status {
+	case "", "awaiting_review", "signed_off":
+	default:
+		return f, invalid("Unknown review status.")
+	}
+	return f, nil
+}
+
+func (f encounterFilter) match(r *syncengine.Record) bool {
+	if f.Area != "" && str(r, "area") != f.Area {
+		return false
+	}
+	if f.Worker != "" {
+		found := false
+		for _, w := range setOf(r, "workers") {
+			found = found || w == f.Worker
+		}
+		if !found {
+			return false
+		}
+	}
+	st := timeOf(r, "started_at")
+	if !f.from.IsZero() && st.Before(f.from) || !f.to.IsZero() && !st.Before(f.to) {
+		return false
+	}
+	concern := boolOf(r, "concern")
+	switch f.Concern {
+	case "yes":
+		if !concern {
+			return false
+		}
+	case "no":
+		if concern {
+			return false
+		}
+	case "high":
+		if !concern || concernRank[str(r, "concern_level")] < concernRank["high"] {
+			return false
+		}
+	}
+	if f.Status != "" && str(r, "review_status") != f.Status {
+		return false
+	}
+	return true
+}
+
+const listLimit = 300
+
+// handleEncounterList serves GET /portal/encounters.
+func (p *Portal) handleEncounterList(c *fiber.Ctx) error {
+	f, err := p.parseEncounterFilter(c)
+	if err != nil {
+		return err
+	}
+	s := sess(c)
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	teams, ok := teamIDs(s.Scope)
+	var recs []*syncengine.Record
+	if ok {
+		if recs, err = p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: syncengine.TypeEncounter, TeamIDs: teams}); err != nil {
+			return err
+		}
+	}
+	names, err := p.youngPeopleNames(c)
+	if err != nil {
+		return err
+	}
+	areas := map[string]bool{}
+	var rows []encounter
+	for _, r := range recs {
+		if r.Type == "" || r.Erased != nil || r.Deleted() != f.Deleted {
+			continue
+		}
+		areas[str(r, "area")] = true
+		if f.match(r) {
+			rows = append(rows, toEncounter(r, d, names))
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Started.After(rows[j].Started) })
+	total := len(rows)
+	if len(rows) > listLimit {
+		rows = rows[:listLimit]
+	}
+	areaList := make([]string, 0, len(areas))
+	for a := range areas {
+		areaList = append(areaList, a)
+	}
+	sort.Strings(areaList)
+	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "encounters", "shown": len(rows)}); err != nil {
+		return err
+	}
+	return p.render(c, "encounters", "Encounters", map[string]any{"Rows": rows, "Total": total, "Limit": listLimit, "Filter": f,
+		"Areas": areaList, "Workers": d.workersIn(s.Scope)})
+}
+
+// authorRun is a stretch of narrative with who wrote it.
+type authorRun struct {
+	Author string
+	Class  string
+	Text   string
+}
+
+// conflictValue is one side of a conflicting field.
+type conflictValue struct {
+	ID, Value, Author string
+	At                time.Time
+}
+
+type conflictRow struct {
+	Field  string
+	Values []conflictValue
+}
+
+// narrative turns View.Authors runs into named runs, each author with a
+// stable colour class.
+func narrative(v syncengine.View, field string, d *directory, classes map[string]string) []authorRun {
+	var out []authorRun
+	for _, run := range v.Authors[field] {
+		cls, ok := classes[run.Author]
+		if !ok {
+			cls = fmt.Sprintf("a%d", len(classes)%6)
+			classes[run.Author] = cls
+		}
+		out = append(out, authorRun{Author: d.person(run.Author), Class: cls, Text: run.Text})
+	}
+	return out
+}
+
+// displayValue shows a raw JSON register value to a person.
+func displayValue(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var t time.Time
+	if json.Unmarshal(raw, &t) == nil {
+		return t.Format("2 Jan 2006 15:04")
+	}
+	return string(raw)
+}
+
+func conflictRows(v syncengine.View, d *directory) []conflictRow {
+	var out []conflictRow
+	for _, cf := range v.Conflicts {
+		row := conflictRow{Field: cf.Field}
+		for _, x := range cf.Values {
+			row.Values = append(row.Values, conflictValue{ID: x.ID, Value: displayValue(x.Value), Author: d.person(x.Author), At: x.At})
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// handleEncounterDetail serves GET /portal/encounters/:id.
+func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	names, err := p.youngPeopleNames(c)
+	if err != nil {
+		return err
+	}
+	if err := p.audit(c, sqlite.ActionRead, string(r.ID), map[string]any{"type": r.Type}); err != nil {
+		return err
+	}
+	v := r.View(nil)
+	classes := map[string]string{}
+	note := narrative(v, "note", d, classes)
+	actions := narrative(v, "actions", d, classes)
+	type legend struct{ Name, Class string }
+	var leg []legend
+	for id, cls := range classes {
+		leg = append(leg, legend{d.person(id), cls})
+	}
+	sort.Slice(leg, func(i, j int) bool { return leg[i].Class < leg[j].Class })
+	type ypLink struct{ ID, Name string }
+	var yps []ypLink
+	for _, y := range setOf(r, "young_people") {
+		if n, ok := names[y]; ok {
+			yps = append(yps, ypLink{y, n})
+		}
+	}
+	var tallies []string
+	for k, n := range countsOf(r, "tallies") {
+		tallies = append(tallies, fmt.Sprintf("%s: %d", strings.ReplaceAll(k, "/", " "), n))
+	}
+	sort.Strings(tallies)
+	e := toEncounter(r, d, names)
+	return p.render(c, "encounter", "Encounter "+e.Started.In(p.loc).Format("2 Jan 15:04"), map[string]any{
+		"E": e, "Deleted": r.Deleted(), "Note": note, "Actions": actions, "Legend": leg, "Conflicts": conflictRows(v, d),
+		"YoungPeople": yps, "Tallies": tallies, "CanSignOff": e.ReviewStatus != "signed_off" && len(v.Conflicts) == 0 && !r.Deleted(),
+	})
+}
+
+// handleEncounterSignOff serves POST /portal/encounters/:id/signoff.
+func (p *Portal) handleEncounterSignOff(c *fiber.Ctx) error {
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if len(r.Conflicts()) > 0 {
+		return invalid("Resolve the conflicting fields before signing this encounter off.")
+	}
+	if str(r, "review_status") == "signed_off" {
+		return p.redirect(c, "/encounters/"+string(r.ID)+"?done=already-signed-off")
+	}
+	err = p.edit(c, func(tx *syncengine.Txn) error {
+		if err := tx.Set(r.ID, "review_status", "signed_off"); err != nil {
+			return err
+		}
+		return tx.Set(r.ID, "signed_off_by", sess(c).Person.ID)
+	})
+	if err != nil {
+		return err
+	}
+	return p.redirect(c, "/encounters/"+string(r.ID)+"?done=signed-off")
+}
+
+// handleEncounterResolve serves POST /portal/encounters/:id/resolve: the
+// chosen value is written again by the server replica, superseding every
+// competing value it has seen.
+func (p *Portal) handleEncounterResolve(c *fiber.Ctx) error {
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if err := p.resolveConflict(c, r, c.FormValue("field"), c.FormValue("value")); err != nil {
+		return err
+	}
+	return p.redirect(c, "/encounters/"+string(r.ID)+"?done=resolved")
+}
+
+func (p *Portal) resolveConflict(c *fiber.Ctx, r *syncengine.Record, field, valueID string) error {
+	for _, cf := range r.Conflicts() {
+		if cf.Field != field || field == syncengine.DeletedField {
+			continue
+		}
+		for _, v := range cf.Values {
+			if v.ID.String() == valueID {
+				return p.edit(c, func(tx *syncengine.Txn) error { return tx.SetJSON(r.ID, field, v.Value) })
+			}
+		}
+	}
+	return &syncengine.Error{Code: syncengine.ECONFLICT, Message: "That value is no longer in conflict (someone may have resolved it already). Reload the page to see the current values."}
+}
+
+// handleEncounterUndelete serves POST /portal/encounters/:id/undelete (a supervisor's undo).
+func (p *Portal) handleEncounterUndelete(c *fiber.Ctx) error {
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if !r.Deleted() {
+		return p.redirect(c, "/encounters/"+string(r.ID))
+	}
+	if err := p.edit(c, func(tx *syncengine.Txn) error { return tx.Undelete(r.ID) }); err != nil {
+		return err
+	}
+	return p.redirect(c, "/encounters/"+string(r.ID)+"?done=restored")
+}

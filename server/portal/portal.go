@@ -1,0 +1,377 @@
+// Package portal is the supervisors' web portal: server-rendered HTML on
+// Fiber for supervisors, co-located practitioners and admins.
+//
+// Everything is embedded (templates, CSS): the network it runs on is closed,
+// so there is no CDN and no client-side framework; charts and the enrolment QR
+// code are inline SVG rendered on the server. Every page checks the signed-in
+// person's role and scope on the server; records outside the scope answer 404
+// so that their existence is not revealed. Every read, export, erasure and
+// revocation is written to the audit log.
+//
+// Wiring (server/cmd/joinedup):
+//
+//	ps, err := portal.NewSQLiteStore(db)        // runs the portal's migrations
+//	portal.New(portal.DefaultConfig(), portal.Deps{Store: ps, Replica: rep}).Register(app)
+package portal
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	_ "time/tzdata" // Europe/London on machines without zoneinfo
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config holds the portal's settings.
+type Config struct {
+	// Prefix is where the portal is mounted.
+	Prefix string
+	// InsecureCookies drops the Secure flag (only for plain-HTTP development
+	// on a host that is not localhost; browsers accept Secure cookies from
+	// http://localhost and 127.0.0.1).
+	InsecureCookies bool
+	SessionIdle     time.Duration // sign-out after this long without a request
+	SessionMax      time.Duration // and after this long whatever happens
+	MaxFailures     int           // failed sign-ins before the account is locked
+	LockFor         time.Duration
+	// PublicURL is the server address phones enrol with (put in the QR code);
+	// empty: the address the portal was reached at.
+	PublicURL string
+	// TimeZone is how times are shown.
+	TimeZone string
+	// MinCount: report cells with fewer people/contacts are suppressed.
+	MinCount int
+	// Now is the clock (tests set it to the fixtures' weeks).
+	Now func() time.Time
+}
+
+// DefaultConfig returns the production settings.
+func DefaultConfig() Config {
+	return Config{Prefix: "/portal", SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
+		MaxFailures: 5, LockFor: 15 * time.Minute, TimeZone: "Europe/London", MinCount: 3, Now: time.Now}
+}
+
+// Deps are the portal's collaborators.
+type Deps struct {
+	Store Store
+	// Replica is the server's replica: supervisor edits (sign-off, conflict
+	// resolution, erasure, accept/decline) are changesets it authors, so they
+	// reach every phone like any other change. It must be the one replica the
+	// server uses (two replicas with one id would reuse counters). If nil, the
+	// portal asks the store for it on first use.
+	Replica *syncengine.Replica
+	// Touched returns and clears the scope keys the replica's commits changed
+	// (sqlite.ServerStore.Touched); with Changed, connected devices are poked
+	// after each portal edit. Both optional; set automatically when the
+	// portal obtains the replica itself.
+	Touched func() []string
+	Changed func(keys []string)
+	Logger  *slog.Logger
+}
+
+// Portal is the web portal.
+type Portal struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	loc   *time.Location
+	pages map[string]*template.Template
+
+	repMu   sync.Mutex
+	replica *syncengine.Replica
+	touched func() []string
+	changed func(keys []string)
+}
+
+// New returns a portal. It panics if the embedded templates do not parse (a
+// programming error caught by every test).
+func New(cfg Config, deps Deps) *Portal {
+	def := DefaultConfig()
+	if cfg.Prefix == "" {
+		cfg.Prefix = def.Prefix
+	}
+	cfg.Prefix = strings.TrimRight(cfg.Prefix, "/")
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = def.SessionIdle
+	}
+	if cfg.SessionMax <= 0 {
+		cfg.SessionMax = def.SessionMax
+	}
+	if cfg.MaxFailures <= 0 {
+		cfg.MaxFailures = def.MaxFailures
+	}
+	if cfg.LockFor <= 0 {
+		cfg.LockFor = def.LockFor
+	}
+	if cfg.MinCount <= 0 {
+		cfg.MinCount = def.MinCount
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TimeZone == "" {
+		cfg.TimeZone = def.TimeZone
+	}
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	lg := deps.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, replica: deps.Replica, touched: deps.Touched, changed: deps.Changed}
+	p.pages = p.parseTemplates()
+	return p
+}
+
+func (p *Portal) parseTemplates() map[string]*template.Template {
+	base := template.Must(template.New("layout.html").Funcs(p.funcs()).ParseFS(templateFS, "templates/layout.html"))
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, n))
+	}
+	return out
+}
+
+// Register mounts the portal on app under cfg.Prefix.
+func (p *Portal) Register(app *fiber.App) {
+	r := app.Group(p.cfg.Prefix, p.securityHeaders, p.errorPages)
+	r.Get("/static/*", p.handleStatic)
+	r.Get("/login", p.handleLoginForm)
+	r.Post("/login", p.handleLogin)
+
+	a := r.Group("", p.authenticate, p.checkCSRF)
+	a.Post("/logout", p.handleLogout)
+	a.Get("/", p.handleHome)
+	a.Get("/worker", p.handleWorkerHome)
+
+	sup := a.Group("", p.requireRole(sqlite.RoleSupervisor, sqlite.RoleAdmin))
+	registerEncounterRoutes(sup, p)
+	registerYoungPersonRoutes(sup, p)
+	registerReferralRoutes(sup, p)
+	registerDeviceRoutes(sup, p)
+	registerReportRoutes(sup, p)
+	registerAuditRoutes(sup, p)
+	sup.Get("/dashboard", p.handleDashboard)
+	sup.Get("/quarantine", p.handleQuarantine)
+	sup.Post("/quarantine/:id", p.handleQuarantineReview)
+
+	svc := a.Group("/service", p.requireRole(sqlite.RolePractitioner, sqlite.RoleAdmin))
+	registerServiceViewRoutes(svc, p)
+
+	dir := a.Group("/services", p.requireRole(sqlite.RoleSupervisor, sqlite.RoleAdmin, sqlite.RolePractitioner))
+	registerDirectoryRoutes(dir, p)
+
+	// Unknown portal paths: an HTML 404 rather than the API's JSON.
+	r.Use(func(c *fiber.Ctx) error { return errNotFound })
+}
+
+// Portal errors. Handlers return them; errorPages turns them into pages.
+var (
+	errNotFound  = &syncengine.Error{Code: syncengine.ENOTFOUND, Message: "That page does not exist, or you do not have access to it."}
+	errForbidden = &syncengine.Error{Code: sqlite.EFORBIDDEN, Message: "Your role does not give access to this page."}
+)
+
+func invalid(format string, args ...any) error {
+	return &syncengine.Error{Code: syncengine.EINVALID, Message: fmt.Sprintf(format, args...)}
+}
+
+// statusOf is the one map from error code to HTTP status for the portal's pages.
+var statusOf = map[string]int{
+	syncengine.EINVALID:     http.StatusUnprocessableEntity,
+	syncengine.ENOTFOUND:    http.StatusNotFound,
+	syncengine.ECONFLICT:    http.StatusConflict,
+	syncengine.EERASED:      http.StatusGone,
+	syncengine.EMISSINGDEP:  http.StatusConflict,
+	sqlite.EFORBIDDEN:       http.StatusForbidden,
+	sqlite.EUNAUTHORIZED:    http.StatusUnauthorized,
+	"csrf":                  http.StatusForbidden,
+	"locked":                http.StatusTooManyRequests,
+}
+
+// errorPages renders errors returned by handlers as HTML pages. Internal
+// errors are logged and shown with a generic message.
+func (p *Portal) errorPages(c *fiber.Ctx) error {
+	err := c.Next()
+	if err == nil {
+		return nil
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		if fe.Code == fiber.StatusNotFound {
+			err = errNotFound
+		} else {
+			err = &syncengine.Error{Code: syncengine.EINVALID, Message: fe.Message}
+		}
+	}
+	code := syncengine.ErrorCode(err)
+	status, ok := statusOf[code]
+	msg := syncengine.ErrorMessage(err)
+	if !ok {
+		status = http.StatusInternalServerError
+		msg = "Something went wrong. The error has been logged."
+		p.log.Error("portal request failed", "method", c.Method(), "path", c.Route().Path, "err", err)
+	}
+	c.Status(status)
+	return p.render(c, "error", "Error", map[string]any{"Status": status, "Message": msg})
+}
+
+func (p *Portal) securityHeaders(c *fiber.Ctx) error {
+	h := &c.Response().Header
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	if !strings.HasPrefix(c.Path(), p.cfg.Prefix+"/static/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	return c.Next()
+}
+
+func (p *Portal) handleStatic(c *fiber.Ctx) error {
+	name := c.Params("*")
+	if strings.Contains(name, "..") {
+		return errNotFound
+	}
+	b, err := staticFS.ReadFile("static/" + name)
+	if err != nil {
+		return errNotFound
+	}
+	switch {
+	case strings.HasSuffix(name, ".css"):
+		c.Type("css", "utf-8")
+	case strings.HasSuffix(name, ".svg"):
+		c.Type("svg")
+	}
+	c.Set("Cache-Control", "public, max-age=3600")
+	return c.Send(b)
+}
+
+// view is what every page template receives.
+type view struct {
+	Title  string
+	Prefix string
+	User   *sqlite.Person
+	CSRF   string
+	Nav    string
+	Flash  string
+	Now    time.Time
+	Data   any
+}
+
+func (p *Portal) render(c *fiber.Ctx, page, title string, data any) error {
+	t := p.pages[page]
+	if t == nil {
+		return fmt.Errorf("no template %q", page)
+	}
+	v := view{Title: title, Prefix: p.cfg.Prefix, Now: p.now(), Data: data, Nav: page, Flash: c.Query("done")}
+	if s := sess(c); s != nil {
+		v.User = &s.Person
+		v.CSRF = s.CSRF
+	} else if tok, ok := c.Locals("precsrf").(string); ok {
+		v.CSRF = tok
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		return fmt.Errorf("render %s: %w", page, err)
+	}
+	c.Type("html", "utf-8")
+	return c.Send(buf.Bytes())
+}
+
+// redirect answers a form post with 303 to the given portal path.
+func (p *Portal) redirect(c *fiber.Ctx, path string) error {
+	return c.Redirect(p.cfg.Prefix+path, fiber.StatusSeeOther)
+}
+
+func (p *Portal) now() time.Time { return p.cfg.Now().UTC() }
+
+// rep returns the server replica, asking the store on first use.
+func (p *Portal) rep(ctx context.Context) (*syncengine.Replica, error) {
+	p.repMu.Lock()
+	defer p.repMu.Unlock()
+	if p.replica != nil {
+		return p.replica, nil
+	}
+	rs, ok := p.store.(interface {
+		ServerReplica(context.Context) (*syncengine.Replica, *sqlite.ServerStore, error)
+	})
+	if !ok {
+		return nil, errors.New("portal: no server replica")
+	}
+	r, st, err := rs.ServerReplica(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	p.replica, p.touched = r, st.Touched
+	return r, nil
+}
+
+// edit saves one supervisor change through the server replica, as the
+// signed-in person.
+func (p *Portal) edit(c *fiber.Ctx, fn func(*syncengine.Txn) error) error {
+	r, err := p.rep(c.UserContext())
+	if err != nil {
+		return err
+	}
+	p.repMu.Lock() // Edit and Touched as a pair, so keys go to the right poke
+	defer p.repMu.Unlock()
+	if _, err := r.Edit(sess(c).Person.ID, fn); err != nil {
+		return err
+	}
+	if p.touched != nil {
+		keys := p.touched()
+		if p.changed != nil && len(keys) > 0 {
+			p.changed(keys)
+		}
+	}
+	return nil
+}
+
+// audit appends an audit entry for the signed-in person. A failure to audit
+// fails the request: an unaudited read must not be served.
+func (p *Portal) audit(c *fiber.Ctx, action, recordID string, detail map[string]any) error {
+	e := sqlite.AuditEntry{Action: action, RecordID: recordID, Detail: detail}
+	if s := sess(c); s != nil {
+		e.PersonID = s.Person.ID
+	}
+	if e.Detail == nil {
+		e.Detail = map[string]any{}
+	}
+	e.Detail["via"] = "portal"
+	if err := p.store.AppendAudit(c.UserContext(), e); err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// sqlDB is what the session tables need from the store.
+type sqlDB interface{ SQL() *sql.DB }

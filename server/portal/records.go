@@ -1,0 +1,263 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Field readers over a record's visible state.
+
+func str(r *syncengine.Record, f string) string { return r.String(f) }
+
+func boolOf(r *syncengine.Record, f string) bool {
+	fl := r.Fields[f]
+	if fl == nil || fl.Kind != syncengine.KindRegister || len(fl.Values) == 0 {
+		return false
+	}
+	var b bool
+	_ = json.Unmarshal(fl.Values[0].Value, &b)
+	return b
+}
+
+func timeOf(r *syncengine.Record, f string) time.Time {
+	fl := r.Fields[f]
+	if fl == nil || fl.Kind != syncengine.KindRegister || len(fl.Values) == 0 {
+		return time.Time{}
+	}
+	var t time.Time
+	_ = json.Unmarshal(fl.Values[0].Value, &t)
+	return t
+}
+
+func setOf(r *syncengine.Record, f string) []string {
+	fl := r.Fields[f]
+	if fl == nil || fl.Kind != syncengine.KindSet {
+		return nil
+	}
+	return fl.Elements()
+}
+
+func countsOf(r *syncengine.Record, f string) map[string]int64 {
+	fl := r.Fields[f]
+	if fl == nil || fl.Kind != syncengine.KindCounter {
+		return nil
+	}
+	return fl.Counts
+}
+
+// valueTime is when a register last got its current winning value.
+func valueTime(r *syncengine.Record, f string) time.Time {
+	fl := r.Fields[f]
+	if fl == nil || fl.Kind != syncengine.KindRegister || len(fl.Values) == 0 {
+		return time.Time{}
+	}
+	return fl.Values[0].Time.Time()
+}
+
+// live reports whether a record should be listed: it exists, is not deleted or erased.
+func live(r *syncengine.Record) bool { return r != nil && r.Type != "" && !r.Deleted() && r.Erased == nil }
+
+// teamIDs is the team filter for the signed-in person's scope; ok is false
+// when the scope holds no teams at all (nothing to list).
+func teamIDs(s sqlite.Scope) (ids []string, ok bool) {
+	if s.All {
+		return nil, true
+	}
+	if s.Practitioner() || len(s.Teams) == 0 {
+		return nil, false
+	}
+	return s.Teams, true
+}
+
+// recordsInScope lists live records of a type in the person's teams.
+func (p *Portal) recordsInScope(c *fiber.Ctx, typ string) ([]*syncengine.Record, error) {
+	teams, ok := teamIDs(sess(c).Scope)
+	if !ok {
+		return nil, nil
+	}
+	all, err := p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: typ, TeamIDs: teams})
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, r := range all {
+		if live(r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// teamRecord loads one record of a type that the signed-in supervisor or
+// admin may see. Anything else, including records of other teams, is
+// errNotFound: a guessed URL learns nothing.
+func (p *Portal) teamRecord(c *fiber.Ctx, typ, id string) (*syncengine.Record, error) {
+	if !syncengine.ValidRecordID(id) {
+		return nil, errNotFound
+	}
+	r, err := p.store.RecordState(c.UserContext(), id)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil || r.Type != typ {
+		return nil, errNotFound
+	}
+	s := sess(c).Scope
+	if r.Erased != nil && typ == syncengine.TypeYoungPerson && !s.Practitioner() {
+		// An erased profile has lost its fields; the store still files it
+		// under its team, so the team can see that (and why) it was erased.
+		teams, ok := teamIDs(s)
+		if !ok {
+			return nil, errNotFound
+		}
+		rs, err := p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: typ, YoungPersonID: id, TeamIDs: teams, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(rs) == 0 {
+			return nil, errNotFound
+		}
+		return r, nil
+	}
+	if s.Practitioner() || !s.HasTeam(str(r, "team_id")) {
+		return nil, errNotFound
+	}
+	return r, nil
+}
+
+// directory holds names for ids, loaded once per request.
+type directory struct {
+	people   map[string]sqlite.Person
+	services map[string]sqlite.Service
+	teams    map[string]sqlite.Team
+	areas    map[string]sqlite.Area
+}
+
+func (p *Portal) directory(ctx context.Context) (*directory, error) {
+	d := &directory{people: map[string]sqlite.Person{}, services: map[string]sqlite.Service{}, teams: map[string]sqlite.Team{}, areas: map[string]sqlite.Area{}}
+	people, err := p.store.People(ctx, sqlite.PeopleFilter{})
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range people {
+		d.people[x.ID] = x
+	}
+	svcs, err := p.store.Services(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range svcs {
+		d.services[x.ID] = x
+	}
+	teams, err := p.store.Teams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range teams {
+		d.teams[x.ID] = x
+	}
+	areas, err := p.store.Areas(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range areas {
+		d.areas[x.ID] = x
+	}
+	return d, nil
+}
+
+func (d *directory) person(id string) string {
+	if x, ok := d.people[id]; ok {
+		return x.Name
+	}
+	if id == "" {
+		return "unknown"
+	}
+	return id
+}
+
+func (d *directory) service(id string) string {
+	if x, ok := d.services[id]; ok {
+		return x.Name
+	}
+	if id == "" {
+		return "—"
+	}
+	return id
+}
+
+func (d *directory) team(id string) string {
+	if x, ok := d.teams[id]; ok {
+		return x.Name
+	}
+	return id
+}
+
+// workersIn lists the people (workers and supervisors) of the scope's teams, by name.
+func (d *directory) workersIn(s sqlite.Scope) []sqlite.Person {
+	var out []sqlite.Person
+	for _, x := range d.people {
+		if (x.Role == sqlite.RoleWorker || x.Role == sqlite.RoleSupervisor) && s.HasTeam(x.TeamID) {
+			out = append(out, x)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// encounter is an encounter as the lists show it.
+type encounter struct {
+	ID, Area, TeamID, Team       string
+	Started, Ended               time.Time
+	Workers, YoungPeople, Topics []string
+	Concern                      bool
+	ConcernLevel, ReviewStatus   string
+	SignedOffBy                  string
+	Conflicts                    int
+	Contacts                     int64
+	Note                         string
+}
+
+func toEncounter(r *syncengine.Record, d *directory, ypNames map[string]string) encounter {
+	e := encounter{ID: string(r.ID), Area: str(r, "area"), TeamID: str(r, "team_id"), Started: timeOf(r, "started_at"), Ended: timeOf(r, "ended_at"),
+		Topics: setOf(r, "topics"), Concern: boolOf(r, "concern"), ConcernLevel: str(r, "concern_level"), ReviewStatus: str(r, "review_status"),
+		Conflicts: len(r.Conflicts()), Note: str(r, "note")}
+	e.Team = d.team(e.TeamID)
+	if e.SignedOffBy = str(r, "signed_off_by"); e.SignedOffBy != "" {
+		e.SignedOffBy = d.person(e.SignedOffBy)
+	}
+	for _, w := range setOf(r, "workers") {
+		e.Workers = append(e.Workers, d.person(w))
+	}
+	for _, y := range setOf(r, "young_people") {
+		if n, ok := ypNames[y]; ok {
+			e.YoungPeople = append(e.YoungPeople, n)
+		}
+	}
+	for _, n := range countsOf(r, "tallies") {
+		e.Contacts += n
+	}
+	return e
+}
+
+// concernRank orders concern levels for filtering and sorting.
+var concernRank = map[string]int{"": 0, "none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
+
+// youngPeopleNames maps young person ids in scope to their known-as names.
+func (p *Portal) youngPeopleNames(c *fiber.Ctx) (map[string]string, error) {
+	yps, err := p.recordsInScope(c, syncengine.TypeYoungPerson)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(yps))
+	for _, y := range yps {
+		out[string(y.ID)] = str(y, "known_as")
+	}
+	return out, nil
+}

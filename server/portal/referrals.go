@@ -1,0 +1,397 @@
+package portal
+
+import (
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+func registerReferralRoutes(r fiber.Router, p *Portal) {
+	r.Get("/referrals", p.handleReferralPipeline)
+	r.Get("/referrals/:id", p.handleReferralDetail)
+	r.Post("/referrals/:id/resolve", p.handleReferralResolve)
+}
+
+func registerServiceViewRoutes(r fiber.Router, p *Portal) {
+	r.Get("/", p.handleServiceView)
+	r.Get("/referrals/:id", p.handleServiceReferral)
+	r.Post("/referrals/:id/accept", p.handleServiceAccept)
+	r.Post("/referrals/:id/decline", p.handleServiceDecline)
+}
+
+// Statuses in pipeline order.
+var referralStatuses = []string{"draft", "submitted", "accepted", "declined", "withdrawn", "closed"}
+
+type referralRow struct {
+	ID, KnownAs, YoungPersonID, Service, ServiceID string
+	Status, Urgency, Consent                       string
+	Submitted                                      time.Time
+	Waiting                                        time.Duration
+	Conflicts                                      int
+}
+
+func (p *Portal) toReferral(r *syncengine.Record, d *directory, names map[string]string) referralRow {
+	x := referralRow{ID: string(r.ID), YoungPersonID: str(r, "young_person_id"), ServiceID: str(r, "service_id"),
+		Status: str(r, "status"), Urgency: str(r, "urgency"), Consent: str(r, "consent"), Submitted: timeOf(r, "submitted_at"),
+		Conflicts: len(r.Conflicts())}
+	x.KnownAs = names[x.YoungPersonID]
+	x.Service = d.service(x.ServiceID)
+	if x.Status == "submitted" && !x.Submitted.IsZero() {
+		x.Waiting = p.now().Sub(x.Submitted)
+	}
+	return x
+}
+
+// handleReferralPipeline serves GET /portal/referrals: counts by status and
+// service, and the referrals themselves, filtered.
+func (p *Portal) handleReferralPipeline(c *fiber.Ctx) error {
+	status, service := c.Query("status"), c.Query("service")
+	if status != "" && !slices.Contains(referralStatuses, status) {
+		return invalid("Unknown referral status.")
+	}
+	recs, err := p.recordsInScope(c, syncengine.TypeReferral)
+	if err != nil {
+		return err
+	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	names, err := p.youngPeopleNames(c)
+	if err != nil {
+		return err
+	}
+	type svcRow struct {
+		ID, Name string
+		Counts   []int
+	}
+	bySvc := map[string]*svcRow{}
+	totals := make([]int, len(referralStatuses))
+	var rows []referralRow
+	for _, r := range recs {
+		x := p.toReferral(r, d, names)
+		i := slices.Index(referralStatuses, x.Status)
+		if i < 0 {
+			continue
+		}
+		sr := bySvc[x.ServiceID]
+		if sr == nil {
+			sr = &svcRow{ID: x.ServiceID, Name: x.Service, Counts: make([]int, len(referralStatuses))}
+			bySvc[x.ServiceID] = sr
+		}
+		sr.Counts[i]++
+		totals[i]++
+		if (status == "" || x.Status == status) && (service == "" || x.ServiceID == service) {
+			rows = append(rows, x)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Waiting != rows[j].Waiting {
+			return rows[i].Waiting > rows[j].Waiting
+		}
+		return rows[i].Submitted.After(rows[j].Submitted)
+	})
+	svcs := make([]*svcRow, 0, len(bySvc))
+	for _, s := range bySvc {
+		svcs = append(svcs, s)
+	}
+	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
+	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "referrals", "shown": len(rows)}); err != nil {
+		return err
+	}
+	return p.render(c, "referrals", "Referrals", map[string]any{"Statuses": referralStatuses, "Totals": totals, "Services": svcs,
+		"Rows": rows, "Status": status, "Service": service})
+}
+
+// fieldRow is one field of a record shown as label and value.
+type fieldRow struct{ Label, Value string }
+
+func fieldRows(v syncengine.View, order []string, d *directory) []fieldRow {
+	var out []fieldRow
+	for _, f := range order {
+		raw, ok := v.Values[f]
+		if !ok {
+			continue
+		}
+		val := displayValue(raw)
+		switch f {
+		case "service_id":
+			val = d.service(val)
+		case "consent_decided_by", "assignee", "key_worker":
+			val = d.person(val)
+		}
+		out = append(out, fieldRow{Label: strings.ReplaceAll(f, "_", " "), Value: val})
+	}
+	return out
+}
+
+var referralOrder = []string{"known_as", "age_band", "young_person_id", "service_id", "status", "urgency", "submitted_at", "reason", "wants",
+	"consent", "consent_justification", "consent_decided_by", "outcome", "decline_reason"}
+
+// handleReferralDetail serves GET /portal/referrals/:id (supervisors, admins).
+func (p *Portal) handleReferralDetail(c *fiber.Ctx) error {
+	r, err := p.teamRecord(c, syncengine.TypeReferral, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	decisions, err := p.store.SharingDecisions(c.UserContext(), string(r.ID))
+	if err != nil {
+		return err
+	}
+	if err := p.audit(c, sqlite.ActionRead, string(r.ID), map[string]any{"type": r.Type}); err != nil {
+		return err
+	}
+	v := r.View(nil)
+	names, err := p.youngPeopleNames(c)
+	if err != nil {
+		return err
+	}
+	type decision struct {
+		Decision, Justification, By string
+		At                          time.Time
+	}
+	var ds []decision
+	for _, x := range decisions {
+		ds = append(ds, decision{x.Decision, x.Justification, d.person(x.DecidedBy), x.At})
+	}
+	return p.render(c, "referral", "Referral", map[string]any{"R": p.toReferral(r, d, names), "Fields": fieldRows(v, referralOrder, d),
+		"Conflicts": conflictRows(v, d), "Decisions": ds})
+}
+
+// handleReferralResolve serves POST /portal/referrals/:id/resolve.
+func (p *Portal) handleReferralResolve(c *fiber.Ctx) error {
+	r, err := p.teamRecord(c, syncengine.TypeReferral, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if err := p.resolveConflict(c, r, c.FormValue("field"), c.FormValue("value")); err != nil {
+		return err
+	}
+	return p.redirect(c, "/referrals/"+string(r.ID)+"?done=resolved")
+}
+
+// serviceScope is the service whose view is shown and the fields its
+// data-sharing agreement allows. Practitioners see their own service; an
+// admin may look at any service's view (to check what it receives).
+func (p *Portal) serviceScope(c *fiber.Ctx) (sqlite.Service, []string, error) {
+	s := sess(c)
+	id := s.Scope.ServiceID
+	if s.Person.Role == sqlite.RoleAdmin {
+		id = c.Query("service")
+		if id == "" {
+			svcs, err := p.store.Services(c.UserContext())
+			if err != nil || len(svcs) == 0 {
+				return sqlite.Service{}, nil, errNotFound
+			}
+			id = svcs[0].ID
+		}
+	}
+	if id == "" {
+		return sqlite.Service{}, nil, errForbidden
+	}
+	svc, err := p.store.Service(c.UserContext(), id)
+	if err != nil {
+		if syncengine.ErrorCode(err) == syncengine.ENOTFOUND {
+			return svc, nil, errNotFound
+		}
+		return svc, nil, err
+	}
+	return svc, projection(svc.SharedFields), nil
+}
+
+// projection is what a service sees of a referral: its agreement plus what it
+// needs to act (the same rule as the sync scope).
+func projection(shared []string) []string {
+	f := append([]string{"service_id", "status", "decline_reason", "submitted_at"}, shared...)
+	sort.Strings(f)
+	return slices.Compact(f)
+}
+
+// projectedView is a referral as a service sees it; known_as and age_band
+// come from the young person only if the agreement grants them.
+func (p *Portal) projectedView(c *fiber.Ctx, r *syncengine.Record, fields []string) (syncengine.View, error) {
+	v := r.View(fields)
+	ypID := str(r, "young_person_id")
+	for _, f := range []string{"known_as", "age_band"} {
+		if !slices.Contains(fields, f) || ypID == "" {
+			continue
+		}
+		yp, err := p.store.RecordState(c.UserContext(), ypID)
+		if err != nil {
+			return v, err
+		}
+		if live(yp) {
+			b, _ := json.Marshal(str(yp, f))
+			v.Values[f] = b
+		}
+	}
+	return v, nil
+}
+
+// serviceReferral loads a referral addressed to the service in view; any
+// other id is errNotFound.
+func (p *Portal) serviceReferral(c *fiber.Ctx, svc sqlite.Service) (*syncengine.Record, error) {
+	id := c.Params("id")
+	if !syncengine.ValidRecordID(id) {
+		return nil, errNotFound
+	}
+	r, err := p.store.RecordState(c.UserContext(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !live(r) || r.Type != syncengine.TypeReferral || str(r, "service_id") != svc.ID || str(r, "status") == "draft" {
+		return nil, errNotFound
+	}
+	return r, nil
+}
+
+type serviceRow struct {
+	ID, Status, Urgency, KnownAs string
+	Submitted                    time.Time
+	Waiting                      time.Duration
+}
+
+// handleServiceView serves GET /portal/service: the referrals addressed to
+// the practitioner's service.
+func (p *Portal) handleServiceView(c *fiber.Ctx) error {
+	svc, fields, err := p.serviceScope(c)
+	if err != nil {
+		return err
+	}
+	recs, err := p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: syncengine.TypeReferral, ServiceID: svc.ID})
+	if err != nil {
+		return err
+	}
+	var rows []serviceRow
+	for _, r := range recs {
+		if !live(r) || str(r, "status") == "draft" {
+			continue
+		}
+		v, err := p.projectedView(c, r, fields)
+		if err != nil {
+			return err
+		}
+		x := serviceRow{ID: string(r.ID), Status: str(r, "status"), Submitted: timeOf(r, "submitted_at")}
+		if raw, ok := v.Values["urgency"]; ok {
+			x.Urgency = displayValue(raw)
+		}
+		if raw, ok := v.Values["known_as"]; ok {
+			x.KnownAs = displayValue(raw)
+		}
+		if x.Status == "submitted" && !x.Submitted.IsZero() {
+			x.Waiting = p.now().Sub(x.Submitted)
+		}
+		rows = append(rows, x)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if (rows[i].Status == "submitted") != (rows[j].Status == "submitted") {
+			return rows[i].Status == "submitted"
+		}
+		return rows[i].Submitted.After(rows[j].Submitted)
+	})
+	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "service", "service": svc.ID, "shown": len(rows)}); err != nil {
+		return err
+	}
+	var svcs []sqlite.Service
+	if sess(c).Person.Role == sqlite.RoleAdmin {
+		if svcs, err = p.store.Services(c.UserContext()); err != nil {
+			return err
+		}
+	}
+	return p.render(c, "service", svc.Name, map[string]any{"Service": svc, "Rows": rows, "Fields": fields, "All": svcs})
+}
+
+// handleServiceReferral serves GET /portal/service/referrals/:id.
+func (p *Portal) handleServiceReferral(c *fiber.Ctx) error {
+	svc, fields, err := p.serviceScope(c)
+	if err != nil {
+		return err
+	}
+	r, err := p.serviceReferral(c, svc)
+	if err != nil {
+		return err
+	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	if err := p.audit(c, sqlite.ActionRead, string(r.ID), map[string]any{"type": r.Type, "service": svc.ID}); err != nil {
+		return err
+	}
+	v, err := p.projectedView(c, r, fields)
+	if err != nil {
+		return err
+	}
+	return p.render(c, "servicereferral", "Referral for "+svc.Name, map[string]any{"Service": svc, "ID": string(r.ID),
+		"Status": str(r, "status"), "Fields": fieldRows(v, referralOrder, d), "CanDecide": str(r, "status") == "submitted" && sess(c).Person.Role == sqlite.RolePractitioner,
+		"Query": serviceQuery(c)})
+}
+
+func serviceQuery(c *fiber.Ctx) string {
+	if s := c.Query("service"); s != "" {
+		return "?service=" + s
+	}
+	return ""
+}
+
+// handleServiceAccept serves POST /portal/service/referrals/:id/accept.
+func (p *Portal) handleServiceAccept(c *fiber.Ctx) error {
+	return p.decide(c, "accepted")
+}
+
+// handleServiceDecline serves POST /portal/service/referrals/:id/decline.
+func (p *Portal) handleServiceDecline(c *fiber.Ctx) error {
+	return p.decide(c, "declined")
+}
+
+func (p *Portal) decide(c *fiber.Ctx, to string) error {
+	if sess(c).Person.Role != sqlite.RolePractitioner {
+		return errForbidden // an admin may look, but only the service decides
+	}
+	svc, _, err := p.serviceScope(c)
+	if err != nil {
+		return err
+	}
+	r, err := p.serviceReferral(c, svc)
+	if err != nil {
+		return err
+	}
+	if st := str(r, "status"); st != "submitted" {
+		return &syncengine.Error{Code: syncengine.ECONFLICT, Message: "This referral is already " + st + "."}
+	}
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	note := strings.TrimSpace(c.FormValue("outcome"))
+	if to == "declined" && reason == "" {
+		return invalid("Say why the referral is declined: the youth worker needs it to find another route.")
+	}
+	if len(reason) > 2000 || len(note) > 2000 {
+		return invalid("Keep the text under 2,000 characters.")
+	}
+	err = p.edit(c, func(tx *syncengine.Txn) error {
+		if to == "declined" {
+			if err := tx.Set(r.ID, "decline_reason", reason); err != nil {
+				return err
+			}
+		}
+		if note != "" {
+			if err := tx.Set(r.ID, "outcome", note); err != nil {
+				return err
+			}
+		}
+		return tx.Set(r.ID, "status", to)
+	})
+	if err != nil {
+		return err
+	}
+	return p.redirect(c, "/service/referrals/"+string(r.ID)+"?done="+to)
+}

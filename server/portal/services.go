@@ -1,0 +1,152 @@
+package portal
+
+import (
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+func registerDirectoryRoutes(r fiber.Router, p *Portal) {
+	r.Get("/", p.handleDirectory)
+	r.Get("/:id", p.handleServiceDetail)
+	r.Post("/:id", p.handleServiceEdit)
+}
+
+var weekdays = []string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
+
+// hoursText renders stored opening hours for people, whatever shape they have.
+func hoursText(raw json.RawMessage) string {
+	var list []map[string]any
+	if json.Unmarshal(raw, &list) == nil {
+		var parts []string
+		for _, h := range list {
+			day := ""
+			if w, ok := h["Weekday"].(float64); ok && int(w) >= 0 && int(w) < 7 {
+				day = weekdays[int(w)]
+			}
+			start, _ := h["Start"].(string)
+			end, _ := h["End"].(string)
+			parts = append(parts, strings.TrimSpace(day+" "+start+"–"+end))
+		}
+		return strings.Join(parts, ", ")
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	if string(raw) == "{}" || len(raw) == 0 {
+		return ""
+	}
+	return string(raw)
+}
+
+type serviceEntry struct {
+	sqlite.Service
+	HoursText string
+}
+
+// handleDirectory serves GET /portal/services: the service directory.
+func (p *Portal) handleDirectory(c *fiber.Ctx) error {
+	svcs, err := p.store.Services(c.UserContext())
+	if err != nil {
+		return err
+	}
+	rows := make([]serviceEntry, len(svcs))
+	for i, s := range svcs {
+		rows[i] = serviceEntry{s, hoursText(s.Hours)}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	return p.render(c, "directory", "Service directory", map[string]any{"Rows": rows, "CanEdit": sess(c).Person.Role == sqlite.RoleAdmin})
+}
+
+// handleServiceDetail serves GET /portal/services/:id: a service and its
+// data-sharing agreement (an edit form for admins).
+func (p *Portal) handleServiceDetail(c *fiber.Ctx) error {
+	svc, err := p.store.Service(c.UserContext(), c.Params("id"))
+	if err != nil {
+		if syncengine.ErrorCode(err) == syncengine.ENOTFOUND {
+			return errNotFound
+		}
+		return err
+	}
+	hours := string(svc.Hours)
+	return p.render(c, "servicedetail", svc.Name, map[string]any{"S": serviceEntry{svc, hoursText(svc.Hours)}, "HoursJSON": hours,
+		"Fields": syncengine.ReferralFields, "CanEdit": sess(c).Person.Role == sqlite.RoleAdmin})
+}
+
+// handleServiceEdit serves POST /portal/services/:id (admins): contact,
+// hours, pathway and the agreement's shared fields. Audited with what changed.
+func (p *Portal) handleServiceEdit(c *fiber.Ctx) error {
+	if sess(c).Person.Role != sqlite.RoleAdmin {
+		return errForbidden
+	}
+	svc, err := p.store.Service(c.UserContext(), c.Params("id"))
+	if err != nil {
+		if syncengine.ErrorCode(err) == syncengine.ENOTFOUND {
+			return errNotFound
+		}
+		return err
+	}
+	before := svc
+	svc.Contact = strings.TrimSpace(c.FormValue("contact"))
+	svc.Pathway = strings.TrimSpace(c.FormValue("pathway"))
+	if len(svc.Contact) > 200 || len(svc.Pathway) > 4000 {
+		return invalid("Contact is limited to 200 characters and the pathway to 4,000.")
+	}
+	if h := strings.TrimSpace(c.FormValue("hours")); h != "" {
+		if !json.Valid([]byte(h)) {
+			return invalid("Opening hours must be valid JSON, as shown.")
+		}
+		svc.Hours = json.RawMessage(h)
+	}
+	form, err := c.MultipartForm()
+	var shared []string
+	if err == nil {
+		shared = form.Value["shared"]
+	} else {
+		c.Request().PostArgs().VisitAll(func(k, v []byte) {
+			if string(k) == "shared" {
+				shared = append(shared, string(v))
+			}
+		})
+	}
+	for _, f := range shared {
+		if !slices.Contains(syncengine.ReferralFields, f) {
+			return invalid("Unknown referral field %q.", f)
+		}
+	}
+	sort.Strings(shared)
+	svc.SharedFields = slices.Compact(shared)
+	if err := p.store.UpsertService(c.UserContext(), svc); err != nil {
+		return err
+	}
+	changed := []string{}
+	if before.Contact != svc.Contact {
+		changed = append(changed, "contact")
+	}
+	if before.Pathway != svc.Pathway {
+		changed = append(changed, "pathway")
+	}
+	if string(before.Hours) != string(svc.Hours) {
+		changed = append(changed, "hours")
+	}
+	if !slices.Equal(sortedCopy(before.SharedFields), svc.SharedFields) {
+		changed = append(changed, "shared_fields")
+	}
+	if err := p.audit(c, sqlite.ActionEdit, svc.ID, map[string]any{"type": "service", "changed": changed,
+		"shared_before": before.SharedFields, "shared_after": svc.SharedFields}); err != nil {
+		return err
+	}
+	return p.redirect(c, "/services/"+svc.ID+"?done=saved")
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	sort.Strings(c)
+	return c
+}

@@ -1,0 +1,268 @@
+package portal
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+func registerYoungPersonRoutes(r fiber.Router, p *Portal) {
+	r.Get("/young-people", p.handleYoungPeopleList)
+	r.Get("/young-people/:id", p.handleChronology)
+	r.Get("/young-people/:id/export", p.handleSubjectAccessExport)
+	r.Post("/young-people/:id/erase", p.handleErase)
+}
+
+type ypRow struct {
+	ID, KnownAs, AgeBand, Gender, Area, Team, KeyWorker string
+	Hold                                                bool
+}
+
+// handleYoungPeopleList serves GET /portal/young-people.
+func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
+	recs, err := p.recordsInScope(c, syncengine.TypeYoungPerson)
+	if err != nil {
+		return err
+	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	q := strings.ToLower(strings.TrimSpace(c.Query("q")))
+	var rows []ypRow
+	for _, r := range recs {
+		if q != "" && !strings.Contains(strings.ToLower(str(r, "known_as")), q) {
+			continue
+		}
+		rows = append(rows, ypRow{ID: string(r.ID), KnownAs: str(r, "known_as"), AgeBand: str(r, "age_band"), Gender: str(r, "gender"),
+			Area: str(r, "area"), Team: d.team(str(r, "team_id")), KeyWorker: d.person(str(r, "key_worker")), Hold: boolOf(r, "safeguarding_hold")})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].KnownAs < rows[j].KnownAs })
+	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "young-people", "shown": len(rows)}); err != nil {
+		return err
+	}
+	return p.render(c, "youngpeople", "Young people", map[string]any{"Rows": rows, "Q": c.Query("q")})
+}
+
+// event is one line of a chronology.
+type event struct {
+	At      time.Time
+	Kind    string // encounter | referral | follow_up
+	ID      string
+	Title   string
+	Detail  string
+	Link    string
+	Concern bool
+}
+
+// aboutYoungPerson gathers every live record about a young person that the
+// signed-in person may see: encounters naming them, referrals and follow-ups.
+func (p *Portal) aboutYoungPerson(c *fiber.Ctx, id string) (encs, refs, fus []*syncengine.Record, err error) {
+	all, err := p.recordsInScope(c, syncengine.TypeEncounter)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, r := range all {
+		for _, y := range setOf(r, "young_people") {
+			if y == id {
+				encs = append(encs, r)
+				break
+			}
+		}
+	}
+	teams, _ := teamIDs(sess(c).Scope)
+	for _, typ := range []string{syncengine.TypeReferral, syncengine.TypeFollowUp} {
+		rs, err := p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: typ, YoungPersonID: id, TeamIDs: teams})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, r := range rs {
+			if !live(r) {
+				continue
+			}
+			if typ == syncengine.TypeReferral {
+				refs = append(refs, r)
+			} else {
+				fus = append(fus, r)
+			}
+		}
+	}
+	return encs, refs, fus, nil
+}
+
+// handleChronology serves GET /portal/young-people/:id: everything recorded
+// about one young person in time order, the context for safeguarding.
+func (p *Portal) handleChronology(c *fiber.Ctx) error {
+	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	if err := p.audit(c, sqlite.ActionRead, string(yp.ID), map[string]any{"type": yp.Type, "page": "chronology"}); err != nil {
+		return err
+	}
+	if yp.Erased != nil {
+		return p.render(c, "chronology", "Erased record", map[string]any{"Erased": yp.Erased, "ErasedBy": d.person(yp.Erased.By)})
+	}
+	encs, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
+	if err != nil {
+		return err
+	}
+	var evs []event
+	for _, r := range encs {
+		e := event{At: timeOf(r, "started_at"), Kind: "encounter", ID: string(r.ID), Link: "/encounters/" + string(r.ID),
+			Title: "Encounter in " + str(r, "area"), Concern: boolOf(r, "concern")}
+		var w []string
+		for _, x := range setOf(r, "workers") {
+			w = append(w, d.person(x))
+		}
+		e.Detail = "With " + strings.Join(w, ", ") + ". Topics: " + strings.Join(setOf(r, "topics"), ", ")
+		if e.Concern {
+			e.Detail += ". Concern: " + str(r, "concern_level")
+		}
+		evs = append(evs, e)
+	}
+	for _, r := range refs {
+		at := timeOf(r, "submitted_at")
+		if at.IsZero() {
+			at = r.Created.Time()
+		}
+		evs = append(evs, event{At: at, Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
+			Title: "Referral to " + d.service(str(r, "service_id")),
+			Detail: fmt.Sprintf("Status %s, urgency %s, consent %s", str(r, "status"), str(r, "urgency"), str(r, "consent"))})
+		if st := str(r, "status"); st != "submitted" && st != "draft" {
+			evs = append(evs, event{At: valueTime(r, "status"), Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
+				Title: "Referral to " + d.service(str(r, "service_id")) + " " + st, Detail: str(r, "outcome") + str(r, "decline_reason")})
+		}
+	}
+	for _, r := range fus {
+		evs = append(evs, event{At: timeOf(r, "due_at"), Kind: "follow_up", ID: string(r.ID),
+			Title: "Follow-up (" + strings.ReplaceAll(str(r, "kind"), "_", " ") + ") due, " + str(r, "status"),
+			Detail: "Assigned to " + d.person(str(r, "assignee")) + ". " + str(r, "note")})
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
+	return p.render(c, "chronology", str(yp, "known_as"), map[string]any{
+		"YP": ypRow{ID: string(yp.ID), KnownAs: str(yp, "known_as"), AgeBand: str(yp, "age_band"), Gender: str(yp, "gender"), Area: str(yp, "area"),
+			Team: d.team(str(yp, "team_id")), KeyWorker: d.person(str(yp, "key_worker")), Hold: boolOf(yp, "safeguarding_hold")},
+		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)},
+	})
+}
+
+// handleSubjectAccessExport serves GET /portal/young-people/:id/export?format=json|csv:
+// every record about the young person, as a download.
+func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
+	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if yp.Erased != nil {
+		return &syncengine.Error{Code: syncengine.EERASED, Message: "This record was erased; there is nothing left to export."}
+	}
+	format := c.Query("format", "json")
+	if format != "json" && format != "csv" {
+		return invalid("Export format must be json or csv.")
+	}
+	encs, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
+	if err != nil {
+		return err
+	}
+	all := append(append(append([]*syncengine.Record{yp}, encs...), refs...), fus...)
+	if err := p.audit(c, sqlite.ActionExport, string(yp.ID), map[string]any{"kind": "subject_access", "format": format, "records": len(all)}); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("subject-access-%s-%s.%s", yp.ID, p.now().Format("20060102"), format)
+	c.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	if format == "json" {
+		views := make([]syncengine.View, len(all))
+		for i, r := range all {
+			views[i] = r.View(nil)
+		}
+		b, err := json.MarshalIndent(map[string]any{"young_person_id": yp.ID, "exported_at": p.now(), "records": views}, "", "  ")
+		if err != nil {
+			return err
+		}
+		c.Type("json", "utf-8")
+		return c.Send(b)
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write([]string{"record_type", "record_id", "field", "value"})
+	for _, r := range all {
+		v := r.View(nil)
+		fields := make([]string, 0, len(v.Values))
+		for f := range v.Values {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		for _, f := range fields {
+			_ = w.Write([]string{r.Type, string(r.ID), f, csvSafe(displayValue(v.Values[f]))})
+		}
+	}
+	w.Flush()
+	c.Type("csv", "utf-8")
+	return c.Send(buf.Bytes())
+}
+
+// csvSafe stops a spreadsheet from running a cell as a formula.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// handleErase serves POST /portal/young-people/:id/erase: a lawful erasure
+// of the young person's profile and the referrals and follow-ups about them,
+// in one changeset. It needs a reason and is refused under a safeguarding hold.
+func (p *Portal) handleErase(c *fiber.Ctx) error {
+	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if yp.Erased != nil {
+		return p.redirect(c, "/young-people/"+string(yp.ID))
+	}
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	if len(reason) < 10 {
+		return invalid("Give the reason for the erasure (at least 10 characters): it is kept for ever in place of the record.")
+	}
+	if len(reason) > 1000 {
+		return invalid("The reason is too long (1,000 characters at most).")
+	}
+	if c.FormValue("confirm") != string(yp.ID) {
+		return invalid("Type the record id to confirm the erasure.")
+	}
+	if boolOf(yp, "safeguarding_hold") {
+		return &syncengine.Error{Code: syncengine.ECONFLICT, Message: "Erasure refused: a safeguarding hold applies to this young person. The hold must be lifted first."}
+	}
+	_, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
+	if err != nil {
+		return err
+	}
+	err = p.edit(c, func(tx *syncengine.Txn) error {
+		for _, r := range append(append([]*syncengine.Record{yp}, refs...), fus...) {
+			if err := tx.Erase(r.ID, reason); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := p.audit(c, sqlite.ActionErase, string(yp.ID), map[string]any{"records": 1 + len(refs) + len(fus), "kind": "subject_erasure"}); err != nil {
+		return err
+	}
+	return p.redirect(c, "/young-people/"+string(yp.ID)+"?done=erased")
+}
