@@ -31,6 +31,13 @@ type Listener interface {
 	OnWiped(reportJSON string)
 }
 
+// ProgressListener follows a sync round trip by round trip (for a progress
+// bar). progressJSON: {"phase":"pushed"|"stored"|"applied", "round_trip", "pushed",
+// "acknowledged", "received", "more"}.
+type ProgressListener interface {
+	OnSyncProgress(progressJSON string)
+}
+
 // Client is one phone: its local database, its replica and its sync loop.
 // Its methods are safe for concurrent use.
 type Client struct {
@@ -42,6 +49,8 @@ type Client struct {
 	rep      *syncengine.Replica
 	wiped    bool
 	listener Listener
+	progress ProgressListener
+	page     int // pull page budget in bytes
 
 	syncMu sync.Mutex // one sync at a time
 	editMu sync.Mutex // a save and the storing of a sync page exclude each other
@@ -94,7 +103,7 @@ func open(dir string, key []byte, platform string, o options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http}
+	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, page: pageBytes}
 	c.loop = newLoop(c)
 	if !st.self.IsZero() {
 		if err := c.startReplica(); err != nil {
@@ -137,6 +146,31 @@ func (c *Client) Close() error {
 	err := c.st.close()
 	c.st = nil
 	return err
+}
+
+// SetProgressListener registers a progress callback (nil to remove).
+func (c *Client) SetProgressListener(p ProgressListener) {
+	c.mu.Lock()
+	c.progress = p
+	c.mu.Unlock()
+}
+
+// SetPageBytes sets how many bytes the server may send per pull page
+// (default 512 KiB; smaller on slow, flaky networks so each page lands).
+func (c *Client) SetPageBytes(n int64) {
+	c.mu.Lock()
+	c.page = int(max(1024, min(n, 8<<20)))
+	c.mu.Unlock()
+}
+
+func (c *Client) reportProgress(phase string, roundTrip, pushed, acked, received int, more bool) {
+	c.mu.Lock()
+	p := c.progress
+	c.mu.Unlock()
+	if p != nil {
+		p.OnSyncProgress(mustJSON(map[string]any{"phase": phase, "round_trip": roundTrip, "pushed": pushed,
+			"acknowledged": acked, "received": received, "more": more}))
+	}
 }
 
 // SetListener registers the host's callbacks (nil to remove).

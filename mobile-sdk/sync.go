@@ -175,7 +175,10 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 	for i, e := range batch {
 		frames[i] = e.body
 	}
-	body, err := encodeBinary(syncRequest{Cursor: cursor, Pending: held, PageBytes: pageBytes}, frames)
+	c.mu.Lock()
+	page := c.page
+	c.mu.Unlock()
+	body, err := encodeBinary(syncRequest{Cursor: cursor, Pending: held, PageBytes: page}, frames)
 	if err != nil {
 		return false, err
 	}
@@ -193,15 +196,20 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 		return false, err
 	}
 	sum.Pushed += len(batch)
+	c.reportProgress("pushed", sum.RoundTrips, len(batch), 0, len(groups[0])+len(groups[1]), hdr.More)
+	acked := sum.Accepted + sum.Duplicates + sum.Quarantined
 	received, refused, err := c.storePage(st, batch, &hdr, groups[0], groups[1], sum)
 	if err != nil {
 		return false, err
 	}
+	acked = sum.Accepted + sum.Duplicates + sum.Quarantined - acked
+	c.reportProgress("stored", sum.RoundTrips, len(batch), acked, len(received), hdr.More)
 	for _, cs := range received {
 		if err := c.applyReceived(cs); err != nil {
 			return false, err
 		}
 	}
+	c.reportProgress("applied", sum.RoundTrips, len(batch), acked, len(received), hdr.More)
 	return hdr.More || refused || int64(len(batch)) < total, nil
 }
 
