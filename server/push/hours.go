@@ -1,0 +1,103 @@
+package push
+
+import (
+	"fmt"
+	"time"
+)
+
+// Hours is one working window in the recipient's local time: from Start ("HH:MM") on Weekday
+// to End. An End at or before Start crosses midnight into the next day (an evening shift
+// "18:00"-"02:00"); "24:00" is allowed as End; Start == End is a whole day from Start.
+type Hours struct {
+	Weekday    time.Weekday
+	Start, End string
+}
+
+// ValidateHours reports whether tz names a known time zone and every window parses. The server
+// should call it when hours are saved; NextAllowed itself never fails.
+func ValidateHours(tz string, hours []Hours) error {
+	if _, err := time.LoadLocation(tz); err != nil {
+		return fmt.Errorf("push: time zone %q: %w", tz, err)
+	}
+	for _, h := range hours {
+		if h.Weekday < time.Sunday || h.Weekday > time.Saturday {
+			return fmt.Errorf("push: hours: bad weekday %d", h.Weekday)
+		}
+		if _, ok := parseClock(h.Start, false); !ok {
+			return fmt.Errorf("push: hours: bad start %q", h.Start)
+		}
+		if _, ok := parseClock(h.End, true); !ok {
+			return fmt.Errorf("push: hours: bad end %q", h.End)
+		}
+	}
+	return nil
+}
+
+// parseClock returns minutes after midnight.
+func parseClock(s string, allow24 bool) (int, bool) {
+	var h, m int
+	if len(s) != 5 || s[2] != ':' {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil {
+		return 0, false
+	}
+	if m < 0 || m > 59 || h < 0 || h > 24 || (h == 24 && (m != 0 || !allow24)) {
+		return 0, false
+	}
+	return h*60 + m, true
+}
+
+// NextAllowed returns the earliest instant at or after now that falls inside one of hours in
+// time zone tz: now itself when now is inside a window. No hours means "any time". An unknown
+// time zone is treated as UTC and unparseable windows are ignored (ValidateHours catches both
+// at input); if no window parses, now is returned so nothing is held for ever.
+//
+// Windows are computed in local wall-clock time with time.Date, so a 09:00 start stays 09:00
+// across a DST change; a wall time skipped by a spring-forward gap is normalised by time.Date
+// (it lands an hour later), and an end time repeated by a fall-back lasts to its first occurrence
+// only if the window crosses it (the real elapsed length then is one hour longer or shorter).
+func NextAllowed(now time.Time, tz string, hours []Hours) time.Time {
+	if len(hours) == 0 {
+		return now
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC
+	}
+	local := now.In(loc)
+	y, mo, d := local.Date()
+	var best time.Time
+	found := false
+	// A window that started yesterday may still be open; one a week ahead is the latest start.
+	for off := -1; off <= 7; off++ {
+		day := time.Date(y, mo, d+off, 12, 0, 0, 0, loc) // noon: never inside a DST gap
+		for _, h := range hours {
+			if day.Weekday() != h.Weekday {
+				continue
+			}
+			sm, ok1 := parseClock(h.Start, false)
+			em, ok2 := parseClock(h.End, true)
+			if !ok1 || !ok2 {
+				continue
+			}
+			dy, dm, dd := day.Date()
+			start := time.Date(dy, dm, dd, sm/60, sm%60, 0, 0, loc)
+			endDay := dd
+			if em <= sm {
+				endDay++ // crosses midnight (or a whole day when equal)
+			}
+			end := time.Date(dy, dm, endDay, em/60, em%60, 0, 0, loc)
+			if !now.Before(start) && now.Before(end) {
+				return now
+			}
+			if start.After(now) && (!found || start.Before(best)) {
+				best, found = start, true
+			}
+		}
+	}
+	if !found {
+		return now
+	}
+	return best.In(now.Location())
+}
