@@ -54,9 +54,9 @@ func parseClock(s string, allow24 bool) (int, bool) {
 // at input); if no window parses, now is returned so nothing is held for ever.
 //
 // Windows are computed in local wall-clock time with time.Date, so a 09:00 start stays 09:00
-// across a DST change; a wall time skipped by a spring-forward gap is normalised by time.Date
-// (it lands an hour later), and an end time repeated by a fall-back lasts to its first occurrence
-// only if the window crosses it (the real elapsed length then is one hour longer or shorter).
+// local across a DST change, and a shift across a fall-back night is an hour longer in real
+// time (a spring-forward night an hour shorter). A start inside a spring-forward gap is
+// normalised by time.Date (it lands an hour later).
 func NextAllowed(now time.Time, tz string, hours []Hours) time.Time {
 	if len(hours) == 0 {
 		return now
