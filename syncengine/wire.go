@@ -326,6 +326,12 @@ func unframe(magic [3]byte, b []byte) ([]byte, error) {
 	if n > MaxFrameBytes {
 		return nil, Errorf(ETOOLARGE, op, "frame decompresses to %d bytes, over the %d limit", n, MaxFrameBytes)
 	}
+	// A snappy block cannot expand more than about 21 times (a 3-byte copy op
+	// yields at most 64 bytes); a header claiming more is a lie, and believing
+	// it would let ten hostile bytes make us allocate megabytes.
+	if n > 24*len(b)+64 {
+		return nil, Errorf(EMALFORMED, op, "bad snappy block: claimed size %d is impossible for %d bytes", n, len(b))
+	}
 	body, err := snappy.Decode(nil, b[4:])
 	if err != nil {
 		return nil, &Error{Code: EMALFORMED, Op: op, Message: "bad snappy block", Err: err}
@@ -392,10 +398,11 @@ func (d *decoder) changeset() *Changeset {
 		cs.Ops = make([]Op, 0, no)
 	}
 	for i := 0; i < no && d.err == nil; i++ {
-		k := OpKind(d.byteN(1)[0:1:1][0])
+		kb := d.byteN(1)
 		if d.err != nil {
 			break
 		}
+		k := OpKind(kb[0])
 		o := Op{Kind: k, Record: RecordID(d.str())}
 		switch k {
 		case OpCreate:

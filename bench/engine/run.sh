@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Engine benchmark: a realistic week of one team's changes, with JSON baselines.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+go run ./bench/engine
