@@ -11,7 +11,7 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-func registerAuditRoutes(r fiber.Router, p *Portal) {
+func registerAuditRoutes(r routes, p *Portal) {
 	r.Get("/audit", p.handleAudit)
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-func registerDeviceRoutes(r fiber.Router, p *Portal) {
+func registerDeviceRoutes(r routes, p *Portal) {
 	r.Get("/devices", p.handleDevices)
 	r.Post("/devices/code", p.handleIssueCode)
 	r.Post("/devices/:id/revoke", p.handleRevoke)

@@ -12,7 +12,7 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-func registerEncounterRoutes(r fiber.Router, p *Portal) {
+func registerEncounterRoutes(r routes, p *Portal) {
 	r.Get("/encounters", p.handleEncounterList)
 	r.Get("/encounters/:id", p.handleEncounterDetail)
 	r.Post("/encounters/:id/signoff", p.handleEncounterSignOff)

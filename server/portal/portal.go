@@ -173,7 +173,9 @@ func (p *Portal) Register(app *fiber.App) {
 	a.Get("/", p.handleHome)
 	a.Get("/worker", p.handleWorkerHome)
 
-	sup := a.Group("", p.requireRole(sqlite.RoleSupervisor, sqlite.RoleAdmin))
+	// Role checks are per route: a Fiber group's middleware would apply to
+	// every path under its prefix, including other roles' pages.
+	sup := routes{a, p.requireRole(sqlite.RoleSupervisor, sqlite.RoleAdmin)}
 	registerEncounterRoutes(sup, p)
 	registerYoungPersonRoutes(sup, p)
 	registerReferralRoutes(sup, p)
@@ -184,15 +186,21 @@ func (p *Portal) Register(app *fiber.App) {
 	sup.Get("/quarantine", p.handleQuarantine)
 	sup.Post("/quarantine/:id", p.handleQuarantineReview)
 
-	svc := a.Group("/service", p.requireRole(sqlite.RolePractitioner, sqlite.RoleAdmin))
-	registerServiceViewRoutes(svc, p)
-
-	dir := a.Group("/services", p.requireRole(sqlite.RoleSupervisor, sqlite.RoleAdmin, sqlite.RolePractitioner))
-	registerDirectoryRoutes(dir, p)
+	registerServiceViewRoutes(routes{a, p.requireRole(sqlite.RolePractitioner, sqlite.RoleAdmin)}, p)
+	registerDirectoryRoutes(routes{a, p.requireRole(sqlite.RoleSupervisor, sqlite.RoleAdmin, sqlite.RolePractitioner)}, p)
 
 	// Unknown portal paths: an HTML 404 rather than the API's JSON.
 	r.Use(func(c *fiber.Ctx) error { return errNotFound })
 }
+
+// routes registers handlers behind a guard (a role check).
+type routes struct {
+	r     fiber.Router
+	guard fiber.Handler
+}
+
+func (x routes) Get(path string, h fiber.Handler)  { x.r.Get(path, x.guard, h) }
+func (x routes) Post(path string, h fiber.Handler) { x.r.Post(path, x.guard, h) }
 
 // Portal errors. Handlers return them; errorPages turns them into pages.
 var (

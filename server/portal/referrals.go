@@ -12,17 +12,17 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-func registerReferralRoutes(r fiber.Router, p *Portal) {
+func registerReferralRoutes(r routes, p *Portal) {
 	r.Get("/referrals", p.handleReferralPipeline)
 	r.Get("/referrals/:id", p.handleReferralDetail)
 	r.Post("/referrals/:id/resolve", p.handleReferralResolve)
 }
 
-func registerServiceViewRoutes(r fiber.Router, p *Portal) {
-	r.Get("/", p.handleServiceView)
-	r.Get("/referrals/:id", p.handleServiceReferral)
-	r.Post("/referrals/:id/accept", p.handleServiceAccept)
-	r.Post("/referrals/:id/decline", p.handleServiceDecline)
+func registerServiceViewRoutes(r routes, p *Portal) {
+	r.Get("/service", p.handleServiceView)
+	r.Get("/service/referrals/:id", p.handleServiceReferral)
+	r.Post("/service/referrals/:id/accept", p.handleServiceAccept)
+	r.Post("/service/referrals/:id/decline", p.handleServiceDecline)
 }
 
 // Statuses in pipeline order.

@@ -17,7 +17,7 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-func registerReportRoutes(r fiber.Router, p *Portal) {
+func registerReportRoutes(r routes, p *Portal) {
 	r.Get("/reports", p.handleReports)
 	r.Get("/reports/csv/:name", p.handleReportCSV)
 }

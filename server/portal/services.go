@@ -11,10 +11,10 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-func registerDirectoryRoutes(r fiber.Router, p *Portal) {
-	r.Get("/", p.handleDirectory)
-	r.Get("/:id", p.handleServiceDetail)
-	r.Post("/:id", p.handleServiceEdit)
+func registerDirectoryRoutes(r routes, p *Portal) {
+	r.Get("/services", p.handleDirectory)
+	r.Get("/services/:id", p.handleServiceDetail)
+	r.Post("/services/:id", p.handleServiceEdit)
 }
 
 var weekdays = []string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}

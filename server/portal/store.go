@@ -69,7 +69,7 @@ type Store interface {
 	sqlDB
 }
 
-var _ Store = (*sqlite.DB)(nil)
+var _ Store = sqliteStore{}
 
 // NewSQLiteStore runs the portal's migrations on an open store and returns it
 // as the portal's Store.
@@ -77,7 +77,7 @@ func NewSQLiteStore(db *sqlite.DB) (Store, error) {
 	if err := Migrate(db.SQL()); err != nil {
 		return nil, err
 	}
-	return db, nil
+	return sqliteStore{db}, nil
 }
 
 //go:embed migrations/*.sql

@@ -14,7 +14,7 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-func registerYoungPersonRoutes(r fiber.Router, p *Portal) {
+func registerYoungPersonRoutes(r routes, p *Portal) {
 	r.Get("/young-people", p.handleYoungPeopleList)
 	r.Get("/young-people/:id", p.handleChronology)
 	r.Get("/young-people/:id/export", p.handleSubjectAccessExport)
