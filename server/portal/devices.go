@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	qr "github.com/piglig/go-qr"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
+	qr "github.com/piglig/go-qr"
 )
 
 func registerDeviceRoutes(r routes, p *Portal) {

@@ -214,15 +214,15 @@ func invalid(format string, args ...any) error {
 
 // statusOf is the one map from error code to HTTP status for the portal's pages.
 var statusOf = map[string]int{
-	syncengine.EINVALID:     http.StatusUnprocessableEntity,
-	syncengine.ENOTFOUND:    http.StatusNotFound,
-	syncengine.ECONFLICT:    http.StatusConflict,
-	syncengine.EERASED:      http.StatusGone,
-	syncengine.EMISSINGDEP:  http.StatusConflict,
-	sqlite.EFORBIDDEN:       http.StatusForbidden,
-	sqlite.EUNAUTHORIZED:    http.StatusUnauthorized,
-	"csrf":                  http.StatusForbidden,
-	"locked":                http.StatusTooManyRequests,
+	syncengine.EINVALID:    http.StatusUnprocessableEntity,
+	syncengine.ENOTFOUND:   http.StatusNotFound,
+	syncengine.ECONFLICT:   http.StatusConflict,
+	syncengine.EERASED:     http.StatusGone,
+	syncengine.EMISSINGDEP: http.StatusConflict,
+	sqlite.EFORBIDDEN:      http.StatusForbidden,
+	sqlite.EUNAUTHORIZED:   http.StatusUnauthorized,
+	"csrf":                 http.StatusForbidden,
+	"locked":               http.StatusTooManyRequests,
 }
 
 // errorPages renders errors returned by handlers as HTML pages. Internal

@@ -18,11 +18,11 @@ import (
 // world names records of the demo data the scenarios use.
 type world struct {
 	supervisor, otherSupervisor, practitioner, worker, worker2, admin string // person ids
-	team, otherTeam                                                    string
-	service                                                            string // the practitioner's service
-	encounter, otherEncounter                                          string // in team / other team
-	submitted, otherServiceReferral, otherTeamReferral                 string // referrals
-	yp, ypHold, otherYP                                                string
+	team, otherTeam                                                   string
+	service                                                           string // the practitioner's service
+	encounter, otherEncounter                                         string // in team / other team
+	submitted, otherServiceReferral, otherTeamReferral                string // referrals
+	yp, ypHold, otherYP                                               string
 }
 
 func findWorld(t *testing.T, env *testEnv) world {

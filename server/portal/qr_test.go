@@ -15,9 +15,9 @@ import (
 )
 
 var (
-	qrSize    = regexp.MustCompile(`viewBox="0 0 (\d+) (\d+)" class="qr"`)
-	qrPath    = regexp.MustCompile(`<path fill="#000" d="([^"]+)"`)
-	qrModule  = regexp.MustCompile(`M(\d+) (\d+)h1v1h-1z`)
+	qrSize   = regexp.MustCompile(`viewBox="0 0 (\d+) (\d+)" class="qr"`)
+	qrPath   = regexp.MustCompile(`<path fill="#000" d="([^"]+)"`)
+	qrModule = regexp.MustCompile(`M(\d+) (\d+)h1v1h-1z`)
 )
 
 // decodeQRFromSVG rasterises the portal's QR SVG and decodes it with an

@@ -61,7 +61,9 @@ func valueTime(r *syncengine.Record, f string) time.Time {
 }
 
 // live reports whether a record should be listed: it exists, is not deleted or erased.
-func live(r *syncengine.Record) bool { return r != nil && r.Type != "" && !r.Deleted() && r.Erased == nil }
+func live(r *syncengine.Record) bool {
+	return r != nil && r.Type != "" && !r.Deleted() && r.Erased == nil
+}
 
 // teamIDs is the team filter for the signed-in person's scope; ok is false
 // when the scope holds no teams at all (nothing to list).

@@ -11,7 +11,7 @@ import (
 //
 // TODO(server/sqlite): DB.Devices fails with "no such column: d." because
 // prefixCols splits deviceCols on every comma, including the one inside
-// COALESCE(revoked_by, ''). Until that is fixed, Devices falls back to
+// COALESCE(revoked_by, ”). Until that is fixed, Devices falls back to
 // listing device ids (the only read of the store's tables outside its
 // package) and loading each through DB.Device, which works.
 type sqliteStore struct{ *sqlite.DB }

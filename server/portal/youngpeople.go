@@ -139,7 +139,7 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 			at = r.Created.Time()
 		}
 		evs = append(evs, event{At: at, Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
-			Title: "Referral to " + d.service(str(r, "service_id")),
+			Title:  "Referral to " + d.service(str(r, "service_id")),
 			Detail: fmt.Sprintf("Status %s, urgency %s, consent %s", str(r, "status"), str(r, "urgency"), str(r, "consent"))})
 		if st := str(r, "status"); st != "submitted" && st != "draft" {
 			evs = append(evs, event{At: valueTime(r, "status"), Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
@@ -148,7 +148,7 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	}
 	for _, r := range fus {
 		evs = append(evs, event{At: timeOf(r, "due_at"), Kind: "follow_up", ID: string(r.ID),
-			Title: "Follow-up (" + strings.ReplaceAll(str(r, "kind"), "_", " ") + ") due, " + str(r, "status"),
+			Title:  "Follow-up (" + strings.ReplaceAll(str(r, "kind"), "_", " ") + ") due, " + str(r, "status"),
 			Detail: "Assigned to " + d.person(str(r, "assignee")) + ". " + str(r, "note")})
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
