@@ -121,7 +121,8 @@ type Main struct {
 // NewMain returns a Main with the default configuration.
 func NewMain() *Main {
 	return &Main{Config: DefaultConfig(), Out: os.Stdout,
-		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Mounts: []func(*Main) error{mountPortal}} // portal wiring: see portal.go
 }
 
 // ParseFlags parses command-line flags over the defaults.
