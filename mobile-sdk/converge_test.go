@@ -27,7 +27,7 @@ func TestThreePhonesConvergeThroughServer(t *testing.T) {
 			// A records an encounter and drafts a referral; everyone syncs.
 			yp := mustS(t)(a.CreateYoungPerson(`{"known_as":"Robin ` + order + `"}`))
 			enc := mustS(t)(a.CreateEncounter(`{"area":"Bus station","note":"Met at the shelter (` + order + `).","young_people":["` + yp + `"]}`))
-			ref := mustS(t)(a.DraftReferral(yp, `{"reason":"Needs somewhere to stay (` + order + `).","service_id":"svc-housing","urgency":"soon"}`))
+			ref := mustS(t)(a.DraftReferral(yp, `{"reason":"Needs somewhere to stay (`+order+`).","service_id":"svc-housing","urgency":"soon"}`))
 			for _, k := range "ABS" {
 				syncOK(t, phones[string(k)])
 			}
