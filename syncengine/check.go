@@ -143,13 +143,11 @@ func checkLifecycle(cs *Changeset, before map[RecordID]*Record) error {
 		if _, ok := StatusTransitions[to]; !ok {
 			return Errorf(EINVALID, op, "unknown referral status %q", to)
 		}
-		known := 0
 		for _, ref := range o.Refs {
 			from, ok := seen[ref]
 			if !ok {
 				continue
 			}
-			known++
 			if from != to && !contains(StatusTransitions[from], to) {
 				return Errorf(EINVALID, op, "a referral cannot move from %s to %s", from, to)
 			}
@@ -157,7 +155,6 @@ func checkLifecycle(cs *Changeset, before map[RecordID]*Record) error {
 		if len(o.Refs) == 0 && to != "draft" && to != "submitted" {
 			return Errorf(EINVALID, op, "a new referral starts as draft or submitted, not %s", to)
 		}
-		_ = known
 		seen[ids[i]] = to
 	}
 	return nil

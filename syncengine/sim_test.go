@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"testing"
 	"time"
 )
@@ -329,15 +328,6 @@ func runSchedule(t *testing.T, seed uint64) {
 	s.assertConverged()
 }
 
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // diffRecords names the first record and field whose encodings differ.
 func diffRecords(a, b *MemStore) string {
 	for _, ra := range a.Records() {
@@ -356,7 +346,7 @@ func diffRecords(a, b *MemStore) string {
 			x, y := &Record{ID: "x", Fields: map[string]*Field{name: fa}}, &Record{ID: "x", Fields: map[string]*Field{name: fb}}
 			if !bytes.Equal(EncodeRecord(x), EncodeRecord(y)) {
 				if fa.Kind == KindText {
-					return fmt.Sprintf("record %s text field %s differs:\n%x\n%x", ra.ID, name, fa.Text.AppendBinary(nil), fb.Text.AppendBinary(nil))
+					return fmt.Sprintf("record %s text field %s differs:\n%q\n%q\n%x\n%x", ra.ID, name, fa.Text.String(), fb.Text.String(), fa.Text.AppendBinary(nil), fb.Text.AppendBinary(nil))
 				}
 				return fmt.Sprintf("record %s field %s differs: %+v vs %+v", ra.ID, name, fa, fb)
 			}

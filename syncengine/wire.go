@@ -230,6 +230,16 @@ func (d *decoder) byteN(n int) []byte {
 
 func (d *decoder) bytes() []byte { return d.byteN(d.count(1)) }
 
+// owned copies bytes out of the frame, so that a long-lived value (a register
+// value kept in state) does not pin the whole decompressed frame in memory.
+func (d *decoder) owned() []byte {
+	p := d.bytes()
+	if p == nil {
+		return nil
+	}
+	return append([]byte(nil), p...)
+}
+
 func (d *decoder) str() string {
 	i := d.uvarint()
 	if d.err != nil {
@@ -409,7 +419,7 @@ func (d *decoder) changeset() *Changeset {
 			o.Type = d.str()
 		case OpSet:
 			o.Field = d.str()
-			o.Value = d.bytes()
+			o.Value = d.owned()
 			o.Refs = d.ids()
 		case OpAdd:
 			o.Field, o.Elem = d.str(), d.str()
@@ -600,7 +610,7 @@ func (d *decoder) record() *Record {
 		case KindRegister:
 			nv := d.count(4)
 			for j := 0; j < nv && d.err == nil; j++ {
-				f.Values = append(f.Values, RegValue{ID: d.id(), Time: Timestamp(d.uvarint()), Author: d.str(), Value: d.bytes()})
+				f.Values = append(f.Values, RegValue{ID: d.id(), Time: Timestamp(d.uvarint()), Author: d.str(), Value: d.owned()})
 			}
 		case KindSet:
 			f.Set = map[string][]ID{}

@@ -118,6 +118,7 @@ func run() error {
 			}
 		}
 		var m1 runtime.MemStats
+		runtime.GC()
 		runtime.ReadMemStats(&m1)
 		if d := m1.HeapAlloc - m0.HeapAlloc; d > peak && m1.HeapAlloc > m0.HeapAlloc {
 			peak = d
@@ -131,7 +132,7 @@ func run() error {
 	fmt.Println("time (best of 5)                          ratio to baseline")
 	fmt.Printf("  encode every save                        %6.2f x json.Marshal of the same changesets\n", float64(tEnc)/float64(tJSONEnc))
 	fmt.Printf("  decode + apply every save (new replica)  %6.2f x json.Unmarshal of the same changesets (decode only)\n", float64(tApply)/float64(tJSONDec))
-	fmt.Printf("  state held after the week                %6.2f MB live heap (%d records)\n", float64(peak)/1e6, len(h.Store.Records()))
+	fmt.Printf("  live heap after the week (state + log)   %6.2f MB for %d records, %.2f x the week's JSON size\n", float64(peak)/1e6, len(h.Store.Records()), float64(peak)/float64(len(jAll)))
 	snap := syncengine.EncodeSnapshot(h.Store.Records())
 	fmt.Printf("  snapshot of the week's state             %6.3f x the week's changesets in one frame (%d bytes)\n", float64(len(snap))/float64(batch), len(snap))
 	return nil

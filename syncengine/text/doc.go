@@ -229,7 +229,7 @@ func (d *Doc) Clone() *Doc {
 		n.index[i] = d.index[i].clone()
 	}
 	for i, c := range d.chunks {
-		nc := &chunk{runs: make([]run, len(c.runs), maxRuns+1), vis: c.vis, idx: c.idx, slot: c.slot}
+		nc := &chunk{runs: make([]run, len(c.runs)), vis: c.vis, idx: c.idx, slot: c.slot}
 		copy(nc.runs, c.runs)
 		for j := range nc.runs {
 			t := nc.runs[j].text
