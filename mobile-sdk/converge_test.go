@@ -2,9 +2,11 @@ package mobilesdk
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -24,10 +26,13 @@ func TestThreePhonesConvergeThroughServer(t *testing.T) {
 
 	for _, order := range []string{"ABS", "SBA", "BSA"} {
 		t.Run("reconnect-"+order, func(t *testing.T) {
+			// Texts are unique to this run: the server outlives it (-count=N).
+			tag := fmt.Sprintf("%s %x", order, time.Now().UnixNano()&0xffffff)
+			firstNote, firstReason := "Met at the shelter ("+tag+").", "Needs somewhere to stay ("+tag+")."
 			// A records an encounter and drafts a referral; everyone syncs.
 			yp := mustS(t)(a.CreateYoungPerson(`{"known_as":"Robin ` + order + `"}`))
-			enc := mustS(t)(a.CreateEncounter(`{"area":"Bus station","note":"Met at the shelter (` + order + `).","young_people":["` + yp + `"]}`))
-			ref := mustS(t)(a.DraftReferral(yp, `{"reason":"Needs somewhere to stay (`+order+`).","service_id":"svc-housing","urgency":"soon"}`))
+			enc := mustS(t)(a.CreateEncounter(`{"area":"Bus station","note":"` + firstNote + `","young_people":["` + yp + `"]}`))
+			ref := mustS(t)(a.DraftReferral(yp, `{"reason":"`+firstReason+`","service_id":"svc-housing","urgency":"soon"}`))
 			for _, k := range "ABS" {
 				syncOK(t, phones[string(k)])
 			}
@@ -36,14 +41,14 @@ func TestThreePhonesConvergeThroughServer(t *testing.T) {
 			}
 
 			// Offline edits.
-			must(t, a.InsertText(enc, "note", int64(len("Met at the shelter (ABS).")), " A: she asked about college."))
+			must(t, a.InsertText(enc, "note", int64(len([]rune(firstNote))), " A: she asked about college."))
 			must(t, a.Update(enc, `{"concern_level":"medium"}`))
 			must(t, a.InsertText(ref, "reason", 0, "A: urgent, sleeping out. "))
 			must(t, a.Update(ref, `{"urgency":"urgent"}`))
 
 			must(t, b.InsertText(enc, "note", 0, "B: cold night. "))
 			must(t, b.Update(enc, `{"concern_level":"high"}`))
-			must(t, b.InsertText(ref, "reason", int64(len([]rune("Needs somewhere to stay (ABS)."))), " B: sofa surfing at a cousin's."))
+			must(t, b.InsertText(ref, "reason", int64(len([]rune(firstReason))), " B: sofa surfing at a cousin's."))
 			must(t, b.Update(ref, `{"urgency":"routine"}`))
 			must(t, b.RecordConsent(ref, "given", ""))
 
@@ -75,14 +80,14 @@ func TestThreePhonesConvergeThroughServer(t *testing.T) {
 
 			ev := view(t, b, enc)
 			note := str(t, ev, "note")
-			for _, part := range []string{"Met at the shelter (" + order + ").", " A: she asked about college.", "B: cold night. "} {
+			for _, part := range []string{firstNote, " A: she asked about college.", "B: cold night. "} {
 				if strings.Count(note, part) != 1 {
 					t.Errorf("note %q: want %q exactly once", note, part)
 				}
 			}
 			rv := view(t, sv, ref)
 			reason := str(t, rv, "reason")
-			for _, part := range []string{"A: urgent, sleeping out. ", "Needs somewhere to stay (" + order + ").", " B: sofa surfing at a cousin's."} {
+			for _, part := range []string{"A: urgent, sleeping out. ", firstReason, " B: sofa surfing at a cousin's."} {
 				if strings.Count(reason, part) != 1 {
 					t.Errorf("reason %q: want %q exactly once", reason, part)
 				}

@@ -68,7 +68,8 @@ func TestKilledPhoneLosesAndDoublesNothing(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	saved := map[string]string{} // marker -> record id, for every save fieldsim reported
+	run := fmt.Sprintf("k%x", seed&0xffffff) // markers unique to this run (the server outlives it)
+	saved := map[string]string{}             // marker -> record id, for every save fieldsim reported
 	phases := map[string]int{}
 	const rounds = 16
 	for round := 0; round < rounds; round++ {
@@ -85,7 +86,7 @@ func TestKilledPhoneLosesAndDoublesNothing(t *testing.T) {
 		}
 		syncOK(t, q)
 
-		args := fieldsim("burst", "-n", "6", "-tag", fmt.Sprintf("r%d", round), "-sync", "-v", "-page-bytes", "1024")
+		args := fieldsim("burst", "-n", "6", "-tag", fmt.Sprintf("%s-r%d", run, round), "-sync", "-v", "-page-bytes", "1024")
 		if round%4 == 3 {
 			args = fieldsim("sync", "-v", "-page-bytes", "1024") // a pure pull
 		}
@@ -150,7 +151,7 @@ func TestKilledPhoneLosesAndDoublesNothing(t *testing.T) {
 
 	// Every reported save is on the server exactly once; no save is doubled.
 	count := map[string]int{}
-	marker := regexp.MustCompile(`kill test note (r\d+-\d+) end`)
+	marker := regexp.MustCompile(`kill test note (` + run + `-r\d+-\d+) end`)
 	for _, b := range server {
 		r, err := syncengine.DecodeRecord(b)
 		must(t, err)
