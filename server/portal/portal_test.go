@@ -527,6 +527,9 @@ func TestServiceAcceptDeclineAndAgreement(t *testing.T) {
 	if _, body := pr.get(path); strings.Contains(body, "<dt>reason</dt>") || strings.Contains(body, "sofa-surfing") {
 		t.Error("reason still shown after the agreement stopped granting it")
 	}
+	if rec, _ := env.db.RecordState(context.Background(), w.service); rec != nil && slices.Contains(setOf(rec, "shared_fields"), "reason") {
+		t.Error("the service's record (the phones' directory) still shares reason")
+	}
 	entries, _ := env.db.Audit(context.Background(), sqlite.AuditFilter{RecordID: w.service, Action: sqlite.ActionEdit})
 	if len(entries) != 1 || !strings.Contains(mustJSON(entries[0].Detail), `"changed":["shared_fields"]`) {
 		t.Fatalf("service edit audit: %+v", entries)

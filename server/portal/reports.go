@@ -277,8 +277,8 @@ func (p *Portal) barChart(t table) template.HTML {
 	}
 	h := len(t.Rows)*(barH+gap) + gap
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" class="chart" role="img" aria-labelledby="c-%s"><title id="c-%s">%s</title>`,
-		w, h, t.Name, t.Name, html.EscapeString(t.Title))
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" class="chart" role="img" aria-labelledby="c-%s"><title id="c-%s">%s</title>`,
+		w, h, w, h, t.Name, t.Name, html.EscapeString(t.Title))
 	for i, r := range t.Rows {
 		x := t.Cells[i][0]
 		y := gap + i*(barH+gap)
@@ -303,9 +303,13 @@ func (p *Portal) barChart(t table) template.HTML {
 func (p *Portal) groupedChart(t table) template.HTML {
 	const h, top, bottom, left = 260, 30, 40, 40
 	ncol := max(len(t.Cols), 1)
-	group := ncol*14 + 16
+	group := max(ncol*14+16, 72)
 	w := left + max(len(t.Rows), 1)*group + 20
-	w = max(w, 420)
+	legendW := left
+	for _, col := range t.Cols {
+		legendW += 14 + 7*len(col) + 14
+	}
+	w = max(w, 420, legendW+10)
 	maxN := 1
 	for _, line := range t.Cells {
 		for _, x := range line {
@@ -316,8 +320,8 @@ func (p *Portal) groupedChart(t table) template.HTML {
 	}
 	plot := h - top - bottom
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" class="chart" role="img" aria-labelledby="c-%s"><title id="c-%s">%s</title>`,
-		w, h, t.Name, t.Name, html.EscapeString(t.Title))
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" class="chart" role="img" aria-labelledby="c-%s"><title id="c-%s">%s</title>`,
+		w, h, w, h, t.Name, t.Name, html.EscapeString(t.Title))
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>`, left, h-bottom, w-10, h-bottom)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" class="val">%d</text>`, left-4, top+10, maxN)
 	for i, r := range t.Rows {
@@ -330,11 +334,11 @@ func (p *Portal) groupedChart(t table) template.HTML {
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="%d" fill="%s"><title>%s, %s: %s</title></rect>`,
 				gx+j*14, h-bottom-bh, bh, palette[j%len(palette)], html.EscapeString(r), html.EscapeString(t.Cols[j]), html.EscapeString(x.String()))
 		}
-		label := r
-		if len(label) > 14 {
-			label = label[:13] + "…"
+		label := []rune(r)
+		if fit := group / 7; len(label) > fit {
+			label = append(label[:fit-1], '…')
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" class="lbl small">%s</text>`, gx, h-bottom+16, html.EscapeString(label))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" class="lbl small">%s</text>`, gx, h-bottom+16, html.EscapeString(string(label)))
 	}
 	lx := left
 	for j, col := range t.Cols {

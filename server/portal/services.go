@@ -138,11 +138,64 @@ func (p *Portal) handleServiceEdit(c *fiber.Ctx) error {
 	if !slices.Equal(sortedCopy(before.SharedFields), svc.SharedFields) {
 		changed = append(changed, "shared_fields")
 	}
+	if err := p.syncServiceRecord(c, svc); err != nil {
+		return err
+	}
 	if err := p.audit(c, sqlite.ActionEdit, svc.ID, map[string]any{"type": "service", "changed": changed,
 		"shared_before": before.SharedFields, "shared_after": svc.SharedFields}); err != nil {
 		return err
 	}
 	return p.redirect(c, "/services/"+svc.ID+"?done=saved")
+}
+
+// syncServiceRecord carries a directory edit into the service's record, if
+// the directory entry has one, so phones' copies of the directory follow.
+func (p *Portal) syncServiceRecord(c *fiber.Ctx, svc sqlite.Service) error {
+	rec, err := p.store.RecordState(c.UserContext(), svc.ID)
+	if err != nil || !live(rec) || rec.Type != syncengine.TypeService {
+		return err
+	}
+	id := rec.ID
+	hours := hoursText(svc.Hours)
+	if len(hours) > 200 {
+		hours = hours[:200]
+	}
+	have := setOf(rec, "shared_fields")
+	if str(rec, "contact") == svc.Contact && str(rec, "hours") == hours && str(rec, "pathway") == svc.Pathway && slices.Equal(have, svc.SharedFields) {
+		return nil
+	}
+	return p.edit(c, func(tx *syncengine.Txn) error {
+		if str(rec, "contact") != svc.Contact {
+			if err := tx.Set(id, "contact", svc.Contact); err != nil {
+				return err
+			}
+		}
+		if str(rec, "hours") != hours {
+			if err := tx.Set(id, "hours", hours); err != nil {
+				return err
+			}
+		}
+		if str(rec, "pathway") != svc.Pathway {
+			if err := tx.ReplaceText(id, "pathway", svc.Pathway); err != nil {
+				return err
+			}
+		}
+		for _, f := range svc.SharedFields {
+			if !slices.Contains(have, f) {
+				if err := tx.Add(id, "shared_fields", f); err != nil {
+					return err
+				}
+			}
+		}
+		for _, f := range have {
+			if !slices.Contains(svc.SharedFields, f) {
+				if err := tx.Remove(id, "shared_fields", f); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 func sortedCopy(s []string) []string {
