@@ -59,6 +59,16 @@ func (p *Portal) makeTable(name, title, rowHead string, rows, cols []string, get
 		}
 		t.Cells = append(t.Cells, line)
 	}
+	shown, hidden := false, false
+	for _, line := range t.Cells {
+		for _, x := range line {
+			shown = shown || !x.Suppressed && x.N > 0
+			hidden = hidden || x.Suppressed
+		}
+	}
+	if hidden && !shown {
+		t.Note = fmt.Sprintf("Every count here is below %d and is suppressed; choose a longer period to see more.", p.cfg.MinCount)
+	}
 	return t
 }
 
