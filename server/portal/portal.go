@@ -85,7 +85,12 @@ type Deps struct {
 	// portal obtains the replica itself.
 	Touched func() []string
 	Changed func(keys []string)
-	Logger  *slog.Logger
+	// Batch runs fn in one write transaction in which the replica's reads
+	// and commit happen (sqlite.ServerStore.Batch), so a phone's push cannot
+	// land between the portal reading a record and storing its edit. Optional;
+	// set automatically when the portal obtains the replica itself.
+	Batch  func(fn func() error) error
+	Logger *slog.Logger
 }
 
 // Portal is the web portal.
@@ -100,6 +105,7 @@ type Portal struct {
 	replica *syncengine.Replica
 	touched func() []string
 	changed func(keys []string)
+	batch   func(fn func() error) error
 }
 
 // New returns a portal. It panics if the embedded templates do not parse (a
@@ -139,7 +145,7 @@ func New(cfg Config, deps Deps) *Portal {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, replica: deps.Replica, touched: deps.Touched, changed: deps.Changed}
+	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, replica: deps.Replica, touched: deps.Touched, changed: deps.Changed, batch: deps.Batch}
 	p.pages = p.parseTemplates()
 	return p
 }
@@ -339,7 +345,7 @@ func (p *Portal) rep(ctx context.Context) (*syncengine.Replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.replica, p.touched = r, st.Touched
+	p.replica, p.touched, p.batch = r, st.Touched, st.Batch
 	return r, nil
 }
 
@@ -352,7 +358,13 @@ func (p *Portal) edit(c *fiber.Ctx, fn func(*syncengine.Txn) error) error {
 	}
 	p.repMu.Lock() // Edit and Touched as a pair, so keys go to the right poke
 	defer p.repMu.Unlock()
-	if _, err := r.Edit(sess(c).Person.ID, fn); err != nil {
+	save := func() error { _, err := r.Edit(sess(c).Person.ID, fn); return err }
+	if p.batch != nil {
+		err = p.batch(save)
+	} else {
+		err = save()
+	}
+	if err != nil {
 		return err
 	}
 	if p.touched != nil {
