@@ -86,7 +86,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 			weekByDay[int(e.Started.In(p.loc).Sub(weekStart).Hours()/24)%7]++
 			weekTotal++
 		}
-		if e.ReviewStatus == "awaiting_review" {
+		if e.ReviewStatus != "signed_off" { // phones may leave it unset: not yet reviewed
 			awaiting = append(awaiting, e)
 		}
 		if e.Concern && e.Started.After(now.AddDate(0, 0, -14)) {

@@ -88,8 +88,15 @@ func (f encounterFilter) match(r *syncengine.Record) bool {
 			return false
 		}
 	}
-	if f.Status != "" && str(r, "review_status") != f.Status {
-		return false
+	switch signed := str(r, "review_status") == "signed_off"; f.Status {
+	case "signed_off":
+		if !signed {
+			return false
+		}
+	case "awaiting_review": // unset counts as not yet reviewed
+		if signed {
+			return false
+		}
 	}
 	return true
 }
