@@ -160,14 +160,15 @@ func (c *Client) Create(typ, fieldsJSON string) (string, error) {
 }
 
 func (c *Client) create(typ string, fields map[string]json.RawMessage) (string, error) {
-	if _, ok := fields["team_id"]; !ok {
+	if _, ok := fields["team_id"]; !ok && syncengine.SchemaFor(typ) != nil && syncengine.SchemaFor(typ).Fields["team_id"] != 0 {
 		team, err := c.defaultTeam()
 		if err != nil {
 			return "", err
 		}
-		if team != "" {
-			fields["team_id"] = jsonString(team)
+		if team == "" {
+			return "", errorf(syncengine.EINVALID, "create", "team_id is required: this phone holds several teams' records; call SetDefaultTeam or pass team_id")
 		}
+		fields["team_id"] = jsonString(team)
 	}
 	var id syncengine.RecordID
 	err := c.edit(func(tx *syncengine.Txn, me string) error {

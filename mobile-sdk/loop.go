@@ -35,16 +35,17 @@ type loop struct {
 	c    *Client
 	kick chan struct{}
 
-	mu       sync.Mutex
-	running  bool
-	stopCh   chan struct{}
-	done     chan struct{}
-	live     context.CancelFunc
-	syncing  bool
-	failures int
-	retryAt  time.Time
-	wiped    *wipeReport
-	after    func(time.Duration) <-chan time.Time // injected timer
+	mu            sync.Mutex
+	running       bool
+	stopCh        chan struct{}
+	done          chan struct{}
+	live          context.CancelFunc
+	liveConnected bool
+	syncing       bool
+	failures      int
+	retryAt       time.Time
+	wiped         *wipeReport
+	after         func(time.Duration) <-chan time.Time // injected timer
 }
 
 func newLoop(c *Client) *loop {
@@ -253,7 +254,7 @@ func (c *Client) startLive() {
 			}
 			select {
 			case <-ctx.Done():
-			case <-l.after(backoff(max(failures, 1), c.jitter())):
+			case <-time.After(backoff(max(failures, 1), c.jitter())):
 			}
 		}
 	}()
@@ -278,6 +279,8 @@ func (c *Client) listen(ctx context.Context, server, cred string) bool {
 		c.loop.poke()
 		return false
 	}
+	c.loop.setLive(true)
+	defer c.loop.setLive(false)
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
@@ -290,4 +293,17 @@ func (c *Client) listen(ctx context.Context, server, cred string) bool {
 		}
 	}
 	return true
+}
+
+func (l *loop) setLive(up bool) {
+	l.mu.Lock()
+	l.liveConnected = up
+	l.mu.Unlock()
+}
+
+// liveUp reports whether the live channel is open (for tests and Status).
+func (l *loop) liveUp() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.liveConnected
 }
