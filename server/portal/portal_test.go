@@ -732,4 +732,34 @@ func TestDashboardAndLists(t *testing.T) {
 	if _, body := sup.get("/portal/audit?action=read"); !strings.Contains(body, "dashboard") {
 		t.Error("page reads are not in the audit log")
 	}
+
+	// Filters narrow the encounter list: every row names the chosen worker.
+	w := findWorld(t, env)
+	name := personByID(t, w.worker).Name
+	_, body = sup.get("/portal/encounters?worker=" + w.worker)
+	rows := regexp.MustCompile(`(?s)<tr>\s*<td><a href="/portal/encounters/.*?</tr>`).FindAllString(body, -1)
+	if len(rows) == 0 {
+		t.Fatal("no encounters for the worker")
+	}
+	for _, r := range rows {
+		if !strings.Contains(r, name) {
+			t.Fatalf("row without %s: %s", name, r)
+		}
+	}
+	_, all := sup.get("/portal/encounters")
+	if n := strings.Count(all, `<tr>`); n <= len(rows) {
+		t.Errorf("worker filter did not narrow the list (%d of %d)", len(rows), n)
+	}
+	_, body = sup.get("/portal/encounters?from=2025-10-20&to=2025-10-20&concern=yes")
+	for _, d := range regexp.MustCompile(`>(\w{3} \d+ \w{3} \d{4}), \d\d:\d\d</a>`).FindAllStringSubmatch(body, -1) {
+		if !strings.HasPrefix(d[1], "Mon 20 Oct 2025") {
+			t.Errorf("date filter let %q through", d[1])
+		}
+	}
+	// The audit log filters by record.
+	sup.get("/portal/encounters/" + w.encounter)
+	_, body = sup.get("/portal/audit?record=" + w.encounter)
+	if !strings.Contains(body, "<td>read</td>") || strings.Contains(body, `"page":"dashboard"`) {
+		t.Error("audit record filter")
+	}
 }
