@@ -101,10 +101,14 @@ func TestLoopBacksOff(t *testing.T) {
 	if st.LastErrorCode != ENETWORK || !strings.Contains(mustS(t)(c.Status()), `"failures":4`) {
 		t.Fatalf("status after failures: %s", mustS(t)(c.Status()))
 	}
-	// Connectivity coming back forgets the backoff.
+	// Connectivity coming back syncs at once and forgets the backoff: the
+	// next wait is the first step again.
 	must(t, c.ConnectivityChanged(true))
-	if strings.Contains(mustS(t)(c.Status()), `"failures"`) {
-		t.Fatalf("failures not reset: %s", mustS(t)(c.Status()))
+	waitFor(t, "the sync on reconnection", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(waits) > 4 })
+	mu.Lock()
+	defer mu.Unlock()
+	if waits[4] != want[0] {
+		t.Fatalf("wait after reconnecting = %v, want %v", waits[4], want[0])
 	}
 }
 
