@@ -392,12 +392,14 @@ func (c *Client) applyInbox() error {
 	if err != nil {
 		return err
 	}
-	for _, cs := range css {
-		if err := c.applyReceived(cs); err != nil {
-			return err
+	return c.st.inBatch(func() error {
+		for _, cs := range css {
+			if err := c.applyReceived(cs); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (c *Client) applyReceived(cs *syncengine.Changeset) error {
@@ -407,7 +409,7 @@ func (c *Client) applyReceived(cs *syncengine.Changeset) error {
 			return applyErr
 		}
 		// It can never apply here: keep it, with why, rather than lose it.
-		return c.st.update(func(tx *sql.Tx) error {
+		return c.st.write(func(tx *sql.Tx) error {
 			var blob []byte
 			if err := tx.QueryRow(`SELECT body FROM inbox WHERE replica = ? AND start = ?`, cs.Replica.String(), int64(cs.Start)).Scan(&blob); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -82,6 +83,9 @@ type store struct {
 	seal *sealer
 	now  func() time.Time
 	self syncengine.ReplicaID // zero until enrolled
+
+	bmu   sync.Mutex
+	batch *sql.Tx // while applying a pulled page: every commit goes here, one fsync for the page
 }
 
 var _ syncengine.RecordStore = (*store)(nil)
@@ -163,6 +167,52 @@ func (s *store) checkKey() error {
 }
 
 func (s *store) close() error { return s.db.Close() }
+
+// q is where reads and commits go: the open batch, or the database.
+func (s *store) q() querier {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	if s.batch != nil {
+		return s.batch
+	}
+	return s.db
+}
+
+// inBatch runs fn with every Commit going into one transaction, committed at
+// the end: applying a page of N changesets costs one fsync, not N. If fn
+// fails nothing of it is stored (the inbox still holds the changesets).
+func (s *store) inBatch(fn func() error) error {
+	tx, err := s.db.Begin()
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	s.bmu.Lock()
+	s.batch = tx
+	s.bmu.Unlock()
+	err = fn()
+	s.bmu.Lock()
+	s.batch = nil
+	s.bmu.Unlock()
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// write runs fn in the open batch, or in a transaction of its own.
+func (s *store) write(fn func(tx *sql.Tx) error) error {
+	s.bmu.Lock()
+	b := s.batch
+	s.bmu.Unlock()
+	if b != nil {
+		return fn(b)
+	}
+	return s.update(fn)
+}
 
 // update runs fn in one write transaction.
 func (s *store) update(fn func(tx *sql.Tx) error) error {
@@ -252,7 +302,7 @@ func (s *store) setSecret(q querier, key, value string) error {
 
 // Record implements syncengine.RecordStore.
 func (s *store) Record(id syncengine.RecordID) (*syncengine.Record, error) {
-	return s.record(s.db, id)
+	return s.record(s.q(), id)
 }
 
 func (s *store) record(q querier, id syncengine.RecordID) (*syncengine.Record, error) {
@@ -282,7 +332,7 @@ func (s *store) decodeRecord(id syncengine.RecordID, blob []byte) (*syncengine.R
 // local save the outbox entry and the replica's counter, in one transaction.
 // When a save returns it is on disk, queued for the server.
 func (s *store) Commit(cs *syncengine.Changeset, recs []*syncengine.Record) error {
-	return s.update(func(tx *sql.Tx) error { return s.commitTx(tx, cs, recs) })
+	return s.write(func(tx *sql.Tx) error { return s.commitTx(tx, cs, recs) })
 }
 
 func (s *store) commitTx(tx *sql.Tx, cs *syncengine.Changeset, recs []*syncengine.Record) error {
@@ -526,7 +576,7 @@ func (s *store) inbox() ([]*syncengine.Changeset, error) {
 }
 
 func (s *store) deleteInbox(cs *syncengine.Changeset) error {
-	_, err := s.db.Exec(`DELETE FROM inbox WHERE replica = ? AND start = ?`, cs.Replica.String(), int64(cs.Start))
+	_, err := s.q().Exec(`DELETE FROM inbox WHERE replica = ? AND start = ?`, cs.Replica.String(), int64(cs.Start))
 	return err
 }
 

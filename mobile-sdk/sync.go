@@ -204,10 +204,8 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 	}
 	acked = sum.Accepted + sum.Duplicates + sum.Quarantined - acked
 	c.reportProgress("stored", sum.RoundTrips, len(batch), acked, len(received), hdr.More)
-	for _, cs := range received {
-		if err := c.applyReceived(cs); err != nil {
-			return false, err
-		}
+	if err := c.applyPage(received); err != nil {
+		return false, err
 	}
 	c.reportProgress("applied", sum.RoundTrips, len(batch), acked, len(received), hdr.More)
 	return hdr.More || refused || int64(len(batch)) < total, nil
@@ -434,4 +432,30 @@ func (c *Client) call(ctx context.Context, url, cred, contentType string, body [
 		return len(b), &syncengine.Error{Code: EPROTOCOL, Op: "sync", Message: "the server's answer is not understood", Err: err}
 	}
 	return len(b), nil
+}
+
+// applyPage applies received changesets in one transaction. On failure the
+// replica is rebuilt from disk, since its memory may hold what was rolled back.
+func (c *Client) applyPage(received []*syncengine.Changeset) error {
+	if len(received) == 0 {
+		return nil
+	}
+	c.editMu.Lock()
+	defer c.editMu.Unlock()
+	err := c.st.inBatch(func() error {
+		for _, cs := range received {
+			if err := c.applyReceived(cs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.mu.Lock()
+		if rerr := c.startReplica(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		c.mu.Unlock()
+	}
+	return err
 }
