@@ -51,6 +51,12 @@ func Apply(cs *Changeset, get RecordGetter) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Before: make(map[RecordID]*Record, len(cs.Deps))}
+	// A record may already hold this changeset while another it touches does
+	// not: a snapshot of one record reached this replica, history for the
+	// other. Duplicates are therefore decided per record, and the changeset is
+	// applied to the records that lack it. Ops never refer across records, so
+	// this is the same as applying it whole.
+	has := make(map[RecordID]bool, len(cs.Deps))
 	for _, d := range cs.Deps {
 		r, err := get(d.Record)
 		if err != nil {
@@ -58,11 +64,17 @@ func Apply(cs *Changeset, get RecordGetter) (*Result, error) {
 		}
 		res.Before[d.Record] = r
 		if r != nil && r.VV.Get(cs.Replica) >= cs.Start {
-			res.Status = Duplicate
-			return res, nil
+			has[d.Record] = true
 		}
 	}
+	if len(has) == len(cs.Deps) {
+		res.Status = Duplicate
+		return res, nil
+	}
 	for _, d := range cs.Deps {
+		if has[d.Record] {
+			continue
+		}
 		var have VV
 		if r := res.Before[d.Record]; r != nil {
 			have = r.VV
@@ -77,22 +89,31 @@ func Apply(cs *Changeset, get RecordGetter) (*Result, error) {
 	}
 	next := make(map[RecordID]*Record, len(cs.Deps))
 	for _, d := range cs.Deps {
-		if r := res.Before[d.Record]; r != nil {
+		switch r := res.Before[d.Record]; {
+		case has[d.Record]:
+		case r != nil:
 			next[d.Record] = r.Clone()
-		} else {
+		default:
 			next[d.Record] = newRecord(d.Record)
 		}
 	}
 	ids := cs.OpIDs()
 	for i := range cs.Ops {
 		op := &cs.Ops[i]
-		if err := next[op.Record].applyOp(op, ids[i], cs.Time, cs.Author); err != nil {
+		r := next[op.Record]
+		if op.Kind == OpOmitted || r == nil {
+			continue
+		}
+		if err := r.applyOp(op, ids[i], cs.Time, cs.Author); err != nil {
 			return nil, err
 		}
 	}
 	end := cs.End()
 	for _, d := range cs.Deps {
 		r := next[d.Record]
+		if r == nil {
+			continue
+		}
 		r.VV = r.VV.Set(cs.Replica, end)
 		if cs.Time > r.Updated {
 			r.Updated = cs.Time
@@ -121,7 +142,7 @@ func RedactChangeset(cs *Changeset, erased func(RecordID) bool) (*Changeset, boo
 		op := &cs.Ops[i]
 		// The create op stays: a record's type is not its content, and every
 		// replica must agree on it.
-		if op.Kind == OpCreate || op.Kind == OpErase || op.Kind == OpRedacted || !erased(op.Record) {
+		if op.Kind == OpCreate || op.Kind == OpErase || op.Kind == OpRedacted || op.Kind == OpOmitted || !erased(op.Record) {
 			continue
 		}
 		if out == nil {
@@ -135,4 +156,35 @@ func RedactChangeset(cs *Changeset, erased func(RecordID) bool) (*Changeset, boo
 		return cs, false
 	}
 	return out, true
+}
+
+// RestrictChangeset limits a changeset to the records keep accepts, for a
+// receiver that may see only some of them (a phone sees its own team's
+// records). Ops on other records become placeholders of the same counter
+// width, so op ids and the changeset's identity are unchanged, and their
+// deps are dropped: the receiver learns nothing about those records. It
+// reports false when no record is kept.
+func RestrictChangeset(cs *Changeset, keep func(RecordID) bool) (*Changeset, bool) {
+	out := *cs
+	out.Deps = nil
+	for _, d := range cs.Deps {
+		if keep(d.Record) {
+			out.Deps = append(out.Deps, d)
+		}
+	}
+	switch len(out.Deps) {
+	case 0:
+		return nil, false
+	case len(cs.Deps):
+		return cs, true
+	}
+	out.Ops = make([]Op, len(cs.Ops))
+	for i, op := range cs.Ops {
+		if op.Kind == OpOmitted || keep(op.Record) {
+			out.Ops[i] = op
+			continue
+		}
+		out.Ops[i] = Op{Kind: OpOmitted, Delta: int64(op.width())}
+	}
+	return &out, true
 }

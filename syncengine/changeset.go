@@ -18,6 +18,7 @@ const (
 	OpDeleteText OpKind = 7 // Field, Spans
 	OpErase      OpKind = 8 // Value: the reason; purges the record for good
 	OpRedacted   OpKind = 9 // Delta: counter width of an op removed by erasure
+	OpOmitted    OpKind = 10 // Delta: counter width of an op on a record outside the receiver's scope
 )
 
 // Op is one change to one record. Only the fields its kind uses are set.
@@ -47,7 +48,7 @@ func (op *Op) width() uint64 {
 	switch op.Kind {
 	case OpInsertText:
 		return uint64(utf8.RuneCountInString(op.Text))
-	case OpRedacted:
+	case OpRedacted, OpOmitted:
 		return uint64(op.Delta)
 	}
 	return 1
@@ -156,8 +157,16 @@ func (c *Changeset) Check() error {
 		}
 		deps[d.Record] = false
 	}
+	kept := 0
 	for i := range c.Ops {
 		o := &c.Ops[i]
+		if o.Kind == OpOmitted {
+			if o.Record != "" || o.Delta <= 0 || o.Delta > MaxTextRunes {
+				return Errorf(EMALFORMED, op, "op %d: bad omitted placeholder", i)
+			}
+			continue
+		}
+		kept++
 		if _, ok := deps[o.Record]; !ok {
 			return Errorf(EMALFORMED, op, "op %d: record %q has no dep entry", i, o.Record)
 		}
@@ -165,6 +174,9 @@ func (c *Changeset) Check() error {
 		if err := o.check(); err != nil {
 			return &Error{Code: EMALFORMED, Op: op, Message: "op " + itoa(i) + ": " + ErrorMessage(err)}
 		}
+	}
+	if kept == 0 {
+		return Errorf(EMALFORMED, op, "a changeset needs at least one op on a record")
 	}
 	for r, used := range deps {
 		if !used {
@@ -176,7 +188,7 @@ func (c *Changeset) Check() error {
 
 func (o *Op) check() error {
 	const op = "check op"
-	if o.Kind != OpCreate && o.Kind != OpErase && o.Kind != OpRedacted {
+	if o.Kind != OpCreate && o.Kind != OpErase && o.Kind != OpRedacted && o.Kind != OpOmitted {
 		if o.Field == "" || len(o.Field) > MaxFieldName || !fieldNamePattern.MatchString(o.Field) {
 			return Errorf(EMALFORMED, op, "bad field name")
 		}

@@ -1,6 +1,7 @@
 package syncengine
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -333,4 +334,61 @@ func asValidation(err error, target **ValidationError) bool {
 		err = u.Unwrap()
 	}
 	return false
+}
+
+// TestScopedDelivery: a save touching a team-A record and a team-B record
+// reaches a team-A phone without a trace of the team-B record, and the
+// team-B part arrives later, by snapshot or whole, without loss or doubling.
+func TestScopedDelivery(t *testing.T) {
+	s := newSim(t, 10, 3)
+	var a, b RecordID
+	cs := s.edit(0, "s-cat", func(tx *Txn) error {
+		var err error
+		if a, err = tx.Create(TypeFollowUp); err != nil {
+			return err
+		}
+		if b, err = tx.Create(TypeFollowUp); err != nil {
+			return err
+		}
+		due := s.now.Add(48 * time.Hour)
+		for id, team := range map[RecordID]string{a: "team-a", b: "team-b"} {
+			for _, kv := range []struct {
+				f string
+				v any
+			}{{"team_id", team}, {"assignee", "w-1"}, {"due_at", due}, {"status", "open"}} {
+				if err := tx.Set(id, kv.f, kv.v); err != nil {
+					return err
+				}
+			}
+			if err := tx.InsertText(id, "note", 0, "Private to "+team); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	onlyA, ok := RestrictChangeset(cs, func(id RecordID) bool { return id == a })
+	if !ok {
+		t.Fatal("nothing kept")
+	}
+	wire := EncodeChangeset(onlyA)
+	if bytes.Contains(wire, []byte(b)) || bytes.Contains(wire, []byte("team-b")) {
+		t.Fatal("restricted changeset still names the out-of-scope record")
+	}
+	s.deliver(1, onlyA)
+	if r, _ := s.replicas[1].Record(b); r != nil {
+		t.Fatal("out-of-scope record reached the phone")
+	}
+	if got := mustRecord(t, s.replicas[1], a).String("note"); got != "Private to team-a" {
+		t.Fatalf("in-scope record: %q", got)
+	}
+	// The team-B record comes into scope: first by snapshot on replica 1, whole on replica 2.
+	rb, _ := s.replicas[0].Record(b)
+	s.stores[1].Put(rb.Clone())
+	s.deliver(2, onlyA)
+	s.deliver(2, cs) // applies to b only; a already has it
+	s.deliver(1, cs) // a duplicate everywhere now
+	s.assertConverged()
+	if _, ok := RestrictChangeset(cs, func(RecordID) bool { return false }); ok {
+		t.Fatal("an empty restriction must report false")
+	}
 }

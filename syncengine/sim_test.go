@@ -159,11 +159,16 @@ func (s *sim) randomEdit(i int) {
 		return
 	}
 	r := live[s.rng.IntN(len(live))]
+	// Some saves touch two records (a referral and its follow-up, say).
+	r2 := live[s.rng.IntN(len(live))]
 	s.tryEdit(i, author, func(tx *Txn) error {
 		for k := 0; k < 1+s.rng.IntN(3); k++ {
 			if err := s.randomOp(tx, r.ID, r.Type); err != nil {
 				return err
 			}
+		}
+		if r2.ID != r.ID && s.rng.IntN(3) == 0 {
+			return s.randomOp(tx, r2.ID, r2.Type)
 		}
 		return nil
 	})
@@ -291,10 +296,35 @@ func runSchedule(t *testing.T, seed uint64) {
 		switch k := s.rng.IntN(10); {
 		case k < 5:
 			s.randomEdit(s.rng.IntN(len(s.replicas)))
-		case k < 9 && len(s.universe) > 0:
+		case k < 8 && len(s.universe) > 0:
 			// Partial, out-of-order delivery: some replicas are offline.
 			to := s.rng.IntN(len(s.replicas))
-			s.deliver(to, s.universe[s.rng.IntN(len(s.universe))])
+			cs := s.universe[s.rng.IntN(len(s.universe))]
+			if s.rng.IntN(3) == 0 {
+				// Scoped delivery: only some of its records (the rest
+				// arrive later, whole or by snapshot).
+				drop := cs.Deps[s.rng.IntN(len(cs.Deps))].Record
+				if r, ok := RestrictChangeset(cs, func(id RecordID) bool { return id != drop }); ok {
+					cs = r
+				}
+			}
+			s.deliver(to, cs)
+		case k < 9 && len(s.universe) > 0:
+			// A record comes into a replica's scope as a snapshot of its
+			// state elsewhere, taken when it has seen at least as much.
+			from, to := s.rng.IntN(len(s.replicas)), s.rng.IntN(len(s.replicas))
+			recs := s.stores[from].Records()
+			if len(recs) == 0 {
+				break
+			}
+			r := recs[s.rng.IntN(len(recs))]
+			if mine, _ := s.stores[to].Record(r.ID); mine == nil || r.VV.Covers(mine.VV) {
+				got, err := DecodeRecord(EncodeRecord(r))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.stores[to].Put(got)
+			}
 		case len(s.replicas) < 7:
 			// A new phone starts from a snapshot of another replica.
 			from := s.rng.IntN(len(s.replicas))

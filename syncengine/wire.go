@@ -156,7 +156,7 @@ func (e *encoder) changeset(cs *Changeset) {
 			}
 		case OpErase:
 			e.bytes(o.Value)
-		case OpRedacted:
+		case OpRedacted, OpOmitted:
 			e.uvarint(uint64(o.Delta))
 		}
 	}
@@ -441,11 +441,12 @@ func (d *decoder) changeset() *Changeset {
 			}
 		case OpErase:
 			o.Value = d.bytes()
-		case OpRedacted:
-			o.Delta = int64(d.uvarint())
-			if o.Delta < 0 {
-				d.fail("bad redacted width")
+		case OpRedacted, OpOmitted:
+			w := d.uvarint()
+			if w > MaxTextRunes {
+				d.fail("bad placeholder width")
 			}
+			o.Delta = int64(w)
 		default:
 			d.fail("unknown op kind")
 		}
