@@ -9,15 +9,15 @@ import (
 type OpKind uint8
 
 const (
-	OpCreate     OpKind = 1 // Type: start a record
-	OpSet        OpKind = 2 // Field, Value (JSON), Refs: the values it supersedes
-	OpAdd        OpKind = 3 // Field, Elem: add to a set (the op id is the tag)
-	OpRemove     OpKind = 4 // Field, Elem, Refs: the add tags observed
-	OpIncrement  OpKind = 5 // Field, Elem (key), Delta
-	OpInsertText OpKind = 6 // Field, Left, Right, Text: one id per rune
-	OpDeleteText OpKind = 7 // Field, Spans
-	OpErase      OpKind = 8 // Value: the reason; purges the record for good
-	OpRedacted   OpKind = 9 // Delta: counter width of an op removed by erasure
+	OpCreate     OpKind = 1  // Type: start a record
+	OpSet        OpKind = 2  // Field, Value (JSON), Refs: the values it supersedes
+	OpAdd        OpKind = 3  // Field, Elem: add to a set (the op id is the tag)
+	OpRemove     OpKind = 4  // Field, Elem, Refs: the add tags observed
+	OpIncrement  OpKind = 5  // Field, Elem (key), Delta
+	OpInsertText OpKind = 6  // Field, Left, Right, Text: one id per rune
+	OpDeleteText OpKind = 7  // Field, Spans
+	OpErase      OpKind = 8  // Value: the reason; purges the record for good
+	OpRedacted   OpKind = 9  // Delta: counter width of an op removed by erasure
 	OpOmitted    OpKind = 10 // Delta: counter width of an op on a record outside the receiver's scope
 )
 
