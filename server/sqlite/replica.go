@@ -16,10 +16,11 @@ import (
 // the same log as pushed ones, so every device receives them. Each Commit is
 // its own transaction unless the store was made by Batch.
 type ServerStore struct {
-	db  *DB
-	ctx context.Context
-	ap  *applier // set while batching
-	res SyncResult
+	db     *DB
+	ctx    context.Context
+	ap     *applier // set while batching
+	res    SyncResult
+	prefix string // meta keys of the replica's counter and clock ("" = "server")
 }
 
 var _ syncengine.RecordStore = (*ServerStore)(nil)
@@ -28,37 +29,76 @@ var _ syncengine.RecordStore = (*ServerStore)(nil)
 // counter and clock persisted in meta) over a ServerStore.
 func (db *DB) ServerReplica(ctx context.Context) (*syncengine.Replica, *ServerStore, error) {
 	st := &ServerStore{db: db, ctx: ctx}
-	var idText, counter, clock string
-	err := db.update(ctx, func(tx *Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'server_replica'`).Scan(&idText)
-		if errors.Is(err, sql.ErrNoRows) {
-			id, err := syncengine.NewReplicaID(db.Rand)
-			if err != nil {
-				return err
-			}
-			idText = id.String()
-			_, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('server_replica', ?), ('server_counter', '0'), ('server_clock', '0')`, idText)
-			return err
-		} else if err != nil {
-			return err
-		}
-		if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'server_counter'`).Scan(&counter); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'server_clock'`).Scan(&clock)
-	})
+	var m replicaMeta
+	err := db.update(ctx, func(tx *Tx) (err error) { m, err = loadReplicaMeta(ctx, tx, "server"); return err })
 	if err != nil {
 		return nil, nil, err
 	}
-	id, err := syncengine.ParseReplicaID(idText)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, _ := strconv.ParseUint(counter, 10, 64)
-	ck, _ := strconv.ParseUint(clock, 10, 64)
-	r, err := syncengine.NewReplica(syncengine.Config{ID: id, Now: func() time.Time { return db.Now() }, Rand: db.Rand, Store: st,
-		Counter: c, Clock: syncengine.Timestamp(ck)})
+	r, err := syncengine.NewReplica(syncengine.Config{ID: m.id, Now: func() time.Time { return db.Now() }, Rand: db.Rand, Store: st,
+		Counter: m.counter, Clock: m.clock})
 	return r, st, err
+}
+
+// AutomationReplica returns the replica the server writes with by rule inside
+// tx (server/notify creates a submitted referral's pick-up follow-up with it
+// from the AfterApply hook): its commits join tx, share the running applier's
+// view and call AfterApply again. It is a replica of its own (meta keys
+// auto_replica, auto_counter, auto_clock), not the server replica: the portal
+// keeps the server replica's counter in memory, and two writers of one
+// replica would reuse counter values.
+func (tx *Tx) AutomationReplica(ctx context.Context) (*syncengine.Replica, error) {
+	ap := tx.ap
+	if ap == nil {
+		ap = &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+	}
+	m, err := loadReplicaMeta(ctx, tx, "auto")
+	if err != nil {
+		return nil, err
+	}
+	st := &ServerStore{db: tx.db, ctx: ctx, ap: ap, prefix: "auto"}
+	return syncengine.NewReplica(syncengine.Config{ID: m.id, Now: tx.Now, Rand: tx.db.Rand, Store: st,
+		Counter: m.counter, Clock: m.clock})
+}
+
+type replicaMeta struct {
+	id      syncengine.ReplicaID
+	counter uint64
+	clock   syncengine.Timestamp
+}
+
+// loadReplicaMeta reads (creating on first use) a server-side replica's id,
+// counter and clock from meta keys <prefix>_replica, _counter, _clock.
+func loadReplicaMeta(ctx context.Context, tx *Tx, prefix string) (replicaMeta, error) {
+	var m replicaMeta
+	var idText, counter, clock string
+	err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, prefix+"_replica").Scan(&idText)
+	if errors.Is(err, sql.ErrNoRows) {
+		id, err := syncengine.NewReplicaID(tx.db.Rand)
+		if err != nil {
+			return m, err
+		}
+		idText, counter, clock = id.String(), "0", "0"
+		if _, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, '0'), (?, '0')`,
+			prefix+"_replica", idText, prefix+"_counter", prefix+"_clock"); err != nil {
+			return m, err
+		}
+	} else if err != nil {
+		return m, err
+	} else {
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, prefix+"_counter").Scan(&counter); err != nil {
+			return m, err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, prefix+"_clock").Scan(&clock); err != nil {
+			return m, err
+		}
+	}
+	if m.id, err = syncengine.ParseReplicaID(idText); err != nil {
+		return m, err
+	}
+	m.counter, _ = strconv.ParseUint(counter, 10, 64)
+	ck, _ := strconv.ParseUint(clock, 10, 64)
+	m.clock = syncengine.Timestamp(ck)
+	return m, nil
 }
 
 // Batch runs fn with every Commit of the store inside one transaction (bulk
@@ -108,9 +148,13 @@ func (s *ServerStore) Commit(cs *syncengine.Changeset, recs []*syncengine.Record
 				return err
 			}
 		}
-		_, err = ap.tx.ExecContext(s.ctx, `INSERT INTO meta (key, value) VALUES ('server_counter', ?), ('server_clock', ?)
+		prefix := s.prefix
+		if prefix == "" {
+			prefix = "server"
+		}
+		_, err = ap.tx.ExecContext(s.ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-			strconv.FormatUint(cs.End(), 10), strconv.FormatUint(uint64(cs.Time), 10))
+			prefix+"_counter", strconv.FormatUint(cs.End(), 10), prefix+"_clock", strconv.FormatUint(uint64(cs.Time), 10))
 		return err
 	}
 	if s.ap != nil {

@@ -47,6 +47,9 @@ type DB struct {
 	Rand io.Reader
 	// OnRevoke hooks run inside the revocation transaction (push drops tokens).
 	OnRevoke []func(ctx context.Context, tx *Tx, deviceID string) error
+	// AfterApply is the one hook on accepted changes (server/notify plans
+	// push notifications with it); see ApplyHook in sync.go.
+	AfterApply ApplyHook
 
 	write *sql.DB
 	read  *sql.DB
@@ -154,6 +157,7 @@ type Tx struct {
 	*sql.Tx
 	db  *DB
 	now time.Time
+	ap  *applier // the applier running AfterApply, so the hook's own writes share its view
 }
 
 // Now returns the transaction's fixed time.

@@ -299,6 +299,17 @@ func (a *applier) quarantine(dev Device, cs *syncengine.Changeset, pr PushResult
 	return pr, nil
 }
 
+// ApplyHook is called inside the transaction that stores an accepted
+// changeset, whoever wrote it (device push, server replica / portal, Import),
+// once per record the changeset touched, after all of them are stored:
+// before is the record's state before (nil: it is new), after its state now.
+// It runs in the same transaction, so what it writes (server/notify: the push
+// outbox) commits if and only if the change does; an error rolls the whole
+// transaction back (a push is answered 500 and retried). A quarantined or
+// duplicate changeset never reaches it. Writes the hook makes through
+// tx.AutomationReplica are applied in this transaction and call it again.
+type ApplyHook func(ctx context.Context, tx *Tx, before, after *syncengine.Record) error
+
 // commit appends cs to the log and stores the new record states.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *SyncResult) (int64, error) {
 	body := syncengine.EncodeChangeset(cs)
@@ -312,6 +323,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		return 0, err
 	}
 	var erased []syncengine.RecordID
+	var hooked [][2]*syncengine.Record // (before, after) for AfterApply
 	for _, rec := range recs {
 		prev, err := a.get(rec.ID)
 		if err != nil {
@@ -344,6 +356,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		if rec.Erased != nil && (prev.rec == nil || prev.rec.Erased == nil) {
 			erased = append(erased, rec.ID)
 		}
+		hooked = append(hooked, [2]*syncengine.Record{prev.rec, rec})
 		a.cache[rec.ID] = &cachedRecord{rec: rec, team: team, service: service, yp: yp, exists: true}
 		action := ActionWrite
 		if rec.Erased != nil {
@@ -357,6 +370,16 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 	if len(erased) > 0 {
 		if err := a.redactHistory(erased); err != nil {
 			return 0, err
+		}
+	}
+	if hook := a.tx.db.AfterApply; hook != nil {
+		outer := a.tx.ap
+		a.tx.ap = a
+		defer func() { a.tx.ap = outer }()
+		for _, h := range hooked {
+			if err := hook(a.ctx, a.tx, h[0], h[1]); err != nil {
+				return 0, fmt.Errorf("after apply %s: %w", h[1].ID, err)
+			}
 		}
 	}
 	return seq, nil
