@@ -155,8 +155,7 @@ func (m *Main) openDB() error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	m.DB = sqlite.NewDB(m.DBPath())
-	// Slot 0010 of the store's migrations is push delivery's schema.
-	m.DB.RegisterMigration(10, "0010_push.sql", push.Schema)
+	// Push delivery's schema is the store's migration 0010_push.sql.
 	if err := m.DB.Open(); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
