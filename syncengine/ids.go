@@ -175,3 +175,18 @@ func (v VV) valid() bool {
 	}
 	return true
 }
+
+// Stable returns what every one of the given replicas has seen: the
+// pointwise minimum of their version vectors. History covered by it may be
+// folded into snapshots (see MemStore.Compact); a replica missing from any
+// vector counts as having seen nothing of it.
+func Stable(vvs ...VV) VV {
+	if len(vvs) == 0 {
+		return nil
+	}
+	out := vvs[0].Clone()
+	for _, v := range vvs[1:] {
+		out = out.Min(v)
+	}
+	return out
+}

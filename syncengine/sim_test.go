@@ -342,19 +342,15 @@ func runSchedule(t *testing.T, seed uint64) {
 	// History compaction on replica 0 must not change anything visible.
 	s.syncAll()
 	s.assertConverged()
-	var stable VV
-	for i, st := range s.stores {
+	var seen []VV
+	for _, st := range s.stores {
 		var vv VV
 		for _, r := range st.Records() {
 			vv = vv.Merge(r.VV)
 		}
-		if i == 0 {
-			stable = vv
-		} else {
-			stable = stable.Min(vv)
-		}
+		seen = append(seen, vv)
 	}
-	s.stores[0].Compact(stable)
+	s.stores[0].Compact(Stable(seen...))
 	s.assertConverged()
 }
 
