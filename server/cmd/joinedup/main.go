@@ -62,6 +62,7 @@ type Config struct {
 	LogLevel   string
 	BcryptCost int
 	API        api.Config
+	Push       push.Config // FCM_PROJECT_ID, FCM_CREDENTIALS_FILE, FCM_ENDPOINT; unset: notifications are logged
 }
 
 // DefaultConfig reads PORT and DATA_DIR.
@@ -75,7 +76,7 @@ func DefaultConfig() Config {
 		dir = "./data"
 	}
 	return Config{Addr: net.JoinHostPort("localhost", port), DataDir: dir, Demo: true, LogLevel: "info",
-		BcryptCost: bcrypt.DefaultCost, API: api.DefaultConfig()}
+		BcryptCost: bcrypt.DefaultCost, API: api.DefaultConfig(), Push: pushConfigFromEnv()}
 }
 
 // Validate checks the configuration.
@@ -109,6 +110,9 @@ type Main struct {
 	DB   *sqlite.DB
 	API  *api.Server
 	Push *push.Store
+	// Deliverer drains the push outbox from Run until Close (see push.go).
+	Deliverer push.Deliverer
+	stopPush  func()
 
 	// Mounts run before serving: the portal adds its routes here.
 	Mounts []func(m *Main) error
@@ -122,7 +126,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{Config: DefaultConfig(), Out: os.Stdout,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Mounts: []func(*Main) error{mountPortal}} // portal wiring: see portal.go
+		Mounts: []func(*Main) error{mountPortal, mountPush}} // portal wiring: see portal.go
 }
 
 // ParseFlags parses command-line flags over the defaults.
@@ -136,6 +140,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Config.LogLevel, "log-level", m.Config.LogLevel, "debug, info, warn or error")
 	fs.IntVar(&m.Config.API.BodyLimit, "body-limit", m.Config.API.BodyLimit, "maximum request body in bytes")
 	fs.Float64Var(&m.Config.API.RateLimit, "rate", m.Config.API.RateLimit, "sync requests per second per device (0: unlimited)")
+	pushFlags(fs, &m.Config.Push)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -237,6 +242,10 @@ func (m *Main) Close() error {
 		defer cancel()
 		errs = append(errs, m.API.Shutdown(ctx))
 		<-m.served
+	}
+	if m.stopPush != nil { // after the API: syncs that finished have enqueued theirs
+		m.stopPush()
+		m.stopPush = nil
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
