@@ -290,14 +290,14 @@ func TestConformance(t *testing.T) {
 	failed := 0
 	for hi, h := range hs {
 		if hi == 621 {
-			// Known difference: gives "ifOGsycr_mLA", not "iGsfOycr_mLA". A
-			// line-by-line transliteration of the eg-walker reference
-			// (egwalk in egw_test.go) computes the same as this package, so
-			// the expected text likely comes from a tie rule we do not model.
-			if got := egwalk(&h); got == h.EndContent {
-				t.Errorf("history 621: eg-walker oracle now agrees with the expected text")
+			// The file's endContent for this history is not what diamond-types
+			// itself computes; see TestConformance621. Hold it to the value that
+			// diamond-types (npm diamond-types-node 1.0.2, checkout of the same
+			// oplog) and the eg-walker reference integration produce.
+			if h.EndContent != conformance621File {
+				t.Fatalf("history 621 changed: %q", h.EndContent)
 			}
-			continue
+			h.EndContent = conformance621DT
 		}
 		if err := replayConformance(t, &h); err != nil {
 			failed++
