@@ -24,8 +24,10 @@ for (const trace of ['automerge-paper', 'friendsforever']) {
   for (const impl of ['joinedup', 'yjs', 'automerge']) {
     const r = get(impl, trace)
     if (!r) continue
-    console.log(`| ${trace} | ${impl} | ${fmt(r.ms)} | ${fmt(r.heapMB, 2)} | ${r.bytes} | ${ratio(r.ms, ju.ms)} | ${ratio(r.heapMB, ju.heapMB)} | ${ratio(r.bytes, ju.bytes)} |`)
+    console.log(`| ${trace} | ${impl} | ${fmt(r.ms)} | ${fmt(r.heapMB, 2)} | ${r.bytes}${r.rawBytes ? ` (raw ${r.rawBytes})` : ''} | ${ratio(r.ms, ju.ms)} | ${ratio(r.heapMB, ju.heapMB)} | ${ratio(r.bytes, ju.bytes)} |`)
   }
 }
 console.log('\n(ratios are other / JoinedUp; JoinedUp time / Yjs time = 1 / the Yjs ratio)')
+console.log('(JoinedUp bytes are as shipped: AppendBinary in a snappy block, EncodedSize in gotrace; raw = AppendBinary alone.')
+console.log(' Yjs is encodeStateAsUpdate, Automerge is save(), which already deflates its columns.)')
 JS

@@ -8,28 +8,39 @@ import (
 	"unicode/utf8"
 )
 
-// Encoding, version 1:
+// Encoding, version 2 (columnar, so that the snappy frame the engine ships
+// text in sees long runs of similar bytes):
 //
-//	byte    version (1)
+//	byte    version (2)
 //	uvarint replica count, then that many 16-byte replica ids, strictly ascending
-//	uvarint run count, then per run (document order, maximally coalesced):
-//	  byte    flags (flag* below)
-//	  uvarint replica index             unless flagSameRep
-//	  seq: uvarint, or with flagSameRep a zigzag delta from the previous run's end
-//	  uvarint rune count
-//	  uvarint replica index, uvarint seq (left origin)   unless flagLeftNone|flagLeftPrev
-//	  uvarint replica index, uvarint seq (right origin)  unless flagRightNone|flagRightNext
-//	  uvarint byte length, bytes        if flagText
+//	uvarint run count n
+//	then n runs (document order, maximally coalesced) as columns:
+//	  flags     n bytes (flag* below; flagText is not used)
+//	  replicas  uvarint replica index, per run without flagSameRep
+//	  lengths   uvarint rune count, per run
+//	  seqs      per run: with flagSameRep a zigzag delta from the previous
+//	            run's end, else a uvarint
+//	  left      uvarint replica index, zigzag (origin seq - run seq),
+//	            per run without flagLeftNone|flagLeftPrev
+//	  right     the same for right origins, per run without
+//	            flagRightNone|flagRightNext
+//	  text      the UTF-8 text of the visible runs, back to back; each run
+//	            takes as many runes as its length says
+//
+// Version 1 (still decoded) had the same fields run by run, with a byte
+// length before each visible run's text and flagText on visible runs.
 //
 // Runs are coalesced whenever one char continues the previous one (same
 // replica, next seq, left origin = previous char, same right origin and
 // state), a property of char pairs only, so any two docs holding the same
 // ops produce the same bytes however their runs happened to be split.
+// Deleted runs carry no text, so purging never changes the bytes.
 const (
-	encVersion = 1
+	encVersion   = 2
+	encVersionV1 = 1
 
 	flagDel       = 1 << 0
-	flagText      = 1 << 1
+	flagText      = 1 << 1 // version 1 only
 	flagSameRep   = 1 << 2
 	flagLeftPrev  = 1 << 3
 	flagLeftNone  = 1 << 4
@@ -85,51 +96,61 @@ func (d *Doc) AppendBinary(b []byte) []byte {
 		b = append(b, d.reps[r][:]...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(runs)))
+	flags := make([]byte, len(runs))
 	for i := range runs {
 		r := &runs[i]
-		var flags byte
+		var f byte
 		if r.del {
-			flags |= flagDel
-		}
-		if len(r.text) > 0 {
-			flags |= flagText
+			f |= flagDel
 		}
 		if i > 0 && runs[i-1].rep == r.rep && smallDelta(runs[i-1].seq+uint64(runs[i-1].n), r.seq) {
-			flags |= flagSameRep
+			f |= flagSameRep
 		}
 		switch {
 		case r.left.rep == zeroRep:
-			flags |= flagLeftNone
+			f |= flagLeftNone
 		case i > 0 && r.left == runs[i-1].last():
-			flags |= flagLeftPrev
+			f |= flagLeftPrev
 		}
 		switch {
 		case r.right.rep == zeroRep:
-			flags |= flagRightNone
+			f |= flagRightNone
 		case i+1 < len(runs) && r.right == (oid{runs[i+1].rep, runs[i+1].seq}):
-			flags |= flagRightNext
+			f |= flagRightNext
 		}
-		b = append(b, flags)
-		if flags&flagSameRep != 0 {
+		flags[i] = f
+	}
+	b = append(b, flags...)
+	for i := range runs {
+		if flags[i]&flagSameRep == 0 {
+			b = binary.AppendUvarint(b, remap[runs[i].rep])
+		}
+	}
+	for i := range runs {
+		b = binary.AppendUvarint(b, uint64(runs[i].n))
+	}
+	for i := range runs {
+		if flags[i]&flagSameRep != 0 {
 			p := &runs[i-1]
-			b = binary.AppendVarint(b, int64(r.seq-(p.seq+uint64(p.n))))
+			b = binary.AppendVarint(b, int64(runs[i].seq-(p.seq+uint64(p.n))))
 		} else {
-			b = binary.AppendUvarint(b, remap[r.rep])
-			b = binary.AppendUvarint(b, r.seq)
+			b = binary.AppendUvarint(b, runs[i].seq)
 		}
-		b = binary.AppendUvarint(b, uint64(r.n))
-		if flags&(flagLeftNone|flagLeftPrev) == 0 {
-			b = binary.AppendUvarint(b, remap[r.left.rep])
-			b = binary.AppendUvarint(b, r.left.seq)
+	}
+	for i := range runs {
+		if flags[i]&(flagLeftNone|flagLeftPrev) == 0 {
+			b = binary.AppendUvarint(b, remap[runs[i].left.rep])
+			b = binary.AppendVarint(b, int64(runs[i].left.seq-runs[i].seq))
 		}
-		if flags&(flagRightNone|flagRightNext) == 0 {
-			b = binary.AppendUvarint(b, remap[r.right.rep])
-			b = binary.AppendUvarint(b, r.right.seq)
+	}
+	for i := range runs {
+		if flags[i]&(flagRightNone|flagRightNext) == 0 {
+			b = binary.AppendUvarint(b, remap[runs[i].right.rep])
+			b = binary.AppendVarint(b, int64(runs[i].right.seq-runs[i].seq))
 		}
-		if flags&flagText != 0 {
-			b = binary.AppendUvarint(b, uint64(len(r.text)))
-			b = append(b, r.text...)
-		}
+	}
+	for i := range runs {
+		b = append(b, runs[i].text...)
 	}
 	return b
 }
@@ -208,8 +229,9 @@ func (dc *decoder) bytes(n uint64) []byte {
 // ErrMalformed; allocation is bounded by len(b).
 func Decode(b []byte) (*Doc, int, error) {
 	dc := &decoder{b: b}
-	if v := dc.byte1(); dc.err == nil && v != encVersion {
-		dc.fail(fmt.Sprintf("unknown version %d", v))
+	version := dc.byte1()
+	if dc.err == nil && version != encVersion && version != encVersionV1 {
+		dc.fail(fmt.Sprintf("unknown version %d", version))
 	}
 	nreps := dc.uvarint()
 	if dc.err == nil && nreps > uint64(dc.remaining()/16) {
@@ -239,82 +261,12 @@ func Decode(b []byte) (*Doc, int, error) {
 	if dc.err != nil {
 		return nil, 0, dc.err
 	}
-	repOf := func() uint32 {
-		i := dc.uvarint()
-		if dc.err == nil && i >= nreps {
-			dc.fail("replica index out of range")
-			return 0
-		}
-		return uint32(i) + 1
-	}
-	runs := make([]run, 0, nruns)
-	flagsOf := make([]byte, 0, nruns)
-	for i := uint64(0); i < nruns && dc.err == nil; i++ {
-		var r run
-		flags := dc.byte1()
-		if flags&^flagAll != 0 || flags&(flagLeftNone|flagLeftPrev) == flagLeftNone|flagLeftPrev ||
-			flags&(flagRightNone|flagRightNext) == flagRightNone|flagRightNext {
-			dc.fail("bad flags")
-		}
-		if i == 0 && flags&(flagSameRep|flagLeftPrev) != 0 {
-			dc.fail("first run refers to a previous one")
-		}
-		if i+1 == nruns && flags&flagRightNext != 0 {
-			dc.fail("last run refers to a next one")
-		}
-		if dc.err != nil {
-			break
-		}
-		r.del = flags&flagDel != 0
-		if flags&flagSameRep != 0 {
-			p := &runs[i-1]
-			r.rep = p.rep
-			end := p.seq + uint64(p.n)
-			delta := dc.varint()
-			if delta >= 0 {
-				r.seq = end + uint64(delta)
-				if r.seq < end {
-					dc.fail("seq overflows")
-				}
-			} else {
-				back := uint64(-(delta + 1)) + 1
-				if back > end {
-					dc.fail("seq underflows")
-				}
-				r.seq = end - back
-			}
-		} else {
-			r.rep = repOf()
-			r.seq = dc.uvarint()
-		}
-		n := dc.uvarint()
-		if dc.err == nil && (n == 0 || n > maxRun || r.seq+n < r.seq) {
-			dc.fail("bad run length")
-		}
-		r.n = uint32(n)
-		switch {
-		case flags&flagLeftNone != 0:
-		case flags&flagLeftPrev != 0:
-			r.left = runs[i-1].last()
-		default:
-			r.left.rep = repOf()
-			r.left.seq = dc.uvarint()
-		}
-		if flags&(flagRightNone|flagRightNext) == 0 {
-			r.right.rep = repOf()
-			r.right.seq = dc.uvarint()
-		}
-		if flags&flagText != 0 {
-			t := dc.bytes(dc.uvarint())
-			if dc.err == nil && (!utf8.Valid(t) || utf8.RuneCount(t) != int(n)) {
-				dc.fail("run text does not match its length")
-			}
-			r.text = append([]byte(nil), t...)
-		} else if !r.del {
-			dc.fail("visible run without text")
-		}
-		runs = append(runs, r)
-		flagsOf = append(flagsOf, flags)
+	var runs []run
+	var flagsOf []byte
+	if version == encVersionV1 {
+		runs, flagsOf = dc.runsV1(nreps, nruns)
+	} else {
+		runs, flagsOf = dc.runsV2(nreps, nruns)
 	}
 	if dc.err != nil {
 		return nil, 0, dc.err
@@ -361,4 +313,184 @@ func Decode(b []byte) (*Doc, int, error) {
 		}
 	}
 	return d, dc.off, nil
+}
+
+func (dc *decoder) rep(nreps uint64) uint32 {
+	i := dc.uvarint()
+	if dc.err == nil && i >= nreps {
+		dc.fail("replica index out of range")
+		return 0
+	}
+	return uint32(i) + 1
+}
+
+// checkFlags validates the flags of run i of n.
+func (dc *decoder) checkFlags(flags byte, all byte, i, n uint64) {
+	if flags&^all != 0 || flags&(flagLeftNone|flagLeftPrev) == flagLeftNone|flagLeftPrev ||
+		flags&(flagRightNone|flagRightNext) == flagRightNone|flagRightNext {
+		dc.fail("bad flags")
+	}
+	if i == 0 && flags&(flagSameRep|flagLeftPrev) != 0 {
+		dc.fail("first run refers to a previous one")
+	}
+	if i+1 == n && flags&flagRightNext != 0 {
+		dc.fail("last run refers to a next one")
+	}
+}
+
+// seqAfter applies a zigzag delta to the end of the previous run.
+func (dc *decoder) seqAfter(p *run, delta int64) uint64 {
+	end := p.seq + uint64(p.n)
+	if delta >= 0 {
+		s := end + uint64(delta)
+		if s < end {
+			dc.fail("seq overflows")
+		}
+		return s
+	}
+	back := uint64(-(delta + 1)) + 1
+	if back > end {
+		dc.fail("seq underflows")
+	}
+	return end - back
+}
+
+func (dc *decoder) runLen(seq uint64) uint32 {
+	n := dc.uvarint()
+	if dc.err == nil && (n == 0 || n > maxRun || seq+n < seq) {
+		dc.fail("bad run length")
+	}
+	return uint32(n)
+}
+
+// runsV2 reads the columns of a version 2 encoding.
+func (dc *decoder) runsV2(nreps, nruns uint64) ([]run, []byte) {
+	flags := dc.bytes(nruns)
+	if dc.err != nil {
+		return nil, nil
+	}
+	flags = append([]byte(nil), flags...)
+	for i, f := range flags {
+		dc.checkFlags(f, flagAll&^flagText, uint64(i), nruns)
+	}
+	if dc.err != nil {
+		return nil, nil
+	}
+	runs := make([]run, nruns)
+	for i := range runs {
+		runs[i].del = flags[i]&flagDel != 0
+		if flags[i]&flagSameRep == 0 {
+			runs[i].rep = dc.rep(nreps)
+		} else {
+			runs[i].rep = runs[i-1].rep
+		}
+	}
+	// Lengths come before seqs: a seq delta is from the previous run's end.
+	// The overflow check on seq+n waits until both are known.
+	for i := range runs {
+		runs[i].n = dc.runLen(0)
+	}
+	for i := range runs {
+		if flags[i]&flagSameRep != 0 {
+			runs[i].seq = dc.seqAfter(&runs[i-1], dc.varint())
+		} else {
+			runs[i].seq = dc.uvarint()
+		}
+		if dc.err == nil && runs[i].seq+uint64(runs[i].n) < runs[i].seq {
+			dc.fail("bad run length")
+		}
+	}
+	if dc.err != nil {
+		return nil, nil
+	}
+	for i := range runs {
+		switch {
+		case flags[i]&flagLeftNone != 0:
+		case flags[i]&flagLeftPrev != 0:
+			runs[i].left = runs[i-1].last()
+		default:
+			runs[i].left.rep = dc.rep(nreps)
+			runs[i].left.seq = runs[i].seq + uint64(dc.varint())
+		}
+	}
+	for i := range runs {
+		if flags[i]&(flagRightNone|flagRightNext) == 0 {
+			runs[i].right.rep = dc.rep(nreps)
+			runs[i].right.seq = runs[i].seq + uint64(dc.varint())
+		}
+	}
+	for i := range runs {
+		if runs[i].del || dc.err != nil {
+			continue
+		}
+		// Take n runes of text.
+		start, need := dc.off, int(runs[i].n)
+		for need > 0 && dc.off < len(dc.b) {
+			c := dc.b[dc.off]
+			if c < utf8.RuneSelf {
+				dc.off++
+			} else {
+				r, sz := utf8.DecodeRune(dc.b[dc.off:])
+				if r == utf8.RuneError && sz <= 1 {
+					dc.fail("run text is not UTF-8")
+					break
+				}
+				dc.off += sz
+			}
+			need--
+		}
+		if need > 0 {
+			dc.fail("run text truncated")
+			break
+		}
+		runs[i].text = append([]byte(nil), dc.b[start:dc.off]...)
+	}
+	return runs, flags
+}
+
+// runsV1 reads the run-by-run version 1 encoding.
+func (dc *decoder) runsV1(nreps, nruns uint64) ([]run, []byte) {
+	runs := make([]run, 0, nruns)
+	flagsOf := make([]byte, 0, nruns)
+	for i := uint64(0); i < nruns && dc.err == nil; i++ {
+		var r run
+		flags := dc.byte1()
+		dc.checkFlags(flags, flagAll, i, nruns)
+		if dc.err != nil {
+			break
+		}
+		r.del = flags&flagDel != 0
+		if flags&flagSameRep != 0 {
+			r.rep = runs[i-1].rep
+			r.seq = dc.seqAfter(&runs[i-1], dc.varint())
+		} else {
+			r.rep = dc.rep(nreps)
+			r.seq = dc.uvarint()
+		}
+		r.n = dc.runLen(r.seq)
+		switch {
+		case flags&flagLeftNone != 0:
+		case flags&flagLeftPrev != 0:
+			r.left = runs[i-1].last()
+		default:
+			r.left.rep = dc.rep(nreps)
+			r.left.seq = dc.uvarint()
+		}
+		if flags&(flagRightNone|flagRightNext) == 0 {
+			r.right.rep = dc.rep(nreps)
+			r.right.seq = dc.uvarint()
+		}
+		if flags&flagText != 0 {
+			t := dc.bytes(dc.uvarint())
+			if dc.err == nil && (!utf8.Valid(t) || utf8.RuneCount(t) != int(r.n)) {
+				dc.fail("run text does not match its length")
+			}
+			r.text = append([]byte(nil), t...)
+		} else if !r.del {
+			dc.fail("visible run without text")
+		}
+		runs = append(runs, r)
+		flagsOf = append(flagsOf, flags)
+	}
+	return runs, flagsOf
 }
