@@ -70,8 +70,11 @@ type Server struct {
 	Metrics *Metrics
 	Events  *Broker
 
-	limiter  *limiter
-	inflight sync.WaitGroup
+	limiter *limiter
+
+	mu       sync.Mutex
+	lns      []net.Listener // every listener handed to Serve
+	shutdown bool
 }
 
 // New builds the Fiber app with every route registered.
@@ -113,14 +116,39 @@ func (s *Server) NotFound() {
 	s.App.Use(func(c *fiber.Ctx) error { return Errorf(ENOTFOUND, "no such endpoint") })
 }
 
-// Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.App.Listener(ln) }
+// Serve serves on ln until Shutdown. It may be called before or after
+// Shutdown starts (it is usually on its own goroutine): it always returns.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	return s.App.Listener(ln)
+}
 
 // Shutdown closes the live channels, then waits (until ctx ends) for
 // in-flight requests, so a sync that started is finished and answered.
+//
+// fasthttp's Shutdown only closes the listeners its Serve has already
+// registered; when Shutdown runs first (a server closed right after start)
+// it returns at once and the late Serve then blocks in Accept for ever. So
+// every listener Serve was given is closed here too, after fasthttp has
+// drained the connections it knows about.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	lns := s.lns
+	s.mu.Unlock()
 	s.Events.Close()
-	return s.App.ShutdownWithContext(ctx)
+	err := s.App.ShutdownWithContext(ctx)
+	for _, ln := range lns {
+		ln.Close() // already closed by fasthttp when it had registered it
+	}
+	return err
 }
 
 // observe logs each request (method, route, status, duration: never bodies)

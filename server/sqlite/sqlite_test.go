@@ -62,10 +62,11 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 
 func TestRegisteredMigration(t *testing.T) {
 	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
-	db.RegisterMigration(10, "0010_push.sql", `CREATE TABLE push_tokens (device_id TEXT PRIMARY KEY)`)
+	// Slot 10 is now the embedded 0010_push.sql; a test slot stays free.
+	db.RegisterMigration(90, "0090_test.sql", `CREATE TABLE registered_test (id TEXT PRIMARY KEY)`)
 	must(t, db.Open())
 	defer db.Close()
-	if _, err := db.SQL().Exec(`INSERT INTO push_tokens VALUES ('d')`); err != nil {
+	if _, err := db.SQL().Exec(`INSERT INTO registered_test VALUES ('d')`); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,7 +43,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// MustRunMain boots the whole program on :0 with data in dir.
+// testDeadline bounds anything a test starts (servers, subprocesses,
+// shutdowns), so a hang fails one test with a goroutine dump instead of
+// stalling the run until go test's global timeout.
+const testDeadline = 90 * time.Second
+
+// client is the tests' HTTP client: never without a timeout.
+var client = &http.Client{Timeout: 10 * time.Second}
+
+// MustRunMain boots the whole program on :0 with data in dir; it is closed
+// (within testDeadline) when the test ends if the test did not close it.
 func MustRunMain(tb testing.TB, dir string) *Main {
 	tb.Helper()
 	m := NewMain()
@@ -51,10 +61,49 @@ func MustRunMain(tb testing.TB, dir string) *Main {
 	m.Config.Addr = "127.0.0.1:0"
 	m.Config.DataDir = dir
 	m.Config.BcryptCost = bcrypt.MinCost
-	if err := m.Run(context.Background()); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	if err := m.Run(ctx); err != nil {
+		m.Close()
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { MustClose(tb, m) })
 	return m
+}
+
+// MustClose closes m, failing with every goroutine's stack if Close does not
+// return within testDeadline.
+func MustClose(tb testing.TB, m *Main) {
+	tb.Helper()
+	done := make(chan error, 1)
+	go func() { done <- m.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Fatalf("close: %v", err)
+		}
+	case <-time.After(testDeadline):
+		buf := make([]byte, 1<<20)
+		tb.Fatalf("Main.Close did not return within %s; goroutines:\n%s", testDeadline, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestRunCloseAtOnce closes the program right after Run returns, before the
+// serving goroutine has necessarily started: Close used to wait for ever on
+// a Serve that registered its listener after the shutdown.
+func TestRunCloseAtOnce(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		m := NewMain()
+		m.Out = io.Discard
+		m.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+		m.Config.Addr = "127.0.0.1:0"
+		m.Config.DataDir = t.TempDir()
+		m.Config.Demo = false
+		ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+		must(t, m.Run(ctx))
+		cancel()
+		MustClose(t, m)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -85,7 +134,7 @@ func TestBootBackupRestore(t *testing.T) {
 	dir := t.TempDir()
 	m := MustRunMain(t, dir)
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		resp, err := http.Get(m.URL() + path)
+		resp, err := client.Get(m.URL() + path)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %v %v", path, err, resp)
 		}
@@ -99,14 +148,13 @@ func TestBootBackupRestore(t *testing.T) {
 	// Online backup with the CLI path, while the server runs.
 	backup := filepath.Join(t.TempDir(), "backup.db")
 	must(t, m.DB.Backup(ctx, backup))
-	must(t, m.Close())
+	MustClose(t, m)
 	// Restore: the backup becomes joinedup.db of a new data dir; boot; compare.
 	restored := t.TempDir()
 	b, err := os.ReadFile(backup)
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(restored, "joinedup.db"), b, 0o600))
 	m2 := MustRunMain(t, restored)
-	defer m2.Close()
 	after, err := m2.DB.Stats(ctx)
 	must(t, err)
 	if after != before {
@@ -128,13 +176,18 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// startBinary runs the server binary; it is killed when the test's deadline
+// passes or the test ends.
 func startBinary(t *testing.T, dir, addr string) *exec.Cmd {
-	cmd := exec.Command(binPath, "-addr", addr, "-data", dir, "-bcrypt-cost", "4", "-log-level", "error", "-rate", "0")
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, binPath, "-addr", addr, "-data", dir, "-bcrypt-cost", "4", "-log-level", "error", "-rate", "0")
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	cmd.WaitDelay = 5 * time.Second
 	must(t, cmd.Start())
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+		if resp, err := client.Get("http://" + addr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return cmd
@@ -191,7 +244,7 @@ func TestCrash(t *testing.T) {
 		w := workers[i]
 		code, _, err := db.IssueEnrolmentCode(ctx, w.ID, "test")
 		must(t, err)
-		resp, err := http.Post("http://"+addr+"/v1/enrol", "application/json", strings.NewReader(`{"code":"`+code+`","platform":"sim"}`))
+		resp, err := client.Post("http://"+addr+"/v1/enrol", "application/json", strings.NewReader(`{"code":"`+code+`","platform":"sim"}`))
 		must(t, err)
 		var e sqlite.Enrolment
 		json.NewDecoder(resp.Body).Decode(&e)
