@@ -167,7 +167,14 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	if status >= 500 {
 		lvl = slog.LevelWarn
 	}
+	// Body() of a streamed response (the SSE live channel) reads the stream
+	// to its end, i.e. until the client leaves: the headers would never be
+	// sent. Its size is unknown here; log -1.
+	out := -1
+	if !c.Response().IsBodyStream() {
+		out = len(c.Response().Body())
+	}
 	s.Logger.Log(c.UserContext(), lvl, "http", "method", c.Method(), "route", c.Route().Path, "status", status,
-		"ms", time.Since(start).Milliseconds(), "in", len(c.Request().Body()), "out", len(c.Response().Body()))
+		"ms", time.Since(start).Milliseconds(), "in", len(c.Request().Body()), "out", out)
 	return nil
 }
