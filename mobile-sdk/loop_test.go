@@ -3,6 +3,7 @@ package mobilesdk
 import (
 	"context"
 	"fmt"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -168,8 +169,8 @@ func TestLiveChannelPokesTheLoop(t *testing.T) {
 		mu.Lock()
 		nSync++
 		mu.Unlock()
-		body, _ := encodeBinary(syncResponse{Results: []pushResult{}, Drop: []string{}, Cursor: "t.1"}, nil, nil)
-		w.Header().Set("Content-Type", binaryContentType)
+		body, _ := protocol.Encode(syncResponse{Results: []pushResult{}, Drop: []string{}, Cursor: "t.1"}, nil, nil)
+		w.Header().Set("Content-Type", protocol.ContentType)
 		w.Write(body)
 	})
 	ts := httptest.NewServer(h)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 	"io"
 	"net/http"
 	"strings"
@@ -178,15 +179,15 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 	c.mu.Lock()
 	page := c.page
 	c.mu.Unlock()
-	body, err := encodeBinary(syncRequest{Cursor: cursor, Pending: held, PageBytes: page}, frames)
+	body, err := protocol.Encode(syncRequest{Cursor: cursor, Pending: held, PageBytes: page}, frames)
 	if err != nil {
 		return false, err
 	}
 	var hdr syncResponse
 	var groups [][][]byte
-	n, err := c.call(ctx, server+"/v1/sync", cred, binaryContentType, body, func(b []byte) error {
+	n, err := c.call(ctx, server+"/v1/sync", cred, protocol.ContentType, body, func(b []byte) error {
 		var err error
-		groups, err = decodeBinary(b, &hdr, 2)
+		groups, err = protocol.Decode(b, &hdr, 2)
 		return err
 	})
 	sum.RoundTrips++
