@@ -561,10 +561,19 @@ func pull(ctx context.Context, tx *Tx, req SyncRequest, scope Scope, res *SyncRe
 	if cur.snapshot {
 		return pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT c.seq, c.body FROM changesets c
-		WHERE c.seq > ? AND c.replica_id <> ?
-		  AND EXISTS (SELECT 1 FROM changeset_records cr JOIN records r ON r.id = cr.record_id WHERE cr.seq = c.seq AND `+filter+`)
-		ORDER BY c.seq`, append([]any{cur.seq, req.Device.ReplicaID}, fargs...)...)
+	// Each changeset comes with the records it touches that are in scope and
+	// how many it touches in all: one that also touches records outside the
+	// scope (a supervisor of two teams, the server replica) is sent restricted
+	// to the device's records, never whole.
+	args := append([]any{}, fargs...)
+	args = append(args, cur.seq, req.Device.ReplicaID)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, body, total, mine FROM (
+		SELECT c.seq, c.body,
+		  (SELECT COUNT(*) FROM changeset_records cr WHERE cr.seq = c.seq) AS total,
+		  (SELECT group_concat(cr.record_id, ' ') FROM changeset_records cr JOIN records r ON r.id = cr.record_id
+		    WHERE cr.seq = c.seq AND `+filter+`) AS mine
+		FROM changesets c WHERE c.seq > ? AND c.replica_id <> ?)
+		WHERE mine IS NOT NULL ORDER BY seq`, args...)
 	if err != nil {
 		return err
 	}
@@ -574,8 +583,15 @@ func pull(ctx context.Context, tx *Tx, req SyncRequest, scope Scope, res *SyncRe
 	for rows.Next() {
 		var seq int64
 		var body []byte
-		if err := rows.Scan(&seq, &body); err != nil {
+		var total int
+		var mine string
+		if err := rows.Scan(&seq, &body, &total, &mine); err != nil {
 			return err
+		}
+		if ids := strings.Fields(mine); len(ids) < total {
+			if body, err = restrictBody(body, ids); err != nil {
+				return fmt.Errorf("restrict changeset %d: %w", seq, err)
+			}
 		}
 		if len(res.Changesets) > 0 && size+len(body) > budget {
 			res.More = true
@@ -593,6 +609,24 @@ func pull(ctx context.Context, tx *Tx, req SyncRequest, scope Scope, res *SyncRe
 	}
 	res.Cursor = cursor{tag: tag, seq: last}.String()
 	return nil
+}
+
+// restrictBody re-encodes a stored changeset limited to the records in ids
+// (ops on the others become width-preserving placeholders, their deps go).
+func restrictBody(body []byte, ids []string) ([]byte, error) {
+	cs, err := syncengine.DecodeChangeset(body)
+	if err != nil {
+		return nil, err
+	}
+	keep := make(map[syncengine.RecordID]bool, len(ids))
+	for _, id := range ids {
+		keep[syncengine.RecordID(id)] = true
+	}
+	out, ok := syncengine.RestrictChangeset(cs, func(id syncengine.RecordID) bool { return keep[id] })
+	if !ok {
+		return nil, fmt.Errorf("no record in scope")
+	}
+	return syncengine.EncodeChangeset(out), nil
 }
 
 // scopeMoves adds to res.Drop the records that moved out of scope in
