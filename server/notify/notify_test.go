@@ -436,3 +436,31 @@ func TestMigrationIsPushSchema(t *testing.T) {
 		t.Fatal("0010_push.sql does not contain push.Schema verbatim")
 	}
 }
+
+// A decision written through the server replica (the portal's service view)
+// takes the same path as a phone's: the referrer is told and woken.
+func TestServerReplicaWritesNotify(t *testing.T) {
+	e := newEnv(t)
+	worker := e.phone("w_a")
+	ref := worker.referral(worker.youngPerson("Jamie", false), "urgent", reason)
+	worker.sync()
+	e.sendDue()
+	rep, _, err := e.db.ServerReplica(context.Background())
+	must(t, err)
+	if _, err := rep.Edit("prac_h1", func(tx *syncengine.Txn) error { return tx.Set(ref, "status", "accepted") }); err != nil {
+		t.Fatal(err)
+	}
+	got := e.sendDue()
+	if k := kinds(got[worker.token]); !slices.Equal(k, []string{push.KindHandoffAccepted, push.KindSync}) {
+		t.Fatalf("worker got %v", k)
+	}
+	worker.sync()
+	if st := worker.field(ref, "status"); st != "accepted" {
+		t.Fatalf("worker's phone has %q", st)
+	}
+	// The portal's replica and the automation replica never share counters:
+	// a second portal edit after the automation's write is accepted.
+	if _, err := rep.Edit("prac_h1", func(tx *syncengine.Txn) error { return tx.Set(ref, "outcome", "housed") }); err != nil {
+		t.Fatalf("portal edit after an automation write: %v", err)
+	}
+}
