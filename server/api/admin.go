@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -31,26 +33,50 @@ func registerAdminRoutes(s *Server, r fiber.Router) {
 }
 
 // CheckPassword verifies a staff member's password with bcrypt, honouring
-// and updating the lockout. The portal's sign-in uses it too.
-func CheckPassword(c *fiber.Ctx, store Store, email, password string) (sqlite.Person, error) {
+// and updating the lockout (on the injected clock, Config.Now).
+func (s *Server) CheckPassword(c *fiber.Ctx, email, password string) (sqlite.Person, error) {
 	ctx := c.UserContext()
-	p, err := store.PersonByEmail(ctx, email)
+	p, err := s.Store.PersonByEmail(ctx, email)
 	if err != nil || p.PasswordHash == "" {
-		// Spend the same time as a real check so emails cannot be probed.
-		_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z1QmN9a8u7x.4o5xX6nVQ7aK"), []byte(password))
+		// Spend the same time as a real check so emails cannot be probed:
+		// a real hash at the cost real passwords are hashed with.
+		_ = bcrypt.CompareHashAndPassword(decoyHash(s.Config.BcryptCost), []byte(password))
 		return p, Errorf(EUNAUTHORIZED, "wrong email or password")
 	}
-	if !p.LockedUntil.IsZero() && p.LockedUntil.After(time.Now()) {
+	if !p.LockedUntil.IsZero() && p.LockedUntil.After(s.Config.Now()) {
 		return p, Errorf(EUNAUTHORIZED, "account locked after repeated failures; try later")
 	}
 	ok := bcrypt.CompareHashAndPassword([]byte(p.PasswordHash), []byte(password)) == nil
-	if err := store.RecordLogin(ctx, p.ID, ok, MaxLoginFailures, LockoutFor); err != nil {
+	if err := s.Store.RecordLogin(ctx, p.ID, ok, MaxLoginFailures, LockoutFor); err != nil {
 		return p, err
 	}
 	if !ok {
 		return p, Errorf(EUNAUTHORIZED, "wrong email or password")
 	}
 	return p, nil
+}
+
+var decoys sync.Map // bcrypt cost -> []byte
+
+// decoyHash is a bcrypt hash of a random secret at the given cost, made once
+// per cost. Comparing against it costs what comparing against a stored hash
+// of that cost does; a malformed or cheaper decoy would fail fast and tell
+// an attacker which emails exist.
+func decoyHash(cost int) []byte {
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		cost = bcrypt.DefaultCost
+	}
+	if h, ok := decoys.Load(cost); ok {
+		return h.([]byte)
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	h, err := bcrypt.GenerateFromPassword(secret, cost)
+	if err != nil {
+		panic(err) // only for a cost out of range, excluded above
+	}
+	actual, _ := decoys.LoadOrStore(cost, h)
+	return actual.([]byte)
 }
 
 // basicStaffAuth is the default StaffAuth: HTTP Basic with email and password.
@@ -68,7 +94,7 @@ func (s *Server) basicStaffAuth(c *fiber.Ctx) (sqlite.Person, error) {
 	if !ok {
 		return sqlite.Person{}, Errorf(EUNAUTHORIZED, "staff credentials required")
 	}
-	return CheckPassword(c, s.Store, email, password)
+	return s.CheckPassword(c, email, password)
 }
 
 // requireStaff admits supervisors and admins.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/sqlite"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Store is what the API needs from storage.
@@ -51,14 +52,17 @@ type Config struct {
 	// accepts HTTP Basic credentials (email, password) checked with bcrypt;
 	// the portal can replace it with its session cookies.
 	StaffAuth func(c *fiber.Ctx) (sqlite.Person, error)
-	// Now is the clock for rate limiting and backup names.
+	// Now is the clock for rate limiting, staff lockouts and backup names.
 	Now func() time.Time
+	// BcryptCost is the cost staff passwords are hashed with; a sign-in for
+	// an unknown email is checked against a decoy hash of the same cost.
+	BcryptCost int
 }
 
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
 	return Config{BodyLimit: 8 << 20, RateLimit: 20, RateBurst: 40, PageBytes: sqlite.DefaultPageBytes,
-		SSEHeartbeat: 25 * time.Second, Now: time.Now}
+		SSEHeartbeat: 25 * time.Second, Now: time.Now, BcryptCost: bcrypt.DefaultCost}
 }
 
 // Server is the HTTP API.

@@ -220,8 +220,26 @@ func (db *DB) Devices(ctx context.Context, f DeviceFilter) ([]Device, error) {
 	return out, err
 }
 
+// prefixCols qualifies each column of a column list with prefix ("d."),
+// including the column inside a COALESCE(...). It splits on top-level
+// commas only: the comma inside COALESCE(col, '') separates arguments.
 func prefixCols(prefix, cols string) string {
-	parts := strings.Split(cols, ",")
+	var parts []string
+	depth, from := 0, 0
+	for i, r := range cols {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, cols[from:i])
+				from = i + 1
+			}
+		}
+	}
+	parts = append(parts, cols[from:])
 	for i, c := range parts {
 		c = strings.TrimSpace(c)
 		if strings.HasPrefix(c, "COALESCE(") {

@@ -376,9 +376,28 @@ func (db *DB) RecordLogin(ctx context.Context, personID string, ok bool, maxFail
 				return err
 			}
 		} else {
-			if _, err := tx.ExecContext(ctx, `UPDATE people SET failed_logins = failed_logins + 1,
-				locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END WHERE id = ?`,
-				maxFailures, formatTime(tx.now.Add(lockFor)), personID); err != nil {
+			// A lockout that has expired is over: counting starts again, or
+			// the next single failure would lock the account once more.
+			var failed int
+			var locked time.Time
+			err := tx.QueryRowContext(ctx, `SELECT failed_logins, locked_until FROM people WHERE id = ?`, personID).Scan(&failed, nullTime{&locked})
+			if err != nil {
+				return err
+			}
+			var until any // NULL unless this failure locks
+			if !locked.IsZero() {
+				if locked.After(tx.now) {
+					until = formatTime(locked) // still locked: keep it
+				} else {
+					failed = 0
+				}
+			}
+			failed++
+			if failed >= maxFailures {
+				until = formatTime(tx.now.Add(lockFor))
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE people SET failed_logins = ?, locked_until = ? WHERE id = ?`,
+				failed, until, personID); err != nil {
 				return err
 			}
 		}

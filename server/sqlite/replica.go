@@ -20,7 +20,8 @@ type ServerStore struct {
 	ctx    context.Context
 	ap     *applier // set while batching
 	res    SyncResult
-	prefix string // meta keys of the replica's counter and clock ("" = "server")
+	prefix string               // meta keys of the replica's counter and clock ("" = "server")
+	id     syncengine.ReplicaID // the replica writing through this store
 }
 
 var _ syncengine.RecordStore = (*ServerStore)(nil)
@@ -34,6 +35,7 @@ func (db *DB) ServerReplica(ctx context.Context) (*syncengine.Replica, *ServerSt
 	if err != nil {
 		return nil, nil, err
 	}
+	st.id = m.id
 	r, err := syncengine.NewReplica(syncengine.Config{ID: m.id, Now: func() time.Time { return db.Now() }, Rand: db.Rand, Store: st,
 		Counter: m.counter, Clock: m.clock})
 	return r, st, err
@@ -55,7 +57,7 @@ func (tx *Tx) AutomationReplica(ctx context.Context) (*syncengine.Replica, error
 	if err != nil {
 		return nil, err
 	}
-	st := &ServerStore{db: tx.db, ctx: ctx, ap: ap, prefix: "auto"}
+	st := &ServerStore{db: tx.db, ctx: ctx, ap: ap, prefix: "auto", id: m.id}
 	return syncengine.NewReplica(syncengine.Config{ID: m.id, Now: tx.Now, Rand: tx.db.Rand, Store: st,
 		Counter: m.counter, Clock: m.clock})
 }
@@ -147,6 +149,11 @@ func (s *ServerStore) Commit(cs *syncengine.Changeset, recs []*syncengine.Record
 			if _, err := ap.commit("", cs, applied.Records, &s.res); err != nil {
 				return err
 			}
+		}
+		if cs.Replica != s.id {
+			// A remote changeset the engine applied through this store: its
+			// counter is another replica's, never this one's.
+			return nil
 		}
 		prefix := s.prefix
 		if prefix == "" {
