@@ -25,7 +25,8 @@ const (
 
 func registerAdminRoutes(s *Server, r fiber.Router) {
 	a := r.Group("/admin", s.requireStaff)
-	a.Post("/enrolment-codes", s.handleIssueCode)
+	a.Post("/devices/enrol-code", s.handleIssueCode)
+	a.Post("/enrolment-codes", s.handleIssueCode) // the first name of the route, kept for existing clients
 	a.Post("/devices/:id/revoke", s.handleRevokeDevice)
 	a.Get("/quarantine", s.handleListQuarantine)
 	a.Post("/quarantine/:id/review", s.handleReviewQuarantine)
@@ -126,16 +127,25 @@ func (s *Server) canManage(c *fiber.Ctx, p sqlite.Person) (bool, error) {
 }
 
 type issueCodeRequest struct {
-	PersonID string `json:"person_id" validate:"required,max=64"`
+	PersonID string `json:"person_id" validate:"required_without=Email,excluded_with=Email,max=64"`
+	Email    string `json:"email" validate:"required_without=PersonID,omitempty,email,max=254"`
 }
 
-// POST /v1/admin/enrolment-codes: a one-time code for one of the supervisor's workers.
+// POST /v1/admin/devices/enrol-code (also /v1/admin/enrolment-codes): a
+// one-time code for one of the supervisor's workers, named by person_id or
+// by email (exactly one).
 func (s *Server) handleIssueCode(c *fiber.Ctx) error {
 	var req issueCodeRequest
 	if err := parseJSON(c, &req); err != nil {
 		return err
 	}
-	p, err := s.Store.Person(c.UserContext(), req.PersonID)
+	var p sqlite.Person
+	var err error
+	if req.PersonID != "" {
+		p, err = s.Store.Person(c.UserContext(), req.PersonID)
+	} else {
+		p, err = s.Store.PersonByEmail(c.UserContext(), req.Email)
+	}
 	if err != nil {
 		return err
 	}
@@ -148,7 +158,8 @@ func (s *Server) handleIssueCode(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"code": code, "expires_at": exp, "person_id": p.ID})
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"code": code, "expires_at": exp, "person_id": p.ID,
+		"role": p.Role, "team_id": p.TeamID})
 }
 
 type revokeRequest struct {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -90,6 +91,12 @@ type Enrolment struct {
 	ReplicaID  string `json:"replica_id"`
 	Credential string `json:"credential"`
 	PersonID   string `json:"person_id"`
+	// Who the phone belongs to, so it can set itself up without another
+	// call: role (worker, supervisor, practitioner, admin), the person's team
+	// (new records default to it) and, for a practitioner, their service.
+	Role      string `json:"role"`
+	TeamID    string `json:"team_id"`
+	ServiceID string `json:"service_id,omitempty"`
 }
 
 // Enrol exchanges a one-time code for a new device and its credential.
@@ -112,6 +119,10 @@ func (db *DB) Enrol(ctx context.Context, code, platform string) (Enrolment, erro
 			return Errorf(EUNAUTHORIZED, "enrol", "enrolment code is not valid (unknown, used or expired)")
 		} else if err != nil {
 			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT role, COALESCE(team_id, ''), COALESCE(service_id, '') FROM people WHERE id = ?`,
+			e.PersonID).Scan(&e.Role, &e.TeamID, &e.ServiceID); err != nil {
+			return fmt.Errorf("enrolment code's person: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?`,
 			tx.NowText(), e.DeviceID, hashSecret(NormaliseCode(code))); err != nil {

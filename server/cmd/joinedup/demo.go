@@ -12,7 +12,7 @@ import (
 )
 
 // DemoLogin is printed at start so a newcomer can sign in.
-type DemoLogin struct{ Role, Email, Password string }
+type DemoLogin struct{ Role, Email, Password, TeamID string }
 
 // loadDemo fills an empty database with fixtures.Demo(): the organisation
 // into tables, the records as the engine changesets each person would have
@@ -24,6 +24,9 @@ func (m *Main) loadDemo(ctx context.Context) ([]DemoLogin, error) {
 	out := make([]DemoLogin, len(logins))
 	for i, l := range logins {
 		out[i] = DemoLogin{Role: l.Role, Email: l.Email, Password: l.Password}
+		if i < len(ds.Org.People) && ds.Org.People[i].Email == l.Email {
+			out[i].TeamID = ds.Org.People[i].TeamID
+		}
 	}
 	if v, err := m.DB.Meta(ctx, "demo_loaded"); err != nil {
 		return nil, err

@@ -229,8 +229,31 @@ func (m *Main) banner(logins []DemoLogin) {
 		for _, l := range logins {
 			fmt.Fprintf(m.Out, "  %-13s %-40s %s\n", l.Role, l.Email, l.Password)
 		}
+		if sup, worker, ok := enrolExample(logins); ok {
+			fmt.Fprintf(m.Out, "Enrol a phone: a supervisor issues a one-time code (15 minutes) for a worker of their team,\n"+
+				"then give it to the phone (fieldsim, or POST %s/v1/enrol {\"code\",\"platform\"}):\n"+
+				"  curl -s -u '%s:%s' -H 'Content-Type: application/json' \\\n"+
+				"    -d '{\"email\":\"%s\"}' %s/v1/admin/devices/enrol-code\n",
+				m.URL(), sup.Email, sup.Password, worker.Email, m.URL())
+		}
 	}
 	fmt.Fprintf(m.Out, "Press Ctrl-C to stop.\n")
+}
+
+// enrolExample picks a supervisor and a worker of the team they lead, for
+// the banner's enrolment example.
+func enrolExample(logins []DemoLogin) (sup, worker DemoLogin, ok bool) {
+	for _, s := range logins {
+		if s.Role != "supervisor" || s.TeamID == "" {
+			continue
+		}
+		for _, w := range logins {
+			if w.Role == "worker" && w.TeamID == s.TeamID && w.Email != "" {
+				return s, w, true
+			}
+		}
+	}
+	return sup, worker, false
 }
 
 // Close shuts down gracefully: live channels end, in-flight syncs finish

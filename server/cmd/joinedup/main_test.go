@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -343,4 +344,46 @@ func indexOf(ps []*crashPhone, p *crashPhone) int {
 		}
 	}
 	return -1
+}
+
+// TestBannerShowsHowToEnrol: the start banner's enrolment example works as
+// printed: the supervisor's credentials issue a code for the worker's email,
+// and the code enrols a phone that learns its team.
+func TestBannerShowsHowToEnrol(t *testing.T) {
+	var out bytes.Buffer
+	m := NewMain()
+	m.Out = &out
+	m.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	m.Config.Addr = "127.0.0.1:0"
+	m.Config.DataDir = t.TempDir()
+	m.Config.BcryptCost = bcrypt.MinCost
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	must(t, m.Run(ctx))
+	t.Cleanup(func() { MustClose(t, m) })
+	banner := out.String()
+	re := regexp.MustCompile(`curl -s -u '([^:]+):([^']+)' -H 'Content-Type: application/json' \\\n\s+-d '(\{"email":"[^"]+"\})' (\S+/v1/admin/devices/enrol-code)`)
+	sm := re.FindStringSubmatch(banner)
+	if sm == nil {
+		t.Fatalf("banner has no enrolment example:\n%s", banner)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "POST", sm[4], strings.NewReader(sm[3]))
+	req.SetBasicAuth(sm[1], sm[2])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	must(t, err)
+	var issued struct{ Code string }
+	json.NewDecoder(resp.Body).Decode(&issued)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || issued.Code == "" {
+		t.Fatalf("banner's curl: %d", resp.StatusCode)
+	}
+	resp, err = client.Post(m.URL()+"/v1/enrol", "application/json", strings.NewReader(`{"code":"`+issued.Code+`","platform":"sim"}`))
+	must(t, err)
+	var e sqlite.Enrolment
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || e.Role != "worker" || e.TeamID == "" {
+		t.Fatalf("enrol: %d %+v", resp.StatusCode, e)
+	}
 }
