@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Server benchmarks (loopback only): a week offline synced by one phone vs bulk insert.
+# Server benchmarks over loopback HTTP with a real SQLite file (not part of
+# make test; make bench runs it). Each figure is printed with a ratio to a
+# baseline measured in the same run:
+#   week: fixtures.Week() pushed through POST /v1/sync in pages, then pulled
+#         by a fresh device, vs the same rows bulk-inserted in one transaction;
+#   load: DEVICES (default 1000) devices syncing at once, SYNCS each (push a
+#         small changeset + pull), vs as many GET /healthz through the same pool.
 set -euo pipefail
+cd "$(dirname "$0")"
 GO=${GO:-go}
 out=${BENCH_OUT:-.}
-"$GO" test -run '^$' -bench 'WeekSync' -benchtime 1x -timeout 30m . | tee "$out/week.txt"
+"$GO" run ./serverbench -devices "${DEVICES:-1000}" -syncs "${SYNCS:-3}" | tee "$out/server.txt"

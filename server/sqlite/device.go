@@ -85,6 +85,38 @@ func (db *DB) IssueEnrolmentCode(ctx context.Context, personID, createdBy string
 	return code, expires, err
 }
 
+// IssueEnrolmentCodes issues one code per person in one transaction (bulk
+// enrolment of a new team's phones, load benchmarks): codes[i] is for
+// personIDs[i]. Each is audited as IssueEnrolmentCode audits one.
+func (db *DB) IssueEnrolmentCodes(ctx context.Context, personIDs []string, createdBy string) ([]string, error) {
+	b, err := db.random(5 * len(personIDs))
+	if err != nil {
+		return nil, err
+	}
+	codes := make([]string, len(personIDs))
+	err = db.update(ctx, func(tx *Tx) error {
+		expires := formatTime(tx.now.Add(EnrolmentCodeTTL))
+		for i, personID := range personIDs {
+			if _, err := findPerson(ctx, tx, "id = ?", personID); err != nil {
+				return err
+			}
+			codes[i] = codeEncoding.EncodeToString(b[5*i : 5*i+5])
+			if _, err := tx.ExecContext(ctx, `INSERT INTO enrolment_codes (code_hash, person_id, expires_at, created_by, created) VALUES (?, ?, ?, ?, ?)`,
+				hashSecret(codes[i]), personID, expires, createdBy, tx.NowText()); err != nil {
+				return err
+			}
+			if err := appendAudit(ctx, tx, AuditEntry{PersonID: createdBy, Action: ActionIssue, Detail: map[string]any{"for": personID}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
 // Enrolment is what a phone receives for a valid code.
 type Enrolment struct {
 	DeviceID   string `json:"device_id"`

@@ -212,6 +212,18 @@ func (db *DB) UpsertPerson(ctx context.Context, p Person) error {
 	return db.update(ctx, func(tx *Tx) error { return upsertPerson(ctx, tx, p) })
 }
 
+// UpsertPeople creates or updates many people in one transaction.
+func (db *DB) UpsertPeople(ctx context.Context, ps []Person) error {
+	return db.update(ctx, func(tx *Tx) error {
+		for _, p := range ps {
+			if err := upsertPerson(ctx, tx, p); err != nil {
+				return fmt.Errorf("person %s: %w", p.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
 func upsertPerson(ctx context.Context, tx *Tx, p Person) error {
 	switch p.Role {
 	case RoleWorker, RoleSupervisor, RolePractitioner, RoleAdmin:

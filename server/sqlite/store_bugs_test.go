@@ -133,3 +133,31 @@ func TestServerCounterOnlyFromOwnChangesets(t *testing.T) {
 		t.Fatalf("device changesets not applied: area %q", got.String("area"))
 	}
 }
+
+// TestBulkPeopleAndCodes: people and codes made in bulk (one transaction
+// each) enrol like single ones.
+func TestBulkPeopleAndCodes(t *testing.T) {
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	var ps []sqlite.Person
+	var ids []string
+	for i := 0; i < 20; i++ {
+		id := "bulk" + strconv.Itoa(i)
+		ps = append(ps, sqlite.Person{ID: id, Name: id, Role: sqlite.RoleWorker, TeamID: "team_b"})
+		ids = append(ids, id)
+	}
+	must(t, db.UpsertPeople(ctx, ps))
+	codes, err := db.IssueEnrolmentCodes(ctx, ids, "s1")
+	must(t, err)
+	for i, code := range codes {
+		e, err := db.Enrol(ctx, code, "sim")
+		must(t, err)
+		if e.PersonID != ids[i] || e.TeamID != "team_b" {
+			t.Fatalf("code %d enrolled %+v", i, e)
+		}
+	}
+	if _, err := db.IssueEnrolmentCodes(ctx, []string{"bulk0", "nobody"}, "s1"); err == nil {
+		t.Fatal("codes issued for an unknown person")
+	}
+}

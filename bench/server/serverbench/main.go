@@ -1,0 +1,563 @@
+// Command serverbench measures the sync server end to end over loopback
+// HTTP (a real listener, a real SQLite file), each figure as a ratio to a
+// baseline measured in the same run:
+//
+//   - week: a week of field work (fixtures.Week: ~2,000 encounters, 500
+//     referrals, edits) pushed through POST /v1/sync in pages, then pulled
+//     by a fresh device; baseline: the resulting rows bulk-inserted into
+//     SQLite in one transaction.
+//   - load: N devices (default 1,000) syncing at once, each doing a few
+//     push+pull round trips with a small changeset; baseline: the same
+//     number of GET /healthz requests through the same client pool.
+//
+// Run it with bench/server/run.sh (make bench); it is not part of make test.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/joinedup/joinedup/fixtures"
+	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+func main() {
+	devices := flag.Int("devices", 1000, "simulated devices for the load benchmark")
+	syncs := flag.Int("syncs", 3, "push+pull syncs per device")
+	page := flag.Int("page", 200, "changesets per push request in the week benchmark")
+	which := flag.String("run", "week,load", "benchmarks to run")
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "serverbench")
+	check(err)
+	defer os.RemoveAll(dir)
+	if bytes.Contains([]byte(*which), []byte("week")) {
+		check(week(filepath.Join(dir, "week"), *page))
+	}
+	if bytes.Contains([]byte(*which), []byte("load")) {
+		check(load(filepath.Join(dir, "load"), *devices, *syncs))
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serverbench:", err)
+		os.Exit(1)
+	}
+}
+
+// server is the API on a loopback listener over a fresh SQLite file.
+type server struct {
+	db     *sqlite.DB
+	api    *api.Server
+	url    string
+	served chan error
+}
+
+func startServer(dir string) (*server, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	db := sqlite.NewDB(filepath.Join(dir, "joinedup.db"))
+	if err := db.Open(); err != nil {
+		return nil, err
+	}
+	cfg := api.DefaultConfig()
+	cfg.RateLimit = 0 // unlimited: the benchmark is the only client
+	cfg.BodyLimit = 64 << 20
+	s := &server{db: db, api: api.New(db, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))), served: make(chan error, 1)}
+	s.api.NotFound()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.url = "http://" + ln.Addr().String()
+	go func() { s.served <- s.api.Serve(ln) }()
+	return s, nil
+}
+
+func (s *server) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.api.Shutdown(ctx)
+	<-s.served
+	s.db.Close()
+}
+
+// counting wraps a transport to count bytes on the wire (request and
+// response bodies plus headers as HTTP/1.1 writes them, approximately).
+type wire struct{ up, down atomic.Int64 }
+
+func (w *wire) client(conns int) *http.Client {
+	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
+	return &http.Client{Transport: tr, Timeout: 2 * time.Minute}
+}
+
+type syncReply struct {
+	api.SyncResponseHeader
+	bytesDown int
+}
+
+func doSync(c *http.Client, w *wire, url, cred string, req api.SyncRequestHeader) (*syncReply, error) {
+	body, _ := json.Marshal(req)
+	hr, _ := http.NewRequest("POST", url+"/v1/sync", bytes.NewReader(body))
+	hr.Header.Set("Authorization", "Bearer "+cred)
+	hr.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if w != nil {
+		w.up.Add(int64(len(body)))
+		w.down.Add(int64(len(b)))
+	}
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("sync: %d %s", resp.StatusCode, b)
+	}
+	var out syncReply
+	if err := json.Unmarshal(b, &out.SyncResponseHeader); err != nil {
+		return nil, err
+	}
+	out.bytesDown = len(b)
+	return &out, nil
+}
+
+func enrol(c *http.Client, url, code string) (sqlite.Enrolment, error) {
+	var e sqlite.Enrolment
+	resp, err := c.Post(url+"/v1/enrol", "application/json", bytes.NewReader([]byte(`{"code":"`+code+`","platform":"sim"}`)))
+	if err != nil {
+		return e, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 201 {
+		b, _ := io.ReadAll(resp.Body)
+		return e, fmt.Errorf("enrol: %d %s", resp.StatusCode, b)
+	}
+	return e, json.NewDecoder(resp.Body).Decode(&e)
+}
+
+// week: the fixtures' week, pushed over HTTP, pulled by a fresh device.
+//
+// The fixture history is written by the week's ~30 people, each through
+// their own replica, and the server accepts a changeset only from the
+// device holding its replica. So each person gets an enrolled device whose
+// replica is the fixture's (set directly in the store), and the history is
+// pushed in causal rounds: each request carries up to `page` changesets of
+// one author.
+func week(dir string, page int) error {
+	ds := fixtures.Generate(fixtures.Week())
+	h, err := ds.Changesets(1)
+	if err != nil {
+		return err
+	}
+	s, err := startServer(dir)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ctx := context.Background()
+	if err := loadOrg(ctx, s.db, ds.Org); err != nil {
+		return err
+	}
+	c := (&wire{}).client(4)
+	creds := map[string]string{}
+	var ids []string
+	for _, p := range ds.Org.People {
+		ids = append(ids, p.ID)
+	}
+	ids = append(ids, "bench-admin")
+	codes, err := s.db.IssueEnrolmentCodes(ctx, ids, "bench-admin")
+	if err != nil {
+		return err
+	}
+	for i, id := range ids {
+		e, err := enrol(c, s.url, codes[i])
+		if err != nil {
+			return err
+		}
+		if id != "bench-admin" {
+			if _, err := s.db.SQL().Exec(`UPDATE devices SET replica_id = ? WHERE id = ?`, fixtures.ReplicaFor(id).String(), e.DeviceID); err != nil {
+				return err
+			}
+		}
+		creds[id] = e.Credential
+	}
+	frameBytes := 0
+	for _, cs := range h.Changesets {
+		frameBytes += len(syncengine.EncodeChangeset(cs))
+	}
+
+	// Group the history into rounds: a changeset joins the earliest round
+	// after every other author's earlier changeset on its records (and not
+	// before its author's previous one), so each round is one page per
+	// author and every page's causal context is on the server when it lands.
+	type key struct {
+		round  int
+		author string
+	}
+	pages := map[key][]*syncengine.Changeset{}
+	var order []key
+	lastRound, lastAuthor, authorRound := map[syncengine.RecordID]int{}, map[syncengine.RecordID]string{}, map[string]int{}
+	for _, cs := range h.Changesets {
+		r := authorRound[cs.Author]
+		for _, d := range cs.Deps {
+			if lr, ok := lastRound[d.Record]; ok {
+				need := lr
+				if lastAuthor[d.Record] != cs.Author {
+					need++
+				}
+				r = max(r, need)
+			}
+		}
+		for _, d := range cs.Deps {
+			lastRound[d.Record], lastAuthor[d.Record] = r, cs.Author
+		}
+		authorRound[cs.Author] = r
+		k := key{r, cs.Author}
+		if _, ok := pages[k]; !ok {
+			order = append(order, k)
+		}
+		pages[k] = append(pages[k], cs)
+	}
+	slices.SortStableFunc(order, func(a, b key) int { return a.round - b.round })
+
+	var w wire
+	requests, rounds := 0, 0
+	start := time.Now()
+	for _, k := range order {
+		rounds = max(rounds, k.round+1)
+		css := pages[k]
+		for len(css) > 0 {
+			n := min(page, len(css))
+			req := api.SyncRequestHeader{NoPull: true}
+			for _, cs := range css[:n] {
+				req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
+			}
+			css = css[n:]
+			r, err := doSync(c, &w, s.url, creds[k.author], req)
+			if err != nil {
+				return err
+			}
+			for _, res := range r.Results {
+				if res.Status != sqlite.StatusAccepted {
+					return fmt.Errorf("push: %+v", res)
+				}
+			}
+			requests++
+		}
+	}
+	pushTime := time.Since(start)
+	pushUp, pushDown := w.up.Load(), w.down.Load()
+
+	w = wire{}
+	start = time.Now()
+	cursor, pulls, items := "", 0, 0
+	for {
+		r, err := doSync(c, &w, s.url, creds["bench-admin"], api.SyncRequestHeader{Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		pulls++
+		items += len(r.Changesets) + len(r.Snapshots)
+		cursor = r.Cursor
+		if !r.More {
+			break
+		}
+	}
+	pullTime := time.Since(start)
+	pullDown := w.down.Load()
+
+	// Baseline: the resulting rows, bulk-inserted in one transaction.
+	recs := h.Store.Records()
+	raw, err := sql.Open("sqlite3", filepath.Join(dir, "bulk.db")+"?_journal_mode=WAL&_foreign_keys=on")
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TABLE rows (id TEXT PRIMARY KEY, type TEXT NOT NULL, body BLOB NOT NULL)`); err != nil {
+		return err
+	}
+	start = time.Now()
+	tx, err := raw.Begin()
+	if err != nil {
+		return err
+	}
+	bulkBytes := 0
+	for _, r := range recs {
+		v, _ := json.Marshal(r.Values())
+		bulkBytes += len(v)
+		if _, err := tx.Exec(`INSERT INTO rows VALUES (?, ?, ?)`, string(r.ID), r.Type, v); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	bulkTime := time.Since(start)
+
+	fmt.Printf("week: %d changesets (%d records: %s), %d KiB of JUC frames\n", len(h.Changesets), len(recs), countTypes(recs), frameBytes>>10)
+	fmt.Printf("  push: %d requests in %d causal rounds (one page of <= %d changesets per author per round), %s, up %d KiB, down %d KiB\n",
+		requests, rounds, page, pushTime.Round(time.Millisecond), pushUp>>10, pushDown>>10)
+	fmt.Printf("  pull (fresh device, snapshots): %d requests, %d items, %s, down %d KiB\n", pulls, items, pullTime.Round(time.Millisecond), pullDown>>10)
+	fmt.Printf("  baseline bulk insert of the %d final rows in one transaction: %s (%d KiB of JSON)\n", len(recs), bulkTime.Round(time.Millisecond), bulkBytes>>10)
+	fmt.Printf("  ratio: push %.1fx, pull %.1fx, push+pull %.1fx the bulk insert; wire bytes up %.2fx, down (pull) %.2fx the bulk JSON\n",
+		ratio(pushTime, bulkTime), ratio(pullTime, bulkTime), ratio(pushTime+pullTime, bulkTime),
+		float64(pushUp)/float64(bulkBytes), float64(pullDown)/float64(bulkBytes))
+	return nil
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+func countTypes(recs []*syncengine.Record) string {
+	n := map[string]int{}
+	for _, r := range recs {
+		n[r.Type]++
+	}
+	keys := make([]string, 0, len(n))
+	for k := range n {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := ""
+	for i, k := range keys {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprintf("%d %s", n[k], k)
+	}
+	return out
+}
+
+// loadOrg writes the fixture organisation (and an admin) into the store.
+func loadOrg(ctx context.Context, db *sqlite.DB, o fixtures.Org) error {
+	for _, a := range o.Areas {
+		if err := db.UpsertArea(ctx, sqlite.Area{ID: a.ID, Name: a.Name}); err != nil {
+			return err
+		}
+	}
+	for _, t := range o.Teams {
+		if err := db.UpsertTeam(ctx, sqlite.Team{ID: t.ID, AreaID: t.AreaID, Name: t.Name}); err != nil {
+			return err
+		}
+	}
+	for _, s := range o.Services {
+		hours, _ := json.Marshal(s.Hours)
+		if err := db.UpsertService(ctx, sqlite.Service{ID: s.ID, Name: s.Name, Kind: s.Kind, Contact: s.Contact, Pathway: s.Pathway,
+			Hours: hours, SharedFields: s.SharedFields}); err != nil {
+			return err
+		}
+	}
+	ps := []sqlite.Person{{ID: "bench-admin", Name: "Bench Admin", Role: sqlite.RoleAdmin}}
+	for _, p := range o.People {
+		person := sqlite.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role, TeamID: p.TeamID, ServiceID: p.ServiceID}
+		if p.Role == sqlite.RoleSupervisor && p.TeamID != "" {
+			person.Supervises = []string{p.TeamID}
+		}
+		ps = append(ps, person)
+	}
+	return db.UpsertPeople(ctx, ps)
+}
+
+// load: n devices of 50 teams, all syncing at once.
+func load(dir string, n, syncsEach int) error {
+	s, err := startServer(dir)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ctx := context.Background()
+	const teams = 50
+	if err := s.db.UpsertArea(ctx, sqlite.Area{ID: "area", Name: "Area"}); err != nil {
+		return err
+	}
+	var ps []sqlite.Person
+	var ids []string
+	for t := 0; t < teams; t++ {
+		if err := s.db.UpsertTeam(ctx, sqlite.Team{ID: fmt.Sprintf("team%02d", t), AreaID: "area", Name: fmt.Sprintf("Team %d", t)}); err != nil {
+			return err
+		}
+	}
+	ps = append(ps, sqlite.Person{ID: "bench-admin", Name: "Bench Admin", Role: sqlite.RoleAdmin})
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("w%04d", i)
+		ps = append(ps, sqlite.Person{ID: id, Name: id, Role: sqlite.RoleWorker, TeamID: fmt.Sprintf("team%02d", i%teams)})
+		ids = append(ids, id)
+	}
+	start := time.Now()
+	if err := s.db.UpsertPeople(ctx, ps); err != nil {
+		return err
+	}
+	codes, err := s.db.IssueEnrolmentCodes(ctx, ids, "bench-admin")
+	if err != nil {
+		return err
+	}
+	c := (&wire{}).client(n)
+	type device struct {
+		person, team string
+		e            sqlite.Enrolment
+		rep          *syncengine.Replica
+		cursor       string
+	}
+	devs := make([]*device, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	for i := range devs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			e, err := enrol(c, s.url, codes[i])
+			if err != nil {
+				errs <- err
+				return
+			}
+			rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
+			rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
+			if err != nil {
+				errs <- err
+				return
+			}
+			devs[i] = &device{person: ids[i], team: e.TeamID, e: e, rep: rep}
+		}(i)
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	enrolTime := time.Since(start)
+
+	// Warm-up: every device's first (snapshot) pull, not measured.
+	run := func(fn func(d *device) error) (time.Duration, []time.Duration, int) {
+		var mu sync.Mutex
+		var lat []time.Duration
+		var failed atomic.Int64
+		gate := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, d := range devs {
+			wg.Add(1)
+			go func(d *device) {
+				defer wg.Done()
+				<-gate
+				for k := 0; k < syncsEach; k++ {
+					t0 := time.Now()
+					if err := fn(d); err != nil {
+						if failed.Add(1) == 1 {
+							fmt.Fprintln(os.Stderr, "first error:", err)
+						}
+						continue
+					}
+					d := time.Since(t0)
+					mu.Lock()
+					lat = append(lat, d)
+					mu.Unlock()
+				}
+			}(d)
+		}
+		t0 := time.Now()
+		close(gate)
+		wg.Wait()
+		return time.Since(t0), lat, int(failed.Load())
+	}
+	for _, d := range devs {
+		r, err := doSync(c, nil, s.url, d.e.Credential, api.SyncRequestHeader{})
+		if err != nil {
+			return err
+		}
+		d.cursor = r.Cursor
+	}
+
+	var w wire
+	syncOnce := func(d *device) error {
+		cs, err := d.rep.Edit(d.person, func(tx *syncengine.Txn) error {
+			id, err := tx.Create(syncengine.TypeEncounter)
+			if err != nil {
+				return err
+			}
+			tx.Set(id, "team_id", d.team)
+			tx.Set(id, "area", "bus station")
+			tx.Set(id, "started_at", time.Now().Add(-time.Hour))
+			return tx.InsertText(id, "note", 0, "Talked about college applications; follow up next week.")
+		})
+		if err != nil {
+			return err
+		}
+		r, err := doSync(c, &w, s.url, d.e.Credential, api.SyncRequestHeader{Cursor: d.cursor,
+			Changesets: []string{base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs))}})
+		if err != nil {
+			return err
+		}
+		if len(r.Results) != 1 || r.Results[0].Status != sqlite.StatusAccepted {
+			return fmt.Errorf("push: %+v", r.Results)
+		}
+		d.cursor = r.Cursor // pulled changesets are not applied: the phone side is not measured
+		return nil
+	}
+	syncWall, syncLat, syncErrs := run(syncOnce)
+	health := func(d *device) error {
+		resp, err := c.Get(s.url + "/healthz")
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("healthz: %d", resp.StatusCode)
+		}
+		return nil
+	}
+	hWall, hLat, hErrs := run(health)
+
+	total := n * syncsEach
+	sp50, sp99 := pct(syncLat, 50), pct(syncLat, 99)
+	hp50, hp99 := pct(hLat, 50), pct(hLat, 99)
+	fmt.Printf("load: %d devices in %d teams enrolled over HTTP in %s (codes issued in one transaction)\n", n, teams, enrolTime.Round(time.Millisecond))
+	fmt.Printf("  sync (push 1 new encounter + pull the team's news), %d at once x %d each: %d syncs in %s = %.0f syncs/s, p50 %s, p99 %s, errors %d; avg up %d B, down %d B\n",
+		n, syncsEach, total, syncWall.Round(time.Millisecond), float64(total-syncErrs)/syncWall.Seconds(), sp50, sp99, syncErrs,
+		w.up.Load()/int64(total), w.down.Load()/int64(total))
+	fmt.Printf("  baseline GET /healthz, same pool and concurrency: %d requests in %s = %.0f req/s, p50 %s, p99 %s, errors %d\n",
+		total, hWall.Round(time.Millisecond), float64(total-hErrs)/hWall.Seconds(), hp50, hp99, hErrs)
+	fmt.Printf("  ratio: throughput %.3fx healthz, p50 %.1fx, p99 %.1fx\n",
+		(float64(total-syncErrs)/syncWall.Seconds())/(float64(total-hErrs)/hWall.Seconds()), ratio(sp50, hp50), ratio(sp99, hp99))
+	return nil
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i].Round(10 * time.Microsecond)
+}
