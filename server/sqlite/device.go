@@ -265,7 +265,7 @@ func (db *DB) Devices(ctx context.Context, f DeviceFilter) ([]Device, error) {
 
 // prefixCols qualifies each column of a column list with prefix ("d."),
 // including the column inside a COALESCE(...). It splits on top-level
-// commas only: the comma inside COALESCE(col, '') separates arguments.
+// commas only: a comma inside COALESCE(...) separates its arguments.
 func prefixCols(prefix, cols string) string {
 	var parts []string
 	depth, from := 0, 0

@@ -100,9 +100,9 @@ func (db *DB) Sync(ctx context.Context, req SyncRequest) (*SyncResult, error) {
 }
 
 type cachedRecord struct {
-	rec                  *syncengine.Record // nil: does not exist
-	team, service, yp    string
-	exists               bool
+	rec               *syncengine.Record // nil: does not exist
+	team, service, yp string
+	exists            bool
 }
 
 type applier struct {
