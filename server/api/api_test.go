@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 	"io"
 	"log/slog"
 	"net"
@@ -611,14 +612,14 @@ func TestBinarySync(t *testing.T) {
 	a1, a2 := e.enrolPhone("w_a"), e.enrolPhone("w_a2")
 	a2.syncAll()
 	a1.newEncounter("team_a", "binary")
-	body, err := api.EncodeBinary(api.SyncRequestHeader{}, [][]byte{syncengine.EncodeChangeset(a1.outbox[0])})
+	body, err := protocol.Encode(api.SyncRequestHeader{}, [][]byte{syncengine.EncodeChangeset(a1.outbox[0])})
 	must(t, err)
 	r := e.do("POST", "/v1/sync", map[string]string{"Authorization": "Bearer " + a1.enrol.Credential, "Content-Type": api.BinaryContentType}, body)
 	if r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	var hdr api.SyncResponseHeader
-	groups, err := api.DecodeBinary(r.body, &hdr, 2)
+	groups, err := protocol.Decode(r.body, &hdr, 2)
 	must(t, err)
 	if len(hdr.Results) != 1 || hdr.Results[0].Status != "accepted" || len(groups) != 2 {
 		t.Fatalf("binary reply %+v", hdr)

@@ -27,19 +27,19 @@ const (
 
 // codeStatus is the one map from error code to HTTP status.
 var codeStatus = map[string]int{
-	EINVALID:            http.StatusUnprocessableEntity,
-	EUNAUTHORIZED:       http.StatusUnauthorized,
-	EFORBIDDEN:          http.StatusForbidden,
-	ENOTFOUND:           http.StatusNotFound,
-	ECONFLICT:           http.StatusConflict,
-	ETOOLARGE:           http.StatusRequestEntityTooLarge,
-	ERATELIMITED:        http.StatusTooManyRequests,
-	EMALFORMED:          http.StatusBadRequest,
-	EMISSINGDEP:         http.StatusConflict,
-	EREVOKED:            http.StatusUnauthorized,
-	EINTERNAL:           http.StatusInternalServerError,
-	EUNAVAILABLE:        http.StatusServiceUnavailable,
-	syncengine.EERASED:  http.StatusGone,
+	EINVALID:           http.StatusUnprocessableEntity,
+	EUNAUTHORIZED:      http.StatusUnauthorized,
+	EFORBIDDEN:         http.StatusForbidden,
+	ENOTFOUND:          http.StatusNotFound,
+	ECONFLICT:          http.StatusConflict,
+	ETOOLARGE:          http.StatusRequestEntityTooLarge,
+	ERATELIMITED:       http.StatusTooManyRequests,
+	EMALFORMED:         http.StatusBadRequest,
+	EMISSINGDEP:        http.StatusConflict,
+	EREVOKED:           http.StatusUnauthorized,
+	EINTERNAL:          http.StatusInternalServerError,
+	EUNAVAILABLE:       http.StatusServiceUnavailable,
+	syncengine.EERASED: http.StatusGone,
 }
 
 // fiberCodes maps Fiber's own errors (routing, body limit) onto our codes.

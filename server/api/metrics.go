@@ -21,7 +21,7 @@ type Metrics struct {
 	Conflicts    atomic.Int64
 	Enrolments   atomic.Int64
 	Revoked      atomic.Int64 // contacts refused because the device is revoked
-	HTTPRequests *CounterVec // by status code
+	HTTPRequests *CounterVec  // by status code
 	SyncLatency  *Histogram
 	SSEClients   atomic.Int64
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 	"strings"
 	"time"
 
@@ -48,12 +49,19 @@ func (s *Server) requireDevice(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// BinaryContentType marks a binary sync body (the shared envelope of
+// syncengine/protocol).
+const BinaryContentType = protocol.ContentType
+
+// maxPushFrames bounds how many changesets one request may push.
+const maxPushFrames = 20000
+
 // SyncRequestHeader is the JSON envelope (and the binary header).
 type SyncRequestHeader struct {
-	Cursor    string   `json:"cursor" validate:"max=200"`
-	Pending   int64    `json:"pending" validate:"gte=0"`
-	PageBytes int      `json:"page_bytes" validate:"omitempty,min=1024,max=8388608"`
-	NoPull    bool     `json:"no_pull"`
+	Cursor    string `json:"cursor" validate:"max=200"`
+	Pending   int64  `json:"pending" validate:"gte=0"`
+	PageBytes int    `json:"page_bytes" validate:"omitempty,min=1024,max=8388608"`
+	NoPull    bool   `json:"no_pull"`
 	// Changesets are base64 JUC frames (JSON only; binary bodies carry raw frames).
 	Changesets []string `json:"changesets,omitempty" validate:"max=20000"`
 }
@@ -79,7 +87,7 @@ func parseSync(c *fiber.Ctx) (hdr SyncRequestHeader, css []*syncengine.Changeset
 	switch {
 	case strings.HasPrefix(ct, BinaryContentType):
 		binary = true
-		groups, err := DecodeBinary(c.Body(), &hdr, 1)
+		groups, err := protocol.Decode(c.Body(), &hdr, 1)
 		if err != nil {
 			return hdr, nil, binary, Errorf(EMALFORMED, "binary sync body is not validly framed")
 		}
@@ -118,8 +126,8 @@ func parseSync(c *fiber.Ctx) (hdr SyncRequestHeader, css []*syncengine.Changeset
 		}
 		css = append(css, batch...)
 	}
-	if len(css) > maxFramesPerBody {
-		return hdr, nil, binary, Errorf(ETOOLARGE, "too many changesets in one request (max %d)", maxFramesPerBody)
+	if len(css) > maxPushFrames {
+		return hdr, nil, binary, Errorf(ETOOLARGE, "too many changesets in one request (max %d)", maxPushFrames)
 	}
 	return hdr, css, binary, nil
 }
@@ -166,7 +174,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	out := SyncResponseHeader{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More}
 	var body []byte
 	if binary {
-		body, err = EncodeBinary(out, res.Changesets, res.Snapshots)
+		body, err = protocol.Encode(out, res.Changesets, res.Snapshots)
 		if err != nil {
 			return err
 		}
@@ -265,4 +273,3 @@ func (s *Server) handleWiped(c *fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"device_id": d.ID, "wiped": true})
 }
-

@@ -17,7 +17,7 @@ const (
 	ActionEnrol   = "enrol"
 	ActionLogin   = "login"
 	ActionIssue   = "issue_code"
-	ActionRefused = "refused"  // a revoked device made contact
+	ActionRefused = "refused" // a revoked device made contact
 	ActionQuar    = "quarantine"
 	ActionReview  = "review"
 	ActionBackup  = "backup"

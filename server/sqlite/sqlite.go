@@ -10,11 +10,11 @@ package sqlite
 import (
 	"context"
 	"crypto/rand"
-	"io"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"sort"
