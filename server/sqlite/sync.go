@@ -366,6 +366,9 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			Detail: map[string]any{"seq": seq, "type": rec.Type, "ops": len(cs.Ops)}}); err != nil {
 			return 0, err
 		}
+		if err := a.recordConsentDecisions(cs, rec); err != nil {
+			return 0, fmt.Errorf("record sharing decision for %s: %w", rec.ID, err)
+		}
 	}
 	if len(erased) > 0 {
 		if err := a.redactHistory(erased); err != nil {
