@@ -19,7 +19,7 @@ type DemoLogin struct{ Role, Email, Password, TeamID string }
 // made, and bcrypt-hashed demo passwords. It runs once: a marker in meta
 // records that it was loaded (and it never touches a database with data).
 func (m *Main) loadDemo(ctx context.Context) ([]DemoLogin, error) {
-	ds := fixtures.Generate(fixtures.Demo())
+	ds, seed := demoDataset(m.DB.Now())
 	logins := fixtures.DemoLogins(ds.Org)
 	out := make([]DemoLogin, len(logins))
 	for i, l := range logins {
@@ -77,7 +77,7 @@ func (m *Main) loadDemo(ctx context.Context) ([]DemoLogin, error) {
 			return nil, fmt.Errorf("person %s: %w", p.ID, err)
 		}
 	}
-	h, err := ds.Changesets(fixtures.Demo().Seed)
+	h, err := ds.Changesets(seed)
 	if err != nil {
 		return nil, err
 	}
@@ -90,4 +90,14 @@ func (m *Main) loadDemo(ctx context.Context) ([]DemoLogin, error) {
 	}
 	m.Logger.Info("demo data loaded", "people", len(ds.Org.People), "changesets", n, "ms", time.Since(start).Milliseconds())
 	return out, nil
+}
+
+// demoDataset is the demo fortnight placed around now: it starts on last
+// week's Monday and stops at now, so the portal shows tonight's sessions and
+// real waiting times instead of a year-old fortnight, and nothing that has
+// not happened yet. The organisation and logins do not depend on the date.
+func demoDataset(now time.Time) (*fixtures.Dataset, uint64) {
+	c := fixtures.Demo()
+	c.Start = fixtures.MondayBefore(now, 1)
+	return fixtures.Generate(c).Until(now), c.Seed
 }
