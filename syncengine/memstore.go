@@ -100,3 +100,14 @@ func (m *MemStore) RedactHistory(erased func(RecordID) bool) int {
 	}
 	return n
 }
+
+// Drop forgets records that left this replica's scope (the server said so).
+// Their changesets stay in the log; if a record comes back it arrives as a
+// snapshot, and duplicates are decided per record.
+func (m *MemStore) Drop(ids ...RecordID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range ids {
+		delete(m.records, id)
+	}
+}

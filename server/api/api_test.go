@@ -191,7 +191,12 @@ func (p *phone) sync(pageBytes int) syncReply {
 	r.json(p.e.t, &out.SyncResponseHeader)
 	p.outbox = nil
 	if out.Reset {
-		p.store = syncengine.NewMemStore()
+		for _, r := range p.store.Records() {
+			p.store.Drop(r.ID)
+		}
+	}
+	for _, id := range out.Drop {
+		p.store.Drop(syncengine.RecordID(id))
 	}
 	for _, s := range out.Snapshots {
 		b, _ := base64.StdEncoding.DecodeString(s)
@@ -502,19 +507,37 @@ func TestScopeChanges(t *testing.T) {
 		return tx.Set(yp, "known_as", "Sam")
 	})
 	enc := a1.newEncounter("team_a", "stays with A")
+	var ref syncengine.RecordID
+	a1.edit(func(tx *syncengine.Txn) (err error) {
+		if ref, err = tx.Create(syncengine.TypeReferral); err != nil {
+			return err
+		}
+		for k, v := range map[string]any{"team_id": "team_a", "young_person_id": string(yp), "status": "draft"} {
+			must(t, tx.Set(ref, k, v))
+		}
+		return nil
+	})
 	a1.syncAll()
 	// The young person moves to team B (a handover by team A).
 	a1.edit(func(tx *syncengine.Txn) error { return tx.Set(yp, "team_id", "team_b") })
 	a1.syncAll()
 	b.syncAll()
-	if !b.has(yp) {
-		t.Fatal("team B did not receive the young person who moved in")
+	if !b.has(yp) || !b.has(ref) {
+		t.Fatalf("team B did not receive the young person who moved in (yp %v) with their referral (%v)", b.has(yp), b.has(ref))
 	}
-	// Team A's phone was told to drop it on the next pull.
+	// Team A's phone was told to drop them on the next pull.
+	if a1.has(yp) || a1.has(ref) {
+		t.Fatalf("team A phone still holds yp %v referral %v", a1.has(yp), a1.has(ref))
+	}
 	a2 := e.enrolPhone("w_a2")
 	a2.syncAll()
-	if a2.has(yp) || !a2.has(enc) {
+	if a2.has(yp) || a2.has(ref) || !a2.has(enc) {
 		t.Fatal("team A snapshot scope wrong")
+	}
+	// Team B can now work on the referral; team A cannot.
+	b.edit(func(tx *syncengine.Txn) error { return tx.InsertText(ref, "reason", 0, "Needs a move-on flat") })
+	if r := b.sync(0); r.Results[0].Status != "accepted" {
+		t.Fatalf("team B edit of the moved referral: %s", r.raw)
 	}
 	// Worker A moves to team B: the phone is reset to team B's records.
 	must(t, e.db.UpsertPerson(context.Background(), sqlite.Person{ID: "w_a", Name: "Worker A", Role: "worker", TeamID: "team_b"}))

@@ -330,6 +330,9 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 		team, service, yp := scopeCols(rec, prev)
+		if team, err = a.followYoungPerson(rec, team, yp); err != nil {
+			return 0, err
+		}
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
 			return 0, err
 		}
@@ -348,6 +351,13 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 				return 0, err
 			}
 			res.Touched = appendKeys(res.Touched, prev.team, prev.service)
+		}
+		if rec.Type == syncengine.TypeYoungPerson && prev.exists && prev.team != team && team != "" {
+			moved, err := a.moveYoungPersonRecords(seq, string(rec.ID), team)
+			if err != nil {
+				return 0, fmt.Errorf("move records of %s to %s: %w", rec.ID, team, err)
+			}
+			res.Touched = append(res.Touched, moved...)
 		}
 		res.Touched = appendKeys(res.Touched, team, service)
 		if prev.exists && prev.rec != nil && len(rec.Conflicts()) > len(prev.rec.Conflicts()) {
@@ -745,4 +755,65 @@ func projectYoungPerson(ctx context.Context, tx *Tx, p *syncengine.Record, ypID 
 		}
 	}
 	return nil
+}
+
+// followYoungPerson scopes referrals and follow-ups by their young person's
+// current team: when a young person moves team, the new team needs their
+// referrals and follow-ups (the chronology), and the old team must lose them.
+// A record whose young person the server does not hold keeps its own team_id.
+// Encounters stay with the team that met them.
+func (a *applier) followYoungPerson(rec *syncengine.Record, team, yp string) (string, error) {
+	if yp == "" || (rec.Type != syncengine.TypeReferral && rec.Type != syncengine.TypeFollowUp) {
+		return team, nil
+	}
+	y, err := a.get(syncengine.RecordID(yp))
+	if err != nil {
+		return "", err
+	}
+	if y.exists && y.team != "" {
+		return y.team, nil
+	}
+	return team, nil
+}
+
+// moveYoungPersonRecords moves a young person's referrals and follow-ups to
+// their new team, with a scope event for each so that devices of the old team
+// drop them and devices of the new team receive them. It returns the scope
+// keys touched, for the live channel.
+func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, error) {
+	rows, err := a.tx.QueryContext(a.ctx, `SELECT id, COALESCE(team_id, ''), COALESCE(service_id, '') FROM records
+		WHERE young_person_id = ? AND type IN (?, ?) AND COALESCE(team_id, '') != ?`,
+		yp, syncengine.TypeReferral, syncengine.TypeFollowUp, team)
+	if err != nil {
+		return nil, err
+	}
+	type moved struct{ id, team, service string }
+	var ms []moved
+	for rows.Next() {
+		var m moved
+		if err := rows.Scan(&m.id, &m.team, &m.service); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var touched []string
+	for _, m := range ms {
+		if _, err := a.tx.ExecContext(a.ctx, `UPDATE records SET team_id = ? WHERE id = ?`, team, m.id); err != nil {
+			return nil, err
+		}
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO scope_events (seq, record_id, from_team, to_team, at) VALUES (?, ?, ?, ?, ?)`,
+			seq, m.id, nullString(scopeKey(m.team, m.service)), nullString(scopeKey(team, m.service)), a.tx.NowText()); err != nil {
+			return nil, err
+		}
+		if c, ok := a.cache[syncengine.RecordID(m.id)]; ok {
+			c.team = team
+		}
+		touched = appendKeys(touched, m.team, "")
+	}
+	return appendKeys(touched, team, ""), nil
 }
