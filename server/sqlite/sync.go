@@ -556,6 +556,19 @@ func pull(ctx context.Context, tx *Tx, req SyncRequest, scope Scope, res *SyncRe
 	case cur.seq > now:
 		return Errorf(EINVALID, "pull", "cursor is ahead of this server's log")
 	}
+	if cur.seq > 0 {
+		// History the device still needed was compacted away while it was
+		// offline: it may also have missed scope events telling it to drop
+		// records, so it starts again from a snapshot of its scope.
+		done, err := compactedThrough(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if cur.seq < done {
+			res.Reset = true
+			cur = cursor{tag: tag, snapshot: true}
+		}
+	}
 	filter, fargs := scope.sqlFilter()
 	if !cur.snapshot {
 		// Records that left or entered the scope since the cursor.

@@ -63,6 +63,9 @@ type Config struct {
 	BcryptCost int
 	API        api.Config
 	Push       push.Config // FCM_PROJECT_ID, FCM_CREDENTIALS_FILE, FCM_ENDPOINT; unset: notifications are logged
+	// HistoryKeep: sync history every phone seen within it has pulled is
+	// compacted hourly; a phone away longer gets a fresh snapshot. 0: never.
+	HistoryKeep time.Duration
 }
 
 // DefaultConfig reads PORT and DATA_DIR.
@@ -76,7 +79,8 @@ func DefaultConfig() Config {
 		dir = "./data"
 	}
 	return Config{Addr: net.JoinHostPort("localhost", port), DataDir: dir, Demo: true, LogLevel: "info",
-		BcryptCost: bcrypt.DefaultCost, API: api.DefaultConfig(), Push: pushConfigFromEnv()}
+		BcryptCost: bcrypt.DefaultCost, API: api.DefaultConfig(), Push: pushConfigFromEnv(),
+		HistoryKeep: 30 * 24 * time.Hour}
 }
 
 // Validate checks the configuration.
@@ -113,6 +117,8 @@ type Main struct {
 	// Deliverer drains the push outbox from Run until Close (see push.go).
 	Deliverer push.Deliverer
 	stopPush  func()
+	// stopCompact ends the history compactor (see compact.go).
+	stopCompact func()
 
 	// Mounts run before serving: the portal adds its routes here.
 	Mounts []func(m *Main) error
@@ -126,7 +132,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{Config: DefaultConfig(), Out: os.Stdout,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Mounts: []func(*Main) error{mountPortal, mountPush}} // portal wiring: see portal.go
+		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction}} // portal wiring: see portal.go
 }
 
 // ParseFlags parses command-line flags over the defaults.
@@ -138,6 +144,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Config.BackupTo, "backup", "", "write an online backup of the database to this file and exit")
 	fs.IntVar(&m.Config.BcryptCost, "bcrypt-cost", m.Config.BcryptCost, "bcrypt cost for demo passwords (tests lower it)")
 	fs.StringVar(&m.Config.LogLevel, "log-level", m.Config.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&m.Config.HistoryKeep, "history-keep", m.Config.HistoryKeep, "compact sync history that every phone seen within this time has pulled (0: never)")
 	fs.IntVar(&m.Config.API.BodyLimit, "body-limit", m.Config.API.BodyLimit, "maximum request body in bytes")
 	fs.Float64Var(&m.Config.API.RateLimit, "rate", m.Config.API.RateLimit, "sync requests per second per device (0: unlimited)")
 	pushFlags(fs, &m.Config.Push)
@@ -266,6 +273,10 @@ func (m *Main) Close() error {
 		defer cancel()
 		errs = append(errs, m.API.Shutdown(ctx))
 		<-m.served
+	}
+	if m.stopCompact != nil {
+		m.stopCompact()
+		m.stopCompact = nil
 	}
 	if m.stopPush != nil { // after the API: syncs that finished have enqueued theirs
 		m.stopPush()
