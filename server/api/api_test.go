@@ -41,7 +41,7 @@ func must(tb testing.TB, err error) {
 // newEnv opens a real SQLite file with a small organisation: teams A and B,
 // a worker in each, a supervisor of A, a housing service that may see a
 // referral's reason, urgency and the young person's known_as, and an admin.
-func newEnv(tb testing.TB) *env {
+func newEnv(tb testing.TB, opts ...func(*api.Config)) *env {
 	tb.Helper()
 	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "db.sqlite"))
 	e := &env{t: tb, db: db, now: time.Date(2025, 10, 20, 19, 0, 0, 0, time.UTC)}
@@ -70,6 +70,9 @@ func newEnv(tb testing.TB) *env {
 	cfg.BodyLimit = 256 << 10
 	cfg.BackupDir = filepath.Join(tb.TempDir(), "backups")
 	cfg.Now = func() time.Time { return e.now }
+	for _, o := range opts {
+		o(&cfg)
+	}
 	e.srv = api.New(db, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	e.srv.NotFound()
 	return e

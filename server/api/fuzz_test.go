@@ -1,0 +1,61 @@
+package api_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+
+	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
+)
+
+// FuzzSyncBody posts untrusted bodies, JSON or binary, to /v1/sync as an
+// enrolled phone: whatever the bytes, the answer is a documented error
+// ({code, message}, 4xx) or a sync, never a 5xx; and the records accepted
+// before are never altered by a body that was refused.
+func FuzzSyncBody(f *testing.F) {
+	e := newEnv(f, func(c *api.Config) { c.RateLimit, c.RateBurst = 1e9, 1<<30 })
+	p := e.enrolPhone("w_a")
+	enc := p.newEncounter("team_a", "accepted before the fuzzing")
+	p.syncAll()
+	kept, err := e.db.RecordState(context.Background(), string(enc))
+	if err != nil {
+		f.Fatal(err)
+	}
+	keptBytes := syncengine.EncodeRecord(kept)
+	edit := p.edit(func(tx *syncengine.Txn) error { return tx.InsertText(enc, "note", 0, "more ") })
+	frame := syncengine.EncodeChangeset(edit)
+	js, _ := json.Marshal(api.SyncRequestHeader{Changesets: []string{base64.StdEncoding.EncodeToString(frame)}})
+	bin, _ := protocol.Encode(api.SyncRequestHeader{}, [][]byte{frame})
+	f.Add(js, false)
+	f.Add(bin, true)
+	f.Add([]byte(`{"cursor":"zz","page_bytes":-1}`), false)
+	f.Add([]byte(`{"changesets":["SlVDAQ=="]}`), false)
+	f.Add(bin[:len(bin)-3], true)
+	f.Fuzz(func(t *testing.T, body []byte, binary bool) {
+		e.t = t
+		ct := "application/json"
+		if binary {
+			ct = api.BinaryContentType
+		}
+		r := e.do("POST", "/v1/sync", map[string]string{"Authorization": p.auth()["Authorization"], "Content-Type": ct}, body)
+		if r.status >= 500 {
+			t.Fatalf("status %d for untrusted body: %s", r.status, r.body)
+		}
+		if r.status != 200 {
+			var eb struct{ Code, Message string }
+			if json.Unmarshal(r.body, &eb) != nil || eb.Code == "" || eb.Message == "" {
+				t.Fatalf("status %d without {code, message}: %s", r.status, r.body)
+			}
+			now, err := e.db.RecordState(context.Background(), string(enc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := syncengine.EncodeRecord(now); string(got) != string(keptBytes) && now.String("note") != "more accepted before the fuzzing" {
+				t.Fatalf("a refused body altered an accepted record: %q", now.String("note"))
+			}
+		}
+	})
+}
