@@ -12,34 +12,36 @@ import (
 
 // Get returns one record's view, or an error with code not_found.
 func (c *Client) Get(id string) (string, error) {
-	st, _, err := c.state(false)
+	r, err := c.record("get", id)
 	if err != nil {
 		return "", err
+	}
+	return mustJSON(r.View(nil)), nil
+}
+
+// record loads one record for a read, or fails with code not_found.
+func (c *Client) record(op, id string) (*syncengine.Record, error) {
+	st, _, err := c.state(false)
+	if err != nil {
+		return nil, err
 	}
 	r, err := st.Record(syncengine.RecordID(id))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if r == nil {
-		return "", errorf(syncengine.ENOTFOUND, "get", "record %s not found", id)
+		return nil, errorf(syncengine.ENOTFOUND, op, "record %s not found", id)
 	}
-	return mustJSON(r.View(nil)), nil
+	return r, nil
 }
 
 // Conflicts returns a record's fields in conflict: a JSON array of
 // {field, values: [{id, value, author, at}]}, the value shown first. Resolve
 // one by writing a new value with Resolve.
 func (c *Client) Conflicts(id string) (string, error) {
-	st, _, err := c.state(false)
+	r, err := c.record("conflicts", id)
 	if err != nil {
 		return "", err
-	}
-	r, err := st.Record(syncengine.RecordID(id))
-	if err != nil {
-		return "", err
-	}
-	if r == nil {
-		return "", errorf(syncengine.ENOTFOUND, "conflicts", "record %s not found", id)
 	}
 	v := r.View(nil)
 	if v.Conflicts == nil {

@@ -157,11 +157,7 @@ func (tx *Txn) InsertText(id RecordID, field string, pos int, s string) error {
 	if !utf8.ValidString(s) {
 		return Errorf(EINVALID, "insert text", "text is not valid UTF-8")
 	}
-	r, err := tx.touch(id, true)
-	if err != nil {
-		return err
-	}
-	f, err := r.field(field, KindText)
+	f, err := tx.textField(id, field)
 	if err != nil {
 		return err
 	}
@@ -180,11 +176,7 @@ func (tx *Txn) DeleteText(id RecordID, field string, pos, n int) error {
 	if n == 0 {
 		return nil
 	}
-	r, err := tx.touch(id, true)
-	if err != nil {
-		return err
-	}
-	f, err := r.field(field, KindText)
+	f, err := tx.textField(id, field)
 	if err != nil {
 		return err
 	}
@@ -199,6 +191,15 @@ func (tx *Txn) DeleteText(id RecordID, field string, pos, n int) error {
 	tx.cs.Ops = append(tx.cs.Ops, op)
 	tx.next++
 	return nil
+}
+
+// textField returns the working copy of a text field of an existing record.
+func (tx *Txn) textField(id RecordID, field string) (*Field, error) {
+	r, err := tx.touch(id, true)
+	if err != nil {
+		return nil, err
+	}
+	return r.field(field, KindText)
 }
 
 // ReplaceText makes a text field equal s with the smallest edit (common
