@@ -19,13 +19,21 @@ type RecordStore interface {
 // changesets from others (holding back those that arrive before what they
 // depend on) and makes changesets from local edits.
 type Replica struct {
-	mu      sync.Mutex
-	id      ReplicaID
-	clock   *HLC
-	rand    io.Reader
-	store   RecordStore
-	counter uint64 // last counter value used by this replica
-	pending map[Key]*Changeset
+	mu       sync.Mutex
+	id       ReplicaID
+	clock    *HLC
+	rand     io.Reader
+	store    RecordStore
+	counter  uint64 // last counter value used by this replica
+	pending  map[Key]*Changeset
+	rejected map[Key]*Rejection
+}
+
+// Rejection is a changeset that was held for its dependencies and then
+// failed to apply, with the reason.
+type Rejection struct {
+	Changeset *Changeset
+	Err       error
 }
 
 // Config holds what a replica needs from outside: no hidden clocks or randomness.
@@ -43,7 +51,7 @@ func NewReplica(c Config) (*Replica, error) {
 	if c.ID.IsZero() || c.Now == nil || c.Rand == nil || c.Store == nil {
 		return nil, fmt.Errorf("new replica: id, now, rand and store are required")
 	}
-	r := &Replica{id: c.ID, clock: NewHLC(c.Now), rand: c.Rand, store: c.Store, counter: c.Counter, pending: map[Key]*Changeset{}}
+	r := &Replica{id: c.ID, clock: NewHLC(c.Now), rand: c.Rand, store: c.Store, counter: c.Counter, pending: map[Key]*Changeset{}, rejected: map[Key]*Rejection{}}
 	r.clock.Observe(c.Clock)
 	return r, nil
 }
@@ -80,9 +88,11 @@ func (r *Replica) Apply(cs *Changeset) (ApplyStatus, error) {
 			p := r.pending[k]
 			s, err := r.apply(p)
 			if err != nil {
-				// It can never apply: it stays out, and callers learn of it
-				// from PendingCount; its author is told by the server.
+				// Its dependencies arrived but it still does not apply: it
+				// is kept, with the reason, for the caller to surface
+				// (Rejected), never silently dropped.
 				delete(r.pending, k)
+				r.rejected[k] = &Rejection{Changeset: p, Err: err}
 				continue
 			}
 			if s != Pending {
@@ -94,9 +104,12 @@ func (r *Replica) Apply(cs *Changeset) (ApplyStatus, error) {
 	return st, nil
 }
 
-func (r *Replica) pendingKeys() []Key {
-	keys := make([]Key, 0, len(r.pending))
-	for k := range r.pending {
+func (r *Replica) pendingKeys() []Key { return sortKeys(r.pending) }
+
+// sortKeys returns a map's changeset keys in (replica, start) order.
+func sortKeys[V any](m map[Key]V) []Key {
+	keys := make([]Key, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
@@ -129,6 +142,18 @@ func (r *Replica) apply(cs *Changeset) (ApplyStatus, error) {
 		r.counter = cs.End()
 	}
 	return Applied, nil
+}
+
+// Rejected returns the changesets that were held for their dependencies and
+// then failed to apply, in key order.
+func (r *Replica) Rejected() []*Rejection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*Rejection
+	for _, k := range sortKeys(r.rejected) {
+		out = append(out, r.rejected[k])
+	}
+	return out
 }
 
 // PendingCount is how many changesets are waiting for their dependencies.

@@ -392,3 +392,28 @@ func TestScopedDelivery(t *testing.T) {
 		t.Fatal("an empty restriction must report false")
 	}
 }
+
+// TestHeldChangesetThatCannotApplyIsKept: a changeset held for its
+// dependencies that then turns out not to apply (a hostile or broken writer
+// set a text field as a register) is kept with its reason, not dropped.
+func TestHeldChangesetThatCannotApplyIsKept(t *testing.T) {
+	s := newSim(t, 11, 3)
+	create := s.edit(0, "w-ana", func(tx *Txn) error { return newEncounter(tx, s.now) })
+	id := create.Ops[0].Record
+	edit := s.edit(0, "w-ana", func(tx *Txn) error { return tx.Set(id, "area", "Riverside park") })
+	bad := *edit
+	bad.Ops = []Op{{Kind: OpSet, Record: id, Field: "note", Value: []byte(`"overwrite"`)}}
+	if st, err := s.replicas[1].Apply(&bad); err != nil || st != Pending {
+		t.Fatalf("held: %v %v", st, err)
+	}
+	if _, err := s.replicas[1].Apply(create); err != nil {
+		t.Fatal(err)
+	}
+	rej := s.replicas[1].Rejected()
+	if len(rej) != 1 || rej[0].Changeset.Key() != bad.Key() || ErrorCode(rej[0].Err) != EMALFORMED {
+		t.Fatalf("rejected = %+v", rej)
+	}
+	if s.replicas[1].PendingCount() != 0 {
+		t.Fatal("still pending")
+	}
+}
