@@ -13,6 +13,7 @@ const (
 	EWRONGKEY    = "wrong_key"     // the local database does not decrypt with the key given
 	ECORRUPT     = "corrupt"       // the local database holds something unreadable
 	EREVOKED     = "revoked"       // the server revoked this device (and asks for a wipe)
+	ECURSORAHEAD = "cursor_ahead"  // the server holds less than this phone has seen: it was restored from a backup
 	EPROTOCOL    = "protocol"      // the server answered something this SDK does not understand
 )
 

@@ -57,6 +57,13 @@ CREATE TABLE IF NOT EXISTS inbox (
 	body    BLOB NOT NULL,
 	PRIMARY KEY (replica, start)
 );
+-- our changesets the server acknowledged, kept for keepSent: if the server
+-- is ever restored from a backup that predates them, they are sent again.
+CREATE TABLE IF NOT EXISTS sent (
+	start INTEGER PRIMARY KEY,
+	acked INTEGER NOT NULL,
+	body  BLOB NOT NULL -- sealed JUC1 frame, as it was in the outbox
+);
 -- our changesets the server refused (kept with its reason), and received
 -- changesets that could never apply here.
 CREATE TABLE IF NOT EXISTS quarantine (

@@ -128,6 +128,10 @@ func (c *Client) recordOutcome(err error) {
 	c.notify()
 }
 
+// keepSent is how long acknowledged saves are kept to be sent again after a
+// server restore (the server's own history retention is the same).
+const keepSent = 30 * 24 * time.Hour
+
 func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 	start := time.Now()
 	st, _, err := c.state(true)
@@ -142,9 +146,24 @@ func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := st.db.Exec(`DELETE FROM sent WHERE acked < ?`, c.now().Add(-keepSent).UnixMilli()); err != nil {
+		return nil, err
+	}
 	sum := &syncSummary{}
+	recovered := false
 	for page := 0; page < maxPages; page++ {
 		more, err := c.roundTrip(ctx, st, server, cred, sum)
+		if ErrorCode(err) == ECURSORAHEAD && !recovered {
+			// The server was restored from a backup and lost what it had
+			// acknowledged since: send our recent saves again and start
+			// from a snapshot. Saves it still has come back as duplicates.
+			recovered = true
+			if err := st.resend(); err != nil {
+				return sum, err
+			}
+			page--
+			continue
+		}
 		if err != nil {
 			return sum, err
 		}
@@ -272,6 +291,14 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *syncResponse, cs
 				}
 			default:
 				continue // an answer this SDK does not know: keep it queued
+			}
+			if r.Status == "accepted" || r.Status == "duplicate" {
+				// Kept for keepSent, in case the server is restored from a
+				// backup taken before it had this save.
+				if _, err := tx.Exec(`INSERT OR IGNORE INTO sent (start, acked, body) SELECT start, ?, body FROM outbox WHERE start = ?`,
+					c.now().UnixMilli(), int64(r.Start)); err != nil {
+					return err
+				}
 			}
 			if _, err := tx.Exec(`DELETE FROM outbox WHERE start = ?`, int64(r.Start)); err != nil {
 				return err
@@ -459,4 +486,16 @@ func (c *Client) applyPage(received []*syncengine.Changeset) error {
 		c.mu.Unlock()
 	}
 	return err
+}
+
+// resend puts every kept acknowledged save back in the outbox and forgets the
+// cursor, in one transaction: the next round trip pushes them again and pulls
+// a snapshot of the phone's scope.
+func (s *store) resend() error {
+	return s.update(func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO outbox (start, bytes, created, body) SELECT start, length(body), acked, body FROM sent`); err != nil {
+			return err
+		}
+		return setMeta(tx, "cursor", "")
+	})
 }

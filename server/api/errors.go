@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"github.com/joinedup/joinedup/server/sqlite"
 	"log/slog"
 	"net/http"
 
@@ -23,6 +24,7 @@ const (
 	EREVOKED      = "revoked"
 	EINTERNAL     = syncengine.EINTERNAL
 	EUNAVAILABLE  = "unavailable"
+	ECURSORAHEAD  = sqlite.ECURSORAHEAD
 )
 
 // codeStatus is the one map from error code to HTTP status.
@@ -39,6 +41,7 @@ var codeStatus = map[string]int{
 	EREVOKED:           http.StatusUnauthorized,
 	EINTERNAL:          http.StatusInternalServerError,
 	EUNAVAILABLE:       http.StatusServiceUnavailable,
+	ECURSORAHEAD:       http.StatusConflict,
 	syncengine.EERASED: http.StatusGone,
 }
 

@@ -10,6 +10,10 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
 	EREVOKED      = "revoked"
+	// ECURSORAHEAD: the device has pulled further than this server's log goes,
+	// which happens after the server was restored from a backup. The device
+	// re-sends its own recent work and starts again from a snapshot.
+	ECURSORAHEAD = "cursor_ahead"
 )
 
 // Errorf is syncengine.Errorf with an empty op filled by the caller's context.

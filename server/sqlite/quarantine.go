@@ -118,7 +118,11 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, by, resolution str
 				if err := syncengine.CheckChangeset(cs, before, applied.Records); err != nil {
 					return err
 				}
-				if _, err := ap.commit(q.DeviceID, cs, applied.Records, &SyncResult{}); err != nil {
+				seq, err := ap.commit(q.DeviceID, cs, applied.Records, &SyncResult{})
+				if err != nil {
+					return err
+				}
+				if err := ap.resendReleased(seq, cs); err != nil {
 					return err
 				}
 			}

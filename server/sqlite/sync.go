@@ -76,6 +76,11 @@ func (db *DB) Sync(ctx context.Context, req SyncRequest) (*SyncResult, error) {
 			}
 			res.Results = append(res.Results, pr)
 		}
+		if res.Accepted > 0 {
+			if err := ap.retryHeld(); err != nil {
+				return fmt.Errorf("retry held changesets: %w", err)
+			}
+		}
 		if !req.NoPull {
 			if err := pull(ctx, tx, req, scope, res); err != nil {
 				return err
@@ -230,13 +235,17 @@ func (a *applier) push(dev Device, scope Scope, cs *syncengine.Changeset, res *S
 	}
 	var qcode, qmsg string
 	err = a.tx.QueryRowContext(a.ctx, `SELECT code, message FROM quarantine WHERE replica_id = ? AND start = ? AND reviewed_at IS NULL`, pr.Replica, cs.Start).Scan(&qcode, &qmsg)
-	if err == nil {
+	held := err == nil && qcode == syncengine.EMISSINGDEP
+	if err == nil && !held {
 		pr.Status, pr.Code, pr.Message = StatusQuarantined, qcode, qmsg
 		res.Quarantined++
 		return pr, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
+	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return pr, err
 	}
+	// A changeset held only for a missing dependency is tried again: what it
+	// depends on may have arrived since (after a restore from backup, phones
+	// re-send their work in no particular order).
 
 	applied, err := syncengine.Apply(cs, a.getter)
 	if err != nil {
@@ -271,9 +280,97 @@ func (a *applier) push(dev Device, scope Scope, cs *syncengine.Changeset, res *S
 	if err != nil {
 		return pr, err
 	}
+	if held {
+		if _, err := a.tx.ExecContext(a.ctx, `UPDATE quarantine SET reviewed_by = 'server', reviewed_at = ?, resolution = ?
+			WHERE replica_id = ? AND start = ? AND reviewed_at IS NULL`, a.tx.NowText(), ResolutionRelease, pr.Replica, cs.Start); err != nil {
+			return pr, err
+		}
+		if err := a.resendReleased(seq, cs); err != nil {
+			return pr, err
+		}
+	}
 	pr.Status, pr.Seq = StatusAccepted, seq
 	res.Accepted++
 	return pr, nil
+}
+
+// resendReleased makes devices fetch fresh snapshots of the records a
+// released changeset touched. Its author's phone dropped the change when it
+// was quarantined, and pull never echoes a phone's own changesets, so without
+// this the author would never see its own released work. A scope event whose
+// team does not change is exactly that signal: "this record entered your
+// scope again".
+func (a *applier) resendReleased(seq int64, cs *syncengine.Changeset) error {
+	for _, d := range cs.Deps {
+		c, err := a.get(d.Record)
+		if err != nil {
+			return err
+		}
+		key := nullString(scopeKey(c.team, c.service))
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO scope_events (seq, record_id, from_team, to_team, at) VALUES (?, ?, ?, ?, ?)`,
+			seq, string(d.Record), key, key, a.tx.NowText()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retryHeld tries again every changeset held in quarantine for a missing
+// dependency, as its own device, until none moves: the pushes just accepted
+// may be what they were waiting for.
+func (a *applier) retryHeld() error {
+	for {
+		rows, err := a.tx.QueryContext(a.ctx, `SELECT COALESCE(device_id, ''), body FROM quarantine
+			WHERE reviewed_at IS NULL AND code = ? ORDER BY id`, syncengine.EMISSINGDEP)
+		if err != nil {
+			return err
+		}
+		type item struct {
+			device string
+			body   []byte
+		}
+		var items []item
+		for rows.Next() {
+			var it item
+			if err := rows.Scan(&it.device, &it.body); err != nil {
+				rows.Close()
+				return err
+			}
+			items = append(items, it)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		moved := false
+		for _, it := range items {
+			cs, err := syncengine.DecodeChangeset(it.body)
+			if err != nil || it.device == "" {
+				continue // reviewed by a person instead
+			}
+			dev, err := scanDevice(a.tx.QueryRowContext(a.ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, it.device))
+			if err != nil || dev.Status != "active" {
+				continue
+			}
+			person, err := findPerson(a.ctx, a.tx, "id = ?", dev.PersonID)
+			if err != nil {
+				return err
+			}
+			scope, err := scopeOf(a.ctx, a.tx, person)
+			if err != nil {
+				return err
+			}
+			var res SyncResult
+			pr, err := a.push(dev, scope, cs, &res)
+			if err != nil {
+				return err
+			}
+			moved = moved || pr.Status == StatusAccepted
+		}
+		if !moved {
+			return nil
+		}
+	}
 }
 
 // quarantine keeps a refused changeset with its reason, for review.
@@ -554,7 +651,7 @@ func pull(ctx context.Context, tx *Tx, req SyncRequest, scope Scope, res *SyncRe
 		res.Reset = true
 		cur = cursor{tag: tag, snapshot: true}
 	case cur.seq > now:
-		return Errorf(EINVALID, "pull", "cursor is ahead of this server's log")
+		return Errorf(ECURSORAHEAD, "pull", "this device has seen more than the server holds (was the server restored from a backup?): send your recent changes again and start from a snapshot")
 	}
 	if cur.seq > 0 {
 		// History the device still needed was compacted away while it was
