@@ -132,6 +132,11 @@ func TestServerRestoredFromBackupLosesNothing(t *testing.T) {
 			}
 		}
 	}
+	// B's save waited in quarantine on the server; once applied it is no
+	// longer listed as refused on B's phone.
+	if st, _ := b.Status(); !strings.Contains(st, `"quarantined":[]`) {
+		t.Fatalf("B still lists a released save as quarantined: %s", st)
+	}
 	va, _ := a.Get(enc)
 	vb, _ := b.Get(enc)
 	if va != vb {

@@ -636,3 +636,58 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+// clearReleased takes off the phone's quarantine list its own saves that the
+// server has since applied (a supervisor released them, or what they depended
+// on arrived): the records they touched, as the server now sends them,
+// include them.
+func (s *store) clearReleased(tx *sql.Tx) error {
+	rows, err := tx.Query(`SELECT start, body FROM quarantine WHERE direction = 'push' AND replica = ?`, s.self.String())
+	if err != nil {
+		return err
+	}
+	type item struct {
+		start int64
+		blob  []byte
+	}
+	var items []item
+	for rows.Next() {
+		var it item
+		if err := rows.Scan(&it.start, &it.blob); err != nil {
+			rows.Close()
+			return err
+		}
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, it := range items {
+		frame, err := s.seal.open(outboxAD(uint64(it.start)), it.blob)
+		if err != nil {
+			continue // unreadable: leave it for the user to see
+		}
+		cs, err := syncengine.DecodeChangeset(frame)
+		if err != nil {
+			continue
+		}
+		included := true
+		for _, id := range cs.Records() {
+			r, err := s.record(tx, id)
+			if err != nil {
+				return err
+			}
+			if r == nil || r.VV.Get(cs.Replica) < cs.Start {
+				included = false
+				break
+			}
+		}
+		if included {
+			if _, err := tx.Exec(`DELETE FROM quarantine WHERE replica = ? AND start = ?`, s.self.String(), it.start); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -349,6 +349,11 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *syncResponse, cs
 			}
 		}
 		sum.Snapshots += len(snaps)
+		if len(snaps) > 0 {
+			if err := st.clearReleased(tx); err != nil {
+				return err
+			}
+		}
 		if len(snaps) > 0 || reset {
 			if err := c.replayOutbox(tx, st); err != nil {
 				return err
