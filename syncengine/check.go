@@ -120,16 +120,17 @@ func checkLifecycle(cs *Changeset, before map[RecordID]*Record) error {
 			}
 		}
 	}
+	created := map[RecordID]string{}
+	for _, o := range cs.Ops {
+		if o.Kind == OpCreate {
+			created[o.Record] = o.Type
+		}
+	}
 	typeOf := func(id RecordID) string {
 		if r := before[id]; r != nil && r.Type != "" {
 			return r.Type
 		}
-		for _, o := range cs.Ops {
-			if o.Kind == OpCreate && o.Record == id {
-				return o.Type
-			}
-		}
-		return ""
+		return created[id]
 	}
 	ids := cs.OpIDs()
 	for i, o := range cs.Ops {
