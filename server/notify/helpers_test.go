@@ -99,7 +99,7 @@ func newEnv(tb testing.TB) *env {
 	ctx := context.Background()
 	e.db = sqlite.NewDB(filepath.Join(tb.TempDir(), "joinedup.db"))
 	e.db.Now = e.clock.Now
-	must(tb, e.db.Open()) // migration 0010_push.sql creates the outbox
+	must(tb, e.db.Open()) // migration 10 (push.Schema) creates the outbox
 	tb.Cleanup(func() { e.db.Close() })
 
 	must(tb, e.db.UpsertArea(ctx, sqlite.Area{ID: "north", Name: "North"}))

@@ -14,6 +14,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/joinedup/joinedup/server/push"
 	"io"
 	"io/fs"
 	"net/url"
@@ -26,6 +27,12 @@ import (
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
+
+// builtinMigrations are schemas that other packages own (push delivery owns
+// its outbox and token tables); the text lives only there.
+var builtinMigrations = map[int]migration{
+	10: {name: "0010_push (push.Schema)", sql: push.Schema},
+}
 
 // TimeLayout is how times are stored: fixed width, UTC, so TEXT order is time order.
 const TimeLayout = "2006-01-02T15:04:05.000000000Z"
@@ -234,6 +241,14 @@ func (db *DB) migrate(ctx context.Context) error {
 			return err
 		}
 		all[n] = migration{name: base, sql: string(b)}
+	}
+	// Schemas owned by other packages, run by the store at a fixed number so
+	// that every database, the server's and the tests', has the same tables.
+	for n, m := range builtinMigrations {
+		if _, dup := all[n]; dup {
+			return fmt.Errorf("migration %d is both a file and built in", n)
+		}
+		all[n] = m
 	}
 	for n, m := range db.extra {
 		if _, dup := all[n]; dup {

@@ -62,7 +62,7 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 
 func TestRegisteredMigration(t *testing.T) {
 	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
-	// Slot 10 is now the embedded 0010_push.sql; a test slot stays free.
+	// Slot 10 is the built-in push.Schema; a test slot stays free.
 	db.RegisterMigration(90, "0090_test.sql", `CREATE TABLE registered_test (id TEXT PRIMARY KEY)`)
 	must(t, db.Open())
 	defer db.Close()

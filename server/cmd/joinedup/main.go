@@ -167,7 +167,7 @@ func (m *Main) openDB() error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	m.DB = sqlite.NewDB(m.DBPath())
-	// Push delivery's schema is the store's migration 0010_push.sql.
+	// Push delivery's schema is the store's built-in migration 10 (push.Schema).
 	if err := m.DB.Open(); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
