@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -652,6 +653,47 @@ func TestReportsSuppressSmallCounts(t *testing.T) {
 		if x := env.portal.suppress(c); x.Suppressed != (c == 1 || c == 2) {
 			t.Errorf("suppress(%d) = %+v", c, x)
 		}
+	}
+}
+
+// TestComplementarySuppression: a lone small count in a row or column is
+// protected by also hiding the smallest other count, so that it cannot be
+// recovered from a total that a sibling report shows.
+func TestComplementarySuppression(t *testing.T) {
+	env := newTestEnv(t)
+	tests := []struct {
+		name string
+		grid [][]int // rows of counts
+		want [][]string
+	}{
+		{"one column, one small count", [][]int{{1}, {5}, {9}}, [][]string{{"<3"}, {"*"}, {"9"}}},
+		{"two small counts protect each other", [][]int{{1}, {2}, {9}}, [][]string{{"<3"}, {"<3"}, {"9"}}},
+		{"zeros are not counts", [][]int{{0}, {4}, {9}}, [][]string{{"0"}, {"4"}, {"9"}}},
+		{"rows and columns", [][]int{{1, 6, 8}, {7, 5, 9}}, [][]string{{"<3", "*", "8"}, {"*", "*", "9"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var rows, cols []string
+			for i := range tc.grid {
+				rows = append(rows, fmt.Sprint("r", i))
+			}
+			for j := range tc.grid[0] {
+				cols = append(cols, fmt.Sprint("c", j))
+			}
+			tab := env.portal.makeTable("t", "T", "r", rows, cols, func(r, c string) int {
+				var i, j int
+				fmt.Sscanf(r, "r%d", &i)
+				fmt.Sscanf(c, "c%d", &j)
+				return tc.grid[i][j]
+			})
+			for i := range tc.want {
+				for j := range tc.want[i] {
+					if got := tab.Cells[i][j].Label(3); got != tc.want[i][j] {
+						t.Fatalf("cell %d,%d = %s, want %s (table %+v)", i, j, got, tc.want[i][j], tab.Cells)
+					}
+				}
+			}
+		})
 	}
 }
 

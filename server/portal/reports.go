@@ -27,6 +27,10 @@ func registerReportRoutes(r routes, p *Portal) {
 type cell struct {
 	N          int
 	Suppressed bool
+	// Complementary: hidden although not small, because it is the smallest
+	// other count in a row or column that has exactly one small count, which
+	// a total read from a sibling report would otherwise give away.
+	Complementary bool
 }
 
 func (c cell) String() string {
@@ -34,6 +38,37 @@ func (c cell) String() string {
 		return "suppressed"
 	}
 	return strconv.Itoa(c.N)
+}
+
+// Label is what a page, chart or CSV shows for the cell.
+func (c cell) Label(min int) string {
+	switch {
+	case c.Complementary:
+		return "*"
+	case c.Suppressed:
+		return fmt.Sprintf("<%d", min)
+	}
+	return strconv.Itoa(c.N)
+}
+
+// protect suppresses the smallest other non-zero count of a line (row or
+// column) that has exactly one suppressed count, and reports whether it did.
+func protect(line []*cell) bool {
+	var hidden int
+	var smallest *cell
+	for _, c := range line {
+		switch {
+		case c.Suppressed:
+			hidden++
+		case c.N > 0 && (smallest == nil || c.N < smallest.N):
+			smallest = c
+		}
+	}
+	if hidden != 1 || smallest == nil {
+		return false
+	}
+	smallest.Suppressed, smallest.Complementary = true, true
+	return true
 }
 
 // table is one report: rows × columns of cells.
@@ -59,6 +94,26 @@ func (p *Portal) makeTable(name, title, rowHead string, rows, cols []string, get
 		}
 		t.Cells = append(t.Cells, line)
 	}
+	// Complementary suppression, rows and columns, until nothing moves.
+	complementary := false
+	for moved := true; moved; {
+		moved = false
+		for i := range t.Cells {
+			line := make([]*cell, len(cols))
+			for j := range cols {
+				line[j] = &t.Cells[i][j]
+			}
+			moved = protect(line) || moved
+		}
+		for j := range cols {
+			line := make([]*cell, len(t.Cells))
+			for i := range t.Cells {
+				line[i] = &t.Cells[i][j]
+			}
+			moved = protect(line) || moved
+		}
+		complementary = complementary || moved
+	}
 	shown, hidden := false, false
 	for _, line := range t.Cells {
 		for _, x := range line {
@@ -68,6 +123,8 @@ func (p *Portal) makeTable(name, title, rowHead string, rows, cols []string, get
 	}
 	if hidden && !shown {
 		t.Note = fmt.Sprintf("Every count here is below %d and is suppressed; choose a longer period to see more.", p.cfg.MinCount)
+	} else if complementary {
+		t.Note = fmt.Sprintf("Counts below %d are shown as <%d; counts marked * are hidden too, so that a small count cannot be worked out from the others.", p.cfg.MinCount, p.cfg.MinCount)
 	}
 	return t
 }
@@ -255,7 +312,7 @@ func (p *Portal) handleReportCSV(c *fiber.Ctx) error {
 			line := []string{csvSafe(r)}
 			for _, x := range t.Cells[i] {
 				if x.Suppressed {
-					line = append(line, fmt.Sprintf("<%d", p.cfg.MinCount))
+					line = append(line, x.Label(p.cfg.MinCount))
 				} else {
 					line = append(line, strconv.Itoa(x.N))
 				}
@@ -298,10 +355,7 @@ func (p *Portal) barChart(t table) template.HTML {
 			bw = x.N * (w - labelW - 60) / maxN
 		}
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`, labelW, y, bw, barH, palette[0])
-		label := strconv.Itoa(x.N)
-		if x.Suppressed {
-			label = fmt.Sprintf("<%d", p.cfg.MinCount)
-		}
+		label := x.Label(p.cfg.MinCount)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" class="val">%s</text>`, labelW+bw+6, y+barH-5, html.EscapeString(label))
 	}
 	b.WriteString(`</svg>`)
