@@ -42,6 +42,9 @@ func (s *Server) CheckPassword(c *fiber.Ctx, email, password string) (sqlite.Per
 		// Spend the same time as a real check so emails cannot be probed:
 		// a real hash at the cost real passwords are hashed with.
 		_ = bcrypt.CompareHashAndPassword(decoyHash(s.Config.BcryptCost), []byte(password))
+		if err := s.Store.RecordLogin(ctx, "", false, MaxLoginFailures, LockoutFor); err != nil {
+			return p, err
+		}
 		return p, Errorf(EUNAUTHORIZED, "wrong email or password")
 	}
 	if !p.LockedUntil.IsZero() && p.LockedUntil.After(s.Config.Now()) {

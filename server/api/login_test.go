@@ -93,3 +93,18 @@ func TestUnknownEmailCostsAsMuchAsAKnownOne(t *testing.T) {
 func basicPW(user, password string) map[string]string {
 	return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)), "Content-Type": "application/json"}
 }
+
+// TestUnknownEmailSignInIsAuditedLikeAFailure: a sign-in for an email nobody
+// has writes the same kind of audit entry as a failed one, in a write
+// transaction, so neither the time taken nor the log tells which emails exist.
+func TestUnknownEmailSignInIsAuditedLikeAFailure(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("GET", "/v1/admin/quarantine", basicPW("nobody@example.org", "x"), nil); r.status != 401 {
+		t.Fatalf("unknown email: %d", r.status)
+	}
+	got, err := e.db.Audit(context.Background(), sqlite.AuditFilter{Action: sqlite.ActionLogin})
+	must(t, err)
+	if len(got) != 1 || got[0].PersonID != "" {
+		t.Fatalf("audit = %+v", got)
+	}
+}

@@ -383,6 +383,12 @@ func (db *DB) SetPassword(ctx context.Context, personID, hash string) error {
 // It writes the audit entry in the same transaction.
 func (db *DB) RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error {
 	return db.update(ctx, func(tx *Tx) error {
+		if personID == "" {
+			// A sign-in for an email nobody has: audited like any failure,
+			// in a write transaction of the same shape, so that the time it
+			// takes does not tell which emails exist.
+			return appendAudit(ctx, tx, AuditEntry{Action: ActionLogin, Detail: map[string]any{"ok": false, "account": "unknown"}})
+		}
 		if ok {
 			if _, err := tx.ExecContext(ctx, `UPDATE people SET failed_logins = 0, locked_until = NULL WHERE id = ?`, personID); err != nil {
 				return err
