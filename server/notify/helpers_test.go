@@ -107,6 +107,8 @@ func newEnv(tb testing.TB) *env {
 	must(tb, e.db.UpsertTeam(ctx, sqlite.Team{ID: "team_b", AreaID: "north", Name: "B"}))
 	must(tb, e.db.UpsertService(ctx, sqlite.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", TZ: "Europe/London",
 		Hours: weekdays("09:00", "17:00"), SharedFields: []string{"reason", "urgency", "known_as", "status"}}))
+	must(tb, e.db.UpsertService(ctx, sqlite.Service{ID: "svc_camhs", Name: "CAMHS", Kind: "camhs", TZ: "Europe/London",
+		Hours: weekdays("09:00", "17:00"), SharedFields: []string{"reason", "status"}}))
 	for _, p := range []sqlite.Person{
 		{ID: "w_a", Name: "Robin Worker", Role: "worker", TeamID: "team_a", TZ: "Europe/London", Hours: weekdays("18:00", "22:00")},
 		{ID: "w_b", Name: "Sam Worker", Role: "worker", TeamID: "team_b", TZ: "Europe/London", Hours: weekdays("18:00", "22:00")},
@@ -114,6 +116,7 @@ func newEnv(tb testing.TB) *env {
 		// prac_h1 keeps the service's hours (none of their own); prac_h2 has their own.
 		{ID: "prac_h1", Name: "Pat Housing", Role: "practitioner", ServiceID: "svc_housing", TZ: "Europe/London"},
 		{ID: "prac_h2", Name: "Jo Housing", Role: "practitioner", ServiceID: "svc_housing", TZ: "Europe/London", Hours: weekdays("10:00", "14:00")},
+		{ID: "prac_c1", Name: "Lee Camhs", Role: "practitioner", ServiceID: "svc_camhs", TZ: "Europe/London"},
 	} {
 		must(tb, e.db.UpsertPerson(ctx, p))
 	}

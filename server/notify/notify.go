@@ -154,6 +154,9 @@ func (n *Notifier) referral(ctx context.Context, tx *sqlite.Tx, before, after *s
 		was = ""
 	}
 	if was == now {
+		if now == "submitted" && before.String("service_id") != after.String("service_id") {
+			return n.redirected(ctx, tx, after)
+		}
 		return nil
 	}
 	switch now {
@@ -198,6 +201,29 @@ func (n *Notifier) submitted(ctx context.Context, tx *sqlite.Tx, r *syncengine.R
 		return nil
 	}
 	return n.createPickup(ctx, tx, r, ref.Referrer.ID)
+}
+
+// redirected re-plans the handoff of a submitted referral sent on to another
+// service: the first service's handoffs still waiting are cancelled and the
+// new service's practitioners are told. Escalation and the pick-up follow-up
+// stand: the referrer still needs it picked up.
+func (n *Notifier) redirected(ctx context.Context, tx *sqlite.Tx, r *syncengine.Record) error {
+	id := string(r.ID)
+	if _, err := n.outbox.Cancel(ctx, tx.Tx, id, push.KindHandoff); err != nil {
+		return err
+	}
+	ref := push.Referral{ID: id, Submitted: tx.Now(), Urgent: r.String("urgency") == "urgent"}
+	var err error
+	if ref.Practitioners, err = n.practitioners(ctx, r.String("service_id")); err != nil {
+		return err
+	}
+	var handoffs []push.Notification
+	for _, nt := range n.planner.ReferralSubmitted(ref) {
+		if nt.Kind == push.KindHandoff {
+			handoffs = append(handoffs, nt)
+		}
+	}
+	return n.outbox.Enqueue(ctx, tx.Tx, handoffs...)
 }
 
 // PickupID is the id of the pick-up follow-up the server creates for a

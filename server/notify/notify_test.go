@@ -458,3 +458,27 @@ func TestServerReplicaWritesNotify(t *testing.T) {
 		t.Fatalf("portal edit after an automation write: %v", err)
 	}
 }
+
+// A submitted referral sent on to another service before anyone picked it up:
+// the first service's waiting handoffs are cancelled and the new service's
+// practitioners get theirs.
+func TestRedirectedReferralReplansHandoff(t *testing.T) {
+	e := newEnv(t)
+	e.clock.Set(time.Date(2026, 3, 2, 20, 0, 0, 0, london)) // Monday evening: services are closed
+	worker, h1, c1 := e.phone("w_a"), e.phone("prac_h1"), e.phone("prac_c1")
+	ref := worker.referral(worker.youngPerson("Jamie", false), "routine", reason)
+	worker.sync()
+	if got := e.sendDue(); len(got[h1.token]) != 0 {
+		t.Fatalf("handoff sent outside the service's hours: %v", kinds(got[h1.token]))
+	}
+	worker.edit(func(tx *syncengine.Txn) error { return tx.Set(ref, "service_id", "svc_camhs") })
+	worker.sync()
+	e.clock.Set(time.Date(2026, 3, 3, 10, 0, 0, 0, london)) // Tuesday morning
+	got := e.sendDue()
+	if k := kinds(got[c1.token]); !slices.Equal(k, []string{push.KindHandoff}) {
+		t.Fatalf("new service's practitioner got %v", k)
+	}
+	if len(got[h1.token]) != 0 {
+		t.Fatalf("the first service was still handed the referral: %v", kinds(got[h1.token]))
+	}
+}
