@@ -320,26 +320,14 @@ func (a *applier) resendReleased(seq int64, cs *syncengine.Changeset) error {
 // may be what they were waiting for.
 func (a *applier) retryHeld() error {
 	for {
-		rows, err := a.tx.QueryContext(a.ctx, `SELECT COALESCE(device_id, ''), body FROM quarantine
-			WHERE reviewed_at IS NULL AND code = ? ORDER BY id`, syncengine.EMISSINGDEP)
-		if err != nil {
-			return err
-		}
 		type item struct {
 			device string
 			body   []byte
 		}
-		var items []item
-		for rows.Next() {
-			var it item
-			if err := rows.Scan(&it.device, &it.body); err != nil {
-				rows.Close()
-				return err
-			}
-			items = append(items, it)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		rows, err := a.tx.QueryContext(a.ctx, `SELECT COALESCE(device_id, ''), body FROM quarantine
+			WHERE reviewed_at IS NULL AND code = ? ORDER BY id`, syncengine.EMISSINGDEP)
+		items, err := collect(rows, err, func(r *sql.Rows) (it item, err error) { return it, r.Scan(&it.device, &it.body) })
+		if err != nil {
 			return err
 		}
 		moved := false
@@ -891,24 +879,12 @@ func (a *applier) followYoungPerson(rec *syncengine.Record, team, yp string) (st
 // drop them and devices of the new team receive them. It returns the scope
 // keys touched, for the live channel.
 func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, error) {
+	type moved struct{ id, team, service string }
 	rows, err := a.tx.QueryContext(a.ctx, `SELECT id, COALESCE(team_id, ''), COALESCE(service_id, '') FROM records
 		WHERE young_person_id = ? AND type IN (?, ?) AND COALESCE(team_id, '') != ?`,
 		yp, syncengine.TypeReferral, syncengine.TypeFollowUp, team)
+	ms, err := collect(rows, err, func(r *sql.Rows) (m moved, err error) { return m, r.Scan(&m.id, &m.team, &m.service) })
 	if err != nil {
-		return nil, err
-	}
-	type moved struct{ id, team, service string }
-	var ms []moved
-	for rows.Next() {
-		var m moved
-		if err := rows.Scan(&m.id, &m.team, &m.service); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ms = append(ms, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var touched []string
