@@ -446,26 +446,14 @@ func indexOf(r *syncengine.Record) recordIndex {
 
 // records runs a query selecting (id, state) and decodes the results.
 func (s *store) records(query string, args ...any) ([]*syncengine.Record, error) {
-	rows, err := s.db.Query(query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query records: %w", err)
-	}
 	type row struct {
 		id   string
 		blob []byte
 	}
-	var got []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.blob); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		got = append(got, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	rows, err := s.db.Query(query, args...)
+	got, err := collect(rows, err, func(r *sql.Rows) (x row, err error) { return x, r.Scan(&x.id, &x.blob) })
+	if err != nil {
+		return nil, fmt.Errorf("query records: %w", err)
 	}
 	out := make([]*syncengine.Record, 0, len(got))
 	for _, r := range got {
@@ -542,26 +530,14 @@ func (s *store) putInbox(q querier, cs *syncengine.Changeset, frame []byte) erro
 // inbox returns held changesets, by replica then counter (each replica's
 // changesets in the order it made them).
 func (s *store) inbox() ([]*syncengine.Changeset, error) {
-	rows, err := s.db.Query(`SELECT replica, start, body FROM inbox ORDER BY replica, start`)
-	if err != nil {
-		return nil, err
-	}
 	type row struct {
 		replica string
 		start   int64
 		blob    []byte
 	}
-	var got []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.replica, &r.start, &r.blob); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		got = append(got, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	rows, err := s.db.Query(`SELECT replica, start, body FROM inbox ORDER BY replica, start`)
+	got, err := collect(rows, err, func(r *sql.Rows) (x row, err error) { return x, r.Scan(&x.replica, &x.start, &x.blob) })
+	if err != nil {
 		return nil, err
 	}
 	var out []*syncengine.Changeset
@@ -642,25 +618,13 @@ func mustJSON(v any) string {
 // on arrived): the records they touched, as the server now sends them,
 // include them.
 func (s *store) clearReleased(tx *sql.Tx) error {
-	rows, err := tx.Query(`SELECT start, body FROM quarantine WHERE direction = 'push' AND replica = ?`, s.self.String())
-	if err != nil {
-		return err
-	}
 	type item struct {
 		start int64
 		blob  []byte
 	}
-	var items []item
-	for rows.Next() {
-		var it item
-		if err := rows.Scan(&it.start, &it.blob); err != nil {
-			rows.Close()
-			return err
-		}
-		items = append(items, it)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	rows, err := tx.Query(`SELECT start, body FROM quarantine WHERE direction = 'push' AND replica = ?`, s.self.String())
+	items, err := collect(rows, err, func(r *sql.Rows) (it item, err error) { return it, r.Scan(&it.start, &it.blob) })
+	if err != nil {
 		return err
 	}
 	for _, it := range items {
