@@ -28,18 +28,7 @@ func mustRecord(t *testing.T, r *Replica, id RecordID) *Record {
 
 func TestTwoWorkersEditTheSameNoteOffline(t *testing.T) {
 	s := newSim(t, 1, 3)
-	var enc RecordID
-	s.edit(0, "w-ana", func(tx *Txn) error {
-		var err error
-		enc, err = tx.Create(TypeEncounter)
-		if err != nil {
-			return err
-		}
-		tx.Set(enc, "team_id", "team-a")
-		tx.Set(enc, "area", "Riverside park")
-		tx.Set(enc, "started_at", s.now)
-		return tx.InsertText(enc, "note", 0, "Met J and K by the skate ramp.")
-	})
+	enc := s.encounter(0, "w-ana", "Riverside park", "Met J and K by the skate ramp.")
 	s.deliverAll()
 	// Both go offline and add to the end of the same note.
 	s.edit(0, "w-ana", func(tx *Txn) error {
@@ -120,17 +109,7 @@ func TestConsentChangesConcurrentlyWithSubmit(t *testing.T) {
 
 func TestPhoneWithClockThreeDaysFast(t *testing.T) {
 	s := newSim(t, 4, 3) // replica 1's clock is 72h fast
-	var enc RecordID
-	s.edit(1, "w-ben", func(tx *Txn) error {
-		var err error
-		enc, err = tx.Create(TypeEncounter)
-		if err != nil {
-			return err
-		}
-		tx.Set(enc, "team_id", "team-a")
-		tx.Set(enc, "started_at", s.now)
-		return tx.Set(enc, "area", "Market square")
-	})
+	enc := s.encounter(1, "w-ben", "Market square", "")
 	s.deliverAll()
 	// A later edit on a correct clock, made after seeing the fast phone's value, wins.
 	s.edit(0, "w-ana", func(tx *Txn) error { return tx.Set(enc, "area", "Station retail park") })
@@ -159,18 +138,7 @@ func TestPhoneWithClockThreeDaysFast(t *testing.T) {
 
 func TestErasureRacingAnEditOnAnOfflinePhone(t *testing.T) {
 	s := newSim(t, 5, 3) // replica 0 plays the server
-	var enc RecordID
-	s.edit(1, "w-ben", func(tx *Txn) error {
-		var err error
-		enc, err = tx.Create(TypeEncounter)
-		if err != nil {
-			return err
-		}
-		tx.Set(enc, "team_id", "team-a")
-		tx.Set(enc, "area", "Riverside park")
-		tx.Set(enc, "started_at", s.now)
-		return tx.InsertText(enc, "note", 0, "Original words.")
-	})
+	enc := s.encounter(1, "w-ben", "Riverside park", "Original words.")
 	s.deliverAll()
 	// Phone 1 goes offline and edits; meanwhile the server erases the record.
 	edit := s.edit(1, "w-ben", func(tx *Txn) error { return tx.InsertText(enc, "note", 0, "SECRET offline words. ") })

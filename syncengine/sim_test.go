@@ -236,19 +236,36 @@ func (s *sim) randomOp(tx *Txn, id RecordID, typ string) error {
 }
 
 func newEncounter(tx *Txn, now time.Time) error {
+	_, err := newEncounterAt(tx, now, "Northgate estate", "Two young people at the bus shelter. ")
+	return err
+}
+
+// newEncounterAt creates a valid encounter in team-a with an area and a note.
+func newEncounterAt(tx *Txn, now time.Time, area, note string) (RecordID, error) {
 	id, err := tx.Create(TypeEncounter)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, kv := range []struct {
 		f string
 		v any
-	}{{"team_id", "team-a"}, {"area", "Northgate estate"}, {"started_at", now}, {"concern", false}} {
+	}{{"team_id", "team-a"}, {"area", area}, {"started_at", now}, {"concern", false}} {
 		if err := tx.Set(id, kv.f, kv.v); err != nil {
-			return err
+			return "", err
 		}
 	}
-	return tx.InsertText(id, "note", 0, "Two young people at the bus shelter. ")
+	return id, tx.InsertText(id, "note", 0, note)
+}
+
+// encounter has replica i save a new encounter and returns its id.
+func (s *sim) encounter(i int, author, area, note string) RecordID {
+	s.tb.Helper()
+	var id RecordID
+	s.edit(i, author, func(tx *Txn) (err error) {
+		id, err = newEncounterAt(tx, s.now, area, note)
+		return err
+	})
+	return id
 }
 
 func newReferral(tx *Txn) (RecordID, error) {
