@@ -27,9 +27,11 @@ ENV DATA_DIR=/data PORT=8080
 VOLUME /data
 EXPOSE 8080
 USER 10001:10001
-# TODO(server): no HEALTHCHECK yet. The image has no curl/wget on purpose; once the
-# binary can probe itself (e.g. `joinedup -healthcheck` doing GET /healthz and exiting
-# non-zero on failure), add:
-#   HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-#     CMD ["/usr/local/bin/joinedup", "-healthcheck"]
+# The binary probes itself (the image has no curl/wget on purpose).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/joinedup", "-healthcheck", "-addr", ":8080"]
 ENTRYPOINT ["/usr/local/bin/joinedup"]
+# In a container the server must listen on every interface (it listens on
+# localhost by default), and a production volume gets no demo data: pass
+# `-demo` to try it out.
+CMD ["-addr", ":8080", "-demo=false"]

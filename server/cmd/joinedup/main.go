@@ -33,6 +33,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if m.Config.HealthCheck {
+		if err := m.Healthcheck(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if m.Config.BackupTo != "" {
 		if err := m.Backup(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -59,6 +66,9 @@ type Config struct {
 	DataDir    string // DATA_DIR; holds joinedup.db and backups/
 	Demo       bool   // load demo data into an empty database
 	BackupTo   string // -backup: write a backup to this path and exit
+	// HealthCheck: -healthcheck probes a running server's /healthz at Addr and
+	// exits (the container image's HEALTHCHECK; the image has no curl).
+	HealthCheck bool
 	LogLevel   string
 	BcryptCost int
 	API        api.Config
@@ -141,6 +151,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
 	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (default $DATA_DIR or ./data)")
 	fs.BoolVar(&m.Config.Demo, "demo", m.Config.Demo, "load demo data into an empty database")
+	fs.BoolVar(&m.Config.HealthCheck, "healthcheck", false, "probe the running server's /healthz at -addr and exit 0 if it is healthy")
 	fs.StringVar(&m.Config.BackupTo, "backup", "", "write an online backup of the database to this file and exit")
 	fs.IntVar(&m.Config.BcryptCost, "bcrypt-cost", m.Config.BcryptCost, "bcrypt cost for demo passwords (tests lower it)")
 	fs.StringVar(&m.Config.LogLevel, "log-level", m.Config.LogLevel, "debug, info, warn or error")
