@@ -62,17 +62,17 @@ func main() {
 
 // Config is the server's configuration; flags override the environment.
 type Config struct {
-	Addr       string // listen address; PORT sets localhost:$PORT
-	DataDir    string // DATA_DIR; holds joinedup.db and backups/
-	Demo       bool   // load demo data into an empty database
-	BackupTo   string // -backup: write a backup to this path and exit
+	Addr     string // listen address; PORT sets localhost:$PORT
+	DataDir  string // DATA_DIR; holds joinedup.db and backups/
+	Demo     bool   // load demo data into an empty database
+	BackupTo string // -backup: write a backup to this path and exit
 	// HealthCheck: -healthcheck probes a running server's /healthz at Addr and
 	// exits (the container image's HEALTHCHECK; the image has no curl).
 	HealthCheck bool
-	LogLevel   string
-	BcryptCost int
-	API        api.Config
-	Push       push.Config // FCM_PROJECT_ID, FCM_CREDENTIALS_FILE, FCM_ENDPOINT; unset: notifications are logged
+	LogLevel    string
+	BcryptCost  int
+	API         api.Config
+	Push        push.Config // FCM_PROJECT_ID, FCM_CREDENTIALS_FILE, FCM_ENDPOINT; unset: notifications are logged
 	// HistoryKeep: sync history every phone seen within it has pulled is
 	// compacted hourly; a phone away longer gets a fresh snapshot. 0: never.
 	HistoryKeep time.Duration
