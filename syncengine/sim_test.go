@@ -29,7 +29,7 @@ func (s seededReader) Read(p []byte) (int, error) {
 // sim is a set of replicas and the changesets made so far (the universe
 // that a perfect network would deliver).
 type sim struct {
-	tb       testing.TB
+	tb       tb
 	now      time.Time
 	rng      *rand.Rand
 	replicas []*Replica
@@ -37,9 +37,25 @@ type sim struct {
 	universe []*Changeset
 }
 
-func newSim(tb testing.TB, seed uint64, n int) *sim {
+// tb is what the simulator needs of a test: *testing.T, *testing.F and
+// *rapid.T all have it.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
+func newSim(t tb, seed uint64, n int) *sim {
+	t.Helper()
+	return newSimWith(t, rand.New(rand.NewPCG(seed, 99)), n)
+}
+
+// newSimWith runs the simulation on a given source of randomness: a seeded
+// PCG, or values drawn by rapid so that a failing schedule shrinks.
+func newSimWith(tb tb, rng *rand.Rand, n int) *sim {
 	tb.Helper()
-	s := &sim{tb: tb, now: time.Date(2026, 11, 20, 19, 0, 0, 0, time.UTC), rng: rand.New(rand.NewPCG(seed, 99))}
+	s := &sim{tb: tb, now: time.Date(2026, 11, 20, 19, 0, 0, 0, time.UTC), rng: rng}
 	for i := 0; i < n; i++ {
 		var skew time.Duration
 		if i == 1 {
@@ -54,7 +70,7 @@ func (s *sim) addReplica(st *MemStore, skew time.Duration) *Replica {
 	s.tb.Helper()
 	var id ReplicaID
 	seededReader{s.rng}.Read(id[:])
-	id[0] = byte(len(s.replicas)) // readable in failures
+	id[0] = byte(len(s.replicas) + 1) // never zero, and readable in failures
 	r, err := NewReplica(Config{ID: id, Now: simClock{&s.now, skew}.now, Rand: seededReader{s.rng}, Store: st})
 	if err != nil {
 		s.tb.Fatal(err)
@@ -307,7 +323,12 @@ func TestConvergenceRandomSchedules(t *testing.T) {
 }
 
 func runSchedule(t *testing.T, seed uint64) {
-	s := newSim(t, seed, 3+int(seed%3))
+	runSim(t, newSim(t, seed, 3+int(seed%3)))
+}
+
+// runSim plays one random schedule on s and checks convergence, before and
+// after compaction.
+func runSim(t tb, s *sim) {
 	steps := 20 + s.rng.IntN(60)
 	for step := 0; step < steps; step++ {
 		switch k := s.rng.IntN(10); {
