@@ -101,6 +101,15 @@ type phone struct {
 func (p *phone) printf(format string, args ...any) { fmt.Fprintf(p.out, format, args...) }
 
 // printJSON pretty-prints a JSON string.
+// printResult prints a read's JSON, or returns its error.
+func (p *phone) printResult(s string, err error) error {
+	if err != nil {
+		return err
+	}
+	p.printJSON(s)
+	return nil
+}
+
 func (p *phone) printJSON(s string) {
 	var v any
 	if json.Unmarshal([]byte(s), &v) != nil {
@@ -251,23 +260,11 @@ func (p *phone) do(cmd string, args []string) error {
 	case "sync":
 		return p.sync(*verbose)
 	case "show":
-		v, err := c.Get(*id)
-		if err != nil {
-			return err
-		}
-		p.printJSON(v)
+		return p.printResult(c.Get(*id))
 	case "conflicts":
-		v, err := c.Conflicts(*id)
-		if err != nil {
-			return err
-		}
-		p.printJSON(v)
+		return p.printResult(c.Conflicts(*id))
 	case "status":
-		s, err := c.Status()
-		if err != nil {
-			return err
-		}
-		p.printJSON(s)
+		return p.printResult(c.Status())
 	case "logout":
 		rep, err := c.Logout(*force)
 		if err != nil {
