@@ -41,7 +41,7 @@ func (s *Server) CheckPassword(c *fiber.Ctx, email, password string) (sqlite.Per
 	if err != nil || p.PasswordHash == "" {
 		// Spend the same time as a real check so emails cannot be probed:
 		// a real hash at the cost real passwords are hashed with.
-		_ = bcrypt.CompareHashAndPassword(decoyHash(s.Config.BcryptCost), []byte(password))
+		_ = s.Config.ComparePassword(decoyHash(s.Config.BcryptCost), []byte(password))
 		if err := s.Store.RecordLogin(ctx, "", false, MaxLoginFailures, LockoutFor); err != nil {
 			return p, err
 		}
@@ -50,7 +50,7 @@ func (s *Server) CheckPassword(c *fiber.Ctx, email, password string) (sqlite.Per
 	if !p.LockedUntil.IsZero() && p.LockedUntil.After(s.Config.Now()) {
 		return p, Errorf(EUNAUTHORIZED, "account locked after repeated failures; try later")
 	}
-	ok := bcrypt.CompareHashAndPassword([]byte(p.PasswordHash), []byte(password)) == nil
+	ok := s.Config.ComparePassword([]byte(p.PasswordHash), []byte(password)) == nil
 	if err := s.Store.RecordLogin(ctx, p.ID, ok, MaxLoginFailures, LockoutFor); err != nil {
 		return p, err
 	}

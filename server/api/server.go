@@ -57,6 +57,12 @@ type Config struct {
 	// BcryptCost is the cost staff passwords are hashed with; a sign-in for
 	// an unknown email is checked against a decoy hash of the same cost.
 	BcryptCost int
+	// ComparePassword checks a password against a stored bcrypt hash
+	// (bcrypt.CompareHashAndPassword). It is a seam for tests, which record
+	// the cost of every hash compared: that the work done for an unknown
+	// email equals the work for a known one is checked deterministically,
+	// never by timing.
+	ComparePassword func(hash, password []byte) error
 }
 
 // DefaultConfig returns production defaults.
@@ -85,6 +91,9 @@ type Server struct {
 func New(store Store, cfg Config, logger *slog.Logger) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ComparePassword == nil {
+		cfg.ComparePassword = bcrypt.CompareHashAndPassword
 	}
 	if logger == nil {
 		logger = slog.Default()
