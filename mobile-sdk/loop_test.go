@@ -3,13 +3,14 @@ package mobilesdk
 import (
 	"context"
 	"fmt"
-	"github.com/joinedup/joinedup/syncengine/protocol"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -169,7 +170,7 @@ func TestLiveChannelPokesTheLoop(t *testing.T) {
 		mu.Lock()
 		nSync++
 		mu.Unlock()
-		body, _ := protocol.Encode(syncResponse{Results: []pushResult{}, Drop: []string{}, Cursor: "t.1"}, nil, nil)
+		body, _ := protocol.Encode(protocol.Response{Results: []protocol.PushResult{}, Drop: []string{}, Cursor: "t.1"}, nil, nil)
 		w.Header().Set("Content-Type", protocol.ContentType)
 		w.Write(body)
 	})

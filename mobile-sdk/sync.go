@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/joinedup/joinedup/syncengine/protocol"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/joinedup/joinedup/syncengine/protocol"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -198,11 +199,11 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 	c.mu.Lock()
 	page := c.page
 	c.mu.Unlock()
-	body, err := protocol.Encode(syncRequest{Cursor: cursor, Pending: held, PageBytes: page}, frames)
+	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page}, frames)
 	if err != nil {
 		return false, err
 	}
-	var hdr syncResponse
+	var hdr protocol.Response
 	var groups [][][]byte
 	n, err := c.call(ctx, server+"/v1/sync", cred, protocol.ContentType, body, func(b []byte) error {
 		var err error
@@ -235,7 +236,7 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 // (acknowledged saves leave the outbox; refused ones go to quarantine),
 // drops, snapshots, received changesets (into the inbox, applied right
 // after), and the new cursor. It returns the received changesets to apply.
-func (c *Client) storePage(st *store, batch []outboxEntry, hdr *syncResponse, csFrames, snapFrames [][]byte, sum *syncSummary) (received []*syncengine.Changeset, refused bool, err error) {
+func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Response, csFrames, snapFrames [][]byte, sum *syncSummary) (received []*syncengine.Changeset, refused bool, err error) {
 	// Decode everything before touching the database: a bad page stores nothing.
 	type frameCS struct {
 		cs    *syncengine.Changeset
@@ -273,13 +274,13 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *syncResponse, cs
 				continue
 			}
 			switch r.Status {
-			case "accepted", "duplicate":
-				if r.Status == "accepted" {
+			case protocol.StatusAccepted, protocol.StatusDuplicate:
+				if r.Status == protocol.StatusAccepted {
 					sum.Accepted++
 				} else {
 					sum.Duplicates++
 				}
-			case "quarantined":
+			case protocol.StatusQuarantined:
 				sum.Quarantined++
 				refused = true
 				var blob []byte
@@ -292,7 +293,7 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *syncResponse, cs
 			default:
 				continue // an answer this SDK does not know: keep it queued
 			}
-			if r.Status == "accepted" || r.Status == "duplicate" {
+			if r.Status == protocol.StatusAccepted || r.Status == protocol.StatusDuplicate {
 				// Kept for keepSent, in case the server is restored from a
 				// backup taken before it had this save.
 				if _, err := tx.Exec(`INSERT OR IGNORE INTO sent (start, acked, body) SELECT start, ?, body FROM outbox WHERE start = ?`,

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -35,7 +35,7 @@ func registerAdminRoutes(s *Server, r fiber.Router) {
 
 // CheckPassword verifies a staff member's password with bcrypt, honouring
 // and updating the lockout (on the injected clock, Config.Now).
-func (s *Server) CheckPassword(c *fiber.Ctx, email, password string) (sqlite.Person, error) {
+func (s *Server) CheckPassword(c *fiber.Ctx, email, password string) (domain.Person, error) {
 	ctx := c.UserContext()
 	p, err := s.Store.PersonByEmail(ctx, email)
 	if err != nil || p.PasswordHash == "" {
@@ -45,17 +45,17 @@ func (s *Server) CheckPassword(c *fiber.Ctx, email, password string) (sqlite.Per
 		if err := s.Store.RecordLogin(ctx, "", false, MaxLoginFailures, LockoutFor); err != nil {
 			return p, err
 		}
-		return p, Errorf(EUNAUTHORIZED, "wrong email or password")
+		return p, Errorf(domain.EUNAUTHORIZED, "wrong email or password")
 	}
 	if !p.LockedUntil.IsZero() && p.LockedUntil.After(s.Config.Now()) {
-		return p, Errorf(EUNAUTHORIZED, "account locked after repeated failures; try later")
+		return p, Errorf(domain.EUNAUTHORIZED, "account locked after repeated failures; try later")
 	}
 	ok := s.Config.ComparePassword([]byte(p.PasswordHash), []byte(password)) == nil
 	if err := s.Store.RecordLogin(ctx, p.ID, ok, MaxLoginFailures, LockoutFor); err != nil {
 		return p, err
 	}
 	if !ok {
-		return p, Errorf(EUNAUTHORIZED, "wrong email or password")
+		return p, Errorf(domain.EUNAUTHORIZED, "wrong email or password")
 	}
 	return p, nil
 }
@@ -84,19 +84,19 @@ func decoyHash(cost int) []byte {
 }
 
 // basicStaffAuth is the default StaffAuth: HTTP Basic with email and password.
-func (s *Server) basicStaffAuth(c *fiber.Ctx) (sqlite.Person, error) {
+func (s *Server) basicStaffAuth(c *fiber.Ctx) (domain.Person, error) {
 	h := c.Get(fiber.HeaderAuthorization)
 	raw, ok := strings.CutPrefix(h, "Basic ")
 	if !ok {
-		return sqlite.Person{}, Errorf(EUNAUTHORIZED, "staff credentials required")
+		return domain.Person{}, Errorf(domain.EUNAUTHORIZED, "staff credentials required")
 	}
 	b, err := base64.StdEncoding.DecodeString(raw)
 	if err != nil {
-		return sqlite.Person{}, Errorf(EUNAUTHORIZED, "staff credentials required")
+		return domain.Person{}, Errorf(domain.EUNAUTHORIZED, "staff credentials required")
 	}
 	email, password, ok := strings.Cut(string(b), ":")
 	if !ok {
-		return sqlite.Person{}, Errorf(EUNAUTHORIZED, "staff credentials required")
+		return domain.Person{}, Errorf(domain.EUNAUTHORIZED, "staff credentials required")
 	}
 	return s.CheckPassword(c, email, password)
 }
@@ -107,19 +107,19 @@ func (s *Server) requireStaff(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if p.Role != sqlite.RoleSupervisor && p.Role != sqlite.RoleAdmin {
-		return Errorf(EFORBIDDEN, "only supervisors and admins may do this")
+	if p.Role != domain.RoleSupervisor && p.Role != domain.RoleAdmin {
+		return Errorf(domain.EFORBIDDEN, "only supervisors and admins may do this")
 	}
 	c.Locals("staff", p)
 	return c.Next()
 }
 
-func staff(c *fiber.Ctx) sqlite.Person { return c.Locals("staff").(sqlite.Person) }
+func staff(c *fiber.Ctx) domain.Person { return c.Locals("staff").(domain.Person) }
 
 // canManage reports whether staff may manage person p's devices.
-func (s *Server) canManage(c *fiber.Ctx, p sqlite.Person) (bool, error) {
+func (s *Server) canManage(c *fiber.Ctx, p domain.Person) (bool, error) {
 	st := staff(c)
-	if st.Role == sqlite.RoleAdmin {
+	if st.Role == domain.RoleAdmin {
 		return true, nil
 	}
 	scope, err := s.Store.ScopeOf(c.UserContext(), st)
@@ -142,7 +142,7 @@ func (s *Server) handleIssueCode(c *fiber.Ctx) error {
 	if err := parseJSON(c, &req); err != nil {
 		return err
 	}
-	var p sqlite.Person
+	var p domain.Person
 	var err error
 	if req.PersonID != "" {
 		p, err = s.Store.Person(c.UserContext(), req.PersonID)
@@ -154,8 +154,8 @@ func (s *Server) handleIssueCode(c *fiber.Ctx) error {
 	}
 	if ok, err := s.canManage(c, p); err != nil {
 		return err
-	} else if !ok && p.Role != sqlite.RolePractitioner {
-		return Errorf(EFORBIDDEN, "that person is not in a team you supervise")
+	} else if !ok && p.Role != domain.RolePractitioner {
+		return Errorf(domain.EFORBIDDEN, "that person is not in a team you supervise")
 	}
 	code, exp, err := s.Store.IssueEnrolmentCode(c.UserContext(), p.ID, staff(c).ID)
 	if err != nil {
@@ -188,23 +188,23 @@ func (s *Server) handleRevokeDevice(c *fiber.Ctx) error {
 	if ok, err := s.canManage(c, p); err != nil {
 		return err
 	} else if !ok {
-		return Errorf(EFORBIDDEN, "that device is not in a team you supervise")
+		return Errorf(domain.EFORBIDDEN, "that device is not in a team you supervise")
 	}
 	if err := s.Store.RevokeDevice(c.UserContext(), d.ID, staff(c).ID, req.Reason); err != nil {
 		return err
 	}
 	s.Events.Poke("device:" + d.ID)
-	return c.JSON(fiber.Map{"device_id": d.ID, "status": sqlite.DeviceRevoked})
+	return c.JSON(fiber.Map{"device_id": d.ID, "status": domain.DeviceRevoked})
 }
 
 // GET /v1/admin/quarantine: open quarantined changesets.
 func (s *Server) handleListQuarantine(c *fiber.Ctx) error {
-	items, err := s.Store.Quarantine(c.UserContext(), sqlite.QuarantineFilter{Open: c.Query("all") == "", DeviceID: c.Query("device")})
+	items, err := s.Store.Quarantine(c.UserContext(), domain.QuarantineFilter{Open: c.Query("all") == "", DeviceID: c.Query("device")})
 	if err != nil {
 		return err
 	}
 	if items == nil {
-		items = []sqlite.QuarantineItem{}
+		items = []domain.QuarantineItem{}
 	}
 	return c.JSON(fiber.Map{"items": items})
 }
@@ -217,7 +217,7 @@ type reviewRequest struct {
 func (s *Server) handleReviewQuarantine(c *fiber.Ctx) error {
 	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
 	if err != nil {
-		return Errorf(ENOTFOUND, "no such quarantine item")
+		return Errorf(domain.ENOTFOUND, "no such quarantine item")
 	}
 	var req reviewRequest
 	if err := parseJSON(c, &req); err != nil {
@@ -232,11 +232,11 @@ func (s *Server) handleReviewQuarantine(c *fiber.Ctx) error {
 
 // POST /v1/admin/backup: an online, consistent copy of the database (admins only).
 func (s *Server) handleBackup(c *fiber.Ctx) error {
-	if staff(c).Role != sqlite.RoleAdmin {
-		return Errorf(EFORBIDDEN, "only admins may take backups")
+	if staff(c).Role != domain.RoleAdmin {
+		return Errorf(domain.EFORBIDDEN, "only admins may take backups")
 	}
 	if s.Config.BackupDir == "" {
-		return Errorf(EUNAVAILABLE, "backups are not configured")
+		return Errorf(domain.EUNAVAILABLE, "backups are not configured")
 	}
 	if err := os.MkdirAll(s.Config.BackupDir, 0o700); err != nil {
 		return fmt.Errorf("backup dir: %w", err)

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/joinedup/joinedup/syncengine/protocol"
 	"io"
 	"log/slog"
 	"net"
@@ -18,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/syncengine/protocol"
+
 	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 	"golang.org/x/crypto/bcrypt"
@@ -50,12 +52,12 @@ func newEnv(tb testing.TB, opts ...func(*api.Config)) *env {
 	tb.Cleanup(func() { db.Close() })
 	ctx := context.Background()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	must(tb, db.UpsertArea(ctx, sqlite.Area{ID: "north", Name: "North"}))
-	must(tb, db.UpsertTeam(ctx, sqlite.Team{ID: "team_a", AreaID: "north", Name: "A"}))
-	must(tb, db.UpsertTeam(ctx, sqlite.Team{ID: "team_b", AreaID: "north", Name: "B"}))
-	must(tb, db.UpsertService(ctx, sqlite.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", SharedFields: []string{"reason", "urgency", "known_as"}}))
-	must(tb, db.UpsertService(ctx, sqlite.Service{ID: "svc_camhs", Name: "CAMHS", Kind: "camhs", SharedFields: []string{"reason"}}))
-	for _, p := range []sqlite.Person{
+	must(tb, db.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
+	must(tb, db.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
+	must(tb, db.UpsertTeam(ctx, domain.Team{ID: "team_b", AreaID: "north", Name: "B"}))
+	must(tb, db.UpsertService(ctx, domain.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", SharedFields: []string{"reason", "urgency", "known_as"}}))
+	must(tb, db.UpsertService(ctx, domain.Service{ID: "svc_camhs", Name: "CAMHS", Kind: "camhs", SharedFields: []string{"reason"}}))
+	for _, p := range []domain.Person{
 		{ID: "w_a", Name: "Worker A", Role: "worker", TeamID: "team_a"},
 		{ID: "w_a2", Name: "Worker A2", Role: "worker", TeamID: "team_a"},
 		{ID: "w_b", Name: "Worker B", Role: "worker", TeamID: "team_b"},
@@ -108,7 +110,7 @@ func (e *env) do(method, url string, headers map[string]string, body []byte) rep
 type phone struct {
 	e      *env
 	person string
-	enrol  sqlite.Enrolment
+	enrol  domain.Enrolment
 	rep    *syncengine.Replica
 	store  *syncengine.MemStore
 	cursor string
@@ -167,7 +169,7 @@ func (p *phone) newEncounter(team, note string) syncengine.RecordID {
 }
 
 type syncReply struct {
-	api.SyncResponseHeader
+	protocol.Response
 	status int
 	raw    []byte
 	err    api.ErrorBody
@@ -180,7 +182,7 @@ func (p *phone) auth() map[string]string {
 // sync pushes the outbox and pulls one page, applying what comes back.
 func (p *phone) sync(pageBytes int) syncReply {
 	p.e.t.Helper()
-	req := api.SyncRequestHeader{Cursor: p.cursor, PageBytes: pageBytes}
+	req := protocol.Request{Cursor: p.cursor, PageBytes: pageBytes}
 	for _, cs := range p.outbox {
 		req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
 	}
@@ -191,7 +193,7 @@ func (p *phone) sync(pageBytes int) syncReply {
 		r.json(p.e.t, &out.err)
 		return out
 	}
-	r.json(p.e.t, &out.SyncResponseHeader)
+	r.json(p.e.t, &out.Response)
 	p.outbox = nil
 	if out.Reset {
 		for _, r := range p.store.Records() {
@@ -335,7 +337,7 @@ func TestPushPullScopesAndIdempotence(t *testing.T) {
 	}
 	// A response lost on the way back: the server applied it, the phone retries.
 	cs2 := a1.edit(func(tx *syncengine.Txn) error { return tx.Set(enc, "concern", true) })
-	_, err := e.db.Sync(context.Background(), sqlite.SyncRequest{Device: deviceOf(t, e, a1), Person: personOf(t, e, "w_a"), Changesets: []*syncengine.Changeset{cs2}, NoPull: true})
+	_, err := e.db.Sync(context.Background(), domain.SyncRequest{Device: deviceOf(t, e, a1), Person: personOf(t, e, "w_a"), Changesets: []*syncengine.Changeset{cs2}, NoPull: true})
 	must(t, err)
 	if r := a1.sync(0); r.Results[0].Status != "duplicate" {
 		t.Fatalf("retry after lost response: %s", r.raw)
@@ -362,7 +364,7 @@ func TestPushPullScopesAndIdempotence(t *testing.T) {
 	if r.Results[0].Status != "quarantined" || r.Results[0].Code != "forbidden" {
 		t.Fatalf("cross-team write: %s", r.raw)
 	}
-	q, err := e.db.Quarantine(context.Background(), sqlite.QuarantineFilter{Open: true})
+	q, err := e.db.Quarantine(context.Background(), domain.QuarantineFilter{Open: true})
 	must(t, err)
 	if len(q) != 1 || q[0].Code != "forbidden" {
 		t.Fatalf("quarantine = %+v", q)
@@ -380,13 +382,13 @@ func TestPushPullScopesAndIdempotence(t *testing.T) {
 	})
 }
 
-func deviceOf(t *testing.T, e *env, p *phone) sqlite.Device {
+func deviceOf(t *testing.T, e *env, p *phone) domain.Device {
 	d, err := e.db.Device(context.Background(), p.enrol.DeviceID)
 	must(t, err)
 	return d
 }
 
-func personOf(t *testing.T, e *env, id string) sqlite.Person {
+func personOf(t *testing.T, e *env, id string) domain.Person {
 	p, err := e.db.Person(context.Background(), id)
 	must(t, err)
 	return p
@@ -543,7 +545,7 @@ func TestScopeChanges(t *testing.T) {
 		t.Fatalf("team B edit of the moved referral: %s", r.raw)
 	}
 	// Worker A moves to team B: the phone is reset to team B's records.
-	must(t, e.db.UpsertPerson(context.Background(), sqlite.Person{ID: "w_a", Name: "Worker A", Role: "worker", TeamID: "team_b"}))
+	must(t, e.db.UpsertPerson(context.Background(), domain.Person{ID: "w_a", Name: "Worker A", Role: "worker", TeamID: "team_b"}))
 	r := a1.sync(0)
 	if !r.Reset {
 		t.Fatalf("worker move: want reset, got %s", r.raw)
@@ -564,7 +566,7 @@ func TestRevokedDeviceIsToldToWipe(t *testing.T) {
 		{name: "revoked events", method: "GET", url: "/v1/sync/events", headers: a1.auth(), wantStatus: 401, wantCode: "revoked"},
 		{name: "wipe confirmed", method: "POST", url: "/v1/sync/wiped", headers: a1.auth(), wantStatus: 200},
 	})
-	audit, err := e.db.Audit(context.Background(), sqlite.AuditFilter{DeviceID: a1.enrol.DeviceID, Action: "revoke"})
+	audit, err := e.db.Audit(context.Background(), domain.AuditFilter{DeviceID: a1.enrol.DeviceID, Action: "revoke"})
 	must(t, err)
 	if len(audit) != 1 || audit[0].PersonID != "sup_a" {
 		t.Fatalf("revoke audit = %+v", audit)
@@ -638,13 +640,13 @@ func TestBinarySync(t *testing.T) {
 	a1, a2 := e.enrolPhone("w_a"), e.enrolPhone("w_a2")
 	a2.syncAll()
 	a1.newEncounter("team_a", "binary")
-	body, err := protocol.Encode(api.SyncRequestHeader{}, [][]byte{syncengine.EncodeChangeset(a1.outbox[0])})
+	body, err := protocol.Encode(protocol.Request{}, [][]byte{syncengine.EncodeChangeset(a1.outbox[0])})
 	must(t, err)
 	r := e.do("POST", "/v1/sync", map[string]string{"Authorization": "Bearer " + a1.enrol.Credential, "Content-Type": api.BinaryContentType}, body)
 	if r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	var hdr api.SyncResponseHeader
+	var hdr protocol.Response
 	groups, err := protocol.Decode(r.body, &hdr, 2)
 	must(t, err)
 	if len(hdr.Results) != 1 || hdr.Results[0].Status != "accepted" || len(groups) != 2 {

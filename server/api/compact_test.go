@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // TestCompactedHistory: history every active phone has pulled is deleted from
@@ -62,9 +62,9 @@ func TestCompactedHistory(t *testing.T) {
 	}
 
 	// A retry of a changeset whose log row is gone is still a duplicate.
-	req, _ := json.Marshal(api.SyncRequestHeader{Cursor: a1.cursor, Changesets: []string{base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(old))}})
+	req, _ := json.Marshal(protocol.Request{Cursor: a1.cursor, Changesets: []string{base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(old))}})
 	rr := e.do("POST", "/v1/sync", a1.auth(), req)
-	var out api.SyncResponseHeader
+	var out protocol.Response
 	rr.json(t, &out)
 	if len(out.Results) != 1 || out.Results[0].Status != "duplicate" {
 		t.Fatalf("retry after compaction: %s", rr.body)

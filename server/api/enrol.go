@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 )
 
@@ -22,7 +23,7 @@ type enrolRequest struct {
 // parseJSON decodes and validates a JSON body once, for every handler.
 func parseJSON(c *fiber.Ctx, v any) error {
 	if err := c.BodyParser(v); err != nil {
-		return Errorf(EMALFORMED, "request body is not valid JSON")
+		return Errorf(domain.EMALFORMED, "request body is not valid JSON")
 	}
 	if err := validate.Struct(v); err != nil {
 		return validationError(err)
@@ -39,7 +40,7 @@ func validationError(err error) error {
 			details = append(details, map[string]string{"field": strings.ToLower(fe.Field()), "rule": fe.Tag()})
 		}
 	}
-	return &DetailedError{Err: Errorf(EINVALID, "request failed validation"), Details: details}
+	return &DetailedError{Err: Errorf(domain.EINVALID, "request failed validation"), Details: details}
 }
 
 // POST /v1/enrol: exchange a one-time code for a device credential.
@@ -49,7 +50,7 @@ func (s *Server) handleEnrol(c *fiber.Ctx) error {
 		return err
 	}
 	if !s.limiter.allow("enrol:" + c.IP()) {
-		return Errorf(ERATELIMITED, "too many enrolment attempts")
+		return Errorf(domain.ERATELIMITED, "too many enrolment attempts")
 	}
 	e, err := s.Store.Enrol(c.UserContext(), sqlite.NormaliseCode(req.Code), req.Platform)
 	if err != nil {

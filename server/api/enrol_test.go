@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 )
 
 // TestIssueCodeByEmailAndEnrol: a supervisor names the worker by person id
@@ -12,8 +12,8 @@ import (
 func TestIssueCodeByEmailAndEnrol(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	must(t, e.db.UpsertPerson(ctx, sqlite.Person{ID: "w_a", Name: "Worker A", Email: "wa@example.org", Role: "worker", TeamID: "team_a"}))
-	must(t, e.db.UpsertPerson(ctx, sqlite.Person{ID: "w_b", Name: "Worker B", Email: "wb@example.org", Role: "worker", TeamID: "team_b"}))
+	must(t, e.db.UpsertPerson(ctx, domain.Person{ID: "w_a", Name: "Worker A", Email: "wa@example.org", Role: "worker", TeamID: "team_a"}))
+	must(t, e.db.UpsertPerson(ctx, domain.Person{ID: "w_b", Name: "Worker B", Email: "wb@example.org", Role: "worker", TeamID: "team_b"}))
 	const url = "/v1/admin/devices/enrol-code"
 	sup := basic("sup@example.org")
 	e.run(t, []scenario{
@@ -32,7 +32,7 @@ func TestIssueCodeByEmailAndEnrol(t *testing.T) {
 	var issued struct{ Code string }
 	r.json(t, &issued)
 	r = e.do("POST", "/v1/enrol", map[string]string{"Content-Type": "application/json"}, []byte(`{"code":"`+issued.Code+`","platform":"sim"}`))
-	var en sqlite.Enrolment
+	var en domain.Enrolment
 	r.json(t, &en)
 	if r.status != 201 || en.PersonID != "w_a" || en.TeamID != "team_a" || en.Role != "worker" || en.Credential == "" {
 		t.Fatalf("enrol: %d %s", r.status, r.body)

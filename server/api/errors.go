@@ -2,66 +2,22 @@ package api
 
 import (
 	"errors"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"log/slog"
-	"net/http"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// Error codes the HTTP layer adds to the engine's.
-const (
-	EINVALID      = syncengine.EINVALID
-	EUNAUTHORIZED = "unauthorized"
-	EFORBIDDEN    = "forbidden"
-	ENOTFOUND     = syncengine.ENOTFOUND
-	ECONFLICT     = syncengine.ECONFLICT
-	ETOOLARGE     = syncengine.ETOOLARGE
-	ERATELIMITED  = "rate_limited"
-	EMALFORMED    = syncengine.EMALFORMED
-	EMISSINGDEP   = syncengine.EMISSINGDEP
-	EREVOKED      = "revoked"
-	EINTERNAL     = syncengine.EINTERNAL
-	EUNAVAILABLE  = "unavailable"
-	ECURSORAHEAD  = sqlite.ECURSORAHEAD
-)
-
-// codeStatus is the one map from error code to HTTP status.
-var codeStatus = map[string]int{
-	EINVALID:           http.StatusUnprocessableEntity,
-	EUNAUTHORIZED:      http.StatusUnauthorized,
-	EFORBIDDEN:         http.StatusForbidden,
-	ENOTFOUND:          http.StatusNotFound,
-	ECONFLICT:          http.StatusConflict,
-	ETOOLARGE:          http.StatusRequestEntityTooLarge,
-	ERATELIMITED:       http.StatusTooManyRequests,
-	EMALFORMED:         http.StatusBadRequest,
-	EMISSINGDEP:        http.StatusConflict,
-	EREVOKED:           http.StatusUnauthorized,
-	EINTERNAL:          http.StatusInternalServerError,
-	EUNAVAILABLE:       http.StatusServiceUnavailable,
-	ECURSORAHEAD:       http.StatusConflict,
-	syncengine.EERASED: http.StatusGone,
-}
-
 // fiberCodes maps Fiber's own errors (routing, body limit) onto our codes.
 var fiberCodes = map[int]string{
-	fiber.StatusNotFound:              ENOTFOUND,
-	fiber.StatusMethodNotAllowed:      ENOTFOUND,
-	fiber.StatusRequestEntityTooLarge: ETOOLARGE,
-	fiber.StatusTooManyRequests:       ERATELIMITED,
-	fiber.StatusBadRequest:            EMALFORMED,
-	fiber.StatusUnauthorized:          EUNAUTHORIZED,
-	fiber.StatusServiceUnavailable:    EUNAVAILABLE,
-}
-
-// ErrorStatus returns the HTTP status for an error code.
-func ErrorStatus(code string) int {
-	if s, ok := codeStatus[code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
+	fiber.StatusNotFound:              domain.ENOTFOUND,
+	fiber.StatusMethodNotAllowed:      domain.ENOTFOUND,
+	fiber.StatusRequestEntityTooLarge: domain.ETOOLARGE,
+	fiber.StatusTooManyRequests:       domain.ERATELIMITED,
+	fiber.StatusBadRequest:            domain.EMALFORMED,
+	fiber.StatusUnauthorized:          domain.EUNAUTHORIZED,
+	fiber.StatusServiceUnavailable:    domain.EUNAVAILABLE,
 }
 
 // ErrorBody is the one shape of every error response.
@@ -95,9 +51,9 @@ func ErrorHandler(logger *slog.Logger) fiber.ErrorHandler {
 		if errors.As(err, &fe) {
 			body.Code = fiberCodes[fe.Code]
 			if body.Code == "" {
-				body.Code = EINTERNAL
+				body.Code = domain.EINTERNAL
 				if fe.Code < 500 {
-					body.Code = EINVALID
+					body.Code = domain.EINVALID
 				}
 			}
 			body.Message = fe.Message
@@ -106,15 +62,15 @@ func ErrorHandler(logger *slog.Logger) fiber.ErrorHandler {
 		if errors.As(err, &de) {
 			body.Details = de.Details
 		}
-		status := ErrorStatus(body.Code)
+		status := domain.ErrorStatus(body.Code)
 		if fe != nil {
 			status = fe.Code
 		}
-		if body.Code == EINTERNAL {
+		if body.Code == domain.EINTERNAL {
 			body.Message = "internal error"
 			logger.Error("request failed", "method", c.Method(), "path", c.Route().Path, "err", err.Error())
 		}
-		if body.Code == ERATELIMITED {
+		if body.Code == domain.ERATELIMITED {
 			c.Set(fiber.HeaderRetryAfter, "1")
 		}
 		return c.Status(status).JSON(body)

@@ -2,8 +2,8 @@ package api_test
 
 import (
 	"context"
-	"fmt"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/api"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -65,7 +65,7 @@ func TestUnknownEmailCostsAsMuchAsAKnownOne(t *testing.T) {
 			srv := api.New(e.db, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 			hash, err := bcrypt.GenerateFromPassword([]byte("secret"), cost)
 			must(t, err)
-			must(t, e.db.UpsertPerson(context.Background(), sqlite.Person{ID: "sup_t", Name: "Sup T", Email: "timing@example.org",
+			must(t, e.db.UpsertPerson(context.Background(), domain.Person{ID: "sup_t", Name: "Sup T", Email: "timing@example.org",
 				Role: "supervisor", TeamID: "team_a", Supervises: []string{"team_a"}, PasswordHash: string(hash)}))
 			work := func(email string) []int {
 				compared = nil
@@ -100,7 +100,7 @@ func BenchmarkSignInUnknownVsKnownEmail(b *testing.B) {
 	srv := api.New(e.db, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), cfg.BcryptCost)
 	must(b, err)
-	must(b, e.db.UpsertPerson(context.Background(), sqlite.Person{ID: "sup_t", Name: "Sup T", Email: "timing@example.org",
+	must(b, e.db.UpsertPerson(context.Background(), domain.Person{ID: "sup_t", Name: "Sup T", Email: "timing@example.org",
 		Role: "supervisor", TeamID: "team_a", Supervises: []string{"team_a"}, PasswordHash: string(hash)}))
 	attempt := func(email string) time.Duration {
 		req := httptest.NewRequest("GET", "/v1/admin/quarantine", nil)
@@ -134,7 +134,7 @@ func TestUnknownEmailSignInIsAuditedLikeAFailure(t *testing.T) {
 	if r := e.do("GET", "/v1/admin/quarantine", basicPW("nobody@example.org", "x"), nil); r.status != 401 {
 		t.Fatalf("unknown email: %d", r.status)
 	}
-	got, err := e.db.Audit(context.Background(), sqlite.AuditFilter{Action: sqlite.ActionLogin})
+	got, err := e.db.Audit(context.Background(), domain.AuditFilter{Action: domain.ActionLogin})
 	must(t, err)
 	if len(got) != 1 || got[0].PersonID != "" {
 		t.Fatalf("audit = %+v", got)

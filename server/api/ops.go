@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/domain"
 )
 
 func registerOpsRoutes(s *Server, r fiber.Router) {
@@ -25,11 +26,11 @@ func (s *Server) handleReadyz(c *fiber.Ctx) error {
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {
 		s.Logger.Warn("readyz: ping failed", "err", err.Error())
-		return Errorf(EUNAVAILABLE, "database unavailable")
+		return Errorf(domain.EUNAVAILABLE, "database unavailable")
 	}
 	n, err := s.Store.Migrated(ctx)
 	if err != nil || n == 0 {
-		return Errorf(EUNAVAILABLE, "database not migrated")
+		return Errorf(domain.EUNAVAILABLE, "database not migrated")
 	}
 	return c.JSON(fiber.Map{"status": "ready", "migration": n})
 }

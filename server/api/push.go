@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 )
 
 // TokenStore is what the push-token routes need (*push.Store).
@@ -40,8 +40,8 @@ func (s *Server) handlePushToken(c *fiber.Ctx, tokens TokenStore) error {
 	if err := parseJSON(c, &req); err != nil {
 		return err
 	}
-	d := c.Locals("device").(sqlite.Device)
-	p := c.Locals("person").(sqlite.Person)
+	d := c.Locals("device").(domain.Device)
+	p := c.Locals("person").(domain.Person)
 	if err := tokens.RegisterToken(c.UserContext(), d.ID, p.ID, req.Token, req.Platform); err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (s *Server) handlePushToken(c *fiber.Ctx, tokens TokenStore) error {
 // DELETE /v1/push/token: forget this device's tokens (the user turned
 // notifications off or signed out).
 func (s *Server) handlePushTokenDelete(c *fiber.Ctx, tokens TokenStore) error {
-	d := c.Locals("device").(sqlite.Device)
+	d := c.Locals("device").(domain.Device)
 	if err := tokens.RemoveDeviceTokens(c.UserContext(), d.ID); err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -19,7 +19,7 @@ import (
 func TestPullSendsOnlyInScopeOps(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	must(t, e.db.UpsertPerson(ctx, sqlite.Person{ID: "sup_ab", Name: "Sup AB", Role: "supervisor", TeamID: "team_a", Supervises: []string{"team_a", "team_b"}}))
+	must(t, e.db.UpsertPerson(ctx, domain.Person{ID: "sup_ab", Name: "Sup AB", Role: "supervisor", TeamID: "team_a", Supervises: []string{"team_a", "team_b"}}))
 	sup, a, b := e.enrolPhone("sup_ab"), e.enrolPhone("w_a"), e.enrolPhone("w_b")
 	for _, p := range []*phone{sup, a, b} {
 		p.syncAll()

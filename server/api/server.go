@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -22,19 +22,19 @@ type Store interface {
 	Migrated(ctx context.Context) (int, error)
 
 	IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (string, time.Time, error)
-	Enrol(ctx context.Context, code, platform string) (sqlite.Enrolment, error)
-	Authenticate(ctx context.Context, credential string) (sqlite.Device, sqlite.Person, error)
-	Device(ctx context.Context, id string) (sqlite.Device, error)
+	Enrol(ctx context.Context, code, platform string) (domain.Enrolment, error)
+	Authenticate(ctx context.Context, credential string) (domain.Device, domain.Person, error)
+	Device(ctx context.Context, id string) (domain.Device, error)
 	RevokeDevice(ctx context.Context, deviceID, by, reason string) error
 	ConfirmWipe(ctx context.Context, deviceID string) error
 
-	Person(ctx context.Context, id string) (sqlite.Person, error)
-	PersonByEmail(ctx context.Context, email string) (sqlite.Person, error)
+	Person(ctx context.Context, id string) (domain.Person, error)
+	PersonByEmail(ctx context.Context, email string) (domain.Person, error)
 	RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error
-	ScopeOf(ctx context.Context, p sqlite.Person) (sqlite.Scope, error)
+	ScopeOf(ctx context.Context, p domain.Person) (domain.Scope, error)
 
-	Sync(ctx context.Context, req sqlite.SyncRequest) (*sqlite.SyncResult, error)
-	Quarantine(ctx context.Context, f sqlite.QuarantineFilter) ([]sqlite.QuarantineItem, error)
+	Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error)
+	Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error)
 	QuarantineSize(ctx context.Context) (int, error)
 	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
 	Backup(ctx context.Context, path string) error
@@ -51,7 +51,7 @@ type Config struct {
 	// StaffAuth authenticates a supervisor or admin for /v1/admin. The default
 	// accepts HTTP Basic credentials (email, password) checked with bcrypt;
 	// the portal can replace it with its session cookies.
-	StaffAuth func(c *fiber.Ctx) (sqlite.Person, error)
+	StaffAuth func(c *fiber.Ctx) (domain.Person, error)
 	// Now is the clock for rate limiting, staff lockouts and backup names.
 	Now func() time.Time
 	// BcryptCost is the cost staff passwords are hashed with; a sign-in for
@@ -67,7 +67,7 @@ type Config struct {
 
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
-	return Config{BodyLimit: 8 << 20, RateLimit: 20, RateBurst: 40, PageBytes: sqlite.DefaultPageBytes,
+	return Config{BodyLimit: 8 << 20, RateLimit: 20, RateBurst: 40, PageBytes: domain.DefaultPageBytes,
 		SSEHeartbeat: 25 * time.Second, Now: time.Now, BcryptCost: bcrypt.DefaultCost}
 }
 
@@ -126,7 +126,7 @@ func (s *Server) Mount(fn func(r fiber.Router)) { fn(s.App) }
 
 // NotFound installs the final 404 handler; call after every Mount.
 func (s *Server) NotFound() {
-	s.App.Use(func(c *fiber.Ctx) error { return Errorf(ENOTFOUND, "no such endpoint") })
+	s.App.Use(func(c *fiber.Ctx) error { return Errorf(domain.ENOTFOUND, "no such endpoint") })
 }
 
 // Serve serves on ln until Shutdown. It may be called before or after

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"github.com/joinedup/joinedup/syncengine/protocol"
 	"strings"
 	"time"
 
+	"github.com/joinedup/joinedup/syncengine/protocol"
+
 	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -26,10 +28,10 @@ func registerSyncRoutes(s *Server, r fiber.Router) {
 func (s *Server) requireDevice(c *fiber.Ctx) error {
 	cred, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
 	if !ok || cred == "" {
-		return Errorf(EUNAUTHORIZED, "device credential required")
+		return Errorf(domain.EUNAUTHORIZED, "device credential required")
 	}
 	d, p, err := s.Store.Authenticate(c.UserContext(), cred)
-	if syncengine.ErrorCode(err) == EREVOKED {
+	if syncengine.ErrorCode(err) == domain.EREVOKED {
 		s.Metrics.Revoked.Add(1)
 		if c.Path() == "/v1/sync/wiped" {
 			// The one thing a revoked device may still do: confirm it wiped.
@@ -42,7 +44,7 @@ func (s *Server) requireDevice(c *fiber.Ctx) error {
 		return err
 	}
 	if !s.limiter.allow(d.ID) {
-		return Errorf(ERATELIMITED, "too many requests from this device; slow down")
+		return Errorf(domain.ERATELIMITED, "too many requests from this device; slow down")
 	}
 	c.Locals("device", d)
 	c.Locals("person", p)
@@ -56,32 +58,10 @@ const BinaryContentType = protocol.ContentType
 // maxPushFrames bounds how many changesets one request may push.
 const maxPushFrames = 20000
 
-// SyncRequestHeader is the JSON envelope (and the binary header).
-type SyncRequestHeader struct {
-	Cursor    string `json:"cursor" validate:"max=200"`
-	Pending   int64  `json:"pending" validate:"gte=0"`
-	PageBytes int    `json:"page_bytes" validate:"omitempty,min=1024,max=8388608"`
-	NoPull    bool   `json:"no_pull"`
-	// Changesets are base64 JUC frames (JSON only; binary bodies carry raw frames).
-	Changesets []string `json:"changesets,omitempty" validate:"max=20000"`
-}
-
-// SyncResponseHeader is the response (JSON) or its binary header.
-type SyncResponseHeader struct {
-	Results []sqlite.PushResult `json:"results"`
-	Drop    []string            `json:"drop"`
-	Reset   bool                `json:"reset"`
-	Cursor  string              `json:"cursor"`
-	More    bool                `json:"more"`
-	// JSON only: base64 frames. Binary responses carry them as frame groups.
-	Changesets []string `json:"changesets,omitempty"`
-	Snapshots  []string `json:"snapshots,omitempty"`
-}
-
 // parseSync reads either body form into a store request. Every changeset
 // is decoded (bounded, snappy-checked) before anything is applied: one bad
 // frame rejects the request and nothing is stored.
-func parseSync(c *fiber.Ctx) (hdr SyncRequestHeader, css []*syncengine.Changeset, binary bool, err error) {
+func parseSync(c *fiber.Ctx) (hdr protocol.Request, css []*syncengine.Changeset, binary bool, err error) {
 	var frames [][]byte
 	ct := c.Get(fiber.HeaderContentType)
 	switch {
@@ -89,25 +69,25 @@ func parseSync(c *fiber.Ctx) (hdr SyncRequestHeader, css []*syncengine.Changeset
 		binary = true
 		groups, err := protocol.Decode(c.Body(), &hdr, 1)
 		if err != nil {
-			return hdr, nil, binary, Errorf(EMALFORMED, "binary sync body is not validly framed")
+			return hdr, nil, binary, Errorf(domain.EMALFORMED, "binary sync body is not validly framed")
 		}
 		if len(hdr.Changesets) > 0 {
-			return hdr, nil, binary, Errorf(EMALFORMED, "binary bodies carry changesets as frames, not in the header")
+			return hdr, nil, binary, Errorf(domain.EMALFORMED, "binary bodies carry changesets as frames, not in the header")
 		}
 		frames = groups[0]
 	case strings.HasPrefix(ct, fiber.MIMEApplicationJSON):
 		if err := c.BodyParser(&hdr); err != nil {
-			return hdr, nil, binary, Errorf(EMALFORMED, "request body is not valid JSON")
+			return hdr, nil, binary, Errorf(domain.EMALFORMED, "request body is not valid JSON")
 		}
 		for i, s := range hdr.Changesets {
 			f, err := base64.StdEncoding.DecodeString(s)
 			if err != nil {
-				return hdr, nil, binary, &DetailedError{Err: Errorf(EMALFORMED, "changeset %d is not valid base64", i), Details: fiber.Map{"index": i}}
+				return hdr, nil, binary, &DetailedError{Err: Errorf(domain.EMALFORMED, "changeset %d is not valid base64", i), Details: fiber.Map{"index": i}}
 			}
 			frames = append(frames, f)
 		}
 	default:
-		return hdr, nil, binary, Errorf(EMALFORMED, "Content-Type must be application/json or %s", BinaryContentType)
+		return hdr, nil, binary, Errorf(domain.EMALFORMED, "Content-Type must be application/json or %s", BinaryContentType)
 	}
 	if err := validate.Struct(hdr); err != nil {
 		return hdr, nil, binary, validationError(err)
@@ -119,15 +99,15 @@ func parseSync(c *fiber.Ctx) (hdr SyncRequestHeader, css []*syncengine.Changeset
 		batch, err := syncengine.DecodeChangesets(f)
 		if err != nil {
 			code := syncengine.ErrorCode(err)
-			if code == EINTERNAL {
-				code = EMALFORMED
+			if code == domain.EINTERNAL {
+				code = domain.EMALFORMED
 			}
 			return hdr, nil, binary, &DetailedError{Err: Errorf(code, "changeset frame %d: %s", i, syncengine.ErrorMessage(err)), Details: fiber.Map{"index": i}}
 		}
 		css = append(css, batch...)
 	}
 	if len(css) > maxPushFrames {
-		return hdr, nil, binary, Errorf(ETOOLARGE, "too many changesets in one request (max %d)", maxPushFrames)
+		return hdr, nil, binary, Errorf(domain.ETOOLARGE, "too many changesets in one request (max %d)", maxPushFrames)
 	}
 	return hdr, css, binary, nil
 }
@@ -148,8 +128,8 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	if err != nil {
 		return err
 	}
-	d := c.Locals("device").(sqlite.Device)
-	p := c.Locals("person").(sqlite.Person)
+	d := c.Locals("device").(domain.Device)
+	p := c.Locals("person").(domain.Person)
 	page := hdr.PageBytes
 	if page == 0 {
 		page = s.Config.PageBytes
@@ -157,21 +137,21 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	// A sync that started is finished even if the client goes away or the
 	// server is shutting down: its effects are one transaction either way.
 	ctx := context.WithoutCancel(c.UserContext())
-	res, err := s.Store.Sync(ctx, sqlite.SyncRequest{Device: d, Person: p, Changesets: css, Cursor: hdr.Cursor,
+	res, err := s.Store.Sync(ctx, domain.SyncRequest{Device: d, Person: p, Changesets: css, Cursor: hdr.Cursor,
 		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull})
 	if err != nil {
 		return err
 	}
-	s.Metrics.Changesets.Add(sqlite.StatusAccepted, int64(res.Accepted))
-	s.Metrics.Changesets.Add(sqlite.StatusDuplicate, int64(res.Duplicates))
-	s.Metrics.Changesets.Add(sqlite.StatusQuarantined, int64(res.Quarantined))
+	s.Metrics.Changesets.Add(protocol.StatusAccepted, int64(res.Accepted))
+	s.Metrics.Changesets.Add(protocol.StatusDuplicate, int64(res.Duplicates))
+	s.Metrics.Changesets.Add(protocol.StatusQuarantined, int64(res.Quarantined))
 	s.Metrics.Sent.Add("changeset", int64(len(res.Changesets)))
 	s.Metrics.Sent.Add("snapshot", int64(len(res.Snapshots)))
 	s.Metrics.Conflicts.Add(int64(res.Conflicts))
 	if len(res.Touched) > 0 {
 		s.Events.Poke(res.Touched...)
 	}
-	out := SyncResponseHeader{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More}
+	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More}
 	var body []byte
 	if binary {
 		body, err = protocol.Encode(out, res.Changesets, res.Snapshots)
@@ -203,8 +183,8 @@ func b64(frames [][]byte) []string {
 // something in the device's scope changed (or it was revoked); the device
 // then calls POST /v1/sync. Events carry no data.
 func (s *Server) handleSyncEvents(c *fiber.Ctx) error {
-	d := c.Locals("device").(sqlite.Device)
-	p := c.Locals("person").(sqlite.Person)
+	d := c.Locals("device").(domain.Device)
+	p := c.Locals("person").(domain.Person)
 	scope, err := s.Store.ScopeOf(c.UserContext(), p)
 	if err != nil {
 		return err
@@ -264,9 +244,9 @@ func (s *Server) handleSyncEvents(c *fiber.Ctx) error {
 
 // POST /v1/sync/wiped: a revoked device confirms it erased its local data.
 func (s *Server) handleWiped(c *fiber.Ctx) error {
-	d := c.Locals("device").(sqlite.Device)
-	if d.Status != sqlite.DeviceRevoked {
-		return Errorf(ECONFLICT, "this device is not revoked")
+	d := c.Locals("device").(domain.Device)
+	if d.Status != domain.DeviceRevoked {
+		return Errorf(domain.ECONFLICT, "this device is not revoked")
 	}
 	if err := s.Store.ConfirmWipe(c.UserContext(), d.ID); err != nil {
 		return err

@@ -22,11 +22,13 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/notify"
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/push/fcmfake"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // clock is the injected, settable clock shared by the store, the API, the
@@ -102,14 +104,14 @@ func newEnv(tb testing.TB) *env {
 	must(tb, e.db.Open()) // migration 10 (push.Schema) creates the outbox
 	tb.Cleanup(func() { e.db.Close() })
 
-	must(tb, e.db.UpsertArea(ctx, sqlite.Area{ID: "north", Name: "North"}))
-	must(tb, e.db.UpsertTeam(ctx, sqlite.Team{ID: "team_a", AreaID: "north", Name: "A"}))
-	must(tb, e.db.UpsertTeam(ctx, sqlite.Team{ID: "team_b", AreaID: "north", Name: "B"}))
-	must(tb, e.db.UpsertService(ctx, sqlite.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", TZ: "Europe/London",
+	must(tb, e.db.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
+	must(tb, e.db.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
+	must(tb, e.db.UpsertTeam(ctx, domain.Team{ID: "team_b", AreaID: "north", Name: "B"}))
+	must(tb, e.db.UpsertService(ctx, domain.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", TZ: "Europe/London",
 		Hours: weekdays("09:00", "17:00"), SharedFields: []string{"reason", "urgency", "known_as", "status"}}))
-	must(tb, e.db.UpsertService(ctx, sqlite.Service{ID: "svc_camhs", Name: "CAMHS", Kind: "camhs", TZ: "Europe/London",
+	must(tb, e.db.UpsertService(ctx, domain.Service{ID: "svc_camhs", Name: "CAMHS", Kind: "camhs", TZ: "Europe/London",
 		Hours: weekdays("09:00", "17:00"), SharedFields: []string{"reason", "status"}}))
-	for _, p := range []sqlite.Person{
+	for _, p := range []domain.Person{
 		{ID: "w_a", Name: "Robin Worker", Role: "worker", TeamID: "team_a", TZ: "Europe/London", Hours: weekdays("18:00", "22:00")},
 		{ID: "w_b", Name: "Sam Worker", Role: "worker", TeamID: "team_b", TZ: "Europe/London", Hours: weekdays("18:00", "22:00")},
 		{ID: "sup_a", Name: "Alex Supervisor", Role: "supervisor", TeamID: "team_a", Supervises: []string{"team_a"}, TZ: "Europe/London", Hours: weekdays("09:00", "17:00")},
@@ -223,7 +225,7 @@ func (e *env) count(q string, args ...any) int {
 type phone struct {
 	e      *env
 	person string
-	enrol  sqlite.Enrolment
+	enrol  domain.Enrolment
 	rep    *syncengine.Replica
 	store  *syncengine.MemStore
 	cursor string
@@ -261,11 +263,11 @@ func (p *phone) edit(fn func(tx *syncengine.Txn) error) {
 
 // sync pushes the outbox and pulls until there is nothing more; it returns
 // the push results of the first round trip.
-func (p *phone) sync() []sqlite.PushResult {
+func (p *phone) sync() []protocol.PushResult {
 	p.e.t.Helper()
-	var results []sqlite.PushResult
+	var results []protocol.PushResult
 	for i := 0; i < 100; i++ {
-		req := api.SyncRequestHeader{Cursor: p.cursor}
+		req := protocol.Request{Cursor: p.cursor}
 		for _, cs := range p.outbox {
 			req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
 		}
@@ -273,7 +275,7 @@ func (p *phone) sync() []sqlite.PushResult {
 		if st != 200 {
 			p.e.t.Fatalf("sync %s: %d %s", p.person, st, body)
 		}
-		var out api.SyncResponseHeader
+		var out protocol.Response
 		must(p.e.t, json.Unmarshal(body, &out))
 		if i == 0 {
 			results = out.Results

@@ -41,6 +41,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
@@ -48,9 +49,9 @@ import (
 
 // Directory is what notify reads about the organisation (the store).
 type Directory interface {
-	Person(ctx context.Context, id string) (sqlite.Person, error)
-	People(ctx context.Context, f sqlite.PeopleFilter) ([]sqlite.Person, error)
-	Service(ctx context.Context, id string) (sqlite.Service, error)
+	Person(ctx context.Context, id string) (domain.Person, error)
+	People(ctx context.Context, f domain.PeopleFilter) ([]domain.Person, error)
+	Service(ctx context.Context, id string) (domain.Service, error)
 }
 
 // Outbox is where notifications go, in the caller's transaction (*push.Store).
@@ -412,7 +413,7 @@ func (n *Notifier) person(ctx context.Context, id string) (push.Recipient, bool,
 		return push.Recipient{}, false, nil
 	}
 	p, err := n.dir.Person(ctx, id)
-	if syncengine.ErrorCode(err) == syncengine.ENOTFOUND {
+	if syncengine.ErrorCode(err) == domain.ENOTFOUND {
 		return push.Recipient{}, false, nil
 	} else if err != nil {
 		return push.Recipient{}, false, err
@@ -426,7 +427,7 @@ func (n *Notifier) practitioners(ctx context.Context, serviceID string) ([]push.
 	if serviceID == "" {
 		return nil, nil
 	}
-	ps, err := n.dir.People(ctx, sqlite.PeopleFilter{Role: sqlite.RolePractitioner, ServiceID: serviceID})
+	ps, err := n.dir.People(ctx, domain.PeopleFilter{Role: domain.RolePractitioner, ServiceID: serviceID})
 	if err != nil {
 		return nil, err
 	}
@@ -434,7 +435,7 @@ func (n *Notifier) practitioners(ctx context.Context, serviceID string) ([]push.
 		return nil, nil
 	}
 	svc, err := n.dir.Service(ctx, serviceID)
-	if err != nil && syncengine.ErrorCode(err) != syncengine.ENOTFOUND {
+	if err != nil && syncengine.ErrorCode(err) != domain.ENOTFOUND {
 		return nil, err
 	}
 	out := make([]push.Recipient, 0, len(ps))
@@ -454,7 +455,7 @@ func (n *Notifier) supervisors(ctx context.Context, team string) ([]push.Recipie
 	if team == "" {
 		return nil, nil
 	}
-	ps, err := n.dir.People(ctx, sqlite.PeopleFilter{Role: sqlite.RoleSupervisor})
+	ps, err := n.dir.People(ctx, domain.PeopleFilter{Role: domain.RoleSupervisor})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 const reason = "Jamie is sofa surfing at his aunt's on Rye Lane"
@@ -35,7 +36,7 @@ func TestReferralHandoffAndAcceptFlowBack(t *testing.T) {
 	yp := worker.youngPerson("Jamie", false)
 	ref := worker.referral(yp, "routine", reason)
 	for _, r := range worker.sync() {
-		if r.Status != sqlite.StatusAccepted {
+		if r.Status != protocol.StatusAccepted {
 			t.Fatalf("push result %+v", r)
 		}
 	}
@@ -98,7 +99,7 @@ func TestReferralHandoffAndAcceptFlowBack(t *testing.T) {
 		t.Fatalf("practitioner sees status %q", st)
 	}
 	h1.answer(ref, "accepted", "")
-	if r := h1.sync(); len(r) != 1 || r[0].Status != sqlite.StatusAccepted {
+	if r := h1.sync(); len(r) != 1 || r[0].Status != protocol.StatusAccepted {
 		t.Fatalf("accept: %+v", r)
 	}
 	got = e.sendDue()
@@ -344,7 +345,7 @@ func TestOutboxIsTransactional(t *testing.T) {
 	intruder.outbox = nil // the young person is team A's too: send only the referral
 	ref := intruder.referral(yp, "urgent", reason)
 	for _, r := range intruder.sync() {
-		if r.Status != sqlite.StatusQuarantined {
+		if r.Status != protocol.StatusQuarantined {
 			t.Fatalf("push result %+v, want quarantined", r)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -15,19 +15,19 @@ func registerAuditRoutes(r routes, p *Portal) {
 	r.Get("/audit", p.handleAudit)
 }
 
-var auditActions = []string{sqlite.ActionRead, sqlite.ActionWrite, sqlite.ActionShare, sqlite.ActionExport, sqlite.ActionErase,
-	sqlite.ActionRevoke, sqlite.ActionEnrol, sqlite.ActionLogin, sqlite.ActionIssue, sqlite.ActionRefused, sqlite.ActionQuar,
-	sqlite.ActionReview, sqlite.ActionBackup, sqlite.ActionEdit, "wiped"}
+var auditActions = []string{domain.ActionRead, domain.ActionWrite, domain.ActionShare, domain.ActionExport, domain.ActionErase,
+	domain.ActionRevoke, domain.ActionEnrol, domain.ActionLogin, domain.ActionIssue, domain.ActionRefused, domain.ActionQuar,
+	domain.ActionReview, domain.ActionBackup, domain.ActionEdit, "wiped"}
 
 type auditRow struct {
-	sqlite.AuditEntry
+	domain.AuditEntry
 	Person, DetailText string
 }
 
 // handleAudit serves GET /portal/audit?person=&action=&record=&from=&to=&before=.
 // Admins see everything; supervisors see entries by people of their teams.
 func (p *Portal) handleAudit(c *fiber.Ctx) error {
-	f := sqlite.AuditFilter{PersonID: c.Query("person"), Action: c.Query("action"), RecordID: c.Query("record"), Limit: 200}
+	f := domain.AuditFilter{PersonID: c.Query("person"), Action: c.Query("action"), RecordID: c.Query("record"), Limit: 200}
 	if v := c.Query("from"); v != "" {
 		t, err := time.ParseInLocation("2006-01-02", v, p.loc)
 		if err != nil {
@@ -77,10 +77,10 @@ func (p *Portal) handleAudit(c *fiber.Ctx) error {
 			break
 		}
 	}
-	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "audit", "shown": len(rows)}); err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "audit", "shown": len(rows)}); err != nil {
 		return err
 	}
-	people := make([]sqlite.Person, 0, len(d.people))
+	people := make([]domain.Person, 0, len(d.people))
 	for _, x := range d.people {
 		if s.Scope.All || s.Scope.HasTeam(x.TeamID) {
 			people = append(people, x)
@@ -96,7 +96,7 @@ func (p *Portal) handleAudit(c *fiber.Ctx) error {
 }
 
 type quarantineRow struct {
-	sqlite.QuarantineItem
+	domain.QuarantineItem
 	Person string
 }
 
@@ -110,7 +110,7 @@ func (p *Portal) handleQuarantine(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "quarantine", "shown": len(rows)}); err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "quarantine", "shown": len(rows)}); err != nil {
 		return err
 	}
 	return p.render(c, "quarantine", "Quarantine", map[string]any{"Rows": rows})
@@ -118,14 +118,14 @@ func (p *Portal) handleQuarantine(c *fiber.Ctx) error {
 
 // quarantineInScope lists open quarantine items from devices of people in scope.
 func (p *Portal) quarantineInScope(c *fiber.Ctx, d *directory, limit int) ([]quarantineRow, error) {
-	items, err := p.store.Quarantine(c.UserContext(), sqlite.QuarantineFilter{Open: true, Limit: 1000})
+	items, err := p.store.Quarantine(c.UserContext(), domain.QuarantineFilter{Open: true, Limit: 1000})
 	if err != nil {
 		return nil, err
 	}
 	s := sess(c).Scope
 	owners := map[string]string{}
 	if !s.All {
-		devs, err := p.store.Devices(c.UserContext(), sqlite.DeviceFilter{})
+		devs, err := p.store.Devices(c.UserContext(), domain.DeviceFilter{})
 		if err != nil {
 			return nil, err
 		}
@@ -172,11 +172,11 @@ func (p *Portal) handleQuarantineReview(c *fiber.Ctx) error {
 		return errNotFound
 	}
 	res := c.FormValue("resolution")
-	if res != sqlite.ResolutionRelease && res != sqlite.ResolutionDiscard {
+	if res != domain.ResolutionRelease && res != domain.ResolutionDiscard {
 		return invalid("Choose release or discard.")
 	}
 	if err := p.store.ReviewQuarantine(c.UserContext(), id, sess(c).Person.ID, res); err != nil {
-		if syncengine.ErrorCode(err) == syncengine.EINVALID || syncengine.ErrorCode(err) == syncengine.EMISSINGDEP {
+		if syncengine.ErrorCode(err) == domain.EINVALID || syncengine.ErrorCode(err) == domain.EMISSINGDEP {
 			return invalid("It cannot be released: %s", syncengine.ErrorMessage(err))
 		}
 		return err

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -28,7 +28,7 @@ type conflictItem struct {
 
 // shiftsOn lists who works on a weekday, from people's stored hours
 // ([{Weekday, Start, End}], as the directory keeps them).
-func shiftsOn(d *directory, s sqlite.Scope, day time.Weekday) []shift {
+func shiftsOn(d *directory, s domain.Scope, day time.Weekday) []shift {
 	var out []shift
 	for _, x := range d.workersIn(s) {
 		var hours []struct {
@@ -159,7 +159,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "dashboard"}); err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "dashboard"}); err != nil {
 		return err
 	}
 	days := make([]string, 7)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 	qr "github.com/piglig/go-qr"
 )
@@ -21,13 +21,13 @@ func registerDeviceRoutes(r routes, p *Portal) {
 }
 
 type deviceRow struct {
-	sqlite.Device
+	domain.Device
 	Person, Team string
 }
 
 // devicesInScope lists the devices of people in the signed-in person's teams.
 func (p *Portal) devicesInScope(c *fiber.Ctx, d *directory) ([]deviceRow, error) {
-	all, err := p.store.Devices(c.UserContext(), sqlite.DeviceFilter{})
+	all, err := p.store.Devices(c.UserContext(), domain.DeviceFilter{})
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +41,8 @@ func (p *Portal) devicesInScope(c *fiber.Ctx, d *directory) ([]deviceRow, error)
 		out = append(out, deviceRow{Device: dev, Person: person.Name, Team: d.team(person.TeamID)})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		if (out[i].Status == sqlite.DeviceActive) != (out[j].Status == sqlite.DeviceActive) {
-			return out[i].Status == sqlite.DeviceActive
+		if (out[i].Status == domain.DeviceActive) != (out[j].Status == domain.DeviceActive) {
+			return out[i].Status == domain.DeviceActive
 		}
 		return out[i].Person < out[j].Person
 	})
@@ -59,7 +59,7 @@ func (p *Portal) handleDevices(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "devices", "shown": len(rows)}); err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "devices", "shown": len(rows)}); err != nil {
 		return err
 	}
 	return p.render(c, "devices", "Devices", map[string]any{"Rows": rows, "People": d.workersIn(sess(c).Scope)})
@@ -74,7 +74,7 @@ func (p *Portal) handleIssueCode(c *fiber.Ctx) error {
 		return err
 	}
 	person, ok := d.people[c.FormValue("person")]
-	if !ok || !sess(c).Scope.HasTeam(person.TeamID) || person.Role != sqlite.RoleWorker && person.Role != sqlite.RoleSupervisor {
+	if !ok || !sess(c).Scope.HasTeam(person.TeamID) || person.Role != domain.RoleWorker && person.Role != domain.RoleSupervisor {
 		return invalid("Choose a youth worker or supervisor in your team.")
 	}
 	code, expires, err := p.store.IssueEnrolmentCode(c.UserContext(), person.ID, sess(c).Person.ID)
@@ -99,7 +99,7 @@ func (p *Portal) handleIssueCode(c *fiber.Ctx) error {
 func (p *Portal) handleRevoke(c *fiber.Ctx) error {
 	dev, err := p.store.Device(c.UserContext(), c.Params("id"))
 	if err != nil {
-		if syncengine.ErrorCode(err) == syncengine.ENOTFOUND {
+		if syncengine.ErrorCode(err) == domain.ENOTFOUND {
 			return errNotFound
 		}
 		return err

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -117,7 +117,7 @@ func (p *Portal) handleEncounterList(c *fiber.Ctx) error {
 	teams, ok := teamIDs(s.Scope)
 	var recs []*syncengine.Record
 	if ok {
-		if recs, err = p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: syncengine.TypeEncounter, TeamIDs: teams}); err != nil {
+		if recs, err = p.store.Records(c.UserContext(), domain.RecordFilter{Type: syncengine.TypeEncounter, TeamIDs: teams}); err != nil {
 			return err
 		}
 	}
@@ -146,7 +146,7 @@ func (p *Portal) handleEncounterList(c *fiber.Ctx) error {
 		areaList = append(areaList, a)
 	}
 	sort.Strings(areaList)
-	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "encounters", "shown": len(rows)}); err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "encounters", "shown": len(rows)}); err != nil {
 		return err
 	}
 	return p.render(c, "encounters", "Encounters", map[string]any{"Rows": rows, "Total": total, "Limit": listLimit, "Filter": f,
@@ -225,7 +225,7 @@ func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionRead, string(r.ID), map[string]any{"type": r.Type}); err != nil {
+	if err := p.audit(c, domain.ActionRead, string(r.ID), map[string]any{"type": r.Type}); err != nil {
 		return err
 	}
 	v := r.View(nil)
@@ -306,7 +306,7 @@ func (p *Portal) resolveConflict(c *fiber.Ctx, r *syncengine.Record, field, valu
 			}
 		}
 	}
-	return &syncengine.Error{Code: syncengine.ECONFLICT, Message: "That value is no longer in conflict (someone may have resolved it already). Reload the page to see the current values."}
+	return &syncengine.Error{Code: domain.ECONFLICT, Message: "That value is no longer in conflict (someone may have resolved it already). Reload the page to see the current values."}
 }
 
 // handleEncounterUndelete serves POST /portal/encounters/:id/undelete (a supervisor's undo).

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/fixtures"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -37,18 +38,18 @@ var (
 // does (organisation, bcrypt-hashed demo passwords, changesets imported).
 func seedDemo(ctx context.Context, db *sqlite.DB, ds *fixtures.Dataset) error {
 	for _, a := range ds.Org.Areas {
-		if err := db.UpsertArea(ctx, sqlite.Area{ID: a.ID, Name: a.Name}); err != nil {
+		if err := db.UpsertArea(ctx, domain.Area{ID: a.ID, Name: a.Name}); err != nil {
 			return err
 		}
 	}
 	for _, t := range ds.Org.Teams {
-		if err := db.UpsertTeam(ctx, sqlite.Team{ID: t.ID, AreaID: t.AreaID, Name: t.Name}); err != nil {
+		if err := db.UpsertTeam(ctx, domain.Team{ID: t.ID, AreaID: t.AreaID, Name: t.Name}); err != nil {
 			return err
 		}
 	}
 	for _, s := range ds.Org.Services {
 		hours, _ := json.Marshal(s.Hours)
-		if err := db.UpsertService(ctx, sqlite.Service{ID: s.ID, Name: s.Name, Kind: s.Kind, Contact: s.Contact, Pathway: s.Pathway,
+		if err := db.UpsertService(ctx, domain.Service{ID: s.ID, Name: s.Name, Kind: s.Kind, Contact: s.Contact, Pathway: s.Pathway,
 			Hours: hours, SharedFields: s.SharedFields}); err != nil {
 			return err
 		}
@@ -63,9 +64,9 @@ func seedDemo(ctx context.Context, db *sqlite.DB, ds *fixtures.Dataset) error {
 			return err
 		}
 		hours, _ := json.Marshal(p.Hours)
-		person := sqlite.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role, TeamID: p.TeamID, ServiceID: p.ServiceID,
+		person := domain.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role, TeamID: p.TeamID, ServiceID: p.ServiceID,
 			TZ: p.TimeZone, Hours: hours, PasswordHash: string(hash)}
-		if p.Role == sqlite.RoleSupervisor && p.TeamID != "" {
+		if p.Role == domain.RoleSupervisor && p.TeamID != "" {
 			person.Supervises = []string{p.TeamID}
 		}
 		if err := db.UpsertPerson(ctx, person); err != nil {

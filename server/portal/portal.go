@@ -31,6 +31,7 @@ import (
 	_ "time/tzdata" // Europe/London on machines without zoneinfo
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -181,7 +182,7 @@ func (p *Portal) Register(app *fiber.App) {
 
 	// Role checks are per route: a Fiber group's middleware would apply to
 	// every path under its prefix, including other roles' pages.
-	sup := routes{a, p.requireRole(sqlite.RoleSupervisor, sqlite.RoleAdmin)}
+	sup := routes{a, p.requireRole(domain.RoleSupervisor, domain.RoleAdmin)}
 	registerEncounterRoutes(sup, p)
 	registerYoungPersonRoutes(sup, p)
 	registerReferralRoutes(sup, p)
@@ -192,8 +193,8 @@ func (p *Portal) Register(app *fiber.App) {
 	sup.Get("/quarantine", p.handleQuarantine)
 	sup.Post("/quarantine/:id", p.handleQuarantineReview)
 
-	registerServiceViewRoutes(routes{a, p.requireRole(sqlite.RolePractitioner, sqlite.RoleAdmin)}, p)
-	registerDirectoryRoutes(routes{a, p.requireRole(sqlite.RoleSupervisor, sqlite.RoleAdmin, sqlite.RolePractitioner)}, p)
+	registerServiceViewRoutes(routes{a, p.requireRole(domain.RolePractitioner, domain.RoleAdmin)}, p)
+	registerDirectoryRoutes(routes{a, p.requireRole(domain.RoleSupervisor, domain.RoleAdmin, domain.RolePractitioner)}, p)
 
 	// Unknown portal paths: an HTML 404 rather than the API's JSON.
 	r.Use(func(c *fiber.Ctx) error { return errNotFound })
@@ -210,25 +211,12 @@ func (x routes) Post(path string, h fiber.Handler) { x.r.Post(path, x.guard, h) 
 
 // Portal errors. Handlers return them; errorPages turns them into pages.
 var (
-	errNotFound  = &syncengine.Error{Code: syncengine.ENOTFOUND, Message: "That page does not exist, or you do not have access to it."}
-	errForbidden = &syncengine.Error{Code: sqlite.EFORBIDDEN, Message: "Your role does not give access to this page."}
+	errNotFound  = &syncengine.Error{Code: domain.ENOTFOUND, Message: "That page does not exist, or you do not have access to it."}
+	errForbidden = &syncengine.Error{Code: domain.EFORBIDDEN, Message: "Your role does not give access to this page."}
 )
 
 func invalid(format string, args ...any) error {
-	return &syncengine.Error{Code: syncengine.EINVALID, Message: fmt.Sprintf(format, args...)}
-}
-
-// statusOf is the one map from error code to HTTP status for the portal's pages.
-var statusOf = map[string]int{
-	syncengine.EINVALID:    http.StatusUnprocessableEntity,
-	syncengine.ENOTFOUND:   http.StatusNotFound,
-	syncengine.ECONFLICT:   http.StatusConflict,
-	syncengine.EERASED:     http.StatusGone,
-	syncengine.EMISSINGDEP: http.StatusConflict,
-	sqlite.EFORBIDDEN:      http.StatusForbidden,
-	sqlite.EUNAUTHORIZED:   http.StatusUnauthorized,
-	"csrf":                 http.StatusForbidden,
-	"locked":               http.StatusTooManyRequests,
+	return &syncengine.Error{Code: domain.EINVALID, Message: fmt.Sprintf(format, args...)}
 }
 
 // errorPages renders errors returned by handlers as HTML pages. Internal
@@ -243,14 +231,12 @@ func (p *Portal) errorPages(c *fiber.Ctx) error {
 		if fe.Code == fiber.StatusNotFound {
 			err = errNotFound
 		} else {
-			err = &syncengine.Error{Code: syncengine.EINVALID, Message: fe.Message}
+			err = &syncengine.Error{Code: domain.EINVALID, Message: fe.Message}
 		}
 	}
-	code := syncengine.ErrorCode(err)
-	status, ok := statusOf[code]
-	msg := syncengine.ErrorMessage(err)
-	if !ok {
-		status = http.StatusInternalServerError
+	status := domain.ErrorStatus(domain.ErrorCode(err))
+	msg := domain.ErrorMessage(err)
+	if status == http.StatusInternalServerError {
 		msg = "Something went wrong. The error has been logged."
 		p.log.Error("portal request failed", "method", c.Method(), "path", c.Route().Path, "err", err)
 	}
@@ -293,7 +279,7 @@ func (p *Portal) handleStatic(c *fiber.Ctx) error {
 type view struct {
 	Title  string
 	Prefix string
-	User   *sqlite.Person
+	User   *domain.Person
 	CSRF   string
 	Nav    string
 	Flash  string
@@ -379,7 +365,7 @@ func (p *Portal) edit(c *fiber.Ctx, fn func(*syncengine.Txn) error) error {
 // audit appends an audit entry for the signed-in person. A failure to audit
 // fails the request: an unaudited read must not be served.
 func (p *Portal) audit(c *fiber.Ctx, action, recordID string, detail map[string]any) error {
-	e := sqlite.AuditEntry{Action: action, RecordID: recordID, Detail: detail}
+	e := domain.AuditEntry{Action: action, RecordID: recordID, Detail: detail}
 	if s := sess(c); s != nil {
 		e.PersonID = s.Person.ID
 	}

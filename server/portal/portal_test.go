@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -38,7 +38,7 @@ func findWorld(t *testing.T, env *testEnv) world {
 	w.practitioner, w.service = pr.ID, pr.ServiceID
 	w.admin = personByEmail(t, login(t, "admin", 1).Email).ID
 	for _, p := range demo.Org.People {
-		if p.Role == sqlite.RoleWorker && p.TeamID == w.team {
+		if p.Role == domain.RoleWorker && p.TeamID == w.team {
 			if w.worker == "" {
 				w.worker = p.ID
 			} else if w.worker2 == "" {
@@ -47,7 +47,7 @@ func findWorld(t *testing.T, env *testEnv) world {
 		}
 	}
 	all := func(typ string) []*syncengine.Record {
-		rs, err := env.db.Records(ctx, sqlite.RecordFilter{Type: typ})
+		rs, err := env.db.Records(ctx, domain.RecordFilter{Type: typ})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +302,7 @@ func TestSignInLockoutAndSessions(t *testing.T) {
 		if status, _ := c.signIn(l.Email, l.Password); status != http.StatusSeeOther {
 			t.Fatalf("after the lock: status %d", status)
 		}
-		entries, err := env.db.Audit(context.Background(), sqlite.AuditFilter{PersonID: personByEmail(t, l.Email).ID, Action: sqlite.ActionLogin, Limit: 50})
+		entries, err := env.db.Audit(context.Background(), domain.AuditFilter{PersonID: personByEmail(t, l.Email).ID, Action: domain.ActionLogin, Limit: 50})
 		if err != nil || len(entries) < 7 {
 			t.Fatalf("login audit: %d entries, %v", len(entries), err)
 		}
@@ -442,13 +442,13 @@ func TestEncounterReviewConflictSignOff(t *testing.T) {
 		t.Fatalf("review %q by %q", str(r, "review_status"), str(r, "signed_off_by"))
 	}
 	// The sign-off is a changeset in the log, so phones receive it, and it is audited.
-	entries, _ := env.db.Audit(context.Background(), sqlite.AuditFilter{RecordID: string(id), Limit: 100})
+	entries, _ := env.db.Audit(context.Background(), domain.AuditFilter{RecordID: string(id), Limit: 100})
 	var reads, writes int
 	for _, e := range entries {
 		switch {
-		case e.Action == sqlite.ActionRead && e.PersonID == w.supervisor:
+		case e.Action == domain.ActionRead && e.PersonID == w.supervisor:
 			reads++
-		case e.Action == sqlite.ActionWrite && e.PersonID == w.supervisor:
+		case e.Action == domain.ActionWrite && e.PersonID == w.supervisor:
 			writes++
 		}
 	}
@@ -461,14 +461,14 @@ func TestEncounterReviewConflictSignOff(t *testing.T) {
 	}
 }
 
-func personByID(tb testing.TB, id string) sqlite.Person {
+func personByID(tb testing.TB, id string) domain.Person {
 	for _, p := range demo.Org.People {
 		if p.ID == id {
-			return sqlite.Person{ID: p.ID, Name: p.Name}
+			return domain.Person{ID: p.ID, Name: p.Name}
 		}
 	}
 	tb.Fatalf("no person %s", id)
-	return sqlite.Person{}
+	return domain.Person{}
 }
 
 func TestServiceAcceptDeclineAndAgreement(t *testing.T) {
@@ -531,7 +531,7 @@ func TestServiceAcceptDeclineAndAgreement(t *testing.T) {
 	if rec, _ := env.db.RecordState(context.Background(), w.service); rec != nil && slices.Contains(setOf(rec, "shared_fields"), "reason") {
 		t.Error("the service's record (the phones' directory) still shares reason")
 	}
-	entries, _ := env.db.Audit(context.Background(), sqlite.AuditFilter{RecordID: w.service, Action: sqlite.ActionEdit})
+	entries, _ := env.db.Audit(context.Background(), domain.AuditFilter{RecordID: w.service, Action: domain.ActionEdit})
 	if len(entries) != 1 || !strings.Contains(mustJSON(entries[0].Detail), `"changed":["shared_fields"]`) {
 		t.Fatalf("service edit audit: %+v", entries)
 	}
@@ -578,7 +578,7 @@ func TestChronologyExportErase(t *testing.T) {
 		t.Fatalf("export csv: %d %q", resp.StatusCode, ct)
 	}
 	resp.Body.Close()
-	exports, _ := env.db.Audit(context.Background(), sqlite.AuditFilter{RecordID: w.yp, Action: sqlite.ActionExport})
+	exports, _ := env.db.Audit(context.Background(), domain.AuditFilter{RecordID: w.yp, Action: domain.ActionExport})
 	if len(exports) != 2 {
 		t.Fatalf("%d export audit entries, want 2", len(exports))
 	}
@@ -595,7 +595,7 @@ func TestChronologyExportErase(t *testing.T) {
 	if r, _ := env.db.RecordState(context.Background(), w.ypHold); r.Erased != nil {
 		t.Fatal("record under hold was erased")
 	}
-	refs, _ := env.db.Records(context.Background(), sqlite.RecordFilter{Type: syncengine.TypeReferral, YoungPersonID: w.yp})
+	refs, _ := env.db.Records(context.Background(), domain.RecordFilter{Type: syncengine.TypeReferral, YoungPersonID: w.yp})
 	if status, body := erase(w.yp, "Subject asked for erasure under Art. 17"); status != http.StatusSeeOther {
 		t.Fatalf("erase: %d %s", status, trunc(body))
 	}
@@ -744,13 +744,13 @@ func TestDevicesEnrolQRRevoke(t *testing.T) {
 		t.Fatalf("revoke: %d", status)
 	}
 	dev, _ := env.db.Device(ctx, enr.DeviceID)
-	if dev.Status != sqlite.DeviceRevoked || !dev.WipeRequested {
+	if dev.Status != domain.DeviceRevoked || !dev.WipeRequested {
 		t.Fatalf("device after revoke: %+v", dev)
 	}
 	if _, _, err := env.db.Authenticate(ctx, enr.Credential); err == nil {
 		t.Fatal("revoked device still authenticates")
 	}
-	entries, _ := env.db.Audit(ctx, sqlite.AuditFilter{DeviceID: enr.DeviceID, Action: sqlite.ActionRevoke})
+	entries, _ := env.db.Audit(ctx, domain.AuditFilter{DeviceID: enr.DeviceID, Action: domain.ActionRevoke})
 	if len(entries) != 1 || entries[0].PersonID != w.supervisor {
 		t.Fatalf("revoke audit: %+v", entries)
 	}

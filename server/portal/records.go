@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -67,7 +67,7 @@ func live(r *syncengine.Record) bool {
 
 // teamIDs is the team filter for the signed-in person's scope; ok is false
 // when the scope holds no teams at all (nothing to list).
-func teamIDs(s sqlite.Scope) (ids []string, ok bool) {
+func teamIDs(s domain.Scope) (ids []string, ok bool) {
 	if s.All {
 		return nil, true
 	}
@@ -83,7 +83,7 @@ func (p *Portal) recordsInScope(c *fiber.Ctx, typ string) ([]*syncengine.Record,
 	if !ok {
 		return nil, nil
 	}
-	all, err := p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: typ, TeamIDs: teams})
+	all, err := p.store.Records(c.UserContext(), domain.RecordFilter{Type: typ, TeamIDs: teams})
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func (p *Portal) teamRecord(c *fiber.Ctx, typ, id string) (*syncengine.Record, e
 		if !ok {
 			return nil, errNotFound
 		}
-		rs, err := p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: typ, YoungPersonID: id, TeamIDs: teams, Limit: 1})
+		rs, err := p.store.Records(c.UserContext(), domain.RecordFilter{Type: typ, YoungPersonID: id, TeamIDs: teams, Limit: 1})
 		if err != nil {
 			return nil, err
 		}
@@ -135,15 +135,15 @@ func (p *Portal) teamRecord(c *fiber.Ctx, typ, id string) (*syncengine.Record, e
 
 // directory holds names for ids, loaded once per request.
 type directory struct {
-	people   map[string]sqlite.Person
-	services map[string]sqlite.Service
-	teams    map[string]sqlite.Team
-	areas    map[string]sqlite.Area
+	people   map[string]domain.Person
+	services map[string]domain.Service
+	teams    map[string]domain.Team
+	areas    map[string]domain.Area
 }
 
 func (p *Portal) directory(ctx context.Context) (*directory, error) {
-	d := &directory{people: map[string]sqlite.Person{}, services: map[string]sqlite.Service{}, teams: map[string]sqlite.Team{}, areas: map[string]sqlite.Area{}}
-	people, err := p.store.People(ctx, sqlite.PeopleFilter{})
+	d := &directory{people: map[string]domain.Person{}, services: map[string]domain.Service{}, teams: map[string]domain.Team{}, areas: map[string]domain.Area{}}
+	people, err := p.store.People(ctx, domain.PeopleFilter{})
 	if err != nil {
 		return nil, err
 	}
@@ -202,10 +202,10 @@ func (d *directory) team(id string) string {
 }
 
 // workersIn lists the people (workers and supervisors) of the scope's teams, by name.
-func (d *directory) workersIn(s sqlite.Scope) []sqlite.Person {
-	var out []sqlite.Person
+func (d *directory) workersIn(s domain.Scope) []domain.Person {
+	var out []domain.Person
 	for _, x := range d.people {
-		if (x.Role == sqlite.RoleWorker || x.Role == sqlite.RoleSupervisor) && s.HasTeam(x.TeamID) {
+		if (x.Role == domain.RoleWorker || x.Role == domain.RoleSupervisor) && s.HasTeam(x.TeamID) {
 			out = append(out, x)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -102,7 +102,7 @@ func (p *Portal) handleReferralPipeline(c *fiber.Ctx) error {
 		svcs = append(svcs, s)
 	}
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
-	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "referrals", "shown": len(rows)}); err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "referrals", "shown": len(rows)}); err != nil {
 		return err
 	}
 	return p.render(c, "referrals", "Referrals", map[string]any{"Statuses": referralStatuses, "Totals": totals, "Services": svcs,
@@ -148,7 +148,7 @@ func (p *Portal) handleReferralDetail(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionRead, string(r.ID), map[string]any{"type": r.Type}); err != nil {
+	if err := p.audit(c, domain.ActionRead, string(r.ID), map[string]any{"type": r.Type}); err != nil {
 		return err
 	}
 	v := r.View(nil)
@@ -183,25 +183,25 @@ func (p *Portal) handleReferralResolve(c *fiber.Ctx) error {
 // serviceScope is the service whose view is shown and the fields its
 // data-sharing agreement allows. Practitioners see their own service; an
 // admin may look at any service's view (to check what it receives).
-func (p *Portal) serviceScope(c *fiber.Ctx) (sqlite.Service, []string, error) {
+func (p *Portal) serviceScope(c *fiber.Ctx) (domain.Service, []string, error) {
 	s := sess(c)
 	id := s.Scope.ServiceID
-	if s.Person.Role == sqlite.RoleAdmin {
+	if s.Person.Role == domain.RoleAdmin {
 		id = c.Query("service")
 		if id == "" {
 			svcs, err := p.store.Services(c.UserContext())
 			if err != nil || len(svcs) == 0 {
-				return sqlite.Service{}, nil, errNotFound
+				return domain.Service{}, nil, errNotFound
 			}
 			id = svcs[0].ID
 		}
 	}
 	if id == "" {
-		return sqlite.Service{}, nil, errForbidden
+		return domain.Service{}, nil, errForbidden
 	}
 	svc, err := p.store.Service(c.UserContext(), id)
 	if err != nil {
-		if syncengine.ErrorCode(err) == syncengine.ENOTFOUND {
+		if syncengine.ErrorCode(err) == domain.ENOTFOUND {
 			return svc, nil, errNotFound
 		}
 		return svc, nil, err
@@ -240,7 +240,7 @@ func (p *Portal) projectedView(c *fiber.Ctx, r *syncengine.Record, fields []stri
 
 // serviceReferral loads a referral addressed to the service in view; any
 // other id is errNotFound.
-func (p *Portal) serviceReferral(c *fiber.Ctx, svc sqlite.Service) (*syncengine.Record, error) {
+func (p *Portal) serviceReferral(c *fiber.Ctx, svc domain.Service) (*syncengine.Record, error) {
 	id := c.Params("id")
 	if !syncengine.ValidRecordID(id) {
 		return nil, errNotFound
@@ -268,7 +268,7 @@ func (p *Portal) handleServiceView(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	recs, err := p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: syncengine.TypeReferral, ServiceID: svc.ID})
+	recs, err := p.store.Records(c.UserContext(), domain.RecordFilter{Type: syncengine.TypeReferral, ServiceID: svc.ID})
 	if err != nil {
 		return err
 	}
@@ -299,11 +299,11 @@ func (p *Portal) handleServiceView(c *fiber.Ctx) error {
 		}
 		return rows[i].Submitted.After(rows[j].Submitted)
 	})
-	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "service", "service": svc.ID, "shown": len(rows)}); err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "service", "service": svc.ID, "shown": len(rows)}); err != nil {
 		return err
 	}
-	var svcs []sqlite.Service
-	if sess(c).Person.Role == sqlite.RoleAdmin {
+	var svcs []domain.Service
+	if sess(c).Person.Role == domain.RoleAdmin {
 		if svcs, err = p.store.Services(c.UserContext()); err != nil {
 			return err
 		}
@@ -325,7 +325,7 @@ func (p *Portal) handleServiceReferral(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionRead, string(r.ID), map[string]any{"type": r.Type, "service": svc.ID}); err != nil {
+	if err := p.audit(c, domain.ActionRead, string(r.ID), map[string]any{"type": r.Type, "service": svc.ID}); err != nil {
 		return err
 	}
 	v, err := p.projectedView(c, r, fields)
@@ -333,7 +333,7 @@ func (p *Portal) handleServiceReferral(c *fiber.Ctx) error {
 		return err
 	}
 	return p.render(c, "servicereferral", "Referral for "+svc.Name, map[string]any{"Service": svc, "ID": string(r.ID),
-		"Status": str(r, "status"), "Fields": fieldRows(v, referralOrder, d), "CanDecide": str(r, "status") == "submitted" && sess(c).Person.Role == sqlite.RolePractitioner,
+		"Status": str(r, "status"), "Fields": fieldRows(v, referralOrder, d), "CanDecide": str(r, "status") == "submitted" && sess(c).Person.Role == domain.RolePractitioner,
 		"Query": serviceQuery(c)})
 }
 
@@ -355,7 +355,7 @@ func (p *Portal) handleServiceDecline(c *fiber.Ctx) error {
 }
 
 func (p *Portal) decide(c *fiber.Ctx, to string) error {
-	if sess(c).Person.Role != sqlite.RolePractitioner {
+	if sess(c).Person.Role != domain.RolePractitioner {
 		return errForbidden // an admin may look, but only the service decides
 	}
 	svc, _, err := p.serviceScope(c)
@@ -367,7 +367,7 @@ func (p *Portal) decide(c *fiber.Ctx, to string) error {
 		return err
 	}
 	if st := str(r, "status"); st != "submitted" {
-		return &syncengine.Error{Code: syncengine.ECONFLICT, Message: "This referral is already " + st + "."}
+		return &syncengine.Error{Code: domain.ECONFLICT, Message: "This referral is already " + st + "."}
 	}
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	note := strings.TrimSpace(c.FormValue("outcome"))

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -279,7 +279,7 @@ func (p *Portal) handleReports(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "reports"}); err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "reports"}); err != nil {
 		return err
 	}
 	q := ""
@@ -320,7 +320,7 @@ func (p *Portal) handleReportCSV(c *fiber.Ctx) error {
 			_ = w.Write(line)
 		}
 		w.Flush()
-		if err := p.audit(c, sqlite.ActionExport, "", map[string]any{"kind": "report", "report": t.Name}); err != nil {
+		if err := p.audit(c, domain.ActionExport, "", map[string]any{"kind": "report", "report": t.Name}); err != nil {
 			return err
 		}
 		c.Set("Content-Disposition", `attachment; filename="`+t.Name+`.csv"`)

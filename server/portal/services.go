@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -46,7 +46,7 @@ func hoursText(raw json.RawMessage) string {
 }
 
 type serviceEntry struct {
-	sqlite.Service
+	domain.Service
 	HoursText string
 }
 
@@ -61,7 +61,7 @@ func (p *Portal) handleDirectory(c *fiber.Ctx) error {
 		rows[i] = serviceEntry{s, hoursText(s.Hours)}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
-	return p.render(c, "directory", "Service directory", map[string]any{"Rows": rows, "CanEdit": sess(c).Person.Role == sqlite.RoleAdmin})
+	return p.render(c, "directory", "Service directory", map[string]any{"Rows": rows, "CanEdit": sess(c).Person.Role == domain.RoleAdmin})
 }
 
 // handleServiceDetail serves GET /portal/services/:id: a service and its
@@ -69,25 +69,25 @@ func (p *Portal) handleDirectory(c *fiber.Ctx) error {
 func (p *Portal) handleServiceDetail(c *fiber.Ctx) error {
 	svc, err := p.store.Service(c.UserContext(), c.Params("id"))
 	if err != nil {
-		if syncengine.ErrorCode(err) == syncengine.ENOTFOUND {
+		if syncengine.ErrorCode(err) == domain.ENOTFOUND {
 			return errNotFound
 		}
 		return err
 	}
 	hours := string(svc.Hours)
 	return p.render(c, "servicedetail", svc.Name, map[string]any{"S": serviceEntry{svc, hoursText(svc.Hours)}, "HoursJSON": hours,
-		"Fields": syncengine.ReferralFields, "CanEdit": sess(c).Person.Role == sqlite.RoleAdmin})
+		"Fields": syncengine.ReferralFields, "CanEdit": sess(c).Person.Role == domain.RoleAdmin})
 }
 
 // handleServiceEdit serves POST /portal/services/:id (admins): contact,
 // hours, pathway and the agreement's shared fields. Audited with what changed.
 func (p *Portal) handleServiceEdit(c *fiber.Ctx) error {
-	if sess(c).Person.Role != sqlite.RoleAdmin {
+	if sess(c).Person.Role != domain.RoleAdmin {
 		return errForbidden
 	}
 	svc, err := p.store.Service(c.UserContext(), c.Params("id"))
 	if err != nil {
-		if syncengine.ErrorCode(err) == syncengine.ENOTFOUND {
+		if syncengine.ErrorCode(err) == domain.ENOTFOUND {
 			return errNotFound
 		}
 		return err
@@ -141,7 +141,7 @@ func (p *Portal) handleServiceEdit(c *fiber.Ctx) error {
 	if err := p.syncServiceRecord(c, svc); err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionEdit, svc.ID, map[string]any{"type": "service", "changed": changed,
+	if err := p.audit(c, domain.ActionEdit, svc.ID, map[string]any{"type": "service", "changed": changed,
 		"shared_before": before.SharedFields, "shared_after": svc.SharedFields}); err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (p *Portal) handleServiceEdit(c *fiber.Ctx) error {
 
 // syncServiceRecord carries a directory edit into the service's record, if
 // the directory entry has one, so phones' copies of the directory follow.
-func (p *Portal) syncServiceRecord(c *fiber.Ctx, svc sqlite.Service) error {
+func (p *Portal) syncServiceRecord(c *fiber.Ctx, svc domain.Service) error {
 	rec, err := p.store.RecordState(c.UserContext(), svc.ID)
 	if err != nil || !live(rec) || rec.Type != syncengine.TypeService {
 		return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 	"golang.org/x/crypto/bcrypt"
@@ -26,8 +27,8 @@ const (
 
 // session is the signed-in person for one request.
 type session struct {
-	Person    sqlite.Person
-	Scope     sqlite.Scope
+	Person    domain.Person
+	Scope     domain.Scope
 	CSRF      string
 	tokenHash []byte
 }
@@ -114,13 +115,13 @@ func (p *Portal) handleLogin(c *fiber.Ctx) error {
 	}
 	person, perr := p.store.PersonByEmail(ctx, email)
 	known := perr == nil
-	if perr != nil && syncengine.ErrorCode(perr) != syncengine.ENOTFOUND {
+	if perr != nil && syncengine.ErrorCode(perr) != domain.ENOTFOUND {
 		return perr
 	}
 	locked := lockedUntil.Valid && lockedUntil.String > p.ts(now) || known && person.LockedUntil.After(now)
 	if locked {
 		if known {
-			if err := p.store.AppendAudit(ctx, sqlite.AuditEntry{PersonID: person.ID, Action: sqlite.ActionLogin,
+			if err := p.store.AppendAudit(ctx, domain.AuditEntry{PersonID: person.ID, Action: domain.ActionLogin,
 				Detail: map[string]any{"ok": false, "locked": true, "via": "portal"}}); err != nil {
 				return err
 			}
@@ -224,11 +225,11 @@ func (p *Portal) checkCSRF(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	if o := c.Get("Origin"); o != "" && o != "null" && o != c.BaseURL() {
-		return &syncengine.Error{Code: "csrf", Message: "This form came from another site and was refused."}
+		return &syncengine.Error{Code: domain.EFORBIDDEN, Message: "This form came from another site and was refused."}
 	}
 	s := sess(c)
 	if subtle.ConstantTimeCompare([]byte(s.CSRF), []byte(c.FormValue(csrfField))) != 1 {
-		return &syncengine.Error{Code: "csrf", Message: "The form had expired or was not sent from this portal. Go back, reload the page and try again."}
+		return &syncengine.Error{Code: domain.EFORBIDDEN, Message: "The form had expired or was not sent from this portal. Go back, reload the page and try again."}
 	}
 	return c.Next()
 }
@@ -246,9 +247,9 @@ func (p *Portal) requireRole(roles ...string) fiber.Handler {
 // handleHome serves GET /portal/: each role starts on its own page.
 func (p *Portal) handleHome(c *fiber.Ctx) error {
 	switch sess(c).Person.Role {
-	case sqlite.RoleSupervisor, sqlite.RoleAdmin:
+	case domain.RoleSupervisor, domain.RoleAdmin:
 		return p.redirect(c, "/dashboard")
-	case sqlite.RolePractitioner:
+	case domain.RolePractitioner:
 		return p.redirect(c, "/service")
 	}
 	return p.redirect(c, "/worker")

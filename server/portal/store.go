@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -20,42 +21,42 @@ import (
 
 // People is the organisation: who signs in and what they may see.
 type People interface {
-	PersonByEmail(ctx context.Context, email string) (sqlite.Person, error)
-	Person(ctx context.Context, id string) (sqlite.Person, error)
-	People(ctx context.Context, f sqlite.PeopleFilter) ([]sqlite.Person, error)
+	PersonByEmail(ctx context.Context, email string) (domain.Person, error)
+	Person(ctx context.Context, id string) (domain.Person, error)
+	People(ctx context.Context, f domain.PeopleFilter) ([]domain.Person, error)
 	RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error
-	ScopeOf(ctx context.Context, p sqlite.Person) (sqlite.Scope, error)
-	Areas(ctx context.Context) ([]sqlite.Area, error)
-	Teams(ctx context.Context) ([]sqlite.Team, error)
+	ScopeOf(ctx context.Context, p domain.Person) (domain.Scope, error)
+	Areas(ctx context.Context) ([]domain.Area, error)
+	Teams(ctx context.Context) ([]domain.Team, error)
 }
 
 // Directory is the service directory and its data-sharing agreements.
 type Directory interface {
-	Services(ctx context.Context) ([]sqlite.Service, error)
-	Service(ctx context.Context, id string) (sqlite.Service, error)
-	UpsertService(ctx context.Context, s sqlite.Service) error
+	Services(ctx context.Context) ([]domain.Service, error)
+	Service(ctx context.Context, id string) (domain.Service, error)
+	UpsertService(ctx context.Context, s domain.Service) error
 }
 
 // Records reads the materialised record states (writes go through the server replica).
 type Records interface {
-	Records(ctx context.Context, f sqlite.RecordFilter) ([]*syncengine.Record, error)
+	Records(ctx context.Context, f domain.RecordFilter) ([]*syncengine.Record, error)
 	RecordState(ctx context.Context, id string) (*syncengine.Record, error)
-	SharingDecisions(ctx context.Context, referralID string) ([]sqlite.SharingDecision, error)
+	SharingDecisions(ctx context.Context, referralID string) ([]domain.SharingDecision, error)
 }
 
 // Devices is phone enrolment and revocation.
 type Devices interface {
-	Devices(ctx context.Context, f sqlite.DeviceFilter) ([]sqlite.Device, error)
-	Device(ctx context.Context, id string) (sqlite.Device, error)
+	Devices(ctx context.Context, f domain.DeviceFilter) ([]domain.Device, error)
+	Device(ctx context.Context, id string) (domain.Device, error)
 	IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (string, time.Time, error)
 	RevokeDevice(ctx context.Context, deviceID, by, reason string) error
 }
 
 // Oversight is the audit log and the quarantine.
 type Oversight interface {
-	AppendAudit(ctx context.Context, e sqlite.AuditEntry) error
-	Audit(ctx context.Context, f sqlite.AuditFilter) ([]sqlite.AuditEntry, error)
-	Quarantine(ctx context.Context, f sqlite.QuarantineFilter) ([]sqlite.QuarantineItem, error)
+	AppendAudit(ctx context.Context, e domain.AuditEntry) error
+	Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEntry, error)
+	Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error)
 	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
 }
 

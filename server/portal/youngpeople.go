@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -46,7 +46,7 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 			Area: str(r, "area"), Team: d.team(str(r, "team_id")), KeyWorker: d.person(str(r, "key_worker")), Hold: boolOf(r, "safeguarding_hold")})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].KnownAs < rows[j].KnownAs })
-	if err := p.audit(c, sqlite.ActionRead, "", map[string]any{"page": "young-people", "shown": len(rows)}); err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "young-people", "shown": len(rows)}); err != nil {
 		return err
 	}
 	return p.render(c, "youngpeople", "Young people", map[string]any{"Rows": rows, "Q": c.Query("q")})
@@ -80,7 +80,7 @@ func (p *Portal) aboutYoungPerson(c *fiber.Ctx, id string) (encs, refs, fus []*s
 	}
 	teams, _ := teamIDs(sess(c).Scope)
 	for _, typ := range []string{syncengine.TypeReferral, syncengine.TypeFollowUp} {
-		rs, err := p.store.Records(c.UserContext(), sqlite.RecordFilter{Type: typ, YoungPersonID: id, TeamIDs: teams})
+		rs, err := p.store.Records(c.UserContext(), domain.RecordFilter{Type: typ, YoungPersonID: id, TeamIDs: teams})
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -109,7 +109,7 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionRead, string(yp.ID), map[string]any{"type": yp.Type, "page": "chronology"}); err != nil {
+	if err := p.audit(c, domain.ActionRead, string(yp.ID), map[string]any{"type": yp.Type, "page": "chronology"}); err != nil {
 		return err
 	}
 	if yp.Erased != nil {
@@ -167,7 +167,7 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 		return err
 	}
 	if yp.Erased != nil {
-		return &syncengine.Error{Code: syncengine.EERASED, Message: "This record was erased; there is nothing left to export."}
+		return &syncengine.Error{Code: domain.EERASED, Message: "This record was erased; there is nothing left to export."}
 	}
 	format := c.Query("format", "json")
 	if format != "json" && format != "csv" {
@@ -178,7 +178,7 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 		return err
 	}
 	all := append(append(append([]*syncengine.Record{yp}, encs...), refs...), fus...)
-	if err := p.audit(c, sqlite.ActionExport, string(yp.ID), map[string]any{"kind": "subject_access", "format": format, "records": len(all)}); err != nil {
+	if err := p.audit(c, domain.ActionExport, string(yp.ID), map[string]any{"kind": "subject_access", "format": format, "records": len(all)}); err != nil {
 		return err
 	}
 	name := fmt.Sprintf("subject-access-%s-%s.%s", yp.ID, p.now().Format("20060102"), format)
@@ -244,7 +244,7 @@ func (p *Portal) handleErase(c *fiber.Ctx) error {
 		return invalid("Type the record id to confirm the erasure.")
 	}
 	if boolOf(yp, "safeguarding_hold") {
-		return &syncengine.Error{Code: syncengine.ECONFLICT, Message: "Erasure refused: a safeguarding hold applies to this young person. The hold must be lifted first."}
+		return &syncengine.Error{Code: domain.ECONFLICT, Message: "Erasure refused: a safeguarding hold applies to this young person. The hold must be lifted first."}
 	}
 	_, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
 	if err != nil {
@@ -261,7 +261,7 @@ func (p *Portal) handleErase(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, sqlite.ActionErase, string(yp.ID), map[string]any{"records": 1 + len(refs) + len(fus), "kind": "subject_erasure"}); err != nil {
+	if err := p.audit(c, domain.ActionErase, string(yp.ID), map[string]any{"records": 1 + len(refs) + len(fus), "kind": "subject_erasure"}); err != nil {
 		return err
 	}
 	return p.redirect(c, "/young-people/"+string(yp.ID)+"?done=erased")

@@ -3,48 +3,21 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"time"
-)
 
-// Audit actions.
-const (
-	ActionRead    = "read"
-	ActionWrite   = "write"
-	ActionShare   = "share"
-	ActionExport  = "export"
-	ActionErase   = "erase"
-	ActionRevoke  = "revoke"
-	ActionEnrol   = "enrol"
-	ActionLogin   = "login"
-	ActionIssue   = "issue_code"
-	ActionRefused = "refused" // a revoked device made contact
-	ActionQuar    = "quarantine"
-	ActionReview  = "review"
-	ActionBackup  = "backup"
-	ActionEdit    = "edit" // organisation / directory edits
+	"github.com/joinedup/joinedup/server/domain"
 )
-
-// AuditEntry is one line of the append-only audit log. Detail must never
-// carry note text: ids, counts, codes and field names only.
-type AuditEntry struct {
-	ID       int64          `json:"id"`
-	At       time.Time      `json:"at"`
-	PersonID string         `json:"person_id,omitempty"`
-	DeviceID string         `json:"device_id,omitempty"`
-	Action   string         `json:"action"`
-	RecordID string         `json:"record_id,omitempty"`
-	Detail   map[string]any `json:"detail,omitempty"`
-}
 
 // AppendAudit writes one audit entry.
-func (db *DB) AppendAudit(ctx context.Context, e AuditEntry) error {
+func (db *DB) AppendAudit(ctx context.Context, e domain.AuditEntry) error {
 	return db.update(ctx, func(tx *Tx) error { return appendAudit(ctx, tx, e) })
 }
 
 // AppendAuditTx writes an audit entry inside a caller's transaction.
-func AppendAuditTx(ctx context.Context, tx *Tx, e AuditEntry) error { return appendAudit(ctx, tx, e) }
+func AppendAuditTx(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
+	return appendAudit(ctx, tx, e)
+}
 
-func appendAudit(ctx context.Context, tx *Tx, e AuditEntry) error {
+func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	detail := []byte("{}")
 	if len(e.Detail) > 0 {
 		var err error
@@ -61,20 +34,8 @@ func appendAudit(ctx context.Context, tx *Tx, e AuditEntry) error {
 	return err
 }
 
-// AuditFilter narrows Audit; zero fields match everything. Results are newest first.
-type AuditFilter struct {
-	PersonID string
-	DeviceID string
-	Action   string
-	RecordID string
-	Since    time.Time
-	Until    time.Time
-	BeforeID int64 // paging: only entries with id < BeforeID
-	Limit    int   // default 100, max 1000
-}
-
 // Audit lists audit entries, newest first.
-func (db *DB) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+func (db *DB) Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEntry, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
@@ -83,7 +44,7 @@ func (db *DB) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	if !f.Until.IsZero() {
 		until = formatTime(f.Until)
 	}
-	var out []AuditEntry
+	var out []domain.AuditEntry
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), detail
 			FROM audit_log
@@ -97,7 +58,7 @@ func (db *DB) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var e AuditEntry
+			var e domain.AuditEntry
 			var at, detail string
 			if err := rows.Scan(&e.ID, &at, &e.PersonID, &e.DeviceID, &e.Action, &e.RecordID, &detail); err != nil {
 				return err
@@ -111,30 +72,20 @@ func (db *DB) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	return out, err
 }
 
-// SharingDecision records who shared a referral, on what basis, and why.
-type SharingDecision struct {
-	ID            int64     `json:"id"`
-	ReferralID    string    `json:"referral_id"`
-	Decision      string    `json:"decision"` // given | refused | shared_without_consent
-	Justification string    `json:"justification"`
-	DecidedBy     string    `json:"decided_by"`
-	At            time.Time `json:"at"`
-}
-
 // RecordSharingDecision appends a sharing decision and its audit entry.
-func (db *DB) RecordSharingDecision(ctx context.Context, d SharingDecision) error {
+func (db *DB) RecordSharingDecision(ctx context.Context, d domain.SharingDecision) error {
 	return db.update(ctx, func(tx *Tx) error { return recordSharingDecision(ctx, tx, d) })
 }
 
-func recordSharingDecision(ctx context.Context, tx *Tx, d SharingDecision) error {
+func recordSharingDecision(ctx context.Context, tx *Tx, d domain.SharingDecision) error {
 	switch d.Decision {
 	case "given", "refused":
 	case "shared_without_consent":
 		if d.Justification == "" {
-			return Errorf(EINVALID, "record sharing decision", "sharing without consent needs a justification")
+			return domain.Errorf(domain.EINVALID, "record sharing decision", "sharing without consent needs a justification")
 		}
 	default:
-		return Errorf(EINVALID, "record sharing decision", "unknown decision %q", d.Decision)
+		return domain.Errorf(domain.EINVALID, "record sharing decision", "unknown decision %q", d.Decision)
 	}
 	at := tx.now
 	if !d.At.IsZero() {
@@ -144,13 +95,13 @@ func recordSharingDecision(ctx context.Context, tx *Tx, d SharingDecision) error
 		d.ReferralID, d.Decision, d.Justification, d.DecidedBy, formatTime(at)); err != nil {
 		return err
 	}
-	return appendAudit(ctx, tx, AuditEntry{PersonID: d.DecidedBy, Action: ActionShare, RecordID: d.ReferralID,
+	return appendAudit(ctx, tx, domain.AuditEntry{PersonID: d.DecidedBy, Action: domain.ActionShare, RecordID: d.ReferralID,
 		Detail: map[string]any{"decision": d.Decision}})
 }
 
 // SharingDecisions lists the decisions about one referral, oldest first.
-func (db *DB) SharingDecisions(ctx context.Context, referralID string) ([]SharingDecision, error) {
-	var out []SharingDecision
+func (db *DB) SharingDecisions(ctx context.Context, referralID string) ([]domain.SharingDecision, error) {
+	var out []domain.SharingDecision
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, referral_id, decision, justification, decided_by, at FROM sharing_decisions WHERE referral_id = ? ORDER BY id`, referralID)
 		if err != nil {
@@ -158,7 +109,7 @@ func (db *DB) SharingDecisions(ctx context.Context, referralID string) ([]Sharin
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var d SharingDecision
+			var d domain.SharingDecision
 			var at string
 			if err := rows.Scan(&d.ID, &d.ReferralID, &d.Decision, &d.Justification, &d.DecidedBy, &at); err != nil {
 				return err

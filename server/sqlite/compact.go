@@ -4,16 +4,12 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
 )
 
 // metaCompactedThrough records the highest log position compacted away.
 const metaCompactedThrough = "compacted_through"
-
-// CompactResult says what CompactLog did.
-type CompactResult struct {
-	Through    int64 `json:"through"`    // log positions at or below this are gone
-	Changesets int64 `json:"changesets"` // changesets deleted
-}
 
 // CompactLog folds acknowledged history away. The records table already holds
 // every change applied (it is the engine's snapshot), so the changeset log is
@@ -25,8 +21,8 @@ type CompactResult struct {
 // lost); a new device starts from a snapshot anyway. Retried pushes of
 // deleted changesets are still recognised as duplicates, by the engine's
 // per-record version vectors.
-func (db *DB) CompactLog(ctx context.Context, keep time.Duration) (CompactResult, error) {
-	var res CompactResult
+func (db *DB) CompactLog(ctx context.Context, keep time.Duration) (domain.CompactResult, error) {
+	var res domain.CompactResult
 	err := db.update(ctx, func(tx *Tx) error {
 		since := formatTime(tx.now.Add(-keep))
 		var horizon, max int64
@@ -63,7 +59,7 @@ func (db *DB) CompactLog(ctx context.Context, keep time.Duration) (CompactResult
 			return err
 		}
 		res.Through = horizon
-		return appendAudit(ctx, tx, AuditEntry{Action: "compact", Detail: map[string]any{"through": horizon, "changesets": res.Changesets}})
+		return appendAudit(ctx, tx, domain.AuditEntry{Action: "compact", Detail: map[string]any{"through": horizon, "changesets": res.Changesets}})
 	})
 	return res, err
 }

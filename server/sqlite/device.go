@@ -12,36 +12,9 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
 )
-
-// Device statuses.
-const (
-	DeviceActive  = "active"
-	DeviceRevoked = "revoked"
-)
-
-// Device is an enrolled phone (or a service's tablet). Its credential is
-// stored only as a SHA-256 hash: 32 random bytes need no slow hash.
-type Device struct {
-	ID              string    `json:"id"`
-	PersonID        string    `json:"person_id"`
-	ReplicaID       string    `json:"replica_id"`
-	Platform        string    `json:"platform"`
-	Status          string    `json:"status"`
-	WipeRequested   bool      `json:"wipe_requested"`
-	WipedAt         time.Time `json:"wiped_at"`
-	RevokedBy       string    `json:"revoked_by,omitempty"`
-	RevokedAt       time.Time `json:"revoked_at"`
-	Created         time.Time `json:"created"`
-	LastSeen        time.Time `json:"last_seen"`
-	LastSyncAt      time.Time `json:"last_sync_at"`
-	LastCursor      int64     `json:"last_cursor"`
-	PendingReported int64     `json:"pending_reported"`
-	ServedScope     string    `json:"-"`
-}
-
-// EnrolmentCodeTTL is how long a one-time enrolment code is valid.
-const EnrolmentCodeTTL = 15 * time.Minute
 
 // enrolment codes: 8 characters of Crockford-like base32 without padding (40 bits).
 var codeEncoding = base32.NewEncoding("ABCDEFGHJKLMNPQRSTUVWXYZ23456789").WithPadding(base32.NoPadding)
@@ -75,12 +48,12 @@ func (db *DB) IssueEnrolmentCode(ctx context.Context, personID, createdBy string
 		if _, err := findPerson(ctx, tx, "id = ?", personID); err != nil {
 			return err
 		}
-		expires = tx.now.Add(EnrolmentCodeTTL)
+		expires = tx.now.Add(domain.EnrolmentCodeTTL)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO enrolment_codes (code_hash, person_id, expires_at, created_by, created) VALUES (?, ?, ?, ?, ?)`,
 			hashSecret(code), personID, formatTime(expires), createdBy, tx.NowText()); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, AuditEntry{PersonID: createdBy, Action: ActionIssue, Detail: map[string]any{"for": personID}})
+		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: createdBy, Action: domain.ActionIssue, Detail: map[string]any{"for": personID}})
 	})
 	return code, expires, err
 }
@@ -95,7 +68,7 @@ func (db *DB) IssueEnrolmentCodes(ctx context.Context, personIDs []string, creat
 	}
 	codes := make([]string, len(personIDs))
 	err = db.update(ctx, func(tx *Tx) error {
-		expires := formatTime(tx.now.Add(EnrolmentCodeTTL))
+		expires := formatTime(tx.now.Add(domain.EnrolmentCodeTTL))
 		for i, personID := range personIDs {
 			if _, err := findPerson(ctx, tx, "id = ?", personID); err != nil {
 				return err
@@ -105,7 +78,7 @@ func (db *DB) IssueEnrolmentCodes(ctx context.Context, personIDs []string, creat
 				hashSecret(codes[i]), personID, expires, createdBy, tx.NowText()); err != nil {
 				return err
 			}
-			if err := appendAudit(ctx, tx, AuditEntry{PersonID: createdBy, Action: ActionIssue, Detail: map[string]any{"for": personID}}); err != nil {
+			if err := appendAudit(ctx, tx, domain.AuditEntry{PersonID: createdBy, Action: domain.ActionIssue, Detail: map[string]any{"for": personID}}); err != nil {
 				return err
 			}
 		}
@@ -117,24 +90,10 @@ func (db *DB) IssueEnrolmentCodes(ctx context.Context, personIDs []string, creat
 	return codes, nil
 }
 
-// Enrolment is what a phone receives for a valid code.
-type Enrolment struct {
-	DeviceID   string `json:"device_id"`
-	ReplicaID  string `json:"replica_id"`
-	Credential string `json:"credential"`
-	PersonID   string `json:"person_id"`
-	// Who the phone belongs to, so it can set itself up without another
-	// call: role (worker, supervisor, practitioner, admin), the person's team
-	// (new records default to it) and, for a practitioner, their service.
-	Role      string `json:"role"`
-	TeamID    string `json:"team_id"`
-	ServiceID string `json:"service_id,omitempty"`
-}
-
 // Enrol exchanges a one-time code for a new device and its credential.
 // Unknown, used and expired codes all get the same unauthorized error.
-func (db *DB) Enrol(ctx context.Context, code, platform string) (Enrolment, error) {
-	var e Enrolment
+func (db *DB) Enrol(ctx context.Context, code, platform string) (domain.Enrolment, error) {
+	var e domain.Enrolment
 	rnd, err := db.random(16 + 16 + 32)
 	if err != nil {
 		return e, err
@@ -148,7 +107,7 @@ func (db *DB) Enrol(ctx context.Context, code, platform string) (Enrolment, erro
 		err := tx.QueryRowContext(ctx, `SELECT person_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?`,
 			hashSecret(NormaliseCode(code))).Scan(&e.PersonID, &expires, &used)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && (used.Valid || expires <= tx.NowText())) {
-			return Errorf(EUNAUTHORIZED, "enrol", "enrolment code is not valid (unknown, used or expired)")
+			return domain.Errorf(domain.EUNAUTHORIZED, "enrol", "enrolment code is not valid (unknown, used or expired)")
 		} else if err != nil {
 			return err
 		}
@@ -164,7 +123,7 @@ func (db *DB) Enrol(ctx context.Context, code, platform string) (Enrolment, erro
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, e.DeviceID, e.PersonID, e.ReplicaID, platform, hashSecret(e.Credential), tx.NowText(), tx.NowText()); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, AuditEntry{PersonID: e.PersonID, DeviceID: e.DeviceID, Action: ActionEnrol,
+		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: e.PersonID, DeviceID: e.DeviceID, Action: domain.ActionEnrol,
 			Detail: map[string]any{"platform": platform}})
 	})
 	return e, err
@@ -173,8 +132,8 @@ func (db *DB) Enrol(ctx context.Context, code, platform string) (Enrolment, erro
 const deviceCols = `id, person_id, replica_id, platform, status, wipe_requested, wiped_at, COALESCE(revoked_by, ''), revoked_at,
 	created, last_seen, last_sync_at, last_cursor, pending_reported, served_scope`
 
-func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
-	var d Device
+func scanDevice(sc interface{ Scan(...any) error }) (domain.Device, error) {
+	var d domain.Device
 	var created string
 	err := sc.Scan(&d.ID, &d.PersonID, &d.ReplicaID, &d.Platform, &d.Status, &d.WipeRequested, nullTime{&d.WipedAt},
 		&d.RevokedBy, nullTime{&d.RevokedAt}, &created, nullTime{&d.LastSeen}, nullTime{&d.LastSyncAt}, &d.LastCursor,
@@ -184,17 +143,17 @@ func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 }
 
 // Authenticate finds the device holding credential and its person. A revoked
-// device gets EREVOKED (the caller tells it to wipe) and the contact is audited.
-func (db *DB) Authenticate(ctx context.Context, credential string) (Device, Person, error) {
-	var d Device
-	var p Person
+// device gets domain.EREVOKED (the caller tells it to wipe) and the contact is audited.
+func (db *DB) Authenticate(ctx context.Context, credential string) (domain.Device, domain.Person, error) {
+	var d domain.Device
+	var p domain.Person
 	if credential == "" {
-		return d, p, Errorf(EUNAUTHORIZED, "authenticate", "device credential required")
+		return d, p, domain.Errorf(domain.EUNAUTHORIZED, "authenticate", "device credential required")
 	}
 	err := db.view(ctx, func(tx *Tx) (err error) {
 		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE credential_hash = ?`, hashSecret(credential)))
 		if errors.Is(err, sql.ErrNoRows) {
-			return Errorf(EUNAUTHORIZED, "authenticate", "unknown device credential")
+			return domain.Errorf(domain.EUNAUTHORIZED, "authenticate", "unknown device credential")
 		} else if err != nil {
 			return err
 		}
@@ -204,25 +163,25 @@ func (db *DB) Authenticate(ctx context.Context, credential string) (Device, Pers
 	if err != nil {
 		return d, p, err
 	}
-	if d.Status == DeviceRevoked {
+	if d.Status == domain.DeviceRevoked {
 		if err := db.update(ctx, func(tx *Tx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, tx.NowText(), d.ID)
 			if err != nil {
 				return err
 			}
-			return appendAudit(ctx, tx, AuditEntry{PersonID: d.PersonID, DeviceID: d.ID, Action: ActionRefused,
+			return appendAudit(ctx, tx, domain.AuditEntry{PersonID: d.PersonID, DeviceID: d.ID, Action: domain.ActionRefused,
 				Detail: map[string]any{"reason": "revoked", "wipe": true}})
 		}); err != nil {
 			return d, p, err
 		}
-		return d, p, Errorf(EREVOKED, "authenticate", "this device has been revoked and must wipe its data")
+		return d, p, domain.Errorf(domain.EREVOKED, "authenticate", "this device has been revoked and must wipe its data")
 	}
 	return d, p, nil
 }
 
-// Device returns one device.
-func (db *DB) Device(ctx context.Context, id string) (Device, error) {
-	var d Device
+// domain.Device returns one device.
+func (db *DB) Device(ctx context.Context, id string) (domain.Device, error) {
+	var d domain.Device
 	err := db.view(ctx, func(tx *Tx) (err error) {
 		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -233,16 +192,9 @@ func (db *DB) Device(ctx context.Context, id string) (Device, error) {
 	return d, err
 }
 
-// DeviceFilter narrows Devices; zero fields match everything.
-type DeviceFilter struct {
-	PersonID string
-	TeamID   string // devices of people in this team
-	Status   string
-}
-
 // Devices lists devices, newest first.
-func (db *DB) Devices(ctx context.Context, f DeviceFilter) ([]Device, error) {
-	var out []Device
+func (db *DB) Devices(ctx context.Context, f domain.DeviceFilter) ([]domain.Device, error) {
+	var out []domain.Device
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+prefixCols("d.", deviceCols)+` FROM devices d JOIN people p ON p.id = d.person_id
 			WHERE (? = '' OR d.person_id = ?) AND (? = '' OR p.team_id = ?) AND (? = '' OR d.status = ?)
@@ -316,7 +268,7 @@ func (db *DB) RevokeDevice(ctx context.Context, deviceID, by, reason string) err
 				return err
 			}
 		}
-		return appendAudit(ctx, tx, AuditEntry{PersonID: by, DeviceID: deviceID, Action: ActionRevoke,
+		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, DeviceID: deviceID, Action: domain.ActionRevoke,
 			Detail: map[string]any{"reason_given": reason != ""}})
 	})
 }
@@ -327,6 +279,6 @@ func (db *DB) ConfirmWipe(ctx context.Context, deviceID string) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET wiped_at = COALESCE(wiped_at, ?) WHERE id = ? AND status = 'revoked'`, tx.NowText(), deviceID); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, AuditEntry{DeviceID: deviceID, Action: "wiped"})
+		return appendAudit(ctx, tx, domain.AuditEntry{DeviceID: deviceID, Action: "wiped"})
 	})
 }

@@ -7,88 +7,39 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
 )
-
-// Roles.
-const (
-	RoleWorker       = "worker"
-	RoleSupervisor   = "supervisor"
-	RolePractitioner = "practitioner"
-	RoleAdmin        = "admin"
-)
-
-type Area struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-}
-
-type Team struct {
-	ID     string `json:"id"`
-	AreaID string `json:"area_id"`
-	Name   string `json:"name"`
-}
-
-// Service is a directory entry; SharedFields is its data-sharing agreement.
-type Service struct {
-	ID           string          `json:"id"`
-	Name         string          `json:"name"`
-	Kind         string          `json:"kind"`
-	Contact      string          `json:"contact"`
-	Pathway      string          `json:"pathway"`
-	TZ           string          `json:"tz"`
-	Hours        json.RawMessage `json:"hours"`
-	SharedFields []string        `json:"shared_fields"`
-	Created      time.Time       `json:"created"`
-	Updated      time.Time       `json:"updated"`
-}
-
-// Person is anyone who signs in or owns a device. PasswordHash is never serialised.
-type Person struct {
-	ID           string          `json:"id"`
-	Name         string          `json:"name"`
-	Email        string          `json:"email,omitempty"`
-	Role         string          `json:"role"`
-	TeamID       string          `json:"team_id,omitempty"`
-	ServiceID    string          `json:"service_id,omitempty"`
-	TZ           string          `json:"tz"`
-	Hours        json.RawMessage `json:"hours"`
-	PasswordHash string          `json:"-"`
-	FailedLogins int             `json:"-"`
-	LockedUntil  time.Time       `json:"-"`
-	Supervises   []string        `json:"supervises,omitempty"` // team ids (supervisors)
-	Created      time.Time       `json:"created"`
-	Updated      time.Time       `json:"updated"`
-}
 
 func notFound(what, id string) error {
-	return Errorf(ENOTFOUND, "", "%s %q not found", what, id)
+	return domain.Errorf(domain.ENOTFOUND, "", "%s %q not found", what, id)
 }
 
 // UpsertArea creates or renames an area.
-func (db *DB) UpsertArea(ctx context.Context, a Area) error {
+func (db *DB) UpsertArea(ctx context.Context, a domain.Area) error {
 	return db.update(ctx, func(tx *Tx) error { return upsertArea(ctx, tx, a) })
 }
 
-func upsertArea(ctx context.Context, tx *Tx, a Area) error {
+func upsertArea(ctx context.Context, tx *Tx, a domain.Area) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO areas (id, name) VALUES (?, ?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name`, a.ID, a.Name)
 	return err
 }
 
 // UpsertTeam creates or updates a team.
-func (db *DB) UpsertTeam(ctx context.Context, t Team) error {
+func (db *DB) UpsertTeam(ctx context.Context, t domain.Team) error {
 	return db.update(ctx, func(tx *Tx) error { return upsertTeam(ctx, tx, t) })
 }
 
-func upsertTeam(ctx context.Context, tx *Tx, t Team) error {
+func upsertTeam(ctx context.Context, tx *Tx, t domain.Team) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO teams (id, area_id, name) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET area_id = excluded.area_id, name = excluded.name`, t.ID, t.AreaID, t.Name)
 	return err
 }
 
 // Areas lists every area.
-func (db *DB) Areas(ctx context.Context) ([]Area, error) {
-	var out []Area
+func (db *DB) Areas(ctx context.Context) ([]domain.Area, error) {
+	var out []domain.Area
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, name FROM areas ORDER BY name, id`)
 		if err != nil {
@@ -96,7 +47,7 @@ func (db *DB) Areas(ctx context.Context) ([]Area, error) {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var a Area
+			var a domain.Area
 			if err := rows.Scan(&a.ID, &a.Name); err != nil {
 				return err
 			}
@@ -108,8 +59,8 @@ func (db *DB) Areas(ctx context.Context) ([]Area, error) {
 }
 
 // Teams lists every team.
-func (db *DB) Teams(ctx context.Context) ([]Team, error) {
-	var out []Team
+func (db *DB) Teams(ctx context.Context) ([]domain.Team, error) {
+	var out []domain.Team
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, area_id, name FROM teams ORDER BY name, id`)
 		if err != nil {
@@ -117,7 +68,7 @@ func (db *DB) Teams(ctx context.Context) ([]Team, error) {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var t Team
+			var t domain.Team
 			if err := rows.Scan(&t.ID, &t.AreaID, &t.Name); err != nil {
 				return err
 			}
@@ -130,11 +81,11 @@ func (db *DB) Teams(ctx context.Context) ([]Team, error) {
 
 // UpsertService creates or updates a directory entry. The caller audits edits
 // (portal): use AppendAudit in the same request.
-func (db *DB) UpsertService(ctx context.Context, s Service) error {
+func (db *DB) UpsertService(ctx context.Context, s domain.Service) error {
 	return db.update(ctx, func(tx *Tx) error { return upsertService(ctx, tx, s) })
 }
 
-func upsertService(ctx context.Context, tx *Tx, s Service) error {
+func upsertService(ctx context.Context, tx *Tx, s domain.Service) error {
 	if s.SharedFields == nil {
 		s.SharedFields = []string{}
 	}
@@ -157,8 +108,8 @@ func upsertService(ctx context.Context, tx *Tx, s Service) error {
 
 const serviceCols = `id, name, kind, contact, pathway, tz, hours, shared_fields, created, updated`
 
-func scanService(sc interface{ Scan(...any) error }) (Service, error) {
-	var s Service
+func scanService(sc interface{ Scan(...any) error }) (domain.Service, error) {
+	var s domain.Service
 	var hours, sf, created, updated string
 	if err := sc.Scan(&s.ID, &s.Name, &s.Kind, &s.Contact, &s.Pathway, &s.TZ, &hours, &sf, &created, &updated); err != nil {
 		return s, err
@@ -169,14 +120,14 @@ func scanService(sc interface{ Scan(...any) error }) (Service, error) {
 	return s, nil
 }
 
-// Service returns one directory entry.
-func (db *DB) Service(ctx context.Context, id string) (Service, error) {
-	var s Service
+// domain.Service returns one directory entry.
+func (db *DB) Service(ctx context.Context, id string) (domain.Service, error) {
+	var s domain.Service
 	err := db.view(ctx, func(tx *Tx) (err error) { s, err = findService(ctx, tx, id); return err })
 	return s, err
 }
 
-func findService(ctx context.Context, tx *Tx, id string) (Service, error) {
+func findService(ctx context.Context, tx *Tx, id string) (domain.Service, error) {
 	s, err := scanService(tx.QueryRowContext(ctx, `SELECT `+serviceCols+` FROM services WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, notFound("service", id)
@@ -185,8 +136,8 @@ func findService(ctx context.Context, tx *Tx, id string) (Service, error) {
 }
 
 // Services lists the directory.
-func (db *DB) Services(ctx context.Context) ([]Service, error) {
-	var out []Service
+func (db *DB) Services(ctx context.Context) ([]domain.Service, error) {
+	var out []domain.Service
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+serviceCols+` FROM services ORDER BY name, id`)
 		if err != nil {
@@ -208,12 +159,12 @@ func (db *DB) Services(ctx context.Context) ([]Service, error) {
 // UpsertPerson creates or updates a person (not their password or lockout:
 // see SetPassword, RecordLogin). A worker or supervisor whose team changes
 // has their devices' scope recomputed at their next sync.
-func (db *DB) UpsertPerson(ctx context.Context, p Person) error {
+func (db *DB) UpsertPerson(ctx context.Context, p domain.Person) error {
 	return db.update(ctx, func(tx *Tx) error { return upsertPerson(ctx, tx, p) })
 }
 
 // UpsertPeople creates or updates many people in one transaction.
-func (db *DB) UpsertPeople(ctx context.Context, ps []Person) error {
+func (db *DB) UpsertPeople(ctx context.Context, ps []domain.Person) error {
 	return db.update(ctx, func(tx *Tx) error {
 		for _, p := range ps {
 			if err := upsertPerson(ctx, tx, p); err != nil {
@@ -224,11 +175,11 @@ func (db *DB) UpsertPeople(ctx context.Context, ps []Person) error {
 	})
 }
 
-func upsertPerson(ctx context.Context, tx *Tx, p Person) error {
+func upsertPerson(ctx context.Context, tx *Tx, p domain.Person) error {
 	switch p.Role {
-	case RoleWorker, RoleSupervisor, RolePractitioner, RoleAdmin:
+	case domain.RoleWorker, domain.RoleSupervisor, domain.RolePractitioner, domain.RoleAdmin:
 	default:
-		return Errorf(EINVALID, "upsert person", "unknown role %q", p.Role)
+		return domain.Errorf(domain.EINVALID, "upsert person", "unknown role %q", p.Role)
 	}
 	hours := p.Hours
 	if len(hours) == 0 {
@@ -246,7 +197,7 @@ func upsertPerson(ctx context.Context, tx *Tx, p Person) error {
 		nullString(p.PasswordHash), tx.NowText(), tx.NowText())
 	if err != nil {
 		if isUniqueViolation(err) {
-			return Errorf(ECONFLICT, "upsert person", "email already in use")
+			return domain.Errorf(domain.ECONFLICT, "upsert person", "email already in use")
 		}
 		return err
 	}
@@ -273,8 +224,8 @@ func nullString(s string) any {
 const personCols = `id, name, COALESCE(email, ''), role, COALESCE(team_id, ''), COALESCE(service_id, ''), tz, hours,
 	COALESCE(password_hash, ''), failed_logins, locked_until, created, updated`
 
-func scanPerson(sc interface{ Scan(...any) error }) (Person, error) {
-	var p Person
+func scanPerson(sc interface{ Scan(...any) error }) (domain.Person, error) {
+	var p domain.Person
 	var hours, created, updated string
 	err := sc.Scan(&p.ID, &p.Name, &p.Email, &p.Role, &p.TeamID, &p.ServiceID, &p.TZ, &hours,
 		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &created, &updated)
@@ -283,7 +234,7 @@ func scanPerson(sc interface{ Scan(...any) error }) (Person, error) {
 	return p, err
 }
 
-func findPerson(ctx context.Context, tx *Tx, where string, arg any) (Person, error) {
+func findPerson(ctx context.Context, tx *Tx, where string, arg any) (domain.Person, error) {
 	p, err := scanPerson(tx.QueryRowContext(ctx, `SELECT `+personCols+` FROM people WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, notFound("person", fmt.Sprint(arg))
@@ -311,30 +262,23 @@ func supervisedTeams(ctx context.Context, tx *Tx, personID string) ([]string, er
 	return out, rows.Err()
 }
 
-// Person returns one person by id.
-func (db *DB) Person(ctx context.Context, id string) (Person, error) {
-	var p Person
+// domain.Person returns one person by id.
+func (db *DB) Person(ctx context.Context, id string) (domain.Person, error) {
+	var p domain.Person
 	err := db.view(ctx, func(tx *Tx) (err error) { p, err = findPerson(ctx, tx, "id = ?", id); return err })
 	return p, err
 }
 
 // PersonByEmail returns the person who signs in with email (portal login).
-func (db *DB) PersonByEmail(ctx context.Context, email string) (Person, error) {
-	var p Person
+func (db *DB) PersonByEmail(ctx context.Context, email string) (domain.Person, error) {
+	var p domain.Person
 	err := db.view(ctx, func(tx *Tx) (err error) { p, err = findPerson(ctx, tx, "email = ?", email); return err })
 	return p, err
 }
 
-// PeopleFilter narrows People; zero fields match everything.
-type PeopleFilter struct {
-	Role      string
-	TeamID    string
-	ServiceID string
-}
-
 // People lists people, by name.
-func (db *DB) People(ctx context.Context, f PeopleFilter) ([]Person, error) {
-	var out []Person
+func (db *DB) People(ctx context.Context, f domain.PeopleFilter) ([]domain.Person, error) {
+	var out []domain.Person
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+personCols+` FROM people
 			WHERE (? = '' OR role = ?) AND (? = '' OR team_id = ?) AND (? = '' OR service_id = ?)
@@ -387,7 +331,7 @@ func (db *DB) RecordLogin(ctx context.Context, personID string, ok bool, maxFail
 			// A sign-in for an email nobody has: audited like any failure,
 			// in a write transaction of the same shape, so that the time it
 			// takes does not tell which emails exist.
-			return appendAudit(ctx, tx, AuditEntry{Action: ActionLogin, Detail: map[string]any{"ok": false, "account": "unknown"}})
+			return appendAudit(ctx, tx, domain.AuditEntry{Action: domain.ActionLogin, Detail: map[string]any{"ok": false, "account": "unknown"}})
 		}
 		if ok {
 			if _, err := tx.ExecContext(ctx, `UPDATE people SET failed_logins = 0, locked_until = NULL WHERE id = ?`, personID); err != nil {
@@ -419,6 +363,6 @@ func (db *DB) RecordLogin(ctx context.Context, personID string, ok bool, maxFail
 				return err
 			}
 		}
-		return appendAudit(ctx, tx, AuditEntry{PersonID: personID, Action: ActionLogin, Detail: map[string]any{"ok": ok}})
+		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: personID, Action: domain.ActionLogin, Detail: map[string]any{"ok": ok}})
 	})
 }

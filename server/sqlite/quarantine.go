@@ -4,43 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// QuarantineItem is a refused changeset kept for review.
-type QuarantineItem struct {
-	ID         int64     `json:"id"`
-	DeviceID   string    `json:"device_id,omitempty"`
-	ReplicaID  string    `json:"replica_id"`
-	Start      uint64    `json:"start"`
-	Code       string    `json:"code"`
-	Message    string    `json:"message"`
-	Body       []byte    `json:"-"`
-	Created    time.Time `json:"created"`
-	ReviewedBy string    `json:"reviewed_by,omitempty"`
-	ReviewedAt time.Time `json:"reviewed_at"`
-	Resolution string    `json:"resolution,omitempty"`
-}
-
-// Review resolutions.
-const (
-	ResolutionRelease = "release" // apply it now, on a supervisor's authority
-	ResolutionDiscard = "discard" // keep it on record, never apply
-)
-
-// QuarantineFilter narrows Quarantine.
-type QuarantineFilter struct {
-	Open     bool // only unreviewed
-	DeviceID string
-	Limit    int
-}
-
 const quarantineCols = `id, COALESCE(device_id, ''), replica_id, start, code, message, body, created, COALESCE(reviewed_by, ''), reviewed_at, COALESCE(resolution, '')`
 
-func scanQuarantine(sc interface{ Scan(...any) error }) (QuarantineItem, error) {
-	var q QuarantineItem
+func scanQuarantine(sc interface{ Scan(...any) error }) (domain.QuarantineItem, error) {
+	var q domain.QuarantineItem
 	var created string
 	err := sc.Scan(&q.ID, &q.DeviceID, &q.ReplicaID, &q.Start, &q.Code, &q.Message, &q.Body, &created, &q.ReviewedBy, nullTime{&q.ReviewedAt}, &q.Resolution)
 	q.Created = parseTime(created)
@@ -48,11 +20,11 @@ func scanQuarantine(sc interface{ Scan(...any) error }) (QuarantineItem, error) 
 }
 
 // Quarantine lists quarantined changesets, newest first.
-func (db *DB) Quarantine(ctx context.Context, f QuarantineFilter) ([]QuarantineItem, error) {
+func (db *DB) Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	var out []QuarantineItem
+	var out []domain.QuarantineItem
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+quarantineCols+` FROM quarantine
 			WHERE (? = 0 OR reviewed_at IS NULL) AND (? = '' OR device_id = ?) ORDER BY id DESC LIMIT ?`,
@@ -84,8 +56,8 @@ func (db *DB) QuarantineSize(ctx context.Context) (int, error) {
 // (bypassing the scope check: the reviewer vouches for it) if it still
 // applies and validates; discard keeps it on record unapplied.
 func (db *DB) ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error {
-	if resolution != ResolutionRelease && resolution != ResolutionDiscard {
-		return Errorf(EINVALID, "review quarantine", "resolution must be release or discard")
+	if resolution != domain.ResolutionRelease && resolution != domain.ResolutionDiscard {
+		return domain.Errorf(domain.EINVALID, "review quarantine", "resolution must be release or discard")
 	}
 	return db.update(ctx, func(tx *Tx) error {
 		q, err := scanQuarantine(tx.QueryRowContext(ctx, `SELECT `+quarantineCols+` FROM quarantine WHERE id = ?`, id))
@@ -95,9 +67,9 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, by, resolution str
 			return err
 		}
 		if !q.ReviewedAt.IsZero() {
-			return Errorf(ECONFLICT, "review quarantine", "already reviewed")
+			return domain.Errorf(domain.ECONFLICT, "review quarantine", "already reviewed")
 		}
-		if resolution == ResolutionRelease {
+		if resolution == domain.ResolutionRelease {
 			cs, err := syncengine.DecodeChangeset(q.Body)
 			if err != nil {
 				return err
@@ -109,7 +81,7 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, by, resolution str
 			}
 			switch applied.Status {
 			case syncengine.Pending:
-				return Errorf(syncengine.EMISSINGDEP, "review quarantine", "the changes it depends on have still not arrived")
+				return domain.Errorf(domain.EMISSINGDEP, "review quarantine", "the changes it depends on have still not arrived")
 			case syncengine.Applied:
 				before := map[syncengine.RecordID]*syncengine.Record{}
 				for _, d := range cs.Deps {
@@ -118,7 +90,7 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, by, resolution str
 				if err := syncengine.CheckChangeset(cs, before, applied.Records); err != nil {
 					return err
 				}
-				seq, err := ap.commit(q.DeviceID, cs, applied.Records, &SyncResult{})
+				seq, err := ap.commit(q.DeviceID, cs, applied.Records, &domain.SyncResult{})
 				if err != nil {
 					return err
 				}
@@ -131,22 +103,14 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, by, resolution str
 			by, tx.NowText(), resolution, id); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, AuditEntry{PersonID: by, DeviceID: q.DeviceID, Action: ActionReview,
+		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, DeviceID: q.DeviceID, Action: domain.ActionReview,
 			Detail: map[string]any{"quarantine_id": id, "resolution": resolution, "code": q.Code}})
 	})
 }
 
-// LogStats are counts for dashboards and metrics.
-type LogStats struct {
-	Changesets int64 `json:"changesets"`
-	Records    int64 `json:"records"`
-	Devices    int64 `json:"devices"`
-	Quarantine int64 `json:"quarantine_open"`
-}
-
 // Stats counts the log, records, active devices and open quarantine.
-func (db *DB) Stats(ctx context.Context) (LogStats, error) {
-	var s LogStats
+func (db *DB) Stats(ctx context.Context) (domain.LogStats, error) {
+	var s domain.LogStats
 	err := db.read.QueryRowContext(ctx, `SELECT
 		(SELECT COALESCE(MAX(seq), 0) FROM changesets), (SELECT COUNT(*) FROM records),
 		(SELECT COUNT(*) FROM devices WHERE status = 'active'), (SELECT COUNT(*) FROM quarantine WHERE reviewed_at IS NULL)`).
@@ -166,25 +130,16 @@ func (db *DB) RecordState(ctx context.Context, id string) (*syncengine.Record, e
 	return syncengine.DecodeRecord(state)
 }
 
-// RecordFilter narrows Records.
-type RecordFilter struct {
-	Type          string
-	TeamIDs       []string // empty: any
-	ServiceID     string
-	YoungPersonID string
-	Limit         int
-}
-
 // Records lists stored record states matching f, by id (the portal's lists).
-func (db *DB) Records(ctx context.Context, f RecordFilter) ([]*syncengine.Record, error) {
+func (db *DB) Records(ctx context.Context, f domain.RecordFilter) ([]*syncengine.Record, error) {
 	if f.Limit <= 0 {
 		f.Limit = 10000
 	}
 	q := `SELECT r.state FROM records r WHERE (? = '' OR r.type = ?) AND (? = '' OR r.service_id = ?) AND (? = '' OR r.young_person_id = ?)`
 	args := []any{f.Type, f.Type, f.ServiceID, f.ServiceID, f.YoungPersonID, f.YoungPersonID}
 	if len(f.TeamIDs) > 0 {
-		s := Scope{Teams: f.TeamIDs}
-		frag, a := s.sqlFilter()
+		s := domain.Scope{Teams: f.TeamIDs}
+		frag, a := scopeFilter(s)
 		q += " AND " + frag
 		args = append(args, a...)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -19,7 +20,7 @@ type ServerStore struct {
 	db     *DB
 	ctx    context.Context
 	ap     *applier // set while batching
-	res    SyncResult
+	res    domain.SyncResult
 	prefix string               // meta keys of the replica's counter and clock ("" = "server")
 	id     syncengine.ReplicaID // the replica writing through this store
 }
@@ -144,7 +145,7 @@ func (s *ServerStore) Commit(cs *syncengine.Changeset, recs []*syncengine.Record
 		}
 		switch applied.Status {
 		case syncengine.Pending:
-			return syncengine.Errorf(syncengine.EMISSINGDEP, "commit", "server changeset depends on missing changes")
+			return syncengine.Errorf(domain.EMISSINGDEP, "commit", "server changeset depends on missing changes")
 		case syncengine.Applied:
 			if _, err := ap.commit("", cs, applied.Records, &s.res); err != nil {
 				return err
@@ -196,7 +197,7 @@ func (db *DB) SetMeta(ctx context.Context, key, value string) error {
 func (db *DB) Import(ctx context.Context, css []*syncengine.Changeset) (accepted int, err error) {
 	err = db.update(ctx, func(tx *Tx) error {
 		ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
-		var res SyncResult
+		var res domain.SyncResult
 		for _, cs := range css {
 			applied, err := syncengine.Apply(cs, ap.getter)
 			if err != nil {

@@ -2,42 +2,26 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/joinedup/joinedup/server/domain"
 )
 
-// Scope is what a device may read and write.
-//   - worker: their team's records;
-//   - supervisor: their own team and the teams they supervise;
-//   - practitioner: referrals addressed to their service (submitted, not
-//     drafts), projected to the service's shared fields; they may only set
-//     the referral's status, outcome and decline reason;
-//   - admin: everything.
-type Scope struct {
-	Role         string
-	PersonID     string
-	All          bool
-	Teams        []string
-	ServiceID    string
-	SharedFields []string
-}
-
 // ScopeOf computes a person's current scope.
-func (db *DB) ScopeOf(ctx context.Context, p Person) (Scope, error) {
-	var s Scope
+func (db *DB) ScopeOf(ctx context.Context, p domain.Person) (domain.Scope, error) {
+	var s domain.Scope
 	err := db.view(ctx, func(tx *Tx) (err error) { s, err = scopeOf(ctx, tx, p); return err })
 	return s, err
 }
 
-func scopeOf(ctx context.Context, tx *Tx, p Person) (Scope, error) {
-	s := Scope{Role: p.Role, PersonID: p.ID}
+func scopeOf(ctx context.Context, tx *Tx, p domain.Person) (domain.Scope, error) {
+	s := domain.Scope{Role: p.Role, PersonID: p.ID}
 	switch p.Role {
-	case RoleAdmin:
+	case domain.RoleAdmin:
 		s.All = true
-	case RolePractitioner:
+	case domain.RolePractitioner:
 		s.ServiceID = p.ServiceID
 		if p.ServiceID != "" {
 			svc, err := findService(ctx, tx, p.ServiceID)
@@ -47,7 +31,7 @@ func scopeOf(ctx context.Context, tx *Tx, p Person) (Scope, error) {
 			s.SharedFields = slices.Clone(svc.SharedFields)
 			sort.Strings(s.SharedFields)
 		}
-	case RoleSupervisor:
+	case domain.RoleSupervisor:
 		teams, err := supervisedTeams(ctx, tx, p.ID)
 		if err != nil {
 			return s, err
@@ -65,38 +49,8 @@ func scopeOf(ctx context.Context, tx *Tx, p Person) (Scope, error) {
 	return s, nil
 }
 
-// Practitioner reports whether the scope is a service's (snapshot-only, projected).
-func (s Scope) Practitioner() bool { return s.Role == RolePractitioner }
-
-// Tag is a short digest of the scope: when it changes (a worker moves team, an
-// agreement changes) the device's cursor no longer matches and it is reset.
-func (s Scope) Tag() string {
-	h := sha256.New()
-	h.Write([]byte(s.Role + "|" + strings.Join(s.Teams, ",") + "|" + s.ServiceID + "|" + strings.Join(s.SharedFields, ",")))
-	if s.All {
-		h.Write([]byte("|all"))
-	}
-	return hex.EncodeToString(h.Sum(nil)[:4])
-}
-
-// HasTeam reports whether records of team are in scope (not for practitioners).
-func (s Scope) HasTeam(team string) bool {
-	if s.All {
-		return true
-	}
-	return team != "" && slices.Contains(s.Teams, team)
-}
-
-// Contains reports whether a record with these scope columns is visible.
-func (s Scope) Contains(typ, team, service string) bool {
-	if s.Practitioner() {
-		return typ == "referral" && service != "" && service == s.ServiceID
-	}
-	return s.HasTeam(team)
-}
-
-// sqlFilter returns a WHERE fragment over records r and its arguments.
-func (s Scope) sqlFilter() (string, []any) {
+// scopeFilter returns a WHERE fragment over records r and its arguments.
+func scopeFilter(s domain.Scope) (string, []any) {
 	switch {
 	case s.All:
 		return "1", nil
@@ -110,12 +64,4 @@ func (s Scope) sqlFilter() (string, []any) {
 		args[i] = t
 	}
 	return "r.team_id IN (?" + strings.Repeat(",?", len(s.Teams)-1) + ")", args
-}
-
-// projection is the fields a practitioner receives: the agreement plus what
-// they need to act on the referral.
-func (s Scope) projection() []string {
-	f := append([]string{"service_id", "status", "decline_reason", "submitted_at"}, s.SharedFields...)
-	sort.Strings(f)
-	return slices.Compact(f)
 }

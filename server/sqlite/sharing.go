@@ -3,6 +3,7 @@ package sqlite
 import (
 	"encoding/json"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -23,7 +24,7 @@ func (a *applier) recordConsentDecisions(cs *syncengine.Changeset, rec *syncengi
 		if json.Unmarshal(op.Value, &decision) != nil || decision == "not_asked" {
 			continue
 		}
-		d := SharingDecision{ReferralID: string(rec.ID), Decision: decision, DecidedBy: cs.Author, At: cs.Time.Time()}
+		d := domain.SharingDecision{ReferralID: string(rec.ID), Decision: decision, DecidedBy: cs.Author, At: cs.Time.Time()}
 		if by := rec.String("consent_decided_by"); by != "" && decision == "shared_without_consent" {
 			d.DecidedBy = by
 		}

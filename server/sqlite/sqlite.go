@@ -14,13 +14,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"github.com/joinedup/joinedup/server/push"
 	"io"
 	"io/fs"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/joinedup/joinedup/server/push"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )

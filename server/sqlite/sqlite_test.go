@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -27,12 +28,12 @@ func MustOpenDB(tb testing.TB) *sqlite.DB {
 func mustOrg(tb testing.TB, db *sqlite.DB) {
 	tb.Helper()
 	ctx := context.Background()
-	must(tb, db.UpsertArea(ctx, sqlite.Area{ID: "north", Name: "North"}))
-	must(tb, db.UpsertTeam(ctx, sqlite.Team{ID: "team_a", AreaID: "north", Name: "A"}))
-	must(tb, db.UpsertTeam(ctx, sqlite.Team{ID: "team_b", AreaID: "north", Name: "B"}))
-	must(tb, db.UpsertService(ctx, sqlite.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", SharedFields: []string{"reason", "urgency"}}))
-	must(tb, db.UpsertPerson(ctx, sqlite.Person{ID: "w1", Name: "Worker One", Role: sqlite.RoleWorker, TeamID: "team_a"}))
-	must(tb, db.UpsertPerson(ctx, sqlite.Person{ID: "s1", Name: "Sup One", Email: "s1@example.org", Role: sqlite.RoleSupervisor, TeamID: "team_a", Supervises: []string{"team_a", "team_b"}}))
+	must(tb, db.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
+	must(tb, db.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
+	must(tb, db.UpsertTeam(ctx, domain.Team{ID: "team_b", AreaID: "north", Name: "B"}))
+	must(tb, db.UpsertService(ctx, domain.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", SharedFields: []string{"reason", "urgency"}}))
+	must(tb, db.UpsertPerson(ctx, domain.Person{ID: "w1", Name: "Worker One", Role: domain.RoleWorker, TeamID: "team_a"}))
+	must(tb, db.UpsertPerson(ctx, domain.Person{ID: "s1", Name: "Sup One", Email: "s1@example.org", Role: domain.RoleSupervisor, TeamID: "team_a", Supervises: []string{"team_a", "team_b"}}))
 }
 
 func must(tb testing.TB, err error) {
@@ -83,11 +84,11 @@ func TestPeopleAndSupervision(t *testing.T) {
 	if _, err := db.Person(ctx, "nobody"); syncengine.ErrorCode(err) != "not_found" {
 		t.Fatalf("want not_found, got %v", err)
 	}
-	err = db.UpsertPerson(ctx, sqlite.Person{ID: "x", Name: "X", Role: "king"})
+	err = db.UpsertPerson(ctx, domain.Person{ID: "x", Name: "X", Role: "king"})
 	if syncengine.ErrorCode(err) != "invalid" {
 		t.Fatalf("want invalid, got %v", err)
 	}
-	ws, err := db.People(ctx, sqlite.PeopleFilter{Role: "worker"})
+	ws, err := db.People(ctx, domain.PeopleFilter{Role: "worker"})
 	must(t, err)
 	if len(ws) != 1 || ws[0].ID != "w1" {
 		t.Fatalf("workers = %+v", ws)
@@ -125,7 +126,7 @@ func TestEnrolAuthenticateRevoke(t *testing.T) {
 	if _, _, err := db.Authenticate(ctx, e.Credential); syncengine.ErrorCode(err) != "revoked" {
 		t.Fatalf("want revoked, got %v", err)
 	}
-	audit, err := db.Audit(ctx, sqlite.AuditFilter{DeviceID: e.DeviceID})
+	audit, err := db.Audit(ctx, domain.AuditFilter{DeviceID: e.DeviceID})
 	must(t, err)
 	var actions []string
 	for _, a := range audit {
@@ -152,7 +153,7 @@ func TestEnrolmentCodeExpires(t *testing.T) {
 func TestAuditIsAppendOnly(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
-	must(t, db.AppendAudit(ctx, sqlite.AuditEntry{PersonID: "s1", Action: "read", RecordID: "r1"}))
+	must(t, db.AppendAudit(ctx, domain.AuditEntry{PersonID: "s1", Action: "read", RecordID: "r1"}))
 	if _, err := db.SQL().Exec(`UPDATE audit_log SET action = 'x'`); err == nil {
 		t.Fatal("update of audit_log succeeded")
 	}
@@ -164,11 +165,11 @@ func TestAuditIsAppendOnly(t *testing.T) {
 func TestSharingDecisionNeedsJustification(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
-	err := db.RecordSharingDecision(ctx, sqlite.SharingDecision{ReferralID: "r1", Decision: "shared_without_consent", DecidedBy: "s1"})
+	err := db.RecordSharingDecision(ctx, domain.SharingDecision{ReferralID: "r1", Decision: "shared_without_consent", DecidedBy: "s1"})
 	if syncengine.ErrorCode(err) != "invalid" {
 		t.Fatalf("want invalid, got %v", err)
 	}
-	must(t, db.RecordSharingDecision(ctx, sqlite.SharingDecision{ReferralID: "r1", Decision: "shared_without_consent", Justification: "risk of harm", DecidedBy: "s1"}))
+	must(t, db.RecordSharingDecision(ctx, domain.SharingDecision{ReferralID: "r1", Decision: "shared_without_consent", Justification: "risk of harm", DecidedBy: "s1"}))
 	ds, err := db.SharingDecisions(ctx, "r1")
 	must(t, err)
 	if len(ds) != 1 || ds[0].Justification != "risk of harm" {

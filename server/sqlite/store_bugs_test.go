@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -24,18 +25,18 @@ func TestDevicesLists(t *testing.T) {
 		_, err = db.Enrol(ctx, code, "sim")
 		must(t, err)
 	}
-	all, err := db.Devices(ctx, sqlite.DeviceFilter{})
+	all, err := db.Devices(ctx, domain.DeviceFilter{})
 	must(t, err)
 	if len(all) != 2 {
 		t.Fatalf("devices = %d, want 2", len(all))
 	}
 	must(t, db.RevokeDevice(ctx, all[0].ID, "s1", "lost"))
-	revoked, err := db.Devices(ctx, sqlite.DeviceFilter{Status: sqlite.DeviceRevoked})
+	revoked, err := db.Devices(ctx, domain.DeviceFilter{Status: domain.DeviceRevoked})
 	must(t, err)
 	if len(revoked) != 1 || revoked[0].ID != all[0].ID || revoked[0].RevokedBy != "s1" {
 		t.Fatalf("revoked = %+v", revoked)
 	}
-	mine, err := db.Devices(ctx, sqlite.DeviceFilter{PersonID: "w1"})
+	mine, err := db.Devices(ctx, domain.DeviceFilter{PersonID: "w1"})
 	must(t, err)
 	if len(mine) != 1 || mine[0].PersonID != "w1" {
 		t.Fatalf("w1's devices = %+v", mine)
@@ -140,11 +141,11 @@ func TestBulkPeopleAndCodes(t *testing.T) {
 	db := MustOpenDB(t)
 	mustOrg(t, db)
 	ctx := context.Background()
-	var ps []sqlite.Person
+	var ps []domain.Person
 	var ids []string
 	for i := 0; i < 20; i++ {
 		id := "bulk" + strconv.Itoa(i)
-		ps = append(ps, sqlite.Person{ID: id, Name: id, Role: sqlite.RoleWorker, TeamID: "team_b"})
+		ps = append(ps, domain.Person{ID: id, Name: id, Role: domain.RoleWorker, TeamID: "team_b"})
 		ids = append(ids, id)
 	}
 	must(t, db.UpsertPeople(ctx, ps))

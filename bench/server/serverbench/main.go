@@ -38,8 +38,10 @@ import (
 
 	"github.com/joinedup/joinedup/fixtures"
 	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 func main() {
@@ -127,11 +129,11 @@ func (w *wire) client(conns int) *http.Client {
 }
 
 type syncReply struct {
-	api.SyncResponseHeader
+	protocol.Response
 	bytesDown int
 }
 
-func doSync(c *http.Client, w *wire, url, cred string, req api.SyncRequestHeader) (*syncReply, error) {
+func doSync(c *http.Client, w *wire, url, cred string, req protocol.Request) (*syncReply, error) {
 	body, _ := json.Marshal(req)
 	hr, _ := http.NewRequest("POST", url+"/v1/sync", bytes.NewReader(body))
 	hr.Header.Set("Authorization", "Bearer "+cred)
@@ -153,15 +155,15 @@ func doSync(c *http.Client, w *wire, url, cred string, req api.SyncRequestHeader
 		return nil, fmt.Errorf("sync: %d %s", resp.StatusCode, b)
 	}
 	var out syncReply
-	if err := json.Unmarshal(b, &out.SyncResponseHeader); err != nil {
+	if err := json.Unmarshal(b, &out.Response); err != nil {
 		return nil, err
 	}
 	out.bytesDown = len(b)
 	return &out, nil
 }
 
-func enrol(c *http.Client, url, code string) (sqlite.Enrolment, error) {
-	var e sqlite.Enrolment
+func enrol(c *http.Client, url, code string) (domain.Enrolment, error) {
+	var e domain.Enrolment
 	resp, err := c.Post(url+"/v1/enrol", "application/json", bytes.NewReader([]byte(`{"code":"`+code+`","platform":"sim"}`)))
 	if err != nil {
 		return e, err
@@ -267,7 +269,7 @@ func week(dir string, page int) error {
 		css := pages[k]
 		for len(css) > 0 {
 			n := min(page, len(css))
-			req := api.SyncRequestHeader{NoPull: true}
+			req := protocol.Request{NoPull: true}
 			for _, cs := range css[:n] {
 				req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
 			}
@@ -277,7 +279,7 @@ func week(dir string, page int) error {
 				return err
 			}
 			for _, res := range r.Results {
-				if res.Status != sqlite.StatusAccepted {
+				if res.Status != protocol.StatusAccepted {
 					return fmt.Errorf("push: %+v", res)
 				}
 			}
@@ -291,7 +293,7 @@ func week(dir string, page int) error {
 	start = time.Now()
 	cursor, pulls, items := "", 0, 0
 	for {
-		r, err := doSync(c, &w, s.url, creds["bench-admin"], api.SyncRequestHeader{Cursor: cursor})
+		r, err := doSync(c, &w, s.url, creds["bench-admin"], protocol.Request{Cursor: cursor})
 		if err != nil {
 			return err
 		}
@@ -369,26 +371,26 @@ func countTypes(recs []*syncengine.Record) string {
 // loadOrg writes the fixture organisation (and an admin) into the store.
 func loadOrg(ctx context.Context, db *sqlite.DB, o fixtures.Org) error {
 	for _, a := range o.Areas {
-		if err := db.UpsertArea(ctx, sqlite.Area{ID: a.ID, Name: a.Name}); err != nil {
+		if err := db.UpsertArea(ctx, domain.Area{ID: a.ID, Name: a.Name}); err != nil {
 			return err
 		}
 	}
 	for _, t := range o.Teams {
-		if err := db.UpsertTeam(ctx, sqlite.Team{ID: t.ID, AreaID: t.AreaID, Name: t.Name}); err != nil {
+		if err := db.UpsertTeam(ctx, domain.Team{ID: t.ID, AreaID: t.AreaID, Name: t.Name}); err != nil {
 			return err
 		}
 	}
 	for _, s := range o.Services {
 		hours, _ := json.Marshal(s.Hours)
-		if err := db.UpsertService(ctx, sqlite.Service{ID: s.ID, Name: s.Name, Kind: s.Kind, Contact: s.Contact, Pathway: s.Pathway,
+		if err := db.UpsertService(ctx, domain.Service{ID: s.ID, Name: s.Name, Kind: s.Kind, Contact: s.Contact, Pathway: s.Pathway,
 			Hours: hours, SharedFields: s.SharedFields}); err != nil {
 			return err
 		}
 	}
-	ps := []sqlite.Person{{ID: "bench-admin", Name: "Bench Admin", Role: sqlite.RoleAdmin}}
+	ps := []domain.Person{{ID: "bench-admin", Name: "Bench Admin", Role: domain.RoleAdmin}}
 	for _, p := range o.People {
-		person := sqlite.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role, TeamID: p.TeamID, ServiceID: p.ServiceID}
-		if p.Role == sqlite.RoleSupervisor && p.TeamID != "" {
+		person := domain.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role, TeamID: p.TeamID, ServiceID: p.ServiceID}
+		if p.Role == domain.RoleSupervisor && p.TeamID != "" {
 			person.Supervises = []string{p.TeamID}
 		}
 		ps = append(ps, person)
@@ -405,20 +407,20 @@ func load(dir string, n, syncsEach int) error {
 	defer s.close()
 	ctx := context.Background()
 	const teams = 50
-	if err := s.db.UpsertArea(ctx, sqlite.Area{ID: "area", Name: "Area"}); err != nil {
+	if err := s.db.UpsertArea(ctx, domain.Area{ID: "area", Name: "Area"}); err != nil {
 		return err
 	}
-	var ps []sqlite.Person
+	var ps []domain.Person
 	var ids []string
 	for t := 0; t < teams; t++ {
-		if err := s.db.UpsertTeam(ctx, sqlite.Team{ID: fmt.Sprintf("team%02d", t), AreaID: "area", Name: fmt.Sprintf("Team %d", t)}); err != nil {
+		if err := s.db.UpsertTeam(ctx, domain.Team{ID: fmt.Sprintf("team%02d", t), AreaID: "area", Name: fmt.Sprintf("Team %d", t)}); err != nil {
 			return err
 		}
 	}
-	ps = append(ps, sqlite.Person{ID: "bench-admin", Name: "Bench Admin", Role: sqlite.RoleAdmin})
+	ps = append(ps, domain.Person{ID: "bench-admin", Name: "Bench Admin", Role: domain.RoleAdmin})
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("w%04d", i)
-		ps = append(ps, sqlite.Person{ID: id, Name: id, Role: sqlite.RoleWorker, TeamID: fmt.Sprintf("team%02d", i%teams)})
+		ps = append(ps, domain.Person{ID: id, Name: id, Role: domain.RoleWorker, TeamID: fmt.Sprintf("team%02d", i%teams)})
 		ids = append(ids, id)
 	}
 	start := time.Now()
@@ -432,7 +434,7 @@ func load(dir string, n, syncsEach int) error {
 	c := (&wire{}).client(n)
 	type device struct {
 		person, team string
-		e            sqlite.Enrolment
+		e            domain.Enrolment
 		rep          *syncengine.Replica
 		cursor       string
 	}
@@ -501,7 +503,7 @@ func load(dir string, n, syncsEach int) error {
 		return time.Since(t0), lat, int(failed.Load())
 	}
 	for _, d := range devs {
-		r, err := doSync(c, nil, s.url, d.e.Credential, api.SyncRequestHeader{})
+		r, err := doSync(c, nil, s.url, d.e.Credential, protocol.Request{})
 		if err != nil {
 			return err
 		}
@@ -523,12 +525,12 @@ func load(dir string, n, syncsEach int) error {
 		if err != nil {
 			return err
 		}
-		r, err := doSync(c, &w, s.url, d.e.Credential, api.SyncRequestHeader{Cursor: d.cursor,
+		r, err := doSync(c, &w, s.url, d.e.Credential, protocol.Request{Cursor: d.cursor,
 			Changesets: []string{base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs))}})
 		if err != nil {
 			return err
 		}
-		if len(r.Results) != 1 || r.Results[0].Status != sqlite.StatusAccepted {
+		if len(r.Results) != 1 || r.Results[0].Status != protocol.StatusAccepted {
 			return fmt.Errorf("push: %+v", r.Results)
 		}
 		d.cursor = r.Cursor // pulled changesets are not applied: the phone side is not measured

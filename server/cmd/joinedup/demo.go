@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/fixtures"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/domain"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -42,18 +42,18 @@ func (m *Main) loadDemo(ctx context.Context) ([]DemoLogin, error) {
 	}
 	start := time.Now()
 	for _, a := range ds.Org.Areas {
-		if err := m.DB.UpsertArea(ctx, sqlite.Area{ID: a.ID, Name: a.Name}); err != nil {
+		if err := m.DB.UpsertArea(ctx, domain.Area{ID: a.ID, Name: a.Name}); err != nil {
 			return nil, err
 		}
 	}
 	for _, t := range ds.Org.Teams {
-		if err := m.DB.UpsertTeam(ctx, sqlite.Team{ID: t.ID, AreaID: t.AreaID, Name: t.Name}); err != nil {
+		if err := m.DB.UpsertTeam(ctx, domain.Team{ID: t.ID, AreaID: t.AreaID, Name: t.Name}); err != nil {
 			return nil, err
 		}
 	}
 	for _, s := range ds.Org.Services {
 		hours, _ := json.Marshal(s.Hours)
-		if err := m.DB.UpsertService(ctx, sqlite.Service{ID: s.ID, Name: s.Name, Kind: s.Kind, Contact: s.Contact, Pathway: s.Pathway,
+		if err := m.DB.UpsertService(ctx, domain.Service{ID: s.ID, Name: s.Name, Kind: s.Kind, Contact: s.Contact, Pathway: s.Pathway,
 			Hours: hours, SharedFields: s.SharedFields}); err != nil {
 			return nil, err
 		}
@@ -68,9 +68,9 @@ func (m *Main) loadDemo(ctx context.Context) ([]DemoLogin, error) {
 			return nil, err
 		}
 		hours, _ := json.Marshal(p.Hours)
-		person := sqlite.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role, TeamID: p.TeamID, ServiceID: p.ServiceID,
+		person := domain.Person{ID: p.ID, Name: p.Name, Email: p.Email, Role: p.Role, TeamID: p.TeamID, ServiceID: p.ServiceID,
 			TZ: p.TimeZone, Hours: hours, PasswordHash: string(hash)}
-		if p.Role == sqlite.RoleSupervisor && p.TeamID != "" {
+		if p.Role == domain.RoleSupervisor && p.TeamID != "" {
 			person.Supervises = []string{p.TeamID}
 		}
 		if err := m.DB.UpsertPerson(ctx, person); err != nil {

@@ -21,9 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -209,7 +210,7 @@ type crashPhone struct {
 }
 
 func pushOne(addr, cred string, cs *syncengine.Changeset) (string, error) {
-	body, _ := json.Marshal(api.SyncRequestHeader{NoPull: true, Changesets: []string{base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs))}})
+	body, _ := json.Marshal(protocol.Request{NoPull: true, Changesets: []string{base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs))}})
 	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/sync", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+cred)
 	req.Header.Set("Content-Type", "application/json")
@@ -218,7 +219,7 @@ func pushOne(addr, cred string, cs *syncengine.Changeset) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	var out api.SyncResponseHeader
+	var out protocol.Response
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Results) != 1 {
 		return "", fmt.Errorf("status %d", resp.StatusCode)
 	}
@@ -238,7 +239,7 @@ func TestCrash(t *testing.T) {
 	ctx := context.Background()
 	db, err := sqlite.Open(filepath.Join(dir, "joinedup.db"))
 	must(t, err)
-	workers, err := db.People(ctx, sqlite.PeopleFilter{Role: "worker"})
+	workers, err := db.People(ctx, domain.PeopleFilter{Role: "worker"})
 	must(t, err)
 	var phones []*crashPhone
 	for i := 0; i < 4; i++ {
@@ -247,7 +248,7 @@ func TestCrash(t *testing.T) {
 		must(t, err)
 		resp, err := client.Post("http://"+addr+"/v1/enrol", "application/json", strings.NewReader(`{"code":"`+code+`","platform":"sim"}`))
 		must(t, err)
-		var e sqlite.Enrolment
+		var e domain.Enrolment
 		json.NewDecoder(resp.Body).Decode(&e)
 		resp.Body.Close()
 		id, err := syncengine.ParseReplicaID(e.ReplicaID)
@@ -380,7 +381,7 @@ func TestBannerShowsHowToEnrol(t *testing.T) {
 	}
 	resp, err = client.Post(m.URL()+"/v1/enrol", "application/json", strings.NewReader(`{"code":"`+issued.Code+`","platform":"sim"}`))
 	must(t, err)
-	var e sqlite.Enrolment
+	var e domain.Enrolment
 	json.NewDecoder(resp.Body).Decode(&e)
 	resp.Body.Close()
 	if resp.StatusCode != 201 || e.Role != "worker" || e.TeamID == "" {

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/push/fcmfake"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -75,11 +75,11 @@ func TestMainPushFCMEndToEnd(t *testing.T) {
 		t.Fatalf("deliverer %T, want *push.Sender", m.Deliverer)
 	}
 	ctx := context.Background()
-	must(t, m.DB.UpsertArea(ctx, sqlite.Area{ID: "north", Name: "North"}))
-	must(t, m.DB.UpsertTeam(ctx, sqlite.Team{ID: "team_a", AreaID: "north", Name: "A"}))
-	must(t, m.DB.UpsertService(ctx, sqlite.Service{ID: "svc_h", Name: "Housing", Kind: "housing", SharedFields: []string{"reason"}}))
-	must(t, m.DB.UpsertPerson(ctx, sqlite.Person{ID: "w_a", Name: "W", Role: "worker", TeamID: "team_a", TZ: "Europe/London"}))
-	must(t, m.DB.UpsertPerson(ctx, sqlite.Person{ID: "prac", Name: "P", Role: "practitioner", ServiceID: "svc_h", TZ: "Europe/London"}))
+	must(t, m.DB.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
+	must(t, m.DB.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
+	must(t, m.DB.UpsertService(ctx, domain.Service{ID: "svc_h", Name: "Housing", Kind: "housing", SharedFields: []string{"reason"}}))
+	must(t, m.DB.UpsertPerson(ctx, domain.Person{ID: "w_a", Name: "W", Role: "worker", TeamID: "team_a", TZ: "Europe/London"}))
+	must(t, m.DB.UpsertPerson(ctx, domain.Person{ID: "prac", Name: "P", Role: "practitioner", ServiceID: "svc_h", TZ: "Europe/London"}))
 
 	post := func(path, cred string, body any) []byte {
 		t.Helper()
@@ -98,10 +98,10 @@ func TestMainPushFCMEndToEnd(t *testing.T) {
 		}
 		return rb
 	}
-	enrol := func(person string) sqlite.Enrolment {
+	enrol := func(person string) domain.Enrolment {
 		code, _, err := m.DB.IssueEnrolmentCode(ctx, person, "admin")
 		must(t, err)
-		var e sqlite.Enrolment
+		var e domain.Enrolment
 		must(t, json.Unmarshal(post("/v1/enrol", "", map[string]string{"code": code, "platform": "android"}), &e))
 		return e
 	}
@@ -126,10 +126,10 @@ func TestMainPushFCMEndToEnd(t *testing.T) {
 		return tx.InsertText(id, "reason", 0, "needs a roof tonight")
 	})
 	must(t, err)
-	var res api.SyncResponseHeader
-	must(t, json.Unmarshal(post("/v1/sync", worker.Credential, api.SyncRequestHeader{NoPull: true,
+	var res protocol.Response
+	must(t, json.Unmarshal(post("/v1/sync", worker.Credential, protocol.Request{NoPull: true,
 		Changesets: []string{base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs))}}), &res))
-	if len(res.Results) != 1 || res.Results[0].Status != sqlite.StatusAccepted {
+	if len(res.Results) != 1 || res.Results[0].Status != protocol.StatusAccepted {
 		t.Fatalf("push: %+v", res.Results)
 	}
 	// The running Deliverer polls; sending now as well only shortens the wait.

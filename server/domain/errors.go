@@ -1,0 +1,74 @@
+package domain
+
+import (
+	"net/http"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Error codes. The server uses the engine's one error type
+// (syncengine.Error{Code, Op, Message, Err}); these are every code it can
+// return, the engine's and its own, declared once.
+const (
+	EINVALID      = syncengine.EINVALID
+	ENOTFOUND     = syncengine.ENOTFOUND
+	ECONFLICT     = syncengine.ECONFLICT
+	ETOOLARGE     = syncengine.ETOOLARGE
+	EMALFORMED    = syncengine.EMALFORMED
+	EMISSINGDEP   = syncengine.EMISSINGDEP
+	EERASED       = syncengine.EERASED
+	EINTERNAL     = syncengine.EINTERNAL
+	EUNAUTHORIZED = "unauthorized"
+	EFORBIDDEN    = "forbidden"
+	EREVOKED      = "revoked"
+	ERATELIMITED  = "rate_limited"
+	EUNAVAILABLE  = "unavailable"
+	// ECURSORAHEAD: the device has pulled further than this server's log goes,
+	// which happens after the server was restored from a backup. The device
+	// re-sends its own recent work and starts again from a snapshot.
+	ECURSORAHEAD = "cursor_ahead"
+)
+
+// codeStatus is the one map from error code to HTTP status, for the API's
+// JSON errors and the portal's pages alike.
+var codeStatus = map[string]int{
+	EINVALID:      http.StatusUnprocessableEntity,
+	EUNAUTHORIZED: http.StatusUnauthorized,
+	EFORBIDDEN:    http.StatusForbidden,
+	ENOTFOUND:     http.StatusNotFound,
+	ECONFLICT:     http.StatusConflict,
+	ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	ERATELIMITED:  http.StatusTooManyRequests,
+	EMALFORMED:    http.StatusBadRequest,
+	EMISSINGDEP:   http.StatusConflict,
+	EREVOKED:      http.StatusUnauthorized,
+	EINTERNAL:     http.StatusInternalServerError,
+	EUNAVAILABLE:  http.StatusServiceUnavailable,
+	ECURSORAHEAD:  http.StatusConflict,
+	EERASED:       http.StatusGone,
+}
+
+// ErrorStatus returns the HTTP status for an error code (500 for an unknown one).
+func ErrorStatus(code string) int {
+	if s, ok := codeStatus[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Errorf builds an application error with a code, the operation and a
+// message safe to show to the caller.
+func Errorf(code, op, format string, args ...any) error {
+	return syncengine.Errorf(code, op, format, args...)
+}
+
+// ErrorCode returns err's code (EINTERNAL for errors that are not ours).
+func ErrorCode(err error) string { return syncengine.ErrorCode(err) }
+
+// ErrorMessage returns err's human message (a generic one for internal errors).
+func ErrorMessage(err error) string { return syncengine.ErrorMessage(err) }
+
+// NotFound is the error for a missing thing.
+func NotFound(what, id string) error {
+	return Errorf(ENOTFOUND, "", "%s %q not found", what, id)
+}

@@ -1,0 +1,63 @@
+package domain
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Scope is what a device may read and write.
+//   - worker: their team's records;
+//   - supervisor: their own team and the teams they supervise;
+//   - practitioner: referrals addressed to their service (submitted, not
+//     drafts), projected to the service's shared fields; they may only set
+//     the referral's status, outcome and decline reason;
+//   - admin: everything.
+type Scope struct {
+	Role         string
+	PersonID     string
+	All          bool
+	Teams        []string
+	ServiceID    string
+	SharedFields []string
+}
+
+// Practitioner reports whether the scope is a service's (snapshot-only, projected).
+func (s Scope) Practitioner() bool { return s.Role == RolePractitioner }
+
+// Tag is a short digest of the scope: when it changes (a worker moves team, an
+// agreement changes) the device's cursor no longer matches and it is reset.
+func (s Scope) Tag() string {
+	h := sha256.New()
+	h.Write([]byte(s.Role + "|" + strings.Join(s.Teams, ",") + "|" + s.ServiceID + "|" + strings.Join(s.SharedFields, ",")))
+	if s.All {
+		h.Write([]byte("|all"))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:4])
+}
+
+// HasTeam reports whether records of team are in scope (not for practitioners).
+func (s Scope) HasTeam(team string) bool {
+	if s.All {
+		return true
+	}
+	return team != "" && slices.Contains(s.Teams, team)
+}
+
+// Contains reports whether a record with these scope columns is visible.
+func (s Scope) Contains(typ, team, service string) bool {
+	if s.Practitioner() {
+		return typ == "referral" && service != "" && service == s.ServiceID
+	}
+	return s.HasTeam(team)
+}
+
+// Projection is the fields a practitioner receives: the agreement plus what
+// they need to act on the referral.
+func (s Scope) Projection() []string {
+	f := append([]string{"service_id", "status", "decline_reason", "submitted_at"}, s.SharedFields...)
+	sort.Strings(f)
+	return slices.Compact(f)
+}

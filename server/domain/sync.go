@@ -1,0 +1,35 @@
+package domain
+
+import (
+	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
+)
+
+// SyncRequest is one device round trip: changesets to push, then a pull.
+type SyncRequest struct {
+	Device     Device
+	Person     Person
+	Changesets []*syncengine.Changeset
+	Cursor     string
+	Pending    int64 // changesets the device holds that it could not apply yet
+	PageBytes  int   // pull budget; at least one changeset or record is always sent
+	NoPull     bool
+}
+
+// SyncResult is what the server sends back.
+type SyncResult struct {
+	Results    []protocol.PushResult `json:"results"`
+	Changesets [][]byte              `json:"-"` // JUC frames, in log order
+	Snapshots  [][]byte              `json:"-"` // JUS frames
+	Drop       []string              `json:"drop"`
+	Reset      bool                  `json:"reset"` // drop everything received from the server before applying
+	Cursor     string                `json:"cursor"`
+	More       bool                  `json:"more"`
+
+	// For metrics and the live channel; not sent.
+	Accepted, Duplicates, Quarantined, Conflicts int      `json:"-"`
+	Touched                                      []string `json:"-"` // scope keys ("team:x", "svc:y") changed by accepted pushes
+}
+
+// DefaultPageBytes is the pull page budget when the device does not ask.
+const DefaultPageBytes = 1 << 20

@@ -1,0 +1,317 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
+)
+
+// Sync applies the pushed changesets, each atomically and exactly once, then
+// reads the next pull page, all in one write transaction so the audit, log,
+// records and device row always agree.
+func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error) {
+	res := &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
+	err := db.update(ctx, func(tx *Tx) error {
+		scope, err := scopeOf(ctx, tx, req.Person)
+		if err != nil {
+			return err
+		}
+		ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+		for _, cs := range req.Changesets {
+			pr, err := ap.push(req.Device, scope, cs, res)
+			if err != nil {
+				return fmt.Errorf("push %s/%d: %w", cs.Replica, cs.Start, err)
+			}
+			res.Results = append(res.Results, pr)
+		}
+		if res.Accepted > 0 {
+			if err := ap.retryHeld(); err != nil {
+				return fmt.Errorf("retry held changesets: %w", err)
+			}
+		}
+		if !req.NoPull {
+			if err := pull(ctx, tx, req, scope, res); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seen = ?, last_sync_at = ?, last_cursor = ?, pending_reported = ? WHERE id = ?`,
+			tx.NowText(), tx.NowText(), cursorSeq(req.Cursor), req.Pending, req.Device.ID)
+		if err != nil {
+			return err
+		}
+		if len(res.Results) > 0 || len(res.Changesets) > 0 || len(res.Snapshots) > 0 {
+			return appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: "sync",
+				Detail: map[string]any{"pushed": len(res.Results), "accepted": res.Accepted, "quarantined": res.Quarantined,
+					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop)}})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+type cachedRecord struct {
+	rec               *syncengine.Record // nil: does not exist
+	team, service, yp string
+	exists            bool
+}
+
+type applier struct {
+	ctx   context.Context
+	tx    *Tx
+	cache map[syncengine.RecordID]*cachedRecord
+}
+
+func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
+	if c, ok := a.cache[id]; ok {
+		return c, nil
+	}
+	c := &cachedRecord{}
+	var state []byte
+	err := a.tx.QueryRowContext(a.ctx, `SELECT state, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '') FROM records WHERE id = ?`,
+		string(id)).Scan(&state, &c.team, &c.service, &c.yp)
+	if errors.Is(err, sql.ErrNoRows) {
+		a.cache[id] = c
+		return c, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if c.rec, err = syncengine.DecodeRecord(state); err != nil {
+		return nil, fmt.Errorf("stored record %s: %w", id, err)
+	}
+	c.exists = true
+	a.cache[id] = c
+	return c, nil
+}
+
+func (a *applier) getter(id syncengine.RecordID) (*syncengine.Record, error) {
+	c, err := a.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.rec, nil
+}
+
+// push applies one changeset inside the sync transaction. Application
+// failures (validation, authorisation) quarantine it; only storage failures
+// return an error.
+func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Changeset, res *domain.SyncResult) (protocol.PushResult, error) {
+	pr := protocol.PushResult{Replica: cs.Replica.String(), Start: cs.Start}
+	// The log is the first line of exactly-once: a retried changeset is found
+	// here even if its records were since erased or moved.
+	var seq int64
+	err := a.tx.QueryRowContext(a.ctx, `SELECT seq FROM changesets WHERE replica_id = ? AND start = ?`, pr.Replica, cs.Start).Scan(&seq)
+	if err == nil {
+		pr.Status, pr.Seq = protocol.StatusDuplicate, seq
+		res.Duplicates++
+		return pr, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return pr, err
+	}
+	var qcode, qmsg string
+	err = a.tx.QueryRowContext(a.ctx, `SELECT code, message FROM quarantine WHERE replica_id = ? AND start = ? AND reviewed_at IS NULL`, pr.Replica, cs.Start).Scan(&qcode, &qmsg)
+	held := err == nil && qcode == domain.EMISSINGDEP
+	if err == nil && !held {
+		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, qcode, qmsg
+		res.Quarantined++
+		return pr, nil
+	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return pr, err
+	}
+	// A changeset held only for a missing dependency is tried again: what it
+	// depends on may have arrived since (after a restore from backup, phones
+	// re-send their work in no particular order).
+
+	applied, err := syncengine.Apply(cs, a.getter)
+	if err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
+	switch applied.Status {
+	case syncengine.Duplicate:
+		pr.Status = protocol.StatusDuplicate
+		res.Duplicates++
+		return pr, nil
+	case syncengine.Pending:
+		return a.quarantine(dev, cs, pr, domain.Errorf(domain.EMISSINGDEP, "apply changeset",
+			"changeset depends on changes the server does not have (%d records)", len(applied.Missing)), res)
+	}
+	before := map[syncengine.RecordID]*cachedRecord{}
+	beforeRecs := map[syncengine.RecordID]*syncengine.Record{}
+	for _, d := range cs.Deps {
+		c, err := a.get(d.Record)
+		if err != nil {
+			return pr, err
+		}
+		before[d.Record] = c
+		beforeRecs[d.Record] = c.rec
+	}
+	if err := authorise(dev, scope, cs, before, applied.Records); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
+	if err := syncengine.CheckChangeset(cs, beforeRecs, applied.Records); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
+	seq, err = a.commit(dev.ID, cs, applied.Records, res)
+	if err != nil {
+		return pr, err
+	}
+	if held {
+		if _, err := a.tx.ExecContext(a.ctx, `UPDATE quarantine SET reviewed_by = 'server', reviewed_at = ?, resolution = ?
+			WHERE replica_id = ? AND start = ? AND reviewed_at IS NULL`, a.tx.NowText(), domain.ResolutionRelease, pr.Replica, cs.Start); err != nil {
+			return pr, err
+		}
+		if err := a.resendReleased(seq, cs); err != nil {
+			return pr, err
+		}
+	}
+	pr.Status, pr.Seq = protocol.StatusAccepted, seq
+	res.Accepted++
+	return pr, nil
+}
+
+// ApplyHook is called inside the transaction that stores an accepted
+// changeset, whoever wrote it (device push, server replica / portal, Import),
+// once per record the changeset touched, after all of them are stored:
+// before is the record's state before (nil: it is new), after its state now.
+// It runs in the same transaction, so what it writes (server/notify: the push
+// outbox) commits if and only if the change does; an error rolls the whole
+// transaction back (a push is answered 500 and retried). A quarantined or
+// duplicate changeset never reaches it. Writes the hook makes through
+// tx.AutomationReplica are applied in this transaction and call it again.
+type ApplyHook func(ctx context.Context, tx *Tx, before, after *syncengine.Record) error
+
+// commit appends cs to the log and stores the new record states.
+func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
+	body := syncengine.EncodeChangeset(cs)
+	r, err := a.tx.ExecContext(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.NowText(), body)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := r.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	var erased []syncengine.RecordID
+	var hooked [][2]*syncengine.Record // (before, after) for AfterApply
+	for _, rec := range recs {
+		prev, err := a.get(rec.ID)
+		if err != nil {
+			return 0, err
+		}
+		team, service, yp := scopeCols(rec, prev)
+		if team, err = a.followYoungPerson(rec, team, yp); err != nil {
+			return 0, err
+		}
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
+			return 0, err
+		}
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, service_id = excluded.service_id,
+				young_person_id = excluded.young_person_id, state = excluded.state, updated_seq = excluded.updated_seq,
+				deleted = excluded.deleted, erased = excluded.erased`,
+			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), syncengine.EncodeRecord(rec), seq,
+			rec.Deleted(), rec.Erased != nil); err != nil {
+			return 0, err
+		}
+		if prev.exists && (prev.team != team || prev.service != service) {
+			if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO scope_events (seq, record_id, from_team, to_team, at) VALUES (?, ?, ?, ?, ?)`,
+				seq, string(rec.ID), nullString(scopeKey(prev.team, prev.service)), nullString(scopeKey(team, service)), a.tx.NowText()); err != nil {
+				return 0, err
+			}
+			res.Touched = appendKeys(res.Touched, prev.team, prev.service)
+		}
+		if rec.Type == syncengine.TypeYoungPerson && prev.exists && prev.team != team && team != "" {
+			moved, err := a.moveYoungPersonRecords(seq, string(rec.ID), team)
+			if err != nil {
+				return 0, fmt.Errorf("move records of %s to %s: %w", rec.ID, team, err)
+			}
+			res.Touched = append(res.Touched, moved...)
+		}
+		res.Touched = appendKeys(res.Touched, team, service)
+		if prev.exists && prev.rec != nil && len(rec.Conflicts()) > len(prev.rec.Conflicts()) {
+			res.Conflicts++
+		}
+		if rec.Erased != nil && (prev.rec == nil || prev.rec.Erased == nil) {
+			erased = append(erased, rec.ID)
+		}
+		hooked = append(hooked, [2]*syncengine.Record{prev.rec, rec})
+		a.cache[rec.ID] = &cachedRecord{rec: rec, team: team, service: service, yp: yp, exists: true}
+		action := domain.ActionWrite
+		if rec.Erased != nil {
+			action = domain.ActionErase
+		}
+		if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{PersonID: cs.Author, DeviceID: deviceID, Action: action, RecordID: string(rec.ID),
+			Detail: map[string]any{"seq": seq, "type": rec.Type, "ops": len(cs.Ops)}}); err != nil {
+			return 0, err
+		}
+		if err := a.recordConsentDecisions(cs, rec); err != nil {
+			return 0, fmt.Errorf("record sharing decision for %s: %w", rec.ID, err)
+		}
+	}
+	if len(erased) > 0 {
+		if err := a.redactHistory(erased); err != nil {
+			return 0, err
+		}
+	}
+	if hook := a.tx.db.AfterApply; hook != nil {
+		outer := a.tx.ap
+		a.tx.ap = a
+		defer func() { a.tx.ap = outer }()
+		for _, h := range hooked {
+			if err := hook(a.ctx, a.tx, h[0], h[1]); err != nil {
+				return 0, fmt.Errorf("after apply %s: %w", h[1].ID, err)
+			}
+		}
+	}
+	return seq, nil
+}
+
+// redactHistory strips erased records' ops from every stored changeset, so
+// erasure reaches history and later pulls.
+func (a *applier) redactHistory(ids []syncengine.RecordID) error {
+	isErased := func(id syncengine.RecordID) bool { return slices.Contains(ids, id) }
+	for _, id := range ids {
+		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, string(id))
+		if err != nil {
+			return err
+		}
+		type upd struct {
+			seq  int64
+			body []byte
+		}
+		var updates []upd
+		for rows.Next() {
+			var u upd
+			if err := rows.Scan(&u.seq, &u.body); err != nil {
+				rows.Close()
+				return err
+			}
+			cs, err := syncengine.DecodeChangeset(u.body)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("stored changeset %d: %w", u.seq, err)
+			}
+			if red, changed := syncengine.RedactChangeset(cs, isErased); changed {
+				u.body = syncengine.EncodeChangeset(red)
+				updates = append(updates, u)
+			}
+		}
+		rows.Close()
+		for _, u := range updates {
+			if _, err := a.tx.ExecContext(a.ctx, `UPDATE changesets SET body = ? WHERE seq = ?`, u.body, u.seq); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package sqlite
+
+import (
+	"database/sql"
+	"slices"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+func scopeKey(team, service string) string {
+	switch {
+	case team != "" && service != "":
+		return team + "|svc:" + service
+	case service != "":
+		return "svc:" + service
+	}
+	return team
+}
+
+func appendKeys(keys []string, team, service string) []string {
+	if team != "" && !slices.Contains(keys, "team:"+team) {
+		keys = append(keys, "team:"+team)
+	}
+	if service != "" && !slices.Contains(keys, "svc:"+service) {
+		keys = append(keys, "svc:"+service)
+	}
+	return keys
+}
+
+// followYoungPerson scopes referrals and follow-ups by their young person's
+// current team: when a young person moves team, the new team needs their
+// referrals and follow-ups (the chronology), and the old team must lose them.
+// A record whose young person the server does not hold keeps its own team_id.
+// Encounters stay with the team that met them.
+func (a *applier) followYoungPerson(rec *syncengine.Record, team, yp string) (string, error) {
+	if yp == "" || (rec.Type != syncengine.TypeReferral && rec.Type != syncengine.TypeFollowUp) {
+		return team, nil
+	}
+	y, err := a.get(syncengine.RecordID(yp))
+	if err != nil {
+		return "", err
+	}
+	if y.exists && y.team != "" {
+		return y.team, nil
+	}
+	return team, nil
+}
+
+// moveYoungPersonRecords moves a young person's referrals and follow-ups to
+// their new team, with a scope event for each so that devices of the old team
+// drop them and devices of the new team receive them. It returns the scope
+// keys touched, for the live channel.
+func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, error) {
+	type moved struct{ id, team, service string }
+	rows, err := a.tx.QueryContext(a.ctx, `SELECT id, COALESCE(team_id, ''), COALESCE(service_id, '') FROM records
+		WHERE young_person_id = ? AND type IN (?, ?) AND COALESCE(team_id, '') != ?`,
+		yp, syncengine.TypeReferral, syncengine.TypeFollowUp, team)
+	ms, err := collect(rows, err, func(r *sql.Rows) (m moved, err error) { return m, r.Scan(&m.id, &m.team, &m.service) })
+	if err != nil {
+		return nil, err
+	}
+	var touched []string
+	for _, m := range ms {
+		if _, err := a.tx.ExecContext(a.ctx, `UPDATE records SET team_id = ? WHERE id = ?`, team, m.id); err != nil {
+			return nil, err
+		}
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO scope_events (seq, record_id, from_team, to_team, at) VALUES (?, ?, ?, ?, ?)`,
+			seq, m.id, nullString(scopeKey(m.team, m.service)), nullString(scopeKey(team, m.service)), a.tx.NowText()); err != nil {
+			return nil, err
+		}
+		if c, ok := a.cache[syncengine.RecordID(m.id)]; ok {
+			c.team = team
+		}
+		touched = appendKeys(touched, m.team, "")
+	}
+	return appendKeys(touched, team, ""), nil
+}

@@ -1,0 +1,261 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// pull fills res with the next page for the device.
+//
+// Between pulls the device receives changesets (history) for its scope. A new
+// device, a device whose scope changed, a device to which records became
+// visible, and every practitioner device receive record snapshots instead.
+// Snapshot pages are read at successive log positions; each page also re-sends
+// the records of earlier pages that changed meanwhile, so when the last page
+// is sent every record the device holds is at that page's position, and the
+// changesets that follow are all newer than any snapshot (the engine treats a
+// changeset as a duplicate if any record it touches already covers it).
+func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scope, res *domain.SyncResult) error {
+	budget := req.PageBytes
+	if budget <= 0 {
+		budget = domain.DefaultPageBytes
+	}
+	var now int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&now); err != nil {
+		return err
+	}
+	tag := scope.Tag()
+	cur, ok, err := parseCursor(req.Cursor)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !ok:
+		cur = cursor{tag: tag, snapshot: true}
+	case cur.tag != tag:
+		// domain.Scope changed: start again from a full snapshot.
+		res.Reset = true
+		cur = cursor{tag: tag, snapshot: true}
+	case cur.seq > now:
+		return domain.Errorf(domain.ECURSORAHEAD, "pull", "this device has seen more than the server holds (was the server restored from a backup?): send your recent changes again and start from a snapshot")
+	}
+	if cur.seq > 0 {
+		// History the device still needed was compacted away while it was
+		// offline: it may also have missed scope events telling it to drop
+		// records, so it starts again from a snapshot of its scope.
+		done, err := compactedThrough(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if cur.seq < done {
+			res.Reset = true
+			cur = cursor{tag: tag, snapshot: true}
+		}
+	}
+	filter, fargs := scopeFilter(scope)
+	if !cur.snapshot {
+		// Records that left or entered the scope since the cursor.
+		entered, err := scopeMoves(ctx, tx, scope, cur.seq, now, res)
+		if err != nil {
+			return err
+		}
+		if entered || scope.Practitioner() {
+			cur = cursor{tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
+		}
+	} else if cur.seq > 0 {
+		if _, err := scopeMoves(ctx, tx, scope, cur.seq, now, res); err != nil {
+			return err
+		}
+	}
+	if cur.snapshot {
+		return pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res)
+	}
+	// Each changeset comes with the records it touches that are in scope and
+	// how many it touches in all: one that also touches records outside the
+	// scope (a supervisor of two teams, the server replica) is sent restricted
+	// to the device's records, never whole.
+	args := append([]any{}, fargs...)
+	args = append(args, cur.seq, req.Device.ReplicaID)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, body, total, mine FROM (
+		SELECT c.seq, c.body,
+		  (SELECT COUNT(*) FROM changeset_records cr WHERE cr.seq = c.seq) AS total,
+		  (SELECT group_concat(cr.record_id, ' ') FROM changeset_records cr JOIN records r ON r.id = cr.record_id
+		    WHERE cr.seq = c.seq AND `+filter+`) AS mine
+		FROM changesets c WHERE c.seq > ? AND c.replica_id <> ?)
+		WHERE mine IS NOT NULL ORDER BY seq`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	size := 0
+	last := cur.seq
+	for rows.Next() {
+		var seq int64
+		var body []byte
+		var total int
+		var mine string
+		if err := rows.Scan(&seq, &body, &total, &mine); err != nil {
+			return err
+		}
+		if ids := strings.Fields(mine); len(ids) < total {
+			if body, err = restrictBody(body, ids); err != nil {
+				return fmt.Errorf("restrict changeset %d: %w", seq, err)
+			}
+		}
+		if len(res.Changesets) > 0 && size+len(body) > budget {
+			res.More = true
+			break
+		}
+		res.Changesets = append(res.Changesets, body)
+		size += len(body)
+		last = seq
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if !res.More {
+		last = now
+	}
+	res.Cursor = cursor{tag: tag, seq: last}.String()
+	return nil
+}
+
+// restrictBody re-encodes a stored changeset limited to the records in ids
+// (ops on the others become width-preserving placeholders, their deps go).
+func restrictBody(body []byte, ids []string) ([]byte, error) {
+	cs, err := syncengine.DecodeChangeset(body)
+	if err != nil {
+		return nil, err
+	}
+	keep := make(map[syncengine.RecordID]bool, len(ids))
+	for _, id := range ids {
+		keep[syncengine.RecordID(id)] = true
+	}
+	out, ok := syncengine.RestrictChangeset(cs, func(id syncengine.RecordID) bool { return keep[id] })
+	if !ok {
+		return nil, fmt.Errorf("no record in scope")
+	}
+	return syncengine.EncodeChangeset(out), nil
+}
+
+// scopeMoves adds to res.Drop the records that moved out of scope in
+// (from, to] and reports whether any moved in.
+func scopeMoves(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64, res *domain.SyncResult) (entered bool, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT e.record_id, r.type, COALESCE(r.team_id, ''), COALESCE(r.service_id, '')
+		FROM scope_events e JOIN records r ON r.id = e.record_id WHERE e.seq > ? AND e.seq <= ? ORDER BY e.record_id`, from, to)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, typ, team, svc string
+		if err := rows.Scan(&id, &typ, &team, &svc); err != nil {
+			return false, err
+		}
+		if scope.Contains(typ, team, svc) {
+			entered = true
+		} else if !slices.Contains(res.Drop, id) {
+			res.Drop = append(res.Drop, id)
+		}
+	}
+	return entered, rows.Err()
+}
+
+func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, now int64, budget int, filter string, fargs []any, res *domain.SyncResult) error {
+	prev := cur.seq // position of the previous page (or of the base)
+	if cur.after == "" {
+		prev = cur.base
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, COALESCE(r.young_person_id, '') FROM records r
+		WHERE `+filter+` AND ((r.id > ? AND r.updated_seq > ?) OR (r.id <= ? AND r.updated_seq > ?))
+		ORDER BY r.id`, append(fargs, cur.after, cur.base, cur.after, prev)...)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		id, yp string
+		state  []byte
+	}
+	var page []row
+	size := 0
+	after := cur.after
+	more := false
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.state, &r.yp); err != nil {
+			rows.Close()
+			return err
+		}
+		churn := cur.after != "" && r.id <= cur.after
+		if !churn && len(page) > 0 && size+len(r.state) > budget {
+			more = true
+			break
+		}
+		page = append(page, r)
+		size += len(r.state)
+		if !churn {
+			after = r.id
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if scope.Practitioner() {
+		fields := scope.Projection()
+		for _, r := range page {
+			rec, err := syncengine.DecodeRecord(r.state)
+			if err != nil {
+				return fmt.Errorf("stored record %s: %w", r.id, err)
+			}
+			p := rec.Project(fields)
+			if r.yp != "" && (slices.Contains(fields, "known_as") || slices.Contains(fields, "age_band")) {
+				if err := projectYoungPerson(ctx, tx, p, r.yp, fields); err != nil {
+					return err
+				}
+			}
+			res.Snapshots = append(res.Snapshots, syncengine.EncodeRecord(p))
+		}
+	} else {
+		for _, r := range page {
+			res.Snapshots = append(res.Snapshots, r.state)
+		}
+	}
+	if more {
+		res.More = true
+		res.Cursor = cursor{tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after}.String()
+	} else {
+		res.Cursor = cursor{tag: cur.tag, seq: now}.String()
+	}
+	return nil
+}
+
+// projectYoungPerson copies the young person's agreed fields (known_as,
+// age_band) into a projected referral, so a service sees who it is about
+// without receiving the profile.
+func projectYoungPerson(ctx context.Context, tx *Tx, p *syncengine.Record, ypID string, fields []string) error {
+	var state []byte
+	err := tx.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, ypID).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	yp, err := syncengine.DecodeRecord(state)
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{"known_as", "age_band"} {
+		if slices.Contains(fields, f) && yp.Fields[f] != nil {
+			p.Fields[f] = yp.Fields[f]
+		}
+	}
+	return nil
+}
