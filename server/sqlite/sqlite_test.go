@@ -61,17 +61,6 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	}
 }
 
-func TestRegisteredMigration(t *testing.T) {
-	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
-	// Slot 10 is the built-in push.Schema; a test slot stays free.
-	db.RegisterMigration(90, "0090_test.sql", `CREATE TABLE registered_test (id TEXT PRIMARY KEY)`)
-	must(t, db.Open())
-	defer db.Close()
-	if _, err := db.SQL().Exec(`INSERT INTO registered_test VALUES ('d')`); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestPeopleAndSupervision(t *testing.T) {
 	db := MustOpenDB(t)
 	mustOrg(t, db)
