@@ -16,8 +16,11 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -35,14 +38,18 @@ type DB struct {
 
 	// Rand is the source of credentials, codes and replica ids (crypto/rand).
 	Rand io.Reader
-	// OnRevoke hooks run inside the revocation transaction (push drops tokens).
-	OnRevoke []func(ctx context.Context, tx *Tx, deviceID string) error
-	// AfterApply is the one hook on accepted changes (server/notify plans
-	// push notifications with it); see ApplyHook in sync.go.
-	AfterApply ApplyHook
+	// Rules plan what an accepted change asks of the server (server/notify:
+	// notifications, the referral pick-up follow-up). The store writes their
+	// intents in the transaction that stores the change; see applier.settle.
+	Rules domain.Rules
 
 	write *sql.DB
 	read  *sql.DB
+
+	srvMu  sync.Mutex // guards srv, srvSt: the one server replica (ServerReplica)
+	srv    *syncengine.Replica
+	srvSt  *ServerStore
+	editMu sync.Mutex // one ServerEdit at a time
 }
 
 // NewDB returns an unopened DB for path.
@@ -122,8 +129,8 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.read.PingContext(ctx)
 }
 
-// SQL returns the underlying write handle, for packages (push, portal) that
-// own their own tables. Use BeginTx in preference: it fixes the clock.
+// SQL returns the underlying write handle, for tests that look at rows
+// directly. Every table is the store's: no other package writes SQL.
 func (db *DB) SQL() *sql.DB { return db.write }
 
 // Tx is a transaction with a fixed "now": every row it writes carries the same time.
@@ -131,7 +138,6 @@ type Tx struct {
 	*sql.Tx
 	db  *DB
 	now time.Time
-	ap  *applier // the applier running AfterApply, so the hook's own writes share its view
 }
 
 // Now returns the transaction's fixed time.
@@ -180,12 +186,6 @@ func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
 	defer tx.Rollback()
 	return fn(tx)
 }
-
-// Update runs fn in one write transaction (for other packages' tables).
-func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error { return db.update(ctx, fn) }
-
-// View runs fn in one read-only transaction.
-func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error { return db.view(ctx, fn) }
 
 // Migrated reports the highest applied migration number (for /readyz).
 func (db *DB) Migrated(ctx context.Context) (int, error) {
