@@ -98,7 +98,9 @@ func TestDependencyRules(t *testing.T) {
 				}
 				return false
 			},
-			func(d string) bool { return under(d, module+"/server/sqlite") || under(d, "github.com/mattn/go-sqlite3") }},
+			func(d string) bool {
+				return under(d, module+"/server/sqlite") || under(d, "github.com/mattn/go-sqlite3")
+			}},
 	}
 	for _, r := range rules {
 		checked := 0
