@@ -2,9 +2,9 @@
 // from a transactional outbox, so that a follow-up or a referral handoff never depends on
 // someone remembering.
 //
-// The flow: the server's transaction hooks ask a Planner for notifications (pure functions over
-// the facts) and Enqueue them in the same transaction as the change that caused them; a
-// Deliverer (Sender with FCM, LogSender without) claims due rows with a lease, fans each out to
+// The flow: the server's rules (server/notify) ask a Planner for notifications (pure functions
+// over the facts) and return them as intents, which the store writes to its outbox in the same
+// transaction as the change that caused them; a Deliverer (Sender with FCM, LogSender without) claims due rows with a lease, fans each out to
 // the recipient's registered tokens, and records the outcome. Delivery is at-least-once; every
 // FCM message carries the notification id as its collapse key, so a phone shows a repeat once.
 //

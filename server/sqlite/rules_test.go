@@ -46,6 +46,13 @@ func encounter(tb testing.TB, r *syncengine.Replica, note string) (syncengine.Re
 	return id, cs
 }
 
+// newFollowUp is the edit that creates an open follow-up for assignee.
+func newFollowUp(id syncengine.RecordID, assignee string) domain.Edit {
+	return domain.Edit{Author: "system", Record: id, Create: syncengine.TypeFollowUp, Set: []domain.Field{
+		{Name: "team_id", Value: "team_a"}, {Name: "assignee", Value: assignee}, {Name: "status", Value: "open"},
+		{Name: "due_at", Value: time.Date(2025, 3, 2, 9, 0, 0, 0, time.UTC)}}}
+}
+
 // The rules see the organisation and every record through the transaction
 // that stores the change (so the changes stored before it in that
 // transaction too), and what they return is written in it: the outbox row and
@@ -78,9 +85,7 @@ func TestRulesPlanInTheStoringTransaction(t *testing.T) {
 		return domain.Intents{
 			Notify: []domain.Notification{{ID: "n" + string(c.After.ID), RecipientKind: domain.RecipientPerson,
 				RecipientID: p.ID, Kind: domain.KindFollowUpDue, RecordID: string(c.After.ID)}},
-			Edits: []domain.Edit{{Author: "system", Record: fu, Create: syncengine.TypeFollowUp, Set: []domain.Field{
-				{Name: "team_id", Value: "team_a"}, {Name: "assignee", Value: p.ID}, {Name: "status", Value: "open"},
-				{Name: "due_at", Value: time.Date(2025, 3, 2, 9, 0, 0, 0, time.UTC)}}}},
+			Edits: []domain.Edit{newFollowUp(fu, p.ID)},
 		}, nil
 	})
 	n, err := db.Import(ctx, []*syncengine.Changeset{cs1, cs2})
@@ -119,9 +124,7 @@ func TestRulesLoopIsBounded(t *testing.T) {
 	db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 		rounds++
 		next := syncengine.RecordID(fmt.Sprintf("fu%03d", rounds))
-		return domain.Intents{Edits: []domain.Edit{{Author: "system", Record: next, Create: syncengine.TypeFollowUp, Set: []domain.Field{
-			{Name: "team_id", Value: "team_a"}, {Name: "assignee", Value: "w1"}, {Name: "status", Value: "open"},
-			{Name: "due_at", Value: time.Date(2025, 3, 2, 9, 0, 0, 0, time.UTC)}}}}}, nil
+		return domain.Intents{Edits: []domain.Edit{newFollowUp(next, "w1")}}, nil
 	})
 	id, cs := encounter(t, deviceReplica(t, db), "starts it")
 	_, err := db.Import(ctx, []*syncengine.Changeset{cs})
