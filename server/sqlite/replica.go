@@ -14,16 +14,17 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// ServerStore is the server replica's syncengine.RecordStore: changesets the
-// server itself authors (demo data, portal edits such as a sign-off) go into
-// the same log as pushed ones, so every device receives them.
+// ServerStore is the syncengine.RecordStore of the server's own replicas:
+// changesets the server authors (demo data, portal edits such as a sign-off,
+// rules' follow-ups) go into the same log as pushed ones, so every device
+// receives them.
 type ServerStore struct {
 	db     *DB
 	ctx    context.Context
-	ap     *applier // set while the replica's reads and commit share one write transaction
-	res    domain.SyncResult
-	prefix string               // meta keys of the replica's counter and clock ("" = "server")
-	id     syncengine.ReplicaID // the replica writing through this store
+	ap     *applier          // set when the replica's reads and commit share one write transaction
+	res    domain.SyncResult // what its commits touched
+	prefix string            // meta keys of the replica's counter and clock
+	id     syncengine.ReplicaID
 
 	mu   sync.Mutex
 	seen map[syncengine.RecordID][]byte // records read outside a transaction, as read (nil: absent)
@@ -31,16 +32,17 @@ type ServerStore struct {
 
 var _ syncengine.RecordStore = (*ServerStore)(nil)
 
-// ServerReplica returns the server's replica (created on first use, its id,
-// counter and clock persisted in meta) over a ServerStore. The store keeps
-// one: two replicas with one id would reuse counter values.
+// ServerReplica returns the server's replica over a ServerStore of its own,
+// for tools and tests that drive the engine directly (Edit, Apply): its reads
+// and its commit are separate transactions (see Commit). The store keeps one,
+// so callers share its counter; ServerEdit is the way to write in service.
 func (db *DB) ServerReplica(ctx context.Context) (*syncengine.Replica, *ServerStore, error) {
 	db.srvMu.Lock()
 	defer db.srvMu.Unlock()
 	if db.srv != nil {
 		return db.srv, db.srvSt, nil
 	}
-	st := &ServerStore{db: db, ctx: context.WithoutCancel(ctx)}
+	st := &ServerStore{db: db, ctx: context.WithoutCancel(ctx), prefix: "server"}
 	var m replicaMeta
 	err := db.update(ctx, func(tx *Tx) (err error) { m, err = loadReplicaMeta(ctx, tx, "server"); return err })
 	if err != nil {
@@ -57,29 +59,44 @@ func (db *DB) ServerReplica(ctx context.Context) (*syncengine.Replica, *ServerSt
 }
 
 // ServerEdit saves one change the server authors as author (a supervisor's
-// sign-off in the portal) through the server replica, in one write
-// transaction that holds the replica's reads and its commit, so a phone's
-// push cannot land between them. It returns the scope keys the change
-// touched, to poke the devices that hold them.
+// sign-off in the portal) as a changeset of the server replica, in one write
+// transaction that holds the replica's reads, its counter (read from meta) and
+// its commit, so a phone's push cannot land in between and two edits cannot
+// share a counter value. It returns the scope keys the change touched, to
+// poke the devices that hold them.
 func (db *DB) ServerEdit(ctx context.Context, author string, fn func(*syncengine.Txn) error) ([]string, error) {
-	rep, st, err := db.ServerReplica(ctx)
-	if err != nil {
-		return nil, err
-	}
-	db.editMu.Lock() // one edit at a time: st.ap and st.res are the running edit's
-	defer db.editMu.Unlock()
-	err = db.update(ctx, func(tx *Tx) error {
-		st.ap = newApplier(ctx, tx)
-		defer func() { st.ap = nil }()
-		_, err := rep.Edit(author, fn)
-		return err
+	var touched []string
+	err := db.update(ctx, func(tx *Tx) error {
+		ap := newApplier(ctx, tx)
+		rep, st, err := ap.replica("server")
+		if err != nil {
+			return err
+		}
+		if _, err := rep.Edit(author, fn); err != nil {
+			return err
+		}
+		touched = st.res.Touched
+		return nil
 	})
-	touched := st.res.Touched
-	st.res.Touched = nil
 	if err != nil {
 		return nil, err
 	}
 	return touched, nil
+}
+
+// replica is a server-side replica (prefix "server": the server's; "auto":
+// the one rules write with) inside the applier's transaction: its counter
+// and clock are read from meta here and written back by every commit, so
+// the write lock orders all its writers.
+func (a *applier) replica(prefix string) (*syncengine.Replica, *ServerStore, error) {
+	m, err := loadReplicaMeta(a.ctx, a.tx, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &ServerStore{db: a.tx.db, ctx: a.ctx, ap: a, prefix: prefix, id: m.id}
+	r, err := syncengine.NewReplica(syncengine.Config{ID: m.id, Now: a.tx.Now, Rand: a.tx.db.Rand, Store: st,
+		Counter: m.counter, Clock: m.clock})
+	return r, st, err
 }
 
 type replicaMeta struct {
@@ -150,7 +167,7 @@ func encodeOrNil(r *syncengine.Record) []byte {
 
 // Commit stores the records the engine computed. Inside ServerEdit (or a
 // rule's edit) the engine read them in this same write transaction, so they
-// are current. Otherwise the engine read them in earlier transactions and a
+// are current and are stored as they are. Otherwise the engine read them in earlier transactions and a
 // phone may have pushed to them since: if any record is not as the engine
 // read it, the changeset is applied again to the state in this transaction,
 // so the other writer's change is merged, not overwritten.
@@ -206,6 +223,18 @@ func changedSince(ap *applier, seen map[syncengine.RecordID][]byte, recs []*sync
 }
 
 func (s *ServerStore) commit(ap *applier, cs *syncengine.Changeset, recs []*syncengine.Record) error {
+	if cs.Replica == s.id {
+		// Our own changeset: its counter range must follow the stored one,
+		// or two writers of this replica (two processes, a tool beside the
+		// server) would give phones two changesets with one id.
+		m, err := loadReplicaMeta(s.ctx, ap.tx, s.prefix)
+		if err != nil {
+			return err
+		}
+		if m.id != s.id || cs.Start <= m.counter {
+			return syncengine.Errorf(domain.ECONFLICT, "commit", "replica %s counter %d already used (stored %d): another writer", s.prefix, cs.Start, m.counter)
+		}
+	}
 	if len(recs) > 0 {
 		if _, err := ap.commit("", cs, recs, &s.res); err != nil {
 			return err
@@ -216,13 +245,9 @@ func (s *ServerStore) commit(ap *applier, cs *syncengine.Changeset, recs []*sync
 		// counter is another replica's, never this one's.
 		return nil
 	}
-	prefix := s.prefix
-	if prefix == "" {
-		prefix = "server"
-	}
 	_, err := ap.tx.ExecContext(s.ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-		prefix+"_counter", strconv.FormatUint(cs.End(), 10), prefix+"_clock", strconv.FormatUint(uint64(cs.Time), 10))
+		s.prefix+"_counter", strconv.FormatUint(cs.End(), 10), s.prefix+"_clock", strconv.FormatUint(uint64(cs.Time), 10))
 	return err
 }
 

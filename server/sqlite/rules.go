@@ -75,7 +75,9 @@ func (a *applier) edit(e domain.Edit) error {
 			return nil // made by an earlier run of the same rule
 		}
 	}
-	rep, err := a.automationReplica()
+	// The rules write with a replica of their own (meta keys auto_*), so
+	// their changesets are told apart from people's edits in the log.
+	rep, _, err := a.replica("auto")
 	if err != nil {
 		return err
 	}
@@ -93,21 +95,6 @@ func (a *applier) edit(e domain.Edit) error {
 		return nil
 	})
 	return err
-}
-
-// automationReplica is the replica the server writes with by rule. It is a
-// replica of its own (meta keys auto_replica, auto_counter, auto_clock), not
-// the server replica: the portal keeps the server replica's counter in
-// memory, and two writers of one replica would reuse counter values. Its
-// counter is read from meta each time, and written back by every commit.
-func (a *applier) automationReplica() (*syncengine.Replica, error) {
-	m, err := loadReplicaMeta(a.ctx, a.tx, "auto")
-	if err != nil {
-		return nil, err
-	}
-	st := &ServerStore{db: a.tx.db, ctx: a.ctx, ap: a, prefix: "auto", id: m.id}
-	return syncengine.NewReplica(syncengine.Config{ID: m.id, Now: a.tx.Now, Rand: a.tx.db.Rand, Store: st,
-		Counter: m.counter, Clock: m.clock})
 }
 
 // txFacts are the rules' reads, inside the applier's transaction.

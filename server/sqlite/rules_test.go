@@ -198,3 +198,32 @@ func TestServerEdit(t *testing.T) {
 		t.Fatal("an edit that breaks the schema was stored")
 	}
 }
+
+// Two writers of the server replica (a tool's ServerReplica beside the
+// portal's ServerEdit) cannot give two changesets one id: the writer whose
+// counter is behind is refused, and nothing it wrote is kept.
+func TestServerReplicaCounterIsNotReused(t *testing.T) {
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	dev := deviceReplica(t, db)
+	id, cs := encounter(t, dev, "shared")
+	other, cs2 := encounter(t, dev, "only the tool edits this one")
+	_, err := db.Import(ctx, []*syncengine.Changeset{cs, cs2})
+	must(t, err)
+	rep, _, err := db.ServerReplica(ctx)
+	must(t, err)
+	_, err = rep.Edit("s1", func(tx *syncengine.Txn) error { return tx.Set(id, "area", "by the tool") })
+	must(t, err)
+	_, err = db.ServerEdit(ctx, "s1", func(tx *syncengine.Txn) error { return tx.Set(id, "area", "by the portal") })
+	must(t, err)
+	_, err = rep.Edit("s1", func(tx *syncengine.Txn) error { return tx.Set(other, "area", "by the tool again") })
+	if domain.ErrorCode(err) != domain.ECONFLICT {
+		t.Fatalf("a stale writer of the server replica: %v, want conflict", err)
+	}
+	got, err := db.RecordState(ctx, string(other))
+	must(t, err)
+	if got.String("area") != "park" {
+		t.Fatalf("the refused edit was kept: area %q", got.String("area"))
+	}
+}

@@ -46,10 +46,9 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 
-	srvMu  sync.Mutex // guards srv, srvSt: the one server replica (ServerReplica)
-	srv    *syncengine.Replica
-	srvSt  *ServerStore
-	editMu sync.Mutex // one ServerEdit at a time
+	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
+	srv   *syncengine.Replica
+	srvSt *ServerStore
 }
 
 // NewDB returns an unopened DB for path.
