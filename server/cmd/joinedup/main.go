@@ -209,7 +209,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.BackupDir == "" {
 		cfg.BackupDir = filepath.Join(m.Config.DataDir, "backups")
 	}
-	cfg.BcryptCost = m.Config.BcryptCost // unknown-email sign-ins cost what real ones do
+	cfg.SignIn.Cost = m.Config.BcryptCost // unknown-email sign-ins cost what real ones do
 	m.API = api.New(m.DB, cfg, m.Logger)
 	for _, mount := range m.Mounts {
 		if err := mount(m); err != nil {
