@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strconv"
@@ -49,6 +50,10 @@ type Config struct {
 	SSEHeartbeat time.Duration // keep-alive comment interval on /v1/sync/events
 	// Now is the clock for rate limiting and backup names.
 	Now func() time.Time
+	// MetricsToken (METRICS_TOKEN): GET /metrics needs "Authorization:
+	// Bearer <token>". Without one, /metrics is served only by ServeMetrics,
+	// on a separate address.
+	MetricsToken string
 	// SignIn tunes staff sign-in (HTTP Basic on /v1/admin); its clock is Now.
 	// Ignored when Server.SignIn is shared with the portal (see New).
 	SignIn signin.Config
@@ -62,12 +67,14 @@ func DefaultConfig() Config {
 
 // Server is the HTTP API.
 type Server struct {
-	App     *fiber.App
-	Store   Store
-	Config  Config
-	Logger  *slog.Logger
-	Metrics *Metrics
-	Events  *Broker
+	App *fiber.App
+	// MetricsApp serves only /metrics, on the listener given to ServeMetrics.
+	MetricsApp *fiber.App
+	Store      Store
+	Config     Config
+	Logger     *slog.Logger
+	Metrics    *Metrics
+	Events     *Broker
 	// SignIn checks staff passwords; main hands the same one to the portal,
 	// so that a client's attempts on both count together.
 	SignIn *signin.Checker
@@ -88,9 +95,9 @@ func New(store Store, cfg Config, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{Store: store, Config: cfg, Logger: logger, Metrics: NewMetrics(), Events: NewBroker(),
+	s := &Server{Store: store, Config: cfg, Logger: logger, Metrics: NewMetrics(store.QuarantineSize), Events: NewBroker(),
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now), SignIn: signin.New(store, cfg.SignIn)}
-	s.App = fiber.New(fiber.Config{
+	fcfg := fiber.Config{
 		AppName:               "joinedup",
 		BodyLimit:             cfg.BodyLimit,
 		ErrorHandler:          ErrorHandler(logger),
@@ -98,7 +105,10 @@ func New(store Store, cfg Config, logger *slog.Logger) *Server {
 		ReadTimeout:           60 * time.Second,
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
-	})
+	}
+	s.App = fiber.New(fcfg)
+	s.MetricsApp = fiber.New(fcfg)
+	registerMetricsRoute(s, s.MetricsApp, true)
 	s.App.Use(s.observe)
 	registerOpsRoutes(s, s.App)
 	v1 := s.App.Group("/v1")
@@ -115,7 +125,13 @@ func (s *Server) NotFound() {
 
 // Serve serves on ln until Shutdown. It may be called before or after
 // Shutdown starts (it is usually on its own goroutine): it always returns.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(s.App, ln) }
+
+// ServeMetrics serves GET /metrics alone on ln (the -metrics-addr listener)
+// until Shutdown, like Serve.
+func (s *Server) ServeMetrics(ln net.Listener) error { return s.serve(s.MetricsApp, ln) }
+
+func (s *Server) serve(app *fiber.App, ln net.Listener) error {
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
@@ -124,7 +140,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
-	return s.App.Listener(ln)
+	return app.Listener(ln)
 }
 
 // Shutdown closes the live channels, then waits (until ctx ends) for
@@ -141,7 +157,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	lns := s.lns
 	s.mu.Unlock()
 	s.Events.Close()
-	err := s.App.ShutdownWithContext(ctx)
+	err := errors.Join(s.App.ShutdownWithContext(ctx), s.MetricsApp.ShutdownWithContext(ctx))
 	for _, ln := range lns {
 		ln.Close() // already closed by fasthttp when it had registered it
 	}
@@ -159,7 +175,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		}
 	}
 	status := c.Response().StatusCode()
-	s.Metrics.HTTPRequests.Inc(strconv.Itoa(status))
+	s.Metrics.HTTPRequests.WithLabelValues(strconv.Itoa(status)).Inc()
 	lvl := slog.LevelDebug
 	if status >= 500 {
 		lvl = slog.LevelWarn
