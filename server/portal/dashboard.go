@@ -133,7 +133,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	}
 	var overdue []followUpRow
 	for _, r := range fus {
-		due := timeOf(r, "due_at")
+		due := r.Time("due_at")
 		if str(r, "status") == "open" && !due.IsZero() && due.Before(now) {
 			yp := str(r, "young_person_id")
 			overdue = append(overdue, followUpRow{ID: string(r.ID), YoungPersonID: yp, KnownAs: names[yp], Assignee: d.person(str(r, "assignee")),
@@ -148,7 +148,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	}
 	holds := 0
 	for _, r := range yps {
-		if boolOf(r, "safeguarding_hold") {
+		if r.Bool("safeguarding_hold") {
 			holds++
 		}
 		if cs := r.Conflicts(); len(cs) > 0 {

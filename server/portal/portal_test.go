@@ -72,7 +72,7 @@ func findWorld(t *testing.T, env *testEnv) world {
 		}
 	}
 	for _, r := range all(syncengine.TypeYoungPerson) {
-		team, hold := str(r, "team_id"), boolOf(r, "safeguarding_hold")
+		team, hold := str(r, "team_id"), r.Bool("safeguarding_hold")
 		switch {
 		case team == w.team && hold && w.ypHold == "":
 			w.ypHold = string(r.ID)
@@ -547,7 +547,7 @@ func TestServiceAcceptDeclineAndAgreement(t *testing.T) {
 	if _, body := pr.get(path); strings.Contains(body, "<dt>reason</dt>") || strings.Contains(body, "sofa-surfing") {
 		t.Error("reason still shown after the agreement stopped granting it")
 	}
-	if rec, _ := env.db.RecordState(context.Background(), w.service); rec != nil && slices.Contains(setOf(rec, "shared_fields"), "reason") {
+	if rec, _ := env.db.RecordState(context.Background(), w.service); rec != nil && slices.Contains(rec.Set("shared_fields"), "reason") {
 		t.Error("the service's record (the phones' directory) still shares reason")
 	}
 	entries, _ := env.db.Audit(context.Background(), domain.AuditFilter{RecordID: w.service, Action: domain.ActionEdit})
