@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestStaffLockoutUsesInjectedClock: after five wrong passwords the client
@@ -43,6 +46,40 @@ func TestStaffLockoutUsesInjectedClock(t *testing.T) {
 	e.now = e.now.Add(time.Second)
 	if r := e.do("GET", "/v1/admin/quarantine", right, nil); r.status != 200 {
 		t.Fatalf("right password after the back-off: %d %s", r.status, r.body)
+	}
+}
+
+// TestUnknownEmailCostsAsMuchAsAKnownOne: over HTTP Basic, an unknown email
+// costs exactly one bcrypt comparison at the configured cost, as a wrong
+// password for a real account does (server/signin has the same test on its
+// own, and BenchmarkSignInUnknownVsKnownEmail the time ratio).
+func TestUnknownEmailCostsAsMuchAsAKnownOne(t *testing.T) {
+	var compared []int
+	e := newEnv(t, func(c *api.Config) {
+		c.SignIn.Cost = bcrypt.MinCost + 1 // not the default: the decoy must follow the configuration
+		c.SignIn.ComparePassword = func(hash, pw []byte) error {
+			cost, err := bcrypt.Cost(hash)
+			if err != nil {
+				cost = -1
+			}
+			compared = append(compared, cost)
+			return bcrypt.CompareHashAndPassword(hash, pw)
+		}
+	})
+	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost+1)
+	must(t, err)
+	must(t, e.db.UpsertPerson(context.Background(), domain.Person{ID: "sup_t", Name: "Sup T", Email: "timing@example.org",
+		Role: "supervisor", TeamID: "team_a", Supervises: []string{"team_a"}, PasswordHash: string(hash)}))
+	work := func(email string) []int {
+		compared = nil
+		if r := e.do("GET", "/v1/admin/quarantine", basicPW(email, "wrong"), nil); r.status != 401 {
+			t.Fatalf("%s: %d %s", email, r.status, r.body)
+		}
+		return compared
+	}
+	known, unknown := work("timing@example.org"), work("nobody@example.org")
+	if want := []int{bcrypt.MinCost + 1}; !slices.Equal(known, want) || !slices.Equal(unknown, want) {
+		t.Fatalf("bcrypt comparisons (their costs): known email %v, unknown email %v; want %v for both", known, unknown, want)
 	}
 }
 
