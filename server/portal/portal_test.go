@@ -327,6 +327,25 @@ func TestSignInLockoutAndSessions(t *testing.T) {
 		}
 	})
 
+	t.Run("a client guessing many accounts is throttled before any password check", func(t *testing.T) {
+		c := newTestEnv(t).anon() // its own server: this client's bucket is drained
+		var throttled int
+		var retry string
+		for i := 0; i < 30; i++ {
+			_, body := c.get("/portal/login")
+			tok := csrfRe.FindStringSubmatch(body)[1]
+			resp := c.raw("POST", "/portal/login", url.Values{"_csrf": {tok}, "email": {fmt.Sprintf("guess%d@example.org", i)}, "password": {"x"}})
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests {
+				throttled++
+				retry = resp.Header.Get("Retry-After")
+			}
+		}
+		if throttled < 15 || retry == "" || retry == "0" {
+			t.Fatalf("30 rapid guesses from one client: %d throttled, Retry-After %q", throttled, retry)
+		}
+	})
+
 	t.Run("sign out ends the session", func(t *testing.T) {
 		c := env.signIn("admin", 1)
 		saved := c.cookies[sessionCookie]

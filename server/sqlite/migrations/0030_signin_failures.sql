@@ -11,3 +11,6 @@ CREATE TABLE signin_failures (
 	PRIMARY KEY (account, client)
 ) WITHOUT ROWID;
 CREATE INDEX signin_failures_last ON signin_failures (last_at);
+
+-- The portal's own per-address lockout, replaced by the table above.
+DROP TABLE IF EXISTS portal_login_attempts;
