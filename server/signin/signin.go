@@ -201,7 +201,8 @@ func (s *Checker) wait(f domain.SignInFailures, now time.Time) time.Duration {
 	if f.Pair >= s.cfg.FreeFailures && f.PairLast.After(forget) {
 		until = f.PairLast.Add(backoff(s.cfg.BaseDelay, f.Pair-s.cfg.FreeFailures, s.cfg.MaxDelay))
 	}
-	if f.Pair > 0 && f.Account >= s.cfg.AccountFailures && f.AccountLast.After(forget) {
+	failing := f.Pair > 0 && f.PairLast.After(forget)
+	if failing && f.Account >= s.cfg.AccountFailures && f.AccountLast.After(forget) {
 		if u := f.AccountLast.Add(backoff(s.cfg.BaseDelay, f.Account-s.cfg.AccountFailures, s.cfg.MaxAccountDelay)); u.After(until) {
 			until = u
 		}
