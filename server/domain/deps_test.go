@@ -67,7 +67,8 @@ func TestDependencyRules(t *testing.T) {
 		byPath[p.ImportPath] = p
 	}
 	for _, p := range goList(t, true, module+"/server/domain", module+"/syncengine/...",
-		module+"/server/api", module+"/server/portal", module+"/server/notify", module+"/server/push") {
+		module+"/server/api", module+"/server/portal", module+"/server/notify", module+"/server/push",
+		module+"/server/signin", module+"/server/httperr") {
 		if q, ok := byPath[p.ImportPath]; ok {
 			q.Deps = p.Deps
 			byPath[p.ImportPath] = q
@@ -91,7 +92,7 @@ func TestDependencyRules(t *testing.T) {
 			}},
 		{"store consumers do not import a store",
 			func(p string) bool {
-				for _, c := range []string{"/server/api", "/server/portal", "/server/notify", "/server/push"} {
+				for _, c := range []string{"/server/api", "/server/portal", "/server/notify", "/server/push", "/server/signin", "/server/httperr"} {
 					if p == module+c {
 						return true
 					}

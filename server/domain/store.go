@@ -66,17 +66,16 @@ type Directory interface {
 	ScopeOf(ctx context.Context, p Person) (Scope, error)
 }
 
-// StaffSignIn is staff passwords, lockouts and browser sessions.
+// StaffSignIn is staff passwords, throttling of failed sign-ins and
+// browser sessions.
 type StaffSignIn interface {
 	SetPassword(ctx context.Context, personID, hash string) error
-	RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error
+	SignInFailures(ctx context.Context, account, client []byte) (SignInFailures, error)
+	RecordSignIn(ctx context.Context, a SignInAttempt) error
 	CreateSession(ctx context.Context, s StaffSession) error
 	Session(ctx context.Context, tokenHash []byte) (StaffSession, error)
 	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, tokenHash []byte) error
-	SignInLockedUntil(ctx context.Context, emailHash []byte) (time.Time, error)
-	RecordFailedSignIn(ctx context.Context, emailHash []byte, at time.Time, maxFailures int, lockFor time.Duration) error
-	ClearFailedSignIns(ctx context.Context, emailHash []byte) error
 }
 
 // QuarantineStore is the changesets the server refused, kept with their

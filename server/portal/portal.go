@@ -21,13 +21,14 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 	_ "time/tzdata" // Europe/London on machines without zoneinfo
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/httperr"
+	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -47,8 +48,6 @@ type Config struct {
 	InsecureCookies bool
 	SessionIdle     time.Duration // sign-out after this long without a request
 	SessionMax      time.Duration // and after this long whatever happens
-	MaxFailures     int           // failed sign-ins before the account is locked
-	LockFor         time.Duration
 	// PublicURL is the server address phones enrol with (put in the QR code);
 	// empty: the address the portal was reached at.
 	PublicURL string
@@ -63,7 +62,7 @@ type Config struct {
 // DefaultConfig returns the production settings.
 func DefaultConfig() Config {
 	return Config{Prefix: "/portal", SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
-		MaxFailures: 5, LockFor: 15 * time.Minute, TimeZone: "Europe/London", MinCount: 3, Now: time.Now}
+		TimeZone: "Europe/London", MinCount: 3, Now: time.Now}
 }
 
 // Deps are the portal's collaborators.
@@ -72,7 +71,11 @@ type Deps struct {
 	// Changed is told the scope keys a portal edit touched, so connected
 	// devices are poked (optional).
 	Changed func(keys []string)
-	Logger  *slog.Logger
+	// SignIn checks staff passwords: give the API's (api.Server.SignIn), so
+	// that a client's attempts on the portal and the API count together.
+	// If nil, the portal makes its own over Store, on Config.Now.
+	SignIn *signin.Checker
+	Logger *slog.Logger
 }
 
 // Portal is the web portal.
@@ -80,6 +83,7 @@ type Portal struct {
 	cfg     Config
 	store   Store
 	log     *slog.Logger
+	signin  *signin.Checker
 	loc     *time.Location
 	pages   map[string]*template.Template
 	changed func(keys []string)
@@ -99,12 +103,6 @@ func New(cfg Config, deps Deps) *Portal {
 	if cfg.SessionMax <= 0 {
 		cfg.SessionMax = def.SessionMax
 	}
-	if cfg.MaxFailures <= 0 {
-		cfg.MaxFailures = def.MaxFailures
-	}
-	if cfg.LockFor <= 0 {
-		cfg.LockFor = def.LockFor
-	}
 	if cfg.MinCount <= 0 {
 		cfg.MinCount = def.MinCount
 	}
@@ -123,6 +121,9 @@ func New(cfg Config, deps Deps) *Portal {
 		lg = slog.Default()
 	}
 	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, changed: deps.Changed}
+	if p.signin = deps.SignIn; p.signin == nil {
+		p.signin = signin.New(deps.Store, signin.Config{Now: cfg.Now})
+	}
 	p.pages = p.parseTemplates()
 	return p
 }
@@ -195,29 +196,23 @@ func invalid(format string, args ...any) error {
 	return &syncengine.Error{Code: domain.EINVALID, Message: fmt.Sprintf(format, args...)}
 }
 
-// errorPages renders errors returned by handlers as HTML pages. Internal
-// errors are logged and shown with a generic message.
+// errorPages renders errors returned by handlers as HTML pages; what they
+// say is httperr's, as for the API's JSON.
 func (p *Portal) errorPages(c *fiber.Ctx) error {
 	err := c.Next()
 	if err == nil {
 		return nil
 	}
 	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		if fe.Code == fiber.StatusNotFound {
-			err = errNotFound
-		} else {
-			err = &syncengine.Error{Code: domain.EINVALID, Message: fe.Message}
-		}
+	if errors.As(err, &fe) && fe.Code == fiber.StatusNotFound {
+		err = errNotFound // the portal's own words for a missing page
 	}
-	status := domain.ErrorStatus(domain.ErrorCode(err))
-	msg := domain.ErrorMessage(err)
-	if status == http.StatusInternalServerError {
-		msg = "Something went wrong. The error has been logged."
-		p.log.Error("portal request failed", "method", c.Method(), "path", c.Route().Path, "err", err)
+	pr := httperr.Describe(c, p.log, err)
+	if pr.Code == domain.EINTERNAL {
+		pr.Message = "Something went wrong. The error has been logged."
 	}
-	c.Status(status)
-	return p.render(c, "error", "Error", map[string]any{"Status": status, "Message": msg})
+	c.Status(pr.Status)
+	return p.render(c, "error", "Error", map[string]any{"Status": pr.Status, "Message": pr.Message})
 }
 
 func (p *Portal) securityHeaders(c *fiber.Ctx) error {

@@ -5,6 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,8 +15,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/httperr"
+	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/syncengine"
-	"golang.org/x/crypto/bcrypt"
 )
 
 const (
@@ -53,9 +57,6 @@ func (p *Portal) setCookie(c *fiber.Ctx, name, value string, maxAge int) {
 		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
 }
 
-// dummyHash keeps a sign-in for an unknown address as slow as a real one.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
-
 // handleLoginForm serves GET /portal/login.
 func (p *Portal) handleLoginForm(c *fiber.Ctx) error {
 	return p.loginPage(c, fiber.StatusOK, "")
@@ -86,59 +87,29 @@ func safeNext(prefix, next string) string {
 
 const badLogin = "That e-mail address and password do not match an account."
 
-// handleLogin serves POST /portal/login: bcrypt check, lockout after
-// MaxFailures failures for LockFor (per address, known or not, and per account).
+// handleLogin serves POST /portal/login through the one staff sign-in
+// (server/signin, shared with the API's HTTP Basic): the same answers for
+// addresses with and without accounts, throttled per client and account.
 func (p *Portal) handleLogin(c *fiber.Ctx) error {
 	pre := c.Cookies(preCookie)
 	if pre == "" || subtle.ConstantTimeCompare([]byte(pre), []byte(c.FormValue(csrfField))) != 1 {
 		return p.loginPage(c, fiber.StatusForbidden, "Your sign-in form had expired. Please try again.")
 	}
 	ctx := c.UserContext()
-	email := strings.ToLower(strings.TrimSpace(c.FormValue("email")))
-	password := c.FormValue("password")
-	now := p.now()
-	if email == "" || password == "" {
+	email, password := c.FormValue("email"), c.FormValue("password")
+	if strings.TrimSpace(email) == "" || password == "" {
 		return p.loginPage(c, fiber.StatusUnprocessableEntity, "Enter your e-mail address and password.")
 	}
-	emailHash := hashToken("login:" + email)
-	lockedUntil, err := p.store.SignInLockedUntil(ctx, emailHash)
-	if err != nil {
-		return err
-	}
-	person, perr := p.store.PersonByEmail(ctx, email)
-	known := perr == nil
-	if perr != nil && syncengine.ErrorCode(perr) != domain.ENOTFOUND {
-		return perr
-	}
-	locked := lockedUntil.After(now) || known && person.LockedUntil.After(now)
-	if locked {
-		if known {
-			if err := p.store.AppendAudit(ctx, domain.AuditEntry{PersonID: person.ID, Action: domain.ActionLogin,
-				Detail: map[string]any{"ok": false, "locked": true, "via": "portal"}}); err != nil {
-				return err
-			}
-		}
-		return p.loginPage(c, fiber.StatusTooManyRequests, "Too many failed sign-in attempts. The account is locked for 15 minutes; ask an admin if you need access sooner.")
-	}
-	hash := dummyHash
-	if known && person.PasswordHash != "" {
-		hash = []byte(person.PasswordHash)
-	}
-	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && known && person.PasswordHash != ""
-	if known {
-		if err := p.store.RecordLogin(ctx, person.ID, ok, p.cfg.MaxFailures, p.cfg.LockFor); err != nil {
-			return err
-		}
-	}
-	if !ok {
-		if err := p.store.RecordFailedSignIn(ctx, emailHash, now, p.cfg.MaxFailures, p.cfg.LockFor); err != nil {
-			return err
-		}
+	person, err := p.signin.Check(ctx, signin.Attempt{Email: email, Password: password, Client: c.IP(), Via: "portal"})
+	if wait, ok := signin.IsThrottled(err); ok {
+		httperr.SetRetryAfter(c, wait)
+		return p.loginPage(c, fiber.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts. Please wait %s and try again; ask an admin if you need access sooner.", waitText(wait)))
+	} else if errors.Is(err, signin.ErrWrongPassword) {
 		return p.loginPage(c, fiber.StatusUnauthorized, badLogin)
-	}
-	if err := p.store.ClearFailedSignIns(ctx, emailHash); err != nil {
+	} else if err != nil {
 		return err
 	}
+	now := p.now()
 	// A fresh token at every sign-in: a token planted before sign-in is useless.
 	tok := randomToken()
 	if err := p.store.CreateSession(ctx, domain.StaffSession{TokenHash: hashToken(tok), PersonID: person.ID, CSRF: randomToken(),
@@ -151,6 +122,14 @@ func (p *Portal) handleLogin(c *fiber.Ctx) error {
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
 	return p.redirect(c, "/")
+}
+
+// waitText says how long to wait, in words, rounded up to a minute.
+func waitText(d time.Duration) string {
+	if m := int(math.Ceil(d.Minutes())); m > 1 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return "a minute"
 }
 
 // handleLogout serves POST /portal/logout.

@@ -5,18 +5,20 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
 // The store methods the portal calls, grouped by what they are about, in the
 // domain's types. cmd/joinedup passes *sqlite.DB (and asserts it fits).
+// Sign-in is server/signin's.
 
 // People is the organisation: who signs in and what they may see.
 type People interface {
 	PersonByEmail(ctx context.Context, email string) (domain.Person, error)
 	Person(ctx context.Context, id string) (domain.Person, error)
 	People(ctx context.Context, f domain.PeopleFilter) ([]domain.Person, error)
-	RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error
+	signin.Store
 	ScopeOf(ctx context.Context, p domain.Person) (domain.Scope, error)
 	Areas(ctx context.Context) ([]domain.Area, error)
 	Teams(ctx context.Context) ([]domain.Team, error)
@@ -52,16 +54,12 @@ type Oversight interface {
 	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
 }
 
-// Sessions are staff sign-in sessions and the failed sign-ins that lock an
-// address out.
+// Sessions are staff browser sessions.
 type Sessions interface {
 	CreateSession(ctx context.Context, s domain.StaffSession) error
 	Session(ctx context.Context, tokenHash []byte) (domain.StaffSession, error)
 	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, tokenHash []byte) error
-	SignInLockedUntil(ctx context.Context, emailHash []byte) (time.Time, error)
-	RecordFailedSignIn(ctx context.Context, emailHash []byte, at time.Time, maxFailures int, lockFor time.Duration) error
-	ClearFailedSignIns(ctx context.Context, emailHash []byte) error
 }
 
 // Editor saves supervisors' edits (sign-off, conflict resolution, erasure,

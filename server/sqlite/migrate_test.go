@@ -37,8 +37,9 @@ func schemaOf(tb testing.TB, db *sql.DB) (schema map[string]string, nums []int) 
 
 // A database migrated by the old code (two runners: the store's with push's
 // schema built in as number 10, then the portal's for number 20) opens under
-// the one runner without re-running anything and ends with the schema a fresh
-// database gets.
+// the one runner: what the old code applied is not run again (its records
+// stand, names included), the migrations added since are applied, and it
+// ends with exactly the schema and numbers a fresh database gets.
 func TestOpenDatabaseMigratedByTwoRunners(t *testing.T) {
 	old, err := os.ReadFile("testdata/schema_two_runners.sql")
 	must(t, err)
@@ -48,7 +49,7 @@ func TestOpenDatabaseMigratedByTwoRunners(t *testing.T) {
 	if _, err := raw.Exec(string(old)); err != nil {
 		t.Fatalf("load old schema: %v", err)
 	}
-	wantSchema, wantNums := schemaOf(t, raw)
+	oldRecorded := recorded(t, raw)
 	must(t, raw.Close())
 
 	db, err := sqlite.Open(path)
@@ -56,30 +57,51 @@ func TestOpenDatabaseMigratedByTwoRunners(t *testing.T) {
 		t.Fatalf("open a database migrated by the old runners: %v", err)
 	}
 	gotSchema, gotNums := schemaOf(t, db.SQL())
+	gotRecorded := recorded(t, db.SQL())
 	must(t, db.Close())
 	fresh, err := sqlite.Open(filepath.Join(t.TempDir(), "fresh.db"))
 	must(t, err)
 	freshSchema, freshNums := schemaOf(t, fresh.SQL())
 	must(t, fresh.Close())
 
-	if !slices.Equal(gotNums, wantNums) || !slices.Equal(freshNums, wantNums) {
-		t.Errorf("migration numbers: old db after open %v, fresh %v, old code recorded %v", gotNums, freshNums, wantNums)
+	if len(oldRecorded) != 3 {
+		t.Fatalf("fixture records %v, want migrations 1, 10 and 20", oldRecorded)
 	}
-	for _, c := range []struct {
-		name string
-		got  map[string]string
-	}{{"old db after open", gotSchema}, {"fresh db", freshSchema}} {
-		for name, text := range wantSchema {
-			if norm(c.got[name]) != norm(text) {
-				t.Errorf("%s: %s is\n%s\nwant\n%s", c.name, name, c.got[name], text)
-			}
-		}
-		for name := range c.got {
-			if _, ok := wantSchema[name]; !ok {
-				t.Errorf("%s: unexpected %s", c.name, name)
-			}
+	for n, rec := range oldRecorded {
+		if gotRecorded[n] != rec {
+			t.Errorf("migration %d was recorded %+v by the old code, now %+v (run again?)", n, rec, gotRecorded[n])
 		}
 	}
+	if !slices.Equal(gotNums, freshNums) {
+		t.Errorf("migration numbers: old db after open %v, fresh %v", gotNums, freshNums)
+	}
+	for name, text := range freshSchema {
+		if norm(gotSchema[name]) != norm(text) {
+			t.Errorf("old db after open: %s is\n%s\nwant (fresh)\n%s", name, gotSchema[name], text)
+		}
+	}
+	for name := range gotSchema {
+		if _, ok := freshSchema[name]; !ok {
+			t.Errorf("old db after open has %s, a fresh one does not", name)
+		}
+	}
+}
+
+type record struct{ name, appliedAt string }
+
+func recorded(tb testing.TB, db *sql.DB) map[int]record {
+	tb.Helper()
+	rows, err := db.Query(`SELECT n, name, applied_at FROM migrations`)
+	must(tb, err)
+	defer rows.Close()
+	out := map[int]record{}
+	for rows.Next() {
+		var n int
+		var r record
+		must(tb, rows.Scan(&n, &r.name, &r.appliedAt))
+		out[n] = r
+	}
+	return out
 }
 
 // A migration recorded under another name means the numbering changed under
