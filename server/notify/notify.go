@@ -173,7 +173,7 @@ func (p *plan) referral(before, after *syncengine.Record) error {
 func (p *plan) submitted(r *syncengine.Record) error {
 	svcID, team := r.String("service_id"), r.String("team_id")
 	ref := push.Referral{ID: string(r.ID), Submitted: p.now, Urgent: r.String("urgency") == "urgent"}
-	referrer := registerAuthor(r, "status")
+	referrer := r.Author("status")
 	if rc, ok, err := p.person(referrer); err != nil {
 		return err
 	} else if ok {
@@ -251,7 +251,7 @@ func (p *plan) answered(r *syncengine.Record, accepted bool) error {
 		referrer = pickup.String("assignee")
 	}
 	if referrer == "" {
-		referrer = registerAuthor(r, "submitted_at")
+		referrer = r.Author("submitted_at")
 	}
 	rc, ok, err := p.person(referrer)
 	if err != nil {
@@ -298,8 +298,8 @@ func (p *plan) followUp(before, after *syncengine.Record) error {
 	if now == "" {
 		return nil
 	}
-	due, err := time.Parse(time.RFC3339Nano, after.String("due_at"))
-	if err != nil {
+	due := after.Time("due_at")
+	if due.IsZero() {
 		p.n.log.Warn("notify: follow-up without a readable due time", "follow_up", after.ID)
 		return nil
 	}
@@ -347,7 +347,7 @@ func (p *plan) urgentFollowUp(f *syncengine.Record) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if yp != nil && !gone(yp) && registerTrue(yp, "safeguarding_hold") {
+		if yp != nil && !gone(yp) && yp.Bool("safeguarding_hold") {
 			return true, nil
 		}
 	}
@@ -426,23 +426,6 @@ func hours(raw json.RawMessage) []push.Hours {
 		return nil
 	}
 	return hs
-}
-
-// registerAuthor is who wrote a register's winning value.
-func registerAuthor(r *syncengine.Record, field string) string {
-	if f := r.Fields[field]; f != nil && f.Kind == syncengine.KindRegister && len(f.Values) > 0 {
-		return f.Values[0].Author
-	}
-	return ""
-}
-
-func registerTrue(r *syncengine.Record, field string) bool {
-	f := r.Fields[field]
-	if f == nil || f.Kind != syncengine.KindRegister || len(f.Values) == 0 {
-		return false
-	}
-	var b bool
-	return json.Unmarshal(f.Values[0].Value, &b) == nil && b
 }
 
 // versions names the op ids of the fields' current values.
