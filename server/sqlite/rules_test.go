@@ -20,6 +20,14 @@ func (r rulesFunc) Plan(ctx context.Context, f domain.Facts, c domain.Change) (d
 	return r(ctx, f, c)
 }
 
+// orgDB is a fresh store with mustOrg's organisation.
+func orgDB(tb testing.TB) *sqlite.DB {
+	tb.Helper()
+	db := MustOpenDB(tb)
+	mustOrg(tb, db)
+	return db
+}
+
 // deviceReplica is a replica that is not the server's, editing in memory.
 func deviceReplica(tb testing.TB, db *sqlite.DB) *syncengine.Replica {
 	tb.Helper()
@@ -58,9 +66,7 @@ func newFollowUp(id syncengine.RecordID, assignee string) domain.Edit {
 // transaction too), and what they return is written in it: the outbox row and
 // the server's own follow-up, planned in its turn.
 func TestRulesPlanInTheStoringTransaction(t *testing.T) {
-	db := MustOpenDB(t)
-	mustOrg(t, db)
-	ctx := context.Background()
+	db, ctx := orgDB(t), context.Background()
 	dev := deviceReplica(t, db)
 	first, cs1 := encounter(t, dev, "first")
 	second, cs2 := encounter(t, dev, "second")
@@ -117,9 +123,7 @@ func TestRulesPlanInTheStoringTransaction(t *testing.T) {
 // domain.MaxRuleRounds rounds: the change is refused whole, nothing of it is
 // kept, and the store does not recurse.
 func TestRulesLoopIsBounded(t *testing.T) {
-	db := MustOpenDB(t)
-	mustOrg(t, db)
-	ctx := context.Background()
+	db, ctx := orgDB(t), context.Background()
 	rounds := 0
 	db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 		rounds++
@@ -145,9 +149,7 @@ func TestRulesLoopIsBounded(t *testing.T) {
 // commits in another; a device's change that lands in between is merged, not
 // overwritten by the engine's stale result.
 func TestServerStoreMergesChangeMadeWhileEditing(t *testing.T) {
-	db := MustOpenDB(t)
-	mustOrg(t, db)
-	ctx := context.Background()
+	db, ctx := orgDB(t), context.Background()
 	dev := deviceReplica(t, db)
 	id, cs := encounter(t, dev, "seen by the server")
 	_, err := db.Import(ctx, []*syncengine.Changeset{cs})
@@ -178,9 +180,7 @@ func TestServerStoreMergesChangeMadeWhileEditing(t *testing.T) {
 // ServerEdit commits what the engine computed: nothing can change between
 // its reads and its commit, and touched scope keys come back for the poke.
 func TestServerEdit(t *testing.T) {
-	db := MustOpenDB(t)
-	mustOrg(t, db)
-	ctx := context.Background()
+	db, ctx := orgDB(t), context.Background()
 	id, cs := encounter(t, deviceReplica(t, db), "to sign off")
 	_, err := db.Import(ctx, []*syncengine.Changeset{cs})
 	must(t, err)
@@ -203,9 +203,7 @@ func TestServerEdit(t *testing.T) {
 // portal's ServerEdit) cannot give two changesets one id: the writer whose
 // counter is behind is refused, and nothing it wrote is kept.
 func TestServerReplicaCounterIsNotReused(t *testing.T) {
-	db := MustOpenDB(t)
-	mustOrg(t, db)
-	ctx := context.Background()
+	db, ctx := orgDB(t), context.Background()
 	dev := deviceReplica(t, db)
 	id, cs := encounter(t, dev, "shared")
 	other, cs2 := encounter(t, dev, "only the tool edits this one")
