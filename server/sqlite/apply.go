@@ -40,6 +40,9 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 				return err
 			}
 		}
+		if err := syncPurges(ctx, tx, req, res); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seen = ?, last_sync_at = ?, last_cursor = ?, pending_reported = ? WHERE id = ?`,
 			tx.NowText(), tx.NowText(), cursorSeq(req.Cursor), req.Pending, req.Device.ID)
 		if err != nil {
@@ -48,13 +51,15 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		if len(res.Results) > 0 || len(res.Changesets) > 0 || len(res.Snapshots) > 0 {
 			return appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: "sync",
 				Detail: map[string]any{"pushed": len(res.Results), "accepted": res.Accepted, "quarantined": res.Quarantined,
-					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop)}})
+					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop),
+					"records": sentRecords(res)}})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	db.checkpointAfterErasure(ctx)
 	return res, nil
 }
 
@@ -68,6 +73,7 @@ type applier struct {
 	ctx   context.Context
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
+	pv    privacyState // erasure bookkeeping (erasure.go)
 }
 
 func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
@@ -130,6 +136,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	// depends on may have arrived since (after a restore from backup, phones
 	// re-send their work in no particular order).
 
+	if cs, err = a.redactLedgered(cs); err != nil {
+		return pr, err
+	}
 	applied, err := syncengine.Apply(cs, a.getter)
 	if err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
@@ -190,7 +199,7 @@ type ApplyHook func(ctx context.Context, tx *Tx, before, after *syncengine.Recor
 
 // commit appends cs to the log and stores the new record states.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
-	body := syncengine.EncodeChangeset(cs)
+	body := storedBody(cs, recs)
 	r, err := a.tx.ExecContext(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.NowText(), body)
 	if err != nil {
@@ -313,5 +322,5 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 			}
 		}
 	}
-	return nil
+	return a.afterErase(ids)
 }

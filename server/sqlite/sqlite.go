@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/joinedup/joinedup/server/push"
@@ -61,6 +62,8 @@ type DB struct {
 
 	write *sql.DB
 	read  *sql.DB
+
+	erasedSince atomic.Bool // an erasure committed since the last WAL truncation (erasure.go)
 }
 
 type migration struct {
@@ -90,6 +93,8 @@ func dsn(path string, txlock string, readonly bool) string {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", txlock)
+	// Freed pages are zeroed: an erasure must not leave the bytes in the file.
+	q.Set("_secure_delete", "on")
 	if readonly {
 		q.Set("_query_only", "1")
 	}
@@ -118,6 +123,10 @@ func (db *DB) Open() (err error) {
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
 	db.read.SetMaxOpenConns(8)
+	if err := db.openPrivacy(context.Background()); err != nil {
+		db.Close()
+		return err
+	}
 	return nil
 }
 
