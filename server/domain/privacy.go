@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -209,4 +210,26 @@ func SafeguardingHold(yp *syncengine.Record) bool {
 	}
 	f := yp.Fields["safeguarding_hold"]
 	return f != nil && f.Kind == syncengine.KindRegister && len(f.Values) > 0 && string(f.Values[0].Value) == "true"
+}
+
+// AccessSummary is who and which devices appear in an access history.
+type AccessSummary struct {
+	People  []string `json:"people"`
+	Devices []string `json:"devices"`
+}
+
+// Summarise lists the distinct people and devices in an access history.
+func Summarise(h []Access) AccessSummary {
+	s := AccessSummary{People: []string{}, Devices: []string{}}
+	for _, a := range h {
+		if a.PersonID != "" && !slices.Contains(s.People, a.PersonID) {
+			s.People = append(s.People, a.PersonID)
+		}
+		if a.DeviceID != "" && !slices.Contains(s.Devices, a.DeviceID) {
+			s.Devices = append(s.Devices, a.DeviceID)
+		}
+	}
+	slices.Sort(s.People)
+	slices.Sort(s.Devices)
+	return s
 }

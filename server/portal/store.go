@@ -67,6 +67,7 @@ type Store interface {
 	Records
 	Devices
 	Oversight
+	Privacy
 	sqlDB
 }
 
