@@ -31,6 +31,7 @@ func registerAdminRoutes(s *Server, r fiber.Router) {
 	a.Get("/quarantine", s.handleListQuarantine)
 	a.Post("/quarantine/:id/review", s.handleReviewQuarantine)
 	a.Post("/backup", s.handleBackup)
+	registerPrivacyRoutes(s, a)
 }
 
 // CheckPassword verifies a staff member's password with bcrypt, honouring
