@@ -1,6 +1,7 @@
 package syncengine
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -97,21 +98,21 @@ func (r *Record) PurgeDeletedText() {
 // position and length to delete. Later positions come first, so deleting in
 // the returned order keeps the earlier positions valid.
 func RedactWords(visible string, words []string) [][2]int {
-	lower := strings.ToLower(visible)
+	runes := []rune(visible)
 	var spans [][2]int
 	for _, w := range words {
-		w = strings.ToLower(strings.TrimSpace(w))
-		if w == "" {
+		w = strings.TrimSpace(w)
+		n := utf8.RuneCountInString(w)
+		if n == 0 {
 			continue
 		}
-		for from := 0; ; {
-			i := strings.Index(lower[from:], w)
-			if i < 0 {
-				break
+		// Compared rune by rune with Unicode case folding: lower-casing the
+		// whole text could change its length and shift every position.
+		for i := 0; i+n <= len(runes); i++ {
+			if strings.EqualFold(string(runes[i:i+n]), w) {
+				spans = append(spans, [2]int{i, n})
+				i += n - 1
 			}
-			start := from + i
-			spans = append(spans, [2]int{utf8.RuneCountInString(visible[:start]), utf8.RuneCountInString(visible[start : start+len(w)])})
-			from = start + len(w)
 		}
 	}
 	// Merge overlaps (one word inside another), then order last first.
@@ -133,11 +134,7 @@ func RedactWords(visible string, words []string) [][2]int {
 }
 
 func sortSpans(s [][2]int) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j][0] < s[j-1][0]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
+	slices.SortFunc(s, func(a, b [2]int) int { return a[0] - b[0] })
 }
 
 // TextSpans lists the ids of the visible characters at rune positions

@@ -210,22 +210,24 @@ func (a *applier) notifyHolders(ids []string) error {
 		}
 		devs[dev][rec] = true
 	}
-	for _, id := range ids {
-		rows, err := a.tx.QueryContext(a.ctx, `SELECT DISTINCT c.device_id FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq
-			WHERE cr.record_id = ? AND c.device_id IS NOT NULL
-			UNION SELECT DISTINCT a.device_id FROM audit_log a, json_each(a.detail, '$.records') j
-			WHERE a.action = 'sync' AND a.device_id IS NOT NULL AND j.value = ?`, id, id)
-		got, err := collect(rows, err, func(r *sql.Rows) (s string, err error) { return s, r.Scan(&s) })
-		if err != nil {
-			return err
-		}
-		for _, d := range got {
-			add(d, id)
-		}
+	// One pass over the log and the pull audit for all ids.
+	wanted, _ := json.Marshal(ids)
+	rows, err := a.tx.QueryContext(a.ctx, `WITH wanted(id) AS (SELECT value FROM json_each(?))
+		SELECT DISTINCT c.device_id, cr.record_id FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq
+		WHERE cr.record_id IN (SELECT id FROM wanted) AND c.device_id IS NOT NULL
+		UNION SELECT DISTINCT a.device_id, j.value FROM audit_log a, json_each(a.detail, '$.records') j
+		WHERE a.action = 'sync' AND a.device_id IS NOT NULL AND j.value IN (SELECT id FROM wanted)`, string(wanted))
+	type held struct{ dev, rec string }
+	got, err := collect(rows, err, func(r *sql.Rows) (h held, err error) { return h, r.Scan(&h.dev, &h.rec) })
+	if err != nil {
+		return err
+	}
+	for _, h := range got {
+		add(h.dev, h.rec)
 	}
 	// Phones whose scope holds the records now (they may have received them
 	// before pulls were audited per record).
-	rows, err := a.tx.QueryContext(a.ctx, `SELECT d.id, d.person_id FROM devices d WHERE d.status = 'active'`)
+	rows, err = a.tx.QueryContext(a.ctx, `SELECT d.id, d.person_id FROM devices d WHERE d.status = 'active'`)
 	type dp struct{ dev, person string }
 	active, err := collect(rows, err, func(r *sql.Rows) (x dp, err error) { return x, r.Scan(&x.dev, &x.person) })
 	if err != nil {
