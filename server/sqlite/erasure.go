@@ -131,34 +131,14 @@ func (a *applier) erasureKind() string {
 // touches ids against the records as they stand now (erased: ops redacted;
 // redacted: deleted text overwritten).
 func (a *applier) purgeCopies(ids []string) error {
-	get := func(id syncengine.RecordID) *syncengine.Record {
-		c, err := a.get(id)
-		if err != nil {
-			return nil
-		}
-		return c.rec
+	if len(ids) == 0 {
+		return nil
 	}
-	for _, id := range ids {
-		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, id)
-		type item struct {
-			seq  int64
-			body []byte
-		}
-		items, err := collect(rows, err, func(r *sql.Rows) (it item, err error) { return it, r.Scan(&it.seq, &it.body) })
-		if err != nil {
-			return err
-		}
-		for _, it := range items {
-			cs, err := syncengine.DecodeChangeset(it.body)
-			if err != nil {
-				return fmt.Errorf("stored changeset %d: %w", it.seq, err)
-			}
-			if out, changed := syncengine.PurgeChangeset(cs, get); changed {
-				if _, err := a.tx.ExecContext(a.ctx, `UPDATE changesets SET body = ? WHERE seq = ?`, syncengine.EncodeChangeset(out), it.seq); err != nil {
-					return err
-				}
-			}
-		}
+	wanted, _ := json.Marshal(ids)
+	if err := a.scrubStored(ids, `SELECT seq, body FROM changesets WHERE seq IN
+		(SELECT seq FROM changeset_records WHERE record_id IN (SELECT value FROM json_each(?)))`,
+		`UPDATE changesets SET body = ? WHERE seq = ?`, string(wanted)); err != nil {
+		return err
 	}
 	return a.purgeQuarantine(ids)
 }
@@ -166,37 +146,45 @@ func (a *applier) purgeCopies(ids []string) error {
 // purgeQuarantine scrubs quarantined changesets (refused or held pushes)
 // that touch ids: they are copies too.
 func (a *applier) purgeQuarantine(ids []string) error {
-	get := func(id syncengine.RecordID) *syncengine.Record {
-		c, err := a.get(id)
-		if err != nil {
-			return nil
-		}
-		return c.rec
-	}
-	rows, err := a.tx.QueryContext(a.ctx, `SELECT id, body FROM quarantine`)
+	return a.scrubStored(ids, `SELECT id, body FROM quarantine`, `UPDATE quarantine SET body = ? WHERE id = ?`)
+}
+
+// scrubStored rewrites the changeset bodies selected as (key, body) that
+// touch ids (syncengine.PurgeChangeset against the current states).
+func (a *applier) scrubStored(ids []string, selectSQL, updateSQL string, args ...any) error {
+	rows, err := a.tx.QueryContext(a.ctx, selectSQL, args...)
 	type item struct {
-		id   int64
+		key  int64
 		body []byte
 	}
-	items, err := collect(rows, err, func(r *sql.Rows) (it item, err error) { return it, r.Scan(&it.id, &it.body) })
+	items, err := collect(rows, err, func(r *sql.Rows) (it item, err error) { return it, r.Scan(&it.key, &it.body) })
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
 		cs, err := syncengine.DecodeChangeset(it.body)
 		if err != nil {
-			continue
+			continue // a body that does not decode holds nothing a reader gets
 		}
 		if !slices.ContainsFunc(cs.Records(), func(id syncengine.RecordID) bool { return slices.Contains(ids, string(id)) }) {
 			continue
 		}
-		if out, changed := syncengine.PurgeChangeset(cs, get); changed {
-			if _, err := a.tx.ExecContext(a.ctx, `UPDATE quarantine SET body = ? WHERE id = ?`, syncengine.EncodeChangeset(out), it.id); err != nil {
+		if out, changed := syncengine.PurgeChangeset(cs, a.current); changed {
+			if _, err := a.tx.ExecContext(a.ctx, updateSQL, syncengine.EncodeChangeset(out), it.key); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// current is a record as it stands in this transaction (nil if absent or unreadable).
+func (a *applier) current(id syncengine.RecordID) *syncengine.Record {
+	c, err := a.get(id)
+	if err != nil {
+		return nil
+	}
+	return c.rec
 }
 
 // notifyHolders tells every phone that may hold ids to purge them: phones
