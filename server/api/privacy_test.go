@@ -7,6 +7,7 @@ import (
 
 	"encoding/json"
 
+	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
@@ -85,5 +86,27 @@ func TestRetentionAdminAPI(t *testing.T) {
 	}
 	if confirmed != 1 {
 		t.Fatalf("confirmed notices = %d: %+v", confirmed, notices)
+	}
+}
+
+// A hostile phone sends a redaction placeholder for a record nobody erased:
+// applied, it would erase the record (and the ledger would make that
+// permanent). It is quarantined and the record is untouched.
+func TestForgedRedactionCannotEraseARecord(t *testing.T) {
+	e := newEnv(t)
+	w := e.enrolPhone("w_a")
+	enc := w.newEncounter("team_a", "keep me")
+	w.syncAll()
+	cs := w.edit(func(tx *syncengine.Txn) error { return tx.Set(enc, "area", "the pier") })
+	forged, _ := syncengine.RedactChangeset(cs, func(syncengine.RecordID) bool { return true })
+	w.outbox = []*syncengine.Changeset{forged}
+	r := w.sync(0)
+	if r.status != 200 || len(r.Results) != 1 || r.Results[0].Status != protocol.StatusQuarantined || r.Results[0].Code != "forbidden" {
+		t.Fatalf("forged redaction: %d %+v", r.status, r.Results)
+	}
+	rec, err := e.db.RecordState(context.Background(), string(enc))
+	must(t, err)
+	if rec.Erased != nil || rec.String("note") != "keep me" {
+		t.Fatalf("record after a forged redaction: erased=%v note=%q", rec.Erased, rec.String("note"))
 	}
 }

@@ -139,6 +139,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if cs, err = a.redactLedgered(cs); err != nil {
 		return pr, err
 	}
+	if err := a.checkRedactions(cs); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
 	applied, err := syncengine.Apply(cs, a.getter)
 	if err != nil {
 		return a.quarantine(dev, cs, pr, err, res)

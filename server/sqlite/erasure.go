@@ -661,6 +661,35 @@ func (a *applier) redactLedgered(cs *syncengine.Changeset) (*syncengine.Changese
 	return out, nil
 }
 
+// checkRedactions refuses redaction placeholders on records that were never
+// erased: applying one erases the record (the engine takes it as the sign
+// that an erasure is on its way), so a device could otherwise destroy any
+// record it may write. Placeholders are legitimate only on a record already
+// erased here or named by the ledger (a phone's scrubbed outbox, old work
+// sent again after a restore).
+func (a *applier) checkRedactions(cs *syncengine.Changeset) error {
+	for _, op := range cs.Ops {
+		if op.Kind != syncengine.OpRedacted {
+			continue
+		}
+		c, err := a.get(op.Record)
+		if err != nil {
+			return err
+		}
+		if c.rec != nil && c.rec.Erased != nil {
+			continue
+		}
+		var n int
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM erasure_ledger WHERE record_id = ? AND kind = 'erase'`, string(op.Record)).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return domain.Errorf(domain.EFORBIDDEN, "authorise changeset", "record %s was not erased: only an erasure may remove its content", op.Record)
+		}
+	}
+	return nil
+}
+
 // storedBody is how an accepted changeset is logged: ops on records that are
 // erased after it (an edit that reached an already erased record) are
 // redacted, so the log never holds what the state dropped.
