@@ -59,6 +59,22 @@ func (db *DB) appendLedgerFile(entries []domain.LedgerEntry) error {
 	return f.Sync()
 }
 
+// backupLedger copies the ledger beside a backup (<backup>.erasures): a
+// machine rebuilt from backups alone still knows every erasure made before
+// the backup. A newer ledger (the live one) always wins on restore.
+func (db *DB) backupLedger(backup string) error {
+	b, err := os.ReadFile(db.LedgerPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("back up erasure ledger: %w", err)
+	}
+	if err := os.WriteFile(backup+".erasures", b, 0o600); err != nil {
+		return fmt.Errorf("back up erasure ledger: %w", err)
+	}
+	return nil
+}
+
 // readLedgerFile reads the ledger file (absent: empty). A torn last line (a
 // crash mid-write) is skipped.
 func (db *DB) readLedgerFile() ([]domain.LedgerEntry, error) {

@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,6 +174,14 @@ func TestRetentionOnAnInjectedClock(t *testing.T) {
 	}
 	if v, err := db.VerifyAudit(ctx); err != nil || !v.OK {
 		t.Fatalf("audit chain: %+v %v", v, err)
+	}
+	// A backup carries the ledger beside it (ids, never content).
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	must(t, db.Backup(ctx, backup))
+	b, err := os.ReadFile(backup + ".erasures")
+	must(t, err)
+	if !strings.Contains(string(b), string(refClosed)) || strings.Contains(string(b), "needs a home") {
+		t.Fatalf("backed-up ledger:\n%s", b)
 	}
 }
 

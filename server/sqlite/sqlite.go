@@ -330,7 +330,7 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	if _, err = conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
-	return nil
+	return db.backupLedger(path)
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
