@@ -728,7 +728,19 @@ func storedBody(cs *syncengine.Changeset, recs []*syncengine.Record) []byte {
 // and apply the erasure ledger again (after a restore it brings the
 // database back to what was erased).
 func (db *DB) openPrivacy(ctx context.Context) error {
-	if err := db.update(ctx, func(tx *Tx) error { return sealAuditChain(ctx, tx) }); err != nil {
+	// Rows without a hash exist only in a database older than the chain:
+	// sealed once, then every append chains itself.
+	if err := db.update(ctx, func(tx *Tx) error {
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM meta WHERE key = 'audit_chained'`).Scan(&done); err != nil || done > 0 {
+			return err
+		}
+		if err := sealAuditChain(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('audit_chained', '1')`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("chain audit log: %w", err)
 	}
 	return db.reapplyLedger(ctx)

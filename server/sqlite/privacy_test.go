@@ -195,7 +195,7 @@ func TestAuditChainSealsOldRows(t *testing.T) {
 		must(t, db.AppendAudit(ctx, domain.AuditEntry{Action: domain.ActionRead, RecordID: "r"}))
 	}
 	// As the database stood before migration 0070: no hashes.
-	_, err = db.SQL().Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET hash = NULL, prev_hash = NULL;
+	_, err = db.SQL().Exec(`DELETE FROM meta WHERE key = 'audit_chained'; DROP TRIGGER audit_log_no_update; UPDATE audit_log SET hash = NULL, prev_hash = NULL;
 		CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log WHEN OLD.hash IS NOT NULL BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`)
 	must(t, err)
 	if v, _ := db.VerifyAudit(ctx); v.OK {
@@ -205,6 +205,9 @@ func TestAuditChainSealsOldRows(t *testing.T) {
 	db, err = sqlite.Open(path)
 	must(t, err)
 	defer db.Close()
+	if v, err := db.VerifyAudit(ctx); err != nil || !v.OK || v.Rows != 3 {
+		t.Fatalf("old rows not chained on open: %+v %v", v, err)
+	}
 	must(t, db.AppendAudit(ctx, domain.AuditEntry{Action: domain.ActionRead, RecordID: "r"}))
 	if v, err := db.VerifyAudit(ctx); err != nil || !v.OK || v.Rows != 4 {
 		t.Fatalf("after reopening: %+v %v", v, err)
