@@ -17,9 +17,7 @@ const (
 // Audit actions added by privacy.
 const (
 	ActionPurged   = "purge_confirmed" // a phone confirmed it purged erased records
-	ActionRedact   = "redact"          // named text and links removed from an encounter
 	ActionRetain   = "retention_run"   // a retention run and what it removed
-	ActionReapply  = "erasure_reapplied"
 	ActionHold     = "legal_hold"
 	ActionSettings = "retention_rules"
 )
