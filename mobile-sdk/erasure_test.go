@@ -164,6 +164,9 @@ func TestErasureReachesEveryCopy(t *testing.T) {
 	if len(res.Erased) != 3 || len(res.Redacted) != 1 {
 		t.Fatalf("erasure result %+v", res)
 	}
+	// Phone 2, offline, goes on writing about them before it hears of the
+	// erasure: its save reaches the server after the erasure.
+	must(t, p2.InsertText(yp, "wants", 0, "Zebedee also asked about Quornfield. "))
 	for _, c := range []*Client{p1, p2, svc} {
 		mustS(t)(c.SyncNow())
 	}

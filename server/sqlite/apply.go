@@ -202,7 +202,7 @@ type ApplyHook func(ctx context.Context, tx *Tx, before, after *syncengine.Recor
 
 // commit appends cs to the log and stores the new record states.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
-	body := storedBody(cs, recs)
+	body := syncengine.EncodeChangeset(cs)
 	r, err := a.tx.ExecContext(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.NowText(), body)
 	if err != nil {

@@ -706,24 +706,6 @@ func (a *applier) checkRedactions(cs *syncengine.Changeset) error {
 	return nil
 }
 
-// storedBody is how an accepted changeset is logged: ops on records that are
-// erased after it (an edit that reached an already erased record) are
-// redacted, so the log never holds what the state dropped.
-func storedBody(cs *syncengine.Changeset, recs []*syncengine.Record) []byte {
-	erased := map[syncengine.RecordID]bool{}
-	for _, r := range recs {
-		if r.Erased != nil {
-			erased[r.ID] = true
-		}
-	}
-	if len(erased) > 0 {
-		if out, changed := syncengine.RedactChangeset(cs, func(id syncengine.RecordID) bool { return erased[id] }); changed {
-			return syncengine.EncodeChangeset(out)
-		}
-	}
-	return syncengine.EncodeChangeset(cs)
-}
-
 // openPrivacy, on Open: chain audit rows written before the chain existed,
 // and apply the erasure ledger again (after a restore it brings the
 // database back to what was erased).
