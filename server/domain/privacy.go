@@ -148,36 +148,22 @@ type AuditVerify struct {
 // its type's basis; ok is false while the period has not started (an open
 // referral, a follow-up not done).
 func RetentionSince(r *syncengine.Record) (since time.Time, ok bool) {
-	regTime := func(f string) time.Time {
-		fl := r.Fields[f]
-		if fl == nil || fl.Kind != syncengine.KindRegister || len(fl.Values) == 0 {
-			return time.Time{}
-		}
-		return fl.Values[0].Time.Time()
-	}
-	parse := func(f string) time.Time {
-		t, _ := time.Parse(time.RFC3339Nano, r.String(f))
-		return t
-	}
 	switch r.Type {
 	case syncengine.TypeEncounter:
-		since = parse("ended_at")
-		if since.IsZero() {
-			since = parse("started_at")
+		for _, t := range []time.Time{r.Time("ended_at"), r.Time("started_at"), r.Updated.Time()} {
+			if !t.IsZero() {
+				return t, true
+			}
 		}
-		if since.IsZero() {
-			since = r.Updated.Time()
-		}
-		return since, true
 	case syncengine.TypeReferral:
 		switch r.String("status") {
 		case "closed", "declined", "withdrawn":
-			return regTime("status"), true
+			return r.WrittenAt("status"), true
 		}
 	case syncengine.TypeFollowUp:
 		switch r.String("status") {
 		case "done", "cancelled":
-			return regTime("status"), true
+			return r.WrittenAt("status"), true
 		}
 	}
 	return time.Time{}, false
@@ -189,9 +175,7 @@ func LinkedYoungPeople(r *syncengine.Record) []string {
 	case syncengine.TypeYoungPerson:
 		return []string{string(r.ID)}
 	case syncengine.TypeEncounter:
-		if f := r.Fields["young_people"]; f != nil && f.Kind == syncengine.KindSet {
-			return f.Elements()
-		}
+		return r.Set("young_people")
 	case syncengine.TypeReferral, syncengine.TypeFollowUp:
 		if yp := r.String("young_person_id"); yp != "" {
 			return []string{yp}
@@ -203,11 +187,7 @@ func LinkedYoungPeople(r *syncengine.Record) []string {
 // SafeguardingHold reports whether a young person's profile is under a
 // safeguarding hold (nothing about them may be erased).
 func SafeguardingHold(yp *syncengine.Record) bool {
-	if yp == nil || yp.Erased != nil {
-		return false
-	}
-	f := yp.Fields["safeguarding_hold"]
-	return f != nil && f.Kind == syncengine.KindRegister && len(f.Values) > 0 && string(f.Values[0].Value) == "true"
+	return yp != nil && yp.Erased == nil && yp.Bool("safeguarding_hold")
 }
 
 // AccessSummary is who and which devices appear in an access history.

@@ -110,13 +110,13 @@ func (p *Portal) handleEraseForm(c *fiber.Ctx) error {
 		return err
 	}
 	return p.render(c, "erase", "Erase "+str(yp, "known_as"), map[string]any{"ID": string(yp.ID), "KnownAs": str(yp, "known_as"),
-		"Hold": boolOf(yp, "safeguarding_hold"), "Words": words, "Encounters": choices, "Referrals": len(refs), "FollowUps": len(fus)})
+		"Hold": yp.Bool("safeguarding_hold"), "Words": words, "Encounters": choices, "Referrals": len(refs), "FollowUps": len(fus)})
 }
 
 func encounterChoices(encs []*syncengine.Record, ypID string, words []string) []encounterChoice {
 	var out []encounterChoice
 	for _, r := range encs {
-		ch := encounterChoice{ID: string(r.ID), Area: str(r, "area"), Started: str(r, "started_at"), AlsoNames: len(setOf(r, "young_people")) - 1}
+		ch := encounterChoice{ID: string(r.ID), Area: str(r, "area"), Started: str(r, "started_at"), AlsoNames: len(r.Set("young_people")) - 1}
 		for _, f := range []string{"note", "actions"} {
 			text := str(r, f)
 			if text == "" {

@@ -25,7 +25,7 @@ func BenchmarkErasureVsEdit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	yps = slices.DeleteFunc(yps, func(r *syncengine.Record) bool { return r.Erased != nil || boolOf(r, "safeguarding_hold") })
+	yps = slices.DeleteFunc(yps, func(r *syncengine.Record) bool { return r.Erased != nil || r.Bool("safeguarding_hold") })
 	encs, err := db.Records(ctx, domain.RecordFilter{Type: syncengine.TypeEncounter})
 	if err != nil {
 		b.Fatal(err)
@@ -60,7 +60,7 @@ func BenchmarkErasureVsEdit(b *testing.B) {
 			}
 		}
 		for _, e := range encs {
-			if slices.Contains(setOf(e, "young_people"), string(yp.ID)) {
+			if slices.Contains(e.Set("young_people"), string(yp.ID)) {
 				req.Redact = append(req.Redact, domain.Redaction{EncounterID: string(e.ID), Unlink: string(yp.ID), Words: []string{str(yp, "known_as")}})
 			}
 		}

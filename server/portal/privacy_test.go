@@ -63,12 +63,12 @@ func (e *testEnv) teamYoungPerson(team string) (yp *syncengine.Record, encs []*s
 		e.t.Fatal(err)
 	}
 	for _, y := range yps {
-		if boolOf(y, "safeguarding_hold") || y.Erased != nil {
+		if y.Bool("safeguarding_hold") || y.Erased != nil {
 			continue
 		}
 		encs = nil
 		for _, r := range all {
-			if live(r) && slices.Contains(setOf(r, "young_people"), string(y.ID)) {
+			if live(r) && slices.Contains(r.Set("young_people"), string(y.ID)) {
 				encs = append(encs, r)
 			}
 		}
@@ -227,13 +227,13 @@ func TestErasePageRedactsTheChosenEncounters(t *testing.T) {
 		t.Fatal("young person not erased")
 	}
 	chosen, kept := get(encs[0].ID), get(encs[1].ID)
-	if strings.Contains(strings.ToLower(str(chosen, "note")), strings.ToLower(name)) || slices.Contains(setOf(chosen, "young_people"), string(yp.ID)) {
-		t.Errorf("chosen encounter still names them: %q %v", str(chosen, "note"), setOf(chosen, "young_people"))
+	if strings.Contains(strings.ToLower(str(chosen, "note")), strings.ToLower(name)) || slices.Contains(chosen.Set("young_people"), string(yp.ID)) {
+		t.Errorf("chosen encounter still names them: %q %v", str(chosen, "note"), chosen.Set("young_people"))
 	}
 	if !strings.Contains(str(chosen, "note"), "Spoke with [redacted] at the bus station.") {
 		t.Errorf("chosen encounter note = %q", str(chosen, "note"))
 	}
-	if !strings.Contains(str(kept, "note"), name) || !slices.Contains(setOf(kept, "young_people"), string(yp.ID)) {
+	if !strings.Contains(str(kept, "note"), name) || !slices.Contains(kept.Set("young_people"), string(yp.ID)) {
 		t.Errorf("the encounter not chosen was changed: %q", str(kept, "note"))
 	}
 	// The audit shows the erasure, by this supervisor, with what it did.
