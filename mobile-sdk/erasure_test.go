@@ -423,3 +423,25 @@ func scanPhone(t *testing.T, c *Client) []string {
 	}
 	return found
 }
+
+// More purges than one request may confirm go in several requests.
+func TestPurgeConfirmationsArePaged(t *testing.T) {
+	c := MustOpen(t, t.TempDir(), nil)
+	var ids []string
+	for i := 0; i < 2*maxConfirm+5; i++ {
+		ids = append(ids, fmt.Sprintf("rec%05d", i))
+	}
+	must(t, c.st.purge(ids))
+	seen := 0
+	for round := 0; round < 4; round++ {
+		batch := c.st.purgesToConfirm()
+		if len(batch) > maxConfirm {
+			t.Fatalf("round %d confirms %d", round, len(batch))
+		}
+		seen += len(batch)
+		must(t, c.st.update(func(tx *sql.Tx) error { return notePurges(tx, batch, nil) }))
+	}
+	if seen != len(ids) || len(c.st.purgesToConfirm()) != 0 {
+		t.Fatalf("confirmed %d of %d", seen, len(ids))
+	}
+}

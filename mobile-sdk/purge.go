@@ -45,10 +45,13 @@ func setIDs(q querier, key string, ids []string) error {
 	return setMeta(q, key, mustJSON(ids))
 }
 
-// purgesToConfirm is what the next request confirms.
+// maxConfirm is how many purges one request confirms (the server's limit).
+const maxConfirm = 1000
+
+// purgesToConfirm is what the next request confirms; the rest go in later ones.
 func (s *store) purgesToConfirm() []string {
 	ids, _ := getIDs(s.db, metaPurgeDone)
-	return ids
+	return ids[:min(len(ids), maxConfirm)]
 }
 
 // notePurges, in the transaction that stores a response: the confirmations
