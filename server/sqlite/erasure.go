@@ -429,6 +429,11 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 		}
 		return nil
 	}
+	if ledger == nil {
+		if err := checkLegalHolds(ctx, tx, req); err != nil {
+			return res, err
+		}
+	}
 	// Nothing to do makes no changeset.
 	if err := dryRun(ap, req, ledger); errors.Is(err, errNothing) {
 		return res, nil
@@ -486,6 +491,25 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 }
 
 var errNothing = errors.New("nothing to erase")
+
+// checkLegalHolds refuses an erasure that would touch a record under a
+// legal hold (a court or regulator needs it kept; retention skips them too).
+// Applying the ledger again is exempt: those erasures already happened.
+func checkLegalHolds(ctx context.Context, tx *Tx, req domain.ErasureRequest) error {
+	ids := slices.Clone(req.Erase)
+	for _, rd := range req.Redact {
+		ids = append(ids, rd.EncounterID)
+	}
+	b, _ := json.Marshal(ids)
+	var held string
+	err := tx.QueryRowContext(ctx, `SELECT record_id FROM legal_holds WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY record_id LIMIT 1`, string(b)).Scan(&held)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return domain.Errorf(domain.ECONFLICT, "erase", "record %s is under a legal hold: the hold must be lifted before it can be erased", held)
+}
 
 // privacyState is an applier's erasure bookkeeping.
 type privacyState struct {

@@ -216,3 +216,35 @@ func TestAuditChainSealsOldRows(t *testing.T) {
 		t.Fatal("a chained row could be updated")
 	}
 }
+
+func TestLegalHoldBlocksErasure(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	db := clockDB(t, &now)
+	rep, _, err := db.ServerReplica(ctx)
+	must(t, err)
+	var yp syncengine.RecordID
+	_, err = rep.Edit("s1", func(tx *syncengine.Txn) (err error) {
+		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		must(t, tx.Set(yp, "team_id", "team_a"))
+		return tx.Set(yp, "known_as", "Kept")
+	})
+	must(t, err)
+	must(t, db.PlaceLegalHold(ctx, domain.LegalHold{RecordID: string(yp), Reason: "inquiry 2025/3", By: "s1"}))
+	req := domain.ErasureRequest{By: "s1", YoungPersonID: string(yp), Reason: "request 9", Erase: []string{string(yp)}}
+	if _, err := db.Erase(ctx, req); syncengine.ErrorCode(err) != domain.ECONFLICT {
+		t.Fatalf("erasure under a legal hold: %v", err)
+	}
+	if r, _ := db.RecordState(ctx, string(yp)); r.Erased != nil {
+		t.Fatal("erased under a legal hold")
+	}
+	must(t, db.LiftLegalHold(ctx, string(yp), "s1"))
+	if _, err := db.Erase(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := db.RecordState(ctx, string(yp)); r.Erased == nil {
+		t.Fatal("not erased after the hold was lifted")
+	}
+}
