@@ -23,6 +23,7 @@ func registerAdminRoutes(s *Server, r fiber.Router) {
 	a.Get("/quarantine", s.handleListQuarantine)
 	a.Post("/quarantine/:id/review", s.handleReviewQuarantine)
 	a.Post("/backup", s.handleBackup)
+	registerPrivacyRoutes(s, a)
 }
 
 // basicStaffAuth signs staff in with HTTP Basic (email, password).

@@ -38,6 +38,8 @@ type Store interface {
 	QuarantineSize(ctx context.Context) (int, error)
 	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
 	Backup(ctx context.Context, path string) error
+
+	PrivacyStore
 }
 
 // Config tunes the API.

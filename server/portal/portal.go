@@ -166,6 +166,7 @@ func (p *Portal) Register(app *fiber.App) {
 	registerDeviceRoutes(sup, p)
 	registerReportRoutes(sup, p)
 	registerAuditRoutes(sup, p)
+	registerPrivacyRoutes(sup, routes{a, p.requireRole(domain.RoleAdmin)}, p)
 	sup.Get("/dashboard", p.handleDashboard)
 	sup.Get("/quarantine", p.handleQuarantine)
 	sup.Post("/quarantine/:id", p.handleQuarantineReview)

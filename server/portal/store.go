@@ -78,4 +78,5 @@ type Store interface {
 	Oversight
 	Sessions
 	Editor
+	Privacy
 }

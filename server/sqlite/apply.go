@@ -40,6 +40,9 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 				return err
 			}
 		}
+		if err := syncPurges(ctx, tx, req, res); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seen = ?, last_sync_at = ?, last_cursor = ?, pending_reported = ? WHERE id = ?`,
 			tx.NowText(), tx.NowText(), cursorSeq(req.Cursor), req.Pending, req.Device.ID)
 		if err != nil {
@@ -48,13 +51,15 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		if len(res.Results) > 0 || len(res.Changesets) > 0 || len(res.Snapshots) > 0 {
 			return appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: "sync",
 				Detail: map[string]any{"pushed": len(res.Results), "accepted": res.Accepted, "quarantined": res.Quarantined,
-					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop)}})
+					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop),
+					"records": sentRecords(res)}})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	db.checkpointAfterErasure(ctx)
 	return res, nil
 }
 
@@ -71,6 +76,7 @@ type applier struct {
 	ctx   context.Context
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
+	pv    privacyState // erasure bookkeeping (erasure.go)
 
 	// changes are the stored records the rules have not planned yet;
 	// settling is set while settle drains them (see rules.go).
@@ -142,6 +148,12 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	// depends on may have arrived since (after a restore from backup, phones
 	// re-send their work in no particular order).
 
+	if cs, err = a.redactLedgered(cs); err != nil {
+		return pr, err
+	}
+	if err := a.checkRedactions(cs); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
 	applied, err := syncengine.Apply(cs, a.getter)
 	if err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
@@ -311,5 +323,5 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 			}
 		}
 	}
-	return nil
+	return a.afterErase(ids)
 }

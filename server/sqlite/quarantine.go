@@ -74,7 +74,7 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, by, resolution str
 			if err != nil {
 				return err
 			}
-			ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+			ap := newApplier(ctx, tx)
 			applied, err := syncengine.Apply(cs, ap.getter)
 			if err != nil {
 				return err

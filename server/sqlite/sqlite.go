@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
@@ -46,6 +47,8 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 
+	erasedSince atomic.Bool // an erasure committed since the last WAL truncation (erasure.go)
+
 	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
 	srv   *syncengine.Replica
 	srvSt *ServerStore
@@ -72,6 +75,8 @@ func dsn(path string, txlock string, readonly bool) string {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", txlock)
+	// Freed pages are zeroed: an erasure must not leave the bytes in the file.
+	q.Set("_secure_delete", "on")
 	if readonly {
 		q.Set("_query_only", "1")
 	}
@@ -100,6 +105,10 @@ func (db *DB) Open() (err error) {
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
 	db.read.SetMaxOpenConns(8)
+	if err := db.openPrivacy(context.Background()); err != nil {
+		db.Close()
+		return err
+	}
 	return nil
 }
 
@@ -209,7 +218,7 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	if _, err = conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
-	return nil
+	return db.backupLedger(path)
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }

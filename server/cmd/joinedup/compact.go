@@ -15,28 +15,15 @@ func mountCompaction(m *Main) error {
 	if m.Config.HistoryKeep <= 0 {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(compactEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				res, err := m.DB.CompactLog(ctx, m.Config.HistoryKeep)
-				if err != nil {
-					m.Logger.Error("compact sync history", "err", err)
-					continue
-				}
-				if res.Changesets > 0 {
-					m.Logger.Info("compacted sync history", "through", res.Through, "changesets", res.Changesets)
-				}
-			}
+	m.stopCompact = every(compactEvery, func(ctx context.Context) {
+		res, err := m.DB.CompactLog(ctx, m.Config.HistoryKeep)
+		if err != nil {
+			m.Logger.Error("compact sync history", "err", err)
+			return
 		}
-	}()
-	m.stopCompact = func() { cancel(); <-done }
+		if res.Changesets > 0 {
+			m.Logger.Info("compacted sync history", "through", res.Through, "changesets", res.Changesets)
+		}
+	})
 	return nil
 }

@@ -27,6 +27,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "audit" {
+		os.Exit(runAudit(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	m := NewMain()
 	if err := m.ParseFlags(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
@@ -138,6 +141,8 @@ type Main struct {
 	stopPush  func()
 	// stopCompact ends the history compactor (see compact.go).
 	stopCompact func()
+	// stopRetention ends the retention scheduler (see retention.go).
+	stopRetention func()
 
 	// Mounts run before serving: the portal adds its routes here.
 	Mounts []func(m *Main) error
@@ -153,7 +158,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{Config: DefaultConfig(), Out: os.Stdout,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction}} // portal wiring: see portal.go
+		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction, mountRetention}} // portal wiring: see portal.go
 }
 
 // ParseFlags parses command-line flags over the defaults.
@@ -310,6 +315,10 @@ func (m *Main) Close() error {
 		if m.mserved != nil {
 			<-m.mserved
 		}
+	}
+	if m.stopRetention != nil {
+		m.stopRetention()
+		m.stopRetention = nil
 	}
 	if m.stopCompact != nil {
 		m.stopCompact()
