@@ -68,6 +68,13 @@ func (h *hostile) replica(id syncengine.ReplicaID, counter uint64, now time.Time
 	return rep
 }
 
+// forget drops everything the hostile phone holds (its replica keeps its counter).
+func (h *hostile) forget() {
+	for _, r := range h.store.Records() {
+		h.store.Drop(r.ID)
+	}
+}
+
 // know copies the server's current state of records into the hostile store.
 func (h *hostile) know(ids ...syncengine.RecordID) {
 	for _, id := range ids {

@@ -136,7 +136,7 @@ type Transition struct{ From, To string }
 type Rule struct {
 	Roles       []string
 	Verbs       []Verb
-	Types       []string // "*": any type
+	Types       []string // "*": any known type
 	Where       Relation
 	Fields      []string
 	Transitions []Transition
@@ -159,7 +159,14 @@ func ruleAllows(r *Rule, who Actor, a Action, t Target) bool {
 	if !slices.Contains(r.Roles, who.Role) || !slices.Contains(r.Verbs, a.Verb) {
 		return false
 	}
-	if !slices.Contains(r.Types, "*") && !slices.Contains(r.Types, t.Type) {
+	switch {
+	case slices.Contains(r.Types, "*"):
+		// Any known type, or no record at all (a quarantine item); never a
+		// type the schema does not know.
+		if t.Type != "" && syncengine.SchemaFor(t.Type) == nil {
+			return false
+		}
+	case !slices.Contains(r.Types, t.Type):
 		return false
 	}
 	switch r.Where {

@@ -32,6 +32,7 @@ func TestAuthorize(t *testing.T) {
 		{"worker creates service", workerA, Action{Verb: VerbCreate}, Target{Type: TypeService, Team: "ta"}, false},
 		{"admin creates service", admin, Action{Verb: VerbCreate}, Target{Type: TypeService}, true},
 		{"worker creates unknown type", workerA, Action{Verb: VerbCreate}, Target{Type: "pet", Team: "ta"}, false},
+		{"admin creates unknown type", admin, Action{Verb: VerbCreate}, Target{Type: "pet", Team: "ta"}, false},
 		{"worker erases", workerA, Action{Verb: VerbErase}, Target{Type: TypeEncounter, Team: "ta", Exists: true}, false},
 		{"supervisor erases own team", supervisorA, Action{Verb: VerbErase}, Target{Type: TypeEncounter, Team: "ta", Exists: true}, true},
 		{"supervisor erases other team", supervisorB, Action{Verb: VerbErase}, Target{Type: TypeEncounter, Team: "ta", Exists: true}, false},
@@ -126,6 +127,9 @@ func TestAuthorizeProperties(t *testing.T) {
 				t.Fatalf("practitioner allowed %v", a)
 			}
 		case RoleAdmin:
+			if tg.Type == "pet" {
+				t.Fatalf("admin allowed %v on an unknown type", a)
+			}
 		default:
 			t.Fatalf("unknown role %q allowed", who.Role)
 		}
