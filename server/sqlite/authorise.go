@@ -105,6 +105,28 @@ func (a *applier) teamExists(id string) (bool, error) {
 	return n > 0, err
 }
 
+// admit runs every rule an applied changeset written by who must pass
+// before it is stored: the policy (authorise), then the engine's domain rules
+// (validation, lifecycle graph, safeguarding hold), both against the records
+// as the server holds them now. Quarantine release runs it for the original
+// pusher, so a release can never grant more than the pusher had.
+func (a *applier) admit(who domain.Actor, cs *syncengine.Changeset, after []*syncengine.Record) error {
+	before := map[syncengine.RecordID]*cachedRecord{}
+	beforeRecs := map[syncengine.RecordID]*syncengine.Record{}
+	for _, d := range cs.Deps {
+		c, err := a.get(d.Record)
+		if err != nil {
+			return err
+		}
+		before[d.Record] = c
+		beforeRecs[d.Record] = c.rec
+	}
+	if err := a.authorise(who, cs, before, after); err != nil {
+		return err
+	}
+	return syncengine.CheckChangeset(cs, beforeRecs, after)
+}
+
 // authorise decides whether who may make the change cs makes, given the
 // touched records as the server holds them (before) and as they would be.
 func (a *applier) authorise(who domain.Actor, cs *syncengine.Changeset, before map[syncengine.RecordID]*cachedRecord, after []*syncengine.Record) error {
