@@ -520,6 +520,21 @@ func TestConsentIsEnforced(t *testing.T) {
 			}
 		})
 	}
+	t.Run("sharing without consent decided by the worker, after submission", func(t *testing.T) {
+		e, a, _, ref := lifecycleSetup(t)
+		a.know(ref)
+		a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error {
+			setAll(t, tx, ref, map[string]any{"consent": "shared_without_consent", "consent_justification": "I decided", "consent_decided_by": "w_a"})
+			return nil
+		}, nil)).refused(t, "a worker's own decision to share without consent")
+		ds, err := e.db.SharingDecisions(context.Background(), string(ref))
+		must(t, err)
+		for _, d := range ds {
+			if d.Decision == "shared_without_consent" {
+				t.Fatalf("recorded %+v", d)
+			}
+		}
+	})
 	t.Run("re-addressing a submitted referral", func(t *testing.T) {
 		e, a, _, ref := lifecycleSetup(t)
 		a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Set(ref, "service_id", "svc_camhs") }, nil)).

@@ -228,6 +228,14 @@ func preconditions(who Actor, a Action, t Target) error {
 				return err
 			}
 		}
+		// A consent decision on a referral already shared: sharing without
+		// consent must be a supervisor's recorded decision here too.
+		if a.Verb == VerbSet && slices.Contains(consentFields, a.Field) && t.Consent == "shared_without_consent" &&
+			t.Exists && t.Status != "" && t.Status != "draft" {
+			if err := consentAllowsSharing(t); err != nil {
+				return err
+			}
+		}
 		if a.Verb == VerbSet && a.Field == "service_id" && t.Exists && t.Status != "" && t.Status != "draft" {
 			if !t.NewConsentDecision {
 				return forbid("re-addressing a %s referral to another service needs a new consent decision", t.Status)
@@ -245,6 +253,8 @@ func preconditions(who Actor, a Action, t Target) error {
 	}
 	return nil
 }
+
+var consentFields = []string{"consent", "consent_justification", "consent_decided_by"}
 
 // consentAllowsSharing: a referral reaches a service only with consent given,
 // or shared without consent with a justification and the decision of a

@@ -195,8 +195,12 @@ func (a *applier) target(cs *syncengine.Changeset, b *cachedRecord, r *syncengin
 		t.Consent = r.String("consent")
 		t.ConsentJustified = r.String("consent_justification") != ""
 		t.NewConsentDecision = wrote("consent")
-		if t.ConsentDecider, err = a.actorOf(r.String("consent_decided_by")); err != nil {
-			return t, err
+		// The decider matters only where sharing is decided (the policy's
+		// consent preconditions); other writes skip the lookup.
+		if wrote("status") || wrote("service_id") || wrote("consent") || wrote("consent_decided_by") || wrote("consent_justification") {
+			if t.ConsentDecider, err = a.actorOf(r.String("consent_decided_by")); err != nil {
+				return t, err
+			}
 		}
 	case syncengine.TypeFollowUp:
 		if wrote("assignee") {
