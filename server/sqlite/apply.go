@@ -71,6 +71,10 @@ type applier struct {
 	ctx   context.Context
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
+	// The policy's view of people and teams, read once per transaction
+	// (authorise.go; nil until first use).
+	actors map[string]*domain.Actor
+	teams  map[string]bool
 }
 
 func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
