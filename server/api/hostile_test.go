@@ -254,6 +254,11 @@ func TestForgedReplicaIDsCannotDestroyAnotherPhonesSaves(t *testing.T) {
 	if n := e.count("quarantine"); n != 0 {
 		t.Fatalf("forged changesets were stored in quarantine (%d rows)", n)
 	}
+	audit, err := e.db.Audit(context.Background(), domain.AuditFilter{DeviceID: attacker.enrol.DeviceID, Action: domain.ActionRefused})
+	must(t, err)
+	if len(audit) != 1 {
+		t.Fatalf("refused forged push audited %d times, want 1", len(audit))
+	}
 
 	// Its own replica but another person as author.
 	cs := attacker.forge(attacker.rep, "w_a", func(tx *syncengine.Txn) error {
