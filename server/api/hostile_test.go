@@ -634,3 +634,31 @@ func TestFollowUpAssigneesMustBeInTheOwningTeam(t *testing.T) {
 		})
 	}
 }
+
+// TestOnlySupervisorsSignOffOrReopen: a worker can neither sign an encounter
+// off nor reopen one a supervisor signed off.
+func TestOnlySupervisorsSignOffOrReopen(t *testing.T) {
+	e := newEnv(t)
+	base := e.serve(t)
+	a, sup := e.hostilePhone(base, "w_a"), e.hostilePhone(base, "sup_a")
+	var enc syncengine.RecordID
+	a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) (err error) {
+		if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+			return err
+		}
+		setAll(t, tx, enc, map[string]any{"team_id": "team_a", "area": "park", "started_at": e.now.Add(-time.Hour), "review_status": "awaiting_review"})
+		return nil
+	}, nil)).accepted(t, "encounter")
+	a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Set(enc, "review_status", "signed_off") }, nil)).refused(t, "a worker signing off")
+	a.know(enc)
+	sup.know(enc)
+	sup.push(sup.forge(sup.rep, "sup_a", func(tx *syncengine.Txn) error {
+		setAll(t, tx, enc, map[string]any{"review_status": "signed_off", "signed_off_by": "sup_a"})
+		return nil
+	}, nil)).accepted(t, "supervisor signs off")
+	a.know(enc)
+	a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Set(enc, "review_status", "awaiting_review") }, nil)).refused(t, "a worker reopening")
+	if got := e.stored(enc).String("review_status"); got != "signed_off" {
+		t.Fatalf("review_status %q", got)
+	}
+}

@@ -247,6 +247,7 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *cach
 		}
 	}
 	typ := r.Type
+	signedOff := b.exists && b.rec != nil && b.rec.String("review_status") == "signed_off"
 	var status []syncengine.RegValue
 	if b.exists && b.rec != nil {
 		if b.rec.Type != "" {
@@ -294,7 +295,8 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *cach
 				}
 				status = slices.DeleteFunc(status, func(sv syncengine.RegValue) bool { return slices.Contains(op.Refs, sv.ID) })
 				status = append(status, syncengine.RegValue{ID: ids[i], Value: op.Value})
-			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || (op.Field == "review_status" && v == "signed_off")):
+			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || op.Field == "review_status" && (v == "signed_off" || signedOff)):
+				// Signing off, and reopening what a supervisor signed off.
 				add(domain.Action{Verb: domain.VerbSignOff})
 			default:
 				add(domain.Action{Verb: domain.VerbSet, Field: op.Field})
