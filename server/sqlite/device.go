@@ -24,12 +24,6 @@ func hashSecret(s string) []byte {
 	return h[:]
 }
 
-// NormaliseCode upper-cases a typed code and drops spaces and dashes.
-func NormaliseCode(code string) string {
-	code = strings.ToUpper(code)
-	return strings.NewReplacer(" ", "", "-", "").Replace(code)
-}
-
 func (db *DB) random(n int) ([]byte, error) {
 	b := make([]byte, n)
 	_, err := io.ReadFull(db.Rand, b)
@@ -105,7 +99,7 @@ func (db *DB) Enrol(ctx context.Context, code, platform string) (domain.Enrolmen
 		var expires string
 		var used sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT person_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?`,
-			hashSecret(NormaliseCode(code))).Scan(&e.PersonID, &expires, &used)
+			hashSecret(domain.NormaliseCode(code))).Scan(&e.PersonID, &expires, &used)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && (used.Valid || expires <= tx.NowText())) {
 			return domain.Errorf(domain.EUNAUTHORIZED, "enrol", "enrolment code is not valid (unknown, used or expired)")
 		} else if err != nil {
@@ -116,7 +110,7 @@ func (db *DB) Enrol(ctx context.Context, code, platform string) (domain.Enrolmen
 			return fmt.Errorf("enrolment code's person: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?`,
-			tx.NowText(), e.DeviceID, hashSecret(NormaliseCode(code))); err != nil {
+			tx.NowText(), e.DeviceID, hashSecret(domain.NormaliseCode(code))); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, person_id, replica_id, platform, credential_hash, created, last_seen)
@@ -247,8 +241,8 @@ func prefixCols(prefix, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RevokeDevice revokes a device and asks it to wipe at next contact. It runs
-// the OnRevoke hooks (push removes the device's tokens) in the same transaction.
+// RevokeDevice revokes a device and asks it to wipe at next contact. Its push
+// tokens go in the same transaction: a revoked phone is never woken again.
 func (db *DB) RevokeDevice(ctx context.Context, deviceID, by, reason string) error {
 	return db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE devices SET status = 'revoked', wipe_requested = 1, revoked_by = ?, revoked_at = ?
@@ -263,10 +257,8 @@ func (db *DB) RevokeDevice(ctx context.Context, deviceID, by, reason string) err
 			}
 			return nil // already revoked: idempotent
 		}
-		for _, hook := range db.OnRevoke {
-			if err := hook(ctx, tx, deviceID); err != nil {
-				return err
-			}
+		if err := removeDeviceTokens(ctx, tx.Tx, deviceID); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, DeviceID: deviceID, Action: domain.ActionRevoke,
 			Detail: map[string]any{"reason_given": reason != ""}})
