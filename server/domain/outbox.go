@@ -115,8 +115,9 @@ type Delivery struct {
 	Status    string
 }
 
-// Target is where one claimed notification still has to go.
-type Target struct {
+// DeliveryTarget is where one claimed notification still has to go. (Not
+// Target: that is what the authorisation policy acts on, policy.go.)
+type DeliveryTarget struct {
 	Tokens    []string // registered tokens not yet delivered to
 	Delivered int      // tokens an earlier attempt already delivered to
 }
@@ -131,7 +132,7 @@ type Outbox interface {
 	Enqueue(ctx context.Context, ns ...Notification) error
 	Cancel(ctx context.Context, recordID string, kinds ...string) (int, error)
 	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Claimed, error)
-	Targets(ctx context.Context, cs []Claimed) (map[string]Target, error)
+	Targets(ctx context.Context, cs []Claimed) (map[string]DeliveryTarget, error)
 	Complete(ctx context.Context, owner string, outcomes []Outcome) error
 	Counts(ctx context.Context) (map[string]int, error)
 }

@@ -39,7 +39,7 @@ type accessRow struct {
 // person and device that received or opened the young person's records,
 // and the phones told to purge them after an erasure.
 func (p *Portal) handleAccessHistory(c *fiber.Ctx) error {
-	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"))
+	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"), domain.VerbRead)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ type encounterChoice struct {
 // handleEraseForm serves GET /portal/young-people/:id/erase: the supervisor
 // sees what will be erased and chooses which encounters are redacted.
 func (p *Portal) handleEraseForm(c *fiber.Ctx) error {
-	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"))
+	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"), domain.VerbErase)
 	if err != nil {
 		return err
 	}

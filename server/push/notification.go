@@ -57,7 +57,7 @@ type (
 	Claimed  = domain.Claimed
 	Outcome  = domain.Outcome
 	Delivery = domain.Delivery
-	Target   = domain.Target
+	Target   = domain.DeliveryTarget
 )
 
 // Texts is the generic, personal-data-free text shown for each kind. KindSync has none.

@@ -17,6 +17,14 @@ import (
 // records and device row always agree.
 func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error) {
 	res := &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
+	if err := checkIdentity(domain.ActorOf(domain.Scope{PersonID: req.Person.ID}, &req.Device), req.Changesets); err != nil {
+		// On record for oversight (ids and counts only), nothing else stored.
+		if aerr := db.AppendAudit(ctx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: domain.ActionRefused,
+			Detail: map[string]any{"reason": "forged_identity", "changesets": len(req.Changesets)}}); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
 	err := db.update(ctx, func(tx *Tx) error {
 		scope, err := scopeOf(ctx, tx, req.Person)
 		if err != nil {
@@ -77,6 +85,10 @@ type applier struct {
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
 	pv    privacyState // erasure bookkeeping (erasure.go)
+	// The policy's view of people and teams, read once per transaction
+	// (authorise.go; nil until first use).
+	actors map[string]*domain.Actor
+	teams  map[string]bool
 
 	// changes are the stored records the rules have not planned yet;
 	// settling is set while settle drains them (see rules.go).
@@ -123,6 +135,15 @@ func (a *applier) getter(id syncengine.RecordID) (*syncengine.Record, error) {
 // return an error.
 func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Changeset, res *domain.SyncResult) (protocol.PushResult, error) {
 	pr := protocol.PushResult{Replica: cs.Replica.String(), Start: cs.Start}
+	who := domain.ActorOf(scope, &dev)
+	// Identity first, before any lookup keyed by the changeset's replica id
+	// (Sync checks the whole request; a held changeset retried here was
+	// written by its device, but is checked again all the same).
+	if err := checkIdentity(who, []*syncengine.Changeset{cs}); err != nil {
+		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, domain.ErrorCode(err), domain.ErrorMessage(err)
+		res.Quarantined++
+		return pr, nil
+	}
 	// The log is the first line of exactly-once: a retried changeset is found
 	// here even if its records were since erased or moved.
 	var seq int64
@@ -135,7 +156,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return pr, err
 	}
 	var qcode, qmsg string
-	err = a.tx.QueryRowContext(a.ctx, `SELECT code, message FROM quarantine WHERE replica_id = ? AND start = ? AND reviewed_at IS NULL`, pr.Replica, cs.Start).Scan(&qcode, &qmsg)
+	err = a.tx.QueryRowContext(a.ctx, `SELECT code, message FROM quarantine WHERE replica_id = ? AND start = ? AND device_id = ? AND reviewed_at IS NULL`, pr.Replica, cs.Start, dev.ID).Scan(&qcode, &qmsg)
 	held := err == nil && qcode == domain.EMISSINGDEP
 	if err == nil && !held {
 		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, qcode, qmsg
@@ -148,6 +169,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	// depends on may have arrived since (after a restore from backup, phones
 	// re-send their work in no particular order).
 
+	if err := checkClock(cs, a.tx.Now()); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
 	if cs, err = a.redactLedgered(cs); err != nil {
 		return pr, err
 	}
@@ -167,20 +191,10 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return a.quarantine(dev, cs, pr, domain.Errorf(domain.EMISSINGDEP, "apply changeset",
 			"changeset depends on changes the server does not have (%d records)", len(applied.Missing)), res)
 	}
-	before := map[syncengine.RecordID]*cachedRecord{}
-	beforeRecs := map[syncengine.RecordID]*syncengine.Record{}
-	for _, d := range cs.Deps {
-		c, err := a.get(d.Record)
-		if err != nil {
+	if err := a.admit(who, cs, applied.Records); err != nil {
+		if domain.ErrorCode(err) == domain.EINTERNAL {
 			return pr, err
 		}
-		before[d.Record] = c
-		beforeRecs[d.Record] = c.rec
-	}
-	if err := authorise(dev, scope, cs, before, applied.Records); err != nil {
-		return a.quarantine(dev, cs, pr, err, res)
-	}
-	if err := syncengine.CheckChangeset(cs, beforeRecs, applied.Records); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	seq, err = a.commit(dev.ID, cs, applied.Records, res)
@@ -219,10 +233,11 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		if err != nil {
 			return 0, err
 		}
-		team, service, yp := scopeCols(rec, prev)
-		if team, err = a.followYoungPerson(rec, team, yp); err != nil {
+		f, err := a.fileRecord(rec, prev, deviceID != "", nil)
+		if err != nil {
 			return 0, err
 		}
+		team, service, yp := f.Team, f.Service, f.YoungPerson
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
 			return 0, err
 		}

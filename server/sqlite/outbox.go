@@ -217,8 +217,8 @@ func (s *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease t
 // Targets returns, per claimed notification id, the tokens still to send to: the recipient's
 // registered tokens (push_tokens.person_id holds the person id, or the service id for a
 // service's shared device) minus tokens an earlier attempt already delivered to.
-func (s *Outbox) Targets(ctx context.Context, cs []domain.Claimed) (map[string]domain.Target, error) {
-	out := make(map[string]domain.Target, len(cs))
+func (s *Outbox) Targets(ctx context.Context, cs []domain.Claimed) (map[string]domain.DeliveryTarget, error) {
+	out := make(map[string]domain.DeliveryTarget, len(cs))
 	if len(cs) == 0 {
 		return out, nil
 	}
@@ -283,7 +283,7 @@ func (s *Outbox) Targets(ctx context.Context, cs []domain.Claimed) (map[string]d
 		}
 	}
 	for _, c := range cs {
-		t := domain.Target{Delivered: len(done[c.ID])}
+		t := domain.DeliveryTarget{Delivered: len(done[c.ID])}
 		for _, tok := range byRecipient[c.RecipientID] {
 			if !done[c.ID][tok] {
 				t.Tokens = append(t.Tokens, tok)
