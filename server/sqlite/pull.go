@@ -32,17 +32,28 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		return err
 	}
 	tag := scope.Tag()
+	gen, err := generation(ctx, tx)
+	if err != nil {
+		return err
+	}
 	cur, ok, err := parseCursor(req.Cursor)
 	if err != nil {
 		return err
 	}
 	switch {
 	case !ok:
-		cur = cursor{tag: tag, snapshot: true}
+		cur = cursor{gen: gen, tag: tag, snapshot: true}
+	case cur.gen != gen:
+		// The positions in the cursor belong to another history (the server
+		// was restored from a backup, or the cursor predates generations):
+		// whether or not the log has grown past them since, they name other
+		// changesets now. The same answer as a cursor past the end, so
+		// phones that know it already recover.
+		return domain.Errorf(domain.ECURSORAHEAD, "pull", "this server's history was restored from a backup since this device last synced: send your recent changes again and start from a snapshot")
 	case cur.tag != tag:
 		// domain.Scope changed: start again from a full snapshot.
 		res.Reset = true
-		cur = cursor{tag: tag, snapshot: true}
+		cur = cursor{gen: gen, tag: tag, snapshot: true}
 	case cur.seq > now:
 		return domain.Errorf(domain.ECURSORAHEAD, "pull", "this device has seen more than the server holds (was the server restored from a backup?): send your recent changes again and start from a snapshot")
 	}
@@ -56,7 +67,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		}
 		if cur.seq < done {
 			res.Reset = true
-			cur = cursor{tag: tag, snapshot: true}
+			cur = cursor{gen: gen, tag: tag, snapshot: true}
 		}
 	}
 	filter, fargs := scopeFilter(scope)
@@ -67,7 +78,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 			return err
 		}
 		if entered || scope.Practitioner() {
-			cur = cursor{tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
+			cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
 		}
 	} else if cur.seq > 0 {
 		if _, err := scopeMoves(ctx, tx, scope, cur.seq, now, res); err != nil {
@@ -123,7 +134,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if !res.More {
 		last = now
 	}
-	res.Cursor = cursor{tag: tag, seq: last}.String()
+	res.Cursor = cursor{gen: gen, tag: tag, seq: last}.String()
 	return nil
 }
 
@@ -230,9 +241,9 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	}
 	if more {
 		res.More = true
-		res.Cursor = cursor{tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after}.String()
+		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after}.String()
 	} else {
-		res.Cursor = cursor{tag: cur.tag, seq: now}.String()
+		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now}.String()
 	}
 	return nil
 }

@@ -61,6 +61,8 @@ type DB struct {
 
 	write *sql.DB
 	read  *sql.DB
+
+	restored bool // this open found a backup put back in place (see generation.go)
 }
 
 type migration struct {
@@ -112,6 +114,10 @@ func (db *DB) Open() (err error) {
 	if err := db.migrate(context.Background()); err != nil {
 		db.write.Close()
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := db.ensureGeneration(context.Background()); err != nil {
+		db.write.Close()
+		return fmt.Errorf("history generation: %w", err)
 	}
 	if db.read, err = sql.Open("sqlite3", dsn(db.Path, "deferred", true)); err != nil {
 		db.write.Close()
@@ -320,6 +326,13 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	defer conn.Close()
 	if _, err = conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	gen, err := db.Generation(ctx)
+	if err != nil {
+		return err
+	}
+	if err := markBackup(ctx, path, gen); err != nil {
+		return fmt.Errorf("mark backup %s: %w", path, err)
 	}
 	return nil
 }
