@@ -20,6 +20,7 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 	Migrated(ctx context.Context) (int, error)
+	Health(ctx context.Context) domain.StorageHealth
 
 	IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (string, time.Time, error)
 	Enrol(ctx context.Context, code, platform string) (domain.Enrolment, error)
