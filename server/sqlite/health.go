@@ -119,16 +119,27 @@ func (db *DB) noteRead(err error) {
 	}
 }
 
+// probeBytes is the size of readyz's probe write after a storage fault: a
+// sync page's worth, so readiness does not come back while a few free pages
+// let a tiny write through but every real sync still fails.
+const probeBytes = 1 << 20
+
 // Health reports the storage's state for /readyz. After a storage fault it
-// tries a small write, so readiness comes back once the disk has room even
-// if no phone is syncing.
+// tries a write (committed, then deleted), so readiness comes back once the
+// disk has room even if no phone is syncing.
 func (db *DB) Health(ctx context.Context) domain.StorageHealth {
 	corrupt, fault, damaged := db.health.get()
 	if fault != "" && corrupt == "" {
-		_ = db.update(ctx, func(tx *Tx) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, tx.NowText())
+		err := db.update(ctx, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('write_probe', zeroblob(?)) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, probeBytes)
 			return err
 		})
+		if err == nil {
+			_ = db.update(ctx, func(tx *Tx) error {
+				_, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = 'write_probe'`)
+				return err
+			})
+		}
 		corrupt, fault, damaged = db.health.get()
 	}
 	return domain.StorageHealth{Corrupt: corrupt, Fault: fault, Damaged: damaged}
