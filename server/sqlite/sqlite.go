@@ -136,6 +136,10 @@ func (db *DB) Open() (err error) {
 			db.write.Close()
 			return fmt.Errorf("history generation: %w", err)
 		}
+		if err := db.fillChecksums(context.Background()); err != nil {
+			db.write.Close()
+			return fmt.Errorf("checksums: %w", err)
+		}
 	}
 	if db.read, err = sql.Open("sqlite3", dsn(db.Path, "deferred", true)); err != nil {
 		db.write.Close()
