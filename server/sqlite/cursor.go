@@ -26,10 +26,14 @@ type cursor struct {
 }
 
 func (c cursor) String() string {
+	s := fmt.Sprintf("%s.%d", c.tag, c.seq)
 	if c.snapshot {
-		return fmt.Sprintf("%s.%s.%d.%d.%s", c.gen, c.tag, c.seq, c.base, c.after)
+		s += fmt.Sprintf(".%d.%s", c.base, c.after)
 	}
-	return fmt.Sprintf("%s.%s.%d", c.gen, c.tag, c.seq)
+	if c.gen == "" { // the form from before generations (only ever parsed, never issued)
+		return s
+	}
+	return c.gen + "." + s
 }
 
 func parseCursor(s string) (cursor, bool, error) {

@@ -172,6 +172,12 @@ func NewMain() *Main {
 // ParseFlags parses command-line flags over the defaults.
 func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("joinedup", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage:\n  joinedup [flags]                   run the server\n"+
+			"  joinedup restore [-data DIR] BACKUP  install a backup (server stopped; see docs/operations.md)\n"+
+			"  joinedup check [-data DIR]         full integrity and checksum check of the database\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
 	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (default $DATA_DIR or ./data)")
 	fs.BoolVar(&m.Config.Demo, "demo", m.Config.Demo, "load demo data into an empty database")
