@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -123,9 +122,8 @@ func (db *DB) EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.
 		} else if err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT role, COALESCE(team_id, ''), COALESCE(service_id, '') FROM people WHERE id = ?`,
-			e.PersonID).Scan(&e.Role, &e.TeamID, &e.ServiceID); err != nil {
-			return fmt.Errorf("enrolment code's person: %w", err)
+		if err := enrolPerson(ctx, tx, &e); err != nil {
+			return err
 		}
 		kept := ""
 		if req.ReplicaID != "" {

@@ -220,10 +220,7 @@ const integrityEvery = 24 * time.Hour
 // integrity check daily; a failure makes /readyz answer 503 and the server
 // refuse writes (sqlite.DB.IntegrityCheck), a damaged item is isolated.
 func mountIntegrityCheck(m *Main) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	m.stopIntegrity = every(integrityEvery, func(ctx context.Context) {
 		// What a previous run found damaged is known again soon after a
 		// restart (the blobs' checksums; SQLite's quick_check ran in Open).
 		if found, err := m.DB.ScanChecksums(ctx); err != nil && ctx.Err() == nil {
@@ -231,21 +228,12 @@ func mountIntegrityCheck(m *Main) error {
 		} else if len(found) > 0 {
 			m.Logger.Error("damaged stored data found at start", "count", len(found))
 		}
-		t := time.NewTicker(integrityEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if problems, err := m.DB.IntegrityCheck(ctx); err != nil {
-					m.Logger.Error("integrity check", "err", err)
-				} else if len(problems) > 0 {
-					m.Logger.Error("integrity check failed", "problems", len(problems))
-				}
-			}
+	}, func(ctx context.Context) {
+		if problems, err := m.DB.IntegrityCheck(ctx); err != nil {
+			m.Logger.Error("integrity check", "err", err)
+		} else if len(problems) > 0 {
+			m.Logger.Error("integrity check failed", "problems", len(problems))
 		}
-	}()
-	m.stopIntegrity = func() { cancel(); <-done }
+	})
 	return nil
 }
