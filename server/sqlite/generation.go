@@ -108,3 +108,27 @@ func markBackup(ctx context.Context, path, gen string) error {
 	_, err = conn.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, metaBackupOf, gen)
 	return err
 }
+
+// StartNewGeneration gives the database file at path (not open by a server)
+// a new history generation, so every phone's cursor from before is answered
+// cursor_ahead and the phones re-send what they hold.
+func StartNewGeneration(ctx context.Context, path string, r io.Reader) (string, error) {
+	conn, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if err := startGeneration(ctx, tx, r); err != nil {
+		return "", err
+	}
+	var g string
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaGeneration).Scan(&g); err != nil {
+		return "", err
+	}
+	return g, tx.Commit()
+}
