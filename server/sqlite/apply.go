@@ -293,7 +293,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 	isErased := func(id syncengine.RecordID) bool { return slices.Contains(ids, id) }
 	for _, id := range ids {
-		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, string(id))
+		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body, c.crc FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, string(id))
 		if err != nil {
 			return err
 		}
@@ -304,14 +304,17 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 		var updates []upd
 		for rows.Next() {
 			var u upd
-			if err := rows.Scan(&u.seq, &u.body); err != nil {
+			var crc sql.NullInt64
+			if err := rows.Scan(&u.seq, &u.body, &crc); err != nil {
 				rows.Close()
 				return err
 			}
 			cs, err := syncengine.DecodeChangeset(u.body)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("stored changeset %d: %w", u.seq, err)
+			if err != nil || !sound(u.body, crc) {
+				// A damaged changeset must not block an erasure. It is never
+				// sent, and the phone's copy that repairs it is redacted.
+				a.tx.db.markDamaged("changeset", fmt.Sprint(u.seq))
+				continue
 			}
 			if red, changed := syncengine.RedactChangeset(cs, isErased); changed {
 				u.body = syncengine.EncodeChangeset(red)
