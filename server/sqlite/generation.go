@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/joinedup/joinedup/server/domain"
 )
 
 // The server's history generation names one unbroken history of the
@@ -26,23 +28,12 @@ const (
 	metaBackupOf = "backup_of_generation"
 )
 
-// generationLen is the length of a generation id in hex.
-const generationLen = 16
-
 func newGeneration(r io.Reader) (string, error) {
-	b := make([]byte, generationLen/2)
+	b := make([]byte, domain.GenerationLen/2)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return "", fmt.Errorf("new history generation: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-func validGeneration(s string) bool {
-	if len(s) != generationLen {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
 }
 
 // generation reads the history generation inside tx.

@@ -258,3 +258,13 @@ func CheckFile(ctx context.Context, path string) (FileCheck, error) {
 	}
 	return fc, rows.Err()
 }
+
+// LatestMigration is the highest schema migration this binary applies (a
+// restore refuses a backup from a newer version).
+func LatestMigration() (int, error) {
+	all, err := migrations()
+	if err != nil || len(all) == 0 {
+		return 0, err
+	}
+	return all[len(all)-1].n, nil
+}

@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/notify"
+	"github.com/joinedup/joinedup/server/portal"
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"golang.org/x/crypto/bcrypt"
@@ -147,7 +150,7 @@ type Main struct {
 
 	DB   *sqlite.DB
 	API  *api.Server
-	Push *push.Store
+	Push *sqlite.Outbox
 	// Deliverer drains the push outbox from Run until Close (see push.go).
 	Deliverer push.Deliverer
 	stopPush  func()
@@ -232,17 +235,13 @@ func (m *Main) openDB() error {
 	m.unlock = unlock
 	m.DB = sqlite.NewDB(m.DBPath())
 	m.DB.Log = m.Logger
-	// Push delivery's schema is the store's built-in migration 10 (push.Schema).
 	if err := m.DB.Open(); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
 	if m.DB.Restored() {
 		m.Logger.Warn("this database is a backup put back in place: new history generation; phones will re-send their recent saves")
 	}
-	m.Push = push.NewStore(m.DB.SQL())
-	m.DB.OnRevoke = append(m.DB.OnRevoke, func(ctx context.Context, tx *sqlite.Tx, deviceID string) error {
-		return m.Push.RemoveDeviceTokensTx(ctx, tx.Tx, deviceID)
-	})
+	m.Push = m.DB.Outbox()
 	return nil
 }
 
@@ -402,3 +401,12 @@ func (m *Main) Backup(ctx context.Context) error {
 	fmt.Fprintf(m.Out, "backup written to %s\n", m.Config.BackupTo)
 	return nil
 }
+
+// The store fits every consumer's narrow interface.
+var (
+	_ api.Store      = (*sqlite.DB)(nil)
+	_ api.TokenStore = (*sqlite.Outbox)(nil)
+	_ portal.Store   = (*sqlite.DB)(nil)
+	_ push.Outbox    = (*sqlite.Outbox)(nil)
+	_ domain.Rules   = (*notify.Notifier)(nil)
+)

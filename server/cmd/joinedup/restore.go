@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/joinedup/joinedup/server/portal"
 	"github.com/joinedup/joinedup/server/sqlite"
 )
 
@@ -75,7 +74,7 @@ func (m *Main) Restore(ctx context.Context, backup string) error {
 		fmt.Fprintf(m.Out, "Warning: %d stored items of the backup fail their checksum (%s); they are rebuilt from the log or repaired from the phones' copies where possible.\n",
 			len(fc.Damaged), strings.Join(fc.Damaged, ", "))
 	}
-	latest, err := knownSchema(ctx)
+	latest, err := sqlite.LatestMigration()
 	if err != nil {
 		return err
 	}
@@ -119,25 +118,6 @@ func (m *Main) Restore(ctx context.Context, backup string) error {
     enrolment code and enrol it again; it keeps and re-sends its saves.
 `)
 	return nil
-}
-
-// knownSchema is the highest migration this binary applies: the store's and
-// the portal's, found by migrating a scratch database the way Run does.
-func knownSchema(ctx context.Context) (int, error) {
-	dir, err := os.MkdirTemp("", "joinedup-schema")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	db, err := sqlite.Open(filepath.Join(dir, "scratch.db"))
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	if _, err := portal.NewSQLiteStore(db); err != nil {
-		return 0, err
-	}
-	return db.Migrated(ctx)
 }
 
 // moveAside moves the database file and its WAL, shared memory and journal
