@@ -27,6 +27,9 @@ type SyncResult struct {
 	Cursor     string                `json:"cursor"`
 	More       bool                  `json:"more"`
 	Erase      []string              `json:"erase,omitempty"` // erased records the device must purge (and confirm)
+	// Damaged lists records in the device's scope left out of this page
+	// because the server's stored copy is damaged (see docs/sync-protocol.md).
+	Damaged []string `json:"damaged,omitempty"`
 
 	// For metrics and the live channel; not sent.
 	Accepted, Duplicates, Quarantined, Conflicts int      `json:"-"`

@@ -44,6 +44,10 @@ type Response struct {
 	// every table (records, outbox, inbox, sent, quarantine), then confirm
 	// in Request.Purged. Unlike Drop it is sent until confirmed.
 	Erase []string `json:"erase,omitempty"`
+	// Damaged names records of the device's scope the server left out
+	// because its stored copy is damaged. Phones may ignore it: the record
+	// is sent again once repaired.
+	Damaged []string `json:"damaged,omitempty"`
 	// JSON only: base64 frames. Binary responses carry them as frame groups.
 	Changesets []string `json:"changesets,omitempty"`
 	Snapshots  []string `json:"snapshots,omitempty"`

@@ -15,7 +15,7 @@ func mountCompaction(m *Main) error {
 	if m.Config.HistoryKeep <= 0 {
 		return nil
 	}
-	m.stopCompact = every(compactEvery, func(ctx context.Context) {
+	m.stopCompact = every(compactEvery, nil, func(ctx context.Context) {
 		res, err := m.DB.CompactLog(ctx, m.Config.HistoryKeep)
 		if err != nil {
 			m.Logger.Error("compact sync history", "err", err)
@@ -26,4 +26,29 @@ func mountCompaction(m *Main) error {
 		}
 	})
 	return nil
+}
+
+// every runs first (if any) at once and then tick every interval in the
+// background, until the returned stop is called (it waits for a run in
+// progress to see its context cancelled and return).
+func every(interval time.Duration, first, tick func(ctx context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if first != nil {
+			first(ctx)
+		}
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				tick(ctx)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

@@ -12,7 +12,7 @@ const retentionCheckEvery = time.Hour
 
 // mountRetention starts the retention scheduler (sqlite.RunRetentionIfDue).
 func mountRetention(m *Main) error {
-	m.stopRetention = every(retentionCheckEvery, func(ctx context.Context) {
+	m.stopRetention = every(retentionCheckEvery, nil, func(ctx context.Context) {
 		ran, res, err := m.DB.RunRetentionIfDue(ctx)
 		if err != nil {
 			m.Logger.Error("retention run", "err", err)
@@ -21,25 +21,4 @@ func mountRetention(m *Main) error {
 		}
 	})
 	return nil
-}
-
-// every runs fn each interval on a goroutine until the returned stop is
-// called; stop waits for a run in progress to finish.
-func every(interval time.Duration, fn func(ctx context.Context)) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				fn(ctx)
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
 }
