@@ -61,6 +61,9 @@ type Person struct {
 	FailedLogins int             `json:"-"`
 	LockedUntil  time.Time       `json:"-"`
 	Supervises   []string        `json:"supervises,omitempty"` // team ids (supervisors)
+	// Deactivated is when the person left (zero: active). A deactivated
+	// person cannot sign in by any path.
+	Deactivated time.Time `json:"deactivated,omitempty"`
 	Created      time.Time       `json:"created"`
 	Updated      time.Time       `json:"updated"`
 }

@@ -77,6 +77,31 @@ type StaffSignIn interface {
 	Session(ctx context.Context, tokenHash []byte) (StaffSession, error)
 	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, tokenHash []byte) error
+	// PersonSessions lists a person's unexpired sessions, newest first.
+	PersonSessions(ctx context.Context, personID string) ([]StaffSession, error)
+}
+
+// Accounts is the administration of staff accounts: one-time password
+// links, unlocking, and ending a leaver's access.
+type Accounts interface {
+	// CreatePasswordToken stores a one-time password link (its hash) and
+	// audits who issued it; earlier unused links for the person die.
+	CreatePasswordToken(ctx context.Context, t PasswordToken) error
+	// UsePasswordToken sets the password of the link's person, once, before
+	// it expires, for an active person; it ends their other sessions.
+	// ENOTFOUND for an unknown, used or expired link (one answer for all).
+	UsePasswordToken(ctx context.Context, tokenHash []byte, passwordHash string) (Person, error)
+	// ClearSignInFailures forgets an account name's failed sign-ins (an
+	// admin unlocks the account), and audits it.
+	ClearSignInFailures(ctx context.Context, account []byte, personID, by string) error
+	// DeactivatePerson ends a person's access in one transaction: marks them
+	// deactivated, revokes (and asks to wipe) their devices, ends their
+	// sessions, lists their open follow-ups and referrals for their
+	// supervisor, and audits it. Deactivating twice is a conflict.
+	DeactivatePerson(ctx context.Context, personID, by string) (Deactivation, error)
+	// EndSessions ends a person's sessions, all but keep (a token hash, may
+	// be nil), or only the one whose hash is only (nil: all).
+	EndSessions(ctx context.Context, personID string, only, keep []byte, by string) (int, error)
 }
 
 // QuarantineStore is the changesets the server refused, kept with their

@@ -9,6 +9,7 @@ var (
 	_ domain.DeviceStore     = (*DB)(nil)
 	_ domain.Directory       = (*DB)(nil)
 	_ domain.StaffSignIn     = (*DB)(nil)
+	_ domain.Accounts        = (*DB)(nil)
 	_ domain.QuarantineStore = (*DB)(nil)
 	_ domain.AuditLog        = (*DB)(nil)
 	_ domain.Operations      = (*DB)(nil)
