@@ -64,8 +64,8 @@ type Person struct {
 	// Deactivated is when the person left (zero: active). A deactivated
 	// person cannot sign in by any path.
 	Deactivated time.Time `json:"deactivated,omitempty"`
-	Created      time.Time       `json:"created"`
-	Updated      time.Time       `json:"updated"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
 }
 
 // PeopleFilter narrows People; zero fields match everything.
