@@ -87,6 +87,8 @@ type Accounts interface {
 	// CreatePasswordToken stores a one-time password link (its hash) and
 	// audits who issued it; earlier unused links for the person die.
 	CreatePasswordToken(ctx context.Context, t PasswordToken) error
+	// PasswordLink is the person a live link is for (ENOTFOUND otherwise).
+	PasswordLink(ctx context.Context, tokenHash []byte) (Person, error)
 	// UsePasswordToken sets the password of the link's person, once, before
 	// it expires, for an active person; it ends their other sessions.
 	// ENOTFOUND for an unknown, used or expired link (one answer for all).

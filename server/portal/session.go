@@ -104,6 +104,8 @@ func (p *Portal) handleLogin(c *fiber.Ctx) error {
 	if wait, ok := signin.IsThrottled(err); ok {
 		httperr.SetRetryAfter(c, wait)
 		return p.loginPage(c, fiber.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts. Please wait %s and try again; ask an admin if you need access sooner.", waitText(wait)))
+	} else if errors.Is(err, signin.ErrDeactivated) {
+		return p.loginPage(c, fiber.StatusUnauthorized, "This account has been deactivated. Ask an admin if you think this is a mistake.")
 	} else if errors.Is(err, signin.ErrWrongPassword) {
 		return p.loginPage(c, fiber.StatusUnauthorized, badLogin)
 	} else if err != nil {
@@ -177,6 +179,12 @@ func (p *Portal) authenticate(c *fiber.Ctx) error {
 	}
 	if s.Person, err = p.store.Person(ctx, stored.PersonID); err != nil {
 		return err
+	}
+	if !s.Person.Deactivated.IsZero() { // deactivation ends sessions; this is the backstop
+		if err := p.store.DeleteSession(ctx, s.tokenHash); err != nil {
+			return err
+		}
+		return toLogin()
 	}
 	if s.Scope, err = p.store.ScopeOf(ctx, s.Person); err != nil {
 		return err

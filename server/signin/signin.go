@@ -32,7 +32,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
@@ -114,7 +113,9 @@ func positive[T int | float64 | time.Duration](v *T, def T) {
 // has an account, and so is throttling.
 var (
 	ErrWrongPassword = domain.Errorf(domain.EUNAUTHORIZED, "sign in", "wrong email or password")
-	errThrottled     = domain.Errorf(domain.ERATELIMITED, "sign in", "too many sign-in attempts; try again later")
+	// ErrDeactivated: the right password for a person who has left.
+	ErrDeactivated = domain.Errorf(domain.EUNAUTHORIZED, "sign in", "this account has been deactivated; ask an admin")
+	errThrottled   = domain.Errorf(domain.ERATELIMITED, "sign in", "too many sign-in attempts; try again later")
 )
 
 // Throttled refuses an attempt before its password is checked.
@@ -153,7 +154,7 @@ func New(store Store, cfg Config) *Checker {
 // client's bucket is recorded and audited.
 func (s *Checker) Check(ctx context.Context, a Attempt) (domain.Person, error) {
 	now := s.cfg.Now()
-	email := strings.ToLower(strings.TrimSpace(a.Email))
+	email := normaliseEmail(a.Email)
 	token, wait := s.clients.take(a.Client, now)
 	if wait > 0 {
 		return domain.Person{}, &Throttled{Wait: wait}
@@ -183,8 +184,16 @@ func (s *Checker) Check(ctx context.Context, a Attempt) (domain.Person, error) {
 		hash = []byte(p.PasswordHash)
 	}
 	rec.OK = s.cfg.ComparePassword(hash, []byte(a.Password)) == nil && rec.PersonID != "" && p.PasswordHash != ""
+	left := rec.OK && !p.Deactivated.IsZero()
+	if left {
+		rec.OK = false // audited as a refused sign-in
+	}
 	if err := s.store.RecordSignIn(ctx, rec); err != nil {
 		return domain.Person{}, fmt.Errorf("sign in: %w", err)
+	}
+	if left {
+		// Said only to whoever knows the password: it reveals nothing more.
+		return domain.Person{}, ErrDeactivated
 	}
 	if !rec.OK {
 		return domain.Person{}, ErrWrongPassword

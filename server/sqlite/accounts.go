@@ -39,26 +39,39 @@ func (db *DB) CreatePasswordToken(ctx context.Context, t domain.PasswordToken) e
 	})
 }
 
+// PasswordLink returns the active person a live link is for.
+func (db *DB) PasswordLink(ctx context.Context, tokenHash []byte) (domain.Person, error) {
+	var p domain.Person
+	err := db.view(ctx, func(tx *Tx) (err error) { p, err = livePasswordLink(ctx, tx, tokenHash); return err })
+	return p, err
+}
+
+func livePasswordLink(ctx context.Context, tx *Tx, tokenHash []byte) (domain.Person, error) {
+	var personID, expires string
+	err := tx.QueryRowContext(ctx, `SELECT person_id, expires FROM password_tokens WHERE token_hash = ? AND used_at IS NULL`,
+		tokenHash).Scan(&personID, &expires)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !parseTime(expires).After(tx.Now())) {
+		return domain.Person{}, deadLink
+	} else if err != nil {
+		return domain.Person{}, err
+	}
+	p, err := findPerson(ctx, tx, "id = ?", personID)
+	if err == nil && !p.Deactivated.IsZero() {
+		return domain.Person{}, deadLink
+	}
+	return p, err
+}
+
 // UsePasswordToken sets a password through a one-time link. Unknown, used
 // and expired links all get the same ENOTFOUND, so a link tells nothing once
 // it stops working.
 func (db *DB) UsePasswordToken(ctx context.Context, tokenHash []byte, passwordHash string) (domain.Person, error) {
 	var p domain.Person
-	err := db.update(ctx, func(tx *Tx) error {
-		var personID, expires string
-		err := tx.QueryRowContext(ctx, `SELECT person_id, expires FROM password_tokens WHERE token_hash = ? AND used_at IS NULL`,
-			tokenHash).Scan(&personID, &expires)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && !parseTime(expires).After(tx.Now())) {
-			return deadLink
-		} else if err != nil {
+	err := db.update(ctx, func(tx *Tx) (err error) {
+		if p, err = livePasswordLink(ctx, tx, tokenHash); err != nil {
 			return err
 		}
-		if p, err = findPerson(ctx, tx, "id = ?", personID); err != nil {
-			return err
-		}
-		if !p.Deactivated.IsZero() {
-			return deadLink
-		}
+		personID := p.ID
 		if _, err := tx.ExecContext(ctx, `UPDATE password_tokens SET used_at = ? WHERE token_hash = ?`, tx.NowText(), tokenHash); err != nil {
 			return err
 		}
