@@ -44,7 +44,14 @@ const (
 	VerbReceive          Verb = "receive"  // accept a young person into the team
 	VerbReviewQuarantine Verb = "review_quarantine"
 	VerbDecideConsent    Verb = "decide_consent" // decide to share without consent
+	// VerbAdminister: create, edit and deactivate staff, teams, services
+	// and their agreements; issue password links; unlock; end sessions.
+	VerbAdminister Verb = "administer"
 )
+
+// TypeOrganisation is the target of VerbAdminister: the organisation's
+// people, teams and services, which are not synced records.
+const TypeOrganisation = "organisation"
 
 // Action is a verb with what it needs: the field for VerbSet, the states for
 // VerbTransition ("" From: the referral is new).

@@ -27,6 +27,8 @@ var rules = []Rule{
 
 	// Admins: everything, services included, along the lifecycle.
 	{Roles: r(RoleAdmin), Verbs: allVerbs, Types: anyType, Where: Anywhere, Transitions: allTransitions},
+	// and only admins administer the organisation (people, teams, services).
+	{Roles: r(RoleAdmin), Verbs: v(VerbAdminister), Types: t(TypeOrganisation), Where: Anywhere},
 }
 
 var (

@@ -25,6 +25,11 @@ func TestAuthorize(t *testing.T) {
 		t    Target
 		ok   bool
 	}{
+		{"admin administers the organisation", admin, Action{Verb: VerbAdminister}, Target{Type: TypeOrganisation}, true},
+		{"supervisor administers the organisation", supervisorA, Action{Verb: VerbAdminister}, Target{Type: TypeOrganisation, Team: "ta"}, false},
+		{"worker administers the organisation", workerA, Action{Verb: VerbAdminister}, Target{Type: TypeOrganisation, Team: "ta"}, false},
+		{"practitioner administers the organisation", practX, Action{Verb: VerbAdminister}, Target{Type: TypeOrganisation}, false},
+		{"admin administers a record type", admin, Action{Verb: VerbAdminister}, Target{Type: TypeEncounter, Team: "ta"}, false},
 		{"worker creates encounter in own team", workerA, Action{Verb: VerbCreate}, Target{Type: TypeEncounter, Team: "ta"}, true},
 		{"worker creates encounter in other team", workerA, Action{Verb: VerbCreate}, Target{Type: TypeEncounter, Team: "tb"}, false},
 		{"worker creates in no team", workerA, Action{Verb: VerbCreate}, Target{Type: TypeEncounter}, false},

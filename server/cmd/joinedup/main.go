@@ -30,6 +30,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "audit" {
 		os.Exit(runAudit(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "admin" {
+		os.Exit(runAdmin(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	m := NewMain()
 	args, sub := os.Args[1:], ""
 	if len(args) > 0 && (args[0] == "restore" || args[0] == "check") {
@@ -176,6 +179,7 @@ type Main struct {
 	metrics net.Listener // -metrics-addr
 	mserved chan error
 	closing bool
+	noStaff bool // the database has nobody in it: the banner says how to start
 }
 
 // NewMain returns a Main with the default configuration.
@@ -191,7 +195,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage:\n  joinedup [flags]                   run the server\n"+
 			"  joinedup restore [-data DIR] BACKUP  install a backup (server stopped; see docs/operations.md)\n"+
-			"  joinedup check [-data DIR]         full integrity and checksum check of the database\nFlags:\n")
+			"  joinedup check [-data DIR]         full integrity and checksum check of the database\n"+
+			"  joinedup admin create --email E --name N  add an admin; prints a one-time set-password link\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
@@ -295,6 +300,10 @@ func (m *Main) Run(ctx context.Context) error {
 		m.mserved = make(chan error, 1)
 		go func() { m.mserved <- m.API.ServeMetrics(m.metrics) }()
 	}
+	if len(logins) == 0 {
+		people, err := m.DB.People(ctx, domain.PeopleFilter{})
+		m.noStaff = err == nil && len(people) == 0
+	}
 	m.banner(logins)
 	return nil
 }
@@ -333,6 +342,9 @@ func (m *Main) banner(logins []DemoLogin) {
 				"    -d '{\"email\":\"%s\"}' %s/v1/admin/devices/enrol-code\n",
 				m.URL(), sup.Email, sup.Password, worker.Email, m.URL())
 		}
+	}
+	if m.noStaff {
+		fmt.Fprint(m.Out, firstAdminHint)
 	}
 	fmt.Fprintf(m.Out, "Press Ctrl-C to stop.\n")
 }
