@@ -129,7 +129,8 @@ func New(cfg Config, deps Deps) *Portal {
 }
 
 func (p *Portal) parseTemplates() map[string]*template.Template {
-	base := template.Must(template.New("layout.html").Funcs(p.funcs()).ParseFS(templateFS, "templates/layout.html"))
+	// partial_*.html are pieces shared by several pages, not pages.
+	base := template.Must(template.New("layout.html").Funcs(p.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/partial_*.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -137,7 +138,7 @@ func (p *Portal) parseTemplates() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasPrefix(name, "partial_") {
 			continue
 		}
 		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, n))
@@ -151,6 +152,7 @@ func (p *Portal) Register(app *fiber.App) {
 	r.Get("/static/*", p.handleStatic)
 	r.Get("/login", p.handleLoginForm)
 	r.Post("/login", p.handleLogin)
+	registerPasswordRoutes(r, p)
 
 	a := r.Group("", p.authenticate, p.checkCSRF)
 	a.Post("/logout", p.handleLogout)
@@ -173,6 +175,8 @@ func (p *Portal) Register(app *fiber.App) {
 
 	registerServiceViewRoutes(routes{a, p.requireRole(domain.RolePractitioner, domain.RoleAdmin)}, p)
 	registerDirectoryRoutes(routes{a, p.requireRole(domain.RoleSupervisor, domain.RoleAdmin, domain.RolePractitioner)}, p)
+	registerAccountRoutes(a, p)
+	registerAdminRoutes(routes{a, p.requireRole(domain.RoleAdmin)}, p)
 
 	// Unknown portal paths: an HTML 404 rather than the API's JSON.
 	r.Use(func(c *fiber.Ctx) error { return errNotFound })

@@ -80,4 +80,5 @@ type Store interface {
 	Sessions
 	Editor
 	Privacy
+	Accounts
 }

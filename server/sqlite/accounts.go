@@ -84,7 +84,7 @@ func (db *DB) UsePasswordToken(ctx context.Context, tokenHash []byte, passwordHa
 			return err
 		}
 		p.PasswordHash = passwordHash
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: personID, Action: domain.ActionPasswordSet})
+		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: personID, Action: domain.ActionPasswordSet, RecordID: personID})
 	})
 	return p, err
 }
