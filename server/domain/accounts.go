@@ -37,4 +37,5 @@ const (
 	ActionPasswordSet  = "password_set"
 	ActionUnlock       = "unlock"
 	ActionEndSessions  = "end_sessions"
+	ActionTwoFactor    = "two_factor"
 )

@@ -64,8 +64,10 @@ type Person struct {
 	// Deactivated is when the person left (zero: active). A deactivated
 	// person cannot sign in by any path.
 	Deactivated time.Time `json:"deactivated,omitempty"`
-	Created     time.Time `json:"created"`
-	Updated     time.Time `json:"updated"`
+	// TOTPSecret is the person's second factor ("" not enrolled); never serialised.
+	TOTPSecret string    `json:"-"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
 }
 
 // PeopleFilter narrows People; zero fields match everything.

@@ -12,4 +12,13 @@ type StaffSession struct {
 	Created   time.Time
 	LastSeen  time.Time
 	Expires   time.Time
+	// Stage is what sign-in still needs: "" none (signed in), StageTOTP a
+	// code, StageEnrol enrolling a second factor. Only "" opens the portal.
+	Stage string
 }
+
+// Session stages.
+const (
+	StageTOTP  = "totp"
+	StageEnrol = "enrol"
+)

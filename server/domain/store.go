@@ -106,6 +106,23 @@ type Accounts interface {
 	EndSessions(ctx context.Context, personID string, only, keep []byte, by string) (int, error)
 }
 
+// TwoFactor is staff's second factor (TOTP) and the sessions waiting for it.
+type TwoFactor interface {
+	// EnrolTOTP stores a person's TOTP secret and recovery codes' hashes,
+	// replacing any earlier ones, and audits it.
+	EnrolTOTP(ctx context.Context, personID, secret string, recovery [][]byte) error
+	// UseTOTPStep records that the code of time step was accepted; a step
+	// not after the last accepted one is a replay (ECONFLICT).
+	UseTOTPStep(ctx context.Context, personID string, step int64) error
+	// UseRecoveryCode spends one recovery code (ENOTFOUND: unknown or used).
+	UseRecoveryCode(ctx context.Context, personID string, codeHash []byte) error
+	// ResetTOTP removes a person's second factor (an admin, for a lost
+	// phone): they enrol again at their next sign-in.
+	ResetTOTP(ctx context.Context, personID, by string) error
+	// SetSessionStage moves a session on (to "" once sign-in is complete).
+	SetSessionStage(ctx context.Context, tokenHash []byte, stage string) error
+}
+
 // QuarantineStore is the changesets the server refused, kept with their
 // reason for a person to review.
 type QuarantineStore interface {

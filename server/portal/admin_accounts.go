@@ -23,6 +23,11 @@ type Accounts interface {
 	UpsertPerson(ctx context.Context, p domain.Person) error
 	UpsertArea(ctx context.Context, a domain.Area) error
 	UpsertTeam(ctx context.Context, t domain.Team) error
+	EnrolTOTP(ctx context.Context, personID, secret string, recovery [][]byte) error
+	UseTOTPStep(ctx context.Context, personID string, step int64) error
+	UseRecoveryCode(ctx context.Context, personID string, codeHash []byte) error
+	ResetTOTP(ctx context.Context, personID, by string) error
+	SetSessionStage(ctx context.Context, tokenHash []byte, stage string) error
 }
 
 // registerPasswordRoutes mounts the one-time set-password link; it is
@@ -30,6 +35,8 @@ type Accounts interface {
 func registerPasswordRoutes(r fiber.Router, p *Portal) {
 	r.Get("/set-password", p.handleSetPasswordForm)
 	r.Post("/set-password", p.handleSetPassword)
+	r.Get("/login/second-factor", p.handleSecondFactorForm)
+	r.Post("/login/second-factor", p.handleSecondFactor)
 }
 
 // registerAccountRoutes mounts a person's own sessions page.

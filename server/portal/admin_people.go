@@ -27,6 +27,7 @@ func registerAdminRoutes(r routes, p *Portal) {
 	r.Post("/admin/people/:id/deactivate", p.handleAdminDeactivate)
 	r.Post("/admin/people/:id/password-link", p.handleAdminPasswordLink)
 	r.Post("/admin/people/:id/unlock", p.handleAdminUnlock)
+	r.Post("/admin/people/:id/reset-two-factor", p.handleAdminResetTwoFactor)
 	r.Post("/admin/people/:id/sessions/end", p.handleAdminEndSessions)
 	r.Get("/admin/teams", p.handleAdminTeams)
 	r.Post("/admin/teams", p.handleAdminTeamSave)

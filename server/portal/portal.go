@@ -57,6 +57,10 @@ type Config struct {
 	MinCount int
 	// Now is the clock (tests set it to the fixtures' weeks).
 	Now func() time.Time
+	// TwoFactorRoles must enrol TOTP before using the portal (nil: none;
+	// people who enrolled are asked for a code whatever their role).
+	// cmd/joinedup sets signin.TwoFactorRoles unless it serves demo data.
+	TwoFactorRoles []string
 }
 
 // DefaultConfig returns the production settings.

@@ -114,12 +114,16 @@ func (p *Portal) handleLogin(c *fiber.Ctx) error {
 	now := p.now()
 	// A fresh token at every sign-in: a token planted before sign-in is useless.
 	tok := randomToken()
+	stage := signin.NeedsSecondFactor(person, p.cfg.TwoFactorRoles)
 	if err := p.store.CreateSession(ctx, domain.StaffSession{TokenHash: hashToken(tok), PersonID: person.ID, CSRF: randomToken(),
-		Created: now, LastSeen: now, Expires: now.Add(p.cfg.SessionMax)}); err != nil {
+		Created: now, LastSeen: now, Expires: now.Add(p.cfg.SessionMax), Stage: stage}); err != nil {
 		return err
 	}
 	p.setCookie(c, sessionCookie, tok, int(p.cfg.SessionMax.Seconds()))
 	p.setCookie(c, preCookie, "", -1)
+	if stage != "" {
+		return c.Redirect(p.cfg.Prefix+"/login/second-factor?next="+url.QueryEscape(c.FormValue("next")), fiber.StatusSeeOther)
+	}
 	if next := safeNext(p.cfg.Prefix, c.FormValue("next")); next != "" {
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
@@ -166,6 +170,9 @@ func (p *Portal) authenticate(c *fiber.Ctx) error {
 		return err
 	}
 	s.CSRF = stored.CSRF
+	if stored.Stage != "" { // password given, second factor not yet
+		return c.Redirect(p.cfg.Prefix+"/login/second-factor", fiber.StatusSeeOther)
+	}
 	if !stored.Expires.After(now) || !stored.LastSeen.After(now.Add(-p.cfg.SessionIdle)) {
 		if err := p.store.DeleteSession(ctx, s.tokenHash); err != nil {
 			return err

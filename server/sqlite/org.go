@@ -221,13 +221,13 @@ func nullString(s string) any {
 }
 
 const personCols = `id, name, COALESCE(email, ''), role, COALESCE(team_id, ''), COALESCE(service_id, ''), tz, hours,
-	COALESCE(password_hash, ''), failed_logins, locked_until, created, updated, deactivated`
+	COALESCE(password_hash, ''), failed_logins, locked_until, created, updated, deactivated, COALESCE(totp_secret, '')`
 
 func scanPerson(sc interface{ Scan(...any) error }) (domain.Person, error) {
 	var p domain.Person
 	var hours, created, updated string
 	err := sc.Scan(&p.ID, &p.Name, &p.Email, &p.Role, &p.TeamID, &p.ServiceID, &p.TZ, &hours,
-		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &created, &updated, nullTime{&p.Deactivated})
+		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &created, &updated, nullTime{&p.Deactivated}, &p.TOTPSecret)
 	p.Hours = json.RawMessage(hours)
 	p.Created, p.Updated = parseTime(created), parseTime(updated)
 	return p, err

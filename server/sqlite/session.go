@@ -14,8 +14,8 @@ import (
 // CreateSession stores a new session.
 func (db *DB) CreateSession(ctx context.Context, s domain.StaffSession) error {
 	return db.update(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO portal_sessions (token_hash, person_id, csrf, created, last_seen, expires) VALUES (?, ?, ?, ?, ?, ?)`,
-			s.TokenHash, s.PersonID, s.CSRF, formatTime(s.Created), formatTime(s.LastSeen), formatTime(s.Expires))
+		_, err := tx.ExecContext(ctx, `INSERT INTO portal_sessions (token_hash, person_id, csrf, created, last_seen, expires, stage) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			s.TokenHash, s.PersonID, s.CSRF, formatTime(s.Created), formatTime(s.LastSeen), formatTime(s.Expires), s.Stage)
 		return err
 	})
 }
@@ -24,8 +24,8 @@ func (db *DB) CreateSession(ctx context.Context, s domain.StaffSession) error {
 func (db *DB) Session(ctx context.Context, tokenHash []byte) (domain.StaffSession, error) {
 	s := domain.StaffSession{TokenHash: tokenHash}
 	var created, lastSeen, expires string
-	err := db.read.QueryRowContext(ctx, `SELECT person_id, csrf, created, last_seen, expires FROM portal_sessions WHERE token_hash = ?`, tokenHash).
-		Scan(&s.PersonID, &s.CSRF, &created, &lastSeen, &expires)
+	err := db.read.QueryRowContext(ctx, `SELECT person_id, csrf, created, last_seen, expires, stage FROM portal_sessions WHERE token_hash = ?`, tokenHash).
+		Scan(&s.PersonID, &s.CSRF, &created, &lastSeen, &expires, &s.Stage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, notFound("session", "")
 	} else if err != nil {

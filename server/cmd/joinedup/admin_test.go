@@ -10,6 +10,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 )
 
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
@@ -76,6 +79,22 @@ func TestFirstStart(t *testing.T) {
 	csrf = csrfField.FindStringSubmatch(body)
 	status, body = page(browser.PostForm(m.URL()+"/portal/login", url.Values{"_csrf": {csrf[1]},
 		"email": {"ada.admin@council.example"}, "password": {pw}, "next": {"/portal/admin/people"}}))
+	secret := regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`).FindStringSubmatch(body)
+	if status != 200 || secret == nil {
+		t.Fatalf("an admin on a real server is not asked to enrol a second factor: %d\n%s", status, body)
+	}
+	if _, early := page(browser.Get(m.URL() + "/portal/admin/people")); strings.Contains(early, `id="people"`) {
+		t.Fatal("the people page opened before the second factor")
+	}
+	code, err := totp.GenerateCode(secret[1], time.Now())
+	must(t, err)
+	csrf = csrfField.FindStringSubmatch(body)
+	status, body = page(browser.PostForm(m.URL()+"/portal/login/second-factor", url.Values{"_csrf": {csrf[1]},
+		"secret": {secret[1]}, "code": {code}, "next": {"/portal/admin/people"}}))
+	if status != 200 || !strings.Contains(body, `id="recovery-codes"`) {
+		t.Fatalf("second factor enrolment: %d\n%s", status, body)
+	}
+	status, body = page(browser.Get(m.URL() + "/portal/admin/people"))
 	if status != 200 || !strings.Contains(body, `id="people"`) || !strings.Contains(body, "Ada Admin") {
 		t.Fatalf("the first admin's people page: %d\n%s", status, body)
 	}

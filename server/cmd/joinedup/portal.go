@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/portal"
+	"github.com/joinedup/joinedup/server/signin"
 )
 
 func mountPortal(m *Main) error {
@@ -17,6 +18,11 @@ func mountPortal(m *Main) error {
 	// other host needs this (development only).
 	cfg.InsecureCookies = os.Getenv("PORTAL_INSECURE_COOKIES") == "1"
 	cfg.PublicURL = os.Getenv("PUBLIC_URL")
+	if !m.Config.Demo {
+		// Real data: supervisors and admins must enrol a second factor. The
+		// demo's printed logins stay password-only so the walkthrough works.
+		cfg.TwoFactorRoles = signin.TwoFactorRoles
+	}
 	p := portal.New(cfg, portal.Deps{Store: m.DB, Logger: m.Logger, SignIn: m.API.SignIn,
 		Changed: func(keys []string) { m.API.Events.Poke(keys...) }})
 	p.Register(m.API.App)
