@@ -79,6 +79,8 @@ type Deps struct {
 	// that a client's attempts on the portal and the API count together.
 	// If nil, the portal makes its own over Store, on Config.Now.
 	SignIn *signin.Checker
+	// SSO is the organisation's OpenID Connect provider (nil: none).
+	SSO    *signin.SSO
 	Logger *slog.Logger
 }
 
@@ -91,6 +93,7 @@ type Portal struct {
 	loc     *time.Location
 	pages   map[string]*template.Template
 	changed func(keys []string)
+	sso     *ssoFlow
 }
 
 // New returns a portal. It panics if the embedded templates do not parse (a
@@ -124,7 +127,7 @@ func New(cfg Config, deps Deps) *Portal {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, changed: deps.Changed}
+	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, changed: deps.Changed, sso: newSSOFlow(deps.SSO)}
 	if p.signin = deps.SignIn; p.signin == nil {
 		p.signin = signin.New(deps.Store, signin.Config{Now: cfg.Now})
 	}
@@ -157,6 +160,7 @@ func (p *Portal) Register(app *fiber.App) {
 	r.Get("/login", p.handleLoginForm)
 	r.Post("/login", p.handleLogin)
 	registerPasswordRoutes(r, p)
+	registerSSORoutes(r, p)
 
 	a := r.Group("", p.authenticate, p.checkCSRF)
 	a.Post("/logout", p.handleLogout)

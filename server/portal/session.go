@@ -71,7 +71,8 @@ func (p *Portal) loginPage(c *fiber.Ctx, status int, msg string) error {
 	if next == "" {
 		next = c.FormValue("next")
 	}
-	return p.render(c, "login", "Sign in", map[string]any{"Error": msg, "Next": safeNext(p.cfg.Prefix, next), "Email": c.FormValue("email")})
+	return p.render(c, "login", "Sign in", map[string]any{"Error": msg, "Next": safeNext(p.cfg.Prefix, next), "Email": c.FormValue("email"),
+		"SSO": p.sso != nil})
 }
 
 // safeNext keeps a post-sign-in redirect inside the portal.
