@@ -281,14 +281,17 @@ type statusView struct {
 // ---- logout and wipe ----
 
 // Logout removes this worker's data and credential from the phone. If saves
-// have not reached the server it refuses with code unsynced_work (the UI
-// warns, syncs, or asks the worker to confirm with force=true).
+// may not be on the server it refuses with code unsynced_work (the UI warns,
+// syncs, or asks the worker to confirm with force=true). Saves the server
+// acknowledged count as unsynced while it refuses this phone's credential:
+// it may have been restored from a backup that predates them (enrol again
+// with a new code instead: that keeps and re-sends them).
 func (c *Client) Logout(force bool) (string, error) {
 	st, _, err := c.state(false)
 	if err != nil {
 		return "", err
 	}
-	n, _, _, _, err := st.counts()
+	n, err := st.unsynced()
 	if err != nil {
 		return "", err
 	}
@@ -328,7 +331,7 @@ func (c *Client) destroy(reason string) (*wipeReport, error) {
 	}
 	rep := &wipeReport{Reason: reason, At: c.now().UTC().Format(time.RFC3339), Removed: []string{}}
 	if c.st != nil {
-		rep.Lost, _, _, _, _ = c.st.counts()
+		rep.Lost, _ = c.st.unsynced()
 		// Make the WAL's content part of the main file, then truncate it, so
 		// nothing lingers in a -wal file that a failed delete could leave.
 		c.st.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)

@@ -166,7 +166,7 @@ func (c *Client) create(typ string, fields map[string]json.RawMessage) (string, 
 			return "", err
 		}
 		if team == "" {
-			return "", errorf(syncengine.EINVALID, "create", "team_id is required: this phone holds several teams' records; call SetDefaultTeam or pass team_id")
+			return "", errorf(syncengine.EINVALID, "create", "team_id is required: this phone's person has no team of their own; call SetDefaultTeam or pass team_id")
 		}
 		fields["team_id"] = jsonString(team)
 	}
@@ -331,15 +331,18 @@ func (c *Client) SetDefaultTeam(teamID string) error {
 	return setMeta(st.db, "team_id", teamID)
 }
 
-// defaultTeam is the team set by SetDefaultTeam or, failing that, the only
-// team among the records this phone holds (a worker's phone sees one team).
+// defaultTeam is the team set by SetDefaultTeam or, failing that, the
+// person's team from the enrolment answer (known before the first sync
+// brings any record), or the only team among the records this phone holds.
 func (c *Client) defaultTeam() (string, error) {
 	st, _, err := c.state(false)
 	if err != nil {
 		return "", err
 	}
-	if t, err := st.metaString("team_id"); err != nil || t != "" {
-		return t, err
+	for _, key := range []string{"team_id", "enrol_team_id"} {
+		if t, err := st.metaString(key); err != nil || t != "" {
+			return t, err
+		}
 	}
 	rows, err := st.db.Query(`SELECT DISTINCT team_id FROM records WHERE team_id <> '' LIMIT 2`)
 	if err != nil {

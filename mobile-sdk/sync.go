@@ -27,6 +27,18 @@ const (
 
 // Enrol exchanges a one-time code from a supervisor for this device's
 // identity and credential. It returns the person id the device belongs to.
+//
+// A phone whose credential the server no longer accepts (the server was
+// restored from a backup that predates the phone, or an administrator
+// re-issued its enrolment) is enrolled again with a new code for the same
+// person, without logging out: it keeps its replica id (sent in the request
+// so the server registers it), its outbox and its sent queue, and re-sends
+// them all at the next sync; the server drops what it already holds as
+// duplicates.
+//
+// A retry after a lost answer (a network error) sends the same install_id
+// with the same code, so the server can answer it again instead of using up
+// the code on a device nobody holds.
 func (c *Client) Enrol(serverURL, code string) (string, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
@@ -34,16 +46,30 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if v, _ := st.metaString("replica_id"); v != "" {
-		return "", errorf(syncengine.ECONFLICT, "enrol", "this device is already enrolled; log out first")
+	replica, _ := st.metaString("replica_id")
+	if replica != "" {
+		if refused, _ := st.metaString("credential_refused"); refused != "1" {
+			return "", errorf(syncengine.ECONFLICT, "enrol", "this device is already enrolled; log out first")
+		}
+	}
+	install, err := st.installID(c.ids)
+	if err != nil {
+		return "", err
 	}
 	serverURL = strings.TrimRight(serverURL, "/")
-	body, _ := json.Marshal(map[string]string{"code": code, "platform": c.platform})
+	req := map[string]string{"code": code, "platform": c.platform, "install_id": install}
+	if replica != "" {
+		req["replica_id"] = replica
+	}
+	body, _ := json.Marshal(req)
 	var e struct {
 		DeviceID   string `json:"device_id"`
 		ReplicaID  string `json:"replica_id"`
 		Credential string `json:"credential"`
 		PersonID   string `json:"person_id"`
+		Role       string `json:"role"`
+		TeamID     string `json:"team_id"`
+		ServiceID  string `json:"service_id"`
 	}
 	if _, err := c.call(context.Background(), serverURL+"/v1/enrol", "", "application/json", body, func(b []byte) error {
 		return json.Unmarshal(b, &e)
@@ -54,10 +80,33 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 	if err != nil || e.Credential == "" || e.PersonID == "" {
 		return "", errorf(EPROTOCOL, "enrol", "the server's enrolment answer is incomplete")
 	}
+	if replica != "" {
+		// Re-enrolment: the saves queued and sent under this replica id are
+		// only accepted if the server registered the same id for the same
+		// person; anything else would strand them.
+		if me, _ := st.metaString("person_id"); e.PersonID != me {
+			return "", errorf(syncengine.ECONFLICT, "enrol", "the code is for another person than this phone's; log out first")
+		}
+		if e.ReplicaID != replica {
+			return "", errorf(EPROTOCOL, "enrol", "the server did not keep this phone's replica id; its unsent work would be refused (update the server, or log out)")
+		}
+	}
+	meta := map[string]string{"replica_id": e.ReplicaID, "device_id": e.DeviceID, "person_id": e.PersonID,
+		"role": e.Role, "enrol_team_id": e.TeamID, "service_id": e.ServiceID,
+		"server_url": serverURL, "last_error": "", "last_error_code": "", "credential_refused": ""}
+	if replica == "" {
+		meta["cursor"], meta["counter"] = "", "0"
+	}
 	err = st.update(func(tx *sql.Tx) error {
-		for k, v := range map[string]string{"replica_id": e.ReplicaID, "device_id": e.DeviceID, "person_id": e.PersonID,
-			"server_url": serverURL, "cursor": "", "counter": "0", "last_error": "", "last_error_code": ""} {
+		for k, v := range meta {
 			if err := setMeta(tx, k, v); err != nil {
+				return err
+			}
+		}
+		if replica != "" {
+			// Send everything again (the server may hold none of it) and
+			// start from a snapshot of what it holds now.
+			if err := resendTx(tx); err != nil {
 				return err
 			}
 		}
@@ -66,12 +115,14 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.mu.Lock()
-	st.self = id
-	err = c.startReplica()
-	c.mu.Unlock()
-	if err != nil {
-		return "", err
+	if replica == "" {
+		c.mu.Lock()
+		st.self = id
+		err = c.startReplica()
+		c.mu.Unlock()
+		if err != nil {
+			return "", err
+		}
 	}
 	c.notify()
 	return e.PersonID, nil
@@ -125,6 +176,13 @@ func (c *Client) recordOutcome(err error) {
 	} else if code := ErrorCode(err); code != EREVOKED {
 		setMeta(st.db, "last_error", ErrorMessage(err))
 		setMeta(st.db, "last_error_code", code)
+		if code == EUNAUTHORIZED {
+			// The server does not know this phone's credential: it may have
+			// been restored from a backup older than the phone, so what it
+			// acknowledged is not certain any more (see Logout), and the
+			// phone may be enrolled again without losing its work.
+			setMeta(st.db, "credential_refused", "1")
+		}
 	}
 	c.notify()
 }
@@ -498,10 +556,12 @@ func (c *Client) applyPage(received []*syncengine.Changeset) error {
 // cursor, in one transaction: the next round trip pushes them again and pulls
 // a snapshot of the phone's scope.
 func (s *store) resend() error {
-	return s.update(func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`INSERT OR IGNORE INTO outbox (start, bytes, created, body) SELECT start, length(body), acked, body FROM sent`); err != nil {
-			return err
-		}
-		return setMeta(tx, "cursor", "")
-	})
+	return s.update(resendTx)
+}
+
+func resendTx(tx *sql.Tx) error {
+	if _, err := tx.Exec(`INSERT OR IGNORE INTO outbox (start, bytes, created, body) SELECT start, length(body), acked, body FROM sent`); err != nil {
+		return err
+	}
+	return setMeta(tx, "cursor", "")
 }

@@ -1,0 +1,176 @@
+package mobilesdk
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// A phone enrolled a moment ago saves before its first sync completes (the
+// worker is offline in the field, or the first download is slow): the team
+// comes from the enrolment answer, not from records the phone does not hold
+// yet, and the save is accepted when it reaches the server.
+func TestNewPhoneSavesBeforeItsFirstSync(t *testing.T) {
+	s := startServer(t)
+	sup, w := s.person(t, 1, "supervisor", 0), s.person(t, 1, "worker", 2)
+	c := MustOpen(t, t.TempDir(), nil)
+	if _, err := c.Enrol(s.url, s.code(t, sup, w)); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.CreateEncounter(`{"area":"Bus station","note":"saved before the first sync"}`)
+	if err != nil {
+		t.Fatalf("save before the first sync: %v (code %s)", err, ErrorCode(err))
+	}
+	if got := str(t, view(t, c, id), "team_id"); got != w.TeamID {
+		t.Fatalf("team_id = %q, want the worker's team %q", got, w.TeamID)
+	}
+	sum := mustS(t)(c.SyncNow())
+	if !strings.Contains(sum, `"accepted":1`) {
+		t.Fatalf("first sync: %s", sum)
+	}
+	if _, ok := s.serverRecords(t, w.TeamID)[id]; !ok {
+		t.Fatal("the save is not on the server")
+	}
+}
+
+// restoreRig is a server of the test's own (it is stopped and restored from
+// a backup), on a fixed loopback port so phones find it again.
+type restoreRig struct {
+	*testServer
+	port int
+	dir  string
+	stop func()
+}
+
+func newRestoreRig(t *testing.T) *restoreRig {
+	t.Helper()
+	shared := startServer(t) // builds the binaries and knows the demo organisation
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	r := &restoreRig{testServer: &testServer{url: fmt.Sprintf("http://localhost:%d", port), dataDir: filepath.Join(dir, "data"),
+		bin: shared.bin, fieldsim: shared.fieldsim, demo: shared.demo}, port: port, dir: dir}
+	r.stop = bootServer(t, r.bin, r.dataDir, port)
+	return r
+}
+
+func (r *restoreRig) backup(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(r.dir, "backup.db")
+	if out, err := exec.Command(r.bin, "-data", r.dataDir, "-backup", path).CombinedOutput(); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	return path
+}
+
+// restore stops the server, puts the backup in a fresh data directory (what
+// an operator's restore does) and starts the server on the same address.
+func (r *restoreRig) restore(t *testing.T, backup string) {
+	t.Helper()
+	r.stop()
+	r.dataDir = filepath.Join(r.dir, fmt.Sprintf("restored-%d", time.Now().UnixNano()))
+	must(t, os.MkdirAll(r.dataDir, 0o700))
+	data, err := os.ReadFile(backup)
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(r.dataDir, "joinedup.db"), data, 0o600))
+	r.stop = bootServer(t, r.bin, r.dataDir, r.port)
+}
+
+// A phone enrolled after the server's last backup: after a restore the
+// server does not know its credential. Logging out would destroy saves the
+// server acknowledged but no longer holds, so logout counts them and refuses.
+func TestLogoutCountsAcknowledgedSavesTheServerLost(t *testing.T) {
+	r := newRestoreRig(t)
+	sup, w := r.person(t, 0, "supervisor", 0), r.person(t, 0, "worker", 0)
+	backup := r.backup(t)
+	p := r.enrolPhone(t, sup, w)
+	for i := 0; i < 3; i++ {
+		mustS(t)(p.CreateEncounter(fmt.Sprintf(`{"area":"Park","note":"acknowledged %d"}`, i)))
+	}
+	syncOK(t, p)
+	if st := status(t, p); st.PendingChangesets != 0 {
+		t.Fatalf("pending after sync: %d", st.PendingChangesets)
+	}
+	r.restore(t, backup)
+	if _, err := p.SyncNow(); ErrorCode(err) != "unauthorized" {
+		t.Fatalf("sync after the restore: %v, want code %s", err, EUNAUTHORIZED)
+	}
+	_, err := p.Logout(false)
+	if ErrorCode(err) != EUNSYNCED || !strings.Contains(ErrorMessage(err), "3 saves") {
+		t.Fatalf("logout = %v, want %s naming 3 saves", err, EUNSYNCED)
+	}
+	rep := mustS(t)(p.Logout(true))
+	if !strings.Contains(rep, `"unsynced_lost":3`) {
+		t.Fatalf("forced logout report: %s", rep)
+	}
+}
+
+// A phone enrolled after the backup makes 2,000 saves that the server
+// acknowledges; the server is restored; the phone is enrolled again with a
+// new code for the same person, without logging out, and re-sends its work:
+// all 2,000 are on the server exactly once and the phone matches it.
+func TestReEnrolAfterRestoreKeepsEverySave(t *testing.T) {
+	r := newRestoreRig(t)
+	sup, w := r.person(t, 0, "supervisor", 0), r.person(t, 0, "worker", 1)
+	backup := r.backup(t)
+	p := r.enrolPhone(t, sup, w)
+	const saves = 2000
+	for i := 0; i < saves; i++ {
+		mustS(t)(p.CreateEncounter(fmt.Sprintf(`{"area":"Park","note":"re-enrol save %d end"}`, i)))
+		if i%500 == 499 {
+			syncOK(t, p)
+		}
+	}
+	syncOK(t, p)
+	replica := mustS(t)(p.Status())
+	r.restore(t, backup)
+	if _, err := p.SyncNow(); ErrorCode(err) != "unauthorized" {
+		t.Fatalf("sync after the restore: %v, want code %s", err, EUNAUTHORIZED)
+	}
+	if _, err := p.Enrol(r.url, r.code(t, sup, w)); err != nil {
+		t.Fatalf("re-enrol with a new code: %v", err)
+	}
+	syncOK(t, p)
+	syncOK(t, p)
+	if st := status(t, p); st.PendingChangesets != 0 || len(st.Quarantined) != 0 {
+		t.Fatalf("phone after re-sending: %+v", st)
+	}
+	if !strings.Contains(mustS(t)(p.Status()), fmt.Sprintf(`"replica_id":%q`, statusField(t, replica, "replica_id"))) {
+		t.Fatal("re-enrolment changed the phone's replica id")
+	}
+	server := r.serverRecords(t, w.TeamID)
+	count := map[string]int{}
+	marker := regexp.MustCompile(`re-enrol save (\d+) end`)
+	for _, b := range server {
+		rec, err := syncengine.DecodeRecord(b)
+		must(t, err)
+		for _, m := range marker.FindAllStringSubmatch(rec.String("note"), -1) {
+			count[m[1]]++
+		}
+	}
+	for i := 0; i < saves; i++ {
+		if n := count[fmt.Sprint(i)]; n != 1 {
+			t.Fatalf("save %d is on the server %d times, want 1 (%d distinct saves found)", i, n, len(count))
+		}
+	}
+	sameRecords(t, "phone vs server after re-enrolment", phoneRecords(t, p), server)
+}
+
+func statusField(t *testing.T, statusJSON, field string) string {
+	t.Helper()
+	var m map[string]any
+	must(t, json.Unmarshal([]byte(statusJSON), &m))
+	s, _ := m[field].(string)
+	return s
+}
