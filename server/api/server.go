@@ -48,6 +48,13 @@ type Config struct {
 	PageBytes    int           // default pull page budget
 	BackupDir    string        // where POST /v1/admin/backup writes
 	SSEHeartbeat time.Duration // keep-alive comment interval on /v1/sync/events
+	// Connection timeouts (fasthttp's): reading a request, writing a
+	// response, and a kept-alive connection waiting for its next request. The
+	// live channel is exempt from the write timeout as a whole: each of its
+	// writes gets WriteTimeout of its own (see handleSyncEvents).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
 	// StaffAuth authenticates a supervisor or admin for /v1/admin. The default
 	// accepts HTTP Basic credentials (email, password) checked with bcrypt;
 	// the portal can replace it with its session cookies.
@@ -68,7 +75,8 @@ type Config struct {
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
 	return Config{BodyLimit: 8 << 20, RateLimit: 20, RateBurst: 40, PageBytes: domain.DefaultPageBytes,
-		SSEHeartbeat: 25 * time.Second, Now: time.Now, BcryptCost: bcrypt.DefaultCost}
+		SSEHeartbeat: 25 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		Now: time.Now, BcryptCost: bcrypt.DefaultCost}
 }
 
 // Server is the HTTP API.
@@ -108,9 +116,9 @@ func New(store Store, cfg Config, logger *slog.Logger) *Server {
 		BodyLimit:             cfg.BodyLimit,
 		ErrorHandler:          ErrorHandler(logger),
 		DisableStartupMessage: true,
-		ReadTimeout:           60 * time.Second,
-		WriteTimeout:          60 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
 	})
 	s.App.Use(s.observe)
 	registerOpsRoutes(s, s.App)

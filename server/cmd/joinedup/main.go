@@ -158,6 +158,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.Config.HistoryKeep, "history-keep", m.Config.HistoryKeep, "compact sync history that every phone seen within this time has pulled (0: never)")
 	fs.IntVar(&m.Config.API.BodyLimit, "body-limit", m.Config.API.BodyLimit, "maximum request body in bytes")
 	fs.Float64Var(&m.Config.API.RateLimit, "rate", m.Config.API.RateLimit, "sync requests per second per device (0: unlimited)")
+	fs.DurationVar(&m.Config.API.ReadTimeout, "read-timeout", m.Config.API.ReadTimeout, "time allowed to read a request")
+	fs.DurationVar(&m.Config.API.WriteTimeout, "write-timeout", m.Config.API.WriteTimeout, "time allowed to write a response (each live-channel write gets its own)")
+	fs.DurationVar(&m.Config.API.IdleTimeout, "idle-timeout", m.Config.API.IdleTimeout, "how long a kept-alive connection may wait for its next request")
+	fs.DurationVar(&m.Config.API.SSEHeartbeat, "sse-heartbeat", m.Config.API.SSEHeartbeat, "keep-alive interval on the live channel")
 	pushFlags(fs, &m.Config.Push)
 	if err := fs.Parse(args); err != nil {
 		return err
