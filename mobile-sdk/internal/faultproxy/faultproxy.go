@@ -216,7 +216,7 @@ func (l *link) run(target string) {
 func (l *link) pump(src, dst net.Conn, cutAt int64, counter *atomic.Int64) {
 	buf := make([]byte, 4096)
 	var sent int64
-	start, last := time.Now(), time.Time{}
+	var due, last time.Time // due: when the bytes forwarded so far may have gone at the limit
 	for {
 		f := l.p.current()
 		chunk := buf
@@ -233,7 +233,9 @@ func (l *link) pump(src, dst net.Conn, cutAt int64, counter *atomic.Int64) {
 				time.Sleep(f.Latency)
 			}
 			if f.BytesPerSecond > 0 {
-				due := start.Add(time.Duration(float64(sent+int64(n)) / float64(f.BytesPerSecond) * float64(time.Second)))
+				// An idle link earns no credit: a burst after a pause is
+				// paced like any other.
+				due = later(due, time.Now()).Add(time.Duration(float64(n) / float64(f.BytesPerSecond) * float64(time.Second)))
 				time.Sleep(time.Until(due))
 			}
 			if _, werr := dst.Write(chunk[:n]); werr != nil {
@@ -301,4 +303,11 @@ func resetConn(c net.Conn) {
 		tc.SetLinger(0)
 	}
 	c.Close()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
