@@ -50,7 +50,7 @@ type Client struct {
 	wiped    bool
 	listener Listener
 	progress ProgressListener
-	page     int // pull page budget in bytes
+	sizes    linkSizes // push batch and pull page budgets, adapted to the link
 
 	syncMu sync.Mutex // one sync at a time
 	editMu sync.Mutex // a save and the storing of a sync page exclude each other
@@ -103,7 +103,7 @@ func open(dir string, key []byte, platform string, o options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, page: pageBytes}
+	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, sizes: newLinkSizes(pushBudget, pageBytes)}
 	c.loop = newLoop(c)
 	if !st.self.IsZero() {
 		if err := c.startReplica(); err != nil {
@@ -155,11 +155,12 @@ func (c *Client) SetProgressListener(p ProgressListener) {
 	c.mu.Unlock()
 }
 
-// SetPageBytes sets how many bytes the server may send per pull page
-// (default 512 KiB; smaller on slow, flaky networks so each page lands).
+// SetPageBytes sets the most bytes the server may send per pull page
+// (default 512 KiB). Pages shrink below it by themselves on a link too slow
+// for them (see linkSizes); a host sets it lower to start small.
 func (c *Client) SetPageBytes(n int64) {
 	c.mu.Lock()
-	c.page = int(max(1024, min(n, 8<<20)))
+	c.sizes.setMaxPage(int(max(minPageBytes, min(n, 8<<20))))
 	c.mu.Unlock()
 }
 

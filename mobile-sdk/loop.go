@@ -268,7 +268,7 @@ func (c *Client) listen(ctx context.Context, server, cred string) bool {
 	}
 	req.Header.Set("Authorization", "Bearer "+cred)
 	req.Header.Set("Accept", "text/event-stream")
-	hc := &http.Client{Transport: c.http.Transport} // no timeout: the stream is long-lived
+	hc := &http.Client{Transport: c.httpClient().Transport} // no timeout: the stream is long-lived
 	resp, err := hc.Do(req)
 	if err != nil {
 		return false

@@ -3,7 +3,9 @@ package mobilesdk
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/mobile-sdk/internal/faultproxy"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -173,4 +176,82 @@ func statusField(t *testing.T, statusJSON, field string) string {
 	must(t, json.Unmarshal([]byte(statusJSON), &m))
 	s, _ := m[field].(string)
 	return s
+}
+
+// slowLink is a 50 kbit/s link to the shared server. The phones' request
+// timeout is scaled down with the data (5 s here against 60 s in the field),
+// so the test takes seconds: each case moves several times what fits in one
+// timeout at that speed.
+func slowLink(t *testing.T, s *testServer) *faultproxy.Proxy {
+	t.Helper()
+	u, err := url.Parse(s.url)
+	must(t, err)
+	p, err := faultproxy.New(u.Host, 1)
+	must(t, err)
+	t.Cleanup(func() { p.Close() })
+	p.Set(faultproxy.Faults{BytesPerSecond: 50_000 / 8})
+	return p
+}
+
+const slowTimeout = 5 * time.Second
+
+// At 50 kbit/s a new phone's first sync, which brings more than one request
+// timeout can carry, finishes: pages shrink until each lands.
+func TestFirstSyncFinishesOnA50kbitLink(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	sup, w := s.person(t, 2, "supervisor", 0), s.person(t, 2, "worker", 0)
+	link := slowLink(t, s)
+	c := MustOpen(t, t.TempDir(), nil)
+	c.SetRequestTimeout(slowTimeout.Milliseconds())
+	if _, err := c.Enrol(link.URL(), s.code(t, sup, w)); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := c.SyncNow()
+	if err != nil {
+		t.Fatalf("first sync over 50 kbit/s: %v", err)
+	}
+	var got syncSummary
+	must(t, json.Unmarshal([]byte(sum), &got))
+	t.Logf("first sync: %s", sum)
+	if fits := int64(slowTimeout.Seconds() * 50_000 / 8); got.BytesDown <= fits {
+		t.Fatalf("the first sync brought %d bytes, which fit in one timeout (%d): the test proves nothing", got.BytesDown, fits)
+	}
+	sameRecords(t, "phone vs server after a slow first sync", phoneRecords(t, c), s.serverRecords(t, w.TeamID))
+}
+
+// At 50 kbit/s a phone with several timeouts' worth of saves queued uploads
+// them all: push batches shrink until each lands.
+func TestUploadFinishesOnA50kbitLink(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	sup, w := s.person(t, 1, "supervisor", 0), s.person(t, 1, "worker", 3)
+	c := s.enrolPhone(t, sup, w)
+	rng := rand.New(rand.NewPCG(7, 7))
+	words := strings.Fields("the bus home was late again and we talked about school the hostel his sister football money court")
+	const saves = 110
+	for i := 0; i < saves; i++ {
+		var note strings.Builder
+		for note.Len() < 1000 { // about 1 KB of text that does not compress away
+			note.WriteString(words[rng.IntN(len(words))] + " ")
+		}
+		mustS(t)(c.CreateEncounter(fmt.Sprintf(`{"area":"Docks","note":%q}`, fmt.Sprintf("slow upload %d: %s", i, note.String()))))
+	}
+	_, queued, _, _, err := c.st.counts()
+	must(t, err)
+	if fits := int64(slowTimeout.Seconds() * 50_000 / 8); queued < 2*fits {
+		t.Fatalf("%d bytes queued, want more than two timeouts' worth (%d)", queued, 2*fits)
+	}
+	link := slowLink(t, s)
+	must(t, setMeta(c.st.db, "server_url", link.URL()))
+	c.SetRequestTimeout(slowTimeout.Milliseconds())
+	sum, err := c.SyncNow()
+	if err != nil {
+		t.Fatalf("upload over 50 kbit/s: %v", err)
+	}
+	t.Logf("upload: %s", sum)
+	if st := status(t, c); st.PendingChangesets != 0 {
+		t.Fatalf("%d saves still queued", st.PendingChangesets)
+	}
+	sameRecords(t, "phone vs server after a slow upload", phoneRecords(t, c), s.serverRecords(t, w.TeamID))
 }

@@ -212,6 +212,10 @@ func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 	recovered := false
 	for page := 0; page < maxPages; page++ {
 		more, err := c.roundTrip(ctx, st, server, cred, sum)
+		if errors.Is(err, errSmaller) {
+			page--
+			continue
+		}
 		if ErrorCode(err) == ECURSORAHEAD && !recovered {
 			// The server was restored from a backup and lost what it had
 			// acknowledged since: send our recent saves again and start
@@ -235,10 +239,17 @@ func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 	return sum, nil
 }
 
+// errSmaller: the round trip was too big for the link; try again at once
+// with the smaller sizes.
+var errSmaller = errors.New("round trip too big for the link")
+
 // roundTrip sends one request (the next outbox batch, the cursor) and stores
 // what came back. It reports whether another round trip is needed.
 func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, sum *syncSummary) (bool, error) {
-	batch, err := st.outbox(st.db, pushBudget)
+	c.mu.Lock()
+	budget, page := c.sizes.push, c.sizes.page
+	c.mu.Unlock()
+	batch, err := st.outbox(st.db, budget)
 	if err != nil {
 		return false, err
 	}
@@ -251,29 +262,41 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 		return false, err
 	}
 	frames := make([][]byte, len(batch))
+	pushed := 0
 	for i, e := range batch {
 		frames[i] = e.body
+		pushed += len(e.body)
 	}
-	c.mu.Lock()
-	page := c.page
-	c.mu.Unlock()
 	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page}, frames)
 	if err != nil {
 		return false, err
 	}
 	var hdr protocol.Response
 	var groups [][][]byte
+	began, timeout := time.Now(), c.httpClient().Timeout
 	n, err := c.call(ctx, server+"/v1/sync", cred, protocol.ContentType, body, func(b []byte) error {
 		var err error
 		groups, err = protocol.Decode(b, &hdr, 2)
 		return err
 	})
+	took := time.Since(began)
 	sum.RoundTrips++
 	sum.BytesUp += int64(len(body))
 	sum.BytesDown += int64(n)
 	if err != nil {
+		if tooSlow(err, took, timeout) {
+			c.mu.Lock()
+			shrank := c.sizes.failed(pushed, len(batch), n)
+			c.mu.Unlock()
+			if shrank {
+				return false, errSmaller
+			}
+		}
 		return false, err
 	}
+	c.mu.Lock()
+	c.sizes.succeeded(took, timeout)
+	c.mu.Unlock()
 	sum.Pushed += len(batch)
 	c.reportProgress("pushed", sum.RoundTrips, len(batch), 0, len(groups[0])+len(groups[1]), hdr.More)
 	acked := sum.Accepted + sum.Duplicates + sum.Quarantined
@@ -504,7 +527,7 @@ func (c *Client) call(ctx context.Context, url, cred, contentType string, body [
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return 0, &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the server could not be reached", Err: err}
 	}

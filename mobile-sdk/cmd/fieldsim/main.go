@@ -14,7 +14,7 @@
 //	fieldsim -dir D submit-referral -id X
 //	fieldsim -dir D add-followup -due RFC3339 [-yp ID] [-note TEXT]
 //	fieldsim -dir D followups | today | list -type T
-//	fieldsim -dir D sync [-page-bytes N] [-v]
+//	fieldsim -dir D sync [-page-bytes N] [-timeout D] [-v]
 //	fieldsim -dir D show -id X | conflicts -id X
 //	fieldsim -dir D status
 //	fieldsim -dir D logout [-force]
@@ -145,7 +145,8 @@ func (p *phone) do(cmd string, args []string) error {
 		typ      = fs.String("type", "encounter", "record type")
 		force    = fs.Bool("force", false, "log out even with unsynced work")
 		verbose  = fs.Bool("v", false, "print sync progress")
-		page     = fs.Int64("page-bytes", 0, "pull page budget in bytes")
+		page     = fs.Int64("page-bytes", 0, "largest pull page in bytes (pages shrink by themselves on a slow link)")
+		timeout  = fs.Duration("timeout", 0, "how long one sync round trip may take (default 60s)")
 		n        = fs.Int("n", 10, "how many")
 		tag      = fs.String("tag", "burst", "marker for burst saves")
 		thenSync = fs.Bool("sync", false, "sync after the burst")
@@ -170,6 +171,9 @@ func (p *phone) do(cmd string, args []string) error {
 	}
 	if *page > 0 {
 		p.c.SetPageBytes(*page)
+	}
+	if *timeout > 0 {
+		p.c.SetRequestTimeout(timeout.Milliseconds())
 	}
 	c := p.c
 	switch cmd {
