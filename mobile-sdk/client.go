@@ -61,6 +61,9 @@ type Client struct {
 	ids    io.Reader      // record ids
 	jitter func() float64 // backoff jitter in [0,1)
 	http   *http.Client
+	// liveSilence: a live channel silent this long is reconnected (0: the
+	// default, liveSilence).
+	liveSilence time.Duration
 }
 
 // Open opens (or creates) the phone's state in dir, encrypted with key (32
@@ -70,10 +73,11 @@ func Open(dir string, key []byte, platform string) (*Client, error) {
 }
 
 type options struct {
-	now    func() time.Time
-	ids    io.Reader
-	jitter func() float64
-	http   *http.Client
+	now         func() time.Time
+	ids         io.Reader
+	jitter      func() float64
+	http        *http.Client
+	liveSilence time.Duration
 }
 
 func open(dir string, key []byte, platform string, o options) (*Client, error) {
@@ -103,7 +107,8 @@ func open(dir string, key []byte, platform string, o options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, sizes: newLinkSizes(pushBudget, pageBytes)}
+	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, sizes: newLinkSizes(pushBudget, pageBytes),
+		liveSilence: o.liveSilence}
 	c.loop = newLoop(c)
 	if !st.self.IsZero() {
 		if err := c.startReplica(); err != nil {

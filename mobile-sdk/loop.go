@@ -260,8 +260,16 @@ func (c *Client) startLive() {
 	}()
 }
 
+// liveSilence is how long the live channel may stay silent before the phone
+// takes it for dead and reconnects: the server sends a keep-alive every 25 s,
+// and a link that died without a reset (a phone moving between masts, a NAT
+// forgetting the connection) would otherwise hold a dead stream for ever.
+const liveSilence = 90 * time.Second
+
 // listen reads one SSE connection until it ends; it reports whether it connected.
 func (c *Client) listen(ctx context.Context, server, cred string) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/v1/sync/events", nil)
 	if err != nil {
 		return false
@@ -281,8 +289,15 @@ func (c *Client) listen(ctx context.Context, server, cred string) bool {
 	}
 	c.loop.setLive(true)
 	defer c.loop.setLive(false)
+	silence := c.liveSilence
+	if silence <= 0 {
+		silence = liveSilence
+	}
+	watchdog := time.AfterFunc(silence, cancel)
+	defer watchdog.Stop()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
+		watchdog.Reset(silence)
 		line := sc.Text()
 		if ev, ok := strings.CutPrefix(line, "event:"); ok {
 			switch strings.TrimSpace(ev) {
