@@ -66,7 +66,7 @@ type Config struct {
 	DataDir  string // DATA_DIR; holds joinedup.db and backups/
 	Demo     bool   // load demo data into an empty database
 	BackupTo string // -backup: write a backup to this path and exit
-	// HealthCheck: -healthcheck probes a running server's /healthz at Addr and
+	// HealthCheck: -healthcheck probes a running server's /readyz at Addr and
 	// exits (the container image's HEALTHCHECK; the image has no curl).
 	HealthCheck bool
 	LogLevel    string
@@ -151,7 +151,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
 	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (default $DATA_DIR or ./data)")
 	fs.BoolVar(&m.Config.Demo, "demo", m.Config.Demo, "load demo data into an empty database")
-	fs.BoolVar(&m.Config.HealthCheck, "healthcheck", false, "probe the running server's /healthz at -addr and exit 0 if it is healthy")
+	fs.BoolVar(&m.Config.HealthCheck, "healthcheck", false, "probe the running server's /readyz at -addr (default localhost:$PORT) and exit 0 if it is ready")
 	fs.StringVar(&m.Config.BackupTo, "backup", "", "write an online backup of the database to this file and exit")
 	fs.IntVar(&m.Config.BcryptCost, "bcrypt-cost", m.Config.BcryptCost, "bcrypt cost for demo passwords (tests lower it)")
 	fs.StringVar(&m.Config.LogLevel, "log-level", m.Config.LogLevel, "debug, info, warn or error")
