@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -127,6 +128,7 @@ func (m *Metrics) WriteText(w io.Writer, quarantineOpen int64) {
 	counter(w, "joinedup_revoked_contacts_total", "Requests refused because the device is revoked.", m.Revoked.Load())
 	gauge(w, "joinedup_quarantine_open", "Quarantined changesets awaiting review.", quarantineOpen)
 	gauge(w, "joinedup_sse_clients", "Connected live-channel clients.", m.SSEClients.Load())
+	gauge(w, "go_goroutines", "Goroutines that currently exist (a leak shows as growth over a soak).", int64(runtime.NumGoroutine()))
 	m.HTTPRequests.write(w, "joinedup_http_requests_total", "HTTP requests by status code.", "code")
 	m.SyncLatency.write(w, "joinedup_sync_duration_seconds", "Time to serve one sync round trip.")
 }
