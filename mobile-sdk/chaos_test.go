@@ -3,6 +3,8 @@ package mobilesdk
 import (
 	"bufio"
 	"bytes"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -576,4 +578,59 @@ func sameMaps(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+// A damaged b-tree page of the changeset log: the server starts, but says it
+// is not ready (503 with a clear code, for the load balancer and the
+// container's health check), and a phone's save is refused with a clear
+// error, never taken into a damaged database nor answered "internal".
+func TestChaosCorruptPageMakesServerUnready(t *testing.T) {
+	shared := startServer(t)
+	r := newChaosRun(t, shared, 1)
+	r.enrol(1)
+	p := r.phones[0]
+	for i := 0; i < 200; i++ { // enough history for the log to span pages
+		mustS(t)(p.c.CreateEncounter(fmt.Sprintf(`{"area":"Docks","note":"before the damage %d, with enough words to fill the page"}`, i)))
+	}
+	syncOK(t, p.c)
+
+	// Stop cleanly (the WAL is checkpointed into the file), then zero the
+	// changeset log's root page.
+	pid := r.srv.pid()
+	must(t, syscall.Kill(pid, syscall.SIGTERM))
+	r.srv.mu.Lock()
+	<-r.srv.exited
+	r.srv.cmd = nil
+	r.srv.mu.Unlock()
+	path := filepath.Join(r.srv.dataDir, "joinedup.db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	must(t, err)
+	var pageSize, root int64
+	must(t, db.QueryRow(`PRAGMA page_size`).Scan(&pageSize))
+	must(t, db.QueryRow(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'changesets'`).Scan(&root))
+	db.Close()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	must(t, err)
+	_, err = f.WriteAt(make([]byte, pageSize), (root-1)*pageSize)
+	must(t, err)
+	must(t, f.Close())
+
+	must(t, r.srv.start())
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", r.srv.port))
+	must(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var eb apiError
+	if resp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal(body, &eb) != nil || eb.Code == "" || eb.Code == syncengine.EINTERNAL {
+		t.Fatalf("/readyz on a damaged database: %d %s; want 503 with a clear code", resp.StatusCode, body)
+	}
+	mustS(t)(p.c.CreateEncounter(`{"area":"Docks","note":"after the damage"}`))
+	_, err = p.c.SyncNow()
+	if err == nil || ErrorCode(err) == syncengine.EINTERNAL || ErrorCode(err) == ENETWORK {
+		t.Fatalf("sync against a damaged database: %v; want a clear refusal", err)
+	}
+	if st := status(t, p.c); st.PendingChangesets != 1 {
+		t.Fatalf("the save after the damage: pending %d, want 1 (kept on the phone)", st.PendingChangesets)
+	}
+	t.Logf("readyz: %s; sync: %v", body, err)
 }

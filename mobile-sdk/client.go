@@ -246,6 +246,7 @@ func (c *Client) Status() (string, error) {
 	}
 	v.DeviceID, v.PersonID, v.ReplicaID, v.Server = meta("device_id"), meta("person_id"), meta("replica_id"), meta("server_url")
 	v.Enrolled = v.ReplicaID != ""
+	v.EnrolAgain = meta("credential_refused") == "1"
 	v.Online = meta("offline") != "1"
 	v.LastError, v.LastErrorCode = meta("last_error"), meta("last_error_code")
 	if ms, e := getMetaInt(st.db, "last_synced"); e == nil && ms > 0 {
@@ -263,7 +264,11 @@ func (c *Client) Status() (string, error) {
 }
 
 type statusView struct {
-	Enrolled          bool          `json:"enrolled"`
+	Enrolled bool `json:"enrolled"`
+	// The server refuses this phone's credential (restored from an older
+	// backup, or the enrolment was re-issued): the host asks for a new code
+	// and calls Enrol; the phone keeps and re-sends its work.
+	EnrolAgain        bool          `json:"enrol_again,omitempty"`
 	Wiped             bool          `json:"wiped,omitempty"`
 	WipeReport        *wipeReport   `json:"wipe_report,omitempty"`
 	DeviceID          string        `json:"device_id,omitempty"`

@@ -144,8 +144,10 @@ func (l *loop) run(stop, done chan struct{}) {
 		switch code := ErrorCode(err); {
 		case err == nil:
 			l.failures, l.retryAt = 0, time.Time{}
-		case code == EWIPED || code == EREVOKED || code == ENOTENROLLED || code == EOFFLINE:
-			l.failures, l.retryAt = 0, time.Time{} // nothing to retry until something changes
+		case code == EWIPED || code == EREVOKED || code == ENOTENROLLED || code == EOFFLINE || code == EUNAUTHORIZED:
+			// Nothing to retry until something changes (connectivity, or a
+			// new enrolment: Status says enrol_again).
+			l.failures, l.retryAt = 0, time.Time{}
 		default:
 			l.failures++
 			d := backoff(l.failures, l.c.jitter())

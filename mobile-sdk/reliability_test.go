@@ -109,6 +109,9 @@ func TestLogoutCountsAcknowledgedSavesTheServerLost(t *testing.T) {
 	if _, err := p.SyncNow(); ErrorCode(err) != "unauthorized" {
 		t.Fatalf("sync after the restore: %v, want code %s", err, EUNAUTHORIZED)
 	}
+	if !strings.Contains(mustS(t)(p.Status()), `"enrol_again":true`) {
+		t.Fatalf("status does not ask for a new enrolment: %s", mustS(t)(p.Status()))
+	}
 	_, err := p.Logout(false)
 	if ErrorCode(err) != EUNSYNCED || !strings.Contains(ErrorMessage(err), "3 saves") {
 		t.Fatalf("logout = %v, want %s naming 3 saves", err, EUNSYNCED)
