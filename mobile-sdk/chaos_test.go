@@ -350,10 +350,13 @@ func (r *chaosRun) driveFieldsim(p *chaosPhone, stop chan struct{}) {
 }
 
 // faults changes the network's faults every few hundred milliseconds, and
-// every few seconds SIGKILLs the server or fills its disk for a moment.
+// every few seconds SIGKILLs the server or fills its disk for a moment. The
+// server is SIGKILLed only in the first half: in the second one process
+// lives on, so its memory, goroutines and open files over time show a leak.
 func (r *chaosRun) faults(stop chan struct{}, d time.Duration) {
 	t := r.t
 	next := time.Now().Add(3 * time.Second)
+	noKillsAfter := time.Now().Add(d / 2)
 	for {
 		select {
 		case <-stop:
@@ -380,7 +383,7 @@ func (r *chaosRun) faults(stop chan struct{}, d time.Duration) {
 			continue
 		}
 		next = time.Now().Add(time.Duration(2000+r.intn(4000)) * time.Millisecond)
-		if r.intn(4) == 0 {
+		if r.intn(4) == 0 || time.Now().After(noKillsAfter) {
 			// A full disk: no file of the server's may grow for a while.
 			if err := r.srv.limitFileSize(1); err == nil {
 				r.mu.Lock()
