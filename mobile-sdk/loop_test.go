@@ -171,9 +171,7 @@ func TestLiveChannelPokesTheLoop(t *testing.T) {
 		mu.Lock()
 		nSync++
 		mu.Unlock()
-		body, _ := protocol.Encode(protocol.Response{Results: []protocol.PushResult{}, Drop: []string{}, Cursor: "t.1"}, nil, nil)
-		w.Header().Set("Content-Type", protocol.ContentType)
-		w.Write(body)
+		answerNothingNew(w)
 	})
 	ts := httptest.NewServer(h)
 	defer ts.Close()
@@ -261,11 +259,7 @@ func TestSilentLiveChannelIsReopened(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done() // then nothing, not even keep-alives
 	})
-	h.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := protocol.Encode(protocol.Response{Results: []protocol.PushResult{}, Drop: []string{}, Cursor: "t.1"}, nil, nil)
-		w.Header().Set("Content-Type", protocol.ContentType)
-		w.Write(body)
-	})
+	h.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) { answerNothingNew(w) })
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	defer ts.CloseClientConnections()
@@ -278,4 +272,11 @@ func TestSilentLiveChannelIsReopened(t *testing.T) {
 	c.Start()
 	defer c.Stop()
 	waitFor(t, "the silent channel to be reopened", 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return opened >= 2 })
+}
+
+// answerNothingNew answers a sync with nothing to acknowledge or send.
+func answerNothingNew(w http.ResponseWriter) {
+	body, _ := protocol.Encode(protocol.Response{Results: []protocol.PushResult{}, Drop: []string{}, Cursor: "t.1"}, nil, nil)
+	w.Header().Set("Content-Type", protocol.ContentType)
+	w.Write(body)
 }
