@@ -20,9 +20,10 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 	Migrated(ctx context.Context) (int, error)
+	Health(ctx context.Context) domain.StorageHealth
 
 	IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (string, time.Time, error)
-	Enrol(ctx context.Context, code, platform string) (domain.Enrolment, error)
+	EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.Enrolment, error)
 	Authenticate(ctx context.Context, credential string) (domain.Device, domain.Person, error)
 	Device(ctx context.Context, id string) (domain.Device, error)
 	RevokeDevice(ctx context.Context, deviceID, by, reason string) error

@@ -149,7 +149,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	if len(res.Touched) > 0 {
 		s.Events.Poke(res.Touched...)
 	}
-	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More}
+	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Damaged: res.Damaged}
 	var body []byte
 	if binary {
 		body, err = protocol.Encode(out, res.Changesets, res.Snapshots)

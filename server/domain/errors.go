@@ -27,6 +27,14 @@ const (
 	// which happens after the server was restored from a backup. The device
 	// re-sends its own recent work and starts again from a snapshot.
 	ECURSORAHEAD = "cursor_ahead"
+	// ESTORAGEFULL: the server's disk is full; nothing was written. The
+	// phone keeps its saves and sends them again later.
+	ESTORAGEFULL = "storage_full"
+	// ESTORAGE: another storage fault (I/O error) stopped a write.
+	ESTORAGE = "storage_fault"
+	// EDBCORRUPT: the database failed an integrity check; the server refuses
+	// writes until it is restored from a backup (docs/operations.md).
+	EDBCORRUPT = "database_corrupt"
 )
 
 // codeStatus is the one map from error code to HTTP status, for the API's
@@ -46,6 +54,9 @@ var codeStatus = map[string]int{
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
 	ECURSORAHEAD:  http.StatusConflict,
 	EERASED:       http.StatusGone,
+	ESTORAGEFULL:  http.StatusServiceUnavailable,
+	ESTORAGE:      http.StatusServiceUnavailable,
+	EDBCORRUPT:    http.StatusServiceUnavailable,
 }
 
 // ErrorStatus returns the HTTP status for an error code (500 for an unknown one).

@@ -25,6 +25,9 @@ type SyncResult struct {
 	Reset      bool                  `json:"reset"` // drop everything received from the server before applying
 	Cursor     string                `json:"cursor"`
 	More       bool                  `json:"more"`
+	// Damaged lists records in the device's scope left out of this page
+	// because the server's stored copy is damaged (see docs/sync-protocol.md).
+	Damaged []string `json:"damaged,omitempty"`
 
 	// For metrics and the live channel; not sent.
 	Accepted, Duplicates, Quarantined, Conflicts int      `json:"-"`

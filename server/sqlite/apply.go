@@ -76,16 +76,19 @@ func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
 	}
 	c := &cachedRecord{}
 	var state []byte
-	err := a.tx.QueryRowContext(a.ctx, `SELECT state, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '') FROM records WHERE id = ?`,
-		string(id)).Scan(&state, &c.team, &c.service, &c.yp)
+	var crc sql.NullInt64
+	err := a.tx.QueryRowContext(a.ctx, `SELECT state, crc, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '') FROM records WHERE id = ?`,
+		string(id)).Scan(&state, &crc, &c.team, &c.service, &c.yp)
 	if errors.Is(err, sql.ErrNoRows) {
 		a.cache[id] = c
 		return c, nil
 	} else if err != nil {
 		return nil, err
 	}
-	if c.rec, err = syncengine.DecodeRecord(state); err != nil {
-		return nil, fmt.Errorf("stored record %s: %w", id, err)
+	// A damaged state is rebuilt from the log, or the change waits (held):
+	// the server's damage is never blamed on the phone (checksum.go).
+	if c.rec, err = loadRecord(a.ctx, a.tx, id, state, crc); err != nil {
+		return nil, err
 	}
 	c.exists = true
 	a.cache[id] = c
@@ -108,8 +111,16 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	// The log is the first line of exactly-once: a retried changeset is found
 	// here even if its records were since erased or moved.
 	var seq int64
-	err := a.tx.QueryRowContext(a.ctx, `SELECT seq FROM changesets WHERE replica_id = ? AND start = ?`, pr.Replica, cs.Start).Scan(&seq)
+	var stored []byte
+	var crc sql.NullInt64
+	err := a.tx.QueryRowContext(a.ctx, `SELECT seq, body, crc FROM changesets WHERE replica_id = ? AND start = ?`, pr.Replica, cs.Start).Scan(&seq, &stored, &crc)
 	if err == nil {
+		if !sound(stored, crc) {
+			// The phone's copy repairs the damaged stored one.
+			if err := a.repairChangeset(seq, cs); err != nil {
+				return pr, err
+			}
+		}
 		pr.Status, pr.Seq = protocol.StatusDuplicate, seq
 		res.Duplicates++
 		return pr, nil
@@ -191,8 +202,8 @@ type ApplyHook func(ctx context.Context, tx *Tx, before, after *syncengine.Recor
 // commit appends cs to the log and stores the new record states.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
 	body := syncengine.EncodeChangeset(cs)
-	r, err := a.tx.ExecContext(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.NowText(), body)
+	r, err := a.tx.ExecContext(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.NowText(), body, checksum(body))
 	if err != nil {
 		return 0, err
 	}
@@ -214,13 +225,14 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
 			return 0, err
 		}
-		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		state := syncengine.EncodeRecord(rec)
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, service_id = excluded.service_id,
 				young_person_id = excluded.young_person_id, state = excluded.state, updated_seq = excluded.updated_seq,
-				deleted = excluded.deleted, erased = excluded.erased`,
-			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), syncengine.EncodeRecord(rec), seq,
-			rec.Deleted(), rec.Erased != nil); err != nil {
+				deleted = excluded.deleted, erased = excluded.erased, crc = excluded.crc`,
+			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq,
+			rec.Deleted(), rec.Erased != nil, checksum(state)); err != nil {
 			return 0, err
 		}
 		if prev.exists && (prev.team != team || prev.service != service) {
@@ -308,7 +320,7 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 		}
 		rows.Close()
 		for _, u := range updates {
-			if _, err := a.tx.ExecContext(a.ctx, `UPDATE changesets SET body = ? WHERE seq = ?`, u.body, u.seq); err != nil {
+			if _, err := a.tx.ExecContext(a.ctx, `UPDATE changesets SET body = ?, crc = ? WHERE seq = ?`, u.body, checksum(u.body), u.seq); err != nil {
 				return err
 			}
 		}

@@ -9,9 +9,15 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// cursor is the parsed pull position: "<scope tag>.<seq>" between pulls, or
-// "<scope tag>.<seq>.<base>.<after>" while a snapshot is being paged.
+// cursor is the parsed pull position: "<generation>.<scope tag>.<seq>"
+// between pulls, or "<generation>.<scope tag>.<seq>.<base>.<after>" while a
+// snapshot is being paged. The generation (generation.go) says which history
+// the positions belong to. Cursors issued before generations existed have no
+// first part ("<tag>.<seq>", "<tag>.<seq>.<base>.<after>"); they parse with
+// gen "" and, like any cursor of another generation, are answered
+// cursor_ahead: the server cannot tell whether it was restored since.
 type cursor struct {
+	gen      string
 	tag      string
 	seq      int64
 	snapshot bool
@@ -21,9 +27,9 @@ type cursor struct {
 
 func (c cursor) String() string {
 	if c.snapshot {
-		return fmt.Sprintf("%s.%d.%d.%s", c.tag, c.seq, c.base, c.after)
+		return fmt.Sprintf("%s.%s.%d.%d.%s", c.gen, c.tag, c.seq, c.base, c.after)
 	}
-	return fmt.Sprintf("%s.%d", c.tag, c.seq)
+	return fmt.Sprintf("%s.%s.%d", c.gen, c.tag, c.seq)
 }
 
 func parseCursor(s string) (cursor, bool, error) {
@@ -33,6 +39,12 @@ func parseCursor(s string) (cursor, bool, error) {
 	bad := domain.Errorf(domain.EINVALID, "parse cursor", "cursor is not one this server issued")
 	parts := strings.Split(s, ".")
 	var c cursor
+	if len(parts) == 3 || len(parts) == 5 {
+		if !validGeneration(parts[0]) {
+			return c, false, bad
+		}
+		c.gen, parts = parts[0], parts[1:]
+	}
 	var err error
 	switch len(parts) {
 	case 2:

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strings"
@@ -61,6 +62,13 @@ type DB struct {
 
 	write *sql.DB
 	read  *sql.DB
+
+	restored bool   // this open found a backup put back in place (see generation.go)
+	health   health // storage faults and corruption seen (see health.go)
+
+	// Log receives storage faults and corruption (ids and SQLite's words,
+	// never record content). Nil: slog.Default().
+	Log *slog.Logger
 }
 
 type migration struct {
@@ -109,9 +117,29 @@ func (db *DB) Open() (err error) {
 	}
 	db.write.SetMaxOpenConns(1)
 	db.write.SetConnMaxIdleTime(0)
-	if err := db.migrate(context.Background()); err != nil {
+	// A damaged file is found before anything is written to it: the server
+	// then starts, answers /readyz 503 and refuses writes, but still serves
+	// what it can read, until it is restored from a backup.
+	problems, err := quickCheck(context.Background(), db.write, "quick_check")
+	if err != nil {
 		db.write.Close()
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("check %s: %w", db.Path, err)
+	}
+	if len(problems) > 0 {
+		db.setCorrupt("quick_check: " + summarise(problems))
+	} else {
+		if err := db.migrate(context.Background()); err != nil {
+			db.write.Close()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if err := db.ensureGeneration(context.Background()); err != nil {
+			db.write.Close()
+			return fmt.Errorf("history generation: %w", err)
+		}
+		if err := db.fillChecksums(context.Background()); err != nil {
+			db.write.Close()
+			return fmt.Errorf("checksums: %w", err)
+		}
 	}
 	if db.read, err = sql.Open("sqlite3", dsn(db.Path, "deferred", true)); err != nil {
 		db.write.Close()
@@ -194,6 +222,13 @@ func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
 
 // update runs fn in a write transaction and commits it if fn returns nil.
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := db.refuseWrite(); err != nil {
+		return err
+	}
+	return db.noteWrite(db.updateTx(ctx, fn))
+}
+
+func (db *DB) updateTx(ctx context.Context, fn func(tx *Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -212,7 +247,9 @@ func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(tx)
+	err = fn(tx)
+	db.noteRead(err)
+	return err
 }
 
 // Update runs fn in one write transaction (for other packages' tables).
@@ -320,6 +357,13 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	defer conn.Close()
 	if _, err = conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	gen, err := db.Generation(ctx)
+	if err != nil {
+		return err
+	}
+	if err := markBackup(ctx, path, gen); err != nil {
+		return fmt.Errorf("mark backup %s: %w", path, err)
 	}
 	return nil
 }

@@ -38,6 +38,10 @@ type Response struct {
 	Reset   bool         `json:"reset"` // drop everything received from the server before applying
 	Cursor  string       `json:"cursor"`
 	More    bool         `json:"more"`
+	// Damaged names records of the device's scope the server left out
+	// because its stored copy is damaged. Phones may ignore it: the record
+	// is sent again once repaired.
+	Damaged []string `json:"damaged,omitempty"`
 	// JSON only: base64 frames. Binary responses carry them as frame groups.
 	Changesets []string `json:"changesets,omitempty"`
 	Snapshots  []string `json:"snapshots,omitempty"`

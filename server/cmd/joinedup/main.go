@@ -25,7 +25,11 @@ import (
 
 func main() {
 	m := NewMain()
-	if err := m.ParseFlags(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+	args, sub := os.Args[1:], ""
+	if len(args) > 0 && (args[0] == "restore" || args[0] == "check") {
+		sub, args = args[0], args[1:]
+	}
+	if err := m.ParseFlags(args); errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
 	} else if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -33,6 +37,20 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	switch sub {
+	case "restore":
+		if err := m.Restore(ctx, m.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "restore:", err)
+			os.Exit(1)
+		}
+		return
+	case "check":
+		if err := m.Check(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "check:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if m.Config.HealthCheck {
 		if err := m.Healthcheck(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -129,6 +147,12 @@ type Main struct {
 	stopPush  func()
 	// stopCompact ends the history compactor (see compact.go).
 	stopCompact func()
+	// stopIntegrity ends the daily integrity check (see restore.go).
+	stopIntegrity func()
+	// unlock releases the data directory's lock (see restore.go).
+	unlock func()
+	// args are the command line's positional arguments (restore's BACKUP).
+	args []string
 
 	// Mounts run before serving: the portal adds its routes here.
 	Mounts []func(m *Main) error
@@ -142,7 +166,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{Config: DefaultConfig(), Out: os.Stdout,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction}} // portal wiring: see portal.go
+		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction, mountIntegrityCheck}} // portal wiring: see portal.go
 }
 
 // ParseFlags parses command-line flags over the defaults.
@@ -166,12 +190,21 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	m.args = fs.Args()
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(m.Config.LogLevel)); err != nil {
 		return fmt.Errorf("log level: %w", err)
 	}
 	m.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	return m.Config.Validate()
+}
+
+// Args returns the first positional argument ("" if none).
+func (m *Main) Args() string {
+	if len(m.args) == 0 {
+		return ""
+	}
+	return m.args[0]
 }
 
 // DBPath is where the database lives.
@@ -181,10 +214,19 @@ func (m *Main) openDB() error {
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	unlock, err := lockDataDir(m.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	m.unlock = unlock
 	m.DB = sqlite.NewDB(m.DBPath())
+	m.DB.Log = m.Logger
 	// Push delivery's schema is the store's built-in migration 10 (push.Schema).
 	if err := m.DB.Open(); err != nil {
 		return fmt.Errorf("open database: %w", err)
+	}
+	if m.DB.Restored() {
+		m.Logger.Warn("this database is a backup put back in place: new history generation; phones will re-send their recent saves")
 	}
 	m.Push = push.NewStore(m.DB.SQL())
 	m.DB.OnRevoke = append(m.DB.OnRevoke, func(ctx context.Context, tx *sqlite.Tx, deviceID string) error {
@@ -203,7 +245,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	var logins []DemoLogin
-	if m.Config.Demo {
+	if h := m.DB.Health(ctx); h.Corrupt != "" {
+		// Serve what can be read (the portal, /readyz's reason); refuse writes.
+		m.Logger.Error("database failed its integrity check: serving read-only; restore it from a backup (docs/operations.md)", "reason", h.Corrupt)
+	} else if m.Config.Demo {
 		var err error
 		if logins, err = m.loadDemo(ctx); err != nil {
 			return fmt.Errorf("load demo data: %w", err)
@@ -297,9 +342,17 @@ func (m *Main) Close() error {
 		m.stopPush()
 		m.stopPush = nil
 	}
+	if m.stopIntegrity != nil {
+		m.stopIntegrity()
+		m.stopIntegrity = nil
+	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
 		m.DB = nil
+	}
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
 	}
 	return errors.Join(errs...)
 }
