@@ -635,5 +635,5 @@ func TestChaosCorruptPageMakesServerUnready(t *testing.T) {
 	if st := status(t, p.c); st.PendingChangesets != 1 {
 		t.Fatalf("the save after the damage: pending %d, want 1 (kept on the phone)", st.PendingChangesets)
 	}
-	t.Logf("readyz: %s; sync: %v", body, err)
+	t.Logf("readyz: %d %s; sync: %s", resp.StatusCode, eb.Code, ErrorCode(err))
 }

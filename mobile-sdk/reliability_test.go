@@ -258,3 +258,30 @@ func TestUploadFinishesOnA50kbitLink(t *testing.T) {
 	}
 	sameRecords(t, "phone vs server after a slow upload", phoneRecords(t, c), s.serverRecords(t, w.TeamID))
 }
+
+// The enrolment answer is lost on the way back (the connection breaks after
+// the server used the code): the phone tries again with the same code and
+// gets its identity, instead of a used-up code and a device nobody holds.
+func TestLostEnrolmentAnswerIsRetried(t *testing.T) {
+	s := startServer(t)
+	sup, w := s.person(t, 2, "supervisor", 0), s.person(t, 2, "worker", 3)
+	link := slowLink(t, s)
+	link.Set(faultproxy.Faults{CutResponse: 1, CutWindow: 20}) // the answer never arrives
+	c := MustOpen(t, t.TempDir(), nil)
+	code := s.code(t, sup, w)
+	if _, err := c.Enrol(link.URL(), code); ErrorCode(err) != ENETWORK {
+		t.Fatalf("enrol with the answer cut: %v, want a network error", err)
+	}
+	link.Set(faultproxy.Faults{})
+	person, err := c.Enrol(link.URL(), code)
+	if err != nil {
+		t.Fatalf("retry with the same code: %v", err)
+	}
+	if person != w.ID {
+		t.Fatalf("enrolled as %s, want %s", person, w.ID)
+	}
+	syncOK(t, c)
+	if st := status(t, c); !st.Enrolled || st.LastErrorCode != "" {
+		t.Fatalf("after the retried enrolment: %+v", st)
+	}
+}
