@@ -569,6 +569,9 @@ func (r *chaosRun) verify() {
 	if saved == 0 {
 		t.Fatal("no save was made: the run proves nothing")
 	}
+	if r.nUnclear > 0 {
+		t.Errorf("%d errors had no clear code (a worker sees \"internal error\"), e.g. %q", r.nUnclear, r.unclear)
+	}
 }
 
 func sameMaps(a, b map[string][]byte) bool {
