@@ -67,6 +67,7 @@ func TestChaos(t *testing.T) {
 type chaosServer struct {
 	bin, dataDir string
 	port         int
+	args         []string // more flags
 	mu           sync.Mutex
 	cmd          *exec.Cmd
 	exited       chan struct{}
@@ -76,7 +77,7 @@ type chaosServer struct {
 func (s *chaosServer) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command(s.bin, "-bcrypt-cost", "4", "-rate", "0", "-log-level", "warn")
+	cmd := exec.Command(s.bin, append([]string{"-bcrypt-cost", "4", "-rate", "0", "-log-level", "warn"}, s.args...)...)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", s.port), "DATA_DIR="+s.dataDir)
 	s.logs = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = io.Discard, &lockedWriter{w: s.logs}
@@ -172,13 +173,13 @@ type chaosRun struct {
 	samples []string
 }
 
-func newChaosRun(t *testing.T, shared *testServer, seed uint64) *chaosRun {
+func newChaosRun(t *testing.T, shared *testServer, seed uint64, serverArgs ...string) *chaosRun {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	r := &chaosRun{t: t, shared: shared, rng: rand.New(rand.NewPCG(seed, 42)), errs: map[string]int{},
-		srv: &chaosServer{bin: shared.bin, dataDir: filepath.Join(t.TempDir(), "data"), port: port},
+		srv: &chaosServer{bin: shared.bin, dataDir: filepath.Join(t.TempDir(), "data"), port: port, args: serverArgs},
 		tag: fmt.Sprintf("cx%x", seed&0xffffff)}
 	must(t, r.srv.start())
 	t.Cleanup(r.srv.kill)

@@ -280,3 +280,32 @@ func answerNothingNew(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", protocol.ContentType)
 	w.Write(body)
 }
+
+// The server binary with its connection timeouts scaled down (-read-timeout,
+// -write-timeout, -idle-timeout of a second against 60/60/120 s in
+// production): a phone's live channel stays on one connection for several
+// times every timeout and still carries the poke for a teammate's save.
+func TestLiveChannelOutlivesTheServersTimeouts(t *testing.T) {
+	shared := startServer(t)
+	r := newChaosRun(t, shared, 1, "-read-timeout", "1s", "-write-timeout", "1s", "-idle-timeout", "1s", "-sse-heartbeat", "300ms")
+	r.enrol(4) // p00 and p03: two in-process phones of the same team
+	a, b := r.phones[0].c, r.phones[3].c
+	a.Start()
+	defer a.Stop()
+	waitFor(t, "A's live channel", 10*time.Second, a.loop.liveUp)
+	syncOK(t, b)
+	time.Sleep(500 * time.Millisecond) // let the start-up syncs finish
+	conns := r.proxy.Stats().Conns
+	time.Sleep(5 * time.Second) // five write, read and idle timeouts
+	if !a.loop.liveUp() {
+		t.Fatal("the live channel is down after the server's timeouts")
+	}
+	id := mustS(t)(b.CreateEncounter(`{"area":"Park","note":"after a long quiet spell"}`))
+	syncOK(t, b)
+	waitFor(t, "A to pull B's save after the poke", 10*time.Second, func() bool { return has(a, id) })
+	// B's sync used connections of its own; A's stream was never reopened:
+	// at most one new connection for B's sync and one for A's pull.
+	if got := r.proxy.Stats().Conns - conns; got > 2 {
+		t.Fatalf("%d new connections through the quiet spell: the live channel was cut and reopened", got)
+	}
+}
