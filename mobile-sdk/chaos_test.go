@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -165,11 +166,13 @@ type chaosRun struct {
 	phones []*chaosPhone
 	tag    string
 
+	inFlight atomic.Int64 // in-process syncs under way
+
 	mu      sync.Mutex
 	errs    map[string]int // sync errors by code
 	unclear []string       // errors without a clear code (first few)
 	nUnclear,
-	syncs, serverKills, phoneKills, diskFull int
+	syncs, serverKills, killsMidSync, phoneKills, diskFull int
 	samples []string
 }
 
@@ -300,7 +303,9 @@ func (r *chaosRun) drivePhone(p *chaosPhone, stop chan struct{}) {
 		}
 		p.saved = append(p.saved, marker)
 		if r.intn(2) == 0 {
+			r.inFlight.Add(1)
 			_, err := p.c.SyncNow()
+			r.inFlight.Add(-1)
 			r.noteErr(err)
 			r.mu.Lock()
 			r.syncs++
@@ -395,9 +400,13 @@ func (r *chaosRun) faults(stop chan struct{}, d time.Duration) {
 			}
 			continue
 		}
+		midSync := r.inFlight.Load() > 0
 		r.srv.kill()
 		r.mu.Lock()
 		r.serverKills++
+		if midSync {
+			r.killsMidSync++
+		}
 		r.mu.Unlock()
 		time.Sleep(time.Duration(r.intn(500)) * time.Millisecond)
 		if err := r.srv.start(); err != nil {
@@ -555,8 +564,8 @@ func (r *chaosRun) verify() {
 	report = append(report, r.samples...)
 	report = append(report,
 		fmt.Sprintf("chaos: saves %d, lost %d, doubled %d, phones not converged %d of %d", saved, lost, doubled, notConverged, len(r.phones)),
-		fmt.Sprintf("chaos: syncs %d, server SIGKILLs %d, phone SIGKILLs %d, disk-full spells %d, proxy %+v",
-			r.syncs, r.serverKills, r.phoneKills, r.diskFull, r.proxy.Stats()),
+		fmt.Sprintf("chaos: syncs %d, server SIGKILLs %d (%d with a sync under way), phone SIGKILLs %d, disk-full spells %d, proxy %+v",
+			r.syncs, r.serverKills, r.killsMidSync, r.phoneKills, r.diskFull, r.proxy.Stats()),
 		fmt.Sprintf("chaos: sync errors by code: %s; unclear (no clear code) %d %q", strings.Join(codes, ", "), r.nUnclear, r.unclear))
 	for _, l := range report {
 		t.Log(l)
