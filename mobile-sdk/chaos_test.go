@@ -101,6 +101,23 @@ func (s *chaosServer) start() error {
 	}
 }
 
+// stop ends the server with SIGTERM, as an operator does.
+func (s *chaosServer) stop(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	must(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-s.exited:
+	case <-time.After(40 * time.Second):
+		t.Fatalf("the server did not stop on SIGTERM\n%s", s.logs)
+	}
+	s.cmd = nil
+}
+
 func (s *chaosServer) kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -599,25 +616,38 @@ func sameMaps(a, b map[string][]byte) bool {
 // A damaged b-tree page of the changeset log: the server starts, but says it
 // is not ready (503 with a clear code, for the load balancer and the
 // container's health check), and a phone's save is refused with a clear
-// error, never taken into a damaged database nor answered "internal".
+// error, never taken into a damaged database nor answered "internal". The
+// documented recovery, `joinedup restore` from the last backup, then loses
+// nothing: the phones re-send what the backup lacks, every save is on the
+// server exactly once and every phone of a team matches it.
 func TestChaosCorruptPageMakesServerUnready(t *testing.T) {
 	shared := startServer(t)
 	r := newChaosRun(t, shared, 1)
-	r.enrol(1)
-	p := r.phones[0]
-	for i := 0; i < 200; i++ { // enough history for the log to span pages
-		mustS(t)(p.c.CreateEncounter(fmt.Sprintf(`{"area":"Docks","note":"before the damage %d, with enough words to fill the page"}`, i)))
+	r.enrol(4) // p00 and p03 share a team; p02 is a fieldsim phone
+	saveAll := func(n int) {
+		t.Helper()
+		for _, p := range r.phones {
+			if p.c == nil {
+				continue
+			}
+			for i := 0; i < n; i++ {
+				marker := fmt.Sprintf("%s-%s-%d", r.tag, p.name, len(p.saved))
+				mustS(t)(p.c.CreateEncounter(fmt.Sprintf(`{"area":"Docks","note":"cx %s end, with enough words to fill the page"}`, marker)))
+				p.saved = append(p.saved, marker)
+			}
+			syncOK(t, p.c)
+		}
 	}
-	syncOK(t, p.c)
+	saveAll(100) // enough history for the log to span pages
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if out, err := exec.Command(r.srv.bin, "-data", r.srv.dataDir, "-backup", backup).CombinedOutput(); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	saveAll(50) // acknowledged, then lost with the damaged database
 
 	// Stop cleanly (the WAL is checkpointed into the file), then zero the
 	// changeset log's root page.
-	pid := r.srv.pid()
-	must(t, syscall.Kill(pid, syscall.SIGTERM))
-	r.srv.mu.Lock()
-	<-r.srv.exited
-	r.srv.cmd = nil
-	r.srv.mu.Unlock()
+	r.srv.stop(t)
 	path := filepath.Join(r.srv.dataDir, "joinedup.db")
 	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
 	must(t, err)
@@ -640,7 +670,10 @@ func TestChaosCorruptPageMakesServerUnready(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal(body, &eb) != nil || eb.Code == "" || eb.Code == syncengine.EINTERNAL {
 		t.Fatalf("/readyz on a damaged database: %d %s; want 503 with a clear code", resp.StatusCode, body)
 	}
-	mustS(t)(p.c.CreateEncounter(`{"area":"Docks","note":"after the damage"}`))
+	p := r.phones[0]
+	marker := fmt.Sprintf("%s-%s-%d", r.tag, p.name, len(p.saved))
+	mustS(t)(p.c.CreateEncounter(fmt.Sprintf(`{"area":"Docks","note":"cx %s end, after the damage"}`, marker)))
+	p.saved = append(p.saved, marker)
 	_, err = p.c.SyncNow()
 	if err == nil || ErrorCode(err) == syncengine.EINTERNAL || ErrorCode(err) == ENETWORK {
 		t.Fatalf("sync against a damaged database: %v; want a clear refusal", err)
@@ -648,5 +681,14 @@ func TestChaosCorruptPageMakesServerUnready(t *testing.T) {
 	if st := status(t, p.c); st.PendingChangesets != 1 {
 		t.Fatalf("the save after the damage: pending %d, want 1 (kept on the phone)", st.PendingChangesets)
 	}
-	t.Logf("readyz: %d %s; sync: %s", resp.StatusCode, eb.Code, ErrorCode(err))
+	t.Logf("damaged: readyz %d %s; sync %s", resp.StatusCode, eb.Code, ErrorCode(err))
+
+	// Recovery: restore the last backup with the one command.
+	r.srv.stop(t)
+	if out, err := exec.Command(r.srv.bin, "restore", "-data", r.srv.dataDir, backup).CombinedOutput(); err != nil {
+		t.Fatalf("joinedup restore: %v\n%s", err, out)
+	}
+	must(t, r.srv.start())
+	r.settle()
+	r.verify()
 }
