@@ -79,7 +79,7 @@ func (s *chaosServer) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cmd := exec.Command(s.bin, append([]string{"-bcrypt-cost", "4", "-rate", "0", "-log-level", "warn"}, s.args...)...)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", s.port), "DATA_DIR="+s.dataDir)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", s.port), "DATA_DIR="+s.dataDir, "METRICS_TOKEN="+chaosMetricsToken)
 	s.logs = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = io.Discard, &lockedWriter{w: s.logs}
 	if err := cmd.Start(); err != nil {
@@ -150,6 +150,9 @@ func (s *chaosServer) limitFileSize(n uint64) error {
 	}
 	return unix.Prlimit(pid, unix.RLIMIT_FSIZE, &lim, nil)
 }
+
+// chaosMetricsToken opens the server's /metrics to the sampler.
+const chaosMetricsToken = "chaos-metrics-token"
 
 type lockedWriter struct {
 	mu sync.Mutex
@@ -467,7 +470,9 @@ func (r *chaosRun) serverResources() string {
 		fds = strconv.Itoa(len(es))
 	}
 	gor := "?"
-	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.srv.port)); err == nil {
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", r.srv.port), nil)
+	req.Header.Set("Authorization", "Bearer "+chaosMetricsToken)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if m := regexp.MustCompile(`(?m)^go_goroutines (\d+)`).FindSubmatch(b); m != nil {

@@ -36,7 +36,7 @@ func forgiveMergedLimits(cs *Changeset, before, after *Record, errs []FieldError
 	for _, e := range errs {
 		if sizeRules[e.Rule] {
 			limit, ok := fieldLimit(after.Type, e.Field)
-			if ok && fieldSize(after, e.Field)-fieldSize(before, e.Field) <= limit {
+			if ok && fieldGrowth(before, after, e.Field) <= limit {
 				continue
 			}
 		}
@@ -62,18 +62,36 @@ func OverLimits(r *Record) []FieldError {
 	return out
 }
 
-// fieldSize measures a field as the validator's max does: characters of a
-// string, items of a list or map.
-func fieldSize(r *Record, field string) int {
-	switch v := r.Values()[field].(type) {
+// fieldGrowth measures how much a save grew a field, as the validator's
+// limits measure it: characters of a string, items of a set, and for a
+// counter map (whose limit is per key) the largest increase of one key.
+func fieldGrowth(before, after *Record, field string) int {
+	b, a := before.Values()[field], after.Values()[field]
+	switch av := a.(type) {
 	case string:
-		return utf8.RuneCountInString(v)
+		bv, _ := b.(string)
+		return utf8.RuneCountInString(av) - utf8.RuneCountInString(bv)
 	case []any:
-		return len(v)
-	case map[string]any:
-		return len(v)
+		bv, _ := b.([]any)
+		return len(av) - len(bv)
+	case []string:
+		bv, _ := b.([]string)
+		return len(av) - len(bv)
+	case map[string]int64:
+		bv, _ := b.(map[string]int64)
+		most := int64(0)
+		for k, n := range av {
+			if d := n - bv[k]; d > most {
+				most = d
+			}
+		}
+		if most > int64(^uint(0)>>1) {
+			return int(^uint(0) >> 1)
+		}
+		return int(most)
 	}
-	return 0
+	// A kind this does not know how to measure is never forgiven.
+	return int(^uint(0) >> 1)
 }
 
 // fieldLimit reads a field's max= (or lte=) from its schema's validate tag.

@@ -49,3 +49,41 @@ func TestOwnSaveOverALimitIsRefused(t *testing.T) {
 		t.Fatalf("own save over the limit: %v, want invalid", err)
 	}
 }
+
+// TestMergedTalliesOverALimitAreKept: two workers count the same group
+// offline, each within the per-key limit of 1,000, together beyond it: both
+// are kept. One save adding more than the limit by itself, even claiming not
+// to have seen the others, is refused.
+func TestMergedTalliesOverALimitAreKept(t *testing.T) {
+	s := newSim(t, 9, 3)
+	enc := s.encounter(0, "w-ana", "Riverside park", "Met J.")
+	s.deliverAll()
+	s.edit(0, "w-ana", func(tx *Txn) error { return tx.Increment(enc, "tallies", "14-15/female", 600) })
+	b := s.edit(1, "w-ben", func(tx *Txn) error { return tx.Increment(enc, "tallies", "14-15/female", 600) })
+	before := mustRecord(t, s.replicas[0], enc)
+	applied, err := Apply(b, s.stores[0].Record)
+	if err != nil || applied.Status != Applied {
+		t.Fatalf("apply: %v %+v", err, applied)
+	}
+	if err := CheckChangeset(b, map[RecordID]*Record{enc: before}, applied.Records); err != nil {
+		t.Fatalf("a merge of two accepted counts was refused: %v", err)
+	}
+	if len(OverLimits(applied.Records[0])) == 0 {
+		t.Fatal("merged tallies over the limit are not flagged")
+	}
+	// A forged save: the third replica's own growth is beyond the limit.
+	forged := *b
+	forged.Ops = append([]Op(nil), b.Ops...)
+	for i := range forged.Ops {
+		if forged.Ops[i].Kind == OpIncrement {
+			forged.Ops[i].Delta = 5000
+		}
+	}
+	applied, err = Apply(&forged, s.stores[0].Record)
+	if err != nil || applied.Status != Applied {
+		t.Fatalf("apply forged: %v %+v", err, applied)
+	}
+	if err := CheckChangeset(&forged, map[RecordID]*Record{enc: before}, applied.Records); ErrorCode(err) != EINVALID {
+		t.Fatalf("a save adding 5,000 to one tally was accepted: %v", err)
+	}
+}

@@ -82,6 +82,10 @@ func TestDamagedRecordIsIsolated(t *testing.T) {
 			if !fresh.has(y) {
 				t.Fatal("the sound record of the team did not reach the new phone")
 			}
+			// The portal's lists of the team still load.
+			if recs, err := e.db.Records(context.Background(), domain.RecordFilter{TeamIDs: []string{"team_a"}}); err != nil || len(recs) == 0 {
+				t.Fatalf("team's record list with a damaged record: %d records, %v", len(recs), err)
+			}
 			if compacted {
 				if fresh.has(x) || len(damaged) != 1 || damaged[0] != string(x) {
 					t.Fatalf("damaged record: sent %v, marked %v", fresh.has(x), damaged)

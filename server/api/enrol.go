@@ -7,7 +7,6 @@ import (
 	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/server/sqlite"
 )
 
 var validate = newValidator()
@@ -74,11 +73,11 @@ func (s *Server) handleEnrol(c *fiber.Ctx) error {
 	if !s.limiter.allow("enrol:" + c.IP()) {
 		return Errorf(domain.ERATELIMITED, "too many enrolment attempts")
 	}
-	e, err := s.Store.EnrolDevice(c.UserContext(), domain.EnrolRequest{Code: sqlite.NormaliseCode(req.Code), Platform: req.Platform,
+	e, err := s.Store.EnrolDevice(c.UserContext(), domain.EnrolRequest{Code: domain.NormaliseCode(req.Code), Platform: req.Platform,
 		InstallID: req.InstallID, ReplicaID: strings.ToLower(req.ReplicaID)})
 	if err != nil {
 		return err
 	}
-	s.Metrics.Enrolments.Add(1)
+	s.Metrics.Enrolments.Inc()
 	return c.Status(fiber.StatusCreated).JSON(e)
 }

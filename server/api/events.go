@@ -131,9 +131,9 @@ func (s *Server) handleSyncEvents(c *fiber.Ctx) error {
 		}
 		return w.Flush()
 	}
-	s.Metrics.SSEClients.Add(1)
+	s.Metrics.SSEClients.Inc()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer s.Metrics.SSEClients.Add(-1)
+		defer s.Metrics.SSEClients.Dec()
 		defer cancel()
 		t := time.NewTicker(heartbeat)
 		defer t.Stop()

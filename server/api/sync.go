@@ -10,7 +10,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -30,7 +29,7 @@ func (s *Server) requireDevice(c *fiber.Ctx) error {
 	}
 	d, p, err := s.Store.Authenticate(c.UserContext(), cred)
 	if syncengine.ErrorCode(err) == domain.EREVOKED {
-		s.Metrics.Revoked.Add(1)
+		s.Metrics.Revoked.Inc()
 		if c.Path() == "/v1/sync/wiped" {
 			// The one thing a revoked device may still do: confirm it wiped.
 			c.Locals("device", d)
@@ -90,7 +89,7 @@ func parseSync(c *fiber.Ctx) (hdr protocol.Request, css []*syncengine.Changeset,
 	if err := validate.Struct(hdr); err != nil {
 		return hdr, nil, binary, validationError(err)
 	}
-	if err := sqlite.ValidateCursor(hdr.Cursor); err != nil {
+	if err := domain.ValidateCursor(hdr.Cursor); err != nil {
 		return hdr, nil, binary, err
 	}
 	for i, f := range frames {
@@ -113,14 +112,14 @@ func parseSync(c *fiber.Ctx) (hdr protocol.Request, css []*syncengine.Changeset,
 // POST /v1/sync: push changesets, then pull the next page, in one round trip.
 func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	start := time.Now()
-	s.Metrics.BytesIn.Add(int64(len(c.Body())))
+	s.Metrics.BytesIn.Add(float64(len(c.Body())))
 	defer func() {
 		result := "ok"
 		if err != nil {
 			result = "error"
 		}
-		s.Metrics.SyncRequests.Inc(result)
-		s.Metrics.SyncLatency.Observe(time.Since(start))
+		s.Metrics.SyncRequests.WithLabelValues(result).Inc()
+		s.Metrics.SyncLatency.Observe(time.Since(start).Seconds())
 	}()
 	hdr, css, binary, err := parseSync(c)
 	if err != nil {
@@ -136,20 +135,20 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	// server is shutting down: its effects are one transaction either way.
 	ctx := context.WithoutCancel(c.UserContext())
 	res, err := s.Store.Sync(ctx, domain.SyncRequest{Device: d, Person: p, Changesets: css, Cursor: hdr.Cursor,
-		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull})
+		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull, Purged: hdr.Purged})
 	if err != nil {
 		return err
 	}
-	s.Metrics.Changesets.Add(protocol.StatusAccepted, int64(res.Accepted))
-	s.Metrics.Changesets.Add(protocol.StatusDuplicate, int64(res.Duplicates))
-	s.Metrics.Changesets.Add(protocol.StatusQuarantined, int64(res.Quarantined))
-	s.Metrics.Sent.Add("changeset", int64(len(res.Changesets)))
-	s.Metrics.Sent.Add("snapshot", int64(len(res.Snapshots)))
-	s.Metrics.Conflicts.Add(int64(res.Conflicts))
+	s.Metrics.Changesets.WithLabelValues(protocol.StatusAccepted).Add(float64(res.Accepted))
+	s.Metrics.Changesets.WithLabelValues(protocol.StatusDuplicate).Add(float64(res.Duplicates))
+	s.Metrics.Changesets.WithLabelValues(protocol.StatusQuarantined).Add(float64(res.Quarantined))
+	s.Metrics.Sent.WithLabelValues("changeset").Add(float64(len(res.Changesets)))
+	s.Metrics.Sent.WithLabelValues("snapshot").Add(float64(len(res.Snapshots)))
+	s.Metrics.Conflicts.Add(float64(res.Conflicts))
 	if len(res.Touched) > 0 {
 		s.Events.Poke(res.Touched...)
 	}
-	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Damaged: res.Damaged}
+	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged}
 	var body []byte
 	if binary {
 		body, err = protocol.Encode(out, res.Changesets, res.Snapshots)
@@ -165,7 +164,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 			return err
 		}
 	}
-	s.Metrics.BytesOut.Add(int64(len(body)))
+	s.Metrics.BytesOut.Add(float64(len(body)))
 	return c.Send(body)
 }
 

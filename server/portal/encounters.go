@@ -62,18 +62,18 @@ func (f encounterFilter) match(r *syncengine.Record) bool {
 	}
 	if f.Worker != "" {
 		found := false
-		for _, w := range setOf(r, "workers") {
+		for _, w := range r.Set("workers") {
 			found = found || w == f.Worker
 		}
 		if !found {
 			return false
 		}
 	}
-	st := timeOf(r, "started_at")
+	st := r.Time("started_at")
 	if !f.from.IsZero() && st.Before(f.from) || !f.to.IsZero() && !st.Before(f.to) {
 		return false
 	}
-	concern := boolOf(r, "concern")
+	concern := r.Bool("concern")
 	switch f.Concern {
 	case "yes":
 		if !concern {
@@ -213,7 +213,7 @@ func conflictRows(v syncengine.View, d *directory) []conflictRow {
 
 // handleEncounterDetail serves GET /portal/encounters/:id.
 func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"), domain.VerbRead)
 	if err != nil {
 		return err
 	}
@@ -240,13 +240,13 @@ func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
 	sort.Slice(leg, func(i, j int) bool { return leg[i].Class < leg[j].Class })
 	type ypLink struct{ ID, Name string }
 	var yps []ypLink
-	for _, y := range setOf(r, "young_people") {
+	for _, y := range r.Set("young_people") {
 		if n, ok := names[y]; ok {
 			yps = append(yps, ypLink{y, n})
 		}
 	}
 	var tallies []string
-	for k, n := range countsOf(r, "tallies") {
+	for k, n := range r.Counts("tallies") {
 		tallies = append(tallies, fmt.Sprintf("%s: %d", strings.ReplaceAll(k, "/", " "), n))
 	}
 	sort.Strings(tallies)
@@ -259,7 +259,7 @@ func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
 
 // handleEncounterSignOff serves POST /portal/encounters/:id/signoff.
 func (p *Portal) handleEncounterSignOff(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"), domain.VerbSignOff)
 	if err != nil {
 		return err
 	}
@@ -285,7 +285,7 @@ func (p *Portal) handleEncounterSignOff(c *fiber.Ctx) error {
 // chosen value is written again by the server replica, superseding every
 // competing value it has seen.
 func (p *Portal) handleEncounterResolve(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"), domain.VerbResolve)
 	if err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func (p *Portal) resolveConflict(c *fiber.Ctx, r *syncengine.Record, field, valu
 
 // handleEncounterUndelete serves POST /portal/encounters/:id/undelete (a supervisor's undo).
 func (p *Portal) handleEncounterUndelete(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"), domain.VerbUndelete)
 	if err != nil {
 		return err
 	}

@@ -10,29 +10,25 @@
 //
 // Wiring (server/cmd/joinedup):
 //
-//	ps, err := portal.NewSQLiteStore(db)        // runs the portal's migrations
-//	portal.New(portal.DefaultConfig(), portal.Deps{Store: ps, Replica: rep}).Register(app)
+//	portal.New(portal.DefaultConfig(), portal.Deps{Store: db, Changed: poke}).Register(app)
 package portal
 
 import (
 	"bytes"
-	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
 	_ "time/tzdata" // Europe/London on machines without zoneinfo
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/httperr"
+	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -52,8 +48,6 @@ type Config struct {
 	InsecureCookies bool
 	SessionIdle     time.Duration // sign-out after this long without a request
 	SessionMax      time.Duration // and after this long whatever happens
-	MaxFailures     int           // failed sign-ins before the account is locked
-	LockFor         time.Duration
 	// PublicURL is the server address phones enrol with (put in the QR code);
 	// empty: the address the portal was reached at.
 	PublicURL string
@@ -68,45 +62,31 @@ type Config struct {
 // DefaultConfig returns the production settings.
 func DefaultConfig() Config {
 	return Config{Prefix: "/portal", SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
-		MaxFailures: 5, LockFor: 15 * time.Minute, TimeZone: "Europe/London", MinCount: 3, Now: time.Now}
+		TimeZone: "Europe/London", MinCount: 3, Now: time.Now}
 }
 
 // Deps are the portal's collaborators.
 type Deps struct {
 	Store Store
-	// Replica is the server's replica: supervisor edits (sign-off, conflict
-	// resolution, erasure, accept/decline) are changesets it authors, so they
-	// reach every phone like any other change. It must be the one replica the
-	// server uses (two replicas with one id would reuse counters). If nil, the
-	// portal asks the store for it on first use.
-	Replica *syncengine.Replica
-	// Touched returns and clears the scope keys the replica's commits changed
-	// (sqlite.ServerStore.Touched); with Changed, connected devices are poked
-	// after each portal edit. Both optional; set automatically when the
-	// portal obtains the replica itself.
-	Touched func() []string
+	// Changed is told the scope keys a portal edit touched, so connected
+	// devices are poked (optional).
 	Changed func(keys []string)
-	// Batch runs fn in one write transaction in which the replica's reads
-	// and commit happen (sqlite.ServerStore.Batch), so a phone's push cannot
-	// land between the portal reading a record and storing its edit. Optional;
-	// set automatically when the portal obtains the replica itself.
-	Batch  func(fn func() error) error
+	// SignIn checks staff passwords: give the API's (api.Server.SignIn), so
+	// that a client's attempts on the portal and the API count together.
+	// If nil, the portal makes its own over Store, on Config.Now.
+	SignIn *signin.Checker
 	Logger *slog.Logger
 }
 
 // Portal is the web portal.
 type Portal struct {
-	cfg   Config
-	store Store
-	log   *slog.Logger
-	loc   *time.Location
-	pages map[string]*template.Template
-
-	repMu   sync.Mutex
-	replica *syncengine.Replica
-	touched func() []string
+	cfg     Config
+	store   Store
+	log     *slog.Logger
+	signin  *signin.Checker
+	loc     *time.Location
+	pages   map[string]*template.Template
 	changed func(keys []string)
-	batch   func(fn func() error) error
 }
 
 // New returns a portal. It panics if the embedded templates do not parse (a
@@ -122,12 +102,6 @@ func New(cfg Config, deps Deps) *Portal {
 	}
 	if cfg.SessionMax <= 0 {
 		cfg.SessionMax = def.SessionMax
-	}
-	if cfg.MaxFailures <= 0 {
-		cfg.MaxFailures = def.MaxFailures
-	}
-	if cfg.LockFor <= 0 {
-		cfg.LockFor = def.LockFor
 	}
 	if cfg.MinCount <= 0 {
 		cfg.MinCount = def.MinCount
@@ -146,7 +120,10 @@ func New(cfg Config, deps Deps) *Portal {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, replica: deps.Replica, touched: deps.Touched, changed: deps.Changed, batch: deps.Batch}
+	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, changed: deps.Changed}
+	if p.signin = deps.SignIn; p.signin == nil {
+		p.signin = signin.New(deps.Store, signin.Config{Now: cfg.Now})
+	}
 	p.pages = p.parseTemplates()
 	return p
 }
@@ -189,6 +166,7 @@ func (p *Portal) Register(app *fiber.App) {
 	registerDeviceRoutes(sup, p)
 	registerReportRoutes(sup, p)
 	registerAuditRoutes(sup, p)
+	registerPrivacyRoutes(sup, routes{a, p.requireRole(domain.RoleAdmin)}, p)
 	sup.Get("/dashboard", p.handleDashboard)
 	sup.Get("/quarantine", p.handleQuarantine)
 	sup.Post("/quarantine/:id", p.handleQuarantineReview)
@@ -219,29 +197,23 @@ func invalid(format string, args ...any) error {
 	return &syncengine.Error{Code: domain.EINVALID, Message: fmt.Sprintf(format, args...)}
 }
 
-// errorPages renders errors returned by handlers as HTML pages. Internal
-// errors are logged and shown with a generic message.
+// errorPages renders errors returned by handlers as HTML pages; what they
+// say is httperr's, as for the API's JSON.
 func (p *Portal) errorPages(c *fiber.Ctx) error {
 	err := c.Next()
 	if err == nil {
 		return nil
 	}
 	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		if fe.Code == fiber.StatusNotFound {
-			err = errNotFound
-		} else {
-			err = &syncengine.Error{Code: domain.EINVALID, Message: fe.Message}
-		}
+	if errors.As(err, &fe) && fe.Code == fiber.StatusNotFound {
+		err = errNotFound // the portal's own words for a missing page
 	}
-	status := domain.ErrorStatus(domain.ErrorCode(err))
-	msg := domain.ErrorMessage(err)
-	if status == http.StatusInternalServerError {
-		msg = "Something went wrong. The error has been logged."
-		p.log.Error("portal request failed", "method", c.Method(), "path", c.Route().Path, "err", err)
+	pr := httperr.Describe(c, p.log, err)
+	if pr.Code == domain.EINTERNAL {
+		pr.Message = "Something went wrong. The error has been logged."
 	}
-	c.Status(status)
-	return p.render(c, "error", "Error", map[string]any{"Status": status, "Message": msg})
+	c.Status(pr.Status)
+	return p.render(c, "error", "Error", map[string]any{"Status": pr.Status, "Message": pr.Message})
 }
 
 func (p *Portal) securityHeaders(c *fiber.Ctx) error {
@@ -314,50 +286,16 @@ func (p *Portal) redirect(c *fiber.Ctx, path string) error {
 
 func (p *Portal) now() time.Time { return p.cfg.Now().UTC() }
 
-// rep returns the server replica, asking the store on first use.
-func (p *Portal) rep(ctx context.Context) (*syncengine.Replica, error) {
-	p.repMu.Lock()
-	defer p.repMu.Unlock()
-	if p.replica != nil {
-		return p.replica, nil
-	}
-	rs, ok := p.store.(interface {
-		ServerReplica(context.Context) (*syncengine.Replica, *sqlite.ServerStore, error)
-	})
-	if !ok {
-		return nil, errors.New("portal: no server replica")
-	}
-	r, st, err := rs.ServerReplica(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	p.replica, p.touched, p.batch = r, st.Touched, st.Batch
-	return r, nil
-}
-
-// edit saves one supervisor change through the server replica, as the
-// signed-in person.
+// edit saves one supervisor change as a changeset the server authors, as
+// the signed-in person. The store reads the records and commits the edit in
+// one write transaction, so a phone's push cannot land between them.
 func (p *Portal) edit(c *fiber.Ctx, fn func(*syncengine.Txn) error) error {
-	r, err := p.rep(c.UserContext())
+	keys, err := p.store.ServerEdit(c.UserContext(), sess(c).Person.ID, fn)
 	if err != nil {
 		return err
 	}
-	p.repMu.Lock() // Edit and Touched as a pair, so keys go to the right poke
-	defer p.repMu.Unlock()
-	save := func() error { _, err := r.Edit(sess(c).Person.ID, fn); return err }
-	if p.batch != nil {
-		err = p.batch(save)
-	} else {
-		err = save()
-	}
-	if err != nil {
-		return err
-	}
-	if p.touched != nil {
-		keys := p.touched()
-		if p.changed != nil && len(keys) > 0 {
-			p.changed(keys)
-		}
+	if p.changed != nil && len(keys) > 0 {
+		p.changed(keys)
 	}
 	return nil
 }
@@ -378,6 +316,3 @@ func (p *Portal) audit(c *fiber.Ctx, action, recordID string, detail map[string]
 	}
 	return nil
 }
-
-// sqlDB is what the session tables need from the store.
-type sqlDB interface{ SQL() *sql.DB }

@@ -17,12 +17,20 @@ import (
 // records and device row always agree.
 func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error) {
 	res := &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
+	if err := checkIdentity(domain.ActorOf(domain.Scope{PersonID: req.Person.ID}, &req.Device), req.Changesets); err != nil {
+		// On record for oversight (ids and counts only), nothing else stored.
+		if aerr := db.AppendAudit(ctx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: domain.ActionRefused,
+			Detail: map[string]any{"reason": "forged_identity", "changesets": len(req.Changesets)}}); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
 	err := db.update(ctx, func(tx *Tx) error {
 		scope, err := scopeOf(ctx, tx, req.Person)
 		if err != nil {
 			return err
 		}
-		ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+		ap := newApplier(ctx, tx)
 		for _, cs := range req.Changesets {
 			pr, err := ap.push(req.Device, scope, cs, res)
 			if err != nil {
@@ -40,6 +48,9 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 				return err
 			}
 		}
+		if err := syncPurges(ctx, tx, req, res); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seen = ?, last_sync_at = ?, last_cursor = ?, pending_reported = ? WHERE id = ?`,
 			tx.NowText(), tx.NowText(), cursorSeq(req.Cursor), req.Pending, req.Device.ID)
 		if err != nil {
@@ -48,13 +59,15 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		if len(res.Results) > 0 || len(res.Changesets) > 0 || len(res.Snapshots) > 0 {
 			return appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: "sync",
 				Detail: map[string]any{"pushed": len(res.Results), "accepted": res.Accepted, "quarantined": res.Quarantined,
-					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop)}})
+					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop),
+					"records": sentRecords(res)}})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	db.checkpointAfterErasure(ctx)
 	return res, nil
 }
 
@@ -64,10 +77,27 @@ type cachedRecord struct {
 	exists            bool
 }
 
+// applier applies changesets inside one write transaction. Every record it
+// reads goes through cache, so a later changeset in the transaction (a rule's
+// follow-up, the next pushed changeset) sees the earlier ones.
 type applier struct {
 	ctx   context.Context
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
+	pv    privacyState // erasure bookkeeping (erasure.go)
+	// The policy's view of people and teams, read once per transaction
+	// (authorise.go; nil until first use).
+	actors map[string]*domain.Actor
+	teams  map[string]bool
+
+	// changes are the stored records the rules have not planned yet;
+	// settling is set while settle drains them (see rules.go).
+	changes  []domain.Change
+	settling bool
+}
+
+func newApplier(ctx context.Context, tx *Tx) *applier {
+	return &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
 }
 
 func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
@@ -108,6 +138,15 @@ func (a *applier) getter(id syncengine.RecordID) (*syncengine.Record, error) {
 // return an error.
 func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Changeset, res *domain.SyncResult) (protocol.PushResult, error) {
 	pr := protocol.PushResult{Replica: cs.Replica.String(), Start: cs.Start}
+	who := domain.ActorOf(scope, &dev)
+	// Identity first, before any lookup keyed by the changeset's replica id
+	// (Sync checks the whole request; a held changeset retried here was
+	// written by its device, but is checked again all the same).
+	if err := checkIdentity(who, []*syncengine.Changeset{cs}); err != nil {
+		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, domain.ErrorCode(err), domain.ErrorMessage(err)
+		res.Quarantined++
+		return pr, nil
+	}
 	// The log is the first line of exactly-once: a retried changeset is found
 	// here even if its records were since erased or moved.
 	var seq int64
@@ -128,7 +167,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return pr, err
 	}
 	var qcode, qmsg string
-	err = a.tx.QueryRowContext(a.ctx, `SELECT code, message FROM quarantine WHERE replica_id = ? AND start = ? AND reviewed_at IS NULL`, pr.Replica, cs.Start).Scan(&qcode, &qmsg)
+	err = a.tx.QueryRowContext(a.ctx, `SELECT code, message FROM quarantine WHERE replica_id = ? AND start = ? AND device_id = ? AND reviewed_at IS NULL`, pr.Replica, cs.Start, dev.ID).Scan(&qcode, &qmsg)
 	held := err == nil && qcode == domain.EMISSINGDEP
 	if err == nil && !held {
 		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, qcode, qmsg
@@ -141,6 +180,15 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	// depends on may have arrived since (after a restore from backup, phones
 	// re-send their work in no particular order).
 
+	if err := checkClock(cs, a.tx.Now()); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
+	if cs, err = a.redactLedgered(cs); err != nil {
+		return pr, err
+	}
+	if err := a.checkRedactions(cs); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
 	applied, err := syncengine.Apply(cs, a.getter)
 	if err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
@@ -154,20 +202,10 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return a.quarantine(dev, cs, pr, domain.Errorf(domain.EMISSINGDEP, "apply changeset",
 			"changeset depends on changes the server does not have (%d records)", len(applied.Missing)), res)
 	}
-	before := map[syncengine.RecordID]*cachedRecord{}
-	beforeRecs := map[syncengine.RecordID]*syncengine.Record{}
-	for _, d := range cs.Deps {
-		c, err := a.get(d.Record)
-		if err != nil {
+	if err := a.admit(who, cs, applied.Records); err != nil {
+		if domain.ErrorCode(err) == domain.EINTERNAL {
 			return pr, err
 		}
-		before[d.Record] = c
-		beforeRecs[d.Record] = c.rec
-	}
-	if err := authorise(dev, scope, cs, before, applied.Records); err != nil {
-		return a.quarantine(dev, cs, pr, err, res)
-	}
-	if err := syncengine.CheckChangeset(cs, beforeRecs, applied.Records); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	seq, err = a.commit(dev.ID, cs, applied.Records, res)
@@ -188,17 +226,6 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	return pr, nil
 }
 
-// ApplyHook is called inside the transaction that stores an accepted
-// changeset, whoever wrote it (device push, server replica / portal, Import),
-// once per record the changeset touched, after all of them are stored:
-// before is the record's state before (nil: it is new), after its state now.
-// It runs in the same transaction, so what it writes (server/notify: the push
-// outbox) commits if and only if the change does; an error rolls the whole
-// transaction back (a push is answered 500 and retried). A quarantined or
-// duplicate changeset never reaches it. Writes the hook makes through
-// tx.AutomationReplica are applied in this transaction and call it again.
-type ApplyHook func(ctx context.Context, tx *Tx, before, after *syncengine.Record) error
-
 // commit appends cs to the log and stores the new record states.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
 	body := syncengine.EncodeChangeset(cs)
@@ -212,16 +239,16 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		return 0, err
 	}
 	var erased []syncengine.RecordID
-	var hooked [][2]*syncengine.Record // (before, after) for AfterApply
 	for _, rec := range recs {
 		prev, err := a.get(rec.ID)
 		if err != nil {
 			return 0, err
 		}
-		team, service, yp := scopeCols(rec, prev)
-		if team, err = a.followYoungPerson(rec, team, yp); err != nil {
+		f, err := a.fileRecord(rec, prev, deviceID != "", nil)
+		if err != nil {
 			return 0, err
 		}
+		team, service, yp := f.Team, f.Service, f.YoungPerson
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
 			return 0, err
 		}
@@ -256,7 +283,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		if rec.Erased != nil && (prev.rec == nil || prev.rec.Erased == nil) {
 			erased = append(erased, rec.ID)
 		}
-		hooked = append(hooked, [2]*syncengine.Record{prev.rec, rec})
+		a.changes = append(a.changes, domain.Change{Before: prev.rec, After: rec, At: a.tx.now})
 		a.cache[rec.ID] = &cachedRecord{rec: rec, team: team, service: service, yp: yp, exists: true}
 		action := domain.ActionWrite
 		if rec.Erased != nil {
@@ -275,15 +302,13 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 	}
-	if hook := a.tx.db.AfterApply; hook != nil {
-		outer := a.tx.ap
-		a.tx.ap = a
-		defer func() { a.tx.ap = outer }()
-		for _, h := range hooked {
-			if err := hook(a.ctx, a.tx, h[0], h[1]); err != nil {
-				return 0, fmt.Errorf("after apply %s: %w", h[1].ID, err)
-			}
-		}
+	if a.settling {
+		// A rule's own edit, stored from settle's loop: its changes wait
+		// there for the next round.
+		return seq, nil
+	}
+	if err := a.settle(); err != nil {
+		return 0, err
 	}
 	return seq, nil
 }
@@ -293,7 +318,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 	isErased := func(id syncengine.RecordID) bool { return slices.Contains(ids, id) }
 	for _, id := range ids {
-		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, string(id))
+		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body, c.crc FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, string(id))
 		if err != nil {
 			return err
 		}
@@ -304,14 +329,17 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 		var updates []upd
 		for rows.Next() {
 			var u upd
-			if err := rows.Scan(&u.seq, &u.body); err != nil {
+			var crc sql.NullInt64
+			if err := rows.Scan(&u.seq, &u.body, &crc); err != nil {
 				rows.Close()
 				return err
 			}
 			cs, err := syncengine.DecodeChangeset(u.body)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("stored changeset %d: %w", u.seq, err)
+			if err != nil || !sound(u.body, crc) {
+				// A damaged changeset must not block an erasure. It is never
+				// sent, and the phone's copy that repairs it is redacted.
+				a.tx.db.markDamaged("changeset", fmt.Sprint(u.seq))
+				continue
 			}
 			if red, changed := syncengine.RedactChangeset(cs, isErased); changed {
 				u.body = syncengine.EncodeChangeset(red)
@@ -325,5 +353,5 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 			}
 		}
 	}
-	return nil
+	return a.afterErase(ids)
 }

@@ -2,11 +2,8 @@ package sqlite
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/syncengine"
 )
 
 // cursor is the parsed pull position: "<generation>.<scope tag>.<seq>"
@@ -26,45 +23,19 @@ type cursor struct {
 }
 
 func (c cursor) String() string {
+	s := fmt.Sprintf("%s.%d", c.tag, c.seq)
 	if c.snapshot {
-		return fmt.Sprintf("%s.%s.%d.%d.%s", c.gen, c.tag, c.seq, c.base, c.after)
+		s += fmt.Sprintf(".%d.%s", c.base, c.after)
 	}
-	return fmt.Sprintf("%s.%s.%d", c.gen, c.tag, c.seq)
+	if c.gen == "" { // the form from before generations (only ever parsed, never issued)
+		return s
+	}
+	return c.gen + "." + s
 }
 
 func parseCursor(s string) (cursor, bool, error) {
-	if s == "" {
-		return cursor{}, false, nil
-	}
-	bad := domain.Errorf(domain.EINVALID, "parse cursor", "cursor is not one this server issued")
-	parts := strings.Split(s, ".")
-	var c cursor
-	if len(parts) == 3 || len(parts) == 5 {
-		if !validGeneration(parts[0]) {
-			return c, false, bad
-		}
-		c.gen, parts = parts[0], parts[1:]
-	}
-	var err error
-	switch len(parts) {
-	case 2:
-	case 4:
-		c.snapshot = true
-		if c.base, err = strconv.ParseInt(parts[2], 10, 64); err != nil || c.base < 0 {
-			return c, false, bad
-		}
-		c.after = parts[3]
-		if c.after != "" && !syncengine.ValidRecordID(c.after) {
-			return c, false, bad
-		}
-	default:
-		return c, false, bad
-	}
-	c.tag = parts[0]
-	if c.seq, err = strconv.ParseInt(parts[1], 10, 64); err != nil || c.seq < 0 {
-		return c, false, bad
-	}
-	return c, true, nil
+	c, ok, err := domain.ParseCursor(s)
+	return cursor{gen: c.Gen, tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After}, ok, err
 }
 
 // cursorSeq extracts the log position of a cursor for display (0 if none).
@@ -77,10 +48,4 @@ func cursorSeq(s string) int64 {
 		return c.base
 	}
 	return c.seq
-}
-
-// ValidateCursor checks a cursor's syntax (the HTTP layer calls it while parsing input).
-func ValidateCursor(s string) error {
-	_, _, err := parseCursor(s)
-	return err
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -22,12 +21,6 @@ var codeEncoding = base32.NewEncoding("ABCDEFGHJKLMNPQRSTUVWXYZ23456789").WithPa
 func hashSecret(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
-}
-
-// NormaliseCode upper-cases a typed code and drops spaces and dashes.
-func NormaliseCode(code string) string {
-	code = strings.ToUpper(code)
-	return strings.NewReplacer(" ", "", "-", "").Replace(code)
 }
 
 func (db *DB) random(n int) ([]byte, error) {
@@ -114,7 +107,7 @@ func (db *DB) EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.
 		var used, usedBy sql.NullString
 		var install []byte
 		err := tx.QueryRowContext(ctx, `SELECT person_id, expires_at, used_at, device_id, install_hash FROM enrolment_codes WHERE code_hash = ?`,
-			hashSecret(NormaliseCode(code))).Scan(&e.PersonID, &expires, &used, &usedBy, &install)
+			hashSecret(domain.NormaliseCode(code))).Scan(&e.PersonID, &expires, &used, &usedBy, &install)
 		if err == nil && used.Valid && isRetry(tx, req, used.String, install) {
 			return enrolRetry(ctx, tx, &e, usedBy.String, platform)
 		}
@@ -123,9 +116,8 @@ func (db *DB) EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.
 		} else if err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT role, COALESCE(team_id, ''), COALESCE(service_id, '') FROM people WHERE id = ?`,
-			e.PersonID).Scan(&e.Role, &e.TeamID, &e.ServiceID); err != nil {
-			return fmt.Errorf("enrolment code's person: %w", err)
+		if err := enrolPerson(ctx, tx, &e); err != nil {
+			return err
 		}
 		kept := ""
 		if req.ReplicaID != "" {
@@ -138,7 +130,7 @@ func (db *DB) EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ?, install_hash = ? WHERE code_hash = ?`,
-			tx.NowText(), e.DeviceID, installHash(req.InstallID), hashSecret(NormaliseCode(code))); err != nil {
+			tx.NowText(), e.DeviceID, installHash(req.InstallID), hashSecret(domain.NormaliseCode(code))); err != nil {
 			return err
 		}
 		if kept != "" {
@@ -276,8 +268,8 @@ func prefixCols(prefix, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RevokeDevice revokes a device and asks it to wipe at next contact. It runs
-// the OnRevoke hooks (push removes the device's tokens) in the same transaction.
+// RevokeDevice revokes a device and asks it to wipe at next contact. Its push
+// tokens go in the same transaction: a revoked phone is never woken again.
 func (db *DB) RevokeDevice(ctx context.Context, deviceID, by, reason string) error {
 	return db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE devices SET status = 'revoked', wipe_requested = 1, revoked_by = ?, revoked_at = ?
@@ -292,10 +284,8 @@ func (db *DB) RevokeDevice(ctx context.Context, deviceID, by, reason string) err
 			}
 			return nil // already revoked: idempotent
 		}
-		for _, hook := range db.OnRevoke {
-			if err := hook(ctx, tx, deviceID); err != nil {
-				return err
-			}
+		if err := removeDeviceTokens(ctx, tx.Tx, deviceID); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, DeviceID: deviceID, Action: domain.ActionRevoke,
 			Detail: map[string]any{"reason_given": reason != ""}})

@@ -43,9 +43,8 @@ func enrolRetry(ctx context.Context, tx *Tx, e *domain.Enrolment, deviceID, plat
 	} else if err != nil {
 		return err
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT role, COALESCE(team_id, ''), COALESCE(service_id, '') FROM people WHERE id = ?`,
-		e.PersonID).Scan(&e.Role, &e.TeamID, &e.ServiceID); err != nil {
-		return fmt.Errorf("enrolment code's person: %w", err)
+	if err := enrolPerson(ctx, tx, e); err != nil {
+		return err
 	}
 	e.DeviceID, e.ReplicaID = deviceID, replica
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET credential_hash = ?, platform = ?, last_seen = ? WHERE id = ?`,
@@ -104,4 +103,13 @@ func reissueDevice(ctx context.Context, tx *Tx, deviceID, credential, platform s
 	_, err := tx.ExecContext(ctx, `UPDATE devices SET credential_hash = ?, platform = ?, status = 'active', revoked_by = NULL,
 		revoked_at = NULL, last_seen = ? WHERE id = ?`, hashSecret(credential), platform, tx.NowText(), deviceID)
 	return err
+}
+
+// enrolPerson fills in who the phone belongs to (role, team, service).
+func enrolPerson(ctx context.Context, tx *Tx, e *domain.Enrolment) error {
+	if err := tx.QueryRowContext(ctx, `SELECT role, COALESCE(team_id, ''), COALESCE(service_id, '') FROM people WHERE id = ?`,
+		e.PersonID).Scan(&e.Role, &e.TeamID, &e.ServiceID); err != nil {
+		return fmt.Errorf("enrolment code's person: %w", err)
+	}
+	return nil
 }

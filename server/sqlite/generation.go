@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/joinedup/joinedup/server/domain"
 )
 
 // The server's history generation names one unbroken history of the
@@ -26,23 +28,12 @@ const (
 	metaBackupOf = "backup_of_generation"
 )
 
-// generationLen is the length of a generation id in hex.
-const generationLen = 16
-
 func newGeneration(r io.Reader) (string, error) {
-	b := make([]byte, generationLen/2)
+	b := make([]byte, domain.GenerationLen/2)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return "", fmt.Errorf("new history generation: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-func validGeneration(s string) bool {
-	if len(s) != generationLen {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
 }
 
 // generation reads the history generation inside tx.
@@ -107,4 +98,28 @@ func markBackup(ctx context.Context, path, gen string) error {
 	defer conn.Close()
 	_, err = conn.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, metaBackupOf, gen)
 	return err
+}
+
+// StartNewGeneration gives the database file at path (not open by a server)
+// a new history generation, so every phone's cursor from before is answered
+// cursor_ahead and the phones re-send what they hold.
+func StartNewGeneration(ctx context.Context, path string, r io.Reader) (string, error) {
+	conn, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if err := startGeneration(ctx, tx, r); err != nil {
+		return "", err
+	}
+	var g string
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaGeneration).Scan(&g); err != nil {
+		return "", err
+	}
+	return g, tx.Commit()
 }

@@ -259,29 +259,12 @@ func CheckFile(ctx context.Context, path string) (FileCheck, error) {
 	return fc, rows.Err()
 }
 
-// StartNewGeneration gives the database file at path (not open by a server)
-// a new history generation, so every phone's cursor from before is answered
-// cursor_ahead and the phones re-send what they hold.
-func StartNewGeneration(ctx context.Context, path string, r RandReader) (string, error) {
-	conn, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
-	if err != nil {
-		return "", err
+// LatestMigration is the highest schema migration this binary applies (a
+// restore refuses a backup from a newer version).
+func LatestMigration() (int, error) {
+	all, err := migrations()
+	if err != nil || len(all) == 0 {
+		return 0, err
 	}
-	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	defer tx.Rollback()
-	if err := startGeneration(ctx, tx, r); err != nil {
-		return "", err
-	}
-	var g string
-	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaGeneration).Scan(&g); err != nil {
-		return "", err
-	}
-	return g, tx.Commit()
+	return all[len(all)-1].n, nil
 }
-
-// RandReader is a source of randomness (crypto/rand.Reader).
-type RandReader = interface{ Read([]byte) (int, error) }

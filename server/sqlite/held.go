@@ -84,7 +84,7 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 	msg := syncengine.ErrorMessage(cause)
 	if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO quarantine (device_id, replica_id, start, code, message, body, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (replica_id, start) DO UPDATE SET code = excluded.code, message = excluded.message, body = excluded.body,
+		ON CONFLICT (replica_id, start) DO UPDATE SET device_id = excluded.device_id, code = excluded.code, message = excluded.message, body = excluded.body,
 			created = excluded.created, reviewed_by = NULL, reviewed_at = NULL, resolution = NULL`,
 		nullString(dev.ID), pr.Replica, cs.Start, code, msg, syncengine.EncodeChangeset(cs), a.tx.NowText()); err != nil {
 		return pr, err

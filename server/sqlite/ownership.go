@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"slices"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -25,25 +27,6 @@ func appendKeys(keys []string, team, service string) []string {
 		keys = append(keys, "svc:"+service)
 	}
 	return keys
-}
-
-// followYoungPerson scopes referrals and follow-ups by their young person's
-// current team: when a young person moves team, the new team needs their
-// referrals and follow-ups (the chronology), and the old team must lose them.
-// A record whose young person the server does not hold keeps its own team_id.
-// Encounters stay with the team that met them.
-func (a *applier) followYoungPerson(rec *syncengine.Record, team, yp string) (string, error) {
-	if yp == "" || (rec.Type != syncengine.TypeReferral && rec.Type != syncengine.TypeFollowUp) {
-		return team, nil
-	}
-	y, err := a.get(syncengine.RecordID(yp))
-	if err != nil {
-		return "", err
-	}
-	if y.exists && y.team != "" {
-		return y.team, nil
-	}
-	return team, nil
 }
 
 // moveYoungPersonRecords moves a young person's referrals and follow-ups to
@@ -74,4 +57,22 @@ func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, 
 		touched = appendKeys(touched, m.team, "")
 	}
 	return appendKeys(touched, team, ""), nil
+}
+
+// FiledRecord returns a record's stored state and where the server filed it
+// (nil, zero Filing if unknown): the owning team and the service it is
+// shared with, as sync decides them. Pages that show a record decide access
+// from this filing, never from the record's own team_id field.
+func (db *DB) FiledRecord(ctx context.Context, id string) (*syncengine.Record, syncengine.Filing, error) {
+	var state []byte
+	var f syncengine.Filing
+	err := db.read.QueryRowContext(ctx, `SELECT state, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '') FROM records WHERE id = ?`, id).
+		Scan(&state, &f.Team, &f.Service, &f.YoungPerson)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, f, nil
+	} else if err != nil {
+		return nil, f, err
+	}
+	r, err := syncengine.DecodeRecord(state)
+	return r, f, err
 }

@@ -140,6 +140,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		}
 		res.Changesets = append(res.Changesets, body)
 		size += len(body)
+		res.SentRecords = append(res.SentRecords, strings.Fields(mine)...)
 		last = seq
 	}
 	if err := rows.Err(); err != nil {
@@ -280,6 +281,9 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 		for _, r := range page {
 			res.Snapshots = append(res.Snapshots, r.state)
 		}
+	}
+	for _, r := range page {
+		res.SentRecords = append(res.SentRecords, r.id)
 	}
 	if more {
 		res.More = true

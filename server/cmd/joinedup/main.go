@@ -18,12 +18,18 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/notify"
+	"github.com/joinedup/joinedup/server/portal"
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"golang.org/x/crypto/bcrypt"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "audit" {
+		os.Exit(runAudit(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	m := NewMain()
 	args, sub := os.Args[1:], ""
 	if len(args) > 0 && (args[0] == "restore" || args[0] == "check") {
@@ -80,10 +86,14 @@ func main() {
 
 // Config is the server's configuration; flags override the environment.
 type Config struct {
-	Addr     string // listen address; PORT sets localhost:$PORT
-	DataDir  string // DATA_DIR; holds joinedup.db and backups/
-	Demo     bool   // load demo data into an empty database
-	BackupTo string // -backup: write a backup to this path and exit
+	Addr string // listen address; PORT sets localhost:$PORT
+	// MetricsAddr (-metrics-addr, METRICS_ADDR): a second listen address
+	// serving only /metrics, kept private by the operator. Without it,
+	// /metrics is served only with API.MetricsToken (METRICS_TOKEN).
+	MetricsAddr string
+	DataDir     string // DATA_DIR; holds joinedup.db and backups/
+	Demo        bool   // load demo data into an empty database
+	BackupTo    string // -backup: write a backup to this path and exit
 	// HealthCheck: -healthcheck probes a running server's /readyz at Addr and
 	// exits (the container image's HEALTHCHECK; the image has no curl).
 	HealthCheck bool
@@ -106,8 +116,10 @@ func DefaultConfig() Config {
 	if dir == "" {
 		dir = "./data"
 	}
-	return Config{Addr: net.JoinHostPort("localhost", port), DataDir: dir, Demo: true, LogLevel: "info",
-		BcryptCost: bcrypt.DefaultCost, API: api.DefaultConfig(), Push: pushConfigFromEnv(),
+	apiCfg := api.DefaultConfig()
+	apiCfg.MetricsToken = os.Getenv("METRICS_TOKEN")
+	return Config{Addr: net.JoinHostPort("localhost", port), MetricsAddr: os.Getenv("METRICS_ADDR"), DataDir: dir, Demo: true,
+		LogLevel: "info", BcryptCost: bcrypt.DefaultCost, API: apiCfg, Push: pushConfigFromEnv(),
 		HistoryKeep: 30 * 24 * time.Hour}
 }
 
@@ -141,12 +153,14 @@ type Main struct {
 
 	DB   *sqlite.DB
 	API  *api.Server
-	Push *push.Store
+	Push *sqlite.Outbox
 	// Deliverer drains the push outbox from Run until Close (see push.go).
 	Deliverer push.Deliverer
 	stopPush  func()
 	// stopCompact ends the history compactor (see compact.go).
 	stopCompact func()
+	// stopRetention ends the retention scheduler (see retention.go).
+	stopRetention func()
 	// stopIntegrity ends the daily integrity check (see restore.go).
 	stopIntegrity func()
 	// unlock releases the data directory's lock (see restore.go).
@@ -159,6 +173,8 @@ type Main struct {
 
 	ln      net.Listener
 	served  chan error
+	metrics net.Listener // -metrics-addr
+	mserved chan error
 	closing bool
 }
 
@@ -166,13 +182,20 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{Config: DefaultConfig(), Out: os.Stdout,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction, mountIntegrityCheck}} // portal wiring: see portal.go
+		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction, mountRetention, mountIntegrityCheck}} // portal wiring: see portal.go
 }
 
 // ParseFlags parses command-line flags over the defaults.
 func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("joinedup", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage:\n  joinedup [flags]                   run the server\n"+
+			"  joinedup restore [-data DIR] BACKUP  install a backup (server stopped; see docs/operations.md)\n"+
+			"  joinedup check [-data DIR]         full integrity and checksum check of the database\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
+	fs.StringVar(&m.Config.MetricsAddr, "metrics-addr", m.Config.MetricsAddr, "also serve /metrics (only) on this private address (default $METRICS_ADDR)")
 	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (default $DATA_DIR or ./data)")
 	fs.BoolVar(&m.Config.Demo, "demo", m.Config.Demo, "load demo data into an empty database")
 	fs.BoolVar(&m.Config.HealthCheck, "healthcheck", false, "probe the running server's /readyz at -addr (default localhost:$PORT) and exit 0 if it is ready")
@@ -221,17 +244,13 @@ func (m *Main) openDB() error {
 	m.unlock = unlock
 	m.DB = sqlite.NewDB(m.DBPath())
 	m.DB.Log = m.Logger
-	// Push delivery's schema is the store's built-in migration 10 (push.Schema).
 	if err := m.DB.Open(); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
 	if m.DB.Restored() {
 		m.Logger.Warn("this database is a backup put back in place: new history generation; phones will re-send their recent saves")
 	}
-	m.Push = push.NewStore(m.DB.SQL())
-	m.DB.OnRevoke = append(m.DB.OnRevoke, func(ctx context.Context, tx *sqlite.Tx, deviceID string) error {
-		return m.Push.RemoveDeviceTokensTx(ctx, tx.Tx, deviceID)
-	})
+	m.Push = m.DB.Outbox()
 	return nil
 }
 
@@ -258,7 +277,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.BackupDir == "" {
 		cfg.BackupDir = filepath.Join(m.Config.DataDir, "backups")
 	}
-	cfg.BcryptCost = m.Config.BcryptCost // unknown-email sign-ins cost what real ones do
+	cfg.SignIn.Cost = m.Config.BcryptCost // unknown-email sign-ins cost what real ones do
 	m.API = api.New(m.DB, cfg, m.Logger)
 	for _, mount := range m.Mounts {
 		if err := mount(m); err != nil {
@@ -273,6 +292,13 @@ func (m *Main) Run(ctx context.Context) error {
 	m.ln = ln
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.API.Serve(ln) }()
+	if m.Config.MetricsAddr != "" {
+		if m.metrics, err = net.Listen("tcp", m.Config.MetricsAddr); err != nil {
+			return fmt.Errorf("listen %s: %w", m.Config.MetricsAddr, err)
+		}
+		m.mserved = make(chan error, 1)
+		go func() { m.mserved <- m.API.ServeMetrics(m.metrics) }()
+	}
 	m.banner(logins)
 	return nil
 }
@@ -283,6 +309,14 @@ func (m *Main) Addr() string {
 		return ""
 	}
 	return m.ln.Addr().String()
+}
+
+// MetricsURL is the base URL of the metrics address ("" without one).
+func (m *Main) MetricsURL() string {
+	if m.metrics == nil {
+		return ""
+	}
+	return "http://" + m.metrics.Addr().String()
 }
 
 // URL is the base URL the server answers on.
@@ -333,6 +367,13 @@ func (m *Main) Close() error {
 		defer cancel()
 		errs = append(errs, m.API.Shutdown(ctx))
 		<-m.served
+		if m.mserved != nil {
+			<-m.mserved
+		}
+	}
+	if m.stopRetention != nil {
+		m.stopRetention()
+		m.stopRetention = nil
 	}
 	if m.stopCompact != nil {
 		m.stopCompact()
@@ -373,3 +414,12 @@ func (m *Main) Backup(ctx context.Context) error {
 	fmt.Fprintf(m.Out, "backup written to %s\n", m.Config.BackupTo)
 	return nil
 }
+
+// The store fits every consumer's narrow interface.
+var (
+	_ api.Store      = (*sqlite.DB)(nil)
+	_ api.TokenStore = (*sqlite.Outbox)(nil)
+	_ portal.Store   = (*sqlite.DB)(nil)
+	_ push.Outbox    = (*sqlite.Outbox)(nil)
+	_ domain.Rules   = (*notify.Notifier)(nil)
+)

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/joinedup/joinedup/server/portal"
 	"github.com/joinedup/joinedup/server/sqlite"
 )
 
@@ -75,7 +74,7 @@ func (m *Main) Restore(ctx context.Context, backup string) error {
 		fmt.Fprintf(m.Out, "Warning: %d stored items of the backup fail their checksum (%s); they are rebuilt from the log or repaired from the phones' copies where possible.\n",
 			len(fc.Damaged), strings.Join(fc.Damaged, ", "))
 	}
-	latest, err := knownSchema(ctx)
+	latest, err := sqlite.LatestMigration()
 	if err != nil {
 		return err
 	}
@@ -119,25 +118,6 @@ func (m *Main) Restore(ctx context.Context, backup string) error {
     enrolment code and enrol it again; it keeps and re-sends its saves.
 `)
 	return nil
-}
-
-// knownSchema is the highest migration this binary applies: the store's and
-// the portal's, found by migrating a scratch database the way Run does.
-func knownSchema(ctx context.Context) (int, error) {
-	dir, err := os.MkdirTemp("", "joinedup-schema")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	db, err := sqlite.Open(filepath.Join(dir, "scratch.db"))
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	if _, err := portal.NewSQLiteStore(db); err != nil {
-		return 0, err
-	}
-	return db.Migrated(ctx)
 }
 
 // moveAside moves the database file and its WAL, shared memory and journal
@@ -216,28 +196,24 @@ func (m *Main) Check(ctx context.Context) error {
 // integrityEvery is how often the running server runs the full integrity check.
 const integrityEvery = 24 * time.Hour
 
-// mountIntegrityCheck runs the full integrity check daily; a failure makes
-// /readyz answer 503 and the server refuse writes (sqlite.DB.IntegrityCheck).
+// mountIntegrityCheck checks the stored checksums at start and runs the full
+// integrity check daily; a failure makes /readyz answer 503 and the server
+// refuse writes (sqlite.DB.IntegrityCheck), a damaged item is isolated.
 func mountIntegrityCheck(m *Main) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(integrityEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if problems, err := m.DB.IntegrityCheck(ctx); err != nil {
-					m.Logger.Error("integrity check", "err", err)
-				} else if len(problems) > 0 {
-					m.Logger.Error("integrity check failed", "problems", len(problems))
-				}
-			}
+	m.stopIntegrity = every(integrityEvery, func(ctx context.Context) {
+		// What a previous run found damaged is known again soon after a
+		// restart (the blobs' checksums; SQLite's quick_check ran in Open).
+		if found, err := m.DB.ScanChecksums(ctx); err != nil && ctx.Err() == nil {
+			m.Logger.Error("checksum scan", "err", err)
+		} else if len(found) > 0 {
+			m.Logger.Error("damaged stored data found at start", "count", len(found))
 		}
-	}()
-	m.stopIntegrity = func() { cancel(); <-done }
+	}, func(ctx context.Context) {
+		if problems, err := m.DB.IntegrityCheck(ctx); err != nil {
+			m.Logger.Error("integrity check", "err", err)
+		} else if len(problems) > 0 {
+			m.Logger.Error("integrity check failed", "problems", len(problems))
+		}
+	})
 	return nil
 }

@@ -205,4 +205,10 @@ func TestRestoreCommand(t *testing.T) {
 	if out, err := exec.Command(binPath, "check", "-data", dir).CombinedOutput(); err != nil || !strings.Contains(string(out), "ok") {
 		t.Fatalf("check on the restored server: %v\n%s", err, out)
 	}
+	// On demand, beside nothing running: a damaged file fails the check.
+	broken := t.TempDir()
+	must(t, copyFile(damaged, filepath.Join(broken, "joinedup.db")))
+	if out, err := exec.Command(binPath, "check", "-data", broken).CombinedOutput(); err == nil || !strings.Contains(string(out), "FAILS") {
+		t.Fatalf("check of a damaged database: %v\n%s", err, out)
+	}
 }
