@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -64,6 +65,7 @@ type Client struct {
 	// liveSilence: a live channel silent this long is reconnected (0: the
 	// default, liveSilence).
 	liveSilence time.Duration
+	offset      atomic.Int64 // server's clock minus the phone's, in ns (see clock.go)
 }
 
 // Open opens (or creates) the phone's state in dir, encrypted with key (32
@@ -110,6 +112,10 @@ func open(dir string, key []byte, platform string, o options) (*Client, error) {
 	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, sizes: newLinkSizes(pushBudget, pageBytes),
 		liveSilence: o.liveSilence}
 	c.loop = newLoop(c)
+	if err := c.loadClockOffset(); err != nil {
+		st.close()
+		return nil, err
+	}
 	if !st.self.IsZero() {
 		if err := c.startReplica(); err != nil {
 			st.close()
@@ -130,7 +136,7 @@ func (c *Client) startReplica() error {
 	if err != nil {
 		return err
 	}
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: c.st.self, Now: c.now, Rand: c.ids, Store: c.st,
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: c.st.self, Now: c.clock, Rand: c.ids, Store: c.st,
 		Counter: uint64(counter), Clock: syncengine.Timestamp(hlc)})
 	if err != nil {
 		return err

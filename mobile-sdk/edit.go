@@ -210,7 +210,7 @@ func (c *Client) CreateEncounter(fieldsJSON string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	setDefault(fields, "started_at", jsonTime(c.now()))
+	setDefault(fields, "started_at", jsonTime(c.clock()))
 	if me := c.PersonID(); me != "" {
 		setDefault(fields, "workers", json.RawMessage(fmt.Sprintf("[%s]", jsonString(me))))
 	}
@@ -262,7 +262,7 @@ func (c *Client) RecordConsent(referralID, consent, justification string) error 
 func (c *Client) SubmitReferral(referralID string) error {
 	return c.edit(func(tx *syncengine.Txn, me string) error {
 		id := syncengine.RecordID(referralID)
-		return writeFields(tx, id, map[string]json.RawMessage{"status": jsonString("submitted"), "submitted_at": jsonTime(c.now())})
+		return writeFields(tx, id, map[string]json.RawMessage{"status": jsonString("submitted"), "submitted_at": jsonTime(c.clock())})
 	})
 }
 

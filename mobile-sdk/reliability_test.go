@@ -285,3 +285,45 @@ func TestLostEnrolmentAnswerIsRetried(t *testing.T) {
 		t.Fatalf("after the retried enrolment: %+v", st)
 	}
 }
+
+// A phone whose clock is three days out saves and syncs like any other: it
+// goes by the server's clock (learned at enrolment, before its first save),
+// so the server does not refuse its saves as stamped in the future, and its
+// edits do not lose to everyone else's as stamped days ago.
+func TestPhoneWithAWrongClockSavesAndSyncs(t *testing.T) {
+	s := startServer(t)
+	sup := s.person(t, 0, "supervisor", 0)
+	for i, skew := range []time.Duration{72 * time.Hour, -72 * time.Hour} {
+		t.Run(skew.String(), func(t *testing.T) {
+			w := s.person(t, 0, "worker", 2+i)
+			dir := t.TempDir()
+			c, err := open(dir, testKey, "sim", options{now: func() time.Time { return time.Now().Add(skew) }})
+			must(t, err)
+			defer c.Close()
+			_, err = c.Enrol(s.url, s.code(t, sup, w))
+			must(t, err)
+			id := mustS(t)(c.CreateEncounter(`{"area":"Docks","note":"saved with a wrong clock"}`))
+			started, err := time.Parse(time.RFC3339, str(t, view(t, c, id), "started_at"))
+			must(t, err)
+			if d := time.Since(started); d > time.Hour || d < -time.Hour {
+				t.Errorf("started_at %s is %s from the real time", started, d)
+			}
+			sum := mustS(t)(c.SyncNow())
+			if st := status(t, c); len(st.Quarantined) != 0 || !strings.Contains(sum, `"accepted":1`) {
+				t.Fatalf("a save with the clock %s out: %s\nquarantined: %+v", skew, sum, st.Quarantined)
+			}
+			// The offset survives a restart: an offline save is stamped right too.
+			must(t, c.Close())
+			c2, err := open(dir, testKey, "sim", options{now: func() time.Time { return time.Now().Add(skew) }})
+			must(t, err)
+			defer c2.Close()
+			must(t, c2.ConnectivityChanged(false))
+			mustS(t)(c2.CreateEncounter(`{"area":"Docks","note":"offline, after a restart"}`))
+			must(t, c2.ConnectivityChanged(true))
+			syncOK(t, c2)
+			if st := status(t, c2); len(st.Quarantined) != 0 || st.PendingChangesets != 0 {
+				t.Fatalf("after a restart: %+v", st)
+			}
+		})
+	}
+}

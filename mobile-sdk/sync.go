@@ -539,6 +539,7 @@ func (c *Client) call(ctx context.Context, url, cred, contentType string, body [
 		return 0, &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the server could not be reached", Err: err}
 	}
 	defer resp.Body.Close()
+	c.observeServerTime(resp.Header)
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return len(b), &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the connection broke during the answer", Err: err}
