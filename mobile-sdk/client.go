@@ -66,6 +66,7 @@ type Client struct {
 	// default, liveSilence).
 	liveSilence time.Duration
 	offset      atomic.Int64 // server's clock minus the phone's, in ns (see clock.go)
+	ownClock    bool         // tests: never learn the offset
 }
 
 // Open opens (or creates) the phone's state in dir, encrypted with key (32
@@ -80,6 +81,9 @@ type options struct {
 	jitter      func() float64
 	http        *http.Client
 	liveSilence time.Duration
+	// ownClock: never go by the server's clock. For tests whose server
+	// runs on an injected clock, which its Date header does not show.
+	ownClock bool
 }
 
 func open(dir string, key []byte, platform string, o options) (*Client, error) {
@@ -110,7 +114,7 @@ func open(dir string, key []byte, platform string, o options) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, sizes: newLinkSizes(pushBudget, pageBytes),
-		liveSilence: o.liveSilence}
+		liveSilence: o.liveSilence, ownClock: o.ownClock}
 	c.loop = newLoop(c)
 	if err := c.loadClockOffset(); err != nil {
 		st.close()

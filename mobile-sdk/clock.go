@@ -24,7 +24,7 @@ func (c *Client) clock() time.Time { return c.now().Add(time.Duration(c.offset.L
 // below clockTrust).
 func (c *Client) observeServerTime(h http.Header) {
 	server, err := http.ParseTime(h.Get("Date"))
-	if err != nil {
+	if err != nil || c.ownClock {
 		return
 	}
 	var off time.Duration
