@@ -36,7 +36,8 @@ type Store interface {
 	Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error)
 	Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error)
 	QuarantineSize(ctx context.Context) (int, error)
-	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
+	QuarantineItem(ctx context.Context, id int64, reviewer domain.Person) (domain.QuarantineDetail, error)
+	ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error
 	Backup(ctx context.Context, path string) error
 }
 

@@ -27,6 +27,10 @@ const (
 	// which happens after the server was restored from a backup. The device
 	// re-sends its own recent work and starts again from a snapshot.
 	ECURSORAHEAD = "cursor_ahead"
+	// EHELDLIMIT: the device already has as many changesets waiting for
+	// missing dependencies as the server keeps for one device. The changeset
+	// is not stored; the phone keeps it and sends it again later.
+	EHELDLIMIT = "held_limit"
 )
 
 // codeStatus is the one map from error code to HTTP status, for the API's
@@ -46,6 +50,7 @@ var codeStatus = map[string]int{
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
 	ECURSORAHEAD:  http.StatusConflict,
 	EERASED:       http.StatusGone,
+	EHELDLIMIT:    http.StatusTooManyRequests,
 }
 
 // ErrorStatus returns the HTTP status for an error code (500 for an unknown one).

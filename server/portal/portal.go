@@ -191,6 +191,7 @@ func (p *Portal) Register(app *fiber.App) {
 	registerAuditRoutes(sup, p)
 	sup.Get("/dashboard", p.handleDashboard)
 	sup.Get("/quarantine", p.handleQuarantine)
+	sup.Get("/quarantine/:id", p.handleQuarantineItem)
 	sup.Post("/quarantine/:id", p.handleQuarantineReview)
 
 	registerServiceViewRoutes(routes{a, p.requireRole(domain.RolePractitioner, domain.RoleAdmin)}, p)

@@ -30,10 +30,8 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			}
 			res.Results = append(res.Results, pr)
 		}
-		if res.Accepted > 0 {
-			if err := ap.retryHeld(); err != nil {
-				return fmt.Errorf("retry held changesets: %w", err)
-			}
+		if err := ap.drainHeld(res); err != nil {
+			return fmt.Errorf("retry held changesets: %w", err)
 		}
 		if !req.NoPull {
 			if err := pull(ctx, tx, req, scope, res); err != nil {
@@ -68,6 +66,9 @@ type applier struct {
 	ctx   context.Context
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
+	// Held items woken by the changesets stored so far (see drainHeld).
+	wake  []int64
+	woken map[int64]bool
 }
 
 func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
@@ -116,19 +117,13 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return pr, err
 	}
-	var qcode, qmsg string
-	err = a.tx.QueryRowContext(a.ctx, `SELECT code, message FROM quarantine WHERE replica_id = ? AND start = ? AND reviewed_at IS NULL`, pr.Replica, cs.Start).Scan(&qcode, &qmsg)
-	held := err == nil && qcode == domain.EMISSINGDEP
-	if err == nil && !held {
-		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, qcode, qmsg
-		res.Quarantined++
-		return pr, nil
-	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return pr, err
-	}
 	// A changeset held only for a missing dependency is tried again: what it
 	// depends on may have arrived since (after a restore from backup, phones
 	// re-send their work in no particular order).
+	heldID, done, err := a.openItem(dev, cs, &pr, res)
+	if done {
+		return pr, err
+	}
 
 	applied, err := syncengine.Apply(cs, a.getter)
 	if err != nil {
@@ -140,8 +135,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		res.Duplicates++
 		return pr, nil
 	case syncengine.Pending:
-		return a.quarantine(dev, cs, pr, domain.Errorf(domain.EMISSINGDEP, "apply changeset",
-			"changeset depends on changes the server does not have (%d records)", len(applied.Missing)), res)
+		return a.hold(dev, cs, pr, heldID, applied.Missing, res)
 	}
 	before := map[syncengine.RecordID]*cachedRecord{}
 	beforeRecs := map[syncengine.RecordID]*syncengine.Record{}
@@ -163,12 +157,8 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err != nil {
 		return pr, err
 	}
-	if held {
-		if _, err := a.tx.ExecContext(a.ctx, `UPDATE quarantine SET reviewed_by = 'server', reviewed_at = ?, resolution = ?
-			WHERE replica_id = ? AND start = ? AND reviewed_at IS NULL`, a.tx.NowText(), domain.ResolutionRelease, pr.Replica, cs.Start); err != nil {
-			return pr, err
-		}
-		if err := a.resendReleased(seq, cs); err != nil {
+	if heldID != 0 {
+		if err := a.releaseHeld(heldID, seq, cs); err != nil {
 			return pr, err
 		}
 	}
@@ -212,6 +202,9 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
+			return 0, err
+		}
+		if err := a.wakeHeld(cs.Replica.String(), rec.ID); err != nil {
 			return 0, err
 		}
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased)

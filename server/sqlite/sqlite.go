@@ -59,6 +59,12 @@ type DB struct {
 	// push notifications with it); see ApplyHook in sync.go.
 	AfterApply ApplyHook
 
+	// Bounds on the refused changesets kept per device (see held.go).
+	HeldMaxCount          int
+	HeldMaxBytes          int64
+	QuarantineBodyMax     int
+	QuarantineDeviceBytes int64
+
 	write *sql.DB
 	read  *sql.DB
 }
@@ -71,7 +77,9 @@ type migration struct {
 
 // NewDB returns an unopened DB for path.
 func NewDB(path string) *DB {
-	return &DB{Path: path, Now: time.Now, Rand: rand.Reader, extra: map[int]migration{}}
+	return &DB{Path: path, Now: time.Now, Rand: rand.Reader, extra: map[int]migration{},
+		HeldMaxCount: DefaultHeldMaxCount, HeldMaxBytes: DefaultHeldMaxBytes,
+		QuarantineBodyMax: DefaultQuarantineBodyMax, QuarantineDeviceBytes: DefaultQuarantineDeviceBytes}
 }
 
 // Open opens (creating if needed) and migrates the database at path.
