@@ -1,0 +1,296 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// The authorisation policy: who may do what to which record. It is data (the
+// rule table in policy_table.go) and pure functions, called by every path that
+// writes or shows a record: sync push, pull, the portal, the admin API and
+// quarantine review. Every input describes what the server holds (the owning
+// team and service it filed the record under, the lifecycle state it stored,
+// the people it knows), never what a phone wrote into the record: a phone
+// cannot authorise itself by writing a field.
+//
+// Model: Kubernetes' RBAC authorizer (rules as data, RulesAllow).
+
+// Record types, as the engine names them.
+const (
+	TypeEncounter   = syncengine.TypeEncounter
+	TypeYoungPerson = syncengine.TypeYoungPerson
+	TypeReferral    = syncengine.TypeReferral
+	TypeFollowUp    = syncengine.TypeFollowUp
+	TypeService     = syncengine.TypeService
+)
+
+// Verb is what an actor does to a record.
+type Verb string
+
+const (
+	VerbRead             Verb = "read"
+	VerbCreate           Verb = "create"
+	VerbSet              Verb = "set"        // write field Action.Field
+	VerbTransition       Verb = "transition" // move a referral's status Action.From -> Action.To
+	VerbDelete           Verb = "delete"
+	VerbUndelete         Verb = "undelete"
+	VerbErase            Verb = "erase"
+	VerbResolve          Verb = "resolve" // settle a conflict between concurrent values
+	VerbSignOff          Verb = "sign_off"
+	VerbTransfer         Verb = "transfer" // start moving a young person out of the team
+	VerbReceive          Verb = "receive"  // accept a young person into the team
+	VerbReviewQuarantine Verb = "review_quarantine"
+	VerbDecideConsent    Verb = "decide_consent" // decide to share without consent
+)
+
+// Action is a verb with what it needs: the field for VerbSet, the states for
+// VerbTransition ("" From: the referral is new).
+type Action struct {
+	Verb     Verb
+	Field    string
+	From, To string
+}
+
+func (a Action) String() string {
+	switch a.Verb {
+	case VerbSet:
+		return "set " + a.Field + " of"
+	case VerbTransition:
+		from := a.From
+		if from == "" {
+			from = "new"
+		}
+		return fmt.Sprintf("move from %s to %s", from, a.To)
+	}
+	return strings.ReplaceAll(string(a.Verb), "_", " ")
+}
+
+// Actor is who acts, as the server knows them: from the authenticated device
+// or portal session, never from the request body.
+type Actor struct {
+	PersonID  string
+	Role      string   // "" for no credentials
+	Teams     []string // own team and, for a supervisor, the supervised teams
+	ServiceID string   // a practitioner's service
+	DeviceID  string   // "" on the portal and for the server's own replicas
+	Replicas  []string // replica ids bound to the device
+	Revoked   bool     // the device was revoked
+}
+
+// ActorOf builds the actor for a person's current scope, acting through dev
+// (nil on the portal).
+func ActorOf(s Scope, dev *Device) Actor {
+	a := Actor{PersonID: s.PersonID, Role: s.Role, Teams: slices.Clone(s.Teams), ServiceID: s.ServiceID}
+	if dev != nil {
+		a.DeviceID = dev.ID
+		if dev.ReplicaID != "" {
+			a.Replicas = []string{dev.ReplicaID}
+		}
+		a.Revoked = dev.Status == DeviceRevoked
+	}
+	return a
+}
+
+// Target is the record acted on, as the server holds it.
+type Target struct {
+	Type    string
+	Team    string // owning team the server filed it under (for a new record: will file it under); "" if none or no such team
+	Service string // service a referral is shared with (submitted with consent), "" if none
+	Status  string // a referral's lifecycle state as stored, "" if new
+	Exists  bool
+
+	// NewTeam is the team the record would be filed under after the action,
+	// if that differs from Team: moving a record is a transfer, never a write.
+	NewTeam string
+	// Consent as it would stand after the action (referrals): the decision,
+	// whether a justification is recorded, and the server's view of the
+	// person recorded as deciding (nil: unknown or none).
+	Consent          string
+	ConsentJustified bool
+	ConsentDecider   *Actor
+	// NewConsentDecision: the same change records a consent decision
+	// (re-addressing a submitted referral needs one).
+	NewConsentDecision bool
+	// Assignee is the server's view of the person a follow-up is assigned
+	// to by the action (nil: unknown person).
+	Assignee *Actor
+}
+
+// Relation is how a rule's target must relate to the actor.
+type Relation uint8
+
+const (
+	OwnTeam    Relation = iota + 1 // the record's owning team is one of the actor's teams
+	OwnService                     // the referral is shared with the actor's service
+	Anywhere
+)
+
+// Transition is one allowed lifecycle edge ("" From: a new referral).
+type Transition struct{ From, To string }
+
+// Rule allows its roles the verbs on the types where the relation holds.
+// Fields (VerbSet) and Transitions (VerbTransition), when given, narrow it.
+type Rule struct {
+	Roles       []string
+	Verbs       []Verb
+	Types       []string // "*": any type
+	Where       Relation
+	Fields      []string
+	Transitions []Transition
+}
+
+// Rules returns a copy of the rule table (for documentation and tests).
+func Rules() []Rule { return slices.Clone(rules) }
+
+// RulesAllow reports whether any rule allows the action, before preconditions.
+func RulesAllow(rs []Rule, who Actor, a Action, t Target) bool {
+	for i := range rs {
+		if ruleAllows(&rs[i], who, a, t) {
+			return true
+		}
+	}
+	return false
+}
+
+func ruleAllows(r *Rule, who Actor, a Action, t Target) bool {
+	if !slices.Contains(r.Roles, who.Role) || !slices.Contains(r.Verbs, a.Verb) {
+		return false
+	}
+	if !slices.Contains(r.Types, "*") && !slices.Contains(r.Types, t.Type) {
+		return false
+	}
+	switch r.Where {
+	case OwnTeam:
+		if t.Team == "" || !slices.Contains(who.Teams, t.Team) {
+			return false
+		}
+	case OwnService:
+		if t.Service == "" || t.Service != who.ServiceID {
+			return false
+		}
+	case Anywhere:
+	default:
+		return false
+	}
+	if a.Verb == VerbSet && len(r.Fields) > 0 && !slices.Contains(r.Fields, a.Field) {
+		return false
+	}
+	if a.Verb == VerbTransition && !slices.Contains(r.Transitions, Transition{a.From, a.To}) {
+		return false
+	}
+	return true
+}
+
+func forbid(format string, args ...any) error {
+	return Errorf(EFORBIDDEN, "authorize", format, args...)
+}
+
+// Authorize decides whether who may do a to t: nil, or an error with code
+// EFORBIDDEN and a message saying why.
+func Authorize(who Actor, a Action, t Target) error {
+	switch {
+	case who.Revoked:
+		return forbid("this device has been revoked")
+	case who.Role == "":
+		return forbid("no valid credentials")
+	}
+	if !RulesAllow(rules, who, a, t) {
+		return forbid("a %s may not %s %s", who.Role, a, describeTarget(who, t))
+	}
+	return preconditions(who, a, t)
+}
+
+// preconditions are the rules about the record's state rather than the
+// actor's role, checked once a rule allowed the action.
+func preconditions(who Actor, a Action, t Target) error {
+	if t.Exists && t.NewTeam != "" && t.NewTeam != t.Team && a.Verb != VerbTransfer && a.Verb != VerbReceive {
+		return forbid("moving a %s from team %s to %s is a transfer, not an edit", label(t.Type), t.Team, t.NewTeam)
+	}
+	if !t.Exists && a.Verb == VerbCreate && t.Team == "" && slices.Contains(recordTypes, t.Type) {
+		return forbid("a new %s must belong to an existing team", label(t.Type))
+	}
+	if t.Type == TypeReferral {
+		if a.Verb == VerbTransition && a.To == "submitted" {
+			if err := consentAllowsSharing(t); err != nil {
+				return err
+			}
+		}
+		if a.Verb == VerbSet && a.Field == "service_id" && t.Exists && t.Status != "" && t.Status != "draft" {
+			if !t.NewConsentDecision {
+				return forbid("re-addressing a %s referral to another service needs a new consent decision", t.Status)
+			}
+			if err := consentAllowsSharing(t); err != nil {
+				return err
+			}
+		}
+	}
+	if t.Type == TypeFollowUp && a.Verb == VerbSet && a.Field == "assignee" {
+		if t.Assignee == nil || (t.Assignee.Role != RoleWorker && t.Assignee.Role != RoleSupervisor) ||
+			!slices.Contains(t.Assignee.Teams, t.Team) {
+			return forbid("a follow-up can only be assigned to a worker or supervisor of its team")
+		}
+	}
+	return nil
+}
+
+// consentAllowsSharing: a referral reaches a service only with consent given,
+// or shared without consent with a justification and the decision of a
+// supervisor of the owning team.
+func consentAllowsSharing(t Target) error {
+	switch t.Consent {
+	case "given":
+		return nil
+	case "shared_without_consent":
+		if !t.ConsentJustified {
+			return forbid("sharing without consent needs a recorded justification")
+		}
+		if t.ConsentDecider == nil {
+			return forbid("sharing without consent needs the decision of a supervisor of the team")
+		}
+		if err := Authorize(*t.ConsentDecider, Action{Verb: VerbDecideConsent}, Target{Type: t.Type, Team: t.Team, Exists: t.Exists}); err != nil {
+			return forbid("sharing without consent needs the decision of a supervisor of the team")
+		}
+		return nil
+	}
+	c := t.Consent
+	if c == "" {
+		c = "not recorded"
+	}
+	return forbid("a referral cannot be submitted with consent %s: consent must be given, or shared without consent on a supervisor's recorded decision", strings.ReplaceAll(c, "_", " "))
+}
+
+// PermitsSharing reports whether a referral's consent lets it reach the
+// service: given, or shared without consent with a justification. Whether
+// the decider may decide is checked when it is submitted; this is the filing
+// rule (a referral whose consent is withdrawn leaves the service's scope).
+func PermitsSharing(consent string, justified bool) bool {
+	return consent == "given" || (consent == "shared_without_consent" && justified)
+}
+
+func label(typ string) string {
+	if typ == "" {
+		return "record"
+	}
+	return strings.ReplaceAll(typ, "_", " ")
+}
+
+func describeTarget(who Actor, t Target) string {
+	what := label(t.Type)
+	if !t.Exists {
+		what = "a new " + what
+	} else {
+		what = "a " + what
+	}
+	switch {
+	case t.Type != "" && !slices.Contains(recordTypes, t.Type) && t.Type != TypeService:
+		return what + " (unknown record type)"
+	case who.Role == RolePractitioner && t.Service != who.ServiceID:
+		return what + " not shared with their service"
+	case who.Role != RolePractitioner && who.Role != RoleAdmin && t.Team != "" && !slices.Contains(who.Teams, t.Team):
+		return what + " of another team"
+	}
+	return what
+}
