@@ -251,13 +251,20 @@ func (a *applier) mayRelease(dev domain.Device, pusher, reviewer domain.Scope, c
 	}
 	for _, r := range after {
 		b := before[r.ID]
-		team, service, yp := scopeCols(r, b)
+		team, _, yp := scopeCols(r, b)
 		team, err := a.followYoungPerson(r, team, yp)
 		if err != nil {
 			return err
 		}
-		if b.exists && !reviewer.Contains(r.Type, b.team, b.service) || !reviewer.Contains(r.Type, team, service) {
-			return domain.Errorf(domain.EFORBIDDEN, "release quarantined changeset", "record %s is outside the teams you may review", r.ID)
+		who := domain.ActorOf(reviewer, nil)
+		review := domain.Action{Verb: domain.VerbReviewQuarantine}
+		for _, t := range []domain.Target{{Type: r.Type, Team: b.team, Exists: b.exists}, {Type: r.Type, Team: team, Exists: b.exists}} {
+			if !t.Exists && t.Team != team {
+				continue
+			}
+			if err := domain.Authorize(who, review, t); err != nil {
+				return domain.Errorf(domain.EFORBIDDEN, "release quarantined changeset", "you may not release a change to record %s: %s", r.ID, domain.ErrorMessage(err))
+			}
 		}
 	}
 	return nil
