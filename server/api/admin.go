@@ -136,8 +136,8 @@ type issueCodeRequest struct {
 }
 
 // POST /v1/admin/devices/enrol-code (also /v1/admin/enrolment-codes): a
-// one-time code for one of the supervisor's workers, named by person_id or
-// by email (exactly one).
+// one-time code for a person the caller may issue one for
+// (domain.MayIssueEnrolmentCode), named by person_id or by email (exactly one).
 func (s *Server) handleIssueCode(c *fiber.Ctx) error {
 	var req issueCodeRequest
 	if err := parseJSON(c, &req); err != nil {
@@ -153,10 +153,16 @@ func (s *Server) handleIssueCode(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if ok, err := s.canManage(c, p); err != nil {
+	issuer, err := s.Store.ScopeOf(c.UserContext(), staff(c))
+	if err != nil {
 		return err
-	} else if !ok && p.Role != domain.RolePractitioner {
-		return Errorf(domain.EFORBIDDEN, "that person is not in a team you supervise")
+	}
+	target, err := s.Store.ScopeOf(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	if err := domain.MayIssueEnrolmentCode(issuer, p, target); err != nil {
+		return err
 	}
 	code, exp, err := s.Store.IssueEnrolmentCode(c.UserContext(), p.ID, staff(c).ID)
 	if err != nil {

@@ -16,7 +16,7 @@ func registerEnrolRoutes(s *Server, r fiber.Router) {
 }
 
 type enrolRequest struct {
-	Code     string `json:"code" validate:"required,min=6,max=16"`
+	Code     string `json:"code" validate:"required,min=6,max=40"`
 	Platform string `json:"platform" validate:"required,oneof=android ios web sim"`
 }
 

@@ -1,8 +1,11 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"strings"
 	"path/filepath"
 	"testing"
 	"time"
@@ -101,7 +104,7 @@ func TestEnrolAuthenticateRevoke(t *testing.T) {
 	ctx := context.Background()
 	code, exp, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
 	must(t, err)
-	if len(code) != 8 || !exp.After(db.Now()) {
+	if len(sqlite.NormaliseCode(code)) < 16 || !exp.After(db.Now()) {
 		t.Fatalf("code %q exp %v", code, exp)
 	}
 	e, err := db.Enrol(ctx, code, "android")
@@ -192,4 +195,35 @@ func TestBackup(t *testing.T) {
 	}
 	var e *syncengine.Error
 	_ = errors.As(nil, &e)
+}
+
+// TestEnrolmentCodesAreLongAndKeyedHashed: codes carry at least 80 bits and
+// are stored as an HMAC under a server key, not a bare SHA-256 that a copy
+// of the database could be checked against offline.
+func TestEnrolmentCodesAreLongAndKeyedHashed(t *testing.T) {
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	code, _, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
+	must(t, err)
+	norm := sqlite.NormaliseCode(code)
+	if bits := len(norm) * 5; bits < 80 {
+		t.Fatalf("code %q carries %d bits, want >= 80", code, bits)
+	}
+	var stored []byte
+	must(t, db.SQL().QueryRow(`SELECT code_hash FROM enrolment_codes`).Scan(&stored))
+	bare := sha256.Sum256([]byte(norm))
+	if bytes.Equal(stored, bare[:]) {
+		t.Fatal("code stored as an unkeyed SHA-256")
+	}
+	key, err := db.Meta(ctx, "enrolment_code_key")
+	must(t, err)
+	if len(key) < 64 {
+		t.Fatalf("no server key for code hashes (meta %q)", key)
+	}
+	// Typed as people type it: lower case, dashes, spaces.
+	typed := strings.ToLower(norm[:4] + "-" + norm[4:8] + " " + norm[8:])
+	if _, err := db.Enrol(ctx, typed, "android"); err != nil {
+		t.Fatalf("enrol with %q: %v", typed, err)
+	}
 }
