@@ -101,40 +101,41 @@ func regWinner(r *Record, field string) json.RawMessage {
 	return nil
 }
 
-// checkLifecycle walks the changeset's status writes in order. A write moves
-// from the values it supersedes; when none of them is known here (they were
-// superseded concurrently) the write is concurrent and becomes a visible
-// conflict instead of a refusal.
+// checkLifecycle walks the changeset's status writes in order. A write
+// moves from every status value the record holds at that point, whatever
+// the write says it supersedes: a write whose references match nothing (or
+// name nothing) is concurrent with the values it keeps, and would become a
+// conflict with them, so it must be a valid move from each of them. Refs
+// only decide which values remain afterwards.
 func checkLifecycle(cs *Changeset, before map[RecordID]*Record) error {
 	const op = "check lifecycle"
-	seen := map[ID]string{}
-	for _, r := range before {
-		if r == nil || r.Type != TypeReferral {
+	type val struct {
+		id     ID
+		status string
+	}
+	current := map[RecordID][]val{}
+	typeOf := map[RecordID]string{}
+	for id, r := range before {
+		if r == nil || r.Type == "" {
 			continue
 		}
+		typeOf[id] = r.Type
 		if f := r.Fields["status"]; f != nil {
 			for _, v := range f.Values {
 				var s string
 				_ = json.Unmarshal(v.Value, &s)
-				seen[v.ID] = s
+				current[id] = append(current[id], val{v.ID, s})
 			}
 		}
 	}
-	created := map[RecordID]string{}
 	for _, o := range cs.Ops {
-		if o.Kind == OpCreate {
-			created[o.Record] = o.Type
+		if o.Kind == OpCreate && typeOf[o.Record] == "" {
+			typeOf[o.Record] = o.Type
 		}
-	}
-	typeOf := func(id RecordID) string {
-		if r := before[id]; r != nil && r.Type != "" {
-			return r.Type
-		}
-		return created[id]
 	}
 	ids := cs.OpIDs()
 	for i, o := range cs.Ops {
-		if o.Kind != OpSet || o.Field != "status" || typeOf(o.Record) != TypeReferral {
+		if o.Kind != OpSet || o.Field != "status" || typeOf[o.Record] != TypeReferral {
 			continue
 		}
 		var to string
@@ -144,19 +145,20 @@ func checkLifecycle(cs *Changeset, before map[RecordID]*Record) error {
 		if _, ok := StatusTransitions[to]; !ok {
 			return Errorf(EINVALID, op, "unknown referral status %q", to)
 		}
-		for _, ref := range o.Refs {
-			from, ok := seen[ref]
-			if !ok {
-				continue
-			}
-			if from != to && !contains(StatusTransitions[from], to) {
-				return Errorf(EINVALID, op, "a referral cannot move from %s to %s", from, to)
-			}
-		}
-		if len(o.Refs) == 0 && to != "draft" && to != "submitted" {
+		vals := current[o.Record]
+		if len(vals) == 0 && to != "draft" && to != "submitted" {
 			return Errorf(EINVALID, op, "a new referral starts as draft or submitted, not %s", to)
 		}
-		seen[ids[i]] = to
+		kept := vals[:0:0]
+		for _, v := range vals {
+			if v.status != to && !contains(StatusTransitions[v.status], to) {
+				return Errorf(EINVALID, op, "a referral cannot move from %s to %s", v.status, to)
+			}
+			if !containsID(o.Refs, v.id) {
+				kept = append(kept, v)
+			}
+		}
+		current[o.Record] = append(kept, val{ids[i], to})
 	}
 	return nil
 }

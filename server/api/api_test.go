@@ -525,8 +525,12 @@ func TestScopeChanges(t *testing.T) {
 		return nil
 	})
 	a1.syncAll()
-	// The young person moves to team B (a handover by team A).
-	a1.edit(func(tx *syncengine.Txn) error { return tx.Set(yp, "team_id", "team_b") })
+	// The young person moves to team B: a transfer, which the server writes
+	// (a phone writing team_id is refused: TestTeamIDWritesCannotMoveRecords).
+	rep, _, err := e.db.ServerReplica(context.Background())
+	must(t, err)
+	_, err = rep.Edit("sup_a", func(tx *syncengine.Txn) error { return tx.Set(yp, "team_id", "team_b") })
+	must(t, err)
 	a1.syncAll()
 	b.syncAll()
 	if !b.has(yp) || !b.has(ref) {

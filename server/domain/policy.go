@@ -206,7 +206,10 @@ func Authorize(who Actor, a Action, t Target) error {
 // preconditions are the rules about the record's state rather than the
 // actor's role, checked once a rule allowed the action.
 func preconditions(who Actor, a Action, t Target) error {
-	if t.Exists && t.NewTeam != "" && t.NewTeam != t.Team && a.Verb != VerbTransfer && a.Verb != VerbReceive {
+	if t.NewTeam != "" && t.NewTeam != t.Team && a.Verb != VerbTransfer && a.Verb != VerbReceive {
+		if !t.Exists {
+			return forbid("a new %s is filed under team %s, not %s", label(t.Type), t.Team, t.NewTeam)
+		}
 		return forbid("moving a %s from team %s to %s is a transfer, not an edit", label(t.Type), t.Team, t.NewTeam)
 	}
 	if !t.Exists && a.Verb == VerbCreate && t.Team == "" && slices.Contains(recordTypes, t.Type) {
@@ -260,14 +263,6 @@ func consentAllowsSharing(t Target) error {
 		c = "not recorded"
 	}
 	return forbid("a referral cannot be submitted with consent %s: consent must be given, or shared without consent on a supervisor's recorded decision", strings.ReplaceAll(c, "_", " "))
-}
-
-// PermitsSharing reports whether a referral's consent lets it reach the
-// service: given, or shared without consent with a justification. Whether
-// the decider may decide is checked when it is submitted; this is the filing
-// rule (a referral whose consent is withdrawn leaves the service's scope).
-func PermitsSharing(consent string, justified bool) bool {
-	return consent == "given" || (consent == "shared_without_consent" && justified)
 }
 
 func label(typ string) string {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/joinedup/joinedup/syncengine"
 	"pgregory.net/rapid"
 )
 
@@ -128,14 +129,14 @@ func TestAuthorizeProperties(t *testing.T) {
 		default:
 			t.Fatalf("unknown role %q allowed", who.Role)
 		}
-		if tg.Exists && tg.NewTeam != "" && tg.NewTeam != tg.Team && a.Verb != VerbTransfer && a.Verb != VerbReceive {
+		if tg.NewTeam != "" && tg.NewTeam != tg.Team && a.Verb != VerbTransfer && a.Verb != VerbReceive {
 			t.Fatalf("a write moved a record between teams: %v %+v", a, tg)
 		}
 		if a.Verb == VerbTransition {
 			if (a.To == "accepted" || a.To == "declined") && who.Role != RolePractitioner && who.Role != RoleAdmin {
 				t.Fatalf("%s accepted or declined a referral", who.Role)
 			}
-			if a.To == "submitted" && !PermitsSharing(tg.Consent, tg.ConsentJustified) {
+			if a.To == "submitted" && !syncengine.ConsentPermitsSharing(tg.Consent, tg.ConsentJustified) {
 				t.Fatalf("submitted with consent %q justified=%v", tg.Consent, tg.ConsentJustified)
 			}
 			if a.To == "draft" && a.From != "" {

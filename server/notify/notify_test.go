@@ -472,7 +472,13 @@ func TestRedirectedReferralReplansHandoff(t *testing.T) {
 	if got := e.sendDue(); len(got[h1.token]) != 0 {
 		t.Fatalf("handoff sent outside the service's hours: %v", kinds(got[h1.token]))
 	}
-	worker.edit(func(tx *syncengine.Txn) error { return tx.Set(ref, "service_id", "svc_camhs") })
+	// Re-addressing a submitted referral takes a new consent decision.
+	worker.edit(func(tx *syncengine.Txn) error {
+		if err := tx.Set(ref, "consent", "given"); err != nil {
+			return err
+		}
+		return tx.Set(ref, "service_id", "svc_camhs")
+	})
 	worker.sync()
 	e.clock.Set(time.Date(2026, 3, 3, 10, 0, 0, 0, london)) // Tuesday morning
 	got := e.sendDue()

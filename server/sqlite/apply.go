@@ -17,6 +17,9 @@ import (
 // records and device row always agree.
 func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error) {
 	res := &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
+	if err := checkIdentity(domain.ActorOf(domain.Scope{PersonID: req.Person.ID}, &req.Device), req.Changesets); err != nil {
+		return nil, err
+	}
 	err := db.update(ctx, func(tx *Tx) error {
 		scope, err := scopeOf(ctx, tx, req.Person)
 		if err != nil {
@@ -106,6 +109,15 @@ func (a *applier) getter(id syncengine.RecordID) (*syncengine.Record, error) {
 // return an error.
 func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Changeset, res *domain.SyncResult) (protocol.PushResult, error) {
 	pr := protocol.PushResult{Replica: cs.Replica.String(), Start: cs.Start}
+	who := domain.ActorOf(scope, &dev)
+	// Identity first, before any lookup keyed by the changeset's replica id
+	// (Sync checks the whole request; a held changeset retried here was
+	// written by its device, but is checked again all the same).
+	if err := checkIdentity(who, []*syncengine.Changeset{cs}); err != nil {
+		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, domain.ErrorCode(err), domain.ErrorMessage(err)
+		res.Quarantined++
+		return pr, nil
+	}
 	// The log is the first line of exactly-once: a retried changeset is found
 	// here even if its records were since erased or moved.
 	var seq int64
@@ -125,6 +137,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return pr, err
 	}
 
+	if err := checkClock(cs, a.tx.Now()); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
 	applied, err := syncengine.Apply(cs, a.getter)
 	if err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
@@ -147,7 +162,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		before[d.Record] = c
 		beforeRecs[d.Record] = c.rec
 	}
-	if err := authorise(dev, scope, cs, before, applied.Records); err != nil {
+	if err := a.authorise(who, cs, before, applied.Records); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	if err := syncengine.CheckChangeset(cs, beforeRecs, applied.Records); err != nil {
@@ -197,10 +212,11 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		if err != nil {
 			return 0, err
 		}
-		team, service, yp := scopeCols(rec, prev)
-		if team, err = a.followYoungPerson(rec, team, yp); err != nil {
+		f, err := a.fileRecord(rec, prev, deviceID != "", nil)
+		if err != nil {
 			return 0, err
 		}
+		team, service, yp := f.Team, f.Service, f.YoungPerson
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
 			return 0, err
 		}

@@ -1,79 +1,260 @@
 package sqlite
 
 import (
+	"encoding/json"
 	"slices"
+	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// scopeCols derives the scope columns of a record state. Erased records have
-// lost their fields, so they keep the columns they had.
-func scopeCols(r *syncengine.Record, prev *cachedRecord) (team, service, yp string) {
-	if r.Erased != nil && prev != nil {
-		return prev.team, prev.service, prev.yp
-	}
-	team = r.String("team_id")
-	if r.Type == syncengine.TypeReferral && r.String("status") != "draft" {
-		service = r.String("service_id")
-	}
-	switch r.Type {
-	case syncengine.TypeReferral, syncengine.TypeFollowUp:
-		yp = r.String("young_person_id")
-	case syncengine.TypeYoungPerson:
-		yp = string(r.ID)
-	}
-	return team, service, yp
-}
+// Translating a pushed changeset into the policy's terms: each touched
+// record becomes a domain.Target described by what the server holds (the
+// team and service it filed the record under, its stored lifecycle state,
+// the people it knows), and each op one or more domain.Actions. The decision
+// is domain.Authorize's alone.
 
-func forbidden(format string, args ...any) error {
-	return domain.Errorf(domain.EFORBIDDEN, "authorise changeset", format, args...)
-}
-
-// authorise decides whether the device may push cs, given the touched
-// records before and after it.
-func authorise(dev domain.Device, scope domain.Scope, cs *syncengine.Changeset, before map[syncengine.RecordID]*cachedRecord, after []*syncengine.Record) error {
-	if dev.ReplicaID != "" && cs.Replica.String() != dev.ReplicaID {
-		return forbidden("changeset belongs to another replica")
-	}
-	if cs.Author != scope.PersonID {
-		return forbidden("changeset author is not the device's owner")
-	}
-	privileged := scope.Role == domain.RoleSupervisor || scope.Role == domain.RoleAdmin
-	for _, op := range cs.Ops {
-		switch {
-		case op.Kind == syncengine.OpErase && !privileged:
-			return forbidden("only a supervisor may erase a record")
-		case op.Kind == syncengine.OpSet && op.Field == syncengine.DeletedField && string(op.Value) == "false" && !privileged:
-			return forbidden("only a supervisor may restore a deleted record")
+// checkIdentity refuses changesets whose replica is not bound to the device
+// or whose author is not the device's person. It runs before anything is
+// looked up or stored: a forged replica id must not be able to reach, let
+// alone overwrite, another device's log or quarantine entries.
+func checkIdentity(who domain.Actor, css []*syncengine.Changeset) error {
+	for _, cs := range css {
+		if !slices.Contains(who.Replicas, cs.Replica.String()) {
+			return domain.Errorf(domain.EFORBIDDEN, "sync", "changeset %s/%d was not written by this device's replica", cs.Replica, cs.Start)
 		}
-	}
-	if scope.Practitioner() {
-		for _, op := range cs.Ops {
-			if op.Kind != syncengine.OpSet || !slices.Contains([]string{"status", "outcome", "decline_reason"}, op.Field) {
-				return forbidden("a service may only change a referral's status, outcome and decline reason")
-			}
-		}
-		for _, r := range after {
-			b := before[r.ID]
-			if !b.exists || b.rec.Type != syncengine.TypeReferral || b.service != scope.ServiceID {
-				return forbidden("record %s is not a referral addressed to this service", r.ID)
-			}
-		}
-		return nil
-	}
-	for _, r := range after {
-		b := before[r.ID]
-		if b.exists {
-			if !scope.HasTeam(b.team) {
-				return forbidden("record %s belongs to a team outside this device's scope", r.ID)
-			}
-			continue // moving a record in scope to another team is a handover, allowed
-		}
-		team, _, _ := scopeCols(r, nil)
-		if !scope.HasTeam(team) {
-			return forbidden("new record %s is for a team outside this device's scope", r.ID)
+		if cs.Author != who.PersonID {
+			return domain.Errorf(domain.EFORBIDDEN, "sync", "changeset %s/%d names another person as its author", cs.Replica, cs.Start)
 		}
 	}
 	return nil
+}
+
+// checkClock refuses a changeset stamped further ahead of the server's clock
+// than an honest phone's clock drifts: register values are shown newest
+// first, so a phone set to 2100 would otherwise win every field it writes.
+func checkClock(cs *syncengine.Changeset, now time.Time) error {
+	if limit := syncengine.MakeTimestamp(now.Add(syncengine.MaxSkew), 0xffff); cs.Time > limit {
+		return domain.Errorf(domain.EINVALID, "check clock",
+			"the phone's clock is %s ahead of the server's: set the phone's date and time, then save again",
+			cs.Time.Time().Sub(now).Round(time.Minute))
+	}
+	return nil
+}
+
+// fileRecord says where rec is filed after a change. A device's write keeps
+// a record in the team the server filed it under (own); only the server's
+// own writers (transfers, imports) file a young person or an encounter by
+// its team_id field. Erased records have lost their fields and keep their
+// filing.
+func (a *applier) fileRecord(rec *syncengine.Record, prev *cachedRecord, byDevice bool, filed map[syncengine.RecordID]syncengine.Filing) (syncengine.Filing, error) {
+	if rec.Erased != nil && prev.exists {
+		return syncengine.Filing{Team: prev.team, Service: prev.service, YoungPerson: prev.yp}, nil
+	}
+	own := ""
+	if prev.exists && byDevice {
+		own = prev.team
+	}
+	var err error
+	f := syncengine.FileRecord(rec, own, func(id syncengine.RecordID) string {
+		if f, ok := filed[id]; ok {
+			return f.Team
+		}
+		c, e := a.get(id)
+		if e != nil {
+			err = e
+			return ""
+		}
+		return c.team
+	})
+	return f, err
+}
+
+// fileOrder is the order filings are derived in, so a referral created with
+// its young person in one changeset follows the young person.
+var fileOrder = map[string]int{syncengine.TypeReferral: 1, syncengine.TypeFollowUp: 2}
+
+// actorOf is the server's view of a person named in a record (a consent
+// decision-maker, an assignee): nil if the server does not know them.
+func (a *applier) actorOf(personID string) (*domain.Actor, error) {
+	if personID == "" {
+		return nil, nil
+	}
+	p, err := findPerson(a.ctx, a.tx, "id = ?", personID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	s, err := scopeOf(a.ctx, a.tx, p)
+	if err != nil {
+		return nil, err
+	}
+	act := domain.ActorOf(s, nil)
+	return &act, nil
+}
+
+// teamExists reports whether the organisation has the team.
+func (a *applier) teamExists(id string) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	var n int
+	err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM teams WHERE id = ?`, id).Scan(&n)
+	return n > 0, err
+}
+
+// authorise decides whether who may make the change cs makes, given the
+// touched records as the server holds them (before) and as they would be.
+func (a *applier) authorise(who domain.Actor, cs *syncengine.Changeset, before map[syncengine.RecordID]*cachedRecord, after []*syncengine.Record) error {
+	ordered := slices.Clone(after)
+	slices.SortStableFunc(ordered, func(x, y *syncengine.Record) int { return fileOrder[x.Type] - fileOrder[y.Type] })
+	filed := map[syncengine.RecordID]syncengine.Filing{}
+	for _, r := range ordered {
+		f, err := a.fileRecord(r, before[r.ID], true, filed)
+		if err != nil {
+			return err
+		}
+		filed[r.ID] = f
+	}
+	ids := cs.OpIDs()
+	for _, r := range ordered {
+		t, err := a.target(cs, before[r.ID], r, filed[r.ID])
+		if err != nil {
+			return err
+		}
+		for _, act := range actionsOf(cs, ids, before[r.ID], r) {
+			if err := domain.Authorize(who, act, t); err != nil {
+				return domain.Errorf(domain.ErrorCode(err), "authorise changeset", "record %s: %s", r.ID, domain.ErrorMessage(err))
+			}
+		}
+	}
+	return nil
+}
+
+// target describes r as the server holds it, with what the change would
+// make of its filing, consent and assignee.
+func (a *applier) target(cs *syncengine.Changeset, b *cachedRecord, r *syncengine.Record, f syncengine.Filing) (domain.Target, error) {
+	t := domain.Target{Type: r.Type, Exists: b.exists, Team: b.team, Service: b.service}
+	if b.exists && b.rec != nil && b.rec.Type != "" {
+		t.Type = b.rec.Type
+		if t.Type == syncengine.TypeReferral {
+			t.Status = b.rec.String("status")
+		}
+	}
+	if !b.exists {
+		ok, err := a.teamExists(f.Team)
+		if err != nil {
+			return t, err
+		}
+		if t.Team = ""; ok {
+			t.Team = f.Team
+		}
+	} else if f.Team != b.team {
+		t.NewTeam = f.Team
+	}
+	wrote := func(field string) bool {
+		return slices.ContainsFunc(cs.Ops, func(o syncengine.Op) bool { return o.Record == r.ID && o.Field == field })
+	}
+	// A team_id field that disagrees with where the record is filed would
+	// be a move (or a lie about it): refused like a move.
+	if wrote("team_id") && r.Erased == nil {
+		if v := r.String("team_id"); v != f.Team {
+			t.NewTeam = v
+		}
+	}
+	if r.Erased != nil {
+		return t, nil
+	}
+	var err error
+	switch t.Type {
+	case syncengine.TypeReferral:
+		t.Consent = r.String("consent")
+		t.ConsentJustified = r.String("consent_justification") != ""
+		t.NewConsentDecision = wrote("consent")
+		if t.ConsentDecider, err = a.actorOf(r.String("consent_decided_by")); err != nil {
+			return t, err
+		}
+	case syncengine.TypeFollowUp:
+		if wrote("assignee") {
+			if t.Assignee, err = a.actorOf(r.String("assignee")); err != nil {
+				return t, err
+			}
+		}
+	}
+	return t, nil
+}
+
+// actionsOf lists what cs does to record r (b: as it was), without repeats.
+// Status writes on a referral are lifecycle transitions from every value the
+// server holds at that point: a write that references nothing, or values the
+// server never had, still moves from what is there.
+func actionsOf(cs *syncengine.Changeset, ids []syncengine.ID, b *cachedRecord, r *syncengine.Record) []domain.Action {
+	var acts []domain.Action
+	add := func(a domain.Action) {
+		if !slices.Contains(acts, a) {
+			acts = append(acts, a)
+		}
+	}
+	typ := r.Type
+	var status []syncengine.RegValue
+	if b.exists && b.rec != nil {
+		if b.rec.Type != "" {
+			typ = b.rec.Type
+		}
+		if f := b.rec.Fields["status"]; f != nil {
+			status = slices.Clone(f.Values)
+		}
+	}
+	for i, op := range cs.Ops {
+		if op.Record != r.ID {
+			continue
+		}
+		switch op.Kind {
+		case syncengine.OpCreate:
+			if !b.exists {
+				add(domain.Action{Verb: domain.VerbCreate})
+			}
+		case syncengine.OpErase, syncengine.OpRedacted:
+			add(domain.Action{Verb: domain.VerbErase})
+		case syncengine.OpOmitted:
+		case syncengine.OpSet:
+			var v any
+			_ = json.Unmarshal(op.Value, &v)
+			switch {
+			case op.Field == syncengine.DeletedField && v == true:
+				add(domain.Action{Verb: domain.VerbDelete})
+			case op.Field == syncengine.DeletedField && b.exists && b.rec != nil && b.rec.Deleted():
+				add(domain.Action{Verb: domain.VerbUndelete})
+			case op.Field == "status" && typ == syncengine.TypeReferral:
+				to, _ := v.(string)
+				froms := []string{}
+				for _, sv := range status {
+					var s string
+					_ = json.Unmarshal(sv.Value, &s)
+					if !slices.Contains(froms, s) {
+						froms = append(froms, s)
+					}
+				}
+				if len(froms) == 0 {
+					froms = append(froms, "")
+				}
+				for _, from := range froms {
+					if from != to {
+						add(domain.Action{Verb: domain.VerbTransition, From: from, To: to})
+					}
+				}
+				status = slices.DeleteFunc(status, func(sv syncengine.RegValue) bool { return slices.Contains(op.Refs, sv.ID) })
+				status = append(status, syncengine.RegValue{ID: ids[i], Value: op.Value})
+			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || (op.Field == "review_status" && v == "signed_off")):
+				add(domain.Action{Verb: domain.VerbSignOff})
+			default:
+				add(domain.Action{Verb: domain.VerbSet, Field: op.Field})
+			}
+		default:
+			add(domain.Action{Verb: domain.VerbSet, Field: op.Field})
+		}
+	}
+	return acts
 }

@@ -27,25 +27,6 @@ func appendKeys(keys []string, team, service string) []string {
 	return keys
 }
 
-// followYoungPerson scopes referrals and follow-ups by their young person's
-// current team: when a young person moves team, the new team needs their
-// referrals and follow-ups (the chronology), and the old team must lose them.
-// A record whose young person the server does not hold keeps its own team_id.
-// Encounters stay with the team that met them.
-func (a *applier) followYoungPerson(rec *syncengine.Record, team, yp string) (string, error) {
-	if yp == "" || (rec.Type != syncengine.TypeReferral && rec.Type != syncengine.TypeFollowUp) {
-		return team, nil
-	}
-	y, err := a.get(syncengine.RecordID(yp))
-	if err != nil {
-		return "", err
-	}
-	if y.exists && y.team != "" {
-		return y.team, nil
-	}
-	return team, nil
-}
-
 // moveYoungPersonRecords moves a young person's referrals and follow-ups to
 // their new team, with a scope event for each so that devices of the old team
 // drop them and devices of the new team receive them. It returns the scope

@@ -241,28 +241,38 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 	return ap.drainHeld(&res)
 }
 
-// mayRelease is the policy for a release, checked as of now: the pusher
-// must be allowed to push cs (a release never grants more than the pusher
-// has), and the reviewer must have every record it touches, before and
-// after, in their teams.
+// mayRelease is the policy for a release, checked as of now: the pusher's
+// device and person, with their scope today, must be allowed to push cs
+// (identity, clock and domain.Authorize for every op, exactly as a push),
+// so a release never grants more than the pusher has; and the reviewer
+// must be allowed to review changes to every record it touches, where it
+// is filed now and where it would be filed.
 func (a *applier) mayRelease(dev domain.Device, pusher, reviewer domain.Scope, cs *syncengine.Changeset, before map[syncengine.RecordID]*cachedRecord, after []*syncengine.Record) error {
-	if err := authorise(dev, pusher, cs, before, after); err != nil {
+	who := domain.ActorOf(pusher, &dev)
+	if err := checkIdentity(who, []*syncengine.Changeset{cs}); err != nil {
 		return err
 	}
+	if err := checkClock(cs, a.tx.Now()); err != nil {
+		return err
+	}
+	if err := a.authorise(who, cs, before, after); err != nil {
+		return err
+	}
+	rev := domain.ActorOf(reviewer, nil)
+	filed := map[syncengine.RecordID]syncengine.Filing{}
 	for _, r := range after {
 		b := before[r.ID]
-		team, _, yp := scopeCols(r, b)
-		team, err := a.followYoungPerson(r, team, yp)
+		f, err := a.fileRecord(r, b, true, filed)
 		if err != nil {
 			return err
 		}
-		who := domain.ActorOf(reviewer, nil)
-		review := domain.Action{Verb: domain.VerbReviewQuarantine}
-		for _, t := range []domain.Target{{Type: r.Type, Team: b.team, Exists: b.exists}, {Type: r.Type, Team: team, Exists: b.exists}} {
-			if !t.Exists && t.Team != team {
-				continue
-			}
-			if err := domain.Authorize(who, review, t); err != nil {
+		filed[r.ID] = f
+		targets := []domain.Target{{Type: r.Type, Team: f.Team, Exists: b.exists}}
+		if b.exists && b.team != f.Team {
+			targets = append(targets, domain.Target{Type: r.Type, Team: b.team, Exists: true})
+		}
+		for _, t := range targets {
+			if err := domain.Authorize(rev, domain.Action{Verb: domain.VerbReviewQuarantine}, t); err != nil {
 				return domain.Errorf(domain.EFORBIDDEN, "release quarantined changeset", "you may not release a change to record %s: %s", r.ID, domain.ErrorMessage(err))
 			}
 		}
