@@ -32,6 +32,7 @@ func registerAdminRoutes(s *Server, r fiber.Router) {
 	a.Get("/quarantine/:id", s.handleGetQuarantine)
 	a.Post("/quarantine/:id/review", s.handleReviewQuarantine)
 	a.Post("/backup", s.handleBackup)
+	registerTransferRoutes(s, a)
 }
 
 // CheckPassword verifies a staff member's password with bcrypt, honouring

@@ -189,6 +189,7 @@ func (p *Portal) Register(app *fiber.App) {
 	registerDeviceRoutes(sup, p)
 	registerReportRoutes(sup, p)
 	registerAuditRoutes(sup, p)
+	registerTransferRoutes(sup, p)
 	sup.Get("/dashboard", p.handleDashboard)
 	sup.Get("/quarantine", p.handleQuarantine)
 	sup.Get("/quarantine/:id", p.handleQuarantineItem)

@@ -68,6 +68,7 @@ type Store interface {
 	Records
 	Devices
 	Oversight
+	Transfers
 	sqlDB
 }
 

@@ -152,7 +152,12 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 			Detail: "Assigned to " + d.person(str(r, "assignee")) + ". " + str(r, "note")})
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
+	transfers, err := p.transferRows(c, d, domain.TransferFilter{YoungPersonID: string(yp.ID)})
+	if err != nil {
+		return err
+	}
 	return p.render(c, "chronology", str(yp, "known_as"), map[string]any{
+		"Transfers": transfers, "TransferTeams": transferTeams(d, str(yp, "team_id")),
 		"YP": ypRow{ID: string(yp.ID), KnownAs: str(yp, "known_as"), AgeBand: str(yp, "age_band"), Gender: str(yp, "gender"), Area: str(yp, "area"),
 			Team: d.team(str(yp, "team_id")), KeyWorker: d.person(str(yp, "key_worker")), Hold: boolOf(yp, "safeguarding_hold")},
 		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)},
