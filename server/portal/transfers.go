@@ -26,7 +26,7 @@ func registerTransferRoutes(r routes, p *Portal) {
 type transferRow struct {
 	domain.Transfer
 	Who, From, To, YoungPerson string
-	Incoming, Outgoing          bool // the viewer may accept/decline, or cancel
+	Incoming, Outgoing         bool // the viewer may accept/decline, or cancel
 }
 
 // transferRows describes transfers for the viewer, with what they may do.
