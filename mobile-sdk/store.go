@@ -387,7 +387,11 @@ func (s *store) putRecord(q querier, r *syncengine.Record) error {
 	if err != nil {
 		return err
 	}
-	ix := indexOf(r)
+	ix := indexOf(r, func(id syncengine.RecordID) string {
+		var team string
+		_ = q.QueryRow(`SELECT team_id FROM records WHERE id = ?`, string(id)).Scan(&team)
+		return team
+	})
 	if _, err := q.Exec(`INSERT INTO records (id, type, team_id, young_person_id, started_at, due_at, assignee, status, deleted, conflicts, updated, state)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, young_person_id = excluded.young_person_id,
@@ -415,8 +419,11 @@ type recordIndex struct {
 }
 
 // indexOf derives the plain index columns from a record's visible values.
-func indexOf(r *syncengine.Record) recordIndex {
-	ix := recordIndex{team: r.String("team_id"), status: r.String("status"), assignee: r.String("assignee")}
+// The team is where the server files the record (syncengine.FileRecord: a
+// referral or follow-up is its young person's), looked up through teamOf.
+func indexOf(r *syncengine.Record, teamOf func(syncengine.RecordID) string) recordIndex {
+	f := syncengine.FileRecord(r, "", teamOf)
+	ix := recordIndex{team: f.Team, yp: f.YoungPerson, status: r.String("status"), assignee: r.String("assignee")}
 	ms := func(field string) int64 {
 		t, err := time.Parse(time.RFC3339Nano, r.String(field))
 		if err != nil {
@@ -432,11 +439,6 @@ func indexOf(r *syncengine.Record) recordIndex {
 		}
 	case syncengine.TypeFollowUp:
 		ix.due = ms("due_at")
-		ix.yp = r.String("young_person_id")
-	case syncengine.TypeReferral:
-		ix.yp = r.String("young_person_id")
-	case syncengine.TypeYoungPerson:
-		ix.yp = string(r.ID)
 	}
 	if ix.yp != "" {
 		ix.links = append(ix.links, ix.yp)

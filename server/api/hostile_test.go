@@ -31,20 +31,29 @@ type hostile struct {
 	rep   *syncengine.Replica // its own bound replica
 }
 
-// hostilePhone enrols person over loopback.
+// hostilePhone enrols person over loopback (base "": in process).
 func (e *env) hostilePhone(base, person string) *hostile {
 	e.t.Helper()
 	code, _, err := e.db.IssueEnrolmentCode(context.Background(), person, "admin")
 	must(e.t, err)
-	resp, err := http.Post(base+"/v1/enrol", "application/json", bytes.NewReader([]byte(`{"code":"`+code+`","platform":"android"}`)))
-	must(e.t, err)
-	defer resp.Body.Close()
 	h := &hostile{t: e.t, e: e, base: base, store: syncengine.NewMemStore()}
-	if resp.StatusCode != 201 {
-		b, _ := io.ReadAll(resp.Body)
-		e.t.Fatalf("enrol %s: %d %s", person, resp.StatusCode, b)
+	body := []byte(`{"code":"` + code + `","platform":"android"}`)
+	var status int
+	var raw []byte
+	if base == "" {
+		r := e.do("POST", "/v1/enrol", jsonCT, body)
+		status, raw = r.status, r.body
+	} else {
+		resp, err := http.Post(base+"/v1/enrol", "application/json", bytes.NewReader(body))
+		must(e.t, err)
+		raw, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		status = resp.StatusCode
 	}
-	must(e.t, json.NewDecoder(resp.Body).Decode(&h.enrol))
+	if status != 201 {
+		e.t.Fatalf("enrol %s: %d %s", person, status, raw)
+	}
+	must(e.t, json.Unmarshal(raw, &h.enrol))
 	id, err := syncengine.ParseReplicaID(h.enrol.ReplicaID)
 	must(e.t, err)
 	h.rep = h.replica(id, 0, e.now)
@@ -100,6 +109,10 @@ func (h *hostile) push(css ...*syncengine.Changeset) pushReply {
 		req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
 	}
 	body, _ := json.Marshal(req)
+	if h.base == "" { // in process, through the same handlers
+		r := h.e.do("POST", "/v1/sync", map[string]string{"Authorization": "Bearer " + h.enrol.Credential, "Content-Type": "application/json"}, body)
+		return decodePush(h.t, r.status, r.body)
+	}
 	hr, _ := http.NewRequest("POST", h.base+"/v1/sync", bytes.NewReader(body))
 	hr.Header.Set("Authorization", "Bearer "+h.enrol.Credential)
 	hr.Header.Set("Content-Type", "application/json")
@@ -107,14 +120,19 @@ func (h *hostile) push(css ...*syncengine.Changeset) pushReply {
 	must(h.t, err)
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := pushReply{status: resp.StatusCode, raw: raw}
-	if resp.StatusCode != 200 {
+	return decodePush(h.t, resp.StatusCode, raw)
+}
+
+func decodePush(tb testing.TB, status int, raw []byte) pushReply {
+	tb.Helper()
+	out := pushReply{status: status, raw: raw}
+	if status != 200 {
 		_ = json.Unmarshal(raw, &out.err)
 		return out
 	}
 	var r protocol.Response
 	if err := json.Unmarshal(raw, &r); err != nil {
-		h.t.Fatalf("decode %s: %v", raw, err)
+		tb.Fatalf("decode %s: %v", raw, err)
 	}
 	out.results = r.Results
 	return out

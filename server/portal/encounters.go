@@ -213,7 +213,7 @@ func conflictRows(v syncengine.View, d *directory) []conflictRow {
 
 // handleEncounterDetail serves GET /portal/encounters/:id.
 func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"), domain.VerbRead)
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
 
 // handleEncounterSignOff serves POST /portal/encounters/:id/signoff.
 func (p *Portal) handleEncounterSignOff(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"), domain.VerbSignOff)
 	if err != nil {
 		return err
 	}
@@ -285,7 +285,7 @@ func (p *Portal) handleEncounterSignOff(c *fiber.Ctx) error {
 // chosen value is written again by the server replica, superseding every
 // competing value it has seen.
 func (p *Portal) handleEncounterResolve(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"), domain.VerbResolve)
 	if err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func (p *Portal) resolveConflict(c *fiber.Ctx, r *syncengine.Record, field, valu
 
 // handleEncounterUndelete serves POST /portal/encounters/:id/undelete (a supervisor's undo).
 func (p *Portal) handleEncounterUndelete(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeEncounter, c.Params("id"), domain.VerbUndelete)
 	if err != nil {
 		return err
 	}

@@ -97,38 +97,32 @@ func (p *Portal) recordsInScope(c *fiber.Ctx, typ string) ([]*syncengine.Record,
 }
 
 // teamRecord loads one record of a type that the signed-in supervisor or
-// admin may see. Anything else, including records of other teams, is
+// admin may see, by where the server filed it (domain.Authorize, read), and
+// checks they may do verb to it (403 if they may see it but not do that).
+// Anything they may not see, including records of other teams, is
 // errNotFound: a guessed URL learns nothing.
-func (p *Portal) teamRecord(c *fiber.Ctx, typ, id string) (*syncengine.Record, error) {
+func (p *Portal) teamRecord(c *fiber.Ctx, typ, id string, verb domain.Verb) (*syncengine.Record, error) {
 	if !syncengine.ValidRecordID(id) {
 		return nil, errNotFound
 	}
-	r, err := p.store.RecordState(c.UserContext(), id)
+	r, f, err := p.store.FiledRecord(c.UserContext(), id)
 	if err != nil {
 		return nil, err
 	}
-	if r == nil || r.Type != typ {
+	s := sess(c).Scope
+	// Practitioners see referrals only projected, on the service pages.
+	if r == nil || r.Type != typ || s.Practitioner() {
 		return nil, errNotFound
 	}
-	s := sess(c).Scope
-	if r.Erased != nil && typ == syncengine.TypeYoungPerson && !s.Practitioner() {
-		// An erased profile has lost its fields; the store still files it
-		// under its team, so the team can see that (and why) it was erased.
-		teams, ok := teamIDs(s)
-		if !ok {
-			return nil, errNotFound
-		}
-		rs, err := p.store.Records(c.UserContext(), domain.RecordFilter{Type: typ, YoungPersonID: id, TeamIDs: teams, Limit: 1})
-		if err != nil {
+	who := domain.ActorOf(s, nil)
+	t := domain.Target{Type: typ, Team: f.Team, Service: f.Service, Exists: true, Status: str(r, "status")}
+	if domain.Authorize(who, domain.Action{Verb: domain.VerbRead}, t) != nil {
+		return nil, errNotFound
+	}
+	if verb != domain.VerbRead {
+		if err := domain.Authorize(who, domain.Action{Verb: verb}, t); err != nil {
 			return nil, err
 		}
-		if len(rs) == 0 {
-			return nil, errNotFound
-		}
-		return r, nil
-	}
-	if s.Practitioner() || !s.HasTeam(str(r, "team_id")) {
-		return nil, errNotFound
 	}
 	return r, nil
 }

@@ -136,7 +136,7 @@ var referralOrder = []string{"known_as", "age_band", "young_person_id", "service
 
 // handleReferralDetail serves GET /portal/referrals/:id (supervisors, admins).
 func (p *Portal) handleReferralDetail(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeReferral, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeReferral, c.Params("id"), domain.VerbRead)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (p *Portal) handleReferralDetail(c *fiber.Ctx) error {
 
 // handleReferralResolve serves POST /portal/referrals/:id/resolve.
 func (p *Portal) handleReferralResolve(c *fiber.Ctx) error {
-	r, err := p.teamRecord(c, syncengine.TypeReferral, c.Params("id"))
+	r, err := p.teamRecord(c, syncengine.TypeReferral, c.Params("id"), domain.VerbResolve)
 	if err != nil {
 		return err
 	}
@@ -240,19 +240,25 @@ func (p *Portal) projectedView(c *fiber.Ctx, r *syncengine.Record, fields []stri
 
 // serviceReferral loads a referral addressed to the service in view; any
 // other id is errNotFound.
-func (p *Portal) serviceReferral(c *fiber.Ctx, svc domain.Service) (*syncengine.Record, error) {
+func (p *Portal) serviceReferral(c *fiber.Ctx, svc domain.Service) (*syncengine.Record, domain.Target, error) {
 	id := c.Params("id")
 	if !syncengine.ValidRecordID(id) {
-		return nil, errNotFound
+		return nil, domain.Target{}, errNotFound
 	}
-	r, err := p.store.RecordState(c.UserContext(), id)
+	r, f, err := p.store.FiledRecord(c.UserContext(), id)
 	if err != nil {
-		return nil, err
+		return nil, domain.Target{}, err
 	}
-	if !live(r) || r.Type != syncengine.TypeReferral || str(r, "service_id") != svc.ID || str(r, "status") == "draft" {
-		return nil, errNotFound
+	// Shared with the service as the server filed it: submitted, and with
+	// consent that permits sharing (withdrawn consent is a 404 here).
+	if !live(r) || r.Type != syncengine.TypeReferral || f.Service != svc.ID {
+		return nil, domain.Target{}, errNotFound
 	}
-	return r, nil
+	t := domain.Target{Type: r.Type, Team: f.Team, Service: f.Service, Exists: true, Status: str(r, "status")}
+	if domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbRead}, t) != nil {
+		return nil, domain.Target{}, errNotFound
+	}
+	return r, t, nil
 }
 
 type serviceRow struct {
@@ -317,7 +323,7 @@ func (p *Portal) handleServiceReferral(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	r, err := p.serviceReferral(c, svc)
+	r, _, err := p.serviceReferral(c, svc)
 	if err != nil {
 		return err
 	}
@@ -362,12 +368,15 @@ func (p *Portal) decide(c *fiber.Ctx, to string) error {
 	if err != nil {
 		return err
 	}
-	r, err := p.serviceReferral(c, svc)
+	r, t, err := p.serviceReferral(c, svc)
 	if err != nil {
 		return err
 	}
 	if st := str(r, "status"); st != "submitted" {
 		return &syncengine.Error{Code: domain.ECONFLICT, Message: "This referral is already " + st + "."}
+	}
+	if err := domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbTransition, From: "submitted", To: to}, t); err != nil {
+		return err
 	}
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	note := strings.TrimSpace(c.FormValue("outcome"))

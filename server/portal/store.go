@@ -41,6 +41,7 @@ type Directory interface {
 type Records interface {
 	Records(ctx context.Context, f domain.RecordFilter) ([]*syncengine.Record, error)
 	RecordState(ctx context.Context, id string) (*syncengine.Record, error)
+	FiledRecord(ctx context.Context, id string) (*syncengine.Record, syncengine.Filing, error)
 	SharingDecisions(ctx context.Context, referralID string) ([]domain.SharingDecision, error)
 }
 

@@ -101,7 +101,7 @@ func (p *Portal) aboutYoungPerson(c *fiber.Ctx, id string) (encs, refs, fus []*s
 // handleChronology serves GET /portal/young-people/:id: everything recorded
 // about one young person in time order, the context for safeguarding.
 func (p *Portal) handleChronology(c *fiber.Ctx) error {
-	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"))
+	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"), domain.VerbRead)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 // handleSubjectAccessExport serves GET /portal/young-people/:id/export?format=json|csv:
 // every record about the young person, as a download.
 func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
-	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"))
+	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"), domain.VerbRead)
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func csvSafe(s string) string {
 // of the young person's profile and the referrals and follow-ups about them,
 // in one changeset. It needs a reason and is refused under a safeguarding hold.
 func (p *Portal) handleErase(c *fiber.Ctx) error {
-	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"))
+	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"), domain.VerbErase)
 	if err != nil {
 		return err
 	}

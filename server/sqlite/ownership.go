@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"slices"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -57,4 +59,22 @@ func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, 
 		touched = appendKeys(touched, m.team, "")
 	}
 	return appendKeys(touched, team, ""), nil
+}
+
+// FiledRecord returns a record's stored state and where the server filed it
+// (nil, zero Filing if unknown): the owning team and the service it is
+// shared with, as sync decides them. Pages that show a record decide access
+// from this filing, never from the record's own team_id field.
+func (db *DB) FiledRecord(ctx context.Context, id string) (*syncengine.Record, syncengine.Filing, error) {
+	var state []byte
+	var f syncengine.Filing
+	err := db.read.QueryRowContext(ctx, `SELECT state, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '') FROM records WHERE id = ?`, id).
+		Scan(&state, &f.Team, &f.Service, &f.YoungPerson)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, f, nil
+	} else if err != nil {
+		return nil, f, err
+	}
+	r, err := syncengine.DecodeRecord(state)
+	return r, f, err
 }
