@@ -294,7 +294,7 @@ func (p *Portal) render(c *fiber.Ctx, page, title string, data any) error {
 	if t == nil {
 		return fmt.Errorf("no template %q", page)
 	}
-	v := view{Title: title, Prefix: p.cfg.Prefix, Now: p.now(), Data: data, Nav: page, Flash: c.Query("done")}
+	v := view{Title: title, Prefix: p.cfg.Prefix, Now: p.now(), Data: data, Nav: page, Flash: flash(c.Query("done"))}
 	if s := sess(c); s != nil {
 		v.User = &s.Person
 		v.CSRF = s.CSRF

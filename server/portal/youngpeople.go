@@ -2,7 +2,6 @@ package portal
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -201,7 +200,7 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 		return c.Send(b)
 	}
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := newCSV(&buf)
 	_ = w.Write([]string{"record_type", "record_id", "field", "value"})
 	for _, r := range all {
 		v := r.View(nil)
@@ -211,20 +210,12 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 		}
 		sort.Strings(fields)
 		for _, f := range fields {
-			_ = w.Write([]string{r.Type, string(r.ID), f, csvSafe(displayValue(v.Values[f]))})
+			_ = w.Write([]string{r.Type, string(r.ID), f, displayValue(v.Values[f])})
 		}
 	}
 	w.Flush()
 	c.Type("csv", "utf-8")
 	return c.Send(buf.Bytes())
-}
-
-// csvSafe stops a spreadsheet from running a cell as a formula.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // handleErase serves POST /portal/young-people/:id/erase: a lawful erasure
