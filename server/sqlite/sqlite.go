@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -112,6 +113,9 @@ func (db *DB) Open() (err error) {
 	if db.Now == nil {
 		db.Now = time.Now
 	}
+	if err := privateFiles(db.Path); err != nil {
+		return fmt.Errorf("open %s: %w", db.Path, err)
+	}
 	if db.write, err = sql.Open("sqlite3", dsn(db.Path, "immediate", false)); err != nil {
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
@@ -126,6 +130,26 @@ func (db *DB) Open() (err error) {
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
 	db.read.SetMaxOpenConns(8)
+	return nil
+}
+
+// privateFiles makes the database owner-only (0600) whatever the umask: it
+// creates the file before SQLite does, and SQLite gives the WAL and
+// shared-memory files it creates the database file's mode; files left by
+// an older version with wider permissions are tightened.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -319,6 +343,15 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	if strings.ContainsAny(path, "?#") {
 		return fmt.Errorf("backup path must not contain ? or #")
 	}
+	// The copy holds what the database does: owner-only. VACUUM INTO writes
+	// into an empty file it finds there, keeping its mode.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
 	// A dedicated connection: the read pool is query_only, and the write pool
 	// would hold up writers for the whole copy.
 	conn, err := sql.Open("sqlite3", dsn(db.Path, "deferred", false))
@@ -327,9 +360,10 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	}
 	defer conn.Close()
 	if _, err = conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		os.Remove(path)
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
-	return nil
+	return os.Chmod(path, 0o600)
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }

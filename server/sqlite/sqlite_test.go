@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,5 +227,42 @@ func TestEnrolmentCodesAreLongAndKeyedHashed(t *testing.T) {
 	typed := strings.ToLower(norm[:4] + "-" + norm[4:8] + " " + norm[8:])
 	if _, err := db.Enrol(ctx, typed, "android"); err != nil {
 		t.Fatalf("enrol with %q: %v", typed, err)
+	}
+}
+
+// TestDatabaseFilesArePrivate: the database, its WAL and shared-memory
+// files and backups hold children's safeguarding data: owner-only (0600),
+// whatever the umask, and an existing file with wider permissions is
+// tightened on open.
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "db.sqlite")
+	for _, tc := range []struct {
+		name string
+		pre  func()
+	}{
+		{"new database", func() {}},
+		{"existing world-readable database", func() { must(t, os.Chmod(path, 0o644)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.pre()
+			db := sqlite.NewDB(path)
+			must(t, db.Open())
+			defer db.Close()
+			must(t, db.UpsertArea(context.Background(), domain.Area{ID: "a", Name: "A"}))
+			backup := filepath.Join(dir, tc.name+".backup")
+			must(t, db.Backup(context.Background(), backup))
+			for _, f := range []string{path, path + "-wal", path + "-shm", backup} {
+				st, err := os.Stat(f)
+				if err != nil {
+					t.Fatalf("stat %s: %v", f, err)
+				}
+				if st.Mode().Perm() != 0o600 {
+					t.Errorf("%s has mode %v, want 0600", filepath.Base(f), st.Mode().Perm())
+				}
+			}
+		})
 	}
 }
