@@ -70,8 +70,9 @@ type applier struct {
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
 	// Held items woken by the changesets stored so far (see drainHeld).
-	wake  []int64
-	woken map[int64]bool
+	wake   []int64
+	woken  map[int64]bool
+	usages map[string]*deviceUsage // per device, see usage
 }
 
 func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {

@@ -91,19 +91,19 @@ func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.
 	if heldID == 0 {
 		body := syncengine.EncodeChangeset(cs)
 		db := a.tx.db
-		var n int
-		var held, kept int64
-		if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FILTER (WHERE code = ?), COALESCE(SUM(body_size) FILTER (WHERE code = ?), 0),
-			COALESCE(SUM(length(body)), 0) FROM quarantine WHERE device_id = ? AND reviewed_at IS NULL`,
-			domain.EMISSINGDEP, domain.EMISSINGDEP, dev.ID).Scan(&n, &held, &kept); err != nil {
+		u, err := a.usage(dev.ID)
+		if err != nil {
 			return pr, err
 		}
 		size := int64(len(body))
-		if n >= db.HeldMaxCount || held+size > db.HeldMaxBytes || size > int64(db.QuarantineBodyMax) || kept+size > db.QuarantineDeviceBytes {
+		if u.held >= db.HeldMaxCount || u.heldBytes+size > db.HeldMaxBytes || size > int64(db.QuarantineBodyMax) || u.kept+size > db.QuarantineDeviceBytes {
 			pr.Status, pr.Code = protocol.StatusRefused, domain.EHELDLIMIT
-			pr.Message = fmt.Sprintf("this change (%d bytes) depends on changes the server does not have, and this device already has %d changes (%d bytes) waiting: keep it and send it again after the changes it depends on", size, n, held)
+			pr.Message = fmt.Sprintf("this change (%d bytes) depends on changes the server does not have, and this device already has %d changes (%d bytes) waiting: keep it and send it again after the changes it depends on", size, u.held, u.heldBytes)
 			return pr, nil
 		}
+		u.held++
+		u.heldBytes += size
+		u.kept += size
 		digest := sha256.Sum256(body)
 		if err := a.tx.QueryRowContext(a.ctx, `INSERT INTO quarantine (device_id, person_id, replica_id, start, code, message, body, body_size, body_digest, created)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -125,6 +125,31 @@ func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.
 	pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, domain.EMISSINGDEP, msg
 	res.Quarantined++
 	return pr, nil
+}
+
+// deviceUsage is what a device's open quarantine items hold, counted once
+// per transaction and kept up to date by it: a flood of refused changesets
+// in one request is then bounded without a query per changeset.
+type deviceUsage struct {
+	held            int   // held (missing_dependency) items
+	heldBytes, kept int64 // their body sizes; bodies kept, held or not
+}
+
+func (a *applier) usage(deviceID string) (*deviceUsage, error) {
+	if u, ok := a.usages[deviceID]; ok {
+		return u, nil
+	}
+	u := &deviceUsage{}
+	if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FILTER (WHERE code = ?), COALESCE(SUM(body_size) FILTER (WHERE code = ?), 0),
+		COALESCE(SUM(length(body)), 0) FROM quarantine WHERE device_id = ? AND reviewed_at IS NULL`,
+		domain.EMISSINGDEP, domain.EMISSINGDEP, deviceID).Scan(&u.held, &u.heldBytes, &u.kept); err != nil {
+		return nil, err
+	}
+	if a.usages == nil {
+		a.usages = map[string]*deviceUsage{}
+	}
+	a.usages[deviceID] = u
+	return u, nil
 }
 
 // indexWaits records, for a held item, each (record, replica) whose changes
@@ -278,14 +303,14 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 	digest := sha256.Sum256(body)
 	size := len(body)
 	db := a.tx.db
-	var kept int64
-	if err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(SUM(length(body)), 0) FROM quarantine WHERE device_id = ? AND reviewed_at IS NULL
-		AND NOT (replica_id = ? AND start = ?)`, dev.ID, pr.Replica, cs.Start).Scan(&kept); err != nil {
+	u, err := a.usage(dev.ID)
+	if err != nil {
 		return pr, err
 	}
 	var stored []byte
-	if size <= db.QuarantineBodyMax && kept+int64(size) <= db.QuarantineDeviceBytes {
+	if size <= db.QuarantineBodyMax && u.kept+int64(size) <= db.QuarantineDeviceBytes {
 		stored = body
+		u.kept += int64(size)
 	}
 	var id int64
 	if err := a.tx.QueryRowContext(a.ctx, `INSERT INTO quarantine (device_id, person_id, replica_id, start, code, message, body, body_size, body_digest, created)
