@@ -78,15 +78,8 @@ func (p *Portal) handleStartTransfer(c *fiber.Ctx) error {
 		return invalid("Keep the reason under 1000 characters.")
 	}
 	id := c.Params("id")
-	_, err := p.store.StartTransfer(c.UserContext(), sess(c).Person, id, c.FormValue("team"), reason)
-	switch domain.ErrorCode(err) {
-	case "":
-	case domain.ENOTFOUND:
-		return errNotFound
-	case domain.EINVALID, domain.ECONFLICT, domain.EFORBIDDEN:
-		return invalid("The transfer was not started: %s", domain.ErrorMessage(err))
-	default:
-		return err
+	if _, err := p.store.StartTransfer(c.UserContext(), sess(c).Person, id, c.FormValue("team"), reason); err != nil {
+		return transferError(err, "The transfer was not started")
 	}
 	return p.redirect(c, "/young-people/"+id+"?done=transfer-started")
 }
@@ -99,19 +92,25 @@ func (p *Portal) handleDecideTransfer(c *fiber.Ctx) error {
 	}
 	decision := c.FormValue("decision")
 	t, err := p.store.DecideTransfer(c.UserContext(), sess(c).Person, id, decision)
-	switch domain.ErrorCode(err) {
-	case "":
-	case domain.ENOTFOUND:
-		return errNotFound
-	case domain.EINVALID, domain.ECONFLICT, domain.EFORBIDDEN:
-		return invalid("That could not be done: %s", domain.ErrorMessage(err))
-	default:
-		return err
+	if err != nil {
+		return transferError(err, "That could not be done")
 	}
 	if t.Status == domain.TransferAccepted && p.changed != nil {
 		p.changed([]string{"team:" + t.FromTeam, "team:" + t.ToTeam})
 	}
 	return p.redirect(c, "/transfers?done=transfer-"+t.Status)
+}
+
+// transferError shows a refused transfer step on the page it came from; a
+// transfer or young person the viewer may not see is not found.
+func transferError(err error, what string) error {
+	switch domain.ErrorCode(err) {
+	case domain.ENOTFOUND:
+		return errNotFound
+	case domain.EINVALID, domain.ECONFLICT, domain.EFORBIDDEN:
+		return invalid("%s: %s", what, domain.ErrorMessage(err))
+	}
+	return err
 }
 
 // transferTeams are the teams a young person filed under team could move to.

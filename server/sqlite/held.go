@@ -104,14 +104,7 @@ func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.
 		u.held++
 		u.heldBytes += size
 		u.kept += size
-		digest := sha256.Sum256(body)
-		if err := a.tx.QueryRowContext(a.ctx, `INSERT INTO quarantine (device_id, person_id, replica_id, start, code, message, body, body_size, body_digest, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (device_id, replica_id, start) DO UPDATE SET code = excluded.code, message = excluded.message, body = excluded.body,
-				body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
-				reviewed_by = NULL, reviewed_at = NULL, resolution = NULL
-			RETURNING id`,
-			dev.ID, dev.PersonID, pr.Replica, cs.Start, domain.EMISSINGDEP, msg, body, size, digest[:], a.tx.NowText()).Scan(&heldID); err != nil {
+		if heldID, err = a.storeItem(dev, pr, cs, domain.EMISSINGDEP, msg, body, body); err != nil {
 			return pr, err
 		}
 		if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{DeviceID: dev.ID, PersonID: dev.PersonID, Action: domain.ActionQuar,
@@ -290,6 +283,20 @@ func (a *applier) resendReleased(seq int64, cs *syncengine.Changeset) error {
 	return nil
 }
 
+// storeItem writes (or reopens) the device's quarantine item for cs: its
+// size and digest always, the body only if stored is not nil.
+func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *syncengine.Changeset, code, msg string, body, stored []byte) (id int64, err error) {
+	digest := sha256.Sum256(body)
+	err = a.tx.QueryRowContext(a.ctx, `INSERT INTO quarantine (device_id, person_id, replica_id, start, code, message, body, body_size, body_digest, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET code = excluded.code, message = excluded.message, body = excluded.body,
+			body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
+			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL
+		RETURNING id`,
+		dev.ID, dev.PersonID, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.NowText()).Scan(&id)
+	return id, err
+}
+
 // quarantine keeps a refused changeset with its reason, for review. Its
 // body is kept within the bounds (per item, per device); beyond them only
 // its size and digest are.
@@ -300,7 +307,6 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 	}
 	msg := syncengine.ErrorMessage(cause)
 	body := syncengine.EncodeChangeset(cs)
-	digest := sha256.Sum256(body)
 	size := len(body)
 	db := a.tx.db
 	u, err := a.usage(dev.ID)
@@ -312,14 +318,8 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 		stored = body
 		u.kept += int64(size)
 	}
-	var id int64
-	if err := a.tx.QueryRowContext(a.ctx, `INSERT INTO quarantine (device_id, person_id, replica_id, start, code, message, body, body_size, body_digest, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET code = excluded.code, message = excluded.message, body = excluded.body,
-			body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
-			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL
-		RETURNING id`,
-		dev.ID, dev.PersonID, pr.Replica, cs.Start, code, msg, stored, size, digest[:], a.tx.NowText()).Scan(&id); err != nil {
+	id, err := a.storeItem(dev, pr, cs, code, msg, body, stored)
+	if err != nil {
 		return pr, err
 	}
 	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id); err != nil {
