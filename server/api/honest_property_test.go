@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
@@ -23,7 +24,7 @@ import (
 // holds, for each of its team's records, exactly the server's state.
 func TestHostilePushesNeverHurtHonestPhones(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		e := newEnv(t)
+		e := newEnv(t, func(c *api.Config) { c.RateBurst = 1 << 20 }) // the clock stands still
 		ctx := context.Background()
 		must(t, e.db.UpsertPerson(ctx, domain.Person{ID: "mallory", Name: "Mallory", Role: "worker", TeamID: "team_b"}))
 		honest := []*phone{e.enrolPhone("w_a"), e.enrolPhone("w_a2"), e.enrolPhone("w_b")}

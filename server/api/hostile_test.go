@@ -68,6 +68,13 @@ func (h *hostile) replica(id syncengine.ReplicaID, counter uint64, now time.Time
 	return rep
 }
 
+// forget drops everything the hostile phone holds (its replica keeps its counter).
+func (h *hostile) forget() {
+	for _, r := range h.store.Records() {
+		h.store.Drop(r.ID)
+	}
+}
+
 // know copies the server's current state of records into the hostile store.
 func (h *hostile) know(ids ...syncengine.RecordID) {
 	for _, id := range ids {
@@ -513,6 +520,21 @@ func TestConsentIsEnforced(t *testing.T) {
 			}
 		})
 	}
+	t.Run("sharing without consent decided by the worker, after submission", func(t *testing.T) {
+		e, a, _, ref := lifecycleSetup(t)
+		a.know(ref)
+		a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error {
+			setAll(t, tx, ref, map[string]any{"consent": "shared_without_consent", "consent_justification": "I decided", "consent_decided_by": "w_a"})
+			return nil
+		}, nil)).refused(t, "a worker's own decision to share without consent")
+		ds, err := e.db.SharingDecisions(context.Background(), string(ref))
+		must(t, err)
+		for _, d := range ds {
+			if d.Decision == "shared_without_consent" {
+				t.Fatalf("recorded %+v", d)
+			}
+		}
+	})
 	t.Run("re-addressing a submitted referral", func(t *testing.T) {
 		e, a, _, ref := lifecycleSetup(t)
 		a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Set(ref, "service_id", "svc_camhs") }, nil)).

@@ -136,7 +136,7 @@ type Transition struct{ From, To string }
 type Rule struct {
 	Roles       []string
 	Verbs       []Verb
-	Types       []string // "*": any type
+	Types       []string // "*": any known type
 	Where       Relation
 	Fields      []string
 	Transitions []Transition
@@ -159,7 +159,14 @@ func ruleAllows(r *Rule, who Actor, a Action, t Target) bool {
 	if !slices.Contains(r.Roles, who.Role) || !slices.Contains(r.Verbs, a.Verb) {
 		return false
 	}
-	if !slices.Contains(r.Types, "*") && !slices.Contains(r.Types, t.Type) {
+	switch {
+	case slices.Contains(r.Types, "*"):
+		// Any known type, or no record at all (a quarantine item); never a
+		// type the schema does not know.
+		if t.Type != "" && syncengine.SchemaFor(t.Type) == nil {
+			return false
+		}
+	case !slices.Contains(r.Types, t.Type):
 		return false
 	}
 	switch r.Where {
@@ -221,6 +228,14 @@ func preconditions(who Actor, a Action, t Target) error {
 				return err
 			}
 		}
+		// A consent decision on a referral already shared: sharing without
+		// consent must be a supervisor's recorded decision here too.
+		if a.Verb == VerbSet && slices.Contains(consentFields, a.Field) && t.Consent == "shared_without_consent" &&
+			t.Exists && t.Status != "" && t.Status != "draft" {
+			if err := consentAllowsSharing(t); err != nil {
+				return err
+			}
+		}
 		if a.Verb == VerbSet && a.Field == "service_id" && t.Exists && t.Status != "" && t.Status != "draft" {
 			if !t.NewConsentDecision {
 				return forbid("re-addressing a %s referral to another service needs a new consent decision", t.Status)
@@ -238,6 +253,8 @@ func preconditions(who Actor, a Action, t Target) error {
 	}
 	return nil
 }
+
+var consentFields = []string{"consent", "consent_justification", "consent_decided_by"}
 
 // consentAllowsSharing: a referral reaches a service only with consent given,
 // or shared without consent with a justification and the decision of a

@@ -32,6 +32,7 @@ func TestAuthorize(t *testing.T) {
 		{"worker creates service", workerA, Action{Verb: VerbCreate}, Target{Type: TypeService, Team: "ta"}, false},
 		{"admin creates service", admin, Action{Verb: VerbCreate}, Target{Type: TypeService}, true},
 		{"worker creates unknown type", workerA, Action{Verb: VerbCreate}, Target{Type: "pet", Team: "ta"}, false},
+		{"admin creates unknown type", admin, Action{Verb: VerbCreate}, Target{Type: "pet", Team: "ta"}, false},
 		{"worker erases", workerA, Action{Verb: VerbErase}, Target{Type: TypeEncounter, Team: "ta", Exists: true}, false},
 		{"supervisor erases own team", supervisorA, Action{Verb: VerbErase}, Target{Type: TypeEncounter, Team: "ta", Exists: true}, true},
 		{"supervisor erases other team", supervisorB, Action{Verb: VerbErase}, Target{Type: TypeEncounter, Team: "ta", Exists: true}, false},
@@ -53,6 +54,9 @@ func TestAuthorize(t *testing.T) {
 		{"practitioner reads unshared referral", practX, Action{Verb: VerbRead}, Target{Type: TypeReferral, Team: "ta", Exists: true}, false},
 		{"re-address submitted without decision", workerA, Action{Verb: VerbSet, Field: "service_id"}, Target{Type: TypeReferral, Team: "ta", Status: "submitted", Exists: true, Consent: "given"}, false},
 		{"re-address submitted with decision", workerA, Action{Verb: VerbSet, Field: "service_id"}, Target{Type: TypeReferral, Team: "ta", Status: "submitted", Exists: true, Consent: "given", NewConsentDecision: true}, true},
+		{"worker records sharing without consent on a submitted referral, deciding it themself", workerA, Action{Verb: VerbSet, Field: "consent"}, Target{Type: TypeReferral, Team: "ta", Status: "submitted", Exists: true, Consent: "shared_without_consent", ConsentJustified: true, ConsentDecider: &workerA}, false},
+		{"worker records the supervisor's decision to share without consent", workerA, Action{Verb: VerbSet, Field: "consent"}, Target{Type: TypeReferral, Team: "ta", Status: "submitted", Exists: true, Consent: "shared_without_consent", ConsentJustified: true, ConsentDecider: &supervisorA}, true},
+		{"worker withdraws consent on a submitted referral", workerA, Action{Verb: VerbSet, Field: "consent"}, Target{Type: TypeReferral, Team: "ta", Status: "submitted", Exists: true, Consent: "refused"}, true},
 		{"assignee of team", workerA, Action{Verb: VerbSet, Field: "assignee"}, Target{Type: TypeFollowUp, Team: "ta", Assignee: &supervisorA}, true},
 		{"assignee of other team", workerA, Action{Verb: VerbSet, Field: "assignee"}, Target{Type: TypeFollowUp, Team: "ta", Assignee: &supervisorB}, false},
 		{"assignee unknown", workerA, Action{Verb: VerbSet, Field: "assignee"}, Target{Type: TypeFollowUp, Team: "ta"}, false},
@@ -126,6 +130,9 @@ func TestAuthorizeProperties(t *testing.T) {
 				t.Fatalf("practitioner allowed %v", a)
 			}
 		case RoleAdmin:
+			if tg.Type == "pet" {
+				t.Fatalf("admin allowed %v on an unknown type", a)
+			}
 		default:
 			t.Fatalf("unknown role %q allowed", who.Role)
 		}

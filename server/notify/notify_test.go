@@ -489,3 +489,38 @@ func TestRedirectedReferralReplansHandoff(t *testing.T) {
 		t.Fatalf("the first service was still handed the referral: %v", kinds(got[h1.token]))
 	}
 }
+
+// TestNoHandoffWithoutConsent: a referral submitted with consent refused or
+// never asked is refused at the push, so the service is not handed the young
+// person's details and no handoff push is queued.
+func TestNoHandoffWithoutConsent(t *testing.T) {
+	for _, consent := range []string{"refused", "not_asked"} {
+		t.Run(consent, func(t *testing.T) {
+			e := newEnv(t)
+			e.clock.Set(time.Date(2026, 3, 3, 10, 0, 0, 0, london)) // Tuesday morning: services open
+			worker, h1 := e.phone("w_a"), e.phone("prac_h1")
+			yp := worker.youngPerson("Jamie", false)
+			var ref syncengine.RecordID
+			worker.edit(func(tx *syncengine.Txn) (err error) {
+				if ref, err = tx.Create(syncengine.TypeReferral); err != nil {
+					return err
+				}
+				if err := set(tx, ref, "team_id", "team_a", "young_person_id", string(yp), "service_id", "svc_housing", "urgency", "urgent",
+					"consent", consent, "submitted_at", e.clock.Now().UTC().Format(time.RFC3339), "status", "submitted"); err != nil {
+					return err
+				}
+				return tx.InsertText(ref, "reason", 0, reason)
+			})
+			res := worker.sync()
+			if last := res[len(res)-1]; last.Status != protocol.StatusQuarantined || last.Code != "forbidden" {
+				t.Fatalf("submission without consent: %+v", last)
+			}
+			if got := e.sendDue(); len(got[h1.token]) != 0 {
+				t.Fatalf("the service was handed the referral: %v", kinds(got[h1.token]))
+			}
+			if rows := e.rows(string(ref)); len(rows) != 0 {
+				t.Fatalf("pushes queued for the referral: %v", rows)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -72,5 +73,41 @@ func TestDetailPagesFollowServerKeptOwnership(t *testing.T) {
 	}
 	if status, _ := c2.get("/portal/young-people/" + yp); status != http.StatusOK {
 		t.Fatalf("receiving team's supervisor, chronology: %d", status)
+	}
+}
+
+// TestWithdrawnConsentIsA404ForTheService: a referral shared with a service
+// leaves the service's pages once consent is withdrawn.
+func TestWithdrawnConsentIsA404ForTheService(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	for n := 1; ; n++ {
+		var l = login(t, "practitioner", n) // fails the test when the demo runs out
+		p, err := e.db.PersonByEmail(ctx, l.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ref string
+		if e.db.SQL().QueryRow(`SELECT id FROM records WHERE type = 'referral' AND service_id = ? AND erased = 0 AND deleted = 0 LIMIT 1`, p.ServiceID).Scan(&ref) != nil {
+			continue
+		}
+		c := e.signIn("practitioner", n)
+		if status, body := c.get("/portal/service/referrals/" + ref); status != http.StatusOK {
+			t.Fatalf("shared referral: %d %s", status, trunc(body))
+		}
+		rep, _, err := e.db.ServerReplica(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rep.Edit("admin", func(tx *syncengine.Txn) error { return tx.Set(syncengine.RecordID(ref), "consent", "refused") }); err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := c.get("/portal/service/referrals/" + ref); status != http.StatusNotFound {
+			t.Fatalf("after consent was withdrawn the service still opens the referral: %d", status)
+		}
+		if _, body := c.get("/portal/service"); strings.Contains(body, ref) {
+			t.Fatal("the service's list still shows the referral")
+		}
+		return
 	}
 }

@@ -153,20 +153,10 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	case syncengine.Pending:
 		return a.hold(dev, cs, pr, heldID, applied.Missing, res)
 	}
-	before := map[syncengine.RecordID]*cachedRecord{}
-	beforeRecs := map[syncengine.RecordID]*syncengine.Record{}
-	for _, d := range cs.Deps {
-		c, err := a.get(d.Record)
-		if err != nil {
+	if err := a.admit(who, cs, applied.Records); err != nil {
+		if domain.ErrorCode(err) == domain.EINTERNAL {
 			return pr, err
 		}
-		before[d.Record] = c
-		beforeRecs[d.Record] = c.rec
-	}
-	if err := a.authorise(who, cs, before, applied.Records); err != nil {
-		return a.quarantine(dev, cs, pr, err, res)
-	}
-	if err := syncengine.CheckChangeset(cs, beforeRecs, applied.Records); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	seq, err = a.commit(dev.ID, cs, applied.Records, res)

@@ -105,6 +105,28 @@ func (a *applier) teamExists(id string) (bool, error) {
 	return n > 0, err
 }
 
+// admit runs every rule an applied changeset written by who must pass
+// before it is stored: the policy (authorise), then the engine's domain rules
+// (validation, lifecycle graph, safeguarding hold), both against the records
+// as the server holds them now. Quarantine release runs it for the original
+// pusher, so a release can never grant more than the pusher had.
+func (a *applier) admit(who domain.Actor, cs *syncengine.Changeset, after []*syncengine.Record) error {
+	before := map[syncengine.RecordID]*cachedRecord{}
+	beforeRecs := map[syncengine.RecordID]*syncengine.Record{}
+	for _, d := range cs.Deps {
+		c, err := a.get(d.Record)
+		if err != nil {
+			return err
+		}
+		before[d.Record] = c
+		beforeRecs[d.Record] = c.rec
+	}
+	if err := a.authorise(who, cs, before, after); err != nil {
+		return err
+	}
+	return syncengine.CheckChangeset(cs, beforeRecs, after)
+}
+
 // authorise decides whether who may make the change cs makes, given the
 // touched records as the server holds them (before) and as they would be.
 func (a *applier) authorise(who domain.Actor, cs *syncengine.Changeset, before map[syncengine.RecordID]*cachedRecord, after []*syncengine.Record) error {
@@ -173,8 +195,12 @@ func (a *applier) target(cs *syncengine.Changeset, b *cachedRecord, r *syncengin
 		t.Consent = r.String("consent")
 		t.ConsentJustified = r.String("consent_justification") != ""
 		t.NewConsentDecision = wrote("consent")
-		if t.ConsentDecider, err = a.actorOf(r.String("consent_decided_by")); err != nil {
-			return t, err
+		// The decider matters only where sharing is decided (the policy's
+		// consent preconditions); other writes skip the lookup.
+		if wrote("status") || wrote("service_id") || wrote("consent") || wrote("consent_decided_by") || wrote("consent_justification") {
+			if t.ConsentDecider, err = a.actorOf(r.String("consent_decided_by")); err != nil {
+				return t, err
+			}
 		}
 	case syncengine.TypeFollowUp:
 		if wrote("assignee") {
