@@ -32,8 +32,11 @@ func hashSecret(s string) []byte {
 const codeKeyMeta = "enrolment_code_key"
 
 // codeHash is how an enrolment code is stored: an HMAC-SHA256 under a
-// server secret (created on first use, kept in meta), so a copied database
-// alone cannot be used to test guessed codes offline.
+// per-installation secret (created on first use, kept in meta), so stored
+// hashes cannot be matched against a table computed once for every
+// installation. The secret travels with the database (and its backups):
+// against someone holding a copy, what protects a code is its 80 bits and
+// its 15 minutes.
 func (db *DB) codeHash(ctx context.Context, tx *Tx, code string) ([]byte, error) {
 	var key string
 	err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, codeKeyMeta).Scan(&key)

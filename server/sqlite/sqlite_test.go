@@ -200,8 +200,7 @@ func TestBackup(t *testing.T) {
 }
 
 // TestEnrolmentCodesAreLongAndKeyedHashed: codes carry at least 80 bits and
-// are stored as an HMAC under a server key, not a bare SHA-256 that a copy
-// of the database could be checked against offline.
+// are stored as an HMAC under a per-installation key, not a bare SHA-256.
 func TestEnrolmentCodesAreLongAndKeyedHashed(t *testing.T) {
 	db := MustOpenDB(t)
 	mustOrg(t, db)
