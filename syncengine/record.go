@@ -148,98 +148,141 @@ func (r *Record) applyOp(op *Op, id ID, t Timestamp, author string) error {
 		// purged now (provisionally: the erase op fills in who and when), and
 		// later ops that built on the removed content are dropped with it.
 		r.Erased = &Erasure{}
-		r.Fields = map[string]*Field{}
-		r.Authors = map[ReplicaID]string{}
+		r.purge()
+		return nil
 	case OpCreate:
-		if r.Type != "" && r.Type != op.Type {
-			return Errorf(EMALFORMED, "apply", "record %s is a %s, not a %s", r.ID, r.Type, op.Type)
-		}
-		r.Type = op.Type
-		r.Created = t
-		// Fields written before the type was known must fit the schema.
-		for name, f := range r.Fields {
-			if k := r.kindOf(name); k != 0 && k != f.Kind {
-				return Errorf(EMALFORMED, "apply", "field %q is a %s, not a %s", name, k, f.Kind)
-			}
-		}
+		return r.applyCreate(op, t)
 	case OpSet:
-		f, err := r.field(op.Field, KindRegister)
-		if err != nil {
-			return err
-		}
-		// Drop what the writer had seen; keep everything concurrent.
-		kept := f.Values[:0]
-		for _, v := range f.Values {
-			if !containsID(op.Refs, v.ID) {
-				kept = append(kept, v)
-			}
-		}
-		f.Values = append(kept, RegValue{ID: id, Time: t, Author: author, Value: op.Value})
-		sortRegValues(f.Values)
+		return r.applySet(op, id, t, author)
 	case OpAdd:
-		f, err := r.field(op.Field, KindSet)
-		if err != nil {
-			return err
-		}
-		tags := append(f.Set[op.Elem], id)
-		sortIDs(tags)
-		f.Set[op.Elem] = tags
+		return r.applyAdd(op, id)
 	case OpRemove:
-		f, err := r.field(op.Field, KindSet)
-		if err != nil {
-			return err
-		}
-		kept := f.Set[op.Elem][:0]
-		for _, tag := range f.Set[op.Elem] {
-			if !containsID(op.Refs, tag) {
-				kept = append(kept, tag)
-			}
-		}
-		if len(kept) == 0 {
-			delete(f.Set, op.Elem)
-		} else {
-			f.Set[op.Elem] = kept
-		}
+		return r.applyRemove(op)
 	case OpIncrement:
-		f, err := r.field(op.Field, KindCounter)
-		if err != nil {
-			return err
-		}
-		f.Counts[op.Elem] += op.Delta
-		if f.Counts[op.Elem] == 0 {
-			delete(f.Counts, op.Elem)
-		}
+		return r.applyIncrement(op)
 	case OpInsertText:
-		f, err := r.field(op.Field, KindText)
-		if err != nil {
-			return err
-		}
-		ins := text.Insert{ID: id.text(), OriginLeft: op.Left.text(), OriginRight: op.Right.text(), Text: op.Text}
-		if err := f.Text.ApplyInsert(ins); err != nil {
-			return &Error{Code: EMISSINGDEP, Op: "apply", Message: "text insert refers to text this replica has not seen", Err: err}
-		}
+		return r.applyInsertText(op, id)
 	case OpDeleteText:
-		f, err := r.field(op.Field, KindText)
-		if err != nil {
-			return err
-		}
-		del := text.Delete{Spans: make([]text.Span, len(op.Spans))}
-		for i, s := range op.Spans {
-			del.Spans[i] = text.Span{ID: s.ID.text(), Len: s.Len}
-		}
-		if err := f.Text.ApplyDelete(del); err != nil {
-			return &Error{Code: EMISSINGDEP, Op: "apply", Message: "text delete refers to text this replica has not seen", Err: err}
-		}
+		return r.applyDeleteText(op)
 	case OpErase:
 		e := &Erasure{ID: id, By: author, At: t, Reason: string(op.Value)}
 		if r.Erased == nil || r.Erased.ID.IsZero() || id.Compare(r.Erased.ID) < 0 {
 			r.Erased = e
 		}
-		// Purge everything: content, attribution, conflict history.
-		r.Fields = map[string]*Field{}
-		r.Authors = map[ReplicaID]string{}
-	default:
-		return Errorf(EMALFORMED, "apply", "unknown op kind %d", op.Kind)
+		r.purge()
+		return nil
+	}
+	return Errorf(EMALFORMED, "apply", "unknown op kind %d", op.Kind)
+}
+
+// purge removes everything of an erased record: content, attribution,
+// conflict history.
+func (r *Record) purge() {
+	r.Fields = map[string]*Field{}
+	r.Authors = map[ReplicaID]string{}
+}
+
+func (r *Record) applyCreate(op *Op, t Timestamp) error {
+	if r.Type != "" && r.Type != op.Type {
+		return Errorf(EMALFORMED, "apply", "record %s is a %s, not a %s", r.ID, r.Type, op.Type)
+	}
+	r.Type = op.Type
+	r.Created = t
+	// Fields written before the type was known must fit the schema.
+	for name, f := range r.Fields {
+		if k := r.kindOf(name); k != 0 && k != f.Kind {
+			return Errorf(EMALFORMED, "apply", "field %q is a %s, not a %s", name, k, f.Kind)
+		}
+	}
+	return nil
+}
+
+// applySet writes a register: it drops the values the writer had seen and
+// keeps every concurrent one.
+func (r *Record) applySet(op *Op, id ID, t Timestamp, author string) error {
+	f, err := r.field(op.Field, KindRegister)
+	if err != nil {
+		return err
+	}
+	kept := f.Values[:0]
+	for _, v := range f.Values {
+		if !containsID(op.Refs, v.ID) {
+			kept = append(kept, v)
+		}
+	}
+	f.Values = append(kept, RegValue{ID: id, Time: t, Author: author, Value: op.Value})
+	sortRegValues(f.Values)
+	return nil
+}
+
+// applyAdd adds an element to a set under a new tag (observed-remove set).
+func (r *Record) applyAdd(op *Op, id ID) error {
+	f, err := r.field(op.Field, KindSet)
+	if err != nil {
+		return err
+	}
+	tags := append(f.Set[op.Elem], id)
+	sortIDs(tags)
+	f.Set[op.Elem] = tags
+	return nil
+}
+
+// applyRemove removes the tags of an element the remover had seen; a
+// concurrent add's tag survives, so the element stays.
+func (r *Record) applyRemove(op *Op) error {
+	f, err := r.field(op.Field, KindSet)
+	if err != nil {
+		return err
+	}
+	kept := f.Set[op.Elem][:0]
+	for _, tag := range f.Set[op.Elem] {
+		if !containsID(op.Refs, tag) {
+			kept = append(kept, tag)
+		}
+	}
+	if len(kept) == 0 {
+		delete(f.Set, op.Elem)
+	} else {
+		f.Set[op.Elem] = kept
+	}
+	return nil
+}
+
+func (r *Record) applyIncrement(op *Op) error {
+	f, err := r.field(op.Field, KindCounter)
+	if err != nil {
+		return err
+	}
+	f.Counts[op.Elem] += op.Delta
+	if f.Counts[op.Elem] == 0 {
+		delete(f.Counts, op.Elem)
+	}
+	return nil
+}
+
+func (r *Record) applyInsertText(op *Op, id ID) error {
+	f, err := r.field(op.Field, KindText)
+	if err != nil {
+		return err
+	}
+	ins := text.Insert{ID: id.text(), OriginLeft: op.Left.text(), OriginRight: op.Right.text(), Text: op.Text}
+	if err := f.Text.ApplyInsert(ins); err != nil {
+		return &Error{Code: EMISSINGDEP, Op: "apply", Message: "text insert refers to text this replica has not seen", Err: err}
+	}
+	return nil
+}
+
+func (r *Record) applyDeleteText(op *Op) error {
+	f, err := r.field(op.Field, KindText)
+	if err != nil {
+		return err
+	}
+	del := text.Delete{Spans: make([]text.Span, len(op.Spans))}
+	for i, s := range op.Spans {
+		del.Spans[i] = text.Span{ID: s.ID.text(), Len: s.Len}
+	}
+	if err := f.Text.ApplyDelete(del); err != nil {
+		return &Error{Code: EMISSINGDEP, Op: "apply", Message: "text delete refers to text this replica has not seen", Err: err}
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -9,18 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
-	"golang.org/x/crypto/bcrypt"
-)
-
-// Lockout policy for staff sign-in (shared with the portal).
-const (
-	MaxLoginFailures = 5
-	LockoutFor       = 15 * time.Minute
+	"github.com/joinedup/joinedup/server/signin"
 )
 
 func registerAdminRoutes(s *Server, r fiber.Router) {
@@ -35,57 +27,7 @@ func registerAdminRoutes(s *Server, r fiber.Router) {
 	registerTransferRoutes(s, a)
 }
 
-// CheckPassword verifies a staff member's password with bcrypt, honouring
-// and updating the lockout (on the injected clock, Config.Now).
-func (s *Server) CheckPassword(c *fiber.Ctx, email, password string) (domain.Person, error) {
-	ctx := c.UserContext()
-	p, err := s.Store.PersonByEmail(ctx, email)
-	if err != nil || p.PasswordHash == "" {
-		// Spend the same time as a real check so emails cannot be probed:
-		// a real hash at the cost real passwords are hashed with.
-		_ = s.Config.ComparePassword(decoyHash(s.Config.BcryptCost), []byte(password))
-		if err := s.Store.RecordLogin(ctx, "", false, MaxLoginFailures, LockoutFor); err != nil {
-			return p, err
-		}
-		return p, Errorf(domain.EUNAUTHORIZED, "wrong email or password")
-	}
-	if !p.LockedUntil.IsZero() && p.LockedUntil.After(s.Config.Now()) {
-		return p, Errorf(domain.EUNAUTHORIZED, "account locked after repeated failures; try later")
-	}
-	ok := s.Config.ComparePassword([]byte(p.PasswordHash), []byte(password)) == nil
-	if err := s.Store.RecordLogin(ctx, p.ID, ok, MaxLoginFailures, LockoutFor); err != nil {
-		return p, err
-	}
-	if !ok {
-		return p, Errorf(domain.EUNAUTHORIZED, "wrong email or password")
-	}
-	return p, nil
-}
-
-var decoys sync.Map // bcrypt cost -> []byte
-
-// decoyHash is a bcrypt hash of a random secret at the given cost, made once
-// per cost. Comparing against it costs what comparing against a stored hash
-// of that cost does; a malformed or cheaper decoy would fail fast and tell
-// an attacker which emails exist.
-func decoyHash(cost int) []byte {
-	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
-		cost = bcrypt.DefaultCost
-	}
-	if h, ok := decoys.Load(cost); ok {
-		return h.([]byte)
-	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	h, err := bcrypt.GenerateFromPassword(secret, cost)
-	if err != nil {
-		panic(err) // only for a cost out of range, excluded above
-	}
-	actual, _ := decoys.LoadOrStore(cost, h)
-	return actual.([]byte)
-}
-
-// basicStaffAuth is the default StaffAuth: HTTP Basic with email and password.
+// basicStaffAuth signs staff in with HTTP Basic (email, password).
 func (s *Server) basicStaffAuth(c *fiber.Ctx) (domain.Person, error) {
 	h := c.Get(fiber.HeaderAuthorization)
 	raw, ok := strings.CutPrefix(h, "Basic ")
@@ -100,12 +42,12 @@ func (s *Server) basicStaffAuth(c *fiber.Ctx) (domain.Person, error) {
 	if !ok {
 		return domain.Person{}, Errorf(domain.EUNAUTHORIZED, "staff credentials required")
 	}
-	return s.CheckPassword(c, email, password)
+	return s.SignIn.Check(c.UserContext(), signin.Attempt{Email: email, Password: password, Client: c.IP(), Via: "api"})
 }
 
 // requireStaff admits supervisors and admins.
 func (s *Server) requireStaff(c *fiber.Ctx) error {
-	p, err := s.Config.StaffAuth(c)
+	p, err := s.basicStaffAuth(c)
 	if err != nil {
 		return err
 	}

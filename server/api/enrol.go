@@ -56,6 +56,6 @@ func (s *Server) handleEnrol(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.Metrics.Enrolments.Add(1)
+	s.Metrics.Enrolments.Inc()
 	return c.Status(fiber.StatusCreated).JSON(e)
 }

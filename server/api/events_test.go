@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // sseClient is a live-channel connection read line by line.
@@ -117,10 +119,10 @@ func TestLiveChannel(t *testing.T) {
 	}
 
 	// Disconnect: the server notices at its next write and lets go.
-	waitFor(t, "one SSE client", func() bool { return e.srv.Metrics.SSEClients.Load() == 1 })
+	waitFor(t, "one SSE client", func() bool { return testutil.ToFloat64(e.srv.Metrics.SSEClients) == 1 })
 	c.cancel()
 	c.resp.Body.Close()
-	waitFor(t, "the SSE client to be released", func() bool { return e.srv.Metrics.SSEClients.Load() == 0 })
+	waitFor(t, "the SSE client to be released", func() bool { return testutil.ToFloat64(e.srv.Metrics.SSEClients) == 0 })
 
 	// Shutdown with a connected client completes and says bye.
 	e.srv.Config.SSEHeartbeat = time.Hour

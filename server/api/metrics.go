@@ -1,132 +1,112 @@
 package api
 
 import (
-	"fmt"
-	"io"
+	"context"
+	"crypto/subtle"
 	"math"
-	"sort"
-	"sync"
-	"sync/atomic"
+	"strings"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine/protocol"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics are exposed in the Prometheus text format at /metrics. They are
-// hand-written: a handful of counters and one histogram do not need a client library.
+// Metrics are the server's Prometheus metrics, on a registry of their own
+// (one per Server, so tests can run many) with the Go runtime and process
+// collectors.
 type Metrics struct {
-	SyncRequests *CounterVec // by result: ok | error
-	BytesIn      atomic.Int64
-	BytesOut     atomic.Int64
-	Changesets   *CounterVec // by status: accepted | duplicate | quarantined
-	Sent         *CounterVec // by kind: changeset | snapshot
-	Conflicts    atomic.Int64
-	Enrolments   atomic.Int64
-	Revoked      atomic.Int64 // contacts refused because the device is revoked
-	HTTPRequests *CounterVec  // by status code
-	SyncLatency  *Histogram
-	SSEClients   atomic.Int64
+	Registry     *prometheus.Registry
+	SyncRequests *prometheus.CounterVec // by result: ok | error
+	BytesIn      prometheus.Counter
+	BytesOut     prometheus.Counter
+	Changesets   *prometheus.CounterVec // by status: accepted | duplicate | quarantined
+	Sent         *prometheus.CounterVec // by kind: changeset | snapshot
+	Conflicts    prometheus.Counter
+	Enrolments   prometheus.Counter
+	Revoked      prometheus.Counter     // contacts refused because the device is revoked
+	HTTPRequests *prometheus.CounterVec // by status code
+	SyncLatency  prometheus.Histogram
+	SSEClients   prometheus.Gauge
 }
 
-func NewMetrics() *Metrics {
-	return &Metrics{
-		SyncRequests: &CounterVec{}, Changesets: &CounterVec{}, Sent: &CounterVec{}, HTTPRequests: &CounterVec{},
-		SyncLatency: NewHistogram([]float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}),
+// NewMetrics registers the metrics; quarantineOpen is read at scrape time.
+func NewMetrics(quarantineOpen func(ctx context.Context) (int, error)) *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) prometheus.Collector { reg.MustRegister(c); return c }
+	counter := func(name, help string) prometheus.Counter {
+		return f(prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})).(prometheus.Counter)
 	}
-}
-
-// CounterVec is a counter with one label.
-type CounterVec struct {
-	mu sync.Mutex
-	m  map[string]int64
-}
-
-func (c *CounterVec) Add(label string, n int64) {
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]int64{}
+	counterVec := func(name, help, label string) *prometheus.CounterVec {
+		return f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})).(*prometheus.CounterVec)
 	}
-	c.m[label] += n
-	c.mu.Unlock()
-}
-
-func (c *CounterVec) Inc(label string) { c.Add(label, 1) }
-
-// Get returns one label's count.
-func (c *CounterVec) Get(label string) int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[label]
-}
-
-func (c *CounterVec) write(w io.Writer, name, help, label string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
-	c.mu.Lock()
-	keys := make([]string, 0, len(c.m))
-	for k := range c.m {
-		keys = append(keys, k)
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "joinedup_quarantine_open", Help: "Quarantined changesets awaiting review."},
+		func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := quarantineOpen(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(n)
+		}))
+	m := &Metrics{
+		Registry:     reg,
+		SyncRequests: counterVec("joinedup_sync_requests_total", "Sync round trips by result.", "result"),
+		BytesIn:      counter("joinedup_sync_bytes_in_total", "Request body bytes received on /v1/sync."),
+		BytesOut:     counter("joinedup_sync_bytes_out_total", "Response body bytes sent on /v1/sync."),
+		Changesets:   counterVec("joinedup_changesets_pushed_total", "Pushed changesets by outcome.", "status"),
+		Sent:         counterVec("joinedup_pull_items_total", "Changesets and record snapshots sent to devices.", "kind"),
+		Conflicts:    counter("joinedup_conflicts_total", "Accepted changesets that left a field with concurrent values."),
+		Enrolments:   counter("joinedup_enrolments_total", "Devices enrolled."),
+		Revoked:      counter("joinedup_revoked_contacts_total", "Requests refused because the device is revoked."),
+		HTTPRequests: counterVec("joinedup_http_requests_total", "HTTP requests by status code.", "code"),
+		SyncLatency: f(prometheus.NewHistogram(prometheus.HistogramOpts{Name: "joinedup_sync_duration_seconds",
+			Help: "Time to serve one sync round trip.", Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}})).(prometheus.Histogram),
+		SSEClients: f(prometheus.NewGauge(prometheus.GaugeOpts{Name: "joinedup_sse_clients", Help: "Connected live-channel clients."})).(prometheus.Gauge),
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "%s{%s=%q} %d\n", name, label, k, c.m[k])
-	}
-	c.mu.Unlock()
-}
-
-// Histogram is a fixed-bucket latency histogram.
-type Histogram struct {
-	mu      sync.Mutex
-	bounds  []float64
-	counts  []int64
-	sum     float64
-	samples int64
-}
-
-func NewHistogram(bounds []float64) *Histogram {
-	return &Histogram{bounds: bounds, counts: make([]int64, len(bounds))}
-}
-
-func (h *Histogram) Observe(d time.Duration) {
-	v := d.Seconds()
-	h.mu.Lock()
-	for i, b := range h.bounds {
-		if v <= b {
-			h.counts[i]++
+	// Known label values start at zero, so that rates and alerts have a
+	// series before the first event.
+	for vec, values := range map[*prometheus.CounterVec][]string{
+		m.SyncRequests: {"ok", "error"},
+		m.Changesets:   {protocol.StatusAccepted, protocol.StatusDuplicate, protocol.StatusQuarantined},
+		m.Sent:         {"changeset", "snapshot"},
+	} {
+		for _, v := range values {
+			vec.WithLabelValues(v)
 		}
 	}
-	h.sum += v
-	h.samples++
-	h.mu.Unlock()
+	return m
 }
 
-func (h *Histogram) write(w io.Writer, name, help string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i, b := range h.bounds {
-		fmt.Fprintf(w, "%s_bucket{le=\"%g\"} %d\n", name, b, h.counts[i])
+// registerMetricsRoute serves GET /metrics on r: behind the bearer token when
+// one is configured; without one, only on the metrics address (ServeMetrics),
+// which the operator keeps private. On the API's address it is then absent:
+// the metrics name how busy each part of the service is, which is nobody
+// else's business, and scraping costs a store read.
+func registerMetricsRoute(s *Server, r fiber.Router, private bool) {
+	if s.Config.MetricsToken == "" && !private {
+		return
 	}
-	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, h.samples, name, math.Round(h.sum*1e6)/1e6, name, h.samples)
+	h := adaptor.HTTPHandler(promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
+	r.Get("/metrics", s.requireMetricsToken, h)
 }
 
-func gauge(w io.Writer, name, help string, v int64) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
-}
-
-func counter(w io.Writer, name, help string, v int64) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
-}
-
-// WriteTo writes every metric; quarantineOpen is read from the store at scrape time.
-func (m *Metrics) WriteText(w io.Writer, quarantineOpen int64) {
-	m.SyncRequests.write(w, "joinedup_sync_requests_total", "Sync round trips by result.", "result")
-	counter(w, "joinedup_sync_bytes_in_total", "Request body bytes received on /v1/sync.", m.BytesIn.Load())
-	counter(w, "joinedup_sync_bytes_out_total", "Response body bytes sent on /v1/sync.", m.BytesOut.Load())
-	m.Changesets.write(w, "joinedup_changesets_pushed_total", "Pushed changesets by outcome.", "status")
-	m.Sent.write(w, "joinedup_pull_items_total", "Changesets and record snapshots sent to devices.", "kind")
-	counter(w, "joinedup_conflicts_total", "Accepted changesets that left a field with concurrent values.", m.Conflicts.Load())
-	counter(w, "joinedup_enrolments_total", "Devices enrolled.", m.Enrolments.Load())
-	counter(w, "joinedup_revoked_contacts_total", "Requests refused because the device is revoked.", m.Revoked.Load())
-	gauge(w, "joinedup_quarantine_open", "Quarantined changesets awaiting review.", quarantineOpen)
-	gauge(w, "joinedup_sse_clients", "Connected live-channel clients.", m.SSEClients.Load())
-	m.HTTPRequests.write(w, "joinedup_http_requests_total", "HTTP requests by status code.", "code")
-	m.SyncLatency.write(w, "joinedup_sync_duration_seconds", "Time to serve one sync round trip.")
+// requireMetricsToken checks "Authorization: Bearer <MetricsToken>" when a
+// token is configured, in constant time.
+func (s *Server) requireMetricsToken(c *fiber.Ctx) error {
+	if s.Config.MetricsToken == "" {
+		return c.Next()
+	}
+	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.Config.MetricsToken)) != 1 {
+		return Errorf(domain.EUNAUTHORIZED, "metrics need the bearer token")
+	}
+	return c.Next()
 }

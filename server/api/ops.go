@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 func registerOpsRoutes(s *Server, r fiber.Router) {
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
-	r.Get("/metrics", s.handleMetrics)
+	registerMetricsRoute(s, r, false)
 }
 
 // GET /healthz: the process is up.
@@ -33,16 +32,4 @@ func (s *Server) handleReadyz(c *fiber.Ctx) error {
 		return Errorf(domain.EUNAVAILABLE, "database not migrated")
 	}
 	return c.JSON(fiber.Map{"status": "ready", "migration": n})
-}
-
-// GET /metrics: Prometheus text exposition.
-func (s *Server) handleMetrics(c *fiber.Ctx) error {
-	q, err := s.Store.QuarantineSize(c.UserContext())
-	if err != nil {
-		return err
-	}
-	var b bytes.Buffer
-	s.Metrics.WriteText(&b, int64(q))
-	c.Set(fiber.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
-	return c.Send(b.Bytes())
 }

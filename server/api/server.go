@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
-	"golang.org/x/crypto/bcrypt"
+	"github.com/joinedup/joinedup/server/signin"
 )
 
 // Store is what the API needs from storage.
@@ -29,8 +30,7 @@ type Store interface {
 	ConfirmWipe(ctx context.Context, deviceID string) error
 
 	Person(ctx context.Context, id string) (domain.Person, error)
-	PersonByEmail(ctx context.Context, email string) (domain.Person, error)
-	RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error
+	signin.Store
 	ScopeOf(ctx context.Context, p domain.Person) (domain.Scope, error)
 
 	Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error)
@@ -53,37 +53,36 @@ type Config struct {
 	PageBytes    int           // default pull page budget
 	BackupDir    string        // where POST /v1/admin/backup writes
 	SSEHeartbeat time.Duration // keep-alive comment interval on /v1/sync/events
-	// StaffAuth authenticates a supervisor or admin for /v1/admin. The default
-	// accepts HTTP Basic credentials (email, password) checked with bcrypt;
-	// the portal can replace it with its session cookies.
-	StaffAuth func(c *fiber.Ctx) (domain.Person, error)
-	// Now is the clock for rate limiting, staff lockouts and backup names.
+	// Now is the clock for rate limiting and backup names.
 	Now func() time.Time
-	// BcryptCost is the cost staff passwords are hashed with; a sign-in for
-	// an unknown email is checked against a decoy hash of the same cost.
-	BcryptCost int
-	// ComparePassword checks a password against a stored bcrypt hash
-	// (bcrypt.CompareHashAndPassword). It is a seam for tests, which record
-	// the cost of every hash compared: that the work done for an unknown
-	// email equals the work for a known one is checked deterministically,
-	// never by timing.
-	ComparePassword func(hash, password []byte) error
+	// MetricsToken (METRICS_TOKEN): GET /metrics needs "Authorization:
+	// Bearer <token>". Without one, /metrics is served only by ServeMetrics,
+	// on a separate address.
+	MetricsToken string
+	// SignIn tunes staff sign-in (HTTP Basic on /v1/admin); its clock is Now.
+	// Ignored when Server.SignIn is shared with the portal (see New).
+	SignIn signin.Config
 }
 
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
 	return Config{BodyLimit: 8 << 20, RateLimit: 20, RateBurst: 40, PageBytes: domain.DefaultPageBytes,
-		SSEHeartbeat: 25 * time.Second, Now: time.Now, BcryptCost: bcrypt.DefaultCost}
+		SSEHeartbeat: 25 * time.Second, Now: time.Now, SignIn: signin.DefaultConfig()}
 }
 
 // Server is the HTTP API.
 type Server struct {
-	App     *fiber.App
-	Store   Store
-	Config  Config
-	Logger  *slog.Logger
-	Metrics *Metrics
-	Events  *Broker
+	App *fiber.App
+	// MetricsApp serves only /metrics, on the listener given to ServeMetrics.
+	MetricsApp *fiber.App
+	Store      Store
+	Config     Config
+	Logger     *slog.Logger
+	Metrics    *Metrics
+	Events     *Broker
+	// SignIn checks staff passwords; main hands the same one to the portal,
+	// so that a client's attempts on both count together.
+	SignIn *signin.Checker
 
 	limiter *limiter
 
@@ -97,18 +96,13 @@ func New(store Store, cfg Config, logger *slog.Logger) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.ComparePassword == nil {
-		cfg.ComparePassword = bcrypt.CompareHashAndPassword
-	}
+	cfg.SignIn.Now = cfg.Now
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{Store: store, Config: cfg, Logger: logger, Metrics: NewMetrics(), Events: NewBroker(),
-		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)}
-	if s.Config.StaffAuth == nil {
-		s.Config.StaffAuth = s.basicStaffAuth
-	}
-	s.App = fiber.New(fiber.Config{
+	s := &Server{Store: store, Config: cfg, Logger: logger, Metrics: NewMetrics(store.QuarantineSize), Events: NewBroker(),
+		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now), SignIn: signin.New(store, cfg.SignIn)}
+	fcfg := fiber.Config{
 		AppName:               "joinedup",
 		BodyLimit:             cfg.BodyLimit,
 		ErrorHandler:          ErrorHandler(logger),
@@ -116,7 +110,10 @@ func New(store Store, cfg Config, logger *slog.Logger) *Server {
 		ReadTimeout:           60 * time.Second,
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
-	})
+	}
+	s.App = fiber.New(fcfg)
+	s.MetricsApp = fiber.New(fcfg)
+	registerMetricsRoute(s, s.MetricsApp, true)
 	s.App.Use(s.observe)
 	registerOpsRoutes(s, s.App)
 	v1 := s.App.Group("/v1")
@@ -126,17 +123,20 @@ func New(store Store, cfg Config, logger *slog.Logger) *Server {
 	return s
 }
 
-// Mount lets another package (the portal) add routes to the same app.
-func (s *Server) Mount(fn func(r fiber.Router)) { fn(s.App) }
-
-// NotFound installs the final 404 handler; call after every Mount.
+// NotFound installs the final 404 handler; call after the portal's routes.
 func (s *Server) NotFound() {
 	s.App.Use(func(c *fiber.Ctx) error { return Errorf(domain.ENOTFOUND, "no such endpoint") })
 }
 
 // Serve serves on ln until Shutdown. It may be called before or after
 // Shutdown starts (it is usually on its own goroutine): it always returns.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(s.App, ln) }
+
+// ServeMetrics serves GET /metrics alone on ln (the -metrics-addr listener)
+// until Shutdown, like Serve.
+func (s *Server) ServeMetrics(ln net.Listener) error { return s.serve(s.MetricsApp, ln) }
+
+func (s *Server) serve(app *fiber.App, ln net.Listener) error {
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
@@ -145,7 +145,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
-	return s.App.Listener(ln)
+	return app.Listener(ln)
 }
 
 // Shutdown closes the live channels, then waits (until ctx ends) for
@@ -162,7 +162,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	lns := s.lns
 	s.mu.Unlock()
 	s.Events.Close()
-	err := s.App.ShutdownWithContext(ctx)
+	err := errors.Join(s.App.ShutdownWithContext(ctx), s.MetricsApp.ShutdownWithContext(ctx))
 	for _, ln := range lns {
 		ln.Close() // already closed by fasthttp when it had registered it
 	}
@@ -180,7 +180,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		}
 	}
 	status := c.Response().StatusCode()
-	s.Metrics.HTTPRequests.Inc(strconv.Itoa(status))
+	s.Metrics.HTTPRequests.WithLabelValues(strconv.Itoa(status)).Inc()
 	lvl := slog.LevelDebug
 	if status >= 500 {
 		lvl = slog.LevelWarn

@@ -32,7 +32,7 @@ func (s *Server) requireDevice(c *fiber.Ctx) error {
 	}
 	d, p, err := s.Store.Authenticate(c.UserContext(), cred)
 	if syncengine.ErrorCode(err) == domain.EREVOKED {
-		s.Metrics.Revoked.Add(1)
+		s.Metrics.Revoked.Inc()
 		if c.Path() == "/v1/sync/wiped" {
 			// The one thing a revoked device may still do: confirm it wiped.
 			c.Locals("device", d)
@@ -115,14 +115,14 @@ func parseSync(c *fiber.Ctx) (hdr protocol.Request, css []*syncengine.Changeset,
 // POST /v1/sync: push changesets, then pull the next page, in one round trip.
 func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	start := time.Now()
-	s.Metrics.BytesIn.Add(int64(len(c.Body())))
+	s.Metrics.BytesIn.Add(float64(len(c.Body())))
 	defer func() {
 		result := "ok"
 		if err != nil {
 			result = "error"
 		}
-		s.Metrics.SyncRequests.Inc(result)
-		s.Metrics.SyncLatency.Observe(time.Since(start))
+		s.Metrics.SyncRequests.WithLabelValues(result).Inc()
+		s.Metrics.SyncLatency.Observe(time.Since(start).Seconds())
 	}()
 	hdr, css, binary, err := parseSync(c)
 	if err != nil {
@@ -142,12 +142,12 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	if err != nil {
 		return err
 	}
-	s.Metrics.Changesets.Add(protocol.StatusAccepted, int64(res.Accepted))
-	s.Metrics.Changesets.Add(protocol.StatusDuplicate, int64(res.Duplicates))
-	s.Metrics.Changesets.Add(protocol.StatusQuarantined, int64(res.Quarantined))
-	s.Metrics.Sent.Add("changeset", int64(len(res.Changesets)))
-	s.Metrics.Sent.Add("snapshot", int64(len(res.Snapshots)))
-	s.Metrics.Conflicts.Add(int64(res.Conflicts))
+	s.Metrics.Changesets.WithLabelValues(protocol.StatusAccepted).Add(float64(res.Accepted))
+	s.Metrics.Changesets.WithLabelValues(protocol.StatusDuplicate).Add(float64(res.Duplicates))
+	s.Metrics.Changesets.WithLabelValues(protocol.StatusQuarantined).Add(float64(res.Quarantined))
+	s.Metrics.Sent.WithLabelValues("changeset").Add(float64(len(res.Changesets)))
+	s.Metrics.Sent.WithLabelValues("snapshot").Add(float64(len(res.Snapshots)))
+	s.Metrics.Conflicts.Add(float64(res.Conflicts))
 	if len(res.Touched) > 0 {
 		s.Events.Poke(res.Touched...)
 	}
@@ -167,7 +167,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 			return err
 		}
 	}
-	s.Metrics.BytesOut.Add(int64(len(body)))
+	s.Metrics.BytesOut.Add(float64(len(body)))
 	return c.Send(body)
 }
 
@@ -209,9 +209,9 @@ func (s *Server) handleSyncEvents(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderConnection, "keep-alive")
 	c.Set("X-Accel-Buffering", "no")
-	s.Metrics.SSEClients.Add(1)
+	s.Metrics.SSEClients.Inc()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer s.Metrics.SSEClients.Add(-1)
+		defer s.Metrics.SSEClients.Dec()
 		defer cancel()
 		t := time.NewTicker(heartbeat)
 		defer t.Stop()

@@ -48,6 +48,38 @@ func shiftsOn(d *directory, s domain.Scope, day time.Weekday) []shift {
 	return out
 }
 
+// dashWindow is the dashboard's sense of time, in the portal's time zone.
+type dashWindow struct {
+	now, today             time.Time
+	tonightFrom, tonightTo time.Time
+	weekStart, weekEnd     time.Time
+}
+
+func (p *Portal) dashWindow() dashWindow {
+	now := p.now().In(p.loc)
+	w := dashWindow{now: now, today: time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, p.loc)}
+	// "Tonight" runs from noon to 6 the next morning: detached work is evening work.
+	w.tonightFrom, w.tonightTo = w.today.Add(12*time.Hour), w.today.Add(30*time.Hour)
+	if now.Hour() < 6 {
+		w.tonightFrom, w.tonightTo = w.tonightFrom.AddDate(0, 0, -1), w.tonightTo.AddDate(0, 0, -1)
+	}
+	w.weekStart = w.today.AddDate(0, 0, -((int(w.today.Weekday()) + 6) % 7))
+	w.weekEnd = w.weekStart.AddDate(0, 0, 7)
+	return w
+}
+
+// dashboard is what the dashboard shows, gathered panel by panel.
+type dashboard struct {
+	tonight, awaiting, concerns []encounter
+	weekByDay                   []int
+	weekTotal                   int
+	statusCounts                []int
+	waiting                     []referralRow
+	overdue                     []followUpRow
+	holds                       int
+	conflicts                   []conflictItem
+}
+
 // handleDashboard serves GET /portal/dashboard.
 func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	s := sess(c)
@@ -59,100 +91,13 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	now := p.now().In(p.loc)
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, p.loc)
-	// "Tonight" runs from noon to 6 the next morning: detached work is evening work.
-	tonightFrom, tonightTo := today.Add(12*time.Hour), today.Add(30*time.Hour)
-	if now.Hour() < 6 {
-		tonightFrom, tonightTo = tonightFrom.AddDate(0, 0, -1), tonightTo.AddDate(0, 0, -1)
-	}
-	weekStart := today.AddDate(0, 0, -((int(today.Weekday()) + 6) % 7))
-	weekEnd := weekStart.AddDate(0, 0, 7)
-
-	encs, err := p.recordsInScope(c, syncengine.TypeEncounter)
-	if err != nil {
-		return err
-	}
-	var tonight, awaiting, concerns []encounter
-	weekByDay := make([]int, 7)
-	weekTotal := 0
-	var conflicts []conflictItem
-	for _, r := range encs {
-		e := toEncounter(r, d, names)
-		if !e.Started.Before(tonightFrom) && e.Started.Before(tonightTo) {
-			tonight = append(tonight, e)
-		}
-		if !e.Started.Before(weekStart) && e.Started.Before(weekEnd) {
-			weekByDay[int(e.Started.In(p.loc).Sub(weekStart).Hours()/24)%7]++
-			weekTotal++
-		}
-		if e.ReviewStatus != "signed_off" { // phones may leave it unset: not yet reviewed
-			awaiting = append(awaiting, e)
-		}
-		if e.Concern && e.Started.After(now.AddDate(0, 0, -14)) {
-			concerns = append(concerns, e)
-		}
-		if cs := r.Conflicts(); len(cs) > 0 {
-			conflicts = append(conflicts, conflictItem{Kind: "Encounter", ID: e.ID, Label: e.Area + ", " + e.Started.In(p.loc).Format("Mon 2 Jan 15:04"),
-				Link: "/encounters/" + e.ID, Fields: conflictFields(cs)})
-		}
-	}
-	sort.Slice(tonight, func(i, j int) bool { return tonight[i].Started.Before(tonight[j].Started) })
-	sort.Slice(awaiting, func(i, j int) bool { return awaiting[i].Started.Before(awaiting[j].Started) })
-	sort.Slice(concerns, func(i, j int) bool {
-		ri, rj := concernRank[concerns[i].ConcernLevel], concernRank[concerns[j].ConcernLevel]
-		if ri != rj {
-			return ri > rj
-		}
-		return concerns[i].Started.After(concerns[j].Started)
-	})
-
-	refs, err := p.recordsInScope(c, syncengine.TypeReferral)
-	if err != nil {
-		return err
-	}
-	statusCounts := make([]int, len(referralStatuses))
-	var waiting []referralRow
-	for _, r := range refs {
-		x := p.toReferral(r, d, names)
-		if i := slices.Index(referralStatuses, x.Status); i >= 0 {
-			statusCounts[i]++
-		}
-		if x.Status == "submitted" {
-			waiting = append(waiting, x)
-		}
-		if cs := r.Conflicts(); len(cs) > 0 {
-			conflicts = append(conflicts, conflictItem{Kind: "Referral", ID: x.ID, Label: x.KnownAs + " to " + x.Service, Link: "/referrals/" + x.ID, Fields: conflictFields(cs)})
-		}
-	}
-	sort.Slice(waiting, func(i, j int) bool { return waiting[i].Waiting > waiting[j].Waiting })
-
-	fus, err := p.recordsInScope(c, syncengine.TypeFollowUp)
-	if err != nil {
-		return err
-	}
-	var overdue []followUpRow
-	for _, r := range fus {
-		due := timeOf(r, "due_at")
-		if str(r, "status") == "open" && !due.IsZero() && due.Before(now) {
-			yp := str(r, "young_person_id")
-			overdue = append(overdue, followUpRow{ID: string(r.ID), YoungPersonID: yp, KnownAs: names[yp], Assignee: d.person(str(r, "assignee")),
-				Kind: str(r, "kind"), Due: due, Overdue: now.Sub(due)})
-		}
-	}
-	sort.Slice(overdue, func(i, j int) bool { return overdue[i].Overdue > overdue[j].Overdue })
-
-	yps, err := p.recordsInScope(c, syncengine.TypeYoungPerson)
-	if err != nil {
-		return err
-	}
-	holds := 0
-	for _, r := range yps {
-		if boolOf(r, "safeguarding_hold") {
-			holds++
-		}
-		if cs := r.Conflicts(); len(cs) > 0 {
-			conflicts = append(conflicts, conflictItem{Kind: "Young person", ID: string(r.ID), Label: str(r, "known_as"), Link: "/young-people/" + string(r.ID), Fields: conflictFields(cs)})
+	w := p.dashWindow()
+	var db dashboard
+	for _, gather := range []func(*fiber.Ctx, *directory, map[string]string, dashWindow, *dashboard) error{
+		p.dashEncounters, p.dashReferrals, p.dashFollowUps, p.dashYoungPeople,
+	} {
+		if err := gather(c, d, names, w, &db); err != nil {
+			return err
 		}
 	}
 	quar, err := p.quarantineInScope(c, d, 200)
@@ -164,18 +109,117 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	}
 	days := make([]string, 7)
 	for i := range days {
-		days[i] = weekStart.AddDate(0, 0, i).Format("Mon 2")
+		days[i] = w.weekStart.AddDate(0, 0, i).Format("Mon 2")
 	}
 	return p.render(c, "dashboard", "Dashboard", map[string]any{
-		"Scope": s.Scope, "Today": today, "Tonight": tonight, "Shifts": shiftsOn(d, s.Scope, today.Weekday()),
-		"WeekStart": weekStart, "WeekDays": days, "WeekByDay": weekByDay, "WeekTotal": weekTotal,
-		"Awaiting": first(awaiting, 10), "AwaitingCount": len(awaiting),
-		"Statuses": referralStatuses, "StatusCounts": statusCounts, "Waiting": first(waiting, 10), "WaitingCount": len(waiting),
-		"Overdue": first(overdue, 10), "OverdueCount": len(overdue),
-		"Concerns": first(concerns, 10), "ConcernCount": len(concerns), "Holds": holds,
+		"Scope": s.Scope, "Today": w.today, "Tonight": db.tonight, "Shifts": shiftsOn(d, s.Scope, w.today.Weekday()),
+		"WeekStart": w.weekStart, "WeekDays": days, "WeekByDay": db.weekByDay, "WeekTotal": db.weekTotal,
+		"Awaiting": first(db.awaiting, 10), "AwaitingCount": len(db.awaiting),
+		"Statuses": referralStatuses, "StatusCounts": db.statusCounts, "Waiting": first(db.waiting, 10), "WaitingCount": len(db.waiting),
+		"Overdue": first(db.overdue, 10), "OverdueCount": len(db.overdue),
+		"Concerns": first(db.concerns, 10), "ConcernCount": len(db.concerns), "Holds": db.holds,
 		"Quarantine": first(quar, 5), "QuarantineCount": len(quar),
-		"Conflicts": first(conflicts, 15), "ConflictCount": len(conflicts),
+		"Conflicts": first(db.conflicts, 15), "ConflictCount": len(db.conflicts),
 	})
+}
+
+// dashEncounters: tonight's encounters, this week's count by day, those
+// awaiting review, recent concerns, and encounters in conflict.
+func (p *Portal) dashEncounters(c *fiber.Ctx, d *directory, names map[string]string, w dashWindow, db *dashboard) error {
+	encs, err := p.recordsInScope(c, syncengine.TypeEncounter)
+	if err != nil {
+		return err
+	}
+	db.weekByDay = make([]int, 7)
+	for _, r := range encs {
+		e := toEncounter(r, d, names)
+		if !e.Started.Before(w.tonightFrom) && e.Started.Before(w.tonightTo) {
+			db.tonight = append(db.tonight, e)
+		}
+		if !e.Started.Before(w.weekStart) && e.Started.Before(w.weekEnd) {
+			db.weekByDay[int(e.Started.In(p.loc).Sub(w.weekStart).Hours()/24)%7]++
+			db.weekTotal++
+		}
+		if e.ReviewStatus != "signed_off" { // phones may leave it unset: not yet reviewed
+			db.awaiting = append(db.awaiting, e)
+		}
+		if e.Concern && e.Started.After(w.now.AddDate(0, 0, -14)) {
+			db.concerns = append(db.concerns, e)
+		}
+		if cs := r.Conflicts(); len(cs) > 0 {
+			db.conflicts = append(db.conflicts, conflictItem{Kind: "Encounter", ID: e.ID, Label: e.Area + ", " + e.Started.In(p.loc).Format("Mon 2 Jan 15:04"),
+				Link: "/encounters/" + e.ID, Fields: conflictFields(cs)})
+		}
+	}
+	sort.Slice(db.tonight, func(i, j int) bool { return db.tonight[i].Started.Before(db.tonight[j].Started) })
+	sort.Slice(db.awaiting, func(i, j int) bool { return db.awaiting[i].Started.Before(db.awaiting[j].Started) })
+	sort.Slice(db.concerns, func(i, j int) bool {
+		ri, rj := concernRank[db.concerns[i].ConcernLevel], concernRank[db.concerns[j].ConcernLevel]
+		if ri != rj {
+			return ri > rj
+		}
+		return db.concerns[i].Started.After(db.concerns[j].Started)
+	})
+	return nil
+}
+
+// dashReferrals: referrals by status, those waiting for the service, and
+// referrals in conflict.
+func (p *Portal) dashReferrals(c *fiber.Ctx, d *directory, names map[string]string, _ dashWindow, db *dashboard) error {
+	refs, err := p.recordsInScope(c, syncengine.TypeReferral)
+	if err != nil {
+		return err
+	}
+	db.statusCounts = make([]int, len(referralStatuses))
+	for _, r := range refs {
+		x := p.toReferral(r, d, names)
+		if i := slices.Index(referralStatuses, x.Status); i >= 0 {
+			db.statusCounts[i]++
+		}
+		if x.Status == "submitted" {
+			db.waiting = append(db.waiting, x)
+		}
+		if cs := r.Conflicts(); len(cs) > 0 {
+			db.conflicts = append(db.conflicts, conflictItem{Kind: "Referral", ID: x.ID, Label: x.KnownAs + " to " + x.Service, Link: "/referrals/" + x.ID, Fields: conflictFields(cs)})
+		}
+	}
+	sort.Slice(db.waiting, func(i, j int) bool { return db.waiting[i].Waiting > db.waiting[j].Waiting })
+	return nil
+}
+
+// dashFollowUps: open follow-ups past their due time, most overdue first.
+func (p *Portal) dashFollowUps(c *fiber.Ctx, d *directory, names map[string]string, w dashWindow, db *dashboard) error {
+	fus, err := p.recordsInScope(c, syncengine.TypeFollowUp)
+	if err != nil {
+		return err
+	}
+	for _, r := range fus {
+		due := r.Time("due_at")
+		if str(r, "status") == "open" && !due.IsZero() && due.Before(w.now) {
+			yp := str(r, "young_person_id")
+			db.overdue = append(db.overdue, followUpRow{ID: string(r.ID), YoungPersonID: yp, KnownAs: names[yp], Assignee: d.person(str(r, "assignee")),
+				Kind: str(r, "kind"), Due: due, Overdue: w.now.Sub(due)})
+		}
+	}
+	sort.Slice(db.overdue, func(i, j int) bool { return db.overdue[i].Overdue > db.overdue[j].Overdue })
+	return nil
+}
+
+// dashYoungPeople: safeguarding holds, and young people's profiles in conflict.
+func (p *Portal) dashYoungPeople(c *fiber.Ctx, _ *directory, _ map[string]string, _ dashWindow, db *dashboard) error {
+	yps, err := p.recordsInScope(c, syncengine.TypeYoungPerson)
+	if err != nil {
+		return err
+	}
+	for _, r := range yps {
+		if r.Bool("safeguarding_hold") {
+			db.holds++
+		}
+		if cs := r.Conflicts(); len(cs) > 0 {
+			db.conflicts = append(db.conflicts, conflictItem{Kind: "Young person", ID: string(r.ID), Label: str(r, "known_as"), Link: "/young-people/" + string(r.ID), Fields: conflictFields(cs)})
+		}
+	}
+	return nil
 }
 
 func conflictFields(cs []syncengine.Conflict) []string {

@@ -62,18 +62,18 @@ func (f encounterFilter) match(r *syncengine.Record) bool {
 	}
 	if f.Worker != "" {
 		found := false
-		for _, w := range setOf(r, "workers") {
+		for _, w := range r.Set("workers") {
 			found = found || w == f.Worker
 		}
 		if !found {
 			return false
 		}
 	}
-	st := timeOf(r, "started_at")
+	st := r.Time("started_at")
 	if !f.from.IsZero() && st.Before(f.from) || !f.to.IsZero() && !st.Before(f.to) {
 		return false
 	}
-	concern := boolOf(r, "concern")
+	concern := r.Bool("concern")
 	switch f.Concern {
 	case "yes":
 		if !concern {
@@ -240,13 +240,13 @@ func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
 	sort.Slice(leg, func(i, j int) bool { return leg[i].Class < leg[j].Class })
 	type ypLink struct{ ID, Name string }
 	var yps []ypLink
-	for _, y := range setOf(r, "young_people") {
+	for _, y := range r.Set("young_people") {
 		if n, ok := names[y]; ok {
 			yps = append(yps, ypLink{y, n})
 		}
 	}
 	var tallies []string
-	for k, n := range countsOf(r, "tallies") {
+	for k, n := range r.Counts("tallies") {
 		tallies = append(tallies, fmt.Sprintf("%s: %d", strings.ReplaceAll(k, "/", " "), n))
 	}
 	sort.Strings(tallies)

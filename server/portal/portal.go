@@ -24,7 +24,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +31,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/httperr"
+	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -52,8 +53,6 @@ type Config struct {
 	InsecureCookies bool
 	SessionIdle     time.Duration // sign-out after this long without a request
 	SessionMax      time.Duration // and after this long whatever happens
-	MaxFailures     int           // failed sign-ins before the account is locked
-	LockFor         time.Duration
 	// PublicURL is the server address phones enrol with (put in the QR code);
 	// empty: the address the portal was reached at.
 	PublicURL string
@@ -68,7 +67,7 @@ type Config struct {
 // DefaultConfig returns the production settings.
 func DefaultConfig() Config {
 	return Config{Prefix: "/portal", SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
-		MaxFailures: 5, LockFor: 15 * time.Minute, TimeZone: "Europe/London", MinCount: 3, Now: time.Now}
+		TimeZone: "Europe/London", MinCount: 3, Now: time.Now}
 }
 
 // Deps are the portal's collaborators.
@@ -90,17 +89,22 @@ type Deps struct {
 	// and commit happen (sqlite.ServerStore.Batch), so a phone's push cannot
 	// land between the portal reading a record and storing its edit. Optional;
 	// set automatically when the portal obtains the replica itself.
-	Batch  func(fn func() error) error
+	Batch func(fn func() error) error
+	// SignIn checks staff passwords: give the API's (api.Server.SignIn), so
+	// that a client's attempts on the portal and the API count together.
+	// If nil, the portal makes its own over Store, on Config.Now.
+	SignIn *signin.Checker
 	Logger *slog.Logger
 }
 
 // Portal is the web portal.
 type Portal struct {
-	cfg   Config
-	store Store
-	log   *slog.Logger
-	loc   *time.Location
-	pages map[string]*template.Template
+	cfg    Config
+	store  Store
+	log    *slog.Logger
+	signin *signin.Checker
+	loc    *time.Location
+	pages  map[string]*template.Template
 
 	repMu   sync.Mutex
 	replica *syncengine.Replica
@@ -123,12 +127,6 @@ func New(cfg Config, deps Deps) *Portal {
 	if cfg.SessionMax <= 0 {
 		cfg.SessionMax = def.SessionMax
 	}
-	if cfg.MaxFailures <= 0 {
-		cfg.MaxFailures = def.MaxFailures
-	}
-	if cfg.LockFor <= 0 {
-		cfg.LockFor = def.LockFor
-	}
 	if cfg.MinCount <= 0 {
 		cfg.MinCount = def.MinCount
 	}
@@ -147,6 +145,9 @@ func New(cfg Config, deps Deps) *Portal {
 		lg = slog.Default()
 	}
 	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, replica: deps.Replica, touched: deps.Touched, changed: deps.Changed, batch: deps.Batch}
+	if p.signin = deps.SignIn; p.signin == nil {
+		p.signin = signin.New(deps.Store, signin.Config{Now: cfg.Now})
+	}
 	p.pages = p.parseTemplates()
 	return p
 }
@@ -221,29 +222,23 @@ func invalid(format string, args ...any) error {
 	return &syncengine.Error{Code: domain.EINVALID, Message: fmt.Sprintf(format, args...)}
 }
 
-// errorPages renders errors returned by handlers as HTML pages. Internal
-// errors are logged and shown with a generic message.
+// errorPages renders errors returned by handlers as HTML pages; what they
+// say is httperr's, as for the API's JSON.
 func (p *Portal) errorPages(c *fiber.Ctx) error {
 	err := c.Next()
 	if err == nil {
 		return nil
 	}
 	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		if fe.Code == fiber.StatusNotFound {
-			err = errNotFound
-		} else {
-			err = &syncengine.Error{Code: domain.EINVALID, Message: fe.Message}
-		}
+	if errors.As(err, &fe) && fe.Code == fiber.StatusNotFound {
+		err = errNotFound // the portal's own words for a missing page
 	}
-	status := domain.ErrorStatus(domain.ErrorCode(err))
-	msg := domain.ErrorMessage(err)
-	if status == http.StatusInternalServerError {
-		msg = "Something went wrong. The error has been logged."
-		p.log.Error("portal request failed", "method", c.Method(), "path", c.Route().Path, "err", err)
+	pr := httperr.Describe(c, p.log, err)
+	if pr.Code == domain.EINTERNAL {
+		pr.Message = "Something went wrong. The error has been logged."
 	}
-	c.Status(status)
-	return p.render(c, "error", "Error", map[string]any{"Status": status, "Message": msg})
+	c.Status(pr.Status)
+	return p.render(c, "error", "Error", map[string]any{"Status": pr.Status, "Message": pr.Message})
 }
 
 func (p *Portal) securityHeaders(c *fiber.Ctx) error {

@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"time"
 
@@ -11,54 +10,8 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// Field readers over a record's visible state.
-
+// str is r.String, short for the many places that read a string field.
 func str(r *syncengine.Record, f string) string { return r.String(f) }
-
-func boolOf(r *syncengine.Record, f string) bool {
-	fl := r.Fields[f]
-	if fl == nil || fl.Kind != syncengine.KindRegister || len(fl.Values) == 0 {
-		return false
-	}
-	var b bool
-	_ = json.Unmarshal(fl.Values[0].Value, &b)
-	return b
-}
-
-func timeOf(r *syncengine.Record, f string) time.Time {
-	fl := r.Fields[f]
-	if fl == nil || fl.Kind != syncengine.KindRegister || len(fl.Values) == 0 {
-		return time.Time{}
-	}
-	var t time.Time
-	_ = json.Unmarshal(fl.Values[0].Value, &t)
-	return t
-}
-
-func setOf(r *syncengine.Record, f string) []string {
-	fl := r.Fields[f]
-	if fl == nil || fl.Kind != syncengine.KindSet {
-		return nil
-	}
-	return fl.Elements()
-}
-
-func countsOf(r *syncengine.Record, f string) map[string]int64 {
-	fl := r.Fields[f]
-	if fl == nil || fl.Kind != syncengine.KindCounter {
-		return nil
-	}
-	return fl.Counts
-}
-
-// valueTime is when a register last got its current winning value.
-func valueTime(r *syncengine.Record, f string) time.Time {
-	fl := r.Fields[f]
-	if fl == nil || fl.Kind != syncengine.KindRegister || len(fl.Values) == 0 {
-		return time.Time{}
-	}
-	return fl.Values[0].Time.Time()
-}
 
 // live reports whether a record should be listed: it exists, is not deleted or erased.
 func live(r *syncengine.Record) bool {
@@ -221,22 +174,22 @@ type encounter struct {
 }
 
 func toEncounter(r *syncengine.Record, d *directory, ypNames map[string]string) encounter {
-	e := encounter{ID: string(r.ID), Area: str(r, "area"), TeamID: str(r, "team_id"), Started: timeOf(r, "started_at"), Ended: timeOf(r, "ended_at"),
-		Topics: setOf(r, "topics"), Concern: boolOf(r, "concern"), ConcernLevel: str(r, "concern_level"), ReviewStatus: str(r, "review_status"),
+	e := encounter{ID: string(r.ID), Area: str(r, "area"), TeamID: str(r, "team_id"), Started: r.Time("started_at"), Ended: r.Time("ended_at"),
+		Topics: r.Set("topics"), Concern: r.Bool("concern"), ConcernLevel: str(r, "concern_level"), ReviewStatus: str(r, "review_status"),
 		Conflicts: len(r.Conflicts()), Note: str(r, "note")}
 	e.Team = d.team(e.TeamID)
 	if e.SignedOffBy = str(r, "signed_off_by"); e.SignedOffBy != "" {
 		e.SignedOffBy = d.person(e.SignedOffBy)
 	}
-	for _, w := range setOf(r, "workers") {
+	for _, w := range r.Set("workers") {
 		e.Workers = append(e.Workers, d.person(w))
 	}
-	for _, y := range setOf(r, "young_people") {
+	for _, y := range r.Set("young_people") {
 		if n, ok := ypNames[y]; ok {
 			e.YoungPeople = append(e.YoungPeople, n)
 		}
 	}
-	for _, n := range countsOf(r, "tallies") {
+	for _, n := range r.Counts("tallies") {
 		e.Contacts += n
 	}
 	return e

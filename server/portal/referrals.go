@@ -38,7 +38,7 @@ type referralRow struct {
 
 func (p *Portal) toReferral(r *syncengine.Record, d *directory, names map[string]string) referralRow {
 	x := referralRow{ID: string(r.ID), YoungPersonID: str(r, "young_person_id"), ServiceID: str(r, "service_id"),
-		Status: str(r, "status"), Urgency: str(r, "urgency"), Consent: str(r, "consent"), Submitted: timeOf(r, "submitted_at"),
+		Status: str(r, "status"), Urgency: str(r, "urgency"), Consent: str(r, "consent"), Submitted: r.Time("submitted_at"),
 		Conflicts: len(r.Conflicts())}
 	x.KnownAs = names[x.YoungPersonID]
 	x.Service = d.service(x.ServiceID)
@@ -287,7 +287,7 @@ func (p *Portal) handleServiceView(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		x := serviceRow{ID: string(r.ID), Status: str(r, "status"), Submitted: timeOf(r, "submitted_at")}
+		x := serviceRow{ID: string(r.ID), Status: str(r, "status"), Submitted: r.Time("submitted_at")}
 		if raw, ok := v.Values["urgency"]; ok {
 			x.Urgency = displayValue(raw)
 		}

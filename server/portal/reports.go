@@ -185,7 +185,7 @@ func (p *Portal) buildReports(c *fiber.Ctx, rp reportPeriod) ([]table, error) {
 	byBand, byGender, byTopic := map[string]int{}, map[string]int{}, map[string]int{}
 	weeks, areas := map[string]bool{}, map[string]bool{}
 	for _, r := range encs {
-		st := timeOf(r, "started_at")
+		st := r.Time("started_at")
 		if !rp.in(st) {
 			continue
 		}
@@ -194,14 +194,14 @@ func (p *Portal) buildReports(c *fiber.Ctx, rp reportPeriod) ([]table, error) {
 		if contacts[w] == nil {
 			contacts[w] = map[string]int{}
 		}
-		tallies := countsOf(r, "tallies")
+		tallies := r.Counts("tallies")
 		for k, n := range tallies {
 			band, gender, _ := strings.Cut(k, "/")
 			contacts[w][a] += int(n)
 			byBand[band] += int(n)
 			byGender[gender] += int(n)
 		}
-		for _, t := range setOf(r, "topics") {
+		for _, t := range r.Set("topics") {
 			byTopic[t]++
 		}
 	}
@@ -230,7 +230,7 @@ func (p *Portal) buildReports(c *fiber.Ctx, rp reportPeriod) ([]table, error) {
 	accept := map[string]int{}
 	var waits []time.Duration
 	for _, r := range refs {
-		sub := timeOf(r, "submitted_at")
+		sub := r.Time("submitted_at")
 		if !rp.in(sub) {
 			continue
 		}
@@ -241,7 +241,7 @@ func (p *Portal) buildReports(c *fiber.Ctx, rp reportPeriod) ([]table, error) {
 		}
 		bySvc[name][st]++
 		if st == "accepted" {
-			if at := valueTime(r, "status"); !at.IsZero() && at.After(sub) {
+			if at := r.WrittenAt("status"); !at.IsZero() && at.After(sub) {
 				accept[acceptanceBucket(at.Sub(sub))]++
 				waits = append(waits, at.Sub(sub))
 			}

@@ -160,7 +160,7 @@ func (p *Portal) syncServiceRecord(c *fiber.Ctx, svc domain.Service) error {
 	if len(hours) > 200 {
 		hours = hours[:200]
 	}
-	have := setOf(rec, "shared_fields")
+	have := rec.Set("shared_fields")
 	if str(rec, "contact") == svc.Contact && str(rec, "hours") == hours && str(rec, "pathway") == svc.Pathway && slices.Equal(have, svc.SharedFields) {
 		return nil
 	}

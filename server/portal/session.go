@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -14,9 +16,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/httperr"
+	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
-	"golang.org/x/crypto/bcrypt"
 )
 
 const (
@@ -60,9 +63,6 @@ func (p *Portal) setCookie(c *fiber.Ctx, name, value string, maxAge int) {
 		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
 }
 
-// dummyHash keeps a sign-in for an unknown address as slow as a real one.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
-
 // handleLoginForm serves GET /portal/login.
 func (p *Portal) handleLoginForm(c *fiber.Ctx) error {
 	return p.loginPage(c, fiber.StatusOK, "")
@@ -93,63 +93,29 @@ func safeNext(prefix, next string) string {
 
 const badLogin = "That e-mail address and password do not match an account."
 
-// handleLogin serves POST /portal/login: bcrypt check, lockout after
-// MaxFailures failures for LockFor (per address, known or not, and per account).
+// handleLogin serves POST /portal/login through the one staff sign-in
+// (server/signin, shared with the API's HTTP Basic): the same answers for
+// addresses with and without accounts, throttled per client and account.
 func (p *Portal) handleLogin(c *fiber.Ctx) error {
 	pre := c.Cookies(preCookie)
 	if pre == "" || subtle.ConstantTimeCompare([]byte(pre), []byte(c.FormValue(csrfField))) != 1 {
 		return p.loginPage(c, fiber.StatusForbidden, "Your sign-in form had expired. Please try again.")
 	}
 	ctx := c.UserContext()
-	email := strings.ToLower(strings.TrimSpace(c.FormValue("email")))
-	password := c.FormValue("password")
-	now := p.now()
-	if email == "" || password == "" {
+	email, password := c.FormValue("email"), c.FormValue("password")
+	if strings.TrimSpace(email) == "" || password == "" {
 		return p.loginPage(c, fiber.StatusUnprocessableEntity, "Enter your e-mail address and password.")
 	}
-	emailHash := hashToken("login:" + email)
-	var lockedUntil sql.NullString
-	err := p.db().QueryRowContext(ctx, `SELECT locked_until FROM portal_login_attempts WHERE email_hash = ?`, emailHash).Scan(&lockedUntil)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	person, perr := p.store.PersonByEmail(ctx, email)
-	known := perr == nil
-	if perr != nil && syncengine.ErrorCode(perr) != domain.ENOTFOUND {
-		return perr
-	}
-	locked := lockedUntil.Valid && lockedUntil.String > p.ts(now) || known && person.LockedUntil.After(now)
-	if locked {
-		if known {
-			if err := p.store.AppendAudit(ctx, domain.AuditEntry{PersonID: person.ID, Action: domain.ActionLogin,
-				Detail: map[string]any{"ok": false, "locked": true, "via": "portal"}}); err != nil {
-				return err
-			}
-		}
-		return p.loginPage(c, fiber.StatusTooManyRequests, "Too many failed sign-in attempts. The account is locked for 15 minutes; ask an admin if you need access sooner.")
-	}
-	hash := dummyHash
-	if known && person.PasswordHash != "" {
-		hash = []byte(person.PasswordHash)
-	}
-	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && known && person.PasswordHash != ""
-	if known {
-		if err := p.store.RecordLogin(ctx, person.ID, ok, p.cfg.MaxFailures, p.cfg.LockFor); err != nil {
-			return err
-		}
-	}
-	if !ok {
-		if _, err := p.db().ExecContext(ctx, `INSERT INTO portal_login_attempts (email_hash, failures, first_at) VALUES (?, 1, ?)
-			ON CONFLICT (email_hash) DO UPDATE SET failures = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failures + 1 END,
-				locked_until = CASE WHEN locked_until IS NULL AND failures + 1 >= ? THEN ? ELSE NULL END`,
-			emailHash, p.ts(now), p.cfg.MaxFailures, p.ts(now.Add(p.cfg.LockFor))); err != nil {
-			return err
-		}
+	person, err := p.signin.Check(ctx, signin.Attempt{Email: email, Password: password, Client: c.IP(), Via: "portal"})
+	if wait, ok := signin.IsThrottled(err); ok {
+		httperr.SetRetryAfter(c, wait)
+		return p.loginPage(c, fiber.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts. Please wait %s and try again; ask an admin if you need access sooner.", waitText(wait)))
+	} else if errors.Is(err, signin.ErrWrongPassword) {
 		return p.loginPage(c, fiber.StatusUnauthorized, badLogin)
-	}
-	if _, err := p.db().ExecContext(ctx, `DELETE FROM portal_login_attempts WHERE email_hash = ?`, emailHash); err != nil {
+	} else if err != nil {
 		return err
 	}
+	now := p.now()
 	// A fresh token at every sign-in: a token planted before sign-in is useless.
 	tok := randomToken()
 	if _, err := p.db().ExecContext(ctx, `INSERT INTO portal_sessions (token_hash, person_id, csrf, created, last_seen, expires) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -162,6 +128,14 @@ func (p *Portal) handleLogin(c *fiber.Ctx) error {
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
 	return p.redirect(c, "/")
+}
+
+// waitText says how long to wait, in words, rounded up to a minute.
+func waitText(d time.Duration) string {
+	if m := int(math.Ceil(d.Minutes())); m > 1 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return "a minute"
 }
 
 // handleLogout serves POST /portal/logout.

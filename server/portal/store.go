@@ -11,20 +11,21 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
 // The store methods the portal calls, grouped by what they are about. The
-// real implementation is *sqlite.DB; the portal's own tables (sessions,
-// sign-in attempts) are in migrations/ and reached through SQL().
+// real implementation is *sqlite.DB; the portal's own table (sessions) is
+// in migrations/ and reached through SQL(). Sign-in is server/signin's.
 
 // People is the organisation: who signs in and what they may see.
 type People interface {
 	PersonByEmail(ctx context.Context, email string) (domain.Person, error)
 	Person(ctx context.Context, id string) (domain.Person, error)
 	People(ctx context.Context, f domain.PeopleFilter) ([]domain.Person, error)
-	RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error
+	signin.Store
 	ScopeOf(ctx context.Context, p domain.Person) (domain.Scope, error)
 	Areas(ctx context.Context) ([]domain.Area, error)
 	Teams(ctx context.Context) ([]domain.Team, error)

@@ -42,7 +42,7 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 			continue
 		}
 		rows = append(rows, ypRow{ID: string(r.ID), KnownAs: str(r, "known_as"), AgeBand: str(r, "age_band"), Gender: str(r, "gender"),
-			Area: str(r, "area"), Team: d.team(str(r, "team_id")), KeyWorker: d.person(str(r, "key_worker")), Hold: boolOf(r, "safeguarding_hold")})
+			Area: str(r, "area"), Team: d.team(str(r, "team_id")), KeyWorker: d.person(str(r, "key_worker")), Hold: r.Bool("safeguarding_hold")})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].KnownAs < rows[j].KnownAs })
 	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "young-people", "shown": len(rows)}); err != nil {
@@ -70,7 +70,7 @@ func (p *Portal) aboutYoungPerson(c *fiber.Ctx, id string) (encs, refs, fus []*s
 		return nil, nil, nil, err
 	}
 	for _, r := range all {
-		for _, y := range setOf(r, "young_people") {
+		for _, y := range r.Set("young_people") {
 			if y == id {
 				encs = append(encs, r)
 				break
@@ -120,20 +120,20 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	}
 	var evs []event
 	for _, r := range encs {
-		e := event{At: timeOf(r, "started_at"), Kind: "encounter", ID: string(r.ID), Link: "/encounters/" + string(r.ID),
-			Title: "Encounter in " + str(r, "area"), Concern: boolOf(r, "concern")}
+		e := event{At: r.Time("started_at"), Kind: "encounter", ID: string(r.ID), Link: "/encounters/" + string(r.ID),
+			Title: "Encounter in " + str(r, "area"), Concern: r.Bool("concern")}
 		var w []string
-		for _, x := range setOf(r, "workers") {
+		for _, x := range r.Set("workers") {
 			w = append(w, d.person(x))
 		}
-		e.Detail = "With " + strings.Join(w, ", ") + ". Topics: " + strings.Join(setOf(r, "topics"), ", ")
+		e.Detail = "With " + strings.Join(w, ", ") + ". Topics: " + strings.Join(r.Set("topics"), ", ")
 		if e.Concern {
 			e.Detail += ". Concern: " + str(r, "concern_level")
 		}
 		evs = append(evs, e)
 	}
 	for _, r := range refs {
-		at := timeOf(r, "submitted_at")
+		at := r.Time("submitted_at")
 		if at.IsZero() {
 			at = r.Created.Time()
 		}
@@ -141,12 +141,12 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 			Title:  "Referral to " + d.service(str(r, "service_id")),
 			Detail: fmt.Sprintf("Status %s, urgency %s, consent %s", str(r, "status"), str(r, "urgency"), str(r, "consent"))})
 		if st := str(r, "status"); st != "submitted" && st != "draft" {
-			evs = append(evs, event{At: valueTime(r, "status"), Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
+			evs = append(evs, event{At: r.WrittenAt("status"), Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
 				Title: "Referral to " + d.service(str(r, "service_id")) + " " + st, Detail: str(r, "outcome") + str(r, "decline_reason")})
 		}
 	}
 	for _, r := range fus {
-		evs = append(evs, event{At: timeOf(r, "due_at"), Kind: "follow_up", ID: string(r.ID),
+		evs = append(evs, event{At: r.Time("due_at"), Kind: "follow_up", ID: string(r.ID),
 			Title:  "Follow-up (" + strings.ReplaceAll(str(r, "kind"), "_", " ") + ") due, " + str(r, "status"),
 			Detail: "Assigned to " + d.person(str(r, "assignee")) + ". " + str(r, "note")})
 	}
@@ -158,7 +158,7 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	return p.render(c, "chronology", str(yp, "known_as"), map[string]any{
 		"Transfers": transfers, "TransferTeams": transferTeams(d, str(yp, "team_id")),
 		"YP": ypRow{ID: string(yp.ID), KnownAs: str(yp, "known_as"), AgeBand: str(yp, "age_band"), Gender: str(yp, "gender"), Area: str(yp, "area"),
-			Team: d.team(str(yp, "team_id")), KeyWorker: d.person(str(yp, "key_worker")), Hold: boolOf(yp, "safeguarding_hold")},
+			Team: d.team(str(yp, "team_id")), KeyWorker: d.person(str(yp, "key_worker")), Hold: yp.Bool("safeguarding_hold")},
 		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)},
 	})
 }
@@ -239,7 +239,7 @@ func (p *Portal) handleErase(c *fiber.Ctx) error {
 	if c.FormValue("confirm") != string(yp.ID) {
 		return invalid("Type the record id to confirm the erasure.")
 	}
-	if boolOf(yp, "safeguarding_hold") {
+	if yp.Bool("safeguarding_hold") {
 		return &syncengine.Error{Code: domain.ECONFLICT, Message: "Erasure refused: a safeguarding hold applies to this young person. The hold must be lifted first."}
 	}
 	_, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))

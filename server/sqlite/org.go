@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
 )
@@ -157,7 +156,7 @@ func (db *DB) Services(ctx context.Context) ([]domain.Service, error) {
 }
 
 // UpsertPerson creates or updates a person (not their password or lockout:
-// see SetPassword, RecordLogin). A worker or supervisor whose team changes
+// see SetPassword; sign-in failures are RecordSignIn's). A worker or supervisor whose team changes
 // has their devices' scope recomputed at their next sync.
 func (db *DB) UpsertPerson(ctx context.Context, p domain.Person) error {
 	return db.update(ctx, func(tx *Tx) error { return upsertPerson(ctx, tx, p) })
@@ -319,50 +318,5 @@ func (db *DB) SetPassword(ctx context.Context, personID, hash string) error {
 			return notFound("person", personID)
 		}
 		return nil
-	})
-}
-
-// RecordLogin notes a sign-in attempt: success resets the failure count;
-// failure increments it and, at maxFailures, locks the account until now+lockFor.
-// It writes the audit entry in the same transaction.
-func (db *DB) RecordLogin(ctx context.Context, personID string, ok bool, maxFailures int, lockFor time.Duration) error {
-	return db.update(ctx, func(tx *Tx) error {
-		if personID == "" {
-			// A sign-in for an email nobody has: audited like any failure,
-			// in a write transaction of the same shape, so that the time it
-			// takes does not tell which emails exist.
-			return appendAudit(ctx, tx, domain.AuditEntry{Action: domain.ActionLogin, Detail: map[string]any{"ok": false, "account": "unknown"}})
-		}
-		if ok {
-			if _, err := tx.ExecContext(ctx, `UPDATE people SET failed_logins = 0, locked_until = NULL WHERE id = ?`, personID); err != nil {
-				return err
-			}
-		} else {
-			// A lockout that has expired is over: counting starts again, or
-			// the next single failure would lock the account once more.
-			var failed int
-			var locked time.Time
-			err := tx.QueryRowContext(ctx, `SELECT failed_logins, locked_until FROM people WHERE id = ?`, personID).Scan(&failed, nullTime{&locked})
-			if err != nil {
-				return err
-			}
-			var until any // NULL unless this failure locks
-			if !locked.IsZero() {
-				if locked.After(tx.now) {
-					until = formatTime(locked) // still locked: keep it
-				} else {
-					failed = 0
-				}
-			}
-			failed++
-			if failed >= maxFailures {
-				until = formatTime(tx.now.Add(lockFor))
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE people SET failed_logins = ?, locked_until = ? WHERE id = ?`,
-				failed, until, personID); err != nil {
-				return err
-			}
-		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: personID, Action: domain.ActionLogin, Detail: map[string]any{"ok": ok}})
 	})
 }

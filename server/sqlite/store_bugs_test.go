@@ -3,13 +3,11 @@ package sqlite_test
 import (
 	"context"
 	"crypto/rand"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -40,46 +38,6 @@ func TestDevicesLists(t *testing.T) {
 	must(t, err)
 	if len(mine) != 1 || mine[0].PersonID != "w1" {
 		t.Fatalf("w1's devices = %+v", mine)
-	}
-}
-
-// TestLockoutExpiryResetsFailures: once a lockout has expired, the failure
-// count starts again: one more wrong password must not lock at once.
-func TestLockoutExpiryResetsFailures(t *testing.T) {
-	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
-	now := time.Date(2025, 3, 1, 19, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
-	must(t, db.Open())
-	defer db.Close()
-	mustOrg(t, db)
-	ctx := context.Background()
-	locked := func() bool {
-		p, err := db.Person(ctx, "s1")
-		must(t, err)
-		return p.LockedUntil.After(now)
-	}
-	for i := 0; i < 5; i++ {
-		must(t, db.RecordLogin(ctx, "s1", false, 5, 15*time.Minute))
-	}
-	if !locked() {
-		t.Fatal("not locked after 5 failures")
-	}
-	now = now.Add(16 * time.Minute)
-	if locked() {
-		t.Fatal("still locked after the lockout period")
-	}
-	must(t, db.RecordLogin(ctx, "s1", false, 5, 15*time.Minute))
-	if locked() {
-		t.Fatal("one failure after an expired lockout locked the account again")
-	}
-	if p, _ := db.Person(ctx, "s1"); p.FailedLogins != 1 {
-		t.Fatalf("failed logins = %d, want 1", p.FailedLogins)
-	}
-	for i := 0; i < 4; i++ {
-		must(t, db.RecordLogin(ctx, "s1", false, 5, 15*time.Minute))
-	}
-	if !locked() {
-		t.Fatal("not locked after 5 new failures")
 	}
 }
 

@@ -62,10 +62,14 @@ func main() {
 
 // Config is the server's configuration; flags override the environment.
 type Config struct {
-	Addr     string // listen address; PORT sets localhost:$PORT
-	DataDir  string // DATA_DIR; holds joinedup.db and backups/
-	Demo     bool   // load demo data into an empty database
-	BackupTo string // -backup: write a backup to this path and exit
+	Addr string // listen address; PORT sets localhost:$PORT
+	// MetricsAddr (-metrics-addr, METRICS_ADDR): a second listen address
+	// serving only /metrics, kept private by the operator. Without it,
+	// /metrics is served only with API.MetricsToken (METRICS_TOKEN).
+	MetricsAddr string
+	DataDir     string // DATA_DIR; holds joinedup.db and backups/
+	Demo        bool   // load demo data into an empty database
+	BackupTo    string // -backup: write a backup to this path and exit
 	// HealthCheck: -healthcheck probes a running server's /healthz at Addr and
 	// exits (the container image's HEALTHCHECK; the image has no curl).
 	HealthCheck bool
@@ -88,8 +92,10 @@ func DefaultConfig() Config {
 	if dir == "" {
 		dir = "./data"
 	}
-	return Config{Addr: net.JoinHostPort("localhost", port), DataDir: dir, Demo: true, LogLevel: "info",
-		BcryptCost: bcrypt.DefaultCost, API: api.DefaultConfig(), Push: pushConfigFromEnv(),
+	apiCfg := api.DefaultConfig()
+	apiCfg.MetricsToken = os.Getenv("METRICS_TOKEN")
+	return Config{Addr: net.JoinHostPort("localhost", port), MetricsAddr: os.Getenv("METRICS_ADDR"), DataDir: dir, Demo: true,
+		LogLevel: "info", BcryptCost: bcrypt.DefaultCost, API: apiCfg, Push: pushConfigFromEnv(),
 		HistoryKeep: 30 * 24 * time.Hour}
 }
 
@@ -135,6 +141,8 @@ type Main struct {
 
 	ln      net.Listener
 	served  chan error
+	metrics net.Listener // -metrics-addr
+	mserved chan error
 	closing bool
 }
 
@@ -149,6 +157,7 @@ func NewMain() *Main {
 func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("joinedup", flag.ContinueOnError)
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
+	fs.StringVar(&m.Config.MetricsAddr, "metrics-addr", m.Config.MetricsAddr, "also serve /metrics (only) on this private address (default $METRICS_ADDR)")
 	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (default $DATA_DIR or ./data)")
 	fs.BoolVar(&m.Config.Demo, "demo", m.Config.Demo, "load demo data into an empty database")
 	fs.BoolVar(&m.Config.HealthCheck, "healthcheck", false, "probe the running server's /healthz at -addr and exit 0 if it is healthy")
@@ -209,7 +218,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.BackupDir == "" {
 		cfg.BackupDir = filepath.Join(m.Config.DataDir, "backups")
 	}
-	cfg.BcryptCost = m.Config.BcryptCost // unknown-email sign-ins cost what real ones do
+	cfg.SignIn.Cost = m.Config.BcryptCost // unknown-email sign-ins cost what real ones do
 	m.API = api.New(m.DB, cfg, m.Logger)
 	for _, mount := range m.Mounts {
 		if err := mount(m); err != nil {
@@ -224,6 +233,13 @@ func (m *Main) Run(ctx context.Context) error {
 	m.ln = ln
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.API.Serve(ln) }()
+	if m.Config.MetricsAddr != "" {
+		if m.metrics, err = net.Listen("tcp", m.Config.MetricsAddr); err != nil {
+			return fmt.Errorf("listen %s: %w", m.Config.MetricsAddr, err)
+		}
+		m.mserved = make(chan error, 1)
+		go func() { m.mserved <- m.API.ServeMetrics(m.metrics) }()
+	}
 	m.banner(logins)
 	return nil
 }
@@ -234,6 +250,14 @@ func (m *Main) Addr() string {
 		return ""
 	}
 	return m.ln.Addr().String()
+}
+
+// MetricsURL is the base URL of the metrics address ("" without one).
+func (m *Main) MetricsURL() string {
+	if m.metrics == nil {
+		return ""
+	}
+	return "http://" + m.metrics.Addr().String()
 }
 
 // URL is the base URL the server answers on.
@@ -284,6 +308,9 @@ func (m *Main) Close() error {
 		defer cancel()
 		errs = append(errs, m.API.Shutdown(ctx))
 		<-m.served
+		if m.mserved != nil {
+			<-m.mserved
+		}
 	}
 	if m.stopCompact != nil {
 		m.stopCompact()

@@ -55,7 +55,8 @@ var client = &http.Client{Timeout: 10 * time.Second}
 
 // MustRunMain boots the whole program on :0 with data in dir; it is closed
 // (within testDeadline) when the test ends if the test did not close it.
-func MustRunMain(tb testing.TB, dir string) *Main {
+// opts change the configuration first.
+func MustRunMain(tb testing.TB, dir string, opts ...func(*Main)) *Main {
 	tb.Helper()
 	m := NewMain()
 	m.Out = io.Discard
@@ -63,6 +64,9 @@ func MustRunMain(tb testing.TB, dir string) *Main {
 	m.Config.Addr = "127.0.0.1:0"
 	m.Config.DataDir = dir
 	m.Config.BcryptCost = bcrypt.MinCost
+	for _, o := range opts {
+		o(m)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	if err := m.Run(ctx); err != nil {
@@ -88,6 +92,47 @@ func MustClose(tb testing.TB, m *Main) {
 		buf := make([]byte, 1<<20)
 		tb.Fatalf("Main.Close did not return within %s; goroutines:\n%s", testDeadline, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// TestMetricsBehindTokenOrOwnAddress: with METRICS_TOKEN set, /metrics is on
+// the main address behind the token; without, only on -metrics-addr.
+func TestMetricsBehindTokenOrOwnAddress(t *testing.T) {
+	get := func(url, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("METRICS_TOKEN", func(t *testing.T) {
+		t.Setenv("METRICS_TOKEN", "t0ken-from-env")
+		m := MustRunMain(t, t.TempDir(), func(m *Main) { m.Config.Demo = false })
+		if got := get(m.URL()+"/metrics", ""); got != 401 {
+			t.Fatalf("no token: %d", got)
+		}
+		if got := get(m.URL()+"/metrics", "t0ken-from-env"); got != 200 {
+			t.Fatalf("token: %d", got)
+		}
+		if m.MetricsURL() != "" {
+			t.Fatalf("a metrics address without -metrics-addr: %s", m.MetricsURL())
+		}
+	})
+	t.Run("-metrics-addr", func(t *testing.T) {
+		t.Setenv("METRICS_TOKEN", "")
+		m := NewMain()
+		must(t, m.ParseFlags([]string{"-metrics-addr", "127.0.0.1:0"}))
+		m = MustRunMain(t, t.TempDir(), func(x *Main) { x.Config.Demo = false; x.Config.MetricsAddr = m.Config.MetricsAddr })
+		if got := get(m.URL()+"/metrics", ""); got != 404 {
+			t.Fatalf("/metrics on the main address without a token: %d", got)
+		}
+		if got := get(m.MetricsURL()+"/metrics", ""); got != 200 {
+			t.Fatalf("/metrics on the metrics address: %d", got)
+		}
+	})
 }
 
 // TestRunCloseAtOnce closes the program right after Run returns, before the
@@ -135,7 +180,7 @@ func TestConfigValidate(t *testing.T) {
 func TestBootBackupRestore(t *testing.T) {
 	dir := t.TempDir()
 	m := MustRunMain(t, dir)
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := client.Get(m.URL() + path)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %v %v", path, err, resp)

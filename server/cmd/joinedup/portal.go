@@ -21,7 +21,7 @@ func mountPortal(m *Main) error {
 	// other host needs this (development only).
 	cfg.InsecureCookies = os.Getenv("PORTAL_INSECURE_COOKIES") == "1"
 	cfg.PublicURL = os.Getenv("PUBLIC_URL")
-	p := portal.New(cfg, portal.Deps{Store: store, Logger: m.Logger,
+	p := portal.New(cfg, portal.Deps{Store: store, Logger: m.Logger, SignIn: m.API.SignIn,
 		Changed: func(keys []string) { m.API.Events.Poke(keys...) }})
 	p.Register(m.API.App)
 	m.API.App.Get("/", func(c *fiber.Ctx) error { return c.Redirect(cfg.Prefix+"/", fiber.StatusSeeOther) })
