@@ -98,8 +98,21 @@ func (p *Portal) handleIssueCode(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.render(c, "enrolcode", "Enrolment code", map[string]any{"Person": person.Name, "Code": code, "Expires": expires,
+	return p.render(c, "enrolcode", "Enrolment code", map[string]any{"Person": person.Name, "Code": groupCode(code), "Expires": expires,
 		"QR": svg, "Payload": payload, "Server": server})
+}
+
+// groupCode shows a code in groups of four, easier to read out and type;
+// the dashes are ignored when it is entered (sqlite.NormaliseCode).
+func groupCode(code string) string {
+	var b strings.Builder
+	for i, r := range code {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte('-')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // handleRevoke serves POST /portal/devices/:id/revoke: the device is refused
