@@ -215,19 +215,7 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 	case syncengine.Duplicate:
 		return nil
 	}
-	before := map[syncengine.RecordID]*cachedRecord{}
-	beforeRecs := map[syncengine.RecordID]*syncengine.Record{}
-	for _, d := range cs.Deps {
-		c, err := ap.get(d.Record)
-		if err != nil {
-			return err
-		}
-		before[d.Record], beforeRecs[d.Record] = c, c.rec
-	}
-	if err := ap.mayRelease(dev, ps, reviewer, cs, before, applied.Records); err != nil {
-		return err
-	}
-	if err := syncengine.CheckChangeset(cs, beforeRecs, applied.Records); err != nil {
+	if err := ap.mayRelease(dev, ps, reviewer, cs, applied.Records); err != nil {
 		return err
 	}
 	var res domain.SyncResult
@@ -243,11 +231,11 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 
 // mayRelease is the policy for a release, checked as of now: the pusher's
 // device and person, with their scope today, must be allowed to push cs
-// (identity, clock and domain.Authorize for every op, exactly as a push),
-// so a release never grants more than the pusher has; and the reviewer
-// must be allowed to review changes to every record it touches, where it
-// is filed now and where it would be filed.
-func (a *applier) mayRelease(dev domain.Device, pusher, reviewer domain.Scope, cs *syncengine.Changeset, before map[syncengine.RecordID]*cachedRecord, after []*syncengine.Record) error {
+// (identity, clock, then admit: the policy for every op and the engine's
+// domain rules, exactly as a push), so a release never grants more than
+// the pusher has; and the reviewer must be allowed to review changes to
+// every record it touches, where it is filed now and where it would be.
+func (a *applier) mayRelease(dev domain.Device, pusher, reviewer domain.Scope, cs *syncengine.Changeset, after []*syncengine.Record) error {
 	who := domain.ActorOf(pusher, &dev)
 	if err := checkIdentity(who, []*syncengine.Changeset{cs}); err != nil {
 		return err
@@ -255,13 +243,16 @@ func (a *applier) mayRelease(dev domain.Device, pusher, reviewer domain.Scope, c
 	if err := checkClock(cs, a.tx.Now()); err != nil {
 		return err
 	}
-	if err := a.authorise(who, cs, before, after); err != nil {
+	if err := a.admit(who, cs, after); err != nil {
 		return err
 	}
 	rev := domain.ActorOf(reviewer, nil)
 	filed := map[syncengine.RecordID]syncengine.Filing{}
 	for _, r := range after {
-		b := before[r.ID]
+		b, err := a.get(r.ID)
+		if err != nil {
+			return err
+		}
 		f, err := a.fileRecord(r, b, true, filed)
 		if err != nil {
 			return err
