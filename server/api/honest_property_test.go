@@ -108,14 +108,7 @@ func TestHostilePushesNeverHurtHonestPhones(t *testing.T) {
 						id, counter, author = evil.rep.ID(), uint64(1000+i*50), honest[0].person
 					}
 					rep = evil.replica(id, counter, e.now)
-					cs = evil.forge(rep, author, func(tx *syncengine.Txn) error {
-						x, err := tx.Create(syncengine.TypeEncounter)
-						if err != nil {
-							return err
-						}
-						setAll(t, tx, x, map[string]any{"team_id": "team_b", "area": "forged", "started_at": e.now.Add(-time.Hour)})
-						return nil
-					}, nil)
+					cs = evil.forge(rep, author, e.createEncounter(nil, "team_b", "forged"), nil)
 				case kind == 2 && len(teamA) > 0: // write, delete or erase another team's record
 					id := pick(teamA, "target")
 					evil.know(id)
@@ -156,14 +149,7 @@ func TestHostilePushesNeverHurtHonestPhones(t *testing.T) {
 					cs = mergeChangesets(cs, cs2)
 				case kind == 6: // a clock in the future
 					rep = evil.replica(evil.rep.ID(), uint64(1000+i*50), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
-					cs = evil.forge(rep, "mallory", func(tx *syncengine.Txn) error {
-						x, err := tx.Create(syncengine.TypeEncounter)
-						if err != nil {
-							return err
-						}
-						setAll(t, tx, x, map[string]any{"team_id": "team_b", "area": "future", "started_at": e.now.Add(-time.Hour)})
-						return nil
-					}, nil)
+					cs = evil.forge(rep, "mallory", e.createEncounter(nil, "team_b", "future"), nil)
 				case kind == 7: // a record of a team that does not exist
 					cs = evil.forge(rep, "mallory", func(tx *syncengine.Txn) error {
 						x, err := tx.Create(syncengine.TypeYoungPerson)

@@ -213,6 +213,22 @@ func (h *hostile) newReferral(rep *syncengine.Replica, author string, yp synceng
 	return ref, cs
 }
 
+// createEncounter is an edit creating an encounter of team, an hour ago
+// (its id in *id unless id is nil).
+func (e *env) createEncounter(id *syncengine.RecordID, team, area string) func(tx *syncengine.Txn) error {
+	return func(tx *syncengine.Txn) error {
+		x, err := tx.Create(syncengine.TypeEncounter)
+		if err != nil {
+			return err
+		}
+		if id != nil {
+			*id = x
+		}
+		setAll(e.t, tx, x, map[string]any{"team_id": team, "area": area, "started_at": e.now.Add(-time.Hour)})
+		return nil
+	}
+}
+
 func (e *env) stored(id syncengine.RecordID) *syncengine.Record {
 	e.t.Helper()
 	r, err := e.db.RecordState(context.Background(), string(id))
@@ -241,29 +257,20 @@ func TestForgedReplicaIDsCannotDestroyAnotherPhonesSaves(t *testing.T) {
 	forged := attacker.replica(victimID, 0, e.now)
 	var css []*syncengine.Changeset
 	for i := 0; i < 200; i++ {
-		css = append(css, attacker.forge(forged, "w_b", func(tx *syncengine.Txn) error {
-			id, err := tx.Create(syncengine.TypeEncounter)
-			if err != nil {
-				return err
-			}
-			setAll(t, tx, id, map[string]any{"team_id": "team_b", "area": "park", "started_at": e.now.Add(-time.Hour)})
-			return nil
-		}, nil))
+		css = append(css, attacker.forge(forged, "w_b", e.createEncounter(nil, "team_b", "park"), nil))
 	}
 	attacker.push(css...).refused(t, "changesets under another device's replica id")
 	if n := e.count("quarantine"); n != 0 {
 		t.Fatalf("forged changesets were stored in quarantine (%d rows)", n)
 	}
+	audit, err := e.db.Audit(context.Background(), domain.AuditFilter{DeviceID: attacker.enrol.DeviceID, Action: domain.ActionRefused})
+	must(t, err)
+	if len(audit) != 1 {
+		t.Fatalf("refused forged push audited %d times, want 1", len(audit))
+	}
 
 	// Its own replica but another person as author.
-	cs := attacker.forge(attacker.rep, "w_a", func(tx *syncengine.Txn) error {
-		id, err := tx.Create(syncengine.TypeEncounter)
-		if err != nil {
-			return err
-		}
-		setAll(t, tx, id, map[string]any{"team_id": "team_b", "area": "park", "started_at": e.now.Add(-time.Hour)})
-		return nil
-	}, nil)
+	cs := attacker.forge(attacker.rep, "w_a", e.createEncounter(nil, "team_b", "park"), nil)
 	attacker.push(cs).refused(t, "changeset with a forged author")
 
 	// The victim's saves (starting at counter 1, as the forgeries did) are untouched.
@@ -329,13 +336,7 @@ func TestTeamIDWritesCannotMoveRecords(t *testing.T) {
 	held := a.newYoungPerson("team_a", "Held")
 	a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Set(held, "safeguarding_hold", true) }, nil)).accepted(t, "hold")
 	var enc syncengine.RecordID
-	a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) (err error) {
-		if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
-			return err
-		}
-		setAll(t, tx, enc, map[string]any{"team_id": "team_a", "area": "park", "started_at": e.now.Add(-time.Hour)})
-		return nil
-	}, nil)).accepted(t, "encounter")
+	a.push(a.forge(a.rep, "w_a", e.createEncounter(&enc, "team_a", "park"), nil)).accepted(t, "encounter")
 	sup.know(held, enc)
 	for _, tc := range []struct {
 		name string
@@ -627,5 +628,33 @@ func TestFollowUpAssigneesMustBeInTheOwningTeam(t *testing.T) {
 				r.refused(t, "assignee "+tc.assignee)
 			}
 		})
+	}
+}
+
+// TestOnlySupervisorsSignOffOrReopen: a worker can neither sign an encounter
+// off nor reopen one a supervisor signed off.
+func TestOnlySupervisorsSignOffOrReopen(t *testing.T) {
+	e := newEnv(t)
+	base := e.serve(t)
+	a, sup := e.hostilePhone(base, "w_a"), e.hostilePhone(base, "sup_a")
+	var enc syncengine.RecordID
+	a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) (err error) {
+		if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+			return err
+		}
+		setAll(t, tx, enc, map[string]any{"team_id": "team_a", "area": "park", "started_at": e.now.Add(-time.Hour), "review_status": "awaiting_review"})
+		return nil
+	}, nil)).accepted(t, "encounter")
+	a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Set(enc, "review_status", "signed_off") }, nil)).refused(t, "a worker signing off")
+	a.know(enc)
+	sup.know(enc)
+	sup.push(sup.forge(sup.rep, "sup_a", func(tx *syncengine.Txn) error {
+		setAll(t, tx, enc, map[string]any{"review_status": "signed_off", "signed_off_by": "sup_a"})
+		return nil
+	}, nil)).accepted(t, "supervisor signs off")
+	a.know(enc)
+	a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Set(enc, "review_status", "awaiting_review") }, nil)).refused(t, "a worker reopening")
+	if got := e.stored(enc).String("review_status"); got != "signed_off" {
+		t.Fatalf("review_status %q", got)
 	}
 }

@@ -86,7 +86,10 @@ func (r mRecord) ownership(role mRole) string {
 	return "other team"
 }
 
-// wantSync is the documented rule for a sync operation on an existing record.
+// wantSync is the documented rule for a sync operation on an existing
+// record. Operations run in order on one server per role, so "undelete"
+// follows an allowed "delete" (team roles, admin) or acts on a record the
+// role may not write at all.
 func wantSync(role mRole, r mRecord, op string) bool {
 	if role.person == "" || role.revoked || op == "move" {
 		return false
@@ -103,6 +106,8 @@ func wantSync(role mRole, r mRecord, op string) bool {
 	super := strings.HasPrefix(role.person, "sup_")
 	switch op {
 	case "erase", "signoff":
+		return super
+	case "undelete": // the record is deleted: the delete before it was allowed
 		return super
 	case "accept":
 		return false
@@ -417,6 +422,10 @@ func matrixSync(t *testing.T, m *mCounter, seed string, recs []mRecord, role mRo
 			op string
 			fn func(tx *syncengine.Txn) error
 		}{"delete", func(tx *syncengine.Txn) error { return tx.Delete(id) }},
+			struct {
+				op string
+				fn func(tx *syncengine.Txn) error
+			}{"undelete", func(tx *syncengine.Txn) error { return tx.Undelete(id) }},
 			struct {
 				op string
 				fn func(tx *syncengine.Txn) error

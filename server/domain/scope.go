@@ -46,12 +46,10 @@ func (s Scope) HasTeam(team string) bool {
 	return team != "" && slices.Contains(s.Teams, team)
 }
 
-// Contains reports whether a record with these scope columns is visible.
+// Contains reports whether a record with these scope columns (where the
+// server filed it) is visible: the policy's read rule.
 func (s Scope) Contains(typ, team, service string) bool {
-	if s.Practitioner() {
-		return typ == "referral" && service != "" && service == s.ServiceID
-	}
-	return s.HasTeam(team)
+	return Authorize(ActorOf(s, nil), Action{Verb: VerbRead}, Target{Type: typ, Team: team, Service: service, Exists: true}) == nil
 }
 
 // Projection is the fields a practitioner receives: the agreement plus what

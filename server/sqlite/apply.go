@@ -18,6 +18,11 @@ import (
 func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error) {
 	res := &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
 	if err := checkIdentity(domain.ActorOf(domain.Scope{PersonID: req.Person.ID}, &req.Device), req.Changesets); err != nil {
+		// On record for oversight (ids and counts only), nothing else stored.
+		if aerr := db.AppendAudit(ctx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: domain.ActionRefused,
+			Detail: map[string]any{"reason": "forged_identity", "changesets": len(req.Changesets)}}); aerr != nil {
+			return nil, aerr
+		}
 		return nil, err
 	}
 	err := db.update(ctx, func(tx *Tx) error {
@@ -73,6 +78,10 @@ type applier struct {
 	wake   []int64
 	woken  map[int64]bool
 	usages map[string]*deviceUsage // per device, see usage
+	// The policy's view of people and teams, read once per transaction
+	// (authorise.go; nil until first use).
+	actors map[string]*domain.Actor
+	teams  map[string]bool
 }
 
 func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {

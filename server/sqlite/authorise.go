@@ -81,18 +81,28 @@ func (a *applier) actorOf(personID string) (*domain.Actor, error) {
 	if personID == "" {
 		return nil, nil
 	}
+	if act, ok := a.actors[personID]; ok {
+		return act, nil
+	}
+	var act *domain.Actor
 	p, err := findPerson(a.ctx, a.tx, "id = ?", personID)
-	if domain.ErrorCode(err) == domain.ENOTFOUND {
-		return nil, nil
-	} else if err != nil {
+	switch {
+	case domain.ErrorCode(err) == domain.ENOTFOUND:
+	case err != nil:
 		return nil, err
+	default:
+		s, err := scopeOf(a.ctx, a.tx, p)
+		if err != nil {
+			return nil, err
+		}
+		x := domain.ActorOf(s, nil)
+		act = &x
 	}
-	s, err := scopeOf(a.ctx, a.tx, p)
-	if err != nil {
-		return nil, err
+	if a.actors == nil {
+		a.actors = map[string]*domain.Actor{}
 	}
-	act := domain.ActorOf(s, nil)
-	return &act, nil
+	a.actors[personID] = act
+	return act, nil
 }
 
 // teamExists reports whether the organisation has the team.
@@ -100,9 +110,18 @@ func (a *applier) teamExists(id string) (bool, error) {
 	if id == "" {
 		return false, nil
 	}
+	if ok, seen := a.teams[id]; seen {
+		return ok, nil
+	}
 	var n int
-	err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM teams WHERE id = ?`, id).Scan(&n)
-	return n > 0, err
+	if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM teams WHERE id = ?`, id).Scan(&n); err != nil {
+		return false, err
+	}
+	if a.teams == nil {
+		a.teams = map[string]bool{}
+	}
+	a.teams[id] = n > 0
+	return n > 0, nil
 }
 
 // admit runs every rule an applied changeset written by who must pass
@@ -141,12 +160,16 @@ func (a *applier) authorise(who domain.Actor, cs *syncengine.Changeset, before m
 		filed[r.ID] = f
 	}
 	ids := cs.OpIDs()
+	opsOf := map[syncengine.RecordID][]int{} // op indexes by record, in order
+	for i := range cs.Ops {
+		opsOf[cs.Ops[i].Record] = append(opsOf[cs.Ops[i].Record], i)
+	}
 	for _, r := range ordered {
-		t, err := a.target(cs, before[r.ID], r, filed[r.ID])
+		t, err := a.target(cs, opsOf[r.ID], before[r.ID], r, filed[r.ID])
 		if err != nil {
 			return err
 		}
-		for _, act := range actionsOf(cs, ids, before[r.ID], r) {
+		for _, act := range actionsOf(cs, opsOf[r.ID], ids, before[r.ID], r) {
 			if err := domain.Authorize(who, act, t); err != nil {
 				return domain.Errorf(domain.ErrorCode(err), "authorise changeset", "record %s: %s", r.ID, domain.ErrorMessage(err))
 			}
@@ -157,7 +180,7 @@ func (a *applier) authorise(who domain.Actor, cs *syncengine.Changeset, before m
 
 // target describes r as the server holds it, with what the change would
 // make of its filing, consent and assignee.
-func (a *applier) target(cs *syncengine.Changeset, b *cachedRecord, r *syncengine.Record, f syncengine.Filing) (domain.Target, error) {
+func (a *applier) target(cs *syncengine.Changeset, ops []int, b *cachedRecord, r *syncengine.Record, f syncengine.Filing) (domain.Target, error) {
 	t := domain.Target{Type: r.Type, Exists: b.exists, Team: b.team, Service: b.service}
 	if b.exists && b.rec != nil && b.rec.Type != "" {
 		t.Type = b.rec.Type
@@ -177,7 +200,7 @@ func (a *applier) target(cs *syncengine.Changeset, b *cachedRecord, r *syncengin
 		t.NewTeam = f.Team
 	}
 	wrote := func(field string) bool {
-		return slices.ContainsFunc(cs.Ops, func(o syncengine.Op) bool { return o.Record == r.ID && o.Field == field })
+		return slices.ContainsFunc(ops, func(i int) bool { return cs.Ops[i].Field == field })
 	}
 	// A team_id field that disagrees with where the record is filed would
 	// be a move (or a lie about it): refused like a move.
@@ -212,11 +235,11 @@ func (a *applier) target(cs *syncengine.Changeset, b *cachedRecord, r *syncengin
 	return t, nil
 }
 
-// actionsOf lists what cs does to record r (b: as it was), without repeats.
+// actionsOf lists what cs's ops on record r (b: as it was) do, without repeats.
 // Status writes on a referral are lifecycle transitions from every value the
 // server holds at that point: a write that references nothing, or values the
 // server never had, still moves from what is there.
-func actionsOf(cs *syncengine.Changeset, ids []syncengine.ID, b *cachedRecord, r *syncengine.Record) []domain.Action {
+func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *cachedRecord, r *syncengine.Record) []domain.Action {
 	var acts []domain.Action
 	add := func(a domain.Action) {
 		if !slices.Contains(acts, a) {
@@ -224,6 +247,7 @@ func actionsOf(cs *syncengine.Changeset, ids []syncengine.ID, b *cachedRecord, r
 		}
 	}
 	typ := r.Type
+	signedOff := b.exists && b.rec != nil && b.rec.String("review_status") == "signed_off"
 	var status []syncengine.RegValue
 	if b.exists && b.rec != nil {
 		if b.rec.Type != "" {
@@ -233,10 +257,8 @@ func actionsOf(cs *syncengine.Changeset, ids []syncengine.ID, b *cachedRecord, r
 			status = slices.Clone(f.Values)
 		}
 	}
-	for i, op := range cs.Ops {
-		if op.Record != r.ID {
-			continue
-		}
+	for _, i := range ops {
+		op := cs.Ops[i]
 		switch op.Kind {
 		case syncengine.OpCreate:
 			if !b.exists {
@@ -273,7 +295,8 @@ func actionsOf(cs *syncengine.Changeset, ids []syncengine.ID, b *cachedRecord, r
 				}
 				status = slices.DeleteFunc(status, func(sv syncengine.RegValue) bool { return slices.Contains(op.Refs, sv.ID) })
 				status = append(status, syncengine.RegValue{ID: ids[i], Value: op.Value})
-			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || (op.Field == "review_status" && v == "signed_off")):
+			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || op.Field == "review_status" && (v == "signed_off" || signedOff)):
+				// Signing off, and reopening what a supervisor signed off.
 				add(domain.Action{Verb: domain.VerbSignOff})
 			default:
 				add(domain.Action{Verb: domain.VerbSet, Field: op.Field})
