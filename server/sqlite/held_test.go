@@ -12,9 +12,9 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// TestHeldQueriesUseTheirIndexes guards the queries every accepted push
-// and every held changeset runs: a scan would bring back the cost of held
-// changesets to unrelated pushes.
+// TestHeldQueriesUseTheirIndexes guards the queries every accepted push,
+// every held changeset and every pull with moves runs: a scan would bring
+// back the cost of held changesets to unrelated pushes.
 func TestHeldQueriesUseTheirIndexes(t *testing.T) {
 	db := MustOpenDB(t)
 	for _, tc := range []struct {
@@ -24,6 +24,7 @@ func TestHeldQueriesUseTheirIndexes(t *testing.T) {
 		{"per-device bound", `SELECT COUNT(*), COALESCE(SUM(length(body)), 0) FROM quarantine WHERE device_id = 'd' AND reviewed_at IS NULL`, "quarantine_device_open"},
 		{"device's open item", `SELECT id, code, message FROM quarantine WHERE device_id = 'd' AND replica_id = 'x' AND start = 1 AND reviewed_at IS NULL`, "sqlite_autoindex_quarantine"},
 		{"reindex a held item", `DELETE FROM held_waits WHERE quarantine_id = 1`, "held_waits_item"},
+		{"where a moved record was", `SELECT e.from_team FROM scope_events e WHERE e.record_id = 'r' AND e.seq > 5 ORDER BY e.seq, e.id LIMIT 1`, "scope_events_record"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := db.SQL().Query(`EXPLAIN QUERY PLAN ` + tc.query)
