@@ -39,13 +39,18 @@ func (p *phone) mirror(from *phone, id syncengine.RecordID) {
 }
 
 // TestQuarantineReleaseCannotCrossTeams: a supervisor of team A erases a
-// team B encounter from their own phone; it is quarantined. Neither they
-// (the pusher has no right to team B's record) nor an admin (release never
-// grants more than the pusher had) can release it, team B's supervisor
-// does not even see it in their list, and the record survives.
+// team B encounter from their own phone; it is quarantined. Nobody can
+// release it: not they, nor team B's supervisor, nor an admin (release
+// re-runs the policy for the pusher, who has no right to team B's record);
+// a supervisor of an uninvolved team does not even see it; the record
+// survives.
 func TestQuarantineReleaseCannotCrossTeams(t *testing.T) {
 	e := newEnv(t)
 	e.addSupB()
+	must(t, e.db.UpsertTeam(context.Background(), domain.Team{ID: "team_c", AreaID: "north", Name: "C"}))
+	sup := personOf(t, e, "sup_a")
+	must(t, e.db.UpsertPerson(context.Background(), domain.Person{ID: "sup_c", Name: "Sup C", Email: "supc@example.org",
+		Role: "supervisor", TeamID: "team_c", Supervises: []string{"team_c"}, PasswordHash: sup.PasswordHash}))
 	wb, supA := e.enrolPhone("w_b"), e.enrolPhone("sup_a")
 	wb.syncAll()
 	supA.syncAll()
@@ -64,10 +69,13 @@ func TestQuarantineReleaseCannotCrossTeams(t *testing.T) {
 	review := fmt.Sprintf("/v1/admin/quarantine/%d/review", id)
 	release := []byte(`{"resolution":"release"}`)
 	e.run(t, []scenario{
-		{name: "team B supervisor does not list team A's item", method: "GET", url: "/v1/admin/quarantine", headers: basic("supb@example.org"), wantStatus: 200, wantNotContains: []string{fmt.Sprintf(`"id":%d`, id)}},
-		{name: "team B supervisor cannot open it", method: "GET", url: fmt.Sprintf("/v1/admin/quarantine/%d", id), headers: basic("supb@example.org"), wantStatus: 404, wantCode: "not_found"},
-		{name: "team B supervisor cannot release it", method: "POST", url: review, headers: basic("supb@example.org"), body: release, wantStatus: 404, wantCode: "not_found"},
-		{name: "pusher's own supervisor lists it", method: "GET", url: "/v1/admin/quarantine", headers: basic("sup@example.org"), wantStatus: 200, wantContains: []string{fmt.Sprintf(`"id":%d`, id)}},
+		{name: "uninvolved supervisor does not list it", method: "GET", url: "/v1/admin/quarantine", headers: basic("supc@example.org"), wantStatus: 200, wantNotContains: []string{fmt.Sprintf(`"id":%d`, id)}},
+		{name: "uninvolved supervisor cannot open it", method: "GET", url: fmt.Sprintf("/v1/admin/quarantine/%d", id), headers: basic("supc@example.org"), wantStatus: 404, wantCode: "not_found"},
+		{name: "uninvolved supervisor cannot release it", method: "POST", url: review, headers: basic("supc@example.org"), body: release, wantStatus: 404, wantCode: "not_found"},
+		{name: "team B supervisor sees the attempt on their record", method: "GET", url: fmt.Sprintf("/v1/admin/quarantine/%d", id), headers: basic("supb@example.org"), wantStatus: 200, wantContains: []string{`"erase":true`}},
+		{name: "team B supervisor's release is refused", method: "POST", url: review, headers: basic("supb@example.org"), body: release, wantStatus: 403, wantCode: "forbidden"},
+		{name: "pusher lists it", method: "GET", url: "/v1/admin/quarantine", headers: basic("sup@example.org"), wantStatus: 200, wantContains: []string{fmt.Sprintf(`"id":%d`, id)}},
+		{name: "pusher does not see team B's values", method: "GET", url: fmt.Sprintf("/v1/admin/quarantine/%d", id), headers: basic("sup@example.org"), wantStatus: 200, wantNotContains: []string{"team B's note"}},
 		{name: "pusher's release is refused", method: "POST", url: review, headers: basic("sup@example.org"), body: release, wantStatus: 403, wantCode: "forbidden"},
 		{name: "admin's release is refused too", method: "POST", url: review, headers: basic("admin@example.org"), body: release, wantStatus: 403, wantCode: "forbidden"},
 		{name: "forged id", method: "POST", url: "/v1/admin/quarantine/999999/review", headers: basic("admin@example.org"), body: release, wantStatus: 404, wantCode: "not_found"},
@@ -105,7 +113,7 @@ func TestQuarantineReleaseRechecksAsOfNow(t *testing.T) {
 	id := e.openQuarantine()[0].ID
 	url := fmt.Sprintf("/v1/admin/quarantine/%d", id)
 	e.run(t, []scenario{
-		{name: "team A supervisor does not see team B's pusher", method: "GET", url: url, headers: basic("sup@example.org"), wantStatus: 404, wantCode: "not_found"},
+		{name: "team A supervisor sees the write into their team", method: "GET", url: url, headers: basic("sup@example.org"), wantStatus: 200, wantContains: []string{`"before":"start"`}},
 		{name: "diff shows what would change", method: "GET", url: url, headers: basic("supb@example.org"), wantStatus: 200,
 			wantContains: []string{`"field":"concern_level"`, `"after":"high"`, `"inserted":" and more"`, `"record_id":"` + string(enc)},
 			// The record belongs to team A: its current values are not team B's supervisor's to see.

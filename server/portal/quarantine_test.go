@@ -15,9 +15,9 @@ import (
 
 // TestQuarantineReviewInPortal: a worker of the supervisor's team writes
 // into another team's encounter; it is quarantined. Their supervisor sees
-// it with what it would change (not the other team's current values), and
-// neither they nor an admin can release it: release re-runs the policy for
-// the worker. The other team's supervisor does not see it at all.
+// it with what it would change (not the other team's current values);
+// nobody can release it (release re-runs the policy for the worker); a
+// supervisor of neither team does not see it at all.
 func TestQuarantineReviewInPortal(t *testing.T) {
 	env := newTestEnv(t)
 	w := findWorld(t, env)
@@ -66,6 +66,11 @@ func TestQuarantineReviewInPortal(t *testing.T) {
 	}
 	item := "/portal/quarantine/" + strconv.FormatInt(items[0].ID, 10)
 	sup, other, admin := env.signIn("supervisor", 1), env.signIn("supervisor", 2), env.signIn("admin", 1)
+	third := personByEmail(t, login(t, "supervisor", 3).Email)
+	if third.TeamID == w.team || third.TeamID == w.otherTeam {
+		t.Fatalf("demo: supervisor 3 should have a third team, has %s", third.TeamID)
+	}
+	uninvolved := env.signIn("supervisor", 3)
 
 	if status, body := sup.get("/portal/quarantine"); status != 200 || !strings.Contains(body, item) {
 		t.Fatalf("supervisor's quarantine list: %d %s", status, trunc(body))
@@ -82,8 +87,9 @@ func TestQuarantineReviewInPortal(t *testing.T) {
 		by   *client
 		want int
 	}{
-		{"other team's supervisor cannot see it", other, http.StatusNotFound},
+		{"an uninvolved supervisor cannot see it", uninvolved, http.StatusNotFound},
 		{"pusher's supervisor cannot release it", sup, http.StatusUnprocessableEntity},
+		{"the written-into team's supervisor cannot release it", other, http.StatusUnprocessableEntity},
 		{"admin cannot release it either", admin, http.StatusUnprocessableEntity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
@@ -287,13 +288,23 @@ func (a *applier) resendReleased(seq int64, cs *syncengine.Changeset) error {
 // size and digest always, the body only if stored is not nil.
 func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *syncengine.Changeset, code, msg string, body, stored []byte) (id int64, err error) {
 	digest := sha256.Sum256(body)
-	err = a.tx.QueryRowContext(a.ctx, `INSERT INTO quarantine (device_id, person_id, replica_id, start, code, message, body, body_size, body_digest, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET code = excluded.code, message = excluded.message, body = excluded.body,
-			body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
+	teams := " "
+	for _, d := range cs.Deps {
+		c, err := a.get(d.Record)
+		if err != nil {
+			return 0, err
+		}
+		if c.team != "" && !strings.Contains(teams, " "+c.team+" ") {
+			teams += c.team + " "
+		}
+	}
+	err = a.tx.QueryRowContext(a.ctx, `INSERT INTO quarantine (device_id, person_id, teams, replica_id, start, code, message, body, body_size, body_digest, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET teams = excluded.teams, code = excluded.code, message = excluded.message,
+			body = excluded.body, body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
 			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL
 		RETURNING id`,
-		dev.ID, dev.PersonID, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.NowText()).Scan(&id)
+		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.NowText()).Scan(&id)
 	return id, err
 }
 

@@ -30,7 +30,9 @@ func scanQuarantine(sc interface{ Scan(...any) error }) (domain.QuarantineItem, 
 }
 
 // reviewerFilter is the WHERE fragment limiting items to what a reviewer
-// may review: items pushed by people of their teams (all for an admin).
+// may review: items pushed by people of their teams, and items that write
+// into records of their teams (all for an admin). Whether one may be
+// released is decided again, record by record, by mayRelease.
 func reviewerFilter(s *domain.Scope) (string, []any) {
 	switch {
 	case s == nil || s.All:
@@ -38,11 +40,17 @@ func reviewerFilter(s *domain.Scope) (string, []any) {
 	case s.Practitioner() || len(s.Teams) == 0:
 		return "0", nil
 	}
-	args := make([]any, len(s.Teams))
+	args := make([]any, 0, 2*len(s.Teams))
+	touches := make([]string, len(s.Teams))
 	for i, t := range s.Teams {
-		args[i] = t
+		args = append(args, t)
+		touches[i] = "instr(teams, ?) > 0"
 	}
-	return `person_id IN (SELECT id FROM people WHERE team_id IN (?` + strings.Repeat(",?", len(s.Teams)-1) + `))`, args
+	for _, t := range s.Teams {
+		args = append(args, " "+t+" ")
+	}
+	return `(person_id IN (SELECT id FROM people WHERE team_id IN (?` + strings.Repeat(",?", len(s.Teams)-1) + `)) OR ` +
+		strings.Join(touches, " OR ") + `)`, args
 }
 
 // Quarantine lists quarantined changesets, newest first, without bodies.

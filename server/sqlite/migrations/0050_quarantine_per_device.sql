@@ -1,12 +1,16 @@
 -- Quarantine is keyed by (device, replica, start): a device that forges
 -- another phone's replica id can no longer store its body under that
 -- phone's key. person_id is who pushed it (the device's owner), so lists
--- can be scoped to a reviewer's teams without reading devices. Bodies over
+-- can be scoped to a reviewer's teams without reading devices; teams lists
+-- (space-separated, with a space either side) the teams the records it
+-- touches were filed under when it was refused, so the supervisors of those
+-- teams see attempts to write into them. Bodies over
 -- the stored bound are not kept (body NULL): their size and SHA-256 digest are.
 CREATE TABLE quarantine_v2 (
 	id          INTEGER PRIMARY KEY AUTOINCREMENT,
 	device_id   TEXT NOT NULL DEFAULT '',
 	person_id   TEXT NOT NULL DEFAULT '',
+	teams       TEXT NOT NULL DEFAULT '',
 	replica_id  TEXT NOT NULL,
 	start       INTEGER NOT NULL,
 	code        TEXT NOT NULL,
