@@ -142,8 +142,8 @@ type Rule struct {
 	Transitions []Transition
 }
 
-// Rules returns a copy of the rule table (for documentation and tests).
-func Rules() []Rule { return slices.Clone(rules) }
+// PolicyRules returns a copy of the rule table (for documentation and tests).
+func PolicyRules() []Rule { return slices.Clone(rules) }
 
 // RulesAllow reports whether any rule allows the action, before preconditions.
 func RulesAllow(rs []Rule, who Actor, a Action, t Target) bool {
