@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"crypto/sha256"
 	"database/sql"
 	"errors"
@@ -24,43 +23,6 @@ const (
 	DefaultQuarantineBodyMax     = 256 << 10
 	DefaultQuarantineDeviceBytes = 32 << 20 // bodies of a device's open items, held or not
 )
-
-func init() {
-	builtinMigrations[51] = migration{name: "0051_index_held (indexLegacyHeld)", fn: indexLegacyHeld}
-}
-
-// indexLegacyHeld records what each held changeset of a database older than
-// held_waits waits for; without it they would never be tried again.
-func indexLegacyHeld(ctx context.Context, tx *Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, body FROM quarantine WHERE reviewed_at IS NULL AND code = ? AND body IS NOT NULL`, domain.EMISSINGDEP)
-	type item struct {
-		id   int64
-		body []byte
-	}
-	items, err := collect(rows, err, func(r *sql.Rows) (it item, err error) { return it, r.Scan(&it.id, &it.body) })
-	if err != nil {
-		return err
-	}
-	ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
-	for _, it := range items {
-		cs, err := syncengine.DecodeChangeset(it.body)
-		if err != nil {
-			continue // left for a person to discard
-		}
-		applied, err := syncengine.Apply(cs, ap.getter)
-		if err != nil || applied.Status != syncengine.Pending {
-			// Its dependencies arrived meanwhile: wake it on any change to what it touches.
-			if err := ap.indexWaits(it.id, cs.Deps); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := ap.indexWaits(it.id, applied.Missing); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // openItem looks cs up in the device's own open quarantine. A changeset
 // already refused is answered as before (done); one held for a missing
@@ -178,7 +140,10 @@ func (a *applier) indexWaits(heldID int64, missing []syncengine.Dep) error {
 // wakeHeld queues the held items waiting for replica's changes to record,
 // which the changeset being stored brings.
 func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
-	rows, err := a.tx.QueryContext(a.ctx, `SELECT quarantine_id FROM held_waits WHERE record_id = ? AND replica_id = ?`, string(record), replica)
+	// ('*', '*') marks an item held before held_waits existed (migration
+	// 0050): it is tried once on the next stored changeset, then indexed.
+	rows, err := a.tx.QueryContext(a.ctx, `SELECT quarantine_id FROM held_waits
+		WHERE (record_id = ? AND replica_id = ?) OR (record_id = '*' AND replica_id = '*')`, string(record), replica)
 	ids, err := collect(rows, err, func(r *sql.Rows) (id int64, err error) { return id, r.Scan(&id) })
 	if err != nil {
 		return err
@@ -212,15 +177,30 @@ func (a *applier) drainHeld(res *domain.SyncResult) error {
 		} else if err != nil {
 			return err
 		}
+		// An item that cannot be retried is left for a person; it no
+		// longer waits for anything.
+		forget := func() error {
+			_, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id)
+			return err
+		}
 		if reviewed.Valid || code != domain.EMISSINGDEP || body == nil || device == "" {
+			if err := forget(); err != nil {
+				return err
+			}
 			continue
 		}
 		cs, err := syncengine.DecodeChangeset(body)
 		if err != nil {
-			continue // a person reviews it instead
+			if err := forget(); err != nil {
+				return err
+			}
+			continue
 		}
 		dev, err := scanDevice(a.tx.QueryRowContext(a.ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, device))
 		if err != nil || dev.Status != domain.DeviceActive {
+			if err := forget(); err != nil {
+				return err
+			}
 			continue
 		}
 		person, err := findPerson(a.ctx, a.tx, "id = ?", dev.PersonID)
