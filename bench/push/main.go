@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/push/fcmfake"
+	"github.com/joinedup/joinedup/server/sqlite"
 )
 
 func main() {
@@ -52,15 +52,12 @@ func run(n, conc, batch int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "bench.db")+"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL")
+	db, err := sqlite.Open(filepath.Join(dir, "bench.db"))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Exec(push.Schema); err != nil {
-		return err
-	}
-	store := push.NewStore(db)
+	store := db.Outbox()
 	due := time.Now()
 
 	setup := time.Now()
@@ -72,14 +69,7 @@ func run(n, conc, batch int) error {
 		ns[i] = push.Notification{ID: fmt.Sprintf("n%d", i), RecipientKind: push.RecipientPerson,
 			RecipientID: fmt.Sprintf("p%d", i), Kind: push.KindFollowUpDue, RecordID: fmt.Sprintf("fu%d", i), NotBefore: due}
 	}
-	tx, err := db.Begin()
-	if err != nil {
-		return err
-	}
-	if err := store.Enqueue(ctx, tx, ns...); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
+	if err := store.Enqueue(ctx, ns...); err != nil {
 		return err
 	}
 	fmt.Printf("setup: %d tokens + %d outbox rows in %v\n", n, n, time.Since(setup).Round(time.Millisecond))

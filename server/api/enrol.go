@@ -6,7 +6,6 @@ import (
 	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/server/sqlite"
 )
 
 var validate = validator.New(validator.WithRequiredStructEnabled())
@@ -52,7 +51,7 @@ func (s *Server) handleEnrol(c *fiber.Ctx) error {
 	if !s.limiter.allow("enrol:" + c.IP()) {
 		return Errorf(domain.ERATELIMITED, "too many enrolment attempts")
 	}
-	e, err := s.Store.Enrol(c.UserContext(), sqlite.NormaliseCode(req.Code), req.Platform)
+	e, err := s.Store.Enrol(c.UserContext(), domain.NormaliseCode(req.Code), req.Platform)
 	if err != nil {
 		return err
 	}

@@ -234,12 +234,10 @@ func matrixServer(t *testing.T, seed string) (*env, string) {
 	cfg.RateBurst = 1 << 20 // the clock stands still: the bucket never refills
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	e.srv = api.New(db, cfg, logger)
-	store, err := portal.NewSQLiteStore(db)
-	must(t, err)
 	pcfg := portal.DefaultConfig()
 	pcfg.InsecureCookies = true
 	pcfg.Now = func() time.Time { return e.now }
-	portal.New(pcfg, portal.Deps{Store: store, Logger: logger}).Register(e.srv.App)
+	portal.New(pcfg, portal.Deps{Store: db, Logger: logger, SignIn: e.srv.SignIn}).Register(e.srv.App)
 	e.srv.NotFound()
 	return e, e.serve(t)
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/joinedup/joinedup/server/domain"
 )
 
-// TokenStore is what the push-token routes need (*push.Store).
+// TokenStore is what the push-token routes need (the store's push tokens).
 type TokenStore interface {
 	RegisterToken(ctx context.Context, deviceID, personID, token, platform string) error
 	RemoveDeviceTokens(ctx context.Context, deviceID string) error

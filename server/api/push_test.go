@@ -10,20 +10,14 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/api"
-	"github.com/joinedup/joinedup/server/push"
-	"github.com/joinedup/joinedup/server/sqlite"
 )
 
-// newPushEnv is newEnv with the push-token routes mounted and revocation
-// dropping tokens, as Main wires them.
+// newPushEnv is newEnv with the push-token routes mounted, as Main wires them.
 func newPushEnv(tb testing.TB) *env {
 	tb.Helper()
 	e := newEnv(tb)
-	tokens := push.NewStore(e.db.SQL())
+	tokens := e.db.Outbox()
 	tokens.Now = func() time.Time { return e.now }
-	e.db.OnRevoke = append(e.db.OnRevoke, func(ctx context.Context, tx *sqlite.Tx, deviceID string) error {
-		return tokens.RemoveDeviceTokensTx(ctx, tx.Tx, deviceID)
-	})
 	cfg := api.DefaultConfig()
 	cfg.BackupDir = filepath.Join(tb.TempDir(), "backups")
 	cfg.Now = func() time.Time { return e.now }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -92,7 +91,7 @@ func parseSync(c *fiber.Ctx) (hdr protocol.Request, css []*syncengine.Changeset,
 	if err := validate.Struct(hdr); err != nil {
 		return hdr, nil, binary, validationError(err)
 	}
-	if err := sqlite.ValidateCursor(hdr.Cursor); err != nil {
+	if err := domain.ValidateCursor(hdr.Cursor); err != nil {
 		return hdr, nil, binary, err
 	}
 	for i, f := range frames {

@@ -74,13 +74,13 @@ func weekdays(start, end string) json.RawMessage {
 }
 
 // env is a whole server on loopback over a real SQLite file, with the notify
-// rules installed as the store's hook, a fake FCM and a real Firebase SDK
+// rules installed as the store's rules, a fake FCM and a real Firebase SDK
 // sender.
 type env struct {
 	t      testing.TB
 	clock  *clock
 	db     *sqlite.DB
-	outbox *push.Store
+	outbox *sqlite.Outbox
 	fake   *fcmfake.Server
 	sender *push.Sender
 	srv    *api.Server
@@ -101,7 +101,7 @@ func newEnv(tb testing.TB) *env {
 	ctx := context.Background()
 	e.db = sqlite.NewDB(filepath.Join(tb.TempDir(), "joinedup.db"))
 	e.db.Now = e.clock.Now
-	must(tb, e.db.Open()) // migration 10 (push.Schema) creates the outbox
+	must(tb, e.db.Open()) // migration 10 creates the outbox
 	tb.Cleanup(func() { e.db.Close() })
 
 	must(tb, e.db.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
@@ -123,15 +123,11 @@ func newEnv(tb testing.TB) *env {
 		must(tb, e.db.UpsertPerson(ctx, p))
 	}
 
-	e.outbox = push.NewStore(e.db.SQL())
-	e.outbox.Now = e.clock.Now
-	e.db.OnRevoke = append(e.db.OnRevoke, func(ctx context.Context, tx *sqlite.Tx, deviceID string) error {
-		return e.outbox.RemoveDeviceTokensTx(ctx, tx.Tx, deviceID)
-	})
+	e.outbox = e.db.Outbox()
 	cfg := notify.DefaultConfig()
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	e.notes = notify.New(e.db, e.outbox, cfg)
-	e.db.AfterApply = e.notes.AfterApply
+	e.notes = notify.New(cfg)
+	e.db.Rules = e.notes
 
 	e.fake = fcmfake.New()
 	tb.Cleanup(e.fake.Close)

@@ -1,12 +1,14 @@
 // Package notify owns the rules that turn accepted record changes into push
 // notifications, so that a follow-up or a referral never depends on someone
-// remembering. It runs as the store's AfterApply hook: inside the SQLite
-// transaction that stores a changeset, it compares each touched record before
-// and after, reads the organisation facts it needs (assignee, team
-// supervisors, service practitioners, time zones, working hours), asks
-// push.Planner for the notifications and enqueues them in the same
-// transaction (a transactional outbox: they exist if and only if the change
-// commits; a quarantined changeset never reaches the hook).
+// remembering. It is the store's domain.Rules: for each record a stored
+// changeset touched, Plan compares it before and after, reads the
+// organisation facts it needs (assignee, team supervisors, service
+// practitioners, time zones, working hours) through the store's
+// domain.Facts, which reads inside the transaction storing the change, asks
+// push.Planner for the notifications and returns them as intents. Plan
+// writes nothing: the store writes the intents in that same transaction (a
+// transactional outbox: they exist if and only if the change commits; a
+// quarantined changeset is never planned).
 //
 // The rules:
 //   - referral submitted (draft→submitted, or created submitted): a handoff to
@@ -14,12 +16,13 @@
 //     urgent one escalates to the referring team's supervisors if not answered
 //     within Planner.UrgentAcceptWithin; and the server creates the referrer's
 //     "check the service has picked it up" follow-up (kind referral_pickup,
-//     due PickupAfter later) through its automation replica, in the same
-//     transaction, so it reaches the referrer's phone through sync;
+//     due PickupAfter later) as an edit intent, which the store writes with
+//     its automation replica in the same transaction, so it reaches the
+//     referrer's phone through sync;
 //   - referral accepted or declined: pending handoff and escalation are
 //     cancelled; the referrer gets a notification and a data-only "sync" that
 //     wakes the phone to pull the new status; on acceptance the pick-up
-//     follow-up is closed (done) by the automation replica;
+//     follow-up is closed (done), again as an edit intent;
 //   - referral withdrawn, closed, deleted or erased: pending ones cancelled;
 //   - follow-up open (created, reopened, due date, assignee or team changed):
 //     the assignee is told at the due time or their next working hours, and
@@ -33,7 +36,6 @@ package notify
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -43,26 +45,7 @@ import (
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/push"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
-)
-
-// Directory is what notify reads about the organisation (the store).
-type Directory interface {
-	Person(ctx context.Context, id string) (domain.Person, error)
-	People(ctx context.Context, f domain.PeopleFilter) ([]domain.Person, error)
-	Service(ctx context.Context, id string) (domain.Service, error)
-}
-
-// Outbox is where notifications go, in the caller's transaction (*push.Store).
-type Outbox interface {
-	Enqueue(ctx context.Context, tx *sql.Tx, ns ...push.Notification) error
-	Cancel(ctx context.Context, tx *sql.Tx, recordID string, kinds ...string) (int, error)
-}
-
-var (
-	_ Directory = (*sqlite.DB)(nil)
-	_ Outbox    = (*push.Store)(nil)
 )
 
 // Author is the changeset author of the server's own rule-based writes.
@@ -85,17 +68,17 @@ func DefaultConfig() Config {
 	return Config{Planner: p, PickupAfter: p.PickupCheckAfter}
 }
 
-// Notifier applies the rules. Install it with db.AfterApply = n.AfterApply.
+// Notifier applies the rules. Install it with db.Rules = n.
 type Notifier struct {
-	dir     Directory
-	outbox  Outbox
 	planner push.Planner
 	cfg     Config
 	log     *slog.Logger
 }
 
-// New returns a Notifier reading dir and writing to outbox.
-func New(dir Directory, outbox Outbox, cfg Config) *Notifier {
+var _ domain.Rules = (*Notifier)(nil)
+
+// New returns a Notifier.
+func New(cfg Config) *Notifier {
 	if cfg.PickupAfter <= 0 {
 		cfg.PickupAfter = 72 * time.Hour
 	}
@@ -104,31 +87,47 @@ func New(dir Directory, outbox Outbox, cfg Config) *Notifier {
 	}
 	p := cfg.Planner
 	p.PickupCheckAfter = 0 // the server creates the follow-up record instead
-	return &Notifier{dir: dir, outbox: outbox, planner: p, cfg: cfg, log: cfg.Logger}
+	return &Notifier{planner: p, cfg: cfg, log: cfg.Logger}
 }
 
-// AfterApply is the store's sqlite.ApplyHook. It returns an error only when
-// storage fails, which rolls the change back: a notification is never lost
-// while its cause is kept. Missing facts (an assignee who is not in the
+// plan is one Plan call: the facts it reads, the time the store fixed, and
+// the intents it collects.
+type plan struct {
+	n     *Notifier
+	ctx   context.Context
+	facts domain.Facts
+	now   time.Time
+	out   domain.Intents
+}
+
+func (p *plan) cancel(recordID string, kinds ...string) {
+	p.out.Cancel = append(p.out.Cancel, domain.CancelNotifications{RecordID: recordID, Kinds: kinds})
+}
+
+func (p *plan) notify(ns ...domain.Notification) { p.out.Notify = append(p.out.Notify, ns...) }
+
+// Plan is the rules for one stored change. It returns an error only when
+// reading a fact fails, which rolls the change back: a notification is never
+// lost while its cause is kept. Missing facts (an assignee who is not in the
 // directory) are logged, not fatal: the change itself must still be accepted.
-func (n *Notifier) AfterApply(ctx context.Context, tx *sqlite.Tx, before, after *syncengine.Record) error {
+func (n *Notifier) Plan(ctx context.Context, facts domain.Facts, c domain.Change) (domain.Intents, error) {
+	after := c.After
 	if after == nil {
-		return nil
+		return domain.Intents{}, nil
 	}
+	p := &plan{n: n, ctx: ctx, facts: facts, now: c.At}
 	var err error
 	switch after.Type {
 	case syncengine.TypeReferral:
-		err = n.referral(ctx, tx, before, after)
+		err = p.referral(c.Before, after)
 	case syncengine.TypeFollowUp:
-		err = n.followUp(ctx, tx, before, after)
+		err = p.followUp(c.Before, after)
 	}
 	if err != nil {
-		return fmt.Errorf("notify %s %s: %w", after.Type, after.ID, err)
+		return domain.Intents{}, fmt.Errorf("notify %s %s: %w", after.Type, after.ID, err)
 	}
-	return nil
+	return p.out, nil
 }
-
-var _ sqlite.ApplyHook = (*Notifier)(nil).AfterApply
 
 func gone(r *syncengine.Record) bool { return r == nil || r.Erased != nil || r.Deleted() }
 
@@ -141,12 +140,11 @@ func status(r *syncengine.Record) string {
 
 // --- referrals ---
 
-func (n *Notifier) referral(ctx context.Context, tx *sqlite.Tx, before, after *syncengine.Record) error {
+func (p *plan) referral(before, after *syncengine.Record) error {
 	id := string(after.ID)
 	if gone(after) {
 		if !gone(before) {
-			_, err := n.outbox.Cancel(ctx, tx.Tx, id)
-			return err
+			p.cancel(id)
 		}
 		return nil
 	}
@@ -156,75 +154,68 @@ func (n *Notifier) referral(ctx context.Context, tx *sqlite.Tx, before, after *s
 	}
 	if was == now {
 		if now == "submitted" && before.String("service_id") != after.String("service_id") {
-			return n.redirected(ctx, tx, after)
+			return p.redirected(after)
 		}
 		return nil
 	}
 	switch now {
 	case "submitted":
-		return n.submitted(ctx, tx, after)
+		return p.submitted(after)
 	case "accepted", "declined":
-		if _, err := n.outbox.Cancel(ctx, tx.Tx, id, push.CancelWhenReferralAnswered...); err != nil {
-			return err
-		}
-		return n.answered(ctx, tx, after, now == "accepted")
+		p.cancel(id, push.CancelWhenReferralAnswered...)
+		return p.answered(after, now == "accepted")
 	case "withdrawn", "closed":
-		_, err := n.outbox.Cancel(ctx, tx.Tx, id, push.CancelWhenReferralAnswered...)
-		return err
+		p.cancel(id, push.CancelWhenReferralAnswered...)
 	}
 	return nil
 }
 
-func (n *Notifier) submitted(ctx context.Context, tx *sqlite.Tx, r *syncengine.Record) error {
+func (p *plan) submitted(r *syncengine.Record) error {
 	svcID, team := r.String("service_id"), r.String("team_id")
-	ref := push.Referral{ID: string(r.ID), Submitted: tx.Now(), Urgent: r.String("urgency") == "urgent"}
-	referrer := registerAuthor(r, "status")
-	if p, ok, err := n.person(ctx, referrer); err != nil {
+	ref := push.Referral{ID: string(r.ID), Submitted: p.now, Urgent: r.String("urgency") == "urgent"}
+	referrer := r.Author("status")
+	if rc, ok, err := p.person(referrer); err != nil {
 		return err
 	} else if ok {
-		ref.Referrer = p
+		ref.Referrer = rc
 	}
 	var err error
-	if ref.Practitioners, err = n.practitioners(ctx, svcID); err != nil {
+	if ref.Practitioners, err = p.practitioners(svcID); err != nil {
 		return err
 	}
-	if ref.Supervisors, err = n.supervisors(ctx, team); err != nil {
+	if ref.Supervisors, err = p.supervisors(team); err != nil {
 		return err
 	}
 	if len(ref.Practitioners) == 0 {
-		n.log.Warn("notify: referral submitted to a service with no practitioners", "referral", r.ID, "service", svcID)
+		p.n.log.Warn("notify: referral submitted to a service with no practitioners", "referral", r.ID, "service", svcID)
 	}
-	if err := n.outbox.Enqueue(ctx, tx.Tx, n.planner.ReferralSubmitted(ref)...); err != nil {
-		return err
-	}
+	p.notify(p.n.planner.ReferralSubmitted(ref)...)
 	if ref.Referrer.ID == "" {
-		n.log.Warn("notify: submitted referral has no known referrer: no pick-up follow-up", "referral", r.ID)
+		p.n.log.Warn("notify: submitted referral has no known referrer: no pick-up follow-up", "referral", r.ID)
 		return nil
 	}
-	return n.createPickup(ctx, tx, r, ref.Referrer.ID)
+	p.createPickup(r, ref.Referrer.ID)
+	return nil
 }
 
 // redirected re-plans the handoff of a submitted referral sent on to another
 // service: the first service's handoffs still waiting are cancelled and the
 // new service's practitioners are told. Escalation and the pick-up follow-up
 // stand: the referrer still needs it picked up.
-func (n *Notifier) redirected(ctx context.Context, tx *sqlite.Tx, r *syncengine.Record) error {
+func (p *plan) redirected(r *syncengine.Record) error {
 	id := string(r.ID)
-	if _, err := n.outbox.Cancel(ctx, tx.Tx, id, push.KindHandoff); err != nil {
-		return err
-	}
-	ref := push.Referral{ID: id, Submitted: tx.Now(), Urgent: r.String("urgency") == "urgent"}
+	p.cancel(id, push.KindHandoff)
+	ref := push.Referral{ID: id, Submitted: p.now, Urgent: r.String("urgency") == "urgent"}
 	var err error
-	if ref.Practitioners, err = n.practitioners(ctx, r.String("service_id")); err != nil {
+	if ref.Practitioners, err = p.practitioners(r.String("service_id")); err != nil {
 		return err
 	}
-	var handoffs []push.Notification
-	for _, nt := range n.planner.ReferralSubmitted(ref) {
+	for _, nt := range p.n.planner.ReferralSubmitted(ref) {
 		if nt.Kind == push.KindHandoff {
-			handoffs = append(handoffs, nt)
+			p.notify(nt)
 		}
 	}
-	return n.outbox.Enqueue(ctx, tx.Tx, handoffs...)
+	return nil
 }
 
 // PickupID is the id of the pick-up follow-up the server creates for a
@@ -234,83 +225,50 @@ func PickupID(referralID syncengine.RecordID) syncengine.RecordID {
 	return syncengine.RecordID("pk" + hex.EncodeToString(h[:16]))
 }
 
-func (n *Notifier) createPickup(ctx context.Context, tx *sqlite.Tx, r *syncengine.Record, assignee string) error {
-	rep, err := tx.AutomationReplica(ctx)
-	if err != nil {
-		return err
-	}
+func (p *plan) createPickup(r *syncengine.Record, assignee string) {
 	id := PickupID(r.ID)
-	if existing, err := rep.Record(id); err != nil {
-		return err
-	} else if existing != nil && existing.Type != "" {
-		return nil
+	due := p.now.Add(p.n.cfg.PickupAfter).UTC().Truncate(time.Second).Format(time.RFC3339)
+	fields := []domain.Field{{Name: "team_id", Value: r.String("team_id")}, {Name: "referral_id", Value: string(r.ID)},
+		{Name: "assignee", Value: assignee}, {Name: "due_at", Value: due}, {Name: "status", Value: "open"},
+		{Name: "kind", Value: "referral_pickup"}}
+	if yp := r.String("young_person_id"); yp != "" {
+		fields = append(fields, domain.Field{Name: "young_person_id", Value: yp})
 	}
-	due := tx.Now().Add(n.cfg.PickupAfter).UTC().Truncate(time.Second).Format(time.RFC3339)
-	_, err = rep.Edit(Author, func(t *syncengine.Txn) error {
-		if err := t.CreateWithID(id, syncengine.TypeFollowUp); err != nil {
-			return err
-		}
-		fields := []struct {
-			k string
-			v any
-		}{{"team_id", r.String("team_id")}, {"referral_id", string(r.ID)}, {"assignee", assignee},
-			{"due_at", due}, {"status", "open"}, {"kind", "referral_pickup"}}
-		if yp := r.String("young_person_id"); yp != "" {
-			fields = append(fields, struct {
-				k string
-				v any
-			}{"young_person_id", yp})
-		}
-		for _, f := range fields {
-			if err := t.Set(id, f.k, f.v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("create pick-up follow-up: %w", err)
-	}
-	return nil
+	// The store creates it only if it does not exist yet, so a replayed
+	// submission never makes two.
+	p.out.Edits = append(p.out.Edits, domain.Edit{Author: Author, Record: id, Create: syncengine.TypeFollowUp, Set: fields})
 }
 
-func (n *Notifier) answered(ctx context.Context, tx *sqlite.Tx, r *syncengine.Record, accepted bool) error {
-	rep, err := tx.AutomationReplica(ctx)
-	if err != nil {
-		return err
-	}
-	pickup, err := rep.Record(PickupID(r.ID))
+func (p *plan) answered(r *syncengine.Record, accepted bool) error {
+	pickup, err := p.facts.Record(p.ctx, PickupID(r.ID))
 	if err != nil {
 		return err
 	}
 	// The referrer is the pick-up follow-up's assignee (set at submission);
-	// for referrals submitted before this hook existed, whoever set submitted_at.
+	// for referrals submitted before this rule existed, whoever set submitted_at.
 	referrer := ""
 	if pickup != nil && !gone(pickup) {
 		referrer = pickup.String("assignee")
 	}
 	if referrer == "" {
-		referrer = registerAuthor(r, "submitted_at")
+		referrer = r.Author("submitted_at")
 	}
-	p, ok, err := n.person(ctx, referrer)
+	rc, ok, err := p.person(referrer)
 	if err != nil {
 		return err
 	}
 	if ok {
-		a := push.Answer{ReferralID: string(r.ID), At: tx.Now(), Accepted: accepted,
-			Urgent: r.String("urgency") == "urgent", Referrer: p}
-		if err := n.outbox.Enqueue(ctx, tx.Tx, n.planner.ReferralAnswered(a)...); err != nil {
-			return err
-		}
+		a := push.Answer{ReferralID: string(r.ID), At: p.now, Accepted: accepted,
+			Urgent: r.String("urgency") == "urgent", Referrer: rc}
+		p.notify(p.n.planner.ReferralAnswered(a)...)
 	} else {
-		n.log.Warn("notify: answered referral has no known referrer", "referral", r.ID)
+		p.n.log.Warn("notify: answered referral has no known referrer", "referral", r.ID)
 	}
 	// Accepted: the pick-up check has happened. (Declined: the worker still has
 	// to act, so their follow-up stays open.)
 	if accepted && pickup != nil && !gone(pickup) && status(pickup) == "open" {
-		if _, err := rep.Edit(Author, func(t *syncengine.Txn) error { return t.Set(pickup.ID, "status", "done") }); err != nil {
-			return fmt.Errorf("close pick-up follow-up: %w", err)
-		}
+		p.out.Edits = append(p.out.Edits, domain.Edit{Author: Author, Record: pickup.ID,
+			Set: []domain.Field{{Name: "status", Value: "done"}}})
 	}
 	return nil
 }
@@ -325,7 +283,7 @@ func followUpKey(r *syncengine.Record) string {
 	return r.String("due_at") + "|" + r.String("assignee") + "|" + r.String("team_id")
 }
 
-func (n *Notifier) followUp(ctx context.Context, tx *sqlite.Tx, before, after *syncengine.Record) error {
+func (p *plan) followUp(before, after *syncengine.Record) error {
 	id := string(after.ID)
 	was, now := "", followUpKey(after)
 	if before != nil {
@@ -335,56 +293,48 @@ func (n *Notifier) followUp(ctx context.Context, tx *sqlite.Tx, before, after *s
 		return nil
 	}
 	if was != "" {
-		if _, err := n.outbox.Cancel(ctx, tx.Tx, id, push.CancelWhenFollowUpClosed...); err != nil {
-			return err
-		}
+		p.cancel(id, push.CancelWhenFollowUpClosed...)
 	}
 	if now == "" {
 		return nil
 	}
-	due, err := time.Parse(time.RFC3339Nano, after.String("due_at"))
-	if err != nil {
-		n.log.Warn("notify: follow-up without a readable due time", "follow_up", after.ID)
+	due := after.Time("due_at")
+	if due.IsZero() {
+		p.n.log.Warn("notify: follow-up without a readable due time", "follow_up", after.ID)
 		return nil
 	}
-	assignee, ok, err := n.person(ctx, after.String("assignee"))
+	assignee, ok, err := p.person(after.String("assignee"))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		n.log.Warn("notify: follow-up assignee is not in the directory", "follow_up", after.ID)
+		p.n.log.Warn("notify: follow-up assignee is not in the directory", "follow_up", after.ID)
 		return nil
 	}
 	f := push.FollowUp{ID: id, Due: due, Assignee: assignee}
-	if f.Urgent, err = n.urgentFollowUp(ctx, tx, after); err != nil {
+	if f.Urgent, err = p.urgentFollowUp(after); err != nil {
 		return err
 	}
-	if f.Supervisors, err = n.supervisors(ctx, after.String("team_id")); err != nil {
+	if f.Supervisors, err = p.supervisors(after.String("team_id")); err != nil {
 		return err
 	}
-	ns := n.planner.FollowUp(f)
+	ns := p.n.planner.FollowUp(f)
 	// The planner's ids depend on the due time only. Cancelled rows are never
-	// revived (Enqueue ignores known ids), so a follow-up reopened or
-	// reassigned with the same due time needs new ids: salt them with the
-	// versions of the values that define this plan.
+	// revived (known ids are ignored), so a follow-up reopened or reassigned
+	// with the same due time needs new ids: salt them with the versions of the
+	// values that define this plan.
 	salt := versions(after, "status", "due_at", "assignee", "team_id")
 	for i := range ns {
 		ns[i].ID = saltID(ns[i].ID, salt)
 	}
-	return n.outbox.Enqueue(ctx, tx.Tx, ns...)
+	p.notify(ns...)
+	return nil
 }
 
-func (n *Notifier) urgentFollowUp(ctx context.Context, tx *sqlite.Tx, f *syncengine.Record) (bool, error) {
+func (p *plan) urgentFollowUp(f *syncengine.Record) (bool, error) {
 	refID, ypID := f.String("referral_id"), f.String("young_person_id")
-	if refID == "" && ypID == "" {
-		return false, nil
-	}
-	rep, err := tx.AutomationReplica(ctx)
-	if err != nil {
-		return false, err
-	}
 	if refID != "" && syncengine.ValidRecordID(refID) {
-		ref, err := rep.Record(syncengine.RecordID(refID))
+		ref, err := p.facts.Record(p.ctx, syncengine.RecordID(refID))
 		if err != nil {
 			return false, err
 		}
@@ -393,11 +343,11 @@ func (n *Notifier) urgentFollowUp(ctx context.Context, tx *sqlite.Tx, f *synceng
 		}
 	}
 	if ypID != "" && syncengine.ValidRecordID(ypID) {
-		yp, err := rep.Record(syncengine.RecordID(ypID))
+		yp, err := p.facts.Record(p.ctx, syncengine.RecordID(ypID))
 		if err != nil {
 			return false, err
 		}
-		if yp != nil && !gone(yp) && registerTrue(yp, "safeguarding_hold") {
+		if yp != nil && !gone(yp) && yp.Bool("safeguarding_hold") {
 			return true, nil
 		}
 	}
@@ -408,61 +358,61 @@ func (n *Notifier) urgentFollowUp(ctx context.Context, tx *sqlite.Tx, f *synceng
 
 // person returns a person as a recipient; ok is false when id is not a
 // known person (not an error: the change is accepted regardless).
-func (n *Notifier) person(ctx context.Context, id string) (push.Recipient, bool, error) {
+func (p *plan) person(id string) (push.Recipient, bool, error) {
 	if id == "" || !syncengine.ValidRecordID(id) {
 		return push.Recipient{}, false, nil
 	}
-	p, err := n.dir.Person(ctx, id)
-	if syncengine.ErrorCode(err) == domain.ENOTFOUND {
+	pe, err := p.facts.Person(p.ctx, id)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return push.Recipient{}, false, nil
 	} else if err != nil {
 		return push.Recipient{}, false, err
 	}
-	return push.Person(p.ID, p.TZ, hours(p.Hours)...), true, nil
+	return push.Person(pe.ID, pe.TZ, hours(pe.Hours)...), true, nil
 }
 
 // practitioners are the service's practitioners, each in their own hours or,
 // when they have none, the service's.
-func (n *Notifier) practitioners(ctx context.Context, serviceID string) ([]push.Recipient, error) {
+func (p *plan) practitioners(serviceID string) ([]push.Recipient, error) {
 	if serviceID == "" {
 		return nil, nil
 	}
-	ps, err := n.dir.People(ctx, domain.PeopleFilter{Role: domain.RolePractitioner, ServiceID: serviceID})
+	ps, err := p.facts.People(p.ctx, domain.PeopleFilter{Role: domain.RolePractitioner, ServiceID: serviceID})
 	if err != nil {
 		return nil, err
 	}
 	if len(ps) == 0 {
 		return nil, nil
 	}
-	svc, err := n.dir.Service(ctx, serviceID)
-	if err != nil && syncengine.ErrorCode(err) != domain.ENOTFOUND {
+	svc, err := p.facts.Service(p.ctx, serviceID)
+	if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
 		return nil, err
 	}
 	out := make([]push.Recipient, 0, len(ps))
-	for _, p := range ps {
-		tz, hs := p.TZ, hours(p.Hours)
+	for _, pe := range ps {
+		tz, hs := pe.TZ, hours(pe.Hours)
 		if len(hs) == 0 {
 			tz, hs = svc.TZ, hours(svc.Hours)
 		}
-		out = append(out, push.Person(p.ID, tz, hs...))
+		out = append(out, push.Person(pe.ID, tz, hs...))
 	}
 	return out, nil
 }
 
 // supervisors are the people who supervise team: its own supervisors and
 // those who supervise it from elsewhere.
-func (n *Notifier) supervisors(ctx context.Context, team string) ([]push.Recipient, error) {
+func (p *plan) supervisors(team string) ([]push.Recipient, error) {
 	if team == "" {
 		return nil, nil
 	}
-	ps, err := n.dir.People(ctx, domain.PeopleFilter{Role: domain.RoleSupervisor})
+	ps, err := p.facts.People(p.ctx, domain.PeopleFilter{Role: domain.RoleSupervisor})
 	if err != nil {
 		return nil, err
 	}
 	var out []push.Recipient
-	for _, p := range ps {
-		if p.TeamID == team || slices.Contains(p.Supervises, team) {
-			out = append(out, push.Person(p.ID, p.TZ, hours(p.Hours)...))
+	for _, pe := range ps {
+		if pe.TeamID == team || slices.Contains(pe.Supervises, team) {
+			out = append(out, push.Person(pe.ID, pe.TZ, hours(pe.Hours)...))
 		}
 	}
 	return out, nil
@@ -476,23 +426,6 @@ func hours(raw json.RawMessage) []push.Hours {
 		return nil
 	}
 	return hs
-}
-
-// registerAuthor is who wrote a register's winning value.
-func registerAuthor(r *syncengine.Record, field string) string {
-	if f := r.Fields[field]; f != nil && f.Kind == syncengine.KindRegister && len(f.Values) > 0 {
-		return f.Values[0].Author
-	}
-	return ""
-}
-
-func registerTrue(r *syncengine.Record, field string) bool {
-	f := r.Fields[field]
-	if f == nil || f.Kind != syncengine.KindRegister || len(f.Values) == 0 {
-		return false
-	}
-	var b bool
-	return json.Unmarshal(f.Values[0].Value, &b) == nil && b
 }
 
 // versions names the op ids of the fields' current values.

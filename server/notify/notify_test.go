@@ -2,10 +2,8 @@ package notify_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,9 +11,9 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/notify"
 	"github.com/joinedup/joinedup/server/push"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
@@ -356,24 +354,15 @@ func TestOutboxIsTransactional(t *testing.T) {
 		t.Fatalf("quarantined referral got a pick-up follow-up: %v %v", rec, err)
 	}
 
-	// The hook fails after the notifier enqueued: the sync is refused (500)
-	// and nothing of it is kept.
+	// The rules fail after planning: the sync is refused (500) and nothing
+	// of it is kept.
 	worker := e.phone("w_a")
-	boom := errors.New("disk on fire")
-	e.db.AfterApply = func(ctx context.Context, tx *sqlite.Tx, before, after *syncengine.Record) error {
-		if err := e.notes.AfterApply(ctx, tx, before, after); err != nil {
-			return err
-		}
-		if after.Type == syncengine.TypeReferral && after.String("status") == "submitted" {
-			return boom
-		}
-		return nil
-	}
+	e.db.Rules = failingRules{e.notes}
 	worker.referral(worker.youngPerson("Jamie", false), "routine", reason)
 	req := worker.outbox
 	st, _ := e.post("/v1/sync", worker.enrol.Credential, syncBody(req))
 	if st != 500 {
-		t.Fatalf("sync with a failing hook: %d", st)
+		t.Fatalf("sync with failing rules: %d", st)
 	}
 	if n := e.count(`SELECT COUNT(*) FROM push_outbox`); n != 0 {
 		t.Fatalf("%d notifications survived the rolled-back change", n)
@@ -382,7 +371,7 @@ func TestOutboxIsTransactional(t *testing.T) {
 		t.Fatalf("%d referrals survived the rolled-back change", n)
 	}
 	// Retried once the fault is gone: accepted, and now notified.
-	e.db.AfterApply = e.notes.AfterApply
+	e.db.Rules = e.notes
 	worker.sync()
 	if n := e.count(`SELECT COUNT(*) FROM push_outbox WHERE kind = 'handoff'`); n != 2 {
 		t.Fatalf("%d handoffs after the retry, want 2", n)
@@ -401,35 +390,15 @@ func syncBody(css []*syncengine.Changeset) map[string]any {
 	return map[string]any{"changesets": frames, "no_pull": true}
 }
 
-// The store's migration 10 creates exactly push.Schema's tables.
-func TestMigrationIsPushSchema(t *testing.T) {
-	e := newEnv(t)
-	fresh, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "fresh.db"))
-	must(t, err)
-	defer fresh.Close()
-	_, err = fresh.Exec(push.Schema)
-	must(t, err)
-	schema := func(db *sql.DB) map[string]string {
-		rs, err := db.Query(`SELECT name, sql FROM sqlite_master WHERE name LIKE 'push_%' AND sql IS NOT NULL`)
-		must(t, err)
-		defer rs.Close()
-		out := map[string]string{}
-		for rs.Next() {
-			var n, s string
-			must(t, rs.Scan(&n, &s))
-			out[n] = s
-		}
-		return out
+// failingRules plan like the real ones, then fail on a submitted referral.
+type failingRules struct{ domain.Rules }
+
+func (f failingRules) Plan(ctx context.Context, facts domain.Facts, c domain.Change) (domain.Intents, error) {
+	in, err := f.Rules.Plan(ctx, facts, c)
+	if err == nil && c.After.Type == syncengine.TypeReferral && c.After.String("status") == "submitted" {
+		return in, errors.New("disk on fire")
 	}
-	got, want := schema(e.db.SQL()), schema(fresh)
-	if len(want) == 0 || len(got) != len(want) {
-		t.Fatalf("push tables: got %d, want %d", len(got), len(want))
-	}
-	for n, s := range want {
-		if got[n] != s {
-			t.Fatalf("%s differs from push.Schema:\n got %s\nwant %s", n, got[n], s)
-		}
-	}
+	return in, err
 }
 
 // A decision written through the server replica (the portal's service view)

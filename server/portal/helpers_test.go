@@ -98,9 +98,7 @@ func MustOpenDemo(tb testing.TB) *sqlite.DB {
 			return
 		}
 		demo = fixtures.Generate(fixtures.Demo())
-		if seedErr = seedDemo(context.Background(), db, demo); seedErr == nil {
-			seedErr = Migrate(db.SQL())
-		}
+		seedErr = seedDemo(context.Background(), db, demo)
 		if err := db.Close(); seedErr == nil {
 			seedErr = err
 		}
@@ -137,16 +135,12 @@ type testEnv struct {
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	db := MustOpenDemo(t)
-	store, err := NewSQLiteStore(db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := testNow
 	env := &testEnv{t: t, db: db, clock: &now}
 	db.Now = func() time.Time { return *env.clock }
 	cfg := DefaultConfig()
 	cfg.Now = func() time.Time { return *env.clock }
-	env.portal = New(cfg, Deps{Store: store, Logger: slog.New(slog.NewTextHandler(testLogOut, nil))})
+	env.portal = New(cfg, Deps{Store: db, Logger: slog.New(slog.NewTextHandler(testLogOut, nil))})
 	env.app = fiber.New(fiber.Config{DisableStartupMessage: true})
 	env.portal.Register(env.app)
 	return env

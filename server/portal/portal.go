@@ -10,14 +10,11 @@
 //
 // Wiring (server/cmd/joinedup):
 //
-//	ps, err := portal.NewSQLiteStore(db)        // runs the portal's migrations
-//	portal.New(portal.DefaultConfig(), portal.Deps{Store: ps, Replica: rep}).Register(app)
+//	portal.New(portal.DefaultConfig(), portal.Deps{Store: db, Changed: poke}).Register(app)
 package portal
 
 import (
 	"bytes"
-	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -25,7 +22,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 	_ "time/tzdata" // Europe/London on machines without zoneinfo
 
@@ -33,7 +29,6 @@ import (
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/httperr"
 	"github.com/joinedup/joinedup/server/signin"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -73,23 +68,9 @@ func DefaultConfig() Config {
 // Deps are the portal's collaborators.
 type Deps struct {
 	Store Store
-	// Replica is the server's replica: supervisor edits (sign-off, conflict
-	// resolution, erasure, accept/decline) are changesets it authors, so they
-	// reach every phone like any other change. It must be the one replica the
-	// server uses (two replicas with one id would reuse counters). If nil, the
-	// portal asks the store for it on first use.
-	Replica *syncengine.Replica
-	// Touched returns and clears the scope keys the replica's commits changed
-	// (sqlite.ServerStore.Touched); with Changed, connected devices are poked
-	// after each portal edit. Both optional; set automatically when the
-	// portal obtains the replica itself.
-	Touched func() []string
+	// Changed is told the scope keys a portal edit touched, so connected
+	// devices are poked (optional).
 	Changed func(keys []string)
-	// Batch runs fn in one write transaction in which the replica's reads
-	// and commit happen (sqlite.ServerStore.Batch), so a phone's push cannot
-	// land between the portal reading a record and storing its edit. Optional;
-	// set automatically when the portal obtains the replica itself.
-	Batch func(fn func() error) error
 	// SignIn checks staff passwords: give the API's (api.Server.SignIn), so
 	// that a client's attempts on the portal and the API count together.
 	// If nil, the portal makes its own over Store, on Config.Now.
@@ -99,18 +80,13 @@ type Deps struct {
 
 // Portal is the web portal.
 type Portal struct {
-	cfg    Config
-	store  Store
-	log    *slog.Logger
-	signin *signin.Checker
-	loc    *time.Location
-	pages  map[string]*template.Template
-
-	repMu   sync.Mutex
-	replica *syncengine.Replica
-	touched func() []string
+	cfg     Config
+	store   Store
+	log     *slog.Logger
+	signin  *signin.Checker
+	loc     *time.Location
+	pages   map[string]*template.Template
 	changed func(keys []string)
-	batch   func(fn func() error) error
 }
 
 // New returns a portal. It panics if the embedded templates do not parse (a
@@ -144,7 +120,7 @@ func New(cfg Config, deps Deps) *Portal {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, replica: deps.Replica, touched: deps.Touched, changed: deps.Changed, batch: deps.Batch}
+	p := &Portal{cfg: cfg, store: deps.Store, log: lg, loc: loc, changed: deps.Changed}
 	if p.signin = deps.SignIn; p.signin == nil {
 		p.signin = signin.New(deps.Store, signin.Config{Now: cfg.Now})
 	}
@@ -311,50 +287,16 @@ func (p *Portal) redirect(c *fiber.Ctx, path string) error {
 
 func (p *Portal) now() time.Time { return p.cfg.Now().UTC() }
 
-// rep returns the server replica, asking the store on first use.
-func (p *Portal) rep(ctx context.Context) (*syncengine.Replica, error) {
-	p.repMu.Lock()
-	defer p.repMu.Unlock()
-	if p.replica != nil {
-		return p.replica, nil
-	}
-	rs, ok := p.store.(interface {
-		ServerReplica(context.Context) (*syncengine.Replica, *sqlite.ServerStore, error)
-	})
-	if !ok {
-		return nil, errors.New("portal: no server replica")
-	}
-	r, st, err := rs.ServerReplica(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	p.replica, p.touched, p.batch = r, st.Touched, st.Batch
-	return r, nil
-}
-
-// edit saves one supervisor change through the server replica, as the
-// signed-in person.
+// edit saves one supervisor change as a changeset the server authors, as
+// the signed-in person. The store reads the records and commits the edit in
+// one write transaction, so a phone's push cannot land between them.
 func (p *Portal) edit(c *fiber.Ctx, fn func(*syncengine.Txn) error) error {
-	r, err := p.rep(c.UserContext())
+	keys, err := p.store.ServerEdit(c.UserContext(), sess(c).Person.ID, fn)
 	if err != nil {
 		return err
 	}
-	p.repMu.Lock() // Edit and Touched as a pair, so keys go to the right poke
-	defer p.repMu.Unlock()
-	save := func() error { _, err := r.Edit(sess(c).Person.ID, fn); return err }
-	if p.batch != nil {
-		err = p.batch(save)
-	} else {
-		err = save()
-	}
-	if err != nil {
-		return err
-	}
-	if p.touched != nil {
-		keys := p.touched()
-		if p.changed != nil && len(keys) > 0 {
-			p.changed(keys)
-		}
+	if p.changed != nil && len(keys) > 0 {
+		p.changed(keys)
 	}
 	return nil
 }
@@ -375,6 +317,3 @@ func (p *Portal) audit(c *fiber.Ctx, action, recordID string, detail map[string]
 	}
 	return nil
 }
-
-// sqlDB is what the session tables need from the store.
-type sqlDB interface{ SQL() *sql.DB }

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/httperr"
 	"github.com/joinedup/joinedup/server/signin"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -53,10 +51,6 @@ func hashToken(t string) []byte {
 	h := sha256.Sum256([]byte(t))
 	return h[:]
 }
-
-func (p *Portal) db() *sql.DB { return p.store.SQL() }
-
-func (p *Portal) ts(t time.Time) string { return t.UTC().Format(sqlite.TimeLayout) }
 
 func (p *Portal) setCookie(c *fiber.Ctx, name, value string, maxAge int) {
 	c.Cookie(&fiber.Cookie{Name: name, Value: value, Path: p.cfg.Prefix, MaxAge: maxAge, Secure: !p.cfg.InsecureCookies,
@@ -118,8 +112,8 @@ func (p *Portal) handleLogin(c *fiber.Ctx) error {
 	now := p.now()
 	// A fresh token at every sign-in: a token planted before sign-in is useless.
 	tok := randomToken()
-	if _, err := p.db().ExecContext(ctx, `INSERT INTO portal_sessions (token_hash, person_id, csrf, created, last_seen, expires) VALUES (?, ?, ?, ?, ?, ?)`,
-		hashToken(tok), person.ID, randomToken(), p.ts(now), p.ts(now), p.ts(now.Add(p.cfg.SessionMax))); err != nil {
+	if err := p.store.CreateSession(ctx, domain.StaffSession{TokenHash: hashToken(tok), PersonID: person.ID, CSRF: randomToken(),
+		Created: now, LastSeen: now, Expires: now.Add(p.cfg.SessionMax)}); err != nil {
 		return err
 	}
 	p.setCookie(c, sessionCookie, tok, int(p.cfg.SessionMax.Seconds()))
@@ -140,7 +134,7 @@ func waitText(d time.Duration) string {
 
 // handleLogout serves POST /portal/logout.
 func (p *Portal) handleLogout(c *fiber.Ctx) error {
-	if _, err := p.db().ExecContext(c.UserContext(), `DELETE FROM portal_sessions WHERE token_hash = ?`, sess(c).tokenHash); err != nil {
+	if err := p.store.DeleteSession(c.UserContext(), sess(c).tokenHash); err != nil {
 		return err
 	}
 	p.setCookie(c, sessionCookie, "", -1)
@@ -163,26 +157,25 @@ func (p *Portal) authenticate(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	now := p.now()
 	s := &session{tokenHash: hashToken(tok)}
-	var personID, lastSeen, expires string
-	err := p.db().QueryRowContext(ctx, `SELECT person_id, csrf, last_seen, expires FROM portal_sessions WHERE token_hash = ?`, s.tokenHash).
-		Scan(&personID, &s.CSRF, &lastSeen, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
+	stored, err := p.store.Session(ctx, s.tokenHash)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return toLogin()
 	} else if err != nil {
 		return err
 	}
-	if expires <= p.ts(now) || lastSeen <= p.ts(now.Add(-p.cfg.SessionIdle)) {
-		if _, err := p.db().ExecContext(ctx, `DELETE FROM portal_sessions WHERE token_hash = ?`, s.tokenHash); err != nil {
+	s.CSRF = stored.CSRF
+	if !stored.Expires.After(now) || !stored.LastSeen.After(now.Add(-p.cfg.SessionIdle)) {
+		if err := p.store.DeleteSession(ctx, s.tokenHash); err != nil {
 			return err
 		}
 		return toLogin()
 	}
-	if lastSeen < p.ts(now.Add(-time.Minute)) {
-		if _, err := p.db().ExecContext(ctx, `UPDATE portal_sessions SET last_seen = ? WHERE token_hash = ?`, p.ts(now), s.tokenHash); err != nil {
+	if stored.LastSeen.Before(now.Add(-time.Minute)) {
+		if err := p.store.TouchSession(ctx, s.tokenHash, now); err != nil {
 			return err
 		}
 	}
-	if s.Person, err = p.store.Person(ctx, personID); err != nil {
+	if s.Person, err = p.store.Person(ctx, stored.PersonID); err != nil {
 		return err
 	}
 	if s.Scope, err = p.store.ScopeOf(ctx, s.Person); err != nil {

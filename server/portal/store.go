@@ -2,23 +2,16 @@ package portal
 
 import (
 	"context"
-	"database/sql"
-	"embed"
-	"fmt"
-	"io/fs"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/signin"
-	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// The store methods the portal calls, grouped by what they are about. The
-// real implementation is *sqlite.DB; the portal's own table (sessions) is
-// in migrations/ and reached through SQL(). Sign-in is server/signin's.
+// The store methods the portal calls, grouped by what they are about, in the
+// domain's types. cmd/joinedup passes *sqlite.DB (and asserts it fits).
+// Sign-in is server/signin's.
 
 // People is the organisation: who signs in and what they may see.
 type People interface {
@@ -63,6 +56,21 @@ type Oversight interface {
 	ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error
 }
 
+// Sessions are staff browser sessions.
+type Sessions interface {
+	CreateSession(ctx context.Context, s domain.StaffSession) error
+	Session(ctx context.Context, tokenHash []byte) (domain.StaffSession, error)
+	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+}
+
+// Editor saves supervisors' edits (sign-off, conflict resolution, erasure,
+// accept/decline) as changesets the server authors, so they reach every phone
+// like any other change; it returns the scope keys touched, to poke phones.
+type Editor interface {
+	ServerEdit(ctx context.Context, author string, fn func(*syncengine.Txn) error) ([]string, error)
+}
+
 // Store is everything the portal needs.
 type Store interface {
 	People
@@ -71,69 +79,6 @@ type Store interface {
 	Devices
 	Oversight
 	Transfers
-	sqlDB
-}
-
-var _ Store = sqliteStore{}
-
-// NewSQLiteStore runs the portal's migrations on an open store and returns it
-// as the portal's Store.
-func NewSQLiteStore(db *sqlite.DB) (Store, error) {
-	if err := Migrate(db.SQL()); err != nil {
-		return nil, err
-	}
-	return sqliteStore{db}, nil
-}
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
-
-// Migrate applies the portal's migrations (numbers 0020-0029), each in a
-// transaction, recorded in the store's migrations table. It is idempotent.
-func Migrate(db *sql.DB) error {
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS migrations (n INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("portal migrate: %w", err)
-	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		var n int
-		if _, err := fmt.Sscanf(base, "%04d_", &n); err != nil || n < 20 || n > 29 {
-			return fmt.Errorf("portal migration %s: must be numbered 0020-0029", base)
-		}
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		if err := migrateOne(db, n, base, string(body)); err != nil {
-			return fmt.Errorf("portal migration %s: %w", base, err)
-		}
-	}
-	return nil
-}
-
-func migrateOne(db *sql.DB, n int, name, body string) error {
-	tx, err := db.Begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var x int
-	if err := tx.QueryRow(`SELECT COUNT(*) FROM migrations WHERE n = ?`, n).Scan(&x); err != nil {
-		return err
-	}
-	if x > 0 {
-		return nil
-	}
-	if _, err := tx.Exec(body); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(`INSERT INTO migrations (n, name, applied_at) VALUES (?, ?, ?)`, n, name, time.Now().UTC().Format(sqlite.TimeLayout)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	Sessions
+	Editor
 }

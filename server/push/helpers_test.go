@@ -11,24 +11,21 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
 
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/push/fcmfake"
+	"github.com/joinedup/joinedup/server/sqlite"
 )
 
-// MustOpenDB opens (creating) a real SQLite file the way the server does: WAL, busy timeout,
-// foreign keys, with push.Schema applied.
-func MustOpenDB(tb testing.TB, path string) *sql.DB {
+// MustOpenDB opens (creating and migrating) the server's store on a real SQLite file; each
+// call is a separate set of connection pools, like another server process.
+func MustOpenDB(tb testing.TB, path string) *sqlite.DB {
 	tb.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL")
+	db, err := sqlite.Open(path)
 	if err != nil {
 		tb.Fatalf("open %s: %v", path, err)
-	}
-	if _, err := db.Exec(push.Schema); err != nil {
-		tb.Fatalf("schema: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db
@@ -55,9 +52,9 @@ func (c *clock) Advance(d time.Duration) {
 var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) // a Monday
 
 type env struct {
-	db    *sql.DB
+	db    *sql.DB // the store's handle, for looking at rows
 	path  string
-	store *push.Store
+	store *sqlite.Outbox
 	clock *clock
 	fake  *fcmfake.Server
 }
@@ -67,11 +64,11 @@ func newEnv(tb testing.TB) *env {
 	path := filepath.Join(tb.TempDir(), "joinedup.db")
 	db := MustOpenDB(tb, path)
 	c := newClock(t0)
-	st := push.NewStore(db)
-	st.Now = c.Now
+	db.Now = c.Now
+	st := db.Outbox()
 	fake := fcmfake.New()
 	tb.Cleanup(fake.Close)
-	return &env{db: db, path: path, store: st, clock: c, fake: fake}
+	return &env{db: db.SQL(), path: path, store: st, clock: c, fake: fake}
 }
 
 func testTokenSource() option.ClientOption {
@@ -110,16 +107,8 @@ func (e *env) sender(tb testing.TB, mods ...func(*push.Config)) *push.Sender {
 
 func (e *env) enqueue(tb testing.TB, ns ...push.Notification) {
 	tb.Helper()
-	tx, err := e.db.Begin()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := e.store.Enqueue(context.Background(), tx, ns...); err != nil {
-		tx.Rollback()
+	if err := e.store.Enqueue(context.Background(), ns...); err != nil {
 		tb.Fatalf("Enqueue: %v", err)
-	}
-	if err := tx.Commit(); err != nil {
-		tb.Fatal(err)
 	}
 }
 

@@ -25,7 +25,7 @@ func TestKillHelper(t *testing.T) {
 	s, err := push.NewSender(context.Background(), push.Config{
 		ProjectID: "joinedup-test", Endpoint: endpoint, Owner: "process-A", Lease: 30 * time.Second,
 		Concurrency: 1, Options: []option.ClientOption{testTokenSource()},
-	}, push.NewStore(db))
+	}, db.Outbox())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,9 @@
 // from a transactional outbox, so that a follow-up or a referral handoff never depends on
 // someone remembering.
 //
-// The flow: the server's transaction hooks ask a Planner for notifications (pure functions over
-// the facts) and Enqueue them in the same transaction as the change that caused them; a
-// Deliverer (Sender with FCM, LogSender without) claims due rows with a lease, fans each out to
+// The flow: the server's rules (server/notify) ask a Planner for notifications (pure functions
+// over the facts) and return them as intents, which the store writes to its outbox in the same
+// transaction as the change that caused them; a Deliverer (Sender with FCM, LogSender without) claims due rows with a lease, fans each out to
 // the recipient's registered tokens, and records the outcome. Delivery is at-least-once; every
 // FCM message carries the notification id as its collapse key, so a phone shows a repeat once.
 //
@@ -13,43 +13,52 @@
 package push
 
 import (
-	"fmt"
-	"regexp"
-	"time"
-
 	"firebase.google.com/go/v4/messaging"
+	"github.com/joinedup/joinedup/server/domain"
 )
+
+// The notification and its kinds are the domain's (the store keeps them in
+// its outbox); push builds and sends the messages.
+type Notification = domain.Notification
 
 // Recipient kinds.
 const (
-	RecipientPerson  = "person"
-	RecipientService = "service"
+	RecipientPerson  = domain.RecipientPerson
+	RecipientService = domain.RecipientService
 )
 
 // Notification kinds.
 const (
-	KindFollowUpDue        = "followup_due"
-	KindFollowUpEscalation = "followup_escalation"
-	KindHandoff            = "handoff"
-	KindHandoffAccepted    = "handoff_accepted"
-	KindHandoffDeclined    = "handoff_declined"
-	KindReferralEscalation = "referral_escalation"
-	KindSync               = "sync" // data-only "sync now": wakes the app, shows nothing
+	KindFollowUpDue        = domain.KindFollowUpDue
+	KindFollowUpEscalation = domain.KindFollowUpEscalation
+	KindHandoff            = domain.KindHandoff
+	KindHandoffAccepted    = domain.KindHandoffAccepted
+	KindHandoffDeclined    = domain.KindHandoffDeclined
+	KindReferralEscalation = domain.KindReferralEscalation
+	KindSync               = domain.KindSync
 )
 
-// Notification is one thing to tell one recipient. It deliberately has no free-text field:
-// everything that reaches a phone is derived from these fields (see BuildMessage).
-type Notification struct {
-	// ID is opaque and unique; it is the outbox key, the FCM collapse key and the "nid" data
-	// field, so a phone shows a notification delivered twice only once.
-	ID            string
-	RecipientKind string // RecipientPerson or RecipientService
-	RecipientID   string
-	Kind          string // one of the Kind* constants
-	RecordID      string // opaque record id (the app fetches details after unlocking)
-	Urgent        bool   // safeguarding-urgent: ignores working hours, high priority
-	NotBefore     time.Time
-}
+// Outbox states and delivery statuses, as the store records them.
+const (
+	StatePending   = domain.StatePending
+	StateSent      = domain.StateSent
+	StateDead      = domain.StateDead
+	StateCancelled = domain.StateCancelled
+
+	DeliverySent         = domain.DeliverySent
+	DeliveryUnregistered = domain.DeliveryUnregistered
+	DeliveryInvalid      = domain.DeliveryInvalid
+	DeliveryRetry        = domain.DeliveryRetry
+	DeliveryFailed       = domain.DeliveryFailed
+)
+
+// What the outbox hands a Deliverer, and what it hands back.
+type (
+	Claimed  = domain.Claimed
+	Outcome  = domain.Outcome
+	Delivery = domain.Delivery
+	Target   = domain.DeliveryTarget
+)
 
 // Texts is the generic, personal-data-free text shown for each kind. KindSync has none.
 var Texts = map[string]string{
@@ -64,33 +73,6 @@ var Texts = map[string]string{
 
 // Title is the only title a visible notification ever has.
 const Title = "JoinedUp"
-
-// opaqueID is the engine's RecordID alphabet; it cannot carry spaces, so not a full name or
-// note text either (a single-word name still fits: ids must come from the id generator).
-var opaqueID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// Validate reports whether n can be enqueued.
-func (n Notification) Validate() error {
-	if !opaqueID.MatchString(n.ID) {
-		return fmt.Errorf("push: notification id %q is not an opaque id", n.ID)
-	}
-	if n.RecipientKind != RecipientPerson && n.RecipientKind != RecipientService {
-		return fmt.Errorf("push: notification %s: unknown recipient kind %q", n.ID, n.RecipientKind)
-	}
-	if !opaqueID.MatchString(n.RecipientID) {
-		return fmt.Errorf("push: notification %s: recipient id is not an opaque id", n.ID)
-	}
-	if _, ok := Texts[n.Kind]; !ok {
-		return fmt.Errorf("push: notification %s: unknown kind %q", n.ID, n.Kind)
-	}
-	if n.RecordID != "" && !opaqueID.MatchString(n.RecordID) {
-		return fmt.Errorf("push: notification %s: record id is not an opaque id", n.ID)
-	}
-	if n.Kind != KindSync && n.RecordID == "" {
-		return fmt.Errorf("push: notification %s: kind %s needs a record id", n.ID, n.Kind)
-	}
-	return nil
-}
 
 // BuildMessage is the only place an FCM message is made. Its input is the Notification and the
 // device token; nothing else can reach the payload.

@@ -58,11 +58,9 @@ func TestValidateRejectsNonOpaqueText(t *testing.T) {
 		}
 	}
 	e := newEnv(t)
-	tx, _ := e.db.Begin()
-	defer tx.Rollback()
 	n := base
 	n.RecordID = "Jane Doe"
-	if err := e.store.Enqueue(context.Background(), tx, n); err == nil {
+	if err := e.store.Enqueue(context.Background(), n); err == nil {
 		t.Error("Enqueue accepted a record id with personal text")
 	}
 }

@@ -23,7 +23,7 @@ func Person(id, tz string, hours ...Hours) Recipient {
 // Planner turns facts the server supplies into notifications. Its methods are pure: same
 // facts, same notifications (ids included), so re-planning after a retry or a replayed
 // changeset enqueues nothing new (Enqueue ignores known ids). When the facts change (a due date
-// moved) the server cancels the old ones first (Store.Cancel with the Cancel* kinds) and plans
+// moved) the server cancels the old ones first (domain.CancelNotifications with the Cancel* kinds) and plans
 // again: the changed anchor time gives new ids.
 type Planner struct {
 	// EscalateAfter is the grace after the assignee was notified of a due follow-up before the
@@ -44,7 +44,7 @@ func DefaultPlanner() Planner {
 	return Planner{EscalateAfter: 24 * time.Hour, PickupCheckAfter: 72 * time.Hour, UrgentAcceptWithin: 2 * time.Hour}
 }
 
-// Kinds to pass to Store.Cancel when the cause goes away.
+// Kinds to cancel (domain.CancelNotifications) when the cause goes away.
 var (
 	CancelWhenFollowUpClosed   = []string{KindFollowUpDue, KindFollowUpEscalation}
 	CancelWhenReferralAnswered = []string{KindHandoff, KindReferralEscalation, KindFollowUpDue}

@@ -21,14 +21,12 @@ import (
 	"google.golang.org/api/option"
 )
 
-// Outbox is what a Deliverer needs from storage; *Store implements it.
+// Outbox is what a Deliverer needs from storage (the store's push outbox).
 type Outbox interface {
 	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Claimed, error)
 	Targets(ctx context.Context, cs []Claimed) (map[string]Target, error)
 	Complete(ctx context.Context, owner string, outcomes []Outcome) error
 }
-
-var _ Outbox = (*Store)(nil)
 
 // Deliverer drains the outbox: Sender (FCM) or LogSender (FCM not configured).
 type Deliverer interface {

@@ -299,9 +299,7 @@ func TestEscalationThroughOutbox(t *testing.T) {
 				t.Fatalf("worker not told: sent %d", n)
 			}
 			if closed {
-				tx, _ := e.db.Begin()
-				e.store.Cancel(ctx, tx, "fu1", push.CancelWhenFollowUpClosed...)
-				tx.Commit()
+				e.store.Cancel(ctx, "fu1", push.CancelWhenFollowUpClosed...)
 			}
 			e.clock.Advance(40 * time.Hour) // Friday 09:00
 			sendDue(t, s2)

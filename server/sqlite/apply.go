@@ -30,7 +30,7 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		if err != nil {
 			return err
 		}
-		ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+		ap := newApplier(ctx, tx)
 		for _, cs := range req.Changesets {
 			pr, err := ap.push(req.Device, scope, cs, res)
 			if err != nil {
@@ -70,6 +70,9 @@ type cachedRecord struct {
 	exists            bool
 }
 
+// applier applies changesets inside one write transaction. Every record it
+// reads goes through cache, so a later changeset in the transaction (a rule's
+// follow-up, the next pushed changeset) sees the earlier ones.
 type applier struct {
 	ctx   context.Context
 	tx    *Tx
@@ -82,6 +85,15 @@ type applier struct {
 	// (authorise.go; nil until first use).
 	actors map[string]*domain.Actor
 	teams  map[string]bool
+
+	// changes are the stored records the rules have not planned yet;
+	// settling is set while settle drains them (see rules.go).
+	changes  []domain.Change
+	settling bool
+}
+
+func newApplier(ctx context.Context, tx *Tx) *applier {
+	return &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
 }
 
 func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
@@ -182,17 +194,6 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	return pr, nil
 }
 
-// ApplyHook is called inside the transaction that stores an accepted
-// changeset, whoever wrote it (device push, server replica / portal, Import),
-// once per record the changeset touched, after all of them are stored:
-// before is the record's state before (nil: it is new), after its state now.
-// It runs in the same transaction, so what it writes (server/notify: the push
-// outbox) commits if and only if the change does; an error rolls the whole
-// transaction back (a push is answered 500 and retried). A quarantined or
-// duplicate changeset never reaches it. Writes the hook makes through
-// tx.AutomationReplica are applied in this transaction and call it again.
-type ApplyHook func(ctx context.Context, tx *Tx, before, after *syncengine.Record) error
-
 // commit appends cs to the log and stores the new record states.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
 	body := syncengine.EncodeChangeset(cs)
@@ -206,7 +207,6 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		return 0, err
 	}
 	var erased []syncengine.RecordID
-	var hooked [][2]*syncengine.Record // (before, after) for AfterApply
 	for _, rec := range recs {
 		prev, err := a.get(rec.ID)
 		if err != nil {
@@ -253,7 +253,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		if rec.Erased != nil && (prev.rec == nil || prev.rec.Erased == nil) {
 			erased = append(erased, rec.ID)
 		}
-		hooked = append(hooked, [2]*syncengine.Record{prev.rec, rec})
+		a.changes = append(a.changes, domain.Change{Before: prev.rec, After: rec, At: a.tx.now})
 		a.cache[rec.ID] = &cachedRecord{rec: rec, team: team, service: service, yp: yp, exists: true}
 		action := domain.ActionWrite
 		if rec.Erased != nil {
@@ -272,15 +272,13 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 	}
-	if hook := a.tx.db.AfterApply; hook != nil {
-		outer := a.tx.ap
-		a.tx.ap = a
-		defer func() { a.tx.ap = outer }()
-		for _, h := range hooked {
-			if err := hook(a.ctx, a.tx, h[0], h[1]); err != nil {
-				return 0, fmt.Errorf("after apply %s: %w", h[1].ID, err)
-			}
-		}
+	if a.settling {
+		// A rule's own edit, stored from settle's loop: its changes wait
+		// there for the next round.
+		return seq, nil
+	}
+	if err := a.settle(); err != nil {
+		return 0, err
 	}
 	return seq, nil
 }

@@ -12,11 +12,6 @@ func (db *DB) AppendAudit(ctx context.Context, e domain.AuditEntry) error {
 	return db.update(ctx, func(tx *Tx) error { return appendAudit(ctx, tx, e) })
 }
 
-// AppendAuditTx writes an audit entry inside a caller's transaction.
-func AppendAuditTx(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
-	return appendAudit(ctx, tx, e)
-}
-
 func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	detail := []byte("{}")
 	if len(e.Detail) > 0 {

@@ -2,11 +2,8 @@ package sqlite
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/syncengine"
 )
 
 // cursor is the parsed pull position: "<scope tag>.<seq>" between pulls, or
@@ -27,32 +24,8 @@ func (c cursor) String() string {
 }
 
 func parseCursor(s string) (cursor, bool, error) {
-	if s == "" {
-		return cursor{}, false, nil
-	}
-	bad := domain.Errorf(domain.EINVALID, "parse cursor", "cursor is not one this server issued")
-	parts := strings.Split(s, ".")
-	var c cursor
-	var err error
-	switch len(parts) {
-	case 2:
-	case 4:
-		c.snapshot = true
-		if c.base, err = strconv.ParseInt(parts[2], 10, 64); err != nil || c.base < 0 {
-			return c, false, bad
-		}
-		c.after = parts[3]
-		if c.after != "" && !syncengine.ValidRecordID(c.after) {
-			return c, false, bad
-		}
-	default:
-		return c, false, bad
-	}
-	c.tag = parts[0]
-	if c.seq, err = strconv.ParseInt(parts[1], 10, 64); err != nil || c.seq < 0 {
-		return c, false, bad
-	}
-	return c, true, nil
+	c, ok, err := domain.ParseCursor(s)
+	return cursor{tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After}, ok, err
 }
 
 // cursorSeq extracts the log position of a cursor for display (0 if none).
@@ -65,10 +38,4 @@ func cursorSeq(s string) int64 {
 		return c.base
 	}
 	return c.seq
-}
-
-// ValidateCursor checks a cursor's syntax (the HTTP layer calls it while parsing input).
-func ValidateCursor(s string) error {
-	_, _, err := parseCursor(s)
-	return err
 }

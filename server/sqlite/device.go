@@ -61,12 +61,6 @@ func (db *DB) codeHash(ctx context.Context, tx *Tx, code string) ([]byte, error)
 	return m.Sum(nil), nil
 }
 
-// NormaliseCode upper-cases a typed code and drops spaces and dashes.
-func NormaliseCode(code string) string {
-	code = strings.ToUpper(code)
-	return strings.NewReplacer(" ", "", "-", "").Replace(code)
-}
-
 func (db *DB) random(n int) ([]byte, error) {
 	b := make([]byte, n)
 	_, err := io.ReadFull(db.Rand, b)
@@ -140,7 +134,7 @@ func (db *DB) Enrol(ctx context.Context, code, platform string) (domain.Enrolmen
 	err = db.update(ctx, func(tx *Tx) error {
 		var expires string
 		var used sql.NullString
-		codeHash, err := db.codeHash(ctx, tx, NormaliseCode(code))
+		codeHash, err := db.codeHash(ctx, tx, domain.NormaliseCode(code))
 		if err != nil {
 			return err
 		}
@@ -287,8 +281,8 @@ func prefixCols(prefix, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RevokeDevice revokes a device and asks it to wipe at next contact. It runs
-// the OnRevoke hooks (push removes the device's tokens) in the same transaction.
+// RevokeDevice revokes a device and asks it to wipe at next contact. Its push
+// tokens go in the same transaction: a revoked phone is never woken again.
 func (db *DB) RevokeDevice(ctx context.Context, deviceID, by, reason string) error {
 	return db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE devices SET status = 'revoked', wipe_requested = 1, revoked_by = ?, revoked_at = ?
@@ -303,10 +297,8 @@ func (db *DB) RevokeDevice(ctx context.Context, deviceID, by, reason string) err
 			}
 			return nil // already revoked: idempotent
 		}
-		for _, hook := range db.OnRevoke {
-			if err := hook(ctx, tx, deviceID); err != nil {
-				return err
-			}
+		if err := removeDeviceTokens(ctx, tx.Tx, deviceID); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, DeviceID: deviceID, Action: domain.ActionRevoke,
 			Detail: map[string]any{"reason_given": reason != ""}})

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -268,15 +269,9 @@ func (a *applier) resendReleased(seq int64, cs *syncengine.Changeset) error {
 // size and digest always, the body only if stored is not nil.
 func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *syncengine.Changeset, code, msg string, body, stored []byte) (id int64, err error) {
 	digest := sha256.Sum256(body)
-	teams := " "
-	for _, d := range cs.Deps {
-		c, err := a.get(d.Record)
-		if err != nil {
-			return 0, err
-		}
-		if c.team != "" && !strings.Contains(teams, " "+c.team+" ") {
-			teams += c.team + " "
-		}
+	teams, err := a.touchedTeams(cs)
+	if err != nil {
+		return 0, err
 	}
 	err = a.tx.QueryRowContext(a.ctx, `INSERT INTO quarantine (device_id, person_id, teams, replica_id, start, code, message, body, body_size, body_digest, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -286,6 +281,49 @@ func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *synce
 		RETURNING id`,
 		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.NowText()).Scan(&id)
 	return id, err
+}
+
+// touchedTeams lists (space-separated, a space either side) the teams whose
+// records cs writes into: where the server files each record it touches,
+// and for a new record where it would (its team_id, or its young person's
+// team). It decides only who sees the refused item, never what is allowed.
+func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
+	teams := " "
+	add := func(t string) {
+		if t != "" && !strings.Contains(teams, " "+t+" ") {
+			teams += t + " "
+		}
+	}
+	for _, d := range cs.Deps {
+		c, err := a.get(d.Record)
+		if err != nil {
+			return "", err
+		}
+		if c.exists {
+			add(c.team)
+			continue
+		}
+		for _, op := range cs.Ops {
+			if op.Record != d.Record || op.Kind != syncengine.OpSet {
+				continue
+			}
+			var v string
+			if json.Unmarshal(op.Value, &v) != nil {
+				continue
+			}
+			switch op.Field {
+			case "team_id":
+				add(v)
+			case "young_person_id":
+				yp, err := a.get(syncengine.RecordID(v))
+				if err != nil {
+					return "", err
+				}
+				add(yp.team)
+			}
+		}
+	}
+	return teams, nil
 }
 
 // quarantine keeps a refused changeset with its reason, for review. Its

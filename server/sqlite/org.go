@@ -278,32 +278,24 @@ func (db *DB) PersonByEmail(ctx context.Context, email string) (domain.Person, e
 // People lists people, by name.
 func (db *DB) People(ctx context.Context, f domain.PeopleFilter) ([]domain.Person, error) {
 	var out []domain.Person
-	err := db.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+personCols+` FROM people
-			WHERE (? = '' OR role = ?) AND (? = '' OR team_id = ?) AND (? = '' OR service_id = ?)
-			ORDER BY name, id`, f.Role, f.Role, f.TeamID, f.TeamID, f.ServiceID, f.ServiceID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			p, err := scanPerson(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for i := range out {
-			if out[i].Supervises, err = supervisedTeams(ctx, tx, out[i].ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := db.view(ctx, func(tx *Tx) (err error) { out, err = findPeople(ctx, tx, f); return err })
 	return out, err
+}
+
+func findPeople(ctx context.Context, tx *Tx, f domain.PeopleFilter) ([]domain.Person, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+personCols+` FROM people
+		WHERE (? = '' OR role = ?) AND (? = '' OR team_id = ?) AND (? = '' OR service_id = ?)
+		ORDER BY name, id`, f.Role, f.Role, f.TeamID, f.TeamID, f.ServiceID, f.ServiceID)
+	out, err := collect(rows, err, func(rows *sql.Rows) (domain.Person, error) { return scanPerson(rows) })
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Supervises, err = supervisedTeams(ctx, tx, out[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SetPassword stores a password hash (bcrypt; hashing is the caller's job).

@@ -1,36 +1,48 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// ServerStore is the server replica's syncengine.RecordStore: changesets the
-// server itself authors (demo data, portal edits such as a sign-off) go into
-// the same log as pushed ones, so every device receives them. Each Commit is
-// its own transaction unless the store was made by Batch.
+// ServerStore is the syncengine.RecordStore of the server's own replicas:
+// changesets the server authors (demo data, portal edits such as a sign-off,
+// rules' follow-ups) go into the same log as pushed ones, so every device
+// receives them.
 type ServerStore struct {
 	db     *DB
 	ctx    context.Context
-	ap     *applier // set while batching
-	res    domain.SyncResult
-	prefix string               // meta keys of the replica's counter and clock ("" = "server")
-	id     syncengine.ReplicaID // the replica writing through this store
+	ap     *applier          // set when the replica's reads and commit share one write transaction
+	res    domain.SyncResult // what its commits touched
+	prefix string            // meta keys of the replica's counter and clock
+	id     syncengine.ReplicaID
+
+	mu   sync.Mutex
+	seen map[syncengine.RecordID][]byte // records read outside a transaction, as read (nil: absent)
 }
 
 var _ syncengine.RecordStore = (*ServerStore)(nil)
 
-// ServerReplica returns the server's replica (created on first use, its id,
-// counter and clock persisted in meta) over a ServerStore.
+// ServerReplica returns the server's replica over a ServerStore of its own,
+// for tools and tests that drive the engine directly (Edit, Apply): its reads
+// and its commit are separate transactions (see Commit). The store keeps one,
+// so callers share its counter; ServerEdit is the way to write in service.
 func (db *DB) ServerReplica(ctx context.Context) (*syncengine.Replica, *ServerStore, error) {
-	st := &ServerStore{db: db, ctx: ctx}
+	db.srvMu.Lock()
+	defer db.srvMu.Unlock()
+	if db.srv != nil {
+		return db.srv, db.srvSt, nil
+	}
+	st := &ServerStore{db: db, ctx: context.WithoutCancel(ctx), prefix: "server"}
 	var m replicaMeta
 	err := db.update(ctx, func(tx *Tx) (err error) { m, err = loadReplicaMeta(ctx, tx, "server"); return err })
 	if err != nil {
@@ -39,28 +51,52 @@ func (db *DB) ServerReplica(ctx context.Context) (*syncengine.Replica, *ServerSt
 	st.id = m.id
 	r, err := syncengine.NewReplica(syncengine.Config{ID: m.id, Now: func() time.Time { return db.Now() }, Rand: db.Rand, Store: st,
 		Counter: m.counter, Clock: m.clock})
-	return r, st, err
+	if err != nil {
+		return nil, nil, err
+	}
+	db.srv, db.srvSt = r, st
+	return r, st, nil
 }
 
-// AutomationReplica returns the replica the server writes with by rule inside
-// tx (server/notify creates a submitted referral's pick-up follow-up with it
-// from the AfterApply hook): its commits join tx, share the running applier's
-// view and call AfterApply again. It is a replica of its own (meta keys
-// auto_replica, auto_counter, auto_clock), not the server replica: the portal
-// keeps the server replica's counter in memory, and two writers of one
-// replica would reuse counter values.
-func (tx *Tx) AutomationReplica(ctx context.Context) (*syncengine.Replica, error) {
-	ap := tx.ap
-	if ap == nil {
-		ap = &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
-	}
-	m, err := loadReplicaMeta(ctx, tx, "auto")
+// ServerEdit saves one change the server authors as author (a supervisor's
+// sign-off in the portal) as a changeset of the server replica, in one write
+// transaction that holds the replica's reads, its counter (read from meta) and
+// its commit, so a phone's push cannot land in between and two edits cannot
+// share a counter value. It returns the scope keys the change touched, to
+// poke the devices that hold them.
+func (db *DB) ServerEdit(ctx context.Context, author string, fn func(*syncengine.Txn) error) ([]string, error) {
+	var touched []string
+	err := db.update(ctx, func(tx *Tx) error {
+		ap := newApplier(ctx, tx)
+		rep, st, err := ap.replica("server")
+		if err != nil {
+			return err
+		}
+		if _, err := rep.Edit(author, fn); err != nil {
+			return err
+		}
+		touched = st.res.Touched
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	st := &ServerStore{db: tx.db, ctx: ctx, ap: ap, prefix: "auto", id: m.id}
-	return syncengine.NewReplica(syncengine.Config{ID: m.id, Now: tx.Now, Rand: tx.db.Rand, Store: st,
+	return touched, nil
+}
+
+// replica is a server-side replica (prefix "server": the server's; "auto":
+// the one rules write with) inside the applier's transaction: its counter
+// and clock are read from meta here and written back by every commit, so
+// the write lock orders all its writers.
+func (a *applier) replica(prefix string) (*syncengine.Replica, *ServerStore, error) {
+	m, err := loadReplicaMeta(a.ctx, a.tx, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &ServerStore{db: a.tx.db, ctx: a.ctx, ap: a, prefix: prefix, id: m.id}
+	r, err := syncengine.NewReplica(syncengine.Config{ID: m.id, Now: a.tx.Now, Rand: a.tx.db.Rand, Store: st,
 		Counter: m.counter, Clock: m.clock})
+	return r, st, err
 }
 
 type replicaMeta struct {
@@ -104,73 +140,115 @@ func loadReplicaMeta(ctx context.Context, tx *Tx, prefix string) (replicaMeta, e
 	return m, nil
 }
 
-// Batch runs fn with every Commit of the store inside one transaction (bulk
-// loads). If fn fails nothing is committed.
-func (s *ServerStore) Batch(fn func() error) error {
-	return s.db.update(s.ctx, func(tx *Tx) error {
-		s.ap = &applier{ctx: s.ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
-		defer func() { s.ap = nil }()
-		return fn()
-	})
-}
-
-// Touched returns and clears the scope keys changed by commits (to poke devices).
-func (s *ServerStore) Touched() []string {
-	t := s.res.Touched
-	s.res.Touched = nil
-	return t
-}
-
 func (s *ServerStore) Record(id syncengine.RecordID) (*syncengine.Record, error) {
 	if s.ap != nil {
 		return s.ap.getter(id)
 	}
 	var rec *syncengine.Record
-	err := s.db.view(s.ctx, func(tx *Tx) error {
-		ap := &applier{ctx: s.ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
-		var err error
-		rec, err = ap.getter(id)
-		return err
-	})
-	return rec, err
+	err := s.db.view(s.ctx, func(tx *Tx) (err error) { rec, err = newApplier(s.ctx, tx).getter(id); return err })
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen == nil {
+		s.seen = map[syncengine.RecordID][]byte{}
+	}
+	s.seen[id] = encodeOrNil(rec)
+	return rec, nil
 }
 
+func encodeOrNil(r *syncengine.Record) []byte {
+	if r == nil {
+		return nil
+	}
+	return syncengine.EncodeRecord(r)
+}
+
+// Commit stores the records the engine computed. Inside ServerEdit (or a
+// rule's edit) the engine read them in this same write transaction, so they
+// are current and are stored as they are. Otherwise the engine read them in earlier transactions and a
+// phone may have pushed to them since: if any record is not as the engine
+// read it, the changeset is applied again to the state in this transaction,
+// so the other writer's change is merged, not overwritten.
 func (s *ServerStore) Commit(cs *syncengine.Changeset, recs []*syncengine.Record) error {
-	commit := func(ap *applier) error {
-		// Re-apply against the state inside this transaction: a device may have
-		// pushed to the same records since the replica read them.
-		applied, err := syncengine.Apply(cs, ap.getter)
+	if s.ap != nil {
+		return s.commit(s.ap, cs, recs)
+	}
+	s.mu.Lock()
+	seen := s.seen
+	s.seen = nil
+	s.mu.Unlock()
+	return s.db.update(s.ctx, func(tx *Tx) error {
+		ap := newApplier(s.ctx, tx)
+		stale, err := changedSince(ap, seen, recs)
 		if err != nil {
 			return err
 		}
-		switch applied.Status {
-		case syncengine.Pending:
-			return syncengine.Errorf(domain.EMISSINGDEP, "commit", "server changeset depends on missing changes")
-		case syncengine.Applied:
-			if _, err := ap.commit("", cs, applied.Records, &s.res); err != nil {
+		if stale {
+			applied, err := syncengine.Apply(cs, ap.getter)
+			if err != nil {
 				return err
 			}
+			switch applied.Status {
+			case syncengine.Pending:
+				return syncengine.Errorf(domain.EMISSINGDEP, "commit", "server changeset depends on missing changes")
+			case syncengine.Duplicate:
+				recs = nil
+			default:
+				recs = applied.Records
+			}
 		}
-		if cs.Replica != s.id {
-			// A remote changeset the engine applied through this store: its
-			// counter is another replica's, never this one's.
-			return nil
-		}
-		prefix := s.prefix
-		if prefix == "" {
-			prefix = "server"
-		}
-		_, err = ap.tx.ExecContext(s.ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-			prefix+"_counter", strconv.FormatUint(cs.End(), 10), prefix+"_clock", strconv.FormatUint(uint64(cs.Time), 10))
-		return err
-	}
-	if s.ap != nil {
-		return commit(s.ap)
-	}
-	return s.db.update(s.ctx, func(tx *Tx) error {
-		return commit(&applier{ctx: s.ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}})
+		return s.commit(ap, cs, recs)
 	})
+}
+
+// changedSince reports whether any of recs is stored otherwise than the
+// engine read it (or was not read through this store at all).
+func changedSince(ap *applier, seen map[syncengine.RecordID][]byte, recs []*syncengine.Record) (bool, error) {
+	for _, r := range recs {
+		was, ok := seen[r.ID]
+		if !ok {
+			return true, nil
+		}
+		now, err := ap.getter(r.ID)
+		if err != nil {
+			return false, err
+		}
+		if !bytes.Equal(was, encodeOrNil(now)) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s *ServerStore) commit(ap *applier, cs *syncengine.Changeset, recs []*syncengine.Record) error {
+	if cs.Replica == s.id {
+		// Our own changeset: its counter range must follow the stored one,
+		// or two writers of this replica (two processes, a tool beside the
+		// server) would give phones two changesets with one id.
+		m, err := loadReplicaMeta(s.ctx, ap.tx, s.prefix)
+		if err != nil {
+			return err
+		}
+		if m.id != s.id || cs.Start <= m.counter {
+			return syncengine.Errorf(domain.ECONFLICT, "commit", "replica %s counter %d already used (stored %d): another writer", s.prefix, cs.Start, m.counter)
+		}
+	}
+	if len(recs) > 0 {
+		if _, err := ap.commit("", cs, recs, &s.res); err != nil {
+			return err
+		}
+	}
+	if cs.Replica != s.id {
+		// A remote changeset the engine applied through this store: its
+		// counter is another replica's, never this one's.
+		return nil
+	}
+	_, err := ap.tx.ExecContext(s.ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		s.prefix+"_counter", strconv.FormatUint(cs.End(), 10), s.prefix+"_clock", strconv.FormatUint(uint64(cs.Time), 10))
+	return err
 }
 
 // Meta reads a server-wide setting ("" if unset).
@@ -196,7 +274,7 @@ func (db *DB) SetMeta(ctx context.Context, key, value string) error {
 // device scope check. Duplicates are skipped, so an import can be re-run.
 func (db *DB) Import(ctx context.Context, css []*syncengine.Changeset) (accepted int, err error) {
 	err = db.update(ctx, func(tx *Tx) error {
-		ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+		ap := newApplier(ctx, tx)
 		var res domain.SyncResult
 		for _, cs := range css {
 			applied, err := syncengine.Apply(cs, ap.getter)

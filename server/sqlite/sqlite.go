@@ -11,30 +11,19 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/joinedup/joinedup/server/push"
-
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
-
-// builtinMigrations are schemas that other packages own (push delivery owns
-// its outbox and token tables); the text lives only there.
-var builtinMigrations = map[int]migration{
-	10: {name: "0010_push (push.Schema)", sql: push.Schema},
-}
 
 // TimeLayout is how times are stored: fixed width, UTC, so TEXT order is time order.
 const TimeLayout = "2006-01-02T15:04:05.000000000Z"
@@ -48,17 +37,12 @@ type DB struct {
 	// Now is the clock; set it before use in tests. Transactions read it once.
 	Now func() time.Time
 
-	// Migrations run after the embedded ones, keyed by their number. Other
-	// packages (push) register their schema here; see RegisterMigration.
-	extra map[int]migration
-
 	// Rand is the source of credentials, codes and replica ids (crypto/rand).
 	Rand io.Reader
-	// OnRevoke hooks run inside the revocation transaction (push drops tokens).
-	OnRevoke []func(ctx context.Context, tx *Tx, deviceID string) error
-	// AfterApply is the one hook on accepted changes (server/notify plans
-	// push notifications with it); see ApplyHook in sync.go.
-	AfterApply ApplyHook
+	// Rules plan what an accepted change asks of the server (server/notify:
+	// notifications, the referral pick-up follow-up). The store writes their
+	// intents in the transaction that stores the change; see applier.settle.
+	Rules domain.Rules
 
 	// Bounds on the refused changesets kept per device (see held.go).
 	HeldMaxCount          int
@@ -68,17 +52,15 @@ type DB struct {
 
 	write *sql.DB
 	read  *sql.DB
-}
 
-type migration struct {
-	name string
-	sql  string
-	fn   func(ctx context.Context, tx *Tx) error
+	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
+	srv   *syncengine.Replica
+	srvSt *ServerStore
 }
 
 // NewDB returns an unopened DB for path.
 func NewDB(path string) *DB {
-	return &DB{Path: path, Now: time.Now, Rand: rand.Reader, extra: map[int]migration{},
+	return &DB{Path: path, Now: time.Now, Rand: rand.Reader,
 		HeldMaxCount: DefaultHeldMaxCount, HeldMaxBytes: DefaultHeldMaxBytes,
 		QuarantineBodyMax: DefaultQuarantineBodyMax, QuarantineDeviceBytes: DefaultQuarantineDeviceBytes}
 }
@@ -146,7 +128,7 @@ func privateFiles(path string) error {
 		return err
 	}
 	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
-		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
@@ -178,26 +160,15 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.read.PingContext(ctx)
 }
 
-// SQL returns the underlying write handle, for packages (push, portal) that
-// own their own tables. Use BeginTx in preference: it fixes the clock.
+// SQL returns the underlying write handle, for tests that look at rows
+// directly. Every table is the store's: no other package writes SQL.
 func (db *DB) SQL() *sql.DB { return db.write }
-
-// RegisterMigration adds a migration (number > 19 reserved for other packages,
-// or an unused slot we reserved for them) applied on Open after the embedded ones
-// with lower numbers. Call before Open.
-func (db *DB) RegisterMigration(n int, name, sqlText string) {
-	if db.extra == nil {
-		db.extra = map[int]migration{}
-	}
-	db.extra[n] = migration{name: name, sql: sqlText}
-}
 
 // Tx is a transaction with a fixed "now": every row it writes carries the same time.
 type Tx struct {
 	*sql.Tx
 	db  *DB
 	now time.Time
-	ap  *applier // the applier running AfterApply, so the hook's own writes share its view
 }
 
 // Now returns the transaction's fixed time.
@@ -245,89 +216,6 @@ func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	defer tx.Rollback()
 	return fn(tx)
-}
-
-// Update runs fn in one write transaction (for other packages' tables).
-func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error { return db.update(ctx, fn) }
-
-// View runs fn in one read-only transaction.
-func (db *DB) View(ctx context.Context, fn func(tx *Tx) error) error { return db.view(ctx, fn) }
-
-func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (
-		n INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		return err
-	}
-	all := map[int]migration{}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		var n int
-		if _, err := fmt.Sscanf(base, "%04d_", &n); err != nil {
-			return fmt.Errorf("migration %s: name must start with a 4-digit number", base)
-		}
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		all[n] = migration{name: base, sql: string(b)}
-	}
-	// Schemas owned by other packages, run by the store at a fixed number so
-	// that every database, the server's and the tests', has the same tables.
-	for n, m := range builtinMigrations {
-		if _, dup := all[n]; dup {
-			return fmt.Errorf("migration %d is both a file and built in", n)
-		}
-		all[n] = m
-	}
-	for n, m := range db.extra {
-		if _, dup := all[n]; dup {
-			return fmt.Errorf("migration %d registered twice", n)
-		}
-		all[n] = m
-	}
-	nums := make([]int, 0, len(all))
-	for n := range all {
-		nums = append(nums, n)
-	}
-	sort.Ints(nums)
-	for _, n := range nums {
-		if err := db.migrateOne(ctx, n, all[n]); err != nil {
-			return fmt.Errorf("migration %s: %w", all[n].name, err)
-		}
-	}
-	return nil
-}
-
-func (db *DB) migrateOne(ctx context.Context, n int, m migration) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var x int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE n = ?`, n).Scan(&x); err != nil {
-		return err
-	} else if x > 0 {
-		return nil
-	}
-	if m.sql != "" {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return err
-		}
-	}
-	if m.fn != nil {
-		if err := m.fn(ctx, tx); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (n, name, applied_at) VALUES (?, ?, ?)`, n, m.name, tx.NowText()); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // Migrated reports the highest applied migration number (for /readyz).

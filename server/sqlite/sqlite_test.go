@@ -66,17 +66,6 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	}
 }
 
-func TestRegisteredMigration(t *testing.T) {
-	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db.sqlite"))
-	// Slot 10 is the built-in push.Schema; a test slot stays free.
-	db.RegisterMigration(90, "0090_test.sql", `CREATE TABLE registered_test (id TEXT PRIMARY KEY)`)
-	must(t, db.Open())
-	defer db.Close()
-	if _, err := db.SQL().Exec(`INSERT INTO registered_test VALUES ('d')`); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestPeopleAndSupervision(t *testing.T) {
 	db := MustOpenDB(t)
 	mustOrg(t, db)
@@ -106,7 +95,7 @@ func TestEnrolAuthenticateRevoke(t *testing.T) {
 	ctx := context.Background()
 	code, exp, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
 	must(t, err)
-	if len(sqlite.NormaliseCode(code)) < 16 || !exp.After(db.Now()) {
+	if len(domain.NormaliseCode(code)) < 16 || !exp.After(db.Now()) {
 		t.Fatalf("code %q exp %v", code, exp)
 	}
 	e, err := db.Enrol(ctx, code, "android")
@@ -122,11 +111,11 @@ func TestEnrolAuthenticateRevoke(t *testing.T) {
 	if _, _, err := db.Authenticate(ctx, "nope"); syncengine.ErrorCode(err) != "unauthorized" {
 		t.Fatalf("want unauthorized, got %v", err)
 	}
-	var hooked string
-	db.OnRevoke = append(db.OnRevoke, func(ctx context.Context, tx *sqlite.Tx, id string) error { hooked = id; return nil })
+	tokens := db.Outbox()
+	must(t, tokens.RegisterToken(ctx, e.DeviceID, "w1", "tok-w1", "android"))
 	must(t, db.RevokeDevice(ctx, e.DeviceID, "s1", "lost"))
-	if hooked != e.DeviceID {
-		t.Fatalf("revoke hook not run")
+	if tg, err := tokens.Targets(ctx, []domain.Claimed{{Notification: domain.Notification{ID: "n1", RecipientID: "w1"}, Attempts: 1}}); err != nil || len(tg["n1"].Tokens) != 0 {
+		t.Fatalf("revoked device's push token kept: %v %v", tg, err)
 	}
 	if _, _, err := db.Authenticate(ctx, e.Credential); syncengine.ErrorCode(err) != "revoked" {
 		t.Fatalf("want revoked, got %v", err)
@@ -207,7 +196,7 @@ func TestEnrolmentCodesAreLongAndKeyedHashed(t *testing.T) {
 	ctx := context.Background()
 	code, _, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
 	must(t, err)
-	norm := sqlite.NormaliseCode(code)
+	norm := domain.NormaliseCode(code)
 	if bits := len(norm) * 5; bits < 80 {
 		t.Fatalf("code %q carries %d bits, want >= 80", code, bits)
 	}

@@ -183,7 +183,7 @@ func moveYoungPerson(ctx context.Context, tx *Tx, by string, t domain.Transfer) 
 	if team != t.FromTeam {
 		return domain.Errorf(domain.ECONFLICT, op, "the young person is no longer filed under the team the transfer was asked from")
 	}
-	rep, err := tx.AutomationReplica(ctx)
+	rep, _, err := newApplier(ctx, tx).replica("server")
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/api"
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/notify"
+	"github.com/joinedup/joinedup/server/portal"
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"golang.org/x/crypto/bcrypt"
@@ -129,7 +132,7 @@ type Main struct {
 
 	DB   *sqlite.DB
 	API  *api.Server
-	Push *push.Store
+	Push *sqlite.Outbox
 	// Deliverer drains the push outbox from Run until Close (see push.go).
 	Deliverer push.Deliverer
 	stopPush  func()
@@ -187,14 +190,10 @@ func (m *Main) openDB() error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	m.DB = sqlite.NewDB(m.DBPath())
-	// Push delivery's schema is the store's built-in migration 10 (push.Schema).
 	if err := m.DB.Open(); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	m.Push = push.NewStore(m.DB.SQL())
-	m.DB.OnRevoke = append(m.DB.OnRevoke, func(ctx context.Context, tx *sqlite.Tx, deviceID string) error {
-		return m.Push.RemoveDeviceTokensTx(ctx, tx.Tx, deviceID)
-	})
+	m.Push = m.DB.Outbox()
 	return nil
 }
 
@@ -343,3 +342,12 @@ func (m *Main) Backup(ctx context.Context) error {
 	fmt.Fprintf(m.Out, "backup written to %s\n", m.Config.BackupTo)
 	return nil
 }
+
+// The store fits every consumer's narrow interface.
+var (
+	_ api.Store      = (*sqlite.DB)(nil)
+	_ api.TokenStore = (*sqlite.Outbox)(nil)
+	_ portal.Store   = (*sqlite.DB)(nil)
+	_ push.Outbox    = (*sqlite.Outbox)(nil)
+	_ domain.Rules   = (*notify.Notifier)(nil)
+)

@@ -12,16 +12,12 @@ import (
 )
 
 func mountPortal(m *Main) error {
-	store, err := portal.NewSQLiteStore(m.DB) // runs the portal's migrations (0020-0029)
-	if err != nil {
-		return err
-	}
 	cfg := portal.DefaultConfig()
 	// Browsers keep Secure cookies from http://localhost; plain HTTP on any
 	// other host needs this (development only).
 	cfg.InsecureCookies = os.Getenv("PORTAL_INSECURE_COOKIES") == "1"
 	cfg.PublicURL = os.Getenv("PUBLIC_URL")
-	p := portal.New(cfg, portal.Deps{Store: store, Logger: m.Logger, SignIn: m.API.SignIn,
+	p := portal.New(cfg, portal.Deps{Store: m.DB, Logger: m.Logger, SignIn: m.API.SignIn,
 		Changed: func(keys []string) { m.API.Events.Poke(keys...) }})
 	p.Register(m.API.App)
 	m.API.App.Get("/", func(c *fiber.Ctx) error { return c.Redirect(cfg.Prefix+"/", fiber.StatusSeeOther) })

@@ -23,14 +23,13 @@ func pushFlags(fs *flag.FlagSet, c *push.Config) {
 	fs.StringVar(&c.Endpoint, "fcm-endpoint", c.Endpoint, "FCM endpoint root replacing https://fcm.googleapis.com (default $FCM_ENDPOINT)")
 }
 
-// mountPush wires notifications: the rules (server/notify) run in every
-// transaction that stores an accepted change, after the demo load so history
-// pages nobody; devices register tokens at POST /v1/push/token; a Deliverer
+// mountPush wires notifications: the rules (server/notify) plan every
+// accepted change and the store writes what they ask for in the same
+// transaction; installed after the demo load so history pages nobody; devices register tokens at POST /v1/push/token; a Deliverer
 // (FCM, or a LogSender when FCM is not configured) drains the outbox until
 // Close.
 func mountPush(m *Main) error {
-	n := notify.New(m.DB, m.Push, notify.Config{Planner: push.DefaultPlanner(), Logger: m.Logger})
-	m.DB.AfterApply = n.AfterApply
+	m.DB.Rules = notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: m.Logger})
 	m.API.MountPush(m.Push)
 
 	cfg := m.Config.Push

@@ -1,12 +1,8 @@
-package push
-
-// Schema creates push delivery's tables. The server's store runs it as one of its numbered
-// migrations (push owns these tables; no other package reads or writes them). It is idempotent
-// so tests and tools may run it directly. Times are Unix milliseconds (UTC).
-//
-// push_outbox.state is pending|sent|dead|cancelled: cancelled is set by Store.Cancel when the
-// cause went away (a follow-up closed before its escalation, a referral accepted in time).
-const Schema = `
+-- Push delivery's tables (server/push sends from them; the store writes and leases the
+-- rows). Times are Unix milliseconds (UTC). push_outbox.state is pending|sent|dead|cancelled:
+-- cancelled when the cause went away (a follow-up closed before its escalation, a referral
+-- accepted in time). IF NOT EXISTS: databases from before this file had these tables made
+-- by push.Schema under the same number.
 CREATE TABLE IF NOT EXISTS push_tokens (
 	device_id TEXT NOT NULL,
 	person_id TEXT NOT NULL,
@@ -47,4 +43,3 @@ CREATE TABLE IF NOT EXISTS push_deliveries (
 	at         INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS push_deliveries_outbox ON push_deliveries(outbox_id);
-`

@@ -1,4 +1,4 @@
-package push
+package sqlite
 
 import (
 	"context"
@@ -7,59 +7,36 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
 )
 
-// Outbox states.
-const (
-	StatePending   = "pending"
-	StateSent      = "sent"
-	StateDead      = "dead"
-	StateCancelled = "cancelled"
+// Outbox is the push outbox and the phones' push tokens (tables of migration
+// 0010). server/push's Deliverer drains it; the store itself writes the rows
+// a rule asks for, in the transaction of the change that caused them
+// (enqueueTx, cancelTx from applier.settle). It is safe for several processes
+// sharing one SQLite file: claims are single atomic UPDATE statements and every
+// completion checks that the caller still holds the lease. Times are Unix
+// milliseconds (UTC).
+type Outbox struct {
+	db *DB
+	// Now stamps created/last_seen/sent_at; nil means the store's clock.
+	Now func() time.Time
+}
+
+var (
+	_ domain.Outbox     = (*Outbox)(nil)
+	_ domain.PushTokens = (*Outbox)(nil)
 )
 
-// Delivery statuses recorded per token in push_deliveries.
-const (
-	DeliverySent         = "sent"
-	DeliveryUnregistered = "unregistered" // FCM UNREGISTERED: token removed
-	DeliveryInvalid      = "invalid"      // FCM INVALID_ARGUMENT / SENDER_ID_MISMATCH: token removed
-	DeliveryRetry        = "retry"        // retryable failure (429, 5xx, network)
-	DeliveryFailed       = "failed"       // other failure
-)
+// Outbox returns the store's push outbox.
+func (db *DB) Outbox() *Outbox { return &Outbox{db: db} }
 
-// Store is push's SQLite storage over the server's *sql.DB (which must have run Schema).
-// It is safe for several processes sharing one SQLite file: claims are single atomic UPDATE
-// statements and every completion checks that the caller still holds the lease.
-type Store struct {
-	db  *sql.DB
-	Now func() time.Time // injectable clock; used for created/last_seen/sent_at stamps
-}
-
-// NewStore returns a Store over db.
-func NewStore(db *sql.DB) *Store { return &Store{db: db, Now: time.Now} }
-
-// Claimed is a notification leased to one owner for one delivery attempt.
-type Claimed struct {
-	Notification
-	Attempts int // including this one
-}
-
-// Outcome is what happened to one claimed notification.
-type Outcome struct {
-	ID          string
-	State       string    // StateSent, StatePending (retry at NextAttempt) or StateDead
-	NextAttempt time.Time // for StatePending
-	Error       string    // last error, for retry and dead; never personal data
-	Deliveries  []Delivery
-	// RemoveTokens are tokens FCM reported unregistered or invalid; deleted in the same
-	// transaction as the outcome.
-	RemoveTokens []string
-}
-
-// Delivery is one attempt to one token.
-type Delivery struct {
-	Token     string
-	MessageID string
-	Status    string
+func (s *Outbox) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return s.db.Now()
 }
 
 func ms(t time.Time) int64 {
@@ -76,14 +53,20 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-// Enqueue writes notifications to the outbox inside the caller's transaction, so they exist
-// if and only if the change that caused them commits. Enqueueing an id that already exists
-// does nothing (the planner's ids are deterministic, so re-planning is idempotent).
-func (s *Store) Enqueue(ctx context.Context, tx *sql.Tx, ns ...Notification) error {
+// Enqueue writes notifications to the outbox in a transaction of their own
+// (tools and tests; a rule's notifications are written by the store in the
+// transaction of the change that caused them). Enqueueing an id that already
+// exists does nothing (the planner's ids are deterministic, so re-planning is
+// idempotent).
+func (s *Outbox) Enqueue(ctx context.Context, ns ...domain.Notification) error {
+	return s.db.update(ctx, func(tx *Tx) error { return enqueueTx(ctx, tx.Tx, s.now(), ns...) })
+}
+
+func enqueueTx(ctx context.Context, tx *sql.Tx, at time.Time, ns ...domain.Notification) error {
 	if len(ns) == 0 {
 		return nil
 	}
-	now := ms(s.Now())
+	now := ms(at)
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO push_outbox
 		(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`)
@@ -108,15 +91,19 @@ func (s *Store) Enqueue(ctx context.Context, tx *sql.Tx, ns ...Notification) err
 }
 
 // Cancel marks the pending notifications about recordID of the given kinds (all kinds when
-// none are given) cancelled, in the caller's transaction: call it when a follow-up is closed
-// or a referral answered, before re-planning. A notification already claimed by a sender
-// may still go out once.
-func (s *Store) Cancel(ctx context.Context, tx *sql.Tx, recordID string, kinds ...string) (int, error) {
+// none are given) cancelled, in a transaction of its own (see Enqueue). A notification
+// already claimed by a sender may still go out once.
+func (s *Outbox) Cancel(ctx context.Context, recordID string, kinds ...string) (n int, err error) {
+	err = s.db.update(ctx, func(tx *Tx) (err error) { n, err = cancelTx(ctx, tx.Tx, recordID, kinds...); return err })
+	return n, err
+}
+
+func cancelTx(ctx context.Context, tx *sql.Tx, recordID string, kinds ...string) (int, error) {
 	q := `UPDATE push_outbox SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
 		WHERE record_id = ? AND state = 'pending'`
 	args := []any{recordID}
 	if len(kinds) > 0 {
-		q += " AND kind IN (" + placeholders(len(kinds)) + ")"
+		q += " AND kind IN (" + outboxPlaceholders(len(kinds)) + ")"
 		for _, k := range kinds {
 			args = append(args, k)
 		}
@@ -131,14 +118,14 @@ func (s *Store) Cancel(ctx context.Context, tx *sql.Tx, recordID string, kinds .
 
 // RegisterToken records (or refreshes) a device's FCM token. A device has one token: a new
 // token replaces the device's old one; a token seen on another device moves to this one.
-func (s *Store) RegisterToken(ctx context.Context, deviceID, personID, token, platform string) error {
-	if !opaqueID.MatchString(deviceID) || !opaqueID.MatchString(personID) {
+func (s *Outbox) RegisterToken(ctx context.Context, deviceID, personID, token, platform string) error {
+	if !domain.OpaqueID(deviceID) || !domain.OpaqueID(personID) {
 		return errors.New("push: register token: device and person ids must be opaque ids")
 	}
 	if token == "" || len(token) > 4096 {
 		return errors.New("push: register token: token must be 1..4096 bytes")
 	}
-	now := ms(s.Now())
+	now := ms(s.now())
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`DELETE FROM push_tokens WHERE device_id = ? AND token <> ?`, deviceID, token); err != nil {
@@ -154,8 +141,8 @@ func (s *Store) RegisterToken(ctx context.Context, deviceID, personID, token, pl
 }
 
 // RemoveToken deletes one token (the app signed out, or FCM said it is gone).
-func (s *Store) RemoveToken(ctx context.Context, token string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM push_tokens WHERE token = ?`, token)
+func (s *Outbox) RemoveToken(ctx context.Context, token string) error {
+	_, err := s.db.write.ExecContext(ctx, `DELETE FROM push_tokens WHERE token = ?`, token)
 	if err != nil {
 		return fmt.Errorf("push: remove token: %w", err)
 	}
@@ -163,12 +150,13 @@ func (s *Store) RemoveToken(ctx context.Context, token string) error {
 }
 
 // RemoveDeviceTokens deletes every token of a device at once: call it when the device is revoked.
-func (s *Store) RemoveDeviceTokens(ctx context.Context, deviceID string) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error { return s.RemoveDeviceTokensTx(ctx, tx, deviceID) })
+func (s *Outbox) RemoveDeviceTokens(ctx context.Context, deviceID string) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error { return removeDeviceTokens(ctx, tx, deviceID) })
 }
 
-// RemoveDeviceTokensTx is RemoveDeviceTokens inside the revocation's own transaction.
-func (s *Store) RemoveDeviceTokensTx(ctx context.Context, tx *sql.Tx, deviceID string) error {
+// removeDeviceTokens runs in the revocation's own transaction: a revoked phone is
+// never woken again.
+func removeDeviceTokens(ctx context.Context, tx *sql.Tx, deviceID string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM push_tokens WHERE device_id = ?`, deviceID); err != nil {
 		return fmt.Errorf("push: remove tokens of device %s: %w", deviceID, err)
 	}
@@ -176,8 +164,8 @@ func (s *Store) RemoveDeviceTokensTx(ctx context.Context, tx *sql.Tx, deviceID s
 }
 
 // PruneTokens deletes tokens not seen since before (FCM tokens of long-idle apps go stale).
-func (s *Store) PruneTokens(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM push_tokens WHERE last_seen < ?`, ms(before))
+func (s *Outbox) PruneTokens(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.db.write.ExecContext(ctx, `DELETE FROM push_tokens WHERE last_seen < ?`, ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("push: prune tokens: %w", err)
 	}
@@ -191,8 +179,8 @@ func (s *Store) PruneTokens(ctx context.Context, before time.Time) (int, error) 
 // processes on one file never claim the same row while a lease is live. A row whose owner died
 // becomes claimable again once its lease has expired; attempts counts claims, so a message that
 // kills its sender still ends up dead after MaxAttempts.
-func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Claimed, error) {
-	rows, err := s.db.QueryContext(ctx, `UPDATE push_outbox
+func (s *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]domain.Claimed, error) {
+	rows, err := s.db.write.QueryContext(ctx, `UPDATE push_outbox
 		SET lease_owner = ?1, lease_until = ?2, attempts = attempts + 1
 		WHERE id IN (
 			SELECT id FROM (SELECT id FROM push_outbox
@@ -209,9 +197,9 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		return nil, fmt.Errorf("push: claim: %w", err)
 	}
 	defer rows.Close()
-	var out []Claimed
+	var out []domain.Claimed
 	for rows.Next() {
-		var c Claimed
+		var c domain.Claimed
 		var nb int64
 		if err := rows.Scan(&c.ID, &c.RecipientKind, &c.RecipientID, &c.Kind, &c.RecordID,
 			&c.Urgent, &nb, &c.Attempts); err != nil {
@@ -226,17 +214,11 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	return out, nil
 }
 
-// Target is where one claimed notification still has to go.
-type Target struct {
-	Tokens    []string // registered tokens not yet delivered to
-	Delivered int      // tokens an earlier attempt already delivered to
-}
-
 // Targets returns, per claimed notification id, the tokens still to send to: the recipient's
 // registered tokens (push_tokens.person_id holds the person id, or the service id for a
 // service's shared device) minus tokens an earlier attempt already delivered to.
-func (s *Store) Targets(ctx context.Context, cs []Claimed) (map[string]Target, error) {
-	out := make(map[string]Target, len(cs))
+func (s *Outbox) Targets(ctx context.Context, cs []domain.Claimed) (map[string]domain.DeliveryTarget, error) {
+	out := make(map[string]domain.DeliveryTarget, len(cs))
 	if len(cs) == 0 {
 		return out, nil
 	}
@@ -251,8 +233,8 @@ func (s *Store) Targets(ctx context.Context, cs []Claimed) (map[string]Target, e
 	}
 	for i := 0; i < len(recipients); i += chunk {
 		part := recipients[i:min(i+chunk, len(recipients))]
-		rows, err := s.db.QueryContext(ctx, `SELECT person_id, token FROM push_tokens
-			WHERE person_id IN (`+placeholders(len(part))+`) ORDER BY person_id, token`, part...)
+		rows, err := s.db.write.QueryContext(ctx, `SELECT person_id, token FROM push_tokens
+			WHERE person_id IN (`+outboxPlaceholders(len(part))+`) ORDER BY person_id, token`, part...)
 		if err != nil {
 			return nil, fmt.Errorf("push: targets: %w", err)
 		}
@@ -279,8 +261,8 @@ func (s *Store) Targets(ctx context.Context, cs []Claimed) (map[string]Target, e
 	}
 	for i := 0; i < len(retried); i += chunk {
 		part := retried[i:min(i+chunk, len(retried))]
-		rows, err := s.db.QueryContext(ctx, `SELECT outbox_id, token FROM push_deliveries
-			WHERE status = 'sent' AND outbox_id IN (`+placeholders(len(part))+`)`, part...)
+		rows, err := s.db.write.QueryContext(ctx, `SELECT outbox_id, token FROM push_deliveries
+			WHERE status = 'sent' AND outbox_id IN (`+outboxPlaceholders(len(part))+`)`, part...)
 		if err != nil {
 			return nil, fmt.Errorf("push: targets: %w", err)
 		}
@@ -301,7 +283,7 @@ func (s *Store) Targets(ctx context.Context, cs []Claimed) (map[string]Target, e
 		}
 	}
 	for _, c := range cs {
-		t := Target{Delivered: len(done[c.ID])}
+		t := domain.DeliveryTarget{Delivered: len(done[c.ID])}
 		for _, tok := range byRecipient[c.RecipientID] {
 			if !done[c.ID][tok] {
 				t.Tokens = append(t.Tokens, tok)
@@ -315,8 +297,8 @@ func (s *Store) Targets(ctx context.Context, cs []Claimed) (map[string]Target, e
 // Complete records the outcomes of one batch in one transaction. An outcome for a row whose
 // lease owner is no longer owner (its lease expired and another sender took it) does not
 // change the row, but its deliveries and token removals are still recorded: they are facts.
-func (s *Store) Complete(ctx context.Context, owner string, outcomes []Outcome) error {
-	now := ms(s.Now())
+func (s *Outbox) Complete(ctx context.Context, owner string, outcomes []domain.Outcome) error {
+	now := ms(s.now())
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		sent, err := tx.PrepareContext(ctx, `UPDATE push_outbox SET state = 'sent', sent_at = ?,
 			lease_owner = NULL, lease_until = NULL, last_error = ''
@@ -345,9 +327,9 @@ func (s *Store) Complete(ctx context.Context, owner string, outcomes []Outcome) 
 		defer rm.Close()
 		for _, o := range outcomes {
 			switch o.State {
-			case StateSent:
+			case domain.StateSent:
 				_, err = sent.ExecContext(ctx, now, o.ID, owner)
-			case StatePending, StateDead:
+			case domain.StatePending, domain.StateDead:
 				_, err = other.ExecContext(ctx, o.State, ms(o.NextAttempt), truncate(o.Error, 500), o.ID, owner)
 			default:
 				err = fmt.Errorf("unknown outcome state %q", o.State)
@@ -371,23 +353,23 @@ func (s *Store) Complete(ctx context.Context, owner string, outcomes []Outcome) 
 }
 
 // MarkSent marks one claimed notification sent.
-func (s *Store) MarkSent(ctx context.Context, owner, id string) error {
-	return s.Complete(ctx, owner, []Outcome{{ID: id, State: StateSent}})
+func (s *Outbox) MarkSent(ctx context.Context, owner, id string) error {
+	return s.Complete(ctx, owner, []domain.Outcome{{ID: id, State: domain.StateSent}})
 }
 
 // MarkRetry releases one claimed notification to be tried again at next.
-func (s *Store) MarkRetry(ctx context.Context, owner, id string, next time.Time, reason string) error {
-	return s.Complete(ctx, owner, []Outcome{{ID: id, State: StatePending, NextAttempt: next, Error: reason}})
+func (s *Outbox) MarkRetry(ctx context.Context, owner, id string, next time.Time, reason string) error {
+	return s.Complete(ctx, owner, []domain.Outcome{{ID: id, State: domain.StatePending, NextAttempt: next, Error: reason}})
 }
 
 // MarkDead gives up on one claimed notification.
-func (s *Store) MarkDead(ctx context.Context, owner, id string, reason string) error {
-	return s.Complete(ctx, owner, []Outcome{{ID: id, State: StateDead, Error: reason}})
+func (s *Outbox) MarkDead(ctx context.Context, owner, id string, reason string) error {
+	return s.Complete(ctx, owner, []domain.Outcome{{ID: id, State: domain.StateDead, Error: reason}})
 }
 
 // Counts returns the number of outbox rows per state (for health pages and tests).
-func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM push_outbox GROUP BY state`)
+func (s *Outbox) Counts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.write.QueryContext(ctx, `SELECT state, count(*) FROM push_outbox GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("push: counts: %w", err)
 	}
@@ -406,7 +388,7 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 
 // Purge deletes finished (sent, dead, cancelled) notifications created before before, with
 // their delivery records.
-func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
+func (s *Outbox) Purge(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM push_deliveries WHERE outbox_id IN
@@ -423,8 +405,8 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
 	return int(n), err
 }
 
-func (s *Store) withTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Outbox) withTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("push: begin: %w", err)
 	}
@@ -438,7 +420,7 @@ func (s *Store) withTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-func placeholders(n int) string {
+func outboxPlaceholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 

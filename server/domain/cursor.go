@@ -1,0 +1,59 @@
+package domain
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Cursor is a parsed pull position: "<scope tag>.<seq>" between pulls, or
+// "<scope tag>.<seq>.<base>.<after>" while a snapshot is being paged. The
+// store issues cursors; the HTTP layer only checks their syntax.
+type Cursor struct {
+	Tag      string
+	Seq      int64
+	Snapshot bool
+	Base     int64
+	After    string
+}
+
+// ParseCursor parses a cursor; ok is false for the empty cursor (first pull).
+func ParseCursor(s string) (c Cursor, ok bool, err error) {
+	if s == "" {
+		return Cursor{}, false, nil
+	}
+	bad := Errorf(EINVALID, "parse cursor", "cursor is not one this server issued")
+	parts := strings.Split(s, ".")
+	switch len(parts) {
+	case 2:
+	case 4:
+		c.Snapshot = true
+		if c.Base, err = strconv.ParseInt(parts[2], 10, 64); err != nil || c.Base < 0 {
+			return c, false, bad
+		}
+		c.After = parts[3]
+		if c.After != "" && !syncengine.ValidRecordID(c.After) {
+			return c, false, bad
+		}
+	default:
+		return c, false, bad
+	}
+	c.Tag = parts[0]
+	if c.Seq, err = strconv.ParseInt(parts[1], 10, 64); err != nil || c.Seq < 0 {
+		return c, false, bad
+	}
+	return c, true, nil
+}
+
+// ValidateCursor checks a cursor's syntax (the HTTP layer calls it while parsing input).
+func ValidateCursor(s string) error {
+	_, _, err := ParseCursor(s)
+	return err
+}
+
+// NormaliseCode upper-cases a typed enrolment code and drops spaces and dashes.
+func NormaliseCode(code string) string {
+	code = strings.ToUpper(code)
+	return strings.NewReplacer(" ", "", "-", "").Replace(code)
+}

@@ -1,0 +1,90 @@
+package domain
+
+import (
+	"context"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Change is one record a stored changeset touched: its state before (nil: it
+// is new) and after, at the time the store's transaction fixed.
+type Change struct {
+	Before, After *syncengine.Record
+	At            time.Time
+}
+
+// Facts is what a rule may read, inside the transaction that stores the
+// change, so every fact and every record comes from one snapshot (and sees
+// the changes stored before it in that transaction). It has no method that
+// writes: a rule says what it wants done by returning Intents.
+type Facts interface {
+	Person(ctx context.Context, id string) (Person, error)
+	People(ctx context.Context, f PeopleFilter) ([]Person, error)
+	Service(ctx context.Context, id string) (Service, error)
+	// Record is a record's current state (nil: no such record).
+	Record(ctx context.Context, id syncengine.RecordID) (*syncengine.Record, error)
+}
+
+// Rules turn one accepted change into what the server must do about it. A
+// rule does not write: the store writes the intents in the transaction that
+// stores the change, so they happen if and only if the change commits.
+type Rules interface {
+	Plan(ctx context.Context, facts Facts, c Change) (Intents, error)
+}
+
+// Intents are what a rule wants done, in this order: cancel, enqueue, edit.
+type Intents struct {
+	// Cancel marks pending notifications about a record cancelled (before
+	// re-planning: a cancelled row is never revived).
+	Cancel []CancelNotifications
+	// Notify puts notifications in the push outbox (known ids are ignored,
+	// so re-planning is idempotent).
+	Notify []Notification
+	// Edits are changes the server authors by rule (a referral's pick-up
+	// follow-up created or closed): changesets of the server's automation
+	// replica, stored like any other and planned again in their turn.
+	Edits []Edit
+}
+
+// Empty reports whether there is nothing to do.
+func (in Intents) Empty() bool {
+	return len(in.Cancel) == 0 && len(in.Notify) == 0 && len(in.Edits) == 0
+}
+
+// Add appends other's intents to in.
+func (in *Intents) Add(other Intents) {
+	in.Cancel = append(in.Cancel, other.Cancel...)
+	in.Notify = append(in.Notify, other.Notify...)
+	in.Edits = append(in.Edits, other.Edits...)
+}
+
+// CancelNotifications cancels the pending notifications about RecordID of
+// the given kinds (all kinds when none are given).
+type CancelNotifications struct {
+	RecordID string
+	Kinds    []string
+}
+
+// Edit is one server-authored change to one record: create it (Create is its
+// type) unless it already exists, then set fields in order. An edit whose
+// record exists when Create is set does nothing at all, so a replayed rule
+// never creates a record twice.
+type Edit struct {
+	Author string
+	Record syncengine.RecordID
+	Create string // record type to create; "" edits an existing record
+	Set    []Field
+}
+
+// Field is one register value an Edit sets.
+type Field struct {
+	Name  string
+	Value any
+}
+
+// MaxRuleRounds bounds how many times the intents of one stored change may
+// lead to another server-authored change (a referral submitted creates a
+// follow-up, whose notifications are planned in round two). A longer chain
+// is a rule bug; the store fails the transaction instead of looping.
+const MaxRuleRounds = 8

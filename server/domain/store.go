@@ -1,0 +1,118 @@
+package domain
+
+import (
+	"context"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// The store, in the domain's terms: a few narrow interfaces, each about one
+// thing, that together are what a storage backend provides. server/sqlite
+// implements them all (and asserts so); a Postgres store will too, and
+// server/storetest checks any implementation against the same behaviour.
+// Consumers (api, portal, notify, push) declare only the methods they call,
+// in these types, and never import a store.
+
+// SyncStore is the changeset log and the records materialised from it.
+type SyncStore interface {
+	// Sync applies a device's changesets (each exactly once; refused ones
+	// are quarantined with a reason) and reads its next pull page, in one
+	// transaction.
+	Sync(ctx context.Context, req SyncRequest) (*SyncResult, error)
+	// Import appends trusted changesets (demo data, migrations from another
+	// system); duplicates are skipped, so an import can be re-run.
+	Import(ctx context.Context, css []*syncengine.Changeset) (accepted int, err error)
+	// ServerEdit stores a change the server authors (a supervisor's
+	// sign-off) like a pushed one, reading and committing in one
+	// transaction; it returns the scope keys touched.
+	ServerEdit(ctx context.Context, author string, fn func(*syncengine.Txn) error) ([]string, error)
+}
+
+// RecordReader reads materialised records.
+type RecordReader interface {
+	RecordState(ctx context.Context, id string) (*syncengine.Record, error)
+	Records(ctx context.Context, f RecordFilter) ([]*syncengine.Record, error)
+	SharingDecisions(ctx context.Context, referralID string) ([]SharingDecision, error)
+}
+
+// DeviceStore is phone enrolment, authentication and revocation.
+type DeviceStore interface {
+	IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (code string, expires time.Time, err error)
+	IssueEnrolmentCodes(ctx context.Context, personIDs []string, createdBy string) ([]string, error)
+	Enrol(ctx context.Context, code, platform string) (Enrolment, error)
+	Authenticate(ctx context.Context, credential string) (Device, Person, error)
+	Device(ctx context.Context, id string) (Device, error)
+	Devices(ctx context.Context, f DeviceFilter) ([]Device, error)
+	RevokeDevice(ctx context.Context, deviceID, by, reason string) error
+	ConfirmWipe(ctx context.Context, deviceID string) error
+}
+
+// Directory is the organisation: areas, teams, services and people, and
+// what each person may see.
+type Directory interface {
+	UpsertArea(ctx context.Context, a Area) error
+	UpsertTeam(ctx context.Context, t Team) error
+	Areas(ctx context.Context) ([]Area, error)
+	Teams(ctx context.Context) ([]Team, error)
+	UpsertService(ctx context.Context, s Service) error
+	Service(ctx context.Context, id string) (Service, error)
+	Services(ctx context.Context) ([]Service, error)
+	UpsertPerson(ctx context.Context, p Person) error
+	UpsertPeople(ctx context.Context, ps []Person) error
+	Person(ctx context.Context, id string) (Person, error)
+	PersonByEmail(ctx context.Context, email string) (Person, error)
+	People(ctx context.Context, f PeopleFilter) ([]Person, error)
+	ScopeOf(ctx context.Context, p Person) (Scope, error)
+}
+
+// StaffSignIn is staff passwords, throttling of failed sign-ins and
+// browser sessions.
+type StaffSignIn interface {
+	SetPassword(ctx context.Context, personID, hash string) error
+	SignInFailures(ctx context.Context, account, client []byte) (SignInFailures, error)
+	RecordSignIn(ctx context.Context, a SignInAttempt) error
+	CreateSession(ctx context.Context, s StaffSession) error
+	Session(ctx context.Context, tokenHash []byte) (StaffSession, error)
+	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+}
+
+// QuarantineStore is the changesets the server refused, kept with their
+// reason for a person to review.
+type QuarantineStore interface {
+	// Quarantine lists items (never their bodies), scoped by f.Reviewer.
+	Quarantine(ctx context.Context, f QuarantineFilter) ([]QuarantineItem, error)
+	QuarantineSize(ctx context.Context) (int, error)
+	// QuarantineItem is one item the reviewer may review, with what
+	// releasing it would change; others are not found.
+	QuarantineItem(ctx context.Context, id int64, reviewer Person) (QuarantineDetail, error)
+	// ReviewQuarantine releases (if the policy allows it now for the
+	// pusher and the reviewer) or discards an item the reviewer may review.
+	ReviewQuarantine(ctx context.Context, id int64, reviewer Person, resolution string) error
+}
+
+// TransferStore is moving young people between teams (see Transfer).
+type TransferStore interface {
+	StartTransfer(ctx context.Context, by Person, youngPersonID, toTeam, reason string) (Transfer, error)
+	DecideTransfer(ctx context.Context, by Person, id int64, decision string) (Transfer, error)
+	Transfers(ctx context.Context, f TransferFilter) ([]Transfer, error)
+}
+
+// AuditLog is append-only: there is no method to change or delete an entry.
+type AuditLog interface {
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+}
+
+// Operations is what keeps the store healthy: readiness, backups, history
+// compaction and server-wide settings.
+type Operations interface {
+	Ping(ctx context.Context) error
+	Migrated(ctx context.Context) (int, error)
+	Backup(ctx context.Context, path string) error
+	CompactLog(ctx context.Context, keep time.Duration) (CompactResult, error)
+	Stats(ctx context.Context) (LogStats, error)
+	Meta(ctx context.Context, key string) (string, error)
+	SetMeta(ctx context.Context, key, value string) error
+}

@@ -1,0 +1,23 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/server/storetest"
+)
+
+// The store conformance suite, against a real SQLite file.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Harness {
+		db := sqlite.NewDB(filepath.Join(t.TempDir(), "conformance.db"))
+		now := time.Now()
+		db.Now = func() time.Time { return now }
+		must(t, db.Open())
+		t.Cleanup(func() { db.Close() })
+		return storetest.Harness{Store: db, Outbox: db.Outbox(), Tokens: db.Outbox(),
+			SetNow: func(t time.Time) { now = t }}
+	})
+}
