@@ -172,6 +172,9 @@ func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 			break
 		}
 	}
+	if err := c.purgeAndConfirm(ctx, st, server, cred, sum); err != nil {
+		return sum, err
+	}
 	sum.StillPending, _, sum.StillHeld, _, _ = st.counts()
 	sum.DurationMilli = time.Since(start).Milliseconds()
 	return sum, nil
@@ -199,7 +202,8 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 	c.mu.Lock()
 	page := c.page
 	c.mu.Unlock()
-	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page}, frames)
+	purged := st.purgesToConfirm()
+	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged}, frames)
 	if err != nil {
 		return false, err
 	}
@@ -219,7 +223,7 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 	sum.Pushed += len(batch)
 	c.reportProgress("pushed", sum.RoundTrips, len(batch), 0, len(groups[0])+len(groups[1]), hdr.More)
 	acked := sum.Accepted + sum.Duplicates + sum.Quarantined
-	received, refused, err := c.storePage(st, batch, &hdr, groups[0], groups[1], sum)
+	received, refused, err := c.storePage(st, batch, &hdr, groups[0], groups[1], sum, purged)
 	if err != nil {
 		return false, err
 	}
@@ -236,7 +240,7 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 // (acknowledged saves leave the outbox; refused ones go to quarantine),
 // drops, snapshots, received changesets (into the inbox, applied right
 // after), and the new cursor. It returns the received changesets to apply.
-func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Response, csFrames, snapFrames [][]byte, sum *syncSummary) (received []*syncengine.Changeset, refused bool, err error) {
+func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Response, csFrames, snapFrames [][]byte, sum *syncSummary, purged []string) (received []*syncengine.Changeset, refused bool, err error) {
 	// Decode everything before touching the database: a bad page stores nothing.
 	type frameCS struct {
 		cs    *syncengine.Changeset
@@ -269,6 +273,9 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Respons
 	defer c.editMu.Unlock()
 	reset := false
 	err = st.update(func(tx *sql.Tx) error {
+		if err := notePurges(tx, purged, hdr.Erase); err != nil {
+			return err
+		}
 		for _, r := range hdr.Results {
 			if r.Replica != self || !inBatch[r.Start] {
 				continue

@@ -11,7 +11,9 @@ import (
 // handler both run it; merging (Apply) never does, because a rule that
 // depended on arrival order would break convergence. The rules:
 //   - a save may not introduce a validation error (lengths, enums,
-//     required-on-submit) that the record did not already have;
+//     required-on-submit) that the record did not already have, except a
+//     size limit broken only by merging it with saves its author had not
+//     seen (see forgiveMergedLimits);
 //   - a referral's status only moves along StatusTransitions from the values
 //     its author saw;
 //   - a record under a safeguarding hold cannot be erased.
@@ -28,6 +30,7 @@ func CheckChangeset(cs *Changeset, before map[RecordID]*Record, after []*Record)
 		if err != nil {
 			return err
 		}
+		newErrs = forgiveMergedLimits(cs, before[r.ID], r, newErrs)
 		if len(newErrs) > 0 {
 			return &Error{Code: EINVALID, Op: op, Message: fmt.Sprintf("record %s: %s", r.ID, describe(newErrs)), Err: &ValidationError{Record: r.ID, Fields: newErrs}}
 		}

@@ -25,6 +25,7 @@ func registerAdminRoutes(s *Server, r fiber.Router) {
 	a.Post("/quarantine/:id/review", s.handleReviewQuarantine)
 	a.Post("/backup", s.handleBackup)
 	registerTransferRoutes(s, a)
+	registerPrivacyRoutes(s, a)
 }
 
 // basicStaffAuth signs staff in with HTTP Basic (email, password).

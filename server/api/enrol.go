@@ -17,6 +17,13 @@ func registerEnrolRoutes(s *Server, r fiber.Router) {
 type enrolRequest struct {
 	Code     string `json:"code" validate:"required,min=6,max=40"`
 	Platform string `json:"platform" validate:"required,oneof=android ios web sim"`
+	// InstallID (optional): a random id the phone keeps for this attempt; a
+	// retry with the same code and install_id within 10 minutes gets the same
+	// device back (its first answer was lost).
+	InstallID string `json:"install_id" validate:"omitempty,min=16,max=64,alphanum"`
+	// ReplicaID (optional): the replica id the phone already writes with,
+	// kept on re-enrolment so its unsent and unconfirmed saves stay valid.
+	ReplicaID string `json:"replica_id" validate:"omitempty,len=32,hexadecimal"`
 }
 
 // parseJSON decodes and validates a JSON body once, for every handler.
@@ -51,7 +58,8 @@ func (s *Server) handleEnrol(c *fiber.Ctx) error {
 	if !s.limiter.allow("enrol:" + c.IP()) {
 		return Errorf(domain.ERATELIMITED, "too many enrolment attempts")
 	}
-	e, err := s.Store.Enrol(c.UserContext(), domain.NormaliseCode(req.Code), req.Platform)
+	e, err := s.Store.EnrolDevice(c.UserContext(), domain.EnrolRequest{Code: domain.NormaliseCode(req.Code), Platform: req.Platform,
+		InstallID: req.InstallID, ReplicaID: strings.ToLower(req.ReplicaID)})
 	if err != nil {
 		return err
 	}

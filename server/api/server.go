@@ -21,9 +21,10 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 	Migrated(ctx context.Context) (int, error)
+	Health(ctx context.Context) domain.StorageHealth
 
 	IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (string, time.Time, error)
-	Enrol(ctx context.Context, code, platform string) (domain.Enrolment, error)
+	EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.Enrolment, error)
 	Authenticate(ctx context.Context, credential string) (domain.Device, domain.Person, error)
 	Device(ctx context.Context, id string) (domain.Device, error)
 	RevokeDevice(ctx context.Context, deviceID, by, reason string) error
@@ -43,6 +44,7 @@ type Store interface {
 	StartTransfer(ctx context.Context, by domain.Person, youngPersonID, toTeam, reason string) (domain.Transfer, error)
 	DecideTransfer(ctx context.Context, by domain.Person, id int64, decision string) (domain.Transfer, error)
 	Transfers(ctx context.Context, f domain.TransferFilter) ([]domain.Transfer, error)
+	PrivacyStore
 }
 
 // Config tunes the API.

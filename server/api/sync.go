@@ -137,7 +137,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	// server is shutting down: its effects are one transaction either way.
 	ctx := context.WithoutCancel(c.UserContext())
 	res, err := s.Store.Sync(ctx, domain.SyncRequest{Device: d, Person: p, Changesets: css, Cursor: hdr.Cursor,
-		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull})
+		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull, Purged: hdr.Purged})
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	if len(res.Touched) > 0 {
 		s.Events.Poke(res.Touched...)
 	}
-	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More}
+	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged}
 	var body []byte
 	if binary {
 		body, err = protocol.Encode(out, res.Changesets, res.Snapshots)

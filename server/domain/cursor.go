@@ -1,16 +1,21 @@
 package domain
 
 import (
+	"encoding/hex"
 	"strconv"
 	"strings"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// Cursor is a parsed pull position: "<scope tag>.<seq>" between pulls, or
-// "<scope tag>.<seq>.<base>.<after>" while a snapshot is being paged. The
-// store issues cursors; the HTTP layer only checks their syntax.
+// Cursor is a parsed pull position: "<generation>.<scope tag>.<seq>" between
+// pulls, or "<generation>.<scope tag>.<seq>.<base>.<after>" while a snapshot
+// is being paged. The store issues cursors; the HTTP layer only checks their
+// syntax. The generation names the server's history the positions belong to
+// (a new one after every restore); cursors from before generations existed
+// lack it and parse with Gen "" (docs/sync-protocol.md).
 type Cursor struct {
+	Gen      string
 	Tag      string
 	Seq      int64
 	Snapshot bool
@@ -25,6 +30,12 @@ func ParseCursor(s string) (c Cursor, ok bool, err error) {
 	}
 	bad := Errorf(EINVALID, "parse cursor", "cursor is not one this server issued")
 	parts := strings.Split(s, ".")
+	if len(parts) == 3 || len(parts) == 5 {
+		if !ValidGeneration(parts[0]) {
+			return c, false, bad
+		}
+		c.Gen, parts = parts[0], parts[1:]
+	}
 	switch len(parts) {
 	case 2:
 	case 4:
@@ -44,6 +55,18 @@ func ParseCursor(s string) (c Cursor, ok bool, err error) {
 		return c, false, bad
 	}
 	return c, true, nil
+}
+
+// GenerationLen is the length of a history generation id (hex digits).
+const GenerationLen = 16
+
+// ValidGeneration reports whether s is a history generation id.
+func ValidGeneration(s string) bool {
+	if len(s) != GenerationLen {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // ValidateCursor checks a cursor's syntax (the HTTP layer calls it while parsing input).

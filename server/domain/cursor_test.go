@@ -27,6 +27,11 @@ func TestParseCursor(t *testing.T) {
 		{in: "t1.1.2.has space", bad: true},
 		{in: "t1.1.2.3.4", bad: true},
 		{in: "t1.99999999999999999999", bad: true},
+		{in: "0123456789abcdef.t1.42", ok: true, want: domain.Cursor{Gen: "0123456789abcdef", Tag: "t1", Seq: 42}},
+		{in: "0123456789abcdef.t1.42.7.rec_1", ok: true, want: domain.Cursor{Gen: "0123456789abcdef", Tag: "t1", Seq: 42, Snapshot: true, Base: 7, After: "rec_1"}},
+		{in: "0123456789abcdeg.t1.42", bad: true},
+		{in: "0123456789abcde.t1.42", bad: true},
+		{in: "0123456789abcdef.t1.42.7", bad: true},
 	} {
 		c, ok, err := domain.ParseCursor(tc.in)
 		if tc.bad {
@@ -45,7 +50,7 @@ func TestParseCursor(t *testing.T) {
 // invalid or gives a cursor whose numbers are not negative and whose record
 // id is one the engine accepts, and that prints back to the same text.
 func FuzzParseCursor(f *testing.F) {
-	for _, s := range []string{"", "t.1", "t.1.2.", "t.1.2.r1", "..", "a.b.c.d", "t.-0", "t.1.2.\x00"} {
+	for _, s := range []string{"", "t.1", "t.1.2.", "t.1.2.r1", "..", "a.b.c.d", "t.-0", "t.1.2.\x00", "0123456789abcdef.t.1", "0123456789abcdef.t.1.2.r1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -68,6 +73,9 @@ func FuzzParseCursor(f *testing.F) {
 		parts := []string{c.Tag, strconv.FormatInt(c.Seq, 10)}
 		if c.Snapshot {
 			parts = append(parts, strconv.FormatInt(c.Base, 10), c.After)
+		}
+		if c.Gen != "" {
+			parts = append([]string{c.Gen}, parts...)
 		}
 		if again, ok, err := domain.ParseCursor(strings.Join(parts, ".")); err != nil || !ok || again != c {
 			t.Fatalf("%q: %+v does not print back (%+v %v)", s, c, again, err)

@@ -31,6 +31,14 @@ const (
 	// missing dependencies as the server keeps for one device. The changeset
 	// is not stored; the phone keeps it and sends it again later.
 	EHELDLIMIT = "held_limit"
+	// ESTORAGEFULL: the server's disk is full; nothing was written. The
+	// phone keeps its saves and sends them again later.
+	ESTORAGEFULL = "storage_full"
+	// ESTORAGE: another storage fault (I/O error) stopped a write.
+	ESTORAGE = "storage_fault"
+	// EDBCORRUPT: the database failed an integrity check; the server refuses
+	// writes until it is restored from a backup (docs/operations.md).
+	EDBCORRUPT = "database_corrupt"
 )
 
 // codeStatus is the one map from error code to HTTP status, for the API's
@@ -51,6 +59,9 @@ var codeStatus = map[string]int{
 	ECURSORAHEAD:  http.StatusConflict,
 	EERASED:       http.StatusGone,
 	EHELDLIMIT:    http.StatusTooManyRequests,
+	ESTORAGEFULL:  http.StatusServiceUnavailable,
+	ESTORAGE:      http.StatusServiceUnavailable,
+	EDBCORRUPT:    http.StatusServiceUnavailable,
 }
 
 // ErrorStatus returns the HTTP status for an error code (500 for an unknown one).

@@ -41,6 +41,7 @@ type DeviceStore interface {
 	IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (code string, expires time.Time, err error)
 	IssueEnrolmentCodes(ctx context.Context, personIDs []string, createdBy string) ([]string, error)
 	Enrol(ctx context.Context, code, platform string) (Enrolment, error)
+	EnrolDevice(ctx context.Context, req EnrolRequest) (Enrolment, error)
 	Authenticate(ctx context.Context, credential string) (Device, Person, error)
 	Device(ctx context.Context, id string) (Device, error)
 	Devices(ctx context.Context, f DeviceFilter) ([]Device, error)
@@ -110,6 +111,7 @@ type AuditLog interface {
 type Operations interface {
 	Ping(ctx context.Context) error
 	Migrated(ctx context.Context) (int, error)
+	Health(ctx context.Context) StorageHealth
 	Backup(ctx context.Context, path string) error
 	CompactLog(ctx context.Context, keep time.Duration) (CompactResult, error)
 	Stats(ctx context.Context) (LogStats, error)

@@ -14,6 +14,7 @@ type SyncRequest struct {
 	Pending    int64 // changesets the device holds that it could not apply yet
 	PageBytes  int   // pull budget; at least one changeset or record is always sent
 	NoPull     bool
+	Purged     []string // erased records the device confirms it purged
 }
 
 // SyncResult is what the server sends back.
@@ -25,10 +26,15 @@ type SyncResult struct {
 	Reset      bool                  `json:"reset"` // drop everything received from the server before applying
 	Cursor     string                `json:"cursor"`
 	More       bool                  `json:"more"`
+	Erase      []string              `json:"erase,omitempty"` // erased records the device must purge (and confirm)
+	// Damaged lists records in the device's scope left out of this page
+	// because the server's stored copy is damaged (see docs/sync-protocol.md).
+	Damaged []string `json:"damaged,omitempty"`
 
 	// For metrics and the live channel; not sent.
 	Accepted, Duplicates, Quarantined, Conflicts int      `json:"-"`
 	Touched                                      []string `json:"-"` // scope keys ("team:x", "svc:y") changed by accepted pushes
+	SentRecords                                  []string `json:"-"` // ids of the records this page carried (the read audit)
 }
 
 // DefaultPageBytes is the pull page budget when the device does not ask.

@@ -17,7 +17,8 @@ func registerAuditRoutes(r routes, p *Portal) {
 
 var auditActions = []string{domain.ActionRead, domain.ActionWrite, domain.ActionShare, domain.ActionExport, domain.ActionErase,
 	domain.ActionRevoke, domain.ActionEnrol, domain.ActionLogin, domain.ActionIssue, domain.ActionRefused, domain.ActionQuar,
-	domain.ActionReview, domain.ActionBackup, domain.ActionEdit, "wiped"}
+	domain.ActionReview, domain.ActionBackup, domain.ActionEdit, "wiped", "sync", domain.ActionPurged, domain.ActionRetain,
+	domain.ActionHold, domain.ActionSettings}
 
 type auditRow struct {
 	domain.AuditEntry

@@ -167,6 +167,7 @@ func (p *Portal) Register(app *fiber.App) {
 	registerReportRoutes(sup, p)
 	registerAuditRoutes(sup, p)
 	registerTransferRoutes(sup, p)
+	registerPrivacyRoutes(sup, routes{a, p.requireRole(domain.RoleAdmin)}, p)
 	sup.Get("/dashboard", p.handleDashboard)
 	sup.Get("/quarantine", p.handleQuarantine)
 	sup.Get("/quarantine/:id", p.handleQuarantineItem)

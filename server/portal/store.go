@@ -81,4 +81,5 @@ type Store interface {
 	Transfers
 	Sessions
 	Editor
+	Privacy
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +46,11 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 			Area: str(r, "area"), Team: d.team(str(r, "team_id")), KeyWorker: d.person(str(r, "key_worker")), Hold: r.Bool("safeguarding_hold")})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].KnownAs < rows[j].KnownAs })
-	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "young-people", "shown": len(rows)}); err != nil {
+	shown := make([]string, len(rows))
+	for i, r := range rows {
+		shown[i] = r.ID
+	}
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "young-people", "shown": len(rows), "records": shown}); err != nil {
 		return err
 	}
 	return p.render(c, "youngpeople", "Young people", map[string]any{"Rows": rows, "Q": c.Query("q")})
@@ -182,6 +187,31 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 		return err
 	}
 	all := append(append(append([]*syncengine.Record{yp}, encs...), refs...), fus...)
+	// Who received or opened these records, and every sharing decision about
+	// the referrals: the young person has a right to both.
+	ids, err := p.store.YoungPersonRecords(c.UserContext(), string(yp.ID))
+	if err != nil {
+		return err
+	}
+	access, err := p.store.AccessHistory(c.UserContext(), ids)
+	if err != nil {
+		return err
+	}
+	var sharing []domain.SharingDecision
+	for _, r := range refs {
+		ds, err := p.store.SharingDecisions(c.UserContext(), string(r.ID))
+		if err != nil {
+			return err
+		}
+		sharing = append(sharing, ds...)
+	}
+	if sharing == nil {
+		sharing = []domain.SharingDecision{}
+	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
 	if err := p.audit(c, domain.ActionExport, string(yp.ID), map[string]any{"kind": "subject_access", "format": format, "records": len(all)}); err != nil {
 		return err
 	}
@@ -192,7 +222,16 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 		for i, r := range all {
 			views[i] = r.View(nil)
 		}
-		b, err := json.MarshalIndent(map[string]any{"young_person_id": yp.ID, "exported_at": p.now(), "records": views}, "", "  ")
+		type accessOut struct {
+			domain.Access
+			Person string `json:"person"`
+		}
+		acc := make([]accessOut, len(access))
+		for i, a := range access {
+			acc[i] = accessOut{a, d.person(a.PersonID)}
+		}
+		b, err := json.MarshalIndent(map[string]any{"young_person_id": yp.ID, "exported_at": p.now(), "records": views,
+			"access_history": acc, "sharing_decisions": sharing}, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -213,6 +252,14 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 			_ = w.Write([]string{r.Type, string(r.ID), f, displayValue(v.Values[f])})
 		}
 	}
+	for _, a := range access {
+		_ = w.Write([]string{"access", strconv.FormatInt(a.AuditID, 10), a.How, csvSafe(fmt.Sprintf("%s %s %s %s",
+			a.At.Format(time.RFC3339), d.person(a.PersonID), a.DeviceID, strings.Join(a.Records, " ")))})
+	}
+	for _, sd := range sharing {
+		_ = w.Write([]string{"sharing_decision", sd.ReferralID, sd.Decision, csvSafe(fmt.Sprintf("%s by %s: %s",
+			sd.At.Format(time.RFC3339), d.person(sd.DecidedBy), sd.Justification))})
+	}
 	w.Flush()
 	c.Type("csv", "utf-8")
 	return c.Send(buf.Bytes())
@@ -220,7 +267,9 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 
 // handleErase serves POST /portal/young-people/:id/erase: a lawful erasure
 // of the young person's profile and the referrals and follow-ups about them,
-// in one changeset. It needs a reason and is refused under a safeguarding hold.
+// and the redaction of the encounters the supervisor chose on the erase page
+// (their link and the named words), in one changeset that reaches every copy
+// (sqlite.Erase). It needs a reason and is refused under a safeguarding hold.
 func (p *Portal) handleErase(c *fiber.Ctx) error {
 	yp, err := p.teamRecord(c, syncengine.TypeYoungPerson, c.Params("id"), domain.VerbErase)
 	if err != nil {
@@ -242,23 +291,30 @@ func (p *Portal) handleErase(c *fiber.Ctx) error {
 	if yp.Bool("safeguarding_hold") {
 		return &syncengine.Error{Code: domain.ECONFLICT, Message: "Erasure refused: a safeguarding hold applies to this young person. The hold must be lifted first."}
 	}
-	_, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
+	encs, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
 	if err != nil {
 		return err
 	}
-	err = p.edit(c, func(tx *syncengine.Txn) error {
-		for _, r := range append(append([]*syncengine.Record{yp}, refs...), fus...) {
-			if err := tx.Erase(r.ID, reason); err != nil {
-				return err
+	req := domain.ErasureRequest{By: sess(c).Person.ID, YoungPersonID: string(yp.ID), Reason: reason, Kind: domain.ErasureByRequest}
+	for _, r := range append(append([]*syncengine.Record{yp}, refs...), fus...) {
+		req.Erase = append(req.Erase, string(r.ID))
+	}
+	// The encounters the supervisor chose on the erase page (only ones in
+	// scope that name this young person: a forged id is ignored).
+	words := splitWords(c.FormValue("words"))
+	for _, raw := range c.Request().PostArgs().PeekMulti("redact") {
+		for _, e := range encs {
+			if string(e.ID) == string(raw) {
+				req.Redact = append(req.Redact, domain.Redaction{EncounterID: string(e.ID), Unlink: string(yp.ID), Words: words})
 			}
 		}
-		return nil
-	})
+	}
+	res, err := p.store.Erase(c.UserContext(), req)
 	if err != nil {
 		return err
 	}
-	if err := p.audit(c, domain.ActionErase, string(yp.ID), map[string]any{"records": 1 + len(refs) + len(fus), "kind": "subject_erasure"}); err != nil {
-		return err
+	if p.changed != nil && len(res.Touched) > 0 {
+		p.changed(res.Touched)
 	}
 	return p.redirect(c, "/young-people/"+string(yp.ID)+"?done=erased")
 }

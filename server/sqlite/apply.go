@@ -46,6 +46,9 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 				return err
 			}
 		}
+		if err := syncPurges(ctx, tx, req, res); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seen = ?, last_sync_at = ?, last_cursor = ?, pending_reported = ? WHERE id = ?`,
 			tx.NowText(), tx.NowText(), cursorSeq(req.Cursor), req.Pending, req.Device.ID)
 		if err != nil {
@@ -54,13 +57,15 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		if len(res.Results) > 0 || len(res.Changesets) > 0 || len(res.Snapshots) > 0 {
 			return appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: "sync",
 				Detail: map[string]any{"pushed": len(res.Results), "accepted": res.Accepted, "quarantined": res.Quarantined,
-					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop)}})
+					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop),
+					"records": sentRecords(res)}})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	db.checkpointAfterErasure(ctx)
 	return res, nil
 }
 
@@ -81,6 +86,7 @@ type applier struct {
 	wake   []int64
 	woken  map[int64]bool
 	usages map[string]*deviceUsage // per device, see usage
+	pv     privacyState            // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go; nil until first use).
 	actors map[string]*domain.Actor
@@ -102,16 +108,19 @@ func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
 	}
 	c := &cachedRecord{}
 	var state []byte
-	err := a.tx.QueryRowContext(a.ctx, `SELECT state, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '') FROM records WHERE id = ?`,
-		string(id)).Scan(&state, &c.team, &c.service, &c.yp)
+	var crc sql.NullInt64
+	err := a.tx.QueryRowContext(a.ctx, `SELECT state, crc, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '') FROM records WHERE id = ?`,
+		string(id)).Scan(&state, &crc, &c.team, &c.service, &c.yp)
 	if errors.Is(err, sql.ErrNoRows) {
 		a.cache[id] = c
 		return c, nil
 	} else if err != nil {
 		return nil, err
 	}
-	if c.rec, err = syncengine.DecodeRecord(state); err != nil {
-		return nil, fmt.Errorf("stored record %s: %w", id, err)
+	// A damaged state is rebuilt from the log, or the change waits (held):
+	// the server's damage is never blamed on the phone (checksum.go).
+	if c.rec, err = loadRecord(a.ctx, a.tx, id, state, crc); err != nil {
+		return nil, err
 	}
 	c.exists = true
 	a.cache[id] = c
@@ -143,8 +152,16 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	// The log is the first line of exactly-once: a retried changeset is found
 	// here even if its records were since erased or moved.
 	var seq int64
-	err := a.tx.QueryRowContext(a.ctx, `SELECT seq FROM changesets WHERE replica_id = ? AND start = ?`, pr.Replica, cs.Start).Scan(&seq)
+	var stored []byte
+	var crc sql.NullInt64
+	err := a.tx.QueryRowContext(a.ctx, `SELECT seq, body, crc FROM changesets WHERE replica_id = ? AND start = ?`, pr.Replica, cs.Start).Scan(&seq, &stored, &crc)
 	if err == nil {
+		if !sound(stored, crc) {
+			// The phone's copy repairs the damaged stored one.
+			if err := a.repairChangeset(seq, cs); err != nil {
+				return pr, err
+			}
+		}
 		pr.Status, pr.Seq = protocol.StatusDuplicate, seq
 		res.Duplicates++
 		return pr, nil
@@ -162,8 +179,17 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err := checkClock(cs, a.tx.Now()); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
+	if cs, err = a.redactLedgered(cs); err != nil {
+		return pr, err
+	}
+	if err := a.checkRedactions(cs); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
 	applied, err := syncengine.Apply(cs, a.getter)
-	if err != nil {
+	if domain.ErrorCode(err) == domain.EMISSINGDEP {
+		// A record it touches is damaged (errDamaged): held until repaired.
+		return a.hold(dev, cs, pr, heldID, nil, res)
+	} else if err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	switch applied.Status {
@@ -197,8 +223,8 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 // commit appends cs to the log and stores the new record states.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
 	body := syncengine.EncodeChangeset(cs)
-	r, err := a.tx.ExecContext(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.NowText(), body)
+	r, err := a.tx.ExecContext(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.NowText(), body, checksum(body))
 	if err != nil {
 		return 0, err
 	}
@@ -223,13 +249,14 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		if err := a.wakeHeld(cs.Replica.String(), rec.ID); err != nil {
 			return 0, err
 		}
-		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		state := syncengine.EncodeRecord(rec)
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, service_id = excluded.service_id,
 				young_person_id = excluded.young_person_id, state = excluded.state, updated_seq = excluded.updated_seq,
-				deleted = excluded.deleted, erased = excluded.erased`,
-			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), syncengine.EncodeRecord(rec), seq,
-			rec.Deleted(), rec.Erased != nil); err != nil {
+				deleted = excluded.deleted, erased = excluded.erased, crc = excluded.crc`,
+			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq,
+			rec.Deleted(), rec.Erased != nil, checksum(state)); err != nil {
 			return 0, err
 		}
 		if prev.exists && (prev.team != team || prev.service != service) {
@@ -288,7 +315,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 	isErased := func(id syncengine.RecordID) bool { return slices.Contains(ids, id) }
 	for _, id := range ids {
-		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, string(id))
+		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body, c.crc FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, string(id))
 		if err != nil {
 			return err
 		}
@@ -299,14 +326,17 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 		var updates []upd
 		for rows.Next() {
 			var u upd
-			if err := rows.Scan(&u.seq, &u.body); err != nil {
+			var crc sql.NullInt64
+			if err := rows.Scan(&u.seq, &u.body, &crc); err != nil {
 				rows.Close()
 				return err
 			}
 			cs, err := syncengine.DecodeChangeset(u.body)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("stored changeset %d: %w", u.seq, err)
+			if err != nil || !sound(u.body, crc) {
+				// A damaged changeset must not block an erasure. It is never
+				// sent, and the phone's copy that repairs it is redacted.
+				a.tx.db.markDamaged("changeset", fmt.Sprint(u.seq))
+				continue
 			}
 			if red, changed := syncengine.RedactChangeset(cs, isErased); changed {
 				u.body = syncengine.EncodeChangeset(red)
@@ -315,10 +345,10 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 		}
 		rows.Close()
 		for _, u := range updates {
-			if _, err := a.tx.ExecContext(a.ctx, `UPDATE changesets SET body = ? WHERE seq = ?`, u.body, u.seq); err != nil {
+			if _, err := a.tx.ExecContext(a.ctx, `UPDATE changesets SET body = ?, crc = ? WHERE seq = ?`, u.body, checksum(u.body), u.seq); err != nil {
 				return err
 			}
 		}
 	}
-	return nil
+	return a.afterErase(ids)
 }

@@ -24,9 +24,16 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	if !e.At.IsZero() {
 		at = e.At
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
+	r, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
 		formatTime(at), nullString(e.PersonID), nullString(e.DeviceID), e.Action, nullString(e.RecordID), string(detail))
-	return err
+	if err != nil {
+		return err
+	}
+	id, err := r.LastInsertId()
+	if err != nil {
+		return err
+	}
+	return chainAuditRow(ctx, tx, id)
 }
 
 // Audit lists audit entries, newest first.

@@ -6,9 +6,15 @@ import (
 	"github.com/joinedup/joinedup/server/domain"
 )
 
-// cursor is the parsed pull position: "<scope tag>.<seq>" between pulls, or
-// "<scope tag>.<seq>.<base>.<after>" while a snapshot is being paged.
+// cursor is the parsed pull position: "<generation>.<scope tag>.<seq>"
+// between pulls, or "<generation>.<scope tag>.<seq>.<base>.<after>" while a
+// snapshot is being paged. The generation (generation.go) says which history
+// the positions belong to. Cursors issued before generations existed have no
+// first part ("<tag>.<seq>", "<tag>.<seq>.<base>.<after>"); they parse with
+// gen "" and, like any cursor of another generation, are answered
+// cursor_ahead: the server cannot tell whether it was restored since.
 type cursor struct {
+	gen      string
 	tag      string
 	seq      int64
 	snapshot bool
@@ -17,15 +23,19 @@ type cursor struct {
 }
 
 func (c cursor) String() string {
+	s := fmt.Sprintf("%s.%d", c.tag, c.seq)
 	if c.snapshot {
-		return fmt.Sprintf("%s.%d.%d.%s", c.tag, c.seq, c.base, c.after)
+		s += fmt.Sprintf(".%d.%s", c.base, c.after)
 	}
-	return fmt.Sprintf("%s.%d", c.tag, c.seq)
+	if c.gen == "" { // the form from before generations (only ever parsed, never issued)
+		return s
+	}
+	return c.gen + "." + s
 }
 
 func parseCursor(s string) (cursor, bool, error) {
 	c, ok, err := domain.ParseCursor(s)
-	return cursor{tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After}, ok, err
+	return cursor{gen: c.Gen, tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After}, ok, err
 }
 
 // cursorSeq extracts the log position of a cursor for display (0 if none).

@@ -123,6 +123,14 @@ func (db *DB) issueCodes(ctx context.Context, personIDs []string, createdBy stri
 // Enrol exchanges a one-time code for a new device and its credential.
 // Unknown, used and expired codes all get the same unauthorized error.
 func (db *DB) Enrol(ctx context.Context, code, platform string) (domain.Enrolment, error) {
+	return db.EnrolDevice(ctx, domain.EnrolRequest{Code: code, Platform: platform})
+}
+
+// EnrolDevice is Enrol with the optional parts of the request: a retry of an
+// attempt whose answer was lost, and re-enrolment keeping the phone's replica
+// id (enrol.go).
+func (db *DB) EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.Enrolment, error) {
+	code, platform := req.Code, req.Platform
 	var e domain.Enrolment
 	rnd, err := db.random(16 + 16 + 32)
 	if err != nil {
@@ -133,32 +141,52 @@ func (db *DB) Enrol(ctx context.Context, code, platform string) (domain.Enrolmen
 	e.Credential = base64.RawURLEncoding.EncodeToString(rnd[32:])
 	err = db.update(ctx, func(tx *Tx) error {
 		var expires string
-		var used sql.NullString
+		var used, usedBy sql.NullString
+		var install []byte
 		codeHash, err := db.codeHash(ctx, tx, domain.NormaliseCode(code))
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, `SELECT person_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?`,
-			codeHash).Scan(&e.PersonID, &expires, &used)
+		err = tx.QueryRowContext(ctx, `SELECT person_id, expires_at, used_at, device_id, install_hash FROM enrolment_codes WHERE code_hash = ?`,
+			codeHash).Scan(&e.PersonID, &expires, &used, &usedBy, &install)
+		if err == nil && used.Valid && isRetry(tx, req, used.String, install) {
+			return enrolRetry(ctx, tx, &e, usedBy.String, platform)
+		}
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && (used.Valid || expires <= tx.NowText())) {
 			return domain.Errorf(domain.EUNAUTHORIZED, "enrol", "enrolment code is not valid (unknown, used or expired)")
 		} else if err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT role, COALESCE(team_id, ''), COALESCE(service_id, '') FROM people WHERE id = ?`,
-			e.PersonID).Scan(&e.Role, &e.TeamID, &e.ServiceID); err != nil {
-			return fmt.Errorf("enrolment code's person: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?`,
-			tx.NowText(), e.DeviceID, codeHash); err != nil {
+		if err := enrolPerson(ctx, tx, &e); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, person_id, replica_id, platform, credential_hash, created, last_seen)
+		kept := ""
+		if req.ReplicaID != "" {
+			if kept, err = claimReplica(ctx, tx, e.PersonID, req.ReplicaID); err != nil {
+				return err
+			}
+			e.ReplicaID = req.ReplicaID
+			if kept != "" {
+				e.DeviceID = kept
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ?, install_hash = ? WHERE code_hash = ?`,
+			tx.NowText(), e.DeviceID, installHash(req.InstallID), codeHash); err != nil {
+			return err
+		}
+		if kept != "" {
+			if err := reissueDevice(ctx, tx, kept, e.Credential, platform); err != nil {
+				return err
+			}
+		} else if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, person_id, replica_id, platform, credential_hash, created, last_seen)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, e.DeviceID, e.PersonID, e.ReplicaID, platform, hashSecret(e.Credential), tx.NowText(), tx.NowText()); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: e.PersonID, DeviceID: e.DeviceID, Action: domain.ActionEnrol,
-			Detail: map[string]any{"platform": platform}})
+		detail := map[string]any{"platform": platform}
+		if req.ReplicaID != "" {
+			detail["kept_replica"] = true
+		}
+		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: e.PersonID, DeviceID: e.DeviceID, Action: domain.ActionEnrol, Detail: detail})
 	})
 	return e, err
 }

@@ -50,8 +50,14 @@ func (a *applier) openItem(dev domain.Device, cs *syncengine.Changeset, pr *prot
 // what it waits for. It is audited once, when first held; a retry that
 // finds it still waiting only re-indexes it. Beyond the device's bound it
 // is refused and not stored.
+//
+// missing nil means a record it touches is damaged on the server (see
+// errDamaged): it waits for any change to, or repair of, those records.
 func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.PushResult, heldID int64, missing []syncengine.Dep, res *domain.SyncResult) (protocol.PushResult, error) {
 	msg := fmt.Sprintf("changeset depends on changes the server does not have (%d records)", len(missing))
+	if missing == nil {
+		msg = "a record this change touches is damaged on the server; the change is kept and applied once it is repaired"
+	}
 	if heldID == 0 {
 		body := syncengine.EncodeChangeset(cs)
 		db := a.tx.db
@@ -116,9 +122,35 @@ func (a *applier) indexWaits(heldID int64, missing []syncengine.Dep) error {
 	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, heldID); err != nil {
 		return err
 	}
+	anyChange := func(record syncengine.RecordID) error {
+		_, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO held_waits (record_id, replica_id, quarantine_id) VALUES (?, '*', ?)`,
+			string(record), heldID)
+		return err
+	}
+	if missing == nil { // damaged records: wait for any change to, or repair of, what it touches
+		var body []byte
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT body FROM quarantine WHERE id = ?`, heldID).Scan(&body); err != nil {
+			return err
+		}
+		cs, err := syncengine.DecodeChangeset(body)
+		if err != nil {
+			return nil
+		}
+		for _, d := range cs.Deps {
+			if err := anyChange(d.Record); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, d := range missing {
 		c, err := a.get(d.Record)
-		if err != nil {
+		if domain.ErrorCode(err) == domain.EMISSINGDEP { // damaged meanwhile
+			if err := anyChange(d.Record); err != nil {
+				return err
+			}
+			continue
+		} else if err != nil {
 			return err
 		}
 		var have syncengine.VV
@@ -144,7 +176,7 @@ func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
 	// ('*', '*') marks an item held before held_waits existed (migration
 	// 0050): it is tried once on the next stored changeset, then indexed.
 	rows, err := a.tx.QueryContext(a.ctx, `SELECT quarantine_id FROM held_waits
-		WHERE (record_id = ? AND replica_id = ?) OR (record_id = '*' AND replica_id = '*')`, string(record), replica)
+		WHERE (record_id = ? AND replica_id IN (?, '*')) OR (record_id = '*' AND replica_id = '*')`, string(record), replica)
 	ids, err := collect(rows, err, func(r *sql.Rows) (id int64, err error) { return id, r.Scan(&id) })
 	if err != nil {
 		return err
@@ -296,7 +328,13 @@ func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
 	}
 	for _, d := range cs.Deps {
 		c, err := a.get(d.Record)
-		if err != nil {
+		if domain.ErrorCode(err) == domain.EMISSINGDEP { // damaged: its team is on its row
+			var team string
+			if err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, string(d.Record)).Scan(&team); err == nil {
+				add(team)
+			}
+			continue
+		} else if err != nil {
 			return "", err
 		}
 		if c.exists {
@@ -315,11 +353,12 @@ func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
 			case "team_id":
 				add(v)
 			case "young_person_id":
-				yp, err := a.get(syncengine.RecordID(v))
-				if err != nil {
+				var team string
+				err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, v).Scan(&team)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
 					return "", err
 				}
-				add(yp.team)
+				add(team)
 			}
 		}
 	}

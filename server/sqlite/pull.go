@@ -31,18 +31,36 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&now); err != nil {
 		return err
 	}
+	// Compaction may have deleted the whole log: the position it reached
+	// still stands, or every phone would be told the server lost history.
+	if done, err := compactedThrough(ctx, tx); err != nil {
+		return err
+	} else if done > now {
+		now = done
+	}
 	tag := scope.Tag()
+	gen, err := generation(ctx, tx)
+	if err != nil {
+		return err
+	}
 	cur, ok, err := parseCursor(req.Cursor)
 	if err != nil {
 		return err
 	}
 	switch {
 	case !ok:
-		cur = cursor{tag: tag, snapshot: true}
+		cur = cursor{gen: gen, tag: tag, snapshot: true}
+	case cur.gen != gen:
+		// The positions in the cursor belong to another history (the server
+		// was restored from a backup, or the cursor predates generations):
+		// whether or not the log has grown past them since, they name other
+		// changesets now. The same answer as a cursor past the end, so
+		// phones that know it already recover.
+		return domain.Errorf(domain.ECURSORAHEAD, "pull", "this server's history was restored from a backup since this device last synced: send your recent changes again and start from a snapshot")
 	case cur.tag != tag:
 		// domain.Scope changed: start again from a full snapshot.
 		res.Reset = true
-		cur = cursor{tag: tag, snapshot: true}
+		cur = cursor{gen: gen, tag: tag, snapshot: true}
 	case cur.seq > now:
 		return domain.Errorf(domain.ECURSORAHEAD, "pull", "this device has seen more than the server holds (was the server restored from a backup?): send your recent changes again and start from a snapshot")
 	}
@@ -56,7 +74,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		}
 		if cur.seq < done {
 			res.Reset = true
-			cur = cursor{tag: tag, snapshot: true}
+			cur = cursor{gen: gen, tag: tag, snapshot: true}
 		}
 	}
 	filter, fargs := scopeFilter(scope)
@@ -67,7 +85,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 			return err
 		}
 		if entered || scope.Practitioner() {
-			cur = cursor{tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
+			cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
 		}
 	} else if cur.seq > 0 {
 		if _, err := scopeMoves(ctx, tx, scope, cur.seq, now, res); err != nil {
@@ -83,8 +101,8 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	// to the device's records, never whole.
 	args := append([]any{}, fargs...)
 	args = append(args, cur.seq, req.Device.ReplicaID)
-	rows, err := tx.QueryContext(ctx, `SELECT seq, body, total, mine FROM (
-		SELECT c.seq, c.body,
+	rows, err := tx.QueryContext(ctx, `SELECT seq, body, crc, total, mine FROM (
+		SELECT c.seq, c.body, c.crc,
 		  (SELECT COUNT(*) FROM changeset_records cr WHERE cr.seq = c.seq) AS total,
 		  (SELECT group_concat(cr.record_id, ' ') FROM changeset_records cr JOIN records r ON r.id = cr.record_id
 		    WHERE cr.seq = c.seq AND `+filter+`) AS mine
@@ -96,17 +114,24 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	defer rows.Close()
 	size := 0
 	last := cur.seq
+	damaged := int64(0)
 	for rows.Next() {
 		var seq int64
 		var body []byte
+		var crc sql.NullInt64
 		var total int
 		var mine string
-		if err := rows.Scan(&seq, &body, &total, &mine); err != nil {
+		if err := rows.Scan(&seq, &body, &crc, &total, &mine); err != nil {
 			return err
+		}
+		if !sound(body, crc) {
+			damaged = seq
+			break
 		}
 		if ids := strings.Fields(mine); len(ids) < total {
 			if body, err = restrictBody(body, ids); err != nil {
-				return fmt.Errorf("restrict changeset %d: %w", seq, err)
+				damaged = seq
+				break
 			}
 		}
 		if len(res.Changesets) > 0 && size+len(body) > budget {
@@ -115,15 +140,26 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		}
 		res.Changesets = append(res.Changesets, body)
 		size += len(body)
+		res.SentRecords = append(res.SentRecords, strings.Fields(mine)...)
 		last = seq
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	if damaged > 0 {
+		// The history has a hole the device must not step over: it is sent
+		// the records changed since its cursor whole instead (they hold every
+		// change, the damaged one's too), as when records enter its scope.
+		rows.Close()
+		tx.db.markDamaged("changeset", fmt.Sprint(damaged))
+		res.Changesets, res.More = nil, false
+		cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
+		return pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res)
+	}
 	if !res.More {
 		last = now
 	}
-	res.Cursor = cursor{tag: tag, seq: last}.String()
+	res.Cursor = cursor{gen: gen, tag: tag, seq: last}.String()
 	return nil
 }
 
@@ -195,7 +231,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	if cur.after == "" {
 		prev = cur.base
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, COALESCE(r.young_person_id, '') FROM records r
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, r.crc, COALESCE(r.young_person_id, '') FROM records r
 		WHERE `+filter+` AND ((r.id > ? AND r.updated_seq > ?) OR (r.id <= ? AND r.updated_seq > ?))
 		ORDER BY r.id`, append(fargs, cur.after, cur.base, cur.after, prev)...)
 	if err != nil {
@@ -204,6 +240,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	type row struct {
 		id, yp string
 		state  []byte
+		crc    sql.NullInt64
 	}
 	var page []row
 	size := 0
@@ -211,7 +248,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	more := false
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.id, &r.state, &r.yp); err != nil {
+		if err := rows.Scan(&r.id, &r.state, &r.crc, &r.yp); err != nil {
 			rows.Close()
 			return err
 		}
@@ -230,6 +267,23 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// A damaged record is rebuilt from the log where it can be; otherwise it
+	// is left out and named in res.Damaged, and the rest of the scope is sent.
+	sent := page[:0]
+	for _, r := range page {
+		if !sound(r.state, r.crc) {
+			rec, err := loadRecord(ctx, tx, syncengine.RecordID(r.id), r.state, r.crc)
+			if syncengine.ErrorCode(err) == domain.EMISSINGDEP {
+				res.Damaged = append(res.Damaged, r.id)
+				continue
+			} else if err != nil {
+				return err
+			}
+			r.state = syncengine.EncodeRecord(rec)
+		}
+		sent = append(sent, r)
+	}
+	page = sent
 	if scope.Practitioner() {
 		fields := scope.Projection()
 		for _, r := range page {
@@ -250,11 +304,14 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 			res.Snapshots = append(res.Snapshots, r.state)
 		}
 	}
+	for _, r := range page {
+		res.SentRecords = append(res.SentRecords, r.id)
+	}
 	if more {
 		res.More = true
-		res.Cursor = cursor{tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after}.String()
+		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after}.String()
 	} else {
-		res.Cursor = cursor{tag: cur.tag, seq: now}.String()
+		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now}.String()
 	}
 	return nil
 }
@@ -264,15 +321,18 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 // without receiving the profile.
 func projectYoungPerson(ctx context.Context, tx *Tx, p *syncengine.Record, ypID string, fields []string) error {
 	var state []byte
-	err := tx.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, ypID).Scan(&state)
+	var crc sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT state, crc FROM records WHERE id = ?`, ypID).Scan(&state, &crc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	} else if err != nil {
 		return err
 	}
 	yp, err := syncengine.DecodeRecord(state)
-	if err != nil {
-		return err
+	if err != nil || !sound(state, crc) {
+		// The referral is still sent, without the profile's fields.
+		tx.db.markDamaged("record", ypID)
+		return nil
 	}
 	for _, f := range []string{"known_as", "age_band"} {
 		if slices.Contains(fields, f) && yp.Fields[f] != nil {

@@ -292,13 +292,19 @@ func (db *DB) Stats(ctx context.Context) (domain.LogStats, error) {
 // RecordState returns a record's stored state (nil, nil if unknown), for the portal.
 func (db *DB) RecordState(ctx context.Context, id string) (*syncengine.Record, error) {
 	var state []byte
-	err := db.read.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&state)
+	var crc sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT state, crc FROM records WHERE id = ?`, id).Scan(&state, &crc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	return syncengine.DecodeRecord(state)
+	rec, err := syncengine.DecodeRecord(state)
+	if err != nil || !sound(state, crc) {
+		db.markDamaged("record", id)
+		return nil, domain.Errorf(domain.EUNAVAILABLE, "record state", "the server's stored copy of this record is damaged (see docs/operations.md, Damaged records)")
+	}
+	return rec, nil
 }
 
 // Records lists stored record states matching f, by id (the portal's lists).
@@ -306,7 +312,7 @@ func (db *DB) Records(ctx context.Context, f domain.RecordFilter) ([]*syncengine
 	if f.Limit <= 0 {
 		f.Limit = 10000
 	}
-	q := `SELECT r.state FROM records r WHERE (? = '' OR r.type = ?) AND (? = '' OR r.service_id = ?) AND (? = '' OR r.young_person_id = ?)`
+	q := `SELECT r.id, r.state, r.crc FROM records r WHERE (? = '' OR r.type = ?) AND (? = '' OR r.service_id = ?) AND (? = '' OR r.young_person_id = ?)`
 	args := []any{f.Type, f.Type, f.ServiceID, f.ServiceID, f.YoungPersonID, f.YoungPersonID}
 	if len(f.TeamIDs) > 0 {
 		s := domain.Scope{Teams: f.TeamIDs}
@@ -324,13 +330,17 @@ func (db *DB) Records(ctx context.Context, f domain.RecordFilter) ([]*syncengine
 		}
 		defer rows.Close()
 		for rows.Next() {
+			var id string
 			var state []byte
-			if err := rows.Scan(&state); err != nil {
+			var crc sql.NullInt64
+			if err := rows.Scan(&id, &state, &crc); err != nil {
 				return err
 			}
 			r, err := syncengine.DecodeRecord(state)
-			if err != nil {
-				return err
+			if err != nil || !sound(state, crc) {
+				// One damaged record must not take the team's lists down.
+				db.markDamaged("record", id)
+				continue
 			}
 			out = append(out, r)
 		}

@@ -23,7 +23,7 @@ type ServerStore struct {
 	ctx    context.Context
 	ap     *applier          // set when the replica's reads and commit share one write transaction
 	res    domain.SyncResult // what its commits touched
-	prefix string            // meta keys of the replica's counter and clock
+	prefix string            // meta keys of the replica's counter and clock; "" for a one-off replica
 	id     syncengine.ReplicaID
 
 	mu   sync.Mutex
@@ -223,7 +223,8 @@ func changedSince(ap *applier, seen map[syncengine.RecordID][]byte, recs []*sync
 }
 
 func (s *ServerStore) commit(ap *applier, cs *syncengine.Changeset, recs []*syncengine.Record) error {
-	if cs.Replica == s.id {
+	own := cs.Replica == s.id && s.prefix != ""
+	if own {
 		// Our own changeset: its counter range must follow the stored one,
 		// or two writers of this replica (two processes, a tool beside the
 		// server) would give phones two changesets with one id.
@@ -240,9 +241,11 @@ func (s *ServerStore) commit(ap *applier, cs *syncengine.Changeset, recs []*sync
 			return err
 		}
 	}
-	if cs.Replica != s.id {
+	if !own {
 		// A remote changeset the engine applied through this store: its
-		// counter is another replica's, never this one's.
+		// counter is another replica's, never this one's. Or a one-off
+		// replica (an erasure's: a fresh id used in one transaction only),
+		// whose counter nothing will continue.
 		return nil
 	}
 	_, err := ap.tx.ExecContext(s.ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?)

@@ -14,10 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
@@ -53,6 +55,14 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 
+	erasedSince atomic.Bool // an erasure committed since the last WAL truncation (erasure.go)
+	restored    bool        // this open found a backup put back in place (see generation.go)
+	health      health      // storage faults and corruption seen (see health.go)
+
+	// Log receives storage faults and corruption (ids and SQLite's words,
+	// never record content). Nil: slog.Default().
+	Log *slog.Logger
+
 	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
 	srv   *syncengine.Replica
 	srvSt *ServerStore
@@ -81,6 +91,8 @@ func dsn(path string, txlock string, readonly bool) string {
 	q.Set("_busy_timeout", "10000")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", txlock)
+	// Freed pages are zeroed: an erasure must not leave the bytes in the file.
+	q.Set("_secure_delete", "on")
 	if readonly {
 		q.Set("_query_only", "1")
 	}
@@ -103,15 +115,46 @@ func (db *DB) Open() (err error) {
 	}
 	db.write.SetMaxOpenConns(1)
 	db.write.SetConnMaxIdleTime(0)
-	if err := db.migrate(context.Background()); err != nil {
+	// A damaged file is found before anything is written to it: the server
+	// then starts, answers /readyz 503 and refuses writes, but still serves
+	// what it can read, until it is restored from a backup.
+	problems, err := quickCheck(context.Background(), db.write, "quick_check")
+	if err != nil {
 		db.write.Close()
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("check %s: %w", db.Path, err)
+	}
+	if len(problems) > 0 {
+		db.setCorrupt("quick_check: " + summarise(problems))
+	} else {
+		if err := db.migrate(context.Background()); err != nil {
+			db.write.Close()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if err := db.ensureGeneration(context.Background()); err != nil {
+			db.write.Close()
+			return fmt.Errorf("history generation: %w", err)
+		}
+		if err := db.fillChecksums(context.Background()); err != nil {
+			db.write.Close()
+			return fmt.Errorf("checksums: %w", err)
+		}
 	}
 	if db.read, err = sql.Open("sqlite3", dsn(db.Path, "deferred", true)); err != nil {
 		db.write.Close()
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
 	db.read.SetMaxOpenConns(8)
+	if len(problems) > 0 {
+		// Writes are refused, so neither the audit chain nor the erasure
+		// ledger can be brought up to date: the erasures are applied when
+		// the file is restored (restore refuses a damaged backup, and the
+		// ledger file beside the database outlives it).
+		return nil
+	}
+	if err := db.openPrivacy(context.Background()); err != nil {
+		db.Close()
+		return err
+	}
 	return nil
 }
 
@@ -197,6 +240,13 @@ func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
 
 // update runs fn in a write transaction and commits it if fn returns nil.
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := db.refuseWrite(); err != nil {
+		return err
+	}
+	return db.noteWrite(db.updateTx(ctx, fn))
+}
+
+func (db *DB) updateTx(ctx context.Context, fn func(tx *Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -215,7 +265,9 @@ func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(tx)
+	err = fn(tx)
+	db.noteRead(err)
+	return err
 }
 
 // Migrated reports the highest applied migration number (for /readyz).
@@ -251,7 +303,17 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 		os.Remove(path)
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
-	return os.Chmod(path, 0o600)
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	gen, err := db.Generation(ctx)
+	if err != nil {
+		return err
+	}
+	if err := markBackup(ctx, path, gen); err != nil {
+		return fmt.Errorf("mark backup %s: %w", path, err)
+	}
+	return db.backupLedger(path)
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }

@@ -30,6 +30,8 @@ type Request struct {
 	Pending   int64  `json:"pending" validate:"gte=0"`
 	PageBytes int    `json:"page_bytes,omitempty" validate:"omitempty,min=1024,max=8388608"`
 	NoPull    bool   `json:"no_pull,omitempty"`
+	// Purged confirms erased records the device has purged (Response.Erase).
+	Purged []string `json:"purged,omitempty" validate:"max=1000,dive,max=100"`
 	// Changesets are base64 JUC frames (JSON only; binary bodies carry raw frames).
 	Changesets []string `json:"changesets,omitempty" validate:"max=20000"`
 }
@@ -41,6 +43,14 @@ type Response struct {
 	Reset   bool         `json:"reset"` // drop everything received from the server before applying
 	Cursor  string       `json:"cursor"`
 	More    bool         `json:"more"`
+	// Erase lists erased (or redacted) records the device must purge from
+	// every table (records, outbox, inbox, sent, quarantine), then confirm
+	// in Request.Purged. Unlike Drop it is sent until confirmed.
+	Erase []string `json:"erase,omitempty"`
+	// Damaged names records of the device's scope the server left out
+	// because its stored copy is damaged. Phones may ignore it: the record
+	// is sent again once repaired.
+	Damaged []string `json:"damaged,omitempty"`
 	// JSON only: base64 frames. Binary responses carry them as frame groups.
 	Changesets []string `json:"changesets,omitempty"`
 	Snapshots  []string `json:"snapshots,omitempty"`

@@ -803,3 +803,39 @@ func (d *Doc) ApplyDelete(op Delete) error {
 	d.settle()
 	return nil
 }
+
+// Deleted reports whether the character id is present and deleted: its
+// content may be purged, and history that carries it may be scrubbed.
+func (d *Doc) Deleted(id ID) bool {
+	r, ok := d.repIdx[id.Replica]
+	if !ok {
+		return false
+	}
+	c, i, _, ok := d.find(oid{r, id.Seq})
+	return ok && c.runs[i].del
+}
+
+// VisibleIDs returns the ids of the visible characters at positions
+// [pos, pos+n), clipped to the text.
+func (d *Doc) VisibleIDs(pos, n int) []ID {
+	var out []ID
+	at := 0
+	for _, c := range d.chunks {
+		for i := range c.runs {
+			r := &c.runs[i]
+			if r.del {
+				continue
+			}
+			for k := uint32(0); k < r.n; k++ {
+				if at >= pos && at < pos+n {
+					out = append(out, d.toID(oid{r.rep, r.seq + uint64(k)}))
+				}
+				at++
+			}
+			if at >= pos+n {
+				return out
+			}
+		}
+	}
+	return out
+}

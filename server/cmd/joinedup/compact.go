@@ -15,28 +15,40 @@ func mountCompaction(m *Main) error {
 	if m.Config.HistoryKeep <= 0 {
 		return nil
 	}
+	m.stopCompact = every(compactEvery, nil, func(ctx context.Context) {
+		res, err := m.DB.CompactLog(ctx, m.Config.HistoryKeep)
+		if err != nil {
+			m.Logger.Error("compact sync history", "err", err)
+			return
+		}
+		if res.Changesets > 0 {
+			m.Logger.Info("compacted sync history", "through", res.Through, "changesets", res.Changesets)
+		}
+	})
+	return nil
+}
+
+// every runs first (if any) at once and then tick every interval in the
+// background, until the returned stop is called (it waits for a run in
+// progress to see its context cancelled and return).
+func every(interval time.Duration, first, tick func(ctx context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(compactEvery)
+		if first != nil {
+			first(ctx)
+		}
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				res, err := m.DB.CompactLog(ctx, m.Config.HistoryKeep)
-				if err != nil {
-					m.Logger.Error("compact sync history", "err", err)
-					continue
-				}
-				if res.Changesets > 0 {
-					m.Logger.Info("compacted sync history", "through", res.Through, "changesets", res.Changesets)
-				}
+				tick(ctx)
 			}
 		}
 	}()
-	m.stopCompact = func() { cancel(); <-done }
-	return nil
+	return func() { cancel(); <-done }
 }

@@ -27,8 +27,15 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "audit" {
+		os.Exit(runAudit(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	m := NewMain()
-	if err := m.ParseFlags(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+	args, sub := os.Args[1:], ""
+	if len(args) > 0 && (args[0] == "restore" || args[0] == "check") {
+		sub, args = args[0], args[1:]
+	}
+	if err := m.ParseFlags(args); errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
 	} else if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -36,6 +43,20 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	switch sub {
+	case "restore":
+		if err := m.Restore(ctx, m.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "restore:", err)
+			os.Exit(1)
+		}
+		return
+	case "check":
+		if err := m.Check(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "check:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if m.Config.HealthCheck {
 		if err := m.Healthcheck(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -138,6 +159,14 @@ type Main struct {
 	stopPush  func()
 	// stopCompact ends the history compactor (see compact.go).
 	stopCompact func()
+	// stopRetention ends the retention scheduler (see retention.go).
+	stopRetention func()
+	// stopIntegrity ends the daily integrity check (see restore.go).
+	stopIntegrity func()
+	// unlock releases the data directory's lock (see restore.go).
+	unlock func()
+	// args are the command line's positional arguments (restore's BACKUP).
+	args []string
 
 	// Mounts run before serving: the portal adds its routes here.
 	Mounts []func(m *Main) error
@@ -153,12 +182,18 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{Config: DefaultConfig(), Out: os.Stdout,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction}} // portal wiring: see portal.go
+		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction, mountRetention, mountIntegrityCheck}} // portal wiring: see portal.go
 }
 
 // ParseFlags parses command-line flags over the defaults.
 func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("joinedup", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage:\n  joinedup [flags]                   run the server\n"+
+			"  joinedup restore [-data DIR] BACKUP  install a backup (server stopped; see docs/operations.md)\n"+
+			"  joinedup check [-data DIR]         full integrity and checksum check of the database\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
 	fs.StringVar(&m.Config.MetricsAddr, "metrics-addr", m.Config.MetricsAddr, "also serve /metrics (only) on this private address (default $METRICS_ADDR)")
 	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (default $DATA_DIR or ./data)")
@@ -174,12 +209,21 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	m.args = fs.Args()
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(m.Config.LogLevel)); err != nil {
 		return fmt.Errorf("log level: %w", err)
 	}
 	m.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	return m.Config.Validate()
+}
+
+// Args returns the first positional argument ("" if none).
+func (m *Main) Args() string {
+	if len(m.args) == 0 {
+		return ""
+	}
+	return m.args[0]
 }
 
 // DBPath is where the database lives.
@@ -189,9 +233,18 @@ func (m *Main) openDB() error {
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	unlock, err := lockDataDir(m.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	m.unlock = unlock
 	m.DB = sqlite.NewDB(m.DBPath())
+	m.DB.Log = m.Logger
 	if err := m.DB.Open(); err != nil {
 		return fmt.Errorf("open database: %w", err)
+	}
+	if m.DB.Restored() {
+		m.Logger.Warn("this database is a backup put back in place: new history generation; phones will re-send their recent saves")
 	}
 	m.Push = m.DB.Outbox()
 	return nil
@@ -207,7 +260,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	var logins []DemoLogin
-	if m.Config.Demo {
+	if h := m.DB.Health(ctx); h.Corrupt != "" {
+		// Serve what can be read (the portal, /readyz's reason); refuse writes.
+		m.Logger.Error("database failed its integrity check: serving read-only; restore it from a backup (docs/operations.md)", "reason", h.Corrupt)
+	} else if m.Config.Demo {
 		var err error
 		if logins, err = m.loadDemo(ctx); err != nil {
 			return fmt.Errorf("load demo data: %w", err)
@@ -311,6 +367,10 @@ func (m *Main) Close() error {
 			<-m.mserved
 		}
 	}
+	if m.stopRetention != nil {
+		m.stopRetention()
+		m.stopRetention = nil
+	}
 	if m.stopCompact != nil {
 		m.stopCompact()
 		m.stopCompact = nil
@@ -319,9 +379,17 @@ func (m *Main) Close() error {
 		m.stopPush()
 		m.stopPush = nil
 	}
+	if m.stopIntegrity != nil {
+		m.stopIntegrity()
+		m.stopIntegrity = nil
+	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
 		m.DB = nil
+	}
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
 	}
 	return errors.Join(errs...)
 }

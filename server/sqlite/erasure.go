@@ -1,0 +1,762 @@
+package sqlite
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Erasure reaches every copy the server holds: the record state, the
+// changeset log (redactHistory), quarantined changesets, and (through purge
+// notices in the sync response) every phone that holds the record. Each
+// erasure is written to a ledger of ids and times, kept both in the database
+// and in a file beside it (<db>.erasures) that a restore does not replace:
+// Open applies every ledger entry again, so a backup from before an erasure
+// never brings the erased data back. secure_delete is on for every
+// connection and the WAL is truncated after an erasure, so freed pages do
+// not keep the erased bytes either.
+
+// RedactedMarker replaces the words a redaction removes from an encounter.
+const RedactedMarker = "[redacted]"
+
+// LedgerPath is the erasure ledger file that outlives restores.
+func (db *DB) LedgerPath() string { return db.Path + ".erasures" }
+
+// appendLedgerFile appends entries to the ledger file and syncs it. It runs
+// inside the erasure's transaction, before the commit: an erasure that was
+// asked for is then done again at the next Open even if the commit is lost.
+func (db *DB) appendLedgerFile(entries []domain.LedgerEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	f, err := os.OpenFile(db.LedgerPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open erasure ledger: %w", err)
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		w.Write(append(b, '\n'))
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write erasure ledger: %w", err)
+	}
+	return f.Sync()
+}
+
+// backupLedger copies the ledger beside a backup (<backup>.erasures): a
+// machine rebuilt from backups alone still knows every erasure made before
+// the backup. A newer ledger (the live one) always wins on restore.
+func (db *DB) backupLedger(backup string) error {
+	b, err := os.ReadFile(db.LedgerPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("back up erasure ledger: %w", err)
+	}
+	if err := os.WriteFile(backup+".erasures", b, 0o600); err != nil {
+		return fmt.Errorf("back up erasure ledger: %w", err)
+	}
+	return nil
+}
+
+// readLedgerFile reads the ledger file (absent: empty). A torn last line (a
+// crash mid-write) is skipped.
+func (db *DB) readLedgerFile() ([]domain.LedgerEntry, error) {
+	b, err := os.ReadFile(db.LedgerPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read erasure ledger: %w", err)
+	}
+	var out []domain.LedgerEntry
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var e domain.LedgerEntry
+		if json.Unmarshal([]byte(line), &e) != nil || e.Record == "" {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// recordLedger stores entries in the database copy and the file.
+func (a *applier) recordLedger(entries []domain.LedgerEntry) error {
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO erasure_ledger (at, record_id, kind, reason, entry) VALUES (?, ?, ?, ?, ?)`,
+			formatTime(e.At), e.Record, e.Kind, e.Reason, string(b)); err != nil {
+			return err
+		}
+	}
+	if a.pv.noLedgerFile {
+		return nil
+	}
+	return a.tx.db.appendLedgerFile(entries)
+}
+
+// afterErase runs in the transaction that erased ids (whoever erased them:
+// the portal, a supervisor's phone, retention, a re-application): ledger,
+// quarantined copies, and notices to the phones that hold them.
+func (a *applier) afterErase(ids []syncengine.RecordID) error {
+	var entries []domain.LedgerEntry
+	strs := make([]string, len(ids))
+	for i, id := range ids {
+		strs[i] = string(id)
+		entries = append(entries, domain.LedgerEntry{At: a.tx.now, Record: string(id), Kind: "erase", Reason: a.erasureKind()})
+	}
+	if err := a.recordLedger(entries); err != nil {
+		return err
+	}
+	if err := a.purgeQuarantine(strs); err != nil {
+		return err
+	}
+	a.tx.db.erasedSince.Store(true)
+	return a.notifyHolders(strs)
+}
+
+func (a *applier) erasureKind() string {
+	if a.pv.kind != "" {
+		return a.pv.kind
+	}
+	return domain.ErasureByRequest
+}
+
+// purgeCopies scrubs every stored changeset and quarantined changeset that
+// touches ids against the records as they stand now (erased: ops redacted;
+// redacted: deleted text overwritten).
+func (a *applier) purgeCopies(ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	wanted, _ := json.Marshal(ids)
+	if err := a.scrubStored(ids, `SELECT seq, body FROM changesets WHERE seq IN
+		(SELECT seq FROM changeset_records WHERE record_id IN (SELECT value FROM json_each(?)))`,
+		`UPDATE changesets SET body = ? WHERE seq = ?`, string(wanted)); err != nil {
+		return err
+	}
+	return a.purgeQuarantine(ids)
+}
+
+// purgeQuarantine scrubs quarantined changesets (refused or held pushes)
+// that touch ids: they are copies too.
+func (a *applier) purgeQuarantine(ids []string) error {
+	return a.scrubStored(ids, `SELECT id, body FROM quarantine`, `UPDATE quarantine SET body = ? WHERE id = ?`)
+}
+
+// scrubStored rewrites the changeset bodies selected as (key, body) that
+// touch ids (syncengine.PurgeChangeset against the current states).
+func (a *applier) scrubStored(ids []string, selectSQL, updateSQL string, args ...any) error {
+	rows, err := a.tx.QueryContext(a.ctx, selectSQL, args...)
+	type item struct {
+		key  int64
+		body []byte
+	}
+	items, err := collect(rows, err, func(r *sql.Rows) (it item, err error) { return it, r.Scan(&it.key, &it.body) })
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		cs, err := syncengine.DecodeChangeset(it.body)
+		if err != nil {
+			continue // a body that does not decode holds nothing a reader gets
+		}
+		if !slices.ContainsFunc(cs.Records(), func(id syncengine.RecordID) bool { return slices.Contains(ids, string(id)) }) {
+			continue
+		}
+		if out, changed := syncengine.PurgeChangeset(cs, a.current); changed {
+			if _, err := a.tx.ExecContext(a.ctx, updateSQL, syncengine.EncodeChangeset(out), it.key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// current is a record as it stands in this transaction (nil if absent or unreadable).
+func (a *applier) current(id syncengine.RecordID) *syncengine.Record {
+	c, err := a.get(id)
+	if err != nil {
+		return nil
+	}
+	return c.rec
+}
+
+// notifyHolders tells every phone that may hold ids to purge them: phones
+// that pushed changes to them, phones whose pulls received them (the
+// per-record pull audit), and phones whose scope includes them now.
+func (a *applier) notifyHolders(ids []string) error {
+	devs := map[string]map[string]bool{} // device -> records
+	add := func(dev, rec string) {
+		if devs[dev] == nil {
+			devs[dev] = map[string]bool{}
+		}
+		devs[dev][rec] = true
+	}
+	// One pass over the log and the pull audit for all ids.
+	wanted, _ := json.Marshal(ids)
+	rows, err := a.tx.QueryContext(a.ctx, `WITH wanted(id) AS (SELECT value FROM json_each(?))
+		SELECT DISTINCT c.device_id, cr.record_id FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq
+		WHERE cr.record_id IN (SELECT id FROM wanted) AND c.device_id IS NOT NULL
+		UNION SELECT DISTINCT a.device_id, j.value FROM audit_log a, json_each(a.detail, '$.records') j
+		WHERE a.action = 'sync' AND a.device_id IS NOT NULL AND j.value IN (SELECT id FROM wanted)`, string(wanted))
+	type held struct{ dev, rec string }
+	got, err := collect(rows, err, func(r *sql.Rows) (h held, err error) { return h, r.Scan(&h.dev, &h.rec) })
+	if err != nil {
+		return err
+	}
+	for _, h := range got {
+		add(h.dev, h.rec)
+	}
+	// Phones whose scope holds the records now (they may have received them
+	// before pulls were audited per record).
+	rows, err = a.tx.QueryContext(a.ctx, `SELECT d.id, d.person_id FROM devices d WHERE d.status = 'active'`)
+	type dp struct{ dev, person string }
+	active, err := collect(rows, err, func(r *sql.Rows) (x dp, err error) { return x, r.Scan(&x.dev, &x.person) })
+	if err != nil {
+		return err
+	}
+	scopes := map[string]domain.Scope{}
+	for _, x := range active {
+		sc, ok := scopes[x.person]
+		if !ok {
+			p, err := findPerson(a.ctx, a.tx, "id = ?", x.person)
+			if err != nil {
+				continue
+			}
+			if sc, err = scopeOf(a.ctx, a.tx, p); err != nil {
+				return err
+			}
+			scopes[x.person] = sc
+		}
+		for _, id := range ids {
+			c, err := a.get(syncengine.RecordID(id))
+			if err != nil {
+				return err
+			}
+			if c.exists && c.rec != nil && sc.Contains(c.rec.Type, c.team, c.service) {
+				add(x.dev, id)
+			}
+		}
+	}
+	for dev, recs := range devs {
+		var exists int
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM devices WHERE id = ?`, dev).Scan(&exists); err != nil {
+			return err
+		} else if exists == 0 {
+			continue
+		}
+		for rec := range recs {
+			if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO purge_notices (record_id, device_id, notified_at) VALUES (?, ?, ?)
+				ON CONFLICT (device_id, record_id) DO UPDATE SET notified_at = excluded.notified_at, confirmed_at = NULL`,
+				rec, dev, a.tx.NowText()); err != nil {
+				return err
+			}
+		}
+	}
+	a.pv.notified += len(devs)
+	return nil
+}
+
+// syncPurges, inside a device's sync: records the purges the device
+// confirms, then lists what it still has to purge.
+func syncPurges(ctx context.Context, tx *Tx, req domain.SyncRequest, res *domain.SyncResult) error {
+	confirmed := 0
+	for _, id := range req.Purged {
+		r, err := tx.ExecContext(ctx, `UPDATE purge_notices SET confirmed_at = ? WHERE device_id = ? AND record_id = ? AND confirmed_at IS NULL`,
+			tx.NowText(), req.Device.ID, id)
+		if err != nil {
+			return err
+		}
+		n, _ := r.RowsAffected()
+		confirmed += int(n)
+	}
+	if confirmed > 0 {
+		if err := appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: domain.ActionPurged,
+			Detail: map[string]any{"records": req.Purged}}); err != nil {
+			return err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT record_id FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL ORDER BY record_id LIMIT 1000`, req.Device.ID)
+	ids, err := collect(rows, err, func(r *sql.Rows) (s string, err error) { return s, r.Scan(&s) })
+	if err != nil {
+		return err
+	}
+	res.Erase = ids
+	return nil
+}
+
+// PurgeNotices lists the phones told to purge records (all if ids is empty),
+// with when they confirmed.
+func (db *DB) PurgeNotices(ctx context.Context, ids []string) ([]domain.PurgeNotice, error) {
+	var out []domain.PurgeNotice
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT n.record_id, n.device_id, COALESCE(d.person_id, ''), n.notified_at, n.confirmed_at
+			FROM purge_notices n LEFT JOIN devices d ON d.id = n.device_id ORDER BY n.device_id, n.record_id`)
+		got, err := collect(rows, err, func(r *sql.Rows) (n domain.PurgeNotice, err error) {
+			var at string
+			err = r.Scan(&n.RecordID, &n.DeviceID, &n.PersonID, &at, nullTime{&n.ConfirmedAt})
+			n.NotifiedAt = parseTime(at)
+			return n, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, n := range got {
+			if len(ids) == 0 || slices.Contains(ids, n.RecordID) {
+				out = append(out, n)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Ledger lists the erasure ledger (the database's copy), oldest first.
+func (db *DB) Ledger(ctx context.Context) ([]domain.LedgerEntry, error) {
+	var out []domain.LedgerEntry
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT entry FROM erasure_ledger ORDER BY id`)
+		got, err := collect(rows, err, func(r *sql.Rows) (s string, err error) { return s, r.Scan(&s) })
+		if err != nil {
+			return err
+		}
+		for _, s := range got {
+			var e domain.LedgerEntry
+			if json.Unmarshal([]byte(s), &e) == nil {
+				out = append(out, e)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Erase carries out an erasure request in one transaction: the records in
+// req.Erase are erased (their history redacted), and each encounter in
+// req.Redact loses its link to the young person and the named words from its
+// narrative text, in history too. The changes are authored by a replica made
+// for this erasure alone (a fresh id: after a restore no counter can be
+// reused). The WAL is truncated afterwards.
+func (db *DB) Erase(ctx context.Context, req domain.ErasureRequest) (domain.ErasureResult, error) {
+	var res domain.ErasureResult
+	if strings.TrimSpace(req.Reason) == "" {
+		return res, domain.Errorf(domain.EINVALID, "erase", "an erasure needs a reason")
+	}
+	if req.Kind == "" {
+		req.Kind = domain.ErasureByRequest
+	}
+	err := db.update(ctx, func(tx *Tx) error {
+		var err error
+		res, err = eraseTx(ctx, tx, req, nil)
+		return err
+	})
+	if err != nil {
+		return res, err
+	}
+	db.checkpointAfterErasure(ctx)
+	return res, nil
+}
+
+// eraseTx does an erasure inside tx. ledger, when set, is the ledger entries
+// being applied again (their redactions name character ids, not words, and
+// are not written to the ledger twice).
+func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []domain.LedgerEntry) (domain.ErasureResult, error) {
+	var res domain.ErasureResult
+	ap := newApplier(ctx, tx)
+	ap.pv = privacyState{kind: req.Kind, noLedgerFile: ledger != nil}
+	id, err := syncengine.NewReplicaID(tx.db.Rand)
+	if err != nil {
+		return res, err
+	}
+	st := &ServerStore{db: tx.db, ctx: ctx, ap: ap, id: id} // one-off: no prefix, no stored counter
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: id, Now: tx.Now, Rand: tx.db.Rand, Store: st})
+	if err != nil {
+		return res, err
+	}
+	var entries []domain.LedgerEntry
+	var redacted []string
+	edit := func(tx *syncengine.Txn) error {
+		for _, rid := range req.Erase {
+			c, err := ap.get(syncengine.RecordID(rid))
+			if err != nil {
+				return err
+			}
+			if !c.exists || c.rec == nil || c.rec.Erased != nil {
+				continue
+			}
+			if err := tx.Erase(c.rec.ID, req.Reason); err != nil {
+				return err
+			}
+			res.Erased = append(res.Erased, rid)
+		}
+		for _, rd := range req.Redact {
+			c, err := ap.get(syncengine.RecordID(rd.EncounterID))
+			if err != nil {
+				return err
+			}
+			if !c.exists || c.rec == nil || c.rec.Erased != nil || c.rec.Type != syncengine.TypeEncounter {
+				continue
+			}
+			e, did, err := redactEncounter(tx, c.rec, rd, ledger)
+			if err != nil {
+				return err
+			}
+			if did {
+				entries = append(entries, e)
+				redacted = append(redacted, rd.EncounterID)
+			}
+		}
+		return nil
+	}
+	if ledger == nil {
+		if err := checkLegalHolds(ctx, tx, req); err != nil {
+			return res, err
+		}
+	}
+	// Nothing to do makes no changeset.
+	if err := dryRun(ap, req, ledger); errors.Is(err, errNothing) {
+		return res, nil
+	} else if err != nil {
+		return res, err
+	}
+	by := req.By
+	if by == "" {
+		by = "server"
+	}
+	if _, err := rep.Edit(by, edit); err != nil {
+		return res, fmt.Errorf("erase: %w", err)
+	}
+	for i := range entries {
+		entries[i].At, entries[i].Reason = tx.now, req.Kind
+	}
+	// The redacted encounters: drop the deleted words' bytes from the state
+	// and from every stored copy of the changesets that typed them.
+	for _, rid := range redacted {
+		c, err := ap.get(syncengine.RecordID(rid))
+		if err != nil {
+			return res, err
+		}
+		rec := c.rec.Clone()
+		rec.PurgeDeletedText()
+		if _, err := tx.ExecContext(ctx, `UPDATE records SET state = ? WHERE id = ?`, syncengine.EncodeRecord(rec), rid); err != nil {
+			return res, err
+		}
+		c.rec = rec
+	}
+	if err := ap.purgeCopies(redacted); err != nil {
+		return res, err
+	}
+	if ledger == nil {
+		if err := ap.recordLedger(entries); err != nil {
+			return res, err
+		}
+	}
+	if len(redacted) > 0 {
+		if err := ap.notifyHolders(redacted); err != nil {
+			return res, err
+		}
+	}
+	res.Redacted = redacted
+	res.Devices = ap.pv.notified
+	res.Touched = st.res.Touched
+	if req.YoungPersonID != "" || len(res.Erased)+len(res.Redacted) > 0 {
+		detail := map[string]any{"kind": req.Kind, "erased": res.Erased, "redacted": res.Redacted, "devices": res.Devices}
+		if err := appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.By, Action: domain.ActionErase, RecordID: req.YoungPersonID, Detail: detail}); err != nil {
+			return res, err
+		}
+	}
+	tx.db.erasedSince.Store(true)
+	return res, nil
+}
+
+var errNothing = errors.New("nothing to erase")
+
+// checkLegalHolds refuses an erasure that would touch a record under a
+// legal hold (a court or regulator needs it kept; retention skips them too).
+// Applying the ledger again is exempt: those erasures already happened.
+func checkLegalHolds(ctx context.Context, tx *Tx, req domain.ErasureRequest) error {
+	ids := slices.Clone(req.Erase)
+	for _, rd := range req.Redact {
+		ids = append(ids, rd.EncounterID)
+	}
+	b, _ := json.Marshal(ids)
+	var held string
+	err := tx.QueryRowContext(ctx, `SELECT record_id FROM legal_holds WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY record_id LIMIT 1`, string(b)).Scan(&held)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return domain.Errorf(domain.ECONFLICT, "erase", "record %s is under a legal hold: the hold must be lifted before it can be erased", held)
+}
+
+// privacyState is an applier's erasure bookkeeping.
+type privacyState struct {
+	kind         string // why records are erased (domain.Erasure*); "" = a request
+	noLedgerFile bool   // applying the ledger file again: do not append to it
+	notified     int    // phones told to purge
+}
+
+// dryRun reports errNothing when the request would change nothing (every
+// record already erased, no encounter left to redact).
+func dryRun(ap *applier, req domain.ErasureRequest, ledger []domain.LedgerEntry) error {
+	for _, rid := range req.Erase {
+		c, err := ap.get(syncengine.RecordID(rid))
+		if err != nil {
+			return err
+		}
+		if c.exists && c.rec != nil && c.rec.Erased == nil {
+			return nil
+		}
+	}
+	for _, rd := range req.Redact {
+		c, err := ap.get(syncengine.RecordID(rd.EncounterID))
+		if err != nil {
+			return err
+		}
+		if c.exists && c.rec != nil && c.rec.Erased == nil && needsRedaction(c.rec, rd, ledger) {
+			return nil
+		}
+	}
+	return errNothing
+}
+
+func needsRedaction(r *syncengine.Record, rd domain.Redaction, ledger []domain.LedgerEntry) bool {
+	if f := r.Fields["young_people"]; rd.Unlink != "" && f != nil && f.Kind == syncengine.KindSet && len(f.Set[rd.Unlink]) > 0 {
+		return true
+	}
+	for name, f := range r.Fields {
+		if f.Kind != syncengine.KindText {
+			continue
+		}
+		if ledger != nil {
+			for _, e := range ledger {
+				if e.Record == string(r.ID) && len(f.VisiblePositions(e.Spans[name])) > 0 {
+					return true
+				}
+			}
+		} else if len(syncengine.RedactWords(r.String(name), rd.Words)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// redactEncounter removes the young person's link and the named words (or,
+// applying the ledger again, the named characters) from an encounter.
+func redactEncounter(tx *syncengine.Txn, r *syncengine.Record, rd domain.Redaction, ledger []domain.LedgerEntry) (domain.LedgerEntry, bool, error) {
+	e := domain.LedgerEntry{Record: string(r.ID), Kind: "redact", Unlink: rd.Unlink, Spans: map[string][]syncengine.Span{}}
+	did := false
+	if f := r.Fields["young_people"]; rd.Unlink != "" && f != nil && f.Kind == syncengine.KindSet && len(f.Set[rd.Unlink]) > 0 {
+		if err := tx.Remove(r.ID, "young_people", rd.Unlink); err != nil {
+			return e, false, err
+		}
+		did = true
+	}
+	names := make([]string, 0, len(r.Fields))
+	for name, f := range r.Fields {
+		if f.Kind == syncengine.KindText {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		f := r.Fields[name]
+		var cuts [][2]int // (pos, n), last first
+		if ledger != nil {
+			var spans []syncengine.Span
+			for _, le := range ledger {
+				if le.Record == string(r.ID) {
+					spans = append(spans, le.Spans[name]...)
+				}
+			}
+			cuts = positionsToCuts(f.VisiblePositions(spans))
+		} else {
+			cuts = syncengine.RedactWords(r.String(name), rd.Words)
+		}
+		for _, cut := range cuts {
+			e.Spans[name] = append(e.Spans[name], f.TextSpans(cut[0], cut[1])...)
+			if err := tx.DeleteText(r.ID, name, cut[0], cut[1]); err != nil {
+				return e, false, err
+			}
+			if err := tx.InsertText(r.ID, name, cut[0], RedactedMarker); err != nil {
+				return e, false, err
+			}
+			did = true
+		}
+	}
+	return e, did, nil
+}
+
+// positionsToCuts groups ascending positions into (pos, n) runs, last first.
+func positionsToCuts(pos []int) [][2]int {
+	var cuts [][2]int
+	for _, p := range pos {
+		if k := len(cuts); k > 0 && cuts[k-1][0]+cuts[k-1][1] == p {
+			cuts[k-1][1]++
+			continue
+		}
+		cuts = append(cuts, [2]int{p, 1})
+	}
+	slices.Reverse(cuts)
+	return cuts
+}
+
+// checkpointAfterErasure folds the WAL into the database and truncates it,
+// so the erased bytes no longer sit in old WAL frames (secure_delete has
+// zeroed them in the database's freed pages). A reader holding an old
+// snapshot can make it partial; the next erasure or Close tries again.
+func (db *DB) checkpointAfterErasure(ctx context.Context) {
+	if !db.erasedSince.Swap(false) {
+		return
+	}
+	for i := 0; i < 5; i++ {
+		var busy, logFrames, done int
+		if err := db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil || busy == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// reapplyLedger, on Open: every erasure in the ledger file is done again if
+// the database does not show it (it was restored from a backup taken
+// before). Records the backup does not have yet are erased when a phone
+// pushes them (redactLedgered).
+func (db *DB) reapplyLedger(ctx context.Context) error {
+	entries, err := db.readLedgerFile()
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	var res domain.ErasureResult
+	err = db.update(ctx, func(tx *Tx) error {
+		ap := newApplier(ctx, tx)
+		ap.pv = privacyState{noLedgerFile: true}
+		if err := ap.recordLedger(entries); err != nil {
+			return err
+		}
+		req := domain.ErasureRequest{Reason: "erasure applied again after a restore", Kind: domain.ErasureReapplied}
+		for _, e := range entries {
+			switch e.Kind {
+			case "erase":
+				if !slices.Contains(req.Erase, e.Record) {
+					req.Erase = append(req.Erase, e.Record)
+				}
+			case "redact":
+				req.Redact = append(req.Redact, domain.Redaction{EncounterID: e.Record, Unlink: e.Unlink})
+			}
+		}
+		res, err = eraseTx(ctx, tx, req, entries)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("apply erasure ledger again: %w", err)
+	}
+	if len(res.Erased)+len(res.Redacted) > 0 {
+		db.erasedSince.Store(true)
+		db.checkpointAfterErasure(ctx)
+	}
+	return nil
+}
+
+// redactLedgered, before a pushed changeset is applied: ops on records the
+// ledger says were erased become redaction placeholders, so a phone that
+// sends old work again (after a restore, or after being offline) cannot
+// bring erased content back into the state or the log.
+func (a *applier) redactLedgered(cs *syncengine.Changeset) (*syncengine.Changeset, error) {
+	erased := map[syncengine.RecordID]bool{}
+	for _, id := range cs.Records() {
+		var n int
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM erasure_ledger WHERE record_id = ? AND kind = 'erase'`, string(id)).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			erased[id] = true
+		}
+	}
+	if len(erased) == 0 {
+		return cs, nil
+	}
+	out, _ := syncengine.RedactChangeset(cs, func(id syncengine.RecordID) bool { return erased[id] })
+	return out, nil
+}
+
+// checkRedactions refuses redaction placeholders on records that were never
+// erased: applying one erases the record (the engine takes it as the sign
+// that an erasure is on its way), so a device could otherwise destroy any
+// record it may write. Placeholders are legitimate only on a record already
+// erased here or named by the ledger (a phone's scrubbed outbox, old work
+// sent again after a restore).
+func (a *applier) checkRedactions(cs *syncengine.Changeset) error {
+	for _, op := range cs.Ops {
+		if op.Kind != syncengine.OpRedacted {
+			continue
+		}
+		c, err := a.get(op.Record)
+		if err != nil {
+			return err
+		}
+		if c.rec != nil && c.rec.Erased != nil {
+			continue
+		}
+		var n int
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM erasure_ledger WHERE record_id = ? AND kind = 'erase'`, string(op.Record)).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return domain.Errorf(domain.EFORBIDDEN, "authorise changeset", "record %s was not erased: only an erasure may remove its content", op.Record)
+		}
+	}
+	return nil
+}
+
+// openPrivacy, on Open: chain audit rows written before the chain existed,
+// and apply the erasure ledger again (after a restore it brings the
+// database back to what was erased).
+func (db *DB) openPrivacy(ctx context.Context) error {
+	// Rows without a hash exist only in a database older than the chain:
+	// sealed once, then every append chains itself.
+	if err := db.update(ctx, func(tx *Tx) error {
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM meta WHERE key = 'audit_chained'`).Scan(&done); err != nil || done > 0 {
+			return err
+		}
+		if err := sealAuditChain(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('audit_chained', '1')`)
+		return err
+	}); err != nil {
+		return fmt.Errorf("chain audit log: %w", err)
+	}
+	return db.reapplyLedger(ctx)
+}
+
+// sentRecords is the pull audit's list of records a page carried: each once, sorted.
+func sentRecords(res *domain.SyncResult) []string {
+	ids := slices.Clone(res.SentRecords)
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
