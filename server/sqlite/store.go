@@ -12,6 +12,7 @@ var (
 	_ domain.Accounts        = (*DB)(nil)
 	_ domain.TwoFactor       = (*DB)(nil)
 	_ domain.QuarantineStore = (*DB)(nil)
+	_ domain.TransferStore   = (*DB)(nil)
 	_ domain.AuditLog        = (*DB)(nil)
 	_ domain.Operations      = (*DB)(nil)
 )
