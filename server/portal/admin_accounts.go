@@ -165,3 +165,20 @@ func isFormError(err error) bool {
 	var code = domain.ErrorCode(err)
 	return err != nil && !errors.Is(err, errNotFound) && (code == domain.EINVALID || code == domain.ECONFLICT)
 }
+
+// The banners of account administration (see flash.go), kept here so the
+// shared table is not edited by every feature.
+func init() {
+	for k, v := range map[string]string{
+		"password-set":         "Your password is set. Sign in with it.",
+		"session-ended":        "That session is ended.",
+		"signed-out-elsewhere": "You are signed out everywhere else.",
+		"sessions-ended":       "Sessions ended.",
+		"unlocked":             "Unlocked: failed sign-ins are forgotten.",
+		"two-factor-reset":     "Two-step sign-in reset: they enrol again at their next sign-in.",
+		"team-created":         "Team added.",
+		"service-created":      "Service added.",
+	} {
+		flashMessages[k] = v
+	}
+}
