@@ -64,13 +64,33 @@ func repoRoot() string {
 // server is the real program, started as a process on 127.0.0.1:0.
 type server struct {
 	URL string
-	cmd *exec.Cmd
 }
 
 func startServer(t *testing.T) *server {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "joinedup"), "-addr", "127.0.0.1:0", "-bcrypt-cost", "4", "-log-level", "warn")
-	cmd.Env = append(os.Environ(), "DATA_DIR="+t.TempDir())
+	lines := runServer(t, []string{"-addr", "127.0.0.1:0", "-bcrypt-cost", "4", "-log-level", "warn"}, "DATA_DIR="+t.TempDir())
+	deadline := time.After(90 * time.Second)
+	for {
+		select {
+		case l := <-lines:
+			if m := portalURLRe.FindStringSubmatch(l); m != nil {
+				return &server{URL: m[1]}
+			}
+		case <-deadline:
+			t.Fatal("server did not print its address")
+		}
+	}
+}
+
+var portalURLRe = regexp.MustCompile(`Portal:\s+(http://\S+?)/?$`)
+
+// runServer starts the program with args and extra environment, stops it
+// (SIGINT, then SIGKILL after 20 s) when the test ends, and returns its
+// standard output's lines.
+func runServer(t *testing.T, args []string, env ...string) <-chan string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "joinedup"), args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -89,25 +109,17 @@ func startServer(t *testing.T) *server {
 			cmd.Process.Kill()
 		}
 	})
-	urlRe := regexp.MustCompile(`Portal:\s+(http://\S+?)/?$`)
-	found := make(chan string, 1)
+	lines := make(chan string, 256)
 	go func() {
 		sc := bufio.NewScanner(out)
-		sent := false
 		for sc.Scan() {
-			if m := urlRe.FindStringSubmatch(sc.Text()); m != nil && !sent {
-				found <- m[1]
-				sent = true
+			select {
+			case lines <- sc.Text():
+			default: // nobody reads any more: drop, never block the server
 			}
 		}
 	}()
-	select {
-	case u := <-found:
-		return &server{URL: u, cmd: cmd}
-	case <-time.After(90 * time.Second):
-		t.Fatal("server did not print its address")
-	}
-	return nil
+	return lines
 }
 
 // phone is a fieldsim state directory.

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -25,43 +23,15 @@ import (
 func startEmptyServer(t *testing.T) (*server, string) {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command(filepath.Join(binDir, "joinedup"), "-addr", "127.0.0.1:0", "-bcrypt-cost", "4", "-log-level", "warn", "-demo=false")
-	cmd.Env = append(os.Environ(), "DATA_DIR="+dir, "PORTAL_INSECURE_COOKIES=1")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-	}()
+	lines := runServer(t, []string{"-addr", "127.0.0.1:0", "-bcrypt-cost", "4", "-log-level", "warn", "-demo=false"},
+		"DATA_DIR="+dir, "PORTAL_INSECURE_COOKIES=1")
 	var base, banner string
 	deadline := time.After(90 * time.Second)
 	for !strings.Contains(banner, "Press Ctrl-C") {
 		select {
 		case l := <-lines:
 			banner += l + "\n"
-			if m := regexp.MustCompile(`Portal:\s+(http://\S+?)/?$`).FindStringSubmatch(l); m != nil {
+			if m := portalURLRe.FindStringSubmatch(l); m != nil {
 				base = m[1]
 			}
 		case <-deadline:
@@ -71,7 +41,7 @@ func startEmptyServer(t *testing.T) (*server, string) {
 	if !strings.Contains(banner, "joinedup admin create --email") {
 		t.Fatalf("an empty server's banner does not say how to create the first admin:\n%s", banner)
 	}
-	return &server{URL: base, cmd: cmd}, dir
+	return &server{URL: base}, dir
 }
 
 var (
