@@ -26,6 +26,7 @@ func registerAdminRoutes(s *Server, r fiber.Router) {
 	a.Post("/backup", s.handleBackup)
 	registerTransferRoutes(s, a)
 	registerPrivacyRoutes(s, a)
+	registerPeopleRoutes(s, a)
 }
 
 // basicStaffAuth signs staff in with HTTP Basic (email, password).

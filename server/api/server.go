@@ -45,6 +45,7 @@ type Store interface {
 	DecideTransfer(ctx context.Context, by domain.Person, id int64, decision string) (domain.Transfer, error)
 	Transfers(ctx context.Context, f domain.TransferFilter) ([]domain.Transfer, error)
 	PrivacyStore
+	People
 }
 
 // Config tunes the API.
