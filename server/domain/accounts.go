@@ -21,13 +21,13 @@ type PasswordToken struct {
 // Deactivation is what ending a person's access did, for the admin's page
 // and the audit log.
 type Deactivation struct {
-	PersonID       string
-	DevicesRevoked int
-	SessionsEnded  int
+	PersonID       string `json:"person_id"`
+	DevicesRevoked int    `json:"devices_revoked"`
+	SessionsEnded  int    `json:"sessions_ended"`
 	// Flagged are the open follow-ups and referrals the person had, now
 	// listed for their supervisor (Supervisor) to reassign.
-	Flagged    []string
-	Supervisor string // "" if the person's team has no supervisor
+	Flagged    []string `json:"flagged"`
+	Supervisor string   `json:"flagged_to,omitempty"` // "" if the person's team has no supervisor
 }
 
 // Audit actions of account administration.

@@ -21,6 +21,7 @@ type Accounts interface {
 	EndSessions(ctx context.Context, personID string, only, keep []byte, by string) (int, error)
 	PersonSessions(ctx context.Context, personID string) ([]domain.StaffSession, error)
 	UpsertPerson(ctx context.Context, p domain.Person) error
+	UpsertPeople(ctx context.Context, ps []domain.Person) error
 	UpsertArea(ctx context.Context, a domain.Area) error
 	UpsertTeam(ctx context.Context, t domain.Team) error
 	EnrolTOTP(ctx context.Context, personID, secret string, recovery [][]byte) error

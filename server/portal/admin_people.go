@@ -20,6 +20,7 @@ import (
 // route's role guard, so the rule lives in the policy table.
 func registerAdminRoutes(r routes, p *Portal) {
 	r.Get("/admin/people", p.handleAdminPeople)
+	registerImportRoutes(r, p) // before /admin/people/:id
 	r.Get("/admin/people/new", p.handleAdminPersonForm)
 	r.Post("/admin/people/new", p.handleAdminPersonSave)
 	r.Get("/admin/people/:id", p.handleAdminPersonForm)
