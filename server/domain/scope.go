@@ -59,3 +59,27 @@ func (s Scope) Projection() []string {
 	sort.Strings(f)
 	return slices.Compact(f)
 }
+
+// ScopeKey names where a record is filed, as scope events record it: its
+// team, its service, or both.
+func ScopeKey(team, service string) string {
+	switch {
+	case team != "" && service != "":
+		return team + "|svc:" + service
+	case service != "":
+		return "svc:" + service
+	}
+	return team
+}
+
+// AppendScopeKeys adds the live-channel keys ("team:x", "svc:y") of a
+// filing to keys, once each.
+func AppendScopeKeys(keys []string, team, service string) []string {
+	if team != "" && !slices.Contains(keys, "team:"+team) {
+		keys = append(keys, "team:"+team)
+	}
+	if service != "" && !slices.Contains(keys, "svc:"+service) {
+		keys = append(keys, "svc:"+service)
+	}
+	return keys
+}
