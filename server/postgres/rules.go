@@ -159,15 +159,15 @@ func (a *applier) replica(prefix string) (*syncengine.Replica, *serverStore, err
 	}
 	err := load()
 	if errors.Is(err, pgx.ErrNoRows) {
-		id, err := syncengine.NewReplicaID(tx.db.Rand)
-		if err != nil {
-			return nil, nil, err
+		id, nerr := syncengine.NewReplicaID(tx.db.Rand)
+		if nerr != nil {
+			return nil, nil, nerr
 		}
 		// Two nodes making the replica at once: one insert wins (the other
 		// waits on the key, then inserts nothing) and both load the winner's.
-		if _, err := tx.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2), ($3, '0'), ($4, '0') ON CONFLICT (key) DO NOTHING`,
-			prefix+"_replica", id.String(), prefix+"_counter", prefix+"_clock"); err != nil {
-			return nil, nil, err
+		if _, ierr := tx.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2), ($3, '0'), ($4, '0') ON CONFLICT (key) DO NOTHING`,
+			prefix+"_replica", id.String(), prefix+"_counter", prefix+"_clock"); ierr != nil {
+			return nil, nil, ierr
 		}
 		err = load()
 	}
