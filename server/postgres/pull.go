@@ -73,14 +73,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		return pullSnapshot(ctx, tx, scope, cur, now, budget, res)
 	}
 	filter, farg := scopeFilter(scope, 4)
-	rows, err := tx.Query(ctx, `SELECT c.seq, c.body,
-		  (SELECT COUNT(*) FROM changeset_records cr WHERE cr.seq = c.seq) AS total,
-		  m.mine
-		FROM changesets c
-		JOIN LATERAL (SELECT string_agg(cr.record_id, ' ') AS mine FROM changeset_records cr JOIN records r ON r.id = cr.record_id
-		    WHERE cr.seq = c.seq AND `+filter+`) m ON m.mine IS NOT NULL
-		WHERE c.seq > $1 AND c.seq <= $2 AND c.replica_id <> $3
-		ORDER BY c.seq`, cur.Seq, now, req.Device.ReplicaID, farg)
+	rows, err := tx.Query(ctx, logPageSQL(filter), cur.Seq, now, req.Device.ReplicaID, farg)
 	if err != nil {
 		return err
 	}
@@ -168,9 +161,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur domain.Cu
 		id, yp string
 		state  []byte
 	}
-	rows, err := tx.Query(ctx, `SELECT r.id, r.state, COALESCE(r.young_person_id, '') FROM records r
-		WHERE ((r.id > $1 AND r.updated_seq > $2) OR (r.id <= $1 AND r.updated_seq > $3)) AND r.updated_seq <= $4 AND `+filter+`
-		ORDER BY r.id`, cur.After, cur.Base, prev, now, farg)
+	rows, err := tx.Query(ctx, snapshotSQL(filter), cur.After, cur.Base, prev, now, farg)
 	if err != nil {
 		return err
 	}
@@ -259,4 +250,26 @@ func cursorSeq(s string) int64 {
 		return c.Base
 	}
 	return c.Seq
+}
+
+// logPageSQL is the log page query for a scope filter on r (argument $4):
+// $1 the cursor, $2 now, $3 the device's replica (its own changesets are
+// not sent back). Guarded by TestPullQueriesUseIndexes.
+func logPageSQL(filter string) string {
+	return `SELECT c.seq, c.body,
+		  (SELECT COUNT(*) FROM changeset_records cr WHERE cr.seq = c.seq) AS total,
+		  m.mine
+		FROM changesets c
+		JOIN LATERAL (SELECT string_agg(cr.record_id, ' ') AS mine FROM changeset_records cr JOIN records r ON r.id = cr.record_id
+		    WHERE cr.seq = c.seq AND ` + filter + `) m ON m.mine IS NOT NULL
+		WHERE c.seq > $1 AND c.seq <= $2 AND c.replica_id <> $3
+		ORDER BY c.seq`
+}
+
+// snapshotSQL is the snapshot page query for a scope filter on r ($5):
+// $1 after, $2 base, $3 the previous page's position, $4 now.
+func snapshotSQL(filter string) string {
+	return `SELECT r.id, r.state, COALESCE(r.young_person_id, '') FROM records r
+		WHERE ((r.id > $1 AND r.updated_seq > $2) OR (r.id <= $1 AND r.updated_seq > $3)) AND r.updated_seq <= $4 AND ` + filter + `
+		ORDER BY r.id`
 }
