@@ -190,8 +190,14 @@ func target(l AdmitLookup, cs *syncengine.Changeset, ops []int, b *Stored, r *sy
 		// The decider matters only where sharing is decided (the policy's
 		// consent preconditions); other writes skip the lookup.
 		if wrote("status") || wrote("service_id") || wrote("consent") || wrote("consent_decided_by") || wrote("consent_justification") {
-			if t.ConsentDecider, err = l.Actor(r.String("consent_decided_by")); err != nil {
-				return t, err
+			// The decider is whoever wrote the decision, as the server
+			// authenticated them (a register value's author is its
+			// changeset's, checked against the device): a worker writing
+			// their supervisor's id into consent_decided_by decides nothing.
+			if dec := r.String("consent_decided_by"); dec != "" && r.Author("consent_decided_by") == dec {
+				if t.ConsentDecider, err = l.Actor(dec); err != nil {
+					return t, err
+				}
 			}
 		}
 	case syncengine.TypeFollowUp:
@@ -275,4 +281,33 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stor
 		}
 	}
 	return acts
+}
+
+// AuthorizeRelease checks a reviewer may release a quarantined change that
+// would store after: they must be allowed to review quarantine on every
+// record it writes, where it is filed now and where it would be filed. (The
+// pusher's own rights are Admit's, checked as for a push.)
+func AuthorizeRelease(l AdmitLookup, reviewer Actor, after []*syncengine.Record) error {
+	filed := map[syncengine.RecordID]syncengine.Filing{}
+	for _, r := range after {
+		b, err := l.Stored(r.ID)
+		if err != nil {
+			return err
+		}
+		f, err := FileStored(l, r, b, true, filed)
+		if err != nil {
+			return err
+		}
+		filed[r.ID] = f
+		targets := []Target{{Type: r.Type, Team: f.Team, Exists: b.Exists}}
+		if b.Exists && b.Team != f.Team {
+			targets = append(targets, Target{Type: r.Type, Team: b.Team, Exists: true})
+		}
+		for _, t := range targets {
+			if err := Authorize(reviewer, Action{Verb: VerbReviewQuarantine}, t); err != nil {
+				return Errorf(EFORBIDDEN, "release quarantined changeset", "you may not release a change to record %s: %s", r.ID, ErrorMessage(err))
+			}
+		}
+	}
+	return nil
 }

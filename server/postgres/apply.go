@@ -245,7 +245,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	}
 	if held {
 		if _, err := a.tx.Exec(a.ctx, `UPDATE quarantine SET reviewed_by = 'server', reviewed_at = $1, resolution = $2
-			WHERE replica_id = $3 AND start = $4 AND reviewed_at IS NULL`, a.tx.now, domain.ResolutionRelease, pr.Replica, cs.Start); err != nil {
+			WHERE device_id = $5 AND replica_id = $3 AND start = $4 AND reviewed_at IS NULL`, a.tx.now, domain.ResolutionRelease, pr.Replica, cs.Start, dev.ID); err != nil {
 			return pr, err
 		}
 		if err := a.resendReleased(seq, cs); err != nil {
@@ -475,27 +475,4 @@ func (a *applier) retryHeld() error {
 			return nil
 		}
 	}
-}
-
-// quarantine keeps a refused changeset with its reason, for review.
-func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr protocol.PushResult, cause error, res *domain.SyncResult) (protocol.PushResult, error) {
-	code := syncengine.ErrorCode(cause)
-	if code == domain.EINTERNAL {
-		return pr, cause
-	}
-	msg := syncengine.ErrorMessage(cause)
-	if _, err := a.tx.Exec(a.ctx, `INSERT INTO quarantine (device_id, replica_id, start, code, message, body, created)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (replica_id, start) DO UPDATE SET device_id = excluded.device_id, code = excluded.code, message = excluded.message, body = excluded.body,
-			created = excluded.created, reviewed_by = NULL, reviewed_at = NULL, resolution = NULL`,
-		nullString(dev.ID), pr.Replica, cs.Start, code, msg, syncengine.EncodeChangeset(cs), a.tx.now); err != nil {
-		return pr, err
-	}
-	if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{DeviceID: dev.ID, PersonID: cs.Author, Action: domain.ActionQuar,
-		Detail: map[string]any{"replica": pr.Replica, "start": cs.Start, "code": code}}); err != nil {
-		return pr, err
-	}
-	pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, code, msg
-	res.Quarantined++
-	return pr, nil
 }

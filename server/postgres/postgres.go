@@ -206,7 +206,7 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 // caller's mistakes, answered as conflicts.
 func retryableKey(name string) bool {
 	switch name {
-	case "changesets_replica_id_start_key", "records_pkey", "meta_pkey", "quarantine_replica_id_start_key",
+	case "changesets_replica_id_start_key", "records_pkey", "meta_pkey", "quarantine_device_id_replica_id_start_key",
 		"signin_failures_pkey", "push_outbox_pkey", "push_tokens_token_key":
 		return true
 	}

@@ -166,20 +166,30 @@ CREATE TABLE scope_events (
 );
 CREATE INDEX scope_events_seq ON scope_events (seq);
 
+-- A refused changeset per device (a forged replica id never reaches another
+-- device's items); teams lists, " a b ", the teams it writes into, so their
+-- supervisors review it. The body is kept within a bound, its size and
+-- digest always.
 CREATE TABLE quarantine (
 	id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	device_id   TEXT,
+	device_id   TEXT NOT NULL DEFAULT '',
+	person_id   TEXT NOT NULL DEFAULT '',
+	teams       TEXT NOT NULL DEFAULT '',
 	replica_id  TEXT NOT NULL,
 	start       BIGINT NOT NULL,
 	code        TEXT NOT NULL,
 	message     TEXT NOT NULL,
-	body        BYTEA NOT NULL,
+	body        BYTEA,
+	body_size   INTEGER NOT NULL DEFAULT 0,
+	body_digest BYTEA,
 	created     TIMESTAMPTZ NOT NULL,
 	reviewed_by TEXT,
 	reviewed_at TIMESTAMPTZ,
 	resolution  TEXT,
-	UNIQUE (replica_id, start)
+	UNIQUE (device_id, replica_id, start)
 );
+CREATE INDEX quarantine_device_open ON quarantine (device_id, code) WHERE reviewed_at IS NULL;
+CREATE INDEX quarantine_person_open ON quarantine (person_id) WHERE reviewed_at IS NULL;
 CREATE INDEX quarantine_open ON quarantine (reviewed_at);
 
 CREATE TABLE meta (
