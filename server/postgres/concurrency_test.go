@@ -61,6 +61,12 @@ func enrol(t testing.TB, db *postgres.DB, person string) *phone {
 	must(t, err)
 	en, err := db.Enrol(ctx, code, "android")
 	must(t, err)
+	return newPhone(t, en)
+}
+
+// newPhone is an engine replica for an enrolment.
+func newPhone(t testing.TB, en domain.Enrolment) *phone {
+	t.Helper()
 	id, err := syncengine.ParseReplicaID(en.ReplicaID)
 	must(t, err)
 	p := &phone{t: t, en: en, store: syncengine.NewMemStore()}
