@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
@@ -30,6 +31,34 @@ func installHash(id string) []byte {
 		return nil
 	}
 	return hashSecret("install:" + id)
+}
+
+// codeKeyMeta names the installation's secret for enrolment code hashes.
+const codeKeyMeta = "enrolment_code_key"
+
+// codeHash is how an enrolment code is stored, as in the SQLite store: an
+// HMAC-SHA256 under a per-installation secret kept in meta, so stored hashes
+// cannot be matched against a table computed once for every installation.
+// Nodes making the secret at once keep one (the first insert) and all read it.
+func codeHash(ctx context.Context, tx *Tx, code string) ([]byte, error) {
+	b, err := tx.db.random(32)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, codeKeyMeta, hex.EncodeToString(b)); err != nil {
+		return nil, err
+	}
+	var key string
+	if err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, codeKeyMeta).Scan(&key); err != nil {
+		return nil, err
+	}
+	raw, err := hex.DecodeString(key)
+	if err != nil {
+		return nil, fmt.Errorf("meta %s: %w", codeKeyMeta, err)
+	}
+	m := hmac.New(sha256.New, raw)
+	m.Write([]byte(code))
+	return m.Sum(nil), nil
 }
 
 func (db *DB) random(n int) ([]byte, error) {
@@ -61,8 +90,12 @@ func (db *DB) IssueEnrolmentCodes(ctx context.Context, personIDs []string, creat
 				return err
 			}
 			codes[i] = codeEncoding.EncodeToString(b[5*i : 5*i+5])
+			h, err := codeHash(ctx, tx, codes[i])
+			if err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `INSERT INTO enrolment_codes (code_hash, person_id, expires_at, created_by, created) VALUES ($1, $2, $3, $4, $5)`,
-				hashSecret(codes[i]), personID, tx.now.Add(domain.EnrolmentCodeTTL), createdBy, tx.now); err != nil {
+				h, personID, tx.now.Add(domain.EnrolmentCodeTTL), createdBy, tx.now); err != nil {
 				return err
 			}
 			if err := appendAudit(ctx, tx, domain.AuditEntry{PersonID: createdBy, Action: domain.ActionIssue, Detail: map[string]any{"for": personID}}); err != nil {
@@ -96,12 +129,15 @@ func (db *DB) EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.
 	err = db.update(ctx, func(tx *Tx) error {
 		e = domain.Enrolment{DeviceID: "dev_" + hex.EncodeToString(rnd[:16]), ReplicaID: hex.EncodeToString(rnd[16:32]),
 			Credential: base64.RawURLEncoding.EncodeToString(rnd[32:])}
-		codeHash := hashSecret(domain.NormaliseCode(req.Code))
+		codeHash, err := codeHash(ctx, tx, domain.NormaliseCode(req.Code))
+		if err != nil {
+			return err
+		}
 		var expires time.Time
 		var used *time.Time
 		var usedBy *string
 		var install []byte
-		err := tx.QueryRow(ctx, `SELECT person_id, expires_at, used_at, device_id, install_hash FROM enrolment_codes WHERE code_hash = $1 FOR UPDATE`,
+		err = tx.QueryRow(ctx, `SELECT person_id, expires_at, used_at, device_id, install_hash FROM enrolment_codes WHERE code_hash = $1 FOR UPDATE`,
 			codeHash).Scan(&e.PersonID, &expires, &used, &usedBy, &install)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return invalid
