@@ -6,6 +6,8 @@
 //     referrals, edits) pushed through POST /v1/sync in pages, then pulled
 //     by a fresh device; baseline: the resulting rows bulk-inserted into
 //     SQLite in one transaction.
+//   - orgsize: one device's incremental pull with 0, 1k, 10k, 100k other-team
+//     changesets since its cursor; baseline: the 0 case.
 //   - load: N devices (default 1,000) syncing at once, each doing a few
 //     push+pull round trips with a small changeset; baseline: the same
 //     number of GET /healthz requests through the same client pool.
@@ -30,6 +32,8 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +52,9 @@ func main() {
 	devices := flag.Int("devices", 1000, "simulated devices for the load benchmark")
 	syncs := flag.Int("syncs", 3, "push+pull syncs per device")
 	page := flag.Int("page", 200, "changesets per push request in the week benchmark")
-	which := flag.String("run", "week,load", "benchmarks to run")
+	which := flag.String("run", "week,load,orgsize", "benchmarks to run")
+	orgSizes := flag.String("orgsizes", "0,1000,10000,100000", "other-team changesets for the orgsize curve (the first is the baseline)")
+	orgReps := flag.Int("orgreps", 15, "pulls per point of the orgsize curve (the median is reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -71,6 +77,15 @@ func main() {
 	}
 	if bytes.Contains([]byte(*which), []byte("load")) {
 		check(load(filepath.Join(dir, "load"), *devices, *syncs))
+	}
+	if bytes.Contains([]byte(*which), []byte("orgsize")) {
+		var sizes []int
+		for _, f := range strings.Split(*orgSizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			check(err)
+			sizes = append(sizes, n)
+		}
+		check(orgsize(filepath.Join(dir, "orgsize"), sizes, *orgReps))
 	}
 }
 
