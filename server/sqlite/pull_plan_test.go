@@ -78,3 +78,43 @@ func TestIncrementalPullPlanUsesTeamChangesIndex(t *testing.T) {
 		})
 	}
 }
+
+// A snapshot page reads an index range in id order and stops at the budget:
+// a plan that sorts (TEMP B-TREE) reads and sorts the whole team per page.
+func TestSnapshotPagePlanReadsIndexRange(t *testing.T) {
+	db := openPlanDB(t)
+	tests := []struct {
+		name    string
+		scope   domain.Scope
+		base    int64
+		want    string
+		sortsOK bool // a snapshot of what changed since base sorts only that
+	}{
+		{"worker, whole team", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
+		{"supervisor, whole teams", domain.Scope{PersonID: "s", Teams: []string{"t1", "t2"}}, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
+		{"every team", domain.Scope{PersonID: "a", All: true}, 0, "SEARCH r USING INDEX sqlite_autoindex_records_1 (id>?)", false},
+		{"worker, changed since base", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 5, "SEARCH r USING INDEX records_team_changes (team_id=? AND updated_seq>?)", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			filter, fargs := scopeFilter(tt.scope)
+			qs := snapshotPageQueries(tt.scope, filter, fargs, "after", tt.base)
+			if !tt.scope.All && tt.base == 0 && len(qs) != len(tt.scope.Teams) {
+				t.Fatalf("%d queries for %d teams, want one a team", len(qs), len(tt.scope.Teams))
+			}
+			for _, q := range qs {
+				plan := queryPlan(t, db, q.sql, q.args...)
+				if !strings.Contains(plan, tt.want) {
+					t.Errorf("plan lacks %q:\n%s", tt.want, plan)
+				}
+				if !tt.sortsOK && strings.Contains(plan, "TEMP B-TREE") {
+					t.Errorf("plan sorts:\n%s", plan)
+				}
+			}
+			plan := queryPlan(t, db, snapshotChurnSQL(filter), append(fargs, 3, "after")...)
+			if !strings.Contains(plan, "updated_seq>?") || strings.Contains(plan, "SCAN r") {
+				t.Errorf("churn plan does not search by change position:\n%s", plan)
+			}
+		})
+	}
+}
