@@ -85,6 +85,9 @@ func dsn(path string, txlock string, readonly bool) string {
 	q.Set("_txlock", txlock)
 	// Freed pages are zeroed: an erasure must not leave the bytes in the file.
 	q.Set("_secure_delete", "on")
+	// Each connection keeps its recent prepared statements: the hot
+	// queries of a sync are compiled once per connection, not per call.
+	q.Set("_stmt_cache_size", "256")
 	if readonly {
 		q.Set("_query_only", "1")
 	}
