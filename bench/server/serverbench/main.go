@@ -45,6 +45,8 @@ import (
 	"github.com/joinedup/joinedup/fixtures"
 	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/notify"
+	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
@@ -112,6 +114,9 @@ func startServer(dir string) (*server, error) {
 	if err := db.Open(); err != nil {
 		return nil, err
 	}
+	// The notification rules run on every accepted change, as in
+	// production (server/cmd/joinedup mountPush); nothing delivers them.
+	db.Rules = notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	cfg := api.DefaultConfig()
 	cfg.RateLimit = 0 // unlimited: the benchmark is the only client
 	cfg.BodyLimit = 64 << 20
