@@ -16,15 +16,12 @@ import (
 // team for every page costs more per page as the team grows; index-range
 // paging costs the same.
 func firstsync(dir string, sizes []int) error {
-	s, err := startServer(dir)
+	s, err := startServerWithArea(dir)
 	if err != nil {
 		return err
 	}
 	defer s.close()
 	ctx := context.Background()
-	if err := s.db.UpsertArea(ctx, domain.Area{ID: "area", Name: "Area"}); err != nil {
-		return err
-	}
 	fmt.Printf("firstsync: a fresh worker device's snapshot pull of its team (1 KB records, %d KiB pages), another team as large\n", domain.DefaultPageBytes>>10)
 	state := make([]byte, 1000)
 	rand.Read(state)

@@ -20,15 +20,12 @@ import (
 // has to step over them, never read them), so the curve is of the pull and
 // not of how fast the filler could be pushed.
 func orgsize(dir string, sizes []int, reps int) error {
-	s, err := startServer(dir)
+	s, err := startServerWithArea(dir)
 	if err != nil {
 		return err
 	}
 	defer s.close()
 	ctx := context.Background()
-	if err := s.db.UpsertArea(ctx, domain.Area{ID: "area", Name: "Area"}); err != nil {
-		return err
-	}
 	for _, t := range []string{"mine", "other"} {
 		if err := s.db.UpsertTeam(ctx, domain.Team{ID: t, AreaID: "area", Name: t}); err != nil {
 			return err
@@ -145,4 +142,17 @@ func orgsize(dir string, sizes []int, reps int) error {
 		fmt.Printf("  %7d other-team changesets since the cursor (%d in the log): pull %s = %.2fx the 0 case\n", n, filled, med.Round(time.Microsecond), ratio(med, base))
 	}
 	return nil
+}
+
+// startServerWithArea starts a server whose organisation has one area, "area".
+func startServerWithArea(dir string) (*server, error) {
+	s, err := startServer(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.db.UpsertArea(context.Background(), domain.Area{ID: "area", Name: "Area"}); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
 }
