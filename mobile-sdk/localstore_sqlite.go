@@ -115,3 +115,18 @@ func (s sqliteLocal) Wipe() error {
 }
 
 func (s sqliteLocal) Close() error { return s.close() }
+
+func (s sqliteLocal) Records(typ string) ([]*syncengine.Record, error) {
+	return s.records(`SELECT id, state FROM records WHERE type = ? ORDER BY id`, typ)
+}
+
+func (s sqliteLocal) PutSnapshot(recs []*syncengine.Record) error {
+	return s.update(func(tx *sql.Tx) error {
+		for _, r := range recs {
+			if err := s.putRecord(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

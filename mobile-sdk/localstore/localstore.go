@@ -17,6 +17,12 @@ import "github.com/joinedup/joinedup/syncengine"
 type Store interface {
 	syncengine.RecordStore
 
+	// Records returns the records of one type (for the app's lists).
+	Records(typ string) ([]*syncengine.Record, error)
+	// PutSnapshot stores record states the server sent whole (a first sync,
+	// a reset): not a changeset, so nothing is queued or taken off the inbox.
+	PutSnapshot(recs []*syncengine.Record) error
+
 	// Meta returns a plain value ("" when unset): replica_id, cursor,
 	// counter, hlc, server_url, last_synced... Setting replica_id tells the
 	// store which changesets are this phone's own.

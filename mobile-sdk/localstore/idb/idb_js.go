@@ -203,6 +203,47 @@ func (s *Store) Record(id syncengine.RecordID) (*syncengine.Record, error) {
 	return r, nil
 }
 
+// Records decodes every record and keeps those of type typ, in id order
+// (the type is inside the sealed state; a phone holds hundreds, not millions).
+func (s *Store) Records(typ string) ([]*syncengine.Record, error) {
+	keys, vals, err := s.all(stRecords)
+	if err != nil {
+		return nil, err
+	}
+	var out []*syncengine.Record
+	for i := range keys {
+		id := keys[i].String()
+		plain, err := s.open("rec:"+id, toGo(vals[i]))
+		if err != nil {
+			return nil, err
+		}
+		r, err := syncengine.DecodeRecord(plain)
+		if err != nil {
+			return nil, syncengine.Errorf(eCorrupt, "read record", "stored record %s does not decode", id)
+		}
+		if r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) PutSnapshot(recs []*syncengine.Record) error {
+	sealed := make([][]byte, len(recs))
+	for i, r := range recs {
+		var err error
+		if sealed[i], err = s.seal("rec:"+string(r.ID), syncengine.EncodeRecord(r)); err != nil {
+			return err
+		}
+	}
+	tx := s.db.Call("transaction", stRecords, "readwrite")
+	st := tx.Call("objectStore", stRecords)
+	for i, r := range recs {
+		st.Call("put", toJS(sealed[i]), string(r.ID))
+	}
+	return done(tx)
+}
+
 // Commit is the native store's Commit: record states, and for a new local
 // save its outbox entry and the counter, in one transaction.
 func (s *Store) Commit(cs *syncengine.Changeset, recs []*syncengine.Record) error {
@@ -403,6 +444,9 @@ func done(tx js.Value) error {
 	tx.Set("onabort", fail)
 	return <-ch
 }
+
+// Await waits for a JavaScript promise (the web app's fetch uses it too).
+func Await(p js.Value) (js.Value, error) { return awaitPromise(p) }
 
 func awaitPromise(p js.Value) (js.Value, error) {
 	ch := make(chan result, 1)

@@ -31,6 +31,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"outbox order, budget and acknowledgement", testOutbox},
 		{"inbox order, duplicates, and apply takes it off", testInbox},
 		{"everything survives reopening", testReopen},
+		{"records by type, and snapshots", testRecords},
 		{"wipe leaves nothing", testWipe},
 	}
 	for _, tt := range tests {
@@ -71,11 +72,18 @@ func newReplica(t *testing.T, id syncengine.ReplicaID, s syncengine.RecordStore,
 	t.Helper()
 	clock := time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC)
 	rep, err := syncengine.NewReplica(syncengine.Config{ID: id, Store: s, Counter: counter, Clock: syncengine.Timestamp(hlc),
-		Now: func() time.Time { clock = clock.Add(time.Second); return clock }, Rand: rand.NewChaCha8([32]byte{byte(counter), 7})})
+		Now: func() time.Time { clock = clock.Add(time.Second); return clock }, Rand: rand.NewChaCha8(seed(id, counter))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rep
+}
+
+// seed differs per replica and per run of it, so record ids never collide.
+func seed(id syncengine.ReplicaID, counter uint64) (s [32]byte) {
+	copy(s[:], id.String())
+	s[31] = byte(counter)
+	return s
 }
 
 func mustMeta(t *testing.T, s localstore.Store, key string) string {
@@ -319,5 +327,38 @@ func testWipe(t *testing.T, open func() (localstore.Store, error)) {
 	}
 	if r, err := s.Record(rid); err != nil || r != nil {
 		t.Errorf("record survived the wipe: %v, %v", r, err)
+	}
+}
+
+func testRecords(t *testing.T, open func() (localstore.Store, error)) {
+	s := mustOpen(t, open)
+	defer s.Close()
+	rep := phone(t, s, replicaID(t, 9))
+	_, a := encounter(t, rep, "first")
+	other := newReplica(t, replicaID(t, 10), syncengine.NewMemStore(), 0, 0)
+	_, b := encounter(t, other, "from the server")
+	snap, err := other.Record(b)
+	if err != nil || snap == nil {
+		t.Fatalf("other record: %v", err)
+	}
+	if err := s.PutSnapshot([]*syncengine.Record{snap}); err != nil {
+		t.Fatalf("put snapshot: %v", err)
+	}
+	recs, err := s.Records(syncengine.TypeEncounter)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("encounters = %d, %v; want 2", len(recs), err)
+	}
+	got := map[syncengine.RecordID]string{}
+	for _, r := range recs {
+		got[r.ID] = r.String("note")
+	}
+	if got[a] != "first" || got[b] != "from the server" {
+		t.Fatalf("encounters = %v", got)
+	}
+	if es := outbox(t, s, 0); len(es) != 1 {
+		t.Fatalf("a snapshot was queued for sending: outbox %v", starts(es))
+	}
+	if none, err := s.Records(syncengine.TypeFollowUp); err != nil || len(none) != 0 {
+		t.Fatalf("follow-ups = %v, %v; want none", none, err)
 	}
 }
