@@ -15,7 +15,7 @@ func registerEnrolRoutes(s *Server, r fiber.Router) {
 }
 
 type enrolRequest struct {
-	Code     string `json:"code" validate:"required,min=6,max=16"`
+	Code     string `json:"code" validate:"required,min=6,max=40"`
 	Platform string `json:"platform" validate:"required,oneof=android ios web sim"`
 	// InstallID (optional): a random id the phone keeps for this attempt; a
 	// retry with the same code and install_id within 10 minutes gets the same

@@ -37,9 +37,13 @@ type Store interface {
 	Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error)
 	Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error)
 	QuarantineSize(ctx context.Context) (int, error)
-	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
+	QuarantineItem(ctx context.Context, id int64, reviewer domain.Person) (domain.QuarantineDetail, error)
+	ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error
 	Backup(ctx context.Context, path string) error
 
+	StartTransfer(ctx context.Context, by domain.Person, youngPersonID, toTeam, reason string) (domain.Transfer, error)
+	DecideTransfer(ctx context.Context, by domain.Person, id int64, decision string) (domain.Transfer, error)
+	Transfers(ctx context.Context, f domain.TransferFilter) ([]domain.Transfer, error)
 	PrivacyStore
 }
 

@@ -221,8 +221,14 @@ func (a *applier) target(cs *syncengine.Changeset, ops []int, b *cachedRecord, r
 		// The decider matters only where sharing is decided (the policy's
 		// consent preconditions); other writes skip the lookup.
 		if wrote("status") || wrote("service_id") || wrote("consent") || wrote("consent_decided_by") || wrote("consent_justification") {
-			if t.ConsentDecider, err = a.actorOf(r.String("consent_decided_by")); err != nil {
-				return t, err
+			// The decider is whoever wrote the decision, as the server
+			// authenticated them (a register value's author is its
+			// changeset's, checked against the device): a worker writing
+			// their supervisor's id into consent_decided_by decides nothing.
+			if dec := r.String("consent_decided_by"); dec != "" && r.Author("consent_decided_by") == dec {
+				if t.ConsentDecider, err = a.actorOf(dec); err != nil {
+					return t, err
+				}
 			}
 		}
 	case syncengine.TypeFollowUp:

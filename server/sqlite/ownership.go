@@ -44,7 +44,9 @@ func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, 
 	}
 	var touched []string
 	for _, m := range ms {
-		if _, err := a.tx.ExecContext(a.ctx, `UPDATE records SET team_id = ? WHERE id = ?`, team, m.id); err != nil {
+		// updated_seq moves too: a device of the new team that pulled past the
+		// record's last change receives it in a snapshot "changed since".
+		if _, err := a.tx.ExecContext(a.ctx, `UPDATE records SET team_id = ?, updated_seq = ? WHERE id = ?`, team, seq, m.id); err != nil {
 			return nil, err
 		}
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO scope_events (seq, record_id, from_team, to_team, at) VALUES (?, ?, ?, ?, ?)`,
