@@ -178,9 +178,11 @@ func code(t *testing.T, base, person string) string {
 }
 
 type tab struct {
-	t     *testing.T
-	ctx   context.Context
-	shots string
+	t       *testing.T
+	ctx     context.Context
+	browser context.Context // the browser the tab is in
+	close   context.CancelFunc
+	shots   string
 }
 
 func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
@@ -238,7 +240,7 @@ func (b *tab) offline(off bool) {
 // open starts a tab at 360 px on the app.
 func open(t *testing.T, browser context.Context, url, shots string, offline bool) (*tab, context.CancelFunc) {
 	ctx, cancel := chromedp.NewContext(browser)
-	b := &tab{t: t, ctx: ctx, shots: shots}
+	b := &tab{t: t, ctx: ctx, browser: browser, close: cancel, shots: shots}
 	b.do(chromedp.EmulateViewport(360, 740))
 	if offline {
 		b.offline(true)
@@ -246,6 +248,31 @@ func open(t *testing.T, browser context.Context, url, shots string, offline bool
 	b.do(chromedp.Navigate(url))
 	b.waitFor(`typeof joinedup === "object" && !document.getElementById("loading").checkVisibility()`)
 	return b, cancel
+}
+
+// newBrowser starts a headless Chromium with a profile of its own (its own
+// IndexedDB: one browser, one phone).
+func newBrowser(t *testing.T, chrome string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true)}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	browser, cancelB := chromedp.NewContext(actx)
+	browser, cancelT := context.WithTimeout(browser, 4*time.Minute)
+	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	return browser
+}
+
+func chromium(t *testing.T) string {
+	chrome := os.Getenv("CHROMIUM_PATH")
+	if chrome == "" {
+		chrome = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chrome); err != nil {
+		t.Skipf("no Chromium at %s (set CHROMIUM_PATH)", chrome)
+	}
+	return chrome
 }
 
 func fieldsim(t *testing.T, bin, dir string, args ...string) string {
@@ -263,13 +290,7 @@ func fieldsim(t *testing.T, bin, dir string, args ...string) string {
 // server exactly once. Then the supervisor revokes the device and its next
 // contact wipes IndexedDB, the key with it.
 func TestFieldAppOfflineSaveReachesServerOnce(t *testing.T) {
-	chrome := os.Getenv("CHROMIUM_PATH")
-	if chrome == "" {
-		chrome = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chrome); err != nil {
-		t.Skipf("no Chromium at %s (set CHROMIUM_PATH)", chrome)
-	}
+	chrome := chromium(t)
 	bin, engine := build(t)
 	base := startServer(t, bin, engine)
 	shots := filepath.Join(repoRoot(t), "artifacts", "screenshots")
@@ -278,15 +299,7 @@ func TestFieldAppOfflineSaveReachesServerOnce(t *testing.T) {
 	}
 	ws := workers(t)
 
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true)}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	browser, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
-	browser, cancelT := context.WithTimeout(browser, 4*time.Minute)
-	defer cancelT()
+	browser := newBrowser(t, chrome)
 	if _, err := chromedp.Run(browser, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
@@ -353,4 +366,140 @@ func TestFieldAppOfflineSaveReachesServerOnce(t *testing.T) {
 	}
 	b.shot("06-revoked-wiped")
 	closeTab()
+}
+
+// enrolled opens the app in its own browser and enrols it for person.
+func enrolled(t *testing.T, chrome, base, shots, person string) *tab {
+	t.Helper()
+	browser := newBrowser(t, chrome)
+	b, _ := open(t, browser, base+"/app/", shots, false)
+	b.waitFor(`!document.getElementById("enrol").hidden`)
+	b.do(chromedp.SetValue(chromedp.ID("code"), code(t, base, person)), chromedp.Click(chromedp.ID("enrol-go")))
+	b.waitFor(`!document.getElementById("home").hidden && document.getElementById("last-synced").textContent !== "never"`)
+	b.eval(`navigator.serviceWorker.ready.then(() => "ready")`)
+	return b
+}
+
+// editNote opens the encounter in area and saves text as its note.
+func (b *tab) editNote(area, text string) {
+	b.t.Helper()
+	b.eval(fmt.Sprintf(`(() => { for (const li of document.querySelectorAll("#encounters li")) {
+		if (li.querySelector("strong").textContent === %q) { li.querySelector("button.edit").click(); return "ok"; } } return "none"; })()`, area))
+	b.do(chromedp.WaitVisible(chromedp.ID("edit-note")), chromedp.SetValue(chromedp.ID("edit-note"), text), chromedp.Click(chromedp.ID("edit-save")))
+	b.waitFor(`!document.getElementById("home").hidden`)
+}
+
+// note is the note of the encounter in area as the page shows it.
+func (b *tab) note(area string) string {
+	b.t.Helper()
+	return b.eval(fmt.Sprintf(`(() => { for (const li of document.querySelectorAll("#encounters li")) {
+		if (li.querySelector("strong").textContent === %q) return li.querySelector(".note").textContent; } return ""; })()`, area))
+}
+
+// waitNote waits (up to 30 s) for the page to show want as the note of the
+// encounter in area, and returns what it shows.
+func (b *tab) waitNote(area, want string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	js := fmt.Sprintf(`Array.from(document.querySelectorAll("#encounters li")).some((li) =>
+		li.querySelector("strong").textContent === %q && li.querySelector(".note").textContent === %q)`, area, want)
+	chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(100*time.Millisecond)))
+	return b.note(area)
+}
+
+// syncNow syncs and waits until nothing is pending.
+func (b *tab) syncNow() {
+	b.t.Helper()
+	b.eval(`joinedup.sync().then(() => "done")`)
+	b.do(chromedp.Click(chromedp.ID("sync-now")))
+	b.waitFor(`document.getElementById("pending").textContent === "0"`)
+}
+
+// TestTwoBrowserPhonesConvergeLikeFieldsim: two workers' browser phones both
+// edit the same note offline, the tabs are closed and reopened, both come
+// back online: both end with the same note holding both workers' text, and
+// it is exactly what two fieldsim (native SDK) phones make of the same edits.
+func TestTwoBrowserPhonesConvergeLikeFieldsim(t *testing.T) {
+	chrome := chromium(t)
+	bin, engine := build(t)
+	base := startServer(t, bin, engine)
+	shots := filepath.Join(repoRoot(t), "artifacts", "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ws := workers(t)
+	const base0, addA, addB = "Base note.", " A: walked him home.", "B: seen earlier. "
+	want := addB + base0 + addA
+
+	a := enrolled(t, chrome, base, shots, ws[0])
+	b := enrolled(t, chrome, base, shots, ws[1])
+	a.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("area")),
+		chromedp.SetValue(chromedp.ID("area"), "Shared corner"), chromedp.SetValue(chromedp.ID("note"), base0), chromedp.Click(chromedp.ID("save")))
+	a.waitFor(`!document.getElementById("home").hidden`)
+	a.syncNow()
+	b.syncNow()
+	if got := b.waitNote("Shared corner", base0); got != base0 {
+		t.Fatalf("B sees note %q, want %q", got, base0)
+	}
+
+	// Both offline, both edit, both tabs closed and reopened.
+	tabs := []*tab{a, b}
+	for i, text := range []string{base0 + addA, addB + base0} {
+		tabs[i].offline(true)
+		tabs[i].editNote("Shared corner", text)
+		tabs[i].waitFor(`document.getElementById("pending").textContent === "1"`)
+		tabs[i].close()
+		reopened, _ := open(t, tabs[i].browser, base+"/app/", shots, true)
+		reopened.waitFor(`!document.getElementById("home").hidden && document.getElementById("pending").textContent === "1"`)
+		tabs[i] = reopened
+	}
+	a, b = tabs[0], tabs[1]
+	a.offline(false)
+	b.offline(false)
+	a.syncNow()
+	b.syncNow()
+	a.syncNow()
+	gotA, gotB := a.waitNote("Shared corner", want), b.waitNote("Shared corner", want)
+	a.shot("07-converged")
+	if gotA != gotB || gotA != want {
+		t.Fatalf("browser phones: A has %q, B has %q; want both %q", gotA, gotB, want)
+	}
+
+	// The same edits on two fieldsim phones.
+	c, d := t.TempDir(), t.TempDir()
+	fieldsim(t, bin, c, "enrol", "-server", base, "-code", code(t, base, ws[0]))
+	fieldsim(t, bin, d, "enrol", "-server", base, "-code", code(t, base, ws[1]))
+	id := strings.TrimSpace(lastLine(fieldsim(t, bin, c, "add-encounter", "-area", "Fieldsim corner", "-note", base0)))
+	fieldsim(t, bin, c, "sync")
+	fieldsim(t, bin, d, "sync")
+	fieldsim(t, bin, c, "edit-note", "-id", id, "-pos", fmt.Sprint(len(base0)), "-insert", addA)
+	fieldsim(t, bin, d, "edit-note", "-id", id, "-pos", "0", "-insert", addB)
+	fieldsim(t, bin, c, "sync")
+	fieldsim(t, bin, d, "sync")
+	fieldsim(t, bin, c, "sync")
+	for _, dir := range []string{c, d} {
+		if got := fieldsimNote(t, bin, dir, id); got != gotA {
+			t.Errorf("fieldsim phone has %q, the browser phones %q", got, gotA)
+		}
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func fieldsimNote(t *testing.T, bin, dir, id string) string {
+	t.Helper()
+	out := fieldsim(t, bin, dir, "show", "-id", id)
+	var view struct {
+		Values map[string]json.RawMessage `json:"values"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &view); err != nil {
+		t.Fatalf("fieldsim show: %v\n%s", err, out)
+	}
+	var note string
+	json.Unmarshal(view.Values["note"], &note)
+	return note
 }

@@ -3,7 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const screens = ["loading", "enrol", "home", "new"];
+const screens = ["loading", "enrol", "home", "new", "edit"];
+let editing = "";
 function show(name) { for (const s of screens) $(s).hidden = s !== name; }
 
 function setNet() {
@@ -30,7 +31,18 @@ async function refresh() {
     const note = document.createElement("p");
     note.className = "note";
     note.textContent = e.note;
-    li.append(h, meta, note);
+    const edit = document.createElement("button");
+    edit.type = "button";
+    edit.className = "secondary edit";
+    edit.textContent = "Edit note";
+    edit.addEventListener("click", () => {
+      editing = e.id;
+      $("edit-area").textContent = e.area;
+      $("edit-note").value = e.note;
+      $("edit-error").textContent = "";
+      show("edit");
+    });
+    li.append(h, meta, note, edit);
     list.append(li);
   }
   $("none").hidden = encs.length > 0;
@@ -79,6 +91,17 @@ $("enc-form").addEventListener("submit", async (ev) => {
     await refresh();
     sync();
   } catch (e) { $("enc-error").textContent = "Not saved: " + e.message; }
+});
+
+$("edit-cancel").addEventListener("click", () => show("home"));
+$("edit-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    await joinedup.editNote(editing, $("edit-note").value);
+    show("home");
+    await refresh();
+    sync();
+  } catch (e) { $("edit-error").textContent = "Not saved: " + e.message; }
 });
 
 addEventListener("online", () => { setNet(); sync(); });

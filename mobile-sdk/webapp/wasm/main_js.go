@@ -151,6 +151,19 @@ func (p *phone) addEncounter(area, level, note string) (any, error) {
 	return string(id), err
 }
 
+// editNote saves a new text of an encounter's note as the smallest insert
+// and delete (syncengine.Txn.ReplaceText), so another worker's concurrent
+// edits to other parts of the note survive the merge.
+func (p *phone) editNote(id, text string) (any, error) {
+	if p.rep == nil {
+		return nil, fmt.Errorf("enrol this phone first")
+	}
+	_, err := p.rep.Edit(p.meta("person_id"), func(tx *syncengine.Txn) error {
+		return tx.ReplaceText(syncengine.RecordID(id), "note", text)
+	})
+	return nil, err
+}
+
 type encounterView struct {
 	ID           string `json:"id"`
 	Area         string `json:"area"`
@@ -379,6 +392,7 @@ func main() {
 		"addEncounter": p.promise(func(a []js.Value) (any, error) {
 			return p.addEncounter(a[0].Get("area").String(), a[0].Get("concern_level").String(), a[0].Get("note").String())
 		}),
+		"editNote":   p.promise(func(a []js.Value) (any, error) { return p.editNote(a[0].String(), a[1].String()) }),
 		"encounters": p.promise(func([]js.Value) (any, error) { return p.encounters() }),
 		"status":     p.promise(func([]js.Value) (any, error) { return p.status() }),
 		"sync":       p.promise(func([]js.Value) (any, error) { return p.sync() }),
