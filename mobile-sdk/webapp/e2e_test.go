@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,35 +44,73 @@ func repoRoot(t *testing.T) string {
 	}
 }
 
-// build compiles the server, fieldsim and the app's engine, as `make webapp` does.
-func build(t *testing.T) (bin, engine string) {
-	t.Helper()
-	bin, engine = t.TempDir(), t.TempDir()
-	root := repoRoot(t)
+// Built once for the package: the server, fieldsim and the app's engine,
+// as `make webapp` builds it.
+var (
+	buildOnce         sync.Once
+	binDir, engineDir string
+	buildErr          error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+		os.RemoveAll(engineDir)
+	}
+	os.Exit(code)
+}
+
+func buildAll(root string) error {
+	var err error
+	if binDir, err = os.MkdirTemp("", "webapp-e2e-bin"); err != nil {
+		return err
+	}
+	if engineDir, err = os.MkdirTemp("", "webapp-e2e-engine"); err != nil {
+		return err
+	}
 	steps := []struct {
 		env  []string
 		args []string
 	}{
-		{nil, []string{"build", "-o", filepath.Join(bin, "joinedup"), "./server/cmd/joinedup"}},
-		{nil, []string{"build", "-o", filepath.Join(bin, "fieldsim"), "./mobile-sdk/cmd/fieldsim"}},
-		{[]string{"GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0"}, []string{"build", "-trimpath", "-ldflags=-s", "-o", filepath.Join(engine, "app.wasm"), "./mobile-sdk/webapp/wasm"}},
+		{nil, []string{"build", "-o", filepath.Join(binDir, "joinedup"), "./server/cmd/joinedup"}},
+		{nil, []string{"build", "-o", filepath.Join(binDir, "fieldsim"), "./mobile-sdk/cmd/fieldsim"}},
+		{[]string{"GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0"}, []string{"build", "-trimpath", "-ldflags=-s", "-o", filepath.Join(engineDir, "app.wasm"), "./mobile-sdk/webapp/wasm"}},
 	}
 	for _, s := range steps {
 		cmd := exec.Command("go", s.args...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), s.env...)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %v: %v\n%s", s.args, err, out)
+			return fmt.Errorf("go %v: %v\n%s", s.args, err, out)
 		}
 	}
 	js, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"))
 	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(engineDir, "wasm_exec.js"), js, 0o644)
+}
+
+// env is one test's world: a fresh server (its own database) on loopback.
+type env struct {
+	chrome, bin, base, shots string
+	workers                  []string
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	chrome := chromium(t)
+	root := repoRoot(t)
+	buildOnce.Do(func() { buildErr = buildAll(root) })
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	shots := filepath.Join(root, "artifacts", "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(engine, "wasm_exec.js"), js, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return bin, engine
+	return &env{chrome: chrome, bin: binDir, base: startServer(t, binDir, engineDir), shots: shots, workers: workers(t)}
 }
 
 func startServer(t *testing.T, bin, engine string) string {
@@ -290,14 +329,8 @@ func fieldsim(t *testing.T, bin, dir string, args ...string) string {
 // server exactly once. Then the supervisor revokes the device and its next
 // contact wipes IndexedDB, the key with it.
 func TestFieldAppOfflineSaveReachesServerOnce(t *testing.T) {
-	chrome := chromium(t)
-	bin, engine := build(t)
-	base := startServer(t, bin, engine)
-	shots := filepath.Join(repoRoot(t), "artifacts", "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ws := workers(t)
+	e := setup(t)
+	chrome, bin, base, shots, ws := e.chrome, e.bin, e.base, e.shots, e.workers
 
 	browser := newBrowser(t, chrome)
 	if _, err := chromedp.Run(browser, chromedp.Navigate("about:blank")); err != nil {
@@ -421,14 +454,8 @@ func (b *tab) syncNow() {
 // back online: both end with the same note holding both workers' text, and
 // it is exactly what two fieldsim (native SDK) phones make of the same edits.
 func TestTwoBrowserPhonesConvergeLikeFieldsim(t *testing.T) {
-	chrome := chromium(t)
-	bin, engine := build(t)
-	base := startServer(t, bin, engine)
-	shots := filepath.Join(repoRoot(t), "artifacts", "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ws := workers(t)
+	e := setup(t)
+	chrome, bin, base, shots, ws := e.chrome, e.bin, e.base, e.shots, e.workers
 	const base0, addA, addB = "Base note.", " A: walked him home.", "B: seen earlier. "
 	want := addB + base0 + addA
 
