@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -220,6 +221,7 @@ type tab struct {
 	t       *testing.T
 	ctx     context.Context
 	browser context.Context // the browser the tab is in
+	kill    func()          // ends the browser process, when the test started it with newBrowserAt
 	close   context.CancelFunc
 	shots   string
 }
@@ -292,15 +294,23 @@ func open(t *testing.T, browser context.Context, url, shots string, offline bool
 // newBrowser starts a headless Chromium with a profile of its own (its own
 // IndexedDB: one browser, one phone).
 func newBrowser(t *testing.T, chrome string) context.Context {
+	ctx, _ := newBrowserAt(t, chrome, t.TempDir())
+	return ctx
+}
+
+// newBrowserAt starts Chromium on the profile in dir; kill ends the process.
+func newBrowserAt(t *testing.T, chrome, dir string) (ctx context.Context, kill func()) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(dir),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true)}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	browser, cancelB := chromedp.NewContext(actx)
 	browser, cancelT := context.WithTimeout(browser, 4*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
-	return browser
+	var once sync.Once // a second cancel of a killed browser's context blocks
+	kill = func() { once.Do(func() { cancelT(); cancelB(); cancelA() }) }
+	t.Cleanup(kill)
+	return browser, kill
 }
 
 func chromium(t *testing.T) string {
@@ -402,9 +412,8 @@ func TestFieldAppOfflineSaveReachesServerOnce(t *testing.T) {
 }
 
 // enrolled opens the app in its own browser and enrols it for person.
-func enrolled(t *testing.T, chrome, base, shots, person string) *tab {
+func enrolled(t *testing.T, browser context.Context, base, shots, person string) *tab {
 	t.Helper()
-	browser := newBrowser(t, chrome)
 	b, _ := open(t, browser, base+"/app/", shots, false)
 	b.waitFor(`!document.getElementById("enrol").hidden`)
 	b.do(chromedp.SetValue(chromedp.ID("code"), code(t, base, person)), chromedp.Click(chromedp.ID("enrol-go")))
@@ -459,8 +468,8 @@ func TestTwoBrowserPhonesConvergeLikeFieldsim(t *testing.T) {
 	const base0, addA, addB = "Base note.", " A: walked him home.", "B: seen earlier. "
 	want := addB + base0 + addA
 
-	a := enrolled(t, chrome, base, shots, ws[0])
-	b := enrolled(t, chrome, base, shots, ws[1])
+	a := enrolled(t, newBrowser(t, chrome), base, shots, ws[0])
+	b := enrolled(t, newBrowser(t, chrome), base, shots, ws[1])
 	a.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("area")),
 		chromedp.SetValue(chromedp.ID("area"), "Shared corner"), chromedp.SetValue(chromedp.ID("note"), base0), chromedp.Click(chromedp.ID("save")))
 	a.waitFor(`!document.getElementById("home").hidden`)
@@ -530,3 +539,58 @@ func fieldsimNote(t *testing.T, bin, dir, id string) string {
 	json.Unmarshal(view.Values["note"], &note)
 	return note
 }
+
+// TestFieldAppBrowserKilledMidSave: the browser process is killed as a save
+// is made offline. Whether or not the save had committed, after a restart
+// the phone holds it whole or not at all, and the server gets it at most
+// once.
+func TestFieldAppBrowserKilledMidSave(t *testing.T) {
+	e := setup(t)
+	profile := t.TempDir()
+	browser, kill := newBrowserAt(t, e.chrome, profile)
+	b := enrolled(t, browser, e.base, e.shots, e.workers[0])
+	b.offline(true)
+	b.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("area")),
+		chromedp.SetValue(chromedp.ID("area"), "Killed mid-save"), chromedp.SetValue(chromedp.ID("note"), "half a thought"),
+		chromedp.Click(chromedp.ID("save")))
+	kill()
+
+	browser, kill = newBrowserAt(t, e.chrome, profile)
+	b, _ = open(t, browser, e.base+"/app/", e.shots, true)
+	b.kill = kill
+	b.waitFor(`!document.getElementById("home").hidden`)
+	pending := b.eval(`joinedup.status().then((s) => String(s.pending))`)
+	shown := b.eval(`String(Array.from(document.querySelectorAll("#encounters li strong")).filter((s) => s.textContent === "Killed mid-save").length)`)
+	if pending != shown || (pending != "0" && pending != "1") {
+		t.Fatalf("after the kill: %s pending, %s shown; want the save whole (1, 1) or not at all (0, 0)", pending, shown)
+	}
+	t.Logf("the save had committed before the kill: %v", pending == "1")
+
+	// A save that had returned survives killing the browser.
+	before := pending
+	b.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("area")),
+		chromedp.SetValue(chromedp.ID("area"), "Saved then killed"), chromedp.Click(chromedp.ID("save")))
+	b.waitFor(fmt.Sprintf(`document.getElementById("pending").textContent === "%d"`, 1+atoi(before)))
+	b.kill()
+	browser, _ = newBrowserAt(t, e.chrome, profile)
+	b, _ = open(t, browser, e.base+"/app/", e.shots, true)
+	b.waitFor(`!document.getElementById("home").hidden`)
+	if got := b.eval(`String(Array.from(document.querySelectorAll("#encounters li strong")).filter((s) => s.textContent === "Saved then killed").length)`); got != "1" {
+		t.Fatalf("a save that had returned is shown %s times after the browser was killed, want 1", got)
+	}
+
+	b.offline(false)
+	b.syncNow()
+	witness := t.TempDir()
+	fieldsim(t, e.bin, witness, "enrol", "-server", e.base, "-code", code(t, e.base, e.workers[1]))
+	fieldsim(t, e.bin, witness, "sync")
+	list := fieldsim(t, e.bin, witness, "list", "-type", "encounter")
+	if n := strings.Count(list, `area="Killed mid-save"`); fmt.Sprint(n) != shown {
+		t.Fatalf("the server holds the interrupted save %d times, the phone showed it %s times", n, shown)
+	}
+	if n := strings.Count(list, `area="Saved then killed"`); n != 1 {
+		t.Fatalf("the server holds the save made before the kill %d times, want 1", n)
+	}
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
