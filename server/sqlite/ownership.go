@@ -4,30 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
+
+	"github.com/joinedup/joinedup/server/domain"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-func scopeKey(team, service string) string {
-	switch {
-	case team != "" && service != "":
-		return team + "|svc:" + service
-	case service != "":
-		return "svc:" + service
-	}
-	return team
-}
-
-func appendKeys(keys []string, team, service string) []string {
-	if team != "" && !slices.Contains(keys, "team:"+team) {
-		keys = append(keys, "team:"+team)
-	}
-	if service != "" && !slices.Contains(keys, "svc:"+service) {
-		keys = append(keys, "svc:"+service)
-	}
-	return keys
-}
+// Scope keys are the domain's (domain.ScopeKey, domain.AppendScopeKeys).
+var (
+	scopeKey   = domain.ScopeKey
+	appendKeys = domain.AppendScopeKeys
+)
 
 // moveYoungPersonRecords moves a young person's referrals and follow-ups to
 // their new team, with a scope event for each so that devices of the old team

@@ -254,29 +254,7 @@ func (a *applier) mayRelease(dev domain.Device, pusher, reviewer domain.Scope, c
 	if err := a.admit(who, cs, after); err != nil {
 		return err
 	}
-	rev := domain.ActorOf(reviewer, nil)
-	filed := map[syncengine.RecordID]syncengine.Filing{}
-	for _, r := range after {
-		b, err := a.get(r.ID)
-		if err != nil {
-			return err
-		}
-		f, err := a.fileRecord(r, b, true, filed)
-		if err != nil {
-			return err
-		}
-		filed[r.ID] = f
-		targets := []domain.Target{{Type: r.Type, Team: f.Team, Exists: b.exists}}
-		if b.exists && b.team != f.Team {
-			targets = append(targets, domain.Target{Type: r.Type, Team: b.team, Exists: true})
-		}
-		for _, t := range targets {
-			if err := domain.Authorize(rev, domain.Action{Verb: domain.VerbReviewQuarantine}, t); err != nil {
-				return domain.Errorf(domain.EFORBIDDEN, "release quarantined changeset", "you may not release a change to record %s: %s", r.ID, domain.ErrorMessage(err))
-			}
-		}
-	}
-	return nil
+	return domain.AuthorizeRelease(admitLookup{a}, domain.ActorOf(reviewer, nil), after)
 }
 
 // Stats counts the log, records, active devices and open quarantine.
