@@ -187,7 +187,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{Config: DefaultConfig(), Out: os.Stdout,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction, mountRetention, mountIntegrityCheck}} // portal wiring: see portal.go
+		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction, mountRetention, mountIntegrityCheck, mountWebApp}} // portal wiring: see portal.go
 }
 
 // ParseFlags parses command-line flags over the defaults.
