@@ -154,7 +154,7 @@ func (p *Portal) dashEncounters(c *fiber.Ctx, d *directory, names map[string]str
 	sort.Slice(db.tonight, func(i, j int) bool { return db.tonight[i].Started.Before(db.tonight[j].Started) })
 	sort.Slice(db.awaiting, func(i, j int) bool { return db.awaiting[i].Started.Before(db.awaiting[j].Started) })
 	sort.Slice(db.concerns, func(i, j int) bool {
-		ri, rj := concernRank[db.concerns[i].ConcernLevel], concernRank[db.concerns[j].ConcernLevel]
+		ri, rj := concernRank(db.concerns[i].ConcernLevel), concernRank(db.concerns[j].ConcernLevel)
 		if ri != rj {
 			return ri > rj
 		}

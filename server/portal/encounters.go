@@ -73,7 +73,8 @@ func (f encounterFilter) match(r *syncengine.Record) bool {
 	if !f.from.IsZero() && st.Before(f.from) || !f.to.IsZero() && !st.Before(f.to) {
 		return false
 	}
-	concern := r.Bool("concern")
+	level := domain.ConcernLevel(r)
+	concern := level != ""
 	switch f.Concern {
 	case "yes":
 		if !concern {
@@ -84,7 +85,7 @@ func (f encounterFilter) match(r *syncengine.Record) bool {
 			return false
 		}
 	case "high":
-		if !concern || concernRank[str(r, "concern_level")] < concernRank["high"] {
+		if !domain.ConcernAlerting(level) {
 			return false
 		}
 	}

@@ -175,8 +175,9 @@ type encounter struct {
 
 func toEncounter(r *syncengine.Record, d *directory, ypNames map[string]string) encounter {
 	e := encounter{ID: string(r.ID), Area: str(r, "area"), TeamID: str(r, "team_id"), Started: r.Time("started_at"), Ended: r.Time("ended_at"),
-		Topics: r.Set("topics"), Concern: r.Bool("concern"), ConcernLevel: str(r, "concern_level"), ReviewStatus: str(r, "review_status"),
+		Topics: r.Set("topics"), ConcernLevel: domain.ConcernLevel(r), ReviewStatus: str(r, "review_status"),
 		Conflicts: len(r.Conflicts()), Note: str(r, "note")}
+	e.Concern = e.ConcernLevel != ""
 	e.Team = d.team(e.TeamID)
 	if e.SignedOffBy = str(r, "signed_off_by"); e.SignedOffBy != "" {
 		e.SignedOffBy = d.person(e.SignedOffBy)
@@ -196,7 +197,7 @@ func toEncounter(r *syncengine.Record, d *directory, ypNames map[string]string) 
 }
 
 // concernRank orders concern levels for filtering and sorting.
-var concernRank = map[string]int{"": 0, "none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
+func concernRank(level string) int { return domain.ConcernRank(level) }
 
 // youngPeopleNames maps young person ids in scope to their known-as names.
 func (p *Portal) youngPeopleNames(c *fiber.Ctx) (map[string]string, error) {

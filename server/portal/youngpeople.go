@@ -127,14 +127,14 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	var evs []event
 	for _, r := range encs {
 		e := event{At: r.Time("started_at"), Kind: "encounter", ID: string(r.ID), Link: "/encounters/" + string(r.ID),
-			Title: "Encounter in " + str(r, "area"), Concern: r.Bool("concern")}
+			Title: "Encounter in " + str(r, "area"), Concern: domain.ConcernLevel(r) != ""}
 		var w []string
 		for _, x := range r.Set("workers") {
 			w = append(w, d.person(x))
 		}
 		e.Detail = "With " + strings.Join(w, ", ") + ". Topics: " + strings.Join(r.Set("topics"), ", ")
 		if e.Concern {
-			e.Detail += ". Concern: " + str(r, "concern_level")
+			e.Detail += ". Concern: " + domain.ConcernLevel(r)
 		}
 		evs = append(evs, e)
 	}

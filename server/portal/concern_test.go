@@ -1,0 +1,110 @@
+package portal
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// concernEncounter saves an encounter from a worker's phone with the given
+// concern fields (nil: not set), as a phone on any version might.
+func concernEncounter(t *testing.T, env *testEnv, w world, flag *bool, level string) syncengine.RecordID {
+	t.Helper()
+	ph := newPhone(t, env.db, w.worker)
+	var id syncengine.RecordID
+	cs := ph.edit(func(tx *syncengine.Txn) error {
+		var err error
+		if id, err = tx.Create(syncengine.TypeEncounter); err != nil {
+			return err
+		}
+		for _, kv := range []struct {
+			f string
+			v any
+		}{{"team_id", w.team}, {"area", "Concern test area"}, {"started_at", testNow.Add(-time.Hour)}, {"review_status", "awaiting_review"}} {
+			if err := tx.Set(id, kv.f, kv.v); err != nil {
+				return err
+			}
+		}
+		if flag != nil {
+			if err := tx.Set(id, "concern", *flag); err != nil {
+				return err
+			}
+		}
+		if level != "" {
+			if err := tx.Set(id, "concern_level", level); err != nil {
+				return err
+			}
+		}
+		return tx.Add(id, "workers", w.worker)
+	})
+	push(t, env.db, cs)
+	return id
+}
+
+// The concern level is the one source: an encounter at "urgent" whose old
+// "concern" flag is unset or false is a concern on every page and filter.
+func TestConcernLevelIsTheOneSource(t *testing.T) {
+	no, yes := false, true
+	cases := []struct {
+		name      string
+		flag      *bool
+		level     string
+		wantLevel string // "" means no concern
+	}{
+		{"urgent, flag false", &no, "urgent", "urgent"},
+		{"high, flag unset", nil, "high", "high"},
+		{"none, flag true", &yes, "none", ""},
+		{"flag only, no level", &yes, "", "low"},
+		{"nothing", nil, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			w := findWorld(t, env)
+			id := string(concernEncounter(t, env, w, tc.flag, tc.level))
+			sup := env.signIn("supervisor", 1)
+			_, detail := sup.get("/portal/encounters/" + id)
+			shown := strings.Contains(detail, `<span class="tag concern">`+tc.wantLevel+`</span>`)
+			if tc.wantLevel != "" && !shown {
+				t.Errorf("detail does not show concern %q:\n%s", tc.wantLevel, trunc(detail))
+			}
+			if tc.wantLevel == "" && strings.Contains(detail, `class="tag concern"`) {
+				t.Errorf("detail shows a concern that is not there")
+			}
+			listed := func(filter string) bool {
+				_, body := sup.get("/portal/encounters?area=" + "Concern+test+area" + "&concern=" + filter)
+				return strings.Contains(body, "/encounters/"+id)
+			}
+			isConcern := tc.wantLevel != ""
+			isHigh := tc.wantLevel == "high" || tc.wantLevel == "urgent"
+			if got := listed("yes"); got != isConcern {
+				t.Errorf("concern=yes lists it: %v, want %v", got, isConcern)
+			}
+			if got := listed("no"); got == isConcern {
+				t.Errorf("concern=no lists it: %v, want %v", got, !isConcern)
+			}
+			if got := listed("high"); got != isHigh {
+				t.Errorf("concern=high lists it: %v, want %v", got, isHigh)
+			}
+			_, dash := sup.get("/portal/dashboard")
+			if got := strings.Contains(section(dash, "h-concerns"), "/encounters/"+id); got != isConcern {
+				t.Errorf("dashboard's concerns list it: %v, want %v", got, isConcern)
+			}
+		})
+	}
+}
+
+// section is the part of a page from the heading with id to the end of its section.
+func section(page, id string) string {
+	i := strings.Index(page, `id="`+id+`"`)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(page[i:], "</section>")
+	if j < 0 {
+		return page[i:]
+	}
+	return page[i : i+j]
+}
