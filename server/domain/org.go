@@ -61,8 +61,11 @@ type Person struct {
 	FailedLogins int             `json:"-"`
 	LockedUntil  time.Time       `json:"-"`
 	Supervises   []string        `json:"supervises,omitempty"` // team ids (supervisors)
-	Created      time.Time       `json:"created"`
-	Updated      time.Time       `json:"updated"`
+	// SafeguardingLead: the designated safeguarding lead, told of every high
+	// or urgent concern at once (any role; usually a supervisor or admin).
+	SafeguardingLead bool      `json:"safeguarding_lead,omitempty"`
+	Created          time.Time `json:"created"`
+	Updated          time.Time `json:"updated"`
 }
 
 // PeopleFilter narrows People; zero fields match everything.

@@ -29,6 +29,15 @@
 //     the team's supervisors Planner.EscalateAfter later if it is still open;
 //     closed, cancelled, deleted or erased: pending ones cancelled.
 //
+//   - encounter whose safeguarding concern (domain.ConcernLevel) rises to high
+//     or urgent: the team's supervisors and every designated safeguarding lead
+//     are told at once, whatever the hour; a concern alert is opened
+//     (domain.ConcernAlert) that stays open until a supervisor acknowledges it;
+//     Planner.ConcernAckWithin later the escalation goes to the safeguarding
+//     leads and the admins (the team's supervisors again when there are none)
+//     unless the acknowledgement cancelled it. Lowering the level cancels
+//     nothing: only a supervisor's acknowledgement closes a concern.
+//
 // A follow-up is urgent (ignores working hours) when its referral is urgent or
 // its young person is under a safeguarding hold.
 package notify
@@ -122,6 +131,8 @@ func (n *Notifier) Plan(ctx context.Context, facts domain.Facts, c domain.Change
 		err = p.referral(c.Before, after)
 	case syncengine.TypeFollowUp:
 		err = p.followUp(c.Before, after)
+	case syncengine.TypeEncounter:
+		err = p.encounter(c.Before, after)
 	}
 	if err != nil {
 		return domain.Intents{}, fmt.Errorf("notify %s %s: %w", after.Type, after.ID, err)
@@ -352,6 +363,51 @@ func (p *plan) urgentFollowUp(f *syncengine.Record) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// --- encounters ---
+
+func (p *plan) encounter(before, after *syncengine.Record) error {
+	if gone(after) {
+		return nil
+	}
+	level, was := domain.ConcernLevel(after), ""
+	if !gone(before) {
+		was = domain.ConcernLevel(before)
+	}
+	if !domain.ConcernAlerting(level) || domain.ConcernRank(level) <= domain.ConcernRank(was) {
+		return nil
+	}
+	id, team := string(after.ID), after.String("team_id")
+	told, err := p.supervisors(team)
+	if err != nil {
+		return err
+	}
+	everyone, err := p.facts.People(p.ctx, domain.PeopleFilter{})
+	if err != nil {
+		return err
+	}
+	var escalation []push.Recipient
+	for _, pe := range everyone {
+		if pe.SafeguardingLead {
+			told = append(told, push.Person(pe.ID, pe.TZ))
+		}
+		if pe.SafeguardingLead || pe.Role == domain.RoleAdmin {
+			escalation = append(escalation, push.Person(pe.ID, pe.TZ))
+		}
+	}
+	if len(escalation) == 0 {
+		escalation = told
+	}
+	if len(told) == 0 {
+		// Still raised: the alert is on every supervisor's dashboard.
+		p.n.log.Error("notify: high concern in a team with no supervisor and no safeguarding lead", "encounter", id, "team", team)
+	}
+	salt := versions(after, "concern_level", "concern")
+	p.notify(p.n.planner.Concern(push.Concern{EncounterID: id, Raised: p.now, Salt: salt, Told: told, Escalation: escalation})...)
+	p.out.Alerts = append(p.out.Alerts, domain.ConcernAlert{ID: saltID("alert"+id, salt), EncounterID: id, TeamID: team,
+		Level: level, RaisedAt: p.now})
+	return nil
 }
 
 // --- facts ---
