@@ -44,6 +44,7 @@ const (
 	VerbReceive          Verb = "receive"  // accept a young person into the team
 	VerbReviewQuarantine Verb = "review_quarantine"
 	VerbDecideConsent    Verb = "decide_consent" // decide to share without consent
+	VerbAcknowledge      Verb = "acknowledge"    // close a safeguarding concern alert with a note
 )
 
 // Action is a verb with what it needs: the field for VerbSet, the states for

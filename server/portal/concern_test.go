@@ -1,10 +1,15 @@
 package portal
 
 import (
+	"context"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/notify"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -107,4 +112,57 @@ func section(page, id string) string {
 		return page[i:]
 	}
 	return page[i : i+j]
+}
+
+// A high concern is on the dashboard until a supervisor of its team
+// acknowledges it with a note; nobody else can, and the note is required.
+func TestConcernAlertStaysOpenUntilAcknowledged(t *testing.T) {
+	env := newTestEnv(t)
+	env.db.Rules = notify.New(notify.DefaultConfig())
+	w := findWorld(t, env)
+	id := string(concernEncounter(t, env, w, nil, "urgent"))
+	sup, other, admin := env.signIn("supervisor", 1), env.signIn("supervisor", 2), env.signIn("admin", 1)
+
+	_, dash := sup.get("/portal/dashboard")
+	if !strings.Contains(section(dash, "h-alerts"), "/encounters/"+id) {
+		t.Fatalf("the open alert is not on the supervisor's dashboard:\n%s", trunc(dash))
+	}
+	if _, dash := other.get("/portal/dashboard"); strings.Contains(dash, id) {
+		t.Fatal("another team's supervisor sees the alert")
+	}
+	if _, list := sup.get("/portal/concerns"); !strings.Contains(list, "/encounters/"+id) || !strings.Contains(list, "open") {
+		t.Fatal("the concerns list lacks the open alert")
+	}
+	ack := "/portal/encounters/" + id + "/acknowledge"
+	cases := []struct {
+		name string
+		who  *client
+		note string
+		want int
+	}{
+		{"another team's supervisor", other, "seen", http.StatusNotFound},
+		{"no note", sup, "   ", http.StatusUnprocessableEntity},
+		{"forged id", sup, "seen", http.StatusNotFound},
+		{"the team's supervisor", sup, "Rang the worker; strategy meeting at 9", http.StatusSeeOther},
+	}
+	for _, tc := range cases {
+		path := ack
+		if tc.name == "forged id" {
+			path = "/portal/encounters/" + w.otherEncounter + "/acknowledge"
+		}
+		if st, body := tc.who.post(path, url.Values{"note": {tc.note}}); st != tc.want {
+			t.Fatalf("%s: %d, want %d\n%s", tc.name, st, tc.want, trunc(body))
+		}
+	}
+	if _, dash := sup.get("/portal/dashboard"); strings.Contains(section(dash, "h-alerts"), id) {
+		t.Fatal("the acknowledged alert is still open on the dashboard")
+	}
+	_, detail := admin.get("/portal/encounters/" + id)
+	if !strings.Contains(detail, "Rang the worker; strategy meeting at 9") || strings.Contains(detail, `id="ack"`) {
+		t.Fatalf("detail after acknowledgement:\n%s", trunc(detail))
+	}
+	alerts, _ := env.db.ConcernAlerts(context.Background(), domain.ConcernAlertFilter{EncounterID: id})
+	if len(alerts) != 1 || alerts[0].AckedBy != w.supervisor {
+		t.Fatalf("alerts %+v", alerts)
+	}
 }

@@ -78,6 +78,8 @@ type dashboard struct {
 	overdue                     []followUpRow
 	holds                       int
 	conflicts                   []conflictItem
+	encs                        []*syncengine.Record
+	alerts                      []concernRow
 }
 
 // handleDashboard serves GET /portal/dashboard.
@@ -94,7 +96,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	w := p.dashWindow()
 	var db dashboard
 	for _, gather := range []func(*fiber.Ctx, *directory, map[string]string, dashWindow, *dashboard) error{
-		p.dashEncounters, p.dashReferrals, p.dashFollowUps, p.dashYoungPeople,
+		p.dashEncounters, p.dashAlerts, p.dashReferrals, p.dashFollowUps, p.dashYoungPeople,
 	} {
 		if err := gather(c, d, names, w, &db); err != nil {
 			return err
@@ -118,6 +120,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 		"Statuses": referralStatuses, "StatusCounts": db.statusCounts, "Waiting": first(db.waiting, 10), "WaitingCount": len(db.waiting),
 		"Overdue": first(db.overdue, 10), "OverdueCount": len(db.overdue),
 		"Concerns": first(db.concerns, 10), "ConcernCount": len(db.concerns), "Holds": db.holds,
+		"Alerts": first(db.alerts, 10), "AlertCount": len(db.alerts),
 		"Quarantine": first(quar, 5), "QuarantineCount": len(quar),
 		"Conflicts": first(db.conflicts, 15), "ConflictCount": len(db.conflicts),
 	})
@@ -130,6 +133,7 @@ func (p *Portal) dashEncounters(c *fiber.Ctx, d *directory, names map[string]str
 	if err != nil {
 		return err
 	}
+	db.encs = encs
 	db.weekByDay = make([]int, 7)
 	for _, r := range encs {
 		e := toEncounter(r, d, names)
@@ -161,6 +165,13 @@ func (p *Portal) dashEncounters(c *fiber.Ctx, d *directory, names map[string]str
 		return db.concerns[i].Started.After(db.concerns[j].Started)
 	})
 	return nil
+}
+
+// dashAlerts: high and urgent concerns nobody has acknowledged yet.
+func (p *Portal) dashAlerts(c *fiber.Ctx, d *directory, names map[string]string, _ dashWindow, db *dashboard) error {
+	var err error
+	db.alerts, err = p.alertsInScope(c, d, names, db.encs, domain.ConcernAlertFilter{OpenOnly: true})
+	return err
 }
 
 // dashReferrals: referrals by status, those waiting for the service, and

@@ -161,6 +161,7 @@ func (p *Portal) Register(app *fiber.App) {
 	// every path under its prefix, including other roles' pages.
 	sup := routes{a, p.requireRole(domain.RoleSupervisor, domain.RoleAdmin)}
 	registerEncounterRoutes(sup, p)
+	registerConcernRoutes(sup, p)
 	registerYoungPersonRoutes(sup, p)
 	registerReferralRoutes(sup, p)
 	registerDeviceRoutes(sup, p)
