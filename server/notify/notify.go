@@ -11,6 +11,7 @@
 // quarantined changeset is never planned).
 //
 // The rules:
+//
 //   - referral submitted (draft→submitted, or created submitted): a handoff to
 //     the addressed service's practitioners (in their hours unless urgent); an
 //     urgent one escalates to the referring team's supervisors if not answered
@@ -19,11 +20,14 @@
 //     due PickupAfter later) as an edit intent, which the store writes with
 //     its automation replica in the same transaction, so it reaches the
 //     referrer's phone through sync;
+//
 //   - referral accepted or declined: pending handoff and escalation are
 //     cancelled; the referrer gets a notification and a data-only "sync" that
 //     wakes the phone to pull the new status; on acceptance the pick-up
 //     follow-up is closed (done), again as an edit intent;
+//
 //   - referral withdrawn, closed, deleted or erased: pending ones cancelled;
+//
 //   - follow-up open (created, reopened, due date, assignee or team changed):
 //     the assignee is told at the due time or their next working hours, and
 //     the team's supervisors Planner.EscalateAfter later if it is still open;
