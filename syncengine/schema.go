@@ -53,6 +53,8 @@ type Encounter struct {
 	Actions      string           `json:"actions" crdt:"text" validate:"max=4000"`
 	ReviewStatus string           `json:"review_status" validate:"omitempty,oneof=awaiting_review signed_off"`
 	SignedOffBy  string           `json:"signed_off_by" validate:"omitempty,recordid"`
+	// ReviewComment is the supervisor's comment at sign-off (sign-off's, by policy).
+	ReviewComment string `json:"review_comment" validate:"max=2000"`
 }
 
 // YoungPerson is a pseudonymous profile: never a legal name, address or GPS.

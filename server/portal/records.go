@@ -171,12 +171,14 @@ type encounter struct {
 	Conflicts                    int
 	Contacts                     int64
 	Note                         string
+	ReviewComment                string
+	Deleted                      bool
 }
 
 func toEncounter(r *syncengine.Record, d *directory, ypNames map[string]string) encounter {
 	e := encounter{ID: string(r.ID), Area: str(r, "area"), TeamID: str(r, "team_id"), Started: r.Time("started_at"), Ended: r.Time("ended_at"),
 		Topics: r.Set("topics"), ConcernLevel: domain.ConcernLevel(r), ReviewStatus: str(r, "review_status"),
-		Conflicts: len(r.Conflicts()), Note: str(r, "note")}
+		Conflicts: len(r.Conflicts()), Note: str(r, "note"), ReviewComment: str(r, "review_comment"), Deleted: r.Deleted()}
 	e.Concern = e.ConcernLevel != ""
 	e.Team = d.team(e.TeamID)
 	if e.SignedOffBy = str(r, "signed_off_by"); e.SignedOffBy != "" {
