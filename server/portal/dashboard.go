@@ -17,6 +17,7 @@ type shift struct {
 
 type followUpRow struct {
 	ID, KnownAs, YoungPersonID, Assignee, Kind string
+	AssigneeID                                 string
 	Due                                        time.Time
 	Overdue                                    time.Duration
 }
@@ -76,6 +77,7 @@ type dashboard struct {
 	statusCounts                []int
 	waiting                     []referralRow
 	overdue                     []followUpRow
+	dueToday                    int
 	holds                       int
 	conflicts                   []conflictItem
 	encs                        []*syncengine.Record
@@ -118,7 +120,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 		"WeekStart": w.weekStart, "WeekDays": days, "WeekByDay": db.weekByDay, "WeekTotal": db.weekTotal,
 		"Awaiting": first(db.awaiting, 10), "AwaitingCount": len(db.awaiting),
 		"Statuses": referralStatuses, "StatusCounts": db.statusCounts, "Waiting": first(db.waiting, 10), "WaitingCount": len(db.waiting),
-		"Overdue": first(db.overdue, 10), "OverdueCount": len(db.overdue),
+		"Overdue": first(db.overdue, 10), "OverdueCount": len(db.overdue), "DueToday": db.dueToday,
 		"Concerns": first(db.concerns, 10), "ConcernCount": len(db.concerns), "Holds": db.holds,
 		"Alerts": first(db.alerts, 10), "AlertCount": len(db.alerts),
 		"Quarantine": first(quar, 5), "QuarantineCount": len(quar),
@@ -198,18 +200,20 @@ func (p *Portal) dashReferrals(c *fiber.Ctx, d *directory, names map[string]stri
 	return nil
 }
 
-// dashFollowUps: open follow-ups past their due time, most overdue first.
+// dashFollowUps: open follow-ups past their due time, most overdue first,
+// and how many are due today.
 func (p *Portal) dashFollowUps(c *fiber.Ctx, d *directory, names map[string]string, w dashWindow, db *dashboard) error {
-	fus, err := p.recordsInScope(c, syncengine.TypeFollowUp)
+	fus, err := p.openFollowUps(c, d, names, w)
 	if err != nil {
 		return err
 	}
+	today := followUpFilter{When: "today"}
 	for _, r := range fus {
-		due := r.Time("due_at")
-		if str(r, "status") == "open" && !due.IsZero() && due.Before(w.now) {
-			yp := str(r, "young_person_id")
-			db.overdue = append(db.overdue, followUpRow{ID: string(r.ID), YoungPersonID: yp, KnownAs: names[yp], Assignee: d.person(str(r, "assignee")),
-				Kind: str(r, "kind"), Due: due, Overdue: w.now.Sub(due)})
+		if r.Overdue > 0 {
+			db.overdue = append(db.overdue, r)
+		}
+		if today.in(r.Due, w) {
+			db.dueToday++
 		}
 	}
 	sort.Slice(db.overdue, func(i, j int) bool { return db.overdue[i].Overdue > db.overdue[j].Overdue })

@@ -162,6 +162,7 @@ func (p *Portal) Register(app *fiber.App) {
 	sup := routes{a, p.requireRole(domain.RoleSupervisor, domain.RoleAdmin)}
 	registerEncounterRoutes(sup, p)
 	registerConcernRoutes(sup, p)
+	registerWorkListRoutes(sup, p)
 	registerYoungPersonRoutes(sup, p)
 	registerReferralRoutes(sup, p)
 	registerDeviceRoutes(sup, p)
