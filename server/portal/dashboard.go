@@ -196,7 +196,10 @@ func (p *Portal) dashReferrals(c *fiber.Ctx, d *directory, names map[string]stri
 			db.conflicts = append(db.conflicts, conflictItem{Kind: "Referral", ID: x.ID, Label: x.KnownAs + " to " + x.Service, Link: "/referrals/" + x.ID, Fields: fs})
 		}
 	}
-	sort.Slice(db.waiting, func(i, j int) bool { return db.waiting[i].Waiting > db.waiting[j].Waiting })
+	sort.SliceStable(db.waiting, func(i, j int) bool {
+		a, b := db.waiting[i], db.waiting[j]
+		return waitingFirst(a.Status, b.Status, a.Urgency, b.Urgency, a.Submitted, b.Submitted)
+	})
 	return nil
 }
 
