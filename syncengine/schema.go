@@ -84,6 +84,10 @@ type Referral struct {
 	Outcome              string     `json:"outcome" validate:"max=2000"`
 	DeclineReason        string     `json:"decline_reason" validate:"required_if=Status declined,max=2000"`
 	SubmittedAt          *time.Time `json:"submitted_at"`
+	// ChasedAt is when the referring team last chased the service (the server
+	// tells the service's practitioners again).
+	ChasedAt       *time.Time `json:"chased_at"`
+	WithdrawReason string     `json:"withdraw_reason" validate:"max=2000"`
 }
 
 // FollowUp is something somebody must do by a time.

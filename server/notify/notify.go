@@ -26,6 +26,9 @@
 //     wakes the phone to pull the new status; on acceptance the pick-up
 //     follow-up is closed (done), again as an edit intent;
 //
+//   - referral chased (chased_at set while submitted): the service's
+//     practitioners are reminded, in their hours unless it is urgent;
+//
 //   - referral withdrawn, closed, deleted or erased: pending ones cancelled;
 //
 //   - follow-up open (created, reopened, due date, assignee or team changed):
@@ -171,6 +174,9 @@ func (p *plan) referral(before, after *syncengine.Record) error {
 		if now == "submitted" && before.String("service_id") != after.String("service_id") {
 			return p.redirected(after)
 		}
+		if now == "submitted" && !after.Time("chased_at").IsZero() && !after.Time("chased_at").Equal(before.Time("chased_at")) {
+			return p.chased(after)
+		}
 		return nil
 	}
 	switch now {
@@ -230,6 +236,17 @@ func (p *plan) redirected(r *syncengine.Record) error {
 			p.notify(nt)
 		}
 	}
+	return nil
+}
+
+// chased reminds the service's practitioners of a referral still waiting.
+func (p *plan) chased(r *syncengine.Record) error {
+	ref := push.Referral{ID: string(r.ID), Urgent: r.String("urgency") == "urgent"}
+	var err error
+	if ref.Practitioners, err = p.practitioners(r.String("service_id")); err != nil {
+		return err
+	}
+	p.notify(p.n.planner.Chase(ref, r.Time("chased_at"))...)
 	return nil
 }
 

@@ -163,6 +163,7 @@ func (p *Portal) Register(app *fiber.App) {
 	registerEncounterRoutes(sup, p)
 	registerConcernRoutes(sup, p)
 	registerWorkListRoutes(sup, p)
+	registerReferralActionRoutes(sup, p)
 	registerYoungPersonRoutes(sup, p)
 	registerReferralRoutes(sup, p)
 	registerDeviceRoutes(sup, p)

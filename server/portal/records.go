@@ -55,6 +55,12 @@ func (p *Portal) recordsInScope(c *fiber.Ctx, typ string) ([]*syncengine.Record,
 // Anything they may not see, including records of other teams, is
 // errNotFound: a guessed URL learns nothing.
 func (p *Portal) teamRecord(c *fiber.Ctx, typ, id string, verb domain.Verb) (*syncengine.Record, error) {
+	return p.teamRecordFor(c, typ, id, func(*syncengine.Record) domain.Action { return domain.Action{Verb: verb} })
+}
+
+// teamRecordFor is teamRecord for an action that depends on the record (a
+// referral's transition from its current status).
+func (p *Portal) teamRecordFor(c *fiber.Ctx, typ, id string, action func(*syncengine.Record) domain.Action) (*syncengine.Record, error) {
 	if !syncengine.ValidRecordID(id) {
 		return nil, errNotFound
 	}
@@ -72,8 +78,8 @@ func (p *Portal) teamRecord(c *fiber.Ctx, typ, id string, verb domain.Verb) (*sy
 	if domain.Authorize(who, domain.Action{Verb: domain.VerbRead}, t) != nil {
 		return nil, errNotFound
 	}
-	if verb != domain.VerbRead {
-		if err := domain.Authorize(who, domain.Action{Verb: verb}, t); err != nil {
+	if a := action(r); a.Verb != domain.VerbRead {
+		if err := domain.Authorize(who, a, t); err != nil {
 			return nil, err
 		}
 	}

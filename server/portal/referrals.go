@@ -170,7 +170,9 @@ func (p *Portal) handleReferralDetail(c *fiber.Ctx) error {
 		ds = append(ds, decision{x.Decision, x.Justification, d.person(x.DecidedBy), x.At})
 	}
 	return p.render(c, "referral", "Referral", map[string]any{"R": p.toReferral(r, d, names), "Fields": fieldRows(v, referralOrder, d),
-		"Conflicts": conflictRows(v, d), "Decisions": ds})
+		"Conflicts": conflictRows(v, d), "Decisions": ds, "CanChase": str(r, "status") == "submitted",
+		"CanWithdraw":    str(r, "status") == "submitted" || str(r, "status") == "accepted" || str(r, "status") == "draft",
+		"WithdrawReason": str(r, "withdraw_reason"), "ChasedAt": r.Time("chased_at")})
 }
 
 // handleReferralResolve serves POST /portal/referrals/:id/resolve.

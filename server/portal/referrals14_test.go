@@ -2,10 +2,13 @@ package portal
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/notify"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -81,5 +84,55 @@ func TestWaitingListsPutUrgentFirst(t *testing.T) {
 		if io >= 0 && iold >= 0 && io > iold {
 			t.Errorf("%s: the longer-waiting routine referral is below the newer one", path)
 		}
+	}
+}
+
+// A supervisor chases a waiting referral (a reminder reaches the service's
+// practitioners through the outbox) and withdraws one only with a reason
+// and a confirmation.
+func TestChaseAndWithdraw(t *testing.T) {
+	env := newTestEnv(t)
+	env.db.Rules = notify.New(notify.DefaultConfig())
+	w := findWorld(t, env)
+	sup, other, pr := env.signIn("supervisor", 1), env.signIn("supervisor", 2), env.signIn("practitioner", 1)
+	base := "/portal/referrals/" + w.submitted
+	chases := func() int {
+		var n int
+		if err := env.db.SQL().QueryRow(`SELECT count(*) FROM push_outbox WHERE record_id = ? AND kind = 'referral_chase'`, w.submitted).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	steps := []struct {
+		name string
+		who  *client
+		path string
+		form url.Values
+		want int
+	}{
+		{"another team chases", other, base + "/chase", nil, http.StatusNotFound},
+		{"a practitioner chases", pr, base + "/chase", nil, http.StatusForbidden},
+		{"the team's supervisor chases", sup, base + "/chase", nil, http.StatusSeeOther},
+		{"chased again at once", sup, base + "/chase", nil, http.StatusConflict},
+		{"withdraw without a reason", sup, base + "/withdraw", url.Values{"confirm": {"yes"}}, http.StatusUnprocessableEntity},
+		{"withdraw unconfirmed", sup, base + "/withdraw", url.Values{"reason": {"Family moved away"}}, http.StatusUnprocessableEntity},
+		{"another team withdraws", other, base + "/withdraw", url.Values{"reason": {"x"}, "confirm": {"yes"}}, http.StatusNotFound},
+		{"withdraw", sup, base + "/withdraw", url.Values{"reason": {"Family moved away"}, "confirm": {"yes"}}, http.StatusSeeOther},
+		{"chase a withdrawn one", sup, base + "/chase", nil, http.StatusConflict},
+	}
+	for _, s := range steps {
+		if st, body := s.who.post(s.path, s.form); st != s.want {
+			t.Fatalf("%s: %d, want %d\n%s", s.name, st, s.want, trunc(body))
+		}
+		if s.name == "the team's supervisor chases" && chases() == 0 {
+			t.Fatal("chasing put no reminder in the outbox")
+		}
+	}
+	r, _ := env.db.RecordState(context.Background(), w.submitted)
+	if str(r, "status") != "withdrawn" || str(r, "withdraw_reason") != "Family moved away" {
+		t.Fatalf("status %q, reason %q", str(r, "status"), str(r, "withdraw_reason"))
+	}
+	if _, body := sup.get(base); !strings.Contains(body, "withdrawn by "+personByID(t, w.supervisor).Name) {
+		t.Error("the referral does not say who withdrew it")
 	}
 }

@@ -38,6 +38,7 @@ const (
 	KindSync               = domain.KindSync
 	KindConcernRaised      = domain.KindConcernRaised
 	KindConcernEscalation  = domain.KindConcernEscalation
+	KindReferralChase      = domain.KindReferralChase
 )
 
 // Outbox states and delivery statuses, as the store records them.
@@ -73,6 +74,7 @@ var Texts = map[string]string{
 	KindSync:               "",
 	KindConcernRaised:      "A safeguarding concern needs your attention now",
 	KindConcernEscalation:  "A safeguarding concern has not been acknowledged",
+	KindReferralChase:      "A referral is still waiting for your answer",
 }
 
 // Title is the only title a visible notification ever has.

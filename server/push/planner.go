@@ -213,3 +213,15 @@ func (p Planner) Concern(c Concern) []Notification {
 	}
 	return out
 }
+
+// Chase plans the reminder to a service's practitioners that a referral
+// still waits for their answer, chased at the given time: in each
+// practitioner's hours unless the referral is urgent. The id depends on the
+// chase time, so chasing twice tells them twice and a replay does not.
+func (p Planner) Chase(r Referral, chased time.Time) []Notification {
+	var out []Notification
+	for _, pr := range r.Practitioners {
+		out = append(out, newNotification(KindReferralChase, r.ID, pr, chased, r.Urgent, at(chased, pr, r.Urgent)))
+	}
+	return out
+}
