@@ -164,6 +164,7 @@ func (p *Portal) Register(app *fiber.App) {
 	registerConcernRoutes(sup, p)
 	registerWorkListRoutes(sup, p)
 	registerReferralActionRoutes(sup, p)
+	registerSearchRoutes(sup, p)
 	registerYoungPersonRoutes(sup, p)
 	registerReferralRoutes(sup, p)
 	registerDeviceRoutes(sup, p)
