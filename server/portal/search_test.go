@@ -78,4 +78,3 @@ func TestSearchNarrativesInScopeAudited(t *testing.T) {
 		t.Fatal("the search is not in the audit log")
 	}
 }
-
