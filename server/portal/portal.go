@@ -294,6 +294,7 @@ func (p *Portal) now() time.Time { return p.cfg.Now().UTC() }
 // the signed-in person. The store reads the records and commits the edit in
 // one write transaction, so a phone's push cannot land between them.
 func (p *Portal) edit(c *fiber.Ctx, fn func(*syncengine.Txn) error) error {
+	forgetRecords(c) // what this request read before the edit is stale now
 	keys, err := p.store.ServerEdit(c.UserContext(), sess(c).Person.ID, fn)
 	if err != nil {
 		return err

@@ -30,8 +30,18 @@ func teamIDs(s domain.Scope) (ids []string, ok bool) {
 	return s.Teams, true
 }
 
-// recordsInScope lists live records of a type in the person's teams.
+// recordsKey is where one request keeps the records it loaded, by type: a
+// page (the dashboard, search) reads the same types in several panels, and
+// decoding every record of a large team is most of a page's time.
+const recordsKey = "portal.records"
+
+// recordsInScope lists live records of a type in the person's teams. The
+// result is shared within the request: callers must not modify it.
 func (p *Portal) recordsInScope(c *fiber.Ctx, typ string) ([]*syncengine.Record, error) {
+	cache, _ := c.Locals(recordsKey).(map[string][]*syncengine.Record)
+	if rs, ok := cache[typ]; ok {
+		return rs, nil
+	}
 	teams, ok := teamIDs(sess(c).Scope)
 	if !ok {
 		return nil, nil
@@ -46,8 +56,16 @@ func (p *Portal) recordsInScope(c *fiber.Ctx, typ string) ([]*syncengine.Record,
 			out = append(out, r)
 		}
 	}
+	if cache == nil {
+		cache = map[string][]*syncengine.Record{}
+		c.Locals(recordsKey, cache)
+	}
+	cache[typ] = out
 	return out, nil
 }
+
+// forgetRecords drops the request's loaded records (after an edit).
+func forgetRecords(c *fiber.Ctx) { c.Locals(recordsKey, nil) }
 
 // teamRecord loads one record of a type that the signed-in supervisor or
 // admin may see, by where the server filed it (domain.Authorize, read), and
