@@ -166,3 +166,18 @@ func TestConcernAlertStaysOpenUntilAcknowledged(t *testing.T) {
 		t.Fatalf("alerts %+v", alerts)
 	}
 }
+
+// Deleting the encounter on a phone does not hide its open alert.
+func TestDeletedEncounterKeepsItsAlertOpen(t *testing.T) {
+	env := newTestEnv(t)
+	env.db.Rules = notify.New(notify.DefaultConfig())
+	w := findWorld(t, env)
+	id := concernEncounter(t, env, w, nil, "high")
+	ph := newPhone(t, env.db, w.worker)
+	ph.load(id)
+	push(t, env.db, ph.edit(func(tx *syncengine.Txn) error { return tx.Delete(id) }))
+	sup := env.signIn("supervisor", 1)
+	if _, dash := sup.get("/portal/dashboard"); !strings.Contains(section(dash, "h-alerts"), "/encounters/"+string(id)) {
+		t.Fatal("the deleted encounter's open alert left the dashboard")
+	}
+}

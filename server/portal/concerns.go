@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -26,17 +27,16 @@ type concernRow struct {
 
 // alertsInScope lists the concern alerts whose encounters the signed-in
 // person may read: the encounter's filing decides, never the alert's team.
-// encs are the encounters in scope when the caller has them already (nil: load them).
+// encs are the encounters in scope when the caller has them already; any
+// other alert's encounter is looked up and authorised on its own (there are
+// far fewer alerts than encounters).
 func (p *Portal) alertsInScope(c *fiber.Ctx, d *directory, names map[string]string, encs []*syncengine.Record, f domain.ConcernAlertFilter) ([]concernRow, error) {
-	if encs == nil {
-		var err error
-		if encs, err = p.recordsInScope(c, syncengine.TypeEncounter); err != nil {
-			return nil, err
+	var byID map[string]*syncengine.Record
+	if encs != nil {
+		byID = make(map[string]*syncengine.Record, len(encs))
+		for _, r := range encs {
+			byID[string(r.ID)] = r
 		}
-	}
-	byID := make(map[string]*syncengine.Record, len(encs))
-	for _, r := range encs {
-		byID[string(r.ID)] = r
 	}
 	alerts, err := p.store.ConcernAlerts(c.UserContext(), f)
 	if err != nil {
@@ -45,8 +45,17 @@ func (p *Portal) alertsInScope(c *fiber.Ctx, d *directory, names map[string]stri
 	now := p.now()
 	var out []concernRow
 	for _, a := range alerts {
-		r, ok := byID[a.EncounterID]
-		if !ok {
+		// Not among the caller's live encounters (or none given): look it
+		// up, so that deleting an encounter on a phone cannot hide its alert.
+		r := byID[a.EncounterID]
+		if r == nil {
+			if r, err = p.teamRecord(c, syncengine.TypeEncounter, a.EncounterID, domain.VerbRead); errors.Is(err, errNotFound) {
+				r, err = nil, nil
+			} else if err != nil {
+				return nil, err
+			}
+		}
+		if r == nil || r.Erased != nil {
 			continue
 		}
 		row := concernRow{ConcernAlert: a, E: toEncounter(r, d, names)}
