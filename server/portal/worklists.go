@@ -12,6 +12,36 @@ import (
 func registerWorkListRoutes(r routes, p *Portal) {
 	r.Get("/follow-ups", p.handleFollowUpList)
 	r.Get("/caseload", p.handleCaseload)
+	r.Get("/conflicts", p.handleConflictList)
+}
+
+// handleConflictList serves GET /portal/conflicts: every record in scope with
+// fields to resolve (the dashboard shows the first 15), paged.
+func (p *Portal) handleConflictList(c *fiber.Ctx) error {
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
+	names, err := p.youngPeopleNames(c)
+	if err != nil {
+		return err
+	}
+	var db dashboard
+	for _, gather := range []func(*fiber.Ctx, *directory, map[string]string, dashWindow, *dashboard) error{
+		p.dashEncounters, p.dashReferrals, p.dashYoungPeople,
+	} {
+		if err := gather(c, d, names, p.dashWindow(), &db); err != nil {
+			return err
+		}
+	}
+	pg, err := parsePage(c, len(db.conflicts))
+	if err != nil {
+		return err
+	}
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "conflicts", "shown": pg.shown()}); err != nil {
+		return err
+	}
+	return p.render(c, "conflicts", "Conflicts to resolve", map[string]any{"Rows": db.conflicts[pg.From:pg.To], "Page": pg})
 }
 
 // Follow-up windows, in the portal's time zone.

@@ -91,6 +91,8 @@ func TestFollowUpListAndCaseloadAccess(t *testing.T) {
 		{"caseload", "/portal/caseload", sup, 200, personByID(t, w.worker).Name},
 		{"worker may not", "/portal/follow-ups", worker, 403, ""},
 		{"worker no caseload", "/portal/caseload", worker, 403, ""},
+		{"conflicts", "/portal/conflicts", sup, 200, "conflict-list"},
+		{"worker no conflicts", "/portal/conflicts", worker, 403, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,5 +104,22 @@ func TestFollowUpListAndCaseloadAccess(t *testing.T) {
 				t.Fatalf("%s lacks %q", tc.path, tc.contains)
 			}
 		})
+	}
+}
+
+// Every count on the dashboard links to its full list.
+func TestDashboardLinksToFullLists(t *testing.T) {
+	env := newTestEnv(t)
+	sup := env.signIn("supervisor", 1)
+	_, dash := sup.get("/portal/dashboard")
+	for _, href := range []string{"/portal/concerns", "/portal/follow-ups?when=overdue", "/portal/follow-ups?when=today",
+		"/portal/referrals?status=submitted", "/portal/encounters?status=awaiting_review", "/portal/conflicts", "/portal/quarantine",
+		"/portal/caseload"} {
+		if !strings.Contains(html.UnescapeString(dash), `href="`+href+`"`) {
+			t.Errorf("the dashboard has no link to %s", href)
+		}
+		if st, _ := sup.get(href); st != http.StatusOK {
+			t.Errorf("%s: %d", href, st)
+		}
 	}
 }
