@@ -168,7 +168,7 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 			Detail: fmt.Sprintf("Status %s, urgency %s, consent %s", str(r, "status"), str(r, "urgency"), str(r, "consent"))})
 		if st := str(r, "status"); st != "submitted" && st != "draft" {
 			evs = append(evs, event{At: r.WrittenAt("status"), Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
-				Title: "Referral to " + d.service(str(r, "service_id")) + " " + st + " by " + referralDecision(r, d).By,
+				Title:  "Referral to " + d.service(str(r, "service_id")) + " " + st + " by " + referralDecision(r, d).By,
 				Detail: strings.TrimSpace(str(r, "outcome") + " " + str(r, "decline_reason") + " " + str(r, "withdraw_reason"))})
 		}
 	}
