@@ -85,11 +85,7 @@ func (p *Portal) alertsInScope(c *fiber.Ctx, d *directory, names map[string]stri
 // handleConcernList serves GET /portal/concerns: every open concern alert in
 // scope, then those acknowledged, paged.
 func (p *Portal) handleConcernList(c *fiber.Ctx) error {
-	d, err := p.directory(c.UserContext())
-	if err != nil {
-		return err
-	}
-	names, err := p.youngPeopleNames(c)
+	d, names, err := p.dirNames(c)
 	if err != nil {
 		return err
 	}

@@ -84,6 +84,19 @@ type dashboard struct {
 	alerts                      []concernRow
 }
 
+// panel gathers what one dashboard panel shows.
+type panel func(*fiber.Ctx, *directory, map[string]string, dashWindow, *dashboard) error
+
+// gather runs panels in order (the later ones may use what earlier ones loaded).
+func gather(c *fiber.Ctx, d *directory, names map[string]string, w dashWindow, db *dashboard, panels ...panel) error {
+	for _, f := range panels {
+		if err := f(c, d, names, w, db); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // handleDashboard serves GET /portal/dashboard.
 func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	s := sess(c)
@@ -97,12 +110,8 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	}
 	w := p.dashWindow()
 	var db dashboard
-	for _, gather := range []func(*fiber.Ctx, *directory, map[string]string, dashWindow, *dashboard) error{
-		p.dashEncounters, p.dashAlerts, p.dashReferrals, p.dashFollowUps, p.dashYoungPeople,
-	} {
-		if err := gather(c, d, names, w, &db); err != nil {
-			return err
-		}
+	if err := gather(c, d, names, w, &db, p.dashEncounters, p.dashAlerts, p.dashReferrals, p.dashFollowUps, p.dashYoungPeople); err != nil {
+		return err
 	}
 	quar, err := p.quarantineInScope(c, d, 200)
 	if err != nil {

@@ -237,3 +237,14 @@ func (p *Portal) youngPeopleNames(c *fiber.Ctx) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// dirNames is the directory and the scope's young people's names, which most
+// list pages need together.
+func (p *Portal) dirNames(c *fiber.Ctx) (*directory, map[string]string, error) {
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := p.youngPeopleNames(c)
+	return d, names, err
+}

@@ -18,21 +18,13 @@ func registerWorkListRoutes(r routes, p *Portal) {
 // handleConflictList serves GET /portal/conflicts: every record in scope with
 // fields to resolve (the dashboard shows the first 15), paged.
 func (p *Portal) handleConflictList(c *fiber.Ctx) error {
-	d, err := p.directory(c.UserContext())
-	if err != nil {
-		return err
-	}
-	names, err := p.youngPeopleNames(c)
+	d, names, err := p.dirNames(c)
 	if err != nil {
 		return err
 	}
 	var db dashboard
-	for _, gather := range []func(*fiber.Ctx, *directory, map[string]string, dashWindow, *dashboard) error{
-		p.dashEncounters, p.dashReferrals, p.dashYoungPeople,
-	} {
-		if err := gather(c, d, names, p.dashWindow(), &db); err != nil {
-			return err
-		}
+	if err := gather(c, d, names, p.dashWindow(), &db, p.dashEncounters, p.dashReferrals, p.dashYoungPeople); err != nil {
+		return err
 	}
 	pg, err := parsePage(c, len(db.conflicts))
 	if err != nil {
@@ -110,11 +102,7 @@ func (p *Portal) handleFollowUpList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	d, err := p.directory(c.UserContext())
-	if err != nil {
-		return err
-	}
-	names, err := p.youngPeopleNames(c)
+	d, names, err := p.dirNames(c)
 	if err != nil {
 		return err
 	}
@@ -152,11 +140,7 @@ type caseloadRow struct {
 // they are key worker for and their open follow-ups by window, with the team's
 // totals; every number links to its list.
 func (p *Portal) handleCaseload(c *fiber.Ctx) error {
-	d, err := p.directory(c.UserContext())
-	if err != nil {
-		return err
-	}
-	names, err := p.youngPeopleNames(c)
+	d, names, err := p.dirNames(c)
 	if err != nil {
 		return err
 	}
