@@ -4,11 +4,13 @@
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
-# Dependencies first: this layer is reused until go.mod/go.sum change.
+# Dependencies first: this layer is reused until go.mod/go.sum change. The
+# cache mounts keep modules and compiled packages between builds (BuildKit).
 COPY go.mod go.sum ./
-RUN go mod download
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o /out/joinedup ./server/cmd/joinedup
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o /out/joinedup ./server/cmd/joinedup
 
 FROM debian:bookworm-slim
 # ca-certificates: outbound TLS to FCM. Versions follow the bookworm point release.
@@ -22,16 +24,25 @@ RUN apt-get update \
  && mkdir -p /data \
  && chown 10001:10001 /data
 COPY --from=build /out/joinedup /usr/local/bin/joinedup
+COPY scripts/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 ENV DATA_DIR=/data PORT=8080
-# Created and chowned above, before VOLUME, so a new named volume starts owned by joinedup.
+# Created and chowned above, before VOLUME, so a new named volume starts owned
+# by joinedup. A bind mount keeps its host owner: the entrypoint says so
+# clearly if the directory is not writable (chown it, or run with --user).
 VOLUME /data
 EXPOSE 8080
 USER 10001:10001
-# The binary probes itself (the image has no curl/wget on purpose).
+# SIGTERM lets in-flight syncs finish (up to 30 s) before the server exits.
+# docker stop waits only 10 s by default before SIGKILL: run with
+# --stop-timeout 40 (compose: stop_grace_period: 40s).
+STOPSIGNAL SIGTERM
+# The binary probes itself (the image has no curl/wget on purpose), at
+# localhost:$PORT, and asks /readyz: a server whose database is unreachable,
+# corrupt or whose disk is full is unhealthy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["/usr/local/bin/joinedup", "-healthcheck", "-addr", ":8080"]
-ENTRYPOINT ["/usr/local/bin/joinedup"]
-# In a container the server must listen on every interface (it listens on
-# localhost by default), and a production volume gets no demo data: pass
-# `-demo` to try it out.
-CMD ["-addr", ":8080", "-demo=false"]
+  CMD ["/usr/local/bin/joinedup", "-healthcheck"]
+# The entrypoint listens on every interface at $PORT (the binary listens on
+# localhost by default). A production volume gets no demo data: pass `-demo`
+# to try it out.
+ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
+CMD ["-demo=false"]

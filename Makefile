@@ -1,7 +1,8 @@
 # JoinedUp build entry points. Every target is a thin wrapper so that what CI
 # runs (.ci/run -> make test) is exactly what a developer runs.
 #
-# Overridable: GO, PORT, DATA_DIR, FUZZTIME, BENCHCOUNT, IMAGE, TEST_TIMEOUT.
+# Overridable: GO, PORT, DATA_DIR, FUZZTIME, BENCHCOUNT, IMAGE, TEST_TIMEOUT,
+# CHAOS_PHONES, CHAOS_DURATION, CHAOS_SEED.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,13 +16,16 @@ FUZZTIME     ?= 30s
 BENCHCOUNT   ?= 1
 IMAGE        ?= joinedup
 TEST_TIMEOUT ?= 15m
+CHAOS_PHONES   ?= 20
+CHAOS_DURATION ?= 20m
+CHAOS_SEED     ?= 0
 BIN          := ./joinedup
 CMD          := ./server/cmd/joinedup
 
 # go-sqlite3 is a cgo package: without cgo the store compiles but fails at run time.
 export CGO_ENABLED := 1
 
-.PHONY: help all build run test test-race bench fuzz docker fmt vet gobind-check clean
+.PHONY: help all build run test test-race chaos bench fuzz docker fmt vet gobind-check clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +44,11 @@ test: ## all tests, no race detector (CI runs this)
 
 test-race: ## all tests under the race detector (slow on 2 cores)
 	$(GO) test -race -count=1 -timeout 45m ./...
+
+chaos: ## fault-injection soak: CHAOS_PHONES phones (20) for CHAOS_DURATION (20m) against the real server
+	$(GO) test -count=1 -timeout 0 -v -run 'TestChaos$$' ./mobile-sdk/ \
+		-args -chaos.phones=$(CHAOS_PHONES) -chaos.duration=$(CHAOS_DURATION) -chaos.seed=$(CHAOS_SEED) \
+		| grep -E '^(=== RUN|--- |\s+chaos_test\.go|PASS|FAIL|ok )'
 
 bench: ## run bench/*/run.sh and every package's Go benchmarks
 	GO="$(GO)" BENCHCOUNT="$(BENCHCOUNT)" bash scripts/bench.sh

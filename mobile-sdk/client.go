@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -50,7 +51,7 @@ type Client struct {
 	wiped    bool
 	listener Listener
 	progress ProgressListener
-	page     int // pull page budget in bytes
+	sizes    linkSizes // push batch and pull page budgets, adapted to the link
 
 	syncMu sync.Mutex // one sync at a time
 	editMu sync.Mutex // a save and the storing of a sync page exclude each other
@@ -61,6 +62,11 @@ type Client struct {
 	ids    io.Reader      // record ids
 	jitter func() float64 // backoff jitter in [0,1)
 	http   *http.Client
+	// liveSilence: a live channel silent this long is reconnected (0: the
+	// default, liveSilence).
+	liveSilence time.Duration
+	offset      atomic.Int64 // server's clock minus the phone's, in ns (see clock.go)
+	ownClock    bool         // tests: never learn the offset
 }
 
 // Open opens (or creates) the phone's state in dir, encrypted with key (32
@@ -70,10 +76,14 @@ func Open(dir string, key []byte, platform string) (*Client, error) {
 }
 
 type options struct {
-	now    func() time.Time
-	ids    io.Reader
-	jitter func() float64
-	http   *http.Client
+	now         func() time.Time
+	ids         io.Reader
+	jitter      func() float64
+	http        *http.Client
+	liveSilence time.Duration
+	// ownClock: never go by the server's clock. For tests whose server
+	// runs on an injected clock, which its Date header does not show.
+	ownClock bool
 }
 
 func open(dir string, key []byte, platform string, o options) (*Client, error) {
@@ -103,8 +113,13 @@ func open(dir string, key []byte, platform string, o options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, page: pageBytes}
+	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, sizes: newLinkSizes(pushBudget, pageBytes),
+		liveSilence: o.liveSilence, ownClock: o.ownClock}
 	c.loop = newLoop(c)
+	if err := c.loadClockOffset(); err != nil {
+		st.close()
+		return nil, err
+	}
 	if !st.self.IsZero() {
 		if err := c.startReplica(); err != nil {
 			st.close()
@@ -125,7 +140,7 @@ func (c *Client) startReplica() error {
 	if err != nil {
 		return err
 	}
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: c.st.self, Now: c.now, Rand: c.ids, Store: c.st,
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: c.st.self, Now: c.clock, Rand: c.ids, Store: c.st,
 		Counter: uint64(counter), Clock: syncengine.Timestamp(hlc)})
 	if err != nil {
 		return err
@@ -155,11 +170,12 @@ func (c *Client) SetProgressListener(p ProgressListener) {
 	c.mu.Unlock()
 }
 
-// SetPageBytes sets how many bytes the server may send per pull page
-// (default 512 KiB; smaller on slow, flaky networks so each page lands).
+// SetPageBytes sets the most bytes the server may send per pull page
+// (default 512 KiB). Pages shrink below it by themselves on a link too slow
+// for them (see linkSizes); a host sets it lower to start small.
 func (c *Client) SetPageBytes(n int64) {
 	c.mu.Lock()
-	c.page = int(max(1024, min(n, 8<<20)))
+	c.sizes.setMaxPage(int(max(minPageBytes, min(n, 8<<20))))
 	c.mu.Unlock()
 }
 
@@ -240,6 +256,7 @@ func (c *Client) Status() (string, error) {
 	}
 	v.DeviceID, v.PersonID, v.ReplicaID, v.Server = meta("device_id"), meta("person_id"), meta("replica_id"), meta("server_url")
 	v.Enrolled = v.ReplicaID != ""
+	v.EnrolAgain = meta("credential_refused") == "1"
 	v.Online = meta("offline") != "1"
 	v.LastError, v.LastErrorCode = meta("last_error"), meta("last_error_code")
 	if ms, e := getMetaInt(st.db, "last_synced"); e == nil && ms > 0 {
@@ -257,7 +274,11 @@ func (c *Client) Status() (string, error) {
 }
 
 type statusView struct {
-	Enrolled          bool          `json:"enrolled"`
+	Enrolled bool `json:"enrolled"`
+	// The server refuses this phone's credential (restored from an older
+	// backup, or the enrolment was re-issued): the host asks for a new code
+	// and calls Enrol; the phone keeps and re-sends its work.
+	EnrolAgain        bool          `json:"enrol_again,omitempty"`
 	Wiped             bool          `json:"wiped,omitempty"`
 	WipeReport        *wipeReport   `json:"wipe_report,omitempty"`
 	DeviceID          string        `json:"device_id,omitempty"`
@@ -281,14 +302,17 @@ type statusView struct {
 // ---- logout and wipe ----
 
 // Logout removes this worker's data and credential from the phone. If saves
-// have not reached the server it refuses with code unsynced_work (the UI
-// warns, syncs, or asks the worker to confirm with force=true).
+// may not be on the server it refuses with code unsynced_work (the UI warns,
+// syncs, or asks the worker to confirm with force=true). Saves the server
+// acknowledged count as unsynced while it refuses this phone's credential:
+// it may have been restored from a backup that predates them (enrol again
+// with a new code instead: that keeps and re-sends them).
 func (c *Client) Logout(force bool) (string, error) {
 	st, _, err := c.state(false)
 	if err != nil {
 		return "", err
 	}
-	n, _, _, _, err := st.counts()
+	n, err := st.unsynced()
 	if err != nil {
 		return "", err
 	}
@@ -328,7 +352,7 @@ func (c *Client) destroy(reason string) (*wipeReport, error) {
 	}
 	rep := &wipeReport{Reason: reason, At: c.now().UTC().Format(time.RFC3339), Removed: []string{}}
 	if c.st != nil {
-		rep.Lost, _, _, _, _ = c.st.counts()
+		rep.Lost, _ = c.st.unsynced()
 		// Make the WAL's content part of the main file, then truncate it, so
 		// nothing lingers in a -wal file that a failed delete could leave.
 		c.st.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)

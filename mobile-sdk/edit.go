@@ -166,7 +166,7 @@ func (c *Client) create(typ string, fields map[string]json.RawMessage) (string, 
 			return "", err
 		}
 		if team == "" {
-			return "", errorf(syncengine.EINVALID, "create", "team_id is required: this phone holds several teams' records; call SetDefaultTeam or pass team_id")
+			return "", errorf(syncengine.EINVALID, "create", "team_id is required: this phone's person has no team of their own; call SetDefaultTeam or pass team_id")
 		}
 		fields["team_id"] = jsonString(team)
 	}
@@ -210,7 +210,7 @@ func (c *Client) CreateEncounter(fieldsJSON string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	setDefault(fields, "started_at", jsonTime(c.now()))
+	setDefault(fields, "started_at", jsonTime(c.clock()))
 	if me := c.PersonID(); me != "" {
 		setDefault(fields, "workers", json.RawMessage(fmt.Sprintf("[%s]", jsonString(me))))
 	}
@@ -262,7 +262,7 @@ func (c *Client) RecordConsent(referralID, consent, justification string) error 
 func (c *Client) SubmitReferral(referralID string) error {
 	return c.edit(func(tx *syncengine.Txn, me string) error {
 		id := syncengine.RecordID(referralID)
-		return writeFields(tx, id, map[string]json.RawMessage{"status": jsonString("submitted"), "submitted_at": jsonTime(c.now())})
+		return writeFields(tx, id, map[string]json.RawMessage{"status": jsonString("submitted"), "submitted_at": jsonTime(c.clock())})
 	})
 }
 
@@ -331,15 +331,18 @@ func (c *Client) SetDefaultTeam(teamID string) error {
 	return setMeta(st.db, "team_id", teamID)
 }
 
-// defaultTeam is the team set by SetDefaultTeam or, failing that, the only
-// team among the records this phone holds (a worker's phone sees one team).
+// defaultTeam is the team set by SetDefaultTeam or, failing that, the
+// person's team from the enrolment answer (known before the first sync
+// brings any record), or the only team among the records this phone holds.
 func (c *Client) defaultTeam() (string, error) {
 	st, _, err := c.state(false)
 	if err != nil {
 		return "", err
 	}
-	if t, err := st.metaString("team_id"); err != nil || t != "" {
-		return t, err
+	for _, key := range []string{"team_id", "enrol_team_id"} {
+		if t, err := st.metaString(key); err != nil || t != "" {
+			return t, err
+		}
 	}
 	rows, err := st.db.Query(`SELECT DISTINCT team_id FROM records WHERE team_id <> '' LIMIT 2`)
 	if err != nil {

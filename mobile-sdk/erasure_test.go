@@ -102,7 +102,7 @@ func (s *e2eServer) phone(person string) *Client {
 	s.t.Helper()
 	code, _, err := s.db.IssueEnrolmentCode(context.Background(), person, "sup_a")
 	must(s.t, err)
-	c, err := open(s.t.TempDir(), testKey, "sim", options{now: func() time.Time { return s.now }})
+	c, err := open(s.t.TempDir(), testKey, "sim", options{now: func() time.Time { return s.now }, ownClock: true})
 	must(s.t, err)
 	s.t.Cleanup(func() { c.Close() })
 	mustS(s.t)(c.Enrol(s.url, code))

@@ -13,8 +13,12 @@ const (
 	EWRONGKEY    = "wrong_key"     // the local database does not decrypt with the key given
 	ECORRUPT     = "corrupt"       // the local database holds something unreadable
 	EREVOKED     = "revoked"       // the server revoked this device (and asks for a wipe)
-	ECURSORAHEAD = "cursor_ahead"  // the server holds less than this phone has seen: it was restored from a backup
-	EPROTOCOL    = "protocol"      // the server answered something this SDK does not understand
+	// The server does not know this device's credential (it was restored
+	// from an older backup, or the enrolment was re-issued): enrol again with
+	// a new code; the phone keeps and re-sends its work.
+	EUNAUTHORIZED = "unauthorized"
+	ECURSORAHEAD  = "cursor_ahead" // the server holds less than this phone has seen: it was restored from a backup
+	EPROTOCOL     = "protocol"     // the server answered something this SDK does not understand
 )
 
 // ErrorCode returns the machine-readable code of an error returned by this

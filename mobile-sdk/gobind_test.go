@@ -12,25 +12,15 @@ import (
 // TestBindable runs gobind (Java) over this package, as gomobile does for the
 // Android app, and fails if any exported identifier could not be bound:
 // gobind silently skips what it cannot bind and leaves a "skipped" comment.
-// It skips only when gobind is missing outside CI; CI (.ci/run) installs it.
+// gobind is the module's own tool (go.mod's tool directive), run with
+// `go tool`, so it is the version go.mod pins and needs nothing on PATH.
 func TestBindable(t *testing.T) {
-	gobind, err := exec.LookPath("gobind")
-	if err != nil {
-		out, _ := exec.Command("go", "env", "GOPATH").Output()
-		cand := filepath.Join(strings.Split(strings.TrimSpace(string(out)), string(os.PathListSeparator))[0], "bin", "gobind")
-		if _, serr := os.Stat(cand); serr == nil {
-			gobind = cand
-		} else if os.Getenv("CI") == "" {
-			t.Skip("gobind not installed (go install golang.org/x/mobile/cmd/gobind@latest); CI runs this")
-		} else {
-			t.Fatal("gobind not found but CI is set: .ci/run must install it")
-		}
-	}
 	outdir := t.TempDir()
-	cmd := exec.Command(gobind, "-lang=java", "-outdir", outdir, "github.com/joinedup/joinedup/mobile-sdk")
+	cmd := exec.Command("go", "tool", "gobind", "-lang=java", "-outdir", outdir, "github.com/joinedup/joinedup/mobile-sdk")
+	cmd.Dir = moduleRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("gobind failed: %v\n%s", err, out)
+		t.Fatalf("go tool gobind failed: %v\n%s", err, out)
 	}
 	skipped := regexp.MustCompile(`skipped .*`)
 	var bad []string

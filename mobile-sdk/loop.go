@@ -144,8 +144,10 @@ func (l *loop) run(stop, done chan struct{}) {
 		switch code := ErrorCode(err); {
 		case err == nil:
 			l.failures, l.retryAt = 0, time.Time{}
-		case code == EWIPED || code == EREVOKED || code == ENOTENROLLED || code == EOFFLINE:
-			l.failures, l.retryAt = 0, time.Time{} // nothing to retry until something changes
+		case code == EWIPED || code == EREVOKED || code == ENOTENROLLED || code == EOFFLINE || code == EUNAUTHORIZED:
+			// Nothing to retry until something changes (connectivity, or a
+			// new enrolment: Status says enrol_again).
+			l.failures, l.retryAt = 0, time.Time{}
 		default:
 			l.failures++
 			d := backoff(l.failures, l.c.jitter())
@@ -260,15 +262,23 @@ func (c *Client) startLive() {
 	}()
 }
 
+// liveSilence is how long the live channel may stay silent before the phone
+// takes it for dead and reconnects: the server sends a keep-alive every 25 s,
+// and a link that died without a reset (a phone moving between masts, a NAT
+// forgetting the connection) would otherwise hold a dead stream for ever.
+const liveSilence = 90 * time.Second
+
 // listen reads one SSE connection until it ends; it reports whether it connected.
 func (c *Client) listen(ctx context.Context, server, cred string) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/v1/sync/events", nil)
 	if err != nil {
 		return false
 	}
 	req.Header.Set("Authorization", "Bearer "+cred)
 	req.Header.Set("Accept", "text/event-stream")
-	hc := &http.Client{Transport: c.http.Transport} // no timeout: the stream is long-lived
+	hc := &http.Client{Transport: c.httpClient().Transport} // no timeout: the stream is long-lived
 	resp, err := hc.Do(req)
 	if err != nil {
 		return false
@@ -281,8 +291,15 @@ func (c *Client) listen(ctx context.Context, server, cred string) bool {
 	}
 	c.loop.setLive(true)
 	defer c.loop.setLive(false)
+	silence := c.liveSilence
+	if silence <= 0 {
+		silence = liveSilence
+	}
+	watchdog := time.AfterFunc(silence, cancel)
+	defer watchdog.Stop()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
+		watchdog.Reset(silence)
 		line := sc.Text()
 		if ev, ok := strings.CutPrefix(line, "event:"); ok {
 			switch strings.TrimSpace(ev) {

@@ -75,7 +75,7 @@ func (c *Client) List(typ string) (string, error) {
 // TodaysEncounters returns the encounters that started today (the device's
 // local day, from midnight), earliest first.
 func (c *Client) TodaysEncounters() (string, error) {
-	now := c.now()
+	now := c.clock()
 	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
 	return c.EncountersBetween(from.UnixMilli(), from.AddDate(0, 0, 1).UnixMilli())
 }

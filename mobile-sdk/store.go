@@ -2,9 +2,11 @@ package mobilesdk
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"sync"
@@ -286,6 +288,32 @@ func raiseMetaInt(q querier, key string, v int64) error {
 }
 
 func (s *store) metaString(key string) (string, error) { return getMeta(s.db, key) }
+
+// installID is a random id this installation sends with every enrolment
+// attempt, made once and kept: a retry after a lost answer carries the same
+// one, so the server can tell it from another device using the same code.
+func (s *store) installID(rnd io.Reader) (string, error) {
+	if v, err := s.metaString("install_id"); err != nil || v != "" {
+		return v, err
+	}
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(rnd, b); err != nil {
+		return "", fmt.Errorf("install id: %w", err)
+	}
+	v := hex.EncodeToString(b)
+	return v, setMeta(s.db, "install_id", v)
+}
+
+// unsynced counts the saves the server may not hold: the outbox and, while
+// the server refuses this phone's credential (it may have been restored from
+// a backup older than them), the saves it had acknowledged.
+func (s *store) unsynced() (int64, error) {
+	var n int64
+	err := s.db.QueryRow(`SELECT (SELECT COUNT(*) FROM outbox) + CASE WHEN EXISTS
+		(SELECT 1 FROM meta WHERE key = 'credential_refused' AND value = CAST('1' AS BLOB))
+		THEN (SELECT COUNT(*) FROM sent WHERE start NOT IN (SELECT start FROM outbox)) ELSE 0 END`).Scan(&n)
+	return n, err
+}
 
 // secret metadata (the device credential) is sealed like records.
 func (s *store) getSecret(q querier, key string) (string, error) {

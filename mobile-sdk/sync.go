@@ -27,6 +27,18 @@ const (
 
 // Enrol exchanges a one-time code from a supervisor for this device's
 // identity and credential. It returns the person id the device belongs to.
+//
+// A phone whose credential the server no longer accepts (the server was
+// restored from a backup that predates the phone, or an administrator
+// re-issued its enrolment) is enrolled again with a new code for the same
+// person, without logging out: it keeps its replica id (sent in the request
+// so the server registers it), its outbox and its sent queue, and re-sends
+// them all at the next sync; the server drops what it already holds as
+// duplicates.
+//
+// A retry after a lost answer (a network error) sends the same install_id
+// with the same code, so the server can answer it again instead of using up
+// the code on a device nobody holds.
 func (c *Client) Enrol(serverURL, code string) (string, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
@@ -34,16 +46,30 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if v, _ := st.metaString("replica_id"); v != "" {
-		return "", errorf(syncengine.ECONFLICT, "enrol", "this device is already enrolled; log out first")
+	replica, _ := st.metaString("replica_id")
+	if replica != "" {
+		if refused, _ := st.metaString("credential_refused"); refused != "1" {
+			return "", errorf(syncengine.ECONFLICT, "enrol", "this device is already enrolled; log out first")
+		}
+	}
+	install, err := st.installID(c.ids)
+	if err != nil {
+		return "", err
 	}
 	serverURL = strings.TrimRight(serverURL, "/")
-	body, _ := json.Marshal(map[string]string{"code": code, "platform": c.platform})
+	req := map[string]string{"code": code, "platform": c.platform, "install_id": install}
+	if replica != "" {
+		req["replica_id"] = replica
+	}
+	body, _ := json.Marshal(req)
 	var e struct {
 		DeviceID   string `json:"device_id"`
 		ReplicaID  string `json:"replica_id"`
 		Credential string `json:"credential"`
 		PersonID   string `json:"person_id"`
+		Role       string `json:"role"`
+		TeamID     string `json:"team_id"`
+		ServiceID  string `json:"service_id"`
 	}
 	if _, err := c.call(context.Background(), serverURL+"/v1/enrol", "", "application/json", body, func(b []byte) error {
 		return json.Unmarshal(b, &e)
@@ -54,10 +80,33 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 	if err != nil || e.Credential == "" || e.PersonID == "" {
 		return "", errorf(EPROTOCOL, "enrol", "the server's enrolment answer is incomplete")
 	}
+	if replica != "" {
+		// Re-enrolment: the saves queued and sent under this replica id are
+		// only accepted if the server registered the same id for the same
+		// person; anything else would strand them.
+		if me, _ := st.metaString("person_id"); e.PersonID != me {
+			return "", errorf(syncengine.ECONFLICT, "enrol", "the code is for another person than this phone's; log out first")
+		}
+		if e.ReplicaID != replica {
+			return "", errorf(EPROTOCOL, "enrol", "the server did not keep this phone's replica id; its unsent work would be refused (update the server, or log out)")
+		}
+	}
+	meta := map[string]string{"replica_id": e.ReplicaID, "device_id": e.DeviceID, "person_id": e.PersonID,
+		"role": e.Role, "enrol_team_id": e.TeamID, "service_id": e.ServiceID,
+		"server_url": serverURL, "last_error": "", "last_error_code": "", "credential_refused": ""}
+	if replica == "" {
+		meta["cursor"], meta["counter"] = "", "0"
+	}
 	err = st.update(func(tx *sql.Tx) error {
-		for k, v := range map[string]string{"replica_id": e.ReplicaID, "device_id": e.DeviceID, "person_id": e.PersonID,
-			"server_url": serverURL, "cursor": "", "counter": "0", "last_error": "", "last_error_code": ""} {
+		for k, v := range meta {
 			if err := setMeta(tx, k, v); err != nil {
+				return err
+			}
+		}
+		if replica != "" {
+			// Send everything again (the server may hold none of it) and
+			// start from a snapshot of what it holds now.
+			if err := resendTx(tx); err != nil {
 				return err
 			}
 		}
@@ -66,12 +115,14 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.mu.Lock()
-	st.self = id
-	err = c.startReplica()
-	c.mu.Unlock()
-	if err != nil {
-		return "", err
+	if replica == "" {
+		c.mu.Lock()
+		st.self = id
+		err = c.startReplica()
+		c.mu.Unlock()
+		if err != nil {
+			return "", err
+		}
 	}
 	c.notify()
 	return e.PersonID, nil
@@ -125,6 +176,13 @@ func (c *Client) recordOutcome(err error) {
 	} else if code := ErrorCode(err); code != EREVOKED {
 		setMeta(st.db, "last_error", ErrorMessage(err))
 		setMeta(st.db, "last_error_code", code)
+		if code == EUNAUTHORIZED {
+			// The server does not know this phone's credential: it may have
+			// been restored from a backup older than the phone, so what it
+			// acknowledged is not certain any more (see Logout), and the
+			// phone may be enrolled again without losing its work.
+			setMeta(st.db, "credential_refused", "1")
+		}
 	}
 	c.notify()
 }
@@ -154,6 +212,10 @@ func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 	recovered := false
 	for page := 0; page < maxPages; page++ {
 		more, err := c.roundTrip(ctx, st, server, cred, sum)
+		if errors.Is(err, errSmaller) {
+			page--
+			continue
+		}
 		if ErrorCode(err) == ECURSORAHEAD && !recovered {
 			// The server was restored from a backup and lost what it had
 			// acknowledged since: send our recent saves again and start
@@ -180,10 +242,17 @@ func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 	return sum, nil
 }
 
+// errSmaller: the round trip was too big for the link; try again at once
+// with the smaller sizes.
+var errSmaller = errors.New("round trip too big for the link")
+
 // roundTrip sends one request (the next outbox batch, the cursor) and stores
 // what came back. It reports whether another round trip is needed.
 func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, sum *syncSummary) (bool, error) {
-	batch, err := st.outbox(st.db, pushBudget)
+	c.mu.Lock()
+	budget, page := c.sizes.push, c.sizes.page
+	c.mu.Unlock()
+	batch, err := st.outbox(st.db, budget)
 	if err != nil {
 		return false, err
 	}
@@ -196,12 +265,11 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 		return false, err
 	}
 	frames := make([][]byte, len(batch))
+	pushed := 0
 	for i, e := range batch {
 		frames[i] = e.body
+		pushed += len(e.body)
 	}
-	c.mu.Lock()
-	page := c.page
-	c.mu.Unlock()
 	purged := st.purgesToConfirm()
 	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged}, frames)
 	if err != nil {
@@ -209,17 +277,30 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 	}
 	var hdr protocol.Response
 	var groups [][][]byte
+	began, timeout := time.Now(), c.httpClient().Timeout
 	n, err := c.call(ctx, server+"/v1/sync", cred, protocol.ContentType, body, func(b []byte) error {
 		var err error
 		groups, err = protocol.Decode(b, &hdr, 2)
 		return err
 	})
+	took := time.Since(began)
 	sum.RoundTrips++
 	sum.BytesUp += int64(len(body))
 	sum.BytesDown += int64(n)
 	if err != nil {
+		if tooSlow(err, took, timeout) {
+			c.mu.Lock()
+			shrank := c.sizes.failed(pushed, len(batch), n)
+			c.mu.Unlock()
+			if shrank {
+				return false, errSmaller
+			}
+		}
 		return false, err
 	}
+	c.mu.Lock()
+	c.sizes.succeeded(took, timeout)
+	c.mu.Unlock()
 	sum.Pushed += len(batch)
 	c.reportProgress("pushed", sum.RoundTrips, len(batch), 0, len(groups[0])+len(groups[1]), hdr.More)
 	acked := sum.Accepted + sum.Duplicates + sum.Quarantined
@@ -453,11 +534,12 @@ func (c *Client) call(ctx context.Context, url, cred, contentType string, body [
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return 0, &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the server could not be reached", Err: err}
 	}
 	defer resp.Body.Close()
+	c.observeServerTime(resp.Header)
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return len(b), &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the connection broke during the answer", Err: err}
@@ -505,10 +587,12 @@ func (c *Client) applyPage(received []*syncengine.Changeset) error {
 // cursor, in one transaction: the next round trip pushes them again and pulls
 // a snapshot of the phone's scope.
 func (s *store) resend() error {
-	return s.update(func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`INSERT OR IGNORE INTO outbox (start, bytes, created, body) SELECT start, length(body), acked, body FROM sent`); err != nil {
-			return err
-		}
-		return setMeta(tx, "cursor", "")
-	})
+	return s.update(resendTx)
+}
+
+func resendTx(tx *sql.Tx) error {
+	if _, err := tx.Exec(`INSERT OR IGNORE INTO outbox (start, bytes, created, body) SELECT start, length(body), acked, body FROM sent`); err != nil {
+		return err
+	}
+	return setMeta(tx, "cursor", "")
 }

@@ -21,8 +21,10 @@ func registerAdminRoutes(s *Server, r fiber.Router) {
 	a.Post("/enrolment-codes", s.handleIssueCode) // the first name of the route, kept for existing clients
 	a.Post("/devices/:id/revoke", s.handleRevokeDevice)
 	a.Get("/quarantine", s.handleListQuarantine)
+	a.Get("/quarantine/:id", s.handleGetQuarantine)
 	a.Post("/quarantine/:id/review", s.handleReviewQuarantine)
 	a.Post("/backup", s.handleBackup)
+	registerTransferRoutes(s, a)
 	registerPrivacyRoutes(s, a)
 }
 
@@ -78,8 +80,8 @@ type issueCodeRequest struct {
 }
 
 // POST /v1/admin/devices/enrol-code (also /v1/admin/enrolment-codes): a
-// one-time code for one of the supervisor's workers, named by person_id or
-// by email (exactly one).
+// one-time code for a person the caller may issue one for
+// (domain.MayIssueEnrolmentCode), named by person_id or by email (exactly one).
 func (s *Server) handleIssueCode(c *fiber.Ctx) error {
 	var req issueCodeRequest
 	if err := parseJSON(c, &req); err != nil {
@@ -95,10 +97,16 @@ func (s *Server) handleIssueCode(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if ok, err := s.canManage(c, p); err != nil {
+	issuer, err := s.Store.ScopeOf(c.UserContext(), staff(c))
+	if err != nil {
 		return err
-	} else if !ok && p.Role != domain.RolePractitioner {
-		return Errorf(domain.EFORBIDDEN, "that person is not in a team you supervise")
+	}
+	target, err := s.Store.ScopeOf(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	if err := domain.MayIssueEnrolmentCode(issuer, p, target); err != nil {
+		return err
 	}
 	code, exp, err := s.Store.IssueEnrolmentCode(c.UserContext(), p.ID, staff(c).ID)
 	if err != nil {
@@ -140,9 +148,14 @@ func (s *Server) handleRevokeDevice(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"device_id": d.ID, "status": domain.DeviceRevoked})
 }
 
-// GET /v1/admin/quarantine: open quarantined changesets.
+// GET /v1/admin/quarantine: open quarantined changesets pushed by people of
+// the reviewer's teams (?all=1 includes reviewed ones).
 func (s *Server) handleListQuarantine(c *fiber.Ctx) error {
-	items, err := s.Store.Quarantine(c.UserContext(), domain.QuarantineFilter{Open: c.Query("all") == "", DeviceID: c.Query("device")})
+	scope, err := s.Store.ScopeOf(c.UserContext(), staff(c))
+	if err != nil {
+		return err
+	}
+	items, err := s.Store.Quarantine(c.UserContext(), domain.QuarantineFilter{Open: c.Query("all") == "", DeviceID: c.Query("device"), Reviewer: &scope})
 	if err != nil {
 		return err
 	}
@@ -152,21 +165,43 @@ func (s *Server) handleListQuarantine(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"items": items})
 }
 
+func quarantineID(c *fiber.Ctx) (int64, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil {
+		return 0, Errorf(domain.ENOTFOUND, "no such quarantine item")
+	}
+	return id, nil
+}
+
+// GET /v1/admin/quarantine/:id: one item and what releasing it would change.
+func (s *Server) handleGetQuarantine(c *fiber.Ctx) error {
+	id, err := quarantineID(c)
+	if err != nil {
+		return err
+	}
+	d, err := s.Store.QuarantineItem(c.UserContext(), id, staff(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(d)
+}
+
 type reviewRequest struct {
 	Resolution string `json:"resolution" validate:"required,oneof=release discard"`
 }
 
-// POST /v1/admin/quarantine/:id/review: release or discard a quarantined changeset.
+// POST /v1/admin/quarantine/:id/review: release or discard a quarantined
+// changeset. Release re-runs the policy for its pusher and the reviewer.
 func (s *Server) handleReviewQuarantine(c *fiber.Ctx) error {
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	id, err := quarantineID(c)
 	if err != nil {
-		return Errorf(domain.ENOTFOUND, "no such quarantine item")
+		return err
 	}
 	var req reviewRequest
 	if err := parseJSON(c, &req); err != nil {
 		return err
 	}
-	if err := s.Store.ReviewQuarantine(c.UserContext(), id, staff(c).ID, req.Resolution); err != nil {
+	if err := s.Store.ReviewQuarantine(c.UserContext(), id, staff(c), req.Resolution); err != nil {
 		return err
 	}
 	s.Events.Poke("*")

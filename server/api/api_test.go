@@ -374,7 +374,7 @@ func TestPushPullScopesAndIdempotence(t *testing.T) {
 	if rec.String("concern_level") == "high" {
 		t.Fatal("forbidden write was applied")
 	}
-	// Supervisor review discards it.
+	// Team A's supervisor reviews the attempt to write into their team, and discards it.
 	e.run(t, []scenario{
 		{name: "list quarantine", method: "GET", url: "/v1/admin/quarantine", headers: basic("sup@example.org"), wantStatus: 200, wantContains: []string{`"forbidden"`}},
 		{name: "discard", method: "POST", url: fmt.Sprintf("/v1/admin/quarantine/%d/review", q[0].ID), headers: basic("sup@example.org"), body: []byte(`{"resolution":"discard"}`), wantStatus: 200},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/go-playground/validator/v10"
@@ -8,14 +9,28 @@ import (
 	"github.com/joinedup/joinedup/server/domain"
 )
 
-var validate = validator.New(validator.WithRequiredStructEnabled())
+var validate = newValidator()
+
+// newValidator reports fields by their JSON names, as the client sent them
+// (page_bytes, person_id), not as Go spells them.
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || name == "" {
+			return f.Name
+		}
+		return name
+	})
+	return v
+}
 
 func registerEnrolRoutes(s *Server, r fiber.Router) {
 	r.Post("/enrol", s.handleEnrol)
 }
 
 type enrolRequest struct {
-	Code     string `json:"code" validate:"required,min=6,max=16"`
+	Code     string `json:"code" validate:"required,min=6,max=40"`
 	Platform string `json:"platform" validate:"required,oneof=android ios web sim"`
 	// InstallID (optional): a random id the phone keeps for this attempt; a
 	// retry with the same code and install_id within 10 minutes gets the same
@@ -43,7 +58,7 @@ func validationError(err error) error {
 	var details []map[string]string
 	if verrs, ok := err.(validator.ValidationErrors); ok {
 		for _, fe := range verrs {
-			details = append(details, map[string]string{"field": strings.ToLower(fe.Field()), "rule": fe.Tag()})
+			details = append(details, map[string]string{"field": fe.Field(), "rule": fe.Tag()})
 		}
 	}
 	return &DetailedError{Err: Errorf(domain.EINVALID, "request failed validation"), Details: details}

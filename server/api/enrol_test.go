@@ -46,3 +46,32 @@ func TestIssueCodeByEmailAndEnrol(t *testing.T) {
 		t.Fatalf("practitioner enrol: %d %s", r.status, r.body)
 	}
 }
+
+// TestEnrolCodeIssuerRules: a code is the person's identity on a phone, so
+// it never gives the phone more than its issuer has. Supervisors issue codes
+// for the people of the teams they supervise (and supervisors whose teams
+// are all among theirs); practitioners' and admins' only an admin does.
+func TestEnrolCodeIssuerRules(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	must(t, e.db.UpsertPerson(ctx, domain.Person{ID: "sup_a2", Name: "Sup A2", Role: "supervisor", TeamID: "team_a", Supervises: []string{"team_a"}}))
+	must(t, e.db.UpsertPerson(ctx, domain.Person{ID: "sup_ab", Name: "Sup AB", Role: "supervisor", TeamID: "team_a", Supervises: []string{"team_a", "team_b"}}))
+	const url = "/v1/admin/devices/enrol-code"
+	sup, admin := basic("sup@example.org"), basic("admin@example.org")
+	body := func(id string) []byte { return []byte(`{"person_id":"` + id + `"}`) }
+	e.run(t, []scenario{
+		{name: "supervisor: worker of own team", method: "POST", url: url, headers: sup, body: body("w_a"), wantStatus: 201},
+		{name: "supervisor: supervisor of own team only", method: "POST", url: url, headers: sup, body: body("sup_a2"), wantStatus: 201},
+		{name: "supervisor: worker of another team", method: "POST", url: url, headers: sup, body: body("w_b"), wantStatus: 403, wantCode: "forbidden"},
+		{name: "supervisor: practitioner", method: "POST", url: url, headers: sup, body: body("prac_h"), wantStatus: 403, wantCode: "forbidden"},
+		{name: "supervisor: another practitioner", method: "POST", url: url, headers: sup, body: body("prac_c"), wantStatus: 403, wantCode: "forbidden"},
+		{name: "supervisor: admin", method: "POST", url: url, headers: sup, body: body("admin"), wantStatus: 403, wantCode: "forbidden"},
+		{name: "supervisor: supervisor of more teams", method: "POST", url: url, headers: sup, body: body("sup_ab"), wantStatus: 403, wantCode: "forbidden"},
+		{name: "supervisor: forged id", method: "POST", url: url, headers: sup, body: body("nobody"), wantStatus: 404, wantCode: "not_found"},
+		{name: "admin: practitioner", method: "POST", url: url, headers: admin, body: body("prac_h"), wantStatus: 201},
+		{name: "admin: worker of any team", method: "POST", url: url, headers: admin, body: body("w_b"), wantStatus: 201},
+	})
+	if n := e.auditCount(domain.ActionIssue); n != 4 {
+		t.Fatalf("issue_code audit rows = %d, want 4 (refusals issue nothing)", n)
+	}
+}

@@ -1,6 +1,14 @@
 package api
 
-import "sync"
+import (
+	"bufio"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/server/domain"
+)
 
 // Broker fans "something changed" pokes out to live-channel subscribers by
 // scope key ("team:<id>", "svc:<id>", or "*" for everything). A poke carries
@@ -78,4 +86,80 @@ func (b *Broker) Close() {
 		}
 	}
 	b.subs = map[string]map[chan struct{}]struct{}{}
+}
+
+// GET /v1/sync/events: a server-sent event stream that says "changed" when
+// something in the device's scope changed (or it was revoked); the device
+// then calls POST /v1/sync. Events carry no data.
+func (s *Server) handleSyncEvents(c *fiber.Ctx) error {
+	d := c.Locals("device").(domain.Device)
+	p := c.Locals("person").(domain.Person)
+	scope, err := s.Store.ScopeOf(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	keys := []string{"device:" + d.ID}
+	switch {
+	case scope.All:
+		keys = append(keys, "*")
+	case scope.Practitioner():
+		keys = append(keys, "svc:"+scope.ServiceID)
+	default:
+		for _, t := range scope.Teams {
+			keys = append(keys, "team:"+t)
+		}
+	}
+	ch, cancel := s.Events.Subscribe(keys)
+	heartbeat := s.Config.SSEHeartbeat
+	if heartbeat <= 0 {
+		heartbeat = 25 * time.Second
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set(fiber.HeaderConnection, "keep-alive")
+	c.Set("X-Accel-Buffering", "no")
+	// fasthttp sets one write deadline for a whole response, WriteTimeout
+	// from its start: it would cut this stream however lively. Each write
+	// gets a deadline of its own instead, so a stream lasts as long as its
+	// client reads, and a client that stopped reading is still let go.
+	conn, writeTimeout := c.Context().Conn(), s.Config.WriteTimeout
+	flush := func(w *bufio.Writer) error {
+		if writeTimeout > 0 {
+			if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+				return err
+			}
+		}
+		return w.Flush()
+	}
+	s.Metrics.SSEClients.Inc()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.Metrics.SSEClients.Dec()
+		defer cancel()
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		if _, err := fmt.Fprint(w, "retry: 5000\nevent: ready\ndata: {}\n\n"); err != nil || flush(w) != nil {
+			return
+		}
+		for {
+			select {
+			case _, ok := <-ch:
+				if !ok {
+					fmt.Fprint(w, "event: bye\ndata: {}\n\n")
+					flush(w)
+					return
+				}
+				if _, err := fmt.Fprint(w, "event: changed\ndata: {}\n\n"); err != nil {
+					return
+				}
+			case <-t.C:
+				if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+					return
+				}
+			}
+			if err := flush(w); err != nil {
+				return
+			}
+		}
+	})
+	return nil
 }

@@ -3,11 +3,13 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/api"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -139,5 +141,41 @@ func TestLiveChannel(t *testing.T) {
 	}
 	if ev := c2.next(t); ev != "bye" {
 		t.Fatalf("event %q at shutdown, want bye", ev)
+	}
+}
+
+// The live channel outlives the server's connection timeouts: a stream that
+// is open for many times the write, read and idle timeouts still carries a
+// "changed" event (the production timeouts are 60/60/120 s and the stream
+// used to be cut after 60-75 s; here they are scaled down to keep it fast).
+func TestLiveChannelOutlivesServerTimeouts(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	e := newEnv(t, func(c *api.Config) {
+		c.ReadTimeout, c.WriteTimeout, c.IdleTimeout = timeout, timeout, timeout
+		c.SSEHeartbeat = timeout / 3
+	})
+	base := e.serve(t)
+	listener, teammate := e.enrolPhone("w_a"), e.enrolPhone("w_a2")
+	c := openSSE(t, base, listener)
+	if ev := c.next(t); ev != "ready" {
+		t.Fatalf("first event %q, want ready", ev)
+	}
+	for round := 0; round < 3; round++ {
+		// Quiet for longer than every timeout: only keep-alives flow.
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				t.Fatalf("round %d: the stream ended during a quiet spell", round)
+			}
+			t.Fatalf("round %d: unexpected event %q", round, ev)
+		case <-time.After(5 * timeout):
+		}
+		teammate.newEncounter("team_a", fmt.Sprintf("round %d", round))
+		if r := teammate.sync(0); r.status != 200 {
+			t.Fatalf("push: %d %s", r.status, r.raw)
+		}
+		if ev := c.next(t); ev != "changed" {
+			t.Fatalf("round %d: event %q, want changed (\"\" = the stream was cut)", round, ev)
+		}
 	}
 }

@@ -486,7 +486,9 @@ func TestConsentIsEnforced(t *testing.T) {
 		{"shared without consent, blank justification, decided by the supervisor", map[string]any{"consent": "shared_without_consent", "consent_justification": "-", "consent_decided_by": "sup_a"}, false},
 		{"shared without consent, justified, decided by the worker", map[string]any{"consent": "shared_without_consent", "consent_justification": "risk", "consent_decided_by": "w_a"}, false},
 		{"shared without consent, justified, decided by nobody known", map[string]any{"consent": "shared_without_consent", "consent_justification": "risk", "consent_decided_by": "sup_zz"}, false},
-		{"shared without consent, justified, decided by the supervisor", map[string]any{"consent": "shared_without_consent", "consent_justification": "risk", "consent_decided_by": "sup_a"}, true},
+		// The decider is who wrote the decision, as the server authenticated
+		// them: a worker naming their supervisor decides nothing.
+		{"shared without consent, justified, the worker names the supervisor as decider", map[string]any{"consent": "shared_without_consent", "consent_justification": "risk", "consent_decided_by": "sup_a"}, false},
 		{"consent given", map[string]any{"consent": "given"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -521,6 +523,26 @@ func TestConsentIsEnforced(t *testing.T) {
 			}
 		})
 	}
+	t.Run("shared without consent on the supervisor's own recorded decision", func(t *testing.T) {
+		e := newEnv(t)
+		base := e.serve(t)
+		a, sup := e.hostilePhone(base, "w_a"), e.hostilePhone(base, "sup_a")
+		yp := a.newYoungPerson("team_a", "Jo")
+		ref, cs := a.newReferral(a.rep, "w_a", yp, map[string]any{"status": "draft", "consent": "refused"})
+		a.push(cs).accepted(t, "draft referral")
+		sup.know(ref)
+		sup.push(sup.forge(sup.rep, "sup_a", func(tx *syncengine.Txn) error {
+			setAll(t, tx, ref, map[string]any{"consent": "shared_without_consent", "consent_justification": "risk of harm", "consent_decided_by": "sup_a"})
+			return nil
+		}, nil)).accepted(t, "the supervisor's decision to share without consent")
+		a.know(ref)
+		a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Set(ref, "status", "submitted") }, nil)).accepted(t, "submitted on the supervisor's decision")
+		h := e.enrolPhone("prac_h")
+		h.syncAll()
+		if !h.has(ref) {
+			t.Fatal("housing does not hold the referral shared on the supervisor's decision")
+		}
+	})
 	t.Run("sharing without consent decided by the worker, after submission", func(t *testing.T) {
 		e, a, _, ref := lifecycleSetup(t)
 		a.know(ref)

@@ -37,9 +37,13 @@ type Store interface {
 	Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error)
 	Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error)
 	QuarantineSize(ctx context.Context) (int, error)
-	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
+	QuarantineItem(ctx context.Context, id int64, reviewer domain.Person) (domain.QuarantineDetail, error)
+	ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error
 	Backup(ctx context.Context, path string) error
 
+	StartTransfer(ctx context.Context, by domain.Person, youngPersonID, toTeam, reason string) (domain.Transfer, error)
+	DecideTransfer(ctx context.Context, by domain.Person, id int64, decision string) (domain.Transfer, error)
+	Transfers(ctx context.Context, f domain.TransferFilter) ([]domain.Transfer, error)
 	PrivacyStore
 }
 
@@ -51,6 +55,13 @@ type Config struct {
 	PageBytes    int           // default pull page budget
 	BackupDir    string        // where POST /v1/admin/backup writes
 	SSEHeartbeat time.Duration // keep-alive comment interval on /v1/sync/events
+	// Connection timeouts (fasthttp's): reading a request, writing a
+	// response, and a kept-alive connection waiting for its next request. The
+	// live channel is exempt from the write timeout as a whole: each of its
+	// writes gets WriteTimeout of its own (see handleSyncEvents).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
 	// Now is the clock for rate limiting and backup names.
 	Now func() time.Time
 	// MetricsToken (METRICS_TOKEN): GET /metrics needs "Authorization:
@@ -65,7 +76,8 @@ type Config struct {
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
 	return Config{BodyLimit: 8 << 20, RateLimit: 20, RateBurst: 40, PageBytes: domain.DefaultPageBytes,
-		SSEHeartbeat: 25 * time.Second, Now: time.Now, SignIn: signin.DefaultConfig()}
+		SSEHeartbeat: 25 * time.Second, ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		Now: time.Now, SignIn: signin.DefaultConfig()}
 }
 
 // Server is the HTTP API.
@@ -105,9 +117,9 @@ func New(store Store, cfg Config, logger *slog.Logger) *Server {
 		BodyLimit:             cfg.BodyLimit,
 		ErrorHandler:          ErrorHandler(logger),
 		DisableStartupMessage: true,
-		ReadTimeout:           60 * time.Second,
-		WriteTimeout:          60 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
 	}
 	s.App = fiber.New(fcfg)
 	s.MetricsApp = fiber.New(fcfg)

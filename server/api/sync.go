@@ -1,10 +1,8 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
-	"fmt"
 	"strings"
 	"time"
 
@@ -176,69 +174,6 @@ func b64(frames [][]byte) []string {
 		out[i] = base64.StdEncoding.EncodeToString(f)
 	}
 	return out
-}
-
-// GET /v1/sync/events: a server-sent event stream that says "changed" when
-// something in the device's scope changed (or it was revoked); the device
-// then calls POST /v1/sync. Events carry no data.
-func (s *Server) handleSyncEvents(c *fiber.Ctx) error {
-	d := c.Locals("device").(domain.Device)
-	p := c.Locals("person").(domain.Person)
-	scope, err := s.Store.ScopeOf(c.UserContext(), p)
-	if err != nil {
-		return err
-	}
-	keys := []string{"device:" + d.ID}
-	switch {
-	case scope.All:
-		keys = append(keys, "*")
-	case scope.Practitioner():
-		keys = append(keys, "svc:"+scope.ServiceID)
-	default:
-		for _, t := range scope.Teams {
-			keys = append(keys, "team:"+t)
-		}
-	}
-	ch, cancel := s.Events.Subscribe(keys)
-	heartbeat := s.Config.SSEHeartbeat
-	if heartbeat <= 0 {
-		heartbeat = 25 * time.Second
-	}
-	c.Set(fiber.HeaderContentType, "text/event-stream")
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	c.Set(fiber.HeaderConnection, "keep-alive")
-	c.Set("X-Accel-Buffering", "no")
-	s.Metrics.SSEClients.Inc()
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer s.Metrics.SSEClients.Dec()
-		defer cancel()
-		t := time.NewTicker(heartbeat)
-		defer t.Stop()
-		if _, err := fmt.Fprint(w, "retry: 5000\nevent: ready\ndata: {}\n\n"); err != nil || w.Flush() != nil {
-			return
-		}
-		for {
-			select {
-			case _, ok := <-ch:
-				if !ok {
-					fmt.Fprint(w, "event: bye\ndata: {}\n\n")
-					w.Flush()
-					return
-				}
-				if _, err := fmt.Fprint(w, "event: changed\ndata: {}\n\n"); err != nil {
-					return
-				}
-			case <-t.C:
-				if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-					return
-				}
-			}
-			if err := w.Flush(); err != nil {
-				return
-			}
-		}
-	})
-	return nil
 }
 
 // POST /v1/sync/wiped: a revoked device confirms it erased its local data.

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -79,4 +80,16 @@ func ValidateCursor(s string) error {
 func NormaliseCode(code string) string {
 	code = strings.ToUpper(code)
 	return strings.NewReplacer(" ", "", "-", "").Replace(code)
+}
+
+// String is the cursor as issued to a device (ParseCursor reads it back).
+func (c Cursor) String() string {
+	s := fmt.Sprintf("%s.%d", c.Tag, c.Seq)
+	if c.Snapshot {
+		s += fmt.Sprintf(".%d.%s", c.Base, c.After)
+	}
+	if c.Gen == "" { // the form from before generations (only ever parsed, never issued)
+		return s
+	}
+	return c.Gen + "." + s
 }

@@ -51,3 +51,42 @@ type DeviceFilter struct {
 	TeamID   string // devices of people in this team
 	Status   string
 }
+
+// MayIssueEnrolmentCode decides whether issuer (as their current scope) may
+// issue a code that enrols a phone as target (whose current scope is
+// targetScope). A code is the target's identity on a phone, so it must
+// never give that phone more than the issuer has: an admin issues any code;
+// a supervisor issues codes for workers of the teams they supervise and for
+// supervisors whose teams are all among theirs; practitioners' and admins'
+// codes only an admin issues. The API and the portal both call this.
+func MayIssueEnrolmentCode(issuer Scope, target Person, targetScope Scope) error {
+	const op = "issue enrolment code"
+	if issuer.All && issuer.Role == RoleAdmin {
+		return nil
+	}
+	if issuer.Role != RoleSupervisor {
+		return Errorf(EFORBIDDEN, op, "only supervisors and admins issue enrolment codes")
+	}
+	switch target.Role {
+	case RoleWorker:
+		if !issuer.HasTeam(target.TeamID) {
+			return Errorf(EFORBIDDEN, op, "that person is not in a team you supervise")
+		}
+	case RoleSupervisor:
+		if len(targetScope.Teams) == 0 || !targetScope.subsetOf(issuer) {
+			return Errorf(EFORBIDDEN, op, "that supervisor has teams you do not supervise")
+		}
+	default:
+		return Errorf(EFORBIDDEN, op, "only an admin issues enrolment codes for a %s", target.Role)
+	}
+	return nil
+}
+
+func (s Scope) subsetOf(o Scope) bool {
+	for _, t := range s.Teams {
+		if !o.HasTeam(t) {
+			return false
+		}
+	}
+	return true
+}

@@ -27,6 +27,10 @@ const (
 	// which happens after the server was restored from a backup. The device
 	// re-sends its own recent work and starts again from a snapshot.
 	ECURSORAHEAD = "cursor_ahead"
+	// EHELDLIMIT: the device already has as many changesets waiting for
+	// missing dependencies as the server keeps for one device. The changeset
+	// is not stored; the phone keeps it and sends it again later.
+	EHELDLIMIT = "held_limit"
 	// ESTORAGEFULL: the server's disk is full; nothing was written. The
 	// phone keeps its saves and sends them again later.
 	ESTORAGEFULL = "storage_full"
@@ -54,6 +58,7 @@ var codeStatus = map[string]int{
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
 	ECURSORAHEAD:  http.StatusConflict,
 	EERASED:       http.StatusGone,
+	EHELDLIMIT:    http.StatusTooManyRequests,
 	ESTORAGEFULL:  http.StatusServiceUnavailable,
 	ESTORAGE:      http.StatusServiceUnavailable,
 	EDBCORRUPT:    http.StatusServiceUnavailable,

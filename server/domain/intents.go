@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -92,3 +93,45 @@ type Field struct {
 // follow-up, whose notifications are planned in round two). A longer chain
 // is a rule bug; the store fails the transaction instead of looping.
 const MaxRuleRounds = 8
+
+// Settle runs rules over the changes a transaction stored, writing each
+// plan's intents with write, round after round while the intents' edits
+// store more changes (take returns, and clears, the changes stored since it
+// was last called). Every store calls it in the transaction that stored the
+// changes.
+func Settle(ctx context.Context, rules Rules, facts Facts, take func() []Change, write func(Intents) error) error {
+	for round := 0; ; round++ {
+		batch := take()
+		if len(batch) == 0 {
+			return nil
+		}
+		if round == MaxRuleRounds {
+			return fmt.Errorf("rules: still editing after %d rounds (a rule reacts to its own edits)", round)
+		}
+		for _, c := range batch {
+			in, err := rules.Plan(ctx, facts, c)
+			if err != nil {
+				return fmt.Errorf("rules for %s %s: %w", c.After.Type, c.After.ID, err)
+			}
+			if err := write(in); err != nil {
+				return fmt.Errorf("intents for %s %s: %w", c.After.Type, c.After.ID, err)
+			}
+		}
+	}
+}
+
+// Apply makes the edit in an engine transaction (the store checks first
+// that a record to create does not exist yet).
+func (e Edit) Apply(t *syncengine.Txn) error {
+	if e.Create != "" {
+		if err := t.CreateWithID(e.Record, e.Create); err != nil {
+			return err
+		}
+	}
+	for _, f := range e.Set {
+		if err := t.Set(e.Record, f.Name, f.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}

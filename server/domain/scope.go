@@ -59,3 +59,63 @@ func (s Scope) Projection() []string {
 	sort.Strings(f)
 	return slices.Compact(f)
 }
+
+// ScopeKey names where a record is filed, as scope events record it: its
+// team, its service, or both.
+func ScopeKey(team, service string) string {
+	switch {
+	case team != "" && service != "":
+		return team + "|svc:" + service
+	case service != "":
+		return "svc:" + service
+	}
+	return team
+}
+
+// AppendScopeKeys adds the live-channel keys ("team:x", "svc:y") of a
+// filing to keys, once each.
+func AppendScopeKeys(keys []string, team, service string) []string {
+	if team != "" && !slices.Contains(keys, "team:"+team) {
+		keys = append(keys, "team:"+team)
+	}
+	if service != "" && !slices.Contains(keys, "svc:"+service) {
+		keys = append(keys, "svc:"+service)
+	}
+	return keys
+}
+
+// ScopeFor computes p's scope from what the store holds about them: the
+// teams they supervise and their service's shared fields, each read only
+// when the role needs it.
+func ScopeFor(p Person, supervised func() ([]string, error), sharedFields func() ([]string, error)) (Scope, error) {
+	s := Scope{Role: p.Role, PersonID: p.ID}
+	switch p.Role {
+	case RoleAdmin:
+		s.All = true
+	case RolePractitioner:
+		s.ServiceID = p.ServiceID
+		if p.ServiceID != "" {
+			fields, err := sharedFields()
+			if err != nil {
+				return s, err
+			}
+			s.SharedFields = slices.Clone(fields)
+			sort.Strings(s.SharedFields)
+		}
+	case RoleSupervisor:
+		teams, err := supervised()
+		if err != nil {
+			return s, err
+		}
+		if p.TeamID != "" && !slices.Contains(teams, p.TeamID) {
+			teams = append(teams, p.TeamID)
+		}
+		sort.Strings(teams)
+		s.Teams = teams
+	default:
+		if p.TeamID != "" {
+			s.Teams = []string{p.TeamID}
+		}
+	}
+	return s, nil
+}

@@ -82,9 +82,22 @@ type StaffSignIn interface {
 // QuarantineStore is the changesets the server refused, kept with their
 // reason for a person to review.
 type QuarantineStore interface {
+	// Quarantine lists items (never their bodies), scoped by f.Reviewer.
 	Quarantine(ctx context.Context, f QuarantineFilter) ([]QuarantineItem, error)
 	QuarantineSize(ctx context.Context) (int, error)
-	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
+	// QuarantineItem is one item the reviewer may review, with what
+	// releasing it would change; others are not found.
+	QuarantineItem(ctx context.Context, id int64, reviewer Person) (QuarantineDetail, error)
+	// ReviewQuarantine releases (if the policy allows it now for the
+	// pusher and the reviewer) or discards an item the reviewer may review.
+	ReviewQuarantine(ctx context.Context, id int64, reviewer Person, resolution string) error
+}
+
+// TransferStore is moving young people between teams (see Transfer).
+type TransferStore interface {
+	StartTransfer(ctx context.Context, by Person, youngPersonID, toTeam, reason string) (Transfer, error)
+	DecideTransfer(ctx context.Context, by Person, id int64, decision string) (Transfer, error)
+	Transfers(ctx context.Context, f TransferFilter) ([]Transfer, error)
 }
 
 // AuditLog is append-only: there is no method to change or delete an entry.

@@ -101,7 +101,8 @@ type quarantineRow struct {
 	Person string
 }
 
-// handleQuarantine serves GET /portal/quarantine: refused changesets awaiting review.
+// handleQuarantine serves GET /portal/quarantine: refused changesets awaiting
+// review, pushed by people of the reviewer's teams.
 func (p *Portal) handleQuarantine(c *fiber.Ctx) error {
 	d, err := p.directory(c.UserContext())
 	if err != nil {
@@ -117,67 +118,63 @@ func (p *Portal) handleQuarantine(c *fiber.Ctx) error {
 	return p.render(c, "quarantine", "Quarantine", map[string]any{"Rows": rows})
 }
 
-// quarantineInScope lists open quarantine items from devices of people in scope.
+// quarantineInScope lists the open items the signed-in reviewer may review
+// (the store applies the same rule as the API).
 func (p *Portal) quarantineInScope(c *fiber.Ctx, d *directory, limit int) ([]quarantineRow, error) {
-	items, err := p.store.Quarantine(c.UserContext(), domain.QuarantineFilter{Open: true, Limit: 1000})
+	s := sess(c).Scope
+	items, err := p.store.Quarantine(c.UserContext(), domain.QuarantineFilter{Open: true, Limit: limit, Reviewer: &s})
 	if err != nil {
 		return nil, err
 	}
-	s := sess(c).Scope
-	owners := map[string]string{}
-	if !s.All {
-		devs, err := p.store.Devices(c.UserContext(), domain.DeviceFilter{})
-		if err != nil {
-			return nil, err
-		}
-		for _, dev := range devs {
-			owners[dev.ID] = dev.PersonID
-		}
-	}
-	var out []quarantineRow
+	out := make([]quarantineRow, 0, len(items))
 	for _, q := range items {
-		person := owners[q.DeviceID]
-		if !s.All {
-			x, ok := d.people[person]
-			if !ok || !s.HasTeam(x.TeamID) {
-				continue
-			}
-		}
-		out = append(out, quarantineRow{QuarantineItem: q, Person: d.person(person)})
-		if len(out) == limit {
-			break
-		}
+		out = append(out, quarantineRow{QuarantineItem: q, Person: d.person(q.PersonID)})
 	}
 	return out, nil
 }
 
-// handleQuarantineReview serves POST /portal/quarantine/:id (release or discard).
-func (p *Portal) handleQuarantineReview(c *fiber.Ctx) error {
+func quarantineID(c *fiber.Ctx) (int64, error) {
 	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
 	if err != nil {
-		return errNotFound
+		return 0, errNotFound
+	}
+	return id, nil
+}
+
+// handleQuarantineItem serves GET /portal/quarantine/:id: what releasing the
+// item would change, record by record.
+func (p *Portal) handleQuarantineItem(c *fiber.Ctx) error {
+	id, err := quarantineID(c)
+	if err != nil {
+		return err
+	}
+	item, err := p.store.QuarantineItem(c.UserContext(), id, sess(c).Person)
+	if err != nil {
+		return err
 	}
 	d, err := p.directory(c.UserContext())
 	if err != nil {
 		return err
 	}
-	rows, err := p.quarantineInScope(c, d, 1000)
-	if err != nil {
+	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "quarantine_item", "quarantine_id": id}); err != nil {
 		return err
 	}
-	found := false
-	for _, q := range rows {
-		found = found || q.ID == id
-	}
-	if !found {
-		return errNotFound
+	return p.render(c, "quarantineitem", "Quarantined change", map[string]any{"Item": item, "Person": d.person(item.PersonID)})
+}
+
+// handleQuarantineReview serves POST /portal/quarantine/:id (release or discard).
+func (p *Portal) handleQuarantineReview(c *fiber.Ctx) error {
+	id, err := quarantineID(c)
+	if err != nil {
+		return err
 	}
 	res := c.FormValue("resolution")
 	if res != domain.ResolutionRelease && res != domain.ResolutionDiscard {
 		return invalid("Choose release or discard.")
 	}
-	if err := p.store.ReviewQuarantine(c.UserContext(), id, sess(c).Person.ID, res); err != nil {
-		if syncengine.ErrorCode(err) == domain.EINVALID || syncengine.ErrorCode(err) == domain.EMISSINGDEP {
+	if err := p.store.ReviewQuarantine(c.UserContext(), id, sess(c).Person, res); err != nil {
+		switch syncengine.ErrorCode(err) {
+		case domain.EINVALID, domain.EMISSINGDEP, domain.EFORBIDDEN:
 			return invalid("It cannot be released: %s", syncengine.ErrorMessage(err))
 		}
 		return err

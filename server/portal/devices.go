@@ -66,7 +66,8 @@ func (p *Portal) handleDevices(c *fiber.Ctx) error {
 }
 
 // handleIssueCode serves POST /portal/devices/code: a one-time enrolment
-// code for a worker in scope, shown as text and as a QR code. The code is
+// code for a person the signed-in supervisor or admin may issue one for
+// (domain.MayIssueEnrolmentCode, as the API), shown as text and as a QR code. The code is
 // shown once and never stored in clear.
 func (p *Portal) handleIssueCode(c *fiber.Ctx) error {
 	d, err := p.directory(c.UserContext())
@@ -74,8 +75,15 @@ func (p *Portal) handleIssueCode(c *fiber.Ctx) error {
 		return err
 	}
 	person, ok := d.people[c.FormValue("person")]
-	if !ok || !sess(c).Scope.HasTeam(person.TeamID) || person.Role != domain.RoleWorker && person.Role != domain.RoleSupervisor {
+	if !ok {
 		return invalid("Choose a youth worker or supervisor in your team.")
+	}
+	target, err := p.store.ScopeOf(c.UserContext(), person)
+	if err != nil {
+		return err
+	}
+	if err := domain.MayIssueEnrolmentCode(sess(c).Scope, person, target); err != nil {
+		return invalid("You cannot issue a code for %s: %s.", person.Name, domain.ErrorMessage(err))
 	}
 	code, expires, err := p.store.IssueEnrolmentCode(c.UserContext(), person.ID, sess(c).Person.ID)
 	if err != nil {
@@ -90,8 +98,21 @@ func (p *Portal) handleIssueCode(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.render(c, "enrolcode", "Enrolment code", map[string]any{"Person": person.Name, "Code": code, "Expires": expires,
+	return p.render(c, "enrolcode", "Enrolment code", map[string]any{"Person": person.Name, "Code": groupCode(code), "Expires": expires,
 		"QR": svg, "Payload": payload, "Server": server})
+}
+
+// groupCode shows a code in groups of four, easier to read out and type;
+// the dashes are ignored when it is entered (sqlite.NormaliseCode).
+func groupCode(code string) string {
+	var b strings.Builder
+	for i, r := range code {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte('-')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // handleRevoke serves POST /portal/devices/:id/revoke: the device is refused

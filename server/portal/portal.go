@@ -170,9 +170,11 @@ func (p *Portal) Register(app *fiber.App) {
 	registerDeviceRoutes(sup, p)
 	registerReportRoutes(sup, p)
 	registerAuditRoutes(sup, p)
+	registerTransferRoutes(sup, p)
 	registerPrivacyRoutes(sup, routes{a, p.requireRole(domain.RoleAdmin)}, p)
 	sup.Get("/dashboard", p.handleDashboard)
 	sup.Get("/quarantine", p.handleQuarantine)
+	sup.Get("/quarantine/:id", p.handleQuarantineItem)
 	sup.Post("/quarantine/:id", p.handleQuarantineReview)
 
 	registerServiceViewRoutes(routes{a, p.requireRole(domain.RolePractitioner, domain.RoleAdmin)}, p)
@@ -268,7 +270,7 @@ func (p *Portal) render(c *fiber.Ctx, page, title string, data any) error {
 	if t == nil {
 		return fmt.Errorf("no template %q", page)
 	}
-	v := view{Title: title, Prefix: p.cfg.Prefix, Now: p.now(), Data: data, Nav: page, Flash: c.Query("done")}
+	v := view{Title: title, Prefix: p.cfg.Prefix, Now: p.now(), Data: data, Nav: page, Flash: flash(c.Query("done"))}
 	if s := sess(c); s != nil {
 		v.User = &s.Person
 		v.CSRF = s.CSRF

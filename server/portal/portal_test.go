@@ -764,14 +764,30 @@ func TestDevicesEnrolQRRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decode QR: %v", err)
 	}
-	if !strings.Contains(payload, "code="+m[1]) {
+	if !strings.Contains(payload, "code="+strings.ReplaceAll(m[1], "-", "")) { // shown in groups of four
 		t.Fatalf("QR says %q, code is %q", payload, m[1])
 	}
 	if _, err := env.db.Enrol(ctx, m[1], "ios"); err != nil {
 		t.Fatalf("the issued code does not enrol: %v", err)
 	}
-	if status, _ := sup.post("/portal/devices/code", url.Values{"person": {w.otherSupervisor}}); status != http.StatusUnprocessableEntity {
-		t.Fatalf("code for another team's person: %d", status)
+	// The same rule as the API (domain.MayIssueEnrolmentCode): a
+	// supervisor issues codes for their teams' people, never a service's
+	// practitioner's or an admin's; an admin issues a practitioner's.
+	for _, tc := range []struct {
+		name   string
+		by     *client
+		person string
+		want   int
+	}{
+		{"supervisor: another team's supervisor", sup, w.otherSupervisor, http.StatusUnprocessableEntity},
+		{"supervisor: practitioner", sup, w.practitioner, http.StatusUnprocessableEntity},
+		{"supervisor: admin", sup, w.admin, http.StatusUnprocessableEntity},
+		{"supervisor: forged id", sup, "nobody", http.StatusUnprocessableEntity},
+		{"admin: practitioner", env.signIn("admin", 1), w.practitioner, http.StatusOK},
+	} {
+		if status, body := tc.by.post("/portal/devices/code", url.Values{"person": {tc.person}}); status != tc.want {
+			t.Fatalf("%s: %d, want %d\n%s", tc.name, status, tc.want, trunc(body))
+		}
 	}
 
 	other := env.signIn("supervisor", 2)

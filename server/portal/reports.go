@@ -2,7 +2,6 @@ package portal
 
 import (
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"html"
 	"html/template"
@@ -306,10 +305,10 @@ func (p *Portal) handleReportCSV(c *fiber.Ctx) error {
 			continue
 		}
 		var buf bytes.Buffer
-		w := csv.NewWriter(&buf)
+		w := newCSV(&buf)
 		_ = w.Write(append([]string{t.RowHead}, t.Cols...))
 		for i, r := range t.Rows {
-			line := []string{csvSafe(r)}
+			line := []string{r}
 			for _, x := range t.Cells[i] {
 				if x.Suppressed {
 					line = append(line, x.Label(p.cfg.MinCount))

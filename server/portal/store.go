@@ -52,7 +52,8 @@ type Oversight interface {
 	AppendAudit(ctx context.Context, e domain.AuditEntry) error
 	Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEntry, error)
 	Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error)
-	ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error
+	QuarantineItem(ctx context.Context, id int64, reviewer domain.Person) (domain.QuarantineDetail, error)
+	ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error
 }
 
 // Concerns are the safeguarding concern alerts the notification rules open.
@@ -83,6 +84,7 @@ type Store interface {
 	Records
 	Devices
 	Oversight
+	Transfers
 	Sessions
 	Editor
 	Privacy

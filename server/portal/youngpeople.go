@@ -2,7 +2,6 @@ package portal
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -178,7 +177,12 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 			Detail: "Assigned to " + d.person(str(r, "assignee")) + ". " + str(r, "note")})
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
+	transfers, err := p.transferRows(c, d, domain.TransferFilter{YoungPersonID: string(yp.ID)})
+	if err != nil {
+		return err
+	}
 	return p.render(c, "chronology", str(yp, "known_as"), map[string]any{
+		"Transfers": transfers, "TransferTeams": transferTeams(d, str(yp, "team_id")),
 		"YP": ypRow{ID: string(yp.ID), KnownAs: str(yp, "known_as"), AgeBand: str(yp, "age_band"), Gender: str(yp, "gender"), Area: str(yp, "area"),
 			Team: d.team(str(yp, "team_id")), KeyWorker: d.person(str(yp, "key_worker")), Hold: yp.Bool("safeguarding_hold")},
 		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)},
@@ -256,7 +260,7 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 		return c.Send(b)
 	}
 	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := newCSV(&buf)
 	_ = w.Write([]string{"record_type", "record_id", "field", "value"})
 	for _, r := range all {
 		v := r.View(nil)
@@ -266,7 +270,7 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 		}
 		sort.Strings(fields)
 		for _, f := range fields {
-			_ = w.Write([]string{r.Type, string(r.ID), f, csvSafe(displayValue(v.Values[f]))})
+			_ = w.Write([]string{r.Type, string(r.ID), f, displayValue(v.Values[f])})
 		}
 	}
 	for _, a := range access {
@@ -280,14 +284,6 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 	w.Flush()
 	c.Type("csv", "utf-8")
 	return c.Send(buf.Bytes())
-}
-
-// csvSafe stops a spreadsheet from running a cell as a formula.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // handleErase serves POST /portal/young-people/:id/erase: a lawful erasure

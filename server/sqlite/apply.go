@@ -38,10 +38,8 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			}
 			res.Results = append(res.Results, pr)
 		}
-		if res.Accepted > 0 {
-			if err := ap.retryHeld(); err != nil {
-				return fmt.Errorf("retry held changesets: %w", err)
-			}
+		if err := ap.drainHeld(res); err != nil {
+			return fmt.Errorf("retry held changesets: %w", err)
 		}
 		if !req.NoPull {
 			if err := pull(ctx, tx, req, scope, res); err != nil {
@@ -84,7 +82,11 @@ type applier struct {
 	ctx   context.Context
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
-	pv    privacyState // erasure bookkeeping (erasure.go)
+	// Held items woken by the changesets stored so far (see drainHeld).
+	wake   []int64
+	woken  map[int64]bool
+	usages map[string]*deviceUsage // per device, see usage
+	pv     privacyState            // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go; nil until first use).
 	actors map[string]*domain.Actor
@@ -166,19 +168,13 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return pr, err
 	}
-	var qcode, qmsg string
-	err = a.tx.QueryRowContext(a.ctx, `SELECT code, message FROM quarantine WHERE replica_id = ? AND start = ? AND device_id = ? AND reviewed_at IS NULL`, pr.Replica, cs.Start, dev.ID).Scan(&qcode, &qmsg)
-	held := err == nil && qcode == domain.EMISSINGDEP
-	if err == nil && !held {
-		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, qcode, qmsg
-		res.Quarantined++
-		return pr, nil
-	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return pr, err
-	}
 	// A changeset held only for a missing dependency is tried again: what it
 	// depends on may have arrived since (after a restore from backup, phones
 	// re-send their work in no particular order).
+	heldID, done, err := a.openItem(dev, cs, &pr, res)
+	if done {
+		return pr, err
+	}
 
 	if err := checkClock(cs, a.tx.Now()); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
@@ -190,7 +186,10 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	applied, err := syncengine.Apply(cs, a.getter)
-	if err != nil {
+	if domain.ErrorCode(err) == domain.EMISSINGDEP {
+		// A record it touches is damaged (errDamaged): held until repaired.
+		return a.hold(dev, cs, pr, heldID, nil, res)
+	} else if err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	switch applied.Status {
@@ -199,8 +198,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		res.Duplicates++
 		return pr, nil
 	case syncengine.Pending:
-		return a.quarantine(dev, cs, pr, domain.Errorf(domain.EMISSINGDEP, "apply changeset",
-			"changeset depends on changes the server does not have (%d records)", len(applied.Missing)), res)
+		return a.hold(dev, cs, pr, heldID, applied.Missing, res)
 	}
 	if err := a.admit(who, cs, applied.Records); err != nil {
 		if domain.ErrorCode(err) == domain.EINTERNAL {
@@ -212,12 +210,8 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err != nil {
 		return pr, err
 	}
-	if held {
-		if _, err := a.tx.ExecContext(a.ctx, `UPDATE quarantine SET reviewed_by = 'server', reviewed_at = ?, resolution = ?
-			WHERE replica_id = ? AND start = ? AND reviewed_at IS NULL`, a.tx.NowText(), domain.ResolutionRelease, pr.Replica, cs.Start); err != nil {
-			return pr, err
-		}
-		if err := a.resendReleased(seq, cs); err != nil {
+	if heldID != 0 {
+		if err := a.releaseHeld(heldID, seq, cs); err != nil {
 			return pr, err
 		}
 	}
@@ -250,6 +244,9 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		}
 		team, service, yp := f.Team, f.Service, f.YoungPerson
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
+			return 0, err
+		}
+		if err := a.wakeHeld(cs.Replica.String(), rec.ID); err != nil {
 			return 0, err
 		}
 		state := syncengine.EncodeRecord(rec)

@@ -252,5 +252,11 @@ func (a *applier) repairChangeset(seq int64, cs *syncengine.Changeset) error {
 		return err
 	}
 	a.tx.db.markRepaired("changeset", fmt.Sprint(seq))
+	// Changes held because these records were damaged may apply now.
+	for _, d := range cs.Deps {
+		if err := a.wakeHeld("", d.Record); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package sqlite
 
 import (
-	"fmt"
-
 	"github.com/joinedup/joinedup/server/domain"
 )
 
@@ -23,14 +21,7 @@ type cursor struct {
 }
 
 func (c cursor) String() string {
-	s := fmt.Sprintf("%s.%d", c.tag, c.seq)
-	if c.snapshot {
-		s += fmt.Sprintf(".%d.%s", c.base, c.after)
-	}
-	if c.gen == "" { // the form from before generations (only ever parsed, never issued)
-		return s
-	}
-	return c.gen + "." + s
+	return domain.Cursor{Gen: c.gen, Tag: c.tag, Seq: c.seq, Snapshot: c.snapshot, Base: c.base, After: c.after}.String()
 }
 
 func parseCursor(s string) (cursor, bool, error) {

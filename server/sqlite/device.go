@@ -2,12 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -15,12 +17,48 @@ import (
 	"github.com/joinedup/joinedup/server/domain"
 )
 
-// enrolment codes: 8 characters of Crockford-like base32 without padding (40 bits).
+// Enrolment codes: 16 characters of Crockford-like base32 without padding,
+// 80 bits, typed by a person (NormaliseCode forgives case, spaces, dashes).
 var codeEncoding = base32.NewEncoding("ABCDEFGHJKLMNPQRSTUVWXYZ23456789").WithPadding(base32.NoPadding)
+
+const codeBytes = 10 // 80 bits
 
 func hashSecret(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
+}
+
+// codeKeyMeta names the server's secret for enrolment code hashes.
+const codeKeyMeta = "enrolment_code_key"
+
+// codeHash is how an enrolment code is stored: an HMAC-SHA256 under a
+// per-installation secret (created on first use, kept in meta), so stored
+// hashes cannot be matched against a table computed once for every
+// installation. The secret travels with the database (and its backups):
+// against someone holding a copy, what protects a code is its 80 bits and
+// its 15 minutes.
+func (db *DB) codeHash(ctx context.Context, tx *Tx, code string) ([]byte, error) {
+	var key string
+	err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, codeKeyMeta).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		b, err := db.random(32)
+		if err != nil {
+			return nil, err
+		}
+		key = hex.EncodeToString(b)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)`, codeKeyMeta, key); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	raw, err := hex.DecodeString(key)
+	if err != nil {
+		return nil, fmt.Errorf("meta %s: %w", codeKeyMeta, err)
+	}
+	m := hmac.New(sha256.New, raw)
+	m.Write([]byte(code))
+	return m.Sum(nil), nil
 }
 
 func (db *DB) random(n int) ([]byte, error) {
@@ -30,45 +68,44 @@ func (db *DB) random(n int) ([]byte, error) {
 }
 
 // IssueEnrolmentCode makes a one-time code with which a phone enrols for
-// personID. createdBy is the supervisor (or admin) issuing it.
+// personID. createdBy is the supervisor (or admin) issuing it; whether they
+// may is the caller's to decide (domain.MayIssueEnrolmentCode).
 func (db *DB) IssueEnrolmentCode(ctx context.Context, personID, createdBy string) (code string, expires time.Time, err error) {
-	b, err := db.random(5)
+	codes, expires, err := db.issueCodes(ctx, []string{personID}, createdBy)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	code = codeEncoding.EncodeToString(b)
-	err = db.update(ctx, func(tx *Tx) error {
-		if _, err := findPerson(ctx, tx, "id = ?", personID); err != nil {
-			return err
-		}
-		expires = tx.now.Add(domain.EnrolmentCodeTTL)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO enrolment_codes (code_hash, person_id, expires_at, created_by, created) VALUES (?, ?, ?, ?, ?)`,
-			hashSecret(code), personID, formatTime(expires), createdBy, tx.NowText()); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: createdBy, Action: domain.ActionIssue, Detail: map[string]any{"for": personID}})
-	})
-	return code, expires, err
+	return codes[0], expires, nil
 }
 
 // IssueEnrolmentCodes issues one code per person in one transaction (bulk
 // enrolment of a new team's phones, load benchmarks): codes[i] is for
 // personIDs[i]. Each is audited as IssueEnrolmentCode audits one.
 func (db *DB) IssueEnrolmentCodes(ctx context.Context, personIDs []string, createdBy string) ([]string, error) {
-	b, err := db.random(5 * len(personIDs))
+	codes, _, err := db.issueCodes(ctx, personIDs, createdBy)
+	return codes, err
+}
+
+func (db *DB) issueCodes(ctx context.Context, personIDs []string, createdBy string) (codes []string, expiry time.Time, err error) {
+	b, err := db.random(codeBytes * len(personIDs))
 	if err != nil {
-		return nil, err
+		return nil, expiry, err
 	}
-	codes := make([]string, len(personIDs))
+	codes = make([]string, len(personIDs))
 	err = db.update(ctx, func(tx *Tx) error {
-		expires := formatTime(tx.now.Add(domain.EnrolmentCodeTTL))
+		expiry = tx.now.Add(domain.EnrolmentCodeTTL)
+		expires := formatTime(expiry)
 		for i, personID := range personIDs {
 			if _, err := findPerson(ctx, tx, "id = ?", personID); err != nil {
 				return err
 			}
-			codes[i] = codeEncoding.EncodeToString(b[5*i : 5*i+5])
+			codes[i] = codeEncoding.EncodeToString(b[codeBytes*i : codeBytes*(i+1)])
+			h, err := db.codeHash(ctx, tx, codes[i])
+			if err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO enrolment_codes (code_hash, person_id, expires_at, created_by, created) VALUES (?, ?, ?, ?, ?)`,
-				hashSecret(codes[i]), personID, expires, createdBy, tx.NowText()); err != nil {
+				h, personID, expires, createdBy, tx.NowText()); err != nil {
 				return err
 			}
 			if err := appendAudit(ctx, tx, domain.AuditEntry{PersonID: createdBy, Action: domain.ActionIssue, Detail: map[string]any{"for": personID}}); err != nil {
@@ -78,9 +115,9 @@ func (db *DB) IssueEnrolmentCodes(ctx context.Context, personIDs []string, creat
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, expiry, err
 	}
-	return codes, nil
+	return codes, expiry, nil
 }
 
 // Enrol exchanges a one-time code for a new device and its credential.
@@ -106,8 +143,12 @@ func (db *DB) EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.
 		var expires string
 		var used, usedBy sql.NullString
 		var install []byte
-		err := tx.QueryRowContext(ctx, `SELECT person_id, expires_at, used_at, device_id, install_hash FROM enrolment_codes WHERE code_hash = ?`,
-			hashSecret(domain.NormaliseCode(code))).Scan(&e.PersonID, &expires, &used, &usedBy, &install)
+		codeHash, err := db.codeHash(ctx, tx, domain.NormaliseCode(code))
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `SELECT person_id, expires_at, used_at, device_id, install_hash FROM enrolment_codes WHERE code_hash = ?`,
+			codeHash).Scan(&e.PersonID, &expires, &used, &usedBy, &install)
 		if err == nil && used.Valid && isRetry(tx, req, used.String, install) {
 			return enrolRetry(ctx, tx, &e, usedBy.String, platform)
 		}
@@ -130,7 +171,7 @@ func (db *DB) EnrolDevice(ctx context.Context, req domain.EnrolRequest) (domain.
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE enrolment_codes SET used_at = ?, device_id = ?, install_hash = ? WHERE code_hash = ?`,
-			tx.NowText(), e.DeviceID, installHash(req.InstallID), hashSecret(domain.NormaliseCode(code))); err != nil {
+			tx.NowText(), e.DeviceID, installHash(req.InstallID), codeHash); err != nil {
 			return err
 		}
 		if kept != "" {

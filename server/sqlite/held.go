@@ -1,12 +1,280 @@
 package sqlite
 
 import (
+	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
+
+// Bounds on what one device can make the server keep of the changesets it
+// refused. A held changeset (waiting for a missing dependency) must keep its
+// body to be retried, so beyond its bound it is refused and not stored (the
+// phone keeps it); a changeset refused for any other reason keeps its body
+// only within the bound, and beyond it its digest and size.
+const (
+	DefaultHeldMaxCount          = 1000     // open held changesets per device
+	DefaultHeldMaxBytes          = 16 << 20 // their bodies, per device
+	DefaultQuarantineBodyMax     = 256 << 10
+	DefaultQuarantineDeviceBytes = 32 << 20 // bodies of a device's open items, held or not
+)
+
+// openItem looks cs up in the device's own open quarantine. A changeset
+// already refused is answered as before (done); one held for a missing
+// dependency is returned (heldID) to be tried again.
+func (a *applier) openItem(dev domain.Device, cs *syncengine.Changeset, pr *protocol.PushResult, res *domain.SyncResult) (heldID int64, done bool, err error) {
+	var id int64
+	var code, msg string
+	err = a.tx.QueryRowContext(a.ctx, `SELECT id, code, message FROM quarantine
+		WHERE device_id = ? AND replica_id = ? AND start = ? AND reviewed_at IS NULL`, dev.ID, pr.Replica, cs.Start).Scan(&id, &code, &msg)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, true, err
+	case code == domain.EMISSINGDEP:
+		return id, false, nil
+	}
+	pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, code, msg
+	res.Quarantined++
+	return 0, true, nil
+}
+
+// hold keeps a changeset whose dependencies have not arrived, indexed by
+// what it waits for. It is audited once, when first held; a retry that
+// finds it still waiting only re-indexes it. Beyond the device's bound it
+// is refused and not stored.
+//
+// missing nil means a record it touches is damaged on the server (see
+// errDamaged): it waits for any change to, or repair of, those records.
+func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.PushResult, heldID int64, missing []syncengine.Dep, res *domain.SyncResult) (protocol.PushResult, error) {
+	msg := fmt.Sprintf("changeset depends on changes the server does not have (%d records)", len(missing))
+	if missing == nil {
+		msg = "a record this change touches is damaged on the server; the change is kept and applied once it is repaired"
+	}
+	if heldID == 0 {
+		body := syncengine.EncodeChangeset(cs)
+		db := a.tx.db
+		u, err := a.usage(dev.ID)
+		if err != nil {
+			return pr, err
+		}
+		size := int64(len(body))
+		if u.held >= db.HeldMaxCount || u.heldBytes+size > db.HeldMaxBytes || size > int64(db.QuarantineBodyMax) || u.kept+size > db.QuarantineDeviceBytes {
+			pr.Status, pr.Code = protocol.StatusRefused, domain.EHELDLIMIT
+			pr.Message = fmt.Sprintf("this change (%d bytes) depends on changes the server does not have, and this device already has %d changes (%d bytes) waiting: keep it and send it again after the changes it depends on", size, u.held, u.heldBytes)
+			return pr, nil
+		}
+		u.held++
+		u.heldBytes += size
+		u.kept += size
+		if heldID, err = a.storeItem(dev, pr, cs, domain.EMISSINGDEP, msg, body, body); err != nil {
+			return pr, err
+		}
+		if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{DeviceID: dev.ID, PersonID: dev.PersonID, Action: domain.ActionQuar,
+			Detail: map[string]any{"replica": pr.Replica, "start": cs.Start, "code": domain.EMISSINGDEP}}); err != nil {
+			return pr, err
+		}
+	}
+	if err := a.indexWaits(heldID, missing); err != nil {
+		return pr, err
+	}
+	pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, domain.EMISSINGDEP, msg
+	res.Quarantined++
+	return pr, nil
+}
+
+// deviceUsage is what a device's open quarantine items hold, counted once
+// per transaction and kept up to date by it: a flood of refused changesets
+// in one request is then bounded without a query per changeset.
+type deviceUsage struct {
+	held            int   // held (missing_dependency) items
+	heldBytes, kept int64 // their body sizes; bodies kept, held or not
+}
+
+func (a *applier) usage(deviceID string) (*deviceUsage, error) {
+	if u, ok := a.usages[deviceID]; ok {
+		return u, nil
+	}
+	u := &deviceUsage{}
+	if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FILTER (WHERE code = ?), COALESCE(SUM(body_size) FILTER (WHERE code = ?), 0),
+		COALESCE(SUM(length(body)), 0) FROM quarantine WHERE device_id = ? AND reviewed_at IS NULL`,
+		domain.EMISSINGDEP, domain.EMISSINGDEP, deviceID).Scan(&u.held, &u.heldBytes, &u.kept); err != nil {
+		return nil, err
+	}
+	if a.usages == nil {
+		a.usages = map[string]*deviceUsage{}
+	}
+	a.usages[deviceID] = u
+	return u, nil
+}
+
+// indexWaits records, for a held item, each (record, replica) whose changes
+// the server lacks: a record's version vector only grows when a changeset of
+// that replica touching it is stored, so that is exactly when to retry.
+func (a *applier) indexWaits(heldID int64, missing []syncengine.Dep) error {
+	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, heldID); err != nil {
+		return err
+	}
+	anyChange := func(record syncengine.RecordID) error {
+		_, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO held_waits (record_id, replica_id, quarantine_id) VALUES (?, '*', ?)`,
+			string(record), heldID)
+		return err
+	}
+	if missing == nil { // damaged records: wait for any change to, or repair of, what it touches
+		var body []byte
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT body FROM quarantine WHERE id = ?`, heldID).Scan(&body); err != nil {
+			return err
+		}
+		cs, err := syncengine.DecodeChangeset(body)
+		if err != nil {
+			return nil
+		}
+		for _, d := range cs.Deps {
+			if err := anyChange(d.Record); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, d := range missing {
+		c, err := a.get(d.Record)
+		if domain.ErrorCode(err) == domain.EMISSINGDEP { // damaged meanwhile
+			if err := anyChange(d.Record); err != nil {
+				return err
+			}
+			continue
+		} else if err != nil {
+			return err
+		}
+		var have syncengine.VV
+		if c.rec != nil {
+			have = c.rec.VV
+		}
+		for _, e := range d.VV {
+			if have.Get(e.Replica) >= e.Seq {
+				continue
+			}
+			if _, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO held_waits (record_id, replica_id, quarantine_id) VALUES (?, ?, ?)`,
+				string(d.Record), e.Replica.String(), heldID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// wakeHeld queues the held items waiting for replica's changes to record,
+// which the changeset being stored brings.
+func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
+	// ('*', '*') marks an item held before held_waits existed (migration
+	// 0050): it is tried once on the next stored changeset, then indexed.
+	rows, err := a.tx.QueryContext(a.ctx, `SELECT quarantine_id FROM held_waits
+		WHERE (record_id = ? AND replica_id IN (?, '*')) OR (record_id = '*' AND replica_id = '*')`, string(record), replica)
+	ids, err := collect(rows, err, func(r *sql.Rows) (id int64, err error) { return id, r.Scan(&id) })
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if a.woken == nil {
+			a.woken = map[int64]bool{}
+		}
+		if !a.woken[id] {
+			a.woken[id] = true
+			a.wake = append(a.wake, id)
+		}
+	}
+	return nil
+}
+
+// drainHeld tries again, each as its own device, the held items that the
+// changesets stored so far woke, and those their acceptance wakes in turn.
+// Scope keys they touch are added to res for the live channel.
+func (a *applier) drainHeld(res *domain.SyncResult) error {
+	for len(a.wake) > 0 {
+		id := a.wake[0]
+		a.wake = a.wake[1:]
+		delete(a.woken, id)
+		var device, code string
+		var body []byte
+		var reviewed sql.NullString
+		err := a.tx.QueryRowContext(a.ctx, `SELECT device_id, code, body, reviewed_at FROM quarantine WHERE id = ?`, id).Scan(&device, &code, &body, &reviewed)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		// An item that cannot be retried is left for a person; it no
+		// longer waits for anything.
+		forget := func() error {
+			_, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id)
+			return err
+		}
+		if reviewed.Valid || code != domain.EMISSINGDEP || body == nil || device == "" {
+			if err := forget(); err != nil {
+				return err
+			}
+			continue
+		}
+		cs, err := syncengine.DecodeChangeset(body)
+		if err != nil {
+			if err := forget(); err != nil {
+				return err
+			}
+			continue
+		}
+		dev, err := scanDevice(a.tx.QueryRowContext(a.ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, device))
+		if err != nil || dev.Status != domain.DeviceActive {
+			if err := forget(); err != nil {
+				return err
+			}
+			continue
+		}
+		person, err := findPerson(a.ctx, a.tx, "id = ?", dev.PersonID)
+		if err != nil {
+			return err
+		}
+		scope, err := scopeOf(a.ctx, a.tx, person)
+		if err != nil {
+			return err
+		}
+		var r domain.SyncResult
+		if _, err := a.push(dev, scope, cs, &r); err != nil {
+			return fmt.Errorf("retry held %d: %w", id, err)
+		}
+		for _, k := range r.Touched {
+			res.Touched = appendKey(res.Touched, k)
+		}
+	}
+	return nil
+}
+
+func appendKey(keys []string, k string) []string {
+	for _, x := range keys {
+		if x == k {
+			return keys
+		}
+	}
+	return append(keys, k)
+}
+
+// releaseHeld closes a held item whose changeset was just stored.
+func (a *applier) releaseHeld(heldID, seq int64, cs *syncengine.Changeset) error {
+	if _, err := a.tx.ExecContext(a.ctx, `UPDATE quarantine SET reviewed_by = 'server', reviewed_at = ?, resolution = ? WHERE id = ?`,
+		a.tx.NowText(), domain.ResolutionRelease, heldID); err != nil {
+		return err
+	}
+	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, heldID); err != nil {
+		return err
+	}
+	return a.resendReleased(seq, cs)
+}
 
 // resendReleased makes devices fetch fresh snapshots of the records a
 // released changeset touched. Its author's phone dropped the change when it
@@ -29,68 +297,105 @@ func (a *applier) resendReleased(seq int64, cs *syncengine.Changeset) error {
 	return nil
 }
 
-// retryHeld tries again every changeset held in quarantine for a missing
-// dependency, as its own device, until none moves: the pushes just accepted
-// may be what they were waiting for.
-func (a *applier) retryHeld() error {
-	for {
-		type item struct {
-			device string
-			body   []byte
-		}
-		rows, err := a.tx.QueryContext(a.ctx, `SELECT COALESCE(device_id, ''), body FROM quarantine
-			WHERE reviewed_at IS NULL AND code = ? ORDER BY id`, domain.EMISSINGDEP)
-		items, err := collect(rows, err, func(r *sql.Rows) (it item, err error) { return it, r.Scan(&it.device, &it.body) })
-		if err != nil {
-			return err
-		}
-		moved := false
-		for _, it := range items {
-			cs, err := syncengine.DecodeChangeset(it.body)
-			if err != nil || it.device == "" {
-				continue // reviewed by a person instead
-			}
-			dev, err := scanDevice(a.tx.QueryRowContext(a.ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, it.device))
-			if err != nil || dev.Status != "active" {
-				continue
-			}
-			person, err := findPerson(a.ctx, a.tx, "id = ?", dev.PersonID)
-			if err != nil {
-				return err
-			}
-			scope, err := scopeOf(a.ctx, a.tx, person)
-			if err != nil {
-				return err
-			}
-			var res domain.SyncResult
-			pr, err := a.push(dev, scope, cs, &res)
-			if err != nil {
-				return err
-			}
-			moved = moved || pr.Status == protocol.StatusAccepted
-		}
-		if !moved {
-			return nil
-		}
+// storeItem writes (or reopens) the device's quarantine item for cs: its
+// size and digest always, the body only if stored is not nil.
+func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *syncengine.Changeset, code, msg string, body, stored []byte) (id int64, err error) {
+	digest := sha256.Sum256(body)
+	teams, err := a.touchedTeams(cs)
+	if err != nil {
+		return 0, err
 	}
+	err = a.tx.QueryRowContext(a.ctx, `INSERT INTO quarantine (device_id, person_id, teams, replica_id, start, code, message, body, body_size, body_digest, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET teams = excluded.teams, code = excluded.code, message = excluded.message,
+			body = excluded.body, body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
+			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL
+		RETURNING id`,
+		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.NowText()).Scan(&id)
+	return id, err
 }
 
-// quarantine keeps a refused changeset with its reason, for review.
+// touchedTeams lists (space-separated, a space either side) the teams whose
+// records cs writes into: where the server files each record it touches,
+// and for a new record where it would (its team_id, or its young person's
+// team). It decides only who sees the refused item, never what is allowed.
+func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
+	teams := " "
+	add := func(t string) {
+		if t != "" && !strings.Contains(teams, " "+t+" ") {
+			teams += t + " "
+		}
+	}
+	for _, d := range cs.Deps {
+		c, err := a.get(d.Record)
+		if domain.ErrorCode(err) == domain.EMISSINGDEP { // damaged: its team is on its row
+			var team string
+			if err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, string(d.Record)).Scan(&team); err == nil {
+				add(team)
+			}
+			continue
+		} else if err != nil {
+			return "", err
+		}
+		if c.exists {
+			add(c.team)
+			continue
+		}
+		for _, op := range cs.Ops {
+			if op.Record != d.Record || op.Kind != syncengine.OpSet {
+				continue
+			}
+			var v string
+			if json.Unmarshal(op.Value, &v) != nil {
+				continue
+			}
+			switch op.Field {
+			case "team_id":
+				add(v)
+			case "young_person_id":
+				var team string
+				err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, v).Scan(&team)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return "", err
+				}
+				add(team)
+			}
+		}
+	}
+	return teams, nil
+}
+
+// quarantine keeps a refused changeset with its reason, for review. Its
+// body is kept within the bounds (per item, per device); beyond them only
+// its size and digest are.
 func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr protocol.PushResult, cause error, res *domain.SyncResult) (protocol.PushResult, error) {
 	code := syncengine.ErrorCode(cause)
 	if code == domain.EINTERNAL {
 		return pr, cause
 	}
 	msg := syncengine.ErrorMessage(cause)
-	if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO quarantine (device_id, replica_id, start, code, message, body, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (replica_id, start) DO UPDATE SET device_id = excluded.device_id, code = excluded.code, message = excluded.message, body = excluded.body,
-			created = excluded.created, reviewed_by = NULL, reviewed_at = NULL, resolution = NULL`,
-		nullString(dev.ID), pr.Replica, cs.Start, code, msg, syncengine.EncodeChangeset(cs), a.tx.NowText()); err != nil {
+	body := syncengine.EncodeChangeset(cs)
+	size := len(body)
+	db := a.tx.db
+	u, err := a.usage(dev.ID)
+	if err != nil {
 		return pr, err
 	}
-	if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{DeviceID: dev.ID, PersonID: cs.Author, Action: domain.ActionQuar,
-		Detail: map[string]any{"replica": pr.Replica, "start": cs.Start, "code": code}}); err != nil {
+	var stored []byte
+	if size <= db.QuarantineBodyMax && u.kept+int64(size) <= db.QuarantineDeviceBytes {
+		stored = body
+		u.kept += int64(size)
+	}
+	id, err := a.storeItem(dev, pr, cs, code, msg, body, stored)
+	if err != nil {
+		return pr, err
+	}
+	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id); err != nil {
+		return pr, err
+	}
+	// The device's owner, not cs.Author: the author is whatever the phone wrote.
+	if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{DeviceID: dev.ID, PersonID: dev.PersonID, Action: domain.ActionQuar,
+		Detail: map[string]any{"replica": pr.Replica, "start": cs.Start, "code": code, "bytes": size, "body_kept": stored != nil}}); err != nil {
 		return pr, err
 	}
 	pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, code, msg

@@ -4,9 +4,8 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strings"
+
+	dbmigrations "github.com/joinedup/joinedup/server/internal/migrations"
 )
 
 // migrationFS is every table the store holds, the push outbox's and the
@@ -27,31 +26,17 @@ type migration struct {
 // A database that recorded one of these has that migration applied.
 var renamed = map[int]string{10: "0010_push (push.Schema)"}
 
-// migrations reads the embedded files in number order.
+// migrations reads the embedded files in number order
+// (server/internal/migrations holds the naming rules every store follows).
 func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	files, err := dbmigrations.Load(migrationFS, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	var all []migration
-	seen := map[int]string{}
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		var n int
-		if _, err := fmt.Sscanf(base, "%04d_", &n); err != nil || n <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a 4-digit number", base)
-		}
-		if other, dup := seen[n]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share number %d", other, base, n)
-		}
-		seen[n] = base
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, migration{n: n, name: base, sql: string(b)})
+	all := make([]migration, len(files))
+	for i, f := range files {
+		all[i] = migration{n: f.N, name: f.Name, sql: f.SQL}
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].n < all[j].n })
 	return all, nil
 }
 

@@ -4,30 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
+
+	"github.com/joinedup/joinedup/server/domain"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-func scopeKey(team, service string) string {
-	switch {
-	case team != "" && service != "":
-		return team + "|svc:" + service
-	case service != "":
-		return "svc:" + service
-	}
-	return team
-}
-
-func appendKeys(keys []string, team, service string) []string {
-	if team != "" && !slices.Contains(keys, "team:"+team) {
-		keys = append(keys, "team:"+team)
-	}
-	if service != "" && !slices.Contains(keys, "svc:"+service) {
-		keys = append(keys, "svc:"+service)
-	}
-	return keys
-}
+// Scope keys are the domain's (domain.ScopeKey, domain.AppendScopeKeys).
+var (
+	scopeKey   = domain.ScopeKey
+	appendKeys = domain.AppendScopeKeys
+)
 
 // moveYoungPersonRecords moves a young person's referrals and follow-ups to
 // their new team, with a scope event for each so that devices of the old team
@@ -44,7 +31,9 @@ func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, 
 	}
 	var touched []string
 	for _, m := range ms {
-		if _, err := a.tx.ExecContext(a.ctx, `UPDATE records SET team_id = ? WHERE id = ?`, team, m.id); err != nil {
+		// updated_seq moves too: a device of the new team that pulled past the
+		// record's last change receives it in a snapshot "changed since".
+		if _, err := a.tx.ExecContext(a.ctx, `UPDATE records SET team_id = ?, updated_seq = ? WHERE id = ?`, team, seq, m.id); err != nil {
 			return nil, err
 		}
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO scope_events (seq, record_id, from_team, to_team, at) VALUES (?, ?, ?, ?, ?)`,

@@ -182,26 +182,48 @@ func restrictBody(body []byte, ids []string) ([]byte, error) {
 }
 
 // scopeMoves adds to res.Drop the records that moved out of scope in
-// (from, to] and reports whether any moved in.
+// (from, to] and reports whether any moved in. A drop names only records the
+// device had: in its scope as of its cursor (where the first move after the
+// cursor took the record from) and already stored then. Any other record
+// leaving another team or service is none of the device's business, not
+// even its id.
 func scopeMoves(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64, res *domain.SyncResult) (entered bool, err error) {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT e.record_id, r.type, COALESCE(r.team_id, ''), COALESCE(r.service_id, '')
-		FROM scope_events e JOIN records r ON r.id = e.record_id WHERE e.seq > ? AND e.seq <= ? ORDER BY e.record_id`, from, to)
+	rows, err := tx.QueryContext(ctx, `SELECT m.record_id, r.type, COALESCE(r.team_id, ''), COALESCE(r.service_id, ''),
+			COALESCE((SELECT e.from_team FROM scope_events e WHERE e.record_id = m.record_id AND e.seq > ? ORDER BY e.seq, e.id LIMIT 1), ''),
+			COALESCE((SELECT MIN(cr.seq) FROM changeset_records cr WHERE cr.record_id = m.record_id), 0)
+		FROM (SELECT DISTINCT record_id FROM scope_events WHERE seq > ? AND seq <= ?) m JOIN records r ON r.id = m.record_id
+		ORDER BY m.record_id`, from, from, to)
 	if err != nil {
 		return false, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id, typ, team, svc string
-		if err := rows.Scan(&id, &typ, &team, &svc); err != nil {
+		var id, typ, team, svc, was string
+		var born int64
+		if err := rows.Scan(&id, &typ, &team, &svc, &was, &born); err != nil {
 			return false, err
 		}
 		if scope.Contains(typ, team, svc) {
 			entered = true
-		} else if !slices.Contains(res.Drop, id) {
+			continue
+		}
+		wasTeam, wasSvc := splitScopeKey(was)
+		if born <= from && scope.Contains(typ, wasTeam, wasSvc) && !slices.Contains(res.Drop, id) {
 			res.Drop = append(res.Drop, id)
 		}
 	}
 	return entered, rows.Err()
+}
+
+// splitScopeKey is the inverse of scopeKey.
+func splitScopeKey(k string) (team, service string) {
+	if t, s, ok := strings.Cut(k, "|svc:"); ok {
+		return t, s
+	}
+	if s, ok := strings.CutPrefix(k, "svc:"); ok {
+		return "", s
+	}
+	return k, ""
 }
 
 func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, now int64, budget int, filter string, fargs []any, res *domain.SyncResult) error {

@@ -3,44 +3,70 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
+	"strconv"
+	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-const quarantineCols = `id, COALESCE(device_id, ''), replica_id, start, code, message, body, created, COALESCE(reviewed_by, ''), reviewed_at, COALESCE(resolution, '')`
+// quarantineCols are an item's columns without its body: lists never load
+// bodies (a list of large refused bodies once took the server from 55 MB to
+// 848 MB).
+const quarantineCols = `id, device_id, person_id, replica_id, start, code, message, body IS NOT NULL, body_size, COALESCE(body_digest, x''),
+	created, COALESCE(reviewed_by, ''), reviewed_at, COALESCE(resolution, '')`
 
 func scanQuarantine(sc interface{ Scan(...any) error }) (domain.QuarantineItem, error) {
 	var q domain.QuarantineItem
 	var created string
-	err := sc.Scan(&q.ID, &q.DeviceID, &q.ReplicaID, &q.Start, &q.Code, &q.Message, &q.Body, &created, &q.ReviewedBy, nullTime{&q.ReviewedAt}, &q.Resolution)
+	var digest []byte
+	err := sc.Scan(&q.ID, &q.DeviceID, &q.PersonID, &q.ReplicaID, &q.Start, &q.Code, &q.Message, &q.BodyKept, &q.BodySize, &digest,
+		&created, &q.ReviewedBy, nullTime{&q.ReviewedAt}, &q.Resolution)
 	q.Created = parseTime(created)
+	q.BodyDigest = hex.EncodeToString(digest)
 	return q, err
 }
 
-// Quarantine lists quarantined changesets, newest first.
+// reviewerFilter is the WHERE fragment limiting items to what a reviewer
+// may review: items pushed by people of their teams, and items that write
+// into records of their teams (all for an admin). Whether one may be
+// released is decided again, record by record, by mayRelease.
+func reviewerFilter(s *domain.Scope) (string, []any) {
+	switch {
+	case s == nil || s.All:
+		return "1", nil
+	case s.Practitioner() || len(s.Teams) == 0:
+		return "0", nil
+	}
+	args := make([]any, 0, 2*len(s.Teams))
+	touches := make([]string, len(s.Teams))
+	for i, t := range s.Teams {
+		args = append(args, t)
+		touches[i] = "instr(teams, ?) > 0"
+	}
+	for _, t := range s.Teams {
+		args = append(args, " "+t+" ")
+	}
+	return `(person_id IN (SELECT id FROM people WHERE team_id IN (?` + strings.Repeat(",?", len(s.Teams)-1) + `)) OR ` +
+		strings.Join(touches, " OR ") + `)`, args
+}
+
+// Quarantine lists quarantined changesets, newest first, without bodies.
 func (db *DB) Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
+	frag, args := reviewerFilter(f.Reviewer)
+	args = append([]any{f.Open, f.DeviceID, f.DeviceID}, args...)
+	args = append(args, f.Limit)
 	var out []domain.QuarantineItem
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+quarantineCols+` FROM quarantine
-			WHERE (? = 0 OR reviewed_at IS NULL) AND (? = '' OR device_id = ?) ORDER BY id DESC LIMIT ?`,
-			f.Open, f.DeviceID, f.DeviceID, f.Limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			q, err := scanQuarantine(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, q)
-		}
-		return rows.Err()
+			WHERE (? = 0 OR reviewed_at IS NULL) AND (? = '' OR device_id = ?) AND `+frag+` ORDER BY id DESC LIMIT ?`, args...)
+		out, err = collect(rows, err, func(r *sql.Rows) (domain.QuarantineItem, error) { return scanQuarantine(r) })
+		return err
 	})
 	return out, err
 }
@@ -52,60 +78,183 @@ func (db *DB) QuarantineSize(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// ReviewQuarantine resolves a quarantined changeset. Release applies it
-// (bypassing the scope check: the reviewer vouches for it) if it still
-// applies and validates; discard keeps it on record unapplied.
-func (db *DB) ReviewQuarantine(ctx context.Context, id int64, by, resolution string) error {
+// reviewable loads item id with its body if reviewer (a scope) may review
+// it; any other item is not found, so ids cannot be probed.
+func reviewable(ctx context.Context, tx *Tx, id int64, reviewer domain.Scope) (domain.QuarantineItem, error) {
+	frag, args := reviewerFilter(&reviewer)
+	var body []byte
+	q, err := scanQuarantine(scanFunc(func(dest ...any) error {
+		return tx.QueryRowContext(ctx, `SELECT `+quarantineCols+`, body FROM quarantine WHERE id = ? AND `+frag,
+			append([]any{id}, args...)...).Scan(append(dest, &body)...)
+	}))
+	if errors.Is(err, sql.ErrNoRows) {
+		return q, notFound("quarantine item", strconv.FormatInt(id, 10))
+	}
+	q.Body = body
+	return q, err
+}
+
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
+// QuarantineItem returns one item the reviewer may review, with a readable
+// account of what releasing it would change now. Current values of records
+// outside the reviewer's teams are not shown.
+func (db *DB) QuarantineItem(ctx context.Context, id int64, reviewer domain.Person) (domain.QuarantineDetail, error) {
+	var d domain.QuarantineDetail
+	err := db.view(ctx, func(tx *Tx) error {
+		rs, err := scopeOf(ctx, tx, reviewer)
+		if err != nil {
+			return err
+		}
+		if d.QuarantineItem, err = reviewable(ctx, tx, id, rs); err != nil {
+			return err
+		}
+		d.Changes = []domain.RecordChange{}
+		if d.Body == nil {
+			return nil
+		}
+		cs, err := syncengine.DecodeChangeset(d.Body)
+		if err != nil {
+			return nil // kept as it came; nothing readable to show
+		}
+		ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+		before := map[syncengine.RecordID]*syncengine.Record{}
+		for _, dep := range cs.Deps {
+			c, err := ap.get(dep.Record)
+			if err != nil {
+				return err
+			}
+			before[dep.Record] = c.rec
+		}
+		var after []*syncengine.Record
+		if applied, err := syncengine.Apply(cs, ap.getter); err == nil {
+			d.Pending = applied.Status == syncengine.Pending
+			after = applied.Records
+		}
+		visible := func(id syncengine.RecordID) bool {
+			c, err := ap.get(id)
+			return err == nil && rs.Contains(typeOf(c), c.team, c.service)
+		}
+		d.Changes = domain.DiffChangeset(cs, before, after, visible)
+		return nil
+	})
+	return d, err
+}
+
+func typeOf(c *cachedRecord) string {
+	if c.rec == nil {
+		return ""
+	}
+	return c.rec.Type
+}
+
+// ReviewQuarantine resolves a quarantined changeset the reviewer may
+// review. Release re-runs the whole policy as of now: for the changeset's
+// pusher (so it can never grant more than the pusher has) and for the
+// reviewer; a refusal leaves the item open. Discard keeps it on record,
+// unapplied.
+func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error {
 	if resolution != domain.ResolutionRelease && resolution != domain.ResolutionDiscard {
 		return domain.Errorf(domain.EINVALID, "review quarantine", "resolution must be release or discard")
 	}
 	return db.update(ctx, func(tx *Tx) error {
-		q, err := scanQuarantine(tx.QueryRowContext(ctx, `SELECT `+quarantineCols+` FROM quarantine WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("quarantine item", "")
-		} else if err != nil {
+		rs, err := scopeOf(ctx, tx, reviewer)
+		if err != nil {
+			return err
+		}
+		q, err := reviewable(ctx, tx, id, rs)
+		if err != nil {
 			return err
 		}
 		if !q.ReviewedAt.IsZero() {
 			return domain.Errorf(domain.ECONFLICT, "review quarantine", "already reviewed")
 		}
 		if resolution == domain.ResolutionRelease {
-			cs, err := syncengine.DecodeChangeset(q.Body)
-			if err != nil {
+			if err := release(ctx, tx, q, rs); err != nil {
 				return err
-			}
-			ap := newApplier(ctx, tx)
-			applied, err := syncengine.Apply(cs, ap.getter)
-			if err != nil {
-				return err
-			}
-			switch applied.Status {
-			case syncengine.Pending:
-				return domain.Errorf(domain.EMISSINGDEP, "review quarantine", "the changes it depends on have still not arrived")
-			case syncengine.Applied:
-				before := map[syncengine.RecordID]*syncengine.Record{}
-				for _, d := range cs.Deps {
-					before[d.Record], _ = ap.getter(d.Record)
-				}
-				if err := syncengine.CheckChangeset(cs, before, applied.Records); err != nil {
-					return err
-				}
-				seq, err := ap.commit(q.DeviceID, cs, applied.Records, &domain.SyncResult{})
-				if err != nil {
-					return err
-				}
-				if err := ap.resendReleased(seq, cs); err != nil {
-					return err
-				}
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE quarantine SET reviewed_by = ?, reviewed_at = ?, resolution = ? WHERE id = ?`,
-			by, tx.NowText(), resolution, id); err != nil {
+			reviewer.ID, tx.NowText(), resolution, id); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, DeviceID: q.DeviceID, Action: domain.ActionReview,
-			Detail: map[string]any{"quarantine_id": id, "resolution": resolution, "code": q.Code}})
+		if _, err := tx.ExecContext(ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: reviewer.ID, DeviceID: q.DeviceID, Action: domain.ActionReview,
+			Detail: map[string]any{"quarantine_id": id, "resolution": resolution, "code": q.Code, "pushed_by": q.PersonID}})
 	})
+}
+
+// release applies a quarantined changeset if the policy allows it now.
+func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer domain.Scope) error {
+	const op = "release quarantined changeset"
+	if q.Body == nil {
+		return domain.Errorf(domain.EINVALID, op, "this change was too large to keep (%d bytes), so it cannot be released; discard it", q.BodySize)
+	}
+	cs, err := syncengine.DecodeChangeset(q.Body)
+	if err != nil {
+		return domain.Errorf(domain.EINVALID, op, "this change does not decode; discard it")
+	}
+	dev, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, q.DeviceID))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && dev.Status != domain.DeviceActive) {
+		return domain.Errorf(domain.EFORBIDDEN, op, "the device that sent this change is no longer active, so nothing can be released on its behalf")
+	} else if err != nil {
+		return err
+	}
+	pusher, err := findPerson(ctx, tx, "id = ?", dev.PersonID)
+	if err != nil {
+		return err
+	}
+	ps, err := scopeOf(ctx, tx, pusher)
+	if err != nil {
+		return err
+	}
+	ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+	applied, err := syncengine.Apply(cs, ap.getter)
+	if err != nil {
+		return err
+	}
+	switch applied.Status {
+	case syncengine.Pending:
+		return domain.Errorf(domain.EMISSINGDEP, op, "the changes it depends on have still not arrived")
+	case syncengine.Duplicate:
+		return nil
+	}
+	if err := ap.mayRelease(dev, ps, reviewer, cs, applied.Records); err != nil {
+		return err
+	}
+	var res domain.SyncResult
+	seq, err := ap.commit(dev.ID, cs, applied.Records, &res)
+	if err != nil {
+		return err
+	}
+	if err := ap.resendReleased(seq, cs); err != nil {
+		return err
+	}
+	return ap.drainHeld(&res)
+}
+
+// mayRelease is the policy for a release, checked as of now: the pusher's
+// device and person, with their scope today, must be allowed to push cs
+// (identity, clock, then admit: the policy for every op and the engine's
+// domain rules, exactly as a push), so a release never grants more than
+// the pusher has; and the reviewer must be allowed to review changes to
+// every record it touches, where it is filed now and where it would be.
+func (a *applier) mayRelease(dev domain.Device, pusher, reviewer domain.Scope, cs *syncengine.Changeset, after []*syncengine.Record) error {
+	who := domain.ActorOf(pusher, &dev)
+	if err := checkIdentity(who, []*syncengine.Changeset{cs}); err != nil {
+		return err
+	}
+	if err := checkClock(cs, a.tx.Now()); err != nil {
+		return err
+	}
+	if err := a.admit(who, cs, after); err != nil {
+		return err
+	}
+	return domain.AuthorizeRelease(admitLookup{a}, domain.ActorOf(reviewer, nil), after)
 }
 
 // Stats counts the log, records, active devices and open quarantine.

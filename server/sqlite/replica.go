@@ -294,7 +294,7 @@ func (db *DB) Import(ctx context.Context, css []*syncengine.Changeset) (accepted
 				accepted++
 			}
 		}
-		return nil
+		return ap.drainHeld(&res)
 	})
 	return accepted, err
 }

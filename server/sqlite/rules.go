@@ -24,24 +24,8 @@ func (a *applier) settle() error {
 	}
 	a.settling = true
 	defer func() { a.settling = false }()
-	facts := txFacts{a}
-	for round := 0; len(a.changes) > 0; round++ {
-		if round == domain.MaxRuleRounds {
-			return fmt.Errorf("rules: still editing after %d rounds (a rule reacts to its own edits)", round)
-		}
-		batch := a.changes
-		a.changes = nil
-		for _, c := range batch {
-			in, err := rules.Plan(a.ctx, facts, c)
-			if err != nil {
-				return fmt.Errorf("rules for %s %s: %w", c.After.Type, c.After.ID, err)
-			}
-			if err := a.write(in); err != nil {
-				return fmt.Errorf("intents for %s %s: %w", c.After.Type, c.After.ID, err)
-			}
-		}
-	}
-	return nil
+	take := func() []domain.Change { batch := a.changes; a.changes = nil; return batch }
+	return domain.Settle(a.ctx, rules, txFacts{a}, take, a.write)
 }
 
 // write carries out one change's intents in their order: cancel, notify, alert, edit.
@@ -84,19 +68,7 @@ func (a *applier) edit(e domain.Edit) error {
 	if err != nil {
 		return err
 	}
-	_, err = rep.Edit(e.Author, func(t *syncengine.Txn) error {
-		if e.Create != "" {
-			if err := t.CreateWithID(e.Record, e.Create); err != nil {
-				return err
-			}
-		}
-		for _, f := range e.Set {
-			if err := t.Set(e.Record, f.Name, f.Value); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	_, err = rep.Edit(e.Author, e.Apply)
 	return err
 }
 

@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
@@ -17,36 +15,11 @@ func (db *DB) ScopeOf(ctx context.Context, p domain.Person) (domain.Scope, error
 }
 
 func scopeOf(ctx context.Context, tx *Tx, p domain.Person) (domain.Scope, error) {
-	s := domain.Scope{Role: p.Role, PersonID: p.ID}
-	switch p.Role {
-	case domain.RoleAdmin:
-		s.All = true
-	case domain.RolePractitioner:
-		s.ServiceID = p.ServiceID
-		if p.ServiceID != "" {
+	return domain.ScopeFor(p, func() ([]string, error) { return supervisedTeams(ctx, tx, p.ID) },
+		func() ([]string, error) {
 			svc, err := findService(ctx, tx, p.ServiceID)
-			if err != nil {
-				return s, err
-			}
-			s.SharedFields = slices.Clone(svc.SharedFields)
-			sort.Strings(s.SharedFields)
-		}
-	case domain.RoleSupervisor:
-		teams, err := supervisedTeams(ctx, tx, p.ID)
-		if err != nil {
-			return s, err
-		}
-		if p.TeamID != "" && !slices.Contains(teams, p.TeamID) {
-			teams = append(teams, p.TeamID)
-		}
-		sort.Strings(teams)
-		s.Teams = teams
-	default:
-		if p.TeamID != "" {
-			s.Teams = []string{p.TeamID}
-		}
-	}
-	return s, nil
+			return svc.SharedFields, err
+		})
 }
 
 // scopeFilter returns a WHERE fragment over records r and its arguments.

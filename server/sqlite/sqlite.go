@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,12 @@ type DB struct {
 	// intents in the transaction that stores the change; see applier.settle.
 	Rules domain.Rules
 
+	// Bounds on the refused changesets kept per device (see held.go).
+	HeldMaxCount          int
+	HeldMaxBytes          int64
+	QuarantineBodyMax     int
+	QuarantineDeviceBytes int64
+
 	write *sql.DB
 	read  *sql.DB
 
@@ -63,7 +70,9 @@ type DB struct {
 
 // NewDB returns an unopened DB for path.
 func NewDB(path string) *DB {
-	return &DB{Path: path, Now: time.Now, Rand: rand.Reader}
+	return &DB{Path: path, Now: time.Now, Rand: rand.Reader,
+		HeldMaxCount: DefaultHeldMaxCount, HeldMaxBytes: DefaultHeldMaxBytes,
+		QuarantineBodyMax: DefaultQuarantineBodyMax, QuarantineDeviceBytes: DefaultQuarantineDeviceBytes}
 }
 
 // Open opens (creating if needed) and migrates the database at path.
@@ -97,6 +106,9 @@ func (db *DB) Open() (err error) {
 	}
 	if db.Now == nil {
 		db.Now = time.Now
+	}
+	if err := privateFiles(db.Path); err != nil {
+		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
 	if db.write, err = sql.Open("sqlite3", dsn(db.Path, "immediate", false)); err != nil {
 		return fmt.Errorf("open %s: %w", db.Path, err)
@@ -142,6 +154,26 @@ func (db *DB) Open() (err error) {
 	if err := db.openPrivacy(context.Background()); err != nil {
 		db.Close()
 		return err
+	}
+	return nil
+}
+
+// privateFiles makes the database owner-only (0600) whatever the umask: it
+// creates the file before SQLite does, and SQLite gives the WAL and
+// shared-memory files it creates the database file's mode; files left by
+// an older version with wider permissions are tightened.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }
@@ -251,6 +283,15 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	if strings.ContainsAny(path, "?#") {
 		return fmt.Errorf("backup path must not contain ? or #")
 	}
+	// The copy holds what the database does: owner-only. VACUUM INTO writes
+	// into an empty file it finds there, keeping its mode.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
 	// A dedicated connection: the read pool is query_only, and the write pool
 	// would hold up writers for the whole copy.
 	conn, err := sql.Open("sqlite3", dsn(db.Path, "deferred", false))
@@ -259,7 +300,11 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	}
 	defer conn.Close()
 	if _, err = conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		os.Remove(path)
 		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
 	}
 	gen, err := db.Generation(ctx)
 	if err != nil {

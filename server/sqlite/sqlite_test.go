@@ -1,9 +1,14 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,7 +95,7 @@ func TestEnrolAuthenticateRevoke(t *testing.T) {
 	ctx := context.Background()
 	code, exp, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
 	must(t, err)
-	if len(code) != 8 || !exp.After(db.Now()) {
+	if len(domain.NormaliseCode(code)) < 16 || !exp.After(db.Now()) {
 		t.Fatalf("code %q exp %v", code, exp)
 	}
 	e, err := db.Enrol(ctx, code, "android")
@@ -181,4 +186,71 @@ func TestBackup(t *testing.T) {
 	}
 	var e *syncengine.Error
 	_ = errors.As(nil, &e)
+}
+
+// TestEnrolmentCodesAreLongAndKeyedHashed: codes carry at least 80 bits and
+// are stored as an HMAC under a per-installation key, not a bare SHA-256.
+func TestEnrolmentCodesAreLongAndKeyedHashed(t *testing.T) {
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	code, _, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
+	must(t, err)
+	norm := domain.NormaliseCode(code)
+	if bits := len(norm) * 5; bits < 80 {
+		t.Fatalf("code %q carries %d bits, want >= 80", code, bits)
+	}
+	var stored []byte
+	must(t, db.SQL().QueryRow(`SELECT code_hash FROM enrolment_codes`).Scan(&stored))
+	bare := sha256.Sum256([]byte(norm))
+	if bytes.Equal(stored, bare[:]) {
+		t.Fatal("code stored as an unkeyed SHA-256")
+	}
+	key, err := db.Meta(ctx, "enrolment_code_key")
+	must(t, err)
+	if len(key) < 64 {
+		t.Fatalf("no server key for code hashes (meta %q)", key)
+	}
+	// Typed as people type it: lower case, dashes, spaces.
+	typed := strings.ToLower(norm[:4] + "-" + norm[4:8] + " " + norm[8:])
+	if _, err := db.Enrol(ctx, typed, "android"); err != nil {
+		t.Fatalf("enrol with %q: %v", typed, err)
+	}
+}
+
+// TestDatabaseFilesArePrivate: the database, its WAL and shared-memory
+// files and backups hold children's safeguarding data: owner-only (0600),
+// whatever the umask, and an existing file with wider permissions is
+// tightened on open.
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "db.sqlite")
+	for _, tc := range []struct {
+		name string
+		pre  func()
+	}{
+		{"new database", func() {}},
+		{"existing world-readable database", func() { must(t, os.Chmod(path, 0o644)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.pre()
+			db := sqlite.NewDB(path)
+			must(t, db.Open())
+			defer db.Close()
+			must(t, db.UpsertArea(context.Background(), domain.Area{ID: "a", Name: "A"}))
+			backup := filepath.Join(dir, tc.name+".backup")
+			must(t, db.Backup(context.Background(), backup))
+			for _, f := range []string{path, path + "-wal", path + "-shm", backup} {
+				st, err := os.Stat(f)
+				if err != nil {
+					t.Fatalf("stat %s: %v", f, err)
+				}
+				if st.Mode().Perm() != 0o600 {
+					t.Errorf("%s has mode %v, want 0600", filepath.Base(f), st.Mode().Perm())
+				}
+			}
+		})
+	}
 }

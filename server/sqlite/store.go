@@ -10,6 +10,7 @@ var (
 	_ domain.Directory       = (*DB)(nil)
 	_ domain.StaffSignIn     = (*DB)(nil)
 	_ domain.QuarantineStore = (*DB)(nil)
+	_ domain.TransferStore   = (*DB)(nil)
 	_ domain.AuditLog        = (*DB)(nil)
 	_ domain.Operations      = (*DB)(nil)
 )

@@ -228,13 +228,16 @@ func testQuarantine(t *testing.T, e *env) {
 		t.Fatalf("open quarantine: %+v", open)
 	}
 	q := open[0]
-	if q.DeviceID != b.enrol.DeviceID || q.Code != r.Results[0].Code || q.Message == "" || len(q.Body) == 0 || q.ReviewedAt.IsZero() != true {
+	// Lists never carry bodies; the item says whether its body is kept.
+	if q.DeviceID != b.enrol.DeviceID || q.Code != r.Results[0].Code || q.Message == "" || !q.BodyKept || q.BodySize == 0 || q.ReviewedAt.IsZero() != true {
 		t.Fatalf("quarantined item %+v", q)
 	}
 	if n, err := e.s.QuarantineSize(e.ctx); err != nil || n != 1 {
 		t.Fatalf("quarantine size %d %v", n, err)
 	}
-	e.must(e.s.ReviewQuarantine(e.ctx, q.ID, "sup_a", domain.ResolutionDiscard))
+	sup, err := e.s.Person(e.ctx, "sup_a")
+	e.must(err)
+	e.must(e.s.ReviewQuarantine(e.ctx, q.ID, sup, domain.ResolutionDiscard))
 	open, err = e.s.Quarantine(e.ctx, domain.QuarantineFilter{Open: true})
 	e.must(err)
 	if len(open) != 0 {

@@ -9,6 +9,9 @@ const (
 	StatusAccepted    = "accepted"
 	StatusDuplicate   = "duplicate"
 	StatusQuarantined = "quarantined"
+	// StatusRefused: not applied and not stored (code says why, e.g.
+	// held_limit); the phone keeps the changeset and sends it again later.
+	StatusRefused = "refused"
 )
 
 // PushResult is the outcome for one pushed changeset.

@@ -14,7 +14,7 @@
 //	fieldsim -dir D submit-referral -id X
 //	fieldsim -dir D add-followup -due RFC3339 [-yp ID] [-note TEXT]
 //	fieldsim -dir D followups | today | list -type T
-//	fieldsim -dir D sync [-page-bytes N] [-v]
+//	fieldsim -dir D sync [-page-bytes N] [-timeout D] [-v]
 //	fieldsim -dir D show -id X | conflicts -id X
 //	fieldsim -dir D status
 //	fieldsim -dir D logout [-force]
@@ -38,8 +38,44 @@ import (
 	mobilesdk "github.com/joinedup/joinedup/mobile-sdk"
 )
 
+// usage is the package doc's list of commands.
+const usage = `usage: fieldsim [-dir D] <command> [flags]   (D: the phone's state directory, default ./phone)
+
+commands:
+  enrol -server URL -code C              enrol this phone and run its first sync
+  offline | online                       tell the phone the network went or came back
+  add-young-person -known-as NAME
+  add-encounter -area AREA -note TEXT [-yp ID]
+  edit-note -id X -pos N (-insert TEXT | -delete N) [-field note]
+  set -id X -field F -value JSON         (also resolves a conflict)
+  draft-referral -yp ID -reason TEXT [-service S] [-urgency U]
+  consent -id X -consent given|refused|not_asked|shared_without_consent [-why TEXT]
+  submit-referral -id X
+  add-followup -due RFC3339 [-yp ID] [-note TEXT]
+  followups | today | list -type T
+  sync [-page-bytes N] [-timeout D] [-v]
+  show -id X | conflicts -id X
+  status
+  logout [-force]
+  burst -n N -tag T [-sync]              N saves, each printed once durable (kill tests)
+  load -server URL -supervisor EMAIL:PASSWORD -people ID,ID -devices N -syncs M
+
+"fieldsim <command> -h" lists a command's flags.
+`
+
+// errUsage: the command line is wrong; usage is printed and the exit code is 2.
+var errUsage = errors.New("usage")
+
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	err := run(os.Args[1:], os.Stdout)
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2) // -h: the flag package printed the help (as go -h does)
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(os.Stderr, "fieldsim: %v\n\n%s", err, usage)
+		os.Exit(2)
+	default:
 		fmt.Fprintf(os.Stderr, "fieldsim: %s (code %s)\n", mobilesdk.ErrorMessage(err), mobilesdk.ErrorCode(err))
 		if mobilesdk.ErrorCode(err) == "internal" {
 			fmt.Fprintf(os.Stderr, "  %v\n", err)
@@ -50,14 +86,27 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	global := flag.NewFlagSet("fieldsim", flag.ContinueOnError)
+	global.SetOutput(os.Stderr)
+	global.Usage = func() { fmt.Fprint(global.Output(), usage) }
 	dir := global.String("dir", "./phone", "the phone's state directory")
 	if err := global.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if global.NArg() == 0 {
-		return errors.New("usage: fieldsim -dir D <command> [flags] (see the package doc)")
+		return fmt.Errorf("%w: no command given", errUsage)
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
+	if cmd == "help" {
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	if !commands[cmd] {
+		// Before opening the phone: a typo must not create a state directory.
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
 	if cmd == "load" {
 		return runLoad(rest, out)
 	}
@@ -72,6 +121,16 @@ func run(args []string, out io.Writer) error {
 	defer c.Close()
 	p := &phone{c: c, dir: *dir, out: out}
 	return p.do(cmd, rest)
+}
+
+// commands are the ones usage lists.
+var commands = map[string]bool{}
+
+func init() {
+	for _, c := range strings.Fields("enrol offline online add-young-person add-encounter edit-note set draft-referral consent " +
+		"submit-referral add-followup followups today list sync show conflicts status logout burst load") {
+		commands[c] = true
+	}
 }
 
 // keystore stands in for Android Keystore / iOS Keychain: a random 32-byte
@@ -145,13 +204,17 @@ func (p *phone) do(cmd string, args []string) error {
 		typ      = fs.String("type", "encounter", "record type")
 		force    = fs.Bool("force", false, "log out even with unsynced work")
 		verbose  = fs.Bool("v", false, "print sync progress")
-		page     = fs.Int64("page-bytes", 0, "pull page budget in bytes")
+		page     = fs.Int64("page-bytes", 0, "largest pull page in bytes (pages shrink by themselves on a slow link)")
+		timeout  = fs.Duration("timeout", 0, "how long one sync round trip may take (default 60s)")
 		n        = fs.Int("n", 10, "how many")
 		tag      = fs.String("tag", "burst", "marker for burst saves")
 		thenSync = fs.Bool("sync", false, "sync after the burst")
 	)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	fields := func(kv ...string) string {
 		m := map[string]string{}
@@ -170,6 +233,9 @@ func (p *phone) do(cmd string, args []string) error {
 	}
 	if *page > 0 {
 		p.c.SetPageBytes(*page)
+	}
+	if *timeout > 0 {
+		p.c.SetRequestTimeout(timeout.Milliseconds())
 	}
 	c := p.c
 	switch cmd {
@@ -287,7 +353,7 @@ func (p *phone) do(cmd string, args []string) error {
 			return p.sync(*verbose)
 		}
 	default:
-		return fmt.Errorf("unknown command %q", cmd)
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
 	return nil
 }

@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// Healthcheck asks the server listening on Config.Addr for /healthz and
-// reports an error unless it answers 200 within five seconds.
+// Healthcheck asks the server listening on Config.Addr for /readyz and
+// reports an error unless it answers 200 within five seconds: a server that
+// runs but cannot serve (its database unreachable, corrupt or its disk full)
+// is unhealthy to the container runtime, not only one that is gone.
 func (m *Main) Healthcheck(ctx context.Context) error {
 	host, port, err := net.SplitHostPort(m.Config.Addr)
 	if err != nil {
@@ -20,7 +22,7 @@ func (m *Main) Healthcheck(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
@@ -30,7 +32,7 @@ func (m *Main) Healthcheck(ctx context.Context) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+		return fmt.Errorf("healthcheck: /readyz answered %d", resp.StatusCode)
 	}
 	return nil
 }

@@ -94,7 +94,7 @@ type Config struct {
 	DataDir     string // DATA_DIR; holds joinedup.db and backups/
 	Demo        bool   // load demo data into an empty database
 	BackupTo    string // -backup: write a backup to this path and exit
-	// HealthCheck: -healthcheck probes a running server's /healthz at Addr and
+	// HealthCheck: -healthcheck probes a running server's /readyz at Addr and
 	// exits (the container image's HEALTHCHECK; the image has no curl).
 	HealthCheck bool
 	LogLevel    string
@@ -198,13 +198,17 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Config.MetricsAddr, "metrics-addr", m.Config.MetricsAddr, "also serve /metrics (only) on this private address (default $METRICS_ADDR)")
 	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (default $DATA_DIR or ./data)")
 	fs.BoolVar(&m.Config.Demo, "demo", m.Config.Demo, "load demo data into an empty database")
-	fs.BoolVar(&m.Config.HealthCheck, "healthcheck", false, "probe the running server's /healthz at -addr and exit 0 if it is healthy")
+	fs.BoolVar(&m.Config.HealthCheck, "healthcheck", false, "probe the running server's /readyz at -addr (default localhost:$PORT) and exit 0 if it is ready")
 	fs.StringVar(&m.Config.BackupTo, "backup", "", "write an online backup of the database to this file and exit")
 	fs.IntVar(&m.Config.BcryptCost, "bcrypt-cost", m.Config.BcryptCost, "bcrypt cost for demo passwords (tests lower it)")
 	fs.StringVar(&m.Config.LogLevel, "log-level", m.Config.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&m.Config.HistoryKeep, "history-keep", m.Config.HistoryKeep, "compact sync history that every phone seen within this time has pulled (0: never)")
 	fs.IntVar(&m.Config.API.BodyLimit, "body-limit", m.Config.API.BodyLimit, "maximum request body in bytes")
 	fs.Float64Var(&m.Config.API.RateLimit, "rate", m.Config.API.RateLimit, "sync requests per second per device (0: unlimited)")
+	fs.DurationVar(&m.Config.API.ReadTimeout, "read-timeout", m.Config.API.ReadTimeout, "time allowed to read a request")
+	fs.DurationVar(&m.Config.API.WriteTimeout, "write-timeout", m.Config.API.WriteTimeout, "time allowed to write a response (each live-channel write gets its own)")
+	fs.DurationVar(&m.Config.API.IdleTimeout, "idle-timeout", m.Config.API.IdleTimeout, "how long a kept-alive connection may wait for its next request")
+	fs.DurationVar(&m.Config.API.SSEHeartbeat, "sse-heartbeat", m.Config.API.SSEHeartbeat, "keep-alive interval on the live channel")
 	pushFlags(fs, &m.Config.Push)
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -1,0 +1,113 @@
+package portal
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// TestQuarantineReviewInPortal: a worker of the supervisor's team writes
+// into another team's encounter; it is quarantined. Their supervisor sees
+// it with what it would change (not the other team's current values);
+// nobody can release it (release re-runs the policy for the worker); a
+// supervisor of neither team does not see it at all.
+func TestQuarantineReviewInPortal(t *testing.T) {
+	env := newTestEnv(t)
+	w := findWorld(t, env)
+	ctx := context.Background()
+	code, _, err := env.db.IssueEnrolmentCode(ctx, w.worker, w.supervisor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := env.db.Enrol(ctx, code, "android")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := env.db.Device(ctx, enr.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker, err := env.db.Person(ctx, w.worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := env.db.RecordState(ctx, w.otherEncounter)
+	if err != nil || theirs == nil {
+		t.Fatalf("other team's encounter: %v", err)
+	}
+	oldArea := str(theirs, "area")
+	store := syncengine.NewMemStore()
+	store.Put(theirs.Clone())
+	rid, _ := syncengine.ParseReplicaID(enr.ReplicaID)
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: func() time.Time { return testNow }, Rand: env.db.Rand, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := rep.Edit(w.worker, func(tx *syncengine.Txn) error {
+		return tx.Set(syncengine.RecordID(w.otherEncounter), "area", "Written across teams")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.db.Sync(ctx, domain.SyncRequest{Device: dev, Person: worker, Changesets: []*syncengine.Changeset{cs}, NoPull: true})
+	if err != nil || res.Quarantined != 1 {
+		t.Fatalf("cross-team write: %v %+v", err, res)
+	}
+	items, err := env.db.Quarantine(ctx, domain.QuarantineFilter{Open: true, DeviceID: dev.ID})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("quarantine: %v %+v", err, items)
+	}
+	item := "/portal/quarantine/" + strconv.FormatInt(items[0].ID, 10)
+	sup, other, admin := env.signIn("supervisor", 1), env.signIn("supervisor", 2), env.signIn("admin", 1)
+	third := personByEmail(t, login(t, "supervisor", 3).Email)
+	if third.TeamID == w.team || third.TeamID == w.otherTeam {
+		t.Fatalf("demo: supervisor 3 should have a third team, has %s", third.TeamID)
+	}
+	uninvolved := env.signIn("supervisor", 3)
+
+	if status, body := sup.get("/portal/quarantine"); status != 200 || !strings.Contains(body, item) {
+		t.Fatalf("supervisor's quarantine list: %d %s", status, trunc(body))
+	}
+	status, body := sup.get(item)
+	if status != 200 || !strings.Contains(body, "Written across teams") || !strings.Contains(body, "outside your teams") {
+		t.Fatalf("quarantine item page: %d %s", status, trunc(body))
+	}
+	if oldArea != "" && strings.Contains(body, oldArea) {
+		t.Fatalf("the other team's current value %q is shown to this supervisor", oldArea)
+	}
+	for _, tc := range []struct {
+		name string
+		by   *client
+		want int
+	}{
+		{"an uninvolved supervisor cannot see it", uninvolved, http.StatusNotFound},
+		{"pusher's supervisor cannot release it", sup, http.StatusUnprocessableEntity},
+		{"the written-into team's supervisor cannot release it", other, http.StatusUnprocessableEntity},
+		{"admin cannot release it either", admin, http.StatusUnprocessableEntity},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.want == http.StatusNotFound {
+				if status, _ := tc.by.get(item); status != tc.want {
+					t.Fatalf("view: %d, want %d", status, tc.want)
+				}
+			}
+			if status, body := tc.by.post(item, url.Values{"resolution": {"release"}}); status != tc.want {
+				t.Fatalf("release: %d, want %d\n%s", status, tc.want, trunc(body))
+			}
+		})
+	}
+	after, _ := env.db.RecordState(ctx, w.otherEncounter)
+	if str(after, "area") != oldArea {
+		t.Fatalf("the other team's encounter was changed to %q", str(after, "area"))
+	}
+	if status, _ := sup.post(item, url.Values{"resolution": {"discard"}}); status != http.StatusSeeOther {
+		t.Fatalf("discard: %d", status)
+	}
+}

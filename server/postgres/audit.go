@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// AppendAudit adds an entry to the append-only audit log.
+func (db *DB) AppendAudit(ctx context.Context, e domain.AuditEntry) error {
+	return db.update(ctx, func(tx *Tx) error { return appendAudit(ctx, tx, e) })
+}
+
+func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
+	detail := []byte("{}")
+	if len(e.Detail) > 0 {
+		var err error
+		if detail, err = json.Marshal(e.Detail); err != nil {
+			return err
+		}
+	}
+	at := tx.now
+	if !e.At.IsZero() {
+		at = e.At
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)`,
+		at, nullString(e.PersonID), nullString(e.DeviceID), e.Action, nullString(e.RecordID), string(detail))
+	return err
+}
+
+// Audit reads entries matching f, newest first.
+func (db *DB) Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEntry, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	f.Limit = min(f.Limit, 1000)
+	until := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	if !f.Until.IsZero() {
+		until = f.Until
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), detail::text
+		FROM audit_log
+		WHERE ($1 = '' OR person_id = $1) AND ($2 = '' OR device_id = $2) AND ($3 = '' OR action = $3) AND ($4 = '' OR record_id = $4)
+		  AND at >= $5 AND at < $6 AND ($7 = 0 OR id < $7)
+		ORDER BY id DESC LIMIT $8`,
+		f.PersonID, f.DeviceID, f.Action, f.RecordID, f.Since, until, f.BeforeID, f.Limit)
+	return collect(rows, err, func(r pgx.Rows) (e domain.AuditEntry, err error) {
+		var detail string
+		err = r.Scan(&e.ID, &e.At, &e.PersonID, &e.DeviceID, &e.Action, &e.RecordID, &detail)
+		e.At = e.At.UTC()
+		_ = json.Unmarshal([]byte(detail), &e.Detail)
+		return e, err
+	})
+}
+
+func recordSharingDecision(ctx context.Context, tx *Tx, d domain.SharingDecision) error {
+	switch d.Decision {
+	case "given", "refused":
+	case "shared_without_consent":
+		if d.Justification == "" {
+			return domain.Errorf(domain.EINVALID, "record sharing decision", "sharing without consent needs a justification")
+		}
+	default:
+		return domain.Errorf(domain.EINVALID, "record sharing decision", "unknown decision %q", d.Decision)
+	}
+	at := tx.now
+	if !d.At.IsZero() {
+		at = d.At
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO sharing_decisions (referral_id, decision, justification, decided_by, at) VALUES ($1, $2, $3, $4, $5)`,
+		d.ReferralID, d.Decision, d.Justification, d.DecidedBy, at); err != nil {
+		return err
+	}
+	return appendAudit(ctx, tx, domain.AuditEntry{PersonID: d.DecidedBy, Action: domain.ActionShare, RecordID: d.ReferralID,
+		Detail: map[string]any{"decision": d.Decision}})
+}
+
+// SharingDecisions lists a referral's consent decisions in order.
+func (db *DB) SharingDecisions(ctx context.Context, referralID string) ([]domain.SharingDecision, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, referral_id, decision, justification, decided_by, at FROM sharing_decisions WHERE referral_id = $1 ORDER BY id`, referralID)
+	return collect(rows, err, func(r pgx.Rows) (d domain.SharingDecision, err error) {
+		err = r.Scan(&d.ID, &d.ReferralID, &d.Decision, &d.Justification, &d.DecidedBy, &d.At)
+		d.At = d.At.UTC()
+		return d, err
+	})
+}
+
+// RecordState reads a record's stored state (nil if there is none).
+func (db *DB) RecordState(ctx context.Context, id string) (*syncengine.Record, error) {
+	var state []byte
+	err := db.pool.QueryRow(ctx, `SELECT state FROM records WHERE id = $1`, id).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return syncengine.DecodeRecord(state)
+}
+
+// Records lists stored records matching f, by id.
+func (db *DB) Records(ctx context.Context, f domain.RecordFilter) ([]*syncengine.Record, error) {
+	if f.Limit <= 0 {
+		f.Limit = 10000
+	}
+	var teams []string
+	if len(f.TeamIDs) > 0 {
+		teams = f.TeamIDs
+	}
+	rows, err := db.pool.Query(ctx, `SELECT state FROM records r
+		WHERE ($1 = '' OR r.type = $1) AND ($2 = '' OR r.service_id = $2) AND ($3 = '' OR r.young_person_id = $3)
+		  AND ($4::text[] IS NULL OR r.team_id = ANY($4))
+		ORDER BY r.id LIMIT $5`, f.Type, f.ServiceID, f.YoungPersonID, teams, f.Limit)
+	return collect(rows, err, func(r pgx.Rows) (*syncengine.Record, error) {
+		var state []byte
+		if err := r.Scan(&state); err != nil {
+			return nil, err
+		}
+		return syncengine.DecodeRecord(state)
+	})
+}
+
+// FiledRecord reads a record with where the server filed it.
+func (db *DB) FiledRecord(ctx context.Context, id string) (*syncengine.Record, syncengine.Filing, error) {
+	var state []byte
+	var f syncengine.Filing
+	err := db.pool.QueryRow(ctx, `SELECT state, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '') FROM records WHERE id = $1`, id).
+		Scan(&state, &f.Team, &f.Service, &f.YoungPerson)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, f, nil
+	} else if err != nil {
+		return nil, f, err
+	}
+	r, err := syncengine.DecodeRecord(state)
+	return r, f, err
+}

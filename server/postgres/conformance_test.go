@@ -1,0 +1,35 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/server/postgres"
+	"github.com/joinedup/joinedup/server/postgres/pgtest"
+	"github.com/joinedup/joinedup/server/storetest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// openDB opens a store on a fresh database with a settable clock.
+func openDB(t *testing.T, url string, now *time.Time) *postgres.DB {
+	t.Helper()
+	db := postgres.NewDB(url)
+	db.Now = func() time.Time { return *now }
+	if err := db.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// The store conformance suite, against a real PostgreSQL.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Harness {
+		now := time.Now()
+		db := openDB(t, pgtest.URL(t), &now)
+		return storetest.Harness{Store: db, Outbox: db.Outbox(), Tokens: db.Outbox(),
+			SetNow: func(t time.Time) { now = t }}
+	})
+}

@@ -1,0 +1,10 @@
+package postgres
+
+import "github.com/joinedup/joinedup/server/domain"
+
+// PullSQL exposes the pull's queries for a scope to the plan test.
+func PullSQL(s domain.Scope) (logPage, snapshot string, arg any) {
+	f4, arg := scopeFilter(s, 4)
+	f5, _ := scopeFilter(s, 5)
+	return logPageSQL(f4), snapshotSQL(f5), arg
+}

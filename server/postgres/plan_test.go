@@ -1,0 +1,55 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/postgres"
+)
+
+// The pull's hot queries are served by indexes: with sequential scans
+// priced out, the plan reads the log by its key and records by theirs, so a
+// later schema change cannot quietly leave a query with only a full scan.
+// (On tables this small the planner would scan; pricing scans out asks
+// whether an index can serve the query at all.)
+func TestPullQueriesUseIndexes(t *testing.T) {
+	ns := nodes(t, 1)
+	ctx := context.Background()
+	conn, err := ns[0].Pool().Acquire(ctx)
+	must(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, `SET enable_seqscan = off`)
+	must(t, err)
+	logPage, snapshot, teams := postgres.PullSQL(domain.Scope{Role: domain.RoleWorker, Teams: []string{"team_a"}})
+	for _, tc := range []struct {
+		name, query string
+		args        []any
+		want        []string
+	}{
+		{"log page", logPage, []any{int64(0), int64(100), "r", teams}, []string{"changesets_pkey", "changeset_records_seq", "records_pkey"}},
+		{"team snapshot", snapshot, []any{"", int64(0), int64(0), int64(100), teams}, []string{"records_team"}},
+		{"duplicate check", `SELECT seq FROM changesets WHERE replica_id = $1 AND start = $2`, []any{"r", int64(1)},
+			[]string{"changesets_replica_id_start_key"}},
+	} {
+		rows, err := conn.Query(ctx, "EXPLAIN "+tc.query, tc.args...)
+		must(t, err)
+		var plan []string
+		for rows.Next() {
+			var line string
+			must(t, rows.Scan(&line))
+			plan = append(plan, line)
+		}
+		must(t, rows.Err())
+		text := strings.Join(plan, "\n")
+		if strings.Contains(text, "Seq Scan") {
+			t.Errorf("%s: a full scan remains:\n%s", tc.name, text)
+		}
+		for _, idx := range tc.want {
+			if !strings.Contains(text, idx) {
+				t.Errorf("%s: plan does not use %s:\n%s", tc.name, idx, text)
+			}
+		}
+	}
+}

@@ -1,0 +1,275 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// pull fills res with the device's next page, as server/sqlite's pull does:
+// a snapshot of the scope for a new, reset or moved device, else the log
+// after its cursor. The log is read only up to now, the highest seq
+// committed when the page started; seqs are drawn in commit order
+// (seqLock), so nothing at or below now can still appear later.
+func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scope, res *domain.SyncResult) error {
+	budget := req.PageBytes
+	if budget <= 0 {
+		budget = domain.DefaultPageBytes
+	}
+	var now int64
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&now); err != nil {
+		return err
+	}
+	done, err := metaInt(ctx, tx, metaCompactedThrough)
+	if err != nil {
+		return err
+	}
+	now = max(now, done)
+	tag := scope.Tag()
+	gen, err := txGeneration(ctx, tx)
+	if err != nil {
+		return err
+	}
+	cur, ok, err := domain.ParseCursor(req.Cursor)
+	if err != nil {
+		return err
+	}
+	fresh := domain.Cursor{Gen: gen, Tag: tag, Snapshot: true}
+	switch {
+	case !ok:
+		cur = fresh
+	case cur.Gen != gen:
+		return domain.Errorf(domain.ECURSORAHEAD, "pull", "this server's history was restored from a backup since this device last synced: send your recent changes again and start from a snapshot")
+	case cur.Tag != tag:
+		res.Reset = true
+		cur = fresh
+	case cur.Seq > now:
+		return domain.Errorf(domain.ECURSORAHEAD, "pull", "this device has seen more than the server holds (was the server restored from a backup?): send your recent changes again and start from a snapshot")
+	}
+	if cur.Seq > 0 && cur.Seq < done {
+		res.Reset = true
+		cur = fresh
+	}
+	if !cur.Snapshot {
+		entered, err := scopeMoves(ctx, tx, scope, cur.Seq, now, res)
+		if err != nil {
+			return err
+		}
+		if entered || scope.Practitioner() {
+			cur = domain.Cursor{Gen: gen, Tag: tag, Snapshot: true, Seq: cur.Seq, Base: cur.Seq}
+		}
+	} else if cur.Seq > 0 {
+		if _, err := scopeMoves(ctx, tx, scope, cur.Seq, now, res); err != nil {
+			return err
+		}
+	}
+	if cur.Snapshot {
+		return pullSnapshot(ctx, tx, scope, cur, now, budget, res)
+	}
+	filter, farg := scopeFilter(scope, 4)
+	rows, err := tx.Query(ctx, logPageSQL(filter), cur.Seq, now, req.Device.ReplicaID, farg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	size := 0
+	last := cur.Seq
+	for rows.Next() {
+		var seq, total int64
+		var body []byte
+		var mine string
+		if err := rows.Scan(&seq, &body, &total, &mine); err != nil {
+			return err
+		}
+		ids := strings.Fields(mine)
+		if int64(len(ids)) < total {
+			if body, err = restrictBody(body, ids); err != nil {
+				return fmt.Errorf("stored changeset %d: %w", seq, err)
+			}
+		}
+		if len(res.Changesets) > 0 && size+len(body) > budget {
+			res.More = true
+			break
+		}
+		res.Changesets = append(res.Changesets, body)
+		size += len(body)
+		res.SentRecords = append(res.SentRecords, ids...)
+		last = seq
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if !res.More {
+		last = now
+	}
+	res.Cursor = domain.Cursor{Gen: gen, Tag: tag, Seq: last}.String()
+	return nil
+}
+
+// restrictBody re-encodes a changeset with only the ops on ids.
+func restrictBody(body []byte, ids []string) ([]byte, error) {
+	cs, err := syncengine.DecodeChangeset(body)
+	if err != nil {
+		return nil, err
+	}
+	keep := make(map[syncengine.RecordID]bool, len(ids))
+	for _, id := range ids {
+		keep[syncengine.RecordID(id)] = true
+	}
+	out, ok := syncengine.RestrictChangeset(cs, func(id syncengine.RecordID) bool { return keep[id] })
+	if !ok {
+		return nil, fmt.Errorf("no record in scope")
+	}
+	return syncengine.EncodeChangeset(out), nil
+}
+
+// scopeMoves adds to res.Drop the records that left the scope in (from, to]
+// and reports whether any entered it.
+func scopeMoves(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64, res *domain.SyncResult) (entered bool, err error) {
+	type move struct{ id, typ, team, svc string }
+	rows, err := tx.Query(ctx, `SELECT DISTINCT e.record_id, r.type, COALESCE(r.team_id, ''), COALESCE(r.service_id, '')
+		FROM scope_events e JOIN records r ON r.id = e.record_id WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.record_id`, from, to)
+	moves, err := collect(rows, err, func(r pgx.Rows) (m move, err error) { return m, r.Scan(&m.id, &m.typ, &m.team, &m.svc) })
+	if err != nil {
+		return false, err
+	}
+	for _, m := range moves {
+		if scope.Contains(m.typ, m.team, m.svc) {
+			entered = true
+		} else if !slices.Contains(res.Drop, m.id) {
+			res.Drop = append(res.Drop, m.id)
+		}
+	}
+	return entered, nil
+}
+
+// pullSnapshot sends the scope's records in id order, a page at a time; see
+// server/sqlite's pullSnapshot for how base and after make pages resumable.
+func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur domain.Cursor, now int64, budget int, res *domain.SyncResult) error {
+	prev := cur.Seq
+	if cur.After == "" {
+		prev = cur.Base
+	}
+	filter, farg := scopeFilter(scope, 5)
+	type row struct {
+		id, yp string
+		state  []byte
+	}
+	rows, err := tx.Query(ctx, snapshotSQL(filter), cur.After, cur.Base, prev, now, farg)
+	if err != nil {
+		return err
+	}
+	var page []row
+	size := 0
+	after := cur.After
+	more := false
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.state, &r.yp); err != nil {
+			rows.Close()
+			return err
+		}
+		churn := cur.After != "" && r.id <= cur.After
+		if !churn && len(page) > 0 && size+len(r.state) > budget {
+			more = true
+			break
+		}
+		page = append(page, r)
+		size += len(r.state)
+		if !churn {
+			after = r.id
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range page {
+		state := r.state
+		if scope.Practitioner() {
+			rec, err := syncengine.DecodeRecord(r.state)
+			if err != nil {
+				return fmt.Errorf("stored record %s: %w", r.id, err)
+			}
+			fields := scope.Projection()
+			p := rec.Project(fields)
+			if r.yp != "" && (slices.Contains(fields, "known_as") || slices.Contains(fields, "age_band")) {
+				if err := projectYoungPerson(ctx, tx, p, r.yp, fields); err != nil {
+					return err
+				}
+			}
+			state = syncengine.EncodeRecord(p)
+		}
+		res.Snapshots = append(res.Snapshots, state)
+		res.SentRecords = append(res.SentRecords, r.id)
+	}
+	if more {
+		res.More = true
+		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now, Snapshot: true, Base: cur.Base, After: after}.String()
+	} else {
+		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now}.String()
+	}
+	return nil
+}
+
+// projectYoungPerson copies the young person's agreed identifying fields
+// onto a practitioner's projected referral.
+func projectYoungPerson(ctx context.Context, tx *Tx, p *syncengine.Record, ypID string, fields []string) error {
+	var state []byte
+	err := tx.QueryRow(ctx, `SELECT state FROM records WHERE id = $1`, ypID).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	yp, err := syncengine.DecodeRecord(state)
+	if err != nil {
+		return fmt.Errorf("stored record %s: %w", ypID, err)
+	}
+	for _, f := range []string{"known_as", "age_band"} {
+		if slices.Contains(fields, f) && yp.Fields[f] != nil {
+			p.Fields[f] = yp.Fields[f]
+		}
+	}
+	return nil
+}
+
+// cursorSeq is how far a device's cursor has read the log (for compaction).
+func cursorSeq(s string) int64 {
+	c, ok, err := domain.ParseCursor(s)
+	if !ok || err != nil {
+		return 0
+	}
+	if c.Snapshot {
+		return c.Base
+	}
+	return c.Seq
+}
+
+// logPageSQL is the log page query for a scope filter on r (argument $4):
+// $1 the cursor, $2 now, $3 the device's replica (its own changesets are
+// not sent back). Guarded by TestPullQueriesUseIndexes.
+func logPageSQL(filter string) string {
+	return `SELECT c.seq, c.body,
+		  (SELECT COUNT(*) FROM changeset_records cr WHERE cr.seq = c.seq) AS total,
+		  m.mine
+		FROM changesets c
+		JOIN LATERAL (SELECT string_agg(cr.record_id, ' ') AS mine FROM changeset_records cr JOIN records r ON r.id = cr.record_id
+		    WHERE cr.seq = c.seq AND ` + filter + `) m ON m.mine IS NOT NULL
+		WHERE c.seq > $1 AND c.seq <= $2 AND c.replica_id <> $3
+		ORDER BY c.seq`
+}
+
+// snapshotSQL is the snapshot page query for a scope filter on r ($5):
+// $1 after, $2 base, $3 the previous page's position, $4 now.
+func snapshotSQL(filter string) string {
+	return `SELECT r.id, r.state, COALESCE(r.young_person_id, '') FROM records r
+		WHERE ((r.id > $1 AND r.updated_seq > $2) OR (r.id <= $1 AND r.updated_seq > $3)) AND r.updated_seq <= $4 AND ` + filter + `
+		ORDER BY r.id`
+}

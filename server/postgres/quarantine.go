@@ -1,0 +1,292 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
+)
+
+// QuarantineBodyMax is the largest refused changeset whose body is kept for
+// review; beyond it only its size and digest are (as SQLite's default).
+const QuarantineBodyMax = 256 << 10
+
+// quarantine keeps a refused changeset with its reason, for review.
+func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr protocol.PushResult, cause error, res *domain.SyncResult) (protocol.PushResult, error) {
+	code := syncengine.ErrorCode(cause)
+	if code == domain.EINTERNAL {
+		return pr, cause
+	}
+	msg := syncengine.ErrorMessage(cause)
+	body := syncengine.EncodeChangeset(cs)
+	var stored []byte
+	if len(body) <= QuarantineBodyMax {
+		stored = body
+	}
+	digest := sha256.Sum256(body)
+	teams, err := a.touchedTeams(cs)
+	if err != nil {
+		return pr, err
+	}
+	if _, err := a.tx.Exec(a.ctx, `INSERT INTO quarantine (device_id, person_id, teams, replica_id, start, code, message, body, body_size, body_digest, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET teams = excluded.teams, code = excluded.code, message = excluded.message,
+			body = excluded.body, body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
+			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL`,
+		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.now); err != nil {
+		return pr, err
+	}
+	if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{DeviceID: dev.ID, PersonID: dev.PersonID, Action: domain.ActionQuar,
+		Detail: map[string]any{"replica": pr.Replica, "start": cs.Start, "code": code, "bytes": len(body), "body_kept": stored != nil}}); err != nil {
+		return pr, err
+	}
+	pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, code, msg
+	res.Quarantined++
+	return pr, nil
+}
+
+// touchedTeams lists (" a b ") the teams whose records cs writes into:
+// where each record is filed, and for a new one where it would be. It
+// decides only who sees the refused item, never what is allowed.
+func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
+	teams := " "
+	add := func(t string) {
+		if t != "" && !strings.Contains(teams, " "+t+" ") {
+			teams += t + " "
+		}
+	}
+	for _, d := range cs.Deps {
+		c, err := a.get(d.Record)
+		if err != nil {
+			return "", err
+		}
+		if c.exists {
+			add(c.team)
+			continue
+		}
+		for _, op := range cs.Ops {
+			var v string
+			if op.Record != d.Record || op.Kind != syncengine.OpSet || json.Unmarshal(op.Value, &v) != nil {
+				continue
+			}
+			switch op.Field {
+			case "team_id":
+				add(v)
+			case "young_person_id":
+				var team string
+				err := a.tx.QueryRow(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = $1`, v).Scan(&team)
+				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return "", err
+				}
+				add(team)
+			}
+		}
+	}
+	return teams, nil
+}
+
+const quarantineCols = `id, device_id, person_id, replica_id, start, code, message, body IS NOT NULL, body_size, COALESCE(body_digest, ''::bytea),
+	created, COALESCE(reviewed_by, ''), reviewed_at, COALESCE(resolution, '')`
+
+func scanQuarantine(sc pgx.Row, extra ...any) (domain.QuarantineItem, error) {
+	var q domain.QuarantineItem
+	var digest []byte
+	var reviewed *time.Time
+	err := sc.Scan(append([]any{&q.ID, &q.DeviceID, &q.PersonID, &q.ReplicaID, &q.Start, &q.Code, &q.Message, &q.BodyKept, &q.BodySize, &digest,
+		&q.Created, &q.ReviewedBy, &reviewed, &q.Resolution}, extra...)...)
+	q.Created, q.ReviewedAt = q.Created.UTC(), tm(reviewed)
+	q.BodyDigest = hex.EncodeToString(digest)
+	return q, err
+}
+
+// reviewerFilter limits items to those the reviewer may review (nil: all):
+// pushed by a member of, or writing into, a team they supervise ($n: the
+// teams).
+func reviewerFilter(s *domain.Scope, n int) (string, any) {
+	switch {
+	case s == nil || s.All:
+		return "($" + strconv.Itoa(n) + "::text[] IS NULL OR true)", nil
+	case s.Practitioner() || len(s.Teams) == 0:
+		return "($" + strconv.Itoa(n) + "::text[] IS NULL AND false)", nil
+	}
+	p := "$" + strconv.Itoa(n)
+	return `(person_id IN (SELECT id FROM people WHERE team_id = ANY(` + p + `::text[]))
+		OR EXISTS (SELECT 1 FROM unnest(` + p + `::text[]) t WHERE position(' ' || t || ' ' in teams) > 0))`, s.Teams
+}
+
+// Quarantine lists refused changesets (never their bodies), newest first.
+func (db *DB) Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	frag, arg := reviewerFilter(f.Reviewer, 4)
+	rows, err := db.pool.Query(ctx, `SELECT `+quarantineCols+` FROM quarantine
+		WHERE (NOT $1 OR reviewed_at IS NULL) AND ($2 = '' OR device_id = $2) AND `+frag+` ORDER BY id DESC LIMIT $3`,
+		f.Open, f.DeviceID, f.Limit, arg)
+	return collect(rows, err, func(r pgx.Rows) (domain.QuarantineItem, error) { return scanQuarantine(r) })
+}
+
+// QuarantineSize counts the open items.
+func (db *DB) QuarantineSize(ctx context.Context) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM quarantine WHERE reviewed_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+// reviewable reads an item with its body if the reviewer may review it;
+// others are not found.
+func reviewable(ctx context.Context, tx *Tx, id int64, reviewer domain.Scope, lock string) (domain.QuarantineItem, error) {
+	frag, arg := reviewerFilter(&reviewer, 2)
+	var body []byte
+	q, err := scanQuarantine(tx.QueryRow(ctx, `SELECT `+quarantineCols+`, body FROM quarantine WHERE id = $1 AND `+frag+lock, id, arg), &body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return q, notFound("quarantine item", strconv.FormatInt(id, 10))
+	}
+	q.Body = body
+	return q, err
+}
+
+// QuarantineItem is one item the reviewer may review, with what releasing
+// it would change, shown only for records the reviewer may see.
+func (db *DB) QuarantineItem(ctx context.Context, id int64, reviewer domain.Person) (domain.QuarantineDetail, error) {
+	var d domain.QuarantineDetail
+	// A write transaction only for the applier's row locks; nothing is written.
+	err := db.update(ctx, func(tx *Tx) error {
+		d = domain.QuarantineDetail{}
+		rs, err := scopeOf(ctx, tx, reviewer)
+		if err != nil {
+			return err
+		}
+		if d.QuarantineItem, err = reviewable(ctx, tx, id, rs, ""); err != nil {
+			return err
+		}
+		d.Changes = []domain.RecordChange{}
+		if d.Body == nil {
+			return nil
+		}
+		cs, err := syncengine.DecodeChangeset(d.Body)
+		if err != nil {
+			return nil // kept as it came; nothing readable to show
+		}
+		ap := newApplier(ctx, tx)
+		before := map[syncengine.RecordID]*syncengine.Record{}
+		for _, dep := range cs.Deps {
+			if before[dep.Record], err = ap.getter(dep.Record); err != nil {
+				return err
+			}
+		}
+		var after []*syncengine.Record
+		if applied, err := syncengine.Apply(cs, ap.getter); err == nil {
+			d.Pending = applied.Status == syncengine.Pending
+			after = applied.Records
+		}
+		visible := func(id syncengine.RecordID) bool {
+			c, err := ap.get(id)
+			typ := ""
+			if err == nil && c.rec != nil {
+				typ = c.rec.Type
+			}
+			return err == nil && rs.Contains(typ, c.team, c.service)
+		}
+		d.Changes = domain.DiffChangeset(cs, before, after, visible)
+		return nil
+	})
+	return d, err
+}
+
+// ReviewQuarantine settles an item the reviewer may review: discard keeps
+// it on record only; release applies it if the policy allows it now, for
+// its pusher and for the reviewer.
+func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error {
+	if resolution != domain.ResolutionRelease && resolution != domain.ResolutionDiscard {
+		return domain.Errorf(domain.EINVALID, "review quarantine", "resolution must be release or discard")
+	}
+	return db.update(ctx, func(tx *Tx) error {
+		rs, err := scopeOf(ctx, tx, reviewer)
+		if err != nil {
+			return err
+		}
+		q, err := reviewable(ctx, tx, id, rs, " FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		if !q.ReviewedAt.IsZero() {
+			return domain.Errorf(domain.ECONFLICT, "review quarantine", "already reviewed")
+		}
+		if resolution == domain.ResolutionRelease {
+			if err := release(ctx, tx, q, rs); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE quarantine SET reviewed_by = $1, reviewed_at = $2, resolution = $3 WHERE id = $4`,
+			reviewer.ID, tx.now, resolution, id); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: reviewer.ID, DeviceID: q.DeviceID, Action: domain.ActionReview,
+			Detail: map[string]any{"quarantine_id": id, "resolution": resolution, "code": q.Code, "pushed_by": q.PersonID}})
+	})
+}
+
+// release applies a reviewed item as its pusher, checked as of now.
+func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer domain.Scope) error {
+	const op = "release quarantined changeset"
+	if q.Body == nil {
+		return domain.Errorf(domain.EINVALID, op, "this change was too large to keep (%d bytes), so it cannot be released; discard it", q.BodySize)
+	}
+	cs, err := syncengine.DecodeChangeset(q.Body)
+	if err != nil {
+		return domain.Errorf(domain.EINVALID, op, "this change does not decode; discard it")
+	}
+	dev, err := scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices d WHERE id = $1`, q.DeviceID))
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && dev.Status != domain.DeviceActive) {
+		return domain.Errorf(domain.EFORBIDDEN, op, "the device that sent this change is no longer active, so nothing can be released on its behalf")
+	} else if err != nil {
+		return err
+	}
+	pusher, err := findPerson(ctx, tx, "id = $1", dev.PersonID)
+	if err != nil {
+		return err
+	}
+	ps, err := scopeOf(ctx, tx, pusher)
+	if err != nil {
+		return err
+	}
+	ap := newApplier(ctx, tx)
+	applied, err := syncengine.Apply(cs, ap.getter)
+	if err != nil {
+		return err
+	}
+	switch applied.Status {
+	case syncengine.Pending:
+		return domain.Errorf(domain.EMISSINGDEP, op, "the changes it depends on have still not arrived")
+	case syncengine.Duplicate:
+		return nil
+	}
+	who := domain.ActorOf(ps, &dev)
+	if err := domain.CheckIdentity(who, []*syncengine.Changeset{cs}); err != nil {
+		return err
+	}
+	if err := domain.CheckClock(cs, tx.now); err != nil {
+		return err
+	}
+	if err := domain.Admit(ap, who, cs, applied.Records); err != nil {
+		return err
+	}
+	if err := domain.AuthorizeRelease(ap, domain.ActorOf(reviewer, nil), applied.Records); err != nil {
+		return err
+	}
+	seq, err := ap.commit(dev.ID, cs, applied.Records, &domain.SyncResult{})
+	if err != nil {
+		return err
+	}
+	return ap.resendReleased(seq, cs)
+}
