@@ -402,8 +402,15 @@ func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
 		alertOpen = alertOpen || alerts[i].Open()
 		alerts[i].AckedBy = d.person(alerts[i].AckedBy)
 	}
-	canAck := domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbAcknowledge},
-		domain.Target{Type: r.Type, Team: e.TeamID, Exists: true}) == nil
+	canAck := false
+	if alertOpen { // offered by where the server filed the encounter, as the POST authorises it
+		_, filed, err := p.store.FiledRecord(c.UserContext(), string(r.ID))
+		if err != nil {
+			return err
+		}
+		canAck = domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbAcknowledge},
+			domain.Target{Type: r.Type, Team: filed.Team, Service: filed.Service, Exists: true}) == nil
+	}
 	return p.render(c, "encounter", "Encounter "+e.Started.In(p.loc).Format("2 Jan 15:04"), map[string]any{
 		"E": e, "Alerts": alerts, "AlertOpen": alertOpen, "CanAcknowledge": alertOpen && canAck, "Deleted": r.Deleted(), "Note": note, "Actions": actions, "Legend": leg, "Conflicts": conflictRows(v, d),
 		"YoungPeople": yps, "Tallies": tallies, "CanSignOff": e.ReviewStatus != "signed_off" && len(v.Conflicts) == 0 && !r.Deleted(),
