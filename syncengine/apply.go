@@ -47,6 +47,14 @@ type RecordGetter func(RecordID) (*Record, error)
 // all of them or none. It is deterministic: the result depends only on the
 // changeset and the states given, so any order of delivery converges.
 func Apply(cs *Changeset, get RecordGetter) (*Result, error) {
+	return apply(cs, get, nil)
+}
+
+// apply is Apply; worked holds records with every op of cs on them already
+// applied (a local save's working copies, built op by op through the same
+// applyOp): they are taken as they are instead of cloned and applied again,
+// which for a long note was the second whole copy of its text per keystroke.
+func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record) (*Result, error) {
 	if err := cs.Check(); err != nil {
 		return nil, err
 	}
@@ -91,6 +99,8 @@ func Apply(cs *Changeset, get RecordGetter) (*Result, error) {
 	for _, d := range cs.Deps {
 		switch r := res.Before[d.Record]; {
 		case has[d.Record]:
+		case worked[d.Record] != nil:
+			next[d.Record] = worked[d.Record]
 		case r != nil:
 			next[d.Record] = r.Clone()
 		default:
@@ -101,7 +111,7 @@ func Apply(cs *Changeset, get RecordGetter) (*Result, error) {
 	for i := range cs.Ops {
 		op := &cs.Ops[i]
 		r := next[op.Record]
-		if op.Kind == OpOmitted || r == nil {
+		if op.Kind == OpOmitted || r == nil || worked[op.Record] != nil {
 			continue
 		}
 		if err := r.applyOp(op, ids[i], cs.Time, cs.Author); err != nil {

@@ -16,6 +16,9 @@ type Txn struct {
 	recs   map[RecordID]*Record // working copies
 	before map[RecordID]*Record // states when first touched (nil: did not exist)
 	next   uint64
+	// spoilt: an op failed part-way on a working copy (and was not kept), so
+	// the copies may not be what the kept ops make: finish applies afresh.
+	spoilt bool
 }
 
 // Author is the person saving.
@@ -57,6 +60,7 @@ func (tx *Txn) touch(id RecordID, mustExist bool) (*Record, error) {
 func (tx *Txn) add(r *Record, op Op) error {
 	id := ID{tx.r.id, tx.next}
 	if err := r.applyOp(&op, id, tx.cs.Time, tx.cs.Author); err != nil {
+		tx.spoilt = true
 		return err
 	}
 	tx.cs.Ops = append(tx.cs.Ops, op)
@@ -240,8 +244,11 @@ func (tx *Txn) Erase(id RecordID, reason string) error {
 }
 
 // finish closes the changeset: deps from the states first touched, then the
-// authoritative new states computed by Apply itself (so the author's replica
-// holds exactly what every other replica will compute), then the domain rules.
+// new states through Apply itself (so the author's replica holds exactly what
+// every other replica will compute: the same version vector, time and
+// attribution; the working copies already hold the ops, applied in order by
+// the same applyOp, so Apply takes them instead of copying and applying
+// again), then the domain rules.
 func (tx *Txn) finish() (*Changeset, []*Record, error) {
 	if len(tx.cs.Ops) == 0 {
 		return nil, nil, Errorf(EINVALID, "save", "nothing to save")
@@ -254,7 +261,18 @@ func (tx *Txn) finish() (*Changeset, []*Record, error) {
 		tx.cs.Deps = append(tx.cs.Deps, d)
 	}
 	sort.Slice(tx.cs.Deps, func(i, j int) bool { return tx.cs.Deps[i].Record < tx.cs.Deps[j].Record })
-	res, err := Apply(tx.cs, func(id RecordID) (*Record, error) { return tx.before[id], nil })
+	worked := tx.recs
+	for _, r := range tx.recs {
+		// Text ops are applied to the working copy by the text CRDT itself,
+		// even after an erase in the same save; Apply drops them there.
+		if r.Erased != nil {
+			tx.spoilt = true
+		}
+	}
+	if tx.spoilt {
+		worked = nil
+	}
+	res, err := apply(tx.cs, func(id RecordID) (*Record, error) { return tx.before[id], nil }, worked)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -20,6 +20,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "editcurve" {
+		if err := editCurve(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/engine:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/engine:", err)
 		os.Exit(1)
@@ -135,5 +142,5 @@ func run() error {
 	fmt.Printf("  live heap after the week (state + log)   %6.2f MB for %d records, %.2f x the week's JSON size\n", float64(peak)/1e6, len(h.Store.Records()), float64(peak)/float64(len(jAll)))
 	snap := syncengine.EncodeSnapshot(h.Store.Records())
 	fmt.Printf("  snapshot of the week's state             %6.3f x the week's changesets in one frame (%d bytes)\n", float64(len(snap))/float64(batch), len(snap))
-	return nil
+	return editCurve()
 }

@@ -5,9 +5,13 @@
 #   week: fixtures.Week() pushed through POST /v1/sync in pages, then pulled
 #         by a fresh device, vs the same rows bulk-inserted in one transaction;
 #   load: DEVICES (default 1000) devices syncing at once, SYNCS each (push a
-#         small changeset + pull), vs as many GET /healthz through the same pool.
+#         small changeset + pull), vs as many GET /healthz through the same pool;
+#   orgsize: one device's incremental pull at ORGSIZES (default 0,1000,10000,
+#         100000) other-team changesets since its cursor, vs the 0 case;
+#   firstsync: a fresh worker device's snapshot of a team of TEAMSIZES
+#         (default 2000,20000,60000) 1 KB records: time per page vs the smallest.
 set -euo pipefail
 cd "$(dirname "$0")"
 GO=${GO:-go}
 out=${BENCH_OUT:-.}
-"$GO" run ./serverbench -devices "${DEVICES:-1000}" -syncs "${SYNCS:-3}" | tee "$out/server.txt"
+"$GO" run ./serverbench -devices "${DEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" | tee "$out/server.txt"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -129,18 +130,19 @@ func (e *env) enrolPhone(person string) *phone {
 	r.json(e.t, &p.enrol)
 	id, err := syncengine.ParseReplicaID(p.enrol.ReplicaID)
 	must(e.t, err)
-	p.rep, err = syncengine.NewReplica(syncengine.Config{ID: id, Now: func() time.Time { return e.now }, Rand: detRand{seed: byte(len(person))}, Store: p.store})
+	p.rep, err = syncengine.NewReplica(syncengine.Config{ID: id, Now: func() time.Time { return e.now }, Rand: phoneRand(id), Store: p.store})
 	must(e.t, err)
 	return p
 }
 
-type detRand struct{ seed byte }
-
-func (d detRand) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(time.Now().UnixNano()>>uint(i%8)) ^ d.seed ^ byte(i*31)
-	}
-	return len(p), nil
+// phoneRand is the phone's source of record ids: seeded by its replica id,
+// so ids never collide between phones or between calls. (A source derived
+// from the wall clock gave two records created in the same instant the same
+// id, and phones whose names had the same length the same ids.)
+func phoneRand(id syncengine.ReplicaID) io.Reader {
+	var seed [32]byte
+	copy(seed[:], id[:])
+	return mrand.NewChaCha8(seed)
 }
 
 func (p *phone) edit(fn func(tx *syncengine.Txn) error) *syncengine.Changeset {

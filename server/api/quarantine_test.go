@@ -142,7 +142,7 @@ func TestQuarantineKeyedByDevice(t *testing.T) {
 	hostile.syncAll()
 	id, err := syncengine.ParseReplicaID(victim.enrol.ReplicaID)
 	must(t, err)
-	forger, err := syncengine.NewReplica(syncengine.Config{ID: id, Now: func() time.Time { return e.now }, Rand: detRand{seed: 9}, Store: syncengine.NewMemStore()})
+	forger, err := syncengine.NewReplica(syncengine.Config{ID: id, Now: func() time.Time { return e.now }, Rand: phoneRand(id), Store: syncengine.NewMemStore()})
 	must(t, err)
 	forged, err := forger.Edit("w_b", func(tx *syncengine.Txn) error {
 		r, err := tx.Create(syncengine.TypeEncounter)

@@ -99,15 +99,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	// how many it touches in all: one that also touches records outside the
 	// scope (a supervisor of two teams, the server replica) is sent restricted
 	// to the device's records, never whole.
-	args := append([]any{}, fargs...)
-	args = append(args, cur.seq, req.Device.ReplicaID)
-	rows, err := tx.QueryContext(ctx, `SELECT seq, body, crc, total, mine FROM (
-		SELECT c.seq, c.body, c.crc,
-		  (SELECT COUNT(*) FROM changeset_records cr WHERE cr.seq = c.seq) AS total,
-		  (SELECT group_concat(cr.record_id, ' ') FROM changeset_records cr JOIN records r ON r.id = cr.record_id
-		    WHERE cr.seq = c.seq AND `+filter+`) AS mine
-		FROM changesets c WHERE c.seq > ? AND c.replica_id <> ?)
-		WHERE mine IS NOT NULL ORDER BY seq`, args...)
+	rows, err := tx.QueryContext(ctx, incrementalPullSQL(filter), incrementalPullArgs(fargs, cur.seq, req.Device.ReplicaID)...)
 	if err != nil {
 		return err
 	}
@@ -161,6 +153,31 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	}
 	res.Cursor = cursor{gen: gen, tag: tag, seq: last}.String()
 	return nil
+}
+
+// incrementalPullSQL selects the changesets after a cursor that touch records
+// in the scope (filter), each with the ids of those records and how many
+// records it touches in all. It starts from the scope's records changed since
+// the cursor (records_team_changes: team, change position, id) and reaches
+// their changesets by changeset_records' key, so its cost follows what the
+// device receives, not what the rest of the organisation wrote meanwhile.
+// A record's updated_seq is the position of the last changeset that touched
+// it (commit writes both together), so no changeset is missed. CROSS JOIN
+// fixes the join order: records first. pull_plan_test.go holds it to that.
+func incrementalPullSQL(filter string) string {
+	return `SELECT c.seq, c.body, c.crc, (SELECT COUNT(*) FROM changeset_records t WHERE t.seq = c.seq) AS total, m.mine
+		FROM (SELECT cr.seq, group_concat(cr.record_id, ' ') AS mine
+			FROM records r CROSS JOIN changeset_records cr
+			WHERE ` + filter + ` AND r.updated_seq > ? AND cr.record_id = r.id AND cr.seq > ?
+			GROUP BY cr.seq) m
+		CROSS JOIN changesets c
+		WHERE c.seq = m.seq AND c.replica_id <> ?
+		ORDER BY c.seq`
+}
+
+func incrementalPullArgs(fargs []any, after int64, replica string) []any {
+	args := append([]any{}, fargs...)
+	return append(args, after, after, replica)
 }
 
 // restrictBody re-encodes a stored changeset limited to the records in ids
@@ -231,42 +248,76 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	if cur.after == "" {
 		prev = cur.base
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, r.crc, COALESCE(r.young_person_id, '') FROM records r
-		WHERE `+filter+` AND ((r.id > ? AND r.updated_seq > ?) OR (r.id <= ? AND r.updated_seq > ?))
-		ORDER BY r.id`, append(fargs, cur.after, cur.base, cur.after, prev)...)
-	if err != nil {
-		return err
-	}
-	type row struct {
-		id, yp string
-		state  []byte
-		crc    sql.NullInt64
-	}
-	var page []row
+	var page []snapRow
 	size := 0
 	after := cur.after
 	more := false
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.state, &r.crc, &r.yp); err != nil {
-			rows.Close()
+	// Records of earlier pages changed since the previous page are re-sent
+	// whatever the budget (see pull).
+	if cur.after != "" {
+		rows, err := tx.QueryContext(ctx, snapshotChurnSQL(filter), append(slices.Clone(fargs), prev, cur.after)...)
+		if err != nil {
 			return err
 		}
-		churn := cur.after != "" && r.id <= cur.after
-		if !churn && len(page) > 0 && size+len(r.state) > budget {
+		for rows.Next() {
+			var r snapRow
+			if err := r.scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, r)
+			size += len(r.state)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		slices.SortFunc(page, func(a, b snapRow) int { return strings.Compare(a.id, b.id) })
+	}
+	// Then the records after the last one sent, in id order, read from
+	// index ranges that stop at the budget.
+	var srcs []*snapSource
+	defer func() {
+		for _, src := range srcs {
+			src.rows.Close()
+		}
+	}()
+	for _, q := range snapshotPageQueries(scope, filter, fargs, cur.after, cur.base) {
+		rows, err := tx.QueryContext(ctx, q.sql, q.args...)
+		if err != nil {
+			return err
+		}
+		src := &snapSource{rows: rows}
+		srcs = append(srcs, src)
+		if err := src.next(); err != nil {
+			return err
+		}
+	}
+	for {
+		var src *snapSource
+		for _, s := range srcs {
+			if s.ok && (src == nil || s.head.id < src.head.id) {
+				src = s
+			}
+		}
+		if src == nil {
+			break
+		}
+		if len(page) > 0 && size+len(src.head.state) > budget {
 			more = true
 			break
 		}
-		page = append(page, r)
-		size += len(r.state)
-		if !churn {
-			after = r.id
+		page = append(page, src.head)
+		size += len(src.head.state)
+		after = src.head.id
+		if err := src.next(); err != nil {
+			return err
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+	for _, src := range srcs {
+		src.rows.Close()
 	}
+	srcs = nil
 	// A damaged record is rebuilt from the log where it can be; otherwise it
 	// is left out and named in res.Damaged, and the rest of the scope is sent.
 	sent := page[:0]
@@ -314,6 +365,69 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now}.String()
 	}
 	return nil
+}
+
+// snapRow is one record read for a snapshot page.
+type snapRow struct {
+	id, yp string
+	state  []byte
+	crc    sql.NullInt64
+}
+
+const snapshotCols = `SELECT r.id, r.state, r.crc, COALESCE(r.young_person_id, '') FROM records r WHERE `
+
+func (r *snapRow) scan(rows *sql.Rows) error { return rows.Scan(&r.id, &r.state, &r.crc, &r.yp) }
+
+// snapSource is one id-ordered query of a snapshot page and its next row.
+type snapSource struct {
+	rows *sql.Rows
+	head snapRow
+	ok   bool
+}
+
+func (s *snapSource) next() error {
+	if s.ok = s.rows.Next(); s.ok {
+		return s.head.scan(s.rows)
+	}
+	return s.rows.Err()
+}
+
+type query struct {
+	sql  string
+	args []any
+}
+
+// snapshotChurnSQL selects the scope's records up to the last one sent that
+// changed after the previous page (few: found by change position).
+func snapshotChurnSQL(filter string) string {
+	// The + keeps the planner off the id index (every earlier page's
+	// records); the caller sorts the few rows instead.
+	return snapshotCols + filter + ` AND r.updated_seq > ? AND +r.id <= ?`
+}
+
+// snapshotPageQueries are the id-ordered reads of a snapshot page after the
+// record id after. A whole-scope snapshot (base 0) walks index ranges in id
+// order, one per team (records_team_ids), merged by the caller, so a page
+// reads about what it sends and never sorts the team: a fresh phone's first
+// sync costs the same per page however large its team. A snapshot of what
+// changed since base reads those records by change position and sorts only
+// them. pull_plan_test.go holds the plans.
+func snapshotPageQueries(scope domain.Scope, filter string, fargs []any, after string, base int64) []query {
+	if base == 0 && !scope.All && !scope.Practitioner() && len(scope.Teams) > 0 {
+		qs := make([]query, len(scope.Teams))
+		for i, t := range scope.Teams {
+			qs[i] = query{snapshotCols + `r.team_id = ? AND r.id > ? ORDER BY r.id`, []any{t, after}}
+		}
+		return qs
+	}
+	if base == 0 {
+		// Every record is newer than 0: the unary + keeps the planner off
+		// the change-position index, so the id order comes from the key.
+		return []query{{snapshotCols + filter + ` AND r.id > ? AND +r.updated_seq > ? ORDER BY r.id`, append(slices.Clone(fargs), after, base)}}
+	}
+	// The + keeps the planner on the change-position index: the records
+	// changed since base are few, the team's records after `after` many.
+	return []query{{snapshotCols + filter + ` AND +r.id > ? AND r.updated_seq > ? ORDER BY r.id`, append(slices.Clone(fargs), after, base)}}
 }
 
 // projectYoungPerson copies the young person's agreed fields (known_as,

@@ -54,6 +54,7 @@ type DB struct {
 
 	write *sql.DB
 	read  *sql.DB
+	turn  fifo // write transactions in arrival order (fifo.go)
 
 	erasedSince atomic.Bool // an erasure committed since the last WAL truncation (erasure.go)
 	restored    bool        // this open found a backup put back in place (see generation.go)
@@ -93,6 +94,9 @@ func dsn(path string, txlock string, readonly bool) string {
 	q.Set("_txlock", txlock)
 	// Freed pages are zeroed: an erasure must not leave the bytes in the file.
 	q.Set("_secure_delete", "on")
+	// Each connection keeps its recent prepared statements: the hot
+	// queries of a sync are compiled once per connection, not per call.
+	q.Set("_stmt_cache_size", "256")
 	if readonly {
 		q.Set("_query_only", "1")
 	}
@@ -210,8 +214,30 @@ func (db *DB) SQL() *sql.DB { return db.write }
 // Tx is a transaction with a fixed "now": every row it writes carries the same time.
 type Tx struct {
 	*sql.Tx
-	db  *DB
-	now time.Time
+	db   *DB
+	now  time.Time
+	done sync.Once // gives the write turn on (write transactions only)
+	turn *fifo
+}
+
+// Commit commits and gives the write connection to the next in line.
+func (tx *Tx) Commit() error {
+	err := tx.Tx.Commit()
+	tx.release()
+	return err
+}
+
+// Rollback rolls back (a no-op after Commit) and gives the turn on.
+func (tx *Tx) Rollback() error {
+	err := tx.Tx.Rollback()
+	tx.release()
+	return err
+}
+
+func (tx *Tx) release() {
+	if tx.turn != nil {
+		tx.done.Do(tx.turn.unlock)
+	}
 }
 
 // Now returns the transaction's fixed time.
@@ -222,11 +248,15 @@ func (tx *Tx) NowText() string { return formatTime(tx.now) }
 
 // BeginTx starts a write transaction (BEGIN IMMEDIATE).
 func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
-	tx, err := db.write.BeginTx(ctx, opts)
-	if err != nil {
+	if err := db.turn.lock(ctx); err != nil {
 		return nil, err
 	}
-	return &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond)}, nil
+	tx, err := db.write.BeginTx(ctx, opts)
+	if err != nil {
+		db.turn.unlock()
+		return nil, err
+	}
+	return &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond), turn: &db.turn}, nil
 }
 
 // BeginRead starts a read-only transaction that sees one consistent snapshot.

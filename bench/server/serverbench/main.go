@@ -6,6 +6,10 @@
 //     referrals, edits) pushed through POST /v1/sync in pages, then pulled
 //     by a fresh device; baseline: the resulting rows bulk-inserted into
 //     SQLite in one transaction.
+//   - orgsize: one device's incremental pull with 0, 1k, 10k, 100k other-team
+//     changesets since its cursor; baseline: the 0 case.
+//   - firstsync: a fresh worker device's snapshot of teams of 2k, 20k, 60k
+//     records; baseline: the smallest team's time per page.
 //   - load: N devices (default 1,000) syncing at once, each doing a few
 //     push+pull round trips with a small changeset; baseline: the same
 //     number of GET /healthz requests through the same client pool.
@@ -30,6 +34,8 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +45,8 @@ import (
 	"github.com/joinedup/joinedup/fixtures"
 	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/notify"
+	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
@@ -48,7 +56,10 @@ func main() {
 	devices := flag.Int("devices", 1000, "simulated devices for the load benchmark")
 	syncs := flag.Int("syncs", 3, "push+pull syncs per device")
 	page := flag.Int("page", 200, "changesets per push request in the week benchmark")
-	which := flag.String("run", "week,load", "benchmarks to run")
+	which := flag.String("run", "week,load,orgsize,firstsync", "benchmarks to run")
+	teamSizes := flag.String("teamsizes", "2000,20000,60000", "team records for the firstsync curve (the first is the baseline)")
+	orgSizes := flag.String("orgsizes", "0,1000,10000,100000", "other-team changesets for the orgsize curve (the first is the baseline)")
+	orgReps := flag.Int("orgreps", 15, "pulls per point of the orgsize curve (the median is reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -71,6 +82,12 @@ func main() {
 	}
 	if bytes.Contains([]byte(*which), []byte("load")) {
 		check(load(filepath.Join(dir, "load"), *devices, *syncs))
+	}
+	if bytes.Contains([]byte(*which), []byte("orgsize")) {
+		check(orgsize(filepath.Join(dir, "orgsize"), ints(*orgSizes), *orgReps))
+	}
+	if bytes.Contains([]byte(*which), []byte("firstsync")) {
+		check(firstsync(filepath.Join(dir, "firstsync"), ints(*teamSizes)))
 	}
 }
 
@@ -97,6 +114,9 @@ func startServer(dir string) (*server, error) {
 	if err := db.Open(); err != nil {
 		return nil, err
 	}
+	// The notification rules run on every accepted change, as in
+	// production (server/cmd/joinedup mountPush); nothing delivers them.
+	db.Rules = notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	cfg := api.DefaultConfig()
 	cfg.RateLimit = 0 // unlimited: the benchmark is the only client
 	cfg.BodyLimit = 64 << 20
@@ -344,6 +364,17 @@ func week(dir string, page int) error {
 		ratio(pushTime, bulkTime), ratio(pullTime, bulkTime), ratio(pushTime+pullTime, bulkTime),
 		float64(pushUp)/float64(bulkBytes), float64(pullDown)/float64(bulkBytes))
 	return nil
+}
+
+// ints parses a comma-separated list of numbers.
+func ints(list string) []int {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		check(err)
+		out = append(out, n)
+	}
+	return out
 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
