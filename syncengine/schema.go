@@ -53,6 +53,8 @@ type Encounter struct {
 	Actions      string           `json:"actions" crdt:"text" validate:"max=4000"`
 	ReviewStatus string           `json:"review_status" validate:"omitempty,oneof=awaiting_review signed_off"`
 	SignedOffBy  string           `json:"signed_off_by" validate:"omitempty,recordid"`
+	// ReviewComment is the supervisor's comment at sign-off (sign-off's, by policy).
+	ReviewComment string `json:"review_comment" validate:"max=2000"`
 }
 
 // YoungPerson is a pseudonymous profile: never a legal name, address or GPS.
@@ -82,6 +84,10 @@ type Referral struct {
 	Outcome              string     `json:"outcome" validate:"max=2000"`
 	DeclineReason        string     `json:"decline_reason" validate:"required_if=Status declined,max=2000"`
 	SubmittedAt          *time.Time `json:"submitted_at"`
+	// ChasedAt is when the referring team last chased the service (the server
+	// tells the service's practitioners again).
+	ChasedAt       *time.Time `json:"chased_at"`
+	WithdrawReason string     `json:"withdraw_reason" validate:"max=2000"`
 }
 
 // FollowUp is something somebody must do by a time.

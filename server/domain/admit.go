@@ -270,7 +270,7 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stor
 				}
 				status = slices.DeleteFunc(status, func(sv syncengine.RegValue) bool { return slices.Contains(op.Refs, sv.ID) })
 				status = append(status, syncengine.RegValue{ID: ids[i], Value: op.Value})
-			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || op.Field == "review_status" && (v == "signed_off" || signedOff)):
+			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || op.Field == "review_comment" || op.Field == "review_status" && (v == "signed_off" || signedOff)):
 				// Signing off, and reopening what a supervisor signed off.
 				add(Action{Verb: VerbSignOff})
 			default:

@@ -34,7 +34,7 @@ type Rules interface {
 	Plan(ctx context.Context, facts Facts, c Change) (Intents, error)
 }
 
-// Intents are what a rule wants done, in this order: cancel, enqueue, edit.
+// Intents are what a rule wants done, in this order: cancel, enqueue, alert, edit.
 type Intents struct {
 	// Cancel marks pending notifications about a record cancelled (before
 	// re-planning: a cancelled row is never revived).
@@ -46,11 +46,14 @@ type Intents struct {
 	// follow-up created or closed): changesets of the server's automation
 	// replica, stored like any other and planned again in their turn.
 	Edits []Edit
+	// Alerts are safeguarding concerns to keep open until a supervisor
+	// acknowledges them (known ids are ignored, like Notify).
+	Alerts []ConcernAlert
 }
 
 // Empty reports whether there is nothing to do.
 func (in Intents) Empty() bool {
-	return len(in.Cancel) == 0 && len(in.Notify) == 0 && len(in.Edits) == 0
+	return len(in.Cancel) == 0 && len(in.Notify) == 0 && len(in.Edits) == 0 && len(in.Alerts) == 0
 }
 
 // Add appends other's intents to in.
@@ -58,6 +61,7 @@ func (in *Intents) Add(other Intents) {
 	in.Cancel = append(in.Cancel, other.Cancel...)
 	in.Notify = append(in.Notify, other.Notify...)
 	in.Edits = append(in.Edits, other.Edits...)
+	in.Alerts = append(in.Alerts, other.Alerts...)
 }
 
 // CancelNotifications cancels the pending notifications about RecordID of

@@ -65,9 +65,12 @@ type Person struct {
 	// person cannot sign in by any path.
 	Deactivated time.Time `json:"deactivated,omitempty"`
 	// TOTPSecret is the person's second factor ("" not enrolled); never serialised.
-	TOTPSecret string    `json:"-"`
-	Created    time.Time `json:"created"`
-	Updated    time.Time `json:"updated"`
+	TOTPSecret string `json:"-"`
+	// SafeguardingLead: the designated safeguarding lead, told of every high
+	// or urgent concern at once (any role; usually a supervisor or admin).
+	SafeguardingLead bool      `json:"safeguarding_lead,omitempty"`
+	Created          time.Time `json:"created"`
+	Updated          time.Time `json:"updated"`
 }
 
 // PeopleFilter narrows People; zero fields match everything.

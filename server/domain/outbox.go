@@ -22,10 +22,18 @@ const (
 	KindHandoffDeclined    = "handoff_declined"
 	KindReferralEscalation = "referral_escalation"
 	KindSync               = "sync" // data-only "sync now": wakes the app, shows nothing
+	// A high or urgent safeguarding concern: to the team's supervisors and the
+	// safeguarding leads at once, whatever the hour; escalated if nobody
+	// acknowledges it in time.
+	KindConcernRaised     = "concern_raised"
+	KindConcernEscalation = "concern_escalation"
+	// The referring team chased a referral still waiting for the service.
+	KindReferralChase = "referral_chase"
 )
 
 var notificationKinds = map[string]bool{KindFollowUpDue: true, KindFollowUpEscalation: true, KindHandoff: true,
-	KindHandoffAccepted: true, KindHandoffDeclined: true, KindReferralEscalation: true, KindSync: true}
+	KindHandoffAccepted: true, KindHandoffDeclined: true, KindReferralEscalation: true, KindSync: true,
+	KindConcernRaised: true, KindConcernEscalation: true, KindReferralChase: true}
 
 // Notification is one thing to tell one recipient, as the push outbox keeps
 // it. It deliberately has no free-text field: everything that reaches a phone

@@ -46,7 +46,8 @@ const (
 	VerbDecideConsent    Verb = "decide_consent" // decide to share without consent
 	// VerbAdminister: create, edit and deactivate staff, teams, services
 	// and their agreements; issue password links; unlock; end sessions.
-	VerbAdminister Verb = "administer"
+	VerbAdminister  Verb = "administer"
+	VerbAcknowledge Verb = "acknowledge" // close a safeguarding concern alert with a note
 )
 
 // TypeOrganisation is the target of VerbAdminister: the organisation's

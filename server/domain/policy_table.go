@@ -13,7 +13,7 @@ var rules = []Rule{
 
 	// Supervisors: their own and supervised teams, plus the privileged verbs.
 	{Roles: r(RoleSupervisor), Verbs: v(VerbRead, VerbCreate, VerbSet, VerbDelete, VerbUndelete, VerbErase, VerbResolve), Types: recordTypes, Where: OwnTeam},
-	{Roles: r(RoleSupervisor), Verbs: v(VerbSignOff), Types: t(TypeEncounter), Where: OwnTeam},
+	{Roles: r(RoleSupervisor), Verbs: v(VerbSignOff, VerbAcknowledge), Types: t(TypeEncounter), Where: OwnTeam},
 	{Roles: r(RoleSupervisor), Verbs: v(VerbTransition), Types: t(TypeReferral), Where: OwnTeam, Transitions: teamTransitions},
 	{Roles: r(RoleSupervisor), Verbs: v(VerbTransfer), Types: t(TypeYoungPerson), Where: OwnTeam},   // start: source team
 	{Roles: r(RoleSupervisor), Verbs: v(VerbReceive), Types: t(TypeYoungPerson), Where: OwnTeam},    // accept: receiving team
@@ -46,7 +46,7 @@ var (
 	serviceTransitions = []Transition{{"submitted", "accepted"}, {"submitted", "declined"}, {"accepted", "closed"}}
 	allTransitions     = append(append([]Transition(nil), teamTransitions...), serviceTransitions...)
 	allVerbs           = v(VerbRead, VerbCreate, VerbSet, VerbTransition, VerbDelete, VerbUndelete, VerbErase, VerbResolve,
-		VerbSignOff, VerbTransfer, VerbReceive, VerbReviewQuarantine, VerbDecideConsent)
+		VerbSignOff, VerbTransfer, VerbReceive, VerbReviewQuarantine, VerbDecideConsent, VerbAcknowledge)
 	anyType = []string{"*"}
 )
 

@@ -11,6 +11,7 @@
 // quarantined changeset is never planned).
 //
 // The rules:
+//
 //   - referral submitted (draft→submitted, or created submitted): a handoff to
 //     the addressed service's practitioners (in their hours unless urgent); an
 //     urgent one escalates to the referring team's supervisors if not answered
@@ -19,15 +20,30 @@
 //     due PickupAfter later) as an edit intent, which the store writes with
 //     its automation replica in the same transaction, so it reaches the
 //     referrer's phone through sync;
+//
 //   - referral accepted or declined: pending handoff and escalation are
 //     cancelled; the referrer gets a notification and a data-only "sync" that
 //     wakes the phone to pull the new status; on acceptance the pick-up
 //     follow-up is closed (done), again as an edit intent;
+//
+//   - referral chased (chased_at set while submitted): the service's
+//     practitioners are reminded, in their hours unless it is urgent;
+//
 //   - referral withdrawn, closed, deleted or erased: pending ones cancelled;
+//
 //   - follow-up open (created, reopened, due date, assignee or team changed):
 //     the assignee is told at the due time or their next working hours, and
 //     the team's supervisors Planner.EscalateAfter later if it is still open;
 //     closed, cancelled, deleted or erased: pending ones cancelled.
+//
+//   - encounter whose safeguarding concern (domain.ConcernLevel) rises to high
+//     or urgent: the team's supervisors and every designated safeguarding lead
+//     are told at once, whatever the hour; a concern alert is opened
+//     (domain.ConcernAlert) that stays open until a supervisor acknowledges it;
+//     Planner.ConcernAckWithin later the escalation goes to the safeguarding
+//     leads and the admins (the team's supervisors again when there are none)
+//     unless the acknowledgement cancelled it. Lowering the level cancels
+//     nothing: only a supervisor's acknowledgement closes a concern.
 //
 // A follow-up is urgent (ignores working hours) when its referral is urgent or
 // its young person is under a safeguarding hold.
@@ -122,6 +138,8 @@ func (n *Notifier) Plan(ctx context.Context, facts domain.Facts, c domain.Change
 		err = p.referral(c.Before, after)
 	case syncengine.TypeFollowUp:
 		err = p.followUp(c.Before, after)
+	case syncengine.TypeEncounter:
+		err = p.encounter(c.Before, after)
 	}
 	if err != nil {
 		return domain.Intents{}, fmt.Errorf("notify %s %s: %w", after.Type, after.ID, err)
@@ -155,6 +173,9 @@ func (p *plan) referral(before, after *syncengine.Record) error {
 	if was == now {
 		if now == "submitted" && before.String("service_id") != after.String("service_id") {
 			return p.redirected(after)
+		}
+		if now == "submitted" && !after.Time("chased_at").IsZero() && !after.Time("chased_at").Equal(before.Time("chased_at")) {
+			return p.chased(after)
 		}
 		return nil
 	}
@@ -215,6 +236,17 @@ func (p *plan) redirected(r *syncengine.Record) error {
 			p.notify(nt)
 		}
 	}
+	return nil
+}
+
+// chased reminds the service's practitioners of a referral still waiting.
+func (p *plan) chased(r *syncengine.Record) error {
+	ref := push.Referral{ID: string(r.ID), Urgent: r.String("urgency") == "urgent"}
+	var err error
+	if ref.Practitioners, err = p.practitioners(r.String("service_id")); err != nil {
+		return err
+	}
+	p.notify(p.n.planner.Chase(ref, r.Time("chased_at"))...)
 	return nil
 }
 
@@ -352,6 +384,51 @@ func (p *plan) urgentFollowUp(f *syncengine.Record) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// --- encounters ---
+
+func (p *plan) encounter(before, after *syncengine.Record) error {
+	if gone(after) {
+		return nil
+	}
+	level, was := domain.ConcernLevel(after), ""
+	if !gone(before) {
+		was = domain.ConcernLevel(before)
+	}
+	if !domain.ConcernAlerting(level) || domain.ConcernRank(level) <= domain.ConcernRank(was) {
+		return nil
+	}
+	id, team := string(after.ID), after.String("team_id")
+	told, err := p.supervisors(team)
+	if err != nil {
+		return err
+	}
+	everyone, err := p.facts.People(p.ctx, domain.PeopleFilter{})
+	if err != nil {
+		return err
+	}
+	var escalation []push.Recipient
+	for _, pe := range everyone {
+		if pe.SafeguardingLead {
+			told = append(told, push.Person(pe.ID, pe.TZ))
+		}
+		if pe.SafeguardingLead || pe.Role == domain.RoleAdmin {
+			escalation = append(escalation, push.Person(pe.ID, pe.TZ))
+		}
+	}
+	if len(escalation) == 0 {
+		escalation = told
+	}
+	if len(told) == 0 {
+		// Still raised: the alert is on every supervisor's dashboard.
+		p.n.log.Error("notify: high concern in a team with no supervisor and no safeguarding lead", "encounter", id, "team", team)
+	}
+	salt := versions(after, "concern_level", "concern")
+	p.notify(p.n.planner.Concern(push.Concern{EncounterID: id, Raised: p.now, Salt: salt, Told: told, Escalation: escalation})...)
+	p.out.Alerts = append(p.out.Alerts, domain.ConcernAlert{ID: saltID("alert"+id, salt), EncounterID: id, TeamID: team,
+		Level: level, RaisedAt: p.now})
+	return nil
 }
 
 // --- facts ---

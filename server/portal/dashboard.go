@@ -17,6 +17,7 @@ type shift struct {
 
 type followUpRow struct {
 	ID, KnownAs, YoungPersonID, Assignee, Kind string
+	AssigneeID                                 string
 	Due                                        time.Time
 	Overdue                                    time.Duration
 }
@@ -76,8 +77,24 @@ type dashboard struct {
 	statusCounts                []int
 	waiting                     []referralRow
 	overdue                     []followUpRow
+	dueToday                    int
 	holds                       int
 	conflicts                   []conflictItem
+	encs                        []*syncengine.Record
+	alerts                      []concernRow
+}
+
+// panel gathers what one dashboard panel shows.
+type panel func(*fiber.Ctx, *directory, map[string]string, dashWindow, *dashboard) error
+
+// gather runs panels in order (the later ones may use what earlier ones loaded).
+func gather(c *fiber.Ctx, d *directory, names map[string]string, w dashWindow, db *dashboard, panels ...panel) error {
+	for _, f := range panels {
+		if err := f(c, d, names, w, db); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // handleDashboard serves GET /portal/dashboard.
@@ -93,12 +110,8 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	}
 	w := p.dashWindow()
 	var db dashboard
-	for _, gather := range []func(*fiber.Ctx, *directory, map[string]string, dashWindow, *dashboard) error{
-		p.dashEncounters, p.dashReferrals, p.dashFollowUps, p.dashYoungPeople,
-	} {
-		if err := gather(c, d, names, w, &db); err != nil {
-			return err
-		}
+	if err := gather(c, d, names, w, &db, p.dashEncounters, p.dashAlerts, p.dashReferrals, p.dashFollowUps, p.dashYoungPeople); err != nil {
+		return err
 	}
 	quar, err := p.quarantineInScope(c, d, 200)
 	if err != nil {
@@ -116,8 +129,9 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 		"WeekStart": w.weekStart, "WeekDays": days, "WeekByDay": db.weekByDay, "WeekTotal": db.weekTotal,
 		"Awaiting": first(db.awaiting, 10), "AwaitingCount": len(db.awaiting),
 		"Statuses": referralStatuses, "StatusCounts": db.statusCounts, "Waiting": first(db.waiting, 10), "WaitingCount": len(db.waiting),
-		"Overdue": first(db.overdue, 10), "OverdueCount": len(db.overdue),
+		"Overdue": first(db.overdue, 10), "OverdueCount": len(db.overdue), "DueToday": db.dueToday,
 		"Concerns": first(db.concerns, 10), "ConcernCount": len(db.concerns), "Holds": db.holds,
+		"Alerts": first(db.alerts, 10), "AlertCount": len(db.alerts),
 		"Quarantine": first(quar, 5), "QuarantineCount": len(quar),
 		"Conflicts": first(db.conflicts, 15), "ConflictCount": len(db.conflicts),
 	})
@@ -130,6 +144,7 @@ func (p *Portal) dashEncounters(c *fiber.Ctx, d *directory, names map[string]str
 	if err != nil {
 		return err
 	}
+	db.encs = encs
 	db.weekByDay = make([]int, 7)
 	for _, r := range encs {
 		e := toEncounter(r, d, names)
@@ -154,13 +169,20 @@ func (p *Portal) dashEncounters(c *fiber.Ctx, d *directory, names map[string]str
 	sort.Slice(db.tonight, func(i, j int) bool { return db.tonight[i].Started.Before(db.tonight[j].Started) })
 	sort.Slice(db.awaiting, func(i, j int) bool { return db.awaiting[i].Started.Before(db.awaiting[j].Started) })
 	sort.Slice(db.concerns, func(i, j int) bool {
-		ri, rj := concernRank[db.concerns[i].ConcernLevel], concernRank[db.concerns[j].ConcernLevel]
+		ri, rj := concernRank(db.concerns[i].ConcernLevel), concernRank(db.concerns[j].ConcernLevel)
 		if ri != rj {
 			return ri > rj
 		}
 		return db.concerns[i].Started.After(db.concerns[j].Started)
 	})
 	return nil
+}
+
+// dashAlerts: high and urgent concerns nobody has acknowledged yet.
+func (p *Portal) dashAlerts(c *fiber.Ctx, d *directory, names map[string]string, _ dashWindow, db *dashboard) error {
+	var err error
+	db.alerts, err = p.alertsInScope(c, d, names, db.encs, domain.ConcernAlertFilter{OpenOnly: true})
+	return err
 }
 
 // dashReferrals: referrals by status, those waiting for the service, and
@@ -183,22 +205,27 @@ func (p *Portal) dashReferrals(c *fiber.Ctx, d *directory, names map[string]stri
 			db.conflicts = append(db.conflicts, conflictItem{Kind: "Referral", ID: x.ID, Label: x.KnownAs + " to " + x.Service, Link: "/referrals/" + x.ID, Fields: fs})
 		}
 	}
-	sort.Slice(db.waiting, func(i, j int) bool { return db.waiting[i].Waiting > db.waiting[j].Waiting })
+	sort.SliceStable(db.waiting, func(i, j int) bool {
+		a, b := db.waiting[i], db.waiting[j]
+		return waitingFirst(a.Status, b.Status, a.Urgency, b.Urgency, a.Submitted, b.Submitted)
+	})
 	return nil
 }
 
-// dashFollowUps: open follow-ups past their due time, most overdue first.
+// dashFollowUps: open follow-ups past their due time, most overdue first,
+// and how many are due today.
 func (p *Portal) dashFollowUps(c *fiber.Ctx, d *directory, names map[string]string, w dashWindow, db *dashboard) error {
-	fus, err := p.recordsInScope(c, syncengine.TypeFollowUp)
+	fus, err := p.openFollowUps(c, d, names, w)
 	if err != nil {
 		return err
 	}
+	today := followUpFilter{When: "today"}
 	for _, r := range fus {
-		due := r.Time("due_at")
-		if str(r, "status") == "open" && !due.IsZero() && due.Before(w.now) {
-			yp := str(r, "young_person_id")
-			db.overdue = append(db.overdue, followUpRow{ID: string(r.ID), YoungPersonID: yp, KnownAs: names[yp], Assignee: d.person(str(r, "assignee")),
-				Kind: str(r, "kind"), Due: due, Overdue: w.now.Sub(due)})
+		if r.Overdue > 0 {
+			db.overdue = append(db.overdue, r)
+		}
+		if today.in(r.Due, w) {
+			db.dueToday++
 		}
 	}
 	sort.Slice(db.overdue, func(i, j int) bool { return db.overdue[i].Overdue > db.overdue[j].Overdue })

@@ -3,9 +3,11 @@ package portal
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
@@ -15,6 +17,7 @@ import (
 func registerEncounterRoutes(r routes, p *Portal) {
 	r.Get("/encounters", p.handleEncounterList)
 	r.Get("/encounters/:id", p.handleEncounterDetail)
+	r.Post("/encounters/bulk-signoff", p.handleEncounterBulkSignOff)
 	r.Post("/encounters/:id/signoff", p.handleEncounterSignOff)
 	r.Post("/encounters/:id/resolve", p.handleEncounterResolve)
 	r.Post("/encounters/:id/undelete", p.handleEncounterUndelete)
@@ -26,11 +29,18 @@ type encounterFilter struct {
 	From, To                      string
 	from, to                      time.Time
 	Deleted                       bool
+	Sort                          string // newest (""), oldest, concern
+	SelectAll                     bool   // pre-tick every row that can be signed off
 }
 
 func (p *Portal) parseEncounterFilter(c *fiber.Ctx) (encounterFilter, error) {
 	f := encounterFilter{Area: c.Query("area"), Worker: c.Query("worker"), Concern: c.Query("concern"), Status: c.Query("status"),
-		From: c.Query("from"), To: c.Query("to"), Deleted: c.Query("deleted") == "1"}
+		From: c.Query("from"), To: c.Query("to"), Deleted: c.Query("deleted") == "1", Sort: c.Query("sort"), SelectAll: c.Query("select") == "all"}
+	switch f.Sort {
+	case "", "newest", "oldest", "concern":
+	default:
+		return f, invalid("Unknown sort order.")
+	}
 	var err error
 	if f.From != "" {
 		if f.from, err = time.ParseInLocation("2006-01-02", f.From, p.loc); err != nil {
@@ -73,7 +83,8 @@ func (f encounterFilter) match(r *syncengine.Record) bool {
 	if !f.from.IsZero() && st.Before(f.from) || !f.to.IsZero() && !st.Before(f.to) {
 		return false
 	}
-	concern := r.Bool("concern")
+	level := domain.ConcernLevel(r)
+	concern := level != ""
 	switch f.Concern {
 	case "yes":
 		if !concern {
@@ -84,7 +95,7 @@ func (f encounterFilter) match(r *syncengine.Record) bool {
 			return false
 		}
 	case "high":
-		if !concern || concernRank[str(r, "concern_level")] < concernRank["high"] {
+		if !domain.ConcernAlerting(level) {
 			return false
 		}
 	}
@@ -100,8 +111,6 @@ func (f encounterFilter) match(r *syncengine.Record) bool {
 	}
 	return true
 }
-
-const listLimit = 300
 
 // handleEncounterList serves GET /portal/encounters.
 func (p *Portal) handleEncounterList(c *fiber.Ctx) error {
@@ -136,10 +145,17 @@ func (p *Portal) handleEncounterList(c *fiber.Ctx) error {
 			rows = append(rows, toEncounter(r, d, names))
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Started.After(rows[j].Started) })
-	total := len(rows)
-	if len(rows) > listLimit {
-		rows = rows[:listLimit]
+	sortEncounters(rows, f.Sort)
+	pg, err := parsePage(c, len(rows))
+	if err != nil {
+		return err
+	}
+	rows = rows[pg.From:pg.To]
+	signable := 0
+	for _, e := range rows {
+		if e.Signable() {
+			signable++
+		}
 	}
 	areaList := make([]string, 0, len(areas))
 	for a := range areas {
@@ -149,8 +165,134 @@ func (p *Portal) handleEncounterList(c *fiber.Ctx) error {
 	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "encounters", "shown": len(rows)}); err != nil {
 		return err
 	}
-	return p.render(c, "encounters", "Encounters", map[string]any{"Rows": rows, "Total": total, "Limit": listLimit, "Filter": f,
-		"Areas": areaList, "Workers": d.workersIn(s.Scope)})
+	canSign := s.Scope.All || s.Person.Role == domain.RoleSupervisor
+	return p.render(c, "encounters", "Encounters", map[string]any{"Rows": rows, "Total": pg.Total, "Page": pg, "Filter": f,
+		"Areas": areaList, "Workers": d.workersIn(s.Scope), "Signable": signable, "CanSign": canSign && signable > 0,
+		"SelectAllLink": selectAllLink(c)})
+}
+
+// selectAllLink is this list with every row that can be signed off ticked.
+func selectAllLink(c *fiber.Ctx) string {
+	q, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
+	q.Set("select", "all")
+	return c.Path() + "?" + q.Encode()
+}
+
+// Signable reports whether a row may be signed off from the list: awaiting
+// review, nothing to resolve first. (Who may sign off is Authorize's, per record.)
+func (e encounter) Signable() bool {
+	return e.ReviewStatus != "signed_off" && e.Conflicts == 0 && !e.Deleted
+}
+
+func sortEncounters(rows []encounter, order string) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		switch order {
+		case "oldest":
+			return rows[i].Started.Before(rows[j].Started)
+		case "concern":
+			if ri, rj := concernRank(rows[i].ConcernLevel), concernRank(rows[j].ConcernLevel); ri != rj {
+				return ri > rj
+			}
+		}
+		return rows[i].Started.After(rows[j].Started)
+	})
+}
+
+// maxBulkSignOff bounds one bulk sign-off (one changeset, one transaction).
+const maxBulkSignOff = 200
+
+// handleEncounterBulkSignOff serves POST /portal/encounters/bulk-signoff:
+// the ticked encounters are signed off with one comment, in one changeset.
+// Each is authorised on its own (domain.Authorize via teamRecord); one the
+// supervisor may not sign off fails the whole request, so nothing is signed
+// off half-way. Already signed-off ones are skipped; one in conflict or
+// deleted is refused with its reason.
+func (p *Portal) handleEncounterBulkSignOff(c *fiber.Ctx) error {
+	var ids []string
+	c.Request().PostArgs().VisitAll(func(k, v []byte) {
+		if string(k) == "id" {
+			ids = append(ids, string(v))
+		}
+	})
+	comment := strings.TrimSpace(c.FormValue("comment"))
+	if len(ids) == 0 {
+		return invalid("Tick the encounters to sign off.")
+	}
+	if len(ids) > maxBulkSignOff {
+		return invalid("Sign off at most %d encounters at a time.", maxBulkSignOff)
+	}
+	if utf8.RuneCountInString(comment) > 2000 {
+		return invalid("The comment is too long (2,000 characters at most).")
+	}
+	var todo []*syncengine.Record
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		r, err := p.teamRecord(c, syncengine.TypeEncounter, id, domain.VerbSignOff)
+		if err != nil {
+			return err
+		}
+		switch {
+		case str(r, "review_status") == "signed_off":
+			continue
+		case len(r.Conflicts()) > 0 || r.Deleted():
+			return invalid("An encounter you ticked (%s, %s) has conflicting fields or was deleted: open it and settle that first.",
+				str(r, "area"), r.Time("started_at").In(p.loc).Format("2 Jan 15:04"))
+		}
+		todo = append(todo, r)
+	}
+	if len(todo) > 0 {
+		me := sess(c).Person.ID
+		err := p.edit(c, func(tx *syncengine.Txn) error {
+			for _, r := range todo {
+				if err := signOff(tx, r.ID, me, comment); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return p.redirect(c, fmt.Sprintf("/encounters?status=awaiting_review&sort=oldest&done=signed-off-%d", len(todo)))
+}
+
+func signOff(tx *syncengine.Txn, id syncengine.RecordID, by, comment string) error {
+	if err := tx.Set(id, "review_status", "signed_off"); err != nil {
+		return err
+	}
+	if comment != "" {
+		if err := tx.Set(id, "review_comment", comment); err != nil {
+			return err
+		}
+	}
+	return tx.Set(id, "signed_off_by", by)
+}
+
+// nextAwaiting is the oldest encounter in scope still awaiting review, other
+// than skip ("" when there is none): where "next" goes after an action.
+func (p *Portal) nextAwaiting(c *fiber.Ctx, skip syncengine.RecordID) (string, error) {
+	encs, err := p.recordsInScope(c, syncengine.TypeEncounter)
+	if err != nil {
+		return "", err
+	}
+	var best *syncengine.Record
+	for _, r := range encs {
+		if r.ID == skip || str(r, "review_status") == "signed_off" || len(r.Conflicts()) > 0 {
+			continue
+		}
+		if best == nil || r.Time("started_at").Before(best.Time("started_at")) {
+			best = r
+		}
+	}
+	if best == nil {
+		return "", nil
+	}
+	return string(best.ID), nil
 }
 
 // authorRun is a stretch of narrative with who wrote it.
@@ -251,8 +393,26 @@ func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
 	}
 	sort.Strings(tallies)
 	e := toEncounter(r, d, names)
+	alerts, err := p.store.ConcernAlerts(c.UserContext(), domain.ConcernAlertFilter{EncounterID: string(r.ID)})
+	if err != nil {
+		return err
+	}
+	alertOpen := false
+	for i := range alerts {
+		alertOpen = alertOpen || alerts[i].Open()
+		alerts[i].AckedBy = d.person(alerts[i].AckedBy)
+	}
+	canAck := false
+	if alertOpen { // offered by where the server filed the encounter, as the POST authorises it
+		_, filed, err := p.store.FiledRecord(c.UserContext(), string(r.ID))
+		if err != nil {
+			return err
+		}
+		canAck = domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbAcknowledge},
+			domain.Target{Type: r.Type, Team: filed.Team, Service: filed.Service, Exists: true}) == nil
+	}
 	return p.render(c, "encounter", "Encounter "+e.Started.In(p.loc).Format("2 Jan 15:04"), map[string]any{
-		"E": e, "Deleted": r.Deleted(), "Note": note, "Actions": actions, "Legend": leg, "Conflicts": conflictRows(v, d),
+		"E": e, "Alerts": alerts, "AlertOpen": alertOpen, "CanAcknowledge": alertOpen && canAck, "Deleted": r.Deleted(), "Note": note, "Actions": actions, "Legend": leg, "Conflicts": conflictRows(v, d),
 		"YoungPeople": yps, "Tallies": tallies, "CanSignOff": e.ReviewStatus != "signed_off" && len(v.Conflicts) == 0 && !r.Deleted(),
 	})
 }
@@ -269,14 +429,19 @@ func (p *Portal) handleEncounterSignOff(c *fiber.Ctx) error {
 	if str(r, "review_status") == "signed_off" {
 		return p.redirect(c, "/encounters/"+string(r.ID)+"?done=already-signed-off")
 	}
-	err = p.edit(c, func(tx *syncengine.Txn) error {
-		if err := tx.Set(r.ID, "review_status", "signed_off"); err != nil {
-			return err
-		}
-		return tx.Set(r.ID, "signed_off_by", sess(c).Person.ID)
-	})
-	if err != nil {
+	comment := strings.TrimSpace(c.FormValue("comment"))
+	if utf8.RuneCountInString(comment) > 2000 {
+		return invalid("The comment is too long (2,000 characters at most).")
+	}
+	if err = p.edit(c, func(tx *syncengine.Txn) error { return signOff(tx, r.ID, sess(c).Person.ID, comment) }); err != nil {
 		return err
+	}
+	// Straight on to the next one awaiting review, so a pile is a run of
+	// single clicks, not a trip back to the list each time.
+	if next, err := p.nextAwaiting(c, r.ID); err != nil {
+		return err
+	} else if next != "" && c.FormValue("next") == "1" {
+		return p.redirect(c, "/encounters/"+next+"?done=signed-off")
 	}
 	return p.redirect(c, "/encounters/"+string(r.ID)+"?done=signed-off")
 }

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"html/template"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -9,6 +10,13 @@ import (
 func (p *Portal) funcs() template.FuncMap {
 	local := func(t time.Time) time.Time { return t.In(p.loc) }
 	return template.FuncMap{
+		// plural writes "1 encounter" and "2 encounters", never "1 encounters".
+		"plural": func(n int, one, many string) string {
+			if n == 1 {
+				return "1 " + one
+			}
+			return strconv.Itoa(n) + " " + many
+		},
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"

@@ -125,7 +125,7 @@ func MustOpenDemo(tb testing.TB) *sqlite.DB {
 
 // testEnv is a portal on a Fiber app over a demo store.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	db     *sqlite.DB
 	portal *Portal
 	app    *fiber.App

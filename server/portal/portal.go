@@ -171,6 +171,10 @@ func (p *Portal) Register(app *fiber.App) {
 	// every path under its prefix, including other roles' pages.
 	sup := routes{a, p.requireRole(domain.RoleSupervisor, domain.RoleAdmin)}
 	registerEncounterRoutes(sup, p)
+	registerConcernRoutes(sup, p)
+	registerWorkListRoutes(sup, p)
+	registerReferralActionRoutes(sup, p)
+	registerSearchRoutes(sup, p)
 	registerYoungPersonRoutes(sup, p)
 	registerReferralRoutes(sup, p)
 	registerDeviceRoutes(sup, p)
@@ -304,6 +308,7 @@ func (p *Portal) now() time.Time { return p.cfg.Now().UTC() }
 // the signed-in person. The store reads the records and commits the edit in
 // one write transaction, so a phone's push cannot land between them.
 func (p *Portal) edit(c *fiber.Ctx, fn func(*syncengine.Txn) error) error {
+	forgetRecords(c) // what this request read before the edit is stale now
 	keys, err := p.store.ServerEdit(c.UserContext(), sess(c).Person.ID, fn)
 	if err != nil {
 		return err

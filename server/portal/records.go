@@ -30,8 +30,18 @@ func teamIDs(s domain.Scope) (ids []string, ok bool) {
 	return s.Teams, true
 }
 
-// recordsInScope lists live records of a type in the person's teams.
+// recordsKey is where one request keeps the records it loaded, by type: a
+// page (the dashboard, search) reads the same types in several panels, and
+// decoding every record of a large team is most of a page's time.
+const recordsKey = "portal.records"
+
+// recordsInScope lists live records of a type in the person's teams. The
+// result is shared within the request: callers must not modify it.
 func (p *Portal) recordsInScope(c *fiber.Ctx, typ string) ([]*syncengine.Record, error) {
+	cache, _ := c.Locals(recordsKey).(map[string][]*syncengine.Record)
+	if rs, ok := cache[typ]; ok {
+		return rs, nil
+	}
 	teams, ok := teamIDs(sess(c).Scope)
 	if !ok {
 		return nil, nil
@@ -46,8 +56,16 @@ func (p *Portal) recordsInScope(c *fiber.Ctx, typ string) ([]*syncengine.Record,
 			out = append(out, r)
 		}
 	}
+	if cache == nil {
+		cache = map[string][]*syncengine.Record{}
+		c.Locals(recordsKey, cache)
+	}
+	cache[typ] = out
 	return out, nil
 }
+
+// forgetRecords drops the request's loaded records (after an edit).
+func forgetRecords(c *fiber.Ctx) { c.Locals(recordsKey, nil) }
 
 // teamRecord loads one record of a type that the signed-in supervisor or
 // admin may see, by where the server filed it (domain.Authorize, read), and
@@ -55,6 +73,12 @@ func (p *Portal) recordsInScope(c *fiber.Ctx, typ string) ([]*syncengine.Record,
 // Anything they may not see, including records of other teams, is
 // errNotFound: a guessed URL learns nothing.
 func (p *Portal) teamRecord(c *fiber.Ctx, typ, id string, verb domain.Verb) (*syncengine.Record, error) {
+	return p.teamRecordFor(c, typ, id, func(*syncengine.Record) domain.Action { return domain.Action{Verb: verb} })
+}
+
+// teamRecordFor is teamRecord for an action that depends on the record (a
+// referral's transition from its current status).
+func (p *Portal) teamRecordFor(c *fiber.Ctx, typ, id string, action func(*syncengine.Record) domain.Action) (*syncengine.Record, error) {
 	if !syncengine.ValidRecordID(id) {
 		return nil, errNotFound
 	}
@@ -72,8 +96,8 @@ func (p *Portal) teamRecord(c *fiber.Ctx, typ, id string, verb domain.Verb) (*sy
 	if domain.Authorize(who, domain.Action{Verb: domain.VerbRead}, t) != nil {
 		return nil, errNotFound
 	}
-	if verb != domain.VerbRead {
-		if err := domain.Authorize(who, domain.Action{Verb: verb}, t); err != nil {
+	if a := action(r); a.Verb != domain.VerbRead {
+		if err := domain.Authorize(who, a, t); err != nil {
 			return nil, err
 		}
 	}
@@ -171,12 +195,15 @@ type encounter struct {
 	Conflicts                    int
 	Contacts                     int64
 	Note                         string
+	ReviewComment                string
+	Deleted                      bool
 }
 
 func toEncounter(r *syncengine.Record, d *directory, ypNames map[string]string) encounter {
 	e := encounter{ID: string(r.ID), Area: str(r, "area"), TeamID: str(r, "team_id"), Started: r.Time("started_at"), Ended: r.Time("ended_at"),
-		Topics: r.Set("topics"), Concern: r.Bool("concern"), ConcernLevel: str(r, "concern_level"), ReviewStatus: str(r, "review_status"),
-		Conflicts: len(r.Conflicts()), Note: str(r, "note")}
+		Topics: r.Set("topics"), ConcernLevel: domain.ConcernLevel(r), ReviewStatus: str(r, "review_status"),
+		Conflicts: len(r.Conflicts()), Note: str(r, "note"), ReviewComment: str(r, "review_comment"), Deleted: r.Deleted()}
+	e.Concern = e.ConcernLevel != ""
 	e.Team = d.team(e.TeamID)
 	if e.SignedOffBy = str(r, "signed_off_by"); e.SignedOffBy != "" {
 		e.SignedOffBy = d.person(e.SignedOffBy)
@@ -196,7 +223,7 @@ func toEncounter(r *syncengine.Record, d *directory, ypNames map[string]string) 
 }
 
 // concernRank orders concern levels for filtering and sorting.
-var concernRank = map[string]int{"": 0, "none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
+func concernRank(level string) int { return domain.ConcernRank(level) }
 
 // youngPeopleNames maps young person ids in scope to their known-as names.
 func (p *Portal) youngPeopleNames(c *fiber.Ctx) (map[string]string, error) {
@@ -209,4 +236,15 @@ func (p *Portal) youngPeopleNames(c *fiber.Ctx) (map[string]string, error) {
 		out[string(y.ID)] = str(y, "known_as")
 	}
 	return out, nil
+}
+
+// dirNames is the directory and the scope's young people's names, which most
+// list pages need together.
+func (p *Portal) dirNames(c *fiber.Ctx) (*directory, map[string]string, error) {
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := p.youngPeopleNames(c)
+	return d, names, err
 }

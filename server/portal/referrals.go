@@ -34,6 +34,8 @@ type referralRow struct {
 	Submitted                                      time.Time
 	Waiting                                        time.Duration
 	Conflicts                                      int
+	Decision                                       decision
+	Referrer                                       referrer
 }
 
 func (p *Portal) toReferral(r *syncengine.Record, d *directory, names map[string]string) referralRow {
@@ -42,6 +44,7 @@ func (p *Portal) toReferral(r *syncengine.Record, d *directory, names map[string
 		Conflicts: len(r.Conflicts())}
 	x.KnownAs = names[x.YoungPersonID]
 	x.Service = d.service(x.ServiceID)
+	x.Decision, x.Referrer = referralDecision(r, d), referrerOf(r, d)
 	if x.Status == "submitted" && !x.Submitted.IsZero() {
 		x.Waiting = p.now().Sub(x.Submitted)
 	}
@@ -91,12 +94,14 @@ func (p *Portal) handleReferralPipeline(c *fiber.Ctx) error {
 			rows = append(rows, x)
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].Waiting != rows[j].Waiting {
-			return rows[i].Waiting > rows[j].Waiting
-		}
-		return rows[i].Submitted.After(rows[j].Submitted)
+	sort.SliceStable(rows, func(i, j int) bool {
+		return waitingFirst(rows[i].Status, rows[j].Status, rows[i].Urgency, rows[j].Urgency, rows[i].Submitted, rows[j].Submitted)
 	})
+	pg, err := parsePage(c, len(rows))
+	if err != nil {
+		return err
+	}
+	rows = rows[pg.From:pg.To]
 	svcs := make([]*svcRow, 0, len(bySvc))
 	for _, s := range bySvc {
 		svcs = append(svcs, s)
@@ -106,7 +111,7 @@ func (p *Portal) handleReferralPipeline(c *fiber.Ctx) error {
 		return err
 	}
 	return p.render(c, "referrals", "Referrals", map[string]any{"Statuses": referralStatuses, "Totals": totals, "Services": svcs,
-		"Rows": rows, "Status": status, "Service": service})
+		"Rows": rows, "Status": status, "Service": service, "Page": pg})
 }
 
 // fieldRow is one field of a record shown as label and value.
@@ -165,7 +170,9 @@ func (p *Portal) handleReferralDetail(c *fiber.Ctx) error {
 		ds = append(ds, decision{x.Decision, x.Justification, d.person(x.DecidedBy), x.At})
 	}
 	return p.render(c, "referral", "Referral", map[string]any{"R": p.toReferral(r, d, names), "Fields": fieldRows(v, referralOrder, d),
-		"Conflicts": conflictRows(v, d), "Decisions": ds})
+		"Conflicts": conflictRows(v, d), "Decisions": ds, "CanChase": str(r, "status") == "submitted",
+		"CanWithdraw":    str(r, "status") == "submitted" || str(r, "status") == "accepted" || str(r, "status") == "draft",
+		"WithdrawReason": str(r, "withdraw_reason"), "ChasedAt": r.Time("chased_at")})
 }
 
 // handleReferralResolve serves POST /portal/referrals/:id/resolve.
@@ -265,6 +272,8 @@ type serviceRow struct {
 	ID, Status, Urgency, KnownAs string
 	Submitted                    time.Time
 	Waiting                      time.Duration
+	Decision                     decision
+	Referrer                     referrer
 }
 
 // handleServiceView serves GET /portal/service: the referrals addressed to
@@ -278,6 +287,10 @@ func (p *Portal) handleServiceView(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	d, err := p.directory(c.UserContext())
+	if err != nil {
+		return err
+	}
 	var rows []serviceRow
 	for _, r := range recs {
 		if !live(r) || str(r, "status") == "draft" {
@@ -287,7 +300,8 @@ func (p *Portal) handleServiceView(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		x := serviceRow{ID: string(r.ID), Status: str(r, "status"), Submitted: r.Time("submitted_at")}
+		x := serviceRow{ID: string(r.ID), Status: str(r, "status"), Submitted: r.Time("submitted_at"),
+			Decision: referralDecision(r, d), Referrer: referrerOf(r, d)}
 		if raw, ok := v.Values["urgency"]; ok {
 			x.Urgency = displayValue(raw)
 		}
@@ -299,11 +313,8 @@ func (p *Portal) handleServiceView(c *fiber.Ctx) error {
 		}
 		rows = append(rows, x)
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		if (rows[i].Status == "submitted") != (rows[j].Status == "submitted") {
-			return rows[i].Status == "submitted"
-		}
-		return rows[i].Submitted.After(rows[j].Submitted)
+	sort.SliceStable(rows, func(i, j int) bool {
+		return waitingFirst(rows[i].Status, rows[j].Status, rows[i].Urgency, rows[j].Urgency, rows[i].Submitted, rows[j].Submitted)
 	})
 	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "service", "service": svc.ID, "shown": len(rows)}); err != nil {
 		return err
@@ -339,6 +350,7 @@ func (p *Portal) handleServiceReferral(c *fiber.Ctx) error {
 		return err
 	}
 	return p.render(c, "servicereferral", "Referral for "+svc.Name, map[string]any{"Service": svc, "ID": string(r.ID),
+		"Decision": referralDecision(r, d), "Referrer": referrerOf(r, d), "Submitted": r.Time("submitted_at"),
 		"Status": str(r, "status"), "Fields": fieldRows(v, referralOrder, d), "CanDecide": str(r, "status") == "submitted" && sess(c).Person.Role == domain.RolePractitioner,
 		"Query": serviceQuery(c)})
 }

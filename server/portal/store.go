@@ -56,6 +56,12 @@ type Oversight interface {
 	ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error
 }
 
+// Concerns are the safeguarding concern alerts the notification rules open.
+type Concerns interface {
+	ConcernAlerts(ctx context.Context, f domain.ConcernAlertFilter) ([]domain.ConcernAlert, error)
+	AcknowledgeConcern(ctx context.Context, encounterID, by, note string) (int, error)
+}
+
 // Sessions are staff browser sessions.
 type Sessions interface {
 	CreateSession(ctx context.Context, s domain.StaffSession) error
@@ -83,4 +89,5 @@ type Store interface {
 	Editor
 	Privacy
 	Accounts
+	Concerns
 }

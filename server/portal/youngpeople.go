@@ -37,15 +37,35 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 		return err
 	}
 	q := strings.ToLower(strings.TrimSpace(c.Query("q")))
+	hold, order := c.Query("hold"), c.Query("sort")
+	if hold != "" && hold != "1" || order != "" && order != "area" && order != "team" {
+		return invalid("Unknown filter or order.")
+	}
 	var rows []ypRow
 	for _, r := range recs {
 		if q != "" && !strings.Contains(strings.ToLower(str(r, "known_as")), q) {
 			continue
 		}
+		if hold == "1" && !r.Bool("safeguarding_hold") {
+			continue
+		}
 		rows = append(rows, ypRow{ID: string(r.ID), KnownAs: str(r, "known_as"), AgeBand: str(r, "age_band"), Gender: str(r, "gender"),
 			Area: str(r, "area"), Team: d.team(str(r, "team_id")), KeyWorker: d.person(str(r, "key_worker")), Hold: r.Bool("safeguarding_hold")})
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].KnownAs < rows[j].KnownAs })
+	sort.SliceStable(rows, func(i, j int) bool {
+		switch {
+		case order == "area" && rows[i].Area != rows[j].Area:
+			return rows[i].Area < rows[j].Area
+		case order == "team" && rows[i].Team != rows[j].Team:
+			return rows[i].Team < rows[j].Team
+		}
+		return rows[i].KnownAs < rows[j].KnownAs
+	})
+	pg, err := parsePage(c, len(rows))
+	if err != nil {
+		return err
+	}
+	rows = rows[pg.From:pg.To]
 	shown := make([]string, len(rows))
 	for i, r := range rows {
 		shown[i] = r.ID
@@ -53,7 +73,7 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "young-people", "shown": len(rows), "records": shown}); err != nil {
 		return err
 	}
-	return p.render(c, "youngpeople", "Young people", map[string]any{"Rows": rows, "Q": c.Query("q")})
+	return p.render(c, "youngpeople", "Young people", map[string]any{"Rows": rows, "Q": c.Query("q"), "Hold": hold, "Sort": order, "Page": pg})
 }
 
 // event is one line of a chronology.
@@ -126,14 +146,14 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	var evs []event
 	for _, r := range encs {
 		e := event{At: r.Time("started_at"), Kind: "encounter", ID: string(r.ID), Link: "/encounters/" + string(r.ID),
-			Title: "Encounter in " + str(r, "area"), Concern: r.Bool("concern")}
+			Title: "Encounter in " + str(r, "area"), Concern: domain.ConcernLevel(r) != ""}
 		var w []string
 		for _, x := range r.Set("workers") {
 			w = append(w, d.person(x))
 		}
 		e.Detail = "With " + strings.Join(w, ", ") + ". Topics: " + strings.Join(r.Set("topics"), ", ")
 		if e.Concern {
-			e.Detail += ". Concern: " + str(r, "concern_level")
+			e.Detail += ". Concern: " + domain.ConcernLevel(r)
 		}
 		evs = append(evs, e)
 	}
@@ -147,7 +167,8 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 			Detail: fmt.Sprintf("Status %s, urgency %s, consent %s", str(r, "status"), str(r, "urgency"), str(r, "consent"))})
 		if st := str(r, "status"); st != "submitted" && st != "draft" {
 			evs = append(evs, event{At: r.WrittenAt("status"), Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
-				Title: "Referral to " + d.service(str(r, "service_id")) + " " + st, Detail: str(r, "outcome") + str(r, "decline_reason")})
+				Title:  "Referral to " + d.service(str(r, "service_id")) + " " + st + " by " + referralDecision(r, d).By,
+				Detail: strings.TrimSpace(str(r, "outcome") + " " + str(r, "decline_reason") + " " + str(r, "withdraw_reason"))})
 		}
 	}
 	for _, r := range fus {

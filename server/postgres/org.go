@@ -129,13 +129,14 @@ func upsertPerson(ctx context.Context, tx *Tx, p domain.Person) error {
 	if p.TZ == "" {
 		p.TZ = "Europe/London"
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO people (id, name, email, role, team_id, service_id, tz, hours, password_hash, created, updated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9, $10, $10)
+	if _, err := tx.Exec(ctx, `INSERT INTO people (id, name, email, role, team_id, service_id, tz, hours, password_hash, safeguarding_lead, created, updated)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9, $11, $10, $10)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, role = excluded.role,
 			team_id = excluded.team_id, service_id = excluded.service_id, tz = excluded.tz, hours = excluded.hours,
-			password_hash = COALESCE(excluded.password_hash, people.password_hash), updated = excluded.updated`,
+			password_hash = COALESCE(excluded.password_hash, people.password_hash),
+			safeguarding_lead = excluded.safeguarding_lead, updated = excluded.updated`,
 		p.ID, p.Name, nullString(p.Email), p.Role, nullString(p.TeamID), nullString(p.ServiceID), p.TZ, string(hours),
-		nullString(p.PasswordHash), tx.now); err != nil {
+		nullString(p.PasswordHash), tx.now, p.SafeguardingLead); err != nil {
 		return err
 	}
 	if p.Supervises != nil {
@@ -152,14 +153,14 @@ func upsertPerson(ctx context.Context, tx *Tx, p domain.Person) error {
 }
 
 const personCols = `id, name, COALESCE(email, ''), role, COALESCE(team_id, ''), COALESCE(service_id, ''), tz, hours::text,
-	COALESCE(password_hash, ''), failed_logins, locked_until, created, updated`
+	COALESCE(password_hash, ''), failed_logins, locked_until, safeguarding_lead, created, updated`
 
 func scanPerson(sc pgx.Row) (domain.Person, error) {
 	var p domain.Person
 	var hours string
 	var locked *time.Time
 	err := sc.Scan(&p.ID, &p.Name, &p.Email, &p.Role, &p.TeamID, &p.ServiceID, &p.TZ, &hours,
-		&p.PasswordHash, &p.FailedLogins, &locked, &p.Created, &p.Updated)
+		&p.PasswordHash, &p.FailedLogins, &locked, &p.SafeguardingLead, &p.Created, &p.Updated)
 	p.Hours = json.RawMessage(hours)
 	p.LockedUntil = tm(locked)
 	p.Created, p.Updated = p.Created.UTC(), p.Updated.UTC()

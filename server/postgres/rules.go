@@ -35,6 +35,9 @@ func (a *applier) write(in domain.Intents) error {
 	if err := enqueueTx(a.ctx, a.tx, a.tx.now, in.Notify...); err != nil {
 		return err
 	}
+	if err := raiseAlertsTx(a.ctx, a.tx, in.Alerts); err != nil {
+		return err
+	}
 	for _, e := range in.Edits {
 		if err := a.edit(e); err != nil {
 			return fmt.Errorf("edit %s: %w", e.Record, err)

@@ -36,6 +36,9 @@ const (
 	KindHandoffDeclined    = domain.KindHandoffDeclined
 	KindReferralEscalation = domain.KindReferralEscalation
 	KindSync               = domain.KindSync
+	KindConcernRaised      = domain.KindConcernRaised
+	KindConcernEscalation  = domain.KindConcernEscalation
+	KindReferralChase      = domain.KindReferralChase
 )
 
 // Outbox states and delivery statuses, as the store records them.
@@ -69,6 +72,9 @@ var Texts = map[string]string{
 	KindHandoffDeclined:    "A referral you made was declined",
 	KindReferralEscalation: "An urgent referral has not been picked up",
 	KindSync:               "",
+	KindConcernRaised:      "A safeguarding concern needs your attention now",
+	KindConcernEscalation:  "A safeguarding concern has not been acknowledged",
+	KindReferralChase:      "A referral is still waiting for your answer",
 }
 
 // Title is the only title a visible notification ever has.

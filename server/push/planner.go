@@ -36,12 +36,17 @@ type Planner struct {
 	// UrgentAcceptWithin is how long an urgent referral may wait for acceptance before the
 	// referring team's supervisors are told.
 	UrgentAcceptWithin time.Duration
+	// ConcernAckWithin is how long a high or urgent safeguarding concern may
+	// wait for a supervisor's acknowledgement before it escalates.
+	ConcernAckWithin time.Duration
 }
 
 // DefaultPlanner returns the agreed defaults: escalate after one working day, check pick-up
-// after three days, urgent referrals escalate after two hours.
+// after three days, urgent referrals escalate after two hours, an unacknowledged safeguarding
+// concern after thirty minutes.
 func DefaultPlanner() Planner {
-	return Planner{EscalateAfter: 24 * time.Hour, PickupCheckAfter: 72 * time.Hour, UrgentAcceptWithin: 2 * time.Hour}
+	return Planner{EscalateAfter: 24 * time.Hour, PickupCheckAfter: 72 * time.Hour, UrgentAcceptWithin: 2 * time.Hour,
+		ConcernAckWithin: 30 * time.Minute}
 }
 
 // Kinds to cancel (domain.CancelNotifications) when the cause goes away.
@@ -162,4 +167,61 @@ func newNotification(kind, recordID string, r Recipient, anchor time.Time, urgen
 		Urgent:        urgent,
 		NotBefore:     notBefore.UTC(),
 	}
+}
+
+// Concern is the facts about a high or urgent safeguarding concern just raised.
+type Concern struct {
+	EncounterID string
+	Raised      time.Time
+	// Salt tells this raising apart from an earlier one of the same encounter
+	// (a level lowered and raised again must page people again).
+	Salt string
+	// Told are told at once: the team's supervisors and the safeguarding leads.
+	Told []Recipient
+	// Escalation are told ConcernAckWithin later unless a supervisor has
+	// acknowledged it (the store cancels KindConcernEscalation then).
+	Escalation []Recipient
+}
+
+// Concern plans a safeguarding concern's notifications. Both kinds are urgent:
+// a child at risk does not wait for anyone's working hours. A recipient in
+// both lists gets both.
+func (p Planner) Concern(c Concern) []Notification {
+	// The ids depend on the encounter and the salt, not on the time: the same
+	// raising planned twice (a replay) gives the same ids.
+	key, anchor := c.EncounterID+"\x00"+c.Salt, time.Time{}
+	var out []Notification
+	seen := map[string]bool{}
+	for _, r := range c.Told {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, newNotification(KindConcernRaised, key, r, anchor, true, c.Raised))
+		}
+	}
+	if p.ConcernAckWithin > 0 {
+		esc := c.Raised.Add(p.ConcernAckWithin)
+		seen = map[string]bool{}
+		for _, r := range c.Escalation {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				out = append(out, newNotification(KindConcernEscalation, key, r, anchor, true, esc))
+			}
+		}
+	}
+	for i := range out {
+		out[i].RecordID = c.EncounterID
+	}
+	return out
+}
+
+// Chase plans the reminder to a service's practitioners that a referral
+// still waits for their answer, chased at the given time: in each
+// practitioner's hours unless the referral is urgent. The id depends on the
+// chase time, so chasing twice tells them twice and a replay does not.
+func (p Planner) Chase(r Referral, chased time.Time) []Notification {
+	var out []Notification
+	for _, pr := range r.Practitioners {
+		out = append(out, newNotification(KindReferralChase, r.ID, pr, chased, r.Urgent, at(chased, pr, r.Urgent)))
+	}
+	return out
 }

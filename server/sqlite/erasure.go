@@ -132,6 +132,13 @@ func (a *applier) afterErase(ids []syncengine.RecordID) error {
 	if err := a.purgeQuarantine(strs); err != nil {
 		return err
 	}
+	// A concern acknowledgement's note is a copy of what the encounter was
+	// about; who acknowledged it and when stay.
+	wanted, _ := json.Marshal(strs)
+	if _, err := a.tx.ExecContext(a.ctx, `UPDATE concern_alerts SET ack_note = '' WHERE ack_note != ''
+		AND encounter_id IN (SELECT value FROM json_each(?))`, string(wanted)); err != nil {
+		return err
+	}
 	a.tx.db.erasedSince.Store(true)
 	return a.notifyHolders(strs)
 }

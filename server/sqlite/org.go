@@ -187,13 +187,14 @@ func upsertPerson(ctx context.Context, tx *Tx, p domain.Person) error {
 	if p.TZ == "" {
 		p.TZ = "Europe/London"
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO people (id, name, email, role, team_id, service_id, tz, hours, password_hash, created, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO people (id, name, email, role, team_id, service_id, tz, hours, password_hash, safeguarding_lead, created, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, role = excluded.role,
 			team_id = excluded.team_id, service_id = excluded.service_id, tz = excluded.tz, hours = excluded.hours,
-			password_hash = COALESCE(excluded.password_hash, people.password_hash), updated = excluded.updated`,
+			password_hash = COALESCE(excluded.password_hash, people.password_hash),
+			safeguarding_lead = excluded.safeguarding_lead, updated = excluded.updated`,
 		p.ID, p.Name, nullString(p.Email), p.Role, nullString(p.TeamID), nullString(p.ServiceID), p.TZ, string(hours),
-		nullString(p.PasswordHash), tx.NowText(), tx.NowText())
+		nullString(p.PasswordHash), p.SafeguardingLead, tx.NowText(), tx.NowText())
 	if err != nil {
 		if isUniqueViolation(err) {
 			return domain.Errorf(domain.ECONFLICT, "upsert person", "email already in use")
@@ -221,13 +222,13 @@ func nullString(s string) any {
 }
 
 const personCols = `id, name, COALESCE(email, ''), role, COALESCE(team_id, ''), COALESCE(service_id, ''), tz, hours,
-	COALESCE(password_hash, ''), failed_logins, locked_until, created, updated, deactivated, COALESCE(totp_secret, '')`
+	COALESCE(password_hash, ''), failed_logins, locked_until, safeguarding_lead, created, updated, deactivated, COALESCE(totp_secret, '')`
 
 func scanPerson(sc interface{ Scan(...any) error }) (domain.Person, error) {
 	var p domain.Person
 	var hours, created, updated string
 	err := sc.Scan(&p.ID, &p.Name, &p.Email, &p.Role, &p.TeamID, &p.ServiceID, &p.TZ, &hours,
-		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &created, &updated, nullTime{&p.Deactivated}, &p.TOTPSecret)
+		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &p.SafeguardingLead, &created, &updated, nullTime{&p.Deactivated}, &p.TOTPSecret)
 	p.Hours = json.RawMessage(hours)
 	p.Created, p.Updated = parseTime(created), parseTime(updated)
 	return p, err

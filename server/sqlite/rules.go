@@ -28,7 +28,7 @@ func (a *applier) settle() error {
 	return domain.Settle(a.ctx, rules, txFacts{a}, take, a.write)
 }
 
-// write carries out one change's intents in their order: cancel, notify, edit.
+// write carries out one change's intents in their order: cancel, notify, alert, edit.
 func (a *applier) write(in domain.Intents) error {
 	for _, c := range in.Cancel {
 		if _, err := cancelTx(a.ctx, a.tx.Tx, c.RecordID, c.Kinds...); err != nil {
@@ -36,6 +36,9 @@ func (a *applier) write(in domain.Intents) error {
 		}
 	}
 	if err := enqueueTx(a.ctx, a.tx.Tx, a.tx.now, in.Notify...); err != nil {
+		return err
+	}
+	if err := raiseAlertsTx(a.ctx, a.tx.Tx, in.Alerts); err != nil {
 		return err
 	}
 	for _, e := range in.Edits {

@@ -73,6 +73,9 @@ func (m *Main) loadDemo(ctx context.Context) ([]DemoLogin, error) {
 		if p.Role == domain.RoleSupervisor && p.TeamID != "" {
 			person.Supervises = []string{p.TeamID}
 		}
+		// The demo's admin is its designated safeguarding lead, so a high
+		// concern saved on a demo phone shows whom it pages.
+		person.SafeguardingLead = p.Role == domain.RoleAdmin
 		if err := m.DB.UpsertPerson(ctx, person); err != nil {
 			return nil, fmt.Errorf("person %s: %w", p.ID, err)
 		}

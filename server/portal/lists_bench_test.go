@@ -1,0 +1,109 @@
+package portal
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/joinedup/joinedup/fixtures"
+	"github.com/joinedup/joinedup/server/sqlite"
+)
+
+// tenTimesDemo is the demo organisation with ten times its young people,
+// encounters and referrals: the same people sign in, each sees ten times the
+// rows.
+func tenTimesDemo() fixtures.Config {
+	c := fixtures.Demo()
+	c.YoungPeoplePerTeam *= 10
+	c.EncountersPerWorkerWeek *= 10
+	c.ReferralsPerTeamWeek *= 10
+	return c
+}
+
+// BenchmarkListPages10x serves every list page to a supervisor and an admin
+// over the demo data at 10x, and prints each page's server time (in-process,
+// through Fiber) and its ratio to a trivial page (the sign-in form) measured
+// in the same run:
+//
+//	go test -run XXX -bench ListPages10x -benchtime 5x ./server/portal/
+func BenchmarkListPages10x(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	db := sqlite.NewDB(filepath.Join(dir, "joinedup.db"))
+	db.Now = func() time.Time { return testNow }
+	if err := db.Open(); err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ds := fixtures.Generate(tenTimesDemo())
+	if err := seedDemo(ctx, db, ds); err != nil {
+		b.Fatal(err)
+	}
+	env := &testEnv{t: b, db: db}
+	now := testNow
+	env.clock = &now
+	cfg := DefaultConfig()
+	cfg.Now = func() time.Time { return *env.clock }
+	env.portal = New(cfg, Deps{Store: db, Logger: slog.New(slog.NewTextHandler(testLogOut, nil))})
+	env.app = fiber.New(fiber.Config{DisableStartupMessage: true})
+	env.portal.Register(env.app)
+	signIn := func(role string) *client {
+		for _, l := range fixtures.DemoLogins(ds.Org) {
+			if l.Role == role {
+				c := env.anon()
+				if st, body := c.signIn(l.Email, l.Password); st != http.StatusSeeOther {
+					b.Fatalf("sign in %s: %d %s", role, st, trunc(body))
+				}
+				c.get("/portal/dashboard")
+				return c
+			}
+		}
+		b.Fatalf("no %s login", role)
+		return nil
+	}
+	pages := []string{"/portal/dashboard", "/portal/encounters", "/portal/encounters?status=awaiting_review&select=all",
+		"/portal/encounters?concern=high&sort=concern", "/portal/young-people", "/portal/referrals", "/portal/referrals?status=submitted",
+		"/portal/follow-ups?when=overdue", "/portal/follow-ups?when=week", "/portal/caseload", "/portal/concerns",
+		"/portal/search?q=college", "/portal/audit"}
+	type result struct {
+		who, page string
+		per       time.Duration
+	}
+	var results []result
+	anon := env.anon()
+	time1 := func(c *client, path string) time.Duration {
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			if st, body := c.get(path); st != http.StatusOK {
+				b.Fatalf("%s: %d %s", path, st, trunc(body))
+			}
+		}
+		return time.Since(start) / time.Duration(b.N)
+	}
+	b.ResetTimer()
+	trivial := time1(anon, "/portal/login")
+	for _, role := range []string{"supervisor", "admin"} {
+		c := signIn(role)
+		for _, pg := range pages {
+			results = append(results, result{role, pg, time1(c, pg)})
+		}
+	}
+	b.StopTimer()
+	sort.SliceStable(results, func(i, j int) bool { return results[i].per > results[j].per })
+	fmt.Fprintf(os.Stdout, "\n10x demo: %d young people, %d encounters, %d referrals, %d follow-ups; trivial page %.2f ms\n",
+		len(ds.YoungPeople), len(ds.Encounters), len(ds.Referrals), len(ds.FollowUps), ms(trivial))
+	for _, r := range results {
+		fmt.Fprintf(os.Stdout, "%-10s %-55s %8.1f ms  %6.0fx trivial\n", r.who, r.page, ms(r.per), float64(r.per)/float64(trivial))
+	}
+	b.ReportMetric(ms(results[0].per), "ms/slowest-page")
+	b.ReportMetric(float64(results[0].per)/float64(trivial), "slowest/trivial")
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
