@@ -104,6 +104,10 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	left, err := p.dashLeftWork(c, d, names)
+	if err != nil {
+		return err
+	}
 	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "dashboard"}); err != nil {
 		return err
 	}
@@ -120,6 +124,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 		"Concerns": first(db.concerns, 10), "ConcernCount": len(db.concerns), "Holds": db.holds,
 		"Quarantine": first(quar, 5), "QuarantineCount": len(quar),
 		"Conflicts": first(db.conflicts, 15), "ConflictCount": len(db.conflicts),
+		"LeftWork": left,
 	})
 }
 
