@@ -51,6 +51,22 @@ func TestLeaversOpenWorkWaitsForANewOwner(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A draft referral only the leaver wrote (the record's attribution).
+	yp, _ := e.teamYoungPerson(me.TeamID)
+	var ref syncengine.RecordID
+	if _, err := e.db.ServerEdit(ctx, leaver.ID, func(tx *syncengine.Txn) (err error) {
+		if ref, err = tx.Create(syncengine.TypeReferral); err != nil {
+			return err
+		}
+		for k, v := range map[string]any{"team_id": me.TeamID, "young_person_id": string(yp.ID), "status": "draft"} {
+			if err := tx.Set(ref, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	flag := "Left by " + leaver.Name + ": needs a new owner"
 	if _, body := sup.get("/portal/dashboard"); strings.Contains(body, flag) {
 		t.Fatal("flagged before the worker left")
@@ -59,7 +75,8 @@ func TestLeaversOpenWorkWaitsForANewOwner(t *testing.T) {
 	if status, body := admin.post("/portal/admin/people/"+leaver.ID+"/deactivate", url.Values{"confirm": {leaver.ID}}); status != http.StatusOK {
 		t.Fatalf("deactivate: %d\n%s", status, trunc(body))
 	}
-	if status, body := sup.get("/portal/dashboard"); status != http.StatusOK || !strings.Contains(body, flag) || !strings.Contains(body, `id="left-`+string(fu)+`"`) {
+	if status, body := sup.get("/portal/dashboard"); status != http.StatusOK || !strings.Contains(body, flag) ||
+		!strings.Contains(body, `id="left-`+string(fu)+`"`) || !strings.Contains(body, `id="left-`+string(ref)+`"`) {
 		t.Fatalf("the supervisor's dashboard does not flag the leaver's follow-up: %d\n%s", status, trunc(body))
 	}
 
@@ -76,6 +93,17 @@ func TestLeaversOpenWorkWaitsForANewOwner(t *testing.T) {
 			}
 		}
 	}()
+	pickups := func() []*syncengine.Record {
+		all, err := e.db.Records(ctx, domain.RecordFilter{Type: syncengine.TypeFollowUp, TeamIDs: []string{me.TeamID, other.TeamID}})
+		must(t, err)
+		var out []*syncengine.Record
+		for _, r := range all {
+			if str(r, "referral_id") == string(ref) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
 	hostile := []struct {
 		name       string
 		as         *client
@@ -87,7 +115,10 @@ func TestLeaversOpenWorkWaitsForANewOwner(t *testing.T) {
 		{"to the deactivated leaver", sup, path, leaver.ID, http.StatusUnprocessableEntity},
 		{"to nobody", sup, path, "", http.StatusUnprocessableEntity},
 		{"to a practitioner", sup, path, personByEmail(t, login(t, "practitioner", 1).Email).ID, http.StatusForbidden},
-		{"a record that is not a follow-up", sup, "/portal/follow-ups/" + me.TeamID + "/reassign", stayer.ID, http.StatusNotFound},
+		{"a record that is not a follow-up", sup, "/portal/follow-ups/" + string(ref) + "/reassign", stayer.ID, http.StatusNotFound},
+		{"a record that is not a referral", sup, "/portal/referrals/" + string(fu) + "/reassign", stayer.ID, http.StatusNotFound},
+		{"referral by a supervisor of another team", otherClient, "/portal/referrals/" + string(ref) + "/reassign", stayer.ID, http.StatusNotFound},
+		{"referral to a worker of another team", sup, "/portal/referrals/" + string(ref) + "/reassign", otherWorkers[0].ID, http.StatusForbidden},
 	}
 	for _, tc := range hostile {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,6 +127,9 @@ func TestLeaversOpenWorkWaitsForANewOwner(t *testing.T) {
 			}
 			if got := assignee(); got != leaver.ID {
 				t.Fatalf("assignee changed to %s", got)
+			}
+			if n := len(pickups()); n != 0 {
+				t.Fatalf("%d pick-up follow-ups created", n)
 			}
 		})
 	}
@@ -106,8 +140,17 @@ func TestLeaversOpenWorkWaitsForANewOwner(t *testing.T) {
 	if got := assignee(); got != stayer.ID {
 		t.Fatalf("assignee %s, want %s", got, stayer.ID)
 	}
-	if _, body := sup.get("/portal/dashboard"); strings.Contains(body, flag) {
-		t.Fatal("still flagged after reassigning")
+	if _, body := sup.get("/portal/dashboard"); strings.Contains(body, `id="left-`+string(fu)+`"`) || !strings.Contains(body, `id="left-`+string(ref)+`"`) {
+		t.Fatal("after reassigning the follow-up: it is still flagged, or the referral is not")
+	}
+	if status, body := sup.post("/portal/referrals/"+string(ref)+"/reassign", url.Values{"assignee": {stayer.ID}}); status != http.StatusSeeOther {
+		t.Fatalf("reassign the referral: %d\n%s", status, trunc(body))
+	}
+	if ps := pickups(); len(ps) != 1 || str(ps[0], "assignee") != stayer.ID || str(ps[0], "kind") != "referral_pickup" || str(ps[0], "status") != "open" {
+		t.Fatalf("the referral's new owner: %d pick-ups", len(ps))
+	}
+	if _, body := sup.get("/portal/dashboard"); strings.Contains(body, `id="left-`+string(ref)+`"`) {
+		t.Fatal("the referral is still flagged after it has a new owner")
 	}
 	entries, err := e.db.Audit(ctx, domain.AuditFilter{RecordID: string(fu), Action: domain.ActionEdit})
 	must(t, err)
