@@ -10,7 +10,9 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o /out/joinedup ./server/cmd/joinedup
+    CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o /out/joinedup ./server/cmd/joinedup \
+ && mkdir -p /out/webapp && GOOS=js GOARCH=wasm CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /out/webapp/app.wasm ./mobile-sdk/webapp/wasm \
+ && cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" /out/webapp/
 
 FROM debian:bookworm-slim
 # ca-certificates: outbound TLS to FCM. Versions follow the bookworm point release.
@@ -24,8 +26,10 @@ RUN apt-get update \
  && mkdir -p /data \
  && chown 10001:10001 /data
 COPY --from=build /out/joinedup /usr/local/bin/joinedup
+# The field app's engine, served at /app/ (the shell is inside the binary).
+COPY --from=build /out/webapp /usr/local/share/joinedup/webapp
 COPY scripts/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-ENV DATA_DIR=/data PORT=8080
+ENV DATA_DIR=/data PORT=8080 WEBAPP_DIR=/usr/local/share/joinedup/webapp
 # Created and chowned above, before VOLUME, so a new named volume starts owned
 # by joinedup. A bind mount keeps its host owner: the entrypoint says so
 # clearly if the directory is not writable (chown it, or run with --user).

@@ -25,15 +25,20 @@ CMD          := ./server/cmd/joinedup
 # go-sqlite3 is a cgo package: without cgo the store compiles but fails at run time.
 export CGO_ENABLED := 1
 
-.PHONY: help all build run test test-race chaos bench fuzz docker fmt vet gobind-check clean
+.PHONY: help all build webapp run test test-race chaos bench fuzz docker fmt vet gobind-check clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 all: vet test ## vet, then test
 
-build: ## build the server binary ./joinedup
+build: webapp ## build the server binary ./joinedup (and the field app's engine)
 	$(GO) build -o $(BIN) $(CMD)
+
+webapp: ## build the field app's engine (WebAssembly) into bin/webapp, served at /app/
+	mkdir -p bin/webapp
+	GOOS=js GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -ldflags=-s -o bin/webapp/app.wasm ./mobile-sdk/webapp/wasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" bin/webapp/
 
 run: build ## build and run the server (PORT=8080 DATA_DIR=./data)
 	mkdir -p "$(DATA_DIR)"

@@ -31,7 +31,7 @@ type Store interface {
 	ConfirmWipe(ctx context.Context, deviceID string) error
 
 	Person(ctx context.Context, id string) (domain.Person, error)
-	signin.Store
+	signin.TwoFactorStore
 	ScopeOf(ctx context.Context, p domain.Person) (domain.Scope, error)
 
 	Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error)
@@ -72,6 +72,9 @@ type Config struct {
 	// SignIn tunes staff sign-in (HTTP Basic on /v1/admin); its clock is Now.
 	// Ignored when Server.SignIn is shared with the portal (see New).
 	SignIn signin.Config
+	// TwoFactorRoles must sign in with a second factor (nil: only people
+	// who enrolled one); the same roles as the portal's, set by main.
+	TwoFactorRoles []string
 }
 
 // DefaultConfig returns production defaults.

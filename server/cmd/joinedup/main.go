@@ -22,6 +22,7 @@ import (
 	"github.com/joinedup/joinedup/server/notify"
 	"github.com/joinedup/joinedup/server/portal"
 	"github.com/joinedup/joinedup/server/push"
+	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -186,7 +187,7 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{Config: DefaultConfig(), Out: os.Stdout,
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction, mountRetention, mountIntegrityCheck}} // portal wiring: see portal.go
+		Mounts: []func(*Main) error{mountPortal, mountPush, mountCompaction, mountRetention, mountIntegrityCheck, mountWebApp}} // portal wiring: see portal.go
 }
 
 // ParseFlags parses command-line flags over the defaults.
@@ -283,6 +284,11 @@ func (m *Main) Run(ctx context.Context) error {
 		cfg.BackupDir = filepath.Join(m.Config.DataDir, "backups")
 	}
 	cfg.SignIn.Cost = m.Config.BcryptCost // unknown-email sign-ins cost what real ones do
+	if !m.Config.Demo {
+		// As in the portal (portal.go): real data needs a second factor for
+		// supervisors and admins, on the admin API's Basic sign-in too.
+		cfg.TwoFactorRoles = signin.TwoFactorRoles
+	}
 	m.API = api.New(m.DB, cfg, m.Logger)
 	for _, mount := range m.Mounts {
 		if err := mount(m); err != nil {

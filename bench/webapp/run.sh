@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Field app benchmark: the wasm bundle's size (raw, gzip -9) and the engine
+# applying the week's changesets compiled to wasm (under Node's V8) as a
+# ratio against native, both measured in this run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+GO=${GO:-go}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+GOOS=js GOARCH=wasm CGO_ENABLED=0 "$GO" build -trimpath -ldflags=-s -o "$tmp/app.wasm" ./mobile-sdk/webapp/wasm
+raw=$(stat -c %s "$tmp/app.wasm")
+gz=$(gzip -9 -c "$tmp/app.wasm" | wc -c)
+awk -v r="$raw" -v g="$gz" 'BEGIN { printf "field app bundle (app.wasm)       %8.2f MB raw   %6.2f MB gzip -9\n", r/1e6, g/1e6 }'
+if [ -n "${BENCH_OUT:-}" ]; then echo "{\"wasm_bytes\": $raw, \"wasm_gzip_bytes\": $gz}" >"$BENCH_OUT/bundle.json"; fi
+
+if ! command -v node >/dev/null; then
+	echo "engine on wasm: skipped (no node to run it)"
+	exit 0
+fi
+"$GO" build -o "$tmp/native" ./bench/webapp
+GOOS=js GOARCH=wasm CGO_ENABLED=0 "$GO" build -o "$tmp/apply.wasm" ./bench/webapp
+native=$("$tmp/native")
+wasm=$(node "$("$GO" env GOROOT)/lib/wasm/wasm_exec_node.js" "$tmp/apply.wasm")
+n_us=${native##*apply_us=}
+w_us=${wasm##*apply_us=}
+echo "engine applying the week (${native%% *}), best of 5:"
+awk -v n="$n_us" -v w="$w_us" 'BEGIN {
+	printf "  native                          %8.1f ms\n", n/1000
+	printf "  wasm (Node V8)                  %8.1f ms   %.2f x native\n", w/1000, w/n }'

@@ -1,0 +1,58 @@
+// Package webapp is the installable field app: the static shell (static/,
+// embedded) and the engine compiled to WebAssembly (wasm/, built by
+// `make webapp` into a directory the server is given), served at /app/.
+package webapp
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+)
+
+//go:embed static
+var static embed.FS
+
+// CSP: only this origin's scripts (plus compiling the wasm), no inline script
+// or style, no framing, no forms posting elsewhere, fetches to this origin only.
+const csp = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// built are the files `make webapp` puts in the engine directory.
+var built = map[string]string{"app.wasm": "application/wasm", "wasm_exec.js": "text/javascript; charset=utf-8"}
+
+// Handler serves the app, paths relative to its mount point ("/" is the
+// page). engineDir holds app.wasm and wasm_exec.js; when they are missing the
+// app answers 503 with how to build them, rather than a page that cannot start.
+func Handler(engineDir string) http.Handler {
+	sub, _ := fs.Sub(static, "static")
+	files := http.FileServer(http.FS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-cache") // the service worker keeps the offline copy
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		name := path.Clean("/" + r.URL.Path)[1:]
+		if ct, ok := built[name]; ok {
+			p := filepath.Join(engineDir, name)
+			if _, err := os.Stat(p); err != nil {
+				http.Error(w, "the app's engine is not built: run `make webapp`", http.StatusServiceUnavailable)
+				return
+			}
+			h.Set("Content-Type", ct)
+			http.ServeFile(w, r, p)
+			return
+		}
+		if name == "sw.js" {
+			h.Set("Service-Worker-Allowed", "/app/")
+		}
+		files.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,67 @@
+package webapp
+
+import (
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHandler: what the server answers at /app/ (mounted with the prefix
+// stripped), including to requests no page would make.
+func TestHandler(t *testing.T) {
+	engine := t.TempDir()
+	if err := os.WriteFile(filepath.Join(engine, "app.wasm"), []byte("\x00asm-engine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(filepath.Dir(engine), "secret.txt")
+	os.WriteFile(secret, []byte("outside the engine dir"), 0o644)
+	h := Handler(engine)
+	tests := []struct {
+		name, method, path string
+		wantStatus         int
+		wantType           string
+		wantContains       string
+		wantNotContains    string
+	}{
+		{"the page", "GET", "/", 200, "text/html", `src="app.js"`, "<script>"},
+		{"the engine", "GET", "/app.wasm", 200, "application/wasm", "asm-engine", ""},
+		{"the service worker", "GET", "/sw.js", 200, "javascript", "caches.open", ""},
+		{"the manifest", "GET", "/manifest.webmanifest", 200, "", `"start_url"`, ""},
+		{"engine not built", "GET", "/wasm_exec.js", 503, "", "make webapp", ""},
+		{"a write", "POST", "/", 405, "", "", ""},
+		{"climbing out of the engine dir", "GET", "/../secret.txt", 404, "", "", "outside"},
+		{"climbing out, encoded", "GET", "/..%2fsecret.txt", 404, "", "", "outside"},
+		{"an unknown file", "GET", "/nope.js", 404, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, "http://x/", nil)
+			req.URL.Path = tt.path
+			req.URL.RawPath = ""
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			body, _ := io.ReadAll(w.Result().Body)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d (%s)", w.Code, tt.wantStatus, body)
+			}
+			if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe-inline") {
+				t.Errorf("CSP = %q, want strict", csp)
+			}
+			if got := w.Header().Get("Referrer-Policy"); got != "no-referrer" {
+				t.Errorf("Referrer-Policy = %q", got)
+			}
+			if tt.wantType != "" && !strings.Contains(w.Header().Get("Content-Type"), tt.wantType) {
+				t.Errorf("Content-Type = %q, want %s", w.Header().Get("Content-Type"), tt.wantType)
+			}
+			if !strings.Contains(string(body), tt.wantContains) {
+				t.Errorf("body lacks %q", tt.wantContains)
+			}
+			if tt.wantNotContains != "" && strings.Contains(string(body), tt.wantNotContains) {
+				t.Errorf("body contains %q", tt.wantNotContains)
+			}
+		})
+	}
+}
