@@ -420,7 +420,7 @@ func (p *Portal) handleAdminServiceForm(c *fiber.Ctx) error {
 
 func (p *Portal) servicePage(c *fiber.Ctx, status int, s domain.Service, week []weekRow, msg string) error {
 	c.Status(status)
-	return p.render(c, "admin_service", "New service", map[string]any{"S": s, "Week": week, "Error": msg,
+	return p.render(c, "admin_service", "New service", map[string]any{"S": s, "Form": s, "Week": week, "Error": msg,
 		"Fields": domain.SharableFields(), "Kinds": serviceKinds})
 }
 

@@ -117,6 +117,10 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	left, err := p.dashLeftWork(c, d, names)
+	if err != nil {
+		return err
+	}
 	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "dashboard"}); err != nil {
 		return err
 	}
@@ -134,6 +138,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 		"Alerts": first(db.alerts, 10), "AlertCount": len(db.alerts),
 		"Quarantine": first(quar, 5), "QuarantineCount": len(quar),
 		"Conflicts": first(db.conflicts, 15), "ConflictCount": len(db.conflicts),
+		"LeftWork": left,
 	})
 }
 

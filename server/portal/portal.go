@@ -183,6 +183,7 @@ func (p *Portal) Register(app *fiber.App) {
 	registerTransferRoutes(sup, p)
 	registerPrivacyRoutes(sup, routes{a, p.requireRole(domain.RoleAdmin)}, p)
 	sup.Get("/dashboard", p.handleDashboard)
+	registerLeaverRoutes(sup, p)
 	sup.Get("/quarantine", p.handleQuarantine)
 	sup.Get("/quarantine/:id", p.handleQuarantineItem)
 	sup.Post("/quarantine/:id", p.handleQuarantineReview)

@@ -559,7 +559,7 @@ func TestServiceAcceptDeclineAndAgreement(t *testing.T) {
 			shared = append(shared, f)
 		}
 	}
-	form := url.Values{"contact": {svc.Contact}, "pathway": {svc.Pathway}, "hours": {string(svc.Hours)}, "shared": shared}
+	form := weekForm(t, svc.Hours, url.Values{"contact": {svc.Contact}, "pathway": {svc.Pathway}, "tz": {svc.TZ}, "shared": shared})
 	if status, body := adm.post("/portal/services/"+w.service, form); status != http.StatusSeeOther {
 		t.Fatalf("edit service: %d %s", status, trunc(body))
 	}

@@ -74,16 +74,27 @@ func (p *Portal) handleServiceDetail(c *fiber.Ctx) error {
 		}
 		return err
 	}
-	hours := string(svc.Hours)
-	return p.render(c, "servicedetail", svc.Name, map[string]any{"S": serviceEntry{svc, hoursText(svc.Hours)}, "HoursJSON": hours,
-		"Fields": syncengine.ReferralFields, "CanEdit": sess(c).Person.Role == domain.RoleAdmin})
+	return p.serviceDetailPage(c, fiber.StatusOK, svc, svc, weekGrid(svc.Hours), "")
+}
+
+// serviceDetailPage shows stored svc, and the edit form filled with form
+// (what was typed, when it was refused).
+func (p *Portal) serviceDetailPage(c *fiber.Ctx, status int, svc, form domain.Service, week []weekRow, msg string) error {
+	c.Status(status)
+	return p.render(c, "servicedetail", svc.Name, map[string]any{"S": serviceEntry{svc, hoursText(svc.Hours)}, "Form": form,
+		"Week": week, "Error": msg, "Fields": domain.SharableFields(), "CanEdit": sess(c).Person.Role == domain.RoleAdmin})
 }
 
 // handleServiceEdit serves POST /portal/services/:id (admins): contact,
-// hours, pathway and the agreement's shared fields. Audited with what changed.
+// hours, pathway and the agreement's shared fields, read and checked as the
+// new-service form's are (parseWeek, domain.ValidateService); a refusal is
+// shown on the form and changes nothing. Audited with what changed.
 func (p *Portal) handleServiceEdit(c *fiber.Ctx) error {
 	if sess(c).Person.Role != domain.RoleAdmin {
 		return errForbidden
+	}
+	if err := p.administer(c); err != nil {
+		return err
 	}
 	svc, err := p.store.Service(c.UserContext(), c.Params("id"))
 	if err != nil {
@@ -95,33 +106,24 @@ func (p *Portal) handleServiceEdit(c *fiber.Ctx) error {
 	before := svc
 	svc.Contact = strings.TrimSpace(c.FormValue("contact"))
 	svc.Pathway = strings.TrimSpace(c.FormValue("pathway"))
-	if len(svc.Contact) > 200 || len(svc.Pathway) > 4000 {
-		return invalid("Contact is limited to 200 characters and the pathway to 4,000.")
+	svc.TZ = strings.TrimSpace(c.FormValue("tz"))
+	svc.SharedFields = formValues(c, "shared")
+	var week []weekRow
+	svc.Hours, week = parseWeek(c)
+	err = domain.ValidateService(svc)
+	if err == nil && (len(svc.Contact) > 200 || len(svc.Pathway) > 4000) {
+		err = domain.Errorf(domain.EINVALID, "validate service", "contact is limited to 200 characters and the pathway to 4,000")
 	}
-	if h := strings.TrimSpace(c.FormValue("hours")); h != "" {
-		if !json.Valid([]byte(h)) {
-			return invalid("Opening hours must be valid JSON, as shown.")
-		}
-		svc.Hours = json.RawMessage(h)
+	if isFormError(err) {
+		return p.serviceDetailPage(c, fiber.StatusUnprocessableEntity, before, svc, week, domain.ErrorMessage(err))
+	} else if err != nil {
+		return err
 	}
-	form, err := c.MultipartForm()
-	var shared []string
-	if err == nil {
-		shared = form.Value["shared"]
-	} else {
-		c.Request().PostArgs().VisitAll(func(k, v []byte) {
-			if string(k) == "shared" {
-				shared = append(shared, string(v))
-			}
-		})
+	sort.Strings(svc.SharedFields)
+	svc.SharedFields = slices.Compact(svc.SharedFields)
+	if svc.SharedFields == nil {
+		svc.SharedFields = []string{}
 	}
-	for _, f := range shared {
-		if !slices.Contains(syncengine.ReferralFields, f) {
-			return invalid("Unknown referral field %q.", f)
-		}
-	}
-	sort.Strings(shared)
-	svc.SharedFields = slices.Compact(shared)
 	if err := p.store.UpsertService(c.UserContext(), svc); err != nil {
 		return err
 	}
@@ -132,7 +134,7 @@ func (p *Portal) handleServiceEdit(c *fiber.Ctx) error {
 	if before.Pathway != svc.Pathway {
 		changed = append(changed, "pathway")
 	}
-	if string(before.Hours) != string(svc.Hours) {
+	if string(before.Hours) != string(svc.Hours) || before.TZ != svc.TZ {
 		changed = append(changed, "hours")
 	}
 	if !slices.Equal(sortedCopy(before.SharedFields), svc.SharedFields) {

@@ -212,8 +212,9 @@ func (db *DB) DeactivatePerson(ctx context.Context, personID, by string) (domain
 	return d, err
 }
 
-// openWorkOf lists the open follow-ups assigned to p in p's team. Referrals
-// name no author, so the team's open referrals are the supervisor's already.
+// openWorkOf lists the open follow-ups assigned to p in p's team, for the
+// admin's page and the audit. The supervisors' dashboard keeps showing them,
+// and the open referrals only p wrote, until reassigned (portal/leavers.go).
 func openWorkOf(ctx context.Context, tx *Tx, p domain.Person) ([]string, error) {
 	if p.TeamID == "" {
 		return nil, nil
