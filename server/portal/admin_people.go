@@ -210,6 +210,7 @@ func (p *Portal) handleAdminPersonSave(c *fiber.Ctx) error {
 	person.TeamID = c.FormValue("team_id")
 	person.ServiceID = c.FormValue("service_id")
 	person.TZ = strings.TrimSpace(c.FormValue("tz"))
+	person.SafeguardingLead = c.FormValue("safeguarding_lead") != ""
 	person.Supervises = formValues(c, "supervises")
 	if person.Supervises == nil {
 		person.Supervises = []string{} // non-nil: clear what was there
@@ -237,7 +238,7 @@ func (p *Portal) handleAdminPersonSave(c *fiber.Ctx) error {
 	} else {
 		return err
 	}
-	if err := p.audit(c, domain.ActionEdit, person.ID, map[string]any{"type": "person", "created": isNew, "role": person.Role}); err != nil {
+	if err := p.audit(c, domain.ActionEdit, person.ID, map[string]any{"type": "person", "created": isNew, "role": person.Role, "safeguarding_lead": person.SafeguardingLead}); err != nil {
 		return err
 	}
 	if isNew && person.Email != "" {

@@ -223,3 +223,34 @@ func TestAdminCreatesPersonWhoSetsPasswordAndIsDeactivated(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminDesignatesTheSafeguardingLead: the designated safeguarding lead
+// (told of every high or urgent concern at once) is chosen on the person
+// form; saving the form without the box ticked clears it.
+func TestAdminDesignatesTheSafeguardingLead(t *testing.T) {
+	e := newTestEnv(t)
+	admin := e.signIn("admin", 1)
+	sup, err := e.db.PersonByEmail(context.Background(), login(t, "supervisor", 1).Email)
+	must(t, err)
+	form := func(lead bool) url.Values {
+		v := url.Values{"name": {sup.Name}, "email": {sup.Email}, "role": {sup.Role}, "team_id": {sup.TeamID},
+			"supervises": sup.Supervises, "tz": {"Europe/London"}}
+		if lead {
+			v.Set("safeguarding_lead", "on")
+		}
+		return v
+	}
+	if status, body := admin.get("/portal/admin/people/" + sup.ID); status != http.StatusOK || !strings.Contains(body, `name="safeguarding_lead"`) {
+		t.Fatalf("person form: %d, no safeguarding lead box\n%s", status, trunc(body))
+	}
+	for _, lead := range []bool{true, false} {
+		if status, body := admin.post("/portal/admin/people/"+sup.ID, form(lead)); status != http.StatusOK && status != http.StatusFound && status != http.StatusSeeOther {
+			t.Fatalf("save (lead %v): %d\n%s", lead, status, trunc(body))
+		}
+		got, err := e.db.Person(context.Background(), sup.ID)
+		must(t, err)
+		if got.SafeguardingLead != lead {
+			t.Fatalf("after saving with the box %v: safeguarding lead %v", lead, got.SafeguardingLead)
+		}
+	}
+}
