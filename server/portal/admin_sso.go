@@ -45,7 +45,11 @@ func (f *ssoFlow) spend(state string, now time.Time) bool {
 	if _, seen := f.used[state]; seen {
 		return false
 	}
-	f.used[state] = now.Add(ssoWindow)
+	// A copy: state came from the request (a cookie), and Fiber's strings
+	// alias fasthttp's buffers, which the next request overwrites. Kept as
+	// it was, the key changed under the map, and a later browser's fresh
+	// state could be found "already used".
+	f.used[strings.Clone(state)] = now.Add(ssoWindow)
 	return true
 }
 
