@@ -338,8 +338,8 @@ func (m *Main) MetricsURL() string {
 func (m *Main) URL() string { return "http://" + m.Addr() }
 
 func (m *Main) banner(logins []DemoLogin) {
-	fmt.Fprintf(m.Out, "JoinedUp is running.\n  Portal:   %s/\n  API:      %s/v1\n  Health:   %s/healthz\n  Database: %s\n",
-		m.URL(), m.URL(), m.URL(), m.DBPath())
+	fmt.Fprintf(m.Out, "JoinedUp is running.\n  Portal:    %s/\n  Field app: %s/app/ (phones: enrol with a code from the portal's Devices page)\n  API:       %s/v1\n  Health:    %s/healthz\n  Database:  %s\n",
+		m.URL(), m.URL(), m.URL(), m.URL(), m.DBPath())
 	if len(logins) > 0 {
 		fmt.Fprintf(m.Out, "Demo logins (demo data only; never use these passwords for real data):\n")
 		for _, l := range logins {
