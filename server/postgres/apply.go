@@ -86,8 +86,7 @@ type applier struct {
 	ctx    context.Context
 	tx     *Tx
 	cache  map[syncengine.RecordID]*cachedRecord
-	actors map[string]*domain.Actor
-	teams  map[string]bool
+	policy domain.PolicyCache
 
 	changes  []domain.Change
 	settling bool
@@ -137,49 +136,21 @@ func (a *applier) Stored(id syncengine.RecordID) (*domain.Stored, error) {
 }
 
 func (a *applier) Actor(personID string) (*domain.Actor, error) {
-	if personID == "" {
-		return nil, nil
-	}
-	if act, ok := a.actors[personID]; ok {
-		return act, nil
-	}
-	var act *domain.Actor
-	p, err := findPerson(a.ctx, a.tx, "id = $1", personID)
-	switch {
-	case domain.ErrorCode(err) == domain.ENOTFOUND:
-	case err != nil:
-		return nil, err
-	default:
-		s, err := scopeOf(a.ctx, a.tx, p)
+	return a.policy.Actor(personID, func(id string) (domain.Scope, error) {
+		p, err := findPerson(a.ctx, a.tx, "id = $1", id)
 		if err != nil {
-			return nil, err
+			return domain.Scope{}, err
 		}
-		x := domain.ActorOf(s, nil)
-		act = &x
-	}
-	if a.actors == nil {
-		a.actors = map[string]*domain.Actor{}
-	}
-	a.actors[personID] = act
-	return act, nil
+		return scopeOf(a.ctx, a.tx, p)
+	})
 }
 
 func (a *applier) TeamExists(id string) (bool, error) {
-	if id == "" {
-		return false, nil
-	}
-	if ok, seen := a.teams[id]; seen {
-		return ok, nil
-	}
-	var n int
-	if err := a.tx.QueryRow(a.ctx, `SELECT COUNT(*) FROM teams WHERE id = $1`, id).Scan(&n); err != nil {
-		return false, err
-	}
-	if a.teams == nil {
-		a.teams = map[string]bool{}
-	}
-	a.teams[id] = n > 0
-	return n > 0, nil
+	return a.policy.TeamExists(id, func(id string) (bool, error) {
+		var n int
+		err := a.tx.QueryRow(a.ctx, `SELECT COUNT(*) FROM teams WHERE id = $1`, id).Scan(&n)
+		return n > 0, err
+	})
 }
 
 var _ domain.AdmitLookup = (*applier)(nil)

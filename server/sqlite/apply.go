@@ -88,9 +88,8 @@ type applier struct {
 	usages map[string]*deviceUsage // per device, see usage
 	pv     privacyState            // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction
-	// (authorise.go; nil until first use).
-	actors map[string]*domain.Actor
-	teams  map[string]bool
+	// (authorise.go).
+	policy domain.PolicyCache
 
 	// changes are the stored records the rules have not planned yet;
 	// settling is set while settle drains them (see rules.go).

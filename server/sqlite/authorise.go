@@ -48,48 +48,20 @@ func (a *applier) admit(who domain.Actor, cs *syncengine.Changeset, after []*syn
 // actorOf is the server's view of a person named in a record (a consent
 // decision-maker, an assignee): nil if the server does not know them.
 func (a *applier) actorOf(personID string) (*domain.Actor, error) {
-	if personID == "" {
-		return nil, nil
-	}
-	if act, ok := a.actors[personID]; ok {
-		return act, nil
-	}
-	var act *domain.Actor
-	p, err := findPerson(a.ctx, a.tx, "id = ?", personID)
-	switch {
-	case domain.ErrorCode(err) == domain.ENOTFOUND:
-	case err != nil:
-		return nil, err
-	default:
-		s, err := scopeOf(a.ctx, a.tx, p)
+	return a.policy.Actor(personID, func(id string) (domain.Scope, error) {
+		p, err := findPerson(a.ctx, a.tx, "id = ?", id)
 		if err != nil {
-			return nil, err
+			return domain.Scope{}, err
 		}
-		x := domain.ActorOf(s, nil)
-		act = &x
-	}
-	if a.actors == nil {
-		a.actors = map[string]*domain.Actor{}
-	}
-	a.actors[personID] = act
-	return act, nil
+		return scopeOf(a.ctx, a.tx, p)
+	})
 }
 
 // teamExists reports whether the organisation has the team.
 func (a *applier) teamExists(id string) (bool, error) {
-	if id == "" {
-		return false, nil
-	}
-	if ok, seen := a.teams[id]; seen {
-		return ok, nil
-	}
-	var n int
-	if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM teams WHERE id = ?`, id).Scan(&n); err != nil {
-		return false, err
-	}
-	if a.teams == nil {
-		a.teams = map[string]bool{}
-	}
-	a.teams[id] = n > 0
-	return n > 0, nil
+	return a.policy.TeamExists(id, func(id string) (bool, error) {
+		var n int
+		err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM teams WHERE id = ?`, id).Scan(&n)
+		return n > 0, err
+	})
 }
