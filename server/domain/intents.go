@@ -99,7 +99,7 @@ const MaxRuleRounds = 8
 // store more changes (take returns, and clears, the changes stored since it
 // was last called). Every store calls it in the transaction that stored the
 // changes.
-func Settle(ctx context.Context, rules Rules, facts Facts, take func() []Change, write func(Intents) error) error {
+func Settle(ctx context.Context, rules Rules, facts Facts, take func() []Change, w IntentWriter) error {
 	for round := 0; ; round++ {
 		batch := take()
 		if len(batch) == 0 {
@@ -113,11 +113,53 @@ func Settle(ctx context.Context, rules Rules, facts Facts, take func() []Change,
 			if err != nil {
 				return fmt.Errorf("rules for %s %s: %w", c.After.Type, c.After.ID, err)
 			}
-			if err := write(in); err != nil {
+			if err := writeIntents(ctx, facts, w, in); err != nil {
 				return fmt.Errorf("intents for %s %s: %w", c.After.Type, c.After.ID, err)
 			}
 		}
 	}
+}
+
+// IntentWriter is what a store does with intents, inside the transaction
+// that stored the change they answer.
+type IntentWriter interface {
+	CancelNotifications(c CancelNotifications) error
+	Enqueue(ns ...Notification) error
+	RaiseAlerts(alerts []ConcernAlert) error
+	// Edit stores e as a changeset of the server's automation replica.
+	Edit(e Edit) error
+}
+
+// writeIntents carries out one change's intents in their order: cancel,
+// notify, alert, edit. An edit that creates a record already there (made
+// by an earlier run of the same rule) is skipped.
+func writeIntents(ctx context.Context, facts Facts, w IntentWriter, in Intents) error {
+	for _, c := range in.Cancel {
+		if err := w.CancelNotifications(c); err != nil {
+			return err
+		}
+	}
+	if err := w.Enqueue(in.Notify...); err != nil {
+		return err
+	}
+	if err := w.RaiseAlerts(in.Alerts); err != nil {
+		return err
+	}
+	for _, e := range in.Edits {
+		if e.Create != "" {
+			existing, err := facts.Record(ctx, e.Record)
+			if err != nil {
+				return err
+			}
+			if existing != nil && existing.Type != "" {
+				continue
+			}
+		}
+		if err := w.Edit(e); err != nil {
+			return fmt.Errorf("edit %s: %w", e.Record, err)
+		}
+	}
+	return nil
 }
 
 // Apply makes the edit in an engine transaction (the store checks first

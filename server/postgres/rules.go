@@ -23,40 +23,34 @@ func (a *applier) settle() error {
 	a.settling = true
 	defer func() { a.settling = false }()
 	take := func() []domain.Change { batch := a.changes; a.changes = nil; return batch }
-	return domain.Settle(a.ctx, rules, txFacts{a}, take, a.write)
+	return domain.Settle(a.ctx, rules, txFacts{a}, take, intentWriter{a})
 }
 
-func (a *applier) write(in domain.Intents) error {
-	for _, c := range in.Cancel {
-		if _, err := cancelTx(a.ctx, a.tx, c.RecordID, c.Kinds...); err != nil {
-			return err
-		}
-	}
-	if err := enqueueTx(a.ctx, a.tx, a.tx.now, in.Notify...); err != nil {
-		return err
-	}
-	if err := raiseAlertsTx(a.ctx, a.tx, in.Alerts); err != nil {
-		return err
-	}
-	for _, e := range in.Edits {
-		if err := a.edit(e); err != nil {
-			return fmt.Errorf("edit %s: %w", e.Record, err)
-		}
-	}
-	return nil
+// intentWriter writes the rules' intents in the applier's transaction.
+type intentWriter struct{ a *applier }
+
+var _ domain.IntentWriter = intentWriter{}
+
+func (w intentWriter) CancelNotifications(c domain.CancelNotifications) error {
+	_, err := cancelTx(w.a.ctx, w.a.tx, c.RecordID, c.Kinds...)
+	return err
 }
 
-func (a *applier) edit(e domain.Edit) error {
-	if e.Create != "" {
-		existing, err := a.getter(e.Record)
-		if err != nil {
-			return err
-		}
-		if existing != nil && existing.Type != "" {
-			return nil // made by an earlier run of the same rule
-		}
-	}
-	rep, _, err := a.replica("auto")
+func (w intentWriter) Enqueue(ns ...domain.Notification) error {
+	return enqueueTx(w.a.ctx, w.a.tx, w.a.tx.now, ns...)
+}
+
+func (w intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
+	return raiseAlertsTx(w.a.ctx, w.a.tx, alerts)
+}
+
+// Edit stores a server-authored change as a changeset of the automation
+// replica, through this applier (so it joins the transaction and its
+// records are planned in the next round). The rules write with a replica
+// of their own (meta keys auto_*), so their changesets are told apart from
+// people's edits in the log.
+func (w intentWriter) Edit(e domain.Edit) error {
+	rep, _, err := w.a.replica("auto")
 	if err != nil {
 		return err
 	}
