@@ -40,6 +40,10 @@ type Field struct {
 	Set    map[string][]ID  // set: element -> live add tags (sorted)
 	Counts map[string]int64 // counter: key -> sum of deltas
 	Text   *text.Doc        // text
+	// owner is the record that may change this field in place; a field
+	// reached from any other record (a working copy made by cow) is copied
+	// before it changes.
+	owner *Record
 }
 
 // RegValue is one value of a multi-value register.
@@ -60,7 +64,9 @@ func (r *Record) Clone() *Record {
 	c.VV = r.VV.Clone()
 	c.Fields = make(map[string]*Field, len(r.Fields))
 	for k, f := range r.Fields {
-		c.Fields[k] = f.clone()
+		nf := f.clone()
+		nf.owner = &c
+		c.Fields[k] = nf
 	}
 	c.Authors = make(map[ReplicaID]string, len(r.Authors))
 	for k, v := range r.Authors {
@@ -71,6 +77,57 @@ func (r *Record) Clone() *Record {
 		c.Erased = &e
 	}
 	return &c
+}
+
+// cow returns a working copy of r that shares r's fields, copying one (and
+// of a text only the chunks an edit changes) when an op first changes it:
+// a save costs what it changes, not what the record holds. r must not
+// change afterwards; it stays what it was if the save fails.
+func (r *Record) cow() *Record {
+	c := *r
+	c.VV = r.VV.Clone()
+	c.Fields = make(map[string]*Field, len(r.Fields))
+	for k, f := range r.Fields {
+		c.Fields[k] = f
+	}
+	c.Authors = make(map[ReplicaID]string, len(r.Authors))
+	for k, v := range r.Authors {
+		c.Authors[k] = v
+	}
+	if r.Erased != nil {
+		e := *r.Erased
+		c.Erased = &e
+	}
+	return &c
+}
+
+// mutable returns field name ready to change in place (nil if absent).
+func (r *Record) mutable(name string) *Field {
+	f := r.Fields[name]
+	if f == nil || f.owner == r {
+		return f
+	}
+	c := &Field{Kind: f.Kind, owner: r}
+	if f.Values != nil {
+		c.Values = append([]RegValue(nil), f.Values...)
+	}
+	if f.Set != nil {
+		c.Set = make(map[string][]ID, len(f.Set))
+		for k, v := range f.Set {
+			c.Set[k] = v[:len(v):len(v)]
+		}
+	}
+	if f.Counts != nil {
+		c.Counts = make(map[string]int64, len(f.Counts))
+		for k, v := range f.Counts {
+			c.Counts[k] = v
+		}
+	}
+	if f.Text != nil {
+		c.Text = f.Text.Fork()
+	}
+	r.Fields[name] = c
+	return c
 }
 
 func (f *Field) clone() *Field {
@@ -119,7 +176,7 @@ func (r *Record) field(name string, k FieldKind) (*Field, error) {
 	}
 	f := r.Fields[name]
 	if f == nil {
-		f = &Field{Kind: k}
+		f = &Field{Kind: k, owner: r}
 		switch k {
 		case KindSet:
 			f.Set = map[string][]ID{}
@@ -131,6 +188,8 @@ func (r *Record) field(name string, k FieldKind) (*Field, error) {
 		r.Fields[name] = f
 	} else if f.Kind != k {
 		return nil, Errorf(EMALFORMED, "apply", "field %q is a %s, not a %s", name, f.Kind, k)
+	} else {
+		f = r.mutable(name)
 	}
 	return f, nil
 }
@@ -234,7 +293,9 @@ func (r *Record) applyRemove(op *Op) error {
 	if err != nil {
 		return err
 	}
-	kept := f.Set[op.Elem][:0]
+	// A new slice: the old one may be shared with the state this working
+	// copy was made from.
+	var kept []ID
 	for _, tag := range f.Set[op.Elem] {
 		if !containsID(op.Refs, tag) {
 			kept = append(kept, tag)

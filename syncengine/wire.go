@@ -606,7 +606,7 @@ func (d *decoder) record() *Record {
 		if d.err != nil {
 			break
 		}
-		f := &Field{Kind: FieldKind(kb[0])}
+		f := &Field{Kind: FieldKind(kb[0]), owner: r}
 		switch f.Kind {
 		case KindRegister:
 			nv := d.count(4)

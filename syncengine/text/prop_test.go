@@ -26,6 +26,15 @@ type simReplica struct {
 type sim struct {
 	reps []*simReplica
 	log  [][]*simOp // per author
+	// frozen are docs a replica forked from, with their bytes and text then:
+	// nothing the fork does may change them.
+	frozen []frozenDoc
+}
+
+type frozenDoc struct {
+	d    *Doc
+	enc  string
+	text string
 }
 
 func newSim(n int) *sim {
@@ -129,7 +138,11 @@ func (s *sim) step(t *rapid.T) {
 			return
 		}
 		s.apply(t, r, s.log[a][rapid.IntRange(0, limit-1).Draw(t, "dup")])
-	case 5: // clone and purge must not change anything visible
+	case 5: // clone (or fork) and purge must not change anything visible
+		if rapid.Bool().Draw(t, "fork") {
+			s.frozen = append(s.frozen, frozenDoc{r.d, string(r.d.AppendBinary(nil)), r.d.String()})
+			r.d = r.d.Fork()
+		}
 		if rapid.Bool().Draw(t, "purge") {
 			before := r.d.String()
 			r.d = r.d.Clone()
@@ -164,6 +177,11 @@ func TestPropertyConverge(t *testing.T) {
 			s.step(t)
 		}
 		s.syncAll(t)
+		for i, f := range s.frozen {
+			if string(f.d.AppendBinary(nil)) != f.enc || f.d.String() != f.text {
+				t.Fatalf("doc %d changed after it was forked", i)
+			}
+		}
 		// Purged and unpurged replicas encode deleted text differently, so
 		// compare encodings after purging all of them.
 		want := s.reps[0].d.String()

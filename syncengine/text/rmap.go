@@ -7,8 +7,12 @@ import "sort"
 // rmapBlock entries) so that inserting into the middle costs O(rmapBlock)
 // rather than O(entries): chunk splits re-point many small ranges, and a
 // flat slice made that quadratic on long traces.
+//
+// A fork shares its blocks with the map it came from (which must not change
+// afterwards); shared marks the blocks it has not copied yet (nil: none).
 type rmap struct {
 	blocks [][]rentry
+	shared []bool
 }
 
 type rentry struct {
@@ -24,6 +28,28 @@ func (m *rmap) clone() rmap {
 		bs[i] = append([]rentry(nil), b...)
 	}
 	return rmap{blocks: bs}
+}
+
+// fork returns a map that shares every block with m and copies a block only
+// when it changes it, so forking costs O(blocks), not O(entries).
+func (m *rmap) fork() rmap {
+	if len(m.blocks) == 0 {
+		return rmap{}
+	}
+	sh := make([]bool, len(m.blocks))
+	for i := range sh {
+		sh[i] = true
+	}
+	return rmap{blocks: append([][]rentry(nil), m.blocks...), shared: sh}
+}
+
+// mut returns block b for changing in place, copied first if it is shared.
+func (m *rmap) mut(b int) []rentry {
+	if m.shared != nil && m.shared[b] {
+		m.blocks[b] = append(make([]rentry, 0, len(m.blocks[b])+1), m.blocks[b]...)
+		m.shared[b] = false
+	}
+	return m.blocks[b]
 }
 
 // locate returns the block and index of the last entry with lo <= seq;
@@ -84,7 +110,7 @@ func (m *rmap) insertAt(b, i int, e rentry) {
 		m.blocks = [][]rentry{{e}}
 		return
 	}
-	blk := append(m.blocks[b], rentry{})
+	blk := append(m.mut(b), rentry{})
 	copy(blk[i+1:], blk[i:])
 	blk[i] = e
 	m.blocks[b] = blk
@@ -95,15 +121,23 @@ func (m *rmap) insertAt(b, i int, e rentry) {
 		m.blocks = append(m.blocks, nil)
 		copy(m.blocks[b+2:], m.blocks[b+1:])
 		m.blocks[b+1] = second
+		if m.shared != nil {
+			m.shared = append(m.shared, false)
+			copy(m.shared[b+2:], m.shared[b+1:])
+			m.shared[b+1] = false
+		}
 	}
 }
 
 func (m *rmap) removeAt(b, i int) {
-	blk := m.blocks[b]
+	blk := m.mut(b)
 	copy(blk[i:], blk[i+1:])
 	blk = blk[:len(blk)-1]
 	if len(blk) == 0 {
 		m.blocks = append(m.blocks[:b], m.blocks[b+1:]...)
+		if m.shared != nil {
+			m.shared = append(m.shared[:b], m.shared[b+1:]...)
+		}
 		return
 	}
 	m.blocks[b] = blk
@@ -116,10 +150,10 @@ func (m *rmap) clear(lo, hi uint64) {
 		if i < 0 {
 			return
 		}
-		e := &m.blocks[b][i]
-		if e.hi <= lo {
+		if m.blocks[b][i].hi <= lo {
 			return
 		}
+		e := &m.mut(b)[i]
 		switch {
 		case e.lo < lo && e.hi > hi:
 			right := rentry{hi, e.hi, e.slot}
@@ -144,10 +178,11 @@ func (m *rmap) set(lo, hi uint64, slot uint32) {
 	}
 	if n := len(m.blocks); n > 0 {
 		lb := m.blocks[n-1]
-		last := &lb[len(lb)-1]
+		last := lb[len(lb)-1]
 		if lo >= last.hi { // common case: new ids arrive in increasing order
 			if last.hi == lo && last.slot == slot {
-				last.hi = hi
+				lb = m.mut(n - 1)
+				lb[len(lb)-1].hi = hi
 				return
 			}
 			m.insertAt(n-1, len(lb), rentry{lo, hi, slot})
@@ -157,7 +192,7 @@ func (m *rmap) set(lo, hi uint64, slot uint32) {
 	m.clear(lo, hi)
 	b, i := m.locate(lo)
 	if len(m.blocks) > 0 {
-		blk := m.blocks[b]
+		blk := m.mut(b)
 		if i >= 0 && blk[i].hi == lo && blk[i].slot == slot {
 			blk[i].hi = hi
 			if i+1 < len(blk) && blk[i+1].lo == hi && blk[i+1].slot == slot {
