@@ -157,7 +157,7 @@ type Doc struct {
 	hintC, hintPos int // chunk hintC starts at visible position hintPos
 	dirty          []*chunk
 	scanned        []run // scratch for integrate
-	repsOwned bool // repIdx is not shared with the Doc this was forked from
+	repsOwned      bool  // repIdx is not shared with the Doc this was forked from
 	// gen names this Doc among its forks; 0 (a Doc never forked, and
 	// every Doc decoded or built by New) owns every chunk with gen 0.
 	gen uint64
@@ -279,7 +279,7 @@ func (d *Doc) Fork() *Doc {
 		index:  make([]rmap, len(d.index)),
 		vis:    d.vis,
 		hintC:  d.hintC, hintPos: d.hintPos,
-		gen:    forks.Add(1),
+		gen: forks.Add(1),
 	}
 	for i := range d.index {
 		n.index[i] = d.index[i].fork()
