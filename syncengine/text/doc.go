@@ -64,7 +64,7 @@ var (
 )
 
 const (
-	maxRuns = 128       // a chunk splits when it holds more runs than this
+	maxRuns = 64        // a chunk splits when it holds more runs than this
 	maxRun  = 1<<31 - 1 // longest run, in runes
 	zeroRep = 0         // replica index meaning "none"
 )

@@ -20,7 +20,7 @@ type rentry struct {
 	slot   uint32
 }
 
-const rmapBlock = 256
+const rmapBlock = 64
 
 func (m *rmap) clone() rmap {
 	bs := make([][]rentry, len(m.blocks))
