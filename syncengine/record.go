@@ -101,6 +101,16 @@ func (r *Record) cow() *Record {
 	return &c
 }
 
+// freeze gives up r's ownership of its fields: from now on r, like every
+// working copy sharing them, copies a field before changing it.
+func (r *Record) freeze() {
+	for _, f := range r.Fields {
+		if f.owner == r {
+			f.owner = nil
+		}
+	}
+}
+
 // mutable returns field name ready to change in place (nil if absent).
 func (r *Record) mutable(name string) *Field {
 	f := r.Fields[name]

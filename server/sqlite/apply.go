@@ -249,6 +249,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 		state := syncengine.EncodeRecord(rec)
+		a.tx.db.states.Put(rec.ID, state, rec)
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, service_id = excluded.service_id,

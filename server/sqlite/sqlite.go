@@ -67,11 +67,15 @@ type DB struct {
 	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
 	srv   *syncengine.Replica
 	srvSt *ServerStore
+
+	// states keeps decoded record states by their stored bytes, so a push
+	// to a long-edited note does not decode it again (see loadRecord).
+	states *syncengine.StateCache
 }
 
 // NewDB returns an unopened DB for path.
 func NewDB(path string) *DB {
-	return &DB{Path: path, Now: time.Now, Rand: rand.Reader,
+	return &DB{Path: path, Now: time.Now, Rand: rand.Reader, states: syncengine.NewStateCache(32 << 20),
 		HeldMaxCount: DefaultHeldMaxCount, HeldMaxBytes: DefaultHeldMaxBytes,
 		QuarantineBodyMax: DefaultQuarantineBodyMax, QuarantineDeviceBytes: DefaultQuarantineDeviceBytes}
 }

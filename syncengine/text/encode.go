@@ -52,20 +52,23 @@ const (
 // coalesced returns the runs of d maximally merged, text copied. Deleted
 // runs carry no text: their content can never be shown again, and whether a
 // replica has purged it yet (PurgeDeletedContent) must not change the bytes.
+//
+// The runs returned carry no text (the text column is the visible runs'
+// text in document order, which merging does not change: AppendBinary
+// writes it from d), so encoding a long note copies its text once, into
+// the output.
 func (d *Doc) coalesced() []run {
 	var out []run
 	for _, c := range d.chunks {
 		for i := range c.runs {
 			r := c.runs[i]
-			if r.del {
-				r.text = nil
-			}
+			r.text = nil
+			// canMerge's purged test compares texts, which are all nil
+			// here; del, which it also compares, is what decides.
 			if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
 				out[k-1].n += r.n
-				out[k-1].text = append(out[k-1].text, r.text...)
 				continue
 			}
-			r.text = append([]byte(nil), r.text...)
 			out = append(out, r)
 		}
 	}
@@ -149,8 +152,12 @@ func (d *Doc) AppendBinary(b []byte) []byte {
 			b = binary.AppendVarint(b, int64(runs[i].right.seq-runs[i].seq))
 		}
 	}
-	for i := range runs {
-		b = append(b, runs[i].text...)
+	for _, c := range d.chunks {
+		for i := range c.runs {
+			if !c.runs[i].del {
+				b = append(b, c.runs[i].text...)
+			}
+		}
 	}
 	return b
 }
