@@ -456,3 +456,32 @@ func (r *Record) Conflicts() []Conflict {
 }
 
 func validUTF8Text(s string) bool { return s != "" && utf8.ValidString(s) }
+
+// CompactText drops from the record's text fields the deleted characters no
+// future edit can name (text.Doc.Compact), when stable (what every replica
+// has acknowledged) covers everything the record holds; it returns how many
+// it dropped. The caller must also know that no edit made before its
+// replica held this state is still on its way (replicas push their own
+// saves before they acknowledge). The visible text, and how later edits
+// merge, do not change; the record's encoding does, so replicas that
+// compacted at different times hold different bytes for the same text.
+func (r *Record) CompactText(stable VV) int {
+	if r.Erased != nil || !stable.Covers(r.VV) {
+		return 0
+	}
+	n := 0
+	for name, f := range r.Fields {
+		if f.Kind == KindText && f.Text != nil {
+			n += r.mutable(name).Text.Compact()
+		}
+	}
+	return n
+}
+
+// textLen is a text field's length in runes (0 for an absent field).
+func (f *Field) textLen() int {
+	if f == nil || f.Text == nil {
+		return 0
+	}
+	return f.Text.Len()
+}
