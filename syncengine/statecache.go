@@ -57,7 +57,8 @@ func (c *StateCache) Get(id RecordID, stored []byte) *Record {
 	return e.rec.cow()
 }
 
-// Put keeps rec as the state stored decodes to. rec's fields are frozen:
+// Put keeps rec as the state stored decodes to. stored is kept, not copied:
+// the caller must not change it afterwards. rec's fields are frozen:
 // rec (like every other record sharing them) copies a field before changing
 // it from now on.
 func (c *StateCache) Put(id RecordID, stored []byte, rec *Record) {
@@ -72,7 +73,7 @@ func (c *StateCache) Put(id RecordID, stored []byte, rec *Record) {
 	if el := c.items[id]; el != nil {
 		c.remove(el)
 	}
-	c.items[id] = c.ll.PushFront(&stateEntry{id: id, stored: bytes.Clone(stored), rec: rec})
+	c.items[id] = c.ll.PushFront(&stateEntry{id: id, stored: stored, rec: rec})
 	c.bytes += len(stored)
 	for c.bytes > c.maxBytes {
 		c.remove(c.ll.Back())

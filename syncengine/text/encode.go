@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -57,8 +58,7 @@ const (
 // text in document order, which merging does not change: AppendBinary
 // writes it from d), so encoding a long note copies its text once, into
 // the output.
-func (d *Doc) coalesced() []run {
-	var out []run
+func (d *Doc) coalesced(out []run) []run {
 	for _, c := range d.chunks {
 		for i := range c.runs {
 			r := c.runs[i]
@@ -75,9 +75,20 @@ func (d *Doc) coalesced() []run {
 	return out
 }
 
+// runBufs recycles the coalesced runs AppendBinary works from: a
+// long-edited note has thousands, and the server encodes it per push.
+var runBufs = sync.Pool{New: func() any { return new([]run) }}
+
 // AppendBinary appends the canonical encoding of d to b.
 func (d *Doc) AppendBinary(b []byte) []byte {
-	runs := d.coalesced()
+	buf := runBufs.Get().(*[]run)
+	runs := d.coalesced((*buf)[:0])
+	defer func() {
+		if cap(runs) <= 1<<16 {
+			*buf = runs[:0]
+			runBufs.Put(buf)
+		}
+	}()
 	used := make([]bool, len(d.reps))
 	for i := range runs {
 		used[runs[i].rep] = true
@@ -99,7 +110,10 @@ func (d *Doc) AppendBinary(b []byte) []byte {
 		b = append(b, d.reps[r][:]...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(runs)))
-	flags := make([]byte, len(runs))
+	// The flags column is written in place.
+	fstart := len(b)
+	b = slices.Grow(b, len(runs))[:fstart+len(runs)]
+	flags := b[fstart:]
 	for i := range runs {
 		r := &runs[i]
 		var f byte
@@ -123,7 +137,6 @@ func (d *Doc) AppendBinary(b []byte) []byte {
 		}
 		flags[i] = f
 	}
-	b = append(b, flags...)
 	for i := range runs {
 		if flags[i]&flagSameRep == 0 {
 			b = binary.AppendUvarint(b, remap[runs[i].rep])
