@@ -60,23 +60,13 @@ func newRecord(id RecordID) *Record {
 
 // Clone returns a deep copy, so a changeset can be applied all-or-nothing.
 func (r *Record) Clone() *Record {
-	c := *r
-	c.VV = r.VV.Clone()
-	c.Fields = make(map[string]*Field, len(r.Fields))
-	for k, f := range r.Fields {
+	c := r.cow()
+	for k, f := range c.Fields {
 		nf := f.clone()
-		nf.owner = &c
+		nf.owner = c
 		c.Fields[k] = nf
 	}
-	c.Authors = make(map[ReplicaID]string, len(r.Authors))
-	for k, v := range r.Authors {
-		c.Authors[k] = v
-	}
-	if r.Erased != nil {
-		e := *r.Erased
-		c.Erased = &e
-	}
-	return &c
+	return c
 }
 
 // cow returns a working copy of r that shares r's fields, copying one (and
@@ -117,30 +107,20 @@ func (r *Record) mutable(name string) *Field {
 	if f == nil || f.owner == r {
 		return f
 	}
-	c := &Field{Kind: f.Kind, owner: r}
-	if f.Values != nil {
-		c.Values = append([]RegValue(nil), f.Values...)
-	}
-	if f.Set != nil {
-		c.Set = make(map[string][]ID, len(f.Set))
-		for k, v := range f.Set {
-			c.Set[k] = v[:len(v):len(v)]
-		}
-	}
-	if f.Counts != nil {
-		c.Counts = make(map[string]int64, len(f.Counts))
-		for k, v := range f.Counts {
-			c.Counts[k] = v
-		}
-	}
-	if f.Text != nil {
-		c.Text = f.Text.Fork()
-	}
+	c := f.copyWith(true)
+	c.owner = r
 	r.Fields[name] = c
 	return c
 }
 
 func (f *Field) clone() *Field {
+	return f.copyWith(false)
+}
+
+// copyWith copies f: deeply, or (fork) sharing what later changes copy
+// anyway: a text's chunks (text.Doc.Fork) and set tag slices (capped, so an
+// append copies; removals build a new slice).
+func (f *Field) copyWith(fork bool) *Field {
 	c := &Field{Kind: f.Kind}
 	if f.Values != nil {
 		c.Values = append([]RegValue(nil), f.Values...)
@@ -148,7 +128,11 @@ func (f *Field) clone() *Field {
 	if f.Set != nil {
 		c.Set = make(map[string][]ID, len(f.Set))
 		for k, v := range f.Set {
-			c.Set[k] = append([]ID(nil), v...)
+			if fork {
+				c.Set[k] = v[:len(v):len(v)]
+			} else {
+				c.Set[k] = append([]ID(nil), v...)
+			}
 		}
 	}
 	if f.Counts != nil {
@@ -157,7 +141,11 @@ func (f *Field) clone() *Field {
 			c.Counts[k] = v
 		}
 	}
-	if f.Text != nil {
+	switch {
+	case f.Text == nil:
+	case fork:
+		c.Text = f.Text.Fork()
+	default:
 		c.Text = f.Text.Clone()
 	}
 	return c

@@ -27,49 +27,14 @@ import (
 	"github.com/golang/snappy"
 
 	"github.com/joinedup/joinedup/syncengine/text"
+	"github.com/joinedup/joinedup/syncengine/text/texttrace"
 )
 
-type patch struct {
-	Pos, Del int
-	Ins      string
-}
-
-func (p *patch) UnmarshalJSON(b []byte) error {
-	var a [3]any
-	if err := json.Unmarshal(b, &a); err != nil {
-		return err
-	}
-	pos, ok1 := a[0].(float64)
-	del, ok2 := a[1].(float64)
-	ins, ok3 := a[2].(string)
-	if !ok1 || !ok2 || !ok3 || pos < 0 || del < 0 {
-		return fmt.Errorf("bad patch %s", b)
-	}
-	p.Pos, p.Del, p.Ins = int(pos), int(del), ins
-	return nil
-}
-
-type seqTrace struct {
-	Kind         string
-	StartContent string
-	EndContent   string
-	Txns         []struct {
-		Parents []int
-		Agent   int
-		Patches []patch
-	}
-}
-
-type confHistory struct {
-	EndContent string
-	Txns       []struct {
-		Span     [2]int
-		Parents  []int
-		Agent    string
-		SeqStart uint64
-		Ops      []patch
-	}
-}
+type (
+	patch       = texttrace.Patch
+	seqTrace    = texttrace.Trace
+	confHistory = texttrace.ConfHistory
+)
 
 // rep is the replica id of agent n: agents sort by number, and ids do not
 // wrap however many agents a trace has.
@@ -241,7 +206,7 @@ func sequential(t *seqTrace) (*text.Doc, error) {
 	d := text.New()
 	nd := node{agent: rep(0)}
 	if t.StartContent != "" {
-		nd.patches = []patch{{0, 0, t.StartContent}}
+		nd.patches = []patch{{Pos: 0, Del: 0, Ins: t.StartContent}}
 		if _, err := local(d, &nd); err != nil {
 			return nil, err
 		}
