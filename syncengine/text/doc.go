@@ -507,9 +507,17 @@ func (d *Doc) settle() {
 
 func (d *Doc) splitChunk(c *chunk) {
 	const half = maxRuns / 2
+	keep := half
+	if c.idx == len(d.chunks)-1 {
+		// Text typed at the end: the last chunk keeps what it holds full
+		// and the new one starts small, so a note typed straight through
+		// has full chunks (half as many to fork) and its last chunk, the
+		// one each keystroke copies, stays small.
+		keep = maxRuns
+	}
 	var added []*chunk
 	for len(c.runs) > maxRuns {
-		k := len(c.runs) - half
+		k := max(len(c.runs)-half, keep)
 		nc := &chunk{runs: make([]run, len(c.runs)-k, maxRuns+1), slot: uint32(len(d.slots)), gen: d.gen, rgen: d.gen}
 		copy(nc.runs, c.runs[k:])
 		clear(c.runs[k:])
