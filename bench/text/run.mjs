@@ -181,7 +181,7 @@ for (const file of fs.readdirSync(dir).filter(f => f.endsWith('.json.gz')).sort(
   const t = load(file)
   for (const [impl, f] of impls[formatOf(t)]) {
     if (only && !only.split(',').includes(impl)) continue
-    let best = Infinity, res
+    let best = Infinity, bestCPU = Infinity, res
     gc()
     const before = heap()
     res = f(t)
@@ -190,11 +190,13 @@ for (const file of fs.readdirSync(dir).filter(f => f.endsWith('.json.gz')).sort(
     for (let i = 0; i < runs; i++) {
       res = null
       gc()
-      const start = performance.now()
+      const start = performance.now(), cpu0 = process.cpuUsage()
       res = f(t)
       best = Math.min(best, performance.now() - start)
+      const cpu = process.cpuUsage(cpu0)
+      bestCPU = Math.min(bestCPU, (cpu.user + cpu.system) / 1000)
     }
     if (!contentOK(t, res.content)) throw Error(`${impl} ${trace}: end content differs`)
-    console.log(JSON.stringify({ impl, trace, ms: Math.round(best * 1000) / 1000, heapMB, bytes: res.bytes }))
+    console.log(JSON.stringify({ impl, trace, ms: Math.round(best * 1000) / 1000, cpuMs: Math.round(bestCPU * 1000) / 1000, heapMB, bytes: res.bytes }))
   }
 }

@@ -26,18 +26,19 @@ const lines = require('fs').readFileSync(process.argv[2], 'utf8').trim().split('
 const get = (impl, trace) => lines.find(l => l.impl === impl && l.trace === trace)
 const fmt = (v, d = 1) => v == null ? '-' : v.toFixed(d)
 const ratio = (a, b) => (a == null || b == null || b === 0) ? '-' : (a / b).toFixed(2)
-console.log('| trace | impl | ms | heap MB | encoded B | ms vs JoinedUp | heap vs JoinedUp | bytes vs JoinedUp |')
-console.log('|---|---|---:|---:|---:|---:|---:|---:|')
+console.log('| trace | impl | ms | CPU ms | heap MB | encoded B | ms vs JoinedUp | CPU vs JoinedUp | heap vs JoinedUp | bytes vs JoinedUp |')
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
 const traces = [...new Set(lines.map(l => l.trace))].sort()
 for (const trace of traces) {
   const ju = get('joinedup', trace)
   for (const impl of ['joinedup', 'diamond-types', 'yjs', 'automerge']) {
     const r = get(impl, trace)
     if (!r) continue
-    console.log(`| ${trace} | ${impl} | ${fmt(r.ms)} | ${fmt(r.heapMB, 2)} | ${r.bytes}${r.rawBytes ? ` (raw ${r.rawBytes})` : ''} | ${ratio(r.ms, ju.ms)} | ${ratio(r.heapMB, ju.heapMB)} | ${ratio(r.bytes, ju.bytes)} |`)
+    console.log(`| ${trace} | ${impl} | ${fmt(r.ms)} | ${fmt(r.cpuMs)} | ${fmt(r.heapMB, 2)} | ${r.bytes}${r.rawBytes ? ` (raw ${r.rawBytes})` : ''} | ${ratio(r.ms, ju.ms)} | ${ratio(r.cpuMs, ju.cpuMs)} | ${ratio(r.heapMB, ju.heapMB)} | ${ratio(r.bytes, ju.bytes)} |`)
   }
 }
-console.log('\n(ratios are other / JoinedUp: above 1 means JoinedUp is faster or smaller)')
+console.log('\n(ratios are other / JoinedUp: above 1 means JoinedUp is faster or smaller. ms is wall time, CPU ms the')
+console.log(' process CPU of the best run, every thread counted: on a shared machine CPU varies far less than wall time.)')
 console.log('(JoinedUp bytes are as shipped: AppendBinary in a snappy block, EncodedSize in gotrace; raw = AppendBinary alone.')
 console.log(' Yjs is encodeStateAsUpdate, Automerge is save(), which already deflates its columns, diamond-types is toBytes().')
 console.log(' Concurrent traces: JoinedUp and diamond-types build every op at its own version and merge once; Yjs and')

@@ -121,9 +121,13 @@ func byteOffset(b []byte, runes, k int) int {
 // fork copies a run's text when it first appends to it, and that copy must
 // not grow with the length of the note.
 func canMerge(a, b *run) bool {
+	return continues(a, b) && a.purged() == b.purged()
+}
+
+// continues is canMerge but for the texts.
+func continues(a, b *run) bool {
 	return a.rep == b.rep && b.seq == a.seq+uint64(a.n) && b.left == a.last() &&
-		a.right == b.right && a.del == b.del && a.purged() == b.purged() &&
-		uint64(a.n)+uint64(b.n) <= maxRun
+		a.right == b.right && a.del == b.del && uint64(a.n)+uint64(b.n) <= maxRun
 }
 
 // maxRunBytes bounds the text of a run that edits extend in place.
@@ -641,17 +645,20 @@ func (d *Doc) checkNewID(id ID, n int) (present bool, err error) {
 
 // insertRun puts nr at cursor (c, ri), extending the previous run when nr
 // continues it, and indexes it.
-func (d *Doc) insertRun(c *chunk, ri int, nr run) {
+//
+// nr's text is s (nr.text is unset): a keystroke that continues the run
+// before it is appended to that run's bytes without a copy of its own.
+func (d *Doc) insertRun(c *chunk, ri int, nr run, s string) {
 	pc, pi := c, ri-1
 	if pi < 0 && c.idx > 0 {
 		pc = d.chunks[c.idx-1]
 		pi = len(pc.runs) - 1
 	}
 	if pi >= 0 {
-		if canJoin(&pc.runs[pi], &nr) {
+		if p := &pc.runs[pi]; continues(p, &nr) && !p.purged() && len(p.text)+len(s) <= maxRunBytes {
 			pc = d.own(pc)
 			p := &pc.runs[pi]
-			p.text = append(p.text, nr.text...)
+			p.text = append(p.text, s...)
 			p.n += nr.n
 			pc.vis += int(nr.n)
 			d.vis += int(nr.n)
@@ -660,6 +667,7 @@ func (d *Doc) insertRun(c *chunk, ri int, nr run) {
 		}
 	}
 	c = d.own(c)
+	nr.text = []byte(s)
 	c.runs = append(c.runs, run{})
 	copy(c.runs[ri+1:], c.runs[ri:])
 	c.runs[ri] = nr
@@ -706,7 +714,7 @@ func (d *Doc) LocalInsert(id ID, pos int, s string) (Insert, error) {
 	if nc, nri, ok := d.next(c, ri); ok {
 		right = oid{nc.runs[nri].rep, nc.runs[nri].seq}
 	}
-	d.insertRun(c, ri, run{seq: id.Seq, left: left, right: right, text: []byte(s), rep: rep, n: uint32(n)})
+	d.insertRun(c, ri, run{seq: id.Seq, left: left, right: right, rep: rep, n: uint32(n)}, s)
 	d.settle()
 	return Insert{ID: id, OriginLeft: d.toID(left), OriginRight: d.toID(right), Text: s}, nil
 }
@@ -731,7 +739,7 @@ func (d *Doc) ApplyInsert(op Insert) error {
 	}
 	rep := d.addRep(op.ID.Replica)
 	d.hintC, d.hintPos = 0, 0
-	d.integrate(run{seq: op.ID.Seq, left: left, right: right, text: []byte(op.Text), rep: rep, n: uint32(n)})
+	d.integrate(run{seq: op.ID.Seq, left: left, right: right, rep: rep, n: uint32(n)}, op.Text)
 	d.settle()
 	return nil
 }
@@ -740,7 +748,7 @@ func (d *Doc) ApplyInsert(op Insert) error {
 // integrateYjsMod, eg-walker reference integrate) over runs. Only the first
 // char of each scanned run matters: later chars have their left origin
 // inside the scanned region and are skipped without changing state.
-func (d *Doc) integrate(nr run) {
+func (d *Doc) integrate(nr run, s string) {
 	if nr.right.rep != zeroRep {
 		if c, ri, off, ok := d.find(nr.right); ok && off > 0 {
 			d.splitAt(d.own(c), ri, off)
@@ -807,7 +815,7 @@ func (d *Doc) integrate(nr run) {
 		d.scanned = append(d.scanned, run{rep: o.rep, seq: o.seq, n: o.n})
 		ri++
 	}
-	d.insertRun(dc, dri, nr)
+	d.insertRun(dc, dri, nr, s)
 }
 
 // precedes breaks a tie between true siblings: lower replica id first, and
@@ -884,6 +892,10 @@ func appendSpan(s []Span, sp Span) []Span {
 }
 
 func (d *Doc) markDeleted(c *chunk, r *run) {
+	// A deleted character's content can never be shown again: it goes
+	// at once (PurgeDeletedContent has nothing left to do but for docs
+	// from before this), and merging tombstones copies nothing.
+	r.text = nil
 	r.del = true
 	c.vis -= int(r.n)
 	d.vis -= int(r.n)
