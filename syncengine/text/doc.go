@@ -162,6 +162,10 @@ type Doc struct {
 	dirty          []*chunk
 	scanned        []run // scratch for integrate
 	repsOwned      bool  // repIdx is not shared with the Doc this was forked from
+	// the last replica looked up (lookupRep)
+	lastRep [16]byte
+	lastIdx uint32
+	lastOK  bool
 	// gen names this Doc among its forks; 0 (a Doc never forked, and
 	// every Doc decoded or built by New) owns every chunk with gen 0.
 	gen uint64
@@ -374,8 +378,23 @@ func hasDeletedText(c *chunk) bool {
 	return false
 }
 
+// lookupRep interns a replica id through a one-entry cache: edits come in
+// runs from one author, and hashing 16 bytes per keystroke showed. It
+// writes the cache, so only editing paths use it; readers (Contains,
+// Deleted), which may share a frozen Doc across goroutines, do not.
+func (d *Doc) lookupRep(r [16]byte) (uint32, bool) {
+	if d.lastOK && d.lastRep == r {
+		return d.lastIdx, true
+	}
+	i, ok := d.repIdx[r]
+	if ok {
+		d.lastRep, d.lastIdx, d.lastOK = r, i, true
+	}
+	return i, ok
+}
+
 func (d *Doc) addRep(r [16]byte) uint32 {
-	if i, ok := d.repIdx[r]; ok {
+	if i, ok := d.lookupRep(r); ok {
 		return i
 	}
 	d.ownReps()
@@ -398,7 +417,7 @@ func (d *Doc) originOid(id ID) (oid, bool) {
 	if id.IsZero() {
 		return oid{}, true
 	}
-	r, ok := d.repIdx[id.Replica]
+	r, ok := d.lookupRep(id.Replica)
 	if !ok {
 		return oid{}, false
 	}
@@ -630,7 +649,7 @@ func (d *Doc) checkNewID(id ID, n int) (present bool, err error) {
 	if id.Seq+uint64(n) < id.Seq {
 		return false, fmt.Errorf("seq %d+%d overflows: %w", id.Seq, n, ErrMalformed)
 	}
-	r, ok := d.repIdx[id.Replica]
+	r, ok := d.lookupRep(id.Replica)
 	if !ok {
 		return false, nil
 	}
@@ -912,7 +931,7 @@ func (d *Doc) ApplyDelete(op Delete) error {
 		if sp.Len == 0 {
 			continue
 		}
-		r, ok := d.repIdx[sp.ID.Replica]
+		r, ok := d.lookupRep(sp.ID.Replica)
 		if !ok || !d.index[r].covers(sp.ID.Seq, sp.ID.Seq+sp.Len) {
 			return fmt.Errorf("delete span %x/%d+%d: %w", sp.ID.Replica, sp.ID.Seq, sp.Len, ErrUnknownID)
 		}
@@ -922,7 +941,7 @@ func (d *Doc) ApplyDelete(op Delete) error {
 		if sp.Len == 0 {
 			continue
 		}
-		rep := d.repIdx[sp.ID.Replica]
+		rep, _ := d.lookupRep(sp.ID.Replica)
 		seq, end := sp.ID.Seq, sp.ID.Seq+sp.Len
 		for seq < end {
 			c, ri, off, ok := d.find(oid{rep, seq})
