@@ -50,10 +50,11 @@ func (db *DB) Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEn
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), detail
 			FROM audit_log
-			WHERE (? = '' OR person_id = ?) AND (? = '' OR device_id = ?) AND (? = '' OR action = ?) AND (? = '' OR record_id = ?)
+			WHERE (? = '' OR person_id = ?) AND (? = '' OR device_id = ?) AND (? = '' OR action = ?) AND (? = '' OR record_id = ?
+			    OR (record_id IS NULL AND action IN ('write', 'erase') AND EXISTS (SELECT 1 FROM json_each(detail, '$.records') j WHERE j.value = ?)))
 			  AND at >= ? AND at < ? AND (? = 0 OR id < ?)
 			ORDER BY id DESC LIMIT ?`,
-			f.PersonID, f.PersonID, f.DeviceID, f.DeviceID, f.Action, f.Action, f.RecordID, f.RecordID,
+			f.PersonID, f.PersonID, f.DeviceID, f.DeviceID, f.Action, f.Action, f.RecordID, f.RecordID, f.RecordID,
 			formatTime(f.Since), until, f.BeforeID, f.BeforeID, f.Limit)
 		if err != nil {
 			return err

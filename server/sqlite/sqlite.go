@@ -54,7 +54,11 @@ type DB struct {
 
 	write *sql.DB
 	read  *sql.DB
-	turn  fifo // write transactions in arrival order (fifo.go)
+	turn  fifo  // write transactions in arrival order (fifo.go)
+	group group // syncs waiting for the write turn, run as one transaction (group.go)
+	// syncFault, when set (tests only), fails a sync after all its writes,
+	// to show that its batch neighbours keep theirs.
+	syncFault func(domain.SyncRequest) error
 
 	erasedSince atomic.Bool // an erasure committed since the last WAL truncation (erasure.go)
 	restored    bool        // this open found a backup put back in place (see generation.go)
