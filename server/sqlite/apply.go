@@ -93,6 +93,9 @@ type applier struct {
 	// Held items woken by the changesets stored so far (see drainHeld).
 	wake   []int64
 	woken  map[int64]bool
+	// noWaits: held_waits was empty when read (waitsRead) and nothing has
+	// been held since, so no stored record can wake anything.
+	waitsRead, noWaits bool
 	usages map[string]*deviceUsage // per device, see usage
 	pv     privacyState            // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction

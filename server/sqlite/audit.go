@@ -24,16 +24,37 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	if !e.At.IsZero() {
 		at = e.At
 	}
-	r, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-		formatTime(at), nullString(e.PersonID), nullString(e.DeviceID), e.Action, nullString(e.RecordID), string(detail))
-	if err != nil {
+	row := auditRow{at: formatTime(at), person: e.PersonID, device: e.DeviceID, action: e.Action, record: e.RecordID, detail: string(detail)}
+	if tx.auditTail == nil {
+		tail, chained, err := readAuditTail(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !chained {
+			r, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
+				row.at, nullString(row.person), nullString(row.device), row.action, nullString(row.record), row.detail)
+			if err != nil {
+				return err
+			}
+			id, err := r.LastInsertId()
+			if err != nil {
+				return err
+			}
+			return chainAuditRow(ctx, tx, id)
+		}
+		tx.auditTail = &tail
+	}
+	// Sealed as written: the id AUTOINCREMENT would give, and the hash over
+	// the previous row's, known from the tail this transaction keeps.
+	row.id = tx.auditTail.id + 1
+	h := row.digest(tx.auditTail.hash)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		row.id, row.at, nullString(row.person), nullString(row.device), row.action, nullString(row.record), row.detail, tx.auditTail.hash, h); err != nil {
+		tx.auditTail = nil
 		return err
 	}
-	id, err := r.LastInsertId()
-	if err != nil {
-		return err
-	}
-	return chainAuditRow(ctx, tx, id)
+	tx.auditTail.id, tx.auditTail.hash = row.id, h
+	return nil
 }
 
 // Audit lists audit entries, newest first.

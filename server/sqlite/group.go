@@ -139,6 +139,8 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 				tx.Rollback()
 				return false
 			}
+			t.auditTail = nil // its audit rows are gone
+
 		}
 		if _, err := t.ExecContext(ctx, `RELEASE sync`); err != nil {
 			tx.Rollback()

@@ -222,6 +222,9 @@ type Tx struct {
 	now  time.Time
 	done sync.Once // gives the write turn on (write transactions only)
 	turn *fifo
+	// auditTail is the newest audit row this transaction knows of (nil:
+	// read it first); see appendAudit.
+	auditTail *auditTail
 }
 
 // Commit commits and gives the write connection to the next in line.

@@ -13,6 +13,9 @@
 //   - load: N devices (default 1,000) syncing at once, each doing a few
 //     push+pull round trips with a small changeset; baseline: the same
 //     number of GET /healthz requests through the same client pool.
+//   - openloop: syncs offered at fixed, rising rates by 1,000 devices of 20
+//     teams to a server in its own process, until p99 reaches 250 ms; then
+//     a burst of every device at once (openloop.go).
 //
 // Run it with bench/server/run.sh (make bench); it is not part of make test.
 package main
@@ -56,12 +59,23 @@ func main() {
 	devices := flag.Int("devices", 1000, "simulated devices for the load benchmark")
 	syncs := flag.Int("syncs", 3, "push+pull syncs per device")
 	page := flag.Int("page", 200, "changesets per push request in the week benchmark")
-	which := flag.String("run", "week,load,orgsize,firstsync", "benchmarks to run")
+	which := flag.String("run", "week,load,openloop,orgsize,firstsync", "benchmarks to run")
+	serveDir := flag.String("serve", "", "internal: serve the API over the database in this directory (the openloop server process)")
+	olDevices := flag.Int("oldevices", 1000, "enrolled devices for the openloop benchmark")
+	olTeams := flag.Int("olteams", 20, "teams of the openloop devices")
+	pushFrac := flag.Float64("pushfrac", 0.5, "share of openloop syncs that push a changeset")
+	olStep := flag.Duration("olstep", 5*time.Second, "time at each offered rate of the openloop ladder")
+	olStart := flag.Int("olstart", 200, "first offered rate (syncs/s) of the openloop ladder; each next is 1.25x")
+	olMax := flag.Int("olmax", 6000, "highest offered rate of the openloop ladder")
 	teamSizes := flag.String("teamsizes", "2000,20000,60000", "team records for the firstsync curve (the first is the baseline)")
 	orgSizes := flag.String("orgsizes", "0,1000,10000,100000", "other-team changesets for the orgsize curve (the first is the baseline)")
 	orgReps := flag.Int("orgreps", 15, "pulls per point of the orgsize curve (the median is reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *serveDir != "" {
+		check(serve(*serveDir))
+		return
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -82,6 +96,9 @@ func main() {
 	}
 	if bytes.Contains([]byte(*which), []byte("load")) {
 		check(load(filepath.Join(dir, "load"), *devices, *syncs))
+	}
+	if bytes.Contains([]byte(*which), []byte("openloop")) {
+		check(openloop(filepath.Join(dir, "openloop"), *olDevices, *olTeams, *pushFrac, *olStep, *olStart, *olMax))
 	}
 	if bytes.Contains([]byte(*which), []byte("orgsize")) {
 		check(orgsize(filepath.Join(dir, "orgsize"), ints(*orgSizes), *orgReps))
