@@ -91,16 +91,17 @@ type applier struct {
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
 	// Held items woken by the changesets stored so far (see drainHeld).
-	wake   []int64
-	woken  map[int64]bool
+	wake  []int64
+	woken map[int64]bool
 	// noWaits: held_waits was empty when read (waitsRead) and nothing has
 	// been held since, so no stored record can wake anything.
 	waitsRead, noWaits bool
-	usages map[string]*deviceUsage // per device, see usage
-	pv     privacyState            // erasure bookkeeping (erasure.go)
+	usages             map[string]*deviceUsage // per device, see usage
+	pv                 privacyState            // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go).
 	policy domain.PolicyCache
+	facts  factsMemo // the rules' reads of people and services (rules.go)
 
 	// changes are the stored records the rules have not planned yet;
 	// settling is set while settle drains them (see rules.go).

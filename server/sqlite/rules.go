@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"slices"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
@@ -64,16 +65,61 @@ type txFacts struct{ a *applier }
 
 var _ domain.Facts = txFacts{}
 
+// The organisation does not change inside a sync (people, teams and
+// services are edited by other write transactions), so the rules' lookups
+// are read once per applier: a page of 200 changesets asked for the same
+// team's supervisors 200 times.
+
 func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
-	return findPerson(ctx, f.a.tx, "id = ?", id)
+	if p, ok := f.a.facts.person[id]; ok {
+		return p, nil
+	}
+	p, err := findPerson(ctx, f.a.tx, "id = ?", id)
+	if err != nil {
+		return p, err
+	}
+	if f.a.facts.person == nil {
+		f.a.facts.person = map[string]domain.Person{}
+	}
+	f.a.facts.person[id] = p
+	return p, nil
 }
 
 func (f txFacts) People(ctx context.Context, filter domain.PeopleFilter) ([]domain.Person, error) {
-	return findPeople(ctx, f.a.tx, filter)
+	if ps, ok := f.a.facts.people[filter]; ok {
+		return slices.Clone(ps), nil
+	}
+	ps, err := findPeople(ctx, f.a.tx, filter)
+	if err != nil {
+		return nil, err
+	}
+	if f.a.facts.people == nil {
+		f.a.facts.people = map[domain.PeopleFilter][]domain.Person{}
+	}
+	f.a.facts.people[filter] = ps
+	return slices.Clone(ps), nil
 }
 
 func (f txFacts) Service(ctx context.Context, id string) (domain.Service, error) {
-	return findService(ctx, f.a.tx, id)
+	if s, ok := f.a.facts.service[id]; ok {
+		return s, nil
+	}
+	s, err := findService(ctx, f.a.tx, id)
+	if err != nil {
+		return s, err
+	}
+	if f.a.facts.service == nil {
+		f.a.facts.service = map[string]domain.Service{}
+	}
+	f.a.facts.service[id] = s
+	return s, nil
+}
+
+// factsMemo holds the rules' organisation lookups of one applier.
+type factsMemo struct {
+	person  map[string]domain.Person
+	people  map[domain.PeopleFilter][]domain.Person
+	service map[string]domain.Service
 }
 
 func (f txFacts) Record(_ context.Context, id syncengine.RecordID) (*syncengine.Record, error) {

@@ -71,11 +71,9 @@ func main() {
 	orgSizes := flag.String("orgsizes", "0,1000,10000,100000", "other-team changesets for the orgsize curve (the first is the baseline)")
 	orgReps := flag.Int("orgreps", 15, "pulls per point of the orgsize curve (the median is reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the openloop server process to this file")
 	flag.Parse()
-	if *serveDir != "" {
-		check(serve(*serveDir))
-		return
-	}
+	serverProfile = *srvProf
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -87,6 +85,10 @@ func main() {
 			os.Exit(1)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *serveDir != "" {
+		check(serve(*serveDir))
+		return
 	}
 	dir, err := os.MkdirTemp("", "serverbench")
 	check(err)

@@ -55,6 +55,9 @@ func serve(dir string) error {
 	return nil
 }
 
+// serverProfile, if set, is where the server process writes its CPU profile.
+var serverProfile string
+
 // child is the server process seen from the generator.
 type child struct {
 	cmd   *exec.Cmd
@@ -67,7 +70,11 @@ func startChild(dir string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "-serve", dir)
+	args := []string{"-serve", dir}
+	if serverProfile != "" {
+		args = append(args, "-cpuprofile", serverProfile)
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
