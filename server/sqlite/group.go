@@ -37,11 +37,11 @@ type group struct {
 	batches atomic.Int64 // transactions run (tests look at it)
 }
 
-// take removes up to maxGroup jobs from the front of the queue.
-func (g *group) take() []*groupJob {
+// take removes up to max jobs from the front of the queue.
+func (g *group) take(max int) []*groupJob {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n := min(len(g.q), maxGroup)
+	n := min(len(g.q), max)
 	batch := append([]*groupJob(nil), g.q[:n]...)
 	g.q = append(g.q[:0], g.q[n:]...)
 	for _, j := range batch {
@@ -98,8 +98,12 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(ctx context.Context, tx
 // queue matters: a job taken by no batch would wait for a turn it already
 // gave up.
 func (db *DB) runGroups(ctx context.Context) {
+	max := db.GroupMax
+	if max <= 0 {
+		max = maxGroup
+	}
 	for {
-		batch := db.group.take()
+		batch := db.group.take(max)
 		if len(batch) == 0 {
 			db.turn.unlock()
 			return

@@ -56,6 +56,10 @@ type DB struct {
 	read  *sql.DB
 	turn  fifo  // write transactions in arrival order (fifo.go)
 	group group // syncs waiting for the write turn, run as one transaction (group.go)
+	// GroupMax bounds how many waiting syncs share one transaction (group
+	// commit, group.go); 0 means the default, 1 turns grouping off (a
+	// benchmark's before/after).
+	GroupMax int
 	// syncFault, when set (tests only), fails a sync after all its writes,
 	// to show that its batch neighbours keep theirs.
 	syncFault func(domain.SyncRequest) error

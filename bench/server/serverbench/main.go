@@ -135,6 +135,9 @@ func startServer(dir string) (*server, error) {
 	}
 	// The notification rules run on every accepted change, as in
 	// production (server/cmd/joinedup mountPush); nothing delivers them.
+	if n, err := strconv.Atoi(os.Getenv("SERVERBENCH_GROUP_MAX")); err == nil {
+		db.GroupMax = n // 1: one transaction per sync, to measure group commit against
+	}
 	db.Rules = notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	cfg := api.DefaultConfig()
 	cfg.RateLimit = 0 // unlimited: the benchmark is the only client

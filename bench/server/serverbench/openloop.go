@@ -199,6 +199,9 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 	}
 	fmt.Printf("openloop: %d devices of %d teams, server in its own process (pid %d); each sync pushes one changeset with probability %.2f and pulls the team's news\n",
 		n, teams, srv.cmd.Process.Pid, pushFrac)
+	if g := os.Getenv("SERVERBENCH_GROUP_MAX"); g != "" {
+		fmt.Printf("  group commit: at most %s syncs per transaction (SERVERBENCH_GROUP_MAX)\n", g)
+	}
 	fmt.Printf("  baselines (same run): idle GET /healthz round trip p50 %s; raw SQLite one-row write transaction (WAL, synchronous=NORMAL) %s\n",
 		idle, rawWrite)
 
