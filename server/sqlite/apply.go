@@ -66,7 +66,7 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			}
 		}
 		if db.syncFault != nil {
-			return db.syncFault(req)
+			return db.syncFault(tx, req)
 		}
 		return nil
 	})

@@ -61,14 +61,27 @@ func groupPhones(t *testing.T, db *sqlite.DB, n int) []groupPhone {
 // leaves the others committed exactly once and keeps none of its own.
 func TestGroupCommitIsolatesAFailingSync(t *testing.T) {
 	const n = 5
-	for _, bad := range []int{0, 2, n - 1} {
-		t.Run(fmt.Sprintf("sync %d of %d fails", bad, n), func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bad  int
+		lose bool // the fault takes the shared transaction with it
+		// transactions run: one for the batch, then (lost) one per sync
+		wantBatches int64
+	}{
+		{"first fails", 0, false, 1},
+		{"middle fails", 2, false, 1},
+		{"last fails", n - 1, false, 1},
+		{"middle loses the transaction", 2, true, 1 + n},
+		{"last loses the transaction", n - 1, true, 1 + n},
+	} {
+		bad := tc.bad
+		t.Run(tc.name, func(t *testing.T) {
 			db := MustOpenDB(t)
 			mustOrg(t, db)
 			ctx := context.Background()
 			phones := groupPhones(t, db, n)
 			errBad := errors.New("injected fault")
-			sqlite.SetSyncFault(db, func(req domain.SyncRequest) error {
+			sqlite.SetSyncFault(db, tc.lose, func(req domain.SyncRequest) error {
 				if req.Device.ID == phones[bad].dev.ID {
 					return errBad
 				}
@@ -93,8 +106,8 @@ func TestGroupCommitIsolatesAFailingSync(t *testing.T) {
 			}
 			must(t, hold.Rollback())
 			wg.Wait()
-			if got := sqlite.GroupBatches(db) - before; got != 1 {
-				t.Fatalf("%d syncs ran in %d transactions, want 1", n, got)
+			if got := sqlite.GroupBatches(db) - before; got != tc.wantBatches {
+				t.Fatalf("%d syncs ran in %d transactions, want %d", n, got, tc.wantBatches)
 			}
 			for i, p := range phones {
 				var logged, records, audited int
@@ -124,7 +137,7 @@ func TestGroupCommitIsolatesAFailingSync(t *testing.T) {
 			}
 			// Sent again, the accepted ones are duplicates and the failed
 			// one is accepted: each is stored exactly once.
-			sqlite.SetSyncFault(db, nil)
+			sqlite.SetSyncFault(db, false, nil)
 			for i, p := range phones {
 				res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: []*syncengine.Changeset{p.cs}, NoPull: true})
 				must(t, err)

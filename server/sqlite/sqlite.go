@@ -62,7 +62,7 @@ type DB struct {
 	GroupMax int
 	// syncFault, when set (tests only), fails a sync after all its writes,
 	// to show that its batch neighbours keep theirs.
-	syncFault func(domain.SyncRequest) error
+	syncFault func(*Tx, domain.SyncRequest) error
 
 	erasedSince atomic.Bool // an erasure committed since the last WAL truncation (erasure.go)
 	restored    bool        // this open found a backup put back in place (see generation.go)
