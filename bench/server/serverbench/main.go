@@ -41,6 +41,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -305,6 +306,7 @@ func week(dir string, page int) error {
 
 	var w wire
 	requests, rounds := 0, 0
+	cpu0 := selfCPU()
 	start := time.Now()
 	for _, k := range order {
 		rounds = max(rounds, k.round+1)
@@ -329,6 +331,7 @@ func week(dir string, page int) error {
 		}
 	}
 	pushTime := time.Since(start)
+	pushCPU := selfCPU() - cpu0
 	pushUp, pushDown := w.up.Load(), w.down.Load()
 
 	w = wire{}
@@ -359,6 +362,7 @@ func week(dir string, page int) error {
 	if _, err := raw.Exec(`CREATE TABLE rows (id TEXT PRIMARY KEY, type TEXT NOT NULL, body BLOB NOT NULL)`); err != nil {
 		return err
 	}
+	cpu0 = selfCPU()
 	start = time.Now()
 	tx, err := raw.Begin()
 	if err != nil {
@@ -376,12 +380,14 @@ func week(dir string, page int) error {
 		return err
 	}
 	bulkTime := time.Since(start)
+	bulkCPU := selfCPU() - cpu0
 
 	fmt.Printf("week: %d changesets (%d records: %s), %d KiB of JUC frames\n", len(h.Changesets), len(recs), countTypes(recs), frameBytes>>10)
 	fmt.Printf("  push: %d requests in %d causal rounds (one page of <= %d changesets per author per round), %s, up %d KiB, down %d KiB\n",
 		requests, rounds, page, pushTime.Round(time.Millisecond), pushUp>>10, pushDown>>10)
 	fmt.Printf("  pull (fresh device, snapshots): %d requests, %d items, %s, down %d KiB\n", pulls, items, pullTime.Round(time.Millisecond), pullDown>>10)
 	fmt.Printf("  baseline bulk insert of the %d final rows in one transaction: %s (%d KiB of JSON)\n", len(recs), bulkTime.Round(time.Millisecond), bulkBytes>>10)
+	fmt.Printf("  CPU of this process (client and server): push %s = %.1fx the bulk insert's %s\n", pushCPU.Round(time.Millisecond), ratio(pushCPU, bulkCPU), bulkCPU.Round(time.Millisecond))
 	fmt.Printf("  ratio: push %.1fx, pull %.1fx, push+pull %.1fx the bulk insert; wire bytes up %.2fx, down (pull) %.2fx the bulk JSON\n",
 		ratio(pushTime, bulkTime), ratio(pullTime, bulkTime), ratio(pushTime+pullTime, bulkTime),
 		float64(pushUp)/float64(bulkBytes), float64(pullDown)/float64(bulkBytes))
@@ -629,4 +635,12 @@ func pct(ds []time.Duration, p int) time.Duration {
 		i--
 	}
 	return s[i].Round(10 * time.Microsecond)
+}
+
+// selfCPU is this process's user+system CPU time so far: on a shared
+// machine it moves less than wall time does with other processes' load.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
