@@ -71,48 +71,33 @@ var _ domain.Facts = txFacts{}
 // team's supervisors 200 times.
 
 func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
-	if p, ok := f.a.facts.person[id]; ok {
-		return p, nil
-	}
-	p, err := findPerson(ctx, f.a.tx, "id = ?", id)
-	if err != nil {
-		return p, err
-	}
-	if f.a.facts.person == nil {
-		f.a.facts.person = map[string]domain.Person{}
-	}
-	f.a.facts.person[id] = p
-	return p, nil
+	return memo(&f.a.facts.person, id, func() (domain.Person, error) { return findPerson(ctx, f.a.tx, "id = ?", id) })
 }
 
 func (f txFacts) People(ctx context.Context, filter domain.PeopleFilter) ([]domain.Person, error) {
-	if ps, ok := f.a.facts.people[filter]; ok {
-		return slices.Clone(ps), nil
-	}
-	ps, err := findPeople(ctx, f.a.tx, filter)
-	if err != nil {
-		return nil, err
-	}
-	if f.a.facts.people == nil {
-		f.a.facts.people = map[domain.PeopleFilter][]domain.Person{}
-	}
-	f.a.facts.people[filter] = ps
-	return slices.Clone(ps), nil
+	ps, err := memo(&f.a.facts.people, filter, func() ([]domain.Person, error) { return findPeople(ctx, f.a.tx, filter) })
+	return slices.Clone(ps), err
 }
 
 func (f txFacts) Service(ctx context.Context, id string) (domain.Service, error) {
-	if s, ok := f.a.facts.service[id]; ok {
-		return s, nil
+	return memo(&f.a.facts.service, id, func() (domain.Service, error) { return findService(ctx, f.a.tx, id) })
+}
+
+// memo returns (*m)[k], reading it with load the first time (a failed read
+// is not kept).
+func memo[K comparable, V any](m *map[K]V, k K, load func() (V, error)) (V, error) {
+	if v, ok := (*m)[k]; ok {
+		return v, nil
 	}
-	s, err := findService(ctx, f.a.tx, id)
+	v, err := load()
 	if err != nil {
-		return s, err
+		return v, err
 	}
-	if f.a.facts.service == nil {
-		f.a.facts.service = map[string]domain.Service{}
+	if *m == nil {
+		*m = map[K]V{}
 	}
-	f.a.facts.service[id] = s
-	return s, nil
+	(*m)[k] = v
+	return v, nil
 }
 
 // factsMemo holds the rules' organisation lookups of one applier.

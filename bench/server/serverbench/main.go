@@ -466,24 +466,9 @@ func load(dir string, n, syncsEach int) error {
 	defer s.close()
 	ctx := context.Background()
 	const teams = 50
-	if err := s.db.UpsertArea(ctx, domain.Area{ID: "area", Name: "Area"}); err != nil {
-		return err
-	}
-	var ps []domain.Person
-	var ids []string
-	for t := 0; t < teams; t++ {
-		if err := s.db.UpsertTeam(ctx, domain.Team{ID: fmt.Sprintf("team%02d", t), AreaID: "area", Name: fmt.Sprintf("Team %d", t)}); err != nil {
-			return err
-		}
-	}
-	ps = append(ps, domain.Person{ID: "bench-admin", Name: "Bench Admin", Role: domain.RoleAdmin})
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("w%04d", i)
-		ps = append(ps, domain.Person{ID: id, Name: id, Role: domain.RoleWorker, TeamID: fmt.Sprintf("team%02d", i%teams)})
-		ids = append(ids, id)
-	}
 	start := time.Now()
-	if err := s.db.UpsertPeople(ctx, ps); err != nil {
+	ids, err := seedTeams(ctx, s.db, n, teams)
+	if err != nil {
 		return err
 	}
 	codes, err := s.db.IssueEnrolmentCodes(ctx, ids, "bench-admin")
@@ -498,42 +483,27 @@ func load(dir string, n, syncsEach int) error {
 		cursor       string
 	}
 	devs := make([]*device, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 64)
-	for i := range devs {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			e, err := enrol(c, s.url, codes[i])
-			if err != nil {
-				errs <- err
-				return
-			}
-			rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
-			rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
-			if err != nil {
-				errs <- err
-				return
-			}
-			devs[i] = &device{person: ids[i], team: e.TeamID, e: e, rep: rep}
-		}(i)
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+	err = parallel(n, 64, func(i int) error {
+		e, err := enrol(c, s.url, codes[i])
+		if err != nil {
+			return err
+		}
+		rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
+		rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
+		if err != nil {
+			return err
+		}
+		devs[i] = &device{person: ids[i], team: e.TeamID, e: e, rep: rep}
+		return nil
+	})
+	if err != nil {
 		return err
-	default:
 	}
 	enrolTime := time.Since(start)
 
 	// Warm-up: every device's first (snapshot) pull, not measured.
 	run := func(fn func(d *device) error) (time.Duration, []time.Duration, int) {
-		var mu sync.Mutex
-		var lat []time.Duration
-		var failed atomic.Int64
+		var lat latencies
 		gate := make(chan struct{})
 		var wg sync.WaitGroup
 		for _, d := range devs {
@@ -543,23 +513,14 @@ func load(dir string, n, syncsEach int) error {
 				<-gate
 				for k := 0; k < syncsEach; k++ {
 					t0 := time.Now()
-					if err := fn(d); err != nil {
-						if failed.Add(1) == 1 {
-							fmt.Fprintln(os.Stderr, "first error:", err)
-						}
-						continue
-					}
-					d := time.Since(t0)
-					mu.Lock()
-					lat = append(lat, d)
-					mu.Unlock()
+					lat.done(fn(d), t0)
 				}
 			}(d)
 		}
 		t0 := time.Now()
 		close(gate)
 		wg.Wait()
-		return time.Since(t0), lat, int(failed.Load())
+		return time.Since(t0), lat.d, int(lat.failed.Load())
 	}
 	for _, d := range devs {
 		r, err := doSync(c, nil, s.url, d.e.Credential, protocol.Request{})

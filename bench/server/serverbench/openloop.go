@@ -37,6 +37,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
@@ -155,30 +157,14 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 
 	c := (&wire{}).client(4 * n)
 	devs := make([]*olDevice, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 32)
 	// Enough prepared pushes per device for the whole ladder.
-	perDev := 96
-	for i := range devs {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			d, err := prepareDevice(c, srv.url, codes[i], ids[i], perDev)
-			if err != nil {
-				errs <- err
-				return
-			}
-			devs[i] = d
-		}(i)
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+	const perDev = 96
+	err = parallel(n, 32, func(i int) (err error) {
+		devs[i], err = prepareDevice(c, srv.url, codes[i], ids[i], perDev)
 		return err
-	default:
+	})
+	if err != nil {
+		return err
 	}
 	// First (snapshot) pull of every device, not measured.
 	for _, d := range devs {
@@ -281,6 +267,7 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 	}
 
 	// Burst: every device syncs at once (a push each); time until all served.
+	var wg sync.WaitGroup
 	start := time.Now()
 	var fails atomic.Int64
 	for _, d := range devs {
@@ -318,10 +305,8 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 func runRate(rate int, d time.Duration, next func(seq int) func() error) (lat []time.Duration, failed, skipped int, wall time.Duration) {
 	total := int(float64(rate) * d.Seconds())
 	interval := time.Second / time.Duration(rate)
-	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var nfail atomic.Int64
-	lat = make([]time.Duration, 0, total)
+	var l latencies
 	start := time.Now()
 	for i := 0; i < total; i++ {
 		due := start.Add(time.Duration(i) * interval)
@@ -336,20 +321,32 @@ func runRate(rate int, d time.Duration, next func(seq int) func() error) (lat []
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := fn(); err != nil {
-				if nfail.Add(1) == 1 {
-					fmt.Fprintln(os.Stderr, "openloop: first error:", err)
-				}
-				return
-			}
-			l := time.Since(due)
-			mu.Lock()
-			lat = append(lat, l)
-			mu.Unlock()
+			l.done(fn(), due)
 		}()
 	}
 	wg.Wait()
-	return lat, int(nfail.Load()), skipped, time.Since(start)
+	return l.d, int(l.failed.Load()), skipped, time.Since(start)
+}
+
+// latencies collects how long successful requests took; the first error is
+// shown, the rest counted.
+type latencies struct {
+	mu     sync.Mutex
+	d      []time.Duration
+	failed atomic.Int64
+}
+
+func (l *latencies) done(err error, since time.Time) {
+	if err != nil {
+		if l.failed.Add(1) == 1 {
+			fmt.Fprintln(os.Stderr, "serverbench: first error:", err)
+		}
+		return
+	}
+	d := time.Since(since)
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
 }
 
 // seedTeams writes an area, teams of workers and an admin; it returns the
@@ -458,4 +455,15 @@ func rawSQLiteWrite(path string, n int) (time.Duration, error) {
 		lat = append(lat, time.Since(t0))
 	}
 	return pct(lat, 50), nil
+}
+
+// parallel runs fn(0..n-1) with at most limit at a time; the first error
+// is returned.
+func parallel(n, limit int, fn func(i int) error) error {
+	var g errgroup.Group
+	g.SetLimit(limit)
+	for i := 0; i < n; i++ {
+		g.Go(func() error { return fn(i) })
+	}
+	return g.Wait()
 }
