@@ -28,3 +28,6 @@ func GroupBatches(db *DB) int64 { return db.group.batches.Load() }
 
 // GroupWaiting counts the syncs waiting for a batch.
 func GroupWaiting(db *DB) int { return db.group.waiting() }
+
+// CheckpointNow runs one background checkpoint.
+func CheckpointNow(db *DB) { db.checkpointPassive(context.Background()) }

@@ -56,6 +56,11 @@ type DB struct {
 	read  *sql.DB
 	turn  fifo  // write transactions in arrival order (fifo.go)
 	group group // syncs waiting for the write turn, run as one transaction (group.go)
+	// CheckpointEvery is how often a background connection copies the WAL
+	// into the database (checkpoint.go); 0 means DefaultCheckpointEvery.
+	CheckpointEvery time.Duration
+	ckpt            *checkpointer
+
 	// GroupMax bounds how many waiting syncs share one transaction (group
 	// commit, group.go); 0 means the default, 1 turns grouping off (a
 	// benchmark's before/after).
@@ -167,6 +172,9 @@ func (db *DB) Open() (err error) {
 		db.Close()
 		return err
 	}
+	if err := db.startCheckpointer(); err != nil {
+		db.logger().Warn("background WAL checkpoint not started; SQLite's automatic one stays on", "err", err.Error())
+	}
 	return nil
 }
 
@@ -192,7 +200,7 @@ func privateFiles(path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	var errs []error
+	errs := []error{db.stopCheckpointer()}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
