@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,6 +190,7 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 	if g := os.Getenv("SERVERBENCH_GROUP_MAX"); g != "" {
 		fmt.Printf("  group commit: at most %s syncs per transaction (SERVERBENCH_GROUP_MAX)\n", g)
 	}
+	fmt.Printf("  machine: %d CPUs, load average %s (other processes share them: latency tails follow)\n", runtime.NumCPU(), loadavg())
 	fmt.Printf("  baselines (same run): idle GET /healthz round trip p50 %s; raw SQLite one-row write transaction (WAL, synchronous=NORMAL) %s\n",
 		idle, rawWrite)
 
@@ -466,4 +468,13 @@ func parallel(n, limit int, fn func(i int) error) error {
 		g.Go(func() error { return fn(i) })
 	}
 	return g.Wait()
+}
+
+// loadavg is /proc/loadavg's 1-minute figure.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
 }
