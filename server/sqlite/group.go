@@ -88,24 +88,30 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(ctx context.Context, tx
 		return err
 	}
 	if won {
-		db.runGroups(context.WithoutCancel(ctx))
+		db.runGroups(context.WithoutCancel(ctx), j)
 	}
 	return <-j.done
 }
 
 // runGroups runs batches while the caller holds the write turn, until the
-// queue is empty, then gives the turn on. Leaving nobody's job behind in the
-// queue matters: a job taken by no batch would wait for a turn it already
-// gave up.
-func (db *DB) runGroups(ctx context.Context) {
+// caller's own job has been taken, then gives the turn on. Jobs that came
+// after it are left to their own callers, who wait in line for the turn
+// like any other writer: a stream of syncs cannot keep the turn from a
+// portal edit queued behind them.
+func (db *DB) runGroups(ctx context.Context, own *groupJob) {
 	max := db.GroupMax
 	if max <= 0 {
 		max = maxGroup
 	}
+	defer db.turn.unlock()
 	for {
+		select {
+		case <-own.taken:
+			return
+		default:
+		}
 		batch := db.group.take(max)
 		if len(batch) == 0 {
-			db.turn.unlock()
 			return
 		}
 		db.group.batches.Add(1)
