@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"sync"
 	"time"
 )
 
@@ -11,17 +13,26 @@ import (
 // commit then copies the log into the database and waits for the disk
 // (fsync) while it still holds the write turn, so every sync queued behind
 // it waits too (on a busy disk, hundreds of milliseconds: the p99 of the
-// load benchmark). With the automatic checkpoint off on the write
-// connection, a connection of its own checkpoints PASSIVE-ly every
-// CheckpointEvery; a passive checkpoint never blocks writers or readers.
-// Durability is unchanged: a commit is in the log either way.
+// load benchmark). Here a connection of its own checkpoints PASSIVE-ly
+// (never blocking writers or readers) soon after each commit, at most every
+// checkpointGap, and every CheckpointEvery regardless; the write
+// connection's automatic checkpoint stays only as a safety net at
+// safetyPages, for a single transaction bigger than that (a log that big
+// slows every page read until it is copied back). Durability is unchanged:
+// a commit is in the log either way.
 
-// DefaultCheckpointEvery is how often the log is copied into the database.
+// DefaultCheckpointEvery is how often the log is copied into the database
+// when no commit asked for it.
 const DefaultCheckpointEvery = 500 * time.Millisecond
 
-// startCheckpointer turns the write connection's automatic checkpoint off
-// and starts the background one. If it cannot start, the automatic one
-// stays on.
+const (
+	checkpointGap = 50 * time.Millisecond
+	safetyPages   = 10000
+)
+
+// startCheckpointer moves the write connection's automatic checkpoint to
+// safetyPages and starts the background one. If it cannot start, the
+// automatic one stays as it was.
 func (db *DB) startCheckpointer() error {
 	every := db.CheckpointEvery
 	if every <= 0 {
@@ -32,12 +43,12 @@ func (db *DB) startCheckpointer() error {
 		return err
 	}
 	conn.SetMaxOpenConns(1)
-	if _, err := db.write.Exec(`PRAGMA wal_autocheckpoint = 0`); err != nil {
+	if _, err := db.write.Exec(fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, safetyPages)); err != nil {
 		conn.Close()
 		return err
 	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	db.ckpt = &checkpointer{conn: conn, stop: stop, done: done}
+	stop, done, kick := make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+	db.ckpt = &checkpointer{conn: conn, stop: stop, done: done, kick: kick}
 	go func() {
 		defer close(done)
 		t := time.NewTicker(every)
@@ -46,8 +57,14 @@ func (db *DB) startCheckpointer() error {
 			select {
 			case <-stop:
 				return
+			case <-kick:
 			case <-t.C:
-				db.checkpointPassive(context.Background())
+			}
+			db.checkpointPassive(context.Background())
+			select {
+			case <-stop:
+				return
+			case <-time.After(checkpointGap):
 			}
 		}
 	}()
@@ -57,7 +74,20 @@ func (db *DB) startCheckpointer() error {
 type checkpointer struct {
 	conn       *sql.DB
 	stop, done chan struct{}
-	failing    bool // a failure was logged; logged again only after a success
+	kick       chan struct{} // a commit wrote to the log
+	failing    bool          // a failure was logged; logged again only after a success
+	stopped    sync.Once
+}
+
+// committed asks the background checkpoint to run soon.
+func (db *DB) committed() {
+	if db.ckpt == nil {
+		return
+	}
+	select {
+	case db.ckpt.kick <- struct{}{}:
+	default:
+	}
 }
 
 // checkpointPassive copies what it can of the log into the database.
@@ -74,9 +104,11 @@ func (db *DB) stopCheckpointer() error {
 	if db.ckpt == nil {
 		return nil
 	}
-	close(db.ckpt.stop)
-	<-db.ckpt.done
-	err := db.ckpt.conn.Close()
-	db.ckpt = nil
+	var err error
+	db.ckpt.stopped.Do(func() {
+		close(db.ckpt.stop)
+		<-db.ckpt.done
+		err = db.ckpt.conn.Close()
+	})
 	return err
 }

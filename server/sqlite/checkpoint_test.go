@@ -9,10 +9,11 @@ import (
 	"github.com/joinedup/joinedup/server/sqlite"
 )
 
-// TestCommitsLeaveCheckpointsToTheBackground: a commit never copies the WAL
+// TestCommitsLeaveCheckpointsToTheBackground: a commit does not copy the WAL
 // into the database itself (SQLite's automatic checkpoint would, every
 // 1,000 pages, holding the write turn while it waits for the disk); the
-// background checkpoint does, without blocking anyone.
+// background checkpoint does, without blocking anyone. (Commits here bypass
+// the store's transactions, so nothing asks the background one to run.)
 func TestCommitsLeaveCheckpointsToTheBackground(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db.sqlite")
 	db := sqlite.NewDB(path)
@@ -23,8 +24,8 @@ func TestCommitsLeaveCheckpointsToTheBackground(t *testing.T) {
 	var auto, pageSize int64
 	must(t, w.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto))
 	must(t, w.QueryRow(`PRAGMA page_size`).Scan(&pageSize))
-	if auto != 0 {
-		t.Fatalf("write connection checkpoints every %d pages itself, want 0 (background only)", auto)
+	if auto < 10000 {
+		t.Fatalf("write connection checkpoints every %d pages itself, want only past 10,000 (a safety net)", auto)
 	}
 	_, err := w.Exec(`CREATE TABLE filler (b BLOB)`)
 	must(t, err)

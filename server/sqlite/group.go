@@ -171,6 +171,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 		return false
 	}
 	db.noteWrite(nil)
+	db.committed()
 	for i, j := range batch {
 		j.done <- db.noteWrite(errs[i])
 	}

@@ -243,6 +243,9 @@ type Tx struct {
 func (tx *Tx) Commit() error {
 	err := tx.Tx.Commit()
 	tx.release()
+	if err == nil && tx.turn != nil {
+		tx.db.committed()
+	}
 	return err
 }
 
