@@ -2,6 +2,7 @@
 # Side-by-side benchmark of syncengine/text against Yjs and Automerge on the
 # automerge-paper and friendsforever traces. Usage: bench/text/run.sh [runs]
 set -eu
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 runs=${1:-3}

@@ -119,6 +119,10 @@ func (db *DB) Open() (err error) {
 	}
 	db.write.SetMaxOpenConns(1)
 	db.write.SetConnMaxIdleTime(0)
+	if err := checkFTS5(context.Background(), db.write); err != nil {
+		db.write.Close()
+		return err
+	}
 	// A damaged file is found before anything is written to it: the server
 	// then starts, answers /readyz 503 and refuses writes, but still serves
 	// what it can read, until it is restored from a backup.
@@ -154,6 +158,10 @@ func (db *DB) Open() (err error) {
 		// the file is restored (restore refuses a damaged backup, and the
 		// ledger file beside the database outlives it).
 		return nil
+	}
+	if err := db.backfillSearch(context.Background()); err != nil {
+		db.Close()
+		return fmt.Errorf("search index: %w", err)
 	}
 	if err := db.openPrivacy(context.Background()); err != nil {
 		db.Close()

@@ -1,0 +1,262 @@
+package domain
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Two workers who meet the same young person may each create a profile.
+// LikelyDuplicates flags such pairs; Merge folds one profile (the loser) into
+// the other (the winner) as an ordinary server-authored edit, so phones
+// converge through sync like after any other change.
+
+// MergedInto is the profile a young person was merged into ("" if none).
+func MergedInto(r *syncengine.Record) string {
+	if r == nil || r.Type != syncengine.TypeYoungPerson {
+		return ""
+	}
+	return r.String("merged_into")
+}
+
+// foldName is a name as the duplicate check compares it: lower case,
+// letters and digits only ("Zoe-Lee " and "zoe lee" are the same; an accent
+// is one letter's difference, which similarNames allows).
+func foldName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// editDistance is the Levenshtein distance between a and b, in runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// similarNames: the same name, or one typing slip apart (two in a long name).
+// Short names must match exactly: "Al" and "Ali" are different people.
+func similarNames(a, b string) bool {
+	a, b = foldName(a), foldName(b)
+	if a == "" || b == "" {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	n := min(utf8.RuneCountInString(a), utf8.RuneCountInString(b))
+	switch {
+	case n < 4:
+		return false
+	case n < 8:
+		return editDistance(a, b) <= 1
+	}
+	return editDistance(a, b) <= 2
+}
+
+// LikelyDuplicates reports whether two young people's profiles probably
+// describe the same person: similar known-as names, the same age band (or
+// one not recorded) and the same area, in the same team. Merged, erased and
+// deleted profiles are never duplicates.
+func LikelyDuplicates(a, b *syncengine.Record) bool {
+	for _, r := range []*syncengine.Record{a, b} {
+		if r == nil || r.Type != syncengine.TypeYoungPerson || r.Deleted() || r.Erased != nil || MergedInto(r) != "" {
+			return false
+		}
+	}
+	if a.ID == b.ID || a.String("team_id") != b.String("team_id") {
+		return false
+	}
+	if x, y := a.String("age_band"), b.String("age_band"); x != "" && y != "" && x != y {
+		return false
+	}
+	if foldName(a.String("area")) != foldName(b.String("area")) {
+		return false
+	}
+	return similarNames(a.String("known_as"), b.String("known_as"))
+}
+
+// DuplicatePairs lists the likely duplicate pairs among young people, each
+// pair once, the older profile first, pairs in order of the older's name.
+func DuplicatePairs(yps []*syncengine.Record) [][2]*syncengine.Record {
+	// Only profiles of the same team and area can match: compare within
+	// those groups, not every pair of the organisation.
+	groups := map[string][]*syncengine.Record{}
+	for _, r := range yps {
+		k := r.String("team_id") + "\x00" + foldName(r.String("area"))
+		groups[k] = append(groups[k], r)
+	}
+	var out [][2]*syncengine.Record
+	for _, g := range groups {
+		for i := range g {
+			for j := i + 1; j < len(g); j++ {
+				if LikelyDuplicates(g[i], g[j]) {
+					a, b := g[i], g[j]
+					if b.Created < a.Created || (b.Created == a.Created && b.ID < a.ID) {
+						a, b = b, a
+					}
+					out = append(out, [2]*syncengine.Record{a, b})
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if x, y := out[i][0].String("known_as"), out[j][0].String("known_as"); x != y {
+			return x < y
+		}
+		if out[i][0].ID != out[j][0].ID {
+			return out[i][0].ID < out[j][0].ID
+		}
+		return out[i][1].ID < out[j][1].ID
+	})
+	return out
+}
+
+// MergeRequest is a supervisor's decision that two profiles are one person.
+type MergeRequest struct {
+	Winner, Loser *syncengine.Record
+	// About are the loser's records: encounters naming them, referrals and
+	// follow-ups about them. Each is moved to the winner.
+	About  []*syncengine.Record
+	Reason string
+	By     string // the supervisor's name, written into the merge note
+	At     string // when, as the note shows it
+}
+
+// mergeFields are the young person's registers the winner takes from the
+// loser when it has none of its own.
+var mergeFields = []string{"known_as", "age_band", "gender", "area", "key_worker"}
+
+// wantsMax is the schema's limit on a young person's "wants" text.
+const wantsMax = 4000
+
+// CheckMerge is what makes a merge possible, before any authorisation.
+func CheckMerge(m MergeRequest) error {
+	switch {
+	case m.Winner == nil || m.Loser == nil || m.Winner.Type != syncengine.TypeYoungPerson || m.Loser.Type != syncengine.TypeYoungPerson:
+		return Errorf(EINVALID, "merge", "only two young people's profiles can be merged")
+	case m.Winner.ID == m.Loser.ID:
+		return Errorf(EINVALID, "merge", "a profile cannot be merged into itself")
+	case m.Winner.Erased != nil || m.Loser.Erased != nil || m.Winner.Deleted() || m.Loser.Deleted():
+		return Errorf(ECONFLICT, "merge", "an erased or deleted profile cannot be merged")
+	case MergedInto(m.Winner) != "" || MergedInto(m.Loser) != "":
+		return Errorf(ECONFLICT, "merge", "one of these profiles has already been merged")
+	case m.Winner.String("team_id") != m.Loser.String("team_id"):
+		return Errorf(EINVALID, "merge", "both profiles must belong to the same team: transfer one first")
+	case len(strings.TrimSpace(m.Reason)) < 5 || len(m.Reason) > 1000:
+		return Errorf(EINVALID, "merge", "give a reason for the merge (5 to 1000 characters)")
+	}
+	return nil
+}
+
+// Merge writes the merge into tx: the winner keeps its own fields and takes
+// the loser's where it has none; whatever of the loser's would otherwise be
+// lost (different values, what they want) is added to the winner's "what
+// they want" text with the reason; a safeguarding hold on either stays;
+// every record about the loser now names the winner; the loser is marked
+// merged, never deleted, so its own history stays readable.
+func Merge(tx *syncengine.Txn, m MergeRequest) error {
+	if err := CheckMerge(m); err != nil {
+		return err
+	}
+	w, l := m.Winner, m.Loser
+	var kept []string
+	for _, f := range mergeFields {
+		lv, wv := l.String(f), w.String(f)
+		switch {
+		case lv == "" || lv == wv:
+		case wv == "":
+			if err := tx.Set(w.ID, f, lv); err != nil {
+				return err
+			}
+		default:
+			kept = append(kept, fmt.Sprintf("%s: %s", strings.ReplaceAll(f, "_", " "), lv))
+		}
+	}
+	if l.Bool("safeguarding_hold") && !w.Bool("safeguarding_hold") {
+		if err := tx.Set(w.ID, "safeguarding_hold", true); err != nil {
+			return err
+		}
+	}
+	note := fmt.Sprintf("Merged with the profile %q on %s by %s. Reason: %s.", l.String("known_as"), m.At, m.By, strings.TrimSpace(m.Reason))
+	if len(kept) > 0 {
+		note += " Their other details: " + strings.Join(kept, "; ") + "."
+	}
+	if lw := strings.TrimSpace(l.String("wants")); lw != "" {
+		note += " What they wanted: " + lw
+	}
+	text := w.String("wants")
+	if text != "" {
+		note = "\n\n" + note
+	}
+	// The field holds at most wantsMax runes: what does not fit stays on
+	// the loser's profile, which is kept.
+	if room := wantsMax - utf8.RuneCountInString(text); utf8.RuneCountInString(note) > room {
+		if room < 2 {
+			note = ""
+		} else {
+			note = string([]rune(note)[:room-1]) + "…"
+		}
+	}
+	if err := tx.InsertText(w.ID, "wants", utf8.RuneCountInString(text), note); err != nil {
+		return err
+	}
+	loser, winner := string(l.ID), string(w.ID)
+	for _, r := range m.About {
+		switch r.Type {
+		case syncengine.TypeEncounter:
+			if !containsString(r.Set("young_people"), loser) {
+				continue
+			}
+			if err := tx.Remove(r.ID, "young_people", loser); err != nil {
+				return err
+			}
+			if !containsString(r.Set("young_people"), winner) {
+				if err := tx.Add(r.ID, "young_people", winner); err != nil {
+					return err
+				}
+			}
+		case syncengine.TypeReferral, syncengine.TypeFollowUp:
+			if r.String("young_person_id") != loser {
+				continue
+			}
+			if err := tx.Set(r.ID, "young_person_id", winner); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Set(l.ID, "merged_into", winner)
+}
+
+func containsString(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
