@@ -58,15 +58,20 @@ func editDistance(a, b string) int {
 	return prev[len(rb)]
 }
 
-// similarNames: the same name, or one typing slip apart (two in a long name).
-// Short names must match exactly: "Al" and "Ali" are different people.
-func similarNames(a, b string) bool {
-	a, b = foldName(a), foldName(b)
-	if a == "" || b == "" {
-		return false
+// nameWords are a name's words, folded ("Zoe-Lee M." is zoe, lee, m).
+func nameWords(s string) []string {
+	var out []string
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		out = append(out, foldName(w))
 	}
+	return out
+}
+
+// similarWord: the same word, or one typing slip apart (two in a long
+// word). Short words must match exactly: "Al" and "Ali" are different people.
+func similarWord(a, b string) bool {
 	if a == b {
-		return true
+		return a != ""
 	}
 	n := min(utf8.RuneCountInString(a), utf8.RuneCountInString(b))
 	switch {
@@ -76,6 +81,29 @@ func similarNames(a, b string) bool {
 		return editDistance(a, b) <= 1
 	}
 	return editDistance(a, b) <= 2
+}
+
+// similarNames compares known-as names: the first names must be similar;
+// when both give more (a surname or an initial), that must agree too ("Ash
+// H" and "Ash D" are two people; "Jayden" and "Jaydon M" may be one).
+func similarNames(a, b string) bool {
+	if fa, fb := foldName(a), foldName(b); fa == "" || fb == "" {
+		return false
+	} else if fa == fb {
+		return true
+	}
+	wa, wb := nameWords(a), nameWords(b)
+	if !similarWord(wa[0], wb[0]) {
+		return false
+	}
+	if len(wa) == 1 || len(wb) == 1 {
+		return true
+	}
+	ra, rb := strings.Join(wa[1:], ""), strings.Join(wb[1:], "")
+	if utf8.RuneCountInString(ra) == 1 || utf8.RuneCountInString(rb) == 1 {
+		return []rune(ra)[0] == []rune(rb)[0]
+	}
+	return similarWord(ra, rb)
 }
 
 // LikelyDuplicates reports whether two young people's profiles probably

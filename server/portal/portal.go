@@ -175,6 +175,9 @@ func (p *Portal) Register(app *fiber.App) {
 	registerWorkListRoutes(sup, p)
 	registerReferralActionRoutes(sup, p)
 	registerSearchRoutes(sup, p)
+	registerSavedFilterRoutes(sup, p)
+	registerDuplicateRoutes(sup, p) // before /young-people/:id
+	registerCaseSummaryRoutes(sup, p)
 	registerYoungPersonRoutes(sup, p)
 	registerReferralRoutes(sup, p)
 	registerDeviceRoutes(sup, p)
@@ -276,6 +279,8 @@ type view struct {
 	Flash  string
 	Now    time.Time
 	Data   any
+	// Saved is the list page's saved-filters panel (nil elsewhere).
+	Saved *savedBox
 }
 
 func (p *Portal) render(c *fiber.Ctx, page, title string, data any) error {
@@ -287,6 +292,13 @@ func (p *Portal) render(c *fiber.Ctx, page, title string, data any) error {
 	if s := sess(c); s != nil {
 		v.User = &s.Person
 		v.CSRF = s.CSRF
+		if c.Response().StatusCode() == fiber.StatusOK {
+			box, err := p.savedFilterBox(c, page)
+			if err != nil {
+				return err
+			}
+			v.Saved = box
+		}
 	} else if tok, ok := c.Locals("precsrf").(string); ok {
 		v.CSRF = tok
 	}
