@@ -1,10 +1,10 @@
 package portal
 
 import (
-	"slices"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
