@@ -83,16 +83,29 @@ func similarWord(a, b string) bool {
 	return editDistance(a, b) <= 2
 }
 
+// nameParts is a known-as name folded once for comparing.
+type nameParts struct {
+	full  string
+	words []string
+}
+
+func partsOf(s string) nameParts { return nameParts{full: foldName(s), words: nameWords(s)} }
+
 // similarNames compares known-as names: the first names must be similar;
 // when both give more (a surname or an initial), that must agree too ("Ash
 // H" and "Ash D" are two people; "Jayden" and "Jaydon M" may be one).
-func similarNames(a, b string) bool {
-	if fa, fb := foldName(a), foldName(b); fa == "" || fb == "" {
+func similarNames(a, b string) bool { return similarParts(partsOf(a), partsOf(b)) }
+
+func similarParts(a, b nameParts) bool {
+	if a.full == "" || b.full == "" {
 		return false
-	} else if fa == fb {
+	} else if a.full == b.full {
 		return true
 	}
-	wa, wb := nameWords(a), nameWords(b)
+	wa, wb := a.words, b.words
+	if d := len(wa[0]) - len(wb[0]); d > 8 || d < -8 {
+		return false // more than two slips apart, in any encoding
+	}
 	if !similarWord(wa[0], wb[0]) {
 		return false
 	}
@@ -106,26 +119,47 @@ func similarNames(a, b string) bool {
 	return similarWord(ra, rb)
 }
 
+// dupKey is what the duplicate check compares of a profile, read once:
+// decoding a record's fields costs more than comparing them.
+type dupKey struct {
+	rec              *syncengine.Record
+	team, area, band string
+	name             string
+	parts            nameParts
+}
+
+// dupKeyOf is r's key; false if r can never be a duplicate (not a young
+// person, deleted, erased or merged).
+func dupKeyOf(r *syncengine.Record) (dupKey, bool) {
+	if r == nil || r.Type != syncengine.TypeYoungPerson || r.Deleted() || r.Erased != nil || MergedInto(r) != "" {
+		return dupKey{}, false
+	}
+	name := r.String("known_as")
+	return dupKey{rec: r, team: r.String("team_id"), area: foldName(r.String("area")), band: r.String("age_band"),
+		name: name, parts: partsOf(name)}, true
+}
+
+func (a dupKey) like(b dupKey) bool {
+	switch {
+	case a.rec.ID == b.rec.ID || a.team != b.team || a.area != b.area:
+		return false
+	case a.band != "" && b.band != "" && a.band != b.band:
+		return false
+	}
+	return similarParts(a.parts, b.parts)
+}
+
 // LikelyDuplicates reports whether two young people's profiles probably
 // describe the same person: similar known-as names, the same age band (or
 // one not recorded) and the same area, in the same team. Merged, erased and
 // deleted profiles are never duplicates.
 func LikelyDuplicates(a, b *syncengine.Record) bool {
-	for _, r := range []*syncengine.Record{a, b} {
-		if r == nil || r.Type != syncengine.TypeYoungPerson || r.Deleted() || r.Erased != nil || MergedInto(r) != "" {
-			return false
-		}
-	}
-	if a.ID == b.ID || a.String("team_id") != b.String("team_id") {
+	ka, ok := dupKeyOf(a)
+	if !ok {
 		return false
 	}
-	if x, y := a.String("age_band"), b.String("age_band"); x != "" && y != "" && x != y {
-		return false
-	}
-	if foldName(a.String("area")) != foldName(b.String("area")) {
-		return false
-	}
-	return similarNames(a.String("known_as"), b.String("known_as"))
+	kb, ok := dupKeyOf(b)
+	return ok && ka.like(kb)
 }
 
 // DuplicatePairs lists the likely duplicate pairs among young people, each
@@ -133,34 +167,43 @@ func LikelyDuplicates(a, b *syncengine.Record) bool {
 func DuplicatePairs(yps []*syncengine.Record) [][2]*syncengine.Record {
 	// Only profiles of the same team and area can match: compare within
 	// those groups, not every pair of the organisation.
-	groups := map[string][]*syncengine.Record{}
+	groups := map[string][]dupKey{}
 	for _, r := range yps {
-		k := r.String("team_id") + "\x00" + foldName(r.String("area"))
-		groups[k] = append(groups[k], r)
+		if k, ok := dupKeyOf(r); ok {
+			g := k.team + "\x00" + k.area
+			groups[g] = append(groups[g], k)
+		}
 	}
-	var out [][2]*syncengine.Record
+	type pair struct {
+		a, b dupKey
+	}
+	var found []pair
 	for _, g := range groups {
 		for i := range g {
 			for j := i + 1; j < len(g); j++ {
-				if LikelyDuplicates(g[i], g[j]) {
+				if g[i].like(g[j]) {
 					a, b := g[i], g[j]
-					if b.Created < a.Created || (b.Created == a.Created && b.ID < a.ID) {
+					if b.rec.Created < a.rec.Created || (b.rec.Created == a.rec.Created && b.rec.ID < a.rec.ID) {
 						a, b = b, a
 					}
-					out = append(out, [2]*syncengine.Record{a, b})
+					found = append(found, pair{a, b})
 				}
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if x, y := out[i][0].String("known_as"), out[j][0].String("known_as"); x != y {
+	sort.Slice(found, func(i, j int) bool {
+		if x, y := found[i].a.name, found[j].a.name; x != y {
 			return x < y
 		}
-		if out[i][0].ID != out[j][0].ID {
-			return out[i][0].ID < out[j][0].ID
+		if found[i].a.rec.ID != found[j].a.rec.ID {
+			return found[i].a.rec.ID < found[j].a.rec.ID
 		}
-		return out[i][1].ID < out[j][1].ID
+		return found[i].b.rec.ID < found[j].b.rec.ID
 	})
+	out := make([][2]*syncengine.Record, len(found))
+	for i, p := range found {
+		out[i] = [2]*syncengine.Record{p.a.rec, p.b.rec}
+	}
 	return out
 }
 

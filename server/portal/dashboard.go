@@ -166,7 +166,7 @@ func (p *Portal) dashEncounters(c *fiber.Ctx, d *directory, names map[string]str
 		if e.Concern && e.Started.After(w.now.AddDate(0, 0, -14)) {
 			db.concerns = append(db.concerns, e)
 		}
-		if fs := conflictFields(r); len(fs) > 0 {
+		if fs := p.conflictFields(r); len(fs) > 0 {
 			db.conflicts = append(db.conflicts, conflictItem{Kind: "Encounter", ID: e.ID, Label: e.Area + ", " + e.Started.In(p.loc).Format("Mon 2 Jan 15:04"),
 				Link: "/encounters/" + e.ID, Fields: fs})
 		}
@@ -206,7 +206,7 @@ func (p *Portal) dashReferrals(c *fiber.Ctx, d *directory, names map[string]stri
 		if x.Status == "submitted" {
 			db.waiting = append(db.waiting, x)
 		}
-		if fs := conflictFields(r); len(fs) > 0 {
+		if fs := p.conflictFields(r); len(fs) > 0 {
 			db.conflicts = append(db.conflicts, conflictItem{Kind: "Referral", ID: x.ID, Label: x.KnownAs + " to " + x.Service, Link: "/referrals/" + x.ID, Fields: fs})
 		}
 	}
@@ -247,7 +247,7 @@ func (p *Portal) dashYoungPeople(c *fiber.Ctx, _ *directory, _ map[string]string
 		if r.Bool("safeguarding_hold") {
 			db.holds++
 		}
-		if fs := conflictFields(r); len(fs) > 0 {
+		if fs := p.conflictFields(r); len(fs) > 0 {
 			db.conflicts = append(db.conflicts, conflictItem{Kind: "Young person", ID: string(r.ID), Label: str(r, "known_as"), Link: "/young-people/" + string(r.ID), Fields: fs})
 		}
 	}
@@ -257,6 +257,7 @@ func (p *Portal) dashYoungPeople(c *fiber.Ctx, _ *directory, _ map[string]string
 // conflictFields lists what a supervisor must resolve on a record: fields
 // with concurrent values, and fields whose merged state is over a size limit
 // (kept because every edit in it was accepted; someone should shorten it).
+// Checking the limits runs the validator: p.conflictFields memoises it.
 func conflictFields(r *syncengine.Record) []string {
 	cs := r.Conflicts()
 	out := make([]string, 0, len(cs))

@@ -94,6 +94,8 @@ type Portal struct {
 	pages   map[string]*template.Template
 	changed func(keys []string)
 	sso     *ssoFlow
+	// conflicts memoises conflictFields (see recordmemo.go).
+	conflicts recordMemo
 }
 
 // New returns a portal. It panics if the embedded templates do not parse (a

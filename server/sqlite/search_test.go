@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,19 @@ func TestErasureLeavesNoWordInSearchIndex(t *testing.T) {
 	if n := find("zephyrine"); n != 2 {
 		t.Fatalf("before erasure: %d hits, want the profile and the encounter", n)
 	}
+	// The lists' decoded copies (recordcache.go) are warm before the erasure.
+	listed := func() map[syncengine.RecordID]*syncengine.Record {
+		rs, err := db.Records(ctx, domain.RecordFilter{TeamIDs: []string{"team_a"}})
+		must(t, err)
+		m := map[syncengine.RecordID]*syncengine.Record{}
+		for _, r := range rs {
+			m[r.ID] = r
+		}
+		return m
+	}
+	if l := listed(); l[enc].String("note") != "Zephyrine talked about the skate park" {
+		t.Fatalf("listed note before erasure: %q", l[enc].String("note"))
+	}
 	_, err = db.Erase(ctx, domain.ErasureRequest{By: "s1", YoungPersonID: string(yp), Reason: "request 12", Erase: []string{string(yp)},
 		Redact: []domain.Redaction{{EncounterID: string(enc), Unlink: string(yp), Words: []string{"Zephyrine"}}}})
 	must(t, err)
@@ -73,6 +87,13 @@ func TestErasureLeavesNoWordInSearchIndex(t *testing.T) {
 	}
 	if n := find("skate"); n != 1 {
 		t.Errorf("the redacted encounter's other words: %d hits, want 1", n)
+	}
+	l := listed()
+	if note := l[enc].String("note"); strings.Contains(note, "Zephyrine") {
+		t.Errorf("the lists still show the erased name: %q", note)
+	}
+	if l[yp] == nil || l[yp].Erased == nil {
+		t.Error("the lists do not show the profile erased")
 	}
 
 	raw, err := sql.Open("sqlite3", "file:"+db.Path+"?mode=ro")

@@ -64,6 +64,8 @@ type DB struct {
 	// never record content). Nil: slog.Default().
 	Log *slog.Logger
 
+	decoded decodedRecords // records decoded for lists (recordcache.go)
+
 	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
 	srv   *syncengine.Replica
 	srvSt *ServerStore
