@@ -268,3 +268,36 @@ func TestSavedFiltersOnLists(t *testing.T) {
 		t.Error("the deleted filter is still offered")
 	}
 }
+
+// Search goes through the store's index: names are found, an erased young
+// person never is (nor the words redacted from an encounter), and a
+// practitioner has no search at all.
+func TestSearchIndexNamesErasedPractitioner(t *testing.T) {
+	env := newTestEnv(t)
+	w := findWorld(t, env)
+	var yp, enc syncengine.RecordID
+	serverEdit(t, env, w.admin, func(tx *syncengine.Txn) error {
+		yp = create(t, tx, syncengine.TypeYoungPerson, map[string]any{"team_id": w.team, "known_as": "Quillon", "area": "Docks"})
+		enc = create(t, tx, syncengine.TypeEncounter, map[string]any{"team_id": w.team, "area": "Docks", "started_at": testNow.Add(-time.Hour),
+			"note": text("Quillon and a friend by the docks")})
+		return tx.Add(enc, "young_people", string(yp))
+	})
+	sup := env.signIn("supervisor", 1)
+	if _, body := sup.get("/portal/search?q=quill"); !strings.Contains(body, "/young-people/"+string(yp)) || !strings.Contains(body, "/encounters/"+string(enc)) {
+		t.Fatalf("a name prefix finds neither the profile nor the encounter: %s", trunc(body))
+	}
+	if _, err := env.db.Erase(context.Background(), domain.ErasureRequest{By: w.supervisor, YoungPersonID: string(yp), Reason: "request 3",
+		Erase: []string{string(yp)}, Redact: []domain.Redaction{{EncounterID: string(enc), Unlink: string(yp), Words: []string{"Quillon"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := sup.get("/portal/search?q=quillon"); strings.Contains(body, string(yp)) || strings.Contains(body, "/encounters/"+string(enc)) {
+		t.Error("the erased young person is still found")
+	}
+	if _, body := sup.get("/portal/search?q=docks+friend"); !strings.Contains(body, "/encounters/"+string(enc)) {
+		t.Error("the redacted encounter's other words are not found")
+	}
+	pr := env.signIn("practitioner", 1)
+	if st, _ := pr.get("/portal/search?q=docks"); st != 403 {
+		t.Errorf("a practitioner searches: %d, want 403", st)
+	}
+}
