@@ -28,6 +28,20 @@ type SearchQuery struct {
 // DefaultSearchLimit is a page of results when the query sets none.
 const DefaultSearchLimit = 50
 
+// Prepare is what a store searches for q: its terms and q with the default
+// page size; ok is false when nothing can be found (no terms, no teams).
+func (q SearchQuery) Prepare() (_ SearchQuery, terms []string, ok bool) {
+	terms = SearchTerms(q.Text)
+	if len(terms) == 0 || (!q.All && len(q.TeamIDs) == 0) {
+		return q, nil, false
+	}
+	if q.Limit <= 0 {
+		q.Limit = DefaultSearchLimit
+	}
+	q.Offset = max(q.Offset, 0)
+	return q, terms, true
+}
+
 // SearchHit is one record a search found, best match first.
 type SearchHit struct {
 	RecordID string

@@ -83,12 +83,9 @@ const searchFrom = `FROM record_search s JOIN records r ON r.id = s.record_id, t
 
 // Search finds live records in q's teams whose text holds every term.
 func (db *DB) Search(ctx context.Context, q domain.SearchQuery) ([]domain.SearchHit, int, error) {
-	terms := domain.SearchTerms(q.Text)
-	if len(terms) == 0 || (!q.All && len(q.TeamIDs) == 0) {
+	q, terms, ok := q.Prepare()
+	if !ok {
 		return nil, 0, nil
-	}
-	if q.Limit <= 0 {
-		q.Limit = domain.DefaultSearchLimit
 	}
 	from := searchFrom
 	args := []any{tsQuery(terms), q.All, q.TeamIDs}

@@ -128,12 +128,9 @@ func ftsQuery(terms []string) string {
 
 // Search finds live records in q's teams whose text holds every term.
 func (db *DB) Search(ctx context.Context, q domain.SearchQuery) ([]domain.SearchHit, int, error) {
-	terms := domain.SearchTerms(q.Text)
-	if len(terms) == 0 || (!q.All && len(q.TeamIDs) == 0) {
+	q, terms, ok := q.Prepare()
+	if !ok {
 		return nil, 0, nil
-	}
-	if q.Limit <= 0 {
-		q.Limit = domain.DefaultSearchLimit
 	}
 	frag, args := scopeFilter(domain.Scope{All: q.All, Teams: q.TeamIDs})
 	from := `FROM record_search s JOIN search_rows sr ON sr.rowid = s.rowid JOIN records r ON r.id = sr.record_id
