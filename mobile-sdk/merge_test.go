@@ -45,6 +45,18 @@ func TestMergeReachesBothPhones(t *testing.T) {
 	if v := view(t, p1, enc2); str(t, v, "note") != "Jayden by the shops." {
 		t.Fatalf("phone 1 should hold phone 2's encounter before the merge, has %v", v.Values)
 	}
+	// Flagged on save: each phone sees the other's profile as a likely
+	// duplicate of its own.
+	for _, tc := range []struct {
+		c          *Client
+		mine, want string
+	}{{p1, keep, lose}, {p2, lose, keep}} {
+		var dups []syncengine.View
+		must(t, json.Unmarshal([]byte(mustS(t)(tc.c.PossibleDuplicates(tc.mine))), &dups))
+		if len(dups) != 1 || string(dups[0].ID) != tc.want {
+			t.Errorf("possible duplicates of %s: %v, want %s", tc.mine, dups, tc.want)
+		}
+	}
 
 	// A worker's phone marks the profile merged: refused by the policy.
 	must(t, p1.Update(lose, fmt.Sprintf(`{"merged_into":%q}`, keep)))
@@ -102,6 +114,9 @@ func TestMergeReachesBothPhones(t *testing.T) {
 	for name, c := range map[string]*Client{"phone 1": p1, "phone 2": p2} {
 		if v := view(t, c, lose); str(t, v, "merged_into") != keep || str(t, v, "wants") != "Somewhere warm" {
 			t.Errorf("%s: the merged profile is %v", name, v.Values)
+		}
+		if d := mustS(t)(c.PossibleDuplicates(keep)); d != "[]" {
+			t.Errorf("%s: still a duplicate after the merge: %s", name, d)
 		}
 		kv := view(t, c, keep)
 		if w := str(t, kv, "wants"); !strings.Contains(w, "Football on Fridays") || !strings.Contains(w, "Somewhere warm") || str(t, kv, "gender") != "male" {
