@@ -301,3 +301,42 @@ func TestSearchIndexNamesErasedPractitioner(t *testing.T) {
 		t.Errorf("a practitioner searches: %d, want 403", st)
 	}
 }
+
+// The store hands the same decoded records to concurrent requests
+// (sqlite's recordcache.go, the conflict memo): pages read them at once
+// without a race (go test -race) and show the same thing.
+func TestListsShareDecodedRecordsConcurrently(t *testing.T) {
+	env := newTestEnv(t)
+	sup, adm := env.signIn("supervisor", 1), env.signIn("admin", 1)
+	pages := []string{"/portal/dashboard", "/portal/encounters?sort=concern", "/portal/young-people", "/portal/referrals", "/portal/follow-ups?when=week"}
+	first := map[string]int{}
+	for _, pg := range pages {
+		_, body := adm.get(pg)
+		first[pg] = len(body)
+	}
+	errs := make(chan string, 64)
+	done := make(chan bool)
+	// A client is one browser: each goroutine has its own session.
+	for _, c := range []*client{sup, adm, env.signIn("supervisor", 1), env.signIn("admin", 1)} {
+		go func(c *client) {
+			for _, pg := range pages {
+				if st, _ := c.get(pg); st != 200 {
+					errs <- pg
+				}
+			}
+			done <- true
+		}(c)
+	}
+	for range 4 {
+		<-done
+	}
+	close(errs)
+	for pg := range errs {
+		t.Errorf("%s failed under concurrent requests", pg)
+	}
+	for _, pg := range pages {
+		if _, body := adm.get(pg); len(body) != first[pg] {
+			t.Errorf("%s changed between identical requests (%d, %d bytes)", pg, first[pg], len(body))
+		}
+	}
+}
