@@ -238,6 +238,24 @@ func (p *Portal) possibleDuplicates(c *fiber.Ctx, yp *syncengine.Record, d *dire
 	return out, nil
 }
 
+// mergeChoices are the other profiles of yp's team a supervisor may merge
+// with it, by name: for the pair the name rule does not catch (a nickname).
+func (p *Portal) mergeChoices(c *fiber.Ctx, yp *syncengine.Record) ([]ypRow, error) {
+	yps, err := p.listedYoungPeople(c)
+	if err != nil {
+		return nil, err
+	}
+	team := str(yp, "team_id")
+	var out []ypRow
+	for _, r := range yps {
+		if r.ID != yp.ID && str(r, "team_id") == team {
+			out = append(out, ypRow{ID: string(r.ID), KnownAs: str(r, "known_as"), AgeBand: str(r, "age_band"), Area: str(r, "area")})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].KnownAs < out[j].KnownAs })
+	return out, nil
+}
+
 // mergedInto are the profiles in scope merged into id: their late records
 // (a phone that was offline during the merge) still belong to its chronology.
 func (p *Portal) mergedInto(c *fiber.Ctx, id string) ([]string, error) {

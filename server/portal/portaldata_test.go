@@ -160,6 +160,9 @@ func TestDuplicatesFlaggedAndMerged(t *testing.T) {
 	if _, body := sup.get("/portal/young-people/" + string(keep)); !strings.Contains(body, "possible-duplicates") || !strings.Contains(body, "young-people/merge?a="+string(keep)+"&amp;b="+string(lose)) {
 		t.Fatal("the profile page does not offer the merge")
 	}
+	if _, body := sup.get("/portal/young-people/" + string(keep)); !strings.Contains(body, `id="merge-choose"`) || !strings.Contains(body, `<option value="`+string(lose)+`"`) {
+		t.Fatal("the profile page does not offer a merge with any profile of the team")
+	}
 	if st, body := sup.get("/portal/young-people/merge?a=" + string(keep) + "&b=" + string(lose)); st != 200 || !strings.Contains(body, "merge-confirm") {
 		t.Fatalf("merge form: %d %s", st, trunc(body))
 	}

@@ -168,6 +168,13 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	var choices []ypRow
+	if domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbMerge},
+		domain.Target{Type: yp.Type, Team: str(yp, "team_id"), Exists: true}) == nil {
+		if choices, err = p.mergeChoices(c, yp); err != nil {
+			return err
+		}
+	}
 	var evs []event
 	for _, r := range encs {
 		e := event{At: r.Time("started_at"), Kind: "encounter", ID: string(r.ID), Link: "/encounters/" + string(r.ID),
@@ -217,7 +224,7 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 		"Transfers": transfers, "TransferTeams": transferTeams(d, str(yp, "team_id")),
 		"YP": ypRow{ID: string(yp.ID), KnownAs: str(yp, "known_as"), AgeBand: str(yp, "age_band"), Gender: str(yp, "gender"), Area: str(yp, "area"),
 			Team: d.team(str(yp, "team_id")), KeyWorker: d.person(str(yp, "key_worker")), Hold: yp.Bool("safeguarding_hold")},
-		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)}, "Duplicates": dups,
+		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)}, "Duplicates": dups, "MergeChoices": choices,
 	})
 }
 
