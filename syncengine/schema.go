@@ -63,6 +63,9 @@ type YoungPerson struct {
 	KeyWorker        string `json:"key_worker" validate:"omitempty,recordid"`
 	Wants            string `json:"wants" crdt:"text" validate:"max=4000"`
 	SafeguardingHold bool   `json:"safeguarding_hold"`
+	// MergedInto is the profile this one was merged into by a supervisor (a
+	// duplicate of the same young person): kept, never listed.
+	MergedInto string `json:"merged_into" validate:"omitempty,recordid"`
 }
 
 // Referral is a handoff of a young person to a service.

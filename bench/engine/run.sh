@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Engine benchmark: a realistic week of one team's changes, with JSON baselines.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
 cd "$(dirname "$0")/../.."
 go run ./bench/engine
 # The same keystroke curve through the SDK's edit path (Client.InsertText,

@@ -77,6 +77,8 @@ type DB struct {
 	// never record content). Nil: slog.Default().
 	Log *slog.Logger
 
+	decoded decodedRecords // records decoded for lists (recordcache.go)
+
 	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
 	srv   *syncengine.Replica
 	srvSt *ServerStore
@@ -136,6 +138,10 @@ func (db *DB) Open() (err error) {
 	}
 	db.write.SetMaxOpenConns(1)
 	db.write.SetConnMaxIdleTime(0)
+	if err := checkFTS5(context.Background(), db.write); err != nil {
+		db.write.Close()
+		return err
+	}
 	// A damaged file is found before anything is written to it: the server
 	// then starts, answers /readyz 503 and refuses writes, but still serves
 	// what it can read, until it is restored from a backup.
@@ -171,6 +177,10 @@ func (db *DB) Open() (err error) {
 		// the file is restored (restore refuses a damaged backup, and the
 		// ledger file beside the database outlives it).
 		return nil
+	}
+	if err := db.backfillSearch(context.Background()); err != nil {
+		db.Close()
+		return fmt.Errorf("search index: %w", err)
 	}
 	if err := db.openPrivacy(context.Background()); err != nil {
 		db.Close()

@@ -31,6 +31,8 @@ type Store interface {
 	domain.QuarantineStore
 	domain.AuditLog
 	domain.Operations
+	domain.Searcher
+	domain.SavedFilters
 }
 
 // Harness is one freshly opened, empty, migrated store.
@@ -57,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
+		{"SearchFollowsEveryChange", testSearch},
+		{"SavedFiltersPerPerson", testSavedFilters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
