@@ -291,10 +291,24 @@ func findPeople(ctx context.Context, tx *Tx, f domain.PeopleFilter) ([]domain.Pe
 	if err != nil {
 		return nil, err
 	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	// One query for every listed person's teams, not one per person: the
+	// rules list everyone for each high-concern encounter.
+	rows, err = tx.QueryContext(ctx, `SELECT ts.person_id, ts.team_id FROM team_supervisors ts JOIN people p ON p.id = ts.person_id
+		WHERE (? = '' OR p.role = ?) AND (? = '' OR p.team_id = ?) AND (? = '' OR p.service_id = ?)
+		ORDER BY ts.person_id, ts.team_id`, f.Role, f.Role, f.TeamID, f.TeamID, f.ServiceID, f.ServiceID)
+	pairs, err := collect(rows, err, func(rows *sql.Rows) (pt [2]string, err error) { return pt, rows.Scan(&pt[0], &pt[1]) })
+	if err != nil {
+		return nil, err
+	}
+	teams := map[string][]string{}
+	for _, pt := range pairs {
+		teams[pt[0]] = append(teams[pt[0]], pt[1])
+	}
 	for i := range out {
-		if out[i].Supervises, err = supervisedTeams(ctx, tx, out[i].ID); err != nil {
-			return nil, err
-		}
+		out[i].Supervises = teams[out[i].ID]
 	}
 	return out, nil
 }
