@@ -25,6 +25,7 @@ import (
 // Store is the store as the suite uses it.
 type Store interface {
 	domain.SyncStore
+	domain.FetchStore
 	domain.RecordReader
 	domain.DeviceStore
 	domain.Directory
