@@ -9,9 +9,12 @@
 #   orgsize: one device's incremental pull at ORGSIZES (default 0,1000,10000,
 #         100000) other-team changesets since its cursor, vs the 0 case;
 #   firstsync: a fresh worker device's snapshot of a team of TEAMSIZES
-#         (default 2000,20000,60000) 1 KB records: time per page vs the smallest.
+#         (default 2000,20000,60000) 1 KB records: time per page vs the smallest;
+#         then fieldsync: a fresh phone's first sync after HISTORIES (default
+#         1,10,52) weeks of a busy team's history, whole and as the field
+#         subset (FIELDWEEKS, default 2): bytes and CPU vs 1 week.
 set -euo pipefail
 cd "$(dirname "$0")"
 GO=${GO:-go}
 out=${BENCH_OUT:-.}
-"$GO" run ./serverbench -devices "${DEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" | tee "$out/server.txt"
+"$GO" run ./serverbench -devices "${DEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" -histories "${HISTORIES:-1,10,52}" -fieldweeks "${FIELDWEEKS:-2}" | tee "$out/server.txt"

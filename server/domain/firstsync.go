@@ -20,8 +20,11 @@ import (
 const FieldAlways int64 = math.MaxInt64
 
 // DefaultFieldWeeks is how many weeks of encounters a phone's first sync
-// carries when the phone does not say (the SDK's default too).
-const DefaultFieldWeeks = 4
+// carries by default (the SDK's default). A busy team (fixtures.Week: 25
+// workers, 2,000 encounters a week) writes about 1.5 MB of encounters a
+// week; two weeks keep a first sync after a year of such history under
+// 5 MB (bench/server: -run fieldsync). A small team can afford more.
+const DefaultFieldWeeks = 2
 
 // MaxFieldWeeks bounds what a phone may ask for (ten years: everything).
 const MaxFieldWeeks = 520
