@@ -46,17 +46,21 @@ func TestFirstSyncFieldSubsetAndFetch(t *testing.T) {
 		t.Errorf("service directory on the phone: %v", svcs)
 	}
 
-	// One save on the old encounter and one on the young person.
-	must(t, a.InsertText(old, "note", 0, "Looked back: "))
-	must(t, a.Update(yp, `{"area":"Northgate estate"}`))
+	// One save on both the old encounter and the young person.
+	must(t, a.edit(func(tx *syncengine.Txn, _ string) error {
+		if err := tx.InsertText(syncengine.RecordID(old), "note", 0, "Looked back: "); err != nil {
+			return err
+		}
+		return tx.Set(syncengine.RecordID(yp), "area", "Northgate estate")
+	}))
 	syncOK(t, a)
 	syncOK(t, b)
 	server := s.serverRecords(t, team)
 	if !bytes.Equal(phoneRecords(t, b)[yp], server[yp]) {
 		t.Error("the young person's change did not reach the partial phone")
 	}
-	if st := status(t, b); st.PendingChangesets != 0 {
-		t.Errorf("%d changesets wait on the partial phone for a record it does not hold", st.PendingChangesets)
+	if st := status(t, b); st.HeldChangesets != 0 {
+		t.Errorf("%d changesets wait on the partial phone for a record it does not hold", st.HeldChangesets)
 	}
 
 	must(t, b.FetchRecord(old))

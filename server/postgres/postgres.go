@@ -95,6 +95,10 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: history generation: %w", err)
 	}
+	if err := db.fillFieldAt(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("postgres: %w", err)
+	}
 	return nil
 }
 

@@ -1,0 +1,52 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// fillFieldAt files the records stored before migration 0120 with
+// domain.FieldAt, a batch per transaction, so a first sync's field subset
+// holds for old data too. Until a record is filled it counts as always in
+// the subset (sent, never left off). The NULLs are found from
+// records_team_field alone, so a database with none costs an index scan.
+func (db *DB) fillFieldAt(ctx context.Context) error {
+	var ids []string
+	// The write connection: Open calls this before the read pool exists.
+	err := db.update(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM records INDEXED BY records_team_field WHERE field_at IS NULL`)
+		ids, err = collect(rows, err, func(r *sql.Rows) (s string, err error) { return s, r.Scan(&s) })
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for len(ids) > 0 {
+		batch := ids[:min(500, len(ids))]
+		ids = ids[len(batch):]
+		err := db.update(ctx, func(tx *Tx) error {
+			for _, id := range batch {
+				var state []byte
+				if err := tx.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&state); err != nil {
+					return err
+				}
+				at := domain.FieldAlways // a record that does not decode stays in every subset
+				if rec, err := syncengine.DecodeRecord(state); err == nil {
+					at = domain.FieldAt(rec)
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE records SET field_at = ? WHERE id = ? AND field_at IS NULL`, at, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("file records for first syncs: %w", err)
+		}
+	}
+	return nil
+}
