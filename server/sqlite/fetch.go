@@ -182,6 +182,16 @@ func fetchYoungPerson(ctx context.Context, tx *Tx, scope domain.Scope, ypID stri
 	return out, encs.Err()
 }
 
+// restPageSQL reads a team's records older than a cutoff after an id, in id
+// order, filtered on records_team_field before a row is read; restCountSQL
+// counts them (sent, and in all) from the index alone (pull_plan_test.go).
+const (
+	restPageSQL = `SELECT r.id, r.state, r.crc FROM records r INDEXED BY records_team_field
+		WHERE r.team_id = ? AND r.id > ? AND r.field_at < ? AND r.erased = 0 ORDER BY r.id`
+	restCountSQL = `SELECT COUNT(*) FILTER (WHERE r.id <= ?), COUNT(*) FROM records r INDEXED BY records_team_field
+		WHERE r.team_id = ? AND r.field_at < ?`
+)
+
 // fetchRest reads the next page of the scope's teams' records older than
 // the first sync's cutoff (what it left out), in id order from req.After.
 func fetchRest(ctx context.Context, tx *Tx, scope domain.Scope, req domain.FetchRequest, res *domain.FetchResult) ([]fetchRow, error) {
@@ -207,8 +217,7 @@ func fetchRest(ctx context.Context, tx *Tx, scope domain.Scope, req domain.Fetch
 		return s.rows.Err()
 	}
 	for _, t := range scope.Teams {
-		rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, r.crc FROM records r INDEXED BY records_team_field
-			WHERE r.team_id = ? AND r.id > ? AND r.field_at < ? AND r.erased = 0 ORDER BY r.id`, t, req.After, req.Since)
+		rows, err := tx.QueryContext(ctx, restPageSQL, t, req.After, req.Since)
 		if err != nil {
 			return nil, err
 		}
@@ -245,8 +254,7 @@ func fetchRest(ctx context.Context, tx *Tx, scope domain.Scope, req domain.Fetch
 	p := &protocol.Progress{Phase: "snapshot"}
 	for _, t := range scope.Teams {
 		var done, total int64
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FILTER (WHERE r.id <= ?), COUNT(*) FROM records r INDEXED BY records_team_field
-			WHERE r.team_id = ? AND r.field_at < ?`, res.After, t, req.Since).Scan(&done, &total); err != nil {
+		if err := tx.QueryRowContext(ctx, restCountSQL, res.After, t, req.Since).Scan(&done, &total); err != nil {
 			return nil, err
 		}
 		p.Done += done

@@ -527,14 +527,18 @@ func projectYoungPerson(ctx context.Context, tx *Tx, p *syncengine.Record, ypID 
 	return nil
 }
 
+// subsetTotalSQL counts a team's records in a snapshot from cutoff $2 (0:
+// all) from records_team_field alone (pull_plan_test.go).
+const subsetTotalSQL = `SELECT COUNT(*) FROM records r INDEXED BY records_team_field
+	WHERE r.team_id = ? AND (r.field_at >= ? OR r.field_at IS NULL)`
+
 // snapshotTotal counts a whole-team snapshot's records (the field
 // subset's when since > 0) from the index alone, for progress.
 func snapshotTotal(ctx context.Context, tx *Tx, scope domain.Scope, since int64) (int64, error) {
 	var total int64
 	for _, t := range scope.Teams {
 		var n int64
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM records r INDEXED BY records_team_field
-			WHERE r.team_id = ? AND (r.field_at >= ? OR r.field_at IS NULL)`, t, since).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, subsetTotalSQL, t, since).Scan(&n); err != nil {
 			return 0, err
 		}
 		total += n
