@@ -117,7 +117,6 @@ func (h *hostile) sync0() protocol.Response {
 	return out
 }
 
-
 // Any fetch body from the network gets a clear answer (never a 5xx, every
 // error {code, message}), and another team's phone never receives team A's
 // record, whatever it sends.

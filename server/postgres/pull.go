@@ -149,7 +149,6 @@ func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncRes
 	return nil
 }
 
-
 // restrictBody re-encodes a changeset with only the ops on ids.
 func restrictBody(body []byte, ids []string) ([]byte, error) {
 	cs, err := syncengine.DecodeChangeset(body)
