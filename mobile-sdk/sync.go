@@ -463,9 +463,18 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Respons
 				return err
 			}
 		}
-		if hdr.Reset {
-			if err := setMeta(tx, "partial", ""); err != nil {
-				return err
+		was, err := getMeta(tx, "cursor")
+		if err != nil {
+			return err
+		}
+		if hdr.Reset || was == "" {
+			// A snapshot starts (new, re-enrolled, reset, or a server
+			// restore): whether it is the field subset, and the background
+			// paging of older records, start again with it.
+			for _, k := range []string{"partial", "older_after", "older_done"} {
+				if err := setMeta(tx, k, ""); err != nil {
+					return err
+				}
 			}
 		}
 		if hdr.Partial {

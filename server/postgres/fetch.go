@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/joinedup/joinedup/server/domain"
@@ -111,7 +110,7 @@ func fetchIDs(ctx context.Context, tx *Tx, scope domain.Scope, ids []string) ([]
 }
 
 // fetchYoungPerson: the profile, what is filed under them, and their team's
-// encounters that name them.
+// encounters that name them (young_person_links).
 func fetchYoungPerson(ctx context.Context, tx *Tx, scope domain.Scope, ypID string) ([]fetchRow, error) {
 	out, err := fetchIDs(ctx, tx, scope, []string{ypID})
 	if err != nil {
@@ -129,18 +128,61 @@ func fetchYoungPerson(ctx context.Context, tx *Tx, scope domain.Scope, ypID stri
 		return nil, err
 	}
 	out = append(out, filed...)
-	rows, err = tx.Query(ctx, fetchCols+`WHERE r.team_id = $1 AND r.type = $2 ORDER BY r.id`, team, syncengine.TypeEncounter)
+	if err := refreshLinks(ctx, tx); err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, fetchCols+`JOIN young_person_links l ON l.record_id = r.id
+		WHERE l.young_person_id = $1 AND r.team_id = $2 ORDER BY r.id`, ypID, team)
 	encs, err := readable(rows, err, scope)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range encs {
-		rec, err := syncengine.DecodeRecord(r.state)
-		if err == nil && slices.Contains(domain.LinkedYoungPeople(rec), ypID) {
-			out = append(out, r)
+	return append(out, encs...), nil
+}
+
+// refreshLinks brings young_person_links up to date with the encounters
+// changed since it was last (see server/sqlite's). It reads only up to the
+// highest committed log position, as a pull does, so a late commit below
+// it is never stepped over; the row lock on links_through makes two nodes'
+// refreshes take turns (the second finds little or nothing to do).
+func refreshLinks(ctx context.Context, tx *Tx) error {
+	var through, now int64
+	if err := tx.QueryRow(ctx, `SELECT seq FROM young_person_links_through WHERE one = 1 FOR UPDATE`).Scan(&through); err != nil {
+		return err
+	}
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&now); err != nil {
+		return err
+	}
+	// A compacted log still reached where compaction left it (see pull).
+	done, err := metaInt(ctx, tx, metaCompactedThrough)
+	if err != nil {
+		return err
+	}
+	now = max(now, done)
+	if now <= through {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT id, state FROM records WHERE updated_seq > $1 AND updated_seq <= $2 AND type = $3`, through, now, syncengine.TypeEncounter)
+	encs, err := collect(rows, err, func(r pgx.Rows) (e fetchRow, err error) { return e, r.Scan(&e.id, &e.state) })
+	if err != nil {
+		return err
+	}
+	for _, e := range encs {
+		if _, err := tx.Exec(ctx, `DELETE FROM young_person_links WHERE record_id = $1`, e.id); err != nil {
+			return err
+		}
+		rec, err := syncengine.DecodeRecord(e.state)
+		if err != nil {
+			continue
+		}
+		for _, yp := range domain.LinkedYoungPeople(rec) {
+			if _, err := tx.Exec(ctx, `INSERT INTO young_person_links (young_person_id, record_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, yp, e.id); err != nil {
+				return err
+			}
 		}
 	}
-	return out, nil
+	_, err = tx.Exec(ctx, `UPDATE young_person_links_through SET seq = GREATEST(seq, $1) WHERE one = 1`, now)
+	return err
 }
 
 // fetchRest: the next page of the teams' records older than the cutoff.

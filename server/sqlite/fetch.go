@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
@@ -127,8 +126,7 @@ func fetchIDs(ctx context.Context, tx *Tx, scope domain.Scope, ids []string) ([]
 
 // fetchYoungPerson reads a young person's history as the scope sees it:
 // the profile, the referrals and follow-ups filed under them, and their
-// team's encounters that name them (decoded: no column says who an
-// encounter met).
+// team's encounters that name them (young_person_links).
 func fetchYoungPerson(ctx context.Context, tx *Tx, scope domain.Scope, ypID string) ([]fetchRow, error) {
 	out, err := fetchIDs(ctx, tx, scope, []string{ypID})
 	if err != nil {
@@ -158,7 +156,11 @@ func fetchYoungPerson(ctx context.Context, tx *Tx, scope domain.Scope, ypID stri
 		return nil, err
 	}
 	rows.Close()
-	encs, err := tx.QueryContext(ctx, fetchCols+`WHERE r.team_id = ? AND r.type = ? ORDER BY r.id`, team, syncengine.TypeEncounter)
+	if err := refreshLinks(ctx, tx); err != nil {
+		return nil, err
+	}
+	encs, err := tx.QueryContext(ctx, fetchCols+`JOIN young_person_links l ON l.record_id = r.id
+		WHERE l.young_person_id = ? AND r.team_id = ? ORDER BY r.id`, ypID, team)
 	if err != nil {
 		return nil, err
 	}
@@ -168,18 +170,53 @@ func fetchYoungPerson(ctx context.Context, tx *Tx, scope domain.Scope, ypID stri
 		if err != nil {
 			return nil, err
 		}
-		if !readable {
-			continue
-		}
-		rec, err := syncengine.DecodeRecord(r.state)
-		if err != nil {
-			continue
-		}
-		if slices.Contains(domain.LinkedYoungPeople(rec), ypID) {
+		if readable {
 			out = append(out, r)
 		}
 	}
 	return out, encs.Err()
+}
+
+// refreshLinks brings young_person_links up to date with the encounters
+// changed since it was last brought up to date (migration 0121): each is
+// decoded once per change, here, rather than every encounter of a team
+// on every history.
+func refreshLinks(ctx context.Context, tx *Tx) error {
+	var through, now int64
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM young_person_links_through WHERE one = 1`).Scan(&through); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(updated_seq), 0) FROM records`).Scan(&now); err != nil {
+		return err
+	}
+	if now <= through {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, state FROM records WHERE updated_seq > ? AND updated_seq <= ? AND type = ?`, through, now, syncengine.TypeEncounter)
+	type enc struct {
+		id    string
+		state []byte
+	}
+	encs, err := collect(rows, err, func(r *sql.Rows) (e enc, err error) { return e, r.Scan(&e.id, &e.state) })
+	if err != nil {
+		return err
+	}
+	for _, e := range encs {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM young_person_links WHERE record_id = ?`, e.id); err != nil {
+			return err
+		}
+		rec, err := syncengine.DecodeRecord(e.state)
+		if err != nil {
+			continue // damaged: found again when it is repaired (a new change)
+		}
+		for _, yp := range domain.LinkedYoungPeople(rec) {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO young_person_links (young_person_id, record_id) VALUES (?, ?)`, yp, e.id); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE young_person_links_through SET seq = ? WHERE one = 1`, now)
+	return err
 }
 
 // restPageSQL reads a team's records older than a cutoff after an id, in id
