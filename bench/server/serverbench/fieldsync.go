@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,6 +72,7 @@ func fieldsync(dir string, histories []int, fieldWeeks, reps int) error {
 	fmt.Printf("  whole scope (phones before the subset) vs the field subset of %d weeks; CPU is the process's (server and a client that only reads), median of %d fresh devices\n", fieldWeeks, reps)
 	fmt.Printf("  %-9s %8s | %10s %8s %7s %7s | %10s %8s %8s %7s %7s\n", "history", "records", "whole MB", "CPU", "MB x", "CPU x", "subset MB", "records", "CPU", "MB x", "CPU x")
 	var base [2]pullCost
+	var histNote []string
 	for i, weeks := range histories {
 		s, err := startServer(fmt.Sprintf("%s/h%d", dir, weeks))
 		if err != nil {
@@ -96,6 +98,18 @@ func fieldsync(dir string, histories []int, fieldWeeks, reps int) error {
 			slices.SortFunc(runs, func(a, b pullCost) int { return cmp.Compare(a.cpu, b.cpu) })
 			costs[k] = runs[len(runs)/2]
 		}
+		// A young person's history, opened on the phone: the first fetch
+		// after the history was written files every encounter once
+		// (young_person_links); later ones read the links.
+		var hist [2]pullCost
+		for k := range hist {
+			if hist[k], err = fetchHistory(s, worker, string(yps[0].ID)); err != nil {
+				s.close()
+				return err
+			}
+		}
+		histNote = append(histNote, fmt.Sprintf("%d weeks: first %s (%d records, %.0f KB), then %s", weeks,
+			hist[0].cpu.Round(time.Millisecond), hist[1].records, float64(hist[1].bytes)/1024, hist[1].cpu.Round(100*time.Microsecond)))
 		s.close()
 		if i == 0 {
 			base = costs
@@ -109,6 +123,7 @@ func fieldsync(dir string, histories []int, fieldWeeks, reps int) error {
 			mb(costs[0].bytes), costs[0].cpu.Round(time.Millisecond), float64(costs[0].bytes)/float64(base[0].bytes), ratio(costs[0].cpu, base[0].cpu),
 			mb(costs[1].bytes), costs[1].records, costs[1].cpu.Round(time.Millisecond), float64(costs[1].bytes)/float64(base[1].bytes), ratio(costs[1].cpu, base[1].cpu))
 		if i == len(histories)-1 {
+			fmt.Printf("  a young person's history on demand (CPU): %s\n", strings.Join(histNote, "; "))
 			fmt.Printf("  after %s: field subset %.2f MB (goal < 5 MB), %s CPU (goal < 2 s); the whole scope was %.1f MB, %s\n", label,
 				mb(costs[1].bytes), costs[1].cpu.Round(time.Millisecond), mb(costs[0].bytes), costs[0].cpu.Round(time.Millisecond))
 		}
@@ -252,6 +267,48 @@ func unit(s string) float64 {
 	h := fnv.New64a()
 	h.Write([]byte(s))
 	return float64(h.Sum64()>>11) / (1 << 53)
+}
+
+// fetchHistory fetches a young person's history as a new phone of worker.
+func fetchHistory(s *server, worker, yp string) (pullCost, error) {
+	var c pullCost
+	codes, err := s.db.IssueEnrolmentCodes(context.Background(), []string{worker}, "bench-admin")
+	if err != nil {
+		return c, err
+	}
+	hc := (&wire{}).client(1)
+	e, err := enrol(hc, s.url, codes[0])
+	if err != nil {
+		return c, err
+	}
+	body, err := protocol.Encode(protocol.FetchRequest{YoungPerson: yp})
+	if err != nil {
+		return c, err
+	}
+	runtime.GC()
+	cpu0 := processCPU()
+	req, _ := http.NewRequest("POST", s.url+"/v1/sync/fetch", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e.Credential)
+	req.Header.Set("Content-Type", protocol.ContentType)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return c, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return c, err
+	}
+	if resp.StatusCode != 200 {
+		return c, fmt.Errorf("fetch: %d %s", resp.StatusCode, b)
+	}
+	var hdr protocol.FetchResponse
+	groups, err := protocol.Decode(b, &hdr, 1)
+	if err != nil {
+		return c, err
+	}
+	c.cpu, c.bytes, c.records = processCPU()-cpu0, int64(len(b)), len(groups[0])
+	return c, nil
 }
 
 // processCPU is the user and system CPU this process has used.
