@@ -123,7 +123,28 @@ func TestFirstSyncWholeWhenAsked(t *testing.T) {
 	if _, err := c.Enrol(s.url, s.code(t, sup, w)); err != nil {
 		t.Fatal(err)
 	}
+	var events progressEvents
+	c.SetProgressListener(&events)
+	c.SetPageBytes(minPageBytes) // several pages
 	syncOK(t, c)
+	last := -1.0
+	applied := 0
+	for _, ev := range events {
+		var m map[string]any
+		must(t, json.Unmarshal([]byte(ev), &m))
+		if m["phase"] != "applied" {
+			continue
+		}
+		applied++
+		f, _ := m["fraction"].(float64)
+		if f < last {
+			t.Errorf("progress went back: %v after %v", f, last)
+		}
+		last = f
+	}
+	if applied < 2 || last != 1 {
+		t.Errorf("%d pages applied, progress ended at %v; want several pages ending at 1", applied, last)
+	}
 	sameRecords(t, "whole first sync vs server", phoneRecords(t, c), s.serverRecords(t, w.TeamID))
 	p, err := c.SyncProgress()
 	must(t, err)
@@ -134,3 +155,7 @@ func TestFirstSyncWholeWhenAsked(t *testing.T) {
 		t.Errorf("FetchOlder on a whole phone: %v %v", more, err)
 	}
 }
+
+type progressEvents []string
+
+func (p *progressEvents) OnSyncProgress(j string) { *p = append(*p, j) }
