@@ -207,16 +207,58 @@ func loadHistory(s *server, org fixtures.Org, yps, recs []*syncengine.Record, pO
 	return n, worker, tx.Commit()
 }
 
+// device is a freshly enrolled phone of a person, speaking the binary protocol.
+type device struct {
+	hc   *http.Client
+	url  string
+	cred string
+}
+
+func newDevice(s *server, person string) (*device, error) {
+	codes, err := s.db.IssueEnrolmentCodes(context.Background(), []string{person}, "bench-admin")
+	if err != nil {
+		return nil, err
+	}
+	hc := (&wire{}).client(1)
+	e, err := enrol(hc, s.url, codes[0])
+	if err != nil {
+		return nil, err
+	}
+	return &device{hc: hc, url: s.url, cred: e.Credential}, nil
+}
+
+// post sends a binary envelope of header (and groups) to path and decodes
+// the answer's header into out; it returns the answer's frame groups and size.
+func (d *device) post(path string, header, out any, groups, answerGroups int) ([][][]byte, int, error) {
+	g := make([][][]byte, groups)
+	body, err := protocol.Encode(header, g...)
+	if err != nil {
+		return nil, 0, err
+	}
+	req, _ := http.NewRequest("POST", d.url+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+d.cred)
+	req.Header.Set("Content-Type", protocol.ContentType)
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode != 200 {
+		return nil, 0, fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
+	}
+	frames, err := protocol.Decode(b, out, answerGroups)
+	return frames, len(b), err
+}
+
 // freshPull enrols a new device for worker and pulls until the server has
 // nothing more, asking for fieldWeeks (0: the whole scope).
 func freshPull(s *server, worker string, fieldWeeks int) (pullCost, error) {
 	var c pullCost
-	codes, err := s.db.IssueEnrolmentCodes(context.Background(), []string{worker}, "bench-admin")
-	if err != nil {
-		return c, err
-	}
-	hc := (&wire{}).client(1)
-	e, err := enrol(hc, s.url, codes[0])
+	d, err := newDevice(s, worker)
 	if err != nil {
 		return c, err
 	}
@@ -224,31 +266,12 @@ func freshPull(s *server, worker string, fieldWeeks int) (pullCost, error) {
 	cpu0 := processCPU()
 	cursor := ""
 	for page := 0; ; page++ {
-		body, err := protocol.Encode(protocol.Request{Cursor: cursor, PageBytes: syncPage, FieldWeeks: fieldWeeks}, nil)
-		if err != nil {
-			return c, err
-		}
-		req, _ := http.NewRequest("POST", s.url+"/v1/sync", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+e.Credential)
-		req.Header.Set("Content-Type", protocol.ContentType)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return c, err
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return c, err
-		}
-		if resp.StatusCode != 200 {
-			return c, fmt.Errorf("sync: %d %s", resp.StatusCode, b)
-		}
 		var hdr protocol.Response
-		groups, err := protocol.Decode(b, &hdr, 2)
+		groups, n, err := d.post("/v1/sync", protocol.Request{Cursor: cursor, PageBytes: syncPage, FieldWeeks: fieldWeeks}, &hdr, 1, 2)
 		if err != nil {
 			return c, err
 		}
-		c.bytes += int64(len(b))
+		c.bytes += int64(n)
 		c.records += len(groups[1])
 		cursor = hdr.Cursor
 		if !hdr.More {
@@ -272,42 +295,18 @@ func unit(s string) float64 {
 // fetchHistory fetches a young person's history as a new phone of worker.
 func fetchHistory(s *server, worker, yp string) (pullCost, error) {
 	var c pullCost
-	codes, err := s.db.IssueEnrolmentCodes(context.Background(), []string{worker}, "bench-admin")
-	if err != nil {
-		return c, err
-	}
-	hc := (&wire{}).client(1)
-	e, err := enrol(hc, s.url, codes[0])
-	if err != nil {
-		return c, err
-	}
-	body, err := protocol.Encode(protocol.FetchRequest{YoungPerson: yp})
+	d, err := newDevice(s, worker)
 	if err != nil {
 		return c, err
 	}
 	runtime.GC()
 	cpu0 := processCPU()
-	req, _ := http.NewRequest("POST", s.url+"/v1/sync/fetch", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+e.Credential)
-	req.Header.Set("Content-Type", protocol.ContentType)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return c, err
-	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return c, err
-	}
-	if resp.StatusCode != 200 {
-		return c, fmt.Errorf("fetch: %d %s", resp.StatusCode, b)
-	}
 	var hdr protocol.FetchResponse
-	groups, err := protocol.Decode(b, &hdr, 1)
+	groups, n, err := d.post("/v1/sync/fetch", protocol.FetchRequest{YoungPerson: yp}, &hdr, 0, 1)
 	if err != nil {
 		return c, err
 	}
-	c.cpu, c.bytes, c.records = processCPU()-cpu0, int64(len(b)), len(groups[0])
+	c.cpu, c.bytes, c.records = processCPU()-cpu0, int64(n), len(groups[0])
 	return c, nil
 }
 
