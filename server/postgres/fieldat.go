@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/syncengine"
 )
 
 // fillFieldAt files the records stored before migration 0120 with
@@ -26,11 +25,7 @@ func (db *DB) fillFieldAt(ctx context.Context) error {
 				if err := tx.QueryRow(ctx, `SELECT state FROM records WHERE id = $1`, id).Scan(&state); err != nil {
 					return err
 				}
-				at := domain.FieldAlways // a record that does not decode stays in every subset
-				if rec, err := syncengine.DecodeRecord(state); err == nil {
-					at = domain.FieldAt(rec)
-				}
-				if _, err := tx.Exec(ctx, `UPDATE records SET field_at = $1 WHERE id = $2 AND field_at IS NULL`, at, id); err != nil {
+				if _, err := tx.Exec(ctx, `UPDATE records SET field_at = $1 WHERE id = $2 AND field_at IS NULL`, domain.FieldAtOf(state), id); err != nil {
 					return err
 				}
 			}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/syncengine"
 )
 
 // fillFieldAt files the records stored before migration 0120 with
@@ -34,11 +33,7 @@ func (db *DB) fillFieldAt(ctx context.Context) error {
 				if err := tx.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&state); err != nil {
 					return err
 				}
-				at := domain.FieldAlways // a record that does not decode stays in every subset
-				if rec, err := syncengine.DecodeRecord(state); err == nil {
-					at = domain.FieldAt(rec)
-				}
-				if _, err := tx.ExecContext(ctx, `UPDATE records SET field_at = ? WHERE id = ? AND field_at IS NULL`, at, id); err != nil {
+				if _, err := tx.ExecContext(ctx, `UPDATE records SET field_at = ? WHERE id = ? AND field_at IS NULL`, domain.FieldAtOf(state), id); err != nil {
 					return err
 				}
 			}
