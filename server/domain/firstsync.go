@@ -276,3 +276,38 @@ func LinksOf(state []byte) []string {
 	}
 	return LinkedYoungPeople(rec)
 }
+
+// FetchTx is a store's write transaction as a fetch uses it.
+type FetchTx interface {
+	FetchSource
+	Scope(p Person) (Scope, error)
+	Audit(e AuditEntry) error
+}
+
+// RunFetch is a store's Fetch: Fetch in one write transaction (inTx) that
+// also audits what is sent; a refusal is audited by audit after it, since
+// the refused transaction is rolled back.
+func RunFetch(req FetchRequest, inTx func(fn func(FetchTx) error) error, audit func(AuditEntry) error) (*FetchResult, error) {
+	var res *FetchResult
+	var refused string
+	err := inTx(func(tx FetchTx) error {
+		res, refused = nil, ""
+		scope, err := tx.Scope(req.Person)
+		if err != nil {
+			return err
+		}
+		if res, refused, err = Fetch(scope, req, tx); err != nil || len(res.SentRecords) == 0 {
+			return err
+		}
+		return tx.Audit(FetchAudit(req, res))
+	})
+	if refused != "" {
+		if aerr := audit(FetchRefusedAudit(req, refused)); aerr != nil {
+			return nil, aerr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}

@@ -9,30 +9,11 @@ import (
 )
 
 // Fetch sends records a phone's field-subset first sync left out
-// (domain.Fetch says what, under the pull's policy); what it sends is
-// audited as a pull is, and a refusal is audited after the transaction.
+// (domain.RunFetch: what, under the pull's policy, and its audit).
 func (db *DB) Fetch(ctx context.Context, req domain.FetchRequest) (*domain.FetchResult, error) {
-	var res *domain.FetchResult
-	var refused string
-	err := db.update(ctx, func(tx *Tx) error {
-		scope, err := scopeOf(ctx, tx, req.Person)
-		if err != nil {
-			return err
-		}
-		if res, refused, err = domain.Fetch(scope, req, &fetchSource{ctx, tx}); err != nil || len(res.SentRecords) == 0 {
-			return err
-		}
-		return appendAudit(ctx, tx, domain.FetchAudit(req, res))
-	})
-	if refused != "" {
-		if aerr := db.AppendAudit(ctx, domain.FetchRefusedAudit(req, refused)); aerr != nil {
-			return nil, aerr
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	return domain.RunFetch(req, func(fn func(domain.FetchTx) error) error {
+		return db.update(ctx, func(tx *Tx) error { return fn(&fetchSource{ctx, tx}) })
+	}, func(e domain.AuditEntry) error { return db.AppendAudit(ctx, e) })
 }
 
 // fetchSource reads a fetch's records (domain.FetchSource).
@@ -49,6 +30,10 @@ func (s *fetchSource) query(q string, args ...any) ([]domain.FetchedRecord, erro
 		return r, rows.Scan(&r.ID, &r.Type, &r.Team, &r.Service, &r.Erased, &r.State)
 	})
 }
+
+func (s *fetchSource) Scope(p domain.Person) (domain.Scope, error) { return scopeOf(s.ctx, s.tx, p) }
+
+func (s *fetchSource) Audit(e domain.AuditEntry) error { return appendAudit(s.ctx, s.tx, e) }
 
 func (s *fetchSource) Record(id string) (domain.FetchedRecord, bool, error) {
 	rs, err := s.query(fetchCols+`WHERE r.id = $1`, id)
