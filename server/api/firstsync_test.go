@@ -135,19 +135,8 @@ func FuzzFetchBody(f *testing.F) {
 	f.Add(bin[:len(bin)-2], true)
 	f.Fuzz(func(t *testing.T, body []byte, binary bool) {
 		e.t = t
-		ct := "application/json"
-		if binary {
-			ct = api.BinaryContentType
-		}
-		r := e.do("POST", "/v1/sync/fetch", map[string]string{"Authorization": b.auth()["Authorization"], "Content-Type": ct}, body)
-		if r.status >= 500 {
-			t.Fatalf("status %d for untrusted body: %s", r.status, r.body)
-		}
+		r := e.untrusted(t, "/v1/sync/fetch", b.auth()["Authorization"], body, binary)
 		if r.status != 200 {
-			var eb struct{ Code, Message string }
-			if json.Unmarshal(r.body, &eb) != nil || eb.Code == "" || eb.Message == "" {
-				t.Fatalf("status %d without {code, message}: %s", r.status, r.body)
-			}
 			return
 		}
 		var out protocol.FetchResponse
@@ -163,4 +152,25 @@ func FuzzFetchBody(f *testing.F) {
 			t.Fatalf("team B's phone received snapshots: %s", r.body)
 		}
 	})
+}
+
+// untrusted posts body as a device would (JSON or binary) and fails on any
+// answer that is not clear: a 5xx, or an error without {code, message}.
+func (e *env) untrusted(t *testing.T, url, auth string, body []byte, binary bool) reply {
+	t.Helper()
+	ct := "application/json"
+	if binary {
+		ct = api.BinaryContentType
+	}
+	r := e.do("POST", url, map[string]string{"Authorization": auth, "Content-Type": ct}, body)
+	if r.status >= 500 {
+		t.Fatalf("status %d for untrusted body: %s", r.status, r.body)
+	}
+	if r.status != 200 {
+		var eb struct{ Code, Message string }
+		if json.Unmarshal(r.body, &eb) != nil || eb.Code == "" || eb.Message == "" {
+			t.Fatalf("status %d without {code, message}: %s", r.status, r.body)
+		}
+	}
+	return r
 }
