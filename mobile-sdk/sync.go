@@ -471,7 +471,7 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Respons
 			// A snapshot starts (new, re-enrolled, reset, or a server
 			// restore): whether it is the field subset, and the background
 			// paging of older records, start again with it.
-			for _, k := range []string{"partial", "older_after", "older_done"} {
+			for _, k := range []string{"partial", "field_seq", "older_after", "older_done"} {
 				if err := setMeta(tx, k, ""); err != nil {
 					return err
 				}
@@ -482,6 +482,11 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Respons
 				return err
 			}
 			if err := setMetaInt(tx, "field_since", hdr.FieldSince); err != nil {
+				return err
+			}
+		}
+		if hdr.FieldSeq > 0 {
+			if err := setMetaInt(tx, "field_seq", hdr.FieldSeq); err != nil {
 				return err
 			}
 		}

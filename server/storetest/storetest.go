@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"FetchIsScopedAndAudited", testFetchScoped},
 		{"FetchRestPagesTheRest", testFetchRest},
 		{"DirectoryReachesPhones", testDirectory},
+		{"PartialPhoneConverges", testPartialPhoneConverges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +135,7 @@ type phone struct {
 	fieldWeeks int
 	partial    bool
 	since      int64
+	seq        int64 // the subset's field_seq
 	dir        *protocol.Directory
 }
 
@@ -200,6 +202,9 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	}
 	if res.Partial {
 		p.partial, p.since = true, res.FieldSince
+	}
+	if res.FieldSeq > 0 {
+		p.seq = res.FieldSeq
 	}
 	p.outbox = nil
 	if res.Reset {
