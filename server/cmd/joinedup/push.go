@@ -33,7 +33,7 @@ func pushFlags(fs *flag.FlagSet, c *push.Config) {
 // (FCM, or a LogSender when FCM is not configured) drains the outbox until
 // Close.
 func mountPush(m *Main) error {
-	m.DB.Rules = notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: m.Logger})
+	m.setRules(notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: m.Logger}))
 	m.API.MountPush(m.Push)
 
 	cfg := m.Config.Push

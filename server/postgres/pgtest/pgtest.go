@@ -40,14 +40,19 @@ var (
 )
 
 // Main runs the package's tests with a cluster started before and stopped after.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with work of its own after the tests: it runs
+// them, stops the cluster (if one was started) and returns the exit code.
+func Run(m *testing.M) int {
 	code := m.Run()
 	mu.Lock()
 	if stop != nil {
 		stop()
+		stop, baseURL = nil, ""
 	}
 	mu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // URL returns the URL of a new, empty database on the test cluster.
