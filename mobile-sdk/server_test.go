@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/fixtures"
+	"github.com/joinedup/joinedup/server/postgres/pgtest"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -41,7 +42,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Run(m) // stops the Postgres cluster of the three-node test
 	if srv != nil && srv.cmd != nil {
 		srv.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
