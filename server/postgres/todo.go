@@ -17,41 +17,17 @@ func unsupported(op string) error {
 func (db *DB) AccessHistory(ctx context.Context, ids []string) ([]domain.Access, error) {
 	return nil, unsupported("access history")
 }
-func (db *DB) ClearSignInFailures(ctx context.Context, account []byte, personID, by string) error {
-	return unsupported("unlock account")
-}
-func (db *DB) CreatePasswordToken(ctx context.Context, t domain.PasswordToken) error {
-	return unsupported("password link")
-}
-func (db *DB) DeactivatePerson(ctx context.Context, personID, by string) (domain.Deactivation, error) {
-	return domain.Deactivation{}, unsupported("deactivate person")
-}
-func (db *DB) EndSessions(ctx context.Context, personID string, only, keep []byte, by string) (int, error) {
-	return 0, unsupported("end sessions")
-}
-func (db *DB) EnrolTOTP(ctx context.Context, personID, secret string, recovery [][]byte) error {
-	return unsupported("two-factor")
-}
 func (db *DB) Erase(ctx context.Context, req domain.ErasureRequest) (domain.ErasureResult, error) {
 	return domain.ErasureResult{}, unsupported("erasure")
 }
 func (db *DB) LiftLegalHold(ctx context.Context, recordID, by string) error {
 	return unsupported("legal hold")
 }
-func (db *DB) PasswordLink(ctx context.Context, tokenHash []byte) (domain.Person, error) {
-	return domain.Person{}, unsupported("password link")
-}
-func (db *DB) PersonSessions(ctx context.Context, personID string) ([]domain.StaffSession, error) {
-	return nil, unsupported("sessions")
-}
 func (db *DB) PlaceLegalHold(ctx context.Context, h domain.LegalHold) error {
 	return unsupported("legal hold")
 }
 func (db *DB) PurgeNotices(ctx context.Context, ids []string) ([]domain.PurgeNotice, error) {
 	return nil, unsupported("purge notices")
-}
-func (db *DB) ResetTOTP(ctx context.Context, personID, by string) error {
-	return unsupported("two-factor")
 }
 func (db *DB) RetentionPreview(ctx context.Context) (domain.RetentionPlan, error) {
 	return domain.RetentionPlan{}, unsupported("retention")
@@ -71,24 +47,9 @@ func (db *DB) RunRetentionIfDue(ctx context.Context) (bool, domain.RetentionRun,
 func (db *DB) SetRetentionRule(ctx context.Context, rule domain.RetentionRule, by string) error {
 	return unsupported("retention")
 }
-func (db *DB) SetSessionStage(ctx context.Context, tokenHash []byte, stage string) error {
-	return unsupported("two-factor")
-}
-func (db *DB) UsePasswordToken(ctx context.Context, tokenHash []byte, passwordHash string) (domain.Person, error) {
-	return domain.Person{}, unsupported("password link")
-}
-func (db *DB) UseRecoveryCode(ctx context.Context, personID string, codeHash []byte) error {
-	return unsupported("two-factor")
-}
-func (db *DB) UseTOTPStep(ctx context.Context, personID string, step int64) error {
-	return unsupported("two-factor")
-}
 func (db *DB) VerifyAudit(ctx context.Context) (domain.AuditVerify, error) {
 	return domain.AuditVerify{}, unsupported("audit verification")
 }
 func (db *DB) YoungPersonRecords(ctx context.Context, ypID string) ([]string, error) {
 	return nil, unsupported("young person's records")
-}
-func (s *Outbox) RemoveDeviceTokens(ctx context.Context, deviceID string) error {
-	return unsupported("remove device tokens")
 }

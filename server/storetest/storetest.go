@@ -31,6 +31,10 @@ type Store interface {
 	domain.QuarantineStore
 	domain.AuditLog
 	domain.Operations
+	domain.StaffSignIn
+	domain.Accounts
+	domain.TwoFactor
+	domain.TransferStore
 }
 
 // Harness is one freshly opened, empty, migrated store.
@@ -56,6 +60,12 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"AuditIsAppendOnly", testAudit},
 		{"OutboxLeases", testOutboxLeases},
+		{"SessionsInTheStore", testSessions},
+		{"SignInThrottleInTheStore", testSignInThrottle},
+		{"PasswordLinksOnce", testPasswordLinks},
+		{"DeactivateEndsAccess", testDeactivate},
+		{"TwoFactorStepsOnce", testTwoFactor},
+		{"TransfersBetweenTeams", testTransfers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
