@@ -49,6 +49,9 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 				return err
 			}
 		}
+		if err := syncPurges(ctx, tx, req, res); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE devices SET last_seen = $1, last_sync_at = $1, last_cursor = $2, pending_reported = $3 WHERE id = $4`,
 			tx.now, cursorSeq(req.Cursor), req.Pending, req.Device.ID); err != nil {
 			return err
@@ -87,6 +90,7 @@ type applier struct {
 	tx     *Tx
 	cache  map[syncengine.RecordID]*cachedRecord
 	policy domain.PolicyCache
+	pv     privacyState // erasure bookkeeping (privacy.go)
 
 	changes  []domain.Change
 	settling bool
@@ -187,6 +191,12 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return pr, err
 	}
 	if err := domain.CheckClock(cs, a.tx.now); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
+	if cs, err = a.redactLedgered(cs); err != nil {
+		return pr, err
+	}
+	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	applied, err := syncengine.Apply(cs, a.getter)
@@ -384,7 +394,7 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 			}
 		}
 	}
-	return nil
+	return a.afterErase(ids)
 }
 
 // resendReleased makes a released changeset reach phones that already

@@ -35,6 +35,7 @@ type Store interface {
 	domain.Accounts
 	domain.TwoFactor
 	domain.TransferStore
+	domain.PrivacyStore
 }
 
 // Harness is one freshly opened, empty, migrated store.
@@ -66,6 +67,9 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"DeactivateEndsAccess", testDeactivate},
 		{"TwoFactorStepsOnce", testTwoFactor},
 		{"TransfersBetweenTeams", testTransfers},
+		{"ErasureReachesEveryCopy", testErasure},
+		{"RetentionPlanIsWhatRuns", testRetention},
+		{"AuditChainVerifies", testAuditChain},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
