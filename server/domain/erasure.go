@@ -236,3 +236,64 @@ func positionsToCuts(pos []int) [][2]int {
 func ConfirmedPurgeAudit(req SyncRequest) AuditEntry {
 	return AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: ActionPurged, Detail: map[string]any{"records": req.Purged}}
 }
+
+// ScrubBody is a stored changeset's body with what erasure removed scrubbed
+// out (syncengine.PurgeChangeset against the records as they stand now),
+// if it touches any of ids; changed is false when it needs no rewrite (it
+// touches none of them, holds nothing erased, or does not decode and so
+// holds nothing a reader gets).
+func ScrubBody(body []byte, ids []string, current func(syncengine.RecordID) *syncengine.Record) ([]byte, bool) {
+	cs, err := syncengine.DecodeChangeset(body)
+	if err != nil {
+		return nil, false
+	}
+	if !slices.ContainsFunc(cs.Records(), func(id syncengine.RecordID) bool { return slices.Contains(ids, string(id)) }) {
+		return nil, false
+	}
+	out, changed := syncengine.PurgeChangeset(cs, current)
+	if !changed {
+		return nil, false
+	}
+	return syncengine.EncodeChangeset(out), true
+}
+
+// DeviceOwner is an active device and the person it belongs to.
+type DeviceOwner struct{ Device, Person string }
+
+// Holders adds to holders (device -> records) every active device whose
+// owner's scope holds one of ids now: such a phone may have received it
+// before pulls were audited per record, so it is told to purge too. A
+// person the store no longer knows is skipped.
+func Holders(holders map[string]map[string]bool, active []DeviceOwner, ids []string,
+	scopeOf func(personID string) (Scope, bool, error), stored func(id string) (*Stored, error)) error {
+	scopes := map[string]*Scope{}
+	for _, x := range active {
+		sc, seen := scopes[x.Person]
+		if !seen {
+			s, ok, err := scopeOf(x.Person)
+			if err != nil {
+				return err
+			}
+			if ok {
+				sc = &s
+			}
+			scopes[x.Person] = sc
+		}
+		if sc == nil {
+			continue
+		}
+		for _, id := range ids {
+			st, err := stored(id)
+			if err != nil {
+				return err
+			}
+			if st.Exists && st.Rec != nil && sc.Contains(st.Rec.Type, st.Team, st.Service) {
+				if holders[x.Device] == nil {
+					holders[x.Device] = map[string]bool{}
+				}
+				holders[x.Device][id] = true
+			}
+		}
+	}
+	return nil
+}

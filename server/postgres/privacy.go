@@ -121,15 +121,8 @@ func (a *applier) scrubStored(ids []string, selectSQL, updateSQL string, args ..
 		return r
 	}
 	for _, it := range items {
-		cs, err := syncengine.DecodeChangeset(it.body)
-		if err != nil {
-			continue // a body that does not decode holds nothing a reader gets
-		}
-		if !slices.ContainsFunc(cs.Records(), func(id syncengine.RecordID) bool { return slices.Contains(ids, string(id)) }) {
-			continue
-		}
-		if out, changed := syncengine.PurgeChangeset(cs, current); changed {
-			if _, err := a.tx.Exec(a.ctx, updateSQL, syncengine.EncodeChangeset(out), it.key); err != nil {
+		if out, changed := domain.ScrubBody(it.body, ids, current); changed {
+			if _, err := a.tx.Exec(a.ctx, updateSQL, out, it.key); err != nil {
 				return err
 			}
 		}
@@ -161,34 +154,20 @@ func (a *applier) notifyHolders(ids []string) error {
 	for _, h := range got {
 		add(h.dev, h.rec)
 	}
-	type dp struct{ dev, person string }
 	rows, err = a.tx.Query(a.ctx, `SELECT id, person_id FROM devices WHERE status = 'active'`)
-	active, err := collect(rows, err, func(r pgx.Rows) (x dp, err error) { return x, r.Scan(&x.dev, &x.person) })
+	active, err := collect(rows, err, func(r pgx.Rows) (x domain.DeviceOwner, err error) { return x, r.Scan(&x.Device, &x.Person) })
 	if err != nil {
 		return err
 	}
-	scopes := map[string]domain.Scope{}
-	for _, x := range active {
-		sc, ok := scopes[x.person]
-		if !ok {
-			p, err := findPerson(a.ctx, a.tx, "id = $1", x.person)
-			if err != nil {
-				continue
-			}
-			if sc, err = scopeOf(a.ctx, a.tx, p); err != nil {
-				return err
-			}
-			scopes[x.person] = sc
+	if err := domain.Holders(devs, active, ids, func(id string) (domain.Scope, bool, error) {
+		p, err := findPerson(a.ctx, a.tx, "id = $1", id)
+		if err != nil {
+			return domain.Scope{}, false, nil
 		}
-		for _, id := range ids {
-			c, err := a.get(syncengine.RecordID(id))
-			if err != nil {
-				return err
-			}
-			if c.exists && c.rec != nil && sc.Contains(c.rec.Type, c.team, c.service) {
-				add(x.dev, id)
-			}
-		}
+		s, err := scopeOf(a.ctx, a.tx, p)
+		return s, true, err
+	}, func(id string) (*domain.Stored, error) { return a.Stored(syncengine.RecordID(id)) }); err != nil {
+		return err
 	}
 	for dev, recs := range devs {
 		for rec := range recs {

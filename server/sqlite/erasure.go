@@ -184,15 +184,8 @@ func (a *applier) scrubStored(ids []string, selectSQL, updateSQL string, args ..
 		return err
 	}
 	for _, it := range items {
-		cs, err := syncengine.DecodeChangeset(it.body)
-		if err != nil {
-			continue // a body that does not decode holds nothing a reader gets
-		}
-		if !slices.ContainsFunc(cs.Records(), func(id syncengine.RecordID) bool { return slices.Contains(ids, string(id)) }) {
-			continue
-		}
-		if out, changed := syncengine.PurgeChangeset(cs, a.current); changed {
-			if _, err := a.tx.ExecContext(a.ctx, updateSQL, syncengine.EncodeChangeset(out), it.key); err != nil {
+		if out, changed := domain.ScrubBody(it.body, ids, a.current); changed {
+			if _, err := a.tx.ExecContext(a.ctx, updateSQL, out, it.key); err != nil {
 				return err
 			}
 		}
@@ -238,33 +231,25 @@ func (a *applier) notifyHolders(ids []string) error {
 	// Phones whose scope holds the records now (they may have received them
 	// before pulls were audited per record).
 	rows, err = a.tx.QueryContext(a.ctx, `SELECT d.id, d.person_id FROM devices d WHERE d.status = 'active'`)
-	type dp struct{ dev, person string }
-	active, err := collect(rows, err, func(r *sql.Rows) (x dp, err error) { return x, r.Scan(&x.dev, &x.person) })
+	active, err := collect(rows, err, func(r *sql.Rows) (x domain.DeviceOwner, err error) { return x, r.Scan(&x.Device, &x.Person) })
 	if err != nil {
 		return err
 	}
-	scopes := map[string]domain.Scope{}
-	for _, x := range active {
-		sc, ok := scopes[x.person]
-		if !ok {
-			p, err := findPerson(a.ctx, a.tx, "id = ?", x.person)
-			if err != nil {
-				continue
-			}
-			if sc, err = scopeOf(a.ctx, a.tx, p); err != nil {
-				return err
-			}
-			scopes[x.person] = sc
+	if err := domain.Holders(devs, active, ids, func(id string) (domain.Scope, bool, error) {
+		p, err := findPerson(a.ctx, a.tx, "id = ?", id)
+		if err != nil {
+			return domain.Scope{}, false, nil
 		}
-		for _, id := range ids {
-			c, err := a.get(syncengine.RecordID(id))
-			if err != nil {
-				return err
-			}
-			if c.exists && c.rec != nil && sc.Contains(c.rec.Type, c.team, c.service) {
-				add(x.dev, id)
-			}
+		s, err := scopeOf(a.ctx, a.tx, p)
+		return s, true, err
+	}, func(id string) (*domain.Stored, error) {
+		c, err := a.get(syncengine.RecordID(id))
+		if err != nil {
+			return nil, err
 		}
+		return &domain.Stored{Rec: c.rec, Team: c.team, Service: c.service, YP: c.yp, Exists: c.exists}, nil
+	}); err != nil {
+		return err
 	}
 	for dev, recs := range devs {
 		var exists int
