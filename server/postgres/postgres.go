@@ -45,6 +45,9 @@ type DB struct {
 	// Rules plan what an accepted change asks of the server (server/notify);
 	// their intents are written in the transaction that stores the change.
 	Rules domain.Rules
+	// Bounds limit what one device can make the server keep of the
+	// changesets it refused (zero: domain.DefaultQuarantineBounds).
+	Bounds domain.QuarantineBounds
 	// MaxConns and MinConns size the pool (0: pgxpool's defaults, or the
 	// URL's pool_max_conns / pool_min_conns).
 	MaxConns, MinConns int32

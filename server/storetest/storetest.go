@@ -46,6 +46,8 @@ type Harness struct {
 	// SetNow sets the store's clock: enrolment, device activity and
 	// compaction depend on it.
 	SetNow func(time.Time)
+	// SetBounds sets the per-device quarantine bounds.
+	SetBounds func(domain.QuarantineBounds)
 }
 
 // Run runs every conformance test, each against a store of its own from open.
@@ -70,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"ErasureReachesEveryCopy", testErasure},
 		{"RetentionPlanIsWhatRuns", testRetention},
 		{"AuditChainVerifies", testAuditChain},
+		{"HeldUntilDependencyArrives", testHeld},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
