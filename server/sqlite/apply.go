@@ -86,7 +86,7 @@ type applier struct {
 	wake   []int64
 	woken  map[int64]bool
 	usages map[string]*domain.QuarantineUsage // per device, see usage
-	pv     privacyState            // erasure bookkeeping (erasure.go)
+	pv     privacyState                       // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go).
 	policy domain.PolicyCache
