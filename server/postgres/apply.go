@@ -39,15 +39,16 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			}
 			res.Results = append(res.Results, pr)
 		}
-		if res.Accepted > 0 {
-			if err := ap.retryHeld(); err != nil {
-				return fmt.Errorf("retry held changesets: %w", err)
-			}
+		if err := ap.drainHeld(res); err != nil {
+			return fmt.Errorf("retry held changesets: %w", err)
 		}
 		if !req.NoPull {
 			if err := pull(ctx, tx, req, scope, res); err != nil {
 				return err
 			}
+		}
+		if err := syncPurges(ctx, tx, req, res); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE devices SET last_seen = $1, last_sync_at = $1, last_cursor = $2, pending_reported = $3 WHERE id = $4`,
 			tx.now, cursorSeq(req.Cursor), req.Pending, req.Device.ID); err != nil {
@@ -87,6 +88,12 @@ type applier struct {
 	tx     *Tx
 	cache  map[syncengine.RecordID]*cachedRecord
 	policy domain.PolicyCache
+	pv     privacyState // erasure bookkeeping (privacy.go)
+	// Held items woken by the changesets stored so far, and per-device
+	// quarantine usage (held.go).
+	wake   []int64
+	woken  map[int64]bool
+	usages map[string]*domain.QuarantineUsage
 
 	changes  []domain.Change
 	settling bool
@@ -176,9 +183,13 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return pr, err
 	}
 	var qcode, qmsg string
-	err = a.tx.QueryRow(a.ctx, `SELECT code, message FROM quarantine WHERE replica_id = $1 AND start = $2 AND device_id = $3 AND reviewed_at IS NULL`,
-		pr.Replica, cs.Start, dev.ID).Scan(&qcode, &qmsg)
+	var heldID int64
+	err = a.tx.QueryRow(a.ctx, `SELECT id, code, message FROM quarantine WHERE replica_id = $1 AND start = $2 AND device_id = $3 AND reviewed_at IS NULL`,
+		pr.Replica, cs.Start, dev.ID).Scan(&heldID, &qcode, &qmsg)
 	held := err == nil && qcode == domain.EMISSINGDEP
+	if !held {
+		heldID = 0
+	}
 	if err == nil && !held {
 		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, qcode, qmsg
 		res.Quarantined++
@@ -187,6 +198,12 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return pr, err
 	}
 	if err := domain.CheckClock(cs, a.tx.now); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
+	}
+	if cs, err = a.redactLedgered(cs); err != nil {
+		return pr, err
+	}
+	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	applied, err := syncengine.Apply(cs, a.getter)
@@ -202,8 +219,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		res.Duplicates++
 		return pr, nil
 	case syncengine.Pending:
-		return a.quarantine(dev, cs, pr, domain.Errorf(domain.EMISSINGDEP, "apply changeset",
-			"changeset depends on changes the server does not have (%d records)", len(applied.Missing)), res)
+		return a.hold(dev, cs, pr, heldID, applied.Missing, res)
 	}
 	if err := domain.Admit(a, who, cs, applied.Records); err != nil {
 		if domain.ErrorCode(err) == domain.EINTERNAL {
@@ -214,12 +230,8 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if seq, err = a.commit(dev.ID, cs, applied.Records, res); err != nil {
 		return pr, err
 	}
-	if held {
-		if _, err := a.tx.Exec(a.ctx, `UPDATE quarantine SET reviewed_by = 'server', reviewed_at = $1, resolution = $2
-			WHERE device_id = $5 AND replica_id = $3 AND start = $4 AND reviewed_at IS NULL`, a.tx.now, domain.ResolutionRelease, pr.Replica, cs.Start, dev.ID); err != nil {
-			return pr, err
-		}
-		if err := a.resendReleased(seq, cs); err != nil {
+	if heldID != 0 {
+		if err := a.releaseHeld(heldID, seq, cs); err != nil {
 			return pr, err
 		}
 	}
@@ -252,6 +264,9 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		}
 		team, service, yp := f.Team, f.Service, f.YoungPerson
 		if _, err := a.tx.Exec(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES ($1, $2)`, seq, string(rec.ID)); err != nil {
+			return 0, err
+		}
+		if err := a.wakeHeld(cs.Replica.String(), rec.ID); err != nil {
 			return 0, err
 		}
 		state := syncengine.EncodeRecord(rec)
@@ -384,7 +399,7 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 			}
 		}
 	}
-	return nil
+	return a.afterErase(ids)
 }
 
 // resendReleased makes a released changeset reach phones that already
@@ -401,49 +416,4 @@ func (a *applier) resendReleased(seq int64, cs *syncengine.Changeset) error {
 		}
 	}
 	return nil
-}
-
-// retryHeld tries again every changeset held for a missing dependency,
-// until a round accepts none.
-func (a *applier) retryHeld() error {
-	type item struct {
-		device string
-		body   []byte
-	}
-	for {
-		rows, err := a.tx.Query(a.ctx, `SELECT COALESCE(device_id, ''), body FROM quarantine
-			WHERE reviewed_at IS NULL AND code = $1 ORDER BY id`, domain.EMISSINGDEP)
-		items, err := collect(rows, err, func(r pgx.Rows) (it item, err error) { return it, r.Scan(&it.device, &it.body) })
-		if err != nil {
-			return err
-		}
-		moved := false
-		for _, it := range items {
-			cs, err := syncengine.DecodeChangeset(it.body)
-			if err != nil || it.device == "" {
-				continue
-			}
-			dev, err := scanDevice(a.tx.QueryRow(a.ctx, `SELECT `+deviceCols+` FROM devices d WHERE id = $1`, it.device))
-			if err != nil || dev.Status != domain.DeviceActive {
-				continue
-			}
-			person, err := findPerson(a.ctx, a.tx, "id = $1", dev.PersonID)
-			if err != nil {
-				return err
-			}
-			scope, err := scopeOf(a.ctx, a.tx, person)
-			if err != nil {
-				return err
-			}
-			var res domain.SyncResult
-			pr, err := a.push(dev, scope, cs, &res)
-			if err != nil {
-				return err
-			}
-			moved = moved || pr.Status == protocol.StatusAccepted
-		}
-		if !moved {
-			return nil
-		}
-	}
 }

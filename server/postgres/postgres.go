@@ -45,6 +45,9 @@ type DB struct {
 	// Rules plan what an accepted change asks of the server (server/notify);
 	// their intents are written in the transaction that stores the change.
 	Rules domain.Rules
+	// Bounds limit what one device can make the server keep of the
+	// changesets it refused (zero: domain.DefaultQuarantineBounds).
+	Bounds domain.QuarantineBounds
 	// MaxConns and MinConns size the pool (0: pgxpool's defaults, or the
 	// URL's pool_max_conns / pool_min_conns).
 	MaxConns, MinConns int32
@@ -52,6 +55,9 @@ type DB struct {
 	Log *slog.Logger
 
 	pool *pgxpool.Pool
+	// The audit chain's sealer (auditchain.go).
+	sealNudge  chan struct{}
+	stopSealer func()
 }
 
 // NewDB returns an unopened DB for url.
@@ -95,11 +101,17 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: history generation: %w", err)
 	}
+	db.startSealer()
+	db.nudgeSealer() // rows a node left unsealed when it stopped
 	return nil
 }
 
 // Close closes the pool.
 func (db *DB) Close() error {
+	if db.stopSealer != nil {
+		db.stopSealer()
+		db.stopSealer = nil
+	}
 	if db.pool != nil {
 		db.pool.Close()
 	}
@@ -146,6 +158,8 @@ type Tx struct {
 	now time.Time
 	// locked is set once the transaction holds the commit lock (seqLock).
 	locked bool
+	// audited: the transaction appended to the audit log (to seal after commit).
+	audited bool
 }
 
 // Now returns the transaction's fixed time.
@@ -228,7 +242,13 @@ func (db *DB) updateOnce(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	if tx.audited && db.sealNudge != nil {
+		db.nudgeSealer()
+	}
+	return nil
 }
 
 // view runs fn in a read-only transaction that sees one snapshot.

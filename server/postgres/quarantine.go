@@ -16,11 +16,8 @@ import (
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
-// QuarantineBodyMax is the largest refused changeset whose body is kept for
-// review; beyond it only its size and digest are (as SQLite's default).
-const QuarantineBodyMax = 256 << 10
-
-// quarantine keeps a refused changeset with its reason, for review.
+// quarantine keeps a refused changeset with its reason, for review; its
+// body within the device's bounds, beyond them its size and digest.
 func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr protocol.PushResult, cause error, res *domain.SyncResult) (protocol.PushResult, error) {
 	code := syncengine.ErrorCode(cause)
 	if code == domain.EINTERNAL {
@@ -28,21 +25,19 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 	}
 	msg := syncengine.ErrorMessage(cause)
 	body := syncengine.EncodeChangeset(cs)
-	var stored []byte
-	if len(body) <= QuarantineBodyMax {
-		stored = body
-	}
-	digest := sha256.Sum256(body)
-	teams, err := a.touchedTeams(cs)
+	u, err := a.usage(dev.ID)
 	if err != nil {
 		return pr, err
 	}
-	if _, err := a.tx.Exec(a.ctx, `INSERT INTO quarantine (device_id, person_id, teams, replica_id, start, code, message, body, body_size, body_digest, created)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET teams = excluded.teams, code = excluded.code, message = excluded.message,
-			body = excluded.body, body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
-			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL`,
-		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.now); err != nil {
+	var stored []byte
+	if u.Keep(a.tx.db.bounds(), int64(len(body))) {
+		stored = body
+	}
+	id, err := a.storeItem(dev, pr, cs, code, msg, body, stored)
+	if err != nil {
+		return pr, err
+	}
+	if _, err := a.tx.Exec(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = $1`, id); err != nil {
 		return pr, err
 	}
 	if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{DeviceID: dev.ID, PersonID: dev.PersonID, Action: domain.ActionQuar,
@@ -52,6 +47,24 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 	pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, code, msg
 	res.Quarantined++
 	return pr, nil
+}
+
+// storeItem writes (or reopens) the device's quarantine item for cs: its
+// size and digest always, the body only if stored is not nil.
+func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *syncengine.Changeset, code, msg string, body, stored []byte) (id int64, err error) {
+	digest := sha256.Sum256(body)
+	teams, err := a.touchedTeams(cs)
+	if err != nil {
+		return 0, err
+	}
+	err = a.tx.QueryRow(a.ctx, `INSERT INTO quarantine (device_id, person_id, teams, replica_id, start, code, message, body, body_size, body_digest, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET teams = excluded.teams, code = excluded.code, message = excluded.message,
+			body = excluded.body, body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
+			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL
+		RETURNING id`,
+		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.now).Scan(&id)
+	return id, err
 }
 
 // touchedTeams lists (" a b ") the teams whose records cs writes into:

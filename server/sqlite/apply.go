@@ -85,8 +85,8 @@ type applier struct {
 	// Held items woken by the changesets stored so far (see drainHeld).
 	wake   []int64
 	woken  map[int64]bool
-	usages map[string]*deviceUsage // per device, see usage
-	pv     privacyState            // erasure bookkeeping (erasure.go)
+	usages map[string]*domain.QuarantineUsage // per device, see usage
+	pv     privacyState                       // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go).
 	policy domain.PolicyCache

@@ -25,6 +25,12 @@ const (
 	DefaultQuarantineDeviceBytes = 32 << 20 // bodies of a device's open items, held or not
 )
 
+// bounds are the DB's bounds in the domain's terms (domain.QuarantineBounds).
+func (db *DB) bounds() domain.QuarantineBounds {
+	return domain.QuarantineBounds{HeldMaxCount: db.HeldMaxCount, HeldMaxBytes: db.HeldMaxBytes, BodyMax: db.QuarantineBodyMax,
+		DeviceBytes: db.QuarantineDeviceBytes}
+}
+
 // openItem looks cs up in the device's own open quarantine. A changeset
 // already refused is answered as before (done); one held for a missing
 // dependency is returned (heldID) to be tried again.
@@ -54,26 +60,17 @@ func (a *applier) openItem(dev domain.Device, cs *syncengine.Changeset, pr *prot
 // missing nil means a record it touches is damaged on the server (see
 // errDamaged): it waits for any change to, or repair of, those records.
 func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.PushResult, heldID int64, missing []syncengine.Dep, res *domain.SyncResult) (protocol.PushResult, error) {
-	msg := fmt.Sprintf("changeset depends on changes the server does not have (%d records)", len(missing))
-	if missing == nil {
-		msg = "a record this change touches is damaged on the server; the change is kept and applied once it is repaired"
-	}
+	msg := domain.HeldMessage(missing)
 	if heldID == 0 {
 		body := syncengine.EncodeChangeset(cs)
-		db := a.tx.db
 		u, err := a.usage(dev.ID)
 		if err != nil {
 			return pr, err
 		}
-		size := int64(len(body))
-		if u.held >= db.HeldMaxCount || u.heldBytes+size > db.HeldMaxBytes || size > int64(db.QuarantineBodyMax) || u.kept+size > db.QuarantineDeviceBytes {
-			pr.Status, pr.Code = protocol.StatusRefused, domain.EHELDLIMIT
-			pr.Message = fmt.Sprintf("this change (%d bytes) depends on changes the server does not have, and this device already has %d changes (%d bytes) waiting: keep it and send it again after the changes it depends on", size, u.held, u.heldBytes)
+		if err := u.Hold(a.tx.db.bounds(), int64(len(body))); err != nil {
+			pr.Status, pr.Code, pr.Message = protocol.StatusRefused, domain.EHELDLIMIT, domain.ErrorMessage(err)
 			return pr, nil
 		}
-		u.held++
-		u.heldBytes += size
-		u.kept += size
 		if heldID, err = a.storeItem(dev, pr, cs, domain.EMISSINGDEP, msg, body, body); err != nil {
 			return pr, err
 		}
@@ -90,26 +87,19 @@ func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.
 	return pr, nil
 }
 
-// deviceUsage is what a device's open quarantine items hold, counted once
-// per transaction and kept up to date by it: a flood of refused changesets
-// in one request is then bounded without a query per changeset.
-type deviceUsage struct {
-	held            int   // held (missing_dependency) items
-	heldBytes, kept int64 // their body sizes; bodies kept, held or not
-}
-
-func (a *applier) usage(deviceID string) (*deviceUsage, error) {
+// usage is what a device's open quarantine items hold (domain.QuarantineUsage).
+func (a *applier) usage(deviceID string) (*domain.QuarantineUsage, error) {
 	if u, ok := a.usages[deviceID]; ok {
 		return u, nil
 	}
-	u := &deviceUsage{}
+	u := &domain.QuarantineUsage{}
 	if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FILTER (WHERE code = ?), COALESCE(SUM(body_size) FILTER (WHERE code = ?), 0),
 		COALESCE(SUM(length(body)), 0) FROM quarantine WHERE device_id = ? AND reviewed_at IS NULL`,
-		domain.EMISSINGDEP, domain.EMISSINGDEP, deviceID).Scan(&u.held, &u.heldBytes, &u.kept); err != nil {
+		domain.EMISSINGDEP, domain.EMISSINGDEP, deviceID).Scan(&u.Held, &u.HeldBytes, &u.Kept); err != nil {
 		return nil, err
 	}
 	if a.usages == nil {
-		a.usages = map[string]*deviceUsage{}
+		a.usages = map[string]*domain.QuarantineUsage{}
 	}
 	a.usages[deviceID] = u
 	return u, nil
@@ -143,28 +133,22 @@ func (a *applier) indexWaits(heldID int64, missing []syncengine.Dep) error {
 		}
 		return nil
 	}
-	for _, d := range missing {
-		c, err := a.get(d.Record)
+	waits, err := domain.HeldWaits(missing, func(id syncengine.RecordID) (syncengine.VV, bool, error) {
+		c, err := a.get(id)
 		if domain.ErrorCode(err) == domain.EMISSINGDEP { // damaged meanwhile
-			if err := anyChange(d.Record); err != nil {
-				return err
-			}
-			continue
-		} else if err != nil {
+			return nil, true, nil
+		} else if err != nil || c.rec == nil {
+			return nil, false, err
+		}
+		return c.rec.VV, false, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range waits {
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO held_waits (record_id, replica_id, quarantine_id) VALUES (?, ?, ?)`,
+			w.Record, w.Replica, heldID); err != nil {
 			return err
-		}
-		var have syncengine.VV
-		if c.rec != nil {
-			have = c.rec.VV
-		}
-		for _, e := range d.VV {
-			if have.Get(e.Replica) >= e.Seq {
-				continue
-			}
-			if _, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO held_waits (record_id, replica_id, quarantine_id) VALUES (?, ?, ?)`,
-				string(d.Record), e.Replica.String(), heldID); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -376,15 +360,13 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 	msg := syncengine.ErrorMessage(cause)
 	body := syncengine.EncodeChangeset(cs)
 	size := len(body)
-	db := a.tx.db
 	u, err := a.usage(dev.ID)
 	if err != nil {
 		return pr, err
 	}
 	var stored []byte
-	if size <= db.QuarantineBodyMax && u.kept+int64(size) <= db.QuarantineDeviceBytes {
+	if u.Keep(a.tx.db.bounds(), int64(size)) {
 		stored = body
-		u.kept += int64(size)
 	}
 	id, err := a.storeItem(dev, pr, cs, code, msg, body, stored)
 	if err != nil {

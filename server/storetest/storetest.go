@@ -31,6 +31,11 @@ type Store interface {
 	domain.QuarantineStore
 	domain.AuditLog
 	domain.Operations
+	domain.StaffSignIn
+	domain.Accounts
+	domain.TwoFactor
+	domain.TransferStore
+	domain.PrivacyStore
 }
 
 // Harness is one freshly opened, empty, migrated store.
@@ -41,6 +46,8 @@ type Harness struct {
 	// SetNow sets the store's clock: enrolment, device activity and
 	// compaction depend on it.
 	SetNow func(time.Time)
+	// SetBounds sets the per-device quarantine bounds.
+	SetBounds func(domain.QuarantineBounds)
 }
 
 // Run runs every conformance test, each against a store of its own from open.
@@ -56,6 +63,16 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"AuditIsAppendOnly", testAudit},
 		{"OutboxLeases", testOutboxLeases},
+		{"SessionsInTheStore", testSessions},
+		{"SignInThrottleInTheStore", testSignInThrottle},
+		{"PasswordLinksOnce", testPasswordLinks},
+		{"DeactivateEndsAccess", testDeactivate},
+		{"TwoFactorStepsOnce", testTwoFactor},
+		{"TransfersBetweenTeams", testTransfers},
+		{"ErasureReachesEveryCopy", testErasure},
+		{"RetentionPlanIsWhatRuns", testRetention},
+		{"AuditChainVerifies", testAuditChain},
+		{"HeldUntilDependencyArrives", testHeld},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
