@@ -12,10 +12,16 @@ import (
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
-// Sync applies the pushed changesets, each atomically and exactly once, then
-// reads the next pull page, in one transaction. If the transaction loses a
-// race to another node it runs again from the start, so everything it
-// answers is built inside it.
+// Sync applies the pushed changesets, each atomically and exactly once, in
+// one transaction, then reads the next pull page in a second. The push holds
+// the commit lock (seqLock) from its first append to its commit, so every
+// pushing sync on every node queues there: the pull, the device's row and
+// the audit entry are kept out of that window (measured with 30 phones on 3
+// nodes: the lock wait was 270 ms of a 320 ms sync, bench/nodes). Splitting
+// loses nothing: if the pull fails after the push committed, the phone is
+// told to retry, re-sends its changesets and hears "duplicate". Each
+// transaction runs again from the start if it loses a race to another node,
+// so everything it answers is built inside it.
 func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error) {
 	if err := domain.CheckIdentity(domain.ActorOf(domain.Scope{PersonID: req.Person.ID}, &req.Device), req.Changesets); err != nil {
 		if aerr := db.AppendAudit(ctx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: domain.ActionRefused,
@@ -24,25 +30,46 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		}
 		return nil, err
 	}
+	pushed := domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
+	if len(req.Changesets) > 0 {
+		err := db.update(ctx, func(tx *Tx) error {
+			pushed = domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
+			res := &pushed
+			scope, err := scopeOf(ctx, tx, req.Person)
+			if err != nil {
+				return err
+			}
+			ap := newApplier(ctx, tx)
+			for _, cs := range req.Changesets {
+				pr, err := ap.push(req.Device, scope, cs, res)
+				if err != nil {
+					return fmt.Errorf("push %s/%d: %w", cs.Replica, cs.Start, err)
+				}
+				res.Results = append(res.Results, pr)
+			}
+			if err := ap.drainHeld(res); err != nil {
+				return fmt.Errorf("retry held changesets: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(pushed.Touched) > 0 {
+			db.poke(ctx, pushed.Touched)
+		}
+	}
 	var res *domain.SyncResult
 	err := db.update(ctx, func(tx *Tx) error {
-		res = &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
-		scope, err := scopeOf(ctx, tx, req.Person)
-		if err != nil {
-			return err
-		}
-		ap := newApplier(ctx, tx)
-		for _, cs := range req.Changesets {
-			pr, err := ap.push(req.Device, scope, cs, res)
-			if err != nil {
-				return fmt.Errorf("push %s/%d: %w", cs.Replica, cs.Start, err)
-			}
-			res.Results = append(res.Results, pr)
-		}
-		if err := ap.drainHeld(res); err != nil {
-			return fmt.Errorf("retry held changesets: %w", err)
-		}
+		r := pushed
+		r.Drop = slices.Clone(pushed.Drop)
+		r.Touched = slices.Clone(pushed.Touched)
+		res = &r
 		if !req.NoPull {
+			scope, err := scopeOf(ctx, tx, req.Person)
+			if err != nil {
+				return err
+			}
 			if err := pull(ctx, tx, req, scope, res); err != nil {
 				return err
 			}
@@ -66,9 +93,6 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 	})
 	if err != nil {
 		return nil, err
-	}
-	if len(res.Touched) > 0 {
-		db.poke(ctx, res.Touched)
 	}
 	return res, nil
 }
