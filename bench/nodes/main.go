@@ -73,13 +73,34 @@ func run(devices, rounds int, bin string, conns int, configs []string) error {
 			return fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	}
-	var results []result
+	var cs []*config
+	defer func() {
+		for _, c := range cs {
+			c.stop()
+		}
+	}()
 	for i, name := range configs {
-		res, err := runConfig(filepath.Join(dir, fmt.Sprint(i)), name, bin, devices, rounds, conns)
+		c, err := setup(filepath.Join(dir, fmt.Sprint(i)), name, bin, devices, conns)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		results = append(results, res)
+		cs = append(cs, c)
+	}
+	// Rounds alternate between the configurations, so that whatever else
+	// the machine is doing weighs on each alike; one warm-up round each
+	// (connections, caches) is not measured.
+	for round := -1; round < rounds; round++ {
+		for _, c := range cs {
+			if err := c.round(round); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+		}
+	}
+	var results []result
+	for _, c := range cs {
+		slices.Sort(c.lat)
+		results = append(results, result{name: c.name, rate: float64(len(c.lat)) / c.busy.Seconds(),
+			p50: c.lat[len(c.lat)/2], p99: c.lat[len(c.lat)*99/100]})
 	}
 	base := results[0]
 	fmt.Printf("many devices over HTTP: %d phones of one team, %d rounds (save one note + sync each), real joinedup processes\n", devices, rounds)
@@ -94,12 +115,28 @@ func run(devices, rounds int, bin string, conns int, configs []string) error {
 	return nil
 }
 
-// runConfig starts the configuration's nodes on a fresh store, enrols the
-// phones and runs the rounds.
-func runConfig(dir, name, bin string, devices, rounds, conns int) (result, error) {
+// config is one configuration under load: its nodes and phones.
+type config struct {
+	name   string
+	urls   []string
+	client *http.Client
+	phones []*phone
+	stops  []func()
+	lat    []time.Duration
+	busy   time.Duration // time spent in measured rounds
+}
+
+func (c *config) stop() {
+	for _, s := range c.stops {
+		s()
+	}
+}
+
+// setup starts the configuration's nodes on a fresh store and enrols the phones.
+func setup(dir, name, bin string, devices, conns int) (*config, error) {
 	ctx := context.Background()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return result{}, err
+		return nil, err
 	}
 	var store interface {
 		domain.Directory
@@ -112,17 +149,17 @@ func runConfig(dir, name, bin string, devices, rounds, conns int) (result, error
 	case "sqlite-1":
 		db := sqlite.NewDB(filepath.Join(dir, "joinedup.db"))
 		if err := db.Open(); err != nil {
-			return result{}, err
+			return nil, err
 		}
 		store = db
 	case "postgres-1", "postgres-3":
 		url, err := pgtest.Database(ctx)
 		if err != nil {
-			return result{}, err
+			return nil, err
 		}
 		db := postgres.NewDB(url)
 		if err := db.Open(ctx); err != nil {
-			return result{}, err
+			return nil, err
 		}
 		store = db
 		nodeArgs = []string{"-store", "postgres", "-database-url", url, "-db-max-conns", fmt.Sprint(conns)}
@@ -130,7 +167,7 @@ func runConfig(dir, name, bin string, devices, rounds, conns int) (result, error
 			nodes = 3
 		}
 	default:
-		return result{}, fmt.Errorf("unknown configuration (sqlite-1, postgres-1, postgres-3)")
+		return nil, fmt.Errorf("unknown configuration (sqlite-1, postgres-1, postgres-3)")
 	}
 	// The team, and the phones' enrolment codes, before any node starts.
 	var people []domain.Person
@@ -156,10 +193,10 @@ func runConfig(dir, name, bin string, devices, rounds, conns int) (result, error
 		err = cerr
 	}
 	if err != nil {
-		return result{}, fmt.Errorf("seed: %w", err)
+		return nil, fmt.Errorf("seed: %w", err)
 	}
 
-	var urls []string
+	c := &config{name: name, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: devices, MaxConnsPerHost: devices}, Timeout: 2 * time.Minute}}
 	for k := range nodes {
 		data := dir // the SQLite node's file is the one seeded above
 		if nodeArgs != nil {
@@ -167,53 +204,50 @@ func runConfig(dir, name, bin string, devices, rounds, conns int) (result, error
 		}
 		stop, url, err := startNode(bin, data, nodeArgs)
 		if err != nil {
-			return result{}, err
+			c.stop()
+			return nil, err
 		}
-		defer stop()
-		urls = append(urls, url)
+		c.stops = append(c.stops, stop)
+		c.urls = append(c.urls, url)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: devices, MaxConnsPerHost: devices}, Timeout: 2 * time.Minute}
-	phones := make([]*phone, devices)
-	for i := range phones {
-		p, err := enrolPhone(client, urls[i%len(urls)], codes[i])
+	for i := range devices {
+		p, err := enrolPhone(c.client, c.urls[i%len(c.urls)], codes[i])
 		if err != nil {
-			return result{}, err
+			c.stop()
+			return nil, err
 		}
-		phones[i] = p
+		c.phones = append(c.phones, p)
 	}
-	// One warm-up round (connections, caches, prepared statements), unmeasured.
-	var lat []time.Duration
+	return c, nil
+}
+
+// round has every phone save and sync at once, each through the next node;
+// rounds below 0 are not measured.
+func (c *config) round(round int) error {
 	var mu sync.Mutex
 	var firstErr error
-	var start time.Time
-	for round := -1; round < rounds; round++ {
-		if round == 0 {
-			start = time.Now()
-		}
-		var wg sync.WaitGroup
-		for i, p := range phones {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				d, err := p.sync(client, urls[(i+round+1)%len(urls)], fmt.Sprintf("round %d", round))
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				if round >= 0 {
-					lat = append(lat, d)
-				}
-			}()
-		}
-		wg.Wait()
-		if firstErr != nil {
-			return result{}, firstErr
-		}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, p := range c.phones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := p.sync(c.client, c.urls[(i+round+1)%len(c.urls)], fmt.Sprintf("round %d", round))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if round >= 0 {
+				c.lat = append(c.lat, d)
+			}
+		}()
 	}
-	elapsed := time.Since(start)
-	slices.Sort(lat)
-	return result{name: name, rate: float64(len(lat)) / elapsed.Seconds(), p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}, nil
+	wg.Wait()
+	if round >= 0 {
+		c.busy += time.Since(start)
+	}
+	return firstErr
 }
 
 // startNode runs one joinedup process and waits until it is ready.
