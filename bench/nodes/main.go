@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/postgres"
 	"github.com/joinedup/joinedup/server/postgres/pgtest"
@@ -57,6 +58,9 @@ type result struct {
 	name     string
 	rate     float64
 	p50, p99 time.Duration
+	// Postgres only: the average number of this database's transactions
+	// running, and of those waiting on the commit lock (sampled).
+	active, waiting float64
 }
 
 func run(devices, rounds int, bin string, conns int, configs []string) error {
@@ -99,31 +103,42 @@ func run(devices, rounds int, bin string, conns int, configs []string) error {
 	var results []result
 	for _, c := range cs {
 		slices.Sort(c.lat)
-		results = append(results, result{name: c.name, rate: float64(len(c.lat)) / c.busy.Seconds(),
-			p50: c.lat[len(c.lat)/2], p99: c.lat[len(c.lat)*99/100]})
+		r := result{name: c.name, rate: float64(len(c.lat)) / c.busy.Seconds(), p50: c.lat[len(c.lat)/2], p99: c.lat[len(c.lat)*99/100]}
+		if c.samples > 0 {
+			r.active, r.waiting = float64(c.active)/float64(c.samples), float64(c.waiting)/float64(c.samples)
+		}
+		results = append(results, r)
 	}
 	base := results[0]
 	fmt.Printf("many devices over HTTP: %d phones of one team, %d rounds (save one note + sync each), real joinedup processes\n", devices, rounds)
-	fmt.Printf("%-12s %10s %9s %9s %14s\n", "config", "syncs/s", "p50", "p99", "vs "+base.name)
+	fmt.Printf("%-12s %10s %9s %9s %14s %22s\n", "config", "syncs/s", "p50", "p99", "vs "+base.name, "pg conns: busy/queued")
+	var why []string
 	for _, r := range results {
-		fmt.Printf("%-12s %10.1f %9s %9s %13.2fx\n", r.name, r.rate, r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.rate/base.rate)
+		locks := ""
+		if r.active > 0 {
+			locks = fmt.Sprintf("%.1f / %.1f", r.active, r.waiting)
+			why = append(why, fmt.Sprintf("%s: %.0f%% of the busy connections queued on the commit lock", r.name, 100*r.waiting/r.active))
+		}
+		fmt.Printf("%-12s %10.1f %9s %9s %13.2fx %22s\n", r.name, r.rate, r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.rate/base.rate, locks)
 	}
-	fmt.Println("why: on one machine Postgres is a separate server process reached over a socket, with a network round trip per statement",
-		"(a sync is a dozen or more) and WAL and locks shared by all nodes, where SQLite runs in the node's own process;",
-		"three nodes beat one because a sync spends most of its time waiting on those round trips, and more nodes keep more of them in flight.",
-		"On separate machines the nodes add CPU as well; on these 2 shared cores they add only concurrency.")
+	fmt.Printf("why: SQLite runs in the node's process; on Postgres each sync is some 30 statements, each a round trip to another process, "+
+		"and every push takes its turn on one commit lock from its first append to its commit (it keeps pull cursors from passing a late commit: "+
+		"docs/postgres.md) (%s); more nodes add concurrency, not CPU, on these shared cores, and the queue on that lock grows with them.\n",
+		strings.Join(why, "; "))
 	return nil
 }
 
 // config is one configuration under load: its nodes and phones.
 type config struct {
-	name   string
-	urls   []string
-	client *http.Client
-	phones []*phone
-	stops  []func()
-	lat    []time.Duration
-	busy   time.Duration // time spent in measured rounds
+	name                     string
+	urls                     []string
+	client                   *http.Client
+	phones                   []*phone
+	stops                    []func()
+	lat                      []time.Duration
+	busy                     time.Duration // time spent in measured rounds
+	dbURL                    string        // Postgres: sampled for lock waits during rounds
+	samples, active, waiting int
 }
 
 func (c *config) stop() {
@@ -144,6 +159,7 @@ func setup(dir, name, bin string, devices, conns int) (*config, error) {
 		Close() error
 	}
 	var nodeArgs []string
+	var dbURL string
 	nodes := 1
 	switch name {
 	case "sqlite-1":
@@ -163,6 +179,7 @@ func setup(dir, name, bin string, devices, conns int) (*config, error) {
 		}
 		store = db
 		nodeArgs = []string{"-store", "postgres", "-database-url", url, "-db-max-conns", fmt.Sprint(conns)}
+		dbURL = url
 		if name == "postgres-3" {
 			nodes = 3
 		}
@@ -196,7 +213,7 @@ func setup(dir, name, bin string, devices, conns int) (*config, error) {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 
-	c := &config{name: name, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: devices, MaxConnsPerHost: devices}, Timeout: 2 * time.Minute}}
+	c := &config{name: name, dbURL: dbURL, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: devices, MaxConnsPerHost: devices}, Timeout: 2 * time.Minute}}
 	for k := range nodes {
 		data := dir // the SQLite node's file is the one seeded above
 		if nodeArgs != nil {
@@ -227,6 +244,10 @@ func (c *config) round(round int) error {
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
+	stopSampling := func() {}
+	if c.dbURL != "" && round >= 0 {
+		stopSampling = c.sample()
+	}
 	start := time.Now()
 	for i, p := range c.phones {
 		wg.Add(1)
@@ -247,7 +268,37 @@ func (c *config) round(round int) error {
 	if round >= 0 {
 		c.busy += time.Since(start)
 	}
+	stopSampling()
 	return firstErr
+}
+
+// sample counts, every few milliseconds until stopped, the database's
+// transactions running and those waiting on an advisory lock (the commit
+// lock; the audit sealer's is taken by one backend at a time, off the sync
+// path).
+func (c *config) sample() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn, err := pgx.Connect(ctx, c.dbURL)
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.Background())
+		for ctx.Err() == nil {
+			var active, waiting int
+			if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state <> 'idle'),
+				count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')
+				FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&active, &waiting); err == nil {
+				c.samples++
+				c.active += active
+				c.waiting += waiting
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // startNode runs one joinedup process and waits until it is ready.
