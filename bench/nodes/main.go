@@ -41,7 +41,7 @@ import (
 
 func main() {
 	devices := flag.Int("devices", 30, "phones syncing at once")
-	rounds := flag.Int("rounds", 10, "rounds: every phone saves and syncs once per round")
+	rounds := flag.Int("rounds", 20, "rounds: every phone saves and syncs once per round")
 	bin := flag.String("bin", "", "joinedup binary (default: go build ./server/cmd/joinedup)")
 	conns := flag.Int("db-max-conns", 8, "each Postgres node's pool size")
 	which := flag.String("configs", "sqlite-1,postgres-1,postgres-3", "configurations to run (the first is the baseline)")
