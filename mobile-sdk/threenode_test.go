@@ -27,7 +27,6 @@ import (
 	"github.com/joinedup/joinedup/server/postgres"
 	"github.com/joinedup/joinedup/server/postgres/pgtest"
 	"github.com/joinedup/joinedup/server/push/fcmfake"
-	"github.com/joinedup/joinedup/syncengine"
 )
 
 // The three-node test (issue 11): three real server processes on one
@@ -477,30 +476,13 @@ func (r *threeNodeRun) verifyRecords() {
 	for _, p := range r.phones { // a last pull after the loops stopped
 		r.syncUntilOK(p)
 	}
-	saved, lost, doubled := 0, 0, 0
+	var tally saveTally
 	var problems []string
 	for k, team := range r.teams {
 		server := r.serverRecords(team)
-		count := map[string]int{}
-		for _, b := range server {
-			rec, err := syncengine.DecodeRecord(b)
-			must(t, err)
-			for _, m := range tnMarker.FindAllStringSubmatch(rec.String("note"), -1) {
-				count[m[1]]++
-			}
-		}
+		count := markerCounts(t, server, tnMarker)
 		for _, p := range r.phones[k*tnPhonesPer : (k+1)*tnPhonesPer] {
-			for _, m := range p.saved {
-				saved++
-				switch n := count[m]; {
-				case n == 0:
-					lost++
-					problems = append(problems, fmt.Sprintf("phone %d: save %s is not on the server", p.i, m))
-				case n > 1:
-					doubled++
-					problems = append(problems, fmt.Sprintf("phone %d: save %s is on the server %d times", p.i, m, n))
-				}
-			}
+			problems = append(problems, tally.check(fmt.Sprintf("phone %d", p.i), p.saved, count)...)
 			st := status(t, p.c)
 			recs := phoneRecords(t, p.c)
 			if st.PendingChangesets != 0 || st.HeldChangesets != 0 || len(st.Quarantined) != 0 || !sameMaps(recs, server) {
@@ -519,7 +501,7 @@ func (r *threeNodeRun) verifyRecords() {
 		heard = append(heard, fmt.Sprint(p.route.heardAll()))
 	}
 	t.Logf("three nodes: %s", r.killNote)
-	t.Logf("three nodes: saves %d, lost %d, doubled %d; syncs %d, errors by code: %s", saved, lost, doubled, r.syncs, strings.Join(codes, ", "))
+	t.Logf("three nodes: saves %d, lost %d, doubled %d; syncs %d, errors by code: %s", tally.saved, tally.lost, tally.doubled, r.syncs, strings.Join(codes, ", "))
 	t.Logf("three nodes: live pokes heard per phone (per node): %s", strings.Join(heard, " "))
 	if len(problems) > 0 {
 		if len(problems) > 20 {
@@ -527,7 +509,7 @@ func (r *threeNodeRun) verifyRecords() {
 		}
 		t.Fatalf("three nodes found:\n  %s", strings.Join(problems, "\n  "))
 	}
-	if saved == 0 {
+	if tally.saved == 0 {
 		t.Fatal("no save was made: the run proves nothing")
 	}
 }
