@@ -228,9 +228,10 @@ func (r *threeNodeRun) startNode(k int) error {
 	n := r.nodes[k]
 	// A 10 s lease: the killed node's claims pass to the others well before
 	// the end, while a live node on a loaded machine still records its sends
-	// within its lease (3 s was too short at a load of 12 on 2 cores: a
-	// claim ran out while its sender was recording it, and a second node
-	// sent it again, as at-least-once delivery allows).
+	// within its lease. 3 s was too short at a load of 12 on 2 cores: a claim
+	// ran out while its sender was recording it and a second node sent it
+	// again (which made senders stop sending at half their lease; a send
+	// answered late can still be recorded after it).
 	n.args = []string{"-store", "postgres", "-database-url", r.dbURL, "-db-max-conns", "8", "-demo=false",
 		"-fcm-project", project, "-fcm-endpoint", r.fcm.URL, "-push-lease", "10s", "-push-poll", "200ms"}
 	return n.start()
