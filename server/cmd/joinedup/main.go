@@ -361,6 +361,9 @@ func (m *Main) Run(ctx context.Context) error {
 		cfg.TwoFactorRoles = signin.TwoFactorRoles
 	}
 	m.API = api.New(m.DB, cfg, m.Logger)
+	if m.Postgres != nil {
+		m.API.Limits = m.Postgres // every node takes from the same buckets
+	}
 	m.listenLive()
 	for _, mount := range m.Mounts {
 		if err := mount(m); err != nil {

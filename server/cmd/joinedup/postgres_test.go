@@ -212,3 +212,41 @@ func TestPostgresEndToEnd(t *testing.T) {
 		t.Fatalf("restore on postgres: %v", err)
 	}
 }
+
+// Rate limits are the database's on Postgres: a phone sending its syncs to
+// two nodes in turn gets the burst once, not once per node, and so does an
+// address guessing enrolment codes.
+func TestPostgresRateLimitsSharedByNodes(t *testing.T) {
+	slow := func(m *Main) { m.Config.API.RateLimit, m.Config.API.RateBurst = 0.001, 3 }
+	a, dbURL := MustRunPostgres(t, slow)
+	b := MustRunMain(t, t.TempDir(), func(m *Main) {
+		m.Config.Store = StoreConfig{Kind: storePostgres, DatabaseURL: dbURL, MaxConns: 4}
+		m.Config.Demo = false
+	}, slow)
+	ctx := context.Background()
+	must(t, a.DB.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
+	must(t, a.DB.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
+	must(t, a.DB.UpsertPerson(ctx, domain.Person{ID: "w_a", Name: "Robin Worker", Role: domain.RoleWorker, TeamID: "team_a"}))
+	code, _, err := a.DB.IssueEnrolmentCode(ctx, "w_a", "admin")
+	must(t, err)
+	en, err := a.DB.Enrol(ctx, code, "sim")
+	must(t, err)
+	var statuses []int
+	for i := range 6 {
+		node := []*Main{a, b}[i%2]
+		st, _, _ := errorCode(t, "POST", node.URL()+"/v1/sync", en.Credential, `{"cursor":""}`)
+		statuses = append(statuses, st)
+	}
+	if want := []int{200, 200, 200, 429, 429, 429}; !slices.Equal(statuses, want) {
+		t.Fatalf("syncs over two nodes answered %v, want %v (the burst of 3 shared)", statuses, want)
+	}
+	statuses = nil
+	for i := range 6 {
+		node := []*Main{a, b}[i%2]
+		st, _, _ := errorCode(t, "POST", node.URL()+"/v1/enrol", "", `{"code":"WRONG-CODE-1","platform":"sim"}`)
+		statuses = append(statuses, st)
+	}
+	if statuses[3] != 429 || statuses[5] != 429 {
+		t.Fatalf("enrolment guesses over two nodes answered %v: the fourth should be limited", statuses)
+	}
+}
