@@ -93,3 +93,46 @@ func HeldWaits(missing []syncengine.Dep, have func(syncengine.RecordID) (vv sync
 	}
 	return out, nil
 }
+
+// HeldQueue is the held items woken in one transaction, each queued once
+// until it is taken.
+type HeldQueue struct {
+	ids    []int64
+	queued map[int64]bool
+}
+
+// Wake queues ids not already queued.
+func (q *HeldQueue) Wake(ids ...int64) {
+	for _, id := range ids {
+		if q.queued == nil {
+			q.queued = map[int64]bool{}
+		}
+		if !q.queued[id] {
+			q.queued[id] = true
+			q.ids = append(q.ids, id)
+		}
+	}
+}
+
+// Next takes the next woken item (false: none left).
+func (q *HeldQueue) Next() (int64, bool) {
+	if len(q.ids) == 0 {
+		return 0, false
+	}
+	id := q.ids[0]
+	q.ids = q.ids[1:]
+	delete(q.queued, id)
+	return id, true
+}
+
+// Retryable is the changeset of a woken held item, if it can be tried
+// again: still open, still held for a missing dependency, its body kept
+// and decodable, and pushed by a device. Otherwise it is left for a
+// person and no longer waits for anything.
+func Retryable(reviewed bool, code string, body []byte, device string) (*syncengine.Changeset, bool) {
+	if reviewed || code != EMISSINGDEP || body == nil || device == "" {
+		return nil, false
+	}
+	cs, err := syncengine.DecodeChangeset(body)
+	return cs, err == nil
+}

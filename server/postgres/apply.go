@@ -115,8 +115,7 @@ type applier struct {
 	pv     privacyState // erasure bookkeeping (privacy.go)
 	// Held items woken by the changesets stored so far, and per-device
 	// quarantine usage (held.go).
-	wake   []int64
-	woken  map[int64]bool
+	held   domain.HeldQueue
 	usages map[string]*domain.QuarantineUsage
 
 	changes  []domain.Change

@@ -106,25 +106,18 @@ func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		if a.woken == nil {
-			a.woken = map[int64]bool{}
-		}
-		if !a.woken[id] {
-			a.woken[id] = true
-			a.wake = append(a.wake, id)
-		}
-	}
+	a.held.Wake(ids...)
 	return nil
 }
 
 // drainHeld tries again, each as its own device, the held items that the
 // changesets stored so far woke, and those their acceptance wakes in turn.
 func (a *applier) drainHeld(res *domain.SyncResult) error {
-	for len(a.wake) > 0 {
-		id := a.wake[0]
-		a.wake = a.wake[1:]
-		delete(a.woken, id)
+	for {
+		id, ok := a.held.Next()
+		if !ok {
+			return nil
+		}
 		var device, code string
 		var body []byte
 		var reviewed bool
@@ -139,14 +132,8 @@ func (a *applier) drainHeld(res *domain.SyncResult) error {
 			_, err := a.tx.Exec(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = $1`, id)
 			return err
 		}
-		if reviewed || code != domain.EMISSINGDEP || body == nil || device == "" {
-			if err := forget(); err != nil {
-				return err
-			}
-			continue
-		}
-		cs, err := syncengine.DecodeChangeset(body)
-		if err != nil {
+		cs, ok := domain.Retryable(reviewed, code, body, device)
+		if !ok {
 			if err := forget(); err != nil {
 				return err
 			}
@@ -177,7 +164,6 @@ func (a *applier) drainHeld(res *domain.SyncResult) error {
 			}
 		}
 	}
-	return nil
 }
 
 // releaseHeld closes a held item whose changeset was just stored.

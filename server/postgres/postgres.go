@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,6 +59,7 @@ type DB struct {
 	// The audit chain's sealer (auditchain.go).
 	sealNudge  chan struct{}
 	stopSealer func()
+	rateCalls  atomic.Int64 // TakeToken's calls, to sweep idle buckets now and then
 }
 
 // NewDB returns an unopened DB for url.

@@ -83,8 +83,7 @@ type applier struct {
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
 	// Held items woken by the changesets stored so far (see drainHeld).
-	wake   []int64
-	woken  map[int64]bool
+	held   domain.HeldQueue
 	usages map[string]*domain.QuarantineUsage // per device, see usage
 	pv     privacyState                       // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction

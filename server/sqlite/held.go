@@ -3,10 +3,8 @@ package sqlite
 import (
 	"crypto/sha256"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
@@ -165,15 +163,7 @@ func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		if a.woken == nil {
-			a.woken = map[int64]bool{}
-		}
-		if !a.woken[id] {
-			a.woken[id] = true
-			a.wake = append(a.wake, id)
-		}
-	}
+	a.held.Wake(ids...)
 	return nil
 }
 
@@ -181,10 +171,11 @@ func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
 // changesets stored so far woke, and those their acceptance wakes in turn.
 // Scope keys they touch are added to res for the live channel.
 func (a *applier) drainHeld(res *domain.SyncResult) error {
-	for len(a.wake) > 0 {
-		id := a.wake[0]
-		a.wake = a.wake[1:]
-		delete(a.woken, id)
+	for {
+		id, ok := a.held.Next()
+		if !ok {
+			return nil
+		}
 		var device, code string
 		var body []byte
 		var reviewed sql.NullString
@@ -200,14 +191,8 @@ func (a *applier) drainHeld(res *domain.SyncResult) error {
 			_, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id)
 			return err
 		}
-		if reviewed.Valid || code != domain.EMISSINGDEP || body == nil || device == "" {
-			if err := forget(); err != nil {
-				return err
-			}
-			continue
-		}
-		cs, err := syncengine.DecodeChangeset(body)
-		if err != nil {
+		cs, ok := domain.Retryable(reviewed.Valid, code, body, device)
+		if !ok {
 			if err := forget(); err != nil {
 				return err
 			}
@@ -236,7 +221,6 @@ func (a *applier) drainHeld(res *domain.SyncResult) error {
 			res.Touched = appendKey(res.Touched, k)
 		}
 	}
-	return nil
 }
 
 func appendKey(keys []string, k string) []string {
@@ -299,54 +283,26 @@ func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *synce
 	return id, err
 }
 
-// touchedTeams lists (space-separated, a space either side) the teams whose
-// records cs writes into: where the server files each record it touches,
-// and for a new record where it would (its team_id, or its young person's
-// team). It decides only who sees the refused item, never what is allowed.
+// touchedTeams lists the teams whose records cs writes into (domain.TouchedTeams).
 func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
-	teams := " "
-	add := func(t string) {
-		if t != "" && !strings.Contains(teams, " "+t+" ") {
-			teams += t + " "
+	teamOf := func(id string) (string, error) {
+		var team string
+		err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, id).Scan(&team)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil
 		}
+		return team, err
 	}
-	for _, d := range cs.Deps {
-		c, err := a.get(d.Record)
+	return domain.TouchedTeams(cs, func(id syncengine.RecordID) (string, bool, error) {
+		c, err := a.get(id)
 		if domain.ErrorCode(err) == domain.EMISSINGDEP { // damaged: its team is on its row
-			var team string
-			if err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, string(d.Record)).Scan(&team); err == nil {
-				add(team)
-			}
-			continue
+			t, _ := teamOf(string(id))
+			return t, true, nil
 		} else if err != nil {
-			return "", err
+			return "", false, err
 		}
-		if c.exists {
-			add(c.team)
-			continue
-		}
-		for _, op := range cs.Ops {
-			if op.Record != d.Record || op.Kind != syncengine.OpSet {
-				continue
-			}
-			var v string
-			if json.Unmarshal(op.Value, &v) != nil {
-				continue
-			}
-			switch op.Field {
-			case "team_id":
-				add(v)
-			case "young_person_id":
-				var team string
-				err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, v).Scan(&team)
-				if err != nil && !errors.Is(err, sql.ErrNoRows) {
-					return "", err
-				}
-				add(team)
-			}
-		}
-	}
-	return teams, nil
+		return c.team, c.exists, nil
+	}, teamOf)
 }
 
 // quarantine keeps a refused changeset with its reason, for review. Its

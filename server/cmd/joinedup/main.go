@@ -32,6 +32,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "audit" {
 		os.Exit(runAudit(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "erasures" {
+		os.Exit(runErasures(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "admin" {
 		os.Exit(runAdmin(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
@@ -223,7 +226,8 @@ func (m *Main) ParseFlags(args []string) error {
 		fmt.Fprintf(fs.Output(), "Usage:\n  joinedup [flags]                   run the server\n"+
 			"  joinedup restore [-data DIR] BACKUP  install a backup (server stopped; see docs/operations.md)\n"+
 			"  joinedup check [-data DIR]         full integrity and checksum check of the database\n"+
-			"  joinedup admin create --email E --name N  add an admin; prints a one-time set-password link\nFlags:\n")
+			"  joinedup admin create --email E --name N  add an admin; prints a one-time set-password link\n"+
+			"  joinedup erasures export|reapply -store postgres [FILE]  keep the erasure ledger / apply it after a restore (docs/postgres.md)\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
@@ -361,6 +365,9 @@ func (m *Main) Run(ctx context.Context) error {
 		cfg.TwoFactorRoles = signin.TwoFactorRoles
 	}
 	m.API = api.New(m.DB, cfg, m.Logger)
+	if m.Postgres != nil {
+		m.API.Limits = m.Postgres // every node takes from the same buckets
+	}
 	m.listenLive()
 	for _, mount := range m.Mounts {
 		if err := mount(m); err != nil {

@@ -10,8 +10,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +213,110 @@ func TestPostgresEndToEnd(t *testing.T) {
 	must(t, m2.ParseFlags([]string{"-store", "postgres", "-database-url", dbURL}))
 	if err := m2.sqliteOnly("joinedup restore", "restore with pg_restore"); err == nil || !strings.Contains(err.Error(), "docs/postgres.md") {
 		t.Fatalf("restore on postgres: %v", err)
+	}
+}
+
+// Rate limits are the database's on Postgres: a phone sending its syncs to
+// two nodes in turn gets the burst once, not once per node, and so does an
+// address guessing enrolment codes.
+func TestPostgresRateLimitsSharedByNodes(t *testing.T) {
+	slow := func(m *Main) { m.Config.API.RateLimit, m.Config.API.RateBurst = 0.001, 3 }
+	a, dbURL := MustRunPostgres(t, slow)
+	b := MustRunMain(t, t.TempDir(), func(m *Main) {
+		m.Config.Store = StoreConfig{Kind: storePostgres, DatabaseURL: dbURL, MaxConns: 4}
+		m.Config.Demo = false
+	}, slow)
+	ctx := context.Background()
+	must(t, a.DB.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
+	must(t, a.DB.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
+	must(t, a.DB.UpsertPerson(ctx, domain.Person{ID: "w_a", Name: "Robin Worker", Role: domain.RoleWorker, TeamID: "team_a"}))
+	code, _, err := a.DB.IssueEnrolmentCode(ctx, "w_a", "admin")
+	must(t, err)
+	en, err := a.DB.Enrol(ctx, code, "sim")
+	must(t, err)
+	var statuses []int
+	for i := range 6 {
+		node := []*Main{a, b}[i%2]
+		st, _, _ := errorCode(t, "POST", node.URL()+"/v1/sync", en.Credential, `{"cursor":""}`)
+		statuses = append(statuses, st)
+	}
+	if want := []int{200, 200, 200, 429, 429, 429}; !slices.Equal(statuses, want) {
+		t.Fatalf("syncs over two nodes answered %v, want %v (the burst of 3 shared)", statuses, want)
+	}
+	statuses = nil
+	for i := range 6 {
+		node := []*Main{a, b}[i%2]
+		st, _, _ := errorCode(t, "POST", node.URL()+"/v1/enrol", "", `{"code":"WRONG-CODE-1","platform":"sim"}`)
+		statuses = append(statuses, st)
+	}
+	if statuses[3] != 429 || statuses[5] != 429 {
+		t.Fatalf("enrolment guesses over two nodes answered %v: the fourth should be limited", statuses)
+	}
+}
+
+// pgBin finds a Postgres client program of the installed server.
+func pgBin(t *testing.T, name string) string {
+	t.Helper()
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
+	if len(found) == 0 {
+		t.Fatalf("%s not found (install Debian's postgresql package)", name)
+	}
+	sort.Strings(found)
+	return found[len(found)-1]
+}
+
+// The documented backup procedure: a pg_dump taken before an erasure,
+// restored into a new database, brings the erased record back until the
+// kept ledger (`joinedup erasures export`) is applied again (`reapply`).
+func TestPostgresRestoreKeepsErasures(t *testing.T) {
+	m, dbURL := MustRunPostgres(t)
+	ctx := context.Background()
+	must(t, m.DB.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
+	must(t, m.DB.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
+	var yp syncengine.RecordID
+	_, err := m.DB.ServerEdit(ctx, "admin", func(tx *syncengine.Txn) (err error) {
+		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		if err := tx.Set(yp, "team_id", "team_a"); err != nil {
+			return err
+		}
+		return tx.Set(yp, "known_as", "Sam Secret")
+	})
+	must(t, err)
+	dump := filepath.Join(t.TempDir(), "before.dump")
+	if out, err := exec.Command(pgBin(t, "pg_dump"), "-Fc", "-d", dbURL, "-f", dump).CombinedOutput(); err != nil {
+		t.Fatalf("pg_dump: %v\n%s", err, out)
+	}
+	_, err = m.DB.Erase(ctx, domain.ErasureRequest{By: "admin", YoungPersonID: string(yp), Reason: "erasure request 1", Erase: []string{string(yp)}})
+	must(t, err)
+	ledger := filepath.Join(t.TempDir(), "erasures.jsonl")
+	var out, errOut bytes.Buffer
+	if code := runErasures(ctx, []string{"export", "-store", "postgres", "-database-url", dbURL, ledger}, &out, &errOut); code != 0 {
+		t.Fatalf("erasures export: %d %s", code, errOut.String())
+	}
+
+	restored := pgtest.URL(t)
+	if out, err := exec.Command(pgBin(t, "pg_restore"), "--no-owner", "-d", restored, dump).CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore: %v\n%s", err, out)
+	}
+	db, err := openPostgres(ctx, StoreConfig{Kind: storePostgres, DatabaseURL: restored})
+	must(t, err)
+	defer db.Close()
+	if r, err := db.RecordState(ctx, string(yp)); err != nil || r.Erased != nil {
+		t.Fatalf("the dump from before the erasure should hold the record: %v", err)
+	}
+	out.Reset()
+	if code := runErasures(ctx, []string{"reapply", "-store", "postgres", "-database-url", restored, ledger}, &out, &errOut); code != 0 {
+		t.Fatalf("erasures reapply: %d %s", code, errOut.String())
+	}
+	if r, err := db.RecordState(ctx, string(yp)); err != nil || r.Erased == nil || strings.Contains(r.String("known_as"), "Secret") {
+		t.Fatalf("the kept ledger did not erase the restored record again: %v (%s)", err, out.String())
+	}
+	if code := runErasures(ctx, []string{"reapply", "-store", "postgres", "-database-url", restored, ledger}, &out, &errOut); code != 0 {
+		t.Fatalf("reapplying twice: %d %s", code, errOut.String())
+	}
+	if code := runErasures(ctx, []string{"reapply"}, &out, &errOut); code != 2 {
+		t.Fatalf("reapply on SQLite: exit %d, want 2 with the ledger file explained", code)
 	}
 }

@@ -147,3 +147,5 @@ func openToolStore(ctx context.Context, c StoreConfig, dataDir string) (Store, e
 	}
 	return sqlite.Open(filepath.Join(dataDir, "joinedup.db"))
 }
+
+var _ api.SharedLimits = (*postgres.DB)(nil)
