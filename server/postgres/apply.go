@@ -16,8 +16,9 @@ import (
 // one transaction, then reads the next pull page in a second. The push holds
 // the commit lock (seqLock) from its first append to its commit, so every
 // pushing sync on every node queues there: the pull, the device's row and
-// the audit entry are kept out of that window (measured with 30 phones on 3
-// nodes: the lock wait was 270 ms of a 320 ms sync, bench/nodes). Splitting
+// the audit entry are kept out of that window (30 phones on 3 nodes,
+// bench/nodes: the wait on the lock fell from 111-128 ms a sync to 36-66
+// ms, see docs/scale-out.md). Splitting
 // loses nothing: if the pull fails after the push committed, the phone is
 // told to retry, re-sends its changesets and hears "duplicate". Each
 // transaction runs again from the start if it loses a race to another node,
