@@ -75,8 +75,11 @@ func (db *DB) UsePasswordToken(ctx context.Context, tokenHash []byte, passwordHa
 		if p, err = livePasswordLink(ctx, tx, tokenHash, " FOR UPDATE"); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE password_tokens SET used_at = $1 WHERE token_hash = $2`, tx.now, tokenHash); err != nil {
+		// Conditional as well as locked: whatever the isolation, one use wins.
+		if tag, err := tx.Exec(ctx, `UPDATE password_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL`, tx.now, tokenHash); err != nil {
 			return err
+		} else if tag.RowsAffected() != 1 {
+			return domain.ErrDeadLink
 		}
 		if _, err := tx.Exec(ctx, `UPDATE people SET password_hash = $1, failed_logins = 0, locked_until = NULL, updated = $2 WHERE id = $3`,
 			passwordHash, tx.now, p.ID); err != nil {
