@@ -82,7 +82,7 @@ func buildBinaries(tb testing.TB) (server, fieldsim string) {
 			return
 		}
 		for _, b := range []struct{ out, pkg string }{{"joinedup", "./server/cmd/joinedup"}, {"fieldsim", "./mobile-sdk/cmd/fieldsim"}} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b.out), b.pkg)
+			cmd := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", filepath.Join(binDir, b.out), b.pkg)
 			cmd.Dir = moduleRoot(tb)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 			if out, err := cmd.CombinedOutput(); err != nil {

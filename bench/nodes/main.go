@@ -71,7 +71,7 @@ func run(devices, rounds int, bin string, conns int, configs []string) error {
 	defer os.RemoveAll(dir)
 	if bin == "" {
 		bin = filepath.Join(dir, "joinedup")
-		cmd := exec.Command("go", "build", "-o", bin, "./server/cmd/joinedup")
+		cmd := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", bin, "./server/cmd/joinedup")
 		cmd.Dir = moduleRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build: %v\n%s", err, out)

@@ -9,4 +9,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 GO=${GO:-go}
 out=${BENCH_OUT:-.}
-"$GO" run . -devices "${DEVICES:-30}" -rounds "${ROUNDS:-20}" | tee "$out/nodes.txt"
+"$GO" run -tags sqlite_fts5 . -devices "${DEVICES:-30}" -rounds "${ROUNDS:-20}" | tee "$out/nodes.txt"

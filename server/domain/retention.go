@@ -158,12 +158,3 @@ func AccessOf(id int64, at time.Time, person, device, action, record string, det
 	sort.Strings(a.Records)
 	return a
 }
-
-func containsString(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
-}
