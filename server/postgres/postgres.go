@@ -103,6 +103,10 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: history generation: %w", err)
 	}
+	if err := db.backfillSearch(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("postgres: search index: %w", err)
+	}
 	db.startSealer()
 	db.nudgeSealer() // rows a node left unsealed when it stopped
 	return nil

@@ -36,6 +36,8 @@ type Store interface {
 	domain.TwoFactor
 	domain.TransferStore
 	domain.PrivacyStore
+	domain.Searcher
+	domain.SavedFilters
 }
 
 // Harness is one freshly opened, empty, migrated store.
@@ -74,6 +76,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"RetentionPlanIsWhatRuns", testRetention},
 		{"AuditChainVerifies", testAuditChain},
 		{"HeldUntilDependencyArrives", testHeld},
+		{"SearchFollowsEveryChange", testSearch},
+		{"SavedFiltersPerPerson", testSavedFilters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
