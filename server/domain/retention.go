@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -151,7 +152,7 @@ func AccessOf(id int64, at time.Time, person, device, action, record string, det
 		a.Records = append(a.Records, record)
 	}
 	for _, r := range detailRecords {
-		if want[r] && !containsString(a.Records, r) {
+		if want[r] && !slices.Contains(a.Records, r) {
 			a.Records = append(a.Records, r)
 		}
 	}

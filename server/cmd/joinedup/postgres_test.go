@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -102,13 +101,7 @@ func TestPostgresEndToEnd(t *testing.T) {
 	link := regexp.MustCompile(`http://\S+/portal/set-password\?token=\S+`).FindString(out.String())
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: client.Timeout}
-	page := func(resp *http.Response, err error) (int, string) {
-		t.Helper()
-		must(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	page := func(resp *http.Response, err error) (int, string) { t.Helper(); return readPage(t, resp, err) }
 	csrfOf := func(body string) string {
 		t.Helper()
 		c := csrfField.FindStringSubmatch(body)
