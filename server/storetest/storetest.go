@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"AuditIsAppendOnly", testAudit},
 		{"OutboxLeases", testOutboxLeases},
+		{"PersonLanguage", testPersonLanguage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
