@@ -103,7 +103,7 @@ func (p *Portal) handleSearch(c *fiber.Ctx) error {
 		}
 		for _, r := range refs {
 			if s := snippet(str(r, "reason"), q); s != "" {
-				hits = append(hits, searchHit{Kind: "Referral", Title: "Referral of " + names[str(r, "young_person_id")], Link: "/referrals/" + string(r.ID),
+				hits = append(hits, searchHit{Kind: "Referral", Title: p.tr(c).T("Referral of %s", names[str(r, "young_person_id")]), Link: "/referrals/" + string(r.ID),
 					Snippet: s, At: r.Time("submitted_at")})
 			}
 		}
