@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/joinedup/joinedup/server/domain"
 )
@@ -23,4 +24,31 @@ func (db *DB) SetPersonLanguage(ctx context.Context, personID, lang string) erro
 		}
 		return nil
 	})
+}
+
+// recipientLangs maps the people among recipients (ids; a service id
+// matches nobody) to the language they chose, for their phones' texts.
+func (s *Outbox) recipientLangs(ctx context.Context, recipients []any) (map[string]string, error) {
+	out := map[string]string{}
+	const chunk = 500
+	for i := 0; i < len(recipients); i += chunk {
+		part := recipients[i:min(i+chunk, len(recipients))]
+		rows, err := s.db.write.QueryContext(ctx, `SELECT id, lang FROM people WHERE lang <> '' AND id IN (`+outboxPlaceholders(len(part))+`)`, part...)
+		if err != nil {
+			return nil, fmt.Errorf("push: targets: %w", err)
+		}
+		for rows.Next() {
+			var id, lang string
+			if err := rows.Scan(&id, &lang); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("push: targets: %w", err)
+			}
+			out[id] = lang
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("push: targets: %w", err)
+		}
+	}
+	return out, nil
 }

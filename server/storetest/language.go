@@ -33,6 +33,19 @@ func testPersonLanguage(t *testing.T, e *env) {
 	if ps, err := e.s.People(e.ctx, domain.PeopleFilter{TeamID: "team_a", Role: domain.RoleSupervisor}); err != nil || len(ps) != 1 || ps[0].Lang != "cy" {
 		t.Fatalf("People: %+v, %v; want the supervisor with cy", ps, err)
 	}
+	// Their phone's notifications are in their language; a service's
+	// shared phone and a person who chose none get English ("").
+	e.must(e.h.Tokens.RegisterToken(e.ctx, "dev_s", "sup_a", "tok-s", "android"))
+	e.must(e.h.Tokens.RegisterToken(e.ctx, "dev_w", "w_a", "tok-w", "android"))
+	e.must(e.h.Tokens.RegisterToken(e.ctx, "dev_h", "svc_housing", "tok-h", "android"))
+	toSup, toWorker, toService := note("l1", "sup_a"), note("l2", "w_a"), note("l3", "svc_housing")
+	toService.RecipientKind = domain.RecipientService
+	tg, err := e.h.Outbox.Targets(e.ctx, []domain.Claimed{{Notification: toSup, Attempts: 1}, {Notification: toWorker, Attempts: 1},
+		{Notification: toService, Attempts: 1}})
+	e.must(err)
+	if tg["l1"].Lang != "cy" || tg["l2"].Lang != "" || tg["l3"].Lang != "" {
+		t.Fatalf("target languages: %+v", tg)
+	}
 	e.must(e.s.SetPersonLanguage(e.ctx, "sup_a", ""))
 	if got := read(); got != "" {
 		t.Fatalf("after clearing: %q", got)
