@@ -19,17 +19,10 @@ func TestDestructiveActionsNeedReasonAndConfirmation(t *testing.T) {
 	env := newTestEnv(t)
 	w := findWorld(t, env)
 	ctx := context.Background()
-	code, _, err := env.db.IssueEnrolmentCode(ctx, w.worker, w.supervisor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enr, err := env.db.Enrol(ctx, code, "android")
-	if err != nil {
-		t.Fatal(err)
-	}
+	device := env.syncDevice(w.worker, w.supervisor)
 	sup := env.signIn("supervisor", 1)
 	revoked := func() bool {
-		d, err := env.db.Device(ctx, enr.DeviceID)
+		d, err := env.db.Device(ctx, device)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +42,7 @@ func TestDestructiveActionsNeedReasonAndConfirmation(t *testing.T) {
 		}
 		return str(r, "status") == "withdrawn"
 	}
-	revoke := "/portal/devices/" + enr.DeviceID + "/revoke"
+	revoke := "/portal/devices/" + device + "/revoke"
 	erase := "/portal/young-people/" + w.yp + "/erase"
 	withdraw := "/portal/referrals/" + w.submitted + "/withdraw"
 	for _, tc := range []struct {
@@ -61,14 +54,14 @@ func TestDestructiveActionsNeedReasonAndConfirmation(t *testing.T) {
 		wantContains string
 	}{
 		{"revoke without a reason or confirmation", revoke, url.Values{}, revoked, http.StatusUnprocessableEntity, "Say why"},
-		{"revoke with a blank reason", revoke, url.Values{"reason": {"   "}, "confirm": {enr.DeviceID}}, revoked, http.StatusUnprocessableEntity, "Say why"},
+		{"revoke with a blank reason", revoke, url.Values{"reason": {"   "}, "confirm": {device}}, revoked, http.StatusUnprocessableEntity, "Say why"},
 		{"revoke without confirmation", revoke, url.Values{"reason": {"lost on the bus"}}, revoked, http.StatusUnprocessableEntity, "Tick the box"},
 		{"revoke confirming another phone", revoke, url.Values{"reason": {"lost on the bus"}, "confirm": {"someone-else"}}, revoked, http.StatusUnprocessableEntity, "Tick the box"},
 		{"erase without a reason", erase, url.Values{"confirm": {w.yp}}, erased, http.StatusUnprocessableEntity, "Give the reason"},
 		{"erase without the typed id", erase, url.Values{"reason": {"asked for erasure by the young person"}}, erased, http.StatusUnprocessableEntity, "Type the record id"},
 		{"withdraw without a reason", withdraw, url.Values{"confirm": {"yes"}}, withdrawn, http.StatusUnprocessableEntity, "Say why"},
 		{"withdraw without confirmation", withdraw, url.Values{"reason": {"found a place elsewhere"}}, withdrawn, http.StatusUnprocessableEntity, "Tick the box"},
-		{"revoke, complete", revoke, url.Values{"reason": {"lost on the bus"}, "confirm": {enr.DeviceID}}, revoked, http.StatusSeeOther, ""},
+		{"revoke, complete", revoke, url.Values{"reason": {"lost on the bus"}, "confirm": {device}}, revoked, http.StatusSeeOther, ""},
 		{"withdraw, complete", withdraw, url.Values{"reason": {"found a place elsewhere"}, "confirm": {"yes"}}, withdrawn, http.StatusSeeOther, ""},
 		{"erase, complete", erase, url.Values{"reason": {"asked for erasure by the young person"}, "confirm": {w.yp}}, erased, http.StatusSeeOther, ""},
 	} {

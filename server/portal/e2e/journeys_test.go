@@ -47,25 +47,14 @@ func (c *chrome) num(js string) int {
 func TestSupervisorAnswersFromTheDashboard(t *testing.T) {
 	srv := startServer(t)
 	c := newChrome(t, srv.URL)
-	ds := fixtures.Generate(fixtures.Demo())
 	supLogin, sup := demoLogin(t, "supervisor", 1)
 	prLogin, pr := demoLogin(t, "practitioner", 1)
-	var worker fixtures.Person
-	for _, p := range ds.Org.People {
-		if p.Role == "worker" && p.TeamID == sup.TeamID {
-			worker = p
-			break
-		}
-	}
+	worker := teamWorker(t, sup.TeamID)
 
 	// A phone of the team raises an urgent concern and refers a young
 	// person to the practitioner's service.
 	c.signIn(supLogin)
-	c.visit("/portal/devices")
-	c.do(chromedp.SetValue(chromedp.ID("person"), worker.ID))
-	c.submit("#issue")
-	ph := newPhone(t)
-	ph.run("enrol", "-server", srv.URL, "-code", strings.TrimSpace(c.text("#code")))
+	ph := c.enrolPhone(srv.URL, worker.ID)
 	enc := lastLine(ph.run("add-encounter", "-area", "Skate park", "-note", "Quiet night; one worry raised."))
 	ph.run("set", "-id", enc, "-field", "concern_level", "-value", `"urgent"`)
 	yp := lastLine(ph.run("add-young-person", "-known-as", "Rhys"))
@@ -189,30 +178,17 @@ func TestEveryPageAtPhoneAndDesktopWidth(t *testing.T) {
 	supLogin, sup := demoLogin(t, "supervisor", 1)
 	prLogin, _ := demoLogin(t, "practitioner", 1)
 	admLogin, _ := demoLogin(t, "admin", 1)
-	ds := fixtures.Generate(fixtures.Demo())
-	var worker fixtures.Person
-	for _, p := range ds.Org.People {
-		if p.Role == "worker" && p.TeamID == sup.TeamID {
-			worker = p
-			break
-		}
-	}
 
 	// An active phone, so Devices has a revoke form.
 	c.signIn(supLogin)
-	c.visit("/portal/devices")
-	c.do(chromedp.SetValue(chromedp.ID("person"), worker.ID))
-	c.submit("#issue")
-	newPhone(t).run("enrol", "-server", srv.URL, "-code", strings.TrimSpace(c.text("#code")))
-	encID := c.eval(`""`)
-	c.visit("/portal/encounters")
-	encID = c.eval(`document.querySelector("#encounter-list tbody a").getAttribute("href")`)
-	ypID := ""
-	c.visit("/portal/young-people")
-	ypID = c.eval(`document.querySelector("table.list tbody a").getAttribute("href")`)
-	refID := ""
-	c.visit("/portal/referrals")
-	refID = c.eval(`document.querySelector("#referral-list tbody a").getAttribute("href")`)
+	c.enrolPhone(srv.URL, teamWorker(t, sup.TeamID).ID)
+	firstLink := func(list, sel string) string {
+		c.visit(list)
+		return c.eval(`document.querySelector(` + strconv.Quote(sel) + `).getAttribute("href")`)
+	}
+	encID := firstLink("/portal/encounters", "#encounter-list tbody a")
+	ypID := firstLink("/portal/young-people", "table.list tbody a")
+	refID := firstLink("/portal/referrals", "#referral-list tbody a")
 	c.signOut()
 
 	pages := map[string][]string{
@@ -220,7 +196,7 @@ func TestEveryPageAtPhoneAndDesktopWidth(t *testing.T) {
 			"/portal/young-people", ypID, ypID + "/access", ypID + "/erase", "/portal/referrals", refID, "/portal/services",
 			"/portal/devices", "/portal/transfers", "/portal/reports", "/portal/audit", "/portal/quarantine", "/portal/concerns",
 			"/portal/conflicts", "/portal/search?q=ho", "/portal/account"},
-		"admin": {"/portal/dashboard", "/portal/admin/people", "/portal/admin/people/new", "/portal/admin/people/import",
+		"admin": {"/portal/admin/people", "/portal/admin/people/new", "/portal/admin/people/import",
 			"/portal/admin/teams", "/portal/admin/services/new", "/portal/retention", "/portal/service"},
 		"practitioner": {"/portal/service", "/portal/services"},
 	}
@@ -231,11 +207,7 @@ func TestEveryPageAtPhoneAndDesktopWidth(t *testing.T) {
 		for i, path := range pages[role] {
 			name := fmt.Sprintf("%s-%02d-%s", role, i, slug(path))
 			for _, width := range []int64{1280, 390} {
-				if width == 390 {
-					c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch))
-				} else {
-					c.do(chromedp.EmulateViewport(1280, 900))
-				}
+				c.atWidth(width)
 				// axe-core checks each page once, at phone width, where
 				// layouts are tightest (the journeys check it at 1280 px).
 				c.do(chromedp.Navigate(c.base+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
@@ -259,31 +231,29 @@ func TestEveryPageAtPhoneAndDesktopWidth(t *testing.T) {
 // English.
 func (c *chrome) welshPass() {
 	c.t.Helper()
-	c.do(chromedp.EmulateViewport(1280, 900))
-	c.visit("/portal/account")
-	c.do(chromedp.SetValue(chromedp.ID("lang"), "cy"))
-	c.submit("#save-language")
-	if lang := c.eval(`document.documentElement.lang`); lang != "cy" {
-		c.t.Fatalf("after choosing Cymraeg the page is in %q", lang)
-	}
+	c.atWidth(1280)
+	c.chooseLanguage("cy", "cy")
 	for _, path := range []string{"/portal/dashboard", "/portal/encounters", "/portal/devices", "/portal/reports"} {
 		for _, width := range []int64{1280, 390} {
-			if width == 390 {
-				c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch))
-			} else {
-				c.do(chromedp.EmulateViewport(1280, 900))
-			}
+			c.atWidth(width)
 			c.visit(path)
 			c.shot(fmt.Sprintf("cy-%s-%d", slug(path), width))
 			c.checkLayout(path, width)
 		}
 	}
-	c.do(chromedp.EmulateViewport(1280, 900))
+	c.atWidth(1280)
+	c.chooseLanguage("", "en-GB") // the browser's
+}
+
+// chooseLanguage saves a language on the account page and checks the page
+// that follows is in wantLang.
+func (c *chrome) chooseLanguage(code, wantLang string) {
+	c.t.Helper()
 	c.visit("/portal/account")
-	c.do(chromedp.SetValue(chromedp.ID("lang"), ""))
+	c.do(chromedp.SetValue(chromedp.ID("lang"), code))
 	c.submit("#save-language")
-	if lang := c.eval(`document.documentElement.lang`); lang != "en-GB" {
-		c.t.Fatalf("after choosing the browser's language the page is in %q", lang)
+	if lang := c.eval(`document.documentElement.lang`); lang != wantLang {
+		c.t.Fatalf("after choosing %q the page is in %q", code, lang)
 	}
 }
 
@@ -333,6 +303,40 @@ func (c *chrome) checkLayout(path string, width int64) {
 			c.t.Errorf("%s: the Menu button does not open the menu", at)
 		}
 	}
+}
+
+// teamWorker is the demo's first youth worker of a team.
+func teamWorker(t *testing.T, teamID string) fixtures.Person {
+	t.Helper()
+	for _, p := range fixtures.Generate(fixtures.Demo()).Org.People {
+		if p.Role == "worker" && p.TeamID == teamID {
+			return p
+		}
+	}
+	t.Fatalf("no worker in team %s", teamID)
+	return fixtures.Person{}
+}
+
+// enrolPhone issues an enrolment code on the Devices page (as the signed-in
+// supervisor) and enrols a fieldsim phone with it.
+func (c *chrome) enrolPhone(server, personID string) *phone {
+	c.t.Helper()
+	c.visit("/portal/devices")
+	c.do(chromedp.SetValue(chromedp.ID("person"), personID))
+	c.submit("#issue")
+	ph := newPhone(c.t)
+	ph.run("enrol", "-server", server, "-code", strings.TrimSpace(c.text("#code")))
+	return ph
+}
+
+// atWidth makes the tab a phone (390 px, touch) or a laptop (1280 px).
+func (c *chrome) atWidth(width int64) {
+	c.t.Helper()
+	if width == 390 {
+		c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch))
+		return
+	}
+	c.do(chromedp.EmulateViewport(width, 900))
 }
 
 func slug(path string) string {
