@@ -359,3 +359,42 @@ func TestWelshCatalogueHasEveryKey(t *testing.T) {
 		t.Errorf("vocabulary: no Welsh for %s", m)
 	}
 }
+
+// TestLanguageChoice: a person's own choice beats the browser's
+// Accept-Language, only offered languages are stored, the form needs the
+// session's CSRF token, and clearing the choice gives the browser's back.
+func TestLanguageChoice(t *testing.T) {
+	env := newTestEnv(t)
+	sup := env.signIn("supervisor", 1)
+	sup.lang = "en-GB"
+	lang := func() string {
+		t.Helper()
+		_, body := sup.get("/portal/dashboard")
+		m := regexp.MustCompile(`<html lang="([^"]+)">`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatal("no html lang")
+		}
+		return m[1]
+	}
+	for _, tc := range []struct {
+		name       string
+		form       url.Values
+		wantStatus int
+		wantLang   string
+	}{
+		{"choose Welsh", url.Values{"lang": {"cy"}}, http.StatusSeeOther, "cy"},
+		{"a language not offered", url.Values{"lang": {"fr"}}, http.StatusUnprocessableEntity, "cy"},
+		{"a value that is no language", url.Values{"lang": {"<script>"}}, http.StatusUnprocessableEntity, "cy"},
+		{"a forged form without the token", url.Values{"lang": {"en"}, "_csrf": {"forged"}}, http.StatusForbidden, "cy"},
+		{"back to the browser's", url.Values{"lang": {""}}, http.StatusSeeOther, "en-GB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, body := sup.post("/portal/account/language", tc.form); status != tc.wantStatus {
+				t.Fatalf("status %d, want %d\n%s", status, tc.wantStatus, trunc(body))
+			}
+			if got := lang(); got != tc.wantLang {
+				t.Fatalf("pages in %q, want %q", got, tc.wantLang)
+			}
+		})
+	}
+}
