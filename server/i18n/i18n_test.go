@@ -133,3 +133,22 @@ func TestWelshKeepsEveryArgument(t *testing.T) {
 		t.Errorf("misses = %v", m)
 	}
 }
+
+// TestConcurrentLookups: pages render in parallel; the printers and the
+// catalogue are shared (run under -race).
+func TestConcurrentLookups(t *testing.T) {
+	done := make(chan bool)
+	for g := range 8 {
+		go func() {
+			pr := For(Languages[g%2])
+			for i := range 200 {
+				_ = pr.T("%d encounters", i)
+				_ = pr.Duration(time.Duration(i) * time.Minute)
+			}
+			done <- true
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+}
