@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"QuarantineKeepsRefusedChangesets", testQuarantine},
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"AuditIsAppendOnly", testAudit},
+		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
 		{"PersonLanguage", testPersonLanguage},
 	}
