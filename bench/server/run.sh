@@ -16,6 +16,7 @@
 #   firstsync: a fresh worker device's snapshot of a team of TEAMSIZES
 #         (default 2000,20000,60000) 1 KB records: time per page vs the smallest.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
 cd "$(dirname "$0")"
 GO=${GO:-go}
 out=${BENCH_OUT:-.}

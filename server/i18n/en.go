@@ -16,16 +16,18 @@ var enText = map[string]string{
 }
 
 var enPlural = map[string]Plural{
-	"%d minutes":      {One: "%d minute", Other: "%d minutes"},
-	"%d hours":        {One: "%d hour", Other: "%d hours"},
-	"%d days":         {One: "%d day", Other: "%d days"},
-	"%d encounters":   {One: "%d encounter", Other: "%d encounters"},
-	"%d referrals":    {One: "%d referral", Other: "%d referrals"},
-	"%d follow-ups":   {One: "%d follow-up", Other: "%d follow-ups"},
-	"%d young people": {One: "%d young person", Other: "%d young people"},
-	"%d sessions":     {One: "%d session", Other: "%d sessions"},
-	"%d conflicts":    {One: "%d conflict", Other: "%d conflicts"},
-	"%d contacts":     {One: "%d contact", Other: "%d contacts"},
+	"%d minutes":                            {One: "%d minute", Other: "%d minutes"},
+	"%d hours":                              {One: "%d hour", Other: "%d hours"},
+	"%d days":                               {One: "%d day", Other: "%d days"},
+	"%d encounters":                         {One: "%d encounter", Other: "%d encounters"},
+	"%d referrals":                          {One: "%d referral", Other: "%d referrals"},
+	"%d follow-ups":                         {One: "%d follow-up", Other: "%d follow-ups"},
+	"%d young people":                       {One: "%d young person", Other: "%d young people"},
+	"%d sessions":                           {One: "%d session", Other: "%d sessions"},
+	"%d conflicts":                          {One: "%d conflict", Other: "%d conflicts"},
+	"%d possible pairs.":                    {One: "%d possible pair.", Other: "%d possible pairs."},
+	"%d possible duplicate pairs to review": {One: "%d possible duplicate pair to review", Other: "%d possible duplicate pairs to review"},
+	"%d contacts":                           {One: "%d contact", Other: "%d contacts"},
 	"%d matches in your teams' records. Searches are recorded in the audit log.": {
 		One: "%d match in your teams' records. Searches are recorded in the audit log.", Other: "%d matches in your teams' records. Searches are recorded in the audit log."},
 	"%d concerns are waiting for a supervisor to acknowledge them.": {Zero: "No concern is waiting for acknowledgement.",

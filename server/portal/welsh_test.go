@@ -71,6 +71,8 @@ func TestEveryPageInWelsh(t *testing.T) {
 			"/portal/services", "/portal/devices", "/portal/transfers", "/portal/reports", "/portal/reports?from=2020-01-01&to=2020-01-02",
 			"/portal/audit", "/portal/quarantine", "/portal/concerns", "/portal/conflicts", "/portal/search?q=ho", "/portal/account")
 	}
+	get("supervisor", "/portal/young-people/duplicates", "/portal/young-people/"+w.yp+"/summary",
+		"/portal/young-people/merge?a="+w.yp+"&b="+w.ypHold)
 	get("supervisor", "/portal/encounters/"+w.encounter, "/portal/young-people/"+w.yp, "/portal/young-people/"+w.ypHold,
 		"/portal/young-people/"+w.yp+"/access", "/portal/young-people/"+w.yp+"/erase", "/portal/referrals/"+w.submitted,
 		"/portal/services/"+w.service)
@@ -100,6 +102,10 @@ func TestEveryPageInWelsh(t *testing.T) {
 		c := env.signIn(role, 1)
 		c.lang = "cy"
 		clients[role] = c
+	}
+	// A saved filter, so the lists show theirs.
+	if status, body := clients["supervisor"].post("/portal/saved-filters", url.Values{"list": {"encounters"}, "query": {"status=awaiting_review"}, "name": {"To read"}}); status != http.StatusSeeOther {
+		t.Fatalf("save a filter: %d\n%s", status, trunc(body))
 	}
 	anon := env.anon()
 	anon.lang = "cy-GB, en;q=0.5"
@@ -178,7 +184,7 @@ func dataStrings(t *testing.T, env *testEnv) []string {
 	}
 	out = append(out, "JoinedUp", "Europe/London", "CSV", "JSON", "Microsoft Authenticator", "Google Authenticator", "CAMHS", "Cymraeg", "English")
 	out = append(out, syncengine.ReferralFields...)
-	out = append(out, strings.Join(importColumns, ","))
+	out = append(out, strings.Join(importColumns, ","), "To read") // and the saved filter TestEveryPageInWelsh names
 	// Longest first, so a name inside a longer text goes with it.
 	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,11 +26,16 @@ func registerYoungPersonRoutes(r routes, p *Portal) {
 type ypRow struct {
 	ID, KnownAs, AgeBand, Gender, Area, Team, KeyWorker string
 	Hold                                                bool
+	Duplicate                                           bool // a likely duplicate of another profile
 }
 
 // handleYoungPeopleList serves GET /portal/young-people.
 func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
-	recs, err := p.recordsInScope(c, syncengine.TypeYoungPerson)
+	recs, err := p.listedYoungPeople(c)
+	if err != nil {
+		return err
+	}
+	dups, pairs, err := p.duplicateIDs(c)
 	if err != nil {
 		return err
 	}
@@ -38,8 +44,8 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 		return err
 	}
 	q := strings.ToLower(strings.TrimSpace(c.Query("q")))
-	hold, order := c.Query("hold"), c.Query("sort")
-	if hold != "" && hold != "1" || order != "" && order != "area" && order != "team" {
+	hold, order, dupOnly := c.Query("hold"), c.Query("sort"), c.Query("duplicates")
+	if hold != "" && hold != "1" || dupOnly != "" && dupOnly != "1" || order != "" && order != "area" && order != "team" {
 		return invalid("Unknown filter or order.")
 	}
 	var rows []ypRow
@@ -47,11 +53,12 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 		if q != "" && !strings.Contains(strings.ToLower(str(r, "known_as")), q) {
 			continue
 		}
-		if hold == "1" && !r.Bool("safeguarding_hold") {
+		if hold == "1" && !r.Bool("safeguarding_hold") || dupOnly == "1" && !dups[string(r.ID)] {
 			continue
 		}
-		rows = append(rows, ypRow{ID: string(r.ID), KnownAs: str(r, "known_as"), AgeBand: str(r, "age_band"), Gender: str(r, "gender"),
-			Area: str(r, "area"), Team: d.team(str(r, "team_id")), KeyWorker: d.person(str(r, "key_worker")), Hold: r.Bool("safeguarding_hold")})
+		row := toYPRow(r, d)
+		row.Duplicate = dups[string(r.ID)]
+		rows = append(rows, row)
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		switch {
@@ -74,7 +81,8 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "young-people", "shown": len(rows), "records": shown}); err != nil {
 		return err
 	}
-	return p.render(c, "youngpeople", "Young people", map[string]any{"Rows": rows, "Q": c.Query("q"), "Hold": hold, "Sort": order, "Page": pg})
+	return p.render(c, "youngpeople", "Young people", map[string]any{"Rows": rows, "Q": c.Query("q"), "Hold": hold, "Sort": order, "Page": pg,
+		"Duplicates": dupOnly, "Pairs": len(pairs)})
 }
 
 // event is one line of a chronology.
@@ -90,14 +98,21 @@ type event struct {
 
 // aboutYoungPerson gathers every live record about a young person that the
 // signed-in person may see: encounters naming them, referrals and follow-ups.
+// Profiles merged into this one count as this one: a phone offline during
+// the merge may still push records naming them.
 func (p *Portal) aboutYoungPerson(c *fiber.Ctx, id string) (encs, refs, fus []*syncengine.Record, err error) {
+	merged, err := p.mergedInto(c, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ids := append([]string{id}, merged...)
 	all, err := p.recordsInScope(c, syncengine.TypeEncounter)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	for _, r := range all {
 		for _, y := range r.Set("young_people") {
-			if y == id {
+			if slices.Contains(ids, y) {
 				encs = append(encs, r)
 				break
 			}
@@ -105,18 +120,20 @@ func (p *Portal) aboutYoungPerson(c *fiber.Ctx, id string) (encs, refs, fus []*s
 	}
 	teams, _ := teamIDs(sess(c).Scope)
 	for _, typ := range []string{syncengine.TypeReferral, syncengine.TypeFollowUp} {
-		rs, err := p.store.Records(c.UserContext(), domain.RecordFilter{Type: typ, YoungPersonID: id, TeamIDs: teams})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		for _, r := range rs {
-			if !live(r) {
-				continue
+		for _, yp := range ids {
+			rs, err := p.store.Records(c.UserContext(), domain.RecordFilter{Type: typ, YoungPersonID: yp, TeamIDs: teams})
+			if err != nil {
+				return nil, nil, nil, err
 			}
-			if typ == syncengine.TypeReferral {
-				refs = append(refs, r)
-			} else {
-				fus = append(fus, r)
+			for _, r := range rs {
+				if !live(r) {
+					continue
+				}
+				if typ == syncengine.TypeReferral {
+					refs = append(refs, r)
+				} else {
+					fus = append(fus, r)
+				}
 			}
 		}
 	}
@@ -140,11 +157,26 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	if yp.Erased != nil {
 		return p.render(c, "chronology", "Erased record", map[string]any{"Erased": yp.Erased, "ErasedBy": d.person(yp.Erased.By)})
 	}
+	if to := domain.MergedInto(yp); to != "" {
+		return p.render(c, "chronology", "%s", map[string]any{"MergedInto": to, "YP": toYPRow(yp, d),
+			"MergedAt": yp.WrittenAt("merged_into"), "MergedBy": d.person(yp.Author("merged_into"))}, str(yp, "known_as"))
+	}
 	encs, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
 	if err != nil {
 		return err
 	}
 	pr := p.tr(c)
+	dups, err := p.possibleDuplicates(c, yp, d)
+	if err != nil {
+		return err
+	}
+	var choices []ypRow
+	if domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbMerge},
+		domain.Target{Type: yp.Type, Team: str(yp, "team_id"), Exists: true}) == nil {
+		if choices, err = p.mergeChoices(c, yp); err != nil {
+			return err
+		}
+	}
 	var evs []event
 	for _, r := range encs {
 		e := event{At: r.Time("started_at"), Kind: "encounter", ID: string(r.ID), Link: "/encounters/" + string(r.ID),
@@ -194,7 +226,7 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 		"Transfers": transfers, "TransferTeams": transferTeams(d, str(yp, "team_id")),
 		"YP": ypRow{ID: string(yp.ID), KnownAs: str(yp, "known_as"), AgeBand: str(yp, "age_band"), Gender: str(yp, "gender"), Area: str(yp, "area"),
 			Team: d.team(str(yp, "team_id")), KeyWorker: d.person(str(yp, "key_worker")), Hold: yp.Bool("safeguarding_hold")},
-		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)},
+		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)}, "Duplicates": dups, "MergeChoices": choices,
 	}, str(yp, "known_as"))
 }
 

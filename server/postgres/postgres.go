@@ -95,6 +95,10 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: history generation: %w", err)
 	}
+	if err := db.backfillSearch(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("postgres: search index: %w", err)
+	}
 	return nil
 }
 

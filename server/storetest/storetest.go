@@ -31,6 +31,8 @@ type Store interface {
 	domain.QuarantineStore
 	domain.AuditLog
 	domain.Operations
+	domain.Searcher
+	domain.SavedFilters
 }
 
 // Harness is one freshly opened, empty, migrated store.
@@ -58,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
 		{"PersonLanguage", testPersonLanguage},
+		{"SearchFollowsEveryChange", testSearch},
+		{"SavedFiltersPerPerson", testSavedFilters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
