@@ -42,8 +42,9 @@ func (c *chrome) num(js string) int {
 
 // TestSupervisorAnswersFromTheDashboard: the supervisor's questions of the
 // day are answered from the dashboard in two clicks or fewer each, 40
-// encounters are signed off in five clicks or fewer, and a practitioner
-// sees who referred, in real Chromium with axe-core on every page.
+// encounters are signed off in five clicks or fewer, a duplicate profile is
+// merged in five, and a practitioner sees who referred, in real Chromium
+// with axe-core on every page.
 func TestSupervisorAnswersFromTheDashboard(t *testing.T) {
 	srv := startServer(t)
 	c := newChrome(t, srv.URL)
@@ -61,6 +62,14 @@ func TestSupervisorAnswersFromTheDashboard(t *testing.T) {
 	ref := lastLine(ph.run("draft-referral", "-yp", yp, "-reason", "Wants help finding a room.", "-service", pr.ServiceID, "-urgency", "urgent"))
 	ph.run("consent", "-id", ref, "-consent", "given")
 	ph.run("submit-referral", "-id", ref)
+	// Two workers met the same young person and made two profiles.
+	var twins []string
+	for range 2 {
+		id := lastLine(ph.run("add-young-person", "-known-as", "Jaylen"))
+		ph.run("set", "-id", id, "-field", "age_band", "-value", `"14-15"`)
+		ph.run("set", "-id", id, "-field", "area", "-value", `"Skate park"`)
+		twins = append(twins, id)
+	}
 	ph.run("sync")
 
 	t.Run("who needs a follow-up today", func(t *testing.T) {
@@ -144,6 +153,33 @@ func TestSupervisorAnswersFromTheDashboard(t *testing.T) {
 			t.Errorf("awaiting review %d -> %d after signing off %d", before, after, ticked)
 		}
 	})
+	t.Run("merge a duplicate", func(t *testing.T) {
+		c.visit("/portal/dashboard")
+		k := &clicker{c: c}
+		k.click(`nav a[href$="/young-people"]`)
+		k.click("#duplicates-link")
+		k.click(fmt.Sprintf(`#duplicate-list a.button[href*=%q][href*=%q]`, twins[0], twins[1]))
+		c.do(chromedp.SendKeys(chromedp.ID("merge-reason"), "Same young person: both workers met him at the skate park."))
+		k.n++ // the confirmation tick
+		c.do(chromedp.Click(chromedp.ID("merge-confirm")))
+		k.click(`#merge-form button[type=submit]`)
+		if s := c.text("main"); !strings.Contains(s, "Profiles merged") {
+			t.Fatalf("after merging: %s", s)
+		}
+		if k.n > 5 {
+			t.Errorf("%d clicks to merge", k.n)
+		}
+		ph.run("sync")
+		merged := 0
+		for _, id := range twins {
+			if strings.Contains(ph.run("show", "-id", id), "merged_into") {
+				merged++
+			}
+		}
+		if merged != 1 {
+			t.Errorf("the phone sees %d of the two profiles merged, want 1", merged)
+		}
+	})
 	c.signOut()
 
 	t.Run("a practitioner sees who referred", func(t *testing.T) {
@@ -193,7 +229,7 @@ func TestEveryPageAtPhoneAndDesktopWidth(t *testing.T) {
 
 	pages := map[string][]string{
 		"supervisor": {"/portal/dashboard", "/portal/encounters", encID, "/portal/follow-ups?when=today", "/portal/caseload",
-			"/portal/young-people", ypID, ypID + "/access", ypID + "/erase", "/portal/referrals", refID, "/portal/services",
+			"/portal/young-people", "/portal/young-people/duplicates", ypID, ypID + "/summary", ypID + "/access", ypID + "/erase", "/portal/referrals", refID, "/portal/services",
 			"/portal/devices", "/portal/transfers", "/portal/reports", "/portal/audit", "/portal/quarantine", "/portal/concerns",
 			"/portal/conflicts", "/portal/search?q=ho", "/portal/account"},
 		"admin": {"/portal/admin/people", "/portal/admin/people/new", "/portal/admin/people/import",
