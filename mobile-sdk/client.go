@@ -34,7 +34,8 @@ type Listener interface {
 
 // ProgressListener follows a sync round trip by round trip (for a progress
 // bar). progressJSON: {"phase":"pushed"|"stored"|"applied", "round_trip", "pushed",
-// "acknowledged", "received", "more"}.
+// "acknowledged", "received", "more"}; "applied" also carries "done",
+// "total" and "fraction" of the pull as SyncProgress reports them.
 type ProgressListener interface {
 	OnSyncProgress(progressJSON string)
 }
@@ -52,6 +53,9 @@ type Client struct {
 	listener Listener
 	progress ProgressListener
 	sizes    linkSizes // push batch and pull page budgets, adapted to the link
+	// fieldWeeks: weeks of encounters a first sync asks for (fetch.go).
+	fieldWeeks    int64
+	fieldWeeksSet bool
 
 	syncMu sync.Mutex // one sync at a time
 	editMu sync.Mutex // a save and the storing of a sync page exclude each other
@@ -184,8 +188,14 @@ func (c *Client) reportProgress(phase string, roundTrip, pushed, acked, received
 	p := c.progress
 	c.mu.Unlock()
 	if p != nil {
-		p.OnSyncProgress(mustJSON(map[string]any{"phase": phase, "round_trip": roundTrip, "pushed": pushed,
-			"acknowledged": acked, "received": received, "more": more}))
+		m := map[string]any{"phase": phase, "round_trip": roundTrip, "pushed": pushed,
+			"acknowledged": acked, "received": received, "more": more}
+		if phase == "applied" {
+			if sp, err := c.SyncProgress(); err == nil {
+				m["done"], m["total"], m["fraction"] = sp.Done, sp.Total, sp.Fraction
+			}
+		}
+		p.OnSyncProgress(mustJSON(m))
 	}
 }
 

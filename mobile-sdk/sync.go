@@ -271,7 +271,9 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 		pushed += len(e.body)
 	}
 	purged := st.purgesToConfirm()
-	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged}, frames)
+	dirVersion, _ := st.metaString("directory_version")
+	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged,
+		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion}, frames)
 	if err != nil {
 		return false, err
 	}
@@ -350,6 +352,19 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Respons
 		inBatch[e.start] = true
 	}
 	self := st.self.String()
+	// Records the changesets waiting in the inbox touch (see HeldPart below).
+	coming := map[syncengine.RecordID]bool{}
+	if p, _ := st.metaString("partial"); (p == "1" || hdr.Partial) && len(incoming) > 0 {
+		waiting, err := st.inbox()
+		if err != nil {
+			return nil, false, err
+		}
+		for _, cs := range waiting {
+			for _, d := range cs.Deps {
+				coming[d.Record] = true
+			}
+		}
+	}
 	c.editMu.Lock()
 	defer c.editMu.Unlock()
 	reset := false
@@ -448,13 +463,78 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Respons
 				return err
 			}
 		}
-		for _, in := range incoming {
-			if err := st.putInbox(tx, in.cs, in.frame); err != nil {
+		was, err := getMeta(tx, "cursor")
+		if err != nil {
+			return err
+		}
+		if hdr.Reset || was == "" {
+			// A snapshot starts (new, re-enrolled, reset, or a server
+			// restore): whether it is the field subset, and the background
+			// paging of older records, start again with it.
+			for _, k := range []string{"partial", "field_seq", "older_after", "older_done"} {
+				if err := setMeta(tx, k, ""); err != nil {
+					return err
+				}
+			}
+		}
+		if hdr.Partial {
+			if err := setMeta(tx, "partial", "1"); err != nil {
 				return err
 			}
-			received = append(received, in.cs)
+			if err := setMetaInt(tx, "field_since", hdr.FieldSince); err != nil {
+				return err
+			}
+		}
+		if hdr.FieldSeq > 0 {
+			if err := setMetaInt(tx, "field_seq", hdr.FieldSeq); err != nil {
+				return err
+			}
+		}
+		partial, err := getMeta(tx, "partial")
+		if err != nil {
+			return err
+		}
+		for _, in := range incoming {
+			cs, frame := in.cs, in.frame
+			if partial == "1" {
+				// Ops on older records this phone never received wait for
+				// a fetch of the record, which brings them whole. A record
+				// an earlier changeset (of this page, or waiting in the
+				// inbox) touches is on its way, not old.
+				part, ok := protocol.HeldPart(cs, func(id syncengine.RecordID) bool {
+					if coming[id] {
+						return true
+					}
+					r, err := st.record(tx, id)
+					return err == nil && r != nil
+				})
+				if !ok {
+					continue
+				}
+				if part != cs {
+					cs, frame = part, syncengine.EncodeChangeset(part)
+				}
+				for _, d := range cs.Deps {
+					coming[d.Record] = true
+				}
+			}
+			if err := st.putInbox(tx, cs, frame); err != nil {
+				return err
+			}
+			received = append(received, cs)
 		}
 		sum.Changesets += len(incoming)
+		if hdr.Directory != nil {
+			if err := setMeta(tx, "directory", mustJSON(hdr.Directory.Services)); err != nil {
+				return err
+			}
+			if err := setMeta(tx, "directory_version", hdr.Directory.Version); err != nil {
+				return err
+			}
+		}
+		if err := c.noteProgress(tx, hdr); err != nil {
+			return err
+		}
 		return setMeta(tx, "cursor", hdr.Cursor)
 	})
 	if err != nil {

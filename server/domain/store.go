@@ -29,6 +29,12 @@ type SyncStore interface {
 	ServerEdit(ctx context.Context, author string, fn func(*syncengine.Txn) error) ([]string, error)
 }
 
+// FetchStore sends a phone records its field-subset first sync left out
+// (domain.FetchRequest), under the pull's policy and audit.
+type FetchStore interface {
+	Fetch(ctx context.Context, req FetchRequest) (*FetchResult, error)
+}
+
 // RecordReader reads materialised records.
 type RecordReader interface {
 	RecordState(ctx context.Context, id string) (*syncengine.Record, error)
@@ -144,6 +150,25 @@ type TransferStore interface {
 	StartTransfer(ctx context.Context, by Person, youngPersonID, toTeam, reason string) (Transfer, error)
 	DecideTransfer(ctx context.Context, by Person, id int64, decision string) (Transfer, error)
 	Transfers(ctx context.Context, f TransferFilter) ([]Transfer, error)
+}
+
+// PrivacyStore is erasure (with its ledger and the phones' purge notices),
+// retention with legal holds, the access history and the audit chain.
+type PrivacyStore interface {
+	Erase(ctx context.Context, req ErasureRequest) (ErasureResult, error)
+	PurgeNotices(ctx context.Context, ids []string) ([]PurgeNotice, error)
+	YoungPersonRecords(ctx context.Context, ypID string) ([]string, error)
+	AccessHistory(ctx context.Context, ids []string) ([]Access, error)
+	RetentionRules(ctx context.Context) ([]RetentionRule, error)
+	SetRetentionRule(ctx context.Context, rule RetentionRule, by string) error
+	RetentionPreview(ctx context.Context) (RetentionPlan, error)
+	RunRetention(ctx context.Context) (RetentionRun, error)
+	RunRetentionIfDue(ctx context.Context) (bool, RetentionRun, error)
+	RetentionRuns(ctx context.Context, limit int) ([]RetentionRun, error)
+	PlaceLegalHold(ctx context.Context, h LegalHold) error
+	LiftLegalHold(ctx context.Context, recordID, by string) error
+	// VerifyAudit checks the audit log's hash chain.
+	VerifyAudit(ctx context.Context) (AuditVerify, error)
 }
 
 // AuditLog is append-only: there is no method to change or delete an entry.

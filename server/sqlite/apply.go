@@ -91,13 +91,12 @@ type applier struct {
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
 	// Held items woken by the changesets stored so far (see drainHeld).
-	wake  []int64
-	woken map[int64]bool
+	held domain.HeldQueue
 	// noWaits: held_waits was empty when read (waitsRead) and nothing has
 	// been held since, so no stored record can wake anything.
 	waitsRead, noWaits bool
-	usages             map[string]*deviceUsage // per device, see usage
-	pv                 privacyState            // erasure bookkeeping (erasure.go)
+	usages             map[string]*domain.QuarantineUsage // per device, see usage
+	pv                 privacyState                       // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go).
 	policy domain.PolicyCache
@@ -262,13 +261,13 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		}
 		state := syncengine.EncodeRecord(rec)
 		a.tx.db.states.Put(rec.ID, state, rec)
-		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc, field_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, service_id = excluded.service_id,
 				young_person_id = excluded.young_person_id, state = excluded.state, updated_seq = excluded.updated_seq,
-				deleted = excluded.deleted, erased = excluded.erased, crc = excluded.crc`,
+				deleted = excluded.deleted, erased = excluded.erased, crc = excluded.crc, field_at = excluded.field_at`,
 			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq,
-			rec.Deleted(), rec.Erased != nil, checksum(state)); err != nil {
+			rec.Deleted(), rec.Erased != nil, checksum(state), domain.FieldAt(rec)); err != nil {
 			return 0, err
 		}
 		if err := indexRecord(a.ctx, a.tx, rec); err != nil {

@@ -87,18 +87,20 @@ func TestSnapshotPagePlanReadsIndexRange(t *testing.T) {
 		name    string
 		scope   domain.Scope
 		base    int64
+		since   int64 // > 0: a first sync's field subset
 		want    string
 		sortsOK bool // a snapshot of what changed since base sorts only that
 	}{
-		{"worker, whole team", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
-		{"supervisor, whole teams", domain.Scope{PersonID: "s", Teams: []string{"t1", "t2"}}, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
-		{"every team", domain.Scope{PersonID: "a", All: true}, 0, "SEARCH r USING INDEX sqlite_autoindex_records_1 (id>?)", false},
-		{"worker, changed since base", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 5, "SEARCH r USING INDEX records_team_changes (team_id=? AND updated_seq>?)", true},
+		{"worker, whole team", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
+		{"worker, field subset", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, 1700000000, "SEARCH r USING INDEX records_team_field (team_id=? AND id>?)", false},
+		{"supervisor, whole teams", domain.Scope{PersonID: "s", Teams: []string{"t1", "t2"}}, 0, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
+		{"every team", domain.Scope{PersonID: "a", All: true}, 0, 0, "SEARCH r USING INDEX sqlite_autoindex_records_1 (id>?)", false},
+		{"worker, changed since base", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 5, 0, "SEARCH r USING INDEX records_team_changes (team_id=? AND updated_seq>?)", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			filter, fargs := scopeFilter(tt.scope)
-			qs := snapshotPageQueries(tt.scope, filter, fargs, "after", tt.base)
+			qs := snapshotPageQueries(tt.scope, filter, fargs, "after", tt.base, tt.since)
 			if !tt.scope.All && tt.base == 0 && len(qs) != len(tt.scope.Teams) {
 				t.Fatalf("%d queries for %d teams, want one a team", len(qs), len(tt.scope.Teams))
 			}
@@ -114,6 +116,29 @@ func TestSnapshotPagePlanReadsIndexRange(t *testing.T) {
 			plan := queryPlan(t, db, snapshotChurnSQL(filter), append(fargs, 3, "after")...)
 			if !strings.Contains(plan, "updated_seq>?") || strings.Contains(plan, "SCAN r") {
 				t.Errorf("churn plan does not search by change position:\n%s", plan)
+			}
+		})
+	}
+}
+
+// A first sync's progress and the background paging of older records read
+// records_team_field: counts never touch a record's row, and pages never
+// sort the team.
+func TestFieldSubsetPlans(t *testing.T) {
+	db := openPlanDB(t)
+	for _, tc := range []struct {
+		name, sql string
+		args      []any
+		want      string
+	}{
+		{"subset total", subsetTotalSQL, []any{"t1", 1700000000}, "SEARCH r USING COVERING INDEX records_team_field (team_id=?)"},
+		{"rest count", restCountSQL, []any{"r", "t1", 1700000000, 5}, "SEARCH r USING COVERING INDEX records_team_field (team_id=?)"},
+		{"rest page", restPageSQL, []any{"t1", "r", 1700000000, 5}, "SEARCH r USING INDEX records_team_field (team_id=? AND id>?)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := queryPlan(t, db, tc.sql, tc.args...)
+			if !strings.Contains(plan, tc.want) || strings.Contains(plan, "TEMP B-TREE") {
+				t.Errorf("plan lacks %q or sorts:\n%s", tc.want, plan)
 			}
 		})
 	}

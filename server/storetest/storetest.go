@@ -20,17 +20,24 @@ import (
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // Store is the store as the suite uses it.
 type Store interface {
 	domain.SyncStore
+	domain.FetchStore
 	domain.RecordReader
 	domain.DeviceStore
 	domain.Directory
 	domain.QuarantineStore
 	domain.AuditLog
 	domain.Operations
+	domain.StaffSignIn
+	domain.Accounts
+	domain.TwoFactor
+	domain.TransferStore
+	domain.PrivacyStore
 	domain.Searcher
 	domain.SavedFilters
 }
@@ -43,6 +50,8 @@ type Harness struct {
 	// SetNow sets the store's clock: enrolment, device activity and
 	// compaction depend on it.
 	SetNow func(time.Time)
+	// SetBounds sets the per-device quarantine bounds.
+	SetBounds func(domain.QuarantineBounds)
 }
 
 // Run runs every conformance test, each against a store of its own from open.
@@ -60,8 +69,24 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
 		{"PersonLanguage", testPersonLanguage},
+		{"SessionsInTheStore", testSessions},
+		{"SignInThrottleInTheStore", testSignInThrottle},
+		{"PasswordLinksOnce", testPasswordLinks},
+		{"DeactivateEndsAccess", testDeactivate},
+		{"TwoFactorStepsOnce", testTwoFactor},
+		{"TransfersBetweenTeams", testTransfers},
+		{"ErasureReachesEveryCopy", testErasure},
+		{"RetentionPlanIsWhatRuns", testRetention},
+		{"AuditChainVerifies", testAuditChain},
+		{"HeldUntilDependencyArrives", testHeld},
 		{"SearchFollowsEveryChange", testSearch},
 		{"SavedFiltersPerPerson", testSavedFilters},
+		{"FirstSyncIsTheFieldSubset", testFirstSyncFieldSubset},
+		{"FetchedRecordsFollowTheLog", testFetchedRecordsFollow},
+		{"FetchIsScopedAndAudited", testFetchScoped},
+		{"FetchRestPagesTheRest", testFetchRest},
+		{"DirectoryReachesPhones", testDirectory},
+		{"PartialPhoneConverges", testPartialPhoneConverges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,6 +153,13 @@ type phone struct {
 	rep    *syncengine.Replica
 	outbox []*syncengine.Changeset
 	cursor string
+	// A field-subset first sync (FieldWeeks > 0) leaves the phone partial:
+	// it applies only HeldPart of what it pulls. dir is its directory.
+	fieldWeeks int
+	partial    bool
+	since      int64
+	seq        int64 // the subset's field_seq
+	dir        *protocol.Directory
 }
 
 func (e *env) enrolPhone(personID string) *phone {
@@ -181,9 +213,22 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	p.e.t.Helper()
 	dev, person, err := p.e.s.Authenticate(p.e.ctx, p.enrol.Credential)
 	p.e.must(err)
+	dirVersion := ""
+	if p.dir != nil {
+		dirVersion = p.dir.Version
+	}
 	res, err := p.e.s.Sync(p.e.ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: p.outbox,
-		Cursor: p.cursor, PageBytes: pageBytes})
+		Cursor: p.cursor, PageBytes: pageBytes, FieldWeeks: p.fieldWeeks, DirectoryVersion: dirVersion})
 	p.e.must(err)
+	if res.Directory != nil {
+		p.dir = res.Directory
+	}
+	if res.Partial {
+		p.partial, p.since = true, res.FieldSince
+	}
+	if res.FieldSeq > 0 {
+		p.seq = res.FieldSeq
+	}
 	p.outbox = nil
 	if res.Reset {
 		for _, r := range p.store.Records() {
@@ -203,6 +248,12 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	for _, b := range res.Changesets {
 		cs, err := syncengine.DecodeChangeset(b)
 		p.e.must(err)
+		if p.partial {
+			var ok bool
+			if cs, ok = protocol.HeldPart(cs, func(id syncengine.RecordID) bool { return p.record(id) != nil }); !ok {
+				continue
+			}
+		}
 		if _, err := p.rep.Apply(cs); err != nil {
 			p.e.t.Fatalf("apply pulled changeset: %v", err)
 		}
