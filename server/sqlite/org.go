@@ -225,13 +225,13 @@ func nullString(s string) any {
 }
 
 const personCols = `id, name, COALESCE(email, ''), role, COALESCE(team_id, ''), COALESCE(service_id, ''), tz, hours,
-	COALESCE(password_hash, ''), failed_logins, locked_until, safeguarding_lead, created, updated, deactivated, COALESCE(totp_secret, '')`
+	COALESCE(password_hash, ''), failed_logins, locked_until, safeguarding_lead, created, updated, deactivated, COALESCE(totp_secret, ''), lang`
 
 func scanPerson(sc interface{ Scan(...any) error }) (domain.Person, error) {
 	var p domain.Person
 	var hours, created, updated string
 	err := sc.Scan(&p.ID, &p.Name, &p.Email, &p.Role, &p.TeamID, &p.ServiceID, &p.TZ, &hours,
-		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &p.SafeguardingLead, &created, &updated, nullTime{&p.Deactivated}, &p.TOTPSecret)
+		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &p.SafeguardingLead, &created, &updated, nullTime{&p.Deactivated}, &p.TOTPSecret, &p.Lang)
 	p.Hours = json.RawMessage(hours)
 	p.Created, p.Updated = parseTime(created), parseTime(updated)
 	return p, err
