@@ -35,14 +35,14 @@ func (c *Client) observeServerTime(h http.Header) {
 		return
 	}
 	if st, _, err := c.state(false); err == nil {
-		setMeta(st.db, "clock_offset_ms", strconv.FormatInt(off.Milliseconds(), 10))
+		st.SetMeta(map[string]string{"clock_offset_ms": strconv.FormatInt(off.Milliseconds(), 10)})
 	}
 }
 
 // loadClockOffset restores the offset learned before the app last stopped,
 // so an offline save after a restart is stamped right too.
 func (c *Client) loadClockOffset() error {
-	ms, err := getMetaInt(c.st.db, "clock_offset_ms")
+	ms, err := metaInt(c.st, "clock_offset_ms")
 	if err != nil {
 		return err
 	}

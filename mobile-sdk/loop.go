@@ -189,7 +189,7 @@ func (c *Client) ConnectivityChanged(online bool) error {
 	if online {
 		v = ""
 	}
-	if err := setMeta(st.db, "offline", v); err != nil {
+	if err := st.SetMeta(map[string]string{"offline": v}); err != nil {
 		return err
 	}
 	l := c.loop
@@ -219,7 +219,7 @@ func (c *Client) online() bool {
 	if err != nil {
 		return false
 	}
-	v, _ := st.metaString("offline")
+	v, _ := st.Meta("offline")
 	return v != "1"
 }
 
@@ -231,8 +231,8 @@ func (c *Client) startLive() {
 	if err != nil {
 		return
 	}
-	server, _ := st.metaString("server_url")
-	cred, err := st.getSecret(st.db, "credential")
+	server, _ := st.Meta("server_url")
+	cred, err := st.Secret("credential")
 	if err != nil || server == "" {
 		return
 	}
