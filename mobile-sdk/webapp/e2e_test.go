@@ -245,7 +245,11 @@ func (b *tab) eval(js string) string {
 func (b *tab) waitFor(js string) {
 	b.t.Helper()
 	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-		b.t.Fatalf("wait for %s: %v", js, err)
+		// What the phone showed, to tell a slow page from a wrong one.
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("main > section, nav")).filter((s) => !s.hidden).map((s) => s.id + ": " + s.innerText).join("\n")`))
+		b.t.Fatalf("wait for %s: %v\nthe page shows:\n%s", js, err, page)
 	}
 }
 
@@ -381,9 +385,7 @@ func TestFieldAppOfflineSaveReachesServerOnce(t *testing.T) {
 	// cache and the save is still there, still pending.
 	b, closeTab = open(t, browser, base+"/app/", shots, true)
 	b.waitFor(`!document.getElementById("home").hidden && document.getElementById("pending").textContent === "1"`)
-	if got := b.eval(`document.getElementById("encounters").textContent`); !strings.Contains(got, note) {
-		t.Fatalf("after reopening offline the list shows %q, want the note", got)
-	}
+	b.waitFor(fmt.Sprintf(`document.getElementById("encounters").textContent.includes(%q)`, note))
 
 	// Online again: the app syncs by itself.
 	b.offline(false)

@@ -1,10 +1,13 @@
 package webapp
 
 import (
+	"encoding/json"
+	"html"
 	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -30,6 +33,9 @@ func TestHandler(t *testing.T) {
 		{"the engine", "GET", "/app.wasm", 200, "application/wasm", "asm-engine", ""},
 		{"the service worker", "GET", "/sw.js", 200, "javascript", "caches.open", ""},
 		{"the manifest", "GET", "/manifest.webmanifest", 200, "", `"start_url"`, ""},
+		{"the Welsh catalogue", "GET", "/cy.json", 200, "json", `"Cysoni"`, ""},
+		{"the language code", "GET", "/i18n.js", 200, "javascript", "cy.json", ""},
+		{"the service worker wakes a sync on push", "GET", "/sw.js", 200, "javascript", `addEventListener("push"`, ""},
 		{"engine not built", "GET", "/wasm_exec.js", 503, "", "make webapp", ""},
 		{"a write", "POST", "/", 405, "", "", ""},
 		{"climbing out of the engine dir", "GET", "/../secret.txt", 404, "", "", "outside"},
@@ -63,5 +69,47 @@ func TestHandler(t *testing.T) {
 				t.Errorf("body contains %q", tt.wantNotContains)
 			}
 		})
+	}
+}
+
+// TestEveryStringHasWelsh: every string the app shows (the page's [data-t]
+// elements and aria-labels, the script's t("...") calls, and the values it
+// shows through t(cap(value))) has a Welsh entry in cy.json.
+func TestEveryStringHasWelsh(t *testing.T) {
+	var cy map[string]string
+	b, err := static.ReadFile("static/cy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &cy); err != nil {
+		t.Fatalf("cy.json: %v", err)
+	}
+	keys := map[string]string{}
+	page, _ := static.ReadFile("static/index.html")
+	for _, m := range regexp.MustCompile(`(?s)<(\w+)[^>]*\bdata-t\b[^>]*>(.*?)</(\w+)>`).FindAllStringSubmatch(string(page), -1) {
+		keys[strings.Join(strings.Fields(html.UnescapeString(m[2])), " ")] = "index.html"
+	}
+	for _, m := range regexp.MustCompile(`aria-label="([^"]*)"`).FindAllStringSubmatch(string(page), -1) {
+		keys[m[1]] = "index.html aria-label"
+	}
+	script, _ := static.ReadFile("static/app.js")
+	calls := regexp.MustCompile(`\bt\("((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(string(script), -1)
+	if len(calls) < 20 {
+		t.Fatalf("found only %d t(...) calls in app.js: the extractor is broken", len(calls))
+	}
+	for _, m := range calls {
+		keys[m[1]] = "app.js"
+	}
+	for _, v := range []string{"None", "Low", "Medium", "High", "Urgent", "Draft", "Submitted", "Accepted", "Declined",
+		"Withdrawn", "Closed", "Routine", "Soon", "Open", "Done", "Cancelled", "Encounter", "Young person", "Referral", "Follow up"} {
+		keys[v] = "app.js t(cap(value))"
+	}
+	for k, where := range keys {
+		if strings.TrimSpace(cy[k]) == "" {
+			t.Errorf("no Welsh for %q (%s)", k, where)
+		}
+	}
+	if strings.Contains(string(page), "<script>") || strings.Contains(string(page), " style=") {
+		t.Error("the page has inline script or style: the CSP forbids it")
 	}
 }
