@@ -45,6 +45,9 @@ type Client struct {
 	listener Listener
 	progress ProgressListener
 	sizes    linkSizes // push batch and pull page budgets, adapted to the link
+	// fieldWeeks: weeks of encounters a first sync asks for (fetch.go).
+	fieldWeeks    int64
+	fieldWeeksSet bool
 
 	syncMu sync.Mutex // one sync at a time
 	editMu sync.Mutex // a save and the storing of a sync page exclude each other

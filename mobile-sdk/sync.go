@@ -260,7 +260,9 @@ func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cre
 		pushed += len(e.Body)
 	}
 	purged := purgesToConfirm(st)
-	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged}, frames)
+	dirVersion, _ := st.Meta("directory_version")
+	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged,
+		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion}, frames)
 	if err != nil {
 		return false, err
 	}
@@ -340,6 +342,23 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 	if err != nil {
 		return nil, false, err
 	}
+	wasPartial, err := st.Meta("partial")
+	if err != nil {
+		return nil, false, err
+	}
+	// Records the changesets waiting in the inbox touch (see HeldPart below).
+	coming := map[syncengine.RecordID]bool{}
+	if (wasPartial == "1" || hdr.Partial) && len(incoming) > 0 {
+		waiting, err := st.Inbox()
+		if err != nil {
+			return nil, false, err
+		}
+		for _, cs := range waiting {
+			for _, d := range cs.Deps {
+				coming[d.Record] = true
+			}
+		}
+	}
 	b := &localstore.Batch{At: c.now().UnixMilli(), Meta: map[string]string{}}
 	if err := notePurges(st, b.Meta, purged, hdr.Erase); err != nil {
 		return nil, false, err
@@ -412,9 +431,48 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 			return nil, false, err
 		}
 	}
+	partial := wasPartial
+	if hdr.Reset {
+		partial = ""
+	}
+	if hdr.Partial {
+		partial = "1"
+		b.Meta["field_since"] = strconv.FormatInt(hdr.FieldSince, 10)
+	}
+	b.Meta["partial"] = partial
+	for _, cs := range incoming {
+		if partial == "1" {
+			// Ops on older records this phone never received wait for a
+			// fetch of the record, which brings them whole. A record an
+			// earlier changeset (of this page, or waiting in the inbox)
+			// touches is on its way, not old.
+			part, ok := protocol.HeldPart(cs, func(id syncengine.RecordID) bool {
+				if coming[id] {
+					return true
+				}
+				r, err := v.get(id)
+				return err == nil && r != nil
+			})
+			if !ok {
+				continue
+			}
+			cs = part
+			for _, d := range cs.Deps {
+				coming[d.Record] = true
+			}
+		}
+		received = append(received, cs)
+	}
 	b.Put = v.puts()
-	b.Hold = incoming
+	b.Hold = received
 	sum.Changesets += len(incoming)
+	if hdr.Directory != nil {
+		b.Meta["directory"] = mustJSON(hdr.Directory.Services)
+		b.Meta["directory_version"] = hdr.Directory.Version
+	}
+	if err := noteProgress(st, b.Meta, hdr); err != nil {
+		return nil, false, err
+	}
 	b.Meta["cursor"] = hdr.Cursor
 	if err := st.Write(b); err != nil {
 		return nil, false, err
@@ -428,7 +486,7 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 			return nil, false, err
 		}
 	}
-	return incoming, false, nil
+	return received, false, nil
 }
 
 // overlay reads records as they will be after a batch's resets, drops and

@@ -4,7 +4,7 @@ package webapp_test
 // app at /app/, the engine built for wasm, headless Chromium as the phone,
 // and a fieldsim phone of the same team as the witness of what the server
 // holds. Chromium: $CHROMIUM_PATH, default /usr/bin/chromium; skipped when
-// missing. Screenshots at 360 px go to artifacts/screenshots/webapp-*.png.
+// missing. Screenshots at 360 px go to artifacts/screenshots/webapp/*.png.
 
 import (
 	"bufio"
@@ -107,7 +107,7 @@ func setup(t *testing.T) *env {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	shots := filepath.Join(root, "artifacts", "screenshots")
+	shots := filepath.Join(root, "artifacts", "screenshots", "webapp")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func (b *tab) shot(name string) {
 	if err != nil {
 		b.t.Fatalf("screenshot: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(b.shots, "webapp-"+name+".png"), buf, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), buf, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
 }
@@ -564,7 +564,7 @@ func TestFieldAppBrowserKilledMidSave(t *testing.T) {
 	browser, kill = newBrowserAt(t, e.chrome, profile)
 	b, _ = open(t, browser, e.base+"/app/", e.shots, true)
 	b.kill = kill
-	b.waitFor(`!document.getElementById("home").hidden`)
+	b.waitFor(`!document.getElementById("home").hidden && document.getElementById("encounters").dataset.shown === "1"`)
 	pending := b.eval(`joinedup.status().then((s) => String(s.pending))`)
 	shown := b.eval(`String(Array.from(document.querySelectorAll("#encounters li strong")).filter((s) => s.textContent === "Killed mid-save").length)`)
 	if pending != shown || (pending != "0" && pending != "1") {
@@ -580,7 +580,7 @@ func TestFieldAppBrowserKilledMidSave(t *testing.T) {
 	b.kill()
 	browser, _ = newBrowserAt(t, e.chrome, profile)
 	b, _ = open(t, browser, e.base+"/app/", e.shots, true)
-	b.waitFor(`!document.getElementById("home").hidden`)
+	b.waitFor(`!document.getElementById("home").hidden && document.getElementById("encounters").dataset.shown === "1"`)
 	if got := b.eval(`String(Array.from(document.querySelectorAll("#encounters li strong")).filter((s) => s.textContent === "Saved then killed").length)`); got != "1" {
 		t.Fatalf("a save that had returned is shown %s times after the browser was killed, want 1", got)
 	}

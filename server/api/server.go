@@ -35,6 +35,7 @@ type Store interface {
 	ScopeOf(ctx context.Context, p domain.Person) (domain.Scope, error)
 
 	Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error)
+	Fetch(ctx context.Context, req domain.FetchRequest) (*domain.FetchResult, error)
 	Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error)
 	QuarantineSize(ctx context.Context) (int, error)
 	QuarantineItem(ctx context.Context, id int64, reviewer domain.Person) (domain.QuarantineDetail, error)

@@ -18,6 +18,7 @@ func registerSyncRoutes(s *Server, r fiber.Router) {
 	g.Post("/", s.handleSync)
 	g.Get("/events", s.handleSyncEvents)
 	g.Post("/wiped", s.handleWiped)
+	g.Post("/fetch", s.handleFetch)
 }
 
 // requireDevice authenticates "Authorization: Bearer <credential>" and applies
@@ -135,7 +136,8 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	// server is shutting down: its effects are one transaction either way.
 	ctx := context.WithoutCancel(c.UserContext())
 	res, err := s.Store.Sync(ctx, domain.SyncRequest{Device: d, Person: p, Changesets: css, Cursor: hdr.Cursor,
-		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull, Purged: hdr.Purged})
+		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull, Purged: hdr.Purged,
+		FieldWeeks: hdr.FieldWeeks, DirectoryVersion: hdr.DirectoryVersion})
 	if err != nil {
 		return err
 	}
@@ -148,7 +150,8 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	if len(res.Touched) > 0 {
 		s.Events.Poke(res.Touched...)
 	}
-	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged}
+	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged,
+		Partial: res.Partial, FieldSince: res.FieldSince, Progress: res.Progress, Directory: res.Directory}
 	var body []byte
 	if binary {
 		body, err = protocol.Encode(out, res.Changesets, res.Snapshots)
@@ -158,6 +161,53 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 		c.Set(fiber.HeaderContentType, BinaryContentType)
 	} else {
 		out.Changesets = b64(res.Changesets)
+		out.Snapshots = b64(res.Snapshots)
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		if body, err = c.App().Config().JSONEncoder(out); err != nil {
+			return err
+		}
+	}
+	s.Metrics.BytesOut.Add(float64(len(body)))
+	return c.Send(body)
+}
+
+// POST /v1/sync/fetch: records the device's field-subset first sync left
+// out (opened on the phone, a young person's history, or the next page of
+// the rest, fetched in the background). Either body form, as /v1/sync; a
+// binary answer carries the snapshots as its one frame group.
+func (s *Server) handleFetch(c *fiber.Ctx) error {
+	var req protocol.FetchRequest
+	binary := strings.HasPrefix(c.Get(fiber.HeaderContentType), BinaryContentType)
+	switch {
+	case binary:
+		if _, err := protocol.Decode(c.Body(), &req, 0); err != nil {
+			return Errorf(domain.EMALFORMED, "binary fetch body is not validly framed")
+		}
+	case strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON):
+		if err := c.BodyParser(&req); err != nil {
+			return Errorf(domain.EMALFORMED, "request body is not valid JSON")
+		}
+	default:
+		return Errorf(domain.EMALFORMED, "Content-Type must be application/json or %s", BinaryContentType)
+	}
+	if err := validate.Struct(req); err != nil {
+		return validationError(err)
+	}
+	res, err := s.Store.Fetch(context.WithoutCancel(c.UserContext()), domain.FetchRequest{
+		Device: c.Locals("device").(domain.Device), Person: c.Locals("person").(domain.Person),
+		IDs: req.Records, YoungPerson: req.YoungPerson, Rest: req.Rest, Since: req.Since, After: req.After, PageBytes: req.PageBytes})
+	if err != nil {
+		return err
+	}
+	s.Metrics.Sent.WithLabelValues("snapshot").Add(float64(len(res.Snapshots)))
+	out := protocol.FetchResponse{After: res.After, More: res.More, Progress: res.Progress}
+	var body []byte
+	if binary {
+		if body, err = protocol.Encode(out, res.Snapshots); err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, BinaryContentType)
+	} else {
 		out.Snapshots = b64(res.Snapshots)
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 		if body, err = c.App().Config().JSONEncoder(out); err != nil {

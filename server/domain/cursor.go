@@ -22,6 +22,9 @@ type Cursor struct {
 	Snapshot bool
 	Base     int64
 	After    string
+	// Since > 0: the snapshot being paged is the field subset of records
+	// with FieldAt at or after it ("...<base>.<after>.<since>").
+	Since int64
 }
 
 // ParseCursor parses a cursor; ok is false for the empty cursor (first pull).
@@ -31,11 +34,17 @@ func ParseCursor(s string) (c Cursor, ok bool, err error) {
 	}
 	bad := Errorf(EINVALID, "parse cursor", "cursor is not one this server issued")
 	parts := strings.Split(s, ".")
-	if len(parts) == 3 || len(parts) == 5 {
+	if len(parts) == 3 || len(parts) == 5 || len(parts) == 6 {
 		if !ValidGeneration(parts[0]) {
 			return c, false, bad
 		}
 		c.Gen, parts = parts[0], parts[1:]
+	}
+	if len(parts) == 5 {
+		if c.Since, err = strconv.ParseInt(parts[4], 10, 64); err != nil || c.Since <= 0 {
+			return c, false, bad
+		}
+		parts = parts[:4]
 	}
 	switch len(parts) {
 	case 2:
@@ -87,6 +96,9 @@ func (c Cursor) String() string {
 	s := fmt.Sprintf("%s.%d", c.Tag, c.Seq)
 	if c.Snapshot {
 		s += fmt.Sprintf(".%d.%s", c.Base, c.After)
+		if c.Since > 0 {
+			s += fmt.Sprintf(".%d", c.Since)
+		}
 	}
 	if c.Gen == "" { // the form from before generations (only ever parsed, never issued)
 		return s

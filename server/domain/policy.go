@@ -307,6 +307,8 @@ func describeTarget(who Actor, t Target) string {
 	switch {
 	case t.Type != "" && !slices.Contains(recordTypes, t.Type) && t.Type != TypeService:
 		return what + " (unknown record type)"
+	case t.Type == TypeService && who.Role != RoleAdmin:
+		return what + " (the service directory is read-only on phones; an administrator edits it in the portal)"
 	case who.Role == RolePractitioner && t.Service != who.ServiceID:
 		return what + " not shared with their service"
 	case who.Role != RolePractitioner && who.Role != RoleAdmin && t.Team != "" && !slices.Contains(who.Teams, t.Team):

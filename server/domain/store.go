@@ -29,6 +29,12 @@ type SyncStore interface {
 	ServerEdit(ctx context.Context, author string, fn func(*syncengine.Txn) error) ([]string, error)
 }
 
+// FetchStore sends a phone records its field-subset first sync left out
+// (domain.FetchRequest), under the pull's policy and audit.
+type FetchStore interface {
+	Fetch(ctx context.Context, req FetchRequest) (*FetchResult, error)
+}
+
 // RecordReader reads materialised records.
 type RecordReader interface {
 	RecordState(ctx context.Context, id string) (*syncengine.Record, error)

@@ -15,6 +15,10 @@ type SyncRequest struct {
 	PageBytes  int   // pull budget; at least one changeset or record is always sent
 	NoPull     bool
 	Purged     []string // erased records the device confirms it purged
+	// FieldWeeks > 0 asks a snapshot that starts now for the field subset
+	// (FieldAt); DirectoryVersion is the directory version the device holds.
+	FieldWeeks       int
+	DirectoryVersion string
 }
 
 // SyncResult is what the server sends back.
@@ -30,6 +34,11 @@ type SyncResult struct {
 	// Damaged lists records in the device's scope left out of this page
 	// because the server's stored copy is damaged (see docs/sync-protocol.md).
 	Damaged []string `json:"damaged,omitempty"`
+	// Partial: this snapshot is the field subset from FieldSince on.
+	Partial    bool                `json:"partial,omitempty"`
+	FieldSince int64               `json:"field_since,omitempty"`
+	Progress   *protocol.Progress  `json:"progress,omitempty"`
+	Directory  *protocol.Directory `json:"directory,omitempty"`
 
 	// For metrics and the live channel; not sent.
 	Accepted, Duplicates, Quarantined, Conflicts int      `json:"-"`

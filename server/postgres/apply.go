@@ -255,18 +255,18 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 		state := syncengine.EncodeRecord(rec)
-		args := []any{string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq, rec.Deleted(), rec.Erased != nil}
+		args := []any{string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq, rec.Deleted(), rec.Erased != nil, domain.FieldAt(rec)}
 		if prev.exists {
 			// Locked since get: nobody changed it since the merge read it.
 			if _, err := a.tx.Exec(a.ctx, `UPDATE records SET type = $2, team_id = $3, service_id = $4, young_person_id = $5, state = $6,
-				updated_seq = $7, deleted = $8, erased = $9 WHERE id = $1`, args...); err != nil {
+				updated_seq = $7, deleted = $8, erased = $9, field_at = $10 WHERE id = $1`, args...); err != nil {
 				return 0, err
 			}
 		} else {
 			// Nothing to lock when get found no row: if another node created
 			// the record meanwhile, this merge missed its ops; start again.
-			tag, err := a.tx.Exec(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`, args...)
+			tag, err := a.tx.Exec(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, field_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`, args...)
 			if err != nil {
 				return 0, err
 			}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // pull fills res with the device's next page, as server/sqlite's pull does:
@@ -55,6 +57,14 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if cur.Seq > 0 && cur.Seq < done {
 		res.Reset = true
 		cur = fresh
+	}
+	if cur.Snapshot && cur.Seq == 0 && cur.Base == 0 && cur.After == "" && fieldSubset(scope) {
+		// A snapshot of the whole scope starts: the field subset if the
+		// device asked for it (see server/sqlite's pull).
+		cur.Since = domain.FieldSince(tx.now, req.FieldWeeks)
+	}
+	if err := pullDirectory(ctx, tx, req.DirectoryVersion, res); err != nil {
+		return err
 	}
 	if !cur.Snapshot {
 		entered, err := scopeMoves(ctx, tx, scope, cur.Seq, now, res)
@@ -108,8 +118,52 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if !res.More {
 		last = now
 	}
+	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.Seq, Total: now - cur.Seq}
 	res.Cursor = domain.Cursor{Gen: gen, Tag: tag, Seq: last}.String()
 	return nil
+}
+
+// fieldSubset reports whether a whole-scope snapshot may be the field
+// subset: a team's phone, not a service's or an admin's.
+func fieldSubset(scope domain.Scope) bool {
+	return !scope.All && !scope.Practitioner() && len(scope.Teams) > 0
+}
+
+// pullDirectory adds the service directory to res when the device's copy
+// (version have) is not the current one.
+func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncResult) error {
+	var v int64
+	if err := tx.QueryRow(ctx, `SELECT version FROM directory_version WHERE one = 1`).Scan(&v); err != nil {
+		return fmt.Errorf("directory version: %w", err)
+	}
+	version := strconv.FormatInt(v, 10)
+	if version == have {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT `+serviceCols+` FROM services ORDER BY name, id`)
+	svcs, err := collect(rows, err, func(r pgx.Rows) (domain.Service, error) { return scanService(r) })
+	if err != nil {
+		return err
+	}
+	res.Directory = domain.DirectoryFor(version, svcs)
+	return nil
+}
+
+// snapshotProgress counts a whole-team snapshot's records up to after and
+// in all (the field subset's when since > 0).
+func snapshotProgress(ctx context.Context, tx *Tx, scope domain.Scope, after string, since int64, more bool) (*protocol.Progress, error) {
+	if !fieldSubset(scope) {
+		return nil, nil
+	}
+	p := &protocol.Progress{Phase: "snapshot"}
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FILTER (WHERE r.id <= $1), COUNT(*) FROM records r
+		WHERE r.team_id = ANY($2::text[]) AND (r.field_at >= $3 OR r.field_at IS NULL)`, after, scope.Teams, since).Scan(&p.Done, &p.Total); err != nil {
+		return nil, err
+	}
+	if !more {
+		p.Done = p.Total
+	}
+	return p, nil
 }
 
 // restrictBody re-encodes a changeset with only the ops on ids.
@@ -161,7 +215,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur domain.Cu
 		id, yp string
 		state  []byte
 	}
-	rows, err := tx.Query(ctx, snapshotSQL(filter), cur.After, cur.Base, prev, now, farg)
+	rows, err := tx.Query(ctx, snapshotSQL(filter), cur.After, cur.Base, prev, now, farg, cur.Since)
 	if err != nil {
 		return err
 	}
@@ -209,9 +263,19 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur domain.Cu
 		res.Snapshots = append(res.Snapshots, state)
 		res.SentRecords = append(res.SentRecords, r.id)
 	}
+	if cur.Since > 0 {
+		res.Partial, res.FieldSince = true, cur.Since
+	}
+	if cur.Base == 0 {
+		p, err := snapshotProgress(ctx, tx, scope, after, cur.Since, more)
+		if err != nil {
+			return err
+		}
+		res.Progress = p
+	}
 	if more {
 		res.More = true
-		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now, Snapshot: true, Base: cur.Base, After: after}.String()
+		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now, Snapshot: true, Base: cur.Base, After: after, Since: cur.Since}.String()
 	} else {
 		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now}.String()
 	}
@@ -267,9 +331,12 @@ func logPageSQL(filter string) string {
 }
 
 // snapshotSQL is the snapshot page query for a scope filter on r ($5):
-// $1 after, $2 base, $3 the previous page's position, $4 now.
+// $1 after, $2 base, $3 the previous page's position, $4 now, $6 the field
+// subset's cutoff (0: the whole scope). Records of earlier pages that
+// changed are re-sent whatever their field_at: the phone holds them.
 func snapshotSQL(filter string) string {
 	return `SELECT r.id, r.state, COALESCE(r.young_person_id, '') FROM records r
 		WHERE ((r.id > $1 AND r.updated_seq > $2) OR (r.id <= $1 AND r.updated_seq > $3)) AND r.updated_seq <= $4 AND ` + filter + `
+		  AND ($6::bigint = 0 OR r.field_at >= $6 OR r.field_at IS NULL OR r.id <= $1)
 		ORDER BY r.id`
 }

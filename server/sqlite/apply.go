@@ -249,13 +249,13 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 		state := syncengine.EncodeRecord(rec)
-		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc, field_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, service_id = excluded.service_id,
 				young_person_id = excluded.young_person_id, state = excluded.state, updated_seq = excluded.updated_seq,
-				deleted = excluded.deleted, erased = excluded.erased, crc = excluded.crc`,
+				deleted = excluded.deleted, erased = excluded.erased, crc = excluded.crc, field_at = excluded.field_at`,
 			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq,
-			rec.Deleted(), rec.Erased != nil, checksum(state)); err != nil {
+			rec.Deleted(), rec.Erased != nil, checksum(state), domain.FieldAt(rec)); err != nil {
 			return 0, err
 		}
 		if prev.exists && (prev.team != team || prev.service != service) {

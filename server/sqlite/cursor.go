@@ -18,15 +18,16 @@ type cursor struct {
 	snapshot bool
 	base     int64
 	after    string
+	since    int64 // > 0: a field-subset snapshot (domain.Cursor.Since)
 }
 
 func (c cursor) String() string {
-	return domain.Cursor{Gen: c.gen, Tag: c.tag, Seq: c.seq, Snapshot: c.snapshot, Base: c.base, After: c.after}.String()
+	return domain.Cursor{Gen: c.gen, Tag: c.tag, Seq: c.seq, Snapshot: c.snapshot, Base: c.base, After: c.after, Since: c.since}.String()
 }
 
 func parseCursor(s string) (cursor, bool, error) {
 	c, ok, err := domain.ParseCursor(s)
-	return cursor{gen: c.Gen, tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After}, ok, err
+	return cursor{gen: c.Gen, tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After, since: c.Since}, ok, err
 }
 
 // cursorSeq extracts the log position of a cursor for display (0 if none).

@@ -137,22 +137,25 @@ func findService(ctx context.Context, tx *Tx, id string) (domain.Service, error)
 // Services lists the directory.
 func (db *DB) Services(ctx context.Context) ([]domain.Service, error) {
 	var out []domain.Service
-	err := db.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+serviceCols+` FROM services ORDER BY name, id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			s, err := scanService(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, s)
-		}
-		return rows.Err()
-	})
+	err := db.view(ctx, func(tx *Tx) (err error) { out, err = listServices(ctx, tx); return err })
 	return out, err
+}
+
+func listServices(ctx context.Context, tx *Tx) ([]domain.Service, error) {
+	var out []domain.Service
+	rows, err := tx.QueryContext(ctx, `SELECT `+serviceCols+` FROM services ORDER BY name, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		s, err := scanService(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // UpsertPerson creates or updates a person (not their password or lockout:

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // pull fills res with the next page for the device.
@@ -76,6 +78,14 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 			res.Reset = true
 			cur = cursor{gen: gen, tag: tag, snapshot: true}
 		}
+	}
+	if cur.snapshot && cur.seq == 0 && cur.base == 0 && cur.after == "" && fieldSubset(scope) {
+		// A snapshot of the whole scope starts: the field subset if the
+		// device asked for it (a phone from before it never does).
+		cur.since = domain.FieldSince(tx.now, req.FieldWeeks)
+	}
+	if err := pullDirectory(ctx, tx, req.DirectoryVersion, res); err != nil {
+		return err
 	}
 	filter, fargs := scopeFilter(scope)
 	if !cur.snapshot {
@@ -151,7 +161,34 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if !res.More {
 		last = now
 	}
+	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.seq, Total: now - cur.seq}
 	res.Cursor = cursor{gen: gen, tag: tag, seq: last}.String()
+	return nil
+}
+
+// fieldSubset reports whether a whole-scope snapshot for scope may be the
+// field subset: a team's phone (workers, supervisors). Practitioners
+// receive their few referrals whole; an admin's device, everything.
+func fieldSubset(scope domain.Scope) bool {
+	return !scope.All && !scope.Practitioner() && len(scope.Teams) > 0
+}
+
+// pullDirectory adds the service directory to res when the device's copy
+// (version have) is not the current one.
+func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncResult) error {
+	var v int64
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM directory_version WHERE one = 1`).Scan(&v); err != nil {
+		return fmt.Errorf("directory version: %w", err)
+	}
+	version := strconv.FormatInt(v, 10)
+	if version == have {
+		return nil
+	}
+	svcs, err := listServices(ctx, tx)
+	if err != nil {
+		return err
+	}
+	res.Directory = domain.DirectoryFor(version, svcs)
 	return nil
 }
 
@@ -282,7 +319,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 			src.rows.Close()
 		}
 	}()
-	for _, q := range snapshotPageQueries(scope, filter, fargs, cur.after, cur.base) {
+	for _, q := range snapshotPageQueries(scope, filter, fargs, cur.after, cur.base, cur.since) {
 		rows, err := tx.QueryContext(ctx, q.sql, q.args...)
 		if err != nil {
 			return err
@@ -358,9 +395,19 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	for _, r := range page {
 		res.SentRecords = append(res.SentRecords, r.id)
 	}
+	if cur.since > 0 {
+		res.Partial, res.FieldSince = true, cur.since
+	}
+	if cur.base == 0 {
+		p, err := snapshotProgress(ctx, tx, scope, after, cur.since, more)
+		if err != nil {
+			return err
+		}
+		res.Progress = p
+	}
 	if more {
 		res.More = true
-		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after}.String()
+		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after, since: cur.since}.String()
 	} else {
 		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now}.String()
 	}
@@ -375,6 +422,10 @@ type snapRow struct {
 }
 
 const snapshotCols = `SELECT r.id, r.state, r.crc, COALESCE(r.young_person_id, '') FROM records r WHERE `
+
+// subsetCols reads the field subset: the planner cannot know that
+// field_at filters most of a team out, so it is told which index has it.
+const subsetCols = `SELECT r.id, r.state, r.crc, COALESCE(r.young_person_id, '') FROM records r INDEXED BY records_team_field WHERE `
 
 func (r *snapRow) scan(rows *sql.Rows) error { return rows.Scan(&r.id, &r.state, &r.crc, &r.yp) }
 
@@ -412,8 +463,17 @@ func snapshotChurnSQL(filter string) string {
 // sync costs the same per page however large its team. A snapshot of what
 // changed since base reads those records by change position and sorts only
 // them. pull_plan_test.go holds the plans.
-func snapshotPageQueries(scope domain.Scope, filter string, fargs []any, after string, base int64) []query {
-	if base == 0 && !scope.All && !scope.Practitioner() && len(scope.Teams) > 0 {
+func snapshotPageQueries(scope domain.Scope, filter string, fargs []any, after string, base, since int64) []query {
+	if base == 0 && since > 0 && fieldSubset(scope) {
+		// The field subset: the same id ranges, filtered on the index
+		// (records_team_field) before a row is read.
+		qs := make([]query, len(scope.Teams))
+		for i, t := range scope.Teams {
+			qs[i] = query{subsetCols + `r.team_id = ? AND r.id > ? AND (r.field_at >= ? OR r.field_at IS NULL) ORDER BY r.id`, []any{t, after, since}}
+		}
+		return qs
+	}
+	if base == 0 && fieldSubset(scope) {
 		qs := make([]query, len(scope.Teams))
 		for i, t := range scope.Teams {
 			qs[i] = query{snapshotCols + `r.team_id = ? AND r.id > ? ORDER BY r.id`, []any{t, after}}
@@ -454,4 +514,29 @@ func projectYoungPerson(ctx context.Context, tx *Tx, p *syncengine.Record, ypID 
 		}
 	}
 	return nil
+}
+
+// snapshotProgress counts a whole-scope snapshot's records up to after
+// (sent) and in all, from the team indexes alone. Other scopes (admins)
+// are counted the same way by their filter.
+func snapshotProgress(ctx context.Context, tx *Tx, scope domain.Scope, after string, since int64, more bool) (*protocol.Progress, error) {
+	p := &protocol.Progress{Phase: "snapshot"}
+	if !fieldSubset(scope) {
+		// Admins and services: no cheap count; the page's More says it all.
+		return nil, nil
+	}
+	for _, t := range scope.Teams {
+		var done, total int64
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FILTER (WHERE r.id <= ?), COUNT(*) FROM records r INDEXED BY records_team_field
+			WHERE r.team_id = ? AND (r.field_at >= ? OR r.field_at IS NULL)`, after, t, since).Scan(&done, &total)
+		if err != nil {
+			return nil, err
+		}
+		p.Done += done
+		p.Total += total
+	}
+	if !more {
+		p.Done = p.Total
+	}
+	return p, nil
 }

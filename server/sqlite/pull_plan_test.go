@@ -87,18 +87,20 @@ func TestSnapshotPagePlanReadsIndexRange(t *testing.T) {
 		name    string
 		scope   domain.Scope
 		base    int64
+		since   int64 // > 0: a first sync's field subset
 		want    string
 		sortsOK bool // a snapshot of what changed since base sorts only that
 	}{
-		{"worker, whole team", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
-		{"supervisor, whole teams", domain.Scope{PersonID: "s", Teams: []string{"t1", "t2"}}, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
-		{"every team", domain.Scope{PersonID: "a", All: true}, 0, "SEARCH r USING INDEX sqlite_autoindex_records_1 (id>?)", false},
-		{"worker, changed since base", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 5, "SEARCH r USING INDEX records_team_changes (team_id=? AND updated_seq>?)", true},
+		{"worker, whole team", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
+		{"worker, field subset", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, 1700000000, "SEARCH r USING INDEX records_team_field (team_id=? AND id>?)", false},
+		{"supervisor, whole teams", domain.Scope{PersonID: "s", Teams: []string{"t1", "t2"}}, 0, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
+		{"every team", domain.Scope{PersonID: "a", All: true}, 0, 0, "SEARCH r USING INDEX sqlite_autoindex_records_1 (id>?)", false},
+		{"worker, changed since base", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 5, 0, "SEARCH r USING INDEX records_team_changes (team_id=? AND updated_seq>?)", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			filter, fargs := scopeFilter(tt.scope)
-			qs := snapshotPageQueries(tt.scope, filter, fargs, "after", tt.base)
+			qs := snapshotPageQueries(tt.scope, filter, fargs, "after", tt.base, tt.since)
 			if !tt.scope.All && tt.base == 0 && len(qs) != len(tt.scope.Teams) {
 				t.Fatalf("%d queries for %d teams, want one a team", len(qs), len(tt.scope.Teams))
 			}

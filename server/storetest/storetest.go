@@ -20,11 +20,13 @@ import (
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // Store is the store as the suite uses it.
 type Store interface {
 	domain.SyncStore
+	domain.FetchStore
 	domain.RecordReader
 	domain.DeviceStore
 	domain.Directory
@@ -56,6 +58,11 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"AuditIsAppendOnly", testAudit},
 		{"OutboxLeases", testOutboxLeases},
+		{"FirstSyncIsTheFieldSubset", testFirstSyncFieldSubset},
+		{"FetchedRecordsFollowTheLog", testFetchedRecordsFollow},
+		{"FetchIsScopedAndAudited", testFetchScoped},
+		{"FetchRestPagesTheRest", testFetchRest},
+		{"DirectoryReachesPhones", testDirectory},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,6 +129,12 @@ type phone struct {
 	rep    *syncengine.Replica
 	outbox []*syncengine.Changeset
 	cursor string
+	// A field-subset first sync (FieldWeeks > 0) leaves the phone partial:
+	// it applies only HeldPart of what it pulls. dir is its directory.
+	fieldWeeks int
+	partial    bool
+	since      int64
+	dir        *protocol.Directory
 }
 
 func (e *env) enrolPhone(personID string) *phone {
@@ -175,9 +188,19 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	p.e.t.Helper()
 	dev, person, err := p.e.s.Authenticate(p.e.ctx, p.enrol.Credential)
 	p.e.must(err)
+	dirVersion := ""
+	if p.dir != nil {
+		dirVersion = p.dir.Version
+	}
 	res, err := p.e.s.Sync(p.e.ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: p.outbox,
-		Cursor: p.cursor, PageBytes: pageBytes})
+		Cursor: p.cursor, PageBytes: pageBytes, FieldWeeks: p.fieldWeeks, DirectoryVersion: dirVersion})
 	p.e.must(err)
+	if res.Directory != nil {
+		p.dir = res.Directory
+	}
+	if res.Partial {
+		p.partial, p.since = true, res.FieldSince
+	}
 	p.outbox = nil
 	if res.Reset {
 		for _, r := range p.store.Records() {
@@ -197,6 +220,12 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	for _, b := range res.Changesets {
 		cs, err := syncengine.DecodeChangeset(b)
 		p.e.must(err)
+		if p.partial {
+			var ok bool
+			if cs, ok = protocol.HeldPart(cs, func(id syncengine.RecordID) bool { return p.record(id) != nil }); !ok {
+				continue
+			}
+		}
 		if _, err := p.rep.Apply(cs); err != nil {
 			p.e.t.Fatalf("apply pulled changeset: %v", err)
 		}

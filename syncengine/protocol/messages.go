@@ -1,5 +1,7 @@
 package protocol
 
+import "encoding/json"
+
 // The sync messages: the JSON body (or the binary envelope's header) a phone
 // sends to POST /v1/sync and what the server answers. They are written once,
 // here, for the phone (mobile-sdk) and the server (server/api) alike.
@@ -34,6 +36,15 @@ type Request struct {
 	Purged []string `json:"purged,omitempty" validate:"max=1000,dive,max=100"`
 	// Changesets are base64 JUC frames (JSON only; binary bodies carry raw frames).
 	Changesets []string `json:"changesets,omitempty" validate:"max=20000"`
+	// FieldWeeks asks for a first sync of the field subset: young people,
+	// open referrals and follow-ups, and the last FieldWeeks weeks of
+	// encounters; older records are fetched on demand (POST /v1/sync/fetch).
+	// 0 (phones from before it) asks for the whole scope. It only matters
+	// when a snapshot starts; the cursor keeps the cutoff while it pages.
+	FieldWeeks int `json:"field_weeks,omitempty" validate:"omitempty,min=1,max=520"`
+	// DirectoryVersion is the service directory version the phone holds
+	// ("" none): the response carries the directory only when it differs.
+	DirectoryVersion string `json:"directory_version,omitempty" validate:"max=40"`
 }
 
 // Response is the JSON body of a sync response, and the binary envelope's header.
@@ -54,4 +65,71 @@ type Response struct {
 	// JSON only: base64 frames. Binary responses carry them as frame groups.
 	Changesets []string `json:"changesets,omitempty"`
 	Snapshots  []string `json:"snapshots,omitempty"`
+	// Partial says this snapshot is the field subset (Request.FieldWeeks):
+	// records older than FieldSince (unix seconds) are not sent unless
+	// fetched; changesets may touch records the phone does not hold, which
+	// it sets aside (a fetch brings them whole).
+	Partial    bool  `json:"partial,omitempty"`
+	FieldSince int64 `json:"field_since,omitempty"`
+	// Progress is how far this pull has come (for a progress bar).
+	Progress *Progress `json:"progress,omitempty"`
+	// Directory is the service directory, when it differs from the version
+	// the phone named. Read-only: phones never write it.
+	Directory *Directory `json:"directory,omitempty"`
+}
+
+// Progress says how far a pull has come, for a phone's progress bar:
+// Done of Total items of the current phase. Phase "snapshot": records of a
+// first sync (or of a fetch of older records); "changes": log positions of
+// an incremental pull since the cursor it started from. The phone shows
+// Done/Total; a page with More false is complete whatever the counts say.
+type Progress struct {
+	Phase string `json:"phase"`
+	Done  int64  `json:"done"`
+	Total int64  `json:"total"`
+}
+
+// Directory is the service directory, sent read-only to phones in a sync
+// response whenever its version differs from Request.DirectoryVersion.
+type Directory struct {
+	Version  string             `json:"version"`
+	Services []DirectoryService `json:"services"`
+}
+
+// DirectoryService is one service as phones see it: enough to address a
+// referral offline.
+type DirectoryService struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Contact string `json:"contact,omitempty"`
+	// Hours are the opening hours as the directory stores them (a list of
+	// {"Weekday","Start","End"} in TZ, or free text).
+	Hours   json.RawMessage `json:"hours,omitempty"`
+	TZ      string          `json:"tz,omitempty"`
+	Pathway string          `json:"pathway,omitempty"`
+	// SharedFields are the referral fields the service's data-sharing
+	// agreement lets it see.
+	SharedFields []string `json:"shared_fields"`
+}
+
+// FetchRequest is the body of POST /v1/sync/fetch: records a phone does not
+// hold, by id (opened on the phone), a young person's history, or the next
+// page of the scope's records older than its first sync (Rest, from After).
+type FetchRequest struct {
+	Records     []string `json:"records,omitempty" validate:"max=500,dive,max=64"`
+	YoungPerson string   `json:"young_person,omitempty" validate:"max=64"`
+	Rest        bool     `json:"rest,omitempty"`
+	Since       int64    `json:"since,omitempty" validate:"gte=0"`
+	After       string   `json:"after,omitempty" validate:"max=64"`
+	PageBytes   int      `json:"page_bytes,omitempty" validate:"omitempty,min=1024,max=8388608"`
+}
+
+// FetchResponse answers a fetch: snapshots (JSON: base64 frames; binary: the
+// envelope's one frame group), and for Rest where to go on from.
+type FetchResponse struct {
+	After     string    `json:"after,omitempty"`
+	More      bool      `json:"more"`
+	Progress  *Progress `json:"progress,omitempty"`
+	Snapshots []string  `json:"snapshots,omitempty"`
 }

@@ -109,6 +109,7 @@ async function refresh() {
     (e.conflicts || []).length ? el("p", { class: "warn" }, t("Conflicting edits")) : null,
     el("button", { type: "button", class: "secondary edit", textContent: t("Edit note"), on: { click: () => editNote(e) } }))));
   $("none").hidden = encs.length > 0;
+  list.dataset.shown = "1"; // the list is what the store holds (tests wait for it)
   await refreshConflictBanner();
 }
 

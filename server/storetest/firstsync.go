@@ -1,0 +1,306 @@
+package storetest
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
+)
+
+// history is a team's records across time: a young person, an encounter
+// of this week and one of twenty weeks ago, an open and a done follow-up.
+type history struct {
+	yp, recent, old, open, done syncengine.RecordID
+}
+
+func (e *env) history(a *phone) history {
+	e.t.Helper()
+	var h history
+	a.edit(func(tx *syncengine.Txn) (err error) {
+		if h.yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		return set(tx, h.yp, "team_id", "team_a", "known_as", "Jay", "age_band", "14-15")
+	})
+	followUp := func(id *syncengine.RecordID, status string) {
+		a.edit(func(tx *syncengine.Txn) (err error) {
+			if *id, err = tx.Create(syncengine.TypeFollowUp); err != nil {
+				return err
+			}
+			return set(tx, *id, "team_id", "team_a", "young_person_id", string(h.yp), "assignee", "w_a", "due_at", e.now.Add(24*time.Hour), "status", status)
+		})
+	}
+	h.old = a.encounter("team_a", "Back in the autumn.")
+	followUp(&h.done, "done")
+	a.syncAll(0)
+	// Ten weeks on: the open follow-up is as old, but still open.
+	followUp(&h.open, "open")
+	a.syncAll(0)
+	e.advance(10 * 7 * 24 * time.Hour)
+	h.recent = a.encounter("team_a", "This week by the shops.")
+	a.syncAll(0)
+	return h
+}
+
+func (p *phone) fetch(req domain.FetchRequest) (*domain.FetchResult, error) {
+	p.e.t.Helper()
+	dev, person, err := p.e.s.Authenticate(p.e.ctx, p.enrol.Credential)
+	p.e.must(err)
+	req.Device, req.Person = dev, person
+	res, err := p.e.s.Fetch(p.e.ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range res.Snapshots {
+		recs, err := syncengine.DecodeSnapshot(b)
+		p.e.must(err)
+		for _, r := range recs {
+			if have := p.record(r.ID); have == nil || !have.VV.Covers(r.VV) {
+				p.store.Put(r)
+			}
+		}
+	}
+	return res, nil
+}
+
+func (e *env) sameAsStore(p *phone, id syncengine.RecordID) {
+	e.t.Helper()
+	want, err := e.s.RecordState(e.ctx, string(id))
+	e.must(err)
+	got := p.record(id)
+	if got == nil || !bytes.Equal(syncengine.EncodeRecord(got), syncengine.EncodeRecord(want)) {
+		e.t.Fatalf("phone's %s differs from the store's:\nphone %+v\nstore %+v", id, got, want)
+	}
+}
+
+// A new phone that asks for the field subset receives the young people,
+// open follow-ups and recent encounters, not the old ones; its progress
+// reaches its total on the last page. A phone that does not ask (one from
+// before the subset) still receives everything.
+func testFirstSyncFieldSubset(t *testing.T, e *env) {
+	h := e.history(e.enrolPhone("w_a"))
+	b := e.enrolPhone("w_a")
+	b.fieldWeeks = 4
+	pages := b.syncAll(300)
+	if len(pages) < 2 {
+		t.Fatalf("%d pages, want several at 300 bytes", len(pages))
+	}
+	for _, id := range []syncengine.RecordID{h.yp, h.recent, h.open} {
+		if b.record(id) == nil {
+			t.Errorf("the field subset lacks %s", id)
+		}
+	}
+	for _, id := range []syncengine.RecordID{h.old, h.done} {
+		if b.record(id) != nil {
+			t.Errorf("the field subset carries old record %s", id)
+		}
+	}
+	if !b.partial || b.since <= 0 {
+		t.Errorf("the subset was not marked partial (since %d)", b.since)
+	}
+	var last float64 = -1
+	for i, p := range pages {
+		if p.Progress == nil || p.Progress.Total != 3 {
+			t.Fatalf("page %d progress %+v, want a total of 3", i, p.Progress)
+		}
+		f := float64(p.Progress.Done) / float64(p.Progress.Total)
+		if f < last {
+			t.Errorf("progress went back: %v after %v", f, last)
+		}
+		last = f
+	}
+	if last != 1 {
+		t.Errorf("progress ended at %v, want 1", last)
+	}
+
+	old := e.enrolPhone("w_a")
+	old.syncAll(300)
+	for _, id := range []syncengine.RecordID{h.yp, h.recent, h.old, h.open, h.done} {
+		if old.record(id) == nil {
+			t.Errorf("a phone that did not ask for the subset lacks %s", id)
+		}
+	}
+	if old.partial {
+		t.Error("a whole snapshot was marked partial")
+	}
+}
+
+// Changes to records a partial phone does not hold are not lost: a fetch
+// brings them; once fetched, a record follows the log like any other; a
+// changeset touching a held and an unheld record reaches the held one.
+func testFetchedRecordsFollow(t *testing.T, e *env) {
+	a := e.enrolPhone("w_a")
+	h := e.history(a)
+	b := e.enrolPhone("w_a")
+	b.fieldWeeks = 4
+	b.syncAll(0)
+
+	// One save edits the old encounter (which b lacks) and the young person.
+	a.edit(func(tx *syncengine.Txn) error {
+		if err := tx.InsertText(h.old, "note", 0, "Looked back: "); err != nil {
+			return err
+		}
+		return tx.Set(h.yp, "area", "Northgate estate")
+	})
+	a.syncAll(0)
+	b.syncAll(0)
+	e.sameAsStore(b, h.yp)
+	if b.record(h.old) != nil {
+		t.Fatal("a pull gave the phone a record it never held")
+	}
+
+	if _, err := b.fetch(domain.FetchRequest{IDs: []string{string(h.old)}}); err != nil {
+		t.Fatal(err)
+	}
+	e.sameAsStore(b, h.old)
+	a.edit(func(tx *syncengine.Txn) error { return tx.InsertText(h.old, "note", 0, "Again: ") })
+	a.syncAll(0)
+	b.syncAll(0)
+	e.sameAsStore(b, h.old)
+
+	// A young person's history brings their follow-ups whatever their age.
+	c := e.enrolPhone("w_a")
+	c.fieldWeeks = 4
+	c.syncAll(0)
+	res, err := c.fetch(domain.FetchRequest{YoungPerson: string(h.yp)})
+	e.must(err)
+	if !slices.Contains(res.SentRecords, string(h.done)) || !slices.Contains(res.SentRecords, string(h.open)) {
+		t.Fatalf("history sent %v, want both follow-ups", res.SentRecords)
+	}
+	e.sameAsStore(c, h.done)
+
+	// A phone that held everything keeps converging.
+	full := e.enrolPhone("w_a")
+	full.syncAll(0)
+	a.edit(func(tx *syncengine.Txn) error { return tx.InsertText(h.done, "note", 0, "Closed off. ") })
+	a.syncAll(0)
+	full.syncAll(0)
+	for _, id := range []syncengine.RecordID{h.yp, h.recent, h.old, h.open, h.done} {
+		e.sameAsStore(full, id)
+	}
+}
+
+// Another team's record, another team's young person's history and a
+// record that does not exist are all answered not_found, alike; each
+// refusal is on the audit log, and a fetch that sent records is audited as
+// a pull is.
+func testFetchScoped(t *testing.T, e *env) {
+	h := e.history(e.enrolPhone("w_a"))
+	mallory := e.enrolPhone("w_b")
+	for _, tc := range []struct {
+		name string
+		req  domain.FetchRequest
+		id   string
+	}{
+		{"another team's record", domain.FetchRequest{IDs: []string{string(h.old)}}, string(h.old)},
+		{"another team's young person's history", domain.FetchRequest{YoungPerson: string(h.yp)}, string(h.yp)},
+		{"a record that does not exist", domain.FetchRequest{IDs: []string{"no_such_record"}}, "no_such_record"},
+		{"one of mine and one of theirs", domain.FetchRequest{IDs: []string{string(h.old)}}, string(h.old)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := mallory.fetch(tc.req)
+			if domain.ErrorCode(err) != domain.ENOTFOUND || res != nil {
+				t.Fatalf("got %v, %v; want not_found and nothing", res, err)
+			}
+			if domain.ErrorMessage(err) != "record not found" {
+				t.Errorf("message %q tells more than not found", domain.ErrorMessage(err))
+			}
+			audit, err := e.s.Audit(e.ctx, domain.AuditFilter{DeviceID: mallory.enrol.DeviceID, Action: domain.ActionRefused})
+			e.must(err)
+			if !slices.ContainsFunc(audit, func(a domain.AuditEntry) bool { return a.RecordID == tc.id }) {
+				t.Errorf("refused fetch of %s not audited: %+v", tc.id, audit)
+			}
+		})
+	}
+	if mallory.record(h.old) != nil || mallory.record(h.yp) != nil {
+		t.Fatal("another team's records reached the phone")
+	}
+	prac := e.enrolPhone("prac_h")
+	if _, err := prac.fetch(domain.FetchRequest{IDs: []string{string(h.old)}}); domain.ErrorCode(err) != domain.EFORBIDDEN {
+		t.Errorf("a service's fetch: %v, want forbidden", err)
+	}
+
+	b := e.enrolPhone("w_a")
+	b.fieldWeeks = 4
+	b.syncAll(0)
+	if _, err := b.fetch(domain.FetchRequest{IDs: []string{string(h.old)}}); err != nil {
+		t.Fatal(err)
+	}
+	audit, err := e.s.Audit(e.ctx, domain.AuditFilter{DeviceID: b.enrol.DeviceID, Action: "sync"})
+	e.must(err)
+	if !slices.ContainsFunc(audit, func(a domain.AuditEntry) bool {
+		recs, _ := a.Detail["records"].([]any)
+		return a.Detail["op"] == "fetch" && slices.Contains(recs, any(string(h.old)))
+	}) {
+		t.Errorf("the fetch is not on the audit log as a read of %s: %+v", h.old, audit)
+	}
+}
+
+// In the background a partial phone pages through the rest; at the end it
+// holds what a whole snapshot would, and progress reaches its total.
+func testFetchRest(t *testing.T, e *env) {
+	h := e.history(e.enrolPhone("w_a"))
+	b := e.enrolPhone("w_a")
+	b.fieldWeeks = 4
+	b.syncAll(0)
+	after, pages := "", 0
+	var last *domain.FetchResult
+	for {
+		res, err := b.fetch(domain.FetchRequest{Rest: true, Since: b.since, After: after, PageBytes: 1024})
+		e.must(err)
+		pages++
+		if res.Progress == nil || res.Progress.Total != 2 {
+			t.Fatalf("rest progress %+v, want a total of 2", res.Progress)
+		}
+		after, last = res.After, res
+		if !res.More {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("the rest never ended")
+		}
+	}
+	if last.Progress.Done != last.Progress.Total {
+		t.Errorf("progress ended at %+v", last.Progress)
+	}
+	for _, id := range []syncengine.RecordID{h.yp, h.recent, h.old, h.open, h.done} {
+		e.sameAsStore(b, id)
+	}
+	if _, err := b.fetch(domain.FetchRequest{Rest: true}); domain.ErrorCode(err) != domain.EINVALID {
+		t.Errorf("rest without since: %v, want invalid", err)
+	}
+}
+
+// Every phone receives the service directory, again only when it changed.
+func testDirectory(t *testing.T, e *env) {
+	for _, who := range []string{"w_a", "prac_h"} {
+		p := e.enrolPhone(who)
+		r := p.sync(0)
+		if r.Directory == nil || len(r.Directory.Services) != 1 || r.Directory.Services[0].Name != "Housing" {
+			t.Fatalf("%s: first sync's directory %+v", who, r.Directory)
+		}
+		if r := p.sync(0); r.Directory != nil {
+			t.Fatalf("%s: directory sent again unchanged", who)
+		}
+	}
+	p := e.enrolPhone("w_a")
+	p.sync(0)
+	v := p.dir.Version
+	e.must(e.s.UpsertService(e.ctx, domain.Service{ID: "svc_food", Name: "Food bank", Kind: "food_bank", TZ: "Europe/London", Pathway: "Call first."}))
+	r := p.sync(0)
+	if r.Directory == nil || r.Directory.Version == v || len(r.Directory.Services) != 2 {
+		t.Fatalf("after a new service: %+v", r.Directory)
+	}
+	svc, err := e.s.Service(e.ctx, "svc_housing")
+	e.must(err)
+	svc.Contact = "01234 567890"
+	e.must(e.s.UpsertService(e.ctx, svc))
+	r = p.sync(0)
+	if r.Directory == nil || !slices.ContainsFunc(r.Directory.Services, func(s protocol.DirectoryService) bool { return s.Contact == "01234 567890" }) {
+		t.Fatalf("an edited service did not reach the phone: %+v", r.Directory)
+	}
+}
