@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/joinedup/joinedup/fixtures"
 )
@@ -224,13 +225,63 @@ type tab struct {
 	kill    func()          // ends the browser process, when the test started it with newBrowserAt
 	close   context.CancelFunc
 	shots   string
+
+	logMu sync.Mutex
+	logs  []string // the page's console and uncaught exceptions, for failures
+}
+
+// listen keeps what the page prints (a Go panic in the engine prints there
+// and stops it: every later call would wait forever).
+func (b *tab) listen() {
+	chromedp.Listen(b.ctx, func(ev any) {
+		var line string
+		switch e := ev.(type) {
+		case *cdpruntime.EventConsoleAPICalled:
+			var parts []string
+			for _, a := range e.Args {
+				parts = append(parts, strings.Trim(string(a.Value), `"`)+a.Description)
+			}
+			line = string(e.Type) + ": " + strings.Join(parts, " ")
+		case *cdpruntime.EventExceptionThrown:
+			line = "exception: " + e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil {
+				line += " " + e.ExceptionDetails.Exception.Description
+			}
+		default:
+			return
+		}
+		b.logMu.Lock()
+		b.logs = append(b.logs, line)
+		if len(b.logs) > 200 {
+			b.logs = b.logs[len(b.logs)-200:]
+		}
+		b.logMu.Unlock()
+	})
+}
+
+func (b *tab) console() string {
+	b.logMu.Lock()
+	defer b.logMu.Unlock()
+	return strings.Join(b.logs, "\n")
 }
 
 func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
-		b.t.Fatalf("browser: %v", err)
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.fail(fmt.Sprintf("browser: %v", err))
 	}
+}
+
+// fail ends the test with what the phone showed and printed, to tell a
+// slow page from a wrong one.
+func (b *tab) fail(msg string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("main > section, nav")).filter((s) => !s.hidden).map((s) => s.id + ": " + s.innerText).join("\n")`))
+	b.t.Fatalf("%s\nthe page shows:\n%s\nits console:\n%s", msg, page, b.console())
 }
 
 func (b *tab) eval(js string) string {
@@ -245,11 +296,7 @@ func (b *tab) eval(js string) string {
 func (b *tab) waitFor(js string) {
 	b.t.Helper()
 	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-		// What the phone showed, to tell a slow page from a wrong one.
-		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		defer cancel()
-		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("main > section, nav")).filter((s) => !s.hidden).map((s) => s.id + ": " + s.innerText).join("\n")`))
-		b.t.Fatalf("wait for %s: %v\nthe page shows:\n%s", js, err, page)
+		b.fail(fmt.Sprintf("wait for %s: %v", js, err))
 	}
 }
 
@@ -286,6 +333,7 @@ func (b *tab) offline(off bool) {
 func open(t *testing.T, browser context.Context, url, shots string, offline bool) (*tab, context.CancelFunc) {
 	ctx, cancel := chromedp.NewContext(browser)
 	b := &tab{t: t, ctx: ctx, browser: browser, close: cancel, shots: shots}
+	b.listen()
 	b.do(chromedp.EmulateViewport(360, 740))
 	if offline {
 		b.offline(true)
@@ -310,7 +358,7 @@ func newBrowserAt(t *testing.T, chrome, dir string) (ctx context.Context, kill f
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true)}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	browser, cancelB := chromedp.NewContext(actx)
-	browser, cancelT := context.WithTimeout(browser, 4*time.Minute)
+	browser, cancelT := context.WithTimeout(browser, 8*time.Minute)
 	var once sync.Once // a second cancel of a killed browser's context blocks
 	kill = func() { once.Do(func() { cancelT(); cancelB(); cancelA() }) }
 	t.Cleanup(kill)
@@ -459,8 +507,8 @@ func (b *tab) waitNote(area, want string) string {
 // syncNow syncs and waits until nothing is pending.
 func (b *tab) syncNow() {
 	b.t.Helper()
-	b.eval(`joinedup.sync().then(() => "done")`)
-	b.do(chromedp.Click(chromedp.ID("sync-now")))
+	b.eval(`joinedup.sync().then(() => "ok", (e) => "failed: " + e.message)`)
+	b.eval(`joinedup.sync().then(() => refreshStatus()).then(() => "ok", (e) => "failed: " + e.message)`)
 	b.waitFor(`document.getElementById("pending").textContent === "0"`)
 }
 
