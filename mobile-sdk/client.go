@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"io"
 	mrand "math/rand/v2"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,10 +53,11 @@ type Client struct {
 	loop   *loop
 
 	// Injected for tests; production uses the system's.
-	now    func() time.Time
-	ids    io.Reader      // record ids
-	jitter func() float64 // backoff jitter in [0,1)
-	http   *http.Client
+	now     func() time.Time
+	ids     io.Reader      // record ids
+	jitter  func() float64 // backoff jitter in [0,1)
+	link    link
+	timeout time.Duration // one round trip (SetRequestTimeout)
 	// liveSilence: a live channel silent this long is reconnected (0: the
 	// default, liveSilence).
 	liveSilence time.Duration
@@ -69,7 +69,7 @@ type options struct {
 	now         func() time.Time
 	ids         io.Reader
 	jitter      func() float64
-	http        *http.Client
+	link        link
 	liveSilence time.Duration
 	// ownClock: never go by the server's clock. For tests whose server
 	// runs on an injected clock, which its Date header does not show.
@@ -86,8 +86,8 @@ func (o *options) defaults() {
 	if o.jitter == nil {
 		o.jitter = mrand.Float64
 	}
-	if o.http == nil {
-		o.http = &http.Client{Timeout: 60 * time.Second}
+	if o.link == nil {
+		o.link = defaultLink()
 	}
 }
 
@@ -98,7 +98,7 @@ func newClient(st localstore.Store, platform string, o options) (*Client, error)
 	if platform == "" {
 		platform = "sim"
 	}
-	c := &Client{platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, sizes: newLinkSizes(pushBudget, pageBytes),
+	c := &Client{platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, link: o.link, timeout: 60 * time.Second, sizes: newLinkSizes(pushBudget, pageBytes),
 		liveSilence: o.liveSilence, ownClock: o.ownClock}
 	c.loop = newLoop(c)
 	if err := c.loadClockOffset(); err != nil {

@@ -1,7 +1,6 @@
 package mobilesdk
 
 import (
-	"net/http"
 	"strconv"
 	"time"
 )
@@ -22,9 +21,8 @@ func (c *Client) clock() time.Time { return c.now().Add(time.Duration(c.offset.L
 // observeServerTime learns the offset from a server answer's Date header
 // (one-second resolution, and late by the answer's travel time: both far
 // below clockTrust).
-func (c *Client) observeServerTime(h http.Header) {
-	server, err := http.ParseTime(h.Get("Date"))
-	if err != nil || c.ownClock {
+func (c *Client) observeServerTime(server time.Time) {
+	if server.IsZero() || c.ownClock {
 		return
 	}
 	var off time.Duration

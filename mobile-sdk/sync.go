@@ -1,14 +1,12 @@
 package mobilesdk
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -268,7 +266,7 @@ func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cre
 	}
 	var hdr protocol.Response
 	var groups [][][]byte
-	began, timeout := time.Now(), c.httpClient().Timeout
+	began, timeout := time.Now(), c.requestTimeout()
 	n, err := c.call(ctx, server+"/v1/sync", cred, protocol.ContentType, body, func(b []byte) error {
 		var err error
 		groups, err = protocol.Decode(b, &hdr, 2)
@@ -620,30 +618,25 @@ func (c *Client) wipeRequested(err error) bool {
 // call POSTs body and hands a 2xx response body to decode. Errors carry the
 // server's code (unauthorized, revoked, rate_limited...), or network.
 func (c *Client) call(ctx context.Context, url, cred, contentType string, body []byte, decode func([]byte) error) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
+	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
+	defer cancel()
+	r, err := c.link.post(ctx, url, cred, contentType, body)
+	if errors.Is(err, errBadAddress) {
 		return 0, errorf(syncengine.EINVALID, "sync", "bad server address")
-	}
-	req.Header.Set("Content-Type", contentType)
-	if cred != "" {
-		req.Header.Set("Authorization", "Bearer "+cred)
-	}
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
+	} else if err != nil {
 		return 0, &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the server could not be reached", Err: err}
 	}
-	defer resp.Body.Close()
-	c.observeServerTime(resp.Header)
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return len(b), &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the connection broke during the answer", Err: err}
+	c.observeServerTime(r.date)
+	b := r.body
+	if r.readErr != nil {
+		return len(b), &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the connection broke during the answer", Err: r.readErr}
 	}
-	if resp.StatusCode/100 != 2 {
+	if r.status/100 != 2 {
 		var e apiError
 		if json.Unmarshal(b, &e) != nil || e.Code == "" {
-			e = apiError{Code: ENETWORK, Message: fmt.Sprintf("the server answered HTTP %d", resp.StatusCode)}
+			e = apiError{Code: ENETWORK, Message: fmt.Sprintf("the server answered HTTP %d", r.status)}
 		}
-		return len(b), &syncengine.Error{Code: e.Code, Op: "sync", Message: e.Message, Err: &serverError{resp.StatusCode, e}}
+		return len(b), &syncengine.Error{Code: e.Code, Op: "sync", Message: e.Message, Err: &serverError{r.status, e}}
 	}
 	if err := decode(b); err != nil {
 		return len(b), &syncengine.Error{Code: EPROTOCOL, Op: "sync", Message: "the server's answer is not understood", Err: err}

@@ -1,9 +1,12 @@
 package webapp
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"html"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -111,5 +114,88 @@ func TestEveryStringHasWelsh(t *testing.T) {
 	}
 	if strings.Contains(string(page), "<script>") || strings.Contains(string(page), " style=") {
 		t.Error("the page has inline script or style: the CSP forbids it")
+	}
+}
+
+// TestEngineIsSentCompressed: the engine is most of a first load; a phone
+// that accepts gzip gets it gzipped (a quarter of the bytes), others get it
+// as it is.
+func TestEngineIsSentCompressed(t *testing.T) {
+	engine := t.TempDir()
+	wasm := bytes.Repeat([]byte("\x00asm engine bytes that compress well "), 4096)
+	if err := os.WriteFile(filepath.Join(engine, "app.wasm"), wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := Handler(engine)
+	tests := []struct {
+		name, acceptEncoding, wantEncoding string
+	}{
+		{"gzip accepted", "gzip, deflate, br", "gzip"},
+		{"nothing accepted", "", ""},
+		{"only brotli", "br", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for round := 0; round < 2; round++ { // the second answer comes from the cache
+				req := httptest.NewRequest("GET", "http://x/app.wasm", nil)
+				if tt.acceptEncoding != "" {
+					req.Header.Set("Accept-Encoding", tt.acceptEncoding)
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != 200 || w.Header().Get("Content-Encoding") != tt.wantEncoding {
+					t.Fatalf("status %d, Content-Encoding %q; want 200, %q", w.Code, w.Header().Get("Content-Encoding"), tt.wantEncoding)
+				}
+				if !strings.Contains(w.Header().Get("Vary"), "Accept-Encoding") || w.Header().Get("Content-Type") != "application/wasm" {
+					t.Errorf("headers %v", w.Header())
+				}
+				body := w.Body.Bytes()
+				if tt.wantEncoding == "gzip" {
+					zr, err := gzip.NewReader(bytes.NewReader(body))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if body, err = io.ReadAll(zr); err != nil {
+						t.Fatal(err)
+					}
+					if w.Body.Len() >= len(wasm)/4 {
+						t.Errorf("gzipped engine is %d bytes of %d", w.Body.Len(), len(wasm))
+					}
+				}
+				if !bytes.Equal(body, wasm) {
+					t.Fatalf("the engine arrived changed (%d bytes, want %d)", len(body), len(wasm))
+				}
+			}
+		})
+	}
+	// Revalidation (the service worker's install after the first load) costs
+	// a 304, not the engine again.
+	req := httptest.NewRequest("GET", "http://x/app.wasm", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	req = httptest.NewRequest("GET", "http://x/app.wasm", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("If-None-Match", w.Header().Get("ETag"))
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusNotModified || w.Body.Len() != 0 {
+		t.Fatalf("revalidation: status %d with %d bytes, want 304 and none", w.Code, w.Body.Len())
+	}
+	// A rebuilt engine is not answered from the old cache.
+	wasm2 := append(wasm, []byte("rebuilt")...)
+	if err := os.WriteFile(filepath.Join(engine, "app.wasm"), wasm2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req = httptest.NewRequest("GET", "http://x/app.wasm", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	zr, err := gzip.NewReader(w.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(zr); !bytes.Equal(got, wasm2) {
+		t.Fatal("a rebuilt engine was answered from the old cache")
 	}
 }

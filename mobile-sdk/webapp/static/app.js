@@ -387,7 +387,15 @@ async function signOut(force) {
 
 // ---- wiring ----
 
+function registerWorker() {
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
+}
+
 async function start() {
+  try { await begin(); } finally { registerWorker(); }
+}
+
+async function begin() {
   await joinedup.ready();
   setNet();
   await joinedup.connectivity(navigator.onLine).catch(() => {});
@@ -458,9 +466,9 @@ function wire() {
   setInterval(() => { if (!$("home").hidden) refresh().catch(() => {}); }, 30000);
 
   // The service worker passes on a Web Push message (nothing personal in
-  // it): sync now.
+  // it): sync now. It is registered once the app has started (start), so
+  // its install does not share a slow first load's bandwidth.
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("sw.js").catch(() => {});
     navigator.serviceWorker.addEventListener("message", (ev) => {
       if (ev.data && ev.data.type === "sync") joinedup.push("").then(() => sync()).catch(() => {});
     });
