@@ -470,7 +470,9 @@ function wire() {
   // its install does not share a slow first load's bandwidth.
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.addEventListener("message", (ev) => {
-      if (ev.data && ev.data.type === "sync") joinedup.push("").then(() => sync()).catch(() => {});
+      if (!ev.data || ev.data.type !== "sync") return;
+      document.body.dataset.pushes = String(Number(document.body.dataset.pushes || 0) + 1);
+      joinedup.push("").then(() => sync()).catch(() => {});
     });
   }
 }
