@@ -8,10 +8,20 @@
 #         small changeset + pull), vs as many GET /healthz through the same pool;
 #   orgsize: one device's incremental pull at ORGSIZES (default 0,1000,10000,
 #         100000) other-team changesets since its cursor, vs the 0 case;
+#   openloop: OLDEVICES (default 1000) devices of 20 teams offered syncs at
+#         fixed rising rates (open loop: latency from when each was due) by a
+#         server in its own process, until p99 reaches 250 ms; server CPU per
+#         sync from /proc; then a burst of every device at once; vs an idle
+#         GET /healthz round trip and a raw SQLite write, same run;
 #   firstsync: a fresh worker device's snapshot of a team of TEAMSIZES
 #         (default 2000,20000,60000) 1 KB records: time per page vs the smallest.
 set -euo pipefail
 cd "$(dirname "$0")"
 GO=${GO:-go}
 out=${BENCH_OUT:-.}
-"$GO" run ./serverbench -devices "${DEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" | tee "$out/server.txt"
+# Built, not run with go run: the openloop benchmark runs this binary again
+# as its server process.
+bin=$(mktemp -d)/serverbench
+trap 'rm -rf "$(dirname "$bin")"' EXIT
+"$GO" build -o "$bin" ./serverbench
+"$bin" -devices "${DEVICES:-1000}" -oldevices "${OLDEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" | tee "$out/server.txt"

@@ -1,6 +1,11 @@
 package domain
 
-import "time"
+import (
+	"slices"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
 
 // Audit actions.
 const (
@@ -52,4 +57,36 @@ type SharingDecision struct {
 	Justification string    `json:"justification"`
 	DecidedBy     string    `json:"decided_by"`
 	At            time.Time `json:"at"`
+}
+
+// ChangesetAudit is the one audit entry of an accepted changeset: who wrote
+// it from which device, its log position and the records it changed (ids
+// and types only). One row per changeset, not per record, keeps the audit
+// (and its hash chain) off the hot path of a push; a filter by record
+// matches the row through Detail["records"] (both stores). RecordID is set
+// when the changeset changed a single record, the usual case. The action is
+// erase when the changeset erased a record.
+func ChangesetAudit(author, deviceID string, seq int64, ops int, recs []*syncengine.Record) AuditEntry {
+	e := AuditEntry{PersonID: author, DeviceID: deviceID, Action: ActionWrite}
+	ids := make([]string, 0, len(recs))
+	var types, erased []string
+	for _, r := range recs {
+		ids = append(ids, string(r.ID))
+		if !slices.Contains(types, r.Type) {
+			types = append(types, r.Type)
+		}
+		if r.Erased != nil {
+			erased = append(erased, string(r.ID))
+		}
+	}
+	if len(ids) == 1 {
+		e.RecordID = ids[0]
+	}
+	slices.Sort(types)
+	e.Detail = map[string]any{"seq": seq, "ops": ops, "records": ids, "types": types}
+	if len(erased) > 0 {
+		e.Action = ActionErase
+		e.Detail["erased"] = erased
+	}
+	return e
 }

@@ -296,18 +296,15 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		}
 		a.changes = append(a.changes, domain.Change{Before: prev.rec, After: rec, At: a.tx.now})
 		a.cache[rec.ID] = &cachedRecord{rec: rec, team: team, service: service, yp: yp, exists: true}
-		action := domain.ActionWrite
-		if rec.Erased != nil {
-			action = domain.ActionErase
-		}
-		if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{PersonID: cs.Author, DeviceID: deviceID, Action: action, RecordID: string(rec.ID),
-			Detail: map[string]any{"seq": seq, "type": rec.Type, "ops": len(cs.Ops)}}); err != nil {
-			return 0, err
-		}
 		for _, d := range domain.ConsentDecisions(cs, rec) {
 			if err := recordSharingDecision(a.ctx, a.tx, d); err != nil {
 				return 0, fmt.Errorf("record sharing decision for %s: %w", rec.ID, err)
 			}
+		}
+	}
+	if len(recs) > 0 {
+		if err := appendAudit(a.ctx, a.tx, domain.ChangesetAudit(cs.Author, deviceID, seq, len(cs.Ops), recs)); err != nil {
+			return 0, err
 		}
 	}
 	if len(erased) > 0 {

@@ -45,7 +45,8 @@ func (db *DB) Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEn
 	}
 	rows, err := db.pool.Query(ctx, `SELECT id, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), detail::text
 		FROM audit_log
-		WHERE ($1 = '' OR person_id = $1) AND ($2 = '' OR device_id = $2) AND ($3 = '' OR action = $3) AND ($4 = '' OR record_id = $4)
+		WHERE ($1 = '' OR person_id = $1) AND ($2 = '' OR device_id = $2) AND ($3 = '' OR action = $3) AND ($4 = '' OR record_id = $4
+		    OR (record_id IS NULL AND action IN ('write', 'erase') AND detail->'records' ? $4))
 		  AND at >= $5 AND at < $6 AND ($7 = 0 OR id < $7)
 		ORDER BY id DESC LIMIT $8`,
 		f.PersonID, f.DeviceID, f.Action, f.RecordID, f.Since, until, f.BeforeID, f.Limit)

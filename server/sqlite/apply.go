@@ -14,9 +14,9 @@ import (
 
 // Sync applies the pushed changesets, each atomically and exactly once, then
 // reads the next pull page, all in one write transaction so the audit, log,
-// records and device row always agree.
+// records and device row always agree. Concurrent syncs share that
+// transaction, each in a savepoint of its own (group commit, group.go).
 func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncResult, error) {
-	res := &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
 	if err := checkIdentity(domain.ActorOf(domain.Scope{PersonID: req.Person.ID}, &req.Device), req.Changesets); err != nil {
 		// On record for oversight (ids and counts only), nothing else stored.
 		if aerr := db.AppendAudit(ctx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: domain.ActionRefused,
@@ -25,7 +25,10 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		}
 		return nil, err
 	}
-	err := db.update(ctx, func(tx *Tx) error {
+	var res *domain.SyncResult
+	err := db.updateGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+		// A run may be repeated (group.go): it starts from nothing.
+		res = &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
 		scope, err := scopeOf(ctx, tx, req.Person)
 		if err != nil {
 			return err
@@ -55,10 +58,15 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			return err
 		}
 		if len(res.Results) > 0 || len(res.Changesets) > 0 || len(res.Snapshots) > 0 {
-			return appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: "sync",
+			if err := appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: "sync",
 				Detail: map[string]any{"pushed": len(res.Results), "accepted": res.Accepted, "quarantined": res.Quarantined,
 					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop),
-					"records": sentRecords(res)}})
+					"records": sentRecords(res)}}); err != nil {
+				return err
+			}
+		}
+		if db.syncFault != nil {
+			return db.syncFault(tx, req)
 		}
 		return nil
 	})
@@ -83,13 +91,17 @@ type applier struct {
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
 	// Held items woken by the changesets stored so far (see drainHeld).
-	wake   []int64
-	woken  map[int64]bool
-	usages map[string]*deviceUsage // per device, see usage
-	pv     privacyState            // erasure bookkeeping (erasure.go)
+	wake  []int64
+	woken map[int64]bool
+	// noWaits: held_waits was empty when read (waitsRead) and nothing has
+	// been held since, so no stored record can wake anything.
+	waitsRead, noWaits bool
+	usages             map[string]*deviceUsage // per device, see usage
+	pv                 privacyState            // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go).
 	policy domain.PolicyCache
+	facts  factsMemo // the rules' reads of people and services (rules.go)
 
 	// changes are the stored records the rules have not planned yet;
 	// settling is set while settle drains them (see rules.go).
@@ -281,16 +293,13 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		}
 		a.changes = append(a.changes, domain.Change{Before: prev.rec, After: rec, At: a.tx.now})
 		a.cache[rec.ID] = &cachedRecord{rec: rec, team: team, service: service, yp: yp, exists: true}
-		action := domain.ActionWrite
-		if rec.Erased != nil {
-			action = domain.ActionErase
-		}
-		if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{PersonID: cs.Author, DeviceID: deviceID, Action: action, RecordID: string(rec.ID),
-			Detail: map[string]any{"seq": seq, "type": rec.Type, "ops": len(cs.Ops)}}); err != nil {
-			return 0, err
-		}
 		if err := a.recordConsentDecisions(cs, rec); err != nil {
 			return 0, fmt.Errorf("record sharing decision for %s: %w", rec.ID, err)
+		}
+	}
+	if len(recs) > 0 {
+		if err := appendAudit(a.ctx, a.tx, domain.ChangesetAudit(cs.Author, deviceID, seq, len(cs.Ops), recs)); err != nil {
+			return 0, err
 		}
 	}
 	if len(erased) > 0 {

@@ -24,16 +24,37 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	if !e.At.IsZero() {
 		at = e.At
 	}
-	r, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-		formatTime(at), nullString(e.PersonID), nullString(e.DeviceID), e.Action, nullString(e.RecordID), string(detail))
-	if err != nil {
+	row := auditRow{at: formatTime(at), person: e.PersonID, device: e.DeviceID, action: e.Action, record: e.RecordID, detail: string(detail)}
+	if tx.auditTail == nil {
+		tail, chained, err := readAuditTail(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !chained {
+			r, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
+				row.at, nullString(row.person), nullString(row.device), row.action, nullString(row.record), row.detail)
+			if err != nil {
+				return err
+			}
+			id, err := r.LastInsertId()
+			if err != nil {
+				return err
+			}
+			return chainAuditRow(ctx, tx, id)
+		}
+		tx.auditTail = &tail
+	}
+	// Sealed as written: the id AUTOINCREMENT would give, and the hash over
+	// the previous row's, known from the tail this transaction keeps.
+	row.id = tx.auditTail.id + 1
+	h := row.digest(tx.auditTail.hash)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		row.id, row.at, nullString(row.person), nullString(row.device), row.action, nullString(row.record), row.detail, tx.auditTail.hash, h); err != nil {
+		tx.auditTail = nil
 		return err
 	}
-	id, err := r.LastInsertId()
-	if err != nil {
-		return err
-	}
-	return chainAuditRow(ctx, tx, id)
+	tx.auditTail.id, tx.auditTail.hash = row.id, h
+	return nil
 }
 
 // Audit lists audit entries, newest first.
@@ -50,10 +71,11 @@ func (db *DB) Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEn
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), detail
 			FROM audit_log
-			WHERE (? = '' OR person_id = ?) AND (? = '' OR device_id = ?) AND (? = '' OR action = ?) AND (? = '' OR record_id = ?)
+			WHERE (? = '' OR person_id = ?) AND (? = '' OR device_id = ?) AND (? = '' OR action = ?) AND (? = '' OR record_id = ?
+			    OR (record_id IS NULL AND action IN ('write', 'erase') AND EXISTS (SELECT 1 FROM json_each(detail, '$.records') j WHERE j.value = ?)))
 			  AND at >= ? AND at < ? AND (? = 0 OR id < ?)
 			ORDER BY id DESC LIMIT ?`,
-			f.PersonID, f.PersonID, f.DeviceID, f.DeviceID, f.Action, f.Action, f.RecordID, f.RecordID,
+			f.PersonID, f.PersonID, f.DeviceID, f.DeviceID, f.Action, f.Action, f.RecordID, f.RecordID, f.RecordID,
 			formatTime(f.Since), until, f.BeforeID, f.BeforeID, f.Limit)
 		if err != nil {
 			return err

@@ -41,6 +41,32 @@ func scanAuditRow(s interface{ Scan(...any) error }) (auditRow, error) {
 	return r, err
 }
 
+// auditTail is the newest audit row as a write transaction last saw it: the
+// id the next row takes is tail.id+1 (AUTOINCREMENT's choice, as rows are
+// never deleted and ids never reused) and its prev_hash is tail.hash.
+type auditTail struct {
+	id   int64
+	hash string
+}
+
+// readAuditTail reads the tail; chained is false when the newest row has no
+// hash yet (a database from before the chain), which chainAuditRow seals.
+func readAuditTail(ctx context.Context, tx *Tx) (tail auditTail, chained bool, err error) {
+	var seq, last sql.NullInt64
+	var hash sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'), id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&seq, &last, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+		return auditTail{id: seq.Int64}, true, err
+	} else if err != nil {
+		return tail, false, err
+	}
+	return auditTail{id: max(seq.Int64, last.Int64), hash: hash.String}, hash.Valid, nil
+}
+
 // chainAuditRow seals the row just inserted: writes run one at a time, so
 // the previous row is the one with the next lower id.
 func chainAuditRow(ctx context.Context, tx *Tx, id int64) error {

@@ -17,32 +17,43 @@ type fifo struct {
 
 // lock waits for the turn of the caller, or for ctx to end.
 func (f *fifo) lock(ctx context.Context) error {
+	_, err := f.lockOr(ctx, nil)
+	return err
+}
+
+// lockOr waits for the turn of the caller (true), for stop to close (false,
+// nil: another holder did the caller's work, see group.go), or for ctx to
+// end. A turn that comes as the wait ends is passed on, never lost.
+func (f *fifo) lockOr(ctx context.Context, stop <-chan struct{}) (bool, error) {
 	f.mu.Lock()
 	if !f.held {
 		f.held = true
 		f.mu.Unlock()
-		return nil
+		return true, nil
 	}
 	ch := make(chan struct{})
 	f.q = append(f.q, ch)
 	f.mu.Unlock()
+	var err error
 	select {
 	case <-ch:
-		return nil
+		return true, nil
+	case <-stop:
 	case <-ctx.Done():
-		f.mu.Lock()
-		for i, c := range f.q {
-			if c == ch {
-				f.q = append(f.q[:i], f.q[i+1:]...)
-				f.mu.Unlock()
-				return ctx.Err()
-			}
-		}
-		// The turn came as ctx ended: pass it on.
-		f.mu.Unlock()
-		f.unlock()
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	f.mu.Lock()
+	for i, c := range f.q {
+		if c == ch {
+			f.q = append(f.q[:i], f.q[i+1:]...)
+			f.mu.Unlock()
+			return false, err
+		}
+	}
+	// The turn came as the wait ended: pass it on.
+	f.mu.Unlock()
+	f.unlock()
+	return false, err
 }
 
 // unlock gives the turn to the longest waiter.

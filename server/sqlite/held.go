@@ -119,6 +119,7 @@ func (a *applier) usage(deviceID string) (*deviceUsage, error) {
 // the server lacks: a record's version vector only grows when a changeset of
 // that replica touching it is stored, so that is exactly when to retry.
 func (a *applier) indexWaits(heldID int64, missing []syncengine.Dep) error {
+	a.noWaits = false
 	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, heldID); err != nil {
 		return err
 	}
@@ -173,6 +174,18 @@ func (a *applier) indexWaits(heldID int64, missing []syncengine.Dep) error {
 // wakeHeld queues the held items waiting for replica's changes to record,
 // which the changeset being stored brings.
 func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
+	if !a.waitsRead {
+		// Mostly nothing is held: one look per transaction spares every
+		// stored record its query (indexWaits clears noWaits).
+		var any bool
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT EXISTS (SELECT 1 FROM held_waits)`).Scan(&any); err != nil {
+			return err
+		}
+		a.waitsRead, a.noWaits = true, !any
+	}
+	if a.noWaits {
+		return nil
+	}
 	// ('*', '*') marks an item held before held_waits existed (migration
 	// 0050): it is tried once on the next stored changeset, then indexed.
 	rows, err := a.tx.QueryContext(a.ctx, `SELECT quarantine_id FROM held_waits

@@ -54,7 +54,20 @@ type DB struct {
 
 	write *sql.DB
 	read  *sql.DB
-	turn  fifo // write transactions in arrival order (fifo.go)
+	turn  fifo  // write transactions in arrival order (fifo.go)
+	group group // syncs waiting for the write turn, run as one transaction (group.go)
+	// CheckpointEvery is how often a background connection copies the WAL
+	// into the database (checkpoint.go); 0 means DefaultCheckpointEvery.
+	CheckpointEvery time.Duration
+	ckpt            *checkpointer
+
+	// GroupMax bounds how many waiting syncs share one transaction (group
+	// commit, group.go); 0 means the default, 1 turns grouping off (a
+	// benchmark's before/after).
+	GroupMax int
+	// syncFault, when set (tests only), fails a sync after all its writes,
+	// to show that its batch neighbours keep theirs.
+	syncFault func(*Tx, domain.SyncRequest) error
 
 	erasedSince atomic.Bool // an erasure committed since the last WAL truncation (erasure.go)
 	restored    bool        // this open found a backup put back in place (see generation.go)
@@ -159,6 +172,9 @@ func (db *DB) Open() (err error) {
 		db.Close()
 		return err
 	}
+	if err := db.startCheckpointer(); err != nil {
+		db.logger().Warn("background WAL checkpoint not started; SQLite's automatic one stays on", "err", err.Error())
+	}
 	return nil
 }
 
@@ -184,7 +200,7 @@ func privateFiles(path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	var errs []error
+	errs := []error{db.stopCheckpointer()}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
@@ -218,12 +234,18 @@ type Tx struct {
 	now  time.Time
 	done sync.Once // gives the write turn on (write transactions only)
 	turn *fifo
+	// auditTail is the newest audit row this transaction knows of (nil:
+	// read it first); see appendAudit.
+	auditTail *auditTail
 }
 
 // Commit commits and gives the write connection to the next in line.
 func (tx *Tx) Commit() error {
 	err := tx.Tx.Commit()
 	tx.release()
+	if err == nil && tx.turn != nil {
+		tx.db.committed()
+	}
 	return err
 }
 

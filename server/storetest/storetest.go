@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"QuarantineKeepsRefusedChangesets", testQuarantine},
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"AuditIsAppendOnly", testAudit},
+		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
 		{"FirstSyncIsTheFieldSubset", testFirstSyncFieldSubset},
 		{"FetchedRecordsFollowTheLog", testFetchedRecordsFollow},

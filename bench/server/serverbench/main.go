@@ -13,6 +13,9 @@
 //   - load: N devices (default 1,000) syncing at once, each doing a few
 //     push+pull round trips with a small changeset; baseline: the same
 //     number of GET /healthz requests through the same client pool.
+//   - openloop: syncs offered at fixed, rising rates by 1,000 devices of 20
+//     teams to a server in its own process, until p99 reaches 250 ms; then
+//     a burst of every device at once (openloop.go).
 //
 // Run it with bench/server/run.sh (make bench); it is not part of make test.
 package main
@@ -38,6 +41,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -56,12 +60,21 @@ func main() {
 	devices := flag.Int("devices", 1000, "simulated devices for the load benchmark")
 	syncs := flag.Int("syncs", 3, "push+pull syncs per device")
 	page := flag.Int("page", 200, "changesets per push request in the week benchmark")
-	which := flag.String("run", "week,load,orgsize,firstsync", "benchmarks to run")
+	which := flag.String("run", "week,load,openloop,orgsize,firstsync", "benchmarks to run")
+	serveDir := flag.String("serve", "", "internal: serve the API over the database in this directory (the openloop server process)")
+	olDevices := flag.Int("oldevices", 1000, "enrolled devices for the openloop benchmark")
+	olTeams := flag.Int("olteams", 20, "teams of the openloop devices")
+	pushFrac := flag.Float64("pushfrac", 0.5, "share of openloop syncs that push a changeset")
+	olStep := flag.Duration("olstep", 5*time.Second, "time at each offered rate of the openloop ladder")
+	olStart := flag.Int("olstart", 200, "first offered rate (syncs/s) of the openloop ladder; each next is 1.25x")
+	olMax := flag.Int("olmax", 6000, "highest offered rate of the openloop ladder")
 	teamSizes := flag.String("teamsizes", "2000,20000,60000", "team records for the firstsync curve (the first is the baseline)")
 	orgSizes := flag.String("orgsizes", "0,1000,10000,100000", "other-team changesets for the orgsize curve (the first is the baseline)")
 	orgReps := flag.Int("orgreps", 15, "pulls per point of the orgsize curve (the median is reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the openloop server process to this file")
 	flag.Parse()
+	serverProfile = *srvProf
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -74,6 +87,10 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *serveDir != "" {
+		check(serve(*serveDir))
+		return
+	}
 	dir, err := os.MkdirTemp("", "serverbench")
 	check(err)
 	defer os.RemoveAll(dir)
@@ -82,6 +99,9 @@ func main() {
 	}
 	if bytes.Contains([]byte(*which), []byte("load")) {
 		check(load(filepath.Join(dir, "load"), *devices, *syncs))
+	}
+	if bytes.Contains([]byte(*which), []byte("openloop")) {
+		check(openloop(filepath.Join(dir, "openloop"), *olDevices, *olTeams, *pushFrac, *olStep, *olStart, *olMax))
 	}
 	if bytes.Contains([]byte(*which), []byte("orgsize")) {
 		check(orgsize(filepath.Join(dir, "orgsize"), ints(*orgSizes), *orgReps))
@@ -116,6 +136,9 @@ func startServer(dir string) (*server, error) {
 	}
 	// The notification rules run on every accepted change, as in
 	// production (server/cmd/joinedup mountPush); nothing delivers them.
+	if n, err := strconv.Atoi(os.Getenv("SERVERBENCH_GROUP_MAX")); err == nil {
+		db.GroupMax = n // 1: one transaction per sync, to measure group commit against
+	}
 	db.Rules = notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	cfg := api.DefaultConfig()
 	cfg.RateLimit = 0 // unlimited: the benchmark is the only client
@@ -283,6 +306,7 @@ func week(dir string, page int) error {
 
 	var w wire
 	requests, rounds := 0, 0
+	cpu0 := selfCPU()
 	start := time.Now()
 	for _, k := range order {
 		rounds = max(rounds, k.round+1)
@@ -307,6 +331,7 @@ func week(dir string, page int) error {
 		}
 	}
 	pushTime := time.Since(start)
+	pushCPU := selfCPU() - cpu0
 	pushUp, pushDown := w.up.Load(), w.down.Load()
 
 	w = wire{}
@@ -337,6 +362,7 @@ func week(dir string, page int) error {
 	if _, err := raw.Exec(`CREATE TABLE rows (id TEXT PRIMARY KEY, type TEXT NOT NULL, body BLOB NOT NULL)`); err != nil {
 		return err
 	}
+	cpu0 = selfCPU()
 	start = time.Now()
 	tx, err := raw.Begin()
 	if err != nil {
@@ -354,12 +380,14 @@ func week(dir string, page int) error {
 		return err
 	}
 	bulkTime := time.Since(start)
+	bulkCPU := selfCPU() - cpu0
 
 	fmt.Printf("week: %d changesets (%d records: %s), %d KiB of JUC frames\n", len(h.Changesets), len(recs), countTypes(recs), frameBytes>>10)
 	fmt.Printf("  push: %d requests in %d causal rounds (one page of <= %d changesets per author per round), %s, up %d KiB, down %d KiB\n",
 		requests, rounds, page, pushTime.Round(time.Millisecond), pushUp>>10, pushDown>>10)
 	fmt.Printf("  pull (fresh device, snapshots): %d requests, %d items, %s, down %d KiB\n", pulls, items, pullTime.Round(time.Millisecond), pullDown>>10)
 	fmt.Printf("  baseline bulk insert of the %d final rows in one transaction: %s (%d KiB of JSON)\n", len(recs), bulkTime.Round(time.Millisecond), bulkBytes>>10)
+	fmt.Printf("  CPU of this process (client and server): push %s = %.1fx the bulk insert's %s\n", pushCPU.Round(time.Millisecond), ratio(pushCPU, bulkCPU), bulkCPU.Round(time.Millisecond))
 	fmt.Printf("  ratio: push %.1fx, pull %.1fx, push+pull %.1fx the bulk insert; wire bytes up %.2fx, down (pull) %.2fx the bulk JSON\n",
 		ratio(pushTime, bulkTime), ratio(pullTime, bulkTime), ratio(pushTime+pullTime, bulkTime),
 		float64(pushUp)/float64(bulkBytes), float64(pullDown)/float64(bulkBytes))
@@ -438,24 +466,9 @@ func load(dir string, n, syncsEach int) error {
 	defer s.close()
 	ctx := context.Background()
 	const teams = 50
-	if err := s.db.UpsertArea(ctx, domain.Area{ID: "area", Name: "Area"}); err != nil {
-		return err
-	}
-	var ps []domain.Person
-	var ids []string
-	for t := 0; t < teams; t++ {
-		if err := s.db.UpsertTeam(ctx, domain.Team{ID: fmt.Sprintf("team%02d", t), AreaID: "area", Name: fmt.Sprintf("Team %d", t)}); err != nil {
-			return err
-		}
-	}
-	ps = append(ps, domain.Person{ID: "bench-admin", Name: "Bench Admin", Role: domain.RoleAdmin})
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("w%04d", i)
-		ps = append(ps, domain.Person{ID: id, Name: id, Role: domain.RoleWorker, TeamID: fmt.Sprintf("team%02d", i%teams)})
-		ids = append(ids, id)
-	}
 	start := time.Now()
-	if err := s.db.UpsertPeople(ctx, ps); err != nil {
+	ids, err := seedTeams(ctx, s.db, n, teams)
+	if err != nil {
 		return err
 	}
 	codes, err := s.db.IssueEnrolmentCodes(ctx, ids, "bench-admin")
@@ -470,42 +483,27 @@ func load(dir string, n, syncsEach int) error {
 		cursor       string
 	}
 	devs := make([]*device, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 64)
-	for i := range devs {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			e, err := enrol(c, s.url, codes[i])
-			if err != nil {
-				errs <- err
-				return
-			}
-			rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
-			rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
-			if err != nil {
-				errs <- err
-				return
-			}
-			devs[i] = &device{person: ids[i], team: e.TeamID, e: e, rep: rep}
-		}(i)
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+	err = parallel(n, 64, func(i int) error {
+		e, err := enrol(c, s.url, codes[i])
+		if err != nil {
+			return err
+		}
+		rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
+		rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
+		if err != nil {
+			return err
+		}
+		devs[i] = &device{person: ids[i], team: e.TeamID, e: e, rep: rep}
+		return nil
+	})
+	if err != nil {
 		return err
-	default:
 	}
 	enrolTime := time.Since(start)
 
 	// Warm-up: every device's first (snapshot) pull, not measured.
 	run := func(fn func(d *device) error) (time.Duration, []time.Duration, int) {
-		var mu sync.Mutex
-		var lat []time.Duration
-		var failed atomic.Int64
+		var lat latencies
 		gate := make(chan struct{})
 		var wg sync.WaitGroup
 		for _, d := range devs {
@@ -515,23 +513,14 @@ func load(dir string, n, syncsEach int) error {
 				<-gate
 				for k := 0; k < syncsEach; k++ {
 					t0 := time.Now()
-					if err := fn(d); err != nil {
-						if failed.Add(1) == 1 {
-							fmt.Fprintln(os.Stderr, "first error:", err)
-						}
-						continue
-					}
-					d := time.Since(t0)
-					mu.Lock()
-					lat = append(lat, d)
-					mu.Unlock()
+					lat.done(fn(d), t0)
 				}
 			}(d)
 		}
 		t0 := time.Now()
 		close(gate)
 		wg.Wait()
-		return time.Since(t0), lat, int(failed.Load())
+		return time.Since(t0), lat.d, int(lat.failed.Load())
 	}
 	for _, d := range devs {
 		r, err := doSync(c, nil, s.url, d.e.Credential, protocol.Request{})
@@ -607,4 +596,12 @@ func pct(ds []time.Duration, p int) time.Duration {
 		i--
 	}
 	return s[i].Round(10 * time.Microsecond)
+}
+
+// selfCPU is this process's user+system CPU time so far: on a shared
+// machine it moves less than wall time does with other processes' load.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
