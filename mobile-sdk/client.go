@@ -27,7 +27,8 @@ type Listener interface {
 
 // ProgressListener follows a sync round trip by round trip (for a progress
 // bar). progressJSON: {"phase":"pushed"|"stored"|"applied", "round_trip", "pushed",
-// "acknowledged", "received", "more"}.
+// "acknowledged", "received", "more"}; "applied" also carries "done",
+// "total" and "fraction" of the pull as SyncProgress reports them.
 type ProgressListener interface {
 	OnSyncProgress(progressJSON string)
 }
@@ -193,8 +194,14 @@ func (c *Client) reportProgress(phase string, roundTrip, pushed, acked, received
 	p := c.progress
 	c.mu.Unlock()
 	if p != nil {
-		p.OnSyncProgress(mustJSON(map[string]any{"phase": phase, "round_trip": roundTrip, "pushed": pushed,
-			"acknowledged": acked, "received": received, "more": more}))
+		m := map[string]any{"phase": phase, "round_trip": roundTrip, "pushed": pushed,
+			"acknowledged": acked, "received": received, "more": more}
+		if phase == "applied" {
+			if sp, err := c.SyncProgress(); err == nil {
+				m["done"], m["total"], m["fraction"] = sp.Done, sp.Total, sp.Fraction
+			}
+		}
+		p.OnSyncProgress(mustJSON(m))
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 
 // DefaultFieldWeeks is how many weeks of encounters a first sync carries
 // unless SetFieldWeeks says otherwise.
-const DefaultFieldWeeks = 4
+const DefaultFieldWeeks = 2
 
 // SetFieldWeeks sets how many weeks of encounters the next first sync (a
 // new or re-enrolled phone, or one whose scope changed) carries; 0 asks for

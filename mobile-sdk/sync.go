@@ -430,8 +430,16 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 		}
 	}
 	partial := wasPartial
-	if hdr.Reset {
+	wasCursor, err := st.Meta("cursor")
+	if err != nil {
+		return nil, false, err
+	}
+	if hdr.Reset || wasCursor == "" {
+		// A snapshot starts (new, re-enrolled, reset, or a server restore):
+		// whether it is the field subset, and the background paging of
+		// older records, start again with it.
 		partial = ""
+		b.Meta["older_after"], b.Meta["older_done"] = "", ""
 	}
 	if hdr.Partial {
 		partial = "1"

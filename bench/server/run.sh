@@ -14,7 +14,10 @@
 #         sync from /proc; then a burst of every device at once; vs an idle
 #         GET /healthz round trip and a raw SQLite write, same run;
 #   firstsync: a fresh worker device's snapshot of a team of TEAMSIZES
-#         (default 2000,20000,60000) 1 KB records: time per page vs the smallest.
+#         (default 2000,20000,60000) 1 KB records: time per page vs the smallest;
+#         then fieldsync: a fresh phone's first sync after HISTORIES (default
+#         1,10,52) weeks of a busy team's history, whole and as the field
+#         subset (FIELDWEEKS, default 2): bytes and CPU vs 1 week.
 set -euo pipefail
 cd "$(dirname "$0")"
 GO=${GO:-go}
@@ -24,4 +27,4 @@ out=${BENCH_OUT:-.}
 bin=$(mktemp -d)/serverbench
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 "$GO" build -o "$bin" ./serverbench
-"$bin" -devices "${DEVICES:-1000}" -oldevices "${OLDEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" | tee "$out/server.txt"
+"$bin" -devices "${DEVICES:-1000}" -oldevices "${OLDEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" -histories "${HISTORIES:-1,10,52}" -fieldweeks "${FIELDWEEKS:-2}" | tee "$out/server.txt"

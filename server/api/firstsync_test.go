@@ -1,12 +1,12 @@
 package api_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
@@ -117,4 +117,60 @@ func (h *hostile) sync0() protocol.Response {
 	return out
 }
 
-var _ = base64.StdEncoding
+// Any fetch body from the network gets a clear answer (never a 5xx, every
+// error {code, message}), and another team's phone never receives team A's
+// record, whatever it sends.
+func FuzzFetchBody(f *testing.F) {
+	e := newEnv(f, func(c *api.Config) { c.RateLimit, c.RateBurst = 1e9, 1<<30 })
+	a := e.enrolPhone("w_a")
+	enc := a.newEncounter("team_a", "kept from team B")
+	a.syncAll()
+	b := e.enrolPhone("w_b")
+	js, _ := json.Marshal(protocol.FetchRequest{Records: []string{string(enc)}})
+	bin, _ := protocol.Encode(protocol.FetchRequest{Rest: true, Since: 1, After: string(enc)})
+	f.Add(js, false)
+	f.Add(bin, true)
+	f.Add([]byte(`{"young_person":"`+string(enc)+`"}`), false)
+	f.Add([]byte(`{"rest":true,"since":-1,"page_bytes":1}`), false)
+	f.Add(bin[:len(bin)-2], true)
+	f.Fuzz(func(t *testing.T, body []byte, binary bool) {
+		e.t = t
+		r := e.untrusted(t, "/v1/sync/fetch", b.auth()["Authorization"], body, binary)
+		if r.status != 200 {
+			return
+		}
+		var out protocol.FetchResponse
+		if binary {
+			groups, err := protocol.Decode(r.body, &out, 1)
+			if err != nil {
+				t.Fatalf("binary answer does not decode: %v", err)
+			}
+			if len(groups[0]) > 0 {
+				t.Fatalf("team B's phone received %d snapshots", len(groups[0]))
+			}
+		} else if json.Unmarshal(r.body, &out) != nil || len(out.Snapshots) > 0 {
+			t.Fatalf("team B's phone received snapshots: %s", r.body)
+		}
+	})
+}
+
+// untrusted posts body as a device would (JSON or binary) and fails on any
+// answer that is not clear: a 5xx, or an error without {code, message}.
+func (e *env) untrusted(t *testing.T, url, auth string, body []byte, binary bool) reply {
+	t.Helper()
+	ct := "application/json"
+	if binary {
+		ct = api.BinaryContentType
+	}
+	r := e.do("POST", url, map[string]string{"Authorization": auth, "Content-Type": ct}, body)
+	if r.status >= 500 {
+		t.Fatalf("status %d for untrusted body: %s", r.status, r.body)
+	}
+	if r.status != 200 {
+		var eb struct{ Code, Message string }
+		if json.Unmarshal(r.body, &eb) != nil || eb.Code == "" || eb.Message == "" {
+			t.Fatalf("status %d without {code, message}: %s", r.status, r.body)
+		}
+	}
+	return r
+}

@@ -152,18 +152,26 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	}
 	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged,
 		Partial: res.Partial, FieldSince: res.FieldSince, Progress: res.Progress, Directory: res.Directory}
+	return s.sendFrames(c, binary, &out, func() {
+		out.Changesets = b64(res.Changesets)
+		out.Snapshots = b64(res.Snapshots)
+	}, res.Changesets, res.Snapshots)
+}
+
+// sendFrames answers in the request's form: binary, the header then the
+// frame groups; JSON, the header after inBase64 put the frames in it.
+func (s *Server) sendFrames(c *fiber.Ctx, binary bool, header any, inBase64 func(), groups ...[][]byte) error {
 	var body []byte
+	var err error
 	if binary {
-		body, err = protocol.Encode(out, res.Changesets, res.Snapshots)
-		if err != nil {
+		if body, err = protocol.Encode(header, groups...); err != nil {
 			return err
 		}
 		c.Set(fiber.HeaderContentType, BinaryContentType)
 	} else {
-		out.Changesets = b64(res.Changesets)
-		out.Snapshots = b64(res.Snapshots)
+		inBase64()
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
-		if body, err = c.App().Config().JSONEncoder(out); err != nil {
+		if body, err = c.App().Config().JSONEncoder(header); err != nil {
 			return err
 		}
 	}
@@ -201,21 +209,7 @@ func (s *Server) handleFetch(c *fiber.Ctx) error {
 	}
 	s.Metrics.Sent.WithLabelValues("snapshot").Add(float64(len(res.Snapshots)))
 	out := protocol.FetchResponse{After: res.After, More: res.More, Progress: res.Progress}
-	var body []byte
-	if binary {
-		if body, err = protocol.Encode(out, res.Snapshots); err != nil {
-			return err
-		}
-		c.Set(fiber.HeaderContentType, BinaryContentType)
-	} else {
-		out.Snapshots = b64(res.Snapshots)
-		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
-		if body, err = c.App().Config().JSONEncoder(out); err != nil {
-			return err
-		}
-	}
-	s.Metrics.BytesOut.Add(float64(len(body)))
-	return c.Send(body)
+	return s.sendFrames(c, binary, &out, func() { out.Snapshots = b64(res.Snapshots) }, res.Snapshots)
 }
 
 func b64(frames [][]byte) []string {

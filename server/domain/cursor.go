@@ -25,6 +25,9 @@ type Cursor struct {
 	// Since > 0: the snapshot being paged is the field subset of records
 	// with FieldAt at or after it ("...<base>.<after>.<since>").
 	Since int64
+	// Done and Total count a whole-scope snapshot's records for progress,
+	// counted once when it starts ("...<after>.<since>.<done>.<total>").
+	Done, Total int64
 }
 
 // ParseCursor parses a cursor; ok is false for the empty cursor (first pull).
@@ -34,13 +37,26 @@ func ParseCursor(s string) (c Cursor, ok bool, err error) {
 	}
 	bad := Errorf(EINVALID, "parse cursor", "cursor is not one this server issued")
 	parts := strings.Split(s, ".")
-	if len(parts) == 3 || len(parts) == 5 || len(parts) == 6 {
+	if len(parts) == 3 || len(parts) == 5 || len(parts) == 6 || len(parts) == 8 {
 		if !ValidGeneration(parts[0]) {
 			return c, false, bad
 		}
 		c.Gen, parts = parts[0], parts[1:]
 	}
-	if len(parts) == 5 {
+	if len(parts) == 7 && c.Gen == "" {
+		return c, false, bad // counts are only ever issued with a generation
+	} else if len(parts) == 7 {
+		if c.Done, err = strconv.ParseInt(parts[5], 10, 64); err != nil || c.Done < 0 {
+			return c, false, bad
+		}
+		if c.Total, err = strconv.ParseInt(parts[6], 10, 64); err != nil || c.Total <= 0 {
+			return c, false, bad
+		}
+		if c.Since, err = strconv.ParseInt(parts[4], 10, 64); err != nil || c.Since < 0 {
+			return c, false, bad
+		}
+		parts = parts[:4]
+	} else if len(parts) == 5 {
 		if c.Since, err = strconv.ParseInt(parts[4], 10, 64); err != nil || c.Since <= 0 {
 			return c, false, bad
 		}
@@ -96,7 +112,9 @@ func (c Cursor) String() string {
 	s := fmt.Sprintf("%s.%d", c.Tag, c.Seq)
 	if c.Snapshot {
 		s += fmt.Sprintf(".%d.%s", c.Base, c.After)
-		if c.Since > 0 {
+		if c.Total > 0 {
+			s += fmt.Sprintf(".%d.%d.%d", c.Since, c.Done, c.Total)
+		} else if c.Since > 0 {
 			s += fmt.Sprintf(".%d", c.Since)
 		}
 	}

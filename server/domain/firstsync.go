@@ -20,8 +20,11 @@ import (
 const FieldAlways int64 = math.MaxInt64
 
 // DefaultFieldWeeks is how many weeks of encounters a phone's first sync
-// carries when the phone does not say (the SDK's default too).
-const DefaultFieldWeeks = 4
+// carries by default (the SDK's default). A busy team (fixtures.Week: 25
+// workers, 2,000 encounters a week) writes about 1.5 MB of encounters a
+// week; two weeks keep a first sync after a year of such history under
+// 5 MB (bench/server: -run fieldsync). A small team can afford more.
+const DefaultFieldWeeks = 2
 
 // MaxFieldWeeks bounds what a phone may ask for (ten years: everything).
 const MaxFieldWeeks = 520
@@ -162,4 +165,149 @@ func FetchAudit(req FetchRequest, res *FetchResult) AuditEntry {
 func FetchRefusedAudit(req FetchRequest, id string) AuditEntry {
 	return AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: ActionRefused, RecordID: id,
 		Detail: map[string]any{"reason": "fetch_not_readable"}}
+}
+
+// FetchedRecord is a stored record as a fetch reads it: where it is filed,
+// for the policy, and its state.
+type FetchedRecord struct {
+	ID, Type, Team, Service string
+	Erased                  bool
+	State                   []byte
+}
+
+// FetchSource is what a store reads for a fetch, each in its own SQL.
+type FetchSource interface {
+	// Record reads one record; ok is false when there is none.
+	Record(id string) (r FetchedRecord, ok bool, err error)
+	// History reads what is filed under a young person of team (referrals,
+	// follow-ups) and that team's encounters that name them.
+	History(youngPerson, team string) ([]FetchedRecord, error)
+	// Rest reads, in id order after after, the teams' records filed
+	// before since, stopping at budget bytes (at least one record).
+	Rest(teams []string, since int64, after string, budget int) (rows []FetchedRecord, more bool, err error)
+	// RestCount counts those records up to after, and in all.
+	RestCount(teams []string, since int64, after string) (done, total int64, err error)
+}
+
+// Fetch answers req for a device of scope from src, under the policy's read
+// rule (Scope.Contains), as a pull would. A record the device may not read,
+// or that does not exist, is answered alike: not_found, and its id is
+// returned as refused so the store can audit the attempt. The store audits
+// what is sent (FetchAudit) in the same transaction.
+func Fetch(scope Scope, req FetchRequest, src FetchSource) (res *FetchResult, refused string, err error) {
+	if err := CheckFetch(scope, req); err != nil {
+		return nil, "", err
+	}
+	readable := func(r FetchedRecord) bool { return !r.Erased && scope.Contains(r.Type, r.Team, r.Service) }
+	notFound := Errorf(ENOTFOUND, "fetch", "record not found")
+	res = &FetchResult{}
+	var rows []FetchedRecord
+	switch {
+	case req.Rest:
+		budget := req.PageBytes
+		if budget <= 0 {
+			budget = DefaultPageBytes
+		}
+		if rows, res.More, err = src.Rest(scope.Teams, req.Since, req.After, budget); err != nil {
+			return nil, "", err
+		}
+		res.After = req.After
+		if len(rows) > 0 {
+			res.After = rows[len(rows)-1].ID
+		}
+		p := &protocol.Progress{Phase: "snapshot"}
+		if p.Done, p.Total, err = src.RestCount(scope.Teams, req.Since, res.After); err != nil {
+			return nil, "", err
+		}
+		if !res.More {
+			p.Done = p.Total
+		}
+		res.Progress = p
+	case req.YoungPerson != "":
+		yp, ok, err := src.Record(req.YoungPerson)
+		if err != nil {
+			return nil, "", err
+		}
+		if !ok || !readable(yp) || yp.Type != syncengine.TypeYoungPerson {
+			return nil, req.YoungPerson, notFound
+		}
+		hist, err := src.History(yp.ID, yp.Team)
+		if err != nil {
+			return nil, "", err
+		}
+		rows = append([]FetchedRecord{yp}, hist...)
+	default:
+		for _, id := range req.IDs {
+			r, ok, err := src.Record(id)
+			if err != nil {
+				return nil, "", err
+			}
+			if !ok || !readable(r) {
+				return nil, id, notFound
+			}
+			rows = append(rows, r)
+		}
+	}
+	for _, r := range rows {
+		if readable(r) && r.State != nil {
+			res.Snapshots = append(res.Snapshots, r.State)
+			res.SentRecords = append(res.SentRecords, r.ID)
+		}
+	}
+	return res, "", nil
+}
+
+// FieldAtOf is FieldAt of a stored state; a state that does not decode
+// stays in every subset rather than vanish from phones.
+func FieldAtOf(state []byte) int64 {
+	rec, err := syncengine.DecodeRecord(state)
+	if err != nil {
+		return FieldAlways
+	}
+	return FieldAt(rec)
+}
+
+// LinksOf is who a stored encounter met (nil if it does not decode: it is
+// linked again when repaired, which is a new change).
+func LinksOf(state []byte) []string {
+	rec, err := syncengine.DecodeRecord(state)
+	if err != nil {
+		return nil
+	}
+	return LinkedYoungPeople(rec)
+}
+
+// FetchTx is a store's write transaction as a fetch uses it.
+type FetchTx interface {
+	FetchSource
+	Scope(p Person) (Scope, error)
+	Audit(e AuditEntry) error
+}
+
+// RunFetch is a store's Fetch: Fetch in one write transaction (inTx) that
+// also audits what is sent; a refusal is audited by audit after it, since
+// the refused transaction is rolled back.
+func RunFetch(req FetchRequest, inTx func(fn func(FetchTx) error) error, audit func(AuditEntry) error) (*FetchResult, error) {
+	var res *FetchResult
+	var refused string
+	err := inTx(func(tx FetchTx) error {
+		res, refused = nil, ""
+		scope, err := tx.Scope(req.Person)
+		if err != nil {
+			return err
+		}
+		if res, refused, err = Fetch(scope, req, tx); err != nil || len(res.SentRecords) == 0 {
+			return err
+		}
+		return tx.Audit(FetchAudit(req, res))
+	})
+	if refused != "" {
+		if aerr := audit(FetchRefusedAudit(req, refused)); aerr != nil {
+			return nil, aerr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }

@@ -29,7 +29,8 @@ func TestPullQueriesUseIndexes(t *testing.T) {
 		want        []string
 	}{
 		{"log page", logPage, []any{int64(0), int64(100), "r", teams}, []string{"changesets_pkey", "changeset_records_seq", "records_pkey"}},
-		{"team snapshot", snapshot, []any{"", int64(0), int64(0), int64(100), teams}, []string{"records_team"}},
+		{"team snapshot", snapshot, []any{"", int64(0), int64(0), int64(100), teams, int64(0)}, []string{"records_team"}},
+		{"team field subset", snapshot, []any{"", int64(0), int64(0), int64(100), teams, int64(1700000000)}, []string{"records_team"}},
 		{"duplicate check", `SELECT seq FROM changesets WHERE replica_id = $1 AND start = $2`, []any{"r", int64(1)},
 			[]string{"changesets_replica_id_start_key"}},
 	} {

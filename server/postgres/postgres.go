@@ -95,6 +95,14 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: history generation: %w", err)
 	}
+	if err := db.fillFieldAt(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if err := db.fillLinks(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("postgres: %w", err)
+	}
 	return nil
 }
 

@@ -149,23 +149,6 @@ func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncRes
 	return nil
 }
 
-// snapshotProgress counts a whole-team snapshot's records up to after and
-// in all (the field subset's when since > 0).
-func snapshotProgress(ctx context.Context, tx *Tx, scope domain.Scope, after string, since int64, more bool) (*protocol.Progress, error) {
-	if !fieldSubset(scope) {
-		return nil, nil
-	}
-	p := &protocol.Progress{Phase: "snapshot"}
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FILTER (WHERE r.id <= $1), COUNT(*) FROM records r
-		WHERE r.team_id = ANY($2::text[]) AND (r.field_at >= $3 OR r.field_at IS NULL)`, after, scope.Teams, since).Scan(&p.Done, &p.Total); err != nil {
-		return nil, err
-	}
-	if !more {
-		p.Done = p.Total
-	}
-	return p, nil
-}
-
 // restrictBody re-encodes a changeset with only the ops on ids.
 func restrictBody(body []byte, ids []string) ([]byte, error) {
 	cs, err := syncengine.DecodeChangeset(body)
@@ -220,7 +203,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur domain.Cu
 		return err
 	}
 	var page []row
-	size := 0
+	size, fresh := 0, int64(0) // fresh: records after the last page's (not re-sent)
 	after := cur.After
 	more := false
 	for rows.Next() {
@@ -238,6 +221,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur domain.Cu
 		size += len(r.state)
 		if !churn {
 			after = r.id
+			fresh++
 		}
 	}
 	rows.Close()
@@ -266,16 +250,25 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur domain.Cu
 	if cur.Since > 0 {
 		res.Partial, res.FieldSince = true, cur.Since
 	}
-	if cur.Base == 0 {
-		p, err := snapshotProgress(ctx, tx, scope, after, cur.Since, more)
-		if err != nil {
-			return err
+	if cur.Base == 0 && fieldSubset(scope) {
+		if cur.After == "" {
+			// Counted once, from the index, when the snapshot starts.
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM records r
+				WHERE r.team_id = ANY($1::text[]) AND (r.field_at >= $2 OR r.field_at IS NULL)`, scope.Teams, cur.Since).Scan(&cur.Total); err != nil {
+				return err
+			}
 		}
-		res.Progress = p
+		cur.Done += fresh
+		cur.Total = max(cur.Total, cur.Done) // records added while it pages
+		res.Progress = &protocol.Progress{Phase: "snapshot", Done: cur.Done, Total: cur.Total}
+		if !more {
+			res.Progress.Done = res.Progress.Total
+		}
 	}
 	if more {
 		res.More = true
-		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now, Snapshot: true, Base: cur.Base, After: after, Since: cur.Since}.String()
+		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now, Snapshot: true, Base: cur.Base, After: after, Since: cur.Since,
+			Done: cur.Done, Total: cur.Total}.String()
 	} else {
 		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now}.String()
 	}

@@ -19,15 +19,17 @@ type cursor struct {
 	base     int64
 	after    string
 	since    int64 // > 0: a field-subset snapshot (domain.Cursor.Since)
+	done     int64 // records of the snapshot sent and in all (progress)
+	total    int64
 }
 
 func (c cursor) String() string {
-	return domain.Cursor{Gen: c.gen, Tag: c.tag, Seq: c.seq, Snapshot: c.snapshot, Base: c.base, After: c.after, Since: c.since}.String()
+	return domain.Cursor{Gen: c.gen, Tag: c.tag, Seq: c.seq, Snapshot: c.snapshot, Base: c.base, After: c.after, Since: c.since, Done: c.done, Total: c.total}.String()
 }
 
 func parseCursor(s string) (cursor, bool, error) {
 	c, ok, err := domain.ParseCursor(s)
-	return cursor{gen: c.Gen, tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After, since: c.Since}, ok, err
+	return cursor{gen: c.Gen, tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After, since: c.Since, done: c.Done, total: c.Total}, ok, err
 }
 
 // cursorSeq extracts the log position of a cursor for display (0 if none).

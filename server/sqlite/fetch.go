@@ -3,258 +3,186 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"slices"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
-	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
-// Fetch sends records a phone's field-subset first sync left out: named
-// ones, a young person's history, or the next page of the rest. Each record
-// is read under the same policy as a pull (Scope.Contains), and what is
-// sent is audited as a pull is ("sync", with the record ids). A record the
-// device may not read is answered exactly as one that does not exist, and
-// the refusal is audited.
+// Fetch sends records a phone's field-subset first sync left out
+// (domain.RunFetch: what, under the pull's policy, and its audit).
 func (db *DB) Fetch(ctx context.Context, req domain.FetchRequest) (*domain.FetchResult, error) {
-	res := &domain.FetchResult{}
-	var refused string
-	err := db.update(ctx, func(tx *Tx) error {
-		scope, err := scopeOf(ctx, tx, req.Person)
-		if err != nil {
-			return err
-		}
-		if err := domain.CheckFetch(scope, req); err != nil {
-			return err
-		}
-		var rows []fetchRow
-		switch {
-		case req.Rest:
-			rows, err = fetchRest(ctx, tx, scope, req, res)
-		case req.YoungPerson != "":
-			rows, err = fetchYoungPerson(ctx, tx, scope, req.YoungPerson)
-		default:
-			rows, err = fetchIDs(ctx, tx, scope, req.IDs)
-		}
-		var nf *notReadable
-		if errors.As(err, &nf) {
-			refused = nf.id
-			return domain.Errorf(domain.ENOTFOUND, "fetch", "record not found")
-		} else if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			if !sound(r.state, r.crc) {
-				rec, err := loadRecord(ctx, tx, syncengine.RecordID(r.id), r.state, r.crc)
-				if err != nil {
-					// Left out, as a pull leaves a damaged record out.
-					continue
-				}
-				r.state = syncengine.EncodeRecord(rec)
-			}
-			res.Snapshots = append(res.Snapshots, r.state)
-			res.SentRecords = append(res.SentRecords, r.id)
-		}
-		if len(res.SentRecords) == 0 {
-			return nil
-		}
-		return appendAudit(ctx, tx, domain.FetchAudit(req, res))
-	})
-	if refused != "" {
-		if aerr := db.AppendAudit(ctx, domain.FetchRefusedAudit(req, refused)); aerr != nil {
-			return nil, aerr
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	return domain.RunFetch(req, func(fn func(domain.FetchTx) error) error {
+		return db.update(ctx, func(tx *Tx) error { return fn(&fetchSource{ctx, tx}) })
+	}, func(e domain.AuditEntry) error { return db.AppendAudit(ctx, e) })
 }
 
-type fetchRow struct {
-	id    string
-	state []byte
-	crc   sql.NullInt64
+// fetchSource reads a fetch's records (domain.FetchSource). A damaged
+// stored state is rebuilt from the log where it can be, else left out, as
+// a pull leaves it out.
+type fetchSource struct {
+	ctx context.Context
+	tx  *Tx
 }
-
-// notReadable names the first requested record the device may not read (or
-// that does not exist: the two are answered alike).
-type notReadable struct{ id string }
-
-func (e *notReadable) Error() string { return "record not readable: " + e.id }
 
 const fetchCols = `SELECT r.id, r.type, COALESCE(r.team_id, ''), COALESCE(r.service_id, ''), r.erased, r.state, r.crc FROM records r `
 
-func scanFetch(rows *sql.Rows, scope domain.Scope) (fetchRow, bool, error) {
-	var r fetchRow
-	var typ, team, svc string
-	var erased bool
-	if err := rows.Scan(&r.id, &typ, &team, &svc, &erased, &r.state, &r.crc); err != nil {
-		return r, false, err
+func (s *fetchSource) scan(rows *sql.Rows) (domain.FetchedRecord, error) {
+	var r domain.FetchedRecord
+	var crc sql.NullInt64
+	if err := rows.Scan(&r.ID, &r.Type, &r.Team, &r.Service, &r.Erased, &r.State, &crc); err != nil {
+		return r, err
 	}
-	return r, !erased && scope.Contains(typ, team, svc), nil
-}
-
-func fetchIDs(ctx context.Context, tx *Tx, scope domain.Scope, ids []string) ([]fetchRow, error) {
-	var out []fetchRow
-	for _, id := range ids {
-		rows, err := tx.QueryContext(ctx, fetchCols+`WHERE r.id = ?`, id)
+	if !sound(r.State, crc) {
+		rec, err := loadRecord(s.ctx, s.tx, syncengine.RecordID(r.ID), r.State, crc)
 		if err != nil {
-			return nil, err
+			r.State = nil // left out
+			return r, nil
 		}
-		ok := false
-		for rows.Next() {
-			r, readable, err := scanFetch(rows, scope)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if readable {
-				out, ok = append(out, r), true
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, &notReadable{id}
-		}
+		r.State = syncengine.EncodeRecord(rec)
 	}
-	return out, nil
+	return r, nil
 }
 
-// fetchYoungPerson reads a young person's history as the scope sees it:
-// the profile, the referrals and follow-ups filed under them, and their
-// team's encounters that name them (decoded: no column says who an
-// encounter met).
-func fetchYoungPerson(ctx context.Context, tx *Tx, scope domain.Scope, ypID string) ([]fetchRow, error) {
-	out, err := fetchIDs(ctx, tx, scope, []string{ypID})
+func (s *fetchSource) query(q string, args ...any) ([]domain.FetchedRecord, error) {
+	rows, err := s.tx.QueryContext(s.ctx, q, args...)
+	return collect(rows, err, s.scan)
+}
+
+func (s *fetchSource) Scope(p domain.Person) (domain.Scope, error) { return scopeOf(s.ctx, s.tx, p) }
+
+func (s *fetchSource) Audit(e domain.AuditEntry) error { return appendAudit(s.ctx, s.tx, e) }
+
+func (s *fetchSource) Record(id string) (domain.FetchedRecord, bool, error) {
+	rs, err := s.query(fetchCols+`WHERE r.id = ?`, id)
+	if err != nil || len(rs) == 0 {
+		return domain.FetchedRecord{}, false, err
+	}
+	return rs[0], true, nil
+}
+
+func (s *fetchSource) History(yp, team string) ([]domain.FetchedRecord, error) {
+	filed, err := s.query(fetchCols+`WHERE r.young_person_id = ? AND r.id <> ? ORDER BY r.id`, yp, yp)
 	if err != nil {
 		return nil, err
 	}
-	var team string
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ? AND type = ?`, ypID, syncengine.TypeYoungPerson).Scan(&team); errors.Is(err, sql.ErrNoRows) {
-		return nil, &notReadable{ypID}
-	} else if err != nil {
+	if err := refreshLinks(s.ctx, s.tx); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, fetchCols+`WHERE r.young_person_id = ? AND r.id <> ? ORDER BY r.id`, ypID, ypID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, readable, err := scanFetch(rows, scope)
-		if err != nil {
-			return nil, err
-		}
-		if readable {
-			out = append(out, r)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	encs, err := tx.QueryContext(ctx, fetchCols+`WHERE r.team_id = ? AND r.type = ? ORDER BY r.id`, team, syncengine.TypeEncounter)
-	if err != nil {
-		return nil, err
-	}
-	defer encs.Close()
-	for encs.Next() {
-		r, readable, err := scanFetch(encs, scope)
-		if err != nil {
-			return nil, err
-		}
-		if !readable {
-			continue
-		}
-		rec, err := syncengine.DecodeRecord(r.state)
-		if err != nil {
-			continue
-		}
-		if slices.Contains(domain.LinkedYoungPeople(rec), ypID) {
-			out = append(out, r)
-		}
-	}
-	return out, encs.Err()
+	met, err := s.query(fetchCols+`JOIN young_person_links l ON l.record_id = r.id
+		WHERE l.young_person_id = ? AND r.team_id = ? ORDER BY r.id`, yp, team)
+	return append(filed, met...), err
 }
 
-// fetchRest reads the next page of the scope's teams' records older than
-// the first sync's cutoff (what it left out), in id order from req.After.
-func fetchRest(ctx context.Context, tx *Tx, scope domain.Scope, req domain.FetchRequest, res *domain.FetchResult) ([]fetchRow, error) {
-	budget := req.PageBytes
-	if budget <= 0 {
-		budget = domain.DefaultPageBytes
-	}
+// Rest merges the teams' id-ordered ranges of records_team_field, as a
+// snapshot page does, so a page reads about what it sends.
+func (s *fetchSource) Rest(teams []string, since int64, after string, budget int) ([]domain.FetchedRecord, bool, error) {
 	type source struct {
 		rows *sql.Rows
-		head fetchRow
+		head domain.FetchedRecord
 		ok   bool
 	}
 	var srcs []*source
 	defer func() {
-		for _, s := range srcs {
-			s.rows.Close()
+		for _, src := range srcs {
+			src.rows.Close()
 		}
 	}()
-	next := func(s *source) error {
-		if s.ok = s.rows.Next(); s.ok {
-			return s.rows.Scan(&s.head.id, &s.head.state, &s.head.crc)
+	next := func(src *source) (err error) {
+		if src.ok = src.rows.Next(); src.ok {
+			src.head, err = s.scan(src.rows)
+			return err
 		}
-		return s.rows.Err()
+		return src.rows.Err()
 	}
-	for _, t := range scope.Teams {
-		rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, r.crc FROM records r INDEXED BY records_team_field
-			WHERE r.team_id = ? AND r.id > ? AND r.field_at < ? AND r.erased = 0 ORDER BY r.id`, t, req.After, req.Since)
+	for _, t := range teams {
+		rows, err := s.tx.QueryContext(s.ctx, restPageSQL, t, after, since)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		s := &source{rows: rows}
-		srcs = append(srcs, s)
-		if err := next(s); err != nil {
-			return nil, err
+		src := &source{rows: rows}
+		srcs = append(srcs, src)
+		if err := next(src); err != nil {
+			return nil, false, err
 		}
 	}
-	var out []fetchRow
+	var out []domain.FetchedRecord
 	size := 0
-	res.After = req.After
 	for {
 		var src *source
-		for _, s := range srcs {
-			if s.ok && (src == nil || s.head.id < src.head.id) {
-				src = s
+		for _, x := range srcs {
+			if x.ok && (src == nil || x.head.ID < src.head.ID) {
+				src = x
 			}
 		}
 		if src == nil {
-			break
+			return out, false, nil
 		}
-		if len(out) > 0 && size+len(src.head.state) > budget {
-			res.More = true
-			break
+		if len(out) > 0 && size+len(src.head.State) > budget {
+			return out, true, nil
 		}
 		out = append(out, src.head)
-		size += len(src.head.state)
-		res.After = src.head.id
+		size += len(src.head.State)
 		if err := next(src); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	p := &protocol.Progress{Phase: "snapshot"}
-	for _, t := range scope.Teams {
-		var done, total int64
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FILTER (WHERE r.id <= ?), COUNT(*) FROM records r INDEXED BY records_team_field
-			WHERE r.team_id = ? AND r.field_at < ?`, res.After, t, req.Since).Scan(&done, &total); err != nil {
-			return nil, err
+}
+
+func (s *fetchSource) RestCount(teams []string, since int64, after string) (done, total int64, err error) {
+	for _, t := range teams {
+		var d, n int64
+		if err := s.tx.QueryRowContext(s.ctx, restCountSQL, after, t, since).Scan(&d, &n); err != nil {
+			return 0, 0, err
 		}
-		p.Done += done
-		p.Total += total
+		done, total = done+d, total+n
 	}
-	if !res.More {
-		p.Done = p.Total
+	return done, total, nil
+}
+
+// restPageSQL reads a team's records older than a cutoff after an id, in id
+// order, filtered on records_team_field before a row is read; restCountSQL
+// counts them (sent, and in all) from the index alone (pull_plan_test.go).
+const (
+	restPageSQL = fetchCols + `INDEXED BY records_team_field
+		WHERE r.team_id = ? AND r.id > ? AND r.field_at < ? AND r.erased = 0 ORDER BY r.id`
+	restCountSQL = `SELECT COUNT(*) FILTER (WHERE r.id <= ?), COUNT(*) FROM records r INDEXED BY records_team_field
+		WHERE r.team_id = ? AND r.field_at < ?`
+)
+
+// refreshLinks brings young_person_links up to date with the encounters
+// changed since it was last brought up to date (migration 0121): each is
+// decoded once per change, here, rather than every encounter of a team
+// on every history.
+func refreshLinks(ctx context.Context, tx *Tx) error {
+	var through, now int64
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM young_person_links_through WHERE one = 1`).Scan(&through); err != nil {
+		return err
 	}
-	res.Progress = p
-	return out, nil
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(updated_seq), 0) FROM records`).Scan(&now); err != nil {
+		return err
+	}
+	if now <= through {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, state FROM records WHERE updated_seq > ? AND updated_seq <= ? AND type = ?`, through, now, syncengine.TypeEncounter)
+	type enc struct {
+		id    string
+		state []byte
+	}
+	encs, err := collect(rows, err, func(r *sql.Rows) (e enc, err error) { return e, r.Scan(&e.id, &e.state) })
+	if err != nil {
+		return err
+	}
+	for _, e := range encs {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM young_person_links WHERE record_id = ?`, e.id); err != nil {
+			return err
+		}
+		for _, yp := range domain.LinksOf(e.state) {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO young_person_links (young_person_id, record_id) VALUES (?, ?)`, yp, e.id); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE young_person_links_through SET seq = ? WHERE one = 1`, now)
+	return err
 }

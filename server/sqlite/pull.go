@@ -286,7 +286,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 		prev = cur.base
 	}
 	var page []snapRow
-	size := 0
+	size, fresh := 0, int64(0) // fresh: records after the last page's (not re-sent)
 	after := cur.after
 	more := false
 	// Records of earlier pages changed since the previous page are re-sent
@@ -347,6 +347,7 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 		page = append(page, src.head)
 		size += len(src.head.state)
 		after = src.head.id
+		fresh++
 		if err := src.next(); err != nil {
 			return err
 		}
@@ -398,16 +399,26 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	if cur.since > 0 {
 		res.Partial, res.FieldSince = true, cur.since
 	}
-	if cur.base == 0 {
-		p, err := snapshotProgress(ctx, tx, scope, after, cur.since, more)
-		if err != nil {
-			return err
+	if cur.base == 0 && fieldSubset(scope) {
+		if cur.after == "" {
+			// Counted once, from the index, when the snapshot starts.
+			total, err := snapshotTotal(ctx, tx, scope, cur.since)
+			if err != nil {
+				return err
+			}
+			cur.total = total
 		}
-		res.Progress = p
+		cur.done += fresh
+		cur.total = max(cur.total, cur.done) // records added while it pages
+		res.Progress = &protocol.Progress{Phase: "snapshot", Done: cur.done, Total: cur.total}
+		if !more {
+			res.Progress.Done = res.Progress.Total
+		}
 	}
 	if more {
 		res.More = true
-		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after, since: cur.since}.String()
+		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after, since: cur.since,
+			done: cur.done, total: cur.total}.String()
 	} else {
 		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now}.String()
 	}
@@ -516,27 +527,21 @@ func projectYoungPerson(ctx context.Context, tx *Tx, p *syncengine.Record, ypID 
 	return nil
 }
 
-// snapshotProgress counts a whole-scope snapshot's records up to after
-// (sent) and in all, from the team indexes alone. Other scopes (admins)
-// are counted the same way by their filter.
-func snapshotProgress(ctx context.Context, tx *Tx, scope domain.Scope, after string, since int64, more bool) (*protocol.Progress, error) {
-	p := &protocol.Progress{Phase: "snapshot"}
-	if !fieldSubset(scope) {
-		// Admins and services: no cheap count; the page's More says it all.
-		return nil, nil
-	}
+// subsetTotalSQL counts a team's records in a snapshot from cutoff $2 (0:
+// all) from records_team_field alone (pull_plan_test.go).
+const subsetTotalSQL = `SELECT COUNT(*) FROM records r INDEXED BY records_team_field
+	WHERE r.team_id = ? AND (r.field_at >= ? OR r.field_at IS NULL)`
+
+// snapshotTotal counts a whole-team snapshot's records (the field
+// subset's when since > 0) from the index alone, for progress.
+func snapshotTotal(ctx context.Context, tx *Tx, scope domain.Scope, since int64) (int64, error) {
+	var total int64
 	for _, t := range scope.Teams {
-		var done, total int64
-		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FILTER (WHERE r.id <= ?), COUNT(*) FROM records r INDEXED BY records_team_field
-			WHERE r.team_id = ? AND (r.field_at >= ? OR r.field_at IS NULL)`, after, t, since).Scan(&done, &total)
-		if err != nil {
-			return nil, err
+		var n int64
+		if err := tx.QueryRowContext(ctx, subsetTotalSQL, t, since).Scan(&n); err != nil {
+			return 0, err
 		}
-		p.Done += done
-		p.Total += total
+		total += n
 	}
-	if !more {
-		p.Done = p.Total
-	}
-	return p, nil
+	return total, nil
 }

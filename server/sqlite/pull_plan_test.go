@@ -120,3 +120,26 @@ func TestSnapshotPagePlanReadsIndexRange(t *testing.T) {
 		})
 	}
 }
+
+// A first sync's progress and the background paging of older records read
+// records_team_field: counts never touch a record's row, and pages never
+// sort the team.
+func TestFieldSubsetPlans(t *testing.T) {
+	db := openPlanDB(t)
+	for _, tc := range []struct {
+		name, sql string
+		args      []any
+		want      string
+	}{
+		{"subset total", subsetTotalSQL, []any{"t1", 1700000000}, "SEARCH r USING COVERING INDEX records_team_field (team_id=?)"},
+		{"rest count", restCountSQL, []any{"r", "t1", 1700000000}, "SEARCH r USING COVERING INDEX records_team_field (team_id=?)"},
+		{"rest page", restPageSQL, []any{"t1", "r", 1700000000}, "SEARCH r USING INDEX records_team_field (team_id=? AND id>?)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := queryPlan(t, db, tc.sql, tc.args...)
+			if !strings.Contains(plan, tc.want) || strings.Contains(plan, "TEMP B-TREE") {
+				t.Errorf("plan lacks %q or sorts:\n%s", tc.want, plan)
+			}
+		})
+	}
+}

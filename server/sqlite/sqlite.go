@@ -155,6 +155,14 @@ func (db *DB) Open() (err error) {
 			db.write.Close()
 			return fmt.Errorf("checksums: %w", err)
 		}
+		if err := db.fillFieldAt(context.Background()); err != nil {
+			db.write.Close()
+			return err
+		}
+		if err := db.fillLinks(context.Background()); err != nil {
+			db.write.Close()
+			return err
+		}
 	}
 	if db.read, err = sql.Open("sqlite3", dsn(db.Path, "deferred", true)); err != nil {
 		db.write.Close()

@@ -35,6 +35,7 @@ func (e *env) history(a *phone) history {
 		})
 	}
 	h.old = a.encounter("team_a", "Back in the autumn.")
+	a.edit(func(tx *syncengine.Txn) error { return tx.Add(h.old, "young_people", string(h.yp)) })
 	followUp(&h.done, "done")
 	a.syncAll(0)
 	// Ten weeks on: the open follow-up is as old, but still open.
@@ -168,10 +169,22 @@ func testFetchedRecordsFollow(t *testing.T, e *env) {
 	c.syncAll(0)
 	res, err := c.fetch(domain.FetchRequest{YoungPerson: string(h.yp)})
 	e.must(err)
-	if !slices.Contains(res.SentRecords, string(h.done)) || !slices.Contains(res.SentRecords, string(h.open)) {
-		t.Fatalf("history sent %v, want both follow-ups", res.SentRecords)
+	if !slices.Contains(res.SentRecords, string(h.done)) || !slices.Contains(res.SentRecords, string(h.open)) || !slices.Contains(res.SentRecords, string(h.old)) {
+		t.Fatalf("history sent %v, want both follow-ups and the old encounter", res.SentRecords)
+	}
+	if slices.Contains(res.SentRecords, string(h.recent)) {
+		t.Fatalf("history sent %v, with an encounter that did not meet them", res.SentRecords)
 	}
 	e.sameAsStore(c, h.done)
+	// Who an encounter met can change: the history follows.
+	a.edit(func(tx *syncengine.Txn) error { return tx.Remove(h.old, "young_people", string(h.yp)) })
+	a.edit(func(tx *syncengine.Txn) error { return tx.Add(h.recent, "young_people", string(h.yp)) })
+	a.syncAll(0)
+	res, err = c.fetch(domain.FetchRequest{YoungPerson: string(h.yp)})
+	e.must(err)
+	if slices.Contains(res.SentRecords, string(h.old)) || !slices.Contains(res.SentRecords, string(h.recent)) {
+		t.Fatalf("after the links changed, history sent %v", res.SentRecords)
+	}
 
 	// A phone that held everything keeps converging.
 	full := e.enrolPhone("w_a")

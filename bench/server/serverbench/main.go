@@ -9,7 +9,10 @@
 //   - orgsize: one device's incremental pull with 0, 1k, 10k, 100k other-team
 //     changesets since its cursor; baseline: the 0 case.
 //   - firstsync: a fresh worker device's snapshot of teams of 2k, 20k, 60k
-//     records; baseline: the smallest team's time per page.
+//     records; baseline: the smallest team's time per page. Then fieldsync
+//     (also alone, -run fieldsync): a fresh phone's first sync after 1 week,
+//     10 weeks and a year of a busy team's history, whole and as the field
+//     subset: bytes and CPU; baseline: the 1-week figures.
 //   - load: N devices (default 1,000) syncing at once, each doing a few
 //     push+pull round trips with a small changeset; baseline: the same
 //     number of GET /healthz requests through the same client pool.
@@ -70,6 +73,9 @@ func main() {
 	olMax := flag.Int("olmax", 6000, "highest offered rate of the openloop ladder")
 	teamSizes := flag.String("teamsizes", "2000,20000,60000", "team records for the firstsync curve (the first is the baseline)")
 	orgSizes := flag.String("orgsizes", "0,1000,10000,100000", "other-team changesets for the orgsize curve (the first is the baseline)")
+	histories := flag.String("histories", "1,10,52", "weeks of team history for the fieldsync curve (the first is the baseline)")
+	fieldWeeks := flag.Int("fieldweeks", domain.DefaultFieldWeeks, "weeks of encounters a phone's first sync asks for in the fieldsync curve")
+	fieldReps := flag.Int("fieldreps", 3, "fresh devices per point of the fieldsync curve (the median is reported)")
 	orgReps := flag.Int("orgreps", 15, "pulls per point of the orgsize curve (the median is reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the openloop server process to this file")
@@ -108,6 +114,9 @@ func main() {
 	}
 	if bytes.Contains([]byte(*which), []byte("firstsync")) {
 		check(firstsync(filepath.Join(dir, "firstsync"), ints(*teamSizes)))
+		check(fieldsync(filepath.Join(dir, "fieldsync"), ints(*histories), *fieldWeeks, *fieldReps))
+	} else if bytes.Contains([]byte(*which), []byte("fieldsync")) {
+		check(fieldsync(filepath.Join(dir, "fieldsync"), ints(*histories), *fieldWeeks, *fieldReps))
 	}
 }
 
