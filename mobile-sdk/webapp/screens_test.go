@@ -2,6 +2,7 @@ package webapp_test
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,15 @@ func TestFieldAppEveryScreen(t *testing.T) {
 	history := b.eval(`String(history.length)`) // the tab's blank page and the app
 	b.visible("enrol")
 	b.check("01-enrol")
-	b.do(chromedp.SetValue(chromedp.ID("code"), code(t, e.base, e.workers[0])), chromedp.Click(chromedp.ID("enrol-go")))
+	// What the portal's QR code holds, as a scan (or a paste) gives it: a
+	// code for another server is refused here, never sent.
+	enrolCode := code(t, e.base, e.workers[0])
+	qr := func(server string) string {
+		return "joinedup://enrol?" + url.Values{"server": {server}, "code": {enrolCode}}.Encode()
+	}
+	b.do(chromedp.SetValue(chromedp.ID("code"), qr("https://elsewhere.example")), chromedp.Click(chromedp.ID("enrol-go")))
+	b.waitFor(`document.getElementById("enrol-error").textContent.includes("another server")`)
+	b.do(chromedp.SetValue(chromedp.ID("code"), qr(e.base)), chromedp.Click(chromedp.ID("enrol-go")))
 	b.waitFor(`!document.getElementById("home").hidden && document.getElementById("last-synced").textContent !== "never"`)
 	b.waitFor(`document.getElementById("encounters").dataset.shown === "1"`)
 	b.check("02-tonight")
