@@ -4,6 +4,8 @@
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
+# The SQLite store's full-text search needs FTS5 (see the Makefile).
+ENV GOFLAGS=-tags=sqlite_fts5
 # Dependencies first: this layer is reused until go.mod/go.sum change. The
 # cache mounts keep modules and compiled packages between builds (BuildKit).
 COPY go.mod go.sum ./

@@ -24,6 +24,10 @@ CMD          := ./server/cmd/joinedup
 
 # go-sqlite3 is a cgo package: without cgo the store compiles but fails at run time.
 export CGO_ENABLED := 1
+# Full-text search needs go-sqlite3's FTS5, compiled in only with this tag: a
+# binary without it refuses to open its database (server/sqlite/search.go).
+# Every go command below, and every script it runs, inherits it.
+export GOFLAGS := $(strip $(filter-out -tags=sqlite_fts5,$(GOFLAGS)) -tags=sqlite_fts5)
 
 .PHONY: help all build webapp run test test-race chaos bench fuzz docker fmt vet gobind-check clean
 

@@ -70,7 +70,7 @@ func moduleRoot(tb testing.TB) string {
 
 func goBuild(tb testing.TB, out, pkg string) {
 	tb.Helper()
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", out, pkg)
 	cmd.Dir = moduleRoot(tb)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -95,6 +95,10 @@ type store struct {
 
 	bmu   sync.Mutex
 	batch *sql.Tx // while applying a pulled page: every commit goes here, one fsync for the page
+
+	// states keeps decoded record states by their sealed bytes: typing
+	// into a long note neither opens nor decodes it again per keystroke.
+	states *syncengine.StateCache
 }
 
 var _ syncengine.RecordStore = (*store)(nil)
@@ -112,7 +116,7 @@ func openStore(path string, seal *sealer, now func() time.Time) (*store, error) 
 		return nil, fmt.Errorf("open local database: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	s := &store{db: db, path: path, seal: seal, now: now}
+	s := &store{db: db, path: path, seal: seal, now: now, states: syncengine.NewStateCache(8 << 20)}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
@@ -326,6 +330,9 @@ func (s *store) record(q querier, id syncengine.RecordID) (*syncengine.Record, e
 }
 
 func (s *store) decodeRecord(id syncengine.RecordID, blob []byte) (*syncengine.Record, error) {
+	if r := s.states.Get(id, blob); r != nil {
+		return r, nil
+	}
 	plain, err := s.seal.open("rec:"+string(id), blob)
 	if err != nil {
 		return nil, err
@@ -334,6 +341,7 @@ func (s *store) decodeRecord(id syncengine.RecordID, blob []byte) (*syncengine.R
 	if err != nil {
 		return nil, syncengine.Errorf(ECORRUPT, "read record", "stored record %s does not decode", id)
 	}
+	s.states.Put(id, blob, r)
 	return r, nil
 }
 
@@ -389,6 +397,7 @@ func (s *store) putRecord(q querier, r *syncengine.Record) error {
 	if err != nil {
 		return err
 	}
+	s.states.Put(r.ID, blob, r)
 	ix := localstore.IndexOf(r, func(id syncengine.RecordID) string {
 		var team string
 		_ = q.QueryRow(`SELECT team_id FROM records WHERE id = ?`, string(id)).Scan(&team)

@@ -8,6 +8,7 @@
 # Env: GO, BENCHCOUNT (default 1), BENCHTIME (default go's 1s), BENCH_PKGS
 # (default ./...), BENCH_FILTER (regexp passed to -bench, default .).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/./goflags.sh"
 cd "$(dirname "$0")/.."
 root=$PWD
 

@@ -5,6 +5,7 @@
 # then runs as a regression case in plain `make test`.
 # Env: GO, FUZZTIME, FUZZ_PKGS (default ./...), FUZZ_MATCH (default ^Fuzz).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/./goflags.sh"
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}

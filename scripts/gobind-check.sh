@@ -12,6 +12,7 @@
 # gobind comes from `go install golang.org/x/mobile/cmd/gobind@latest`
 # (.ci/run does this) and is looked up on PATH, then in $(go env GOPATH)/bin.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/./goflags.sh"
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}

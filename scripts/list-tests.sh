@@ -5,6 +5,7 @@
 # Fails if a package's tests do not compile: a fuzz or bench run over a
 # silently shrunken list would look green while testing less.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/./goflags.sh"
 
 GO=${GO:-go}
 pattern=${1:?usage: list-tests.sh REGEXP [PACKAGES...]}

@@ -102,7 +102,7 @@ func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record) (*Resul
 		case worked[d.Record] != nil:
 			next[d.Record] = worked[d.Record]
 		case r != nil:
-			next[d.Record] = r.Clone()
+			next[d.Record] = r.cow()
 		default:
 			next[d.Record] = newRecord(d.Record)
 		}

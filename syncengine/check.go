@@ -26,7 +26,7 @@ func CheckChangeset(cs *Changeset, before map[RecordID]*Record, after []*Record)
 		if r.Type == "" {
 			return Errorf(EINVALID, op, "record %s does not exist here: create it first", r.ID)
 		}
-		newErrs, err := newValidationErrors(before[r.ID], r)
+		newErrs, err := newValidationErrors(cs, before[r.ID], r)
 		if err != nil {
 			return err
 		}
@@ -68,16 +68,22 @@ func describe(fs []FieldError) string {
 	return b.String()
 }
 
-func newValidationErrors(before, after *Record) ([]FieldError, error) {
-	got, err := Validate(after)
-	if err != nil || len(got) == 0 {
-		return got, err
+// newValidationErrors returns the rules after breaks that before did not,
+// checking only the fields cs writes and those whose rules read them: a
+// field the save did not touch, nor any field it depends on, breaks
+// exactly what it broke before.
+func newValidationErrors(cs *Changeset, before, after *Record) ([]FieldError, error) {
+	names := touchedFields(cs, after.ID, after.Type)
+	if before == nil || before.Type == "" {
+		names = nil
+	}
+	got := validateFields(after, names)
+	if len(got) == 0 {
+		return nil, nil
 	}
 	var had []FieldError
 	if before != nil && before.Type != "" {
-		if had, err = Validate(before); err != nil {
-			return nil, err
-		}
+		had = validateFields(before, names)
 	}
 	var out []FieldError
 	for _, e := range got {

@@ -1,12 +1,5 @@
 package syncengine
 
-import (
-	"reflect"
-	"strconv"
-	"strings"
-	"unicode/utf8"
-)
-
 // sizeRules are the validation rules that bound how much a field holds.
 // Two saves, each within such a limit, can merge into a state beyond it.
 var sizeRules = map[string]bool{"max": true, "lte": true}
@@ -63,59 +56,48 @@ func OverLimits(r *Record) []FieldError {
 }
 
 // fieldGrowth measures how much a save grew a field, as the validator's
-// limits measure it: characters of a string, items of a set, and for a
-// counter map (whose limit is per key) the largest increase of one key.
+// limits measure it: characters of a text, items of a set, and for a
+// counter map (whose limit is per key) the largest increase of one key. It
+// reads the two states' fields directly: a text is measured, not copied.
 func fieldGrowth(before, after *Record, field string) int {
-	b, a := before.Values()[field], after.Values()[field]
-	switch av := a.(type) {
-	case string:
-		bv, _ := b.(string)
-		return utf8.RuneCountInString(av) - utf8.RuneCountInString(bv)
-	case []any:
-		bv, _ := b.([]any)
-		return len(av) - len(bv)
-	case []string:
-		bv, _ := b.([]string)
-		return len(av) - len(bv)
-	case map[string]int64:
-		bv, _ := b.(map[string]int64)
+	const never = int(^uint(0) >> 1)
+	fa, fb := after.Fields[field], before.Fields[field]
+	if fa == nil {
+		// Nothing there now: it did not grow.
+		return 0
+	}
+	switch fa.Kind {
+	case KindText:
+		n := fa.Text.Len()
+		if fb != nil && fb.Kind == KindText && fb.Text != nil {
+			n -= fb.Text.Len()
+		}
+		return n
+	case KindSet:
+		n := len(fa.Set)
+		if fb != nil && fb.Kind == KindSet {
+			n -= len(fb.Set)
+		}
+		return n
+	case KindCounter:
+		var bc map[string]int64
+		if fb != nil && fb.Kind == KindCounter {
+			bc = fb.Counts
+		}
 		most := int64(0)
-		for k, n := range av {
-			if d := n - bv[k]; d > most {
+		for k, n := range fa.Counts {
+			if d := n - bc[k]; d > most {
 				most = d
 			}
 		}
-		if most > int64(^uint(0)>>1) {
-			return int(^uint(0) >> 1)
+		if most > int64(never) {
+			return never
 		}
 		return int(most)
 	}
 	// A kind this does not know how to measure is never forgiven.
-	return int(^uint(0) >> 1)
+	return never
 }
 
 // fieldLimit reads a field's max= (or lte=) from its schema's validate tag.
-func fieldLimit(typ, field string) (int, bool) {
-	s := SchemaFor(typ)
-	if s == nil {
-		return 0, false
-	}
-	t := s.goType
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if strings.Split(f.Tag.Get("json"), ",")[0] != field {
-			continue
-		}
-		for _, rule := range strings.Split(f.Tag.Get("validate"), ",") {
-			name, param, ok := strings.Cut(rule, "=")
-			if ok && sizeRules[name] {
-				n, err := strconv.Atoi(param)
-				return n, err == nil
-			}
-		}
-	}
-	return 0, false
-}
+func fieldLimit(typ, field string) (int, bool) { return fieldLimitOf(typ, field) }

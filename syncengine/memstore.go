@@ -77,12 +77,12 @@ func (m *MemStore) Compact(stable VV) int {
 		m.log[i] = nil
 	}
 	m.log = kept
-	for _, r := range m.records {
-		for _, f := range r.Fields {
-			if f.Text != nil {
-				f.Text.PurgeDeletedContent()
-			}
-		}
+	// A new state for each record: the stored one may be shared with a
+	// save in progress, which copies only what it changes.
+	for id, r := range m.records {
+		c := r.cow()
+		c.PurgeDeletedText()
+		m.records[id] = c
 	}
 	return n
 }

@@ -86,9 +86,9 @@ func scrubText(s string, first ID, f *Field) (string, bool) {
 // field of r (after a redaction deleted named words), so the stored state
 // holds no trace of them.
 func (r *Record) PurgeDeletedText() {
-	for _, f := range r.Fields {
+	for name, f := range r.Fields {
 		if f.Kind == KindText && f.Text != nil {
-			f.Text.PurgeDeletedContent()
+			r.mutable(name).Text.PurgeDeletedContent()
 		}
 	}
 }

@@ -40,6 +40,10 @@ type Field struct {
 	Set    map[string][]ID  // set: element -> live add tags (sorted)
 	Counts map[string]int64 // counter: key -> sum of deltas
 	Text   *text.Doc        // text
+	// owner is the record that may change this field in place; a field
+	// reached from any other record (a working copy made by cow) is copied
+	// before it changes.
+	owner *Record
 }
 
 // RegValue is one value of a multi-value register.
@@ -56,11 +60,25 @@ func newRecord(id RecordID) *Record {
 
 // Clone returns a deep copy, so a changeset can be applied all-or-nothing.
 func (r *Record) Clone() *Record {
+	c := r.cow()
+	for k, f := range c.Fields {
+		nf := f.clone()
+		nf.owner = c
+		c.Fields[k] = nf
+	}
+	return c
+}
+
+// cow returns a working copy of r that shares r's fields, copying one (and
+// of a text only the chunks an edit changes) when an op first changes it:
+// a save costs what it changes, not what the record holds. r must not
+// change afterwards; it stays what it was if the save fails.
+func (r *Record) cow() *Record {
 	c := *r
 	c.VV = r.VV.Clone()
 	c.Fields = make(map[string]*Field, len(r.Fields))
 	for k, f := range r.Fields {
-		c.Fields[k] = f.clone()
+		c.Fields[k] = f
 	}
 	c.Authors = make(map[ReplicaID]string, len(r.Authors))
 	for k, v := range r.Authors {
@@ -73,7 +91,36 @@ func (r *Record) Clone() *Record {
 	return &c
 }
 
+// freeze gives up r's ownership of its fields: from now on r, like every
+// working copy sharing them, copies a field before changing it.
+func (r *Record) freeze() {
+	for _, f := range r.Fields {
+		if f.owner == r {
+			f.owner = nil
+		}
+	}
+}
+
+// mutable returns field name ready to change in place (nil if absent).
+func (r *Record) mutable(name string) *Field {
+	f := r.Fields[name]
+	if f == nil || f.owner == r {
+		return f
+	}
+	c := f.copyWith(true)
+	c.owner = r
+	r.Fields[name] = c
+	return c
+}
+
 func (f *Field) clone() *Field {
+	return f.copyWith(false)
+}
+
+// copyWith copies f: deeply, or (fork) sharing what later changes copy
+// anyway: a text's chunks (text.Doc.Fork) and set tag slices (capped, so an
+// append copies; removals build a new slice).
+func (f *Field) copyWith(fork bool) *Field {
 	c := &Field{Kind: f.Kind}
 	if f.Values != nil {
 		c.Values = append([]RegValue(nil), f.Values...)
@@ -81,7 +128,11 @@ func (f *Field) clone() *Field {
 	if f.Set != nil {
 		c.Set = make(map[string][]ID, len(f.Set))
 		for k, v := range f.Set {
-			c.Set[k] = append([]ID(nil), v...)
+			if fork {
+				c.Set[k] = v[:len(v):len(v)]
+			} else {
+				c.Set[k] = append([]ID(nil), v...)
+			}
 		}
 	}
 	if f.Counts != nil {
@@ -90,7 +141,11 @@ func (f *Field) clone() *Field {
 			c.Counts[k] = v
 		}
 	}
-	if f.Text != nil {
+	switch {
+	case f.Text == nil:
+	case fork:
+		c.Text = f.Text.Fork()
+	default:
 		c.Text = f.Text.Clone()
 	}
 	return c
@@ -119,7 +174,7 @@ func (r *Record) field(name string, k FieldKind) (*Field, error) {
 	}
 	f := r.Fields[name]
 	if f == nil {
-		f = &Field{Kind: k}
+		f = &Field{Kind: k, owner: r}
 		switch k {
 		case KindSet:
 			f.Set = map[string][]ID{}
@@ -131,6 +186,8 @@ func (r *Record) field(name string, k FieldKind) (*Field, error) {
 		r.Fields[name] = f
 	} else if f.Kind != k {
 		return nil, Errorf(EMALFORMED, "apply", "field %q is a %s, not a %s", name, f.Kind, k)
+	} else {
+		f = r.mutable(name)
 	}
 	return f, nil
 }
@@ -234,7 +291,9 @@ func (r *Record) applyRemove(op *Op) error {
 	if err != nil {
 		return err
 	}
-	kept := f.Set[op.Elem][:0]
+	// A new slice: the old one may be shared with the state this working
+	// copy was made from.
+	var kept []ID
 	for _, tag := range f.Set[op.Elem] {
 		if !containsID(op.Refs, tag) {
 			kept = append(kept, tag)
@@ -385,3 +444,32 @@ func (r *Record) Conflicts() []Conflict {
 }
 
 func validUTF8Text(s string) bool { return s != "" && utf8.ValidString(s) }
+
+// CompactText drops from the record's text fields the deleted characters no
+// future edit can name (text.Doc.Compact), when stable (what every replica
+// has acknowledged) covers everything the record holds; it returns how many
+// it dropped. The caller must also know that no edit made before its
+// replica held this state is still on its way (replicas push their own
+// saves before they acknowledge). The visible text, and how later edits
+// merge, do not change; the record's encoding does, so replicas that
+// compacted at different times hold different bytes for the same text.
+func (r *Record) CompactText(stable VV) int {
+	if r.Erased != nil || !stable.Covers(r.VV) {
+		return 0
+	}
+	n := 0
+	for name, f := range r.Fields {
+		if f.Kind == KindText && f.Text != nil {
+			n += r.mutable(name).Text.Compact()
+		}
+	}
+	return n
+}
+
+// textLen is a text field's length in runes (0 for an absent field).
+func (f *Field) textLen() int {
+	if f == nil || f.Text == nil {
+		return 0
+	}
+	return f.Text.Len()
+}

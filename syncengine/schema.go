@@ -1,15 +1,11 @@
 package syncengine
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/go-playground/validator/v10"
 )
 
 // Record types.
@@ -67,6 +63,9 @@ type YoungPerson struct {
 	KeyWorker        string `json:"key_worker" validate:"omitempty,recordid"`
 	Wants            string `json:"wants" crdt:"text" validate:"max=4000"`
 	SafeguardingHold bool   `json:"safeguarding_hold"`
+	// MergedInto is the profile this one was merged into by a supervisor (a
+	// duplicate of the same young person): kept, never listed.
+	MergedInto string `json:"merged_into" validate:"omitempty,recordid"`
 }
 
 // Referral is a handoff of a young person to a service.
@@ -200,32 +199,6 @@ func RecordTypes() []string {
 	return out
 }
 
-var (
-	validateOnce sync.Once
-	validate     *validator.Validate
-)
-
-func validatorInstance() *validator.Validate {
-	validateOnce.Do(func() {
-		validate = validator.New(validator.WithRequiredStructEnabled())
-		validate.RegisterTagNameFunc(func(f reflect.StructField) string {
-			return strings.Split(f.Tag.Get("json"), ",")[0]
-		})
-		_ = validate.RegisterValidation("recordid", func(fl validator.FieldLevel) bool {
-			return ValidRecordID(fl.Field().String())
-		})
-		_ = validate.RegisterValidation("tallykey", func(fl validator.FieldLevel) bool {
-			return validTallyKey(fl.Field().String())
-		})
-		// Places are coarse names. A string that looks like coordinates is refused so
-		// that a child's GPS position never ends up in a record.
-		_ = validate.RegisterValidation("nocoords", func(fl validator.FieldLevel) bool {
-			return !coordsPattern.MatchString(fl.Field().String())
-		})
-	})
-	return validate
-}
-
 // validTallyKey accepts "<age band>/<gender>".
 func validTallyKey(k string) bool {
 	band, gender, ok := strings.Cut(k, "/")
@@ -245,55 +218,4 @@ func contains(list []string, s string) bool {
 type FieldError struct {
 	Field string `json:"field"`
 	Rule  string `json:"rule"`
-}
-
-// Validate checks a record's visible state against its schema and returns the
-// rules it breaks, sorted. Unknown types and erased records have no rules.
-func Validate(r *Record) ([]FieldError, error) {
-	s := SchemaFor(r.Type)
-	if s == nil || r.Erased != nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(r.Values())
-	if err != nil {
-		return nil, fmt.Errorf("validate %s: %w", r.ID, err)
-	}
-	v := reflect.New(s.goType)
-	if err := json.Unmarshal(b, v.Interface()); err != nil {
-		// A value of the wrong JSON type for its field.
-		return []FieldError{{Field: jsonErrorField(err), Rule: "type"}}, nil
-	}
-	err = validatorInstance().Struct(v.Interface())
-	if err == nil {
-		return nil, nil
-	}
-	verrs, ok := err.(validator.ValidationErrors)
-	if !ok {
-		return nil, fmt.Errorf("validate %s: %w", r.ID, err)
-	}
-	var out []FieldError
-	for _, fe := range verrs {
-		name := fe.Namespace()
-		if i := strings.IndexByte(name, '.'); i >= 0 {
-			name = name[i+1:]
-		}
-		if i := strings.IndexAny(name, ".["); i >= 0 {
-			name = name[:i]
-		}
-		out = append(out, FieldError{Field: name, Rule: fe.Tag()})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Field != out[j].Field {
-			return out[i].Field < out[j].Field
-		}
-		return out[i].Rule < out[j].Rule
-	})
-	return out, nil
-}
-
-func jsonErrorField(err error) string {
-	if te, ok := err.(*json.UnmarshalTypeError); ok {
-		return te.Field
-	}
-	return ""
 }

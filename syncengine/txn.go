@@ -51,7 +51,7 @@ func (tx *Txn) touch(id RecordID, mustExist bool) (*Record, error) {
 	if r == nil {
 		r = newRecord(id)
 	} else {
-		r = r.Clone()
+		r = r.cow()
 	}
 	tx.recs[id] = r
 	return r, nil

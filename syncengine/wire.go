@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/golang/snappy"
@@ -90,10 +91,28 @@ func (e *encoder) ids(ids []ID) {
 }
 
 func frame(magic [3]byte, body []byte) []byte {
-	out := make([]byte, 4, 4+snappy.MaxEncodedLen(len(body)))
+	out := make([]byte, 4+snappy.MaxEncodedLen(len(body)))
 	copy(out, magic[:])
 	out[3] = wireVersion
-	return append(out, snappy.Encode(nil, body)...)
+	// Straight into out: a long note's frame is not copied twice.
+	enc := snappy.Encode(out[4:], body)
+	return out[:4+len(enc)]
+}
+
+// encoders recycles encoding buffers: a record's body is needed only until
+// frame has compressed it, and a long note's body is its text.
+var encoders = sync.Pool{New: func() any { return newEncoder() }}
+
+func getEncoder() *encoder { return encoders.Get().(*encoder) }
+
+func putEncoder(e *encoder) {
+	if cap(e.b) > 1<<20 {
+		return // a rare huge frame is not kept alive
+	}
+	e.b = e.b[:0]
+	clear(e.strs)
+	clear(e.replicas)
+	encoders.Put(e)
 }
 
 // EncodeChangesets encodes a batch of changesets in one frame.
@@ -461,7 +480,8 @@ func (d *decoder) changeset() *Changeset {
 func EncodeSnapshot(recs []*Record) []byte {
 	sorted := append([]*Record(nil), recs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
-	e := newEncoder()
+	e := getEncoder()
+	defer putEncoder(e)
 	e.uvarint(uint64(len(sorted)))
 	for _, r := range sorted {
 		e.record(r)
@@ -537,7 +557,16 @@ func (e *encoder) record(r *Record) {
 				e.varint(f.Counts[k])
 			}
 		case KindText:
-			e.bytes(f.Text.AppendBinary(nil))
+			// Length-prefixed, written in place: the text is encoded
+			// after a gap, then moved up behind its length.
+			start := len(e.b)
+			e.b = f.Text.AppendBinary(e.b)
+			n := len(e.b) - start
+			var hdr [binary.MaxVarintLen64]byte
+			k := binary.PutUvarint(hdr[:], uint64(n))
+			e.b = append(e.b, hdr[:k]...)
+			copy(e.b[start+k:], e.b[start:start+n])
+			copy(e.b[start:], hdr[:k])
 		}
 	}
 }
@@ -606,7 +635,7 @@ func (d *decoder) record() *Record {
 		if d.err != nil {
 			break
 		}
-		f := &Field{Kind: FieldKind(kb[0])}
+		f := &Field{Kind: FieldKind(kb[0]), owner: r}
 		switch f.Kind {
 		case KindRegister:
 			nv := d.count(4)

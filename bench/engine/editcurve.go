@@ -16,8 +16,11 @@ import (
 // call; the SDK's own persistence is not included). Baseline: the first
 // point of each curve. Goal: the last within 3x of the first.
 func editCurve() error {
+	stores := map[*syncengine.Replica]*syncengine.MemStore{}
 	newNote := func() (*syncengine.Replica, syncengine.RecordID, error) {
-		rep, err := syncengine.NewReplica(syncengine.Config{ID: syncengine.ReplicaID{1}, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
+		st := syncengine.NewMemStore()
+		rep, err := syncengine.NewReplica(syncengine.Config{ID: syncengine.ReplicaID{1}, Now: time.Now, Rand: rand.Reader, Store: st})
+		stores[rep] = st
 		if err != nil {
 			return nil, "", err
 		}
@@ -71,6 +74,9 @@ func editCurve() error {
 	fmt.Printf("\nedit cost curve: one more keystroke edit (best of 5 batches of %d) after N prior edits to one note\n", measured/5)
 	var base time.Duration
 	var baseAlloc uint64
+	var srvBase [2]time.Duration
+	var srvBaseAlloc [2]uint64
+	var srvRows [2][]string
 	for _, n := range []int{0, 100, 1000, 10000} {
 		rep, id, err := newNote()
 		if err != nil {
@@ -91,6 +97,12 @@ func editCurve() error {
 			}
 			length++
 		}
+		cur, err := rep.Record(id)
+		if err != nil {
+			return err
+		}
+		state0 := syncengine.EncodeRecord(cur)
+		logged := len(stores[rep].Log())
 		d, a, err := perEdit(rep, id, length)
 		if err != nil {
 			return err
@@ -98,12 +110,34 @@ func editCurve() error {
 		if base == 0 {
 			base, baseAlloc = d, a
 		}
+		css := stores[rep].Log()[logged:]
+		for _, cached := range []bool{true, false} {
+			sd, sa, err := serverApply(id, state0, css, cached)
+			if err != nil {
+				return err
+			}
+			k := 0
+			if !cached {
+				k = 1
+			}
+			if srvBase[k] == 0 {
+				srvBase[k], srvBaseAlloc[k] = sd, sa
+			}
+			srvRows[k] = append(srvRows[k], fmt.Sprintf("  %6d prior edits: %s, %d B allocated a push = %.2fx time, %.2fx bytes the fresh note's", n, sd.Round(100*time.Nanosecond), sa, float64(sd)/float64(srvBase[k]), float64(sa)/float64(srvBaseAlloc[k])))
+		}
 		fmt.Printf("  %6d prior edits: %s, %d B allocated an edit = %.2fx time, %.2fx bytes the fresh note's\n", n, d.Round(100*time.Nanosecond), a, float64(d)/float64(base), float64(a)/float64(baseAlloc))
 	}
 
-	fmt.Printf("keystroke cost (a note holds at most 20,000): one keystroke (best of 5 batches of %d) in the middle of a note of N characters typed 10 at a time\n", measured/5)
+	for k, title := range []string{"with the decoded-state cache (syncengine.StateCache, as server/sqlite runs)", "decoding the stored state every push (before)"} {
+		fmt.Printf("server's engine work per pushed keystroke (decode, Apply, CheckChangeset, encode; SQL not included), %s:\n", title)
+		for _, row := range srvRows[k] {
+			fmt.Println(row)
+		}
+	}
+
+	fmt.Printf("keystroke cost (a note holds at most 20,000; the measured keystrokes fill it): one keystroke (best of 5 batches of %d) in the middle of a note of N characters typed 10 at a time\n", measured/5)
 	base, baseAlloc = 0, 0
-	for _, n := range []int{0, 2000, 18000} {
+	for _, n := range []int{0, 2000, 19800} {
 		rep, id, err := newNote()
 		if err != nil {
 			return err
@@ -125,4 +159,59 @@ func editCurve() error {
 		fmt.Printf("  %6d chars: %s, %d B allocated a keystroke = %.2fx time, %.2fx bytes the empty note's\n", n, d.Round(100*time.Nanosecond), a, float64(d)/float64(base), float64(a)/float64(baseAlloc))
 	}
 	return nil
+}
+
+// serverApply replays css (keystrokes to one record whose stored state was
+// state0) the way the server's push does per changeset: read the stored
+// state, Apply, check the domain rules, encode the new state to store. It
+// returns the best of 5 batches per changeset and bytes allocated.
+func serverApply(id syncengine.RecordID, state0 []byte, css []*syncengine.Changeset, cached bool) (time.Duration, uint64, error) {
+	cache := syncengine.NewStateCache(32 << 20)
+	state := state0
+	var err error
+	push := func(cs *syncengine.Changeset) error {
+		var rec *syncengine.Record
+		if cached {
+			rec, err = cache.DecodeRecord(id, state)
+		} else {
+			rec, err = syncengine.DecodeRecord(state)
+		}
+		if err != nil {
+			return err
+		}
+		res, err := syncengine.Apply(cs, func(syncengine.RecordID) (*syncengine.Record, error) { return rec, nil })
+		if err != nil {
+			return err
+		}
+		if res.Status != syncengine.Applied {
+			return fmt.Errorf("server apply: %s", res.Status)
+		}
+		if err := syncengine.CheckChangeset(cs, res.Before, res.Records); err != nil {
+			return err
+		}
+		state = syncengine.EncodeRecord(res.Records[0])
+		if cached {
+			cache.Put(id, state, res.Records[0])
+		}
+		return nil
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	alloc0 := ms.TotalAlloc
+	var best time.Duration
+	batch := len(css) / 5
+	for b := 0; b < 5; b++ {
+		t0 := time.Now()
+		for _, cs := range css[b*batch : (b+1)*batch] {
+			if err := push(cs); err != nil {
+				return 0, 0, err
+			}
+		}
+		if d := time.Since(t0) / time.Duration(batch); b == 0 || d < best {
+			best = d
+		}
+	}
+	runtime.ReadMemStats(&ms)
+	return best, (ms.TotalAlloc - alloc0) / uint64(5*batch), nil
 }

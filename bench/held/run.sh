@@ -5,6 +5,7 @@
 # the ratio of the medians (target <= 1.5), then a one-request flood of
 # 20,000 held changesets (bounded per device: most are refused, not stored).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
 cd "$(dirname "$0")"
 GO=${GO:-go}
 out=${BENCH_OUT:-.}

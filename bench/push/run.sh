@@ -3,6 +3,7 @@
 # Firebase Admin SDK to a local fake FCM endpoint, against a bare net/http baseline measured in
 # the same run. Extra arguments go to the program (-n, -concurrency, -batch).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
 cd "$(dirname "$0")/../.."
 GO="${GO:-go}"
 export CGO_ENABLED=1

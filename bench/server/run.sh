@@ -19,6 +19,7 @@
 #         1,10,52) weeks of a busy team's history, whole and as the field
 #         subset (FIELDWEEKS, default 2): bytes and CPU vs 1 week.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
 cd "$(dirname "$0")"
 GO=${GO:-go}
 out=${BENCH_OUT:-.}

@@ -5,6 +5,7 @@
 # run (load/); and the engine applying the week's changesets compiled to wasm
 # (under Node's V8) as a ratio against native.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
 cd "$(dirname "$0")/../.."
 GO=${GO:-go}
 tmp=$(mktemp -d)

@@ -75,7 +75,7 @@ func buildAll(root string) error {
 		env  []string
 		args []string
 	}{
-		{nil, []string{"build", "-o", filepath.Join(binDir, "joinedup"), "./server/cmd/joinedup"}},
+		{nil, []string{"build", "-tags", "sqlite_fts5", "-o", filepath.Join(binDir, "joinedup"), "./server/cmd/joinedup"}},
 		{nil, []string{"build", "-o", filepath.Join(binDir, "fieldsim"), "./mobile-sdk/cmd/fieldsim"}},
 		{[]string{"GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0"}, []string{"build", "-trimpath", "-ldflags=-s", "-o", filepath.Join(engineDir, "app.wasm"), "./mobile-sdk/webapp/wasm"}},
 	}

@@ -48,6 +48,9 @@ const (
 	// and their agreements; issue password links; unlock; end sessions.
 	VerbAdminister  Verb = "administer"
 	VerbAcknowledge Verb = "acknowledge" // close a safeguarding concern alert with a note
+	// VerbMerge folds a duplicate young person's profile into another; the
+	// only way to write a profile's merged_into.
+	VerbMerge Verb = "merge"
 )
 
 // TypeOrganisation is the target of VerbAdminister: the organisation's
@@ -252,6 +255,12 @@ func preconditions(who Actor, a Action, t Target) error {
 				return err
 			}
 		}
+	}
+	// merged_into hides a profile from every list: only someone who may
+	// merge it may write it, whatever else they may set.
+	if t.Type == TypeYoungPerson && a.Verb == VerbSet && a.Field == "merged_into" &&
+		!RulesAllow(rules, who, Action{Verb: VerbMerge}, t) {
+		return forbid("only a supervisor merges young people's profiles")
 	}
 	if t.Type == TypeFollowUp && a.Verb == VerbSet && a.Field == "assignee" {
 		if t.Assignee == nil || (t.Assignee.Role != RoleWorker && t.Assignee.Role != RoleSupervisor) ||

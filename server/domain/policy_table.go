@@ -17,6 +17,7 @@ var rules = []Rule{
 	{Roles: r(RoleSupervisor), Verbs: v(VerbTransition), Types: t(TypeReferral), Where: OwnTeam, Transitions: teamTransitions},
 	{Roles: r(RoleSupervisor), Verbs: v(VerbTransfer), Types: t(TypeYoungPerson), Where: OwnTeam},   // start: source team
 	{Roles: r(RoleSupervisor), Verbs: v(VerbReceive), Types: t(TypeYoungPerson), Where: OwnTeam},    // accept: receiving team
+	{Roles: r(RoleSupervisor), Verbs: v(VerbMerge), Types: t(TypeYoungPerson), Where: OwnTeam},      // duplicates: both profiles
 	{Roles: r(RoleSupervisor), Verbs: v(VerbReviewQuarantine), Types: anyType, Where: OwnTeam},      // items writing into their teams
 	{Roles: r(RoleSupervisor), Verbs: v(VerbDecideConsent), Types: t(TypeReferral), Where: OwnTeam}, // share without consent
 
@@ -46,7 +47,7 @@ var (
 	serviceTransitions = []Transition{{"submitted", "accepted"}, {"submitted", "declined"}, {"accepted", "closed"}}
 	allTransitions     = append(append([]Transition(nil), teamTransitions...), serviceTransitions...)
 	allVerbs           = v(VerbRead, VerbCreate, VerbSet, VerbTransition, VerbDelete, VerbUndelete, VerbErase, VerbResolve,
-		VerbSignOff, VerbTransfer, VerbReceive, VerbReviewQuarantine, VerbDecideConsent, VerbAcknowledge)
+		VerbSignOff, VerbTransfer, VerbReceive, VerbReviewQuarantine, VerbDecideConsent, VerbAcknowledge, VerbMerge)
 	anyType = []string{"*"}
 )
 

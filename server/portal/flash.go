@@ -21,6 +21,7 @@ var flashMessages = map[string]string{
 	"transfer-accepted":  "Transfer accepted. The young person and their referrals and follow-ups are now with the receiving team.",
 	"transfer-declined":  "Transfer declined.",
 	"transfer-cancelled": "Transfer cancelled.",
+	"merged":             "Profiles merged. Their encounters, referrals and follow-ups are now on this profile, and phones receive the change at their next sync.",
 }
 
 // flash is the banner for a ?done= key ("" for an unknown one).

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"html/template"
 	"strconv"
 	"strings"
@@ -61,5 +62,13 @@ func (p *Portal) funcs() template.FuncMap {
 			return false
 		},
 		"eq2": func(a, b string) bool { return a == b },
+		// t is the message catalogue's lookup; an identity placeholder here
+		// until helper portalui's catalogue (Welsh) lands and replaces it.
+		"t": func(key string, args ...any) string {
+			if len(args) == 0 {
+				return key
+			}
+			return fmt.Sprintf(key, args...)
+		},
 	}
 }

@@ -94,6 +94,8 @@ type Portal struct {
 	pages   map[string]*template.Template
 	changed func(keys []string)
 	sso     *ssoFlow
+	// conflicts memoises conflictFields (see recordmemo.go).
+	conflicts recordMemo
 }
 
 // New returns a portal. It panics if the embedded templates do not parse (a
@@ -175,6 +177,9 @@ func (p *Portal) Register(app *fiber.App) {
 	registerWorkListRoutes(sup, p)
 	registerReferralActionRoutes(sup, p)
 	registerSearchRoutes(sup, p)
+	registerSavedFilterRoutes(sup, p)
+	registerDuplicateRoutes(sup, p) // before /young-people/:id
+	registerCaseSummaryRoutes(sup, p)
 	registerYoungPersonRoutes(sup, p)
 	registerReferralRoutes(sup, p)
 	registerDeviceRoutes(sup, p)
@@ -276,6 +281,8 @@ type view struct {
 	Flash  string
 	Now    time.Time
 	Data   any
+	// Saved is the list page's saved-filters panel (nil elsewhere).
+	Saved *savedBox
 }
 
 func (p *Portal) render(c *fiber.Ctx, page, title string, data any) error {
@@ -287,6 +294,13 @@ func (p *Portal) render(c *fiber.Ctx, page, title string, data any) error {
 	if s := sess(c); s != nil {
 		v.User = &s.Person
 		v.CSRF = s.CSRF
+		if c.Response().StatusCode() == fiber.StatusOK {
+			box, err := p.savedFilterBox(c, page)
+			if err != nil {
+				return err
+			}
+			v.Saved = box
+		}
 	} else if tok, ok := c.Locals("precsrf").(string); ok {
 		v.CSRF = tok
 	}

@@ -47,75 +47,54 @@ func snippet(s, q string) string {
 }
 
 // handleSearch serves GET /portal/search?q=: names and narratives (young
-// people's known-as and wants, encounters' notes, agreed actions and areas,
-// referrals' reasons) in the signed-in supervisor's scope only, paged. A
-// substring match over the records the scope already loads: the same rows an
-// SQL LIKE would find, without a full-text index the default build of the
-// SQLite driver lacks (FTS5 needs the sqlite_fts5 build tag). Every search is
-// audited as a read of the records it showed; the terms are kept as a hash,
-// so the audit log does not become a second copy of names.
+// people's known-as, area and wants, encounters' notes, agreed actions and
+// areas, referrals' reasons and outcomes, follow-ups' notes) through the
+// store's full-text index (SQLite FTS5, Postgres tsvector), in the signed-in
+// supervisor's teams only; each hit is checked again against the policy as
+// the record pages are. Every search is audited as a read of the records it
+// showed; the terms are kept as a hash, so the audit log does not become a
+// second copy of names.
 func (p *Portal) handleSearch(c *fiber.Ctx) error {
 	raw := strings.TrimSpace(c.Query("q"))
-	q := strings.ToLower(raw)
-	if raw != "" && (utf8.RuneCountInString(q) < 2 || len(q) > 100) {
-		return invalid("Search for 2 to 100 characters.")
+	terms := domain.SearchTerms(raw)
+	if raw != "" && (len(terms) == 0 || len(raw) > 100) {
+		return invalid("Search for words of 2 or more letters, up to 100 characters.")
 	}
 	var hits []searchHit
-	if q != "" {
-		names, err := p.youngPeopleNames(c)
-		if err != nil {
-			return err
-		}
-		yps, err := p.recordsInScope(c, syncengine.TypeYoungPerson)
-		if err != nil {
-			return err
-		}
-		for _, r := range yps {
-			for _, f := range []string{"known_as", "wants"} {
-				if s := snippet(str(r, f), q); s != "" {
-					hits = append(hits, searchHit{Kind: "Young person", Title: str(r, "known_as"), Link: "/young-people/" + string(r.ID), Snippet: s})
-					break
-				}
-			}
-		}
-		encs, err := p.recordsInScope(c, syncengine.TypeEncounter)
-		if err != nil {
-			return err
-		}
-		for _, r := range encs {
-			for _, f := range []string{"note", "actions", "area"} {
-				if s := snippet(str(r, f), q); s != "" {
-					var who []string
-					for _, y := range r.Set("young_people") {
-						if n, ok := names[y]; ok {
-							who = append(who, n)
-						}
-					}
-					hits = append(hits, searchHit{Kind: "Encounter", Title: str(r, "area") + withNames(who), Link: "/encounters/" + string(r.ID),
-						Snippet: s, At: r.Time("started_at")})
-					break
-				}
-			}
-		}
-		refs, err := p.recordsInScope(c, syncengine.TypeReferral)
-		if err != nil {
-			return err
-		}
-		for _, r := range refs {
-			if s := snippet(str(r, "reason"), q); s != "" {
-				hits = append(hits, searchHit{Kind: "Referral", Title: "Referral of " + names[str(r, "young_person_id")], Link: "/referrals/" + string(r.ID),
-					Snippet: s, At: r.Time("submitted_at")})
-			}
-		}
-	}
-	pg, err := parsePage(c, len(hits))
+	pg, err := parsePage(c, 0)
 	if err != nil {
 		return err
 	}
-	hits = hits[pg.From:pg.To]
+	if len(terms) > 0 {
+		s := sess(c).Scope
+		teams, ok := teamIDs(s)
+		q := domain.SearchQuery{Text: raw, All: s.All, TeamIDs: teams, Limit: pageSize}
+		if !ok {
+			q = domain.SearchQuery{Text: raw}
+		}
+		want := max(1, c.QueryInt("page", 1))
+		q.Offset = (want - 1) * pageSize
+		found, total, err := p.store.Search(c.UserContext(), q)
+		if err != nil {
+			return err
+		}
+		if pg, err = parsePage(c, total); err != nil {
+			return err
+		}
+		if pg.From != q.Offset {
+			// Past the end: the last page, as every list does.
+			q.Offset = pg.From
+			if found, _, err = p.store.Search(c.UserContext(), q); err != nil {
+				return err
+			}
+		}
+		if hits, err = p.searchHits(c, found, terms); err != nil {
+			return err
+		}
+	}
 	detail := map[string]any{"page": "search", "results": pg.Total, "shown": len(hits)}
-	if q != "" {
-		sum := sha256.Sum256([]byte(q))
+	if raw != "" {
+		sum := sha256.Sum256([]byte(strings.Join(terms, " ")))
 		detail["query_sha256"] = hex.EncodeToString(sum[:])
 		links := make([]string, len(hits))
 		for i, h := range hits {
@@ -127,6 +106,74 @@ func (p *Portal) handleSearch(c *fiber.Ctx) error {
 		return err
 	}
 	return p.render(c, "search", "Search", map[string]any{"Q": raw, "Hits": hits, "Page": pg})
+}
+
+// searchHits turns the index's hits into lines to show, each record read
+// again and checked against the policy (a record the index still lists but
+// the person may no longer read is left out).
+func (p *Portal) searchHits(c *fiber.Ctx, found []domain.SearchHit, terms []string) ([]searchHit, error) {
+	ctx := c.UserContext()
+	who := domain.ActorOf(sess(c).Scope, nil)
+	names := map[string]string{}
+	name := func(id string) string {
+		if n, ok := names[id]; ok {
+			return n
+		}
+		n := ""
+		if r, _ := p.store.RecordState(ctx, id); live(r) {
+			n = str(r, "known_as")
+		}
+		names[id] = n
+		return n
+	}
+	var out []searchHit
+	for _, h := range found {
+		r, f, err := p.store.FiledRecord(ctx, h.RecordID)
+		if err != nil {
+			return nil, err
+		}
+		if !live(r) || domain.Authorize(who, domain.Action{Verb: domain.VerbRead}, domain.Target{Type: r.Type, Team: f.Team, Service: f.Service, Exists: true}) != nil {
+			continue
+		}
+		hit := searchHit{Snippet: firstSnippet(r, terms)}
+		id := string(r.ID)
+		switch r.Type {
+		case syncengine.TypeYoungPerson:
+			hit.Kind, hit.Title, hit.Link = "Young person", str(r, "known_as"), "/young-people/"+id
+		case syncengine.TypeEncounter:
+			var who []string
+			for _, y := range r.Set("young_people") {
+				if n := name(y); n != "" {
+					who = append(who, n)
+				}
+			}
+			hit.Kind, hit.Title, hit.Link, hit.At = "Encounter", str(r, "area")+withNames(who), "/encounters/"+id, r.Time("started_at")
+		case syncengine.TypeReferral:
+			hit.Kind, hit.Title, hit.Link, hit.At = "Referral", name(str(r, "young_person_id")), "/referrals/"+id, r.Time("submitted_at")
+		case syncengine.TypeFollowUp:
+			hit.Kind, hit.Title, hit.Link, hit.At = "Follow-up", name(str(r, "young_person_id")), "/follow-ups", r.Time("due_at")
+			if yp := str(r, "young_person_id"); yp != "" {
+				hit.Link = "/young-people/" + yp
+			}
+		default:
+			continue
+		}
+		out = append(out, hit)
+	}
+	return out, nil
+}
+
+// firstSnippet is the words around the first term found in the record's
+// searched fields (the index matches prefixes, so this finds the same).
+func firstSnippet(r *syncengine.Record, terms []string) string {
+	for _, f := range domain.SearchFields(r.Type) {
+		for _, t := range terms {
+			if s := snippet(str(r, f), t); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
 }
 
 func withNames(names []string) string {

@@ -90,4 +90,6 @@ type Store interface {
 	Privacy
 	Accounts
 	Concerns
+	domain.Searcher
+	domain.SavedFilters
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,11 +25,16 @@ func registerYoungPersonRoutes(r routes, p *Portal) {
 type ypRow struct {
 	ID, KnownAs, AgeBand, Gender, Area, Team, KeyWorker string
 	Hold                                                bool
+	Duplicate                                           bool // a likely duplicate of another profile
 }
 
 // handleYoungPeopleList serves GET /portal/young-people.
 func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
-	recs, err := p.recordsInScope(c, syncengine.TypeYoungPerson)
+	recs, err := p.listedYoungPeople(c)
+	if err != nil {
+		return err
+	}
+	dups, pairs, err := p.duplicateIDs(c)
 	if err != nil {
 		return err
 	}
@@ -37,8 +43,8 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 		return err
 	}
 	q := strings.ToLower(strings.TrimSpace(c.Query("q")))
-	hold, order := c.Query("hold"), c.Query("sort")
-	if hold != "" && hold != "1" || order != "" && order != "area" && order != "team" {
+	hold, order, dupOnly := c.Query("hold"), c.Query("sort"), c.Query("duplicates")
+	if hold != "" && hold != "1" || dupOnly != "" && dupOnly != "1" || order != "" && order != "area" && order != "team" {
 		return invalid("Unknown filter or order.")
 	}
 	var rows []ypRow
@@ -46,11 +52,12 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 		if q != "" && !strings.Contains(strings.ToLower(str(r, "known_as")), q) {
 			continue
 		}
-		if hold == "1" && !r.Bool("safeguarding_hold") {
+		if hold == "1" && !r.Bool("safeguarding_hold") || dupOnly == "1" && !dups[string(r.ID)] {
 			continue
 		}
-		rows = append(rows, ypRow{ID: string(r.ID), KnownAs: str(r, "known_as"), AgeBand: str(r, "age_band"), Gender: str(r, "gender"),
-			Area: str(r, "area"), Team: d.team(str(r, "team_id")), KeyWorker: d.person(str(r, "key_worker")), Hold: r.Bool("safeguarding_hold")})
+		row := toYPRow(r, d)
+		row.Duplicate = dups[string(r.ID)]
+		rows = append(rows, row)
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		switch {
@@ -73,7 +80,8 @@ func (p *Portal) handleYoungPeopleList(c *fiber.Ctx) error {
 	if err := p.audit(c, domain.ActionRead, "", map[string]any{"page": "young-people", "shown": len(rows), "records": shown}); err != nil {
 		return err
 	}
-	return p.render(c, "youngpeople", "Young people", map[string]any{"Rows": rows, "Q": c.Query("q"), "Hold": hold, "Sort": order, "Page": pg})
+	return p.render(c, "youngpeople", "Young people", map[string]any{"Rows": rows, "Q": c.Query("q"), "Hold": hold, "Sort": order, "Page": pg,
+		"Duplicates": dupOnly, "Pairs": len(pairs)})
 }
 
 // event is one line of a chronology.
@@ -89,14 +97,21 @@ type event struct {
 
 // aboutYoungPerson gathers every live record about a young person that the
 // signed-in person may see: encounters naming them, referrals and follow-ups.
+// Profiles merged into this one count as this one: a phone offline during
+// the merge may still push records naming them.
 func (p *Portal) aboutYoungPerson(c *fiber.Ctx, id string) (encs, refs, fus []*syncengine.Record, err error) {
+	merged, err := p.mergedInto(c, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ids := append([]string{id}, merged...)
 	all, err := p.recordsInScope(c, syncengine.TypeEncounter)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	for _, r := range all {
 		for _, y := range r.Set("young_people") {
-			if y == id {
+			if slices.Contains(ids, y) {
 				encs = append(encs, r)
 				break
 			}
@@ -104,18 +119,20 @@ func (p *Portal) aboutYoungPerson(c *fiber.Ctx, id string) (encs, refs, fus []*s
 	}
 	teams, _ := teamIDs(sess(c).Scope)
 	for _, typ := range []string{syncengine.TypeReferral, syncengine.TypeFollowUp} {
-		rs, err := p.store.Records(c.UserContext(), domain.RecordFilter{Type: typ, YoungPersonID: id, TeamIDs: teams})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		for _, r := range rs {
-			if !live(r) {
-				continue
+		for _, yp := range ids {
+			rs, err := p.store.Records(c.UserContext(), domain.RecordFilter{Type: typ, YoungPersonID: yp, TeamIDs: teams})
+			if err != nil {
+				return nil, nil, nil, err
 			}
-			if typ == syncengine.TypeReferral {
-				refs = append(refs, r)
-			} else {
-				fus = append(fus, r)
+			for _, r := range rs {
+				if !live(r) {
+					continue
+				}
+				if typ == syncengine.TypeReferral {
+					refs = append(refs, r)
+				} else {
+					fus = append(fus, r)
+				}
 			}
 		}
 	}
@@ -139,9 +156,24 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	if yp.Erased != nil {
 		return p.render(c, "chronology", "Erased record", map[string]any{"Erased": yp.Erased, "ErasedBy": d.person(yp.Erased.By)})
 	}
+	if to := domain.MergedInto(yp); to != "" {
+		return p.render(c, "chronology", str(yp, "known_as"), map[string]any{"MergedInto": to, "YP": toYPRow(yp, d),
+			"MergedAt": yp.WrittenAt("merged_into"), "MergedBy": d.person(yp.Author("merged_into"))})
+	}
 	encs, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
 	if err != nil {
 		return err
+	}
+	dups, err := p.possibleDuplicates(c, yp, d)
+	if err != nil {
+		return err
+	}
+	var choices []ypRow
+	if domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbMerge},
+		domain.Target{Type: yp.Type, Team: str(yp, "team_id"), Exists: true}) == nil {
+		if choices, err = p.mergeChoices(c, yp); err != nil {
+			return err
+		}
 	}
 	var evs []event
 	for _, r := range encs {
@@ -151,9 +183,12 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 		for _, x := range r.Set("workers") {
 			w = append(w, d.person(x))
 		}
-		e.Detail = "With " + strings.Join(w, ", ") + ". Topics: " + strings.Join(r.Set("topics"), ", ")
+		e.Detail = "With " + strings.Join(w, ", ") + "."
+		if t := r.Set("topics"); len(t) > 0 {
+			e.Detail += " Talked about " + plainList(t) + "."
+		}
 		if e.Concern {
-			e.Detail += ". Concern: " + domain.ConcernLevel(r)
+			e.Detail += " Concern: " + domain.ConcernLevel(r) + "."
 		}
 		evs = append(evs, e)
 	}
@@ -164,16 +199,20 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 		}
 		evs = append(evs, event{At: at, Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
 			Title:  "Referral to " + d.service(str(r, "service_id")),
-			Detail: fmt.Sprintf("Status %s, urgency %s, consent %s", str(r, "status"), str(r, "urgency"), str(r, "consent"))})
+			Detail: fmt.Sprintf("Status %s, urgency %s, consent %s", plain(str(r, "status")), plain(str(r, "urgency")), plain(str(r, "consent")))})
 		if st := str(r, "status"); st != "submitted" && st != "draft" {
 			evs = append(evs, event{At: r.WrittenAt("status"), Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
-				Title:  "Referral to " + d.service(str(r, "service_id")) + " " + st + " by " + referralDecision(r, d).By,
+				Title:  "Referral to " + d.service(str(r, "service_id")) + " " + plain(st) + " by " + referralDecision(r, d).By,
 				Detail: strings.TrimSpace(str(r, "outcome") + " " + str(r, "decline_reason") + " " + str(r, "withdraw_reason"))})
 		}
 	}
 	for _, r := range fus {
+		title := "Follow-up"
+		if k := str(r, "kind"); k != "" {
+			title += ": " + plain(k)
+		}
 		evs = append(evs, event{At: r.Time("due_at"), Kind: "follow_up", ID: string(r.ID),
-			Title:  "Follow-up (" + strings.ReplaceAll(str(r, "kind"), "_", " ") + ") due, " + str(r, "status"),
+			Title:  title + ", due, " + plain(str(r, "status")),
 			Detail: "Assigned to " + d.person(str(r, "assignee")) + ". " + str(r, "note")})
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
@@ -185,7 +224,7 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 		"Transfers": transfers, "TransferTeams": transferTeams(d, str(yp, "team_id")),
 		"YP": ypRow{ID: string(yp.ID), KnownAs: str(yp, "known_as"), AgeBand: str(yp, "age_band"), Gender: str(yp, "gender"), Area: str(yp, "area"),
 			Team: d.team(str(yp, "team_id")), KeyWorker: d.person(str(yp, "key_worker")), Hold: yp.Bool("safeguarding_hold")},
-		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)},
+		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)}, "Duplicates": dups, "MergeChoices": choices,
 	})
 }
 

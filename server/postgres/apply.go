@@ -274,6 +274,9 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 				return 0, errRetry
 			}
 		}
+		if err := indexRecord(a.ctx, a.tx, rec); err != nil {
+			return 0, fmt.Errorf("search index %s: %w", rec.ID, err)
+		}
 		if prev.exists && (prev.team != team || prev.service != service) {
 			if err := a.scopeEvent(seq, string(rec.ID), domain.ScopeKey(prev.team, prev.service), domain.ScopeKey(team, service)); err != nil {
 				return 0, err

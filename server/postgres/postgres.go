@@ -103,6 +103,10 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: %w", err)
 	}
+	if err := db.backfillSearch(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("postgres: search index: %w", err)
+	}
 	return nil
 }
 

@@ -261,6 +261,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 		state := syncengine.EncodeRecord(rec)
+		a.tx.db.states.Put(rec.ID, state, rec)
 		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc, field_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, service_id = excluded.service_id,
@@ -269,6 +270,9 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq,
 			rec.Deleted(), rec.Erased != nil, checksum(state), domain.FieldAt(rec)); err != nil {
 			return 0, err
+		}
+		if err := indexRecord(a.ctx, a.tx, rec); err != nil {
+			return 0, fmt.Errorf("search index %s: %w", rec.ID, err)
 		}
 		if prev.exists && (prev.team != team || prev.service != service) {
 			if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO scope_events (seq, record_id, from_team, to_team, at) VALUES (?, ?, ?, ?, ?)`,

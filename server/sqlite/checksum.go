@@ -210,7 +210,7 @@ func rebuildRecord(ctx context.Context, tx *Tx, id syncengine.RecordID) (*syncen
 // errDamaged.
 func loadRecord(ctx context.Context, tx *Tx, id syncengine.RecordID, state []byte, crc sql.NullInt64) (*syncengine.Record, error) {
 	if sound(state, crc) {
-		rec, err := syncengine.DecodeRecord(state)
+		rec, err := tx.db.states.DecodeRecord(id, state)
 		if err == nil {
 			return rec, nil
 		}

@@ -639,6 +639,7 @@ func (db *DB) checkpointAfterErasure(ctx context.Context) {
 	if !db.erasedSince.Swap(false) {
 		return
 	}
+	db.decoded.clear()
 	for i := 0; i < 5; i++ {
 		var busy, logFrames, done int
 		if err := db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil || busy == 0 {

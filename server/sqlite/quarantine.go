@@ -285,44 +285,126 @@ func (db *DB) RecordState(ctx context.Context, id string) (*syncengine.Record, e
 	return rec, nil
 }
 
+// recordsWhere is the FROM and WHERE of Records: only the conditions f
+// sets, so the planner can use records_list (migration 0132) for the type.
+func recordsWhere(f domain.RecordFilter) (string, []any) {
+	where := `FROM records r WHERE 1`
+	var args []any
+	for _, c := range []struct{ col, v string }{{"r.type", f.Type}, {"r.service_id", f.ServiceID}, {"r.young_person_id", f.YoungPersonID}} {
+		if c.v != "" {
+			where += " AND " + c.col + " = ?"
+			args = append(args, c.v)
+		}
+	}
+	if len(f.TeamIDs) > 0 {
+		frag, a := scopeFilter(domain.Scope{Teams: f.TeamIDs})
+		where += " AND " + frag
+		args = append(args, a...)
+	}
+	return where + ` ORDER BY r.id LIMIT ?`, append(args, f.Limit)
+}
+
 // Records lists stored record states matching f, by id (the portal's lists).
 func (db *DB) Records(ctx context.Context, f domain.RecordFilter) ([]*syncengine.Record, error) {
 	if f.Limit <= 0 {
 		f.Limit = 10000
 	}
-	q := `SELECT r.id, r.state, r.crc FROM records r WHERE (? = '' OR r.type = ?) AND (? = '' OR r.service_id = ?) AND (? = '' OR r.young_person_id = ?)`
-	args := []any{f.Type, f.Type, f.ServiceID, f.ServiceID, f.YoungPersonID, f.YoungPersonID}
-	if len(f.TeamIDs) > 0 {
-		s := domain.Scope{Teams: f.TeamIDs}
-		frag, a := scopeFilter(s)
-		q += " AND " + frag
-		args = append(args, a...)
-	}
-	q += ` ORDER BY r.id LIMIT ?`
-	args = append(args, f.Limit)
+	where, args := recordsWhere(f)
 	var out []*syncengine.Record
 	err := db.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
+		// Which rows, and their versions, first: the states of records
+		// already decoded at that version are not read again (recordcache.go).
+		type row struct {
+			id       string
+			seq, crc int64
+		}
+		var missing []row
+		rows, err := tx.QueryContext(ctx, `SELECT r.id, r.updated_seq, COALESCE(r.crc, -1) `+where, args...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
 		for rows.Next() {
-			var id string
-			var state []byte
-			var crc sql.NullInt64
-			if err := rows.Scan(&id, &state, &crc); err != nil {
+			var x row
+			if err := rows.Scan(&x.id, &x.seq, &x.crc); err != nil {
+				rows.Close()
 				return err
 			}
+			if r := db.decoded.get(x.id, x.seq, x.crc); r != nil {
+				out = append(out, r)
+			} else {
+				missing = append(missing, x)
+				out = append(out, nil)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// Fill the gaps in place, keeping the id order: one by one when
+		// few are missing, else in one pass over the same rows.
+		at := make(map[string]int, len(missing))
+		j := 0
+		for i := range out {
+			if out[i] == nil {
+				at[missing[j].id] = i
+				j++
+			}
+		}
+		fill := func(id string, state []byte, crc sql.NullInt64, seq int64) {
 			r, err := syncengine.DecodeRecord(state)
 			if err != nil || !sound(state, crc) {
 				// One damaged record must not take the team's lists down.
 				db.markDamaged("record", id)
-				continue
+				return
 			}
-			out = append(out, r)
+			key := int64(-1) // as the first query's COALESCE(crc, -1)
+			if crc.Valid {
+				key = crc.Int64
+			}
+			db.decoded.put(id, seq, key, r)
+			out[at[id]] = r
 		}
-		return rows.Err()
+		if len(missing) <= 32 {
+			for _, x := range missing {
+				var state []byte
+				var crc sql.NullInt64
+				var seq int64
+				if err := tx.QueryRowContext(ctx, `SELECT state, crc, updated_seq FROM records WHERE id = ?`, x.id).Scan(&state, &crc, &seq); err != nil {
+					return err
+				}
+				fill(x.id, state, crc, seq)
+			}
+		} else if len(missing) > 0 {
+			rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, r.crc, r.updated_seq `+where, args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id string
+				var state []byte
+				var crc sql.NullInt64
+				var seq int64
+				if err := rows.Scan(&id, &state, &crc, &seq); err != nil {
+					rows.Close()
+					return err
+				}
+				if _, ok := at[id]; ok {
+					fill(id, state, crc, seq)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		kept := out[:0]
+		for _, r := range out {
+			if r != nil {
+				kept = append(kept, r)
+			}
+		}
+		out = kept
+		return nil
 	})
 	return out, err
 }

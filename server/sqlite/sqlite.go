@@ -77,14 +77,20 @@ type DB struct {
 	// never record content). Nil: slog.Default().
 	Log *slog.Logger
 
+	decoded decodedRecords // records decoded for lists (recordcache.go)
+
 	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
 	srv   *syncengine.Replica
 	srvSt *ServerStore
+
+	// states keeps decoded record states by their stored bytes, so a push
+	// to a long-edited note does not decode it again (see loadRecord).
+	states *syncengine.StateCache
 }
 
 // NewDB returns an unopened DB for path.
 func NewDB(path string) *DB {
-	return &DB{Path: path, Now: time.Now, Rand: rand.Reader,
+	return &DB{Path: path, Now: time.Now, Rand: rand.Reader, states: syncengine.NewStateCache(32 << 20),
 		HeldMaxCount: DefaultHeldMaxCount, HeldMaxBytes: DefaultHeldMaxBytes,
 		QuarantineBodyMax: DefaultQuarantineBodyMax, QuarantineDeviceBytes: DefaultQuarantineDeviceBytes}
 }
@@ -132,6 +138,10 @@ func (db *DB) Open() (err error) {
 	}
 	db.write.SetMaxOpenConns(1)
 	db.write.SetConnMaxIdleTime(0)
+	if err := checkFTS5(context.Background(), db.write); err != nil {
+		db.write.Close()
+		return err
+	}
 	// A damaged file is found before anything is written to it: the server
 	// then starts, answers /readyz 503 and refuses writes, but still serves
 	// what it can read, until it is restored from a backup.
@@ -175,6 +185,10 @@ func (db *DB) Open() (err error) {
 		// the file is restored (restore refuses a damaged backup, and the
 		// ledger file beside the database outlives it).
 		return nil
+	}
+	if err := db.backfillSearch(context.Background()); err != nil {
+		db.Close()
+		return fmt.Errorf("search index: %w", err)
 	}
 	if err := db.openPrivacy(context.Background()); err != nil {
 		db.Close()

@@ -33,6 +33,8 @@ type Store interface {
 	domain.QuarantineStore
 	domain.AuditLog
 	domain.Operations
+	domain.Searcher
+	domain.SavedFilters
 }
 
 // Harness is one freshly opened, empty, migrated store.
@@ -64,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"FetchIsScopedAndAudited", testFetchScoped},
 		{"FetchRestPagesTheRest", testFetchRest},
 		{"DirectoryReachesPhones", testDirectory},
+		{"SearchFollowsEveryChange", testSearch},
+		{"SavedFiltersPerPerson", testSavedFilters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,10 @@
 package text
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/joinedup/joinedup/syncengine/text/texttrace"
+)
 
 // Conformance history 621 (syncengine/testdata/conformance.json.gz, index
 // 621) expects "iGsfOycr_mLA". Every FugueMax/yjsmod integration we can run
@@ -41,19 +45,13 @@ const (
 // further right, so O precedes s: "iOsaX" (diamond-types 1.0.2 agrees). The
 // conformance file's 621 would need "isOaX".
 func TestConformance621(t *testing.T) {
-	type tx = struct {
-		Span     [2]int
-		Parents  []int
-		Agent    string
-		SeqStart uint64
-		Ops      []patch
-	}
+	type tx = texttrace.ConfTxn
 	h := confHistory{EndContent: "iOsaX", Txns: []tx{
-		{Span: [2]int{0, 1}, Agent: "c", SeqStart: 0, Ops: []patch{{0, 0, "X"}}},
-		{Span: [2]int{1, 2}, Parents: []int{0}, Agent: "b", SeqStart: 0, Ops: []patch{{0, 0, "a"}}},
-		{Span: [2]int{2, 3}, Parents: []int{0}, Agent: "a", SeqStart: 0, Ops: []patch{{0, 0, "i"}}},
-		{Span: [2]int{3, 4}, Parents: []int{2}, Agent: "c", SeqStart: 1, Ops: []patch{{1, 0, "O"}}},
-		{Span: [2]int{4, 5}, Parents: []int{1, 2}, Agent: "b", SeqStart: 1, Ops: []patch{{1, 0, "s"}}},
+		{Span: [2]int{0, 1}, Agent: "c", SeqStart: 0, Ops: []patch{{Pos: 0, Del: 0, Ins: "X"}}},
+		{Span: [2]int{1, 2}, Parents: []int{0}, Agent: "b", SeqStart: 0, Ops: []patch{{Pos: 0, Del: 0, Ins: "a"}}},
+		{Span: [2]int{2, 3}, Parents: []int{0}, Agent: "a", SeqStart: 0, Ops: []patch{{Pos: 0, Del: 0, Ins: "i"}}},
+		{Span: [2]int{3, 4}, Parents: []int{2}, Agent: "c", SeqStart: 1, Ops: []patch{{Pos: 1, Del: 0, Ins: "O"}}},
+		{Span: [2]int{4, 5}, Parents: []int{1, 2}, Agent: "b", SeqStart: 1, Ops: []patch{{Pos: 1, Del: 0, Ins: "s"}}},
 	}}
 	if err := replayConformance(t, &h); err != nil {
 		t.Fatal(err)

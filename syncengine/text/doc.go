@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -63,7 +64,7 @@ var (
 )
 
 const (
-	maxRuns = 128       // a chunk splits when it holds more runs than this
+	maxRuns = 64        // a chunk splits when it holds more runs than this
 	maxRun  = 1<<31 - 1 // longest run, in runes
 	zeroRep = 0         // replica index meaning "none"
 )
@@ -115,10 +116,25 @@ func byteOffset(b []byte, runes, k int) int {
 
 // canMerge reports whether b directly continues a (same author, next seq,
 // typed right after it, same right origin and state).
+//
+// In memory runs are joined only up to maxRunBytes of text (canJoin): a
+// fork copies a run's text when it first appends to it, and that copy must
+// not grow with the length of the note.
 func canMerge(a, b *run) bool {
+	return continues(a, b) && a.purged() == b.purged()
+}
+
+// continues is canMerge but for the texts.
+func continues(a, b *run) bool {
 	return a.rep == b.rep && b.seq == a.seq+uint64(a.n) && b.left == a.last() &&
-		a.right == b.right && a.del == b.del && a.purged() == b.purged() &&
-		uint64(a.n)+uint64(b.n) <= maxRun
+		a.right == b.right && a.del == b.del && uint64(a.n)+uint64(b.n) <= maxRun
+}
+
+// maxRunBytes bounds the text of a run that edits extend in place.
+const maxRunBytes = 1024
+
+func canJoin(a, b *run) bool {
+	return canMerge(a, b) && len(a.text)+len(b.text) <= maxRunBytes
 }
 
 type chunk struct {
@@ -127,6 +143,10 @@ type chunk struct {
 	idx   int // position in Doc.chunks
 	slot  uint32
 	dirty bool
+	// gen is the generation of the Doc that made this chunk header, rgen
+	// that of the Doc that copied its runs: a Doc changes a chunk in place
+	// only when they are its own (see Fork).
+	gen, rgen uint64
 }
 
 // Doc is one replica's copy of a text. It is not safe for concurrent use.
@@ -141,7 +161,18 @@ type Doc struct {
 	hintC, hintPos int // chunk hintC starts at visible position hintPos
 	dirty          []*chunk
 	scanned        []run // scratch for integrate
+	repsOwned      bool  // repIdx is not shared with the Doc this was forked from
+	// the last replica looked up (lookupRep)
+	lastRep [16]byte
+	lastIdx uint32
+	lastOK  bool
+	// gen names this Doc among its forks; 0 (a Doc never forked, and
+	// every Doc decoded or built by New) owns every chunk with gen 0.
+	gen uint64
 }
+
+// forks hands out Doc generations; 0 is the generation of unforked docs.
+var forks atomic.Uint64
 
 // New returns an empty document.
 func New() *Doc {
@@ -241,17 +272,89 @@ func (d *Doc) Clone() *Doc {
 	return n
 }
 
+// Fork returns a copy of d that shares d's chunks and id index and copies
+// a chunk (at most maxRuns+1 runs) or an index block only when an edit to
+// the fork changes it, so one keystroke into a long text costs the same as
+// into a short one. d must not be changed afterwards (reading it is fine,
+// from any number of goroutines): it is a snapshot, as a stored record
+// state is. Use Clone for two copies that both change.
+func (d *Doc) Fork() *Doc {
+	n := &Doc{
+		chunks: append([]*chunk(nil), d.chunks...),
+		slots:  append([]*chunk(nil), d.slots...),
+		reps:   d.reps[:len(d.reps):len(d.reps)],
+		repIdx: d.repIdx,
+		index:  make([]rmap, len(d.index)),
+		vis:    d.vis,
+		hintC:  d.hintC, hintPos: d.hintPos,
+		gen: forks.Add(1),
+	}
+	for i := range d.index {
+		n.index[i] = d.index[i].fork()
+	}
+	return n
+}
+
+// own returns c made this Doc's to change: header and runs copied if they
+// belong to the Doc it was forked from. Run texts are capped in the copy, so
+// appending to one reallocates instead of writing into shared bytes.
+func (d *Doc) own(c *chunk) *chunk {
+	// Through the slot, so a pointer taken before an earlier own still
+	// finds the copy.
+	c = d.slots[c.slot]
+	if c.gen == d.gen && c.rgen == d.gen {
+		return c
+	}
+	c = d.ownHeader(c)
+	runs := make([]run, len(c.runs), len(c.runs)+2)
+	copy(runs, c.runs)
+	for i := range runs {
+		t := runs[i].text
+		runs[i].text = t[:len(t):len(t)]
+	}
+	c.runs, c.rgen = runs, d.gen
+	return c
+}
+
+// ownHeader returns c with its header (not its runs) made this Doc's.
+func (d *Doc) ownHeader(c *chunk) *chunk {
+	c = d.slots[c.slot]
+	if c.gen == d.gen {
+		return c
+	}
+	n := &chunk{runs: c.runs, vis: c.vis, idx: c.idx, slot: c.slot, gen: d.gen, rgen: c.rgen}
+	d.chunks[c.idx] = n
+	d.slots[c.slot] = n
+	return n
+}
+
+// addRepOwned makes the replica table this Doc's before it grows.
+func (d *Doc) ownReps() {
+	if d.gen != 0 && !d.repsOwned {
+		m := make(map[[16]byte]uint32, len(d.repIdx)+1)
+		for k, v := range d.repIdx {
+			m[k] = v
+		}
+		d.repIdx = m
+		d.repsOwned = true
+	}
+}
+
 // PurgeDeletedContent drops the bytes of deleted characters. Their ids and
 // places stay, since later concurrent inserts may name them as origins.
 func (d *Doc) PurgeDeletedContent() {
 	for _, c := range d.chunks {
+		if !hasDeletedText(c) {
+			continue
+		}
+		c = d.own(c)
 		out := c.runs[:0]
 		for i := range c.runs {
 			r := c.runs[i]
 			if r.del {
 				r.text = nil
 			}
-			if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
+			if k := len(out); k > 0 && canJoin(&out[k-1], &r) {
 				p := &out[k-1]
 				if len(p.text) > 0 {
 					p.text = append(p.text[:len(p.text):len(p.text)], r.text...)
@@ -266,10 +369,35 @@ func (d *Doc) PurgeDeletedContent() {
 	}
 }
 
+func hasDeletedText(c *chunk) bool {
+	for i := range c.runs {
+		if c.runs[i].del && len(c.runs[i].text) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// lookupRep interns a replica id through a one-entry cache: edits come in
+// runs from one author, and hashing 16 bytes per keystroke showed. It
+// writes the cache, so only editing paths use it; readers (Contains,
+// Deleted), which may share a frozen Doc across goroutines, do not.
+func (d *Doc) lookupRep(r [16]byte) (uint32, bool) {
+	if d.lastOK && d.lastRep == r {
+		return d.lastIdx, true
+	}
+	i, ok := d.repIdx[r]
+	if ok {
+		d.lastRep, d.lastIdx, d.lastOK = r, i, true
+	}
+	return i, ok
+}
+
 func (d *Doc) addRep(r [16]byte) uint32 {
-	if i, ok := d.repIdx[r]; ok {
+	if i, ok := d.lookupRep(r); ok {
 		return i
 	}
+	d.ownReps()
 	i := uint32(len(d.reps))
 	d.reps = append(d.reps, r)
 	d.repIdx[r] = i
@@ -289,7 +417,7 @@ func (d *Doc) originOid(id ID) (oid, bool) {
 	if id.IsZero() {
 		return oid{}, true
 	}
-	r, ok := d.repIdx[id.Replica]
+	r, ok := d.lookupRep(id.Replica)
 	if !ok {
 		return oid{}, false
 	}
@@ -367,10 +495,10 @@ func (d *Doc) splitAt(c *chunk, ri int, k uint32) {
 // mergeAround merges run ri of c with its neighbours where possible and
 // returns the run's new index.
 func (d *Doc) mergeAround(c *chunk, ri int) int {
-	if ri+1 < len(c.runs) && canMerge(&c.runs[ri], &c.runs[ri+1]) {
+	if ri+1 < len(c.runs) && canJoin(&c.runs[ri], &c.runs[ri+1]) {
 		d.absorb(c, ri)
 	}
-	if ri > 0 && canMerge(&c.runs[ri-1], &c.runs[ri]) {
+	if ri > 0 && canJoin(&c.runs[ri-1], &c.runs[ri]) {
 		d.absorb(c, ri-1)
 		ri--
 	}
@@ -402,10 +530,18 @@ func (d *Doc) settle() {
 
 func (d *Doc) splitChunk(c *chunk) {
 	const half = maxRuns / 2
+	keep := half
+	if c.idx == len(d.chunks)-1 {
+		// Text typed at the end: the last chunk keeps what it holds full
+		// and the new one starts small, so a note typed straight through
+		// has full chunks (half as many to fork) and its last chunk, the
+		// one each keystroke copies, stays small.
+		keep = maxRuns
+	}
 	var added []*chunk
 	for len(c.runs) > maxRuns {
-		k := len(c.runs) - half
-		nc := &chunk{runs: make([]run, len(c.runs)-k, maxRuns+1), slot: uint32(len(d.slots))}
+		k := max(len(c.runs)-half, keep)
+		nc := &chunk{runs: make([]run, len(c.runs)-k, maxRuns+1), slot: uint32(len(d.slots)), gen: d.gen, rgen: d.gen}
 		copy(nc.runs, c.runs[k:])
 		clear(c.runs[k:])
 		c.runs = c.runs[:k]
@@ -428,7 +564,15 @@ func (d *Doc) splitChunk(c *chunk) {
 		d.chunks[at+i] = added[len(added)-1-i]
 	}
 	for i := at; i < len(d.chunks); i++ {
-		d.chunks[i].idx = i
+		c := d.chunks[i]
+		if c.gen != d.gen {
+			// Shared with the Doc this was forked from: a new header
+			// (runs still shared) takes the new index.
+			c = &chunk{runs: c.runs, vis: c.vis, slot: c.slot, gen: d.gen, rgen: c.rgen}
+			d.chunks[i] = c
+			d.slots[c.slot] = c
+		}
+		c.idx = i
 	}
 }
 
@@ -505,7 +649,7 @@ func (d *Doc) checkNewID(id ID, n int) (present bool, err error) {
 	if id.Seq+uint64(n) < id.Seq {
 		return false, fmt.Errorf("seq %d+%d overflows: %w", id.Seq, n, ErrMalformed)
 	}
-	r, ok := d.repIdx[id.Replica]
+	r, ok := d.lookupRep(id.Replica)
 	if !ok {
 		return false, nil
 	}
@@ -520,15 +664,20 @@ func (d *Doc) checkNewID(id ID, n int) (present bool, err error) {
 
 // insertRun puts nr at cursor (c, ri), extending the previous run when nr
 // continues it, and indexes it.
-func (d *Doc) insertRun(c *chunk, ri int, nr run) {
+//
+// nr's text is s (nr.text is unset): a keystroke that continues the run
+// before it is appended to that run's bytes without a copy of its own.
+func (d *Doc) insertRun(c *chunk, ri int, nr run, s string) {
 	pc, pi := c, ri-1
 	if pi < 0 && c.idx > 0 {
 		pc = d.chunks[c.idx-1]
 		pi = len(pc.runs) - 1
 	}
 	if pi >= 0 {
-		if p := &pc.runs[pi]; canMerge(p, &nr) {
-			p.text = append(p.text, nr.text...)
+		if p := &pc.runs[pi]; continues(p, &nr) && !p.purged() && len(p.text)+len(s) <= maxRunBytes {
+			pc = d.own(pc)
+			p := &pc.runs[pi]
+			p.text = append(p.text, s...)
 			p.n += nr.n
 			pc.vis += int(nr.n)
 			d.vis += int(nr.n)
@@ -536,6 +685,8 @@ func (d *Doc) insertRun(c *chunk, ri int, nr run) {
 			return
 		}
 	}
+	c = d.own(c)
+	nr.text = []byte(s)
 	c.runs = append(c.runs, run{})
 	copy(c.runs[ri+1:], c.runs[ri:])
 	c.runs[ri] = nr
@@ -571,7 +722,10 @@ func (d *Doc) LocalInsert(id ID, pos int, s string) (Insert, error) {
 	if pos > 0 {
 		var off uint32
 		c, ri, off = d.visFind(pos - 1)
-		d.splitAt(c, ri, off+1)
+		if off+1 < c.runs[ri].n {
+			c = d.own(c)
+			d.splitAt(c, ri, off+1)
+		}
 		left = oid{rep: c.runs[ri].rep, seq: c.runs[ri].seq + uint64(off)}
 		ri++
 	}
@@ -579,7 +733,7 @@ func (d *Doc) LocalInsert(id ID, pos int, s string) (Insert, error) {
 	if nc, nri, ok := d.next(c, ri); ok {
 		right = oid{nc.runs[nri].rep, nc.runs[nri].seq}
 	}
-	d.insertRun(c, ri, run{seq: id.Seq, left: left, right: right, text: []byte(s), rep: rep, n: uint32(n)})
+	d.insertRun(c, ri, run{seq: id.Seq, left: left, right: right, rep: rep, n: uint32(n)}, s)
 	d.settle()
 	return Insert{ID: id, OriginLeft: d.toID(left), OriginRight: d.toID(right), Text: s}, nil
 }
@@ -604,7 +758,7 @@ func (d *Doc) ApplyInsert(op Insert) error {
 	}
 	rep := d.addRep(op.ID.Replica)
 	d.hintC, d.hintPos = 0, 0
-	d.integrate(run{seq: op.ID.Seq, left: left, right: right, text: []byte(op.Text), rep: rep, n: uint32(n)})
+	d.integrate(run{seq: op.ID.Seq, left: left, right: right, rep: rep, n: uint32(n)}, op.Text)
 	d.settle()
 	return nil
 }
@@ -613,17 +767,20 @@ func (d *Doc) ApplyInsert(op Insert) error {
 // integrateYjsMod, eg-walker reference integrate) over runs. Only the first
 // char of each scanned run matters: later chars have their left origin
 // inside the scanned region and are skipped without changing state.
-func (d *Doc) integrate(nr run) {
+func (d *Doc) integrate(nr run, s string) {
 	if nr.right.rep != zeroRep {
-		if c, ri, off, ok := d.find(nr.right); ok {
-			d.splitAt(c, ri, off)
+		if c, ri, off, ok := d.find(nr.right); ok && off > 0 {
+			d.splitAt(d.own(c), ri, off)
 		}
 	}
 	c, ri := d.chunks[0], 0
 	if nr.left.rep != zeroRep {
 		var off uint32
 		c, ri, off, _ = d.find(nr.left)
-		d.splitAt(c, ri, off+1)
+		if off+1 < c.runs[ri].n {
+			c = d.own(c)
+			d.splitAt(c, ri, off+1)
+		}
 		ri++
 	}
 	dc, dri := c, ri
@@ -677,7 +834,7 @@ func (d *Doc) integrate(nr run) {
 		d.scanned = append(d.scanned, run{rep: o.rep, seq: o.seq, n: o.n})
 		ri++
 	}
-	d.insertRun(dc, dri, nr)
+	d.insertRun(dc, dri, nr, s)
 }
 
 // precedes breaks a tie between true siblings: lower replica id first, and
@@ -721,11 +878,12 @@ func (d *Doc) LocalDelete(pos, n int) (Delete, error) {
 	c, ri, off := d.visFind(pos)
 	for n > 0 {
 		c, ri, _ = d.next(c, ri)
-		r := &c.runs[ri]
-		if r.del {
+		if c.runs[ri].del {
 			ri++
 			continue
 		}
+		c = d.own(c)
+		r := &c.runs[ri]
 		if off > 0 {
 			d.splitAt(c, ri, off)
 			ri++
@@ -753,6 +911,10 @@ func appendSpan(s []Span, sp Span) []Span {
 }
 
 func (d *Doc) markDeleted(c *chunk, r *run) {
+	// A deleted character's content can never be shown again: it goes
+	// at once (PurgeDeletedContent has nothing left to do but for docs
+	// from before this), and merging tombstones copies nothing.
+	r.text = nil
 	r.del = true
 	c.vis -= int(r.n)
 	d.vis -= int(r.n)
@@ -769,7 +931,7 @@ func (d *Doc) ApplyDelete(op Delete) error {
 		if sp.Len == 0 {
 			continue
 		}
-		r, ok := d.repIdx[sp.ID.Replica]
+		r, ok := d.lookupRep(sp.ID.Replica)
 		if !ok || !d.index[r].covers(sp.ID.Seq, sp.ID.Seq+sp.Len) {
 			return fmt.Errorf("delete span %x/%d+%d: %w", sp.ID.Replica, sp.ID.Seq, sp.Len, ErrUnknownID)
 		}
@@ -779,7 +941,7 @@ func (d *Doc) ApplyDelete(op Delete) error {
 		if sp.Len == 0 {
 			continue
 		}
-		rep := d.repIdx[sp.ID.Replica]
+		rep, _ := d.lookupRep(sp.ID.Replica)
 		seq, end := sp.ID.Seq, sp.ID.Seq+sp.Len
 		for seq < end {
 			c, ri, off, ok := d.find(oid{rep, seq})
@@ -789,6 +951,7 @@ func (d *Doc) ApplyDelete(op Delete) error {
 			r := &c.runs[ri]
 			take := uint32(min(end-seq, uint64(r.n-off)))
 			if !r.del {
+				c = d.own(c)
 				d.splitAt(c, ri, off)
 				if off > 0 {
 					ri++

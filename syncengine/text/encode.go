@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -52,29 +53,42 @@ const (
 // coalesced returns the runs of d maximally merged, text copied. Deleted
 // runs carry no text: their content can never be shown again, and whether a
 // replica has purged it yet (PurgeDeletedContent) must not change the bytes.
-func (d *Doc) coalesced() []run {
-	var out []run
+//
+// The runs returned carry no text (the text column is the visible runs'
+// text in document order, which merging does not change: AppendBinary
+// writes it from d), so encoding a long note copies its text once, into
+// the output.
+func (d *Doc) coalesced(out []run) []run {
 	for _, c := range d.chunks {
 		for i := range c.runs {
 			r := c.runs[i]
-			if r.del {
-				r.text = nil
-			}
+			r.text = nil
+			// canMerge's purged test compares texts, which are all nil
+			// here; del, which it also compares, is what decides.
 			if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
 				out[k-1].n += r.n
-				out[k-1].text = append(out[k-1].text, r.text...)
 				continue
 			}
-			r.text = append([]byte(nil), r.text...)
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
+// runBufs recycles the coalesced runs AppendBinary works from: a
+// long-edited note has thousands, and the server encodes it per push.
+var runBufs = sync.Pool{New: func() any { return new([]run) }}
+
 // AppendBinary appends the canonical encoding of d to b.
 func (d *Doc) AppendBinary(b []byte) []byte {
-	runs := d.coalesced()
+	buf := runBufs.Get().(*[]run)
+	runs := d.coalesced((*buf)[:0])
+	defer func() {
+		if cap(runs) <= 1<<16 {
+			*buf = runs[:0]
+			runBufs.Put(buf)
+		}
+	}()
 	used := make([]bool, len(d.reps))
 	for i := range runs {
 		used[runs[i].rep] = true
@@ -96,7 +110,10 @@ func (d *Doc) AppendBinary(b []byte) []byte {
 		b = append(b, d.reps[r][:]...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(runs)))
-	flags := make([]byte, len(runs))
+	// The flags column is written in place.
+	fstart := len(b)
+	b = slices.Grow(b, len(runs))[:fstart+len(runs)]
+	flags := b[fstart:]
 	for i := range runs {
 		r := &runs[i]
 		var f byte
@@ -120,7 +137,6 @@ func (d *Doc) AppendBinary(b []byte) []byte {
 		}
 		flags[i] = f
 	}
-	b = append(b, flags...)
 	for i := range runs {
 		if flags[i]&flagSameRep == 0 {
 			b = binary.AppendUvarint(b, remap[runs[i].rep])
@@ -149,8 +165,12 @@ func (d *Doc) AppendBinary(b []byte) []byte {
 			b = binary.AppendVarint(b, int64(runs[i].right.seq-runs[i].seq))
 		}
 	}
-	for i := range runs {
-		b = append(b, runs[i].text...)
+	for _, c := range d.chunks {
+		for i := range c.runs {
+			if !c.runs[i].del {
+				b = append(b, c.runs[i].text...)
+			}
+		}
 	}
 	return b
 }

@@ -41,6 +41,16 @@ func FuzzDecode(f *testing.F) {
 		if d2.String() != d.String() {
 			t.Fatal("re-decode changed the text")
 		}
+		// A fork compacted leaves the decoded doc as it was, keeps the
+		// text, and encodes to bytes that decode.
+		c := d2.Fork()
+		c.Compact()
+		if c.String() != d.String() || string(d2.AppendBinary(nil)) != string(enc) {
+			t.Fatal("compacting a fork changed the text or the doc it came from")
+		}
+		if c2, _, err := Decode(c.AppendBinary(nil)); err != nil || c2.String() != d.String() {
+			t.Fatalf("compacted doc does not decode: %v", err)
+		}
 		if _, err := d.LocalInsert(ID{[16]byte{0xff}, 1 << 40}, d.Len()/2, "zz"); err != nil && !errors.Is(err, ErrMalformed) {
 			t.Fatalf("insert into decoded doc: %v", err)
 		}

@@ -26,6 +26,19 @@ type simReplica struct {
 type sim struct {
 	reps []*simReplica
 	log  [][]*simOp // per author
+	// frozen are docs a replica forked from, with their bytes and text then:
+	// nothing the fork does may change them.
+	frozen []frozenDoc
+	// noDups stops re-delivering applied ops once a replica has compacted:
+	// the text of a compacted doc relies on syncengine's version vectors
+	// to keep duplicates away.
+	noDups bool
+}
+
+type frozenDoc struct {
+	d    *Doc
+	enc  string
+	text string
 }
 
 func newSim(n int) *sim {
@@ -120,6 +133,9 @@ func (s *sim) step(t *rapid.T) {
 		}
 		s.record(ri, &simOp{del: &op})
 	case 4: // duplicate of something already applied
+		if s.noDups {
+			return
+		}
 		a := rapid.IntRange(0, len(s.reps)-1).Draw(t, "author")
 		limit := r.delivered[a]
 		if a == ri {
@@ -129,7 +145,11 @@ func (s *sim) step(t *rapid.T) {
 			return
 		}
 		s.apply(t, r, s.log[a][rapid.IntRange(0, limit-1).Draw(t, "dup")])
-	case 5: // clone and purge must not change anything visible
+	case 5: // clone (or fork) and purge must not change anything visible
+		if rapid.Bool().Draw(t, "fork") {
+			s.frozen = append(s.frozen, frozenDoc{r.d, string(r.d.AppendBinary(nil)), r.d.String()})
+			r.d = r.d.Fork()
+		}
 		if rapid.Bool().Draw(t, "purge") {
 			before := r.d.String()
 			r.d = r.d.Clone()
@@ -156,6 +176,40 @@ func (s *sim) record(ri int, op *simOp) {
 	s.reps[ri].delivered[ri] = len(s.log[ri])
 }
 
+// oracle feeds every op to the naive oracle in a causal order and returns
+// its text.
+func (s *sim) oracle() string {
+	nv := &naive{}
+	next := make([]int, len(s.reps))
+	seen := make([]int, len(s.reps))
+	for progress := true; progress; {
+		progress = false
+		for a := range s.log {
+			for next[a] < len(s.log[a]) {
+				op := s.log[a][next[a]]
+				ok := true
+				for b, k := range op.deps {
+					if b != a && seen[b] < k {
+						ok = false
+					}
+				}
+				if !ok {
+					break
+				}
+				if op.ins != nil {
+					nv.apply(*op.ins)
+				} else {
+					nv.del(*op.del)
+				}
+				next[a]++
+				seen[a] = next[a]
+				progress = true
+			}
+		}
+	}
+	return nv.String()
+}
+
 func TestPropertyConverge(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := newSim(rapid.IntRange(3, 4).Draw(t, "replicas"))
@@ -164,6 +218,11 @@ func TestPropertyConverge(t *testing.T) {
 			s.step(t)
 		}
 		s.syncAll(t)
+		for i, f := range s.frozen {
+			if string(f.d.AppendBinary(nil)) != f.enc || f.d.String() != f.text {
+				t.Fatalf("doc %d changed after it was forked", i)
+			}
+		}
 		// Purged and unpurged replicas encode deleted text differently, so
 		// compare encodings after purging all of them.
 		want := s.reps[0].d.String()
@@ -185,36 +244,8 @@ func TestPropertyConverge(t *testing.T) {
 			}
 		}
 		// The naive oracle, fed every op in a causal order, agrees.
-		nv := &naive{}
-		next := make([]int, len(s.reps))
-		seen := make([]int, len(s.reps))
-		for progress := true; progress; {
-			progress = false
-			for a := range s.log {
-				for next[a] < len(s.log[a]) {
-					op := s.log[a][next[a]]
-					ok := true
-					for b, k := range op.deps {
-						if b != a && seen[b] < k {
-							ok = false
-						}
-					}
-					if !ok {
-						break
-					}
-					if op.ins != nil {
-						nv.apply(*op.ins)
-					} else {
-						nv.del(*op.del)
-					}
-					next[a]++
-					seen[a] = next[a]
-					progress = true
-				}
-			}
-		}
-		if nv.String() != want {
-			t.Fatalf("oracle has %q, replicas %q", nv.String(), want)
+		if got := s.oracle(); got != want {
+			t.Fatalf("oracle has %q, replicas %q", got, want)
 		}
 	})
 }

@@ -7,8 +7,18 @@ import "sort"
 // rmapBlock entries) so that inserting into the middle costs O(rmapBlock)
 // rather than O(entries): chunk splits re-point many small ranges, and a
 // flat slice made that quadratic on long traces.
+//
+// A fork shares its blocks with the map it came from (which must not change
+// afterwards) and copies a block before changing it: a block is this map's
+// to change when it carries the map's generation.
 type rmap struct {
-	blocks [][]rentry
+	blocks []*rblock
+	gen    uint64
+}
+
+type rblock struct {
+	e   []rentry
+	gen uint64
 }
 
 type rentry struct {
@@ -16,25 +26,41 @@ type rentry struct {
 	slot   uint32
 }
 
-const rmapBlock = 256
+const rmapBlock = 64
 
 func (m *rmap) clone() rmap {
-	bs := make([][]rentry, len(m.blocks))
+	bs := make([]*rblock, len(m.blocks))
 	for i, b := range m.blocks {
-		bs[i] = append([]rentry(nil), b...)
+		bs[i] = &rblock{e: append([]rentry(nil), b.e...)}
 	}
 	return rmap{blocks: bs}
+}
+
+// fork returns a map that shares every block with m and copies a block only
+// when it changes it, so forking costs a pointer per block.
+func (m *rmap) fork() rmap {
+	return rmap{blocks: append([]*rblock(nil), m.blocks...), gen: forks.Add(1)}
+}
+
+// mut returns block b for changing in place, copied first if it is shared.
+func (m *rmap) mut(b int) *rblock {
+	blk := m.blocks[b]
+	if blk.gen != m.gen {
+		blk = &rblock{e: append(make([]rentry, 0, len(blk.e)+1), blk.e...), gen: m.gen}
+		m.blocks[b] = blk
+	}
+	return blk
 }
 
 // locate returns the block and index of the last entry with lo <= seq;
 // i is -1 when there is none.
 func (m *rmap) locate(seq uint64) (b, i int) {
 	bs := m.blocks
-	b = sort.Search(len(bs), func(k int) bool { return bs[k][0].lo > seq }) - 1
+	b = sort.Search(len(bs), func(k int) bool { return bs[k].e[0].lo > seq }) - 1
 	if b < 0 {
 		return 0, -1
 	}
-	es := bs[b]
+	es := bs[b].e
 	i = sort.Search(len(es), func(k int) bool { return es[k].lo > seq }) - 1
 	return b, i
 }
@@ -44,7 +70,7 @@ func (m *rmap) get(seq uint64) (uint32, bool) {
 	if i < 0 {
 		return 0, false
 	}
-	e := m.blocks[b][i]
+	e := m.blocks[b].e[i]
 	if seq < e.hi {
 		return e.slot, true
 	}
@@ -58,7 +84,7 @@ func (m *rmap) covers(lo, hi uint64) bool {
 		if i < 0 {
 			return false
 		}
-		e := m.blocks[b][i]
+		e := m.blocks[b].e[i]
 		if e.hi <= lo {
 			return false
 		}
@@ -76,22 +102,26 @@ func (m *rmap) overlaps(lo, hi uint64) bool {
 	if i < 0 {
 		return false
 	}
-	return m.blocks[b][i].hi > lo
+	return m.blocks[b].e[i].hi > lo
 }
 
 func (m *rmap) insertAt(b, i int, e rentry) {
 	if len(m.blocks) == 0 {
-		m.blocks = [][]rentry{{e}}
+		m.blocks = []*rblock{{e: []rentry{e}, gen: m.gen}}
 		return
 	}
-	blk := append(m.blocks[b], rentry{})
-	copy(blk[i+1:], blk[i:])
-	blk[i] = e
-	m.blocks[b] = blk
-	if len(blk) > rmapBlock {
-		h := len(blk) / 2
-		second := append(make([]rentry, 0, rmapBlock), blk[h:]...)
-		m.blocks[b] = blk[:h]
+	blk := m.mut(b)
+	blk.e = append(blk.e, rentry{})
+	copy(blk.e[i+1:], blk.e[i:])
+	blk.e[i] = e
+	if n := len(blk.e); n > rmapBlock {
+		h := n / 2
+		if b == len(m.blocks)-1 && i == n-1 {
+			// Appending ids in order: keep this block full.
+			h = rmapBlock
+		}
+		second := &rblock{e: append(make([]rentry, 0, rmapBlock), blk.e[h:]...), gen: m.gen}
+		blk.e = blk.e[:h]
 		m.blocks = append(m.blocks, nil)
 		copy(m.blocks[b+2:], m.blocks[b+1:])
 		m.blocks[b+1] = second
@@ -99,14 +129,12 @@ func (m *rmap) insertAt(b, i int, e rentry) {
 }
 
 func (m *rmap) removeAt(b, i int) {
-	blk := m.blocks[b]
-	copy(blk[i:], blk[i+1:])
-	blk = blk[:len(blk)-1]
-	if len(blk) == 0 {
+	blk := m.mut(b)
+	copy(blk.e[i:], blk.e[i+1:])
+	blk.e = blk.e[:len(blk.e)-1]
+	if len(blk.e) == 0 {
 		m.blocks = append(m.blocks[:b], m.blocks[b+1:]...)
-		return
 	}
-	m.blocks[b] = blk
 }
 
 // clear removes [lo, hi) from the map.
@@ -116,10 +144,10 @@ func (m *rmap) clear(lo, hi uint64) {
 		if i < 0 {
 			return
 		}
-		e := &m.blocks[b][i]
-		if e.hi <= lo {
+		if m.blocks[b].e[i].hi <= lo {
 			return
 		}
+		e := &m.mut(b).e[i]
 		switch {
 		case e.lo < lo && e.hi > hi:
 			right := rentry{hi, e.hi, e.slot}
@@ -143,11 +171,12 @@ func (m *rmap) set(lo, hi uint64, slot uint32) {
 		return
 	}
 	if n := len(m.blocks); n > 0 {
-		lb := m.blocks[n-1]
-		last := &lb[len(lb)-1]
+		lb := m.blocks[n-1].e
+		last := lb[len(lb)-1]
 		if lo >= last.hi { // common case: new ids arrive in increasing order
 			if last.hi == lo && last.slot == slot {
-				last.hi = hi
+				blk := m.mut(n - 1)
+				blk.e[len(blk.e)-1].hi = hi
 				return
 			}
 			m.insertAt(n-1, len(lb), rentry{lo, hi, slot})
@@ -157,17 +186,17 @@ func (m *rmap) set(lo, hi uint64, slot uint32) {
 	m.clear(lo, hi)
 	b, i := m.locate(lo)
 	if len(m.blocks) > 0 {
-		blk := m.blocks[b]
-		if i >= 0 && blk[i].hi == lo && blk[i].slot == slot {
-			blk[i].hi = hi
-			if i+1 < len(blk) && blk[i+1].lo == hi && blk[i+1].slot == slot {
-				blk[i].hi = blk[i+1].hi
+		blk := m.mut(b)
+		if i >= 0 && blk.e[i].hi == lo && blk.e[i].slot == slot {
+			blk.e[i].hi = hi
+			if i+1 < len(blk.e) && blk.e[i+1].lo == hi && blk.e[i+1].slot == slot {
+				blk.e[i].hi = blk.e[i+1].hi
 				m.removeAt(b, i+1)
 			}
 			return
 		}
-		if i+1 < len(blk) && blk[i+1].lo == hi && blk[i+1].slot == slot {
-			blk[i+1].lo = lo
+		if i+1 < len(blk.e) && blk.e[i+1].lo == hi && blk.e[i+1].slot == slot {
+			blk.e[i+1].lo = lo
 			return
 		}
 	}

@@ -8,57 +8,19 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/joinedup/joinedup/syncengine/text/texttrace"
 )
 
 // The traces come from josephg/editing-traces and josephg/egwalker-paper
 // (CC BY 4.0); see ../testdata/TRACES.md.
 
-type patch struct {
-	Pos, Del int
-	Ins      string
-}
-
-func (p *patch) UnmarshalJSON(b []byte) error {
-	var a [3]any
-	if err := json.Unmarshal(b, &a); err != nil {
-		return err
-	}
-	pos, ok1 := a[0].(float64)
-	del, ok2 := a[1].(float64)
-	ins, ok3 := a[2].(string)
-	if !ok1 || !ok2 || !ok3 {
-		return fmt.Errorf("bad patch %s", b)
-	}
-	p.Pos, p.Del, p.Ins = int(pos), int(del), ins
-	return nil
-}
-
-type seqTrace struct {
-	StartContent string
-	EndContent   string
-	Txns         []struct{ Patches []patch }
-}
-
-type concTrace struct {
-	EndContent string
-	NumAgents  int
-	Txns       []struct {
-		Parents []int
-		Agent   int
-		Patches []patch
-	}
-}
-
-type confHistory struct {
-	EndContent string
-	Txns       []struct {
-		Span     [2]int
-		Parents  []int
-		Agent    string
-		SeqStart uint64
-		Ops      []patch
-	}
-}
+type (
+	patch       = texttrace.Patch
+	seqTrace    = texttrace.Trace
+	concTrace   = texttrace.Trace
+	confHistory = texttrace.ConfHistory
+)
 
 func loadGz(tb testing.TB, name string, v any) {
 	tb.Helper()

@@ -1,80 +1,90 @@
-// Command gotrace replays the automerge-paper and friendsforever editing
-// traces through syncengine/text and prints one JSON line per trace with the
-// same figures bench/text/run.mjs prints for Yjs and Automerge.
+// Command gotrace replays editing traces through syncengine/text and prints
+// one JSON line per trace with the same figures bench/text/run.mjs prints
+// for Yjs, Automerge and diamond-types. It takes every .json.gz in a
+// directory, in any of the editing-traces formats: sequential
+// ({startContent, endContent, txns: [{patches}]}), concurrent ({kind:
+// "concurrent", txns: [{parents, agent, patches}]}) and eg-walker
+// conformance (an array of histories whose txns name parents by local
+// version).
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/golang/snappy"
+
 	"github.com/joinedup/joinedup/syncengine/text"
+	"github.com/joinedup/joinedup/syncengine/text/texttrace"
 )
 
-type patch [3]any
+type (
+	patch       = texttrace.Patch
+	seqTrace    = texttrace.Trace
+	confHistory = texttrace.ConfHistory
+)
 
-type trace struct {
-	EndContent string
-	NumAgents  int
-	Txns       []struct {
-		Parents []int
-		Agent   int
-		Patches []patch
-	}
+// rep is the replica id of agent n: agents sort by number, and ids do not
+// wrap however many agents a trace has.
+func rep(n int) [16]byte {
+	var r [16]byte
+	r[0] = 'r'
+	binary.BigEndian.PutUint64(r[8:], uint64(n)+1)
+	return r
 }
-
-func load(path string) (*trace, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
-	var t trace
-	return &t, json.NewDecoder(zr).Decode(&t)
-}
-
-func rep(n int) [16]byte { return [16]byte{0: 'r', 15: byte(n)} }
 
 type op struct {
 	ins *text.Insert
 	del *text.Delete
 }
 
-func local(d *text.Doc, r [16]byte, seq *uint64, ps []patch, out *[]op) error {
-	for _, p := range ps {
-		pos, del, ins := int(p[0].(float64)), int(p[1].(float64)), p[2].(string)
-		if del > 0 {
-			o, err := d.LocalDelete(pos, del)
+// node is one transaction of a history: made by agent on top of the state
+// its parents (earlier nodes) merged to.
+type node struct {
+	parents []int
+	agent   [16]byte
+	seq     uint64 // the id of its first inserted char
+	patches []patch
+	delSeqs bool // deletes use up ids too (eg-walker numbering)
+}
+
+func local(d *text.Doc, nd *node) ([]op, error) {
+	var out []op
+	seq := nd.seq
+	for _, p := range nd.patches {
+		if p.Del > 0 {
+			o, err := d.LocalDelete(p.Pos, p.Del)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if out != nil {
-				*out = append(*out, op{del: &o})
+			out = append(out, op{del: &o})
+			if nd.delSeqs {
+				seq += uint64(p.Del)
 			}
 		}
-		if ins != "" {
-			o, err := d.LocalInsert(text.ID{Replica: r, Seq: *seq}, pos, ins)
+		if p.Ins != "" {
+			o, err := d.LocalInsert(text.ID{Replica: nd.agent, Seq: seq}, p.Pos, p.Ins)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			*seq += uint64(len([]rune(ins)))
-			if out != nil {
-				*out = append(*out, op{ins: &o})
-			}
+			seq += uint64(len([]rune(p.Ins)))
+			out = append(out, op{ins: &o})
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func apply(d *text.Doc, ops []op) error {
@@ -92,117 +102,323 @@ func apply(d *text.Doc, ops []op) error {
 	return nil
 }
 
-func sequential(t *trace) (*text.Doc, error) {
+// branch is the document as it stands after one node, with the set of
+// nodes it holds; refs counts the children still to be made from it.
+type branch struct {
+	d      *text.Doc
+	has    []uint64
+	refs   int
+	forked bool
+}
+
+// replay makes every node's ops on a document at exactly its parents'
+// version, then merges every head into one document, the way an oplog is
+// checked out. A node whose parent has no other child still to come takes
+// the parent's document over; otherwise it works on a fork (text.Doc.Fork,
+// which copies only the chunks it changes), so a history with many
+// branches costs what its branches change, not a copy of the text each.
+func replay(nodes []node) (*text.Doc, error) {
+	n := len(nodes)
+	children := make([]int, n)
+	for _, nd := range nodes {
+		for _, p := range nd.parents {
+			children[p]++
+		}
+	}
+	ops := make([][]op, n)
+	states := make([]*branch, n)
+	var heads, stack, missing []int
+	take := func(p int) *branch {
+		s := states[p]
+		s.refs--
+		if s.refs == 0 && !s.forked {
+			states[p] = nil
+			return s
+		}
+		s.forked = true
+		if s.refs == 0 {
+			states[p] = nil
+		}
+		return &branch{d: s.d.Fork(), has: slices.Clone(s.has)}
+	}
+	// merge applies to b every node behind from that b lacks, in node order
+	// (a causal order).
+	merge := func(b *branch, from []int) error {
+		stack, missing = append(stack[:0], from...), missing[:0]
+		for len(stack) > 0 {
+			x := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if b.has[x/64]&(1<<(x%64)) != 0 {
+				continue
+			}
+			b.has[x/64] |= 1 << (x % 64)
+			missing = append(missing, x)
+			stack = append(stack, nodes[x].parents...)
+		}
+		slices.Sort(missing)
+		for _, x := range missing {
+			if err := apply(b.d, ops[x]); err != nil {
+				return fmt.Errorf("merge node %d: %w", x, err)
+			}
+		}
+		return nil
+	}
+	for i := range nodes {
+		nd := &nodes[i]
+		var b *branch
+		if len(nd.parents) == 0 {
+			b = &branch{d: text.New(), has: make([]uint64, (n+63)/64)}
+		} else {
+			b = take(nd.parents[0])
+			if err := merge(b, nd.parents[1:]); err != nil {
+				return nil, err
+			}
+			for _, q := range nd.parents[1:] {
+				if s := states[q]; s != nil {
+					if s.refs--; s.refs == 0 {
+						states[q] = nil
+					}
+				}
+			}
+		}
+		var err error
+		if ops[i], err = local(b.d, nd); err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		b.has[i/64] |= 1 << (i % 64)
+		b.refs, b.forked = children[i], false
+		states[i] = b
+		if children[i] == 0 {
+			heads = append(heads, i)
+		}
+	}
+	if len(heads) == 0 {
+		return text.New(), nil
+	}
+	b := states[heads[0]]
+	if err := merge(b, heads[1:]); err != nil {
+		return nil, err
+	}
+	return b.d, nil
+}
+
+// sequential replays a one-author trace straight into one document.
+func sequential(t *seqTrace) (*text.Doc, error) {
 	d := text.New()
-	var seq uint64
-	for _, tx := range t.Txns {
-		if err := local(d, rep(1), &seq, tx.Patches, nil); err != nil {
+	nd := node{agent: rep(0)}
+	if t.StartContent != "" {
+		nd.patches = []patch{{Pos: 0, Del: 0, Ins: t.StartContent}}
+		if _, err := local(d, &nd); err != nil {
 			return nil, err
+		}
+		nd.seq += uint64(len([]rune(t.StartContent)))
+	}
+	for _, tx := range t.Txns {
+		nd.patches = tx.Patches
+		if _, err := local(d, &nd); err != nil {
+			return nil, err
+		}
+		for _, p := range tx.Patches {
+			nd.seq += uint64(len([]rune(p.Ins)))
 		}
 	}
 	return d, nil
 }
 
-// concurrent simulates each agent as a replica that merges the txns its next
-// txn depends on, then types it; the result is everything merged into one doc.
-func concurrent(t *trace) (*text.Doc, error) {
-	ops := make([][]op, len(t.Txns))
-	type agent struct {
-		d       *text.Doc
-		applied []bool
-		seq     uint64
-	}
-	agents := make([]*agent, t.NumAgents)
-	for i := range agents {
-		agents[i] = &agent{d: text.New(), applied: make([]bool, len(t.Txns))}
-	}
-	var stack, missing []int
+func concurrentNodes(t *seqTrace) ([]node, error) {
+	nodes := make([]node, len(t.Txns))
+	seqs := map[int]uint64{}
 	for i, tx := range t.Txns {
-		a := agents[tx.Agent]
-		stack, missing = append(stack[:0], tx.Parents...), missing[:0]
-		for len(stack) > 0 {
-			p := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if !a.applied[p] {
-				a.applied[p] = true
-				missing = append(missing, p)
-				stack = append(stack, t.Txns[p].Parents...)
+		for _, p := range tx.Parents {
+			if p < 0 || p >= i {
+				return nil, fmt.Errorf("txn %d: parent %d is not an earlier txn", i, p)
 			}
 		}
-		slices.Sort(missing)
-		for _, p := range missing {
-			if err := apply(a.d, ops[p]); err != nil {
-				return nil, err
-			}
+		nodes[i] = node{parents: tx.Parents, agent: rep(tx.Agent), seq: seqs[tx.Agent], patches: tx.Patches}
+		for _, p := range tx.Patches {
+			seqs[tx.Agent] += uint64(len([]rune(p.Ins)))
 		}
-		if err := local(a.d, rep(tx.Agent+1), &a.seq, tx.Patches, &ops[i]); err != nil {
+	}
+	return nodes, nil
+}
+
+func conformanceNodes(h *confHistory) ([]node, error) {
+	var names []string
+	for _, tx := range h.Txns {
+		names = append(names, tx.Agent)
+	}
+	sort.Strings(names)
+	names = slices.Compact(names)
+	byLast := map[int]int{}
+	for i, tx := range h.Txns {
+		byLast[tx.Span[1]-1] = i
+	}
+	nodes := make([]node, len(h.Txns))
+	for i, tx := range h.Txns {
+		nd := node{agent: rep(sort.SearchStrings(names, tx.Agent)), seq: tx.SeqStart, patches: tx.Ops, delSeqs: true}
+		for _, lv := range tx.Parents {
+			p, ok := byLast[lv]
+			if !ok || p >= i {
+				return nil, fmt.Errorf("txn %d: parent %d is not the end of an earlier txn", i, lv)
+			}
+			nd.parents = append(nd.parents, p)
+		}
+		nodes[i] = nd
+	}
+	return nodes, nil
+}
+
+// History 621 of the conformance file expects a value no FugueMax
+// integration gives; see syncengine/text/conf621_test.go. diamond-types
+// gives what we give.
+const conformance621 = 621
+
+type loaded struct {
+	name string
+	run  func() ([]*text.Doc, error)
+	want []string
+	skip map[int]bool
+}
+
+func load(path string) (*loaded, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, err
+	}
+	l := &loaded{name: strings.TrimSuffix(filepath.Base(path), ".json.gz")}
+	if b := bytes.TrimLeft(raw, " \t\r\n"); len(b) > 0 && b[0] == '[' {
+		var hs []confHistory
+		if err := json.Unmarshal(raw, &hs); err != nil {
 			return nil, err
 		}
-		a.applied[i] = true
-	}
-	// Bring agent 0 up to date with everything.
-	a := agents[0]
-	for i := range t.Txns {
-		if !a.applied[i] {
-			if err := apply(a.d, ops[i]); err != nil {
-				return nil, err
+		all := make([][]node, len(hs))
+		for i := range hs {
+			if all[i], err = conformanceNodes(&hs[i]); err != nil {
+				return nil, fmt.Errorf("history %d: %w", i, err)
 			}
+			l.want = append(l.want, hs[i].EndContent)
 		}
+		l.skip = map[int]bool{conformance621: true}
+		l.run = func() ([]*text.Doc, error) {
+			out := make([]*text.Doc, len(all))
+			for i, nodes := range all {
+				if out[i], err = replay(nodes); err != nil {
+					return nil, fmt.Errorf("history %d: %w", i, err)
+				}
+			}
+			return out, nil
+		}
+		return l, nil
 	}
-	return a.d, nil
+	var t seqTrace
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return nil, err
+	}
+	l.want = []string{t.EndContent}
+	if t.Kind == "concurrent" {
+		nodes, err := concurrentNodes(&t)
+		if err != nil {
+			return nil, err
+		}
+		l.run = func() ([]*text.Doc, error) {
+			d, err := replay(nodes)
+			return []*text.Doc{d}, err
+		}
+		return l, nil
+	}
+	l.run = func() ([]*text.Doc, error) {
+		d, err := sequential(&t)
+		return []*text.Doc{d}, err
+	}
+	return l, nil
 }
 
 func main() {
 	dir := flag.String("traces", "syncengine/testdata", "directory holding the .json.gz traces")
 	runs := flag.Int("runs", 5, "timed runs per trace (the best is reported)")
 	flag.Parse()
-	for _, c := range []struct {
-		name string
-		f    func(*trace) (*text.Doc, error)
-	}{{"automerge-paper", sequential}, {"friendsforever", concurrent}} {
-		t, err := load(filepath.Join(*dir, c.name+".json.gz"))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		best := time.Duration(1 << 62)
-		var d *text.Doc
-		for i := 0; i < *runs; i++ {
-			d = nil
-			runtime.GC()
-			start := time.Now()
-			d, err = c.f(t)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, c.name, err)
-				os.Exit(1)
-			}
-			best = min(best, time.Since(start))
-		}
-		if d.String() != t.EndContent {
-			fmt.Fprintln(os.Stderr, c.name, "end content differs")
-			os.Exit(1)
-		}
-		d = nil
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		d, _ = c.f(t)
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		runtime.KeepAlive(t)
-		heap := float64(after.HeapAlloc-min(after.HeapAlloc, before.HeapAlloc)) / (1 << 20)
-		out, _ := json.Marshal(map[string]any{
-			"impl": "joinedup", "trace": c.name, "ms": float64(best.Microseconds()) / 1000,
-			"heapMB": heap, "bytes": EncodedSize(d), "rawBytes": len(d.AppendBinary(nil)),
-		})
-		fmt.Println(string(out))
+	files, err := filepath.Glob(filepath.Join(*dir, "*.json.gz"))
+	if err != nil || len(files) == 0 {
+		fmt.Fprintln(os.Stderr, "gotrace: no .json.gz traces in", *dir)
+		os.Exit(1)
 	}
+	sort.Strings(files)
+	for _, file := range files {
+		if err := measure(file, *runs); err != nil {
+			fmt.Fprintln(os.Stderr, "gotrace:", file, err)
+			os.Exit(1)
+		}
+	}
+}
+
+func measure(file string, runs int) error {
+	l, err := load(file)
+	if err != nil {
+		return err
+	}
+	best, bestCPU := time.Duration(1<<62), time.Duration(1<<62)
+	var docs []*text.Doc
+	for i := 0; i < runs; i++ {
+		docs = nil
+		runtime.GC()
+		start, cpu0 := time.Now(), cpuTime()
+		if docs, err = l.run(); err != nil {
+			return err
+		}
+		best = min(best, time.Since(start))
+		bestCPU = min(bestCPU, cpuTime()-cpu0)
+	}
+	for i, d := range docs {
+		if d.String() != l.want[i] && !l.skip[i] {
+			return fmt.Errorf("end content of %d differs", i)
+		}
+	}
+	docs = nil
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	docs, _ = l.run()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	heap := float64(after.HeapAlloc-min(after.HeapAlloc, before.HeapAlloc)) / (1 << 20)
+	size, raw := 0, 0
+	for _, d := range docs {
+		size += EncodedSize(d)
+		raw += len(d.AppendBinary(nil))
+	}
+	out, _ := json.Marshal(map[string]any{
+		"impl": "joinedup", "trace": l.name, "ms": float64(best.Microseconds()) / 1000, "cpuMs": float64(bestCPU.Microseconds()) / 1000,
+		"heapMB": heap, "bytes": size, "rawBytes": raw,
+	})
+	fmt.Println(string(out))
+	return nil
+}
+
+// cpuTime is the CPU this process has used (every thread: the garbage
+// collector's work counts). On a shared machine it varies far less than
+// wall time, so the comparison with diamond-types uses it.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // EncodedSize is the size of d as the engine ships it: AppendBinary inside a
 // snappy block, as syncengine's wire frames carry text (the frame's 4-byte
-// header aside). Yjs and Automerge are measured by their own save formats
-// (Automerge's already deflate-compressed), without snappy on top.
+// header aside). Yjs, Automerge and diamond-types are measured by their own
+// save formats (Automerge's already deflate-compressed), without snappy on
+// top.
 func EncodedSize(d *text.Doc) int {
 	return len(snappy.Encode(nil, d.AppendBinary(nil)))
 }

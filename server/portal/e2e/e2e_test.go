@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	root := repoRoot()
 	for name, pkg := range map[string]string{"joinedup": "./server/cmd/joinedup", "fieldsim": "./mobile-sdk/cmd/fieldsim"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", filepath.Join(dir, name), pkg)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)

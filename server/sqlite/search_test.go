@@ -1,0 +1,159 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// TestFTS5CompiledIn fails on a build without the sqlite_fts5 tag: search
+// must never quietly become something else. (Open refuses such a build too.)
+func TestFTS5CompiledIn(t *testing.T) {
+	raw, err := sql.Open("sqlite3", ":memory:")
+	must(t, err)
+	defer raw.Close()
+	var on bool
+	must(t, raw.QueryRow(`SELECT sqlite_compileoption_used('ENABLE_FTS5')`).Scan(&on))
+	if !on {
+		t.Fatal("go-sqlite3 was built without FTS5: build and test with -tags sqlite_fts5 (GOFLAGS in the Makefile, .ci/run, Dockerfile)")
+	}
+	if _, err := raw.Exec(`CREATE VIRTUAL TABLE probe USING fts5 (body)`); err != nil {
+		t.Fatalf("create an FTS5 table: %v", err)
+	}
+}
+
+// TestErasureLeavesNoWordInSearchIndex: once a young person is erased and
+// their name redacted from an encounter, no search finds them, the index's
+// vocabulary no longer holds the name, and neither does the file.
+func TestErasureLeavesNoWordInSearchIndex(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2025, 3, 1, 19, 0, 0, 0, time.UTC)
+	db := clockDB(t, &now)
+	rep, _, err := db.ServerReplica(ctx)
+	must(t, err)
+	var yp, enc syncengine.RecordID
+	_, err = rep.Edit("s1", func(tx *syncengine.Txn) (err error) {
+		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		must(t, tx.Set(yp, "team_id", "team_a"))
+		must(t, tx.Set(yp, "known_as", "Zephyrine"))
+		if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+			return err
+		}
+		for k, v := range map[string]any{"team_id": "team_a", "area": "the park", "started_at": now.Add(-time.Hour)} {
+			must(t, tx.Set(enc, k, v))
+		}
+		must(t, tx.Add(enc, "young_people", string(yp)))
+		return tx.InsertText(enc, "note", 0, "Zephyrine talked about the skate park")
+	})
+	must(t, err)
+	find := func(text string) int {
+		t.Helper()
+		_, n, err := db.Search(ctx, domain.SearchQuery{All: true, Text: text})
+		must(t, err)
+		return n
+	}
+	if n := find("zephyrine"); n != 2 {
+		t.Fatalf("before erasure: %d hits, want the profile and the encounter", n)
+	}
+	// The lists' decoded copies (recordcache.go) are warm before the erasure.
+	listed := func() map[syncengine.RecordID]*syncengine.Record {
+		rs, err := db.Records(ctx, domain.RecordFilter{TeamIDs: []string{"team_a"}})
+		must(t, err)
+		m := map[syncengine.RecordID]*syncengine.Record{}
+		for _, r := range rs {
+			m[r.ID] = r
+		}
+		return m
+	}
+	if l := listed(); l[enc].String("note") != "Zephyrine talked about the skate park" {
+		t.Fatalf("listed note before erasure: %q", l[enc].String("note"))
+	}
+	_, err = db.Erase(ctx, domain.ErasureRequest{By: "s1", YoungPersonID: string(yp), Reason: "request 12", Erase: []string{string(yp)},
+		Redact: []domain.Redaction{{EncounterID: string(enc), Unlink: string(yp), Words: []string{"Zephyrine"}}}})
+	must(t, err)
+	if n := find("zephyrine"); n != 0 {
+		t.Errorf("after erasure: %d hits for the erased name", n)
+	}
+	if n := find("skate"); n != 1 {
+		t.Errorf("the redacted encounter's other words: %d hits, want 1", n)
+	}
+	l := listed()
+	if note := l[enc].String("note"); strings.Contains(note, "Zephyrine") {
+		t.Errorf("the lists still show the erased name: %q", note)
+	}
+	if l[yp] == nil || l[yp].Erased == nil {
+		t.Error("the lists do not show the profile erased")
+	}
+
+	raw, err := sql.Open("sqlite3", "file:"+db.Path+"?mode=ro")
+	must(t, err)
+	defer raw.Close()
+	conn, err := raw.Conn(ctx)
+	must(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, record_search, row)`)
+	must(t, err)
+	var terms int
+	must(t, conn.QueryRowContext(ctx, `SELECT count(*) FROM temp.vocab WHERE term = 'zephyrine'`).Scan(&terms))
+	if terms != 0 {
+		t.Errorf("the index's vocabulary still holds the erased name (%d rows)", terms)
+	}
+	must(t, conn.Close())
+	must(t, raw.Close())
+	must(t, db.Close())
+	for _, p := range []string{db.Path, db.Path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		must(t, err)
+		if bytes.Contains(bytes.ToLower(b), []byte("zephyrine")) {
+			t.Errorf("%s still holds the erased name", filepath.Base(p))
+		}
+	}
+}
+
+// TestSearchBackfillsRecordsStoredBefore: a database from before the index
+// (its records stored, the index empty) is indexed at the next Open.
+func TestSearchBackfillsRecordsStoredBefore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	db := sqlite.NewDB(path)
+	must(t, db.Open())
+	mustOrg(t, db)
+	rep, _, err := db.ServerReplica(ctx)
+	must(t, err)
+	_, err = rep.Edit("s1", func(tx *syncengine.Txn) error {
+		id, err := tx.Create(syncengine.TypeYoungPerson)
+		must(t, err)
+		must(t, tx.Set(id, "team_id", "team_a"))
+		return tx.Set(id, "known_as", "Oluwaseun")
+	})
+	must(t, err)
+	must(t, db.Close())
+	// As the database was before migration 0130 ran: nothing indexed.
+	raw, err := sql.Open("sqlite3", path)
+	must(t, err)
+	for _, q := range []string{`DELETE FROM record_search`, `DELETE FROM search_rows`, `INSERT INTO search_backfill (pending) VALUES (1)`} {
+		_, err := raw.Exec(q)
+		must(t, err)
+	}
+	must(t, raw.Close())
+	db = sqlite.NewDB(path)
+	must(t, db.Open())
+	defer db.Close()
+	if _, n, err := db.Search(ctx, domain.SearchQuery{All: true, Text: "oluwa"}); err != nil || n != 1 {
+		t.Fatalf("after reopening: %d hits (%v), want 1", n, err)
+	}
+}
