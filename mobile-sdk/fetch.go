@@ -160,11 +160,15 @@ func (c *Client) FetchOlder() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	seq, err := metaInt(st, "field_seq")
+	if err != nil {
+		return false, err
+	}
 	after, _ := st.Meta("older_after")
 	c.mu.Lock()
 	page := c.sizes.page
 	c.mu.Unlock()
-	res, err := c.fetch(protocol.FetchRequest{Rest: true, Since: since, After: after, PageBytes: page})
+	res, err := c.fetch(protocol.FetchRequest{Rest: true, Since: since, Seq: seq, After: after, PageBytes: page})
 	if err != nil {
 		return false, err
 	}

@@ -439,7 +439,10 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 		// whether it is the field subset, and the background paging of
 		// older records, start again with it.
 		partial = ""
-		b.Meta["older_after"], b.Meta["older_done"] = "", ""
+		b.Meta["field_seq"], b.Meta["older_after"], b.Meta["older_done"] = "", "", ""
+	}
+	if hdr.FieldSeq > 0 {
+		b.Meta["field_seq"] = strconv.FormatInt(hdr.FieldSeq, 10)
 	}
 	if hdr.Partial {
 		partial = "1"

@@ -151,7 +151,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 		s.Events.Poke(res.Touched...)
 	}
 	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged,
-		Partial: res.Partial, FieldSince: res.FieldSince, Progress: res.Progress, Directory: res.Directory}
+		Partial: res.Partial, FieldSince: res.FieldSince, FieldSeq: res.FieldSeq, Progress: res.Progress, Directory: res.Directory}
 	return s.sendFrames(c, binary, &out, func() {
 		out.Changesets = b64(res.Changesets)
 		out.Snapshots = b64(res.Snapshots)
@@ -203,7 +203,7 @@ func (s *Server) handleFetch(c *fiber.Ctx) error {
 	}
 	res, err := s.Store.Fetch(context.WithoutCancel(c.UserContext()), domain.FetchRequest{
 		Device: c.Locals("device").(domain.Device), Person: c.Locals("person").(domain.Person),
-		IDs: req.Records, YoungPerson: req.YoungPerson, Rest: req.Rest, Since: req.Since, After: req.After, PageBytes: req.PageBytes})
+		IDs: req.Records, YoungPerson: req.YoungPerson, Rest: req.Rest, Since: req.Since, Seq: req.Seq, After: req.After, PageBytes: req.PageBytes})
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,10 @@ func FieldSince(now time.Time, weeks int) int64 {
 
 // FetchRequest asks for records a phone does not hold: named ones (opened
 // on the phone), a young person's whole history, or the next page of the
-// scope's records older than the phone's first sync (Rest, from After).
+// scope's records its first sync may have left out (Rest, from After):
+// those filed before Since, and any changed after Seq (a closed follow-up
+// edited, or reopened, since: its field_at moved, and the phone, which
+// set its changes aside, may not hold it).
 type FetchRequest struct {
 	Device      Device
 	Person      Person
@@ -86,6 +89,7 @@ type FetchRequest struct {
 	YoungPerson string
 	Rest        bool
 	Since       int64 // with Rest: the cutoff the first sync used
+	Seq         int64 // with Rest: the log position of the first sync's last page
 	After       string
 	PageBytes   int
 }
@@ -183,10 +187,11 @@ type FetchSource interface {
 	// follow-ups) and that team's encounters that name them.
 	History(youngPerson, team string) ([]FetchedRecord, error)
 	// Rest reads, in id order after after, the teams' records filed
-	// before since, stopping at budget bytes (at least one record).
-	Rest(teams []string, since int64, after string, budget int) (rows []FetchedRecord, more bool, err error)
+	// before since or changed after seq, stopping at budget bytes (at
+	// least one record).
+	Rest(teams []string, since, seq int64, after string, budget int) (rows []FetchedRecord, more bool, err error)
 	// RestCount counts those records up to after, and in all.
-	RestCount(teams []string, since int64, after string) (done, total int64, err error)
+	RestCount(teams []string, since, seq int64, after string) (done, total int64, err error)
 }
 
 // Fetch answers req for a device of scope from src, under the policy's read
@@ -208,7 +213,7 @@ func Fetch(scope Scope, req FetchRequest, src FetchSource) (res *FetchResult, re
 		if budget <= 0 {
 			budget = DefaultPageBytes
 		}
-		if rows, res.More, err = src.Rest(scope.Teams, req.Since, req.After, budget); err != nil {
+		if rows, res.More, err = src.Rest(scope.Teams, req.Since, req.Seq, req.After, budget); err != nil {
 			return nil, "", err
 		}
 		res.After = req.After
@@ -216,7 +221,7 @@ func Fetch(scope Scope, req FetchRequest, src FetchSource) (res *FetchResult, re
 			res.After = rows[len(rows)-1].ID
 		}
 		p := &protocol.Progress{Phase: "snapshot"}
-		if p.Done, p.Total, err = src.RestCount(scope.Teams, req.Since, res.After); err != nil {
+		if p.Done, p.Total, err = src.RestCount(scope.Teams, req.Since, req.Seq, res.After); err != nil {
 			return nil, "", err
 		}
 		if !res.More {

@@ -37,6 +37,7 @@ type SyncResult struct {
 	// Partial: this snapshot is the field subset from FieldSince on.
 	Partial    bool                `json:"partial,omitempty"`
 	FieldSince int64               `json:"field_since,omitempty"`
+	FieldSeq   int64               `json:"field_seq,omitempty"`
 	Progress   *protocol.Progress  `json:"progress,omitempty"`
 	Directory  *protocol.Directory `json:"directory,omitempty"`
 

@@ -56,9 +56,9 @@ func (s *fetchSource) History(yp, team string) ([]domain.FetchedRecord, error) {
 	return append(filed, met...), err
 }
 
-func (s *fetchSource) Rest(teams []string, since int64, after string, budget int) ([]domain.FetchedRecord, bool, error) {
-	rows, err := s.tx.Query(s.ctx, fetchCols+`WHERE r.team_id = ANY($1::text[]) AND r.id > $2 AND r.field_at < $3 AND NOT r.erased
-		ORDER BY r.id`, teams, after, since)
+func (s *fetchSource) Rest(teams []string, since, seq int64, after string, budget int) ([]domain.FetchedRecord, bool, error) {
+	rows, err := s.tx.Query(s.ctx, fetchCols+`WHERE r.team_id = ANY($1::text[]) AND r.id > $2 AND (r.field_at < $3 OR r.updated_seq > $4)
+		AND NOT r.erased ORDER BY r.id`, teams, after, since, seq)
 	if err != nil {
 		return nil, false, err
 	}
@@ -79,9 +79,9 @@ func (s *fetchSource) Rest(teams []string, since int64, after string, budget int
 	return out, false, rows.Err()
 }
 
-func (s *fetchSource) RestCount(teams []string, since int64, after string) (done, total int64, err error) {
+func (s *fetchSource) RestCount(teams []string, since, seq int64, after string) (done, total int64, err error) {
 	err = s.tx.QueryRow(s.ctx, `SELECT COUNT(*) FILTER (WHERE r.id <= $1), COUNT(*) FROM records r
-		WHERE r.team_id = ANY($2::text[]) AND r.field_at < $3`, after, teams, since).Scan(&done, &total)
+		WHERE r.team_id = ANY($2::text[]) AND (r.field_at < $3 OR r.updated_seq > $4)`, after, teams, since, seq).Scan(&done, &total)
 	return done, total, err
 }
 

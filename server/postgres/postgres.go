@@ -95,6 +95,10 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: history generation: %w", err)
 	}
+	if err := db.backfillSearch(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("postgres: search index: %w", err)
+	}
 	if err := db.fillFieldAt(ctx); err != nil {
 		db.pool.Close()
 		return fmt.Errorf("postgres: %w", err)
@@ -102,10 +106,6 @@ func (db *DB) Open(ctx context.Context) error {
 	if err := db.fillLinks(ctx); err != nil {
 		db.pool.Close()
 		return fmt.Errorf("postgres: %w", err)
-	}
-	if err := db.backfillSearch(ctx); err != nil {
-		db.pool.Close()
-		return fmt.Errorf("postgres: search index: %w", err)
 	}
 	return nil
 }

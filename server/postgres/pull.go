@@ -249,6 +249,9 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur domain.Cu
 	}
 	if cur.Since > 0 {
 		res.Partial, res.FieldSince = true, cur.Since
+		if !more {
+			res.FieldSeq = now
+		}
 	}
 	if cur.Base == 0 && fieldSubset(scope) {
 		if cur.After == "" {

@@ -75,7 +75,7 @@ func (s *fetchSource) History(yp, team string) ([]domain.FetchedRecord, error) {
 
 // Rest merges the teams' id-ordered ranges of records_team_field, as a
 // snapshot page does, so a page reads about what it sends.
-func (s *fetchSource) Rest(teams []string, since int64, after string, budget int) ([]domain.FetchedRecord, bool, error) {
+func (s *fetchSource) Rest(teams []string, since, seq int64, after string, budget int) ([]domain.FetchedRecord, bool, error) {
 	type source struct {
 		rows *sql.Rows
 		head domain.FetchedRecord
@@ -95,7 +95,7 @@ func (s *fetchSource) Rest(teams []string, since int64, after string, budget int
 		return src.rows.Err()
 	}
 	for _, t := range teams {
-		rows, err := s.tx.QueryContext(s.ctx, restPageSQL, t, after, since)
+		rows, err := s.tx.QueryContext(s.ctx, restPageSQL, t, after, since, seq)
 		if err != nil {
 			return nil, false, err
 		}
@@ -128,10 +128,10 @@ func (s *fetchSource) Rest(teams []string, since int64, after string, budget int
 	}
 }
 
-func (s *fetchSource) RestCount(teams []string, since int64, after string) (done, total int64, err error) {
+func (s *fetchSource) RestCount(teams []string, since, seq int64, after string) (done, total int64, err error) {
 	for _, t := range teams {
 		var d, n int64
-		if err := s.tx.QueryRowContext(s.ctx, restCountSQL, after, t, since).Scan(&d, &n); err != nil {
+		if err := s.tx.QueryRowContext(s.ctx, restCountSQL, after, t, since, seq).Scan(&d, &n); err != nil {
 			return 0, 0, err
 		}
 		done, total = done+d, total+n
@@ -139,14 +139,15 @@ func (s *fetchSource) RestCount(teams []string, since int64, after string) (done
 	return done, total, nil
 }
 
-// restPageSQL reads a team's records older than a cutoff after an id, in id
-// order, filtered on records_team_field before a row is read; restCountSQL
-// counts them (sent, and in all) from the index alone (pull_plan_test.go).
+// restPageSQL reads a team's records filed before a cutoff or changed
+// after a position, after an id, in id order, filtered on
+// records_team_field before a row is read; restCountSQL counts them (sent,
+// and in all) from the index alone (pull_plan_test.go).
 const (
 	restPageSQL = fetchCols + `INDEXED BY records_team_field
-		WHERE r.team_id = ? AND r.id > ? AND r.field_at < ? AND r.erased = 0 ORDER BY r.id`
+		WHERE r.team_id = ? AND r.id > ? AND (r.field_at < ? OR r.updated_seq > ?) AND r.erased = 0 ORDER BY r.id`
 	restCountSQL = `SELECT COUNT(*) FILTER (WHERE r.id <= ?), COUNT(*) FROM records r INDEXED BY records_team_field
-		WHERE r.team_id = ? AND r.field_at < ?`
+		WHERE r.team_id = ? AND (r.field_at < ? OR r.updated_seq > ?)`
 )
 
 // refreshLinks brings young_person_links up to date with the encounters

@@ -398,6 +398,9 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	}
 	if cur.since > 0 {
 		res.Partial, res.FieldSince = true, cur.since
+		if !more {
+			res.FieldSeq = now
+		}
 	}
 	if cur.base == 0 && fieldSubset(scope) {
 		if cur.after == "" {

@@ -132,8 +132,8 @@ func TestFieldSubsetPlans(t *testing.T) {
 		want      string
 	}{
 		{"subset total", subsetTotalSQL, []any{"t1", 1700000000}, "SEARCH r USING COVERING INDEX records_team_field (team_id=?)"},
-		{"rest count", restCountSQL, []any{"r", "t1", 1700000000}, "SEARCH r USING COVERING INDEX records_team_field (team_id=?)"},
-		{"rest page", restPageSQL, []any{"t1", "r", 1700000000}, "SEARCH r USING INDEX records_team_field (team_id=? AND id>?)"},
+		{"rest count", restCountSQL, []any{"r", "t1", 1700000000, 5}, "SEARCH r USING COVERING INDEX records_team_field (team_id=?)"},
+		{"rest page", restPageSQL, []any{"t1", "r", 1700000000, 5}, "SEARCH r USING INDEX records_team_field (team_id=? AND id>?)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan := queryPlan(t, db, tc.sql, tc.args...)

@@ -61,13 +61,14 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
+		{"SearchFollowsEveryChange", testSearch},
+		{"SavedFiltersPerPerson", testSavedFilters},
 		{"FirstSyncIsTheFieldSubset", testFirstSyncFieldSubset},
 		{"FetchedRecordsFollowTheLog", testFetchedRecordsFollow},
 		{"FetchIsScopedAndAudited", testFetchScoped},
 		{"FetchRestPagesTheRest", testFetchRest},
 		{"DirectoryReachesPhones", testDirectory},
-		{"SearchFollowsEveryChange", testSearch},
-		{"SavedFiltersPerPerson", testSavedFilters},
+		{"PartialPhoneConverges", testPartialPhoneConverges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,6 +140,7 @@ type phone struct {
 	fieldWeeks int
 	partial    bool
 	since      int64
+	seq        int64 // the subset's field_seq
 	dir        *protocol.Directory
 }
 
@@ -205,6 +207,9 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	}
 	if res.Partial {
 		p.partial, p.since = true, res.FieldSince
+	}
+	if res.FieldSeq > 0 {
+		p.seq = res.FieldSeq
 	}
 	p.outbox = nil
 	if res.Reset {

@@ -71,6 +71,10 @@ type Response struct {
 	// it sets aside (a fetch brings them whole).
 	Partial    bool  `json:"partial,omitempty"`
 	FieldSince int64 `json:"field_since,omitempty"`
+	// FieldSeq, on the subset's last page, is the log position every record
+	// it sent is at: a record changed after it may be one the phone lacks,
+	// whatever its age, so FetchRequest.Rest sends it too.
+	FieldSeq int64 `json:"field_seq,omitempty"`
 	// Progress is how far this pull has come (for a progress bar).
 	Progress *Progress `json:"progress,omitempty"`
 	// Directory is the service directory, when it differs from the version
@@ -121,6 +125,7 @@ type FetchRequest struct {
 	YoungPerson string   `json:"young_person,omitempty" validate:"max=64"`
 	Rest        bool     `json:"rest,omitempty"`
 	Since       int64    `json:"since,omitempty" validate:"gte=0"`
+	Seq         int64    `json:"seq,omitempty" validate:"gte=0"` // with Rest: the first sync's field_seq
 	After       string   `json:"after,omitempty" validate:"max=64"`
 	PageBytes   int      `json:"page_bytes,omitempty" validate:"omitempty,min=1024,max=8388608"`
 }

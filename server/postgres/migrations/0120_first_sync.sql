@@ -4,7 +4,7 @@
 -- as always: such a record is sent, never silently left off a phone.
 ALTER TABLE records ADD COLUMN field_at BIGINT;
 -- The subset is read in id order per team from this index alone.
-CREATE INDEX records_team_field ON records (team_id, id, field_at);
+CREATE INDEX records_team_field ON records (team_id, id, field_at, updated_seq);
 
 -- The service directory's version: phones hold a copy and are sent it again
 -- only when this changes. A trigger bumps it on every change, whoever writes.

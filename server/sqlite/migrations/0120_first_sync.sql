@@ -3,9 +3,10 @@
 -- in the field unless opened. NULL (rows stored before this migration) counts
 -- as always: such a record is sent, never silently left off a phone.
 ALTER TABLE records ADD COLUMN field_at INTEGER;
--- The subset is read in id order per team from this index alone; a record's
--- row (its state) is read only when it is sent.
-CREATE INDEX records_team_field ON records (team_id, id, field_at);
+-- The subset (and the rest of it, paged later) is read in id order per team
+-- from this index alone; a record's row (its state) is read only when it is
+-- sent.
+CREATE INDEX records_team_field ON records (team_id, id, field_at, updated_seq);
 
 -- The service directory's version: phones hold a copy and are sent it again
 -- only when this changes. Triggers bump it on every change, whoever writes.
