@@ -541,7 +541,8 @@ var chaosMarker = regexp.MustCompile(`(?:cx|kill test note) (cx[0-9a-f]+-p\d+-\S
 func (r *chaosRun) verify() {
 	t := r.t
 	d := r.direct()
-	saved, lost, doubled, notConverged := 0, 0, 0, 0
+	var tally saveTally
+	notConverged := 0
 	teams := map[string][]*chaosPhone{}
 	for _, p := range r.phones {
 		teams[p.person.TeamID] = append(teams[p.person.TeamID], p)
@@ -549,26 +550,9 @@ func (r *chaosRun) verify() {
 	var problems []string
 	for team, phones := range teams {
 		server := d.serverRecords(t, team)
-		count := map[string]int{}
-		for _, b := range server {
-			rec, err := syncengine.DecodeRecord(b)
-			must(t, err)
-			for _, m := range chaosMarker.FindAllStringSubmatch(rec.String("note"), -1) {
-				count[m[1]]++
-			}
-		}
+		count := markerCounts(t, server, chaosMarker)
 		for _, p := range phones {
-			for _, m := range p.saved {
-				saved++
-				switch n := count[m]; {
-				case n == 0:
-					lost++
-					problems = append(problems, fmt.Sprintf("%s: save %s is not on the server", p.name, m))
-				case n > 1:
-					doubled++
-					problems = append(problems, fmt.Sprintf("%s: save %s is on the server %d times", p.name, m, n))
-				}
-			}
+			problems = append(problems, tally.check(p.name, p.saved, count)...)
 			recs, st := r.records(p)
 			if st.PendingChangesets != 0 || len(st.Quarantined) != 0 || !sameMaps(recs, server) {
 				notConverged++
@@ -585,7 +569,7 @@ func (r *chaosRun) verify() {
 	report := []string{"chaos: resources over time (server process):"}
 	report = append(report, r.samples...)
 	report = append(report,
-		fmt.Sprintf("chaos: saves %d, lost %d, doubled %d, phones not converged %d of %d", saved, lost, doubled, notConverged, len(r.phones)),
+		fmt.Sprintf("chaos: saves %d, lost %d, doubled %d, phones not converged %d of %d", tally.saved, tally.lost, tally.doubled, notConverged, len(r.phones)),
 		fmt.Sprintf("chaos: syncs %d, server SIGKILLs %d (%d with a sync under way), phone SIGKILLs %d, disk-full spells %d, proxy %+v",
 			r.syncs, r.serverKills, r.killsMidSync, r.phoneKills, r.diskFull, r.proxy.Stats()),
 		fmt.Sprintf("chaos: sync errors by code: %s; unclear (no clear code) %d %q", strings.Join(codes, ", "), r.nUnclear, r.unclear))
@@ -598,12 +582,49 @@ func (r *chaosRun) verify() {
 		}
 		t.Fatalf("chaos found:\n  %s", strings.Join(problems, "\n  "))
 	}
-	if saved == 0 {
+	if tally.saved == 0 {
 		t.Fatal("no save was made: the run proves nothing")
 	}
 	if r.nUnclear > 0 {
 		t.Errorf("%d errors had no clear code (a worker sees \"internal error\"), e.g. %q", r.nUnclear, r.unclear)
 	}
+}
+
+// markerCounts counts, in a team's server records, each save's marker (re's
+// first group) in the note.
+func markerCounts(tb testing.TB, server map[string][]byte, re *regexp.Regexp) map[string]int {
+	tb.Helper()
+	count := map[string]int{}
+	for _, b := range server {
+		rec, err := syncengine.DecodeRecord(b)
+		must(tb, err)
+		for _, m := range re.FindAllStringSubmatch(rec.String("note"), -1) {
+			count[m[1]]++
+		}
+	}
+	return count
+}
+
+// saveTally adds up saves checked against the server: each must be there
+// exactly once.
+type saveTally struct{ saved, lost, doubled int }
+
+// check returns a problem for each of phone's saves not on the server
+// exactly once.
+func (s *saveTally) check(phone string, saved []string, count map[string]int) []string {
+	var problems []string
+	for _, m := range saved {
+		s.saved++
+		switch n := count[m]; {
+		case n == 0:
+			s.lost++
+			problems = append(problems, fmt.Sprintf("%s: save %s is not on the server", phone, m))
+		case n > 1:
+			s.doubled++
+			problems = append(problems, fmt.Sprintf("%s: save %s is on the server %d times", phone, m, n))
+		}
+	}
+	return problems
 }
 
 func sameMaps(a, b map[string][]byte) bool {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/joinedup/joinedup/fixtures"
 	"github.com/joinedup/joinedup/mobile-sdk/localstore"
+	"github.com/joinedup/joinedup/server/postgres/pgtest"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -42,7 +43,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Run(m) // stops the Postgres cluster of the three-node test
 	if srv != nil && srv.cmd != nil {
 		srv.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -68,14 +69,33 @@ func moduleRoot(tb testing.TB) string {
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
-func goBuild(tb testing.TB, out, pkg string) {
+var (
+	buildOnce sync.Once
+	buildErr  error
+)
+
+// buildBinaries builds the server and fieldsim once for the whole test
+// binary, into binDir, and returns their paths.
+func buildBinaries(tb testing.TB) (server, fieldsim string) {
 	tb.Helper()
-	cmd := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", out, pkg)
-	cmd.Dir = moduleRoot(tb)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "mobilesdk-e2e-"); buildErr != nil {
+			return
+		}
+		for _, b := range []struct{ out, pkg string }{{"joinedup", "./server/cmd/joinedup"}, {"fieldsim", "./mobile-sdk/cmd/fieldsim"}} {
+			cmd := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", filepath.Join(binDir, b.out), b.pkg)
+			cmd.Dir = moduleRoot(tb)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
 	}
+	return filepath.Join(binDir, "joinedup"), filepath.Join(binDir, "fieldsim")
 }
 
 // startServer builds and boots the server once for the whole test binary.
@@ -84,15 +104,9 @@ func startServer(tb testing.TB) *testServer {
 	if testing.Short() {
 		tb.Skip("end-to-end test: needs the server (skipped with -short)")
 	}
+	bin, fieldsim := buildBinaries(tb)
 	srvOnce.Do(func() {
-		var err error
-		if binDir, err = os.MkdirTemp("", "mobilesdk-e2e-"); err != nil {
-			srvErr = err
-			return
-		}
-		s := &testServer{dataDir: filepath.Join(binDir, "data"), bin: filepath.Join(binDir, "joinedup"), fieldsim: filepath.Join(binDir, "fieldsim")}
-		goBuild(tb, s.bin, "./server/cmd/joinedup")
-		goBuild(tb, s.fieldsim, "./mobile-sdk/cmd/fieldsim")
+		s := &testServer{dataDir: filepath.Join(binDir, "data"), bin: bin, fieldsim: fieldsim}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			srvErr = err

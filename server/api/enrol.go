@@ -70,7 +70,7 @@ func (s *Server) handleEnrol(c *fiber.Ctx) error {
 	if err := parseJSON(c, &req); err != nil {
 		return err
 	}
-	if !s.limiter.allow("enrol:" + c.IP()) {
+	if !s.allow(c.UserContext(), "enrol:"+c.IP()) {
 		return Errorf(domain.ERATELIMITED, "too many enrolment attempts")
 	}
 	e, err := s.Store.EnrolDevice(c.UserContext(), domain.EnrolRequest{Code: domain.NormaliseCode(req.Code), Platform: req.Platform,

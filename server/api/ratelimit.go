@@ -1,9 +1,35 @@
 package api
 
 import (
+	"context"
 	"sync"
 	"time"
 )
+
+// SharedLimits keeps rate-limit buckets where every server node sees them
+// (the Postgres store): with several nodes behind one address, a client
+// spreading its requests over them must not get a multiple of the rate.
+// TakeToken takes a token from key's bucket (rate per second, burst at
+// most), reporting false when it is empty.
+type SharedLimits interface {
+	TakeToken(ctx context.Context, key string, rate float64, burst int, now time.Time) (bool, error)
+}
+
+// allow takes a token for key from the shared buckets (Server.Limits) or,
+// without them or while they cannot be reached, from this process's.
+func (s *Server) allow(ctx context.Context, key string) bool {
+	if s.Config.RateLimit <= 0 {
+		return true
+	}
+	if s.Limits != nil {
+		ok, err := s.Limits.TakeToken(ctx, key, s.Config.RateLimit, s.Config.RateBurst, s.Config.Now())
+		if err == nil {
+			return ok
+		}
+		s.Logger.Warn("shared rate limits unavailable: this node's own apply", "err", err.Error())
+	}
+	return s.limiter.allow(key)
+}
 
 // limiter is a token bucket per key (device id). Buckets idle for a minute
 // are dropped so the map stays small.

@@ -100,6 +100,9 @@ type Server struct {
 	SignIn *signin.Checker
 
 	limiter *limiter
+	// Limits, when set (main, on Postgres), keeps the rate limits in the
+	// database so every node shares them; nil: each process keeps its own.
+	Limits SharedLimits
 
 	mu       sync.Mutex
 	lns      []net.Listener // every listener handed to Serve

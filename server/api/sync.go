@@ -41,7 +41,7 @@ func (s *Server) requireDevice(c *fiber.Ctx) error {
 	} else if err != nil {
 		return err
 	}
-	if !s.limiter.allow(d.ID) {
+	if !s.allow(c.UserContext(), d.ID) {
 		return Errorf(domain.ERATELIMITED, "too many requests from this device; slow down")
 	}
 	c.Locals("device", d)

@@ -1,6 +1,12 @@
 package domain
 
-import "time"
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
 
 // QuarantineItem is a refused changeset kept for review. It is keyed by
 // (device, replica, start): a device that forges another phone's replica id
@@ -74,4 +80,86 @@ type FieldChange struct {
 	After    string `json:"after"`
 	Inserted string `json:"inserted,omitempty"`
 	Deleted  string `json:"deleted,omitempty"`
+}
+
+// The review of a quarantined item, shared by both stores.
+
+// CheckResolution refuses a resolution other than release or discard.
+func CheckResolution(resolution string) error {
+	if resolution != ResolutionRelease && resolution != ResolutionDiscard {
+		return Errorf(EINVALID, "review quarantine", "resolution must be release or discard")
+	}
+	return nil
+}
+
+// ErrAlreadyReviewed answers a second review of an item.
+var ErrAlreadyReviewed = Errorf(ECONFLICT, "review quarantine", "already reviewed")
+
+const opRelease = "release quarantined changeset"
+
+// ReleasableChangeset is the changeset a release would apply: the item's
+// body must have been kept and must decode.
+func ReleasableChangeset(q QuarantineItem) (*syncengine.Changeset, error) {
+	if q.Body == nil {
+		return nil, Errorf(EINVALID, opRelease, "this change was too large to keep (%d bytes), so it cannot be released; discard it", q.BodySize)
+	}
+	cs, err := syncengine.DecodeChangeset(q.Body)
+	if err != nil {
+		return nil, Errorf(EINVALID, opRelease, "this change does not decode; discard it")
+	}
+	return cs, nil
+}
+
+// ErrPusherGone refuses a release for a device no longer active.
+var ErrPusherGone = Errorf(EFORBIDDEN, opRelease, "the device that sent this change is no longer active, so nothing can be released on its behalf")
+
+// ErrStillPending refuses a release whose dependencies are still missing.
+var ErrStillPending = Errorf(EMISSINGDEP, opRelease, "the changes it depends on have still not arrived")
+
+// ReviewAudit is the audit entry of a review.
+func ReviewAudit(reviewer string, q QuarantineItem, resolution string) AuditEntry {
+	return AuditEntry{PersonID: reviewer, DeviceID: q.DeviceID, Action: ActionReview,
+		Detail: map[string]any{"quarantine_id": q.ID, "resolution": resolution, "code": q.Code, "pushed_by": q.PersonID}}
+}
+
+// TouchedTeams lists (space-separated, a space either side) the teams whose
+// records cs writes into: where the store files each record it touches
+// (filed: team, and whether the record exists), and for a new record where
+// it would be (its team_id, or its young person's team, teamOf). It decides
+// only who sees a refused item, never what is allowed.
+func TouchedTeams(cs *syncengine.Changeset, filed func(syncengine.RecordID) (team string, exists bool, err error),
+	teamOf func(recordID string) (string, error)) (string, error) {
+	teams := " "
+	add := func(t string) {
+		if t != "" && !strings.Contains(teams, " "+t+" ") {
+			teams += t + " "
+		}
+	}
+	for _, d := range cs.Deps {
+		team, exists, err := filed(d.Record)
+		if err != nil {
+			return "", err
+		}
+		if exists {
+			add(team)
+			continue
+		}
+		for _, op := range cs.Ops {
+			var v string
+			if op.Record != d.Record || op.Kind != syncengine.OpSet || json.Unmarshal(op.Value, &v) != nil {
+				continue
+			}
+			switch op.Field {
+			case "team_id":
+				add(v)
+			case "young_person_id":
+				t, err := teamOf(v)
+				if err != nil {
+					return "", err
+				}
+				add(t)
+			}
+		}
+	}
+	return teams, nil
 }

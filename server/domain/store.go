@@ -150,6 +150,25 @@ type TransferStore interface {
 	Transfers(ctx context.Context, f TransferFilter) ([]Transfer, error)
 }
 
+// PrivacyStore is erasure (with its ledger and the phones' purge notices),
+// retention with legal holds, the access history and the audit chain.
+type PrivacyStore interface {
+	Erase(ctx context.Context, req ErasureRequest) (ErasureResult, error)
+	PurgeNotices(ctx context.Context, ids []string) ([]PurgeNotice, error)
+	YoungPersonRecords(ctx context.Context, ypID string) ([]string, error)
+	AccessHistory(ctx context.Context, ids []string) ([]Access, error)
+	RetentionRules(ctx context.Context) ([]RetentionRule, error)
+	SetRetentionRule(ctx context.Context, rule RetentionRule, by string) error
+	RetentionPreview(ctx context.Context) (RetentionPlan, error)
+	RunRetention(ctx context.Context) (RetentionRun, error)
+	RunRetentionIfDue(ctx context.Context) (bool, RetentionRun, error)
+	RetentionRuns(ctx context.Context, limit int) ([]RetentionRun, error)
+	PlaceLegalHold(ctx context.Context, h LegalHold) error
+	LiftLegalHold(ctx context.Context, recordID, by string) error
+	// VerifyAudit checks the audit log's hash chain.
+	VerifyAudit(ctx context.Context) (AuditVerify, error)
+}
+
 // AuditLog is append-only: there is no method to change or delete an entry.
 type AuditLog interface {
 	AppendAudit(ctx context.Context, e AuditEntry) error

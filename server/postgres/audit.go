@@ -30,6 +30,7 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)`,
 		at, nullString(e.PersonID), nullString(e.DeviceID), e.Action, nullString(e.RecordID), string(detail))
+	tx.audited = true
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/postgres"
 	"github.com/joinedup/joinedup/server/postgres/pgtest"
 	"github.com/joinedup/joinedup/server/storetest"
@@ -30,6 +31,6 @@ func TestConformance(t *testing.T) {
 		now := time.Now()
 		db := openDB(t, pgtest.URL(t), &now)
 		return storetest.Harness{Store: db, Outbox: db.Outbox(), Tokens: db.Outbox(),
-			SetNow: func(t time.Time) { now = t }}
+			SetNow: func(t time.Time) { now = t }, SetBounds: func(b domain.QuarantineBounds) { db.Bounds = b }}
 	})
 }

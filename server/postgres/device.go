@@ -321,8 +321,17 @@ func (db *DB) Devices(ctx context.Context, f domain.DeviceFilter) ([]domain.Devi
 	return collect(rows, err, func(r pgx.Rows) (domain.Device, error) { return scanDevice(r) })
 }
 
-// RevokeDevice revokes a device and asks it to wipe; revoking twice is a no-op.
+// RevokeDevice revokes a device and asks it to wipe; revoking twice is a
+// no-op. Its live channel, on whichever node, is poked to sync now and learn.
 func (db *DB) RevokeDevice(ctx context.Context, deviceID, by, reason string) error {
+	err := db.revokeDevice(ctx, deviceID, by, reason)
+	if err == nil {
+		db.poke(ctx, []string{"device:" + deviceID})
+	}
+	return err
+}
+
+func (db *DB) revokeDevice(ctx context.Context, deviceID, by, reason string) error {
 	return db.update(ctx, func(tx *Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE devices SET status = 'revoked', wipe_requested = true, revoked_by = $1, revoked_at = $2
 			WHERE id = $3 AND status = 'active'`, by, tx.now, deviceID)

@@ -8,3 +8,6 @@ func PullSQL(s domain.Scope) (logPage, snapshot string, arg any) {
 	f5, _ := scopeFilter(s, 5)
 	return logPageSQL(f4), snapshotSQL(f5), arg
 }
+
+// AccessHistorySQL is the access history's query (for its plan test).
+const AccessHistorySQL = accessHistorySQL

@@ -116,6 +116,14 @@ func (s *Outbox) RemoveToken(ctx context.Context, token string) error {
 	return nil
 }
 
+// RemoveDeviceTokens forgets every token of a device (it was revoked).
+func (s *Outbox) RemoveDeviceTokens(ctx context.Context, deviceID string) error {
+	if _, err := s.db.pool.Exec(ctx, `DELETE FROM push_tokens WHERE device_id = $1`, deviceID); err != nil {
+		return fmt.Errorf("push: remove tokens of device %s: %w", deviceID, err)
+	}
+	return nil
+}
+
 // Claim leases up to limit due notifications to owner, urgent ones first.
 // Rows another sender is claiming right now are skipped, not waited for.
 func (s *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]domain.Claimed, error) {

@@ -31,6 +31,10 @@ func TestPullQueriesUseIndexes(t *testing.T) {
 		{"log page", logPage, []any{int64(0), int64(100), "r", teams}, []string{"changesets_pkey", "changeset_records_seq", "records_pkey"}},
 		{"team snapshot", snapshot, []any{"", int64(0), int64(0), int64(100), teams, int64(0)}, []string{"records_team"}},
 		{"team field subset", snapshot, []any{"", int64(0), int64(0), int64(100), teams, int64(1700000000)}, []string{"records_team"}},
+		{"access history", postgres.AccessHistorySQL, []any{[]string{"r1", "r2"}}, []string{"audit_records", "audit_record"}},
+		{"unsealed audit rows", `SELECT id FROM audit_log WHERE chain_pos IS NULL ORDER BY id LIMIT 1000`, nil, []string{"audit_unchained"}},
+		{"held items woken by a stored change", `SELECT quarantine_id FROM held_waits
+			WHERE (record_id = $1 AND replica_id IN ($2, '*')) OR (record_id = '*' AND replica_id = '*')`, []any{"r", "x"}, []string{"held_waits_pkey"}},
 		{"duplicate check", `SELECT seq FROM changesets WHERE replica_id = $1 AND start = $2`, []any{"r", int64(1)},
 			[]string{"changesets_replica_id_start_key"}},
 	} {

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,9 @@ type DB struct {
 	// Rules plan what an accepted change asks of the server (server/notify);
 	// their intents are written in the transaction that stores the change.
 	Rules domain.Rules
+	// Bounds limit what one device can make the server keep of the
+	// changesets it refused (zero: domain.DefaultQuarantineBounds).
+	Bounds domain.QuarantineBounds
 	// MaxConns and MinConns size the pool (0: pgxpool's defaults, or the
 	// URL's pool_max_conns / pool_min_conns).
 	MaxConns, MinConns int32
@@ -52,6 +56,10 @@ type DB struct {
 	Log *slog.Logger
 
 	pool *pgxpool.Pool
+	// The audit chain's sealer (auditchain.go).
+	sealNudge  chan struct{}
+	stopSealer func()
+	rateCalls  atomic.Int64 // TakeToken's calls, to sweep idle buckets now and then
 }
 
 // NewDB returns an unopened DB for url.
@@ -107,11 +115,17 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: %w", err)
 	}
+	db.startSealer()
+	db.nudgeSealer() // rows a node left unsealed when it stopped
 	return nil
 }
 
 // Close closes the pool.
 func (db *DB) Close() error {
+	if db.stopSealer != nil {
+		db.stopSealer()
+		db.stopSealer = nil
+	}
 	if db.pool != nil {
 		db.pool.Close()
 	}
@@ -137,13 +151,11 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.pool.Ping(ctx)
 }
 
-// Health reports a lost connection as a fault; Postgres checks its own pages.
+// Health has nothing of its own to report: Postgres checks its own pages,
+// and a lost connection is Ping's (readyz asks it next and answers 503
+// unavailable). Fault is a write's error code, never a connection state.
 func (db *DB) Health(ctx context.Context) domain.StorageHealth {
-	var h domain.StorageHealth
-	if err := db.Ping(ctx); err != nil {
-		h.Fault = "database unreachable"
-	}
-	return h
+	return domain.StorageHealth{}
 }
 
 // Backup is not done by the server on Postgres: a consistent copy while
@@ -160,6 +172,8 @@ type Tx struct {
 	now time.Time
 	// locked is set once the transaction holds the commit lock (seqLock).
 	locked bool
+	// audited: the transaction appended to the audit log (to seal after commit).
+	audited bool
 }
 
 // Now returns the transaction's fixed time.
@@ -242,7 +256,13 @@ func (db *DB) updateOnce(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	if tx.audited && db.sealNudge != nil {
+		db.nudgeSealer()
+	}
+	return nil
 }
 
 // view runs fn in a read-only transaction that sees one snapshot.

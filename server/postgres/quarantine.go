@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,11 +14,8 @@ import (
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
-// QuarantineBodyMax is the largest refused changeset whose body is kept for
-// review; beyond it only its size and digest are (as SQLite's default).
-const QuarantineBodyMax = 256 << 10
-
-// quarantine keeps a refused changeset with its reason, for review.
+// quarantine keeps a refused changeset with its reason, for review; its
+// body within the device's bounds, beyond them its size and digest.
 func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr protocol.PushResult, cause error, res *domain.SyncResult) (protocol.PushResult, error) {
 	code := syncengine.ErrorCode(cause)
 	if code == domain.EINTERNAL {
@@ -28,21 +23,19 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 	}
 	msg := syncengine.ErrorMessage(cause)
 	body := syncengine.EncodeChangeset(cs)
-	var stored []byte
-	if len(body) <= QuarantineBodyMax {
-		stored = body
-	}
-	digest := sha256.Sum256(body)
-	teams, err := a.touchedTeams(cs)
+	u, err := a.usage(dev.ID)
 	if err != nil {
 		return pr, err
 	}
-	if _, err := a.tx.Exec(a.ctx, `INSERT INTO quarantine (device_id, person_id, teams, replica_id, start, code, message, body, body_size, body_digest, created)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET teams = excluded.teams, code = excluded.code, message = excluded.message,
-			body = excluded.body, body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
-			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL`,
-		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.now); err != nil {
+	var stored []byte
+	if u.Keep(a.tx.db.bounds(), int64(len(body))) {
+		stored = body
+	}
+	id, err := a.storeItem(dev, pr, cs, code, msg, body, stored)
+	if err != nil {
+		return pr, err
+	}
+	if _, err := a.tx.Exec(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = $1`, id); err != nil {
 		return pr, err
 	}
 	if err := appendAudit(a.ctx, a.tx, domain.AuditEntry{DeviceID: dev.ID, PersonID: dev.PersonID, Action: domain.ActionQuar,
@@ -54,44 +47,40 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 	return pr, nil
 }
 
-// touchedTeams lists (" a b ") the teams whose records cs writes into:
-// where each record is filed, and for a new one where it would be. It
-// decides only who sees the refused item, never what is allowed.
+// storeItem writes (or reopens) the device's quarantine item for cs: its
+// size and digest always, the body only if stored is not nil.
+func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *syncengine.Changeset, code, msg string, body, stored []byte) (id int64, err error) {
+	digest := sha256.Sum256(body)
+	teams, err := a.touchedTeams(cs)
+	if err != nil {
+		return 0, err
+	}
+	err = a.tx.QueryRow(a.ctx, `INSERT INTO quarantine (device_id, person_id, teams, replica_id, start, code, message, body, body_size, body_digest, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (device_id, replica_id, start) DO UPDATE SET teams = excluded.teams, code = excluded.code, message = excluded.message,
+			body = excluded.body, body_size = excluded.body_size, body_digest = excluded.body_digest, created = excluded.created,
+			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL
+		RETURNING id`,
+		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.now).Scan(&id)
+	return id, err
+}
+
+// touchedTeams lists the teams whose records cs writes into (domain.TouchedTeams).
 func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
-	teams := " "
-	add := func(t string) {
-		if t != "" && !strings.Contains(teams, " "+t+" ") {
-			teams += t + " "
-		}
-	}
-	for _, d := range cs.Deps {
-		c, err := a.get(d.Record)
+	return domain.TouchedTeams(cs, func(id syncengine.RecordID) (string, bool, error) {
+		c, err := a.get(id)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
-		if c.exists {
-			add(c.team)
-			continue
+		return c.team, c.exists, nil
+	}, func(id string) (string, error) {
+		var team string
+		err := a.tx.QueryRow(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = $1`, id).Scan(&team)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", nil
 		}
-		for _, op := range cs.Ops {
-			var v string
-			if op.Record != d.Record || op.Kind != syncengine.OpSet || json.Unmarshal(op.Value, &v) != nil {
-				continue
-			}
-			switch op.Field {
-			case "team_id":
-				add(v)
-			case "young_person_id":
-				var team string
-				err := a.tx.QueryRow(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = $1`, v).Scan(&team)
-				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-					return "", err
-				}
-				add(team)
-			}
-		}
-	}
-	return teams, nil
+		return team, err
+	})
 }
 
 const quarantineCols = `id, device_id, person_id, replica_id, start, code, message, body IS NOT NULL, body_size, COALESCE(body_digest, ''::bytea),
@@ -207,8 +196,8 @@ func (db *DB) QuarantineItem(ctx context.Context, id int64, reviewer domain.Pers
 // it on record only; release applies it if the policy allows it now, for
 // its pusher and for the reviewer.
 func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error {
-	if resolution != domain.ResolutionRelease && resolution != domain.ResolutionDiscard {
-		return domain.Errorf(domain.EINVALID, "review quarantine", "resolution must be release or discard")
+	if err := domain.CheckResolution(resolution); err != nil {
+		return err
 	}
 	return db.update(ctx, func(tx *Tx) error {
 		rs, err := scopeOf(ctx, tx, reviewer)
@@ -220,7 +209,7 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 			return err
 		}
 		if !q.ReviewedAt.IsZero() {
-			return domain.Errorf(domain.ECONFLICT, "review quarantine", "already reviewed")
+			return domain.ErrAlreadyReviewed
 		}
 		if resolution == domain.ResolutionRelease {
 			if err := release(ctx, tx, q, rs); err != nil {
@@ -231,24 +220,22 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 			reviewer.ID, tx.now, resolution, id); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: reviewer.ID, DeviceID: q.DeviceID, Action: domain.ActionReview,
-			Detail: map[string]any{"quarantine_id": id, "resolution": resolution, "code": q.Code, "pushed_by": q.PersonID}})
+		if _, err := tx.Exec(ctx, `DELETE FROM held_waits WHERE quarantine_id = $1`, id); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, domain.ReviewAudit(reviewer.ID, q, resolution))
 	})
 }
 
 // release applies a reviewed item as its pusher, checked as of now.
 func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer domain.Scope) error {
-	const op = "release quarantined changeset"
-	if q.Body == nil {
-		return domain.Errorf(domain.EINVALID, op, "this change was too large to keep (%d bytes), so it cannot be released; discard it", q.BodySize)
-	}
-	cs, err := syncengine.DecodeChangeset(q.Body)
+	cs, err := domain.ReleasableChangeset(q)
 	if err != nil {
-		return domain.Errorf(domain.EINVALID, op, "this change does not decode; discard it")
+		return err
 	}
 	dev, err := scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices d WHERE id = $1`, q.DeviceID))
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && dev.Status != domain.DeviceActive) {
-		return domain.Errorf(domain.EFORBIDDEN, op, "the device that sent this change is no longer active, so nothing can be released on its behalf")
+		return domain.ErrPusherGone
 	} else if err != nil {
 		return err
 	}
@@ -267,7 +254,7 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 	}
 	switch applied.Status {
 	case syncengine.Pending:
-		return domain.Errorf(domain.EMISSINGDEP, op, "the changes it depends on have still not arrived")
+		return domain.ErrStillPending
 	case syncengine.Duplicate:
 		return nil
 	}

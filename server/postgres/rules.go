@@ -102,6 +102,9 @@ func (s *serverStore) Commit(cs *syncengine.Changeset, recs []*syncengine.Record
 			return err
 		}
 	}
+	if s.prefix == "" {
+		return nil // a one-off replica (an erasure's): no counter to keep
+	}
 	if _, err := s.ap.tx.Exec(s.ap.ctx, `UPDATE meta SET value = $2 WHERE key = $1`, s.prefix+"_counter", strconv.FormatUint(cs.End(), 10)); err != nil {
 		return err
 	}

@@ -107,3 +107,30 @@ func TestServerEditsOnTwoNodesUseEachCounterOnce(t *testing.T) {
 		t.Fatalf("server replica stored %d changesets with %d distinct counters, want %d", n, distinct, 2*each)
 	}
 }
+
+// A phone revoked through node A hears it on node B's live channel (the
+// device's own key), so it syncs at once, is refused and wipes.
+func TestRevocationPokeCrossesNodes(t *testing.T) {
+	ns := nodes(t, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	heard := make(chan []string, 64)
+	go func() { _ = ns[1].Listen(ctx, func(keys []string) { heard <- keys }) }()
+	p := enrol(t, ns[0], "w_a")
+	want := "device:" + p.en.DeviceID
+	deadline := time.After(30 * time.Second)
+	// The listener is up at some point after it starts; revoking again is a
+	// no-op that pokes again, so repeat until a poke arrives.
+	for {
+		must(t, ns[0].RevokeDevice(context.Background(), p.en.DeviceID, "sup_a", "lost"))
+		select {
+		case keys := <-heard:
+			if slices.Contains(keys, want) {
+				return
+			}
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("node B never heard %s", want)
+		}
+	}
+}

@@ -17,8 +17,8 @@ var allClients = []byte("all")
 // CreateSession stores a new staff session.
 func (db *DB) CreateSession(ctx context.Context, s domain.StaffSession) error {
 	return db.update(ctx, func(tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO portal_sessions (token_hash, person_id, csrf, created, last_seen, expires) VALUES ($1, $2, $3, $4, $5, $6)`,
-			s.TokenHash, s.PersonID, s.CSRF, s.Created, s.LastSeen, s.Expires)
+		_, err := tx.Exec(ctx, `INSERT INTO portal_sessions (token_hash, person_id, csrf, created, last_seen, expires, stage) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			s.TokenHash, s.PersonID, s.CSRF, s.Created, s.LastSeen, s.Expires, s.Stage)
 		return err
 	})
 }
@@ -26,8 +26,8 @@ func (db *DB) CreateSession(ctx context.Context, s domain.StaffSession) error {
 // Session reads a session by its token's hash.
 func (db *DB) Session(ctx context.Context, tokenHash []byte) (domain.StaffSession, error) {
 	s := domain.StaffSession{TokenHash: tokenHash}
-	err := db.pool.QueryRow(ctx, `SELECT person_id, csrf, created, last_seen, expires FROM portal_sessions WHERE token_hash = $1`, tokenHash).
-		Scan(&s.PersonID, &s.CSRF, &s.Created, &s.LastSeen, &s.Expires)
+	err := db.pool.QueryRow(ctx, `SELECT person_id, csrf, created, last_seen, expires, stage FROM portal_sessions WHERE token_hash = $1`, tokenHash).
+		Scan(&s.PersonID, &s.CSRF, &s.Created, &s.LastSeen, &s.Expires, &s.Stage)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, notFound("session", "")
 	}

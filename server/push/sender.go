@@ -217,6 +217,10 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 				if s.paused(now) {
 					return
 				}
+				// The send deadline counts from the claim, on the real clock
+				// (cfg.Now may be a test's): a batch slow to start must not
+				// send so late that its lease ends before it is recorded.
+				claimed := time.Now()
 				cs, err := s.ob.Claim(ctx, s.cfg.Owner, now, s.cfg.Lease, s.cfg.BatchSize)
 				if err != nil {
 					errs[w] = err
@@ -225,7 +229,7 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 				if len(cs) == 0 {
 					return
 				}
-				n, err := s.sendBatch(ctx, cs)
+				n, err := s.sendBatch(ctx, cs, claimed.Add(s.cfg.Lease/2))
 				total.Add(int64(n))
 				if err != nil {
 					errs[w] = err
@@ -271,7 +275,9 @@ type msgRef struct {
 	token string
 }
 
-func (s *Sender) sendBatch(ctx context.Context, cs []Claimed) (int, error) {
+// sendBatch sends the claimed notifications, none after sendBy, and records
+// the outcomes.
+func (s *Sender) sendBatch(ctx context.Context, cs []Claimed, sendBy time.Time) (int, error) {
 	targets, err := s.ob.Targets(ctx, cs)
 	if err != nil {
 		return 0, err
@@ -289,7 +295,7 @@ func (s *Sender) sendBatch(ctx context.Context, cs []Claimed) (int, error) {
 	}
 	for lo := 0; lo < len(msgs); lo += s.cfg.BatchSize {
 		hi := min(lo+s.cfg.BatchSize, len(msgs))
-		s.sendEach(ctx, msgs[lo:hi], refs[lo:hi], states)
+		s.sendEach(ctx, msgs[lo:hi], refs[lo:hi], states, sendBy)
 	}
 	now := s.cfg.Now()
 	outcomes := make([]Outcome, len(states))
@@ -324,10 +330,11 @@ func (s *Sender) sendBatch(ctx context.Context, cs []Claimed) (int, error) {
 }
 
 // sendEach sends one SendEach call's worth of messages and folds the results into states.
-func (s *Sender) sendEach(ctx context.Context, msgs []*messaging.Message, refs []msgRef, states []*claimState) {
-	// Bounded so that we record outcomes well before our lease can expire: the SDK itself
-	// retries 503 and network errors with backoff inside this call.
-	sctx, cancel := context.WithTimeout(ctx, s.cfg.Lease/2)
+func (s *Sender) sendEach(ctx context.Context, msgs []*messaging.Message, refs []msgRef, states []*claimState, sendBy time.Time) {
+	// Bounded so that we record outcomes well before our lease can expire (half of it from
+	// the claim): past it, another sender may claim the same notifications and send them
+	// again. The SDK itself retries 503 and network errors with backoff inside this call.
+	sctx, cancel := context.WithDeadline(ctx, sendBy)
 	br, err := s.client.SendEach(sctx, msgs)
 	cancel()
 	if err != nil {

@@ -360,3 +360,41 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not send")
 	}
 }
+
+// slowTargets is an outbox whose token lookup takes a while (a busy
+// database): time the sender spends after claiming, before it sends.
+type slowTargets struct {
+	push.Outbox
+	delay time.Duration
+}
+
+func (s slowTargets) Targets(ctx context.Context, cs []push.Claimed) (map[string]push.Target, error) {
+	time.Sleep(s.delay)
+	return s.Outbox.Targets(ctx, cs)
+}
+
+// A sender sends only within the first half of its lease, counted from the
+// claim, so it records the outcome before the lease can pass to another
+// node (which would send the same notification again). Here the token
+// lookup alone outlasts half the lease: nothing is sent, and the
+// notification waits for a later attempt.
+func TestNoSendPastHalfTheLease(t *testing.T) {
+	e := newEnv(t)
+	e.token(t, "d1", "p1", "tok-1")
+	e.fake.Fallback(fcmfake.Response{Delay: 300 * time.Millisecond})
+	e.enqueue(t, note("n1", "p1"))
+	cfg := e.config(func(c *push.Config) { c.Lease = time.Second })
+	s, err := push.NewSender(context.Background(), cfg, slowTargets{e.store, 700 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := sendDue(t, s); n != 0 {
+		t.Fatalf("sent %d", n)
+	}
+	if got := e.fake.Count(); got != 0 {
+		t.Fatalf("FCM received %d sends started 700 ms into a 1 s lease; want none", got)
+	}
+	if r := e.row(t, "n1"); r.State != push.StatePending {
+		t.Fatalf("after a send given up: %+v", r)
+	}
+}

@@ -78,30 +78,16 @@ func (db *DB) AccessHistory(ctx context.Context, ids []string) ([]domain.Access,
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var a domain.Access
-			var at, action, record, detail string
-			if err := rows.Scan(&a.AuditID, &at, &a.PersonID, &a.DeviceID, &action, &record, &detail); err != nil {
+			var id int64
+			var at, person, device, action, record, detail string
+			if err := rows.Scan(&id, &at, &person, &device, &action, &record, &detail); err != nil {
 				return err
-			}
-			a.At = parseTime(at)
-			a.How = action
-			if action == "sync" {
-				a.How = "download"
 			}
 			var d struct {
 				Records []string `json:"records"`
 			}
 			_ = json.Unmarshal([]byte(detail), &d)
-			if want[record] {
-				a.Records = append(a.Records, record)
-			}
-			for _, r := range d.Records {
-				if want[r] && !slices.Contains(a.Records, r) {
-					a.Records = append(a.Records, r)
-				}
-			}
-			slices.Sort(a.Records)
-			out = append(out, a)
+			out = append(out, domain.AccessOf(id, parseTime(at), person, device, action, record, d.Records, want))
 		}
 		return rows.Err()
 	})

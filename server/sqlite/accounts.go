@@ -15,16 +15,16 @@ import (
 // CreatePasswordToken stores a one-time password link. Earlier unused links
 // for the same person are used up: only the newest link works.
 func (db *DB) CreatePasswordToken(ctx context.Context, t domain.PasswordToken) error {
-	if t.Purpose != domain.PasswordSet && t.Purpose != domain.PasswordReset {
-		return domain.Errorf(domain.EINVALID, "password link", "unknown purpose %q", t.Purpose)
+	if err := domain.CheckPasswordToken(t, domain.Person{}); err != nil {
+		return err
 	}
 	return db.update(ctx, func(tx *Tx) error {
 		p, err := findPerson(ctx, tx, "id = ?", t.PersonID)
 		if err != nil {
 			return err
 		}
-		if !p.Deactivated.IsZero() {
-			return domain.Errorf(domain.ECONFLICT, "password link", "%s has been deactivated", p.Name)
+		if err := domain.CheckPasswordToken(t, p); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE password_tokens SET used_at = ? WHERE person_id = ? AND used_at IS NULL`,
 			tx.NowText(), t.PersonID); err != nil {
@@ -51,13 +51,13 @@ func livePasswordLink(ctx context.Context, tx *Tx, tokenHash []byte) (domain.Per
 	err := tx.QueryRowContext(ctx, `SELECT person_id, expires FROM password_tokens WHERE token_hash = ? AND used_at IS NULL`,
 		tokenHash).Scan(&personID, &expires)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !parseTime(expires).After(tx.Now())) {
-		return domain.Person{}, deadLink
+		return domain.Person{}, domain.ErrDeadLink
 	} else if err != nil {
 		return domain.Person{}, err
 	}
 	p, err := findPerson(ctx, tx, "id = ?", personID)
 	if err == nil && !p.Deactivated.IsZero() {
-		return domain.Person{}, deadLink
+		return domain.Person{}, domain.ErrDeadLink
 	}
 	return p, err
 }
@@ -88,8 +88,6 @@ func (db *DB) UsePasswordToken(ctx context.Context, tokenHash []byte, passwordHa
 	})
 	return p, err
 }
-
-var deadLink = domain.Errorf(domain.ENOTFOUND, "set password", "this link has expired or has already been used; ask an admin for a new one")
 
 // ClearSignInFailures forgets an account name's failed sign-ins from every
 // client: the admin has checked it is the person asking.
@@ -151,11 +149,8 @@ func (db *DB) DeactivatePerson(ctx context.Context, personID, by string) (domain
 		if err != nil {
 			return err
 		}
-		if !p.Deactivated.IsZero() {
-			return domain.Errorf(domain.ECONFLICT, "deactivate", "%s was already deactivated", p.Name)
-		}
-		if personID == by {
-			return domain.Errorf(domain.EINVALID, "deactivate", "you cannot deactivate yourself; ask another admin")
+		if err := domain.CheckDeactivate(p, by); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE people SET deactivated = ?, updated = ? WHERE id = ?`, tx.NowText(), tx.NowText(), personID); err != nil {
 			return err
@@ -205,9 +200,7 @@ func (db *DB) DeactivatePerson(ctx context.Context, personID, by string) (domain
 				return err
 			}
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, Action: domain.ActionDeactivate, RecordID: personID,
-			Detail: map[string]any{"devices_revoked": d.DevicesRevoked, "sessions_ended": d.SessionsEnded,
-				"flagged": d.Flagged, "flagged_to": d.Supervisor}})
+		return appendAudit(ctx, tx, domain.DeactivationAudit(by, d))
 	})
 	return d, err
 }
@@ -235,7 +228,7 @@ func openWorkOf(ctx context.Context, tx *Tx, p domain.Person) ([]string, error) 
 		if err != nil {
 			return nil, err
 		}
-		if rec.String("assignee") == p.ID && rec.String("status") == "open" {
+		if domain.OpenWorkOf(rec, p.ID) {
 			out = append(out, r.id)
 		}
 	}

@@ -91,13 +91,12 @@ type applier struct {
 	tx    *Tx
 	cache map[syncengine.RecordID]*cachedRecord
 	// Held items woken by the changesets stored so far (see drainHeld).
-	wake  []int64
-	woken map[int64]bool
+	held domain.HeldQueue
 	// noWaits: held_waits was empty when read (waitsRead) and nothing has
 	// been held since, so no stored record can wake anything.
 	waitsRead, noWaits bool
-	usages             map[string]*deviceUsage // per device, see usage
-	pv                 privacyState            // erasure bookkeeping (erasure.go)
+	usages             map[string]*domain.QuarantineUsage // per device, see usage
+	pv                 privacyState                       // erasure bookkeeping (erasure.go)
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go).
 	policy domain.PolicyCache

@@ -24,7 +24,7 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	if !e.At.IsZero() {
 		at = e.At
 	}
-	row := auditRow{at: formatTime(at), person: e.PersonID, device: e.DeviceID, action: e.Action, record: e.RecordID, detail: string(detail)}
+	row := auditRow{domain.AuditRow{At: formatTime(at), Person: e.PersonID, Device: e.DeviceID, Action: e.Action, Record: e.RecordID, Detail: string(detail)}}
 	if tx.auditTail == nil {
 		tail, chained, err := readAuditTail(ctx, tx)
 		if err != nil {
@@ -32,7 +32,7 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 		}
 		if !chained {
 			r, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-				row.at, nullString(row.person), nullString(row.device), row.action, nullString(row.record), row.detail)
+				row.At, nullString(row.Person), nullString(row.Device), row.Action, nullString(row.Record), row.Detail)
 			if err != nil {
 				return err
 			}
@@ -46,14 +46,14 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	}
 	// Sealed as written: the id AUTOINCREMENT would give, and the hash over
 	// the previous row's, known from the tail this transaction keeps.
-	row.id = tx.auditTail.id + 1
+	row.ID = tx.auditTail.id + 1
 	h := row.digest(tx.auditTail.hash)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		row.id, row.at, nullString(row.person), nullString(row.device), row.action, nullString(row.record), row.detail, tx.auditTail.hash, h); err != nil {
+		row.ID, row.At, nullString(row.Person), nullString(row.Device), row.Action, nullString(row.Record), row.Detail, tx.auditTail.hash, h); err != nil {
 		tx.auditTail = nil
 		return err
 	}
-	tx.auditTail.id, tx.auditTail.hash = row.id, h
+	tx.auditTail.id, tx.auditTail.hash = row.ID, h
 	return nil
 }
 

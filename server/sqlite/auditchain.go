@@ -2,10 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -20,24 +17,20 @@ import (
 // honest code from changing rows; the chain shows when somebody with the
 // file did.
 
-// auditRow is the hashed content of one audit row.
+// auditRow is the hashed content of one audit row (its id is its chain position).
 type auditRow struct {
-	id                                         int64
-	at, person, device, action, record, detail string
-	prevHash, hash                             sql.NullString
+	domain.AuditRow
 }
 
-func (r auditRow) digest(prev string) string {
-	b, _ := json.Marshal([]any{prev, r.id, r.at, r.person, r.device, r.action, r.record, r.detail})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
+func (r auditRow) digest(prev string) string { return r.Digest(prev) }
 
 const auditRowCols = `id, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), detail, prev_hash, hash`
 
 func scanAuditRow(s interface{ Scan(...any) error }) (auditRow, error) {
 	var r auditRow
-	err := s.Scan(&r.id, &r.at, &r.person, &r.device, &r.action, &r.record, &r.detail, &r.prevHash, &r.hash)
+	var prev, hash sql.NullString
+	err := s.Scan(&r.ID, &r.At, &r.Person, &r.Device, &r.Action, &r.Record, &r.Detail, &prev, &hash)
+	r.Pos, r.PrevHash, r.Hash, r.Chained = r.ID, prev.String, hash.String, hash.Valid
 	return r, err
 }
 
@@ -107,12 +100,12 @@ func sealAuditChain(ctx context.Context, tx *Tx) error {
 			rows.Close()
 			return err
 		}
-		if r.hash.Valid {
-			prev = r.hash.String
+		if r.Chained {
+			prev = r.Hash
 			continue
 		}
 		h := r.digest(prev)
-		todo = append(todo, upd{r.id, prev, h})
+		todo = append(todo, upd{r.ID, prev, h})
 		prev = h
 	}
 	rows.Close()
@@ -154,49 +147,29 @@ func (db *DB) VerifyAudit(ctx context.Context) (res domain.AuditVerify, err erro
 }
 
 func verifyAudit(ctx context.Context, tx *sql.Tx) (domain.AuditVerify, error) {
-	var res domain.AuditVerify
 	rows, err := tx.QueryContext(ctx, `SELECT `+auditRowCols+` FROM audit_log ORDER BY id`)
 	if err != nil {
-		return res, fmt.Errorf("read audit log: %w", err)
+		return domain.AuditVerify{}, fmt.Errorf("read audit log: %w", err)
 	}
 	defer rows.Close()
-	prev, lastID := "", int64(0)
+	var c domain.AuditChecker
 	for rows.Next() {
 		r, err := scanAuditRow(rows)
 		if err != nil {
-			return res, err
+			return domain.AuditVerify{}, err
 		}
-		res.Rows++
-		bad := func(why string) (domain.AuditVerify, error) {
-			res.BadID, res.Why = r.id, why
-			return res, nil
+		if !c.Next(r.AuditRow) {
+			return c.Result(0), nil
 		}
-		switch {
-		case !r.hash.Valid:
-			return bad("row has no hash (never chained, or its hash was removed)")
-		case r.prevHash.String != prev:
-			if lastID != 0 && r.id != lastID+1 {
-				return bad(fmt.Sprintf("rows %d to %d were deleted", lastID+1, r.id-1))
-			}
-			return bad("the previous row was deleted or changed (prev_hash does not match)")
-		case r.digest(prev) != r.hash.String:
-			return bad("row content was changed (hash does not match)")
-		}
-		prev, lastID = r.hash.String, r.id
 	}
 	if err := rows.Err(); err != nil {
-		return res, err
+		return domain.AuditVerify{}, err
 	}
 	// Deleting the newest rows leaves a chain that verifies; AUTOINCREMENT
 	// remembers the highest id ever issued.
 	var seq sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return res, err
+		return domain.AuditVerify{}, err
 	}
-	if seq.Valid && seq.Int64 > lastID {
-		res.BadID, res.Why = lastID+1, fmt.Sprintf("rows %d to %d were deleted (the newest rows)", lastID+1, seq.Int64)
-		return res, nil
-	}
-	res.OK = true
-	return res, nil
+	return c.Result(seq.Int64), nil
 }

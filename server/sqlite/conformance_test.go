@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/server/storetest"
 )
@@ -18,6 +19,8 @@ func TestConformance(t *testing.T) {
 		must(t, db.Open())
 		t.Cleanup(func() { db.Close() })
 		return storetest.Harness{Store: db, Outbox: db.Outbox(), Tokens: db.Outbox(),
-			SetNow: func(t time.Time) { now = t }}
+			SetNow: func(t time.Time) { now = t }, SetBounds: func(b domain.QuarantineBounds) {
+				db.HeldMaxCount, db.HeldMaxBytes, db.QuarantineBodyMax, db.QuarantineDeviceBytes = b.HeldMaxCount, b.HeldMaxBytes, b.BodyMax, b.DeviceBytes
+			}}
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -28,7 +27,7 @@ import (
 // not keep the erased bytes either.
 
 // RedactedMarker replaces the words a redaction removes from an encounter.
-const RedactedMarker = "[redacted]"
+const RedactedMarker = domain.RedactedMarker
 
 // LedgerPath is the erasure ledger file that outlives restores.
 func (db *DB) LedgerPath() string { return db.Path + ".erasures" }
@@ -185,15 +184,8 @@ func (a *applier) scrubStored(ids []string, selectSQL, updateSQL string, args ..
 		return err
 	}
 	for _, it := range items {
-		cs, err := syncengine.DecodeChangeset(it.body)
-		if err != nil {
-			continue // a body that does not decode holds nothing a reader gets
-		}
-		if !slices.ContainsFunc(cs.Records(), func(id syncengine.RecordID) bool { return slices.Contains(ids, string(id)) }) {
-			continue
-		}
-		if out, changed := syncengine.PurgeChangeset(cs, a.current); changed {
-			if _, err := a.tx.ExecContext(a.ctx, updateSQL, syncengine.EncodeChangeset(out), it.key); err != nil {
+		if out, changed := domain.ScrubBody(it.body, ids, a.current); changed {
+			if _, err := a.tx.ExecContext(a.ctx, updateSQL, out, it.key); err != nil {
 				return err
 			}
 		}
@@ -239,33 +231,25 @@ func (a *applier) notifyHolders(ids []string) error {
 	// Phones whose scope holds the records now (they may have received them
 	// before pulls were audited per record).
 	rows, err = a.tx.QueryContext(a.ctx, `SELECT d.id, d.person_id FROM devices d WHERE d.status = 'active'`)
-	type dp struct{ dev, person string }
-	active, err := collect(rows, err, func(r *sql.Rows) (x dp, err error) { return x, r.Scan(&x.dev, &x.person) })
+	active, err := collect(rows, err, func(r *sql.Rows) (x domain.DeviceOwner, err error) { return x, r.Scan(&x.Device, &x.Person) })
 	if err != nil {
 		return err
 	}
-	scopes := map[string]domain.Scope{}
-	for _, x := range active {
-		sc, ok := scopes[x.person]
-		if !ok {
-			p, err := findPerson(a.ctx, a.tx, "id = ?", x.person)
-			if err != nil {
-				continue
-			}
-			if sc, err = scopeOf(a.ctx, a.tx, p); err != nil {
-				return err
-			}
-			scopes[x.person] = sc
+	if err := domain.Holders(devs, active, ids, func(id string) (domain.Scope, bool, error) {
+		p, err := findPerson(a.ctx, a.tx, "id = ?", id)
+		if err != nil {
+			return domain.Scope{}, false, nil
 		}
-		for _, id := range ids {
-			c, err := a.get(syncengine.RecordID(id))
-			if err != nil {
-				return err
-			}
-			if c.exists && c.rec != nil && sc.Contains(c.rec.Type, c.team, c.service) {
-				add(x.dev, id)
-			}
+		s, err := scopeOf(a.ctx, a.tx, p)
+		return s, true, err
+	}, func(id string) (*domain.Stored, error) {
+		c, err := a.get(syncengine.RecordID(id))
+		if err != nil {
+			return nil, err
 		}
+		return &domain.Stored{Rec: c.rec, Team: c.team, Service: c.service, YP: c.yp, Exists: c.exists}, nil
+	}); err != nil {
+		return err
 	}
 	for dev, recs := range devs {
 		var exists int
@@ -300,8 +284,7 @@ func syncPurges(ctx context.Context, tx *Tx, req domain.SyncRequest, res *domain
 		confirmed += int(n)
 	}
 	if confirmed > 0 {
-		if err := appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: domain.ActionPurged,
-			Detail: map[string]any{"records": req.Purged}}); err != nil {
+		if err := appendAudit(ctx, tx, domain.ConfirmedPurgeAudit(req)); err != nil {
 			return err
 		}
 	}
@@ -368,11 +351,8 @@ func (db *DB) Ledger(ctx context.Context) ([]domain.LedgerEntry, error) {
 // reused). The WAL is truncated afterwards.
 func (db *DB) Erase(ctx context.Context, req domain.ErasureRequest) (domain.ErasureResult, error) {
 	var res domain.ErasureResult
-	if strings.TrimSpace(req.Reason) == "" {
-		return res, domain.Errorf(domain.EINVALID, "erase", "an erasure needs a reason")
-	}
-	if req.Kind == "" {
-		req.Kind = domain.ErasureByRequest
+	if err := domain.CheckErasure(&req); err != nil {
+		return res, err
 	}
 	err := db.update(ctx, func(tx *Tx) error {
 		var err error
@@ -386,9 +366,18 @@ func (db *DB) Erase(ctx context.Context, req domain.ErasureRequest) (domain.Eras
 	return res, nil
 }
 
-// eraseTx does an erasure inside tx. ledger, when set, is the ledger entries
-// being applied again (their redactions name character ids, not words, and
-// are not written to the ledger twice).
+// getter is the applier's current record (nil if absent), for domain.Erasure.
+func (a *applier) getLive(id syncengine.RecordID) (*syncengine.Record, error) {
+	c, err := a.get(id)
+	if err != nil || !c.exists {
+		return nil, err
+	}
+	return c.rec, nil
+}
+
+// eraseTx does an erasure inside tx (domain.Erasure decides what changes).
+// ledger, when set, is the ledger entries being applied again (not written
+// to the ledger twice).
 func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []domain.LedgerEntry) (domain.ErasureResult, error) {
 	var res domain.ErasureResult
 	ap := newApplier(ctx, tx)
@@ -402,48 +391,13 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 	if err != nil {
 		return res, err
 	}
-	var entries []domain.LedgerEntry
-	var redacted []string
-	edit := func(tx *syncengine.Txn) error {
-		for _, rid := range req.Erase {
-			c, err := ap.get(syncengine.RecordID(rid))
-			if err != nil {
-				return err
-			}
-			if !c.exists || c.rec == nil || c.rec.Erased != nil {
-				continue
-			}
-			if err := tx.Erase(c.rec.ID, req.Reason); err != nil {
-				return err
-			}
-			res.Erased = append(res.Erased, rid)
-		}
-		for _, rd := range req.Redact {
-			c, err := ap.get(syncengine.RecordID(rd.EncounterID))
-			if err != nil {
-				return err
-			}
-			if !c.exists || c.rec == nil || c.rec.Erased != nil || c.rec.Type != syncengine.TypeEncounter {
-				continue
-			}
-			e, did, err := redactEncounter(tx, c.rec, rd, ledger)
-			if err != nil {
-				return err
-			}
-			if did {
-				entries = append(entries, e)
-				redacted = append(redacted, rd.EncounterID)
-			}
-		}
-		return nil
-	}
+	er := &domain.Erasure{Req: req, Ledger: ledger, Get: ap.getLive}
 	if ledger == nil {
 		if err := checkLegalHolds(ctx, tx, req); err != nil {
 			return res, err
 		}
 	}
-	// Nothing to do makes no changeset.
-	if err := dryRun(ap, req, ledger); errors.Is(err, errNothing) {
+	if err := er.Check(); errors.Is(err, domain.ErrNothingToErase) {
 		return res, nil
 	} else if err != nil {
 		return res, err
@@ -452,9 +406,10 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 	if by == "" {
 		by = "server"
 	}
-	if _, err := rep.Edit(by, edit); err != nil {
+	if _, err := rep.Edit(by, er.Edit); err != nil {
 		return res, fmt.Errorf("erase: %w", err)
 	}
+	entries, redacted := er.Entries, er.Redacted
 	for i := range entries {
 		entries[i].At, entries[i].Reason = tx.now, req.Kind
 	}
@@ -485,12 +440,11 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 			return res, err
 		}
 	}
-	res.Redacted = redacted
+	res.Erased, res.Redacted = er.Erased, redacted
 	res.Devices = ap.pv.notified
 	res.Touched = st.res.Touched
-	if req.YoungPersonID != "" || len(res.Erased)+len(res.Redacted) > 0 {
-		detail := map[string]any{"kind": req.Kind, "erased": res.Erased, "redacted": res.Redacted, "devices": res.Devices}
-		if err := appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.By, Action: domain.ActionErase, RecordID: req.YoungPersonID, Detail: detail}); err != nil {
+	if e, ok := er.Audit(res.Devices); ok {
+		if err := appendAudit(ctx, tx, e); err != nil {
 			return res, err
 		}
 	}
@@ -498,17 +452,11 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 	return res, nil
 }
 
-var errNothing = errors.New("nothing to erase")
-
 // checkLegalHolds refuses an erasure that would touch a record under a
 // legal hold (a court or regulator needs it kept; retention skips them too).
 // Applying the ledger again is exempt: those erasures already happened.
 func checkLegalHolds(ctx context.Context, tx *Tx, req domain.ErasureRequest) error {
-	ids := slices.Clone(req.Erase)
-	for _, rd := range req.Redact {
-		ids = append(ids, rd.EncounterID)
-	}
-	b, _ := json.Marshal(ids)
+	b, _ := json.Marshal(domain.ErasureTargets(req))
 	var held string
 	err := tx.QueryRowContext(ctx, `SELECT record_id FROM legal_holds WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY record_id LIMIT 1`, string(b)).Scan(&held)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -516,7 +464,7 @@ func checkLegalHolds(ctx context.Context, tx *Tx, req domain.ErasureRequest) err
 	} else if err != nil {
 		return err
 	}
-	return domain.Errorf(domain.ECONFLICT, "erase", "record %s is under a legal hold: the hold must be lifted before it can be erased", held)
+	return domain.ErrLegalHold(held)
 }
 
 // privacyState is an applier's erasure bookkeeping.
@@ -524,111 +472,6 @@ type privacyState struct {
 	kind         string // why records are erased (domain.Erasure*); "" = a request
 	noLedgerFile bool   // applying the ledger file again: do not append to it
 	notified     int    // phones told to purge
-}
-
-// dryRun reports errNothing when the request would change nothing (every
-// record already erased, no encounter left to redact).
-func dryRun(ap *applier, req domain.ErasureRequest, ledger []domain.LedgerEntry) error {
-	for _, rid := range req.Erase {
-		c, err := ap.get(syncengine.RecordID(rid))
-		if err != nil {
-			return err
-		}
-		if c.exists && c.rec != nil && c.rec.Erased == nil {
-			return nil
-		}
-	}
-	for _, rd := range req.Redact {
-		c, err := ap.get(syncengine.RecordID(rd.EncounterID))
-		if err != nil {
-			return err
-		}
-		if c.exists && c.rec != nil && c.rec.Erased == nil && needsRedaction(c.rec, rd, ledger) {
-			return nil
-		}
-	}
-	return errNothing
-}
-
-func needsRedaction(r *syncengine.Record, rd domain.Redaction, ledger []domain.LedgerEntry) bool {
-	if f := r.Fields["young_people"]; rd.Unlink != "" && f != nil && f.Kind == syncengine.KindSet && len(f.Set[rd.Unlink]) > 0 {
-		return true
-	}
-	for name, f := range r.Fields {
-		if f.Kind != syncengine.KindText {
-			continue
-		}
-		if ledger != nil {
-			for _, e := range ledger {
-				if e.Record == string(r.ID) && len(f.VisiblePositions(e.Spans[name])) > 0 {
-					return true
-				}
-			}
-		} else if len(syncengine.RedactWords(r.String(name), rd.Words)) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// redactEncounter removes the young person's link and the named words (or,
-// applying the ledger again, the named characters) from an encounter.
-func redactEncounter(tx *syncengine.Txn, r *syncengine.Record, rd domain.Redaction, ledger []domain.LedgerEntry) (domain.LedgerEntry, bool, error) {
-	e := domain.LedgerEntry{Record: string(r.ID), Kind: "redact", Unlink: rd.Unlink, Spans: map[string][]syncengine.Span{}}
-	did := false
-	if f := r.Fields["young_people"]; rd.Unlink != "" && f != nil && f.Kind == syncengine.KindSet && len(f.Set[rd.Unlink]) > 0 {
-		if err := tx.Remove(r.ID, "young_people", rd.Unlink); err != nil {
-			return e, false, err
-		}
-		did = true
-	}
-	names := make([]string, 0, len(r.Fields))
-	for name, f := range r.Fields {
-		if f.Kind == syncengine.KindText {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		f := r.Fields[name]
-		var cuts [][2]int // (pos, n), last first
-		if ledger != nil {
-			var spans []syncengine.Span
-			for _, le := range ledger {
-				if le.Record == string(r.ID) {
-					spans = append(spans, le.Spans[name]...)
-				}
-			}
-			cuts = positionsToCuts(f.VisiblePositions(spans))
-		} else {
-			cuts = syncengine.RedactWords(r.String(name), rd.Words)
-		}
-		for _, cut := range cuts {
-			e.Spans[name] = append(e.Spans[name], f.TextSpans(cut[0], cut[1])...)
-			if err := tx.DeleteText(r.ID, name, cut[0], cut[1]); err != nil {
-				return e, false, err
-			}
-			if err := tx.InsertText(r.ID, name, cut[0], RedactedMarker); err != nil {
-				return e, false, err
-			}
-			did = true
-		}
-	}
-	return e, did, nil
-}
-
-// positionsToCuts groups ascending positions into (pos, n) runs, last first.
-func positionsToCuts(pos []int) [][2]int {
-	var cuts [][2]int
-	for _, p := range pos {
-		if k := len(cuts); k > 0 && cuts[k-1][0]+cuts[k-1][1] == p {
-			cuts[k-1][1]++
-			continue
-		}
-		cuts = append(cuts, [2]int{p, 1})
-	}
-	slices.Reverse(cuts)
-	return cuts
 }
 
 // checkpointAfterErasure folds the WAL into the database and truncates it,
@@ -665,18 +508,7 @@ func (db *DB) reapplyLedger(ctx context.Context) error {
 		if err := ap.recordLedger(entries); err != nil {
 			return err
 		}
-		req := domain.ErasureRequest{Reason: "erasure applied again after a restore", Kind: domain.ErasureReapplied}
-		for _, e := range entries {
-			switch e.Kind {
-			case "erase":
-				if !slices.Contains(req.Erase, e.Record) {
-					req.Erase = append(req.Erase, e.Record)
-				}
-			case "redact":
-				req.Redact = append(req.Redact, domain.Redaction{EncounterID: e.Record, Unlink: e.Unlink})
-			}
-		}
-		res, err = eraseTx(ctx, tx, req, entries)
+		res, err = eraseTx(ctx, tx, domain.ReapplyRequest(entries), entries)
 		return err
 	})
 	if err != nil {

@@ -3,10 +3,8 @@ package sqlite
 import (
 	"crypto/sha256"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
@@ -24,6 +22,12 @@ const (
 	DefaultQuarantineBodyMax     = 256 << 10
 	DefaultQuarantineDeviceBytes = 32 << 20 // bodies of a device's open items, held or not
 )
+
+// bounds are the DB's bounds in the domain's terms (domain.QuarantineBounds).
+func (db *DB) bounds() domain.QuarantineBounds {
+	return domain.QuarantineBounds{HeldMaxCount: db.HeldMaxCount, HeldMaxBytes: db.HeldMaxBytes, BodyMax: db.QuarantineBodyMax,
+		DeviceBytes: db.QuarantineDeviceBytes}
+}
 
 // openItem looks cs up in the device's own open quarantine. A changeset
 // already refused is answered as before (done); one held for a missing
@@ -54,26 +58,17 @@ func (a *applier) openItem(dev domain.Device, cs *syncengine.Changeset, pr *prot
 // missing nil means a record it touches is damaged on the server (see
 // errDamaged): it waits for any change to, or repair of, those records.
 func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.PushResult, heldID int64, missing []syncengine.Dep, res *domain.SyncResult) (protocol.PushResult, error) {
-	msg := fmt.Sprintf("changeset depends on changes the server does not have (%d records)", len(missing))
-	if missing == nil {
-		msg = "a record this change touches is damaged on the server; the change is kept and applied once it is repaired"
-	}
+	msg := domain.HeldMessage(missing)
 	if heldID == 0 {
 		body := syncengine.EncodeChangeset(cs)
-		db := a.tx.db
 		u, err := a.usage(dev.ID)
 		if err != nil {
 			return pr, err
 		}
-		size := int64(len(body))
-		if u.held >= db.HeldMaxCount || u.heldBytes+size > db.HeldMaxBytes || size > int64(db.QuarantineBodyMax) || u.kept+size > db.QuarantineDeviceBytes {
-			pr.Status, pr.Code = protocol.StatusRefused, domain.EHELDLIMIT
-			pr.Message = fmt.Sprintf("this change (%d bytes) depends on changes the server does not have, and this device already has %d changes (%d bytes) waiting: keep it and send it again after the changes it depends on", size, u.held, u.heldBytes)
+		if err := u.Hold(a.tx.db.bounds(), int64(len(body))); err != nil {
+			pr.Status, pr.Code, pr.Message = protocol.StatusRefused, domain.EHELDLIMIT, domain.ErrorMessage(err)
 			return pr, nil
 		}
-		u.held++
-		u.heldBytes += size
-		u.kept += size
 		if heldID, err = a.storeItem(dev, pr, cs, domain.EMISSINGDEP, msg, body, body); err != nil {
 			return pr, err
 		}
@@ -90,26 +85,19 @@ func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.
 	return pr, nil
 }
 
-// deviceUsage is what a device's open quarantine items hold, counted once
-// per transaction and kept up to date by it: a flood of refused changesets
-// in one request is then bounded without a query per changeset.
-type deviceUsage struct {
-	held            int   // held (missing_dependency) items
-	heldBytes, kept int64 // their body sizes; bodies kept, held or not
-}
-
-func (a *applier) usage(deviceID string) (*deviceUsage, error) {
+// usage is what a device's open quarantine items hold (domain.QuarantineUsage).
+func (a *applier) usage(deviceID string) (*domain.QuarantineUsage, error) {
 	if u, ok := a.usages[deviceID]; ok {
 		return u, nil
 	}
-	u := &deviceUsage{}
+	u := &domain.QuarantineUsage{}
 	if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FILTER (WHERE code = ?), COALESCE(SUM(body_size) FILTER (WHERE code = ?), 0),
 		COALESCE(SUM(length(body)), 0) FROM quarantine WHERE device_id = ? AND reviewed_at IS NULL`,
-		domain.EMISSINGDEP, domain.EMISSINGDEP, deviceID).Scan(&u.held, &u.heldBytes, &u.kept); err != nil {
+		domain.EMISSINGDEP, domain.EMISSINGDEP, deviceID).Scan(&u.Held, &u.HeldBytes, &u.Kept); err != nil {
 		return nil, err
 	}
 	if a.usages == nil {
-		a.usages = map[string]*deviceUsage{}
+		a.usages = map[string]*domain.QuarantineUsage{}
 	}
 	a.usages[deviceID] = u
 	return u, nil
@@ -144,28 +132,22 @@ func (a *applier) indexWaits(heldID int64, missing []syncengine.Dep) error {
 		}
 		return nil
 	}
-	for _, d := range missing {
-		c, err := a.get(d.Record)
+	waits, err := domain.HeldWaits(missing, func(id syncengine.RecordID) (syncengine.VV, bool, error) {
+		c, err := a.get(id)
 		if domain.ErrorCode(err) == domain.EMISSINGDEP { // damaged meanwhile
-			if err := anyChange(d.Record); err != nil {
-				return err
-			}
-			continue
-		} else if err != nil {
+			return nil, true, nil
+		} else if err != nil || c.rec == nil {
+			return nil, false, err
+		}
+		return c.rec.VV, false, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range waits {
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO held_waits (record_id, replica_id, quarantine_id) VALUES (?, ?, ?)`,
+			w.Record, w.Replica, heldID); err != nil {
 			return err
-		}
-		var have syncengine.VV
-		if c.rec != nil {
-			have = c.rec.VV
-		}
-		for _, e := range d.VV {
-			if have.Get(e.Replica) >= e.Seq {
-				continue
-			}
-			if _, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO held_waits (record_id, replica_id, quarantine_id) VALUES (?, ?, ?)`,
-				string(d.Record), e.Replica.String(), heldID); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -194,15 +176,7 @@ func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		if a.woken == nil {
-			a.woken = map[int64]bool{}
-		}
-		if !a.woken[id] {
-			a.woken[id] = true
-			a.wake = append(a.wake, id)
-		}
-	}
+	a.held.Wake(ids...)
 	return nil
 }
 
@@ -210,10 +184,11 @@ func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
 // changesets stored so far woke, and those their acceptance wakes in turn.
 // Scope keys they touch are added to res for the live channel.
 func (a *applier) drainHeld(res *domain.SyncResult) error {
-	for len(a.wake) > 0 {
-		id := a.wake[0]
-		a.wake = a.wake[1:]
-		delete(a.woken, id)
+	for {
+		id, ok := a.held.Next()
+		if !ok {
+			return nil
+		}
 		var device, code string
 		var body []byte
 		var reviewed sql.NullString
@@ -229,14 +204,8 @@ func (a *applier) drainHeld(res *domain.SyncResult) error {
 			_, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id)
 			return err
 		}
-		if reviewed.Valid || code != domain.EMISSINGDEP || body == nil || device == "" {
-			if err := forget(); err != nil {
-				return err
-			}
-			continue
-		}
-		cs, err := syncengine.DecodeChangeset(body)
-		if err != nil {
+		cs, ok := domain.Retryable(reviewed.Valid, code, body, device)
+		if !ok {
 			if err := forget(); err != nil {
 				return err
 			}
@@ -265,7 +234,6 @@ func (a *applier) drainHeld(res *domain.SyncResult) error {
 			res.Touched = appendKey(res.Touched, k)
 		}
 	}
-	return nil
 }
 
 func appendKey(keys []string, k string) []string {
@@ -328,54 +296,26 @@ func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *synce
 	return id, err
 }
 
-// touchedTeams lists (space-separated, a space either side) the teams whose
-// records cs writes into: where the server files each record it touches,
-// and for a new record where it would (its team_id, or its young person's
-// team). It decides only who sees the refused item, never what is allowed.
+// touchedTeams lists the teams whose records cs writes into (domain.TouchedTeams).
 func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
-	teams := " "
-	add := func(t string) {
-		if t != "" && !strings.Contains(teams, " "+t+" ") {
-			teams += t + " "
+	teamOf := func(id string) (string, error) {
+		var team string
+		err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, id).Scan(&team)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil
 		}
+		return team, err
 	}
-	for _, d := range cs.Deps {
-		c, err := a.get(d.Record)
+	return domain.TouchedTeams(cs, func(id syncengine.RecordID) (string, bool, error) {
+		c, err := a.get(id)
 		if domain.ErrorCode(err) == domain.EMISSINGDEP { // damaged: its team is on its row
-			var team string
-			if err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, string(d.Record)).Scan(&team); err == nil {
-				add(team)
-			}
-			continue
+			t, _ := teamOf(string(id))
+			return t, true, nil
 		} else if err != nil {
-			return "", err
+			return "", false, err
 		}
-		if c.exists {
-			add(c.team)
-			continue
-		}
-		for _, op := range cs.Ops {
-			if op.Record != d.Record || op.Kind != syncengine.OpSet {
-				continue
-			}
-			var v string
-			if json.Unmarshal(op.Value, &v) != nil {
-				continue
-			}
-			switch op.Field {
-			case "team_id":
-				add(v)
-			case "young_person_id":
-				var team string
-				err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, v).Scan(&team)
-				if err != nil && !errors.Is(err, sql.ErrNoRows) {
-					return "", err
-				}
-				add(team)
-			}
-		}
-	}
-	return teams, nil
+		return c.team, c.exists, nil
+	}, teamOf)
 }
 
 // quarantine keeps a refused changeset with its reason, for review. Its
@@ -389,15 +329,13 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 	msg := syncengine.ErrorMessage(cause)
 	body := syncengine.EncodeChangeset(cs)
 	size := len(body)
-	db := a.tx.db
 	u, err := a.usage(dev.ID)
 	if err != nil {
 		return pr, err
 	}
 	var stored []byte
-	if size <= db.QuarantineBodyMax && u.kept+int64(size) <= db.QuarantineDeviceBytes {
+	if u.Keep(a.tx.db.bounds(), int64(size)) {
 		stored = body
-		u.kept += int64(size)
 	}
 	id, err := a.storeItem(dev, pr, cs, code, msg, body, stored)
 	if err != nil {

@@ -156,8 +156,8 @@ func typeOf(c *cachedRecord) string {
 // reviewer; a refusal leaves the item open. Discard keeps it on record,
 // unapplied.
 func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Person, resolution string) error {
-	if resolution != domain.ResolutionRelease && resolution != domain.ResolutionDiscard {
-		return domain.Errorf(domain.EINVALID, "review quarantine", "resolution must be release or discard")
+	if err := domain.CheckResolution(resolution); err != nil {
+		return err
 	}
 	return db.update(ctx, func(tx *Tx) error {
 		rs, err := scopeOf(ctx, tx, reviewer)
@@ -169,7 +169,7 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 			return err
 		}
 		if !q.ReviewedAt.IsZero() {
-			return domain.Errorf(domain.ECONFLICT, "review quarantine", "already reviewed")
+			return domain.ErrAlreadyReviewed
 		}
 		if resolution == domain.ResolutionRelease {
 			if err := release(ctx, tx, q, rs); err != nil {
@@ -183,24 +183,19 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 		if _, err := tx.ExecContext(ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: reviewer.ID, DeviceID: q.DeviceID, Action: domain.ActionReview,
-			Detail: map[string]any{"quarantine_id": id, "resolution": resolution, "code": q.Code, "pushed_by": q.PersonID}})
+		return appendAudit(ctx, tx, domain.ReviewAudit(reviewer.ID, q, resolution))
 	})
 }
 
 // release applies a quarantined changeset if the policy allows it now.
 func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer domain.Scope) error {
-	const op = "release quarantined changeset"
-	if q.Body == nil {
-		return domain.Errorf(domain.EINVALID, op, "this change was too large to keep (%d bytes), so it cannot be released; discard it", q.BodySize)
-	}
-	cs, err := syncengine.DecodeChangeset(q.Body)
+	cs, err := domain.ReleasableChangeset(q)
 	if err != nil {
-		return domain.Errorf(domain.EINVALID, op, "this change does not decode; discard it")
+		return err
 	}
 	dev, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, q.DeviceID))
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && dev.Status != domain.DeviceActive) {
-		return domain.Errorf(domain.EFORBIDDEN, op, "the device that sent this change is no longer active, so nothing can be released on its behalf")
+		return domain.ErrPusherGone
 	} else if err != nil {
 		return err
 	}
@@ -219,7 +214,7 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 	}
 	switch applied.Status {
 	case syncengine.Pending:
-		return domain.Errorf(domain.EMISSINGDEP, op, "the changes it depends on have still not arrived")
+		return domain.ErrStillPending
 	case syncengine.Duplicate:
 		return nil
 	}

@@ -5,13 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
-	"sort"
-	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
-	"github.com/joinedup/joinedup/syncengine"
 )
 
 // Retention: records past their type's period (counted from its basis date,
@@ -22,10 +18,10 @@ import (
 // clock).
 
 // metaRetentionLast is when the retention run last ran.
-const metaRetentionLast = "retention_last_run"
+const metaRetentionLast = domain.MetaRetentionLast
 
 // RetentionEvery is how often retention runs.
-const RetentionEvery = 24 * time.Hour
+const RetentionEvery = domain.RetentionEvery
 
 // RetentionRules lists the schedule.
 func (db *DB) RetentionRules(ctx context.Context) ([]domain.RetentionRule, error) {
@@ -49,11 +45,8 @@ func retentionRules(ctx context.Context, tx *Tx) ([]domain.RetentionRule, error)
 
 // SetRetentionRule changes one type's period (an admin's decision, audited).
 func (db *DB) SetRetentionRule(ctx context.Context, rule domain.RetentionRule, by string) error {
-	if _, ok := domain.RetentionBasis[rule.Type]; !ok {
-		return domain.Errorf(domain.EINVALID, "set retention", "record type %q has no retention schedule (encounter, referral, follow_up)", rule.Type)
-	}
-	if rule.KeepDays < 30 || rule.KeepDays > 36500 {
-		return domain.Errorf(domain.EINVALID, "set retention", "keep_days must be 30 to 36500 days")
+	if err := domain.CheckRetentionRule(rule); err != nil {
+		return err
 	}
 	return db.update(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO retention_rules (type, keep_days, updated, updated_by) VALUES (?, ?, ?, ?)
@@ -61,14 +54,14 @@ func (db *DB) SetRetentionRule(ctx context.Context, rule domain.RetentionRule, b
 			rule.Type, rule.KeepDays, tx.NowText(), by); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, Action: domain.ActionSettings, Detail: map[string]any{"type": rule.Type, "keep_days": rule.KeepDays}})
+		return appendAudit(ctx, tx, domain.RetentionRuleAudit(rule, by))
 	})
 }
 
 // PlaceLegalHold keeps a record from retention until the hold is lifted.
 func (db *DB) PlaceLegalHold(ctx context.Context, h domain.LegalHold) error {
-	if h.RecordID == "" || len(h.Reason) < 5 {
-		return domain.Errorf(domain.EINVALID, "legal hold", "a legal hold needs a record and a reason")
+	if err := domain.CheckLegalHold(h); err != nil {
+		return err
 	}
 	return db.update(ctx, func(tx *Tx) error {
 		var n int
@@ -82,7 +75,7 @@ func (db *DB) PlaceLegalHold(ctx context.Context, h domain.LegalHold) error {
 			h.RecordID, h.Reason, h.By, tx.NowText()); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: h.By, Action: domain.ActionHold, RecordID: h.RecordID, Detail: map[string]any{"hold": "placed"}})
+		return appendAudit(ctx, tx, domain.LegalHoldAudit(h.RecordID, h.By, "placed"))
 	})
 }
 
@@ -92,7 +85,7 @@ func (db *DB) LiftLegalHold(ctx context.Context, recordID, by string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM legal_holds WHERE record_id = ?`, recordID); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, Action: domain.ActionHold, RecordID: recordID, Detail: map[string]any{"hold": "lifted"}})
+		return appendAudit(ctx, tx, domain.LegalHoldAudit(recordID, by, "lifted"))
 	})
 }
 
@@ -104,82 +97,30 @@ func (db *DB) RetentionPreview(ctx context.Context) (plan domain.RetentionPlan, 
 }
 
 func retentionPlan(ctx context.Context, tx *Tx) (domain.RetentionPlan, error) {
-	plan := domain.RetentionPlan{At: tx.now, Remove: []domain.RetentionItem{}, Held: []domain.RetentionItem{}}
 	rules, err := retentionRules(ctx, tx)
 	if err != nil {
-		return plan, err
+		return domain.RetentionPlan{}, err
 	}
-	holds := map[string]bool{}
 	rows, err := tx.QueryContext(ctx, `SELECT record_id FROM legal_holds`)
 	ids, err := collect(rows, err, func(r *sql.Rows) (s string, err error) { return s, r.Scan(&s) })
 	if err != nil {
-		return plan, err
+		return domain.RetentionPlan{}, err
 	}
+	holds := map[string]bool{}
 	for _, id := range ids {
 		holds[id] = true
 	}
-	ypHold := map[string]bool{}
-	safeguarding := func(id string) (bool, error) {
-		if h, ok := ypHold[id]; ok {
-			return h, nil
-		}
+	return domain.PlanRetention(tx.now, rules, holds, func(typ string) ([]domain.StoredRecord, error) {
+		rows, err := tx.QueryContext(ctx, `SELECT id, state FROM records WHERE type = ? AND erased = 0 ORDER BY id`, typ)
+		return collect(rows, err, func(r *sql.Rows) (x domain.StoredRecord, err error) { return x, r.Scan(&x.ID, &x.State) })
+	}, func(id string) ([]byte, error) {
 		var state []byte
 		err := tx.QueryRowContext(ctx, `SELECT state FROM records WHERE id = ?`, id).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
-			ypHold[id] = false
-			return false, nil
-		} else if err != nil {
-			return false, err
+			return nil, nil
 		}
-		yp, err := syncengine.DecodeRecord(state)
-		if err != nil {
-			return false, fmt.Errorf("stored record %s: %w", id, err)
-		}
-		ypHold[id] = domain.SafeguardingHold(yp)
-		return ypHold[id], nil
-	}
-	for _, rule := range rules {
-		cutoff := tx.now.Add(-time.Duration(rule.KeepDays) * 24 * time.Hour)
-		rows, err := tx.QueryContext(ctx, `SELECT id, state FROM records WHERE type = ? AND erased = 0 ORDER BY id`, rule.Type)
-		type row struct {
-			id    string
-			state []byte
-		}
-		recs, err := collect(rows, err, func(r *sql.Rows) (x row, err error) { return x, r.Scan(&x.id, &x.state) })
-		if err != nil {
-			return plan, err
-		}
-		for _, x := range recs {
-			r, err := syncengine.DecodeRecord(x.state)
-			if err != nil {
-				return plan, fmt.Errorf("stored record %s: %w", x.id, err)
-			}
-			since, ok := domain.RetentionSince(r)
-			if !ok || since.After(cutoff) {
-				continue
-			}
-			item := domain.RetentionItem{RecordID: x.id, Type: r.Type, Since: since}
-			if holds[x.id] {
-				item.Hold = "legal"
-			} else {
-				for _, yp := range domain.LinkedYoungPeople(r) {
-					if h, err := safeguarding(yp); err != nil {
-						return plan, err
-					} else if h {
-						item.Hold = "safeguarding"
-						break
-					}
-				}
-			}
-			if item.Hold != "" {
-				plan.Held = append(plan.Held, item)
-			} else {
-				plan.Remove = append(plan.Remove, item)
-			}
-		}
-	}
-	sort.Slice(plan.Remove, func(i, j int) bool { return plan.Remove[i].RecordID < plan.Remove[j].RecordID })
-	return plan, nil
+		return state, err
+	})
 }
 
 // RunRetention erases what the plan removes, now, as one erasure with reason
@@ -192,11 +133,7 @@ func (db *DB) RunRetention(ctx context.Context) (run domain.RetentionRun, err er
 		}
 		run = domain.RetentionRun{At: tx.now, Removed: []string{}, Held: len(plan.Held)}
 		if len(plan.Remove) > 0 {
-			req := domain.ErasureRequest{Reason: "retention period ended", Kind: domain.ErasureRetention}
-			for _, it := range plan.Remove {
-				req.Erase = append(req.Erase, it.RecordID)
-			}
-			res, err := eraseTx(ctx, tx, req, nil)
+			res, err := eraseTx(ctx, tx, domain.RetentionErasure(plan), nil)
 			if err != nil {
 				return err
 			}
@@ -215,7 +152,7 @@ func (db *DB) RunRetention(ctx context.Context) (run domain.RetentionRun, err er
 			metaRetentionLast, tx.NowText()); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{Action: domain.ActionRetain, Detail: map[string]any{"run": run.ID, "removed": run.Removed, "held": run.Held}})
+		return appendAudit(ctx, tx, domain.RetentionRunAudit(run))
 	})
 	if err != nil {
 		return run, err
@@ -231,7 +168,7 @@ func (db *DB) RunRetentionIfDue(ctx context.Context) (ran bool, run domain.Reten
 	if err != nil {
 		return false, run, err
 	}
-	if last != "" && db.Now().Sub(parseTime(last)) < RetentionEvery {
+	if last != "" && !domain.RetentionDue(db.Now(), parseTime(last)) {
 		return false, run, nil
 	}
 	run, err = db.RunRetention(ctx)

@@ -61,7 +61,6 @@ func (db *DB) Transfers(ctx context.Context, f domain.TransferFilter) ([]domain.
 // them under (or an admin) may; the receiving team must exist. Nothing moves
 // until a supervisor of toTeam accepts.
 func (db *DB) StartTransfer(ctx context.Context, by domain.Person, ypID, toTeam, reason string) (domain.Transfer, error) {
-	const op = "start transfer"
 	var t domain.Transfer
 	err := db.update(ctx, func(tx *Tx) error {
 		s, err := scopeOf(ctx, tx, by)
@@ -72,29 +71,23 @@ func (db *DB) StartTransfer(ctx context.Context, by domain.Person, ypID, toTeam,
 		if err != nil {
 			return err
 		}
-		if err := domain.Authorize(domain.ActorOf(s, nil), domain.Action{Verb: domain.VerbTransfer},
-			domain.Target{Type: domain.TypeYoungPerson, Team: from, Exists: true}); err != nil {
-			return err
-		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM teams WHERE id = ?`, toTeam).Scan(&n); err != nil {
 			return err
-		} else if n == 0 {
-			return domain.Errorf(domain.EINVALID, op, "there is no team %q", toTeam)
 		}
-		if toTeam == from {
-			return domain.Errorf(domain.EINVALID, op, "the young person is already in that team")
+		if err := domain.CheckStartTransfer(s, from, toTeam, n > 0); err != nil {
+			return err
 		}
 		t = domain.Transfer{YoungPersonID: ypID, FromTeam: from, ToTeam: toTeam, Status: domain.TransferPending, Reason: reason,
 			RequestedBy: by.ID, RequestedAt: tx.Now()}
 		err = tx.QueryRowContext(ctx, `INSERT INTO transfers (young_person_id, from_team, to_team, status, reason, requested_by, requested_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, ypID, from, toTeam, t.Status, reason, by.ID, tx.NowText()).Scan(&t.ID)
 		if isUniqueViolation(err) {
-			return domain.Errorf(domain.ECONFLICT, op, "a transfer of this young person is already waiting for a decision")
+			return domain.ErrTransferPending
 		} else if err != nil {
 			return err
 		}
-		return auditTransfer(ctx, tx, by.ID, t, "start")
+		return appendAudit(ctx, tx, domain.TransferAudit(by.ID, t, "start"))
 	})
 	return t, err
 }
@@ -120,7 +113,6 @@ func youngPersonTeam(ctx context.Context, tx *Tx, ypID string, viewer domain.Sco
 // with scope events (old team phones drop them, new team phones receive
 // them).
 func (db *DB) DecideTransfer(ctx context.Context, by domain.Person, id int64, decision string) (domain.Transfer, error) {
-	const op = "decide transfer"
 	var t domain.Transfer
 	err := db.update(ctx, func(tx *Tx) error {
 		s, err := scopeOf(ctx, tx, by)
@@ -134,26 +126,9 @@ func (db *DB) DecideTransfer(ctx context.Context, by domain.Person, id int64, de
 		} else if err != nil {
 			return err
 		}
-		if t.Status != domain.TransferPending {
-			return domain.Errorf(domain.ECONFLICT, op, "this transfer was already %s", t.Status)
-		}
-		who := domain.ActorOf(s, nil)
-		yp := domain.Target{Type: domain.TypeYoungPerson, Exists: true}
-		switch decision {
-		case domain.DecisionAccept, domain.DecisionDecline:
-			yp.Team = t.ToTeam
-			err = domain.Authorize(who, domain.Action{Verb: domain.VerbReceive}, yp)
-		case domain.DecisionCancel:
-			yp.Team = t.FromTeam
-			err = domain.Authorize(who, domain.Action{Verb: domain.VerbTransfer}, yp)
-		default:
-			return domain.Errorf(domain.EINVALID, op, "decision must be accept, decline or cancel")
-		}
-		if err != nil {
+		if t.Status, err = domain.DecideTransfer(s, t, decision); err != nil {
 			return err
 		}
-		t.Status = map[string]string{domain.DecisionAccept: domain.TransferAccepted, domain.DecisionDecline: domain.TransferDeclined,
-			domain.DecisionCancel: domain.TransferCancelled}[decision]
 		if t.Status == domain.TransferAccepted {
 			if err := moveYoungPerson(ctx, tx, by.ID, t); err != nil {
 				return err
@@ -164,24 +139,21 @@ func (db *DB) DecideTransfer(ctx context.Context, by domain.Person, id int64, de
 			t.Status, by.ID, tx.NowText(), t.ID); err != nil {
 			return err
 		}
-		return auditTransfer(ctx, tx, by.ID, t, decision)
+		return appendAudit(ctx, tx, domain.TransferAudit(by.ID, t, decision))
 	})
 	return t, err
 }
 
 // moveYoungPerson performs an accepted transfer.
 func moveYoungPerson(ctx context.Context, tx *Tx, by string, t domain.Transfer) error {
-	const op = "transfer young person"
 	var team string
 	err := tx.QueryRowContext(ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ? AND type = ? AND erased = 0`,
 		t.YoungPersonID, syncengine.TypeYoungPerson).Scan(&team)
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Errorf(domain.ECONFLICT, op, "the young person's records were erased since the transfer was asked for")
-	} else if err != nil {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	if team != t.FromTeam {
-		return domain.Errorf(domain.ECONFLICT, op, "the young person is no longer filed under the team the transfer was asked from")
+	if err := domain.CheckTransferStillFiled(t, err == nil, team); err != nil {
+		return err
 	}
 	rep, _, err := newApplier(ctx, tx).replica("server")
 	if err != nil {
@@ -189,9 +161,4 @@ func moveYoungPerson(ctx context.Context, tx *Tx, by string, t domain.Transfer) 
 	}
 	_, err = rep.Edit(by, func(x *syncengine.Txn) error { return x.Set(syncengine.RecordID(t.YoungPersonID), "team_id", t.ToTeam) })
 	return err
-}
-
-func auditTransfer(ctx context.Context, tx *Tx, by string, t domain.Transfer, step string) error {
-	return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, Action: domain.ActionTransfer, RecordID: t.YoungPersonID,
-		Detail: map[string]any{"transfer_id": t.ID, "step": step, "from_team": t.FromTeam, "to_team": t.ToTeam, "status": t.Status}})
 }

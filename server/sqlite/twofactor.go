@@ -27,8 +27,7 @@ func (db *DB) EnrolTOTP(ctx context.Context, personID, secret string, recovery [
 				return err
 			}
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: personID, Action: domain.ActionTwoFactor, RecordID: personID,
-			Detail: map[string]any{"enrolled": true, "recovery_codes": len(recovery)}})
+		return appendAudit(ctx, tx, domain.TOTPEnrolledAudit(personID, len(recovery)))
 	})
 }
 
@@ -40,7 +39,7 @@ func (db *DB) UseTOTPStep(ctx context.Context, personID string, step int64) erro
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return domain.Errorf(domain.ECONFLICT, "two-factor", "that code has already been used; wait for the next one")
+			return domain.ErrTOTPReplay
 		}
 		return nil
 	})
@@ -57,8 +56,7 @@ func (db *DB) UseRecoveryCode(ctx context.Context, personID string, codeHash []b
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("recovery code", "")
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: personID, Action: domain.ActionTwoFactor, RecordID: personID,
-			Detail: map[string]any{"recovery_code_used": true}})
+		return appendAudit(ctx, tx, domain.RecoveryCodeUsedAudit(personID))
 	})
 }
 
@@ -74,8 +72,7 @@ func (db *DB) ResetTOTP(ctx context.Context, personID, by string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM portal_sessions WHERE person_id = ?`, personID); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: by, Action: domain.ActionTwoFactor, RecordID: personID,
-			Detail: map[string]any{"reset": true}})
+		return appendAudit(ctx, tx, domain.TOTPResetAudit(personID, by))
 	})
 }
 

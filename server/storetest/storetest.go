@@ -33,6 +33,11 @@ type Store interface {
 	domain.QuarantineStore
 	domain.AuditLog
 	domain.Operations
+	domain.StaffSignIn
+	domain.Accounts
+	domain.TwoFactor
+	domain.TransferStore
+	domain.PrivacyStore
 	domain.Searcher
 	domain.SavedFilters
 }
@@ -45,6 +50,8 @@ type Harness struct {
 	// SetNow sets the store's clock: enrolment, device activity and
 	// compaction depend on it.
 	SetNow func(time.Time)
+	// SetBounds sets the per-device quarantine bounds.
+	SetBounds func(domain.QuarantineBounds)
 }
 
 // Run runs every conformance test, each against a store of its own from open.
@@ -61,6 +68,16 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
+		{"SessionsInTheStore", testSessions},
+		{"SignInThrottleInTheStore", testSignInThrottle},
+		{"PasswordLinksOnce", testPasswordLinks},
+		{"DeactivateEndsAccess", testDeactivate},
+		{"TwoFactorStepsOnce", testTwoFactor},
+		{"TransfersBetweenTeams", testTransfers},
+		{"ErasureReachesEveryCopy", testErasure},
+		{"RetentionPlanIsWhatRuns", testRetention},
+		{"AuditChainVerifies", testAuditChain},
+		{"HeldUntilDependencyArrives", testHeld},
 		{"SearchFollowsEveryChange", testSearch},
 		{"SavedFiltersPerPerson", testSavedFilters},
 		{"FirstSyncIsTheFieldSubset", testFirstSyncFieldSubset},

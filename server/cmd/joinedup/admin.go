@@ -9,13 +9,11 @@ import (
 	"io"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/signin"
-	"github.com/joinedup/joinedup/server/sqlite"
 )
 
 // firstAdminHint is what the banner says on a database with nobody in it.
@@ -24,18 +22,19 @@ const firstAdminHint = "No staff accounts yet. Create the first admin (prints a 
 
 // runAdmin is `joinedup admin create --email E --name N [-data DIR] [-url URL]`:
 // it adds an admin and prints a one-time link to set their password. It
-// works beside a running server (SQLite serialises the write), so a first
+// works beside a running server (the store serialises the write), so a first
 // admin can be made in the container with `docker exec`. Exit status 0:
 // created; 1: refused (duplicate e-mail, bad input); 2: usage.
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(stderr, "usage: joinedup admin create --email ADDRESS --name NAME [-data DIR] [-url PUBLIC_URL]")
+		fmt.Fprintln(stderr, "usage: joinedup admin create --email ADDRESS --name NAME [-data DIR | -store postgres -database-url URL] [-url PUBLIC_URL]")
 		return 2
 	}
 	fs := flag.NewFlagSet("joinedup admin create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := DefaultConfig()
 	dir := fs.String("data", def.DataDir, "data directory (default $DATA_DIR or ./data)")
+	sc := storeFlags(fs, def.Store)
 	email := fs.String("email", "", "the admin's e-mail address (their sign-in name)")
 	name := fs.String("name", "", "the admin's name")
 	url := fs.String("url", envOr("PUBLIC_URL", "http://"+def.Addr), "the address staff reach the server at (default $PUBLIC_URL)")
@@ -51,11 +50,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "admin create: --name is required")
 		return 1
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		fmt.Fprintf(stderr, "admin create: %v\n", err)
-		return 1
-	}
-	db, err := sqlite.Open(filepath.Join(*dir, "joinedup.db"))
+	db, err := openToolStore(ctx, *sc, *dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "admin create: %v\n", err)
 		return 1
@@ -72,7 +67,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // createAdmin adds the admin and returns their set-password link.
-func createAdmin(ctx context.Context, db *sqlite.DB, email, name, baseURL string) (string, error) {
+func createAdmin(ctx context.Context, db Store, email, name, baseURL string) (string, error) {
 	if _, err := db.PersonByEmail(ctx, email); err == nil {
 		return "", domain.Errorf(domain.ECONFLICT, "admin create", "%s already has an account; an admin can issue a reset link in the portal", email)
 	}

@@ -17,6 +17,15 @@ import (
 
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
+// readPage is a response's status and body.
+func readPage(t *testing.T, resp *http.Response, err error) (int, string) {
+	t.Helper()
+	must(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // TestFirstStart is a real deployment's first minutes: an empty server
 // says how to begin, `joinedup admin create` prints a link, the admin sets
 // a password through it and signs in to the people page.
@@ -57,13 +66,7 @@ func TestFirstStart(t *testing.T) {
 
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: client.Timeout}
-	page := func(resp *http.Response, err error) (int, string) {
-		t.Helper()
-		must(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	page := func(resp *http.Response, err error) (int, string) { t.Helper(); return readPage(t, resp, err) }
 	status, body := page(browser.Get(link))
 	csrf := csrfField.FindStringSubmatch(body)
 	if status != 200 || csrf == nil || !strings.Contains(body, "Ada Admin") {

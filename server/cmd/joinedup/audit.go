@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 )
 
@@ -17,15 +18,30 @@ import (
 // or unreadable; 2: usage.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(stderr, "usage: joinedup audit verify [-data DIR | -db FILE]")
+		fmt.Fprintln(stderr, "usage: joinedup audit verify [-data DIR | -db FILE | -store postgres -database-url URL]")
 		return 2
 	}
 	fs := flag.NewFlagSet("joinedup audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("data", DefaultConfig().DataDir, "data directory (default $DATA_DIR or ./data)")
 	file := fs.String("db", "", "database file (default DIR/joinedup.db)")
+	sc := storeFlags(fs, DefaultConfig().Store)
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if sc.Kind == storePostgres {
+		if err := sc.Validate(); err != nil {
+			fmt.Fprintf(stderr, "audit verify: %v\n", err)
+			return 2
+		}
+		db, err := openPostgres(ctx, *sc)
+		if err != nil {
+			fmt.Fprintf(stderr, "audit verify: %v\n", err)
+			return 1
+		}
+		defer db.Close()
+		res, err := db.VerifyAudit(ctx)
+		return reportAudit(res, err, stdout, stderr)
 	}
 	path := *file
 	if path == "" {
@@ -36,6 +52,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	res, err := sqlite.VerifyAuditFile(ctx, path)
+	return reportAudit(res, err, stdout, stderr)
+}
+
+func reportAudit(res domain.AuditVerify, err error, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "audit verify: %v\n", err)
 		return 1

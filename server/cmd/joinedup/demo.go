@@ -19,7 +19,7 @@ type DemoLogin struct{ Role, Email, Password, TeamID string }
 // made, and bcrypt-hashed demo passwords. It runs once: a marker in meta
 // records that it was loaded (and it never touches a database with data).
 func (m *Main) loadDemo(ctx context.Context) ([]DemoLogin, error) {
-	ds, seed := demoDataset(m.DB.Now())
+	ds, seed := demoDataset(m.now())
 	logins := fixtures.DemoLogins(ds.Org)
 	out := make([]DemoLogin, len(logins))
 	for i, l := range logins {

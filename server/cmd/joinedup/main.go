@@ -1,5 +1,6 @@
-// Command joinedup is the JoinedUp sync server: the SQLite store, the sync
-// API, and (when present) the supervisors' portal, on one port.
+// Command joinedup is the JoinedUp sync server: the store (SQLite, or
+// Postgres for several nodes), the sync API, and the supervisors' portal,
+// on one port.
 package main
 
 import (
@@ -20,7 +21,7 @@ import (
 	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/notify"
-	"github.com/joinedup/joinedup/server/portal"
+	"github.com/joinedup/joinedup/server/postgres"
 	"github.com/joinedup/joinedup/server/push"
 	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/server/sqlite"
@@ -30,6 +31,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "audit" {
 		os.Exit(runAudit(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "erasures" {
+		os.Exit(runErasures(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "admin" {
 		os.Exit(runAdmin(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
@@ -49,12 +53,20 @@ func main() {
 	defer stop()
 	switch sub {
 	case "restore":
+		if err := m.sqliteOnly("joinedup restore", "restore with pg_restore or point-in-time recovery"); err != nil {
+			fmt.Fprintln(os.Stderr, "restore:", err)
+			os.Exit(1)
+		}
 		if err := m.Restore(ctx, m.Args()); err != nil {
 			fmt.Fprintln(os.Stderr, "restore:", err)
 			os.Exit(1)
 		}
 		return
 	case "check":
+		if err := m.sqliteOnly("joinedup check", "Postgres checks its own pages (data checksums, amcheck)"); err != nil {
+			fmt.Fprintln(os.Stderr, "check:", err)
+			os.Exit(1)
+		}
 		if err := m.Check(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "check:", err)
 			os.Exit(1)
@@ -69,6 +81,10 @@ func main() {
 		return
 	}
 	if m.Config.BackupTo != "" {
+		if err := m.sqliteOnly("joinedup -backup", "back up with pg_dump or continuous archiving"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		if err := m.Backup(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -95,7 +111,8 @@ type Config struct {
 	// serving only /metrics, kept private by the operator. Without it,
 	// /metrics is served only with API.MetricsToken (METRICS_TOKEN).
 	MetricsAddr string
-	DataDir     string // DATA_DIR; holds joinedup.db and backups/
+	DataDir     string // DATA_DIR; holds joinedup.db and backups/ (SQLite)
+	Store       StoreConfig
 	Demo        bool   // load demo data into an empty database
 	BackupTo    string // -backup: write a backup to this path and exit
 	// HealthCheck: -healthcheck probes a running server's /readyz at Addr and
@@ -123,7 +140,7 @@ func DefaultConfig() Config {
 	apiCfg := api.DefaultConfig()
 	apiCfg.MetricsToken = os.Getenv("METRICS_TOKEN")
 	return Config{Addr: net.JoinHostPort("localhost", port), MetricsAddr: os.Getenv("METRICS_ADDR"), DataDir: dir, Demo: true,
-		LogLevel: "info", BcryptCost: bcrypt.DefaultCost, API: apiCfg, Push: pushConfigFromEnv(),
+		Store: storeConfigFromEnv(), LogLevel: "info", BcryptCost: bcrypt.DefaultCost, API: apiCfg, Push: pushConfigFromEnv(),
 		HistoryKeep: 30 * 24 * time.Hour}
 }
 
@@ -137,7 +154,10 @@ func (c Config) Validate() error {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("listen port %q is not a port number", port)
 	}
-	if c.DataDir == "" {
+	if err := c.Store.Validate(); err != nil {
+		return err
+	}
+	if c.DataDir == "" && c.Store.Kind == storeSQLite {
 		return fmt.Errorf("data directory required")
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
@@ -155,9 +175,17 @@ type Main struct {
 	Out    io.Writer // where the start banner goes
 	Logger *slog.Logger
 
-	DB   *sqlite.DB
-	API  *api.Server
-	Push *sqlite.Outbox
+	// DB is the store, whichever it is; SQLite or Postgres is the same
+	// store, set for what only that one has (nil on the other).
+	DB       Store
+	SQLite   *sqlite.DB
+	Postgres *postgres.DB
+	API      *api.Server
+	Push     Outbox
+	// setRules installs the notification rules on the store (push.go).
+	setRules func(domain.Rules)
+	// stopLive ends the Postgres live-channel listener (see openDB).
+	stopLive func()
 	// Deliverer drains the push outbox from Run until Close (see push.go).
 	Deliverer push.Deliverer
 	stopPush  func()
@@ -181,6 +209,7 @@ type Main struct {
 	mserved chan error
 	closing bool
 	noStaff bool // the database has nobody in it: the banner says how to start
+	now     func() time.Time
 }
 
 // NewMain returns a Main with the default configuration.
@@ -197,12 +226,17 @@ func (m *Main) ParseFlags(args []string) error {
 		fmt.Fprintf(fs.Output(), "Usage:\n  joinedup [flags]                   run the server\n"+
 			"  joinedup restore [-data DIR] BACKUP  install a backup (server stopped; see docs/operations.md)\n"+
 			"  joinedup check [-data DIR]         full integrity and checksum check of the database\n"+
-			"  joinedup admin create --email E --name N  add an admin; prints a one-time set-password link\nFlags:\n")
+			"  joinedup admin create --email E --name N  add an admin; prints a one-time set-password link\n"+
+			"  joinedup erasures export|reapply -store postgres [FILE]  keep the erasure ledger / apply it after a restore (docs/postgres.md)\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "listen address (default localhost:$PORT)")
 	fs.StringVar(&m.Config.MetricsAddr, "metrics-addr", m.Config.MetricsAddr, "also serve /metrics (only) on this private address (default $METRICS_ADDR)")
 	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (default $DATA_DIR or ./data)")
+	fs.StringVar(&m.Config.Store.Kind, "store", m.Config.Store.Kind, "sqlite (one file in -data) or postgres (-database-url; several nodes may share it) (default $JOINEDUP_STORE or sqlite)")
+	fs.StringVar(&m.Config.Store.DatabaseURL, "database-url", m.Config.Store.DatabaseURL, "Postgres connection string for -store postgres (default $DATABASE_URL); pool_max_conns etc. may be URL parameters")
+	fs.IntVar(&m.Config.Store.MaxConns, "db-max-conns", m.Config.Store.MaxConns, "Postgres: most connections this node opens (0: the URL's pool_max_conns, else max(4, CPUs))")
+	fs.IntVar(&m.Config.Store.MinConns, "db-min-conns", m.Config.Store.MinConns, "Postgres: connections kept open when idle (0: the URL's pool_min_conns, else 0)")
 	fs.BoolVar(&m.Config.Demo, "demo", m.Config.Demo, "load demo data into an empty database")
 	fs.BoolVar(&m.Config.HealthCheck, "healthcheck", false, "probe the running server's /readyz at -addr (default localhost:$PORT) and exit 0 if it is ready")
 	fs.StringVar(&m.Config.BackupTo, "backup", "", "write an online backup of the database to this file and exit")
@@ -236,10 +270,49 @@ func (m *Main) Args() string {
 	return m.args[0]
 }
 
-// DBPath is where the database lives.
+// DBPath is where the SQLite database lives.
 func (m *Main) DBPath() string { return filepath.Join(m.Config.DataDir, "joinedup.db") }
 
-func (m *Main) openDB() error {
+// dbName is the database, for the banner: the SQLite file or the Postgres
+// URL without its password.
+func (m *Main) dbName() string {
+	if m.Config.Store.Kind == storePostgres {
+		return redactURL(m.Config.Store.DatabaseURL)
+	}
+	return m.DBPath()
+}
+
+func (m *Main) openDB(ctx context.Context) error {
+	if m.Config.Store.Kind == storePostgres {
+		db, err := openPostgres(ctx, m.Config.Store)
+		if err != nil {
+			return err
+		}
+		db.Log = m.Logger
+		m.Postgres, m.DB, m.Push = db, db, db.Outbox()
+		m.setRules = func(r domain.Rules) { db.Rules = r }
+		m.now = db.Now
+		return nil
+	}
+	return m.openSQLite()
+}
+
+// listenLive relays every node's commits to this node's live channel, so a
+// phone connected here hears of a save that landed on another node.
+func (m *Main) listenLive() {
+	if m.Postgres == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = m.Postgres.Listen(ctx, func(keys []string) { m.API.Events.Poke(keys...) })
+	}()
+	m.stopLive = func() { cancel(); <-done }
+}
+
+func (m *Main) openSQLite() error {
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -248,15 +321,17 @@ func (m *Main) openDB() error {
 		return err
 	}
 	m.unlock = unlock
-	m.DB = sqlite.NewDB(m.DBPath())
-	m.DB.Log = m.Logger
-	if err := m.DB.Open(); err != nil {
+	db := sqlite.NewDB(m.DBPath())
+	db.Log = m.Logger
+	if err := db.Open(); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	if m.DB.Restored() {
+	if db.Restored() {
 		m.Logger.Warn("this database is a backup put back in place: new history generation; phones will re-send their recent saves")
 	}
-	m.Push = m.DB.Outbox()
+	m.SQLite, m.DB, m.Push = db, db, db.Outbox()
+	m.setRules = func(r domain.Rules) { db.Rules = r }
+	m.now = db.Now
 	return nil
 }
 
@@ -266,7 +341,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Config.Validate(); err != nil {
 		return err
 	}
-	if err := m.openDB(); err != nil {
+	if err := m.openDB(ctx); err != nil {
 		return err
 	}
 	var logins []DemoLogin
@@ -290,6 +365,10 @@ func (m *Main) Run(ctx context.Context) error {
 		cfg.TwoFactorRoles = signin.TwoFactorRoles
 	}
 	m.API = api.New(m.DB, cfg, m.Logger)
+	if m.Postgres != nil {
+		m.API.Limits = m.Postgres // every node takes from the same buckets
+	}
+	m.listenLive()
 	for _, mount := range m.Mounts {
 		if err := mount(m); err != nil {
 			return err
@@ -339,7 +418,7 @@ func (m *Main) URL() string { return "http://" + m.Addr() }
 
 func (m *Main) banner(logins []DemoLogin) {
 	fmt.Fprintf(m.Out, "JoinedUp is running.\n  Portal:    %s/\n  Field app: %s/app/ (phones: enrol with a code from the portal's Devices page)\n  API:       %s/v1\n  Health:    %s/healthz\n  Database:  %s\n",
-		m.URL(), m.URL(), m.URL(), m.URL(), m.DBPath())
+		m.URL(), m.URL(), m.URL(), m.URL(), m.dbName())
 	if len(logins) > 0 {
 		fmt.Fprintf(m.Out, "Demo logins (demo data only; never use these passwords for real data):\n")
 		for _, l := range logins {
@@ -405,9 +484,13 @@ func (m *Main) Close() error {
 		m.stopIntegrity()
 		m.stopIntegrity = nil
 	}
+	if m.stopLive != nil {
+		m.stopLive()
+		m.stopLive = nil
+	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
-		m.DB = nil
+		m.DB, m.SQLite, m.Postgres = nil, nil, nil
 	}
 	if m.unlock != nil {
 		m.unlock()
@@ -433,11 +516,4 @@ func (m *Main) Backup(ctx context.Context) error {
 	return nil
 }
 
-// The store fits every consumer's narrow interface.
-var (
-	_ api.Store      = (*sqlite.DB)(nil)
-	_ api.TokenStore = (*sqlite.Outbox)(nil)
-	_ portal.Store   = (*sqlite.DB)(nil)
-	_ push.Outbox    = (*sqlite.Outbox)(nil)
-	_ domain.Rules   = (*notify.Notifier)(nil)
-)
+var _ domain.Rules = (*notify.Notifier)(nil)

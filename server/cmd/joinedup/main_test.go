@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/postgres/pgtest"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Run(m) // the Postgres tests' cluster stops with the run
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -164,6 +165,16 @@ func TestConfigValidate(t *testing.T) {
 		{"bad port", func(c *Config) { c.Addr = "localhost:http99" }, false},
 		{"no data dir", func(c *Config) { c.DataDir = "" }, false},
 		{"bad cost", func(c *Config) { c.BcryptCost = 99 }, false},
+		{"unknown store", func(c *Config) { c.Store.Kind = "mysql" }, false},
+		{"postgres without url", func(c *Config) { c.Store = StoreConfig{Kind: storePostgres} }, false},
+		{"postgres", func(c *Config) { c.Store = StoreConfig{Kind: storePostgres, DatabaseURL: "postgres://h/db"} }, true},
+		{"postgres needs no data dir", func(c *Config) {
+			c.Store = StoreConfig{Kind: storePostgres, DatabaseURL: "postgres://h/db"}
+			c.DataDir = ""
+		}, true},
+		{"pool min over max", func(c *Config) {
+			c.Store = StoreConfig{Kind: storePostgres, DatabaseURL: "postgres://h/db", MaxConns: 2, MinConns: 3}
+		}, false},
 	} {
 		c := DefaultConfig()
 		tc.mod(&c)

@@ -21,6 +21,10 @@ func pushFlags(fs *flag.FlagSet, c *push.Config) {
 	fs.StringVar(&c.ProjectID, "fcm-project", c.ProjectID, "Firebase project id (default $FCM_PROJECT_ID); without it notifications are only logged")
 	fs.StringVar(&c.CredentialsFile, "fcm-credentials", c.CredentialsFile, "FCM service-account JSON file (default $FCM_CREDENTIALS_FILE)")
 	fs.StringVar(&c.Endpoint, "fcm-endpoint", c.Endpoint, "FCM endpoint root replacing https://fcm.googleapis.com (default $FCM_ENDPOINT)")
+	// With several nodes, a node killed mid-send holds its claims until the
+	// lease ends; then another node sends them (at least once, same nid).
+	fs.DurationVar(&c.Lease, "push-lease", c.Lease, "how long a node's claim on due notifications is exclusive (0: 2m)")
+	fs.DurationVar(&c.PollInterval, "push-poll", c.PollInterval, "how often each node looks for due notifications (0: 5s)")
 }
 
 // mountPush wires notifications: the rules (server/notify) plan every
@@ -29,7 +33,7 @@ func pushFlags(fs *flag.FlagSet, c *push.Config) {
 // (FCM, or a LogSender when FCM is not configured) drains the outbox until
 // Close.
 func mountPush(m *Main) error {
-	m.DB.Rules = notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: m.Logger})
+	m.setRules(notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: m.Logger}))
 	m.API.MountPush(m.Push)
 
 	cfg := m.Config.Push

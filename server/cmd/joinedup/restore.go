@@ -200,16 +200,20 @@ const integrityEvery = 24 * time.Hour
 // integrity check daily; a failure makes /readyz answer 503 and the server
 // refuse writes (sqlite.DB.IntegrityCheck), a damaged item is isolated.
 func mountIntegrityCheck(m *Main) error {
+	db := m.SQLite
+	if db == nil {
+		return nil // Postgres checks its own pages; the checksums here are SQLite's
+	}
 	m.stopIntegrity = every(integrityEvery, func(ctx context.Context) {
 		// What a previous run found damaged is known again soon after a
 		// restart (the blobs' checksums; SQLite's quick_check ran in Open).
-		if found, err := m.DB.ScanChecksums(ctx); err != nil && ctx.Err() == nil {
+		if found, err := db.ScanChecksums(ctx); err != nil && ctx.Err() == nil {
 			m.Logger.Error("checksum scan", "err", err)
 		} else if len(found) > 0 {
 			m.Logger.Error("damaged stored data found at start", "count", len(found))
 		}
 	}, func(ctx context.Context) {
-		if problems, err := m.DB.IntegrityCheck(ctx); err != nil {
+		if problems, err := db.IntegrityCheck(ctx); err != nil {
 			m.Logger.Error("integrity check", "err", err)
 		} else if len(problems) > 0 {
 			m.Logger.Error("integrity check failed", "problems", len(problems))

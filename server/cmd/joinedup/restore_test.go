@@ -62,7 +62,7 @@ func enrolWorker(t *testing.T, m *Main) string {
 	t.Helper()
 	ctx := context.Background()
 	var worker, sup string
-	must(t, m.DB.SQL().QueryRow(`SELECT w.id, s.id FROM people w JOIN people s ON s.team_id = w.team_id AND s.role = 'supervisor'
+	must(t, m.SQLite.SQL().QueryRow(`SELECT w.id, s.id FROM people w JOIN people s ON s.team_id = w.team_id AND s.role = 'supervisor'
 		WHERE w.role = 'worker' LIMIT 1`).Scan(&worker, &sup))
 	code, _, err := m.DB.IssueEnrolmentCode(ctx, worker, sup)
 	must(t, err)

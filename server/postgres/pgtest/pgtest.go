@@ -40,53 +40,32 @@ var (
 )
 
 // Main runs the package's tests with a cluster started before and stopped after.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with work of its own after the tests: it runs
+// them, stops the cluster (if one was started) and returns the exit code.
+func Run(m *testing.M) int {
 	code := m.Run()
-	mu.Lock()
-	if stop != nil {
-		stop()
-	}
-	mu.Unlock()
-	os.Exit(code)
+	Stop()
+	return code
 }
 
 // URL returns the URL of a new, empty database on the test cluster.
 func URL(t testing.TB) string {
 	t.Helper()
-	mu.Lock()
-	if baseURL == "" && setupErr == nil {
-		baseURL, stop, setupErr = start()
-	}
-	base, err := baseURL, setupErr
-	mu.Unlock()
+	base, err := cluster()
 	if err != nil {
 		if os.Getenv("JOINEDUP_SKIP_PG") == "1" {
 			t.Skipf("no PostgreSQL (JOINEDUP_SKIP_PG=1): %v", err)
 		}
 		t.Fatalf("PostgreSQL for tests: %v (install Debian's postgresql package, or set JOINEDUP_TEST_DATABASE_URL; JOINEDUP_SKIP_PG=1 skips locally)", err)
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
+	url, drop, err := newDatabase(context.Background(), base, "jutest")
 	if err != nil {
-		t.Fatalf("connect to test cluster: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("jutest_%d_%d", os.Getpid(), seq.Add(1))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
-	cfg, err := pgx.ParseConfig(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	})
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	t.Cleanup(drop)
+	return url
 }
 
 // start makes and starts the cluster, or uses JOINEDUP_TEST_DATABASE_URL.

@@ -1,0 +1,77 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/joinedup/joinedup/server/domain"
+)
+
+// Audit rows written by two nodes at once, in transactions that commit out
+// of id order, all join one chain that verifies.
+func TestAuditChainAcrossNodes(t *testing.T) {
+	ns := nodes(t, 2)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	const writers, each = 6, 25
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := ns[w%2].AppendAudit(ctx, domain.AuditEntry{PersonID: "sup_a", Action: domain.ActionRead,
+					RecordID: fmt.Sprintf("r%d_%d", w, i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	v, err := ns[1].VerifyAudit(ctx)
+	must(t, err)
+	if !v.OK || v.Rows < writers*each {
+		t.Fatalf("chain across nodes: %+v, want ok with %d rows", v, writers*each)
+	}
+}
+
+// Somebody with the database who edits or deletes audit rows (triggers
+// off) is named by verification: the edited row, a deleted row's gap, the
+// newest rows cut off.
+func TestAuditChainShowsTampering(t *testing.T) {
+	for _, tc := range []struct {
+		name, sql string
+		want      string
+	}{
+		{"edited", `UPDATE audit_log SET detail = '{"page": "nothing to see"}' WHERE chain_pos = 4`, "row content was changed"},
+		{"deleted", `DELETE FROM audit_log WHERE chain_pos = 4`, "rows 4 to 4 were deleted"},
+		{"newest deleted", `DELETE FROM audit_log WHERE chain_pos >= 9`, "rows 9 to 10 were deleted (the newest rows)"},
+		{"hash removed", `UPDATE audit_log SET hash = NULL WHERE chain_pos = 4`, "row has no hash"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := nodes(t, 1)[0]
+			ctx := context.Background()
+			for i := range 10 {
+				must(t, db.AppendAudit(ctx, domain.AuditEntry{PersonID: "sup_a", Action: domain.ActionRead, RecordID: fmt.Sprint("r", i)}))
+			}
+			v, err := db.VerifyAudit(ctx)
+			must(t, err)
+			if !v.OK {
+				t.Fatalf("untouched chain: %+v", v)
+			}
+			if _, err := db.Pool().Exec(ctx, tc.sql); err == nil {
+				t.Fatal("the append-only trigger let the change through")
+			}
+			_, err = db.Pool().Exec(ctx, `ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only; `+tc.sql)
+			must(t, err)
+			v, err = db.VerifyAudit(ctx)
+			must(t, err)
+			if v.OK || !strings.Contains(v.Why, tc.want) {
+				t.Fatalf("after %s: %+v, want %q", tc.name, v, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,215 @@
+package storetest
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// An erasure reaches every copy the store holds and every phone that holds
+// the records: the state, the log a new phone pulls, the phones told to
+// purge (until they confirm), a phone's old work sent again, and nobody can
+// fake an erasure by sending redaction placeholders.
+func testErasure(t *testing.T, e *env) {
+	const secret = "Jay Smith"
+	a := e.enrolPhone("w_a")
+	var yp, enc syncengine.RecordID
+	a.edit(func(tx *syncengine.Txn) (err error) {
+		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		if err := set(tx, yp, "team_id", "team_a", "known_as", secret); err != nil {
+			return err
+		}
+		if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+			return err
+		}
+		if err := set(tx, enc, "team_id", "team_a", "area", "the park", "started_at", e.now.Add(-time.Hour)); err != nil {
+			return err
+		}
+		if err := tx.Add(enc, "young_people", string(yp)); err != nil {
+			return err
+		}
+		return tx.InsertText(enc, "note", 0, "Met "+secret+" by the ramp.")
+	})
+	a.syncAll(0)
+	b := e.enrolPhone("sup_a") // a second phone of the team that downloads them
+	b.syncAll(0)
+	// A third phone, offline, still has work on the young person to send.
+	late := e.enrolPhone("w_a")
+	late.syncAll(0)
+	late.edit(func(tx *syncengine.Txn) error { return set(tx, yp, "known_as", secret+" (again)") })
+
+	e.must(e.s.PlaceLegalHold(e.ctx, domain.LegalHold{RecordID: string(yp), Reason: "court order 12/34", By: "admin"}))
+	req := domain.ErasureRequest{By: "sup_a", YoungPersonID: string(yp), Reason: "erasure request 7",
+		Erase: []string{string(yp)}, Redact: []domain.Redaction{{EncounterID: string(enc), Unlink: string(yp), Words: []string{secret}}}}
+	if _, err := e.s.Erase(e.ctx, req); code(err) != domain.ECONFLICT {
+		t.Fatalf("erasure under a legal hold: %v", err)
+	}
+	e.must(e.s.LiftLegalHold(e.ctx, string(yp), "admin"))
+	if _, err := e.s.Erase(e.ctx, domain.ErasureRequest{Erase: []string{string(yp)}}); code(err) != domain.EINVALID {
+		t.Fatalf("erasure without a reason: %v", err)
+	}
+	res, err := e.s.Erase(e.ctx, req)
+	e.must(err)
+	if !slices.Equal(res.Erased, []string{string(yp)}) || !slices.Equal(res.Redacted, []string{string(enc)}) || res.Devices < 3 {
+		t.Fatalf("erasure result: %+v", res)
+	}
+	if again, err := e.s.Erase(e.ctx, req); err != nil || len(again.Erased)+len(again.Redacted) != 0 {
+		t.Fatalf("erasing again changed something: %+v %v", again, err)
+	}
+	if r, err := e.s.RecordState(e.ctx, string(yp)); err != nil || r.Erased == nil {
+		t.Fatalf("young person not erased: %v", err)
+	}
+	r, err := e.s.RecordState(e.ctx, string(enc))
+	e.must(err)
+	if note := r.String("note"); strings.Contains(note, secret) || !strings.Contains(note, domain.RedactedMarker) || slices.Contains(r.Set("young_people"), string(yp)) {
+		t.Fatalf("encounter not redacted: %q %v", note, r.Set("young_people"))
+	}
+	notices, err := e.s.PurgeNotices(e.ctx, []string{string(yp)})
+	e.must(err)
+	told := map[string]bool{}
+	for _, n := range notices {
+		told[n.DeviceID] = true
+	}
+	for _, p := range []*phone{a, b, late} {
+		if !told[p.enrol.DeviceID] {
+			t.Fatalf("phone %s not told to purge: %+v", p.enrol.DeviceID, notices)
+		}
+	}
+	// The phone learns at its next sync, and confirms at the one after.
+	got := b.sync(0)
+	if !slices.Contains(got.Erase, string(yp)) {
+		t.Fatalf("purge not in the sync response: %v", got.Erase)
+	}
+	dev, person, err := e.s.Authenticate(e.ctx, b.enrol.Credential)
+	e.must(err)
+	_, err = e.s.Sync(e.ctx, domain.SyncRequest{Device: dev, Person: person, Cursor: b.cursor, Purged: []string{string(yp)}})
+	e.must(err)
+	notices, err = e.s.PurgeNotices(e.ctx, []string{string(yp)})
+	e.must(err)
+	for _, n := range notices {
+		if n.DeviceID == b.enrol.DeviceID && n.ConfirmedAt.IsZero() {
+			t.Fatal("a confirmed purge is not recorded")
+		}
+	}
+	// Old work sent again is applied redacted: the record stays erased.
+	late.sync(0)
+	if r, err := e.s.RecordState(e.ctx, string(yp)); err != nil || r.Erased == nil || strings.Contains(r.String("known_as"), secret) {
+		t.Fatalf("old work brought erased content back: %v", err)
+	}
+	// A new phone's first pull carries none of the erased words.
+	fresh := e.enrolPhone("w_a")
+	for _, page := range fresh.syncAll(0) {
+		for _, body := range append(slices.Clone(page.Changesets), page.Snapshots...) {
+			if bytes.Contains(body, []byte(secret)) {
+				t.Fatal("erased words reach a new phone's pull")
+			}
+		}
+	}
+	// A phone cannot erase by sending placeholders for a record it may write.
+	var other syncengine.RecordID
+	a.edit(func(tx *syncengine.Txn) (err error) {
+		other, err = tx.Create(syncengine.TypeEncounter)
+		if err != nil {
+			return err
+		}
+		return set(tx, other, "team_id", "team_a", "area", "shops", "started_at", e.now.Add(-time.Hour))
+	})
+	a.syncAll(0)
+	cs := a.edit(func(tx *syncengine.Txn) error { return tx.InsertText(other, "note", 0, "ordinary note") })
+	forged, _ := syncengine.RedactChangeset(cs, func(syncengine.RecordID) bool { return true })
+	a.outbox[len(a.outbox)-1] = forged
+	pushed := a.sync(0)
+	if len(pushed.Results) != 1 || pushed.Results[0].Code != domain.EFORBIDDEN {
+		t.Fatalf("forged placeholders: %+v", pushed.Results)
+	}
+	if r, err := e.s.RecordState(e.ctx, string(other)); err != nil || r.Erased != nil {
+		t.Fatalf("forged placeholders erased a record: %v", err)
+	}
+	// The access history names the phones that downloaded the records.
+	ids, err := e.s.YoungPersonRecords(e.ctx, string(yp))
+	e.must(err)
+	if !slices.Contains(ids, string(yp)) {
+		t.Fatalf("young person's records: %v", ids)
+	}
+	hist, err := e.s.AccessHistory(e.ctx, []string{string(yp)})
+	e.must(err)
+	downloaded := false
+	for _, h := range hist {
+		downloaded = downloaded || (h.DeviceID == b.enrol.DeviceID && h.How == "download" && slices.Contains(h.Records, string(yp)))
+	}
+	if !downloaded {
+		t.Fatalf("access history misses the download: %+v", hist)
+	}
+}
+
+// The retention run removes what the preview showed, keeps what a hold
+// covers, runs once a day however often it is asked, and reports ids only.
+func testRetention(t *testing.T, e *env) {
+	if err := e.s.SetRetentionRule(e.ctx, domain.RetentionRule{Type: syncengine.TypeYoungPerson, KeepDays: 100}, "admin"); code(err) != domain.EINVALID {
+		t.Fatalf("rule for a type without a basis: %v", err)
+	}
+	e.must(e.s.SetRetentionRule(e.ctx, domain.RetentionRule{Type: syncengine.TypeEncounter, KeepDays: 30}, "admin"))
+	rules, err := e.s.RetentionRules(e.ctx)
+	e.must(err)
+	if i := slices.IndexFunc(rules, func(r domain.RetentionRule) bool { return r.Type == syncengine.TypeEncounter }); i < 0 || rules[i].KeepDays != 30 {
+		t.Fatalf("rules: %+v", rules)
+	}
+	p := e.enrolPhone("w_a")
+	old, held := p.encounter("team_a", "old"), p.encounter("team_a", "held")
+	p.syncAll(0)
+	e.must(e.s.PlaceLegalHold(e.ctx, domain.LegalHold{RecordID: string(held), Reason: "court order 9", By: "admin"}))
+	e.advance(40 * 24 * time.Hour)
+	recent := p.encounter("team_a", "recent")
+	p.syncAll(0)
+	plan, err := e.s.RetentionPreview(e.ctx)
+	e.must(err)
+	if len(plan.Remove) != 1 || plan.Remove[0].RecordID != string(old) || len(plan.Held) != 1 || plan.Held[0].Hold != "legal" {
+		t.Fatalf("plan: %+v", plan)
+	}
+	ran, run, err := e.s.RunRetentionIfDue(e.ctx)
+	e.must(err)
+	if !ran || !slices.Equal(run.Removed, []string{string(old)}) || run.Held != 1 {
+		t.Fatalf("run: %v %+v", ran, run)
+	}
+	if ran, _, err := e.s.RunRetentionIfDue(e.ctx); err != nil || ran {
+		t.Fatalf("ran twice in a day: %v %v", ran, err)
+	}
+	for id, erased := range map[syncengine.RecordID]bool{old: true, held: false, recent: false} {
+		if r, err := e.s.RecordState(e.ctx, string(id)); err != nil || (r.Erased != nil) != erased {
+			t.Fatalf("record %s erased=%v, want %v (%v)", id, r != nil && r.Erased != nil, erased, err)
+		}
+	}
+	runs, err := e.s.RetentionRuns(e.ctx, 5)
+	e.must(err)
+	if len(runs) != 1 || runs[0].ID != run.ID || !slices.Equal(runs[0].Removed, run.Removed) {
+		t.Fatalf("runs: %+v", runs)
+	}
+	e.advance(25 * time.Hour)
+	if ran, _, err := e.s.RunRetentionIfDue(e.ctx); err != nil || !ran {
+		t.Fatalf("next day's run: %v %v", ran, err)
+	}
+}
+
+// Every audited write joins the hash chain, which verifies.
+func testAuditChain(t *testing.T, e *env) {
+	p := e.enrolPhone("w_a")
+	for i := range 5 {
+		p.encounter("team_a", "note "+string(rune('a'+i)))
+		p.sync(0)
+	}
+	e.must(e.s.AppendAudit(e.ctx, domain.AuditEntry{PersonID: "sup_a", Action: domain.ActionRead, RecordID: "r1"}))
+	v, err := e.s.VerifyAudit(e.ctx)
+	e.must(err)
+	all, err := e.s.Audit(e.ctx, domain.AuditFilter{Limit: 1000})
+	e.must(err)
+	if !v.OK || v.Rows < len(all) || v.Rows == 0 {
+		t.Fatalf("verify: %+v (%d entries)", v, len(all))
+	}
+}
