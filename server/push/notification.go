@@ -115,6 +115,9 @@ func BuildMessage(n Notification, token, lang string) *messaging.Message {
 			},
 			Payload: &messaging.APNSPayload{Aps: &messaging.Aps{ContentAvailable: true}},
 		}
+		// The field app's service worker wakes the app to pull; a browser
+		// delays a push of low urgency on battery.
+		m.Webpush = &messaging.WebpushConfig{Headers: map[string]string{"Urgency": "high"}, Data: data}
 		return m
 	}
 	body := Text(n.Kind, lang)
@@ -139,6 +142,13 @@ func BuildMessage(n Notification, token, lang string) *messaging.Message {
 			Alert:    &messaging.ApsAlert{Title: Title, Body: body},
 			ThreadID: n.Kind,
 		}},
+	}
+	// FCM gives the webpush part to web tokens only (the field app at /app/),
+	// so every message carries it; the tag makes a repeat replace the shown one.
+	m.Webpush = &messaging.WebpushConfig{
+		Headers:      map[string]string{"Urgency": priority},
+		Data:         data,
+		Notification: &messaging.WebpushNotification{Title: Title, Body: body, Tag: n.ID},
 	}
 	return m
 }

@@ -199,3 +199,54 @@ func TestNotificationTextsInWelsh(t *testing.T) {
 		t.Errorf("catalogue misses: %v", m)
 	}
 }
+
+// Web phones (the field app at /app/) get the webpush part: FCM delivers
+// it to web tokens only. It carries the same ids and generic text, the
+// urgency a browser's push service understands, and for a sync nothing to
+// show (the service worker wakes the app to pull).
+func TestWebPushPartOnTheWire(t *testing.T) {
+	e := newEnv(t)
+	e.token(t, "dev1", "p1", "tok-web")
+	e.enqueue(t,
+		push.Notification{ID: "nConcern", RecipientKind: "person", RecipientID: "p1", Kind: push.KindConcernRaised, RecordID: "enc1", Urgent: true},
+		push.Notification{ID: "nSync", RecipientKind: "person", RecipientID: "p1", Kind: push.KindSync})
+	if n := sendDue(t, e.sender(t)); n != 2 {
+		t.Fatalf("sent %d, want 2", n)
+	}
+	got := map[any]map[string]any{}
+	for _, r := range e.fake.Requests() {
+		wp, ok := r.Message["webpush"].(map[string]any)
+		if !ok {
+			t.Fatalf("no webpush part on the wire: %s", r.Body)
+		}
+		got[r.Message["data"].(map[string]any)["nid"]] = wp
+	}
+	tests := []struct {
+		nid, urgency, body string
+	}{
+		{"nConcern", "high", push.Texts[push.KindConcernRaised]},
+		{"nSync", "high", ""},
+	}
+	for _, tt := range tests {
+		wp := got[tt.nid]
+		if wp == nil {
+			t.Fatalf("%s: not sent", tt.nid)
+		}
+		if h, _ := wp["headers"].(map[string]any); h["Urgency"] != tt.urgency {
+			t.Errorf("%s: webpush Urgency = %v, want %s", tt.nid, h["Urgency"], tt.urgency)
+		}
+		if d, _ := wp["data"].(map[string]any); d["nid"] != tt.nid {
+			t.Errorf("%s: webpush data = %v, want the notification id", tt.nid, wp["data"])
+		}
+		note, hasNote := wp["notification"].(map[string]any)
+		if tt.body == "" {
+			if hasNote {
+				t.Errorf("%s: a sync shows a web notification: %v", tt.nid, note)
+			}
+			continue
+		}
+		if !hasNote || note["title"] != push.Title || note["body"] != tt.body || note["tag"] != tt.nid {
+			t.Errorf("%s: webpush notification = %v, want title, generic body and the id as tag", tt.nid, note)
+		}
+	}
+}
