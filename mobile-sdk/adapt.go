@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"time"
 )
 
@@ -83,14 +82,12 @@ func tooSlow(err error, took, timeout time.Duration) bool {
 // milliseconds (default 60 s). Round trips adapt their size to fit it.
 func (c *Client) SetRequestTimeout(ms int64) {
 	c.mu.Lock()
-	h := *c.http
-	h.Timeout = time.Duration(max(ms, 100)) * time.Millisecond
-	c.http = &h
+	c.timeout = time.Duration(max(ms, 100)) * time.Millisecond
 	c.mu.Unlock()
 }
 
-func (c *Client) httpClient() *http.Client {
+func (c *Client) requestTimeout() time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.http
+	return c.timeout
 }

@@ -3,23 +3,16 @@ package mobilesdk
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"errors"
-	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net/http"
-	"os"
-	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
 )
-
-// DBFile is the name of the local database inside the state directory.
-const DBFile = "joinedup.db"
 
 // Listener receives events from the client. Callbacks run on the SDK's own
 // goroutines (never the UI thread): hosts post them to their main thread.
@@ -43,11 +36,10 @@ type ProgressListener interface {
 // Client is one phone: its local database, its replica and its sync loop.
 // Its methods are safe for concurrent use.
 type Client struct {
-	dir      string
 	platform string
 
 	mu       sync.Mutex // guards st, rep, wiped, listener
-	st       *store
+	st       localstore.Store
 	rep      *syncengine.Replica
 	wiped    bool
 	listener Listener
@@ -62,10 +54,11 @@ type Client struct {
 	loop   *loop
 
 	// Injected for tests; production uses the system's.
-	now    func() time.Time
-	ids    io.Reader      // record ids
-	jitter func() float64 // backoff jitter in [0,1)
-	http   *http.Client
+	now     func() time.Time
+	ids     io.Reader      // record ids
+	jitter  func() float64 // backoff jitter in [0,1)
+	link    link
+	timeout time.Duration // one round trip (SetRequestTimeout)
 	// liveSilence: a live channel silent this long is reconnected (0: the
 	// default, liveSilence).
 	liveSilence time.Duration
@@ -73,24 +66,18 @@ type Client struct {
 	ownClock    bool         // tests: never learn the offset
 }
 
-// Open opens (or creates) the phone's state in dir, encrypted with key (32
-// bytes from the platform keystore). platform is "android", "ios" or "sim".
-func Open(dir string, key []byte, platform string) (*Client, error) {
-	return open(dir, key, platform, options{})
-}
-
 type options struct {
 	now         func() time.Time
 	ids         io.Reader
 	jitter      func() float64
-	http        *http.Client
+	link        link
 	liveSilence time.Duration
 	// ownClock: never go by the server's clock. For tests whose server
 	// runs on an injected clock, which its Date header does not show.
 	ownClock bool
 }
 
-func open(dir string, key []byte, platform string, o options) (*Client, error) {
+func (o *options) defaults() {
 	if o.now == nil {
 		o.now = time.Now
 	}
@@ -100,51 +87,70 @@ func open(dir string, key []byte, platform string, o options) (*Client, error) {
 	if o.jitter == nil {
 		o.jitter = mrand.Float64
 	}
-	if o.http == nil {
-		o.http = &http.Client{Timeout: 60 * time.Second}
+	if o.link == nil {
+		o.link = defaultLink()
 	}
+}
+
+// newClient is the one client over either store: the native apps' SQLite
+// (Open) and the browser's IndexedDB (OpenStore, GOOS=js).
+func newClient(st localstore.Store, platform string, o options) (*Client, error) {
+	o.defaults()
 	if platform == "" {
 		platform = "sim"
 	}
-	seal, err := newSealer(key)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	st, err := openStore(filepath.Join(dir, DBFile), seal, o.now)
-	if err != nil {
-		return nil, err
-	}
-	c := &Client{dir: dir, platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, http: o.http, sizes: newLinkSizes(pushBudget, pageBytes),
+	c := &Client{platform: platform, st: st, now: o.now, ids: o.ids, jitter: o.jitter, link: o.link, timeout: 60 * time.Second, sizes: newLinkSizes(pushBudget, pageBytes),
 		liveSilence: o.liveSilence, ownClock: o.ownClock}
 	c.loop = newLoop(c)
 	if err := c.loadClockOffset(); err != nil {
-		st.close()
+		st.Close()
 		return nil, err
 	}
-	if !st.self.IsZero() {
+	if self, err := st.Meta("replica_id"); err != nil {
+		st.Close()
+		return nil, err
+	} else if self != "" {
 		if err := c.startReplica(); err != nil {
-			st.close()
+			st.Close()
 			return nil, err
 		}
 	}
 	return c, nil
 }
 
+// metaInt reads a number kept in meta (0 when unset).
+func metaInt(st localstore.Store, key string) (int64, error) {
+	v, err := st.Meta(key)
+	if err != nil || v == "" {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, syncengine.Errorf(ECORRUPT, "read meta", "meta %s is not a number", key)
+	}
+	return n, nil
+}
+
 // startReplica builds the engine replica from persisted meta and re-applies
 // changesets that were received but not applied before the app last stopped.
 func (c *Client) startReplica() error {
-	counter, err := getMetaInt(c.st.db, "counter")
+	self, err := c.st.Meta("replica_id")
 	if err != nil {
 		return err
 	}
-	hlc, err := getMetaInt(c.st.db, "hlc")
+	id, err := syncengine.ParseReplicaID(self)
+	if err != nil {
+		return syncengine.Errorf(ECORRUPT, "open", "stored replica id is not valid")
+	}
+	counter, err := metaInt(c.st, "counter")
 	if err != nil {
 		return err
 	}
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: c.st.self, Now: c.clock, Rand: c.ids, Store: c.st,
+	hlc, err := metaInt(c.st, "hlc")
+	if err != nil {
+		return err
+	}
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: id, Now: c.clock, Rand: c.ids, Store: c.st,
 		Counter: uint64(counter), Clock: syncengine.Timestamp(hlc)})
 	if err != nil {
 		return err
@@ -162,7 +168,7 @@ func (c *Client) Close() error {
 	if c.wiped || c.st == nil {
 		return nil
 	}
-	err := c.st.close()
+	err := c.st.Close()
 	c.st = nil
 	return err
 }
@@ -218,7 +224,7 @@ func (c *Client) notify() {
 }
 
 // state returns the open store and replica, or why there are none.
-func (c *Client) state(needReplica bool) (*store, *syncengine.Replica, error) {
+func (c *Client) state(needReplica bool) (localstore.Store, *syncengine.Replica, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -238,7 +244,7 @@ func (c *Client) PersonID() string {
 	if err != nil {
 		return ""
 	}
-	v, _ := st.metaString("person_id")
+	v, _ := st.Meta("person_id")
 	return v
 }
 
@@ -255,10 +261,10 @@ func (c *Client) Status() (string, error) {
 	if st == nil {
 		return "", errorf(syncengine.EINVALID, "", "client is closed")
 	}
-	v := statusView{Quarantined: []quarantined{}}
+	v := statusView{Quarantined: []localstore.Quarantined{}}
 	var err error
 	meta := func(k string) string {
-		s, e := st.metaString(k)
+		s, e := st.Meta(k)
 		if e != nil && err == nil {
 			err = e
 		}
@@ -269,14 +275,16 @@ func (c *Client) Status() (string, error) {
 	v.EnrolAgain = meta("credential_refused") == "1"
 	v.Online = meta("offline") != "1"
 	v.LastError, v.LastErrorCode = meta("last_error"), meta("last_error_code")
-	if ms, e := getMetaInt(st.db, "last_synced"); e == nil && ms > 0 {
+	if ms, e := metaInt(st, "last_synced"); e == nil && ms > 0 {
 		v.LastSyncedMs = ms
 		v.LastSynced = time.UnixMilli(ms).UTC().Format(time.RFC3339)
 	}
-	if v.PendingChangesets, v.PendingBytes, v.HeldChangesets, _, err = st.counts(); err != nil {
+	n, err := st.Counts()
+	if err != nil {
 		return "", err
 	}
-	if v.Quarantined, err = st.quarantineList(); err != nil {
+	v.PendingChangesets, v.PendingBytes, v.HeldChangesets = n.Outbox, n.OutboxBytes, n.Inbox
+	if v.Quarantined, err = st.Quarantined(); err != nil {
 		return "", err
 	}
 	v.Syncing, v.RetryInMs, v.Failures = c.loop.info()
@@ -288,25 +296,41 @@ type statusView struct {
 	// The server refuses this phone's credential (restored from an older
 	// backup, or the enrolment was re-issued): the host asks for a new code
 	// and calls Enrol; the phone keeps and re-sends its work.
-	EnrolAgain        bool          `json:"enrol_again,omitempty"`
-	Wiped             bool          `json:"wiped,omitempty"`
-	WipeReport        *wipeReport   `json:"wipe_report,omitempty"`
-	DeviceID          string        `json:"device_id,omitempty"`
-	PersonID          string        `json:"person_id,omitempty"`
-	ReplicaID         string        `json:"replica_id,omitempty"`
-	Server            string        `json:"server,omitempty"`
-	Online            bool          `json:"online"`
-	Syncing           bool          `json:"syncing"`
-	PendingChangesets int64         `json:"pending_changesets"` // saves not yet acknowledged by the server
-	PendingBytes      int64         `json:"pending_bytes"`
-	HeldChangesets    int64         `json:"held_changesets"` // received, waiting for what they depend on
-	LastSynced        string        `json:"last_synced,omitempty"`
-	LastSyncedMs      int64         `json:"last_synced_ms,omitempty"`
-	LastError         string        `json:"last_error,omitempty"`
-	LastErrorCode     string        `json:"last_error_code,omitempty"`
-	Failures          int64         `json:"failures,omitempty"`    // consecutive failed syncs
-	RetryInMs         int64         `json:"retry_in_ms,omitempty"` // when the loop tries again
-	Quarantined       []quarantined `json:"quarantined"`
+	EnrolAgain        bool                     `json:"enrol_again,omitempty"`
+	Wiped             bool                     `json:"wiped,omitempty"`
+	WipeReport        *wipeReport              `json:"wipe_report,omitempty"`
+	DeviceID          string                   `json:"device_id,omitempty"`
+	PersonID          string                   `json:"person_id,omitempty"`
+	ReplicaID         string                   `json:"replica_id,omitempty"`
+	Server            string                   `json:"server,omitempty"`
+	Online            bool                     `json:"online"`
+	Syncing           bool                     `json:"syncing"`
+	PendingChangesets int64                    `json:"pending_changesets"` // saves not yet acknowledged by the server
+	PendingBytes      int64                    `json:"pending_bytes"`
+	HeldChangesets    int64                    `json:"held_changesets"` // received, waiting for what they depend on
+	LastSynced        string                   `json:"last_synced,omitempty"`
+	LastSyncedMs      int64                    `json:"last_synced_ms,omitempty"`
+	LastError         string                   `json:"last_error,omitempty"`
+	LastErrorCode     string                   `json:"last_error_code,omitempty"`
+	Failures          int64                    `json:"failures,omitempty"`    // consecutive failed syncs
+	RetryInMs         int64                    `json:"retry_in_ms,omitempty"` // when the loop tries again
+	Quarantined       []localstore.Quarantined `json:"quarantined"`
+}
+
+// unsynced counts the saves the server may not hold: the outbox and, while
+// the server refuses this phone's credential (it may have been restored from
+// a backup older than them), the saves it had acknowledged.
+func unsynced(st localstore.Store) (int64, error) {
+	n, err := st.Counts()
+	if err != nil {
+		return 0, err
+	}
+	if refused, err := st.Meta("credential_refused"); err != nil {
+		return 0, err
+	} else if refused == "1" {
+		return n.Outbox + n.SentOnly, nil
+	}
+	return n.Outbox, nil
 }
 
 // ---- logout and wipe ----
@@ -322,7 +346,7 @@ func (c *Client) Logout(force bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	n, err := st.unsynced()
+	n, err := unsynced(st)
 	if err != nil {
 		return "", err
 	}
@@ -348,9 +372,9 @@ type wipeReport struct {
 	ServerConfirmed bool `json:"server_confirmed"`
 }
 
-// destroy closes the database and deletes it with its WAL and SHM files,
-// then checks that none remains. The data were encrypted, so deleting the
-// keystore key (the host's job) makes any copy unreadable too.
+// destroy wipes the local store (localstore.Store.Wipe: the SQLite file with
+// its WAL and SHM files, or the IndexedDB database with its key) and checks
+// that nothing remains.
 func (c *Client) destroy(reason string) (*wipeReport, error) {
 	c.loop.stopLive()
 	c.syncMu.Lock()
@@ -361,39 +385,19 @@ func (c *Client) destroy(reason string) (*wipeReport, error) {
 		return c.loop.wipeReport(), nil
 	}
 	rep := &wipeReport{Reason: reason, At: c.now().UTC().Format(time.RFC3339), Removed: []string{}}
+	var err error
 	if c.st != nil {
-		rep.Lost, _ = c.st.unsynced()
-		// Make the WAL's content part of the main file, then truncate it, so
-		// nothing lingers in a -wal file that a failed delete could leave.
-		c.st.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-		c.st.close()
+		rep.Lost, _ = unsynced(c.st)
+		var removed []string
+		removed, err = c.st.Wipe()
+		rep.Removed = append(rep.Removed, removed...)
 		c.st = nil
 	}
 	c.rep = nil
-	base := filepath.Join(c.dir, DBFile)
-	files := []string{base, base + "-wal", base + "-shm", base + "-journal"}
-	var errs []error
-	for _, f := range files {
-		err := os.Remove(f)
-		switch {
-		case err == nil:
-			rep.Removed = append(rep.Removed, filepath.Base(f))
-		case !errors.Is(err, os.ErrNotExist):
-			errs = append(errs, err)
-		}
-	}
-	rep.Verified = true
-	for _, f := range files {
-		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
-			rep.Verified = false
-		}
-	}
+	rep.Verified = err == nil
 	c.wiped = true
 	c.loop.setWipeReport(rep)
-	if len(errs) > 0 || !rep.Verified {
-		return rep, fmt.Errorf("wipe: %w", errors.Join(append(errs, errors.New("local files remain"))...))
-	}
-	return rep, nil
+	return rep, err
 }
 
 // wipe destroys local data on the server's instruction, tells the server it
@@ -401,8 +405,8 @@ func (c *Client) destroy(reason string) (*wipeReport, error) {
 func (c *Client) wipe() {
 	var server, cred string
 	if st, _, err := c.state(false); err == nil {
-		server, _ = st.metaString("server_url")
-		cred, _ = st.getSecret(st.db, "credential")
+		server, _ = st.Meta("server_url")
+		cred, _ = st.Secret("credential")
 	}
 	rep, _ := c.destroy("revoked")
 	if server != "" && cred != "" && rep != nil && rep.Verified {
@@ -422,11 +426,11 @@ func (c *Client) wipe() {
 // applyInbox applies every held changeset; the replica holds those whose
 // dependencies are still missing, and they stay in the inbox until applied.
 func (c *Client) applyInbox() error {
-	css, err := c.st.inbox()
+	css, err := c.st.Inbox()
 	if err != nil {
 		return err
 	}
-	return c.st.inBatch(func() error {
+	return c.st.Batch(func() error {
 		for _, cs := range css {
 			if err := c.applyReceived(cs); err != nil {
 				return err
@@ -443,20 +447,12 @@ func (c *Client) applyReceived(cs *syncengine.Changeset) error {
 			return applyErr
 		}
 		// It can never apply here: keep it, with why, rather than lose it.
-		return c.st.write(func(tx *sql.Tx) error {
-			var blob []byte
-			if err := tx.QueryRow(`SELECT body FROM inbox WHERE replica = ? AND start = ?`, cs.Replica.String(), int64(cs.Start)).Scan(&blob); err != nil {
-				return err
-			}
-			if err := c.st.quarantine(tx, cs.Replica.String(), cs.Start, "pull", syncengine.ErrorCode(applyErr), syncengine.ErrorMessage(applyErr), blob); err != nil {
-				return err
-			}
-			_, err := tx.Exec(`DELETE FROM inbox WHERE replica = ? AND start = ?`, cs.Replica.String(), int64(cs.Start))
-			return err
-		})
+		return c.st.Write(&localstore.Batch{At: c.now().UnixMilli(), Refuse: []localstore.Refusal{{
+			Key:  localstore.Key{Queue: localstore.QueueInbox, Replica: cs.Replica.String(), Start: cs.Start},
+			Code: syncengine.ErrorCode(applyErr), Message: syncengine.ErrorMessage(applyErr)}}})
 	}
 	if st == syncengine.Duplicate {
-		return c.st.deleteInbox(cs)
+		return c.st.Write(&localstore.Batch{Unhold: []localstore.Key{{Queue: localstore.QueueInbox, Replica: cs.Replica.String(), Start: cs.Start}}})
 	}
 	return nil
 }

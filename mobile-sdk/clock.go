@@ -1,7 +1,6 @@
 package mobilesdk
 
 import (
-	"net/http"
 	"strconv"
 	"time"
 )
@@ -22,9 +21,8 @@ func (c *Client) clock() time.Time { return c.now().Add(time.Duration(c.offset.L
 // observeServerTime learns the offset from a server answer's Date header
 // (one-second resolution, and late by the answer's travel time: both far
 // below clockTrust).
-func (c *Client) observeServerTime(h http.Header) {
-	server, err := http.ParseTime(h.Get("Date"))
-	if err != nil || c.ownClock {
+func (c *Client) observeServerTime(server time.Time) {
+	if server.IsZero() || c.ownClock {
 		return
 	}
 	var off time.Duration
@@ -35,14 +33,14 @@ func (c *Client) observeServerTime(h http.Header) {
 		return
 	}
 	if st, _, err := c.state(false); err == nil {
-		setMeta(st.db, "clock_offset_ms", strconv.FormatInt(off.Milliseconds(), 10))
+		st.SetMeta(map[string]string{"clock_offset_ms": strconv.FormatInt(off.Milliseconds(), 10)})
 	}
 }
 
 // loadClockOffset restores the offset learned before the app last stopped,
 // so an offline save after a restart is stamped right too.
 func (c *Client) loadClockOffset() error {
-	ms, err := getMetaInt(c.st.db, "clock_offset_ms")
+	ms, err := metaInt(c.st, "clock_offset_ms")
 	if err != nil {
 		return err
 	}

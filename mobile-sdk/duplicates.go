@@ -3,6 +3,7 @@ package mobilesdk
 import (
 	"encoding/json"
 
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -21,14 +22,13 @@ func (c *Client) PossibleDuplicates(youngPersonID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	others, err := st.records(`SELECT id, state FROM records WHERE type = ? AND deleted = 0 AND id <> ? ORDER BY id`,
-		syncengine.TypeYoungPerson, youngPersonID)
+	others, err := st.Find(localstore.Query{Type: syncengine.TypeYoungPerson, Live: true, Order: localstore.ByID})
 	if err != nil {
 		return "", err
 	}
 	out := []syncengine.View{}
 	for _, r := range others {
-		if syncengine.LikelyDuplicates(yp, r) {
+		if string(r.ID) != youngPersonID && syncengine.LikelyDuplicates(yp, r) {
 			out = append(out, r.View(nil))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -30,7 +31,7 @@ func (c *Client) edit(fn func(tx *syncengine.Txn, me string) error) error {
 	if err != nil {
 		return err
 	}
-	me, err := st.metaString("person_id")
+	me, err := st.Meta("person_id")
 	if err != nil {
 		return err
 	}
@@ -328,7 +329,7 @@ func (c *Client) SetDefaultTeam(teamID string) error {
 	if err != nil {
 		return err
 	}
-	return setMeta(st.db, "team_id", teamID)
+	return st.SetMeta(map[string]string{"team_id": teamID})
 }
 
 // defaultTeam is the team set by SetDefaultTeam or, failing that, the
@@ -340,25 +341,24 @@ func (c *Client) defaultTeam() (string, error) {
 		return "", err
 	}
 	for _, key := range []string{"team_id", "enrol_team_id"} {
-		if t, err := st.metaString(key); err != nil || t != "" {
+		if t, err := st.Meta(key); err != nil || t != "" {
 			return t, err
 		}
 	}
-	rows, err := st.db.Query(`SELECT DISTINCT team_id FROM records WHERE team_id <> '' LIMIT 2`)
+	recs, err := st.Find(localstore.Query{})
 	if err != nil {
 		return "", err
 	}
-	defer rows.Close()
-	var teams []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return "", err
+	teams := map[string]bool{}
+	for _, r := range recs {
+		if t := localstore.IndexOf(r, func(syncengine.RecordID) string { return "" }).Team; t != "" {
+			teams[t] = true
 		}
-		teams = append(teams, t)
 	}
 	if len(teams) == 1 {
-		return teams[0], nil
+		for t := range teams {
+			return t, nil
+		}
 	}
-	return "", rows.Err()
+	return "", nil
 }

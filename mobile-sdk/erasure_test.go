@@ -356,7 +356,7 @@ func allValues(t *testing.T, db *sql.DB) [][]byte {
 // knows it) and scans the plaintext, plus the raw files.
 func scanPhone(t *testing.T, c *Client) []string {
 	t.Helper()
-	st := c.st
+	st := sq(c)
 	var found []string
 	add := func(ws []string) {
 		for _, w := range ws {
@@ -431,17 +431,19 @@ func TestPurgeConfirmationsArePaged(t *testing.T) {
 	for i := 0; i < 2*maxConfirm+5; i++ {
 		ids = append(ids, fmt.Sprintf("rec%05d", i))
 	}
-	must(t, c.st.purge(ids))
+	must(t, purge(c.st, ids))
 	seen := 0
 	for round := 0; round < 4; round++ {
-		batch := c.st.purgesToConfirm()
+		batch := purgesToConfirm(c.st)
 		if len(batch) > maxConfirm {
 			t.Fatalf("round %d confirms %d", round, len(batch))
 		}
 		seen += len(batch)
-		must(t, c.st.update(func(tx *sql.Tx) error { return notePurges(tx, batch, nil) }))
+		meta := map[string]string{}
+		must(t, notePurges(c.st, meta, batch, nil))
+		must(t, c.st.SetMeta(meta))
 	}
-	if seen != len(ids) || len(c.st.purgesToConfirm()) != 0 {
+	if seen != len(ids) || len(purgesToConfirm(c.st)) != 0 {
 		t.Fatalf("confirmed %d of %d", seen, len(ids))
 	}
 }

@@ -1,6 +1,10 @@
 package mobilesdk
 
-import "github.com/joinedup/joinedup/syncengine"
+import (
+	"encoding/json"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
 
 // Error codes the SDK adds to the engine's and the server's (unauthorized,
 // revoked, forbidden, rate_limited...). Hosts switch on ErrorCode(err).
@@ -31,4 +35,12 @@ func ErrorMessage(err error) string { return syncengine.ErrorMessage(err) }
 
 func errorf(code, op, format string, args ...any) error {
 	return syncengine.Errorf(code, op, format, args...)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "null"
+	}
+	return string(b)
 }

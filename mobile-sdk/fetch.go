@@ -2,9 +2,9 @@ package mobilesdk
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
@@ -64,13 +64,14 @@ type storedProgress struct {
 	Acc   int64 `json:"acc"`
 }
 
-// noteProgress keeps the pull's progress from one page's answer.
-func (c *Client) noteProgress(tx *sql.Tx, hdr *protocol.Response) error {
+// noteProgress keeps the pull's progress from one page's answer, in the
+// meta of the batch that stores the page.
+func noteProgress(st localstore.Store, meta map[string]string, hdr *protocol.Response) error {
 	if hdr.Progress == nil {
 		return nil
 	}
 	var prev storedProgress
-	if v, _ := getMeta(tx, "progress"); v != "" {
+	if v, _ := st.Meta("progress"); v != "" {
 		_ = json.Unmarshal([]byte(v), &prev)
 	}
 	p := storedProgress{Phase: hdr.Progress.Phase, Done: hdr.Progress.Done, Total: hdr.Progress.Total, More: hdr.More}
@@ -82,7 +83,8 @@ func (c *Client) noteProgress(tx *sql.Tx, hdr *protocol.Response) error {
 		}
 		p.Done, p.Total = p.Acc, p.Start
 	}
-	return setMeta(tx, "progress", mustJSON(p))
+	meta["progress"] = mustJSON(p)
+	return nil
 }
 
 // SyncProgress reports how far the current or last pull has come.
@@ -92,7 +94,7 @@ func (c *Client) SyncProgress() (*Progress, error) {
 		return nil, err
 	}
 	var p storedProgress
-	if v, _ := st.metaString("progress"); v != "" {
+	if v, _ := st.Meta("progress"); v != "" {
 		_ = json.Unmarshal([]byte(v), &p)
 	}
 	out := &Progress{Phase: p.Phase, Done: p.Done, Total: p.Total, Fraction: 1}
@@ -102,8 +104,8 @@ func (c *Client) SyncProgress() (*Progress, error) {
 	if !p.More {
 		out.Done = out.Total
 	}
-	partial, _ := st.metaString("partial")
-	older, _ := st.metaString("older_done")
+	partial, _ := st.Meta("partial")
+	older, _ := st.Meta("older_done")
 	out.Partial, out.OlderDone = partial == "1", older == "1"
 	return out, nil
 }
@@ -117,7 +119,7 @@ func (c *Client) Services() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v, err := st.metaString("directory")
+	v, err := st.Meta("directory")
 	if err != nil || v == "" {
 		return "[]", err
 	}
@@ -148,21 +150,21 @@ func (c *Client) FetchOlder() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if p, _ := st.metaString("partial"); p != "1" {
+	if p, _ := st.Meta("partial"); p != "1" {
 		return false, nil // the phone holds its whole scope
 	}
-	if done, _ := st.metaString("older_done"); done == "1" {
+	if done, _ := st.Meta("older_done"); done == "1" {
 		return false, nil
 	}
-	since, err := getMetaInt(st.db, "field_since")
+	since, err := metaInt(st, "field_since")
 	if err != nil {
 		return false, err
 	}
-	seq, err := getMetaInt(st.db, "field_seq")
+	seq, err := metaInt(st, "field_seq")
 	if err != nil {
 		return false, err
 	}
-	after, _ := st.metaString("older_after")
+	after, _ := st.Meta("older_after")
 	c.mu.Lock()
 	page := c.sizes.page
 	c.mu.Unlock()
@@ -170,21 +172,14 @@ func (c *Client) FetchOlder() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	err = st.update(func(tx *sql.Tx) error {
-		if err := setMeta(tx, "older_after", res.After); err != nil {
-			return err
-		}
-		if res.Progress != nil {
-			p := storedProgress{Phase: "older", Done: res.Progress.Done, Total: res.Progress.Total, More: res.More}
-			if err := setMeta(tx, "progress", mustJSON(p)); err != nil {
-				return err
-			}
-		}
-		if !res.More {
-			return setMeta(tx, "older_done", "1")
-		}
-		return nil
-	})
+	meta := map[string]string{"older_after": res.After}
+	if res.Progress != nil {
+		meta["progress"] = mustJSON(storedProgress{Phase: "older", Done: res.Progress.Done, Total: res.Progress.Total, More: res.More})
+	}
+	if !res.More {
+		meta["older_done"] = "1"
+	}
+	err = st.SetMeta(meta)
 	return res.More, err
 }
 
@@ -198,8 +193,8 @@ func (c *Client) fetch(req protocol.FetchRequest) (*protocol.FetchResponse, erro
 	if err != nil {
 		return nil, err
 	}
-	server, _ := st.metaString("server_url")
-	cred, err := st.getSecret(st.db, "credential")
+	server, _ := st.Meta("server_url")
+	cred, err := st.Secret("credential")
 	if err != nil {
 		return nil, err
 	}
@@ -226,30 +221,42 @@ func (c *Client) fetch(req protocol.FetchRequest) (*protocol.FetchResponse, erro
 	}
 	c.editMu.Lock()
 	defer c.editMu.Unlock()
-	err = st.update(func(tx *sql.Tx) error {
-		for _, snap := range snaps {
-			local, err := st.record(tx, snap.ID)
-			if err != nil {
-				return err
-			}
-			if local != nil && local.VV.Covers(snap.VV) {
-				continue
-			}
-			if err := st.putRecord(tx, snap); err != nil {
-				return err
-			}
-		}
-		if len(snaps) == 0 {
-			return nil
-		}
-		if err := st.clearReleased(tx); err != nil {
-			return err
-		}
-		return c.replayOutbox(tx, st)
-	})
-	if err != nil {
+	if err := storeSnapshots(st, snaps); err != nil {
 		return nil, err
 	}
 	c.notify()
 	return &hdr, nil
+}
+
+// storeSnapshots stores fetched record states as a pull's are stored: a
+// record the phone already holds at least as new is kept; its own unsent
+// saves are replayed on top. The caller holds editMu.
+func storeSnapshots(st localstore.Store, snaps []*syncengine.Record) error {
+	if len(snaps) == 0 {
+		return nil
+	}
+	self, err := st.Meta("replica_id")
+	if err != nil {
+		return err
+	}
+	v := newOverlay(st, false)
+	for _, snap := range snaps {
+		local, err := v.get(snap.ID)
+		if err != nil {
+			return err
+		}
+		if local != nil && local.VV.Covers(snap.VV) {
+			continue
+		}
+		v.putRecord(snap)
+	}
+	b := &localstore.Batch{}
+	if b.Release, err = released(st, self, v.get); err != nil {
+		return err
+	}
+	if err := replayOutbox(st, nil, v); err != nil {
+		return err
+	}
+	b.Put = v.puts()
+	return st.Write(b)
 }

@@ -2,13 +2,13 @@ package mobilesdk
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -37,18 +37,11 @@ func MustOpen(tb testing.TB, dir string, clk *fixedClock) *Client {
 func enrolLocal(tb testing.TB, c *Client, replica byte, person, team string) {
 	tb.Helper()
 	id := syncengine.ReplicaID{replica}
-	err := c.st.update(func(tx *sql.Tx) error {
-		for k, v := range map[string]string{"replica_id": id.String(), "person_id": person, "team_id": team, "device_id": "dev_test"} {
-			if err := setMeta(tx, k, v); err != nil {
-				return err
-			}
-		}
-		return c.st.setSecret(tx, "credential", "secret-credential-"+person)
-	})
+	err := c.st.Write(&localstore.Batch{Meta: map[string]string{"replica_id": id.String(), "person_id": person, "team_id": team, "device_id": "dev_test"},
+		Secrets: map[string]string{"credential": "secret-credential-" + person}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c.st.self = id
 	if err := c.startReplica(); err != nil {
 		tb.Fatal(err)
 	}
@@ -94,15 +87,15 @@ func str(tb testing.TB, v syncengine.View, field string) string {
 }
 
 type statusT struct {
-	Enrolled          bool          `json:"enrolled"`
-	Wiped             bool          `json:"wiped"`
-	PendingChangesets int64         `json:"pending_changesets"`
-	HeldChangesets    int64         `json:"held_changesets"`
-	LastError         string        `json:"last_error"`
-	LastErrorCode     string        `json:"last_error_code"`
-	LastSynced        string        `json:"last_synced"`
-	Quarantined       []quarantined `json:"quarantined"`
-	WipeReport        *wipeReport   `json:"wipe_report"`
+	Enrolled          bool                     `json:"enrolled"`
+	Wiped             bool                     `json:"wiped"`
+	PendingChangesets int64                    `json:"pending_changesets"`
+	HeldChangesets    int64                    `json:"held_changesets"`
+	LastError         string                   `json:"last_error"`
+	LastErrorCode     string                   `json:"last_error_code"`
+	LastSynced        string                   `json:"last_synced"`
+	Quarantined       []localstore.Quarantined `json:"quarantined"`
+	WipeReport        *wipeReport              `json:"wipe_report"`
 }
 
 func status(tb testing.TB, c *Client) statusT {
@@ -126,4 +119,22 @@ func dirBytes(tb testing.TB, dir string) []byte {
 		all = append(all, b...)
 	}
 	return all
+}
+
+// sq is the client's SQLite store, for tests that look inside the file.
+func sq(c *Client) *store { return c.st.(sqliteLocal).store }
+
+// outboxChangesets decodes the client's queued saves.
+func outboxChangesets(c *Client) ([]*syncengine.Changeset, error) {
+	es, err := c.st.Outbox(0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*syncengine.Changeset, len(es))
+	for i, e := range es {
+		if out[i], err = syncengine.DecodeChangeset(e.Body); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

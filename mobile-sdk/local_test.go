@@ -45,7 +45,7 @@ func TestSavesAreDurableAndEncrypted(t *testing.T) {
 	}
 	// The counter survived: the next save continues it.
 	must(t, c2.InsertText(id, "note", 0, "!"))
-	css, err := c2.st.outboxChangesets(c2.st.db)
+	css, err := outboxChangesets(c2)
 	must(t, err)
 	for i := 1; i < len(css); i++ {
 		if css[i].Start != css[i-1].End()+1 {
@@ -53,8 +53,8 @@ func TestSavesAreDurableAndEncrypted(t *testing.T) {
 		}
 	}
 	var mode, sync string
-	must(t, c2.st.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode))
-	must(t, c2.st.db.QueryRow(`PRAGMA synchronous`).Scan(&sync))
+	must(t, sq(c2).db.QueryRow(`PRAGMA journal_mode`).Scan(&mode))
+	must(t, sq(c2).db.QueryRow(`PRAGMA synchronous`).Scan(&sync))
 	if mode != "wal" || sync != "2" {
 		t.Fatalf("journal_mode=%s synchronous=%s, want wal and 2 (FULL)", mode, sync)
 	}

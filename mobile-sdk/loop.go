@@ -3,7 +3,6 @@ package mobilesdk
 import (
 	"bufio"
 	"context"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -189,7 +188,7 @@ func (c *Client) ConnectivityChanged(online bool) error {
 	if online {
 		v = ""
 	}
-	if err := setMeta(st.db, "offline", v); err != nil {
+	if err := st.SetMeta(map[string]string{"offline": v}); err != nil {
 		return err
 	}
 	l := c.loop
@@ -219,7 +218,7 @@ func (c *Client) online() bool {
 	if err != nil {
 		return false
 	}
-	v, _ := st.metaString("offline")
+	v, _ := st.Meta("offline")
 	return v != "1"
 }
 
@@ -231,8 +230,8 @@ func (c *Client) startLive() {
 	if err != nil {
 		return
 	}
-	server, _ := st.metaString("server_url")
-	cred, err := st.getSecret(st.db, "credential")
+	server, _ := st.Meta("server_url")
+	cred, err := st.Secret("credential")
 	if err != nil || server == "" {
 		return
 	}
@@ -272,19 +271,12 @@ const liveSilence = 90 * time.Second
 func (c *Client) listen(ctx context.Context, server, cred string) bool {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/v1/sync/events", nil)
+	status, body, err := c.link.events(ctx, server+"/v1/sync/events", cred)
 	if err != nil {
 		return false
 	}
-	req.Header.Set("Authorization", "Bearer "+cred)
-	req.Header.Set("Accept", "text/event-stream")
-	hc := &http.Client{Transport: c.httpClient().Transport} // no timeout: the stream is long-lived
-	resp, err := hc.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	defer body.Close()
+	if status != 200 {
 		// Revoked or unauthorized: a sync finds out what to do (wipe).
 		c.loop.poke()
 		return false
@@ -297,7 +289,7 @@ func (c *Client) listen(ctx context.Context, server, cred string) bool {
 	}
 	watchdog := time.AfterFunc(silence, cancel)
 	defer watchdog.Stop()
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	for sc.Scan() {
 		watchdog.Reset(silence)
 		line := sc.Text()

@@ -72,7 +72,7 @@ func TestTriggers(t *testing.T) {
 func TestLoopBacksOff(t *testing.T) {
 	c := MustOpen(t, t.TempDir(), nil)
 	enrolLocal(t, c, 1, "w1", "team_a")
-	must(t, setMeta(c.st.db, "server_url", "http://127.0.0.1:1")) // nothing listens on port 1
+	must(t, setMeta(sq(c).db, "server_url", "http://127.0.0.1:1")) // nothing listens on port 1
 	var mu sync.Mutex
 	var waits []time.Duration
 	fire := make(chan time.Time)
@@ -179,7 +179,7 @@ func TestLiveChannelPokesTheLoop(t *testing.T) {
 
 	c := MustOpen(t, t.TempDir(), nil)
 	enrolLocal(t, c, 1, "w1", "team_a")
-	must(t, setMeta(c.st.db, "server_url", ts.URL))
+	must(t, setMeta(sq(c).db, "server_url", ts.URL))
 	count := func() int { mu.Lock(); defer mu.Unlock(); return nSync }
 	c.Start()
 	defer c.Stop()
@@ -203,7 +203,7 @@ func TestLiveChannelWithRealServer(t *testing.T) {
 	s := startServer(t)
 	sup := s.person(t, 2, "supervisor", 0)
 	a, b := s.enrolPhone(t, sup, s.person(t, 2, "worker", 1)), s.enrolPhone(t, sup, s.person(t, 2, "worker", 2))
-	cred, err := a.st.getSecret(a.st.db, "credential")
+	cred, err := a.st.Secret("credential")
 	must(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -230,7 +230,7 @@ func TestLiveChannelReconnectsAfterACut(t *testing.T) {
 	a, b := s.enrolPhone(t, sup, s.person(t, 0, "worker", 2)), s.enrolPhone(t, sup, s.person(t, 0, "worker", 3))
 	link := slowLink(t, s)
 	link.Set(faultproxy.Faults{})
-	must(t, setMeta(a.st.db, "server_url", link.URL()))
+	must(t, setMeta(sq(a).db, "server_url", link.URL()))
 	a.Start()
 	defer a.Stop()
 	waitFor(t, "A's live channel", 10*time.Second, a.loop.liveUp)
@@ -268,7 +268,7 @@ func TestSilentLiveChannelIsReopened(t *testing.T) {
 	must(t, err)
 	defer c.Close()
 	enrolLocal(t, c, 1, "w1", "team_a")
-	must(t, setMeta(c.st.db, "server_url", ts.URL))
+	must(t, setMeta(sq(c).db, "server_url", ts.URL))
 	c.Start()
 	defer c.Stop()
 	waitFor(t, "the silent channel to be reopened", 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return opened >= 2 })

@@ -2,10 +2,10 @@ package mobilesdk
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"slices"
 
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -27,8 +27,8 @@ const (
 	metaPurgeDone    = "purge_done"    // JSON ids purged, to confirm
 )
 
-func getIDs(q querier, key string) ([]string, error) {
-	v, err := getMeta(q, key)
+func getIDs(st localstore.Store, key string) ([]string, error) {
+	v, err := st.Meta(key)
 	if err != nil || v == "" {
 		return nil, err
 	}
@@ -39,52 +39,51 @@ func getIDs(q querier, key string) ([]string, error) {
 	return ids, nil
 }
 
-func setIDs(q querier, key string, ids []string) error {
+func idsJSON(ids []string) string {
 	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	return setMeta(q, key, mustJSON(ids))
+	return mustJSON(slices.Compact(ids))
 }
 
 // maxConfirm is how many purges one request confirms (the server's limit).
 const maxConfirm = 1000
 
 // purgesToConfirm is what the next request confirms; the rest go in later ones.
-func (s *store) purgesToConfirm() []string {
-	ids, _ := getIDs(s.db, metaPurgeDone)
+func purgesToConfirm(st localstore.Store) []string {
+	ids, _ := getIDs(st, metaPurgeDone)
 	return ids[:min(len(ids), maxConfirm)]
 }
 
-// notePurges, in the transaction that stores a response: the confirmations
-// sent are done with, and what the server lists now waits to be purged.
-func notePurges(tx *sql.Tx, confirmed, erase []string) error {
-	done, err := getIDs(tx, metaPurgeDone)
+// notePurges, into the meta of the batch that stores a response: the
+// confirmations sent are done with, and what the server lists now waits to
+// be purged.
+func notePurges(st localstore.Store, meta map[string]string, confirmed, erase []string) error {
+	done, err := getIDs(st, metaPurgeDone)
 	if err != nil {
 		return err
 	}
 	done = slices.DeleteFunc(done, func(id string) bool { return slices.Contains(confirmed, id) })
-	if err := setIDs(tx, metaPurgeDone, done); err != nil {
-		return err
-	}
+	meta[metaPurgeDone] = idsJSON(done)
 	if len(erase) == 0 {
 		return nil
 	}
-	pending, err := getIDs(tx, metaPurgePending)
+	pending, err := getIDs(st, metaPurgePending)
 	if err != nil {
 		return err
 	}
-	return setIDs(tx, metaPurgePending, append(pending, erase...))
+	meta[metaPurgePending] = idsJSON(append(pending, erase...))
+	return nil
 }
 
 // purgeAndConfirm, at the end of a sync: purge what the server asked for,
 // then confirm it in one more round trip, so one SyncNow leaves the server
 // knowing the phone is clean.
-func (c *Client) purgeAndConfirm(ctx context.Context, st *store, server, cred string, sum *syncSummary) error {
-	pending, err := getIDs(st.db, metaPurgePending)
+func (c *Client) purgeAndConfirm(ctx context.Context, st localstore.Store, server, cred string, sum *syncSummary) error {
+	pending, err := getIDs(st, metaPurgePending)
 	if err != nil || len(pending) == 0 {
 		return err
 	}
 	c.editMu.Lock()
-	err = st.purge(pending)
+	err = purge(st, pending)
 	if err == nil {
 		c.mu.Lock()
 		err = c.startReplica() // the replica's memory may hold what was purged
@@ -98,153 +97,70 @@ func (c *Client) purgeAndConfirm(ctx context.Context, st *store, server, cred st
 	return err
 }
 
-// purge removes every copy of ids this phone holds, in one transaction,
-// then truncates the WAL so old frames do not keep the sealed blobs.
-func (s *store) purge(ids []string) error {
-	purge := map[syncengine.RecordID]bool{}
+// purge removes every copy of ids this phone holds, in one batch.
+func purge(st localstore.Store, ids []string) error {
+	purged := map[syncengine.RecordID]bool{}
 	for _, id := range ids {
-		purge[syncengine.RecordID(id)] = true
+		purged[syncengine.RecordID(id)] = true
 	}
 	touches := func(cs *syncengine.Changeset) bool {
-		return slices.ContainsFunc(cs.Records(), func(id syncengine.RecordID) bool { return purge[id] })
+		return slices.ContainsFunc(cs.Records(), func(id syncengine.RecordID) bool { return purged[id] })
 	}
-	err := s.update(func(tx *sql.Tx) error {
-		local := map[syncengine.RecordID]*syncengine.Record{}
-		for id := range purge {
-			r, err := s.record(tx, id)
-			if err != nil {
-				return err
-			}
-			if r == nil {
-				continue
-			}
-			r.PurgeDeletedText()
-			if err := s.putRecord(tx, r); err != nil {
-				return err
-			}
-			local[id] = r
+	b := &localstore.Batch{}
+	local := map[syncengine.RecordID]*syncengine.Record{}
+	for id := range purged {
+		r, err := st.Record(id)
+		if err != nil {
+			return err
 		}
-		get := func(id syncengine.RecordID) *syncengine.Record {
-			if r, ok := local[id]; ok {
-				return r
-			}
-			r, _ := s.record(tx, id)
+		if r == nil {
+			continue
+		}
+		r.PurgeDeletedText()
+		b.Put = append(b.Put, r)
+		local[id] = r
+	}
+	get := func(id syncengine.RecordID) *syncengine.Record {
+		if r, ok := local[id]; ok {
 			return r
 		}
-		// The outbox and inbox are rewritten: a changeset on a record this
-		// phone does not have is left alone (nothing to scrub it against).
-		type row struct {
-			replica string
-			start   int64
-			blob    []byte
-		}
-		scan := func(r *sql.Rows) (x row, err error) { return x, r.Scan(&x.replica, &x.start, &x.blob) }
-		rows, err := tx.Query(`SELECT '', start, body FROM outbox`)
-		out, err := collect(rows, err, scan)
-		if err != nil {
-			return err
-		}
-		for _, x := range out {
-			if sealed, err := s.rewrite(outboxAD(uint64(x.start)), x.blob, get, touches); err != nil {
-				return err
-			} else if sealed != nil {
-				if _, err := tx.Exec(`UPDATE outbox SET body = ?, bytes = ? WHERE start = ?`, sealed, len(sealed), x.start); err != nil {
-					return err
-				}
-			}
-		}
-		rows, err = tx.Query(`SELECT replica, start, body FROM inbox`)
-		in, err := collect(rows, err, scan)
-		if err != nil {
-			return err
-		}
-		for _, x := range in {
-			if sealed, err := s.rewrite(inboxAD(x.replica, uint64(x.start)), x.blob, get, touches); err != nil {
-				return err
-			} else if sealed != nil {
-				if _, err := tx.Exec(`UPDATE inbox SET body = ? WHERE replica = ? AND start = ?`, sealed, x.replica, x.start); err != nil {
-					return err
-				}
-			}
-		}
-		rows, err = tx.Query(`SELECT '', start, body FROM sent`)
-		sent, err := collect(rows, err, scan)
-		if err != nil {
-			return err
-		}
-		for _, x := range sent {
-			if cs := s.openChangeset(outboxAD(uint64(x.start)), x.blob); cs == nil || touches(cs) {
-				if _, err := tx.Exec(`DELETE FROM sent WHERE start = ?`, x.start); err != nil {
-					return err
-				}
-			}
-		}
-		rows, err = tx.Query(`SELECT replica, start, body, direction FROM quarantine`)
-		type qrow struct {
-			row
-			direction string
-		}
-		quar, err := collect(rows, err, func(r *sql.Rows) (x qrow, err error) {
-			return x, r.Scan(&x.replica, &x.start, &x.blob, &x.direction)
-		})
-		if err != nil {
-			return err
-		}
-		for _, x := range quar {
-			ad := inboxAD(x.replica, uint64(x.start))
-			if x.direction == "push" {
-				ad = outboxAD(uint64(x.start))
-			}
-			if cs := s.openChangeset(ad, x.blob); cs != nil && touches(cs) {
-				if _, err := tx.Exec(`DELETE FROM quarantine WHERE replica = ? AND start = ?`, x.replica, x.start); err != nil {
-					return err
-				}
-			}
-		}
-		done, err := getIDs(tx, metaPurgeDone)
-		if err != nil {
-			return err
-		}
-		if err := setIDs(tx, metaPurgeDone, append(done, ids...)); err != nil {
-			return err
-		}
-		return setMeta(tx, metaPurgePending, "[]")
-	})
+		r, _ := st.Record(id)
+		return r
+	}
+	qs, err := st.Queued()
 	if err != nil {
 		return err
 	}
-	_, err = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-	return err
-}
-
-func (s *store) openChangeset(ad string, blob []byte) *syncengine.Changeset {
-	frame, err := s.seal.open(ad, blob)
-	if err != nil {
-		return nil
-	}
-	cs, err := syncengine.DecodeChangeset(frame)
-	if err != nil {
-		return nil
-	}
-	return cs
-}
-
-// rewrite scrubs one sealed queued changeset that touches purged records,
-// returning its new sealed body (nil: unchanged).
-func (s *store) rewrite(ad string, blob []byte, get func(syncengine.RecordID) *syncengine.Record,
-	touches func(*syncengine.Changeset) bool) ([]byte, error) {
-	cs := s.openChangeset(ad, blob)
-	if cs == nil || !touches(cs) {
-		return nil, nil
-	}
-	for _, id := range cs.Records() {
-		if get(id) == nil {
-			return nil, nil
+	for _, q := range qs {
+		switch q.Queue {
+		case localstore.QueueOutbox, localstore.QueueInbox:
+			// Still to be sent or applied: rewritten, never dropped. A
+			// changeset on a record this phone does not have is left alone
+			// (nothing to scrub it against).
+			if q.Changeset == nil || !touches(q.Changeset) {
+				continue
+			}
+			if slices.ContainsFunc(q.Changeset.Records(), func(id syncengine.RecordID) bool { return get(id) == nil }) {
+				continue
+			}
+			if out, changed := syncengine.PurgeChangeset(q.Changeset, get); changed {
+				b.Rewrite = append(b.Rewrite, localstore.Queued{Key: q.Key, Changeset: out})
+			}
+		case localstore.QueueSent:
+			if q.Changeset == nil || touches(q.Changeset) {
+				b.Forget = append(b.Forget, q.Key)
+			}
+		case localstore.QueueQuarantine:
+			if q.Changeset != nil && touches(q.Changeset) {
+				b.Forget = append(b.Forget, q.Key)
+			}
 		}
 	}
-	out, changed := syncengine.PurgeChangeset(cs, get)
-	if !changed {
-		return nil, nil
+	done, err := getIDs(st, metaPurgeDone)
+	if err != nil {
+		return err
 	}
-	return s.seal.seal(ad, syncengine.EncodeChangeset(out))
+	b.Scrub = true
+	b.Meta = map[string]string{metaPurgeDone: idsJSON(append(done, ids...)), metaPurgePending: "[]"}
+	return st.Write(b)
 }

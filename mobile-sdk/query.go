@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -50,12 +51,12 @@ func (c *Client) Conflicts(id string) (string, error) {
 	return mustJSON(v.Conflicts), nil
 }
 
-func (c *Client) list(query string, args ...any) (string, error) {
+func (c *Client) list(q localstore.Query) (string, error) {
 	st, _, err := c.state(false)
 	if err != nil {
 		return "", err
 	}
-	recs, err := st.records(query, args...)
+	recs, err := st.Find(q)
 	if err != nil {
 		return "", err
 	}
@@ -69,7 +70,7 @@ func (c *Client) list(query string, args ...any) (string, error) {
 
 // List returns every live record of a type, most recently changed first.
 func (c *Client) List(typ string) (string, error) {
-	return c.list(`SELECT id, state FROM records WHERE type = ? AND deleted = 0 ORDER BY updated DESC, id`, typ)
+	return c.list(localstore.Query{Type: typ, Live: true, Order: localstore.ByUpdatedDesc})
 }
 
 // TodaysEncounters returns the encounters that started today (the device's
@@ -82,8 +83,7 @@ func (c *Client) TodaysEncounters() (string, error) {
 
 // EncountersBetween returns encounters started in [fromMs, toMs) (unix ms).
 func (c *Client) EncountersBetween(fromMs, toMs int64) (string, error) {
-	return c.list(`SELECT id, state FROM records WHERE type = 'encounter' AND deleted = 0 AND started_at >= ? AND started_at < ?
-		ORDER BY started_at, id`, fromMs, toMs)
+	return c.list(localstore.Query{Type: syncengine.TypeEncounter, Live: true, StartedFrom: fromMs, StartedTo: toMs, Order: localstore.ByStarted})
 }
 
 // MyFollowUps returns this worker's open follow-ups due before dueBeforeMs
@@ -92,17 +92,20 @@ func (c *Client) MyFollowUps(dueBeforeMs int64) (string, error) {
 	if dueBeforeMs <= 0 {
 		dueBeforeMs = 1<<62 - 1
 	}
-	return c.list(`SELECT id, state FROM records WHERE type = 'follow_up' AND deleted = 0 AND status = 'open'
-		AND assignee = ? AND due_at < ? ORDER BY due_at, id`, c.PersonID(), dueBeforeMs)
+	me := c.PersonID()
+	if me == "" {
+		return "[]", nil
+	}
+	return c.list(localstore.Query{Type: syncengine.TypeFollowUp, Live: true, Status: "open", Assignee: me, DueBefore: dueBeforeMs, Order: localstore.ByDue})
 }
 
 // Chronology returns everything about one young person (their profile,
 // encounters, referrals, follow-ups), oldest first.
 func (c *Client) Chronology(youngPersonID string) (string, error) {
-	return c.list(`SELECT r.id, r.state FROM links l JOIN records r ON r.id = l.record_id
-		WHERE l.young_person_id = ? AND r.deleted = 0
-		ORDER BY CASE r.type WHEN 'young_person' THEN 0 ELSE 1 END,
-			CASE WHEN r.started_at > 0 THEN r.started_at WHEN r.due_at > 0 THEN r.due_at ELSE r.updated END, r.id`, youngPersonID)
+	if youngPersonID == "" {
+		return "[]", nil
+	}
+	return c.list(localstore.Query{YoungPerson: youngPersonID, Live: true, Order: localstore.ByChronology})
 }
 
 // RecordCount is how many records the phone holds (deleted ones included).
@@ -111,7 +114,6 @@ func (c *Client) RecordCount() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var n int64
-	err = st.db.QueryRow(`SELECT COUNT(*) FROM records`).Scan(&n)
-	return n, err
+	n, err := st.Counts()
+	return n.Records, err
 }

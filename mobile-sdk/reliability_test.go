@@ -240,13 +240,14 @@ func TestUploadFinishesOnA50kbitLink(t *testing.T) {
 		}
 		mustS(t)(c.CreateEncounter(fmt.Sprintf(`{"area":"Docks","note":%q}`, fmt.Sprintf("slow upload %d: %s", i, note.String()))))
 	}
-	_, queued, _, _, err := c.st.counts()
+	n, err := c.st.Counts()
+	queued := n.OutboxBytes
 	must(t, err)
 	if fits := int64(slowTimeout.Seconds() * 50_000 / 8); queued < 2*fits {
 		t.Fatalf("%d bytes queued, want more than two timeouts' worth (%d)", queued, 2*fits)
 	}
 	link := slowLink(t, s)
-	must(t, setMeta(c.st.db, "server_url", link.URL()))
+	must(t, setMeta(sq(c).db, "server_url", link.URL()))
 	c.SetRequestTimeout(slowTimeout.Milliseconds())
 	sum, err := c.SyncNow()
 	if err != nil {

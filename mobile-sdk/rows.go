@@ -1,3 +1,5 @@
+//go:build !js
+
 package mobilesdk
 
 import "database/sql"

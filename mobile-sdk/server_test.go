@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/fixtures"
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/server/postgres/pgtest"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -235,7 +236,7 @@ func (s *testServer) serverRecords(tb testing.TB, team string) map[string][]byte
 // phoneRecords returns a phone's record states, canonically encoded.
 func phoneRecords(tb testing.TB, c *Client) map[string][]byte {
 	tb.Helper()
-	recs, err := c.st.records(`SELECT id, state FROM records`)
+	recs, err := c.st.Find(localstore.Query{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,17 +1,17 @@
+//go:build !js
+
 package mobilesdk
 
 import (
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
 	_ "github.com/mattn/go-sqlite3" // the phone's database
 )
@@ -293,32 +293,6 @@ func raiseMetaInt(q querier, key string, v int64) error {
 
 func (s *store) metaString(key string) (string, error) { return getMeta(s.db, key) }
 
-// installID is a random id this installation sends with every enrolment
-// attempt, made once and kept: a retry after a lost answer carries the same
-// one, so the server can tell it from another device using the same code.
-func (s *store) installID(rnd io.Reader) (string, error) {
-	if v, err := s.metaString("install_id"); err != nil || v != "" {
-		return v, err
-	}
-	b := make([]byte, 16)
-	if _, err := io.ReadFull(rnd, b); err != nil {
-		return "", fmt.Errorf("install id: %w", err)
-	}
-	v := hex.EncodeToString(b)
-	return v, setMeta(s.db, "install_id", v)
-}
-
-// unsynced counts the saves the server may not hold: the outbox and, while
-// the server refuses this phone's credential (it may have been restored from
-// a backup older than them), the saves it had acknowledged.
-func (s *store) unsynced() (int64, error) {
-	var n int64
-	err := s.db.QueryRow(`SELECT (SELECT COUNT(*) FROM outbox) + CASE WHEN EXISTS
-		(SELECT 1 FROM meta WHERE key = 'credential_refused' AND value = CAST('1' AS BLOB))
-		THEN (SELECT COUNT(*) FROM sent WHERE start NOT IN (SELECT start FROM outbox)) ELSE 0 END`).Scan(&n)
-	return n, err
-}
-
 // secret metadata (the device credential) is sealed like records.
 func (s *store) getSecret(q querier, key string) (string, error) {
 	v, err := getMeta(q, key)
@@ -424,7 +398,7 @@ func (s *store) putRecord(q querier, r *syncengine.Record) error {
 		return err
 	}
 	s.states.Put(r.ID, blob, r)
-	ix := indexOf(r, func(id syncengine.RecordID) string {
+	ix := localstore.IndexOf(r, func(id syncengine.RecordID) string {
 		var team string
 		_ = q.QueryRow(`SELECT team_id FROM records WHERE id = ?`, string(id)).Scan(&team)
 		return team
@@ -434,53 +408,19 @@ func (s *store) putRecord(q querier, r *syncengine.Record) error {
 		ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, young_person_id = excluded.young_person_id,
 			started_at = excluded.started_at, due_at = excluded.due_at, assignee = excluded.assignee, status = excluded.status,
 			deleted = excluded.deleted, conflicts = excluded.conflicts, updated = excluded.updated, state = excluded.state`,
-		string(r.ID), r.Type, ix.team, ix.yp, ix.started, ix.due, ix.assignee, ix.status, r.Deleted() || r.Erased != nil,
-		len(r.Conflicts()), r.Updated.Millis(), blob); err != nil {
+		string(r.ID), r.Type, ix.Team, ix.YoungPerson, ix.Started, ix.Due, ix.Assignee, ix.Status, ix.Deleted,
+		ix.Conflicts, ix.Updated, blob); err != nil {
 		return fmt.Errorf("store record: %w", err)
 	}
 	if _, err := q.Exec(`DELETE FROM links WHERE record_id = ?`, string(r.ID)); err != nil {
 		return err
 	}
-	for _, yp := range ix.links {
+	for _, yp := range ix.Links {
 		if _, err := q.Exec(`INSERT OR IGNORE INTO links (young_person_id, record_id) VALUES (?, ?)`, yp, string(r.ID)); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-type recordIndex struct {
-	team, yp, assignee, status string
-	started, due               int64
-	links                      []string
-}
-
-// indexOf derives the plain index columns from a record's visible values.
-// The team is where the server files the record (syncengine.FileRecord: a
-// referral or follow-up is its young person's), looked up through teamOf.
-func indexOf(r *syncengine.Record, teamOf func(syncengine.RecordID) string) recordIndex {
-	f := syncengine.FileRecord(r, "", teamOf)
-	ix := recordIndex{team: f.Team, yp: f.YoungPerson, status: r.String("status"), assignee: r.String("assignee")}
-	ms := func(field string) int64 {
-		t, err := time.Parse(time.RFC3339Nano, r.String(field))
-		if err != nil {
-			return 0
-		}
-		return t.UnixMilli()
-	}
-	switch r.Type {
-	case syncengine.TypeEncounter:
-		ix.started = ms("started_at")
-		if f := r.Fields["young_people"]; f != nil && f.Kind == syncengine.KindSet {
-			ix.links = f.Elements()
-		}
-	case syncengine.TypeFollowUp:
-		ix.due = ms("due_at")
-	}
-	if ix.yp != "" {
-		ix.links = append(ix.links, ix.yp)
-	}
-	return ix
 }
 
 // records runs a query selecting (id, state) and decodes the results.
@@ -541,22 +481,6 @@ func (s *store) outbox(q querier, maxBytes int) ([]outboxEntry, error) {
 	return out, rows.Err()
 }
 
-func (s *store) outboxChangesets(q querier) ([]*syncengine.Changeset, error) {
-	entries, err := s.outbox(q, 0)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*syncengine.Changeset, 0, len(entries))
-	for _, e := range entries {
-		cs, err := syncengine.DecodeChangeset(e.body)
-		if err != nil {
-			return nil, syncengine.Errorf(ECORRUPT, "read outbox", "queued changeset %d does not decode", e.start)
-		}
-		out = append(out, cs)
-	}
-	return out, nil
-}
-
 func (s *store) putInbox(q querier, cs *syncengine.Changeset, frame []byte) error {
 	blob, err := s.seal.seal(inboxAD(cs.Replica.String(), cs.Start), frame)
 	if err != nil {
@@ -597,11 +521,6 @@ func (s *store) inbox() ([]*syncengine.Changeset, error) {
 	return out, nil
 }
 
-func (s *store) deleteInbox(cs *syncengine.Changeset) error {
-	_, err := s.q().Exec(`DELETE FROM inbox WHERE replica = ? AND start = ?`, cs.Replica.String(), int64(cs.Start))
-	return err
-}
-
 // quarantine keeps a changeset out of the way with its reason. blob is
 // already sealed (outbox or inbox body); it is re-sealed for its new row.
 func (s *store) quarantine(q querier, replica string, start uint64, direction, code, message string, sealed []byte) error {
@@ -615,82 +534,4 @@ func (s *store) counts() (outbox, outboxBytes, inbox, quarantined int64, err err
 	err = s.db.QueryRow(`SELECT (SELECT COUNT(*) FROM outbox), (SELECT COALESCE(SUM(bytes), 0) FROM outbox),
 		(SELECT COUNT(*) FROM inbox), (SELECT COUNT(*) FROM quarantine)`).Scan(&outbox, &outboxBytes, &inbox, &quarantined)
 	return
-}
-
-// QuarantinedChangeset is a changeset that was refused, with the reason.
-type quarantined struct {
-	Replica   string `json:"replica"`
-	Start     int64  `json:"start"`
-	Direction string `json:"direction"`
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	At        int64  `json:"at_ms"`
-}
-
-func (s *store) quarantineList() ([]quarantined, error) {
-	rows, err := s.db.Query(`SELECT replica, start, direction, code, message, at FROM quarantine ORDER BY at, replica, start`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []quarantined{}
-	for rows.Next() {
-		var q quarantined
-		if err := rows.Scan(&q.Replica, &q.Start, &q.Direction, &q.Code, &q.Message, &q.At); err != nil {
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	return out, rows.Err()
-}
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "null"
-	}
-	return string(b)
-}
-
-// clearReleased takes off the phone's quarantine list its own saves that the
-// server has since applied (a supervisor released them, or what they depended
-// on arrived): the records they touched, as the server now sends them,
-// include them.
-func (s *store) clearReleased(tx *sql.Tx) error {
-	type item struct {
-		start int64
-		blob  []byte
-	}
-	rows, err := tx.Query(`SELECT start, body FROM quarantine WHERE direction = 'push' AND replica = ?`, s.self.String())
-	items, err := collect(rows, err, func(r *sql.Rows) (it item, err error) { return it, r.Scan(&it.start, &it.blob) })
-	if err != nil {
-		return err
-	}
-	for _, it := range items {
-		frame, err := s.seal.open(outboxAD(uint64(it.start)), it.blob)
-		if err != nil {
-			continue // unreadable: leave it for the user to see
-		}
-		cs, err := syncengine.DecodeChangeset(frame)
-		if err != nil {
-			continue
-		}
-		included := true
-		for _, id := range cs.Records() {
-			r, err := s.record(tx, id)
-			if err != nil {
-				return err
-			}
-			if r == nil || r.VV.Get(cs.Replica) < cs.Start {
-				included = false
-				break
-			}
-		}
-		if included {
-			if _, err := tx.Exec(`DELETE FROM quarantine WHERE replica = ? AND start = ?`, s.self.String(), it.start); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

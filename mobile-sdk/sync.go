@@ -1,20 +1,19 @@
 package mobilesdk
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/joinedup/joinedup/syncengine/protocol"
-
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // Push and pull budgets per round trip. One round trip carries a whole small
@@ -46,13 +45,13 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	replica, _ := st.metaString("replica_id")
+	replica, _ := st.Meta("replica_id")
 	if replica != "" {
-		if refused, _ := st.metaString("credential_refused"); refused != "1" {
+		if refused, _ := st.Meta("credential_refused"); refused != "1" {
 			return "", errorf(syncengine.ECONFLICT, "enrol", "this device is already enrolled; log out first")
 		}
 	}
-	install, err := st.installID(c.ids)
+	install, err := c.installID(st)
 	if err != nil {
 		return "", err
 	}
@@ -76,7 +75,7 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 	}); err != nil {
 		return "", err
 	}
-	id, err := syncengine.ParseReplicaID(e.ReplicaID)
+	_, err = syncengine.ParseReplicaID(e.ReplicaID)
 	if err != nil || e.Credential == "" || e.PersonID == "" {
 		return "", errorf(EPROTOCOL, "enrol", "the server's enrolment answer is incomplete")
 	}
@@ -84,7 +83,7 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 		// Re-enrolment: the saves queued and sent under this replica id are
 		// only accepted if the server registered the same id for the same
 		// person; anything else would strand them.
-		if me, _ := st.metaString("person_id"); e.PersonID != me {
+		if me, _ := st.Meta("person_id"); e.PersonID != me {
 			return "", errorf(syncengine.ECONFLICT, "enrol", "the code is for another person than this phone's; log out first")
 		}
 		if e.ReplicaID != replica {
@@ -97,27 +96,14 @@ func (c *Client) Enrol(serverURL, code string) (string, error) {
 	if replica == "" {
 		meta["cursor"], meta["counter"] = "", "0"
 	}
-	err = st.update(func(tx *sql.Tx) error {
-		for k, v := range meta {
-			if err := setMeta(tx, k, v); err != nil {
-				return err
-			}
-		}
-		if replica != "" {
-			// Send everything again (the server may hold none of it) and
-			// start from a snapshot of what it holds now.
-			if err := resendTx(tx); err != nil {
-				return err
-			}
-		}
-		return st.setSecret(tx, "credential", e.Credential)
-	})
+	// Re-enrolment sends everything again (the server may hold none of it)
+	// and starts from a snapshot of what it holds now.
+	err = st.Write(&localstore.Batch{Resend: replica != "", Meta: meta, Secrets: map[string]string{"credential": e.Credential}})
 	if err != nil {
 		return "", err
 	}
 	if replica == "" {
 		c.mu.Lock()
-		st.self = id
 		err = c.startReplica()
 		c.mu.Unlock()
 		if err != nil {
@@ -170,19 +156,17 @@ func (c *Client) recordOutcome(err error) {
 		return
 	}
 	if err == nil {
-		setMetaInt(st.db, "last_synced", c.now().UnixMilli())
-		setMeta(st.db, "last_error", "")
-		setMeta(st.db, "last_error_code", "")
+		st.SetMeta(map[string]string{"last_synced": strconv.FormatInt(c.now().UnixMilli(), 10), "last_error": "", "last_error_code": ""})
 	} else if code := ErrorCode(err); code != EREVOKED {
-		setMeta(st.db, "last_error", ErrorMessage(err))
-		setMeta(st.db, "last_error_code", code)
+		m := map[string]string{"last_error": ErrorMessage(err), "last_error_code": code}
 		if code == EUNAUTHORIZED {
 			// The server does not know this phone's credential: it may have
 			// been restored from a backup older than the phone, so what it
 			// acknowledged is not certain any more (see Logout), and the
 			// phone may be enrolled again without losing its work.
-			setMeta(st.db, "credential_refused", "1")
+			m["credential_refused"] = "1"
 		}
+		st.SetMeta(m)
 	}
 	c.notify()
 }
@@ -197,15 +181,15 @@ func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if off, _ := st.metaString("offline"); off == "1" {
+	if off, _ := st.Meta("offline"); off == "1" {
 		return nil, errorf(EOFFLINE, "sync", "the device is offline")
 	}
-	server, _ := st.metaString("server_url")
-	cred, err := st.getSecret(st.db, "credential")
+	server, _ := st.Meta("server_url")
+	cred, err := st.Secret("credential")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := st.db.Exec(`DELETE FROM sent WHERE acked < ?`, c.now().Add(-keepSent).UnixMilli()); err != nil {
+	if err := st.Write(&localstore.Batch{PruneSentBefore: c.now().Add(-keepSent).UnixMilli()}); err != nil {
 		return nil, err
 	}
 	sum := &syncSummary{}
@@ -221,7 +205,7 @@ func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 			// acknowledged since: send our recent saves again and start
 			// from a snapshot. Saves it still has come back as duplicates.
 			recovered = true
-			if err := st.resend(); err != nil {
+			if err := st.Write(&localstore.Batch{Resend: true, Meta: map[string]string{"cursor": ""}}); err != nil {
 				return sum, err
 			}
 			page--
@@ -237,7 +221,9 @@ func (c *Client) syncNow(ctx context.Context) (*syncSummary, error) {
 	if err := c.purgeAndConfirm(ctx, st, server, cred, sum); err != nil {
 		return sum, err
 	}
-	sum.StillPending, _, sum.StillHeld, _, _ = st.counts()
+	if n, err := st.Counts(); err == nil {
+		sum.StillPending, sum.StillHeld = n.Outbox, n.Inbox
+	}
 	sum.DurationMilli = time.Since(start).Milliseconds()
 	return sum, nil
 }
@@ -248,30 +234,31 @@ var errSmaller = errors.New("round trip too big for the link")
 
 // roundTrip sends one request (the next outbox batch, the cursor) and stores
 // what came back. It reports whether another round trip is needed.
-func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, sum *syncSummary) (bool, error) {
+func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cred string, sum *syncSummary) (bool, error) {
 	c.mu.Lock()
 	budget, page := c.sizes.push, c.sizes.page
 	c.mu.Unlock()
-	batch, err := st.outbox(st.db, budget)
+	batch, err := st.Outbox(budget)
 	if err != nil {
 		return false, err
 	}
-	total, _, held, _, err := st.counts()
+	counts, err := st.Counts()
 	if err != nil {
 		return false, err
 	}
-	cursor, err := st.metaString("cursor")
+	total, held := counts.Outbox, counts.Inbox
+	cursor, err := st.Meta("cursor")
 	if err != nil {
 		return false, err
 	}
 	frames := make([][]byte, len(batch))
 	pushed := 0
 	for i, e := range batch {
-		frames[i] = e.body
-		pushed += len(e.body)
+		frames[i] = e.Body
+		pushed += len(e.Body)
 	}
-	purged := st.purgesToConfirm()
-	dirVersion, _ := st.metaString("directory_version")
+	purged := purgesToConfirm(st)
+	dirVersion, _ := st.Meta("directory_version")
 	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged,
 		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion}, frames)
 	if err != nil {
@@ -279,7 +266,7 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 	}
 	var hdr protocol.Response
 	var groups [][][]byte
-	began, timeout := time.Now(), c.httpClient().Timeout
+	began, timeout := time.Now(), c.requestTimeout()
 	n, err := c.call(ctx, server+"/v1/sync", cred, protocol.ContentType, body, func(b []byte) error {
 		var err error
 		groups, err = protocol.Decode(b, &hdr, 2)
@@ -323,21 +310,17 @@ func (c *Client) roundTrip(ctx context.Context, st *store, server, cred string, 
 // (acknowledged saves leave the outbox; refused ones go to quarantine),
 // drops, snapshots, received changesets (into the inbox, applied right
 // after), and the new cursor. It returns the received changesets to apply.
-func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Response, csFrames, snapFrames [][]byte, sum *syncSummary, purged []string) (received []*syncengine.Changeset, refused bool, err error) {
+// What to write is worked out first, under editMu (nothing else writes
+// meanwhile), then written as one localstore.Batch.
+func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *protocol.Response, csFrames, snapFrames [][]byte, sum *syncSummary, purged []string) (received []*syncengine.Changeset, refused bool, err error) {
 	// Decode everything before touching the database: a bad page stores nothing.
-	type frameCS struct {
-		cs    *syncengine.Changeset
-		frame []byte
-	}
-	var incoming []frameCS
+	var incoming []*syncengine.Changeset
 	for _, f := range csFrames {
 		css, err := syncengine.DecodeChangesets(f)
 		if err != nil {
 			return nil, false, errorf(EPROTOCOL, "sync", "the server sent a changeset that does not decode")
 		}
-		for _, cs := range css {
-			incoming = append(incoming, frameCS{cs, syncengine.EncodeChangeset(cs)})
-		}
+		incoming = append(incoming, css...)
 	}
 	var snaps []*syncengine.Record
 	for _, f := range snapFrames {
@@ -349,13 +332,22 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Respons
 	}
 	inBatch := map[uint64]bool{}
 	for _, e := range batch {
-		inBatch[e.start] = true
+		inBatch[e.Start] = true
 	}
-	self := st.self.String()
+	c.editMu.Lock()
+	defer c.editMu.Unlock()
+	self, err := st.Meta("replica_id")
+	if err != nil {
+		return nil, false, err
+	}
+	wasPartial, err := st.Meta("partial")
+	if err != nil {
+		return nil, false, err
+	}
 	// Records the changesets waiting in the inbox touch (see HeldPart below).
 	coming := map[syncengine.RecordID]bool{}
-	if p, _ := st.metaString("partial"); (p == "1" || hdr.Partial) && len(incoming) > 0 {
-		waiting, err := st.inbox()
+	if (wasPartial == "1" || hdr.Partial) && len(incoming) > 0 {
+		waiting, err := st.Inbox()
 		if err != nil {
 			return nil, false, err
 		}
@@ -365,179 +357,133 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Respons
 			}
 		}
 	}
-	c.editMu.Lock()
-	defer c.editMu.Unlock()
-	reset := false
-	err = st.update(func(tx *sql.Tx) error {
-		if err := notePurges(tx, purged, hdr.Erase); err != nil {
-			return err
+	b := &localstore.Batch{At: c.now().UnixMilli(), Meta: map[string]string{}}
+	if err := notePurges(st, b.Meta, purged, hdr.Erase); err != nil {
+		return nil, false, err
+	}
+	acked := map[uint64]bool{}
+	for _, r := range hdr.Results {
+		if r.Replica != self || !inBatch[r.Start] {
+			continue
 		}
-		for _, r := range hdr.Results {
-			if r.Replica != self || !inBatch[r.Start] {
+		switch r.Status {
+		case protocol.StatusAccepted:
+			sum.Accepted++
+		case protocol.StatusDuplicate:
+			sum.Duplicates++
+		case protocol.StatusQuarantined:
+			sum.Quarantined++
+			refused = true
+			b.Refuse = append(b.Refuse, localstore.Refusal{Key: localstore.Key{Queue: localstore.QueueOutbox, Start: r.Start},
+				Code: r.Code, Message: r.Message})
+			continue
+		default:
+			continue // an answer this SDK does not know: keep it queued
+		}
+		acked[r.Start] = true
+		b.Ack = append(b.Ack, r.Start)
+	}
+	if refused {
+		// The local records include the refused save; the server's do
+		// not. Start again from a snapshot so the phone shows what the
+		// server holds (the rest of the outbox is replayed on top). This
+		// page was computed from the old cursor: drop it.
+		b.Meta["reset_pending"], b.Meta["cursor"] = "1", ""
+		return nil, true, st.Write(b)
+	}
+	pendingReset, err := st.Meta("reset_pending")
+	if err != nil {
+		return nil, false, err
+	}
+	reset := hdr.Reset || pendingReset == "1"
+	if reset {
+		sum.Reset = true
+		b.Reset = true
+		b.Meta["reset_pending"] = ""
+	}
+	// v is the records as they will be once b is written.
+	v := newOverlay(st, reset)
+	for _, id := range hdr.Drop {
+		b.Drop = append(b.Drop, syncengine.RecordID(id))
+		v.drop(syncengine.RecordID(id))
+		sum.Dropped++
+	}
+	for _, snap := range snaps {
+		local, err := v.get(snap.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		if local != nil && local.VV.Covers(snap.VV) {
+			continue // this phone already has all of it
+		}
+		v.putRecord(snap)
+	}
+	sum.Snapshots += len(snaps)
+	if len(snaps) > 0 {
+		if b.Release, err = released(st, self, v.get); err != nil {
+			return nil, false, err
+		}
+	}
+	if len(snaps) > 0 || reset {
+		if err := replayOutbox(st, acked, v); err != nil {
+			return nil, false, err
+		}
+	}
+	partial := wasPartial
+	wasCursor, err := st.Meta("cursor")
+	if err != nil {
+		return nil, false, err
+	}
+	if hdr.Reset || wasCursor == "" {
+		// A snapshot starts (new, re-enrolled, reset, or a server restore):
+		// whether it is the field subset, and the background paging of
+		// older records, start again with it.
+		partial = ""
+		b.Meta["field_seq"], b.Meta["older_after"], b.Meta["older_done"] = "", "", ""
+	}
+	if hdr.FieldSeq > 0 {
+		b.Meta["field_seq"] = strconv.FormatInt(hdr.FieldSeq, 10)
+	}
+	if hdr.Partial {
+		partial = "1"
+		b.Meta["field_since"] = strconv.FormatInt(hdr.FieldSince, 10)
+	}
+	b.Meta["partial"] = partial
+	for _, cs := range incoming {
+		if partial == "1" {
+			// Ops on older records this phone never received wait for a
+			// fetch of the record, which brings them whole. A record an
+			// earlier changeset (of this page, or waiting in the inbox)
+			// touches is on its way, not old.
+			part, ok := protocol.HeldPart(cs, func(id syncengine.RecordID) bool {
+				if coming[id] {
+					return true
+				}
+				r, err := v.get(id)
+				return err == nil && r != nil
+			})
+			if !ok {
 				continue
 			}
-			switch r.Status {
-			case protocol.StatusAccepted, protocol.StatusDuplicate:
-				if r.Status == protocol.StatusAccepted {
-					sum.Accepted++
-				} else {
-					sum.Duplicates++
-				}
-			case protocol.StatusQuarantined:
-				sum.Quarantined++
-				refused = true
-				var blob []byte
-				if err := tx.QueryRow(`SELECT body FROM outbox WHERE start = ?`, int64(r.Start)).Scan(&blob); err != nil {
-					return err
-				}
-				if err := st.quarantine(tx, self, r.Start, "push", r.Code, r.Message, blob); err != nil {
-					return err
-				}
-			default:
-				continue // an answer this SDK does not know: keep it queued
-			}
-			if r.Status == protocol.StatusAccepted || r.Status == protocol.StatusDuplicate {
-				// Kept for keepSent, in case the server is restored from a
-				// backup taken before it had this save.
-				if _, err := tx.Exec(`INSERT OR IGNORE INTO sent (start, acked, body) SELECT start, ?, body FROM outbox WHERE start = ?`,
-					c.now().UnixMilli(), int64(r.Start)); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.Exec(`DELETE FROM outbox WHERE start = ?`, int64(r.Start)); err != nil {
-				return err
+			cs = part
+			for _, d := range cs.Deps {
+				coming[d.Record] = true
 			}
 		}
-		if refused {
-			// The local records include the refused save; the server's do
-			// not. Start again from a snapshot so the phone shows what the
-			// server holds (the rest of the outbox is replayed on top). This
-			// page was computed from the old cursor: drop it.
-			if err := setMeta(tx, "reset_pending", "1"); err != nil {
-				return err
-			}
-			return setMeta(tx, "cursor", "")
-		}
-		pendingReset, err := getMeta(tx, "reset_pending")
-		if err != nil {
-			return err
-		}
-		if hdr.Reset || pendingReset == "1" {
-			reset = true
-			sum.Reset = true
-			for _, q := range []string{`DELETE FROM links`, `DELETE FROM records`, `DELETE FROM inbox`} {
-				if _, err := tx.Exec(q); err != nil {
-					return err
-				}
-			}
-			if err := setMeta(tx, "reset_pending", ""); err != nil {
-				return err
-			}
-		}
-		for _, id := range hdr.Drop {
-			if _, err := tx.Exec(`DELETE FROM records WHERE id = ?`, id); err != nil {
-				return err
-			}
-			sum.Dropped++
-		}
-		for _, snap := range snaps {
-			local, err := st.record(tx, snap.ID)
-			if err != nil {
-				return err
-			}
-			if local != nil && local.VV.Covers(snap.VV) {
-				continue // this phone already has all of it
-			}
-			if err := st.putRecord(tx, snap); err != nil {
-				return err
-			}
-		}
-		sum.Snapshots += len(snaps)
-		if len(snaps) > 0 {
-			if err := st.clearReleased(tx); err != nil {
-				return err
-			}
-		}
-		if len(snaps) > 0 || reset {
-			if err := c.replayOutbox(tx, st); err != nil {
-				return err
-			}
-		}
-		was, err := getMeta(tx, "cursor")
-		if err != nil {
-			return err
-		}
-		if hdr.Reset || was == "" {
-			// A snapshot starts (new, re-enrolled, reset, or a server
-			// restore): whether it is the field subset, and the background
-			// paging of older records, start again with it.
-			for _, k := range []string{"partial", "field_seq", "older_after", "older_done"} {
-				if err := setMeta(tx, k, ""); err != nil {
-					return err
-				}
-			}
-		}
-		if hdr.Partial {
-			if err := setMeta(tx, "partial", "1"); err != nil {
-				return err
-			}
-			if err := setMetaInt(tx, "field_since", hdr.FieldSince); err != nil {
-				return err
-			}
-		}
-		if hdr.FieldSeq > 0 {
-			if err := setMetaInt(tx, "field_seq", hdr.FieldSeq); err != nil {
-				return err
-			}
-		}
-		partial, err := getMeta(tx, "partial")
-		if err != nil {
-			return err
-		}
-		for _, in := range incoming {
-			cs, frame := in.cs, in.frame
-			if partial == "1" {
-				// Ops on older records this phone never received wait for
-				// a fetch of the record, which brings them whole. A record
-				// an earlier changeset (of this page, or waiting in the
-				// inbox) touches is on its way, not old.
-				part, ok := protocol.HeldPart(cs, func(id syncengine.RecordID) bool {
-					if coming[id] {
-						return true
-					}
-					r, err := st.record(tx, id)
-					return err == nil && r != nil
-				})
-				if !ok {
-					continue
-				}
-				if part != cs {
-					cs, frame = part, syncengine.EncodeChangeset(part)
-				}
-				for _, d := range cs.Deps {
-					coming[d.Record] = true
-				}
-			}
-			if err := st.putInbox(tx, cs, frame); err != nil {
-				return err
-			}
-			received = append(received, cs)
-		}
-		sum.Changesets += len(incoming)
-		if hdr.Directory != nil {
-			if err := setMeta(tx, "directory", mustJSON(hdr.Directory.Services)); err != nil {
-				return err
-			}
-			if err := setMeta(tx, "directory_version", hdr.Directory.Version); err != nil {
-				return err
-			}
-		}
-		if err := c.noteProgress(tx, hdr); err != nil {
-			return err
-		}
-		return setMeta(tx, "cursor", hdr.Cursor)
-	})
-	if err != nil {
+		received = append(received, cs)
+	}
+	b.Put = v.puts()
+	b.Hold = received
+	sum.Changesets += len(incoming)
+	if hdr.Directory != nil {
+		b.Meta["directory"] = mustJSON(hdr.Directory.Services)
+		b.Meta["directory_version"] = hdr.Directory.Version
+	}
+	if err := noteProgress(st, b.Meta, hdr); err != nil {
+		return nil, false, err
+	}
+	b.Meta["cursor"] = hdr.Cursor
+	if err := st.Write(b); err != nil {
 		return nil, false, err
 	}
 	if reset {
@@ -549,27 +495,104 @@ func (c *Client) storePage(st *store, batch []outboxEntry, hdr *protocol.Respons
 			return nil, false, err
 		}
 	}
-	return received, refused, nil
+	return received, false, nil
+}
+
+// overlay reads records as they will be after a batch's resets, drops and
+// puts, before it is written.
+type overlay struct {
+	st      localstore.Store
+	reset   bool
+	dropped map[syncengine.RecordID]bool
+	put     map[syncengine.RecordID]*syncengine.Record
+	order   []syncengine.RecordID
+}
+
+func newOverlay(st localstore.Store, reset bool) *overlay {
+	return &overlay{st: st, reset: reset, dropped: map[syncengine.RecordID]bool{}, put: map[syncengine.RecordID]*syncengine.Record{}}
+}
+
+func (o *overlay) get(id syncengine.RecordID) (*syncengine.Record, error) {
+	if r, ok := o.put[id]; ok {
+		return r, nil
+	}
+	if o.reset || o.dropped[id] {
+		return nil, nil
+	}
+	return o.st.Record(id)
+}
+
+func (o *overlay) drop(id syncengine.RecordID) { o.dropped[id] = true }
+
+func (o *overlay) putRecord(r *syncengine.Record) {
+	if _, ok := o.put[r.ID]; !ok {
+		o.order = append(o.order, r.ID)
+	}
+	o.put[r.ID] = r
+}
+
+func (o *overlay) puts() []*syncengine.Record {
+	out := make([]*syncengine.Record, len(o.order))
+	for i, id := range o.order {
+		out[i] = o.put[id]
+	}
+	return out
+}
+
+// released lists this phone's own quarantined saves that the server has
+// since applied (a supervisor released them, or what they depended on
+// arrived): the records they touched, as the server now sends them,
+// include them.
+func released(st localstore.Store, self string, get func(syncengine.RecordID) (*syncengine.Record, error)) ([]localstore.Key, error) {
+	qs, err := st.Queued()
+	if err != nil {
+		return nil, err
+	}
+	var out []localstore.Key
+	for _, q := range qs {
+		if q.Queue != localstore.QueueQuarantine || q.Direction != "push" || q.Replica != self || q.Changeset == nil {
+			continue // unreadable ones stay for the user to see
+		}
+		included := true
+		for _, id := range q.Changeset.Records() {
+			r, err := get(id)
+			if err != nil {
+				return nil, err
+			}
+			if r == nil || r.VV.Get(q.Changeset.Replica) < q.Changeset.Start {
+				included = false
+				break
+			}
+		}
+		if included {
+			out = append(out, q.Key)
+		}
+	}
+	return out, nil
 }
 
 // replayOutbox re-applies this phone's unacknowledged saves on top of
 // snapshot states, which do not include them. The engine decides: a save
 // already in a record is a duplicate, one whose context is missing waits.
-func (c *Client) replayOutbox(tx *sql.Tx, st *store) error {
-	css, err := st.outboxChangesets(tx)
+func replayOutbox(st localstore.Store, acked map[uint64]bool, v *overlay) error {
+	es, err := st.Outbox(0)
 	if err != nil {
 		return err
 	}
-	get := func(id syncengine.RecordID) (*syncengine.Record, error) { return st.record(tx, id) }
-	for _, cs := range css {
-		res, err := syncengine.Apply(cs, get)
+	for _, e := range es {
+		if acked[e.Start] {
+			continue
+		}
+		cs, err := syncengine.DecodeChangeset(e.Body)
+		if err != nil {
+			return syncengine.Errorf(ECORRUPT, "read outbox", "queued changeset %d does not decode", e.Start)
+		}
+		res, err := syncengine.Apply(cs, v.get)
 		if err != nil || res.Status != syncengine.Applied {
 			continue
 		}
 		for _, r := range res.Records {
-			if err := st.putRecord(tx, r); err != nil {
-				return err
-			}
+			v.putRecord(r)
 		}
 	}
 	return nil
@@ -606,30 +629,25 @@ func (c *Client) wipeRequested(err error) bool {
 // call POSTs body and hands a 2xx response body to decode. Errors carry the
 // server's code (unauthorized, revoked, rate_limited...), or network.
 func (c *Client) call(ctx context.Context, url, cred, contentType string, body []byte, decode func([]byte) error) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
+	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
+	defer cancel()
+	r, err := c.link.post(ctx, url, cred, contentType, body)
+	if errors.Is(err, errBadAddress) {
 		return 0, errorf(syncengine.EINVALID, "sync", "bad server address")
-	}
-	req.Header.Set("Content-Type", contentType)
-	if cred != "" {
-		req.Header.Set("Authorization", "Bearer "+cred)
-	}
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
+	} else if err != nil {
 		return 0, &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the server could not be reached", Err: err}
 	}
-	defer resp.Body.Close()
-	c.observeServerTime(resp.Header)
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return len(b), &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the connection broke during the answer", Err: err}
+	c.observeServerTime(r.date)
+	b := r.body
+	if r.readErr != nil {
+		return len(b), &syncengine.Error{Code: ENETWORK, Op: "sync", Message: "the connection broke during the answer", Err: r.readErr}
 	}
-	if resp.StatusCode/100 != 2 {
+	if r.status/100 != 2 {
 		var e apiError
 		if json.Unmarshal(b, &e) != nil || e.Code == "" {
-			e = apiError{Code: ENETWORK, Message: fmt.Sprintf("the server answered HTTP %d", resp.StatusCode)}
+			e = apiError{Code: ENETWORK, Message: fmt.Sprintf("the server answered HTTP %d", r.status)}
 		}
-		return len(b), &syncengine.Error{Code: e.Code, Op: "sync", Message: e.Message, Err: &serverError{resp.StatusCode, e}}
+		return len(b), &syncengine.Error{Code: e.Code, Op: "sync", Message: e.Message, Err: &serverError{r.status, e}}
 	}
 	if err := decode(b); err != nil {
 		return len(b), &syncengine.Error{Code: EPROTOCOL, Op: "sync", Message: "the server's answer is not understood", Err: err}
@@ -645,7 +663,7 @@ func (c *Client) applyPage(received []*syncengine.Changeset) error {
 	}
 	c.editMu.Lock()
 	defer c.editMu.Unlock()
-	err := c.st.inBatch(func() error {
+	err := c.st.Batch(func() error {
 		for _, cs := range received {
 			if err := c.applyReceived(cs); err != nil {
 				return err
@@ -663,16 +681,17 @@ func (c *Client) applyPage(received []*syncengine.Changeset) error {
 	return err
 }
 
-// resend puts every kept acknowledged save back in the outbox and forgets the
-// cursor, in one transaction: the next round trip pushes them again and pulls
-// a snapshot of the phone's scope.
-func (s *store) resend() error {
-	return s.update(resendTx)
-}
-
-func resendTx(tx *sql.Tx) error {
-	if _, err := tx.Exec(`INSERT OR IGNORE INTO outbox (start, bytes, created, body) SELECT start, length(body), acked, body FROM sent`); err != nil {
-		return err
+// installID is a random id this installation sends with every enrolment
+// attempt, made once and kept: a retry after a lost answer carries the same
+// one, so the server can tell it from another device using the same code.
+func (c *Client) installID(st localstore.Store) (string, error) {
+	if v, err := st.Meta("install_id"); err != nil || v != "" {
+		return v, err
 	}
-	return setMeta(tx, "cursor", "")
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(c.ids, b); err != nil {
+		return "", fmt.Errorf("install id: %w", err)
+	}
+	v := hex.EncodeToString(b)
+	return v, st.SetMeta(map[string]string{"install_id": v})
 }

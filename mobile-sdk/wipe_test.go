@@ -37,9 +37,9 @@ func TestRevokedDeviceWipes(t *testing.T) {
 	enc := mustS(t)(c.CreateEncounter(`{"area":"Market","note":"wipe-me: talked about the flat on Gorse Road"}`))
 	syncOK(t, c)
 	mustS(t)(c.CreateEncounter(`{"area":"Market","note":"wipe-me too: never synced"}`))
-	cred, err := c.st.getSecret(c.st.db, "credential")
+	cred, err := c.st.Secret("credential")
 	must(t, err)
-	device, _ := c.st.metaString("device_id")
+	device, _ := c.st.Meta("device_id")
 	n, err := c.RecordCount()
 	must(t, err)
 	if n < 2 {

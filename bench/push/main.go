@@ -82,7 +82,7 @@ func run(n, conc, batch int) error {
 	// Baseline: the same payloads, posted by a bare loop with the same concurrency.
 	bodies := make([][]byte, n)
 	for i, nt := range ns {
-		b, err := json.Marshal(map[string]any{"message": push.BuildMessage(nt, fmt.Sprintf("tok-%d", i))})
+		b, err := json.Marshal(map[string]any{"message": push.BuildMessage(nt, fmt.Sprintf("tok-%d", i), "")})
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,7 @@ package webapp_test
 // app at /app/, the engine built for wasm, headless Chromium as the phone,
 // and a fieldsim phone of the same team as the witness of what the server
 // holds. Chromium: $CHROMIUM_PATH, default /usr/bin/chromium; skipped when
-// missing. Screenshots at 360 px go to artifacts/screenshots/webapp-*.png.
+// missing. Screenshots at 360 px go to artifacts/screenshots/webapp/*.png.
 
 import (
 	"bufio"
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/joinedup/joinedup/fixtures"
 )
@@ -107,7 +108,7 @@ func setup(t *testing.T) *env {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	shots := filepath.Join(root, "artifacts", "screenshots")
+	shots := filepath.Join(root, "artifacts", "screenshots", "webapp")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -224,13 +225,63 @@ type tab struct {
 	kill    func()          // ends the browser process, when the test started it with newBrowserAt
 	close   context.CancelFunc
 	shots   string
+
+	logMu sync.Mutex
+	logs  []string // the page's console and uncaught exceptions, for failures
+}
+
+// listen keeps what the page prints (a Go panic in the engine prints there
+// and stops it: every later call would wait forever).
+func (b *tab) listen() {
+	chromedp.Listen(b.ctx, func(ev any) {
+		var line string
+		switch e := ev.(type) {
+		case *cdpruntime.EventConsoleAPICalled:
+			var parts []string
+			for _, a := range e.Args {
+				parts = append(parts, strings.Trim(string(a.Value), `"`)+a.Description)
+			}
+			line = string(e.Type) + ": " + strings.Join(parts, " ")
+		case *cdpruntime.EventExceptionThrown:
+			line = "exception: " + e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil {
+				line += " " + e.ExceptionDetails.Exception.Description
+			}
+		default:
+			return
+		}
+		b.logMu.Lock()
+		b.logs = append(b.logs, line)
+		if len(b.logs) > 200 {
+			b.logs = b.logs[len(b.logs)-200:]
+		}
+		b.logMu.Unlock()
+	})
+}
+
+func (b *tab) console() string {
+	b.logMu.Lock()
+	defer b.logMu.Unlock()
+	return strings.Join(b.logs, "\n")
 }
 
 func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
-		b.t.Fatalf("browser: %v", err)
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.fail(fmt.Sprintf("browser: %v", err))
 	}
+}
+
+// fail ends the test with what the phone showed and printed, to tell a
+// slow page from a wrong one.
+func (b *tab) fail(msg string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("main > section, nav")).filter((s) => !s.hidden).map((s) => s.id + ": " + s.innerText).join("\n")`))
+	b.t.Fatalf("%s\nthe page shows:\n%s\nits console:\n%s", msg, page, b.console())
 }
 
 func (b *tab) eval(js string) string {
@@ -245,7 +296,7 @@ func (b *tab) eval(js string) string {
 func (b *tab) waitFor(js string) {
 	b.t.Helper()
 	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-		b.t.Fatalf("wait for %s: %v", js, err)
+		b.fail(fmt.Sprintf("wait for %s: %v", js, err))
 	}
 }
 
@@ -255,7 +306,7 @@ func (b *tab) shot(name string) {
 	if err != nil {
 		b.t.Fatalf("screenshot: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(b.shots, "webapp-"+name+".png"), buf, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), buf, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
 }
@@ -282,6 +333,7 @@ func (b *tab) offline(off bool) {
 func open(t *testing.T, browser context.Context, url, shots string, offline bool) (*tab, context.CancelFunc) {
 	ctx, cancel := chromedp.NewContext(browser)
 	b := &tab{t: t, ctx: ctx, browser: browser, close: cancel, shots: shots}
+	b.listen()
 	b.do(chromedp.EmulateViewport(360, 740))
 	if offline {
 		b.offline(true)
@@ -306,7 +358,7 @@ func newBrowserAt(t *testing.T, chrome, dir string) (ctx context.Context, kill f
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true)}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	browser, cancelB := chromedp.NewContext(actx)
-	browser, cancelT := context.WithTimeout(browser, 4*time.Minute)
+	browser, cancelT := context.WithTimeout(browser, 8*time.Minute)
 	var once sync.Once // a second cancel of a killed browser's context blocks
 	kill = func() { once.Do(func() { cancelT(); cancelB(); cancelA() }) }
 	t.Cleanup(kill)
@@ -381,9 +433,7 @@ func TestFieldAppOfflineSaveReachesServerOnce(t *testing.T) {
 	// cache and the save is still there, still pending.
 	b, closeTab = open(t, browser, base+"/app/", shots, true)
 	b.waitFor(`!document.getElementById("home").hidden && document.getElementById("pending").textContent === "1"`)
-	if got := b.eval(`document.getElementById("encounters").textContent`); !strings.Contains(got, note) {
-		t.Fatalf("after reopening offline the list shows %q, want the note", got)
-	}
+	b.waitFor(fmt.Sprintf(`document.getElementById("encounters").textContent.includes(%q)`, note))
 
 	// Online again: the app syncs by itself.
 	b.offline(false)
@@ -457,8 +507,8 @@ func (b *tab) waitNote(area, want string) string {
 // syncNow syncs and waits until nothing is pending.
 func (b *tab) syncNow() {
 	b.t.Helper()
-	b.eval(`joinedup.sync().then(() => "done")`)
-	b.do(chromedp.Click(chromedp.ID("sync-now")))
+	b.eval(`joinedup.sync().then(() => "ok", (e) => "failed: " + e.message)`)
+	b.eval(`joinedup.sync().then(() => refreshStatus()).then(() => "ok", (e) => "failed: " + e.message)`)
 	b.waitFor(`document.getElementById("pending").textContent === "0"`)
 }
 
@@ -562,7 +612,7 @@ func TestFieldAppBrowserKilledMidSave(t *testing.T) {
 	browser, kill = newBrowserAt(t, e.chrome, profile)
 	b, _ = open(t, browser, e.base+"/app/", e.shots, true)
 	b.kill = kill
-	b.waitFor(`!document.getElementById("home").hidden`)
+	b.waitFor(`!document.getElementById("home").hidden && document.getElementById("encounters").dataset.shown === "1"`)
 	pending := b.eval(`joinedup.status().then((s) => String(s.pending))`)
 	shown := b.eval(`String(Array.from(document.querySelectorAll("#encounters li strong")).filter((s) => s.textContent === "Killed mid-save").length)`)
 	if pending != shown || (pending != "0" && pending != "1") {
@@ -578,7 +628,7 @@ func TestFieldAppBrowserKilledMidSave(t *testing.T) {
 	b.kill()
 	browser, _ = newBrowserAt(t, e.chrome, profile)
 	b, _ = open(t, browser, e.base+"/app/", e.shots, true)
-	b.waitFor(`!document.getElementById("home").hidden`)
+	b.waitFor(`!document.getElementById("home").hidden && document.getElementById("encounters").dataset.shown === "1"`)
 	if got := b.eval(`String(Array.from(document.querySelectorAll("#encounters li strong")).filter((s) => s.textContent === "Saved then killed").length)`); got != "1" {
 		t.Fatalf("a save that had returned is shown %s times after the browser was killed, want 1", got)
 	}

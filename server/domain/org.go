@@ -66,6 +66,10 @@ type Person struct {
 	Deactivated time.Time `json:"deactivated,omitempty"`
 	// TOTPSecret is the person's second factor ("" not enrolled); never serialised.
 	TOTPSecret string `json:"-"`
+	// Lang is the language the person chose for the portal and their
+	// notifications ("en", "cy"; "" not chosen: the browser's is used).
+	// Only they set it (SetPersonLanguage); UpsertPerson leaves it alone.
+	Lang string `json:"lang,omitempty"`
 	// SafeguardingLead: the designated safeguarding lead, told of every high
 	// or urgent concern at once (any role; usually a supervisor or admin).
 	SafeguardingLead bool      `json:"safeguarding_lead,omitempty"`

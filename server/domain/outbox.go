@@ -128,6 +128,9 @@ type Delivery struct {
 type DeliveryTarget struct {
 	Tokens    []string // registered tokens not yet delivered to
 	Delivered int      // tokens an earlier attempt already delivered to
+	// Lang is the recipient person's language for the text their phone
+	// shows ("" not chosen, or a service's shared phone: English).
+	Lang string
 }
 
 // Outbox is the push outbox as delivery sees it: notifications are leased to

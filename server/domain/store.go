@@ -71,6 +71,8 @@ type Directory interface {
 	PersonByEmail(ctx context.Context, email string) (Person, error)
 	People(ctx context.Context, f PeopleFilter) ([]Person, error)
 	ScopeOf(ctx context.Context, p Person) (Scope, error)
+	// SetPersonLanguage stores a person's own language choice ("" clears it).
+	SetPersonLanguage(ctx context.Context, personID, lang string) error
 }
 
 // StaffSignIn is staff passwords, throttling of failed sign-ins and

@@ -9,12 +9,14 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/server/signin"
 )
 
 // Accounts is the administration of staff accounts (domain.Accounts) and
 // the directory edits admins make.
 type Accounts interface {
+	SetPersonLanguage(ctx context.Context, personID, lang string) error
 	signin.LinkStore
 	ClearSignInFailures(ctx context.Context, account []byte, personID, by string) error
 	DeactivatePerson(ctx context.Context, personID, by string) (domain.Deactivation, error)
@@ -44,6 +46,7 @@ func registerPasswordRoutes(r fiber.Router, p *Portal) {
 func registerAccountRoutes(a fiber.Router, p *Portal) {
 	a.Get("/account", p.handleAccount)
 	a.Post("/account/sessions/end", p.handleEndOwnSession)
+	a.Post("/account/language", p.handleSetLanguage)
 }
 
 // handleSetPasswordForm serves GET /portal/set-password?token=.
@@ -86,7 +89,7 @@ func (p *Portal) handleSetPassword(c *fiber.Ctx) error {
 	switch domain.ErrorCode(err) {
 	case "":
 	case domain.EINVALID:
-		return p.setPasswordPage(c, fiber.StatusUnprocessableEntity, "Choose another password: "+domain.ErrorMessage(err)+".")
+		return p.setPasswordPage(c, fiber.StatusUnprocessableEntity, p.tr(c).T("Choose another password: %s.", p.word(c, domain.ErrorMessage(err))))
 	case domain.ENOTFOUND:
 		return p.setPasswordPage(c, fiber.StatusGone, "")
 	default:
@@ -137,7 +140,12 @@ func (p *Portal) handleAccount(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.render(c, "account", "Your account", map[string]any{"Sessions": rows})
+	type choice struct{ Code, Name string }
+	var langs []choice
+	for _, l := range i18n.Languages {
+		langs = append(langs, choice{l, i18n.Name[l]})
+	}
+	return p.render(c, "account", "Your account", map[string]any{"Sessions": rows, "Languages": langs, "Lang": sess(c).Person.Lang})
 }
 
 // handleEndOwnSession serves POST /portal/account/sessions/end: end one of
@@ -179,6 +187,7 @@ func init() {
 		"two-factor-reset":     "Two-step sign-in reset: they enrol again at their next sign-in.",
 		"team-created":         "Team added.",
 		"service-created":      "Service added.",
+		"language-saved":       "Language saved.",
 	} {
 		flashMessages[k] = v
 	}

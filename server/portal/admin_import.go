@@ -2,7 +2,6 @@ package portal
 
 import (
 	"encoding/csv"
-	"fmt"
 	"io"
 	"strings"
 
@@ -49,7 +48,10 @@ func (p *Portal) handleImport(c *fiber.Ctx) error {
 	rows, err := p.parseImport(c, text)
 	data := map[string]any{"Columns": strings.Join(importColumns, ","), "CSV": text, "Rows": rows}
 	if err != nil {
-		data["Error"] = err.Error()
+		if !isFormError(err) {
+			return err
+		}
+		data["Error"] = p.message(c, err, domain.ErrorMessage(err))
 		c.Status(fiber.StatusUnprocessableEntity)
 		return p.render(c, "admin_import", "Import staff", data)
 	}
@@ -94,11 +96,11 @@ func (p *Portal) parseImport(c *fiber.Ctx, text string) ([]importRow, error) {
 	r.TrimLeadingSpace = true
 	header, err := r.Read()
 	if err != nil {
-		return nil, fmt.Errorf("the first line must name the columns: %s", strings.Join(importColumns, ","))
+		return nil, invalid("The first line must name the columns: %s", strings.Join(importColumns, ","))
 	}
 	for i, h := range header {
 		if strings.ToLower(strings.TrimSpace(h)) != importColumns[i] {
-			return nil, fmt.Errorf("column %d is %q; the columns are %s", i+1, h, strings.Join(importColumns, ","))
+			return nil, invalid("Column %d is “%s”; the columns are %s", i+1, h, strings.Join(importColumns, ","))
 		}
 	}
 	org, _, err := p.org(c)
@@ -127,10 +129,10 @@ func (p *Portal) parseImport(c *fiber.Ctx, text string) ([]importRow, error) {
 		if err == io.EOF {
 			break
 		} else if err != nil {
-			return rows, fmt.Errorf("line %d cannot be read: %v", line, err)
+			return rows, invalid("Line %d cannot be read: %s", line, err)
 		}
 		if len(rows) == maxImportRows {
-			return rows, fmt.Errorf("import at most %d people at a time", maxImportRows)
+			return rows, invalid("Import at most %d people at a time.", maxImportRows)
 		}
 		v := func(i int) string { return strings.TrimSpace(rec[i]) }
 		person := domain.Person{ID: newID("p_"), Name: v(0), Email: strings.ToLower(v(1)), Role: strings.ToLower(v(2)),
@@ -151,14 +153,14 @@ func (p *Portal) parseImport(c *fiber.Ctx, text string) ([]importRow, error) {
 			if !isFormError(err) {
 				return nil, err
 			}
-			row.Error = domain.ErrorMessage(err)
+			row.Error = p.word(c, domain.ErrorMessage(err))
 		} else {
 			org.People = append(org.People, person) // a later row may not reuse this e-mail
 		}
 		rows = append(rows, row)
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("the file has no people in it")
+		return nil, invalid("The file has no people in it.")
 	}
 	return rows, nil
 }

@@ -175,12 +175,11 @@ func (p *Portal) personPage(c *fiber.Ctx, status int, person domain.Person, week
 	for k, v := range extra {
 		data[k] = v
 	}
-	title := "New person"
-	if person.ID != "" {
-		title = person.Name
-	}
 	c.Status(status)
-	return p.render(c, "admin_person", title, data)
+	if person.ID != "" {
+		return p.render(c, "admin_person", "%s", data, person.Name)
+	}
+	return p.render(c, "admin_person", "New person", data)
 }
 
 // handleAdminPersonSave serves POST /portal/admin/people/new and /:id: bad

@@ -132,5 +132,5 @@ func (p *Portal) ssoRefused(c *fiber.Ctx, why, personID, msg string) error {
 		return err
 	}
 	c.Status(fiber.StatusUnauthorized)
-	return p.render(c, "sso_refused", "Sign-in refused", map[string]any{"Message": msg})
+	return p.render(c, "sso_refused", "Sign-in refused", map[string]any{"Message": p.word(c, msg)})
 }

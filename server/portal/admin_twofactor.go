@@ -2,7 +2,6 @@ package portal
 
 import (
 	"crypto/subtle"
-	"fmt"
 	"net/url"
 
 	"github.com/gofiber/fiber/v2"
@@ -65,7 +64,7 @@ func (p *Portal) secondFactorPage(c *fiber.Ctx, status int, msg, secret string) 
 			otpURL = (&url.URL{Scheme: "otpauth", Host: "totp", Path: "/JoinedUp:" + s.Person.Email,
 				RawQuery: url.Values{"secret": {secret}, "issuer": {"JoinedUp"}, "period": {"30"}, "digits": {"6"}, "algorithm": {"SHA1"}}.Encode()}).String()
 		}
-		svg, err := qrSVG(otpURL)
+		svg, err := qrSVG(otpURL, p.tr(c).T("QR code for your authenticator app"))
 		if err != nil {
 			return err
 		}
@@ -94,7 +93,7 @@ func (p *Portal) handleSecondFactor(c *fiber.Ctx) error {
 		err := p.signin.CheckSecondFactor(ctx, p.store, s.Person, code, c.IP())
 		if wait, ok := signin.IsThrottled(err); ok {
 			httperr.SetRetryAfter(c, wait)
-			return p.secondFactorPage(c, fiber.StatusTooManyRequests, fmt.Sprintf("Too many wrong codes. Please wait %s.", waitText(wait)), "")
+			return p.secondFactorPage(c, fiber.StatusTooManyRequests, p.tr(c).T("Too many wrong codes. Please wait %s.", waitText(p.tr(c), wait)), "")
 		} else if err != nil && domain.ErrorCode(err) == domain.EUNAUTHORIZED {
 			return p.secondFactorPage(c, fiber.StatusUnauthorized, domain.ErrorMessage(err)+".", "")
 		} else if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -37,18 +38,22 @@ var plainWords = map[string]string{
 	"awaiting_review": "awaiting review", "signed_off": "signed off",
 }
 
-// plain is a vocabulary value in plain words ("" stays "").
-func plain(v string) string {
+// plain is a vocabulary value in plain words ("" stays ""): the summary's
+// own English words, and the catalogue's in another language.
+func plain(pr *i18n.Printer, v string) string {
+	if pr.Lang != i18n.English {
+		return pr.Value(v)
+	}
 	if w, ok := plainWords[v]; ok {
 		return w
 	}
 	return strings.ReplaceAll(v, "_", " ")
 }
 
-func plainList(vs []string) string {
+func plainList(pr *i18n.Printer, vs []string) string {
 	out := make([]string, len(vs))
 	for i, v := range vs {
-		out[i] = plain(v)
+		out[i] = plain(pr, v)
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
@@ -98,15 +103,16 @@ func (p *Portal) handleCaseSummary(c *fiber.Ctx) error {
 		sort.Strings(out)
 		return strings.Join(out, ", ")
 	}
+	pr := p.tr(c)
 	shown := []string{string(yp.ID)}
 	var entries []summaryEntry
 	for _, r := range encs {
-		e := summaryEntry{At: r.Time("started_at"), Kind: "encounter", Heading: "Encounter in " + str(r, "area")}
+		e := summaryEntry{At: r.Time("started_at"), Kind: "encounter", Heading: pr.T("Encounter in %s", str(r, "area"))}
 		if lvl := domain.ConcernLevel(r); lvl != "" {
-			e.Concern = lvl
+			e.Concern = pr.Value(lvl)
 		}
 		e.add("Workers", names(r.Set("workers")))
-		e.add("Talked about", plainList(r.Set("topics")))
+		e.add("Talked about", plainList(pr, r.Set("topics")))
 		e.add("What happened", str(r, "note"))
 		e.add("Agreed actions", str(r, "actions"))
 		if str(r, "review_status") == "signed_off" {
@@ -120,14 +126,14 @@ func (p *Portal) handleCaseSummary(c *fiber.Ctx) error {
 		if at.IsZero() {
 			at = r.Created.Time()
 		}
-		e := summaryEntry{At: at, Kind: "referral", Heading: "Referral to " + d.service(str(r, "service_id"))}
-		e.add("Urgency", plain(str(r, "urgency")))
-		e.add("Consent", plain(str(r, "consent")))
+		e := summaryEntry{At: at, Kind: "referral", Heading: pr.T("Referral to %s", d.service(str(r, "service_id")))}
+		e.add("Urgency", plain(pr, str(r, "urgency")))
+		e.add("Consent", plain(pr, str(r, "consent")))
 		e.add("Reason", str(r, "reason"))
 		e.add("What they want", str(r, "wants"))
-		st := plain(str(r, "status"))
+		st := plain(pr, str(r, "status"))
 		if dec := referralDecision(r, d); dec.By != "" {
-			st += " by " + dec.By + ", " + p.localTime(dec.At)
+			st = pr.T("%s by %s, %s", st, dec.By, pr.Time(dec.At.In(p.loc), "Mon 2 Jan 2006, 15:04"))
 		}
 		e.add("Status", st)
 		e.add("Outcome", str(r, "outcome"))
@@ -137,13 +143,13 @@ func (p *Portal) handleCaseSummary(c *fiber.Ctx) error {
 		shown = append(shown, string(r.ID))
 	}
 	for _, r := range fus {
-		heading := "Follow-up"
+		heading := pr.T("Follow-up")
 		if k := str(r, "kind"); k != "" {
-			heading = "Follow-up: " + plain(k)
+			heading = pr.T("Follow-up: %s", plain(pr, k))
 		}
 		e := summaryEntry{At: r.Time("due_at"), Kind: "follow-up", Heading: heading}
 		e.add("Assigned to", d.person(str(r, "assignee")))
-		e.add("Status", plain(str(r, "status")))
+		e.add("Status", plain(pr, str(r, "status")))
 		e.add("Note", str(r, "note"))
 		entries = append(entries, e)
 		shown = append(shown, string(r.ID))
@@ -152,17 +158,8 @@ func (p *Portal) handleCaseSummary(c *fiber.Ctx) error {
 	if err := p.audit(c, domain.ActionRead, string(yp.ID), map[string]any{"type": yp.Type, "page": "case-summary", "records": shown}); err != nil {
 		return err
 	}
-	return p.render(c, "casesummary", "Case summary: "+str(yp, "known_as"), map[string]any{
+	return p.render(c, "casesummary", "Case summary: %s", map[string]any{
 		"YP": toYPRow(yp, d), "Wants": str(yp, "wants"), "Entries": entries, "Counts": []int{len(encs), len(refs), len(fus)},
 		"By": sess(c).Person.Name, "Printed": p.now(),
-	})
-}
-
-// localTime is t as the portal shows times: the organisation's zone
-// (Europe/London, summer time included).
-func (p *Portal) localTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(p.loc).Format("Mon 2 Jan 2006, 15:04")
+	}, str(yp, "known_as"))
 }

@@ -127,7 +127,7 @@ func (p *Portal) handleDashboard(c *fiber.Ctx) error {
 	}
 	days := make([]string, 7)
 	for i := range days {
-		days[i] = w.weekStart.AddDate(0, 0, i).Format("Mon 2")
+		days[i] = p.tr(c).Time(w.weekStart.AddDate(0, 0, i), "Mon 2")
 	}
 	return p.render(c, "dashboard", "Dashboard", map[string]any{
 		"Scope": s.Scope, "Today": w.today, "Tonight": db.tonight, "Shifts": shiftsOn(d, s.Scope, w.today.Weekday()),
@@ -177,7 +177,7 @@ func (p *Portal) dashEncounters(c *fiber.Ctx, d *directory, names map[string]str
 			concerns = append(concerns, x)
 		}
 		if fs := p.conflictFields(r); len(fs) > 0 {
-			db.conflicts = append(db.conflicts, conflictItem{Kind: "Encounter", ID: string(r.ID), Label: str(r, "area") + ", " + started.In(p.loc).Format("Mon 2 Jan 15:04"),
+			db.conflicts = append(db.conflicts, conflictItem{Kind: "Encounter", ID: string(r.ID), Label: str(r, "area") + ", " + p.tr(c).Time(started.In(p.loc), "Mon 2 Jan 15:04"),
 				Link: "/encounters/" + string(r.ID), Fields: fs})
 		}
 	}
@@ -226,7 +226,7 @@ func (p *Portal) dashReferrals(c *fiber.Ctx, d *directory, names map[string]stri
 			db.waiting = append(db.waiting, x)
 		}
 		if fs := p.conflictFields(r); len(fs) > 0 {
-			db.conflicts = append(db.conflicts, conflictItem{Kind: "Referral", ID: x.ID, Label: x.KnownAs + " to " + x.Service, Link: "/referrals/" + x.ID, Fields: fs})
+			db.conflicts = append(db.conflicts, conflictItem{Kind: "Referral", ID: x.ID, Label: p.tr(c).T("%s to %s", x.KnownAs, x.Service), Link: "/referrals/" + x.ID, Fields: fs})
 		}
 	}
 	sort.SliceStable(db.waiting, func(i, j int) bool {

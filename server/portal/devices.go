@@ -2,11 +2,14 @@ package portal
 
 import (
 	"fmt"
+	"html"
 	"html/template"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/joinedup/joinedup/server/i18n"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
@@ -94,7 +97,7 @@ func (p *Portal) handleIssueCode(c *fiber.Ctx) error {
 		server = c.BaseURL()
 	}
 	payload := "joinedup://enrol?" + url.Values{"server": {server}, "code": {code}}.Encode()
-	svg, err := qrSVG(payload)
+	svg, err := qrSVG(payload, p.tr(c).T("QR code of the enrolment code"))
 	if err != nil {
 		return err
 	}
@@ -132,9 +135,18 @@ func (p *Portal) handleRevoke(c *fiber.Ctx) error {
 	if !sess(c).Scope.HasTeam(person.TeamID) {
 		return errNotFound
 	}
+	// Revoking wipes the phone, losing whatever it has not sent: like
+	// erasure, it needs a reason on record and a confirmation naming this
+	// phone, checked here and not only by the browser's required fields.
 	reason := strings.TrimSpace(c.FormValue("reason"))
+	if reason == "" {
+		return invalid("Say why the phone is revoked (for example lost or stolen): the reason is kept in the audit log.")
+	}
 	if len(reason) > 500 {
 		return invalid("Keep the reason under 500 characters.")
+	}
+	if c.FormValue("confirm") != dev.ID {
+		return invalid("Tick the box to confirm this phone is to be revoked and wiped.")
 	}
 	if err := p.store.RevokeDevice(c.UserContext(), dev.ID, sess(c).Person.ID, reason); err != nil {
 		return err
@@ -144,7 +156,7 @@ func (p *Portal) handleRevoke(c *fiber.Ctx) error {
 
 // qrSVG renders text as a QR code (medium error correction) in inline SVG:
 // one path of unit squares, a 4-module quiet zone, crisp at any size.
-func qrSVG(text string) (template.HTML, error) {
+func qrSVG(text, label string) (template.HTML, error) {
 	code, err := qr.EncodeText(text, qr.Medium)
 	if err != nil {
 		return "", fmt.Errorf("qr: %w", err)
@@ -152,7 +164,7 @@ func qrSVG(text string) (template.HTML, error) {
 	n := code.Size()
 	const quiet = 4
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" class="qr" role="img" aria-label="QR code of the enrolment code" shape-rendering="crispEdges">`, n+2*quiet, n+2*quiet)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" class="qr" role="img" aria-label="%s" shape-rendering="crispEdges">`, n+2*quiet, n+2*quiet, html.EscapeString(label))
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n+2*quiet, n+2*quiet)
 	for y := 0; y < n; y++ {
 		for x := 0; x < n; x++ {
@@ -167,24 +179,12 @@ func qrSVG(text string) (template.HTML, error) {
 }
 
 // timeAgo renders how long ago t was, for last-sync columns.
-func timeAgo(now, t time.Time) string {
+func timeAgo(pr *i18n.Printer, now, t time.Time) string {
 	if t.IsZero() {
-		return "never"
+		return pr.T("never")
 	}
-	return humanDuration(now.Sub(t)) + " ago"
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "just now"
-	case d < time.Minute:
-		return "under a minute"
-	case d < time.Hour:
-		return fmt.Sprintf("%d min", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h", int(d.Hours()))
-	default:
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	if d := now.Sub(t); d < time.Minute {
+		return pr.T("just now")
 	}
+	return pr.T("%s ago", pr.Duration(now.Sub(t)))
 }

@@ -397,7 +397,8 @@ func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
 	}
 	var tallies []string
 	for k, n := range r.Counts("tallies") {
-		tallies = append(tallies, fmt.Sprintf("%s: %d", strings.ReplaceAll(k, "/", " "), n))
+		band, gender, _ := strings.Cut(k, "/")
+		tallies = append(tallies, fmt.Sprintf("%s %s: %d", p.tr(c).Value(band), p.tr(c).Value(gender), n))
 	}
 	sort.Strings(tallies)
 	e := toEncounter(r, d, names)
@@ -419,10 +420,10 @@ func (p *Portal) handleEncounterDetail(c *fiber.Ctx) error {
 		canAck = domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbAcknowledge},
 			domain.Target{Type: r.Type, Team: filed.Team, Service: filed.Service, Exists: true}) == nil
 	}
-	return p.render(c, "encounter", "Encounter "+e.Started.In(p.loc).Format("2 Jan 15:04"), map[string]any{
+	return p.render(c, "encounter", "Encounter %s", map[string]any{
 		"E": e, "Alerts": alerts, "AlertOpen": alertOpen, "CanAcknowledge": alertOpen && canAck, "Deleted": r.Deleted(), "Note": note, "Actions": actions, "Legend": leg, "Conflicts": conflictRows(v, d),
 		"YoungPeople": yps, "Tallies": tallies, "CanSignOff": e.ReviewStatus != "signed_off" && len(v.Conflicts) == 0 && !r.Deleted(),
-	})
+	}, p.tr(c).Time(e.Started.In(p.loc), "2 Jan 15:04"))
 }
 
 // handleEncounterSignOff serves POST /portal/encounters/:id/signoff.
@@ -479,7 +480,7 @@ func (p *Portal) resolveConflict(c *fiber.Ctx, r *syncengine.Record, field, valu
 			}
 		}
 	}
-	return &syncengine.Error{Code: domain.ECONFLICT, Message: "That value is no longer in conflict (someone may have resolved it already). Reload the page to see the current values."}
+	return refusal(domain.ECONFLICT, "That value is no longer in conflict (someone may have resolved it already). Reload the page to see the current values.")
 }
 
 // handleEncounterUndelete serves POST /portal/encounters/:id/undelete (a supervisor's undo).

@@ -3,32 +3,42 @@ package portal
 import (
 	"fmt"
 	"html/template"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/joinedup/joinedup/server/i18n"
 )
 
-func (p *Portal) funcs() template.FuncMap {
+// funcs are the template functions of one language: every page is parsed
+// once per language with these bound, so a template just writes
+// {{t "English text"}} and gets the reader's language.
+func (p *Portal) funcs(pr *i18n.Printer) template.FuncMap {
 	local := func(t time.Time) time.Time { return t.In(p.loc) }
 	return template.FuncMap{
-		// plural writes "1 encounter" and "2 encounters", never "1 encounters".
-		"plural": func(n int, one, many string) string {
-			if n == 1 {
-				return "1 " + one
+		// t translates an English printf format (the catalogue key) and
+		// formats args into it; plurals are the catalogue's ("1 encounter").
+		"t": pr.T,
+		// th is t for a message whose translation holds markup (<code>,
+		// <strong>): the catalogue is ours and trusted, the arguments are
+		// escaped.
+		"th": func(key string, args ...any) template.HTML {
+			esc := make([]any, len(args))
+			for i, a := range args {
+				esc[i] = template.HTMLEscapeString(fmt.Sprint(a))
 			}
-			return strconv.Itoa(n) + " " + many
+			return template.HTML(pr.T(key, esc...))
 		},
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"
 			}
-			return local(t).Format("Mon 2 Jan 2006, 15:04")
+			return pr.Time(local(t), "Mon 2 Jan 2006, 15:04")
 		},
 		"day": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"
 			}
-			return local(t).Format("2 Jan 2006")
+			return pr.Time(local(t), "2 Jan 2006")
 		},
 		"clock": func(t time.Time) string {
 			if t.IsZero() {
@@ -42,11 +52,30 @@ func (p *Portal) funcs() template.FuncMap {
 			}
 			return t.UTC().Format(time.RFC3339)
 		},
-		"ago":   func(t time.Time) string { return timeAgo(p.now(), t) },
-		"dur":   humanDuration,
-		"join":  strings.Join,
-		"human": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
-		"add":   func(a, b int) int { return a + b },
+		"ago":  func(t time.Time) string { return timeAgo(pr, p.now(), t) },
+		"dur":  pr.Duration,
+		"join": strings.Join,
+		// human words a raw value of a record ("mental_health", "submitted").
+		"human":   pr.Value,
+		"weekday": pr.Weekday,
+		// field names a record field ("young_person_id") in words.
+		"field": func(f string) string { return pr.T(fieldLabel(f)) },
+		"fields": func(fs []string) string {
+			out := make([]string, len(fs))
+			for i, f := range fs {
+				out[i] = pr.T(fieldLabel(f))
+			}
+			return strings.Join(out, ", ")
+		},
+		// humans words each of a list of raw values, joined with commas.
+		"humans": func(vs []string) string {
+			out := make([]string, len(vs))
+			for i, v := range vs {
+				out[i] = pr.Value(v)
+			}
+			return strings.Join(out, ", ")
+		},
+		"add": func(a, b int) int { return a + b },
 		"idx": func(s []int, i int) int {
 			if i < len(s) {
 				return s[i]
@@ -62,13 +91,5 @@ func (p *Portal) funcs() template.FuncMap {
 			return false
 		},
 		"eq2": func(a, b string) bool { return a == b },
-		// t is the message catalogue's lookup; an identity placeholder here
-		// until helper portalui's catalogue (Welsh) lands and replaces it.
-		"t": func(key string, args ...any) string {
-			if len(args) == 0 {
-				return key
-			}
-			return fmt.Sprintf(key, args...)
-		},
 	}
 }

@@ -176,6 +176,7 @@ type client struct {
 	env     *testEnv
 	cookies map[string]string
 	csrf    string
+	lang    string // Accept-Language, if set
 }
 
 var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
@@ -245,6 +246,9 @@ func (c *client) raw(method, path string, form url.Values) *http.Response {
 	}
 	for k, v := range c.cookies {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	if c.lang != "" {
+		req.Header.Set("Accept-Language", c.lang)
 	}
 	resp, err := c.env.app.Test(req, 30_000)
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/httperr"
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/server/signin"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -91,7 +92,7 @@ type Portal struct {
 	log     *slog.Logger
 	signin  *signin.Checker
 	loc     *time.Location
-	pages   map[string]*template.Template
+	pages   map[string]map[string]*template.Template // language, page
 	changed func(keys []string)
 	sso     *ssoFlow
 	// conflicts memoises conflictFields (see recordmemo.go).
@@ -137,22 +138,28 @@ func New(cfg Config, deps Deps) *Portal {
 	return p
 }
 
-func (p *Portal) parseTemplates() map[string]*template.Template {
-	// partial_*.html are pieces shared by several pages, not pages.
-	base := template.Must(template.New("layout.html").Funcs(p.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/partial_*.html"))
+// parseTemplates parses every page once per language, with that language's
+// t bound, so rendering looks nothing up but the page.
+func (p *Portal) parseTemplates() map[string]map[string]*template.Template {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		panic(err)
 	}
-	out := map[string]*template.Template{}
-	for _, n := range names {
-		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" || strings.HasPrefix(name, "partial_") {
-			continue
+	all := map[string]map[string]*template.Template{}
+	for _, lang := range i18n.Languages {
+		// partial_*.html are pieces shared by several pages, not pages.
+		base := template.Must(template.New("layout.html").Funcs(p.funcs(i18n.For(lang))).ParseFS(templateFS, "templates/layout.html", "templates/partial_*.html"))
+		out := map[string]*template.Template{}
+		for _, n := range names {
+			name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+			if name == "layout" || strings.HasPrefix(name, "partial_") {
+				continue
+			}
+			out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, n))
 		}
-		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, n))
+		all[lang] = out
 	}
-	return out
+	return all
 }
 
 // Register mounts the portal on app under cfg.Prefix.
@@ -213,13 +220,9 @@ func (x routes) Post(path string, h fiber.Handler) { x.r.Post(path, x.guard, h) 
 
 // Portal errors. Handlers return them; errorPages turns them into pages.
 var (
-	errNotFound  = &syncengine.Error{Code: domain.ENOTFOUND, Message: "That page does not exist, or you do not have access to it."}
-	errForbidden = &syncengine.Error{Code: domain.EFORBIDDEN, Message: "Your role does not give access to this page."}
+	errNotFound  = refusal(domain.ENOTFOUND, "That page does not exist, or you do not have access to it.")
+	errForbidden = refusal(domain.EFORBIDDEN, "Your role does not give access to this page.")
 )
-
-func invalid(format string, args ...any) error {
-	return &syncengine.Error{Code: domain.EINVALID, Message: fmt.Sprintf(format, args...)}
-}
 
 // errorPages renders errors returned by handlers as HTML pages; what they
 // say is httperr's, as for the API's JSON.
@@ -233,11 +236,12 @@ func (p *Portal) errorPages(c *fiber.Ctx) error {
 		err = errNotFound // the portal's own words for a missing page
 	}
 	pr := httperr.Describe(c, p.log, err)
+	msg := p.message(c, err, pr.Message)
 	if pr.Code == domain.EINTERNAL {
-		pr.Message = "Something went wrong. The error has been logged."
+		msg = p.tr(c).T("Something went wrong. The error has been logged.")
 	}
 	c.Status(pr.Status)
-	return p.render(c, "error", "Error", map[string]any{"Status": pr.Status, "Message": pr.Message})
+	return p.render(c, "error", "Error", map[string]any{"Status": pr.Status, "Message": msg})
 }
 
 func (p *Portal) securityHeaders(c *fiber.Ctx) error {
@@ -273,6 +277,7 @@ func (p *Portal) handleStatic(c *fiber.Ctx) error {
 
 // view is what every page template receives.
 type view struct {
+	Lang   string // "en" or "cy"
 	Title  string
 	Prefix string
 	User   *domain.Person
@@ -285,12 +290,26 @@ type view struct {
 	Saved *savedBox
 }
 
-func (p *Portal) render(c *fiber.Ctx, page, title string, data any) error {
-	t := p.pages[page]
+// render writes a page in the reader's language. title is a catalogue key
+// (an English printf format) with titleArgs.
+func (p *Portal) render(c *fiber.Ctx, page, title string, data any, titleArgs ...any) error {
+	lang := p.lang(c)
+	t := p.pages[lang][page]
 	if t == nil {
 		return fmt.Errorf("no template %q", page)
 	}
-	v := view{Title: title, Prefix: p.cfg.Prefix, Now: p.now(), Data: data, Nav: page, Flash: flash(c.Query("done"))}
+	pr := i18n.For(lang)
+	v := view{Lang: lang, Title: pr.T(title, titleArgs...), Prefix: p.cfg.Prefix, Now: p.now(), Data: data, Nav: page}
+	if f := flash(c.Query("done")); f != "" {
+		v.Flash = pr.T(f)
+	}
+	// A form's refusal (data["Error"]) is a catalogue key when the portal
+	// wrote it, or a store's words otherwise.
+	if m, ok := data.(map[string]any); ok {
+		if e, ok := m["Error"].(string); ok && e != "" {
+			m["Error"] = p.word(c, e)
+		}
+	}
 	if s := sess(c); s != nil {
 		v.User = &s.Person
 		v.CSRF = s.CSRF

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -313,7 +314,7 @@ func TestSignInLockoutAndSessions(t *testing.T) {
 			}
 		}
 		status, body := c.signIn(l.Email, l.Password)
-		if status != http.StatusTooManyRequests || !strings.Contains(body, "Please wait a minute") {
+		if status != http.StatusTooManyRequests || !strings.Contains(body, "Please wait 1 minute") {
 			t.Fatalf("right password during the back-off: status %d", status)
 		}
 		*env.clock = env.clock.Add(time.Minute)
@@ -525,7 +526,7 @@ func TestServiceAcceptDeclineAndAgreement(t *testing.T) {
 	// Only the agreed fields are shown.
 	ref, _ := env.db.RecordState(context.Background(), w.submitted)
 	for _, f := range []string{"reason", "consent", "urgency"} {
-		label := "<dt>" + f + "</dt>"
+		label := "<dt>" + fieldLabel(f) + "</dt>"
 		if slices.Contains(svc.SharedFields, f) != strings.Contains(body, label) {
 			t.Errorf("field %s shown=%v, agreement=%v", f, strings.Contains(body, label), svc.SharedFields)
 		}
@@ -718,7 +719,8 @@ func TestComplementarySuppression(t *testing.T) {
 			for j := range tc.grid[0] {
 				cols = append(cols, fmt.Sprint("c", j))
 			}
-			tab := env.portal.makeTable("t", "T", "r", rows, cols, func(r, c string) int {
+			asIs := func(s string) string { return s }
+			tab := env.portal.makeTable(i18n.For(i18n.English), "t", "T", "r", rows, cols, asIs, asIs, func(r, c string) int {
 				var i, j int
 				fmt.Sscanf(r, "r%d", &i)
 				fmt.Sscanf(c, "c%d", &j)
@@ -794,7 +796,7 @@ func TestDevicesEnrolQRRevoke(t *testing.T) {
 	if status, _ := other.post("/portal/devices/"+enr.DeviceID+"/revoke", nil); status != http.StatusNotFound {
 		t.Fatalf("another team's supervisor revoked: %d", status)
 	}
-	if status, _ := sup.post("/portal/devices/"+enr.DeviceID+"/revoke", url.Values{"reason": {"lost on the bus"}}); status != http.StatusSeeOther {
+	if status, _ := sup.post("/portal/devices/"+enr.DeviceID+"/revoke", url.Values{"reason": {"lost on the bus"}, "confirm": {enr.DeviceID}}); status != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", status)
 	}
 	dev, _ := env.db.Device(ctx, enr.DeviceID)

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
@@ -76,19 +77,23 @@ func (p *Portal) handleAccessHistory(c *fiber.Ctx) error {
 	}
 	name := str(yp, "known_as")
 	if yp.Erased != nil {
-		name = "Erased record"
+		name = p.tr(c).T("Erased record")
 	}
-	return p.render(c, "access", "Who saw "+name, map[string]any{"ID": string(yp.ID), "Name": name, "Rows": rows,
-		"People": people, "Devices": sum.Devices, "Notices": notices, "Records": len(ids)})
+	return p.render(c, "access", "Who saw %s's records", map[string]any{"ID": string(yp.ID), "Name": name, "Rows": rows,
+		"People": people, "Devices": sum.Devices, "Notices": notices, "Records": len(ids)}, name)
 }
 
 // encounterChoice is one encounter naming the young person on the erase page:
 // its narrative now and as the redaction would leave it, side by side.
 type encounterChoice struct {
-	ID, Area, Started string
-	Before, After     []string // per text field: "note: ...", "actions: ..."
-	AlsoNames         int      // other young people it names (their part stays)
+	ID, Area      string
+	At            time.Time
+	Before, After []fieldText // per text field (note, actions)
+	AlsoNames     int         // other young people it names (their part stays)
 }
+
+// fieldText is one text field of a record: its name and its words.
+type fieldText struct{ Field, Text string }
 
 // handleEraseForm serves GET /portal/young-people/:id/erase: the supervisor
 // sees what will be erased and chooses which encounters are redacted.
@@ -109,25 +114,25 @@ func (p *Portal) handleEraseForm(c *fiber.Ctx) error {
 	if err := p.audit(c, domain.ActionRead, string(yp.ID), map[string]any{"page": "erase-review", "encounters": len(encs)}); err != nil {
 		return err
 	}
-	return p.render(c, "erase", "Erase "+str(yp, "known_as"), map[string]any{"ID": string(yp.ID), "KnownAs": str(yp, "known_as"),
-		"Hold": yp.Bool("safeguarding_hold"), "Words": words, "Encounters": choices, "Referrals": len(refs), "FollowUps": len(fus)})
+	return p.render(c, "erase", "Erase %s", map[string]any{"ID": string(yp.ID), "KnownAs": str(yp, "known_as"),
+		"Hold": yp.Bool("safeguarding_hold"), "Words": words, "Encounters": choices, "Referrals": len(refs), "FollowUps": len(fus)}, str(yp, "known_as"))
 }
 
 func encounterChoices(encs []*syncengine.Record, ypID string, words []string) []encounterChoice {
 	var out []encounterChoice
 	for _, r := range encs {
-		ch := encounterChoice{ID: string(r.ID), Area: str(r, "area"), Started: str(r, "started_at"), AlsoNames: len(r.Set("young_people")) - 1}
+		ch := encounterChoice{ID: string(r.ID), Area: str(r, "area"), At: r.Time("started_at"), AlsoNames: len(r.Set("young_people")) - 1}
 		for _, f := range []string{"note", "actions"} {
 			text := str(r, f)
 			if text == "" {
 				continue
 			}
-			ch.Before = append(ch.Before, f+": "+text)
-			ch.After = append(ch.After, f+": "+redactPreview(text, words))
+			ch.Before = append(ch.Before, fieldText{f, text})
+			ch.After = append(ch.After, fieldText{f, redactPreview(text, words)})
 		}
 		out = append(out, ch)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Started < out[j].Started })
+	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
 }
 

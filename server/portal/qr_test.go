@@ -48,7 +48,7 @@ func decodeQRFromSVG(page string) (string, error) {
 
 func TestQRSVGRoundTrip(t *testing.T) {
 	for _, text := range []string{"joinedup://enrol?code=ABCD-EFGH&server=http%3A%2F%2F127.0.0.1%3A8080", strings.Repeat("x", 200)} {
-		svg, err := qrSVG(text)
+		svg, err := qrSVG(text, "QR")
 		if err != nil {
 			t.Fatal(err)
 		}

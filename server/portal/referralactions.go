@@ -30,11 +30,11 @@ func (p *Portal) handleReferralChase(c *fiber.Ctx) error {
 		return err
 	}
 	if st := str(r, "status"); st != "submitted" {
-		return &syncengine.Error{Code: domain.ECONFLICT, Message: "Only a referral waiting for the service can be chased; this one is " + st + "."}
+		return refusal(domain.ECONFLICT, "Only a referral waiting for the service can be chased; this one is %s.", st)
 	}
 	now := p.now()
 	if last := r.Time("chased_at"); !last.IsZero() && now.Sub(last) < chaseEvery {
-		return &syncengine.Error{Code: domain.ECONFLICT, Message: "This referral was chased less than an hour ago."}
+		return refusal(domain.ECONFLICT, "This referral was chased less than an hour ago.")
 	}
 	if err := p.edit(c, func(tx *syncengine.Txn) error { return tx.Set(r.ID, "chased_at", now.Truncate(time.Second)) }); err != nil {
 		return err

@@ -117,7 +117,10 @@ func (p *Portal) handleReferralPipeline(c *fiber.Ctx) error {
 // fieldRow is one field of a record shown as label and value.
 type fieldRow struct{ Label, Value string }
 
-func fieldRows(v syncengine.View, order []string, d *directory) []fieldRow {
+// fieldRows words a record's fields for the reader: labels from fieldLabels,
+// vocabulary values translated, people and services by name, times local.
+func (p *Portal) fieldRows(c *fiber.Ctx, v syncengine.View, order []string, d *directory) []fieldRow {
+	pr := p.tr(c)
 	var out []fieldRow
 	for _, f := range order {
 		raw, ok := v.Values[f]
@@ -125,15 +128,41 @@ func fieldRows(v syncengine.View, order []string, d *directory) []fieldRow {
 			continue
 		}
 		val := displayValue(raw)
-		switch f {
-		case "service_id":
+		var t time.Time
+		switch {
+		case f == "service_id":
 			val = d.service(val)
-		case "consent_decided_by", "assignee", "key_worker":
+		case f == "consent_decided_by" || f == "assignee" || f == "key_worker":
 			val = d.person(val)
+		case f == "status" || f == "urgency" || f == "consent" || f == "age_band":
+			val = pr.Value(val)
+		case json.Unmarshal(raw, &t) == nil:
+			val = pr.Time(t.In(p.loc), "Mon 2 Jan 2006, 15:04")
 		}
-		out = append(out, fieldRow{Label: strings.ReplaceAll(f, "_", " "), Value: val})
+		out = append(out, fieldRow{Label: pr.T(fieldLabel(f)), Value: val})
 	}
 	return out
+}
+
+// fieldLabels are the words for record fields wherever a page names one
+// (referral facts, conflicts, data-sharing agreements); a field not listed
+// is shown as its name in words.
+var fieldLabels = map[string]string{
+	"known_as": "Known as", "age_band": "Age band", "young_person_id": "Young person's record", "service_id": "Service",
+	"status": "Status", "urgency": "Urgency", "submitted_at": "Submitted", "reason": "Reason for referral",
+	"wants": "What they want", "consent": "Consent", "consent_justification": "Why it was shared without consent",
+	"consent_decided_by": "Consent decided by", "outcome": "Outcome", "decline_reason": "Reason for declining",
+	"area": "Area", "concern_level": "Concern level", "concern": "Concern", "note": "Narrative", "actions": "Actions agreed",
+	"topics": "Topics", "review_status": "Review", "gender": "Gender", "key_worker": "Key worker", "started_at": "Started",
+	"ended_at": "Ended", "assignee": "Assigned to", "due_at": "Due", "kind": "What", "safeguarding_hold": "Safeguarding hold",
+	"team_id": "Team", "tallies": "Contacts", "workers": "Workers", "young_people": "Young people",
+}
+
+func fieldLabel(f string) string {
+	if l, ok := fieldLabels[f]; ok {
+		return l
+	}
+	return strings.ReplaceAll(f, "_", " ")
 }
 
 var referralOrder = []string{"known_as", "age_band", "young_person_id", "service_id", "status", "urgency", "submitted_at", "reason", "wants",
@@ -169,7 +198,7 @@ func (p *Portal) handleReferralDetail(c *fiber.Ctx) error {
 	for _, x := range decisions {
 		ds = append(ds, decision{x.Decision, x.Justification, d.person(x.DecidedBy), x.At})
 	}
-	return p.render(c, "referral", "Referral", map[string]any{"R": p.toReferral(r, d, names), "Fields": fieldRows(v, referralOrder, d),
+	return p.render(c, "referral", "Referral", map[string]any{"R": p.toReferral(r, d, names), "Fields": p.fieldRows(c, v, referralOrder, d),
 		"Conflicts": conflictRows(v, d), "Decisions": ds, "CanChase": str(r, "status") == "submitted",
 		"CanWithdraw":    str(r, "status") == "submitted" || str(r, "status") == "accepted" || str(r, "status") == "draft",
 		"WithdrawReason": str(r, "withdraw_reason"), "ChasedAt": r.Time("chased_at")})
@@ -325,7 +354,7 @@ func (p *Portal) handleServiceView(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	return p.render(c, "service", svc.Name, map[string]any{"Service": svc, "Rows": rows, "Fields": fields, "All": svcs})
+	return p.render(c, "service", "Referrals to %s", map[string]any{"Service": svc, "Rows": rows, "Fields": fields, "All": svcs}, svc.Name)
 }
 
 // handleServiceReferral serves GET /portal/service/referrals/:id.
@@ -349,10 +378,10 @@ func (p *Portal) handleServiceReferral(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return p.render(c, "servicereferral", "Referral for "+svc.Name, map[string]any{"Service": svc, "ID": string(r.ID),
+	return p.render(c, "servicereferral", "Referral to %s", map[string]any{"Service": svc, "ID": string(r.ID),
 		"Decision": referralDecision(r, d), "Referrer": referrerOf(r, d), "Submitted": r.Time("submitted_at"),
-		"Status": str(r, "status"), "Fields": fieldRows(v, referralOrder, d), "CanDecide": str(r, "status") == "submitted" && sess(c).Person.Role == domain.RolePractitioner,
-		"Query": serviceQuery(c)})
+		"Status": str(r, "status"), "Fields": p.fieldRows(c, v, referralOrder, d), "CanDecide": str(r, "status") == "submitted" && sess(c).Person.Role == domain.RolePractitioner,
+		"Query": serviceQuery(c)}, svc.Name)
 }
 
 func serviceQuery(c *fiber.Ctx) string {
@@ -385,7 +414,7 @@ func (p *Portal) decide(c *fiber.Ctx, to string) error {
 		return err
 	}
 	if st := str(r, "status"); st != "submitted" {
-		return &syncengine.Error{Code: domain.ECONFLICT, Message: "This referral is already " + st + "."}
+		return refusal(domain.ECONFLICT, "This referral is already %s.", st)
 	}
 	if err := domain.Authorize(domain.ActorOf(sess(c).Scope, nil), domain.Action{Verb: domain.VerbTransition, From: "submitted", To: to}, t); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -76,16 +77,28 @@ type table struct {
 	Cols                 []string
 	Rows                 []string
 	Cells                [][]cell
+	// RowLabels and ColLabels are Rows and Cols as the reader sees them
+	// (vocabulary words translated; weeks, areas and services as they are).
+	RowLabels, ColLabels []string
 	Chart                template.HTML
 	Note                 string
+	shown                bool // some count is shown (not zero, not suppressed)
 }
 
 func (p *Portal) suppress(n int) cell {
 	return cell{N: n, Suppressed: n > 0 && n < p.cfg.MinCount}
 }
 
-func (p *Portal) makeTable(name, title, rowHead string, rows, cols []string, get func(r, c string) int) table {
-	t := table{Name: name, Title: title, RowHead: rowHead, Rows: rows, Cols: cols}
+// makeTable builds one report; rowLabel and colLabel word its rows and
+// columns for the reader.
+func (p *Portal) makeTable(pr *i18n.Printer, name, title, rowHead string, rows, cols []string, rowLabel, colLabel func(string) string, get func(r, c string) int) table {
+	t := table{Name: name, Title: pr.T(title), RowHead: pr.T(rowHead), Rows: rows, Cols: cols}
+	for _, r := range rows {
+		t.RowLabels = append(t.RowLabels, rowLabel(r))
+	}
+	for _, c := range cols {
+		t.ColLabels = append(t.ColLabels, colLabel(c))
+	}
 	for _, r := range rows {
 		line := make([]cell, len(cols))
 		for j, c := range cols {
@@ -120,11 +133,15 @@ func (p *Portal) makeTable(name, title, rowHead string, rows, cols []string, get
 			hidden = hidden || x.Suppressed
 		}
 	}
+	t.shown = shown
 	if hidden && !shown {
-		t.Note = fmt.Sprintf("Every count here is below %d and is suppressed; choose a longer period to see more.", p.cfg.MinCount)
+		t.Note = pr.T("Every count here is below %d and is suppressed; choose a longer period to see more.", p.cfg.MinCount)
+	} else if !shown {
+		t.Note = pr.T("Nothing was recorded in this period.")
 	} else if complementary {
-		t.Note = fmt.Sprintf("Counts below %d are shown as <%d; counts marked * are hidden too, so that a small count cannot be worked out from the others.", p.cfg.MinCount, p.cfg.MinCount)
+		t.Note = pr.T("Counts below %d are shown as <%d; counts marked * are hidden too, so that a small count cannot be worked out from the others.", p.cfg.MinCount, p.cfg.MinCount)
 	}
+	t.Chart = p.chart(t)
 	return t
 }
 
@@ -205,17 +222,17 @@ func (p *Portal) buildReports(c *fiber.Ctx, rp reportPeriod) ([]table, error) {
 			byTopic[t]++
 		}
 	}
+	pr := p.tr(c)
+	asIs := func(s string) string { return s }
+	word := pr.Value
+	say := func(s string) string { return pr.T(s) }
 	weekList, areaList := keys(weeks), keys(areas)
-	t1 := p.makeTable("contacts-by-area", "Contacts per week by area", "Week", weekList, areaList, func(w, a string) int { return contacts[w][a] })
-	t1.Chart = p.groupedChart(t1)
-	t2 := p.makeTable("contacts-by-age-band", "Contacts by age band", "Age band", syncengine.AgeBands, []string{"Contacts"}, func(b, _ string) int { return byBand[b] })
-	t2.Chart = p.barChart(t2)
-	t3 := p.makeTable("contacts-by-gender", "Contacts by gender", "Gender", syncengine.Genders, []string{"Contacts"}, func(g, _ string) int { return byGender[g] })
-	t3.Chart = p.barChart(t3)
+	t1 := p.makeTable(pr, "contacts-by-area", "Contacts per week by area", "Week", weekList, areaList, asIs, asIs, func(w, a string) int { return contacts[w][a] })
+	t2 := p.makeTable(pr, "contacts-by-age-band", "Contacts by age band", "Age band", syncengine.AgeBands, []string{"Contacts"}, word, say, func(b, _ string) int { return byBand[b] })
+	t3 := p.makeTable(pr, "contacts-by-gender", "Contacts by gender", "Gender", syncengine.Genders, []string{"Contacts"}, word, say, func(g, _ string) int { return byGender[g] })
 	topics := slices.Clone(syncengine.Topics)
 	sort.SliceStable(topics, func(i, j int) bool { return byTopic[topics[i]] > byTopic[topics[j]] })
-	t4 := p.makeTable("topics", "Topics raised (encounters)", "Topic", topics, []string{"Encounters"}, func(t, _ string) int { return byTopic[t] })
-	t4.Chart = p.barChart(t4)
+	t4 := p.makeTable(pr, "topics", "Topics raised (encounters)", "Topic", topics, []string{"Encounters"}, word, say, func(t, _ string) int { return byTopic[t] })
 
 	refs, err := p.recordsInScope(c, syncengine.TypeReferral)
 	if err != nil {
@@ -248,13 +265,11 @@ func (p *Portal) buildReports(c *fiber.Ctx, rp reportPeriod) ([]table, error) {
 		}
 	}
 	outcomes := referralStatuses[1:] // drafts have not been sent to a service
-	t5 := p.makeTable("referrals-by-service", "Referrals by service and outcome", "Service", keys(svcNames), outcomes, func(s, o string) int { return bySvc[s][o] })
-	t5.Chart = p.groupedChart(t5)
-	t6 := p.makeTable("time-to-acceptance", "Time from submission to acceptance", "Waited", acceptanceBuckets, []string{"Referrals"}, func(b, _ string) int { return accept[b] })
-	t6.Chart = p.barChart(t6)
+	t5 := p.makeTable(pr, "referrals-by-service", "Referrals by service and outcome", "Service", keys(svcNames), outcomes, asIs, word, func(s, o string) int { return bySvc[s][o] })
+	t6 := p.makeTable(pr, "time-to-acceptance", "Time from submission to acceptance", "Waited", acceptanceBuckets, []string{"Referrals"}, say, say, func(b, _ string) int { return accept[b] })
 	if len(waits) >= p.cfg.MinCount {
 		sort.Slice(waits, func(i, j int) bool { return waits[i] < waits[j] })
-		t6.Note = fmt.Sprintf("Median %s over %d accepted referrals.", humanDuration(waits[len(waits)/2]), len(waits))
+		t6.Note = pr.T("Median %s over %d accepted referrals.", pr.Duration(waits[len(waits)/2]), len(waits))
 	}
 	return []table{t1, t2, t3, t4, t5, t6}, nil
 }
@@ -306,9 +321,9 @@ func (p *Portal) handleReportCSV(c *fiber.Ctx) error {
 		}
 		var buf bytes.Buffer
 		w := newCSV(&buf)
-		_ = w.Write(append([]string{t.RowHead}, t.Cols...))
-		for i, r := range t.Rows {
-			line := []string{r}
+		_ = w.Write(append([]string{t.RowHead}, t.ColLabels...))
+		for i := range t.Rows {
+			line := []string{t.RowLabels[i]}
 			for _, x := range t.Cells[i] {
 				if x.Suppressed {
 					line = append(line, x.Label(p.cfg.MinCount))
@@ -329,50 +344,17 @@ func (p *Portal) handleReportCSV(c *fiber.Ctx) error {
 	return errNotFound
 }
 
-// Chart palette: distinguishable, and never the only cue (tables follow every chart).
-var palette = []string{"#1f6f8b", "#e07a1f", "#3a9a5b", "#8a4fb0", "#c23b4e", "#6b7a8f"}
-
-// barChart draws a one-column table as horizontal bars.
-func (p *Portal) barChart(t table) template.HTML {
-	const w, labelW, barH, gap = 560, 150, 20, 6
-	maxN := 1
-	for _, line := range t.Cells {
-		if !line[0].Suppressed && line[0].N > maxN {
-			maxN = line[0].N
-		}
+// chart draws a table as labelled horizontal bars: one group per row of a
+// table with several columns (one bar per column), or one bar per row.
+// Labels and values are HTML text, so they stay legible at any width; each
+// bar is a tiny SVG stretched to its share of the line (attributes, not
+// inline styles, which the portal's CSP refuses). Colour is never the only
+// cue: every bar is labelled, and the table follows. A table with nothing
+// to show (every count zero or suppressed) gets no chart at all.
+func (p *Portal) chart(t table) template.HTML {
+	if !t.shown {
+		return ""
 	}
-	h := len(t.Rows)*(barH+gap) + gap
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" class="chart" role="img" aria-labelledby="c-%s"><title id="c-%s">%s</title>`,
-		w, h, w, h, t.Name, t.Name, html.EscapeString(t.Title))
-	for i, r := range t.Rows {
-		x := t.Cells[i][0]
-		y := gap + i*(barH+gap)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" class="lbl">%s</text>`, labelW-8, y+barH-5, html.EscapeString(strings.ReplaceAll(r, "_", " ")))
-		bw := 0
-		if !x.Suppressed {
-			bw = x.N * (w - labelW - 60) / maxN
-		}
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`, labelW, y, bw, barH, palette[0])
-		label := x.Label(p.cfg.MinCount)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" class="val">%s</text>`, labelW+bw+6, y+barH-5, html.EscapeString(label))
-	}
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String()) // every text node above is escaped
-}
-
-// groupedChart draws a table as groups of vertical bars (one group per row,
-// one colour per column) with a legend.
-func (p *Portal) groupedChart(t table) template.HTML {
-	const h, top, bottom, left = 260, 30, 40, 40
-	ncol := max(len(t.Cols), 1)
-	group := max(ncol*14+16, 72)
-	w := left + max(len(t.Rows), 1)*group + 20
-	legendW := left
-	for _, col := range t.Cols {
-		legendW += 14 + 7*len(col) + 14
-	}
-	w = max(w, 420, legendW+10)
 	maxN := 1
 	for _, line := range t.Cells {
 		for _, x := range line {
@@ -381,34 +363,26 @@ func (p *Portal) groupedChart(t table) template.HTML {
 			}
 		}
 	}
-	plot := h - top - bottom
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" class="chart" role="img" aria-labelledby="c-%s"><title id="c-%s">%s</title>`,
-		w, h, w, h, t.Name, t.Name, html.EscapeString(t.Title))
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>`, left, h-bottom, w-10, h-bottom)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" class="val">%d</text>`, left-4, top+10, maxN)
-	for i, r := range t.Rows {
-		gx := left + i*group + 8
-		for j, x := range t.Cells[i] {
-			bh := 0
-			if !x.Suppressed {
-				bh = x.N * plot / maxN
-			}
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="%d" fill="%s"><title>%s, %s: %s</title></rect>`,
-				gx+j*14, h-bottom-bh, bh, palette[j%len(palette)], html.EscapeString(r), html.EscapeString(t.Cols[j]), html.EscapeString(x.String()))
+	bar := func(label string, x cell, colour int) {
+		pct := 0
+		if !x.Suppressed {
+			pct = x.N * 100 / maxN
 		}
-		label := []rune(r)
-		if fit := group / 7; len(label) > fit {
-			label = append(label[:fit-1], '…')
+		fmt.Fprintf(&b, `<span class="bar-lbl">%s</span><svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true" focusable="false"><rect width="%d" height="10" class="c%d"/></svg><span class="bar-val">%s</span>`,
+			html.EscapeString(label), pct, colour%6, html.EscapeString(x.Label(p.cfg.MinCount)))
+	}
+	fmt.Fprintf(&b, `<div class="bars" role="img" aria-label="%s">`, html.EscapeString(t.Title))
+	for i, r := range t.RowLabels {
+		if len(t.Cols) == 1 {
+			bar(r, t.Cells[i][0], 0)
+			continue
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" class="lbl small">%s</text>`, gx, h-bottom+16, html.EscapeString(string(label)))
+		fmt.Fprintf(&b, `<span class="bar-group">%s</span>`, html.EscapeString(r))
+		for j, col := range t.ColLabels {
+			bar(col, t.Cells[i][j], j)
+		}
 	}
-	lx := left
-	for j, col := range t.Cols {
-		fmt.Fprintf(&b, `<rect x="%d" y="6" width="10" height="10" fill="%s"/><text x="%d" y="15" class="lbl small">%s</text>`,
-			lx, palette[j%len(palette)], lx+14, html.EscapeString(col))
-		lx += 14 + 7*len(col) + 14
-	}
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String()) // every text node above is escaped
+	b.WriteString(`</div>`)
+	return template.HTML(b.String()) // every text above is escaped
 }

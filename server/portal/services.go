@@ -5,9 +5,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -17,17 +19,16 @@ func registerDirectoryRoutes(r routes, p *Portal) {
 	r.Post("/services/:id", p.handleServiceEdit)
 }
 
-var weekdays = []string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
-
 // hoursText renders stored opening hours for people, whatever shape they have.
-func hoursText(raw json.RawMessage) string {
+// Phones' copies of the directory get English (i18n.For(i18n.English)).
+func hoursText(pr *i18n.Printer, raw json.RawMessage) string {
 	var list []map[string]any
 	if json.Unmarshal(raw, &list) == nil {
 		var parts []string
 		for _, h := range list {
 			day := ""
 			if w, ok := h["Weekday"].(float64); ok && int(w) >= 0 && int(w) < 7 {
-				day = weekdays[int(w)]
+				day = pr.ShortWeekday(time.Weekday(int(w)))
 			}
 			start, _ := h["Start"].(string)
 			end, _ := h["End"].(string)
@@ -58,7 +59,7 @@ func (p *Portal) handleDirectory(c *fiber.Ctx) error {
 	}
 	rows := make([]serviceEntry, len(svcs))
 	for i, s := range svcs {
-		rows[i] = serviceEntry{s, hoursText(s.Hours)}
+		rows[i] = serviceEntry{s, hoursText(p.tr(c), s.Hours)}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	return p.render(c, "directory", "Service directory", map[string]any{"Rows": rows, "CanEdit": sess(c).Person.Role == domain.RoleAdmin})
@@ -81,8 +82,8 @@ func (p *Portal) handleServiceDetail(c *fiber.Ctx) error {
 // (what was typed, when it was refused).
 func (p *Portal) serviceDetailPage(c *fiber.Ctx, status int, svc, form domain.Service, week []weekRow, msg string) error {
 	c.Status(status)
-	return p.render(c, "servicedetail", svc.Name, map[string]any{"S": serviceEntry{svc, hoursText(svc.Hours)}, "Form": form,
-		"Week": week, "Error": msg, "Fields": domain.SharableFields(), "CanEdit": sess(c).Person.Role == domain.RoleAdmin})
+	return p.render(c, "servicedetail", "%s", map[string]any{"S": serviceEntry{svc, hoursText(p.tr(c), svc.Hours)}, "Form": form,
+		"Week": week, "Error": msg, "Fields": domain.SharableFields(), "CanEdit": sess(c).Person.Role == domain.RoleAdmin}, svc.Name)
 }
 
 // handleServiceEdit serves POST /portal/services/:id (admins): contact,
@@ -158,7 +159,7 @@ func (p *Portal) syncServiceRecord(c *fiber.Ctx, svc domain.Service) error {
 		return err
 	}
 	id := rec.ID
-	hours := hoursText(svc.Hours)
+	hours := hoursText(i18n.For(i18n.English), svc.Hours)
 	if len(hours) > 200 {
 		hours = hours[:200]
 	}

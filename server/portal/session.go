@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"math"
 	"net/url"
 	"slices"
@@ -16,8 +15,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/httperr"
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/server/signin"
-	"github.com/joinedup/joinedup/syncengine"
 )
 
 const (
@@ -104,7 +103,7 @@ func (p *Portal) handleLogin(c *fiber.Ctx) error {
 	person, err := p.signin.Check(ctx, signin.Attempt{Email: email, Password: password, Client: c.IP(), Via: "portal"})
 	if wait, ok := signin.IsThrottled(err); ok {
 		httperr.SetRetryAfter(c, wait)
-		return p.loginPage(c, fiber.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts. Please wait %s and try again; ask an admin if you need access sooner.", waitText(wait)))
+		return p.loginPage(c, fiber.StatusTooManyRequests, p.tr(c).T("Too many sign-in attempts. Please wait %s and try again; ask an admin if you need access sooner.", waitText(p.tr(c), wait)))
 	} else if errors.Is(err, signin.ErrDeactivated) {
 		return p.loginPage(c, fiber.StatusUnauthorized, "This account has been deactivated. Ask an admin if you think this is a mistake.")
 	} else if errors.Is(err, signin.ErrWrongPassword) {
@@ -132,11 +131,8 @@ func (p *Portal) handleLogin(c *fiber.Ctx) error {
 }
 
 // waitText says how long to wait, in words, rounded up to a minute.
-func waitText(d time.Duration) string {
-	if m := int(math.Ceil(d.Minutes())); m > 1 {
-		return fmt.Sprintf("%d minutes", m)
-	}
-	return "a minute"
+func waitText(pr *i18n.Printer, d time.Duration) string {
+	return pr.T("%d minutes", max(int(math.Ceil(d.Minutes())), 1))
 }
 
 // handleLogout serves POST /portal/logout.
@@ -208,11 +204,11 @@ func (p *Portal) checkCSRF(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	if o := c.Get("Origin"); o != "" && o != "null" && o != c.BaseURL() {
-		return &syncengine.Error{Code: domain.EFORBIDDEN, Message: "This form came from another site and was refused."}
+		return refusal(domain.EFORBIDDEN, "This form came from another site and was refused.")
 	}
 	s := sess(c)
 	if subtle.ConstantTimeCompare([]byte(s.CSRF), []byte(c.FormValue(csrfField))) != 1 {
-		return &syncengine.Error{Code: domain.EFORBIDDEN, Message: "The form had expired or was not sent from this portal. Go back, reload the page and try again."}
+		return refusal(domain.EFORBIDDEN, "The form had expired or was not sent from this portal. Go back, reload the page and try again.")
 	}
 	return c.Next()
 }
@@ -240,5 +236,5 @@ func (p *Portal) handleHome(c *fiber.Ctx) error {
 
 // handleWorkerHome serves GET /portal/worker: youth workers use the phone app.
 func (p *Portal) handleWorkerHome(c *fiber.Ctx) error {
-	return p.render(c, "worker", "JoinedUp", nil)
+	return p.render(c, "worker", "Welcome", nil)
 }

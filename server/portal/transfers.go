@@ -79,7 +79,7 @@ func (p *Portal) handleStartTransfer(c *fiber.Ctx) error {
 	}
 	id := c.Params("id")
 	if _, err := p.store.StartTransfer(c.UserContext(), sess(c).Person, id, c.FormValue("team"), reason); err != nil {
-		return transferError(err, "The transfer was not started")
+		return p.transferError(c, err, "The transfer was not started")
 	}
 	return p.redirect(c, "/young-people/"+id+"?done=transfer-started")
 }
@@ -93,7 +93,7 @@ func (p *Portal) handleDecideTransfer(c *fiber.Ctx) error {
 	decision := c.FormValue("decision")
 	t, err := p.store.DecideTransfer(c.UserContext(), sess(c).Person, id, decision)
 	if err != nil {
-		return transferError(err, "That could not be done")
+		return p.transferError(c, err, "That could not be done")
 	}
 	if t.Status == domain.TransferAccepted && p.changed != nil {
 		p.changed([]string{"team:" + t.FromTeam, "team:" + t.ToTeam})
@@ -103,12 +103,12 @@ func (p *Portal) handleDecideTransfer(c *fiber.Ctx) error {
 
 // transferError shows a refused transfer step on the page it came from; a
 // transfer or young person the viewer may not see is not found.
-func transferError(err error, what string) error {
+func (p *Portal) transferError(c *fiber.Ctx, err error, what string) error {
 	switch domain.ErrorCode(err) {
 	case domain.ENOTFOUND:
 		return errNotFound
 	case domain.EINVALID, domain.ECONFLICT, domain.EFORBIDDEN:
-		return invalid("%s: %s", what, domain.ErrorMessage(err))
+		return invalid("%s: %s", p.tr(c).T(what), p.word(c, domain.ErrorMessage(err)))
 	}
 	return err
 }

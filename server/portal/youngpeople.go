@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -157,13 +158,14 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 		return p.render(c, "chronology", "Erased record", map[string]any{"Erased": yp.Erased, "ErasedBy": d.person(yp.Erased.By)})
 	}
 	if to := domain.MergedInto(yp); to != "" {
-		return p.render(c, "chronology", str(yp, "known_as"), map[string]any{"MergedInto": to, "YP": toYPRow(yp, d),
-			"MergedAt": yp.WrittenAt("merged_into"), "MergedBy": d.person(yp.Author("merged_into"))})
+		return p.render(c, "chronology", "%s", map[string]any{"MergedInto": to, "YP": toYPRow(yp, d),
+			"MergedAt": yp.WrittenAt("merged_into"), "MergedBy": d.person(yp.Author("merged_into"))}, str(yp, "known_as"))
 	}
 	encs, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
 	if err != nil {
 		return err
 	}
+	pr := p.tr(c)
 	dups, err := p.possibleDuplicates(c, yp, d)
 	if err != nil {
 		return err
@@ -178,17 +180,21 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	var evs []event
 	for _, r := range encs {
 		e := event{At: r.Time("started_at"), Kind: "encounter", ID: string(r.ID), Link: "/encounters/" + string(r.ID),
-			Title: "Encounter in " + str(r, "area"), Concern: domain.ConcernLevel(r) != ""}
+			Title: pr.T("Encounter in %s", str(r, "area")), Concern: domain.ConcernLevel(r) != ""}
 		var w []string
 		for _, x := range r.Set("workers") {
 			w = append(w, d.person(x))
 		}
-		e.Detail = "With " + strings.Join(w, ", ") + "."
-		if t := r.Set("topics"); len(t) > 0 {
-			e.Detail += " Talked about " + plainList(t) + "."
+		topics := make([]string, 0, len(r.Set("topics")))
+		for _, t := range r.Set("topics") {
+			topics = append(topics, pr.Value(t))
+		}
+		e.Detail = pr.T("With %s.", strings.Join(w, ", "))
+		if len(topics) > 0 {
+			e.Detail += " " + pr.T("Topics: %s.", strings.Join(topics, ", "))
 		}
 		if e.Concern {
-			e.Detail += " Concern: " + domain.ConcernLevel(r) + "."
+			e.Detail += " " + pr.T("Concern: %s.", pr.Value(domain.ConcernLevel(r)))
 		}
 		evs = append(evs, e)
 	}
@@ -198,34 +204,30 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 			at = r.Created.Time()
 		}
 		evs = append(evs, event{At: at, Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
-			Title:  "Referral to " + d.service(str(r, "service_id")),
-			Detail: fmt.Sprintf("Status %s, urgency %s, consent %s", plain(str(r, "status")), plain(str(r, "urgency")), plain(str(r, "consent")))})
+			Title:  pr.T("Referral to %s", d.service(str(r, "service_id"))),
+			Detail: pr.T("Status: %s. Urgency: %s. Consent: %s.", pr.Value(str(r, "status")), pr.Value(str(r, "urgency")), pr.Value(str(r, "consent")))})
 		if st := str(r, "status"); st != "submitted" && st != "draft" {
 			evs = append(evs, event{At: r.WrittenAt("status"), Kind: "referral", ID: string(r.ID), Link: "/referrals/" + string(r.ID),
-				Title:  "Referral to " + d.service(str(r, "service_id")) + " " + plain(st) + " by " + referralDecision(r, d).By,
+				Title:  pr.T("Referral to %s: %s by %s", d.service(str(r, "service_id")), pr.Value(st), referralDecision(r, d).By),
 				Detail: strings.TrimSpace(str(r, "outcome") + " " + str(r, "decline_reason") + " " + str(r, "withdraw_reason"))})
 		}
 	}
 	for _, r := range fus {
-		title := "Follow-up"
-		if k := str(r, "kind"); k != "" {
-			title += ": " + plain(k)
-		}
 		evs = append(evs, event{At: r.Time("due_at"), Kind: "follow_up", ID: string(r.ID),
-			Title:  title + ", due, " + plain(str(r, "status")),
-			Detail: "Assigned to " + d.person(str(r, "assignee")) + ". " + str(r, "note")})
+			Title:  followUpTitle(pr, str(r, "kind"), str(r, "status")),
+			Detail: strings.TrimSpace(pr.T("Assigned to %s.", d.person(str(r, "assignee"))) + " " + str(r, "note"))})
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
 	transfers, err := p.transferRows(c, d, domain.TransferFilter{YoungPersonID: string(yp.ID)})
 	if err != nil {
 		return err
 	}
-	return p.render(c, "chronology", str(yp, "known_as"), map[string]any{
+	return p.render(c, "chronology", "%s", map[string]any{
 		"Transfers": transfers, "TransferTeams": transferTeams(d, str(yp, "team_id")),
 		"YP": ypRow{ID: string(yp.ID), KnownAs: str(yp, "known_as"), AgeBand: str(yp, "age_band"), Gender: str(yp, "gender"), Area: str(yp, "area"),
 			Team: d.team(str(yp, "team_id")), KeyWorker: d.person(str(yp, "key_worker")), Hold: yp.Bool("safeguarding_hold")},
 		"Wants": str(yp, "wants"), "Events": evs, "Counts": []int{len(encs), len(refs), len(fus)}, "Duplicates": dups, "MergeChoices": choices,
-	})
+	}, str(yp, "known_as"))
 }
 
 // handleSubjectAccessExport serves GET /portal/young-people/:id/export?format=json|csv:
@@ -236,7 +238,7 @@ func (p *Portal) handleSubjectAccessExport(c *fiber.Ctx) error {
 		return err
 	}
 	if yp.Erased != nil {
-		return &syncengine.Error{Code: domain.EERASED, Message: "This record was erased; there is nothing left to export."}
+		return refusal(domain.EERASED, "This record was erased; there is nothing left to export.")
 	}
 	format := c.Query("format", "json")
 	if format != "json" && format != "csv" {
@@ -349,7 +351,7 @@ func (p *Portal) handleErase(c *fiber.Ctx) error {
 		return invalid("Type the record id to confirm the erasure.")
 	}
 	if yp.Bool("safeguarding_hold") {
-		return &syncengine.Error{Code: domain.ECONFLICT, Message: "Erasure refused: a safeguarding hold applies to this young person. The hold must be lifted first."}
+		return refusal(domain.ECONFLICT, "Erasure refused: a safeguarding hold applies to this young person. The hold must be lifted first.")
 	}
 	encs, refs, fus, err := p.aboutYoungPerson(c, string(yp.ID))
 	if err != nil {
@@ -377,4 +379,13 @@ func (p *Portal) handleErase(c *fiber.Ctx) error {
 		p.changed(res.Touched)
 	}
 	return p.redirect(c, "/young-people/"+string(yp.ID)+"?done=erased")
+}
+
+// followUpTitle is a follow-up's line in a chronology: "Follow-up due
+// (call back), open", without empty brackets when it has no kind.
+func followUpTitle(pr *i18n.Printer, kind, status string) string {
+	if kind == "" {
+		return pr.T("Follow-up due, %s", pr.Value(status))
+	}
+	return pr.T("Follow-up due (%s), %s", pr.Value(kind), pr.Value(status))
 }

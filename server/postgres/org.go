@@ -153,14 +153,14 @@ func upsertPerson(ctx context.Context, tx *Tx, p domain.Person) error {
 }
 
 const personCols = `id, name, COALESCE(email, ''), role, COALESCE(team_id, ''), COALESCE(service_id, ''), tz, hours::text,
-	COALESCE(password_hash, ''), failed_logins, locked_until, safeguarding_lead, created, updated, deactivated, COALESCE(totp_secret, '')`
+	COALESCE(password_hash, ''), failed_logins, locked_until, safeguarding_lead, created, updated, deactivated, COALESCE(totp_secret, ''), lang`
 
 func scanPerson(sc pgx.Row) (domain.Person, error) {
 	var p domain.Person
 	var hours string
 	var locked, deactivated *time.Time
 	err := sc.Scan(&p.ID, &p.Name, &p.Email, &p.Role, &p.TeamID, &p.ServiceID, &p.TZ, &hours,
-		&p.PasswordHash, &p.FailedLogins, &locked, &p.SafeguardingLead, &p.Created, &p.Updated, &deactivated, &p.TOTPSecret)
+		&p.PasswordHash, &p.FailedLogins, &locked, &p.SafeguardingLead, &p.Created, &p.Updated, &deactivated, &p.TOTPSecret, &p.Lang)
 	p.Hours = json.RawMessage(hours)
 	p.LockedUntil, p.Deactivated = tm(locked), tm(deactivated)
 	p.Created, p.Updated = p.Created.UTC(), p.Updated.UTC()

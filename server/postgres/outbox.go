@@ -178,8 +178,17 @@ func (s *Outbox) Targets(ctx context.Context, cs []domain.Claimed) (map[string]d
 			delivered[p.a]++
 		}
 	}
+	rows, err = s.db.pool.Query(ctx, `SELECT id, lang FROM people WHERE id = ANY($1) AND lang <> ''`, recipients)
+	langs, err := collect(rows, err, scan)
+	if err != nil {
+		return nil, fmt.Errorf("push: targets: %w", err)
+	}
+	lang := map[string]string{}
+	for _, p := range langs {
+		lang[p.a] = p.b
+	}
 	for _, c := range cs {
-		t := domain.DeliveryTarget{Delivered: delivered[c.ID]}
+		t := domain.DeliveryTarget{Delivered: delivered[c.ID], Lang: lang[c.RecipientID]}
 		for _, p := range toks {
 			if p.a == c.RecipientID && !done[pair{c.ID, p.b}] {
 				t.Tokens = append(t.Tokens, p.b)

@@ -15,6 +15,7 @@ package push
 import (
 	"firebase.google.com/go/v4/messaging"
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/i18n"
 )
 
 // The notification and its kinds are the domain's (the store keeps them in
@@ -80,9 +81,20 @@ var Texts = map[string]string{
 // Title is the only title a visible notification ever has.
 const Title = "JoinedUp"
 
-// BuildMessage is the only place an FCM message is made. Its input is the Notification and the
-// device token; nothing else can reach the payload.
-func BuildMessage(n Notification, token string) *messaging.Message {
+// Text is the body a phone shows for a kind, in the recipient's language
+// (server/i18n; "" or unknown: English). It is a fixed text per kind and
+// language, never made from a record.
+func Text(kind, lang string) string {
+	if Texts[kind] == "" {
+		return ""
+	}
+	return i18n.For(lang).T(Texts[kind])
+}
+
+// BuildMessage is the only place an FCM message is made. Its input is the Notification, the
+// device token and the recipient's language (which picks one of the fixed texts); nothing else
+// can reach the payload.
+func BuildMessage(n Notification, token, lang string) *messaging.Message {
 	data := map[string]string{"nid": n.ID, "kind": n.Kind}
 	if n.RecordID != "" {
 		data["record_id"] = n.RecordID
@@ -103,9 +115,12 @@ func BuildMessage(n Notification, token string) *messaging.Message {
 			},
 			Payload: &messaging.APNSPayload{Aps: &messaging.Aps{ContentAvailable: true}},
 		}
+		// The field app's service worker wakes the app to pull; a browser
+		// delays a push of low urgency on battery.
+		m.Webpush = &messaging.WebpushConfig{Headers: map[string]string{"Urgency": "high"}, Data: data}
 		return m
 	}
-	body := Texts[n.Kind]
+	body := Text(n.Kind, lang)
 	m.Notification = &messaging.Notification{Title: Title, Body: body}
 	priority, apnsPriority := "normal", "5"
 	if n.Urgent {
@@ -127,6 +142,13 @@ func BuildMessage(n Notification, token string) *messaging.Message {
 			Alert:    &messaging.ApsAlert{Title: Title, Body: body},
 			ThreadID: n.Kind,
 		}},
+	}
+	// FCM gives the webpush part to web tokens only (the field app at /app/),
+	// so every message carries it; the tag makes a repeat replace the shown one.
+	m.Webpush = &messaging.WebpushConfig{
+		Headers:      map[string]string{"Urgency": priority},
+		Data:         data,
+		Notification: &messaging.WebpushNotification{Title: Title, Body: body, Tag: n.ID},
 	}
 	return m
 }

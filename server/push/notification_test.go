@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/server/push"
 )
 
@@ -30,8 +31,15 @@ func TestNotificationHasOnlyOpaqueFields(t *testing.T) {
 		}
 	}
 	bm := reflect.TypeOf(push.BuildMessage)
-	if bm.NumIn() != 2 || bm.In(0) != typ || bm.In(1).Kind() != reflect.String {
-		t.Errorf("BuildMessage takes %v, want (Notification, token string)", bm)
+	if bm.NumIn() != 3 || bm.In(0) != typ || bm.In(1).Kind() != reflect.String || bm.In(2).Kind() != reflect.String {
+		t.Errorf("BuildMessage takes %v, want (Notification, token, lang string)", bm)
+	}
+	// The language only picks one of the fixed texts: whatever it holds
+	// never reaches the payload.
+	n := push.Notification{ID: "n1", RecipientKind: "person", RecipientID: "p1", Kind: push.KindHandoff, RecordID: "r1"}
+	raw, _ := json.Marshal(push.BuildMessage(n, "tok", "Jane Doe"))
+	if strings.Contains(string(raw), "Jane") || !strings.Contains(string(raw), push.Texts[push.KindHandoff]) {
+		t.Errorf("a language that is not one gave %s", raw)
 	}
 }
 
@@ -82,10 +90,14 @@ func collectStrings(v any, out *[]string) {
 }
 
 func TestBuildMessageCarriesOnlyIDsAndGenericText(t *testing.T) {
-	for kind, text := range push.Texts {
-		for _, urgent := range []bool{false, true} {
+	for kind := range push.Texts {
+		for _, c := range []struct {
+			urgent bool
+			lang   string
+		}{{false, ""}, {true, ""}, {false, "cy"}, {true, "cy"}} {
+			urgent, text := c.urgent, push.Text(kind, c.lang)
 			n := push.Notification{ID: "nABC", RecipientKind: "person", RecipientID: "p1", Kind: kind, RecordID: "rec1", Urgent: urgent}
-			raw, err := json.Marshal(push.BuildMessage(n, "tok-1"))
+			raw, err := json.Marshal(push.BuildMessage(n, "tok-1", c.lang))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,6 +171,82 @@ func TestPayloadOnTheWire(t *testing.T) {
 		}
 		if nid == "nFollow" && r.Message["notification"].(map[string]any)["body"] != "You have a follow-up due" {
 			t.Errorf("body: %s", r.Body)
+		}
+	}
+}
+
+// TestNotificationTextsInWelsh: every visible kind has a Welsh text of its
+// own (a catalogue miss would show English on a Welsh speaker's phone), and
+// the language only picks among fixed texts.
+func TestNotificationTextsInWelsh(t *testing.T) {
+	i18n.Misses()
+	for kind, en := range push.Texts {
+		cy := push.Text(kind, i18n.Welsh)
+		if en == "" {
+			if cy != "" {
+				t.Errorf("%s: a data-only kind has Welsh text %q", kind, cy)
+			}
+			continue
+		}
+		if cy == "" || cy == en {
+			t.Errorf("%s: Welsh %q for %q", kind, cy, en)
+		}
+		if got := push.Text(kind, ""); got != en {
+			t.Errorf("%s: no language chosen gives %q, want English %q", kind, got, en)
+		}
+	}
+	if m := i18n.Misses(); len(m) > 0 {
+		t.Errorf("catalogue misses: %v", m)
+	}
+}
+
+// Web phones (the field app at /app/) get the webpush part: FCM delivers
+// it to web tokens only. It carries the same ids and generic text, the
+// urgency a browser's push service understands, and for a sync nothing to
+// show (the service worker wakes the app to pull).
+func TestWebPushPartOnTheWire(t *testing.T) {
+	e := newEnv(t)
+	e.token(t, "dev1", "p1", "tok-web")
+	e.enqueue(t,
+		push.Notification{ID: "nConcern", RecipientKind: "person", RecipientID: "p1", Kind: push.KindConcernRaised, RecordID: "enc1", Urgent: true},
+		push.Notification{ID: "nSync", RecipientKind: "person", RecipientID: "p1", Kind: push.KindSync})
+	if n := sendDue(t, e.sender(t)); n != 2 {
+		t.Fatalf("sent %d, want 2", n)
+	}
+	got := map[any]map[string]any{}
+	for _, r := range e.fake.Requests() {
+		wp, ok := r.Message["webpush"].(map[string]any)
+		if !ok {
+			t.Fatalf("no webpush part on the wire: %s", r.Body)
+		}
+		got[r.Message["data"].(map[string]any)["nid"]] = wp
+	}
+	tests := []struct {
+		nid, urgency, body string
+	}{
+		{"nConcern", "high", push.Texts[push.KindConcernRaised]},
+		{"nSync", "high", ""},
+	}
+	for _, tt := range tests {
+		wp := got[tt.nid]
+		if wp == nil {
+			t.Fatalf("%s: not sent", tt.nid)
+		}
+		if h, _ := wp["headers"].(map[string]any); h["Urgency"] != tt.urgency {
+			t.Errorf("%s: webpush Urgency = %v, want %s", tt.nid, h["Urgency"], tt.urgency)
+		}
+		if d, _ := wp["data"].(map[string]any); d["nid"] != tt.nid {
+			t.Errorf("%s: webpush data = %v, want the notification id", tt.nid, wp["data"])
+		}
+		note, hasNote := wp["notification"].(map[string]any)
+		if tt.body == "" {
+			if hasNote {
+				t.Errorf("%s: a sync shows a web notification: %v", tt.nid, note)
+			}
+			continue
+		}
+		if !hasNote || note["title"] != push.Title || note["body"] != tt.body || note["tag"] != tt.nid {
+			t.Errorf("%s: webpush notification = %v, want title, generic body and the id as tag", tt.nid, note)
 		}
 	}
 }

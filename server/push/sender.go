@@ -289,7 +289,7 @@ func (s *Sender) sendBatch(ctx context.Context, cs []Claimed, sendBy time.Time) 
 		t := targets[c.ID]
 		states[i] = &claimState{c: c, delivered: t.Delivered, out: Outcome{ID: c.ID}}
 		for _, tok := range t.Tokens {
-			msgs = append(msgs, BuildMessage(c.Notification, tok))
+			msgs = append(msgs, BuildMessage(c.Notification, tok, t.Lang))
 			refs = append(refs, msgRef{i, tok})
 		}
 	}

@@ -270,9 +270,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			rec.Deleted(), rec.Erased != nil, checksum(state), domain.FieldAt(rec)); err != nil {
 			return 0, err
 		}
-		if err := indexRecord(a.ctx, a.tx, rec); err != nil {
-			return 0, fmt.Errorf("search index %s: %w", rec.ID, err)
-		}
+		a.tx.search.add(rec)
 		if prev.exists && (prev.team != team || prev.service != service) {
 			if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO scope_events (seq, record_id, from_team, to_team, at) VALUES (?, ?, ?, ?, ?)`,
 				seq, string(rec.ID), nullString(scopeKey(prev.team, prev.service)), nullString(scopeKey(team, service)), a.tx.NowText()); err != nil {

@@ -135,15 +135,20 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 	errs := make([]error, len(batch))
 	for i, j := range batch {
 		if len(batch) == 1 {
-			errs[i] = j.fn(ctx, t)
+			if errs[i] = j.fn(ctx, t); errs[i] == nil {
+				errs[i] = t.flushSearch(ctx)
+			}
 			continue
 		}
 		if _, err := t.ExecContext(ctx, `SAVEPOINT sync`); err != nil {
 			tx.Rollback()
 			return false
 		}
-		errs[i] = j.fn(ctx, t)
+		if errs[i] = j.fn(ctx, t); errs[i] == nil {
+			errs[i] = t.flushSearch(ctx)
+		}
 		if errs[i] != nil {
+			t.search.reset() // its records are rolled back with it
 			if _, err := t.ExecContext(ctx, `ROLLBACK TO sync`); err != nil {
 				// The fault took the whole transaction with it.
 				tx.Rollback()

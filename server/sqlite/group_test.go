@@ -116,6 +116,14 @@ func TestGroupCommitIsolatesAFailingSync(t *testing.T) {
 				must(t, db.SQL().QueryRow(`SELECT COUNT(*) FROM audit_log WHERE device_id = ? AND action = 'sync'`, p.dev.ID).Scan(&audited))
 				var lastSync *string
 				must(t, db.SQL().QueryRow(`SELECT last_sync_at FROM devices WHERE id = ?`, p.dev.ID).Scan(&lastSync))
+				// The search index is written at the end of each sync's
+				// savepoint (search.go): a failed sync leaves no entry, and
+				// the next one does not inherit its queue.
+				var indexed int
+				must(t, db.SQL().QueryRow(`SELECT COUNT(*) FROM search_rows WHERE record_id = ?`, string(p.cs.Records()[0])).Scan(&indexed))
+				if want := map[bool]int{true: 0, false: 1}[i == bad]; indexed != want {
+					t.Errorf("sync %d: %d search index rows, want %d", i, indexed, want)
+				}
 				if i == bad {
 					if !errors.Is(errs[i], errBad) {
 						t.Errorf("failing sync: err %v, want the injected fault", errs[i])

@@ -225,13 +225,13 @@ func nullString(s string) any {
 }
 
 const personCols = `id, name, COALESCE(email, ''), role, COALESCE(team_id, ''), COALESCE(service_id, ''), tz, hours,
-	COALESCE(password_hash, ''), failed_logins, locked_until, safeguarding_lead, created, updated, deactivated, COALESCE(totp_secret, '')`
+	COALESCE(password_hash, ''), failed_logins, locked_until, safeguarding_lead, created, updated, deactivated, COALESCE(totp_secret, ''), lang`
 
 func scanPerson(sc interface{ Scan(...any) error }) (domain.Person, error) {
 	var p domain.Person
 	var hours, created, updated string
 	err := sc.Scan(&p.ID, &p.Name, &p.Email, &p.Role, &p.TeamID, &p.ServiceID, &p.TZ, &hours,
-		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &p.SafeguardingLead, &created, &updated, nullTime{&p.Deactivated}, &p.TOTPSecret)
+		&p.PasswordHash, &p.FailedLogins, nullTime{&p.LockedUntil}, &p.SafeguardingLead, &created, &updated, nullTime{&p.Deactivated}, &p.TOTPSecret, &p.Lang)
 	p.Hours = json.RawMessage(hours)
 	p.Created, p.Updated = parseTime(created), parseTime(updated)
 	return p, err
@@ -294,10 +294,24 @@ func findPeople(ctx context.Context, tx *Tx, f domain.PeopleFilter) ([]domain.Pe
 	if err != nil {
 		return nil, err
 	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	// One query for every listed person's teams, not one per person: the
+	// rules list everyone for each high-concern encounter.
+	rows, err = tx.QueryContext(ctx, `SELECT ts.person_id, ts.team_id FROM team_supervisors ts JOIN people p ON p.id = ts.person_id
+		WHERE (? = '' OR p.role = ?) AND (? = '' OR p.team_id = ?) AND (? = '' OR p.service_id = ?)
+		ORDER BY ts.person_id, ts.team_id`, f.Role, f.Role, f.TeamID, f.TeamID, f.ServiceID, f.ServiceID)
+	pairs, err := collect(rows, err, func(rows *sql.Rows) (pt [2]string, err error) { return pt, rows.Scan(&pt[0], &pt[1]) })
+	if err != nil {
+		return nil, err
+	}
+	teams := map[string][]string{}
+	for _, pt := range pairs {
+		teams[pt[0]] = append(teams[pt[0]], pt[1])
+	}
 	for i := range out {
-		if out[i].Supervises, err = supervisedTeams(ctx, tx, out[i].ID); err != nil {
-			return nil, err
-		}
+		out[i].Supervises = teams[out[i].ID]
 	}
 	return out, nil
 }

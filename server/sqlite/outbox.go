@@ -280,8 +280,12 @@ func (s *Outbox) Targets(ctx context.Context, cs []domain.Claimed) (map[string]d
 			return nil, fmt.Errorf("push: targets: %w", err)
 		}
 	}
+	langs, err := s.recipientLangs(ctx, recipients)
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range cs {
-		t := domain.DeliveryTarget{Delivered: len(done[c.ID])}
+		t := domain.DeliveryTarget{Delivered: len(done[c.ID]), Lang: langs[c.RecipientID]}
 		for _, tok := range byRecipient[c.RecipientID] {
 			if !done[c.ID][tok] {
 				t.Tokens = append(t.Tokens, tok)

@@ -32,6 +32,45 @@ func checkFTS5(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// searchQueue is the records a transaction stored, for the index: a record
+// edited by several changesets of one sync (a page of 200 from one author
+// often edits the same encounter again) is indexed once, in its last
+// state, instead of once per changeset; an FTS5 delete (secure-delete is on)
+// costs more than the rest of storing a record.
+type searchQueue struct {
+	recs  map[syncengine.RecordID]*syncengine.Record
+	order []syncengine.RecordID // first-stored order, so flushes are deterministic
+}
+
+func (q *searchQueue) add(rec *syncengine.Record) {
+	if domain.SearchFields(rec.Type) == nil {
+		return
+	}
+	if q.recs == nil {
+		q.recs = map[syncengine.RecordID]*syncengine.Record{}
+	}
+	if _, ok := q.recs[rec.ID]; !ok {
+		q.order = append(q.order, rec.ID)
+	}
+	q.recs[rec.ID] = rec
+}
+
+func (q *searchQueue) reset() { q.recs, q.order = nil, nil }
+
+// flushSearch indexes the queued records. It runs before the transaction
+// (or a grouped sync's savepoint) ends, so the index never disagrees with
+// the records a commit makes visible.
+func (tx *Tx) flushSearch(ctx context.Context) error {
+	q := tx.search
+	tx.search.reset()
+	for _, id := range q.order {
+		if err := indexRecord(ctx, tx, q.recs[id]); err != nil {
+			return fmt.Errorf("search index %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
 // indexRecord brings the index up to date with rec, in the transaction that
 // stores it: a record that must not be found (deleted, erased, merged, a
 // type not searched, no text) leaves the index.

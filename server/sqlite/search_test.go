@@ -157,3 +157,53 @@ func TestSearchBackfillsRecordsStoredBefore(t *testing.T) {
 		t.Fatalf("after reopening: %d hits (%v), want 1", n, err)
 	}
 }
+
+// TestSearchIndexesARecordsLastStateInASync: a sync whose changesets edit
+// one record several times leaves the index holding its last text only
+// (the index is written once per record, at the end of the sync).
+func TestSearchIndexesARecordsLastStateInASync(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	p := groupPhones(t, db, 1)[0]
+	// The phone's own changeset is not sent: a replica of its id writes
+	// the edits below.
+	dev, err := db.Device(ctx, p.dev.ID)
+	must(t, err)
+	rid, _ := syncengine.ParseReplicaID(dev.ReplicaID)
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: syncengine.NewMemStore()})
+	must(t, err)
+	var enc syncengine.RecordID
+	css := []*syncengine.Changeset{}
+	cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) (err error) {
+		if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+			return err
+		}
+		for k, v := range map[string]any{"team_id": "team_a", "area": "park", "started_at": db.Now().Add(-time.Hour)} {
+			must(t, tx.Set(enc, k, v))
+		}
+		return tx.InsertText(enc, "note", 0, "alpha")
+	})
+	must(t, err)
+	css = append(css, cs)
+	for _, word := range []string{"bravo", "charlie"} {
+		cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) error {
+			if err := tx.DeleteText(enc, "note", 0, 5); err != nil { // the previous word
+				return err
+			}
+			return tx.InsertText(enc, "note", 0, word)
+		})
+		must(t, err)
+		css = append(css, cs)
+	}
+	res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: css, NoPull: true})
+	must(t, err)
+	if res.Accepted != len(css) {
+		t.Fatalf("accepted %d of %d: %+v", res.Accepted, len(css), res.Results)
+	}
+	for word, want := range map[string]int{"alpha": 0, "bravo": 0, "charlie": 1} {
+		if _, n, err := db.Search(ctx, domain.SearchQuery{All: true, Text: word}); err != nil || n != want {
+			t.Errorf("search %q: %d hits (%v), want %d", word, n, err, want)
+		}
+	}
+}

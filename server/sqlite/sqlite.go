@@ -259,10 +259,17 @@ type Tx struct {
 	// auditTail is the newest audit row this transaction knows of (nil:
 	// read it first); see appendAudit.
 	auditTail *auditTail
+	// search holds the records stored since the last flushSearch, each in
+	// its latest state (search.go): indexed once before commit.
+	search searchQueue
 }
 
 // Commit commits and gives the write connection to the next in line.
 func (tx *Tx) Commit() error {
+	if err := tx.flushSearch(context.Background()); err != nil {
+		tx.Rollback()
+		return err
+	}
 	err := tx.Tx.Commit()
 	tx.release()
 	if err == nil && tx.turn != nil {

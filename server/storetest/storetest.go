@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
+		{"PersonLanguage", testPersonLanguage},
 		{"SessionsInTheStore", testSessions},
 		{"SignInThrottleInTheStore", testSignInThrottle},
 		{"PasswordLinksOnce", testPasswordLinks},

@@ -3,8 +3,10 @@ package idb
 import (
 	"encoding/base64"
 	"fmt"
+	"sort"
 	"strconv"
 	"syscall/js"
+	"time"
 
 	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
@@ -26,12 +28,20 @@ type Store struct {
 var _ localstore.Store = (*Store)(nil)
 
 const (
-	stMeta    = "meta"
-	stRecords = "records"
-	stOutbox  = "outbox"
-	stInbox   = "inbox"
-	stKey     = "key"
+	stMeta       = "meta"
+	stRecords    = "records"
+	stOutbox     = "outbox"
+	stInbox      = "inbox"
+	stKey        = "key"
+	stSent       = "sent"       // start -> {acked, body}
+	stQuarantine = "quarantine" // [replica, start] -> {direction, code, message, at, body}
 )
+
+// version 2 added sent and quarantine, so the one sync loop of the native
+// client (package mobilesdk) runs here unchanged.
+const version = 2
+
+var allStores = []any{stMeta, stRecords, stOutbox, stInbox, stSent, stQuarantine}
 
 // Codes as the native SDK's (mobile-sdk/errors.go).
 const (
@@ -45,11 +55,13 @@ func Open(name string) (*Store, error) {
 	if idb.IsUndefined() {
 		return nil, fmt.Errorf("open local store: this browser has no IndexedDB")
 	}
-	req := idb.Call("open", name, 1)
+	req := idb.Call("open", name, version)
 	upgrade := js.FuncOf(func(this js.Value, args []js.Value) any {
 		db := req.Get("result")
-		for _, s := range []string{stMeta, stRecords, stOutbox, stInbox, stKey} {
-			db.Call("createObjectStore", s)
+		for _, s := range []string{stMeta, stRecords, stOutbox, stInbox, stKey, stSent, stQuarantine} {
+			if !db.Get("objectStoreNames").Call("contains", s).Bool() {
+				db.Call("createObjectStore", s)
+			}
 		}
 		return nil
 	})
@@ -129,7 +141,8 @@ func (s *Store) open(ad string, blob []byte) ([]byte, error) {
 
 // ---- meta ----
 
-func (s *Store) Meta(key string) (string, error) {
+func (s *Store) Meta(key string) (_ string, err error) {
+	defer catch(&err)
 	v, err := await(s.db.Call("transaction", stMeta).Call("objectStore", stMeta).Call("get", key))
 	if err != nil {
 		return "", fmt.Errorf("read meta: %w", err)
@@ -140,7 +153,8 @@ func (s *Store) Meta(key string) (string, error) {
 	return v.String(), nil
 }
 
-func (s *Store) SetMeta(kv map[string]string) error {
+func (s *Store) SetMeta(kv map[string]string) (err error) {
+	defer catch(&err)
 	tx := s.db.Call("transaction", stMeta, "readwrite")
 	m := tx.Call("objectStore", stMeta)
 	for k, v := range kv {
@@ -149,7 +163,8 @@ func (s *Store) SetMeta(kv map[string]string) error {
 	return done(tx)
 }
 
-func (s *Store) Secret(key string) (string, error) {
+func (s *Store) Secret(key string) (_ string, err error) {
+	defer catch(&err)
 	v, err := s.Meta(key)
 	if err != nil || v == "" {
 		return "", err
@@ -162,7 +177,8 @@ func (s *Store) Secret(key string) (string, error) {
 	return string(b), err
 }
 
-func (s *Store) SetSecret(key, value string) error {
+func (s *Store) SetSecret(key, value string) (err error) {
+	defer catch(&err)
 	b, err := s.seal("meta:"+key, []byte(value))
 	if err != nil {
 		return err
@@ -184,7 +200,8 @@ func (s *Store) metaInt(key string) (int64, error) {
 
 // ---- records ----
 
-func (s *Store) Record(id syncengine.RecordID) (*syncengine.Record, error) {
+func (s *Store) Record(id syncengine.RecordID) (_ *syncengine.Record, err error) {
+	defer catch(&err)
 	v, err := await(s.db.Call("transaction", stRecords).Call("objectStore", stRecords).Call("get", string(id)))
 	if err != nil {
 		return nil, fmt.Errorf("read record: %w", err)
@@ -192,7 +209,11 @@ func (s *Store) Record(id syncengine.RecordID) (*syncengine.Record, error) {
 	if v.IsUndefined() {
 		return nil, nil
 	}
-	plain, err := s.open("rec:"+string(id), toGo(v))
+	return s.decodeRecord(string(id), v)
+}
+
+func (s *Store) decodeRecord(id string, v js.Value) (*syncengine.Record, error) {
+	plain, err := s.open("rec:"+id, toGo(v))
 	if err != nil {
 		return nil, err
 	}
@@ -203,50 +224,35 @@ func (s *Store) Record(id syncengine.RecordID) (*syncengine.Record, error) {
 	return r, nil
 }
 
-// Records decodes every record and keeps those of type typ, in id order
-// (the type is inside the sealed state; a phone holds hundreds, not millions).
-func (s *Store) Records(typ string) ([]*syncengine.Record, error) {
+// Find decodes every record and filters and sorts in Go (the type and
+// times are inside the sealed state; a phone holds hundreds, not millions).
+func (s *Store) Find(q localstore.Query) (_ []*syncengine.Record, err error) {
+	defer catch(&err)
 	keys, vals, err := s.all(stRecords)
 	if err != nil {
 		return nil, err
 	}
-	var out []*syncengine.Record
+	noTeam := func(syncengine.RecordID) string { return "" }
+	var recs []*syncengine.Record
+	var ixs []localstore.Index
 	for i := range keys {
-		id := keys[i].String()
-		plain, err := s.open("rec:"+id, toGo(vals[i]))
+		r, err := s.decodeRecord(keys[i].String(), vals[i])
 		if err != nil {
 			return nil, err
 		}
-		r, err := syncengine.DecodeRecord(plain)
-		if err != nil {
-			return nil, syncengine.Errorf(eCorrupt, "read record", "stored record %s does not decode", id)
-		}
-		if r.Type == typ {
-			out = append(out, r)
+		ix := localstore.IndexOf(r, noTeam)
+		if q.Match(r.Type, ix) {
+			recs, ixs = append(recs, r), append(ixs, ix)
 		}
 	}
-	return out, nil
-}
-
-func (s *Store) PutSnapshot(recs []*syncengine.Record) error {
-	sealed := make([][]byte, len(recs))
-	for i, r := range recs {
-		var err error
-		if sealed[i], err = s.seal("rec:"+string(r.ID), syncengine.EncodeRecord(r)); err != nil {
-			return err
-		}
-	}
-	tx := s.db.Call("transaction", stRecords, "readwrite")
-	st := tx.Call("objectStore", stRecords)
-	for i, r := range recs {
-		st.Call("put", toJS(sealed[i]), string(r.ID))
-	}
-	return done(tx)
+	q.Sort(recs, ixs)
+	return recs, nil
 }
 
 // Commit is the native store's Commit: record states, and for a new local
 // save its outbox entry and the counter, in one transaction.
-func (s *Store) Commit(cs *syncengine.Changeset, recs []*syncengine.Record) error {
+func (s *Store) Commit(cs *syncengine.Changeset, recs []*syncengine.Record) (err error) {
+	defer catch(&err)
 	self, err := s.Meta("replica_id")
 	if err != nil {
 		return err
@@ -300,9 +306,10 @@ func inboxKey(replica string, start uint64) js.Value {
 	return js.ValueOf([]any{replica, float64(start)})
 }
 
-// ---- outbox, inbox ----
+// ---- outbox, inbox, sent, quarantine ----
 
-func (s *Store) Outbox(maxBytes int) ([]localstore.Entry, error) {
+func (s *Store) Outbox(maxBytes int) (_ []localstore.Entry, err error) {
+	defer catch(&err)
 	keys, vals, err := s.all(stOutbox)
 	if err != nil {
 		return nil, err
@@ -324,31 +331,14 @@ func (s *Store) Outbox(maxBytes int) ([]localstore.Entry, error) {
 	return out, nil
 }
 
-func (s *Store) Acknowledge(starts []uint64) error {
-	tx := s.db.Call("transaction", stOutbox, "readwrite")
-	o := tx.Call("objectStore", stOutbox)
-	for _, st := range starts {
-		o.Call("delete", float64(st))
-	}
-	return done(tx)
-}
-
-func (s *Store) PutInbox(cs *syncengine.Changeset, frame []byte) error {
-	b, err := s.seal(inboxAD(cs.Replica.String(), cs.Start), frame)
-	if err != nil {
-		return err
-	}
-	tx := s.db.Call("transaction", stInbox, "readwrite")
-	tx.Call("objectStore", stInbox).Call("put", toJS(b), inboxKey(cs.Replica.String(), cs.Start))
-	return done(tx)
-}
-
-func (s *Store) Inbox() ([]*syncengine.Changeset, error) {
+func (s *Store) Inbox() (_ []*syncengine.Changeset, err error) {
+	defer catch(&err)
 	keys, vals, err := s.all(stInbox)
 	if err != nil {
 		return nil, err
 	}
 	var out []*syncengine.Changeset
+	var bad []localstore.Refusal
 	for i := range keys {
 		replica, start := keys[i].Index(0).String(), uint64(keys[i].Index(1).Float())
 		body, err := s.open(inboxAD(replica, start), toGo(vals[i]))
@@ -357,26 +347,329 @@ func (s *Store) Inbox() ([]*syncengine.Changeset, error) {
 		}
 		cs, err := syncengine.DecodeChangeset(body)
 		if err != nil {
-			return nil, syncengine.Errorf(eCorrupt, "read inbox", "held changeset does not decode")
+			bad = append(bad, localstore.Refusal{Key: localstore.Key{Queue: localstore.QueueInbox, Replica: replica, Start: start},
+				Code: syncengine.EMALFORMED, Message: "received changeset does not decode"})
+			continue
 		}
 		out = append(out, cs)
+	}
+	if len(bad) > 0 {
+		if err := s.Write(&localstore.Batch{Refuse: bad}); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
-func (s *Store) Counts() (outbox, inbox int64, err error) {
-	tx := s.db.Call("transaction", js.ValueOf([]any{stOutbox, stInbox}))
-	o := tx.Call("objectStore", stOutbox).Call("count")
-	i := tx.Call("objectStore", stInbox).Call("count")
-	ov, err := await(o)
+// quarantined is a quarantine row as IndexedDB keeps it.
+type quarantined struct {
+	replica, direction, code, message string
+	start                             uint64
+	at                                int64
+	body                              js.Value // sealed as it was in the outbox or inbox
+}
+
+func (s *Store) quarantine() ([]quarantined, error) {
+	keys, vals, err := s.all(stQuarantine)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	iv, err := await(i)
+	out := make([]quarantined, len(keys))
+	for i := range keys {
+		v := vals[i]
+		out[i] = quarantined{replica: keys[i].Index(0).String(), start: uint64(keys[i].Index(1).Float()),
+			direction: v.Get("direction").String(), code: v.Get("code").String(), message: v.Get("message").String(),
+			at: int64(v.Get("at").Float()), body: v.Get("body")}
+	}
+	return out, nil
+}
+
+func (s *Store) Quarantined() (_ []localstore.Quarantined, err error) {
+	defer catch(&err)
+	qs, err := s.quarantine()
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	return int64(ov.Int()), int64(iv.Int()), nil
+	out := make([]localstore.Quarantined, len(qs))
+	for i, q := range qs {
+		out[i] = localstore.Quarantined{Replica: q.replica, Start: int64(q.start), Direction: q.direction, Code: q.code, Message: q.message, At: q.at}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
+	return out, nil
+}
+
+func (s *Store) openChangeset(ad string, blob js.Value) *syncengine.Changeset {
+	frame, err := s.open(ad, toGo(blob))
+	if err != nil {
+		return nil
+	}
+	cs, err := syncengine.DecodeChangeset(frame)
+	if err != nil {
+		return nil
+	}
+	return cs
+}
+
+func (s *Store) Queued() (_ []localstore.Queued, err error) {
+	defer catch(&err)
+	var out []localstore.Queued
+	keys, vals, err := s.all(stOutbox)
+	if err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		start := uint64(keys[i].Float())
+		out = append(out, localstore.Queued{Key: localstore.Key{Queue: localstore.QueueOutbox, Start: start},
+			Changeset: s.openChangeset(outboxAD(start), vals[i])})
+	}
+	if keys, vals, err = s.all(stInbox); err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		replica, start := keys[i].Index(0).String(), uint64(keys[i].Index(1).Float())
+		out = append(out, localstore.Queued{Key: localstore.Key{Queue: localstore.QueueInbox, Replica: replica, Start: start},
+			Changeset: s.openChangeset(inboxAD(replica, start), vals[i])})
+	}
+	if keys, vals, err = s.all(stSent); err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		start := uint64(keys[i].Float())
+		out = append(out, localstore.Queued{Key: localstore.Key{Queue: localstore.QueueSent, Start: start},
+			Changeset: s.openChangeset(outboxAD(start), vals[i].Get("body"))})
+	}
+	qs, err := s.quarantine()
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range qs {
+		ad := inboxAD(q.replica, q.start)
+		if q.direction == "push" {
+			ad = outboxAD(q.start)
+		}
+		out = append(out, localstore.Queued{Key: localstore.Key{Queue: localstore.QueueQuarantine, Replica: q.replica, Start: q.start},
+			Direction: q.direction, Changeset: s.openChangeset(ad, q.body)})
+	}
+	return out, nil
+}
+
+func (s *Store) Counts() (_ localstore.Counts, err error) {
+	defer catch(&err)
+	var c localstore.Counts
+	okeys, ovals, err := s.all(stOutbox)
+	if err != nil {
+		return c, err
+	}
+	c.Outbox = int64(len(okeys))
+	inOutbox := map[float64]bool{}
+	for i := range okeys {
+		c.OutboxBytes += int64(ovals[i].Get("length").Int())
+		inOutbox[okeys[i].Float()] = true
+	}
+	skeys, _, err := s.all(stSent)
+	if err != nil {
+		return c, err
+	}
+	for _, k := range skeys {
+		if !inOutbox[k.Float()] {
+			c.SentOnly++
+		}
+	}
+	for _, x := range []struct {
+		store string
+		n     *int64
+	}{{stInbox, &c.Inbox}, {stQuarantine, &c.Quarantined}, {stRecords, &c.Records}} {
+		v, err := await(s.db.Call("transaction", x.store).Call("objectStore", x.store).Call("count"))
+		if err != nil {
+			return c, err
+		}
+		*x.n = int64(v.Int())
+	}
+	return c, nil
+}
+
+// Batch has no batching to offer: IndexedDB commits each transaction
+// without an fsync per write on the page's thread anyway.
+func (s *Store) Batch(fn func() error) error { return fn() }
+
+// Write reads and seals everything first, then issues every request of b in
+// one readwrite transaction with no await in between (IndexedDB commits a
+// transaction once nothing is pending). The client's locks keep other
+// writers out between the reads and the transaction.
+func (s *Store) Write(b *localstore.Batch) (err error) {
+	defer catch(&err)
+	at := b.At
+	if at == 0 {
+		at = time.Now().UnixMilli()
+	}
+	self, err := s.Meta("replica_id")
+	if err != nil {
+		return err
+	}
+	get := func(store string, key js.Value) (js.Value, error) {
+		return await(s.db.Call("transaction", store).Call("objectStore", store).Call("get", key))
+	}
+	type move struct {
+		key  js.Value
+		body js.Value
+	}
+	var acks []move
+	for _, start := range b.Ack {
+		v, err := get(stOutbox, js.ValueOf(float64(start)))
+		if err != nil {
+			return err
+		}
+		if !v.IsUndefined() {
+			acks = append(acks, move{js.ValueOf(float64(start)), v})
+		}
+	}
+	type refusal struct {
+		from    string
+		fromKey js.Value
+		key     js.Value
+		row     map[string]any
+	}
+	var refusals []refusal
+	for _, r := range b.Refuse {
+		from, fromKey, replica, dir := stOutbox, js.ValueOf(float64(r.Start)), self, "push"
+		if r.Queue == localstore.QueueInbox {
+			from, fromKey, replica, dir = stInbox, inboxKey(r.Replica, r.Start), r.Replica, "pull"
+		}
+		v, err := get(from, fromKey)
+		if err != nil {
+			return err
+		}
+		if v.IsUndefined() {
+			continue
+		}
+		refusals = append(refusals, refusal{from, fromKey, inboxKey(replica, r.Start),
+			map[string]any{"direction": dir, "code": r.Code, "message": r.Message, "at": float64(at), "body": v}})
+	}
+	puts := make([]js.Value, len(b.Put))
+	for i, r := range b.Put {
+		sealed, err := s.seal("rec:"+string(r.ID), syncengine.EncodeRecord(r))
+		if err != nil {
+			return err
+		}
+		puts[i] = toJS(sealed)
+	}
+	holds := make([]js.Value, len(b.Hold))
+	for i, cs := range b.Hold {
+		sealed, err := s.seal(inboxAD(cs.Replica.String(), cs.Start), syncengine.EncodeChangeset(cs))
+		if err != nil {
+			return err
+		}
+		holds[i] = toJS(sealed)
+	}
+	rewrites := make([]js.Value, len(b.Rewrite))
+	for i, q := range b.Rewrite {
+		ad := outboxAD(q.Start)
+		switch q.Queue {
+		case localstore.QueueOutbox:
+		case localstore.QueueInbox:
+			ad = inboxAD(q.Replica, q.Start)
+		default:
+			return fmt.Errorf("rewrite: queue %q is not rewritable", q.Queue)
+		}
+		sealed, err := s.seal(ad, syncengine.EncodeChangeset(q.Changeset))
+		if err != nil {
+			return err
+		}
+		rewrites[i] = toJS(sealed)
+	}
+	for _, k := range b.Forget {
+		if k.Queue != localstore.QueueSent && k.Queue != localstore.QueueQuarantine {
+			return fmt.Errorf("forget: queue %q is not forgettable", k.Queue)
+		}
+	}
+	var prune []js.Value
+	var resend []move
+	if b.PruneSentBefore > 0 || b.Resend {
+		keys, vals, err := s.all(stSent)
+		if err != nil {
+			return err
+		}
+		for i := range keys {
+			if b.PruneSentBefore > 0 && int64(vals[i].Get("acked").Float()) < b.PruneSentBefore {
+				prune = append(prune, keys[i])
+				continue
+			}
+			resend = append(resend, move{keys[i], vals[i].Get("body")})
+		}
+		if !b.Resend {
+			resend = nil
+		}
+	}
+	secrets := map[string]string{}
+	for k, v := range b.Secrets {
+		sealed, err := s.seal("meta:"+k, []byte(v))
+		if err != nil {
+			return err
+		}
+		secrets[k] = base64.StdEncoding.EncodeToString(sealed)
+	}
+
+	tx := s.db.Call("transaction", js.ValueOf(allStores), "readwrite")
+	store := func(name string) js.Value { return tx.Call("objectStore", name) }
+	if b.Reset {
+		store(stRecords).Call("clear")
+		store(stInbox).Call("clear")
+	}
+	for _, m := range acks {
+		store(stSent).Call("put", js.ValueOf(map[string]any{"acked": float64(at), "body": m.body}), m.key)
+		store(stOutbox).Call("delete", m.key)
+	}
+	for _, r := range refusals {
+		store(stQuarantine).Call("put", js.ValueOf(r.row), r.key)
+		store(r.from).Call("delete", r.fromKey)
+	}
+	for _, k := range b.Release {
+		replica := k.Replica
+		if replica == "" {
+			replica = self
+		}
+		store(stQuarantine).Call("delete", inboxKey(replica, k.Start))
+	}
+	for _, id := range b.Drop {
+		store(stRecords).Call("delete", string(id))
+	}
+	for i, r := range b.Put {
+		store(stRecords).Call("put", puts[i], string(r.ID))
+	}
+	for i, cs := range b.Hold {
+		store(stInbox).Call("put", holds[i], inboxKey(cs.Replica.String(), cs.Start))
+	}
+	for _, k := range b.Unhold {
+		store(stInbox).Call("delete", inboxKey(k.Replica, k.Start))
+	}
+	for i, q := range b.Rewrite {
+		if q.Queue == localstore.QueueOutbox {
+			store(stOutbox).Call("put", rewrites[i], float64(q.Start))
+		} else {
+			store(stInbox).Call("put", rewrites[i], inboxKey(q.Replica, q.Start))
+		}
+	}
+	for _, k := range b.Forget {
+		if k.Queue == localstore.QueueSent {
+			store(stSent).Call("delete", float64(k.Start))
+		} else {
+			store(stQuarantine).Call("delete", inboxKey(k.Replica, k.Start))
+		}
+	}
+	for _, k := range prune {
+		store(stSent).Call("delete", k)
+	}
+	for _, m := range resend {
+		store(stOutbox).Call("put", m.body, m.key)
+	}
+	meta := store(stMeta)
+	for k, v := range secrets {
+		meta.Call("put", v, k)
+	}
+	for k, v := range b.Meta {
+		meta.Call("put", v, k)
+	}
+	return done(tx)
 }
 
 // all returns a store's keys and values in key order, read in one transaction.
@@ -398,18 +691,42 @@ func (s *Store) all(name string) (keys, vals []js.Value, err error) {
 	return keys, vals, nil
 }
 
-// Wipe deletes the database, and with it the key.
-func (s *Store) Wipe() error {
+// Wipe deletes the database, and with it the key, then checks the browser
+// no longer lists it.
+func (s *Store) Wipe() (_ []string, err error) {
+	defer catch(&err)
 	s.db.Call("close")
 	if _, err := await(js.Global().Get("indexedDB").Call("deleteDatabase", s.name)); err != nil {
-		return fmt.Errorf("delete local store: %w", err)
+		return nil, fmt.Errorf("delete local store: %w", err)
 	}
-	return nil
+	removed := []string{"indexeddb:" + s.name}
+	if js.Global().Get("indexedDB").Get("databases").IsUndefined() {
+		return removed, nil
+	}
+	dbs, err := awaitPromise(js.Global().Get("indexedDB").Call("databases"))
+	if err != nil {
+		return removed, fmt.Errorf("list local stores: %w", err)
+	}
+	for i := 0; i < dbs.Length(); i++ {
+		if dbs.Index(i).Get("name").String() == s.name {
+			return removed, fmt.Errorf("wipe: the local store %s remains", s.name)
+		}
+	}
+	return removed, nil
 }
 
 func (s *Store) Close() error {
 	s.db.Call("close")
 	return nil
+}
+
+// catch turns a JavaScript exception thrown into Go (a transaction on a
+// connection the wipe has closed, a quota error) into an error: uncaught,
+// it would end the whole program, not just this call.
+func catch(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("local store: %v", r)
+	}
 }
 
 // ---- promises and requests ----

@@ -1,7 +1,7 @@
 // Caches the app shell and the engine so the app opens with no network.
 // Sync requests (/v1/) always go to the network; nothing personal is cached.
-const CACHE = "joinedup-app-v1";
-const SHELL = ["./", "index.html", "app.js", "app.css", "wasm_exec.js", "app.wasm", "manifest.webmanifest", "icon.svg"];
+const CACHE = "joinedup-app-v2";
+const SHELL = ["./", "index.html", "app.js", "i18n.js", "cy.json", "app.css", "wasm_exec.js", "app.wasm", "manifest.webmanifest", "icon.svg"];
 
 self.addEventListener("install", (ev) => {
   ev.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
@@ -21,4 +21,32 @@ self.addEventListener("fetch", (ev) => {
     if (resp.ok) { const copy = resp.clone(); caches.open(CACHE).then((c) => c.put(ev.request, copy)); }
     return resp;
   }).catch(() => caches.match(ev.request, { ignoreSearch: true }).then((r) => r || caches.match("index.html"))));
+});
+
+// Web Push (the webpush part of the server's FCM message): its data holds
+// only opaque ids and a kind, never a name or a note. Any message means
+// "sync": an open app is told to sync now. With no app open, the browser
+// requires something visible: the server's generic text (or, for a bare
+// sync, a generic line), which opens the app, and the app syncs as it starts.
+self.addEventListener("push", (ev) => {
+  let msg = {};
+  try { msg = ev.data ? ev.data.json() : {}; } catch (e) { msg = {}; }
+  const note = msg.notification || {};
+  ev.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((clients) => {
+    for (const c of clients) c.postMessage({ type: "sync" });
+    self.lastPush = Date.now();
+    if (clients.length && !note.body) return undefined;
+    return self.registration.showNotification(note.title || "JoinedUp", {
+      body: note.body || "New work has reached the server. Open the app to sync. · Mae gwaith newydd ar y gweinydd.",
+      tag: (msg.data && msg.data.nid) || "joinedup-sync",
+    });
+  }));
+});
+
+self.addEventListener("notificationclick", (ev) => {
+  ev.notification.close();
+  ev.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((clients) => {
+    for (const c of clients) if ("focus" in c) return c.focus();
+    return self.clients.openWindow("./");
+  }));
 });

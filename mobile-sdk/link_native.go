@@ -1,0 +1,48 @@
+//go:build !js
+
+package mobilesdk
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+)
+
+// netLink is the native apps' link. The request timeout is the context's.
+type netLink struct{ hc *http.Client }
+
+func defaultLink() link { return netLink{&http.Client{}} }
+
+func (l netLink) post(ctx context.Context, url, cred, contentType string, body []byte) (*reply, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, errBadAddress
+	}
+	req.Header.Set("Content-Type", contentType)
+	if cred != "" {
+		req.Header.Set("Authorization", "Bearer "+cred)
+	}
+	resp, err := l.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	r := &reply{status: resp.StatusCode, date: httpDate(resp.Header.Get("Date"))}
+	r.body, r.readErr = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	return r, nil
+}
+
+func (l netLink) events(ctx context.Context, url, cred string) (int, io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, errBadAddress
+	}
+	req.Header.Set("Authorization", "Bearer "+cred)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := l.hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, resp.Body, nil
+}
