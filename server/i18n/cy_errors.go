@@ -92,4 +92,24 @@ var cyRefusals = map[string]string{
 	"this change does not decode; discard it":                                                        "nid oes modd datgodio'r newid hwn; taflwch ef",
 	"the device that sent this change is no longer active, so nothing can be released on its behalf": "nid yw'r ddyfais a anfonodd y newid hwn yn weithredol mwyach, felly ni ellir rhyddhau dim ar ei rhan",
 	"the changes it depends on have still not arrived":                                               "nid yw'r newidiadau y mae'n dibynnu arnynt wedi cyrraedd o hyd",
+
+	// Error codes, as the quarantine list names a refusal's kind.
+	"forbidden":          "gwaharddedig",
+	"invalid":            "annilys",
+	"too large":          "rhy fawr",
+	"malformed":          "wedi'i ffurfio'n wael",
+	"missing dependency": "newid coll y mae'n dibynnu arno",
+	"erased":             "wedi'i ddileu",
+	"not found":          "heb ei ganfod",
+	"unauthorized":       "heb awdurdod",
+	"held limit":         "terfyn newidiadau yn aros",
+
+	// Audit actions (domain.Action*), as the audit log names them.
+	"deactivate":    "dadactifadu",
+	"password link": "dolen cyfrinair",
+	"password set":  "cyfrinair wedi'i osod",
+	"unlock":        "datgloi",
+	"end sessions":  "dod â sesiynau i ben",
+	"two factor":    "ail ffactor",
+	"transfer":      "trosglwyddo",
 }

@@ -108,3 +108,24 @@ func TestAdminFormRefusalInWelsh(t *testing.T) {
 		})
 	}
 }
+
+// Every audit action the domain records is named in Welsh on the audit log
+// (the page words it with `human`, which counts a miss).
+func TestAuditActionsInWelsh(t *testing.T) {
+	actions := []string{domain.ActionDeactivate, domain.ActionPasswordLink, domain.ActionPasswordSet, domain.ActionUnlock,
+		domain.ActionEndSessions, domain.ActionTwoFactor, domain.ActionTransfer, domain.ActionPurged, domain.ActionRetain,
+		domain.ActionHold, domain.ActionSettings}
+	actions = append(actions, auditActions...)
+	cy := i18n.For(i18n.Welsh)
+	i18n.Misses()
+	for _, a := range actions {
+		t.Run(a, func(t *testing.T) {
+			if got := cy.Value(a); got == strings.ReplaceAll(a, "_", " ") {
+				t.Errorf("%q is shown in English", a)
+			}
+			if miss := i18n.Misses(); len(miss) > 0 {
+				t.Errorf("Welsh catalogue misses %q", miss)
+			}
+		})
+	}
+}
