@@ -56,7 +56,7 @@ func (p *Portal) funcs(pr *i18n.Printer) template.FuncMap {
 		"dur":  pr.Duration,
 		"join": strings.Join,
 		// human words a raw value of a record ("mental_health", "submitted").
-		"human":   pr.Value,
+		"human": pr.Value,
 		// said shows text stored as written (a quarantine's refusal) in the
 		// reader's language when the catalogue holds it, else as written:
 		// stored text is not a key, so it is not counted as a miss.
