@@ -18,7 +18,7 @@ var rules = []Rule{
 	{Roles: r(RoleSupervisor), Verbs: v(VerbTransfer), Types: t(TypeYoungPerson), Where: OwnTeam},   // start: source team
 	{Roles: r(RoleSupervisor), Verbs: v(VerbReceive), Types: t(TypeYoungPerson), Where: OwnTeam},    // accept: receiving team
 	{Roles: r(RoleSupervisor), Verbs: v(VerbMerge), Types: t(TypeYoungPerson), Where: OwnTeam},      // duplicates: both profiles
-	{Roles: r(RoleSupervisor), Verbs: v(VerbReviewQuarantine), Types: anyType, Where: OwnTeam},      // items writing into their teams
+	{Roles: r(RoleSupervisor), Verbs: v(VerbReviewQuarantine), Types: recordTypes, Where: OwnTeam},  // items writing into their teams (never the directory)
 	{Roles: r(RoleSupervisor), Verbs: v(VerbDecideConsent), Types: t(TypeReferral), Where: OwnTeam}, // share without consent
 
 	// Practitioners: referrals addressed (and shared) to their service.

@@ -36,6 +36,10 @@ func TestAuthorize(t *testing.T) {
 		{"admin creates in no existing team", admin, Action{Verb: VerbCreate}, Target{Type: TypeYoungPerson}, false},
 		{"worker creates service", workerA, Action{Verb: VerbCreate}, Target{Type: TypeService, Team: "ta"}, false},
 		{"admin creates service", admin, Action{Verb: VerbCreate}, Target{Type: TypeService}, true},
+		// A phone's write to the directory that sits in quarantine is an admin's to release.
+		{"supervisor reviews a directory change", supervisorA, Action{Verb: VerbReviewQuarantine}, Target{Type: TypeService, Team: "ta"}, false},
+		{"supervisor reviews own team's encounter", supervisorA, Action{Verb: VerbReviewQuarantine}, Target{Type: TypeEncounter, Team: "ta"}, true},
+		{"admin reviews a directory change", admin, Action{Verb: VerbReviewQuarantine}, Target{Type: TypeService}, true},
 		{"worker creates unknown type", workerA, Action{Verb: VerbCreate}, Target{Type: "pet", Team: "ta"}, false},
 		{"admin creates unknown type", admin, Action{Verb: VerbCreate}, Target{Type: "pet", Team: "ta"}, false},
 		{"worker erases", workerA, Action{Verb: VerbErase}, Target{Type: TypeEncounter, Team: "ta", Exists: true}, false},
