@@ -561,30 +561,17 @@ func (r *chaosRun) verify() {
 			}
 		}
 	}
-	var codes []string
-	for c, n := range r.errs {
-		codes = append(codes, fmt.Sprintf("%s %d", c, n))
-	}
-	sort.Strings(codes)
 	report := []string{"chaos: resources over time (server process):"}
 	report = append(report, r.samples...)
 	report = append(report,
 		fmt.Sprintf("chaos: saves %d, lost %d, doubled %d, phones not converged %d of %d", tally.saved, tally.lost, tally.doubled, notConverged, len(r.phones)),
 		fmt.Sprintf("chaos: syncs %d, server SIGKILLs %d (%d with a sync under way), phone SIGKILLs %d, disk-full spells %d, proxy %+v",
 			r.syncs, r.serverKills, r.killsMidSync, r.phoneKills, r.diskFull, r.proxy.Stats()),
-		fmt.Sprintf("chaos: sync errors by code: %s; unclear (no clear code) %d %q", strings.Join(codes, ", "), r.nUnclear, r.unclear))
+		fmt.Sprintf("chaos: sync errors by code: %s; unclear (no clear code) %d %q", errorCodes(r.errs), r.nUnclear, r.unclear))
 	for _, l := range report {
 		t.Log(l)
 	}
-	if len(problems) > 0 {
-		if len(problems) > 20 {
-			problems = append(problems[:20], fmt.Sprintf("... %d more", len(problems)-20))
-		}
-		t.Fatalf("chaos found:\n  %s", strings.Join(problems, "\n  "))
-	}
-	if tally.saved == 0 {
-		t.Fatal("no save was made: the run proves nothing")
-	}
+	tally.verdict(t, "chaos", problems)
 	if r.nUnclear > 0 {
 		t.Errorf("%d errors had no clear code (a worker sees \"internal error\"), e.g. %q", r.nUnclear, r.unclear)
 	}
@@ -608,6 +595,31 @@ func markerCounts(tb testing.TB, server map[string][]byte, re *regexp.Regexp) ma
 // saveTally adds up saves checked against the server: each must be there
 // exactly once.
 type saveTally struct{ saved, lost, doubled int }
+
+// verdict fails the run named run on its problems (the first 20 of them),
+// or when it made no save and so proves nothing.
+func (s *saveTally) verdict(t testing.TB, run string, problems []string) {
+	t.Helper()
+	if len(problems) > 0 {
+		if len(problems) > 20 {
+			problems = append(problems[:20], fmt.Sprintf("... %d more", len(problems)-20))
+		}
+		t.Fatalf("%s found:\n  %s", run, strings.Join(problems, "\n  "))
+	}
+	if s.saved == 0 {
+		t.Fatal("no save was made: the run proves nothing")
+	}
+}
+
+// errorCodes lists sync errors by code, "code n", sorted by code.
+func errorCodes(errs map[string]int) string {
+	var codes []string
+	for c, n := range errs {
+		codes = append(codes, fmt.Sprintf("%s %d", c, n))
+	}
+	sort.Strings(codes)
+	return strings.Join(codes, ", ")
+}
 
 // check returns a problem for each of phone's saves not on the server
 // exactly once.

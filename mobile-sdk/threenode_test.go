@@ -492,27 +492,14 @@ func (r *threeNodeRun) verifyRecords() {
 			}
 		}
 	}
-	var codes []string
-	for c, n := range r.errs {
-		codes = append(codes, fmt.Sprintf("%s %d", c, n))
-	}
-	sort.Strings(codes)
 	var heard []string
 	for _, p := range r.phones {
 		heard = append(heard, fmt.Sprint(p.route.heardAll()))
 	}
 	t.Logf("three nodes: %s", r.killNote)
-	t.Logf("three nodes: saves %d, lost %d, doubled %d; syncs %d, errors by code: %s", tally.saved, tally.lost, tally.doubled, r.syncs, strings.Join(codes, ", "))
+	t.Logf("three nodes: saves %d, lost %d, doubled %d; syncs %d, errors by code: %s", tally.saved, tally.lost, tally.doubled, r.syncs, errorCodes(r.errs))
 	t.Logf("three nodes: live pokes heard per phone (per node): %s", strings.Join(heard, " "))
-	if len(problems) > 0 {
-		if len(problems) > 20 {
-			problems = append(problems[:20], fmt.Sprintf("... %d more", len(problems)-20))
-		}
-		t.Fatalf("three nodes found:\n  %s", strings.Join(problems, "\n  "))
-	}
-	if tally.saved == 0 {
-		t.Fatal("no save was made: the run proves nothing")
-	}
+	tally.verdict(t, "three nodes", problems)
 }
 
 // verifyPushes waits until every concern reached its team supervisor's

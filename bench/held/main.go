@@ -14,7 +14,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -28,6 +27,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/joinedup/joinedup/bench/internal/benchkit"
 	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
@@ -128,11 +128,7 @@ func (s *server) newPhone(ctx context.Context, id string) (*phone, error) {
 	if err != nil {
 		return nil, err
 	}
-	rid, err := syncengine.ParseReplicaID(e.ReplicaID)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
+	rep, err := benchkit.Replica(e.ReplicaID)
 	if err != nil {
 		return nil, err
 	}

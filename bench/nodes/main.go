@@ -14,7 +14,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -31,6 +30,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/joinedup/joinedup/bench/internal/benchkit"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/postgres"
 	"github.com/joinedup/joinedup/server/postgres/pgtest"
@@ -372,11 +372,7 @@ func enrolPhone(c *http.Client, url, code string) (*phone, error) {
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, err
 	}
-	rid, err := syncengine.ParseReplicaID(e.ReplicaID)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
+	rep, err := benchkit.Replica(e.ReplicaID)
 	if err != nil {
 		return nil, err
 	}

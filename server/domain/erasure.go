@@ -2,9 +2,11 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -121,6 +123,23 @@ func (e *Erasure) Edit(tx *syncengine.Txn) error {
 			e.Entries = append(e.Entries, le)
 			e.Redacted = append(e.Redacted, rd.EncounterID)
 		}
+	}
+	return nil
+}
+
+// Run makes the erasure one changeset of rep, written by the requester (or
+// "server" for a request no person made, such as retention), and stamps the
+// redactions' ledger entries with at and the request's kind.
+func (e *Erasure) Run(rep *syncengine.Replica, at time.Time) error {
+	by := e.Req.By
+	if by == "" {
+		by = "server"
+	}
+	if _, err := rep.Edit(by, e.Edit); err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	for i := range e.Entries {
+		e.Entries[i].At, e.Entries[i].Reason = at, e.Req.Kind
 	}
 	return nil
 }

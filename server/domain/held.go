@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -135,4 +136,70 @@ func Retryable(reviewed bool, code string, body []byte, device string) (*synceng
 	}
 	cs, err := syncengine.DecodeChangeset(body)
 	return cs, err == nil
+}
+
+// HeldItem is a held item as DrainHeld reads it: who pushed it, why it was
+// held, its body, and whether a person has reviewed it.
+type HeldItem struct {
+	Device   string
+	Code     string
+	Body     []byte
+	Reviewed bool
+}
+
+// HeldRetrier is what DrainHeld needs of a store's storing transaction.
+type HeldRetrier interface {
+	// HeldItem reads (and, where the store can, locks) a held item; ok is
+	// false when it is gone.
+	HeldItem(id int64) (item HeldItem, ok bool, err error)
+	// ForgetHeld stops item id waiting for anything: it is left for a person.
+	ForgetHeld(id int64) error
+	// ActiveDevice is device id if it exists and is active.
+	ActiveDevice(id string) (Device, bool)
+	// RetryHeld pushes cs again as dev, in the same transaction.
+	RetryHeld(id int64, dev Device, cs *syncengine.Changeset, res *SyncResult) error
+}
+
+// DrainHeld tries again, each as its own device, the items q has woken and
+// those their acceptance wakes in turn, adding the scope keys they touch to
+// res for the live channel. An item that cannot be retried (reviewed, not
+// held for a dependency, no body, its device gone or not active) is
+// forgotten rather than tried on every later push.
+func DrainHeld(q *HeldQueue, r HeldRetrier, res *SyncResult) error {
+	for {
+		id, ok := q.Next()
+		if !ok {
+			return nil
+		}
+		item, ok, err := r.HeldItem(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		cs, ok := Retryable(item.Reviewed, item.Code, item.Body, item.Device)
+		if !ok {
+			if err := r.ForgetHeld(id); err != nil {
+				return err
+			}
+			continue
+		}
+		dev, ok := r.ActiveDevice(item.Device)
+		if !ok {
+			if err := r.ForgetHeld(id); err != nil {
+				return err
+			}
+			continue
+		}
+		var sub SyncResult
+		if err := r.RetryHeld(id, dev, cs, &sub); err != nil {
+			return err
+		}
+		for _, k := range sub.Touched {
+			if !slices.Contains(res.Touched, k) {
+				res.Touched = append(res.Touched, k)
+			}
+		}
+	}
 }

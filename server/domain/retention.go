@@ -140,6 +140,23 @@ func RetentionErasure(plan RetentionPlan) ErasureRequest {
 	return req
 }
 
+// CarryOutRetention is a run of plan at at: erase, the store's erasure in
+// its running transaction, removes what plan removes (called only when
+// there is something to remove). The run's Removed is sorted and never nil,
+// for the report; touched is the erasure's scope keys, for the live channel.
+func CarryOutRetention(at time.Time, plan RetentionPlan, erase func(ErasureRequest) (ErasureResult, error)) (run RetentionRun, touched []string, err error) {
+	run = RetentionRun{At: at, Removed: []string{}, Held: len(plan.Held)}
+	if len(plan.Remove) > 0 {
+		res, err := erase(RetentionErasure(plan))
+		if err != nil {
+			return run, nil, err
+		}
+		run.Removed, touched = append(run.Removed, res.Erased...), res.Touched
+	}
+	slices.Sort(run.Removed)
+	return run, touched, nil
+}
+
 // AccessOf turns one audit row into an access of the wanted records: a
 // phone's pull is a "download", a portal page a "read", an export an
 // "export". detailRecords is the row's detail "records" list.

@@ -87,6 +87,9 @@ type StaffSignIn interface {
 	DeleteSession(ctx context.Context, tokenHash []byte) error
 	// PersonSessions lists a person's unexpired sessions, newest first.
 	PersonSessions(ctx context.Context, personID string) ([]StaffSession, error)
+	// SpendSSOState records a single sign-on state (by its hash) as spent
+	// until the given time; false if it already was, on any node.
+	SpendSSOState(ctx context.Context, stateHash []byte, until time.Time) (bool, error)
 }
 
 // Accounts is the administration of staff accounts: one-time password

@@ -3,7 +3,6 @@ package portal
 import (
 	"crypto/subtle"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,38 +18,18 @@ import (
 
 const ssoCookie = "ju_sso"
 
-// ssoFlow is the portal's single sign-on, when configured.
+// ssoFlow is the portal's single sign-on, when configured. Spent states
+// are kept in the store, not here: behind a load balancer the replayed
+// callback may reach another node.
 type ssoFlow struct {
-	rp   *signin.SSO
-	mu   sync.Mutex
-	used map[string]time.Time // states already spent, until they would have expired
+	rp *signin.SSO
 }
 
 func newSSOFlow(rp *signin.SSO) *ssoFlow {
 	if rp == nil {
 		return nil
 	}
-	return &ssoFlow{rp: rp, used: map[string]time.Time{}}
-}
-
-// spend marks a state used; false if it already was.
-func (f *ssoFlow) spend(state string, now time.Time) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for s, until := range f.used {
-		if now.After(until) {
-			delete(f.used, s)
-		}
-	}
-	if _, seen := f.used[state]; seen {
-		return false
-	}
-	// A copy: state came from the request (a cookie), and Fiber's strings
-	// alias fasthttp's buffers, which the next request overwrites. Kept as
-	// it was, the key changed under the map, and a later browser's fresh
-	// state could be found "already used".
-	f.used[strings.Clone(state)] = now.Add(ssoWindow)
-	return true
+	return &ssoFlow{rp: rp}
 }
 
 const ssoWindow = 10 * time.Minute
@@ -90,7 +69,11 @@ func (p *Portal) handleSSOCallback(c *fiber.Ctx) error {
 		return p.ssoRefused(c, "provider refused", "", "Your organisation's sign-in was cancelled or refused.")
 	case state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(got)) != 1:
 		return p.ssoRefused(c, "state mismatch", "", "This sign-in link was not started in this browser, or has expired. Start again.")
-	case !p.sso.spend(state, p.now()):
+	}
+	fresh, err := p.store.SpendSSOState(ctx, hashToken(state), p.now().Add(ssoWindow))
+	if err != nil {
+		return err
+	} else if !fresh {
 		return p.ssoRefused(c, "state replayed", "", "This sign-in link has already been used. Start again.")
 	}
 	id, why, err := p.sso.rp.Exchange(ctx, c.Query("code"), nonce)

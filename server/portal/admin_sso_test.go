@@ -203,12 +203,19 @@ func TestSingleSignOn(t *testing.T) {
 		if status, _ := c.get(cb); status != http.StatusSeeOther {
 			t.Fatalf("first use: %d", status)
 		}
-		// The attacker kept the flow's cookie and replays the callback.
-		replay := e.anon()
-		replay.cookies[ssoCookie] = saved
-		status, body := replay.get(cb)
-		if status != http.StatusUnauthorized || !strings.Contains(body, "already been used") {
-			t.Fatalf("replayed callback: %d\n%s", status, trunc(body))
+		// The attacker kept the flow's cookie and replays the callback, to
+		// this node and to another node behind the same load balancer (a
+		// fresh flow sharing nothing with this one but the database).
+		for _, node := range []string{"same node", "another node"} {
+			if node == "another node" {
+				e.portal.sso = newSSOFlow(rp)
+			}
+			replay := e.anon()
+			replay.cookies[ssoCookie] = saved
+			status, body := replay.get(cb)
+			if status != http.StatusUnauthorized || !strings.Contains(body, "already been used") {
+				t.Fatalf("replayed callback on %s: %d\n%s", node, status, trunc(body))
+			}
 		}
 		// A fresh state with a code issued for another flow's nonce.
 		other := e.anon()
@@ -217,7 +224,7 @@ func TestSingleSignOn(t *testing.T) {
 		cbMine := start(mine, good)
 		code := mustQuery(t, cbOther, "code")
 		crossed := strings.Replace(cbMine, "code="+url.QueryEscape(mustQuery(t, cbMine, "code")), "code="+url.QueryEscape(code), 1)
-		status, body = mine.get(crossed)
+		status, body := mine.get(crossed)
 		if status != http.StatusUnauthorized || !strings.Contains(body, "could not be verified") {
 			t.Fatalf("id token with another flow's nonce: %d\n%s", status, trunc(body))
 		}

@@ -68,6 +68,7 @@ type Sessions interface {
 	Session(ctx context.Context, tokenHash []byte) (domain.StaffSession, error)
 	TouchSession(ctx context.Context, tokenHash []byte, at time.Time) error
 	DeleteSession(ctx context.Context, tokenHash []byte) error
+	SpendSSOState(ctx context.Context, stateHash []byte, until time.Time) (bool, error)
 }
 
 // Editor saves supervisors' edits (sign-off, conflict resolution, erasure,

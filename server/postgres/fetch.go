@@ -91,19 +91,14 @@ func (s *fetchSource) RestCount(teams []string, since, seq int64, after string) 
 // it is never stepped over; the row lock on links_through makes two nodes'
 // refreshes take turns (the second finds little or nothing to do).
 func refreshLinks(ctx context.Context, tx *Tx) error {
-	var through, now int64
+	var through int64
 	if err := tx.QueryRow(ctx, `SELECT seq FROM young_person_links_through WHERE one = 1 FOR UPDATE`).Scan(&through); err != nil {
 		return err
 	}
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&now); err != nil {
-		return err
-	}
-	// A compacted log still reached where compaction left it (see pull).
-	done, err := metaInt(ctx, tx, metaCompactedThrough)
+	now, _, err := logHead(ctx, tx)
 	if err != nil {
 		return err
 	}
-	now = max(now, done)
 	if now <= through {
 		return nil
 	}

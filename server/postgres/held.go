@@ -3,7 +3,6 @@ package postgres
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/joinedup/joinedup/server/domain"
@@ -110,60 +109,46 @@ func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
 	return nil
 }
 
-// drainHeld tries again, each as its own device, the held items that the
-// changesets stored so far woke, and those their acceptance wakes in turn.
+// drainHeld retries the woken held items (domain.DrainHeld).
 func (a *applier) drainHeld(res *domain.SyncResult) error {
-	for {
-		id, ok := a.held.Next()
-		if !ok {
-			return nil
-		}
-		var device, code string
-		var body []byte
-		var reviewed bool
-		err := a.tx.QueryRow(a.ctx, `SELECT device_id, code, body, reviewed_at IS NOT NULL FROM quarantine WHERE id = $1 FOR UPDATE`, id).
-			Scan(&device, &code, &body, &reviewed)
-		if errors.Is(err, pgx.ErrNoRows) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		forget := func() error {
-			_, err := a.tx.Exec(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = $1`, id)
-			return err
-		}
-		cs, ok := domain.Retryable(reviewed, code, body, device)
-		if !ok {
-			if err := forget(); err != nil {
-				return err
-			}
-			continue
-		}
-		dev, err := scanDevice(a.tx.QueryRow(a.ctx, `SELECT `+deviceCols+` FROM devices d WHERE id = $1`, device))
-		if err != nil || dev.Status != domain.DeviceActive {
-			if err := forget(); err != nil {
-				return err
-			}
-			continue
-		}
-		person, err := findPerson(a.ctx, a.tx, "id = $1", dev.PersonID)
-		if err != nil {
-			return err
-		}
-		scope, err := scopeOf(a.ctx, a.tx, person)
-		if err != nil {
-			return err
-		}
-		var r domain.SyncResult
-		if _, err := a.push(dev, scope, cs, &r); err != nil {
-			return fmt.Errorf("retry held %d: %w", id, err)
-		}
-		for _, k := range r.Touched {
-			if !slices.Contains(res.Touched, k) {
-				res.Touched = append(res.Touched, k)
-			}
-		}
+	return domain.DrainHeld(&a.held, heldRetrier{a}, res)
+}
+
+// heldRetrier is the SQL of domain.DrainHeld.
+type heldRetrier struct{ a *applier }
+
+func (h heldRetrier) HeldItem(id int64) (it domain.HeldItem, ok bool, err error) {
+	err = h.a.tx.QueryRow(h.a.ctx, `SELECT device_id, code, body, reviewed_at IS NOT NULL FROM quarantine WHERE id = $1 FOR UPDATE`, id).
+		Scan(&it.Device, &it.Code, &it.Body, &it.Reviewed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return it, false, nil
 	}
+	return it, err == nil, err
+}
+
+func (h heldRetrier) ForgetHeld(id int64) error {
+	_, err := h.a.tx.Exec(h.a.ctx, `DELETE FROM held_waits WHERE quarantine_id = $1`, id)
+	return err
+}
+
+func (h heldRetrier) ActiveDevice(id string) (domain.Device, bool) {
+	dev, err := scanDevice(h.a.tx.QueryRow(h.a.ctx, `SELECT `+deviceCols+` FROM devices d WHERE id = $1`, id))
+	return dev, err == nil && dev.Status == domain.DeviceActive
+}
+
+func (h heldRetrier) RetryHeld(id int64, dev domain.Device, cs *syncengine.Changeset, res *domain.SyncResult) error {
+	person, err := findPerson(h.a.ctx, h.a.tx, "id = $1", dev.PersonID)
+	if err != nil {
+		return err
+	}
+	scope, err := scopeOf(h.a.ctx, h.a.tx, person)
+	if err != nil {
+		return err
+	}
+	if _, err := h.a.push(dev, scope, cs, res); err != nil {
+		return fmt.Errorf("retry held %d: %w", id, err)
+	}
+	return nil
 }
 
 // releaseHeld closes a held item whose changeset was just stored.

@@ -12,7 +12,8 @@ import (
 
 // One-time things stay one-time when the same request reaches two nodes at
 // the same instant (a replayed TOTP code, a recovery code, a password link,
-// an enrolment code): exactly one node accepts, many rounds over.
+// an enrolment code, a single sign-on state): exactly one node accepts, many
+// rounds over.
 func TestOneTimeThingsOnceAcrossNodes(t *testing.T) {
 	ns := nodes(t, 2)
 	ctx := context.Background()
@@ -63,6 +64,13 @@ func TestOneTimeThingsOnceAcrossNodes(t *testing.T) {
 				Purpose: domain.PasswordReset, CreatedBy: "sup_a", Expires: time.Now().Add(time.Hour)}))
 		}, func(i, node int) error {
 			_, err := ns[node].UsePasswordToken(ctx, h("link"+string(rune('a'+i))), "$2a$x")
+			return err
+		}},
+		{"sso state", func(int) {}, func(i, node int) error {
+			fresh, err := ns[node].SpendSSOState(ctx, h("state"+string(rune('a'+i))), time.Now().Add(10*time.Minute))
+			if err == nil && !fresh {
+				return domain.Errorf(domain.ECONFLICT, "spend sso state", "already spent")
+			}
 			return err
 		}},
 	} {

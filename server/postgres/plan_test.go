@@ -15,13 +15,7 @@ import (
 // (On tables this small the planner would scan; pricing scans out asks
 // whether an index can serve the query at all.)
 func TestPullQueriesUseIndexes(t *testing.T) {
-	ns := nodes(t, 1)
-	ctx := context.Background()
-	conn, err := ns[0].Pool().Acquire(ctx)
-	must(t, err)
-	defer conn.Release()
-	_, err = conn.Exec(ctx, `SET enable_seqscan = off`)
-	must(t, err)
+	explain := scanlessPlanner(t, nodes(t, 1)[0])
 	logPage, snapshot, teams := postgres.PullSQL(domain.Scope{Role: domain.RoleWorker, Teams: []string{"team_a"}})
 	for _, tc := range []struct {
 		name, query string
@@ -38,16 +32,7 @@ func TestPullQueriesUseIndexes(t *testing.T) {
 		{"duplicate check", `SELECT seq FROM changesets WHERE replica_id = $1 AND start = $2`, []any{"r", int64(1)},
 			[]string{"changesets_replica_id_start_key"}},
 	} {
-		rows, err := conn.Query(ctx, "EXPLAIN "+tc.query, tc.args...)
-		must(t, err)
-		var plan []string
-		for rows.Next() {
-			var line string
-			must(t, rows.Scan(&line))
-			plan = append(plan, line)
-		}
-		must(t, rows.Err())
-		text := strings.Join(plan, "\n")
+		text := explain(tc.query, tc.args...)
 		if strings.Contains(text, "Seq Scan") {
 			t.Errorf("%s: a full scan remains:\n%s", tc.name, text)
 		}
@@ -56,5 +41,31 @@ func TestPullQueriesUseIndexes(t *testing.T) {
 				t.Errorf("%s: plan does not use %s:\n%s", tc.name, idx, text)
 			}
 		}
+	}
+}
+
+// scanlessPlanner returns a function giving a query's plan on db with
+// sequential scans priced out: on test-sized tables the planner would scan,
+// so pricing scans out asks whether an index can serve the query at all.
+func scanlessPlanner(t *testing.T, db *postgres.DB) func(query string, args ...any) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Pool().Acquire(ctx)
+	must(t, err)
+	t.Cleanup(conn.Release)
+	_, err = conn.Exec(ctx, `SET enable_seqscan = off`)
+	must(t, err)
+	return func(query string, args ...any) string {
+		t.Helper()
+		rows, err := conn.Query(ctx, "EXPLAIN "+query, args...)
+		must(t, err)
+		var plan []string
+		for rows.Next() {
+			var line string
+			must(t, rows.Scan(&line))
+			plan = append(plan, line)
+		}
+		must(t, rows.Err())
+		return strings.Join(plan, "\n")
 	}
 }

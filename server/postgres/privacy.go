@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -303,17 +302,10 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 	if err != nil {
 		return res, err
 	}
-	by := req.By
-	if by == "" {
-		by = "server"
-	}
-	if _, err := rep.Edit(by, er.Edit); err != nil {
-		return res, fmt.Errorf("erase: %w", err)
+	if err := er.Run(rep, tx.now); err != nil {
+		return res, err
 	}
 	entries, redacted := er.Entries, er.Redacted
-	for i := range entries {
-		entries[i].At, entries[i].Reason = tx.now, req.Kind
-	}
 	// The redacted encounters: the deleted words' bytes leave the state and
 	// every stored copy of the changesets that typed them.
 	for _, rid := range redacted {

@@ -14,6 +14,19 @@ import (
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
+// logHead is the highest log position committed: the newest changeset's
+// seq, or where compaction left the log (compacted) if that is further on,
+// since a compacted log still reached it.
+func logHead(ctx context.Context, tx *Tx) (head, compacted int64, err error) {
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&head); err != nil {
+		return 0, 0, err
+	}
+	if compacted, err = metaInt(ctx, tx, metaCompactedThrough); err != nil {
+		return 0, 0, err
+	}
+	return max(head, compacted), compacted, nil
+}
+
 // pull fills res with the device's next page, as server/sqlite's pull does:
 // a snapshot of the scope for a new, reset or moved device, else the log
 // after its cursor. The log is read only up to now, the highest seq
@@ -24,15 +37,10 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if budget <= 0 {
 		budget = domain.DefaultPageBytes
 	}
-	var now int64
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&now); err != nil {
-		return err
-	}
-	done, err := metaInt(ctx, tx, metaCompactedThrough)
+	now, done, err := logHead(ctx, tx)
 	if err != nil {
 		return err
 	}
-	now = max(now, done)
 	tag := scope.Tag()
 	gen, err := txGeneration(ctx, tx)
 	if err != nil {

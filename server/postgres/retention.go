@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -149,15 +148,12 @@ func (db *DB) runRetention(ctx context.Context, ifDue bool) (run domain.Retentio
 		if err != nil {
 			return err
 		}
-		run = domain.RetentionRun{At: tx.now, Removed: []string{}, Held: len(plan.Held)}
-		if len(plan.Remove) > 0 {
-			res, err := eraseTx(ctx, tx, domain.RetentionErasure(plan), nil)
-			if err != nil {
-				return err
-			}
-			run.Removed, touched = append(run.Removed, res.Erased...), res.Touched
+		run, touched, err = domain.CarryOutRetention(tx.now, plan, func(req domain.ErasureRequest) (domain.ErasureResult, error) {
+			return eraseTx(ctx, tx, req, nil)
+		})
+		if err != nil {
+			return err
 		}
-		slices.Sort(run.Removed)
 		b, _ := json.Marshal(run.Removed)
 		if err := tx.QueryRow(ctx, `INSERT INTO retention_runs (at, removed, held) VALUES ($1, $2::text::jsonb, $3) RETURNING id`,
 			tx.now, string(b), run.Held).Scan(&run.ID); err != nil {

@@ -102,3 +102,20 @@ func (db *DB) RecordSignIn(ctx context.Context, a domain.SignInAttempt) error {
 		return appendAudit(ctx, tx, domain.AuditEntry{PersonID: a.PersonID, Action: domain.ActionLogin, Detail: detail})
 	})
 }
+
+// SpendSSOState records a single sign-on state (its hash) as spent until
+// it would have expired; false if it already was. The primary key decides
+// between two nodes spending the same state at once: one insert wins.
+func (db *DB) SpendSSOState(ctx context.Context, stateHash []byte, until time.Time) (bool, error) {
+	var fresh bool
+	err := db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM sso_states WHERE until < $1`, tx.now); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO sso_states (state_hash, until) VALUES ($1, $2) ON CONFLICT (state_hash) DO NOTHING`,
+			stateHash, until)
+		fresh = tag.RowsAffected() == 1
+		return err
+	})
+	return fresh, err
+}

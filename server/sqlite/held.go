@@ -180,69 +180,49 @@ func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
 	return nil
 }
 
-// drainHeld tries again, each as its own device, the held items that the
-// changesets stored so far woke, and those their acceptance wakes in turn.
-// Scope keys they touch are added to res for the live channel.
+// drainHeld retries the woken held items (domain.DrainHeld). Scope keys
+// they touch are added to res for the live channel.
 func (a *applier) drainHeld(res *domain.SyncResult) error {
-	for {
-		id, ok := a.held.Next()
-		if !ok {
-			return nil
-		}
-		var device, code string
-		var body []byte
-		var reviewed sql.NullString
-		err := a.tx.QueryRowContext(a.ctx, `SELECT device_id, code, body, reviewed_at FROM quarantine WHERE id = ?`, id).Scan(&device, &code, &body, &reviewed)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		// An item that cannot be retried is left for a person; it no
-		// longer waits for anything.
-		forget := func() error {
-			_, err := a.tx.ExecContext(a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id)
-			return err
-		}
-		cs, ok := domain.Retryable(reviewed.Valid, code, body, device)
-		if !ok {
-			if err := forget(); err != nil {
-				return err
-			}
-			continue
-		}
-		dev, err := scanDevice(a.tx.QueryRowContext(a.ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, device))
-		if err != nil || dev.Status != domain.DeviceActive {
-			if err := forget(); err != nil {
-				return err
-			}
-			continue
-		}
-		person, err := findPerson(a.ctx, a.tx, "id = ?", dev.PersonID)
-		if err != nil {
-			return err
-		}
-		scope, err := scopeOf(a.ctx, a.tx, person)
-		if err != nil {
-			return err
-		}
-		var r domain.SyncResult
-		if _, err := a.push(dev, scope, cs, &r); err != nil {
-			return fmt.Errorf("retry held %d: %w", id, err)
-		}
-		for _, k := range r.Touched {
-			res.Touched = appendKey(res.Touched, k)
-		}
-	}
+	return domain.DrainHeld(&a.held, heldRetrier{a}, res)
 }
 
-func appendKey(keys []string, k string) []string {
-	for _, x := range keys {
-		if x == k {
-			return keys
-		}
+// heldRetrier is the SQL of domain.DrainHeld.
+type heldRetrier struct{ a *applier }
+
+func (h heldRetrier) HeldItem(id int64) (it domain.HeldItem, ok bool, err error) {
+	var reviewed sql.NullString
+	err = h.a.tx.QueryRowContext(h.a.ctx, `SELECT device_id, code, body, reviewed_at FROM quarantine WHERE id = ?`, id).
+		Scan(&it.Device, &it.Code, &it.Body, &reviewed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return it, false, nil
 	}
-	return append(keys, k)
+	it.Reviewed = reviewed.Valid
+	return it, err == nil, err
+}
+
+func (h heldRetrier) ForgetHeld(id int64) error {
+	_, err := h.a.tx.ExecContext(h.a.ctx, `DELETE FROM held_waits WHERE quarantine_id = ?`, id)
+	return err
+}
+
+func (h heldRetrier) ActiveDevice(id string) (domain.Device, bool) {
+	dev, err := scanDevice(h.a.tx.QueryRowContext(h.a.ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+	return dev, err == nil && dev.Status == domain.DeviceActive
+}
+
+func (h heldRetrier) RetryHeld(id int64, dev domain.Device, cs *syncengine.Changeset, res *domain.SyncResult) error {
+	person, err := findPerson(h.a.ctx, h.a.tx, "id = ?", dev.PersonID)
+	if err != nil {
+		return err
+	}
+	scope, err := scopeOf(h.a.ctx, h.a.tx, person)
+	if err != nil {
+		return err
+	}
+	if _, err := h.a.push(dev, scope, cs, res); err != nil {
+		return fmt.Errorf("retry held %d: %w", id, err)
+	}
+	return nil
 }
 
 // releaseHeld closes a held item whose changeset was just stored.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"slices"
 
 	"github.com/joinedup/joinedup/server/domain"
 )
@@ -131,15 +130,12 @@ func (db *DB) RunRetention(ctx context.Context) (run domain.RetentionRun, err er
 		if err != nil {
 			return err
 		}
-		run = domain.RetentionRun{At: tx.now, Removed: []string{}, Held: len(plan.Held)}
-		if len(plan.Remove) > 0 {
-			res, err := eraseTx(ctx, tx, domain.RetentionErasure(plan), nil)
-			if err != nil {
-				return err
-			}
-			run.Removed = append(run.Removed, res.Erased...)
+		run, _, err = domain.CarryOutRetention(tx.now, plan, func(req domain.ErasureRequest) (domain.ErasureResult, error) {
+			return eraseTx(ctx, tx, req, nil)
+		})
+		if err != nil {
+			return err
 		}
-		slices.Sort(run.Removed)
 		b, _ := json.Marshal(run.Removed)
 		r, err := tx.ExecContext(ctx, `INSERT INTO retention_runs (at, removed, held) VALUES (?, ?, ?)`, tx.NowText(), string(b), run.Held)
 		if err != nil {

@@ -50,3 +50,24 @@ func (db *DB) DeleteSession(ctx context.Context, tokenHash []byte) error {
 		return err
 	})
 }
+
+// SpendSSOState records a single sign-on state (its hash) as spent until
+// it would have expired; false if it already was. Expired rows go first, so
+// the table holds only the last few minutes of sign-ins.
+func (db *DB) SpendSSOState(ctx context.Context, stateHash []byte, until time.Time) (bool, error) {
+	var fresh bool
+	err := db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sso_states WHERE until < ?`, tx.NowText()); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO sso_states (state_hash, until) VALUES (?, ?) ON CONFLICT (state_hash) DO NOTHING`,
+			stateHash, formatTime(until))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		fresh = n == 1
+		return err
+	})
+	return fresh, err
+}

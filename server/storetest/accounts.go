@@ -177,6 +177,35 @@ func testTwoFactor(t *testing.T, e *env) {
 	e.must(e.s.UseTOTPStep(e.ctx, "sup_a", 50)) // a new enrolment starts its steps afresh
 }
 
+// A single sign-on state is spent once while it could still be presented;
+// rows past their time are pruned, so the table does not grow with every
+// sign-in ever made.
+func testSSOStates(t *testing.T, e *env) {
+	short, long := e.now.Add(10*time.Minute), e.now.Add(time.Hour)
+	for _, tc := range []struct {
+		name  string
+		at    time.Duration // after t0
+		state string
+		until time.Time
+		want  bool
+	}{
+		{"first spend", 0, "a", short, true},
+		{"replayed", 0, "a", short, false},
+		{"replayed with a later expiry", time.Minute, "a", long, false},
+		{"another state", time.Minute, "b", long, true},
+		{"replayed just before expiry", 10 * time.Minute, "a", short, false},
+		{"unexpired state survives pruning", 20 * time.Minute, "b", long, false},
+		{"expired row was pruned", 20 * time.Minute, "a", long, true},
+	} {
+		e.h.SetNow(t0.Add(tc.at))
+		got, err := e.s.SpendSSOState(e.ctx, hash("sso-"+tc.state), tc.until)
+		e.must(err)
+		if got != tc.want {
+			t.Fatalf("%s: spend %q = %v, want %v", tc.name, tc.state, got, tc.want)
+		}
+	}
+}
+
 func testTransfers(t *testing.T, e *env) {
 	e.must(e.s.UpsertPeople(e.ctx, []domain.Person{
 		{ID: "sup_b", Name: "Bea Supervisor", Role: domain.RoleSupervisor, TeamID: "team_b", Supervises: []string{"team_b"}, TZ: "Europe/London"},

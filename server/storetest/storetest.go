@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"PasswordLinksOnce", testPasswordLinks},
 		{"DeactivateEndsAccess", testDeactivate},
 		{"TwoFactorStepsOnce", testTwoFactor},
+		{"SSOStatesOnce", testSSOStates},
 		{"TransfersBetweenTeams", testTransfers},
 		{"ErasureReachesEveryCopy", testErasure},
 		{"RetentionPlanIsWhatRuns", testRetention},

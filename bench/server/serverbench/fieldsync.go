@@ -257,6 +257,31 @@ func (d *device) post(path string, header, out any, groups, answerGroups int) ([
 // freshPull enrols a new device for worker and pulls until the server has
 // nothing more, asking for fieldWeeks (0: the whole scope).
 func freshPull(s *server, worker string, fieldWeeks int) (pullCost, error) {
+	return onNewDevice(s, worker, func(d *device, c *pullCost) error {
+		cursor := ""
+		for page := 0; ; page++ {
+			var hdr protocol.Response
+			groups, n, err := d.post("/v1/sync", protocol.Request{Cursor: cursor, PageBytes: syncPage, FieldWeeks: fieldWeeks}, &hdr, 1, 2)
+			if err != nil {
+				return err
+			}
+			c.bytes += int64(n)
+			c.records += len(groups[1])
+			cursor = hdr.Cursor
+			if !hdr.More {
+				return nil
+			}
+			if page > 100000 {
+				return fmt.Errorf("the pull never ended")
+			}
+		}
+	})
+}
+
+// onNewDevice enrols a new device for worker and runs fn on it, charging fn
+// (not the enrolment) with the process CPU it took. The GC runs first so
+// one measurement does not pay for the garbage of the one before.
+func onNewDevice(s *server, worker string, fn func(d *device, c *pullCost) error) (pullCost, error) {
 	var c pullCost
 	d, err := newDevice(s, worker)
 	if err != nil {
@@ -264,22 +289,8 @@ func freshPull(s *server, worker string, fieldWeeks int) (pullCost, error) {
 	}
 	runtime.GC()
 	cpu0 := processCPU()
-	cursor := ""
-	for page := 0; ; page++ {
-		var hdr protocol.Response
-		groups, n, err := d.post("/v1/sync", protocol.Request{Cursor: cursor, PageBytes: syncPage, FieldWeeks: fieldWeeks}, &hdr, 1, 2)
-		if err != nil {
-			return c, err
-		}
-		c.bytes += int64(n)
-		c.records += len(groups[1])
-		cursor = hdr.Cursor
-		if !hdr.More {
-			break
-		}
-		if page > 100000 {
-			return c, fmt.Errorf("the pull never ended")
-		}
+	if err := fn(d, &c); err != nil {
+		return c, err
 	}
 	c.cpu = processCPU() - cpu0
 	return c, nil
@@ -294,20 +305,15 @@ func unit(s string) float64 {
 
 // fetchHistory fetches a young person's history as a new phone of worker.
 func fetchHistory(s *server, worker, yp string) (pullCost, error) {
-	var c pullCost
-	d, err := newDevice(s, worker)
-	if err != nil {
-		return c, err
-	}
-	runtime.GC()
-	cpu0 := processCPU()
-	var hdr protocol.FetchResponse
-	groups, n, err := d.post("/v1/sync/fetch", protocol.FetchRequest{YoungPerson: yp}, &hdr, 0, 1)
-	if err != nil {
-		return c, err
-	}
-	c.cpu, c.bytes, c.records = processCPU()-cpu0, int64(n), len(groups[0])
-	return c, nil
+	return onNewDevice(s, worker, func(d *device, c *pullCost) error {
+		var hdr protocol.FetchResponse
+		groups, n, err := d.post("/v1/sync/fetch", protocol.FetchRequest{YoungPerson: yp}, &hdr, 0, 1)
+		if err != nil {
+			return err
+		}
+		c.bytes, c.records = int64(n), len(groups[0])
+		return nil
+	})
 }
 
 // processCPU is the user and system CPU this process has used.

@@ -26,7 +26,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -49,6 +48,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/joinedup/joinedup/bench/internal/benchkit"
 	"github.com/joinedup/joinedup/fixtures"
 	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
@@ -497,8 +497,7 @@ func load(dir string, n, syncsEach int) error {
 		if err != nil {
 			return err
 		}
-		rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
-		rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
+		rep, err := benchkit.Replica(e.ReplicaID)
 		if err != nil {
 			return err
 		}

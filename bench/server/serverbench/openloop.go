@@ -22,7 +22,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
 	"fmt"
@@ -40,6 +39,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/joinedup/joinedup/bench/internal/benchkit"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
@@ -380,8 +380,7 @@ func prepareDevice(c *http.Client, url, code, person string, k int) (*olDevice, 
 	if err != nil {
 		return nil, err
 	}
-	rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
+	rep, err := benchkit.Replica(e.ReplicaID)
 	if err != nil {
 		return nil, err
 	}

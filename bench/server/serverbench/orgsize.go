@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/joinedup/joinedup/bench/internal/benchkit"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
@@ -51,8 +51,7 @@ func orgsize(dir string, sizes []int, reps int) error {
 	if err != nil {
 		return err
 	}
-	rid, _ := syncengine.ParseReplicaID(writer.ReplicaID)
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: rand.Reader, Store: syncengine.NewMemStore()})
+	rep, err := benchkit.Replica(writer.ReplicaID)
 	if err != nil {
 		return err
 	}
