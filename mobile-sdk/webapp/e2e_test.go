@@ -512,26 +512,34 @@ func (b *tab) syncNow() {
 	b.waitFor(`document.getElementById("pending").textContent === "0"`)
 }
 
+// sharedNote enrols two workers' browser phones; the first adds an encounter
+// in area with note, and both sync until the second shows it.
+func sharedNote(t *testing.T, e *env, area, note string) (a, b *tab) {
+	t.Helper()
+	a = enrolled(t, newBrowser(t, e.chrome), e.base, e.shots, e.workers[0])
+	b = enrolled(t, newBrowser(t, e.chrome), e.base, e.shots, e.workers[1])
+	a.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("area")),
+		chromedp.SetValue(chromedp.ID("area"), area), chromedp.SetValue(chromedp.ID("note"), note), chromedp.Click(chromedp.ID("save")))
+	a.waitFor(`!document.getElementById("home").hidden`)
+	a.syncNow()
+	b.syncNow()
+	if got := b.waitNote(area, note); got != note {
+		t.Fatalf("B sees note %q, want %q", got, note)
+	}
+	return a, b
+}
+
 // TestTwoBrowserPhonesConvergeLikeFieldsim: two workers' browser phones both
 // edit the same note offline, the tabs are closed and reopened, both come
 // back online: both end with the same note holding both workers' text, and
 // it is exactly what two fieldsim (native SDK) phones make of the same edits.
 func TestTwoBrowserPhonesConvergeLikeFieldsim(t *testing.T) {
 	e := setup(t)
-	chrome, bin, base, shots, ws := e.chrome, e.bin, e.base, e.shots, e.workers
+	bin, base, shots, ws := e.bin, e.base, e.shots, e.workers
 	const base0, addA, addB = "Base note.", " A: walked him home.", "B: seen earlier. "
 	want := addB + base0 + addA
 
-	a := enrolled(t, newBrowser(t, chrome), base, shots, ws[0])
-	b := enrolled(t, newBrowser(t, chrome), base, shots, ws[1])
-	a.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("area")),
-		chromedp.SetValue(chromedp.ID("area"), "Shared corner"), chromedp.SetValue(chromedp.ID("note"), base0), chromedp.Click(chromedp.ID("save")))
-	a.waitFor(`!document.getElementById("home").hidden`)
-	a.syncNow()
-	b.syncNow()
-	if got := b.waitNote("Shared corner", base0); got != base0 {
-		t.Fatalf("B sees note %q, want %q", got, base0)
-	}
+	a, b := sharedNote(t, e, "Shared corner", base0)
 
 	// Both offline, both edit, both tabs closed and reopened.
 	tabs := []*tab{a, b}
@@ -660,16 +668,7 @@ func TestLiveNoteEditingConverges(t *testing.T) {
 	const base0, addA, addB = "Base note.", " A: walked him home to the flats.", "B: seen earlier by the shops. "
 	want := addB + base0 + addA
 
-	a := enrolled(t, newBrowser(t, e.chrome), e.base, e.shots, e.workers[0])
-	b := enrolled(t, newBrowser(t, e.chrome), e.base, e.shots, e.workers[1])
-	a.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("area")),
-		chromedp.SetValue(chromedp.ID("area"), "Live corner"), chromedp.SetValue(chromedp.ID("note"), base0), chromedp.Click(chromedp.ID("save")))
-	a.waitFor(`!document.getElementById("home").hidden`)
-	a.syncNow()
-	b.syncNow()
-	if got := b.waitNote("Live corner", base0); got != base0 {
-		t.Fatalf("B sees note %q, want %q", got, base0)
-	}
+	a, b := sharedNote(t, e, "Live corner", base0)
 
 	// Both open the note; A's caret at the end, B's at the start.
 	carets := []int{len(base0), 0}
