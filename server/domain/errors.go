@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -73,9 +74,33 @@ func ErrorStatus(code string) int {
 }
 
 // Errorf builds an application error with a code, the operation and a
-// message safe to show to the caller.
+// message safe to show to the caller. The error keeps its format and
+// arguments too (ErrorText), so the portal can word it in the reader's
+// language; the API's JSON keeps the English message for machine clients.
 func Errorf(code, op, format string, args ...any) error {
-	return syncengine.Errorf(code, op, format, args...)
+	return &textError{err: syncengine.Errorf(code, op, format, args...), format: format, args: args}
+}
+
+// textError is an application error that remembers its catalogue key (the
+// English printf format) and arguments. It unwraps to the engine's error,
+// so ErrorCode, ErrorMessage and errors.Is on a sentinel work unchanged.
+type textError struct {
+	err    *syncengine.Error
+	format string
+	args   []any
+}
+
+func (e *textError) Error() string { return e.err.Error() }
+func (e *textError) Unwrap() error { return e.err }
+
+// ErrorText returns the format and arguments of the first application error
+// in err's chain built by Errorf; ok is false for any other error.
+func ErrorText(err error) (format string, args []any, ok bool) {
+	var te *textError
+	if errors.As(err, &te) {
+		return te.format, te.args, true
+	}
+	return "", nil, false
 }
 
 // ErrorCode returns err's code (EINTERNAL for errors that are not ours).

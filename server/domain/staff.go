@@ -121,10 +121,10 @@ func ValidateHours(tz string, raw json.RawMessage) error {
 		s, err1 := time.Parse("15:04", h.Start)
 		e, err2 := time.Parse("15:04", h.End)
 		if err1 != nil || err2 != nil {
-			return invalidf("hours", "%s: write times as HH:MM", h.Weekday)
+			return invalidf("hours", "%s: write times as HH:MM", h.Weekday.String())
 		}
 		if !s.Before(e) {
-			return invalidf("hours", "%s: %s–%s ends before it starts", h.Weekday, h.Start, h.End)
+			return invalidf("hours", "%s: %s–%s ends before it starts", h.Weekday.String(), h.Start, h.End)
 		}
 		byDay[h.Weekday] = append(byDay[h.Weekday], [2]string{h.Start, h.End})
 	}
@@ -132,7 +132,7 @@ func ValidateHours(tz string, raw json.RawMessage) error {
 		sort.Slice(ws, func(i, j int) bool { return ws[i][0] < ws[j][0] })
 		for i := 1; i < len(ws); i++ {
 			if ws[i][0] < ws[i-1][1] {
-				return invalidf("hours", "%s: %s–%s overlaps %s–%s", day, ws[i-1][0], ws[i-1][1], ws[i][0], ws[i][1])
+				return invalidf("hours", "%s: %s–%s overlaps %s–%s", day.String(), ws[i-1][0], ws[i-1][1], ws[i][0], ws[i][1])
 			}
 		}
 	}

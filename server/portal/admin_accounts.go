@@ -89,7 +89,7 @@ func (p *Portal) handleSetPassword(c *fiber.Ctx) error {
 	switch domain.ErrorCode(err) {
 	case "":
 	case domain.EINVALID:
-		return p.setPasswordPage(c, fiber.StatusUnprocessableEntity, p.tr(c).T("Choose another password: %s.", p.word(c, domain.ErrorMessage(err))))
+		return p.setPasswordPage(c, fiber.StatusUnprocessableEntity, p.tr(c).T("Choose another password: %s.", p.errText(c, err)))
 	case domain.ENOTFOUND:
 		return p.setPasswordPage(c, fiber.StatusGone, "")
 	default:

@@ -51,7 +51,7 @@ func (p *Portal) handleImport(c *fiber.Ctx) error {
 		if !isFormError(err) {
 			return err
 		}
-		data["Error"] = p.message(c, err, domain.ErrorMessage(err))
+		data["Error"] = p.errText(c, err)
 		c.Status(fiber.StatusUnprocessableEntity)
 		return p.render(c, "admin_import", "Import staff", data)
 	}
@@ -75,7 +75,7 @@ func (p *Portal) handleImport(c *fiber.Ctx) error {
 	}
 	if err := p.store.UpsertPeople(c.UserContext(), people); err != nil {
 		if isFormError(err) {
-			data["Error"] = domain.ErrorMessage(err)
+			data["Error"] = p.errText(c, err)
 			c.Status(fiber.StatusUnprocessableEntity)
 			return p.render(c, "admin_import", "Import staff", data)
 		}
@@ -153,7 +153,7 @@ func (p *Portal) parseImport(c *fiber.Ctx, text string) ([]importRow, error) {
 			if !isFormError(err) {
 				return nil, err
 			}
-			row.Error = p.word(c, domain.ErrorMessage(err))
+			row.Error = p.errText(c, err)
 		} else {
 			org.People = append(org.People, person) // a later row may not reuse this e-mail
 		}

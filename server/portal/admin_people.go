@@ -250,7 +250,7 @@ func (p *Portal) refusePerson(c *fiber.Ctx, person domain.Person, isNew bool, we
 	if isNew {
 		person.ID = ""
 	}
-	return p.personPage(c, fiber.StatusUnprocessableEntity, person, week, domain.ErrorMessage(err), nil)
+	return p.personPage(c, fiber.StatusUnprocessableEntity, person, week, p.errText(c, err), nil)
 }
 
 func (p *Portal) adminTarget(c *fiber.Ctx) (domain.Person, error) {
@@ -342,7 +342,7 @@ func (p *Portal) handleAdminDeactivate(c *fiber.Ctx) error {
 	}
 	d, err := p.store.DeactivatePerson(c.UserContext(), person.ID, sess(c).Person.ID)
 	if isFormError(err) {
-		return p.personPage(c, fiber.StatusUnprocessableEntity, person, weekGrid(person.Hours), domain.ErrorMessage(err), nil)
+		return p.personPage(c, fiber.StatusUnprocessableEntity, person, weekGrid(person.Hours), p.errText(c, err), nil)
 	} else if err != nil {
 		return err
 	}
@@ -392,7 +392,7 @@ func (p *Portal) handleAdminTeamSave(c *fiber.Ctx) error {
 		areas = append(areas, *newArea)
 	}
 	if err := domain.ValidateTeam(t, areas, o); isFormError(err) {
-		return p.teamsPage(c, fiber.StatusUnprocessableEntity, domain.ErrorMessage(err), t)
+		return p.teamsPage(c, fiber.StatusUnprocessableEntity, p.errText(c, err), t)
 	} else if err != nil {
 		return err
 	}
@@ -443,7 +443,7 @@ func (p *Portal) handleAdminServiceSave(c *fiber.Ctx) error {
 		err = domain.Errorf(domain.EINVALID, "validate kind", "choose the kind of service")
 	}
 	if isFormError(err) {
-		return p.servicePage(c, fiber.StatusUnprocessableEntity, s, week, domain.ErrorMessage(err))
+		return p.servicePage(c, fiber.StatusUnprocessableEntity, s, week, p.errText(c, err))
 	} else if err != nil {
 		return err
 	}

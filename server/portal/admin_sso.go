@@ -78,11 +78,11 @@ func (p *Portal) handleSSOCallback(c *fiber.Ctx) error {
 	}
 	id, why, err := p.sso.rp.Exchange(ctx, c.Query("code"), nonce)
 	if err != nil {
-		return p.ssoRefused(c, why, "", domain.ErrorMessage(err)+".")
+		return p.ssoRefused(c, why, "", p.errText(c, err)+".")
 	}
 	person, why, err := signin.SSOPerson(ctx, p.store, id)
 	if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
-		return p.ssoRefused(c, why, person.ID, domain.ErrorMessage(err)+".")
+		return p.ssoRefused(c, why, person.ID, p.errText(c, err)+".")
 	} else if err != nil {
 		return err
 	}

@@ -95,7 +95,7 @@ func (p *Portal) handleSecondFactor(c *fiber.Ctx) error {
 			httperr.SetRetryAfter(c, wait)
 			return p.secondFactorPage(c, fiber.StatusTooManyRequests, p.tr(c).T("Too many wrong codes. Please wait %s.", waitText(p.tr(c), wait)), "")
 		} else if err != nil && domain.ErrorCode(err) == domain.EUNAUTHORIZED {
-			return p.secondFactorPage(c, fiber.StatusUnauthorized, domain.ErrorMessage(err)+".", "")
+			return p.secondFactorPage(c, fiber.StatusUnauthorized, p.errText(c, err)+".", "")
 		} else if err != nil {
 			return err
 		}

@@ -175,7 +175,7 @@ func (p *Portal) handleQuarantineReview(c *fiber.Ctx) error {
 	if err := p.store.ReviewQuarantine(c.UserContext(), id, sess(c).Person, res); err != nil {
 		switch syncengine.ErrorCode(err) {
 		case domain.EINVALID, domain.EMISSINGDEP, domain.EFORBIDDEN:
-			return invalid("It cannot be released: %s", syncengine.ErrorMessage(err))
+			return invalid("It cannot be released: %s", p.errText(c, err))
 		}
 		return err
 	}

@@ -86,7 +86,7 @@ func (p *Portal) handleIssueCode(c *fiber.Ctx) error {
 		return err
 	}
 	if err := domain.MayIssueEnrolmentCode(sess(c).Scope, person, target); err != nil {
-		return invalid("You cannot issue a code for %s: %s.", person.Name, domain.ErrorMessage(err))
+		return invalid("You cannot issue a code for %s: %s.", person.Name, p.errText(c, err))
 	}
 	code, expires, err := p.store.IssueEnrolmentCode(c.UserContext(), person.ID, sess(c).Person.ID)
 	if err != nil {

@@ -256,18 +256,49 @@ func (p *Portal) mergeChoices(c *fiber.Ctx, yp *syncengine.Record) ([]ypRow, err
 	return out, nil
 }
 
-// mergedInto are the profiles in scope merged into id: their late records
-// (a phone that was offline during the merge) still belong to its chronology.
+// mergedInto are the profiles in scope merged into id, directly or through
+// a chain (A into B, then B into C: both count for C): their late records
+// (a phone that was offline during a merge) still belong to its chronology.
 func (p *Portal) mergedInto(c *fiber.Ctx, id string) ([]string, error) {
 	all, err := p.recordsInScope(c, syncengine.TypeYoungPerson)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	children := map[string][]string{}
 	for _, r := range all {
-		if domain.MergedInto(r) == id {
-			out = append(out, string(r.ID))
+		if to := domain.MergedInto(r); to != "" {
+			children[to] = append(children[to], string(r.ID))
+		}
+	}
+	var out []string
+	seen := map[string]bool{id: true}
+	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
+		for _, ch := range children[queue[0]] {
+			if !seen[ch] {
+				seen[ch] = true
+				out = append(out, ch)
+				queue = append(queue, ch)
+			}
 		}
 	}
 	return out, nil
+}
+
+// keptProfile is the profile a merged one finally lives on: the end of its
+// chain of merges within the reader's scope (A into B, then B into C: C).
+// A chain that leaves the scope or loops stops at the last profile seen.
+func (p *Portal) keptProfile(c *fiber.Ctx, yp *syncengine.Record) (string, error) {
+	all, err := p.recordsInScope(c, syncengine.TypeYoungPerson)
+	if err != nil {
+		return "", err
+	}
+	next := map[string]string{}
+	for _, r := range all {
+		next[string(r.ID)] = domain.MergedInto(r)
+	}
+	to := domain.MergedInto(yp)
+	for seen := map[string]bool{string(yp.ID): true}; next[to] != "" && !seen[next[to]]; to = next[to] {
+		seen[to] = true
+	}
+	return to, nil
 }

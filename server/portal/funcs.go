@@ -56,7 +56,16 @@ func (p *Portal) funcs(pr *i18n.Printer) template.FuncMap {
 		"dur":  pr.Duration,
 		"join": strings.Join,
 		// human words a raw value of a record ("mental_health", "submitted").
-		"human":   pr.Value,
+		"human": pr.Value,
+		// said shows text stored as written (a quarantine's refusal) in the
+		// reader's language when the catalogue holds it, else as written:
+		// stored text is not a key, so it is not counted as a miss.
+		"said": func(s string) string {
+			if i18n.Has(pr.Lang, s) {
+				return pr.T(s)
+			}
+			return s
+		},
 		"weekday": pr.Weekday,
 		// field names a record field ("young_person_id") in words.
 		"field": func(f string) string { return pr.T(fieldLabel(f)) },

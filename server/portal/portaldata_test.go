@@ -343,3 +343,50 @@ func TestListsShareDecodedRecordsConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// Merging A into B and then B into C leaves A pointing at B: A's page leads
+// to C, the profile that is kept, and a record a phone offline through both
+// merges still writes about A shows in C's chronology.
+func TestMergeChainFollowsToTheKeptProfile(t *testing.T) {
+	env := newTestEnv(t)
+	w := findWorld(t, env)
+	var a, b, cc syncengine.RecordID
+	serverEdit(t, env, w.admin, func(tx *syncengine.Txn) error {
+		for _, x := range []struct {
+			id   *syncengine.RecordID
+			name string
+		}{{&a, "Rhys"}, {&b, "Rees"}, {&cc, "Reece"}} {
+			*x.id = create(t, tx, syncengine.TypeYoungPerson, map[string]any{"team_id": w.team, "known_as": x.name, "age_band": "14-15", "area": "Brook Park"})
+		}
+		return nil
+	})
+	sup := env.signIn("supervisor", 1)
+	merge := func(keep, lose syncengine.RecordID) {
+		t.Helper()
+		v := url.Values{"a": {string(keep)}, "b": {string(lose)}, "keep": {string(keep)}, "reason": {"Same young person, met by two workers"}, "confirm": {"yes"}}
+		if st, body := sup.post("/portal/young-people/merge", v); st != 303 {
+			t.Fatalf("merge %s into %s: %d %s", lose, keep, st, trunc(body))
+		}
+	}
+	merge(b, a)
+	merge(cc, b)
+	var late syncengine.RecordID
+	serverEdit(t, env, w.admin, func(tx *syncengine.Txn) error {
+		late = create(t, tx, syncengine.TypeEncounter, map[string]any{"team_id": w.team, "area": "Brook Park", "started_at": testNow.Add(-time.Hour)})
+		return tx.Add(late, "young_people", string(a))
+	})
+	tests := []struct {
+		name, path, want, not string
+	}{
+		{"A's page leads to the kept profile", "/portal/young-people/" + string(a), "/young-people/" + string(cc) + `"`, "/young-people/" + string(b) + `"`},
+		{"the kept profile's chronology has the late record about A", "/portal/young-people/" + string(cc), string(late), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, body := sup.get(tc.path)
+			if st != 200 || !strings.Contains(body, tc.want) || (tc.not != "" && strings.Contains(body, tc.not)) {
+				t.Fatalf("status %d, want 200 containing %q and not %q\n%s", st, tc.want, tc.not, trunc(body))
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/i18n"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -103,6 +104,18 @@ func TestQuarantineReviewInPortal(t *testing.T) {
 			}
 		})
 	}
+	// In Welsh the reason's kind is worded from the catalogue, not the raw code.
+	sup.lang = "cy"
+	i18n.Misses()
+	for _, page := range []string{"/portal/quarantine", item} {
+		if status, body := sup.get(page); status != 200 || strings.Contains(body, "<strong>forbidden</strong>") || !strings.Contains(body, "<strong>gwaharddedig</strong>") {
+			t.Errorf("%s in Welsh: %d, the reason's code is not in Welsh\n%s", page, status, trunc(body))
+		}
+	}
+	if miss := i18n.Misses(); len(miss) > 0 {
+		t.Errorf("Welsh catalogue misses %q", miss)
+	}
+	sup.lang = ""
 	after, _ := env.db.RecordState(ctx, w.otherEncounter)
 	if str(after, "area") != oldArea {
 		t.Fatalf("the other team's encounter was changed to %q", str(after, "area"))

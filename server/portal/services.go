@@ -116,7 +116,7 @@ func (p *Portal) handleServiceEdit(c *fiber.Ctx) error {
 		err = domain.Errorf(domain.EINVALID, "validate service", "contact is limited to 200 characters and the pathway to 4,000")
 	}
 	if isFormError(err) {
-		return p.serviceDetailPage(c, fiber.StatusUnprocessableEntity, before, svc, week, domain.ErrorMessage(err))
+		return p.serviceDetailPage(c, fiber.StatusUnprocessableEntity, before, svc, week, p.errText(c, err))
 	} else if err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func (p *Portal) transferError(c *fiber.Ctx, err error, what string) error {
 	case domain.ENOTFOUND:
 		return errNotFound
 	case domain.EINVALID, domain.ECONFLICT, domain.EFORBIDDEN:
-		return invalid("%s: %s", p.tr(c).T(what), p.word(c, domain.ErrorMessage(err)))
+		return invalid("%s: %s", p.tr(c).T(what), p.errText(c, err))
 	}
 	return err
 }

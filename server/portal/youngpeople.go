@@ -157,7 +157,11 @@ func (p *Portal) handleChronology(c *fiber.Ctx) error {
 	if yp.Erased != nil {
 		return p.render(c, "chronology", "Erased record", map[string]any{"Erased": yp.Erased, "ErasedBy": d.person(yp.Erased.By)})
 	}
-	if to := domain.MergedInto(yp); to != "" {
+	if domain.MergedInto(yp) != "" {
+		to, err := p.keptProfile(c, yp)
+		if err != nil {
+			return err
+		}
 		return p.render(c, "chronology", "%s", map[string]any{"MergedInto": to, "YP": toYPRow(yp, d),
 			"MergedAt": yp.WrittenAt("merged_into"), "MergedBy": d.person(yp.Author("merged_into"))}, str(yp, "known_as"))
 	}
