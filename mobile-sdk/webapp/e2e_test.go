@@ -512,26 +512,34 @@ func (b *tab) syncNow() {
 	b.waitFor(`document.getElementById("pending").textContent === "0"`)
 }
 
+// sharedNote enrols two workers' browser phones; the first adds an encounter
+// in area with note, and both sync until the second shows it.
+func sharedNote(t *testing.T, e *env, area, note string) (a, b *tab) {
+	t.Helper()
+	a = enrolled(t, newBrowser(t, e.chrome), e.base, e.shots, e.workers[0])
+	b = enrolled(t, newBrowser(t, e.chrome), e.base, e.shots, e.workers[1])
+	a.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("area")),
+		chromedp.SetValue(chromedp.ID("area"), area), chromedp.SetValue(chromedp.ID("note"), note), chromedp.Click(chromedp.ID("save")))
+	a.waitFor(`!document.getElementById("home").hidden`)
+	a.syncNow()
+	b.syncNow()
+	if got := b.waitNote(area, note); got != note {
+		t.Fatalf("B sees note %q, want %q", got, note)
+	}
+	return a, b
+}
+
 // TestTwoBrowserPhonesConvergeLikeFieldsim: two workers' browser phones both
 // edit the same note offline, the tabs are closed and reopened, both come
 // back online: both end with the same note holding both workers' text, and
 // it is exactly what two fieldsim (native SDK) phones make of the same edits.
 func TestTwoBrowserPhonesConvergeLikeFieldsim(t *testing.T) {
 	e := setup(t)
-	chrome, bin, base, shots, ws := e.chrome, e.bin, e.base, e.shots, e.workers
+	bin, base, shots, ws := e.bin, e.base, e.shots, e.workers
 	const base0, addA, addB = "Base note.", " A: walked him home.", "B: seen earlier. "
 	want := addB + base0 + addA
 
-	a := enrolled(t, newBrowser(t, chrome), base, shots, ws[0])
-	b := enrolled(t, newBrowser(t, chrome), base, shots, ws[1])
-	a.do(chromedp.Click(chromedp.ID("add")), chromedp.WaitVisible(chromedp.ID("area")),
-		chromedp.SetValue(chromedp.ID("area"), "Shared corner"), chromedp.SetValue(chromedp.ID("note"), base0), chromedp.Click(chromedp.ID("save")))
-	a.waitFor(`!document.getElementById("home").hidden`)
-	a.syncNow()
-	b.syncNow()
-	if got := b.waitNote("Shared corner", base0); got != base0 {
-		t.Fatalf("B sees note %q, want %q", got, base0)
-	}
+	a, b := sharedNote(t, e, "Shared corner", base0)
 
 	// Both offline, both edit, both tabs closed and reopened.
 	tabs := []*tab{a, b}
@@ -648,3 +656,70 @@ func TestFieldAppBrowserKilledMidSave(t *testing.T) {
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// TestLiveNoteEditingConverges: two workers' browser phones open the same
+// note online and type into it at the same time, one at the end and one at
+// the start. Without saving or reloading, both editors come to hold the same
+// text with both workers' words, and each caret stays just after what its
+// worker typed (a merge that replaced the textarea's text would throw it to
+// the end).
+func TestLiveNoteEditingConverges(t *testing.T) {
+	e := setup(t)
+	const base0, addA, addB = "Base note.", " A: walked him home to the flats.", "B: seen earlier by the shops. "
+	want := addB + base0 + addA
+
+	a, b := sharedNote(t, e, "Live corner", base0)
+
+	// Both open the note; A's caret at the end, B's at the start.
+	carets := []int{len(base0), 0}
+	for i, p := range []*tab{a, b} {
+		p.eval(`(() => { for (const li of document.querySelectorAll("#encounters li"))
+			if (li.querySelector("strong").textContent === "Live corner") { li.querySelector("button.edit").click(); return "ok"; } return "none"; })()`)
+		p.waitFor(`!document.getElementById("edit").hidden`)
+		p.eval(fmt.Sprintf(`(() => { const ta = document.getElementById("edit-note"); ta.focus(); ta.setSelectionRange(%d, %d); return "ok"; })()`, carets[i], carets[i]))
+	}
+
+	// Both type at once, a word at a time, so merges land mid-typing.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, p := range []*tab{a, b} {
+		text := []string{addA, addB}[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, w := range strings.SplitAfter(text, " ") {
+				if err := chromedp.Do(p.ctx, chromedp.KeyEvent(w), chromedp.Sleep(150*time.Millisecond)); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	editor := func(p *tab) string { return p.eval(`document.getElementById("edit-note").value`) }
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	defer cancel()
+	chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.getElementById("edit-note").value === %q`, want), chromedp.WithPollingInterval(100*time.Millisecond)))
+	ctx, cancel = context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.getElementById("edit-note").value === %q`, want), chromedp.WithPollingInterval(100*time.Millisecond)))
+	a.shot("08-live-note")
+	if gotA, gotB := editor(a), editor(b); gotA != want || gotB != want {
+		t.Fatalf("live editors: A has %q, B has %q; want both %q", gotA, gotB, want)
+	}
+	for i, p := range []*tab{a, b} {
+		wantCaret := []int{len(want), len(addB)}[i]
+		if got := p.eval(`String(document.getElementById("edit-note").selectionStart)`); got != fmt.Sprint(wantCaret) {
+			t.Errorf("phone %c: caret at %s, want %d (just after what its worker typed)", 'A'+i, got, wantCaret)
+		}
+		if p.eval(`String(document.getElementById("edit").hidden)`) != "false" {
+			t.Errorf("phone %c left the editor", 'A'+i)
+		}
+	}
+}

@@ -120,8 +120,72 @@ function editNote(e) {
   $("edit-area").textContent = val(e, "area");
   $("edit-note").value = val(e, "note");
   $("edit-error").textContent = "";
+  clearTimeout(live.timer);
+  Object.assign(live, { timer: 0, shadow: val(e, "note"), broken: false });
   show("edit");
   $("edit-note").focus();
+  livePump(); // the list may be older than the store
+}
+
+// ---- live note ----
+// While the note is open and the phone online, what the worker types goes
+// into the store as text operations (EditText: a delete and an insert)
+// 300 ms after the last keystroke; each save pokes the SDK's sync loop,
+// which runs one sync at a time. A sync (ours, or one a live-channel poke
+// starts) ends in a status event; the editor then reads the note back and
+// merges what others wrote into the textarea around the caret. live.shadow
+// is the text the editor and the store last agreed on: the local change is
+// the textarea against it. Offline, or after a failed write, Save replaces
+// the text as it always did.
+const live = { timer: 0, shadow: "", broken: false, again: false, running: null };
+const liveDelay = 300;
+
+function liveSoon() {
+  clearTimeout(live.timer);
+  live.timer = setTimeout(() => { live.timer = 0; livePump(); }, liveDelay);
+}
+
+// livePump runs liveStep until nothing is left to do, never twice at once.
+function livePump() {
+  live.again = true;
+  if (!live.running) {
+    live.running = (async () => { while (live.again) { live.again = false; await liveStep(); } })()
+      .catch((e) => { live.broken = true; fail("edit-error", e); })
+      .finally(() => { live.running = null; });
+  }
+  return live.running;
+}
+
+// change is the one span where a and b differ (UTF-16 offsets, never
+// splitting a surrogate pair).
+function change(a, b) {
+  const m = Math.min(a.length, b.length);
+  let p = 0;
+  while (p < m && a[p] === b[p]) p++;
+  if (p > 0 && /[\ud800-\udbff]/.test(a[p - 1])) p--;
+  let s = 0;
+  while (s < m - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
+  if (s > 0 && /[\udc00-\udfff]/.test(a[a.length - s])) s--;
+  return { pos: p, del: a.length - p - s, ins: b.slice(p, b.length - s) };
+}
+
+async function liveStep() {
+  const id = state.editing, ta = $("edit-note");
+  if (!id || $("edit").hidden || live.broken || !navigator.onLine) return;
+  const sent = ta.value;
+  // editText moves our change past the others' words the store holds.
+  const stored = sent !== live.shadow ? await joinedup.editText(id, "note", live.shadow, sent) : val(await joinedup.get(id), "note");
+  if (state.editing !== id) return;
+  live.shadow = sent;
+  if (stored === sent) return;
+  // Typed while the store was busy: send that first, then merge.
+  if (ta.value !== sent) { live.again = true; return; }
+  const d = change(sent, stored);
+  const map = (i) => (i <= d.pos ? i : i >= d.pos + d.del ? i + d.ins.length - d.del : d.pos + d.ins.length);
+  const s = ta.selectionStart, e = ta.selectionEnd, dir = ta.selectionDirection;
+  ta.value = stored;
+  ta.setSelectionRange(map(s), map(e), dir);
+  live.shadow = stored;
 }
 
 async function newEncounter() {
@@ -438,7 +502,12 @@ function wire() {
   $("edit-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      await joinedup.update(state.editing, { note: $("edit-note").value });
+      clearTimeout(live.timer);
+      live.timer = 0;
+      await livePump();
+      // Written live already: writing the whole text again could undo a
+      // change that arrived after the last merge.
+      if (live.broken || !navigator.onLine || $("edit-note").value !== live.shadow) await joinedup.update(state.editing, { note: $("edit-note").value });
       show("home");
       await refresh();
     } catch (e) { fail("edit-error", e); }
@@ -460,7 +529,8 @@ function wire() {
 
   addEventListener("online", () => { setNet(); joinedup.connectivity(true).then(sync).catch(() => {}); });
   addEventListener("offline", () => { setNet(); joinedup.connectivity(false).catch(() => {}); });
-  addEventListener("joinedup-status", () => { refreshStatus().catch(() => {}); });
+  addEventListener("joinedup-status", () => { refreshStatus().catch(() => {}); if (!live.timer) livePump(); });
+  $("edit-note").addEventListener("input", () => { if (navigator.onLine) liveSoon(); });
   addEventListener("joinedup-progress", (ev) => progress(ev.detail));
   addEventListener("joinedup-wiped", () => { stopScan(); show("enrol"); });
   setInterval(() => { if (!$("home").hidden) refresh().catch(() => {}); }, 30000);

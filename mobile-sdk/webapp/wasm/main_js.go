@@ -259,6 +259,12 @@ func main() {
 			}
 		}),
 		"update": one(func(c *mobilesdk.Client, a []js.Value) (any, error) { return none(c.Update(str(a, 0), jsonArg(a[1]))) }),
+		// editText is the live editor's save (see Client.EditText): its
+		// change since it last agreed with the store, moved past the words
+		// others wrote meanwhile; it answers the text the store now holds.
+		"editText": one(func(c *mobilesdk.Client, a []js.Value) (any, error) {
+			return c.EditText(str(a, 0), str(a, 1), str(a, 2), str(a, 3))
+		}),
 		"resolve": one(func(c *mobilesdk.Client, a []js.Value) (any, error) {
 			return none(c.Resolve(str(a, 0), str(a, 1), jsonArg(a[2])))
 		}),
