@@ -451,6 +451,15 @@ func TestPortalJourneys(t *testing.T) {
 	if n := c.eval(`String(document.querySelectorAll("#r-topics .bars").length)`); n != "1" {
 		t.Fatalf("%s topic charts", n)
 	}
+	// Every report draws its chart exactly when its table shows a count
+	// above zero (all suppressed or all zero: no chart, never an empty one).
+	if bad := c.eval(`JSON.stringify([...document.querySelectorAll("section.report")].filter(s =>
+		!!s.querySelector(".bars") !== [...s.querySelectorAll("td")].some(td => /^[1-9][0-9]*$/.test(td.textContent.trim()))).map(s => s.id))`); bad != "[]" {
+		t.Fatalf("reports whose chart does not match their counts: %s", bad)
+	}
+	if n := c.eval(`String(document.querySelectorAll("section.report .bars").length)`); n == "0" {
+		t.Fatal("no report drew a chart")
+	}
 	c.shot("10-reports")
 	c.do(chromedp.Click(chromedp.CSS(`#r-topics a.button`)))
 	csv := waitFile(t, filepath.Join(dl, "topics.csv"))
