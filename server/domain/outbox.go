@@ -153,3 +153,20 @@ type PushTokens interface {
 	RegisterToken(ctx context.Context, deviceID, personID, token, platform string) error
 	RemoveToken(ctx context.Context, token string) error
 }
+
+// UnixMS is how both stores keep an outbox or alert time: milliseconds since
+// the epoch, 0 for "not set" (the zero time).
+func UnixMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// FromUnixMS reads a time UnixMS wrote; 0 is the zero time.
+func FromUnixMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}

@@ -16,7 +16,7 @@ func raiseAlertsTx(ctx context.Context, tx *Tx, alerts []domain.ConcernAlert) er
 			return domain.Errorf(domain.EINTERNAL, "raise concern alert", "alert %q is not well formed", a.ID)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO concern_alerts (id, encounter_id, team_id, level, raised_at)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, a.ID, a.EncounterID, a.TeamID, a.Level, ms(a.RaisedAt)); err != nil {
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, a.ID, a.EncounterID, a.TeamID, a.Level, domain.UnixMS(a.RaisedAt)); err != nil {
 			return err
 		}
 	}
@@ -38,7 +38,7 @@ func (db *DB) ConcernAlerts(ctx context.Context, f domain.ConcernAlertFilter) ([
 			var a domain.ConcernAlert
 			var raised, acked int64
 			err := rows.Scan(&a.ID, &a.EncounterID, &a.TeamID, &a.Level, &raised, &a.AckedBy, &acked, &a.AckNote)
-			a.RaisedAt, a.AckedAt = fromMS(raised), fromMS(acked)
+			a.RaisedAt, a.AckedAt = domain.FromUnixMS(raised), domain.FromUnixMS(acked)
 			return a, err
 		})
 		return err
@@ -59,7 +59,7 @@ func (db *DB) AcknowledgeConcern(ctx context.Context, encounterID, by, note stri
 	var n int64
 	err := db.update(ctx, func(tx *Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE concern_alerts SET acked_by = $1, acked_at = $2, ack_note = $3
-			WHERE encounter_id = $4 AND acked_by IS NULL`, by, ms(tx.now), note, encounterID)
+			WHERE encounter_id = $4 AND acked_by IS NULL`, by, domain.UnixMS(tx.now), note, encounterID)
 		if err != nil {
 			return err
 		}

@@ -33,39 +33,25 @@ func (s *Outbox) now() time.Time {
 	return s.db.Now()
 }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
-
 // Enqueue adds notifications; a known id is ignored.
 func (s *Outbox) Enqueue(ctx context.Context, ns ...domain.Notification) error {
 	return s.db.update(ctx, func(tx *Tx) error { return enqueueTx(ctx, tx, s.now(), ns...) })
 }
 
 func enqueueTx(ctx context.Context, tx *Tx, at time.Time, ns ...domain.Notification) error {
-	now := ms(at)
+	now := domain.UnixMS(at)
 	for _, n := range ns {
 		if err := n.Validate(); err != nil {
 			return err
 		}
-		next := ms(n.NotBefore)
+		next := domain.UnixMS(n.NotBefore)
 		if next == 0 {
 			next = now
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO push_outbox
 			(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
-			n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID, n.Urgent, ms(n.NotBefore), next, now); err != nil {
+			n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID, n.Urgent, domain.UnixMS(n.NotBefore), next, now); err != nil {
 			return fmt.Errorf("push: enqueue %s: %w", n.ID, err)
 		}
 	}
@@ -95,7 +81,7 @@ func (s *Outbox) RegisterToken(ctx context.Context, deviceID, personID, token, p
 	if token == "" || len(token) > 4096 {
 		return errors.New("push: register token: token must be 1..4096 bytes")
 	}
-	now := ms(s.now())
+	now := domain.UnixMS(s.now())
 	return s.db.update(ctx, func(tx *Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM push_tokens WHERE device_id = $1 AND token <> $2`, deviceID, token); err != nil {
 			return err
@@ -134,11 +120,11 @@ func (s *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease t
 			ORDER BY urgent DESC, next_attempt LIMIT $4 FOR UPDATE SKIP LOCKED) due
 		WHERE o.id = due.id
 		RETURNING o.id, o.recipient_kind, o.recipient_id, o.kind, o.record_id, o.urgent, o.not_before, o.attempts`,
-		owner, ms(now.Add(lease)), ms(now), limit)
+		owner, domain.UnixMS(now.Add(lease)), domain.UnixMS(now), limit)
 	out, err := collect(rows, err, func(r pgx.Rows) (c domain.Claimed, err error) {
 		var nb int64
 		err = r.Scan(&c.ID, &c.RecipientKind, &c.RecipientID, &c.Kind, &c.RecordID, &c.Urgent, &nb, &c.Attempts)
-		c.NotBefore = fromMS(nb)
+		c.NotBefore = domain.FromUnixMS(nb)
 		return c, err
 	})
 	if err != nil {
@@ -202,7 +188,7 @@ func (s *Outbox) Targets(ctx context.Context, cs []domain.Claimed) (map[string]d
 // Complete records outcomes of owner's claims; rows whose lease owner has
 // changed (the lease ran out and another sender took them) are left alone.
 func (s *Outbox) Complete(ctx context.Context, owner string, outcomes []domain.Outcome) error {
-	now := ms(s.now())
+	now := domain.UnixMS(s.now())
 	return s.db.update(ctx, func(tx *Tx) error {
 		for _, o := range outcomes {
 			var err error
@@ -216,7 +202,7 @@ func (s *Outbox) Complete(ctx context.Context, owner string, outcomes []domain.O
 					reason = reason[:500]
 				}
 				_, err = tx.Exec(ctx, `UPDATE push_outbox SET state = $1, next_attempt = $2, last_error = $3, lease_owner = NULL, lease_until = NULL
-					WHERE id = $4 AND lease_owner = $5 AND state = 'pending'`, o.State, ms(o.NextAttempt), reason, o.ID, owner)
+					WHERE id = $4 AND lease_owner = $5 AND state = 'pending'`, o.State, domain.UnixMS(o.NextAttempt), reason, o.ID, owner)
 			default:
 				err = fmt.Errorf("unknown outcome state %q", o.State)
 			}

@@ -17,7 +17,7 @@ func raiseAlertsTx(ctx context.Context, tx *sql.Tx, alerts []domain.ConcernAlert
 			return domain.Errorf(domain.EINTERNAL, "raise concern alert", "alert %q is not well formed", a.ID)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO concern_alerts (id, encounter_id, team_id, level, raised_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, a.ID, a.EncounterID, a.TeamID, a.Level, ms(a.RaisedAt)); err != nil {
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, a.ID, a.EncounterID, a.TeamID, a.Level, domain.UnixMS(a.RaisedAt)); err != nil {
 			return err
 		}
 	}
@@ -50,7 +50,7 @@ func (db *DB) ConcernAlerts(ctx context.Context, f domain.ConcernAlertFilter) ([
 			var a domain.ConcernAlert
 			var raised, acked int64
 			err := rows.Scan(&a.ID, &a.EncounterID, &a.TeamID, &a.Level, &raised, &a.AckedBy, &acked, &a.AckNote)
-			a.RaisedAt, a.AckedAt = fromMS(raised), fromMS(acked)
+			a.RaisedAt, a.AckedAt = domain.FromUnixMS(raised), domain.FromUnixMS(acked)
 			return a, err
 		})
 		return err
@@ -78,7 +78,7 @@ func (db *DB) AcknowledgeConcern(ctx context.Context, encounterID, by, note stri
 	var n int64
 	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE concern_alerts SET acked_by = ?, acked_at = ?, ack_note = ?
-			WHERE encounter_id = ? AND acked_by IS NULL`, by, ms(tx.Now()), note, encounterID)
+			WHERE encounter_id = ? AND acked_by IS NULL`, by, domain.UnixMS(tx.Now()), note, encounterID)
 		if err != nil {
 			return err
 		}

@@ -39,20 +39,6 @@ func (s *Outbox) now() time.Time {
 	return s.db.Now()
 }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
-
 // Enqueue writes notifications to the outbox in a transaction of their own
 // (tools and tests; a rule's notifications are written by the store in the
 // transaction of the change that caused them). Enqueueing an id that already
@@ -66,7 +52,7 @@ func enqueueTx(ctx context.Context, tx *sql.Tx, at time.Time, ns ...domain.Notif
 	if len(ns) == 0 {
 		return nil
 	}
-	now := ms(at)
+	now := domain.UnixMS(at)
 	// Plain Exec, not a Prepare per call: the connection's statement cache
 	// keeps the compiled INSERT across calls (a prepare per accepted
 	// changeset was most of this function's cost).
@@ -74,14 +60,14 @@ func enqueueTx(ctx context.Context, tx *sql.Tx, at time.Time, ns ...domain.Notif
 		if err := n.Validate(); err != nil {
 			return err
 		}
-		next := ms(n.NotBefore)
+		next := domain.UnixMS(n.NotBefore)
 		if next == 0 {
 			next = now
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO push_outbox
 			(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`, n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID,
-			n.Urgent, ms(n.NotBefore), next, now); err != nil {
+			n.Urgent, domain.UnixMS(n.NotBefore), next, now); err != nil {
 			return fmt.Errorf("push: enqueue %s: %w", n.ID, err)
 		}
 	}
@@ -123,7 +109,7 @@ func (s *Outbox) RegisterToken(ctx context.Context, deviceID, personID, token, p
 	if token == "" || len(token) > 4096 {
 		return errors.New("push: register token: token must be 1..4096 bytes")
 	}
-	now := ms(s.now())
+	now := domain.UnixMS(s.now())
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`DELETE FROM push_tokens WHERE device_id = ? AND token <> ?`, deviceID, token); err != nil {
@@ -163,7 +149,7 @@ func removeDeviceTokens(ctx context.Context, tx *sql.Tx, deviceID string) error 
 
 // PruneTokens deletes tokens not seen since before (FCM tokens of long-idle apps go stale).
 func (s *Outbox) PruneTokens(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM push_tokens WHERE last_seen < ?`, ms(before))
+	res, err := s.db.write.ExecContext(ctx, `DELETE FROM push_tokens WHERE last_seen < ?`, domain.UnixMS(before))
 	if err != nil {
 		return 0, fmt.Errorf("push: prune tokens: %w", err)
 	}
@@ -190,7 +176,7 @@ func (s *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease t
 				AND (lease_until IS NULL OR lease_until < ?3) ORDER BY next_attempt LIMIT ?4)
 			LIMIT ?4)
 		RETURNING id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, attempts`,
-		owner, ms(now.Add(lease)), ms(now), limit)
+		owner, domain.UnixMS(now.Add(lease)), domain.UnixMS(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("push: claim: %w", err)
 	}
@@ -203,7 +189,7 @@ func (s *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease t
 			&c.Urgent, &nb, &c.Attempts); err != nil {
 			return nil, fmt.Errorf("push: claim: %w", err)
 		}
-		c.NotBefore = fromMS(nb)
+		c.NotBefore = domain.FromUnixMS(nb)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -300,7 +286,7 @@ func (s *Outbox) Targets(ctx context.Context, cs []domain.Claimed) (map[string]d
 // lease owner is no longer owner (its lease expired and another sender took it) does not
 // change the row, but its deliveries and token removals are still recorded: they are facts.
 func (s *Outbox) Complete(ctx context.Context, owner string, outcomes []domain.Outcome) error {
-	now := ms(s.now())
+	now := domain.UnixMS(s.now())
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		sent, err := tx.PrepareContext(ctx, `UPDATE push_outbox SET state = 'sent', sent_at = ?,
 			lease_owner = NULL, lease_until = NULL, last_error = ''
@@ -332,7 +318,7 @@ func (s *Outbox) Complete(ctx context.Context, owner string, outcomes []domain.O
 			case domain.StateSent:
 				_, err = sent.ExecContext(ctx, now, o.ID, owner)
 			case domain.StatePending, domain.StateDead:
-				_, err = other.ExecContext(ctx, o.State, ms(o.NextAttempt), truncate(o.Error, 500), o.ID, owner)
+				_, err = other.ExecContext(ctx, o.State, domain.UnixMS(o.NextAttempt), truncate(o.Error, 500), o.ID, owner)
 			default:
 				err = fmt.Errorf("unknown outcome state %q", o.State)
 			}
@@ -394,10 +380,10 @@ func (s *Outbox) Purge(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM push_deliveries WHERE outbox_id IN
-			(SELECT id FROM push_outbox WHERE state <> 'pending' AND created < ?)`, ms(before)); err != nil {
+			(SELECT id FROM push_outbox WHERE state <> 'pending' AND created < ?)`, domain.UnixMS(before)); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM push_outbox WHERE state <> 'pending' AND created < ?`, ms(before))
+		res, err := tx.ExecContext(ctx, `DELETE FROM push_outbox WHERE state <> 'pending' AND created < ?`, domain.UnixMS(before))
 		if err != nil {
 			return err
 		}
