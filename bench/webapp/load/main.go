@@ -174,7 +174,15 @@ func timeTo(ctx context.Context, url, cond string) (time.Duration, error) {
 		return 0, err
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(4*time.Minute))); err != nil {
-		return 0, err
+		// Say what the page shows, so a page that cannot start is told
+		// apart from a slow one.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer dcancel()
+		shown, derr := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 300) : document.readyState`))
+		if derr != nil {
+			shown = derr.Error()
+		}
+		return 0, fmt.Errorf("%s: %w (the page shows %q)", url, err, shown)
 	}
 	return time.Since(start), nil
 }
