@@ -54,14 +54,36 @@ func Precompress(dir string, quality int) error {
 		if err != nil {
 			return fmt.Errorf("precompress %s: %w", name, err)
 		}
-		if err := os.WriteFile(p+".br", br, 0o644); err != nil {
+		if err := writeFile(p+".br", br); err != nil {
 			return fmt.Errorf("precompress: %w", err)
 		}
-		if err := os.WriteFile(p+".gz", gz, 0o644); err != nil {
+		if err := writeFile(p+".gz", gz); err != nil {
 			return fmt.Errorf("precompress: %w", err)
 		}
 	}
 	return nil
+}
+
+// writeFile replaces p whole (a temporary file renamed over it), so a server
+// reading it meanwhile sees the old copy or the new, never half of one.
+func writeFile(p string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(p), filepath.Base(p)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
 }
 
 func brotliBytes(raw []byte, quality int) ([]byte, error) {
@@ -160,17 +182,31 @@ func qualityAbove0(params string) bool {
 	return true
 }
 
-// engineAssets holds the built files, each read once per build (size and
-// modification time).
+// engineAssets holds the built files, each read once per build: while the
+// file and its compressed copies keep their sizes and times (copies written
+// after the file, as `make webapp` does under a running server, are picked
+// up).
 type engineAssets struct {
 	mu    sync.Mutex
 	files map[string]engineAsset
 }
 
 type engineAsset struct {
-	size    int64
-	modTime time.Time
-	a       *asset
+	stamp string
+	a     *asset
+}
+
+// stamp names what the files at p, p.br and p.gz are now.
+func stamp(p string, fi os.FileInfo) string {
+	s := fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
+	for _, ext := range []string{".br", ".gz"} {
+		if ci, err := os.Stat(p + ext); err == nil {
+			s += fmt.Sprint(" ", ci.Size(), ci.ModTime().UnixNano())
+		} else {
+			s += " -"
+		}
+	}
+	return s
 }
 
 var engines = &engineAssets{files: map[string]engineAsset{}}
@@ -178,7 +214,8 @@ var engines = &engineAssets{files: map[string]engineAsset{}}
 func (c *engineAssets) get(p, ctype string, fi os.FileInfo) (*asset, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.files[p]; ok && e.size == fi.Size() && e.modTime.Equal(fi.ModTime()) {
+	st := stamp(p, fi)
+	if e, ok := c.files[p]; ok && e.stamp == st {
 		return e.a, nil
 	}
 	raw, err := os.ReadFile(p)
@@ -197,7 +234,7 @@ func (c *engineAssets) get(p, ctype string, fi os.FileInfo) (*asset, error) {
 	} else if gz, err := gzipBytes(raw); err == nil {
 		a.add(encGzip, gz)
 	}
-	c.files[p] = engineAsset{size: fi.Size(), modTime: fi.ModTime(), a: a}
+	c.files[p] = engineAsset{stamp: st, a: a}
 	return a, nil
 }
 

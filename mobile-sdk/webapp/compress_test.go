@@ -262,3 +262,31 @@ func FuzzAccepts(f *testing.F) {
 		}
 	})
 }
+
+// TestEngineCopiesWrittenLater: `make webapp` under a running server writes
+// the engine, then its compressed copies; a request in between must not
+// leave the server without them until the next build.
+func TestEngineCopiesWrittenLater(t *testing.T) {
+	dir := t.TempDir()
+	wasm := bytes.Repeat([]byte("\x00asm engine, built "), 4096)
+	if err := os.WriteFile(filepath.Join(dir, "app.wasm"), wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "wasm_exec.js"), []byte("// glue\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := Handler(dir)
+	if w := get(t, h, "/app.wasm", "Accept-Encoding", "gzip, br"); w.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("before the copies: Content-Encoding %q, want the server's own gzip", w.Header().Get("Content-Encoding"))
+	}
+	if err := Precompress(dir, 5); err != nil {
+		t.Fatal(err)
+	}
+	w := get(t, h, "/app.wasm", "Accept-Encoding", "gzip, br")
+	if w.Header().Get("Content-Encoding") != "br" || !bytes.Equal(decoded(t, w), wasm) {
+		t.Fatalf("after the copies: Content-Encoding %q, want br", w.Header().Get("Content-Encoding"))
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
