@@ -46,9 +46,10 @@ func main() {
 	engine := flag.String("engine", "", "directory with app.wasm and wasm_exec.js")
 	chrome := flag.String("chrome", envOr("CHROMIUM_PATH", "/usr/bin/chromium"), "Chromium")
 	runs := flag.Int("runs", 3, "fresh browser profiles per figure")
+	verbose := flag.Bool("v", false, "print each run's times to stderr (for telling a slow link from a slow machine)")
 	out := flag.String("json", "", "write the figures here as JSON")
 	flag.Parse()
-	if err := run(*server, *engine, *chrome, *runs, *out); err != nil {
+	if err := run(*server, *engine, *chrome, *runs, *out, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/webapp/load:", err)
 		os.Exit(1)
 	}
@@ -61,7 +62,7 @@ func envOr(k, def string) string {
 	return def
 }
 
-func run(server, engine, chrome string, runs int, out string) error {
+func run(server, engine, chrome string, runs int, out string, verbose bool) error {
 	base, stop, err := startServer(server, engine)
 	if err != nil {
 		return err
@@ -72,6 +73,10 @@ func run(server, engine, chrome string, runs int, out string) error {
 		m, err := measure(chrome, base)
 		if err != nil {
 			return err
+		}
+		if verbose {
+			fmt.Fprintf(os.Stderr, "run %d: app 3G %v, portal 3G %v, app cached %v, file cached %v\n", i+1,
+				m.app3G.Round(time.Millisecond), m.portal3G.Round(time.Millisecond), m.appCache.Round(time.Millisecond), m.fileCache.Round(time.Millisecond))
 		}
 		app3G, portal3G = append(app3G, m.app3G), append(portal3G, m.portal3G)
 		appCache, fileCache = append(appCache, m.appCache), append(fileCache, m.fileCache)
