@@ -352,12 +352,14 @@ func newBrowser(t *testing.T, chrome string) context.Context {
 	return ctx
 }
 
-// newBrowserAt starts Chromium on the profile in dir; kill ends the process.
-func newBrowserAt(t *testing.T, chrome, dir string) (ctx context.Context, kill func()) {
+// newBrowserAt starts Chromium on the profile in dir, with extra flags;
+// kill ends the process.
+func newBrowserAt(t *testing.T, chrome, dir string, extra ...chromedp.ExecAllocatorOption) (ctx context.Context, kill func()) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(dir),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true)}
+	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	browser, cancelB := chromedp.NewContext(actx)
 	browser, cancelT := context.WithTimeout(browser, 8*time.Minute)
