@@ -69,3 +69,36 @@ func TestWebPushTokenHostile(t *testing.T) {
 		t.Fatalf("%d tokens stored, want only the web phone's", n)
 	}
 }
+
+// FuzzPushTokenBody posts untrusted bodies to POST /v1/push/token as an
+// enrolled phone: the answer is a documented error ({code, message}, 4xx)
+// or a registration; a registered token is exactly one the body held, made
+// only of token characters; a refused body leaves the stored token as it was.
+func FuzzPushTokenBody(f *testing.F) {
+	e := newPushEnv(f)
+	p := e.enrolPhone("w_a")
+	f.Add([]byte(`{"token":"fQ3p0xW7:APA91bH-_x","platform":"web"}`))
+	f.Add([]byte(`{"token":"a b","platform":"web"}`))
+	f.Add([]byte(`{"token":"\u00e9","platform":"android"}`))
+	f.Add([]byte(`{"token":["x"],"platform":"ios"}`))
+	f.Add([]byte(`{"platform":"web","token":"x","token":"y z"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e.t = t
+		before := e.tokens(p.enrol.DeviceID)
+		r := e.untrusted(t, "/v1/push/token", p.auth()["Authorization"], body, false)
+		after := e.tokens(p.enrol.DeviceID)
+		if r.status != 200 {
+			if strings.Join(after, "\n") != strings.Join(before, "\n") {
+				t.Fatalf("a refused body changed the stored token from %v to %v", before, after)
+			}
+			return
+		}
+		if len(after) != 1 {
+			t.Fatalf("registered, but the device holds %v", after)
+		}
+		tok, _, _ := strings.Cut(after[0], "/")
+		if tok == "" || !strings.Contains(string(body), tok) || strings.Trim(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_:.") != "" {
+			t.Fatalf("stored token %q from body %q", tok, body)
+		}
+	})
+}
