@@ -188,7 +188,8 @@ func TestWebPushControl(t *testing.T) {
 
 	// Welsh.
 	b.click("#lang")
-	b.waitFor(`document.documentElement.lang === "cy" && document.getElementById("notify-on").textContent === "Troi hysbysiadau ymlaen"`)
+	b.waitFor(`document.documentElement.lang === "cy" && document.getElementById("notify-on").textContent === "Troi hysbysiadau ymlaen" &&
+		document.getElementById("notify-state").textContent.startsWith("Methu troi hysbysiadau ymlaen")`)
 	b.check("17-sync-notifications-cymraeg")
 	b.click("#lang")
 
@@ -508,6 +509,27 @@ func TestWebPushTokenReachesServer(t *testing.T) {
 		t.Fatalf("after sign-out: Firebase still has %v (calls %v), the server %q", left, calls, tokens())
 	}
 	t.Logf("Firebase calls, all: %v", calls)
+
+	// Enrolled again, notifications come back on by themselves (permission
+	// is granted). The supervisor's device is revoked: its next contact
+	// wipes it, and the token goes at Firebase and on the server too.
+	b.do(chromedp.SetValue(chromedp.ID("code"), code(t, e.base, sup)), chromedp.Click(chromedp.ID("enrol-go")))
+	b.visible("home")
+	b.click(`#nav [data-go="sync"]`)
+	b.waitLong(`document.getElementById("notify").dataset.state === "on"`)
+	if _, _, _, again := fire.state(); len(again) != 1 || !strings.Contains(tokens(), " web "+again[0]) {
+		t.Fatalf("enrolled again: Firebase tokens %v, server %q", again, tokens())
+	}
+	device = b.eval(`new Promise((res, rej) => { const r = indexedDB.open("joinedup"); r.onerror = rej;
+		r.onsuccess = () => { const g = r.result.transaction("meta").objectStore("meta").get("device_id");
+		g.onsuccess = () => { r.result.close(); res(String(g.result)); }; }; })`)
+	admin(t, e.base, fmt.Sprintf("/v1/admin/devices/%s/revoke", device), map[string]string{"reason": "lost phone"})
+	b.click("#st-sync")
+	b.visible("enrol")
+	b.waitFor(`window.__unsubscribed === 2`)
+	if _, _, _, left := fire.state(); len(left) != 0 || tokens() != "" {
+		t.Fatalf("after the wipe: Firebase still has %v, the server %q", left, tokens())
+	}
 	if v := csp.violations(b); len(v) > 0 {
 		t.Fatalf("CSP violations: %v", v)
 	}

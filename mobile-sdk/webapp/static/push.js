@@ -17,12 +17,15 @@
 
 const webpush = { config: null, messaging: null, loading: null, registered: false, attempts: 0 };
 
-// The states of the control (message already translated); #notify's
-// data-state says which (tests read it).
+// The states of the control; #notify's data-state says which (tests read
+// it). message is the English key: data-t lets i18n.apply translate it
+// again when the language changes.
 function pushState(state, message) {
-  const box = $("notify");
+  const box = $("notify"), line = $("notify-state");
   box.dataset.state = state;
-  $("notify-state").textContent = message || "";
+  line.dataset.en = message || "";
+  line.setAttribute("data-t", "");
+  line.textContent = message ? t(message) : "";
   $("notify-on").hidden = state === "on" || state === "working" || state === "unsupported" || state === "blocked";
   $("notify-off").hidden = state !== "on";
 }
@@ -81,20 +84,20 @@ function pushFailed(e) {
   const why = (e && (e.code || e.name)) || "error";
   $("notify").dataset.error = why;
   console.warn("web push:", why, e && e.message ? e.message : "");
-  pushState("failed", t("Could not turn on notifications — try again when online."));
+  pushState("failed", "Could not turn on notifications — try again when online.");
 }
 
 // turnOn is the control's click: the only place permission is asked.
 async function pushTurnOn() {
-  if (!pushSupported()) { pushState("unsupported", t("This browser cannot show notifications.")); return; }
+  if (!pushSupported()) { pushState("unsupported", "This browser cannot show notifications."); return; }
   // Asked first, while the tap still counts as the worker's gesture.
   const perm = await Notification.requestPermission();
-  if (perm === "denied") { pushState("blocked", t("Notifications are blocked for this app: allow them in the browser's site settings.")); return; }
-  if (perm !== "granted") { pushState("off", t("Notifications were not turned on.")); return; }
-  pushState("working", t("Turning on notifications…"));
+  if (perm === "denied") { pushState("blocked", "Notifications are blocked for this app: allow them in the browser's site settings."); return; }
+  if (perm !== "granted") { pushState("off", "Notifications were not turned on."); return; }
+  pushState("working", "Turning on notifications…");
   try {
     await pushSubscribe();
-    pushState("on", t("Notifications are on."));
+    pushState("on", "Notifications are on.");
   } catch (e) { pushFailed(e); }
 }
 
@@ -116,7 +119,7 @@ async function pushTurnOff() {
   pushState("working", "");
   await joinedup.unregisterPushToken().catch(() => {});
   await pushForget();
-  pushState("off", t("Notifications are off."));
+  pushState("off", "Notifications are off.");
 }
 
 // pushStart shows the control when the server has Web Push configured and
@@ -126,19 +129,20 @@ async function pushStart() {
   $("notify").dataset.checked = "1";
   if (!webpush.config || !st.enrolled) { $("notify").hidden = true; return; }
   $("notify").hidden = false;
-  if (!pushSupported()) { pushState("unsupported", t("This browser cannot show notifications.")); return; }
-  if (Notification.permission === "denied") { pushState("blocked", t("Notifications are blocked for this app: allow them in the browser's site settings.")); return; }
+  if (!pushSupported()) { pushState("unsupported", "This browser cannot show notifications."); return; }
+  if (Notification.permission === "denied") { pushState("blocked", "Notifications are blocked for this app: allow them in the browser's site settings."); return; }
   if (Notification.permission !== "granted") { pushState("off", ""); return; }
-  if (webpush.registered || !navigator.onLine) { pushState(webpush.registered ? "on" : "off", webpush.registered ? t("Notifications are on.") : ""); return; }
-  pushState("working", t("Turning on notifications…"));
-  try { await pushSubscribe(); pushState("on", t("Notifications are on.")); } catch (e) { pushFailed(e); }
+  if (webpush.registered || !navigator.onLine) { pushState(webpush.registered ? "on" : "off", webpush.registered ? "Notifications are on." : ""); return; }
+  pushState("working", "Turning on notifications…");
+  try { await pushSubscribe(); pushState("on", "Notifications are on."); } catch (e) { pushFailed(e); }
 }
 
 function pushWire() {
   $("notify-on").addEventListener("click", () => { pushTurnOn(); });
   $("notify-off").addEventListener("click", () => { pushTurnOff(); });
-  addEventListener("joinedup-wiped", () => { $("notify").hidden = true; pushForget(); });
-  addEventListener("joinedup-signedout", () => { $("notify").hidden = true; pushForget(); });
+  const gone = () => { $("notify").hidden = true; pushState("off", ""); pushForget(); };
+  addEventListener("joinedup-wiped", gone);
+  addEventListener("joinedup-signedout", gone);
   addEventListener("online", () => { if (!$("notify").hidden && !webpush.registered) pushStart(); });
   // Shown once the app has started and knows whether it is enrolled.
   addEventListener("joinedup-ready", () => {
