@@ -429,9 +429,7 @@ func TestWebPushTokenReachesServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	device := b.eval(`new Promise((res, rej) => { const r = indexedDB.open("joinedup"); r.onerror = rej;
-		r.onsuccess = () => { const g = r.result.transaction("meta").objectStore("meta").get("device_id");
-		g.onsuccess = () => { r.result.close(); res(String(g.result)); }; }; })`)
+	device := b.deviceID()
 	tokens := func() string {
 		rows, err := db.Query(`SELECT device_id || ' ' || person_id || ' ' || platform || ' ' || token FROM push_tokens ORDER BY token`)
 		if err != nil {
@@ -520,9 +518,7 @@ func TestWebPushTokenReachesServer(t *testing.T) {
 	if _, _, _, again := fire.state(); len(again) != 1 || !strings.Contains(tokens(), " web "+again[0]) {
 		t.Fatalf("enrolled again: Firebase tokens %v, server %q", again, tokens())
 	}
-	device = b.eval(`new Promise((res, rej) => { const r = indexedDB.open("joinedup"); r.onerror = rej;
-		r.onsuccess = () => { const g = r.result.transaction("meta").objectStore("meta").get("device_id");
-		g.onsuccess = () => { r.result.close(); res(String(g.result)); }; }; })`)
+	device = b.deviceID()
 	admin(t, e.base, fmt.Sprintf("/v1/admin/devices/%s/revoke", device), map[string]string{"reason": "lost phone"})
 	b.click("#st-sync")
 	b.visible("enrol")
@@ -533,6 +529,14 @@ func TestWebPushTokenReachesServer(t *testing.T) {
 	if v := csp.violations(b); len(v) > 0 {
 		t.Fatalf("CSP violations: %v", v)
 	}
+}
+
+// deviceID is the server's id for this browser phone, from its IndexedDB.
+func (b *tab) deviceID() string {
+	b.t.Helper()
+	return b.eval(`new Promise((res, rej) => { const r = indexedDB.open("joinedup"); r.onerror = rej;
+		r.onsuccess = () => { const g = r.result.transaction("meta").objectStore("meta").get("device_id");
+		g.onsuccess = () => { r.result.close(); res(String(g.result)); }; }; })`)
 }
 
 // supervisor is the demo team's supervisor (whose phone hears of a high

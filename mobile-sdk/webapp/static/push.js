@@ -107,7 +107,10 @@ async function pushTurnOn() {
 async function pushForget() {
   webpush.registered = false;
   if (!webpush.config || !pushSupported()) return;
-  try { const m = await firebaseMessaging(); await within(m.deleteToken(), 10000); } catch (e) { /* offline: the subscription goes below */ }
+  // Without permission there was never a token: no need to load the SDK.
+  if (Notification.permission === "granted") {
+    try { const m = await firebaseMessaging(); await within(m.deleteToken(), 10000); } catch (e) { /* offline: the subscription goes below */ }
+  }
   try {
     const reg = await navigator.serviceWorker.getRegistration();
     const sub = reg && (await reg.pushManager.getSubscription());
