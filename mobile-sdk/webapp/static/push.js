@@ -12,7 +12,7 @@
 // The token is refreshed at each start while permission is granted (FCM
 // rotates tokens), and deleted at Firebase on sign-out, on a wipe (revoked
 // device) and when the worker turns notifications off; the server forgets
-// it on sign-out (Client.Logout) and on revocation.
+// it on sign-out (Client.Logout), on turning off and on revocation.
 "use strict";
 
 const webpush = { config: null, messaging: null, loading: null, registered: false, attempts: 0 };
