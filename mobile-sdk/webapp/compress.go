@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"os"
 	"path"
@@ -250,40 +251,50 @@ func decodesTo(r io.Reader, want []byte) bool {
 	return err == nil && bytes.Equal(got, want)
 }
 
-// shellAssets are the embedded shell's files, compressed once at first use
-// (some tens of kilobytes: a fraction of a second at Brotli's best).
-var shellAssets = sync.OnceValue(func() map[string]*asset {
-	m := map[string]*asset{}
+// shellFiles are the embedded shell's files by name, each compressed at its
+// first request (some kilobytes to tens of kilobytes: a fraction of a second
+// at Brotli's best, and files a phone never asks for, such as the Firebase
+// SDK when push is off, cost nothing).
+var shellFiles = sync.OnceValue(func() map[string]*shellFile {
+	m := map[string]*shellFile{}
 	_ = fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+		if err == nil && !d.IsDir() {
+			m[strings.TrimPrefix(p, "static/")] = &shellFile{path: p}
 		}
-		raw, err := static.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		name := strings.TrimPrefix(p, "static/")
-		a := newAsset(contentType(name), time.Time{}, raw)
-		if br, err := brotliBytes(raw, BrotliBest); err == nil {
-			a.add(encBrotli, br)
-		}
-		if gz, err := gzipBytes(raw); err == nil {
-			a.add(encGzip, gz)
-		}
-		m[name] = a
-		return nil
+		return err
 	})
 	return m
 })
 
-var shellTypes = map[string]string{
-	".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-	".json": "application/json", ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json",
+type shellFile struct {
+	path string
+	once sync.Once
+	a    *asset
 }
 
-func contentType(name string) string {
-	if t, ok := shellTypes[path.Ext(name)]; ok {
+func (f *shellFile) asset() *asset {
+	f.once.Do(func() {
+		raw, _ := static.ReadFile(f.path) // listed by WalkDir: it is there
+		f.a = newAsset(contentType(f.path, raw), time.Time{}, raw)
+		if br, err := brotliBytes(raw, BrotliBest); err == nil {
+			f.a.add(encBrotli, br)
+		}
+		if gz, err := gzipBytes(raw); err == nil {
+			f.a.add(encGzip, gz)
+		}
+	})
+	return f.a
+}
+
+// contentType is what http.FileServer would say, except that a web app
+// manifest is named as one.
+func contentType(name string, raw []byte) string {
+	ext := path.Ext(name)
+	if ext == ".webmanifest" {
+		return "application/manifest+json"
+	}
+	if t := mime.TypeByExtension(ext); t != "" {
 		return t
 	}
-	return "application/octet-stream"
+	return http.DetectContentType(raw)
 }

@@ -87,11 +87,11 @@ func TestEngineLoad(t *testing.T) {
 	b.eval(`navigator.serviceWorker.ready.then(() => "ready")`)
 	b.waitFor(`!!navigator.serviceWorker.controller`)
 	cached := func(name string) string {
-		return b.eval(`caches.open("joinedup-app-v2").then((c) => c.match("` + name + `")).then((r) => r ? r.headers.get("Date") + " " + r.headers.get("ETag") : "missing")`)
+		return b.eval(`caches.match("` + name + `").then((r) => r ? r.headers.get("Date") + " " + r.headers.get("ETag") : "missing")`)
 	}
 	b.do(chromedp.Navigate(base + "/app/"))
 	b.waitFor(ready)
-	b.waitFor(`caches.open("joinedup-app-v2").then((c) => c.match("wasm_exec.js")).then((r) => !!r)`)
+	b.waitFor(`caches.match("wasm_exec.js").then((r) => !!r)`)
 	before := cached("app.wasm")
 	if strings.HasPrefix(before, "missing") {
 		b.fail("the engine is not in the service worker's cache")
@@ -106,7 +106,7 @@ func TestEngineLoad(t *testing.T) {
 	}
 	b.do(chromedp.Navigate(base + "/app/"))
 	b.waitFor(ready)
-	b.waitFor(`caches.open("joinedup-app-v2").then((c) => c.match("wasm_exec.js")).then((r) => r.text()).then((s) => s.includes("a new version"))`)
+	b.waitFor(`caches.match("wasm_exec.js").then((r) => r.text()).then((s) => s.includes("a new version"))`)
 	// The engine's write, had there been one, started with wasm_exec.js's.
 	b.waitFor(`new Promise((res) => setTimeout(() => res(true), 1000))`)
 	if after := cached("app.wasm"); after != before {

@@ -150,7 +150,10 @@ func measure(chrome, base string) (measurement, error) {
 	if m.app3G, err = timeTo(ctx, base+"/app/", ready); err != nil {
 		return m, fmt.Errorf("app over 3G: %w", err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.serviceWorker.ready.then(() => caches.open("joinedup-app-v2")).then((c) => c.match("app.wasm")).then((r) => r ? "ok" : "missing")`, chromedp.EvalAwaitPromise)); err != nil {
+	// Until the service worker has the engine cached (whatever its cache is
+	// called this version).
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`navigator.serviceWorker.ready.then(() => caches.match("app.wasm")).then((r) => !!r)`,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(4*time.Minute))); err != nil {
 		return m, fmt.Errorf("service worker: %w", err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!navigator.serviceWorker.controller`, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
