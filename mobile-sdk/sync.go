@@ -259,8 +259,9 @@ func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cre
 	}
 	purged := purgesToConfirm(st)
 	dirVersion, _ := st.Meta("directory_version")
+	rosterVersion, _ := st.Meta("roster_version")
 	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged,
-		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion}, frames)
+		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion, RosterVersion: rosterVersion}, frames)
 	if err != nil {
 		return false, err
 	}
@@ -478,6 +479,10 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 	if hdr.Directory != nil {
 		b.Meta["directory"] = mustJSON(hdr.Directory.Services)
 		b.Meta["directory_version"] = hdr.Directory.Version
+	}
+	if hdr.Roster != nil {
+		b.Meta["roster"] = mustJSON(hdr.Roster.Workers)
+		b.Meta["roster_version"] = hdr.Roster.Version
 	}
 	if err := noteProgress(st, b.Meta, hdr); err != nil {
 		return nil, false, err

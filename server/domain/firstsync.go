@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"slices"
 	"time"
@@ -116,6 +118,22 @@ func DirectoryFor(version string, svcs []Service) *protocol.Directory {
 			Hours: s.Hours, TZ: s.TZ, Pathway: s.Pathway, SharedFields: s.SharedFields})
 	}
 	return d
+}
+
+// RosterFor is the team roster as a device whose copy is version have
+// receives it: nil when have is current. The version is a digest of the
+// roster itself, so a worker who joins, leaves, moves team, is renamed or
+// deactivated changes it with no counter to keep.
+func RosterFor(have string, people []protocol.RosterPerson) *protocol.Roster {
+	h := sha256.New()
+	for _, p := range people {
+		h.Write([]byte(p.ID + "\x00" + p.Name + "\x00"))
+	}
+	version := hex.EncodeToString(h.Sum(nil)[:10])
+	if version == have {
+		return nil
+	}
+	return &protocol.Roster{Version: version, Workers: append(make([]protocol.RosterPerson, 0, len(people)), people...)}
 }
 
 // CheckFetch refuses what no fetch may ask, whoever asks: a service's and

@@ -74,6 +74,9 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if err := pullDirectory(ctx, tx, req.DirectoryVersion, res); err != nil {
 		return err
 	}
+	if err := pullRoster(ctx, tx, scope, req.RosterVersion, res); err != nil {
+		return err
+	}
 	if !cur.Snapshot {
 		entered, err := scopeMoves(ctx, tx, scope, cur.Seq, now, res)
 		if err != nil {
@@ -154,6 +157,28 @@ func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncRes
 		return err
 	}
 	res.Directory = domain.DirectoryFor(version, svcs)
+	return nil
+}
+
+// pullRoster adds the device's teams' roster to res when the device's copy
+// (version have) is not the current one: the teams of the device's scope,
+// never anything the request names (see server/sqlite's pullRoster).
+func pullRoster(ctx context.Context, tx *Tx, scope domain.Scope, have string, res *domain.SyncResult) error {
+	var people []protocol.RosterPerson
+	if !scope.All && !scope.Practitioner() && len(scope.Teams) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id, name FROM people
+			WHERE deactivated IS NULL AND role IN ('worker', 'supervisor')
+			AND (team_id = ANY($1) OR id IN (SELECT person_id FROM team_supervisors WHERE team_id = ANY($1)))
+			ORDER BY name COLLATE "C", id COLLATE "C"`, scope.Teams)
+		people, err = collect(rows, err, func(r pgx.Rows) (protocol.RosterPerson, error) {
+			var p protocol.RosterPerson
+			return p, r.Scan(&p.ID, &p.Name)
+		})
+		if err != nil {
+			return fmt.Errorf("roster: %w", err)
+		}
+	}
+	res.Roster = domain.RosterFor(have, people)
 	return nil
 }
 

@@ -87,6 +87,9 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if err := pullDirectory(ctx, tx, req.DirectoryVersion, res); err != nil {
 		return err
 	}
+	if err := pullRoster(ctx, tx, scope, req.RosterVersion, res); err != nil {
+		return err
+	}
 	filter, fargs := scopeFilter(scope)
 	if !cur.snapshot {
 		// Records that left or entered the scope since the cursor.
@@ -189,6 +192,43 @@ func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncRes
 		return err
 	}
 	res.Directory = domain.DirectoryFor(version, svcs)
+	return nil
+}
+
+// pullRoster adds the device's teams' roster to res when the device's copy
+// (version have) is not the current one. The teams are the device's scope,
+// read from its person, never from the request: a phone can only ever learn
+// its own teams' people. A service's or an admin's device gets none.
+func pullRoster(ctx context.Context, tx *Tx, scope domain.Scope, have string, res *domain.SyncResult) error {
+	var people []protocol.RosterPerson
+	if !scope.All && !scope.Practitioner() && len(scope.Teams) > 0 {
+		in := "?" + strings.Repeat(",?", len(scope.Teams)-1)
+		args := make([]any, 0, 2*len(scope.Teams))
+		for range 2 {
+			for _, t := range scope.Teams {
+				args = append(args, t)
+			}
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, name FROM people
+			WHERE deactivated IS NULL AND role IN ('worker', 'supervisor')
+			AND (team_id IN (`+in+`) OR id IN (SELECT person_id FROM team_supervisors WHERE team_id IN (`+in+`)))
+			ORDER BY name, id`, args...)
+		if err != nil {
+			return fmt.Errorf("roster: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p protocol.RosterPerson
+			if err := rows.Scan(&p.ID, &p.Name); err != nil {
+				return err
+			}
+			people = append(people, p)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	res.Roster = domain.RosterFor(have, people)
 	return nil
 }
 
