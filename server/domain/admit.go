@@ -206,6 +206,23 @@ func target(l AdmitLookup, cs *syncengine.Changeset, ops []int, b *Stored, r *sy
 				return t, err
 			}
 		}
+	case syncengine.TypeEncounter:
+		for _, i := range ops {
+			o := cs.Ops[i]
+			if o.Kind != syncengine.OpAdd || o.Field != "workers" {
+				continue
+			}
+			// The writer (the changeset's author, bound to the device by
+			// CheckIdentity) needs no lookup: the policy lets them name
+			// themselves.
+			w := &Actor{PersonID: o.Elem}
+			if o.Elem != cs.Author {
+				if w, err = l.Actor(o.Elem); err != nil {
+					return t, err
+				}
+			}
+			t.WorkersAdded = append(t.WorkersAdded, w)
+		}
 	}
 	return t, nil
 }

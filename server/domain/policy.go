@@ -128,6 +128,9 @@ type Target struct {
 	// Assignee is the server's view of the person a follow-up is assigned
 	// to by the action (nil: unknown person).
 	Assignee *Actor
+	// WorkersAdded is the server's view of each person the action adds to
+	// an encounter's "workers present" (nil: unknown person).
+	WorkersAdded []*Actor
 }
 
 // Relation is how a rule's target must relate to the actor.
@@ -261,6 +264,16 @@ func preconditions(who Actor, a Action, t Target) error {
 	if t.Type == TypeYoungPerson && a.Verb == VerbSet && a.Field == "merged_into" &&
 		!RulesAllow(rules, who, Action{Verb: VerbMerge}, t) {
 		return forbid("only a supervisor merges young people's profiles")
+	}
+	// Workers present are the writer or the team's own people: the roster a
+	// phone offers. Only names added are checked, so editing an encounter
+	// whose worker has since left or moved team is not refused.
+	if t.Type == TypeEncounter && a.Verb == VerbSet && a.Field == "workers" {
+		for _, w := range t.WorkersAdded {
+			if w == nil || w.PersonID != who.PersonID && (w.Role != RoleWorker && w.Role != RoleSupervisor || !slices.Contains(w.Teams, t.Team)) {
+				return forbid("workers present at an encounter must be workers or supervisors of its team")
+			}
+		}
 	}
 	if t.Type == TypeFollowUp && a.Verb == VerbSet && a.Field == "assignee" {
 		if t.Assignee == nil || (t.Assignee.Role != RoleWorker && t.Assignee.Role != RoleSupervisor) ||
