@@ -613,6 +613,7 @@ type apiError struct {
 type serverError struct {
 	status int
 	body   apiError
+	lang   string // the language the server worded the message in ("" English)
 }
 
 func (e *serverError) Error() string {
@@ -636,7 +637,8 @@ func (c *Client) wipeRequested(err error) bool {
 func (c *Client) call(ctx context.Context, url, cred, contentType string, body []byte, decode func([]byte) error) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
 	defer cancel()
-	r, err := c.link.post(ctx, url, cred, contentType, body)
+	lang, _ := c.lang.Load().(string)
+	r, err := c.link.post(ctx, url, cred, contentType, lang, body)
 	if errors.Is(err, errBadAddress) {
 		return 0, errorf(syncengine.EINVALID, "sync", "bad server address")
 	} else if err != nil {
@@ -652,7 +654,7 @@ func (c *Client) call(ctx context.Context, url, cred, contentType string, body [
 		if json.Unmarshal(b, &e) != nil || e.Code == "" {
 			e = apiError{Code: ENETWORK, Message: fmt.Sprintf("the server answered HTTP %d", r.status)}
 		}
-		return len(b), &syncengine.Error{Code: e.Code, Op: "sync", Message: e.Message, Err: &serverError{r.status, e}}
+		return len(b), &syncengine.Error{Code: e.Code, Op: "sync", Message: e.Message, Err: &serverError{r.status, e, r.lang}}
 	}
 	if err := decode(b); err != nil {
 		return len(b), &syncengine.Error{Code: EPROTOCOL, Op: "sync", Message: "the server's answer is not understood", Err: err}
