@@ -1,10 +1,9 @@
 package domain
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -120,21 +119,23 @@ func DirectoryFor(version string, svcs []Service) *protocol.Directory {
 	return d
 }
 
-// RosterFor is the team roster as a device whose copy is version have
-// receives it: nil when have is current. The version is a digest of the
-// roster itself, so a worker who joins, leaves, moves team, is renamed or
-// deactivated changes it with no counter to keep.
-func RosterFor(have string, people []protocol.RosterPerson) *protocol.Roster {
-	h := sha256.New()
-	for _, p := range people {
-		h.Write([]byte(p.ID + "\x00" + p.Name + "\x00"))
-	}
-	version := hex.EncodeToString(h.Sum(nil)[:10])
-	if version == have {
-		return nil
-	}
+// RosterVersion is the version of the roster a device with scope holds
+// when the store's roster counter (bumped by triggers on every change to
+// people and supervised teams) is counter: a change to anyone, or to the
+// device's teams or role, makes another, and the roster is sent again.
+// Whatever version a request names, what is sent is the device's own.
+func RosterVersion(counter int64, scope Scope) string {
+	return strconv.FormatInt(counter, 10) + "." + scope.Tag()
+}
+
+// RosterFor is the team roster as phones receive it.
+func RosterFor(version string, people []protocol.RosterPerson) *protocol.Roster {
 	return &protocol.Roster{Version: version, Workers: append(make([]protocol.RosterPerson, 0, len(people)), people...)}
 }
+
+// RosterScope reports whether a device with scope has a roster: a team's
+// phone. A service's or an admin's device is sent an empty one.
+func RosterScope(scope Scope) bool { return !scope.All && !scope.Practitioner() && len(scope.Teams) > 0 }
 
 // CheckFetch refuses what no fetch may ask, whoever asks: a service's and
 // an admin's devices hold their whole scope already; paging the rest needs

@@ -161,15 +161,27 @@ func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncRes
 }
 
 // pullRoster adds the device's teams' roster to res when the device's copy
-// (version have) is not the current one: the teams of the device's scope,
-// never anything the request names (see server/sqlite's pullRoster).
+// (version have) is not the current one; an idle sync reads one row. The
+// teams are the device's scope, never anything the request names (see
+// server/sqlite's pullRoster).
 func pullRoster(ctx context.Context, tx *Tx, scope domain.Scope, have string, res *domain.SyncResult) error {
+	var counter int64
+	if err := tx.QueryRow(ctx, `SELECT version FROM roster_version WHERE one = 1`).Scan(&counter); err != nil {
+		return fmt.Errorf("roster version: %w", err)
+	}
+	version := domain.RosterVersion(counter, scope)
+	if version == have {
+		return nil
+	}
 	var people []protocol.RosterPerson
-	if !scope.All && !scope.Practitioner() && len(scope.Teams) > 0 {
-		rows, err := tx.Query(ctx, `SELECT id, name FROM people
-			WHERE deactivated IS NULL AND role IN ('worker', 'supervisor')
-			AND (team_id = ANY($1) OR id IN (SELECT person_id FROM team_supervisors WHERE team_id = ANY($1)))
-			ORDER BY name COLLATE "C", id COLLATE "C"`, scope.Teams)
+	if domain.RosterScope(scope) {
+		rows, err := tx.Query(ctx, `SELECT id, name FROM (
+				SELECT id, name FROM people
+				WHERE team_id = ANY($1) AND deactivated IS NULL AND role IN ('worker', 'supervisor')
+				UNION
+				SELECT p.id, p.name FROM team_supervisors s JOIN people p ON p.id = s.person_id
+				WHERE s.team_id = ANY($1) AND p.deactivated IS NULL AND p.role = 'supervisor'
+			) roster ORDER BY name COLLATE "C", id COLLATE "C"`, scope.Teams)
 		people, err = collect(rows, err, func(r pgx.Rows) (protocol.RosterPerson, error) {
 			var p protocol.RosterPerson
 			return p, r.Scan(&p.ID, &p.Name)
@@ -178,7 +190,7 @@ func pullRoster(ctx context.Context, tx *Tx, scope domain.Scope, have string, re
 			return fmt.Errorf("roster: %w", err)
 		}
 	}
-	res.Roster = domain.RosterFor(have, people)
+	res.Roster = domain.RosterFor(version, people)
 	return nil
 }
 
