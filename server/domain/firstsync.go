@@ -135,7 +135,9 @@ func RosterFor(version string, people []protocol.RosterPerson) *protocol.Roster 
 
 // RosterScope reports whether a device with scope has a roster: a team's
 // phone. A service's or an admin's device is sent an empty one.
-func RosterScope(scope Scope) bool { return !scope.All && !scope.Practitioner() && len(scope.Teams) > 0 }
+func RosterScope(scope Scope) bool {
+	return !scope.All && !scope.Practitioner() && len(scope.Teams) > 0
+}
 
 // CheckFetch refuses what no fetch may ask, whoever asks: a service's and
 // an admin's devices hold their whole scope already; paging the rest needs
