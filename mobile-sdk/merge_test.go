@@ -73,25 +73,7 @@ func TestMergeReachesBothPhones(t *testing.T) {
 	// Phone 2 goes on writing about the profile that is about to be merged.
 	must(t, p2.InsertText(enc2, "note", int64(len([]rune("Jayden by the shops."))), " Said he is cold at night."))
 	s.now = s.now.Add(time.Hour)
-	_, err = s.db.ServerEdit(ctx, "sup_a", func(tx *syncengine.Txn) error {
-		m := domain.MergeRequest{Reason: "same young person, met by two workers", By: "Sup A", At: "2 March 2026"}
-		var err error
-		if m.Winner, err = tx.Record(syncengine.RecordID(keep)); err != nil {
-			return err
-		}
-		if m.Loser, err = tx.Record(syncengine.RecordID(lose)); err != nil {
-			return err
-		}
-		for _, id := range []string{enc2, ref, fu} {
-			r, err := tx.Record(syncengine.RecordID(id))
-			if err != nil {
-				return err
-			}
-			m.About = append(m.About, r)
-		}
-		return domain.Merge(tx, m)
-	})
-	must(t, err)
+	s.mergeOnServer(keep, lose, enc2, ref, fu)
 	for range 2 {
 		for _, c := range []*Client{p2, p1} {
 			mustS(t)(c.SyncNow())

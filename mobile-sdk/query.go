@@ -52,12 +52,16 @@ func (c *Client) Conflicts(id string) (string, error) {
 	return mustJSON(v.Conflicts), nil
 }
 
-func (c *Client) list(q localstore.Query) (string, error) {
+func (c *Client) find(q localstore.Query) ([]*syncengine.Record, error) {
 	st, _, err := c.state(false)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	recs, err := st.Find(q)
+	return st.Find(q)
+}
+
+func (c *Client) list(q localstore.Query) (string, error) {
+	recs, err := c.find(q)
 	if err != nil {
 		return "", err
 	}
@@ -77,15 +81,7 @@ func views(recs []*syncengine.Record) (string, error) {
 // Young people merged into another profile (syncengine.MergedInto) are left
 // out: the kept profile stands for them, and its Chronology holds theirs.
 func (c *Client) List(typ string) (string, error) {
-	q := localstore.Query{Type: typ, Live: true, Order: localstore.ByUpdatedDesc}
-	if typ != syncengine.TypeYoungPerson {
-		return c.list(q)
-	}
-	st, _, err := c.state(false)
-	if err != nil {
-		return "", err
-	}
-	recs, err := st.Find(q)
+	recs, err := c.find(localstore.Query{Type: typ, Live: true, Order: localstore.ByUpdatedDesc})
 	if err != nil {
 		return "", err
 	}
