@@ -689,6 +689,11 @@ func TestOnlySupervisorsSignOffOrReopen(t *testing.T) {
 func TestWorkersPresentMustBeTheTeamsPeople(t *testing.T) {
 	e := newEnv(t)
 	base := e.serve(t)
+	// A colleague who moved to team B after a phone, offline, recorded them.
+	moved := domain.Person{ID: "w_moved", Name: "Moved", Role: "worker", TeamID: "team_a"}
+	must(t, e.db.UpsertPerson(context.Background(), moved))
+	moved.TeamID = "team_b"
+	must(t, e.db.UpsertPerson(context.Background(), moved))
 	a := e.hostilePhone(base, "w_a")
 	encounter := func(workers ...string) func(tx *syncengine.Txn) error {
 		return func(tx *syncengine.Txn) error {
@@ -712,6 +717,7 @@ func TestWorkersPresentMustBeTheTeamsPeople(t *testing.T) {
 		{[]string{"w_a"}, true},
 		{[]string{"w_a", "w_a2", "sup_a"}, true},
 		{[]string{"w_a", "w_b"}, false},
+		{[]string{"w_a", "w_moved"}, true},
 		{[]string{"prac_h"}, false},
 		{[]string{"admin"}, false},
 		{[]string{"nobody_known"}, false},

@@ -31,6 +31,9 @@ type AdmitLookup interface {
 	Actor(personID string) (*Actor, error)
 	// TeamExists reports whether the organisation has the team.
 	TeamExists(id string) (bool, error)
+	// WasOnTeam reports whether the person has left the team: moved to
+	// another, or stopped supervising it.
+	WasOnTeam(personID, team string) (bool, error)
 }
 
 // CheckIdentity refuses changesets whose replica is not bound to the device
@@ -215,10 +218,17 @@ func target(l AdmitLookup, cs *syncengine.Changeset, ops []int, b *Stored, r *sy
 			// The writer (the changeset's author, bound to the device by
 			// CheckIdentity) needs no lookup: the policy lets them name
 			// themselves.
-			w := &Actor{PersonID: o.Elem}
+			w := WorkerPresent{Actor: &Actor{PersonID: o.Elem}}
 			if o.Elem != cs.Author {
-				if w, err = l.Actor(o.Elem); err != nil {
+				if w.Actor, err = l.Actor(o.Elem); err != nil {
 					return t, err
+				}
+				// Someone who has since left the team may have been there
+				// when a phone, offline, recorded the encounter.
+				if w.Actor != nil && !slices.Contains(w.Actor.Teams, t.Team) && t.Team != "" {
+					if w.WasOnTeam, err = l.WasOnTeam(o.Elem, t.Team); err != nil {
+						return t, err
+					}
 				}
 			}
 			t.WorkersAdded = append(t.WorkersAdded, w)

@@ -378,6 +378,50 @@ func testRoster(t *testing.T, e *env) {
 	want("after a supervisor was deactivated", a.sync(0).Roster, "sup_a", "w_a")
 }
 
+// An encounter's workers present are the writer and the team's workers and
+// supervisors, or someone who has left the team since (a phone offline
+// recorded them); another team's worker is quarantined.
+func testWorkersPresent(t *testing.T, e *env) {
+	e.must(e.s.UpsertPerson(e.ctx, domain.Person{ID: "w_moved", Name: "Moved Worker", Role: domain.RoleWorker, TeamID: "team_a", TZ: "Europe/London"}))
+	e.must(e.s.UpsertPerson(e.ctx, domain.Person{ID: "w_moved", Name: "Moved Worker", Role: domain.RoleWorker, TeamID: "team_b", TZ: "Europe/London"}))
+	a := e.enrolPhone("w_a")
+	a.sync(0)
+	for _, tc := range []struct {
+		workers []string
+		want    string
+	}{
+		{[]string{"w_a", "sup_a"}, protocol.StatusAccepted},
+		{[]string{"w_a", "w_moved"}, protocol.StatusAccepted},
+		{[]string{"w_a", "w_b"}, protocol.StatusQuarantined},
+		{[]string{"prac_h"}, protocol.StatusQuarantined},
+	} {
+		a.edit(func(tx *syncengine.Txn) error {
+			id, err := tx.Create(syncengine.TypeEncounter)
+			if err != nil {
+				return err
+			}
+			if err := set(tx, id, "team_id", "team_a", "area", "by the skate ramp", "started_at", e.now.Add(-time.Hour)); err != nil {
+				return err
+			}
+			for _, w := range tc.workers {
+				if err := tx.Add(id, "workers", w); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		r := a.sync(0)
+		if len(r.Results) != 1 || r.Results[0].Status != tc.want {
+			t.Fatalf("workers %v: %+v, want %s", tc.workers, r.Results, tc.want)
+		}
+		if tc.want == protocol.StatusQuarantined {
+			// The phone's replica holds the refused change: start afresh.
+			a = e.enrolPhone("w_a")
+			a.sync(0)
+		}
+	}
+}
+
 // Random edits to old and recent records, interleaved with a partial
 // phone's pulls and fetches: every record the phone holds always matches
 // the store's after a pull, and once it has fetched the rest it holds

@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"FetchRestPagesTheRest", testFetchRest},
 		{"DirectoryReachesPhones", testDirectory},
 		{"RosterIsTheDevicesOwnTeam", testRoster},
+		{"WorkersPresentAreTheTeams", testWorkersPresent},
 		{"PartialPhoneConverges", testPartialPhoneConverges},
 	}
 	for _, tc := range tests {
