@@ -269,7 +269,7 @@ async function newEncounter() {
   $("enc-error").textContent = "";
   // Workers present: this worker, checked, and the rest of the team's
   // roster as the server last sent it (only this phone's own teams).
-  const [me, roster] = await Promise.all([joinedup.me().catch(() => ""), joinedup.workers().catch(() => [])]);
+  const [me, roster] = await Promise.all([joinedup.me().catch(() => ""), joinedup.workers ? joinedup.workers().catch(() => []) : []]);
   $("enc-me").querySelector("input").value = me;
   const crew = $("enc-workers");
   for (const old of crew.querySelectorAll("label:not(#enc-me)")) old.remove();
@@ -541,9 +541,17 @@ async function start() {
   try { await begin(); } finally { registerWorker(); }
 }
 
+// tellLanguage passes the page's language to the engine, which sends it
+// with every request. Before the engine has loaded, begin() does; an older
+// engine still in a cache has no language() and sends none.
+function tellLanguage() {
+  if (typeof joinedup !== "object" || !joinedup.language) return Promise.resolve();
+  return joinedup.language(i18n.lang).catch(() => {});
+}
+
 async function begin() {
   await joinedup.ready();
-  await joinedup.language(i18n.lang).catch(() => {});
+  await tellLanguage();
   setNet();
   await joinedup.connectivity(navigator.onLine).catch(() => {});
   const st = await joinedup.status();
@@ -554,7 +562,12 @@ async function begin() {
 }
 
 function wire() {
-  $("lang").addEventListener("click", () => { i18n.set(i18n.lang === "cy" ? "en" : "cy"); joinedup.language(i18n.lang).catch(() => {}); setNet(); refresh().catch(() => {}); });
+  $("lang").addEventListener("click", () => {
+    i18n.set(i18n.lang === "cy" ? "en" : "cy");
+    tellLanguage();
+    setNet();
+    refresh().catch(() => {});
+  });
   $("enrol-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const r = codeFrom($("code").value);
