@@ -17,7 +17,7 @@ type fetchLink struct{}
 
 func defaultLink() link { return fetchLink{} }
 
-func (fetchLink) post(ctx context.Context, url, cred, contentType, lang string, body []byte) (*reply, error) {
+func (fetchLink) send(ctx context.Context, method, url, cred, contentType, lang string, body []byte) (*reply, error) {
 	headers := map[string]any{"Content-Type": contentType}
 	if cred != "" {
 		headers["Authorization"] = "Bearer " + cred
@@ -25,7 +25,7 @@ func (fetchLink) post(ctx context.Context, url, cred, contentType, lang string, 
 	if lang != "" {
 		headers["Accept-Language"] = lang
 	}
-	resp, stop, err := fetch(ctx, "POST", url, headers, body)
+	resp, stop, err := fetch(ctx, method, url, headers, body)
 	if err != nil {
 		return nil, err
 	}
