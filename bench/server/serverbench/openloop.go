@@ -225,6 +225,7 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 		if err != nil {
 			return err
 		}
+		gen0 := selfCPU()
 		lat, failed, skipped, wall := runRate(rate, step, func(seq int) func() error {
 			// The next free device, round robin: a phone never has two
 			// syncs in flight.
@@ -245,15 +246,20 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 		if err != nil {
 			return err
 		}
+		gen := selfCPU() - gen0
 		done := len(lat)
-		perSync := time.Duration(0)
+		perSync, genSync := time.Duration(0), time.Duration(0)
 		if done > 0 {
 			perSync = (cpu1 - cpu0) / time.Duration(done)
+			genSync = gen / time.Duration(done)
 		}
 		p50, p99 := pct(lat, 50), pct(lat, 99)
 		ok := failed == 0 && skipped == 0 && p99 < 250*time.Millisecond
-		line := fmt.Sprintf("  %5d syncs/s offered: %5.0f/s served, p50 %s (%.1fx idle), p99 %s (%.1fx idle), server CPU %s/sync (%.1fx a raw SQLite write), errors %d, no free device %d",
-			rate, float64(done)/wall.Seconds(), p50, ratio(p50, idle), p99, ratio(p99, idle), perSync.Round(time.Microsecond), ratio(perSync, rawWrite), failed, skipped)
+		// The generator's own CPU and the machine's load show whether a
+		// missed rate is the server's doing or the machine's.
+		line := fmt.Sprintf("  %5d syncs/s offered: %5.0f/s served, p50 %s (%.1fx idle), p99 %s (%.1fx idle), server CPU %s/sync (%.1fx a raw SQLite write), generator CPU %s/sync, load %s, errors %d, no free device %d",
+			rate, float64(done)/wall.Seconds(), p50, ratio(p50, idle), p99, ratio(p99, idle), perSync.Round(time.Microsecond), ratio(perSync, rawWrite),
+			genSync.Round(time.Microsecond), loadavg(), failed, skipped)
 		fmt.Println(line)
 		if !ok {
 			misses++
