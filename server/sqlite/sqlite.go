@@ -83,6 +83,10 @@ type DB struct {
 	srv   *syncengine.Replica
 	srvSt *ServerStore
 
+	// auth keeps authenticated devices while nothing about them changed
+	// (authcache.go).
+	auth authCache
+
 	// states keeps decoded record states by their stored bytes, so a push
 	// to a long-edited note does not decode it again (see loadRecord).
 	states *syncengine.StateCache
