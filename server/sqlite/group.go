@@ -204,12 +204,3 @@ func (db *DB) answerAll(batch []*groupJob, err error) bool {
 	}
 	return true
 }
-
-// takeFrom moves the records queued in from to the end of q, each in its
-// latest state, and empties from.
-func (q *searchQueue) takeFrom(from *searchQueue) {
-	for _, id := range from.order {
-		q.add(from.recs[id])
-	}
-	from.reset()
-}
