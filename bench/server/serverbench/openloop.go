@@ -40,6 +40,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/joinedup/joinedup/bench/internal/benchkit"
+	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
@@ -49,6 +50,7 @@ import (
 // serve is the child process: the API over the database at dir until stdin
 // closes. It prints its URL on the first line of stdout.
 func serve(dir string) error {
+	api.TuneRuntime() // as server/cmd/joinedup does
 	s, err := startServer(dir)
 	if err != nil {
 		return err
@@ -124,6 +126,7 @@ func (c *child) cpu() (time.Duration, error) {
 type olDevice struct {
 	cred   string
 	cursor atomic.Value // string
+	dir    atomic.Value // string: the service directory version held, as a phone sends it
 	busy   atomic.Bool
 	next   atomic.Int64 // index of the next prepared changeset
 	pushes []string     // prepared changesets, base64
@@ -174,6 +177,10 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 			return err
 		}
 		d.cursor.Store(r.Cursor)
+		d.dir.Store("")
+		if r.Directory != nil {
+			d.dir.Store(r.Directory.Version)
+		}
 	}
 
 	// Baselines: the idle server's round trip, and one raw SQLite write.
@@ -195,7 +202,7 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 		idle, rawWrite)
 
 	syncOnce := func(d *olDevice, push bool) error {
-		req := protocol.Request{Cursor: d.cursor.Load().(string)}
+		req := protocol.Request{Cursor: d.cursor.Load().(string), DirectoryVersion: d.dir.Load().(string)}
 		if push {
 			k := d.next.Add(1) - 1
 			if int(k) < len(d.pushes) {
@@ -212,6 +219,9 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 			}
 		}
 		d.cursor.Store(r.Cursor)
+		if r.Directory != nil {
+			d.dir.Store(r.Directory.Version)
+		}
 		return nil
 	}
 
