@@ -141,6 +141,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 	// dropped with its savepoint.
 	var indexed searchQueue
 	for i, j := range batch {
+		t.noPurgesFor = ""
 		if len(batch) == 1 {
 			if errs[i] = j.fn(ctx, t); errs[i] == nil {
 				errs[i] = t.flushSearch(ctx)

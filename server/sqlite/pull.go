@@ -33,11 +33,16 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if err != nil {
 		return err
 	}
-	pos, err := readPositions(ctx, tx, cur.seq)
+	pos, err := readPositions(ctx, tx, cur.seq, req.Device.ID)
 	if err != nil {
 		return err
 	}
 	now, gen, compacted := pos.now, pos.gen, pos.compacted
+	if !pos.unpurged {
+		// Nothing between here and syncPurges can tell the device to
+		// purge anything: it need not look again (see Tx.noPurgesFor).
+		tx.noPurgesFor = req.Device.ID
+	}
 	// Compaction may have deleted the whole log: the position it reached
 	// still stands, or every phone would be told the server lost history.
 	if compacted > now {
@@ -175,9 +180,10 @@ type positions struct {
 	gen       string // the history generation (generation.go)
 	directory int64  // the service directory's version
 	moves     bool   // scope events after the cursor exist (see scopeMoves)
+	unpurged  bool   // the device has purge notices it has not confirmed (syncPurges)
 }
 
-func readPositions(ctx context.Context, tx *Tx, after int64) (positions, error) {
+func readPositions(ctx context.Context, tx *Tx, after int64, device string) (positions, error) {
 	var p positions
 	var gen sql.NullString
 	var compacted string
@@ -185,8 +191,9 @@ func readPositions(ctx context.Context, tx *Tx, after int64) (positions, error) 
 			COALESCE((SELECT value FROM meta WHERE key = ?), '0'),
 			(SELECT value FROM meta WHERE key = ?),
 			(SELECT version FROM directory_version WHERE one = 1),
-			EXISTS (SELECT 1 FROM scope_events WHERE seq > ?)`,
-		metaCompactedThrough, metaGeneration, after).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves)
+			EXISTS (SELECT 1 FROM scope_events WHERE seq > ?),
+			EXISTS (SELECT 1 FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL)`,
+		metaCompactedThrough, metaGeneration, after, device).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged)
 	if err != nil {
 		return p, fmt.Errorf("read positions: %w", err)
 	}
