@@ -80,7 +80,20 @@ func (d *Doc) coalesced(out []run) []run {
 var runBufs = sync.Pool{New: func() any { return new([]run) }}
 
 // AppendBinary appends the canonical encoding of d to b.
+//
+// A forked Doc (a stored state being edited: the server's push, the
+// phone's save) reuses what encoding its parent wrote for the chunks the
+// fork still shares with it, so encoding a long-edited note costs what
+// changed plus copying bytes (memo.go). Both paths give the same bytes.
 func (d *Doc) AppendBinary(b []byte) []byte {
+	if d.gen != 0 {
+		return d.appendMemo(b)
+	}
+	return d.appendFlat(b)
+}
+
+// appendFlat encodes every run afresh.
+func (d *Doc) appendFlat(b []byte) []byte {
 	buf := runBufs.Get().(*[]run)
 	runs := d.coalesced((*buf)[:0])
 	defer func() {

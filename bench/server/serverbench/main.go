@@ -83,7 +83,7 @@ func main() {
 	noteSizes := flag.String("notesizes", "0,100,1000,10000", "prior edits of the notes of the notecurve (the first is the baseline)")
 	notePer := flag.Int("notepushes", 200, "pushes per note per run of the notecurve")
 	noteRuns := flag.Int("noteruns", 3, "runs of the notecurve")
-	noteTrace := flag.String("notetrace", "", "sequential editing trace the notecurve types (default: syncengine/testdata/automerge-paper.json.gz)")
+	noteTrace := flag.String("notetrace", "", "sequential editing trace the notecurve types (default: syncengine/testdata/automerge-paper.json.gz, or churn: random edits keeping the note near 200 characters)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the openloop server process to this file")
 	flag.Parse()

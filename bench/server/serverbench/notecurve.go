@@ -17,6 +17,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -236,6 +237,9 @@ func ratios(rs []float64) string {
 // loadPatches reads a sequential editing trace (.json or .json.gz) as one
 // list of single-position edits.
 func loadPatches(path string) ([]texttrace.Patch, error) {
+	if path == "churn" {
+		return churn(120_000), nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -278,4 +282,24 @@ func traceFile(flagged string) string {
 		}
 	}
 	return filepath.Join("syncengine/testdata", name)
+}
+
+// churn is n edits that keep a note near 200 characters (a worker
+// revising a short note for months: every character typed is deleted again
+// sooner or later), single keystrokes at random places, deterministic: the
+// worst case for tombstones a note keeps.
+func churn(n int) []texttrace.Patch {
+	rng := rand.New(rand.NewPCG(12, 0))
+	out := make([]texttrace.Patch, 0, n)
+	length := 0
+	for len(out) < n {
+		if length > 0 && rng.IntN(400) < length {
+			out = append(out, texttrace.Patch{Pos: rng.IntN(length), Del: 1})
+			length--
+			continue
+		}
+		out = append(out, texttrace.Patch{Pos: rng.IntN(length + 1), Ins: string(rune('a' + rng.IntN(26)))})
+		length++
+	}
+	return out
 }

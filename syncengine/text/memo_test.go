@@ -1,0 +1,80 @@
+package text
+
+import (
+	"bytes"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// The memoised encoding of a forked Doc is byte for byte the encoding
+// written afresh, through edits, merges from replicas that join later
+// (which renumber the replicas), purges and compactions, however the docs
+// were forked; and encoding a fork never changes what its frozen ancestors
+// encode to.
+func TestPropertyMemoisedEncodingIsTheEncoding(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := newSim(rapid.IntRange(1, 4).Draw(t, "replicas"))
+		type kept struct {
+			d   *Doc
+			enc []byte
+		}
+		var frozen []kept
+		check := func(when string) {
+			for i, r := range s.reps {
+				got, want := r.d.AppendBinary(nil), r.d.appendFlat(nil)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("%s: replica %d: memoised encoding\n%x\nwant\n%x", when, i, got, want)
+				}
+				// Twice: the second reads the memo the first stored.
+				if again := r.d.AppendBinary(nil); !bytes.Equal(again, want) {
+					t.Fatalf("%s: replica %d: second memoised encoding differs", when, i)
+				}
+			}
+		}
+		for round := rapid.IntRange(1, 4).Draw(t, "rounds"); round > 0; round-- {
+			// Scattered typing: a doc of many chunks, most of them shared
+			// by the next fork.
+			ri := rapid.IntRange(0, len(s.reps)-1).Draw(t, "typist")
+			r := s.reps[ri]
+			for k := rapid.IntRange(0, 400).Draw(t, "scattered"); k > 0; k-- {
+				op, err := r.d.LocalInsert(ID{rep(byte(ri + 1)), r.seq}, rapid.IntRange(0, r.d.Len()).Draw(t, "at"), "x")
+				if err != nil {
+					t.Fatalf("local insert: %v", err)
+				}
+				r.seq++
+				s.record(ri, &simOp{ins: &op})
+			}
+			for i := rapid.IntRange(1, 80).Draw(t, "steps"); i > 0; i-- {
+				s.step(t)
+				if rapid.IntRange(0, 3).Draw(t, "fork") == 0 {
+					ri := rapid.IntRange(0, len(s.reps)-1).Draw(t, "forked")
+					r := s.reps[ri]
+					if rapid.Bool().Draw(t, "encodeFirst") {
+						r.d.AppendBinary(nil)
+					}
+					frozen = append(frozen, kept{r.d, r.d.appendFlat(nil)})
+					r.d = r.d.Fork()
+				}
+				check("step")
+			}
+			s.syncAll(t)
+			check("synced")
+			for _, r := range s.reps {
+				switch rapid.IntRange(0, 3).Draw(t, "tidy") {
+				case 0:
+					r.d.PurgeDeletedContent()
+				case 1:
+					s.noDups = true
+					r.d.Compact()
+				}
+			}
+			check("tidied")
+		}
+		for i, k := range frozen {
+			if got := k.d.AppendBinary(nil); !bytes.Equal(got, k.enc) {
+				t.Fatalf("frozen doc %d encodes differently after its forks were edited", i)
+			}
+		}
+	})
+}
