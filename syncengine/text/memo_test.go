@@ -78,3 +78,49 @@ func TestPropertyMemoisedEncodingIsTheEncoding(t *testing.T) {
 		}
 	})
 }
+
+// A frozen doc is encoded by many readers at once (a pull's snapshot, the
+// portal) while the writer forks and encodes it: run with -race.
+func TestMemoisedEncodingConcurrentReaders(t *testing.T) {
+	d := New()
+	var seq uint64
+	for i := 0; i < 3000; i++ {
+		if _, err := d.LocalInsert(ID{rep(1), seq}, (i*7919)%(d.Len()+1), "x"); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+		if i%3 == 2 {
+			if _, err := d.LocalDelete((i*104729)%d.Len(), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	frozen := d.Fork()
+	frozen.AppendBinary(nil)
+	want := frozen.appendFlat(nil)
+	done := make(chan []byte)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var got []byte
+			for k := 0; k < 20; k++ {
+				got = frozen.AppendBinary(nil)
+			}
+			done <- got
+		}()
+	}
+	w := frozen.Fork()
+	for k := 0; k < 20; k++ {
+		if _, err := w.LocalInsert(ID{rep(2), uint64(k)}, k, "y"); err != nil {
+			t.Fatal(err)
+		}
+		if got, flat := w.AppendBinary(nil), w.appendFlat(nil); !bytes.Equal(got, flat) {
+			t.Fatalf("writer's fork %d: memoised encoding differs", k)
+		}
+		w = w.Fork()
+	}
+	for g := 0; g < 4; g++ {
+		if got := <-done; !bytes.Equal(got, want) {
+			t.Fatalf("reader %d: memoised encoding differs", g)
+		}
+	}
+}
