@@ -83,7 +83,7 @@ func main() {
 	noteSizes := flag.String("notesizes", "0,100,1000,10000", "prior edits of the notes of the notecurve (the first is the baseline)")
 	notePer := flag.Int("notepushes", 200, "pushes per note per run of the notecurve")
 	noteRuns := flag.Int("noteruns", 3, "runs of the notecurve")
-	noteTrace := flag.String("notetrace", "", "sequential editing trace the notecurve types (default: syncengine/testdata/automerge-paper.json.gz, or churn: random edits keeping the note near 200 characters)")
+	noteTrace := flag.String("notetrace", "paper,churn", "what the notecurve types, comma-separated, one curve each: paper (the automerge-paper trace from ../shared/traces or syncengine/testdata), churn (random edits keeping the note near 200 characters), or a sequential trace file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the openloop server process to this file")
 	flag.Parse()
@@ -120,7 +120,9 @@ func main() {
 		check(orgsize(filepath.Join(dir, "orgsize"), ints(*orgSizes), *orgReps))
 	}
 	if bytes.Contains([]byte(*which), []byte("notecurve")) {
-		check(notecurve(filepath.Join(dir, "notecurve"), ints(*noteSizes), *notePer, *noteRuns, traceFile(*noteTrace)))
+		for i, tr := range strings.Split(*noteTrace, ",") {
+			check(notecurve(filepath.Join(dir, fmt.Sprintf("notecurve%d", i)), ints(*noteSizes), *notePer, *noteRuns, traceFile(tr)))
+		}
 	}
 	if bytes.Contains([]byte(*which), []byte("firstsync")) {
 		check(firstsync(filepath.Join(dir, "firstsync"), ints(*teamSizes)))

@@ -3,8 +3,10 @@ package main
 // notecurve: the server's cost of one pushed edit to a note that has
 // already had 0, 100, 1k, 10k edits. Each note is typed from a real editing
 // trace (automerge-paper: one person writing a paper, inserts and
-// backspaces, one changeset per keystroke, as a phone sends them), pushed
-// over HTTP to a server in its own process on a real SQLite file. Then, in
+// backspaces, one changeset per keystroke, as a phone sends them: the note
+// grows) or from churn (a short note revised again and again: its
+// tombstones grow), pushed over HTTP to a server in its own process on a
+// real SQLite file. Then, in
 // each of 3 runs, every note gets a batch of single-keystroke pushes (the
 // trace's next edits, each a POST /v1/sync with one changeset and the pull
 // a phone does with it), one at a time. Reported per note: wall time per
@@ -32,6 +34,9 @@ import (
 )
 
 func notecurve(dir string, sizes []int, per, runs int, tracePath string) error {
+	if need := sizes[len(sizes)-1] + per*runs; tracePath == "churn" && need > churnEdits {
+		return fmt.Errorf("notecurve: churn has %d edits, %d wanted", churnEdits, need)
+	}
 	patches, err := loadPatches(tracePath)
 	if err != nil {
 		return err
@@ -238,7 +243,7 @@ func ratios(rs []float64) string {
 // list of single-position edits.
 func loadPatches(path string) ([]texttrace.Patch, error) {
 	if path == "churn" {
-		return churn(120_000), nil
+		return churn(churnEdits), nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -267,27 +272,31 @@ func loadPatches(path string) ([]texttrace.Patch, error) {
 	return out, nil
 }
 
-// traceFile is the notecurve's trace: the flag's, else the automerge-paper
-// trace beside the repository (../shared/traces) or in syncengine/testdata.
-func traceFile(flagged string) string {
-	if flagged != "" {
-		return flagged
+// traceFile names what the notecurve types: "churn", a file, or for
+// "paper" the automerge-paper trace beside the repository
+// (../shared/traces) or in syncengine/testdata.
+func traceFile(name string) string {
+	if name != "paper" {
+		return name
 	}
-	const name = "automerge-paper.json.gz"
+	const file = "automerge-paper.json.gz"
 	// serverbench runs from the repository root (go run) or bench/server
 	// (run.sh).
 	for _, dir := range []string{"../shared/traces", "syncengine/testdata", "../../../shared/traces", "../../syncengine/testdata"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			return filepath.Join(dir, name)
+		if _, err := os.Stat(filepath.Join(dir, file)); err == nil {
+			return filepath.Join(dir, file)
 		}
 	}
-	return filepath.Join("syncengine/testdata", name)
+	return filepath.Join("syncengine/testdata", file)
 }
+
+// churnEdits is how many edits churn makes (enough for a 100k point).
+const churnEdits = 110_000
 
 // churn is n edits that keep a note near 200 characters (a worker
 // revising a short note for months: every character typed is deleted again
 // sooner or later), single keystrokes at random places, deterministic: the
-// worst case for tombstones a note keeps.
+// note whose tombstones grow the most.
 func churn(n int) []texttrace.Patch {
 	rng := rand.New(rand.NewPCG(12, 0))
 	out := make([]texttrace.Patch, 0, n)
