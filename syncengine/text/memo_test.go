@@ -124,3 +124,46 @@ func TestMemoisedEncodingConcurrentReaders(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncodeLongEditedNote: encoding a note revised 20,000 times
+// (about 200 characters left, thousands of tombstones) after one more
+// keystroke, as the server's push does (the stored state forked, edited,
+// encoded): afresh, and through the memo its parent's encoding left.
+func BenchmarkEncodeLongEditedNote(b *testing.B) {
+	d := New()
+	var seq uint64
+	x := uint64(12)
+	rnd := func(n int) int { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return int(x % uint64(n)) }
+	for i := 0; i < 20000; i++ {
+		if d.Len() > 0 && rnd(400) < d.Len() {
+			if _, err := d.LocalDelete(rnd(d.Len()), 1); err != nil {
+				b.Fatal(err)
+			}
+			continue
+		}
+		if _, err := d.LocalInsert(ID{rep(1), seq}, rnd(d.Len()+1), "x"); err != nil {
+			b.Fatal(err)
+		}
+		seq++
+	}
+	keystroke := func() *Doc {
+		f := d.Fork()
+		if _, err := f.LocalInsert(ID{rep(1), seq}, rnd(f.Len()+1), "y"); err != nil {
+			b.Fatal(err)
+		}
+		seq++
+		return f
+	}
+	b.Run("afresh", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			d = keystroke()
+			d.appendFlat(nil)
+		}
+	})
+	b.Run("memoised", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			d = keystroke()
+			d.AppendBinary(nil)
+		}
+	})
+}
