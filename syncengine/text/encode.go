@@ -60,17 +60,7 @@ const (
 // the output.
 func (d *Doc) coalesced(out []run) []run {
 	for _, c := range d.chunks {
-		for i := range c.runs {
-			r := c.runs[i]
-			r.text = nil
-			// canMerge's purged test compares texts, which are all nil
-			// here; del, which it also compares, is what decides.
-			if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
-				out[k-1].n += r.n
-				continue
-			}
-			out = append(out, r)
-		}
+		out = coalesceRuns(out, c.runs)
 	}
 	return out
 }

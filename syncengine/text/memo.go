@@ -196,11 +196,14 @@ func (d *Doc) repOrder(used []bool) (order []uint32, ids [][16]byte, remap []uin
 	return order, ids, remap
 }
 
-// coalesceRuns appends runs maximally merged, without their text.
+// coalesceRuns appends runs maximally merged (with out's last run too),
+// without their text.
 func coalesceRuns(out, runs []run) []run {
 	for i := range runs {
 		r := runs[i]
 		r.text = nil
+		// canMerge's purged test compares texts, which are all nil
+		// here; del, which it also compares, is what decides.
 		if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
 			out[k-1].n += r.n
 			continue

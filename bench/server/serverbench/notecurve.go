@@ -41,26 +41,7 @@ func notecurve(dir string, sizes []int, per, runs int, tracePath string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	db := sqlite.NewDB(filepath.Join(dir, "joinedup.db"))
-	if err := db.Open(); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	ids, err := seedTeams(ctx, db, 1, 1)
-	if err != nil {
-		return err
-	}
-	codes, err := db.IssueEnrolmentCodes(ctx, ids, "bench-admin")
-	if err != nil {
-		return err
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	srv, err := startChild(dir)
+	srv, ids, codes, err := seededChild(dir, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -311,4 +292,33 @@ func churn(n int) []texttrace.Patch {
 		length++
 	}
 	return out
+}
+
+// seededChild writes an organisation of n workers in teams teams and their
+// enrolment codes into a database at dir, then starts the server process
+// over it. It returns the workers' ids and codes.
+func seededChild(dir string, n, teams int) (*child, []string, []string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, nil, err
+	}
+	db := sqlite.NewDB(filepath.Join(dir, "joinedup.db"))
+	if err := db.Open(); err != nil {
+		return nil, nil, nil, err
+	}
+	ctx := context.Background()
+	ids, err := seedTeams(ctx, db, n, teams)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	codes, err := db.IssueEnrolmentCodes(ctx, ids, "bench-admin")
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	if err := db.Close(); err != nil {
+		return nil, nil, nil, err
+	}
+	srv, err := startChild(dir)
+	return srv, ids, codes, err
 }
