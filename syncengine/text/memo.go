@@ -39,9 +39,20 @@ type chunkEnc struct {
 	used        []uint32
 	// interior: coalesced runs 1..ncr-2, as columns.
 	head, tail run
-	flags      []byte
-	cols       [5][]byte // replicas, lengths, seqs, left, right
-	text       []byte    // the chunk's visible text
+	// buf holds, back to back: the flags, the five columns (replicas,
+	// lengths, seqs, left, right) and the chunk's visible text; part k
+	// is buf[end[k-1]:end[k]] (one allocation: a long-edited note has
+	// thousands of chunks kept).
+	buf []byte
+	end [7]int
+}
+
+// part returns part k of e.buf: 0 flags, 1-5 the columns, 6 the text.
+func (e *chunkEnc) part(k int) []byte {
+	if k == 0 {
+		return e.buf[:e.end[0]]
+	}
+	return e.buf[e.end[k-1]:e.end[k]]
 }
 
 // appendMemo is AppendBinary through the memo.
@@ -78,12 +89,7 @@ func (d *Doc) appendMemo(b []byte) []byte {
 		}
 		if ents[i] == nil || !same {
 			scratch = coalesceRuns(scratch[:0], c.runs)
-			ents[i] = newChunkEnc(scratch, len(c.runs), remap)
-			for j := range c.runs {
-				if !c.runs[j].del {
-					ents[i].text = append(ents[i].text, c.runs[j].text...)
-				}
-			}
+			ents[i] = newChunkEnc(scratch, c.runs, remap)
 		}
 		if c.rgen != d.gen {
 			next.chunks[&c.runs[0]] = ents[i]
@@ -158,7 +164,7 @@ func (d *Doc) appendMemo(b []byte) []byte {
 			fl[i] = runFlags(&items[i].r, lastOf(i-1), firstOf(i+1))
 			b = append(b, fl[i])
 		} else {
-			b = append(b, items[i].blk.flags...)
+			b = append(b, items[i].blk.part(0)...)
 		}
 	}
 	for col := range 5 {
@@ -166,13 +172,13 @@ func (d *Doc) appendMemo(b []byte) []byte {
 			if items[i].blk == nil {
 				b = appendCol(b, col, &items[i].r, fl[i], lastOf(i-1), remap)
 			} else {
-				b = append(b, items[i].blk.cols[col]...)
+				b = append(b, items[i].blk.part(1+col)...)
 			}
 		}
 	}
 	for _, e := range ents {
 		if e != nil {
-			b = append(b, e.text...)
+			b = append(b, e.part(6)...)
 		}
 	}
 	return b
@@ -213,9 +219,9 @@ func coalesceRuns(out, runs []run) []run {
 	return out
 }
 
-// newChunkEnc encodes a chunk of nruns runs, coalesced to cr.
-func newChunkEnc(cr []run, nruns int, remap []uint64) *chunkEnc {
-	e := &chunkEnc{nruns: nruns, ncr: len(cr)}
+// newChunkEnc encodes a chunk of runs, coalesced to cr.
+func newChunkEnc(cr []run, runs []run, remap []uint64) *chunkEnc {
+	e := &chunkEnc{nruns: len(runs), ncr: len(cr)}
 	if len(cr) == 0 {
 		return e
 	}
@@ -229,22 +235,29 @@ func newChunkEnc(cr []run, nruns int, remap []uint64) *chunkEnc {
 			}
 		}
 	}
-	if len(cr) < 3 {
-		return e
+	var in []run // the interior, with a neighbour each side
+	if len(cr) >= 3 {
+		e.head, e.tail = cr[1], cr[len(cr)-2]
+		in = cr
 	}
-	e.head, e.tail = cr[1], cr[len(cr)-2]
-	in := cr[1 : len(cr)-1]
-	e.flags = make([]byte, len(in))
-	for i := range in {
-		e.flags[i] = runFlags(&cr[i+1], &cr[i], &cr[i+2])
+	var b []byte
+	for i := 1; i+1 < len(in); i++ {
+		b = append(b, runFlags(&in[i], &in[i-1], &in[i+1]))
 	}
+	e.end[0] = len(b)
 	for col := range 5 {
-		var out []byte
-		for i := range in {
-			out = appendCol(out, col, &cr[i+1], e.flags[i], &cr[i], remap)
+		for i := 1; i+1 < len(in); i++ {
+			b = appendCol(b, col, &in[i], b[i-1], &in[i-1], remap)
 		}
-		e.cols[col] = out
+		e.end[1+col] = len(b)
 	}
+	for j := range runs {
+		if !runs[j].del {
+			b = append(b, runs[j].text...)
+		}
+	}
+	e.end[6] = len(b)
+	e.buf = slices.Clip(b)
 	return e
 }
 
