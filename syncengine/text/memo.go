@@ -40,11 +40,12 @@ type chunkEnc struct {
 	// interior: coalesced runs 1..ncr-2, as columns.
 	head, tail run
 	// buf holds, back to back: the flags, the five columns (replicas,
-	// lengths, seqs, left, right) and the chunk's visible text; part k
-	// is buf[end[k-1]:end[k]] (one allocation: a long-edited note has
-	// thousands of chunks kept).
-	buf []byte
-	end [7]int
+	// lengths, seqs, left, right) and, if text, the chunk's visible
+	// text; part k is buf[end[k-1]:end[k]] (one allocation: a
+	// long-edited note has thousands of chunks kept).
+	buf  []byte
+	end  [7]int
+	text bool // buf holds the text
 }
 
 // part returns part k of e.buf: 0 flags, 1-5 the columns, 6 the text.
@@ -89,7 +90,9 @@ func (d *Doc) appendMemo(b []byte) []byte {
 		}
 		if ents[i] == nil || !same {
 			scratch = coalesceRuns(scratch[:0], c.runs)
-			ents[i] = newChunkEnc(scratch, c.runs, remap)
+			// Only a kept encoding needs the text: a chunk this Doc owns
+			// has its text written from its runs.
+			ents[i] = newChunkEnc(scratch, c.runs, remap, c.rgen != d.gen)
 		}
 		if c.rgen != d.gen {
 			next.chunks[&c.runs[0]] = ents[i]
@@ -176,9 +179,17 @@ func (d *Doc) appendMemo(b []byte) []byte {
 			}
 		}
 	}
-	for _, e := range ents {
-		if e != nil {
+	for i, e := range ents {
+		switch {
+		case e == nil:
+		case e.text:
 			b = append(b, e.part(6)...)
+		default:
+			for _, r := range d.chunks[i].runs {
+				if !r.del {
+					b = append(b, r.text...)
+				}
+			}
 		}
 	}
 	return b
@@ -219,9 +230,10 @@ func coalesceRuns(out, runs []run) []run {
 	return out
 }
 
-// newChunkEnc encodes a chunk of runs, coalesced to cr.
-func newChunkEnc(cr []run, runs []run, remap []uint64) *chunkEnc {
-	e := &chunkEnc{nruns: len(runs), ncr: len(cr)}
+// newChunkEnc encodes a chunk of runs, coalesced to cr, with its text if
+// withText.
+func newChunkEnc(cr []run, runs []run, remap []uint64, withText bool) *chunkEnc {
+	e := &chunkEnc{nruns: len(runs), ncr: len(cr), text: withText}
 	if len(cr) == 0 {
 		return e
 	}
@@ -251,9 +263,18 @@ func newChunkEnc(cr []run, runs []run, remap []uint64) *chunkEnc {
 		}
 		e.end[1+col] = len(b)
 	}
-	for j := range runs {
-		if !runs[j].del {
-			b = append(b, runs[j].text...)
+	if withText {
+		n := 0
+		for j := range runs {
+			if !runs[j].del {
+				n += len(runs[j].text)
+			}
+		}
+		b = slices.Grow(b, n)
+		for j := range runs {
+			if !runs[j].del {
+				b = append(b, runs[j].text...)
+			}
 		}
 	}
 	e.end[6] = len(b)
