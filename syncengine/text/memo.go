@@ -98,24 +98,29 @@ func (d *Doc) appendMemo(b []byte) []byte {
 			next.chunks[&c.runs[0]] = ents[i]
 		}
 	}
-	if cap(scratch) <= 1<<16 {
-		*buf = scratch[:0]
-		runBufs.Put(buf)
-	}
 	d.enc.Store(next)
 
-	// The document as items: a run written afresh, or a chunk's interior.
+	// The document as items: a run written afresh (fr[r]), or a chunk's
+	// interior (blk). The runs reuse the coalescing buffer.
 	type item struct {
-		r   run
 		blk *chunkEnc
+		r   int
 	}
+	fr := scratch[:0]
+	defer func() {
+		if cap(fr) <= 1<<16 {
+			*buf = fr[:0]
+			runBufs.Put(buf)
+		}
+	}()
 	items := make([]item, 0, 3*len(ents))
 	fresh := func(r run) {
-		if k := len(items); k > 0 && items[k-1].blk == nil && canMerge(&items[k-1].r, &r) {
-			items[k-1].r.n += r.n
+		if k := len(items); k > 0 && items[k-1].blk == nil && canMerge(&fr[items[k-1].r], &r) {
+			fr[items[k-1].r].n += r.n
 			return
 		}
-		items = append(items, item{r: r})
+		items = append(items, item{r: len(fr)})
+		fr = append(fr, r)
 	}
 	total := 0
 	for _, e := range ents {
@@ -131,11 +136,7 @@ func (d *Doc) appendMemo(b []byte) []byte {
 			fresh(e.last)
 		}
 	}
-	for _, it := range items {
-		if it.blk == nil {
-			total++
-		}
-	}
+	total += len(fr)
 	lastOf := func(i int) *run {
 		if i < 0 {
 			return nil
@@ -143,7 +144,7 @@ func (d *Doc) appendMemo(b []byte) []byte {
 		if items[i].blk != nil {
 			return &items[i].blk.tail
 		}
-		return &items[i].r
+		return &fr[items[i].r]
 	}
 	firstOf := func(i int) *run {
 		if i >= len(items) {
@@ -152,7 +153,7 @@ func (d *Doc) appendMemo(b []byte) []byte {
 		if items[i].blk != nil {
 			return &items[i].blk.head
 		}
-		return &items[i].r
+		return &fr[items[i].r]
 	}
 
 	b = append(b, encVersion)
@@ -164,7 +165,7 @@ func (d *Doc) appendMemo(b []byte) []byte {
 	fl := make([]byte, len(items)) // the fresh runs' flags
 	for i := range items {
 		if items[i].blk == nil {
-			fl[i] = runFlags(&items[i].r, lastOf(i-1), firstOf(i+1))
+			fl[i] = runFlags(&fr[items[i].r], lastOf(i-1), firstOf(i+1))
 			b = append(b, fl[i])
 		} else {
 			b = append(b, items[i].blk.part(0)...)
@@ -173,7 +174,7 @@ func (d *Doc) appendMemo(b []byte) []byte {
 	for col := range 5 {
 		for i := range items {
 			if items[i].blk == nil {
-				b = appendCol(b, col, &items[i].r, fl[i], lastOf(i-1), remap)
+				b = appendCol(b, col, &fr[items[i].r], fl[i], lastOf(i-1), remap)
 			} else {
 				b = append(b, items[i].blk.part(1+col)...)
 			}
