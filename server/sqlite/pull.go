@@ -87,6 +87,9 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if err := pullDirectory(ctx, tx, req.DirectoryVersion, res); err != nil {
 		return err
 	}
+	if err := pullRoster(ctx, tx, scope, req.RosterVersion, res); err != nil {
+		return err
+	}
 	filter, fargs := scopeFilter(scope)
 	if !cur.snapshot {
 		// Records that left or entered the scope since the cursor.
@@ -190,6 +193,63 @@ func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncRes
 	}
 	res.Directory = domain.DirectoryFor(version, svcs)
 	return nil
+}
+
+// pullRoster adds the device's teams' roster to res when the device's copy
+// (version have) is not the current one; an idle sync reads one row. The
+// teams are the device's scope, read from its person, never from the
+// request: a phone can only ever learn its own teams' people.
+func pullRoster(ctx context.Context, tx *Tx, scope domain.Scope, have string, res *domain.SyncResult) error {
+	var counter int64
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM roster_version WHERE one = 1`).Scan(&counter); err != nil {
+		return fmt.Errorf("roster version: %w", err)
+	}
+	version := domain.RosterVersion(counter, scope)
+	if version == have {
+		return nil
+	}
+	var people []protocol.RosterPerson
+	if domain.RosterScope(scope) {
+		rows, err := tx.QueryContext(ctx, rosterSQL(len(scope.Teams)), rosterArgs(scope.Teams)...)
+		if err != nil {
+			return fmt.Errorf("roster: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p protocol.RosterPerson
+			if err := rows.Scan(&p.ID, &p.Name); err != nil {
+				return err
+			}
+			people = append(people, p)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	res.Roster = domain.RosterFor(version, people)
+	return nil
+}
+
+// rosterSQL selects the active workers and supervisors of n teams and the
+// supervisors who supervise them, by name: each half from its team index.
+func rosterSQL(n int) string {
+	in := "?" + strings.Repeat(",?", n-1)
+	return `SELECT id, name FROM people
+		WHERE team_id IN (` + in + `) AND deactivated IS NULL AND role IN ('worker', 'supervisor')
+		UNION
+		SELECT p.id, p.name FROM team_supervisors s JOIN people p ON p.id = s.person_id
+		WHERE s.team_id IN (` + in + `) AND p.deactivated IS NULL AND p.role = 'supervisor'
+		ORDER BY 2, 1`
+}
+
+func rosterArgs(teams []string) []any {
+	args := make([]any, 0, 2*len(teams))
+	for range 2 {
+		for _, t := range teams {
+			args = append(args, t)
+		}
+	}
+	return args
 }
 
 // incrementalPullSQL selects the changesets after a cursor that touch records
