@@ -134,27 +134,7 @@ type olDevice struct {
 }
 
 func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, startRate, maxRate int) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	// Organisation and enrolment codes, written before the server starts.
-	db := sqlite.NewDB(filepath.Join(dir, "joinedup.db"))
-	if err := db.Open(); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	ids, err := seedTeams(ctx, db, n, teams)
-	if err != nil {
-		return err
-	}
-	codes, err := db.IssueEnrolmentCodes(ctx, ids, "bench-admin")
-	if err != nil {
-		return err
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	srv, err := startChild(dir)
+	srv, ids, codes, err := seededChild(dir, n, teams)
 	if err != nil {
 		return err
 	}
