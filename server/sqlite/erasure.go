@@ -138,7 +138,7 @@ func (a *applier) afterErase(ids []syncengine.RecordID) error {
 		AND encounter_id IN (SELECT value FROM json_each(?))`, string(wanted)); err != nil {
 		return err
 	}
-	a.tx.db.erasedSince.Store(true)
+	a.tx.erased()
 	return a.notifyHolders(strs)
 }
 
@@ -441,7 +441,7 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 			return res, err
 		}
 	}
-	tx.db.erasedSince.Store(true)
+	tx.erased()
 	return res, nil
 }
 
