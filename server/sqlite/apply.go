@@ -34,6 +34,9 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			return err
 		}
 		ap := newApplier(ctx, tx)
+		if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
+			return fmt.Errorf("look up pushed changesets: %w", err)
+		}
 		for _, cs := range req.Changesets {
 			pr, err := ap.push(req.Device, scope, cs, res)
 			if err != nil {
@@ -106,6 +109,8 @@ type applier struct {
 	// settling is set while settle drains them (see rules.go).
 	changes  []domain.Change
 	settling bool
+
+	pre prefetched // the request's lookups, made at once (prefetch.go)
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {
@@ -161,21 +166,27 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	}
 	// The log is the first line of exactly-once: a retried changeset is found
 	// here even if its records were since erased or moved.
-	var seq int64
-	var stored []byte
-	var crc sql.NullInt64
-	err := a.tx.QueryRowContext(a.ctx, `SELECT seq, body, crc FROM changesets WHERE replica_id = ? AND start = ?`, pr.Replica, cs.Start).Scan(&seq, &stored, &crc)
-	if err == nil {
-		if !sound(stored, crc) {
+	key := csKey{pr.Replica, cs.Start}
+	l, found, ok := a.logLookup(key)
+	var err error
+	if !ok {
+		err = a.tx.QueryRowContext(a.ctx, `SELECT seq, body, crc FROM changesets WHERE replica_id = ? AND start = ?`, pr.Replica, cs.Start).
+			Scan(&l.seq, &l.body, &l.crc)
+		found = err == nil
+	}
+	seq := l.seq
+	if found {
+		if !sound(l.body, l.crc) {
 			// The phone's copy repairs the damaged stored one.
 			if err := a.repairChangeset(seq, cs); err != nil {
 				return pr, err
 			}
+			a.forget(key)
 		}
 		pr.Status, pr.Seq = protocol.StatusDuplicate, seq
 		res.Duplicates++
 		return pr, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
+	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return pr, err
 	}
 	// A changeset held only for a missing dependency is tried again: what it
@@ -242,6 +253,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 	if err != nil {
 		return 0, err
 	}
+	a.noteLogged(csKey{cs.Replica.String(), cs.Start}, loggedChangeset{seq: seq, body: body, crc: sql.NullInt64{Int64: checksum(body), Valid: true}})
 	var erased []syncengine.RecordID
 	for _, rec := range recs {
 		prev, err := a.get(rec.ID)

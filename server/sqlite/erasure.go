@@ -108,6 +108,9 @@ func (a *applier) recordLedger(entries []domain.LedgerEntry) error {
 			formatTime(e.At), e.Record, e.Kind, e.Reason, string(b)); err != nil {
 			return err
 		}
+		if e.Kind == "erase" {
+			a.noteLedgered(syncengine.RecordID(e.Record))
+		}
 	}
 	if a.pv.noLedgerFile {
 		return nil
@@ -119,6 +122,7 @@ func (a *applier) recordLedger(entries []domain.LedgerEntry) error {
 // the portal, a supervisor's phone, retention, a re-application): ledger,
 // quarantined copies, and notices to the phones that hold them.
 func (a *applier) afterErase(ids []syncengine.RecordID) error {
+	defer a.forgetPrefetched() // the log's bodies and the quarantine changed under them
 	var entries []domain.LedgerEntry
 	strs := make([]string, len(ids))
 	for i, id := range ids {
@@ -521,6 +525,12 @@ func (db *DB) reapplyLedger(ctx context.Context) error {
 func (a *applier) redactLedgered(cs *syncengine.Changeset) (*syncengine.Changeset, error) {
 	erased := map[syncengine.RecordID]bool{}
 	for _, id := range cs.Records() {
+		if e, ok := a.ledgerLookup(id); ok {
+			if e {
+				erased[id] = true
+			}
+			continue
+		}
 		var n int
 		if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM erasure_ledger WHERE record_id = ? AND kind = 'erase'`, string(id)).Scan(&n); err != nil {
 			return nil, err
