@@ -37,12 +37,19 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
 			return fmt.Errorf("look up pushed changesets: %w", err)
 		}
+		// The rules plan the request's changes once, after the last of
+		// them (see settleLater).
+		ap.settleLater = true
 		for _, cs := range req.Changesets {
 			pr, err := ap.push(req.Device, scope, cs, res)
 			if err != nil {
 				return fmt.Errorf("push %s/%d: %w", cs.Replica, cs.Start, err)
 			}
 			res.Results = append(res.Results, pr)
+		}
+		ap.settleLater = false
+		if err := ap.settle(); err != nil {
+			return err
 		}
 		if err := ap.drainHeld(res); err != nil {
 			return fmt.Errorf("retry held changesets: %w", err)
@@ -109,6 +116,14 @@ type applier struct {
 	// settling is set while settle drains them (see rules.go).
 	changes  []domain.Change
 	settling bool
+	// settleLater: commit leaves the changes to the caller's settle. Sync
+	// sets it for a request's pushed changesets, so the rules run once over
+	// all of them and their notifications are written together (a rule sees
+	// each change's before and after as stored; what it reads besides is
+	// the request's end state, as it would be one request later). Held
+	// changesets woken by the request are retried with it off, so whatever
+	// the rules' edits wake is retried in the same drain, as before.
+	settleLater bool
 
 	pre prefetched // the request's lookups, made at once (prefetch.go)
 }
@@ -320,9 +335,10 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 	}
-	if a.settling {
+	if a.settling || a.settleLater {
 		// A rule's own edit, stored from settle's loop: its changes wait
-		// there for the next round.
+		// there for the next round. Or a request's changeset: its changes
+		// wait for the request's end.
 		return seq, nil
 	}
 	if err := a.settle(); err != nil {

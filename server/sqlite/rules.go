@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"slices"
 
 	"github.com/joinedup/joinedup/server/domain"
@@ -25,24 +27,93 @@ func (a *applier) settle() error {
 	a.settling = true
 	defer func() { a.settling = false }()
 	take := func() []domain.Change { batch := a.changes; a.changes = nil; return batch }
-	return domain.Settle(a.ctx, rules, txFacts{a}, take, intentWriter{a})
+	w := &intentWriter{a: a}
+	if err := w.lookPending(a.changes); err != nil {
+		return err
+	}
+	if err := domain.Settle(a.ctx, rules, txFacts{a}, take, w); err != nil {
+		return err
+	}
+	return w.flush()
 }
 
 // intentWriter writes the rules' intents in the applier's transaction.
-type intentWriter struct{ a *applier }
+// Notifications are kept and inserted together (a request's changes ask
+// for hundreds), before any cancel, which must see them, and at the end.
+type intentWriter struct {
+	a       *applier
+	pending []domain.Notification
+	// Most cancels find nothing to cancel (a referral withdrawn before
+	// anyone was told): which of the changed records have pending
+	// notifications is read once (lookPending) and kept up to date, and
+	// a cancel for a record known to have none is not sent.
+	known, hasPending map[string]bool
+}
 
-var _ domain.IntentWriter = intentWriter{}
+// lookPending reads which of the changed records have pending
+// notifications. Records changed later (the rules' own edits) are not
+// known, and their cancels are always sent.
+func (w *intentWriter) lookPending(changes []domain.Change) error {
+	w.known, w.hasPending = map[string]bool{}, map[string]bool{}
+	ids := make([]string, 0, len(changes))
+	for _, c := range changes {
+		if id := string(c.After.ID); !w.known[id] {
+			w.known[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	rows, err := w.a.tx.QueryContext(w.a.ctx, `SELECT DISTINCT record_id FROM push_outbox
+		WHERE state = 'pending' AND record_id IN (SELECT value FROM json_each(?))`, string(list))
+	found, err := collect(rows, err, func(r *sql.Rows) (id string, err error) { return id, r.Scan(&id) })
+	if err != nil {
+		return err
+	}
+	for _, id := range found {
+		w.hasPending[id] = true
+	}
+	return nil
+}
 
-func (w intentWriter) CancelNotifications(c domain.CancelNotifications) error {
+var _ domain.IntentWriter = (*intentWriter)(nil)
+
+func (w *intentWriter) flush() error {
+	ns := w.pending
+	w.pending = nil
+	return enqueueTx(w.a.ctx, w.a.tx.Tx, w.a.tx.now, ns...)
+}
+
+func (w *intentWriter) CancelNotifications(c domain.CancelNotifications) error {
+	if w.known[c.RecordID] && !w.hasPending[c.RecordID] {
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
 	_, err := cancelTx(w.a.ctx, w.a.tx.Tx, c.RecordID, c.Kinds...)
 	return err
 }
 
-func (w intentWriter) Enqueue(ns ...domain.Notification) error {
-	return enqueueTx(w.a.ctx, w.a.tx.Tx, w.a.tx.now, ns...)
+func (w *intentWriter) Enqueue(ns ...domain.Notification) error {
+	for _, n := range ns {
+		if err := n.Validate(); err != nil {
+			return err
+		}
+		if w.hasPending != nil {
+			w.hasPending[n.RecordID] = true
+		}
+	}
+	w.pending = append(w.pending, ns...)
+	return nil
 }
 
-func (w intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
+func (w *intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
 	return raiseAlertsTx(w.a.ctx, w.a.tx.Tx, alerts)
 }
 
@@ -51,7 +122,7 @@ func (w intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
 // records are planned in the next round). The rules write with a replica
 // of their own (meta keys auto_*), so their changesets are told apart from
 // people's edits in the log.
-func (w intentWriter) Edit(e domain.Edit) error {
+func (w *intentWriter) Edit(e domain.Edit) error {
 	rep, _, err := w.a.replica("auto")
 	if err != nil {
 		return err

@@ -225,3 +225,73 @@ func TestServerReplicaCounterIsNotReused(t *testing.T) {
 		t.Fatalf("the refused edit was kept: area %q", got.String("area"))
 	}
 }
+
+// A sync's changes are planned once, after its last changeset, and their
+// notifications written together: a cancel still reaches a notification
+// asked for earlier in the same request or in an earlier one, and a cancel
+// for a record with nothing pending changes nothing.
+func TestRulesSettleARequestsChangesInOrder(t *testing.T) {
+	tests := []struct {
+		name     string
+		requests [][]string // each request: the encounter's area after each changeset
+		pending  int
+	}{
+		{"asked then cancelled in one request", [][]string{{"tell", "hush"}}, 0},
+		{"asked, then cancelled in the next request", [][]string{{"tell"}, {"hush"}}, 0},
+		{"cancelled with nothing pending", [][]string{{"hush"}}, 0},
+		{"asked, cancelled, asked anew in one request", [][]string{{"tell", "hush", "tell2"}}, 1},
+		{"asked twice", [][]string{{"tell"}, {"tell2"}}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, ctx := orgDB(t), context.Background()
+			p := groupPhones(t, db, 1)[0]
+			db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+				if c.After.Type != syncengine.TypeEncounter {
+					return domain.Intents{}, nil
+				}
+				id := string(c.After.ID)
+				switch area := c.After.String("area"); area {
+				case "hush":
+					return domain.Intents{Cancel: []domain.CancelNotifications{{RecordID: id}}}, nil
+				case "tell", "tell2":
+					return domain.Intents{Notify: []domain.Notification{{ID: "n" + id + area, RecipientKind: domain.RecipientPerson,
+						RecipientID: "w1", Kind: domain.KindFollowUpDue, RecordID: id}}}, nil
+				}
+				return domain.Intents{}, nil
+			})
+			rid, _ := syncengine.ParseReplicaID(p.dev.ReplicaID)
+			rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: syncengine.NewMemStore()})
+			must(t, err)
+			var enc syncengine.RecordID
+			for _, areas := range tt.requests {
+				var css []*syncengine.Changeset
+				for _, area := range areas {
+					cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) (err error) {
+						if enc == "" {
+							if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+								return err
+							}
+							must(t, tx.Set(enc, "team_id", "team_a"))
+							must(t, tx.Set(enc, "started_at", db.Now().Add(-time.Hour)))
+							must(t, tx.InsertText(enc, "note", 0, "met"))
+						}
+						return tx.Set(enc, "area", area)
+					})
+					must(t, err)
+					css = append(css, cs)
+				}
+				res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: css, NoPull: true})
+				must(t, err)
+				if res.Accepted != len(css) {
+					t.Fatalf("accepted %d of %d: %+v", res.Accepted, len(css), res.Results)
+				}
+			}
+			counts, err := db.Outbox().Counts(ctx)
+			must(t, err)
+			if counts[domain.StatePending] != tt.pending {
+				t.Fatalf("outbox %v, want %d pending", counts, tt.pending)
+			}
+		})
+	}
+}

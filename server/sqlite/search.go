@@ -154,9 +154,14 @@ func indexRecords(ctx context.Context, tx *Tx, recs []*syncengine.Record) error 
 		case !ok && text == "":
 			continue
 		case !ok:
-			if err := tx.QueryRowContext(ctx, `INSERT INTO search_rows (record_id, digest) VALUES (?, ?) RETURNING rowid`,
-				string(rec.ID), sum[:]).Scan(&old.rowid); err != nil {
+			// Exec, not RETURNING: a query costs the driver a cursor and its
+			// column names, twice this insert's own work.
+			r, err := tx.ExecContext(ctx, `INSERT INTO search_rows (record_id, digest) VALUES (?, ?)`, string(rec.ID), sum[:])
+			if err != nil {
 				return fmt.Errorf("%s: %w", rec.ID, err)
+			}
+			if old.rowid, err = r.LastInsertId(); err != nil {
+				return err
 			}
 		case bytes.Equal(old.digest, sum[:]):
 			continue
