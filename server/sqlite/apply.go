@@ -26,9 +26,18 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		return nil, err
 	}
 	var res *domain.SyncResult
-	err := db.updateGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.updateGrouped(ctx, func(ctx context.Context, tx *Tx) (err error) {
 		// A run may be repeated (group.go): it starts from nothing.
 		res = &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
+		// Its audit rows (one per changeset) are inserted together at its end.
+		tx.bufferAudit()
+		defer func() {
+			if err == nil {
+				err = tx.endAudit(ctx)
+			} else {
+				tx.audit = auditBuffer{} // rolled back with the savepoint
+			}
+		}()
 		scope, err := scopeOf(ctx, tx, req.Person)
 		if err != nil {
 			return err

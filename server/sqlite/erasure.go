@@ -217,7 +217,11 @@ func (a *applier) notifyHolders(ids []string) error {
 		}
 		devs[dev][rec] = true
 	}
-	// One pass over the log and the pull audit for all ids.
+	// One pass over the log and the pull audit for all ids (the rows a
+	// sync keeps for later are written first).
+	if err := a.tx.flushAudit(a.ctx); err != nil {
+		return err
+	}
 	wanted, _ := json.Marshal(ids)
 	rows, err := a.tx.QueryContext(a.ctx, `WITH wanted(id) AS (SELECT value FROM json_each(?))
 		SELECT DISTINCT c.device_id, cr.record_id FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq

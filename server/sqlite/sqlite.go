@@ -259,6 +259,7 @@ type Tx struct {
 	// auditTail is the newest audit row this transaction knows of (nil:
 	// read it first); see appendAudit.
 	auditTail *auditTail
+	audit     auditBuffer // a sync's audit rows, inserted together (audit.go)
 	// search holds the records stored since the last flushSearch, each in
 	// its latest state (search.go): indexed once before commit.
 	search searchQueue
