@@ -57,6 +57,9 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			res.Results = append(res.Results, pr)
 		}
 		ap.settleLater = false
+		if err := ap.flushRecords(); err != nil {
+			return err
+		}
 		if err := ap.settle(); err != nil {
 			return err
 		}
@@ -134,7 +137,8 @@ type applier struct {
 	// the rules' edits wake is retried in the same drain, as before.
 	settleLater bool
 
-	pre prefetched // the request's lookups, made at once (prefetch.go)
+	pre   prefetched     // the request's lookups, made at once (prefetch.go)
+	dirty pendingRecords // records stored but not yet written (materialise.go)
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {
@@ -289,21 +293,10 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 		team, service, yp := f.Team, f.Service, f.YoungPerson
-		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
-			return 0, err
-		}
 		if err := a.wakeHeld(cs.Replica.String(), rec.ID); err != nil {
 			return 0, err
 		}
-		state := syncengine.EncodeRecord(rec)
-		a.tx.db.states.Put(rec.ID, state, rec)
-		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc, field_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, service_id = excluded.service_id,
-				young_person_id = excluded.young_person_id, state = excluded.state, updated_seq = excluded.updated_seq,
-				deleted = excluded.deleted, erased = excluded.erased, crc = excluded.crc, field_at = excluded.field_at`,
-			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq,
-			rec.Deleted(), rec.Erased != nil, checksum(state), domain.FieldAt(rec)); err != nil {
+		if err := a.storeRecord(dirtyRecord{rec: rec, team: team, service: service, yp: yp, seq: seq}); err != nil {
 			return 0, err
 		}
 		a.tx.search.add(rec)
@@ -359,6 +352,9 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 // redactHistory strips erased records' ops from every stored changeset, so
 // erasure reaches history and later pulls.
 func (a *applier) redactHistory(ids []syncengine.RecordID) error {
+	if err := a.flushRecords(); err != nil {
+		return err
+	}
 	isErased := func(id syncengine.RecordID) bool { return slices.Contains(ids, id) }
 	for _, id := range ids {
 		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body, c.crc FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, string(id))

@@ -287,6 +287,9 @@ func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *synce
 // touchedTeams lists the teams whose records cs writes into (domain.TouchedTeams).
 func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
 	teamOf := func(id string) (string, error) {
+		if err := a.flushRecords(); err != nil {
+			return "", err
+		}
 		var team string
 		err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, id).Scan(&team)
 		if errors.Is(err, sql.ErrNoRows) {
