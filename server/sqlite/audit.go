@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
 )
@@ -82,28 +81,16 @@ type sealedAudit struct {
 // bufferAudit starts keeping tx's audit rows (until flushAudit).
 func (tx *Tx) bufferAudit() { tx.audit = auditBuffer{on: true} }
 
-// flushAudit inserts the kept audit rows, up to auditRows a statement.
-// Buffering stays as it was.
+// flushAudit inserts the kept audit rows. Buffering stays as it was.
 func (tx *Tx) flushAudit(ctx context.Context) error {
-	rows := tx.audit.rows
+	rows := make([][]any, len(tx.audit.rows))
+	for i, r := range tx.audit.rows {
+		rows[i] = []any{r.ID, r.At, nullString(r.Person), nullString(r.Device), r.Action, nullString(r.Record), r.Detail, r.prev, r.hash}
+	}
 	tx.audit.rows = nil
-	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), auditRows)]
-		rows = rows[len(chunk):]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail, prev_hash, hash) VALUES `)
-		args := make([]any, 0, 9*len(chunk))
-		for i, r := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, r.ID, r.At, nullString(r.Person), nullString(r.Device), r.Action, nullString(r.Record), r.Detail, r.prev, r.hash)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			tx.auditTail = nil
-			return err
-		}
+	if err := insertRows(ctx, tx, `INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail, prev_hash, hash) VALUES `, "", rows); err != nil {
+		tx.auditTail = nil
+		return err
 	}
 	return nil
 }
@@ -114,9 +101,6 @@ func (tx *Tx) endAudit(ctx context.Context) error {
 	tx.audit = auditBuffer{}
 	return err
 }
-
-// auditRows bounds one INSERT (9 parameters a row).
-const auditRows = 64
 
 // Audit lists audit entries, newest first.
 func (db *DB) Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEntry, error) {

@@ -1,8 +1,6 @@
 package sqlite
 
 import (
-	"strings"
-
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -30,7 +28,7 @@ type dirtyRecord struct {
 type pendingRecords struct {
 	recs  map[syncengine.RecordID]dirtyRecord
 	order []syncengine.RecordID // first-stored order: deterministic writes
-	links [][2]any              // changeset_records rows (seq, record id)
+	links [][]any               // changeset_records rows (seq, record id)
 }
 
 // storeRecord writes rec's row now, or keeps it for flushRecords while the
@@ -44,7 +42,7 @@ func (a *applier) storeRecord(d dirtyRecord) error {
 			a.dirty.order = append(a.dirty.order, d.rec.ID)
 		}
 		a.dirty.recs[d.rec.ID] = d
-		a.dirty.links = append(a.dirty.links, [2]any{d.seq, string(d.rec.ID)})
+		a.dirty.links = append(a.dirty.links, []any{d.seq, string(d.rec.ID)})
 		return nil
 	}
 	// A pending older state of the same record must not land after this one.
@@ -71,27 +69,13 @@ func (a *applier) upsertRecord(d dirtyRecord) error {
 	return err
 }
 
-// flushRecords writes the kept changeset_records rows (linkRows a
-// statement) and each kept record's last state.
+// flushRecords writes the kept changeset_records rows and each kept
+// record's last state.
 func (a *applier) flushRecords() error {
 	p := a.dirty
 	a.dirty = pendingRecords{}
-	for links := p.links; len(links) > 0; {
-		chunk := links[:min(len(links), linkRows)]
-		links = links[len(chunk):]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO changeset_records (seq, record_id) VALUES `)
-		args := make([]any, 0, 2*len(chunk))
-		for i, l := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?)")
-			args = append(args, l[0], l[1])
-		}
-		if _, err := a.tx.ExecContext(a.ctx, q.String(), args...); err != nil {
-			return err
-		}
+	if err := insertRows(a.ctx, a.tx, `INSERT INTO changeset_records (seq, record_id) VALUES `, "", p.links); err != nil {
+		return err
 	}
 	for _, id := range p.order {
 		if err := a.upsertRecord(p.recs[id]); err != nil {
@@ -100,6 +84,3 @@ func (a *applier) flushRecords() error {
 	}
 	return nil
 }
-
-// linkRows bounds one INSERT of changeset_records rows.
-const linkRows = 200

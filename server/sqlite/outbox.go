@@ -50,43 +50,28 @@ func (s *Outbox) Enqueue(ctx context.Context, ns ...domain.Notification) error {
 			return err
 		}
 	}
-	return s.db.update(ctx, func(tx *Tx) error { return enqueueTx(ctx, tx.Tx, s.now(), ns...) })
+	return s.db.update(ctx, func(tx *Tx) error { return enqueueTx(ctx, tx, s.now(), ns...) })
 }
 
-// enqueueTx inserts validated notifications (domain.Notification.Validate),
-// up to enqueueRows in one statement.
-func enqueueTx(ctx context.Context, tx *sql.Tx, at time.Time, ns ...domain.Notification) error {
+// enqueueTx inserts validated notifications (domain.Notification.Validate)
+// several to a statement.
+func enqueueTx(ctx context.Context, tx *Tx, at time.Time, ns ...domain.Notification) error {
 	now := domain.UnixMS(at)
-	for len(ns) > 0 {
-		chunk := ns[:min(len(ns), enqueueRows)]
-		ns = ns[len(chunk):]
-		q := strings.Builder{}
-		q.WriteString(`INSERT INTO push_outbox
-			(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created) VALUES `)
-		args := make([]any, 0, 9*len(chunk))
-		for i, n := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			next := domain.UnixMS(n.NotBefore)
-			if next == 0 {
-				next = now
-			}
-			args = append(args, n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID, n.Urgent, domain.UnixMS(n.NotBefore), next, now)
+	rows := make([][]any, len(ns))
+	for i, n := range ns {
+		next := domain.UnixMS(n.NotBefore)
+		if next == 0 {
+			next = now
 		}
-		q.WriteString(" ON CONFLICT(id) DO NOTHING")
-		// The statement cache keeps one compiled INSERT per row count seen.
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("push: enqueue %d notifications: %w", len(chunk), err)
-		}
+		rows[i] = []any{n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID, n.Urgent, domain.UnixMS(n.NotBefore), next, now}
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO push_outbox
+		(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created) VALUES `,
+		` ON CONFLICT(id) DO NOTHING`, rows); err != nil {
+		return fmt.Errorf("push: enqueue %d notifications: %w", len(ns), err)
 	}
 	return nil
 }
-
-// enqueueRows bounds one INSERT (9 parameters a row, far below SQLite's
-// limit of 32,766).
-const enqueueRows = 64
 
 // Cancel marks the pending notifications about recordID of the given kinds (all kinds when
 // none are given) cancelled, in a transaction of its own (see Enqueue). A notification

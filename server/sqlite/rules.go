@@ -86,7 +86,7 @@ var _ domain.IntentWriter = (*intentWriter)(nil)
 func (w *intentWriter) flush() error {
 	ns := w.pending
 	w.pending = nil
-	return enqueueTx(w.a.ctx, w.a.tx.Tx, w.a.tx.now, ns...)
+	return enqueueTx(w.a.ctx, w.a.tx, w.a.tx.now, ns...)
 }
 
 func (w *intentWriter) CancelNotifications(c domain.CancelNotifications) error {
