@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"testing"
-	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
@@ -21,34 +20,13 @@ func TestRequestStoresEachRecordsLastState(t *testing.T) {
 	mustOrg(t, db)
 	phones := groupPhones(t, db, 2)
 	p := phones[0]
-	rid, _ := syncengine.ParseReplicaID(p.dev.ReplicaID)
-	mine := syncengine.NewMemStore()
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: mine})
-	must(t, err)
+	rep, mine := p.replica(t, db)
 	var enc syncengine.RecordID
 	var css []*syncengine.Changeset
 	for _, area := range []string{"park", "pier", "station"} {
-		cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) (err error) {
-			if enc == "" {
-				if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
-					return err
-				}
-				must(t, tx.Set(enc, "team_id", "team_a"))
-				must(t, tx.Set(enc, "started_at", db.Now().Add(-time.Hour)))
-			}
-			if err := tx.InsertText(enc, "note", 0, area+" "); err != nil {
-				return err
-			}
-			return tx.Set(enc, "area", area)
-		})
-		must(t, err)
-		css = append(css, cs)
+		css = append(css, setArea(t, db, rep, &enc, area, area+" "))
 	}
-	res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: css, NoPull: true})
-	must(t, err)
-	if res.Accepted != len(css) {
-		t.Fatalf("accepted %d of %d: %+v", res.Accepted, len(css), res.Results)
-	}
+	res := p.push(t, db, css)
 	want, err := mine.Record(enc)
 	must(t, err)
 	got, err := db.RecordState(ctx, string(enc))
@@ -68,9 +46,7 @@ func TestRequestStoresEachRecordsLastState(t *testing.T) {
 
 	// Another phone of the team pulls the log and rebuilds the same record.
 	q := phones[1]
-	theirs := syncengine.NewMemStore()
-	other, err := syncengine.NewReplica(syncengine.Config{ID: mustReplicaID(t, q.dev.ReplicaID), Now: db.Now, Rand: db.Rand, Store: theirs})
-	must(t, err)
+	other, theirs := q.replica(t, db)
 	cursor := ""
 	for range 100 {
 		r, err := db.Sync(ctx, domain.SyncRequest{Device: q.dev, Person: q.person, Cursor: cursor})
@@ -98,11 +74,4 @@ func TestRequestStoresEachRecordsLastState(t *testing.T) {
 	if pulled == nil || !bytes.Equal(syncengine.EncodeRecord(pulled), syncengine.EncodeRecord(want)) {
 		t.Fatalf("the second phone's copy differs: %+v", pulled)
 	}
-}
-
-func mustReplicaID(tb testing.TB, s string) syncengine.ReplicaID {
-	tb.Helper()
-	id, err := syncengine.ParseReplicaID(s)
-	must(tb, err)
-	return id
 }

@@ -70,42 +70,36 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 		if err != nil {
 			return err
 		}
+		type logRow struct {
+			start uint64
+			l     loggedChangeset
+		}
 		rows, err := a.tx.QueryContext(a.ctx, `SELECT start, seq, body, crc FROM changesets
 			WHERE replica_id = ? AND start IN (SELECT value FROM json_each(?))`, replica, string(list))
+		logged, err := collect(rows, err, func(r *sql.Rows) (x logRow, err error) {
+			return x, r.Scan(&x.start, &x.l.seq, &x.l.body, &x.l.crc)
+		})
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var l loggedChangeset
-			var start uint64
-			if err := rows.Scan(&start, &l.seq, &l.body, &l.crc); err != nil {
-				rows.Close()
-				return err
-			}
-			p.logged[csKey{replica, start}] = l
+		for _, x := range logged {
+			p.logged[csKey{replica, x.start}] = x.l
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+		type openRow struct {
+			start uint64
+			q     openQuarantine
 		}
 		rows, err = a.tx.QueryContext(a.ctx, `SELECT start, id, code, message FROM quarantine
 			WHERE device_id = ? AND replica_id = ? AND start IN (SELECT value FROM json_each(?)) AND reviewed_at IS NULL`,
 			deviceID, replica, string(list))
+		open, err := collect(rows, err, func(r *sql.Rows) (x openRow, err error) {
+			return x, r.Scan(&x.start, &x.q.id, &x.q.code, &x.q.message)
+		})
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var q openQuarantine
-			var start uint64
-			if err := rows.Scan(&start, &q.id, &q.code, &q.message); err != nil {
-				rows.Close()
-				return err
-			}
-			p.open[csKey{replica, start}] = q
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+		for _, x := range open {
+			p.open[csKey{replica, x.start}] = x.q
 		}
 	}
 	list, err := json.Marshal(records)

@@ -260,32 +260,18 @@ func TestRulesSettleARequestsChangesInOrder(t *testing.T) {
 				}
 				return domain.Intents{}, nil
 			})
-			rid, _ := syncengine.ParseReplicaID(p.dev.ReplicaID)
-			rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: syncengine.NewMemStore()})
-			must(t, err)
+			rep, _ := p.replica(t, db)
 			var enc syncengine.RecordID
 			for _, areas := range tt.requests {
 				var css []*syncengine.Changeset
 				for _, area := range areas {
-					cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) (err error) {
-						if enc == "" {
-							if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
-								return err
-							}
-							must(t, tx.Set(enc, "team_id", "team_a"))
-							must(t, tx.Set(enc, "started_at", db.Now().Add(-time.Hour)))
-							must(t, tx.InsertText(enc, "note", 0, "met"))
-						}
-						return tx.Set(enc, "area", area)
-					})
-					must(t, err)
-					css = append(css, cs)
+					note := ""
+					if enc == "" {
+						note = "met"
+					}
+					css = append(css, setArea(t, db, rep, &enc, area, note))
 				}
-				res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: css, NoPull: true})
-				must(t, err)
-				if res.Accepted != len(css) {
-					t.Fatalf("accepted %d of %d: %+v", res.Accepted, len(css), res.Results)
-				}
+				p.push(t, db, css)
 			}
 			counts, err := db.Outbox().Counts(ctx)
 			must(t, err)

@@ -44,18 +44,7 @@ func TestErasureLeavesNoWordInSearchIndex(t *testing.T) {
 	must(t, err)
 	var yp, enc syncengine.RecordID
 	_, err = rep.Edit("s1", func(tx *syncengine.Txn) (err error) {
-		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
-			return err
-		}
-		must(t, tx.Set(yp, "team_id", "team_a"))
-		must(t, tx.Set(yp, "known_as", "Zephyrine"))
-		if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
-			return err
-		}
-		for k, v := range map[string]any{"team_id": "team_a", "area": "the park", "started_at": now.Add(-time.Hour)} {
-			must(t, tx.Set(enc, k, v))
-		}
-		must(t, tx.Add(enc, "young_people", string(yp)))
+		yp, enc = youngPersonMet(t, tx, "Zephyrine", now.Add(-time.Hour))
 		return tx.InsertText(enc, "note", 0, "Zephyrine talked about the skate park")
 	})
 	must(t, err)
@@ -114,16 +103,7 @@ func TestErasureLeavesNoWordInSearchIndex(t *testing.T) {
 	must(t, conn.Close())
 	must(t, raw.Close())
 	must(t, db.Close())
-	for _, p := range []string{db.Path, db.Path + "-wal"} {
-		b, err := os.ReadFile(p)
-		if os.IsNotExist(err) {
-			continue
-		}
-		must(t, err)
-		if bytes.Contains(bytes.ToLower(b), []byte("zephyrine")) {
-			t.Errorf("%s still holds the erased name", filepath.Base(p))
-		}
-	}
+	fileMustNotHold(t, db.Path, "Zephyrine")
 }
 
 // TestSearchBackfillsRecordsStoredBefore: a database from before the index
@@ -170,11 +150,7 @@ func TestSearchIndexesARecordsLastStateInASync(t *testing.T) {
 	p := groupPhones(t, db, 1)[0]
 	// The phone's own changeset is not sent: a replica of its id writes
 	// the edits below.
-	dev, err := db.Device(ctx, p.dev.ID)
-	must(t, err)
-	rid, _ := syncengine.ParseReplicaID(dev.ReplicaID)
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: syncengine.NewMemStore()})
-	must(t, err)
+	rep, _ := p.replica(t, db)
 	var enc syncengine.RecordID
 	css := []*syncengine.Changeset{}
 	cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) (err error) {
@@ -198,11 +174,7 @@ func TestSearchIndexesARecordsLastStateInASync(t *testing.T) {
 		must(t, err)
 		css = append(css, cs)
 	}
-	res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: css, NoPull: true})
-	must(t, err)
-	if res.Accepted != len(css) {
-		t.Fatalf("accepted %d of %d: %+v", res.Accepted, len(css), res.Results)
-	}
+	p.push(t, db, css)
 	for word, want := range map[string]int{"alpha": 0, "bravo": 0, "charlie": 1} {
 		if _, n, err := db.Search(ctx, domain.SearchQuery{All: true, Text: word}); err != nil || n != want {
 			t.Errorf("search %q: %d hits (%v), want %d", word, n, err, want)
@@ -248,19 +220,9 @@ func TestErasureScrubsOldIndexEntries(t *testing.T) {
 				must(t, err)
 			}
 			var yp, enc syncengine.RecordID
-			edit(func(tx *syncengine.Txn) (err error) {
-				if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
-					return err
-				}
-				must(t, tx.Set(yp, "team_id", "team_a"))
-				must(t, tx.Set(yp, "known_as", "Placeholder"))
-				if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
-					return err
-				}
-				for k, v := range map[string]any{"team_id": "team_a", "area": "the park", "started_at": now.Add(-time.Hour)} {
-					must(t, tx.Set(enc, k, v))
-				}
-				return tx.Add(enc, "young_people", string(yp))
+			edit(func(tx *syncengine.Txn) error {
+				yp, enc = youngPersonMet(t, tx, "Placeholder", now.Add(-time.Hour))
+				return nil
 			})
 			// Each version of the name indexed, then replaced, with other
 			// records' transactions in between so they land in other segments.
@@ -299,18 +261,42 @@ func TestErasureScrubsOldIndexEntries(t *testing.T) {
 				}
 			}
 			must(t, db.Close())
-			for _, p := range []string{db.Path, db.Path + "-wal"} {
-				b, err := os.ReadFile(p)
-				if os.IsNotExist(err) {
-					continue
-				}
-				must(t, err)
-				for _, w := range tt.gone {
-					if bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(w))) {
-						t.Errorf("%s still holds the erased word %q", filepath.Base(p), w)
-					}
-				}
-			}
+			fileMustNotHold(t, db.Path, tt.gone...)
 		})
+	}
+}
+
+// youngPersonMet creates, in tx, a young person of team_a known as name
+// and an encounter with them started at started.
+func youngPersonMet(tb testing.TB, tx *syncengine.Txn, name string, started time.Time) (yp, enc syncengine.RecordID) {
+	tb.Helper()
+	yp, err := tx.Create(syncengine.TypeYoungPerson)
+	must(tb, err)
+	must(tb, tx.Set(yp, "team_id", "team_a"))
+	must(tb, tx.Set(yp, "known_as", name))
+	enc, err = tx.Create(syncengine.TypeEncounter)
+	must(tb, err)
+	for k, v := range map[string]any{"team_id": "team_a", "area": "the park", "started_at": started} {
+		must(tb, tx.Set(enc, k, v))
+	}
+	must(tb, tx.Add(enc, "young_people", string(yp)))
+	return yp, enc
+}
+
+// fileMustNotHold fails if the database file at path or its WAL holds any
+// of words (in any case).
+func fileMustNotHold(tb testing.TB, path string, words ...string) {
+	tb.Helper()
+	for _, p := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		must(tb, err)
+		for _, w := range words {
+			if bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(w))) {
+				tb.Errorf("%s still holds the erased word %q", filepath.Base(p), w)
+			}
+		}
 	}
 }
