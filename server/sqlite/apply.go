@@ -122,7 +122,7 @@ type applier struct {
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go).
 	policy domain.PolicyCache
-	facts  factsMemo // the rules' reads of people and services (rules.go)
+	facts  *factsMemo // the rules' reads of people and services (rules.go)
 
 	// changes are the stored records the rules have not planned yet;
 	// settling is set while settle drains them (see rules.go).

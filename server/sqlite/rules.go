@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/joinedup/joinedup/server/domain"
@@ -138,20 +139,63 @@ var _ domain.Facts = txFacts{}
 
 // The organisation does not change inside a sync (people, teams and
 // services are edited by other write transactions), so the rules' lookups
-// are read once per applier: a page of 200 changesets asked for the same
-// team's supervisors 200 times.
+// are read once and kept while the organisation's version (migration 0181:
+// triggers give meta org_version a new random value on every write to
+// people, team_supervisors and services) stays the same: a page of 200
+// changesets asked for the same team's supervisors 200 times, and each of
+// a week's 363 requests read everyone again.
 
-func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
-	return memo(&f.a.facts.person, id, func() (domain.Person, error) { return findPerson(ctx, f.a.tx, "id = ?", id) })
+// sharedFacts are the rules' lookups of one version of the organisation.
+// Only write transactions use them (settle), one at a time (the write
+// turn), so they need no lock of their own.
+type sharedFacts struct {
+	version string
+	memo    factsMemo
 }
 
+// factsMemo is the lookups memo for the organisation this transaction sees,
+// bound once per applier.
+func (a *applier) factsMemo(ctx context.Context) (*factsMemo, error) {
+	if a.facts != nil {
+		return a.facts, nil
+	}
+	var v string
+	if err := a.tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'org_version'`).Scan(&v); err != nil {
+		return nil, fmt.Errorf("organisation version: %w", err)
+	}
+	sf := &a.tx.db.orgFacts
+	if sf.version != v {
+		*sf = sharedFacts{version: v}
+	}
+	a.facts = &sf.memo
+	return a.facts, nil
+}
+
+func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
+	m, err := f.a.factsMemo(ctx)
+	if err != nil {
+		return domain.Person{}, err
+	}
+	return memo(&m.person, id, func() (domain.Person, error) { return findPerson(ctx, f.a.tx, "id = ?", id) })
+}
+
+// People's lists are shared: callers get a copy of the list, whose people
+// they must not modify.
 func (f txFacts) People(ctx context.Context, filter domain.PeopleFilter) ([]domain.Person, error) {
-	ps, err := memo(&f.a.facts.people, filter, func() ([]domain.Person, error) { return findPeople(ctx, f.a.tx, filter) })
+	m, err := f.a.factsMemo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := memo(&m.people, filter, func() ([]domain.Person, error) { return findPeople(ctx, f.a.tx, filter) })
 	return slices.Clone(ps), err
 }
 
 func (f txFacts) Service(ctx context.Context, id string) (domain.Service, error) {
-	return memo(&f.a.facts.service, id, func() (domain.Service, error) { return findService(ctx, f.a.tx, id) })
+	m, err := f.a.factsMemo(ctx)
+	if err != nil {
+		return domain.Service{}, err
+	}
+	return memo(&m.service, id, func() (domain.Service, error) { return findService(ctx, f.a.tx, id) })
 }
 
 // memo returns (*m)[k], reading it with load the first time (a failed read
@@ -171,7 +215,8 @@ func memo[K comparable, V any](m *map[K]V, k K, load func() (V, error)) (V, erro
 	return v, nil
 }
 
-// factsMemo holds the rules' organisation lookups of one applier.
+// factsMemo holds the rules' organisation lookups of one version of the
+// organisation.
 type factsMemo struct {
 	person  map[string]domain.Person
 	people  map[domain.PeopleFilter][]domain.Person

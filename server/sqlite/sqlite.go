@@ -79,6 +79,8 @@ type DB struct {
 
 	decoded decodedRecords // records decoded for lists (recordcache.go)
 
+	orgFacts sharedFacts // the rules' organisation lookups (rules.go)
+
 	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
 	srv   *syncengine.Replica
 	srvSt *ServerStore
