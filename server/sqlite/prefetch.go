@@ -9,7 +9,8 @@ import (
 
 // A push request's lookups, made once for all its changesets: whether each
 // is already in the log (exactly-once), in the device's open quarantine,
-// and which of the records it touches the erasure ledger names. A page of
+// which of the records it touches the erasure ledger names, and those
+// records' stored states (into the applier's cache). A page of
 // 200 changesets asked each question 200 times, one statement each.
 //
 // Whatever this applier writes afterwards keeps the answers true: a
@@ -116,6 +117,45 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 		p.ledgered[syncengine.RecordID(id)] = true
 	}
 	a.pre = p
+	return a.preload(string(list), records)
+}
+
+// preload reads the records the request's changesets touch into the
+// applier's cache in one query (get would read them one by one). A state
+// that is not sound is left to get, which repairs it or holds the change.
+func (a *applier) preload(list string, ids []string) error {
+	type row struct {
+		id                string
+		state             []byte
+		crc               sql.NullInt64
+		team, service, yp string
+	}
+	rows, err := a.tx.QueryContext(a.ctx, `SELECT id, state, crc, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '')
+		FROM records WHERE id IN (SELECT value FROM json_each(?))`, list)
+	found, err := collect(rows, err, func(r *sql.Rows) (x row, err error) {
+		return x, r.Scan(&x.id, &x.state, &x.crc, &x.team, &x.service, &x.yp)
+	})
+	if err != nil {
+		return err
+	}
+	stored := map[string]bool{}
+	for _, x := range found {
+		stored[x.id] = true
+		id := syncengine.RecordID(x.id)
+		if _, ok := a.cache[id]; ok || !sound(x.state, x.crc) {
+			continue
+		}
+		rec, err := a.tx.db.states.DecodeRecord(id, x.state)
+		if err != nil {
+			continue
+		}
+		a.cache[id] = &cachedRecord{rec: rec, team: x.team, service: x.service, yp: x.yp, exists: true}
+	}
+	for _, id := range ids {
+		if _, ok := a.cache[syncengine.RecordID(id)]; !ok && !stored[id] {
+			a.cache[syncengine.RecordID(id)] = &cachedRecord{}
+		}
+	}
 	return nil
 }
 
