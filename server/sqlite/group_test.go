@@ -20,6 +20,52 @@ type groupPhone struct {
 	cs     *syncengine.Changeset
 }
 
+// replica is a fresh replica with the phone's id (its one encounter is not
+// in it), over the returned store.
+func (p groupPhone) replica(tb testing.TB, db *sqlite.DB) (*syncengine.Replica, *syncengine.MemStore) {
+	tb.Helper()
+	rid, err := syncengine.ParseReplicaID(p.dev.ReplicaID)
+	must(tb, err)
+	st := syncengine.NewMemStore()
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: st})
+	must(tb, err)
+	return rep, st
+}
+
+// setArea is an edit of one encounter by the phone's worker: it creates
+// the encounter (*enc empty) with note, then sets its area.
+func setArea(tb testing.TB, db *sqlite.DB, rep *syncengine.Replica, enc *syncengine.RecordID, area, note string) *syncengine.Changeset {
+	tb.Helper()
+	cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) (err error) {
+		if *enc == "" {
+			if *enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+				return err
+			}
+			must(tb, tx.Set(*enc, "team_id", "team_a"))
+			must(tb, tx.Set(*enc, "started_at", db.Now().Add(-time.Hour)))
+		}
+		if note != "" {
+			if err := tx.InsertText(*enc, "note", 0, note); err != nil {
+				return err
+			}
+		}
+		return tx.Set(*enc, "area", area)
+	})
+	must(tb, err)
+	return cs
+}
+
+// push sends css in one sync without a pull; every one must be accepted.
+func (p groupPhone) push(tb testing.TB, db *sqlite.DB, css []*syncengine.Changeset) *domain.SyncResult {
+	tb.Helper()
+	res, err := db.Sync(context.Background(), domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: css, NoPull: true})
+	must(tb, err)
+	if res.Accepted != len(css) {
+		tb.Fatalf("accepted %d of %d: %+v", res.Accepted, len(css), res.Results)
+	}
+	return res
+}
+
 func groupPhones(t *testing.T, db *sqlite.DB, n int) []groupPhone {
 	t.Helper()
 	ctx := context.Background()

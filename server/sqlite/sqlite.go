@@ -79,6 +79,8 @@ type DB struct {
 
 	decoded decodedRecords // records decoded for lists (recordcache.go)
 
+	orgFacts sharedFacts // the rules' organisation lookups (rules.go)
+
 	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
 	srv   *syncengine.Replica
 	srvSt *ServerStore
@@ -269,6 +271,7 @@ type Tx struct {
 	// starts without it (group.go), so another sync's erasure in between
 	// can never be missed.
 	noPurgesFor string
+	audit       auditBuffer // a sync's audit rows, inserted together (audit.go)
 	// search holds the records stored since the last flushSearch, each in
 	// its latest state (search.go): indexed once before commit.
 	search searchQueue

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		fn   func(t *testing.T, e *env)
 	}{
 		{"ApplyIsIdempotent", testApplyIsIdempotent},
+		{"RepeatsInOneRequest", testRepeatsInOneRequest},
 		{"PullPagesWithinBudget", testPullPagesWithinBudget},
 		{"ScopeOfWorkerAndPractitioner", testScopes},
 		{"QuarantineKeepsRefusedChangesets", testQuarantine},
