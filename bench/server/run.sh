@@ -17,7 +17,13 @@
 #         (default 2000,20000,60000) 1 KB records: time per page vs the smallest;
 #         then fieldsync: a fresh phone's first sync after HISTORIES (default
 #         1,10,52) weeks of a busy team's history, whole and as the field
-#         subset (FIELDWEEKS, default 2): bytes and CPU vs 1 week.
+#         subset (FIELDWEEKS, default 2): bytes and CPU vs 1 week;
+#   notecurve: one pushed keystroke to a note after NOTESIZES (default
+#         0,100,1000,10000) prior edits, server in its own process: wall
+#         time and server CPU per push vs the fresh note, NOTERUNS (default
+#         3) runs of NOTEPUSHES (default 200), one curve per NOTETRACES
+#         (default paper,churn: the automerge-paper editing trace, and a
+#         short note revised again and again).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
 cd "$(dirname "$0")"
@@ -28,4 +34,4 @@ out=${BENCH_OUT:-.}
 bin=$(mktemp -d)/serverbench
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 "$GO" build -o "$bin" ./serverbench
-"$bin" -devices "${DEVICES:-1000}" -oldevices "${OLDEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" -histories "${HISTORIES:-1,10,52}" -fieldweeks "${FIELDWEEKS:-2}" | tee "$out/server.txt"
+"$bin" -devices "${DEVICES:-1000}" -oldevices "${OLDEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" -histories "${HISTORIES:-1,10,52}" -fieldweeks "${FIELDWEEKS:-2}" -notesizes "${NOTESIZES:-0,100,1000,10000}" -noteruns "${NOTERUNS:-3}" -notepushes "${NOTEPUSHES:-200}" -notetrace "${NOTETRACES:-paper,churn}" | tee "$out/server.txt"

@@ -26,20 +26,42 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		return nil, err
 	}
 	var res *domain.SyncResult
-	err := db.updateGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.updateGrouped(ctx, func(ctx context.Context, tx *Tx) (err error) {
 		// A run may be repeated (group.go): it starts from nothing.
 		res = &domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
+		// Its audit rows (one per changeset) are inserted together at its end.
+		tx.bufferAudit()
+		defer func() {
+			if err == nil {
+				err = tx.endAudit(ctx)
+			} else {
+				tx.audit = auditBuffer{} // rolled back with the savepoint
+			}
+		}()
 		scope, err := scopeOf(ctx, tx, req.Person)
 		if err != nil {
 			return err
 		}
 		ap := newApplier(ctx, tx)
+		if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
+			return fmt.Errorf("look up pushed changesets: %w", err)
+		}
+		// The rules plan the request's changes once, after the last of
+		// them (see settleLater).
+		ap.settleLater = true
 		for _, cs := range req.Changesets {
 			pr, err := ap.push(req.Device, scope, cs, res)
 			if err != nil {
 				return fmt.Errorf("push %s/%d: %w", cs.Replica, cs.Start, err)
 			}
 			res.Results = append(res.Results, pr)
+		}
+		ap.settleLater = false
+		if err := ap.flushRecords(); err != nil {
+			return err
+		}
+		if err := ap.settle(); err != nil {
+			return err
 		}
 		if err := ap.drainHeld(res); err != nil {
 			return fmt.Errorf("retry held changesets: %w", err)
@@ -100,12 +122,23 @@ type applier struct {
 	// The policy's view of people and teams, read once per transaction
 	// (authorise.go).
 	policy domain.PolicyCache
-	facts  factsMemo // the rules' reads of people and services (rules.go)
+	facts  *factsMemo // the rules' reads of people and services (rules.go)
 
 	// changes are the stored records the rules have not planned yet;
 	// settling is set while settle drains them (see rules.go).
 	changes  []domain.Change
 	settling bool
+	// settleLater: commit leaves the changes to the caller's settle. Sync
+	// sets it for a request's pushed changesets, so the rules run once over
+	// all of them and their notifications are written together (a rule sees
+	// each change's before and after as stored; what it reads besides is
+	// the request's end state, as it would be one request later). Held
+	// changesets woken by the request are retried with it off, so whatever
+	// the rules' edits wake is retried in the same drain, as before.
+	settleLater bool
+
+	pre   prefetched     // the request's lookups, made at once (prefetch.go)
+	dirty pendingRecords // records stored but not yet written (materialise.go)
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {
@@ -161,21 +194,27 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	}
 	// The log is the first line of exactly-once: a retried changeset is found
 	// here even if its records were since erased or moved.
-	var seq int64
-	var stored []byte
-	var crc sql.NullInt64
-	err := a.tx.QueryRowContext(a.ctx, `SELECT seq, body, crc FROM changesets WHERE replica_id = ? AND start = ?`, pr.Replica, cs.Start).Scan(&seq, &stored, &crc)
-	if err == nil {
-		if !sound(stored, crc) {
+	key := csKey{pr.Replica, cs.Start}
+	l, found, ok := a.logLookup(key)
+	var err error
+	if !ok {
+		err = a.tx.QueryRowContext(a.ctx, `SELECT seq, body, crc FROM changesets WHERE replica_id = ? AND start = ?`, pr.Replica, cs.Start).
+			Scan(&l.seq, &l.body, &l.crc)
+		found = err == nil
+	}
+	seq := l.seq
+	if found {
+		if !sound(l.body, l.crc) {
 			// The phone's copy repairs the damaged stored one.
 			if err := a.repairChangeset(seq, cs); err != nil {
 				return pr, err
 			}
+			a.forget(key)
 		}
 		pr.Status, pr.Seq = protocol.StatusDuplicate, seq
 		res.Duplicates++
 		return pr, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
+	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return pr, err
 	}
 	// A changeset held only for a missing dependency is tried again: what it
@@ -242,6 +281,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 	if err != nil {
 		return 0, err
 	}
+	a.noteLogged(csKey{cs.Replica.String(), cs.Start}, loggedChangeset{seq: seq, body: body, crc: sql.NullInt64{Int64: checksum(body), Valid: true}})
 	var erased []syncengine.RecordID
 	for _, rec := range recs {
 		prev, err := a.get(rec.ID)
@@ -253,21 +293,10 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 		team, service, yp := f.Team, f.Service, f.YoungPerson
-		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES (?, ?)`, seq, string(rec.ID)); err != nil {
-			return 0, err
-		}
 		if err := a.wakeHeld(cs.Replica.String(), rec.ID); err != nil {
 			return 0, err
 		}
-		state := syncengine.EncodeRecord(rec)
-		a.tx.db.states.Put(rec.ID, state, rec)
-		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc, field_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET type = excluded.type, team_id = excluded.team_id, service_id = excluded.service_id,
-				young_person_id = excluded.young_person_id, state = excluded.state, updated_seq = excluded.updated_seq,
-				deleted = excluded.deleted, erased = excluded.erased, crc = excluded.crc, field_at = excluded.field_at`,
-			string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq,
-			rec.Deleted(), rec.Erased != nil, checksum(state), domain.FieldAt(rec)); err != nil {
+		if err := a.storeRecord(dirtyRecord{rec: rec, team: team, service: service, yp: yp, seq: seq}); err != nil {
 			return 0, err
 		}
 		a.tx.search.add(rec)
@@ -308,9 +337,10 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 	}
-	if a.settling {
+	if a.settling || a.settleLater {
 		// A rule's own edit, stored from settle's loop: its changes wait
-		// there for the next round.
+		// there for the next round. Or a request's changeset: its changes
+		// wait for the request's end.
 		return seq, nil
 	}
 	if err := a.settle(); err != nil {
@@ -322,6 +352,9 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 // redactHistory strips erased records' ops from every stored changeset, so
 // erasure reaches history and later pulls.
 func (a *applier) redactHistory(ids []syncengine.RecordID) error {
+	if err := a.flushRecords(); err != nil {
+		return err
+	}
 	isErased := func(id syncengine.RecordID) bool { return slices.Contains(ids, id) }
 	for _, id := range ids {
 		rows, err := a.tx.QueryContext(a.ctx, `SELECT c.seq, c.body, c.crc FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = ?`, string(id))

@@ -48,6 +48,11 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	// the previous row's, known from the tail this transaction keeps.
 	row.ID = tx.auditTail.id + 1
 	h := row.digest(tx.auditTail.hash)
+	if tx.audit.on {
+		tx.audit.rows = append(tx.audit.rows, sealedAudit{row, tx.auditTail.hash, h})
+		tx.auditTail.id, tx.auditTail.hash = row.ID, h
+		return nil
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		row.ID, row.At, nullString(row.Person), nullString(row.Device), row.Action, nullString(row.Record), row.Detail, tx.auditTail.hash, h); err != nil {
 		tx.auditTail = nil
@@ -55,6 +60,46 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	}
 	tx.auditTail.id, tx.auditTail.hash = row.ID, h
 	return nil
+}
+
+// auditBuffer keeps a sync's audit rows, sealed (ids and hashes given as
+// appendAudit gives them), to insert together: a page of 200 changesets
+// writes 200 rows. The sync's work starts it (start) and inserts them
+// before it ends (flush); whatever reads audit_log in between flushes
+// first. A sync that fails drops its rows with its savepoint, and the
+// transaction's tail is read again (group.go).
+type auditBuffer struct {
+	on   bool
+	rows []sealedAudit
+}
+
+type sealedAudit struct {
+	auditRow
+	prev, hash string
+}
+
+// bufferAudit starts keeping tx's audit rows (until flushAudit).
+func (tx *Tx) bufferAudit() { tx.audit = auditBuffer{on: true} }
+
+// flushAudit inserts the kept audit rows. Buffering stays as it was.
+func (tx *Tx) flushAudit(ctx context.Context) error {
+	rows := make([][]any, len(tx.audit.rows))
+	for i, r := range tx.audit.rows {
+		rows[i] = []any{r.ID, r.At, nullString(r.Person), nullString(r.Device), r.Action, nullString(r.Record), r.Detail, r.prev, r.hash}
+	}
+	tx.audit.rows = nil
+	if err := insertRows(ctx, tx, `INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail, prev_hash, hash) VALUES `, "", rows); err != nil {
+		tx.auditTail = nil
+		return err
+	}
+	return nil
+}
+
+// endAudit inserts the kept rows and stops keeping them.
+func (tx *Tx) endAudit(ctx context.Context) error {
+	err := tx.flushAudit(ctx)
+	tx.audit = auditBuffer{}
+	return err
 }
 
 // Audit lists audit entries, newest first.

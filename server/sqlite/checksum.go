@@ -235,6 +235,9 @@ func loadRecord(ctx context.Context, tx *Tx, id syncengine.RecordID, state []byt
 // it (pushed again: after a restore, or a retry), redacted for the records
 // erased since, as the stored one was.
 func (a *applier) repairChangeset(seq int64, cs *syncengine.Changeset) error {
+	if err := a.flushRecords(); err != nil {
+		return err
+	}
 	erased := map[syncengine.RecordID]bool{}
 	for _, d := range cs.Deps {
 		var e bool

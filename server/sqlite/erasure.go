@@ -108,6 +108,9 @@ func (a *applier) recordLedger(entries []domain.LedgerEntry) error {
 			formatTime(e.At), e.Record, e.Kind, e.Reason, string(b)); err != nil {
 			return err
 		}
+		if e.Kind == "erase" {
+			a.noteLedgered(syncengine.RecordID(e.Record))
+		}
 	}
 	if a.pv.noLedgerFile {
 		return nil
@@ -119,6 +122,7 @@ func (a *applier) recordLedger(entries []domain.LedgerEntry) error {
 // the portal, a supervisor's phone, retention, a re-application): ledger,
 // quarantined copies, and notices to the phones that hold them.
 func (a *applier) afterErase(ids []syncengine.RecordID) error {
+	defer a.forgetPrefetched() // the log's bodies and the quarantine changed under them
 	var entries []domain.LedgerEntry
 	strs := make([]string, len(ids))
 	for i, id := range ids {
@@ -138,7 +142,7 @@ func (a *applier) afterErase(ids []syncengine.RecordID) error {
 		AND encounter_id IN (SELECT value FROM json_each(?))`, string(wanted)); err != nil {
 		return err
 	}
-	a.tx.db.erasedSince.Store(true)
+	a.tx.erased()
 	return a.notifyHolders(strs)
 }
 
@@ -213,7 +217,11 @@ func (a *applier) notifyHolders(ids []string) error {
 		}
 		devs[dev][rec] = true
 	}
-	// One pass over the log and the pull audit for all ids.
+	// One pass over the log and the pull audit for all ids (the rows a
+	// sync keeps for later are written first).
+	if err := a.tx.flushAudit(a.ctx); err != nil {
+		return err
+	}
 	wanted, _ := json.Marshal(ids)
 	rows, err := a.tx.QueryContext(a.ctx, `WITH wanted(id) AS (SELECT value FROM json_each(?))
 		SELECT DISTINCT c.device_id, cr.record_id FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq
@@ -287,6 +295,12 @@ func syncPurges(ctx context.Context, tx *Tx, req domain.SyncRequest, res *domain
 		if err := appendAudit(ctx, tx, domain.ConfirmedPurgeAudit(req)); err != nil {
 			return err
 		}
+	}
+	none := tx.noPurgesFor == req.Device.ID
+	tx.noPurgesFor = ""
+	if none {
+		res.Erase = nil
+		return nil
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT record_id FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL ORDER BY record_id LIMIT 1000`, req.Device.ID)
 	ids, err := collect(rows, err, func(r *sql.Rows) (s string, err error) { return s, r.Scan(&s) })
@@ -441,7 +455,7 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 			return res, err
 		}
 	}
-	tx.db.erasedSince.Store(true)
+	tx.erased()
 	return res, nil
 }
 
@@ -521,6 +535,12 @@ func (db *DB) reapplyLedger(ctx context.Context) error {
 func (a *applier) redactLedgered(cs *syncengine.Changeset) (*syncengine.Changeset, error) {
 	erased := map[syncengine.RecordID]bool{}
 	for _, id := range cs.Records() {
+		if e, ok := a.ledgerLookup(id); ok {
+			if e {
+				erased[id] = true
+			}
+			continue
+		}
 		var n int
 		if err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM erasure_ledger WHERE record_id = ? AND kind = 'erase'`, string(id)).Scan(&n); err != nil {
 			return nil, err

@@ -20,6 +20,52 @@ type groupPhone struct {
 	cs     *syncengine.Changeset
 }
 
+// replica is a fresh replica with the phone's id (its one encounter is not
+// in it), over the returned store.
+func (p groupPhone) replica(tb testing.TB, db *sqlite.DB) (*syncengine.Replica, *syncengine.MemStore) {
+	tb.Helper()
+	rid, err := syncengine.ParseReplicaID(p.dev.ReplicaID)
+	must(tb, err)
+	st := syncengine.NewMemStore()
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: st})
+	must(tb, err)
+	return rep, st
+}
+
+// setArea is an edit of one encounter by the phone's worker: it creates
+// the encounter (*enc empty) with note, then sets its area.
+func setArea(tb testing.TB, db *sqlite.DB, rep *syncengine.Replica, enc *syncengine.RecordID, area, note string) *syncengine.Changeset {
+	tb.Helper()
+	cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) (err error) {
+		if *enc == "" {
+			if *enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+				return err
+			}
+			must(tb, tx.Set(*enc, "team_id", "team_a"))
+			must(tb, tx.Set(*enc, "started_at", db.Now().Add(-time.Hour)))
+		}
+		if note != "" {
+			if err := tx.InsertText(*enc, "note", 0, note); err != nil {
+				return err
+			}
+		}
+		return tx.Set(*enc, "area", area)
+	})
+	must(tb, err)
+	return cs
+}
+
+// push sends css in one sync without a pull; every one must be accepted.
+func (p groupPhone) push(tb testing.TB, db *sqlite.DB, css []*syncengine.Changeset) *domain.SyncResult {
+	tb.Helper()
+	res, err := db.Sync(context.Background(), domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: css, NoPull: true})
+	must(tb, err)
+	if res.Accepted != len(css) {
+		tb.Fatalf("accepted %d of %d: %+v", res.Accepted, len(css), res.Results)
+	}
+	return res
+}
+
 func groupPhones(t *testing.T, db *sqlite.DB, n int) []groupPhone {
 	t.Helper()
 	ctx := context.Background()
@@ -154,5 +200,59 @@ func TestGroupCommitIsolatesAFailingSync(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGroupCommitIndexesOnce: the syncs of one batch reach the full-text
+// index together, as one FTS5 segment. FTS5 writes its pending terms out at
+// every SAVEPOINT, so indexing each sync inside its own savepoint wrote a
+// segment per sync (and merged them again later).
+func TestGroupCommitIndexesOnce(t *testing.T) {
+	const n = 6
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	phones := groupPhones(t, db, n)
+	// No merging, so the segments written are the segments seen.
+	_, err := db.SQL().Exec(`INSERT INTO record_search (record_search, rank) VALUES ('automerge', 0)`)
+	must(t, err)
+	segments := func() (n int) {
+		must(t, db.SQL().QueryRow(`SELECT COUNT(DISTINCT segid) FROM record_search_idx`).Scan(&n))
+		return n
+	}
+	before := segments()
+	hold, err := db.BeginTx(ctx, nil)
+	must(t, err)
+	batches := sqlite.GroupBatches(db)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, p := range phones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: []*syncengine.Changeset{p.cs}})
+		}()
+	}
+	for sqlite.GroupWaiting(db) < n {
+		time.Sleep(time.Millisecond)
+	}
+	must(t, hold.Rollback())
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("sync %d: %v", i, err)
+		}
+	}
+	if got := sqlite.GroupBatches(db) - batches; got != 1 {
+		t.Fatalf("%d syncs ran in %d transactions, want 1", n, got)
+	}
+	if got := segments() - before; got != 1 {
+		t.Errorf("one batch of %d syncs wrote %d index segments, want 1", n, got)
+	}
+	// Every sync's encounter is found.
+	_, total, err := db.Search(ctx, domain.SearchQuery{Text: "park", All: true})
+	must(t, err)
+	if total != n {
+		t.Errorf("search finds %d of the batch's %d encounters", total, n)
 	}
 }

@@ -35,8 +35,14 @@ func (db *DB) bounds() domain.QuarantineBounds {
 func (a *applier) openItem(dev domain.Device, cs *syncengine.Changeset, pr *protocol.PushResult, res *domain.SyncResult) (heldID int64, done bool, err error) {
 	var id int64
 	var code, msg string
-	err = a.tx.QueryRowContext(a.ctx, `SELECT id, code, message FROM quarantine
-		WHERE device_id = ? AND replica_id = ? AND start = ? AND reviewed_at IS NULL`, dev.ID, pr.Replica, cs.Start).Scan(&id, &code, &msg)
+	if q, found, ok := a.quarantineLookup(csKey{pr.Replica, cs.Start}); !ok {
+		err = a.tx.QueryRowContext(a.ctx, `SELECT id, code, message FROM quarantine
+			WHERE device_id = ? AND replica_id = ? AND start = ? AND reviewed_at IS NULL`, dev.ID, pr.Replica, cs.Start).Scan(&id, &code, &msg)
+	} else if !found {
+		err = sql.ErrNoRows
+	} else {
+		id, code, msg = q.id, q.code, q.message
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, false, nil
@@ -227,6 +233,7 @@ func (h heldRetrier) RetryHeld(id int64, dev domain.Device, cs *syncengine.Chang
 
 // releaseHeld closes a held item whose changeset was just stored.
 func (a *applier) releaseHeld(heldID, seq int64, cs *syncengine.Changeset) error {
+	a.forget(csKey{cs.Replica.String(), cs.Start})
 	if _, err := a.tx.ExecContext(a.ctx, `UPDATE quarantine SET reviewed_by = 'server', reviewed_at = ?, resolution = ? WHERE id = ?`,
 		a.tx.NowText(), domain.ResolutionRelease, heldID); err != nil {
 		return err
@@ -261,6 +268,7 @@ func (a *applier) resendReleased(seq int64, cs *syncengine.Changeset) error {
 // storeItem writes (or reopens) the device's quarantine item for cs: its
 // size and digest always, the body only if stored is not nil.
 func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *syncengine.Changeset, code, msg string, body, stored []byte) (id int64, err error) {
+	a.forget(csKey{pr.Replica, cs.Start})
 	digest := sha256.Sum256(body)
 	teams, err := a.touchedTeams(cs)
 	if err != nil {
@@ -279,6 +287,9 @@ func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *synce
 // touchedTeams lists the teams whose records cs writes into (domain.TouchedTeams).
 func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
 	teamOf := func(id string) (string, error) {
+		if err := a.flushRecords(); err != nil {
+			return "", err
+		}
 		var team string
 		err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = ?`, id).Scan(&team)
 		if errors.Is(err, sql.ErrNoRows) {

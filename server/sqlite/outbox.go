@@ -45,31 +45,30 @@ func (s *Outbox) now() time.Time {
 // exists does nothing (the planner's ids are deterministic, so re-planning is
 // idempotent).
 func (s *Outbox) Enqueue(ctx context.Context, ns ...domain.Notification) error {
-	return s.db.update(ctx, func(tx *Tx) error { return enqueueTx(ctx, tx.Tx, s.now(), ns...) })
-}
-
-func enqueueTx(ctx context.Context, tx *sql.Tx, at time.Time, ns ...domain.Notification) error {
-	if len(ns) == 0 {
-		return nil
-	}
-	now := domain.UnixMS(at)
-	// Plain Exec, not a Prepare per call: the connection's statement cache
-	// keeps the compiled INSERT across calls (a prepare per accepted
-	// changeset was most of this function's cost).
 	for _, n := range ns {
 		if err := n.Validate(); err != nil {
 			return err
 		}
+	}
+	return s.db.update(ctx, func(tx *Tx) error { return enqueueTx(ctx, tx, s.now(), ns...) })
+}
+
+// enqueueTx inserts validated notifications (domain.Notification.Validate)
+// several to a statement.
+func enqueueTx(ctx context.Context, tx *Tx, at time.Time, ns ...domain.Notification) error {
+	now := domain.UnixMS(at)
+	rows := make([][]any, len(ns))
+	for i, n := range ns {
 		next := domain.UnixMS(n.NotBefore)
 		if next == 0 {
 			next = now
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO push_outbox
-			(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`, n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID,
-			n.Urgent, domain.UnixMS(n.NotBefore), next, now); err != nil {
-			return fmt.Errorf("push: enqueue %s: %w", n.ID, err)
-		}
+		rows[i] = []any{n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID, n.Urgent, domain.UnixMS(n.NotBefore), next, now}
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO push_outbox
+		(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created) VALUES `,
+		` ON CONFLICT(id) DO NOTHING`, rows); err != nil {
+		return fmt.Errorf("push: enqueue %d notifications: %w", len(ns), err)
 	}
 	return nil
 }

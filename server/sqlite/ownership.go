@@ -22,6 +22,9 @@ var (
 // keys touched, for the live channel.
 func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, error) {
 	type moved struct{ id, team, service string }
+	if err := a.flushRecords(); err != nil {
+		return nil, err
+	}
 	rows, err := a.tx.QueryContext(a.ctx, `SELECT id, COALESCE(team_id, ''), COALESCE(service_id, '') FROM records
 		WHERE young_person_id = ? AND type IN (?, ?) AND COALESCE(team_id, '') != ?`,
 		yp, syncengine.TypeReferral, syncengine.TypeFollowUp, team)

@@ -2,6 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/joinedup/joinedup/server/domain"
@@ -25,24 +28,93 @@ func (a *applier) settle() error {
 	a.settling = true
 	defer func() { a.settling = false }()
 	take := func() []domain.Change { batch := a.changes; a.changes = nil; return batch }
-	return domain.Settle(a.ctx, rules, txFacts{a}, take, intentWriter{a})
+	w := &intentWriter{a: a}
+	if err := w.lookPending(a.changes); err != nil {
+		return err
+	}
+	if err := domain.Settle(a.ctx, rules, txFacts{a}, take, w); err != nil {
+		return err
+	}
+	return w.flush()
 }
 
 // intentWriter writes the rules' intents in the applier's transaction.
-type intentWriter struct{ a *applier }
+// Notifications are kept and inserted together (a request's changes ask
+// for hundreds), before any cancel, which must see them, and at the end.
+type intentWriter struct {
+	a       *applier
+	pending []domain.Notification
+	// Most cancels find nothing to cancel (a referral withdrawn before
+	// anyone was told): which of the changed records have pending
+	// notifications is read once (lookPending) and kept up to date, and
+	// a cancel for a record known to have none is not sent.
+	known, hasPending map[string]bool
+}
 
-var _ domain.IntentWriter = intentWriter{}
+// lookPending reads which of the changed records have pending
+// notifications. Records changed later (the rules' own edits) are not
+// known, and their cancels are always sent.
+func (w *intentWriter) lookPending(changes []domain.Change) error {
+	w.known, w.hasPending = map[string]bool{}, map[string]bool{}
+	ids := make([]string, 0, len(changes))
+	for _, c := range changes {
+		if id := string(c.After.ID); !w.known[id] {
+			w.known[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	rows, err := w.a.tx.QueryContext(w.a.ctx, `SELECT DISTINCT record_id FROM push_outbox
+		WHERE state = 'pending' AND record_id IN (SELECT value FROM json_each(?))`, string(list))
+	found, err := collect(rows, err, func(r *sql.Rows) (id string, err error) { return id, r.Scan(&id) })
+	if err != nil {
+		return err
+	}
+	for _, id := range found {
+		w.hasPending[id] = true
+	}
+	return nil
+}
 
-func (w intentWriter) CancelNotifications(c domain.CancelNotifications) error {
+var _ domain.IntentWriter = (*intentWriter)(nil)
+
+func (w *intentWriter) flush() error {
+	ns := w.pending
+	w.pending = nil
+	return enqueueTx(w.a.ctx, w.a.tx, w.a.tx.now, ns...)
+}
+
+func (w *intentWriter) CancelNotifications(c domain.CancelNotifications) error {
+	if w.known[c.RecordID] && !w.hasPending[c.RecordID] {
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
 	_, err := cancelTx(w.a.ctx, w.a.tx.Tx, c.RecordID, c.Kinds...)
 	return err
 }
 
-func (w intentWriter) Enqueue(ns ...domain.Notification) error {
-	return enqueueTx(w.a.ctx, w.a.tx.Tx, w.a.tx.now, ns...)
+func (w *intentWriter) Enqueue(ns ...domain.Notification) error {
+	for _, n := range ns {
+		if err := n.Validate(); err != nil {
+			return err
+		}
+		if w.hasPending != nil {
+			w.hasPending[n.RecordID] = true
+		}
+	}
+	w.pending = append(w.pending, ns...)
+	return nil
 }
 
-func (w intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
+func (w *intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
 	return raiseAlertsTx(w.a.ctx, w.a.tx.Tx, alerts)
 }
 
@@ -51,7 +123,7 @@ func (w intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
 // records are planned in the next round). The rules write with a replica
 // of their own (meta keys auto_*), so their changesets are told apart from
 // people's edits in the log.
-func (w intentWriter) Edit(e domain.Edit) error {
+func (w *intentWriter) Edit(e domain.Edit) error {
 	rep, _, err := w.a.replica("auto")
 	if err != nil {
 		return err
@@ -67,20 +139,63 @@ var _ domain.Facts = txFacts{}
 
 // The organisation does not change inside a sync (people, teams and
 // services are edited by other write transactions), so the rules' lookups
-// are read once per applier: a page of 200 changesets asked for the same
-// team's supervisors 200 times.
+// are read once and kept while the organisation's version (migration 0181:
+// triggers give meta org_version a new random value on every write to
+// people, team_supervisors and services) stays the same: a page of 200
+// changesets asked for the same team's supervisors 200 times, and each of
+// a week's 363 requests read everyone again.
 
-func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
-	return memo(&f.a.facts.person, id, func() (domain.Person, error) { return findPerson(ctx, f.a.tx, "id = ?", id) })
+// sharedFacts are the rules' lookups of one version of the organisation.
+// Only write transactions use them (settle), one at a time (the write
+// turn), so they need no lock of their own.
+type sharedFacts struct {
+	version string
+	memo    factsMemo
 }
 
+// factsMemo is the lookups memo for the organisation this transaction sees,
+// bound once per applier.
+func (a *applier) factsMemo(ctx context.Context) (*factsMemo, error) {
+	if a.facts != nil {
+		return a.facts, nil
+	}
+	var v string
+	if err := a.tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'org_version'`).Scan(&v); err != nil {
+		return nil, fmt.Errorf("organisation version: %w", err)
+	}
+	sf := &a.tx.db.orgFacts
+	if sf.version != v {
+		*sf = sharedFacts{version: v}
+	}
+	a.facts = &sf.memo
+	return a.facts, nil
+}
+
+func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
+	m, err := f.a.factsMemo(ctx)
+	if err != nil {
+		return domain.Person{}, err
+	}
+	return memo(&m.person, id, func() (domain.Person, error) { return findPerson(ctx, f.a.tx, "id = ?", id) })
+}
+
+// People's lists are shared: callers get a copy of the list, whose people
+// they must not modify.
 func (f txFacts) People(ctx context.Context, filter domain.PeopleFilter) ([]domain.Person, error) {
-	ps, err := memo(&f.a.facts.people, filter, func() ([]domain.Person, error) { return findPeople(ctx, f.a.tx, filter) })
+	m, err := f.a.factsMemo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := memo(&m.people, filter, func() ([]domain.Person, error) { return findPeople(ctx, f.a.tx, filter) })
 	return slices.Clone(ps), err
 }
 
 func (f txFacts) Service(ctx context.Context, id string) (domain.Service, error) {
-	return memo(&f.a.facts.service, id, func() (domain.Service, error) { return findService(ctx, f.a.tx, id) })
+	m, err := f.a.factsMemo(ctx)
+	if err != nil {
+		return domain.Service{}, err
+	}
+	return memo(&m.service, id, func() (domain.Service, error) { return findService(ctx, f.a.tx, id) })
 }
 
 // memo returns (*m)[k], reading it with load the first time (a failed read
@@ -100,7 +215,8 @@ func memo[K comparable, V any](m *map[K]V, k K, load func() (V, error)) (V, erro
 	return v, nil
 }
 
-// factsMemo holds the rules' organisation lookups of one applier.
+// factsMemo holds the rules' organisation lookups of one version of the
+// organisation.
 type factsMemo struct {
 	person  map[string]domain.Person
 	people  map[domain.PeopleFilter][]domain.Person

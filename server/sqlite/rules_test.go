@@ -225,3 +225,119 @@ func TestServerReplicaCounterIsNotReused(t *testing.T) {
 		t.Fatalf("the refused edit was kept: area %q", got.String("area"))
 	}
 }
+
+// A sync's changes are planned once, after its last changeset, and their
+// notifications written together: a cancel still reaches a notification
+// asked for earlier in the same request or in an earlier one, and a cancel
+// for a record with nothing pending changes nothing.
+func TestRulesSettleARequestsChangesInOrder(t *testing.T) {
+	tests := []struct {
+		name     string
+		requests [][]string // each request: the encounter's area after each changeset
+		pending  int
+	}{
+		{"asked then cancelled in one request", [][]string{{"tell", "hush"}}, 0},
+		{"asked, then cancelled in the next request", [][]string{{"tell"}, {"hush"}}, 0},
+		{"cancelled with nothing pending", [][]string{{"hush"}}, 0},
+		{"asked, cancelled, asked anew in one request", [][]string{{"tell", "hush", "tell2"}}, 1},
+		{"asked twice", [][]string{{"tell"}, {"tell2"}}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, ctx := orgDB(t), context.Background()
+			p := groupPhones(t, db, 1)[0]
+			db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+				if c.After.Type != syncengine.TypeEncounter {
+					return domain.Intents{}, nil
+				}
+				id := string(c.After.ID)
+				switch area := c.After.String("area"); area {
+				case "hush":
+					return domain.Intents{Cancel: []domain.CancelNotifications{{RecordID: id}}}, nil
+				case "tell", "tell2":
+					return domain.Intents{Notify: []domain.Notification{{ID: "n" + id + area, RecipientKind: domain.RecipientPerson,
+						RecipientID: "w1", Kind: domain.KindFollowUpDue, RecordID: id}}}, nil
+				}
+				return domain.Intents{}, nil
+			})
+			rep, _ := p.replica(t, db)
+			var enc syncengine.RecordID
+			for _, areas := range tt.requests {
+				var css []*syncengine.Changeset
+				for _, area := range areas {
+					note := ""
+					if enc == "" {
+						note = "met"
+					}
+					css = append(css, setArea(t, db, rep, &enc, area, note))
+				}
+				p.push(t, db, css)
+			}
+			counts, err := db.Outbox().Counts(ctx)
+			must(t, err)
+			if counts[domain.StatePending] != tt.pending {
+				t.Fatalf("outbox %v, want %d pending", counts, tt.pending)
+			}
+		})
+	}
+}
+
+// The rules' organisation lookups are kept across syncs only while the
+// organisation is unchanged: a renamed person, a new supervisor or a
+// changed service is what the next sync's rules read.
+func TestRulesSeeTheOrganisationAsChanged(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(db *sqlite.DB) error
+		want   string // the second notification's id
+	}{
+		{"nothing changed", func(db *sqlite.DB) error { return nil }, "n_gw0_1_Housing_a2"},
+		{"person renamed", func(db *sqlite.DB) error {
+			return db.UpsertPerson(context.Background(), domain.Person{ID: "gw0", Name: "Renamed", Role: domain.RoleWorker, TeamID: "team_a"})
+		}, "n_Renamed_1_Housing_a2"},
+		{"a supervisor added", func(db *sqlite.DB) error {
+			return db.UpsertPerson(context.Background(), domain.Person{ID: "s2", Name: "Sup Two", Role: domain.RoleSupervisor, TeamID: "team_b", Supervises: []string{"team_b"}})
+		}, "n_gw0_2_Housing_a2"},
+		{"a service renamed", func(db *sqlite.DB) error {
+			return db.UpsertService(context.Background(), domain.Service{ID: "svc_housing", Name: "Homes", Kind: "housing", SharedFields: []string{"reason"}})
+		}, "n_gw0_1_Homes_a2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := orgDB(t)
+			p := groupPhones(t, db, 1)[0]
+			var last string
+			db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+				if c.After.Type != syncengine.TypeEncounter {
+					return domain.Intents{}, nil
+				}
+				who, err := f.Person(ctx, "gw0")
+				if err != nil {
+					return domain.Intents{}, err
+				}
+				sups, err := f.People(ctx, domain.PeopleFilter{Role: domain.RoleSupervisor})
+				if err != nil {
+					return domain.Intents{}, err
+				}
+				svc, err := f.Service(ctx, "svc_housing")
+				if err != nil {
+					return domain.Intents{}, err
+				}
+				last = fmt.Sprintf("n_%s_%d_%s_%s", strings.ReplaceAll(who.Name, " ", ""), len(sups), svc.Name, c.After.String("area"))
+				return domain.Intents{Notify: []domain.Notification{{ID: last, RecipientKind: domain.RecipientPerson,
+					RecipientID: "w1", Kind: domain.KindFollowUpDue, RecordID: string(c.After.ID)}}}, nil
+			})
+			rep, _ := p.replica(t, db)
+			var enc syncengine.RecordID
+			p.push(t, db, []*syncengine.Changeset{setArea(t, db, rep, &enc, "a1", "met")})
+			if last != "n_gw0_1_Housing_a1" {
+				t.Fatalf("first sync's rules read %q", last)
+			}
+			must(t, tt.change(db))
+			p.push(t, db, []*syncengine.Changeset{setArea(t, db, rep, &enc, "a2", "")})
+			if last != tt.want {
+				t.Fatalf("second sync's rules read %q, want %q", last, tt.want)
+			}
+		})
+	}
+}

@@ -1,8 +1,11 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -35,11 +38,13 @@ func checkFTS5(ctx context.Context, db *sql.DB) error {
 // searchQueue is the records a transaction stored, for the index: a record
 // edited by several changesets of one sync (a page of 200 from one author
 // often edits the same encounter again) is indexed once, in its last
-// state, instead of once per changeset; an FTS5 delete (secure-delete is on)
-// costs more than the rest of storing a record.
+// state, instead of once per changeset.
 type searchQueue struct {
 	recs  map[syncengine.RecordID]*syncengine.Record
 	order []syncengine.RecordID // first-stored order, so flushes are deterministic
+	// scrub: something was erased, so the index must lose every deleted
+	// entry before the transaction commits (see flushSearch).
+	scrub bool
 }
 
 func (q *searchQueue) add(rec *syncengine.Record) {
@@ -55,61 +60,145 @@ func (q *searchQueue) add(rec *syncengine.Record) {
 	q.recs[rec.ID] = rec
 }
 
-func (q *searchQueue) reset() { q.recs, q.order = nil, nil }
+func (q *searchQueue) reset() { *q = searchQueue{} }
+
+// erased marks the transaction as one that erased or redacted something:
+// its flush cleans the index (flushSearch), and the WAL is truncated after
+// its commit (erasedSince, checkpointAfterErasure). Every erasure path
+// calls it.
+func (tx *Tx) erased() {
+	tx.search.scrub = true
+	tx.db.erasedSince.Store(true)
+}
+
+// takeFrom moves what from holds to q (records after q's, each in its
+// latest state) and empties from: group commit gathers each sync's queue
+// into the batch's (group.go). Everything the queue carries must move.
+func (q *searchQueue) takeFrom(from *searchQueue) {
+	for _, id := range from.order {
+		q.add(from.recs[id])
+	}
+	// An erasure in one grouped sync obliges the batch's flush to clean
+	// the index, or its words would outlive it in the segments.
+	q.scrub = q.scrub || from.scrub
+	from.reset()
+}
 
 // flushSearch indexes the queued records. It runs before the transaction
 // (or a grouped sync's savepoint) ends, so the index never disagrees with
 // the records a commit makes visible.
+//
+// The index runs without FTS5's secure-delete (migration 0180): a changed
+// record's old words stay in the index's segments, marked deleted, until
+// FTS5 merges them away. After an erasure that is not good enough: the
+// erased words must leave the file. 'optimize' rewrites the index as one
+// segment without any deleted entry, and the connection's secure_delete
+// pragma zeroes the pages the old segments free (the WAL frames holding
+// them are truncated after the commit, checkpointAfterErasure). Its cost
+// grows with the index, and erasures are rare.
 func (tx *Tx) flushSearch(ctx context.Context) error {
 	q := tx.search
 	tx.search.reset()
-	for _, id := range q.order {
-		if err := indexRecord(ctx, tx, q.recs[id]); err != nil {
-			return fmt.Errorf("search index %s: %w", id, err)
+	recs := make([]*syncengine.Record, len(q.order))
+	for i, id := range q.order {
+		recs[i] = q.recs[id]
+	}
+	if err := indexRecords(ctx, tx, recs); err != nil {
+		return fmt.Errorf("search index: %w", err)
+	}
+	if q.scrub {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO record_search (record_search) VALUES ('optimize')`); err != nil {
+			return fmt.Errorf("search index: clean after erasure: %w", err)
 		}
 	}
 	return nil
 }
 
-// indexRecord brings the index up to date with rec, in the transaction that
-// stores it: a record that must not be found (deleted, erased, merged, a
-// type not searched, no text) leaves the index.
-func indexRecord(ctx context.Context, tx *Tx, rec *syncengine.Record) error {
-	if domain.SearchFields(rec.Type) == nil {
+// indexRecords brings the index up to date with recs, in the transaction
+// that stores them: a record that must not be found (deleted, erased,
+// merged, a type not searched, no text) leaves the index. What each row
+// indexes is known by its digest, in one read for all of recs, so the
+// index itself is only written, never read: a read of an FTS5 table
+// flushes its pending terms into a segment of their own.
+func indexRecords(ctx context.Context, tx *Tx, recs []*syncengine.Record) error {
+	type row struct {
+		rowid  int64
+		digest []byte
+	}
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
+		if domain.SearchFields(r.Type) != nil {
+			ids = append(ids, string(r.ID))
+		}
+	}
+	if len(ids) == 0 {
 		return nil
 	}
-	text := domain.SearchText(rec)
-	var rowid int64
-	var old string
-	err := tx.QueryRowContext(ctx, `SELECT sr.rowid, COALESCE(s.body, '') FROM search_rows sr LEFT JOIN record_search s ON s.rowid = sr.rowid
-		WHERE sr.record_id = ?`, string(rec.ID)).Scan(&rowid, &old)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if text == "" {
-			return nil
-		}
-		r, err := tx.ExecContext(ctx, `INSERT INTO search_rows (record_id) VALUES (?)`, string(rec.ID))
-		if err != nil {
-			return err
-		}
-		if rowid, err = r.LastInsertId(); err != nil {
-			return err
-		}
-	case err != nil:
+	list, err := json.Marshal(ids)
+	if err != nil {
 		return err
-	case old == text:
-		return nil
-	default:
-		if _, err := tx.ExecContext(ctx, `DELETE FROM record_search WHERE rowid = ?`, rowid); err != nil {
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT record_id, rowid, digest FROM search_rows WHERE record_id IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return err
+	}
+	have := map[string]row{}
+	for rows.Next() {
+		var id string
+		var r row
+		if err := rows.Scan(&id, &r.rowid, &r.digest); err != nil {
+			rows.Close()
 			return err
 		}
-		if text == "" {
-			_, err := tx.ExecContext(ctx, `DELETE FROM search_rows WHERE rowid = ?`, rowid)
-			return err
+		have[id] = r
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if domain.SearchFields(rec.Type) == nil {
+			continue
+		}
+		text := domain.SearchText(rec)
+		sum := sha256.Sum256([]byte(text))
+		old, ok := have[string(rec.ID)]
+		switch {
+		case !ok && text == "":
+			continue
+		case !ok:
+			// Exec, not RETURNING: a query costs the driver a cursor and its
+			// column names, twice this insert's own work.
+			r, err := tx.ExecContext(ctx, `INSERT INTO search_rows (record_id, digest) VALUES (?, ?)`, string(rec.ID), sum[:])
+			if err != nil {
+				return fmt.Errorf("%s: %w", rec.ID, err)
+			}
+			if old.rowid, err = r.LastInsertId(); err != nil {
+				return err
+			}
+		case bytes.Equal(old.digest, sum[:]):
+			continue
+		default:
+			// A row indexed before digests existed may not be in the index
+			// at all (an empty text): deleting what is not there is a no-op.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM record_search WHERE rowid = ?`, old.rowid); err != nil {
+				return fmt.Errorf("%s: %w", rec.ID, err)
+			}
+			if text == "" {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM search_rows WHERE rowid = ?`, old.rowid); err != nil {
+					return fmt.Errorf("%s: %w", rec.ID, err)
+				}
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE search_rows SET digest = ? WHERE rowid = ?`, sum[:], old.rowid); err != nil {
+				return fmt.Errorf("%s: %w", rec.ID, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO record_search (rowid, body) VALUES (?, ?)`, old.rowid, text); err != nil {
+			return fmt.Errorf("%s: %w", rec.ID, err)
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO record_search (rowid, body) VALUES (?, ?)`, rowid, text)
-	return err
+	return nil
 }
 
 // backfillSearch indexes the records stored before the index existed, once
@@ -145,10 +234,8 @@ func (db *DB) backfillSearch(ctx context.Context) error {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, r := range recs {
-			if err := indexRecord(ctx, tx, r); err != nil {
-				return fmt.Errorf("index %s: %w", r.ID, err)
-			}
+		if err := indexRecords(ctx, tx, recs); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM search_backfill`)
 		return err

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,18 +44,7 @@ func TestErasureLeavesNoWordInSearchIndex(t *testing.T) {
 	must(t, err)
 	var yp, enc syncengine.RecordID
 	_, err = rep.Edit("s1", func(tx *syncengine.Txn) (err error) {
-		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
-			return err
-		}
-		must(t, tx.Set(yp, "team_id", "team_a"))
-		must(t, tx.Set(yp, "known_as", "Zephyrine"))
-		if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
-			return err
-		}
-		for k, v := range map[string]any{"team_id": "team_a", "area": "the park", "started_at": now.Add(-time.Hour)} {
-			must(t, tx.Set(enc, k, v))
-		}
-		must(t, tx.Add(enc, "young_people", string(yp)))
+		yp, enc = youngPersonMet(t, tx, "Zephyrine", now.Add(-time.Hour))
 		return tx.InsertText(enc, "note", 0, "Zephyrine talked about the skate park")
 	})
 	must(t, err)
@@ -112,16 +103,7 @@ func TestErasureLeavesNoWordInSearchIndex(t *testing.T) {
 	must(t, conn.Close())
 	must(t, raw.Close())
 	must(t, db.Close())
-	for _, p := range []string{db.Path, db.Path + "-wal"} {
-		b, err := os.ReadFile(p)
-		if os.IsNotExist(err) {
-			continue
-		}
-		must(t, err)
-		if bytes.Contains(bytes.ToLower(b), []byte("zephyrine")) {
-			t.Errorf("%s still holds the erased name", filepath.Base(p))
-		}
-	}
+	fileMustNotHold(t, db.Path, "Zephyrine")
 }
 
 // TestSearchBackfillsRecordsStoredBefore: a database from before the index
@@ -168,11 +150,7 @@ func TestSearchIndexesARecordsLastStateInASync(t *testing.T) {
 	p := groupPhones(t, db, 1)[0]
 	// The phone's own changeset is not sent: a replica of its id writes
 	// the edits below.
-	dev, err := db.Device(ctx, p.dev.ID)
-	must(t, err)
-	rid, _ := syncengine.ParseReplicaID(dev.ReplicaID)
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: syncengine.NewMemStore()})
-	must(t, err)
+	rep, _ := p.replica(t, db)
 	var enc syncengine.RecordID
 	css := []*syncengine.Changeset{}
 	cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) (err error) {
@@ -196,14 +174,129 @@ func TestSearchIndexesARecordsLastStateInASync(t *testing.T) {
 		must(t, err)
 		css = append(css, cs)
 	}
-	res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: css, NoPull: true})
-	must(t, err)
-	if res.Accepted != len(css) {
-		t.Fatalf("accepted %d of %d: %+v", res.Accepted, len(css), res.Results)
-	}
+	p.push(t, db, css)
 	for word, want := range map[string]int{"alpha": 0, "bravo": 0, "charlie": 1} {
 		if _, n, err := db.Search(ctx, domain.SearchQuery{All: true, Text: word}); err != nil || n != want {
 			t.Errorf("search %q: %d hits (%v), want %d", word, n, err, want)
+		}
+	}
+}
+
+// TestErasureScrubsOldIndexEntries: the index keeps a changed record's old
+// words until its segments merge (no FTS5 secure-delete, migration 0180),
+// so a name that was indexed in many versions, across many transactions
+// and segments, must still be gone from the file's bytes once erased or
+// redacted. It fails if the erasure's transaction stops cleaning the index
+// (flushSearch's optimize).
+func TestErasureScrubsOldIndexEntries(t *testing.T) {
+	// No two words of the index share a first letter with these: FTS5
+	// stores a term after its neighbour's common prefix, and a shared
+	// prefix would hide the whole word from a search of the bytes.
+	names := []string{"Jorvekkan", "Xylophania", "Zephyrine"}
+	tests := []struct {
+		name  string
+		erase func(yp, enc syncengine.RecordID) domain.ErasureRequest
+		gone  []string // words no byte of the file may hold afterwards
+		found string   // a word of the redacted encounter that must still be found
+	}{
+		{"erase the profile, redact the note", func(yp, enc syncengine.RecordID) domain.ErasureRequest {
+			return domain.ErasureRequest{By: "s1", YoungPersonID: string(yp), Reason: "request 12", Erase: []string{string(yp)},
+				Redact: []domain.Redaction{{EncounterID: string(enc), Unlink: string(yp), Words: names}}}
+		}, names, "skatepark"},
+		{"erase profile and note", func(yp, enc syncengine.RecordID) domain.ErasureRequest {
+			return domain.ErasureRequest{By: "s1", YoungPersonID: string(yp), Reason: "request 12", Erase: []string{string(yp), string(enc)}}
+		}, append(slices.Clone(names), "skatepark"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Date(2025, 3, 1, 19, 0, 0, 0, time.UTC)
+			db := clockDB(t, &now)
+			rep, _, err := db.ServerReplica(ctx)
+			must(t, err)
+			edit := func(fn func(tx *syncengine.Txn) error) {
+				t.Helper()
+				_, err := rep.Edit("s1", fn)
+				must(t, err)
+			}
+			var yp, enc syncengine.RecordID
+			edit(func(tx *syncengine.Txn) error {
+				yp, enc = youngPersonMet(t, tx, "Placeholder", now.Add(-time.Hour))
+				return nil
+			})
+			// Each version of the name indexed, then replaced, with other
+			// records' transactions in between so they land in other segments.
+			for i, n := range names {
+				edit(func(tx *syncengine.Txn) error {
+					must(t, tx.Set(yp, "known_as", n))
+					note := n + " talked about the skatepark"
+					r, err := tx.Record(enc)
+					must(t, err)
+					if cur := r.String("note"); cur != "" {
+						must(t, tx.DeleteText(enc, "note", 0, len([]rune(cur))))
+					}
+					return tx.InsertText(enc, "note", 0, note)
+				})
+				for j := 0; j < 40; j++ {
+					edit(func(tx *syncengine.Txn) error {
+						id, err := tx.Create(syncengine.TypeYoungPerson)
+						if err != nil {
+							return err
+						}
+						must(t, tx.Set(id, "team_id", "team_a"))
+						return tx.Set(id, "known_as", fmt.Sprintf("Other%d%d", i, j))
+					})
+				}
+			}
+			_, err = db.Erase(ctx, tt.erase(yp, enc))
+			must(t, err)
+			for _, w := range tt.gone {
+				if _, n, err := db.Search(ctx, domain.SearchQuery{All: true, Text: w}); err != nil || n != 0 {
+					t.Errorf("search %q after erasure: %d hits, %v", w, n, err)
+				}
+			}
+			if tt.found != "" {
+				if _, n, err := db.Search(ctx, domain.SearchQuery{All: true, Text: tt.found}); err != nil || n != 1 {
+					t.Errorf("search %q (kept) after erasure: %d hits, %v", tt.found, n, err)
+				}
+			}
+			must(t, db.Close())
+			fileMustNotHold(t, db.Path, tt.gone...)
+		})
+	}
+}
+
+// youngPersonMet creates, in tx, a young person of team_a known as name
+// and an encounter with them started at started.
+func youngPersonMet(tb testing.TB, tx *syncengine.Txn, name string, started time.Time) (yp, enc syncengine.RecordID) {
+	tb.Helper()
+	yp, err := tx.Create(syncengine.TypeYoungPerson)
+	must(tb, err)
+	must(tb, tx.Set(yp, "team_id", "team_a"))
+	must(tb, tx.Set(yp, "known_as", name))
+	enc, err = tx.Create(syncengine.TypeEncounter)
+	must(tb, err)
+	for k, v := range map[string]any{"team_id": "team_a", "area": "the park", "started_at": started} {
+		must(tb, tx.Set(enc, k, v))
+	}
+	must(tb, tx.Add(enc, "young_people", string(yp)))
+	return yp, enc
+}
+
+// fileMustNotHold fails if the database file at path or its WAL holds any
+// of words (in any case).
+func fileMustNotHold(tb testing.TB, path string, words ...string) {
+	tb.Helper()
+	for _, p := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		must(tb, err)
+		for _, w := range words {
+			if bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(w))) {
+				tb.Errorf("%s still holds the erased word %q", filepath.Base(p), w)
+			}
 		}
 	}
 }

@@ -61,6 +61,51 @@ func testApplyIsIdempotent(t *testing.T, e *env) {
 	}
 }
 
+// Within one request too, a changeset is applied once and a refused one is
+// refused again: a request that carries the same changesets twice (a phone
+// re-sending its outbox after a crash mid-write) gets the first copy's
+// answer for the second, and the log, the records and the quarantine hold
+// one of each.
+func testRepeatsInOneRequest(t *testing.T, e *env) {
+	a := e.enrolPhone("w_a")
+	id := a.encounter("team_a", "Met by the bus station.")
+	a.encounter("team_b", "Written into another team.")
+	good, bad := a.outbox[0], a.outbox[1]
+	before, err := e.s.Stats(e.ctx)
+	e.must(err)
+	a.outbox = []*syncengine.Changeset{good, bad, good, bad}
+	r := a.sync(0)
+	if len(r.Results) != 4 {
+		t.Fatalf("results %+v", r.Results)
+	}
+	first, dup, refused, again := r.Results[0], r.Results[2], r.Results[1], r.Results[3]
+	if first.Status != protocol.StatusAccepted || dup.Status != protocol.StatusDuplicate || dup.Seq != first.Seq || first.Seq <= 0 {
+		t.Fatalf("the changeset twice in one request: %+v then %+v, want accepted then duplicate of the same seq", first, dup)
+	}
+	if refused.Status != protocol.StatusQuarantined || again.Status != protocol.StatusQuarantined || again.Code != refused.Code {
+		t.Fatalf("the refused changeset twice in one request: %+v then %+v", refused, again)
+	}
+	after, err := e.s.Stats(e.ctx)
+	e.must(err)
+	if after.Changesets != before.Changesets+1 {
+		t.Fatalf("log grew by %d, want 1", after.Changesets-before.Changesets)
+	}
+	open, err := e.s.Quarantine(e.ctx, domain.QuarantineFilter{Open: true})
+	e.must(err)
+	if len(open) != 1 {
+		t.Fatalf("open quarantine items: %d, want 1", len(open))
+	}
+	if rec, err := e.s.RecordState(e.ctx, string(id)); err != nil || rec == nil || rec.String("note") != "Met by the bus station." {
+		t.Fatalf("stored record %+v %v", rec, err)
+	}
+	// And in the next request, both answered as before.
+	a.outbox = []*syncengine.Changeset{bad, good}
+	r = a.sync(0)
+	if len(r.Results) != 2 || r.Results[0].Status != protocol.StatusQuarantined || r.Results[1].Status != protocol.StatusDuplicate || r.Results[1].Seq != first.Seq {
+		t.Fatalf("the same changesets in the next request: %+v", r.Results)
+	}
+}
+
 // noise is n bytes of text that does not compress (the wire format does), so
 // page sizes are what the test thinks they are.
 func noise(seed, n int) string {

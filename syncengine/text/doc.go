@@ -169,6 +169,9 @@ type Doc struct {
 	// gen names this Doc among its forks; 0 (a Doc never forked, and
 	// every Doc decoded or built by New) owns every chunk with gen 0.
 	gen uint64
+	// enc is what encoding this Doc (or the one it was forked from) kept
+	// of the chunks it shares with its forks (encode.go).
+	enc atomic.Pointer[encMemo]
 }
 
 // forks hands out Doc generations; 0 is the generation of unforked docs.
@@ -292,6 +295,7 @@ func (d *Doc) Fork() *Doc {
 	for i := range d.index {
 		n.index[i] = d.index[i].fork()
 	}
+	n.enc.Store(d.enc.Load())
 	return n
 }
 

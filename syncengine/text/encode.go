@@ -60,17 +60,7 @@ const (
 // the output.
 func (d *Doc) coalesced(out []run) []run {
 	for _, c := range d.chunks {
-		for i := range c.runs {
-			r := c.runs[i]
-			r.text = nil
-			// canMerge's purged test compares texts, which are all nil
-			// here; del, which it also compares, is what decides.
-			if k := len(out); k > 0 && canMerge(&out[k-1], &r) {
-				out[k-1].n += r.n
-				continue
-			}
-			out = append(out, r)
-		}
+		out = coalesceRuns(out, c.runs)
 	}
 	return out
 }
@@ -80,7 +70,20 @@ func (d *Doc) coalesced(out []run) []run {
 var runBufs = sync.Pool{New: func() any { return new([]run) }}
 
 // AppendBinary appends the canonical encoding of d to b.
+//
+// A forked Doc (a stored state being edited: the server's push, the
+// phone's save) reuses what encoding its parent wrote for the chunks the
+// fork still shares with it, so encoding a long-edited note costs what
+// changed plus copying bytes (memo.go). Both paths give the same bytes.
 func (d *Doc) AppendBinary(b []byte) []byte {
+	if d.gen != 0 {
+		return d.appendMemo(b)
+	}
+	return d.appendFlat(b)
+}
+
+// appendFlat encodes every run afresh.
+func (d *Doc) appendFlat(b []byte) []byte {
 	buf := runBufs.Get().(*[]run)
 	runs := d.coalesced((*buf)[:0])
 	defer func() {

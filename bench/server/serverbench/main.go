@@ -16,6 +16,9 @@
 //   - load: N devices (default 1,000) syncing at once, each doing a few
 //     push+pull round trips with a small changeset; baseline: the same
 //     number of GET /healthz requests through the same client pool.
+//   - notecurve: one pushed keystroke to a note after 0, 100, 1k, 10k prior
+//     edits typed from a real editing trace; baseline: the fresh note
+//     (notecurve.go).
 //   - openloop: syncs offered at fixed, rising rates by 1,000 devices of 20
 //     teams to a server in its own process, until p99 reaches 250 ms; then
 //     a burst of every device at once (openloop.go).
@@ -63,7 +66,7 @@ func main() {
 	devices := flag.Int("devices", 1000, "simulated devices for the load benchmark")
 	syncs := flag.Int("syncs", 3, "push+pull syncs per device")
 	page := flag.Int("page", 200, "changesets per push request in the week benchmark")
-	which := flag.String("run", "week,load,openloop,orgsize,firstsync", "benchmarks to run")
+	which := flag.String("run", "week,load,openloop,orgsize,firstsync,notecurve", "benchmarks to run")
 	serveDir := flag.String("serve", "", "internal: serve the API over the database in this directory (the openloop server process)")
 	olDevices := flag.Int("oldevices", 1000, "enrolled devices for the openloop benchmark")
 	olTeams := flag.Int("olteams", 20, "teams of the openloop devices")
@@ -77,6 +80,10 @@ func main() {
 	fieldWeeks := flag.Int("fieldweeks", domain.DefaultFieldWeeks, "weeks of encounters a phone's first sync asks for in the fieldsync curve")
 	fieldReps := flag.Int("fieldreps", 3, "fresh devices per point of the fieldsync curve (the median is reported)")
 	orgReps := flag.Int("orgreps", 15, "pulls per point of the orgsize curve (the median is reported)")
+	noteSizes := flag.String("notesizes", "0,100,1000,10000", "prior edits of the notes of the notecurve (the first is the baseline)")
+	notePer := flag.Int("notepushes", 200, "pushes per note per run of the notecurve")
+	noteRuns := flag.Int("noteruns", 3, "runs of the notecurve")
+	noteTrace := flag.String("notetrace", "paper,churn", "what the notecurve types, comma-separated, one curve each: paper (the automerge-paper trace from ../shared/traces or syncengine/testdata), churn (random edits keeping the note near 200 characters), or a sequential trace file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the openloop server process to this file")
 	flag.Parse()
@@ -111,6 +118,11 @@ func main() {
 	}
 	if bytes.Contains([]byte(*which), []byte("orgsize")) {
 		check(orgsize(filepath.Join(dir, "orgsize"), ints(*orgSizes), *orgReps))
+	}
+	if bytes.Contains([]byte(*which), []byte("notecurve")) {
+		for i, tr := range strings.Split(*noteTrace, ",") {
+			check(notecurve(filepath.Join(dir, fmt.Sprintf("notecurve%d", i)), ints(*noteSizes), *notePer, *noteRuns, traceFile(tr)))
+		}
 	}
 	if bytes.Contains([]byte(*which), []byte("firstsync")) {
 		check(firstsync(filepath.Join(dir, "firstsync"), ints(*teamSizes)))

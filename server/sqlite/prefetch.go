@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"database/sql"
+	"encoding/json"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// A push request's lookups, made once for all its changesets: whether each
+// is already in the log (exactly-once), in the device's open quarantine,
+// which of the records it touches the erasure ledger names, and those
+// records' stored states (into the applier's cache). A page of
+// 200 changesets asked each question 200 times, one statement each.
+//
+// Whatever this applier writes afterwards keeps the answers true: a
+// changeset it appends to the log is added (commit), a ledger entry it
+// writes is added (recordLedger), and a quarantine item it stores or
+// releases is forgotten, so that key is looked up again. An erasure
+// rewrites stored bodies and purges quarantine, so it drops them all.
+// Keys never prefetched (a held changeset retried) are looked up one by
+// one as before.
+
+type csKey struct {
+	replica string
+	start   uint64
+}
+
+// loggedChangeset is a changeset found in the log.
+type loggedChangeset struct {
+	seq  int64
+	body []byte
+	crc  sql.NullInt64
+}
+
+// openQuarantine is a device's open quarantine item for a changeset.
+type openQuarantine struct {
+	id            int64
+	code, message string
+}
+
+type prefetched struct {
+	known    map[csKey]bool // keys whose log and quarantine answers are below
+	logged   map[csKey]loggedChangeset
+	open     map[csKey]openQuarantine
+	ledgered map[syncengine.RecordID]bool // nil: not prefetched
+	ledgerOK map[syncengine.RecordID]bool // records whose ledger answer is in ledgered
+}
+
+// prefetch answers the lookups of css, pushed by device deviceID.
+func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
+	p := prefetched{known: map[csKey]bool{}, logged: map[csKey]loggedChangeset{}, open: map[csKey]openQuarantine{},
+		ledgered: map[syncengine.RecordID]bool{}, ledgerOK: map[syncengine.RecordID]bool{}}
+	starts := map[string][]uint64{}
+	var records []string
+	for _, cs := range css {
+		k := csKey{cs.Replica.String(), cs.Start}
+		if !p.known[k] {
+			p.known[k] = true
+			starts[k.replica] = append(starts[k.replica], k.start)
+		}
+		for _, id := range cs.Records() {
+			if !p.ledgerOK[id] {
+				p.ledgerOK[id] = true
+				records = append(records, string(id))
+			}
+		}
+	}
+	for replica, ss := range starts {
+		list, err := json.Marshal(ss)
+		if err != nil {
+			return err
+		}
+		type logRow struct {
+			start uint64
+			l     loggedChangeset
+		}
+		rows, err := a.tx.QueryContext(a.ctx, `SELECT start, seq, body, crc FROM changesets
+			WHERE replica_id = ? AND start IN (SELECT value FROM json_each(?))`, replica, string(list))
+		logged, err := collect(rows, err, func(r *sql.Rows) (x logRow, err error) {
+			return x, r.Scan(&x.start, &x.l.seq, &x.l.body, &x.l.crc)
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range logged {
+			p.logged[csKey{replica, x.start}] = x.l
+		}
+		type openRow struct {
+			start uint64
+			q     openQuarantine
+		}
+		rows, err = a.tx.QueryContext(a.ctx, `SELECT start, id, code, message FROM quarantine
+			WHERE device_id = ? AND replica_id = ? AND start IN (SELECT value FROM json_each(?)) AND reviewed_at IS NULL`,
+			deviceID, replica, string(list))
+		open, err := collect(rows, err, func(r *sql.Rows) (x openRow, err error) {
+			return x, r.Scan(&x.start, &x.q.id, &x.q.code, &x.q.message)
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range open {
+			p.open[csKey{replica, x.start}] = x.q
+		}
+	}
+	list, err := json.Marshal(records)
+	if err != nil {
+		return err
+	}
+	rows, err := a.tx.QueryContext(a.ctx, `SELECT DISTINCT record_id FROM erasure_ledger
+		WHERE record_id IN (SELECT value FROM json_each(?)) AND kind = 'erase'`, string(list))
+	ids, err := collect(rows, err, func(r *sql.Rows) (id string, err error) { return id, r.Scan(&id) })
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		p.ledgered[syncengine.RecordID(id)] = true
+	}
+	a.pre = p
+	return a.preload(string(list), records)
+}
+
+// preload reads the records the request's changesets touch into the
+// applier's cache in one query (get would read them one by one). A state
+// that is not sound is left to get, which repairs it or holds the change.
+func (a *applier) preload(list string, ids []string) error {
+	type row struct {
+		id                string
+		state             []byte
+		crc               sql.NullInt64
+		team, service, yp string
+	}
+	rows, err := a.tx.QueryContext(a.ctx, `SELECT id, state, crc, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '')
+		FROM records WHERE id IN (SELECT value FROM json_each(?))`, list)
+	found, err := collect(rows, err, func(r *sql.Rows) (x row, err error) {
+		return x, r.Scan(&x.id, &x.state, &x.crc, &x.team, &x.service, &x.yp)
+	})
+	if err != nil {
+		return err
+	}
+	stored := map[string]bool{}
+	for _, x := range found {
+		stored[x.id] = true
+		id := syncengine.RecordID(x.id)
+		if _, ok := a.cache[id]; ok || !sound(x.state, x.crc) {
+			continue
+		}
+		rec, err := a.tx.db.states.DecodeRecord(id, x.state)
+		if err != nil {
+			continue
+		}
+		a.cache[id] = &cachedRecord{rec: rec, team: x.team, service: x.service, yp: x.yp, exists: true}
+	}
+	for _, id := range ids {
+		if _, ok := a.cache[syncengine.RecordID(id)]; !ok && !stored[id] {
+			a.cache[syncengine.RecordID(id)] = &cachedRecord{}
+		}
+	}
+	return nil
+}
+
+// logLookup is the log's answer for k if prefetched (ok false: ask the log).
+func (a *applier) logLookup(k csKey) (l loggedChangeset, found, ok bool) {
+	if !a.pre.known[k] {
+		return l, false, false
+	}
+	l, found = a.pre.logged[k]
+	return l, found, true
+}
+
+// quarantineLookup is the open quarantine's answer for k if prefetched.
+func (a *applier) quarantineLookup(k csKey) (q openQuarantine, found, ok bool) {
+	if !a.pre.known[k] {
+		return q, false, false
+	}
+	q, found = a.pre.open[k]
+	return q, found, true
+}
+
+// ledgerLookup is whether the ledger names id as erased, if prefetched.
+func (a *applier) ledgerLookup(id syncengine.RecordID) (erased, ok bool) {
+	if !a.pre.ledgerOK[id] {
+		return false, false
+	}
+	return a.pre.ledgered[id], true
+}
+
+// noteLogged notes a changeset this applier appended to the log.
+func (a *applier) noteLogged(k csKey, l loggedChangeset) {
+	if a.pre.known[k] {
+		a.pre.logged[k] = l
+	}
+}
+
+// forget makes k's lookups go to the tables again (its quarantine item or
+// its stored body changed).
+func (a *applier) forget(k csKey) { delete(a.pre.known, k) }
+
+// noteLedgered notes records this applier wrote to the erasure ledger.
+func (a *applier) noteLedgered(id syncengine.RecordID) {
+	if a.pre.ledgered != nil {
+		a.pre.ledgered[id], a.pre.ledgerOK[id] = true, true
+	}
+}
+
+// forgetPrefetched drops every prefetched answer (an erasure rewrote what
+// they describe).
+func (a *applier) forgetPrefetched() { a.pre = prefetched{} }
