@@ -6,7 +6,7 @@
 # The traces dir defaults to ../shared/traces beside the repository when it
 # exists, else the copies in syncengine/testdata.
 set -eu
-. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
+. "$(dirname "$0")/../../scripts/goflags.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 runs=${1:-3}
