@@ -650,7 +650,7 @@ func (d *Doc) checkNewID(id ID, n int) (present bool, err error) {
 		return false, fmt.Errorf("seq %d+%d overflows: %w", id.Seq, n, ErrMalformed)
 	}
 	r, ok := d.lookupRep(id.Replica)
-	if !ok {
+	if !ok || d.index[r].above(id.Seq) {
 		return false, nil
 	}
 	if _, ok := d.index[r].get(id.Seq); ok {
@@ -718,7 +718,12 @@ func (d *Doc) LocalInsert(id ID, pos int, s string) (Insert, error) {
 	// before pos, the right origin whatever item (tombstone or not) follows it.
 	var left oid
 	c, ri := d.chunks[0], 0
-	d.hintC, d.hintPos = 0, 0
+	if pos == 0 {
+		// Only this case edits a chunk other than the one visFind
+		// returns, or one before it: the hint stays valid otherwise, and
+		// typing would walk the chunks from the start at every keystroke.
+		d.hintC, d.hintPos = 0, 0
+	}
 	if pos > 0 {
 		var off uint32
 		c, ri, off = d.visFind(pos - 1)

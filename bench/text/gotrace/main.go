@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -359,7 +360,19 @@ func load(path string) (*loaded, error) {
 func main() {
 	dir := flag.String("traces", "syncengine/testdata", "directory holding the .json.gz traces")
 	runs := flag.Int("runs", 5, "timed runs per trace (the best is reported)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gotrace:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	files, err := filepath.Glob(filepath.Join(*dir, "*.json.gz"))
 	if err != nil || len(files) == 0 {
 		fmt.Fprintln(os.Stderr, "gotrace: no .json.gz traces in", *dir)
@@ -368,6 +381,7 @@ func main() {
 	sort.Strings(files)
 	for _, file := range files {
 		if err := measure(file, *runs); err != nil {
+			pprof.StopCPUProfile()
 			fmt.Fprintln(os.Stderr, "gotrace:", file, err)
 			os.Exit(1)
 		}
