@@ -160,8 +160,8 @@ type Doc struct {
 
 	hintC, hintPos int // chunk hintC starts at visible position hintPos
 	dirty          []*chunk
-	scanned        []run // scratch for integrate
-	repsOwned      bool  // repIdx is not shared with the Doc this was forked from
+	scanned        []span // scratch for integrate
+	repsOwned      bool   // repIdx is not shared with the Doc this was forked from
 	// the last replica looked up (lookupRep)
 	lastRep [16]byte
 	lastIdx uint32
@@ -169,6 +169,13 @@ type Doc struct {
 	// gen names this Doc among its forks; 0 (a Doc never forked, and
 	// every Doc decoded or built by New) owns every chunk with gen 0.
 	gen uint64
+}
+
+// span is the ids of a run without the rest (a sixth of its size):
+// integrate keeps the runs it scans, and a fork starts with no scratch.
+type span struct {
+	rep, n uint32
+	seq    uint64
 }
 
 // forks hands out Doc generations; 0 is the generation of unforked docs.
@@ -836,7 +843,7 @@ func (d *Doc) integrate(nr run, s string) {
 				scanning = false
 			}
 		}
-		d.scanned = append(d.scanned, run{rep: o.rep, seq: o.seq, n: o.n})
+		d.scanned = append(d.scanned, span{rep: o.rep, n: o.n, seq: o.seq})
 		ri++
 	}
 	d.insertRun(dc, dri, nr, s)
