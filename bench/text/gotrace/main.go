@@ -119,6 +119,7 @@ type branch struct {
 type nodeSet struct {
 	pages [][]uint64
 	owned []bool
+	size  int // nodes in the set
 }
 
 const setPage = 32 // most words a page: 2,048 nodes
@@ -142,13 +143,16 @@ func (s *nodeSet) add(x int) {
 	if !s.owned[p] {
 		s.pages[p], s.owned[p] = slices.Clone(s.pages[p]), true
 	}
-	s.pages[p][x/64%setPage] |= 1 << (x % 64)
+	if w := &s.pages[p][x/64%setPage]; *w&(1<<(x%64)) == 0 {
+		*w |= 1 << (x % 64)
+		s.size++
+	}
 }
 
 // fork returns a copy of s. s must not change afterwards (a forked branch
 // never does); the copy clones a page the first time it sets a bit in it.
 func (s *nodeSet) fork() nodeSet {
-	return nodeSet{pages: slices.Clone(s.pages), owned: make([]bool, len(s.owned))}
+	return nodeSet{pages: slices.Clone(s.pages), owned: make([]bool, len(s.owned)), size: s.size}
 }
 
 // replay makes every node's ops on a document at exactly its parents'
@@ -209,12 +213,15 @@ func replay(nodes []node) (*text.Doc, error) {
 		if len(nd.parents) == 0 {
 			b = &branch{d: text.New(), has: newNodeSet(n)}
 		} else {
-			b = take(nd.parents[0])
-			if err := merge(b, nd.parents[1:]); err != nil {
+			// Build on the parent holding the most nodes: the merge then
+			// applies the fewest ops.
+			base := largest(states, nd.parents)
+			b = take(base)
+			if err := merge(b, nd.parents); err != nil {
 				return nil, err
 			}
-			for _, q := range nd.parents[1:] {
-				if s := states[q]; s != nil {
+			for _, q := range nd.parents {
+				if s := states[q]; s != nil && q != base {
 					if s.refs--; s.refs == 0 {
 						states[q] = nil
 					}
@@ -235,11 +242,22 @@ func replay(nodes []node) (*text.Doc, error) {
 	if len(heads) == 0 {
 		return text.New(), nil
 	}
-	b := states[heads[0]]
-	if err := merge(b, heads[1:]); err != nil {
+	b := states[largest(states, heads)]
+	if err := merge(b, heads); err != nil {
 		return nil, err
 	}
 	return b.d, nil
+}
+
+// largest returns the node of among whose branch holds the most nodes.
+func largest(states []*branch, among []int) int {
+	best := among[0]
+	for _, p := range among[1:] {
+		if states[p].has.size > states[best].has.size {
+			best = p
+		}
+	}
+	return best
 }
 
 // sequential replays a one-author trace straight into one document, as
