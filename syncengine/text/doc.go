@@ -486,6 +486,20 @@ func (d *Doc) markDirty(c *chunk) {
 	}
 }
 
+// grow returns c's runs one longer. It grows the array by a few runs,
+// not append's doubling: a chunk takes edits a few runs at a time (own
+// leaves room for one), and a chunk a fork owns is copied per branch, so
+// doubling it made most of what merging many branches allocated.
+func (c *chunk) grow() []run {
+	n := len(c.runs)
+	if n < cap(c.runs) {
+		return c.runs[:n+1]
+	}
+	runs := make([]run, n+1, n+min(n/2+4, 8))
+	copy(runs, c.runs)
+	return runs
+}
+
 // splitAt cuts run ri of c after k runes (no-op at the run's ends).
 func (d *Doc) splitAt(c *chunk, ri int, k uint32) {
 	r := &c.runs[ri]
@@ -493,7 +507,7 @@ func (d *Doc) splitAt(c *chunk, ri int, k uint32) {
 		return
 	}
 	t := splitRun(r, k)
-	c.runs = append(c.runs, run{})
+	c.runs = c.grow()
 	copy(c.runs[ri+2:], c.runs[ri+1:])
 	c.runs[ri+1] = t
 	d.markDirty(c)
@@ -694,7 +708,7 @@ func (d *Doc) insertRun(c *chunk, ri int, nr run, s string) {
 	}
 	c = d.own(c)
 	nr.text = []byte(s)
-	c.runs = append(c.runs, run{})
+	c.runs = c.grow()
 	copy(c.runs[ri+1:], c.runs[ri:])
 	c.runs[ri] = nr
 	c.vis += int(nr.n)
