@@ -56,33 +56,81 @@ type op struct {
 // node is one transaction of a history: made by agent on top of the state
 // its parents (earlier nodes) merged to.
 type node struct {
-	parents []int
+	parents []int    // a part of history.parents
+	patches []cpatch // a part of history.patches
 	agent   [16]byte
 	seq     uint64 // the id of its first inserted char
-	patches []patch
-	delSeqs bool // deletes use up ids too (eg-walker numbering)
+	delSeqs bool   // deletes use up ids too (eg-walker numbering)
 }
 
-func local(d *text.Doc, nd *node) ([]op, error) {
+// history is a trace's txns as nodes, held in a few large blocks rather
+// than the parsed JSON's hundreds of thousands of small slices and
+// strings: Go's collector marks everything live in every cycle (V8's
+// young-generation collections skip old objects such as run.mjs's parsed
+// traces), so the input would otherwise be a large part of what the
+// collector costs while the replay runs.
+type history struct {
+	nodes   []node
+	parents []int
+	patches []cpatch
+	text    string // every inserted text, back to back
+}
+
+// cpatch is a patch whose inserted text is history.text[off:end].
+type cpatch struct {
+	pos, del, off, end int
+}
+
+// historyBuilder collects nodes; build fixes their slices into the blocks.
+type historyBuilder struct {
+	h      history
+	text   strings.Builder
+	bounds [][4]int // per node: parents and patches, start and end
+}
+
+func (b *historyBuilder) add(nd node, parents []int, patches []patch) {
+	pb, xb := len(b.h.parents), len(b.h.patches)
+	b.h.parents = append(b.h.parents, parents...)
+	for _, p := range patches {
+		off := b.text.Len()
+		b.text.WriteString(p.Ins)
+		b.h.patches = append(b.h.patches, cpatch{p.Pos, p.Del, off, b.text.Len()})
+	}
+	b.bounds = append(b.bounds, [4]int{pb, len(b.h.parents), xb, len(b.h.patches)})
+	b.h.nodes = append(b.h.nodes, nd)
+}
+
+func (b *historyBuilder) build() *history {
+	h := &b.h
+	h.text = b.text.String()
+	for i, k := range b.bounds {
+		h.nodes[i].parents = h.parents[k[0]:k[1]:k[1]]
+		h.nodes[i].patches = h.patches[k[2]:k[3]:k[3]]
+	}
+	return h
+}
+
+func local(d *text.Doc, h *history, nd *node) ([]op, error) {
 	var out []op
 	seq := nd.seq
 	for _, p := range nd.patches {
-		if p.Del > 0 {
-			o, err := d.LocalDelete(p.Pos, p.Del)
+		if p.del > 0 {
+			o, err := d.LocalDelete(p.pos, p.del)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, op{del: &o})
 			if nd.delSeqs {
-				seq += uint64(p.Del)
+				seq += uint64(p.del)
 			}
 		}
-		if p.Ins != "" {
-			o, err := d.LocalInsert(text.ID{Replica: nd.agent, Seq: seq}, p.Pos, p.Ins)
+		if p.end > p.off {
+			ins := h.text[p.off:p.end]
+			o, err := d.LocalInsert(text.ID{Replica: nd.agent, Seq: seq}, p.pos, ins)
 			if err != nil {
 				return nil, err
 			}
-			seq += uint64(len([]rune(p.Ins)))
+			seq += uint64(utf8.RuneCountInString(ins))
 			out = append(out, op{ins: &o})
 		}
 	}
@@ -161,7 +209,8 @@ func (s *nodeSet) fork() nodeSet {
 // the parent's document over; otherwise it works on a fork (text.Doc.Fork,
 // which copies only the chunks it changes), so a history with many
 // branches costs what its branches change, not a copy of the text each.
-func replay(nodes []node) (*text.Doc, error) {
+func replay(h *history) (*text.Doc, error) {
+	nodes := h.nodes
 	n := len(nodes)
 	children := make([]int, n)
 	for _, nd := range nodes {
@@ -229,7 +278,7 @@ func replay(nodes []node) (*text.Doc, error) {
 			}
 		}
 		var err error
-		if ops[i], err = local(b.d, nd); err != nil {
+		if ops[i], err = local(b.d, h, nd); err != nil {
 			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
 		b.has.add(i)
@@ -296,8 +345,8 @@ func sequential(t *seqTrace) (*text.Doc, error) {
 	return d, nil
 }
 
-func concurrentNodes(t *seqTrace) ([]node, error) {
-	nodes := make([]node, len(t.Txns))
+func concurrentNodes(t *seqTrace) (*history, error) {
+	var b historyBuilder
 	seqs := map[int]uint64{}
 	for i, tx := range t.Txns {
 		for _, p := range tx.Parents {
@@ -305,15 +354,15 @@ func concurrentNodes(t *seqTrace) ([]node, error) {
 				return nil, fmt.Errorf("txn %d: parent %d is not an earlier txn", i, p)
 			}
 		}
-		nodes[i] = node{parents: tx.Parents, agent: rep(tx.Agent), seq: seqs[tx.Agent], patches: tx.Patches}
+		b.add(node{agent: rep(tx.Agent), seq: seqs[tx.Agent]}, tx.Parents, tx.Patches)
 		for _, p := range tx.Patches {
-			seqs[tx.Agent] += uint64(len([]rune(p.Ins)))
+			seqs[tx.Agent] += uint64(utf8.RuneCountInString(p.Ins))
 		}
 	}
-	return nodes, nil
+	return b.build(), nil
 }
 
-func conformanceNodes(h *confHistory) ([]node, error) {
+func conformanceNodes(h *confHistory) (*history, error) {
 	var names []string
 	for _, tx := range h.Txns {
 		names = append(names, tx.Agent)
@@ -324,19 +373,20 @@ func conformanceNodes(h *confHistory) ([]node, error) {
 	for i, tx := range h.Txns {
 		byLast[tx.Span[1]-1] = i
 	}
-	nodes := make([]node, len(h.Txns))
+	var b historyBuilder
+	var parents []int
 	for i, tx := range h.Txns {
-		nd := node{agent: rep(sort.SearchStrings(names, tx.Agent)), seq: tx.SeqStart, patches: tx.Ops, delSeqs: true}
+		parents = parents[:0]
 		for _, lv := range tx.Parents {
 			p, ok := byLast[lv]
 			if !ok || p >= i {
 				return nil, fmt.Errorf("txn %d: parent %d is not the end of an earlier txn", i, lv)
 			}
-			nd.parents = append(nd.parents, p)
+			parents = append(parents, p)
 		}
-		nodes[i] = nd
+		b.add(node{agent: rep(sort.SearchStrings(names, tx.Agent)), seq: tx.SeqStart, delSeqs: true}, parents, tx.Ops)
 	}
-	return nodes, nil
+	return b.build(), nil
 }
 
 // History 621 of the conformance file expects a value no FugueMax
@@ -371,7 +421,7 @@ func load(path string) (*loaded, error) {
 		if err := json.Unmarshal(raw, &hs); err != nil {
 			return nil, err
 		}
-		all := make([][]node, len(hs))
+		all := make([]*history, len(hs))
 		for i := range hs {
 			if all[i], err = conformanceNodes(&hs[i]); err != nil {
 				return nil, fmt.Errorf("history %d: %w", i, err)
@@ -381,8 +431,8 @@ func load(path string) (*loaded, error) {
 		l.skip = map[int]bool{conformance621: true}
 		l.run = func() ([]*text.Doc, error) {
 			out := make([]*text.Doc, len(all))
-			for i, nodes := range all {
-				if out[i], err = replay(nodes); err != nil {
+			for i, h := range all {
+				if out[i], err = replay(h); err != nil {
 					return nil, fmt.Errorf("history %d: %w", i, err)
 				}
 			}
@@ -396,12 +446,12 @@ func load(path string) (*loaded, error) {
 	}
 	l.want = []string{t.EndContent}
 	if t.Kind == "concurrent" {
-		nodes, err := concurrentNodes(&t)
+		h, err := concurrentNodes(&t)
 		if err != nil {
 			return nil, err
 		}
 		l.run = func() ([]*text.Doc, error) {
-			d, err := replay(nodes)
+			d, err := replay(h)
 			return []*text.Doc{d}, err
 		}
 		return l, nil
