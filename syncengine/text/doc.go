@@ -488,8 +488,8 @@ func (d *Doc) markDirty(c *chunk) {
 
 // grow returns c's runs one longer. It grows the array by a few runs,
 // not append's doubling: a chunk takes edits a few runs at a time (own
-// leaves room for one), and a chunk a fork owns is copied per branch, so
-// doubling it made most of what merging many branches allocated.
+// leaves room for one edit), and a chunk a fork owns is copied per branch,
+// so doubling it made most of what merging many branches allocated.
 func (c *chunk) grow() []run {
 	n := len(c.runs)
 	if n < cap(c.runs) {
@@ -740,9 +740,11 @@ func (d *Doc) LocalInsert(id ID, pos int, s string) (Insert, error) {
 	var left oid
 	c, ri := d.chunks[0], 0
 	if pos == 0 {
-		// Only this case edits a chunk other than the one visFind
-		// returns, or one before it: the hint stays valid otherwise, and
-		// typing would walk the chunks from the start at every keystroke.
+		// An insert at 0 goes into the first chunk, which may lie before
+		// the cached one and would move its start. Any other insert lands
+		// in the chunk visFind returns, whose start does not move, so the
+		// hint stays valid; resetting it made typing walk the chunks from
+		// the start at every keystroke.
 		d.hintC, d.hintPos = 0, 0
 	}
 	if pos > 0 {
