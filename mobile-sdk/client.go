@@ -354,6 +354,7 @@ func (c *Client) Logout(force bool) (string, error) {
 		return "", errorf(EUNSYNCED, "logout", "%d saves have not reached the server yet; sync first or force", n)
 	}
 	c.loop.stop()
+	c.forgetPushToken()
 	rep, err := c.destroy("logout")
 	if err != nil {
 		return "", err

@@ -13,9 +13,10 @@ import (
 // certificate code, which the browser already has, and 1.6 MB of gzip to
 // every first load on a phone.
 type link interface {
-	// post sends body and reads the whole answer. A network failure is an
-	// error; an answer cut short is a reply with what arrived and readErr.
-	post(ctx context.Context, url, cred, contentType string, body []byte) (*reply, error)
+	// send makes a request (POST, or DELETE for the push token) and reads
+	// the whole answer. A network failure is an error; an answer cut short
+	// is a reply with what arrived and readErr.
+	send(ctx context.Context, method, url, cred, contentType string, body []byte) (*reply, error)
 	// events opens the server-sent event stream (no deadline: it is long-lived).
 	events(ctx context.Context, url, cred string) (status int, body io.ReadCloser, err error)
 }

@@ -17,12 +17,12 @@ type fetchLink struct{}
 
 func defaultLink() link { return fetchLink{} }
 
-func (fetchLink) post(ctx context.Context, url, cred, contentType string, body []byte) (*reply, error) {
+func (fetchLink) send(ctx context.Context, method, url, cred, contentType string, body []byte) (*reply, error) {
 	headers := map[string]any{"Content-Type": contentType}
 	if cred != "" {
 		headers["Authorization"] = "Bearer " + cred
 	}
-	resp, stop, err := fetch(ctx, "POST", url, headers, body)
+	resp, stop, err := fetch(ctx, method, url, headers, body)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,8 @@ type netLink struct{ hc *http.Client }
 
 func defaultLink() link { return netLink{&http.Client{}} }
 
-func (l netLink) post(ctx context.Context, url, cred, contentType string, body []byte) (*reply, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func (l netLink) send(ctx context.Context, method, url, cred, contentType string, body []byte) (*reply, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, errBadAddress
 	}

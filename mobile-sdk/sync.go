@@ -629,9 +629,14 @@ func (c *Client) wipeRequested(err error) bool {
 // call POSTs body and hands a 2xx response body to decode. Errors carry the
 // server's code (unauthorized, revoked, rate_limited...), or network.
 func (c *Client) call(ctx context.Context, url, cred, contentType string, body []byte, decode func([]byte) error) (int, error) {
+	return c.callMethod(ctx, "POST", url, cred, contentType, body, decode)
+}
+
+// callMethod is call with another method (DELETE /v1/push/token).
+func (c *Client) callMethod(ctx context.Context, method, url, cred, contentType string, body []byte, decode func([]byte) error) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
 	defer cancel()
-	r, err := c.link.post(ctx, url, cred, contentType, body)
+	r, err := c.link.send(ctx, method, url, cred, contentType, body)
 	if errors.Is(err, errBadAddress) {
 		return 0, errorf(syncengine.EINVALID, "sync", "bad server address")
 	} else if err != nil {

@@ -100,7 +100,7 @@ type env struct {
 	workers                  []string
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T, serverEnv ...string) *env {
 	t.Helper()
 	chrome := chromium(t)
 	root := repoRoot(t)
@@ -112,13 +112,15 @@ func setup(t *testing.T) *env {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return &env{chrome: chrome, bin: binDir, base: startServer(t, binDir, engineDir), shots: shots, workers: workers(t)}
+	return &env{chrome: chrome, bin: binDir, base: startServer(t, binDir, engineDir, serverEnv...), shots: shots, workers: workers(t)}
 }
 
-func startServer(t *testing.T, bin, engine string) string {
+// startServer boots the server; env (NAME=value) adds to or overrides its
+// environment (a later value of a name wins).
+func startServer(t *testing.T, bin, engine string, env ...string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "joinedup"), "-addr", "127.0.0.1:0", "-bcrypt-cost", "4", "-log-level", "warn")
-	cmd.Env = append(os.Environ(), "DATA_DIR="+t.TempDir(), "WEBAPP_DIR="+engine)
+	cmd.Env = append(append(os.Environ(), "DATA_DIR="+t.TempDir(), "WEBAPP_DIR="+engine), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -350,12 +352,14 @@ func newBrowser(t *testing.T, chrome string) context.Context {
 	return ctx
 }
 
-// newBrowserAt starts Chromium on the profile in dir; kill ends the process.
-func newBrowserAt(t *testing.T, chrome, dir string) (ctx context.Context, kill func()) {
+// newBrowserAt starts Chromium on the profile in dir, with extra flags;
+// kill ends the process.
+func newBrowserAt(t *testing.T, chrome, dir string, extra ...chromedp.ExecAllocatorOption) (ctx context.Context, kill func()) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(dir),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true)}
+	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	browser, cancelB := chromedp.NewContext(actx)
 	browser, cancelT := context.WithTimeout(browser, 8*time.Minute)

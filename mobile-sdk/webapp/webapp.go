@@ -27,18 +27,34 @@ var static embed.FS
 const csp = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// pushCSP is csp when Web Push is configured: the Firebase SDK (served from
+// this origin, static/vendor/firebase) calls exactly two Google endpoints,
+// Firebase Installations and FCM Registrations, to turn the browser's push
+// subscription into an FCM token. Nothing else is allowed.
+var pushCSP = strings.Replace(csp, "connect-src 'self';",
+	"connect-src 'self' https://firebaseinstallations.googleapis.com https://fcmregistrations.googleapis.com;", 1)
+
 // built are the files `make webapp` puts in the engine directory.
 var built = map[string]string{"app.wasm": "application/wasm", "wasm_exec.js": "text/javascript; charset=utf-8"}
 
 // Handler serves the app, paths relative to its mount point ("/" is the
 // page). engineDir holds app.wasm and wasm_exec.js; when they are missing the
 // app answers 503 with how to build them, rather than a page that cannot start.
-func Handler(engineDir string) http.Handler {
+func Handler(engineDir string) http.Handler { return NewHandler(engineDir, WebPush{}) }
+
+// NewHandler is Handler with the Web Push configuration (see WebPush): the
+// app reads it from config.json, and the CSP allows Firebase's endpoints
+// only when it is set. push must have passed Validate.
+func NewHandler(engineDir string, push WebPush) http.Handler {
 	sub, _ := fs.Sub(static, "static")
 	files := http.FileServer(http.FS(sub))
+	policy, config := csp, appConfig(push)
+	if push.Enabled() {
+		policy = pushCSP
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
+		h.Set("Content-Security-Policy", policy)
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-cache") // the service worker keeps the offline copy
@@ -78,6 +94,11 @@ func Handler(engineDir string) http.Handler {
 		}
 		if name == "sw.js" {
 			h.Set("Service-Worker-Allowed", "/app/")
+		}
+		if name == "config.json" {
+			h.Set("Content-Type", "application/json")
+			w.Write(config)
+			return
 		}
 		files.ServeHTTP(w, r)
 	})

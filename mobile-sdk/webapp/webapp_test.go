@@ -96,12 +96,22 @@ func TestEveryStringHasWelsh(t *testing.T) {
 		keys[m[1]] = "index.html aria-label"
 	}
 	script, _ := static.ReadFile("static/app.js")
+	pushJS, _ := static.ReadFile("static/push.js") // Web Push's control
+	script = append(script, pushJS...)
 	calls := regexp.MustCompile(`\bt\("((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(string(script), -1)
 	if len(calls) < 20 {
 		t.Fatalf("found only %d t(...) calls in app.js: the extractor is broken", len(calls))
 	}
 	for _, m := range calls {
 		keys[m[1]] = "app.js"
+	}
+	// push.js passes English keys to pushState, which translates them.
+	states := regexp.MustCompile(`\bpushState\("\w+", "((?:[^"\\]|\\.)+)"`).FindAllStringSubmatch(string(pushJS), -1)
+	if len(states) < 5 {
+		t.Fatalf("found only %d pushState(...) messages in push.js: the extractor is broken", len(states))
+	}
+	for _, m := range states {
+		keys[m[1]] = "push.js"
 	}
 	for _, v := range []string{"None", "Low", "Medium", "High", "Urgent", "Draft", "Submitted", "Accepted", "Declined",
 		"Withdrawn", "Closed", "Routine", "Soon", "Open", "Done", "Cancelled", "Encounter", "Young person", "Referral", "Follow up"} {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 
+	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
 )
@@ -25,9 +26,27 @@ func registerPushRoutes(s *Server, r fiber.Router, tokens TokenStore) {
 	g.Delete("/token", func(c *fiber.Ctx) error { return s.handlePushTokenDelete(c, tokens) })
 }
 
+func init() { validate.RegisterValidation("pushtoken", validPushToken) }
+
+// validPushToken: FCM registration tokens (Android, iOS and the field app's
+// browser alike) are base64url with a colon; APNs tokens are hex. Nothing
+// else is a token: a space, quote, angle bracket or slash is a client
+// sending something it should not, which would otherwise be stored and
+// later handed to FCM and to logs of failed sends.
+func validPushToken(fl validator.FieldLevel) bool {
+	for _, r := range fl.Field().String() {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_', r == ':', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 type pushTokenRequest struct {
 	// FCM registration tokens are ~160-250 characters; 4096 is the store's bound.
-	Token    string `json:"token" validate:"required,max=4096,printascii"`
+	Token    string `json:"token" validate:"required,max=4096,pushtoken"`
 	Platform string `json:"platform" validate:"required,oneof=android ios web sim"`
 }
 

@@ -440,6 +440,7 @@ async function signOut(force) {
   try {
     await joinedup.logout(force);
     $("signout-force").hidden = true;
+    dispatchEvent(new Event("joinedup-signedout")); // push.js deletes the push token
     show("enrol");
   } catch (e) {
     if (e.code === "unsynced_work") {

@@ -1,7 +1,7 @@
 // Caches the app shell and the engine so the app opens with no network.
 // Sync requests (/v1/) always go to the network; nothing personal is cached.
-const CACHE = "joinedup-app-v2";
-const SHELL = ["./", "index.html", "app.js", "i18n.js", "cy.json", "app.css", "wasm_exec.js", "app.wasm", "manifest.webmanifest", "icon.svg"];
+const CACHE = "joinedup-app-v3";
+const SHELL = ["./", "index.html", "app.js", "push.js", "i18n.js", "cy.json", "app.css", "wasm_exec.js", "app.wasm", "manifest.webmanifest", "icon.svg"];
 
 self.addEventListener("install", (ev) => {
   ev.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));

@@ -223,6 +223,10 @@ func main() {
 		// push is a Web Push message arriving (its data carries nothing
 		// personal): any message means "sync".
 		"push": one(func(c *mobilesdk.Client, a []js.Value) (any, error) { c.OnPushMessage(str(a, 0)); return nil, nil }),
+		// The browser's FCM token (static/push.js gets it from the Firebase
+		// JS SDK), filed with the server under this device.
+		"registerPushToken":   one(func(c *mobilesdk.Client, a []js.Value) (any, error) { return none(c.RegisterPushToken(str(a, 0))) }),
+		"unregisterPushToken": one(func(c *mobilesdk.Client, _ []js.Value) (any, error) { return none(c.UnregisterPushToken()) }),
 		"logout": one(func(c *mobilesdk.Client, a []js.Value) (any, error) {
 			s, err := c.Logout(len(a) > 0 && a[0].Truthy())
 			if err != nil {

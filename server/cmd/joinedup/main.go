@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/joinedup/joinedup/mobile-sdk/webapp"
 	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/notify"
@@ -122,6 +123,9 @@ type Config struct {
 	BcryptCost  int
 	API         api.Config
 	Push        push.Config // FCM_PROJECT_ID, FCM_CREDENTIALS_FILE, FCM_ENDPOINT; unset: notifications are logged
+	// WebPush: the field app's Firebase web configuration (WEBPUSH_*, see
+	// webapp.go); unset: the app offers no notifications.
+	WebPush webapp.WebPush
 	// HistoryKeep: sync history every phone seen within it has pulled is
 	// compacted hourly; a phone away longer gets a fresh snapshot. 0: never.
 	HistoryKeep time.Duration
@@ -141,7 +145,7 @@ func DefaultConfig() Config {
 	apiCfg.MetricsToken = os.Getenv("METRICS_TOKEN")
 	return Config{Addr: net.JoinHostPort("localhost", port), MetricsAddr: os.Getenv("METRICS_ADDR"), DataDir: dir, Demo: true,
 		Store: storeConfigFromEnv(), LogLevel: "info", BcryptCost: bcrypt.DefaultCost, API: apiCfg, Push: pushConfigFromEnv(),
-		HistoryKeep: 30 * 24 * time.Hour}
+		WebPush: webPushFromEnv(), HistoryKeep: 30 * 24 * time.Hour}
 }
 
 // Validate checks the configuration.
@@ -166,7 +170,7 @@ func (c Config) Validate() error {
 	if c.API.BodyLimit <= 0 {
 		return fmt.Errorf("body limit must be positive")
 	}
-	return nil
+	return validateWebPush(c.WebPush, c.Push)
 }
 
 // Main is the program, testable: a test boots it on :0 and calls Close.
@@ -250,6 +254,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.Config.API.IdleTimeout, "idle-timeout", m.Config.API.IdleTimeout, "how long a kept-alive connection may wait for its next request")
 	fs.DurationVar(&m.Config.API.SSEHeartbeat, "sse-heartbeat", m.Config.API.SSEHeartbeat, "keep-alive interval on the live channel")
 	pushFlags(fs, &m.Config.Push)
+	webPushFlags(fs, &m.Config.WebPush)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
