@@ -63,6 +63,7 @@ type Client struct {
 	// default, liveSilence).
 	liveSilence time.Duration
 	offset      atomic.Int64 // server's clock minus the phone's, in ns (see clock.go)
+	lang        atomic.Value // string: the app's language, sent as Accept-Language (SetLanguage)
 	ownClock    bool         // tests: never learn the offset
 }
 

@@ -2,6 +2,8 @@ package mobilesdk
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -32,6 +34,42 @@ func ErrorCode(err error) string { return syncengine.ErrorCode(err) }
 // ErrorMessage returns an error's message that is safe to show to a worker
 // (it never contains note text).
 func ErrorMessage(err error) string { return syncengine.ErrorMessage(err) }
+
+// ErrorLanguage is the language a server's refusal is worded in, as the
+// server said (Content-Language: "cy" after SetLanguage("cy") when its
+// catalogue has the refusal), "" for English and for errors raised on the
+// phone. An app words an error itself, by ErrorCode, when the language is
+// not its own.
+func ErrorLanguage(err error) string {
+	var se *serverError
+	if errors.As(err, &se) {
+		return se.lang
+	}
+	return ""
+}
+
+// ErrorFields lists the schema rules a save broke, for an app to word in
+// its own language: a JSON array of {"field","rule"} (rule as the schema's
+// validate tag: required, max, oneof, nocoords, ...), "[]" when err is not a
+// validation error.
+func ErrorFields(err error) string {
+	var ve *syncengine.ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) == 0 {
+		return "[]"
+	}
+	return mustJSON(ve.Fields)
+}
+
+// SetLanguage is the language the app shows ("cy", "en"; "" none), sent
+// with every request as Accept-Language so the server words its refusals
+// in it where it can. Anything but letters and hyphens is refused.
+func (c *Client) SetLanguage(lang string) error {
+	if len(lang) > 35 || strings.Trim(lang, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-") != "" {
+		return errorf(syncengine.EINVALID, "set language", "%q is not a language tag", lang)
+	}
+	c.lang.Store(lang)
+	return nil
+}
 
 func errorf(code, op, format string, args ...any) error {
 	return syncengine.Errorf(code, op, format, args...)

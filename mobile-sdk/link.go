@@ -15,8 +15,9 @@ import (
 type link interface {
 	// send makes a request (POST, or DELETE for the push token) and reads
 	// the whole answer. A network failure is an error; an answer cut short
-	// is a reply with what arrived and readErr.
-	send(ctx context.Context, method, url, cred, contentType string, body []byte) (*reply, error)
+	// is a reply with what arrived and readErr. lang ("" none) is sent as
+	// Accept-Language: the server words its refusals in it when it can.
+	send(ctx context.Context, method, url, cred, contentType, lang string, body []byte) (*reply, error)
 	// events opens the server-sent event stream (no deadline: it is long-lived).
 	events(ctx context.Context, url, cred string) (status int, body io.ReadCloser, err error)
 }
@@ -24,6 +25,7 @@ type link interface {
 type reply struct {
 	status  int
 	date    time.Time // the Date header; zero when missing
+	lang    string    // the Content-Language header: the language of an error's message
 	body    []byte
 	readErr error
 }

@@ -17,17 +17,20 @@ type fetchLink struct{}
 
 func defaultLink() link { return fetchLink{} }
 
-func (fetchLink) send(ctx context.Context, method, url, cred, contentType string, body []byte) (*reply, error) {
+func (fetchLink) send(ctx context.Context, method, url, cred, contentType, lang string, body []byte) (*reply, error) {
 	headers := map[string]any{"Content-Type": contentType}
 	if cred != "" {
 		headers["Authorization"] = "Bearer " + cred
+	}
+	if lang != "" {
+		headers["Accept-Language"] = lang
 	}
 	resp, stop, err := fetch(ctx, method, url, headers, body)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	r := &reply{status: resp.Get("status").Int(), date: httpDate(header(resp, "Date"))}
+	r := &reply{status: resp.Get("status").Int(), date: httpDate(header(resp, "Date")), lang: header(resp, "Content-Language")}
 	ab, err := await(ctx, resp.Call("arrayBuffer"))
 	if err != nil {
 		r.readErr = err

@@ -14,7 +14,7 @@ type netLink struct{ hc *http.Client }
 
 func defaultLink() link { return netLink{&http.Client{}} }
 
-func (l netLink) send(ctx context.Context, method, url, cred, contentType string, body []byte) (*reply, error) {
+func (l netLink) send(ctx context.Context, method, url, cred, contentType, lang string, body []byte) (*reply, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, errBadAddress
@@ -23,12 +23,15 @@ func (l netLink) send(ctx context.Context, method, url, cred, contentType string
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
+	if lang != "" {
+		req.Header.Set("Accept-Language", lang)
+	}
 	resp, err := l.hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	r := &reply{status: resp.StatusCode, date: httpDate(resp.Header.Get("Date"))}
+	r := &reply{status: resp.StatusCode, date: httpDate(resp.Header.Get("Date")), lang: resp.Header.Get("Content-Language")}
 	r.body, r.readErr = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	return r, nil
 }

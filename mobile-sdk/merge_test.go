@@ -73,25 +73,7 @@ func TestMergeReachesBothPhones(t *testing.T) {
 	// Phone 2 goes on writing about the profile that is about to be merged.
 	must(t, p2.InsertText(enc2, "note", int64(len([]rune("Jayden by the shops."))), " Said he is cold at night."))
 	s.now = s.now.Add(time.Hour)
-	_, err = s.db.ServerEdit(ctx, "sup_a", func(tx *syncengine.Txn) error {
-		m := domain.MergeRequest{Reason: "same young person, met by two workers", By: "Sup A", At: "2 March 2026"}
-		var err error
-		if m.Winner, err = tx.Record(syncengine.RecordID(keep)); err != nil {
-			return err
-		}
-		if m.Loser, err = tx.Record(syncengine.RecordID(lose)); err != nil {
-			return err
-		}
-		for _, id := range []string{enc2, ref, fu} {
-			r, err := tx.Record(syncengine.RecordID(id))
-			if err != nil {
-				return err
-			}
-			m.About = append(m.About, r)
-		}
-		return domain.Merge(tx, m)
-	})
-	must(t, err)
+	s.mergeOnServer(keep, lose, enc2, ref, fu)
 	for range 2 {
 		for _, c := range []*Client{p2, p1} {
 			mustS(t)(c.SyncNow())
@@ -136,4 +118,120 @@ func TestMergeReachesBothPhones(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mergeOnServer folds lose into keep as the portal does (domain.Merge in
+// one server edit by the supervisor), moving the records in about.
+func (s *e2eServer) mergeOnServer(keep, lose string, about ...string) {
+	s.t.Helper()
+	_, err := s.db.ServerEdit(context.Background(), "sup_a", func(tx *syncengine.Txn) error {
+		m := domain.MergeRequest{Reason: "same young person, met by two workers", By: "Sup A", At: "2 March 2026"}
+		var err error
+		if m.Winner, err = tx.Record(syncengine.RecordID(keep)); err != nil {
+			return err
+		}
+		if m.Loser, err = tx.Record(syncengine.RecordID(lose)); err != nil {
+			return err
+		}
+		for _, id := range about {
+			r, err := tx.Record(syncengine.RecordID(id))
+			if err != nil {
+				return err
+			}
+			m.About = append(m.About, r)
+		}
+		return domain.Merge(tx, m)
+	})
+	must(s.t, err)
+}
+
+// ids are the ids of a JSON array of record views.
+func ids(tb testing.TB, listJSON string) []string {
+	tb.Helper()
+	var vs []syncengine.View
+	must(tb, json.Unmarshal([]byte(listJSON), &vs))
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v.ID)
+	}
+	return out
+}
+
+// TestMergedProfilesLeaveThePhonesLists: after a supervisor merges duplicate
+// profiles, a phone's list of young people (what the app's list, search and
+// "young people met" picker read) holds only the kept profile, and the kept
+// profile's chronology holds the merged one's records too — including one
+// a phone wrote about the merged profile while offline during the merge,
+// which the merge could not move. A chain of merges (A into B, then B into
+// C) is followed to C; asking for a merged profile's chronology gives the
+// kept one's.
+func TestMergedProfilesLeaveThePhonesLists(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	s := startE2EServer(t)
+	p1, p2 := s.phone("w_a"), s.phone("w_a2")
+	must(t, p1.SetDefaultTeam("team_a"))
+	must(t, p2.SetDefaultTeam("team_a"))
+	keep := mustS(t)(p1.CreateYoungPerson(`{"known_as":"Jaydon","age_band":"14-15","area":"Brook Park"}`))
+	lose := mustS(t)(p2.CreateYoungPerson(`{"known_as":"Jayden","age_band":"14-15","area":"Brook Park"}`))
+	other := mustS(t)(p1.CreateYoungPerson(`{"known_as":"Mo","age_band":"16-17"}`))
+	enc := mustS(t)(p2.CreateEncounter(fmt.Sprintf(`{"area":"Brook Park","young_people":[%q],"note":"By the shops."}`, lose)))
+	ref := mustS(t)(p2.DraftReferral(lose, `{"service_id":"svc_housing","reason":"Needs somewhere warm","urgency":"soon"}`))
+	syncAll := func() {
+		for range 2 {
+			for _, c := range []*Client{p1, p2} {
+				mustS(t)(c.SyncNow())
+			}
+		}
+	}
+	syncAll()
+
+	// Phone 2, offline, meets the young person again under the profile it
+	// knows, while the supervisor merges it.
+	late := mustS(t)(p2.CreateEncounter(fmt.Sprintf(`{"area":"Brook Park","young_people":[%q],"note":"Cold again."}`, lose)))
+	s.now = s.now.Add(time.Hour)
+	s.mergeOnServer(keep, lose, enc, ref)
+	syncAll()
+
+	check := func(stage, kept string, gone []string, chronology []string) {
+		t.Helper()
+		for name, c := range map[string]*Client{"phone 1": p1, "phone 2": p2} {
+			got := ids(t, mustS(t)(c.List(syncengine.TypeYoungPerson)))
+			for _, g := range gone {
+				if slices.Contains(got, g) {
+					t.Errorf("%s, %s: the young people list still holds the merged profile %s: %v", stage, name, g, got)
+				}
+			}
+			if !slices.Contains(got, kept) || !slices.Contains(got, other) {
+				t.Errorf("%s, %s: the young people list %v lacks the kept profile %s or %s", stage, name, got, kept, other)
+			}
+			for _, from := range append([]string{kept}, gone...) {
+				chron := ids(t, mustS(t)(c.Chronology(from)))
+				for _, want := range chronology {
+					if !slices.Contains(chron, want) {
+						t.Errorf("%s, %s: the chronology of %s lacks %s: %v", stage, name, from, want, chron)
+					}
+				}
+				for _, g := range gone {
+					if slices.Contains(chron, g) {
+						t.Errorf("%s, %s: the chronology of %s shows the merged profile %s", stage, name, from, g)
+					}
+				}
+				if len(chron) == 0 || chron[0] != kept {
+					t.Errorf("%s, %s: the chronology of %s does not start with the kept profile %s: %v", stage, name, from, kept, chron)
+				}
+			}
+		}
+	}
+	check("after one merge", keep, []string{lose}, []string{keep, enc, ref, late})
+
+	// A second duplicate turns up; the kept profile is merged into it.
+	third := mustS(t)(p1.CreateYoungPerson(`{"known_as":"Jay","age_band":"14-15","area":"Brook Park"}`))
+	enc3 := mustS(t)(p1.CreateEncounter(fmt.Sprintf(`{"area":"Brook Park","young_people":[%q],"note":"Football."}`, third)))
+	syncAll()
+	s.now = s.now.Add(time.Hour)
+	s.mergeOnServer(third, keep, enc, ref)
+	syncAll()
+	check("after a chain of merges", third, []string{lose, keep}, []string{third, enc, ref, late, enc3})
 }

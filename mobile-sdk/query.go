@@ -2,6 +2,7 @@ package mobilesdk
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/joinedup/joinedup/mobile-sdk/localstore"
@@ -51,15 +52,23 @@ func (c *Client) Conflicts(id string) (string, error) {
 	return mustJSON(v.Conflicts), nil
 }
 
-func (c *Client) list(q localstore.Query) (string, error) {
+func (c *Client) find(q localstore.Query) ([]*syncengine.Record, error) {
 	st, _, err := c.state(false)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	recs, err := st.Find(q)
+	return st.Find(q)
+}
+
+func (c *Client) list(q localstore.Query) (string, error) {
+	recs, err := c.find(q)
 	if err != nil {
 		return "", err
 	}
+	return views(recs)
+}
+
+func views(recs []*syncengine.Record) (string, error) {
 	out := make([]syncengine.View, len(recs))
 	for i, r := range recs {
 		out[i] = r.View(nil)
@@ -69,8 +78,14 @@ func (c *Client) list(q localstore.Query) (string, error) {
 }
 
 // List returns every live record of a type, most recently changed first.
+// Young people merged into another profile (syncengine.MergedInto) are left
+// out: the kept profile stands for them, and its Chronology holds theirs.
 func (c *Client) List(typ string) (string, error) {
-	return c.list(localstore.Query{Type: typ, Live: true, Order: localstore.ByUpdatedDesc})
+	recs, err := c.find(localstore.Query{Type: typ, Live: true, Order: localstore.ByUpdatedDesc})
+	if err != nil {
+		return "", err
+	}
+	return views(slices.DeleteFunc(recs, func(r *syncengine.Record) bool { return syncengine.MergedInto(r) != "" }))
 }
 
 // TodaysEncounters returns the encounters that started today (the device's
@@ -100,12 +115,87 @@ func (c *Client) MyFollowUps(dueBeforeMs int64) (string, error) {
 }
 
 // Chronology returns everything about one young person (their profile,
-// encounters, referrals, follow-ups), oldest first.
+// encounters, referrals, follow-ups), oldest first. After a supervisor's
+// merge it is the kept profile's: asked for a merged profile, it answers
+// for the profile it was finally merged into (A into B, then B into C: C),
+// and it holds the records of every profile merged into that one, since a
+// phone offline during the merge may have written about the merged profile
+// after the server moved its records. Merged profiles themselves are left
+// out; the kept one comes first.
 func (c *Client) Chronology(youngPersonID string) (string, error) {
 	if youngPersonID == "" {
 		return "[]", nil
 	}
-	return c.list(localstore.Query{YoungPerson: youngPersonID, Live: true, Order: localstore.ByChronology})
+	st, _, err := c.state(false)
+	if err != nil {
+		return "", err
+	}
+	profiles, err := st.Find(localstore.Query{Type: syncengine.TypeYoungPerson, Live: true, Order: localstore.ByID})
+	if err != nil {
+		return "", err
+	}
+	kept, group := mergeGroup(profiles, youngPersonID)
+	q := localstore.Query{Live: true, Order: localstore.ByChronology}
+	var recs []*syncengine.Record
+	seen := map[syncengine.RecordID]bool{}
+	for _, id := range group {
+		q.YoungPerson = id
+		found, err := st.Find(q)
+		if err != nil {
+			return "", err
+		}
+		for _, r := range found {
+			if seen[r.ID] || r.Type == syncengine.TypeYoungPerson && string(r.ID) != kept {
+				continue
+			}
+			seen[r.ID] = true
+			recs = append(recs, r)
+		}
+	}
+	if len(group) > 1 {
+		noTeam := func(syncengine.RecordID) string { return "" }
+		ixs := make([]localstore.Index, len(recs))
+		for i, r := range recs {
+			ixs[i] = localstore.IndexOf(r, noTeam)
+		}
+		q.Sort(recs, ixs)
+	}
+	return views(recs)
+}
+
+// mergeGroup follows id's chain of merges among profiles to the kept
+// profile, and lists it with every profile merged into it, directly or
+// through a chain. A chain that loops or leaves what the phone holds stops
+// at the last profile seen.
+func mergeGroup(profiles []*syncengine.Record, id string) (kept string, group []string) {
+	held := map[string]bool{}
+	for _, r := range profiles {
+		held[string(r.ID)] = true
+	}
+	next := map[string]string{}
+	children := map[string][]string{}
+	for _, r := range profiles {
+		if to := syncengine.MergedInto(r); held[to] {
+			next[string(r.ID)] = to
+			children[to] = append(children[to], string(r.ID))
+		}
+	}
+	kept = id
+	for seen := map[string]bool{id: true}; next[kept] != "" && !seen[next[kept]]; {
+		kept = next[kept]
+		seen[kept] = true
+	}
+	group = []string{kept}
+	seen := map[string]bool{kept: true}
+	for i := 0; i < len(group); i++ {
+		for _, ch := range children[group[i]] {
+			if !seen[ch] {
+				seen[ch] = true
+				group = append(group, ch)
+			}
+		}
+	}
+	return kept, group
 }
 
 // RecordCount is how many records the phone holds (deleted ones included).

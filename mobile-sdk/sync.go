@@ -259,8 +259,9 @@ func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cre
 	}
 	purged := purgesToConfirm(st)
 	dirVersion, _ := st.Meta("directory_version")
+	rosterVersion, _ := st.Meta("roster_version")
 	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged,
-		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion}, frames)
+		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion, RosterVersion: rosterVersion}, frames)
 	if err != nil {
 		return false, err
 	}
@@ -479,6 +480,10 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 		b.Meta["directory"] = mustJSON(hdr.Directory.Services)
 		b.Meta["directory_version"] = hdr.Directory.Version
 	}
+	if hdr.Roster != nil {
+		b.Meta["roster"] = mustJSON(hdr.Roster.Workers)
+		b.Meta["roster_version"] = hdr.Roster.Version
+	}
 	if err := noteProgress(st, b.Meta, hdr); err != nil {
 		return nil, false, err
 	}
@@ -608,6 +613,7 @@ type apiError struct {
 type serverError struct {
 	status int
 	body   apiError
+	lang   string // the language the server worded the message in ("" English)
 }
 
 func (e *serverError) Error() string {
@@ -636,7 +642,8 @@ func (c *Client) call(ctx context.Context, url, cred, contentType string, body [
 func (c *Client) callMethod(ctx context.Context, method, url, cred, contentType string, body []byte, decode func([]byte) error) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
 	defer cancel()
-	r, err := c.link.send(ctx, method, url, cred, contentType, body)
+	lang, _ := c.lang.Load().(string)
+	r, err := c.link.send(ctx, method, url, cred, contentType, lang, body)
 	if errors.Is(err, errBadAddress) {
 		return 0, errorf(syncengine.EINVALID, "sync", "bad server address")
 	} else if err != nil {
@@ -652,7 +659,7 @@ func (c *Client) callMethod(ctx context.Context, method, url, cred, contentType 
 		if json.Unmarshal(b, &e) != nil || e.Code == "" {
 			e = apiError{Code: ENETWORK, Message: fmt.Sprintf("the server answered HTTP %d", r.status)}
 		}
-		return len(b), &syncengine.Error{Code: e.Code, Op: "sync", Message: e.Message, Err: &serverError{r.status, e}}
+		return len(b), &syncengine.Error{Code: e.Code, Op: "sync", Message: e.Message, Err: &serverError{r.status, e, r.lang}}
 	}
 	if err := decode(b); err != nil {
 		return len(b), &syncengine.Error{Code: EPROTOCOL, Op: "sync", Message: "the server's answer is not understood", Err: err}

@@ -13,6 +13,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	mobilesdk "github.com/joinedup/joinedup/mobile-sdk"
+	"github.com/joinedup/joinedup/server/domain"
 )
 
 // TestHandler: what the server answers at /app/ (mounted with the prefix
@@ -124,6 +127,42 @@ func TestEveryStringHasWelsh(t *testing.T) {
 	}
 	if strings.Contains(string(page), "<script>") || strings.Contains(string(page), " style=") {
 		t.Error("the page has inline script or style: the CSP forbids it")
+	}
+}
+
+// TestEveryErrorCodeHasWelsh: the app has words (app.js errorWords), and
+// Welsh for them, for every error code the server and the SDK return, so
+// no error reaches a Welsh screen as the server's or the engine's English.
+func TestEveryErrorCodeHasWelsh(t *testing.T) {
+	var cy map[string]string
+	b, _ := static.ReadFile("static/cy.json")
+	if err := json.Unmarshal(b, &cy); err != nil {
+		t.Fatalf("cy.json: %v", err)
+	}
+	script, _ := static.ReadFile("static/app.js")
+	block := regexp.MustCompile(`(?s)const errorWords = \{(.*?)\n\};`).FindSubmatch(script)
+	if block == nil {
+		t.Fatal("no errorWords in app.js")
+	}
+	words := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*(\w+): \(\) => t\("((?:[^"\\]|\\.)*)"\),$`).FindAllSubmatch(block[1], -1) {
+		words[string(m[1])] = string(m[2])
+	}
+	codes := append(domain.Codes(), mobilesdk.EUNSYNCED, mobilesdk.ENOTENROLLED, mobilesdk.EOFFLINE, mobilesdk.ENETWORK,
+		mobilesdk.EWIPED, mobilesdk.EWRONGKEY, mobilesdk.ECORRUPT, mobilesdk.EREVOKED, mobilesdk.EUNAUTHORIZED,
+		mobilesdk.ECURSORAHEAD, mobilesdk.EPROTOCOL)
+	if len(words) < len(codes)/2 {
+		t.Fatalf("found only %d entries in errorWords: the extractor is broken", len(words))
+	}
+	for _, c := range codes {
+		en, ok := words[c]
+		if !ok {
+			t.Errorf("error code %q has no words in app.js errorWords", c)
+			continue
+		}
+		if strings.TrimSpace(cy[en]) == "" {
+			t.Errorf("error code %q: no Welsh for %q", c, en)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -678,5 +679,115 @@ func TestOnlySupervisorsSignOffOrReopen(t *testing.T) {
 	a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Set(enc, "review_status", "awaiting_review") }, nil)).refused(t, "a worker reopening")
 	if got := e.stored(enc).String("review_status"); got != "signed_off" {
 		t.Fatalf("review_status %q", got)
+	}
+}
+
+// TestWorkersPresentMustBeTheTeamsPeople: an encounter's "workers present"
+// names the writer or workers and supervisors of the encounter's team. A
+// forged phone naming another team's worker, a practitioner or someone the
+// server does not know is refused, on a new encounter and on an edit.
+func TestWorkersPresentMustBeTheTeamsPeople(t *testing.T) {
+	e := newEnv(t)
+	base := e.serve(t)
+	// A colleague who moved to team B after a phone, offline, recorded them.
+	moved := domain.Person{ID: "w_moved", Name: "Moved", Role: "worker", TeamID: "team_a"}
+	must(t, e.db.UpsertPerson(context.Background(), moved))
+	moved.TeamID = "team_b"
+	must(t, e.db.UpsertPerson(context.Background(), moved))
+	a := e.hostilePhone(base, "w_a")
+	encounter := func(workers ...string) func(tx *syncengine.Txn) error {
+		return func(tx *syncengine.Txn) error {
+			id, err := tx.Create(syncengine.TypeEncounter)
+			if err != nil {
+				return err
+			}
+			setAll(t, tx, id, map[string]any{"team_id": "team_a", "area": "Park", "started_at": e.now.Add(-time.Hour)})
+			for _, w := range workers {
+				if err := tx.Add(id, "workers", w); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	for _, tc := range []struct {
+		workers []string
+		ok      bool
+	}{
+		{[]string{"w_a"}, true},
+		{[]string{"w_a", "w_a2", "sup_a"}, true},
+		{[]string{"w_a", "w_b"}, false},
+		{[]string{"w_a", "w_moved"}, true},
+		{[]string{"prac_h"}, false},
+		{[]string{"admin"}, false},
+		{[]string{"nobody_known"}, false},
+	} {
+		t.Run(strings.Join(tc.workers, "+"), func(t *testing.T) {
+			r := a.push(a.forge(a.rep, "w_a", encounter(tc.workers...), nil))
+			if tc.ok {
+				r.accepted(t, "workers "+strings.Join(tc.workers, ", "))
+			} else {
+				r.refused(t, "workers "+strings.Join(tc.workers, ", "))
+			}
+		})
+	}
+	t.Run("added on an edit", func(t *testing.T) {
+		var id syncengine.RecordID
+		a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) (err error) {
+			if id, err = tx.Create(syncengine.TypeEncounter); err != nil {
+				return err
+			}
+			setAll(t, tx, id, map[string]any{"team_id": "team_a", "area": "Park", "started_at": e.now.Add(-time.Hour)})
+			return tx.Add(id, "workers", "w_a")
+		}, nil)).accepted(t, "an encounter")
+		a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Add(id, "workers", "w_a2") }, nil)).accepted(t, "adding a colleague")
+		a.push(a.forge(a.rep, "w_a", func(tx *syncengine.Txn) error { return tx.Add(id, "workers", "w_b") }, nil)).refused(t, "adding team B's worker")
+	})
+}
+
+// TestRosterIsOnlyTheDevicesTeam: whatever a forged sync request adds (team
+// ids, another team's roster version, a person id), the roster it gets back
+// is its own team's: the server reads the teams from the device's person.
+func TestRosterIsOnlyTheDevicesTeam(t *testing.T) {
+	e := newEnv(t)
+	base := e.serve(t)
+	a := e.hostilePhone(base, "w_a")
+	b := e.hostilePhone(base, "w_b")
+	sync := func(h *hostile, body string) protocol.Response {
+		t.Helper()
+		hr, _ := http.NewRequest("POST", base+"/v1/sync", strings.NewReader(body))
+		hr.Header.Set("Authorization", "Bearer "+h.enrol.Credential)
+		hr.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(hr)
+		must(t, err)
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("sync: %d %s", resp.StatusCode, raw)
+		}
+		var r protocol.Response
+		must(t, json.Unmarshal(raw, &r))
+		return r
+	}
+	bv := sync(b, `{"cursor":""}`).Roster
+	if bv == nil || len(bv.Workers) != 1 || bv.Workers[0].ID != "w_b" {
+		t.Fatalf("team B's roster: %+v", bv)
+	}
+	for _, body := range []string{
+		`{"cursor":""}`,
+		`{"cursor":"","roster_version":"` + bv.Version + `"}`,
+		`{"cursor":"","team_id":"team_b","teams":["team_b"],"person_id":"w_b","scope":{"teams":["team_b"]}}`,
+	} {
+		r := sync(a, body).Roster
+		if r == nil {
+			t.Fatalf("%s: no roster", body)
+		}
+		var got []string
+		for _, w := range r.Workers {
+			got = append(got, w.ID)
+		}
+		if strings.Join(got, ",") != "sup_a,w_a,w_a2" {
+			t.Errorf("%s: roster %v, want team A's sup_a, w_a, w_a2", body, got)
+		}
 	}
 }

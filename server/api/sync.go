@@ -137,7 +137,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	ctx := context.WithoutCancel(c.UserContext())
 	res, err := s.Store.Sync(ctx, domain.SyncRequest{Device: d, Person: p, Changesets: css, Cursor: hdr.Cursor,
 		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull, Purged: hdr.Purged,
-		FieldWeeks: hdr.FieldWeeks, DirectoryVersion: hdr.DirectoryVersion})
+		FieldWeeks: hdr.FieldWeeks, DirectoryVersion: hdr.DirectoryVersion, RosterVersion: hdr.RosterVersion})
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 		s.Events.Poke(res.Touched...)
 	}
 	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged,
-		Partial: res.Partial, FieldSince: res.FieldSince, FieldSeq: res.FieldSeq, Progress: res.Progress, Directory: res.Directory}
+		Partial: res.Partial, FieldSince: res.FieldSince, FieldSeq: res.FieldSeq, Progress: res.Progress, Directory: res.Directory, Roster: res.Roster}
 	return s.sendFrames(c, binary, &out, func() {
 		out.Changesets = b64(res.Changesets)
 		out.Snapshots = b64(res.Snapshots)

@@ -31,6 +31,9 @@ type AdmitLookup interface {
 	Actor(personID string) (*Actor, error)
 	// TeamExists reports whether the organisation has the team.
 	TeamExists(id string) (bool, error)
+	// WasOnTeam reports whether the person has left the team: moved to
+	// another, or stopped supervising it.
+	WasOnTeam(personID, team string) (bool, error)
 }
 
 // CheckIdentity refuses changesets whose replica is not bound to the device
@@ -205,6 +208,30 @@ func target(l AdmitLookup, cs *syncengine.Changeset, ops []int, b *Stored, r *sy
 			if t.Assignee, err = l.Actor(r.String("assignee")); err != nil {
 				return t, err
 			}
+		}
+	case syncengine.TypeEncounter:
+		for _, i := range ops {
+			o := cs.Ops[i]
+			if o.Kind != syncengine.OpAdd || o.Field != "workers" {
+				continue
+			}
+			// The writer (the changeset's author, bound to the device by
+			// CheckIdentity) needs no lookup: the policy lets them name
+			// themselves.
+			w := WorkerPresent{Actor: &Actor{PersonID: o.Elem}}
+			if o.Elem != cs.Author {
+				if w.Actor, err = l.Actor(o.Elem); err != nil {
+					return t, err
+				}
+				// Someone who has since left the team may have been there
+				// when a phone, offline, recorded the encounter.
+				if w.Actor != nil && !slices.Contains(w.Actor.Teams, t.Team) && t.Team != "" {
+					if w.WasOnTeam, err = l.WasOnTeam(o.Elem, t.Team); err != nil {
+						return t, err
+					}
+				}
+			}
+			t.WorkersAdded = append(t.WorkersAdded, w)
 		}
 	}
 	return t, nil

@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"net/http"
+	"sort"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -63,6 +64,17 @@ var codeStatus = map[string]int{
 	ESTORAGEFULL:  http.StatusServiceUnavailable,
 	ESTORAGE:      http.StatusServiceUnavailable,
 	EDBCORRUPT:    http.StatusServiceUnavailable,
+}
+
+// Codes lists every error code the server returns, sorted (for clients
+// that word errors themselves: a test holds the field app to the list).
+func Codes() []string {
+	out := make([]string, 0, len(codeStatus))
+	for c := range codeStatus {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // ErrorStatus returns the HTTP status for an error code (500 for an unknown one).

@@ -3,6 +3,7 @@ package domain
 import (
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -116,6 +117,26 @@ func DirectoryFor(version string, svcs []Service) *protocol.Directory {
 			Hours: s.Hours, TZ: s.TZ, Pathway: s.Pathway, SharedFields: s.SharedFields})
 	}
 	return d
+}
+
+// RosterVersion is the version of the roster a device with scope holds
+// when the store's roster counter (bumped by triggers on every change to
+// people and supervised teams) is counter: a change to anyone, or to the
+// device's teams or role, makes another, and the roster is sent again.
+// Whatever version a request names, what is sent is the device's own.
+func RosterVersion(counter int64, scope Scope) string {
+	return strconv.FormatInt(counter, 10) + "." + scope.Tag()
+}
+
+// RosterFor is the team roster as phones receive it.
+func RosterFor(version string, people []protocol.RosterPerson) *protocol.Roster {
+	return &protocol.Roster{Version: version, Workers: append(make([]protocol.RosterPerson, 0, len(people)), people...)}
+}
+
+// RosterScope reports whether a device with scope has a roster: a team's
+// phone. A service's or an admin's device is sent an empty one.
+func RosterScope(scope Scope) bool {
+	return !scope.All && !scope.Practitioner() && len(scope.Teams) > 0
 }
 
 // CheckFetch refuses what no fetch may ask, whoever asks: a service's and

@@ -128,6 +128,17 @@ type Target struct {
 	// Assignee is the server's view of the person a follow-up is assigned
 	// to by the action (nil: unknown person).
 	Assignee *Actor
+	// WorkersAdded are the people the action adds to an encounter's
+	// "workers present".
+	WorkersAdded []WorkerPresent
+}
+
+// WorkerPresent is a person added to an encounter's workers present.
+type WorkerPresent struct {
+	Actor *Actor // the server's view of them (nil: unknown person)
+	// WasOnTeam: they have left the record's team (moved, or stopped
+	// supervising it) since a phone may have recorded them there.
+	WasOnTeam bool
 }
 
 // Relation is how a rule's target must relate to the actor.
@@ -261,6 +272,20 @@ func preconditions(who Actor, a Action, t Target) error {
 	if t.Type == TypeYoungPerson && a.Verb == VerbSet && a.Field == "merged_into" &&
 		!RulesAllow(rules, who, Action{Verb: VerbMerge}, t) {
 		return forbid("only a supervisor merges young people's profiles")
+	}
+	// Workers present are the writer or the team's own people: the roster a
+	// phone offers, or someone who has left the team since (a phone offline
+	// recorded them from the roster it had; refusing would strand the
+	// encounter in quarantine, as a release runs this check again). Only
+	// names added are checked, so editing an older encounter is not refused.
+	if t.Type == TypeEncounter && a.Verb == VerbSet && a.Field == "workers" {
+		for _, w := range t.WorkersAdded {
+			p := w.Actor
+			if p == nil || p.PersonID != who.PersonID && (p.Role != RoleWorker && p.Role != RoleSupervisor ||
+				!slices.Contains(p.Teams, t.Team) && !w.WasOnTeam) {
+				return forbid("workers present at an encounter must be workers or supervisors of its team")
+			}
+		}
 	}
 	if t.Type == TypeFollowUp && a.Verb == VerbSet && a.Field == "assignee" {
 		if t.Assignee == nil || (t.Assignee.Role != RoleWorker && t.Assignee.Role != RoleSupervisor) ||

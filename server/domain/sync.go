@@ -19,6 +19,8 @@ type SyncRequest struct {
 	// (FieldAt); DirectoryVersion is the directory version the device holds.
 	FieldWeeks       int
 	DirectoryVersion string
+	// RosterVersion is the team roster version the device holds.
+	RosterVersion string
 }
 
 // SyncResult is what the server sends back.
@@ -40,6 +42,7 @@ type SyncResult struct {
 	FieldSeq   int64               `json:"field_seq,omitempty"`
 	Progress   *protocol.Progress  `json:"progress,omitempty"`
 	Directory  *protocol.Directory `json:"directory,omitempty"`
+	Roster     *protocol.Roster    `json:"roster,omitempty"`
 
 	// For metrics and the live channel; not sent.
 	Accepted, Duplicates, Quarantined, Conflicts int      `json:"-"`

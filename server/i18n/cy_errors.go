@@ -112,4 +112,12 @@ var cyRefusals = map[string]string{
 	"end sessions":  "dod â sesiynau i ben",
 	"two factor":    "ail ffactor",
 	"transfer":      "trosglwyddo",
+
+	// What a phone's requests can be refused with (the field app asks for
+	// its language: server/api's ErrorHandler).
+	"enrolment code is not valid (unknown, used or expired)":                     "nid yw'r cod cofrestru yn ddilys (anhysbys, wedi'i ddefnyddio neu wedi dod i ben)",
+	"device credential required":                                                 "mae angen manylion adnabod y ddyfais",
+	"unknown device credential":                                                  "nid yw'r gweinydd yn adnabod y ddyfais hon",
+	"this device has been revoked and must wipe its data":                        "mae'r ddyfais hon wedi'i diddymu a rhaid iddi ddileu ei data",
+	"workers present at an encounter must be workers or supervisors of its team": "rhaid i'r gweithwyr a oedd yno fod yn weithwyr ieuenctid neu'n oruchwylwyr tîm y cyfarfod",
 }

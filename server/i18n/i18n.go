@@ -16,6 +16,7 @@ package i18n
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -194,6 +195,24 @@ func Misses() []string {
 	clear(misses)
 	sort.Strings(out)
 	return out
+}
+
+// Refusal words a domain or store refusal (its English format and
+// arguments, domain.ErrorText) in pr's language. An argument that is itself
+// a catalogue word (a role, a weekday, a status) is translated too; names
+// and ids are not catalogue keys and stay as written. A format the
+// catalogue lacks is recorded as a miss, as by T.
+func (pr *Printer) Refusal(key string, args []any) string {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = a
+		if v := reflect.ValueOf(a); v.IsValid() && v.Kind() == reflect.String {
+			if s := v.String(); Has(pr.Lang, s) {
+				out[i] = pr.T(s)
+			}
+		}
+	}
+	return pr.T(key, out...)
 }
 
 // Value words a raw value of a record or setting ("mental_health",

@@ -3,7 +3,6 @@ package portal
 import (
 	"errors"
 	"fmt"
-	"reflect"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/joinedup/joinedup/server/domain"
@@ -59,30 +58,12 @@ func (p *Portal) message(c *fiber.Ctx, err error, fallback string) string {
 		return pr.T(ue.key, ue.args...)
 	}
 	if key, args, ok := domain.ErrorText(err); ok && domain.ErrorCode(err) != domain.EINTERNAL {
-		return wordError(pr, key, args)
+		return pr.Refusal(key, args)
 	}
 	if i18n.Has(pr.Lang, fallback) || pr.Lang == i18n.English {
 		return pr.T(fallback)
 	}
 	return fallback
-}
-
-// wordError words a domain or store refusal (its English format and
-// arguments) in pr's language. An argument that is itself a catalogue word
-// (a role, a weekday, a status) is translated too; names and ids are not
-// catalogue keys and stay as written. A format the catalogue lacks is
-// recorded as a miss, so the Welsh page tests catch it.
-func wordError(pr *i18n.Printer, key string, args []any) string {
-	out := make([]any, len(args))
-	for i, a := range args {
-		out[i] = a
-		if v := reflect.ValueOf(a); v.IsValid() && v.Kind() == reflect.String {
-			if s := v.String(); i18n.Has(pr.Lang, s) {
-				out[i] = pr.T(s)
-			}
-		}
-	}
-	return pr.T(key, out...)
 }
 
 // errText words err for a form's message: as message does, with the

@@ -60,7 +60,7 @@ func TestDomainRefusalsInWelsh(t *testing.T) {
 			if !ok {
 				t.Fatalf("%v: no catalogue key in the error", tc.err)
 			}
-			got := wordError(cy, key, args)
+			got := cy.Refusal(key, args)
 			if miss := i18n.Misses(); len(miss) > 0 {
 				t.Fatalf("%q: Welsh catalogue misses %q (shown as %q)", key, miss, got)
 			}

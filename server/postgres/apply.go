@@ -184,6 +184,12 @@ func (a *applier) TeamExists(id string) (bool, error) {
 	})
 }
 
+func (a *applier) WasOnTeam(personID, team string) (bool, error) {
+	var n int
+	err := a.tx.QueryRow(a.ctx, `SELECT COUNT(*) FROM people_past_teams WHERE person_id = $1 AND team_id = $2`, personID, team).Scan(&n)
+	return n > 0, err
+}
+
 var _ domain.AdmitLookup = (*applier)(nil)
 
 // push applies one changeset inside the sync transaction. Application

@@ -74,6 +74,9 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if err := pullDirectory(ctx, tx, req.DirectoryVersion, res); err != nil {
 		return err
 	}
+	if err := pullRoster(ctx, tx, scope, req.RosterVersion, res); err != nil {
+		return err
+	}
 	if !cur.Snapshot {
 		entered, err := scopeMoves(ctx, tx, scope, cur.Seq, now, res)
 		if err != nil {
@@ -154,6 +157,40 @@ func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncRes
 		return err
 	}
 	res.Directory = domain.DirectoryFor(version, svcs)
+	return nil
+}
+
+// pullRoster adds the device's teams' roster to res when the device's copy
+// (version have) is not the current one; an idle sync reads one row. The
+// teams are the device's scope, never anything the request names (see
+// server/sqlite's pullRoster).
+func pullRoster(ctx context.Context, tx *Tx, scope domain.Scope, have string, res *domain.SyncResult) error {
+	var counter int64
+	if err := tx.QueryRow(ctx, `SELECT version FROM roster_version WHERE one = 1`).Scan(&counter); err != nil {
+		return fmt.Errorf("roster version: %w", err)
+	}
+	version := domain.RosterVersion(counter, scope)
+	if version == have {
+		return nil
+	}
+	var people []protocol.RosterPerson
+	if domain.RosterScope(scope) {
+		rows, err := tx.Query(ctx, `SELECT id, name FROM (
+				SELECT id, name FROM people
+				WHERE team_id = ANY($1) AND deactivated IS NULL AND role IN ('worker', 'supervisor')
+				UNION
+				SELECT p.id, p.name FROM team_supervisors s JOIN people p ON p.id = s.person_id
+				WHERE s.team_id = ANY($1) AND p.deactivated IS NULL AND p.role = 'supervisor'
+			) roster ORDER BY name COLLATE "C", id COLLATE "C"`, scope.Teams)
+		people, err = collect(rows, err, func(r pgx.Rows) (protocol.RosterPerson, error) {
+			var p protocol.RosterPerson
+			return p, r.Scan(&p.ID, &p.Name)
+		})
+		if err != nil {
+			return fmt.Errorf("roster: %w", err)
+		}
+	}
+	res.Roster = domain.RosterFor(version, people)
 	return nil
 }
 

@@ -30,6 +30,12 @@ func (l admitLookup) Stored(id syncengine.RecordID) (*domain.Stored, error) {
 func (l admitLookup) Actor(personID string) (*domain.Actor, error) { return l.a.actorOf(personID) }
 func (l admitLookup) TeamExists(id string) (bool, error)           { return l.a.teamExists(id) }
 
+func (l admitLookup) WasOnTeam(personID, team string) (bool, error) {
+	var n int
+	err := l.a.tx.QueryRowContext(l.a.ctx, `SELECT COUNT(*) FROM people_past_teams WHERE person_id = ? AND team_id = ?`, personID, team).Scan(&n)
+	return n > 0, err
+}
+
 func stored(c *cachedRecord) *domain.Stored {
 	return &domain.Stored{Rec: c.rec, Team: c.team, Service: c.service, YP: c.yp, Exists: c.exists}
 }

@@ -212,18 +212,36 @@ func (db *DB) Authenticate(ctx context.Context, credential string) (domain.Devic
 	if credential == "" {
 		return d, p, domain.Errorf(domain.EUNAUTHORIZED, "authenticate", "device credential required")
 	}
+	key := sha256.Sum256([]byte(credential))
+	var version int64
+	if err := db.read.QueryRowContext(ctx, `SELECT v FROM auth_version`).Scan(&version); err != nil {
+		db.noteRead(err)
+		return d, p, err
+	}
+	if d, p, ok := db.auth.get(key, version); ok {
+		return d, p, nil
+	}
 	err := db.view(ctx, func(tx *Tx) (err error) {
-		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE credential_hash = ?`, hashSecret(credential)))
+		// The version read with the rows, in the same snapshot: an entry
+		// never outlives a change it could have missed.
+		if err := tx.QueryRowContext(ctx, `SELECT v FROM auth_version`).Scan(&version); err != nil {
+			return err
+		}
+		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE credential_hash = ?`, key[:]))
 		if errors.Is(err, sql.ErrNoRows) {
 			return domain.Errorf(domain.EUNAUTHORIZED, "authenticate", "unknown device credential")
 		} else if err != nil {
 			return err
 		}
 		p, err = findPerson(ctx, tx, "id = ?", d.PersonID)
+		p = deviceHolder(p)
 		return err
 	})
 	if err != nil {
 		return d, p, err
+	}
+	if d.Status == domain.DeviceActive {
+		db.auth.put(key, version, d, p)
 	}
 	if d.Status == domain.DeviceRevoked {
 		if err := db.update(ctx, func(tx *Tx) error {

@@ -288,6 +288,12 @@ func syncPurges(ctx context.Context, tx *Tx, req domain.SyncRequest, res *domain
 			return err
 		}
 	}
+	none := tx.noPurgesFor == req.Device.ID
+	tx.noPurgesFor = ""
+	if none {
+		res.Erase = nil
+		return nil
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT record_id FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL ORDER BY record_id LIMIT 1000`, req.Device.ID)
 	ids, err := collect(rows, err, func(r *sql.Rows) (s string, err error) { return s, r.Scan(&s) })
 	if err != nil {

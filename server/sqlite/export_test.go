@@ -31,3 +31,6 @@ func GroupWaiting(db *DB) int { return db.group.waiting() }
 
 // CheckpointNow runs one background checkpoint.
 func CheckpointNow(db *DB) { db.checkpointPassive(context.Background()) }
+
+// AuthCacheHits counts authentications answered from the cache.
+func AuthCacheHits(db *DB) int64 { return db.auth.hits.Load() }

@@ -133,7 +133,15 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 	}
 	t := &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond)}
 	errs := make([]error, len(batch))
+	// The search index is written once for the whole batch, after the last
+	// savepoint: FTS5 writes its pending terms out as a new segment at every
+	// SAVEPOINT, so indexing each sync inside its own savepoint made one
+	// segment (and the merges that follow) per sync. Each sync's records
+	// wait in indexed until its savepoint is released; a failed sync's are
+	// dropped with its savepoint.
+	var indexed searchQueue
 	for i, j := range batch {
+		t.noPurgesFor = ""
 		if len(batch) == 1 {
 			if errs[i] = j.fn(ctx, t); errs[i] == nil {
 				errs[i] = t.flushSearch(ctx)
@@ -144,10 +152,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 			tx.Rollback()
 			return false
 		}
-		if errs[i] = j.fn(ctx, t); errs[i] == nil {
-			errs[i] = t.flushSearch(ctx)
-		}
-		if errs[i] != nil {
+		if errs[i] = j.fn(ctx, t); errs[i] != nil {
 			t.search.reset() // its records are rolled back with it
 			if _, err := t.ExecContext(ctx, `ROLLBACK TO sync`); err != nil {
 				// The fault took the whole transaction with it.
@@ -155,9 +160,18 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 				return false
 			}
 			t.auditTail = nil // its audit rows are gone
-
 		}
 		if _, err := t.ExecContext(ctx, `RELEASE sync`); err != nil {
+			tx.Rollback()
+			return false
+		}
+		indexed.takeFrom(&t.search)
+	}
+	if len(batch) > 1 {
+		// A failure here is the batch's, not one sync's: every sync is run
+		// again alone (runGroups).
+		t.search = indexed
+		if err := t.flushSearch(ctx); err != nil {
 			tx.Rollback()
 			return false
 		}

@@ -156,3 +156,57 @@ func TestGroupCommitIsolatesAFailingSync(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupCommitIndexesOnce: the syncs of one batch reach the full-text
+// index together, as one FTS5 segment. FTS5 writes its pending terms out at
+// every SAVEPOINT, so indexing each sync inside its own savepoint wrote a
+// segment per sync (and merged them again later).
+func TestGroupCommitIndexesOnce(t *testing.T) {
+	const n = 6
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	phones := groupPhones(t, db, n)
+	// No merging, so the segments written are the segments seen.
+	_, err := db.SQL().Exec(`INSERT INTO record_search (record_search, rank) VALUES ('automerge', 0)`)
+	must(t, err)
+	segments := func() (n int) {
+		must(t, db.SQL().QueryRow(`SELECT COUNT(DISTINCT segid) FROM record_search_idx`).Scan(&n))
+		return n
+	}
+	before := segments()
+	hold, err := db.BeginTx(ctx, nil)
+	must(t, err)
+	batches := sqlite.GroupBatches(db)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, p := range phones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: []*syncengine.Changeset{p.cs}})
+		}()
+	}
+	for sqlite.GroupWaiting(db) < n {
+		time.Sleep(time.Millisecond)
+	}
+	must(t, hold.Rollback())
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("sync %d: %v", i, err)
+		}
+	}
+	if got := sqlite.GroupBatches(db) - batches; got != 1 {
+		t.Fatalf("%d syncs ran in %d transactions, want 1", n, got)
+	}
+	if got := segments() - before; got != 1 {
+		t.Errorf("one batch of %d syncs wrote %d index segments, want 1", n, got)
+	}
+	// Every sync's encounter is found.
+	_, total, err := db.Search(ctx, domain.SearchQuery{Text: "park", All: true})
+	must(t, err)
+	if total != n {
+		t.Errorf("search finds %d of the batch's %d encounters", total, n)
+	}
+}

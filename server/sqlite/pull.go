@@ -29,26 +29,26 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if budget <= 0 {
 		budget = domain.DefaultPageBytes
 	}
-	var now int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&now); err != nil {
-		return err
-	}
-	// Compaction may have deleted the whole log: the position it reached
-	// still stands, or every phone would be told the server lost history.
-	if done, err := compactedThrough(ctx, tx); err != nil {
-		return err
-	} else if done > now {
-		now = done
-	}
-	tag := scope.Tag()
-	gen, err := generation(ctx, tx)
-	if err != nil {
-		return err
-	}
 	cur, ok, err := parseCursor(req.Cursor)
 	if err != nil {
 		return err
 	}
+	pos, err := readPositions(ctx, tx, cur.seq, req.Device.ID)
+	if err != nil {
+		return err
+	}
+	now, gen, compacted := pos.now, pos.gen, pos.compacted
+	if !pos.unpurged {
+		// Nothing between here and syncPurges can tell the device to
+		// purge anything: it need not look again (see Tx.noPurgesFor).
+		tx.noPurgesFor = req.Device.ID
+	}
+	// Compaction may have deleted the whole log: the position it reached
+	// still stands, or every phone would be told the server lost history.
+	if compacted > now {
+		now = compacted
+	}
+	tag := scope.Tag()
 	switch {
 	case !ok:
 		cur = cursor{gen: gen, tag: tag, snapshot: true}
@@ -70,11 +70,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		// History the device still needed was compacted away while it was
 		// offline: it may also have missed scope events telling it to drop
 		// records, so it starts again from a snapshot of its scope.
-		done, err := compactedThrough(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if cur.seq < done {
+		if cur.seq < compacted {
 			res.Reset = true
 			cur = cursor{gen: gen, tag: tag, snapshot: true}
 		}
@@ -84,20 +80,25 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		// device asked for it (a phone from before it never does).
 		cur.since = domain.FieldSince(tx.now, req.FieldWeeks)
 	}
-	if err := pullDirectory(ctx, tx, req.DirectoryVersion, res); err != nil {
+	if err := pullDirectory(ctx, tx, pos.directory, req.DirectoryVersion, res); err != nil {
+		return err
+	}
+	if err := pullRoster(ctx, tx, scope, req.RosterVersion, res); err != nil {
 		return err
 	}
 	filter, fargs := scopeFilter(scope)
 	if !cur.snapshot {
 		// Records that left or entered the scope since the cursor.
-		entered, err := scopeMoves(ctx, tx, scope, cur.seq, now, res)
-		if err != nil {
-			return err
+		entered := false
+		if pos.moves {
+			if entered, err = scopeMoves(ctx, tx, scope, cur.seq, now, res); err != nil {
+				return err
+			}
 		}
 		if entered || scope.Practitioner() {
 			cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
 		}
-	} else if cur.seq > 0 {
+	} else if cur.seq > 0 && pos.moves {
 		if _, err := scopeMoves(ctx, tx, scope, cur.seq, now, res); err != nil {
 			return err
 		}
@@ -173,13 +174,45 @@ func fieldSubset(scope domain.Scope) bool {
 	return !scope.All && !scope.Practitioner() && len(scope.Teams) > 0
 }
 
-// pullDirectory adds the service directory to res when the device's copy
-// (version have) is not the current one.
-func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncResult) error {
-	var v int64
-	if err := tx.QueryRowContext(ctx, `SELECT version FROM directory_version WHERE one = 1`).Scan(&v); err != nil {
-		return fmt.Errorf("directory version: %w", err)
+// positions is where the store stands, as a pull needs it: read in one
+// statement, since every sync pulls and each statement costs as much as the
+// little work these do.
+type positions struct {
+	now       int64  // the highest log position
+	compacted int64  // the position compaction reached (compact.go)
+	gen       string // the history generation (generation.go)
+	directory int64  // the service directory's version
+	moves     bool   // scope events after the cursor exist (see scopeMoves)
+	unpurged  bool   // the device has purge notices it has not confirmed (syncPurges)
+}
+
+func readPositions(ctx context.Context, tx *Tx, after int64, device string) (positions, error) {
+	var p positions
+	var gen sql.NullString
+	var compacted string
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM changesets), 0),
+			COALESCE((SELECT value FROM meta WHERE key = ?), '0'),
+			(SELECT value FROM meta WHERE key = ?),
+			(SELECT version FROM directory_version WHERE one = 1),
+			EXISTS (SELECT 1 FROM scope_events WHERE seq > ?),
+			EXISTS (SELECT 1 FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL)`,
+		metaCompactedThrough, metaGeneration, after, device).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged)
+	if err != nil {
+		return p, fmt.Errorf("read positions: %w", err)
 	}
+	if !gen.Valid {
+		return p, fmt.Errorf("history generation missing")
+	}
+	p.gen = gen.String
+	if p.compacted, err = strconv.ParseInt(compacted, 10, 64); err != nil {
+		return p, fmt.Errorf("meta %s: %w", metaCompactedThrough, err)
+	}
+	return p, nil
+}
+
+// pullDirectory adds the service directory to res when the device's copy
+// (version have) is not the current one (v).
+func pullDirectory(ctx context.Context, tx *Tx, v int64, have string, res *domain.SyncResult) error {
 	version := strconv.FormatInt(v, 10)
 	if version == have {
 		return nil
@@ -190,6 +223,63 @@ func pullDirectory(ctx context.Context, tx *Tx, have string, res *domain.SyncRes
 	}
 	res.Directory = domain.DirectoryFor(version, svcs)
 	return nil
+}
+
+// pullRoster adds the device's teams' roster to res when the device's copy
+// (version have) is not the current one; an idle sync reads one row. The
+// teams are the device's scope, read from its person, never from the
+// request: a phone can only ever learn its own teams' people.
+func pullRoster(ctx context.Context, tx *Tx, scope domain.Scope, have string, res *domain.SyncResult) error {
+	var counter int64
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM roster_version WHERE one = 1`).Scan(&counter); err != nil {
+		return fmt.Errorf("roster version: %w", err)
+	}
+	version := domain.RosterVersion(counter, scope)
+	if version == have {
+		return nil
+	}
+	var people []protocol.RosterPerson
+	if domain.RosterScope(scope) {
+		rows, err := tx.QueryContext(ctx, rosterSQL(len(scope.Teams)), rosterArgs(scope.Teams)...)
+		if err != nil {
+			return fmt.Errorf("roster: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p protocol.RosterPerson
+			if err := rows.Scan(&p.ID, &p.Name); err != nil {
+				return err
+			}
+			people = append(people, p)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	res.Roster = domain.RosterFor(version, people)
+	return nil
+}
+
+// rosterSQL selects the active workers and supervisors of n teams and the
+// supervisors who supervise them, by name: each half from its team index.
+func rosterSQL(n int) string {
+	in := "?" + strings.Repeat(",?", n-1)
+	return `SELECT id, name FROM people
+		WHERE team_id IN (` + in + `) AND deactivated IS NULL AND role IN ('worker', 'supervisor')
+		UNION
+		SELECT p.id, p.name FROM team_supervisors s JOIN people p ON p.id = s.person_id
+		WHERE s.team_id IN (` + in + `) AND p.deactivated IS NULL AND p.role = 'supervisor'
+		ORDER BY 2, 1`
+}
+
+func rosterArgs(teams []string) []any {
+	args := make([]any, 0, 2*len(teams))
+	for range 2 {
+		for _, t := range teams {
+			args = append(args, t)
+		}
+	}
+	return args
 }
 
 // incrementalPullSQL selects the changesets after a cursor that touch records

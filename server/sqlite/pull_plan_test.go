@@ -143,3 +143,23 @@ func TestFieldSubsetPlans(t *testing.T) {
 		})
 	}
 }
+
+// The roster is read by team from the people and team_supervisors indexes:
+// a scan of people would cost a large organisation's phones on every
+// roster change.
+func TestRosterPlanUsesTeamIndexes(t *testing.T) {
+	db := openPlanDB(t)
+	for _, teams := range [][]string{{"t1"}, {"t1", "t2", "t3"}} {
+		plan := queryPlan(t, db, rosterSQL(len(teams)), rosterArgs(teams)...)
+		for _, want := range []string{"people USING INDEX people_team", "team_supervisors_team"} {
+			if !strings.Contains(plan, want) {
+				t.Errorf("%d teams: the roster's plan does not use %s:\n%s", len(teams), want, plan)
+			}
+		}
+		for _, line := range strings.Split(plan, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "SCAN") && !strings.Contains(line, "INDEX") {
+				t.Errorf("%d teams: the roster's plan scans a table:\n%s", len(teams), plan)
+			}
+		}
+	}
+}

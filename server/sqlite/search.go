@@ -57,6 +57,16 @@ func (q *searchQueue) add(rec *syncengine.Record) {
 
 func (q *searchQueue) reset() { q.recs, q.order = nil, nil }
 
+// takeFrom moves what from holds to q (records after q's, each in its
+// latest state) and empties from: group commit gathers each sync's queue
+// into the batch's (group.go). Everything the queue carries must move.
+func (q *searchQueue) takeFrom(from *searchQueue) {
+	for _, id := range from.order {
+		q.add(from.recs[id])
+	}
+	from.reset()
+}
+
 // flushSearch indexes the queued records. It runs before the transaction
 // (or a grouped sync's savepoint) ends, so the index never disagrees with
 // the records a commit makes visible.

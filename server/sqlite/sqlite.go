@@ -83,6 +83,10 @@ type DB struct {
 	srv   *syncengine.Replica
 	srvSt *ServerStore
 
+	// auth keeps authenticated devices while nothing about them changed
+	// (authcache.go).
+	auth authCache
+
 	// states keeps decoded record states by their stored bytes, so a push
 	// to a long-edited note does not decode it again (see loadRecord).
 	states *syncengine.StateCache
@@ -259,6 +263,12 @@ type Tx struct {
 	// auditTail is the newest audit row this transaction knows of (nil:
 	// read it first); see appendAudit.
 	auditTail *auditTail
+	// noPurgesFor is the device whose pull has just found it has no purge
+	// notices left to confirm, so its syncPurges, next in the same sync,
+	// need not read them again. syncPurges consumes it; each grouped sync
+	// starts without it (group.go), so another sync's erasure in between
+	// can never be missed.
+	noPurgesFor string
 	// search holds the records stored since the last flushSearch, each in
 	// its latest state (search.go): indexed once before commit.
 	search searchQueue

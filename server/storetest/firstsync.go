@@ -4,6 +4,7 @@ import (
 	"bytes"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -316,6 +317,108 @@ func testDirectory(t *testing.T, e *env) {
 	r = p.sync(0)
 	if r.Directory == nil || !slices.ContainsFunc(r.Directory.Services, func(s protocol.DirectoryService) bool { return s.Contact == "01234 567890" }) {
 		t.Fatalf("an edited service did not reach the phone: %+v", r.Directory)
+	}
+}
+
+// A phone receives its own teams' roster (the active workers and
+// supervisors it may name as present at an encounter), again only when it
+// changed: a worker who joins appears, one who moves to another team or is
+// deactivated disappears at the next sync. Another team's people never
+// appear, whatever roster version the request names; a service's phone
+// gets an empty roster.
+func testRoster(t *testing.T, e *env) {
+	names := func(r *protocol.Roster) []string {
+		var out []string
+		for _, p := range r.Workers {
+			out = append(out, p.ID+" "+p.Name)
+		}
+		return out
+	}
+	want := func(who string, r *protocol.Roster, ids ...string) {
+		t.Helper()
+		if r == nil {
+			t.Fatalf("%s: no roster sent", who)
+		}
+		got := names(r)
+		if len(got) != len(ids) {
+			t.Fatalf("%s: roster %v, want %v", who, got, ids)
+		}
+		for i, id := range ids {
+			if !strings.HasPrefix(got[i], id+" ") {
+				t.Fatalf("%s: roster %v, want %v (by name)", who, got, ids)
+			}
+		}
+	}
+	a, b, svc := e.enrolPhone("w_a"), e.enrolPhone("w_b"), e.enrolPhone("prac_h")
+	want("team A's worker", a.sync(0).Roster, "sup_a", "w_a") // Alex Supervisor, Robin Worker
+	want("team B's worker", b.sync(0).Roster, "w_b")
+	if r := svc.sync(0).Roster; r == nil || len(r.Workers) != 0 {
+		t.Fatalf("a service's phone got a roster: %+v", r)
+	}
+	if r := a.sync(0); r.Roster != nil {
+		t.Fatalf("roster sent again unchanged: %+v", r.Roster)
+	}
+	// Naming another team's roster version changes nothing of what is sent.
+	a.roster = &protocol.Roster{Version: b.roster.Version}
+	want("team A's worker naming team B's version", a.sync(0).Roster, "sup_a", "w_a")
+
+	// A supervisor of both teams is on both rosters.
+	e.must(e.s.UpsertPerson(e.ctx, domain.Person{ID: "sup_b", Name: "Bo Supervisor", Role: domain.RoleSupervisor, TeamID: "team_b",
+		Supervises: []string{"team_a", "team_b"}, TZ: "Europe/London"}))
+	e.must(e.s.UpsertPerson(e.ctx, domain.Person{ID: "w_a3", Name: "Casey Worker", Role: domain.RoleWorker, TeamID: "team_a", TZ: "Europe/London"}))
+	want("after two joined", a.sync(0).Roster, "sup_a", "sup_b", "w_a3", "w_a")
+	want("team B after its supervisor took on team A", b.sync(0).Roster, "sup_b", "w_b")
+
+	e.must(e.s.UpsertPerson(e.ctx, domain.Person{ID: "w_a3", Name: "Casey Worker", Role: domain.RoleWorker, TeamID: "team_b", TZ: "Europe/London"}))
+	want("after a worker moved to team B", a.sync(0).Roster, "sup_a", "sup_b", "w_a")
+	want("team B after a worker joined from A", b.sync(0).Roster, "sup_b", "w_a3", "w_b")
+
+	_, err := e.s.DeactivatePerson(e.ctx, "sup_b", "sup_a")
+	e.must(err)
+	want("after a supervisor was deactivated", a.sync(0).Roster, "sup_a", "w_a")
+}
+
+// An encounter's workers present are the writer and the team's workers and
+// supervisors, or someone who has left the team since (a phone offline
+// recorded them); another team's worker is quarantined.
+func testWorkersPresent(t *testing.T, e *env) {
+	e.must(e.s.UpsertPerson(e.ctx, domain.Person{ID: "w_moved", Name: "Moved Worker", Role: domain.RoleWorker, TeamID: "team_a", TZ: "Europe/London"}))
+	e.must(e.s.UpsertPerson(e.ctx, domain.Person{ID: "w_moved", Name: "Moved Worker", Role: domain.RoleWorker, TeamID: "team_b", TZ: "Europe/London"}))
+	a := e.enrolPhone("w_a")
+	a.sync(0)
+	for _, tc := range []struct {
+		workers []string
+		want    string
+	}{
+		{[]string{"w_a", "sup_a"}, protocol.StatusAccepted},
+		{[]string{"w_a", "w_moved"}, protocol.StatusAccepted},
+		{[]string{"w_a", "w_b"}, protocol.StatusQuarantined},
+		{[]string{"prac_h"}, protocol.StatusQuarantined},
+	} {
+		a.edit(func(tx *syncengine.Txn) error {
+			id, err := tx.Create(syncengine.TypeEncounter)
+			if err != nil {
+				return err
+			}
+			if err := set(tx, id, "team_id", "team_a", "area", "by the skate ramp", "started_at", e.now.Add(-time.Hour)); err != nil {
+				return err
+			}
+			for _, w := range tc.workers {
+				if err := tx.Add(id, "workers", w); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		r := a.sync(0)
+		if len(r.Results) != 1 || r.Results[0].Status != tc.want {
+			t.Fatalf("workers %v: %+v, want %s", tc.workers, r.Results, tc.want)
+		}
+		if tc.want == protocol.StatusQuarantined {
+			// The phone's replica holds the refused change: start afresh.
+			a = e.enrolPhone("w_a")
+			a.sync(0)
+		}
 	}
 }
 

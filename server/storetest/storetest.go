@@ -87,6 +87,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"FetchIsScopedAndAudited", testFetchScoped},
 		{"FetchRestPagesTheRest", testFetchRest},
 		{"DirectoryReachesPhones", testDirectory},
+		{"RosterIsTheDevicesOwnTeam", testRoster},
+		{"WorkersPresentAreTheTeams", testWorkersPresent},
 		{"PartialPhoneConverges", testPartialPhoneConverges},
 	}
 	for _, tc := range tests {
@@ -161,6 +163,7 @@ type phone struct {
 	since      int64
 	seq        int64 // the subset's field_seq
 	dir        *protocol.Directory
+	roster     *protocol.Roster
 }
 
 func (e *env) enrolPhone(personID string) *phone {
@@ -218,11 +221,18 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	if p.dir != nil {
 		dirVersion = p.dir.Version
 	}
+	rosterVersion := ""
+	if p.roster != nil {
+		rosterVersion = p.roster.Version
+	}
 	res, err := p.e.s.Sync(p.e.ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: p.outbox,
-		Cursor: p.cursor, PageBytes: pageBytes, FieldWeeks: p.fieldWeeks, DirectoryVersion: dirVersion})
+		Cursor: p.cursor, PageBytes: pageBytes, FieldWeeks: p.fieldWeeks, DirectoryVersion: dirVersion, RosterVersion: rosterVersion})
 	p.e.must(err)
 	if res.Directory != nil {
 		p.dir = res.Directory
+	}
+	if res.Roster != nil {
+		p.roster = res.Roster
 	}
 	if res.Partial {
 		p.partial, p.since = true, res.FieldSince

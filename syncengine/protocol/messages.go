@@ -45,6 +45,9 @@ type Request struct {
 	// DirectoryVersion is the service directory version the phone holds
 	// ("" none): the response carries the directory only when it differs.
 	DirectoryVersion string `json:"directory_version,omitempty" validate:"max=40"`
+	// RosterVersion is the team roster version the phone holds ("" none):
+	// the response carries the roster only when it differs.
+	RosterVersion string `json:"roster_version,omitempty" validate:"max=40"`
 }
 
 // Response is the JSON body of a sync response, and the binary envelope's header.
@@ -80,6 +83,10 @@ type Response struct {
 	// Directory is the service directory, when it differs from the version
 	// the phone named. Read-only: phones never write it.
 	Directory *Directory `json:"directory,omitempty"`
+	// Roster is the device's teams' active workers and supervisors, when it
+	// differs from the version the phone named. Read-only, and always the
+	// device's own teams: the server reads them from the device's person.
+	Roster *Roster `json:"roster,omitempty"`
 }
 
 // Progress says how far a pull has come, for a phone's progress bar:
@@ -115,6 +122,20 @@ type DirectoryService struct {
 	// SharedFields are the referral fields the service's data-sharing
 	// agreement lets it see.
 	SharedFields []string `json:"shared_fields"`
+}
+
+// Roster is the people a phone may name as "workers present" at an
+// encounter: the active workers and supervisors of the device's teams, the
+// least a phone needs to show them (an id and a name).
+type Roster struct {
+	Version string         `json:"version"`
+	Workers []RosterPerson `json:"workers"`
+}
+
+// RosterPerson is one member of a team as phones see them.
+type RosterPerson struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // FetchRequest is the body of POST /v1/sync/fetch: records a phone does not

@@ -24,6 +24,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,6 +41,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/joinedup/joinedup/bench/internal/benchkit"
+	"github.com/joinedup/joinedup/server/api"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/sqlite"
 	"github.com/joinedup/joinedup/syncengine"
@@ -49,6 +51,7 @@ import (
 // serve is the child process: the API over the database at dir until stdin
 // closes. It prints its URL on the first line of stdout.
 func serve(dir string) error {
+	api.TuneRuntime() // as server/cmd/joinedup does
 	s, err := startServer(dir)
 	if err != nil {
 		return err
@@ -124,6 +127,7 @@ func (c *child) cpu() (time.Duration, error) {
 type olDevice struct {
 	cred   string
 	cursor atomic.Value // string
+	dir    atomic.Value // string: the service directory version held, as a phone sends it
 	busy   atomic.Bool
 	next   atomic.Int64 // index of the next prepared changeset
 	pushes []string     // prepared changesets, base64
@@ -174,6 +178,10 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 			return err
 		}
 		d.cursor.Store(r.Cursor)
+		d.dir.Store("")
+		if r.Directory != nil {
+			d.dir.Store(r.Directory.Version)
+		}
 	}
 
 	// Baselines: the idle server's round trip, and one raw SQLite write.
@@ -195,14 +203,14 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 		idle, rawWrite)
 
 	syncOnce := func(d *olDevice, push bool) error {
-		req := protocol.Request{Cursor: d.cursor.Load().(string)}
+		req := protocol.Request{Cursor: d.cursor.Load().(string), DirectoryVersion: d.dir.Load().(string)}
 		if push {
 			k := d.next.Add(1) - 1
 			if int(k) < len(d.pushes) {
 				req.Changesets = []string{d.pushes[k]}
 			}
 		}
-		r, err := doSync(c, nil, srv.url, d.cred, req)
+		r, err := doSyncSlim(c, srv.url, d.cred, req)
 		if err != nil {
 			return err
 		}
@@ -212,6 +220,9 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 			}
 		}
 		d.cursor.Store(r.Cursor)
+		if r.Directory != nil {
+			d.dir.Store(r.Directory.Version)
+		}
 		return nil
 	}
 
@@ -225,6 +236,7 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 		if err != nil {
 			return err
 		}
+		gen0 := selfCPU()
 		lat, failed, skipped, wall := runRate(rate, step, func(seq int) func() error {
 			// The next free device, round robin: a phone never has two
 			// syncs in flight.
@@ -245,15 +257,20 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 		if err != nil {
 			return err
 		}
+		gen := selfCPU() - gen0
 		done := len(lat)
-		perSync := time.Duration(0)
+		perSync, genSync := time.Duration(0), time.Duration(0)
 		if done > 0 {
 			perSync = (cpu1 - cpu0) / time.Duration(done)
+			genSync = gen / time.Duration(done)
 		}
 		p50, p99 := pct(lat, 50), pct(lat, 99)
 		ok := failed == 0 && skipped == 0 && p99 < 250*time.Millisecond
-		line := fmt.Sprintf("  %5d syncs/s offered: %5.0f/s served, p50 %s (%.1fx idle), p99 %s (%.1fx idle), server CPU %s/sync (%.1fx a raw SQLite write), errors %d, no free device %d",
-			rate, float64(done)/wall.Seconds(), p50, ratio(p50, idle), p99, ratio(p99, idle), perSync.Round(time.Microsecond), ratio(perSync, rawWrite), failed, skipped)
+		// The generator's own CPU and the machine's load show whether a
+		// missed rate is the server's doing or the machine's.
+		line := fmt.Sprintf("  %5d syncs/s offered: %5.0f/s served, p50 %s (%.1fx idle), p99 %s (%.1fx idle), server CPU %s/sync (%.1fx a raw SQLite write), generator CPU %s/sync, load %s, errors %d, no free device %d",
+			rate, float64(done)/wall.Seconds(), p50, ratio(p50, idle), p99, ratio(p99, idle), perSync.Round(time.Microsecond), ratio(perSync, rawWrite),
+			genSync.Round(time.Microsecond), loadavg(), failed, skipped)
 		fmt.Println(line)
 		if !ok {
 			misses++
@@ -476,4 +493,36 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Fields(string(b))[0]
+}
+
+// slimReply is the part of a sync answer the generator acts on: it does not
+// apply what it pulls, so decoding the changesets would only spend the
+// CPU it shares with the server.
+type slimReply struct {
+	Results   []protocol.PushResult `json:"results"`
+	Cursor    string                `json:"cursor"`
+	Directory *struct {
+		Version string `json:"version"`
+	} `json:"directory"`
+}
+
+func doSyncSlim(c *http.Client, url, cred string, req protocol.Request) (*slimReply, error) {
+	body, _ := json.Marshal(req)
+	hr, _ := http.NewRequest("POST", url+"/v1/sync", bytes.NewReader(body))
+	hr.Header.Set("Authorization", "Bearer "+cred)
+	hr.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("sync: %d %s", resp.StatusCode, b)
+	}
+	var out slimReply
+	return &out, json.Unmarshal(b, &out)
 }

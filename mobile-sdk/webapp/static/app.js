@@ -44,7 +44,81 @@ function setNet() {
   $("st-online").textContent = on ? t("Online") : t("Offline");
 }
 
-function fail(id, e) { $(id).textContent = t("Not saved:") + " " + (e && e.message ? e.message : String(e)); }
+function fail(id, e) { $(id).textContent = t("Not saved:") + " " + errText(e); }
+
+// ---- errors in the app's language ----
+// The server words a refusal in the language the app sends (the SDK's
+// SetLanguage) when its catalogue has it, and says so (e.lang). Anything
+// else is worded here: a save the schema refuses on the phone by its broken
+// rules (e.fields), any other error by its code. errorWords has a sentence
+// for every code the server and the SDK return (TestEveryErrorCodeHasWelsh).
+const errorWords = {
+  invalid: () => t("This is not allowed."),
+  not_found: () => t("That record is not on the server or not yours to see."),
+  conflict: () => t("This clashes with what is already saved."),
+  too_large: () => t("This is too large to send."),
+  malformed: () => t("The server could not read what the phone sent."),
+  missing_dependency: () => t("This save waits for earlier saves to reach the server."),
+  erased: () => t("This record was erased."),
+  internal: () => t("Something went wrong on the server. Try again later."),
+  unauthorized: () => t("The server does not know this phone or this code."),
+  forbidden: () => t("You are not allowed to make this change."),
+  revoked: () => t("This phone was removed from the service."),
+  rate_limited: () => t("Too many tries: wait a moment and try again."),
+  unavailable: () => t("The server is busy or down: your saves are kept."),
+  cursor_ahead: () => t("The server was restored from a backup: this phone sends its saves again."),
+  held_limit: () => t("Too many saves are waiting for earlier ones: they are kept and sent later."),
+  storage_full: () => t("The server is full: your saves are kept and sent later."),
+  storage_fault: () => t("The server could not store this: your saves are kept and sent later."),
+  database_corrupt: () => t("The server needs repair: your saves are kept and sent later."),
+  unsynced_work: () => t("Some saves have not reached the server yet."),
+  not_enrolled: () => t("This phone is not set up: enter a code from your supervisor."),
+  offline: () => t("No signal: your saves are kept on this phone."),
+  network: () => t("The server could not be reached: your saves are kept on this phone."),
+  wiped: () => t("This phone's data was wiped."),
+  wrong_key: () => t("This phone's data cannot be opened."),
+  corrupt: () => t("This phone's data is damaged."),
+  protocol: () => t("The server answered something this app does not understand: update the app."),
+};
+
+// ruleWords word one broken schema rule of a field (syncengine's validate
+// tags), fieldWords the fields a worker fills in.
+const ruleWords = {
+  required: (f) => t("%s: fill this in.", f),
+  required_if: (f) => t("%s: fill this in.", f),
+  required_unless: (f) => t("%s: fill this in.", f),
+  max: (f) => t("%s: this is too long.", f),
+  oneof: (f) => t("%s: choose one of the choices.", f),
+  nocoords: (f) => t("%s: no map coordinates; name the place instead.", f),
+  recordid: (f) => t("%s: this does not name a record.", f),
+  type: (f) => t("%s: this is the wrong kind of value.", f),
+  gte: (f) => t("%s: the number is too small.", f),
+  lte: (f) => t("%s: the number is too large.", f),
+  tallykey: (f) => t("%s: this is not a tally the app knows.", f),
+  gtefield: (f) => t("%s: this is before the start.", f),
+};
+const fieldWords = {
+  area: () => t("Area"), note: () => t("Note"), known_as: () => t("Known as"), age_band: () => t("Age band"),
+  topics: () => t("Topics"), tallies: () => t("Tallies"), concern_level: () => t("Concern level"),
+  young_people: () => t("Young people met"), workers: () => t("Workers present"), reason: () => t("Reason"),
+  urgency: () => t("Urgency"), consent: () => t("Consent"), consent_justification: () => t("Why share without consent"),
+  service_id: () => t("Service"),
+};
+
+function errText(e) {
+  if (!e) return "";
+  const fields = Array.isArray(e.fields) ? e.fields : [];
+  if (e.code === "invalid" && fields.length) {
+    return fields.map((f) => (ruleWords[f.rule] || ruleWords.type)(fieldWords[f.field] ? fieldWords[f.field]() : f.field)).join(" ");
+  }
+  return codeText(e.code, e.message || String(e), e.lang || "en");
+}
+
+// codeText is msg when it is in the app's language, else the code's words.
+function codeText(code, msg, msgLang) {
+  if ((msgLang || "en") === i18n.lang && msg) return msg;
+  return errorWords[code] ? errorWords[code]() : msg;
+}
 
 // ---- status ----
 
@@ -59,9 +133,11 @@ async function refreshStatus() {
   const last = st.last_synced_ms ? time(st.last_synced_ms) : t("never");
   $("last-synced").textContent = last;
   $("st-last").textContent = last;
-  $("st-error").textContent = st.last_error ? t("The last sync failed:") + " " + st.last_error : "";
+  // A stored message's language is not known: English is shown as it is,
+  // in Welsh the code's words.
+  $("st-error").textContent = st.last_error ? t("The last sync failed:") + " " + codeText(st.last_error_code, st.last_error) : "";
   const q = $("st-quarantined");
-  q.replaceChildren(...(st.quarantined || []).map((x) => el("li", {}, el("strong", {}, x.direction === "push" ? t("A save the server refused") : t("A change that could not be applied here")), el("div", { class: "meta" }, x.message))));
+  q.replaceChildren(...(st.quarantined || []).map((x) => el("li", {}, el("strong", {}, x.direction === "push" ? t("A save the server refused") : t("A change that could not be applied here")), el("div", { class: "meta" }, codeText(x.code, x.message)))));
   return st;
 }
 
@@ -191,6 +267,13 @@ async function liveStep() {
 async function newEncounter() {
   $("enc-form").reset();
   $("enc-error").textContent = "";
+  // Workers present: this worker, checked, and the rest of the team's
+  // roster as the server last sent it (only this phone's own teams).
+  const [me, roster] = await Promise.all([joinedup.me().catch(() => ""), joinedup.workers ? joinedup.workers().catch(() => []) : []]);
+  $("enc-me").querySelector("input").value = me;
+  const crew = $("enc-workers");
+  for (const old of crew.querySelectorAll("label:not(#enc-me)")) old.remove();
+  for (const w of roster) if (w.id !== me) crew.append(el("label", {}, el("input", { type: "checkbox", name: "workers", value: w.id }), " ", w.name));
   const yps = await joinedup.list("young_person").catch(() => []);
   const box = $("enc-yp");
   for (const old of box.querySelectorAll("label")) old.remove();
@@ -205,8 +288,7 @@ async function saveEncounter(ev) {
   const f = new FormData($("enc-form"));
   const level = f.get("concern_level") || "none";
   const fields = { area: f.get("area"), concern_level: level, concern: level !== "none", note: f.get("note"),
-    topics: f.getAll("topics"), young_people: f.getAll("young_people") };
-  if (!f.get("me")) fields.workers = [];
+    topics: f.getAll("topics"), young_people: f.getAll("young_people"), workers: f.getAll("workers").filter(Boolean) };
   const tallies = {};
   for (const i of document.querySelectorAll("#enc-tallies input")) { const n = parseInt(i.value, 10); if (n > 0) tallies[i.dataset.key] = n; }
   if (Object.keys(tallies).length) fields.tallies = tallies;
@@ -386,7 +468,7 @@ async function enrol(code) {
     show("home");
     await sync();
     await refresh();
-  } catch (e) { $("enrol-error").textContent = t("That code did not work:") + " " + e.message; }
+  } catch (e) { $("enrol-error").textContent = t("That code did not work:") + " " + errText(e); }
 }
 
 // codeFrom reads the portal's QR code: joinedup://enrol?server=…&code=….
@@ -446,7 +528,7 @@ async function signOut(force) {
     if (e.code === "unsynced_work") {
       $("signout-msg").textContent = t("Some saves have not reached the server yet. Sync first, or sign out and lose them.");
       $("signout-force").hidden = false;
-    } else $("signout-msg").textContent = e.message;
+    } else $("signout-msg").textContent = errText(e);
   }
 }
 
@@ -460,8 +542,17 @@ async function start() {
   try { await begin(); } finally { registerWorker(); }
 }
 
+// tellLanguage passes the page's language to the engine, which sends it
+// with every request. Before the engine has loaded, begin() does; an older
+// engine still in a cache has no language() and sends none.
+function tellLanguage() {
+  if (typeof joinedup !== "object" || !joinedup.language) return Promise.resolve();
+  return joinedup.language(i18n.lang).catch(() => {});
+}
+
 async function begin() {
   await joinedup.ready();
+  await tellLanguage();
   setNet();
   await joinedup.connectivity(navigator.onLine).catch(() => {});
   const st = await joinedup.status();
@@ -472,7 +563,12 @@ async function begin() {
 }
 
 function wire() {
-  $("lang").addEventListener("click", () => { i18n.set(i18n.lang === "cy" ? "en" : "cy"); setNet(); refresh().catch(() => {}); });
+  $("lang").addEventListener("click", () => {
+    i18n.set(i18n.lang === "cy" ? "en" : "cy");
+    tellLanguage();
+    setNet();
+    refresh().catch(() => {});
+  });
   $("enrol-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const r = codeFrom($("code").value);

@@ -27,6 +27,19 @@ type phone struct {
 	mu    sync.Mutex
 	c     *mobilesdk.Client
 	wiped bool
+	lang  string
+}
+
+func (p *phone) setLanguage(lang string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.c != nil {
+		if err := p.c.SetLanguage(lang); err != nil {
+			return err
+		}
+	}
+	p.lang = lang
+	return nil
 }
 
 var errNotOpen = errors.New("this phone is not set up: enrol it first")
@@ -42,6 +55,7 @@ func (p *phone) open() error {
 	}
 	c.SetListener(p)
 	c.SetProgressListener(p)
+	_ = c.SetLanguage(p.lang) // checked when it was set
 	p.c, p.wiped = c, false
 	return nil
 }
@@ -152,6 +166,11 @@ func promise(fn func(args []js.Value) (any, error)) js.Func {
 				if err != nil {
 					e := js.Global().Get("Error").New(mobilesdk.ErrorMessage(err))
 					e.Set("code", mobilesdk.ErrorCode(err))
+					// For the page to word the error in its language:
+					// the rules a save broke, and the language the
+					// server worded its message in ("" English).
+					e.Set("fields", js.Global().Get("JSON").Call("parse", mobilesdk.ErrorFields(err)))
+					e.Set("lang", mobilesdk.ErrorLanguage(err))
 					reject.Invoke(e)
 					return
 				}
@@ -250,6 +269,11 @@ func main() {
 		"conflicts":  one(func(c *mobilesdk.Client, a []js.Value) (any, error) { return list(c.Conflicts(str(a, 0))) }),
 		"services":   one(func(c *mobilesdk.Client, _ []js.Value) (any, error) { return list(services(c)) }),
 		"me":         one(func(c *mobilesdk.Client, _ []js.Value) (any, error) { return c.PersonID(), nil }),
+		"workers":    one(func(c *mobilesdk.Client, _ []js.Value) (any, error) { return list(c.Workers()) }),
+		// language is the page's language, sent with every request so the
+		// server words its refusals in it. Kept for a client opened later
+		// (after an enrolment or a wipe).
+		"language": promise(func(a []js.Value) (any, error) { return nil, p.setLanguage(str(a, 0)) }),
 		"create": one(func(c *mobilesdk.Client, a []js.Value) (any, error) {
 			switch typ := str(a, 0); typ {
 			case "encounter":

@@ -39,6 +39,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "admin" {
 		os.Exit(runAdmin(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
+	api.TuneRuntime()
 	m := NewMain()
 	args, sub := os.Args[1:], ""
 	if len(args) > 0 && (args[0] == "restore" || args[0] == "check") {
