@@ -64,6 +64,11 @@ function firebaseMessaging() {
 // answers must not leave the control spinning.
 const within = (p, ms) => Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(Object.assign(new Error("timed out"), { code: "timeout" })), ms))]);
 
+// tokenWait is how long getToken may take: 20 s, or what localStorage's
+// "push-timeout-ms" says (the browser tests shorten the wait for a push
+// service that cannot answer here; it changes nothing but the wait).
+const tokenWait = () => Number(localStorage.getItem("push-timeout-ms")) || 20000;
+
 // subscribe gets the FCM token with the app's own service worker and files
 // it with the server.
 async function pushSubscribe() {
@@ -73,7 +78,7 @@ async function pushSubscribe() {
   $("notify").dataset.attempts = String(webpush.attempts);
   // A browser that cannot reach its push service (Chromium without Google's
   // GCM, a captive portal) may never settle the subscription.
-  const token = await within(messaging.getToken({ vapidKey: webpush.config.vapidKey, serviceWorkerRegistration: reg }), 20000);
+  const token = await within(messaging.getToken({ vapidKey: webpush.config.vapidKey, serviceWorkerRegistration: reg }), tokenWait());
   if (!token) throw Object.assign(new Error("no token"), { code: "no-token" });
   await joinedup.registerPushToken(token);
   webpush.registered = true;
