@@ -268,6 +268,7 @@ type factsMemo struct {
 	person  map[string]domain.Person
 	people  map[domain.PeopleFilter][]domain.Person
 	service map[string]domain.Service
+	actor   map[string]*domain.Actor // the policy's view (authorise.go actorOf)
 }
 
 func (f txFacts) Record(_ context.Context, id syncengine.RecordID) (*syncengine.Record, error) {

@@ -353,3 +353,56 @@ func TestRulesSeeTheOrganisationAsChanged(t *testing.T) {
 		})
 	}
 }
+
+// The policy's view of a person a record names (a follow-up's assignee) is
+// kept across syncs only while the organisation is unchanged: an assignee
+// who moved team, or a supervisor given the team, is what the next sync's
+// policy sees.
+func TestPolicySeesTheOrganisationAsChanged(t *testing.T) {
+	tests := []struct {
+		name          string
+		assignee      string
+		change        func(ctx context.Context, db *sqlite.DB) error
+		first, second bool // accepted
+	}{
+		{"nothing changed", "w1", func(context.Context, *sqlite.DB) error { return nil }, true, true},
+		{"the assignee moved to another team", "w1", func(ctx context.Context, db *sqlite.DB) error {
+			return db.UpsertPerson(ctx, domain.Person{ID: "w1", Name: "Worker One", Role: domain.RoleWorker, TeamID: "team_b"})
+		}, true, false},
+		{"the assignee came to the team", "w2", func(ctx context.Context, db *sqlite.DB) error {
+			return db.UpsertPerson(ctx, domain.Person{ID: "w2", Name: "Worker Two", Role: domain.RoleWorker, TeamID: "team_a"})
+		}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, ctx := orgDB(t), context.Background()
+			must(t, db.UpsertPerson(ctx, domain.Person{ID: "w2", Name: "Worker Two", Role: domain.RoleWorker, TeamID: "team_b"}))
+			p := groupPhones(t, db, 1)[0]
+			rep, _ := p.replica(t, db)
+			assign := func() bool {
+				t.Helper()
+				cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) error {
+					id, err := tx.Create(syncengine.TypeFollowUp)
+					if err != nil {
+						return err
+					}
+					must(t, tx.Set(id, "team_id", "team_a"))
+					must(t, tx.Set(id, "assignee", tt.assignee))
+					must(t, tx.Set(id, "status", "open"))
+					return tx.Set(id, "due_at", db.Now().Add(24*time.Hour))
+				})
+				must(t, err)
+				res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: []*syncengine.Changeset{cs}, NoPull: true})
+				must(t, err)
+				return res.Accepted == 1
+			}
+			if got := assign(); got != tt.first {
+				t.Fatalf("first follow-up for %s accepted %v, want %v", tt.assignee, got, tt.first)
+			}
+			must(t, tt.change(ctx, db))
+			if got := assign(); got != tt.second {
+				t.Fatalf("after the change, a follow-up for %s accepted %v, want %v", tt.assignee, got, tt.second)
+			}
+		})
+	}
+}
