@@ -87,9 +87,23 @@ func main() {
 	noteRuns := flag.Int("noteruns", 3, "runs of the notecurve")
 	noteTrace := flag.String("notetrace", "paper,churn", "what the notecurve types, comma-separated, one curve each: paper (the automerge-paper trace from ../shared/traces or syncengine/testdata), churn (random edits keeping the note near 200 characters), or a sequential trace file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the openloop server process to this file")
+	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the server process (openloop, notecurve, week) to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the run to this file at its end")
+	srvMem := flag.String("servermemprofile", "", "write an allocation profile of the server process (openloop, notecurve, week) to this file")
 	flag.Parse()
-	serverProfile = *srvProf
+	serverProfile, serverMemProfile = *srvProf, *srvMem
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err == nil {
+				err = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+		}()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
