@@ -53,13 +53,27 @@ func (a *applier) admit(who domain.Actor, cs *syncengine.Changeset, after []*syn
 
 // actorOf is the server's view of a person named in a record (a consent
 // decision-maker, an assignee): nil if the server does not know them.
+// A person's scope is read from people, team_supervisors and services, all
+// of which change the organisation's version, so it is kept with the rules'
+// lookups (factsMemo) across transactions while the version holds: each of
+// a week's requests looked up the same assignees and deciders again.
+// Callers must not modify the Actor.
 func (a *applier) actorOf(personID string) (*domain.Actor, error) {
-	return a.policy.Actor(personID, func(id string) (domain.Scope, error) {
-		p, err := findPerson(a.ctx, a.tx, "id = ?", id)
-		if err != nil {
-			return domain.Scope{}, err
-		}
-		return scopeOf(a.ctx, a.tx, p)
+	if personID == "" {
+		return nil, nil
+	}
+	m, err := a.factsMemo(a.ctx)
+	if err != nil {
+		return nil, err
+	}
+	return memo(&m.actor, personID, func() (*domain.Actor, error) {
+		return a.policy.Actor(personID, func(id string) (domain.Scope, error) {
+			p, err := findPerson(a.ctx, a.tx, "id = ?", id)
+			if err != nil {
+				return domain.Scope{}, err
+			}
+			return scopeOf(a.ctx, a.tx, p)
+		})
 	})
 }
 

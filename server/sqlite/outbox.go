@@ -56,6 +56,13 @@ func (s *Outbox) Enqueue(ctx context.Context, ns ...domain.Notification) error {
 // enqueueTx inserts validated notifications (domain.Notification.Validate)
 // several to a statement.
 func enqueueTx(ctx context.Context, tx *Tx, at time.Time, ns ...domain.Notification) error {
+	return enqueueStatesTx(ctx, tx, at, ns, nil)
+}
+
+// enqueueStatesTx is enqueueTx storing ns[i] already cancelled where
+// cancelled[i] (cancelled may be nil). Of two notifications with one id,
+// the first is kept, as with two inserts in turn.
+func enqueueStatesTx(ctx context.Context, tx *Tx, at time.Time, ns []domain.Notification, cancelled []bool) error {
 	now := domain.UnixMS(at)
 	rows := make([][]any, len(ns))
 	for i, n := range ns {
@@ -63,10 +70,14 @@ func enqueueTx(ctx context.Context, tx *Tx, at time.Time, ns ...domain.Notificat
 		if next == 0 {
 			next = now
 		}
-		rows[i] = []any{n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID, n.Urgent, domain.UnixMS(n.NotBefore), next, now}
+		state := domain.StatePending
+		if cancelled != nil && cancelled[i] {
+			state = domain.StateCancelled
+		}
+		rows[i] = []any{n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID, n.Urgent, domain.UnixMS(n.NotBefore), next, now, state}
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO push_outbox
-		(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created) VALUES `,
+		(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created, state) VALUES `,
 		` ON CONFLICT(id) DO NOTHING`, rows); err != nil {
 		return fmt.Errorf("push: enqueue %d notifications: %w", len(ns), err)
 	}

@@ -39,23 +39,36 @@ func (a *applier) settle() error {
 }
 
 // intentWriter writes the rules' intents in the applier's transaction.
-// Notifications are kept and inserted together (a request's changes ask
-// for hundreds), before any cancel, which must see them, and at the end.
+// A request's changes ask for hundreds of notifications and thousands of
+// cancels, so both are kept and written together at the end (flush): one
+// statement cancels what was pending before this settle, then one insert
+// writes the new notifications. That gives the same outbox as writing each
+// intent in its order, because a cancel reaches every notification pending
+// before the settle whenever it comes, and reaches a notification asked for
+// in this settle only if it comes after it, which is decided here in
+// memory (a new notification it reaches is stored cancelled, as the old
+// order left it).
 type intentWriter struct {
-	a       *applier
-	pending []domain.Notification
+	a         *applier
+	pending   []domain.Notification
+	cancelled []bool           // by index in pending
+	byRecord  map[string][]int // indexes in pending, by record id
 	// Most cancels find nothing to cancel (a referral withdrawn before
-	// anyone was told): which of the changed records have pending
-	// notifications is read once (lookPending) and kept up to date, and
-	// a cancel for a record known to have none is not sent.
-	known, hasPending map[string]bool
+	// anyone was told): which of the changed records had pending
+	// notifications is read once (lookPending), and a cancel for a record
+	// known to have had none is not sent.
+	known, hadPending map[string]bool
+	// dbCancels are the (record id, kind) pairs to cancel among the
+	// notifications pending before this settle; kind "" is every kind.
+	dbCancels    [][2]string
+	dbCancelSeen map[[2]string]bool
 }
 
 // lookPending reads which of the changed records have pending
 // notifications. Records changed later (the rules' own edits) are not
 // known, and their cancels are always sent.
 func (w *intentWriter) lookPending(changes []domain.Change) error {
-	w.known, w.hasPending = map[string]bool{}, map[string]bool{}
+	w.known, w.hadPending = map[string]bool{}, map[string]bool{}
 	ids := make([]string, 0, len(changes))
 	for _, c := range changes {
 		if id := string(c.After.ID); !w.known[id] {
@@ -77,28 +90,58 @@ func (w *intentWriter) lookPending(changes []domain.Change) error {
 		return err
 	}
 	for _, id := range found {
-		w.hasPending[id] = true
+		w.hadPending[id] = true
 	}
 	return nil
 }
 
 var _ domain.IntentWriter = (*intentWriter)(nil)
 
+// flush writes the cancels, then the new notifications (see intentWriter).
 func (w *intentWriter) flush() error {
-	ns := w.pending
-	w.pending = nil
-	return enqueueTx(w.a.ctx, w.a.tx, w.a.tx.now, ns...)
+	if len(w.dbCancels) > 0 {
+		list, err := json.Marshal(w.dbCancels)
+		if err != nil {
+			return err
+		}
+		// Driven by the list, a record's pending rows found by index
+		// (push_outbox_record); a correlated scan of the list per row
+		// would grow with both.
+		if _, err := w.a.tx.ExecContext(w.a.ctx, `UPDATE push_outbox SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
+			WHERE id IN (SELECT o.id FROM json_each(?) c JOIN push_outbox o
+				ON o.record_id = json_extract(c.value, '$[0]') AND o.state = 'pending'
+				WHERE json_extract(c.value, '$[1]') IN ('', o.kind))`, string(list)); err != nil {
+			return fmt.Errorf("push: cancel notifications of %d records: %w", len(w.dbCancels), err)
+		}
+	}
+	ns, cancelled := w.pending, w.cancelled
+	*w = intentWriter{a: w.a, known: w.known, hadPending: w.hadPending}
+	return enqueueStatesTx(w.a.ctx, w.a.tx, w.a.tx.now, ns, cancelled)
 }
 
 func (w *intentWriter) CancelNotifications(c domain.CancelNotifications) error {
-	if w.known[c.RecordID] && !w.hasPending[c.RecordID] {
+	for _, i := range w.byRecord[c.RecordID] {
+		if !w.cancelled[i] && (len(c.Kinds) == 0 || slices.Contains(c.Kinds, w.pending[i].Kind)) {
+			w.cancelled[i] = true
+		}
+	}
+	if w.known[c.RecordID] && !w.hadPending[c.RecordID] {
 		return nil
 	}
-	if err := w.flush(); err != nil {
-		return err
+	kinds := c.Kinds
+	if len(kinds) == 0 {
+		kinds = []string{""}
 	}
-	_, err := cancelTx(w.a.ctx, w.a.tx.Tx, c.RecordID, c.Kinds...)
-	return err
+	if w.dbCancelSeen == nil {
+		w.dbCancelSeen = map[[2]string]bool{}
+	}
+	for _, k := range kinds {
+		if p := [2]string{c.RecordID, k}; !w.dbCancelSeen[p] {
+			w.dbCancelSeen[p] = true
+			w.dbCancels = append(w.dbCancels, p)
+		}
+	}
+	return nil
 }
 
 func (w *intentWriter) Enqueue(ns ...domain.Notification) error {
@@ -106,11 +149,15 @@ func (w *intentWriter) Enqueue(ns ...domain.Notification) error {
 		if err := n.Validate(); err != nil {
 			return err
 		}
-		if w.hasPending != nil {
-			w.hasPending[n.RecordID] = true
-		}
 	}
-	w.pending = append(w.pending, ns...)
+	if w.byRecord == nil {
+		w.byRecord = map[string][]int{}
+	}
+	for _, n := range ns {
+		w.byRecord[n.RecordID] = append(w.byRecord[n.RecordID], len(w.pending))
+		w.pending = append(w.pending, n)
+		w.cancelled = append(w.cancelled, false)
+	}
 	return nil
 }
 
@@ -221,6 +268,7 @@ type factsMemo struct {
 	person  map[string]domain.Person
 	people  map[domain.PeopleFilter][]domain.Person
 	service map[string]domain.Service
+	actor   map[string]*domain.Actor // the policy's view (authorise.go actorOf)
 }
 
 func (f txFacts) Record(_ context.Context, id syncengine.RecordID) (*syncengine.Record, error) {

@@ -232,15 +232,22 @@ func TestServerReplicaCounterIsNotReused(t *testing.T) {
 // for a record with nothing pending changes nothing.
 func TestRulesSettleARequestsChangesInOrder(t *testing.T) {
 	tests := []struct {
-		name     string
-		requests [][]string // each request: the encounter's area after each changeset
-		pending  int
+		name               string
+		requests           [][]string // each request: the encounter's area after each changeset
+		pending, cancelled int
 	}{
-		{"asked then cancelled in one request", [][]string{{"tell", "hush"}}, 0},
-		{"asked, then cancelled in the next request", [][]string{{"tell"}, {"hush"}}, 0},
-		{"cancelled with nothing pending", [][]string{{"hush"}}, 0},
-		{"asked, cancelled, asked anew in one request", [][]string{{"tell", "hush", "tell2"}}, 1},
-		{"asked twice", [][]string{{"tell"}, {"tell2"}}, 2},
+		{"asked then cancelled in one request", [][]string{{"tell", "hush"}}, 0, 1},
+		{"asked, then cancelled in the next request", [][]string{{"tell"}, {"hush"}}, 0, 1},
+		{"cancelled with nothing pending", [][]string{{"hush"}}, 0, 0},
+		{"asked, cancelled, asked anew in one request", [][]string{{"tell", "hush", "tell2"}}, 1, 1},
+		{"asked twice", [][]string{{"tell"}, {"tell2"}}, 2, 0},
+		// One notification id asked for again after its cancel stays cancelled.
+		{"asked, cancelled, asked again in one request", [][]string{{"tell", "hush", "tell"}}, 0, 1},
+		{"asked, cancelled, asked again in the next request", [][]string{{"tell", "hush"}, {"tell"}}, 0, 1},
+		{"a cancel of one kind leaves the other", [][]string{{"tell", "warn", "hushdue"}}, 1, 1},
+		{"a cancel of one kind in the next request", [][]string{{"tell", "warn"}, {"hushdue"}}, 1, 1},
+		{"old and new of one kind cancelled together", [][]string{{"tell"}, {"tell2", "warn", "hushdue"}}, 1, 2},
+		{"a cancel reaches only what was asked before it", [][]string{{"tell"}, {"hushdue", "tell2", "warn"}}, 2, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,9 +261,14 @@ func TestRulesSettleARequestsChangesInOrder(t *testing.T) {
 				switch area := c.After.String("area"); area {
 				case "hush":
 					return domain.Intents{Cancel: []domain.CancelNotifications{{RecordID: id}}}, nil
+				case "hushdue":
+					return domain.Intents{Cancel: []domain.CancelNotifications{{RecordID: id, Kinds: []string{domain.KindFollowUpDue}}}}, nil
 				case "tell", "tell2":
 					return domain.Intents{Notify: []domain.Notification{{ID: "n" + id + area, RecipientKind: domain.RecipientPerson,
 						RecipientID: "w1", Kind: domain.KindFollowUpDue, RecordID: id}}}, nil
+				case "warn":
+					return domain.Intents{Notify: []domain.Notification{{ID: "n" + id + area, RecipientKind: domain.RecipientPerson,
+						RecipientID: "w1", Kind: domain.KindHandoff, RecordID: id}}}, nil
 				}
 				return domain.Intents{}, nil
 			})
@@ -275,8 +287,8 @@ func TestRulesSettleARequestsChangesInOrder(t *testing.T) {
 			}
 			counts, err := db.Outbox().Counts(ctx)
 			must(t, err)
-			if counts[domain.StatePending] != tt.pending {
-				t.Fatalf("outbox %v, want %d pending", counts, tt.pending)
+			if counts[domain.StatePending] != tt.pending || counts[domain.StateCancelled] != tt.cancelled {
+				t.Fatalf("outbox %v, want %d pending and %d cancelled", counts, tt.pending, tt.cancelled)
 			}
 		})
 	}
@@ -337,6 +349,59 @@ func TestRulesSeeTheOrganisationAsChanged(t *testing.T) {
 			p.push(t, db, []*syncengine.Changeset{setArea(t, db, rep, &enc, "a2", "")})
 			if last != tt.want {
 				t.Fatalf("second sync's rules read %q, want %q", last, tt.want)
+			}
+		})
+	}
+}
+
+// The policy's view of a person a record names (a follow-up's assignee) is
+// kept across syncs only while the organisation is unchanged: an assignee
+// who moved team, or a supervisor given the team, is what the next sync's
+// policy sees.
+func TestPolicySeesTheOrganisationAsChanged(t *testing.T) {
+	tests := []struct {
+		name          string
+		assignee      string
+		change        func(ctx context.Context, db *sqlite.DB) error
+		first, second bool // accepted
+	}{
+		{"nothing changed", "w1", func(context.Context, *sqlite.DB) error { return nil }, true, true},
+		{"the assignee moved to another team", "w1", func(ctx context.Context, db *sqlite.DB) error {
+			return db.UpsertPerson(ctx, domain.Person{ID: "w1", Name: "Worker One", Role: domain.RoleWorker, TeamID: "team_b"})
+		}, true, false},
+		{"the assignee came to the team", "w2", func(ctx context.Context, db *sqlite.DB) error {
+			return db.UpsertPerson(ctx, domain.Person{ID: "w2", Name: "Worker Two", Role: domain.RoleWorker, TeamID: "team_a"})
+		}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, ctx := orgDB(t), context.Background()
+			must(t, db.UpsertPerson(ctx, domain.Person{ID: "w2", Name: "Worker Two", Role: domain.RoleWorker, TeamID: "team_b"}))
+			p := groupPhones(t, db, 1)[0]
+			rep, _ := p.replica(t, db)
+			assign := func() bool {
+				t.Helper()
+				cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) error {
+					id, err := tx.Create(syncengine.TypeFollowUp)
+					if err != nil {
+						return err
+					}
+					must(t, tx.Set(id, "team_id", "team_a"))
+					must(t, tx.Set(id, "assignee", tt.assignee))
+					must(t, tx.Set(id, "status", "open"))
+					return tx.Set(id, "due_at", db.Now().Add(24*time.Hour))
+				})
+				must(t, err)
+				res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: []*syncengine.Changeset{cs}, NoPull: true})
+				must(t, err)
+				return res.Accepted == 1
+			}
+			if got := assign(); got != tt.first {
+				t.Fatalf("first follow-up for %s accepted %v, want %v", tt.assignee, got, tt.first)
+			}
+			must(t, tt.change(ctx, db))
+			if got := assign(); got != tt.second {
+				t.Fatalf("after the change, a follow-up for %s accepted %v, want %v", tt.assignee, got, tt.second)
 			}
 		})
 	}

@@ -5,7 +5,9 @@
 //   - week: a week of field work (fixtures.Week: ~2,000 encounters, 500
 //     referrals, edits) pushed through POST /v1/sync in pages, then pulled
 //     by a fresh device; baseline: the resulting rows bulk-inserted into
-//     SQLite in one transaction.
+//     SQLite in one transaction. The push runs twice: once against a server
+//     in a process of its own, whose CPU (/proc) is the server's alone, and
+//     once in this process, counting client and server together.
 //   - orgsize: one device's incremental pull with 0, 1k, 10k, 100k other-team
 //     changesets since its cursor; baseline: the 0 case.
 //   - firstsync: a fresh worker device's snapshot of teams of 2k, 20k, 60k
@@ -85,9 +87,23 @@ func main() {
 	noteRuns := flag.Int("noteruns", 3, "runs of the notecurve")
 	noteTrace := flag.String("notetrace", "paper,churn", "what the notecurve types, comma-separated, one curve each: paper (the automerge-paper trace from ../shared/traces or syncengine/testdata), churn (random edits keeping the note near 200 characters), or a sequential trace file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the openloop server process to this file")
+	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the server process (openloop, notecurve, week) to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the run to this file at its end")
+	srvMem := flag.String("servermemprofile", "", "write an allocation profile of the server process (openloop, notecurve, week) to this file")
 	flag.Parse()
-	serverProfile = *srvProf
+	serverProfile, serverMemProfile = *srvProf, *srvMem
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err == nil {
+				err = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+		}()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -254,51 +270,10 @@ func week(dir string, page int) error {
 	if err != nil {
 		return err
 	}
-	s, err := startServer(dir)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	ctx := context.Background()
-	if err := loadOrg(ctx, s.db, ds.Org); err != nil {
-		return err
-	}
-	c := (&wire{}).client(4)
-	creds := map[string]string{}
-	var ids []string
-	for _, p := range ds.Org.People {
-		ids = append(ids, p.ID)
-	}
-	ids = append(ids, "bench-admin")
-	codes, err := s.db.IssueEnrolmentCodes(ctx, ids, "bench-admin")
-	if err != nil {
-		return err
-	}
-	for i, id := range ids {
-		e, err := enrol(c, s.url, codes[i])
-		if err != nil {
-			return err
-		}
-		if id != "bench-admin" {
-			if _, err := s.db.SQL().Exec(`UPDATE devices SET replica_id = ? WHERE id = ?`, fixtures.ReplicaFor(id).String(), e.DeviceID); err != nil {
-				return err
-			}
-		}
-		creds[id] = e.Credential
-	}
-	frameBytes := 0
-	for _, cs := range h.Changesets {
-		frameBytes += len(syncengine.EncodeChangeset(cs))
-	}
-
 	// Group the history into rounds: a changeset joins the earliest round
 	// after every other author's earlier changeset on its records (and not
 	// before its author's previous one), so each round is one page per
 	// author and every page's causal context is on the server when it lands.
-	type key struct {
-		round  int
-		author string
-	}
 	pages := map[key][]*syncengine.Changeset{}
 	var order []key
 	lastRound, lastAuthor, authorRound := map[syncengine.RecordID]int{}, map[syncengine.RecordID]string{}, map[string]int{}
@@ -325,31 +300,35 @@ func week(dir string, page int) error {
 	}
 	slices.SortStableFunc(order, func(a, b key) int { return a.round - b.round })
 
+	// The server's own CPU first, in a process of its own (as production
+	// runs it, with api.TuneRuntime), so the client's encoding and
+	// decoding do not count; then the whole push in this one process.
+	alone, err := weekInChild(filepath.Join(dir, "child"), ds.Org, order, pages, page)
+	if err != nil {
+		return err
+	}
+
+	s, err := startServer(dir)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	c := (&wire{}).client(4)
+	creds, err := weekDevices(context.Background(), s.db, ds.Org, func(code string) (domain.Enrolment, error) { return enrol(c, s.url, code) })
+	if err != nil {
+		return err
+	}
+	frameBytes := 0
+	for _, cs := range h.Changesets {
+		frameBytes += len(syncengine.EncodeChangeset(cs))
+	}
+
 	var w wire
-	requests, rounds := 0, 0
 	cpu0 := selfCPU()
 	start := time.Now()
-	for _, k := range order {
-		rounds = max(rounds, k.round+1)
-		css := pages[k]
-		for len(css) > 0 {
-			n := min(page, len(css))
-			req := protocol.Request{NoPull: true}
-			for _, cs := range css[:n] {
-				req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
-			}
-			css = css[n:]
-			r, err := doSync(c, &w, s.url, creds[k.author], req)
-			if err != nil {
-				return err
-			}
-			for _, res := range r.Results {
-				if res.Status != protocol.StatusAccepted {
-					return fmt.Errorf("push: %+v", res)
-				}
-			}
-			requests++
-		}
+	requests, rounds, err := pushWeek(c, &w, s.url, creds, order, pages, page)
+	if err != nil {
+		return err
 	}
 	pushTime := time.Since(start)
 	pushCPU := selfCPU() - cpu0
@@ -373,46 +352,167 @@ func week(dir string, page int) error {
 	pullTime := time.Since(start)
 	pullDown := w.down.Load()
 
-	// Baseline: the resulting rows, bulk-inserted in one transaction.
+	// Baseline: the resulting rows, bulk-inserted in one transaction. It
+	// takes ~60 ms, so one run on a shared machine moved the ratio by 2x:
+	// the median of bulkRuns inserts, each into a table of its own.
 	recs := h.Store.Records()
 	raw, err := sql.Open("sqlite3", filepath.Join(dir, "bulk.db")+"?_journal_mode=WAL&_foreign_keys=on")
 	if err != nil {
 		return err
 	}
 	defer raw.Close()
-	if _, err := raw.Exec(`CREATE TABLE rows (id TEXT PRIMARY KEY, type TEXT NOT NULL, body BLOB NOT NULL)`); err != nil {
-		return err
-	}
-	cpu0 = selfCPU()
-	start = time.Now()
-	tx, err := raw.Begin()
-	if err != nil {
-		return err
-	}
+	const bulkRuns = 5
+	var bulkTimes, bulkCPUs []time.Duration
 	bulkBytes := 0
-	for _, r := range recs {
-		v, _ := json.Marshal(r.Values())
-		bulkBytes += len(v)
-		if _, err := tx.Exec(`INSERT INTO rows VALUES (?, ?, ?)`, string(r.ID), r.Type, v); err != nil {
+	for run := range bulkRuns {
+		table := fmt.Sprintf("rows%d", run)
+		if _, err := raw.Exec(`CREATE TABLE ` + table + ` (id TEXT PRIMARY KEY, type TEXT NOT NULL, body BLOB NOT NULL)`); err != nil {
 			return err
 		}
+		cpu0 = selfCPU()
+		start = time.Now()
+		tx, err := raw.Begin()
+		if err != nil {
+			return err
+		}
+		bulkBytes = 0
+		for _, r := range recs {
+			v, _ := json.Marshal(r.Values())
+			bulkBytes += len(v)
+			if _, err := tx.Exec(`INSERT INTO `+table+` VALUES (?, ?, ?)`, string(r.ID), r.Type, v); err != nil {
+				return err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		bulkTimes = append(bulkTimes, time.Since(start))
+		bulkCPUs = append(bulkCPUs, selfCPU()-cpu0)
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	bulkTime := time.Since(start)
-	bulkCPU := selfCPU() - cpu0
+	bulkTime, bulkCPU := median(bulkTimes), median(bulkCPUs)
 
 	fmt.Printf("week: %d changesets (%d records: %s), %d KiB of JUC frames\n", len(h.Changesets), len(recs), countTypes(recs), frameBytes>>10)
 	fmt.Printf("  push: %d requests in %d causal rounds (one page of <= %d changesets per author per round), %s, up %d KiB, down %d KiB\n",
 		requests, rounds, page, pushTime.Round(time.Millisecond), pushUp>>10, pushDown>>10)
 	fmt.Printf("  pull (fresh device, snapshots): %d requests, %d items, %s, down %d KiB\n", pulls, items, pullTime.Round(time.Millisecond), pullDown>>10)
-	fmt.Printf("  baseline bulk insert of the %d final rows in one transaction: %s (%d KiB of JSON)\n", len(recs), bulkTime.Round(time.Millisecond), bulkBytes>>10)
+	fmt.Printf("  baseline bulk insert of the %d final rows in one transaction: %s (%d KiB of JSON; median of %d)\n", len(recs), bulkTime.Round(time.Millisecond), bulkBytes>>10, bulkRuns)
 	fmt.Printf("  CPU of this process (client and server): push %s = %.1fx the bulk insert's %s\n", pushCPU.Round(time.Millisecond), ratio(pushCPU, bulkCPU), bulkCPU.Round(time.Millisecond))
+	fmt.Printf("  server process alone: push %s of server CPU = %.1fx the bulk insert (client process %s; wall %s)\n",
+		alone.server.Round(time.Millisecond), ratio(alone.server, bulkCPU), alone.client.Round(time.Millisecond), alone.wall.Round(time.Millisecond))
 	fmt.Printf("  ratio: push %.1fx, pull %.1fx, push+pull %.1fx the bulk insert; wire bytes up %.2fx, down (pull) %.2fx the bulk JSON\n",
 		ratio(pushTime, bulkTime), ratio(pullTime, bulkTime), ratio(pushTime+pullTime, bulkTime),
 		float64(pushUp)/float64(bulkBytes), float64(pullDown)/float64(bulkBytes))
 	return nil
+}
+
+// key names one request of the week push: one author's page of a
+// causal round.
+type key struct {
+	round  int
+	author string
+}
+
+// weekDevices enrols one device per person of the organisation (and the
+// bench admin) and gives each person's device the fixture replica that
+// wrote their history. It returns the credentials by person.
+func weekDevices(ctx context.Context, db *sqlite.DB, org fixtures.Org, enrolFn func(code string) (domain.Enrolment, error)) (map[string]string, error) {
+	if err := loadOrg(ctx, db, org); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, p := range org.People {
+		ids = append(ids, p.ID)
+	}
+	ids = append(ids, "bench-admin")
+	codes, err := db.IssueEnrolmentCodes(ctx, ids, "bench-admin")
+	if err != nil {
+		return nil, err
+	}
+	creds := map[string]string{}
+	for i, id := range ids {
+		e, err := enrolFn(codes[i])
+		if err != nil {
+			return nil, err
+		}
+		if id != "bench-admin" {
+			if _, err := db.SQL().Exec(`UPDATE devices SET replica_id = ? WHERE id = ?`, fixtures.ReplicaFor(id).String(), e.DeviceID); err != nil {
+				return nil, err
+			}
+		}
+		creds[id] = e.Credential
+	}
+	return creds, nil
+}
+
+// pushWeek sends the pages in round order, each request up to page
+// changesets, and fails unless every changeset is accepted.
+func pushWeek(c *http.Client, w *wire, url string, creds map[string]string, order []key, pages map[key][]*syncengine.Changeset, page int) (requests, rounds int, err error) {
+	for _, k := range order {
+		rounds = max(rounds, k.round+1)
+		css := pages[k]
+		for len(css) > 0 {
+			n := min(page, len(css))
+			req := protocol.Request{NoPull: true}
+			for _, cs := range css[:n] {
+				req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
+			}
+			css = css[n:]
+			r, err := doSync(c, w, url, creds[k.author], req)
+			if err != nil {
+				return requests, rounds, err
+			}
+			for _, res := range r.Results {
+				if res.Status != protocol.StatusAccepted {
+					return requests, rounds, fmt.Errorf("push: %+v", res)
+				}
+			}
+			requests++
+		}
+	}
+	return requests, rounds, nil
+}
+
+type childPush struct{ server, client, wall time.Duration }
+
+// weekInChild seeds a database at dir with the organisation and its devices,
+// starts the server over it as its own process and pushes the week to it,
+// reading the server's CPU from /proc.
+func weekInChild(dir string, org fixtures.Org, order []key, pages map[key][]*syncengine.Changeset, page int) (childPush, error) {
+	var out childPush
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return out, err
+	}
+	db := sqlite.NewDB(filepath.Join(dir, "joinedup.db"))
+	if err := db.Open(); err != nil {
+		return out, err
+	}
+	ctx := context.Background()
+	creds, err := weekDevices(ctx, db, org, func(code string) (domain.Enrolment, error) { return db.Enrol(ctx, code, "sim") })
+	if err != nil {
+		db.Close()
+		return out, err
+	}
+	if err := db.Close(); err != nil {
+		return out, err
+	}
+	srv, err := startChild(dir)
+	if err != nil {
+		return out, err
+	}
+	defer srv.stop()
+	c := (&wire{}).client(4)
+	s0, err := srv.cpu()
+	if err != nil {
+		return out, err
+	}
+	c0, start := selfCPU(), time.Now()
+	if _, _, err := pushWeek(c, nil, srv.url, creds, order, pages, page); err != nil {
+		return out, err
+	}
+	out.wall, out.client = time.Since(start), selfCPU()-c0
+	s1, err := srv.cpu()
+	out.server = s1 - s0
+	return out, err
 }
 
 // ints parses a comma-separated list of numbers.

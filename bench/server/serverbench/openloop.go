@@ -62,8 +62,9 @@ func serve(dir string) error {
 	return nil
 }
 
-// serverProfile, if set, is where the server process writes its CPU profile.
-var serverProfile string
+// serverProfile and serverMemProfile, if set, are where the server process
+// writes its CPU and allocation profiles.
+var serverProfile, serverMemProfile string
 
 // child is the server process seen from the generator.
 type child struct {
@@ -80,6 +81,9 @@ func startChild(dir string) (*child, error) {
 	args := []string{"-serve", dir}
 	if serverProfile != "" {
 		args = append(args, "-cpuprofile", serverProfile)
+	}
+	if serverMemProfile != "" {
+		args = append(args, "-memprofile", serverMemProfile)
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
