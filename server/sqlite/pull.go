@@ -562,7 +562,7 @@ func snapshotChurnSQL(filter string) string {
 
 // snapshotPageQueries are the id-ordered reads of a snapshot page after the
 // record id after. A whole-scope snapshot (base 0) walks index ranges in id
-// order, one per team (records_team_ids), merged by the caller, so a page
+// order, one per team (records_team_field), merged by the caller, so a page
 // reads about what it sends and never sorts the team: a fresh phone's first
 // sync costs the same per page however large its team. A snapshot of what
 // changed since base reads those records by change position and sorts only
