@@ -14,7 +14,8 @@ COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o /out/joinedup ./server/cmd/joinedup \
  && mkdir -p /out/webapp && GOOS=js GOARCH=wasm CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /out/webapp/app.wasm ./mobile-sdk/webapp/wasm \
- && cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" /out/webapp/
+ && cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" /out/webapp/ \
+ && go run ./mobile-sdk/webapp/cmd/precompress /out/webapp
 
 FROM debian:bookworm-slim
 # ca-certificates: outbound TLS to FCM. Versions follow the bookworm point release.

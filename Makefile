@@ -39,10 +39,11 @@ all: vet test ## vet, then test
 build: webapp ## build the server binary ./joinedup (and the field app's engine)
 	$(GO) build -o $(BIN) $(CMD)
 
-webapp: ## build the field app's engine (WebAssembly) into bin/webapp, served at /app/
+webapp: ## build the field app's engine (WebAssembly) into bin/webapp, served at /app/, with its Brotli and gzip copies
 	mkdir -p bin/webapp
 	GOOS=js GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -ldflags=-s -o bin/webapp/app.wasm ./mobile-sdk/webapp/wasm
 	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" bin/webapp/
+	$(GO) run ./mobile-sdk/webapp/cmd/precompress bin/webapp
 
 run: build ## build and run the server (PORT=8080 DATA_DIR=./data)
 	mkdir -p "$(DATA_DIR)"

@@ -3,7 +3,6 @@ package mobilesdk
 import (
 	"context"
 	"errors"
-	"net"
 	"time"
 )
 
@@ -67,12 +66,10 @@ func tooSlow(err error, took, timeout time.Duration) bool {
 	if ErrorCode(err) != ENETWORK {
 		return false
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if dialFailed(err) {
 		return false
 	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	if errors.Is(err, context.DeadlineExceeded) || netTimeout(err) {
 		return true
 	}
 	return timeout > 0 && took >= timeout/2

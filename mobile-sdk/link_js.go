@@ -60,6 +60,12 @@ func (fetchLink) events(ctx context.Context, url, cred string) (int, io.ReadClos
 	return status, &streamReader{ctx: ctx, r: b.Call("getReader"), stop: stop}, nil
 }
 
+// dialFailed and netTimeout: fetch tells neither apart from other network
+// failures (a timeout is the context's, which tooSlow reads itself).
+func dialFailed(error) bool { return false }
+
+func netTimeout(error) bool { return false }
+
 type emptyReader struct{}
 
 func (*emptyReader) Read([]byte) (int, error) { return 0, io.EOF }

@@ -5,7 +5,9 @@ package mobilesdk
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 )
 
@@ -34,6 +36,18 @@ func (l netLink) send(ctx context.Context, method, url, cred, contentType, lang 
 	r := &reply{status: resp.StatusCode, date: httpDate(resp.Header.Get("Date")), lang: resp.Header.Get("Content-Language")}
 	r.body, r.readErr = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	return r, nil
+}
+
+// dialFailed and netTimeout read a net/http failure for tooSlow (adapt.go);
+// they live with the link so the browser build leaves package net out.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func netTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (l netLink) events(ctx context.Context, url, cred string) (int, io.ReadCloser, error) {

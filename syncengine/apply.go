@@ -1,11 +1,8 @@
 package syncengine
 
 import (
-	"regexp"
 	"strconv"
 )
-
-var fieldNamePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`)
 
 func itoa(i int) string { return strconv.Itoa(i) }
 

@@ -189,7 +189,7 @@ func (c *Changeset) Check() error {
 func (o *Op) check() error {
 	const op = "check op"
 	if o.Kind != OpCreate && o.Kind != OpErase && o.Kind != OpRedacted && o.Kind != OpOmitted {
-		if o.Field == "" || len(o.Field) > MaxFieldName || !fieldNamePattern.MatchString(o.Field) {
+		if o.Field == "" || len(o.Field) > MaxFieldName || !validFieldName(o.Field) {
 			return Errorf(EMALFORMED, op, "bad field name")
 		}
 	}
@@ -198,7 +198,7 @@ func (o *Op) check() error {
 	}
 	switch o.Kind {
 	case OpCreate:
-		if SchemaFor(o.Type) == nil && !fieldNamePattern.MatchString(o.Type) {
+		if SchemaFor(o.Type) == nil && !validFieldName(o.Type) {
 			return Errorf(EMALFORMED, op, "bad record type")
 		}
 	case OpSet:

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 
 	"github.com/joinedup/joinedup/syncengine/text"
@@ -82,11 +81,6 @@ func containsID(ids []ID, x ID) bool {
 // RecordID names a record. Phones make them offline, so they are random
 // (128 bits, hex) unless a fixture chooses readable ones.
 type RecordID string
-
-var recordIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// ValidRecordID reports whether s may be used as a record id.
-func ValidRecordID(s string) bool { return recordIDPattern.MatchString(s) }
 
 // NewRecordID draws a random record id from r.
 func NewRecordID(r io.Reader) (RecordID, error) {

@@ -3,14 +3,11 @@ package syncengine
 import (
 	"bytes"
 	"encoding/json"
-	"regexp"
 	"sort"
 	"unicode/utf8"
 
 	"github.com/joinedup/joinedup/syncengine/text"
 )
-
-var coordsPattern = regexp.MustCompile(`-?\d{1,3}\.\d{3,}\s*,\s*-?\d{1,3}\.\d{3,}`)
 
 // Record is the merged state of one record. Two replicas that applied the same
 // changesets, in any order, hold records that encode to identical bytes.

@@ -310,7 +310,7 @@ func (c *compiledSchema) rules(r *Record, rules []rule, v *fieldValue) string {
 				return rl.tag
 			}
 		case "nocoords":
-			if coordsPattern.MatchString(v.content()) {
+			if hasCoords(v.content()) {
 				return rl.tag
 			}
 		case "tallykey":

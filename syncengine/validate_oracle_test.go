@@ -26,7 +26,7 @@ func oracleInstance() *validator.Validate {
 			return strings.Split(f.Tag.Get("json"), ",")[0]
 		})
 		_ = oracle.RegisterValidation("recordid", func(fl validator.FieldLevel) bool {
-			return ValidRecordID(fl.Field().String())
+			return recordIDRE.MatchString(fl.Field().String())
 		})
 		_ = oracle.RegisterValidation("tallykey", func(fl validator.FieldLevel) bool {
 			return validTallyKey(fl.Field().String())
@@ -34,7 +34,7 @@ func oracleInstance() *validator.Validate {
 		// Places are coarse names. A string that looks like coordinates is refused so
 		// that a child's GPS position never ends up in a record.
 		_ = oracle.RegisterValidation("nocoords", func(fl validator.FieldLevel) bool {
-			return !coordsPattern.MatchString(fl.Field().String())
+			return !coordsRE.MatchString(fl.Field().String())
 		})
 	})
 	return oracle

@@ -6,7 +6,7 @@
 # The traces dir defaults to ../shared/traces beside the repository when it
 # exists, else the copies in syncengine/testdata.
 set -eu
-. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/goflags.sh"
+. "$(dirname "$0")/../../scripts/goflags.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 runs=${1:-3}
@@ -39,7 +39,8 @@ for (const trace of traces) {
   }
 }
 console.log('\n(ratios are other / JoinedUp: above 1 means JoinedUp is faster or smaller. ms is wall time, CPU ms the')
-console.log(' process CPU of the best run, every thread counted: on a shared machine CPU varies far less than wall time.)')
+console.log(' process CPU of the best run, every thread counted: on a shared machine CPU varies far less than wall time.')
+console.log(' Timed on every side: all ops applied and the end content read out; encoding comes after, untimed.)')
 console.log('(JoinedUp bytes are as shipped: AppendBinary in a snappy block, EncodedSize in gotrace; raw = AppendBinary alone.')
 console.log(' Yjs is encodeStateAsUpdate, Automerge is save(), which already deflates its columns, diamond-types is toBytes().')
 console.log(' Concurrent traces: JoinedUp and diamond-types build every op at its own version and merge once; Yjs and')

@@ -30,6 +30,7 @@ import (
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/joinedup/joinedup/fixtures"
+	"github.com/joinedup/joinedup/mobile-sdk/webapp"
 )
 
 func repoRoot(t *testing.T) string {
@@ -91,7 +92,12 @@ func buildAll(root string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(engineDir, "wasm_exec.js"), js, 0o644)
+	if err := os.WriteFile(filepath.Join(engineDir, "wasm_exec.js"), js, 0o644); err != nil {
+		return err
+	}
+	// The compressed copies `make webapp` writes, so the browser gets the
+	// engine as phones do (Brotli); a quick quality, the same code path.
+	return webapp.Precompress(engineDir, 5)
 }
 
 // env is one test's world: a fresh server (its own database) on loopback.

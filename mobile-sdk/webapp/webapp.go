@@ -4,19 +4,13 @@
 package webapp
 
 import (
-	"bytes"
-	"compress/gzip"
 	"embed"
-	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"time"
 )
 
 //go:embed static
@@ -70,26 +64,14 @@ func NewHandler(engineDir string, push WebPush) http.Handler {
 				http.Error(w, "the app's engine is not built: run `make webapp`", http.StatusServiceUnavailable)
 				return
 			}
-			h.Set("Content-Type", ct)
-			h.Add("Vary", "Accept-Encoding")
-			if acceptsGzip(r) {
-				if gz, err := zipped.get(p, fi); err == nil {
-					// The service worker revalidates what the page just
-					// loaded (no-cache): a 304 instead of the engine again.
-					etag := fmt.Sprintf(`"%x-%x-gz"`, fi.Size(), fi.ModTime().UnixNano())
-					h.Set("ETag", etag)
-					h.Set("Content-Encoding", "gzip")
-					if r.Header.Get("If-None-Match") == etag {
-						h.Del("Content-Encoding")
-						w.WriteHeader(http.StatusNotModified)
-						return
-					}
-					h.Set("Content-Length", strconv.Itoa(len(gz)))
-					w.Write(gz)
-					return
-				}
+			a, err := engines.get(p, ct, fi)
+			if err != nil {
+				http.Error(w, "the app's engine cannot be read", http.StatusServiceUnavailable)
+				return
 			}
-			http.ServeFile(w, r, p)
+			// The service worker revalidates what the page just loaded
+			// (no-cache): a 304 instead of the engine again.
+			a.serve(w, r, name)
 			return
 		}
 		if name == "sw.js" {
@@ -100,56 +82,17 @@ func NewHandler(engineDir string, push WebPush) http.Handler {
 			w.Write(config)
 			return
 		}
+		// The shell's files, compressed. The page is served at ./;
+		// index.html by name stays the file server's redirect to ./, as do
+		// its 404s.
+		shell := name
+		if shell == "" {
+			shell = "index.html"
+		}
+		if f, ok := shellFiles()[shell]; ok && name != "index.html" {
+			f.asset().serve(w, r, shell)
+			return
+		}
 		files.ServeHTTP(w, r)
 	})
-}
-
-// acceptsGzip reports whether the request accepts gzip (q=0 refuses it).
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
-			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
-		}
-	}
-	return false
-}
-
-// gzipCache holds each built file gzipped once (level 9): the engine is most
-// of a first load, and a phone on 3G pays for every byte. A rebuilt file
-// (another size or time) is compressed again.
-type gzipCache struct {
-	mu    sync.Mutex
-	files map[string]gzipped
-}
-
-type gzipped struct {
-	size    int64
-	modTime time.Time
-	body    []byte
-}
-
-var zipped = &gzipCache{files: map[string]gzipped{}}
-
-func (c *gzipCache) get(p string, fi os.FileInfo) ([]byte, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if z, ok := c.files[p]; ok && z.size == fi.Size() && z.modTime.Equal(fi.ModTime()) {
-		return z.body, nil
-	}
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if _, err := zw.Write(raw); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	c.files[p] = gzipped{size: fi.Size(), modTime: fi.ModTime(), body: buf.Bytes()}
-	return buf.Bytes(), nil
 }

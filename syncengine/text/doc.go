@@ -160,8 +160,8 @@ type Doc struct {
 
 	hintC, hintPos int // chunk hintC starts at visible position hintPos
 	dirty          []*chunk
-	scanned        []run // scratch for integrate
-	repsOwned      bool  // repIdx is not shared with the Doc this was forked from
+	scanned        []span // scratch for integrate
+	repsOwned      bool   // repIdx is not shared with the Doc this was forked from
 	// the last replica looked up (lookupRep)
 	lastRep [16]byte
 	lastIdx uint32
@@ -172,6 +172,13 @@ type Doc struct {
 	// enc is what encoding this Doc (or the one it was forked from) kept
 	// of the chunks it shares with its forks (encode.go).
 	enc atomic.Pointer[encMemo]
+}
+
+// span is the ids of a run without the rest (a sixth of its size):
+// integrate keeps the runs it scans, and a fork starts with no scratch.
+type span struct {
+	rep, n uint32
+	seq    uint64
 }
 
 // forks hands out Doc generations; 0 is the generation of unforked docs.
@@ -483,6 +490,20 @@ func (d *Doc) markDirty(c *chunk) {
 	}
 }
 
+// grow returns c's runs one longer. It grows the array by a few runs,
+// not append's doubling: a chunk takes edits a few runs at a time (own
+// leaves room for one edit), and a chunk a fork owns is copied per branch,
+// so doubling it made most of what merging many branches allocated.
+func (c *chunk) grow() []run {
+	n := len(c.runs)
+	if n < cap(c.runs) {
+		return c.runs[:n+1]
+	}
+	runs := make([]run, n+1, n+min(n/2+4, 8))
+	copy(runs, c.runs)
+	return runs
+}
+
 // splitAt cuts run ri of c after k runes (no-op at the run's ends).
 func (d *Doc) splitAt(c *chunk, ri int, k uint32) {
 	r := &c.runs[ri]
@@ -490,7 +511,7 @@ func (d *Doc) splitAt(c *chunk, ri int, k uint32) {
 		return
 	}
 	t := splitRun(r, k)
-	c.runs = append(c.runs, run{})
+	c.runs = c.grow()
 	copy(c.runs[ri+2:], c.runs[ri+1:])
 	c.runs[ri+1] = t
 	d.markDirty(c)
@@ -654,7 +675,7 @@ func (d *Doc) checkNewID(id ID, n int) (present bool, err error) {
 		return false, fmt.Errorf("seq %d+%d overflows: %w", id.Seq, n, ErrMalformed)
 	}
 	r, ok := d.lookupRep(id.Replica)
-	if !ok {
+	if !ok || d.index[r].above(id.Seq) {
 		return false, nil
 	}
 	if _, ok := d.index[r].get(id.Seq); ok {
@@ -691,7 +712,7 @@ func (d *Doc) insertRun(c *chunk, ri int, nr run, s string) {
 	}
 	c = d.own(c)
 	nr.text = []byte(s)
-	c.runs = append(c.runs, run{})
+	c.runs = c.grow()
 	copy(c.runs[ri+1:], c.runs[ri:])
 	c.runs[ri] = nr
 	c.vis += int(nr.n)
@@ -722,7 +743,14 @@ func (d *Doc) LocalInsert(id ID, pos int, s string) (Insert, error) {
 	// before pos, the right origin whatever item (tombstone or not) follows it.
 	var left oid
 	c, ri := d.chunks[0], 0
-	d.hintC, d.hintPos = 0, 0
+	if pos == 0 {
+		// An insert at 0 goes into the first chunk, which may lie before
+		// the cached one and would move its start. Any other insert lands
+		// in the chunk visFind returns, whose start does not move, so the
+		// hint stays valid; resetting it made typing walk the chunks from
+		// the start at every keystroke.
+		d.hintC, d.hintPos = 0, 0
+	}
 	if pos > 0 {
 		var off uint32
 		c, ri, off = d.visFind(pos - 1)
@@ -835,7 +863,7 @@ func (d *Doc) integrate(nr run, s string) {
 				scanning = false
 			}
 		}
-		d.scanned = append(d.scanned, run{rep: o.rep, seq: o.seq, n: o.n})
+		d.scanned = append(d.scanned, span{rep: o.rep, n: o.n, seq: o.seq})
 		ri++
 	}
 	d.insertRun(dc, dri, nr, s)

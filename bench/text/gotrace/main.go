@@ -19,11 +19,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang/snappy"
 
@@ -54,33 +56,81 @@ type op struct {
 // node is one transaction of a history: made by agent on top of the state
 // its parents (earlier nodes) merged to.
 type node struct {
-	parents []int
+	parents []int    // a part of history.parents
+	patches []cpatch // a part of history.patches
 	agent   [16]byte
 	seq     uint64 // the id of its first inserted char
-	patches []patch
-	delSeqs bool // deletes use up ids too (eg-walker numbering)
+	delSeqs bool   // deletes use up ids too (eg-walker numbering)
 }
 
-func local(d *text.Doc, nd *node) ([]op, error) {
+// history is a trace's txns as nodes, held in a few large blocks rather
+// than the parsed JSON's hundreds of thousands of small slices and
+// strings: Go's collector marks everything live in every cycle (V8's
+// young-generation collections skip old objects such as run.mjs's parsed
+// traces), so the input would otherwise be a large part of what the
+// collector costs while the replay runs.
+type history struct {
+	nodes   []node
+	parents []int
+	patches []cpatch
+	text    string // every inserted text, back to back
+}
+
+// cpatch is a patch whose inserted text is history.text[off:end].
+type cpatch struct {
+	pos, del, off, end int
+}
+
+// historyBuilder collects nodes; build fixes their slices into the blocks.
+type historyBuilder struct {
+	h      history
+	text   strings.Builder
+	bounds [][4]int // per node: parents and patches, start and end
+}
+
+func (b *historyBuilder) add(nd node, parents []int, patches []patch) {
+	pb, xb := len(b.h.parents), len(b.h.patches)
+	b.h.parents = append(b.h.parents, parents...)
+	for _, p := range patches {
+		off := b.text.Len()
+		b.text.WriteString(p.Ins)
+		b.h.patches = append(b.h.patches, cpatch{p.Pos, p.Del, off, b.text.Len()})
+	}
+	b.bounds = append(b.bounds, [4]int{pb, len(b.h.parents), xb, len(b.h.patches)})
+	b.h.nodes = append(b.h.nodes, nd)
+}
+
+func (b *historyBuilder) build() *history {
+	h := &b.h
+	h.text = b.text.String()
+	for i, k := range b.bounds {
+		h.nodes[i].parents = h.parents[k[0]:k[1]:k[1]]
+		h.nodes[i].patches = h.patches[k[2]:k[3]:k[3]]
+	}
+	return h
+}
+
+func local(d *text.Doc, h *history, nd *node) ([]op, error) {
 	var out []op
 	seq := nd.seq
 	for _, p := range nd.patches {
-		if p.Del > 0 {
-			o, err := d.LocalDelete(p.Pos, p.Del)
+		if p.del > 0 {
+			o, err := d.LocalDelete(p.pos, p.del)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, op{del: &o})
 			if nd.delSeqs {
-				seq += uint64(p.Del)
+				seq += uint64(p.del)
 			}
 		}
-		if p.Ins != "" {
-			o, err := d.LocalInsert(text.ID{Replica: nd.agent, Seq: seq}, p.Pos, p.Ins)
+		if p.end > p.off {
+			ins := h.text[p.off:p.end]
+			o, err := d.LocalInsert(text.ID{Replica: nd.agent, Seq: seq}, p.pos, ins)
 			if err != nil {
 				return nil, err
 			}
-			seq += uint64(len([]rune(p.Ins)))
+			seq += uint64(utf8.RuneCountInString(ins))
 			out = append(out, op{ins: &o})
 		}
 	}
@@ -106,9 +156,51 @@ func apply(d *text.Doc, ops []op) error {
 // nodes it holds; refs counts the children still to be made from it.
 type branch struct {
 	d      *text.Doc
-	has    []uint64
+	has    nodeSet
 	refs   int
 	forked bool
+}
+
+// nodeSet is a bitmap of node numbers in pages that forks share and copy
+// only when they set a bit in one, as text.Doc.Fork shares chunks: a
+// history of 26,000 txns with thousands of branches copied 3 KB a fork.
+type nodeSet struct {
+	pages [][]uint64
+	owned []bool
+	size  int // nodes in the set
+}
+
+const setPage = 32 // most words a page: 2,048 nodes
+
+func newNodeSet(n int) nodeSet {
+	words := (n + 63) / 64
+	k := (words + setPage - 1) / setPage
+	s := nodeSet{pages: make([][]uint64, k), owned: make([]bool, k)}
+	for i := range s.pages {
+		s.pages[i], s.owned[i] = make([]uint64, min(setPage, words-i*setPage)), true
+	}
+	return s
+}
+
+func (s *nodeSet) has(x int) bool {
+	return s.pages[x/(setPage*64)][x/64%setPage]&(1<<(x%64)) != 0
+}
+
+func (s *nodeSet) add(x int) {
+	p := x / (setPage * 64)
+	if !s.owned[p] {
+		s.pages[p], s.owned[p] = slices.Clone(s.pages[p]), true
+	}
+	if w := &s.pages[p][x/64%setPage]; *w&(1<<(x%64)) == 0 {
+		*w |= 1 << (x % 64)
+		s.size++
+	}
+}
+
+// fork returns a copy of s. s must not change afterwards (a forked branch
+// never does); the copy clones a page the first time it sets a bit in it.
+func (s *nodeSet) fork() nodeSet {
+	return nodeSet{pages: slices.Clone(s.pages), owned: make([]bool, len(s.owned)), size: s.size}
 }
 
 // replay makes every node's ops on a document at exactly its parents'
@@ -117,7 +209,8 @@ type branch struct {
 // the parent's document over; otherwise it works on a fork (text.Doc.Fork,
 // which copies only the chunks it changes), so a history with many
 // branches costs what its branches change, not a copy of the text each.
-func replay(nodes []node) (*text.Doc, error) {
+func replay(h *history) (*text.Doc, error) {
+	nodes := h.nodes
 	n := len(nodes)
 	children := make([]int, n)
 	for _, nd := range nodes {
@@ -139,7 +232,7 @@ func replay(nodes []node) (*text.Doc, error) {
 		if s.refs == 0 {
 			states[p] = nil
 		}
-		return &branch{d: s.d.Fork(), has: slices.Clone(s.has)}
+		return &branch{d: s.d.Fork(), has: s.has.fork()}
 	}
 	// merge applies to b every node behind from that b lacks, in node order
 	// (a causal order).
@@ -148,10 +241,10 @@ func replay(nodes []node) (*text.Doc, error) {
 		for len(stack) > 0 {
 			x := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if b.has[x/64]&(1<<(x%64)) != 0 {
+			if b.has.has(x) {
 				continue
 			}
-			b.has[x/64] |= 1 << (x % 64)
+			b.has.add(x)
 			missing = append(missing, x)
 			stack = append(stack, nodes[x].parents...)
 		}
@@ -167,14 +260,17 @@ func replay(nodes []node) (*text.Doc, error) {
 		nd := &nodes[i]
 		var b *branch
 		if len(nd.parents) == 0 {
-			b = &branch{d: text.New(), has: make([]uint64, (n+63)/64)}
+			b = &branch{d: text.New(), has: newNodeSet(n)}
 		} else {
-			b = take(nd.parents[0])
-			if err := merge(b, nd.parents[1:]); err != nil {
+			// Build on the parent holding the most nodes: the merge then
+			// applies the fewest ops.
+			base := largest(states, nd.parents)
+			b = take(base)
+			if err := merge(b, nd.parents); err != nil {
 				return nil, err
 			}
-			for _, q := range nd.parents[1:] {
-				if s := states[q]; s != nil {
+			for _, q := range nd.parents {
+				if s := states[q]; s != nil && q != base {
 					if s.refs--; s.refs == 0 {
 						states[q] = nil
 					}
@@ -182,10 +278,10 @@ func replay(nodes []node) (*text.Doc, error) {
 			}
 		}
 		var err error
-		if ops[i], err = local(b.d, nd); err != nil {
+		if ops[i], err = local(b.d, h, nd); err != nil {
 			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
-		b.has[i/64] |= 1 << (i % 64)
+		b.has.add(i)
 		b.refs, b.forked = children[i], false
 		states[i] = b
 		if children[i] == 0 {
@@ -195,38 +291,62 @@ func replay(nodes []node) (*text.Doc, error) {
 	if len(heads) == 0 {
 		return text.New(), nil
 	}
-	b := states[heads[0]]
-	if err := merge(b, heads[1:]); err != nil {
+	b := states[largest(states, heads)]
+	if err := merge(b, heads); err != nil {
 		return nil, err
 	}
 	return b.d, nil
 }
 
-// sequential replays a one-author trace straight into one document.
+// largest returns the node of among whose branch holds the most nodes.
+func largest(states []*branch, among []int) int {
+	best := among[0]
+	for _, p := range among[1:] {
+		if states[p].has.size > states[best].has.size {
+			best = p
+		}
+	}
+	return best
+}
+
+// sequential replays a one-author trace straight into one document, as
+// diamond-types' Doc.ins/del do: the ops each edit returns are the same
+// ones the document now holds (AppendBinary writes them all), so they are
+// not kept a second time.
 func sequential(t *seqTrace) (*text.Doc, error) {
 	d := text.New()
-	nd := node{agent: rep(0)}
+	id := text.ID{Replica: rep(0)}
+	ins := func(pos int, s string) error {
+		if _, err := d.LocalInsert(id, pos, s); err != nil {
+			return err
+		}
+		id.Seq += uint64(utf8.RuneCountInString(s))
+		return nil
+	}
 	if t.StartContent != "" {
-		nd.patches = []patch{{Pos: 0, Del: 0, Ins: t.StartContent}}
-		if _, err := local(d, &nd); err != nil {
+		if err := ins(0, t.StartContent); err != nil {
 			return nil, err
 		}
-		nd.seq += uint64(len([]rune(t.StartContent)))
 	}
 	for _, tx := range t.Txns {
-		nd.patches = tx.Patches
-		if _, err := local(d, &nd); err != nil {
-			return nil, err
-		}
 		for _, p := range tx.Patches {
-			nd.seq += uint64(len([]rune(p.Ins)))
+			if p.Del > 0 {
+				if _, err := d.LocalDelete(p.Pos, p.Del); err != nil {
+					return nil, err
+				}
+			}
+			if p.Ins != "" {
+				if err := ins(p.Pos, p.Ins); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	return d, nil
 }
 
-func concurrentNodes(t *seqTrace) ([]node, error) {
-	nodes := make([]node, len(t.Txns))
+func concurrentNodes(t *seqTrace) (*history, error) {
+	var b historyBuilder
 	seqs := map[int]uint64{}
 	for i, tx := range t.Txns {
 		for _, p := range tx.Parents {
@@ -234,15 +354,15 @@ func concurrentNodes(t *seqTrace) ([]node, error) {
 				return nil, fmt.Errorf("txn %d: parent %d is not an earlier txn", i, p)
 			}
 		}
-		nodes[i] = node{parents: tx.Parents, agent: rep(tx.Agent), seq: seqs[tx.Agent], patches: tx.Patches}
+		b.add(node{agent: rep(tx.Agent), seq: seqs[tx.Agent]}, tx.Parents, tx.Patches)
 		for _, p := range tx.Patches {
-			seqs[tx.Agent] += uint64(len([]rune(p.Ins)))
+			seqs[tx.Agent] += uint64(utf8.RuneCountInString(p.Ins))
 		}
 	}
-	return nodes, nil
+	return b.build(), nil
 }
 
-func conformanceNodes(h *confHistory) ([]node, error) {
+func conformanceNodes(h *confHistory) (*history, error) {
 	var names []string
 	for _, tx := range h.Txns {
 		names = append(names, tx.Agent)
@@ -253,19 +373,20 @@ func conformanceNodes(h *confHistory) ([]node, error) {
 	for i, tx := range h.Txns {
 		byLast[tx.Span[1]-1] = i
 	}
-	nodes := make([]node, len(h.Txns))
+	var b historyBuilder
+	var parents []int
 	for i, tx := range h.Txns {
-		nd := node{agent: rep(sort.SearchStrings(names, tx.Agent)), seq: tx.SeqStart, patches: tx.Ops, delSeqs: true}
+		parents = parents[:0]
 		for _, lv := range tx.Parents {
 			p, ok := byLast[lv]
 			if !ok || p >= i {
 				return nil, fmt.Errorf("txn %d: parent %d is not the end of an earlier txn", i, lv)
 			}
-			nd.parents = append(nd.parents, p)
+			parents = append(parents, p)
 		}
-		nodes[i] = nd
+		b.add(node{agent: rep(sort.SearchStrings(names, tx.Agent)), seq: tx.SeqStart, delSeqs: true}, parents, tx.Ops)
 	}
-	return nodes, nil
+	return b.build(), nil
 }
 
 // History 621 of the conformance file expects a value no FugueMax
@@ -300,7 +421,7 @@ func load(path string) (*loaded, error) {
 		if err := json.Unmarshal(raw, &hs); err != nil {
 			return nil, err
 		}
-		all := make([][]node, len(hs))
+		all := make([]*history, len(hs))
 		for i := range hs {
 			if all[i], err = conformanceNodes(&hs[i]); err != nil {
 				return nil, fmt.Errorf("history %d: %w", i, err)
@@ -310,8 +431,8 @@ func load(path string) (*loaded, error) {
 		l.skip = map[int]bool{conformance621: true}
 		l.run = func() ([]*text.Doc, error) {
 			out := make([]*text.Doc, len(all))
-			for i, nodes := range all {
-				if out[i], err = replay(nodes); err != nil {
+			for i, h := range all {
+				if out[i], err = replay(h); err != nil {
 					return nil, fmt.Errorf("history %d: %w", i, err)
 				}
 			}
@@ -325,12 +446,12 @@ func load(path string) (*loaded, error) {
 	}
 	l.want = []string{t.EndContent}
 	if t.Kind == "concurrent" {
-		nodes, err := concurrentNodes(&t)
+		h, err := concurrentNodes(&t)
 		if err != nil {
 			return nil, err
 		}
 		l.run = func() ([]*text.Doc, error) {
-			d, err := replay(nodes)
+			d, err := replay(h)
 			return []*text.Doc{d}, err
 		}
 		return l, nil
@@ -345,7 +466,19 @@ func load(path string) (*loaded, error) {
 func main() {
 	dir := flag.String("traces", "syncengine/testdata", "directory holding the .json.gz traces")
 	runs := flag.Int("runs", 5, "timed runs per trace (the best is reported)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gotrace:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	files, err := filepath.Glob(filepath.Join(*dir, "*.json.gz"))
 	if err != nil || len(files) == 0 {
 		fmt.Fprintln(os.Stderr, "gotrace: no .json.gz traces in", *dir)
@@ -354,6 +487,7 @@ func main() {
 	sort.Strings(files)
 	for _, file := range files {
 		if err := measure(file, *runs); err != nil {
+			pprof.StopCPUProfile()
 			fmt.Fprintln(os.Stderr, "gotrace:", file, err)
 			os.Exit(1)
 		}
@@ -367,18 +501,31 @@ func measure(file string, runs int) error {
 	}
 	best, bestCPU := time.Duration(1<<62), time.Duration(1<<62)
 	var docs []*text.Doc
+	var got []string
+	var ms0, ms1 runtime.MemStats
 	for i := 0; i < runs; i++ {
-		docs = nil
+		docs, got = nil, nil
 		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		// The end content is part of the work, as diamond-types' timed
+		// replay ends with get() (and its checkout); encoding is not, on
+		// either side.
 		start, cpu0 := time.Now(), cpuTime()
 		if docs, err = l.run(); err != nil {
 			return err
 		}
+		for _, d := range docs {
+			got = append(got, d.String())
+		}
 		best = min(best, time.Since(start))
 		bestCPU = min(bestCPU, cpuTime()-cpu0)
+		runtime.ReadMemStats(&ms1)
 	}
-	for i, d := range docs {
-		if d.String() != l.want[i] && !l.skip[i] {
+	// Bytes allocated by one run (the last): what makes Go's collector
+	// run, the CPU that wall time on two cores hides.
+	allocMB := float64(ms1.TotalAlloc-ms0.TotalAlloc) / (1 << 20)
+	for i, s := range got {
+		if s != l.want[i] && !l.skip[i] {
 			return fmt.Errorf("end content of %d differs", i)
 		}
 	}
@@ -397,7 +544,7 @@ func measure(file string, runs int) error {
 	}
 	out, _ := json.Marshal(map[string]any{
 		"impl": "joinedup", "trace": l.name, "ms": float64(best.Microseconds()) / 1000, "cpuMs": float64(bestCPU.Microseconds()) / 1000,
-		"heapMB": heap, "bytes": size, "rawBytes": raw,
+		"heapMB": heap, "allocMB": allocMB, "bytes": size, "rawBytes": raw,
 	})
 	fmt.Println(string(out))
 	return nil

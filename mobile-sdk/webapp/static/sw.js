@@ -18,10 +18,23 @@ self.addEventListener("fetch", (ev) => {
   if (ev.request.method !== "GET" || url.origin !== location.origin || !url.pathname.startsWith("/app/")) return;
   // Network first, so a new version is picked up when online; the cache when not.
   ev.respondWith(fetch(ev.request).then((resp) => {
-    if (resp.ok) { const copy = resp.clone(); caches.open(CACHE).then((c) => c.put(ev.request, copy)); }
+    if (resp.ok) { const copy = resp.clone(); caches.open(CACHE).then((c) => keep(c, ev.request, copy)); }
     return resp;
   }).catch(() => caches.match(ev.request, { ignoreSearch: true }).then((r) => r || caches.match("index.html"))));
 });
+
+// keep stores a response unless the cache already holds the same version
+// (the server's ETag names the content): most online loads revalidate to
+// the engine the cache has, and writing its megabytes again on each one
+// would cost the phone time and throw away the browser's compiled code
+// kept with the cached copy.
+function keep(cache, req, resp) {
+  const tag = resp.headers.get("ETag");
+  return cache.match(req).then((old) => {
+    if (tag && old && old.headers.get("ETag") === tag) return undefined;
+    return cache.put(req, resp);
+  });
+}
 
 // Web Push (the webpush part of the server's FCM message): its data holds
 // only opaque ids and a kind, never a name or a note. Any message means
