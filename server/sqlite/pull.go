@@ -290,16 +290,19 @@ func rosterArgs(teams []string) []any {
 // device receives, not what the rest of the organisation wrote meanwhile.
 // A record's updated_seq is the position of the last changeset that touched
 // it (commit writes both together), so no changeset is missed. CROSS JOIN
-// fixes the join order: records first. pull_plan_test.go holds it to that.
+// fixes the join order: records first. The grouping already sorts by
+// position; ordering the outer query by m.seq (not c.seq) lets the planner
+// see that, instead of copying every changeset's body through a second sort.
+// pull_plan_test.go holds it to that.
 func incrementalPullSQL(filter string) string {
 	return `SELECT c.seq, c.body, c.crc, (SELECT COUNT(*) FROM changeset_records t WHERE t.seq = c.seq) AS total, m.mine
 		FROM (SELECT cr.seq, group_concat(cr.record_id, ' ') AS mine
 			FROM records r CROSS JOIN changeset_records cr
 			WHERE ` + filter + ` AND r.updated_seq > ? AND cr.record_id = r.id AND cr.seq > ?
-			GROUP BY cr.seq) m
+			GROUP BY cr.seq ORDER BY cr.seq) m
 		CROSS JOIN changesets c
 		WHERE c.seq = m.seq AND c.replica_id <> ?
-		ORDER BY c.seq`
+		ORDER BY m.seq`
 }
 
 func incrementalPullArgs(fargs []any, after int64, replica string) []any {
@@ -562,7 +565,7 @@ func snapshotChurnSQL(filter string) string {
 
 // snapshotPageQueries are the id-ordered reads of a snapshot page after the
 // record id after. A whole-scope snapshot (base 0) walks index ranges in id
-// order, one per team (records_team_ids), merged by the caller, so a page
+// order, one per team (records_team_field), merged by the caller, so a page
 // reads about what it sends and never sorts the team: a fresh phone's first
 // sync costs the same per page however large its team. A snapshot of what
 // changed since base reads those records by change position and sorts only

@@ -56,13 +56,20 @@ func TestIncrementalPullPlanUsesTeamChangesIndex(t *testing.T) {
 		{"worker, one team", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, "records_team_changes"},
 		{"supervisor, three teams", domain.Scope{PersonID: "s", Teams: []string{"t1", "t2", "t3"}}, "records_team_changes"},
 		{"every team", domain.Scope{PersonID: "a", All: true}, "records_changes"},
+		// records_service is partial (service_id IS NOT NULL, migration
+		// 0191): the scope's service_id = ? must still let the planner use it.
+		{"service", domain.Scope{Role: domain.RolePractitioner, PersonID: "p", ServiceID: "svc"}, "records_service (service_id=? AND updated_seq>?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			filter, fargs := scopeFilter(tt.scope)
 			plan := queryPlan(t, db, incrementalPullSQL(filter), incrementalPullArgs(fargs, 10, "replica")...)
+			wantR := "SEARCH r USING COVERING INDEX " + tt.wantIndex
+			if tt.scope.Practitioner() {
+				wantR = "SEARCH r USING INDEX " + tt.wantIndex
+			}
 			for _, want := range []string{
-				"SEARCH r USING COVERING INDEX " + tt.wantIndex,
+				wantR,
 				"SEARCH cr USING PRIMARY KEY (record_id=? AND seq>?)",
 				"SEARCH c USING INTEGER PRIMARY KEY (rowid=?)",
 			} {
@@ -70,7 +77,9 @@ func TestIncrementalPullPlanUsesTeamChangesIndex(t *testing.T) {
 					t.Errorf("plan lacks %q:\n%s", want, plan)
 				}
 			}
-			for _, bad := range []string{"SCAN c", "SCAN cr", "changeset_records_seq (seq>?)", "SCAN r"} {
+			// "FOR ORDER BY": a second sort, after the grouping's, copying
+			// every changeset's body.
+			for _, bad := range []string{"SCAN c", "SCAN cr", "changeset_records_seq (seq>?)", "SCAN r", "TEMP B-TREE FOR ORDER BY"} {
 				if strings.Contains(plan, bad) {
 					t.Errorf("plan has %q (a walk of the log or of every record):\n%s", bad, plan)
 				}
@@ -91,17 +100,19 @@ func TestSnapshotPagePlanReadsIndexRange(t *testing.T) {
 		want    string
 		sortsOK bool // a snapshot of what changed since base sorts only that
 	}{
-		{"worker, whole team", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
+		{"worker, whole team", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, 0, "SEARCH r USING INDEX records_team_field (team_id=? AND id>?)", false},
 		{"worker, field subset", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 0, 1700000000, "SEARCH r USING INDEX records_team_field (team_id=? AND id>?)", false},
-		{"supervisor, whole teams", domain.Scope{PersonID: "s", Teams: []string{"t1", "t2"}}, 0, 0, "SEARCH r USING INDEX records_team_ids (team_id=? AND id>?)", false},
+		{"supervisor, whole teams", domain.Scope{PersonID: "s", Teams: []string{"t1", "t2"}}, 0, 0, "SEARCH r USING INDEX records_team_field (team_id=? AND id>?)", false},
 		{"every team", domain.Scope{PersonID: "a", All: true}, 0, 0, "SEARCH r USING INDEX sqlite_autoindex_records_1 (id>?)", false},
 		{"worker, changed since base", domain.Scope{PersonID: "w", Teams: []string{"t1"}}, 5, 0, "SEARCH r USING INDEX records_team_changes (team_id=? AND updated_seq>?)", true},
+		// A service's referrals are few: found by the (partial) service index, then sorted.
+		{"service", domain.Scope{Role: domain.RolePractitioner, PersonID: "p", ServiceID: "svc"}, 0, 0, "SEARCH r USING INDEX records_service (service_id=?)", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			filter, fargs := scopeFilter(tt.scope)
 			qs := snapshotPageQueries(tt.scope, filter, fargs, "after", tt.base, tt.since)
-			if !tt.scope.All && tt.base == 0 && len(qs) != len(tt.scope.Teams) {
+			if fieldSubset(tt.scope) && tt.base == 0 && len(qs) != len(tt.scope.Teams) {
 				t.Fatalf("%d queries for %d teams, want one a team", len(qs), len(tt.scope.Teams))
 			}
 			for _, q := range qs {
@@ -160,6 +171,51 @@ func TestRosterPlanUsesTeamIndexes(t *testing.T) {
 			if strings.HasPrefix(strings.TrimSpace(line), "SCAN") && !strings.Contains(line, "INDEX") {
 				t.Errorf("%d teams: the roster's plan scans a table:\n%s", len(teams), plan)
 			}
+		}
+	}
+}
+
+// Every push rewrites a record's row and every index on records that holds
+// it, so each index there must be one a query needs (the plan tests above
+// name the query), and none a prefix of another. A new index on records
+// belongs in this list with the query whose plan needs it.
+func TestRecordsIndexesAreTheNeededOnes(t *testing.T) {
+	db := openPlanDB(t)
+	want := map[string]string{
+		"records_changes":            "CREATE INDEX records_changes ON records (updated_seq, id)",                                      // pull, every team
+		"records_list":               "CREATE INDEX records_list ON records (type, team_id, id, updated_seq, crc)",                     // portal lists
+		"records_service":            "CREATE INDEX records_service ON records (service_id, updated_seq) WHERE service_id IS NOT NULL", // a service's pull
+		"records_team_changes":       "CREATE INDEX records_team_changes ON records (team_id, updated_seq, id)",                        // incremental pull
+		"records_team_field":         "CREATE INDEX records_team_field ON records (team_id, id, field_at, updated_seq)",                // snapshot pages, first sync
+		"records_young_person":       "CREATE INDEX records_young_person ON records (young_person_id)",                                 // history, access, ownership
+		"sqlite_autoindex_records_1": "",                                                                                               // primary key
+	}
+	rows, err := db.SQL().QueryContext(context.Background(), `SELECT name, COALESCE(sql, '') FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]string{}
+	for rows.Next() {
+		var name, sql string
+		if err := rows.Scan(&name, &sql); err != nil {
+			t.Fatal(err)
+		}
+		got[name] = sql
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for name, sql := range got {
+		if w, ok := want[name]; !ok {
+			t.Errorf("index %s on records is not one a query needs: %s", name, sql)
+		} else if w != sql {
+			t.Errorf("index %s is %q, want %q", name, sql, w)
+		}
+	}
+	for name := range want {
+		if _, ok := got[name]; !ok {
+			t.Errorf("index %s missing", name)
 		}
 	}
 }

@@ -132,6 +132,7 @@ type olDevice struct {
 	cred   string
 	cursor atomic.Value // string
 	dir    atomic.Value // string: the service directory version held, as a phone sends it
+	roster atomic.Value // string: the team roster version held, as a phone (mobile-sdk/sync.go) sends it
 	busy   atomic.Bool
 	next   atomic.Int64 // index of the next prepared changeset
 	pushes []string     // prepared changesets, base64
@@ -163,8 +164,12 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 		}
 		d.cursor.Store(r.Cursor)
 		d.dir.Store("")
+		d.roster.Store("")
 		if r.Directory != nil {
 			d.dir.Store(r.Directory.Version)
+		}
+		if r.Roster != nil {
+			d.roster.Store(r.Roster.Version)
 		}
 	}
 
@@ -187,7 +192,8 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 		idle, rawWrite)
 
 	syncOnce := func(d *olDevice, push bool) error {
-		req := protocol.Request{Cursor: d.cursor.Load().(string), DirectoryVersion: d.dir.Load().(string)}
+		req := protocol.Request{Cursor: d.cursor.Load().(string), DirectoryVersion: d.dir.Load().(string),
+			RosterVersion: d.roster.Load().(string)}
 		if push {
 			k := d.next.Add(1) - 1
 			if int(k) < len(d.pushes) {
@@ -204,9 +210,7 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 			}
 		}
 		d.cursor.Store(r.Cursor)
-		if r.Directory != nil {
-			d.dir.Store(r.Directory.Version)
-		}
+		d.held(r)
 		return nil
 	}
 
@@ -488,6 +492,22 @@ type slimReply struct {
 	Directory *struct {
 		Version string `json:"version"`
 	} `json:"directory"`
+	Roster *struct {
+		Version string `json:"version"`
+	} `json:"roster"`
+}
+
+// held keeps the directory and roster versions a reply sent, so the next
+// sync asks for them again only when they change, as a phone does: a
+// generator that never sends them makes the server build and send the
+// team's roster on every sync.
+func (d *olDevice) held(r *slimReply) {
+	if r.Directory != nil {
+		d.dir.Store(r.Directory.Version)
+	}
+	if r.Roster != nil {
+		d.roster.Store(r.Roster.Version)
+	}
 }
 
 func doSyncSlim(c *http.Client, url, cred string, req protocol.Request) (*slimReply, error) {
