@@ -214,32 +214,41 @@ type syncReply struct {
 }
 
 func doSync(c *http.Client, w *wire, url, cred string, req protocol.Request) (*syncReply, error) {
-	body, _ := json.Marshal(req)
-	hr, _ := http.NewRequest("POST", url+"/v1/sync", bytes.NewReader(body))
+	up, down, err := postSync(c, url, cred, req)
+	if w != nil {
+		w.up.Add(int64(len(up)))
+		w.down.Add(int64(len(down)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out syncReply
+	if err := json.Unmarshal(down, &out.Response); err != nil {
+		return nil, err
+	}
+	out.bytesDown = len(down)
+	return &out, nil
+}
+
+// postSync is one POST /v1/sync as a phone sends it: the request's and the
+// answer's bytes, and an error for anything but 200.
+func postSync(c *http.Client, url, cred string, req protocol.Request) (up, down []byte, err error) {
+	up, _ = json.Marshal(req)
+	hr, _ := http.NewRequest("POST", url+"/v1/sync", bytes.NewReader(up))
 	hr.Header.Set("Authorization", "Bearer "+cred)
 	hr.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(hr)
 	if err != nil {
-		return nil, err
+		return up, nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if w != nil {
-		w.up.Add(int64(len(body)))
-		w.down.Add(int64(len(b)))
+	if down, err = io.ReadAll(resp.Body); err != nil {
+		return up, down, err
 	}
 	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("sync: %d %s", resp.StatusCode, b)
+		return up, down, fmt.Errorf("sync: %d %s", resp.StatusCode, down)
 	}
-	var out syncReply
-	if err := json.Unmarshal(b, &out.Response); err != nil {
-		return nil, err
-	}
-	out.bytesDown = len(b)
-	return &out, nil
+	return up, down, nil
 }
 
 func enrol(c *http.Client, url, code string) (domain.Enrolment, error) {

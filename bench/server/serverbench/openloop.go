@@ -511,21 +511,9 @@ func (d *olDevice) held(r *slimReply) {
 }
 
 func doSyncSlim(c *http.Client, url, cred string, req protocol.Request) (*slimReply, error) {
-	body, _ := json.Marshal(req)
-	hr, _ := http.NewRequest("POST", url+"/v1/sync", bytes.NewReader(body))
-	hr.Header.Set("Authorization", "Bearer "+cred)
-	hr.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(hr)
+	_, b, err := postSync(c, url, cred, req)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("sync: %d %s", resp.StatusCode, b)
 	}
 	var out slimReply
 	return &out, json.Unmarshal(b, &out)
