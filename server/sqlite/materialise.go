@@ -26,22 +26,15 @@ type dirtyRecord struct {
 }
 
 type pendingRecords struct {
-	recs  map[syncengine.RecordID]dirtyRecord
-	order []syncengine.RecordID // first-stored order: deterministic writes
-	links [][]any               // changeset_records rows (seq, record id)
+	recs  lastStates[dirtyRecord]
+	links [][]any // changeset_records rows (seq, record id)
 }
 
 // storeRecord writes rec's row now, or keeps it for flushRecords while the
 // request's changesets are being applied.
 func (a *applier) storeRecord(d dirtyRecord) error {
 	if a.settleLater {
-		if a.dirty.recs == nil {
-			a.dirty.recs = map[syncengine.RecordID]dirtyRecord{}
-		}
-		if _, ok := a.dirty.recs[d.rec.ID]; !ok {
-			a.dirty.order = append(a.dirty.order, d.rec.ID)
-		}
-		a.dirty.recs[d.rec.ID] = d
+		a.dirty.recs.put(d.rec.ID, d)
 		a.dirty.links = append(a.dirty.links, []any{d.seq, string(d.rec.ID)})
 		return nil
 	}
@@ -77,8 +70,8 @@ func (a *applier) flushRecords() error {
 	if err := insertRows(a.ctx, a.tx, `INSERT INTO changeset_records (seq, record_id) VALUES `, "", p.links); err != nil {
 		return err
 	}
-	for _, id := range p.order {
-		if err := a.upsertRecord(p.recs[id]); err != nil {
+	for _, d := range p.recs.values() {
+		if err := a.upsertRecord(d); err != nil {
 			return err
 		}
 	}

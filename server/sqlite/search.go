@@ -40,8 +40,7 @@ func checkFTS5(ctx context.Context, db *sql.DB) error {
 // often edits the same encounter again) is indexed once, in its last
 // state, instead of once per changeset.
 type searchQueue struct {
-	recs  map[syncengine.RecordID]*syncengine.Record
-	order []syncengine.RecordID // first-stored order, so flushes are deterministic
+	recs lastStates[*syncengine.Record]
 	// scrub: something was erased, so the index must lose every deleted
 	// entry before the transaction commits (see flushSearch).
 	scrub bool
@@ -51,13 +50,7 @@ func (q *searchQueue) add(rec *syncengine.Record) {
 	if domain.SearchFields(rec.Type) == nil {
 		return
 	}
-	if q.recs == nil {
-		q.recs = map[syncengine.RecordID]*syncengine.Record{}
-	}
-	if _, ok := q.recs[rec.ID]; !ok {
-		q.order = append(q.order, rec.ID)
-	}
-	q.recs[rec.ID] = rec
+	q.recs.put(rec.ID, rec)
 }
 
 func (q *searchQueue) reset() { *q = searchQueue{} }
@@ -75,8 +68,8 @@ func (tx *Tx) erased() {
 // latest state) and empties from: group commit gathers each sync's queue
 // into the batch's (group.go). Everything the queue carries must move.
 func (q *searchQueue) takeFrom(from *searchQueue) {
-	for _, id := range from.order {
-		q.add(from.recs[id])
+	for _, rec := range from.recs.values() {
+		q.add(rec)
 	}
 	// An erasure in one grouped sync obliges the batch's flush to clean
 	// the index, or its words would outlive it in the segments.
@@ -99,11 +92,7 @@ func (q *searchQueue) takeFrom(from *searchQueue) {
 func (tx *Tx) flushSearch(ctx context.Context) error {
 	q := tx.search
 	tx.search.reset()
-	recs := make([]*syncengine.Record, len(q.order))
-	for i, id := range q.order {
-		recs[i] = q.recs[id]
-	}
-	if err := indexRecords(ctx, tx, recs); err != nil {
+	if err := indexRecords(ctx, tx, q.recs.values()); err != nil {
 		return fmt.Errorf("search index: %w", err)
 	}
 	if q.scrub {

@@ -1,0 +1,31 @@
+package sqlite
+
+import "github.com/joinedup/joinedup/syncengine"
+
+// lastStates keeps, per record, the last value put for it, in the order
+// records were first put: what a transaction defers until the end of its
+// changesets (the search queue, the records materialised once per request)
+// is written once per record, in its last state, in a deterministic order.
+type lastStates[V any] struct {
+	m     map[syncengine.RecordID]V
+	order []syncengine.RecordID
+}
+
+func (l *lastStates[V]) put(id syncengine.RecordID, v V) {
+	if l.m == nil {
+		l.m = map[syncengine.RecordID]V{}
+	}
+	if _, ok := l.m[id]; !ok {
+		l.order = append(l.order, id)
+	}
+	l.m[id] = v
+}
+
+// values are the last values, in first-put order.
+func (l *lastStates[V]) values() []V {
+	out := make([]V, len(l.order))
+	for i, id := range l.order {
+		out[i] = l.m[id]
+	}
+	return out
+}
