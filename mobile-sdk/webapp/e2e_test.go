@@ -7,7 +7,6 @@ package webapp_test
 // missing. Screenshots at 360 px go to artifacts/screenshots/webapp/*.png.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -18,13 +17,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/joinedup/joinedup/fixtures/serverproc"
 
 	"github.com/chromedp/cdproto/network"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
@@ -125,46 +125,13 @@ func setup(t *testing.T, serverEnv ...string) *env {
 // environment (a later value of a name wins).
 func startServer(t *testing.T, bin, engine string, env ...string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "joinedup"), "-addr", "127.0.0.1:0", "-bcrypt-cost", "4", "-log-level", "warn")
-	cmd.Env = append(append(os.Environ(), "DATA_DIR="+t.TempDir(), "WEBAPP_DIR="+engine), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+	base, stop, err := serverproc.Start(filepath.Join(bin, "joinedup"), []string{"-addr", "127.0.0.1:0", "-bcrypt-cost", "4", "-log-level", "warn"},
+		append([]string{"DATA_DIR=" + t.TempDir(), "WEBAPP_DIR=" + engine}, env...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	urlRe := regexp.MustCompile(`Portal:\s+(http://\S+?)/?$`)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := urlRe.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- strings.TrimSuffix(m[1], "/portal"):
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case u := <-found:
-		return u
-	case <-time.After(90 * time.Second):
-		t.Fatal("server did not print its address")
-	}
-	return ""
+	t.Cleanup(stop)
+	return base
 }
 
 // admin calls the admin API as the demo team's supervisor.

@@ -111,6 +111,7 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 // flushes its pending terms into a segment of their own.
 func indexRecords(ctx context.Context, tx *Tx, recs []*syncengine.Record) error {
 	type row struct {
+		id     string
 		rowid  int64
 		digest []byte
 	}
@@ -128,22 +129,13 @@ func indexRecords(ctx context.Context, tx *Tx, recs []*syncengine.Record) error 
 		return err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT record_id, rowid, digest FROM search_rows WHERE record_id IN (SELECT value FROM json_each(?))`, string(list))
+	found, err := collect(rows, err, func(r *sql.Rows) (x row, err error) { return x, r.Scan(&x.id, &x.rowid, &x.digest) })
 	if err != nil {
 		return err
 	}
-	have := map[string]row{}
-	for rows.Next() {
-		var id string
-		var r row
-		if err := rows.Scan(&id, &r.rowid, &r.digest); err != nil {
-			rows.Close()
-			return err
-		}
-		have[id] = r
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+	have := make(map[string]row, len(found))
+	for _, r := range found {
+		have[r.id] = r
 	}
 	for _, rec := range recs {
 		if domain.SearchFields(rec.Type) == nil {

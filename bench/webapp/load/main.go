@@ -22,17 +22,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/joinedup/joinedup/fixtures/serverproc"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -209,45 +207,11 @@ func startServer(bin, engine string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-bcrypt-cost", "4", "-log-level", "warn")
-	cmd.Env = append(os.Environ(), "DATA_DIR="+data, "WEBAPP_DIR="+engine)
-	cmd.Stderr = os.Stderr
-	pipe, err := cmd.StdoutPipe()
+	base, stop, err := serverproc.Start(bin, []string{"-addr", "127.0.0.1:0", "-bcrypt-cost", "4", "-log-level", "warn"},
+		[]string{"DATA_DIR=" + data, "WEBAPP_DIR=" + engine})
 	if err != nil {
-		return "", nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
 		os.RemoveAll(data)
+		return "", nil, err
 	}
-	urlRe := regexp.MustCompile(`Portal:\s+(http://\S+?)/?$`)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			if m := urlRe.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- strings.TrimSuffix(m[1], "/portal"):
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case u := <-found:
-		return u, stop, nil
-	case <-time.After(90 * time.Second):
-		stop()
-		return "", nil, fmt.Errorf("the server did not print its address")
-	}
+	return base, func() { stop(); os.RemoveAll(data) }, nil
 }
