@@ -173,11 +173,9 @@ func mergeGroup(profiles []*syncengine.Record, id string) (kept string, group []
 		held[string(r.ID)] = true
 	}
 	next := map[string]string{}
-	children := map[string][]string{}
 	for _, r := range profiles {
 		if to := syncengine.MergedInto(r); held[to] {
 			next[string(r.ID)] = to
-			children[to] = append(children[to], string(r.ID))
 		}
 	}
 	kept = id
@@ -185,16 +183,7 @@ func mergeGroup(profiles []*syncengine.Record, id string) (kept string, group []
 		kept = next[kept]
 		seen[kept] = true
 	}
-	group = []string{kept}
-	seen := map[string]bool{kept: true}
-	for i := 0; i < len(group); i++ {
-		for _, ch := range children[group[i]] {
-			if !seen[ch] {
-				seen[ch] = true
-				group = append(group, ch)
-			}
-		}
-	}
+	group = append([]string{kept}, syncengine.MergedFrom(profiles, kept)...)
 	return kept, group
 }
 

@@ -20,6 +20,32 @@ func MergedInto(r *Record) string {
 	return r.String("merged_into")
 }
 
+// MergedFrom lists the profiles among profiles merged into id, directly or
+// through a chain (A into B, then B into C: both for C), nearest first. A
+// phone offline during a merge may still write about a merged profile, so
+// the kept profile's chronology holds theirs too (the portal's and the
+// phone's).
+func MergedFrom(profiles []*Record, id string) []string {
+	children := map[string][]string{}
+	for _, r := range profiles {
+		if to := MergedInto(r); to != "" {
+			children[to] = append(children[to], string(r.ID))
+		}
+	}
+	var out []string
+	seen := map[string]bool{id: true}
+	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
+		for _, ch := range children[queue[0]] {
+			if !seen[ch] {
+				seen[ch] = true
+				out = append(out, ch)
+				queue = append(queue, ch)
+			}
+		}
+	}
+	return out
+}
+
 // foldName is a name as the duplicate check compares it: lower case,
 // letters and digits only ("Zoe-Lee " and "zoe lee" are the same; an accent
 // is one letter's difference, which similarNames allows).

@@ -264,24 +264,7 @@ func (p *Portal) mergedInto(c *fiber.Ctx, id string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	children := map[string][]string{}
-	for _, r := range all {
-		if to := domain.MergedInto(r); to != "" {
-			children[to] = append(children[to], string(r.ID))
-		}
-	}
-	var out []string
-	seen := map[string]bool{id: true}
-	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
-		for _, ch := range children[queue[0]] {
-			if !seen[ch] {
-				seen[ch] = true
-				out = append(out, ch)
-				queue = append(queue, ch)
-			}
-		}
-	}
-	return out, nil
+	return syncengine.MergedFrom(all, id), nil
 }
 
 // keptProfile is the profile a merged one finally lives on: the end of its
