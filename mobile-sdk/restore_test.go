@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/fixtures/serverproc"
+
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -32,15 +34,7 @@ func bootServer(t *testing.T, bin, dataDir string, port int) (stop func()) {
 			return
 		}
 		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		serverproc.Stop(cmd, syscall.SIGTERM)
 	}
 	t.Cleanup(stop)
 	deadline := time.Now().Add(60 * time.Second)

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/fixtures/serverproc"
+
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -100,16 +102,7 @@ func runServer(t *testing.T, args []string, env ...string) <-chan string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
+	t.Cleanup(func() { serverproc.Stop(cmd, os.Interrupt) })
 	lines := make(chan string, 256)
 	go func() {
 		sc := bufio.NewScanner(out)
