@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 
 	"github.com/joinedup/joinedup/server/domain"
 )
@@ -34,3 +36,71 @@ func CheckpointNow(db *DB) { db.checkpointPassive(context.Background()) }
 
 // AuthCacheHits counts authentications answered from the cache.
 func AuthCacheHits(db *DB) int64 { return db.auth.hits.Load() }
+
+// ReferencePull is the incremental pull as it was before the team feeds
+// (pullfeed.go): every changeset after the cursor read from the log for
+// this device alone, own ones left out by the query. Tests compare a sync's
+// answer with it.
+func ReferencePull(db *DB, person domain.Person, replica string, after int64, budget int) (bodies [][]byte, sent []string, last int64, more bool, err error) {
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	defer tx.Rollback()
+	scope, err := scopeOf(ctx, tx, person)
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	pos, err := readPositions(ctx, tx, after, "")
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	now := max(pos.now, pos.compacted)
+	filter, fargs := scopeFilter(scope)
+	rows, err := tx.QueryContext(ctx, incrementalPullSQL(filter), incrementalPullArgs(fargs, after, replica)...)
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	defer rows.Close()
+	size := 0
+	last = after
+	for rows.Next() {
+		var seq int64
+		var body []byte
+		var crc sql.NullInt64
+		var total int
+		var mine, author string
+		if err := rows.Scan(&seq, &body, &crc, &total, &mine, &author); err != nil {
+			return nil, nil, 0, false, err
+		}
+		if ids := strings.Fields(mine); len(ids) < total {
+			if body, err = restrictBody(body, ids); err != nil {
+				return nil, nil, 0, false, err
+			}
+		}
+		if len(bodies) > 0 && size+len(body) > budget {
+			more = true
+			break
+		}
+		bodies = append(bodies, body)
+		size += len(body)
+		sent = append(sent, strings.Fields(mine)...)
+		last = seq
+	}
+	if !more {
+		last = now
+	}
+	return bodies, sent, last, more, rows.Err()
+}
+
+// FeedRows counts the changesets the team feeds hold (pullfeed.go).
+func FeedRows(db *DB) int {
+	db.feeds.mu.Lock()
+	defer db.feeds.mu.Unlock()
+	n := 0
+	for _, t := range db.feeds.m {
+		n += len(t.rows)
+	}
+	return n
+}

@@ -106,54 +106,14 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if cur.snapshot {
 		return pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res)
 	}
-	// Each changeset comes with the records it touches that are in scope and
-	// how many it touches in all: one that also touches records outside the
-	// scope (a supervisor of two teams, the server replica) is sent restricted
-	// to the device's records, never whole.
-	rows, err := tx.QueryContext(ctx, incrementalPullSQL(filter), incrementalPullArgs(fargs, cur.seq, req.Device.ReplicaID)...)
+	last, damaged, err := pullChanges(ctx, tx, req, scope, cur.seq, pos, now, budget, filter, fargs, res)
 	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	size := 0
-	last := cur.seq
-	damaged := int64(0)
-	for rows.Next() {
-		var seq int64
-		var body []byte
-		var crc sql.NullInt64
-		var total int
-		var mine string
-		if err := rows.Scan(&seq, &body, &crc, &total, &mine); err != nil {
-			return err
-		}
-		if !sound(body, crc) {
-			damaged = seq
-			break
-		}
-		if ids := strings.Fields(mine); len(ids) < total {
-			if body, err = restrictBody(body, ids); err != nil {
-				damaged = seq
-				break
-			}
-		}
-		if len(res.Changesets) > 0 && size+len(body) > budget {
-			res.More = true
-			break
-		}
-		res.Changesets = append(res.Changesets, body)
-		size += len(body)
-		res.SentRecords = append(res.SentRecords, strings.Fields(mine)...)
-		last = seq
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	if damaged > 0 {
 		// The history has a hole the device must not step over: it is sent
 		// the records changed since its cursor whole instead (they hold every
 		// change, the damaged one's too), as when records enter its scope.
-		rows.Close()
 		tx.db.markDamaged("changeset", fmt.Sprint(damaged))
 		res.Changesets, res.More = nil, false
 		cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
@@ -165,6 +125,123 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.seq, Total: now - cur.seq}
 	res.Cursor = cursor{gen: gen, tag: tag, seq: last}.String()
 	return nil
+}
+
+// pullChanges adds to res the changesets after the cursor (after) that
+// touch records in the scope, up to the page budget, and returns the
+// position of the last one sent. damaged > 0 is a stored changeset that
+// failed its checksum: nothing from the log may be sent past it.
+//
+// Each changeset comes with the records it touches that are in scope and
+// how many it touches in all: one that also touches records outside the
+// scope (a supervisor of two teams, the server replica) is sent restricted
+// to the device's records, never whole. A one-team scope takes what its
+// team's feed holds (pullfeed.go) from memory and reads from the log only
+// what is newer, every author's, and leaves that for the feed.
+func pullChanges(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scope, after int64, pos positions, now int64,
+	budget int, filter string, fargs []any, res *domain.SyncResult) (last, damaged int64, err error) {
+	pg := changesPage{budget: budget, own: req.Device.ReplicaID, after: after, last: after, res: res}
+	team := feedTeam(scope, pos)
+	from := after
+	if team != "" {
+		if v, ok := tx.db.feeds.view(team, pos.gen, pos.logVersion, after); ok && v.high <= now {
+			for _, r := range v.rows {
+				if !pg.add(r) {
+					return pg.last, 0, nil
+				}
+			}
+			from = v.high
+		}
+	}
+	if from >= now {
+		return pg.last, 0, nil
+	}
+	fill, replica := team != "", req.Device.ReplicaID
+	if fill {
+		replica = "" // every author's, for the feed
+	}
+	rows, err := tx.QueryContext(ctx, incrementalPullSQL(filter), incrementalPullArgs(fargs, from, replica)...)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	var read []feedRow
+	to := now
+	for rows.Next() {
+		var r feedRow
+		var crc sql.NullInt64
+		var total int
+		var mine string
+		if err := rows.Scan(&r.seq, &r.body, &crc, &total, &mine, &r.replica); err != nil {
+			return 0, 0, err
+		}
+		// A changeset read only for the feed (the device's own, or one it
+		// already has) never sends the device to a snapshot: the feed just
+		// does not take this read.
+		forFeed := r.replica == pg.own || r.seq <= after
+		if !sound(r.body, crc) {
+			if forFeed {
+				fill = false
+				continue
+			}
+			return pg.last, r.seq, nil
+		}
+		if r.mine = strings.Fields(mine); len(r.mine) < total {
+			if r.body, err = restrictBody(r.body, r.mine); err != nil {
+				if forFeed {
+					fill = false
+					continue
+				}
+				return pg.last, r.seq, nil
+			}
+		}
+		read = append(read, r)
+		if !pg.add(r) {
+			to = r.seq
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	if fill {
+		tx.fills = append(tx.fills, feedFill{team: team, gen: pos.gen, version: pos.logVersion, from: from, to: to, rows: read})
+	}
+	return pg.last, 0, nil
+}
+
+// feedTeam is the team whose feed serves scope's pulls: one team's phones
+// (workers, a supervisor of one team). Other scopes read the log.
+func feedTeam(scope domain.Scope, pos positions) string {
+	if scope.All || scope.Practitioner() || len(scope.Teams) != 1 || pos.logVersion == "" {
+		return ""
+	}
+	return scope.Teams[0]
+}
+
+// changesPage is an incremental pull's page as it fills.
+type changesPage struct {
+	budget, size int
+	own          string // the device's replica: its own changesets are not sent back
+	after, last  int64
+	res          *domain.SyncResult
+}
+
+// add sends r if it is for the device and fits, and reports false once the
+// page is full (res.More).
+func (p *changesPage) add(r feedRow) bool {
+	if r.seq <= p.after || r.replica == p.own {
+		return true
+	}
+	if len(p.res.Changesets) > 0 && p.size+len(r.body) > p.budget {
+		p.res.More = true
+		return false
+	}
+	p.res.Changesets = append(p.res.Changesets, r.body)
+	p.size += len(r.body)
+	p.res.SentRecords = append(p.res.SentRecords, r.mine...)
+	p.last = r.seq
+	return true
 }
 
 // fieldSubset reports whether a whole-scope snapshot for scope may be the
@@ -184,6 +261,9 @@ type positions struct {
 	directory int64  // the service directory's version
 	moves     bool   // scope events after the cursor exist (see scopeMoves)
 	unpurged  bool   // the device has purge notices it has not confirmed (syncPurges)
+	// logVersion is the log_version migration's counter: the team feeds
+	// (pullfeed.go) read at another one are not used.
+	logVersion string
 }
 
 func readPositions(ctx context.Context, tx *Tx, after int64, device string) (positions, error) {
@@ -195,8 +275,9 @@ func readPositions(ctx context.Context, tx *Tx, after int64, device string) (pos
 			(SELECT value FROM meta WHERE key = ?),
 			(SELECT version FROM directory_version WHERE one = 1),
 			EXISTS (SELECT 1 FROM scope_events WHERE seq > ?),
-			EXISTS (SELECT 1 FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL)`,
-		metaCompactedThrough, metaGeneration, after, device).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged)
+			EXISTS (SELECT 1 FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL),
+			COALESCE((SELECT value FROM meta WHERE key = 'log_version'), '')`,
+		metaCompactedThrough, metaGeneration, after, device).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged, &p.logVersion)
 	if err != nil {
 		return p, fmt.Errorf("read positions: %w", err)
 	}
@@ -295,7 +376,7 @@ func rosterArgs(teams []string) []any {
 // see that, instead of copying every changeset's body through a second sort.
 // pull_plan_test.go holds it to that.
 func incrementalPullSQL(filter string) string {
-	return `SELECT c.seq, c.body, c.crc, (SELECT COUNT(*) FROM changeset_records t WHERE t.seq = c.seq) AS total, m.mine
+	return `SELECT c.seq, c.body, c.crc, (SELECT COUNT(*) FROM changeset_records t WHERE t.seq = c.seq) AS total, m.mine, c.replica_id
 		FROM (SELECT cr.seq, group_concat(cr.record_id, ' ') AS mine
 			FROM records r CROSS JOIN changeset_records cr
 			WHERE ` + filter + ` AND r.updated_seq > ? AND cr.record_id = r.id AND cr.seq > ?

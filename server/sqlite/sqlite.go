@@ -92,6 +92,10 @@ type DB struct {
 	// states keeps decoded record states by their stored bytes, so a push
 	// to a long-edited note does not decode it again (see loadRecord).
 	states *syncengine.StateCache
+
+	// feeds keeps each team's recent changesets for its phones' pulls
+	// (pullfeed.go).
+	feeds pullFeeds
 }
 
 // NewDB returns an unopened DB for path.
@@ -275,6 +279,9 @@ type Tx struct {
 	// search holds the records stored since the last flushSearch, each in
 	// its latest state (search.go): indexed once before commit.
 	search searchQueue
+	// fills are the pulls' reads of the log for the team feeds, taken by
+	// the feeds once the transaction has committed (pullfeed.go, group.go).
+	fills []feedFill
 }
 
 // Commit commits and gives the write connection to the next in line.
