@@ -83,7 +83,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if err := pullDirectory(ctx, tx, pos.directory, req.DirectoryVersion, res); err != nil {
 		return err
 	}
-	if err := pullRoster(ctx, tx, scope, req.RosterVersion, res); err != nil {
+	if err := pullRoster(ctx, tx, scope, pos.roster, req.RosterVersion, res); err != nil {
 		return err
 	}
 	filter, fargs := scopeFilter(scope)
@@ -264,6 +264,7 @@ type positions struct {
 	// logVersion is the log_version migration's counter: the team feeds
 	// (pullfeed.go) read at another one are not used.
 	logVersion string
+	roster     int64 // the rosters' version (migration 0205)
 }
 
 func readPositions(ctx context.Context, tx *Tx, after int64, device string) (positions, error) {
@@ -276,8 +277,9 @@ func readPositions(ctx context.Context, tx *Tx, after int64, device string) (pos
 			(SELECT version FROM directory_version WHERE one = 1),
 			EXISTS (SELECT 1 FROM scope_events WHERE seq > ?),
 			EXISTS (SELECT 1 FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL),
-			COALESCE((SELECT value FROM meta WHERE key = 'log_version'), '')`,
-		metaCompactedThrough, metaGeneration, after, device).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged, &p.logVersion)
+			COALESCE((SELECT value FROM meta WHERE key = 'log_version'), ''),
+			(SELECT version FROM roster_version WHERE one = 1)`,
+		metaCompactedThrough, metaGeneration, after, device).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged, &p.logVersion, &p.roster)
 	if err != nil {
 		return p, fmt.Errorf("read positions: %w", err)
 	}
@@ -307,14 +309,11 @@ func pullDirectory(ctx context.Context, tx *Tx, v int64, have string, res *domai
 }
 
 // pullRoster adds the device's teams' roster to res when the device's copy
-// (version have) is not the current one; an idle sync reads one row. The
-// teams are the device's scope, read from its person, never from the
-// request: a phone can only ever learn its own teams' people.
-func pullRoster(ctx context.Context, tx *Tx, scope domain.Scope, have string, res *domain.SyncResult) error {
-	var counter int64
-	if err := tx.QueryRowContext(ctx, `SELECT version FROM roster_version WHERE one = 1`).Scan(&counter); err != nil {
-		return fmt.Errorf("roster version: %w", err)
-	}
+// (version have) is not the current one (counter, read with the pull's
+// positions); an idle sync reads nothing more. The teams are the device's
+// scope, read from its person, never from the request: a phone can only
+// ever learn its own teams' people.
+func pullRoster(ctx context.Context, tx *Tx, scope domain.Scope, counter int64, have string, res *domain.SyncResult) error {
 	version := domain.RosterVersion(counter, scope)
 	if version == have {
 		return nil

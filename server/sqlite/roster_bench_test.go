@@ -70,7 +70,11 @@ func BenchmarkRosterShareOfIdleSync(b *testing.B) {
 				return nil
 			}
 			var r domain.SyncResult
-			return pullRoster(ctx, tx, scope, have, &r)
+			var counter int64 // read with the pull's positions in a sync
+			if err := tx.QueryRowContext(ctx, `SELECT version FROM roster_version WHERE one = 1`).Scan(&counter); err != nil {
+				return err
+			}
+			return pullRoster(ctx, tx, scope, counter, have, &r)
 		}))
 		return time.Since(t0)
 	}

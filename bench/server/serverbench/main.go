@@ -76,6 +76,7 @@ func main() {
 	olStep := flag.Duration("olstep", 5*time.Second, "time at each offered rate of the openloop ladder")
 	olStart := flag.Int("olstart", 200, "first offered rate (syncs/s) of the openloop ladder; each next is 1.25x")
 	olMax := flag.Int("olmax", 6000, "highest offered rate of the openloop ladder")
+	olForm := flag.String("olform", "binary", "body form of the openloop syncs: binary (the SDK's envelope) or json (changesets in base64)")
 	teamSizes := flag.String("teamsizes", "2000,20000,60000", "team records for the firstsync curve (the first is the baseline)")
 	orgSizes := flag.String("orgsizes", "0,1000,10000,100000", "other-team changesets for the orgsize curve (the first is the baseline)")
 	histories := flag.String("histories", "1,10,52", "weeks of team history for the fieldsync curve (the first is the baseline)")
@@ -92,6 +93,10 @@ func main() {
 	srvMem := flag.String("servermemprofile", "", "write an allocation profile of the server process (openloop, notecurve, week) to this file")
 	flag.Parse()
 	serverProfile, serverMemProfile = *srvProf, *srvMem
+	if *olForm != "binary" && *olForm != "json" {
+		check(fmt.Errorf("-olform %q: want binary or json", *olForm))
+	}
+	olJSON = *olForm == "json"
 	if *memprofile != "" {
 		defer func() {
 			f, err := os.Create(*memprofile)

@@ -135,7 +135,7 @@ type olDevice struct {
 	roster atomic.Value // string: the team roster version held, as a phone (mobile-sdk/sync.go) sends it
 	busy   atomic.Bool
 	next   atomic.Int64 // index of the next prepared changeset
-	pushes []string     // prepared changesets, base64
+	pushes [][]byte     // prepared changesets
 }
 
 func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, startRate, maxRate int) error {
@@ -182,8 +182,12 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 	if err != nil {
 		return err
 	}
-	fmt.Printf("openloop: %d devices of %d teams, server in its own process (pid %d); each sync pushes one changeset with probability %.2f and pulls the team's news\n",
-		n, teams, srv.cmd.Process.Pid, pushFrac)
+	form := "binary bodies, as the SDK sends"
+	if olJSON {
+		form = "JSON bodies (-olform json)"
+	}
+	fmt.Printf("openloop: %d devices of %d teams, server in its own process (pid %d); each sync pushes one changeset with probability %.2f and pulls the team's news; %s\n",
+		n, teams, srv.cmd.Process.Pid, pushFrac, form)
 	if g := os.Getenv("SERVERBENCH_GROUP_MAX"); g != "" {
 		fmt.Printf("  group commit: at most %s syncs per transaction (SERVERBENCH_GROUP_MAX)\n", g)
 	}
@@ -194,13 +198,23 @@ func openloop(dir string, n, teams int, pushFrac float64, step time.Duration, st
 	syncOnce := func(d *olDevice, push bool) error {
 		req := protocol.Request{Cursor: d.cursor.Load().(string), DirectoryVersion: d.dir.Load().(string),
 			RosterVersion: d.roster.Load().(string)}
+		var frames [][]byte
 		if push {
 			k := d.next.Add(1) - 1
 			if int(k) < len(d.pushes) {
-				req.Changesets = []string{d.pushes[k]}
+				frames = [][]byte{d.pushes[k]}
 			}
 		}
-		r, err := doSyncSlim(c, srv.url, d.cred, req)
+		var r *slimReply
+		var err error
+		if olJSON {
+			for _, f := range frames {
+				req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(f))
+			}
+			r, err = doSyncSlim(c, srv.url, d.cred, req)
+		} else {
+			r, err = doSyncBinary(c, srv.url, d.cred, req, frames)
+		}
 		if err != nil {
 			return err
 		}
@@ -412,7 +426,7 @@ func prepareDevice(c *http.Client, url, code, person string, k int) (*olDevice, 
 		if err != nil {
 			return nil, err
 		}
-		d.pushes = append(d.pushes, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
+		d.pushes = append(d.pushes, syncengine.EncodeChangeset(cs))
 	}
 	return d, nil
 }
@@ -508,6 +522,50 @@ func (d *olDevice) held(r *slimReply) {
 	if r.Roster != nil {
 		d.roster.Store(r.Roster.Version)
 	}
+}
+
+// olJSON: the openloop devices sync with JSON bodies (changesets in
+// base64) instead of the binary envelope the SDK uses (mobile-sdk/sync.go).
+var olJSON bool
+
+// doSyncBinary is one sync in the binary envelope, as a phone makes it:
+// the request header, then the pushed changesets as frames.
+func doSyncBinary(c *http.Client, url, cred string, req protocol.Request, frames [][]byte) (*slimReply, error) {
+	body, err := protocol.Encode(req, frames)
+	if err != nil {
+		return nil, err
+	}
+	hr, _ := http.NewRequest("POST", url+"/v1/sync", bytes.NewReader(body))
+	hr.Header.Set("Authorization", "Bearer "+cred)
+	hr.Header.Set("Content-Type", protocol.ContentType)
+	resp, err := c.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("sync: %d %s", resp.StatusCode, b)
+	}
+	var hdr protocol.Response
+	if _, err := protocol.Decode(b, &hdr, 2); err != nil {
+		return nil, err
+	}
+	out := &slimReply{Results: hdr.Results, Cursor: hdr.Cursor}
+	if hdr.Directory != nil {
+		out.Directory = &struct {
+			Version string `json:"version"`
+		}{hdr.Directory.Version}
+	}
+	if hdr.Roster != nil {
+		out.Roster = &struct {
+			Version string `json:"version"`
+		}{hdr.Roster.Version}
+	}
+	return out, nil
 }
 
 func doSyncSlim(c *http.Client, url, cred string, req protocol.Request) (*slimReply, error) {
