@@ -323,3 +323,150 @@ func TestPullFeedNeverServesARolledBackPush(t *testing.T) {
 		})
 	}
 }
+
+// TestPullFeedHostileCursors: a phone of team_a forges its cursor (any log
+// position, another team's scope tag, another history) while the team's
+// feed is warm. What it receives is what reading the log for it alone
+// sends, or the refusal it always got; never a changeset of team_b.
+func TestPullFeedHostileCursors(t *testing.T) {
+	db := MustOpenDB(t)
+	mustOrg(t, db)
+	ctx := context.Background()
+	must(t, db.UpsertPerson(ctx, domain.Person{ID: "wb", Name: "Worker B", Role: domain.RoleWorker, TeamID: "team_b"}))
+	phones := groupPhones(t, db, 3) // team_a
+	b := groupPhones(t, db, 1)[0]
+	b.person, _ = db.Person(ctx, "wb")
+	// Team_a's phones write some history, take their snapshots, then
+	// write and pull on, which fills the feed from there: a forged cursor
+	// can point before the feed, into it, or past it.
+	cursors := make([]string, len(phones))
+	reps := make([]*syncengine.Replica, len(phones))
+	encs := make([]syncengine.RecordID, len(phones))
+	edit := func(i, k int) *syncengine.Changeset {
+		if reps[i] == nil {
+			reps[i], _ = phones[i].replica(t, db)
+		}
+		cs, err := reps[i].Edit(phones[i].person.ID, func(tx *syncengine.Txn) (err error) {
+			if encs[i] == "" {
+				if encs[i], err = tx.Create(syncengine.TypeEncounter); err != nil {
+					return err
+				}
+				if err := tx.Set(encs[i], "team_id", "team_a"); err != nil {
+					return err
+				}
+				if err := tx.Set(encs[i], "started_at", db.Now().Add(-time.Hour)); err != nil {
+					return err
+				}
+			}
+			return tx.Set(encs[i], "area", fmt.Sprintf("area %d", k))
+		})
+		must(t, err)
+		return cs
+	}
+	for k := range 2 {
+		for i, p := range phones {
+			p.push(t, db, []*syncengine.Changeset{edit(i, k)})
+		}
+	}
+	for i, p := range phones {
+		res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person})
+		must(t, err)
+		cursors[i] = res.Cursor
+	}
+	for k := 2; k < 5; k++ {
+		for i, p := range phones {
+			res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Cursor: cursors[i], Changesets: []*syncengine.Changeset{edit(i, k)}})
+			must(t, err)
+			cursors[i] = res.Cursor
+		}
+	}
+	if sqlite.FeedRows(db) == 0 {
+		t.Fatal("team_a's feed is empty after its phones pulled")
+	}
+	victim := phones[0]
+	own, _, _ := domain.ParseCursor(cursors[0])
+	var now int64
+	must(t, db.SQL().QueryRow(`SELECT MAX(seq) FROM changesets`).Scan(&now))
+	forge := func(f func(c *domain.Cursor)) string {
+		c := own
+		f(&c)
+		return c.String()
+	}
+	rb, _ := b.replica(t, db)
+	otherTag := domain.Scope{Role: domain.RoleWorker, PersonID: "wb", Teams: []string{"team_b"}}.Tag()
+	for _, tc := range []struct {
+		name     string
+		cursor   string
+		wantCode string
+		wantSnap bool // a snapshot of the phone's own scope instead
+	}{
+		{"from the start of the log", forge(func(c *domain.Cursor) { c.Seq = 0 }), "", false},
+		{"from the first changeset", forge(func(c *domain.Cursor) { c.Seq = 1 }), "", false},
+		{"from the middle", forge(func(c *domain.Cursor) { c.Seq = now / 2 }), "", false},
+		{"at the end", forge(func(c *domain.Cursor) { c.Seq = now }), "", false},
+		{"past the end", forge(func(c *domain.Cursor) { c.Seq = now + 1000 }), domain.ECURSORAHEAD, false},
+		{"another team's scope tag", forge(func(c *domain.Cursor) { c.Tag = otherTag; c.Seq = 1 }), "", true},
+		{"another history", forge(func(c *domain.Cursor) { c.Gen = "0123456789abcdef"; c.Seq = 1 }), domain.ECURSORAHEAD, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Team_b writes between the forged pulls too.
+			var enc syncengine.RecordID
+			cs, err := rb.Edit("wb", func(tx *syncengine.Txn) (err error) {
+				if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+					return err
+				}
+				for k, v := range map[string]any{"team_id": "team_b", "area": "market", "started_at": db.Now().Add(-time.Hour)} {
+					if err := tx.Set(enc, k, v); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			must(t, err)
+			b.push(t, db, []*syncengine.Changeset{cs})
+			for _, page := range []int{0, 300} {
+				res, err := db.Sync(ctx, domain.SyncRequest{Device: victim.dev, Person: victim.person, Cursor: tc.cursor, PageBytes: page})
+				if tc.wantCode != "" {
+					if code := syncengine.ErrorCode(err); code != tc.wantCode {
+						t.Fatalf("page %d: err %v, want %s", page, err, tc.wantCode)
+					}
+					continue
+				}
+				must(t, err)
+				for _, id := range res.SentRecords {
+					var team string
+					must(t, db.SQL().QueryRow(`SELECT team_id FROM records WHERE id = ?`, id).Scan(&team))
+					if team != "team_a" {
+						t.Fatalf("page %d: team_a's phone was sent %s of %s", page, id, team)
+					}
+				}
+				if tc.wantSnap {
+					if !res.Reset || len(res.Changesets) != 0 {
+						t.Fatalf("page %d: reset %v with %d changesets, want a snapshot of its own scope", page, res.Reset, len(res.Changesets))
+					}
+					continue
+				}
+				in, _, _ := domain.ParseCursor(tc.cursor)
+				budget := page
+				if budget == 0 {
+					budget = domain.DefaultPageBytes
+				}
+				bodies, sent, last, more, err := sqlite.ReferencePull(db, victim.person, victim.dev.ReplicaID, in.Seq, budget)
+				must(t, err)
+				out, _, _ := domain.ParseCursor(res.Cursor)
+				if len(bodies) != len(res.Changesets) || more != res.More || last != out.Seq {
+					t.Fatalf("page %d: %d changesets, more %v, cursor %d; the log says %d, %v, %d", page, len(res.Changesets), res.More, out.Seq, len(bodies), more, last)
+				}
+				for i := range bodies {
+					if !bytes.Equal(bodies[i], res.Changesets[i]) {
+						t.Fatalf("page %d: changeset %d differs from the log's", page, i)
+					}
+				}
+				slices.Sort(sent)
+				if got := slices.Sorted(slices.Values(res.SentRecords)); !slices.Equal(got, sent) {
+					t.Fatalf("page %d: read audit %v, the log says %v", page, got, sent)
+				}
+			}
+		})
+	}
+}
