@@ -74,9 +74,7 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		if err := syncPurges(ctx, tx, req, res); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seen = ?, last_sync_at = ?, last_cursor = ?, pending_reported = ? WHERE id = ?`,
-			tx.NowText(), tx.NowText(), cursorSeq(req.Cursor), req.Pending, req.Device.ID)
-		if err != nil {
+		if err := touchDevice(ctx, tx, req); err != nil {
 			return err
 		}
 		if len(res.Results) > 0 || len(res.Changesets) > 0 || len(res.Snapshots) > 0 {

@@ -24,6 +24,9 @@ const metaCompactedThrough = "compacted_through"
 func (db *DB) CompactLog(ctx context.Context, keep time.Duration) (domain.CompactResult, error) {
 	var res domain.CompactResult
 	err := db.update(ctx, func(tx *Tx) error {
+		if err := writeLateDevices(ctx, tx); err != nil {
+			return err
+		}
 		since := formatTime(tx.now.Add(-keep))
 		var horizon, max int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&max); err != nil {

@@ -152,10 +152,10 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 			tx.Rollback()
 			return false
 		}
-		fills := len(t.fills)
+		kept := t.kept.mark()
 		if errs[i] = j.fn(ctx, t); errs[i] != nil {
-			t.search.reset()          // its records are rolled back with it
-			t.fills = t.fills[:fills] // and what its pull read with them
+			t.search.reset()        // its records are rolled back with it
+			t.kept.rollbackTo(kept) // and what it learned with them
 			if _, err := t.ExecContext(ctx, `ROLLBACK TO sync`); err != nil {
 				// The fault took the whole transaction with it.
 				tx.Rollback()
@@ -193,7 +193,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 	}
 	db.noteWrite(nil)
 	db.committed()
-	db.feeds.apply(t.fills)
+	db.keep(&t.kept)
 	for i, j := range batch {
 		j.done <- db.noteWrite(errs[i])
 	}

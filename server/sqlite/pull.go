@@ -205,7 +205,7 @@ func pullChanges(ctx context.Context, tx *Tx, req domain.SyncRequest, scope doma
 		return 0, 0, err
 	}
 	if fill {
-		tx.fills = append(tx.fills, feedFill{team: team, gen: pos.gen, version: pos.logVersion, from: from, to: to, rows: read})
+		tx.kept.fills = append(tx.kept.fills, feedFill{team: team, gen: pos.gen, version: pos.logVersion, from: from, to: to, rows: read})
 	}
 	return pg.last, 0, nil
 }

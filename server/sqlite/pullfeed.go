@@ -20,7 +20,7 @@ import (
 // the pulls that read them.
 //
 // Only committed reads fill a feed: a pull records what it read in its
-// transaction (Tx.fills), and group.go hands them to the feeds after the
+// transaction (kept.go), and group.go hands them to the feeds after the
 // commit; a sync rolled back to its savepoint drops its own. Otherwise a
 // rolled-back push could be served later under a reused log position.
 type pullFeeds struct {

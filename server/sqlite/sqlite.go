@@ -94,8 +94,10 @@ type DB struct {
 	states *syncengine.StateCache
 
 	// feeds keeps each team's recent changesets for its phones' pulls
-	// (pullfeed.go).
+	// (pullfeed.go); seen, what each device's row last had written
+	// (kept.go).
 	feeds pullFeeds
+	seen  seenDevices
 }
 
 // NewDB returns an unopened DB for path.
@@ -279,9 +281,9 @@ type Tx struct {
 	// search holds the records stored since the last flushSearch, each in
 	// its latest state (search.go): indexed once before commit.
 	search searchQueue
-	// fills are the pulls' reads of the log for the team feeds, taken by
-	// the feeds once the transaction has committed (pullfeed.go, group.go).
-	fills []feedFill
+	// kept is what the store keeps in memory once the transaction has
+	// committed (kept.go).
+	kept kept
 }
 
 // Commit commits and gives the write connection to the next in line.
