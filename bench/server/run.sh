@@ -12,7 +12,8 @@
 #         fixed rising rates (open loop: latency from when each was due) by a
 #         server in its own process, until p99 reaches 250 ms; server CPU per
 #         sync from /proc; then a burst of every device at once; vs an idle
-#         GET /healthz round trip and a raw SQLite write, same run;
+#         GET /healthz round trip and a raw SQLite write, same run; the syncs
+#         use the SDK's binary envelope (serverbench -olform json: JSON);
 #   firstsync: a fresh worker device's snapshot of a team of TEAMSIZES
 #         (default 2000,20000,60000) 1 KB records: time per page vs the smallest;
 #         then fieldsync: a fresh phone's first sync after HISTORIES (default
