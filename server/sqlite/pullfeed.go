@@ -136,11 +136,12 @@ func (f *pullFeeds) add(t *teamFeed, rows []feedRow, high int64) {
 	t.high = high
 }
 
-// trim forgets t's oldest rows past feedTeamBytes, then other teams' feeds
-// past feedTotalBytes.
+// trim forgets t's oldest rows once past feedTeamBytes, down to three
+// quarters of it (the rows are copied when cut, so not at every fill), then
+// other teams' feeds past feedTotalBytes.
 func (f *pullFeeds) trim(team string, t *teamFeed) {
 	cut := 0
-	for cut < len(t.rows) && t.bytes > feedTeamBytes {
+	for cut < len(t.rows) && t.bytes > feedTeamBytes*3/4 && (cut > 0 || t.bytes > feedTeamBytes) {
 		n := feedRowBytes(t.rows[cut])
 		t.bytes -= n
 		f.bytes -= n
