@@ -145,6 +145,7 @@ func pullChanges(ctx context.Context, tx *Tx, req domain.SyncRequest, scope doma
 	from := after
 	if team != "" {
 		if v, ok := tx.db.feeds.view(team, pos.gen, pos.logVersion, after); ok && v.high <= now {
+			pg.hint = len(v.rows) + 4 // and a few newer ones, usually
 			for _, r := range v.rows {
 				if !pg.add(r) {
 					return pg.last, 0, nil
@@ -225,6 +226,7 @@ type changesPage struct {
 	own          string // the device's replica: its own changesets are not sent back
 	after, last  int64
 	res          *domain.SyncResult
+	hint         int // how many changesets the page may hold (allocation only)
 }
 
 // add sends r if it is for the device and fits, and reports false once the
@@ -236,6 +238,10 @@ func (p *changesPage) add(r feedRow) bool {
 	if len(p.res.Changesets) > 0 && p.size+len(r.body) > p.budget {
 		p.res.More = true
 		return false
+	}
+	if p.res.Changesets == nil && p.hint > 0 {
+		p.res.Changesets = make([][]byte, 0, p.hint)
+		p.res.SentRecords = append(make([]string, 0, len(p.res.SentRecords)+p.hint*len(r.mine)), p.res.SentRecords...)
 	}
 	p.res.Changesets = append(p.res.Changesets, r.body)
 	p.size += len(r.body)
