@@ -20,6 +20,12 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 			return err
 		}
 	}
+	return appendAuditJSON(ctx, tx, e, detail)
+}
+
+// appendAuditJSON is appendAudit with the entry's detail already encoded
+// (e.Detail is not read).
+func appendAuditJSON(ctx context.Context, tx *Tx, e domain.AuditEntry, detail []byte) error {
 	at := tx.now
 	if !e.At.IsZero() {
 		at = e.At
