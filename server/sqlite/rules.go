@@ -248,7 +248,13 @@ func (w *intentWriter) storeEdits() error {
 			rank[e.Record] = i
 		}
 	}
-	slices.SortStableFunc(w.a.changes[from:], func(x, y domain.Change) int { return rank[x.After.ID] - rank[y.After.ID] })
+	stored := w.a.changes[from:]
+	for _, c := range stored {
+		if _, ok := rank[c.After.ID]; !ok {
+			return nil // a record no edit named (moved with a young person): left in the store's order
+		}
+	}
+	slices.SortStableFunc(stored, func(x, y domain.Change) int { return rank[x.After.ID] - rank[y.After.ID] })
 	return nil
 }
 
