@@ -114,21 +114,18 @@ func encounterNames(t *testing.T, db *sqlite.DB) map[string]string {
 	t.Helper()
 	rows, err := db.SQL().Query(`SELECT id FROM records WHERE type = 'encounter'`)
 	must(t, err)
-	var ids []string
+	defer rows.Close()
+	out := map[string]string{}
 	for rows.Next() {
 		var id string
 		must(t, rows.Scan(&id))
-		ids = append(ids, id)
-	}
-	rows.Close()
-	out := map[string]string{}
-	for _, id := range ids {
 		rec, err := db.RecordState(context.Background(), id)
 		must(t, err)
 		if name, ok := strings.CutPrefix(rec.String("note"), "met "); ok {
 			out[id] = name
 		}
 	}
+	must(t, rows.Err())
 	return out
 }
 
