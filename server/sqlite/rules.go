@@ -109,8 +109,7 @@ func (w *intentWriter) lookPending(changes []domain.Change) error {
 	if err != nil {
 		return err
 	}
-	rows, err := w.a.tx.QueryContext(w.a.ctx, `SELECT DISTINCT record_id FROM push_outbox
-		WHERE state = 'pending' AND record_id IN (SELECT value FROM json_each(?))`, string(list))
+	rows, err := w.a.tx.QueryContext(w.a.ctx, pendingRecordsSQL, string(list))
 	found, err := collect(rows, err, func(r *sql.Rows) (id string, err error) { return id, r.Scan(&id) })
 	if err != nil {
 		return err
@@ -123,6 +122,23 @@ func (w *intentWriter) lookPending(changes []domain.Change) error {
 
 var _ domain.IntentWriter = (*intentWriter)(nil)
 
+// The settle's two outbox statements, each given a JSON list. Both reach
+// the outbox through push_outbox_record (TestSettleOutboxPlans): a scan of
+// the outbox would grow with every notification ever kept.
+const (
+	// pendingRecordsSQL: which of the listed record ids have pending notifications.
+	pendingRecordsSQL = `SELECT DISTINCT record_id FROM push_outbox
+		WHERE state = 'pending' AND record_id IN (SELECT value FROM json_each(?))`
+	// cancelPendingSQL cancels the pending notifications of each listed
+	// [record id, kind] pair (kind "": every kind). Driven by the list, a
+	// record's pending rows found by index; a correlated scan of the list
+	// per row would grow with both.
+	cancelPendingSQL = `UPDATE push_outbox SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
+		WHERE id IN (SELECT o.id FROM json_each(?) c JOIN push_outbox o
+			ON o.record_id = json_extract(c.value, '$[0]') AND o.state = 'pending'
+			WHERE json_extract(c.value, '$[1]') IN ('', o.kind))`
+)
+
 // flush writes the cancels, then the new notifications (see intentWriter).
 func (w *intentWriter) flush() error {
 	if len(w.dbCancels) > 0 {
@@ -130,13 +146,7 @@ func (w *intentWriter) flush() error {
 		if err != nil {
 			return err
 		}
-		// Driven by the list, a record's pending rows found by index
-		// (push_outbox_record); a correlated scan of the list per row
-		// would grow with both.
-		if _, err := w.a.tx.ExecContext(w.a.ctx, `UPDATE push_outbox SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
-			WHERE id IN (SELECT o.id FROM json_each(?) c JOIN push_outbox o
-				ON o.record_id = json_extract(c.value, '$[0]') AND o.state = 'pending'
-				WHERE json_extract(c.value, '$[1]') IN ('', o.kind))`, string(list)); err != nil {
+		if _, err := w.a.tx.ExecContext(w.a.ctx, cancelPendingSQL, string(list)); err != nil {
 			return fmt.Errorf("push: cancel notifications of %d records: %w", len(w.dbCancels), err)
 		}
 	}
