@@ -104,3 +104,8 @@ func FeedRows(db *DB) int {
 	}
 	return n
 }
+
+// StoreRuleEditsOneByOne makes the rules' edits be stored each as a
+// changeset of its own, as before they were stored a round at a time: the
+// reference the batched store is compared with.
+func StoreRuleEditsOneByOne(db *DB, each bool) { db.editEach = each }
