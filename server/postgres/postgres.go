@@ -174,6 +174,7 @@ type Tx struct {
 	locked bool
 	// audited: the transaction appended to the audit log (to seal after commit).
 	audited bool
+	audit   auditBuffer // rows kept to insert together (audit.go)
 }
 
 // Now returns the transaction's fixed time.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -23,24 +24,134 @@ func (a *applier) settle() error {
 	a.settling = true
 	defer func() { a.settling = false }()
 	take := func() []domain.Change { batch := a.changes; a.changes = nil; return batch }
-	return domain.Settle(a.ctx, rules, txFacts{a}, take, intentWriter{a})
+	w := &intentWriter{a: a}
+	if err := w.lookPending(a.changes); err != nil {
+		return err
+	}
+	if err := domain.Settle(a.ctx, rules, txFacts{a}, take, w); err != nil {
+		return err
+	}
+	return w.flush()
 }
 
-// intentWriter writes the rules' intents in the applier's transaction.
-type intentWriter struct{ a *applier }
+// intentWriter writes the rules' intents in the applier's transaction, as
+// server/sqlite's does. A request's changes ask for hundreds of
+// notifications and thousands of cancels, so both are kept and written
+// together at the end (flush): one statement cancels what was pending
+// before this settle, then one inserts the new notifications. That gives
+// the same outbox as writing each intent in its order, because a cancel
+// reaches every notification pending before the settle whenever it comes,
+// and reaches a notification asked for in this settle only if it comes
+// after it, which is decided here in memory (a new notification it reaches
+// is stored cancelled, as the old order left it).
+type intentWriter struct {
+	a         *applier
+	pending   []domain.Notification
+	cancelled []bool           // by index in pending
+	byRecord  map[string][]int // indexes in pending, by record id
+	// Most cancels find nothing to cancel: which of the changed records had
+	// pending notifications is read once (lookPending), and a cancel for a
+	// record known to have had none is not sent.
+	known, hadPending map[string]bool
+	// dbCancels are the (record id, kind) pairs to cancel among the
+	// notifications pending before this settle; kind "" is every kind.
+	dbCancels    [][2]string
+	dbCancelSeen map[[2]string]bool
+}
 
-var _ domain.IntentWriter = intentWriter{}
+var _ domain.IntentWriter = (*intentWriter)(nil)
 
-func (w intentWriter) CancelNotifications(c domain.CancelNotifications) error {
-	_, err := cancelTx(w.a.ctx, w.a.tx, c.RecordID, c.Kinds...)
+// lookPending reads which of the changed records have pending
+// notifications. Records changed later (the rules' own edits) are not
+// known, and their cancels are always sent.
+func (w *intentWriter) lookPending(changes []domain.Change) error {
+	w.known, w.hadPending = map[string]bool{}, map[string]bool{}
+	ids := make([]string, 0, len(changes))
+	for _, c := range changes {
+		if id := string(c.After.ID); !w.known[id] {
+			w.known[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := w.a.tx.Query(w.a.ctx, `SELECT DISTINCT record_id FROM push_outbox WHERE state = 'pending' AND record_id = ANY($1::text[])`, ids)
+	found, err := collect(rows, err, func(r pgx.Rows) (id string, err error) { return id, r.Scan(&id) })
+	for _, id := range found {
+		w.hadPending[id] = true
+	}
 	return err
 }
 
-func (w intentWriter) Enqueue(ns ...domain.Notification) error {
-	return enqueueTx(w.a.ctx, w.a.tx, w.a.tx.now, ns...)
+// flush writes the cancels, then the new notifications, in one round trip.
+func (w *intentWriter) flush() error {
+	b := &pgx.Batch{}
+	if len(w.dbCancels) > 0 {
+		ids, kinds := make([]string, len(w.dbCancels)), make([]string, len(w.dbCancels))
+		for i, c := range w.dbCancels {
+			ids[i], kinds[i] = c[0], c[1]
+		}
+		// Driven by the list, each record's pending rows found by index
+		// (push_outbox_record).
+		b.Queue(`UPDATE push_outbox o SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
+			FROM unnest($1::text[], $2::text[]) c (record_id, kind)
+			WHERE o.record_id = c.record_id AND o.state = 'pending' AND c.kind IN ('', o.kind)`, ids, kinds)
+	}
+	queueEnqueue(b, w.a.tx.now, w.pending, w.cancelled)
+	*w = intentWriter{a: w.a, known: w.known, hadPending: w.hadPending}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := w.a.tx.SendBatch(w.a.ctx, b).Close(); err != nil {
+		return fmt.Errorf("push: write notifications: %w", err)
+	}
+	return nil
 }
 
-func (w intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
+func (w *intentWriter) CancelNotifications(c domain.CancelNotifications) error {
+	for _, i := range w.byRecord[c.RecordID] {
+		if !w.cancelled[i] && (len(c.Kinds) == 0 || slices.Contains(c.Kinds, w.pending[i].Kind)) {
+			w.cancelled[i] = true
+		}
+	}
+	if w.known[c.RecordID] && !w.hadPending[c.RecordID] {
+		return nil
+	}
+	kinds := c.Kinds
+	if len(kinds) == 0 {
+		kinds = []string{""}
+	}
+	if w.dbCancelSeen == nil {
+		w.dbCancelSeen = map[[2]string]bool{}
+	}
+	for _, k := range kinds {
+		if p := [2]string{c.RecordID, k}; !w.dbCancelSeen[p] {
+			w.dbCancelSeen[p] = true
+			w.dbCancels = append(w.dbCancels, p)
+		}
+	}
+	return nil
+}
+
+func (w *intentWriter) Enqueue(ns ...domain.Notification) error {
+	for _, n := range ns {
+		if err := n.Validate(); err != nil {
+			return err
+		}
+	}
+	if w.byRecord == nil {
+		w.byRecord = map[string][]int{}
+	}
+	for _, n := range ns {
+		w.byRecord[n.RecordID] = append(w.byRecord[n.RecordID], len(w.pending))
+		w.pending = append(w.pending, n)
+		w.cancelled = append(w.cancelled, false)
+	}
+	return nil
+}
+
+func (w *intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
 	return raiseAlertsTx(w.a.ctx, w.a.tx, alerts)
 }
 
@@ -49,7 +160,7 @@ func (w intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
 // records are planned in the next round). The rules write with a replica
 // of their own (meta keys auto_*), so their changesets are told apart from
 // people's edits in the log.
-func (w intentWriter) Edit(e domain.Edit) error {
+func (w *intentWriter) Edit(e domain.Edit) error {
 	rep, _, err := w.a.replica("auto")
 	if err != nil {
 		return err
@@ -58,24 +169,57 @@ func (w intentWriter) Edit(e domain.Edit) error {
 	return err
 }
 
+// txFacts are the rules' reads, inside the applier's transaction. People
+// and services are read once per transaction (factsMemo): a page of 200
+// changesets asked for the same team's supervisors 200 times. A sync does
+// not change them (other transactions do), and under READ COMMITTED a
+// later read could see another node's change mid-request, which the first
+// answer, kept, does not: the rules see one organisation per request.
 type txFacts struct{ a *applier }
 
 var _ domain.Facts = txFacts{}
 
-func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
-	return findPerson(ctx, f.a.tx, "id = $1", id)
+// factsMemo holds the rules' lookups of people and services.
+type factsMemo struct {
+	person  map[string]domain.Person
+	people  map[domain.PeopleFilter][]domain.Person
+	service map[string]domain.Service
 }
 
+func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
+	return memo(&f.a.facts.person, id, func() (domain.Person, error) { return findPerson(ctx, f.a.tx, "id = $1", id) })
+}
+
+// People's lists are shared: callers get a copy of the list, whose people
+// they must not modify.
 func (f txFacts) People(ctx context.Context, filter domain.PeopleFilter) ([]domain.Person, error) {
-	return findPeople(ctx, f.a.tx, filter)
+	ps, err := memo(&f.a.facts.people, filter, func() ([]domain.Person, error) { return findPeople(ctx, f.a.tx, filter) })
+	return slices.Clone(ps), err
 }
 
 func (f txFacts) Service(ctx context.Context, id string) (domain.Service, error) {
-	return findService(ctx, f.a.tx, id)
+	return memo(&f.a.facts.service, id, func() (domain.Service, error) { return findService(ctx, f.a.tx, id) })
 }
 
 func (f txFacts) Record(_ context.Context, id syncengine.RecordID) (*syncengine.Record, error) {
 	return f.a.getter(id)
+}
+
+// memo returns (*m)[k], reading it with load the first time (a failed read
+// is not kept).
+func memo[K comparable, V any](m *map[K]V, k K, load func() (V, error)) (V, error) {
+	if v, ok := (*m)[k]; ok {
+		return v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	if *m == nil {
+		*m = map[K]V{}
+	}
+	(*m)[k] = v
+	return v, nil
 }
 
 // serverStore is the engine's record store for the server's own replicas:
