@@ -51,6 +51,7 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
 				return fmt.Errorf("look up pushed changesets: %w", err)
 			}
+			ap.ahead = len(req.Changesets)
 			// The request's records are written, and the rules plan its
 			// changes, once after the last of them (materialise.go, settleLater).
 			ap.settleLater = true
@@ -158,6 +159,10 @@ type applier struct {
 
 	pre   prefetched     // the request's lookups, made at once (prefetch.go)
 	dirty pendingRecords // records stored but not yet written (materialise.go)
+	// seqs are log sequence numbers drawn ahead, under the commit lock, for
+	// the request's changesets (logChangeset); ahead is how many to draw.
+	seqs  []int64
+	ahead int
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {
@@ -319,19 +324,43 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	return pr, nil
 }
 
+// logChangeset appends cs to the log, or, for a request's changeset
+// (settleLater), gives it the next of the sequence numbers drawn ahead and
+// leaves its row to flushRecords: a statement per changeset was a round
+// trip per changeset. Numbers drawn and not used (a changeset refused or a
+// duplicate) leave gaps, as a rolled-back insert does; the pull reads seq
+// ranges, never counts on them being dense.
+func (a *applier) logChangeset(deviceID string, cs *syncengine.Changeset) (seq int64, err error) {
+	body := syncengine.EncodeChangeset(cs)
+	if a.settleLater && a.ahead > 0 {
+		if len(a.seqs) == 0 {
+			rows, err := a.tx.Query(a.ctx, `SELECT nextval(pg_get_serial_sequence('changesets', 'seq')) FROM generate_series(1, $1)`, a.ahead)
+			if a.seqs, err = collect(rows, err, func(r pgx.Rows) (n int64, err error) { return n, r.Scan(&n) }); err != nil {
+				return 0, err
+			}
+			slices.Sort(a.seqs)
+		}
+		seq, a.seqs = a.seqs[0], a.seqs[1:]
+		a.dirty.log = append(a.dirty.log, loggedRow{seq: seq, deviceID: deviceID, cs: cs, body: body})
+	} else if err := a.tx.QueryRow(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`,
+		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.now, body).Scan(&seq); err != nil {
+		return 0, err
+	}
+	a.noteLogged(csKey{cs.Replica.String(), cs.Start}, seq)
+	return seq, nil
+}
+
 // commit appends cs to the log and stores the new record states, under the
 // commit lock (seqLock) so its seq is in commit order.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
 	if err := a.tx.seqLock(a.ctx); err != nil {
 		return 0, err
 	}
-	var seq int64
-	if err := a.tx.QueryRow(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`,
-		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.now, syncengine.EncodeChangeset(cs)).Scan(&seq); err != nil {
+	seq, err := a.logChangeset(deviceID, cs)
+	if err != nil {
 		return 0, err
 	}
-	a.noteLogged(csKey{cs.Replica.String(), cs.Start}, seq)
 	var erased []syncengine.RecordID
 	for _, rec := range recs {
 		prev, err := a.get(rec.ID)

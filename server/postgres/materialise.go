@@ -12,14 +12,14 @@ import (
 // page of 200 changesets from one author edits many records more than
 // once, and each stored state cost an encode, a statement and its indexes.
 // The applier's cache holds every record's latest state, and every read of
-// a record during the request goes through it; the log (changesets) is
-// still appended changeset by changeset, so sequence numbers and
-// exactly-once are unchanged.
+// a record during the request goes through it. Each changeset still gets
+// its own sequence number, in order, under the commit lock
+// (logChangeset), so exactly-once and the pull's order are unchanged.
 //
-// What a stored record brings is written by flushRecords in one pgx batch
+// What the request stored is written by flushRecords in one pgx batch
 // (one round trip), each kind in one statement over arrays (unnest), so
 // the statement text, and the connection's prepared statement, is the same
-// whatever the row count: the changeset_records rows, the held changesets
+// whatever the row count: the log rows, the changeset_records rows, the held changesets
 // the records wake, the records new to the table (inserted; if another node
 // inserted one meanwhile, the merge missed its ops and the transaction runs
 // again), the records already there (updated: locked since read), and the
@@ -41,6 +41,15 @@ type pendingRecords struct {
 	last  map[syncengine.RecordID]dirtyRecord // each record's last state
 	order []syncengine.RecordID               // in first-stored order
 	links []dirtyRecord                       // every (seq, record) stored
+	log   []loggedRow                         // changesets to append to the log
+}
+
+// loggedRow is a changeset given its seq, not yet in the log.
+type loggedRow struct {
+	seq      int64
+	deviceID string
+	cs       *syncengine.Changeset
+	body     []byte
 }
 
 // storeRecord writes d's record now, or keeps it for flushRecords while the
@@ -65,10 +74,30 @@ func (a *applier) storeRecord(d dirtyRecord) error {
 func (a *applier) flushRecords() error {
 	p := a.dirty
 	a.dirty = pendingRecords{}
-	if len(p.links) == 0 {
+	if len(p.links) == 0 && len(p.log) == 0 {
 		return nil
 	}
 	b := &pgx.Batch{}
+	if len(p.log) > 0 {
+		// First: changeset_records refers to it. A changeset another node
+		// logged meanwhile takes its key, and this transaction runs again.
+		var seqs, starts, spans []int64
+		var replicas, authors, bodies = make([]string, 0, len(p.log)), make([]string, 0, len(p.log)), make([][]byte, 0, len(p.log))
+		var devices []*string
+		for _, l := range p.log {
+			seqs, starts, spans = append(seqs, l.seq), append(starts, int64(l.cs.Start)), append(spans, int64(l.cs.Span()))
+			replicas, authors, bodies = append(replicas, l.cs.Replica.String()), append(authors, l.cs.Author), append(bodies, l.body)
+			devices = append(devices, textOrNull(l.deviceID))
+		}
+		b.Queue(`INSERT INTO changesets (seq, replica_id, start, span, device_id, author, received_at, body)
+			SELECT seq, replica_id, start, span, device_id, author, $1, body
+			FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bytea[])
+				AS l (seq, replica_id, start, span, device_id, author, body)`,
+			a.tx.now, seqs, replicas, starts, spans, devices, authors, bodies)
+	}
+	if len(p.links) == 0 {
+		return a.tx.SendBatch(a.ctx, b).Close()
+	}
 	var linkSeqs []int64
 	var linkIDs, wakeIDs, wakeReplicas []string
 	woken := map[[2]string]bool{}
