@@ -159,11 +159,19 @@ type applier struct {
 
 	pre   prefetched     // the request's lookups, made at once (prefetch.go)
 	dirty pendingRecords // records stored but not yet written (materialise.go)
-	// seqs are log sequence numbers drawn ahead, under the commit lock, for
-	// the request's changesets (logChangeset); ahead is how many to draw.
+	// seqs are log sequence numbers drawn ahead, under the commit lock
+	// (logChangeset); ahead is how many the request may need.
 	seqs  []int64
 	ahead int
+	// The server's replicas loaded in this transaction, by meta prefix
+	// (rules.go replica): their counter rows stay locked to its end.
+	replicas map[string]*serverReplica
 }
+
+// deferring reports whether what commit stores waits for flushRecords: a
+// request's changesets (settleLater) and the rules' edits (settling, whose
+// settle flushes at its end).
+func (a *applier) deferring() bool { return a.settleLater || a.settling }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {
 	return &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}, inTable: map[syncengine.RecordID]bool{}}
@@ -324,17 +332,18 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	return pr, nil
 }
 
-// logChangeset appends cs to the log, or, for a request's changeset
-// (settleLater), gives it the next of the sequence numbers drawn ahead and
-// leaves its row to flushRecords: a statement per changeset was a round
-// trip per changeset. Numbers drawn and not used (a changeset refused or a
-// duplicate) leave gaps, as a rolled-back insert does; the pull reads seq
-// ranges, never counts on them being dense.
+// logChangeset appends cs to the log, or, while writes are deferred (a
+// request's changesets, the rules' edits), gives it the next of the
+// sequence numbers drawn ahead and leaves its row to flushRecords: a
+// statement per changeset was a round trip per changeset. Numbers drawn
+// and not used (a changeset refused or a duplicate) leave gaps, as a
+// rolled-back insert does; the pull reads seq ranges, never counts on them
+// being dense.
 func (a *applier) logChangeset(deviceID string, cs *syncengine.Changeset) (seq int64, err error) {
 	body := syncengine.EncodeChangeset(cs)
-	if a.settleLater && a.ahead > 0 {
+	if a.deferring() {
 		if len(a.seqs) == 0 {
-			rows, err := a.tx.Query(a.ctx, `SELECT nextval(pg_get_serial_sequence('changesets', 'seq')) FROM generate_series(1, $1)`, a.ahead)
+			rows, err := a.tx.Query(a.ctx, `SELECT nextval(pg_get_serial_sequence('changesets', 'seq')) FROM generate_series(1, $1)`, max(a.ahead, 16))
 			if a.seqs, err = collect(rows, err, func(r pgx.Rows) (n int64, err error) { return n, r.Scan(&n) }); err != nil {
 				return 0, err
 			}

@@ -27,8 +27,9 @@ import (
 //
 // Whatever reads or writes those tables while the request runs writes the
 // pending rows first: a young person's move between teams, an erasure's
-// history rewrite, a quarantined changeset's teams. Only Sync defers
-// (applier.settleLater); every other writer stores at once.
+// history rewrite, a quarantined changeset's teams. Only a request's
+// changesets and the rules' edits are deferred (applier.deferring); every
+// other writer stores at once.
 
 type dirtyRecord struct {
 	rec               *syncengine.Record
@@ -42,6 +43,7 @@ type pendingRecords struct {
 	order []syncengine.RecordID               // in first-stored order
 	links []dirtyRecord                       // every (seq, record) stored
 	log   []loggedRow                         // changesets to append to the log
+	meta  map[string]string                   // the server replicas' counters and clocks (rules.go)
 }
 
 // loggedRow is a changeset given its seq, not yet in the log.
@@ -64,7 +66,7 @@ func (a *applier) storeRecord(d dirtyRecord) error {
 	}
 	p.last[d.rec.ID] = d
 	p.links = append(p.links, d)
-	if a.settleLater {
+	if a.deferring() {
 		return nil
 	}
 	return a.flushRecords()
@@ -74,10 +76,17 @@ func (a *applier) storeRecord(d dirtyRecord) error {
 func (a *applier) flushRecords() error {
 	p := a.dirty
 	a.dirty = pendingRecords{}
-	if len(p.links) == 0 && len(p.log) == 0 {
+	if len(p.links) == 0 && len(p.log) == 0 && len(p.meta) == 0 {
 		return nil
 	}
 	b := &pgx.Batch{}
+	if len(p.meta) > 0 {
+		var keys, values []string
+		for k, v := range p.meta {
+			keys, values = append(keys, k), append(values, v)
+		}
+		b.Queue(`UPDATE meta SET value = m.value FROM unnest($1::text[], $2::text[]) m (key, value) WHERE meta.key = m.key`, keys, values)
+	}
 	if len(p.log) > 0 {
 		// First: changeset_records refers to it. A changeset another node
 		// logged meanwhile takes its key, and this transaction runs again.

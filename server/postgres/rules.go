@@ -31,6 +31,10 @@ func (a *applier) settle() error {
 	if err := domain.Settle(a.ctx, rules, txFacts{a}, take, w); err != nil {
 		return err
 	}
+	// The rules' edits, stored deferred (applier.deferring).
+	if err := a.flushRecords(); err != nil {
+		return err
+	}
 	return w.flush()
 }
 
@@ -249,29 +253,58 @@ func (s *serverStore) Commit(cs *syncengine.Changeset, recs []*syncengine.Record
 	if s.prefix == "" {
 		return nil // a one-off replica (an erasure's): no counter to keep
 	}
-	if _, err := s.ap.tx.Exec(s.ap.ctx, `UPDATE meta SET value = $2 WHERE key = $1`, s.prefix+"_counter", strconv.FormatUint(cs.End(), 10)); err != nil {
-		return err
+	a := s.ap
+	if a.dirty.meta == nil {
+		a.dirty.meta = map[string]string{}
 	}
-	_, err := s.ap.tx.Exec(s.ap.ctx, `UPDATE meta SET value = $2 WHERE key = $1`, s.prefix+"_clock", strconv.FormatUint(uint64(cs.Time), 10))
-	return err
+	a.dirty.meta[s.prefix+"_counter"] = strconv.FormatUint(cs.End(), 10)
+	a.dirty.meta[s.prefix+"_clock"] = strconv.FormatUint(uint64(cs.Time), 10)
+	if a.deferring() {
+		return nil
+	}
+	return a.flushRecords()
+}
+
+// serverReplica is a server replica loaded in a transaction.
+type serverReplica struct {
+	rep *syncengine.Replica
+	st  *serverStore
 }
 
 // replica is the server's replica named prefix ("server": supervisors'
-// edits; "auto": the rules'), loaded for this transaction. Its id, counter
-// and clock are rows of meta shared by every node; the counter row is
-// locked until commit, so edits on different nodes take turns and each
-// counter value is used once.
+// edits; "auto": the rules'), loaded once per transaction (the rules edit
+// through it hundreds of times in a week's push). Its id, counter and
+// clock are rows of meta shared by every node, locked until commit, so
+// edits on different nodes take turns and each counter value is used once;
+// the replica keeps them in memory meanwhile, and Commit writes them back.
 func (a *applier) replica(prefix string) (*syncengine.Replica, *serverStore, error) {
+	if r, ok := a.replicas[prefix]; ok {
+		return r.rep, r.st, nil
+	}
 	ctx, tx := a.ctx, a.tx
 	var idText, counter, clock string
 	load := func() error {
-		if err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1 FOR UPDATE`, prefix+"_counter").Scan(&counter); err != nil {
+		rows, err := tx.Query(ctx, `SELECT key, value FROM meta WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`,
+			[]string{prefix + "_counter", prefix + "_replica", prefix + "_clock"})
+		kvs, err := collect(rows, err, func(r pgx.Rows) (kv [2]string, err error) { return kv, r.Scan(&kv[0], &kv[1]) })
+		if err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, prefix+"_replica").Scan(&idText); err != nil {
-			return err
+		found := 0
+		for _, kv := range kvs {
+			switch kv[0] {
+			case prefix + "_counter":
+				counter, found = kv[1], found+1
+			case prefix + "_replica":
+				idText, found = kv[1], found+1
+			case prefix + "_clock":
+				clock, found = kv[1], found+1
+			}
 		}
-		return tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, prefix+"_clock").Scan(&clock)
+		if found < 3 {
+			return pgx.ErrNoRows
+		}
+		return nil
 	}
 	err := load()
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -299,7 +332,14 @@ func (a *applier) replica(prefix string) (*syncengine.Replica, *serverStore, err
 	st := &serverStore{ap: a, prefix: prefix, id: id}
 	r, err := syncengine.NewReplica(syncengine.Config{ID: id, Now: tx.Now, Rand: tx.db.Rand, Store: st,
 		Counter: n, Clock: syncengine.Timestamp(ck)})
-	return r, st, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.replicas == nil {
+		a.replicas = map[string]*serverReplica{}
+	}
+	a.replicas[prefix] = &serverReplica{r, st}
+	return r, st, nil
 }
 
 // ServerEdit stores a change the server authors (a supervisor's sign-off)
