@@ -55,7 +55,8 @@ type DB struct {
 	// Log receives retried transactions (SQLSTATE and attempt, never data).
 	Log *slog.Logger
 
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	tracer pgx.QueryTracer // tests: sees every statement (export_test.go)
 	// The audit chain's sealer (auditchain.go).
 	sealNudge  chan struct{}
 	stopSealer func()
@@ -87,6 +88,9 @@ func (db *DB) Open(ctx context.Context) error {
 	}
 	if db.MinConns > 0 {
 		cfg.MinConns = db.MinConns
+	}
+	if db.tracer != nil {
+		cfg.ConnConfig.Tracer = db.tracer
 	}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("postgres: connect: %w", err)
