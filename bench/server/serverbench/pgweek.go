@@ -105,7 +105,7 @@ func pgWeek(page int) error {
 		return err
 	}
 	p0, c0, start := pg.cpu(), selfCPU(), time.Now()
-	requests, rounds, err := pushWeek(c, nil, srv.url, creds, order, pages, page)
+	requests, rounds, err := pushWeek(c, nil, srv.url, creds, order, pages, page, false)
 	wall, client, pgPush := time.Since(start), selfCPU()-c0, pg.cpu()-p0
 	s1, cerr := srv.cpu()
 	if serr := srv.stop(); err == nil {
