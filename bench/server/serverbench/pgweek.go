@@ -30,6 +30,7 @@ import (
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/postgres"
 	"github.com/joinedup/joinedup/server/postgres/pgtest"
+	"github.com/joinedup/joinedup/syncengine"
 )
 
 // servePostgres is the child process of pgweek: the API over the Postgres
@@ -64,61 +65,19 @@ func pgWeek(page int) error {
 		return err
 	}
 	order, pages := weekPages(h.Changesets)
-	url, err := pgtest.Database(ctx)
-	if err != nil {
-		return err
-	}
 	defer pgtest.Stop()
-
-	db := postgres.NewDB(url)
-	if err := db.Open(ctx); err != nil {
-		return err
-	}
-	setReplica := func(deviceID, replica string) error {
-		_, err := db.Pool().Exec(ctx, `UPDATE devices SET replica_id = $1 WHERE id = $2`, replica, deviceID)
-		return err
-	}
-	creds, err := weekDevices(ctx, db, setReplica, ds.Org, func(code string) (domain.Enrolment, error) { return db.Enrol(ctx, code, "sim") })
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
+	seq, err := pgPush(ctx, ds.Org, order, pages, page, false)
 	if err != nil {
 		return err
 	}
+	// Then each causal round's pages at once, as the team's phones would
+	// send them (main.go pushWeek), into a database of its own.
+	together, err := pgPush(ctx, ds.Org, order, pages, page, true)
+	if err != nil {
+		return err
+	}
+	url := seq.url
 	pg, err := clusterOf(ctx, url)
-	if err != nil {
-		return err
-	}
-	before, err := pgCounts(ctx, url)
-	if err != nil {
-		return err
-	}
-
-	srv, err := startChildArgs("-serve-pg", url)
-	if err != nil {
-		return err
-	}
-	c := (&wire{}).client(4)
-	s0, err := srv.cpu()
-	if err != nil {
-		srv.stop()
-		return err
-	}
-	p0, c0, start := pg.cpu(), selfCPU(), time.Now()
-	requests, rounds, err := pushWeek(c, nil, srv.url, creds, order, pages, page, false)
-	wall, client, pgPush := time.Since(start), selfCPU()-c0, pg.cpu()-p0
-	s1, cerr := srv.cpu()
-	if serr := srv.stop(); err == nil {
-		err = serr
-	}
-	if err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	server := s1 - s0
-	after, err := pgCounts(ctx, url)
 	if err != nil {
 		return err
 	}
@@ -164,15 +123,87 @@ func pgWeek(page int) error {
 	bulkTotal := bulkCPU + bulkPG
 
 	fmt.Printf("week on Postgres: %d changesets (%d records), pushed to a server process over a throw-away cluster (fsync off)\n", len(h.Changesets), len(recs))
-	fmt.Printf("  push: %d requests in %d causal rounds (<= %d changesets a request), wall %s; rows written %s\n",
-		requests, rounds, page, wall.Round(time.Millisecond), after.since(before))
 	fmt.Printf("  baseline COPY of the %d final rows in one transaction: wall %s, CPU %s here + %s Postgres (%d KiB of JSON; median of %d)\n",
 		len(recs), bulkWall.Round(time.Millisecond), bulkCPU.Round(time.Millisecond), bulkPG.Round(time.Millisecond), bulkBytes>>10, bulkRuns)
-	fmt.Printf("  CPU: server process %s + Postgres %s = %s = %.1fx the bulk insert's %s (server alone %.1fx, Postgres alone %.1fx; client process %s)\n",
-		server.Round(time.Millisecond), pgPush.Round(time.Millisecond), (server + pgPush).Round(time.Millisecond), ratio(server+pgPush, bulkTotal),
-		bulkTotal.Round(time.Millisecond), ratio(server, bulkTotal), ratio(pgPush, bulkTotal), client.Round(time.Millisecond))
-	fmt.Printf("  wall: push %.1fx the bulk insert\n", ratio(wall, bulkWall))
+	for _, r := range []struct {
+		how string
+		p   pgPushed
+	}{{"one request at a time", seq}, {"each round's pages at once", together}} {
+		p := r.p
+		fmt.Printf("  push, %s: %d requests in %d causal rounds (<= %d changesets a request), wall %s = %.1fx the bulk insert's; rows written %s\n",
+			r.how, p.requests, p.rounds, page, p.wall.Round(time.Millisecond), ratio(p.wall, bulkWall), p.rows)
+		fmt.Printf("    CPU: server process %s + Postgres %s = %s = %.1fx the bulk insert's %s (server alone %.1fx, Postgres alone %.1fx; client process %s)\n",
+			p.server.Round(time.Millisecond), p.pg.Round(time.Millisecond), (p.server + p.pg).Round(time.Millisecond), ratio(p.server+p.pg, bulkTotal),
+			bulkTotal.Round(time.Millisecond), ratio(p.server, bulkTotal), ratio(p.pg, bulkTotal), p.client.Round(time.Millisecond))
+	}
 	return nil
+}
+
+// pgPushed is one push of the week to a server process on Postgres.
+type pgPushed struct {
+	url                      string
+	requests, rounds         int
+	wall, server, pg, client time.Duration
+	rows                     string // rows written, by table
+}
+
+// pgPush seeds a new database of the cluster with the organisation and its
+// devices, starts the server over it in a process of its own and pushes
+// the week to it (together: each round's pages at once).
+func pgPush(ctx context.Context, org fixtures.Org, order []key, pages map[key][]*syncengine.Changeset, page int, together bool) (out pgPushed, err error) {
+	if out.url, err = pgtest.Database(ctx); err != nil {
+		return out, err
+	}
+	db := postgres.NewDB(out.url)
+	if err := db.Open(ctx); err != nil {
+		return out, err
+	}
+	setReplica := func(deviceID, replica string) error {
+		_, err := db.Pool().Exec(ctx, `UPDATE devices SET replica_id = $1 WHERE id = $2`, replica, deviceID)
+		return err
+	}
+	creds, err := weekDevices(ctx, db, setReplica, org, func(code string) (domain.Enrolment, error) { return db.Enrol(ctx, code, "sim") })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return out, err
+	}
+	pg, err := clusterOf(ctx, out.url)
+	if err != nil {
+		return out, err
+	}
+	before, err := pgCounts(ctx, out.url)
+	if err != nil {
+		return out, err
+	}
+	srv, err := startChildArgs("-serve-pg", out.url)
+	if err != nil {
+		return out, err
+	}
+	c := (&wire{}).client(64)
+	s0, err := srv.cpu()
+	if err != nil {
+		srv.stop()
+		return out, err
+	}
+	p0, c0, start := pg.cpu(), selfCPU(), time.Now()
+	out.requests, out.rounds, err = pushWeek(c, nil, srv.url, creds, order, pages, page, together)
+	out.wall, out.client, out.pg = time.Since(start), selfCPU()-c0, pg.cpu()-p0
+	s1, cerr := srv.cpu()
+	if serr := srv.stop(); err == nil {
+		err = serr
+	}
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return out, err
+	}
+	out.server = s1 - s0
+	after, err := pgCounts(ctx, out.url)
+	out.rows = after.since(before)
+	return out, err
 }
 
 // bulkRuns is how many bulk inserts a week baseline takes the median of:
