@@ -155,7 +155,10 @@ type applier struct {
 	// changesets woken by the request are retried with it off, so whatever
 	// the rules' edits wake is retried in the same drain.
 	settleLater bool
-	facts       factsMemo // the rules' reads of people and services (rules.go)
+	// The organisation's lookups of the version this transaction read
+	// (orgfacts.go); orgVersion, if the prefetch read it.
+	facts      *factsMemo
+	orgVersion string
 
 	pre   prefetched     // the request's lookups, made at once (prefetch.go)
 	dirty pendingRecords // records stored but not yet written (materialise.go)
@@ -222,13 +225,26 @@ func (a *applier) Stored(id syncengine.RecordID) (*domain.Stored, error) {
 	return &domain.Stored{Rec: c.rec, Team: c.team, Service: c.service, YP: c.yp, Exists: c.exists}, nil
 }
 
+// Actor is the policy's view of a person a record names (an assignee, a
+// consent decision's maker): read from people, team_supervisors and
+// services, so kept with the organisation's lookups while its version
+// stands (orgfacts.go). Callers must not modify it.
 func (a *applier) Actor(personID string) (*domain.Actor, error) {
-	return a.policy.Actor(personID, func(id string) (domain.Scope, error) {
-		p, err := findPerson(a.ctx, a.tx, "id = $1", id)
-		if err != nil {
-			return domain.Scope{}, err
-		}
-		return scopeOf(a.ctx, a.tx, p)
+	if personID == "" {
+		return nil, nil
+	}
+	m, err := a.orgFacts()
+	if err != nil {
+		return nil, err
+	}
+	return memo(&m.mu, &m.actor, personID, func() (*domain.Actor, error) {
+		return a.policy.Actor(personID, func(id string) (domain.Scope, error) {
+			p, err := findPerson(a.ctx, a.tx, "id = $1", id)
+			if err != nil {
+				return domain.Scope{}, err
+			}
+			return scopeOf(a.ctx, a.tx, p)
+		})
 	})
 }
 

@@ -61,6 +61,7 @@ type DB struct {
 	sealNudge  chan struct{}
 	stopSealer func()
 	rateCalls  atomic.Int64 // TakeToken's calls, to sweep idle buckets now and then
+	orgFacts   sharedFacts  // the organisation's lookups while its version stands (orgfacts.go)
 }
 
 // NewDB returns an unopened DB for url.

@@ -62,6 +62,7 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 		}
 	}
 	b := &pgx.Batch{}
+	b.Queue(`SELECT version FROM org_version`).QueryRow(func(r pgx.Row) error { return r.Scan(&a.orgVersion) })
 	b.Queue(`SELECT c.replica_id, c.start, c.seq FROM unnest($1::text[], $2::bigint[]) k (replica_id, start)
 		JOIN changesets c ON c.replica_id = k.replica_id AND c.start = k.start`, replicas, starts).Query(func(rows pgx.Rows) error {
 		for rows.Next() {

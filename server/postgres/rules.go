@@ -173,57 +173,42 @@ func (w *intentWriter) Edit(e domain.Edit) error {
 	return err
 }
 
-// txFacts are the rules' reads, inside the applier's transaction. People
-// and services are read once per transaction (factsMemo): a page of 200
-// changesets asked for the same team's supervisors 200 times. A sync does
-// not change them (other transactions do), and under READ COMMITTED a
-// later read could see another node's change mid-request, which the first
-// answer, kept, does not: the rules see one organisation per request.
+// txFacts are the rules' reads, inside the applier's transaction; people
+// and services come from the organisation's lookups kept while its
+// version stands (orgfacts.go).
 type txFacts struct{ a *applier }
 
 var _ domain.Facts = txFacts{}
 
-// factsMemo holds the rules' lookups of people and services.
-type factsMemo struct {
-	person  map[string]domain.Person
-	people  map[domain.PeopleFilter][]domain.Person
-	service map[string]domain.Service
-}
-
 func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
-	return memo(&f.a.facts.person, id, func() (domain.Person, error) { return findPerson(ctx, f.a.tx, "id = $1", id) })
+	m, err := f.a.orgFacts()
+	if err != nil {
+		return domain.Person{}, err
+	}
+	return memo(&m.mu, &m.person, id, func() (domain.Person, error) { return findPerson(ctx, f.a.tx, "id = $1", id) })
 }
 
 // People's lists are shared: callers get a copy of the list, whose people
 // they must not modify.
 func (f txFacts) People(ctx context.Context, filter domain.PeopleFilter) ([]domain.Person, error) {
-	ps, err := memo(&f.a.facts.people, filter, func() ([]domain.Person, error) { return findPeople(ctx, f.a.tx, filter) })
+	m, err := f.a.orgFacts()
+	if err != nil {
+		return nil, err
+	}
+	ps, err := memo(&m.mu, &m.people, filter, func() ([]domain.Person, error) { return findPeople(ctx, f.a.tx, filter) })
 	return slices.Clone(ps), err
 }
 
 func (f txFacts) Service(ctx context.Context, id string) (domain.Service, error) {
-	return memo(&f.a.facts.service, id, func() (domain.Service, error) { return findService(ctx, f.a.tx, id) })
+	m, err := f.a.orgFacts()
+	if err != nil {
+		return domain.Service{}, err
+	}
+	return memo(&m.mu, &m.service, id, func() (domain.Service, error) { return findService(ctx, f.a.tx, id) })
 }
 
 func (f txFacts) Record(_ context.Context, id syncengine.RecordID) (*syncengine.Record, error) {
 	return f.a.getter(id)
-}
-
-// memo returns (*m)[k], reading it with load the first time (a failed read
-// is not kept).
-func memo[K comparable, V any](m *map[K]V, k K, load func() (V, error)) (V, error) {
-	if v, ok := (*m)[k]; ok {
-		return v, nil
-	}
-	v, err := load()
-	if err != nil {
-		return v, err
-	}
-	if *m == nil {
-		*m = map[K]V{}
-	}
-	(*m)[k] = v
-	return v, nil
 }
 
 // serverStore is the engine's record store for the server's own replicas:
