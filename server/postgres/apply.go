@@ -423,7 +423,11 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		a.changes = append(a.changes, domain.Change{Before: prev.rec, After: rec, At: a.tx.now})
 		a.cache[rec.ID] = &cachedRecord{rec: rec, team: team, service: service, yp: yp, exists: true}
 		for _, d := range domain.ConsentDecisions(cs, rec) {
-			if err := recordSharingDecision(a.ctx, a.tx, d); err != nil {
+			var pending *[]domain.SharingDecision
+			if a.deferring() {
+				pending = &a.dirty.decisions
+			}
+			if err := recordSharingDecision(a.ctx, a.tx, d, pending); err != nil {
 				return 0, fmt.Errorf("record sharing decision for %s: %w", rec.ID, err)
 			}
 		}

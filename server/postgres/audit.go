@@ -104,7 +104,9 @@ func (db *DB) Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEn
 	})
 }
 
-func recordSharingDecision(ctx context.Context, tx *Tx, d domain.SharingDecision) error {
+// recordSharingDecision stores a consent decision and audits it; with
+// pending (an applier's deferred rows), the row waits for flushRecords.
+func recordSharingDecision(ctx context.Context, tx *Tx, d domain.SharingDecision, pending *[]domain.SharingDecision) error {
 	switch d.Decision {
 	case "given", "refused":
 	case "shared_without_consent":
@@ -114,12 +116,13 @@ func recordSharingDecision(ctx context.Context, tx *Tx, d domain.SharingDecision
 	default:
 		return domain.Errorf(domain.EINVALID, "record sharing decision", "unknown decision %q", d.Decision)
 	}
-	at := tx.now
-	if !d.At.IsZero() {
-		at = d.At
+	if d.At.IsZero() {
+		d.At = tx.now
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO sharing_decisions (referral_id, decision, justification, decided_by, at) VALUES ($1, $2, $3, $4, $5)`,
-		d.ReferralID, d.Decision, d.Justification, d.DecidedBy, at); err != nil {
+	if pending != nil {
+		*pending = append(*pending, d)
+	} else if _, err := tx.Exec(ctx, `INSERT INTO sharing_decisions (referral_id, decision, justification, decided_by, at) VALUES ($1, $2, $3, $4, $5)`,
+		d.ReferralID, d.Decision, d.Justification, d.DecidedBy, d.At); err != nil {
 		return err
 	}
 	return appendAudit(ctx, tx, domain.AuditEntry{PersonID: d.DecidedBy, Action: domain.ActionShare, RecordID: d.ReferralID,

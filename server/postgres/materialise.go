@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"time"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/joinedup/joinedup/server/domain"
@@ -44,6 +46,8 @@ type pendingRecords struct {
 	links []dirtyRecord                       // every (seq, record) stored
 	log   []loggedRow                         // changesets to append to the log
 	meta  map[string]string                   // the server replicas' counters and clocks (rules.go)
+	// Consent decisions on referrals (recordSharingDecision), in order.
+	decisions []domain.SharingDecision
 }
 
 // loggedRow is a changeset given its seq, not yet in the log.
@@ -76,10 +80,21 @@ func (a *applier) storeRecord(d dirtyRecord) error {
 func (a *applier) flushRecords() error {
 	p := a.dirty
 	a.dirty = pendingRecords{}
-	if len(p.links) == 0 && len(p.log) == 0 && len(p.meta) == 0 {
+	if len(p.links) == 0 && len(p.log) == 0 && len(p.meta) == 0 && len(p.decisions) == 0 {
 		return nil
 	}
 	b := &pgx.Batch{}
+	if n := len(p.decisions); n > 0 {
+		refs, decisions, why, by, at := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+		for i, d := range p.decisions {
+			refs[i], decisions[i], why[i], by[i], at[i] = d.ReferralID, d.Decision, d.Justification, d.DecidedBy, d.At
+		}
+		b.Queue(`INSERT INTO sharing_decisions (referral_id, decision, justification, decided_by, at)
+			SELECT referral_id, decision, justification, decided_by, at
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY
+				AS d (referral_id, decision, justification, decided_by, at, n)
+			ORDER BY n`, refs, decisions, why, by, at)
+	}
 	if len(p.meta) > 0 {
 		var keys, values []string
 		for k, v := range p.meta {

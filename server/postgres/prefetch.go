@@ -1,6 +1,9 @@
 package postgres
 
 import (
+	"encoding/json"
+	"slices"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -61,6 +64,21 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 			}
 		}
 	}
+	// The records the changesets' filing references name are read too.
+	load := slices.Clone(records)
+	loading := map[string]bool{}
+	for _, id := range records {
+		loading[id] = true
+	}
+	for _, cs := range css {
+		for _, op := range cs.Ops {
+			var ref string
+			if slices.Contains(filingRefs, op.Field) && json.Unmarshal(op.Value, &ref) == nil && ref != "" && !loading[ref] {
+				loading[ref] = true
+				load = append(load, ref)
+			}
+		}
+	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT version FROM org_version`).QueryRow(func(r pgx.Row) error { return r.Scan(&a.orgVersion) })
 	b.Queue(`SELECT c.replica_id, c.start, c.seq FROM unnest($1::text[], $2::bigint[]) k (replica_id, start)
@@ -98,10 +116,43 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 		}
 		return rows.Err()
 	})
-	// In id order, so two nodes locking overlapping sets wait rather than
-	// deadlock.
+	a.queuePreload(b, load)
+	if err := a.tx.SendBatch(a.ctx, b).Close(); err != nil {
+		return err
+	}
+	a.pre = p
+	// And those the stored states' filing references name (a referral's
+	// young person), which only the states above tell: filing a referral
+	// read its young person's row, one round trip per changeset.
+	var more []string
+	for _, id := range load {
+		if c := a.cache[syncengine.RecordID(id)]; c.rec != nil {
+			for _, f := range filingRefs {
+				if ref := c.rec.String(f); ref != "" && !loading[ref] {
+					loading[ref] = true
+					more = append(more, ref)
+				}
+			}
+		}
+	}
+	if len(more) == 0 {
+		return nil
+	}
+	b = &pgx.Batch{}
+	a.queuePreload(b, more)
+	return a.tx.SendBatch(a.ctx, b).Close()
+}
+
+// filingRefs are the fields whose record ids syncengine.FileRecord follows
+// to file a record (under its young person's, or its referral's, team).
+var filingRefs = []string{"young_person_id", "referral_id"}
+
+// queuePreload queues reading ids into the cache, each row locked as get
+// locks it; an id with no row is cached as absent, as get caches it. In id
+// order, so two nodes locking overlapping sets wait rather than deadlock.
+func (a *applier) queuePreload(b *pgx.Batch, ids []string) {
 	b.Queue(`SELECT id, state, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '')
-		FROM records WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, records).Query(func(rows pgx.Rows) error {
+		FROM records WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id string
 			var state []byte
@@ -109,22 +160,23 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 			if err := rows.Scan(&id, &state, &c.team, &c.service, &c.yp); err != nil {
 				return err
 			}
+			if _, ok := a.cache[syncengine.RecordID(id)]; ok {
+				continue
+			}
 			if err := a.cacheStored(syncengine.RecordID(id), state, c); err != nil {
 				return err
 			}
 		}
-		return rows.Err()
-	})
-	if err := a.tx.SendBatch(a.ctx, b).Close(); err != nil {
-		return err
-	}
-	for _, id := range records {
-		if _, ok := a.cache[syncengine.RecordID(id)]; !ok {
-			a.cache[syncengine.RecordID(id)] = &cachedRecord{}
+		if err := rows.Err(); err != nil {
+			return err
 		}
-	}
-	a.pre = p
-	return nil
+		for _, id := range ids {
+			if _, ok := a.cache[syncengine.RecordID(id)]; !ok {
+				a.cache[syncengine.RecordID(id)] = &cachedRecord{}
+			}
+		}
+		return nil
+	})
 }
 
 // logLookup is the log's answer for k if prefetched (ok false: ask the log).
