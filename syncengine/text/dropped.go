@@ -263,8 +263,9 @@ func (d *Doc) RepointInsert(x *Dropped, op Insert) (Insert, bool) {
 // deleted already, so deleting it again changes nothing, as deleting the
 // dropped (deleted) characters would have. It reports whether it changed
 // anything; a span naming an id neither d nor x knows leaves the op as it
-// is (applying it fails as before).
-func (d *Doc) RepointDelete(x *Dropped, op Delete) (Delete, bool) {
+// is (applying it fails as before). fresh are ids the op may name that d
+// does not hold yet: inserted earlier in the same change.
+func (d *Doc) RepointDelete(x *Dropped, op Delete, fresh []Span) (Delete, bool) {
 	if x == nil {
 		return op, false
 	}
@@ -277,7 +278,13 @@ func (d *Doc) RepointDelete(x *Dropped, op Delete) (Delete, bool) {
 		}
 		for seq < end {
 			id := ID{sp.ID.Replica, seq}
-			if hi, ok := d.present(id); ok {
+			hi, ok := d.present(id)
+			for _, f := range fresh {
+				if !ok && f.ID.Replica == id.Replica && seq >= f.ID.Seq && seq-f.ID.Seq < f.Len {
+					hi, ok = f.ID.Seq+f.Len, true
+				}
+			}
+			if ok {
 				hi = min(hi, end)
 				out = appendSpan(out, Span{id, hi - seq})
 				seq = hi
