@@ -160,7 +160,6 @@ func RepointText(cs *Changeset, get RecordGetter, comp func(RecordID) *TextCompa
 	return out, moved, nil
 }
 
-
 // textCompactionVersion is the version byte inside the JUT frame.
 const textCompactionVersion = 1
 
