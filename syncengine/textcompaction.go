@@ -2,6 +2,7 @@ package syncengine
 
 import (
 	"errors"
+	"slices"
 	"sort"
 
 	"github.com/joinedup/joinedup/syncengine/text"
@@ -158,6 +159,46 @@ func RepointText(cs *Changeset, get RecordGetter, comp func(RecordID) *TextCompa
 		out.Ops[i] = nop
 	}
 	return out, moved, nil
+}
+
+// TextRecords lists the records whose text cs edits, in op order.
+func TextRecords(cs *Changeset) []RecordID {
+	var out []RecordID
+	for i := range cs.Ops {
+		if op := &cs.Ops[i]; (op.Kind == OpInsertText || op.Kind == OpDeleteText) && !slices.Contains(out, op.Record) {
+			out = append(out, op.Record)
+		}
+	}
+	return out
+}
+
+// ApplyCompacted is Apply for a holder that compacts text (comp returns a
+// record's TextCompaction, nil if none): a changeset naming text it dropped
+// is re-pointed and applied (RepointText), never refused for it. It returns
+// the changeset to store and send on (re-pointed, if it was), and the
+// records whose state every other holder must be sent once it is stored
+// (LateText, and those RepointText moved). A changeset naming text nobody
+// dropped fails as Apply fails.
+func ApplyCompacted(cs *Changeset, get RecordGetter, comp func(RecordID) *TextCompaction) (*Result, *Changeset, []RecordID, error) {
+	late := LateText(cs, comp)
+	res, err := Apply(cs, get)
+	if err == nil || !(errors.Is(err, text.ErrMissingOrigin) || errors.Is(err, text.ErrUnknownID)) {
+		return res, cs, late, err
+	}
+	re, moved, rerr := RepointText(cs, get, comp)
+	if rerr != nil {
+		return nil, cs, nil, rerr
+	}
+	if re == cs {
+		return res, cs, late, err
+	}
+	res, err = Apply(re, get)
+	for _, id := range moved {
+		if !slices.Contains(late, id) {
+			late = append(late, id)
+		}
+	}
+	return res, re, late, err
 }
 
 // textCompactionVersion is the version byte inside the JUT frame.

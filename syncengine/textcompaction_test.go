@@ -39,25 +39,18 @@ func (h *textHub) get(id RecordID) (*Record, error) {
 func (h *textHub) comp(RecordID) *TextCompaction { return h.tc }
 
 func (h *textHub) push(t *rapid.T, cs *Changeset) {
-	late := LateText(cs, h.comp)
-	res, err := Apply(cs, h.get)
-	if ErrorCode(err) == EMISSINGDEP {
-		re, moved, rerr := RepointText(cs, h.get, h.comp)
-		if rerr != nil || re == cs {
-			t.Fatalf("hub cannot place a late save: %v", err)
-		}
-		cs, late = re, append(late, moved...)
-		res, err = Apply(cs, h.get)
-		h.late++
-	}
+	res, stored, late, err := ApplyCompacted(cs, h.get, h.comp)
 	if err != nil || res.Status != Applied {
-		t.Fatalf("hub: %v %v", err, res)
+		t.Fatalf("hub cannot place a save: %v %v", err, res)
+	}
+	if stored != cs {
+		h.late++
 	}
 	h.rec = res.Records[0]
 	if len(late) > 0 {
 		h.rebases = append(h.rebases, len(h.log))
 	}
-	h.log = append(h.log, cs)
+	h.log = append(h.log, stored)
 }
 
 func (p *textPhone) own() []*Changeset {

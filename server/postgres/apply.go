@@ -121,6 +121,7 @@ type applier struct {
 
 	changes  []domain.Change
 	settling bool
+	text     textState // records whose text was compacted (textcompact.go)
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {
@@ -236,7 +237,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
-	applied, err := syncengine.Apply(cs, a.getter)
+	applied, cs, rebase, err := a.applyText(cs) // places late text edits (textcompact.go)
 	if err != nil {
 		if domain.ErrorCode(err) == domain.EINTERNAL {
 			return pr, err
@@ -258,6 +259,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	if seq, err = a.commit(dev.ID, cs, applied.Records, res); err != nil {
+		return pr, err
+	}
+	if err := a.noteRebases(seq, rebase); err != nil {
 		return pr, err
 	}
 	if heldID != 0 {

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"ScopeOfWorkerAndPractitioner", testScopes},
 		{"QuarantineKeepsRefusedChangesets", testQuarantine},
 		{"CompactionResetsPhoneBehind", testCompaction},
+		{"TextCompactionPlacesLateEdits", testTextCompaction},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
