@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"QuarantineKeepsRefusedChangesets", testQuarantine},
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"TextCompactionPlacesLateEdits", testTextCompaction},
+		{"TextCompactionRandomHistories", testTextCompactionRandomHistories},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
