@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"pgregory.net/rapid"
+
+	"github.com/joinedup/joinedup/syncengine/text"
 )
 
 // textHub is a server as JoinedUp runs one, in miniature: it applies what
@@ -219,6 +221,14 @@ func TestPropertyTextCompactionWithLateSaves(t *testing.T) {
 
 func FuzzDecodeTextCompaction(f *testing.F) {
 	f.Add(EncodeTextCompaction(&TextCompaction{VV: VV{{Replica: ReplicaID{1}, Seq: 9}}}))
+	// A real one: ten characters typed in ten places, eight deleted.
+	d := text.New()
+	for i := 0; i < 10; i++ {
+		d.LocalInsert(text.ID{Replica: ReplicaID{1}, Seq: uint64(i + 1)}, 0, "x")
+	}
+	d.LocalDelete(1, 8)
+	x, _ := d.CompactKeeping(nil)
+	f.Add(EncodeTextCompaction(&TextCompaction{VV: VV{{Replica: ReplicaID{1}, Seq: 10}}, Fields: map[string]*text.Dropped{"note": x, "summary": x}}))
 	f.Add([]byte("JUT\x01"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

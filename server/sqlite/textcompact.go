@@ -245,15 +245,21 @@ func forgetTextCompaction(ctx context.Context, tx *Tx, ids []string) error {
 	return nil
 }
 
+// rebasePullSQL reads the records in the scope (filter) re-placed in
+// (from, to]: by the log position range of text_rebases' key, then each
+// record by its own (textcompact_test.go holds the plan).
+func rebasePullSQL(filter string) string {
+	return `SELECT r.id, r.state, r.crc FROM records r
+		WHERE r.id IN (SELECT b.record_id FROM text_rebases b WHERE b.seq > ? AND b.seq <= ?) AND ` + filter + ` ORDER BY r.id`
+}
+
 // pullRebases adds to res the state of every record in the scope (filter)
 // a late insert re-placed in (from, to], marked to replace the phone's copy
 // (res.Rebase). A record the page already carries is only marked.
 // Practitioners receive projections, rebuilt on every snapshot page anyway:
 // only records of their page are marked.
 func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, res *domain.SyncResult) error {
-	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.state, r.crc FROM records r
-		WHERE r.id IN (SELECT b.record_id FROM text_rebases b WHERE b.seq > ? AND b.seq <= ?) AND `+filter+` ORDER BY r.id`,
-		append([]any{from, to}, fargs...)...)
+	rows, err := tx.QueryContext(ctx, rebasePullSQL(filter), append([]any{from, to}, fargs...)...)
 	if err != nil {
 		return err
 	}
