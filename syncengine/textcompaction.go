@@ -64,25 +64,32 @@ func (r *Record) CompactTextKeeping(prev *TextCompaction) (*TextCompaction, int)
 	return out, total
 }
 
-// LateText reports whether cs inserts text into a record whose text was
-// compacted (comp returns its TextCompaction, nil if none) at a version its
-// author had not seen: the records whose state every holder must be sent
-// once cs is applied.
-func LateText(cs *Changeset, comp func(RecordID) *TextCompaction) []RecordID {
+// LateText names the records cs inserts text into whose text was compacted
+// (at returns the version vector it was last compacted at, C; nil if
+// never) at a version cs's author had not seen: the records whose state
+// every holder must be sent once cs is applied.
+func LateText(cs *Changeset, at func(RecordID) (VV, error)) ([]RecordID, error) {
 	var late []RecordID
 	for _, d := range cs.Deps {
-		tc := comp(d.Record)
-		if tc == nil || d.VV.Covers(tc.VV) {
-			continue
-		}
+		inserts := false
 		for i := range cs.Ops {
 			if op := &cs.Ops[i]; op.Kind == OpInsertText && op.Record == d.Record {
-				late = append(late, d.Record)
+				inserts = true
 				break
 			}
 		}
+		if !inserts {
+			continue
+		}
+		c, err := at(d.Record)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil && !d.VV.Covers(c) {
+			late = append(late, d.Record)
+		}
 	}
-	return late
+	return late, nil
 }
 
 // RepointText rewrites the text ops of cs that name characters compaction
@@ -94,7 +101,7 @@ func LateText(cs *Changeset, comp func(RecordID) *TextCompaction) []RecordID {
 // re-pointed (whose state every holder must be sent, as for LateText). Ids
 // neither the record nor its TextCompaction know are left as they are:
 // applying them fails as it did before.
-func RepointText(cs *Changeset, get RecordGetter, comp func(RecordID) *TextCompaction) (*Changeset, []RecordID, error) {
+func RepointText(cs *Changeset, get RecordGetter, comp func(RecordID) (*TextCompaction, error)) (*Changeset, []RecordID, error) {
 	out := cs
 	var moved []RecordID
 	var ids []ID
@@ -106,7 +113,10 @@ func RepointText(cs *Changeset, get RecordGetter, comp func(RecordID) *TextCompa
 		if ids == nil {
 			ids = cs.OpIDs()
 		}
-		tc := comp(op.Record)
+		tc, err := comp(op.Record)
+		if err != nil {
+			return nil, nil, err
+		}
 		if tc == nil || tc.Fields[op.Field] == nil {
 			continue
 		}
@@ -172,15 +182,20 @@ func TextRecords(cs *Changeset) []RecordID {
 	return out
 }
 
-// ApplyCompacted is Apply for a holder that compacts text (comp returns a
-// record's TextCompaction, nil if none): a changeset naming text it dropped
+// ApplyCompacted is Apply for a holder that compacts text: at returns the
+// version vector a record's text was last compacted at (nil if never), comp
+// its whole TextCompaction (asked only when cs names text the record lacks,
+// so a holder can keep the cheap C apart). A changeset naming dropped text
 // is re-pointed and applied (RepointText), never refused for it. It returns
 // the changeset to store and send on (re-pointed, if it was), and the
 // records whose state every other holder must be sent once it is stored
 // (LateText, and those RepointText moved). A changeset naming text nobody
 // dropped fails as Apply fails.
-func ApplyCompacted(cs *Changeset, get RecordGetter, comp func(RecordID) *TextCompaction) (*Result, *Changeset, []RecordID, error) {
-	late := LateText(cs, comp)
+func ApplyCompacted(cs *Changeset, get RecordGetter, at func(RecordID) (VV, error), comp func(RecordID) (*TextCompaction, error)) (*Result, *Changeset, []RecordID, error) {
+	late, err := LateText(cs, at)
+	if err != nil {
+		return nil, cs, nil, err
+	}
 	res, err := Apply(cs, get)
 	if err == nil || !(errors.Is(err, text.ErrMissingOrigin) || errors.Is(err, text.ErrUnknownID)) {
 		return res, cs, late, err

@@ -97,9 +97,13 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 		res.Waiting++
 		return nil
 	}
-	prevBytes, prev, err := readTextCompaction(ctx, tx, id)
+	prevBytes, prev, err := readTextCompaction(ctx, tx, id, true)
 	if err != nil {
 		return err
+	}
+	var vv []byte
+	if prev != nil {
+		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: prev.VV})
 	}
 	rec, err := syncengine.DecodeRecord(state)
 	if err != nil {
@@ -113,20 +117,26 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 			return err
 		}
 		prevBytes = syncengine.EncodeTextCompaction(tc)
+		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: tc.VV})
 		res.Compacted++
 		res.Dropped += n
 		res.BytesBefore += int64(len(state))
 		res.BytesAfter += int64(len(b))
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO text_compaction (record_id, state, at_seq, compacted_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (record_id) DO UPDATE SET state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
-		id, prevBytes, seq, tx.now)
+	_, err = tx.Exec(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
+		id, vv, prevBytes, seq, tx.now)
 	return err
 }
 
-func readTextCompaction(ctx context.Context, tx *Tx, id string) ([]byte, *syncengine.TextCompaction, error) {
+// readTextCompaction: see server/sqlite's (whole: the TextCompaction, else C).
+func readTextCompaction(ctx context.Context, tx *Tx, id string, whole bool) ([]byte, *syncengine.TextCompaction, error) {
+	col := "vv"
+	if whole {
+		col = "state"
+	}
 	var b []byte
-	err := tx.QueryRow(ctx, `SELECT state FROM text_compaction WHERE record_id = $1`, id).Scan(&b)
+	err := tx.QueryRow(ctx, `SELECT `+col+` FROM text_compaction WHERE record_id = $1`, id).Scan(&b)
 	if errors.Is(err, pgx.ErrNoRows) || b == nil {
 		return nil, nil, nil
 	} else if err != nil {
@@ -142,49 +152,64 @@ func readTextCompaction(ctx context.Context, tx *Tx, id string) ([]byte, *syncen
 // textState: see server/sqlite's.
 type textState struct {
 	looked, none bool
+	at           map[syncengine.RecordID]syncengine.VV
 	comp         map[syncengine.RecordID]*syncengine.TextCompaction
 }
 
-func (a *applier) textCompaction(id syncengine.RecordID) (*syncengine.TextCompaction, error) {
-	t := &a.text
+func (t *textState) any(a *applier) (bool, error) {
 	if !t.looked {
 		var any bool
-		if err := a.tx.QueryRow(a.ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE state IS NOT NULL)`).Scan(&any); err != nil {
-			return nil, err
+		if err := a.tx.QueryRow(a.ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE vv IS NOT NULL)`).Scan(&any); err != nil {
+			return false, err
 		}
 		t.looked, t.none = true, !any
+		t.at = map[syncengine.RecordID]syncengine.VV{}
 		t.comp = map[syncengine.RecordID]*syncengine.TextCompaction{}
 	}
-	if t.none {
-		return nil, nil
+	return !t.none, nil
+}
+
+func (a *applier) textAt(id syncengine.RecordID) (syncengine.VV, error) {
+	if ok, err := a.text.any(a); !ok || err != nil {
+		return nil, err
 	}
-	if tc, ok := t.comp[id]; ok {
-		return tc, nil
+	if vv, ok := a.text.at[id]; ok {
+		return vv, nil
 	}
-	_, tc, err := readTextCompaction(a.ctx, a.tx, string(id))
+	_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), false)
 	if err != nil {
 		return nil, err
 	}
-	t.comp[id] = tc
+	var vv syncengine.VV
+	if tc != nil {
+		vv = tc.VV
+	}
+	a.text.at[id] = vv
+	return vv, nil
+}
+
+func (a *applier) textCompaction(id syncengine.RecordID) (*syncengine.TextCompaction, error) {
+	if ok, err := a.text.any(a); !ok || err != nil {
+		return nil, err
+	}
+	if tc, ok := a.text.comp[id]; ok {
+		return tc, nil
+	}
+	_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), true)
+	if err != nil {
+		return nil, err
+	}
+	a.text.comp[id] = tc
 	return tc, nil
 }
 
 // applyText is syncengine.ApplyCompacted with this transaction's lookups.
 func (a *applier) applyText(cs *syncengine.Changeset) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
-	texts := syncengine.TextRecords(cs)
-	if len(texts) == 0 {
+	if len(syncengine.TextRecords(cs)) == 0 {
 		res, err := syncengine.Apply(cs, a.getter)
 		return res, cs, nil, err
 	}
-	for _, id := range texts {
-		if _, err := a.textCompaction(id); err != nil {
-			return nil, cs, nil, err
-		}
-	}
-	return syncengine.ApplyCompacted(cs, a.getter, func(id syncengine.RecordID) *syncengine.TextCompaction {
-		tc, _ := a.textCompaction(id) // looked up above: no error now
-		return tc
-	})
+	return syncengine.ApplyCompacted(cs, a.getter, a.textAt, a.textCompaction)
 }
 
 func (a *applier) noteRebases(seq int64, recs []syncengine.RecordID) error {

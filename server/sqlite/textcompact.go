@@ -117,9 +117,13 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 		res.Waiting++
 		return nil
 	}
-	prevBytes, prev, err := readTextCompaction(ctx, tx, id)
+	prevBytes, prev, err := readTextCompaction(ctx, tx, id, true)
 	if err != nil {
 		return err
+	}
+	var vv []byte
+	if prev != nil {
+		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: prev.VV})
 	}
 	rec, err := tx.db.states.DecodeRecord(syncengine.RecordID(id), state)
 	if err != nil {
@@ -135,22 +139,28 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 		}
 		tx.db.states.Put(rec.ID, b, rec)
 		prevBytes = syncengine.EncodeTextCompaction(tc)
+		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: tc.VV})
 		res.Compacted++
 		res.Dropped += n
 		res.BytesBefore += int64(len(state))
 		res.BytesAfter += int64(len(b))
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO text_compaction (record_id, state, at_seq, compacted_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (record_id) DO UPDATE SET state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
-		id, prevBytes, seq, tx.NowText())
+	_, err = tx.ExecContext(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
+		id, vv, prevBytes, seq, tx.NowText())
 	return err
 }
 
 // readTextCompaction returns a record's stored TextCompaction (nil if its
-// text was never compacted) and its bytes.
-func readTextCompaction(ctx context.Context, tx *Tx, id string) ([]byte, *syncengine.TextCompaction, error) {
+// text was never compacted) and its bytes; unless whole, only C (column
+// vv), which is what most pushes need.
+func readTextCompaction(ctx context.Context, tx *Tx, id string, whole bool) ([]byte, *syncengine.TextCompaction, error) {
+	col := "vv"
+	if whole {
+		col = "state"
+	}
 	var b []byte
-	err := tx.QueryRowContext(ctx, `SELECT state FROM text_compaction WHERE record_id = ?`, id).Scan(&b)
+	err := tx.QueryRowContext(ctx, `SELECT `+col+` FROM text_compaction WHERE record_id = ?`, id).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) || b == nil {
 		return nil, nil, nil
 	} else if err != nil {
@@ -166,36 +176,63 @@ func readTextCompaction(ctx context.Context, tx *Tx, id string) ([]byte, *syncen
 }
 
 // textState is what the applier knows of text compaction in its
-// transaction: the TextCompaction of each record it looked up, and whether
-// any record has one at all (most stores, and every request to a record
-// never compacted, need nothing more than that one look).
+// transaction: per record looked up, C and (if a push named dropped text)
+// the whole TextCompaction, and whether any record was compacted at all
+// (most stores, and every request to a record never compacted, need
+// nothing more than that one look).
 type textState struct {
 	looked, none bool
+	at           map[syncengine.RecordID]syncengine.VV
 	comp         map[syncengine.RecordID]*syncengine.TextCompaction
 }
 
-// textCompaction returns id's TextCompaction, nil if none.
-func (a *applier) textCompaction(id syncengine.RecordID) (*syncengine.TextCompaction, error) {
-	t := &a.text
+func (t *textState) any(a *applier) (bool, error) {
 	if !t.looked {
 		var any bool
-		if err := a.tx.QueryRowContext(a.ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE state IS NOT NULL)`).Scan(&any); err != nil {
-			return nil, err
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE vv IS NOT NULL)`).Scan(&any); err != nil {
+			return false, err
 		}
 		t.looked, t.none = true, !any
+		t.at = map[syncengine.RecordID]syncengine.VV{}
 		t.comp = map[syncengine.RecordID]*syncengine.TextCompaction{}
 	}
-	if t.none {
-		return nil, nil
+	return !t.none, nil
+}
+
+// textAt returns the version vector id's text was last compacted at (nil:
+// never).
+func (a *applier) textAt(id syncengine.RecordID) (syncengine.VV, error) {
+	if ok, err := a.text.any(a); !ok || err != nil {
+		return nil, err
 	}
-	if tc, ok := t.comp[id]; ok {
-		return tc, nil
+	if vv, ok := a.text.at[id]; ok {
+		return vv, nil
 	}
-	_, tc, err := readTextCompaction(a.ctx, a.tx, string(id))
+	_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), false)
 	if err != nil {
 		return nil, err
 	}
-	t.comp[id] = tc
+	var vv syncengine.VV
+	if tc != nil {
+		vv = tc.VV
+	}
+	a.text.at[id] = vv
+	return vv, nil
+}
+
+// textCompaction returns id's whole TextCompaction, nil if none.
+func (a *applier) textCompaction(id syncengine.RecordID) (*syncengine.TextCompaction, error) {
+	if ok, err := a.text.any(a); !ok || err != nil {
+		return nil, err
+	}
+	if tc, ok := a.text.comp[id]; ok {
+		return tc, nil
+	}
+	_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), true)
+	if err != nil {
+		return nil, err
+	}
+	a.text.comp[id] = tc
 	return tc, nil
 }
 
@@ -205,20 +242,11 @@ func (a *applier) textCompaction(id syncengine.RecordID) (*syncengine.TextCompac
 // if it was: that is what every holder can apply) and the records whose
 // state every phone holding them must be sent once it is (noteRebases).
 func (a *applier) applyText(cs *syncengine.Changeset) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
-	texts := syncengine.TextRecords(cs)
-	if len(texts) == 0 {
+	if len(syncengine.TextRecords(cs)) == 0 {
 		res, err := syncengine.Apply(cs, a.getter)
 		return res, cs, nil, err
 	}
-	for _, id := range texts {
-		if _, err := a.textCompaction(id); err != nil {
-			return nil, cs, nil, err
-		}
-	}
-	return syncengine.ApplyCompacted(cs, a.getter, func(id syncengine.RecordID) *syncengine.TextCompaction {
-		tc, _ := a.textCompaction(id) // looked up above: no error now
-		return tc
-	})
+	return syncengine.ApplyCompacted(cs, a.getter, a.textAt, a.textCompaction)
 }
 
 // noteRebases records that the phones holding recs must be sent their

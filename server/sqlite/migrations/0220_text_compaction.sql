@@ -2,11 +2,15 @@
 -- compaction and tombstones"). One row per record the compaction pass has
 -- looked at: state is the record's syncengine.TextCompaction (JUT frame: C,
 -- the record's version vector when its text was compacted, and where every
--- dropped tombstone lay), NULL while nothing was dropped; at_seq is the
--- record's updated_seq when the pass last looked, so an unchanged record is
--- not decoded again. Only ids, no content: erasure deletes the row anyway.
+-- dropped tombstone lay), NULL while nothing was dropped; vv is C alone (a
+-- JUT frame without fields), which every push of text to the record reads,
+-- while state (which grows with what was dropped) is read only for a push
+-- naming dropped text; at_seq is the record's updated_seq when the pass
+-- last looked, so an unchanged record is not decoded again. Only ids, no
+-- content: erasure deletes the row anyway.
 CREATE TABLE text_compaction (
 	record_id    TEXT PRIMARY KEY,
+	vv           BLOB,
 	state        BLOB,
 	at_seq       INTEGER NOT NULL,
 	compacted_at TEXT NOT NULL
