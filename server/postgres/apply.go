@@ -121,7 +121,7 @@ type applier struct {
 
 	changes  []domain.Change
 	settling bool
-	text     textState // records whose text was compacted (textcompact.go)
+	text     domain.TextCompactions // records whose text was compacted (textcompact.go)
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {

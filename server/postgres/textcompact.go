@@ -18,8 +18,6 @@ import (
 // path places a late edit that names them (applyText) and records that the
 // record's phones must be sent its state (text_rebases, pullRebases).
 
-const textCompactBatch = 16
-
 // CompactText compacts the text of records at least minBytes large that
 // changed since the pass last looked at them.
 func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompactResult, error) {
@@ -38,7 +36,7 @@ func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompact
 		return res, err
 	}
 	for len(ids) > 0 {
-		batch := ids[:min(textCompactBatch, len(ids))]
+		batch := ids[:min(domain.TextCompactBatch, len(ids))]
 		ids = ids[len(batch):]
 		var part domain.TextCompactResult
 		err := db.update(ctx, func(tx *Tx) error {
@@ -53,12 +51,7 @@ func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompact
 		if err != nil {
 			return res, err
 		}
-		res.Looked += part.Looked
-		res.Compacted += part.Compacted
-		res.Dropped += part.Dropped
-		res.Waiting += part.Waiting
-		res.BytesBefore += part.BytesBefore
-		res.BytesAfter += part.BytesAfter
+		res.Add(part)
 	}
 	if res.Compacted > 0 {
 		err = db.AppendAudit(ctx, domain.AuditEntry{Action: "compact_text", Detail: map[string]any{
@@ -149,67 +142,20 @@ func readTextCompaction(ctx context.Context, tx *Tx, id string, whole bool) ([]b
 	return b, tc, nil
 }
 
-// textState: see server/sqlite's.
-type textState struct {
-	looked, none bool
-	at           map[syncengine.RecordID]syncengine.VV
-	comp         map[syncengine.RecordID]*syncengine.TextCompaction
-}
-
-func (t *textState) any(a *applier) (bool, error) {
-	if !t.looked {
-		var any bool
-		if err := a.tx.QueryRow(a.ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE vv IS NOT NULL)`).Scan(&any); err != nil {
-			return false, err
-		}
-		t.looked, t.none = true, !any
-		t.at = map[syncengine.RecordID]syncengine.VV{}
-		t.comp = map[syncengine.RecordID]*syncengine.TextCompaction{}
-	}
-	return !t.none, nil
-}
-
-func (a *applier) textAt(id syncengine.RecordID) (syncengine.VV, error) {
-	if ok, err := a.text.any(a); !ok || err != nil {
-		return nil, err
-	}
-	if vv, ok := a.text.at[id]; ok {
-		return vv, nil
-	}
-	_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), false)
-	if err != nil {
-		return nil, err
-	}
-	var vv syncengine.VV
-	if tc != nil {
-		vv = tc.VV
-	}
-	a.text.at[id] = vv
-	return vv, nil
-}
-
-func (a *applier) textCompaction(id syncengine.RecordID) (*syncengine.TextCompaction, error) {
-	if ok, err := a.text.any(a); !ok || err != nil {
-		return nil, err
-	}
-	if tc, ok := a.text.comp[id]; ok {
-		return tc, nil
-	}
-	_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), true)
-	if err != nil {
-		return nil, err
-	}
-	a.text.comp[id] = tc
-	return tc, nil
-}
-
-// applyText is syncengine.ApplyCompacted with this transaction's lookups.
+// applyText is domain.TextCompactions.Apply with this transaction's reads.
 func (a *applier) applyText(cs *syncengine.Changeset) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
-	if len(syncengine.TextRecords(cs)) == 0 {
-		res, err := syncengine.Apply(cs, a.getter)
-		return res, cs, nil, err
+	if a.text.Read == nil {
+		a.text.Any = func() (bool, error) {
+			var any bool
+			err := a.tx.QueryRow(a.ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE vv IS NOT NULL)`).Scan(&any)
+			return any, err
+		}
+		a.text.Read = func(id syncengine.RecordID, whole bool) (*syncengine.TextCompaction, error) {
+			_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), whole)
+			return tc, err
+		}
 	}
-	return syncengine.ApplyCompacted(cs, a.getter, a.textAt, a.textCompaction)
+	return a.text.Apply(cs, a.getter)
 }
 
 func (a *applier) noteRebases(seq int64, recs []syncengine.RecordID) error {

@@ -139,7 +139,9 @@ type applier struct {
 
 	pre   prefetched     // the request's lookups, made at once (prefetch.go)
 	dirty pendingRecords // records stored but not yet written (materialise.go)
-	text  textState      // records whose text was compacted (textcompact.go)
+
+	// text: records whose text was compacted (textcompact.go).
+	text domain.TextCompactions
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {
