@@ -102,6 +102,24 @@ func testTextCompaction(t *testing.T, e *env) {
 		t.Fatal("the late save applies to the compacted state as it is: the test tests nothing")
 	}
 
+	// Another team's phone forges the same late save as its own: it is
+	// refused as any write outside its scope is, places nothing, and
+	// makes nobody re-fetch the note.
+	forged := *late
+	otherID, err := syncengine.ParseReplicaID(other.enrol.ReplicaID)
+	e.must(err)
+	forged.Replica, forged.Author = otherID, other.enrol.PersonID
+	other.outbox = []*syncengine.Changeset{&forged}
+	if r := other.sync(0); len(r.Results) != 1 || r.Results[0].Status != protocol.StatusQuarantined || len(r.Rebase) > 0 {
+		t.Fatalf("forged late save from another team: %+v, rebase %v", r.Results, r.Rebase)
+	}
+	if now, err := e.s.RecordState(e.ctx, string(id)); err != nil || now.String("note") != after.String("note") {
+		t.Fatalf("a forged save changed the note: %v", err)
+	}
+	if r := a1.sync(0); len(r.Rebase) > 0 {
+		t.Fatalf("a forged save made a phone re-fetch %v", r.Rebase)
+	}
+
 	r := a2.sync(0)
 	if len(r.Results) != 1 || r.Results[0].Status != protocol.StatusAccepted {
 		t.Fatalf("late save: %+v", r.Results)
@@ -141,8 +159,10 @@ func testTextCompaction(t *testing.T, e *env) {
 	}
 	q, err := e.s.Quarantine(e.ctx, domain.QuarantineFilter{})
 	e.must(err)
-	if len(q) != 0 {
-		t.Fatalf("%d changesets quarantined or held: %+v", len(q), q)
+	for _, item := range q {
+		if item.DeviceID != other.enrol.DeviceID {
+			t.Fatalf("a save of the team's phones was quarantined or held: %+v", item)
+		}
 	}
 }
 
