@@ -94,6 +94,9 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if err := pullSnapshot(ctx, tx, scope, cur, now, budget, res); err != nil {
 			return err
 		}
+		if cur.Base == 0 {
+			return nil // a snapshot of the whole scope: the phone holds nothing older
+		}
 		return pullRebases(ctx, tx, scope, cur.Seq, now, res)
 	}
 	filter, farg := scopeFilter(scope, 4)

@@ -107,6 +107,9 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if err := pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res); err != nil {
 			return err
 		}
+		if cur.base == 0 {
+			return nil // a snapshot of the whole scope: the phone holds nothing older
+		}
 		return pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res)
 	}
 	// Each changeset comes with the records it touches that are in scope and
