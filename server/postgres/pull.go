@@ -137,6 +137,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	}
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.Seq, Total: now - cur.Seq}
 	res.Cursor = domain.Cursor{Gen: gen, Tag: tag, Seq: last}.String()
+	rows.Close() // a page that stopped at its budget left it open
 	return pullRebases(ctx, tx, scope, cur.Seq, last, res)
 }
 

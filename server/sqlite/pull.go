@@ -173,6 +173,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	}
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.seq, Total: now - cur.seq}
 	res.Cursor = cursor{gen: gen, tag: tag, seq: last}.String()
+	rows.Close() // a page that stopped at its budget left it open
 	return pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, last, res)
 }
 
