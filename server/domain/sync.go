@@ -36,6 +36,10 @@ type SyncResult struct {
 	// Damaged lists records in the device's scope left out of this page
 	// because the server's stored copy is damaged (see docs/sync-protocol.md).
 	Damaged []string `json:"damaged,omitempty"`
+	// Rebase lists records whose snapshot (in Snapshots) replaces the
+	// device's copy even where its copy covers it: a late text edit was
+	// placed by the server's compacted copy (protocol.Response.Rebase).
+	Rebase []string `json:"rebase,omitempty"`
 	// Partial: this snapshot is the field subset from FieldSince on.
 	Partial    bool                `json:"partial,omitempty"`
 	FieldSince int64               `json:"field_since,omitempty"`

@@ -169,6 +169,7 @@ type applier struct {
 	// The server's replicas loaded in this transaction, by meta prefix
 	// (rules.go replica): their counter rows stay locked to its end.
 	replicas map[string]*serverReplica
+	text     domain.TextCompactions // records whose text was compacted (textcompact.go)
 }
 
 // deferring reports whether what commit stores waits for flushRecords: a
@@ -314,7 +315,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
-	applied, err := syncengine.Apply(cs, a.getter)
+	applied, cs, rebase, err := a.applyText(cs) // places late text edits (textcompact.go)
 	if err != nil {
 		if domain.ErrorCode(err) == domain.EINTERNAL {
 			return pr, err
@@ -336,6 +337,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return a.quarantine(dev, cs, pr, err, res)
 	}
 	if seq, err = a.commit(dev.ID, cs, applied.Records, res); err != nil {
+		return pr, err
+	}
+	if err := a.noteRebases(seq, rebase); err != nil {
 		return pr, err
 	}
 	if heldID != 0 {

@@ -89,6 +89,9 @@ func (a *applier) afterErase(ids []syncengine.RecordID) error {
 	if err := a.purgeQuarantine(strs); err != nil {
 		return err
 	}
+	if err := forgetTextCompaction(a.ctx, a.tx, strs); err != nil {
+		return err
+	}
 	// An acknowledgement's note is a copy of what the encounter was about.
 	if _, err := a.tx.Exec(a.ctx, `UPDATE concern_alerts SET ack_note = '' WHERE ack_note <> '' AND encounter_id = ANY($1::text[])`, strs); err != nil {
 		return err

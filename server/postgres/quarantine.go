@@ -253,7 +253,7 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 		return err
 	}
 	ap := newApplier(ctx, tx)
-	applied, err := syncengine.Apply(cs, ap.getter)
+	applied, cs, rebase, err := ap.applyText(cs) // a late text edit is placed, as on push
 	if err != nil {
 		return err
 	}
@@ -278,6 +278,9 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 	}
 	seq, err := ap.commit(dev.ID, cs, applied.Records, &domain.SyncResult{})
 	if err != nil {
+		return err
+	}
+	if err := ap.noteRebases(seq, rebase); err != nil {
 		return err
 	}
 	return ap.resendReleased(seq, cs)

@@ -139,6 +139,9 @@ type applier struct {
 
 	pre   prefetched     // the request's lookups, made at once (prefetch.go)
 	dirty pendingRecords // records stored but not yet written (materialise.go)
+
+	// text: records whose text was compacted (textcompact.go).
+	text domain.TextCompactions
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {
@@ -234,7 +237,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
-	applied, err := syncengine.Apply(cs, a.getter)
+	applied, cs, rebase, err := a.applyText(cs) // places late text edits (textcompact.go)
 	if domain.ErrorCode(err) == domain.EMISSINGDEP {
 		// A record it touches is damaged (errDamaged): held until repaired.
 		return a.hold(dev, cs, pr, heldID, nil, res)
@@ -257,6 +260,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	}
 	seq, err = a.commit(dev.ID, cs, applied.Records, res)
 	if err != nil {
+		return pr, err
+	}
+	if err := a.noteRebases(seq, rebase); err != nil {
 		return pr, err
 	}
 	if heldID != 0 {

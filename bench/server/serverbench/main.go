@@ -91,6 +91,7 @@ func main() {
 	noteSizes := flag.String("notesizes", "0,100,1000,10000", "prior edits of the notes of the notecurve (the first is the baseline)")
 	notePer := flag.Int("notepushes", 200, "pushes per note per run of the notecurve")
 	noteRuns := flag.Int("noteruns", 3, "runs of the notecurve")
+	noteCompact := flag.String("notecompact", "off", "whether the notecurve's server compacts the notes' text tombstones once set up (CompactText): off, on, or both (one curve each, same run)")
 	noteTrace := flag.String("notetrace", "paper,churn", "what the notecurve types, comma-separated, one curve each: paper (the automerge-paper trace from ../shared/traces or syncengine/testdata), churn (random edits keeping the note near 200 characters), or a sequential trace file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the server process (openloop, notecurve, week) to this file")
@@ -156,8 +157,14 @@ func main() {
 		check(orgsize(filepath.Join(dir, "orgsize"), ints(*orgSizes), *orgReps))
 	}
 	if bytes.Contains([]byte(*which), []byte("notecurve")) {
+		modes := map[string][]bool{"off": {false}, "on": {true}, "both": {false, true}}[*noteCompact]
+		if modes == nil {
+			check(fmt.Errorf("-notecompact %q: want off, on or both", *noteCompact))
+		}
 		for i, tr := range strings.Split(*noteTrace, ",") {
-			check(notecurve(filepath.Join(dir, fmt.Sprintf("notecurve%d", i)), ints(*noteSizes), *notePer, *noteRuns, traceFile(tr)))
+			for _, compact := range modes {
+				check(notecurve(filepath.Join(dir, fmt.Sprintf("notecurve%d-%v", i, compact)), ints(*noteSizes), *notePer, *noteRuns, traceFile(tr), compact))
+			}
 		}
 	}
 	if bytes.Contains([]byte(*which), []byte("firstsync")) {
