@@ -413,10 +413,8 @@ func (r *Record) String(field string) string {
 		return f.Text.String()
 	case KindRegister:
 		if len(f.Values) > 0 {
-			var s string
-			if json.Unmarshal(f.Values[0].Value, &s) == nil {
-				return s
-			}
+			s, _ := StringValue(f.Values[0].Value)
+			return s
 		}
 	}
 	return ""

@@ -270,19 +270,19 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stor
 			add(Action{Verb: VerbErase})
 		case syncengine.OpOmitted:
 		case syncengine.OpSet:
-			var v any
-			_ = json.Unmarshal(op.Value, &v)
+			// The value is decoded only for the three fields whose value
+			// decides the action: every other write is a plain set, and
+			// decoding each value was most of admission's own cost.
 			switch {
-			case op.Field == syncengine.DeletedField && v == true:
+			case op.Field == syncengine.DeletedField && jsonTrue(op.Value):
 				add(Action{Verb: VerbDelete})
 			case op.Field == syncengine.DeletedField && b.Exists && b.Rec != nil && b.Rec.Deleted():
 				add(Action{Verb: VerbUndelete})
 			case op.Field == "status" && typ == syncengine.TypeReferral:
-				to, _ := v.(string)
+				to := jsonString(op.Value)
 				froms := []string{}
 				for _, sv := range status {
-					var s string
-					_ = json.Unmarshal(sv.Value, &s)
+					s := jsonString(sv.Value)
 					if !slices.Contains(froms, s) {
 						froms = append(froms, s)
 					}
@@ -297,7 +297,7 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stor
 				}
 				status = slices.DeleteFunc(status, func(sv syncengine.RegValue) bool { return slices.Contains(op.Refs, sv.ID) })
 				status = append(status, syncengine.RegValue{ID: ids[i], Value: op.Value})
-			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || op.Field == "review_comment" || op.Field == "review_status" && (v == "signed_off" || signedOff)):
+			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || op.Field == "review_comment" || op.Field == "review_status" && (signedOff || jsonString(op.Value) == "signed_off")):
 				// Signing off, and reopening what a supervisor signed off.
 				add(Action{Verb: VerbSignOff})
 			default:
@@ -308,6 +308,22 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stor
 		}
 	}
 	return acts
+}
+
+// jsonTrue reports whether raw is the JSON value true.
+func jsonTrue(raw []byte) bool {
+	if string(raw) == "true" {
+		return true
+	}
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	return v == true
+}
+
+// jsonString is raw decoded as a JSON string, "" if it is not one.
+func jsonString(raw []byte) string {
+	s, _ := syncengine.StringValue(raw)
+	return s
 }
 
 // AuthorizeRelease checks a reviewer may release a quarantined change that
