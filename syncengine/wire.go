@@ -1,9 +1,11 @@
 package syncengine
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"unicode/utf8"
@@ -117,7 +119,8 @@ func putEncoder(e *encoder) {
 
 // EncodeChangesets encodes a batch of changesets in one frame.
 func EncodeChangesets(css []*Changeset) []byte {
-	e := newEncoder()
+	e := getEncoder()
+	defer putEncoder(e)
 	e.uvarint(uint64(len(css)))
 	for _, cs := range css {
 		e.changeset(cs)
@@ -187,7 +190,17 @@ type decoder struct {
 	err      error
 	strs     []string
 	replicas []ReplicaID
+	// loose: the body is valid but not byte for byte what the encoder
+	// writes (a padded varint, a string or replica sent in full twice), or
+	// it could not cheaply tell (see maxCanonicalTable).
+	loose bool
+	body  []byte // the whole decompressed body
 }
+
+// maxCanonicalTable bounds the string and replica tables a decoder checks
+// for repeated literals (a linear scan each): a frame with more is taken as
+// not canonical, so a hostile frame cannot make the check quadratic.
+const maxCanonicalTable = 128
 
 var errMalformed = errors.New("malformed")
 
@@ -206,6 +219,10 @@ func (d *decoder) uvarint() uint64 {
 		d.fail("bad varint")
 		return 0
 	}
+	// A last group of zero bits is padding the encoder never writes.
+	if n > 1 && d.b[n-1] == 0 {
+		d.loose = true
+	}
 	d.b = d.b[n:]
 	return v
 }
@@ -218,6 +235,9 @@ func (d *decoder) varint() int64 {
 	if n <= 0 {
 		d.fail("bad varint")
 		return 0
+	}
+	if n > 1 && d.b[n-1] == 0 {
+		d.loose = true
 	}
 	d.b = d.b[n:]
 	return v
@@ -271,6 +291,9 @@ func (d *decoder) str() string {
 			return ""
 		}
 		s := string(p)
+		if len(d.strs) >= maxCanonicalTable || slices.Contains(d.strs, s) {
+			d.loose = true
+		}
 		d.strs = append(d.strs, s)
 		return s
 	}
@@ -291,6 +314,9 @@ func (d *decoder) replica() ReplicaID {
 		copy(r[:], d.byteN(16))
 		if r.IsZero() {
 			d.fail("zero replica id")
+		}
+		if len(d.replicas) >= maxCanonicalTable || slices.Contains(d.replicas, r) {
+			d.loose = true
 		}
 		d.replicas = append(d.replicas, r)
 		return r
@@ -371,11 +397,40 @@ func unframe(magic [3]byte, b []byte) ([]byte, error) {
 // DecodeChangesets decodes a frame of changesets from untrusted bytes. Every
 // changeset returned has passed Check.
 func DecodeChangesets(b []byte) ([]*Changeset, error) {
+	css, _, err := decodeChangesets(b)
+	return css, err
+}
+
+// DecodeChangesetsCanonical decodes as DecodeChangesets does, and reports
+// whether b is exactly EncodeChangeset of the one changeset it holds, so a
+// store may keep the bytes it received instead of encoding the changeset
+// again. The body is proven canonical while it is decoded (no padded
+// varint, no string or replica sent in full twice: the encoder's choices are
+// otherwise forced by the changeset); the compression, which a sender may
+// do its own way, is checked by compressing the body again, which costs a
+// fraction of encoding it.
+func DecodeChangesetsCanonical(b []byte) (css []*Changeset, canonical bool, err error) {
+	css, d, err := decodeChangesets(b)
+	if err != nil || len(css) != 1 || d.loose {
+		return css, false, err
+	}
+	buf := snappyBufs.Get().(*[]byte)
+	defer snappyBufs.Put(buf)
+	if n := snappy.MaxEncodedLen(len(d.body)); cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	return css, bytes.Equal(b[4:], snappy.Encode((*buf)[:cap(*buf)], d.body)), nil
+}
+
+// snappyBufs holds buffers DecodeChangesetsCanonical compresses into.
+var snappyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func decodeChangesets(b []byte) ([]*Changeset, *decoder, error) {
 	body, err := unframe(magicChangesets, b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	d := &decoder{b: body}
+	d := &decoder{b: body, body: body}
 	n := d.count(8)
 	out := make([]*Changeset, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -384,7 +439,7 @@ func DecodeChangesets(b []byte) ([]*Changeset, error) {
 			break
 		}
 		if err := cs.Check(); err != nil {
-			return nil, fmt.Errorf("changeset %d: %w", i, err)
+			return nil, nil, fmt.Errorf("changeset %d: %w", i, err)
 		}
 		out = append(out, cs)
 	}
@@ -392,9 +447,9 @@ func DecodeChangesets(b []byte) ([]*Changeset, error) {
 		d.fail("trailing bytes")
 	}
 	if d.err != nil {
-		return nil, &Error{Code: EMALFORMED, Op: "decode changesets", Message: "malformed changeset frame", Err: d.err}
+		return nil, nil, &Error{Code: EMALFORMED, Op: "decode changesets", Message: "malformed changeset frame", Err: d.err}
 	}
-	return out, nil
+	return out, d, nil
 }
 
 // DecodeChangeset decodes a frame holding exactly one changeset.
