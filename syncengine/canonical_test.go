@@ -1,6 +1,7 @@
 package syncengine
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 	"time"
@@ -76,6 +77,34 @@ func TestEncodedChangesetsAreCanonical(t *testing.T) {
 	for _, cs := range s.universe {
 		if _, canonical, err := DecodeChangesetsCanonical(EncodeChangeset(cs)); err != nil || !canonical {
 			t.Fatalf("changeset %s/%d: canonical %v, err %v", cs.Replica, cs.Start, canonical, err)
+		}
+	}
+}
+
+// A record's encoding lists register values winner first however they are
+// held: the encoder sorts only registers that are not in order already.
+func TestEncodeRecordSortsRegisterValues(t *testing.T) {
+	rep := ReplicaID{7, 2}
+	at := MakeTimestamp(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC), 0)
+	values := []RegValue{
+		{ID: ID{rep, 3}, Time: at + 2, Author: "w1", Value: []byte(`"c"`)},
+		{ID: ID{rep, 2}, Time: at + 1, Author: "w1", Value: []byte(`"b"`)},
+		{ID: ID{rep, 1}, Time: at + 1, Author: "w1", Value: []byte(`"a"`)},
+	}
+	record := func(vs ...RegValue) *Record {
+		r := newRecord("r1")
+		r.Type = TypeEncounter
+		r.Fields["area"] = &Field{Kind: KindRegister, Values: vs, owner: r}
+		return r
+	}
+	want := EncodeRecord(record(values...))
+	for _, order := range [][]int{{0, 2, 1}, {1, 0, 2}, {2, 1, 0}, {1, 2, 0}} {
+		var vs []RegValue
+		for _, i := range order {
+			vs = append(vs, values[i])
+		}
+		if got := EncodeRecord(record(vs...)); !bytes.Equal(got, want) {
+			t.Errorf("values in order %v encode differently", order)
 		}
 	}
 }

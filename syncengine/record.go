@@ -345,6 +345,17 @@ func (r *Record) applyDeleteText(op *Op) error {
 
 // sortRegValues puts the displayed winner first: latest HLC, then highest id.
 // Which values survive never depends on this order, only which one is shown.
+// regValuesSorted reports whether vs is in sortRegValues' order already.
+func regValuesSorted(vs []RegValue) bool {
+	for i := 1; i < len(vs); i++ {
+		a, b := vs[i-1], vs[i]
+		if a.Time < b.Time || a.Time == b.Time && a.ID.Compare(b.ID) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func sortRegValues(vs []RegValue) {
 	sort.Slice(vs, func(i, j int) bool {
 		if vs[i].Time != vs[j].Time {

@@ -93,12 +93,29 @@ func (e *encoder) ids(ids []ID) {
 }
 
 func frame(magic [3]byte, body []byte) []byte {
-	out := make([]byte, 4+snappy.MaxEncodedLen(len(body)))
+	n := snappy.MaxEncodedLen(len(body))
+	if n > 1<<20 {
+		// Straight into out: a long note's frame is not copied twice.
+		out := make([]byte, 4+n)
+		copy(out, magic[:])
+		out[3] = wireVersion
+		enc := snappy.Encode(out[4:], body)
+		return out[:4+len(enc)]
+	}
+	// A small frame is compressed into a kept buffer and copied out at its
+	// size: the bound is a sixth larger than the body and had to be zeroed,
+	// and a stored state kept (StateCache) the slack.
+	buf := snappyBufs.Get().(*[]byte)
+	defer snappyBufs.Put(buf)
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	enc := snappy.Encode((*buf)[:cap(*buf)], body)
+	out := make([]byte, 4+len(enc))
 	copy(out, magic[:])
 	out[3] = wireVersion
-	// Straight into out: a long note's frame is not copied twice.
-	enc := snappy.Encode(out[4:], body)
-	return out[:4+len(enc)]
+	copy(out[4:], enc)
+	return out
 }
 
 // encoders recycles encoding buffers: a record's body is needed only until
@@ -422,7 +439,7 @@ func DecodeChangesetsCanonical(b []byte) (css []*Changeset, canonical bool, err 
 	return css, bytes.Equal(b[4:], snappy.Encode((*buf)[:cap(*buf)], d.body)), nil
 }
 
-// snappyBufs holds buffers DecodeChangesetsCanonical compresses into.
+// snappyBufs holds the buffers frame and DecodeChangesetsCanonical compress into.
 var snappyBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 func decodeChangesets(b []byte) ([]*Changeset, *decoder, error) {
@@ -584,8 +601,13 @@ func (e *encoder) record(r *Record) {
 		e.b = append(e.b, byte(f.Kind))
 		switch f.Kind {
 		case KindRegister:
-			vs := append([]RegValue(nil), f.Values...)
-			sortRegValues(vs)
+			// Almost every register holds one value: sorting a copy of
+			// it cost an allocation or three per field per push.
+			vs := f.Values
+			if !regValuesSorted(vs) {
+				vs = append([]RegValue(nil), vs...)
+				sortRegValues(vs)
+			}
 			e.uvarint(uint64(len(vs)))
 			for _, v := range vs {
 				e.id(v.ID)
