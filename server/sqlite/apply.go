@@ -47,6 +47,9 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
 			return fmt.Errorf("look up pushed changesets: %w", err)
 		}
+		if err := ap.preloadFiled(req.Changesets); err != nil {
+			return fmt.Errorf("look up the records pushed records are filed by: %w", err)
+		}
 		// The rules plan the request's changes once, after the last of
 		// them (see settleLater).
 		ap.settleLater = true
