@@ -357,6 +357,10 @@ func regValuesSorted(vs []RegValue) bool {
 }
 
 func sortRegValues(vs []RegValue) {
+	// sort.Slice allocates even for the one value most registers hold.
+	if regValuesSorted(vs) {
+		return
+	}
 	sort.Slice(vs, func(i, j int) bool {
 		if vs[i].Time != vs[j].Time {
 			return vs[i].Time > vs[j].Time
