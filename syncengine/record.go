@@ -441,6 +441,18 @@ type Conflict struct {
 	Values []RegValue `json:"values"` // winner first
 }
 
+// ConflictCount is len(r.Conflicts()) without building the list: sync
+// compares it before and after every change it stores.
+func (r *Record) ConflictCount() int {
+	n := 0
+	for _, f := range r.Fields {
+		if f.Kind == KindRegister && len(f.Values) > 1 {
+			n++
+		}
+	}
+	return n
+}
+
 // Conflicts lists the fields in conflict, sorted by field name.
 func (r *Record) Conflicts() []Conflict {
 	var out []Conflict

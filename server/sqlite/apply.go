@@ -327,7 +327,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			res.Touched = append(res.Touched, moved...)
 		}
 		res.Touched = appendKeys(res.Touched, team, service)
-		if prev.exists && prev.rec != nil && len(rec.Conflicts()) > len(prev.rec.Conflicts()) {
+		if prev.exists && prev.rec != nil && rec.ConflictCount() > prev.rec.ConflictCount() {
 			res.Conflicts++
 		}
 		if rec.Erased != nil && (prev.rec == nil || prev.rec.Erased == nil) {
