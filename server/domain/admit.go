@@ -136,12 +136,15 @@ func authoriseChangeset(l AdmitLookup, who Actor, cs *syncengine.Changeset, befo
 	for i := range cs.Ops {
 		opsOf[cs.Ops[i].Record] = append(opsOf[cs.Ops[i].Record], i)
 	}
+	// The actions are listed into a buffer on the stack: a list per record
+	// grown op by op was half of admission's allocation.
+	var buf [16]Action
 	for _, r := range ordered {
 		t, err := target(l, cs, opsOf[r.ID], before[r.ID], r, filed[r.ID])
 		if err != nil {
 			return err
 		}
-		for _, act := range actionsOf(cs, opsOf[r.ID], ids, before[r.ID], r) {
+		for _, act := range appendActions(buf[:0], cs, opsOf[r.ID], ids, before[r.ID], r) {
 			if err := Authorize(who, act, t); err != nil {
 				return Errorf(ErrorCode(err), "authorise changeset", "record %s: %s", r.ID, ErrorMessage(err))
 			}
@@ -237,12 +240,12 @@ func target(l AdmitLookup, cs *syncengine.Changeset, ops []int, b *Stored, r *sy
 	return t, nil
 }
 
-// actionsOf lists what cs's ops on record r (b: as it was) do, without repeats.
+// appendActions lists, after acts (empty), what cs's ops on record r (b: as
+// it was) do, without repeats.
 // Status writes on a referral are lifecycle transitions from every value the
 // server holds at that point: a write that references nothing, or values the
 // server never had, still moves from what is there.
-func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stored, r *syncengine.Record) []Action {
-	var acts []Action
+func appendActions(acts []Action, cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stored, r *syncengine.Record) []Action {
 	add := func(a Action) {
 		if !slices.Contains(acts, a) {
 			acts = append(acts, a)

@@ -9,7 +9,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-// actionsOfByJSON is actionsOf as it was before it skipped decoding values
+// actionsOfByJSON is appendActions as it was before it skipped decoding values
 // that decide nothing: every set's value through json.Unmarshal. The fast
 // path must list exactly the same actions.
 func actionsOfByJSON(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stored, r *syncengine.Record) []Action {
@@ -123,9 +123,9 @@ func TestActionsOfMatchesJSONDecoding(t *testing.T) {
 			ops[i] = i
 		}
 		ids := cs.OpIDs()
-		got, want := actionsOf(cs, ops, ids, b, r), actionsOfByJSON(cs, ops, ids, b, r)
+		got, want := appendActions(nil, cs, ops, ids, b, r), actionsOfByJSON(cs, ops, ids, b, r)
 		if !slices.Equal(got, want) {
-			t.Fatalf("actionsOf = %v, by decoding every value %v", got, want)
+			t.Fatalf("appendActions = %v, by decoding every value %v", got, want)
 		}
 	})
 }
