@@ -39,3 +39,31 @@ func TestMarshalDetailIsJSONMarshal(t *testing.T) {
 		}
 	}
 }
+
+// An audit row's hash input must be json.Marshal's bytes whichever way it
+// is made: rows hashed before are verified with it.
+func FuzzDigestInputIsJSONMarshal(f *testing.F) {
+	f.Add("", int64(1), "2026-01-05T09:00:00.000Z", "w1", "d1", "write", "r1", `{"ops":3,"records":["r1"],"seq":7,"types":["encounter"]}`)
+	f.Add("ab12", int64(-5), "", "", "", "", "", `{"a":"<b>&\\"}`)
+	f.Add("x", int64(9), "é", "\u2028", "\x01", "\x7f", "\xff", `"`)
+	f.Add("y", int64(0), "a", "b", "c", "d", "e", `{"note":"a\\b \"q\""}`)
+	f.Fuzz(func(t *testing.T, prev string, id int64, at, person, device, action, record, detail string) {
+		r := AuditRow{ID: id, At: at, Person: person, Device: device, Action: action, Record: record, Detail: detail}
+		want, _ := json.Marshal([]any{prev, r.ID, r.At, r.Person, r.Device, r.Action, r.Record, r.Detail})
+		if got, ok := r.digestInput(prev); ok && !bytes.Equal(got, want) {
+			t.Fatalf("digestInput = %s, json.Marshal %s", got, want)
+		}
+	})
+}
+
+// A push's audit row takes the direct path.
+func TestDigestInputTakesPushRows(t *testing.T) {
+	d, err := MarshalDetail(ChangesetAudit("w1", "d1", 7, 3, nil).Detail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := AuditRow{ID: 12, At: "2026-01-05T09:00:00.000Z", Person: "w1", Device: "d1", Action: ActionWrite, Detail: string(d)}
+	if _, ok := r.digestInput("ab12"); !ok {
+		t.Fatalf("a push's audit row %+v is hashed through json.Marshal", r)
+	}
+}
