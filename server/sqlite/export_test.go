@@ -34,3 +34,8 @@ func CheckpointNow(db *DB) { db.checkpointPassive(context.Background()) }
 
 // AuthCacheHits counts authentications answered from the cache.
 func AuthCacheHits(db *DB) int64 { return db.auth.hits.Load() }
+
+// StoreRuleEditsOneByOne makes the rules' edits be stored each as a
+// changeset of its own, as before they were stored a round at a time: the
+// reference the batched store is compared with.
+func StoreRuleEditsOneByOne(db *DB, each bool) { db.editEach = each }
