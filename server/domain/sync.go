@@ -10,11 +10,15 @@ type SyncRequest struct {
 	Device     Device
 	Person     Person
 	Changesets []*syncengine.Changeset
-	Cursor     string
-	Pending    int64 // changesets the device holds that it could not apply yet
-	PageBytes  int   // pull budget; at least one changeset or record is always sent
-	NoPull     bool
-	Purged     []string // erased records the device confirms it purged
+	// Received[i], if not nil, is the frame Changesets[i] arrived in, known
+	// to be exactly its canonical encoding (syncengine.DecodeChangesetsCanonical):
+	// a store may log it rather than encode the changeset again.
+	Received  [][]byte
+	Cursor    string
+	Pending   int64 // changesets the device holds that it could not apply yet
+	PageBytes int   // pull budget; at least one changeset or record is always sent
+	NoPull    bool
+	Purged    []string // erased records the device confirms it purged
 	// FieldWeeks > 0 asks a snapshot that starts now for the field subset
 	// (FieldAt); DirectoryVersion is the directory version the device holds.
 	FieldWeeks       int
