@@ -131,9 +131,11 @@ func touchDevice(ctx context.Context, tx *Tx, req domain.SyncRequest) error {
 }
 
 // writeLateDevices writes the bookkeeping syncs left out to the device
-// rows, for what needs them exact: compaction's horizon is the lowest
-// cursor an active device sent. Should tx roll back, the rows keep their
-// older values, which only makes compaction keep more.
+// rows, for what needs them exact: log compaction's horizon is the lowest
+// cursor an active device sent, and text compaction waits for every device
+// that may write a record to have pulled its last change. Should tx roll
+// back, the rows keep their older values, which only makes either keep
+// more.
 func writeLateDevices(ctx context.Context, tx *Tx) error {
 	for _, d := range tx.db.seen.takeLate() {
 		at := formatTime(d.at)
