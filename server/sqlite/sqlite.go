@@ -68,6 +68,9 @@ type DB struct {
 	// syncFault, when set (tests only), fails a sync after all its writes,
 	// to show that its batch neighbours keep theirs.
 	syncFault func(*Tx, domain.SyncRequest) error
+	// commitFault, when set (tests only), fails a group-commit batch's
+	// commit before it is made, as a storage fault at COMMIT would.
+	commitFault func() error
 
 	erasedSince atomic.Bool // an erasure committed since the last WAL truncation (erasure.go)
 	restored    bool        // this open found a backup put back in place (see generation.go)
@@ -92,6 +95,14 @@ type DB struct {
 	// states keeps decoded record states by their stored bytes, so a push
 	// to a long-edited note does not decode it again (see loadRecord).
 	states *syncengine.StateCache
+
+	// behind holds what push-only syncs stored but did not write yet
+	// (behind.go). BehindRecords bounds it (0: DefaultBehindRecords);
+	// BehindIdle is the pause after which it is written in the background
+	// (0: DefaultBehindIdle).
+	behind        writeBehind
+	BehindRecords int
+	BehindIdle    time.Duration
 }
 
 // NewDB returns an unopened DB for path.
@@ -192,6 +203,10 @@ func (db *DB) Open() (err error) {
 		// ledger file beside the database outlives it).
 		return nil
 	}
+	if err := db.replayBehind(context.Background()); err != nil {
+		db.Close()
+		return fmt.Errorf("write-behind replay: %w", err)
+	}
 	if err := db.backfillSearch(context.Background()); err != nil {
 		db.Close()
 		return fmt.Errorf("search index: %w", err)
@@ -200,6 +215,7 @@ func (db *DB) Open() (err error) {
 		db.Close()
 		return err
 	}
+	db.startBehind()
 	if err := db.startCheckpointer(); err != nil {
 		db.logger().Warn("background WAL checkpoint not started; SQLite's automatic one stays on", "err", err.Error())
 	}
@@ -228,7 +244,7 @@ func privateFiles(path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	errs := []error{db.stopCheckpointer()}
+	errs := []error{db.stopBehind(), db.stopCheckpointer()}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
@@ -253,7 +269,14 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // SQL returns the underlying write handle, for tests that look at rows
 // directly. Every table is the store's: no other package writes SQL.
-func (db *DB) SQL() *sql.DB { return db.write }
+// The write-behind set is written first, so the rows are what every
+// reader of the store sees.
+func (db *DB) SQL() *sql.DB {
+	if err := db.FlushBehind(context.Background()); err != nil {
+		db.logger().Error("write-behind flush failed", "err", err.Error())
+	}
+	return db.write
+}
 
 // Tx is a transaction with a fixed "now": every row it writes carries the same time.
 type Tx struct {
@@ -275,6 +298,10 @@ type Tx struct {
 	// search holds the records stored since the last flushSearch, each in
 	// its latest state (search.go): indexed once before commit.
 	search searchQueue
+	// behind is the write-behind set as this write transaction found it:
+	// a rollback, or a commit that fails, puts it back (behind.go).
+	behind   behindMark
+	finished bool
 }
 
 // Commit commits and gives the write connection to the next in line.
@@ -284,6 +311,7 @@ func (tx *Tx) Commit() error {
 		return err
 	}
 	err := tx.Tx.Commit()
+	tx.settleBehind(err == nil)
 	tx.release()
 	if err == nil && tx.turn != nil {
 		tx.db.committed()
@@ -294,8 +322,24 @@ func (tx *Tx) Commit() error {
 // Rollback rolls back (a no-op after Commit) and gives the turn on.
 func (tx *Tx) Rollback() error {
 	err := tx.Tx.Rollback()
+	tx.settleBehind(false)
 	tx.release()
 	return err
+}
+
+// settleBehind publishes the write-behind set a write transaction
+// committed, or puts back the one it found; once per transaction, while
+// it still holds the turn.
+func (tx *Tx) settleBehind(committed bool) {
+	if tx.turn == nil || tx.finished {
+		return
+	}
+	tx.finished = true
+	if committed {
+		tx.db.behind.publish()
+	} else {
+		tx.db.behind.restore(tx.behind)
+	}
 }
 
 func (tx *Tx) release() {
@@ -320,11 +364,24 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 		db.turn.unlock()
 		return nil, err
 	}
-	return &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond), turn: &db.turn}, nil
+	t := &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond), turn: &db.turn, behind: db.behind.mark()}
+	// Whatever this transaction reads or writes, it sees what push-only
+	// syncs left to the write-behind set (behind.go).
+	if opts == nil || !opts.ReadOnly {
+		if err := t.flushBehind(ctx); err != nil {
+			t.Rollback()
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
-// BeginRead starts a read-only transaction that sees one consistent snapshot.
+// BeginRead starts a read-only transaction that sees one consistent
+// snapshot, with the write-behind set written first (behind.go).
 func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
+	if err := db.FlushBehind(ctx); err != nil {
+		return nil, err
+	}
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,468 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Write-behind (issue 12): a push-only sync (SyncRequest.NoPull) commits
+// what acceptance needs, durably, in its own transaction: the log
+// (changesets, changeset_records), held and quarantined changesets, audit,
+// scope events and the device row. Its records' new states, their search
+// entries and the rules' settle wait in the DB's write-behind set, and are
+// written for many requests at once (flushBehind): each record once, the
+// search index once, the rules over every change in order. A week of field
+// work pushed in 363 requests wrote the same records, index pages and
+// outbox pages 363 times.
+//
+// Nobody but the pushes themselves may see the difference:
+//   - every other transaction flushes the set first, in its own transaction
+//     (BeginTx; in a group-commit batch, each sync that is not push-only,
+//     inside its savepoint), and every read transaction has the set flushed
+//     before it starts (BeginRead), so pulls, the portal, exports, erasure
+//     and the admin see exactly what they saw before;
+//   - the next push reads records through the set (applier.get, preload);
+//   - inside a push, whatever needs stored records (applier.flushRecords: a
+//     young person's move, an erasure, a repair, woken held changesets)
+//     flushes the set, and that push is then materialised and settled in
+//     its own transaction as before.
+//
+// The set is flushed when it grows past a bound (at the end of the push
+// that crossed it), when pushes pause (behindIdle) or have been waiting
+// behindMaxAge (the rules' notifications are at most that late), and at
+// Close.
+//
+// The set changes only under the write turn. A transaction's changes to it
+// are undone with the transaction: a grouped sync rolled back to its
+// savepoint, a batch whose commit fails (its syncs then run again alone),
+// any write transaction rolled back (behindMark, restore). Only a commit
+// makes them visible to readers outside the turn (publish).
+//
+// Crash safety: every changeset whose records the set holds is in the log,
+// committed. meta 'materialised_seq' (the watermark, migration 0215) is a
+// log sequence up to which everything is materialised, indexed and settled;
+// past it, a changeset is either in the set or was stored at once. At Open,
+// the log past the watermark is applied again to the records as stored
+// (replayBehind): what was stored at once is already in its records
+// (syncengine.Apply finds it a duplicate: no change, nothing settled
+// twice), and what the set held is stored, indexed and settled now.
+
+// Bounds of the write-behind set, and its timings.
+const (
+	// DefaultBehindRecords bounds the records the set holds: their states
+	// are kept decoded in memory until the flush.
+	DefaultBehindRecords = 4096
+	// behindMaxChanges bounds the changes waiting for the rules (each
+	// holds a record's before and after).
+	behindMaxChanges = 16384
+	// DefaultBehindIdle is how long pushes must pause before the set is
+	// flushed in the background.
+	DefaultBehindIdle = 100 * time.Millisecond
+	// behindMaxAge is the longest a change waits for the rules while
+	// pushes keep coming.
+	behindMaxAge = time.Second
+)
+
+// behindEntry is one stored state of a record in the set.
+type behindEntry struct {
+	d    dirtyRecord
+	prev int // index of the record's previous entry (-1: none), for restore
+}
+
+// behindSet is the records stored but not yet written, each with its
+// filing and log sequence, and the changes the rules have not planned, in
+// the order they were stored. Entries are only appended (restore cuts the
+// tail), so a mark is a length.
+type behindSet struct {
+	entries []behindEntry
+	latest  map[syncengine.RecordID]int // index of each record's last entry
+	changes []domain.Change
+	maxSeq  int64 // the highest log sequence whose records are here
+}
+
+func (s *behindSet) empty() bool { return len(s.entries) == 0 && len(s.changes) == 0 }
+
+func (s *behindSet) get(id syncengine.RecordID) (dirtyRecord, bool) {
+	i, ok := s.latest[id]
+	if !ok {
+		return dirtyRecord{}, false
+	}
+	return s.entries[i].d, true
+}
+
+func (s *behindSet) put(d dirtyRecord) {
+	if s.latest == nil {
+		s.latest = map[syncengine.RecordID]int{}
+	}
+	prev, ok := s.latest[d.rec.ID]
+	if !ok {
+		prev = -1
+	}
+	s.latest[d.rec.ID] = len(s.entries)
+	s.entries = append(s.entries, behindEntry{d: d, prev: prev})
+	s.maxSeq = max(s.maxSeq, d.seq)
+}
+
+// records are each record's last state, in the order of those states.
+func (s *behindSet) records() []dirtyRecord {
+	out := make([]dirtyRecord, 0, len(s.latest))
+	for i, e := range s.entries {
+		if s.latest[e.d.rec.ID] == i {
+			out = append(out, e.d)
+		}
+	}
+	return out
+}
+
+// cached is d as the applier's cache holds a stored record.
+func (d dirtyRecord) cached() *cachedRecord {
+	return &cachedRecord{rec: d.rec, team: d.team, service: d.service, yp: d.yp, exists: true}
+}
+
+// writeBehind is the DB's set and its background flusher.
+type writeBehind struct {
+	set *behindSet // the write turn's: only its holder reads or changes it
+
+	// What the last commit left, for readers outside the turn.
+	records, changes atomic.Int64
+	firstAt, lastAt  atomic.Int64 // unix ns: when the set became non-empty; the last push into it
+
+	kick       chan struct{}
+	stop, done chan struct{}
+	stopOnce   sync.Once
+	off        bool // set by tests before Open: every push is stored at once
+	flushes    atomic.Int64
+}
+
+func (w *writeBehind) cur() *behindSet {
+	if w.set == nil {
+		w.set = &behindSet{}
+	}
+	return w.set
+}
+
+// take hands the set over to a flush and starts an empty one; the taken
+// set is never changed again, so a mark taken before can bring it back.
+func (w *writeBehind) take() *behindSet {
+	s := w.cur()
+	w.set = &behindSet{}
+	return s
+}
+
+// behindMark is what restore needs to undo everything after it.
+type behindMark struct {
+	set              *behindSet
+	entries, changes int
+	maxSeq           int64
+}
+
+func (w *writeBehind) mark() behindMark {
+	s := w.cur()
+	return behindMark{set: s, entries: len(s.entries), changes: len(s.changes), maxSeq: s.maxSeq}
+}
+
+// restore puts the set back as it was at m: entries put since are dropped
+// (each record's previous entry is its latest again) and a flush since is
+// undone (its rows were rolled back with it).
+func (w *writeBehind) restore(m behindMark) {
+	s := m.set
+	if s == nil {
+		return
+	}
+	for i := len(s.entries) - 1; i >= m.entries; i-- {
+		e := s.entries[i]
+		if e.prev < 0 {
+			delete(s.latest, e.d.rec.ID)
+		} else {
+			s.latest[e.d.rec.ID] = e.prev
+		}
+		s.entries[i] = behindEntry{}
+	}
+	s.entries = s.entries[:m.entries]
+	clear(s.changes[m.changes:])
+	s.changes = s.changes[:m.changes]
+	s.maxSeq = m.maxSeq
+	w.set = s
+}
+
+// publish makes the committed set's size visible outside the turn and
+// wakes the flusher. Called after a commit, still holding the turn.
+func (w *writeBehind) publish() {
+	s := w.cur()
+	if s.empty() {
+		w.records.Store(0)
+		w.changes.Store(0)
+		w.firstAt.Store(0)
+		return
+	}
+	now := time.Now().UnixNano()
+	n, c := int64(len(s.latest)), int64(len(s.changes))
+	if w.records.Load() == 0 && w.changes.Load() == 0 {
+		w.firstAt.Store(now)
+	}
+	if n != w.records.Load() || c != w.changes.Load() {
+		w.lastAt.Store(now)
+	}
+	w.records.Store(n)
+	w.changes.Store(c)
+	if w.kick != nil {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pending reports whether committed changes wait in the set.
+func (w *writeBehind) pending() bool { return w.records.Load() > 0 || w.changes.Load() > 0 }
+
+// full reports whether the committed set has reached its bound.
+func (w *writeBehind) full(maxRecords int) bool {
+	if maxRecords <= 0 {
+		maxRecords = DefaultBehindRecords
+	}
+	return w.records.Load() >= int64(maxRecords) || w.changes.Load() >= behindMaxChanges
+}
+
+// deferToBehind ends a push-only sync's changesets: the changeset_records
+// rows go into the log now, the records and the rules' changes into the
+// set.
+func (a *applier) deferToBehind() error {
+	p := a.dirty
+	a.dirty = pendingRecords{}
+	if err := insertRows(a.ctx, a.tx, `INSERT INTO changeset_records (seq, record_id) VALUES `, "", p.links); err != nil {
+		return err
+	}
+	s := a.tx.db.behind.cur()
+	for _, d := range p.recs.values() {
+		s.put(d)
+	}
+	s.changes = append(s.changes, a.changes...)
+	a.changes = nil
+	return nil
+}
+
+// flushBehind writes what the set holds in a's transaction: each record's
+// last state (with its search entry, indexed before the commit), then the
+// rules' settle over the set's changes in order, then the watermark. The
+// caller's own changes wait for its own settle. Once the set is written,
+// a's sync can no longer leave anything to the set: the rules may have
+// edited records through a, and their changes are settled here.
+// atStart: nothing this transaction has logged is unsettled, so the
+// watermark can be the log's end.
+func (a *applier) flushBehind(atStart bool) error {
+	w := &a.tx.db.behind
+	if w.cur().empty() {
+		return nil
+	}
+	a.deferring = false
+	s := w.take()
+	// a's cache keeps what a read from the set, or a newer state of a's
+	// own: the rows written here are older than anything a holds.
+	for _, d := range s.records() {
+		if err := a.upsertRecord(d); err != nil {
+			return err
+		}
+	}
+	own := a.changes
+	a.changes = s.changes
+	err := a.settle()
+	a.changes = append(a.changes, own...)
+	if err != nil {
+		return err
+	}
+	seq := s.maxSeq
+	if atStart {
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&seq); err != nil {
+			return err
+		}
+	}
+	w.flushes.Add(1)
+	return setWatermark(a.ctx, a.tx, seq)
+}
+
+// setWatermark records that everything logged up to seq is materialised,
+// indexed and settled.
+func setWatermark(ctx context.Context, tx *Tx, seq int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'materialised_seq' AND CAST(value AS INTEGER) < ?`, seq, seq)
+	return err
+}
+
+// flushBehind writes the set at the start of tx (see BeginTx).
+func (tx *Tx) flushBehind(ctx context.Context) error {
+	if tx.db.behind.cur().empty() {
+		return nil
+	}
+	if err := newApplier(ctx, tx).flushBehind(true); err != nil {
+		return fmt.Errorf("write-behind: %w", err)
+	}
+	return nil
+}
+
+// FlushBehind writes the write-behind set now (a no-op when it is empty).
+func (db *DB) FlushBehind(ctx context.Context) error {
+	if !db.behind.pending() {
+		return nil
+	}
+	// BeginTx flushes the set.
+	return db.update(ctx, func(*Tx) error { return nil })
+}
+
+// startBehind starts the background flusher.
+func (db *DB) startBehind() {
+	w := &db.behind
+	w.kick, w.stop, w.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	idle := db.BehindIdle
+	if idle <= 0 {
+		idle = DefaultBehindIdle
+	}
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-w.kick:
+			}
+			for w.pending() {
+				due := min(w.lastAt.Load()+int64(idle), w.firstAt.Load()+int64(behindMaxAge))
+				if wait := time.Duration(due - time.Now().UnixNano()); wait > 0 {
+					select {
+					case <-w.stop:
+						return
+					case <-time.After(wait):
+					}
+					continue
+				}
+				if err := db.FlushBehind(context.Background()); err != nil {
+					db.logger().Error("write-behind flush failed; retried", "err", err.Error())
+					select {
+					case <-w.stop:
+						return
+					case <-time.After(idle):
+					}
+				}
+			}
+		}
+	}()
+}
+
+// stopBehind stops the flusher and writes what the set holds.
+func (db *DB) stopBehind() error {
+	w := &db.behind
+	if w.stop == nil {
+		return nil
+	}
+	w.stopOnce.Do(func() { close(w.stop) })
+	<-w.done
+	if err := db.refuseWrite(); err != nil {
+		return nil
+	}
+	return db.update(context.Background(), func(tx *Tx) error {
+		// Everything logged is stored now: the next Open need not look
+		// at the log at all.
+		var seq int64
+		if err := tx.QueryRowContext(context.Background(), `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&seq); err != nil {
+			return err
+		}
+		return setWatermark(context.Background(), tx, seq)
+	})
+}
+
+// replayBehind stores what a process that stopped without flushing left
+// in its set: the log past the watermark, applied again in order to the
+// records as stored, then indexed and settled (see the top of this file).
+func (db *DB) replayBehind(ctx context.Context) error {
+	var replayed, stored int
+	err := db.update(ctx, func(tx *Tx) error {
+		replayed, stored = 0, 0
+		var mark int64
+		if err := tx.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'materialised_seq'`).Scan(&mark); err != nil {
+			return fmt.Errorf("watermark: %w", err)
+		}
+		ap := newApplier(ctx, tx)
+		ap.settleLater = true
+		const page = 512
+		for {
+			type logRow struct {
+				seq      int64
+				body     []byte
+				crc      sql.NullInt64
+				device   string
+				received string
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT seq, body, crc, COALESCE(device_id, ''), received_at FROM changesets WHERE seq > ? ORDER BY seq LIMIT ?`, mark, page)
+			logged, err := collect(rows, err, func(r *sql.Rows) (x logRow, err error) {
+				return x, r.Scan(&x.seq, &x.body, &x.crc, &x.device, &x.received)
+			})
+			if err != nil {
+				return err
+			}
+			for _, l := range logged {
+				mark = l.seq
+				cs, err := syncengine.DecodeChangeset(l.body)
+				if err != nil || !sound(l.body, l.crc) {
+					db.markDamaged("changeset", fmt.Sprint(l.seq))
+					continue
+				}
+				replayed++
+				applied, err := syncengine.Apply(cs, ap.getter)
+				if err != nil {
+					// A record it touches is damaged (held until repaired
+					// when it was pushed) or it never applied: nothing the
+					// set could have held.
+					if domain.ErrorCode(err) != domain.EMISSINGDEP {
+						db.logger().Warn("write-behind replay: changeset not applied", "seq", l.seq, "err", err.Error())
+					}
+					continue
+				}
+				if applied.Status != syncengine.Applied {
+					continue
+				}
+				for _, rec := range applied.Records {
+					prev, err := ap.get(rec.ID)
+					if err != nil {
+						return err
+					}
+					f, err := ap.fileRecord(rec, prev, l.device != "", nil)
+					if err != nil {
+						return fmt.Errorf("replay %d: file %s: %w", l.seq, rec.ID, err)
+					}
+					ap.dirty.recs.put(rec.ID, dirtyRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, seq: l.seq})
+					ap.changes = append(ap.changes, domain.Change{Before: prev.rec, After: rec, At: parseTime(l.received)})
+					ap.cache[rec.ID] = &cachedRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, exists: true}
+					stored++
+				}
+			}
+			if len(logged) < page {
+				break
+			}
+		}
+		ap.settleLater = false
+		if err := ap.flushRecords(); err != nil {
+			return err
+		}
+		if err := ap.settle(); err != nil {
+			return err
+		}
+		var end int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&end); err != nil {
+			return err
+		}
+		return setWatermark(ctx, tx, end)
+	})
+	if err != nil {
+		return err
+	}
+	if stored > 0 {
+		db.logger().Warn("write-behind: stored records the last run left unwritten", "changesets", replayed, "records", stored)
+	}
+	return nil
+}
