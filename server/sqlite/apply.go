@@ -176,7 +176,7 @@ func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
 	if c, ok := a.cache[id]; ok {
 		return c, nil
 	}
-	if d, ok := a.tx.db.behind.cur().get(id); ok {
+	if d, ok := a.tx.behindSet().get(id); ok {
 		// Newer than its row (behind.go).
 		a.cache[id] = d.cached()
 		return a.cache[id], nil

@@ -141,6 +141,16 @@ type writeBehind struct {
 	flushes    atomic.Int64
 }
 
+// behindSet is the write-behind set as tx sees it: a read transaction
+// sees none (it began after the set was written, and must not touch what
+// the write turn's holder is changing).
+func (tx *Tx) behindSet() *behindSet {
+	if !tx.writer {
+		return &behindSet{}
+	}
+	return tx.db.behind.cur()
+}
+
 func (w *writeBehind) cur() *behindSet {
 	if w.set == nil {
 		w.set = &behindSet{}
@@ -259,7 +269,7 @@ func (a *applier) deferToBehind() error {
 // watermark can be the log's end.
 func (a *applier) flushBehind(atStart bool) error {
 	w := &a.tx.db.behind
-	if w.cur().empty() {
+	if a.tx.behindSet().empty() {
 		return nil
 	}
 	a.deferring = false
@@ -297,7 +307,7 @@ func setWatermark(ctx context.Context, tx *Tx, seq int64) error {
 
 // flushBehind writes the set at the start of tx (see BeginTx).
 func (tx *Tx) flushBehind(ctx context.Context) error {
-	if tx.db.behind.cur().empty() {
+	if tx.behindSet().empty() {
 		return nil
 	}
 	if err := newApplier(ctx, tx).flushBehind(true); err != nil {

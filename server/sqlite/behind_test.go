@@ -363,3 +363,66 @@ func TestWriteBehindBatchesAcrossRequests(t *testing.T) {
 		t.Fatalf("%d records stored, want 4", n)
 	}
 }
+
+// TestWriteBehindWokenHeldChanges: a push-only sync that wakes held
+// changesets is stored in its own transaction, after what the set held,
+// and so is everything the woken ones bring; nothing is lost if the
+// process dies right after.
+func TestWriteBehindWokenHeldChanges(t *testing.T) {
+	db, ctx := behindDB(t), context.Background()
+	phones := groupPhones(t, db, 2)
+	phones[1].push(t, db, []*syncengine.Changeset{phones[1].cs})
+	rep, _ := phones[0].replica(t, db)
+	var enc syncengine.RecordID
+	first := setArea(t, db, rep, &enc, "a1", "met by the canal")
+	second := setArea(t, db, rep, &enc, "a2", "")
+	res, err := db.Sync(ctx, domain.SyncRequest{Device: phones[0].dev, Person: phones[0].person, Changesets: []*syncengine.Changeset{second}, NoPull: true})
+	must(t, err)
+	if res.Accepted != 0 {
+		t.Fatalf("a changeset whose record is missing was accepted: %+v", res.Results)
+	}
+	phones[0].push(t, db, []*syncengine.Changeset{first})
+	if sqlite.BehindPending(db) {
+		t.Fatal("a push that woke held changesets was left to the write-behind set")
+	}
+	sqlite.Crash(db)
+	again := reopen(t, db)
+	rec, err := again.RecordState(ctx, string(enc))
+	must(t, err)
+	if rec == nil || rec.String("area") != "a2" {
+		t.Fatalf("the woken change is not stored: %v", rec)
+	}
+	other, err := again.RecordState(ctx, string(phones[1].cs.Records()[0]))
+	must(t, err)
+	if other == nil {
+		t.Fatal("the record the set held before is lost")
+	}
+	want := []string{fmt.Sprintf("n_%s_a1", enc), fmt.Sprintf("n_%s_a2", enc), fmt.Sprintf("n_%s_park", phones[1].cs.Records()[0])}
+	slices.Sort(want)
+	if got := outbox(t, again); !slices.Equal(got, want) {
+		t.Errorf("outbox %v, want %v", got, want)
+	}
+}
+
+// TestWriteBehindRolledBackWrite: a write transaction that wrote the set
+// and then failed puts it back: nothing of it is lost.
+func TestWriteBehindRolledBackWrite(t *testing.T) {
+	db, ctx := behindDB(t), context.Background()
+	phones := groupPhones(t, db, 1)
+	phones[0].push(t, db, []*syncengine.Changeset{phones[0].cs})
+	errEdit := errors.New("edit refused")
+	if _, err := db.ServerEdit(ctx, "s1", func(*syncengine.Txn) error { return errEdit }); !errors.Is(err, errEdit) {
+		t.Fatalf("edit: %v", err)
+	}
+	if !sqlite.BehindPending(db) {
+		t.Fatal("a rolled-back transaction emptied the write-behind set")
+	}
+	rec, err := db.RecordState(ctx, string(phones[0].cs.Records()[0]))
+	must(t, err)
+	if rec == nil {
+		t.Fatal("the pushed record is lost")
+	}
+	if got := outbox(t, db); len(got) != 1 {
+		t.Errorf("outbox %v, want one notification", got)
+	}
+}

@@ -132,7 +132,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 	if err != nil {
 		return db.answerAll(batch, err)
 	}
-	t := &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond)}
+	t := &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond), writer: true}
 	// The write-behind set (behind.go) as the batch found it, and as each
 	// sync found it: whatever a sync added to it, or flushed from it, is
 	// undone with its savepoint, and the batch's with the batch.

@@ -131,7 +131,7 @@ func (a *applier) preload(list string, ids []string) error {
 		team, service, yp string
 	}
 	// A record in the write-behind set is newer than its row (behind.go).
-	if s := a.tx.db.behind.cur(); !s.empty() {
+	if s := a.tx.behindSet(); !s.empty() {
 		for _, id := range ids {
 			if d, ok := s.get(syncengine.RecordID(id)); ok {
 				if _, cached := a.cache[d.rec.ID]; !cached {

@@ -302,6 +302,10 @@ type Tx struct {
 	// a rollback, or a commit that fails, puts it back (behind.go).
 	behind   behindMark
 	finished bool
+	// writer: a write transaction, holding the write turn; only it may
+	// look at the write-behind set (a read transaction started after it
+	// was written).
+	writer bool
 }
 
 // Commit commits and gives the write connection to the next in line.
@@ -364,7 +368,7 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 		db.turn.unlock()
 		return nil, err
 	}
-	t := &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond), turn: &db.turn, behind: db.behind.mark()}
+	t := &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond), turn: &db.turn, behind: db.behind.mark(), writer: true}
 	// Whatever this transaction reads or writes, it sees what push-only
 	// syncs left to the write-behind set (behind.go).
 	if opts == nil || !opts.ReadOnly {
@@ -382,6 +386,11 @@ func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
 	if err := db.FlushBehind(ctx); err != nil {
 		return nil, err
 	}
+	return db.beginStored(ctx)
+}
+
+// beginStored is BeginRead without writing the write-behind set first.
+func (db *DB) beginStored(ctx context.Context) (*Tx, error) {
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
@@ -411,7 +420,18 @@ func (db *DB) updateTx(ctx context.Context, fn func(tx *Tx) error) error {
 
 // view runs fn in a read transaction.
 func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
-	tx, err := db.BeginRead(ctx)
+	if err := db.FlushBehind(ctx); err != nil {
+		return err
+	}
+	return db.viewStored(ctx, fn)
+}
+
+// viewStored is view without writing the write-behind set first, for
+// reads of tables it never writes: only records, search, the outbox and
+// concern alerts, the rules' changesets and the automation replica's meta
+// wait in it (behind.go).
+func (db *DB) viewStored(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.beginStored(ctx)
 	if err != nil {
 		return err
 	}
@@ -433,6 +453,11 @@ func (db *DB) Migrated(ctx context.Context) (int, error) {
 func (db *DB) Backup(ctx context.Context, path string) error {
 	if strings.ContainsAny(path, "?#") {
 		return fmt.Errorf("backup path must not contain ? or #")
+	}
+	// A backup holds every record stored; without this it would hold the
+	// log of what waits in the write-behind set, and its Open would store it.
+	if err := db.FlushBehind(ctx); err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
 	// The copy holds what the database does: owner-only. VACUUM INTO writes
 	// into an empty file it finds there, keeping its mode.
