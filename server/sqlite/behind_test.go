@@ -426,3 +426,39 @@ func TestWriteBehindRolledBackWrite(t *testing.T) {
 		t.Errorf("outbox %v, want one notification", got)
 	}
 }
+
+// TestWriteBehindBoundAndPause: the set is written by the push that fills
+// it to its bound, and in the background once pushes pause.
+func TestWriteBehindBoundAndPause(t *testing.T) {
+	t.Run("bound", func(t *testing.T) {
+		db := behindDB(t)
+		db.BehindRecords = 3
+		phones := groupPhones(t, db, 4)
+		for i, p := range phones {
+			p.push(t, db, []*syncengine.Changeset{p.cs})
+			if want := i != 2; sqlite.BehindPending(db) != want {
+				t.Fatalf("after push %d of a set bounded at 3 records: pending %v, want %v", i+1, !want, want)
+			}
+		}
+	})
+	t.Run("pause", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "db.sqlite")
+		db := sqlite.NewDB(path)
+		db.Rules, db.BehindIdle = areaRules, time.Millisecond
+		must(t, db.Open())
+		t.Cleanup(func() { db.Close() })
+		mustOrg(t, db)
+		phones := groupPhones(t, db, 1)
+		phones[0].push(t, db, []*syncengine.Changeset{phones[0].cs})
+		for deadline := time.Now().Add(20 * time.Second); sqlite.BehindPending(db); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the write-behind set was never written in the background")
+			}
+		}
+		var n int
+		must(t, sqlite.RawSQL(db).QueryRow(`SELECT COUNT(*) FROM records`).Scan(&n))
+		if n != 1 {
+			t.Fatalf("%d records stored in the background, want 1", n)
+		}
+	})
+}
