@@ -43,10 +43,10 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			return err
 		}
 		ap := newApplier(ctx, tx)
-		// A push-only sync leaves its records, search entries and settle
-		// to the write-behind set (behind.go); any other sync writes the
-		// set first, since it reads what others stored.
-		ap.deferring = req.NoPull && !db.behind.off
+		// A push-only sync leaves its records and search entries to the
+		// write-behind set (behind.go); any other sync writes the set
+		// first, since it reads what others stored.
+		ap.deferring = req.NoPull
 		if !ap.deferring {
 			if err := ap.flushBehind(true); err != nil {
 				return fmt.Errorf("write-behind: %w", err)
@@ -66,8 +66,22 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			res.Results = append(res.Results, pr)
 		}
 		ap.settleLater = false
-		if ap.deferring && !ap.woken {
-			if err := ap.deferToBehind(); err != nil {
+		if ap.deferring {
+			// The rules settle now, their own edits waiting with the
+			// request's records; then the records go to the set, unless
+			// something wrote it meanwhile.
+			ap.settleLater = true
+			err := ap.settle()
+			ap.settleLater = false
+			if err != nil {
+				return err
+			}
+			if ap.deferring {
+				err = ap.deferToBehind()
+			} else {
+				err = ap.flushRecords()
+			}
+			if err != nil {
 				return err
 			}
 		} else {
@@ -165,7 +179,6 @@ type applier struct {
 	// to the write-behind set at its end (behind.go); cleared by anything
 	// that writes stored records first (flushRecords, flushBehind).
 	deferring bool
-	woken     bool // wakeHeld queued a held changeset: drainHeld retries it
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {

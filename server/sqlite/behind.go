@@ -12,61 +12,63 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// Write-behind (issue 12): a push-only sync (SyncRequest.NoPull) commits
-// what acceptance needs, durably, in its own transaction: the log
-// (changesets, changeset_records), held and quarantined changesets, audit,
-// scope events and the device row. Its records' new states, their search
-// entries and the rules' settle wait in the DB's write-behind set, and are
-// written for many requests at once (flushBehind): each record once, the
-// search index once, the rules over every change in order. A week of field
-// work pushed in 363 requests wrote the same records, index pages and
-// outbox pages 363 times.
+// Write-behind (issue 12): a push-only sync (SyncRequest.NoPull) commits,
+// durably, everything but its records' rows: the log (changesets,
+// changeset_records), held and quarantined changesets, audit, scope events,
+// the device row, and the rules' notifications, alerts and edits, settled
+// at its end exactly as before. The records' new states and their search
+// entries wait in the DB's write-behind set, and are written for many
+// requests at once (flushBehind): each record once, the search index once.
+// A week of field work pushed in 363 requests wrote the same records and
+// index pages up to 363 times.
 //
 // Nobody but the pushes themselves may see the difference:
-//   - every other transaction flushes the set first, in its own transaction
+//   - every other transaction writes the set first, in its own transaction
 //     (BeginTx; in a group-commit batch, each sync that is not push-only,
-//     inside its savepoint), and every read transaction has the set flushed
-//     before it starts (BeginRead), so pulls, the portal, exports, erasure
-//     and the admin see exactly what they saw before;
-//   - the next push reads records through the set (applier.get, preload);
+//     inside its savepoint), and every read transaction has it written
+//     before it starts (BeginRead, view), so pulls, the portal, exports,
+//     erasure and the admin see exactly what they saw before;
+//   - the next push, and the rules, read records through the set
+//     (applier.get, preload);
 //   - inside a push, whatever needs stored records (applier.flushRecords: a
 //     young person's move, an erasure, a repair, woken held changesets)
-//     flushes the set, and that push is then materialised and settled in
-//     its own transaction as before.
+//     writes the set, and that push is then stored in its own transaction.
 //
-// The set is flushed when it grows past a bound (at the end of the push
-// that crossed it), when pushes pause (behindIdle) or have been waiting
-// behindMaxAge (the rules' notifications are at most that late), and at
-// Close.
+// The rules still run in the push's transaction: a change whose rules fail
+// is refused with its sync, as before, and never waits in the set where it
+// could hold up every later transaction.
+//
+// The set is written when it reaches its bound (by the push that filled
+// it), when pushes pause (BehindIdle) or have been waiting behindMaxAge, and
+// at Close.
 //
 // The set changes only under the write turn. A transaction's changes to it
 // are undone with the transaction: a grouped sync rolled back to its
-// savepoint, a batch whose commit fails (its syncs then run again alone),
-// any write transaction rolled back (behindMark, restore). Only a commit
-// makes them visible to readers outside the turn (publish).
+// savepoint, a batch whose transaction is lost or whose commit fails (its
+// syncs then run again alone), any write transaction rolled back
+// (behindMark, restore). Only a commit makes them visible to readers outside
+// the turn (publish).
 //
 // Crash safety: every changeset whose records the set holds is in the log,
 // committed. meta 'materialised_seq' (the watermark, migration 0215) is a
-// log sequence up to which everything is materialised, indexed and settled;
-// past it, a changeset is either in the set or was stored at once. At Open,
-// the log past the watermark is applied again to the records as stored
-// (replayBehind): what was stored at once is already in its records
-// (syncengine.Apply finds it a duplicate: no change, nothing settled
-// twice), and what the set held is stored, indexed and settled now.
+// log sequence up to which every changeset's records are stored and
+// indexed; past it, a changeset's records either wait in the set or were
+// stored at once. At Open, the log past the watermark is applied again, in
+// order, to the records as stored (replayBehind): what was stored at once is
+// already in its records (syncengine.Apply finds a duplicate), and what the
+// set held is stored and indexed now. The rules are not run again: they ran
+// when the change was accepted.
 
 // Bounds of the write-behind set, and its timings.
 const (
 	// DefaultBehindRecords bounds the records the set holds: their states
 	// are kept decoded in memory until the flush.
 	DefaultBehindRecords = 4096
-	// behindMaxChanges bounds the changes waiting for the rules (each
-	// holds a record's before and after).
-	behindMaxChanges = 16384
 	// DefaultBehindIdle is how long pushes must pause before the set is
 	// flushed in the background.
 	DefaultBehindIdle = 100 * time.Millisecond
-	// behindMaxAge is the longest a change waits for the rules while
-	// pushes keep coming.
+	// behindMaxAge is the longest a record waits while pushes keep
+	// coming: the memory and the WAL frames one flush writes stay small.
 	behindMaxAge = time.Second
 )
 
@@ -77,17 +79,15 @@ type behindEntry struct {
 }
 
 // behindSet is the records stored but not yet written, each with its
-// filing and log sequence, and the changes the rules have not planned, in
-// the order they were stored. Entries are only appended (restore cuts the
-// tail), so a mark is a length.
+// filing and log sequence, in the order they were stored. Entries are only
+// appended (restore cuts the tail), so a mark is a length.
 type behindSet struct {
 	entries []behindEntry
 	latest  map[syncengine.RecordID]int // index of each record's last entry
-	changes []domain.Change
-	maxSeq  int64 // the highest log sequence whose records are here
+	maxSeq  int64                       // the highest log sequence whose records are here
 }
 
-func (s *behindSet) empty() bool { return len(s.entries) == 0 && len(s.changes) == 0 }
+func (s *behindSet) empty() bool { return len(s.entries) == 0 }
 
 func (s *behindSet) get(id syncengine.RecordID) (dirtyRecord, bool) {
 	i, ok := s.latest[id]
@@ -131,13 +131,12 @@ type writeBehind struct {
 	set *behindSet // the write turn's: only its holder reads or changes it
 
 	// What the last commit left, for readers outside the turn.
-	records, changes atomic.Int64
-	firstAt, lastAt  atomic.Int64 // unix ns: when the set became non-empty; the last push into it
+	records         atomic.Int64
+	firstAt, lastAt atomic.Int64 // unix ns: when the set became non-empty; the last push into it
 
 	kick       chan struct{}
 	stop, done chan struct{}
 	stopOnce   sync.Once
-	off        bool // set by tests before Open: every push is stored at once
 	flushes    atomic.Int64
 }
 
@@ -168,14 +167,14 @@ func (w *writeBehind) take() *behindSet {
 
 // behindMark is what restore needs to undo everything after it.
 type behindMark struct {
-	set              *behindSet
-	entries, changes int
-	maxSeq           int64
+	set     *behindSet
+	entries int
+	maxSeq  int64
 }
 
 func (w *writeBehind) mark() behindMark {
 	s := w.cur()
-	return behindMark{set: s, entries: len(s.entries), changes: len(s.changes), maxSeq: s.maxSeq}
+	return behindMark{set: s, entries: len(s.entries), maxSeq: s.maxSeq}
 }
 
 // restore puts the set back as it was at m: entries put since are dropped
@@ -196,8 +195,6 @@ func (w *writeBehind) restore(m behindMark) {
 		s.entries[i] = behindEntry{}
 	}
 	s.entries = s.entries[:m.entries]
-	clear(s.changes[m.changes:])
-	s.changes = s.changes[:m.changes]
 	s.maxSeq = m.maxSeq
 	w.set = s
 }
@@ -206,22 +203,20 @@ func (w *writeBehind) restore(m behindMark) {
 // wakes the flusher. Called after a commit, still holding the turn.
 func (w *writeBehind) publish() {
 	s := w.cur()
-	if s.empty() {
+	n := int64(len(s.latest))
+	if n == 0 {
 		w.records.Store(0)
-		w.changes.Store(0)
 		w.firstAt.Store(0)
 		return
 	}
 	now := time.Now().UnixNano()
-	n, c := int64(len(s.latest)), int64(len(s.changes))
-	if w.records.Load() == 0 && w.changes.Load() == 0 {
+	if w.records.Load() == 0 {
 		w.firstAt.Store(now)
 	}
-	if n != w.records.Load() || c != w.changes.Load() {
+	if n != w.records.Load() {
 		w.lastAt.Store(now)
 	}
 	w.records.Store(n)
-	w.changes.Store(c)
 	if w.kick != nil {
 		select {
 		case w.kick <- struct{}{}:
@@ -231,19 +226,19 @@ func (w *writeBehind) publish() {
 }
 
 // pending reports whether committed changes wait in the set.
-func (w *writeBehind) pending() bool { return w.records.Load() > 0 || w.changes.Load() > 0 }
+func (w *writeBehind) pending() bool { return w.records.Load() > 0 }
 
 // full reports whether the committed set has reached its bound.
 func (w *writeBehind) full(maxRecords int) bool {
 	if maxRecords <= 0 {
 		maxRecords = DefaultBehindRecords
 	}
-	return w.records.Load() >= int64(maxRecords) || w.changes.Load() >= behindMaxChanges
+	return w.records.Load() >= int64(maxRecords)
 }
 
-// deferToBehind ends a push-only sync's changesets: the changeset_records
-// rows go into the log now, the records and the rules' changes into the
-// set.
+// deferToBehind ends a push-only sync's changesets, once the rules have
+// settled them: the changeset_records rows go into the log now, the
+// records into the set.
 func (a *applier) deferToBehind() error {
 	p := a.dirty
 	a.dirty = pendingRecords{}
@@ -254,18 +249,14 @@ func (a *applier) deferToBehind() error {
 	for _, d := range p.recs.values() {
 		s.put(d)
 	}
-	s.changes = append(s.changes, a.changes...)
-	a.changes = nil
 	return nil
 }
 
 // flushBehind writes what the set holds in a's transaction: each record's
 // last state (with its search entry, indexed before the commit), then the
-// rules' settle over the set's changes in order, then the watermark. The
-// caller's own changes wait for its own settle. Once the set is written,
-// a's sync can no longer leave anything to the set: the rules may have
-// edited records through a, and their changes are settled here.
-// atStart: nothing this transaction has logged is unsettled, so the
+// watermark. Once the set is written, a's own records are written in its
+// transaction too, never left to the set (a's sync is no longer deferring).
+// atStart: nothing this transaction has logged is unwritten, so the
 // watermark can be the log's end.
 func (a *applier) flushBehind(atStart bool) error {
 	w := &a.tx.db.behind
@@ -281,13 +272,6 @@ func (a *applier) flushBehind(atStart bool) error {
 			return err
 		}
 	}
-	own := a.changes
-	a.changes = s.changes
-	err := a.settle()
-	a.changes = append(a.changes, own...)
-	if err != nil {
-		return err
-	}
 	seq := s.maxSeq
 	if atStart {
 		if err := a.tx.QueryRowContext(a.ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&seq); err != nil {
@@ -298,8 +282,8 @@ func (a *applier) flushBehind(atStart bool) error {
 	return setWatermark(a.ctx, a.tx, seq)
 }
 
-// setWatermark records that everything logged up to seq is materialised,
-// indexed and settled.
+// setWatermark records that every changeset logged up to seq has its
+// records stored and indexed.
 func setWatermark(ctx context.Context, tx *Tx, seq int64) error {
 	_, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'materialised_seq' AND CAST(value AS INTEGER) < ?`, seq, seq)
 	return err
@@ -388,7 +372,8 @@ func (db *DB) stopBehind() error {
 
 // replayBehind stores what a process that stopped without flushing left
 // in its set: the log past the watermark, applied again in order to the
-// records as stored, then indexed and settled (see the top of this file).
+// records as stored, then indexed (see the top of this file). The rules
+// are not run: they settled each change when it was accepted.
 func (db *DB) replayBehind(ctx context.Context) error {
 	var replayed, stored int
 	err := db.update(ctx, func(tx *Tx) error {
@@ -398,19 +383,17 @@ func (db *DB) replayBehind(ctx context.Context) error {
 			return fmt.Errorf("watermark: %w", err)
 		}
 		ap := newApplier(ctx, tx)
-		ap.settleLater = true
 		const page = 512
 		for {
 			type logRow struct {
-				seq      int64
-				body     []byte
-				crc      sql.NullInt64
-				device   string
-				received string
+				seq    int64
+				body   []byte
+				crc    sql.NullInt64
+				device string
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT seq, body, crc, COALESCE(device_id, ''), received_at FROM changesets WHERE seq > ? ORDER BY seq LIMIT ?`, mark, page)
+			rows, err := tx.QueryContext(ctx, `SELECT seq, body, crc, COALESCE(device_id, '') FROM changesets WHERE seq > ? ORDER BY seq LIMIT ?`, mark, page)
 			logged, err := collect(rows, err, func(r *sql.Rows) (x logRow, err error) {
-				return x, r.Scan(&x.seq, &x.body, &x.crc, &x.device, &x.received)
+				return x, r.Scan(&x.seq, &x.body, &x.crc, &x.device)
 			})
 			if err != nil {
 				return err
@@ -446,7 +429,6 @@ func (db *DB) replayBehind(ctx context.Context) error {
 						return fmt.Errorf("replay %d: file %s: %w", l.seq, rec.ID, err)
 					}
 					ap.dirty.recs.put(rec.ID, dirtyRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, seq: l.seq})
-					ap.changes = append(ap.changes, domain.Change{Before: prev.rec, After: rec, At: parseTime(l.received)})
 					ap.cache[rec.ID] = &cachedRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, exists: true}
 					stored++
 				}
@@ -455,11 +437,7 @@ func (db *DB) replayBehind(ctx context.Context) error {
 				break
 			}
 		}
-		ap.settleLater = false
 		if err := ap.flushRecords(); err != nil {
-			return err
-		}
-		if err := ap.settle(); err != nil {
 			return err
 		}
 		var end int64

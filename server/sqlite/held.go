@@ -183,7 +183,6 @@ func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
 		return err
 	}
 	a.held.Wake(ids...)
-	a.woken = a.woken || len(ids) > 0
 	return nil
 }
 

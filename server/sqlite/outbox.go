@@ -174,10 +174,6 @@ func (s *Outbox) PruneTokens(ctx context.Context, before time.Time) (int, error)
 // becomes claimable again once its lease has expired; attempts counts claims, so a message that
 // kills its sender still ends up dead after MaxAttempts.
 func (s *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]domain.Claimed, error) {
-	// The notifications of pushes still in the write-behind set are due too.
-	if err := s.db.FlushBehind(ctx); err != nil {
-		return nil, fmt.Errorf("push: claim: %w", err)
-	}
 	rows, err := s.db.write.QueryContext(ctx, `UPDATE push_outbox
 		SET lease_owner = ?1, lease_until = ?2, attempts = attempts + 1
 		WHERE id IN (
@@ -371,9 +367,6 @@ func (s *Outbox) MarkDead(ctx context.Context, owner, id string, reason string) 
 
 // Counts returns the number of outbox rows per state (for health pages and tests).
 func (s *Outbox) Counts(ctx context.Context) (map[string]int, error) {
-	if err := s.db.FlushBehind(ctx); err != nil {
-		return nil, fmt.Errorf("push: counts: %w", err)
-	}
 	rows, err := s.db.write.QueryContext(ctx, `SELECT state, count(*) FROM push_outbox GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("push: counts: %w", err)
