@@ -39,8 +39,11 @@ import (
 // could hold up every later transaction.
 //
 // The set is written when it reaches its bound (by the push that filled
-// it), when pushes pause (BehindIdle) or have been waiting behindMaxAge, and
-// at Close.
+// it), in the background once its oldest record has waited BehindDelay,
+// and at Close. Nothing waits for these: a reader writes the set itself.
+// They bound the memory, the WAL frames one flush writes and the log a
+// crash leaves to replay. (A flush after a pause between pushes wrote the
+// set after every request of a busy client: the pause is the client's.)
 //
 // The set changes only under the write turn. A transaction's changes to it
 // are undone with the transaction: a grouped sync rolled back to its
@@ -64,12 +67,9 @@ const (
 	// DefaultBehindRecords bounds the records the set holds: their states
 	// are kept decoded in memory until the flush.
 	DefaultBehindRecords = 4096
-	// DefaultBehindIdle is how long pushes must pause before the set is
-	// flushed in the background.
-	DefaultBehindIdle = 100 * time.Millisecond
-	// behindMaxAge is the longest a record waits while pushes keep
-	// coming: the memory and the WAL frames one flush writes stay small.
-	behindMaxAge = time.Second
+	// DefaultBehindDelay is how long a record may wait in the set before
+	// the background writes it.
+	DefaultBehindDelay = time.Second
 )
 
 // behindEntry is one stored state of a record in the set.
@@ -131,8 +131,8 @@ type writeBehind struct {
 	set *behindSet // the write turn's: only its holder reads or changes it
 
 	// What the last commit left, for readers outside the turn.
-	records         atomic.Int64
-	firstAt, lastAt atomic.Int64 // unix ns: when the set became non-empty; the last push into it
+	records atomic.Int64
+	firstAt atomic.Int64 // unix ns: when the set became non-empty
 
 	kick       chan struct{}
 	stop, done chan struct{}
@@ -209,12 +209,8 @@ func (w *writeBehind) publish() {
 		w.firstAt.Store(0)
 		return
 	}
-	now := time.Now().UnixNano()
 	if w.records.Load() == 0 {
-		w.firstAt.Store(now)
-	}
-	if n != w.records.Load() {
-		w.lastAt.Store(now)
+		w.firstAt.Store(time.Now().UnixNano())
 	}
 	w.records.Store(n)
 	if w.kick != nil {
@@ -313,9 +309,9 @@ func (db *DB) FlushBehind(ctx context.Context) error {
 func (db *DB) startBehind() {
 	w := &db.behind
 	w.kick, w.stop, w.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
-	idle := db.BehindIdle
-	if idle <= 0 {
-		idle = DefaultBehindIdle
+	delay := db.BehindDelay
+	if delay <= 0 {
+		delay = DefaultBehindDelay
 	}
 	go func() {
 		defer close(w.done)
@@ -326,7 +322,7 @@ func (db *DB) startBehind() {
 			case <-w.kick:
 			}
 			for w.pending() {
-				due := min(w.lastAt.Load()+int64(idle), w.firstAt.Load()+int64(behindMaxAge))
+				due := w.firstAt.Load() + int64(delay)
 				if wait := time.Duration(due - time.Now().UnixNano()); wait > 0 {
 					select {
 					case <-w.stop:
@@ -340,7 +336,7 @@ func (db *DB) startBehind() {
 					select {
 					case <-w.stop:
 						return
-					case <-time.After(idle):
+					case <-time.After(delay):
 					}
 				}
 			}

@@ -34,7 +34,7 @@ func behindDB(tb testing.TB) *sqlite.DB {
 	now := time.Date(2025, 3, 1, 19, 0, 0, 0, time.UTC)
 	db.Now = func() time.Time { return now }
 	db.Rules = areaRules
-	db.BehindIdle = time.Hour
+	db.BehindDelay = time.Hour
 	must(tb, db.Open())
 	tb.Cleanup(func() { db.Close() })
 	mustOrg(tb, db)
@@ -45,7 +45,7 @@ func behindDB(tb testing.TB) *sqlite.DB {
 func reopen(tb testing.TB, db *sqlite.DB) *sqlite.DB {
 	tb.Helper()
 	again := sqlite.NewDB(db.Path)
-	again.Now, again.Rules, again.BehindIdle = db.Now, db.Rules, db.BehindIdle
+	again.Now, again.Rules, again.BehindDelay = db.Now, db.Rules, db.BehindDelay
 	must(tb, again.Open())
 	tb.Cleanup(func() { again.Close() })
 	return again
@@ -427,9 +427,9 @@ func TestWriteBehindRolledBackWrite(t *testing.T) {
 	}
 }
 
-// TestWriteBehindBoundAndPause: the set is written by the push that fills
-// it to its bound, and in the background once pushes pause.
-func TestWriteBehindBoundAndPause(t *testing.T) {
+// TestWriteBehindBoundAndDelay: the set is written by the push that fills
+// it to its bound, and in the background once its oldest record has waited.
+func TestWriteBehindBoundAndDelay(t *testing.T) {
 	t.Run("bound", func(t *testing.T) {
 		db := behindDB(t)
 		db.BehindRecords = 3
@@ -441,10 +441,10 @@ func TestWriteBehindBoundAndPause(t *testing.T) {
 			}
 		}
 	})
-	t.Run("pause", func(t *testing.T) {
+	t.Run("delay", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "db.sqlite")
 		db := sqlite.NewDB(path)
-		db.Rules, db.BehindIdle = areaRules, time.Millisecond
+		db.Rules, db.BehindDelay = areaRules, time.Millisecond
 		must(t, db.Open())
 		t.Cleanup(func() { db.Close() })
 		mustOrg(t, db)

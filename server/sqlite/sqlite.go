@@ -98,11 +98,11 @@ type DB struct {
 
 	// behind holds what push-only syncs stored but did not write yet
 	// (behind.go). BehindRecords bounds it (0: DefaultBehindRecords);
-	// BehindIdle is the pause after which it is written in the background
-	// (0: DefaultBehindIdle).
+	// BehindDelay is how long a record may wait in it before the
+	// background writes it (0: DefaultBehindDelay).
 	behind        writeBehind
 	BehindRecords int
-	BehindIdle    time.Duration
+	BehindDelay   time.Duration
 }
 
 // NewDB returns an unopened DB for path.

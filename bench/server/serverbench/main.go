@@ -485,10 +485,10 @@ func pushWeek(c *http.Client, w *wire, url string, creds map[string]string, orde
 type childPush struct{ server, client, wall time.Duration }
 
 // settleWait is how long the week's push waits before its CPU is read: a
-// server may write the last push-only syncs' records after a pause
-// (server/sqlite/behind.go, 100 ms), and that work is the push's. The wall
-// time is read before it.
-const settleWait = 500 * time.Millisecond
+// server may write the last push-only syncs' records in the background, up
+// to a second later (server/sqlite/behind.go), and that work is the
+// push's. The wall time is read before it.
+const settleWait = 1500 * time.Millisecond
 
 // weekInChild seeds a database at dir with the organisation and its devices,
 // starts the server over it as its own process and pushes the week to it,
