@@ -175,9 +175,9 @@ type applier struct {
 
 	pre   prefetched     // the request's lookups, made at once (prefetch.go)
 	dirty pendingRecords // records stored but not yet written (materialise.go)
-	// deferring: a push-only sync whose records and settle may still go
-	// to the write-behind set at its end (behind.go); cleared by anything
-	// that writes stored records first (flushRecords, flushBehind).
+	// deferring: a push-only sync whose records may still go to the
+	// write-behind set at its end (behind.go); cleared by anything that
+	// writes stored records first (flushRecords, flushBehind).
 	deferring bool
 }
 
