@@ -34,6 +34,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -312,7 +313,13 @@ func week(dir string, page int) error {
 	// The server's own CPU first, in a process of its own (as production
 	// runs it, with api.TuneRuntime), so the client's encoding and
 	// decoding do not count; then the whole push in this one process.
-	alone, err := weekInChild(filepath.Join(dir, "child"), ds.Org, order, pages, page)
+	alone, err := weekInChild(filepath.Join(dir, "child"), ds.Org, order, pages, page, false)
+	if err != nil {
+		return err
+	}
+	// The same push with each round's pages sent at once, as the team's
+	// phones would: concurrent syncs share transactions (group commit).
+	team, err := weekInChild(filepath.Join(dir, "child-together"), ds.Org, order, pages, page, true)
 	if err != nil {
 		return err
 	}
@@ -335,7 +342,7 @@ func week(dir string, page int) error {
 	var w wire
 	cpu0 := selfCPU()
 	start := time.Now()
-	requests, rounds, err := pushWeek(c, &w, s.url, creds, order, pages, page)
+	requests, rounds, err := pushWeek(c, &w, s.url, creds, order, pages, page, false)
 	if err != nil {
 		return err
 	}
@@ -409,6 +416,8 @@ func week(dir string, page int) error {
 	fmt.Printf("  CPU of this process (client and server): push %s = %.1fx the bulk insert's %s\n", pushCPU.Round(time.Millisecond), ratio(pushCPU, bulkCPU), bulkCPU.Round(time.Millisecond))
 	fmt.Printf("  server process alone: push %s of server CPU = %.1fx the bulk insert (client process %s; wall %s)\n",
 		alone.server.Round(time.Millisecond), ratio(alone.server, bulkCPU), alone.client.Round(time.Millisecond), alone.wall.Round(time.Millisecond))
+	fmt.Printf("  server process alone, each round's pages sent at once (the team's phones together): push %s of server CPU = %.1fx the bulk insert (wall %s)\n",
+		team.server.Round(time.Millisecond), ratio(team.server, bulkCPU), team.wall.Round(time.Millisecond))
 	fmt.Printf("  ratio: push %.1fx, pull %.1fx, push+pull %.1fx the bulk insert; wire bytes up %.2fx, down (pull) %.2fx the bulk JSON\n",
 		ratio(pushTime, bulkTime), ratio(pullTime, bulkTime), ratio(pushTime+pullTime, bulkTime),
 		float64(pushUp)/float64(bulkBytes), float64(pullDown)/float64(bulkBytes))
@@ -455,31 +464,63 @@ func weekDevices(ctx context.Context, db *sqlite.DB, org fixtures.Org, enrolFn f
 }
 
 // pushWeek sends the pages in round order, each request up to page
-// changesets, and fails unless every changeset is accepted.
-func pushWeek(c *http.Client, w *wire, url string, creds map[string]string, order []key, pages map[key][]*syncengine.Changeset, page int) (requests, rounds int, err error) {
-	for _, k := range order {
-		rounds = max(rounds, k.round+1)
+// changesets, and fails unless every changeset is accepted. together sends
+// each round's pages the way the team's phones would, all at once (one
+// goroutine per author, rounds still in order, since a round's pages
+// depend only on earlier rounds); otherwise one request at a time.
+func pushWeek(c *http.Client, w *wire, url string, creds map[string]string, order []key, pages map[key][]*syncengine.Changeset, page int, together bool) (requests, rounds int, err error) {
+	var n atomic.Int64
+	send := func(k key) error {
 		css := pages[k]
 		for len(css) > 0 {
-			n := min(page, len(css))
+			m := min(page, len(css))
 			req := protocol.Request{NoPull: true}
-			for _, cs := range css[:n] {
+			for _, cs := range css[:m] {
 				req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
 			}
-			css = css[n:]
+			css = css[m:]
 			r, err := doSync(c, w, url, creds[k.author], req)
 			if err != nil {
-				return requests, rounds, err
+				return err
 			}
 			for _, res := range r.Results {
 				if res.Status != protocol.StatusAccepted {
-					return requests, rounds, fmt.Errorf("push: %+v", res)
+					return fmt.Errorf("push: %+v", res)
 				}
 			}
-			requests++
+			n.Add(1)
 		}
+		return nil
 	}
-	return requests, rounds, nil
+	for i := 0; i < len(order); {
+		round := order[i].round
+		rounds = max(rounds, round+1)
+		j := i
+		for j < len(order) && order[j].round == round {
+			j++
+		}
+		if !together {
+			for _, k := range order[i:j] {
+				if err := send(k); err != nil {
+					return int(n.Load()), rounds, err
+				}
+			}
+			i = j
+			continue
+		}
+		errs := make([]error, j-i)
+		var wg sync.WaitGroup
+		for x, k := range order[i:j] {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[x] = send(k) }()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return int(n.Load()), rounds, err
+		}
+		i = j
+	}
+	return int(n.Load()), rounds, nil
 }
 
 type childPush struct{ server, client, wall time.Duration }
@@ -493,7 +534,7 @@ const settleWait = 1500 * time.Millisecond
 // weekInChild seeds a database at dir with the organisation and its devices,
 // starts the server over it as its own process and pushes the week to it,
 // reading the server's CPU from /proc.
-func weekInChild(dir string, org fixtures.Org, order []key, pages map[key][]*syncengine.Changeset, page int) (childPush, error) {
+func weekInChild(dir string, org fixtures.Org, order []key, pages map[key][]*syncengine.Changeset, page int, together bool) (childPush, error) {
 	var out childPush
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return out, err
@@ -516,13 +557,13 @@ func weekInChild(dir string, org fixtures.Org, order []key, pages map[key][]*syn
 		return out, err
 	}
 	defer srv.stop()
-	c := (&wire{}).client(4)
+	c := (&wire{}).client(len(creds))
 	s0, err := srv.cpu()
 	if err != nil {
 		return out, err
 	}
 	c0, start := selfCPU(), time.Now()
-	if _, _, err := pushWeek(c, nil, srv.url, creds, order, pages, page); err != nil {
+	if _, _, err := pushWeek(c, nil, srv.url, creds, order, pages, page, together); err != nil {
 		return out, err
 	}
 	out.wall = time.Since(start)
