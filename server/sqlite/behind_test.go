@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -461,4 +462,132 @@ func TestWriteBehindBoundAndDelay(t *testing.T) {
 			t.Fatalf("%d records stored in the background, want 1", n)
 		}
 	})
+}
+
+// TestPropertyWriteBehindIsInvisible: the same changesets, pushed in the
+// same requests, leave the same records, filings, search results and
+// notifications whether each sync is push-only (written behind, with
+// flushes, other phones' pulls and crashes at random points) or pulls too
+// (stored at once).
+func TestPropertyWriteBehindIsInvisible(t *testing.T) {
+	for seed := int64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := mrand.New(mrand.NewSource(seed))
+			ctx := context.Background()
+			const phones = 3
+			ids := make([]syncengine.ReplicaID, phones)
+			reps := make([]*syncengine.Replica, phones)
+			for i := range ids {
+				var err error
+				ids[i], err = syncengine.NewReplicaID(rng)
+				must(t, err)
+			}
+			ref, wb := behindDB(t), behindDB(t)
+			devsOf := func(db *sqlite.DB) []groupPhone {
+				ps := groupPhones(t, db, phones+1)
+				for i := range ids {
+					_, err := db.SQL().Exec(`UPDATE devices SET replica_id = ? WHERE id = ?`, ids[i].String(), ps[i].dev.ID)
+					must(t, err)
+					ps[i].dev.ReplicaID = ids[i].String()
+				}
+				return ps
+			}
+			refPhones, wbPhones := devsOf(ref), devsOf(wb)
+			for i := range reps {
+				var err error
+				reps[i], err = syncengine.NewReplica(syncengine.Config{ID: ids[i], Now: ref.Now, Rand: rng, Store: syncengine.NewMemStore()})
+				must(t, err)
+			}
+			var recs [phones][]syncengine.RecordID
+			words := []string{"canal", "park", "bridge", "market"}
+			for step := 0; step < 40; step++ {
+				i := rng.Intn(phones)
+				author := fmt.Sprintf("gw%d", i)
+				var css []*syncengine.Changeset
+				for range 1 + rng.Intn(3) {
+					cs, err := reps[i].Edit(author, func(tx *syncengine.Txn) error {
+						if len(recs[i]) == 0 || rng.Intn(4) == 0 {
+							id, err := tx.Create(syncengine.TypeEncounter)
+							if err != nil {
+								return err
+							}
+							recs[i] = append(recs[i], id)
+							must(t, tx.Set(id, "team_id", "team_a"))
+							must(t, tx.Set(id, "started_at", ref.Now().Add(-time.Hour)))
+							must(t, tx.Set(id, "area", "a0"))
+							return tx.InsertText(id, "note", 0, words[rng.Intn(len(words))]+" ")
+						}
+						id := recs[i][rng.Intn(len(recs[i]))]
+						if rng.Intn(2) == 0 {
+							return tx.InsertText(id, "note", 0, words[rng.Intn(len(words))]+" ")
+						}
+						return tx.Set(id, "area", fmt.Sprintf("a%d", rng.Intn(5)))
+					})
+					must(t, err)
+					css = append(css, cs)
+				}
+				_, err := ref.Sync(ctx, domain.SyncRequest{Device: refPhones[i].dev, Person: refPhones[i].person, Changesets: css})
+				must(t, err)
+				res, err := wb.Sync(ctx, domain.SyncRequest{Device: wbPhones[i].dev, Person: wbPhones[i].person, Changesets: css, NoPull: rng.Intn(4) != 0})
+				must(t, err)
+				if res.Accepted != len(css) {
+					t.Fatalf("step %d: accepted %d of %d: %+v", step, res.Accepted, len(css), res.Results)
+				}
+				switch rng.Intn(8) {
+				case 0:
+					sqlite.Crash(wb)
+					wb = reopen(t, wb)
+				case 1:
+					must(t, wb.FlushBehind(ctx))
+				case 2:
+					other := wbPhones[phones]
+					_, err := wb.Sync(ctx, domain.SyncRequest{Device: other.dev, Person: other.person})
+					must(t, err)
+				}
+			}
+			type stored struct {
+				state             string
+				team, service, yp string
+				seq               int64
+			}
+			rows := func(db *sqlite.DB) map[string]stored {
+				out := map[string]stored{}
+				rs, err := db.SQL().Query(`SELECT id, state, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, ''), updated_seq FROM records`)
+				must(t, err)
+				defer rs.Close()
+				for rs.Next() {
+					var id string
+					var s stored
+					must(t, rs.Scan(&id, &s.state, &s.team, &s.service, &s.yp, &s.seq))
+					out[id] = s
+				}
+				must(t, rs.Err())
+				return out
+			}
+			want, got := rows(ref), rows(wb)
+			if len(got) != len(want) {
+				t.Fatalf("%d records stored, want %d", len(got), len(want))
+			}
+			for id, w := range want {
+				g := got[id]
+				// Log sequences differ where a pull of the other phone
+				// took none; the state and filing must not.
+				if g.state != w.state || g.team != w.team || g.service != w.service || g.yp != w.yp {
+					t.Errorf("record %s differs from the one stored at once", id)
+				}
+			}
+			if g, w := outbox(t, wb), outbox(t, ref); !slices.Equal(g, w) {
+				t.Errorf("outbox %v, want %v", g, w)
+			}
+			for _, word := range words {
+				_, gn, err := wb.Search(ctx, domain.SearchQuery{Text: word, All: true})
+				must(t, err)
+				_, wn, err := ref.Search(ctx, domain.SearchQuery{Text: word, All: true})
+				must(t, err)
+				if gn != wn {
+					t.Errorf("search %q finds %d, want %d", word, gn, wn)
+				}
+			}
+		})
+	}
 }
