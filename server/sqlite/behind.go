@@ -134,6 +134,12 @@ type writeBehind struct {
 	records atomic.Int64
 	firstAt atomic.Int64 // unix ns: when the set became non-empty
 
+	// version is the write connection's PRAGMA data_version when the last
+	// write transaction began: it moves only when another connection (a
+	// tool beside the server, on the same file) commits (seeOthers).
+	version int64
+	replays atomic.Int64
+
 	kick       chan struct{}
 	stop, done chan struct{}
 	stopOnce   sync.Once
@@ -170,11 +176,12 @@ type behindMark struct {
 	set     *behindSet
 	entries int
 	maxSeq  int64
+	version int64
 }
 
 func (w *writeBehind) mark() behindMark {
 	s := w.cur()
-	return behindMark{set: s, entries: len(s.entries), maxSeq: s.maxSeq}
+	return behindMark{set: s, entries: len(s.entries), maxSeq: s.maxSeq, version: w.version}
 }
 
 // restore puts the set back as it was at m: entries put since are dropped
@@ -197,6 +204,7 @@ func (w *writeBehind) restore(m behindMark) {
 	s.entries = s.entries[:m.entries]
 	s.maxSeq = m.maxSeq
 	w.set = s
+	w.version = m.version
 }
 
 // publish makes the committed set's size visible outside the turn and
@@ -296,6 +304,33 @@ func (tx *Tx) flushBehind(ctx context.Context) error {
 	return nil
 }
 
+// seeOthers is the first thing a write transaction does: if another
+// connection to the file (another process: a tool beside the server)
+// committed since this process's last write transaction, it wrote records
+// without knowing this process's set, and the set's states, made from the
+// rows as they were, must not overwrite its rows. The set is dropped and
+// the log past the watermark applied again to the records as they now
+// stand, which stores what both wrote (and whatever the other process had
+// left unwritten, so the watermark can move past it).
+func (tx *Tx) seeOthers(ctx context.Context) error {
+	var v int64
+	if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+		return err
+	}
+	w := &tx.db.behind
+	seen := w.version
+	w.version = v
+	if seen == 0 || seen == v {
+		return nil
+	}
+	w.set = &behindSet{}
+	w.replays.Add(1)
+	if _, _, err := replayLog(ctx, tx); err != nil {
+		return fmt.Errorf("write-behind: another process wrote: %w", err)
+	}
+	return nil
+}
+
 // FlushBehind writes the write-behind set now (a no-op when it is empty).
 func (db *DB) FlushBehind(ctx context.Context) error {
 	if !db.behind.pending() {
@@ -372,75 +407,9 @@ func (db *DB) stopBehind() error {
 // are not run: they settled each change when it was accepted.
 func (db *DB) replayBehind(ctx context.Context) error {
 	var replayed, stored int
-	err := db.update(ctx, func(tx *Tx) error {
-		replayed, stored = 0, 0
-		var mark int64
-		if err := tx.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'materialised_seq'`).Scan(&mark); err != nil {
-			return fmt.Errorf("watermark: %w", err)
-		}
-		ap := newApplier(ctx, tx)
-		const page = 512
-		for {
-			type logRow struct {
-				seq    int64
-				body   []byte
-				crc    sql.NullInt64
-				device string
-			}
-			rows, err := tx.QueryContext(ctx, `SELECT seq, body, crc, COALESCE(device_id, '') FROM changesets WHERE seq > ? ORDER BY seq LIMIT ?`, mark, page)
-			logged, err := collect(rows, err, func(r *sql.Rows) (x logRow, err error) {
-				return x, r.Scan(&x.seq, &x.body, &x.crc, &x.device)
-			})
-			if err != nil {
-				return err
-			}
-			for _, l := range logged {
-				mark = l.seq
-				cs, err := syncengine.DecodeChangeset(l.body)
-				if err != nil || !sound(l.body, l.crc) {
-					db.markDamaged("changeset", fmt.Sprint(l.seq))
-					continue
-				}
-				replayed++
-				applied, err := syncengine.Apply(cs, ap.getter)
-				if err != nil {
-					// A record it touches is damaged (held until repaired
-					// when it was pushed) or it never applied: nothing the
-					// set could have held.
-					if domain.ErrorCode(err) != domain.EMISSINGDEP {
-						db.logger().Warn("write-behind replay: changeset not applied", "seq", l.seq, "err", err.Error())
-					}
-					continue
-				}
-				if applied.Status != syncengine.Applied {
-					continue
-				}
-				for _, rec := range applied.Records {
-					prev, err := ap.get(rec.ID)
-					if err != nil {
-						return err
-					}
-					f, err := ap.fileRecord(rec, prev, l.device != "", nil)
-					if err != nil {
-						return fmt.Errorf("replay %d: file %s: %w", l.seq, rec.ID, err)
-					}
-					ap.dirty.recs.put(rec.ID, dirtyRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, seq: l.seq})
-					ap.cache[rec.ID] = &cachedRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, exists: true}
-					stored++
-				}
-			}
-			if len(logged) < page {
-				break
-			}
-		}
-		if err := ap.flushRecords(); err != nil {
-			return err
-		}
-		var end int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&end); err != nil {
-			return err
-		}
-		return setWatermark(ctx, tx, end)
+	err := db.update(ctx, func(tx *Tx) (err error) {
+		replayed, stored, err = replayLog(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return err
@@ -449,4 +418,78 @@ func (db *DB) replayBehind(ctx context.Context) error {
 		db.logger().Warn("write-behind: stored records the last run left unwritten", "changesets", replayed, "records", stored)
 	}
 	return nil
+}
+
+// replayLog applies the log past the watermark again, in order, to the
+// records as stored, and stores what changed; then everything logged is
+// stored, and the watermark is the log's end.
+func replayLog(ctx context.Context, tx *Tx) (replayed, stored int, err error) {
+	db := tx.db
+	var mark int64
+	if err := tx.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'materialised_seq'`).Scan(&mark); err != nil {
+		return 0, 0, fmt.Errorf("watermark: %w", err)
+	}
+	ap := newApplier(ctx, tx)
+	const page = 512
+	for {
+		type logRow struct {
+			seq    int64
+			body   []byte
+			crc    sql.NullInt64
+			device string
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT seq, body, crc, COALESCE(device_id, '') FROM changesets WHERE seq > ? ORDER BY seq LIMIT ?`, mark, page)
+		logged, err := collect(rows, err, func(r *sql.Rows) (x logRow, err error) {
+			return x, r.Scan(&x.seq, &x.body, &x.crc, &x.device)
+		})
+		if err != nil {
+			return replayed, stored, err
+		}
+		for _, l := range logged {
+			mark = l.seq
+			cs, err := syncengine.DecodeChangeset(l.body)
+			if err != nil || !sound(l.body, l.crc) {
+				db.markDamaged("changeset", fmt.Sprint(l.seq))
+				continue
+			}
+			replayed++
+			applied, err := syncengine.Apply(cs, ap.getter)
+			if err != nil {
+				// A record it touches is damaged (held until repaired
+				// when it was pushed) or it never applied: nothing the
+				// set could have held.
+				if domain.ErrorCode(err) != domain.EMISSINGDEP {
+					db.logger().Warn("write-behind replay: changeset not applied", "seq", l.seq, "err", err.Error())
+				}
+				continue
+			}
+			if applied.Status != syncengine.Applied {
+				continue
+			}
+			for _, rec := range applied.Records {
+				prev, err := ap.get(rec.ID)
+				if err != nil {
+					return replayed, stored, err
+				}
+				f, err := ap.fileRecord(rec, prev, l.device != "", nil)
+				if err != nil {
+					return replayed, stored, fmt.Errorf("replay %d: file %s: %w", l.seq, rec.ID, err)
+				}
+				ap.dirty.recs.put(rec.ID, dirtyRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, seq: l.seq})
+				ap.cache[rec.ID] = &cachedRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, exists: true}
+				stored++
+			}
+		}
+		if len(logged) < page {
+			break
+		}
+	}
+	if err := ap.flushRecords(); err != nil {
+		return replayed, stored, err
+	}
+	var end int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&end); err != nil {
+		return replayed, stored, err
+	}
+	return replayed, stored, setWatermark(ctx, tx, end)
 }

@@ -350,9 +350,15 @@ func TestWriteBehindBatchesAcrossRequests(t *testing.T) {
 	before := sqlite.BehindFlushes(db)
 	for _, p := range phones[:4] {
 		p.push(t, db, []*syncengine.Changeset{p.cs})
+		// The background checkpoint is this process's own: it is not
+		// another process's commit (seeOthers).
+		sqlite.CheckpointNow(db)
 	}
 	if got := sqlite.BehindFlushes(db) - before; got != 0 {
 		t.Fatalf("4 push-only syncs flushed %d times, want 0", got)
+	}
+	if got := sqlite.BehindReplays(db); got != 0 {
+		t.Fatalf("the log was applied again %d times with no other process", got)
 	}
 	must(t, db.FlushBehind(context.Background()))
 	if got := sqlite.BehindFlushes(db) - before; got != 1 {
@@ -589,5 +595,44 @@ func TestPropertyWriteBehindIsInvisible(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriteBehindAnotherProcess: another process on the same file (a tool
+// beside the server) that writes a record the set holds, from the row as it
+// was, loses nothing when the set is written after it, and the set never
+// overwrites its row with a state made without its change.
+func TestWriteBehindAnotherProcess(t *testing.T) {
+	a, ctx := behindDB(t), context.Background()
+	phones := groupPhones(t, a, 2)
+	rep0, _ := phones[0].replica(t, a)
+	rep1, _ := phones[1].replica(t, a)
+	var enc syncengine.RecordID
+	created := setArea(t, a, rep0, &enc, "a0", "")
+	_, err := a.Sync(ctx, domain.SyncRequest{Device: phones[0].dev, Person: phones[0].person, Changesets: []*syncengine.Changeset{created}})
+	must(t, err)
+	_, err = rep1.Apply(created)
+	must(t, err)
+	b := reopen(t, a) // the other process
+	// This process keeps the area's change in its set...
+	phones[0].push(t, a, []*syncengine.Changeset{setArea(t, a, rep0, &enc, "a1", "")})
+	// ...while the other one stores a note to the same record at once.
+	note, err := rep1.Edit("gw1", func(tx *syncengine.Txn) error { return tx.InsertText(enc, "note", 0, "met by the canal") })
+	must(t, err)
+	res, err := b.Sync(ctx, domain.SyncRequest{Device: phones[1].dev, Person: phones[1].person, Changesets: []*syncengine.Changeset{note}})
+	must(t, err)
+	if res.Accepted != 1 {
+		t.Fatalf("the other process's push: %+v", res.Results)
+	}
+	must(t, a.FlushBehind(ctx))
+	if sqlite.BehindReplays(a) == 0 {
+		t.Error("the other process's commit went unnoticed")
+	}
+	for name, db := range map[string]*sqlite.DB{"this process": a, "the other process": b} {
+		rec, err := db.RecordState(ctx, string(enc))
+		must(t, err)
+		if rec == nil || rec.String("area") != "a1" || rec.String("note") != "met by the canal" {
+			t.Errorf("%s reads %v, want area a1 and the other process's note", name, rec)
+		}
 	}
 }

@@ -52,6 +52,10 @@ func Crash(db *DB) {
 // BehindPending reports whether committed pushes wait in the write-behind set.
 func BehindPending(db *DB) bool { return db.behind.pending() }
 
+// BehindReplays counts the times a write transaction found another
+// process had written the file (seeOthers).
+func BehindReplays(db *DB) int64 { return db.behind.replays.Load() }
+
 // BehindFlushes counts the write-behind set's flushes.
 func BehindFlushes(db *DB) int64 { return db.behind.flushes.Load() }
 

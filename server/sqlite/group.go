@@ -142,6 +142,10 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 		db.behind.restore(found)
 		return false
 	}
+	if err := t.seeOthers(ctx); err != nil {
+		lost()
+		return db.answerAll(batch, err)
+	}
 	errs := make([]error, len(batch))
 	// The search index is written once for the whole batch, after the last
 	// savepoint: FTS5 writes its pending terms out as a new segment at every

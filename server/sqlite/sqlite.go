@@ -372,6 +372,10 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	// Whatever this transaction reads or writes, it sees what push-only
 	// syncs left to the write-behind set (behind.go).
 	if opts == nil || !opts.ReadOnly {
+		if err := t.seeOthers(ctx); err != nil {
+			t.Rollback()
+			return nil, err
+		}
 		if err := t.flushBehind(ctx); err != nil {
 			t.Rollback()
 			return nil, err
