@@ -385,9 +385,10 @@ func (db *DB) stopBehind() error {
 	if w.stop == nil {
 		return nil
 	}
-	w.stopOnce.Do(func() { close(w.stop) })
+	first := false
+	w.stopOnce.Do(func() { close(w.stop); first = true })
 	<-w.done
-	if err := db.refuseWrite(); err != nil {
+	if !first || db.refuseWrite() != nil {
 		return nil
 	}
 	return db.update(context.Background(), func(tx *Tx) error {
