@@ -121,6 +121,20 @@ func (s *behindSet) records() []dirtyRecord {
 	return out
 }
 
+// compact keeps only each record's last entry. Older entries exist for
+// restore, and no mark outlives the transaction that took it, so after a
+// commit they only hold old states in memory: a note edited in every push
+// kept one copy per push until the flush.
+func (s *behindSet) compact() {
+	recs := s.records()
+	s.entries = s.entries[:0:0]
+	clear(s.latest)
+	for _, d := range recs {
+		s.latest[d.rec.ID] = len(s.entries)
+		s.entries = append(s.entries, behindEntry{d: d, prev: -1})
+	}
+}
+
 // cached is d as the applier's cache holds a stored record.
 func (d dirtyRecord) cached() *cachedRecord {
 	return &cachedRecord{rec: d.rec, team: d.team, service: d.service, yp: d.yp, exists: true}
@@ -221,6 +235,9 @@ func (w *writeBehind) publish() {
 		w.firstAt.Store(time.Now().UnixNano())
 	}
 	w.records.Store(n)
+	if len(s.entries) > 2*len(s.latest) {
+		s.compact()
+	}
 	if w.kick != nil {
 		select {
 		case w.kick <- struct{}{}:
