@@ -168,7 +168,8 @@ func TestAuthorizeProperties(t *testing.T) {
 			if (a.To == "accepted" || a.To == "declined") && who.Role != RolePractitioner && who.Role != RoleAdmin {
 				t.Fatalf("%s accepted or declined a referral", who.Role)
 			}
-			if a.To == "submitted" && !syncengine.ConsentPermitsSharing(tg.Consent, tg.ConsentJustified) {
+			// Consent governs sharing a referral; no other type is shared.
+			if a.To == "submitted" && tg.Type == TypeReferral && !syncengine.ConsentPermitsSharing(tg.Consent, tg.ConsentJustified) {
 				t.Fatalf("submitted with consent %q justified=%v", tg.Consent, tg.ConsentJustified)
 			}
 			if a.To == "draft" && a.From != "" {

@@ -57,6 +57,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
@@ -89,6 +90,9 @@ type Notifier struct {
 	planner push.Planner
 	cfg     Config
 	log     *slog.Logger
+
+	hoursMu sync.Mutex
+	hoursOf map[string][]push.Hours // decoded working hours, by stored text (hours)
 }
 
 var _ domain.Rules = (*Notifier)(nil)
@@ -445,7 +449,7 @@ func (p *plan) person(id string) (push.Recipient, bool, error) {
 	} else if err != nil {
 		return push.Recipient{}, false, err
 	}
-	return push.Person(pe.ID, pe.TZ, hours(pe.Hours)...), true, nil
+	return push.Person(pe.ID, pe.TZ, p.n.hours(pe.Hours)...), true, nil
 }
 
 // practitioners are the service's practitioners, each in their own hours or,
@@ -467,9 +471,9 @@ func (p *plan) practitioners(serviceID string) ([]push.Recipient, error) {
 	}
 	out := make([]push.Recipient, 0, len(ps))
 	for _, pe := range ps {
-		tz, hs := pe.TZ, hours(pe.Hours)
+		tz, hs := pe.TZ, p.n.hours(pe.Hours)
 		if len(hs) == 0 {
-			tz, hs = svc.TZ, hours(svc.Hours)
+			tz, hs = svc.TZ, p.n.hours(svc.Hours)
 		}
 		out = append(out, push.Person(pe.ID, tz, hs...))
 	}
@@ -489,7 +493,7 @@ func (p *plan) supervisors(team string) ([]push.Recipient, error) {
 	var out []push.Recipient
 	for _, pe := range ps {
 		if pe.TeamID == team || slices.Contains(pe.Supervises, team) {
-			out = append(out, push.Person(pe.ID, pe.TZ, hours(pe.Hours)...))
+			out = append(out, push.Person(pe.ID, pe.TZ, p.n.hours(pe.Hours)...))
 		}
 	}
 	return out, nil
@@ -497,13 +501,33 @@ func (p *plan) supervisors(team string) ([]push.Recipient, error) {
 
 // hours reads stored working hours ([{Weekday, Start, End}], as the
 // directory keeps them). Anything else ('{}', unset) means no hours: any time.
-func hours(raw json.RawMessage) []push.Hours {
-	var hs []push.Hours
-	if len(raw) == 0 || json.Unmarshal(raw, &hs) != nil {
+// Each text is decoded once: the rules read a recipient's hours for every
+// notification they plan, and the directory holds a few distinct texts. The
+// slices returned are shared, and only ever read.
+func (n *Notifier) hours(raw json.RawMessage) []push.Hours {
+	if len(raw) == 0 {
 		return nil
 	}
+	n.hoursMu.Lock()
+	defer n.hoursMu.Unlock()
+	if hs, ok := n.hoursOf[string(raw)]; ok {
+		return hs
+	}
+	var hs []push.Hours
+	if json.Unmarshal(raw, &hs) != nil {
+		hs = nil
+	}
+	if len(n.hoursOf) >= maxHoursKept {
+		clear(n.hoursOf) // texts edited away are not kept for ever
+	}
+	if n.hoursOf == nil {
+		n.hoursOf = map[string][]push.Hours{}
+	}
+	n.hoursOf[string(raw)] = hs
 	return hs
 }
+
+const maxHoursKept = 1024
 
 // versions names the op ids of the fields' current values.
 func versions(r *syncengine.Record, fields ...string) string {

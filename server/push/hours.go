@@ -2,6 +2,7 @@ package push
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -39,13 +40,36 @@ func parseClock(s string, allow24 bool) (int, bool) {
 	if len(s) != 5 || s[2] != ':' {
 		return 0, false
 	}
-	if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil {
+	if digit(s[0]) && digit(s[1]) && digit(s[3]) && digit(s[4]) {
+		// "HH:MM", as every stored window is: Sscanf costs microseconds,
+		// and the rules read every recipient's windows for every notification.
+		h, m = int(s[0]-'0')*10+int(s[1]-'0'), int(s[3]-'0')*10+int(s[4]-'0')
+	} else if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil {
 		return 0, false
 	}
 	if m < 0 || m > 59 || h < 0 || h > 24 || (h == 24 && (m != 0 || !allow24)) {
 		return 0, false
 	}
 	return h*60 + m, true
+}
+
+func digit(c byte) bool { return '0' <= c && c <= '9' }
+
+// zones keeps the time zones loaded: time.LoadLocation reads and parses the
+// zone's file on every call. Only zones that load are kept, and they are
+// the zone database's names, so it stays small.
+var zones sync.Map // name -> *time.Location
+
+func location(tz string) (*time.Location, error) {
+	if l, ok := zones.Load(tz); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, err
+	}
+	zones.Store(tz, l)
+	return l, nil
 }
 
 // NextAllowed returns the earliest instant at or after now that falls inside one of hours in
@@ -61,7 +85,7 @@ func NextAllowed(now time.Time, tz string, hours []Hours) time.Time {
 	if len(hours) == 0 {
 		return now
 	}
-	loc, err := time.LoadLocation(tz)
+	loc, err := location(tz)
 	if err != nil {
 		loc = time.UTC
 	}

@@ -69,3 +69,8 @@ func RawSQL(db *DB) interface {
 
 // SetCommitFault makes group commit's batch commits fail while f does.
 func SetCommitFault(db *DB, f func() error) { db.commitFault = f }
+
+// StoreRuleEditsOneByOne makes the rules' edits be stored each as a
+// changeset of its own, as before they were stored a round at a time: the
+// reference the batched store is compared with.
+func StoreRuleEditsOneByOne(db *DB, each bool) { db.editEach = each }

@@ -27,13 +27,25 @@ func (a *applier) settle() error {
 	}
 	a.settling = true
 	defer func() { a.settling = false }()
-	take := func() []domain.Change { batch := a.changes; a.changes = nil; return batch }
 	w := &intentWriter{a: a}
+	// A round ends when the loop takes the next changes: the round's edits
+	// are stored then, so their changes are in the batch it takes.
+	take := func() []domain.Change {
+		if w.editErr = w.storeEdits(); w.editErr != nil {
+			return nil
+		}
+		batch := a.changes
+		a.changes = nil
+		return batch
+	}
 	if err := w.lookPending(a.changes); err != nil {
 		return err
 	}
-	if err := domain.Settle(a.ctx, rules, txFacts{a}, take, w); err != nil {
+	if err := domain.Settle(a.ctx, rules, txFacts{a: a, w: w}, take, w); err != nil {
 		return err
+	}
+	if w.editErr != nil {
+		return w.editErr
 	}
 	return w.flush()
 }
@@ -62,6 +74,20 @@ type intentWriter struct {
 	// notifications pending before this settle; kind "" is every kind.
 	dbCancels    [][2]string
 	dbCancelSeen map[[2]string]bool
+
+	// edits are the rules' edits asked for and not yet stored: a round's
+	// edits go into one changeset of the automation replica (storeEdits),
+	// not one each, since each changeset costs a log row, an audit row and
+	// the replica's counter. They are stored before anything could tell the
+	// difference: before a rule reads a record one of them edits (txFacts),
+	// before a second edit of the same record or by another author, and at
+	// the round's end. So every read sees every edit asked for before it, as
+	// when each edit was stored at once, and each record is in a changeset
+	// at most once, so its change (before and after) is the one its edit made.
+	edits   []domain.Edit
+	editing map[syncengine.RecordID]bool
+	auto    *syncengine.Replica // the automation replica, read once per settle
+	editErr error               // storeEdits' failure at a round's end
 }
 
 // lookPending reads which of the changed records have pending
@@ -83,8 +109,7 @@ func (w *intentWriter) lookPending(changes []domain.Change) error {
 	if err != nil {
 		return err
 	}
-	rows, err := w.a.tx.QueryContext(w.a.ctx, `SELECT DISTINCT record_id FROM push_outbox
-		WHERE state = 'pending' AND record_id IN (SELECT value FROM json_each(?))`, string(list))
+	rows, err := w.a.tx.QueryContext(w.a.ctx, pendingRecordsSQL, string(list))
 	found, err := collect(rows, err, func(r *sql.Rows) (id string, err error) { return id, r.Scan(&id) })
 	if err != nil {
 		return err
@@ -97,6 +122,23 @@ func (w *intentWriter) lookPending(changes []domain.Change) error {
 
 var _ domain.IntentWriter = (*intentWriter)(nil)
 
+// The settle's two outbox statements, each given a JSON list. Both reach
+// the outbox through push_outbox_record (TestSettleOutboxPlans): a scan of
+// the outbox would grow with every notification ever kept.
+const (
+	// pendingRecordsSQL: which of the listed record ids have pending notifications.
+	pendingRecordsSQL = `SELECT DISTINCT record_id FROM push_outbox
+		WHERE state = 'pending' AND record_id IN (SELECT value FROM json_each(?))`
+	// cancelPendingSQL cancels the pending notifications of each listed
+	// [record id, kind] pair (kind "": every kind). Driven by the list, a
+	// record's pending rows found by index; a correlated scan of the list
+	// per row would grow with both.
+	cancelPendingSQL = `UPDATE push_outbox SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
+		WHERE id IN (SELECT o.id FROM json_each(?) c JOIN push_outbox o
+			ON o.record_id = json_extract(c.value, '$[0]') AND o.state = 'pending'
+			WHERE json_extract(c.value, '$[1]') IN ('', o.kind))`
+)
+
 // flush writes the cancels, then the new notifications (see intentWriter).
 func (w *intentWriter) flush() error {
 	if len(w.dbCancels) > 0 {
@@ -104,13 +146,7 @@ func (w *intentWriter) flush() error {
 		if err != nil {
 			return err
 		}
-		// Driven by the list, a record's pending rows found by index
-		// (push_outbox_record); a correlated scan of the list per row
-		// would grow with both.
-		if _, err := w.a.tx.ExecContext(w.a.ctx, `UPDATE push_outbox SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
-			WHERE id IN (SELECT o.id FROM json_each(?) c JOIN push_outbox o
-				ON o.record_id = json_extract(c.value, '$[0]') AND o.state = 'pending'
-				WHERE json_extract(c.value, '$[1]') IN ('', o.kind))`, string(list)); err != nil {
+		if _, err := w.a.tx.ExecContext(w.a.ctx, cancelPendingSQL, string(list)); err != nil {
 			return fmt.Errorf("push: cancel notifications of %d records: %w", len(w.dbCancels), err)
 		}
 	}
@@ -171,16 +207,73 @@ func (w *intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
 // of their own (meta keys auto_*), so their changesets are told apart from
 // people's edits in the log.
 func (w *intentWriter) Edit(e domain.Edit) error {
-	rep, _, err := w.a.replica("auto")
+	if len(w.edits) > 0 && (w.edits[0].Author != e.Author || w.editing[e.Record]) {
+		if err := w.storeEdits(); err != nil {
+			return err
+		}
+	}
+	if w.editing == nil {
+		w.editing = map[syncengine.RecordID]bool{}
+	}
+	w.edits = append(w.edits, e)
+	w.editing[e.Record] = true
+	if w.a.tx.db.editEach {
+		return w.storeEdits()
+	}
+	return nil
+}
+
+// storeEdits stores the edits asked for so far as one changeset. The
+// changes it stores are put in the order the edits were asked for (the
+// engine lists a changeset's records by id), so the next round plans them
+// in the order it would have had they been stored one by one.
+func (w *intentWriter) storeEdits() error {
+	edits := w.edits
+	if len(edits) == 0 {
+		return nil
+	}
+	w.edits, w.editing = nil, nil
+	if w.auto == nil {
+		rep, _, err := w.a.replica("auto")
+		if err != nil {
+			return err
+		}
+		w.auto = rep
+	}
+	from := len(w.a.changes)
+	_, err := w.auto.Edit(edits[0].Author, func(t *syncengine.Txn) error {
+		for _, e := range edits {
+			if err := e.Apply(t); err != nil {
+				return fmt.Errorf("edit %s: %w", e.Record, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	_, err = rep.Edit(e.Author, e.Apply)
-	return err
+	rank := make(map[syncengine.RecordID]int, len(edits))
+	for i, e := range edits {
+		if _, ok := rank[e.Record]; !ok {
+			rank[e.Record] = i
+		}
+	}
+	stored := w.a.changes[from:]
+	for _, c := range stored {
+		if _, ok := rank[c.After.ID]; !ok {
+			return nil // a record no edit named (moved with a young person): left in the store's order
+		}
+	}
+	slices.SortStableFunc(stored, func(x, y domain.Change) int { return rank[x.After.ID] - rank[y.After.ID] })
+	return nil
 }
 
-// txFacts are the rules' reads, inside the applier's transaction.
-type txFacts struct{ a *applier }
+// txFacts are the rules' reads, inside the applier's transaction. A read
+// of a record with an edit waiting in w stores the waiting edits first.
+type txFacts struct {
+	a *applier
+	w *intentWriter
+}
 
 var _ domain.Facts = txFacts{}
 
@@ -272,5 +365,10 @@ type factsMemo struct {
 }
 
 func (f txFacts) Record(_ context.Context, id syncengine.RecordID) (*syncengine.Record, error) {
+	if f.w != nil && f.w.editing[id] {
+		if err := f.w.storeEdits(); err != nil {
+			return nil, err
+		}
+	}
 	return f.a.getter(id)
 }

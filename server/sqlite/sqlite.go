@@ -83,6 +83,7 @@ type DB struct {
 	decoded decodedRecords // records decoded for lists (recordcache.go)
 
 	orgFacts sharedFacts // the rules' organisation lookups (rules.go)
+	editEach bool        // tests: store each rule's edit as a changeset of its own (rules.go)
 
 	srvMu sync.Mutex // guards srv, srvSt: ServerReplica's replica
 	srv   *syncengine.Replica
