@@ -409,14 +409,20 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 		v.drop(syncengine.RecordID(id))
 		sum.Dropped++
 	}
+	rebase := make(map[syncengine.RecordID]bool, len(hdr.Rebase))
+	for _, id := range hdr.Rebase {
+		rebase[syncengine.RecordID(id)] = true
+	}
 	for _, snap := range snaps {
 		local, err := v.get(snap.ID)
 		if err != nil {
 			return nil, false, err
 		}
-		if local != nil && local.VV.Covers(snap.VV) {
+		if local != nil && local.VV.Covers(snap.VV) && !rebase[snap.ID] {
 			continue // this phone already has all of it
 		}
+		// A rebase replaces even a copy that covers it: the server placed
+		// a late text edit its own way (protocol.Response.Rebase).
 		v.putRecord(snap)
 	}
 	sum.Snapshots += len(snaps)

@@ -39,6 +39,13 @@ func FuzzDecodeChangesets(f *testing.F) {
 			}
 			return
 		}
+		// A frame taken as canonical is stored as received: it must be the
+		// encoding, byte for byte.
+		if css2, canonical, err := DecodeChangesetsCanonical(b); err != nil || len(css2) != len(css) {
+			t.Fatalf("DecodeChangesetsCanonical disagrees with DecodeChangesets: %v", err)
+		} else if canonical && !bytes.Equal(b, EncodeChangeset(css[0])) {
+			t.Fatalf("frame taken as canonical is not the encoding:\n got %x\nwant %x", b, EncodeChangeset(css[0]))
+		}
 		again, err := DecodeChangesets(EncodeChangesets(css))
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)

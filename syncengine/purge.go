@@ -44,7 +44,7 @@ func PurgeChangeset(cs *Changeset, get func(RecordID) *Record) (*Changeset, bool
 		if ids == nil {
 			ids = out.OpIDs()
 		}
-		scrubbed, ok := scrubText(op.Text, ids[i], f)
+		scrubbed, ok := scrubText(op.Text, ids[i], f, r.VV)
 		if !ok {
 			continue
 		}
@@ -61,15 +61,18 @@ func PurgeChangeset(cs *Changeset, get func(RecordID) *Record) (*Changeset, bool
 }
 
 // scrubText overwrites the characters of an insert (the first has id first)
-// that the field's text has since deleted.
-func scrubText(s string, first ID, f *Field) (string, bool) {
+// that the field's text has since deleted: deleted there, or applied (vv,
+// the record's version vector, covers them) and gone, which only text
+// compaction does, to deleted characters.
+func scrubText(s string, first ID, f *Field, vv VV) (string, bool) {
 	var b strings.Builder
 	changed := false
 	k := uint64(0)
 	for _, r := range s {
 		id := ID{Replica: first.Replica, Seq: first.Seq + k}
 		k++
-		if r != ScrubRune && f.Text.Deleted(id.text()) {
+		gone := f.Text.Deleted(id.text()) || (vv.Get(id.Replica) >= id.Seq && !f.Text.Contains(id.text()))
+		if r != ScrubRune && gone {
 			b.WriteRune(ScrubRune)
 			changed = true
 			continue

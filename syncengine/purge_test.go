@@ -143,3 +143,57 @@ func TestPurgeChangesetScrubsHistory(t *testing.T) {
 		t.Fatal("the purged state still holds the name")
 	}
 }
+
+// A redaction scrubs from history every inserted character the record has
+// deleted, and that includes those text compaction has since dropped from
+// the record (a holder that compacts no longer knows them as deleted, only
+// as applied and gone).
+func TestPurgeChangesetScrubsCompactedText(t *testing.T) {
+	now := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	st := NewMemStore()
+	rep, err := NewReplica(Config{ID: ReplicaID{1}, Now: func() time.Time { return now }, Rand: seededReader{rand.New(rand.NewPCG(1, 2))}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc RecordID
+	edit := func(fn func(tx *Txn) error) {
+		t.Helper()
+		if _, err := rep.Edit("w1", fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(func(tx *Txn) (err error) {
+		if enc, err = tx.Create(TypeEncounter); err != nil {
+			return err
+		}
+		tx.Set(enc, "team_id", "team_a")
+		tx.Set(enc, "area", "park")
+		tx.Set(enc, "started_at", now)
+		return tx.InsertText(enc, "note", 0, "met by the canal")
+	})
+	// A name typed a letter at a time, right to left (each letter its own
+	// run), then rubbed out.
+	for _, c := range []string{"W", "J", "X", "Q"} {
+		edit(func(tx *Txn) error { return tx.InsertText(enc, "note", 3, c) })
+	}
+	edit(func(tx *Txn) error { return tx.DeleteText(enc, "note", 3, 4) })
+	rec, _ := st.Record(enc)
+	compacted := rec.Clone()
+	if _, n := compacted.CompactTextKeeping(nil); n == 0 {
+		t.Fatal("nothing compacted: the test tests nothing")
+	}
+	get := func(id RecordID) *Record {
+		if id == enc {
+			return compacted
+		}
+		return nil
+	}
+	for _, cs := range st.Log() {
+		out, _ := PurgeChangeset(cs, get)
+		for _, op := range out.Ops {
+			if strings.ContainsAny(op.Text, "QXJW") {
+				t.Fatalf("changeset %d still holds %q after compaction", cs.Start, op.Text)
+			}
+		}
+	}
+}

@@ -345,7 +345,22 @@ func (r *Record) applyDeleteText(op *Op) error {
 
 // sortRegValues puts the displayed winner first: latest HLC, then highest id.
 // Which values survive never depends on this order, only which one is shown.
+// regValuesSorted reports whether vs is in sortRegValues' order already.
+func regValuesSorted(vs []RegValue) bool {
+	for i := 1; i < len(vs); i++ {
+		a, b := vs[i-1], vs[i]
+		if a.Time < b.Time || a.Time == b.Time && a.ID.Compare(b.ID) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func sortRegValues(vs []RegValue) {
+	// sort.Slice allocates even for the one value most registers hold.
+	if regValuesSorted(vs) {
+		return
+	}
 	sort.Slice(vs, func(i, j int) bool {
 		if vs[i].Time != vs[j].Time {
 			return vs[i].Time > vs[j].Time
@@ -413,10 +428,8 @@ func (r *Record) String(field string) string {
 		return f.Text.String()
 	case KindRegister:
 		if len(f.Values) > 0 {
-			var s string
-			if json.Unmarshal(f.Values[0].Value, &s) == nil {
-				return s
-			}
+			s, _ := StringValue(f.Values[0].Value)
+			return s
 		}
 	}
 	return ""
@@ -426,6 +439,18 @@ func (r *Record) String(field string) string {
 type Conflict struct {
 	Field  string     `json:"field"`
 	Values []RegValue `json:"values"` // winner first
+}
+
+// ConflictCount is len(r.Conflicts()) without building the list: sync
+// compares it before and after every change it stores.
+func (r *Record) ConflictCount() int {
+	n := 0
+	for _, f := range r.Fields {
+		if f.Kind == KindRegister && len(f.Values) > 1 {
+			n++
+		}
+	}
+	return n
 }
 
 // Conflicts lists the fields in conflict, sorted by field name.

@@ -134,6 +134,11 @@ func (s *sim) syncAll() {
 func (s *sim) assertConverged() {
 	s.tb.Helper()
 	want := EncodeSnapshot(s.stores[0].Records())
+	for _, r := range s.stores[0].Records() {
+		if n, c := r.ConflictCount(), r.Conflicts(); n != len(c) {
+			s.tb.Fatalf("record %s: ConflictCount %d, Conflicts %v", r.ID, n, c)
+		}
+	}
 	for i := range s.replicas {
 		if n := s.replicas[i].PendingCount(); n != 0 {
 			s.tb.Fatalf("replica %d still holds %d pending changesets", i, n)

@@ -228,20 +228,41 @@ func read(r *Record, fr *fieldRules) fieldValue {
 	if string(raw) == "null" {
 		return v
 	}
+	v.bad = !decodeScalar(raw, fr.kind, &v)
+	return v
+}
+
+// decodeScalar decodes a register value of kind into v, as json.Unmarshal
+// would (ok false where it fails), without its reflection and validation
+// passes for the forms the engine itself writes: every push validates the
+// fields it touches.
+func decodeScalar(raw []byte, kind valueKind, v *fieldValue) (ok bool) {
 	var err error
-	switch fr.kind {
+	switch kind {
 	case vString:
-		err = json.Unmarshal(raw, &v.str)
+		v.str, ok = StringValue(raw)
+		return ok
 	case vBool:
+		switch string(raw) {
+		case "true", "false":
+			v.b = string(raw) == "true"
+			return true
+		}
 		err = json.Unmarshal(raw, &v.b)
 	case vTime:
 		var t time.Time
-		if err = json.Unmarshal(raw, &t); err == nil {
+		// A quoted RFC 3339 time is valid JSON as it stands, and
+		// json.Unmarshal hands time exactly these bytes.
+		if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
+			err = t.UnmarshalJSON(raw)
+		} else {
+			err = json.Unmarshal(raw, &t)
+		}
+		if err == nil {
 			v.t = &t
 		}
 	}
-	v.bad = err != nil
-	return v
+	return err == nil
 }
 
 // check runs fr's rules on r and appends what it breaks.

@@ -1,9 +1,11 @@
 package syncengine
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"unicode/utf8"
@@ -91,12 +93,29 @@ func (e *encoder) ids(ids []ID) {
 }
 
 func frame(magic [3]byte, body []byte) []byte {
-	out := make([]byte, 4+snappy.MaxEncodedLen(len(body)))
+	n := snappy.MaxEncodedLen(len(body))
+	if n > 1<<20 {
+		// Straight into out: a long note's frame is not copied twice.
+		out := make([]byte, 4+n)
+		copy(out, magic[:])
+		out[3] = wireVersion
+		enc := snappy.Encode(out[4:], body)
+		return out[:4+len(enc)]
+	}
+	// A small frame is compressed into a kept buffer and copied out at its
+	// size: the bound is a sixth larger than the body and had to be zeroed,
+	// and a stored state kept (StateCache) the slack.
+	buf := snappyBufs.Get().(*[]byte)
+	defer snappyBufs.Put(buf)
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	enc := snappy.Encode((*buf)[:cap(*buf)], body)
+	out := make([]byte, 4+len(enc))
 	copy(out, magic[:])
 	out[3] = wireVersion
-	// Straight into out: a long note's frame is not copied twice.
-	enc := snappy.Encode(out[4:], body)
-	return out[:4+len(enc)]
+	copy(out[4:], enc)
+	return out
 }
 
 // encoders recycles encoding buffers: a record's body is needed only until
@@ -117,7 +136,8 @@ func putEncoder(e *encoder) {
 
 // EncodeChangesets encodes a batch of changesets in one frame.
 func EncodeChangesets(css []*Changeset) []byte {
-	e := newEncoder()
+	e := getEncoder()
+	defer putEncoder(e)
 	e.uvarint(uint64(len(css)))
 	for _, cs := range css {
 		e.changeset(cs)
@@ -187,7 +207,17 @@ type decoder struct {
 	err      error
 	strs     []string
 	replicas []ReplicaID
+	// loose: the body is valid but not byte for byte what the encoder
+	// writes (a padded varint, a string or replica sent in full twice), or
+	// it could not cheaply tell (see maxCanonicalTable).
+	loose bool
+	body  []byte // the whole decompressed body
 }
+
+// maxCanonicalTable bounds the string and replica tables a decoder checks
+// for repeated literals (a linear scan each): a frame with more is taken as
+// not canonical, so a hostile frame cannot make the check quadratic.
+const maxCanonicalTable = 128
 
 var errMalformed = errors.New("malformed")
 
@@ -206,6 +236,10 @@ func (d *decoder) uvarint() uint64 {
 		d.fail("bad varint")
 		return 0
 	}
+	// A last group of zero bits is padding the encoder never writes.
+	if n > 1 && d.b[n-1] == 0 {
+		d.loose = true
+	}
 	d.b = d.b[n:]
 	return v
 }
@@ -218,6 +252,9 @@ func (d *decoder) varint() int64 {
 	if n <= 0 {
 		d.fail("bad varint")
 		return 0
+	}
+	if n > 1 && d.b[n-1] == 0 {
+		d.loose = true
 	}
 	d.b = d.b[n:]
 	return v
@@ -271,6 +308,9 @@ func (d *decoder) str() string {
 			return ""
 		}
 		s := string(p)
+		if len(d.strs) >= maxCanonicalTable || slices.Contains(d.strs, s) {
+			d.loose = true
+		}
 		d.strs = append(d.strs, s)
 		return s
 	}
@@ -291,6 +331,9 @@ func (d *decoder) replica() ReplicaID {
 		copy(r[:], d.byteN(16))
 		if r.IsZero() {
 			d.fail("zero replica id")
+		}
+		if len(d.replicas) >= maxCanonicalTable || slices.Contains(d.replicas, r) {
+			d.loose = true
 		}
 		d.replicas = append(d.replicas, r)
 		return r
@@ -371,11 +414,40 @@ func unframe(magic [3]byte, b []byte) ([]byte, error) {
 // DecodeChangesets decodes a frame of changesets from untrusted bytes. Every
 // changeset returned has passed Check.
 func DecodeChangesets(b []byte) ([]*Changeset, error) {
+	css, _, err := decodeChangesets(b)
+	return css, err
+}
+
+// DecodeChangesetsCanonical decodes as DecodeChangesets does, and reports
+// whether b is exactly EncodeChangeset of the one changeset it holds, so a
+// store may keep the bytes it received instead of encoding the changeset
+// again. The body is proven canonical while it is decoded (no padded
+// varint, no string or replica sent in full twice: the encoder's choices are
+// otherwise forced by the changeset); the compression, which a sender may
+// do its own way, is checked by compressing the body again, which costs a
+// fraction of encoding it.
+func DecodeChangesetsCanonical(b []byte) (css []*Changeset, canonical bool, err error) {
+	css, d, err := decodeChangesets(b)
+	if err != nil || len(css) != 1 || d.loose {
+		return css, false, err
+	}
+	buf := snappyBufs.Get().(*[]byte)
+	defer snappyBufs.Put(buf)
+	if n := snappy.MaxEncodedLen(len(d.body)); cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	return css, bytes.Equal(b[4:], snappy.Encode((*buf)[:cap(*buf)], d.body)), nil
+}
+
+// snappyBufs holds the buffers frame and DecodeChangesetsCanonical compress into.
+var snappyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func decodeChangesets(b []byte) ([]*Changeset, *decoder, error) {
 	body, err := unframe(magicChangesets, b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	d := &decoder{b: body}
+	d := &decoder{b: body, body: body}
 	n := d.count(8)
 	out := make([]*Changeset, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -384,7 +456,7 @@ func DecodeChangesets(b []byte) ([]*Changeset, error) {
 			break
 		}
 		if err := cs.Check(); err != nil {
-			return nil, fmt.Errorf("changeset %d: %w", i, err)
+			return nil, nil, fmt.Errorf("changeset %d: %w", i, err)
 		}
 		out = append(out, cs)
 	}
@@ -392,9 +464,9 @@ func DecodeChangesets(b []byte) ([]*Changeset, error) {
 		d.fail("trailing bytes")
 	}
 	if d.err != nil {
-		return nil, &Error{Code: EMALFORMED, Op: "decode changesets", Message: "malformed changeset frame", Err: d.err}
+		return nil, nil, &Error{Code: EMALFORMED, Op: "decode changesets", Message: "malformed changeset frame", Err: d.err}
 	}
-	return out, nil
+	return out, d, nil
 }
 
 // DecodeChangeset decodes a frame holding exactly one changeset.
@@ -529,8 +601,13 @@ func (e *encoder) record(r *Record) {
 		e.b = append(e.b, byte(f.Kind))
 		switch f.Kind {
 		case KindRegister:
-			vs := append([]RegValue(nil), f.Values...)
-			sortRegValues(vs)
+			// Almost every register holds one value: sorting a copy of
+			// it cost an allocation or three per field per push.
+			vs := f.Values
+			if !regValuesSorted(vs) {
+				vs = append([]RegValue(nil), vs...)
+				sortRegValues(vs)
+			}
 			e.uvarint(uint64(len(vs)))
 			for _, v := range vs {
 				e.id(v.ID)

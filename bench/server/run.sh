@@ -8,6 +8,10 @@
 #         small changeset + pull), vs as many GET /healthz through the same pool;
 #   orgsize: one device's incremental pull at ORGSIZES (default 0,1000,10000,
 #         100000) other-team changesets since its cursor, vs the 0 case;
+#   week on Postgres (-store postgres, PGWEEK=0 skips it): the same push to a
+#         server process over a throw-away Postgres cluster, vs the final
+#         rows COPYed into Postgres in one transaction; CPU of the server
+#         process and of the cluster's processes (/proc);
 #   openloop: OLDEVICES (default 1000) devices of 20 teams offered syncs at
 #         fixed rising rates (open loop: latency from when each was due) by a
 #         server in its own process, until p99 reaches 250 ms; server CPU per
@@ -35,3 +39,6 @@ bin=$(mktemp -d)/serverbench
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 "$GO" build -o "$bin" ./serverbench
 "$bin" -devices "${DEVICES:-1000}" -oldevices "${OLDEVICES:-1000}" -syncs "${SYNCS:-3}" -orgsizes "${ORGSIZES:-0,1000,10000,100000}" -teamsizes "${TEAMSIZES:-2000,20000,60000}" -histories "${HISTORIES:-1,10,52}" -fieldweeks "${FIELDWEEKS:-2}" -notesizes "${NOTESIZES:-0,100,1000,10000}" -noteruns "${NOTERUNS:-3}" -notepushes "${NOTEPUSHES:-200}" -notetrace "${NOTETRACES:-paper,churn}" | tee "$out/server.txt"
+if [ "${PGWEEK:-1}" != 0 ]; then
+	"$bin" -run week -store postgres | tee -a "$out/server.txt"
+fi

@@ -605,6 +605,7 @@ func TestHostileInput(t *testing.T) {
 	e.run(t, []scenario{
 		{name: "malformed json", method: "POST", url: "/v1/sync", headers: auth, body: []byte(`{"cursor":`), wantStatus: 400, wantCode: "malformed"},
 		{name: "bad base64", method: "POST", url: "/v1/sync", headers: auth, body: []byte(`{"changesets":["!!!"]}`), wantStatus: 400, wantCode: "malformed"},
+		{name: "bad base64 in the second changeset", method: "POST", url: "/v1/sync", headers: auth, body: []byte(`{"changesets":["SlVDAQ==","!!!"]}`), wantStatus: 400, wantCode: "malformed", wantContains: []string{`"index":1`, "not valid base64"}},
 		{name: "bad snappy frame", method: "POST", url: "/v1/sync", headers: auth, body: []byte(`{"changesets":["` + snappyGarbage + `"]}`), wantStatus: 400, wantCode: "malformed"},
 		{name: "snappy bomb", method: "POST", url: "/v1/sync", headers: auth, body: []byte(`{"changesets":["` + snappyBomb + `"]}`), wantStatus: 413, wantCode: "too_large"},
 		{name: "wrong magic", method: "POST", url: "/v1/sync", headers: auth, body: []byte(`{"changesets":["` + base64.StdEncoding.EncodeToString([]byte("hello world")) + `"]}`), wantStatus: 400, wantCode: "malformed"},

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -59,7 +62,11 @@ const maxPushFrames = 20000
 // parseSync reads either body form into a store request. Every changeset
 // is decoded (bounded, snappy-checked) before anything is applied: one bad
 // frame rejects the request and nothing is stored.
-func parseSync(c *fiber.Ctx) (hdr protocol.Request, css []*syncengine.Changeset, binary bool, err error) {
+//
+// received[i] is css[i]'s frame when that frame is exactly its canonical
+// encoding (nil otherwise), so the store can log the bytes it was sent
+// instead of encoding the changeset again.
+func parseSync(c *fiber.Ctx) (hdr protocol.Request, css []*syncengine.Changeset, received [][]byte, binary bool, err error) {
 	var frames [][]byte
 	ct := c.Get(fiber.HeaderContentType)
 	switch {
@@ -67,47 +74,81 @@ func parseSync(c *fiber.Ctx) (hdr protocol.Request, css []*syncengine.Changeset,
 		binary = true
 		groups, err := protocol.Decode(c.Body(), &hdr, 1)
 		if err != nil {
-			return hdr, nil, binary, Errorf(domain.EMALFORMED, "binary sync body is not validly framed")
+			return hdr, nil, nil, binary, Errorf(domain.EMALFORMED, "binary sync body is not validly framed")
 		}
 		if len(hdr.Changesets) > 0 {
-			return hdr, nil, binary, Errorf(domain.EMALFORMED, "binary bodies carry changesets as frames, not in the header")
+			return hdr, nil, nil, binary, Errorf(domain.EMALFORMED, "binary bodies carry changesets as frames, not in the header")
 		}
 		frames = groups[0]
 	case strings.HasPrefix(ct, fiber.MIMEApplicationJSON):
-		if err := c.BodyParser(&hdr); err != nil {
-			return hdr, nil, binary, Errorf(domain.EMALFORMED, "request body is not valid JSON")
-		}
-		for i, s := range hdr.Changesets {
-			f, err := base64.StdEncoding.DecodeString(s)
-			if err != nil {
-				return hdr, nil, binary, &DetailedError{Err: Errorf(domain.EMALFORMED, "changeset %d is not valid base64", i), Details: fiber.Map{"index": i}}
+		var body syncJSON
+		if err := json.Unmarshal(c.Body(), &body); err != nil {
+			if errors.As(err, new(base64.CorruptInputError)) {
+				return hdr, nil, nil, binary, badBase64(c.Body())
 			}
-			frames = append(frames, f)
+			return hdr, nil, nil, binary, Errorf(domain.EMALFORMED, "request body is not valid JSON")
+		}
+		hdr, frames = body.Request, body.Changesets
+		if len(frames) > maxPushFrames {
+			return hdr, nil, nil, binary, Errorf(domain.ETOOLARGE, "too many changesets in one request (max %d)", maxPushFrames)
 		}
 	default:
-		return hdr, nil, binary, Errorf(domain.EMALFORMED, "Content-Type must be application/json or %s", BinaryContentType)
+		return hdr, nil, nil, binary, Errorf(domain.EMALFORMED, "Content-Type must be application/json or %s", BinaryContentType)
 	}
 	if err := validate.Struct(hdr); err != nil {
-		return hdr, nil, binary, validationError(err)
+		return hdr, nil, nil, binary, validationError(err)
 	}
 	if err := domain.ValidateCursor(hdr.Cursor); err != nil {
-		return hdr, nil, binary, err
+		return hdr, nil, nil, binary, err
 	}
 	for i, f := range frames {
-		batch, err := syncengine.DecodeChangesets(f)
+		batch, canonical, err := syncengine.DecodeChangesetsCanonical(f)
 		if err != nil {
 			code := syncengine.ErrorCode(err)
 			if code == domain.EINTERNAL {
 				code = domain.EMALFORMED
 			}
-			return hdr, nil, binary, &DetailedError{Err: Errorf(code, "changeset frame %d: %s", i, syncengine.ErrorMessage(err)), Details: fiber.Map{"index": i}}
+			return hdr, nil, nil, binary, &DetailedError{Err: Errorf(code, "changeset frame %d: %s", i, syncengine.ErrorMessage(err)), Details: fiber.Map{"index": i}}
 		}
 		css = append(css, batch...)
+		switch {
+		case !canonical:
+			received = append(received, make([][]byte, len(batch))...)
+		case binary:
+			// A binary body's frames are slices of the request buffer,
+			// which the server reuses once the handler returns.
+			received = append(received, bytes.Clone(f))
+		default:
+			received = append(received, f)
+		}
 	}
 	if len(css) > maxPushFrames {
-		return hdr, nil, binary, Errorf(domain.ETOOLARGE, "too many changesets in one request (max %d)", maxPushFrames)
+		return hdr, nil, nil, binary, Errorf(domain.ETOOLARGE, "too many changesets in one request (max %d)", maxPushFrames)
 	}
-	return hdr, css, binary, nil
+	return hdr, css, received, binary, nil
+}
+
+// syncJSON is the JSON sync body with its changesets base64-decoded by the
+// JSON decoder itself, straight into bytes (the outer field hides the
+// request's strings): a week's push is 2.8 MB of base64, and decoding it to
+// strings first copied every frame once more.
+type syncJSON struct {
+	protocol.Request
+	Changesets [][]byte `json:"changesets,omitempty"`
+}
+
+// badBase64 names the first changeset of body that is not base64.
+func badBase64(body []byte) error {
+	var hdr protocol.Request
+	if err := json.Unmarshal(body, &hdr); err != nil {
+		return Errorf(domain.EMALFORMED, "request body is not valid JSON")
+	}
+	for i, s := range hdr.Changesets {
+		if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+			return &DetailedError{Err: Errorf(domain.EMALFORMED, "changeset %d is not valid base64", i), Details: fiber.Map{"index": i}}
+		}
+	}
+	return Errorf(domain.EMALFORMED, "request body is not valid JSON")
 }
 
 // POST /v1/sync: push changesets, then pull the next page, in one round trip.
@@ -122,7 +163,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 		s.Metrics.SyncRequests.WithLabelValues(result).Inc()
 		s.Metrics.SyncLatency.Observe(time.Since(start).Seconds())
 	}()
-	hdr, css, binary, err := parseSync(c)
+	hdr, css, received, binary, err := parseSync(c)
 	if err != nil {
 		return err
 	}
@@ -135,7 +176,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	// A sync that started is finished even if the client goes away or the
 	// server is shutting down: its effects are one transaction either way.
 	ctx := context.WithoutCancel(c.UserContext())
-	res, err := s.Store.Sync(ctx, domain.SyncRequest{Device: d, Person: p, Changesets: css, Cursor: hdr.Cursor,
+	res, err := s.Store.Sync(ctx, domain.SyncRequest{Device: d, Person: p, Changesets: css, Received: received, Cursor: hdr.Cursor,
 		Pending: hdr.Pending, PageBytes: page, NoPull: hdr.NoPull, Purged: hdr.Purged,
 		FieldWeeks: hdr.FieldWeeks, DirectoryVersion: hdr.DirectoryVersion, RosterVersion: hdr.RosterVersion})
 	if err != nil {
@@ -150,7 +191,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	if len(res.Touched) > 0 {
 		s.Events.Poke(res.Touched...)
 	}
-	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged,
+	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged, Rebase: res.Rebase,
 		Partial: res.Partial, FieldSince: res.FieldSince, FieldSeq: res.FieldSeq, Progress: res.Progress, Directory: res.Directory, Roster: res.Roster}
 	return s.sendFrames(c, binary, &out, func() {
 		out.Changesets = b64(res.Changesets)

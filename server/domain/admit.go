@@ -136,12 +136,15 @@ func authoriseChangeset(l AdmitLookup, who Actor, cs *syncengine.Changeset, befo
 	for i := range cs.Ops {
 		opsOf[cs.Ops[i].Record] = append(opsOf[cs.Ops[i].Record], i)
 	}
+	// The actions are listed into a buffer on the stack: a list per record
+	// grown op by op was half of admission's allocation.
+	var buf [16]Action
 	for _, r := range ordered {
 		t, err := target(l, cs, opsOf[r.ID], before[r.ID], r, filed[r.ID])
 		if err != nil {
 			return err
 		}
-		for _, act := range actionsOf(cs, opsOf[r.ID], ids, before[r.ID], r) {
+		for _, act := range appendActions(buf[:0], cs, opsOf[r.ID], ids, before[r.ID], r) {
 			if err := Authorize(who, act, t); err != nil {
 				return Errorf(ErrorCode(err), "authorise changeset", "record %s: %s", r.ID, ErrorMessage(err))
 			}
@@ -237,12 +240,12 @@ func target(l AdmitLookup, cs *syncengine.Changeset, ops []int, b *Stored, r *sy
 	return t, nil
 }
 
-// actionsOf lists what cs's ops on record r (b: as it was) do, without repeats.
+// appendActions lists, after acts (empty), what cs's ops on record r (b: as
+// it was) do, without repeats.
 // Status writes on a referral are lifecycle transitions from every value the
 // server holds at that point: a write that references nothing, or values the
 // server never had, still moves from what is there.
-func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stored, r *syncengine.Record) []Action {
-	var acts []Action
+func appendActions(acts []Action, cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stored, r *syncengine.Record) []Action {
 	add := func(a Action) {
 		if !slices.Contains(acts, a) {
 			acts = append(acts, a)
@@ -270,19 +273,19 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stor
 			add(Action{Verb: VerbErase})
 		case syncengine.OpOmitted:
 		case syncengine.OpSet:
-			var v any
-			_ = json.Unmarshal(op.Value, &v)
+			// The value is decoded only for the three fields whose value
+			// decides the action: every other write is a plain set, and
+			// decoding each value was most of admission's own cost.
 			switch {
-			case op.Field == syncengine.DeletedField && v == true:
+			case op.Field == syncengine.DeletedField && jsonTrue(op.Value):
 				add(Action{Verb: VerbDelete})
 			case op.Field == syncengine.DeletedField && b.Exists && b.Rec != nil && b.Rec.Deleted():
 				add(Action{Verb: VerbUndelete})
 			case op.Field == "status" && typ == syncengine.TypeReferral:
-				to, _ := v.(string)
+				to := jsonString(op.Value)
 				froms := []string{}
 				for _, sv := range status {
-					var s string
-					_ = json.Unmarshal(sv.Value, &s)
+					s := jsonString(sv.Value)
 					if !slices.Contains(froms, s) {
 						froms = append(froms, s)
 					}
@@ -297,7 +300,7 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stor
 				}
 				status = slices.DeleteFunc(status, func(sv syncengine.RegValue) bool { return slices.Contains(op.Refs, sv.ID) })
 				status = append(status, syncengine.RegValue{ID: ids[i], Value: op.Value})
-			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || op.Field == "review_comment" || op.Field == "review_status" && (v == "signed_off" || signedOff)):
+			case typ == syncengine.TypeEncounter && (op.Field == "signed_off_by" || op.Field == "review_comment" || op.Field == "review_status" && (signedOff || jsonString(op.Value) == "signed_off")):
 				// Signing off, and reopening what a supervisor signed off.
 				add(Action{Verb: VerbSignOff})
 			default:
@@ -308,6 +311,22 @@ func actionsOf(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b *Stor
 		}
 	}
 	return acts
+}
+
+// jsonTrue reports whether raw is the JSON value true.
+func jsonTrue(raw []byte) bool {
+	if string(raw) == "true" {
+		return true
+	}
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	return v == true
+}
+
+// jsonString is raw decoded as a JSON string, "" if it is not one.
+func jsonString(raw []byte) string {
+	s, _ := syncengine.StringValue(raw)
+	return s
 }
 
 // AuthorizeRelease checks a reviewer may release a quarantined change that

@@ -188,6 +188,11 @@ type Operations interface {
 	Health(ctx context.Context) StorageHealth
 	Backup(ctx context.Context, path string) error
 	CompactLog(ctx context.Context, keep time.Duration) (CompactResult, error)
+	// CompactText drops the text tombstones of records at least minBytes
+	// large that no device can still need (docs/architecture.md, "History
+	// compaction and tombstones"), keeping where they lay so late edits are
+	// still placed.
+	CompactText(ctx context.Context, minBytes int) (TextCompactResult, error)
 	Stats(ctx context.Context) (LogStats, error)
 	Meta(ctx context.Context, key string) (string, error)
 	SetMeta(ctx context.Context, key, value string) error

@@ -10,11 +10,15 @@ type SyncRequest struct {
 	Device     Device
 	Person     Person
 	Changesets []*syncengine.Changeset
-	Cursor     string
-	Pending    int64 // changesets the device holds that it could not apply yet
-	PageBytes  int   // pull budget; at least one changeset or record is always sent
-	NoPull     bool
-	Purged     []string // erased records the device confirms it purged
+	// Received[i], if not nil, is the frame Changesets[i] arrived in, known
+	// to be exactly its canonical encoding (syncengine.DecodeChangesetsCanonical):
+	// a store may log it rather than encode the changeset again.
+	Received  [][]byte
+	Cursor    string
+	Pending   int64 // changesets the device holds that it could not apply yet
+	PageBytes int   // pull budget; at least one changeset or record is always sent
+	NoPull    bool
+	Purged    []string // erased records the device confirms it purged
 	// FieldWeeks > 0 asks a snapshot that starts now for the field subset
 	// (FieldAt); DirectoryVersion is the directory version the device holds.
 	FieldWeeks       int
@@ -36,6 +40,10 @@ type SyncResult struct {
 	// Damaged lists records in the device's scope left out of this page
 	// because the server's stored copy is damaged (see docs/sync-protocol.md).
 	Damaged []string `json:"damaged,omitempty"`
+	// Rebase lists records whose snapshot (in Snapshots) replaces the
+	// device's copy even where its copy covers it: a late text edit was
+	// placed by the server's compacted copy (protocol.Response.Rebase).
+	Rebase []string `json:"rebase,omitempty"`
 	// Partial: this snapshot is the field subset from FieldSince on.
 	Partial    bool                `json:"partial,omitempty"`
 	FieldSince int64               `json:"field_since,omitempty"`

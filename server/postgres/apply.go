@@ -33,20 +33,41 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 	}
 	pushed := domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
 	if len(req.Changesets) > 0 {
-		err := db.update(ctx, func(tx *Tx) error {
+		err := db.update(ctx, func(tx *Tx) (err error) {
 			pushed = domain.SyncResult{Drop: []string{}, Results: []protocol.PushResult{}}
 			res := &pushed
+			// Its audit rows (one per changeset) are inserted together at its end.
+			tx.bufferAudit()
+			defer func() {
+				if err == nil {
+					err = tx.endAudit(ctx)
+				}
+			}()
 			scope, err := scopeOf(ctx, tx, req.Person)
 			if err != nil {
 				return err
 			}
 			ap := newApplier(ctx, tx)
+			if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
+				return fmt.Errorf("look up pushed changesets: %w", err)
+			}
+			ap.ahead = len(req.Changesets)
+			// The request's records are written, and the rules plan its
+			// changes, once after the last of them (materialise.go, settleLater).
+			ap.settleLater = true
 			for _, cs := range req.Changesets {
 				pr, err := ap.push(req.Device, scope, cs, res)
 				if err != nil {
 					return fmt.Errorf("push %s/%d: %w", cs.Replica, cs.Start, err)
 				}
 				res.Results = append(res.Results, pr)
+			}
+			ap.settleLater = false
+			if err := ap.flushRecords(); err != nil {
+				return err
+			}
+			if err := ap.settle(); err != nil {
+				return err
 			}
 			if err := ap.drainHeld(res); err != nil {
 				return fmt.Errorf("retry held changesets: %w", err)
@@ -109,11 +130,16 @@ type cachedRecord struct {
 // merge is computed from the latest committed state and no other node can
 // store the record in between.
 type applier struct {
-	ctx    context.Context
-	tx     *Tx
-	cache  map[syncengine.RecordID]*cachedRecord
-	policy domain.PolicyCache
-	pv     privacyState // erasure bookkeeping (privacy.go)
+	ctx   context.Context
+	tx    *Tx
+	cache map[syncengine.RecordID]*cachedRecord
+	// inTable: records whose row is in the records table as this
+	// transaction sees it (read, or written by it), so a write updates it;
+	// any other is inserted, and if another node inserted it meanwhile this
+	// transaction's merge missed its ops and runs again (errRetry).
+	inTable map[syncengine.RecordID]bool
+	policy  domain.PolicyCache
+	pv      privacyState // erasure bookkeeping (privacy.go)
 	// Held items woken by the changesets stored so far, and per-device
 	// quarantine usage (held.go).
 	held   domain.HeldQueue
@@ -121,10 +147,38 @@ type applier struct {
 
 	changes  []domain.Change
 	settling bool
+	// settleLater: commit leaves the changes to the caller's settle, and
+	// the records to its flushRecords. Sync sets it for a request's pushed
+	// changesets, so the rules run once over all of them (a rule sees each
+	// change's before and after as stored; what it reads besides is the
+	// request's end state) and their intents are written together. Held
+	// changesets woken by the request are retried with it off, so whatever
+	// the rules' edits wake is retried in the same drain.
+	settleLater bool
+	// The organisation's lookups of the version this transaction read
+	// (orgfacts.go); orgVersion, if the prefetch read it.
+	facts      *factsMemo
+	orgVersion string
+
+	pre   prefetched     // the request's lookups, made at once (prefetch.go)
+	dirty pendingRecords // records stored but not yet written (materialise.go)
+	// seqs are log sequence numbers drawn ahead, under the commit lock
+	// (logChangeset); ahead is how many the request may need.
+	seqs  []int64
+	ahead int
+	// The server's replicas loaded in this transaction, by meta prefix
+	// (rules.go replica): their counter rows stay locked to its end.
+	replicas map[string]*serverReplica
+	text     domain.TextCompactions // records whose text was compacted (textcompact.go)
 }
 
+// deferring reports whether what commit stores waits for flushRecords: a
+// request's changesets (settleLater) and the rules' edits (settling, whose
+// settle flushes at its end).
+func (a *applier) deferring() bool { return a.settleLater || a.settling }
+
 func newApplier(ctx context.Context, tx *Tx) *applier {
-	return &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
+	return &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}, inTable: map[syncengine.RecordID]bool{}}
 }
 
 func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
@@ -141,12 +195,18 @@ func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	if c.rec, err = syncengine.DecodeRecord(state); err != nil {
-		return nil, fmt.Errorf("stored record %s: %w", id, err)
-	}
 	c.exists = true
+	return c, a.cacheStored(id, state, c)
+}
+
+// cacheStored keeps a record read from the table, its row locked.
+func (a *applier) cacheStored(id syncengine.RecordID, state []byte, c *cachedRecord) (err error) {
+	if c.rec, err = syncengine.DecodeRecord(state); err != nil {
+		return fmt.Errorf("stored record %s: %w", id, err)
+	}
 	a.cache[id] = c
-	return c, nil
+	a.inTable[id] = true
+	return nil
 }
 
 func (a *applier) getter(id syncengine.RecordID) (*syncengine.Record, error) {
@@ -166,13 +226,26 @@ func (a *applier) Stored(id syncengine.RecordID) (*domain.Stored, error) {
 	return &domain.Stored{Rec: c.rec, Team: c.team, Service: c.service, YP: c.yp, Exists: c.exists}, nil
 }
 
+// Actor is the policy's view of a person a record names (an assignee, a
+// consent decision's maker): read from people, team_supervisors and
+// services, so kept with the organisation's lookups while its version
+// stands (orgfacts.go). Callers must not modify it.
 func (a *applier) Actor(personID string) (*domain.Actor, error) {
-	return a.policy.Actor(personID, func(id string) (domain.Scope, error) {
-		p, err := findPerson(a.ctx, a.tx, "id = $1", id)
-		if err != nil {
-			return domain.Scope{}, err
-		}
-		return scopeOf(a.ctx, a.tx, p)
+	if personID == "" {
+		return nil, nil
+	}
+	m, err := a.orgFacts()
+	if err != nil {
+		return nil, err
+	}
+	return memo(&m.mu, &m.actor, personID, func() (*domain.Actor, error) {
+		return a.policy.Actor(personID, func(id string) (domain.Scope, error) {
+			p, err := findPerson(a.ctx, a.tx, "id = $1", id)
+			if err != nil {
+				return domain.Scope{}, err
+			}
+			return scopeOf(a.ctx, a.tx, p)
+		})
 	})
 }
 
@@ -203,30 +276,36 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		res.Quarantined++
 		return pr, nil
 	}
-	var seq int64
-	err := a.tx.QueryRow(a.ctx, `SELECT seq FROM changesets WHERE replica_id = $1 AND start = $2`, pr.Replica, cs.Start).Scan(&seq)
-	if err == nil {
+	key := csKey{pr.Replica, cs.Start}
+	seq, found, ok := a.logLookup(key)
+	if !ok {
+		err := a.tx.QueryRow(a.ctx, `SELECT seq FROM changesets WHERE replica_id = $1 AND start = $2`, pr.Replica, cs.Start).Scan(&seq)
+		if found = err == nil; err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return pr, err
+		}
+	}
+	if found {
 		pr.Status, pr.Seq = protocol.StatusDuplicate, seq
 		res.Duplicates++
 		return pr, nil
-	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return pr, err
 	}
-	var qcode, qmsg string
+	q, open, ok := a.quarantineLookup(key)
+	if !ok {
+		err := a.tx.QueryRow(a.ctx, `SELECT id, code, message FROM quarantine WHERE replica_id = $1 AND start = $2 AND device_id = $3 AND reviewed_at IS NULL`,
+			pr.Replica, cs.Start, dev.ID).Scan(&q.id, &q.code, &q.message)
+		if open = err == nil; err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return pr, err
+		}
+	}
 	var heldID int64
-	err = a.tx.QueryRow(a.ctx, `SELECT id, code, message FROM quarantine WHERE replica_id = $1 AND start = $2 AND device_id = $3 AND reviewed_at IS NULL`,
-		pr.Replica, cs.Start, dev.ID).Scan(&heldID, &qcode, &qmsg)
-	held := err == nil && qcode == domain.EMISSINGDEP
-	if !held {
-		heldID = 0
-	}
-	if err == nil && !held {
-		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, qcode, qmsg
+	if open && q.code == domain.EMISSINGDEP {
+		heldID = q.id
+	} else if open {
+		pr.Status, pr.Code, pr.Message = protocol.StatusQuarantined, q.code, q.message
 		res.Quarantined++
 		return pr, nil
-	} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return pr, err
 	}
+	var err error
 	if err := domain.CheckClock(cs, a.tx.now); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
@@ -236,7 +315,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
-	applied, err := syncengine.Apply(cs, a.getter)
+	applied, cs, rebase, err := a.applyText(cs) // places late text edits (textcompact.go)
 	if err != nil {
 		if domain.ErrorCode(err) == domain.EINTERNAL {
 			return pr, err
@@ -260,6 +339,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if seq, err = a.commit(dev.ID, cs, applied.Records, res); err != nil {
 		return pr, err
 	}
+	if err := a.noteRebases(seq, rebase); err != nil {
+		return pr, err
+	}
 	if heldID != 0 {
 		if err := a.releaseHeld(heldID, seq, cs); err != nil {
 			return pr, err
@@ -270,16 +352,42 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	return pr, nil
 }
 
+// logChangeset appends cs to the log, or, while writes are deferred (a
+// request's changesets, the rules' edits), gives it the next of the
+// sequence numbers drawn ahead and leaves its row to flushRecords: a
+// statement per changeset was a round trip per changeset. Numbers drawn
+// and not used (a changeset refused or a duplicate) leave gaps, as a
+// rolled-back insert does; the pull reads seq ranges, never counts on them
+// being dense.
+func (a *applier) logChangeset(deviceID string, cs *syncengine.Changeset) (seq int64, err error) {
+	body := syncengine.EncodeChangeset(cs)
+	if a.deferring() {
+		if len(a.seqs) == 0 {
+			rows, err := a.tx.Query(a.ctx, `SELECT nextval(pg_get_serial_sequence('changesets', 'seq')) FROM generate_series(1, $1)`, max(a.ahead, 16))
+			if a.seqs, err = collect(rows, err, func(r pgx.Rows) (n int64, err error) { return n, r.Scan(&n) }); err != nil {
+				return 0, err
+			}
+			slices.Sort(a.seqs)
+		}
+		seq, a.seqs = a.seqs[0], a.seqs[1:]
+		a.dirty.log = append(a.dirty.log, loggedRow{seq: seq, deviceID: deviceID, cs: cs, body: body})
+	} else if err := a.tx.QueryRow(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`,
+		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.now, body).Scan(&seq); err != nil {
+		return 0, err
+	}
+	a.noteLogged(csKey{cs.Replica.String(), cs.Start}, seq)
+	return seq, nil
+}
+
 // commit appends cs to the log and stores the new record states, under the
 // commit lock (seqLock) so its seq is in commit order.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
 	if err := a.tx.seqLock(a.ctx); err != nil {
 		return 0, err
 	}
-	var seq int64
-	if err := a.tx.QueryRow(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`,
-		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.now, syncengine.EncodeChangeset(cs)).Scan(&seq); err != nil {
+	seq, err := a.logChangeset(deviceID, cs)
+	if err != nil {
 		return 0, err
 	}
 	var erased []syncengine.RecordID
@@ -293,34 +401,8 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 		team, service, yp := f.Team, f.Service, f.YoungPerson
-		if _, err := a.tx.Exec(a.ctx, `INSERT INTO changeset_records (seq, record_id) VALUES ($1, $2)`, seq, string(rec.ID)); err != nil {
+		if err := a.storeRecord(dirtyRecord{rec: rec, team: team, service: service, yp: yp, seq: seq, replica: cs.Replica.String()}); err != nil {
 			return 0, err
-		}
-		if err := a.wakeHeld(cs.Replica.String(), rec.ID); err != nil {
-			return 0, err
-		}
-		state := syncengine.EncodeRecord(rec)
-		args := []any{string(rec.ID), rec.Type, nullString(team), nullString(service), nullString(yp), state, seq, rec.Deleted(), rec.Erased != nil, domain.FieldAt(rec)}
-		if prev.exists {
-			// Locked since get: nobody changed it since the merge read it.
-			if _, err := a.tx.Exec(a.ctx, `UPDATE records SET type = $2, team_id = $3, service_id = $4, young_person_id = $5, state = $6,
-				updated_seq = $7, deleted = $8, erased = $9, field_at = $10 WHERE id = $1`, args...); err != nil {
-				return 0, err
-			}
-		} else {
-			// Nothing to lock when get found no row: if another node created
-			// the record meanwhile, this merge missed its ops; start again.
-			tag, err := a.tx.Exec(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, field_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`, args...)
-			if err != nil {
-				return 0, err
-			}
-			if tag.RowsAffected() == 0 {
-				return 0, errRetry
-			}
-		}
-		if err := indexRecord(a.ctx, a.tx, rec); err != nil {
-			return 0, fmt.Errorf("search index %s: %w", rec.ID, err)
 		}
 		if prev.exists && (prev.team != team || prev.service != service) {
 			if err := a.scopeEvent(seq, string(rec.ID), domain.ScopeKey(prev.team, prev.service), domain.ScopeKey(team, service)); err != nil {
@@ -345,7 +427,11 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		a.changes = append(a.changes, domain.Change{Before: prev.rec, After: rec, At: a.tx.now})
 		a.cache[rec.ID] = &cachedRecord{rec: rec, team: team, service: service, yp: yp, exists: true}
 		for _, d := range domain.ConsentDecisions(cs, rec) {
-			if err := recordSharingDecision(a.ctx, a.tx, d); err != nil {
+			var pending *[]domain.SharingDecision
+			if a.deferring() {
+				pending = &a.dirty.decisions
+			}
+			if err := recordSharingDecision(a.ctx, a.tx, d, pending); err != nil {
 				return 0, fmt.Errorf("record sharing decision for %s: %w", rec.ID, err)
 			}
 		}
@@ -360,7 +446,10 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			return 0, err
 		}
 	}
-	if a.settling {
+	if a.settling || a.settleLater {
+		// A rule's own edit, stored from settle's loop: its changes wait
+		// there for the next round. Or a request's changeset: its changes
+		// wait for the request's end.
 		return seq, nil
 	}
 	return seq, a.settle()
@@ -379,6 +468,10 @@ func (a *applier) scopeEvent(seq int64, id, from, to string) error {
 // moveYoungPersonRecords files a moved young person's referrals and
 // follow-ups under their new team.
 func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, error) {
+	// The query reads the table: the request's pending rows first.
+	if err := a.flushRecords(); err != nil {
+		return nil, err
+	}
 	type moved struct{ id, team, service string }
 	rows, err := a.tx.Query(a.ctx, `SELECT id, COALESCE(team_id, ''), COALESCE(service_id, '') FROM records
 		WHERE young_person_id = $1 AND type IN ($2, $3) AND COALESCE(team_id, '') <> $4 ORDER BY id FOR UPDATE`,
@@ -406,6 +499,9 @@ func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, 
 // redactHistory strips erased records' ops from every stored changeset, so
 // erasure reaches history and later pulls.
 func (a *applier) redactHistory(ids []syncengine.RecordID) error {
+	if err := a.flushRecords(); err != nil {
+		return err
+	}
 	isErased := func(id syncengine.RecordID) bool { return slices.Contains(ids, id) }
 	type upd struct {
 		seq  int64

@@ -28,9 +28,53 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	if !e.At.IsZero() {
 		at = e.At
 	}
+	tx.audited = true
+	if tx.audit.on {
+		b := &tx.audit
+		b.at = append(b.at, at)
+		b.person, b.device, b.record = append(b.person, textOrNull(e.PersonID)), append(b.device, textOrNull(e.DeviceID)), append(b.record, textOrNull(e.RecordID))
+		b.action, b.detail = append(b.action, e.Action), append(b.detail, string(detail))
+		return nil
+	}
 	_, err := tx.Exec(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)`,
 		at, nullString(e.PersonID), nullString(e.DeviceID), e.Action, nullString(e.RecordID), string(detail))
-	tx.audited = true
+	return err
+}
+
+// auditBuffer keeps a sync's audit rows, one array per column, to insert
+// in one statement: a page of 200 changesets writes 200 rows. Whatever
+// reads audit_log in between flushes first (afterErase). The rows are
+// sealed after commit as any others (auditchain.go), in the order kept.
+type auditBuffer struct {
+	on                     bool
+	at                     []time.Time
+	person, device, record []*string
+	action, detail         []string
+}
+
+// bufferAudit starts keeping tx's audit rows (until endAudit).
+func (tx *Tx) bufferAudit() { tx.audit = auditBuffer{on: true} }
+
+// flushAudit inserts the kept audit rows, in the order they were
+// appended. Buffering stays as it was.
+func (tx *Tx) flushAudit(ctx context.Context) error {
+	b := tx.audit
+	if len(b.at) == 0 {
+		return nil
+	}
+	tx.audit = auditBuffer{on: b.on}
+	_, err := tx.Exec(ctx, `INSERT INTO audit_log (at, person_id, device_id, action, record_id, detail)
+		SELECT at, person_id, device_id, action, record_id, detail::jsonb
+		FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+			AS r (at, person_id, device_id, action, record_id, detail, n)
+		ORDER BY n`, b.at, b.person, b.device, b.action, b.record, b.detail)
+	return err
+}
+
+// endAudit inserts the kept rows and stops keeping them.
+func (tx *Tx) endAudit(ctx context.Context) error {
+	err := tx.flushAudit(ctx)
+	tx.audit = auditBuffer{}
 	return err
 }
 
@@ -60,7 +104,9 @@ func (db *DB) Audit(ctx context.Context, f domain.AuditFilter) ([]domain.AuditEn
 	})
 }
 
-func recordSharingDecision(ctx context.Context, tx *Tx, d domain.SharingDecision) error {
+// recordSharingDecision stores a consent decision and audits it; with
+// pending (an applier's deferred rows), the row waits for flushRecords.
+func recordSharingDecision(ctx context.Context, tx *Tx, d domain.SharingDecision, pending *[]domain.SharingDecision) error {
 	switch d.Decision {
 	case "given", "refused":
 	case "shared_without_consent":
@@ -70,12 +116,13 @@ func recordSharingDecision(ctx context.Context, tx *Tx, d domain.SharingDecision
 	default:
 		return domain.Errorf(domain.EINVALID, "record sharing decision", "unknown decision %q", d.Decision)
 	}
-	at := tx.now
-	if !d.At.IsZero() {
-		at = d.At
+	if d.At.IsZero() {
+		d.At = tx.now
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO sharing_decisions (referral_id, decision, justification, decided_by, at) VALUES ($1, $2, $3, $4, $5)`,
-		d.ReferralID, d.Decision, d.Justification, d.DecidedBy, at); err != nil {
+	if pending != nil {
+		*pending = append(*pending, d)
+	} else if _, err := tx.Exec(ctx, `INSERT INTO sharing_decisions (referral_id, decision, justification, decided_by, at) VALUES ($1, $2, $3, $4, $5)`,
+		d.ReferralID, d.Decision, d.Justification, d.DecidedBy, d.At); err != nil {
 		return err
 	}
 	return appendAudit(ctx, tx, domain.AuditEntry{PersonID: d.DecidedBy, Action: domain.ActionShare, RecordID: d.ReferralID,

@@ -109,17 +109,23 @@ func (db *DB) sealOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		for _, r := range todo {
-			pos++
-			h := r.Digest(prev)
-			if _, err := tx.Exec(ctx, `UPDATE audit_log SET chain_pos = $1, prev_hash = $2, hash = $3 WHERE id = $4`, pos, prev, h, r.ID); err != nil {
-				return err
-			}
-			prev = h
-		}
 		sealed = len(todo)
 		if sealed == 0 {
 			return nil
+		}
+		// One statement for the batch: a week's push audits some 9,000
+		// rows, and a statement each was 9,000 round trips.
+		ids, poss, prevs, hashes := make([]int64, sealed), make([]int64, sealed), make([]string, sealed), make([]string, sealed)
+		for i, r := range todo {
+			pos++
+			h := r.Digest(prev)
+			ids[i], poss[i], prevs[i], hashes[i] = r.ID, pos, prev, h
+			prev = h
+		}
+		if _, err := tx.Exec(ctx, `UPDATE audit_log a SET chain_pos = u.pos, prev_hash = u.prev, hash = u.hash
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) u (id, pos, prev, hash) WHERE a.id = u.id`,
+			ids, poss, prevs, hashes); err != nil {
+			return err
 		}
 		return setMeta(ctx, tx, metaChainPos, strconv.FormatInt(pos, 10))
 	})

@@ -37,8 +37,10 @@ func (db *DB) CompactLog(ctx context.Context, keep time.Duration) (domain.Compac
 		if horizon <= done {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM scope_events WHERE seq <= $1`, horizon); err != nil {
-			return err
+		for _, q := range []string{`DELETE FROM scope_events WHERE seq <= $1`, `DELETE FROM text_rebases WHERE seq <= $1`} {
+			if _, err := tx.Exec(ctx, q, horizon); err != nil {
+				return err
+			}
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM changesets WHERE seq <= $1`, horizon) // changeset_records cascade
 		if err != nil {

@@ -1,6 +1,9 @@
 package postgres
 
-import "github.com/joinedup/joinedup/server/domain"
+import (
+	"github.com/jackc/pgx/v5"
+	"github.com/joinedup/joinedup/server/domain"
+)
 
 // PullSQL exposes the pull's queries for a scope to the plan test.
 func PullSQL(s domain.Scope) (logPage, snapshot string, arg any) {
@@ -11,3 +14,7 @@ func PullSQL(s domain.Scope) (logPage, snapshot string, arg any) {
 
 // AccessHistorySQL is the access history's query (for its plan test).
 const AccessHistorySQL = accessHistorySQL
+
+// SetTracer has db's connections report every statement to t (set before
+// Open).
+func SetTracer(db *DB, t pgx.QueryTracer) { db.tracer = t }

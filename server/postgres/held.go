@@ -96,19 +96,6 @@ func (a *applier) hold(dev domain.Device, cs *syncengine.Changeset, pr protocol.
 	return pr, nil
 }
 
-// wakeHeld queues the held items waiting for replica's changes to record,
-// which the changeset being stored brings.
-func (a *applier) wakeHeld(replica string, record syncengine.RecordID) error {
-	rows, err := a.tx.Query(a.ctx, `SELECT quarantine_id FROM held_waits
-		WHERE (record_id = $1 AND replica_id IN ($2, '*')) OR (record_id = '*' AND replica_id = '*')`, string(record), replica)
-	ids, err := collect(rows, err, func(r pgx.Rows) (id int64, err error) { return id, r.Scan(&id) })
-	if err != nil {
-		return err
-	}
-	a.held.Wake(ids...)
-	return nil
-}
-
 // drainHeld retries the woken held items (domain.DrainHeld).
 func (a *applier) drainHeld(res *domain.SyncResult) error {
 	return domain.DrainHeld(&a.held, heldRetrier{a}, res)
@@ -153,6 +140,7 @@ func (h heldRetrier) RetryHeld(id int64, dev domain.Device, cs *syncengine.Chang
 
 // releaseHeld closes a held item whose changeset was just stored.
 func (a *applier) releaseHeld(heldID, seq int64, cs *syncengine.Changeset) error {
+	a.forget(csKey{cs.Replica.String(), cs.Start})
 	if _, err := a.tx.Exec(a.ctx, `UPDATE quarantine SET reviewed_by = 'server', reviewed_at = $1, resolution = $2 WHERE id = $3`,
 		a.tx.now, domain.ResolutionRelease, heldID); err != nil {
 		return err

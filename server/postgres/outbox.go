@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,23 +40,50 @@ func (s *Outbox) Enqueue(ctx context.Context, ns ...domain.Notification) error {
 }
 
 func enqueueTx(ctx context.Context, tx *Tx, at time.Time, ns ...domain.Notification) error {
-	now := domain.UnixMS(at)
 	for _, n := range ns {
 		if err := n.Validate(); err != nil {
 			return err
 		}
-		next := domain.UnixMS(n.NotBefore)
-		if next == 0 {
-			next = now
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO push_outbox
-			(id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
-			n.ID, n.RecipientKind, n.RecipientID, n.Kind, n.RecordID, n.Urgent, domain.UnixMS(n.NotBefore), next, now); err != nil {
-			return fmt.Errorf("push: enqueue %s: %w", n.ID, err)
-		}
+	}
+	b := &pgx.Batch{}
+	queueEnqueue(b, at, ns, nil)
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("push: enqueue %d notifications: %w", len(ns), err)
 	}
 	return nil
+}
+
+// queueEnqueue queues the insert of ns, in one statement, ns[i] stored
+// already cancelled where cancelled[i] (cancelled may be nil). Of two
+// notifications with one id, the first is kept, as with two inserts in
+// turn.
+func queueEnqueue(b *pgx.Batch, at time.Time, ns []domain.Notification, cancelled []bool) {
+	if len(ns) == 0 {
+		return
+	}
+	now := domain.UnixMS(at)
+	var ids, recipientKinds, recipients, kinds, records, states []string
+	var urgent []bool
+	var notBefore, next, created []int64
+	for i, n := range ns {
+		nb := domain.UnixMS(n.NotBefore)
+		state := domain.StatePending
+		if cancelled != nil && cancelled[i] {
+			state = domain.StateCancelled
+		}
+		ids, recipientKinds, recipients = append(ids, n.ID), append(recipientKinds, n.RecipientKind), append(recipients, n.RecipientID)
+		kinds, records, states = append(kinds, n.Kind), append(records, n.RecordID), append(states, state)
+		urgent, notBefore, next, created = append(urgent, n.Urgent), append(notBefore, nb), append(next, cmp.Or(nb, now)), append(created, now)
+	}
+	b.Queue(`INSERT INTO push_outbox (id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created, state)
+		SELECT id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created, state
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[])
+			WITH ORDINALITY AS n (id, recipient_kind, recipient_id, kind, record_id, urgent, not_before, next_attempt, created, state, i)
+		ORDER BY i
+		ON CONFLICT (id) DO NOTHING`, ids, recipientKinds, recipients, kinds, records, urgent, notBefore, next, created, states)
 }
 
 // Cancel cancels a record's pending notifications (of kinds, if given).

@@ -55,11 +55,13 @@ type DB struct {
 	// Log receives retried transactions (SQLSTATE and attempt, never data).
 	Log *slog.Logger
 
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	tracer pgx.QueryTracer // tests: sees every statement (export_test.go)
 	// The audit chain's sealer (auditchain.go).
 	sealNudge  chan struct{}
 	stopSealer func()
 	rateCalls  atomic.Int64 // TakeToken's calls, to sweep idle buckets now and then
+	orgFacts   sharedFacts  // the organisation's lookups while its version stands (orgfacts.go)
 }
 
 // NewDB returns an unopened DB for url.
@@ -87,6 +89,9 @@ func (db *DB) Open(ctx context.Context) error {
 	}
 	if db.MinConns > 0 {
 		cfg.MinConns = db.MinConns
+	}
+	if db.tracer != nil {
+		cfg.ConnConfig.Tracer = db.tracer
 	}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("postgres: connect: %w", err)
@@ -174,6 +179,7 @@ type Tx struct {
 	locked bool
 	// audited: the transaction appended to the audit log (to seal after commit).
 	audited bool
+	audit   auditBuffer // rows kept to insert together (audit.go)
 }
 
 // Now returns the transaction's fixed time.

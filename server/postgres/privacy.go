@@ -57,6 +57,9 @@ func (a *applier) recordLedger(entries []domain.LedgerEntry) error {
 			ON CONFLICT (record_id, kind, at) DO NOTHING`, e.At, e.Record, e.Kind, e.Reason, string(b)); err != nil {
 			return err
 		}
+		if e.Kind == "erase" {
+			a.noteLedgered(syncengine.RecordID(e.Record))
+		}
 	}
 	return nil
 }
@@ -65,6 +68,13 @@ func (a *applier) recordLedger(entries []domain.LedgerEntry) error {
 // (the portal, a supervisor's phone, retention): ledger, quarantined copies,
 // concern notes, and notices to the phones that hold them.
 func (a *applier) afterErase(ids []syncengine.RecordID) error {
+	// Its queries read changeset_records and the audit: the pending rows first.
+	if err := a.flushRecords(); err != nil {
+		return err
+	}
+	if err := a.tx.flushAudit(a.ctx); err != nil {
+		return err
+	}
 	strs := make([]string, len(ids))
 	var entries []domain.LedgerEntry
 	for i, id := range ids {
@@ -79,6 +89,9 @@ func (a *applier) afterErase(ids []syncengine.RecordID) error {
 	if err := a.purgeQuarantine(strs); err != nil {
 		return err
 	}
+	if err := forgetTextCompaction(a.ctx, a.tx, strs); err != nil {
+		return err
+	}
 	// An acknowledgement's note is a copy of what the encounter was about.
 	if _, err := a.tx.Exec(a.ctx, `UPDATE concern_alerts SET ack_note = '' WHERE ack_note <> '' AND encounter_id = ANY($1::text[])`, strs); err != nil {
 		return err
@@ -91,6 +104,9 @@ func (a *applier) afterErase(ids []syncengine.RecordID) error {
 func (a *applier) purgeCopies(ids []string) error {
 	if len(ids) == 0 {
 		return nil
+	}
+	if err := a.flushRecords(); err != nil {
+		return err
 	}
 	if err := a.scrubStored(ids, `SELECT seq, body FROM changesets WHERE seq IN
 		(SELECT seq FROM changeset_records WHERE record_id = ANY($1::text[]))`, `UPDATE changesets SET body = $1 WHERE seq = $2`, ids); err != nil {
@@ -344,6 +360,9 @@ func eraseTx(ctx context.Context, tx *Tx, req domain.ErasureRequest, ledger []do
 
 // erasedInLedger reports whether the ledger says id was erased.
 func (a *applier) erasedInLedger(id syncengine.RecordID) (bool, error) {
+	if yes, ok := a.ledgerLookup(id); ok {
+		return yes, nil
+	}
 	var yes bool
 	err := a.tx.QueryRow(a.ctx, `SELECT EXISTS (SELECT 1 FROM erasure_ledger WHERE record_id = $1 AND kind = 'erase')`, string(id)).Scan(&yes)
 	return yes, err

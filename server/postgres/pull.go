@@ -91,7 +91,13 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		}
 	}
 	if cur.Snapshot {
-		return pullSnapshot(ctx, tx, scope, cur, now, budget, res)
+		if err := pullSnapshot(ctx, tx, scope, cur, now, budget, res); err != nil {
+			return err
+		}
+		if cur.Base == 0 {
+			return nil // a snapshot of the whole scope: the phone holds nothing older
+		}
+		return pullRebases(ctx, tx, scope, cur.Seq, now, res)
 	}
 	filter, farg := scopeFilter(scope, 4)
 	rows, err := tx.Query(ctx, logPageSQL(filter), cur.Seq, now, req.Device.ReplicaID, farg)
@@ -131,7 +137,8 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	}
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.Seq, Total: now - cur.Seq}
 	res.Cursor = domain.Cursor{Gen: gen, Tag: tag, Seq: last}.String()
-	return nil
+	rows.Close() // a page that stopped at its budget left it open
+	return pullRebases(ctx, tx, scope, cur.Seq, last, res)
 }
 
 // fieldSubset reports whether a whole-scope snapshot may be the field

@@ -50,6 +50,7 @@ func (a *applier) quarantine(dev domain.Device, cs *syncengine.Changeset, pr pro
 // storeItem writes (or reopens) the device's quarantine item for cs: its
 // size and digest always, the body only if stored is not nil.
 func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *syncengine.Changeset, code, msg string, body, stored []byte) (id int64, err error) {
+	a.forget(csKey{pr.Replica, cs.Start})
 	digest := sha256.Sum256(body)
 	teams, err := a.touchedTeams(cs)
 	if err != nil {
@@ -74,6 +75,10 @@ func (a *applier) touchedTeams(cs *syncengine.Changeset) (string, error) {
 		}
 		return c.team, c.exists, nil
 	}, func(id string) (string, error) {
+		// The query reads the table: the request's pending rows first.
+		if err := a.flushRecords(); err != nil {
+			return "", err
+		}
 		var team string
 		err := a.tx.QueryRow(a.ctx, `SELECT COALESCE(team_id, '') FROM records WHERE id = $1`, id).Scan(&team)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -248,7 +253,7 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 		return err
 	}
 	ap := newApplier(ctx, tx)
-	applied, err := syncengine.Apply(cs, ap.getter)
+	applied, cs, rebase, err := ap.applyText(cs) // a late text edit is placed, as on push
 	if err != nil {
 		return err
 	}
@@ -273,6 +278,9 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 	}
 	seq, err := ap.commit(dev.ID, cs, applied.Records, &domain.SyncResult{})
 	if err != nil {
+		return err
+	}
+	if err := ap.noteRebases(seq, rebase); err != nil {
 		return err
 	}
 	return ap.resendReleased(seq, cs)

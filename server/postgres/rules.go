@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -23,24 +24,138 @@ func (a *applier) settle() error {
 	a.settling = true
 	defer func() { a.settling = false }()
 	take := func() []domain.Change { batch := a.changes; a.changes = nil; return batch }
-	return domain.Settle(a.ctx, rules, txFacts{a}, take, intentWriter{a})
+	w := &intentWriter{a: a}
+	if err := w.lookPending(a.changes); err != nil {
+		return err
+	}
+	if err := domain.Settle(a.ctx, rules, txFacts{a}, take, w); err != nil {
+		return err
+	}
+	// The rules' edits, stored deferred (applier.deferring).
+	if err := a.flushRecords(); err != nil {
+		return err
+	}
+	return w.flush()
 }
 
-// intentWriter writes the rules' intents in the applier's transaction.
-type intentWriter struct{ a *applier }
+// intentWriter writes the rules' intents in the applier's transaction, as
+// server/sqlite's does. A request's changes ask for hundreds of
+// notifications and thousands of cancels, so both are kept and written
+// together at the end (flush): one statement cancels what was pending
+// before this settle, then one inserts the new notifications. That gives
+// the same outbox as writing each intent in its order, because a cancel
+// reaches every notification pending before the settle whenever it comes,
+// and reaches a notification asked for in this settle only if it comes
+// after it, which is decided here in memory (a new notification it reaches
+// is stored cancelled, as the old order left it).
+type intentWriter struct {
+	a         *applier
+	pending   []domain.Notification
+	cancelled []bool           // by index in pending
+	byRecord  map[string][]int // indexes in pending, by record id
+	// Most cancels find nothing to cancel: which of the changed records had
+	// pending notifications is read once (lookPending), and a cancel for a
+	// record known to have had none is not sent.
+	known, hadPending map[string]bool
+	// dbCancels are the (record id, kind) pairs to cancel among the
+	// notifications pending before this settle; kind "" is every kind.
+	dbCancels    [][2]string
+	dbCancelSeen map[[2]string]bool
+}
 
-var _ domain.IntentWriter = intentWriter{}
+var _ domain.IntentWriter = (*intentWriter)(nil)
 
-func (w intentWriter) CancelNotifications(c domain.CancelNotifications) error {
-	_, err := cancelTx(w.a.ctx, w.a.tx, c.RecordID, c.Kinds...)
+// lookPending reads which of the changed records have pending
+// notifications. Records changed later (the rules' own edits) are not
+// known, and their cancels are always sent.
+func (w *intentWriter) lookPending(changes []domain.Change) error {
+	w.known, w.hadPending = map[string]bool{}, map[string]bool{}
+	ids := make([]string, 0, len(changes))
+	for _, c := range changes {
+		if id := string(c.After.ID); !w.known[id] {
+			w.known[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := w.a.tx.Query(w.a.ctx, `SELECT DISTINCT record_id FROM push_outbox WHERE state = 'pending' AND record_id = ANY($1::text[])`, ids)
+	found, err := collect(rows, err, func(r pgx.Rows) (id string, err error) { return id, r.Scan(&id) })
+	for _, id := range found {
+		w.hadPending[id] = true
+	}
 	return err
 }
 
-func (w intentWriter) Enqueue(ns ...domain.Notification) error {
-	return enqueueTx(w.a.ctx, w.a.tx, w.a.tx.now, ns...)
+// flush writes the cancels, then the new notifications, in one round trip.
+func (w *intentWriter) flush() error {
+	b := &pgx.Batch{}
+	if len(w.dbCancels) > 0 {
+		ids, kinds := make([]string, len(w.dbCancels)), make([]string, len(w.dbCancels))
+		for i, c := range w.dbCancels {
+			ids[i], kinds[i] = c[0], c[1]
+		}
+		// Driven by the list, each record's pending rows found by index
+		// (push_outbox_record).
+		b.Queue(`UPDATE push_outbox o SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
+			FROM unnest($1::text[], $2::text[]) c (record_id, kind)
+			WHERE o.record_id = c.record_id AND o.state = 'pending' AND c.kind IN ('', o.kind)`, ids, kinds)
+	}
+	queueEnqueue(b, w.a.tx.now, w.pending, w.cancelled)
+	*w = intentWriter{a: w.a, known: w.known, hadPending: w.hadPending}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := w.a.tx.SendBatch(w.a.ctx, b).Close(); err != nil {
+		return fmt.Errorf("push: write notifications: %w", err)
+	}
+	return nil
 }
 
-func (w intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
+func (w *intentWriter) CancelNotifications(c domain.CancelNotifications) error {
+	for _, i := range w.byRecord[c.RecordID] {
+		if !w.cancelled[i] && (len(c.Kinds) == 0 || slices.Contains(c.Kinds, w.pending[i].Kind)) {
+			w.cancelled[i] = true
+		}
+	}
+	if w.known[c.RecordID] && !w.hadPending[c.RecordID] {
+		return nil
+	}
+	kinds := c.Kinds
+	if len(kinds) == 0 {
+		kinds = []string{""}
+	}
+	if w.dbCancelSeen == nil {
+		w.dbCancelSeen = map[[2]string]bool{}
+	}
+	for _, k := range kinds {
+		if p := [2]string{c.RecordID, k}; !w.dbCancelSeen[p] {
+			w.dbCancelSeen[p] = true
+			w.dbCancels = append(w.dbCancels, p)
+		}
+	}
+	return nil
+}
+
+func (w *intentWriter) Enqueue(ns ...domain.Notification) error {
+	for _, n := range ns {
+		if err := n.Validate(); err != nil {
+			return err
+		}
+	}
+	if w.byRecord == nil {
+		w.byRecord = map[string][]int{}
+	}
+	for _, n := range ns {
+		w.byRecord[n.RecordID] = append(w.byRecord[n.RecordID], len(w.pending))
+		w.pending = append(w.pending, n)
+		w.cancelled = append(w.cancelled, false)
+	}
+	return nil
+}
+
+func (w *intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
 	return raiseAlertsTx(w.a.ctx, w.a.tx, alerts)
 }
 
@@ -49,7 +164,7 @@ func (w intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {
 // records are planned in the next round). The rules write with a replica
 // of their own (meta keys auto_*), so their changesets are told apart from
 // people's edits in the log.
-func (w intentWriter) Edit(e domain.Edit) error {
+func (w *intentWriter) Edit(e domain.Edit) error {
 	rep, _, err := w.a.replica("auto")
 	if err != nil {
 		return err
@@ -58,20 +173,38 @@ func (w intentWriter) Edit(e domain.Edit) error {
 	return err
 }
 
+// txFacts are the rules' reads, inside the applier's transaction; people
+// and services come from the organisation's lookups kept while its
+// version stands (orgfacts.go).
 type txFacts struct{ a *applier }
 
 var _ domain.Facts = txFacts{}
 
 func (f txFacts) Person(ctx context.Context, id string) (domain.Person, error) {
-	return findPerson(ctx, f.a.tx, "id = $1", id)
+	m, err := f.a.orgFacts()
+	if err != nil {
+		return domain.Person{}, err
+	}
+	return memo(&m.mu, &m.person, id, func() (domain.Person, error) { return findPerson(ctx, f.a.tx, "id = $1", id) })
 }
 
+// People's lists are shared: callers get a copy of the list, whose people
+// they must not modify.
 func (f txFacts) People(ctx context.Context, filter domain.PeopleFilter) ([]domain.Person, error) {
-	return findPeople(ctx, f.a.tx, filter)
+	m, err := f.a.orgFacts()
+	if err != nil {
+		return nil, err
+	}
+	ps, err := memo(&m.mu, &m.people, filter, func() ([]domain.Person, error) { return findPeople(ctx, f.a.tx, filter) })
+	return slices.Clone(ps), err
 }
 
 func (f txFacts) Service(ctx context.Context, id string) (domain.Service, error) {
-	return findService(ctx, f.a.tx, id)
+	m, err := f.a.orgFacts()
+	if err != nil {
+		return domain.Service{}, err
+	}
+	return memo(&m.mu, &m.service, id, func() (domain.Service, error) { return findService(ctx, f.a.tx, id) })
 }
 
 func (f txFacts) Record(_ context.Context, id syncengine.RecordID) (*syncengine.Record, error) {
@@ -105,29 +238,58 @@ func (s *serverStore) Commit(cs *syncengine.Changeset, recs []*syncengine.Record
 	if s.prefix == "" {
 		return nil // a one-off replica (an erasure's): no counter to keep
 	}
-	if _, err := s.ap.tx.Exec(s.ap.ctx, `UPDATE meta SET value = $2 WHERE key = $1`, s.prefix+"_counter", strconv.FormatUint(cs.End(), 10)); err != nil {
-		return err
+	a := s.ap
+	if a.dirty.meta == nil {
+		a.dirty.meta = map[string]string{}
 	}
-	_, err := s.ap.tx.Exec(s.ap.ctx, `UPDATE meta SET value = $2 WHERE key = $1`, s.prefix+"_clock", strconv.FormatUint(uint64(cs.Time), 10))
-	return err
+	a.dirty.meta[s.prefix+"_counter"] = strconv.FormatUint(cs.End(), 10)
+	a.dirty.meta[s.prefix+"_clock"] = strconv.FormatUint(uint64(cs.Time), 10)
+	if a.deferring() {
+		return nil
+	}
+	return a.flushRecords()
+}
+
+// serverReplica is a server replica loaded in a transaction.
+type serverReplica struct {
+	rep *syncengine.Replica
+	st  *serverStore
 }
 
 // replica is the server's replica named prefix ("server": supervisors'
-// edits; "auto": the rules'), loaded for this transaction. Its id, counter
-// and clock are rows of meta shared by every node; the counter row is
-// locked until commit, so edits on different nodes take turns and each
-// counter value is used once.
+// edits; "auto": the rules'), loaded once per transaction (the rules edit
+// through it hundreds of times in a week's push). Its id, counter and
+// clock are rows of meta shared by every node, locked until commit, so
+// edits on different nodes take turns and each counter value is used once;
+// the replica keeps them in memory meanwhile, and Commit writes them back.
 func (a *applier) replica(prefix string) (*syncengine.Replica, *serverStore, error) {
+	if r, ok := a.replicas[prefix]; ok {
+		return r.rep, r.st, nil
+	}
 	ctx, tx := a.ctx, a.tx
 	var idText, counter, clock string
 	load := func() error {
-		if err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1 FOR UPDATE`, prefix+"_counter").Scan(&counter); err != nil {
+		rows, err := tx.Query(ctx, `SELECT key, value FROM meta WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`,
+			[]string{prefix + "_counter", prefix + "_replica", prefix + "_clock"})
+		kvs, err := collect(rows, err, func(r pgx.Rows) (kv [2]string, err error) { return kv, r.Scan(&kv[0], &kv[1]) })
+		if err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, prefix+"_replica").Scan(&idText); err != nil {
-			return err
+		found := 0
+		for _, kv := range kvs {
+			switch kv[0] {
+			case prefix + "_counter":
+				counter, found = kv[1], found+1
+			case prefix + "_replica":
+				idText, found = kv[1], found+1
+			case prefix + "_clock":
+				clock, found = kv[1], found+1
+			}
 		}
-		return tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, prefix+"_clock").Scan(&clock)
+		if found < 3 {
+			return pgx.ErrNoRows
+		}
+		return nil
 	}
 	err := load()
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -155,7 +317,14 @@ func (a *applier) replica(prefix string) (*syncengine.Replica, *serverStore, err
 	st := &serverStore{ap: a, prefix: prefix, id: id}
 	r, err := syncengine.NewReplica(syncengine.Config{ID: id, Now: tx.Now, Rand: tx.db.Rand, Store: st,
 		Counter: n, Clock: syncengine.Timestamp(ck)})
-	return r, st, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.replicas == nil {
+		a.replicas = map[string]*serverReplica{}
+	}
+	a.replicas[prefix] = &serverReplica{r, st}
+	return r, st, nil
 }
 
 // ServerEdit stores a change the server authors (a supervisor's sign-off)

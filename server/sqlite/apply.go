@@ -52,8 +52,12 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 				return fmt.Errorf("write-behind: %w", err)
 			}
 		}
+		ap.received = receivedFrames(req)
 		if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
 			return fmt.Errorf("look up pushed changesets: %w", err)
+		}
+		if err := ap.preloadFiled(req.Changesets); err != nil {
+			return fmt.Errorf("look up the records pushed records are filed by: %w", err)
 		}
 		// The rules plan the request's changes once, after the last of
 		// them (see settleLater).
@@ -173,12 +177,20 @@ type applier struct {
 	// the rules' edits wake is retried in the same drain, as before.
 	settleLater bool
 
+	// received are the request's changesets' canonical frames as sent
+	// (domain.SyncRequest.Received), logged as they are. Keyed by the
+	// decoded changeset: a redacted copy is another changeset, encoded anew.
+	received map[*syncengine.Changeset][]byte
+
 	pre   prefetched     // the request's lookups, made at once (prefetch.go)
 	dirty pendingRecords // records stored but not yet written (materialise.go)
 	// deferring: a push-only sync whose records may still go to the
 	// write-behind set at its end (behind.go); cleared by anything that
 	// writes stored records first (flushRecords, flushBehind).
 	deferring bool
+
+	// text: records whose text was compacted (textcompact.go).
+	text domain.TextCompactions
 }
 
 func newApplier(ctx context.Context, tx *Tx) *applier {
@@ -279,7 +291,7 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
-	applied, err := syncengine.Apply(cs, a.getter)
+	applied, cs, rebase, err := a.applyText(cs) // places late text edits (textcompact.go)
 	if domain.ErrorCode(err) == domain.EMISSINGDEP {
 		// A record it touches is damaged (errDamaged): held until repaired.
 		return a.hold(dev, cs, pr, heldID, nil, res)
@@ -304,6 +316,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err != nil {
 		return pr, err
 	}
+	if err := a.noteRebases(seq, rebase); err != nil {
+		return pr, err
+	}
 	if heldID != 0 {
 		if err := a.releaseHeld(heldID, seq, cs); err != nil {
 			return pr, err
@@ -316,7 +331,10 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 
 // commit appends cs to the log and stores the new record states.
 func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*syncengine.Record, res *domain.SyncResult) (int64, error) {
-	body := syncengine.EncodeChangeset(cs)
+	body := a.received[cs]
+	if body == nil {
+		body = syncengine.EncodeChangeset(cs)
+	}
 	r, err := a.tx.ExecContext(a.ctx, `INSERT INTO changesets (replica_id, start, span, device_id, author, received_at, body, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		cs.Replica.String(), cs.Start, cs.Span(), nullString(deviceID), cs.Author, a.tx.NowText(), body, checksum(body))
 	if err != nil {
@@ -359,7 +377,7 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 			res.Touched = append(res.Touched, moved...)
 		}
 		res.Touched = appendKeys(res.Touched, team, service)
-		if prev.exists && prev.rec != nil && len(rec.Conflicts()) > len(prev.rec.Conflicts()) {
+		if prev.exists && prev.rec != nil && rec.ConflictCount() > prev.rec.ConflictCount() {
 			res.Conflicts++
 		}
 		if rec.Erased != nil && (prev.rec == nil || prev.rec.Erased == nil) {

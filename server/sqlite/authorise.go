@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"encoding/json"
+
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -84,4 +86,61 @@ func (a *applier) teamExists(id string) (bool, error) {
 		err := a.tx.QueryRowContext(a.ctx, `SELECT COUNT(*) FROM teams WHERE id = ?`, id).Scan(&n)
 		return n > 0, err
 	})
+}
+
+// preloadFiled reads, in one query, the records css's referrals and
+// follow-ups are filed by (their young person; a follow-up's referral when
+// it names none) that the request does not touch itself: admission and
+// commit file each changeset's records through them (domain.FileStored),
+// and one query per record cost more than all of admission's own work. The
+// references are taken from the stored records and from the changesets' own
+// writes; any missed (a value an earlier changeset of the request wrote
+// otherwise) is read by get as before.
+func (a *applier) preloadFiled(css []*syncengine.Changeset) error {
+	type refs struct{ typ, yp, referral string }
+	by := map[syncengine.RecordID]*refs{}
+	for _, cs := range css {
+		for i := range cs.Ops {
+			op := &cs.Ops[i]
+			r := by[op.Record]
+			if r == nil {
+				r = &refs{}
+				if c := a.cache[op.Record]; c != nil && c.rec != nil {
+					r.typ, r.yp, r.referral = c.rec.Type, c.rec.String("young_person_id"), c.rec.String("referral_id")
+				}
+				by[op.Record] = r
+			}
+			switch {
+			case op.Kind == syncengine.OpCreate && r.typ == "":
+				r.typ = op.Type
+			case op.Kind == syncengine.OpSet && op.Field == "young_person_id":
+				r.yp, _ = syncengine.StringValue(op.Value)
+			case op.Kind == syncengine.OpSet && op.Field == "referral_id":
+				r.referral, _ = syncengine.StringValue(op.Value)
+			}
+		}
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range by {
+		id := r.yp
+		switch {
+		case r.typ != syncengine.TypeReferral && r.typ != syncengine.TypeFollowUp:
+			continue
+		case id == "" && r.typ == syncengine.TypeFollowUp:
+			id = r.referral
+		}
+		if id != "" && !seen[id] && a.cache[syncengine.RecordID(id)] == nil {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	return a.preload(string(list), ids)
 }

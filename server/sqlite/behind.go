@@ -471,7 +471,9 @@ func replayLog(ctx context.Context, tx *Tx) (replayed, stored int, err error) {
 				continue
 			}
 			replayed++
-			applied, err := syncengine.Apply(cs, ap.getter)
+			// As the push applied it: a late text edit to a compacted
+			// record is placed (textcompact.go); its rebase was noted then.
+			applied, _, _, err := ap.applyText(cs)
 			if err != nil {
 				// A record it touches is damaged (held until repaired
 				// when it was pushed) or it never applied: nothing the

@@ -44,7 +44,7 @@ func (db *DB) CompactLog(ctx context.Context, keep time.Duration) (domain.Compac
 			return nil
 		}
 		// Rows that refer to the log go first (foreign keys).
-		for _, q := range []string{`DELETE FROM changeset_records WHERE seq <= ?`, `DELETE FROM scope_events WHERE seq <= ?`} {
+		for _, q := range []string{`DELETE FROM changeset_records WHERE seq <= ?`, `DELETE FROM scope_events WHERE seq <= ?`, `DELETE FROM text_rebases WHERE seq <= ?`} {
 			if _, err := tx.ExecContext(ctx, q, horizon); err != nil {
 				return err
 			}

@@ -135,6 +135,9 @@ func (a *applier) afterErase(ids []syncengine.RecordID) error {
 	if err := a.purgeQuarantine(strs); err != nil {
 		return err
 	}
+	if err := forgetTextCompaction(a.ctx, a.tx, strs); err != nil {
+		return err
+	}
 	// A concern acknowledgement's note is a copy of what the encounter was
 	// about; who acknowledged it and when stay.
 	wanted, _ := json.Marshal(strs)

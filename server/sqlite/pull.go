@@ -104,7 +104,13 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		}
 	}
 	if cur.snapshot {
-		return pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res)
+		if err := pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res); err != nil {
+			return err
+		}
+		if cur.base == 0 {
+			return nil // a snapshot of the whole scope: the phone holds nothing older
+		}
+		return pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res)
 	}
 	// Each changeset comes with the records it touches that are in scope and
 	// how many it touches in all: one that also touches records outside the
@@ -157,14 +163,28 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		tx.db.markDamaged("changeset", fmt.Sprint(damaged))
 		res.Changesets, res.More = nil, false
 		cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
-		return pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res)
+		if err := pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res); err != nil {
+			return err
+		}
+		return pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res)
 	}
 	if !res.More {
 		last = now
 	}
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.seq, Total: now - cur.seq}
 	res.Cursor = cursor{gen: gen, tag: tag, seq: last}.String()
-	return nil
+	rows.Close() // a page that stopped at its budget left it open
+	return pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, last, res)
+}
+
+// pullRebasesSince sends the records a late text edit re-placed in
+// (from, to] (textcompact.go), when any was since the cursor: a device
+// starting from nothing (from 0) receives every record whole anyway.
+func pullRebasesSince(ctx context.Context, tx *Tx, pos positions, scope domain.Scope, filter string, fargs []any, from, to int64, res *domain.SyncResult) error {
+	if !pos.rebases || from == 0 || res.Reset {
+		return nil
+	}
+	return pullRebases(ctx, tx, scope, filter, fargs, from, to, res)
 }
 
 // fieldSubset reports whether a whole-scope snapshot for scope may be the
@@ -184,6 +204,7 @@ type positions struct {
 	directory int64  // the service directory's version
 	moves     bool   // scope events after the cursor exist (see scopeMoves)
 	unpurged  bool   // the device has purge notices it has not confirmed (syncPurges)
+	rebases   bool   // records were re-placed after the cursor (textcompact.go)
 }
 
 func readPositions(ctx context.Context, tx *Tx, after int64, device string) (positions, error) {
@@ -195,8 +216,9 @@ func readPositions(ctx context.Context, tx *Tx, after int64, device string) (pos
 			(SELECT value FROM meta WHERE key = ?),
 			(SELECT version FROM directory_version WHERE one = 1),
 			EXISTS (SELECT 1 FROM scope_events WHERE seq > ?),
-			EXISTS (SELECT 1 FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL)`,
-		metaCompactedThrough, metaGeneration, after, device).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged)
+			EXISTS (SELECT 1 FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL),
+			EXISTS (SELECT 1 FROM text_rebases WHERE seq > ?)`,
+		metaCompactedThrough, metaGeneration, after, device, after).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged, &p.rebases)
 	if err != nil {
 		return p, fmt.Errorf("read positions: %w", err)
 	}

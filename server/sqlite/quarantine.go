@@ -208,7 +208,7 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 		return err
 	}
 	ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
-	applied, err := syncengine.Apply(cs, ap.getter)
+	applied, cs, rebase, err := ap.applyText(cs) // a late text edit is placed, as on push
 	if err != nil {
 		return err
 	}
@@ -224,6 +224,9 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 	var res domain.SyncResult
 	seq, err := ap.commit(dev.ID, cs, applied.Records, &res)
 	if err != nil {
+		return err
+	}
+	if err := ap.noteRebases(seq, rebase); err != nil {
 		return err
 	}
 	if err := ap.resendReleased(seq, cs); err != nil {

@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"ScopeOfWorkerAndPractitioner", testScopes},
 		{"QuarantineKeepsRefusedChangesets", testQuarantine},
 		{"CompactionResetsPhoneBehind", testCompaction},
+		{"TextCompactionPlacesLateEdits", testTextCompaction},
+		{"TextCompactionRandomHistories", testTextCompactionRandomHistories},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},

@@ -65,6 +65,14 @@ type Response struct {
 	// because its stored copy is damaged. Phones may ignore it: the record
 	// is sent again once repaired.
 	Damaged []string `json:"damaged,omitempty"`
+	// Rebase names records whose snapshot in this response must replace
+	// the phone's copy even when the phone's covers it (its unsent saves
+	// applied again on top): the server placed an edit made before it
+	// compacted the record's text, and a phone that kept the deleted
+	// characters may have placed it elsewhere among them. Phones from before
+	// it ignore it (and may show such a rare late edit in another place
+	// among the same visible neighbours until the record is sent again).
+	Rebase []string `json:"rebase,omitempty"`
 	// JSON only: base64 frames. Binary responses carry them as frame groups.
 	Changesets []string `json:"changesets,omitempty"`
 	Snapshots  []string `json:"snapshots,omitempty"`

@@ -31,6 +31,13 @@ package text
 // again (syncengine decides duplicates by version vector, before the text
 // sees them). The visible text does not change.
 func (d *Doc) Compact() int {
+	n, _ := d.compact(false)
+	return n
+}
+
+// compact is Compact; with keep it also returns where each dropped
+// tombstone lay (see CompactKeeping).
+func (d *Doc) compact(keep bool) (int, *Dropped) {
 	var all []run
 	for _, c := range d.chunks {
 		all = append(all, c.runs...)
@@ -38,23 +45,28 @@ func (d *Doc) Compact() int {
 	type seqEnds struct{ first, last oid }
 	var ends []seqEnds
 	drop := make([]rmap, len(d.reps))
-	// tombstoneRuns returns the end of the run of tombstones starting at
-	// i and how many characters it holds.
-	tombstoneRuns := func(i int) (int, int) {
-		j, total := i, 0
-		for j < len(all) && all[j].del {
-			total += int(all[j].n)
-			j++
+	// tombstoneRuns returns the end of the stretch of tombstones starting
+	// at i, and whether to drop its inside. A stretch that encodes as fewer
+	// than three runs is kept whole: its ends would be two runs anyway, so
+	// dropping its inside would not shrink the encoding (a run of n
+	// tombstones costs what a run of 1 does), only add to what Dropped
+	// must remember.
+	tombstoneRuns := func(i int) (int, bool) {
+		j, runs := i+1, 1
+		for ; j < len(all) && all[j].del; j++ {
+			if !continues(&all[j-1], &all[j]) {
+				runs++
+			}
 		}
-		return j, total
+		return j, runs >= 3
 	}
 	for i := 0; i < len(all); {
 		if !all[i].del {
 			i++
 			continue
 		}
-		j, total := tombstoneRuns(i)
-		if total >= 3 {
+		j, worth := tombstoneRuns(i)
+		if worth {
 			k := uint32(len(ends))
 			ends = append(ends, seqEnds{oid{all[i].rep, all[i].seq}, all[j-1].last()})
 			for x := i; x < j; x++ {
@@ -74,7 +86,7 @@ func (d *Doc) Compact() int {
 	}
 	if len(ends) == 0 {
 		d.PurgeDeletedContent()
-		return 0
+		return 0, nil
 	}
 	asLeft := func(o oid) oid {
 		if o.rep != zeroRep {
@@ -103,12 +115,12 @@ func (d *Doc) Compact() int {
 			i++
 			continue
 		}
-		j, total := tombstoneRuns(i)
+		j, worth := tombstoneRuns(i)
 		for x := i; x < j; x++ {
 			r := all[x]
 			r.text = nil
 			r.left, r.right = asLeft(r.left), asRight(r.right)
-			if total < 3 {
+			if !worth {
 				out = append(out, r)
 				continue
 			}
@@ -134,8 +146,12 @@ func (d *Doc) Compact() int {
 		}
 		i = j
 	}
+	var x *Dropped
+	if keep {
+		x = d.droppedFrom(drop, func(k uint32) (ID, ID) { return d.toID(ends[k].first), d.toID(ends[k].last) })
+	}
 	d.rebuild(out)
-	return dropped
+	return dropped, x
 }
 
 // rebuild replaces d's chunks and id index with ones holding runs (in

@@ -8,6 +8,9 @@
 //     SQLite in one transaction. The push runs twice: once against a server
 //     in a process of its own, whose CPU (/proc) is the server's alone, and
 //     once in this process, counting client and server together.
+//     With -store postgres, the push alone against a server process on a
+//     throw-away Postgres cluster; baseline: the final rows COPYed into
+//     Postgres, CPU counted in the cluster's processes too (pgweek.go).
 //   - orgsize: one device's incremental pull with 0, 1k, 10k, 100k other-team
 //     changesets since its cursor; baseline: the 0 case.
 //   - firstsync: a fresh worker device's snapshot of teams of 2k, 20k, 60k
@@ -71,6 +74,8 @@ func main() {
 	page := flag.Int("page", 200, "changesets per push request in the week benchmark")
 	which := flag.String("run", "week,load,openloop,orgsize,firstsync,notecurve", "benchmarks to run")
 	serveDir := flag.String("serve", "", "internal: serve the API over the database in this directory (the openloop server process)")
+	servePG := flag.String("serve-pg", "", "internal: serve the API over the Postgres database at this URL (the week server process with -store postgres)")
+	store := flag.String("store", "sqlite", "the store under the week benchmark: sqlite, or postgres (a throw-away cluster; only -run week)")
 	olDevices := flag.Int("oldevices", 1000, "enrolled devices for the openloop benchmark")
 	olTeams := flag.Int("olteams", 20, "teams of the openloop devices")
 	pushFrac := flag.Float64("pushfrac", 0.5, "share of openloop syncs that push a changeset")
@@ -86,6 +91,7 @@ func main() {
 	noteSizes := flag.String("notesizes", "0,100,1000,10000", "prior edits of the notes of the notecurve (the first is the baseline)")
 	notePer := flag.Int("notepushes", 200, "pushes per note per run of the notecurve")
 	noteRuns := flag.Int("noteruns", 3, "runs of the notecurve")
+	noteCompact := flag.String("notecompact", "off", "whether the notecurve's server compacts the notes' text tombstones once set up (CompactText): off, on, or both (one curve each, same run)")
 	noteTrace := flag.String("notetrace", "paper,churn", "what the notecurve types, comma-separated, one curve each: paper (the automerge-paper trace from ../shared/traces or syncengine/testdata), churn (random edits keeping the note near 200 characters), or a sequential trace file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	srvProf := flag.String("servercpuprofile", "", "write a CPU profile of the server process (openloop, notecurve, week) to this file")
@@ -121,6 +127,20 @@ func main() {
 		check(serve(*serveDir))
 		return
 	}
+	if *servePG != "" {
+		check(servePostgres(*servePG))
+		return
+	}
+	if *store != "sqlite" && *store != "postgres" {
+		check(fmt.Errorf("-store %q: sqlite or postgres", *store))
+	}
+	if *store == "postgres" {
+		if *which != "week" {
+			check(fmt.Errorf("-store postgres runs only the week benchmark (-run week)"))
+		}
+		check(pgWeek(*page))
+		return
+	}
 	dir, err := os.MkdirTemp("", "serverbench")
 	check(err)
 	defer os.RemoveAll(dir)
@@ -137,8 +157,14 @@ func main() {
 		check(orgsize(filepath.Join(dir, "orgsize"), ints(*orgSizes), *orgReps))
 	}
 	if bytes.Contains([]byte(*which), []byte("notecurve")) {
+		modes := map[string][]bool{"off": {false}, "on": {true}, "both": {false, true}}[*noteCompact]
+		if modes == nil {
+			check(fmt.Errorf("-notecompact %q: want off, on or both", *noteCompact))
+		}
 		for i, tr := range strings.Split(*noteTrace, ",") {
-			check(notecurve(filepath.Join(dir, fmt.Sprintf("notecurve%d", i)), ints(*noteSizes), *notePer, *noteRuns, traceFile(tr)))
+			for _, compact := range modes {
+				check(notecurve(filepath.Join(dir, fmt.Sprintf("notecurve%d-%v", i, compact)), ints(*noteSizes), *notePer, *noteRuns, traceFile(tr), compact))
+			}
 		}
 	}
 	if bytes.Contains([]byte(*which), []byte("firstsync")) {
@@ -172,24 +198,38 @@ func startServer(dir string) (*server, error) {
 	if err := db.Open(); err != nil {
 		return nil, err
 	}
-	// The notification rules run on every accepted change, as in
-	// production (server/cmd/joinedup mountPush); nothing delivers them.
 	if n, err := strconv.Atoi(os.Getenv("SERVERBENCH_GROUP_MAX")); err == nil {
 		db.GroupMax = n // 1: one transaction per sync, to measure group commit against
 	}
-	db.Rules = notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	db.Rules = benchRules()
+	s := &server{db: db, served: make(chan error, 1)}
+	var err error
+	if s.api, s.url, err = listenAPI(db, s.served); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// benchRules are the notification rules as production runs them
+// (server/cmd/joinedup mountPush); nothing delivers what they enqueue.
+func benchRules() domain.Rules {
+	return notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+}
+
+// listenAPI serves the API over st on a loopback port until Shutdown,
+// then sends Serve's error to served.
+func listenAPI(st api.Store, served chan<- error) (*api.Server, string, error) {
 	cfg := api.DefaultConfig()
 	cfg.RateLimit = 0 // unlimited: the benchmark is the only client
 	cfg.BodyLimit = 64 << 20
-	s := &server{db: db, api: api.New(db, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))), served: make(chan error, 1)}
-	s.api.NotFound()
+	a := api.New(st, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	a.NotFound()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	s.url = "http://" + ln.Addr().String()
-	go func() { s.served <- s.api.Serve(ln) }()
-	return s, nil
+	go func() { served <- a.Serve(ln) }()
+	return a, "http://" + ln.Addr().String(), nil
 }
 
 func (s *server) close() {
@@ -280,35 +320,7 @@ func week(dir string, page int) error {
 	if err != nil {
 		return err
 	}
-	// Group the history into rounds: a changeset joins the earliest round
-	// after every other author's earlier changeset on its records (and not
-	// before its author's previous one), so each round is one page per
-	// author and every page's causal context is on the server when it lands.
-	pages := map[key][]*syncengine.Changeset{}
-	var order []key
-	lastRound, lastAuthor, authorRound := map[syncengine.RecordID]int{}, map[syncengine.RecordID]string{}, map[string]int{}
-	for _, cs := range h.Changesets {
-		r := authorRound[cs.Author]
-		for _, d := range cs.Deps {
-			if lr, ok := lastRound[d.Record]; ok {
-				need := lr
-				if lastAuthor[d.Record] != cs.Author {
-					need++
-				}
-				r = max(r, need)
-			}
-		}
-		for _, d := range cs.Deps {
-			lastRound[d.Record], lastAuthor[d.Record] = r, cs.Author
-		}
-		authorRound[cs.Author] = r
-		k := key{r, cs.Author}
-		if _, ok := pages[k]; !ok {
-			order = append(order, k)
-		}
-		pages[k] = append(pages[k], cs)
-	}
-	slices.SortStableFunc(order, func(a, b key) int { return a.round - b.round })
+	order, pages := weekPages(h.Changesets)
 
 	// The server's own CPU first, in a process of its own (as production
 	// runs it, with api.TuneRuntime), so the client's encoding and
@@ -330,7 +342,7 @@ func week(dir string, page int) error {
 	}
 	defer s.close()
 	c := (&wire{}).client(4)
-	creds, err := weekDevices(context.Background(), s.db, ds.Org, func(code string) (domain.Enrolment, error) { return enrol(c, s.url, code) })
+	creds, err := weekDevices(context.Background(), s.db, sqliteReplica(s.db), ds.Org, func(code string) (domain.Enrolment, error) { return enrol(c, s.url, code) })
 	if err != nil {
 		return err
 	}
@@ -369,16 +381,14 @@ func week(dir string, page int) error {
 	pullTime := time.Since(start)
 	pullDown := w.down.Load()
 
-	// Baseline: the resulting rows, bulk-inserted in one transaction. It
-	// takes ~60 ms, so one run on a shared machine moved the ratio by 2x:
-	// the median of bulkRuns inserts, each into a table of its own.
+	// Baseline: the resulting rows, bulk-inserted in one transaction, the
+	// median of bulkRuns inserts, each into a table of its own.
 	recs := h.Store.Records()
 	raw, err := sql.Open("sqlite3", filepath.Join(dir, "bulk.db")+"?_journal_mode=WAL&_foreign_keys=on")
 	if err != nil {
 		return err
 	}
 	defer raw.Close()
-	const bulkRuns = 5
 	var bulkTimes, bulkCPUs []time.Duration
 	bulkBytes := 0
 	for run := range bulkRuns {
@@ -431,10 +441,50 @@ type key struct {
 	author string
 }
 
+// weekPages groups the history into rounds: a changeset joins the earliest
+// round after every other author's earlier changeset on its records (and
+// not before its author's previous one), so each round is one page per
+// author and every page's causal context is on the server when it lands.
+func weekPages(history []*syncengine.Changeset) ([]key, map[key][]*syncengine.Changeset) {
+	pages := map[key][]*syncengine.Changeset{}
+	var order []key
+	lastRound, lastAuthor, authorRound := map[syncengine.RecordID]int{}, map[syncengine.RecordID]string{}, map[string]int{}
+	for _, cs := range history {
+		r := authorRound[cs.Author]
+		for _, d := range cs.Deps {
+			if lr, ok := lastRound[d.Record]; ok {
+				need := lr
+				if lastAuthor[d.Record] != cs.Author {
+					need++
+				}
+				r = max(r, need)
+			}
+		}
+		for _, d := range cs.Deps {
+			lastRound[d.Record], lastAuthor[d.Record] = r, cs.Author
+		}
+		authorRound[cs.Author] = r
+		k := key{r, cs.Author}
+		if _, ok := pages[k]; !ok {
+			order = append(order, k)
+		}
+		pages[k] = append(pages[k], cs)
+	}
+	slices.SortStableFunc(order, func(a, b key) int { return a.round - b.round })
+	return order, pages
+}
+
+// benchStore is what seeding a benchmark's organisation needs of a store.
+type benchStore interface {
+	domain.Directory
+	domain.DeviceStore
+}
+
 // weekDevices enrols one device per person of the organisation (and the
 // bench admin) and gives each person's device the fixture replica that
-// wrote their history. It returns the credentials by person.
-func weekDevices(ctx context.Context, db *sqlite.DB, org fixtures.Org, enrolFn func(code string) (domain.Enrolment, error)) (map[string]string, error) {
+// wrote their history (setReplica: the store's own SQL). It returns the
+// credentials by person.
+func weekDevices(ctx context.Context, db benchStore, setReplica func(deviceID, replica string) error, org fixtures.Org, enrolFn func(code string) (domain.Enrolment, error)) (map[string]string, error) {
 	if err := loadOrg(ctx, db, org); err != nil {
 		return nil, err
 	}
@@ -454,13 +504,21 @@ func weekDevices(ctx context.Context, db *sqlite.DB, org fixtures.Org, enrolFn f
 			return nil, err
 		}
 		if id != "bench-admin" {
-			if _, err := db.SQL().Exec(`UPDATE devices SET replica_id = ? WHERE id = ?`, fixtures.ReplicaFor(id).String(), e.DeviceID); err != nil {
+			if err := setReplica(e.DeviceID, fixtures.ReplicaFor(id).String()); err != nil {
 				return nil, err
 			}
 		}
 		creds[id] = e.Credential
 	}
 	return creds, nil
+}
+
+// sqliteReplica sets a device's replica id in a SQLite store.
+func sqliteReplica(db *sqlite.DB) func(deviceID, replica string) error {
+	return func(deviceID, replica string) error {
+		_, err := db.SQL().Exec(`UPDATE devices SET replica_id = ? WHERE id = ?`, replica, deviceID)
+		return err
+	}
 }
 
 // pushWeek sends the pages in round order, each request up to page
@@ -544,7 +602,7 @@ func weekInChild(dir string, org fixtures.Org, order []key, pages map[key][]*syn
 		return out, err
 	}
 	ctx := context.Background()
-	creds, err := weekDevices(ctx, db, org, func(code string) (domain.Enrolment, error) { return db.Enrol(ctx, code, "sim") })
+	creds, err := weekDevices(ctx, db, sqliteReplica(db), org, func(code string) (domain.Enrolment, error) { return db.Enrol(ctx, code, "sim") })
 	if err != nil {
 		db.Close()
 		return out, err
@@ -608,7 +666,7 @@ func countTypes(recs []*syncengine.Record) string {
 }
 
 // loadOrg writes the fixture organisation (and an admin) into the store.
-func loadOrg(ctx context.Context, db *sqlite.DB, o fixtures.Org) error {
+func loadOrg(ctx context.Context, db domain.Directory, o fixtures.Org) error {
 	for _, a := range o.Areas {
 		if err := db.UpsertArea(ctx, domain.Area{ID: a.ID, Name: a.Name}); err != nil {
 			return err

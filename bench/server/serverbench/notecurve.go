@@ -33,7 +33,7 @@ import (
 	"github.com/joinedup/joinedup/syncengine/text/texttrace"
 )
 
-func notecurve(dir string, sizes []int, per, runs int, tracePath string) error {
+func notecurve(dir string, sizes []int, per, runs int, tracePath string, compact bool) error {
 	if need := sizes[len(sizes)-1] + per*runs; tracePath == "churn" && need > churnEdits {
 		return fmt.Errorf("notecurve: churn has %d edits, %d wanted", churnEdits, need)
 	}
@@ -141,8 +141,26 @@ func notecurve(dir string, sizes []int, per, runs int, tracePath string) error {
 		}
 		notes[i] = n
 	}
-	fmt.Printf("notecurve: one pushed keystroke (POST /v1/sync: one changeset and the pull) to a note after N prior edits from %s, server in its own process (pid %d), %d pushes per note per run, %d runs (set up in %s)\n",
-		filepath.Base(tracePath), srv.cmd.Process.Pid, per, runs, time.Since(t0).Round(time.Millisecond))
+	var compacted string
+	if compact {
+		// The phone pulls and reports its cursor (the server compacts only
+		// what every device has), then the maintenance pass runs, as the
+		// server's hourly one would, from this process on the same file.
+		if err := push(nil, false); err != nil {
+			return err
+		}
+		if err := push(nil, false); err != nil {
+			return err
+		}
+		if compacted, err = compactNotes(dir); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("notecurve: one pushed keystroke (POST /v1/sync: one changeset and the pull) to a note after N prior edits from %s, server in its own process (pid %d), %d pushes per note per run, %d runs (set up in %s)%s\n",
+		filepath.Base(tracePath), srv.cmd.Process.Pid, per, runs, time.Since(t0).Round(time.Millisecond), map[bool]string{true: ", text compacted once set up", false: ""}[compact])
+	if compacted != "" {
+		fmt.Printf("  %s\n", compacted)
+	}
 	fmt.Printf("  machine: load average %s\n", loadavg())
 	for i, n := range notes {
 		r, err := rep.Record(n.id)
@@ -153,7 +171,11 @@ func notecurve(dir string, sizes []int, per, runs int, tracePath string) error {
 		if f := r.Fields["note"]; f != nil {
 			chars = f.Text.Len()
 		}
-		fmt.Printf("  note %d: %6d prior edits, %6d characters, stored state %7d B\n", i, sizes[i], chars, len(syncengine.EncodeRecord(r)))
+		stored, err := storedSize(dir, n.id)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  note %d: %6d prior edits, %6d characters, phone's state %7d B, server's stored state %7d B\n", i, sizes[i], chars, len(syncengine.EncodeRecord(r)), stored)
 	}
 
 	type point struct{ wall, cpu []float64 } // ratios to the fresh note's, per run
@@ -321,4 +343,33 @@ func seededChild(dir string, n, teams int) (*child, []string, []string, error) {
 	}
 	srv, err := startChild(dir)
 	return srv, ids, codes, err
+}
+
+// compactNotes runs the store's text compaction (CompactText) on the
+// server's database from this process, and says what it did.
+func compactNotes(dir string) (string, error) {
+	db := sqlite.NewDB(filepath.Join(dir, "joinedup.db"))
+	if err := db.Open(); err != nil {
+		return "", err
+	}
+	defer db.Close()
+	res, err := db.CompactText(context.Background(), 0)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("text compaction: %d records, %d tombstones dropped, stored states %d -> %d B", res.Compacted, res.Dropped, res.BytesBefore, res.BytesAfter), nil
+}
+
+// storedSize is the size of a record's state as the server stores it.
+func storedSize(dir string, id syncengine.RecordID) (int, error) {
+	db := sqlite.NewDB(filepath.Join(dir, "joinedup.db"))
+	if err := db.Open(); err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	rec, err := db.RecordState(context.Background(), string(id))
+	if err != nil || rec == nil {
+		return 0, err
+	}
+	return len(syncengine.EncodeRecord(rec)), nil
 }

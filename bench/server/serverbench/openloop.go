@@ -73,12 +73,15 @@ type child struct {
 	url   string
 }
 
-func startChild(dir string) (*child, error) {
+func startChild(dir string) (*child, error) { return startChildArgs("-serve", dir) }
+
+// startChildArgs runs this program again with args (a -serve flag) as the
+// server process.
+func startChildArgs(args ...string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-serve", dir}
 	if serverProfile != "" {
 		args = append(args, "-cpuprofile", serverProfile)
 	}

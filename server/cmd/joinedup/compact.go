@@ -10,19 +10,30 @@ const compactEvery = time.Hour
 
 // mountCompaction starts the history compactor: every hour, changesets that
 // every active phone (seen within Config.HistoryKeep) has pulled are deleted
-// from the log (sqlite.CompactLog). HistoryKeep 0 turns it off.
+// from the log (CompactLog; HistoryKeep 0 turns it off), then the text
+// tombstones of records of at least Config.TextCompactMin bytes no device can
+// still need are dropped (CompactText; 0 turns it off).
 func mountCompaction(m *Main) error {
-	if m.Config.HistoryKeep <= 0 {
+	if m.Config.HistoryKeep <= 0 && m.Config.TextCompactMin <= 0 {
 		return nil
 	}
 	m.stopCompact = every(compactEvery, nil, func(ctx context.Context) {
-		res, err := m.DB.CompactLog(ctx, m.Config.HistoryKeep)
-		if err != nil {
-			m.Logger.Error("compact sync history", "err", err)
-			return
+		if m.Config.HistoryKeep > 0 {
+			res, err := m.DB.CompactLog(ctx, m.Config.HistoryKeep)
+			if err != nil {
+				m.Logger.Error("compact sync history", "err", err)
+			} else if res.Changesets > 0 {
+				m.Logger.Info("compacted sync history", "through", res.Through, "changesets", res.Changesets)
+			}
 		}
-		if res.Changesets > 0 {
-			m.Logger.Info("compacted sync history", "through", res.Through, "changesets", res.Changesets)
+		if m.Config.TextCompactMin > 0 {
+			res, err := m.DB.CompactText(ctx, m.Config.TextCompactMin)
+			if err != nil {
+				m.Logger.Error("compact text", "err", err)
+			} else if res.Compacted > 0 {
+				m.Logger.Info("compacted text", "records", res.Compacted, "tombstones", res.Dropped,
+					"bytes_before", res.BytesBefore, "bytes_after", res.BytesAfter, "waiting", res.Waiting)
+			}
 		}
 	})
 	return nil

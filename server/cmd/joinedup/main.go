@@ -130,6 +130,10 @@ type Config struct {
 	// HistoryKeep: sync history every phone seen within it has pulled is
 	// compacted hourly; a phone away longer gets a fresh snapshot. 0: never.
 	HistoryKeep time.Duration
+	// TextCompactMin: records whose stored state is at least this many
+	// bytes have their text tombstones compacted hourly, once no device can
+	// still need them (sqlite.CompactText). 0: never.
+	TextCompactMin int
 }
 
 // DefaultConfig reads PORT and DATA_DIR.
@@ -146,7 +150,7 @@ func DefaultConfig() Config {
 	apiCfg.MetricsToken = os.Getenv("METRICS_TOKEN")
 	return Config{Addr: net.JoinHostPort("localhost", port), MetricsAddr: os.Getenv("METRICS_ADDR"), DataDir: dir, Demo: true,
 		Store: storeConfigFromEnv(), LogLevel: "info", BcryptCost: bcrypt.DefaultCost, API: apiCfg, Push: pushConfigFromEnv(),
-		WebPush: webPushFromEnv(), HistoryKeep: 30 * 24 * time.Hour}
+		WebPush: webPushFromEnv(), HistoryKeep: 30 * 24 * time.Hour, TextCompactMin: 4 << 10}
 }
 
 // Validate checks the configuration.
@@ -170,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if c.API.BodyLimit <= 0 {
 		return fmt.Errorf("body limit must be positive")
+	}
+	if c.TextCompactMin < 0 {
+		return fmt.Errorf("text compaction size must be 0 (off) or more")
 	}
 	return validateWebPush(c.WebPush, c.Push)
 }
@@ -248,6 +255,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&m.Config.BcryptCost, "bcrypt-cost", m.Config.BcryptCost, "bcrypt cost for demo passwords (tests lower it)")
 	fs.StringVar(&m.Config.LogLevel, "log-level", m.Config.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&m.Config.HistoryKeep, "history-keep", m.Config.HistoryKeep, "compact sync history that every phone seen within this time has pulled (0: never)")
+	fs.IntVar(&m.Config.TextCompactMin, "text-compact-min", m.Config.TextCompactMin, "compact the text tombstones of records stored in at least this many bytes, hourly (0: never)")
 	fs.IntVar(&m.Config.API.BodyLimit, "body-limit", m.Config.API.BodyLimit, "maximum request body in bytes")
 	fs.Float64Var(&m.Config.API.RateLimit, "rate", m.Config.API.RateLimit, "sync requests per second per device (0: unlimited)")
 	fs.DurationVar(&m.Config.API.ReadTimeout, "read-timeout", m.Config.API.ReadTimeout, "time allowed to read a request")

@@ -1,0 +1,211 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Text tombstone compaction, as server/sqlite's textcompact.go (read it for
+// the why): a maintenance pass drops the text tombstones of records no
+// device can still need, keeping where they lay (text_compaction); the push
+// path places a late edit that names them (applyText) and records that the
+// record's phones must be sent its state (text_rebases, pullRebases).
+
+// CompactText compacts the text of records at least minBytes large that
+// changed since the pass last looked at them.
+func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompactResult, error) {
+	var res domain.TextCompactResult
+	var ids []string
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.Query(ctx, `SELECT r.id FROM records r LEFT JOIN text_compaction t ON t.record_id = r.id
+			WHERE NOT r.erased AND octet_length(r.state) >= $1 AND (t.record_id IS NULL OR t.at_seq < r.updated_seq) ORDER BY r.id`, minBytes)
+		ids, err = collect(rows, err, func(r pgx.Rows) (string, error) {
+			var id string
+			return id, r.Scan(&id)
+		})
+		return err
+	})
+	if err != nil {
+		return res, err
+	}
+	for len(ids) > 0 {
+		batch := ids[:min(domain.TextCompactBatch, len(ids))]
+		ids = ids[len(batch):]
+		var part domain.TextCompactResult
+		err := db.update(ctx, func(tx *Tx) error {
+			part = domain.TextCompactResult{}
+			for _, id := range batch {
+				if err := compactRecordText(ctx, tx, id, &part); err != nil {
+					return fmt.Errorf("compact text of %s: %w", id, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Add(part)
+	}
+	if res.Compacted > 0 {
+		err = db.AppendAudit(ctx, domain.AuditEntry{Action: "compact_text", Detail: map[string]any{
+			"records": res.Compacted, "tombstones": res.Dropped, "bytes_before": res.BytesBefore, "bytes_after": res.BytesAfter}})
+	}
+	return res, err
+}
+
+// textWaitSQL: see server/sqlite's (an active device that may write the
+// record has not pulled its last change, or a held changeset waits on it).
+const textWaitSQL = `SELECT EXISTS (SELECT 1 FROM devices d JOIN people p ON p.id = d.person_id
+		WHERE d.status = 'active' AND d.last_seen IS NOT NULL AND d.last_cursor < $1
+		AND (p.role = 'admin' OR ($2 <> '' AND p.team_id = $2) OR ($3 <> '' AND p.service_id = $3)
+			OR ($2 <> '' AND EXISTS (SELECT 1 FROM team_supervisors s WHERE s.person_id = p.id AND s.team_id = $2))))
+	OR EXISTS (SELECT 1 FROM held_waits w JOIN quarantine q ON q.id = w.quarantine_id
+		WHERE w.record_id IN ($4, '*') AND q.reviewed_at IS NULL)`
+
+func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextCompactResult) error {
+	var state []byte
+	var seq int64
+	var team, service string
+	var erased bool
+	err := tx.QueryRow(ctx, `SELECT state, updated_seq, COALESCE(team_id, ''), COALESCE(service_id, ''), erased FROM records WHERE id = $1 FOR UPDATE`, id).
+		Scan(&state, &seq, &team, &service, &erased)
+	if errors.Is(err, pgx.ErrNoRows) || erased {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	res.Looked++
+	var wait bool
+	if err := tx.QueryRow(ctx, textWaitSQL, seq, team, service, id).Scan(&wait); err != nil {
+		return err
+	}
+	if wait {
+		res.Waiting++
+		return nil
+	}
+	prevBytes, prev, err := readTextCompaction(ctx, tx, id, true)
+	if err != nil {
+		return err
+	}
+	var vv []byte
+	if prev != nil {
+		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: prev.VV})
+	}
+	rec, err := syncengine.DecodeRecord(state)
+	if err != nil {
+		return nil // a damaged state is not this pass's to mend
+	}
+	tc, n := rec.CompactTextKeeping(prev)
+	if n > 0 {
+		b := syncengine.EncodeRecord(rec)
+		// updated_seq stays: phones need nothing new.
+		if _, err := tx.Exec(ctx, `UPDATE records SET state = $1 WHERE id = $2`, b, id); err != nil {
+			return err
+		}
+		prevBytes = syncengine.EncodeTextCompaction(tc)
+		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: tc.VV})
+		res.Compacted++
+		res.Dropped += n
+		res.BytesBefore += int64(len(state))
+		res.BytesAfter += int64(len(b))
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
+		id, vv, prevBytes, seq, tx.now)
+	return err
+}
+
+// readTextCompaction: see server/sqlite's (whole: the TextCompaction, else C).
+func readTextCompaction(ctx context.Context, tx *Tx, id string, whole bool) ([]byte, *syncengine.TextCompaction, error) {
+	col := "vv"
+	if whole {
+		col = "state"
+	}
+	var b []byte
+	err := tx.QueryRow(ctx, `SELECT `+col+` FROM text_compaction WHERE record_id = $1`, id).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) || b == nil {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	tc, err := syncengine.DecodeTextCompaction(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stored text compaction of %s: %w", id, err)
+	}
+	return b, tc, nil
+}
+
+// applyText is domain.TextCompactions.Apply with this transaction's reads.
+func (a *applier) applyText(cs *syncengine.Changeset) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
+	if a.text.Read == nil {
+		a.text.Any = func() (bool, error) {
+			var any bool
+			err := a.tx.QueryRow(a.ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE vv IS NOT NULL)`).Scan(&any)
+			return any, err
+		}
+		a.text.Read = func(id syncengine.RecordID, whole bool) (*syncengine.TextCompaction, error) {
+			_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), whole)
+			return tc, err
+		}
+	}
+	return a.text.Apply(cs, a.getter)
+}
+
+func (a *applier) noteRebases(seq int64, recs []syncengine.RecordID) error {
+	for _, id := range recs {
+		if _, err := a.tx.Exec(a.ctx, `INSERT INTO text_rebases (seq, record_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, seq, string(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func forgetTextCompaction(ctx context.Context, tx *Tx, ids []string) error {
+	for _, q := range []string{`DELETE FROM text_compaction WHERE record_id = ANY($1::text[])`, `DELETE FROM text_rebases WHERE record_id = ANY($1::text[])`} {
+		if _, err := tx.Exec(ctx, q, ids); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pullRebases: see server/sqlite's. A device starting from nothing (from 0)
+// receives every record whole anyway.
+func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64, res *domain.SyncResult) error {
+	if from == 0 || res.Reset {
+		return nil
+	}
+	filter, farg := scopeFilter(scope, 3)
+	rows, err := tx.Query(ctx, `SELECT r.id, r.state FROM records r
+		WHERE r.id IN (SELECT b.record_id FROM text_rebases b WHERE b.seq > $1 AND b.seq <= $2) AND `+filter+` ORDER BY r.id COLLATE "C"`,
+		from, to, farg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var state []byte
+		if err := rows.Scan(&id, &state); err != nil {
+			return err
+		}
+		inPage := len(res.Snapshots) > 0 && slices.Contains(res.SentRecords, id)
+		switch {
+		case inPage:
+			res.Rebase = append(res.Rebase, id)
+		case scope.Practitioner():
+		default:
+			res.Rebase = append(res.Rebase, id)
+			res.Snapshots = append(res.Snapshots, state)
+			res.SentRecords = append(res.SentRecords, id)
+		}
+	}
+	return rows.Err()
+}

@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// Text tombstone compaction (docs/architecture.md, "History compaction and
+// tombstones"). A note revised for months keeps every deleted character's
+// position, and every push to it compresses, checksums and writes them all.
+// CompactText drops them from records no device can still need them for, in
+// a maintenance pass beside CompactLog (hourly, server/cmd/joinedup), not
+// after a sync: the test for "no device can still need them" reads every
+// device that may write the record, compacting rewrites the record's whole
+// state, and a note being typed into right now would only be compacted
+// again an edit later.
+//
+// It keeps, per record, what it dropped (syncengine.TextCompaction, table
+// text_compaction), because "every device has pulled the record's last
+// change" cannot rule out a phone restored from a backup or a save typed
+// while a pull was in flight. When such a changeset arrives, the push path
+// (applyText) re-points its ops that name dropped text, and after a late
+// insert records the record in text_rebases, so every phone holding it is
+// sent the server's state to replace its own (pullRebases): several late
+// inserts into one dead stretch may be placed differently by a phone that
+// kept it. Nothing a phone saved is ever lost or refused for it.
+
+// CompactText compacts the text of records at least minBytes large that
+// changed since the pass last looked at them.
+func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompactResult, error) {
+	var res domain.TextCompactResult
+	var ids []string
+	err := db.view(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT r.id FROM records r LEFT JOIN text_compaction t ON t.record_id = r.id
+			WHERE r.erased = 0 AND length(r.state) >= ? AND (t.record_id IS NULL OR t.at_seq < r.updated_seq) ORDER BY r.id`, minBytes)
+		ids, err = collect(rows, err, func(rows *sql.Rows) (string, error) {
+			var id string
+			return id, rows.Scan(&id)
+		})
+		return err
+	})
+	if err != nil {
+		return res, err
+	}
+	for len(ids) > 0 {
+		batch := ids[:min(domain.TextCompactBatch, len(ids))]
+		ids = ids[len(batch):]
+		var part domain.TextCompactResult
+		err := db.update(ctx, func(tx *Tx) error {
+			part = domain.TextCompactResult{}
+			for _, id := range batch {
+				if err := compactRecordText(ctx, tx, id, &part); err != nil {
+					return fmt.Errorf("compact text of %s: %w", id, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Add(part)
+	}
+	if res.Compacted > 0 {
+		err = db.AppendAudit(ctx, domain.AuditEntry{Action: "compact_text", Detail: map[string]any{
+			"records": res.Compacted, "tombstones": res.Dropped, "bytes_before": res.BytesBefore, "bytes_after": res.BytesAfter}})
+	}
+	return res, err
+}
+
+// textWaitSQL reports whether a record (updated_seq $1, team $2, service
+// $3, id $4) may still receive an edit made before its current state, as
+// far as the server can tell: an active device that may write it (its
+// team's workers, the team's supervisors, the service's practitioners,
+// admins) has not pulled its last change, or a held changeset waits on it.
+// A device enrolled but never synced holds nothing older.
+const textWaitSQL = `SELECT EXISTS (SELECT 1 FROM devices d JOIN people p ON p.id = d.person_id
+		WHERE d.status = 'active' AND d.last_seen IS NOT NULL AND d.last_cursor < ?1
+		AND (p.role = 'admin' OR (?2 <> '' AND p.team_id = ?2) OR (?3 <> '' AND p.service_id = ?3)
+			OR (?2 <> '' AND EXISTS (SELECT 1 FROM team_supervisors s WHERE s.person_id = p.id AND s.team_id = ?2))))
+	OR EXISTS (SELECT 1 FROM held_waits w JOIN quarantine q ON q.id = w.quarantine_id
+		WHERE w.record_id IN (?4, '*') AND q.reviewed_at IS NULL)`
+
+func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextCompactResult) error {
+	var state []byte
+	var crc sql.NullInt64
+	var seq int64
+	var team, service string
+	var erased bool
+	err := tx.QueryRowContext(ctx, `SELECT state, crc, updated_seq, COALESCE(team_id, ''), COALESCE(service_id, ''), erased FROM records WHERE id = ?`, id).
+		Scan(&state, &crc, &seq, &team, &service, &erased)
+	if errors.Is(err, sql.ErrNoRows) || erased || !sound(state, crc) {
+		return nil // a damaged state is repaired by the push path, not here
+	} else if err != nil {
+		return err
+	}
+	res.Looked++
+	var wait bool
+	if err := tx.QueryRowContext(ctx, textWaitSQL, seq, team, service, id).Scan(&wait); err != nil {
+		return err
+	}
+	if wait {
+		res.Waiting++
+		return nil
+	}
+	prevBytes, prev, err := readTextCompaction(ctx, tx, id, true)
+	if err != nil {
+		return err
+	}
+	var vv []byte
+	if prev != nil {
+		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: prev.VV})
+	}
+	rec, err := tx.db.states.DecodeRecord(syncengine.RecordID(id), state)
+	if err != nil {
+		return nil // damaged: as above
+	}
+	tc, n := rec.CompactTextKeeping(prev)
+	if n > 0 {
+		b := syncengine.EncodeRecord(rec)
+		// updated_seq stays: phones need nothing new (their copies show the
+		// same text and take later edits alike), so no pull re-sends it.
+		if _, err := tx.ExecContext(ctx, `UPDATE records SET state = ?, crc = ? WHERE id = ?`, b, checksum(b), id); err != nil {
+			return err
+		}
+		tx.db.states.Put(rec.ID, b, rec)
+		prevBytes = syncengine.EncodeTextCompaction(tc)
+		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: tc.VV})
+		res.Compacted++
+		res.Dropped += n
+		res.BytesBefore += int64(len(state))
+		res.BytesAfter += int64(len(b))
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
+		id, vv, prevBytes, seq, tx.NowText())
+	return err
+}
+
+// readTextCompaction returns a record's stored TextCompaction (nil if its
+// text was never compacted) and its bytes; unless whole, only C (column
+// vv), which is what most pushes need.
+func readTextCompaction(ctx context.Context, tx *Tx, id string, whole bool) ([]byte, *syncengine.TextCompaction, error) {
+	col := "vv"
+	if whole {
+		col = "state"
+	}
+	var b []byte
+	err := tx.QueryRowContext(ctx, `SELECT `+col+` FROM text_compaction WHERE record_id = ?`, id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) || b == nil {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	tc, err := syncengine.DecodeTextCompaction(b)
+	if err != nil {
+		// Without it a late edit is held rather than placed: say so loudly,
+		// never guess.
+		return nil, nil, fmt.Errorf("stored text compaction of %s: %w", id, err)
+	}
+	return b, tc, nil
+}
+
+// applyText is domain.TextCompactions.Apply with this transaction's reads.
+func (a *applier) applyText(cs *syncengine.Changeset) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
+	if a.text.Read == nil {
+		a.text.Any = func() (bool, error) {
+			var any bool
+			err := a.tx.QueryRowContext(a.ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE vv IS NOT NULL)`).Scan(&any)
+			return any, err
+		}
+		a.text.Read = func(id syncengine.RecordID, whole bool) (*syncengine.TextCompaction, error) {
+			_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), whole)
+			return tc, err
+		}
+	}
+	return a.text.Apply(cs, a.getter)
+}
+
+// noteRebases records that the phones holding recs must be sent their
+// state whole once they pull past seq.
+func (a *applier) noteRebases(seq int64, recs []syncengine.RecordID) error {
+	for _, id := range recs {
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT OR IGNORE INTO text_rebases (seq, record_id) VALUES (?, ?)`, seq, string(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forgetTextCompaction drops erased records' compaction state: ids only,
+// but an erasure leaves nothing of a record it need not.
+func forgetTextCompaction(ctx context.Context, tx *Tx, ids []string) error {
+	for _, q := range []string{`DELETE FROM text_compaction WHERE record_id = ?`, `DELETE FROM text_rebases WHERE record_id = ?`} {
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// rebasePullSQL reads the records in the scope (filter) re-placed in
+// (from, to]: by the log position range of text_rebases' key, then each
+// record by its own (textcompact_test.go holds the plan).
+func rebasePullSQL(filter string) string {
+	return `SELECT r.id, r.state, r.crc FROM records r
+		WHERE r.id IN (SELECT b.record_id FROM text_rebases b WHERE b.seq > ? AND b.seq <= ?) AND ` + filter + ` ORDER BY r.id`
+}
+
+// pullRebases adds to res the state of every record in the scope (filter)
+// a late insert re-placed in (from, to], marked to replace the phone's copy
+// (res.Rebase). A record the page already carries is only marked.
+// Practitioners receive projections, rebuilt on every snapshot page anyway:
+// only records of their page are marked.
+func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, res *domain.SyncResult) error {
+	rows, err := tx.QueryContext(ctx, rebasePullSQL(filter), append([]any{from, to}, fargs...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var state []byte
+		var crc sql.NullInt64
+		if err := rows.Scan(&id, &state, &crc); err != nil {
+			return err
+		}
+		if !sound(state, crc) {
+			continue // named in Damaged by the snapshot path; sent once repaired
+		}
+		// In a snapshot page, SentRecords are the records it carries whole.
+		inPage := len(res.Snapshots) > 0 && slices.Contains(res.SentRecords, id)
+		switch {
+		case inPage:
+			res.Rebase = append(res.Rebase, id)
+		case scope.Practitioner():
+			// A projection is built by the snapshot path only.
+		default:
+			res.Rebase = append(res.Rebase, id)
+			res.Snapshots = append(res.Snapshots, state)
+			res.SentRecords = append(res.SentRecords, id)
+		}
+	}
+	return rows.Err()
+}
