@@ -481,3 +481,19 @@ func testPartialPhoneConverges(t *testing.T, e *env) {
 		e.sameAsStore(b, r.ID)
 	}
 }
+
+// People move between teams and back, and stop and start supervising a
+// team more than once: each move is an ordinary edit, however often a
+// team was left before (the record of past teams already holds it).
+func testPeopleMoveBackAndForth(t *testing.T, e *env) {
+	for i, team := range []string{"team_a", "team_b", "team_a", "team_b", "team_a"} {
+		e.must(e.s.UpsertPerson(e.ctx, domain.Person{ID: "w_mover", Name: "Mo Mover", Email: "mo@example.org", Role: domain.RoleWorker,
+			TeamID: team, TZ: "Europe/London"}))
+		sup := []string{"team_a"}
+		if i%2 == 1 {
+			sup = []string{"team_b"}
+		}
+		e.must(e.s.UpsertPerson(e.ctx, domain.Person{ID: "sup_mover", Name: "Sam Mover", Email: "sam@example.org", Role: domain.RoleSupervisor,
+			TeamID: "team_a", Supervises: sup, TZ: "Europe/London"}))
+	}
+}

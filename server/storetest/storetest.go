@@ -92,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"DirectoryReachesPhones", testDirectory},
 		{"RosterIsTheDevicesOwnTeam", testRoster},
 		{"WorkersPresentAreTheTeams", testWorkersPresent},
+		{"PeopleMoveBackAndForth", testPeopleMoveBackAndForth},
 		{"PartialPhoneConverges", testPartialPhoneConverges},
 	}
 	for _, tc := range tests {
