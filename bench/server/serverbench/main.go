@@ -82,6 +82,7 @@ func main() {
 	olStep := flag.Duration("olstep", 5*time.Second, "time at each offered rate of the openloop ladder")
 	olStart := flag.Int("olstart", 200, "first offered rate (syncs/s) of the openloop ladder; each next is 1.25x")
 	olMax := flag.Int("olmax", 6000, "highest offered rate of the openloop ladder")
+	weekForm := flag.String("weekform", "binary", "body form of the week push: binary (the SDK's envelope) or json (changesets in base64)")
 	olForm := flag.String("olform", "binary", "body form of the openloop syncs: binary (the SDK's envelope) or json (changesets in base64)")
 	teamSizes := flag.String("teamsizes", "2000,20000,60000", "team records for the firstsync curve (the first is the baseline)")
 	orgSizes := flag.String("orgsizes", "0,1000,10000,100000", "other-team changesets for the orgsize curve (the first is the baseline)")
@@ -104,6 +105,10 @@ func main() {
 		check(fmt.Errorf("-olform %q: want binary or json", *olForm))
 	}
 	olJSON = *olForm == "json"
+	if *weekForm != "binary" && *weekForm != "json" {
+		check(fmt.Errorf("-weekform %q: want binary or json", *weekForm))
+	}
+	weekJSON = *weekForm == "json"
 	if *memprofile != "" {
 		defer func() {
 			f, err := os.Create(*memprofile)
@@ -424,8 +429,8 @@ func week(dir string, page int) error {
 	bulkTime, bulkCPU := median(bulkTimes), median(bulkCPUs)
 
 	fmt.Printf("week: %d changesets (%d records: %s), %d KiB of JUC frames\n", len(h.Changesets), len(recs), countTypes(recs), frameBytes>>10)
-	fmt.Printf("  push: %d requests in %d causal rounds (one page of <= %d changesets per author per round), %s, up %d KiB, down %d KiB\n",
-		requests, rounds, page, pushTime.Round(time.Millisecond), pushUp>>10, pushDown>>10)
+	fmt.Printf("  push (%s bodies, push-only): %d requests in %d causal rounds (one page of <= %d changesets per author per round), %s, up %d KiB, down %d KiB\n",
+		map[bool]string{false: "binary", true: "JSON"}[weekJSON], requests, rounds, page, pushTime.Round(time.Millisecond), pushUp>>10, pushDown>>10)
 	fmt.Printf("  pull (fresh device, snapshots): %d requests, %d items, %s, down %d KiB\n", pulls, items, pullTime.Round(time.Millisecond), pullDown>>10)
 	fmt.Printf("  baseline bulk insert of the %d final rows in one transaction: %s (%d KiB of JSON; median of %d)\n", len(recs), bulkTime.Round(time.Millisecond), bulkBytes>>10, bulkRuns)
 	fmt.Printf("  CPU of this process (client and server): push %s = %.1fx the bulk insert's %s\n", pushCPU.Round(time.Millisecond), ratio(pushCPU, bulkCPU), bulkCPU.Round(time.Millisecond))
@@ -526,6 +531,10 @@ func sqliteReplica(db *sqlite.DB) func(deviceID, replica string) error {
 	}
 }
 
+// weekJSON: the week is pushed in JSON bodies (changesets in base64)
+// instead of the binary envelope the SDK uses.
+var weekJSON bool
+
 // pushWeek sends the pages in round order, each request up to page
 // changesets, and fails unless every changeset is accepted. together sends
 // each round's pages the way the team's phones would, all at once (one
@@ -537,16 +546,32 @@ func pushWeek(c *http.Client, w *wire, url string, creds map[string]string, orde
 		css := pages[k]
 		for len(css) > 0 {
 			m := min(page, len(css))
+			// Push-only, as a phone sends all but the last batch of a
+			// backlog (mobile-sdk roundTrip).
 			req := protocol.Request{NoPull: true}
+			frames := make([][]byte, 0, m)
 			for _, cs := range css[:m] {
-				req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(syncengine.EncodeChangeset(cs)))
+				frames = append(frames, syncengine.EncodeChangeset(cs))
 			}
 			css = css[m:]
-			r, err := doSync(c, w, url, creds[k.author], req)
-			if err != nil {
-				return err
+			var results []protocol.PushResult
+			if weekJSON {
+				for _, f := range frames {
+					req.Changesets = append(req.Changesets, base64.StdEncoding.EncodeToString(f))
+				}
+				r, err := doSync(c, w, url, creds[k.author], req)
+				if err != nil {
+					return err
+				}
+				results = r.Results
+			} else {
+				r, err := doSyncBinaryCounted(c, w, url, creds[k.author], req, frames)
+				if err != nil {
+					return err
+				}
+				results = r.Results
 			}
-			for _, res := range r.Results {
+			for _, res := range results {
 				if res.Status != protocol.StatusAccepted {
 					return fmt.Errorf("push: %+v", res)
 				}

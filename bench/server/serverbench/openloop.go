@@ -534,9 +534,18 @@ var olJSON bool
 // doSyncBinary is one sync in the binary envelope, as a phone makes it:
 // the request header, then the pushed changesets as frames.
 func doSyncBinary(c *http.Client, url, cred string, req protocol.Request, frames [][]byte) (*slimReply, error) {
+	return doSyncBinaryCounted(c, nil, url, cred, req, frames)
+}
+
+// doSyncBinaryCounted is doSyncBinary counting the bodies' bytes on w
+// (nil: not counted).
+func doSyncBinaryCounted(c *http.Client, w *wire, url, cred string, req protocol.Request, frames [][]byte) (*slimReply, error) {
 	body, err := protocol.Encode(req, frames)
 	if err != nil {
 		return nil, err
+	}
+	if w != nil {
+		w.up.Add(int64(len(body)))
 	}
 	hr, _ := http.NewRequest("POST", url+"/v1/sync", bytes.NewReader(body))
 	hr.Header.Set("Authorization", "Bearer "+cred)
@@ -549,6 +558,9 @@ func doSyncBinary(c *http.Client, url, cred string, req protocol.Request, frames
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, err
+	}
+	if w != nil {
+		w.down.Add(int64(len(b)))
 	}
 	if resp.StatusCode != 200 {
 		return nil, fmt.Errorf("sync: %d %s", resp.StatusCode, b)
