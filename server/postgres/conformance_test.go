@@ -31,6 +31,7 @@ func TestConformance(t *testing.T) {
 		now := time.Now()
 		db := openDB(t, pgtest.URL(t), &now)
 		return storetest.Harness{Store: db, Outbox: db.Outbox(), Tokens: db.Outbox(),
-			SetNow: func(t time.Time) { now = t }, SetBounds: func(b domain.QuarantineBounds) { db.Bounds = b }}
+			SetNow: func(t time.Time) { now = t }, SetRules: func(r domain.Rules) { db.Rules = r },
+			SetBounds: func(b domain.QuarantineBounds) { db.Bounds = b }}
 	})
 }

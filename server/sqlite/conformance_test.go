@@ -19,7 +19,8 @@ func TestConformance(t *testing.T) {
 		must(t, db.Open())
 		t.Cleanup(func() { db.Close() })
 		return storetest.Harness{Store: db, Outbox: db.Outbox(), Tokens: db.Outbox(),
-			SetNow: func(t time.Time) { now = t }, SetBounds: func(b domain.QuarantineBounds) {
+			SetNow: func(t time.Time) { now = t }, SetRules: func(r domain.Rules) { db.Rules = r },
+			SetBounds: func(b domain.QuarantineBounds) {
 				db.HeldMaxCount, db.HeldMaxBytes, db.QuarantineBodyMax, db.QuarantineDeviceBytes = b.HeldMaxCount, b.HeldMaxBytes, b.BodyMax, b.DeviceBytes
 			}}
 	})

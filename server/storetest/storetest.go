@@ -52,6 +52,9 @@ type Harness struct {
 	SetNow func(time.Time)
 	// SetBounds sets the per-device quarantine bounds.
 	SetBounds func(domain.QuarantineBounds)
+	// SetRules sets the notification rules the store settles accepted
+	// changes with (nil: none).
+	SetRules func(domain.Rules)
 }
 
 // Run runs every conformance test, each against a store of its own from open.
@@ -71,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
+		{"RulesSettleARequestsChangesInOrder", testRulesSettleInOrder},
 		{"PersonLanguage", testPersonLanguage},
 		{"SessionsInTheStore", testSessions},
 		{"SignInThrottleInTheStore", testSignInThrottle},
