@@ -32,6 +32,10 @@ func TestConformance(t *testing.T) {
 		db := openDB(t, pgtest.URL(t), &now)
 		return storetest.Harness{Store: db, Outbox: db.Outbox(), Tokens: db.Outbox(),
 			SetNow: func(t time.Time) { now = t }, SetRules: func(r domain.Rules) { db.Rules = r },
-			SetBounds: func(b domain.QuarantineBounds) { db.Bounds = b }}
+			SetBounds: func(b domain.QuarantineBounds) { db.Bounds = b },
+			RecordRows: func(id string) (updated, links int64, err error) {
+				err = db.Pool().QueryRow(context.Background(), `SELECT updated_seq, (SELECT COUNT(*) FROM changeset_records WHERE record_id = $1) FROM records WHERE id = $1`, id).Scan(&updated, &links)
+				return updated, links, err
+			}}
 	})
 }

@@ -22,6 +22,10 @@ func TestConformance(t *testing.T) {
 			SetNow: func(t time.Time) { now = t }, SetRules: func(r domain.Rules) { db.Rules = r },
 			SetBounds: func(b domain.QuarantineBounds) {
 				db.HeldMaxCount, db.HeldMaxBytes, db.QuarantineBodyMax, db.QuarantineDeviceBytes = b.HeldMaxCount, b.HeldMaxBytes, b.BodyMax, b.DeviceBytes
+			},
+			RecordRows: func(id string) (updated, links int64, err error) {
+				err = db.SQL().QueryRow(`SELECT updated_seq, (SELECT COUNT(*) FROM changeset_records WHERE record_id = ?1) FROM records WHERE id = ?1`, id).Scan(&updated, &links)
+				return updated, links, err
 			}}
 	})
 }

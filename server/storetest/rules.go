@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -107,5 +108,48 @@ func testRulesSettleInOrder(t *testing.T, e *env) {
 				t.Fatalf("%s: outbox %d pending and %d cancelled, want %d and %d", tt.name, pending, cancelled, tt.pending, tt.cancelled)
 			}
 		}()
+	}
+}
+
+// A sync whose changesets edit one record several times (its row written
+// once, at the end of the request) leaves the record as the phone has it,
+// filed under the last changeset's seq, linked to every changeset that
+// touched it, and findable by its last words only; a second phone pulling
+// the log rebuilds the same record.
+func testRequestStoresLastState(t *testing.T, e *env) {
+	p := e.enrolPhone("w_a")
+	var enc syncengine.RecordID
+	for _, area := range []string{"park", "pier", "station"} {
+		p.setArea(&enc, area, area+"side ")
+	}
+	n := len(p.outbox)
+	res := p.sync(0)
+	if res.Accepted != n {
+		t.Fatalf("accepted %d of %d: %+v", res.Accepted, n, res.Results)
+	}
+	want := p.record(enc)
+	got, err := e.s.RecordState(e.ctx, string(enc))
+	e.must(err)
+	if got == nil || !bytes.Equal(syncengine.EncodeRecord(got), syncengine.EncodeRecord(want)) {
+		t.Fatalf("stored record differs from the phone's: %+v", got)
+	}
+	updated, links, err := e.h.RecordRows(string(enc))
+	e.must(err)
+	if last := res.Results[n-1].Seq; updated != last {
+		t.Errorf("updated_seq %d, want the last changeset's %d", updated, last)
+	}
+	if links != int64(n) {
+		t.Errorf("%d changeset_records rows, want %d", links, n)
+	}
+	hits, _, err := e.s.Search(e.ctx, domain.SearchQuery{Text: "stationside", All: true, Limit: 10})
+	e.must(err)
+	if len(hits) != 1 || hits[0].RecordID != string(enc) {
+		t.Errorf("search for the last words found %+v", hits)
+	}
+
+	q := e.enrolPhone("w_a")
+	q.syncAll(0)
+	if pulled := q.record(enc); pulled == nil || !bytes.Equal(syncengine.EncodeRecord(pulled), syncengine.EncodeRecord(want)) {
+		t.Fatalf("the second phone's copy differs: %+v", pulled)
 	}
 }

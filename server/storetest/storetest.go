@@ -55,6 +55,9 @@ type Harness struct {
 	// SetRules sets the notification rules the store settles accepted
 	// changes with (nil: none).
 	SetRules func(domain.Rules)
+	// RecordRows reads a record's bookkeeping no interface returns: its
+	// updated_seq and how many changeset_records rows name it.
+	RecordRows func(id string) (updatedSeq, links int64, err error)
 }
 
 // Run runs every conformance test, each against a store of its own from open.
@@ -75,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
 		{"RulesSettleARequestsChangesInOrder", testRulesSettleInOrder},
+		{"RequestStoresEachRecordsLastState", testRequestStoresLastState},
 		{"PersonLanguage", testPersonLanguage},
 		{"SessionsInTheStore", testSessions},
 		{"SignInThrottleInTheStore", testSignInThrottle},
