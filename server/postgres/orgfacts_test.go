@@ -50,7 +50,7 @@ func TestRulesSeeTheOrganisationAsChanged(t *testing.T) {
 			ns := orgNodes(t)
 			a := ns[0]
 			var last string
-			a.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+			a.Rules = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 				if c.After.Type != syncengine.TypeEncounter {
 					return domain.Intents{}, nil
 				}

@@ -13,13 +13,6 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// rulesFunc adapts a function to domain.Rules.
-type rulesFunc func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error)
-
-func (r rulesFunc) Plan(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
-	return r(ctx, f, c)
-}
-
 // orgDB is a fresh store with mustOrg's organisation.
 func orgDB(tb testing.TB) *sqlite.DB {
 	tb.Helper()
@@ -72,7 +65,7 @@ func TestRulesPlanInTheStoringTransaction(t *testing.T) {
 	second, cs2 := encounter(t, dev, "second")
 
 	var planned []string
-	db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+	db.Rules = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 		planned = append(planned, c.After.Type+":"+string(c.After.ID))
 		if c.After.Type != syncengine.TypeEncounter {
 			return domain.Intents{}, nil
@@ -125,7 +118,7 @@ func TestRulesPlanInTheStoringTransaction(t *testing.T) {
 func TestRulesLoopIsBounded(t *testing.T) {
 	db, ctx := orgDB(t), context.Background()
 	rounds := 0
-	db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+	db.Rules = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 		rounds++
 		next := syncengine.RecordID(fmt.Sprintf("fu%03d", rounds))
 		return domain.Intents{Edits: []domain.Edit{newFollowUp(next, "w1")}}, nil
@@ -251,7 +244,7 @@ func TestRulesSeeTheOrganisationAsChanged(t *testing.T) {
 			db := orgDB(t)
 			p := groupPhones(t, db, 1)[0]
 			var last string
-			db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+			db.Rules = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 				if c.After.Type != syncengine.TypeEncounter {
 					return domain.Intents{}, nil
 				}

@@ -10,12 +10,6 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-type rulesFunc func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error)
-
-func (r rulesFunc) Plan(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
-	return r(ctx, f, c)
-}
-
 // setArea edits the phone's encounter (made on the first call) to area,
 // inserting note first if given; it is pushed at the next sync.
 func (p *phone) setArea(enc *syncengine.RecordID, area, note string) {
@@ -60,7 +54,7 @@ func testRulesSettleInOrder(t *testing.T, e *env) {
 		{"old and new of one kind cancelled together", [][]string{{"tell"}, {"tell2", "warn", "hushdue"}}, 1, 2},
 		{"a cancel reaches only what was asked before it", [][]string{{"tell"}, {"hushdue", "tell2", "warn"}}, 2, 1},
 	}
-	e.h.SetRules(rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+	e.h.SetRules(domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 		if c.After.Type != syncengine.TypeEncounter {
 			return domain.Intents{}, nil
 		}
