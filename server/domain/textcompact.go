@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/joinedup/joinedup/syncengine"
@@ -103,26 +104,36 @@ func (r *TextCompactResult) Add(o TextCompactResult) {
 // compaction pass compacts: syncs wait for the write lock meanwhile.
 const TextCompactBatch = 16
 
-// CompactTextInBatches runs a compaction pass over ids, TextCompactBatch
-// records per write transaction (run), and adds up what they did.
-func CompactTextInBatches(ids []string, run func(batch []string) (TextCompactResult, error)) (TextCompactResult, error) {
+// CompactTextPass runs a text compaction pass over ids as a store does:
+// TextCompactBatch records per write transaction (update), each compacted
+// by compact in it, and one audit entry (audit) if it compacted anything.
+// It returns what the pass did, as far as it got.
+func CompactTextPass[Tx any](ids []string, update func(fn func(Tx) error) error,
+	compact func(tx Tx, id string, res *TextCompactResult) error, audit func(AuditEntry) error) (TextCompactResult, error) {
 	var res TextCompactResult
 	for len(ids) > 0 {
 		batch := ids[:min(TextCompactBatch, len(ids))]
 		ids = ids[len(batch):]
-		part, err := run(batch)
+		var part TextCompactResult
+		err := update(func(tx Tx) error {
+			part = TextCompactResult{} // a retried transaction counts afresh
+			for _, id := range batch {
+				if err := compact(tx, id, &part); err != nil {
+					return fmt.Errorf("compact text of %s: %w", id, err)
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return res, err
 		}
 		res.Add(part)
 	}
-	return res, nil
-}
-
-// TextCompactAudit is the audit entry of a pass that compacted something.
-func TextCompactAudit(res TextCompactResult) AuditEntry {
-	return AuditEntry{Action: "compact_text", Detail: map[string]any{
-		"records": res.Compacted, "tombstones": res.Dropped, "bytes_before": res.BytesBefore, "bytes_after": res.BytesAfter}}
+	if res.Compacted == 0 {
+		return res, nil
+	}
+	return res, audit(AuditEntry{Action: "compact_text", Detail: map[string]any{
+		"records": res.Compacted, "tombstones": res.Dropped, "bytes_before": res.BytesBefore, "bytes_after": res.BytesAfter}})
 }
 
 // CompactRecordText compacts the text of rec, decoded from a state of

@@ -46,23 +46,11 @@ func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompact
 	if err != nil {
 		return domain.TextCompactResult{}, err
 	}
-	res, err := domain.CompactTextInBatches(ids, func(batch []string) (domain.TextCompactResult, error) {
-		var part domain.TextCompactResult
-		err := db.update(ctx, func(tx *Tx) error {
-			part = domain.TextCompactResult{}
-			for _, id := range batch {
-				if err := compactRecordText(ctx, tx, id, &part); err != nil {
-					return fmt.Errorf("compact text of %s: %w", id, err)
-				}
-			}
-			return nil
-		})
-		return part, err
-	})
-	if err == nil && res.Compacted > 0 {
-		err = db.AppendAudit(ctx, domain.TextCompactAudit(res))
-	}
-	return res, err
+	return domain.CompactTextPass(ids, func(fn func(*Tx) error) error { return db.update(ctx, fn) },
+		func(tx *Tx, id string, res *domain.TextCompactResult) error {
+			return compactRecordText(ctx, tx, id, res)
+		},
+		func(e domain.AuditEntry) error { return db.AppendAudit(ctx, e) })
 }
 
 // textWaitSQL reports whether a record (updated_seq $1, team $2, service
