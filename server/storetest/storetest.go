@@ -58,6 +58,9 @@ type Harness struct {
 	// RecordRows reads a record's bookkeeping no interface returns: its
 	// updated_seq and how many changeset_records rows name it.
 	RecordRows func(id string) (updatedSeq, links int64, err error)
+	// Peer returns another node on the same database, or the store itself
+	// where there is one node (SQLite): what it writes, the store must see.
+	Peer func() Store
 }
 
 // Run runs every conformance test, each against a store of its own from open.
@@ -79,6 +82,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"OutboxLeases", testOutboxLeases},
 		{"RulesSettleARequestsChangesInOrder", testRulesSettleInOrder},
 		{"RequestStoresEachRecordsLastState", testRequestStoresLastState},
+		{"RulesSeeTheOrganisationAsChanged", testRulesSeeOrgChanges},
+		{"PolicySeesTheOrganisationAsChanged", testPolicySeesOrgChanges},
 		{"PersonLanguage", testPersonLanguage},
 		{"SessionsInTheStore", testSessions},
 		{"SignInThrottleInTheStore", testSignInThrottle},
@@ -104,7 +109,9 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, newEnv(t, open(t)))
+			e := newEnv(t, open(t))
+			e.open = open
+			tc.fn(t, e)
 		})
 	}
 }
@@ -118,6 +125,16 @@ type env struct {
 	s   Store
 	ctx context.Context
 	now time.Time
+	// open opens another store, for a test of several cases each on a
+	// store of its own (sub).
+	open func(t *testing.T) Harness
+}
+
+// sub is a fresh store and env for subtest t.
+func (e *env) sub(t *testing.T) *env {
+	n := newEnv(t, e.open(t))
+	n.open = e.open
+	return n
 }
 
 func newEnv(t *testing.T, h Harness) *env {
