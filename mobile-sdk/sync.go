@@ -260,7 +260,14 @@ func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cre
 	purged := purgesToConfirm(st)
 	dirVersion, _ := st.Meta("directory_version")
 	rosterVersion, _ := st.Meta("roster_version")
-	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged,
+	// A phone back with more saves than one round trip carries sends all
+	// but the last batch push-only and pulls with the last: the server
+	// then writes the records of many such requests at once
+	// (server/sqlite/behind.go), and nothing it would have sent is lost,
+	// since the last round trip pulls from the same cursor. A phone with
+	// no cursor yet pulls at once: its snapshot comes first.
+	noPull := cursor != "" && int64(len(batch)) < total
+	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged, NoPull: noPull,
 		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion, RosterVersion: rosterVersion}, frames)
 	if err != nil {
 		return false, err
@@ -291,6 +298,9 @@ func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cre
 	c.mu.Lock()
 	c.sizes.succeeded(took, timeout)
 	c.mu.Unlock()
+	if noPull {
+		hdr.Cursor = cursor // a push-only answer moves no position
+	}
 	sum.Pushed += len(batch)
 	c.reportProgress("pushed", sum.RoundTrips, len(batch), 0, len(groups[0])+len(groups[1]), hdr.More)
 	acked := sum.Accepted + sum.Duplicates + sum.Quarantined

@@ -43,6 +43,15 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			return err
 		}
 		ap := newApplier(ctx, tx)
+		// A push-only sync leaves its records and search entries to the
+		// write-behind set (behind.go); any other sync writes the set
+		// first, since it reads what others stored.
+		ap.deferring = req.NoPull
+		if !ap.deferring {
+			if err := ap.flushBehind(true); err != nil {
+				return fmt.Errorf("write-behind: %w", err)
+			}
+		}
 		ap.received = receivedFrames(req)
 		if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
 			return fmt.Errorf("look up pushed changesets: %w", err)
@@ -61,11 +70,31 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 			res.Results = append(res.Results, pr)
 		}
 		ap.settleLater = false
-		if err := ap.flushRecords(); err != nil {
-			return err
-		}
-		if err := ap.settle(); err != nil {
-			return err
+		if ap.deferring {
+			// The rules settle now, their own edits waiting with the
+			// request's records; then the records go to the set, unless
+			// something wrote it meanwhile.
+			ap.settleLater = true
+			err := ap.settle()
+			ap.settleLater = false
+			if err != nil {
+				return err
+			}
+			if ap.deferring {
+				err = ap.deferToBehind()
+			} else {
+				err = ap.flushRecords()
+			}
+			if err != nil {
+				return err
+			}
+		} else {
+			if err := ap.flushRecords(); err != nil {
+				return err
+			}
+			if err := ap.settle(); err != nil {
+				return err
+			}
 		}
 		if err := ap.drainHeld(res); err != nil {
 			return fmt.Errorf("retry held changesets: %w", err)
@@ -98,6 +127,13 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 	})
 	if err != nil {
 		return nil, err
+	}
+	if req.NoPull && db.behind.full(db.BehindRecords) {
+		// The push is stored and answered either way; a failed flush is
+		// tried again by the next transaction or the flusher.
+		if err := db.FlushBehind(ctx); err != nil {
+			db.logger().Error("write-behind flush failed", "err", err.Error())
+		}
 	}
 	db.checkpointAfterErasure(ctx)
 	return res, nil
@@ -148,6 +184,10 @@ type applier struct {
 
 	pre   prefetched     // the request's lookups, made at once (prefetch.go)
 	dirty pendingRecords // records stored but not yet written (materialise.go)
+	// deferring: a push-only sync whose records may still go to the
+	// write-behind set at its end (behind.go); cleared by anything that
+	// writes stored records first (flushRecords, flushBehind).
+	deferring bool
 
 	// text: records whose text was compacted (textcompact.go).
 	text domain.TextCompactions
@@ -160,6 +200,11 @@ func newApplier(ctx context.Context, tx *Tx) *applier {
 func (a *applier) get(id syncengine.RecordID) (*cachedRecord, error) {
 	if c, ok := a.cache[id]; ok {
 		return c, nil
+	}
+	if d, ok := a.tx.behindSet().get(id); ok {
+		// Newer than its row (behind.go).
+		a.cache[id] = d.cached()
+		return a.cache[id], nil
 	}
 	c := &cachedRecord{}
 	var state []byte
@@ -317,7 +362,6 @@ func (a *applier) commit(deviceID string, cs *syncengine.Changeset, recs []*sync
 		if err := a.storeRecord(dirtyRecord{rec: rec, team: team, service: service, yp: yp, seq: seq}); err != nil {
 			return 0, err
 		}
-		a.tx.search.add(rec)
 		if prev.exists && (prev.team != team || prev.service != service) {
 			if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO scope_events (seq, record_id, from_team, to_team, at) VALUES (?, ?, ?, ?, ?)`,
 				seq, string(rec.ID), nullString(scopeKey(prev.team, prev.service)), nullString(scopeKey(team, service)), a.tx.NowText()); err != nil {

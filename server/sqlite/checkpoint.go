@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,7 +76,7 @@ type checkpointer struct {
 	conn       *sql.DB
 	stop, done chan struct{}
 	kick       chan struct{} // a commit wrote to the log
-	failing    bool          // a failure was logged; logged again only after a success
+	failing    atomic.Bool   // a failure was logged; logged again only after a success (CheckpointNow runs it beside the background)
 	stopped    sync.Once
 }
 
@@ -94,10 +95,10 @@ func (db *DB) committed() {
 func (db *DB) checkpointPassive(ctx context.Context) {
 	var busy, logFrames, done int
 	err := db.ckpt.conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done)
-	if err != nil && !db.ckpt.failing {
+	if err != nil && !db.ckpt.failing.Load() {
 		db.logger().Warn("background WAL checkpoint failed", "err", err.Error())
 	}
-	db.ckpt.failing = err != nil
+	db.ckpt.failing.Store(err != nil)
 }
 
 func (db *DB) stopCheckpointer() error {

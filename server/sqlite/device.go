@@ -221,7 +221,9 @@ func (db *DB) Authenticate(ctx context.Context, credential string) (domain.Devic
 	if d, p, ok := db.auth.get(key, version); ok {
 		return d, p, nil
 	}
-	err := db.view(ctx, func(tx *Tx) (err error) {
+	// Devices and people are never in the write-behind set: a push's
+	// authentication does not write the pushes before it.
+	err := db.viewStored(ctx, func(tx *Tx) (err error) {
 		// The version read with the rows, in the same snapshot: an entry
 		// never outlives a change it could have missed.
 		if err := tx.QueryRowContext(ctx, `SELECT v FROM auth_version`).Scan(&version); err != nil {

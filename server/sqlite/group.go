@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,7 +132,20 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 	if err != nil {
 		return db.answerAll(batch, err)
 	}
-	t := &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond)}
+	t := &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond), writer: true}
+	// The write-behind set (behind.go) as the batch found it, and as each
+	// sync found it: whatever a sync added to it, or flushed from it, is
+	// undone with its savepoint, and the batch's with the batch.
+	found := db.behind.mark()
+	lost := func() bool {
+		tx.Rollback()
+		db.behind.restore(found)
+		return false
+	}
+	if err := t.seeOthers(ctx); err != nil {
+		lost()
+		return db.answerAll(batch, err)
+	}
 	errs := make([]error, len(batch))
 	// The search index is written once for the whole batch, after the last
 	// savepoint: FTS5 writes its pending terms out as a new segment at every
@@ -149,21 +163,20 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 			continue
 		}
 		if _, err := t.ExecContext(ctx, `SAVEPOINT sync`); err != nil {
-			tx.Rollback()
-			return false
+			return lost()
 		}
+		before := db.behind.mark()
 		if errs[i] = j.fn(ctx, t); errs[i] != nil {
 			t.search.reset() // its records are rolled back with it
+			db.behind.restore(before)
 			if _, err := t.ExecContext(ctx, `ROLLBACK TO sync`); err != nil {
 				// The fault took the whole transaction with it.
-				tx.Rollback()
-				return false
+				return lost()
 			}
 			t.auditTail = nil // its audit rows are gone
 		}
 		if _, err := t.ExecContext(ctx, `RELEASE sync`); err != nil {
-			tx.Rollback()
-			return false
+			return lost()
 		}
 		indexed.takeFrom(&t.search)
 	}
@@ -172,29 +185,39 @@ func (db *DB) runBatch(ctx context.Context, batch []*groupJob) bool {
 		// again alone (runGroups).
 		t.search = indexed
 		if err := t.flushSearch(ctx); err != nil {
-			tx.Rollback()
-			return false
+			return lost()
 		}
 	}
 	if len(batch) == 1 && errs[0] != nil {
-		tx.Rollback()
+		lost()
 		batch[0].done <- db.noteWrite(errs[0])
 		return true
 	}
-	if err := tx.Commit(); err != nil {
-		tx.Rollback()
+	if err := db.commitBatch(tx); err != nil {
+		lost()
 		if len(batch) == 1 {
 			batch[0].done <- db.noteWrite(err)
 			return true
 		}
 		return false
 	}
+	db.behind.publish()
 	db.noteWrite(nil)
 	db.committed()
 	for i, j := range batch {
 		j.done <- db.noteWrite(errs[i])
 	}
 	return true
+}
+
+// commitBatch commits a batch's transaction; tests replace it to fail.
+func (db *DB) commitBatch(tx *sql.Tx) error {
+	if db.commitFault != nil {
+		if err := db.commitFault(); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // answerAll gives every job of batch the same outcome.

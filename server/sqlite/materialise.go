@@ -50,6 +50,9 @@ func (a *applier) storeRecord(d dirtyRecord) error {
 
 func (a *applier) upsertRecord(d dirtyRecord) error {
 	rec := d.rec
+	// Indexed before the transaction (or the grouped sync) ends, in the
+	// state written last (flushSearch).
+	a.tx.search.add(rec)
 	state := syncengine.EncodeRecord(rec)
 	a.tx.db.states.Put(rec.ID, state, rec)
 	_, err := a.tx.ExecContext(a.ctx, `INSERT INTO records (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, crc, field_at)
@@ -64,7 +67,15 @@ func (a *applier) upsertRecord(d dirtyRecord) error {
 
 // flushRecords writes the kept changeset_records rows and each kept
 // record's last state.
+//
+// It writes the write-behind set first (older than anything of a's), so
+// "everything pending" still means everything, and a's own sync is then
+// stored in its own transaction, not left to the set (behind.go).
 func (a *applier) flushRecords() error {
+	a.deferring = false
+	if err := a.flushBehind(false); err != nil {
+		return err
+	}
 	p := a.dirty
 	a.dirty = pendingRecords{}
 	if err := insertRows(a.ctx, a.tx, `INSERT INTO changeset_records (seq, record_id) VALUES `, "", p.links); err != nil {

@@ -58,6 +58,9 @@ func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, 
 func (db *DB) FiledRecord(ctx context.Context, id string) (*syncengine.Record, syncengine.Filing, error) {
 	var state []byte
 	var f syncengine.Filing
+	if err := db.FlushBehind(ctx); err != nil {
+		return nil, f, err
+	}
 	err := db.read.QueryRowContext(ctx, `SELECT state, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '') FROM records WHERE id = ?`, id).
 		Scan(&state, &f.Team, &f.Service, &f.YoungPerson)
 	if errors.Is(err, sql.ErrNoRows) {

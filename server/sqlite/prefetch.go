@@ -122,6 +122,16 @@ func (a *applier) preload(list string, ids []string) error {
 		crc               sql.NullInt64
 		team, service, yp string
 	}
+	// A record in the write-behind set is newer than its row (behind.go).
+	if s := a.tx.behindSet(); !s.empty() {
+		for _, id := range ids {
+			if d, ok := s.get(syncengine.RecordID(id)); ok {
+				if _, cached := a.cache[d.rec.ID]; !cached {
+					a.cache[d.rec.ID] = d.cached()
+				}
+			}
+		}
+	}
 	rows, err := a.tx.QueryContext(a.ctx, `SELECT id, state, crc, COALESCE(team_id, ''), COALESCE(service_id, ''), COALESCE(young_person_id, '')
 		FROM records WHERE id IN (SELECT value FROM json_each(?))`, list)
 	found, err := collect(rows, err, func(r *sql.Rows) (x row, err error) {

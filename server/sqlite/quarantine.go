@@ -258,6 +258,9 @@ func (a *applier) mayRelease(dev domain.Device, pusher, reviewer domain.Scope, c
 // Stats counts the log, records, active devices and open quarantine.
 func (db *DB) Stats(ctx context.Context) (domain.LogStats, error) {
 	var s domain.LogStats
+	if err := db.FlushBehind(ctx); err != nil {
+		return s, err
+	}
 	err := db.read.QueryRowContext(ctx, `SELECT
 		(SELECT COALESCE(MAX(seq), 0) FROM changesets), (SELECT COUNT(*) FROM records),
 		(SELECT COUNT(*) FROM devices WHERE status = 'active'), (SELECT COUNT(*) FROM quarantine WHERE reviewed_at IS NULL)`).
@@ -269,6 +272,9 @@ func (db *DB) Stats(ctx context.Context) (domain.LogStats, error) {
 func (db *DB) RecordState(ctx context.Context, id string) (*syncengine.Record, error) {
 	var state []byte
 	var crc sql.NullInt64
+	if err := db.FlushBehind(ctx); err != nil {
+		return nil, err
+	}
 	err := db.read.QueryRowContext(ctx, `SELECT state, crc FROM records WHERE id = ?`, id).Scan(&state, &crc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

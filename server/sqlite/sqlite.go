@@ -68,6 +68,9 @@ type DB struct {
 	// syncFault, when set (tests only), fails a sync after all its writes,
 	// to show that its batch neighbours keep theirs.
 	syncFault func(*Tx, domain.SyncRequest) error
+	// commitFault, when set (tests only), fails a group-commit batch's
+	// commit before it is made, as a storage fault at COMMIT would.
+	commitFault func() error
 
 	erasedSince atomic.Bool // an erasure committed since the last WAL truncation (erasure.go)
 	restored    bool        // this open found a backup put back in place (see generation.go)
@@ -93,6 +96,14 @@ type DB struct {
 	// states keeps decoded record states by their stored bytes, so a push
 	// to a long-edited note does not decode it again (see loadRecord).
 	states *syncengine.StateCache
+
+	// behind holds what push-only syncs stored but did not write yet
+	// (behind.go). BehindRecords bounds it (0: DefaultBehindRecords);
+	// BehindDelay is how long a record may wait in it before the
+	// background writes it (0: DefaultBehindDelay).
+	behind        writeBehind
+	BehindRecords int
+	BehindDelay   time.Duration
 }
 
 // NewDB returns an unopened DB for path.
@@ -193,6 +204,10 @@ func (db *DB) Open() (err error) {
 		// ledger file beside the database outlives it).
 		return nil
 	}
+	if err := db.replayBehind(context.Background()); err != nil {
+		db.Close()
+		return fmt.Errorf("write-behind replay: %w", err)
+	}
 	if err := db.backfillSearch(context.Background()); err != nil {
 		db.Close()
 		return fmt.Errorf("search index: %w", err)
@@ -201,6 +216,7 @@ func (db *DB) Open() (err error) {
 		db.Close()
 		return err
 	}
+	db.startBehind()
 	if err := db.startCheckpointer(); err != nil {
 		db.logger().Warn("background WAL checkpoint not started; SQLite's automatic one stays on", "err", err.Error())
 	}
@@ -229,7 +245,7 @@ func privateFiles(path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	errs := []error{db.stopCheckpointer()}
+	errs := []error{db.stopBehind(), db.stopCheckpointer()}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
@@ -254,7 +270,14 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // SQL returns the underlying write handle, for tests that look at rows
 // directly. Every table is the store's: no other package writes SQL.
-func (db *DB) SQL() *sql.DB { return db.write }
+// The write-behind set is written first, so the rows are what every
+// reader of the store sees.
+func (db *DB) SQL() *sql.DB {
+	if err := db.FlushBehind(context.Background()); err != nil {
+		db.logger().Error("write-behind flush failed", "err", err.Error())
+	}
+	return db.write
+}
 
 // Tx is a transaction with a fixed "now": every row it writes carries the same time.
 type Tx struct {
@@ -276,6 +299,14 @@ type Tx struct {
 	// search holds the records stored since the last flushSearch, each in
 	// its latest state (search.go): indexed once before commit.
 	search searchQueue
+	// behind is the write-behind set as this write transaction found it:
+	// a rollback, or a commit that fails, puts it back (behind.go).
+	behind   behindMark
+	finished bool
+	// writer: a write transaction, holding the write turn; only it may
+	// look at the write-behind set (a read transaction started after it
+	// was written).
+	writer bool
 }
 
 // Commit commits and gives the write connection to the next in line.
@@ -285,6 +316,7 @@ func (tx *Tx) Commit() error {
 		return err
 	}
 	err := tx.Tx.Commit()
+	tx.settleBehind(err == nil)
 	tx.release()
 	if err == nil && tx.turn != nil {
 		tx.db.committed()
@@ -295,8 +327,24 @@ func (tx *Tx) Commit() error {
 // Rollback rolls back (a no-op after Commit) and gives the turn on.
 func (tx *Tx) Rollback() error {
 	err := tx.Tx.Rollback()
+	tx.settleBehind(false)
 	tx.release()
 	return err
+}
+
+// settleBehind publishes the write-behind set a write transaction
+// committed, or puts back the one it found; once per transaction, while
+// it still holds the turn.
+func (tx *Tx) settleBehind(committed bool) {
+	if tx.turn == nil || tx.finished {
+		return
+	}
+	tx.finished = true
+	if committed {
+		tx.db.behind.publish()
+	} else {
+		tx.db.behind.restore(tx.behind)
+	}
 }
 
 func (tx *Tx) release() {
@@ -321,11 +369,33 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 		db.turn.unlock()
 		return nil, err
 	}
-	return &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond), turn: &db.turn}, nil
+	t := &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond), turn: &db.turn, behind: db.behind.mark(), writer: true}
+	// Whatever this transaction reads or writes, it sees what push-only
+	// syncs left to the write-behind set (behind.go).
+	if opts == nil || !opts.ReadOnly {
+		if err := t.seeOthers(ctx); err != nil {
+			t.Rollback()
+			return nil, err
+		}
+		if err := t.flushBehind(ctx); err != nil {
+			t.Rollback()
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
-// BeginRead starts a read-only transaction that sees one consistent snapshot.
+// BeginRead starts a read-only transaction that sees one consistent
+// snapshot, with the write-behind set written first (behind.go).
 func (db *DB) BeginRead(ctx context.Context) (*Tx, error) {
+	if err := db.FlushBehind(ctx); err != nil {
+		return nil, err
+	}
+	return db.beginStored(ctx)
+}
+
+// beginStored is BeginRead without writing the write-behind set first.
+func (db *DB) beginStored(ctx context.Context) (*Tx, error) {
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
@@ -355,7 +425,18 @@ func (db *DB) updateTx(ctx context.Context, fn func(tx *Tx) error) error {
 
 // view runs fn in a read transaction.
 func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
-	tx, err := db.BeginRead(ctx)
+	if err := db.FlushBehind(ctx); err != nil {
+		return err
+	}
+	return db.viewStored(ctx, fn)
+}
+
+// viewStored is view without writing the write-behind set first, for
+// reads of tables it never writes: only records, search, the outbox and
+// concern alerts, the rules' changesets and the automation replica's meta
+// wait in it (behind.go).
+func (db *DB) viewStored(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.beginStored(ctx)
 	if err != nil {
 		return err
 	}
@@ -377,6 +458,11 @@ func (db *DB) Migrated(ctx context.Context) (int, error) {
 func (db *DB) Backup(ctx context.Context, path string) error {
 	if strings.ContainsAny(path, "?#") {
 		return fmt.Errorf("backup path must not contain ? or #")
+	}
+	// A backup holds every record stored; without this it would hold the
+	// log of what waits in the write-behind set, and its Open would store it.
+	if err := db.FlushBehind(ctx); err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
 	// The copy holds what the database does: owner-only. VACUUM INTO writes
 	// into an empty file it finds there, keeping its mode.

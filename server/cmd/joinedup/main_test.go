@@ -375,6 +375,13 @@ func TestCrash(t *testing.T) {
 			if n := count(cs); n != 1 {
 				t.Fatalf("acknowledged changeset stored %d times", n)
 			}
+			// Its record too, though the last pushes' records waited in
+			// the killed server's write-behind set (server/sqlite/behind.go).
+			var recs int
+			must(t, db.SQL().QueryRow(`SELECT COUNT(*) FROM records WHERE id = ?`, string(cs.Records()[0])).Scan(&recs))
+			if recs != 1 {
+				t.Fatalf("acknowledged changeset's record stored %d times", recs)
+			}
 			acked++
 		}
 		for _, cs := range p.unacked {
