@@ -17,28 +17,10 @@ func TestPropertyCompactTextThenMerge(t *testing.T) {
 		var reps [2]*Replica
 		var stores [2]*MemStore
 		for i := range reps {
-			stores[i] = NewMemStore()
-			r, err := NewReplica(Config{ID: ReplicaID{byte(i + 1)}, Now: func() time.Time { return now }, Rand: seededReader{rand.New(rand.NewPCG(1, uint64(i)))}, Store: stores[i]})
-			if err != nil {
-				t.Fatal(err)
-			}
-			reps[i] = r
+			reps[i], stores[i] = seededReplica(t, i, 1, now)
 		}
 		id := RecordID("0123456789abcdef0123456789abcdef")
-		cs, err := reps[0].Edit("w1", func(tx *Txn) error {
-			if err := tx.CreateWithID(id, TypeEncounter); err != nil {
-				return err
-			}
-			for _, kv := range [][2]any{{"team_id", string(id)}, {"area", "park"}, {"started_at", now}} {
-				if err := tx.Set(id, kv[0].(string), kv[1]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cs := createEncounter(t, reps[0], id, now)
 		if _, err := reps[1].Apply(cs); err != nil {
 			t.Fatal(err)
 		}
@@ -98,4 +80,42 @@ func TestPropertyCompactTextThenMerge(t *testing.T) {
 			t.Fatalf("after compaction the replicas show %q and %q", a.String("note"), b.String("note"))
 		}
 	})
+}
+
+// fataler is what the test helpers here need of a *testing.T or *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+// seededReplica is phone i of a test: replica i+1 on a store of its own,
+// its randomness from seed, its clock stopped at now.
+func seededReplica(t fataler, i int, seed uint64, now time.Time) (*Replica, *MemStore) {
+	t.Helper()
+	st := NewMemStore()
+	r, err := NewReplica(Config{ID: ReplicaID{byte(i + 1)}, Now: func() time.Time { return now }, Rand: seededReader{rand.New(rand.NewPCG(seed, uint64(i)))}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, st
+}
+
+// createEncounter creates encounter id on r, in the team of its own id.
+func createEncounter(t fataler, r *Replica, id RecordID, now time.Time) *Changeset {
+	t.Helper()
+	cs, err := r.Edit("w1", func(tx *Txn) error {
+		if err := tx.CreateWithID(id, TypeEncounter); err != nil {
+			return err
+		}
+		for _, kv := range [][2]any{{"team_id", string(id)}, {"area", "park"}, {"started_at", now}} {
+			if err := tx.Set(id, kv[0].(string), kv[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }

@@ -2,6 +2,7 @@ package syncengine
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 
@@ -227,11 +228,7 @@ func EncodeTextCompaction(tc *TextCompaction) []byte {
 	e := newEncoder()
 	e.uvarint(textCompactionVersion)
 	e.vv(tc.VV)
-	names := make([]string, 0, len(tc.Fields))
-	for name := range tc.Fields {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(tc.Fields))
 	e.uvarint(uint64(len(names)))
 	for _, name := range names {
 		e.str(name)

@@ -2,7 +2,6 @@ package syncengine
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -125,27 +124,10 @@ func TestPropertyTextCompactionWithLateSaves(t *testing.T) {
 		h := &textHub{}
 		phones := make([]*textPhone, 3)
 		for i := range phones {
-			st := NewMemStore()
-			r, err := NewReplica(Config{ID: ReplicaID{byte(i + 1)}, Now: func() time.Time { return now }, Rand: seededReader{rand.New(rand.NewPCG(3, uint64(i)))}, Store: st})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, st := seededReplica(t, i, 3, now)
 			phones[i] = &textPhone{r: r, st: st}
 		}
-		_, err := phones[0].r.Edit("w1", func(tx *Txn) error {
-			if err := tx.CreateWithID(id, TypeEncounter); err != nil {
-				return err
-			}
-			for _, kv := range [][2]any{{"team_id", string(id)}, {"area", "park"}, {"started_at", now}} {
-				if err := tx.Set(id, kv[0].(string), kv[1]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		createEncounter(t, phones[0].r, id, now)
 		sync := func(p *textPhone) { p.pushTo(t, h); p.pullFrom(t, h, id) }
 		syncAll := func() {
 			for _, p := range phones {
@@ -207,6 +189,7 @@ func TestPropertyTextCompactionWithLateSaves(t *testing.T) {
 				}
 				h.tc = tc
 			}
+			var err error
 			h.rec, err = DecodeRecord(EncodeRecord(rec))
 			if err != nil {
 				t.Fatal(err)

@@ -34,6 +34,15 @@ type Rules interface {
 	Plan(ctx context.Context, facts Facts, c Change) (Intents, error)
 }
 
+// RulesFunc adapts a function to Rules (as http.HandlerFunc does), for a
+// rule set of one function, as tests write.
+type RulesFunc func(ctx context.Context, facts Facts, c Change) (Intents, error)
+
+// Plan calls r.
+func (r RulesFunc) Plan(ctx context.Context, facts Facts, c Change) (Intents, error) {
+	return r(ctx, facts, c)
+}
+
 // Intents are what a rule wants done, in this order: cancel, enqueue, alert, edit.
 type Intents struct {
 	// Cancel marks pending notifications about a record cancelled (before

@@ -1,6 +1,11 @@
 package domain
 
-import "github.com/joinedup/joinedup/syncengine"
+import (
+	"fmt"
+	"slices"
+
+	"github.com/joinedup/joinedup/syncengine"
+)
 
 // TextCompactions is what a store's push transaction knows of its records'
 // text compaction (docs/architecture.md, "History compaction and
@@ -98,3 +103,78 @@ func (r *TextCompactResult) Add(o TextCompactResult) {
 // TextCompactBatch is how many records one write transaction of a text
 // compaction pass compacts: syncs wait for the write lock meanwhile.
 const TextCompactBatch = 16
+
+// CompactTextPass runs a text compaction pass over ids as a store does:
+// TextCompactBatch records per write transaction (update), each compacted
+// by compact in it, and one audit entry (audit) if it compacted anything.
+// It returns what the pass did, as far as it got.
+func CompactTextPass[Tx any](ids []string, update func(fn func(Tx) error) error,
+	compact func(tx Tx, id string, res *TextCompactResult) error, audit func(AuditEntry) error) (TextCompactResult, error) {
+	var res TextCompactResult
+	for len(ids) > 0 {
+		batch := ids[:min(TextCompactBatch, len(ids))]
+		ids = ids[len(batch):]
+		var part TextCompactResult
+		err := update(func(tx Tx) error {
+			part = TextCompactResult{} // a retried transaction counts afresh
+			for _, id := range batch {
+				if err := compact(tx, id, &part); err != nil {
+					return fmt.Errorf("compact text of %s: %w", id, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Add(part)
+	}
+	if res.Compacted == 0 {
+		return res, nil
+	}
+	return res, audit(AuditEntry{Action: "compact_text", Detail: map[string]any{
+		"records": res.Compacted, "tombstones": res.Dropped, "bytes_before": res.BytesBefore, "bytes_after": res.BytesAfter}})
+}
+
+// CompactRecordText compacts the text of rec, decoded from a state of
+// before bytes, keeping what it drops with what an earlier pass dropped
+// (prev and its encoding prevBytes; nil if none), and counts it in res. It
+// returns the record's new state (nil if nothing was dropped: the record
+// stays as it is) and the record's compaction state to store: its C alone
+// (vv) and whole (comp).
+func CompactRecordText(rec *syncengine.Record, before int, prev *syncengine.TextCompaction, prevBytes []byte, res *TextCompactResult) (state, vv, comp []byte) {
+	comp = prevBytes
+	if prev != nil {
+		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: prev.VV})
+	}
+	tc, n := rec.CompactTextKeeping(prev)
+	if n == 0 {
+		return nil, vv, comp
+	}
+	state = syncengine.EncodeRecord(rec)
+	res.Compacted++
+	res.Dropped += n
+	res.BytesBefore += int64(before)
+	res.BytesAfter += int64(len(state))
+	return state, syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: tc.VV}), syncengine.EncodeTextCompaction(tc)
+}
+
+// AddRebase adds to res a record (id, its state) a late insert re-placed
+// since the device's last pull, marked to replace the phone's copy
+// (res.Rebase). A record the page already carries is only marked.
+// Practitioners receive projections, rebuilt on every snapshot page anyway:
+// only records of their page are marked.
+func AddRebase(res *SyncResult, scope Scope, id string, state []byte) {
+	// In a snapshot page, SentRecords are the records it carries whole.
+	inPage := len(res.Snapshots) > 0 && slices.Contains(res.SentRecords, id)
+	switch {
+	case inPage:
+		res.Rebase = append(res.Rebase, id)
+	case scope.Practitioner():
+		// A projection is built by the snapshot path only.
+	default:
+		res.Rebase = append(res.Rebase, id)
+		res.Snapshots = append(res.Snapshots, state)
+		res.SentRecords = append(res.SentRecords, id)
+	}
+}

@@ -29,8 +29,15 @@ func openDB(t *testing.T, url string, now *time.Time) *postgres.DB {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
 		now := time.Now()
-		db := openDB(t, pgtest.URL(t), &now)
+		url := pgtest.URL(t)
+		db := openDB(t, url, &now)
 		return storetest.Harness{Store: db, Outbox: db.Outbox(), Tokens: db.Outbox(),
-			SetNow: func(t time.Time) { now = t }, SetBounds: func(b domain.QuarantineBounds) { db.Bounds = b }}
+			SetNow: func(t time.Time) { now = t }, SetRules: func(r domain.Rules) { db.Rules = r },
+			SetBounds: func(b domain.QuarantineBounds) { db.Bounds = b },
+			Peer:      func() storetest.Store { return openDB(t, url, &now) },
+			RecordRows: func(id string) (updated, links int64, err error) {
+				err = db.Pool().QueryRow(context.Background(), `SELECT updated_seq, (SELECT COUNT(*) FROM changeset_records WHERE record_id = $1) FROM records WHERE id = $1`, id).Scan(&updated, &links)
+				return updated, links, err
+			}}
 	})
 }

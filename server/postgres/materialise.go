@@ -9,29 +9,19 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// A request's records are materialised once, at the end of its pushed
-// changesets, not after each one (as server/sqlite's materialise.go): a
-// page of 200 changesets from one author edits many records more than
-// once, and each stored state cost an encode, a statement and its indexes.
-// The applier's cache holds every record's latest state, and every read of
-// a record during the request goes through it. Each changeset still gets
-// its own sequence number, in order, under the commit lock
-// (logChangeset), so exactly-once and the pull's order are unchanged.
-//
-// What the request stored is written by flushRecords in one pgx batch
-// (one round trip), each kind in one statement over arrays (unnest), so
-// the statement text, and the connection's prepared statement, is the same
-// whatever the row count: the log rows, the changeset_records rows, the held changesets
-// the records wake, the records new to the table (inserted; if another node
+// Records are materialised once per request, as in server/sqlite (its
+// materialise.go says why and which writers store first). Here each
+// changeset still gets its own sequence number, in order, under the commit
+// lock (logChangeset), and what the request stored is written by
+// flushRecords in one pgx batch: one statement per kind of row over arrays
+// (unnest), so its text and prepared statement do not vary with the row
+// count. The kinds: the log rows, the changeset_records rows, the held
+// changesets the records wake, new records (inserted: if another node
 // inserted one meanwhile, the merge missed its ops and the transaction runs
-// again), the records already there (updated: locked since read), and the
-// search index.
-//
-// Whatever reads or writes those tables while the request runs writes the
-// pending rows first: a young person's move between teams, an erasure's
-// history rewrite, a quarantined changeset's teams. Only a request's
-// changesets and the rules' edits are deferred (applier.deferring); every
-// other writer stores at once.
+// again), records already there (updated: locked since read), and the
+// search index. A young person's move, an erasure's history rewrite and a
+// quarantined changeset's teams write the pending rows first; only a
+// request's changesets and the rules' edits are deferred (applier.deferring).
 
 type dirtyRecord struct {
 	rec               *syncengine.Record

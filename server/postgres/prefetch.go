@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -36,30 +37,21 @@ type openQuarantine struct {
 	code, message string
 }
 
-type prefetched struct {
-	known    map[csKey]bool // keys whose log and quarantine answers are below
-	logged   map[csKey]int64
-	open     map[csKey]openQuarantine
-	ledgered map[syncengine.RecordID]bool // nil: not prefetched
-	ledgerOK map[syncengine.RecordID]bool // records whose ledger answer is in ledgered
-}
+type prefetched = domain.Prefetched[csKey, int64, openQuarantine]
 
 // prefetch answers the lookups of css, pushed by device deviceID.
 func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
-	p := prefetched{known: map[csKey]bool{}, logged: map[csKey]int64{}, open: map[csKey]openQuarantine{},
-		ledgered: map[syncengine.RecordID]bool{}, ledgerOK: map[syncengine.RecordID]bool{}}
+	p := domain.NewPrefetched[csKey, int64, openQuarantine]()
 	var replicas, records []string
 	var starts []int64
 	for _, cs := range css {
 		k := csKey{cs.Replica.String(), cs.Start}
-		if !p.known[k] {
-			p.known[k] = true
+		if p.AskChangeset(k) {
 			replicas = append(replicas, k.replica)
 			starts = append(starts, int64(k.start))
 		}
 		for _, id := range cs.Records() {
-			if !p.ledgerOK[id] {
-				p.ledgerOK[id] = true
+			if p.AskRecord(id) {
 				records = append(records, string(id))
 			}
 		}
@@ -89,7 +81,7 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 			if err := rows.Scan(&k.replica, &k.start, &seq); err != nil {
 				return err
 			}
-			p.logged[k] = seq
+			p.FoundLogged(k, seq)
 		}
 		return rows.Err()
 	})
@@ -102,7 +94,7 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 			if err := rows.Scan(&k.replica, &k.start, &q.id, &q.code, &q.message); err != nil {
 				return err
 			}
-			p.open[k] = q
+			p.FoundOpen(k, q)
 		}
 		return rows.Err()
 	})
@@ -112,7 +104,7 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 			if err := rows.Scan(&id); err != nil {
 				return err
 			}
-			p.ledgered[syncengine.RecordID(id)] = true
+			p.FoundLedgered(syncengine.RecordID(id))
 		}
 		return rows.Err()
 	})
@@ -180,45 +172,20 @@ func (a *applier) queuePreload(b *pgx.Batch, ids []string) {
 }
 
 // logLookup is the log's answer for k if prefetched (ok false: ask the log).
-func (a *applier) logLookup(k csKey) (seq int64, found, ok bool) {
-	if !a.pre.known[k] {
-		return 0, false, false
-	}
-	seq, found = a.pre.logged[k]
-	return seq, found, true
-}
+func (a *applier) logLookup(k csKey) (seq int64, found, ok bool) { return a.pre.Logged(k) }
 
 // quarantineLookup is the open quarantine's answer for k if prefetched.
-func (a *applier) quarantineLookup(k csKey) (q openQuarantine, found, ok bool) {
-	if !a.pre.known[k] {
-		return q, false, false
-	}
-	q, found = a.pre.open[k]
-	return q, found, true
-}
+func (a *applier) quarantineLookup(k csKey) (q openQuarantine, found, ok bool) { return a.pre.Open(k) }
 
 // ledgerLookup is whether the ledger names id as erased, if prefetched.
-func (a *applier) ledgerLookup(id syncengine.RecordID) (erased, ok bool) {
-	if !a.pre.ledgerOK[id] {
-		return false, false
-	}
-	return a.pre.ledgered[id], true
-}
+func (a *applier) ledgerLookup(id syncengine.RecordID) (erased, ok bool) { return a.pre.Ledgered(id) }
 
 // noteLogged notes a changeset this applier appended to the log.
-func (a *applier) noteLogged(k csKey, seq int64) {
-	if a.pre.known[k] {
-		a.pre.logged[k] = seq
-	}
-}
+func (a *applier) noteLogged(k csKey, seq int64) { a.pre.NoteLogged(k, seq) }
 
 // forget makes k's lookups go to the tables again (its quarantine item
 // changed).
-func (a *applier) forget(k csKey) { delete(a.pre.known, k) }
+func (a *applier) forget(k csKey) { a.pre.Forget(k) }
 
 // noteLedgered notes a record this applier wrote to the erasure ledger.
-func (a *applier) noteLedgered(id syncengine.RecordID) {
-	if a.pre.ledgered != nil {
-		a.pre.ledgered[id], a.pre.ledgerOK[id] = true, true
-	}
-}
+func (a *applier) noteLedgered(id syncengine.RecordID) { a.pre.NoteLedgered(id) }

@@ -49,18 +49,8 @@ func (a *applier) settle() error {
 // after it, which is decided here in memory (a new notification it reaches
 // is stored cancelled, as the old order left it).
 type intentWriter struct {
-	a         *applier
-	pending   []domain.Notification
-	cancelled []bool           // by index in pending
-	byRecord  map[string][]int // indexes in pending, by record id
-	// Most cancels find nothing to cancel: which of the changed records had
-	// pending notifications is read once (lookPending), and a cancel for a
-	// record known to have had none is not sent.
-	known, hadPending map[string]bool
-	// dbCancels are the (record id, kind) pairs to cancel among the
-	// notifications pending before this settle; kind "" is every kind.
-	dbCancels    [][2]string
-	dbCancelSeen map[[2]string]bool
+	a *applier
+	domain.NotificationBook
 }
 
 var _ domain.IntentWriter = (*intentWriter)(nil)
@@ -69,31 +59,25 @@ var _ domain.IntentWriter = (*intentWriter)(nil)
 // notifications. Records changed later (the rules' own edits) are not
 // known, and their cancels are always sent.
 func (w *intentWriter) lookPending(changes []domain.Change) error {
-	w.known, w.hadPending = map[string]bool{}, map[string]bool{}
-	ids := make([]string, 0, len(changes))
-	for _, c := range changes {
-		if id := string(c.After.ID); !w.known[id] {
-			w.known[id] = true
-			ids = append(ids, id)
-		}
-	}
+	ids := w.Changed(changes)
 	if len(ids) == 0 {
 		return nil
 	}
 	rows, err := w.a.tx.Query(w.a.ctx, `SELECT DISTINCT record_id FROM push_outbox WHERE state = 'pending' AND record_id = ANY($1::text[])`, ids)
 	found, err := collect(rows, err, func(r pgx.Rows) (id string, err error) { return id, r.Scan(&id) })
 	for _, id := range found {
-		w.hadPending[id] = true
+		w.HadPending(id)
 	}
 	return err
 }
 
 // flush writes the cancels, then the new notifications, in one round trip.
 func (w *intentWriter) flush() error {
+	cancels, ns, cancelled := w.Take()
 	b := &pgx.Batch{}
-	if len(w.dbCancels) > 0 {
-		ids, kinds := make([]string, len(w.dbCancels)), make([]string, len(w.dbCancels))
-		for i, c := range w.dbCancels {
+	if len(cancels) > 0 {
+		ids, kinds := make([]string, len(cancels)), make([]string, len(cancels))
+		for i, c := range cancels {
 			ids[i], kinds[i] = c[0], c[1]
 		}
 		// Driven by the list, each record's pending rows found by index
@@ -102,55 +86,12 @@ func (w *intentWriter) flush() error {
 			FROM unnest($1::text[], $2::text[]) c (record_id, kind)
 			WHERE o.record_id = c.record_id AND o.state = 'pending' AND c.kind IN ('', o.kind)`, ids, kinds)
 	}
-	queueEnqueue(b, w.a.tx.now, w.pending, w.cancelled)
-	*w = intentWriter{a: w.a, known: w.known, hadPending: w.hadPending}
+	queueEnqueue(b, w.a.tx.now, ns, cancelled)
 	if b.Len() == 0 {
 		return nil
 	}
 	if err := w.a.tx.SendBatch(w.a.ctx, b).Close(); err != nil {
 		return fmt.Errorf("push: write notifications: %w", err)
-	}
-	return nil
-}
-
-func (w *intentWriter) CancelNotifications(c domain.CancelNotifications) error {
-	for _, i := range w.byRecord[c.RecordID] {
-		if !w.cancelled[i] && (len(c.Kinds) == 0 || slices.Contains(c.Kinds, w.pending[i].Kind)) {
-			w.cancelled[i] = true
-		}
-	}
-	if w.known[c.RecordID] && !w.hadPending[c.RecordID] {
-		return nil
-	}
-	kinds := c.Kinds
-	if len(kinds) == 0 {
-		kinds = []string{""}
-	}
-	if w.dbCancelSeen == nil {
-		w.dbCancelSeen = map[[2]string]bool{}
-	}
-	for _, k := range kinds {
-		if p := [2]string{c.RecordID, k}; !w.dbCancelSeen[p] {
-			w.dbCancelSeen[p] = true
-			w.dbCancels = append(w.dbCancels, p)
-		}
-	}
-	return nil
-}
-
-func (w *intentWriter) Enqueue(ns ...domain.Notification) error {
-	for _, n := range ns {
-		if err := n.Validate(); err != nil {
-			return err
-		}
-	}
-	if w.byRecord == nil {
-		w.byRecord = map[string][]int{}
-	}
-	for _, n := range ns {
-		w.byRecord[n.RecordID] = append(w.byRecord[n.RecordID], len(w.pending))
-		w.pending = append(w.pending, n)
-		w.cancelled = append(w.cancelled, false)
 	}
 	return nil
 }

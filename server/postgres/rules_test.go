@@ -12,15 +12,9 @@ import (
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
-type rulesFunc func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error)
-
-func (r rulesFunc) Plan(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
-	return r(ctx, f, c)
-}
-
 // A follow-up for every new encounter, and a notification for it: the
 // rules' intents are written in the transaction that stores the encounter.
-var followUps = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+var followUps = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 	if c.After.Type != syncengine.TypeEncounter || c.Before != nil {
 		return domain.Intents{}, nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,7 +20,6 @@ import (
 // CompactText compacts the text of records at least minBytes large that
 // changed since the pass last looked at them.
 func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompactResult, error) {
-	var res domain.TextCompactResult
 	var ids []string
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.Query(ctx, `SELECT r.id FROM records r LEFT JOIN text_compaction t ON t.record_id = r.id
@@ -33,31 +31,13 @@ func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompact
 		return err
 	})
 	if err != nil {
-		return res, err
+		return domain.TextCompactResult{}, err
 	}
-	for len(ids) > 0 {
-		batch := ids[:min(domain.TextCompactBatch, len(ids))]
-		ids = ids[len(batch):]
-		var part domain.TextCompactResult
-		err := db.update(ctx, func(tx *Tx) error {
-			part = domain.TextCompactResult{}
-			for _, id := range batch {
-				if err := compactRecordText(ctx, tx, id, &part); err != nil {
-					return fmt.Errorf("compact text of %s: %w", id, err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return res, err
-		}
-		res.Add(part)
-	}
-	if res.Compacted > 0 {
-		err = db.AppendAudit(ctx, domain.AuditEntry{Action: "compact_text", Detail: map[string]any{
-			"records": res.Compacted, "tombstones": res.Dropped, "bytes_before": res.BytesBefore, "bytes_after": res.BytesAfter}})
-	}
-	return res, err
+	return domain.CompactTextPass(ids, func(fn func(*Tx) error) error { return db.update(ctx, fn) },
+		func(tx *Tx, id string, res *domain.TextCompactResult) error {
+			return compactRecordText(ctx, tx, id, res)
+		},
+		func(e domain.AuditEntry) error { return db.AppendAudit(ctx, e) })
 }
 
 // textWaitSQL: see server/sqlite's (an active device that may write the
@@ -94,31 +74,20 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 	if err != nil {
 		return err
 	}
-	var vv []byte
-	if prev != nil {
-		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: prev.VV})
-	}
 	rec, err := syncengine.DecodeRecord(state)
 	if err != nil {
 		return nil // a damaged state is not this pass's to mend
 	}
-	tc, n := rec.CompactTextKeeping(prev)
-	if n > 0 {
-		b := syncengine.EncodeRecord(rec)
-		// updated_seq stays: phones need nothing new.
+	// updated_seq stays: phones need nothing new.
+	b, vv, comp := domain.CompactRecordText(rec, len(state), prev, prevBytes, res)
+	if b != nil {
 		if _, err := tx.Exec(ctx, `UPDATE records SET state = $1 WHERE id = $2`, b, id); err != nil {
 			return err
 		}
-		prevBytes = syncengine.EncodeTextCompaction(tc)
-		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: tc.VV})
-		res.Compacted++
-		res.Dropped += n
-		res.BytesBefore += int64(len(state))
-		res.BytesAfter += int64(len(b))
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
-		id, vv, prevBytes, seq, tx.now)
+		id, vv, comp, seq, tx.now)
 	return err
 }
 
@@ -196,16 +165,7 @@ func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64
 		if err := rows.Scan(&id, &state); err != nil {
 			return err
 		}
-		inPage := len(res.Snapshots) > 0 && slices.Contains(res.SentRecords, id)
-		switch {
-		case inPage:
-			res.Rebase = append(res.Rebase, id)
-		case scope.Practitioner():
-		default:
-			res.Rebase = append(res.Rebase, id)
-			res.Snapshots = append(res.Snapshots, state)
-			res.SentRecords = append(res.SentRecords, id)
-		}
+		domain.AddRebase(res, scope, id, state)
 	}
 	return rows.Err()
 }

@@ -19,7 +19,7 @@ import (
 // areaRules asks for one notification per change of an encounter's area,
 // named after the record and the area, so a change settled twice or never
 // shows in the outbox.
-var areaRules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+var areaRules = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 	if c.After.Type != syncengine.TypeEncounter || (c.Before != nil && c.Before.String("area") == c.After.String("area")) {
 		return domain.Intents{}, nil
 	}
@@ -230,7 +230,7 @@ func TestWriteBehindReadersSeeEveryPush(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := behindDB(t)
-			db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+			db.Rules = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 				return domain.Intents{Notify: []domain.Notification{{ID: "n_" + string(c.After.ID), RecipientKind: domain.RecipientPerson,
 					RecipientID: "w1", Kind: domain.KindFollowUpDue, RecordID: string(c.After.ID)}}}, nil
 			})
@@ -269,7 +269,7 @@ func TestWriteBehindUndoneWithItsSync(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db, ctx := behindDB(t), context.Background()
-			db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+			db.Rules = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 				return domain.Intents{Notify: []domain.Notification{{ID: "n_" + string(c.After.ID), RecipientKind: domain.RecipientPerson,
 					RecipientID: "w1", Kind: domain.KindFollowUpDue, RecordID: string(c.After.ID)}}}, nil
 			})

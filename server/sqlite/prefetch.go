@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -39,29 +40,20 @@ type openQuarantine struct {
 	code, message string
 }
 
-type prefetched struct {
-	known    map[csKey]bool // keys whose log and quarantine answers are below
-	logged   map[csKey]loggedChangeset
-	open     map[csKey]openQuarantine
-	ledgered map[syncengine.RecordID]bool // nil: not prefetched
-	ledgerOK map[syncengine.RecordID]bool // records whose ledger answer is in ledgered
-}
+type prefetched = domain.Prefetched[csKey, loggedChangeset, openQuarantine]
 
 // prefetch answers the lookups of css, pushed by device deviceID.
 func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
-	p := prefetched{known: map[csKey]bool{}, logged: map[csKey]loggedChangeset{}, open: map[csKey]openQuarantine{},
-		ledgered: map[syncengine.RecordID]bool{}, ledgerOK: map[syncengine.RecordID]bool{}}
+	p := domain.NewPrefetched[csKey, loggedChangeset, openQuarantine]()
 	starts := map[string][]uint64{}
 	var records []string
 	for _, cs := range css {
 		k := csKey{cs.Replica.String(), cs.Start}
-		if !p.known[k] {
-			p.known[k] = true
+		if p.AskChangeset(k) {
 			starts[k.replica] = append(starts[k.replica], k.start)
 		}
 		for _, id := range cs.Records() {
-			if !p.ledgerOK[id] {
-				p.ledgerOK[id] = true
+			if p.AskRecord(id) {
 				records = append(records, string(id))
 			}
 		}
@@ -84,7 +76,7 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 			return err
 		}
 		for _, x := range logged {
-			p.logged[csKey{replica, x.start}] = x.l
+			p.FoundLogged(csKey{replica, x.start}, x.l)
 		}
 		type openRow struct {
 			start uint64
@@ -100,7 +92,7 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 			return err
 		}
 		for _, x := range open {
-			p.open[csKey{replica, x.start}] = x.q
+			p.FoundOpen(csKey{replica, x.start}, x.q)
 		}
 	}
 	list, err := json.Marshal(records)
@@ -114,7 +106,7 @@ func (a *applier) prefetch(deviceID string, css []*syncengine.Changeset) error {
 		return err
 	}
 	for _, id := range ids {
-		p.ledgered[syncengine.RecordID(id)] = true
+		p.FoundLedgered(syncengine.RecordID(id))
 	}
 	a.pre = p
 	return a.preload(string(list), records)
@@ -170,48 +162,24 @@ func (a *applier) preload(list string, ids []string) error {
 }
 
 // logLookup is the log's answer for k if prefetched (ok false: ask the log).
-func (a *applier) logLookup(k csKey) (l loggedChangeset, found, ok bool) {
-	if !a.pre.known[k] {
-		return l, false, false
-	}
-	l, found = a.pre.logged[k]
-	return l, found, true
-}
+func (a *applier) logLookup(k csKey) (l loggedChangeset, found, ok bool) { return a.pre.Logged(k) }
 
 // quarantineLookup is the open quarantine's answer for k if prefetched.
-func (a *applier) quarantineLookup(k csKey) (q openQuarantine, found, ok bool) {
-	if !a.pre.known[k] {
-		return q, false, false
-	}
-	q, found = a.pre.open[k]
-	return q, found, true
-}
+func (a *applier) quarantineLookup(k csKey) (q openQuarantine, found, ok bool) { return a.pre.Open(k) }
 
 // ledgerLookup is whether the ledger names id as erased, if prefetched.
-func (a *applier) ledgerLookup(id syncengine.RecordID) (erased, ok bool) {
-	if !a.pre.ledgerOK[id] {
-		return false, false
-	}
-	return a.pre.ledgered[id], true
-}
+func (a *applier) ledgerLookup(id syncengine.RecordID) (erased, ok bool) { return a.pre.Ledgered(id) }
 
 // noteLogged notes a changeset this applier appended to the log.
-func (a *applier) noteLogged(k csKey, l loggedChangeset) {
-	if a.pre.known[k] {
-		a.pre.logged[k] = l
-	}
-}
+func (a *applier) noteLogged(k csKey, l loggedChangeset) { a.pre.NoteLogged(k, l) }
 
 // forget makes k's lookups go to the tables again (its quarantine item or
-// its stored body changed).
-func (a *applier) forget(k csKey) { delete(a.pre.known, k) }
+// its stored body
+// changed).
+func (a *applier) forget(k csKey) { a.pre.Forget(k) }
 
-// noteLedgered notes records this applier wrote to the erasure ledger.
-func (a *applier) noteLedgered(id syncengine.RecordID) {
-	if a.pre.ledgered != nil {
-		a.pre.ledgered[id], a.pre.ledgerOK[id] = true, true
-	}
-}
+// noteLedgered notes a record this applier wrote to the erasure ledger.
+func (a *applier) noteLedgered(id syncengine.RecordID) { a.pre.NoteLedgered(id) }
 
 // forgetPrefetched drops every prefetched answer (an erasure rewrote what
 // they describe).

@@ -26,7 +26,7 @@ import (
 func followUpRules(db *sqlite.DB) domain.Rules {
 	n := notify.New(notify.DefaultConfig())
 	base := db.Now()
-	return rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+	return domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 		if c.After.Type != syncengine.TypeEncounter {
 			return n.Plan(ctx, f, c)
 		}

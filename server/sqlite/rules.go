@@ -61,19 +61,8 @@ func (a *applier) settle() error {
 // memory (a new notification it reaches is stored cancelled, as the old
 // order left it).
 type intentWriter struct {
-	a         *applier
-	pending   []domain.Notification
-	cancelled []bool           // by index in pending
-	byRecord  map[string][]int // indexes in pending, by record id
-	// Most cancels find nothing to cancel (a referral withdrawn before
-	// anyone was told): which of the changed records had pending
-	// notifications is read once (lookPending), and a cancel for a record
-	// known to have had none is not sent.
-	known, hadPending map[string]bool
-	// dbCancels are the (record id, kind) pairs to cancel among the
-	// notifications pending before this settle; kind "" is every kind.
-	dbCancels    [][2]string
-	dbCancelSeen map[[2]string]bool
+	a *applier
+	domain.NotificationBook
 
 	// edits are the rules' edits asked for and not yet stored: a round's
 	// edits go into one changeset of the automation replica (storeEdits),
@@ -94,14 +83,7 @@ type intentWriter struct {
 // notifications. Records changed later (the rules' own edits) are not
 // known, and their cancels are always sent.
 func (w *intentWriter) lookPending(changes []domain.Change) error {
-	w.known, w.hadPending = map[string]bool{}, map[string]bool{}
-	ids := make([]string, 0, len(changes))
-	for _, c := range changes {
-		if id := string(c.After.ID); !w.known[id] {
-			w.known[id] = true
-			ids = append(ids, id)
-		}
-	}
+	ids := w.Changed(changes)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -115,7 +97,7 @@ func (w *intentWriter) lookPending(changes []domain.Change) error {
 		return err
 	}
 	for _, id := range found {
-		w.hadPending[id] = true
+		w.HadPending(id)
 	}
 	return nil
 }
@@ -141,60 +123,18 @@ const (
 
 // flush writes the cancels, then the new notifications (see intentWriter).
 func (w *intentWriter) flush() error {
-	if len(w.dbCancels) > 0 {
-		list, err := json.Marshal(w.dbCancels)
+	cancels, ns, cancelled := w.Take()
+	*w = intentWriter{a: w.a, NotificationBook: w.NotificationBook}
+	if len(cancels) > 0 {
+		list, err := json.Marshal(cancels)
 		if err != nil {
 			return err
 		}
 		if _, err := w.a.tx.ExecContext(w.a.ctx, cancelPendingSQL, string(list)); err != nil {
-			return fmt.Errorf("push: cancel notifications of %d records: %w", len(w.dbCancels), err)
+			return fmt.Errorf("push: cancel notifications of %d records: %w", len(cancels), err)
 		}
 	}
-	ns, cancelled := w.pending, w.cancelled
-	*w = intentWriter{a: w.a, known: w.known, hadPending: w.hadPending}
 	return enqueueStatesTx(w.a.ctx, w.a.tx, w.a.tx.now, ns, cancelled)
-}
-
-func (w *intentWriter) CancelNotifications(c domain.CancelNotifications) error {
-	for _, i := range w.byRecord[c.RecordID] {
-		if !w.cancelled[i] && (len(c.Kinds) == 0 || slices.Contains(c.Kinds, w.pending[i].Kind)) {
-			w.cancelled[i] = true
-		}
-	}
-	if w.known[c.RecordID] && !w.hadPending[c.RecordID] {
-		return nil
-	}
-	kinds := c.Kinds
-	if len(kinds) == 0 {
-		kinds = []string{""}
-	}
-	if w.dbCancelSeen == nil {
-		w.dbCancelSeen = map[[2]string]bool{}
-	}
-	for _, k := range kinds {
-		if p := [2]string{c.RecordID, k}; !w.dbCancelSeen[p] {
-			w.dbCancelSeen[p] = true
-			w.dbCancels = append(w.dbCancels, p)
-		}
-	}
-	return nil
-}
-
-func (w *intentWriter) Enqueue(ns ...domain.Notification) error {
-	for _, n := range ns {
-		if err := n.Validate(); err != nil {
-			return err
-		}
-	}
-	if w.byRecord == nil {
-		w.byRecord = map[string][]int{}
-	}
-	for _, n := range ns {
-		w.byRecord[n.RecordID] = append(w.byRecord[n.RecordID], len(w.pending))
-		w.pending = append(w.pending, n)
-		w.cancelled = append(w.cancelled, false)
-	}
-	return nil
 }
 
 func (w *intentWriter) RaiseAlerts(alerts []domain.ConcernAlert) error {

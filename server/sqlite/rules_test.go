@@ -13,13 +13,6 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// rulesFunc adapts a function to domain.Rules.
-type rulesFunc func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error)
-
-func (r rulesFunc) Plan(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
-	return r(ctx, f, c)
-}
-
 // orgDB is a fresh store with mustOrg's organisation.
 func orgDB(tb testing.TB) *sqlite.DB {
 	tb.Helper()
@@ -72,7 +65,7 @@ func TestRulesPlanInTheStoringTransaction(t *testing.T) {
 	second, cs2 := encounter(t, dev, "second")
 
 	var planned []string
-	db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+	db.Rules = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 		planned = append(planned, c.After.Type+":"+string(c.After.ID))
 		if c.After.Type != syncengine.TypeEncounter {
 			return domain.Intents{}, nil
@@ -125,7 +118,7 @@ func TestRulesPlanInTheStoringTransaction(t *testing.T) {
 func TestRulesLoopIsBounded(t *testing.T) {
 	db, ctx := orgDB(t), context.Background()
 	rounds := 0
-	db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
+	db.Rules = domain.RulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
 		rounds++
 		next := syncengine.RecordID(fmt.Sprintf("fu%03d", rounds))
 		return domain.Intents{Edits: []domain.Edit{newFollowUp(next, "w1")}}, nil
@@ -223,186 +216,5 @@ func TestServerReplicaCounterIsNotReused(t *testing.T) {
 	must(t, err)
 	if got.String("area") != "park" {
 		t.Fatalf("the refused edit was kept: area %q", got.String("area"))
-	}
-}
-
-// A sync's changes are planned once, after its last changeset, and their
-// notifications written together: a cancel still reaches a notification
-// asked for earlier in the same request or in an earlier one, and a cancel
-// for a record with nothing pending changes nothing.
-func TestRulesSettleARequestsChangesInOrder(t *testing.T) {
-	tests := []struct {
-		name               string
-		requests           [][]string // each request: the encounter's area after each changeset
-		pending, cancelled int
-	}{
-		{"asked then cancelled in one request", [][]string{{"tell", "hush"}}, 0, 1},
-		{"asked, then cancelled in the next request", [][]string{{"tell"}, {"hush"}}, 0, 1},
-		{"cancelled with nothing pending", [][]string{{"hush"}}, 0, 0},
-		{"asked, cancelled, asked anew in one request", [][]string{{"tell", "hush", "tell2"}}, 1, 1},
-		{"asked twice", [][]string{{"tell"}, {"tell2"}}, 2, 0},
-		// One notification id asked for again after its cancel stays cancelled.
-		{"asked, cancelled, asked again in one request", [][]string{{"tell", "hush", "tell"}}, 0, 1},
-		{"asked, cancelled, asked again in the next request", [][]string{{"tell", "hush"}, {"tell"}}, 0, 1},
-		{"a cancel of one kind leaves the other", [][]string{{"tell", "warn", "hushdue"}}, 1, 1},
-		{"a cancel of one kind in the next request", [][]string{{"tell", "warn"}, {"hushdue"}}, 1, 1},
-		{"old and new of one kind cancelled together", [][]string{{"tell"}, {"tell2", "warn", "hushdue"}}, 1, 2},
-		{"a cancel reaches only what was asked before it", [][]string{{"tell"}, {"hushdue", "tell2", "warn"}}, 2, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db, ctx := orgDB(t), context.Background()
-			p := groupPhones(t, db, 1)[0]
-			db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
-				if c.After.Type != syncengine.TypeEncounter {
-					return domain.Intents{}, nil
-				}
-				id := string(c.After.ID)
-				switch area := c.After.String("area"); area {
-				case "hush":
-					return domain.Intents{Cancel: []domain.CancelNotifications{{RecordID: id}}}, nil
-				case "hushdue":
-					return domain.Intents{Cancel: []domain.CancelNotifications{{RecordID: id, Kinds: []string{domain.KindFollowUpDue}}}}, nil
-				case "tell", "tell2":
-					return domain.Intents{Notify: []domain.Notification{{ID: "n" + id + area, RecipientKind: domain.RecipientPerson,
-						RecipientID: "w1", Kind: domain.KindFollowUpDue, RecordID: id}}}, nil
-				case "warn":
-					return domain.Intents{Notify: []domain.Notification{{ID: "n" + id + area, RecipientKind: domain.RecipientPerson,
-						RecipientID: "w1", Kind: domain.KindHandoff, RecordID: id}}}, nil
-				}
-				return domain.Intents{}, nil
-			})
-			rep, _ := p.replica(t, db)
-			var enc syncengine.RecordID
-			for _, areas := range tt.requests {
-				var css []*syncengine.Changeset
-				for _, area := range areas {
-					note := ""
-					if enc == "" {
-						note = "met"
-					}
-					css = append(css, setArea(t, db, rep, &enc, area, note))
-				}
-				p.push(t, db, css)
-			}
-			counts, err := db.Outbox().Counts(ctx)
-			must(t, err)
-			if counts[domain.StatePending] != tt.pending || counts[domain.StateCancelled] != tt.cancelled {
-				t.Fatalf("outbox %v, want %d pending and %d cancelled", counts, tt.pending, tt.cancelled)
-			}
-		})
-	}
-}
-
-// The rules' organisation lookups are kept across syncs only while the
-// organisation is unchanged: a renamed person, a new supervisor or a
-// changed service is what the next sync's rules read.
-func TestRulesSeeTheOrganisationAsChanged(t *testing.T) {
-	tests := []struct {
-		name   string
-		change func(db *sqlite.DB) error
-		want   string // the second notification's id
-	}{
-		{"nothing changed", func(db *sqlite.DB) error { return nil }, "n_gw0_1_Housing_a2"},
-		{"person renamed", func(db *sqlite.DB) error {
-			return db.UpsertPerson(context.Background(), domain.Person{ID: "gw0", Name: "Renamed", Role: domain.RoleWorker, TeamID: "team_a"})
-		}, "n_Renamed_1_Housing_a2"},
-		{"a supervisor added", func(db *sqlite.DB) error {
-			return db.UpsertPerson(context.Background(), domain.Person{ID: "s2", Name: "Sup Two", Role: domain.RoleSupervisor, TeamID: "team_b", Supervises: []string{"team_b"}})
-		}, "n_gw0_2_Housing_a2"},
-		{"a service renamed", func(db *sqlite.DB) error {
-			return db.UpsertService(context.Background(), domain.Service{ID: "svc_housing", Name: "Homes", Kind: "housing", SharedFields: []string{"reason"}})
-		}, "n_gw0_1_Homes_a2"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db := orgDB(t)
-			p := groupPhones(t, db, 1)[0]
-			var last string
-			db.Rules = rulesFunc(func(ctx context.Context, f domain.Facts, c domain.Change) (domain.Intents, error) {
-				if c.After.Type != syncengine.TypeEncounter {
-					return domain.Intents{}, nil
-				}
-				who, err := f.Person(ctx, "gw0")
-				if err != nil {
-					return domain.Intents{}, err
-				}
-				sups, err := f.People(ctx, domain.PeopleFilter{Role: domain.RoleSupervisor})
-				if err != nil {
-					return domain.Intents{}, err
-				}
-				svc, err := f.Service(ctx, "svc_housing")
-				if err != nil {
-					return domain.Intents{}, err
-				}
-				last = fmt.Sprintf("n_%s_%d_%s_%s", strings.ReplaceAll(who.Name, " ", ""), len(sups), svc.Name, c.After.String("area"))
-				return domain.Intents{Notify: []domain.Notification{{ID: last, RecipientKind: domain.RecipientPerson,
-					RecipientID: "w1", Kind: domain.KindFollowUpDue, RecordID: string(c.After.ID)}}}, nil
-			})
-			rep, _ := p.replica(t, db)
-			var enc syncengine.RecordID
-			p.push(t, db, []*syncengine.Changeset{setArea(t, db, rep, &enc, "a1", "met")})
-			if last != "n_gw0_1_Housing_a1" {
-				t.Fatalf("first sync's rules read %q", last)
-			}
-			must(t, tt.change(db))
-			p.push(t, db, []*syncengine.Changeset{setArea(t, db, rep, &enc, "a2", "")})
-			if last != tt.want {
-				t.Fatalf("second sync's rules read %q, want %q", last, tt.want)
-			}
-		})
-	}
-}
-
-// The policy's view of a person a record names (a follow-up's assignee) is
-// kept across syncs only while the organisation is unchanged: an assignee
-// who moved team, or a supervisor given the team, is what the next sync's
-// policy sees.
-func TestPolicySeesTheOrganisationAsChanged(t *testing.T) {
-	tests := []struct {
-		name          string
-		assignee      string
-		change        func(ctx context.Context, db *sqlite.DB) error
-		first, second bool // accepted
-	}{
-		{"nothing changed", "w1", func(context.Context, *sqlite.DB) error { return nil }, true, true},
-		{"the assignee moved to another team", "w1", func(ctx context.Context, db *sqlite.DB) error {
-			return db.UpsertPerson(ctx, domain.Person{ID: "w1", Name: "Worker One", Role: domain.RoleWorker, TeamID: "team_b"})
-		}, true, false},
-		{"the assignee came to the team", "w2", func(ctx context.Context, db *sqlite.DB) error {
-			return db.UpsertPerson(ctx, domain.Person{ID: "w2", Name: "Worker Two", Role: domain.RoleWorker, TeamID: "team_a"})
-		}, false, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db, ctx := orgDB(t), context.Background()
-			must(t, db.UpsertPerson(ctx, domain.Person{ID: "w2", Name: "Worker Two", Role: domain.RoleWorker, TeamID: "team_b"}))
-			p := groupPhones(t, db, 1)[0]
-			rep, _ := p.replica(t, db)
-			assign := func() bool {
-				t.Helper()
-				cs, err := rep.Edit("gw0", func(tx *syncengine.Txn) error {
-					id, err := tx.Create(syncengine.TypeFollowUp)
-					if err != nil {
-						return err
-					}
-					must(t, tx.Set(id, "team_id", "team_a"))
-					must(t, tx.Set(id, "assignee", tt.assignee))
-					must(t, tx.Set(id, "status", "open"))
-					return tx.Set(id, "due_at", db.Now().Add(24*time.Hour))
-				})
-				must(t, err)
-				res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: []*syncengine.Changeset{cs}, NoPull: true})
-				must(t, err)
-				return res.Accepted == 1
-			}
-			if got := assign(); got != tt.first {
-				t.Fatalf("first follow-up for %s accepted %v, want %v", tt.assignee, got, tt.first)
-			}
-			must(t, tt.change(ctx, db))
-			if got := assign(); got != tt.second {
-				t.Fatalf("after the change, a follow-up for %s accepted %v, want %v", tt.assignee, got, tt.second)
-			}
-		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
@@ -34,7 +33,6 @@ import (
 // CompactText compacts the text of records at least minBytes large that
 // changed since the pass last looked at them.
 func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompactResult, error) {
-	var res domain.TextCompactResult
 	var ids []string
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT r.id FROM records r LEFT JOIN text_compaction t ON t.record_id = r.id
@@ -46,36 +44,24 @@ func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompact
 		return err
 	})
 	if err != nil {
-		return res, err
+		return domain.TextCompactResult{}, err
 	}
-	for len(ids) > 0 {
-		batch := ids[:min(domain.TextCompactBatch, len(ids))]
-		ids = ids[len(batch):]
-		var part domain.TextCompactResult
-		err := db.update(ctx, func(tx *Tx) error {
-			part = domain.TextCompactResult{}
-			// What every device has pulled is read from the device rows
-			// (textWaitSQL): first the bookkeeping syncs left out (kept.go).
+	// What every device has pulled is read from the device rows
+	// (textWaitSQL): each batch first writes the bookkeeping syncs left
+	// out (kept.go).
+	update := func(fn func(*Tx) error) error {
+		return db.update(ctx, func(tx *Tx) error {
 			if err := writeLateDevices(ctx, tx); err != nil {
 				return err
 			}
-			for _, id := range batch {
-				if err := compactRecordText(ctx, tx, id, &part); err != nil {
-					return fmt.Errorf("compact text of %s: %w", id, err)
-				}
-			}
-			return nil
+			return fn(tx)
 		})
-		if err != nil {
-			return res, err
-		}
-		res.Add(part)
 	}
-	if res.Compacted > 0 {
-		err = db.AppendAudit(ctx, domain.AuditEntry{Action: "compact_text", Detail: map[string]any{
-			"records": res.Compacted, "tombstones": res.Dropped, "bytes_before": res.BytesBefore, "bytes_after": res.BytesAfter}})
-	}
-	return res, err
+	return domain.CompactTextPass(ids, update,
+		func(tx *Tx, id string, res *domain.TextCompactResult) error {
+			return compactRecordText(ctx, tx, id, res)
+		},
+		func(e domain.AuditEntry) error { return db.AppendAudit(ctx, e) })
 }
 
 // textWaitSQL reports whether a record (updated_seq $1, team $2, service
@@ -117,33 +103,22 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 	if err != nil {
 		return err
 	}
-	var vv []byte
-	if prev != nil {
-		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: prev.VV})
-	}
 	rec, err := tx.db.states.DecodeRecord(syncengine.RecordID(id), state)
 	if err != nil {
 		return nil // damaged: as above
 	}
-	tc, n := rec.CompactTextKeeping(prev)
-	if n > 0 {
-		b := syncengine.EncodeRecord(rec)
-		// updated_seq stays: phones need nothing new (their copies show the
-		// same text and take later edits alike), so no pull re-sends it.
+	// updated_seq stays: phones need nothing new (their copies show the
+	// same text and take later edits alike), so no pull re-sends it.
+	b, vv, comp := domain.CompactRecordText(rec, len(state), prev, prevBytes, res)
+	if b != nil {
 		if _, err := tx.ExecContext(ctx, `UPDATE records SET state = ?, crc = ? WHERE id = ?`, b, checksum(b), id); err != nil {
 			return err
 		}
 		tx.db.states.Put(rec.ID, b, rec)
-		prevBytes = syncengine.EncodeTextCompaction(tc)
-		vv = syncengine.EncodeTextCompaction(&syncengine.TextCompaction{VV: tc.VV})
-		res.Compacted++
-		res.Dropped += n
-		res.BytesBefore += int64(len(state))
-		res.BytesAfter += int64(len(b))
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
-		id, vv, prevBytes, seq, tx.NowText())
+		id, vv, comp, seq, tx.NowText())
 	return err
 }
 
@@ -240,18 +215,7 @@ func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string,
 		if !sound(state, crc) {
 			continue // named in Damaged by the snapshot path; sent once repaired
 		}
-		// In a snapshot page, SentRecords are the records it carries whole.
-		inPage := len(res.Snapshots) > 0 && slices.Contains(res.SentRecords, id)
-		switch {
-		case inPage:
-			res.Rebase = append(res.Rebase, id)
-		case scope.Practitioner():
-			// A projection is built by the snapshot path only.
-		default:
-			res.Rebase = append(res.Rebase, id)
-			res.Snapshots = append(res.Snapshots, state)
-			res.SentRecords = append(res.SentRecords, id)
-		}
+		domain.AddRebase(res, scope, id, state)
 	}
 	return rows.Err()
 }

@@ -52,6 +52,15 @@ type Harness struct {
 	SetNow func(time.Time)
 	// SetBounds sets the per-device quarantine bounds.
 	SetBounds func(domain.QuarantineBounds)
+	// SetRules sets the notification rules the store settles accepted
+	// changes with (nil: none).
+	SetRules func(domain.Rules)
+	// RecordRows reads a record's bookkeeping no interface returns: its
+	// updated_seq and how many changeset_records rows name it.
+	RecordRows func(id string) (updatedSeq, links int64, err error)
+	// Peer returns another node on the same database, or the store itself
+	// where there is one node (SQLite): what it writes, the store must see.
+	Peer func() Store
 }
 
 // Run runs every conformance test, each against a store of its own from open.
@@ -71,6 +80,10 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
+		{"RulesSettleARequestsChangesInOrder", testRulesSettleInOrder},
+		{"RequestStoresEachRecordsLastState", testRequestStoresLastState},
+		{"RulesSeeTheOrganisationAsChanged", testRulesSeeOrgChanges},
+		{"PolicySeesTheOrganisationAsChanged", testPolicySeesOrgChanges},
 		{"PersonLanguage", testPersonLanguage},
 		{"SessionsInTheStore", testSessions},
 		{"SignInThrottleInTheStore", testSignInThrottle},
@@ -97,7 +110,9 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, newEnv(t, open(t)))
+			e := newEnv(t, open(t))
+			e.open = open
+			tc.fn(t, e)
 		})
 	}
 }
@@ -111,6 +126,16 @@ type env struct {
 	s   Store
 	ctx context.Context
 	now time.Time
+	// open opens another store, for a test of several cases each on a
+	// store of its own (sub).
+	open func(t *testing.T) Harness
+}
+
+// sub is a fresh store and env for subtest t.
+func (e *env) sub(t *testing.T) *env {
+	n := newEnv(t, e.open(t))
+	n.open = e.open
+	return n
 }
 
 func newEnv(t *testing.T, h Harness) *env {

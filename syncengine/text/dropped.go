@@ -2,6 +2,7 @@ package text
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -171,7 +172,7 @@ func (x *Dropped) merge(prev *Dropped) *Dropped {
 			o.k = remap[o.k]
 			rs = append(rs, subtract(o, mine)...)
 		}
-		slices.SortFunc(rs, func(a, b drange) int { return cmpU64(a.lo, b.lo) })
+		slices.SortFunc(rs, func(a, b drange) int { return cmp.Compare(a.lo, b.lo) })
 		// Coalesce neighbours of one stretch.
 		merged := rs[:0]
 		for _, r := range rs {
@@ -202,16 +203,6 @@ func subtract(o drange, cut []drange) []drange {
 		out = append(out, drange{lo, o.hi, o.k})
 	}
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // present reports whether the document holds id, and if so up to which
