@@ -178,3 +178,39 @@ func AddRebase(res *SyncResult, scope Scope, id string, state []byte) {
 		res.SentRecords = append(res.SentRecords, id)
 	}
 }
+
+// TextCompactionQueries are a store's two reads of its text_compaction
+// table, in its own SQL: whether any row holds a C, and one record's column
+// ("vv": C alone; "state": the whole TextCompaction), nil without a row.
+type TextCompactionQueries struct {
+	Any    func() (bool, error)
+	Column func(id, col string) ([]byte, error)
+}
+
+// Read returns a record's stored TextCompaction (nil if its text was never
+// compacted) and its bytes; unless whole, only C, which is what most
+// pushes need. A stored state that does not decode is an error: without
+// it a late edit is held rather than placed, never guessed at.
+func (q TextCompactionQueries) Read(id string, whole bool) ([]byte, *syncengine.TextCompaction, error) {
+	col := "vv"
+	if whole {
+		col = "state"
+	}
+	b, err := q.Column(id, col)
+	if err != nil || b == nil {
+		return nil, nil, err
+	}
+	tc, err := syncengine.DecodeTextCompaction(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stored text compaction of %s: %w", id, err)
+	}
+	return b, tc, nil
+}
+
+// Compactions are TextCompactions reading through q.
+func (q TextCompactionQueries) Compactions() TextCompactions {
+	return TextCompactions{Any: q.Any, Read: func(id syncengine.RecordID, whole bool) (*syncengine.TextCompaction, error) {
+		_, tc, err := q.Read(string(id), whole)
+		return tc, err
+	}}
+}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -70,7 +69,7 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 		res.Waiting++
 		return nil
 	}
-	prevBytes, prev, err := readTextCompaction(ctx, tx, id, true)
+	prevBytes, prev, err := textQueries(ctx, tx).Read(id, true)
 	if err != nil {
 		return err
 	}
@@ -91,38 +90,27 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 	return err
 }
 
-// readTextCompaction: see server/sqlite's (whole: the TextCompaction, else C).
-func readTextCompaction(ctx context.Context, tx *Tx, id string, whole bool) ([]byte, *syncengine.TextCompaction, error) {
-	col := "vv"
-	if whole {
-		col = "state"
+// textQueries are the text_compaction reads of tx (domain.TextCompactionQueries).
+func textQueries(ctx context.Context, tx *Tx) domain.TextCompactionQueries {
+	return domain.TextCompactionQueries{
+		Any: func() (any bool, err error) {
+			err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE vv IS NOT NULL)`).Scan(&any)
+			return any, err
+		},
+		Column: func(id, col string) (b []byte, err error) {
+			err = tx.QueryRow(ctx, `SELECT `+col+` FROM text_compaction WHERE record_id = $1`, id).Scan(&b)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil, nil
+			}
+			return b, err
+		},
 	}
-	var b []byte
-	err := tx.QueryRow(ctx, `SELECT `+col+` FROM text_compaction WHERE record_id = $1`, id).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) || b == nil {
-		return nil, nil, nil
-	} else if err != nil {
-		return nil, nil, err
-	}
-	tc, err := syncengine.DecodeTextCompaction(b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stored text compaction of %s: %w", id, err)
-	}
-	return b, tc, nil
 }
 
 // applyText is domain.TextCompactions.Apply with this transaction's reads.
 func (a *applier) applyText(cs *syncengine.Changeset) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
 	if a.text.Read == nil {
-		a.text.Any = func() (bool, error) {
-			var any bool
-			err := a.tx.QueryRow(a.ctx, `SELECT EXISTS (SELECT 1 FROM text_compaction WHERE vv IS NOT NULL)`).Scan(&any)
-			return any, err
-		}
-		a.text.Read = func(id syncengine.RecordID, whole bool) (*syncengine.TextCompaction, error) {
-			_, tc, err := readTextCompaction(a.ctx, a.tx, string(id), whole)
-			return tc, err
-		}
+		a.text = textQueries(a.ctx, a.tx).Compactions()
 	}
 	return a.text.Apply(cs, a.getter)
 }
