@@ -275,6 +275,21 @@ func (b *tab) waitFor(js string) {
 	}
 }
 
+// notifications are the service worker's shown notifications as JSON
+// [title, body, tag] triples, waiting up to 10 s for the first: the worker
+// tells open apps to sync before it shows one (sw.js), so an app's
+// reaction can come first.
+func (b *tab) notifications() string {
+	b.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		shown := b.eval(`navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) => JSON.stringify(ns.map((n) => [n.title, n.body, n.tag])))`)
+		if shown != "[]" || time.Now().After(deadline) {
+			return shown
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func (b *tab) shot(name string) {
 	b.t.Helper()
 	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))

@@ -93,7 +93,7 @@ func TestWebPushWakesSync(t *testing.T) {
 	b.close()
 	push(`{"data":{"nid":"n2","kind":"concern_raised","record_id":"enc-1"},"notification":{"title":"JoinedUp","body":"A safeguarding concern needs your attention now"}}`)
 	b2, _ := open(t, br, e.base+"/app/", e.shots, false)
-	shown := b2.eval(`navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) => JSON.stringify(ns.map((n) => [n.title, n.body, n.tag])))`)
+	shown := b2.notifications()
 	if !strings.Contains(shown, `"A safeguarding concern needs your attention now"`) || !strings.Contains(shown, `"n2"`) {
 		t.Fatalf("with no app open the push showed %s, want the generic text tagged with the notification id", shown)
 	}

@@ -493,7 +493,7 @@ func TestWebPushTokenReachesServer(t *testing.T) {
 	b.eval(`(document.body.dataset.pushes = "0", "ok")`)
 	deliverPush(t, b, e.base, string(msg))
 	b.waitFor(`document.body.dataset.pushes === "1"`)
-	shown := b.eval(`navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) => JSON.stringify(ns.map((n) => [n.title, n.body])))`)
+	shown := b.notifications()
 	if strings.Contains(shown, "Underpass") || !strings.Contains(shown, "JoinedUp") {
 		t.Fatalf("shown: %s", shown)
 	}
