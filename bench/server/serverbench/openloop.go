@@ -56,10 +56,16 @@ func serve(dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(s.url)
+	return untilStdinCloses(s.url, func() error { s.close(); return nil })
+}
+
+// untilStdinCloses is a server process's life once it listens: its URL on
+// stdout's first line, then serving until the parent closes stdin, then
+// stop.
+func untilStdinCloses(url string, stop func() error) error {
+	fmt.Println(url)
 	io.Copy(io.Discard, os.Stdin)
-	s.close()
-	return nil
+	return stop()
 }
 
 // serverProfile and serverMemProfile, if set, are where the server process

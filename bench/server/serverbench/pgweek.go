@@ -17,7 +17,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -49,12 +48,12 @@ func servePostgres(url string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(u)
-	io.Copy(io.Discard, os.Stdin)
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	a.Shutdown(sctx)
-	return <-served
+	return untilStdinCloses(u, func() error {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		a.Shutdown(sctx)
+		return <-served
+	})
 }
 
 func pgWeek(page int) error {
