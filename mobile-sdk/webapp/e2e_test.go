@@ -354,6 +354,11 @@ func newBrowserAt(t *testing.T, chrome, dir string, extra ...chromedp.ExecAlloca
 	var once sync.Once // a second cancel of a killed browser's context blocks
 	kill = func() { once.Do(func() { cancelT(); cancelB(); cancelA() }) }
 	t.Cleanup(kill)
+	// Start Chromium now, on a blank first tab: the browser's own tab
+	// keeps it up while the tests open and close theirs.
+	if _, err := chromedp.Run(browser, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
 	return browser, kill
 }
 
@@ -391,9 +396,6 @@ func TestFieldAppOfflineSaveReachesServerOnce(t *testing.T) {
 	chrome, bin, base, shots, ws := e.chrome, e.bin, e.base, e.shots, e.workers
 
 	browser := newBrowser(t, chrome)
-	if _, err := chromedp.Run(browser, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 
 	// Enrol by typing the code.
 	b, closeTab := open(t, browser, base+"/app/", shots, false)

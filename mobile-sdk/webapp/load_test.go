@@ -33,9 +33,6 @@ func TestEngineLoad(t *testing.T) {
 	raw, _ := os.Stat(filepath.Join(dir, "app.wasm"))
 
 	browser := newBrowser(t, e.chrome)
-	if _, err := chromedp.Run(browser, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 	ctx, cancel := chromedp.NewContext(browser)
 	defer cancel()
 	b := &tab{t: t, ctx: ctx, browser: browser, close: cancel, shots: e.shots}

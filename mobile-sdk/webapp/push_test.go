@@ -23,9 +23,6 @@ import (
 func TestWebPushWakesSync(t *testing.T) {
 	e := setup(t)
 	br := newBrowser(t, e.chrome)
-	if _, err := chromedp.Run(br, chromedp.Navigate("about:blank")); err != nil { // the browser's own tab keeps it up
-		t.Fatalf("start chromium: %v", err)
-	}
 	b := enrolled(t, br, e.base, e.shots, e.workers[0])
 	if _, err := chromedp.CallBrowser(b.ctx, browser.SetPermission, browser.SetPermissionParams{
 		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted, Origin: e.base}); err != nil {

@@ -45,9 +45,6 @@ func (b *tab) visible(id string) {
 func TestFieldAppEveryScreen(t *testing.T) {
 	e := setup(t)
 	browser := newBrowser(t, e.chrome)
-	if _, err := chromedp.Run(browser, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 	b, _ := open(t, browser, e.base+"/app/", e.shots, false)
 	b.eval(`(localStorage.setItem("lang", "en"), "ok")`)
 	history := b.eval(`String(history.length)`) // the tab's blank page and the app

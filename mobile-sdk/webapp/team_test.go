@@ -77,9 +77,6 @@ func portalMerge(t *testing.T, base, keep, lose string) {
 func TestFieldAppTeamRosterMergedProfilesAndWelsh(t *testing.T) {
 	e := setup(t)
 	browser := newBrowser(t, e.chrome)
-	if _, err := chromedp.Run(browser, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 	b, _ := open(t, browser, e.base+"/app/", e.shots, false)
 	b.eval(`(localStorage.setItem("lang", "en"), "ok")`)
 	b.visible("enrol")

@@ -146,9 +146,6 @@ func TestWebPushControl(t *testing.T) {
 		t.Fatalf("configured CSP = %q", csp)
 	}
 	br := newBrowser(t, e.chrome)
-	if _, err := chromedp.Run(br, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 	b := enrolled(t, br, e.base, e.shots, e.workers[0])
 	// The push service cannot answer here: give up after 2 s, not 20.
 	b.eval(`(localStorage.setItem("lang", "en"), localStorage.setItem("push-timeout-ms", "2000"), "ok")`)
@@ -209,9 +206,6 @@ func TestWebPushControl(t *testing.T) {
 		t.Fatalf("unconfigured: config.json %s, CSP %q", body, h.Get("Content-Security-Policy"))
 	}
 	br2 := newBrowser(t, e.chrome)
-	if _, err := chromedp.Run(br2, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 	p := enrolled(t, br2, plain, e.shots, e.workers[1])
 	grantNotifications(t, p, plain)
 	p.click(`#nav [data-go="sync"]`)
@@ -393,9 +387,6 @@ func TestWebPushTokenReachesServer(t *testing.T) {
 	data := t.TempDir()
 	e := setup(t, append(webPushEnv(cfg), "DATA_DIR="+data, "FCM_PROJECT_ID="+cfg.ProjectID, "FCM_CREDENTIALS_FILE=", "FCM_ENDPOINT="+fcm.URL)...)
 	br, _ := newBrowserAt(t, e.chrome, t.TempDir(), fire.flags()...)
-	if _, err := chromedp.Run(br, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
 	sup := supervisor(t)
 	b := enrolled(t, br, e.base, e.shots, sup)
 	csp := watchCSP(b)
