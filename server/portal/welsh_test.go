@@ -34,7 +34,9 @@ func init() {
 	}
 }
 
-var wordRe = regexp.MustCompile(`[\p{L}'’-]+`)
+// wordRe finds words with the digits they are written with: a token that
+// holds a digit is an id or a hash (an audit entry's "…57be7b…"), not a word.
+var wordRe = regexp.MustCompile(`[\p{L}\p{N}'’-]+`)
 
 // welshPage is one page walked in Welsh and what it must answer.
 type welshPage struct {
@@ -284,11 +286,30 @@ func isData(s string, data []string) bool {
 
 func hasEnglish(s string) bool {
 	for _, w := range wordRe.FindAllString(s, -1) {
-		if englishWords[strings.ToLower(w)] {
+		if englishWords[strings.ToLower(w)] && !strings.ContainsAny(w, "0123456789") {
 			return true
 		}
 	}
 	return false
+}
+
+func TestHasEnglish(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"Save", true},
+		{"Cadw", false},
+		{"to be reviewed", true},
+		{"2867231aea05620c57be7b2078d46d33", false}, // an audit hash holding "be"
+		{"enc-000003 fu-00025", false},
+		{"be-7", false},
+		{"follow-up", true},
+	} {
+		if got := hasEnglish(tc.s); got != tc.want {
+			t.Errorf("hasEnglish(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
 }
 
 func attr(n *html.Node, key string) string {
