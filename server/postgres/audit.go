@@ -20,7 +20,7 @@ func appendAudit(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
 	detail := []byte("{}")
 	if len(e.Detail) > 0 {
 		var err error
-		if detail, err = json.Marshal(e.Detail); err != nil {
+		if detail, err = domain.MarshalDetail(e.Detail); err != nil {
 			return err
 		}
 	}
