@@ -195,3 +195,44 @@ func TestStatementsArePreparedAndKept(t *testing.T) {
 		t.Fatalf("query exec mode %v, statement cache %d: want cached prepared statements", cfg.DefaultQueryExecMode, cfg.StatementCacheCapacity)
 	}
 }
+
+// An incremental pull reads the records a late text edit re-placed only
+// when text_rebases holds an entry after the device's cursor; most pulls
+// follow no compaction at all, and the query was a round trip each. Where
+// there is one, storetest's TextCompactionPlacesLateEdits checks it is
+// sent.
+func TestPullReadsRebasesOnlyAfterOne(t *testing.T) {
+	ctx := context.Background()
+	rt := &roundTrips{}
+	db := postgres.NewDB(pgtest.URL(t))
+	now := time.Now()
+	db.Now = func() time.Time { return now }
+	postgres.SetTracer(db, rt)
+	must(t, db.Open(ctx))
+	t.Cleanup(func() { db.Close() })
+	must(t, db.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
+	must(t, db.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
+	must(t, db.UpsertPeople(ctx, []domain.Person{{ID: "w_a", Name: "Robin Worker", Role: domain.RoleWorker, TeamID: "team_a"},
+		{ID: "sup_a", Name: "Alex Supervisor", Role: domain.RoleSupervisor, TeamID: "team_a"}}))
+	a, b := enrol(t, db, "w_a"), enrol(t, db, "sup_a")
+	a.edit(func(tx *syncengine.Txn) error { _, err := encounter(tx, "By the shops."); return err })
+	a.syncAll(db)
+	b.syncAll(db) // b's cursor is past the log's start: its next pull is incremental
+	a.edit(func(tx *syncengine.Txn) error { _, err := encounter(tx, "By the ramp."); return err })
+	a.syncAll(db)
+	// b's pull brings a's changeset: an incremental page, nothing re-placed.
+	dev, person, err := db.Authenticate(ctx, b.en.Credential)
+	must(t, err)
+	res, err := db.Sync(rt.counting(ctx), domain.SyncRequest{Device: dev, Person: person, Cursor: b.cursor})
+	must(t, err)
+	if len(res.Changesets) != 1 || len(res.Snapshots) != 0 {
+		t.Fatalf("pull: %d changesets, %d snapshots; want a's one changeset", len(res.Changesets), len(res.Snapshots))
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for q := range rt.sql {
+		if strings.Contains(q, "FROM text_rebases b") {
+			t.Fatalf("a pull after no compaction read the re-placed records (%d round trips in all): %.160s", rt.n.Load(), q)
+		}
+	}
+}
