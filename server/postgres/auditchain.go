@@ -114,7 +114,12 @@ func (db *DB) sealOnce(ctx context.Context) (int, error) {
 			return nil
 		}
 		// One statement for the batch: a week's push audits some 9,000
-		// rows, and a statement each was 9,000 round trips.
+		// rows, and a statement each was 9,000 round trips. It is planned
+		// for each batch (an unnamed statement), not once per connection:
+		// a plan kept from when the log was small joined by a full scan of
+		// audit_log, and went on doing so as it grew (see prefetch.go's
+		// key lists); a plan per batch of up to a thousand rows costs
+		// little.
 		ids, poss, prevs, hashes := make([]int64, sealed), make([]int64, sealed), make([]string, sealed), make([]string, sealed)
 		for i, r := range todo {
 			pos++
@@ -124,7 +129,7 @@ func (db *DB) sealOnce(ctx context.Context) (int, error) {
 		}
 		if _, err := tx.Exec(ctx, `UPDATE audit_log a SET chain_pos = u.pos, prev_hash = u.prev, hash = u.hash
 			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) u (id, pos, prev, hash) WHERE a.id = u.id`,
-			ids, poss, prevs, hashes); err != nil {
+			pgx.QueryExecModeCacheDescribe, ids, poss, prevs, hashes); err != nil {
 			return err
 		}
 		return setMeta(ctx, tx, metaChainPos, strconv.FormatInt(pos, 10))
