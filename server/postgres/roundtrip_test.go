@@ -129,9 +129,9 @@ func TestPushRoundTripsDoNotGrowWithChangesets(t *testing.T) {
 	}
 }
 
-// pushRoundTrips makes n edits with edit and pushes them in one request to
-// a fresh store, counting that request's round trips.
-func pushRoundTrips(t *testing.T, rules domain.Rules, n int, youngPeople bool, edit func(p *phone, i int, yps []syncengine.RecordID)) *roundTrips {
+// tracedStore is a fresh store whose statements rt sees, with team_a's
+// worker w_a and supervisor sup_a.
+func tracedStore(t *testing.T) (*postgres.DB, *roundTrips) {
 	t.Helper()
 	ctx := context.Background()
 	rt := &roundTrips{}
@@ -145,6 +145,15 @@ func pushRoundTrips(t *testing.T, rules domain.Rules, n int, youngPeople bool, e
 	must(t, db.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
 	must(t, db.UpsertPeople(ctx, []domain.Person{{ID: "w_a", Name: "Robin Worker", Role: domain.RoleWorker, TeamID: "team_a"},
 		{ID: "sup_a", Name: "Alex Supervisor", Role: domain.RoleSupervisor, TeamID: "team_a"}}))
+	return db, rt
+}
+
+// pushRoundTrips makes n edits with edit and pushes them in one request to
+// a fresh store, counting that request's round trips.
+func pushRoundTrips(t *testing.T, rules domain.Rules, n int, youngPeople bool, edit func(p *phone, i int, yps []syncengine.RecordID)) *roundTrips {
+	t.Helper()
+	ctx := context.Background()
+	db, rt := tracedStore(t)
 	must(t, db.UpsertService(ctx, domain.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", SharedFields: []string{"reason"}}))
 	db.Rules = rules
 	p := enrol(t, db, "w_a")
@@ -203,17 +212,7 @@ func TestStatementsArePreparedAndKept(t *testing.T) {
 // sent.
 func TestPullReadsRebasesOnlyAfterOne(t *testing.T) {
 	ctx := context.Background()
-	rt := &roundTrips{}
-	db := postgres.NewDB(pgtest.URL(t))
-	now := time.Now()
-	db.Now = func() time.Time { return now }
-	postgres.SetTracer(db, rt)
-	must(t, db.Open(ctx))
-	t.Cleanup(func() { db.Close() })
-	must(t, db.UpsertArea(ctx, domain.Area{ID: "north", Name: "North"}))
-	must(t, db.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
-	must(t, db.UpsertPeople(ctx, []domain.Person{{ID: "w_a", Name: "Robin Worker", Role: domain.RoleWorker, TeamID: "team_a"},
-		{ID: "sup_a", Name: "Alex Supervisor", Role: domain.RoleSupervisor, TeamID: "team_a"}}))
+	db, rt := tracedStore(t)
 	a, b := enrol(t, db, "w_a"), enrol(t, db, "sup_a")
 	a.edit(func(tx *syncengine.Txn) error { _, err := encounter(tx, "By the shops."); return err })
 	a.syncAll(db)
