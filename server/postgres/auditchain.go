@@ -31,6 +31,9 @@ const metaChainPos = "audit_chain_pos"
 const auditRowCols = `id, chain_pos, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), detail::text,
 	COALESCE(prev_hash, ''), hash`
 
+// chainHeadSQL reads the chain's last sealed row: its place and hash.
+const chainHeadSQL = `SELECT chain_pos, hash FROM audit_log WHERE chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1`
+
 func scanAuditRow(r pgx.Row) (domain.AuditRow, error) {
 	var a domain.AuditRow
 	var pos *int64
@@ -100,7 +103,7 @@ func (db *DB) sealOnce(ctx context.Context) (int, error) {
 		}
 		var pos int64
 		var prev string
-		err := tx.QueryRow(ctx, `SELECT chain_pos, hash FROM audit_log WHERE chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1`).Scan(&pos, &prev)
+		err := tx.QueryRow(ctx, chainHeadSQL).Scan(&pos, &prev)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
