@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"TextCompactionPlacesLateEdits", testTextCompaction},
 		{"TextCompactionRandomHistories", testTextCompactionRandomHistories},
+		{"TextCompactionPastLostPhones", testTextCompactionPastLostPhones},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},

@@ -75,7 +75,7 @@ func testTextCompaction(t *testing.T, e *env) {
 	// a2 has not pulled the delete: nothing is compacted yet.
 	a1.reportCursor()
 	other.reportCursor()
-	res, err := e.s.CompactText(e.ctx, 0)
+	res, err := e.s.CompactText(e.ctx, 0, 0)
 	e.must(err)
 	if res.Compacted != 0 || res.Waiting == 0 {
 		t.Fatalf("compacted while a phone had not pulled the note's last change: %+v", res)
@@ -83,7 +83,7 @@ func testTextCompaction(t *testing.T, e *env) {
 	a2.reportCursor()
 	before, err := e.s.RecordState(e.ctx, string(id))
 	e.must(err)
-	res, err = e.s.CompactText(e.ctx, 0)
+	res, err = e.s.CompactText(e.ctx, 0, 0)
 	e.must(err)
 	if res.Compacted != 1 || res.Dropped == 0 || res.BytesAfter >= res.BytesBefore {
 		t.Fatalf("compaction: %+v", res)
@@ -94,7 +94,7 @@ func testTextCompaction(t *testing.T, e *env) {
 	if after.String("note") != before.String("note") {
 		t.Fatalf("compaction changed the note: %q -> %q", before.String("note"), after.String("note"))
 	}
-	if again, err := e.s.CompactText(e.ctx, 0); err != nil || again.Looked != 0 {
+	if again, err := e.s.CompactText(e.ctx, 0, 0); err != nil || again.Looked != 0 {
 		t.Fatalf("an unchanged record was looked at again: %+v %v", again, err)
 	}
 	// The late save names text the server no longer holds.
@@ -202,7 +202,7 @@ func testTextCompactionRandomHistories(t *testing.T, e *env) {
 				for _, q := range phones {
 					q.reportCursor()
 				}
-				res, err := e.s.CompactText(e.ctx, 0)
+				res, err := e.s.CompactText(e.ctx, 0, 0)
 				e.must(err)
 				compacted += res.Dropped
 			}
