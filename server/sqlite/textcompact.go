@@ -70,7 +70,7 @@ func (db *DB) CompactText(ctx context.Context, minBytes int, keep time.Duration)
 // team's workers, the team's supervisors, the service's practitioners,
 // admins) has not pulled its last change, or a held changeset waits on it.
 // A device enrolled but never synced holds nothing older; one not seen
-// since ?5 (the keep window; '' for none) is sent a snapshot when it
+// since ?5 (the keep window; empty for none) is sent a snapshot when it
 // returns, and its unsent saves are placed as late edits are, so a phone
 // lost without being revoked does not hold its team's notes back for ever.
 const textWaitSQL = `SELECT EXISTS (SELECT 1 FROM devices d JOIN people p ON p.id = d.person_id
