@@ -129,7 +129,9 @@ func (db *DB) QuarantineItem(ctx context.Context, id int64, reviewer domain.Pers
 			before[dep.Record] = c.rec
 		}
 		var after []*syncengine.Record
-		if applied, err := syncengine.Apply(cs, ap.getter); err == nil {
+		// Placed as a release would place it: after a text compaction a
+		// save typed before it names dropped text (textcompact.go).
+		if applied, _, _, err := ap.applyText(cs); err == nil {
 			d.Pending = applied.Status == syncengine.Pending
 			after = applied.Records
 		}
