@@ -131,7 +131,7 @@ func (db *DB) QuarantineItem(ctx context.Context, id int64, reviewer domain.Pers
 		var after []*syncengine.Record
 		// Placed as a release would place it: after a text compaction a
 		// save typed before it names dropped text (textcompact.go).
-		if applied, _, _, err := ap.applyText(cs); err == nil {
+		if applied, _, _, err := ap.applyText(cs, true); err == nil {
 			d.Pending = applied.Status == syncengine.Pending
 			after = applied.Records
 		}
@@ -210,7 +210,10 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 		return err
 	}
 	ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
-	applied, cs, rebase, err := ap.applyText(cs) // a late text edit is placed, as on push
+	// An open item was never stored, though its phone, having dropped it,
+	// may have saved past it: it is applied whole (syncengine.ApplyUnseen),
+	// and a late text edit is placed, as on push.
+	applied, cs, rebase, err := ap.applyText(cs, true)
 	if err != nil {
 		return err
 	}

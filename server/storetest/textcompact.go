@@ -294,3 +294,43 @@ func lostCharacters(rec *syncengine.Record, field string, made []*syncengine.Cha
 	}
 	return nil
 }
+
+// A phone holding unsent saves is sent the note whole (another phone's late
+// insert re-placed text) after a compaction dropped a character its unsent
+// delete names: it cannot replay that delete, nor the insert it typed after
+// it, over the server's copy, so its copy lacks its own words until the
+// server sends the note again. The server re-points the delete as it
+// re-points a late insert, so it sends the note again, and the phone ends
+// with its own words.
+func testTextCompactionUnsentDeleteOverRebase(t *testing.T, e *env) {
+	a1, a2, other, id, mid := lateNote(e)
+	a3 := e.enrolPhone("w_a")
+	a3.syncAll(0)
+	a1.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(id, "note", mid-6, 12) })
+	a1.syncAll(0)
+	// a2 deletes a character a1 deleted too, pulls a1's delete, then
+	// types; neither save is sent yet.
+	a2.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(id, "note", mid, 1) })
+	a2.reportCursor()
+	a2.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", 0, "NEW ") })
+	// a3 types into the stretch a1 deleted; not sent yet either.
+	a3.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", mid, "LATE") })
+	for _, p := range []*phone{a1, a2, a3, other} {
+		p.reportCursor()
+	}
+	e.compactOnce(1)
+	if r := a3.sync(0); r.Results[0].Status != protocol.StatusAccepted || !slices.Contains(r.Rebase, string(id)) {
+		t.Fatalf("a late insert: %+v, rebase %v", r.Results, r.Rebase)
+	}
+	a2.reportCursor() // the note whole, a2's saves still unsent
+	for _, r := range a2.syncAll(0) {
+		for _, res := range r.Results {
+			if res.Status != protocol.StatusAccepted {
+				t.Fatalf("a2's save: %+v", res)
+			}
+		}
+	}
+	if want := e.converged(id, a1, a2, a3); !strings.HasPrefix(want, "NEW ") || !strings.Contains(want, "LATE") {
+		t.Fatalf("the note lost a save: %q", want)
+	}
+}
