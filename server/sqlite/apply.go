@@ -309,6 +309,14 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		}
 		return a.quarantine(dev, cs, pr, err, res)
 	}
+	if heldID != 0 && a.deferring {
+		// Applied unseen: the write-behind set's crash replay (Apply) would
+		// take it for applied already if the phone saved past it, so this
+		// push is stored at once, as when it wakes held changesets.
+		if err := a.flushRecords(); err != nil {
+			return pr, err
+		}
+	}
 	seq, err = a.commit(dev.ID, cs, applied.Records, res)
 	if err != nil {
 		return pr, err
