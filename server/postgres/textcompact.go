@@ -114,10 +114,15 @@ func textQueries(ctx context.Context, tx *Tx) domain.TextCompactionQueries {
 	}
 }
 
-// applyText is domain.TextCompactions.Apply with this transaction's reads.
-func (a *applier) applyText(cs *syncengine.Changeset) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
+// applyText is domain.TextCompactions.Apply with this transaction's reads;
+// unseen: ApplyUnseen, for an open quarantined or held item's changeset,
+// which this store never stored.
+func (a *applier) applyText(cs *syncengine.Changeset, unseen bool) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
 	if a.text.Read == nil {
 		a.text = textQueries(a.ctx, a.tx).Compactions()
+	}
+	if unseen {
+		return a.text.ApplyUnseen(cs, a.getter)
 	}
 	return a.text.Apply(cs, a.getter)
 }
