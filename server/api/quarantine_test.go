@@ -12,6 +12,7 @@ import (
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // addSupB adds team B's supervisor (supb@example.org, password "pw").
@@ -167,6 +168,27 @@ func TestQuarantineKeyedByDevice(t *testing.T) {
 	}
 	if rec, _ := e.db.RecordState(context.Background(), string(real)); rec == nil {
 		t.Fatal("victim's save is not on the server")
+	}
+	// Which saves are kept aside is answered per device, from the
+	// credential: another device learns nothing of the victim's.
+	victim.newEncounter("team_b", "not the victim's team")
+	refused := victim.outbox[0].Start
+	if r := victim.sync(0); r.Results[0].Status != "quarantined" {
+		t.Fatalf("a save to another team: %s", r.raw)
+	}
+	kept := func(p *phone) []protocol.SaveKey {
+		t.Helper()
+		body, _ := json.Marshal(protocol.Request{Cursor: p.cursor, KeptAside: true})
+		r := e.do("POST", "/v1/sync", p.auth(), body)
+		var out protocol.Response
+		r.json(t, &out)
+		return out.KeptAside
+	}
+	if k := kept(victim); len(k) != 1 || k[0].Start != refused || k[0].Replica != victim.enrol.ReplicaID {
+		t.Errorf("the victim's save kept aside: %+v", k)
+	}
+	if k := kept(hostile); len(k) != 0 {
+		t.Errorf("another device is told of saves kept aside: %+v", k)
 	}
 }
 
