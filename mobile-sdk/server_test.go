@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/joinedup/joinedup/fixtures"
-	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/mobile-sdk/localstore"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/postgres/pgtest"
 	"github.com/joinedup/joinedup/syncengine"
 )
