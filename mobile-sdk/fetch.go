@@ -251,7 +251,8 @@ func storeSnapshots(st localstore.Store, snaps []*syncengine.Record) error {
 		v.putRecord(snap)
 	}
 	b := &localstore.Batch{}
-	if b.Release, err = released(st, self, v.get); err != nil {
+	kept, _ := st.Meta("kept_aside")
+	if b.Release, err = released(st, self, v.get, decodeKept(kept)); err != nil {
 		return err
 	}
 	if err := replayOutbox(st, nil, v); err != nil {

@@ -309,3 +309,48 @@ func TestLiveChannelOutlivesTheServersTimeouts(t *testing.T) {
 		t.Fatalf("%d new connections through the quiet spell: the live channel was cut and reopened", got)
 	}
 }
+
+// A refused save stays shown as refused while it waits for review, even
+// once the phone has saved past it to the same record (its version then
+// covers the refused one without holding it), and after a reviewer
+// discards it: the worker is never told a save went through that the
+// server did not apply. (A release, which the phone then shows as applied,
+// is TestRefusedSaveReleasedOnlyWhenTheServerAppliedIt: no refusal a
+// phone can cause here may be released.)
+func TestRefusedSaveStaysRefusedUntilReleased(t *testing.T) {
+	s := startServer(t)
+	sup := s.person(t, 1, "supervisor", 0)
+	a := s.enrolPhone(t, sup, s.person(t, 1, "worker", 3))
+	other := s.demo.Org.Teams[0].ID
+	device, err := a.st.Meta("device_id")
+	must(t, err)
+	enc := mustS(t)(a.CreateEncounter(`{"area":"Park","note":"Met by the gate."}`))
+	syncOK(t, a)
+	// A move to another team is a transfer, not an edit: refused.
+	must(t, a.Update(enc, `{"team_id":"`+other+`","area":"Moved"}`))
+	syncOK(t, a)
+	if st := status(t, a); len(st.Quarantined) != 1 {
+		t.Fatalf("the move was not refused: %+v", st)
+	}
+	must(t, a.InsertText(enc, "note", 0, "Later: "))
+	syncOK(t, a)
+	must(t, a.FetchRecord(enc)) // the record as the server sends it
+	syncOK(t, a)
+	if st := status(t, a); len(st.Quarantined) != 1 {
+		t.Fatalf("after a later save to the same record, the refused save is no longer shown, though nobody reviewed it: %+v", st)
+	}
+	items := s.quarantine(t, sup, device)
+	if len(items) != 1 {
+		t.Fatalf("the server's open quarantine for the phone: %+v", items)
+	}
+	s.admin(t, sup, fmt.Sprintf("/v1/admin/quarantine/%d/review", items[0].ID), map[string]string{"resolution": "discard"})
+	syncOK(t, a)
+	must(t, a.FetchRecord(enc))
+	syncOK(t, a)
+	if st := status(t, a); len(st.Quarantined) != 1 {
+		t.Fatalf("a discarded save is no longer shown as refused: %+v", st)
+	}
+	if v := view(t, a, enc); str(t, v, "area") != "Park" || !strings.HasPrefix(str(t, v, "note"), "Later: ") {
+		t.Fatalf("the record after the discard: %+v", v)
+	}
+}

@@ -43,7 +43,7 @@ func TestRebaseSnapshotReplacesACoveringCopy(t *testing.T) {
 			if tc.rebase {
 				hdr.Rebase = []string{id}
 			}
-			if _, _, err := c.storePage(c.st, batch, hdr, nil, [][]byte{syncengine.EncodeRecord(server)}, &syncSummary{}, nil); err != nil {
+			if _, _, err := c.storePage(c.st, batch, hdr, nil, [][]byte{syncengine.EncodeRecord(server)}, &syncSummary{}, nil, false); err != nil {
 				t.Fatal(err)
 			}
 			if got := str(t, view(t, c, id), "note"); got != tc.want {

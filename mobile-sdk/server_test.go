@@ -21,6 +21,7 @@ import (
 
 	"github.com/joinedup/joinedup/fixtures"
 	"github.com/joinedup/joinedup/mobile-sdk/localstore"
+	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/postgres/pgtest"
 	"github.com/joinedup/joinedup/syncengine"
 )
@@ -294,3 +295,27 @@ func syncOK(tb testing.TB, c *Client) {
 }
 
 var _ = context.Background
+
+// quarantine lists a device's open quarantined saves, as the team's
+// supervisor sees them through the admin API.
+func (s *testServer) quarantine(tb testing.TB, sup fixtures.Person, device string) []domain.QuarantineItem {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/v1/admin/quarantine?device="+device, nil)
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(sup.Email+":"+s.password(tb, sup.Email))))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Items []domain.QuarantineItem `json:"items"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		tb.Fatalf("GET quarantine: %d %s", resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		tb.Fatal(err)
+	}
+	return out.Items
+}

@@ -267,8 +267,11 @@ func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cre
 	// since the last round trip pulls from the same cursor. A phone with
 	// no cursor yet pulls at once: its snapshot comes first.
 	noPull := cursor != "" && int64(len(batch)) < total
+	// A phone showing refused saves asks which the server has not applied,
+	// so none is taken for released before a reviewer releases it (released).
+	askKept := counts.Quarantined > 0
 	body, err := protocol.Encode(protocol.Request{Cursor: cursor, Pending: held, PageBytes: page, Purged: purged, NoPull: noPull,
-		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion, RosterVersion: rosterVersion}, frames)
+		FieldWeeks: c.fieldWeeksNow(), DirectoryVersion: dirVersion, RosterVersion: rosterVersion, KeptAside: askKept}, frames)
 	if err != nil {
 		return false, err
 	}
@@ -304,7 +307,7 @@ func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cre
 	sum.Pushed += len(batch)
 	c.reportProgress("pushed", sum.RoundTrips, len(batch), 0, len(groups[0])+len(groups[1]), hdr.More)
 	acked := sum.Accepted + sum.Duplicates + sum.Quarantined
-	received, refused, err := c.storePage(st, batch, &hdr, groups[0], groups[1], sum, purged)
+	received, refused, err := c.storePage(st, batch, &hdr, groups[0], groups[1], sum, purged, askKept)
 	if err != nil {
 		return false, err
 	}
@@ -322,8 +325,9 @@ func (c *Client) roundTrip(ctx context.Context, st localstore.Store, server, cre
 // drops, snapshots, received changesets (into the inbox, applied right
 // after), and the new cursor. It returns the received changesets to apply.
 // What to write is worked out first, under editMu (nothing else writes
-// meanwhile), then written as one localstore.Batch.
-func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *protocol.Response, csFrames, snapFrames [][]byte, sum *syncSummary, purged []string) (received []*syncengine.Changeset, refused bool, err error) {
+// meanwhile), then written as one localstore.Batch. askedKept: the request
+// asked which refused saves the server has not applied (hdr.KeptAside).
+func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *protocol.Response, csFrames, snapFrames [][]byte, sum *syncSummary, purged []string, askedKept bool) (received []*syncengine.Changeset, refused bool, err error) {
 	// Decode everything before touching the database: a bad page stores nothing.
 	var incoming []*syncengine.Changeset
 	for _, f := range csFrames {
@@ -436,8 +440,15 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 		v.putRecord(snap)
 	}
 	sum.Snapshots += len(snaps)
+	if askedKept {
+		b.Meta["kept_aside"] = encodeKept(self, hdr.KeptAside)
+	}
 	if len(snaps) > 0 {
-		if b.Release, err = released(st, self, v.get); err != nil {
+		kept := b.Meta["kept_aside"]
+		if !askedKept {
+			kept, _ = st.Meta("kept_aside")
+		}
+		if b.Release, err = released(st, self, v.get, decodeKept(kept)); err != nil {
 			return nil, false, err
 		}
 	}
@@ -563,15 +574,17 @@ func (o *overlay) puts() []*syncengine.Record {
 // released lists this phone's own quarantined saves that the server has
 // since applied (a supervisor released them, or what they depended on
 // arrived): the records they touched, as the server now sends them,
-// include them.
-func released(st localstore.Store, self string, get func(syncengine.RecordID) (*syncengine.Record, error)) ([]localstore.Key, error) {
+// include them, and the server last said it had not applied them (kept:
+// protocol.Response.KeptAside) — a later save of this phone to the same
+// record makes its version cover a refused one the server never applied.
+func released(st localstore.Store, self string, get func(syncengine.RecordID) (*syncengine.Record, error), kept map[uint64]bool) ([]localstore.Key, error) {
 	qs, err := st.Queued()
 	if err != nil {
 		return nil, err
 	}
 	var out []localstore.Key
 	for _, q := range qs {
-		if q.Queue != localstore.QueueQuarantine || q.Direction != "push" || q.Replica != self || q.Changeset == nil {
+		if q.Queue != localstore.QueueQuarantine || q.Direction != "push" || q.Replica != self || q.Changeset == nil || kept[q.Start] {
 			continue // unreadable ones stay for the user to see
 		}
 		included := true
@@ -590,6 +603,31 @@ func released(st localstore.Store, self string, get func(syncengine.RecordID) (*
 		}
 	}
 	return out, nil
+}
+
+// encodeKept keeps the starts of this phone's saves the server listed as
+// not applied, for released between syncs (meta kept_aside).
+func encodeKept(self string, keys []protocol.SaveKey) string {
+	var b strings.Builder
+	for _, k := range keys {
+		if k.Replica == self {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatUint(k.Start, 10))
+		}
+	}
+	return b.String()
+}
+
+func decodeKept(s string) map[uint64]bool {
+	kept := map[uint64]bool{}
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.ParseUint(f, 10, 64); err == nil {
+			kept[n] = true
+		}
+	}
+	return kept
 }
 
 // replayOutbox re-applies this phone's unacknowledged saves on top of

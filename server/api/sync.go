@@ -193,10 +193,31 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	}
 	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged, Rebase: res.Rebase,
 		Partial: res.Partial, FieldSince: res.FieldSince, FieldSeq: res.FieldSeq, Progress: res.Progress, Directory: res.Directory, Roster: res.Roster}
+	if hdr.KeptAside {
+		if out.KeptAside, err = s.keptAside(ctx, d.ID); err != nil {
+			return err
+		}
+	}
 	return s.sendFrames(c, binary, &out, func() {
 		out.Changesets = b64(res.Changesets)
 		out.Snapshots = b64(res.Snapshots)
 	}, res.Changesets, res.Snapshots)
+}
+
+// keptAside lists the device's own quarantined saves the server has not
+// applied (protocol.Response.KeptAside): open, or discarded by a reviewer.
+func (s *Server) keptAside(ctx context.Context, device string) ([]protocol.SaveKey, error) {
+	items, err := s.Store.Quarantine(ctx, domain.QuarantineFilter{DeviceID: device, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	out := []protocol.SaveKey{}
+	for _, q := range items {
+		if q.Resolution != domain.ResolutionRelease {
+			out = append(out, protocol.SaveKey{Replica: q.ReplicaID, Start: q.Start})
+		}
+	}
+	return out, nil
 }
 
 // sendFrames answers in the request's form: binary, the header then the

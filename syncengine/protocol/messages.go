@@ -48,6 +48,15 @@ type Request struct {
 	// RosterVersion is the team roster version the phone holds ("" none):
 	// the response carries the roster only when it differs.
 	RosterVersion string `json:"roster_version,omitempty" validate:"max=40"`
+	// KeptAside asks which of the device's quarantined saves the server has
+	// not applied (Response.KeptAside): a phone showing refused saves sends it.
+	KeptAside bool `json:"kept_aside,omitempty"`
+}
+
+// SaveKey names one of a phone's saves: its replica and first counter.
+type SaveKey struct {
+	Replica string `json:"replica"`
+	Start   uint64 `json:"start"`
 }
 
 // Response is the JSON body of a sync response, and the binary envelope's header.
@@ -95,6 +104,12 @@ type Response struct {
 	// differs from the version the phone named. Read-only, and always the
 	// device's own teams: the server reads them from the device's person.
 	Roster *Roster `json:"roster,omitempty"`
+	// KeptAside, when the request asked, lists the device's quarantined
+	// saves the server has not applied: waiting for review, or discarded by
+	// a reviewer (the newest 1,000). A phone shows each as refused whatever
+	// its records' versions say: a later save of its own to the same record
+	// makes them cover one the server never applied.
+	KeptAside []SaveKey `json:"kept_aside,omitempty"`
 }
 
 // Progress says how far a pull has come, for a phone's progress bar:
