@@ -13,9 +13,9 @@
 package storetest
 
 import (
-	"slices"
 	"context"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"time"
 
