@@ -356,10 +356,11 @@ func (p *plan) followUp(before, after *syncengine.Record) error {
 	}
 	ns := p.n.planner.FollowUp(f)
 	// The planner's ids depend on the due time only. Cancelled rows are never
-	// revived (known ids are ignored), so a follow-up reopened or reassigned
-	// with the same due time needs new ids: salt them with the versions of the
-	// values that define this plan.
-	salt := versions(after, "status", "due_at", "assignee", "team_id")
+	// revived (known ids are ignored), so a follow-up reopened, reassigned or
+	// restored after a delete with the same due time needs new ids: salt them
+	// with the versions of the values that define this plan, the deleted
+	// flag's included (followUpKey reads it through gone).
+	salt := versions(after, "status", "due_at", "assignee", "team_id", syncengine.DeletedField)
 	for i := range ns {
 		ns[i].ID = saltID(ns[i].ID, salt)
 	}

@@ -493,3 +493,62 @@ func TestNoHandoffWithoutConsent(t *testing.T) {
 		})
 	}
 }
+
+// A follow-up deleted and then restored (a supervisor undoes a worker's
+// delete) is open again
+// with the same due time, assignee and team: its assignee must be told and
+// its supervisors escalated to as before. The notifications of the deleted
+// one were cancelled, and a cancelled id is never sent, so the restored
+// follow-up's plan needs ids of its own.
+func TestRestoredFollowUpNotifiesAgain(t *testing.T) {
+	tests := []struct {
+		name     string
+		together bool // deleted in the same sync that created it
+	}{
+		{"deleted in a later sync", false},
+		{"deleted in the sync that created it", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			worker, sup := e.phone("w_a"), e.phone("sup_a")
+			var fu syncengine.RecordID
+			worker.edit(func(tx *syncengine.Txn) (err error) {
+				if fu, err = tx.Create(syncengine.TypeFollowUp); err != nil {
+					return err
+				}
+				return set(tx, fu, "team_id", "team_a", "assignee", "w_a",
+					"due_at", monday10.UTC().Format(time.RFC3339), "status", "open", "kind", "check_in")
+			})
+			if !tt.together {
+				worker.sync()
+			}
+			worker.edit(func(tx *syncengine.Txn) error { return tx.Delete(fu) })
+			worker.sync()
+			for _, r := range e.rows(string(fu)) {
+				if r.State == push.StatePending {
+					t.Fatalf("deleted follow-up has a pending %s", r.Kind)
+				}
+			}
+			sup.sync()
+			sup.edit(func(tx *syncengine.Txn) error { return tx.Undelete(fu) })
+			for _, r := range sup.sync() {
+				if r.Status != "accepted" {
+					t.Fatalf("restore: %+v", r)
+				}
+			}
+
+			e.clock.Set(time.Date(2026, 3, 2, 18, 0, 0, 0, london))
+			got := e.sendDue()
+			if len(got[worker.token]) != 1 || dataOf(got[worker.token][0])["record_id"] != string(fu) ||
+				dataOf(got[worker.token][0])["kind"] != push.KindFollowUpDue {
+				t.Fatalf("restored follow-up: the worker got %v at 18:00; outbox %+v", kinds(got[worker.token]), e.rows(string(fu)))
+			}
+			e.clock.Set(time.Date(2026, 3, 4, 9, 0, 0, 0, london))
+			got = e.sendDue()
+			if len(got[sup.token]) != 1 || dataOf(got[sup.token][0])["kind"] != push.KindFollowUpEscalation {
+				t.Fatalf("restored follow-up: the supervisor got %v; outbox %+v", kinds(got[sup.token]), e.rows(string(fu)))
+			}
+		})
+	}
+}
