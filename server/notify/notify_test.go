@@ -459,6 +459,47 @@ func TestRedirectedReferralReplansHandoff(t *testing.T) {
 	}
 }
 
+// A referral sent on to another service and back to the first before
+// anyone picked it up, all in one sync (a phone's backlog) or in syncs
+// stored at the same instant (one group commit): the first service's
+// practitioners are handed it at the end. Their first handoff was cancelled
+// by the redirect, and a cancelled id is never sent, so the handoff planned
+// when it comes back needs an id of its own.
+func TestReferralRedirectedAndBackIsHandedOff(t *testing.T) {
+	for _, oneSync := range []bool{true, false} {
+		t.Run(map[bool]string{true: "one sync", false: "a sync each, one instant"}[oneSync], func(t *testing.T) {
+			e := newEnv(t)
+			e.clock.Set(time.Date(2026, 3, 2, 20, 0, 0, 0, london)) // Monday evening: services are closed
+			worker, h1, c1 := e.phone("w_a"), e.phone("prac_h1"), e.phone("prac_c1")
+			ref := worker.referral(worker.youngPerson("Jamie", false), "routine", reason)
+			for _, svc := range []string{"svc_camhs", "svc_housing"} {
+				if !oneSync {
+					worker.sync()
+				}
+				worker.edit(func(tx *syncengine.Txn) error {
+					if err := tx.Set(ref, "consent", "given"); err != nil {
+						return err
+					}
+					return tx.Set(ref, "service_id", svc)
+				})
+			}
+			for _, r := range worker.sync() {
+				if r.Status != "accepted" {
+					t.Fatalf("push: %+v", r)
+				}
+			}
+			e.clock.Set(time.Date(2026, 3, 3, 10, 0, 0, 0, london)) // Tuesday morning
+			got := e.sendDue()
+			if k := kinds(got[h1.token]); !slices.Equal(k, []string{push.KindHandoff}) {
+				t.Fatalf("the service it came back to got %v; outbox %+v", k, e.rows(string(ref)))
+			}
+			if len(got[c1.token]) != 0 {
+				t.Fatalf("the service it left got %v", kinds(got[c1.token]))
+			}
+		})
+	}
+}
+
 // TestNoHandoffWithoutConsent: a referral submitted with consent refused or
 // never asked is refused at the push, so the service is not handed the young
 // person's details and no handoff push is queued.
