@@ -276,9 +276,9 @@ func (b *tab) waitFor(js string) {
 }
 
 // notifications are the service worker's shown notifications as JSON
-// [title, body, tag] triples, waiting up to 10 s for the first: the worker
-// tells open apps to sync before it shows one (sw.js), so an app's
-// reaction can come first.
+// [title, body, tag] triples, waiting up to 10 s for the first. The worker
+// tells open apps of a push once its notification is shown (sw.js); the
+// wait only covers a browser slow to list it.
 func (b *tab) notifications() string {
 	b.t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; {

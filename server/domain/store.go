@@ -193,6 +193,11 @@ type Operations interface {
 	// compaction and tombstones"), keeping where they lay so late edits are
 	// still placed.
 	CompactText(ctx context.Context, minBytes int) (TextCompactResult, error)
+	// RefreshLinks files the encounters changed since it last ran under the
+	// young people they name, which a history fetch reads: run in the
+	// background, so a phone opening a young person does not wait for a
+	// backlog of encounters to be decoded inside its request.
+	RefreshLinks(ctx context.Context) error
 	Stats(ctx context.Context) (LogStats, error)
 	Meta(ctx context.Context, key string) (string, error)
 	SetMeta(ctx context.Context, key, value string) error

@@ -116,7 +116,7 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: %w", err)
 	}
-	if err := db.fillLinks(ctx); err != nil {
+	if err := db.RefreshLinks(ctx); err != nil {
 		db.pool.Close()
 		return fmt.Errorf("postgres: %w", err)
 	}

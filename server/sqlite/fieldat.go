@@ -46,10 +46,10 @@ func (db *DB) fillFieldAt(ctx context.Context) error {
 	return nil
 }
 
-// fillLinks brings young_person_links up to date when the store opens, so
-// the first history fetched after an upgrade (or a long quiet spell) does
-// not decode a backlog of encounters inside a request.
-func (db *DB) fillLinks(ctx context.Context) error {
+// RefreshLinks brings young_person_links up to date (domain.Operations);
+// the store also runs it when it opens, so the first history fetched after
+// an upgrade does not decode a backlog of encounters inside a request.
+func (db *DB) RefreshLinks(ctx context.Context) error {
 	if err := db.update(ctx, func(tx *Tx) error { return refreshLinks(ctx, tx) }); err != nil {
 		return fmt.Errorf("young person links: %w", err)
 	}

@@ -192,7 +192,7 @@ func (db *DB) Open() (err error) {
 			db.write.Close()
 			return err
 		}
-		if err := db.fillLinks(context.Background()); err != nil {
+		if err := db.RefreshLinks(context.Background()); err != nil {
 			db.write.Close()
 			return err
 		}

@@ -187,6 +187,19 @@ func testFetchedRecordsFollow(t *testing.T, e *env) {
 	if slices.Contains(res.SentRecords, string(h.old)) || !slices.Contains(res.SentRecords, string(h.recent)) {
 		t.Fatalf("after the links changed, history sent %v", res.SentRecords)
 	}
+	// The background pass (RefreshLinks) files links as a fetch does: moved
+	// back, with a pass between the save and the fetch, and one before the
+	// save that the fetch must not trust past.
+	e.must(e.s.RefreshLinks(e.ctx))
+	a.edit(func(tx *syncengine.Txn) error { return tx.Add(h.old, "young_people", string(h.yp)) })
+	a.edit(func(tx *syncengine.Txn) error { return tx.Remove(h.recent, "young_people", string(h.yp)) })
+	a.syncAll(0)
+	e.must(e.s.RefreshLinks(e.ctx))
+	res, err = c.fetch(domain.FetchRequest{YoungPerson: string(h.yp)})
+	e.must(err)
+	if !slices.Contains(res.SentRecords, string(h.old)) || slices.Contains(res.SentRecords, string(h.recent)) {
+		t.Fatalf("after the links changed back and were filed in the background, history sent %v", res.SentRecords)
+	}
 
 	// A phone that held everything keeps converging.
 	full := e.enrolPhone("w_a")

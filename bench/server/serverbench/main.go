@@ -427,6 +427,10 @@ func week(dir string, page int) error {
 		bulkCPUs = append(bulkCPUs, selfCPU()-cpu0)
 	}
 	bulkTime, bulkCPU := median(bulkTimes), median(bulkCPUs)
+	floorCPU, err := floorInsert(raw, h.Changesets, recs)
+	if err != nil {
+		return err
+	}
 
 	fmt.Printf("week: %d changesets (%d records: %s), %d KiB of JUC frames\n", len(h.Changesets), len(recs), countTypes(recs), frameBytes>>10)
 	fmt.Printf("  push (%s bodies, push-only): %d requests in %d causal rounds (one page of <= %d changesets per author per round), %s, up %d KiB, down %d KiB\n",
@@ -436,6 +440,8 @@ func week(dir string, page int) error {
 	fmt.Printf("  CPU of this process (client and server): push %s = %.1fx the bulk insert's %s\n", pushCPU.Round(time.Millisecond), ratio(pushCPU, bulkCPU), bulkCPU.Round(time.Millisecond))
 	fmt.Printf("  server process alone: push %s of server CPU = %.1fx the bulk insert (client process %s; wall %s)\n",
 		alone.server.Round(time.Millisecond), ratio(alone.server, bulkCPU), alone.client.Round(time.Millisecond), alone.wall.Round(time.Millisecond))
+	fmt.Printf("  floor: the same run's bulk insert of what an append-only log keeps (the %d frames, their record index, the %d final states): %s of CPU = %.1fx the bulk insert; the push is %.1fx this floor\n",
+		len(h.Changesets), len(recs), floorCPU.Round(time.Millisecond), ratio(floorCPU, bulkCPU), ratio(alone.server, floorCPU))
 	fmt.Printf("  server process alone, each round's pages sent at once (the team's phones together): push %s of server CPU = %.1fx the bulk insert (wall %s)\n",
 		team.server.Round(time.Millisecond), ratio(team.server, bulkCPU), team.wall.Round(time.Millisecond))
 	fmt.Printf("  server process alone wrote %d KiB to storage (%d KiB with each round's pages at once); outbox rows by state: %v\n",
@@ -444,6 +450,56 @@ func week(dir string, page int) error {
 		ratio(pushTime, bulkTime), ratio(pullTime, bulkTime), ratio(pushTime+pullTime, bulkTime),
 		float64(pushUp)/float64(bulkBytes), float64(pullDown)/float64(bulkBytes))
 	return nil
+}
+
+// floorInsert bulk-inserts, in one transaction, the least a server keeping
+// an append-only log must write for the week: each changeset's frame keyed
+// by its log position and id, the index from records to the changesets
+// that touched them (what an incremental pull reads), and each record's
+// final state. It returns the median CPU of bulkRuns, each into tables of
+// its own: the floor the push's ratio to the bulk insert cannot go below
+// without giving up the log.
+func floorInsert(raw *sql.DB, log []*syncengine.Changeset, recs []*syncengine.Record) (time.Duration, error) {
+	var cpus []time.Duration
+	for run := range bulkRuns {
+		for _, ddl := range []string{
+			`CREATE TABLE floor_log%d (seq INTEGER PRIMARY KEY, replica TEXT NOT NULL, start INTEGER NOT NULL, frame BLOB NOT NULL, UNIQUE (replica, start))`,
+			`CREATE TABLE floor_touched%d (record_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (record_id, seq)) WITHOUT ROWID`,
+			`CREATE TABLE floor_records%d (id TEXT PRIMARY KEY, type TEXT NOT NULL, state BLOB NOT NULL)`,
+		} {
+			if _, err := raw.Exec(fmt.Sprintf(ddl, run)); err != nil {
+				return 0, err
+			}
+		}
+		cpu0 := selfCPU()
+		tx, err := raw.Begin()
+		if err != nil {
+			return 0, err
+		}
+		ins := func(q string, args ...any) {
+			if err == nil {
+				_, err = tx.Exec(fmt.Sprintf(q, run), args...)
+			}
+		}
+		for i, cs := range log {
+			ins(`INSERT INTO floor_log%d VALUES (?, ?, ?, ?)`, i+1, cs.Replica.String(), cs.Start, syncengine.EncodeChangeset(cs))
+			for _, id := range cs.Records() {
+				ins(`INSERT INTO floor_touched%d VALUES (?, ?)`, string(id), i+1)
+			}
+		}
+		for _, r := range recs {
+			ins(`INSERT INTO floor_records%d VALUES (?, ?, ?)`, string(r.ID), r.Type, syncengine.EncodeRecord(r))
+		}
+		if err != nil {
+			tx.Rollback()
+			return 0, err
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+		cpus = append(cpus, selfCPU()-cpu0)
+	}
+	return median(cpus), nil
 }
 
 // key names one request of the week push: one author's page of a

@@ -46,13 +46,16 @@ self.addEventListener("push", (ev) => {
   try { msg = ev.data ? ev.data.json() : {}; } catch (e) { msg = {}; }
   const note = msg.notification || {};
   ev.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((clients) => {
-    for (const c of clients) c.postMessage({ type: "sync" });
     self.lastPush = Date.now();
-    if (clients.length && !note.body) return undefined;
+    const tell = () => { for (const c of clients) c.postMessage({ type: "sync" }); };
+    if (clients.length && !note.body) return tell();
+    // The notification first, then the apps: an app that reads the shown
+    // notifications when it hears of a push (as the browser tests do)
+    // must find this one, not race the browser showing it.
     return self.registration.showNotification(note.title || "JoinedUp", {
       body: note.body || "New work has reached the server. Open the app to sync. · Mae gwaith newydd ar y gweinydd.",
       tag: (msg.data && msg.data.nid) || "joinedup-sync",
-    });
+    }).then(tell, (err) => { tell(); throw err; });
   }));
 });
 

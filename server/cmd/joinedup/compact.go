@@ -5,19 +5,33 @@ import (
 	"time"
 )
 
-// compactEvery is how often acknowledged sync history is folded away.
-const compactEvery = time.Hour
+// compactEvery is how often acknowledged sync history is folded away;
+// linksEvery how often changed encounters are filed under the young people
+// they name (domain.Operations.RefreshLinks).
+const (
+	compactEvery = time.Hour
+	linksEvery   = time.Minute
+)
 
-// mountCompaction starts the history compactor: every hour, changesets that
-// every active phone (seen within Config.HistoryKeep) has pulled are deleted
-// from the log (CompactLog; HistoryKeep 0 turns it off), then the text
-// tombstones of records of at least Config.TextCompactMin bytes no device can
-// still need are dropped (CompactText; 0 turns it off).
+// mountCompaction starts the store's background passes. Every minute, the
+// encounters changed since the last pass are filed under their young
+// people, so a history opened on a phone reads links rather than decoding
+// a backlog inside its request (a year's backlog took 3.3 s). Every hour,
+// changesets that every active phone (seen within Config.HistoryKeep) has
+// pulled are deleted from the log (CompactLog; HistoryKeep 0 turns it off),
+// then the text tombstones of records of at least Config.TextCompactMin
+// bytes no device can still need are dropped (CompactText; 0 turns it off).
 func mountCompaction(m *Main) error {
+	stopLinks := every(linksEvery, nil, func(ctx context.Context) {
+		if err := m.DB.RefreshLinks(ctx); err != nil && ctx.Err() == nil {
+			m.Logger.Error("file encounters under young people", "err", err)
+		}
+	})
 	if m.Config.HistoryKeep <= 0 && m.Config.TextCompactMin <= 0 {
+		m.stopCompact = stopLinks
 		return nil
 	}
-	m.stopCompact = every(compactEvery, nil, func(ctx context.Context) {
+	stopHistory := every(compactEvery, nil, func(ctx context.Context) {
 		if m.Config.HistoryKeep > 0 {
 			res, err := m.DB.CompactLog(ctx, m.Config.HistoryKeep)
 			if err != nil {
@@ -36,6 +50,7 @@ func mountCompaction(m *Main) error {
 			}
 		}
 	})
+	m.stopCompact = func() { stopHistory(); stopLinks() }
 	return nil
 }
 
