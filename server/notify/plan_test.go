@@ -252,35 +252,25 @@ func TestPropertyPlannedIDsAreNeverReused(t *testing.T) {
 		for step := range 30 {
 			i := rng.IntN(2)
 			p := phones[i]
-			var what string
-			cs, err := p.Edit(pick("w_a", "sup_a"), func(tx *syncengine.Txn) error {
-				switch rng.IntN(8) {
-				case 0:
-					what = "follow-up due"
-					return tx.Set(fu, "due_at", pick("2026-03-03T19:00:00Z", "2026-03-04T19:00:00Z"))
-				case 1:
-					what = "follow-up assignee"
-					return tx.Set(fu, "assignee", pick("w_a", "w_b"))
-				case 2:
-					what = "follow-up status"
-					return tx.Set(fu, "status", pick("open", "done"))
-				case 3:
-					what = "follow-up team"
-					return tx.Set(fu, "team_id", pick("team_a", "team_b"))
-				case 4:
-					what = "follow-up delete/restore"
-					return tx.Set(fu, syncengine.DeletedField, rng.IntN(2) == 0)
-				case 5:
-					what = "referral status"
-					return tx.Set(ref, "status", pick("draft", "submitted", "withdrawn"))
-				case 6:
-					what = "referral service"
-					return tx.Set(ref, "service_id", pick("svc_housing", "svc_camhs"))
-				default:
-					what = "referral delete/restore"
-					return tx.Set(ref, syncengine.DeletedField, rng.IntN(2) == 0)
-				}
-			})
+			yesNo := func() any { return rng.IntN(2) == 0 }
+			edits := []struct {
+				what   string
+				record syncengine.RecordID
+				field  string
+				value  func() any
+			}{
+				{"follow-up due", fu, "due_at", func() any { return pick("2026-03-03T19:00:00Z", "2026-03-04T19:00:00Z") }},
+				{"follow-up assignee", fu, "assignee", func() any { return pick("w_a", "w_b") }},
+				{"follow-up status", fu, "status", func() any { return pick("open", "done") }},
+				{"follow-up team", fu, "team_id", func() any { return pick("team_a", "team_b") }},
+				{"follow-up delete/restore", fu, syncengine.DeletedField, yesNo},
+				{"referral status", ref, "status", func() any { return pick("draft", "submitted", "withdrawn") }},
+				{"referral service", ref, "service_id", func() any { return pick("svc_housing", "svc_camhs") }},
+				{"referral delete/restore", ref, syncengine.DeletedField, yesNo},
+			}
+			ed := edits[rng.IntN(len(edits))]
+			what := ed.what
+			cs, err := p.Edit(pick("w_a", "sup_a"), func(tx *syncengine.Txn) error { return tx.Set(ed.record, ed.field, ed.value()) })
 			if err != nil {
 				continue // an edit the schema refuses (the phone refuses it too)
 			}
