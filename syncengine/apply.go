@@ -44,14 +44,25 @@ type RecordGetter func(RecordID) (*Record, error)
 // all of them or none. It is deterministic: the result depends only on the
 // changeset and the states given, so any order of delivery converges.
 func Apply(cs *Changeset, get RecordGetter) (*Result, error) {
-	return apply(cs, get, nil)
+	return apply(cs, get, nil, false)
+}
+
+// ApplyUnseen is Apply for a changeset its holder knows it has never
+// applied. Apply takes a record that holds a later changeset of the same
+// replica to hold this one too, as a replica's changesets reach a holder in
+// order; a server breaks that order when it keeps a changeset aside
+// (quarantined for review, or held for a dependency) while the phone, having
+// dropped it, saves more to the same records. Applied later, it must still
+// be applied whole: ApplyUnseen never answers Duplicate.
+func ApplyUnseen(cs *Changeset, get RecordGetter) (*Result, error) {
+	return apply(cs, get, nil, true)
 }
 
 // apply is Apply; worked holds records with every op of cs on them already
 // applied (a local save's working copies, built op by op through the same
 // applyOp): they are taken as they are instead of cloned and applied again,
 // which for a long note was the second whole copy of its text per keystroke.
-func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record) (*Result, error) {
+func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record, unseen bool) (*Result, error) {
 	if err := cs.Check(); err != nil {
 		return nil, err
 	}
@@ -68,7 +79,7 @@ func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record) (*Resul
 			return nil, err
 		}
 		res.Before[d.Record] = r
-		if r != nil && r.VV.Get(cs.Replica) >= cs.Start {
+		if r != nil && r.VV.Get(cs.Replica) >= cs.Start && !unseen {
 			has[d.Record] = true
 		}
 	}

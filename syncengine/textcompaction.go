@@ -98,7 +98,7 @@ func LateText(cs *Changeset, at func(RecordID) (VV, error)) ([]RecordID, error) 
 // TextCompaction): an insert's origins as the stored items were re-pointed
 // (text.Doc.RepointInsert), a delete's dropped ids to a kept tombstone of
 // their stretch (text.Doc.RepointDelete). It returns cs itself when nothing
-// names dropped text, and otherwise a copy and the records whose inserts it
+// names dropped text, and otherwise a copy and the records whose ops it
 // re-pointed (whose state every holder must be sent, as for LateText). Ids
 // neither the record nor its TextCompaction know are left as they are:
 // applying them fails as it did before.
@@ -135,9 +135,6 @@ func RepointText(cs *Changeset, get RecordGetter, comp func(RecordID) (*TextComp
 			ins, ok := doc.RepointInsert(x, text.Insert{OriginLeft: op.Left.text(), OriginRight: op.Right.text(), Text: op.Text})
 			if ok {
 				nop.Left, nop.Right, changed = fromText(ins.OriginLeft), fromText(ins.OriginRight), true
-				if len(moved) == 0 || moved[len(moved)-1] != op.Record {
-					moved = append(moved, op.Record)
-				}
 			}
 		} else {
 			del := text.Delete{Spans: make([]text.Span, len(op.Spans))}
@@ -161,6 +158,12 @@ func RepointText(cs *Changeset, get RecordGetter, comp func(RecordID) (*TextComp
 		}
 		if !changed {
 			continue
+		}
+		// A re-pointed delete moves nothing, but its author may have been
+		// sent the record whole meanwhile and could not replay the delete
+		// over it, nor the saves typed after it: the record is sent again.
+		if len(moved) == 0 || moved[len(moved)-1] != op.Record {
+			moved = append(moved, op.Record)
 		}
 		if out == cs {
 			c := *cs
@@ -193,11 +196,22 @@ func TextRecords(cs *Changeset) []RecordID {
 // (LateText, and those RepointText moved). A changeset naming text nobody
 // dropped fails as Apply fails.
 func ApplyCompacted(cs *Changeset, get RecordGetter, at func(RecordID) (VV, error), comp func(RecordID) (*TextCompaction, error)) (*Result, *Changeset, []RecordID, error) {
+	return applyCompacted(cs, get, at, comp, Apply)
+}
+
+// ApplyCompactedUnseen is ApplyCompacted for a changeset its holder knows
+// it has never applied (ApplyUnseen).
+func ApplyCompactedUnseen(cs *Changeset, get RecordGetter, at func(RecordID) (VV, error), comp func(RecordID) (*TextCompaction, error)) (*Result, *Changeset, []RecordID, error) {
+	return applyCompacted(cs, get, at, comp, ApplyUnseen)
+}
+
+func applyCompacted(cs *Changeset, get RecordGetter, at func(RecordID) (VV, error), comp func(RecordID) (*TextCompaction, error),
+	apply func(*Changeset, RecordGetter) (*Result, error)) (*Result, *Changeset, []RecordID, error) {
 	late, err := LateText(cs, at)
 	if err != nil {
 		return nil, cs, nil, err
 	}
-	res, err := Apply(cs, get)
+	res, err := apply(cs, get)
 	if err == nil || !(errors.Is(err, text.ErrMissingOrigin) || errors.Is(err, text.ErrUnknownID)) {
 		return res, cs, late, err
 	}
@@ -208,7 +222,7 @@ func ApplyCompacted(cs *Changeset, get RecordGetter, at func(RecordID) (VV, erro
 	if re == cs {
 		return res, cs, late, err
 	}
-	res, err = Apply(re, get)
+	res, err = apply(re, get)
 	for _, id := range moved {
 		if !slices.Contains(late, id) {
 			late = append(late, id)

@@ -272,7 +272,7 @@ func (tx *Txn) finish() (*Changeset, []*Record, error) {
 	if tx.spoilt {
 		worked = nil
 	}
-	res, err := apply(tx.cs, func(id RecordID) (*Record, error) { return tx.before[id], nil }, worked)
+	res, err := apply(tx.cs, func(id RecordID) (*Record, error) { return tx.before[id], nil }, worked, false)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,8 +2,10 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +293,81 @@ func TestRefusedBodiesAreBounded(t *testing.T) {
 	q := e.openQuarantine()
 	if q[0].BodyKept || q[0].BodySize != size {
 		t.Fatalf("item = %+v", q[0])
+	}
+}
+
+// TestQuarantineReleaseAfterTextCompaction: a save from a phone whose clock
+// runs two hours fast is quarantined; meanwhile a teammate rubs out the text
+// around it and the server compacts the note's text. Through the admin API,
+// the review shows the note before and after; nobody may release it while
+// the phone's clock is still ahead, nor another team's supervisor ever; the
+// team's supervisor's release places the words in the compacted note, and
+// both phones are sent the note to replace their copies.
+func TestQuarantineReleaseAfterTextCompaction(t *testing.T) {
+	e := newEnv(t)
+	e.addSupB()
+	ctx := context.Background()
+	a1, a2 := e.enrolPhone("w_a"), e.enrolPhone("w_a2")
+	enc := a1.newEncounter("team_a", "Met at the skate ramp; talked about school, home and the weekend.")
+	a1.syncAll()
+	for i := range 40 { // revisions leave tombstones
+		a1.edit(func(tx *syncengine.Txn) error { return tx.InsertText(enc, "note", 10+i%20, "x") })
+		a1.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(enc, "note", 10+i%20, 1) })
+	}
+	a1.syncAll()
+	a2.syncAll()
+	rec, _ := a2.store.Record(enc)
+	mid := len([]rune(rec.String("note"))) / 2
+	e.now = e.now.Add(2 * time.Hour) // the phone's clock, not the server's
+	a2.edit(func(tx *syncengine.Txn) error { return tx.InsertText(enc, "note", mid, "LATE") })
+	e.now = e.now.Add(-2 * time.Hour)
+	if r := a2.sync(0); r.Results[0].Status != "quarantined" || r.Results[0].Code != "invalid" {
+		t.Fatalf("a save from a fast clock: %s", r.raw)
+	}
+	a1.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(enc, "note", mid-6, 12) })
+	for _, p := range []*phone{a1, a2} {
+		p.syncAll()
+		p.sync(0) // a device tells the server how far it pulled in its next request
+	}
+	res, err := e.db.CompactText(ctx, 0, 0)
+	must(t, err)
+	if res.Compacted != 1 {
+		t.Fatalf("text compaction: %+v", res)
+	}
+	compacted, err := e.db.RecordState(ctx, string(enc))
+	must(t, err)
+	id := e.openQuarantine()[0].ID
+	url := fmt.Sprintf("/v1/admin/quarantine/%d", id)
+	release := []byte(`{"resolution":"release"}`)
+	before, _ := json.Marshal(compacted.String("note"))
+	e.run(t, []scenario{
+		{name: "the review shows the compacted note before and after", method: "GET", url: url, headers: basic("sup@example.org"), wantStatus: 200,
+			wantContains: []string{`"before":` + string(before), `"inserted":"LATE"`}, wantNotContains: []string{`"pending":true`}},
+		{name: "another team's supervisor cannot open it", method: "GET", url: url, headers: basic("supb@example.org"), wantStatus: 404, wantCode: "not_found"},
+		{name: "another team's supervisor cannot release it", method: "POST", url: url + "/review", headers: basic("supb@example.org"), body: release, wantStatus: 404, wantCode: "not_found"},
+		{name: "not released while the phone's clock is ahead", method: "POST", url: url + "/review", headers: basic("sup@example.org"), body: release, wantStatus: 422, wantCode: "invalid"},
+	})
+	if now, _ := e.db.RecordState(ctx, string(enc)); now.String("note") != compacted.String("note") {
+		t.Fatalf("a refused release changed the note")
+	}
+	e.now = e.now.Add(3 * time.Hour)
+	e.run(t, []scenario{
+		{name: "another team's supervisor still cannot release it", method: "POST", url: url + "/review", headers: basic("supb@example.org"), body: release, wantStatus: 404, wantCode: "not_found"},
+		{name: "the team's supervisor releases it", method: "POST", url: url + "/review", headers: basic("sup@example.org"), body: release, wantStatus: 200},
+		{name: "released once only", method: "POST", url: url + "/review", headers: basic("sup@example.org"), body: release, wantStatus: 409, wantCode: "conflict"},
+	})
+	stored, err := e.db.RecordState(ctx, string(enc))
+	must(t, err)
+	if !strings.Contains(stored.String("note"), "LATE") {
+		t.Fatalf("the released words are not in the note: %q", stored.String("note"))
+	}
+	for _, p := range []*phone{a1, a2} {
+		if r := p.sync(0); !slices.Contains(r.Rebase, string(enc)) {
+			t.Fatalf("%s was not sent the note to replace its copy: %s", p.person, r.raw)
+		}
+		p.syncAll()
+		if got, _ := p.store.Record(enc); got.String("note") != stored.String("note") {
+			t.Fatalf("%s shows %q, the server %q", p.person, got.String("note"), stored.String("note"))
+		}
 	}
 }

@@ -191,8 +191,10 @@ type Operations interface {
 	// CompactText drops the text tombstones of records at least minBytes
 	// large that no device can still need (docs/architecture.md, "History
 	// compaction and tombstones"), keeping where they lay so late edits are
-	// still placed.
-	CompactText(ctx context.Context, minBytes int) (TextCompactResult, error)
+	// still placed. A device not seen within keep (the history keep: log
+	// compaction sends it a snapshot when it returns) does not hold a record
+	// back; keep 0 counts every active device.
+	CompactText(ctx context.Context, minBytes int, keep time.Duration) (TextCompactResult, error)
 	// RefreshLinks files the encounters changed since it last ran under the
 	// young people they name, which a history fetch reads: run in the
 	// background, so a phone opening a young person does not wait for a

@@ -83,11 +83,25 @@ func (t *TextCompactions) Compaction(id syncengine.RecordID) (*syncengine.TextCo
 // device holding them must be sent once it is stored. A changeset that
 // edits no text costs nothing more.
 func (t *TextCompactions) Apply(cs *syncengine.Changeset, get syncengine.RecordGetter) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
+	return t.apply(cs, get, syncengine.Apply, syncengine.ApplyCompacted)
+}
+
+// ApplyUnseen is Apply for a changeset the store knows it never stored,
+// although its records may hold later changesets of the same phone
+// (syncengine.ApplyUnseen): an open quarantined or held item's, which the
+// phone dropped and saved past.
+func (t *TextCompactions) ApplyUnseen(cs *syncengine.Changeset, get syncengine.RecordGetter) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
+	return t.apply(cs, get, syncengine.ApplyUnseen, syncengine.ApplyCompactedUnseen)
+}
+
+func (t *TextCompactions) apply(cs *syncengine.Changeset, get syncengine.RecordGetter,
+	plain func(*syncengine.Changeset, syncengine.RecordGetter) (*syncengine.Result, error),
+	compacted func(*syncengine.Changeset, syncengine.RecordGetter, func(syncengine.RecordID) (syncengine.VV, error), func(syncengine.RecordID) (*syncengine.TextCompaction, error)) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error)) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
 	if len(syncengine.TextRecords(cs)) == 0 {
-		res, err := syncengine.Apply(cs, get)
+		res, err := plain(cs, get)
 		return res, cs, nil, err
 	}
-	return syncengine.ApplyCompacted(cs, get, t.At, t.Compaction)
+	return compacted(cs, get, t.At, t.Compaction)
 }
 
 // Add adds what another batch of a compaction pass did.

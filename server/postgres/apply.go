@@ -315,7 +315,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
-	applied, cs, rebase, err := a.applyText(cs) // places late text edits (textcompact.go)
+	// An open held item's changeset was never stored, though the phone may
+	// have saved past it since (syncengine.ApplyUnseen).
+	applied, cs, rebase, err := a.applyText(cs, heldID != 0) // places late text edits (textcompact.go)
 	if err != nil {
 		if domain.ErrorCode(err) == domain.EINTERNAL {
 			return pr, err

@@ -179,7 +179,9 @@ func (db *DB) QuarantineItem(ctx context.Context, id int64, reviewer domain.Pers
 			}
 		}
 		var after []*syncengine.Record
-		if applied, err := syncengine.Apply(cs, ap.getter); err == nil {
+		// Placed as a release would place it: after a text compaction a
+		// save typed before it names dropped text (textcompact.go).
+		if applied, _, _, err := ap.applyText(cs, true); err == nil {
 			d.Pending = applied.Status == syncengine.Pending
 			after = applied.Records
 		}
@@ -253,7 +255,10 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 		return err
 	}
 	ap := newApplier(ctx, tx)
-	applied, cs, rebase, err := ap.applyText(cs) // a late text edit is placed, as on push
+	// An open item was never stored, though its phone, having dropped it,
+	// may have saved past it: it is applied whole (syncengine.ApplyUnseen),
+	// and a late text edit is placed, as on push.
+	applied, cs, rebase, err := ap.applyText(cs, true)
 	if err != nil {
 		return err
 	}
@@ -276,12 +281,19 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 	if err := domain.AuthorizeRelease(ap, domain.ActorOf(reviewer, nil), applied.Records); err != nil {
 		return err
 	}
-	seq, err := ap.commit(dev.ID, cs, applied.Records, &domain.SyncResult{})
+	var res domain.SyncResult
+	seq, err := ap.commit(dev.ID, cs, applied.Records, &res)
 	if err != nil {
 		return err
 	}
 	if err := ap.noteRebases(seq, rebase); err != nil {
 		return err
 	}
-	return ap.resendReleased(seq, cs)
+	if err := ap.resendReleased(seq, cs); err != nil {
+		return err
+	}
+	// What waited for it is tried now: nothing else would wake it, as the
+	// changes it waits for are stored (and it would hold back the text
+	// compaction of what it waits on).
+	return ap.drainHeld(&res)
 }

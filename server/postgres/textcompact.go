@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,7 +19,7 @@ import (
 
 // CompactText compacts the text of records at least minBytes large that
 // changed since the pass last looked at them.
-func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompactResult, error) {
+func (db *DB) CompactText(ctx context.Context, minBytes int, keep time.Duration) (domain.TextCompactResult, error) {
 	var ids []string
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.Query(ctx, `SELECT r.id FROM records r LEFT JOIN text_compaction t ON t.record_id = r.id
@@ -34,21 +35,22 @@ func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompact
 	}
 	return domain.CompactTextPass(ids, func(fn func(*Tx) error) error { return db.update(ctx, fn) },
 		func(tx *Tx, id string, res *domain.TextCompactResult) error {
-			return compactRecordText(ctx, tx, id, res)
+			return compactRecordText(ctx, tx, id, keep, res)
 		},
 		func(e domain.AuditEntry) error { return db.AppendAudit(ctx, e) })
 }
 
 // textWaitSQL: see server/sqlite's (an active device that may write the
-// record has not pulled its last change, or a held changeset waits on it).
+// record has not pulled its last change, or a held changeset waits on it;
+// a device not seen since $5, the keep window, does not count).
 const textWaitSQL = `SELECT EXISTS (SELECT 1 FROM devices d JOIN people p ON p.id = d.person_id
-		WHERE d.status = 'active' AND d.last_seen IS NOT NULL AND d.last_cursor < $1
+		WHERE d.status = 'active' AND d.last_seen IS NOT NULL AND d.last_cursor < $1 AND ($5::timestamptz IS NULL OR d.last_seen >= $5)
 		AND (p.role = 'admin' OR ($2 <> '' AND p.team_id = $2) OR ($3 <> '' AND p.service_id = $3)
 			OR ($2 <> '' AND EXISTS (SELECT 1 FROM team_supervisors s WHERE s.person_id = p.id AND s.team_id = $2))))
 	OR EXISTS (SELECT 1 FROM held_waits w JOIN quarantine q ON q.id = w.quarantine_id
 		WHERE w.record_id IN ($4, '*') AND q.reviewed_at IS NULL)`
 
-func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextCompactResult) error {
+func compactRecordText(ctx context.Context, tx *Tx, id string, keep time.Duration, res *domain.TextCompactResult) error {
 	var state []byte
 	var seq int64
 	var team, service string
@@ -62,7 +64,12 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 	}
 	res.Looked++
 	var wait bool
-	if err := tx.QueryRow(ctx, textWaitSQL, seq, team, service, id).Scan(&wait); err != nil {
+	var since *time.Time
+	if keep > 0 {
+		t := tx.now.Add(-keep)
+		since = &t
+	}
+	if err := tx.QueryRow(ctx, textWaitSQL, seq, team, service, id, since).Scan(&wait); err != nil {
 		return err
 	}
 	if wait {
@@ -107,10 +114,15 @@ func textQueries(ctx context.Context, tx *Tx) domain.TextCompactionQueries {
 	}
 }
 
-// applyText is domain.TextCompactions.Apply with this transaction's reads.
-func (a *applier) applyText(cs *syncengine.Changeset) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
+// applyText is domain.TextCompactions.Apply with this transaction's reads;
+// unseen: ApplyUnseen, for an open quarantined or held item's changeset,
+// which this store never stored.
+func (a *applier) applyText(cs *syncengine.Changeset, unseen bool) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
 	if a.text.Read == nil {
 		a.text = textQueries(a.ctx, a.tx).Compactions()
+	}
+	if unseen {
+		return a.text.ApplyUnseen(cs, a.getter)
 	}
 	return a.text.Apply(cs, a.getter)
 }

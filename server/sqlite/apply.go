@@ -286,7 +286,9 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
 	}
-	applied, cs, rebase, err := a.applyText(cs) // places late text edits (textcompact.go)
+	// An open held item's changeset was never stored, though the phone may
+	// have saved past it since (syncengine.ApplyUnseen).
+	applied, cs, rebase, err := a.applyText(cs, heldID != 0) // places late text edits (textcompact.go)
 	if domain.ErrorCode(err) == domain.EMISSINGDEP {
 		// A record it touches is damaged (errDamaged): held until repaired.
 		return a.hold(dev, cs, pr, heldID, nil, res)
@@ -306,6 +308,14 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 			return pr, err
 		}
 		return a.quarantine(dev, cs, pr, err, res)
+	}
+	if heldID != 0 && a.deferring {
+		// Applied unseen: the write-behind set's crash replay (Apply) would
+		// take it for applied already if the phone saved past it, so this
+		// push is stored at once, as when it wakes held changesets.
+		if err := a.flushRecords(); err != nil {
+			return pr, err
+		}
 	}
 	seq, err = a.commit(dev.ID, cs, applied.Records, res)
 	if err != nil {

@@ -473,7 +473,7 @@ func replayLog(ctx context.Context, tx *Tx) (replayed, stored int, err error) {
 			replayed++
 			// As the push applied it: a late text edit to a compacted
 			// record is placed (textcompact.go); its rebase was noted then.
-			applied, _, _, err := ap.applyText(cs)
+			applied, _, _, err := ap.applyText(cs, false)
 			if err != nil {
 				// A record it touches is damaged (held until repaired
 				// when it was pushed) or it never applied: nothing the

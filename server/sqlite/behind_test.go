@@ -636,3 +636,42 @@ func TestWriteBehindAnotherProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteBehindHeldSavedPast: a held changeset sent again in a push-only
+// sync, with what it waited for, after its phone saved past it (the record
+// holds a later changeset of the same replica), is stored at once: replayed
+// after a crash it would look applied already and be lost.
+func TestWriteBehindHeldSavedPast(t *testing.T) {
+	db, ctx := behindDB(t), context.Background()
+	p := groupPhones(t, db, 1)[0]
+	rep, st := p.replica(t, db)
+	var enc, other syncengine.RecordID
+	p.push(t, db, []*syncengine.Changeset{setArea(t, db, rep, &enc, "a1", "met by the canal")})
+	lost := setArea(t, db, rep, &other, "b1", "")
+	held, err := rep.Edit("gw0", func(tx *syncengine.Txn) error {
+		if err := tx.Set(other, "area", "b2"); err != nil {
+			return err
+		}
+		return tx.InsertText(enc, "note", 0, "HELD ")
+	})
+	must(t, err)
+	res, err := db.Sync(ctx, domain.SyncRequest{Device: p.dev, Person: p.person, Changesets: []*syncengine.Changeset{held}, NoPull: true})
+	must(t, err)
+	if res.Results[0].Code != domain.EMISSINGDEP {
+		t.Fatalf("a changeset before the one it depends on: %+v", res.Results)
+	}
+	// The phone drops it, as the SDK does, and saves past it.
+	stored, err := db.RecordState(ctx, string(enc))
+	must(t, err)
+	st.Put(stored)
+	st.Drop(other)
+	p.push(t, db, []*syncengine.Changeset{setArea(t, db, rep, &enc, "a2", "Later: ")})
+	p.push(t, db, []*syncengine.Changeset{lost, held})
+	sqlite.Crash(db)
+	again := reopen(t, db)
+	rec, err := again.RecordState(ctx, string(enc))
+	must(t, err)
+	if rec == nil || rec.String("note") != "Later: HELD met by the canal" && rec.String("note") != "HELD Later: met by the canal" {
+		t.Fatalf("after a crash the note is %q", rec.String("note"))
+	}
+}

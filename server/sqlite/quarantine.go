@@ -129,7 +129,9 @@ func (db *DB) QuarantineItem(ctx context.Context, id int64, reviewer domain.Pers
 			before[dep.Record] = c.rec
 		}
 		var after []*syncengine.Record
-		if applied, err := syncengine.Apply(cs, ap.getter); err == nil {
+		// Placed as a release would place it: after a text compaction a
+		// save typed before it names dropped text (textcompact.go).
+		if applied, _, _, err := ap.applyText(cs, true); err == nil {
 			d.Pending = applied.Status == syncengine.Pending
 			after = applied.Records
 		}
@@ -208,7 +210,10 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 		return err
 	}
 	ap := &applier{ctx: ctx, tx: tx, cache: map[syncengine.RecordID]*cachedRecord{}}
-	applied, cs, rebase, err := ap.applyText(cs) // a late text edit is placed, as on push
+	// An open item was never stored, though its phone, having dropped it,
+	// may have saved past it: it is applied whole (syncengine.ApplyUnseen),
+	// and a late text edit is placed, as on push.
+	applied, cs, rebase, err := ap.applyText(cs, true)
 	if err != nil {
 		return err
 	}

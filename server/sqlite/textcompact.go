@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
@@ -31,7 +32,7 @@ import (
 
 // CompactText compacts the text of records at least minBytes large that
 // changed since the pass last looked at them.
-func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompactResult, error) {
+func (db *DB) CompactText(ctx context.Context, minBytes int, keep time.Duration) (domain.TextCompactResult, error) {
 	var ids []string
 	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT r.id FROM records r LEFT JOIN text_compaction t ON t.record_id = r.id
@@ -58,7 +59,7 @@ func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompact
 	}
 	return domain.CompactTextPass(ids, update,
 		func(tx *Tx, id string, res *domain.TextCompactResult) error {
-			return compactRecordText(ctx, tx, id, res)
+			return compactRecordText(ctx, tx, id, keep, res)
 		},
 		func(e domain.AuditEntry) error { return db.AppendAudit(ctx, e) })
 }
@@ -68,15 +69,18 @@ func (db *DB) CompactText(ctx context.Context, minBytes int) (domain.TextCompact
 // far as the server can tell: an active device that may write it (its
 // team's workers, the team's supervisors, the service's practitioners,
 // admins) has not pulled its last change, or a held changeset waits on it.
-// A device enrolled but never synced holds nothing older.
+// A device enrolled but never synced holds nothing older; one not seen
+// since ?5 (the keep window; empty for none) is sent a snapshot when it
+// returns, and its unsent saves are placed as late edits are, so a phone
+// lost without being revoked does not hold its team's notes back for ever.
 const textWaitSQL = `SELECT EXISTS (SELECT 1 FROM devices d JOIN people p ON p.id = d.person_id
-		WHERE d.status = 'active' AND d.last_seen IS NOT NULL AND d.last_cursor < ?1
+		WHERE d.status = 'active' AND d.last_seen IS NOT NULL AND d.last_cursor < ?1 AND (?5 = '' OR d.last_seen >= ?5)
 		AND (p.role = 'admin' OR (?2 <> '' AND p.team_id = ?2) OR (?3 <> '' AND p.service_id = ?3)
 			OR (?2 <> '' AND EXISTS (SELECT 1 FROM team_supervisors s WHERE s.person_id = p.id AND s.team_id = ?2))))
 	OR EXISTS (SELECT 1 FROM held_waits w JOIN quarantine q ON q.id = w.quarantine_id
 		WHERE w.record_id IN (?4, '*') AND q.reviewed_at IS NULL)`
 
-func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextCompactResult) error {
+func compactRecordText(ctx context.Context, tx *Tx, id string, keep time.Duration, res *domain.TextCompactResult) error {
 	var state []byte
 	var crc sql.NullInt64
 	var seq int64
@@ -91,7 +95,11 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, res *domain.TextC
 	}
 	res.Looked++
 	var wait bool
-	if err := tx.QueryRowContext(ctx, textWaitSQL, seq, team, service, id).Scan(&wait); err != nil {
+	since := ""
+	if keep > 0 {
+		since = formatTime(tx.now.Add(-keep))
+	}
+	if err := tx.QueryRowContext(ctx, textWaitSQL, seq, team, service, id, since).Scan(&wait); err != nil {
 		return err
 	}
 	if wait {
@@ -138,10 +146,15 @@ func textQueries(ctx context.Context, tx *Tx) domain.TextCompactionQueries {
 	}
 }
 
-// applyText is domain.TextCompactions.Apply with this transaction's reads.
-func (a *applier) applyText(cs *syncengine.Changeset) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
+// applyText is domain.TextCompactions.Apply with this transaction's reads;
+// unseen: ApplyUnseen, for an open quarantined or held item's changeset,
+// which this store never stored.
+func (a *applier) applyText(cs *syncengine.Changeset, unseen bool) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
 	if a.text.Read == nil {
 		a.text = textQueries(a.ctx, a.tx).Compactions()
+	}
+	if unseen {
+		return a.text.ApplyUnseen(cs, a.getter)
 	}
 	return a.text.Apply(cs, a.getter)
 }

@@ -77,6 +77,12 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"TextCompactionPlacesLateEdits", testTextCompaction},
 		{"TextCompactionRandomHistories", testTextCompactionRandomHistories},
+		{"TextCompactionPastLostPhones", testTextCompactionPastLostPhones},
+		{"QuarantineReleaseAfterTextCompaction", testQuarantineReleaseAfterTextCompaction},
+		{"HeldTextEditAfterTextCompaction", testHeldTextEditAfterCompaction},
+		{"TextCompactionWithQuarantineRandom", testTextCompactionWithQuarantineRandom},
+		{"KeptAsideSaveAppliedAfterLaterSaves", testKeptAsideSaveAfterLaterSaves},
+		{"TextCompactionUnsentDeleteOverRebase", testTextCompactionUnsentDeleteOverRebase},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
@@ -193,6 +199,9 @@ type phone struct {
 	seq        int64 // the subset's field_seq
 	dir        *protocol.Directory
 	roster     *protocol.Roster
+	// skew is how far the phone's clock is ahead of the store's.
+	skew time.Duration
+	made []*syncengine.Changeset // every change saved, as saved
 }
 
 func (e *env) enrolPhone(personID string) *phone {
@@ -204,7 +213,7 @@ func (e *env) enrolPhone(personID string) *phone {
 	id, err := syncengine.ParseReplicaID(en.ReplicaID)
 	e.must(err)
 	p := &phone{e: e, enrol: en, store: syncengine.NewMemStore()}
-	p.rep, err = syncengine.NewReplica(syncengine.Config{ID: id, Now: func() time.Time { return e.now }, Rand: rand.Reader, Store: p.store})
+	p.rep, err = syncengine.NewReplica(syncengine.Config{ID: id, Now: func() time.Time { return e.now.Add(p.skew) }, Rand: rand.Reader, Store: p.store})
 	e.must(err)
 	return p
 }
@@ -215,6 +224,7 @@ func (p *phone) edit(fn func(tx *syncengine.Txn) error) *syncengine.Changeset {
 	cs, err := p.rep.Edit(p.enrol.PersonID, fn)
 	p.e.must(err)
 	p.outbox = append(p.outbox, cs)
+	p.made = append(p.made, cs)
 	return cs
 }
 

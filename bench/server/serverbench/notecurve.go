@@ -353,7 +353,7 @@ func compactNotes(dir string) (string, error) {
 		return "", err
 	}
 	defer db.Close()
-	res, err := db.CompactText(context.Background(), 0)
+	res, err := db.CompactText(context.Background(), 0, 0)
 	if err != nil {
 		return "", err
 	}

@@ -41,7 +41,7 @@ func mountCompaction(m *Main) error {
 			}
 		}
 		if m.Config.TextCompactMin > 0 {
-			res, err := m.DB.CompactText(ctx, m.Config.TextCompactMin)
+			res, err := m.DB.CompactText(ctx, m.Config.TextCompactMin, m.Config.HistoryKeep)
 			if err != nil {
 				m.Logger.Error("compact text", "err", err)
 			} else if res.Compacted > 0 {
