@@ -89,9 +89,28 @@ func (t *TextCompactions) Apply(cs *syncengine.Changeset, get syncengine.RecordG
 // ApplyUnseen is Apply for a changeset the store knows it never stored,
 // although its records may hold later changesets of the same phone
 // (syncengine.ApplyUnseen): an open quarantined or held item's, which the
-// phone dropped and saved past.
+// phone dropped and saved past. A record it was saved past is also
+// returned to be sent whole: every copy of it, the author's too, has a
+// version that already covers the changeset, so a phone takes the
+// changeset for a duplicate and a plain snapshot for one it holds.
 func (t *TextCompactions) ApplyUnseen(cs *syncengine.Changeset, get syncengine.RecordGetter) (*syncengine.Result, *syncengine.Changeset, []syncengine.RecordID, error) {
-	return t.apply(cs, get, syncengine.ApplyUnseen, syncengine.ApplyCompactedUnseen)
+	var past []syncengine.RecordID
+	for _, d := range cs.Deps {
+		r, err := get(d.Record)
+		if err != nil {
+			return nil, cs, nil, err
+		}
+		if r != nil && r.VV.Get(cs.Replica) >= cs.Start {
+			past = append(past, d.Record)
+		}
+	}
+	res, cs, late, err := t.apply(cs, get, syncengine.ApplyUnseen, syncengine.ApplyCompactedUnseen)
+	for _, id := range past {
+		if !slices.Contains(late, id) {
+			late = append(late, id)
+		}
+	}
+	return res, cs, late, err
 }
 
 func (t *TextCompactions) apply(cs *syncengine.Changeset, get syncengine.RecordGetter,

@@ -214,7 +214,7 @@ func (p *plan) submitted(r *syncengine.Record) error {
 	if len(ref.Practitioners) == 0 {
 		p.n.log.Warn("notify: referral submitted to a service with no practitioners", "referral", r.ID, "service", svcID)
 	}
-	p.notify(p.n.planner.ReferralSubmitted(ref)...)
+	p.notify(salted(p.n.planner.ReferralSubmitted(ref), referralSalt(r))...)
 	if ref.Referrer.ID == "" {
 		p.n.log.Warn("notify: submitted referral has no known referrer: no pick-up follow-up", "referral", r.ID)
 		return nil
@@ -235,12 +235,22 @@ func (p *plan) redirected(r *syncengine.Record) error {
 	if ref.Practitioners, err = p.practitioners(r.String("service_id")); err != nil {
 		return err
 	}
-	for _, nt := range p.n.planner.ReferralSubmitted(ref) {
+	for _, nt := range salted(p.n.planner.ReferralSubmitted(ref), referralSalt(r)) {
 		if nt.Kind == push.KindHandoff {
 			p.notify(nt)
 		}
 	}
 	return nil
+}
+
+// referralSalt names the versions of what a referral's handoff was planned
+// from. The planner's ids depend on the time of the change, and changes
+// stored together share it (a phone's backlog in one sync, or one group
+// commit), so a referral sent on to another service and back, or deleted
+// and restored, in one of them would get the ids its cancelled handoffs
+// had, and a cancelled id is never sent.
+func referralSalt(r *syncengine.Record) string {
+	return versions(r, "status", "service_id", syncengine.DeletedField)
 }
 
 // chased reminds the service's practitioners of a referral still waiting.
@@ -354,16 +364,12 @@ func (p *plan) followUp(before, after *syncengine.Record) error {
 	if f.Supervisors, err = p.supervisors(after.String("team_id")); err != nil {
 		return err
 	}
-	ns := p.n.planner.FollowUp(f)
 	// The planner's ids depend on the due time only. Cancelled rows are never
-	// revived (known ids are ignored), so a follow-up reopened or reassigned
-	// with the same due time needs new ids: salt them with the versions of the
-	// values that define this plan.
-	salt := versions(after, "status", "due_at", "assignee", "team_id")
-	for i := range ns {
-		ns[i].ID = saltID(ns[i].ID, salt)
-	}
-	p.notify(ns...)
+	// revived (known ids are ignored), so a follow-up reopened, reassigned or
+	// restored after a delete with the same due time needs new ids: salt them
+	// with the versions of the values that define this plan, the deleted
+	// flag's included (followUpKey reads it through gone).
+	p.notify(salted(p.n.planner.FollowUp(f), versions(after, "status", "due_at", "assignee", "team_id", syncengine.DeletedField))...)
 	return nil
 }
 
@@ -541,6 +547,15 @@ func versions(r *syncengine.Record, fields ...string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// salted gives the planner's notifications ids of their own for one
+// version of the values they were planned from (versions).
+func salted(ns []domain.Notification, salt string) []domain.Notification {
+	for i := range ns {
+		ns[i].ID = saltID(ns[i].ID, salt)
+	}
+	return ns
 }
 
 func saltID(id, salt string) string {

@@ -459,6 +459,47 @@ func TestRedirectedReferralReplansHandoff(t *testing.T) {
 	}
 }
 
+// A referral sent on to another service and back to the first before
+// anyone picked it up, all in one sync (a phone's backlog) or in syncs
+// stored at the same instant (one group commit): the first service's
+// practitioners are handed it at the end. Their first handoff was cancelled
+// by the redirect, and a cancelled id is never sent, so the handoff planned
+// when it comes back needs an id of its own.
+func TestReferralRedirectedAndBackIsHandedOff(t *testing.T) {
+	for _, oneSync := range []bool{true, false} {
+		t.Run(map[bool]string{true: "one sync", false: "a sync each, one instant"}[oneSync], func(t *testing.T) {
+			e := newEnv(t)
+			e.clock.Set(time.Date(2026, 3, 2, 20, 0, 0, 0, london)) // Monday evening: services are closed
+			worker, h1, c1 := e.phone("w_a"), e.phone("prac_h1"), e.phone("prac_c1")
+			ref := worker.referral(worker.youngPerson("Jamie", false), "routine", reason)
+			for _, svc := range []string{"svc_camhs", "svc_housing"} {
+				if !oneSync {
+					worker.sync()
+				}
+				worker.edit(func(tx *syncengine.Txn) error {
+					if err := tx.Set(ref, "consent", "given"); err != nil {
+						return err
+					}
+					return tx.Set(ref, "service_id", svc)
+				})
+			}
+			for _, r := range worker.sync() {
+				if r.Status != "accepted" {
+					t.Fatalf("push: %+v", r)
+				}
+			}
+			e.clock.Set(time.Date(2026, 3, 3, 10, 0, 0, 0, london)) // Tuesday morning
+			got := e.sendDue()
+			if k := kinds(got[h1.token]); !slices.Equal(k, []string{push.KindHandoff}) {
+				t.Fatalf("the service it came back to got %v; outbox %+v", k, e.rows(string(ref)))
+			}
+			if len(got[c1.token]) != 0 {
+				t.Fatalf("the service it left got %v", kinds(got[c1.token]))
+			}
+		})
+	}
+}
+
 // TestNoHandoffWithoutConsent: a referral submitted with consent refused or
 // never asked is refused at the push, so the service is not handed the young
 // person's details and no handoff push is queued.
@@ -489,6 +530,65 @@ func TestNoHandoffWithoutConsent(t *testing.T) {
 			}
 			if rows := e.rows(string(ref)); len(rows) != 0 {
 				t.Fatalf("pushes queued for the referral: %v", rows)
+			}
+		})
+	}
+}
+
+// A follow-up deleted and then restored (a supervisor undoes a worker's
+// delete) is open again
+// with the same due time, assignee and team: its assignee must be told and
+// its supervisors escalated to as before. The notifications of the deleted
+// one were cancelled, and a cancelled id is never sent, so the restored
+// follow-up's plan needs ids of its own.
+func TestRestoredFollowUpNotifiesAgain(t *testing.T) {
+	tests := []struct {
+		name     string
+		together bool // deleted in the same sync that created it
+	}{
+		{"deleted in a later sync", false},
+		{"deleted in the sync that created it", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			worker, sup := e.phone("w_a"), e.phone("sup_a")
+			var fu syncengine.RecordID
+			worker.edit(func(tx *syncengine.Txn) (err error) {
+				if fu, err = tx.Create(syncengine.TypeFollowUp); err != nil {
+					return err
+				}
+				return set(tx, fu, "team_id", "team_a", "assignee", "w_a",
+					"due_at", monday10.UTC().Format(time.RFC3339), "status", "open", "kind", "check_in")
+			})
+			if !tt.together {
+				worker.sync()
+			}
+			worker.edit(func(tx *syncengine.Txn) error { return tx.Delete(fu) })
+			worker.sync()
+			for _, r := range e.rows(string(fu)) {
+				if r.State == push.StatePending {
+					t.Fatalf("deleted follow-up has a pending %s", r.Kind)
+				}
+			}
+			sup.sync()
+			sup.edit(func(tx *syncengine.Txn) error { return tx.Undelete(fu) })
+			for _, r := range sup.sync() {
+				if r.Status != "accepted" {
+					t.Fatalf("restore: %+v", r)
+				}
+			}
+
+			e.clock.Set(time.Date(2026, 3, 2, 18, 0, 0, 0, london))
+			got := e.sendDue()
+			if len(got[worker.token]) != 1 || dataOf(got[worker.token][0])["record_id"] != string(fu) ||
+				dataOf(got[worker.token][0])["kind"] != push.KindFollowUpDue {
+				t.Fatalf("restored follow-up: the worker got %v at 18:00; outbox %+v", kinds(got[worker.token]), e.rows(string(fu)))
+			}
+			e.clock.Set(time.Date(2026, 3, 4, 9, 0, 0, 0, london))
+			got = e.sendDue()
+			if len(got[sup.token]) != 1 || dataOf(got[sup.token][0])["kind"] != push.KindFollowUpEscalation {
+				t.Fatalf("restored follow-up: the supervisor got %v; outbox %+v", kinds(got[sup.token]), e.rows(string(fu)))
 			}
 		})
 	}

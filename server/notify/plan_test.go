@@ -3,8 +3,10 @@ package notify_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -145,5 +147,154 @@ func TestPlan(t *testing.T) {
 				t.Errorf("cancel %v edits %v, want %v %v", cancel, edits, tc.cancel, tc.edits)
 			}
 		})
+	}
+}
+
+// A notification id, once planned, is never planned again for a later
+// change: the outbox ignores a known id, so a reused id of a cancelled
+// notification would be a reminder silently lost (a follow-up restored
+// after a delete, a referral sent on and back). Random edits by two phones
+// (so values also conflict), all stored at one instant as one sync or one
+// group commit stores them, the server's state taking each changeset in
+// turn; every planned id must be new. The kinds are those the rules
+// re-plan as a record goes back and forth: follow-ups' and handoffs'.
+func TestPropertyPlannedIDsAreNeverReused(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := mrand.New(mrand.NewPCG(seed, 0))
+	f := facts{services: map[string]domain.Service{
+		"svc_housing": {ID: "svc_housing", TZ: "Europe/London"},
+		"svc_camhs":   {ID: "svc_camhs", TZ: "Europe/London"},
+	}, people: []domain.Person{
+		{ID: "w_a", Role: domain.RoleWorker, TeamID: "team_a", TZ: "Europe/London"},
+		{ID: "w_b", Role: domain.RoleWorker, TeamID: "team_b", TZ: "Europe/London"},
+		{ID: "sup_a", Role: domain.RoleSupervisor, TeamID: "team_a", Supervises: []string{"team_a"}, TZ: "Europe/London"},
+		{ID: "sup_b", Role: domain.RoleSupervisor, TeamID: "team_b", TZ: "Europe/London"},
+		{ID: "prac_h1", Role: domain.RolePractitioner, ServiceID: "svc_housing", TZ: "Europe/London"},
+		{ID: "prac_c1", Role: domain.RolePractitioner, ServiceID: "svc_camhs", TZ: "Europe/London"},
+	}}
+	n := notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	replaned := map[string]bool{push.KindFollowUpDue: true, push.KindFollowUpEscalation: true, push.KindHandoff: true, push.KindReferralEscalation: true}
+	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
+	for run := range 40 {
+		now := func() time.Time { return monday10 }
+		newRep := func() (*syncengine.Replica, *syncengine.MemStore) {
+			store := syncengine.NewMemStore()
+			id, err := syncengine.NewReplicaID(rand.Reader)
+			must(t, err)
+			rep, err := syncengine.NewReplica(syncengine.Config{ID: id, Now: now, Rand: rand.Reader, Store: store})
+			must(t, err)
+			return rep, store
+		}
+		server, serverStore := newRep()
+		f.records = serverStore
+		var phones []*syncengine.Replica
+		type saved struct {
+			cs   *syncengine.Changeset
+			what string
+		}
+		var logs [][]saved // each phone's changesets, in order
+		for range 2 {
+			p, _ := newRep()
+			phones = append(phones, p)
+			logs = append(logs, nil)
+		}
+		seen := map[string]string{} // id -> the step that planned it
+		store := func(cs *syncengine.Changeset, step string) {
+			t.Helper()
+			befores := map[syncengine.RecordID]*syncengine.Record{}
+			for _, id := range cs.Records() {
+				if r, _ := serverStore.Record(id); r != nil {
+					befores[id] = r.Clone()
+				}
+			}
+			if _, err := server.Apply(cs); err != nil {
+				t.Fatalf("seed %d run %d: apply: %v", seed, run, err)
+			}
+			for _, id := range cs.Records() {
+				after, _ := serverStore.Record(id)
+				in, err := n.Plan(context.Background(), f, domain.Change{Before: befores[id], After: after, At: monday10})
+				must(t, err)
+				for _, nt := range in.Notify {
+					if !replaned[nt.Kind] {
+						continue
+					}
+					if first, ok := seen[nt.ID]; ok {
+						t.Fatalf("seed %d run %d: %s %s to %s planned again at %q, first at %q", seed, run, nt.Kind, nt.ID, nt.RecipientID, step, first)
+					}
+					seen[nt.ID] = step
+				}
+			}
+		}
+		var fu, ref syncengine.RecordID
+		first, err := phones[0].Edit("w_a", func(tx *syncengine.Txn) (err error) {
+			if fu, err = tx.Create(syncengine.TypeFollowUp); err != nil {
+				return err
+			}
+			if err := set(tx, fu, "team_id", "team_a", "assignee", "w_a", "due_at", "2026-03-03T19:00:00Z", "status", "open"); err != nil {
+				return err
+			}
+			if ref, err = tx.Create(syncengine.TypeReferral); err != nil {
+				return err
+			}
+			if err := set(tx, ref, "team_id", "team_a", "young_person_id", "yp1", "status", "draft", "urgency", "urgent",
+				"consent", "given", "service_id", "svc_housing", "submitted_at", "2026-03-02T10:00:00Z"); err != nil {
+				return err
+			}
+			return tx.InsertText(ref, "reason", 0, reason)
+		})
+		must(t, err)
+		_, err = phones[1].Apply(first)
+		must(t, err)
+		store(first, "create")
+		delivered := []int{1, 1} // how much of each phone's log the server has
+		logs[0] = append(logs[0], saved{first, "create"})
+		for step := range 30 {
+			i := rng.IntN(2)
+			p := phones[i]
+			yesNo := func() any { return rng.IntN(2) == 0 }
+			edits := []struct {
+				what   string
+				record syncengine.RecordID
+				field  string
+				value  func() any
+			}{
+				{"follow-up due", fu, "due_at", func() any { return pick("2026-03-03T19:00:00Z", "2026-03-04T19:00:00Z") }},
+				{"follow-up assignee", fu, "assignee", func() any { return pick("w_a", "w_b") }},
+				{"follow-up status", fu, "status", func() any { return pick("open", "done") }},
+				{"follow-up team", fu, "team_id", func() any { return pick("team_a", "team_b") }},
+				{"follow-up delete/restore", fu, syncengine.DeletedField, yesNo},
+				{"referral status", ref, "status", func() any { return pick("draft", "submitted", "withdrawn") }},
+				{"referral service", ref, "service_id", func() any { return pick("svc_housing", "svc_camhs") }},
+				{"referral delete/restore", ref, syncengine.DeletedField, yesNo},
+			}
+			ed := edits[rng.IntN(len(edits))]
+			what := ed.what
+			cs, err := p.Edit(pick("w_a", "sup_a"), func(tx *syncengine.Txn) error { return tx.Set(ed.record, ed.field, ed.value()) })
+			if err != nil {
+				continue // an edit the schema refuses (the phone refuses it too)
+			}
+			logs[i] = append(logs[i], saved{cs, fmt.Sprintf("edit %d (%s, phone %d)", step, what, i)})
+			// The server takes a random part of either phone's log, and a
+			// phone now and then hears of the other's edits, so values
+			// are sometimes concurrent.
+			j := rng.IntN(2)
+			for k := delivered[j]; k < len(logs[j]) && rng.IntN(3) > 0; k++ {
+				store(logs[j][k].cs, logs[j][k].what)
+				delivered[j] = k + 1
+			}
+			if rng.IntN(4) == 0 {
+				for _, c := range logs[1-i] {
+					if _, err := phones[i].Apply(c.cs); err != nil {
+						t.Fatalf("seed %d: phone sync: %v", seed, err)
+					}
+				}
+			}
+		}
+		for j := range logs {
+			for k := delivered[j]; k < len(logs[j]); k++ {
+				store(logs[j][k].cs, logs[j][k].what)
+			}
+		}
 	}
 }

@@ -62,6 +62,14 @@ func enqueueTx(ctx context.Context, tx *Tx, at time.Time, ns ...domain.Notificat
 // enqueueStatesTx is enqueueTx storing ns[i] already cancelled where
 // cancelled[i] (cancelled may be nil). Of two notifications with one id,
 // the first is kept, as with two inserts in turn.
+//
+// A notification cancelled in the settle that planned it is still stored:
+// its row keeps the id known, so the same id planned later is ignored
+// rather than sent (the rules salt the ids they re-plan so that this does
+// not happen, TestPropertyPlannedIDsAreNeverReused, but answers, syncs and
+// concerns are not salted). They are few: 436 of the week push's 6,369
+// rows; the other cancelled rows were cancelled by a later sync. Leaving
+// them out measured no change in the push's CPU.
 func enqueueStatesTx(ctx context.Context, tx *Tx, at time.Time, ns []domain.Notification, cancelled []bool) error {
 	now := domain.UnixMS(at)
 	rows := make([][]any, len(ns))

@@ -15,6 +15,7 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -295,10 +296,15 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	for _, id := range res.Drop {
 		p.store.Drop(syncengine.RecordID(id))
 	}
+	// As the SDK does (mobile-sdk storePage): a snapshot the phone's copy
+	// covers is ignored unless the server marks it a rebase.
 	for _, b := range res.Snapshots {
 		recs, err := syncengine.DecodeSnapshot(b)
 		p.e.must(err)
 		for _, r := range recs {
+			if have := p.record(r.ID); have != nil && have.VV.Covers(r.VV) && !slices.Contains(res.Rebase, string(r.ID)) {
+				continue
+			}
 			p.store.Put(r)
 		}
 	}

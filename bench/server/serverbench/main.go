@@ -444,6 +444,8 @@ func week(dir string, page int) error {
 		len(h.Changesets), len(recs), floorCPU.Round(time.Millisecond), ratio(floorCPU, bulkCPU), ratio(alone.server, floorCPU))
 	fmt.Printf("  server process alone, each round's pages sent at once (the team's phones together): push %s of server CPU = %.1fx the bulk insert (wall %s)\n",
 		team.server.Round(time.Millisecond), ratio(team.server, bulkCPU), team.wall.Round(time.Millisecond))
+	fmt.Printf("  server process alone wrote %d KiB to storage (%d KiB with each round's pages at once); outbox rows by state: %v\n",
+		alone.written>>10, team.written>>10, alone.outbox)
 	fmt.Printf("  ratio: push %.1fx, pull %.1fx, push+pull %.1fx the bulk insert; wire bytes up %.2fx, down (pull) %.2fx the bulk JSON\n",
 		ratio(pushTime, bulkTime), ratio(pullTime, bulkTime), ratio(pushTime+pullTime, bulkTime),
 		float64(pushUp)/float64(bulkBytes), float64(pullDown)/float64(bulkBytes))
@@ -667,7 +669,11 @@ func pushWeek(c *http.Client, w *wire, url string, creds map[string]string, orde
 	return int(n.Load()), rounds, nil
 }
 
-type childPush struct{ server, client, wall time.Duration }
+type childPush struct {
+	server, client, wall time.Duration
+	written              int64          // bytes the server process wrote to storage (/proc/<pid>/io write_bytes)
+	outbox               map[string]int // push_outbox rows by state once the push is done
+}
 
 // settleWait is how long the week's push waits before its CPU is read: a
 // server may write the last push-only syncs' records in the background, up
@@ -706,6 +712,10 @@ func weekInChild(dir string, org fixtures.Org, order []key, pages map[key][]*syn
 	if err != nil {
 		return out, err
 	}
+	w0, err := srv.written()
+	if err != nil {
+		return out, err
+	}
 	c0, start := selfCPU(), time.Now()
 	if _, _, err := pushWeek(c, nil, srv.url, creds, order, pages, page, together); err != nil {
 		return out, err
@@ -714,8 +724,33 @@ func weekInChild(dir string, org fixtures.Org, order []key, pages map[key][]*syn
 	time.Sleep(settleWait)
 	out.client = selfCPU() - c0
 	s1, err := srv.cpu()
+	if err != nil {
+		return out, err
+	}
 	out.server = s1 - s0
+	w1, err := srv.written()
+	if err != nil {
+		return out, err
+	}
+	out.written = w1 - w0
+	if err := srv.stop(); err != nil {
+		return out, err
+	}
+	out.outbox, err = outboxStates(filepath.Join(dir, "joinedup.db"))
 	return out, err
+}
+
+// outboxStates counts the outbox rows of the database at path by state.
+func outboxStates(path string) (map[string]int, error) {
+	db := sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		return nil, err
+	}
+	n, err := db.Outbox().Counts(context.Background())
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }
 
 // ints parses a comma-separated list of numbers.

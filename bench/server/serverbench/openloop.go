@@ -137,6 +137,21 @@ func (c *child) cpu() (time.Duration, error) {
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
+// written is the bytes the process has caused to be written to storage
+// so far (/proc/<pid>/io write_bytes: WAL, database and checkpoints).
+func (c *child) written() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no write_bytes in /proc/%d/io", c.cmd.Process.Pid)
+}
+
 type olDevice struct {
 	cred   string
 	cursor atomic.Value // string
