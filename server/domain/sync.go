@@ -60,3 +60,20 @@ type SyncResult struct {
 
 // DefaultPageBytes is the pull page budget when the device does not ask.
 const DefaultPageBytes = 1 << 20
+
+// ReceivedFrames indexes the request's canonical frames (Received) by the
+// changeset each carries, for a store to log as they are. Keyed by the
+// decoded changeset: a copy the store changes (redacted, re-pointed) is
+// another changeset and must be encoded anew.
+func (r SyncRequest) ReceivedFrames() map[*syncengine.Changeset][]byte {
+	if len(r.Received) != len(r.Changesets) {
+		return nil
+	}
+	m := make(map[*syncengine.Changeset][]byte, len(r.Changesets))
+	for i, f := range r.Received {
+		if f != nil {
+			m[r.Changesets[i]] = f
+		}
+	}
+	return m
+}

@@ -48,6 +48,7 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 				return err
 			}
 			ap := newApplier(ctx, tx)
+			ap.received = req.ReceivedFrames()
 			if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
 				return fmt.Errorf("look up pushed changesets: %w", err)
 			}
@@ -170,6 +171,10 @@ type applier struct {
 	// (rules.go replica): their counter rows stay locked to its end.
 	replicas map[string]*serverReplica
 	text     domain.TextCompactions // records whose text was compacted (textcompact.go)
+	// received are the request's changesets' canonical frames as sent
+	// (domain.SyncRequest.ReceivedFrames), logged as they are rather than
+	// encoded again.
+	received map[*syncengine.Changeset][]byte
 }
 
 // deferring reports whether what commit stores waits for flushRecords: a
@@ -362,7 +367,10 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 // rolled-back insert does; the pull reads seq ranges, never counts on them
 // being dense.
 func (a *applier) logChangeset(deviceID string, cs *syncengine.Changeset) (seq int64, err error) {
-	body := syncengine.EncodeChangeset(cs)
+	body := a.received[cs]
+	if body == nil {
+		body = syncengine.EncodeChangeset(cs)
+	}
 	if a.deferring() {
 		if len(a.seqs) == 0 {
 			rows, err := a.tx.Query(a.ctx, `SELECT nextval(pg_get_serial_sequence('changesets', 'seq')) FROM generate_series(1, $1)`, max(a.ahead, 16))

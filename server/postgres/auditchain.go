@@ -31,6 +31,9 @@ const metaChainPos = "audit_chain_pos"
 const auditRowCols = `id, chain_pos, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), detail::text,
 	COALESCE(prev_hash, ''), hash`
 
+// chainHeadSQL reads the chain's last sealed row: its place and hash.
+const chainHeadSQL = `SELECT chain_pos, hash FROM audit_log WHERE chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1`
+
 func scanAuditRow(r pgx.Row) (domain.AuditRow, error) {
 	var a domain.AuditRow
 	var pos *int64
@@ -100,7 +103,7 @@ func (db *DB) sealOnce(ctx context.Context) (int, error) {
 		}
 		var pos int64
 		var prev string
-		err := tx.QueryRow(ctx, `SELECT chain_pos, hash FROM audit_log WHERE chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1`).Scan(&pos, &prev)
+		err := tx.QueryRow(ctx, chainHeadSQL).Scan(&pos, &prev)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -114,7 +117,12 @@ func (db *DB) sealOnce(ctx context.Context) (int, error) {
 			return nil
 		}
 		// One statement for the batch: a week's push audits some 9,000
-		// rows, and a statement each was 9,000 round trips.
+		// rows, and a statement each was 9,000 round trips. It is planned
+		// for each batch (an unnamed statement), not once per connection:
+		// a plan kept from when the log was small joined by a full scan of
+		// audit_log, and went on doing so as it grew (see prefetch.go's
+		// key lists); a plan per batch of up to a thousand rows costs
+		// little.
 		ids, poss, prevs, hashes := make([]int64, sealed), make([]int64, sealed), make([]string, sealed), make([]string, sealed)
 		for i, r := range todo {
 			pos++
@@ -124,7 +132,7 @@ func (db *DB) sealOnce(ctx context.Context) (int, error) {
 		}
 		if _, err := tx.Exec(ctx, `UPDATE audit_log a SET chain_pos = u.pos, prev_hash = u.prev, hash = u.hash
 			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) u (id, pos, prev, hash) WHERE a.id = u.id`,
-			ids, poss, prevs, hashes); err != nil {
+			pgx.QueryExecModeCacheDescribe, ids, poss, prevs, hashes); err != nil {
 			return err
 		}
 		return setMeta(ctx, tx, metaChainPos, strconv.FormatInt(pos, 10))

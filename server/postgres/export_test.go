@@ -18,3 +18,8 @@ const AccessHistorySQL = accessHistorySQL
 // SetTracer has db's connections report every statement to t (set before
 // Open).
 func SetTracer(db *DB, t pgx.QueryTracer) { db.tracer = t }
+
+// KeyListSQL are the push's statements driven by a list of keys (for the
+// test of their generic plans).
+var KeyListSQL = map[string]string{"logged keys": loggedKeysSQL, "open quarantine": openQuarantineSQL,
+	"pending notifications": pendingRecordsSQL, "cancel notifications": cancelPendingSQL}

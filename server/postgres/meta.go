@@ -27,9 +27,11 @@ func (db *DB) SetMeta(ctx context.Context, key, value string) error {
 }
 
 func setMeta(ctx context.Context, tx *Tx, key, value string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	_, err := tx.Exec(ctx, setMetaSQL, key, value)
 	return err
 }
+
+const setMetaSQL = `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
 
 func metaInt(ctx context.Context, tx *Tx, key string) (int64, error) {
 	var v string

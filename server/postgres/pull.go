@@ -18,13 +18,41 @@ import (
 // seq, or where compaction left the log (compacted) if that is further on,
 // since a compacted log still reached it.
 func logHead(ctx context.Context, tx *Tx) (head, compacted int64, err error) {
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changesets`).Scan(&head); err != nil {
-		return 0, 0, err
+	p, err := readPositions(ctx, tx, 0)
+	return p.now, p.compacted, err
+}
+
+// positions are what a pull reads before its page, in one statement.
+type positions struct {
+	now, compacted int64  // logHead's
+	gen            string // the history generation ("" if none was made yet)
+	// rebases: records were re-placed after the cursor (text_rebases), so
+	// the page must send them (pullRebases); most pulls follow none.
+	rebases bool
+}
+
+// readPositions reads the pull's positions for a device whose cursor is at
+// after.
+func readPositions(ctx context.Context, tx *Tx, after int64) (positions, error) {
+	var p positions
+	var compacted, gen *string
+	err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM changesets), 0),
+			(SELECT value FROM meta WHERE key = $1), (SELECT value FROM meta WHERE key = $2),
+			EXISTS (SELECT 1 FROM text_rebases WHERE seq > $3)`,
+		metaCompactedThrough, metaGeneration, after).Scan(&p.now, &compacted, &gen, &p.rebases)
+	if err != nil {
+		return p, fmt.Errorf("read positions: %w", err)
 	}
-	if compacted, err = metaInt(ctx, tx, metaCompactedThrough); err != nil {
-		return 0, 0, err
+	if compacted != nil {
+		if p.compacted, err = strconv.ParseInt(*compacted, 10, 64); err != nil {
+			return p, fmt.Errorf("meta %s: %w", metaCompactedThrough, err)
+		}
 	}
-	return max(head, compacted), compacted, nil
+	if gen != nil {
+		p.gen = *gen
+	}
+	p.now = max(p.now, p.compacted)
+	return p, nil
 }
 
 // pull fills res with the device's next page, as server/sqlite's pull does:
@@ -37,19 +65,23 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if budget <= 0 {
 		budget = domain.DefaultPageBytes
 	}
-	now, done, err := logHead(ctx, tx)
-	if err != nil {
-		return err
-	}
-	tag := scope.Tag()
-	gen, err := txGeneration(ctx, tx)
-	if err != nil {
-		return err
-	}
 	cur, ok, err := domain.ParseCursor(req.Cursor)
 	if err != nil {
 		return err
 	}
+	// A cursor the checks below replace starts from nothing or is reset,
+	// and then no rebase is sent: the parsed one is the one to ask about.
+	pos, err := readPositions(ctx, tx, cur.Seq)
+	if err != nil {
+		return err
+	}
+	now, done, gen := pos.now, pos.compacted, pos.gen
+	if gen == "" {
+		if gen, err = txGeneration(ctx, tx); err != nil {
+			return err
+		}
+	}
+	tag := scope.Tag()
 	fresh := domain.Cursor{Gen: gen, Tag: tag, Snapshot: true}
 	switch {
 	case !ok:
@@ -97,7 +129,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if cur.Base == 0 {
 			return nil // a snapshot of the whole scope: the phone holds nothing older
 		}
-		return pullRebases(ctx, tx, scope, cur.Seq, now, res)
+		return pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, now, res)
 	}
 	filter, farg := scopeFilter(scope, 4)
 	rows, err := tx.Query(ctx, logPageSQL(filter), cur.Seq, now, req.Device.ReplicaID, farg)
@@ -138,7 +170,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.Seq, Total: now - cur.Seq}
 	res.Cursor = domain.Cursor{Gen: gen, Tag: tag, Seq: last}.String()
 	rows.Close() // a page that stopped at its budget left it open
-	return pullRebases(ctx, tx, scope, cur.Seq, last, res)
+	return pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, last, res)
 }
 
 // fieldSubset reports whether a whole-scope snapshot may be the field

@@ -129,9 +129,9 @@ func TestPushRoundTripsDoNotGrowWithChangesets(t *testing.T) {
 	}
 }
 
-// pushRoundTrips makes n edits with edit and pushes them in one request to
-// a fresh store, counting that request's round trips.
-func pushRoundTrips(t *testing.T, rules domain.Rules, n int, youngPeople bool, edit func(p *phone, i int, yps []syncengine.RecordID)) *roundTrips {
+// tracedStore is a fresh store whose statements rt sees, with team_a's
+// worker w_a and supervisor sup_a.
+func tracedStore(t *testing.T) (*postgres.DB, *roundTrips) {
 	t.Helper()
 	ctx := context.Background()
 	rt := &roundTrips{}
@@ -145,6 +145,15 @@ func pushRoundTrips(t *testing.T, rules domain.Rules, n int, youngPeople bool, e
 	must(t, db.UpsertTeam(ctx, domain.Team{ID: "team_a", AreaID: "north", Name: "A"}))
 	must(t, db.UpsertPeople(ctx, []domain.Person{{ID: "w_a", Name: "Robin Worker", Role: domain.RoleWorker, TeamID: "team_a"},
 		{ID: "sup_a", Name: "Alex Supervisor", Role: domain.RoleSupervisor, TeamID: "team_a"}}))
+	return db, rt
+}
+
+// pushRoundTrips makes n edits with edit and pushes them in one request to
+// a fresh store, counting that request's round trips.
+func pushRoundTrips(t *testing.T, rules domain.Rules, n int, youngPeople bool, edit func(p *phone, i int, yps []syncengine.RecordID)) *roundTrips {
+	t.Helper()
+	ctx := context.Background()
+	db, rt := tracedStore(t)
 	must(t, db.UpsertService(ctx, domain.Service{ID: "svc_housing", Name: "Housing", Kind: "housing", SharedFields: []string{"reason"}}))
 	db.Rules = rules
 	p := enrol(t, db, "w_a")
@@ -193,5 +202,36 @@ func TestStatementsArePreparedAndKept(t *testing.T) {
 	cfg := db.Pool().Config().ConnConfig
 	if cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement || cfg.StatementCacheCapacity == 0 {
 		t.Fatalf("query exec mode %v, statement cache %d: want cached prepared statements", cfg.DefaultQueryExecMode, cfg.StatementCacheCapacity)
+	}
+}
+
+// An incremental pull reads the records a late text edit re-placed only
+// when text_rebases holds an entry after the device's cursor; most pulls
+// follow no compaction at all, and the query was a round trip each. Where
+// there is one, storetest's TextCompactionPlacesLateEdits checks it is
+// sent.
+func TestPullReadsRebasesOnlyAfterOne(t *testing.T) {
+	ctx := context.Background()
+	db, rt := tracedStore(t)
+	a, b := enrol(t, db, "w_a"), enrol(t, db, "sup_a")
+	a.edit(func(tx *syncengine.Txn) error { _, err := encounter(tx, "By the shops."); return err })
+	a.syncAll(db)
+	b.syncAll(db) // b's cursor is past the log's start: its next pull is incremental
+	a.edit(func(tx *syncengine.Txn) error { _, err := encounter(tx, "By the ramp."); return err })
+	a.syncAll(db)
+	// b's pull brings a's changeset: an incremental page, nothing re-placed.
+	dev, person, err := db.Authenticate(ctx, b.en.Credential)
+	must(t, err)
+	res, err := db.Sync(rt.counting(ctx), domain.SyncRequest{Device: dev, Person: person, Cursor: b.cursor})
+	must(t, err)
+	if len(res.Changesets) != 1 || len(res.Snapshots) != 0 {
+		t.Fatalf("pull: %d changesets, %d snapshots; want a's one changeset", len(res.Changesets), len(res.Snapshots))
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for q := range rt.sql {
+		if strings.Contains(q, "FROM text_rebases b") {
+			t.Fatalf("a pull after no compaction read the re-placed records (%d round trips in all): %.160s", rt.n.Load(), q)
+		}
 	}
 }

@@ -63,13 +63,26 @@ func (w *intentWriter) lookPending(changes []domain.Change) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := w.a.tx.Query(w.a.ctx, `SELECT DISTINCT record_id FROM push_outbox WHERE state = 'pending' AND record_id = ANY($1::text[])`, ids)
+	rows, err := w.a.tx.Query(w.a.ctx, pendingRecordsSQL, ids)
 	found, err := collect(rows, err, func(r pgx.Rows) (id string, err error) { return id, r.Scan(&id) })
 	for _, id := range found {
 		w.HadPending(id)
 	}
 	return err
 }
+
+// Both are driven by the list of records, each record's pending rows found
+// by index (push_outbox_record), as prefetch.go's lookups are and for the
+// same reason: planned over a new, empty outbox, the plain join and
+// "record_id = ANY" read the whole pending index for every request, and
+// kept doing so as the outbox grew (TestKeyListStatementsProbeIndexes).
+const (
+	pendingRecordsSQL = `SELECT k.id FROM unnest($1::text[]) k (id)
+		CROSS JOIN LATERAL (SELECT 1 FROM push_outbox o WHERE o.record_id = k.id AND o.state = 'pending' LIMIT 1) o`
+	cancelPendingSQL = `UPDATE push_outbox o SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
+		WHERE o.id IN (SELECT x.id FROM unnest($1::text[], $2::text[]) c (record_id, kind)
+			CROSS JOIN LATERAL (SELECT x.id FROM push_outbox x WHERE x.record_id = c.record_id AND x.state = 'pending' AND c.kind IN ('', x.kind) OFFSET 0) x)`
+)
 
 // flush writes the cancels, then the new notifications, in one round trip.
 func (w *intentWriter) flush() error {
@@ -80,11 +93,7 @@ func (w *intentWriter) flush() error {
 		for i, c := range cancels {
 			ids[i], kinds[i] = c[0], c[1]
 		}
-		// Driven by the list, each record's pending rows found by index
-		// (push_outbox_record).
-		b.Queue(`UPDATE push_outbox o SET state = 'cancelled', lease_owner = NULL, lease_until = NULL
-			FROM unnest($1::text[], $2::text[]) c (record_id, kind)
-			WHERE o.record_id = c.record_id AND o.state = 'pending' AND c.kind IN ('', o.kind)`, ids, kinds)
+		b.Queue(cancelPendingSQL, ids, kinds)
 	}
 	queueEnqueue(b, w.a.tx.now, ns, cancelled)
 	if b.Len() == 0 {

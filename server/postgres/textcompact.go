@@ -146,9 +146,11 @@ func forgetTextCompaction(ctx context.Context, tx *Tx, ids []string) error {
 }
 
 // pullRebases: see server/sqlite's. A device starting from nothing (from 0)
-// receives every record whole anyway.
-func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64, res *domain.SyncResult) error {
-	if from == 0 || res.Reset {
+// receives every record whole anyway. rebased is readPositions' answer to
+// whether text_rebases holds anything after from: most pulls follow no
+// compaction, and then there is nothing to read.
+func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, rebased bool, from, to int64, res *domain.SyncResult) error {
+	if !rebased || from == 0 || res.Reset {
 		return nil
 	}
 	filter, farg := scopeFilter(scope, 3)

@@ -52,7 +52,7 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 				return fmt.Errorf("write-behind: %w", err)
 			}
 		}
-		ap.received = receivedFrames(req)
+		ap.received = req.ReceivedFrames()
 		if err := ap.prefetch(req.Device.ID, req.Changesets); err != nil {
 			return fmt.Errorf("look up pushed changesets: %w", err)
 		}

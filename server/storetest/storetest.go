@@ -265,7 +265,14 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	if p.roster != nil {
 		rosterVersion = p.roster.Version
 	}
-	res, err := p.e.s.Sync(p.e.ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: p.outbox,
+	// Each changeset arrives in its own canonical frame, as the SDK sends
+	// it and the API hands it on (domain.SyncRequest.Received), so every
+	// test's pulls read logged frames the way production's do.
+	received := make([][]byte, len(p.outbox))
+	for i, cs := range p.outbox {
+		received[i] = syncengine.EncodeChangeset(cs)
+	}
+	res, err := p.e.s.Sync(p.e.ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: p.outbox, Received: received,
 		Cursor: p.cursor, PageBytes: pageBytes, FieldWeeks: p.fieldWeeks, DirectoryVersion: dirVersion, RosterVersion: rosterVersion})
 	p.e.must(err)
 	if res.Directory != nil {
