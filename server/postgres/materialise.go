@@ -31,11 +31,10 @@ type dirtyRecord struct {
 }
 
 type pendingRecords struct {
-	last  map[syncengine.RecordID]dirtyRecord // each record's last state
-	order []syncengine.RecordID               // in first-stored order
-	links []dirtyRecord                       // every (seq, record) stored
-	log   []loggedRow                         // changesets to append to the log
-	meta  map[string]string                   // the server replicas' counters and clocks (rules.go)
+	last  domain.LastStates[dirtyRecord] // each record's last state, in first-stored order
+	links []dirtyRecord                  // every (seq, record) stored
+	log   []loggedRow                    // changesets to append to the log
+	meta  map[string]string              // the server replicas' counters and clocks (rules.go)
 	// Consent decisions on referrals (recordSharingDecision), in order.
 	decisions []domain.SharingDecision
 }
@@ -52,13 +51,7 @@ type loggedRow struct {
 // request's changesets are being applied.
 func (a *applier) storeRecord(d dirtyRecord) error {
 	p := &a.dirty
-	if p.last == nil {
-		p.last = map[syncengine.RecordID]dirtyRecord{}
-	}
-	if _, ok := p.last[d.rec.ID]; !ok {
-		p.order = append(p.order, d.rec.ID)
-	}
-	p.last[d.rec.ID] = d
+	p.last.Put(d.rec.ID, d)
 	p.links = append(p.links, d)
 	if a.deferring() {
 		return nil
@@ -136,8 +129,8 @@ func (a *applier) flushRecords() error {
 
 	var ins, upd recordColumns
 	var unindex, indexIDs, indexBodies []string
-	for _, id := range p.order {
-		d := p.last[id]
+	for _, d := range p.last.Values() {
+		id := d.rec.ID
 		if a.inTable[id] {
 			upd.add(d)
 		} else {

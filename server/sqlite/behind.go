@@ -267,7 +267,7 @@ func (a *applier) deferToBehind() error {
 		return err
 	}
 	s := a.tx.db.behind.cur()
-	for _, d := range p.recs.values() {
+	for _, d := range p.recs.Values() {
 		s.put(d)
 	}
 	return nil
@@ -495,7 +495,7 @@ func replayLog(ctx context.Context, tx *Tx) (replayed, stored int, err error) {
 				if err != nil {
 					return replayed, stored, fmt.Errorf("replay %d: file %s: %w", l.seq, rec.ID, err)
 				}
-				ap.dirty.recs.put(rec.ID, dirtyRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, seq: l.seq})
+				ap.dirty.recs.Put(rec.ID, dirtyRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, seq: l.seq})
 				ap.cache[rec.ID] = &cachedRecord{rec: rec, team: f.Team, service: f.Service, yp: f.YoungPerson, exists: true}
 				stored++
 			}

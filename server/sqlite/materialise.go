@@ -26,7 +26,7 @@ type dirtyRecord struct {
 }
 
 type pendingRecords struct {
-	recs  lastStates[dirtyRecord]
+	recs  domain.LastStates[dirtyRecord]
 	links [][]any // changeset_records rows (seq, record id)
 }
 
@@ -34,7 +34,7 @@ type pendingRecords struct {
 // request's changesets are being applied.
 func (a *applier) storeRecord(d dirtyRecord) error {
 	if a.settleLater {
-		a.dirty.recs.put(d.rec.ID, d)
+		a.dirty.recs.Put(d.rec.ID, d)
 		a.dirty.links = append(a.dirty.links, []any{d.seq, string(d.rec.ID)})
 		return nil
 	}
@@ -81,7 +81,7 @@ func (a *applier) flushRecords() error {
 	if err := insertRows(a.ctx, a.tx, `INSERT INTO changeset_records (seq, record_id) VALUES `, "", p.links); err != nil {
 		return err
 	}
-	for _, d := range p.recs.values() {
+	for _, d := range p.recs.Values() {
 		if err := a.upsertRecord(d); err != nil {
 			return err
 		}

@@ -40,7 +40,7 @@ func checkFTS5(ctx context.Context, db *sql.DB) error {
 // often edits the same encounter again) is indexed once, in its last
 // state, instead of once per changeset.
 type searchQueue struct {
-	recs lastStates[*syncengine.Record]
+	recs domain.LastStates[*syncengine.Record]
 	// scrub: something was erased, so the index must lose every deleted
 	// entry before the transaction commits (see flushSearch).
 	scrub bool
@@ -50,7 +50,7 @@ func (q *searchQueue) add(rec *syncengine.Record) {
 	if domain.SearchFields(rec.Type) == nil {
 		return
 	}
-	q.recs.put(rec.ID, rec)
+	q.recs.Put(rec.ID, rec)
 }
 
 func (q *searchQueue) reset() { *q = searchQueue{} }
@@ -68,7 +68,7 @@ func (tx *Tx) erased() {
 // latest state) and empties from: group commit gathers each sync's queue
 // into the batch's (group.go). Everything the queue carries must move.
 func (q *searchQueue) takeFrom(from *searchQueue) {
-	for _, rec := range from.recs.values() {
+	for _, rec := range from.recs.Values() {
 		q.add(rec)
 	}
 	// An erasure in one grouped sync obliges the batch's flush to clean
@@ -92,7 +92,7 @@ func (q *searchQueue) takeFrom(from *searchQueue) {
 func (tx *Tx) flushSearch(ctx context.Context) error {
 	q := tx.search
 	tx.search.reset()
-	if err := indexRecords(ctx, tx, q.recs.values()); err != nil {
+	if err := indexRecords(ctx, tx, q.recs.Values()); err != nil {
 		return fmt.Errorf("search index: %w", err)
 	}
 	if q.scrub {
