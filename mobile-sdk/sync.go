@@ -585,7 +585,7 @@ func released(st localstore.Store, self string, get func(syncengine.RecordID) (*
 	var out []localstore.Key
 	for _, q := range qs {
 		if q.Queue != localstore.QueueQuarantine || q.Direction != "push" || q.Replica != self || q.Changeset == nil || kept[q.Start] {
-			continue // unreadable ones stay for the user to see
+			continue // unreadable ones, and those not applied, stay for the user to see
 		}
 		included := true
 		for _, id := range q.Changeset.Records() {
