@@ -191,7 +191,7 @@ func (s *Server) handleSync(c *fiber.Ctx) (err error) {
 	if len(res.Touched) > 0 {
 		s.Events.Poke(res.Touched...)
 	}
-	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged, Rebase: res.Rebase,
+	out := protocol.Response{Results: res.Results, Drop: res.Drop, Reset: res.Reset, Cursor: res.Cursor, More: res.More, Erase: res.Erase, Damaged: res.Damaged, Rebase: res.Rebase, Compacted: res.Compacted,
 		Partial: res.Partial, FieldSince: res.FieldSince, FieldSeq: res.FieldSeq, Progress: res.Progress, Directory: res.Directory, Roster: res.Roster}
 	if hdr.KeptAside {
 		if out.KeptAside, err = s.keptAside(ctx, d.ID); err != nil {

@@ -14,7 +14,8 @@ import (
 // is being paged. The store issues cursors; the HTTP layer only checks their
 // syntax. The generation names the server's history the positions belong to
 // (a new one after every restore); cursors from before generations existed
-// lack it and parse with Gen "" (docs/sync-protocol.md).
+// lack it and parse with Gen "" (docs/sync-protocol.md). Any form issued
+// with a generation may end in "~<n>": Compacted.
 type Cursor struct {
 	Gen      string
 	Tag      string
@@ -28,6 +29,12 @@ type Cursor struct {
 	// Done and Total count a whole-scope snapshot's records for progress,
 	// counted once when it starts ("...<after>.<since>.<done>.<total>").
 	Done, Total int64
+	// Compacted is the text compaction position the device has been sent
+	// the records of (the store's counter of records whose text a
+	// compaction pass rewrote): an incremental pull sends the scope's
+	// records compacted after it, so a phone can take their smaller state
+	// (protocol.Response.Compacted). 0 in cursors from before it.
+	Compacted int64
 }
 
 // ParseCursor parses a cursor; ok is false for the empty cursor (first pull).
@@ -36,6 +43,16 @@ func ParseCursor(s string) (c Cursor, ok bool, err error) {
 		return Cursor{}, false, nil
 	}
 	bad := Errorf(EINVALID, "parse cursor", "cursor is not one this server issued")
+	if rest, n, found := strings.Cut(s, "~"); found {
+		// Digits only, no leading zero and never 0: it prints back the same.
+		if n == "" || n[0] < '1' || n[0] > '9' || strings.TrimLeft(n, "0123456789") != "" {
+			return c, false, bad
+		}
+		if c.Compacted, err = strconv.ParseInt(n, 10, 64); err != nil {
+			return c, false, bad
+		}
+		s = rest
+	}
 	parts := strings.Split(s, ".")
 	if len(parts) == 3 || len(parts) == 5 || len(parts) == 6 || len(parts) == 8 {
 		if !ValidGeneration(parts[0]) {
@@ -80,6 +97,9 @@ func ParseCursor(s string) (c Cursor, ok bool, err error) {
 	if c.Seq, err = strconv.ParseInt(parts[1], 10, 64); err != nil || c.Seq < 0 {
 		return c, false, bad
 	}
+	if c.Compacted > 0 && c.Gen == "" {
+		return c, false, bad // only ever issued with a generation
+	}
 	return c, true, nil
 }
 
@@ -121,5 +141,9 @@ func (c Cursor) String() string {
 	if c.Gen == "" { // the form from before generations (only ever parsed, never issued)
 		return s
 	}
-	return c.Gen + "." + s
+	s = c.Gen + "." + s
+	if c.Compacted > 0 {
+		s += "~" + strconv.FormatInt(c.Compacted, 10)
+	}
+	return s
 }

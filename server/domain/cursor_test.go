@@ -38,6 +38,17 @@ func TestParseCursor(t *testing.T) {
 		{in: "0123456789abcdef.t1.42.0.r1.1700000000.5.0", bad: true},
 		{in: "0123456789abcdef.t1.42.0.r1.1700000000.-1.9", bad: true},
 		{in: "t1.42.0.r1.1700000000.5.9", bad: true},
+		{in: "0123456789abcdef.t1.42~7", ok: true, want: domain.Cursor{Gen: "0123456789abcdef", Tag: "t1", Seq: 42, Compacted: 7}},
+		{in: "0123456789abcdef.t1.42.0.r1.1700000000.5.9~12", ok: true, want: domain.Cursor{Gen: "0123456789abcdef", Tag: "t1", Seq: 42, Snapshot: true, After: "r1", Since: 1700000000, Done: 5, Total: 9, Compacted: 12}},
+		{in: "0123456789abcdef.t1.42.7.rec_1~3", ok: true, want: domain.Cursor{Gen: "0123456789abcdef", Tag: "t1", Seq: 42, Snapshot: true, Base: 7, After: "rec_1", Compacted: 3}},
+		{in: "t1.42~7", bad: true},
+		{in: "0123456789abcdef.t1.42~0", bad: true},
+		{in: "0123456789abcdef.t1.42~07", bad: true},
+		{in: "0123456789abcdef.t1.42~+7", bad: true},
+		{in: "0123456789abcdef.t1.42~-7", bad: true},
+		{in: "0123456789abcdef.t1.42~", bad: true},
+		{in: "0123456789abcdef.t1.42~7~7", bad: true},
+		{in: "0123456789abcdef.t1.42~99999999999999999999", bad: true},
 	} {
 		c, ok, err := domain.ParseCursor(tc.in)
 		if tc.bad {
@@ -57,7 +68,8 @@ func TestParseCursor(t *testing.T) {
 // id is one the engine accepts, and that prints back to the same text.
 func FuzzParseCursor(f *testing.F) {
 	for _, s := range []string{"", "t.1", "t.1.2.", "t.1.2.r1", "..", "a.b.c.d", "t.-0", "t.1.2.\x00", "0123456789abcdef.t.1", "0123456789abcdef.t.1.2.r1",
-		"0123456789abcdef.t.1.2.r1.1700000000", "0123456789abcdef.t.1.2.r1.1700000000.3.4"} {
+		"0123456789abcdef.t.1.2.r1.1700000000", "0123456789abcdef.t.1.2.r1.1700000000.3.4",
+		"0123456789abcdef.t.1~5", "0123456789abcdef.t.1.2.r1~9", "t.1~5", "0123456789abcdef.t.1~"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -77,7 +89,7 @@ func FuzzParseCursor(f *testing.F) {
 		if c.Seq < 0 || c.Base < 0 || c.After != "" && !syncengine.ValidRecordID(c.After) {
 			t.Fatalf("%q: parsed %+v", s, c)
 		}
-		if c.Since < 0 || c.Done < 0 || c.Total < 0 {
+		if c.Since < 0 || c.Done < 0 || c.Total < 0 || c.Compacted < 0 || c.Compacted > 0 && c.Gen == "" {
 			t.Fatalf("%q: parsed %+v", s, c)
 		}
 		if again, ok, err := domain.ParseCursor(c.String()); err != nil || !ok || again != c {

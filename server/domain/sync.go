@@ -44,6 +44,10 @@ type SyncResult struct {
 	// device's copy even where its copy covers it: a late text edit was
 	// placed by the server's compacted copy (protocol.Response.Rebase).
 	Rebase []string `json:"rebase,omitempty"`
+	// Compacted lists records whose snapshot (in Snapshots) is sent only
+	// because their text was compacted since the device's cursor
+	// (protocol.Response.Compacted).
+	Compacted []string `json:"compacted,omitempty"`
 	// Partial: this snapshot is the field subset from FieldSince on.
 	Partial    bool                `json:"partial,omitempty"`
 	FieldSince int64               `json:"field_since,omitempty"`

@@ -247,3 +247,19 @@ func (q TextCompactionQueries) Compactions() TextCompactions {
 		return tc, err
 	}}
 }
+
+// AddCompacted adds to res a record (id, its state) whose text a compaction
+// pass rewrote after the device's cursor, marked so that a phone holding it
+// may replace its copy (res.Compacted). A record the page already carries
+// whole (snapshotPage: every record of SentRecords; else a rebase) is left
+// as it is: the phone takes that by the usual rules, and the mark would
+// make a phone that does not hold it ignore it. Practitioners hold
+// projections, which only the snapshot path builds: they are sent nothing.
+func AddCompacted(res *SyncResult, scope Scope, snapshotPage bool, id string, state []byte) {
+	if scope.Practitioner() || slices.Contains(res.Rebase, id) || snapshotPage && slices.Contains(res.SentRecords, id) {
+		return
+	}
+	res.Compacted = append(res.Compacted, id)
+	res.Snapshots = append(res.Snapshots, state)
+	res.SentRecords = append(res.SentRecords, id)
+}

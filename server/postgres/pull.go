@@ -29,6 +29,8 @@ type positions struct {
 	// rebases: records were re-placed after the cursor (text_rebases), so
 	// the page must send them (pullRebases); most pulls follow none.
 	rebases bool
+	// textPass is the text compaction passes' counter (textcompact.go).
+	textPass int64
 }
 
 // readPositions reads the pull's positions for a device whose cursor is at
@@ -38,8 +40,9 @@ func readPositions(ctx context.Context, tx *Tx, after int64) (positions, error) 
 	var compacted, gen *string
 	err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM changesets), 0),
 			(SELECT value FROM meta WHERE key = $1), (SELECT value FROM meta WHERE key = $2),
-			EXISTS (SELECT 1 FROM text_rebases WHERE seq > $3)`,
-		metaCompactedThrough, metaGeneration, after).Scan(&p.now, &compacted, &gen, &p.rebases)
+			EXISTS (SELECT 1 FROM text_rebases WHERE seq > $3),
+			COALESCE((SELECT value::bigint FROM meta WHERE key = $4), 0)`,
+		metaCompactedThrough, metaGeneration, after, metaTextCompacted).Scan(&p.now, &compacted, &gen, &p.rebases, &p.textPass)
 	if err != nil {
 		return p, fmt.Errorf("read positions: %w", err)
 	}
@@ -103,6 +106,14 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		// device asked for it (see server/sqlite's pull).
 		cur.Since = domain.FieldSince(tx.now, req.FieldWeeks)
 	}
+	// Text compaction passes: see server/sqlite's pull.
+	seenPass := cur.Compacted
+	if !cur.Snapshot || cur.Base > 0 || cur.After == "" {
+		cur.Compacted = pos.textPass
+	}
+	if cur.Snapshot && cur.Base == 0 {
+		seenPass = cur.Compacted
+	}
 	if err := pullDirectory(ctx, tx, req.DirectoryVersion, res); err != nil {
 		return err
 	}
@@ -115,7 +126,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 			return err
 		}
 		if entered || scope.Practitioner() {
-			cur = domain.Cursor{Gen: gen, Tag: tag, Snapshot: true, Seq: cur.Seq, Base: cur.Seq}
+			cur = domain.Cursor{Gen: gen, Tag: tag, Snapshot: true, Seq: cur.Seq, Base: cur.Seq, Compacted: cur.Compacted}
 		}
 	} else if cur.Seq > 0 {
 		if _, err := scopeMoves(ctx, tx, scope, cur.Seq, now, res); err != nil {
@@ -129,7 +140,10 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if cur.Base == 0 {
 			return nil // a snapshot of the whole scope: the phone holds nothing older
 		}
-		return pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, now, res)
+		if err := pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, now, res); err != nil {
+			return err
+		}
+		return pullCompacted(ctx, tx, scope, seenPass, cur.Compacted, true, res)
 	}
 	filter, farg := scopeFilter(scope, 4)
 	rows, err := tx.Query(ctx, logPageSQL(filter), cur.Seq, now, req.Device.ReplicaID, farg)
@@ -168,9 +182,12 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		last = now
 	}
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.Seq, Total: now - cur.Seq}
-	res.Cursor = domain.Cursor{Gen: gen, Tag: tag, Seq: last}.String()
+	res.Cursor = domain.Cursor{Gen: gen, Tag: tag, Seq: last, Compacted: cur.Compacted}.String()
 	rows.Close() // a page that stopped at its budget left it open
-	return pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, last, res)
+	if err := pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, last, res); err != nil {
+		return err
+	}
+	return pullCompacted(ctx, tx, scope, seenPass, cur.Compacted, false, res)
 }
 
 // fieldSubset reports whether a whole-scope snapshot may be the field
@@ -354,10 +371,10 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur domain.Cu
 	}
 	if more {
 		res.More = true
-		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now, Snapshot: true, Base: cur.Base, After: after, Since: cur.Since,
+		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now, Snapshot: true, Base: cur.Base, After: after, Since: cur.Since, Compacted: cur.Compacted,
 			Done: cur.Done, Total: cur.Total}.String()
 	} else {
-		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now}.String()
+		res.Cursor = domain.Cursor{Gen: cur.Gen, Tag: cur.Tag, Seq: now, Compacted: cur.Compacted}.String()
 	}
 	return nil
 }

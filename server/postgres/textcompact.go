@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,18 +85,31 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, keep time.Duratio
 	if err != nil {
 		return nil // a damaged state is not this pass's to mend
 	}
-	// updated_seq stays: phones need nothing new.
+	// updated_seq stays: phones need nothing new, but are sent the smaller
+	// state once (the pass, pullCompacted).
 	b, vv, comp := domain.CompactRecordText(rec, len(state), prev, prevBytes, res)
+	var pass int64
 	if b != nil {
 		if _, err := tx.Exec(ctx, `UPDATE records SET state = $1 WHERE id = $2`, b, id); err != nil {
 			return err
 		}
+		// The row lock, held to commit, orders passes by commit: a pull
+		// that reads n sees every record given a pass at or below n.
+		if err := tx.QueryRow(ctx, `INSERT INTO meta (key, value) VALUES ($1, '1')
+			ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value::bigint`, metaTextCompacted).Scan(&pass); err != nil {
+			return fmt.Errorf("text compaction pass: %w", err)
+		}
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
-		id, vv, comp, seq, tx.now)
+	_, err = tx.Exec(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at, pass) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at,
+			pass = GREATEST(text_compaction.pass, excluded.pass)`,
+		id, vv, comp, seq, tx.now, pass)
 	return err
 }
+
+// metaTextCompacted is the counter of records whose text a compaction pass
+// rewrote (text_compaction.pass, migration 0250).
+const metaTextCompacted = "text_compacted"
 
 // textQueries are the text_compaction reads of tx (domain.TextCompactionQueries).
 func textQueries(ctx context.Context, tx *Tx) domain.TextCompactionQueries {
@@ -168,6 +182,31 @@ func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, rebased bool, 
 			return err
 		}
 		domain.AddRebase(res, scope, id, state)
+	}
+	return rows.Err()
+}
+
+// pullCompacted: see server/sqlite's. from and to are passes of the text
+// compaction counter.
+func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64, snapshotPage bool, res *domain.SyncResult) error {
+	if from >= to || res.Reset || scope.Practitioner() {
+		return nil
+	}
+	filter, farg := scopeFilter(scope, 3)
+	rows, err := tx.Query(ctx, `SELECT r.id, r.state FROM records r
+		WHERE r.id IN (SELECT t.record_id FROM text_compaction t WHERE t.pass > $1 AND t.pass <= $2) AND NOT r.erased AND `+filter+` ORDER BY r.id COLLATE "C"`,
+		from, to, farg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var state []byte
+		if err := rows.Scan(&id, &state); err != nil {
+			return err
+		}
+		domain.AddCompacted(res, scope, snapshotPage, id, state)
 	}
 	return rows.Err()
 }

@@ -21,15 +21,18 @@ type cursor struct {
 	since    int64 // > 0: a field-subset snapshot (domain.Cursor.Since)
 	done     int64 // records of the snapshot sent and in all (progress)
 	total    int64
+	// compacted: the text compaction pass the device was last sent
+	// records up to (domain.Cursor.Compacted).
+	compacted int64
 }
 
 func (c cursor) String() string {
-	return domain.Cursor{Gen: c.gen, Tag: c.tag, Seq: c.seq, Snapshot: c.snapshot, Base: c.base, After: c.after, Since: c.since, Done: c.done, Total: c.total}.String()
+	return domain.Cursor{Gen: c.gen, Tag: c.tag, Seq: c.seq, Snapshot: c.snapshot, Base: c.base, After: c.after, Since: c.since, Done: c.done, Total: c.total, Compacted: c.compacted}.String()
 }
 
 func parseCursor(s string) (cursor, bool, error) {
 	c, ok, err := domain.ParseCursor(s)
-	return cursor{gen: c.Gen, tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After, since: c.Since, done: c.Done, total: c.Total}, ok, err
+	return cursor{gen: c.Gen, tag: c.Tag, seq: c.Seq, snapshot: c.Snapshot, base: c.Base, after: c.After, since: c.Since, done: c.Done, total: c.Total, compacted: c.Compacted}, ok, err
 }
 
 // cursorSeq extracts the log position of a cursor for display (0 if none).

@@ -80,6 +80,17 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		// device asked for it (a phone from before it never does).
 		cur.since = domain.FieldSince(tx.now, req.FieldWeeks)
 	}
+	// Text compaction passes (textcompact.go): a snapshot of the whole scope
+	// sends every record as it is now, so it starts at the current pass and
+	// keeps it while it pages; any other page sends the records compacted
+	// after the cursor's pass (pullCompacted).
+	seenPass := cur.compacted
+	if !cur.snapshot || cur.base > 0 || cur.after == "" {
+		cur.compacted = pos.textPass
+	}
+	if cur.snapshot && cur.base == 0 {
+		seenPass = cur.compacted
+	}
 	if err := pullDirectory(ctx, tx, pos.directory, req.DirectoryVersion, res); err != nil {
 		return err
 	}
@@ -96,7 +107,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 			}
 		}
 		if entered || scope.Practitioner() {
-			cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
+			cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq, compacted: cur.compacted}
 		}
 	} else if cur.seq > 0 && pos.moves {
 		if _, err := scopeMoves(ctx, tx, scope, cur.seq, now, res); err != nil {
@@ -110,7 +121,10 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if cur.base == 0 {
 			return nil // a snapshot of the whole scope: the phone holds nothing older
 		}
-		return pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res)
+		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res); err != nil {
+			return err
+		}
+		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, res)
 	}
 	last, damaged, err := pullChanges(ctx, tx, req, scope, cur.seq, pos, now, budget, filter, fargs, res)
 	if err != nil {
@@ -122,18 +136,24 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		// change, the damaged one's too), as when records enter its scope.
 		tx.db.markDamaged("changeset", fmt.Sprint(damaged))
 		res.Changesets, res.More = nil, false
-		cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq}
+		cur = cursor{gen: gen, tag: tag, snapshot: true, seq: cur.seq, base: cur.seq, compacted: cur.compacted}
 		if err := pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res); err != nil {
 			return err
 		}
-		return pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res)
+		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res); err != nil {
+			return err
+		}
+		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, res)
 	}
 	if !res.More {
 		last = now
 	}
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.seq, Total: now - cur.seq}
-	res.Cursor = cursor{gen: gen, tag: tag, seq: last}.String()
-	return pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, last, res)
+	res.Cursor = cursor{gen: gen, tag: tag, seq: last, compacted: cur.compacted}.String()
+	if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, last, res); err != nil {
+		return err
+	}
+	return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, false, res)
 }
 
 // pullRebasesSince sends the records a late text edit re-placed in
@@ -287,6 +307,7 @@ type positions struct {
 	moves     bool   // scope events after the cursor exist (see scopeMoves)
 	unpurged  bool   // the device has purge notices it has not confirmed (syncPurges)
 	rebases   bool   // records were re-placed after the cursor (textcompact.go)
+	textPass  int64  // the text compaction passes' counter (textcompact.go)
 	// logVersion is the log_version migration's counter: the team feeds
 	// (pullfeed.go) read at another one are not used.
 	logVersion string
@@ -305,9 +326,10 @@ func readPositions(ctx context.Context, tx *Tx, after int64, device string) (pos
 			EXISTS (SELECT 1 FROM purge_notices WHERE device_id = ? AND confirmed_at IS NULL),
 			EXISTS (SELECT 1 FROM text_rebases WHERE seq > ?),
 			COALESCE((SELECT value FROM meta WHERE key = 'log_version'), ''),
-			(SELECT version FROM roster_version WHERE one = 1)`,
-		metaCompactedThrough, metaGeneration, after, device, after).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged, &p.rebases,
-		&p.logVersion, &p.roster)
+			(SELECT version FROM roster_version WHERE one = 1),
+			CAST(COALESCE((SELECT value FROM meta WHERE key = ?), 0) AS INTEGER)`,
+		metaCompactedThrough, metaGeneration, after, device, after, metaTextCompacted).Scan(&p.now, &compacted, &gen, &p.directory, &p.moves, &p.unpurged, &p.rebases,
+		&p.logVersion, &p.roster, &p.textPass)
 	if err != nil {
 		return p, fmt.Errorf("read positions: %w", err)
 	}
@@ -622,9 +644,9 @@ func pullSnapshot(ctx context.Context, tx *Tx, scope domain.Scope, cur cursor, n
 	if more {
 		res.More = true
 		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now, snapshot: true, base: cur.base, after: after, since: cur.since,
-			done: cur.done, total: cur.total}.String()
+			done: cur.done, total: cur.total, compacted: cur.compacted}.String()
 	} else {
-		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now}.String()
+		res.Cursor = cursor{gen: cur.gen, tag: cur.tag, seq: now, compacted: cur.compacted}.String()
 	}
 	return nil
 }

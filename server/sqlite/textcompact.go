@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/joinedup/joinedup/server/domain"
@@ -114,20 +115,32 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, keep time.Duratio
 	if err != nil {
 		return nil // damaged: as above
 	}
-	// updated_seq stays: phones need nothing new (their copies show the
-	// same text and take later edits alike), so no pull re-sends it.
+	// updated_seq stays: phones need nothing new to show the same text and
+	// take later edits alike, so no pull re-sends it as a change. It is
+	// given a pass instead, so each phone holding it is sent the smaller
+	// state once (pullCompacted).
 	b, vv, comp := domain.CompactRecordText(rec, len(state), prev, prevBytes, res)
+	var pass int64
 	if b != nil {
 		if _, err := tx.ExecContext(ctx, `UPDATE records SET state = ?, crc = ? WHERE id = ?`, b, checksum(b), id); err != nil {
 			return err
 		}
 		tx.db.states.Put(rec.ID, b, rec)
+		if err := tx.QueryRowContext(ctx, `INSERT INTO meta (key, value) VALUES (?, '1')
+			ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING CAST(value AS INTEGER)`, metaTextCompacted).Scan(&pass); err != nil {
+			return fmt.Errorf("text compaction pass: %w", err)
+		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at`,
-		id, vv, comp, seq, tx.NowText())
+	_, err = tx.ExecContext(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at, pass) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at,
+			pass = max(pass, excluded.pass)`,
+		id, vv, comp, seq, tx.NowText(), pass)
 	return err
 }
+
+// metaTextCompacted is the counter of records whose text a compaction pass
+// rewrote (text_compaction.pass, migration 0250).
+const metaTextCompacted = "text_compacted"
 
 // textQueries are the text_compaction reads of tx (domain.TextCompactionQueries).
 func textQueries(ctx context.Context, tx *Tx) domain.TextCompactionQueries {
@@ -213,6 +226,42 @@ func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string,
 			continue // named in Damaged by the snapshot path; sent once repaired
 		}
 		domain.AddRebase(res, scope, id, state)
+	}
+	return rows.Err()
+}
+
+// compactedPullSQL reads the records in the scope (filter) whose text a
+// compaction pass rewrote in (from, to] (text_compaction_pass, then each
+// record by its key).
+func compactedPullSQL(filter string) string {
+	return `SELECT r.id, r.state, r.crc FROM records r
+		WHERE r.id IN (SELECT t.record_id FROM text_compaction t WHERE t.pass > ? AND t.pass <= ?) AND r.erased = 0 AND ` + filter + ` ORDER BY r.id`
+}
+
+// pullCompacted adds to res the state of every record in the scope
+// (filter) whose text a compaction pass rewrote in passes (from, to], for
+// a phone holding it to take (domain.AddCompacted). A record erased, or
+// moved out of the scope, since is not sent: the filter is the scope's.
+func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, snapshotPage bool, res *domain.SyncResult) error {
+	if from >= to || res.Reset || scope.Practitioner() {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, compactedPullSQL(filter), append([]any{from, to}, fargs...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var state []byte
+		var crc sql.NullInt64
+		if err := rows.Scan(&id, &state, &crc); err != nil {
+			return err
+		}
+		if !sound(state, crc) {
+			continue // the phone keeps its copy: nothing is lost
+		}
+		domain.AddCompacted(res, scope, snapshotPage, id, state)
 	}
 	return rows.Err()
 }

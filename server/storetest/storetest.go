@@ -84,6 +84,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"TextCompactionWithQuarantineRandom", testTextCompactionWithQuarantineRandom},
 		{"KeptAsideSaveAppliedAfterLaterSaves", testKeptAsideSaveAfterLaterSaves},
 		{"TextCompactionUnsentDeleteOverRebase", testTextCompactionUnsentDeleteOverRebase},
+		{"TextCompactionReachesPhones", testTextCompactionReachesPhones},
+		{"TextCompactionPhonesTakeRandom", testTextCompactionPhonesTakeRandom},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},
@@ -203,6 +205,8 @@ type phone struct {
 	// skew is how far the phone's clock is ahead of the store's.
 	skew time.Duration
 	made []*syncengine.Changeset // every change saved, as saved
+	// tookCompacted counts compacted snapshots it took (Response.Compacted).
+	tookCompacted int
 }
 
 func (e *env) enrolPhone(personID string) *phone {
@@ -297,12 +301,22 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 		p.store.Drop(syncengine.RecordID(id))
 	}
 	// As the SDK does (mobile-sdk storePage): a snapshot the phone's copy
-	// covers is ignored unless the server marks it a rebase.
+	// covers is ignored unless the server marks it a rebase; one sent
+	// because its text was compacted replaces only a copy it covers (no
+	// unsent saves on it), and is ignored by a phone not holding the record.
 	for _, b := range res.Snapshots {
 		recs, err := syncengine.DecodeSnapshot(b)
 		p.e.must(err)
 		for _, r := range recs {
-			if have := p.record(r.ID); have != nil && have.VV.Covers(r.VV) && !slices.Contains(res.Rebase, string(r.ID)) {
+			have, rebase := p.record(r.ID), slices.Contains(res.Rebase, string(r.ID))
+			if slices.Contains(res.Compacted, string(r.ID)) && !rebase {
+				if have != nil && r.VV.Covers(have.VV) {
+					p.store.Put(r)
+					p.tookCompacted++
+				}
+				continue
+			}
+			if have != nil && have.VV.Covers(r.VV) && !rebase {
 				continue
 			}
 			p.store.Put(r)

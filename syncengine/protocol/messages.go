@@ -82,6 +82,16 @@ type Response struct {
 	// it ignore it (and may show such a rare late edit in another place
 	// among the same visible neighbours until the record is sent again).
 	Rebase []string `json:"rebase,omitempty"`
+	// Compacted names records whose snapshot in this response is there only
+	// because the server compacted their text (dropped deleted characters
+	// no device still needs) since the device's cursor: the same content in
+	// less space. A phone holding the record replaces its copy when that
+	// copy has nothing the snapshot lacks (the snapshot's version vector
+	// covers the copy's: no unsent saves on it), and otherwise keeps its
+	// copy (it is sent the record again after a later compaction or a
+	// rebase); a phone that does not hold the record (a field-subset phone)
+	// ignores it. Phones from before it ignore it: they keep their copies.
+	Compacted []string `json:"compacted,omitempty"`
 	// JSON only: base64 frames. Binary responses carry them as frame groups.
 	Changesets []string `json:"changesets,omitempty"`
 	Snapshots  []string `json:"snapshots,omitempty"`

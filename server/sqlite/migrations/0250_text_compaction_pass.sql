@@ -1,0 +1,10 @@
+-- Phones take the server's compacted text state (textcompact.go,
+-- protocol.Response.Compacted). pass is the value of the counter in meta
+-- 'text_compacted' taken when a compaction pass last rewrote the record's
+-- state (0: never): a pull sends the scope's records with a pass after the
+-- device cursor's (domain.Cursor.Compacted), once, so a phone holding one
+-- can replace its copy, which keeps every deleted character, with the
+-- smaller state. A counter in meta, not MAX(pass): erasure deletes rows,
+-- and a value handed out must never come back.
+ALTER TABLE text_compaction ADD COLUMN pass INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX text_compaction_pass ON text_compaction (pass) WHERE pass > 0;

@@ -1,0 +1,154 @@
+package storetest
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// stored is the size of a phone's copy of a record, as it keeps it.
+func (p *phone) stored(id syncengine.RecordID) int {
+	return len(syncengine.EncodeRecord(p.record(id)))
+}
+
+// compactedIn reports whether any page marked id compacted.
+func compactedIn(pages []*domain.SyncResult, id syncengine.RecordID) bool {
+	for _, r := range pages {
+		if slices.Contains(r.Compacted, string(id)) {
+			return true
+		}
+	}
+	return false
+}
+
+// After the server compacts a note's text, each phone holding it is sent
+// the smaller state once, on its next pull: a phone with nothing unsent on
+// the note takes it (its copy shrinks, the text stays); a phone with an
+// unsent save on it keeps its copy and loses nothing; another team's phone
+// is sent nothing, not even the id; a supervisor's phone takes it too; a
+// phone that pulls again is not sent it again. Every phone still converges
+// afterwards.
+func testTextCompactionReachesPhones(t *testing.T, e *env) {
+	a1, a2, other, id, _ := lateNote(e)
+	sup := e.enrolPhone("sup_a")
+	sup.syncAll(0)
+	// a2 saves on the note but has not sent it when the compaction runs.
+	a2.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", 0, "KEEP ") })
+	for _, p := range []*phone{a1, a2, other, sup} {
+		p.reportCursor()
+	}
+	before := a1.stored(id)
+	text := a1.record(id).String("note")
+	e.compactOnce(1)
+	server, err := e.s.RecordState(e.ctx, string(id))
+	e.must(err)
+	serverBytes := len(syncengine.EncodeRecord(server))
+	if serverBytes >= before {
+		t.Fatalf("the server's note is %d bytes, the phone's %d: nothing to take", serverBytes, before)
+	}
+
+	for _, p := range []*phone{a1, sup} {
+		pages := p.syncAll(0)
+		if !compactedIn(pages, id) {
+			t.Fatalf("a phone holding the note was not sent its compacted state: %+v", pages[0])
+		}
+		if got := p.stored(id); got != serverBytes || p.record(id).String("note") != text {
+			t.Fatalf("the phone keeps %d bytes (%q), the server %d (%q)", got, p.record(id).String("note"), serverBytes, text)
+		}
+		if again := p.syncAll(0); compactedIn(again, id) {
+			t.Fatal("the compacted state was sent twice")
+		}
+	}
+	t.Logf("phone's copy of the note: %d bytes before, %d after", before, a1.stored(id))
+	for _, r := range other.syncAll(0) {
+		if len(r.Compacted) > 0 || slices.Contains(r.SentRecords, string(id)) {
+			t.Fatalf("another team's phone was sent %v", r.Compacted)
+		}
+	}
+
+	// a2 pulls with its save still unsent: it is sent the state, keeps its
+	// copy, and its words are still there.
+	held := a2.stored(id)
+	if !compactedIn(a2.reportCursorPages(), id) {
+		t.Fatal("a phone with an unsent save was not sent the compacted state")
+	}
+	if got := a2.record(id).String("note"); !strings.HasPrefix(got, "KEEP ") || a2.stored(id) != held {
+		t.Fatalf("a phone with an unsent save changed its copy (%d -> %d bytes): %q", held, a2.stored(id), got)
+	}
+	if want := e.converged(id, a1, a2, sup); !strings.HasPrefix(want, "KEEP ") {
+		t.Fatalf("the unsent save is lost: %q", want)
+	}
+	// They go on editing the compacted note, and still agree.
+	a1.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", 5, "after ") })
+	a2.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(id, "note", 0, 2) })
+	e.converged(id, a1, a2, sup)
+}
+
+// reportCursorPages is reportCursor returning its pulls' pages.
+func (p *phone) reportCursorPages() []*domain.SyncResult {
+	p.e.t.Helper()
+	held := p.outbox
+	p.outbox = nil
+	r := append(p.syncAll(0), p.sync(0))
+	p.outbox = held
+	for _, cs := range held {
+		res, err := syncengine.Apply(cs, p.store.Record)
+		if err == nil && res.Status == syncengine.Applied {
+			for _, r := range res.Records {
+				p.store.Put(r)
+			}
+		}
+	}
+	return r
+}
+
+// Random histories (seeded): two phones edit one note, sync in any order,
+// sometimes save while a pull is in flight, and the server compacts the
+// note's text at random points; phones take the compacted state when they
+// may. All converge, and no character typed and not deleted is lost.
+func testTextCompactionPhonesTakeRandom(t *testing.T, e *env) {
+	phones := []*phone{e.enrolPhone("w_a"), e.enrolPhone("w_a")}
+	for seed := range uint64(10) {
+		rng := rand.New(rand.NewPCG(seed, 31))
+		id := phones[0].encounter("team_a", "Notes: ")
+		for _, p := range phones {
+			p.syncAll(0)
+		}
+		for step := 0; step < 150; step++ {
+			p := phones[rng.IntN(len(phones))]
+			switch k := rng.IntN(12); {
+			case k < 7:
+				length := len([]rune(p.record(id).String("note")))
+				p.edit(func(tx *syncengine.Txn) error {
+					if length > 4 && rng.IntN(2) == 0 {
+						pos := rng.IntN(length)
+						return tx.DeleteText(id, "note", pos, 1+rng.IntN(min(4, length-pos)))
+					}
+					return tx.InsertText(id, "note", rng.IntN(length+1), strings.Repeat(string(rune('a'+rng.IntN(26))), 1+rng.IntN(3)))
+				})
+			case k < 9:
+				p.syncAll(0)
+			case k < 10:
+				p.reportCursor()
+			default:
+				for _, q := range phones {
+					if rng.IntN(3) > 0 {
+						q.reportCursor()
+					}
+				}
+				_, err := e.s.CompactText(e.ctx, 0, 0)
+				e.must(err)
+			}
+		}
+		e.converged(id, phones...)
+	}
+	took := phones[0].tookCompacted + phones[1].tookCompacted
+	if took == 0 {
+		t.Fatal("no phone ever took a compacted state: the test tests too little")
+	}
+	t.Logf("compacted states taken: %d", took)
+}
