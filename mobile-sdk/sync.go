@@ -123,6 +123,7 @@ type syncSummary struct {
 	Quarantined   int   `json:"quarantined"`
 	Changesets    int   `json:"changesets_received"`
 	Snapshots     int   `json:"snapshots_received"`
+	Compacted     int   `json:"compacted_taken,omitempty"` // compacted states that replaced a copy
 	Dropped       int   `json:"dropped"`
 	Reset         bool  `json:"reset,omitempty"`
 	BytesUp       int64 `json:"bytes_up"`
@@ -427,10 +428,35 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 	for _, id := range hdr.Rebase {
 		rebase[syncengine.RecordID(id)] = true
 	}
+	tentative := map[syncengine.RecordID]*syncengine.Record{} // compacted states taken over a copy with unsent saves: the copy
+	compacted := make(map[syncengine.RecordID]bool, len(hdr.Compacted))
+	for _, id := range hdr.Compacted {
+		compacted[syncengine.RecordID(id)] = true
+	}
 	for _, snap := range snaps {
 		local, err := v.get(snap.ID)
 		if err != nil {
 			return nil, false, err
+		}
+		if compacted[snap.ID] && !rebase[snap.ID] {
+			// Sent only because the server dropped deleted characters no
+			// replica still needs (protocol.Response.Compacted): the same
+			// content in less space. A record this phone does not hold
+			// stays unheld. Over a copy with nothing the server's lacks it
+			// is taken; over a copy with unsent saves on the record, only
+			// if those saves apply again on top of it (replayOutbox, then
+			// checked below): one naming a character the server dropped
+			// cannot, and then the copy is kept whole.
+			if local == nil {
+				continue
+			}
+			if !snap.VV.Covers(local.VV) {
+				tentative[snap.ID] = local
+			} else {
+				sum.Compacted++
+			}
+			v.putRecord(snap)
+			continue
 		}
 		if local != nil && local.VV.Covers(snap.VV) && !rebase[snap.ID] {
 			continue // this phone already has all of it
@@ -455,6 +481,17 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 	if len(snaps) > 0 || reset {
 		if err := replayOutbox(st, acked, v); err != nil {
 			return nil, false, err
+		}
+	}
+	for id, copy := range tentative {
+		// The copy's every change must be in what replaces it: the
+		// server's, and the unsent saves applied again.
+		if r, err := v.get(id); err != nil {
+			return nil, false, err
+		} else if r == nil || !r.VV.Covers(copy.VV) {
+			v.putRecord(copy)
+		} else {
+			sum.Compacted++
 		}
 	}
 	partial := wasPartial
