@@ -207,6 +207,31 @@ type phone struct {
 	made []*syncengine.Changeset // every change saved, as saved
 	// tookCompacted counts compacted snapshots it took (Response.Compacted).
 	tookCompacted int
+	// unsent are saves the phone holds but is not sending (reportCursor).
+	unsent []*syncengine.Changeset
+}
+
+// replayUnsent is r with the phone's unsent saves applied again on top, as
+// far as they apply (the SDK's outbox replay over a snapshot).
+func (p *phone) replayUnsent(r *syncengine.Record) *syncengine.Record {
+	get := func(id syncengine.RecordID) (*syncengine.Record, error) {
+		if id == r.ID {
+			return r, nil
+		}
+		return p.store.Record(id)
+	}
+	for _, cs := range p.unsent {
+		res, err := syncengine.Apply(cs, get)
+		if err != nil || res.Status != syncengine.Applied {
+			continue
+		}
+		for _, rec := range res.Records {
+			if rec.ID == r.ID {
+				r = rec
+			}
+		}
+	}
+	return r
 }
 
 func (e *env) enrolPhone(personID string) *phone {
@@ -302,15 +327,22 @@ func (p *phone) sync(pageBytes int) *domain.SyncResult {
 	}
 	// As the SDK does (mobile-sdk storePage): a snapshot the phone's copy
 	// covers is ignored unless the server marks it a rebase; one sent
-	// because its text was compacted replaces only a copy it covers (no
-	// unsent saves on it), and is ignored by a phone not holding the record.
+	// because its text was compacted replaces a copy it covers, or with the
+	// phone's unsent saves applied again on top covers, and is ignored by a
+	// phone not holding the record.
 	for _, b := range res.Snapshots {
 		recs, err := syncengine.DecodeSnapshot(b)
 		p.e.must(err)
 		for _, r := range recs {
 			have, rebase := p.record(r.ID), slices.Contains(res.Rebase, string(r.ID))
 			if slices.Contains(res.Compacted, string(r.ID)) && !rebase {
-				if have != nil && r.VV.Covers(have.VV) {
+				if have == nil {
+					continue
+				}
+				if !r.VV.Covers(have.VV) {
+					r = p.replayUnsent(r)
+				}
+				if r.VV.Covers(have.VV) {
 					p.store.Put(r)
 					p.tookCompacted++
 				}

@@ -35,11 +35,18 @@ func churnNote(p *phone, id syncengine.RecordID, seed uint64, n int) {
 // its records on top of it, as the SDK replays its outbox over a snapshot.
 func (p *phone) reportCursor() {
 	p.e.t.Helper()
+	p.reportCursorPages()
+}
+
+// reportCursorPages is reportCursor returning its pulls' pages. The held
+// saves are the phone's unsent ones meanwhile (a compacted state is taken
+// over them only if they apply again on top, as the SDK does).
+func (p *phone) reportCursorPages() []*domain.SyncResult {
+	p.e.t.Helper()
 	held := p.outbox
-	p.outbox = nil
-	p.syncAll(0)
-	p.sync(0)
-	p.outbox = held
+	p.outbox, p.unsent = nil, held
+	pages := append(p.syncAll(0), p.sync(0))
+	p.outbox, p.unsent = held, nil
 	for _, cs := range held {
 		res, err := syncengine.Apply(cs, p.store.Record)
 		if err == nil && res.Status == syncengine.Applied {
@@ -48,6 +55,7 @@ func (p *phone) reportCursor() {
 			}
 		}
 	}
+	return pages
 }
 
 // A note's text is compacted once every phone that may write it has pulled

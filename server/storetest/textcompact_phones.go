@@ -27,20 +27,21 @@ func compactedIn(pages []*domain.SyncResult, id syncengine.RecordID) bool {
 
 // After the server compacts a note's text, each phone holding it is sent
 // the smaller state once, on its next pull: a phone with nothing unsent on
-// the note takes it (its copy shrinks, the text stays); a phone with an
-// unsent save on it keeps its copy and loses nothing; another team's phone
-// is sent nothing, not even the id; a supervisor's phone takes it too; a
-// phone that pulls again is not sent it again. Every phone still converges
-// afterwards.
+// the note takes it (its copy shrinks, the text stays), and so does a phone
+// whose unsent save applies again on top of it (typed after every phone saw
+// the deletes); a phone whose unsent save names characters the compaction
+// dropped (typed before another worker deleted around it) keeps its copy
+// as it was. Another team's phone is sent nothing, not even the id; a phone
+// that pulls again is not sent it again. Every save reaches every phone,
+// and the phones go on editing the compacted note and converge.
 func testTextCompactionReachesPhones(t *testing.T, e *env) {
-	a1, a2, other, id, _ := lateNote(e)
-	sup := e.enrolPhone("sup_a")
+	a1, a2, other, id, mid := lateNote(e)
+	a3, sup := e.enrolPhone("w_a"), e.enrolPhone("sup_a")
+	a3.syncAll(0)
 	sup.syncAll(0)
-	// a2 saves on the note but has not sent it when the compaction runs.
+	a3.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", mid, "LATE") })
+	rubOut(a1, id, mid, a1, a2, a3, other, sup)
 	a2.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", 0, "KEEP ") })
-	for _, p := range []*phone{a1, a2, other, sup} {
-		p.reportCursor()
-	}
 	before := a1.stored(id)
 	text := a1.record(id).String("note")
 	e.compactOnce(1)
@@ -70,40 +71,28 @@ func testTextCompactionReachesPhones(t *testing.T, e *env) {
 		}
 	}
 
-	// a2 pulls with its save still unsent: it is sent the state, keeps its
-	// copy, and its words are still there.
-	held := a2.stored(id)
+	// a2 and a3 pull with their saves still unsent.
 	if !compactedIn(a2.reportCursorPages(), id) {
 		t.Fatal("a phone with an unsent save was not sent the compacted state")
 	}
-	if got := a2.record(id).String("note"); !strings.HasPrefix(got, "KEEP ") || a2.stored(id) != held {
-		t.Fatalf("a phone with an unsent save changed its copy (%d -> %d bytes): %q", held, a2.stored(id), got)
+	if got := a2.record(id).String("note"); got != "KEEP "+text || a2.stored(id) >= before {
+		t.Fatalf("a phone whose unsent save applies on top: %d bytes, was %d; %q", a2.stored(id), before, got)
 	}
-	if want := e.converged(id, a1, a2, sup); !strings.HasPrefix(want, "KEEP ") {
-		t.Fatalf("the unsent save is lost: %q", want)
+	held := syncengine.EncodeRecord(a3.record(id))
+	if !compactedIn(a3.reportCursorPages(), id) {
+		t.Fatal("a phone with an unsent save was not sent the compacted state")
+	}
+	if got := syncengine.EncodeRecord(a3.record(id)); string(got) != string(held) {
+		t.Fatalf("a phone whose unsent save names dropped text changed its copy: %q", a3.record(id).String("note"))
+	}
+	want := e.converged(id, a1, a2, a3, sup)
+	if !strings.HasPrefix(want, "KEEP ") || !strings.Contains(want, "LATE") {
+		t.Fatalf("an unsent save is lost: %q", want)
 	}
 	// They go on editing the compacted note, and still agree.
 	a1.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", 5, "after ") })
 	a2.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(id, "note", 0, 2) })
-	e.converged(id, a1, a2, sup)
-}
-
-// reportCursorPages is reportCursor returning its pulls' pages.
-func (p *phone) reportCursorPages() []*domain.SyncResult {
-	p.e.t.Helper()
-	held := p.outbox
-	p.outbox = nil
-	r := append(p.syncAll(0), p.sync(0))
-	p.outbox = held
-	for _, cs := range held {
-		res, err := syncengine.Apply(cs, p.store.Record)
-		if err == nil && res.Status == syncengine.Applied {
-			for _, r := range res.Records {
-				p.store.Put(r)
-			}
-		}
-	}
-	return r
+	e.converged(id, a1, a2, a3, sup)
 }
 
 // Random histories (seeded): two phones edit one note, sync in any order,
