@@ -5,10 +5,12 @@ import (
 	crand "crypto/rand"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/joinedup/joinedup/mobile-sdk/localstore"
 	"github.com/joinedup/joinedup/syncengine"
 	"github.com/joinedup/joinedup/syncengine/protocol"
 )
@@ -209,59 +211,247 @@ func TestUnsentSaveOverCompactedNote(t *testing.T) {
 	}
 }
 
-// A compacted state arrives while the phone holds an unsent save that
-// names characters the compaction dropped (it typed after a word another
-// worker deleted meanwhile): the save cannot be applied again on top of
-// the server's state, so the phone keeps its copy as it was, the save in
-// it. A plain compacted state over a copy it covers is taken.
-func TestCompactedStateKeptOffAnUnsentSave(t *testing.T) {
-	c := MustOpen(t, t.TempDir(), nil)
-	enrolLocal(t, c, 1, "w1", "team1")
-	id := mustS(t)(c.CreateEncounter(`{"area":"Docks","note":"Met at the ."}`))
-	// "ramp" typed back to front: four runs, so a compaction of its
-	// tombstones drops the middle two ("a", "m").
+// compactCase is a phone holding a note ("Met at the ramp.", "ramp" typed
+// back to front: four runs, so a compaction of its tombstones drops the
+// middle two) and the server's answer to its sync: every save so far
+// acknowledged, and snap marked compacted.
+type compactCase struct {
+	c    *Client
+	id   string
+	sent []localstore.Entry
+	self string
+}
+
+func newCompactCase(t *testing.T) *compactCase {
+	t.Helper()
+	k := &compactCase{c: MustOpen(t, t.TempDir(), nil)}
+	enrolLocal(t, k.c, 1, "w1", "team1")
+	k.id = mustS(t)(k.c.CreateEncounter(`{"area":"Docks","note":"Met at the ."}`))
 	for _, ch := range []string{"p", "m", "a", "r"} {
-		must(t, c.InsertText(id, "note", 11, ch))
+		must(t, k.c.InsertText(k.id, "note", 11, ch))
 	}
-	sent, err := c.st.Outbox(0)
+	var err error
+	k.self, err = k.c.st.Meta("replica_id")
 	must(t, err)
-	self, err := c.st.Meta("replica_id")
+	return k
+}
+
+// record is the phone's copy of the note.
+func (k *compactCase) record(t *testing.T) *syncengine.Record {
+	t.Helper()
+	r, err := k.c.st.Record(syncengine.RecordID(k.id))
 	must(t, err)
-	mine, err := c.st.Record(syncengine.RecordID(id))
+	return r
+}
+
+// acknowledge takes the phone's queued saves as the ones this sync sends.
+func (k *compactCase) acknowledge(t *testing.T) {
+	t.Helper()
+	var err error
+	k.sent, err = k.c.st.Outbox(0)
 	must(t, err)
-	// The server's copy: another worker deleted "the ramp", then the
-	// server compacted the note's text.
+}
+
+// serverEdit is the phone's copy with another worker's edit applied, then
+// compacted as the server stores it: the record named want (the note
+// unless the edit created another).
+func serverEdit(t *testing.T, from *syncengine.Record, want func(id syncengine.RecordID) bool, fn func(tx *syncengine.Txn) error) *syncengine.Record {
+	t.Helper()
 	other := syncengine.NewMemStore()
-	other.Put(mine)
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: syncengine.ReplicaID{9}, Now: time.Now, Rand: crand.Reader, Store: other})
+	other.Put(from)
+	var rid syncengine.ReplicaID // another worker's phone for each edit
+	crand.Read(rid[:])
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: time.Now, Rand: crand.Reader, Store: other})
 	must(t, err)
-	_, err = rep.Edit("w2", func(tx *syncengine.Txn) error { return tx.DeleteText(syncengine.RecordID(id), "note", 11, 4) })
-	must(t, err)
-	server, err := other.Record(syncengine.RecordID(id))
-	must(t, err)
-	if _, n := server.CompactTextKeeping(nil); n == 0 {
-		t.Fatal("nothing compacted: the test tests nothing")
+	if fn != nil {
+		_, err = rep.Edit("w2", fn)
+		must(t, err)
 	}
-	server, err = syncengine.DecodeRecord(syncengine.EncodeRecord(server))
-	must(t, err)
-	// The phone types after its "a" and has not sent it.
-	must(t, c.InsertText(id, "note", 13, "X"))
-	copyBefore, err := c.st.Record(syncengine.RecordID(id))
-	must(t, err)
-	hdr := &protocol.Response{Cursor: "c1", Compacted: []string{id}}
-	for _, e := range sent {
-		hdr.Results = append(hdr.Results, protocol.PushResult{Replica: self, Start: e.Start, Status: protocol.StatusAccepted})
+	if want == nil {
+		want = func(id syncengine.RecordID) bool { return id == from.ID }
+	}
+	for _, r := range other.Records() {
+		if want(r.ID) {
+			r.CompactTextKeeping(nil)
+			r, err = syncengine.DecodeRecord(syncengine.EncodeRecord(r))
+			must(t, err)
+			return r
+		}
+	}
+	t.Fatal("no such record")
+	return nil
+}
+
+// answer stores the server's answer: k.sent acknowledged, snaps sent, the
+// ids in marked marked compacted.
+func (k *compactCase) answer(t *testing.T, marked []string, snaps ...*syncengine.Record) *syncSummary {
+	t.Helper()
+	hdr := &protocol.Response{Cursor: "c1", Compacted: marked}
+	for _, e := range k.sent {
+		hdr.Results = append(hdr.Results, protocol.PushResult{Replica: k.self, Start: e.Start, Status: protocol.StatusAccepted})
+	}
+	var frames [][]byte
+	for _, r := range snaps {
+		frames = append(frames, syncengine.EncodeRecord(r))
 	}
 	sum := &syncSummary{}
-	if _, _, err := c.storePage(c.st, sent, hdr, nil, [][]byte{syncengine.EncodeRecord(server)}, sum, nil, false); err != nil {
+	if _, _, err := k.c.storePage(k.c.st, k.sent, hdr, nil, frames, sum, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := str(t, view(t, c, id), "note"); got != "Met at the raXmp." || sum.Compacted != 0 {
-		t.Fatalf("note %q (%d compacted states taken), want the phone's copy kept", got, sum.Compacted)
+	return sum
+}
+
+// A state marked compacted replaces the phone's copy only when nothing of
+// the copy is lost: taken when it covers the copy, or covers it once the
+// phone's unsent saves are applied again on top; otherwise the copy is
+// kept as it was: an unsent save naming characters the compaction dropped
+// (typed after its "a" while another worker deleted "ramp"), or a state
+// older than the copy (it lacks a save this very sync acknowledged). A
+// record the phone does not hold stays unheld.
+func TestCompactedStateTakenOnlyWhenNothingIsLost(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// setup makes the phone's saves and returns the server's state.
+		setup    func(t *testing.T, k *compactCase) *syncengine.Record
+		want     string // the note afterwards
+		taken    bool
+		smaller  bool // the stored copy shrinks
+		unheldID bool // the snapshot is of a record the phone does not hold
+	}{
+		{name: "covers the copy", want: "Met at the .", taken: true, smaller: true,
+			setup: func(t *testing.T, k *compactCase) *syncengine.Record {
+				must(t, k.c.DeleteText(k.id, "note", 11, 4))
+				k.acknowledge(t)
+				return serverEdit(t, k.record(t), nil, nil)
+			}},
+		{name: "unsent save applies on top", want: "XMet at the .", taken: true,
+			setup: func(t *testing.T, k *compactCase) *syncengine.Record {
+				k.acknowledge(t)
+				srv := serverEdit(t, k.record(t), nil, func(tx *syncengine.Txn) error { return tx.DeleteText(syncengine.RecordID(k.id), "note", 11, 4) })
+				must(t, k.c.InsertText(k.id, "note", 0, "X"))
+				return srv
+			}},
+		{name: "unsent save names dropped text", want: "Met at the raXmp.",
+			setup: func(t *testing.T, k *compactCase) *syncengine.Record {
+				k.acknowledge(t)
+				srv := serverEdit(t, k.record(t), nil, func(tx *syncengine.Txn) error { return tx.DeleteText(syncengine.RecordID(k.id), "note", 11, 4) })
+				must(t, k.c.InsertText(k.id, "note", 13, "X"))
+				return srv
+			}},
+		{name: "older than the copy", want: "Met at the amp.",
+			setup: func(t *testing.T, k *compactCase) *syncengine.Record {
+				srv := serverEdit(t, k.record(t), nil, nil)
+				must(t, k.c.DeleteText(k.id, "note", 11, 1))
+				k.acknowledge(t)
+				return srv
+			}},
+		{name: "a record the phone does not hold", want: "Met at the ramp.", unheldID: true,
+			setup: func(t *testing.T, k *compactCase) *syncengine.Record {
+				k.acknowledge(t)
+				return serverEdit(t, k.record(t), func(id syncengine.RecordID) bool { return string(id) != k.id }, func(tx *syncengine.Txn) error {
+					id, err := tx.Create(syncengine.TypeEncounter)
+					if err != nil {
+						return err
+					}
+					for k, v := range map[string]any{"team_id": "team1", "area": "Park", "started_at": time.Now().Add(-time.Hour)} {
+						if err := tx.Set(id, k, v); err != nil {
+							return err
+						}
+					}
+					return tx.InsertText(id, "note", 0, "Not this phone's.")
+				})
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newCompactCase(t)
+			srv := tc.setup(t, k)
+			before := k.record(t)
+			beforeBytes := syncengine.EncodeRecord(before)
+			sum := k.answer(t, []string{string(srv.ID)}, srv)
+			if tc.unheldID {
+				if r, err := k.c.st.Record(srv.ID); err != nil || r != nil {
+					t.Fatalf("a record the phone did not hold is held now (%v)", err)
+				}
+			}
+			after := k.record(t)
+			if got := after.String("note"); got != tc.want {
+				t.Fatalf("note %q, want %q", got, tc.want)
+			}
+			if (sum.Compacted == 1) != tc.taken {
+				t.Fatalf("%d compacted states taken, want taken %v", sum.Compacted, tc.taken)
+			}
+			if !after.VV.Covers(before.VV) {
+				t.Fatalf("the copy lost a change: %v, was %v", after.VV, before.VV)
+			}
+			if !tc.taken && string(syncengine.EncodeRecord(after)) != string(beforeBytes) {
+				t.Fatal("a copy kept is not the copy as it was")
+			}
+			if tc.smaller && len(syncengine.EncodeRecord(after)) >= len(beforeBytes) {
+				t.Fatalf("the copy did not shrink: %d bytes, was %d", len(syncengine.EncodeRecord(after)), len(beforeBytes))
+			}
+		})
 	}
-	after, err := c.st.Record(syncengine.RecordID(id))
-	must(t, err)
-	if string(syncengine.EncodeRecord(after)) != string(syncengine.EncodeRecord(copyBefore)) {
-		t.Fatal("the phone's copy changed")
-	}
+}
+
+// Whatever a server sends marked compacted (states of the note along one
+// history, older or newer than the phone's copy, several in one page, a
+// record the phone does not hold, ids of nothing), with or without an
+// unsent save on the note, the phone loses nothing: its copy afterwards
+// covers its copy before, and shows its unsent words.
+func FuzzCompactedAnswer(f *testing.F) {
+	f.Add(uint8(0b00010), uint8(0), "")
+	f.Add(uint8(0b00110), uint8(2), "r1")
+	f.Add(uint8(0b11111), uint8(1), "")
+	f.Add(uint8(0b10010), uint8(2), "not an id")
+	f.Add(uint8(0b00101), uint8(128+2), "")
+	f.Fuzz(func(t *testing.T, mask, unsent uint8, extra string) {
+		k := newCompactCase(t)
+		older := serverEdit(t, k.record(t), nil, nil) // before the last save
+		must(t, k.c.DeleteText(k.id, "note", 11, 1))  // "Met at the amp."
+		k.acknowledge(t)
+		s0 := serverEdit(t, k.record(t), nil, nil)
+		s1 := serverEdit(t, s0, nil, func(tx *syncengine.Txn) error { return tx.DeleteText(syncengine.RecordID(k.id), "note", 11, 3) })
+		s2 := serverEdit(t, s1, nil, func(tx *syncengine.Txn) error { return tx.InsertText(syncengine.RecordID(k.id), "note", 0, "Y") })
+		notHeld := serverEdit(t, s0, func(id syncengine.RecordID) bool { return string(id) != k.id }, func(tx *syncengine.Txn) error {
+			id, err := tx.Create(syncengine.TypeEncounter)
+			if err != nil {
+				return err
+			}
+			for f, v := range map[string]any{"team_id": "team1", "area": "Park", "started_at": time.Now().Add(-time.Hour)} {
+				if err := tx.Set(id, f, v); err != nil {
+					return err
+				}
+			}
+			return tx.InsertText(id, "note", 0, "Not this phone's.")
+		})
+		switch unsent % 3 {
+		case 1:
+			must(t, k.c.InsertText(k.id, "note", 0, "X"))
+		case 2:
+			must(t, k.c.InsertText(k.id, "note", 12, "X")) // between "a" and "m": names dropped text
+		}
+		before := k.record(t)
+		var snaps []*syncengine.Record
+		marked := []string{extra}
+		for i, r := range []*syncengine.Record{older, s0, s1, s2, notHeld} {
+			if mask&(1<<i) != 0 {
+				snaps = append(snaps, r)
+				marked = append(marked, string(r.ID))
+			}
+		}
+		if unsent >= 128 {
+			slices.Reverse(snaps) // newer states first
+		}
+		k.answer(t, marked, snaps...)
+		after := k.record(t)
+		if !after.VV.Covers(before.VV) {
+			t.Fatalf("the copy lost a change: %v, was %v", after.VV, before.VV)
+		}
+		if unsent%3 != 0 && !strings.Contains(after.String("note"), "X") {
+			t.Fatalf("the unsent words are gone: %q", after.String("note"))
+		}
+		if r, err := k.c.st.Record(notHeld.ID); err != nil || r != nil {
+			t.Fatalf("a record the phone did not hold is held now (%v)", err)
+		}
+	})
 }

@@ -450,7 +450,10 @@ func (c *Client) storePage(st localstore.Store, batch []localstore.Entry, hdr *p
 			if local == nil {
 				continue
 			}
-			if !snap.VV.Covers(local.VV) {
+			if _, ok := tentative[snap.ID]; ok {
+				// Another compacted state of it came earlier in this page:
+				// the copy to check against stays the phone's own.
+			} else if !snap.VV.Covers(local.VV) {
 				tentative[snap.ID] = local
 			} else {
 				sum.Compacted++

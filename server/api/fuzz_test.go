@@ -32,6 +32,11 @@ func FuzzSyncBody(f *testing.F) {
 	f.Add(js, false)
 	f.Add(bin, true)
 	f.Add([]byte(`{"cursor":"zz","page_bytes":-1}`), false)
+	// Cursors carrying a text compaction pass (domain.Cursor.Compacted).
+	f.Add([]byte(`{"cursor":"0123456789abcdef.3f2a9c1e.1~1"}`), false)
+	f.Add([]byte(`{"cursor":"0123456789abcdef.3f2a9c1e.1.0.r1~99999999999999999999"}`), false)
+	withPass, _ := protocol.Encode(protocol.Request{Cursor: "0123456789abcdef.3f2a9c1e.0~7"}, [][]byte{frame})
+	f.Add(withPass, true)
 	f.Add([]byte(`{"changesets":["SlVDAQ=="]}`), false)
 	f.Add(bin[:len(bin)-3], true)
 	f.Fuzz(func(t *testing.T, body []byte, binary bool) {
