@@ -34,7 +34,7 @@ import (
 var erasedWords = []string{"Zebedee", "Quornfield", "Flat 9b"}
 
 type e2eServer struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	db  *sqlite.DB
 	srv *api.Server
@@ -42,7 +42,7 @@ type e2eServer struct {
 	now time.Time
 }
 
-func startE2EServer(t *testing.T) *e2eServer {
+func startE2EServer(t testing.TB) *e2eServer {
 	t.Helper()
 	s := &e2eServer{t: t, dir: t.TempDir(), now: time.Date(2026, 3, 2, 18, 0, 0, 0, time.UTC)}
 	s.open()

@@ -86,24 +86,31 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, keep time.Duratio
 		return nil // a damaged state is not this pass's to mend
 	}
 	// updated_seq stays: phones need nothing new, but are sent the smaller
-	// state once (the pass, pullCompacted).
+	// state once when it is worth it (the pass, pullCompacted).
 	b, vv, comp := domain.CompactRecordText(rec, len(state), prev, prevBytes, res)
-	var pass int64
+	var pass, unsent int64
 	if b != nil {
 		if _, err := tx.Exec(ctx, `UPDATE records SET state = $1 WHERE id = $2`, b, id); err != nil {
 			return err
 		}
-		// The row lock, held to commit, orders passes by commit: a pull
-		// that reads n sees every record given a pass at or below n.
-		if err := tx.QueryRow(ctx, `INSERT INTO meta (key, value) VALUES ($1, '1')
-			ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value::bigint`, metaTextCompacted).Scan(&pass); err != nil {
-			return fmt.Errorf("text compaction pass: %w", err)
+		if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT unsent_bytes FROM text_compaction WHERE record_id = $1), 0)`, id).Scan(&unsent); err != nil {
+			return err
+		}
+		var send bool
+		if send, unsent = domain.CompactedWorthSending(int64(len(state)), int64(len(b)), unsent); send {
+			// The row lock, held to commit, orders passes by commit: a
+			// pull that reads n sees every record given a pass at or below n.
+			if err := tx.QueryRow(ctx, `INSERT INTO meta (key, value) VALUES ($1, '1')
+				ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value::bigint`, metaTextCompacted).Scan(&pass); err != nil {
+				return fmt.Errorf("text compaction pass: %w", err)
+			}
 		}
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at, pass) VALUES ($1, $2, $3, $4, $5, $6)
+	_, err = tx.Exec(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at, pass, unsent_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at,
-			pass = GREATEST(text_compaction.pass, excluded.pass)`,
-		id, vv, comp, seq, tx.now, pass)
+			pass = GREATEST(text_compaction.pass, excluded.pass),
+			unsent_bytes = CASE WHEN $8 THEN excluded.unsent_bytes ELSE text_compaction.unsent_bytes END`,
+		id, vv, comp, seq, tx.now, pass, unsent, b != nil)
 	return err
 }
 

@@ -117,24 +117,32 @@ func compactRecordText(ctx context.Context, tx *Tx, id string, keep time.Duratio
 	}
 	// updated_seq stays: phones need nothing new to show the same text and
 	// take later edits alike, so no pull re-sends it as a change. It is
-	// given a pass instead, so each phone holding it is sent the smaller
-	// state once (pullCompacted).
+	// given a pass instead, when that is worth a download
+	// (domain.CompactedWorthSending), so each phone holding it is sent the
+	// smaller state once (pullCompacted).
 	b, vv, comp := domain.CompactRecordText(rec, len(state), prev, prevBytes, res)
-	var pass int64
+	var pass, unsent int64
 	if b != nil {
 		if _, err := tx.ExecContext(ctx, `UPDATE records SET state = ?, crc = ? WHERE id = ?`, b, checksum(b), id); err != nil {
 			return err
 		}
 		tx.db.states.Put(rec.ID, b, rec)
-		if err := tx.QueryRowContext(ctx, `INSERT INTO meta (key, value) VALUES (?, '1')
-			ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING CAST(value AS INTEGER)`, metaTextCompacted).Scan(&pass); err != nil {
-			return fmt.Errorf("text compaction pass: %w", err)
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT unsent_bytes FROM text_compaction WHERE record_id = ?), 0)`, id).Scan(&unsent); err != nil {
+			return err
+		}
+		var send bool
+		if send, unsent = domain.CompactedWorthSending(int64(len(state)), int64(len(b)), unsent); send {
+			if err := tx.QueryRowContext(ctx, `INSERT INTO meta (key, value) VALUES (?, '1')
+				ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING CAST(value AS INTEGER)`, metaTextCompacted).Scan(&pass); err != nil {
+				return fmt.Errorf("text compaction pass: %w", err)
+			}
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at, pass) VALUES (?, ?, ?, ?, ?, ?)
+	// Unchanged (nothing dropped) keeps pass and unsent_bytes as they are.
+	_, err = tx.ExecContext(ctx, `INSERT INTO text_compaction (record_id, vv, state, at_seq, compacted_at, pass, unsent_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (record_id) DO UPDATE SET vv = excluded.vv, state = excluded.state, at_seq = excluded.at_seq, compacted_at = excluded.compacted_at,
-			pass = max(pass, excluded.pass)`,
-		id, vv, comp, seq, tx.NowText(), pass)
+			pass = max(pass, excluded.pass), unsent_bytes = CASE WHEN ? THEN excluded.unsent_bytes ELSE unsent_bytes END`,
+		id, vv, comp, seq, tx.NowText(), pass, unsent, b != nil)
 	return err
 }
 

@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"TextCompactionUnsentDeleteOverRebase", testTextCompactionUnsentDeleteOverRebase},
 		{"TextCompactionReachesPhones", testTextCompactionReachesPhones},
 		{"TextCompactionPhonesTakeRandom", testTextCompactionPhonesTakeRandom},
+		{"TextCompactionSentWhenWorthIt", testTextCompactionSentWhenWorthIt},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},

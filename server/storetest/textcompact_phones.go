@@ -141,3 +141,56 @@ func testTextCompactionPhonesTakeRandom(t *testing.T, e *env) {
 	}
 	t.Logf("compacted states taken: %d", took)
 }
+
+// A compaction that leaves a note barely smaller (a long note with a few
+// characters typed and rubbed out) is not sent: each phone would download
+// the whole note to keep a few bytes less. What such passes drop adds up,
+// and once the note is at most three quarters of what phones keep, it is
+// sent (domain.CompactedWorthSending).
+func testTextCompactionSentWhenWorthIt(t *testing.T, e *env) {
+	a1, a2 := e.enrolPhone("w_a"), e.enrolPhone("w_a")
+	id := a1.encounter("team_a", strings.Repeat("Long visit notes, typed in one go. ", 40))
+	a1.syncAll(0)
+	a2.syncAll(0)
+	// A stretch of four runs rubbed out: the compaction drops its middle two.
+	rubOutTrio := func(at int) {
+		for _, ch := range []string{"p", "m", "a", "r"} {
+			a1.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", at, ch) })
+		}
+		a1.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(id, "note", at, 4) })
+		a1.syncAll(0)
+		for _, p := range []*phone{a1, a2} {
+			p.reportCursor()
+		}
+	}
+	rubOutTrio(10)
+	held := a2.stored(id)
+	if res := e.compactOnce(1); res.Dropped == 0 {
+		t.Fatalf("nothing dropped: %+v", res)
+	}
+	if pages := a2.syncAll(0); compactedIn(pages, id) {
+		t.Fatal("a note a compaction barely shrank was sent to the phones")
+	}
+	if a2.stored(id) != held {
+		t.Fatal("the phone's copy changed")
+	}
+	// Much more typed, a keystroke at a time, and rubbed out: now worth
+	// sending, all of it.
+	for i := range 300 {
+		a1.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", 20, string(rune('a'+i%26))) })
+	}
+	a1.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(id, "note", 20, 300) })
+	a1.syncAll(0)
+	for _, p := range []*phone{a1, a2} {
+		p.reportCursor()
+	}
+	e.compactOnce(1)
+	if pages := a2.syncAll(0); !compactedIn(pages, id) {
+		t.Fatal("a note compaction shrank by far was not sent")
+	}
+	server, err := e.s.RecordState(e.ctx, string(id))
+	e.must(err)
+	if a2.stored(id) != len(syncengine.EncodeRecord(server)) {
+		t.Fatalf("the phone keeps %d bytes, the server %d", a2.stored(id), len(syncengine.EncodeRecord(server)))
+	}
+}
