@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"TextCompactionReachesPhones", testTextCompactionReachesPhones},
 		{"TextCompactionPhonesTakeRandom", testTextCompactionPhonesTakeRandom},
 		{"TextCompactionSentWhenWorthIt", testTextCompactionSentWhenWorthIt},
+		{"TextCompactionThenMoved", testTextCompactionThenMoved},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},

@@ -194,3 +194,63 @@ func testTextCompactionSentWhenWorthIt(t *testing.T, e *env) {
 		t.Fatalf("the phone keeps %d bytes, the server %d", a2.stored(id), len(syncengine.EncodeRecord(server)))
 	}
 }
+
+// A young person whose compacted profile phones have not pulled yet moves
+// to another team: the old team's phone is told to drop it and is not sent
+// its state; the new team's phone receives it whole, as any record that
+// enters its scope, and holds the compacted state. Another, erased after
+// its compaction, is not sent to anyone.
+func testTextCompactionThenMoved(t *testing.T, e *env) {
+	e.must(e.s.UpsertPeople(e.ctx, []domain.Person{
+		{ID: "sup_b", Name: "Bea Supervisor", Role: domain.RoleSupervisor, TeamID: "team_b", Supervises: []string{"team_b"}, TZ: "Europe/London"},
+	}))
+	a1, a2, b := e.enrolPhone("w_a"), e.enrolPhone("w_a"), e.enrolPhone("w_b")
+	profile := func(name string) syncengine.RecordID {
+		var yp syncengine.RecordID
+		a1.edit(func(tx *syncengine.Txn) (err error) {
+			if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+				return err
+			}
+			return set(tx, yp, "team_id", "team_a", "known_as", name)
+		})
+		for i := range 300 {
+			a1.edit(func(tx *syncengine.Txn) error { return tx.InsertText(yp, "wants", 0, string(rune('a'+i%26))) })
+		}
+		a1.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(yp, "wants", 0, 290) })
+		return yp
+	}
+	yp, erased := profile("Jay"), profile("Kai")
+	a1.syncAll(0)
+	for _, p := range []*phone{a1, a2, b} {
+		p.reportCursor()
+	}
+	e.compactOnce(2)
+	_, err := e.s.Erase(e.ctx, domain.ErasureRequest{By: "sup_a", YoungPersonID: string(erased), Reason: "erasure request 8", Erase: []string{string(erased)}})
+	e.must(err)
+	supA, err := e.s.Person(e.ctx, "sup_a")
+	e.must(err)
+	supB, err := e.s.Person(e.ctx, "sup_b")
+	e.must(err)
+	tr, err := e.s.StartTransfer(e.ctx, supA, string(yp), "team_b", "moved to the estate")
+	e.must(err)
+	_, err = e.s.DecideTransfer(e.ctx, supB, tr.ID, domain.DecisionAccept)
+	e.must(err)
+
+	pages := a2.syncAll(0)
+	if compactedIn(pages, yp) || compactedIn(pages, erased) {
+		t.Fatal("a phone was sent the compacted state of a record moved away or erased")
+	}
+	dropped := false
+	for _, r := range pages {
+		dropped = dropped || slices.Contains(r.Drop, string(yp))
+	}
+	if !dropped || a2.record(yp) != nil {
+		t.Fatal("the old team's phone was not told to drop the young person")
+	}
+	b.syncAll(0)
+	server, err := e.s.RecordState(e.ctx, string(yp))
+	e.must(err)
+	if got := b.record(yp); got == nil || b.stored(yp) != len(syncengine.EncodeRecord(server)) || got.String("wants") != server.String("wants") {
+		t.Fatal("the new team's phone does not hold the young person as the server does")
+	}
+}
