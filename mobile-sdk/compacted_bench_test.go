@@ -55,8 +55,7 @@ func compactedNoteBench(b *testing.B, patches []texttrace.Patch) {
 	const perSave = 100
 	for range b.N {
 		s := startE2EServer(b)
-		p1, p2 := s.phone("w_a"), s.phone("w_a2")
-		must(b, p1.SetDefaultTeam("team_a"))
+		p1, p2 := s.teamPhone("w_a"), s.phone("w_a2")
 		id := mustS(b)(p1.CreateEncounter(`{"area":"Docks","note":""}`))
 		for i := 0; i < len(patches); i += perSave {
 			batch := patches[i:min(i+perSave, len(patches))]

@@ -48,6 +48,28 @@ func (s *e2eServer) hookedPhone(person string) (*Client, *hookLink) {
 	return c, l
 }
 
+// teamPhone is e2eServer.phone saving into team_a.
+func (s *e2eServer) teamPhone(person string) *Client {
+	s.t.Helper()
+	c := s.phone(person)
+	must(s.t, c.SetDefaultTeam("team_a"))
+	return c
+}
+
+// newEncounterTx creates an encounter of team1 with a note in tx.
+func newEncounterTx(tx *syncengine.Txn, note string) error {
+	id, err := tx.Create(syncengine.TypeEncounter)
+	if err != nil {
+		return err
+	}
+	for f, v := range map[string]any{"team_id": "team1", "area": "Park", "started_at": time.Now().Add(-time.Hour)} {
+		if err := tx.Set(id, f, v); err != nil {
+			return err
+		}
+	}
+	return tx.InsertText(id, "note", 0, note)
+}
+
 // storedBytes is the size of the phone's stored copy of a record.
 func storedBytes(tb testing.TB, c *Client, id string) int {
 	tb.Helper()
@@ -115,9 +137,7 @@ func TestPhoneTakesCompactedNote(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	s := startE2EServer(t)
-	p1, p2 := s.phone("w_a"), s.phone("w_a2")
-	must(t, p1.SetDefaultTeam("team_a"))
-	must(t, p2.SetDefaultTeam("team_a"))
+	p1, p2 := s.teamPhone("w_a"), s.teamPhone("w_a2")
 	id, before := compactedNote(t, s, p1, p2, 2000)
 	text := str(t, view(t, p2, id), "note")
 	server, err := s.db.RecordState(context.Background(), id)
@@ -177,8 +197,7 @@ func TestUnsentSaveOverCompactedNote(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	s := startE2EServer(t)
-	p1 := s.phone("w_a")
-	must(t, p1.SetDefaultTeam("team_a"))
+	p1 := s.teamPhone("w_a")
 	p2, hook := s.hookedPhone("w_a2")
 	id, before := compactedNote(t, s, p1, p2, 1000)
 	text := str(t, view(t, p2, id), "note")
@@ -301,6 +320,18 @@ func (k *compactCase) answer(t *testing.T, marked []string, snaps ...*syncengine
 	return sum
 }
 
+// rampDeletedThenTyped is a case's setup: another worker deleted "ramp" on
+// the server, which compacted the note; the phone, not knowing, types "X"
+// at position at and has not sent it.
+func rampDeletedThenTyped(at int64) func(t *testing.T, k *compactCase) *syncengine.Record {
+	return func(t *testing.T, k *compactCase) *syncengine.Record {
+		k.acknowledge(t)
+		srv := serverEdit(t, k.record(t), nil, func(tx *syncengine.Txn) error { return tx.DeleteText(syncengine.RecordID(k.id), "note", 11, 4) })
+		must(t, k.c.InsertText(k.id, "note", at, "X"))
+		return srv
+	}
+}
+
 // A state marked compacted replaces the phone's copy only when nothing of
 // the copy is lost: taken when it covers the copy, or covers it once the
 // phone's unsent saves are applied again on top; otherwise the copy is
@@ -324,20 +355,8 @@ func TestCompactedStateTakenOnlyWhenNothingIsLost(t *testing.T) {
 				k.acknowledge(t)
 				return serverEdit(t, k.record(t), nil, nil)
 			}},
-		{name: "unsent save applies on top", want: "XMet at the .", taken: true,
-			setup: func(t *testing.T, k *compactCase) *syncengine.Record {
-				k.acknowledge(t)
-				srv := serverEdit(t, k.record(t), nil, func(tx *syncengine.Txn) error { return tx.DeleteText(syncengine.RecordID(k.id), "note", 11, 4) })
-				must(t, k.c.InsertText(k.id, "note", 0, "X"))
-				return srv
-			}},
-		{name: "unsent save names dropped text", want: "Met at the raXmp.",
-			setup: func(t *testing.T, k *compactCase) *syncengine.Record {
-				k.acknowledge(t)
-				srv := serverEdit(t, k.record(t), nil, func(tx *syncengine.Txn) error { return tx.DeleteText(syncengine.RecordID(k.id), "note", 11, 4) })
-				must(t, k.c.InsertText(k.id, "note", 13, "X"))
-				return srv
-			}},
+		{name: "unsent save applies on top", want: "XMet at the .", taken: true, setup: rampDeletedThenTyped(0)},
+		{name: "unsent save names dropped text", want: "Met at the raXmp.", setup: rampDeletedThenTyped(13)},
 		{name: "older than the copy", want: "Met at the amp.",
 			setup: func(t *testing.T, k *compactCase) *syncengine.Record {
 				srv := serverEdit(t, k.record(t), nil, nil)
@@ -348,18 +367,7 @@ func TestCompactedStateTakenOnlyWhenNothingIsLost(t *testing.T) {
 		{name: "a record the phone does not hold", want: "Met at the ramp.", unheldID: true,
 			setup: func(t *testing.T, k *compactCase) *syncengine.Record {
 				k.acknowledge(t)
-				return serverEdit(t, k.record(t), func(id syncengine.RecordID) bool { return string(id) != k.id }, func(tx *syncengine.Txn) error {
-					id, err := tx.Create(syncengine.TypeEncounter)
-					if err != nil {
-						return err
-					}
-					for k, v := range map[string]any{"team_id": "team1", "area": "Park", "started_at": time.Now().Add(-time.Hour)} {
-						if err := tx.Set(id, k, v); err != nil {
-							return err
-						}
-					}
-					return tx.InsertText(id, "note", 0, "Not this phone's.")
-				})
+				return serverEdit(t, k.record(t), func(id syncengine.RecordID) bool { return string(id) != k.id }, func(tx *syncengine.Txn) error { return newEncounterTx(tx, "Not this phone's.") })
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -412,18 +420,7 @@ func FuzzCompactedAnswer(f *testing.F) {
 		s0 := serverEdit(t, k.record(t), nil, nil)
 		s1 := serverEdit(t, s0, nil, func(tx *syncengine.Txn) error { return tx.DeleteText(syncengine.RecordID(k.id), "note", 11, 3) })
 		s2 := serverEdit(t, s1, nil, func(tx *syncengine.Txn) error { return tx.InsertText(syncengine.RecordID(k.id), "note", 0, "Y") })
-		notHeld := serverEdit(t, s0, func(id syncengine.RecordID) bool { return string(id) != k.id }, func(tx *syncengine.Txn) error {
-			id, err := tx.Create(syncengine.TypeEncounter)
-			if err != nil {
-				return err
-			}
-			for f, v := range map[string]any{"team_id": "team1", "area": "Park", "started_at": time.Now().Add(-time.Hour)} {
-				if err := tx.Set(id, f, v); err != nil {
-					return err
-				}
-			}
-			return tx.InsertText(id, "note", 0, "Not this phone's.")
-		})
+		notHeld := serverEdit(t, s0, func(id syncengine.RecordID) bool { return string(id) != k.id }, func(tx *syncengine.Txn) error { return newEncounterTx(tx, "Not this phone's.") })
 		switch unsent % 3 {
 		case 1:
 			must(t, k.c.InsertText(k.id, "note", 0, "X"))

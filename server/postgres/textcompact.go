@@ -174,23 +174,9 @@ func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, rebased bool, 
 	if !rebased || from == 0 || res.Reset {
 		return nil
 	}
-	filter, farg := scopeFilter(scope, 3)
-	rows, err := tx.Query(ctx, `SELECT r.id, r.state FROM records r
-		WHERE r.id IN (SELECT b.record_id FROM text_rebases b WHERE b.seq > $1 AND b.seq <= $2) AND `+filter+` ORDER BY r.id COLLATE "C"`,
-		from, to, farg)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var state []byte
-		if err := rows.Scan(&id, &state); err != nil {
-			return err
-		}
+	return pullStates(ctx, tx, scope, `text_rebases b WHERE b.seq > $1 AND b.seq <= $2`, from, to, func(id string, state []byte) {
 		domain.AddRebase(res, scope, id, state)
-	}
-	return rows.Err()
+	})
 }
 
 // pullCompacted: see server/sqlite's. from and to are passes of the text
@@ -199,9 +185,18 @@ func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, from, to int
 	if from >= to || res.Reset || scope.Practitioner() {
 		return nil
 	}
+	return pullStates(ctx, tx, scope, `text_compaction b WHERE b.pass > $1 AND b.pass <= $2`, from, to, func(id string, state []byte) {
+		domain.AddCompacted(res, scope, snapshotPage, id, state)
+	})
+}
+
+// pullStates hands add the state of each record of the scope, not erased,
+// named by a record_id of marks (a table aliased b and its condition on
+// from $1 and to $2), in id order.
+func pullStates(ctx context.Context, tx *Tx, scope domain.Scope, marks string, from, to int64, add func(id string, state []byte)) error {
 	filter, farg := scopeFilter(scope, 3)
 	rows, err := tx.Query(ctx, `SELECT r.id, r.state FROM records r
-		WHERE r.id IN (SELECT t.record_id FROM text_compaction t WHERE t.pass > $1 AND t.pass <= $2) AND NOT r.erased AND `+filter+` ORDER BY r.id COLLATE "C"`,
+		WHERE r.id IN (SELECT b.record_id FROM `+marks+`) AND NOT r.erased AND `+filter+` ORDER BY r.id COLLATE "C"`,
 		from, to, farg)
 	if err != nil {
 		return err
@@ -213,7 +208,7 @@ func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, from, to int
 		if err := rows.Scan(&id, &state); err != nil {
 			return err
 		}
-		domain.AddCompacted(res, scope, snapshotPage, id, state)
+		add(id, state)
 	}
 	return rows.Err()
 }

@@ -216,9 +216,17 @@ func rebasePullSQL(filter string) string {
 // a late insert re-placed in (from, to], marked to replace the phone's copy
 // (res.Rebase). A record the page already carries is only marked.
 // Practitioners receive projections, rebuilt on every snapshot page anyway:
-// only records of their page are marked.
+// only records of their page are marked. A damaged state is named in
+// Damaged by the snapshot path and sent once repaired.
 func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, res *domain.SyncResult) error {
-	rows, err := tx.QueryContext(ctx, rebasePullSQL(filter), append([]any{from, to}, fargs...)...)
+	return pullStates(ctx, tx, rebasePullSQL(filter), append([]any{from, to}, fargs...), func(id string, state []byte) {
+		domain.AddRebase(res, scope, id, state)
+	})
+}
+
+// pullStates hands add each sound record state query reads (id, state, crc).
+func pullStates(ctx context.Context, tx *Tx, query string, args []any, add func(id string, state []byte)) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -230,10 +238,9 @@ func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string,
 		if err := rows.Scan(&id, &state, &crc); err != nil {
 			return err
 		}
-		if !sound(state, crc) {
-			continue // named in Damaged by the snapshot path; sent once repaired
+		if sound(state, crc) {
+			add(id, state)
 		}
-		domain.AddRebase(res, scope, id, state)
 	}
 	return rows.Err()
 }
@@ -249,27 +256,13 @@ func compactedPullSQL(filter string) string {
 // pullCompacted adds to res the state of every record in the scope
 // (filter) whose text a compaction pass rewrote in passes (from, to], for
 // a phone holding it to take (domain.AddCompacted). A record erased, or
-// moved out of the scope, since is not sent: the filter is the scope's.
+// moved out of the scope, since is not sent: the filter is the scope's. A
+// damaged state is not sent: the phone keeps its copy, nothing is lost.
 func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, snapshotPage bool, res *domain.SyncResult) error {
 	if from >= to || res.Reset || scope.Practitioner() {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, compactedPullSQL(filter), append([]any{from, to}, fargs...)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var state []byte
-		var crc sql.NullInt64
-		if err := rows.Scan(&id, &state, &crc); err != nil {
-			return err
-		}
-		if !sound(state, crc) {
-			continue // the phone keeps its copy: nothing is lost
-		}
+	return pullStates(ctx, tx, compactedPullSQL(filter), append([]any{from, to}, fargs...), func(id string, state []byte) {
 		domain.AddCompacted(res, scope, snapshotPage, id, state)
-	}
-	return rows.Err()
+	})
 }

@@ -363,14 +363,7 @@ func testTextCompactionWithQuarantineRandom(t *testing.T, e *env) {
 				if rng.IntN(8) == 0 {
 					p.skew = fastClock
 				}
-				length := len([]rune(p.record(id).String("note")))
-				p.edit(func(tx *syncengine.Txn) error {
-					if length > 4 && rng.IntN(3) == 0 {
-						pos := rng.IntN(length)
-						return tx.DeleteText(id, "note", pos, 1+rng.IntN(min(4, length-pos)))
-					}
-					return tx.InsertText(id, "note", rng.IntN(length+1), strings.Repeat(string(rune('a'+rng.IntN(26))), 1+rng.IntN(3)))
-				})
+				p.randomNoteEdit(id, rng, 3)
 				p.skew = 0
 			case k < 15:
 				refused := 0

@@ -29,6 +29,20 @@ func churnNote(p *phone, id syncengine.RecordID, seed uint64, n int) {
 	}
 }
 
+// randomNoteEdit saves a random edit of the note (seeded by rng): a
+// deletion of up to four characters one time in delOneIn, else up to
+// three of one letter typed somewhere.
+func (p *phone) randomNoteEdit(id syncengine.RecordID, rng *rand.Rand, delOneIn int) *syncengine.Changeset {
+	length := len([]rune(p.record(id).String("note")))
+	return p.edit(func(tx *syncengine.Txn) error {
+		if length > 4 && rng.IntN(delOneIn) == 0 {
+			pos := rng.IntN(length)
+			return tx.DeleteText(id, "note", pos, 1+rng.IntN(min(4, length-pos)))
+		}
+		return tx.InsertText(id, "note", rng.IntN(length+1), strings.Repeat(string(rune('a'+rng.IntN(26))), 1+rng.IntN(3)))
+	})
+}
+
 // reportCursor makes the phone tell the server how far it has pulled (a
 // device's cursor is what it sends), keeping the saves it has not pushed
 // (its pull is in flight): what it pulls lands, and its own saves stay in
@@ -194,14 +208,7 @@ func testTextCompactionRandomHistories(t *testing.T, e *env) {
 			p := phones[rng.IntN(len(phones))]
 			switch k := rng.IntN(10); {
 			case k < 6:
-				length := len([]rune(p.record(id).String("note")))
-				made = append(made, p.edit(func(tx *syncengine.Txn) error {
-					if length > 4 && rng.IntN(3) == 0 {
-						pos := rng.IntN(length)
-						return tx.DeleteText(id, "note", pos, 1+rng.IntN(min(4, length-pos)))
-					}
-					return tx.InsertText(id, "note", rng.IntN(length+1), strings.Repeat(string(rune('a'+rng.IntN(26))), 1+rng.IntN(3)))
-				}))
+				made = append(made, p.randomNoteEdit(id, rng, 3))
 			case k < 8:
 				p.syncAll(0)
 			case k < 9:

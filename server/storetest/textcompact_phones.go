@@ -111,14 +111,7 @@ func testTextCompactionPhonesTakeRandom(t *testing.T, e *env) {
 			p := phones[rng.IntN(len(phones))]
 			switch k := rng.IntN(12); {
 			case k < 7:
-				length := len([]rune(p.record(id).String("note")))
-				p.edit(func(tx *syncengine.Txn) error {
-					if length > 4 && rng.IntN(2) == 0 {
-						pos := rng.IntN(length)
-						return tx.DeleteText(id, "note", pos, 1+rng.IntN(min(4, length-pos)))
-					}
-					return tx.InsertText(id, "note", rng.IntN(length+1), strings.Repeat(string(rune('a'+rng.IntN(26))), 1+rng.IntN(3)))
-				})
+				p.randomNoteEdit(id, rng, 2)
 			case k < 9:
 				p.syncAll(0)
 			case k < 10:
