@@ -185,7 +185,7 @@ func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, from, to int
 	if from >= to || res.Reset || scope.Practitioner() {
 		return nil
 	}
-	return pullStates(ctx, tx, scope, `text_compaction b WHERE b.pass > $1 AND b.pass <= $2`, from, to, func(id string, state []byte) {
+	return pullStates(ctx, tx, scope, `text_compaction b WHERE b.pass > 0 AND b.pass > $1 AND b.pass <= $2`, from, to, func(id string, state []byte) {
 		domain.AddCompacted(res, scope, snapshotPage, id, state)
 	})
 }

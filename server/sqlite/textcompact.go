@@ -247,10 +247,11 @@ func pullStates(ctx context.Context, tx *Tx, query string, args []any, add func(
 
 // compactedPullSQL reads the records in the scope (filter) whose text a
 // compaction pass rewrote in (from, to] (text_compaction_pass, then each
-// record by its key).
+// record by its key; "pass > 0" lets the planner use that partial index,
+// textcompact_test.go holds the plan).
 func compactedPullSQL(filter string) string {
 	return `SELECT r.id, r.state, r.crc FROM records r
-		WHERE r.id IN (SELECT t.record_id FROM text_compaction t WHERE t.pass > ? AND t.pass <= ?) AND r.erased = 0 AND ` + filter + ` ORDER BY r.id`
+		WHERE r.id IN (SELECT t.record_id FROM text_compaction t WHERE t.pass > 0 AND t.pass > ? AND t.pass <= ?) AND r.erased = 0 AND ` + filter + ` ORDER BY r.id`
 }
 
 // pullCompacted adds to res the state of every record in the scope

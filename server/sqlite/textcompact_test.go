@@ -27,3 +27,19 @@ func TestRebasePullPlansUseKeys(t *testing.T) {
 		}
 	}
 }
+
+// The pull of compacted states reads text_compaction by its pass index
+// (only records given a pass are in it), then each record by its key.
+func TestCompactedPullPlanUsesPassIndex(t *testing.T) {
+	db := openPlanDB(t)
+	for _, scope := range []domain.Scope{{PersonID: "w", Teams: []string{"t1"}}, {PersonID: "a", All: true}} {
+		filter, args := scopeFilter(scope)
+		plan := queryPlan(t, db, compactedPullSQL(filter), append([]any{int64(1), int64(9)}, args...)...)
+		if !strings.Contains(plan, "INDEX text_compaction_pass (pass>? AND pass<?)") || !strings.Contains(plan, "id=?)") {
+			t.Fatalf("scope %+v: the compacted pull does not go by the pass index:\n%s", scope, plan)
+		}
+		if strings.Contains(plan, "SCAN") {
+			t.Fatalf("scope %+v: the compacted pull scans:\n%s", scope, plan)
+		}
+	}
+}
