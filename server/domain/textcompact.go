@@ -264,6 +264,64 @@ func AddCompacted(res *SyncResult, scope Scope, snapshotPage bool, id string, st
 	res.SentRecords = append(res.SentRecords, id)
 }
 
+// CompactedPage fills a pull's page with compacted states (AddCompacted),
+// read in pass order, within the page's budget: after an upgrade a phone's
+// first pull is sent every compacted record of its scope, which must page
+// like anything else, or a slow link that shrinks its pages would never
+// get through. Add reports false once the page is full; Finish then marks
+// the page More and puts the last pass it covers in its cursor.
+type CompactedPage struct {
+	res          *SyncResult
+	scope        Scope
+	snapshotPage bool
+	budget, size int
+	reached      int64
+	full         bool
+}
+
+// NewCompactedPage starts adding to res, whose page budget is budget, the
+// states compacted after pass from.
+func NewCompactedPage(res *SyncResult, scope Scope, snapshotPage bool, budget int, from int64) *CompactedPage {
+	p := &CompactedPage{res: res, scope: scope, snapshotPage: snapshotPage, budget: budget, reached: from}
+	for _, b := range res.Changesets {
+		p.size += len(b)
+	}
+	for _, b := range res.Snapshots {
+		p.size += len(b)
+	}
+	return p
+}
+
+// Add adds the state of record id, given pass, if the page has room: an
+// empty page always has.
+func (p *CompactedPage) Add(id string, state []byte, pass int64) bool {
+	if p.size+len(state) > p.budget && len(p.res.Changesets)+len(p.res.Snapshots) > 0 {
+		p.full = true
+		return false
+	}
+	n := len(p.res.Snapshots)
+	AddCompacted(p.res, p.scope, p.snapshotPage, id, state)
+	if len(p.res.Snapshots) > n {
+		p.size += len(state)
+	}
+	p.reached = pass
+	return true
+}
+
+// Finish records where the page stopped, if it stopped before the end.
+func (p *CompactedPage) Finish() error {
+	if !p.full {
+		return nil
+	}
+	c, _, err := ParseCursor(p.res.Cursor)
+	if err != nil {
+		return err
+	}
+	c.Compacted = p.reached
+	p.res.Cursor, p.res.More = c.String(), true
+	return nil
+}
+
 // CompactedWorthSending decides whether phones holding a record are sent
 // the state a compaction pass just left (protocol.Response.Compacted):
 // each phone then downloads the whole state once, to keep less. before and

@@ -143,7 +143,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if err := pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, now, res); err != nil {
 			return err
 		}
-		return pullCompacted(ctx, tx, scope, seenPass, cur.Compacted, true, res)
+		return pullCompacted(ctx, tx, scope, seenPass, cur.Compacted, true, budget, res)
 	}
 	filter, farg := scopeFilter(scope, 4)
 	rows, err := tx.Query(ctx, logPageSQL(filter), cur.Seq, now, req.Device.ReplicaID, farg)
@@ -187,7 +187,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if err := pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, last, res); err != nil {
 		return err
 	}
-	return pullCompacted(ctx, tx, scope, seenPass, cur.Compacted, false, res)
+	return pullCompacted(ctx, tx, scope, seenPass, cur.Compacted, false, budget, res)
 }
 
 // fieldSubset reports whether a whole-scope snapshot may be the field

@@ -174,30 +174,36 @@ func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, rebased bool, 
 	if !rebased || from == 0 || res.Reset {
 		return nil
 	}
-	return pullStates(ctx, tx, scope, `text_rebases b WHERE b.seq > $1 AND b.seq <= $2`, from, to, func(id string, state []byte) {
-		domain.AddRebase(res, scope, id, state)
-	})
+	filter, farg := scopeFilter(scope, 3)
+	return pullStates(ctx, tx, `SELECT r.id, r.state, 0::bigint FROM records r
+		WHERE r.id IN (SELECT b.record_id FROM text_rebases b WHERE b.seq > $1 AND b.seq <= $2) AND `+filter+` ORDER BY r.id COLLATE "C"`,
+		[]any{from, to, farg}, func(id string, state []byte, _ int64) bool {
+			domain.AddRebase(res, scope, id, state)
+			return true
+		})
 }
 
 // pullCompacted: see server/sqlite's. from and to are passes of the text
 // compaction counter.
-func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64, snapshotPage bool, res *domain.SyncResult) error {
+func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64, snapshotPage bool, budget int, res *domain.SyncResult) error {
 	if from >= to || res.Reset || scope.Practitioner() {
 		return nil
 	}
-	return pullStates(ctx, tx, scope, `text_compaction b WHERE b.pass > 0 AND b.pass > $1 AND b.pass <= $2`, from, to, func(id string, state []byte) {
-		domain.AddCompacted(res, scope, snapshotPage, id, state)
-	})
+	filter, farg := scopeFilter(scope, 3)
+	page := domain.NewCompactedPage(res, scope, snapshotPage, budget, from)
+	err := pullStates(ctx, tx, `SELECT r.id, r.state, b.pass FROM text_compaction b JOIN records r ON r.id = b.record_id
+		WHERE b.pass > 0 AND b.pass > $1 AND b.pass <= $2 AND NOT r.erased AND `+filter+` ORDER BY b.pass`,
+		[]any{from, to, farg}, page.Add)
+	if err != nil {
+		return err
+	}
+	return page.Finish()
 }
 
-// pullStates hands add the state of each record of the scope, not erased,
-// named by a record_id of marks (a table aliased b and its condition on
-// from $1 and to $2), in id order.
-func pullStates(ctx context.Context, tx *Tx, scope domain.Scope, marks string, from, to int64, add func(id string, state []byte)) error {
-	filter, farg := scopeFilter(scope, 3)
-	rows, err := tx.Query(ctx, `SELECT r.id, r.state FROM records r
-		WHERE r.id IN (SELECT b.record_id FROM `+marks+`) AND NOT r.erased AND `+filter+` ORDER BY r.id COLLATE "C"`,
-		from, to, farg)
+// pullStates hands add each record state query reads (id, state, a key of
+// add's), until add reports false.
+func pullStates(ctx context.Context, tx *Tx, query string, args []any, add func(id string, state []byte, key int64) bool) error {
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -205,10 +211,13 @@ func pullStates(ctx context.Context, tx *Tx, scope domain.Scope, marks string, f
 	for rows.Next() {
 		var id string
 		var state []byte
-		if err := rows.Scan(&id, &state); err != nil {
+		var key int64
+		if err := rows.Scan(&id, &state, &key); err != nil {
 			return err
 		}
-		add(id, state)
+		if !add(id, state, key) {
+			break
+		}
 	}
 	return rows.Err()
 }

@@ -124,7 +124,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res); err != nil {
 			return err
 		}
-		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, res)
+		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, budget, res)
 	}
 	last, damaged, err := pullChanges(ctx, tx, req, scope, cur.seq, pos, now, budget, filter, fargs, res)
 	if err != nil {
@@ -143,7 +143,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res); err != nil {
 			return err
 		}
-		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, res)
+		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, budget, res)
 	}
 	if !res.More {
 		last = now
@@ -153,7 +153,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, last, res); err != nil {
 		return err
 	}
-	return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, false, res)
+	return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, false, budget, res)
 }
 
 // pullRebasesSince sends the records a late text edit re-placed in

@@ -208,7 +208,7 @@ func forgetTextCompaction(ctx context.Context, tx *Tx, ids []string) error {
 // (from, to]: by the log position range of text_rebases' key, then each
 // record by its own (textcompact_test.go holds the plan).
 func rebasePullSQL(filter string) string {
-	return `SELECT r.id, r.state, r.crc FROM records r
+	return `SELECT r.id, r.state, r.crc, 0 FROM records r
 		WHERE r.id IN (SELECT b.record_id FROM text_rebases b WHERE b.seq > ? AND b.seq <= ?) AND ` + filter + ` ORDER BY r.id`
 }
 
@@ -219,13 +219,15 @@ func rebasePullSQL(filter string) string {
 // only records of their page are marked. A damaged state is named in
 // Damaged by the snapshot path and sent once repaired.
 func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, res *domain.SyncResult) error {
-	return pullStates(ctx, tx, rebasePullSQL(filter), append([]any{from, to}, fargs...), func(id string, state []byte) {
+	return pullStates(ctx, tx, rebasePullSQL(filter), append([]any{from, to}, fargs...), func(id string, state []byte, _ int64) bool {
 		domain.AddRebase(res, scope, id, state)
+		return true
 	})
 }
 
-// pullStates hands add each sound record state query reads (id, state, crc).
-func pullStates(ctx context.Context, tx *Tx, query string, args []any, add func(id string, state []byte)) error {
+// pullStates hands add each sound record state query reads (id, state,
+// crc, a key of add's), until add reports false.
+func pullStates(ctx context.Context, tx *Tx, query string, args []any, add func(id string, state []byte, key int64) bool) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -235,35 +237,39 @@ func pullStates(ctx context.Context, tx *Tx, query string, args []any, add func(
 		var id string
 		var state []byte
 		var crc sql.NullInt64
-		if err := rows.Scan(&id, &state, &crc); err != nil {
+		var key int64
+		if err := rows.Scan(&id, &state, &crc, &key); err != nil {
 			return err
 		}
-		if sound(state, crc) {
-			add(id, state)
+		if sound(state, crc) && !add(id, state, key) {
+			break
 		}
 	}
 	return rows.Err()
 }
 
 // compactedPullSQL reads the records in the scope (filter) whose text a
-// compaction pass rewrote in (from, to] (text_compaction_pass, then each
-// record by its key; "pass > 0" lets the planner use that partial index,
-// textcompact_test.go holds the plan).
+// compaction pass rewrote in (from, to], in pass order: text_compaction by
+// its partial pass index ("pass > 0" lets the planner use it), then each
+// record by its key (textcompact_test.go holds the plan).
 func compactedPullSQL(filter string) string {
-	return `SELECT r.id, r.state, r.crc FROM records r
-		WHERE r.id IN (SELECT t.record_id FROM text_compaction t WHERE t.pass > 0 AND t.pass > ? AND t.pass <= ?) AND r.erased = 0 AND ` + filter + ` ORDER BY r.id`
+	return `SELECT r.id, r.state, r.crc, t.pass FROM text_compaction t CROSS JOIN records r
+		WHERE t.pass > 0 AND t.pass > ? AND t.pass <= ? AND r.id = t.record_id AND r.erased = 0 AND ` + filter + ` ORDER BY t.pass`
 }
 
-// pullCompacted adds to res the state of every record in the scope
-// (filter) whose text a compaction pass rewrote in passes (from, to], for
-// a phone holding it to take (domain.AddCompacted). A record erased, or
-// moved out of the scope, since is not sent: the filter is the scope's. A
-// damaged state is not sent: the phone keeps its copy, nothing is lost.
-func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, snapshotPage bool, res *domain.SyncResult) error {
+// pullCompacted adds to res, within the page's budget, the state of every
+// record in the scope (filter) whose text a compaction pass rewrote in
+// passes (from, to], for a phone holding it to take
+// (domain.CompactedPage). A record erased, or moved out of the scope, since
+// is not sent: the filter is the scope's. A damaged state is not sent: the
+// phone keeps its copy, nothing is lost.
+func pullCompacted(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, snapshotPage bool, budget int, res *domain.SyncResult) error {
 	if from >= to || res.Reset || scope.Practitioner() {
 		return nil
 	}
-	return pullStates(ctx, tx, compactedPullSQL(filter), append([]any{from, to}, fargs...), func(id string, state []byte) {
-		domain.AddCompacted(res, scope, snapshotPage, id, state)
-	})
+	page := domain.NewCompactedPage(res, scope, snapshotPage, budget, from)
+	if err := pullStates(ctx, tx, compactedPullSQL(filter), append([]any{from, to}, fargs...), page.Add); err != nil {
+		return err
+	}
+	return page.Finish()
 }

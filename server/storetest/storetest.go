@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"TextCompactionPhonesTakeRandom", testTextCompactionPhonesTakeRandom},
 		{"TextCompactionSentWhenWorthIt", testTextCompactionSentWhenWorthIt},
 		{"TextCompactionThenMoved", testTextCompactionThenMoved},
+		{"TextCompactedStatesPage", testTextCompactedStatesPage},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},

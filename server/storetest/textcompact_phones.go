@@ -247,3 +247,44 @@ func testTextCompactionThenMoved(t *testing.T, e *env) {
 		t.Fatal("the new team's phone does not hold the young person as the server does")
 	}
 }
+
+// Compacted states page like anything else: a phone on small pages (a slow
+// link) is sent every compacted note of its team across several pages,
+// each once, and ends holding the server's states.
+func testTextCompactedStatesPage(t *testing.T, e *env) {
+	a1, a2 := e.enrolPhone("w_a"), e.enrolPhone("w_a")
+	var ids []syncengine.RecordID
+	for n := range 6 {
+		id := a1.encounter("team_a", "Notes of visit "+string(rune('A'+n))+": ")
+		for i := range 200 {
+			a1.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", 16, string(rune('a'+i%26))) })
+		}
+		a1.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(id, "note", 16, 195) })
+		ids = append(ids, id)
+	}
+	a1.syncAll(0)
+	for _, p := range []*phone{a1, a2} {
+		p.reportCursor()
+	}
+	e.compactOnce(len(ids))
+	sent := map[syncengine.RecordID]int{}
+	withStates := 0
+	for _, r := range a2.syncAll(1024) {
+		for _, id := range r.Compacted {
+			sent[syncengine.RecordID(id)]++
+		}
+		if len(r.Compacted) > 0 {
+			withStates++
+		}
+	}
+	if withStates < 2 {
+		t.Fatalf("the compacted states came in %d pages of 1 KiB", withStates)
+	}
+	for _, id := range ids {
+		server, err := e.s.RecordState(e.ctx, string(id))
+		e.must(err)
+		if sent[id] != 1 || a2.stored(id) != len(syncengine.EncodeRecord(server)) {
+			t.Fatalf("note %s sent %d times; the phone keeps %d bytes, the server %d", id, sent[id], a2.stored(id), len(syncengine.EncodeRecord(server)))
+		}
+	}
+}
