@@ -473,27 +473,11 @@ func week(dir string, page int) error {
 // its own: the floor the push's ratio to the bulk insert cannot go below
 // without giving up the log.
 func floorInsert(raw *sql.DB, log []*syncengine.Changeset, recs []*syncengine.Record) (time.Duration, error) {
-	var cpus []time.Duration
-	for run := range bulkRuns {
-		for _, ddl := range []string{
-			`CREATE TABLE floor_log%d (seq INTEGER PRIMARY KEY, replica TEXT NOT NULL, start INTEGER NOT NULL, frame BLOB NOT NULL, UNIQUE (replica, start))`,
-			`CREATE TABLE floor_touched%d (record_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (record_id, seq)) WITHOUT ROWID`,
-			`CREATE TABLE floor_records%d (id TEXT PRIMARY KEY, type TEXT NOT NULL, state BLOB NOT NULL)`,
-		} {
-			if _, err := raw.Exec(fmt.Sprintf(ddl, run)); err != nil {
-				return 0, err
-			}
-		}
-		cpu0 := selfCPU()
-		tx, err := raw.Begin()
-		if err != nil {
-			return 0, err
-		}
-		ins := func(q string, args ...any) {
-			if err == nil {
-				_, err = tx.Exec(fmt.Sprintf(q, run), args...)
-			}
-		}
+	return insertMedian(raw, []string{
+		`CREATE TABLE floor_log%d (seq INTEGER PRIMARY KEY, replica TEXT NOT NULL, start INTEGER NOT NULL, frame BLOB NOT NULL, UNIQUE (replica, start))`,
+		`CREATE TABLE floor_touched%d (record_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (record_id, seq)) WITHOUT ROWID`,
+		`CREATE TABLE floor_records%d (id TEXT PRIMARY KEY, type TEXT NOT NULL, state BLOB NOT NULL)`,
+	}, func(ins func(q string, args ...any)) {
 		for i, cs := range log {
 			ins(`INSERT INTO floor_log%d VALUES (?, ?, ?, ?)`, i+1, cs.Replica.String(), cs.Start, syncengine.EncodeChangeset(cs))
 			for _, id := range cs.Records() {
@@ -503,6 +487,30 @@ func floorInsert(raw *sql.DB, log []*syncengine.Changeset, recs []*syncengine.Re
 		for _, r := range recs {
 			ins(`INSERT INTO floor_records%d VALUES (?, ?, ?)`, string(r.ID), r.Type, syncengine.EncodeRecord(r))
 		}
+	})
+}
+
+// insertMedian creates the tables of ddls (each with a %d for the run) for
+// each of bulkRuns runs, and returns the median CPU of fill's inserts in
+// one transaction.
+func insertMedian(raw *sql.DB, ddls []string, fill func(ins func(q string, args ...any))) (time.Duration, error) {
+	var cpus []time.Duration
+	for run := range bulkRuns {
+		for _, ddl := range ddls {
+			if _, err := raw.Exec(fmt.Sprintf(ddl, run)); err != nil {
+				return 0, err
+			}
+		}
+		cpu0 := selfCPU()
+		tx, err := raw.Begin()
+		if err != nil {
+			return 0, err
+		}
+		fill(func(q string, args ...any) {
+			if err == nil {
+				_, err = tx.Exec(fmt.Sprintf(q, run), args...)
+			}
+		})
 		if err != nil {
 			tx.Rollback()
 			return 0, err
@@ -531,27 +539,11 @@ func weekRequests(order []key, pages map[key][]*syncengine.Changeset, page int) 
 // in one row, and indexes a record once per request that touched it: what
 // "append the request's changesets to the log in one write" would store.
 func leanFloorInsert(raw *sql.DB, reqs [][]*syncengine.Changeset, recs []*syncengine.Record) (time.Duration, error) {
-	var cpus []time.Duration
-	for run := range bulkRuns {
-		for _, ddl := range []string{
-			`CREATE TABLE lean_log%d (seq INTEGER PRIMARY KEY, frames BLOB NOT NULL)`,
-			`CREATE TABLE lean_touched%d (record_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (record_id, seq)) WITHOUT ROWID`,
-			`CREATE TABLE lean_records%d (id TEXT PRIMARY KEY, type TEXT NOT NULL, state BLOB NOT NULL)`,
-		} {
-			if _, err := raw.Exec(fmt.Sprintf(ddl, run)); err != nil {
-				return 0, err
-			}
-		}
-		cpu0 := selfCPU()
-		tx, err := raw.Begin()
-		if err != nil {
-			return 0, err
-		}
-		ins := func(q string, args ...any) {
-			if err == nil {
-				_, err = tx.Exec(fmt.Sprintf(q, run), args...)
-			}
-		}
+	return insertMedian(raw, []string{
+		`CREATE TABLE lean_log%d (seq INTEGER PRIMARY KEY, frames BLOB NOT NULL)`,
+		`CREATE TABLE lean_touched%d (record_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (record_id, seq)) WITHOUT ROWID`,
+		`CREATE TABLE lean_records%d (id TEXT PRIMARY KEY, type TEXT NOT NULL, state BLOB NOT NULL)`,
+	}, func(ins func(q string, args ...any)) {
 		for i, req := range reqs {
 			ins(`INSERT INTO lean_log%d VALUES (?, ?)`, i+1, syncengine.EncodeChangesets(req))
 			seen := map[syncengine.RecordID]bool{}
@@ -567,16 +559,7 @@ func leanFloorInsert(raw *sql.DB, reqs [][]*syncengine.Changeset, recs []*syncen
 		for _, r := range recs {
 			ins(`INSERT INTO lean_records%d VALUES (?, ?, ?)`, string(r.ID), r.Type, syncengine.EncodeRecord(r))
 		}
-		if err != nil {
-			tx.Rollback()
-			return 0, err
-		}
-		if err := tx.Commit(); err != nil {
-			return 0, err
-		}
-		cpus = append(cpus, selfCPU()-cpu0)
-	}
-	return median(cpus), nil
+	})
 }
 
 // mergeInMemory is the CRDT work of the week push with nothing else: each
