@@ -89,6 +89,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"TextCompactionSentWhenWorthIt", testTextCompactionSentWhenWorthIt},
 		{"TextCompactionThenMoved", testTextCompactionThenMoved},
 		{"TextCompactedStatesPage", testTextCompactedStatesPage},
+		{"TextCompactionBlockingPhoneTakesIt", testTextCompactionBlockingPhoneTakesIt},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},

@@ -288,3 +288,30 @@ func testTextCompactedStatesPage(t *testing.T, e *env) {
 		}
 	}
 }
+
+// The phone that held a note's compaction back (it had not pulled the
+// note's last change) is sent the compacted state on its first pull after
+// the compaction it allowed, and takes it.
+func testTextCompactionBlockingPhoneTakesIt(t *testing.T, e *env) {
+	a1, a2 := e.enrolPhone("w_a"), e.enrolPhone("w_a")
+	id := a1.encounter("team_a", "Notes: ")
+	a1.syncAll(0)
+	a2.syncAll(0)
+	for i := range 200 {
+		a1.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", 7, string(rune('a'+i%26))) })
+	}
+	a1.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(id, "note", 7, 190) })
+	a1.syncAll(0)
+	a1.reportCursor()
+	if res := e.compactOnce(0); res.Waiting != 1 {
+		t.Fatalf("compaction did not wait for the phone behind: %+v", res)
+	}
+	a2.reportCursor() // pulls the note's tombstones, and says so
+	e.compactOnce(1)
+	pages := a2.syncAll(0)
+	server, err := e.s.RecordState(e.ctx, string(id))
+	e.must(err)
+	if !compactedIn(pages, id) || a2.stored(id) != len(syncengine.EncodeRecord(server)) {
+		t.Fatalf("the phone that held compaction back keeps %d bytes, the server %d", a2.stored(id), len(syncengine.EncodeRecord(server)))
+	}
+}
