@@ -194,12 +194,14 @@ func CompactRecordText(rec *syncengine.Record, before int, prev *syncengine.Text
 
 // AddRebase adds to res a record (id, its state) a late insert re-placed
 // since the device's last pull, marked to replace the phone's copy
-// (res.Rebase). A record the page already carries is only marked.
+// (res.Rebase). A record a snapshot page (snapshotPage) already carries is
+// only marked. In a page of changesets SentRecords also names the records
+// they touch, which the page does not carry whole: those are sent too.
 // Practitioners receive projections, rebuilt on every snapshot page anyway:
 // only records of their page are marked.
-func AddRebase(res *SyncResult, scope Scope, id string, state []byte) {
+func AddRebase(res *SyncResult, scope Scope, snapshotPage bool, id string, state []byte) {
 	// In a snapshot page, SentRecords are the records it carries whole.
-	inPage := len(res.Snapshots) > 0 && slices.Contains(res.SentRecords, id)
+	inPage := snapshotPage && slices.Contains(res.SentRecords, id)
 	switch {
 	case inPage:
 		res.Rebase = append(res.Rebase, id)

@@ -140,7 +140,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if cur.Base == 0 {
 			return nil // a snapshot of the whole scope: the phone holds nothing older
 		}
-		if err := pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, now, res); err != nil {
+		if err := pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, now, true, res); err != nil {
 			return err
 		}
 		return pullCompacted(ctx, tx, scope, seenPass, cur.Compacted, true, budget, res)
@@ -184,7 +184,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.Seq, Total: now - cur.Seq}
 	res.Cursor = domain.Cursor{Gen: gen, Tag: tag, Seq: last, Compacted: cur.Compacted}.String()
 	rows.Close() // a page that stopped at its budget left it open
-	if err := pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, last, res); err != nil {
+	if err := pullRebases(ctx, tx, scope, pos.rebases, cur.Seq, last, false, res); err != nil {
 		return err
 	}
 	return pullCompacted(ctx, tx, scope, seenPass, cur.Compacted, false, budget, res)

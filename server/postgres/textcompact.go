@@ -170,7 +170,7 @@ func forgetTextCompaction(ctx context.Context, tx *Tx, ids []string) error {
 // receives every record whole anyway. rebased is readPositions' answer to
 // whether text_rebases holds anything after from: most pulls follow no
 // compaction, and then there is nothing to read.
-func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, rebased bool, from, to int64, res *domain.SyncResult) error {
+func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, rebased bool, from, to int64, snapshotPage bool, res *domain.SyncResult) error {
 	if !rebased || from == 0 || res.Reset {
 		return nil
 	}
@@ -178,7 +178,7 @@ func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, rebased bool, 
 	return pullStates(ctx, tx, `SELECT r.id, r.state, 0::bigint FROM records r
 		WHERE r.id IN (SELECT b.record_id FROM text_rebases b WHERE b.seq > $1 AND b.seq <= $2) AND `+filter+` ORDER BY r.id COLLATE "C"`,
 		[]any{from, to, farg}, func(id string, state []byte, _ int64) bool {
-			domain.AddRebase(res, scope, id, state)
+			domain.AddRebase(res, scope, snapshotPage, id, state)
 			return true
 		})
 }

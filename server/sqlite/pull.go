@@ -121,7 +121,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if cur.base == 0 {
 			return nil // a snapshot of the whole scope: the phone holds nothing older
 		}
-		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res); err != nil {
+		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, true, res); err != nil {
 			return err
 		}
 		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, budget, res)
@@ -140,7 +140,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if err := pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res); err != nil {
 			return err
 		}
-		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, res); err != nil {
+		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, true, res); err != nil {
 			return err
 		}
 		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, budget, res)
@@ -150,7 +150,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 	}
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.seq, Total: now - cur.seq}
 	res.Cursor = cursor{gen: gen, tag: tag, seq: last, compacted: cur.compacted}.String()
-	if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, last, res); err != nil {
+	if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, last, false, res); err != nil {
 		return err
 	}
 	return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, false, budget, res)
@@ -159,11 +159,11 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 // pullRebasesSince sends the records a late text edit re-placed in
 // (from, to] (textcompact.go), when any was since the cursor: a device
 // starting from nothing (from 0) receives every record whole anyway.
-func pullRebasesSince(ctx context.Context, tx *Tx, pos positions, scope domain.Scope, filter string, fargs []any, from, to int64, res *domain.SyncResult) error {
+func pullRebasesSince(ctx context.Context, tx *Tx, pos positions, scope domain.Scope, filter string, fargs []any, from, to int64, snapshotPage bool, res *domain.SyncResult) error {
 	if !pos.rebases || from == 0 || res.Reset {
 		return nil
 	}
-	return pullRebases(ctx, tx, scope, filter, fargs, from, to, res)
+	return pullRebases(ctx, tx, scope, filter, fargs, from, to, snapshotPage, res)
 }
 
 // pullChanges adds to res the changesets after the cursor (after) that

@@ -218,9 +218,9 @@ func rebasePullSQL(filter string) string {
 // Practitioners receive projections, rebuilt on every snapshot page anyway:
 // only records of their page are marked. A damaged state is named in
 // Damaged by the snapshot path and sent once repaired.
-func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, res *domain.SyncResult) error {
+func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, snapshotPage bool, res *domain.SyncResult) error {
 	return pullStates(ctx, tx, rebasePullSQL(filter), append([]any{from, to}, fargs...), func(id string, state []byte, _ int64) bool {
-		domain.AddRebase(res, scope, id, state)
+		domain.AddRebase(res, scope, snapshotPage, id, state)
 		return true
 	})
 }

@@ -90,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"TextCompactionThenMoved", testTextCompactionThenMoved},
 		{"TextCompactedStatesPage", testTextCompactedStatesPage},
 		{"TextCompactionBlockingPhoneTakesIt", testTextCompactionBlockingPhoneTakesIt},
+		{"TwoRebasesInOnePage", testTwoRebasesInOnePage},
 		{"AuditIsAppendOnly", testAudit},
 		{"AuditRowPerChangeset", testAuditRowPerChangeset},
 		{"OutboxLeases", testOutboxLeases},

@@ -315,3 +315,51 @@ func testTextCompactionBlockingPhoneTakesIt(t *testing.T, e *env) {
 		t.Fatalf("the phone that held compaction back keeps %d bytes, the server %d", a2.stored(id), len(syncengine.EncodeRecord(server)))
 	}
 }
+
+// Two notes each given a late save in one request: a phone's next page
+// carries both saves as changesets and names both notes in rebase, and
+// must carry each one's state too (a rebase is a snapshot to take; a mark
+// alone replaces nothing).
+func testTwoRebasesInOnePage(t *testing.T, e *env) {
+	a1, a2 := e.enrolPhone("w_a"), e.enrolPhone("w_a")
+	var ids []syncengine.RecordID
+	for n := range 2 {
+		id := a1.encounter("team_a", "Met at the skate ramp; talked about school, home and the weekend.")
+		a1.syncAll(0)
+		churnNote(a1, id, uint64(10+n), 300)
+		ids = append(ids, id)
+	}
+	a1.syncAll(0)
+	a2.syncAll(0)
+	for _, id := range ids {
+		mid := len([]rune(a2.record(id).String("note"))) / 2
+		a2.edit(func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", mid, "LATE") })
+		a1.edit(func(tx *syncengine.Txn) error { return tx.DeleteText(id, "note", mid-6, 12) })
+	}
+	a1.syncAll(0)
+	a1.reportCursor()
+	a2.reportCursor()
+	e.compactOnce(2)
+	if r := a2.sync(0); len(r.Rebase) != 2 {
+		t.Fatalf("the late saves' author: rebase %v", r.Rebase)
+	}
+	r := a1.sync(0)
+	if len(r.Rebase) != 2 {
+		t.Fatalf("rebase %v, want both notes", r.Rebase)
+	}
+	carried := map[string]bool{}
+	for _, b := range r.Snapshots {
+		recs, err := syncengine.DecodeSnapshot(b)
+		e.must(err)
+		for _, rec := range recs {
+			carried[string(rec.ID)] = true
+		}
+	}
+	for _, id := range r.Rebase {
+		if !carried[id] {
+			t.Fatalf("%s is named in rebase but its state is not in the page", id)
+		}
+	}
+	e.converged(ids[0], a1, a2)
+	e.converged(ids[1], a1, a2)
+}
