@@ -144,7 +144,9 @@ func TestPhoneTakesCompactedNote(t *testing.T) {
 	must(t, err)
 	serverBytes := len(syncengine.EncodeRecord(server))
 
-	idle := syncSum(t, p1).BytesDown // p1 is first: its pull brings the note
+	if got := syncSum(t, p1); got.Compacted != 1 {
+		t.Fatalf("phone 1 took %d compacted states, want 1: %+v", got.Compacted, got)
+	}
 	p1Bytes := storedBytes(t, p1, id)
 	if p1Bytes != serverBytes {
 		t.Fatalf("phone 1 keeps %d bytes of the note, the server %d", p1Bytes, serverBytes)
@@ -163,7 +165,6 @@ func TestPhoneTakesCompactedNote(t *testing.T) {
 	}
 	t.Logf("phone's stored note after %d keystrokes (%d characters): %d bytes before compaction, %d after; pull bytes: %d with the compacted note, %d for an idle pull",
 		2000, len([]rune(text)), before, after, took.BytesDown, again.BytesDown)
-	_ = idle
 
 	// Both go on editing the compacted note; they converge with the server.
 	must(t, p1.InsertText(id, "note", 0, "Later: "))
