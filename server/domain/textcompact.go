@@ -331,7 +331,7 @@ func (p *CompactedPage) Finish() error {
 // unsent is what earlier passes dropped without sending (phones holding the
 // record still keep it). It is sent when it is at most three quarters of
 // what a phone keeps: a note mostly typed and little deleted (the
-// automerge-paper trace's first 20,000 characters shrink by 8%) would cost
+// automerge-paper trace's first 20,000 characters shrink by 7-8%) would cost
 // every phone its whole state to save a few hundred bytes, and a note
 // revised a little every day would be sent every day. It returns the
 // unsent bytes to keep for the next pass.
