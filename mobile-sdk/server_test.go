@@ -180,6 +180,19 @@ func (s *testServer) password(tb testing.TB, email string) string {
 // admin calls the admin API as the team's supervisor.
 func (s *testServer) admin(tb testing.TB, sup fixtures.Person, path string, body any) map[string]any {
 	tb.Helper()
+	code, out := s.adminTry(tb, sup, path, body)
+	if code/100 != 2 {
+		tb.Fatalf("POST %s: %d %s", path, code, out)
+	}
+	var m map[string]any
+	json.Unmarshal([]byte(out), &m)
+	return m
+}
+
+// adminTry calls the admin API as sup and returns the status and body,
+// whatever they are.
+func (s *testServer) adminTry(tb testing.TB, sup fixtures.Person, path string, body any) (int, string) {
+	tb.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, s.url+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
@@ -190,12 +203,7 @@ func (s *testServer) admin(tb testing.TB, sup fixtures.Person, path string, body
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		tb.Fatalf("POST %s: %d %s", path, resp.StatusCode, out)
-	}
-	var m map[string]any
-	json.Unmarshal(out, &m)
-	return m
+	return resp.StatusCode, string(out)
 }
 
 func (s *testServer) code(tb testing.TB, sup, p fixtures.Person) string {
