@@ -18,9 +18,9 @@ import (
 // phone shows it applied, once, and it is in the note on the server and on
 // a teammate's phone, never twice, also when the author or the teammate
 // saved to the note meanwhile; discarded, it stays shown as refused and is
-// in no copy. A release while the young person is away, or by the other
-// team's supervisor once they are back, re-runs the policy and is refused,
-// leaving the item open.
+// in no copy. A release while the young person is away re-runs the policy
+// and is refused; once they are back, the other team's supervisor may
+// neither release nor discard it; each leaves the item open.
 func TestRefusedSaveReviewedAfterTransferBack(t *testing.T) {
 	s := startServer(t)
 	home, away := s.demo.Org.Teams[1].ID, s.demo.Org.Teams[2].ID
@@ -85,21 +85,24 @@ func TestRefusedSaveReviewedAfterTransferBack(t *testing.T) {
 				t.Fatalf("the server's open quarantine for the phone: %+v", items)
 			}
 			review := fmt.Sprintf("/v1/admin/quarantine/%d/review", items[0].ID)
-			refused := func(sup fixtures.Person, when string) {
+			refused := func(sup fixtures.Person, when string, resolutions ...string) {
 				t.Helper()
-				if code, body := s.adminTry(t, sup, review, map[string]string{"resolution": "release"}); code/100 == 2 {
-					t.Fatalf("%s: the supervisor of %s released the save: %d %s", when, sup.TeamID, code, body)
+				for _, res := range resolutions {
+					if code, body := s.adminTry(t, sup, review, map[string]string{"resolution": res}); code != http.StatusForbidden {
+						t.Fatalf("%s: %s by the supervisor of %s: %d %s, want 403", when, res, sup.TeamID, code, body)
+					}
 				}
 				if got := s.quarantine(t, supHome, device); len(got) != 1 {
-					t.Fatalf("%s: a refused release closed the item: %+v", when, got)
+					t.Fatalf("%s: a refused review closed the item: %+v", when, got)
 				}
 			}
 			// The policy is re-run for the worker, who may not write there.
-			refused(supHome, "while the young person is away")
-			refused(supAway, "while the young person is away")
+			refused(supHome, "while the young person is away", "release")
+			refused(supAway, "while the young person is away", "release")
 
 			// Back home, the save is still refused until reviewed, and
-			// only the home team's supervisor may release it.
+			// only the home team's supervisor may review it: the team
+			// the young person left no longer decides on their records.
 			s.transfer(t, supAway, supHome, yp, home)
 			syncOK(t, a)
 			syncOK(t, b)
@@ -109,7 +112,7 @@ func TestRefusedSaveReviewedAfterTransferBack(t *testing.T) {
 			if got := str(t, view(t, a, fu), "note"); got != first {
 				t.Fatalf("the phone's note before the review: %q", got)
 			}
-			refused(supAway, "after the transfer back")
+			refused(supAway, "after the transfer back", "release", "discard")
 			if tc.edit != nil {
 				tc.edit(t, a, b, fu)
 			}

@@ -242,25 +242,22 @@ func TestPropertyPlannedIDsAreNeverReused(t *testing.T) {
 			if err := set(tx, fu, "team_id", "team_a", "assignee", "w_a", "due_at", "2026-03-03T19:00:00Z", "status", "open"); err != nil {
 				return err
 			}
-			if ref, err = tx.Create(syncengine.TypeReferral); err != nil {
-				return err
+			referral := func(status, urgency, service string) (syncengine.RecordID, error) {
+				id, err := tx.Create(syncengine.TypeReferral)
+				if err != nil {
+					return "", err
+				}
+				if err := set(tx, id, "team_id", "team_a", "young_person_id", "yp1", "status", status, "urgency", urgency,
+					"consent", "given", "service_id", service, "submitted_at", "2026-03-02T10:00:00Z"); err != nil {
+					return "", err
+				}
+				return id, tx.InsertText(id, "reason", 0, reason)
 			}
-			if err := set(tx, ref, "team_id", "team_a", "young_person_id", "yp1", "status", "draft", "urgency", "urgent",
-				"consent", "given", "service_id", "svc_housing", "submitted_at", "2026-03-02T10:00:00Z"); err != nil {
-				return err
-			}
-			if err := tx.InsertText(ref, "reason", 0, reason); err != nil {
+			if ref, err = referral("draft", "urgent", "svc_housing"); err != nil {
 				return err
 			}
 			// ans starts submitted, for the service to answer.
-			if ans, err = tx.Create(syncengine.TypeReferral); err != nil {
-				return err
-			}
-			if err := set(tx, ans, "team_id", "team_a", "young_person_id", "yp1", "status", "submitted", "urgency", "routine",
-				"consent", "given", "service_id", "svc_camhs", "submitted_at", "2026-03-02T10:00:00Z"); err != nil {
-				return err
-			}
-			if err := tx.InsertText(ans, "reason", 0, reason); err != nil {
+			if ans, err = referral("submitted", "routine", "svc_camhs"); err != nil {
 				return err
 			}
 			if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {

@@ -222,6 +222,8 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 			if err := release(ctx, tx, q, rs); err != nil {
 				return err
 			}
+		} else if err := mayDiscard(ctx, tx, q, rs); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE quarantine SET reviewed_by = $1, reviewed_at = $2, resolution = $3 WHERE id = $4`,
 			reviewer.ID, tx.now, resolution, id); err != nil {
@@ -232,6 +234,29 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 		}
 		return appendAudit(ctx, tx, domain.ReviewAudit(reviewer.ID, q, resolution))
 	})
+}
+
+// mayDiscard is the policy for a discard, as of now (domain.AuthorizeDiscard):
+// the item's teams were where its records were filed when it was refused.
+func mayDiscard(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer domain.Scope) error {
+	cs, err := domain.ReleasableChangeset(q)
+	if err != nil {
+		return nil // it can never be applied: closing it loses nothing
+	}
+	pusherTeam := ""
+	if pusher, err := findPerson(ctx, tx, "id = $1", q.PersonID); err == nil {
+		pusherTeam = pusher.TeamID
+	} else if domain.ErrorCode(err) != domain.ENOTFOUND {
+		return err
+	}
+	ap := newApplier(ctx, tx)
+	var after []*syncengine.Record
+	// Placed as a release would place it, to file what it creates; nothing
+	// is written.
+	if applied, _, _, err := ap.applyText(cs, true); err == nil && applied.Status != syncengine.Pending {
+		after = applied.Records
+	}
+	return domain.AuthorizeDiscard(ap, domain.ActorOf(reviewer, nil), pusherTeam, cs, after)
 }
 
 // release applies a reviewed item as its pusher, checked as of now.
