@@ -380,11 +380,11 @@ func reviewTargets(l AdmitLookup, after []*syncengine.Record) ([]reviewTarget, e
 // be placed now). Like a release it is decided as of now, not by where the
 // records were filed when it was refused: the reviewer must be allowed to
 // review quarantine on a record it writes, where that record is filed now
-// or would be, or on the team its sender belongs to today. A team a young
+// or would be, or on a team its sender (a person id) is in today. A team a young
 // person has since left must not throw away a worker's note about them.
 // With no record known at all (a change that cannot be read) nothing could
 // ever be applied, and anyone the item is listed to may close it.
-func AuthorizeDiscard(l AdmitLookup, reviewer Actor, pusherTeam string, cs *syncengine.Changeset, after []*syncengine.Record) error {
+func AuthorizeDiscard(l AdmitLookup, reviewer Actor, sender string, cs *syncengine.Changeset, after []*syncengine.Record) error {
 	targets, err := reviewTargets(l, after)
 	if err != nil {
 		return err
@@ -412,9 +412,15 @@ func AuthorizeDiscard(l AdmitLookup, reviewer Actor, pusherTeam string, cs *sync
 	if len(targets) == 0 {
 		return nil
 	}
-	if pusherTeam != "" {
+	who, err := l.Actor(sender)
+	if err != nil {
+		return err
+	}
+	if who != nil {
 		for _, t := range slices.Clone(targets) {
-			targets = append(targets, reviewTarget{Target{Type: t.Type, Team: pusherTeam, Exists: true}, t.id})
+			for _, team := range who.Teams {
+				targets = append(targets, reviewTarget{Target{Type: t.Type, Team: team, Exists: true}, t.id})
+			}
 		}
 	}
 	for _, t := range targets {

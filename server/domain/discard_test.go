@@ -2,13 +2,15 @@ package domain
 
 import (
 	"crypto/rand"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// discardLookup is the server's records as AuthorizeDiscard reads them.
+// discardLookup is the server's records as AuthorizeDiscard reads them;
+// a sender "w_<team>" is a worker of that team.
 type discardLookup map[syncengine.RecordID]*Stored
 
 func (l discardLookup) Stored(id syncengine.RecordID) (*Stored, error) {
@@ -17,7 +19,12 @@ func (l discardLookup) Stored(id syncengine.RecordID) (*Stored, error) {
 	}
 	return &Stored{}, nil
 }
-func (discardLookup) Actor(string) (*Actor, error)           { return nil, nil }
+func (discardLookup) Actor(id string) (*Actor, error) {
+	if team, ok := strings.CutPrefix(id, "w_"); ok {
+		return &Actor{PersonID: id, Role: RoleWorker, Teams: []string{team}}, nil
+	}
+	return nil, nil
+}
 func (discardLookup) TeamExists(string) (bool, error)        { return true, nil }
 func (discardLookup) WasOnTeam(string, string) (bool, error) { return true, nil }
 
@@ -73,26 +80,27 @@ func TestAuthorizeDiscard(t *testing.T) {
 	// The young person, and so the follow-up, filed under team_a now.
 	home := discardLookup{fu: {Rec: fuRec, Team: "team_a", YP: "yp1", Exists: true}, "yp1": {Team: "team_a", Exists: true}}
 	for _, tc := range []struct {
-		name       string
-		l          discardLookup
-		reviewer   Actor
-		pusherTeam string
-		cs         *syncengine.Changeset
-		after      []*syncengine.Record
-		wantErr    bool
+		name     string
+		l        discardLookup
+		reviewer Actor
+		sender   string
+		cs       *syncengine.Changeset
+		after    []*syncengine.Record
+		wantErr  bool
 	}{
-		{"the team holding the record", home, sup("team_a"), "team_c", edit, []*syncengine.Record{fuRec}, false},
-		{"the team the record left", home, sup("team_b"), "team_a", edit, []*syncengine.Record{fuRec}, true},
-		{"the team the record left, not placed", home, sup("team_b"), "team_a", edit, nil, true},
-		{"the sender's team", home, sup("team_c"), "team_c", edit, []*syncengine.Record{fuRec}, false},
-		{"an admin", home, Actor{PersonID: "adm", Role: RoleAdmin}, "team_a", edit, []*syncengine.Record{fuRec}, false},
-		{"a worker of the team", home, Actor{PersonID: "w", Role: RoleWorker, Teams: []string{"team_a"}}, "team_a", edit, []*syncengine.Record{fuRec}, true},
-		{"a record it creates, in the team it names", discardLookup{}, sup("team_b"), "team_a", created, []*syncengine.Record{encRec}, false},
-		{"a record it creates, elsewhere", discardLookup{}, sup("team_c"), "team_a", created, []*syncengine.Record{encRec}, true},
-		{"nothing readable", discardLookup{}, sup("team_c"), "team_a", nil, nil, false},
+		{"the team holding the record", home, sup("team_a"), "w_team_c", edit, []*syncengine.Record{fuRec}, false},
+		{"a sender nobody knows", home, sup("team_b"), "gone", edit, []*syncengine.Record{fuRec}, true},
+		{"the team the record left", home, sup("team_b"), "w_team_a", edit, []*syncengine.Record{fuRec}, true},
+		{"the team the record left, not placed", home, sup("team_b"), "w_team_a", edit, nil, true},
+		{"the sender's team", home, sup("team_c"), "w_team_c", edit, []*syncengine.Record{fuRec}, false},
+		{"an admin", home, Actor{PersonID: "adm", Role: RoleAdmin}, "w_team_a", edit, []*syncengine.Record{fuRec}, false},
+		{"a worker of the team", home, Actor{PersonID: "w", Role: RoleWorker, Teams: []string{"team_a"}}, "w_team_a", edit, []*syncengine.Record{fuRec}, true},
+		{"a record it creates, in the team it names", discardLookup{}, sup("team_b"), "w_team_a", created, []*syncengine.Record{encRec}, false},
+		{"a record it creates, elsewhere", discardLookup{}, sup("team_c"), "w_team_a", created, []*syncengine.Record{encRec}, true},
+		{"nothing readable", discardLookup{}, sup("team_c"), "w_team_a", nil, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := AuthorizeDiscard(tc.l, tc.reviewer, tc.pusherTeam, tc.cs, tc.after)
+			err := AuthorizeDiscard(tc.l, tc.reviewer, tc.sender, tc.cs, tc.after)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("AuthorizeDiscard: %v, want refused %v", err, tc.wantErr)
 			}

@@ -194,6 +194,16 @@ func (db *DB) QuarantineItem(ctx context.Context, id int64, reviewer domain.Pers
 			return err == nil && rs.Contains(typ, c.team, c.service)
 		}
 		d.Changes = domain.DiffChangeset(cs, before, after, visible)
+		if d.Pending {
+			after = nil
+		}
+		// A reviewer with no say over it now (its records have left their
+		// teams) reads nothing of records they cannot see.
+		if err := domain.AuthorizeDiscard(ap, domain.ActorOf(rs, nil), d.PersonID, cs, after); domain.ErrorCode(err) == domain.EFORBIDDEN {
+			domain.HideUnseen(d.Changes)
+		} else if err != nil {
+			return err
+		}
 		return nil
 	})
 	return d, err
@@ -243,12 +253,6 @@ func mayDiscard(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer d
 	if err != nil {
 		return nil // it can never be applied: closing it loses nothing
 	}
-	pusherTeam := ""
-	if pusher, err := findPerson(ctx, tx, "id = $1", q.PersonID); err == nil {
-		pusherTeam = pusher.TeamID
-	} else if domain.ErrorCode(err) != domain.ENOTFOUND {
-		return err
-	}
 	ap := newApplier(ctx, tx)
 	var after []*syncengine.Record
 	// Placed as a release would place it, to file what it creates; nothing
@@ -256,7 +260,7 @@ func mayDiscard(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer d
 	if applied, _, _, err := ap.applyText(cs, true); err == nil && applied.Status != syncengine.Pending {
 		after = applied.Records
 	}
-	return domain.AuthorizeDiscard(ap, domain.ActorOf(reviewer, nil), pusherTeam, cs, after)
+	return domain.AuthorizeDiscard(ap, domain.ActorOf(reviewer, nil), q.PersonID, cs, after)
 }
 
 // release applies a reviewed item as its pusher, checked as of now.
