@@ -62,7 +62,7 @@ func DiffChangeset(cs *syncengine.Changeset, before map[syncengine.RecordID]*syn
 func HideUnseen(changes []RecordChange) {
 	for i := range changes {
 		if changes[i].Hidden {
-			changes[i].Fields = []FieldChange{}
+			changes[i].Withheld, changes[i].Fields = true, []FieldChange{}
 		}
 	}
 }

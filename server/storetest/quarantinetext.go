@@ -570,6 +570,9 @@ func testReviewDecidedWhereFiledNow(t *testing.T, e *env) {
 			if sees := strings.Contains(fmt.Sprintf("%+v", d.Changes), "tenancy"); sees != c.sees {
 				t.Fatalf("after the transfer back, %s reads the refused words: %v, want %v (%+v)", c.who.ID, sees, c.sees, d.Changes)
 			}
+			if len(d.Changes) != 1 || d.Changes[0].Withheld == c.sees {
+				t.Fatalf("after the transfer back, %s is told the record's changes are withheld: %+v", c.who.ID, d.Changes)
+			}
 		}
 		for _, res := range []string{domain.ResolutionDiscard, domain.ResolutionRelease} {
 			if err := e.s.ReviewQuarantine(e.ctx, item.ID, supB, res); domain.ErrorCode(err) != domain.EFORBIDDEN {
