@@ -20,7 +20,8 @@ import (
 // saved to the note meanwhile; discarded, it stays shown as refused and is
 // in no copy. A release while the young person is away re-runs the policy
 // and is refused; once they are back, the other team's supervisor may
-// neither release nor discard it; each leaves the item open.
+// neither release nor discard it, nor read what it wrote; each leaves the
+// item open.
 func TestRefusedSaveReviewedAfterTransferBack(t *testing.T) {
 	s := startServer(t)
 	home, away := s.demo.Org.Teams[1].ID, s.demo.Org.Teams[2].ID
@@ -113,6 +114,13 @@ func TestRefusedSaveReviewedAfterTransferBack(t *testing.T) {
 				t.Fatalf("the phone's note before the review: %q", got)
 			}
 			refused(supAway, "after the transfer back", "release", "discard")
+			detail := fmt.Sprintf("/v1/admin/quarantine/%d", items[0].ID)
+			if code, body := s.adminGet(t, supAway, detail); code != http.StatusOK || strings.Contains(body, "tenancy") || !strings.Contains(body, `"withheld":true`) {
+				t.Fatalf("after the transfer back, the other team's supervisor reads the item: %d %s", code, body)
+			}
+			if code, body := s.adminGet(t, supHome, detail); code != http.StatusOK || !strings.Contains(body, "tenancy") {
+				t.Fatalf("the home supervisor's item: %d %s", code, body)
+			}
 			if tc.edit != nil {
 				tc.edit(t, a, b, fu)
 			}
