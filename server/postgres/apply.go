@@ -107,7 +107,8 @@ func (db *DB) Sync(ctx context.Context, req domain.SyncRequest) (*domain.SyncRes
 		if len(res.Results) > 0 || len(res.Changesets) > 0 || len(res.Snapshots) > 0 {
 			ids := slices.Clone(res.SentRecords)
 			slices.Sort(ids)
-			return appendAudit(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: "sync",
+			// Last: it may hold the sealer's lock to commit (appendAuditLast).
+			return appendAuditLast(ctx, tx, domain.AuditEntry{PersonID: req.Person.ID, DeviceID: req.Device.ID, Action: "sync",
 				Detail: map[string]any{"pushed": len(res.Results), "accepted": res.Accepted, "quarantined": res.Quarantined,
 					"changesets_sent": len(res.Changesets), "snapshots_sent": len(res.Snapshots), "drop": len(res.Drop),
 					"records": slices.Compact(ids)}})

@@ -23,3 +23,12 @@ func SetTracer(db *DB, t pgx.QueryTracer) { db.tracer = t }
 // test of their generic plans).
 var KeyListSQL = map[string]string{"logged keys": loggedKeysSQL, "open quarantine": openQuarantineSQL,
 	"pending notifications": pendingRecordsSQL, "cancel notifications": cancelPendingSQL}
+
+// StopSealer stops db's background sealer, so a test sees which audit rows
+// were chained when written (VerifyAudit still seals the rest).
+func StopSealer(db *DB) {
+	if db.stopSealer != nil {
+		db.stopSealer()
+		db.stopSealer = nil
+	}
+}
