@@ -507,6 +507,11 @@ func (a *applier) moveYoungPersonRecords(seq int64, yp, team string) ([]string, 
 	return domain.AppendScopeKeys(touched, team, ""), nil
 }
 
+// recordHistorySQL reads a record's stored changesets, each by its key: as
+// a join, planned over an empty log, it read the whole log per erasure.
+const recordHistorySQL = `SELECT cr.seq, c.body FROM changeset_records cr
+	CROSS JOIN LATERAL (SELECT c.body FROM changesets c WHERE c.seq = cr.seq OFFSET 0) c WHERE cr.record_id = $1`
+
 // redactHistory strips erased records' ops from every stored changeset, so
 // erasure reaches history and later pulls.
 func (a *applier) redactHistory(ids []syncengine.RecordID) error {
@@ -519,7 +524,7 @@ func (a *applier) redactHistory(ids []syncengine.RecordID) error {
 		body []byte
 	}
 	for _, id := range ids {
-		rows, err := a.tx.Query(a.ctx, `SELECT c.seq, c.body FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq WHERE cr.record_id = $1`, string(id))
+		rows, err := a.tx.Query(a.ctx, recordHistorySQL, string(id))
 		all, err := collect(rows, err, func(r pgx.Rows) (u upd, err error) { return u, r.Scan(&u.seq, &u.body) })
 		if err != nil {
 			return err
