@@ -311,12 +311,14 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		res.Quarantined++
 		return pr, nil
 	}
-	var err error
+	// Redacted first: whatever is kept of it from here on, in the log or
+	// in quarantine for review, must not bring erased content back.
+	cs, err := a.redactLedgered(cs)
+	if err != nil {
+		return pr, err
+	}
 	if err := domain.CheckClock(cs, a.tx.now); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)
-	}
-	if cs, err = a.redactLedgered(cs); err != nil {
-		return pr, err
 	}
 	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)

@@ -100,6 +100,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"SSOStatesOnce", testSSOStates},
 		{"TransfersBetweenTeams", testTransfers},
 		{"ErasureReachesEveryCopy", testErasure},
+		{"LateSavesOfErasedRecordsKeptRedacted", testLateSavesOfErasedRecords},
 		{"RetentionPlanIsWhatRuns", testRetention},
 		{"AuditChainVerifies", testAuditChain},
 		{"HeldUntilDependencyArrives", testHeld},
