@@ -52,6 +52,21 @@ type auditBuffer struct {
 	at                     []time.Time
 	person, device, record []*string
 	action, detail         []string
+	// with are statements sent in the same round trip as the rows'
+	// insert, at the transaction's end (alongAudit).
+	with []queued
+}
+
+type queued struct {
+	sql  string
+	args []any
+}
+
+// alongAudit sends a statement with the kept audit rows' insert, or alone
+// at endAudit if there are none: a write that can wait for the end of the
+// transaction costs no round trip of its own.
+func (tx *Tx) alongAudit(sql string, args ...any) {
+	tx.audit.with = append(tx.audit.with, queued{sql, args})
 }
 
 // bufferAudit starts keeping tx's audit rows (until endAudit).
@@ -66,15 +81,21 @@ func (tx *Tx) flushAudit(ctx context.Context) error { return tx.flushAuditChain(
 // unchained for the sealer (auditchain.go), as any audited write does.
 func (tx *Tx) flushAuditChain(ctx context.Context, wait bool) error {
 	b := tx.audit
-	if len(b.at) == 0 {
-		return nil
-	}
 	tx.audit = auditBuffer{on: b.on}
+	batch := &pgx.Batch{}
+	for _, q := range b.with {
+		batch.Queue(q.sql, q.args...)
+	}
+	if len(b.at) == 0 {
+		if batch.Len() == 0 {
+			return nil
+		}
+		return tx.SendBatch(ctx, batch).Close()
+	}
 	c, err := tx.chainAudit(ctx, b, wait)
 	if err != nil {
 		return fmt.Errorf("chain audit rows: %w", err)
 	}
-	batch := &pgx.Batch{}
 	if !c.locked {
 		tx.audited = true // the sealer chains them after commit
 		batch.Queue(`INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail)

@@ -208,32 +208,6 @@ func (a *applier) notifyHolders(ids []string) error {
 	return nil
 }
 
-// syncPurges, inside a device's sync: records the purges the device
-// confirms, then lists what it still has to purge.
-func syncPurges(ctx context.Context, tx *Tx, req domain.SyncRequest, res *domain.SyncResult) error {
-	confirmed := int64(0)
-	if len(req.Purged) > 0 {
-		tag, err := tx.Exec(ctx, `UPDATE purge_notices SET confirmed_at = $1 WHERE device_id = $2 AND record_id = ANY($3::text[]) AND confirmed_at IS NULL`,
-			tx.now, req.Device.ID, req.Purged)
-		if err != nil {
-			return err
-		}
-		confirmed = tag.RowsAffected()
-	}
-	if confirmed > 0 {
-		if err := appendAudit(ctx, tx, domain.ConfirmedPurgeAudit(req)); err != nil {
-			return err
-		}
-	}
-	rows, err := tx.Query(ctx, `SELECT record_id FROM purge_notices WHERE device_id = $1 AND confirmed_at IS NULL ORDER BY record_id LIMIT 1000`, req.Device.ID)
-	ids, err := collect(rows, err, func(r pgx.Rows) (s string, err error) { return s, r.Scan(&s) })
-	if err != nil {
-		return err
-	}
-	res.Erase = ids
-	return nil
-}
-
 // PurgeNotices lists the phones told to purge records (all if ids is empty).
 func (db *DB) PurgeNotices(ctx context.Context, ids []string) ([]domain.PurgeNotice, error) {
 	rows, err := db.pool.Query(ctx, `SELECT n.record_id, n.device_id, COALESCE(d.person_id, ''), n.notified_at, n.confirmed_at
