@@ -253,6 +253,70 @@ func testLateSavesOfErasedRecords(t *testing.T, e *env) {
 	}
 }
 
+// A push-only sync (a phone sending page after page) is recorded as any
+// sync is: the device's row (last sync, cursor, unsent count), its own
+// audit row, the purges it confirms and the purges it is told to do.
+func testPushOnlySyncIsRecorded(t *testing.T, e *env) {
+	a := e.enrolPhone("w_a")
+	var yp syncengine.RecordID
+	a.edit(func(tx *syncengine.Txn) (err error) {
+		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		return set(tx, yp, "team_id", "team_a", "known_as", "Jay Smith")
+	})
+	a.syncAll(0)
+	if _, err := e.s.Erase(e.ctx, domain.ErasureRequest{By: "sup_a", YoungPersonID: string(yp), Reason: "erasure request 9",
+		Erase: []string{string(yp)}}); err != nil {
+		t.Fatal(err)
+	}
+	push := func(pending int64, purged []string) *domain.SyncResult {
+		t.Helper()
+		a.encounter("team_a", "By the shops.")
+		dev, person, err := e.s.Authenticate(e.ctx, a.enrol.Credential)
+		e.must(err)
+		res, err := e.s.Sync(e.ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: a.outbox, Cursor: a.cursor,
+			NoPull: true, Pending: pending, Purged: purged})
+		e.must(err)
+		a.outbox = nil
+		if res.Accepted != 1 {
+			t.Fatalf("push-only sync: %+v", res.Results)
+		}
+		return res
+	}
+	syncsOf := func() int {
+		t.Helper()
+		rows, err := e.s.Audit(e.ctx, domain.AuditFilter{DeviceID: a.enrol.DeviceID, Action: "sync"})
+		e.must(err)
+		return len(rows)
+	}
+	before := syncsOf()
+	e.advance(time.Hour)
+	if res := push(3, nil); !slices.Equal(res.Erase, []string{string(yp)}) {
+		t.Fatalf("a push-only sync was not told to purge: %v", res.Erase)
+	}
+	d, err := e.s.Device(e.ctx, a.enrol.DeviceID)
+	e.must(err)
+	if d.LastSyncAt.Sub(e.now).Abs() > time.Second || d.LastSeen.Sub(e.now).Abs() > time.Second || d.PendingReported != 3 {
+		t.Fatalf("device after a push-only sync at %v: last sync %v, last seen %v, unsent %d", e.now, d.LastSyncAt, d.LastSeen, d.PendingReported)
+	}
+	rows, err := e.s.Audit(e.ctx, domain.AuditFilter{DeviceID: a.enrol.DeviceID, Action: "sync", Limit: 1})
+	e.must(err)
+	if syncsOf() != before+1 || len(rows) != 1 || rows[0].Detail["pushed"] != float64(1) || rows[0].Detail["accepted"] != float64(1) {
+		t.Fatalf("the push-only sync's audit row: %+v (%d rows before, %d after)", rows, before, syncsOf())
+	}
+	if res := push(0, []string{string(yp)}); len(res.Erase) != 0 {
+		t.Fatalf("a confirmed purge is still asked for: %v", res.Erase)
+	}
+	notices, err := e.s.PurgeNotices(e.ctx, []string{string(yp)})
+	e.must(err)
+	for _, n := range notices {
+		if n.DeviceID == a.enrol.DeviceID && n.ConfirmedAt.IsZero() {
+			t.Fatal("a purge confirmed in a push-only sync is not recorded")
+		}
+	}
+}
+
 // The retention run removes what the preview showed, keeps what a hold
 // covers, runs once a day however often it is asked, and reports ids only.
 func testRetention(t *testing.T, e *env) {

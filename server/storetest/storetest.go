@@ -101,6 +101,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"TransfersBetweenTeams", testTransfers},
 		{"ErasureReachesEveryCopy", testErasure},
 		{"LateSavesOfErasedRecordsKeptRedacted", testLateSavesOfErasedRecords},
+		{"PushOnlySyncIsRecorded", testPushOnlySyncIsRecorded},
 		{"RetentionPlanIsWhatRuns", testRetention},
 		{"AuditChainVerifies", testAuditChain},
 		{"HeldUntilDependencyArrives", testHeld},
