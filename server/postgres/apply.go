@@ -437,11 +437,9 @@ func (a *applier) logChangeset(deviceID string, cs *syncengine.Changeset) (seq i
 	}
 	if a.deferring() {
 		if len(a.seqs) == 0 {
-			rows, err := a.tx.Query(a.ctx, `SELECT nextval(pg_get_serial_sequence('changesets', 'seq')) FROM generate_series(1, $1)`, max(a.ahead, 16))
-			if a.seqs, err = collect(rows, err, func(r pgx.Rows) (n int64, err error) { return n, r.Scan(&n) }); err != nil {
+			if err := a.drawSeqs(int64(max(a.ahead, 16))); err != nil {
 				return 0, err
 			}
-			slices.Sort(a.seqs)
 		}
 		seq, a.seqs = a.seqs[0], a.seqs[1:]
 		a.dirty.log = append(a.dirty.log, loggedRow{seq: seq, deviceID: deviceID, cs: cs, body: body})
@@ -452,6 +450,27 @@ func (a *applier) logChangeset(deviceID string, cs *syncengine.Changeset) (seq i
 	}
 	a.noteLogged(csKey{cs.Replica.String(), cs.Start}, seq)
 	return seq, nil
+}
+
+// drawSeqs draws the next n log sequence numbers as one block: nextval
+// once, then setval past the block. That is sound only because every log
+// seq, on every node, is drawn under the commit lock (seqLock), so no
+// other transaction can draw between the two; a nextval per number was
+// 2-3 µs of Postgres's time each, some 14,000 a week push.
+func (a *applier) drawSeqs(n int64) error {
+	if !a.tx.locked {
+		return fmt.Errorf("log seqs drawn without the commit lock")
+	}
+	var last int64
+	if err := a.tx.QueryRow(a.ctx, `SELECT setval(s, nextval(s) + $1 - 1) FROM (SELECT pg_get_serial_sequence('changesets', 'seq')::regclass) q (s)`, n).
+		Scan(&last); err != nil {
+		return err
+	}
+	a.seqs = a.seqs[:0]
+	for v := last - n + 1; v <= last; v++ {
+		a.seqs = append(a.seqs, v)
+	}
+	return nil
 }
 
 // commit appends cs to the log and stores the new record states, under the
