@@ -25,7 +25,7 @@ var KeyListSQL = map[string]string{"logged keys": loggedKeysSQL, "open quarantin
 	"pending notifications": pendingRecordsSQL, "cancel notifications": cancelPendingSQL,
 	"held items woken": heldWokenSQL, "records updated": updateRecordsSQL, "pull positions": positionsSQL,
 	"scope moves": scopeMovesSQL, "record history": recordHistorySQL, "records' history": recordsHistorySQL,
-	"holders of erased records": holdersSQL}
+	"holders of erased records": holdersSQL, "search rows removed": unindexSQL}
 
 // StopSealer stops db's background sealer, so a test sees which audit rows
 // were chained when written (VerifyAudit still seals the rest).

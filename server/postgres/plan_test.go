@@ -95,7 +95,7 @@ func TestKeyListStatementsProbeIndexes(t *testing.T) {
 		"pending notifications": "push_outbox_record", "cancel notifications": "push_outbox_record",
 		"held items woken": "held_waits_pkey", "records updated": "records_pkey", "pull positions": "text_rebases_pkey",
 		"scope moves": "records_pkey", "record history": "changesets_pkey", "records' history": "changesets_pkey",
-		"holders of erased records": "changesets_pkey"}
+		"holders of erased records": "changesets_pkey", "search rows removed": "record_search_pkey"}
 	// The request's own rows may be hashed and matched against rows found
 	// by key; no other hash (or merge) join is allowed, as it would take a
 	// whole table or index to one side.
