@@ -431,6 +431,15 @@ func week(dir string, page int) error {
 	if err != nil {
 		return err
 	}
+	reqs := weekRequests(order, pages, page)
+	leanCPU, err := leanFloorInsert(raw, reqs, recs)
+	if err != nil {
+		return err
+	}
+	mergeCPU, err := mergeInMemory(reqs)
+	if err != nil {
+		return err
+	}
 
 	fmt.Printf("week: %d changesets (%d records: %s), %d KiB of JUC frames\n", len(h.Changesets), len(recs), countTypes(recs), frameBytes>>10)
 	fmt.Printf("  push (%s bodies, push-only): %d requests in %d causal rounds (one page of <= %d changesets per author per round), %s, up %d KiB, down %d KiB\n",
@@ -442,6 +451,10 @@ func week(dir string, page int) error {
 		alone.server.Round(time.Millisecond), ratio(alone.server, bulkCPU), alone.client.Round(time.Millisecond), alone.wall.Round(time.Millisecond))
 	fmt.Printf("  floor: the same run's bulk insert of what an append-only log keeps (the %d frames, their record index, the %d final states): %s of CPU = %.1fx the bulk insert; the push is %.1fx this floor\n",
 		len(h.Changesets), len(recs), floorCPU.Round(time.Millisecond), ratio(floorCPU, bulkCPU), ratio(alone.server, floorCPU))
+	fmt.Printf("  lean floor: the same with one log row per request (its frames together) and each record indexed once per request: %s of CPU = %.1fx the bulk insert\n",
+		leanCPU.Round(time.Millisecond), ratio(leanCPU, bulkCPU))
+	fmt.Printf("  merge alone, in memory: the requests' frames decoded, each changeset applied to the records (syncengine.Apply, no policy, no storage), the final states encoded: %s of CPU = %.1fx the bulk insert; lean floor + merge = %.1fx, the least a push that merges and keeps a log can cost\n",
+		mergeCPU.Round(time.Millisecond), ratio(mergeCPU, bulkCPU), ratio(leanCPU+mergeCPU, bulkCPU))
 	fmt.Printf("  server process alone, each round's pages sent at once (the team's phones together): push %s of server CPU = %.1fx the bulk insert (wall %s)\n",
 		team.server.Round(time.Millisecond), ratio(team.server, bulkCPU), team.wall.Round(time.Millisecond))
 	fmt.Printf("  server process alone wrote %d KiB to storage (%d KiB with each round's pages at once); outbox rows by state: %v\n",
@@ -460,27 +473,11 @@ func week(dir string, page int) error {
 // its own: the floor the push's ratio to the bulk insert cannot go below
 // without giving up the log.
 func floorInsert(raw *sql.DB, log []*syncengine.Changeset, recs []*syncengine.Record) (time.Duration, error) {
-	var cpus []time.Duration
-	for run := range bulkRuns {
-		for _, ddl := range []string{
-			`CREATE TABLE floor_log%d (seq INTEGER PRIMARY KEY, replica TEXT NOT NULL, start INTEGER NOT NULL, frame BLOB NOT NULL, UNIQUE (replica, start))`,
-			`CREATE TABLE floor_touched%d (record_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (record_id, seq)) WITHOUT ROWID`,
-			`CREATE TABLE floor_records%d (id TEXT PRIMARY KEY, type TEXT NOT NULL, state BLOB NOT NULL)`,
-		} {
-			if _, err := raw.Exec(fmt.Sprintf(ddl, run)); err != nil {
-				return 0, err
-			}
-		}
-		cpu0 := selfCPU()
-		tx, err := raw.Begin()
-		if err != nil {
-			return 0, err
-		}
-		ins := func(q string, args ...any) {
-			if err == nil {
-				_, err = tx.Exec(fmt.Sprintf(q, run), args...)
-			}
-		}
+	return insertMedian(raw, []string{
+		`CREATE TABLE floor_log%d (seq INTEGER PRIMARY KEY, replica TEXT NOT NULL, start INTEGER NOT NULL, frame BLOB NOT NULL, UNIQUE (replica, start))`,
+		`CREATE TABLE floor_touched%d (record_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (record_id, seq)) WITHOUT ROWID`,
+		`CREATE TABLE floor_records%d (id TEXT PRIMARY KEY, type TEXT NOT NULL, state BLOB NOT NULL)`,
+	}, func(ins func(q string, args ...any)) {
 		for i, cs := range log {
 			ins(`INSERT INTO floor_log%d VALUES (?, ?, ?, ?)`, i+1, cs.Replica.String(), cs.Start, syncengine.EncodeChangeset(cs))
 			for _, id := range cs.Records() {
@@ -490,12 +487,115 @@ func floorInsert(raw *sql.DB, log []*syncengine.Changeset, recs []*syncengine.Re
 		for _, r := range recs {
 			ins(`INSERT INTO floor_records%d VALUES (?, ?, ?)`, string(r.ID), r.Type, syncengine.EncodeRecord(r))
 		}
+	})
+}
+
+// insertMedian creates the tables of ddls (each with a %d for the run) for
+// each of bulkRuns runs, and returns the median CPU of fill's inserts in
+// one transaction.
+func insertMedian(raw *sql.DB, ddls []string, fill func(ins func(q string, args ...any))) (time.Duration, error) {
+	var cpus []time.Duration
+	for run := range bulkRuns {
+		for _, ddl := range ddls {
+			if _, err := raw.Exec(fmt.Sprintf(ddl, run)); err != nil {
+				return 0, err
+			}
+		}
+		cpu0 := selfCPU()
+		tx, err := raw.Begin()
+		if err != nil {
+			return 0, err
+		}
+		fill(func(q string, args ...any) {
+			if err == nil {
+				_, err = tx.Exec(fmt.Sprintf(q, run), args...)
+			}
+		})
 		if err != nil {
 			tx.Rollback()
 			return 0, err
 		}
 		if err := tx.Commit(); err != nil {
 			return 0, err
+		}
+		cpus = append(cpus, selfCPU()-cpu0)
+	}
+	return median(cpus), nil
+}
+
+// weekRequests is the week push's requests as pushWeek sends them: each
+// author's page of a round, in at most page changesets.
+func weekRequests(order []key, pages map[key][]*syncengine.Changeset, page int) [][]*syncengine.Changeset {
+	var reqs [][]*syncengine.Changeset
+	for _, k := range order {
+		for css := pages[k]; len(css) > 0; css = css[min(page, len(css)):] {
+			reqs = append(reqs, css[:min(page, len(css))])
+		}
+	}
+	return reqs
+}
+
+// leanFloorInsert is floorInsert for a log that keeps each request's frames
+// in one row, and indexes a record once per request that touched it: what
+// "append the request's changesets to the log in one write" would store.
+func leanFloorInsert(raw *sql.DB, reqs [][]*syncengine.Changeset, recs []*syncengine.Record) (time.Duration, error) {
+	return insertMedian(raw, []string{
+		`CREATE TABLE lean_log%d (seq INTEGER PRIMARY KEY, frames BLOB NOT NULL)`,
+		`CREATE TABLE lean_touched%d (record_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (record_id, seq)) WITHOUT ROWID`,
+		`CREATE TABLE lean_records%d (id TEXT PRIMARY KEY, type TEXT NOT NULL, state BLOB NOT NULL)`,
+	}, func(ins func(q string, args ...any)) {
+		for i, req := range reqs {
+			ins(`INSERT INTO lean_log%d VALUES (?, ?)`, i+1, syncengine.EncodeChangesets(req))
+			seen := map[syncengine.RecordID]bool{}
+			for _, cs := range req {
+				for _, id := range cs.Records() {
+					if !seen[id] {
+						seen[id] = true
+						ins(`INSERT INTO lean_touched%d VALUES (?, ?)`, string(id), i+1)
+					}
+				}
+			}
+		}
+		for _, r := range recs {
+			ins(`INSERT INTO lean_records%d VALUES (?, ?, ?)`, string(r.ID), r.Type, syncengine.EncodeRecord(r))
+		}
+	})
+}
+
+// mergeInMemory is the CRDT work of the week push with nothing else: each
+// request's frames decoded as the server receives them, every changeset
+// applied in push order to records held in a map, and each final state
+// encoded once for storage. No HTTP, authentication, policy, rules, audit
+// or SQL. Added to a floor, it bounds from below what a push can cost if it
+// merges what it accepts and keeps the log phones pull. It returns the
+// median CPU of bulkRuns.
+func mergeInMemory(reqs [][]*syncengine.Changeset) (time.Duration, error) {
+	bodies := make([][]byte, len(reqs))
+	for i, req := range reqs {
+		bodies[i] = syncengine.EncodeChangesets(req)
+	}
+	var cpus []time.Duration
+	for range bulkRuns {
+		cpu0 := selfCPU()
+		st := syncengine.NewMemStore()
+		for _, b := range bodies {
+			css, err := syncengine.DecodeChangesets(b)
+			if err != nil {
+				return 0, err
+			}
+			for _, cs := range css {
+				res, err := syncengine.Apply(cs, st.Record)
+				if err != nil {
+					return 0, err
+				}
+				if res.Status != syncengine.Applied {
+					return 0, fmt.Errorf("merge: changeset %s/%d: status %v", cs.Replica, cs.Start, res.Status)
+				}
+				st.Commit(cs, res.Records)
+			}
+		}
+		for _, r := range st.Records() {
+			_ = syncengine.EncodeRecord(r)
 		}
 		cpus = append(cpus, selfCPU()-cpu0)
 	}
