@@ -160,13 +160,7 @@ func testErasure(t *testing.T, e *env) {
 func testLateSavesOfErasedRecords(t *testing.T, e *env) {
 	const secret, late, fast = "Jay Smith", "Robin Kestrel", "Sam Quill"
 	a := e.enrolPhone("w_a")
-	var yp syncengine.RecordID
-	a.edit(func(tx *syncengine.Txn) (err error) {
-		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
-			return err
-		}
-		return set(tx, yp, "team_id", "team_a", "known_as", secret)
-	})
+	yp := a.youngPerson(secret)
 	a.syncAll(0)
 	b := e.enrolPhone("sup_a") // a teammate's phone, pulling as the saves arrive
 	b.syncAll(0)
@@ -258,13 +252,7 @@ func testLateSavesOfErasedRecords(t *testing.T, e *env) {
 // audit row, the purges it confirms and the purges it is told to do.
 func testPushOnlySyncIsRecorded(t *testing.T, e *env) {
 	a := e.enrolPhone("w_a")
-	var yp syncengine.RecordID
-	a.edit(func(tx *syncengine.Txn) (err error) {
-		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
-			return err
-		}
-		return set(tx, yp, "team_id", "team_a", "known_as", "Jay Smith")
-	})
+	yp := a.youngPerson("Jay Smith")
 	a.syncAll(0)
 	if _, err := e.s.Erase(e.ctx, domain.ErasureRequest{By: "sup_a", YoungPersonID: string(yp), Reason: "erasure request 9",
 		Erase: []string{string(yp)}}); err != nil {
@@ -315,6 +303,18 @@ func testPushOnlySyncIsRecorded(t *testing.T, e *env) {
 			t.Fatal("a purge confirmed in a push-only sync is not recorded")
 		}
 	}
+}
+
+// youngPerson saves a new young person of team_a known as name.
+func (p *phone) youngPerson(name string) syncengine.RecordID {
+	var yp syncengine.RecordID
+	p.edit(func(tx *syncengine.Txn) (err error) {
+		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		return set(tx, yp, "team_id", "team_a", "known_as", name)
+	})
+	return yp
 }
 
 // The retention run removes what the preview showed, keeps what a hold
