@@ -2,11 +2,16 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/server/postgres"
 )
@@ -142,4 +147,135 @@ func walksIndex(plan []string) bool {
 		}
 	}
 	return false
+}
+
+// statements collects the text of every statement sent (a pgx tracer).
+type statements struct {
+	mu  sync.Mutex
+	sql map[string]bool
+}
+
+func (s *statements) add(q string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sql == nil {
+		s.sql = map[string]bool{}
+	}
+	s.sql[q] = true
+}
+
+func (s *statements) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.sql))
+	for q := range s.sql {
+		out = append(out, q)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	s.add(d.SQL)
+	return ctx
+}
+func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (s *statements) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (s *statements) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	s.add(d.SQL)
+}
+func (s *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// logSized are the tables that grow with the organisation's work: a plan
+// that reads one of them whole costs more every week.
+var logSized = []string{"changesets", "changeset_records", "records", "record_search", "audit_log", "push_outbox",
+	"quarantine", "held_waits", "scope_events", "text_rebases", "text_compaction", "young_person_links",
+	"purge_notices", "erasure_ledger", "sharing_decisions", "concern_alerts"}
+
+// fullReads are the statements that read a log-sized table whole on
+// purpose (by the start of their text), none of them on a phone's push or
+// pull: what each is for says why.
+var fullReads = map[string]string{
+	"SELECT id, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), detail::text FROM audit_log WHERE ($1": "the audit listing's optional filters (portal)",
+	"SELECT id, at, COALESCE(person_id, ''), COALESCE(device_id, ''), action, COALESCE(record_id, ''), COALESCE(detail":                       "access history export over the audit",
+	"SELECT id, chain_pos, at,":                                                             "audit verification walks the whole chain",
+	"UPDATE audit_log a SET chain_pos":                                                      "the sealer's update, planned for each batch (QueryExecModeCacheDescribe), never kept",
+	"DELETE FROM changesets WHERE seq <= $1":                                                "log compaction removes the log's oldest part, hourly",
+	"DELETE FROM scope_events WHERE seq <= $1":                                              "log compaction",
+	"DELETE FROM text_rebases WHERE seq <= $1":                                              "log compaction",
+	"SELECT state, count(*) FROM push_outbox":                                               "the outbox's metrics",
+	"SELECT id, body FROM quarantine WHERE body IS NOT NULL FOR UPDATE":                     "an erasure scrubs every stored quarantined body",
+	"SELECT id, device_id, person_id, replica_id, start, code":                              "the quarantine listing's optional filters (portal)",
+	"SELECT (SELECT COALESCE(MAX(seq), 0) FROM changesets), (SELECT COUNT(*) FROM records)": "the store's counts (metrics)",
+	"SELECT id FROM records WHERE id = $1 OR young_person_id = $1":                          "an erasure's list of a young person's records (portal)",
+	"SELECT id, state FROM records WHERE type = $1 AND NOT erased":                          "a young person's encounters by their state (erasure), the links pass",
+	"SELECT r.id FROM records r LEFT JOIN text_compaction t":                                "the text compaction pass looks at every record",
+	"SELECT state FROM records WHERE NOT erased AND NOT deleted AND type = ANY($1)":         "a pass over every record of the types (search backfill, concern alerts)",
+	"SELECT EXISTS (SELECT 1 FROM text_compaction WHERE vv IS NOT NULL)":                    "once per pass",
+	"DELETE FROM text_rebases WHERE record_id = ANY($1::text[])":                            "an erasure forgets a record's compaction; text_rebases holds only what the last log compaction left",
+	"SELECT n.record_id, n.device_id, COALESCE(d.person_id, '')":                            "the purge notices listing (portal)",
+}
+
+// genericPlansScan prepares each statement as a kept generic plan over an
+// empty database (pgx prepares once per connection; Postgres keeps a
+// generic plan from the sixth run, priced from the table sizes of that
+// moment) and fails for any that would read a log-sized table whole,
+// unless fullReads names it. The week bench read millions of rows a push
+// through such plans.
+func genericPlansScan(t *testing.T, qs []string) {
+	if len(qs) == 0 {
+		t.Skip("no conformance test ran before (go test -run)")
+	}
+	ctx := context.Background()
+	db := nodes(t, 1)[0]
+	conn, err := db.Pool().Acquire(ctx)
+	must(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+	must(t, err)
+	dml := regexp.MustCompile(`(?is)^\s*(select|insert|update|delete|with)\b`)
+	param := regexp.MustCompile(`\$(\d+)`)
+	scan := regexp.MustCompile(`Seq Scan on (\w+)`)
+	checked := 0
+	for i, q := range qs {
+		q = strings.Join(strings.Fields(q), " ")
+		if !dml.MatchString(q) || slices.ContainsFunc(slices.Collect(maps.Keys(fullReads)), func(p string) bool { return strings.HasPrefix(q, p) }) {
+			continue
+		}
+		stmt := fmt.Sprintf("sweep_%d", i)
+		if _, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+q); err != nil {
+			t.Errorf("prepare %.100s: %v", q, err)
+			continue
+		}
+		n := 0
+		for _, m := range param.FindAllStringSubmatch(q, -1) {
+			k, _ := strconv.Atoi(m[1])
+			n = max(n, k)
+		}
+		args := ""
+		if n > 0 {
+			args = "(" + strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ") + ")"
+		}
+		rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+stmt+args)
+		var lines []string
+		for err == nil && rows.Next() {
+			var l string
+			must(t, rows.Scan(&l))
+			lines = append(lines, l)
+		}
+		if err != nil || rows.Err() != nil {
+			t.Errorf("explain %.100s: %v %v", q, err, rows.Err())
+			continue
+		}
+		checked++
+		plan := strings.Join(lines, "\n")
+		for _, m := range scan.FindAllStringSubmatch(plan, -1) {
+			if slices.Contains(logSized, m[1]) {
+				t.Errorf("a kept plan reads all of %s:\n%s\n%s", m[1], q, plan)
+			}
+		}
+	}
+	t.Logf("%d statements' generic plans checked, %d seen", checked, len(qs))
 }
