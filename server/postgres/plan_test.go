@@ -89,13 +89,7 @@ func scanlessPlanner(t *testing.T, db *postgres.DB) func(query string, args ...a
 // reads of the log (a supervisor's phone erases in a push): each read
 // every row of its table.
 func TestKeyListStatementsProbeIndexes(t *testing.T) {
-	ctx := context.Background()
-	db := nodes(t, 1)[0]
-	conn, err := db.Pool().Acquire(ctx)
-	must(t, err)
-	defer conn.Release()
-	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
-	must(t, err)
+	explain := genericPlanner(t)
 	want := map[string]string{"logged keys": "changesets_replica_id_start_key", "open quarantine": "quarantine_device_id_replica_id_start_key",
 		"pending notifications": "push_outbox_record", "cancel notifications": "push_outbox_record",
 		"held items woken": "held_waits_pkey", "records updated": "records_pkey", "pull positions": "text_rebases_pkey",
@@ -109,24 +103,8 @@ func TestKeyListStatementsProbeIndexes(t *testing.T) {
 		if want[name] == "" {
 			t.Errorf("%s: no index named for it", name)
 		}
-		stmt := "plan_" + regexp.MustCompile(`\W+`).ReplaceAllString(name, "_")
-		_, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+query)
+		lines, err := explain(query)
 		must(t, err)
-		// A generic plan does not depend on the values: NULL for each.
-		n := 0
-		for _, m := range regexp.MustCompile(`\$(\d+)`).FindAllStringSubmatch(query, -1) {
-			k, _ := strconv.Atoi(m[1])
-			n = max(n, k)
-		}
-		var lines []string
-		rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+stmt+"("+strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ")+")")
-		must(t, err)
-		for rows.Next() {
-			var line string
-			must(t, rows.Scan(&line))
-			lines = append(lines, line)
-		}
-		must(t, rows.Err())
 		plan := strings.Join(lines, "\n")
 		joins := strings.Contains(plan, "Hash Join") || strings.Contains(plan, "Hash Semi Join") || strings.Contains(plan, "Merge Join")
 		if strings.Contains(plan, "Seq Scan") || (joins && !hashOK[name]) || walksIndex(lines) ||
@@ -228,45 +206,18 @@ func genericPlansScan(t *testing.T, qs []string) {
 	if len(qs) == 0 {
 		t.Skip("no conformance test ran before (go test -run)")
 	}
-	ctx := context.Background()
-	db := nodes(t, 1)[0]
-	conn, err := db.Pool().Acquire(ctx)
-	must(t, err)
-	defer conn.Release()
-	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
-	must(t, err)
+	explain := genericPlanner(t)
 	dml := regexp.MustCompile(`(?is)^\s*(select|insert|update|delete|with)\b`)
-	param := regexp.MustCompile(`\$(\d+)`)
 	scan := regexp.MustCompile(`Seq Scan on (\w+)`)
 	checked := 0
-	for i, q := range qs {
+	for _, q := range qs {
 		q = strings.Join(strings.Fields(q), " ")
 		if !dml.MatchString(q) || slices.ContainsFunc(slices.Collect(maps.Keys(fullReads)), func(p string) bool { return strings.HasPrefix(q, p) }) {
 			continue
 		}
-		stmt := fmt.Sprintf("sweep_%d", i)
-		if _, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+q); err != nil {
-			t.Errorf("prepare %.100s: %v", q, err)
-			continue
-		}
-		n := 0
-		for _, m := range param.FindAllStringSubmatch(q, -1) {
-			k, _ := strconv.Atoi(m[1])
-			n = max(n, k)
-		}
-		args := ""
-		if n > 0 {
-			args = "(" + strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ") + ")"
-		}
-		rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+stmt+args)
-		var lines []string
-		for err == nil && rows.Next() {
-			var l string
-			must(t, rows.Scan(&l))
-			lines = append(lines, l)
-		}
-		if err != nil || rows.Err() != nil {
-			t.Errorf("explain %.100s: %v %v", q, err, rows.Err())
+		lines, err := explain(q)
+		if err != nil {
+			t.Errorf("%.100s: %v", q, err)
 			continue
 		}
 		checked++
@@ -278,4 +229,49 @@ func genericPlansScan(t *testing.T, qs []string) {
 		}
 	}
 	t.Logf("%d statements' generic plans checked, %d seen", checked, len(qs))
+}
+
+// genericPlanner returns a function giving a statement's generic plan, as
+// Postgres keeps it for a prepared statement, on a fresh empty store: a
+// generic plan does not depend on the values, so each parameter is NULL.
+func genericPlanner(t *testing.T) func(query string) ([]string, error) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := nodes(t, 1)[0].Pool().Acquire(ctx)
+	must(t, err)
+	t.Cleanup(conn.Release)
+	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+	must(t, err)
+	param := regexp.MustCompile(`\$(\d+)`)
+	prepared := 0
+	return func(query string) ([]string, error) {
+		prepared++
+		stmt := fmt.Sprintf("generic_%d", prepared)
+		if _, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+query); err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		n := 0
+		for _, m := range param.FindAllStringSubmatch(query, -1) {
+			k, _ := strconv.Atoi(m[1])
+			n = max(n, k)
+		}
+		args := ""
+		if n > 0 {
+			args = "(" + strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ") + ")"
+		}
+		rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+stmt+args)
+		if err != nil {
+			return nil, fmt.Errorf("explain: %w", err)
+		}
+		defer rows.Close()
+		var lines []string
+		for rows.Next() {
+			var l string
+			if err := rows.Scan(&l); err != nil {
+				return nil, err
+			}
+			lines = append(lines, l)
+		}
+		return lines, rows.Err()
+	}
 }
