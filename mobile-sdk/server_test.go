@@ -180,9 +180,35 @@ func (s *testServer) password(tb testing.TB, email string) string {
 // admin calls the admin API as the team's supervisor.
 func (s *testServer) admin(tb testing.TB, sup fixtures.Person, path string, body any) map[string]any {
 	tb.Helper()
+	code, out := s.adminTry(tb, sup, path, body)
+	if code/100 != 2 {
+		tb.Fatalf("POST %s: %d %s", path, code, out)
+	}
+	var m map[string]any
+	json.Unmarshal([]byte(out), &m)
+	return m
+}
+
+// adminTry posts to the admin API as sup and returns the status and body,
+// whatever they are.
+func (s *testServer) adminTry(tb testing.TB, sup fixtures.Person, path string, body any) (int, string) {
+	tb.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, s.url+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
+	return s.adminDo(tb, sup, http.MethodPost, path, bytes.NewReader(b))
+}
+
+// adminGet reads the admin API as sup and returns the status and body.
+func (s *testServer) adminGet(tb testing.TB, sup fixtures.Person, path string) (int, string) {
+	tb.Helper()
+	return s.adminDo(tb, sup, http.MethodGet, path, nil)
+}
+
+func (s *testServer) adminDo(tb testing.TB, sup fixtures.Person, method, path string, body io.Reader) (int, string) {
+	tb.Helper()
+	req, _ := http.NewRequest(method, s.url+path, body)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(sup.Email+":"+s.password(tb, sup.Email))))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -190,12 +216,7 @@ func (s *testServer) admin(tb testing.TB, sup fixtures.Person, path string, body
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		tb.Fatalf("POST %s: %d %s", path, resp.StatusCode, out)
-	}
-	var m map[string]any
-	json.Unmarshal(out, &m)
-	return m
+	return resp.StatusCode, string(out)
 }
 
 func (s *testServer) code(tb testing.TB, sup, p fixtures.Person) string {
@@ -300,21 +321,14 @@ var _ = context.Background
 // supervisor sees them through the admin API.
 func (s *testServer) quarantine(tb testing.TB, sup fixtures.Person, device string) []domain.QuarantineItem {
 	tb.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.url+"/v1/admin/quarantine?device="+device, nil)
-	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(sup.Email+":"+s.password(tb, sup.Email))))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
+	code, body := s.adminGet(tb, sup, "/v1/admin/quarantine?device="+device)
+	if code != http.StatusOK {
+		tb.Fatalf("GET quarantine: %d %s", code, body)
 	}
-	defer resp.Body.Close()
 	var out struct {
 		Items []domain.QuarantineItem `json:"items"`
 	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		tb.Fatalf("GET quarantine: %d %s", resp.StatusCode, b)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
 		tb.Fatal(err)
 	}
 	return out.Items

@@ -348,26 +348,104 @@ func jsonString(raw []byte) string {
 // record it writes, where it is filed now and where it would be filed. (The
 // pusher's own rights are Admit's, checked as for a push.)
 func AuthorizeRelease(l AdmitLookup, reviewer Actor, after []*syncengine.Record) error {
-	filed := map[syncengine.RecordID]syncengine.Filing{}
-	for _, r := range after {
-		b, err := l.Stored(r.ID)
-		if err != nil {
-			return err
-		}
-		f, err := FileStored(l, r, b, true, filed)
-		if err != nil {
-			return err
-		}
-		filed[r.ID] = f
-		targets := []Target{{Type: r.Type, Team: f.Team, Exists: b.Exists}}
-		if b.Exists && b.Team != f.Team {
-			targets = append(targets, Target{Type: r.Type, Team: b.Team, Exists: true})
-		}
-		for _, t := range targets {
-			if err := Authorize(reviewer, Action{Verb: VerbReviewQuarantine}, t); err != nil {
-				return Errorf(EFORBIDDEN, "release quarantined changeset", "you may not release a change to record %s: %s", r.ID, ErrorMessage(err))
-			}
+	targets, err := reviewTargets(l, after)
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		if err := Authorize(reviewer, Action{Verb: VerbReviewQuarantine}, t.Target); err != nil {
+			return Errorf(EFORBIDDEN, "release quarantined changeset", "you may not release a change to record %s: %s", t.id, ErrorMessage(err))
 		}
 	}
 	return nil
 }
+
+type reviewTarget struct {
+	Target
+	id syncengine.RecordID
+}
+
+// reviewTargets are the records a reviewed change writes, as stored after
+// a release: each where it would be filed and, if it is filed elsewhere
+// now, there too.
+func reviewTargets(l AdmitLookup, after []*syncengine.Record) ([]reviewTarget, error) {
+	filed := map[syncengine.RecordID]syncengine.Filing{}
+	var out []reviewTarget
+	for _, r := range after {
+		b, err := l.Stored(r.ID)
+		if err != nil {
+			return nil, err
+		}
+		f, err := FileStored(l, r, b, true, filed)
+		if err != nil {
+			return nil, err
+		}
+		filed[r.ID] = f
+		out = append(out, reviewTarget{Target{Type: r.Type, Team: f.Team, Exists: b.Exists}, r.ID})
+		if b.Exists && b.Team != f.Team {
+			out = append(out, reviewTarget{Target{Type: r.Type, Team: b.Team, Exists: true}, r.ID})
+		}
+	}
+	return out, nil
+}
+
+// AuthorizeDiscard checks a reviewer may discard a quarantined change cs
+// (after: its records as releasing it would store them; nil if it cannot
+// be placed now). Like a release it is decided as of now, not by where the
+// records were filed when it was refused: the reviewer must be allowed to
+// review quarantine on a record it writes, where that record is filed now
+// or would be, or on a team its sender (a person id) is in today. A team a young
+// person has since left must not throw away a worker's note about them.
+// With no record known at all (a change that cannot be read) nothing could
+// ever be applied, and anyone the item is listed to may close it.
+func AuthorizeDiscard(l AdmitLookup, reviewer Actor, sender string, cs *syncengine.Changeset, after []*syncengine.Record) error {
+	targets, err := reviewTargets(l, after)
+	if err != nil {
+		return err
+	}
+	placed := map[syncengine.RecordID]bool{}
+	for _, t := range targets {
+		placed[t.id] = true
+	}
+	if cs != nil {
+		for _, id := range cs.Records() {
+			if placed[id] {
+				continue
+			}
+			// Not placed (it still waits on what it depends on): where
+			// the server holds the record now.
+			b, err := l.Stored(id)
+			if err != nil {
+				return err
+			}
+			if b.Exists && b.Rec != nil {
+				targets = append(targets, reviewTarget{Target{Type: b.Rec.Type, Team: b.Team, Exists: true}, id})
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	who, err := l.Actor(sender)
+	if err != nil {
+		return err
+	}
+	if who != nil {
+		for _, t := range slices.Clone(targets) {
+			for _, team := range who.Teams {
+				targets = append(targets, reviewTarget{Target{Type: t.Type, Team: team, Exists: true}, t.id})
+			}
+		}
+	}
+	for _, t := range targets {
+		if Authorize(reviewer, Action{Verb: VerbReviewQuarantine}, t.Target) == nil {
+			return nil
+		}
+	}
+	return ErrNotYoursToDiscard
+}
+
+// ErrNotYoursToDiscard refuses a discard by a reviewer with no say over the
+// change now (AuthorizeDiscard).
+var ErrNotYoursToDiscard = Errorf(EFORBIDDEN, "discard quarantined changeset",
+	"you may not discard this change: the records it writes are no longer filed under your teams, and its sender is not in them")

@@ -93,6 +93,8 @@ var cyRefusals = map[string]string{
 	"the device that sent this change is no longer active, so nothing can be released on its behalf": "nid yw'r ddyfais a anfonodd y newid hwn yn weithredol mwyach, felly ni ellir rhyddhau dim ar ei rhan",
 	"the changes it depends on have still not arrived":                                               "nid yw'r newidiadau y mae'n dibynnu arnynt wedi cyrraedd o hyd",
 
+	"you may not discard this change: the records it writes are no longer filed under your teams, and its sender is not in them": "ni chewch daflu'r newid hwn: nid yw'r cofnodion y mae'n eu hysgrifennu wedi'u ffeilio o dan eich timau mwyach, ac nid yw ei anfonwr ynddynt",
+
 	// Error codes, as the quarantine list names a refusal's kind.
 	"forbidden":          "gwaharddedig",
 	"invalid":            "annilys",

@@ -243,24 +243,28 @@ func (p *plan) redirected(r *syncengine.Record) error {
 	return nil
 }
 
-// referralSalt names the versions of what a referral's handoff was planned
-// from. The planner's ids depend on the time of the change, and changes
-// stored together share it (a phone's backlog in one sync, or one group
-// commit), so a referral sent on to another service and back, or deleted
-// and restored, in one of them would get the ids its cancelled handoffs
-// had, and a cancelled id is never sent.
+// referralSalt names the versions of what a referral's handoff, or its
+// answer to the referrer, was planned from. The planner's ids depend on the
+// time of the change, and changes stored together share it (a phone's
+// backlog in one sync, or one group commit), so a referral sent on to
+// another service and back, or answered, deleted and restored, in one of
+// them would get the ids its cancelled notifications had, and a cancelled
+// id is never sent.
 func referralSalt(r *syncengine.Record) string {
 	return versions(r, "status", "service_id", syncengine.DeletedField)
 }
 
 // chased reminds the service's practitioners of a referral still waiting.
+// The planner's ids depend on the chase time a phone wrote; two phones
+// chasing at once can set it back to a time already chased, so the ids are
+// salted with the version of that write, and a replay still plans the same.
 func (p *plan) chased(r *syncengine.Record) error {
 	ref := push.Referral{ID: string(r.ID), Urgent: r.String("urgency") == "urgent"}
 	var err error
 	if ref.Practitioners, err = p.practitioners(r.String("service_id")); err != nil {
 		return err
 	}
-	p.notify(p.n.planner.Chase(ref, r.Time("chased_at"))...)
+	p.notify(salted(p.n.planner.Chase(ref, r.Time("chased_at")), versions(r, "chased_at"))...)
 	return nil
 }
 
@@ -306,7 +310,7 @@ func (p *plan) answered(r *syncengine.Record, accepted bool) error {
 	if ok {
 		a := push.Answer{ReferralID: string(r.ID), At: p.now, Accepted: accepted,
 			Urgent: r.String("urgency") == "urgent", Referrer: rc}
-		p.notify(p.n.planner.ReferralAnswered(a)...)
+		p.notify(salted(p.n.planner.ReferralAnswered(a), referralSalt(r))...)
 	} else {
 		p.n.log.Warn("notify: answered referral has no known referrer", "referral", r.ID)
 	}

@@ -593,3 +593,48 @@ func TestRestoredFollowUpNotifiesAgain(t *testing.T) {
 		})
 	}
 }
+
+// A referral the service accepted, then deleted by a supervisor and
+// restored at the same instant (in one sync, or in syncs stored together):
+// the delete cancelled the referrer's answer and wake-up before they were
+// sent, so the restored referral's answer must reach the referrer with ids
+// of its own (a cancelled id is never sent).
+func TestAnsweredReferralRestoredTellsTheReferrer(t *testing.T) {
+	for _, oneSync := range []bool{true, false} {
+		t.Run(map[bool]string{true: "deleted and restored in one sync", false: "a sync each, one instant"}[oneSync], func(t *testing.T) {
+			e := newEnv(t)
+			worker, h1, sup := e.phone("w_a"), e.phone("prac_h1"), e.phone("sup_a")
+			ref := worker.referral(worker.youngPerson("Jamie", false), "routine", reason)
+			worker.sync()
+			e.sendDue() // the handoff
+
+			e.clock.Set(monday10.Add(time.Hour)) // 11:00: outside the worker's hours
+			h1.sync()
+			h1.answer(ref, "accepted", "")
+			if r := h1.sync(); len(r) != 1 || r[0].Status != protocol.StatusAccepted {
+				t.Fatalf("accept: %+v", r)
+			}
+			sup.sync()
+			sup.edit(func(tx *syncengine.Txn) error { return tx.Delete(ref) })
+			if !oneSync {
+				sup.sync()
+			}
+			sup.edit(func(tx *syncengine.Txn) error { return tx.Undelete(ref) })
+			for _, r := range sup.sync() {
+				if r.Status != protocol.StatusAccepted {
+					t.Fatalf("delete and restore: %+v", r)
+				}
+			}
+
+			got := e.sendDue()
+			if k := kinds(got[worker.token]); !slices.Equal(k, []string{push.KindSync}) {
+				t.Fatalf("the referrer got %v at 11:00, want the wake-up; outbox %+v", k, e.rows(string(ref)))
+			}
+			e.clock.Set(time.Date(2026, 3, 2, 18, 0, 0, 0, london))
+			got = e.sendDue()
+			if k := kinds(got[worker.token]); !slices.Equal(k, []string{push.KindHandoffAccepted}) {
+				t.Fatalf("the referrer got %v at 18:00, want the answer; outbox %+v", k, e.rows(string(ref)))
+			}
+		})
+	}
+}

@@ -157,7 +157,11 @@ func TestPlan(t *testing.T) {
 // (so values also conflict), all stored at one instant as one sync or one
 // group commit stores them, the server's state taking each changeset in
 // turn; every planned id must be new. The kinds are those the rules
-// re-plan as a record goes back and forth: follow-ups' and handoffs'.
+// re-plan as a record goes back and forth: follow-ups', handoffs', a
+// referral's answer and the referrer's wake-up, chases, and a concern's
+// raising and escalation. (An encounter deleted and restored plans its
+// concern's ids again, on purpose: the delete cancelled none of them, and
+// an acknowledged escalation must stay cancelled. That edit is left out.)
 func TestPropertyPlannedIDsAreNeverReused(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -174,9 +178,12 @@ func TestPropertyPlannedIDsAreNeverReused(t *testing.T) {
 		{ID: "prac_c1", Role: domain.RolePractitioner, ServiceID: "svc_camhs", TZ: "Europe/London"},
 	}}
 	n := notify.New(notify.Config{Planner: push.DefaultPlanner(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	replaned := map[string]bool{push.KindFollowUpDue: true, push.KindFollowUpEscalation: true, push.KindHandoff: true, push.KindReferralEscalation: true}
+	replaned := map[string]bool{push.KindFollowUpDue: true, push.KindFollowUpEscalation: true, push.KindHandoff: true, push.KindReferralEscalation: true,
+		push.KindHandoffAccepted: true, push.KindHandoffDeclined: true, push.KindSync: true, push.KindReferralChase: true,
+		push.KindConcernRaised: true, push.KindConcernEscalation: true}
 	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
-	for run := range 40 {
+	planned := map[string]int{} // by kind, over all runs
+	for run := range 80 {
 		now := func() time.Time { return monday10 }
 		newRep := func() (*syncengine.Replica, *syncengine.MemStore) {
 			store := syncengine.NewMemStore()
@@ -223,10 +230,11 @@ func TestPropertyPlannedIDsAreNeverReused(t *testing.T) {
 						t.Fatalf("seed %d run %d: %s %s to %s planned again at %q, first at %q", seed, run, nt.Kind, nt.ID, nt.RecipientID, step, first)
 					}
 					seen[nt.ID] = step
+					planned[nt.Kind]++
 				}
 			}
 		}
-		var fu, ref syncengine.RecordID
+		var fu, ref, ans, enc syncengine.RecordID
 		first, err := phones[0].Edit("w_a", func(tx *syncengine.Txn) (err error) {
 			if fu, err = tx.Create(syncengine.TypeFollowUp); err != nil {
 				return err
@@ -234,14 +242,28 @@ func TestPropertyPlannedIDsAreNeverReused(t *testing.T) {
 			if err := set(tx, fu, "team_id", "team_a", "assignee", "w_a", "due_at", "2026-03-03T19:00:00Z", "status", "open"); err != nil {
 				return err
 			}
-			if ref, err = tx.Create(syncengine.TypeReferral); err != nil {
+			referral := func(status, urgency, service string) (syncengine.RecordID, error) {
+				id, err := tx.Create(syncengine.TypeReferral)
+				if err != nil {
+					return "", err
+				}
+				if err := set(tx, id, "team_id", "team_a", "young_person_id", "yp1", "status", status, "urgency", urgency,
+					"consent", "given", "service_id", service, "submitted_at", "2026-03-02T10:00:00Z"); err != nil {
+					return "", err
+				}
+				return id, tx.InsertText(id, "reason", 0, reason)
+			}
+			if ref, err = referral("draft", "urgent", "svc_housing"); err != nil {
 				return err
 			}
-			if err := set(tx, ref, "team_id", "team_a", "young_person_id", "yp1", "status", "draft", "urgency", "urgent",
-				"consent", "given", "service_id", "svc_housing", "submitted_at", "2026-03-02T10:00:00Z"); err != nil {
+			// ans starts submitted, for the service to answer.
+			if ans, err = referral("submitted", "routine", "svc_camhs"); err != nil {
 				return err
 			}
-			return tx.InsertText(ref, "reason", 0, reason)
+			if enc, err = tx.Create(syncengine.TypeEncounter); err != nil {
+				return err
+			}
+			return set(tx, enc, "team_id", "team_a", "area", "Docks", "started_at", "2026-03-02T09:00:00Z")
 		})
 		must(t, err)
 		_, err = phones[1].Apply(first)
@@ -264,13 +286,27 @@ func TestPropertyPlannedIDsAreNeverReused(t *testing.T) {
 				{"follow-up status", fu, "status", func() any { return pick("open", "done") }},
 				{"follow-up team", fu, "team_id", func() any { return pick("team_a", "team_b") }},
 				{"follow-up delete/restore", fu, syncengine.DeletedField, yesNo},
-				{"referral status", ref, "status", func() any { return pick("draft", "submitted", "withdrawn") }},
+				{"referral status", ref, "status", func() any { return pick("draft", "submitted", "withdrawn", "accepted", "declined") }},
+				{"referral chased", ref, "chased_at", func() any { return pick("2026-03-02T11:00:00Z", "2026-03-02T12:00:00Z") }},
 				{"referral service", ref, "service_id", func() any { return pick("svc_housing", "svc_camhs") }},
 				{"referral delete/restore", ref, syncengine.DeletedField, yesNo},
+				{"answer", ans, "status", func() any { return pick("accepted", "declined", "withdrawn") }},
+				{"answered referral chased", ans, "chased_at", func() any { return pick("2026-03-02T11:00:00Z", "2026-03-02T12:00:00Z") }},
+				{"answered referral delete/restore", ans, syncengine.DeletedField, yesNo},
+				{"concern level", enc, "concern_level", func() any { return pick("none", "low", "high", "urgent") }},
+				{"concern", enc, "concern", yesNo},
 			}
 			ed := edits[rng.IntN(len(edits))]
 			what := ed.what
-			cs, err := p.Edit(pick("w_a", "sup_a"), func(tx *syncengine.Txn) error { return tx.Set(ed.record, ed.field, ed.value()) })
+			cs, err := p.Edit(pick("w_a", "sup_a"), func(tx *syncengine.Txn) error {
+				v := ed.value()
+				if v == "declined" {
+					if err := tx.Set(ed.record, "decline_reason", "No capacity this month"); err != nil {
+						return err
+					}
+				}
+				return tx.Set(ed.record, ed.field, v)
+			})
 			if err != nil {
 				continue // an edit the schema refuses (the phone refuses it too)
 			}
@@ -295,6 +331,12 @@ func TestPropertyPlannedIDsAreNeverReused(t *testing.T) {
 			for k := delivered[j]; k < len(logs[j]); k++ {
 				store(logs[j][k].cs, logs[j][k].what)
 			}
+		}
+	}
+	t.Logf("planned, by kind: %v", planned)
+	for k := range replaned {
+		if planned[k] == 0 {
+			t.Errorf("seed %d: no %s was ever planned: the test does not test it", seed, k)
 		}
 	}
 }

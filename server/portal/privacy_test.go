@@ -14,9 +14,8 @@ import (
 	"github.com/joinedup/joinedup/syncengine"
 )
 
-// syncDevice enrols a phone for person and pulls everything in its scope,
-// as the API's sync does; it returns the device id.
-func (e *testEnv) syncDevice(person, by string) string {
+// enrolDevice enrols a phone for person, with a code issued by by.
+func (e *testEnv) enrolDevice(person, by string) (domain.Enrolment, domain.Device) {
 	e.t.Helper()
 	ctx := context.Background()
 	code, _, err := e.db.IssueEnrolmentCode(ctx, person, by)
@@ -31,6 +30,15 @@ func (e *testEnv) syncDevice(person, by string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return en, dev
+}
+
+// syncDevice enrols a phone for person and pulls everything in its scope,
+// as the API's sync does; it returns the device id.
+func (e *testEnv) syncDevice(person, by string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	_, dev := e.enrolDevice(person, by)
 	p, err := e.db.Person(ctx, person)
 	if err != nil {
 		e.t.Fatal(err)

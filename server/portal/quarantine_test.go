@@ -124,3 +124,106 @@ func TestQuarantineReviewInPortal(t *testing.T) {
 		t.Fatalf("discard: %d", status)
 	}
 }
+
+// A worker's save to a follow-up, refused while its young person was
+// transferred to the other team, is that team's to see then; once the young
+// person is back, its supervisor's page says the record has left their
+// teams and shows nothing of what the worker wrote, and their discard is
+// refused, leaving the item for the home supervisor, who reads and
+// discards it.
+func TestQuarantineAfterTransferBackInPortal(t *testing.T) {
+	env := newTestEnv(t)
+	w := findWorld(t, env)
+	ctx := context.Background()
+	person := func(id string) domain.Person {
+		t.Helper()
+		p, err := env.db.Person(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	enr, dev := env.enrolDevice(w.worker, w.supervisor)
+	rid, _ := syncengine.ParseReplicaID(enr.ReplicaID)
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: func() time.Time { return testNow }, Rand: env.db.Rand, Store: syncengine.NewMemStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var yp, fu syncengine.RecordID
+	first, err := rep.Edit(w.worker, func(tx *syncengine.Txn) (err error) {
+		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		if err := tx.Set(yp, "team_id", w.team); err != nil {
+			return err
+		}
+		if err := tx.Set(yp, "known_as", "Jay"); err != nil {
+			return err
+		}
+		if fu, err = tx.Create(syncengine.TypeFollowUp); err != nil {
+			return err
+		}
+		for _, kv := range [][2]string{{"team_id", w.team}, {"young_person_id", string(yp)}, {"assignee", w.worker},
+			{"due_at", testNow.Add(48 * time.Hour).Format(time.RFC3339)}, {"status", "open"}} {
+			if err := tx.Set(fu, kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		return tx.InsertText(fu, "note", 0, "Check in.")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := rep.Edit(w.worker, func(tx *syncengine.Txn) error { return tx.InsertText(fu, "note", 9, " Wants help with a tenancy.") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sync := func(cs *syncengine.Changeset) domain.SyncResult {
+		t.Helper()
+		res, err := env.db.Sync(ctx, domain.SyncRequest{Device: dev, Person: person(w.worker), Changesets: []*syncengine.Changeset{cs}, NoPull: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *res
+	}
+	transfer := func(from, to, team string) {
+		t.Helper()
+		tr, err := env.db.StartTransfer(ctx, person(from), string(yp), team, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.db.DecideTransfer(ctx, person(to), tr.ID, domain.DecisionAccept); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := sync(first); res.Accepted != 1 {
+		t.Fatalf("the follow-up: %+v", res)
+	}
+	transfer(w.supervisor, w.otherSupervisor, w.otherTeam)
+	if res := sync(later); res.Quarantined != 1 {
+		t.Fatalf("a save to a follow-up transferred away: %+v", res)
+	}
+	items, err := env.db.Quarantine(ctx, domain.QuarantineFilter{Open: true, DeviceID: dev.ID})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("quarantine: %v %+v", err, items)
+	}
+	item := "/portal/quarantine/" + strconv.FormatInt(items[0].ID, 10)
+	sup, other := env.signIn("supervisor", 1), env.signIn("supervisor", 2)
+	if status, body := other.get(item); status != 200 || !strings.Contains(body, "tenancy") {
+		t.Fatalf("while the young person is theirs, the other team's page: %d %s", status, trunc(body))
+	}
+
+	transfer(w.otherSupervisor, w.supervisor, w.team)
+	if status, body := other.get(item); status != 200 || strings.Contains(body, "tenancy") || !strings.Contains(body, "has left your teams") {
+		t.Fatalf("after the transfer back, the other team's page: %d %s", status, trunc(body))
+	}
+	if status, body := other.post(item, url.Values{"resolution": {"discard"}}); status == http.StatusSeeOther {
+		t.Fatalf("the other team's supervisor discarded it after the transfer back: %d %s", status, trunc(body))
+	}
+	if status, body := sup.get(item); status != 200 || !strings.Contains(body, "tenancy") || strings.Contains(body, "has left your teams") {
+		t.Fatalf("the home supervisor's page: %d %s", status, trunc(body))
+	}
+	if status, _ := sup.post(item, url.Values{"resolution": {"discard"}}); status != http.StatusSeeOther {
+		t.Fatalf("the home supervisor's discard: %d", status)
+	}
+}

@@ -48,6 +48,7 @@ func TestDomainRefusalsInWelsh(t *testing.T) {
 			return err
 		}()},
 		{"retention of unknown type", domain.CheckRetentionRule(domain.RetentionRule{Type: "diary", KeepDays: 100})},
+		{"discard by a team the record left", domain.ErrNotYoursToDiscard},
 	}
 	cy := i18n.For(i18n.Welsh)
 	i18n.Misses()

@@ -194,6 +194,16 @@ func (db *DB) QuarantineItem(ctx context.Context, id int64, reviewer domain.Pers
 			return err == nil && rs.Contains(typ, c.team, c.service)
 		}
 		d.Changes = domain.DiffChangeset(cs, before, after, visible)
+		if d.Pending {
+			after = nil
+		}
+		// A reviewer with no say over it now (its records have left their
+		// teams) reads nothing of records they cannot see.
+		if err := domain.AuthorizeDiscard(ap, domain.ActorOf(rs, nil), d.PersonID, cs, after); domain.ErrorCode(err) == domain.EFORBIDDEN {
+			domain.HideUnseen(d.Changes)
+		} else if err != nil {
+			return err
+		}
 		return nil
 	})
 	return d, err
@@ -222,6 +232,8 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 			if err := release(ctx, tx, q, rs); err != nil {
 				return err
 			}
+		} else if err := mayDiscard(ctx, tx, q, rs); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE quarantine SET reviewed_by = $1, reviewed_at = $2, resolution = $3 WHERE id = $4`,
 			reviewer.ID, tx.now, resolution, id); err != nil {
@@ -232,6 +244,23 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 		}
 		return appendAudit(ctx, tx, domain.ReviewAudit(reviewer.ID, q, resolution))
 	})
+}
+
+// mayDiscard is the policy for a discard, as of now (domain.AuthorizeDiscard):
+// the item's teams were where its records were filed when it was refused.
+func mayDiscard(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer domain.Scope) error {
+	cs, err := domain.ReleasableChangeset(q)
+	if err != nil {
+		return nil // it can never be applied: closing it loses nothing
+	}
+	ap := newApplier(ctx, tx)
+	var after []*syncengine.Record
+	// Placed as a release would place it, to file what it creates; nothing
+	// is written.
+	if applied, _, _, err := ap.applyText(cs, true); err == nil && applied.Status != syncengine.Pending {
+		after = applied.Records
+	}
+	return domain.AuthorizeDiscard(ap, domain.ActorOf(reviewer, nil), q.PersonID, cs, after)
 }
 
 // release applies a reviewed item as its pusher, checked as of now.

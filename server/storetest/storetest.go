@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"PullPagesWithinBudget", testPullPagesWithinBudget},
 		{"ScopeOfWorkerAndPractitioner", testScopes},
 		{"QuarantineKeepsRefusedChangesets", testQuarantine},
+		{"ReviewDecidedWhereFiledNow", testReviewDecidedWhereFiledNow},
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"TextCompactionPlacesLateEdits", testTextCompaction},
 		{"TextCompactionRandomHistories", testTextCompactionRandomHistories},
