@@ -269,7 +269,18 @@ func appendActions(acts []Action, cs *syncengine.Changeset, ops []int, ids []syn
 			if !b.Exists {
 				add(Action{Verb: VerbCreate})
 			}
-		case syncengine.OpErase, syncengine.OpRedacted:
+		case syncengine.OpRedacted:
+			// On a record already erased a placeholder is the server's
+			// redaction of a write made before the erasure (the stores'
+			// redactLedgered), not an erasure by its pusher: it is
+			// authorised as the write it was, or a worker's late save
+			// would be refused whole, its other records with it.
+			if erasedBefore(b) {
+				add(Action{Verb: VerbSet})
+			} else {
+				add(Action{Verb: VerbErase})
+			}
+		case syncengine.OpErase:
 			add(Action{Verb: VerbErase})
 		case syncengine.OpOmitted:
 		case syncengine.OpSet:
@@ -312,6 +323,9 @@ func appendActions(acts []Action, cs *syncengine.Changeset, ops []int, ids []syn
 	}
 	return acts
 }
+
+// erasedBefore reports whether b, a record as it was, was erased.
+func erasedBefore(b *Stored) bool { return b.Exists && b.Rec != nil && b.Rec.Erased != nil }
 
 // jsonTrue reports whether raw is the JSON value true.
 func jsonTrue(raw []byte) bool {

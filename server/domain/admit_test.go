@@ -37,7 +37,13 @@ func actionsOfByJSON(cs *syncengine.Changeset, ops []int, ids []syncengine.ID, b
 			if !b.Exists {
 				add(Action{Verb: VerbCreate})
 			}
-		case syncengine.OpErase, syncengine.OpRedacted:
+		case syncengine.OpRedacted:
+			if b.Exists && b.Rec != nil && b.Rec.Erased != nil {
+				add(Action{Verb: VerbSet})
+			} else {
+				add(Action{Verb: VerbErase})
+			}
+		case syncengine.OpErase:
 			add(Action{Verb: VerbErase})
 		case syncengine.OpOmitted:
 		case syncengine.OpSet:

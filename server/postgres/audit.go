@@ -52,6 +52,21 @@ type auditBuffer struct {
 	at                     []time.Time
 	person, device, record []*string
 	action, detail         []string
+	// with are statements sent in the same round trip as the rows'
+	// insert, at the transaction's end (alongAudit).
+	with []queued
+}
+
+type queued struct {
+	sql  string
+	args []any
+}
+
+// alongAudit sends a statement with the kept audit rows' insert, or alone
+// at endAudit if there are none: a write that can wait for the end of the
+// transaction costs no round trip of its own.
+func (tx *Tx) alongAudit(sql string, args ...any) {
+	tx.audit.with = append(tx.audit.with, queued{sql, args})
 }
 
 // bufferAudit starts keeping tx's audit rows (until endAudit).
@@ -59,17 +74,38 @@ func (tx *Tx) bufferAudit() { tx.audit = auditBuffer{on: true} }
 
 // flushAudit inserts the kept audit rows, in the order they were
 // appended, with their places in the chain. Buffering stays as it was.
-func (tx *Tx) flushAudit(ctx context.Context) error {
+func (tx *Tx) flushAudit(ctx context.Context) error { return tx.flushAuditChain(ctx, true) }
+
+// flushAuditChain is flushAudit; with wait false it chains the rows only
+// if the sealer's lock is free at once, and otherwise inserts them
+// unchained for the sealer (auditchain.go), as any audited write does.
+func (tx *Tx) flushAuditChain(ctx context.Context, wait bool) error {
 	b := tx.audit
-	if len(b.at) == 0 {
-		return nil
-	}
 	tx.audit = auditBuffer{on: b.on}
-	c, err := tx.chainAudit(ctx, b)
+	batch := &pgx.Batch{}
+	for _, q := range b.with {
+		batch.Queue(q.sql, q.args...)
+	}
+	if len(b.at) == 0 {
+		if batch.Len() == 0 {
+			return nil
+		}
+		return tx.SendBatch(ctx, batch).Close()
+	}
+	c, err := tx.chainAudit(ctx, b, wait)
 	if err != nil {
 		return fmt.Errorf("chain audit rows: %w", err)
 	}
-	batch := &pgx.Batch{}
+	if !c.locked {
+		tx.audited = true // the sealer chains them after commit
+		batch.Queue(`INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail)
+			OVERRIDING SYSTEM VALUE
+			SELECT id, at, person_id, device_id, action, record_id, detail::jsonb
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+				AS r (id, at, person_id, device_id, action, record_id, detail)`,
+			c.ids, b.at, b.person, b.device, b.action, b.record, b.detail)
+		return tx.SendBatch(ctx, batch).Close()
+	}
 	// The ids were drawn from the identity's sequence (chainAudit).
 	batch.Queue(`INSERT INTO audit_log (id, at, person_id, device_id, action, record_id, detail, chain_pos, prev_hash, hash)
 		OVERRIDING SYSTEM VALUE
@@ -85,6 +121,7 @@ func (tx *Tx) flushAudit(ctx context.Context) error {
 type chained struct {
 	ids, pos   []int64
 	prev, hash []string
+	locked     bool // false: the sealer's lock was busy, the rows are not chained
 }
 
 // chainAudit gives b's rows ids and the next places in the audit chain, as
@@ -96,7 +133,12 @@ type chained struct {
 // push already holds the commit lock to its end, so pushes wait on
 // nothing new. Each row is hashed as verification will read it: detail as
 // jsonb prints it, at as stored.
-func (tx *Tx) chainAudit(ctx context.Context, b auditBuffer) (chained, error) {
+//
+// With wait false the lock is only tried: a transaction that holds no
+// other lock of the chain's (a sync's pull, which writes the sync's own
+// row) does not queue behind pushes and sealers on every node for it, and
+// when the lock is busy its rows go to the sealer unchained.
+func (tx *Tx) chainAudit(ctx context.Context, b auditBuffer, wait bool) (chained, error) {
 	n := len(b.at)
 	c := chained{ids: make([]int64, 0, n), pos: make([]int64, n), prev: make([]string, n), hash: make([]string, n)}
 	var pos int64
@@ -104,7 +146,12 @@ func (tx *Tx) chainAudit(ctx context.Context, b auditBuffer) (chained, error) {
 	var details []string
 	var ats []time.Time
 	batch := &pgx.Batch{}
-	batch.Queue(`SELECT pg_advisory_xact_lock($1)`, auditChainKey)
+	c.locked = true
+	if wait {
+		batch.Queue(`SELECT pg_advisory_xact_lock($1)`, auditChainKey)
+	} else {
+		batch.Queue(`SELECT pg_try_advisory_xact_lock($1)`, auditChainKey).QueryRow(func(r pgx.Row) error { return r.Scan(&c.locked) })
+	}
 	// Each statement of the batch sees what committed before it started,
 	// so this one sees every seal made before the lock was granted.
 	batch.Queue(chainHeadSQL).QueryRow(func(r pgx.Row) error {
@@ -132,6 +179,9 @@ func (tx *Tx) chainAudit(ctx context.Context, b auditBuffer) (chained, error) {
 	if len(c.ids) != n {
 		return c, fmt.Errorf("%d ids for %d rows", len(c.ids), n)
 	}
+	if !c.locked {
+		return c, nil
+	}
 	for i := range n {
 		pos++
 		r := domain.AuditRow{ID: c.ids[i], At: ats[i].UTC().Format(time.RFC3339Nano), Person: deref(b.person[i]), Device: deref(b.device[i]),
@@ -152,6 +202,20 @@ func deref(s *string) string {
 // endAudit inserts the kept rows and stops keeping them.
 func (tx *Tx) endAudit(ctx context.Context) error {
 	err := tx.flushAudit(ctx)
+	tx.audit = auditBuffer{}
+	return err
+}
+
+// appendAuditLast appends e as tx's last statement before commit, chained
+// if the sealer's lock is free at once (chainAudit's wait false): the
+// lock is held to commit, so nothing may follow that could wait on a
+// lock another chain writer holds.
+func appendAuditLast(ctx context.Context, tx *Tx, e domain.AuditEntry) error {
+	tx.bufferAudit()
+	if err := appendAudit(ctx, tx, e); err != nil {
+		return err
+	}
+	err := tx.flushAuditChain(ctx, false)
 	tx.audit = auditBuffer{}
 	return err
 }

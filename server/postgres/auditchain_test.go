@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/postgres"
 	"github.com/joinedup/joinedup/syncengine"
 )
 
@@ -42,8 +43,9 @@ func TestAuditChainAcrossNodes(t *testing.T) {
 // A push's audit rows (one per changeset) are written once, already in the
 // chain: the sealer rewrote each row and every index on audit_log after
 // commit, a third of Postgres's time in the week push. Pushes on two nodes
-// at once, beside rows the sealer chains (AppendAudit, a sync's own row),
-// still make one chain that verifies.
+// at once, beside rows the sealer chains (AppendAudit) and the syncs' own
+// rows (chained at insert, or by the sealer when its lock was busy), still
+// make one chain that verifies.
 func TestPushAuditRowsAreChainedWhenWritten(t *testing.T) {
 	ns := nodes(t, 2)
 	ctx := context.Background()
@@ -84,6 +86,42 @@ func TestPushAuditRowsAreChainedWhenWritten(t *testing.T) {
 		FROM audit_log a JOIN changesets c ON c.seq = (a.detail->>'seq')::bigint WHERE a.action = 'write'`).Scan(&rows, &rewritten))
 	if rows != 4*5*3 || rewritten > 0 {
 		t.Fatalf("%d of %d pushed changesets' audit rows were rewritten after their insert", rewritten, rows)
+	}
+}
+
+// A sync's own audit row (the one naming what it pushed and was sent) is
+// written already chained when nothing else holds the sealer's lock, as a
+// push's rows are: sealing it after commit rewrote it and every index on
+// audit_log, for every sync that moved anything.
+func TestSyncAuditRowIsChainedWhenWritten(t *testing.T) {
+	db := nodes(t, 1)[0]
+	ctx := context.Background()
+	p, q := enrol(t, db, "w_a"), enrol(t, db, "w_a")
+	// Without the background sealer a row is chained only if its insert
+	// chained it; what the setup audited is sealed first.
+	postgres.StopSealer(db)
+	_, err := db.VerifyAudit(ctx)
+	must(t, err)
+	const rounds = 3
+	for i := range rounds {
+		p.edit(func(tx *syncengine.Txn) error {
+			_, err := encounter(tx, fmt.Sprint("Visit ", i))
+			return err
+		})
+		for _, ph := range []*phone{p, q} { // q is sent what p pushed
+			_, err := ph.sync(db, false)
+			must(t, err)
+		}
+	}
+	var rows, unchained int
+	must(t, db.Pool().QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE chain_pos IS NULL) FROM audit_log WHERE action = 'sync'`).Scan(&rows, &unchained))
+	if rows != 2*rounds || unchained > 0 {
+		t.Fatalf("%d of %d syncs' own audit rows were written unchained (want %d rows, all chained)", unchained, rows, 2*rounds)
+	}
+	v, err := db.VerifyAudit(ctx)
+	must(t, err)
+	if !v.OK {
+		t.Fatalf("chain: %+v", v)
 	}
 }
 

@@ -19,7 +19,19 @@ const AccessHistorySQL = accessHistorySQL
 // Open).
 func SetTracer(db *DB, t pgx.QueryTracer) { db.tracer = t }
 
-// KeyListSQL are the push's statements driven by a list of keys (for the
-// test of their generic plans).
+// KeyListSQL are the push's and the pull's statements driven by keys (for
+// the test of their generic plans).
 var KeyListSQL = map[string]string{"logged keys": loggedKeysSQL, "open quarantine": openQuarantineSQL,
-	"pending notifications": pendingRecordsSQL, "cancel notifications": cancelPendingSQL}
+	"pending notifications": pendingRecordsSQL, "cancel notifications": cancelPendingSQL,
+	"held items woken": heldWokenSQL, "records updated": updateRecordsSQL, "pull positions": positionsSQL,
+	"scope moves": scopeMovesSQL, "record history": recordHistorySQL, "records' history": recordsHistorySQL,
+	"holders of erased records": holdersSQL, "search rows removed": unindexSQL}
+
+// StopSealer stops db's background sealer, so a test sees which audit rows
+// were chained when written (VerifyAudit still seals the rest).
+func StopSealer(db *DB) {
+	if db.stopSealer != nil {
+		db.stopSealer()
+		db.stopSealer = nil
+	}
+}

@@ -117,11 +117,7 @@ func (a *applier) flushRecords() error {
 		}
 	}
 	b.Queue(`INSERT INTO changeset_records (seq, record_id) SELECT * FROM unnest($1::bigint[], $2::text[])`, linkSeqs, linkIDs)
-	b.Queue(`SELECT DISTINCT w.quarantine_id FROM held_waits w
-		WHERE (w.record_id = '*' AND w.replica_id = '*')
-		   OR (w.record_id, w.replica_id) IN (SELECT k.record_id, v.replica_id FROM unnest($1::text[], $2::text[]) k (record_id, replica_id),
-			LATERAL (VALUES (k.replica_id), ('*')) v (replica_id))
-		ORDER BY w.quarantine_id`, wakeIDs, wakeReplicas).Query(func(rows pgx.Rows) error {
+	b.Queue(heldWokenSQL, wakeIDs, wakeReplicas).Query(func(rows pgx.Rows) error {
 		ids, err := collect(rows, nil, func(r pgx.Rows) (id int64, err error) { return id, r.Scan(&id) })
 		a.held.Wake(ids...)
 		return err
@@ -159,15 +155,11 @@ func (a *applier) flushRecords() error {
 	}
 	if len(upd.ids) > 0 {
 		// Locked since read: nobody changed them since the merges read them.
-		b.Queue(`UPDATE records r SET type = u.type, team_id = u.team_id, service_id = u.service_id, young_person_id = u.young_person_id,
-			state = u.state, updated_seq = u.updated_seq, deleted = u.deleted, erased = u.erased, field_at = u.field_at
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $8::boolean[], $9::boolean[], $10::bigint[])
-				u (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, field_at)
-			WHERE r.id = u.id`, upd.args()...)
+		queueGeneric(b, updateRecordsSQL, upd.args()...)
 	}
 	// A record that must not be found leaves the index (indexRecord).
 	if len(unindex) > 0 {
-		b.Queue(`DELETE FROM record_search WHERE record_id = ANY($1::text[])`, unindex)
+		queueGeneric(b, unindexSQL, unindex)
 	}
 	if len(indexIDs) > 0 {
 		b.Queue(`INSERT INTO record_search (record_id, body) SELECT * FROM unnest($1::text[], $2::text[])
@@ -215,4 +207,45 @@ func textOrNull(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// The statements of a request's end that a kept generic plan must run by
+// index whatever the tables held when it was planned (see prefetch.go's
+// key lists; TestKeyListStatementsProbeIndexes).
+const (
+	// The held items a stored change wakes: each (record, replica) key, the
+	// same record with any replica, and items waiting for anything, each
+	// looked up in held_waits' key. A join over the keys was planned over
+	// an empty table as a full scan of held_waits with a hashed list.
+	heldWokenSQL = `SELECT DISTINCT w.quarantine_id
+		FROM (SELECT k.record_id, v.replica_id FROM unnest($1::text[], $2::text[]) k (record_id, replica_id),
+				LATERAL (VALUES (k.replica_id), ('*')) v (replica_id)
+			UNION ALL SELECT '*', '*') k
+		CROSS JOIN LATERAL (SELECT w.quarantine_id FROM held_waits w WHERE w.record_id = k.record_id AND w.replica_id = k.replica_id OFFSET 0) w
+		ORDER BY w.quarantine_id`
+	// The ids again as = ANY: joined to the array alone, a plan made over
+	// an empty records table hashed the array and scanned every record.
+	unindexSQL       = `DELETE FROM record_search WHERE record_id = ANY($1::text[])`
+	updateRecordsSQL = `UPDATE records r SET type = u.type, team_id = u.team_id, service_id = u.service_id, young_person_id = u.young_person_id,
+			state = u.state, updated_seq = u.updated_seq, deleted = u.deleted, erased = u.erased, field_at = u.field_at
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $8::boolean[], $9::boolean[], $10::bigint[])
+				u (id, type, team_id, service_id, young_person_id, state, updated_seq, deleted, erased, field_at)
+			WHERE r.id = u.id AND r.id = ANY($1::text[])`
+)
+
+// queueGeneric queues a statement to run on its generic plan from the
+// first execution, the session's plan_cache_mode put back after it.
+// Postgres plans a prepared statement afresh on each run for as long as a
+// custom plan looks cheaper than the generic one, which for a statement
+// over a short array of keys is for ever: the records update and the
+// search delete were planned on every request, some 65 ms of Postgres's
+// time in a week push, for 15 ms of these statements. (The outbox cancel,
+// also planned every time, ran slower on its generic plan.) Only
+// statements whose generic plan TestKeyListStatementsProbeIndexes checks
+// may be queued here.
+func queueGeneric(b *pgx.Batch, sql string, args ...any) {
+	b.Queue(`SELECT set_config('joinedup.plan_cache_mode', current_setting('plan_cache_mode'), true),
+		set_config('plan_cache_mode', 'force_generic_plan', true)`)
+	b.Queue(sql, args...)
+	b.Queue(`SELECT set_config('plan_cache_mode', current_setting('joinedup.plan_cache_mode'), true)`)
 }

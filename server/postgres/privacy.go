@@ -99,6 +99,11 @@ func (a *applier) afterErase(ids []syncengine.RecordID) error {
 	return a.notifyHolders(strs)
 }
 
+// recordsHistorySQL reads the stored changesets touching any of $1, once
+// each, each by its key (see recordHistorySQL).
+const recordsHistorySQL = `SELECT cr.seq, c.body FROM (SELECT DISTINCT seq FROM changeset_records WHERE record_id = ANY($1::text[])) cr
+	CROSS JOIN LATERAL (SELECT c.body FROM changesets c WHERE c.seq = cr.seq OFFSET 0) c`
+
 // purgeCopies scrubs every stored and quarantined changeset that touches ids
 // against the records as they stand now.
 func (a *applier) purgeCopies(ids []string) error {
@@ -108,8 +113,7 @@ func (a *applier) purgeCopies(ids []string) error {
 	if err := a.flushRecords(); err != nil {
 		return err
 	}
-	if err := a.scrubStored(ids, `SELECT seq, body FROM changesets WHERE seq IN
-		(SELECT seq FROM changeset_records WHERE record_id = ANY($1::text[]))`, `UPDATE changesets SET body = $1 WHERE seq = $2`, ids); err != nil {
+	if err := a.scrubStored(ids, recordsHistorySQL, `UPDATE changesets SET body = $1 WHERE seq = $2`, ids); err != nil {
 		return err
 	}
 	return a.purgeQuarantine(ids)
@@ -145,6 +149,14 @@ func (a *applier) scrubStored(ids []string, selectSQL, updateSQL string, args ..
 	return nil
 }
 
+// holdersSQL lists the devices that pushed or were sent any of $1; each
+// changeset is read by its key (see recordHistorySQL).
+const holdersSQL = `SELECT DISTINCT c.device_id, cr.record_id FROM changeset_records cr
+		CROSS JOIN LATERAL (SELECT c.device_id FROM changesets c WHERE c.seq = cr.seq OFFSET 0) c
+		WHERE cr.record_id = ANY($1::text[]) AND c.device_id IS NOT NULL
+		UNION SELECT DISTINCT a.device_id, j FROM audit_log a, jsonb_array_elements_text(a.detail -> 'records') j
+		WHERE a.action = 'sync' AND a.device_id IS NOT NULL AND (a.detail -> 'records') ?| $1::text[] AND j = ANY($1::text[])`
+
 // notifyHolders tells every phone that may hold ids to purge them: phones
 // that pushed changes to them, phones whose pulls received them (the pull
 // audit, through its index on the records list), and phones whose scope
@@ -158,10 +170,7 @@ func (a *applier) notifyHolders(ids []string) error {
 		devs[dev][rec] = true
 	}
 	type held struct{ dev, rec string }
-	rows, err := a.tx.Query(a.ctx, `SELECT DISTINCT c.device_id, cr.record_id FROM changeset_records cr JOIN changesets c ON c.seq = cr.seq
-		WHERE cr.record_id = ANY($1::text[]) AND c.device_id IS NOT NULL
-		UNION SELECT DISTINCT a.device_id, j FROM audit_log a, jsonb_array_elements_text(a.detail -> 'records') j
-		WHERE a.action = 'sync' AND a.device_id IS NOT NULL AND (a.detail -> 'records') ?| $1::text[] AND j = ANY($1::text[])`, ids)
+	rows, err := a.tx.Query(a.ctx, holdersSQL, ids)
 	got, err := collect(rows, err, func(r pgx.Rows) (h held, err error) { return h, r.Scan(&h.dev, &h.rec) })
 	if err != nil {
 		return err
@@ -196,32 +205,6 @@ func (a *applier) notifyHolders(ids []string) error {
 		}
 	}
 	a.pv.notified += len(devs)
-	return nil
-}
-
-// syncPurges, inside a device's sync: records the purges the device
-// confirms, then lists what it still has to purge.
-func syncPurges(ctx context.Context, tx *Tx, req domain.SyncRequest, res *domain.SyncResult) error {
-	confirmed := int64(0)
-	if len(req.Purged) > 0 {
-		tag, err := tx.Exec(ctx, `UPDATE purge_notices SET confirmed_at = $1 WHERE device_id = $2 AND record_id = ANY($3::text[]) AND confirmed_at IS NULL`,
-			tx.now, req.Device.ID, req.Purged)
-		if err != nil {
-			return err
-		}
-		confirmed = tag.RowsAffected()
-	}
-	if confirmed > 0 {
-		if err := appendAudit(ctx, tx, domain.ConfirmedPurgeAudit(req)); err != nil {
-			return err
-		}
-	}
-	rows, err := tx.Query(ctx, `SELECT record_id FROM purge_notices WHERE device_id = $1 AND confirmed_at IS NULL ORDER BY record_id LIMIT 1000`, req.Device.ID)
-	ids, err := collect(rows, err, func(r pgx.Rows) (s string, err error) { return s, r.Scan(&s) })
-	if err != nil {
-		return err
-	}
-	res.Erase = ids
 	return nil
 }
 

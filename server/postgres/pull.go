@@ -33,16 +33,21 @@ type positions struct {
 	textPass int64
 }
 
+// positionsSQL asks whether anything was re-placed after the cursor as
+// "is the newest re-placement after it": EXISTS (... WHERE seq > $3),
+// planned generically over an empty text_rebases, scanned it whole.
+// The last column is the text compaction passes' counter (meta $4).
+const positionsSQL = `SELECT COALESCE((SELECT MAX(seq) FROM changesets), 0),
+	(SELECT value FROM meta WHERE key = $1), (SELECT value FROM meta WHERE key = $2),
+	COALESCE((SELECT MAX(seq) FROM text_rebases), 0) > $3,
+	COALESCE((SELECT value::bigint FROM meta WHERE key = $4), 0)`
+
 // readPositions reads the pull's positions for a device whose cursor is at
 // after.
 func readPositions(ctx context.Context, tx *Tx, after int64) (positions, error) {
 	var p positions
 	var compacted, gen *string
-	err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM changesets), 0),
-			(SELECT value FROM meta WHERE key = $1), (SELECT value FROM meta WHERE key = $2),
-			EXISTS (SELECT 1 FROM text_rebases WHERE seq > $3),
-			COALESCE((SELECT value::bigint FROM meta WHERE key = $4), 0)`,
-		metaCompactedThrough, metaGeneration, after, metaTextCompacted).Scan(&p.now, &compacted, &gen, &p.rebases, &p.textPass)
+	err := tx.QueryRow(ctx, positionsSQL, metaCompactedThrough, metaGeneration, after, metaTextCompacted).Scan(&p.now, &compacted, &gen, &p.rebases, &p.textPass)
 	if err != nil {
 		return p, fmt.Errorf("read positions: %w", err)
 	}
@@ -267,12 +272,18 @@ func restrictBody(body []byte, ids []string) ([]byte, error) {
 	return syncengine.EncodeChangeset(out), nil
 }
 
+// scopeMovesSQL reads each moved record by its key (a LATERAL subquery
+// with OFFSET 0 is never flattened): as a join, planned over an empty
+// records table, it scanned every record for each pull past a move.
+const scopeMovesSQL = `SELECT DISTINCT e.record_id, r.type, COALESCE(r.team_id, ''), COALESCE(r.service_id, '')
+	FROM scope_events e CROSS JOIN LATERAL (SELECT r.type, r.team_id, r.service_id FROM records r WHERE r.id = e.record_id OFFSET 0) r
+	WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.record_id`
+
 // scopeMoves adds to res.Drop the records that left the scope in (from, to]
 // and reports whether any entered it.
 func scopeMoves(ctx context.Context, tx *Tx, scope domain.Scope, from, to int64, res *domain.SyncResult) (entered bool, err error) {
 	type move struct{ id, typ, team, svc string }
-	rows, err := tx.Query(ctx, `SELECT DISTINCT e.record_id, r.type, COALESCE(r.team_id, ''), COALESCE(r.service_id, '')
-		FROM scope_events e JOIN records r ON r.id = e.record_id WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.record_id`, from, to)
+	rows, err := tx.Query(ctx, scopeMovesSQL, from, to)
 	moves, err := collect(rows, err, func(r pgx.Rows) (m move, err error) { return m, r.Scan(&m.id, &m.typ, &m.team, &m.svc) })
 	if err != nil {
 		return false, err

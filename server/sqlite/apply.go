@@ -277,11 +277,13 @@ func (a *applier) push(dev domain.Device, scope domain.Scope, cs *syncengine.Cha
 		return pr, err
 	}
 
-	if err := checkClock(cs, a.tx.Now()); err != nil {
-		return a.quarantine(dev, cs, pr, err, res)
-	}
+	// Redacted first: whatever is kept of it from here on, in the log or
+	// in quarantine for review, must not bring erased content back.
 	if cs, err = a.redactLedgered(cs); err != nil {
 		return pr, err
+	}
+	if err := checkClock(cs, a.tx.Now()); err != nil {
+		return a.quarantine(dev, cs, pr, err, res)
 	}
 	if err := a.checkRedactions(cs); err != nil {
 		return a.quarantine(dev, cs, pr, err, res)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/joinedup/joinedup/server/domain"
 	"github.com/joinedup/joinedup/syncengine"
+	"github.com/joinedup/joinedup/syncengine/protocol"
 )
 
 // An erasure reaches every copy the store holds and every phone that holds
@@ -147,6 +148,173 @@ func testErasure(t *testing.T, e *env) {
 	if !downloaded {
 		t.Fatalf("access history misses the download: %+v", hist)
 	}
+}
+
+// Saves a phone made to a young person before it heard of their erasure
+// arrive after it, each in the frame the phone sent. Whatever the store
+// keeps of them is the redacted changeset, never the frame: the log a pull
+// reads (the save is accepted, its ops on the erased record turned into
+// placeholders), and a quarantined copy (a save refused for a fast clock,
+// kept for review). The frame as sent would carry the erased words back
+// into the log, to every phone of the team, and to the reviewer.
+func testLateSavesOfErasedRecords(t *testing.T, e *env) {
+	const secret, late, fast = "Jay Smith", "Robin Kestrel", "Sam Quill"
+	a := e.enrolPhone("w_a")
+	yp := a.youngPerson(secret)
+	a.syncAll(0)
+	b := e.enrolPhone("sup_a") // a teammate's phone, pulling as the saves arrive
+	b.syncAll(0)
+	// Two phones, offline, still have work on the young person to send.
+	p, q := e.enrolPhone("w_a"), e.enrolPhone("w_a")
+	p.syncAll(0)
+	q.syncAll(0)
+	var other syncengine.RecordID
+	p.edit(func(tx *syncengine.Txn) (err error) {
+		if err := set(tx, yp, "known_as", late); err != nil {
+			return err
+		}
+		// The same save writes a record that was not erased: it stays.
+		if other, err = tx.Create(syncengine.TypeEncounter); err != nil {
+			return err
+		}
+		return set(tx, other, "team_id", "team_a", "area", "the park", "started_at", e.now.Add(-time.Hour))
+	})
+	q.skew = fastClock
+	q.edit(func(tx *syncengine.Txn) error { return set(tx, yp, "known_as", fast) })
+	q.skew = 0
+	// A hostile phone of another team, holding a copy it never should
+	// have, writes to the young person too.
+	x := e.enrolPhone("w_b")
+	x.store.Put(p.record(yp).Clone())
+	x.edit(func(tx *syncengine.Txn) error { return set(tx, yp, "known_as", late) })
+
+	if _, err := e.s.Erase(e.ctx, domain.ErasureRequest{By: "sup_a", YoungPersonID: string(yp), Reason: "erasure request 8",
+		Erase: []string{string(yp)}}); err != nil {
+		t.Fatal(err)
+	}
+	leaks := func(where string, bodies ...[]byte) {
+		t.Helper()
+		for _, body := range bodies {
+			for _, w := range []string{secret, late, fast} {
+				if bytes.Contains(body, []byte(w)) {
+					t.Fatalf("%s holds the erased words %q", where, w)
+				}
+			}
+		}
+	}
+
+	if r := p.sync(0); len(r.Results) != 1 || r.Results[0].Status != protocol.StatusAccepted {
+		t.Fatalf("a late save to an erased young person: %+v", r.Results)
+	}
+	if r, err := e.s.RecordState(e.ctx, string(other)); err != nil || r == nil || r.String("area") != "the park" {
+		t.Fatalf("the late save's other record: %v %v", r, err)
+	}
+	if r, err := e.s.RecordState(e.ctx, string(yp)); err != nil || r.Erased == nil {
+		t.Fatalf("young person not erased after the late save: %v", err)
+	}
+	got := b.sync(0)
+	if len(got.Changesets) == 0 {
+		t.Fatalf("the teammate was not sent the late save: %+v", got)
+	}
+	leaks("the teammate's pull", got.Changesets...)
+	leaks("the teammate's pull", got.Snapshots...)
+	for _, page := range e.enrolPhone("sup_a").syncAll(0) {
+		leaks("a new phone's pull", page.Changesets...)
+		leaks("a new phone's pull", page.Snapshots...)
+	}
+
+	// The placeholder is authorised as the write it stands for: another
+	// team's worker may not write to the record, erased or not.
+	if r := x.sync(0); len(r.Results) != 1 || r.Results[0].Status != protocol.StatusQuarantined || r.Results[0].Code != domain.EFORBIDDEN {
+		t.Fatalf("another team's late save to the erased young person: %+v", r.Results)
+	}
+	if r := q.sync(0); len(r.Results) != 1 || r.Results[0].Status != protocol.StatusQuarantined {
+		t.Fatalf("a fast clock's late save to an erased young person: %+v", r.Results)
+	}
+	item := e.openItemOf(q)
+	sup, err := e.s.Person(e.ctx, "sup_a")
+	e.must(err)
+	d, err := e.s.QuarantineItem(e.ctx, item.ID, sup)
+	e.must(err)
+	if !d.BodyKept {
+		t.Fatalf("the quarantined save's body was not kept: the test tests nothing: %+v", d.QuarantineItem)
+	}
+	leaks("the quarantined save", d.Body)
+	for _, c := range d.Changes {
+		for _, f := range c.Fields {
+			leaks("what releasing the quarantined save would change", []byte(f.Before), []byte(f.After), []byte(f.Inserted))
+		}
+	}
+}
+
+// A push-only sync (a phone sending page after page) is recorded as any
+// sync is: the device's row (last sync, cursor, unsent count), its own
+// audit row, the purges it confirms and the purges it is told to do.
+func testPushOnlySyncIsRecorded(t *testing.T, e *env) {
+	a := e.enrolPhone("w_a")
+	yp := a.youngPerson("Jay Smith")
+	a.syncAll(0)
+	if _, err := e.s.Erase(e.ctx, domain.ErasureRequest{By: "sup_a", YoungPersonID: string(yp), Reason: "erasure request 9",
+		Erase: []string{string(yp)}}); err != nil {
+		t.Fatal(err)
+	}
+	push := func(pending int64, purged []string) *domain.SyncResult {
+		t.Helper()
+		a.encounter("team_a", "By the shops.")
+		dev, person, err := e.s.Authenticate(e.ctx, a.enrol.Credential)
+		e.must(err)
+		res, err := e.s.Sync(e.ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: a.outbox, Cursor: a.cursor,
+			NoPull: true, Pending: pending, Purged: purged})
+		e.must(err)
+		a.outbox = nil
+		if res.Accepted != 1 {
+			t.Fatalf("push-only sync: %+v", res.Results)
+		}
+		return res
+	}
+	syncsOf := func() int {
+		t.Helper()
+		rows, err := e.s.Audit(e.ctx, domain.AuditFilter{DeviceID: a.enrol.DeviceID, Action: "sync"})
+		e.must(err)
+		return len(rows)
+	}
+	before := syncsOf()
+	e.advance(time.Hour)
+	if res := push(3, nil); !slices.Equal(res.Erase, []string{string(yp)}) {
+		t.Fatalf("a push-only sync was not told to purge: %v", res.Erase)
+	}
+	d, err := e.s.Device(e.ctx, a.enrol.DeviceID)
+	e.must(err)
+	if d.LastSyncAt.Sub(e.now).Abs() > time.Second || d.LastSeen.Sub(e.now).Abs() > time.Second || d.PendingReported != 3 {
+		t.Fatalf("device after a push-only sync at %v: last sync %v, last seen %v, unsent %d", e.now, d.LastSyncAt, d.LastSeen, d.PendingReported)
+	}
+	rows, err := e.s.Audit(e.ctx, domain.AuditFilter{DeviceID: a.enrol.DeviceID, Action: "sync", Limit: 1})
+	e.must(err)
+	if syncsOf() != before+1 || len(rows) != 1 || rows[0].Detail["pushed"] != float64(1) || rows[0].Detail["accepted"] != float64(1) {
+		t.Fatalf("the push-only sync's audit row: %+v (%d rows before, %d after)", rows, before, syncsOf())
+	}
+	if res := push(0, []string{string(yp)}); len(res.Erase) != 0 {
+		t.Fatalf("a confirmed purge is still asked for: %v", res.Erase)
+	}
+	notices, err := e.s.PurgeNotices(e.ctx, []string{string(yp)})
+	e.must(err)
+	for _, n := range notices {
+		if n.DeviceID == a.enrol.DeviceID && n.ConfirmedAt.IsZero() {
+			t.Fatal("a purge confirmed in a push-only sync is not recorded")
+		}
+	}
+}
+
+// youngPerson saves a new young person of team_a known as name.
+func (p *phone) youngPerson(name string) syncengine.RecordID {
+	var yp syncengine.RecordID
+	p.edit(func(tx *syncengine.Txn) (err error) {
+		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		return set(tx, yp, "team_id", "team_a", "known_as", name)
+	})
+	return yp
 }
 
 // The retention run removes what the preview showed, keeps what a hold

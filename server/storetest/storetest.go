@@ -108,6 +108,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"SSOStatesOnce", testSSOStates},
 		{"TransfersBetweenTeams", testTransfers},
 		{"ErasureReachesEveryCopy", testErasure},
+		{"LateSavesOfErasedRecordsKeptRedacted", testLateSavesOfErasedRecords},
+		{"PushOnlySyncIsRecorded", testPushOnlySyncIsRecorded},
 		{"RetentionPlanIsWhatRuns", testRetention},
 		{"AuditChainVerifies", testAuditChain},
 		{"HeldUntilDependencyArrives", testHeld},
