@@ -167,3 +167,78 @@ func TouchedTeams(cs *syncengine.Changeset, filed func(syncengine.RecordID) (tea
 	}
 	return teams, nil
 }
+
+// QuarantineRefs are the ids of the records cs writes and of the records
+// that would file them (the young_person_id and referral_id values it sets,
+// syncengine.FileRecord), each once. A store keeps them with an open item
+// so that its list can find, by where those records are filed now, the
+// items a reviewer may have a say over (ReviewerDecides decides each).
+func QuarantineRefs(cs *syncengine.Changeset) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(id string) {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	for _, id := range cs.Records() {
+		add(string(id))
+	}
+	for _, op := range cs.Ops {
+		if op.Kind != syncengine.OpSet || (op.Field != "young_person_id" && op.Field != "referral_id") {
+			continue
+		}
+		if v, ok := syncengine.StringValue(op.Value); ok {
+			add(v)
+		}
+	}
+	return out
+}
+
+// ReviewerListPage is how many candidates a reviewer's list reads at a time.
+const ReviewerListPage = 100
+
+// ListDecided is a reviewer's list of items, newest first: it reads
+// candidates (a superset of what the reviewer may decide, older than
+// before; before 0 is the newest) a page at a time, and keeps those decide
+// accepts (the rule of a discard, as of now) until it holds limit.
+func ListDecided(limit int, page func(before int64, n int) ([]QuarantineItem, error),
+	decide func(QuarantineItem) (bool, error)) ([]QuarantineItem, error) {
+	var out []QuarantineItem
+	var before int64
+	for {
+		items, err := page(before, ReviewerListPage)
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range items {
+			ok, err := decide(q)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				if out = append(out, q); len(out) == limit {
+					return out, nil
+				}
+			}
+			before = q.ID
+		}
+		if len(items) < ReviewerListPage {
+			return out, nil
+		}
+	}
+}
+
+// ReviewerDecides reports whether a reviewer may decide an item now: nil
+// from AuthorizeDiscard (the caller's check, run on the item with its
+// body) is yes, a refusal is no, anything else an error.
+func ReviewerDecides(err error) (bool, error) {
+	switch {
+	case err == nil:
+		return true, nil
+	case ErrorCode(err) == EFORBIDDEN:
+		return false, nil
+	}
+	return false, err
+}

@@ -63,6 +63,15 @@ func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *synce
 			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL
 		RETURNING id`,
 		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.now).Scan(&id)
+	if err != nil {
+		return 0, err
+	}
+	// The records it writes, or that file them, for the reviewers' list
+	// (migration 0260).
+	if _, err := a.tx.Exec(a.ctx, `DELETE FROM quarantine_refs WHERE quarantine_id = $1`, id); err != nil {
+		return 0, err
+	}
+	_, err = a.tx.Exec(a.ctx, `INSERT INTO quarantine_refs (quarantine_id, record_id) SELECT $1, unnest($2::text[])`, id, domain.QuarantineRefs(cs))
 	return id, err
 }
 
@@ -102,9 +111,11 @@ func scanQuarantine(sc pgx.Row, extra ...any) (domain.QuarantineItem, error) {
 	return q, err
 }
 
-// reviewerFilter limits items to those the reviewer may review (nil: all):
-// pushed by a member of, or writing into, a team they supervise ($n: the
-// teams).
+// reviewerFilter limits items to the candidates a reviewer may decide (nil:
+// all; $n: the teams): pushed by a member or supervisor of their teams,
+// writing records (or records that file them, quarantine_refs) filed under
+// their teams now, or written into their teams when refused. It is a
+// superset: which of them the reviewer may decide now is mayDiscard's.
 func reviewerFilter(s *domain.Scope, n int) (string, any) {
 	switch {
 	case s == nil || s.All:
@@ -114,19 +125,41 @@ func reviewerFilter(s *domain.Scope, n int) (string, any) {
 	}
 	p := "$" + strconv.Itoa(n)
 	return `(person_id IN (SELECT id FROM people WHERE team_id = ANY(` + p + `::text[]))
+		OR person_id IN (SELECT person_id FROM team_supervisors WHERE team_id = ANY(` + p + `::text[]))
+		OR EXISTS (SELECT 1 FROM quarantine_refs f JOIN records r ON r.id = f.record_id
+			WHERE f.quarantine_id = quarantine.id AND r.team_id = ANY(` + p + `::text[]))
 		OR EXISTS (SELECT 1 FROM unnest(` + p + `::text[]) t WHERE position(' ' || t || ' ' in teams) > 0))`, s.Teams
 }
 
-// Quarantine lists refused changesets (never their bodies), newest first.
+// Quarantine lists refused changesets (never their bodies), newest first. A
+// reviewer's list holds exactly the items they may decide now: the
+// candidates reviewerFilter finds, each decided as a discard would be.
 func (db *DB) Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
 	frag, arg := reviewerFilter(f.Reviewer, 4)
-	rows, err := db.pool.Query(ctx, `SELECT `+quarantineCols+` FROM quarantine
-		WHERE (NOT $1 OR reviewed_at IS NULL) AND ($2 = '' OR device_id = $2) AND `+frag+` ORDER BY id DESC LIMIT $3`,
-		f.Open, f.DeviceID, f.Limit, arg)
-	return collect(rows, err, func(r pgx.Rows) (domain.QuarantineItem, error) { return scanQuarantine(r) })
+	query := `SELECT ` + quarantineCols + ` FROM quarantine
+		WHERE (NOT $1 OR reviewed_at IS NULL) AND ($2 = '' OR device_id = $2) AND ($5::bigint = 0 OR id < $5) AND ` + frag + ` ORDER BY id DESC LIMIT $3`
+	if f.Reviewer == nil || f.Reviewer.All {
+		rows, err := db.pool.Query(ctx, query, f.Open, f.DeviceID, f.Limit, arg, int64(0))
+		return collect(rows, err, func(r pgx.Rows) (domain.QuarantineItem, error) { return scanQuarantine(r) })
+	}
+	var out []domain.QuarantineItem
+	// A write transaction only for the applier's row locks, as QuarantineItem.
+	err := db.update(ctx, func(tx *Tx) (err error) {
+		out, err = domain.ListDecided(f.Limit, func(before int64, n int) ([]domain.QuarantineItem, error) {
+			rows, err := tx.Query(ctx, query, f.Open, f.DeviceID, n, arg, before)
+			return collect(rows, err, func(r pgx.Rows) (domain.QuarantineItem, error) { return scanQuarantine(r) })
+		}, func(q domain.QuarantineItem) (bool, error) {
+			if err := tx.QueryRow(ctx, `SELECT body FROM quarantine WHERE id = $1`, q.ID).Scan(&q.Body); err != nil {
+				return false, err
+			}
+			return domain.ReviewerDecides(mayDiscard(ctx, tx, q, *f.Reviewer))
+		})
+		return err
+	})
+	return out, err
 }
 
 // QuarantineSize counts the open items.
@@ -144,9 +177,20 @@ func reviewable(ctx context.Context, tx *Tx, id int64, reviewer domain.Scope, lo
 	q, err := scanQuarantine(tx.QueryRow(ctx, `SELECT `+quarantineCols+`, body FROM quarantine WHERE id = $1 AND `+frag+lock, id, arg), &body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return q, notFound("quarantine item", strconv.FormatInt(id, 10))
+	} else if err != nil {
+		return q, err
 	}
 	q.Body = body
-	return q, err
+	// Listed to them only if they may decide it now; so is its page, and
+	// so are its release and discard (a release is checked further).
+	if !reviewer.All {
+		if ok, err := domain.ReviewerDecides(mayDiscard(ctx, tx, q, reviewer)); err != nil {
+			return q, err
+		} else if !ok {
+			return domain.QuarantineItem{}, notFound("quarantine item", strconv.FormatInt(id, 10))
+		}
+	}
+	return q, nil
 }
 
 // QuarantineItem is one item the reviewer may review, with what releasing
@@ -228,12 +272,11 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 		if !q.ReviewedAt.IsZero() {
 			return domain.ErrAlreadyReviewed
 		}
+		// A discard is decided by reviewable (mayDiscard, as of now).
 		if resolution == domain.ResolutionRelease {
 			if err := release(ctx, tx, q, rs); err != nil {
 				return err
 			}
-		} else if err := mayDiscard(ctx, tx, q, rs); err != nil {
-			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE quarantine SET reviewed_by = $1, reviewed_at = $2, resolution = $3 WHERE id = $4`,
 			reviewer.ID, tx.now, resolution, id); err != nil {

@@ -281,7 +281,24 @@ func (a *applier) storeItem(dev domain.Device, pr protocol.PushResult, cs *synce
 			reviewed_by = NULL, reviewed_at = NULL, resolution = NULL
 		RETURNING id`,
 		dev.ID, dev.PersonID, teams, pr.Replica, cs.Start, code, msg, stored, len(body), digest[:], a.tx.NowText()).Scan(&id)
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	return id, a.storeRefs(id, cs)
+}
+
+// storeRefs writes the records an item writes, or that file them
+// (domain.QuarantineRefs), for the reviewers' list (migration 0260).
+func (a *applier) storeRefs(id int64, cs *syncengine.Changeset) error {
+	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM quarantine_refs WHERE quarantine_id = ?`, id); err != nil {
+		return err
+	}
+	for _, ref := range domain.QuarantineRefs(cs) {
+		if _, err := a.tx.ExecContext(a.ctx, `INSERT INTO quarantine_refs (quarantine_id, record_id) VALUES (?, ?)`, id, ref); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // touchedTeams lists the teams whose records cs writes into (domain.TouchedTeams).

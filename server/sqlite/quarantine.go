@@ -29,10 +29,12 @@ func scanQuarantine(sc interface{ Scan(...any) error }) (domain.QuarantineItem, 
 	return q, err
 }
 
-// reviewerFilter is the WHERE fragment limiting items to what a reviewer
-// may review: items pushed by people of their teams, and items that write
-// into records of their teams (all for an admin). Whether one may be
-// released is decided again, record by record, by mayRelease.
+// reviewerFilter is the WHERE fragment limiting items to the candidates a
+// reviewer may decide (all for an admin): items pushed by people of their
+// teams (members or supervisors), items whose records (or the records that
+// file them, quarantine_refs) are filed under their teams now, and items
+// that wrote into their teams when refused. It is a superset: which of
+// them the reviewer may decide now is mayDiscard's (reviewerDecides).
 func reviewerFilter(s *domain.Scope) (string, []any) {
 	switch {
 	case s == nil || s.All:
@@ -40,32 +42,58 @@ func reviewerFilter(s *domain.Scope) (string, []any) {
 	case s.Practitioner() || len(s.Teams) == 0:
 		return "0", nil
 	}
-	args := make([]any, 0, 2*len(s.Teams))
+	in := `(?` + strings.Repeat(",?", len(s.Teams)-1) + `)`
+	args := make([]any, 0, 5*len(s.Teams))
+	for range 3 {
+		for _, t := range s.Teams {
+			args = append(args, t)
+		}
+	}
 	touches := make([]string, len(s.Teams))
 	for i, t := range s.Teams {
-		args = append(args, t)
+		args = append(args, " "+t+" ")
 		touches[i] = "instr(teams, ?) > 0"
 	}
-	for _, t := range s.Teams {
-		args = append(args, " "+t+" ")
-	}
-	return `(person_id IN (SELECT id FROM people WHERE team_id IN (?` + strings.Repeat(",?", len(s.Teams)-1) + `)) OR ` +
+	return `(person_id IN (SELECT id FROM people WHERE team_id IN ` + in + `)
+		OR person_id IN (SELECT person_id FROM team_supervisors WHERE team_id IN ` + in + `)
+		OR EXISTS (SELECT 1 FROM quarantine_refs f JOIN records r ON r.id = f.record_id
+			WHERE f.quarantine_id = quarantine.id AND r.team_id IN ` + in + `) OR ` +
 		strings.Join(touches, " OR ") + `)`, args
 }
 
-// Quarantine lists quarantined changesets, newest first, without bodies.
+// Quarantine lists quarantined changesets, newest first, without bodies. A
+// reviewer's list holds exactly the items they may decide now: the
+// candidates reviewerFilter finds, each decided as a discard would be.
 func (db *DB) Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]domain.QuarantineItem, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	frag, args := reviewerFilter(f.Reviewer)
-	args = append([]any{f.Open, f.DeviceID, f.DeviceID}, args...)
-	args = append(args, f.Limit)
+	// The candidates are found by where records are filed now.
+	if err := db.FlushBehind(ctx); err != nil {
+		return nil, err
+	}
+	frag, filter := reviewerFilter(f.Reviewer)
 	var out []domain.QuarantineItem
 	err := db.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+quarantineCols+` FROM quarantine
-			WHERE (? = 0 OR reviewed_at IS NULL) AND (? = '' OR device_id = ?) AND `+frag+` ORDER BY id DESC LIMIT ?`, args...)
-		out, err = collect(rows, err, func(r *sql.Rows) (domain.QuarantineItem, error) { return scanQuarantine(r) })
+		page := func(before int64, n int) ([]domain.QuarantineItem, error) {
+			args := append([]any{f.Open, f.DeviceID, f.DeviceID, before, before}, filter...)
+			rows, err := tx.QueryContext(ctx, `SELECT `+quarantineCols+` FROM quarantine
+				WHERE (? = 0 OR reviewed_at IS NULL) AND (? = '' OR device_id = ?) AND (? = 0 OR id < ?) AND `+frag+` ORDER BY id DESC LIMIT ?`,
+				append(args, n)...)
+			return collect(rows, err, func(r *sql.Rows) (domain.QuarantineItem, error) { return scanQuarantine(r) })
+		}
+		if f.Reviewer == nil || f.Reviewer.All {
+			var err error
+			out, err = page(0, f.Limit)
+			return err
+		}
+		var err error
+		out, err = domain.ListDecided(f.Limit, page, func(q domain.QuarantineItem) (bool, error) {
+			if err := tx.QueryRowContext(ctx, `SELECT body FROM quarantine WHERE id = ?`, q.ID).Scan(&q.Body); err != nil {
+				return false, err
+			}
+			return domain.ReviewerDecides(mayDiscard(ctx, tx, q, *f.Reviewer))
+		})
 		return err
 	})
 	return out, err
@@ -89,9 +117,20 @@ func reviewable(ctx context.Context, tx *Tx, id int64, reviewer domain.Scope) (d
 	}))
 	if errors.Is(err, sql.ErrNoRows) {
 		return q, notFound("quarantine item", strconv.FormatInt(id, 10))
+	} else if err != nil {
+		return q, err
 	}
 	q.Body = body
-	return q, err
+	// Listed to them only if they may decide it now; so is its page, and
+	// so are its release and discard (a release is checked further).
+	if !reviewer.All {
+		if ok, err := domain.ReviewerDecides(mayDiscard(ctx, tx, q, reviewer)); err != nil {
+			return q, err
+		} else if !ok {
+			return domain.QuarantineItem{}, notFound("quarantine item", strconv.FormatInt(id, 10))
+		}
+	}
+	return q, nil
 }
 
 type scanFunc func(dest ...any) error
@@ -183,12 +222,11 @@ func (db *DB) ReviewQuarantine(ctx context.Context, id int64, reviewer domain.Pe
 		if !q.ReviewedAt.IsZero() {
 			return domain.ErrAlreadyReviewed
 		}
+		// A discard is decided by reviewable (mayDiscard, as of now).
 		if resolution == domain.ResolutionRelease {
 			if err := release(ctx, tx, q, rs); err != nil {
 				return err
 			}
-		} else if err := mayDiscard(ctx, tx, q, rs); err != nil {
-			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE quarantine SET reviewed_by = ?, reviewed_at = ?, resolution = ? WHERE id = ?`,
 			reviewer.ID, tx.NowText(), resolution, id); err != nil {

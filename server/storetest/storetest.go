@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"ScopeOfWorkerAndPractitioner", testScopes},
 		{"QuarantineKeepsRefusedChangesets", testQuarantine},
 		{"ReviewDecidedWhereFiledNow", testReviewDecidedWhereFiledNow},
+		{"QuarantineListedWhereFiledNow", testQuarantineListedWhereFiledNow},
 		{"CompactionResetsPhoneBehind", testCompaction},
 		{"TextCompactionPlacesLateEdits", testTextCompaction},
 		{"TextCompactionRandomHistories", testTextCompactionRandomHistories},
