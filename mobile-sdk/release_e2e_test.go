@@ -20,8 +20,8 @@ import (
 // saved to the note meanwhile; discarded, it stays shown as refused and is
 // in no copy. A release while the young person is away re-runs the policy
 // and is refused; once they are back, the other team's supervisor may
-// neither release nor discard it, nor read what it wrote; each leaves the
-// item open.
+// neither release nor discard it, nor list or open it (not found); each
+// leaves the item open.
 func TestRefusedSaveReviewedAfterTransferBack(t *testing.T) {
 	s := startServer(t)
 	home, away := s.demo.Org.Teams[1].ID, s.demo.Org.Teams[2].ID
@@ -86,11 +86,11 @@ func TestRefusedSaveReviewedAfterTransferBack(t *testing.T) {
 				t.Fatalf("the server's open quarantine for the phone: %+v", items)
 			}
 			review := fmt.Sprintf("/v1/admin/quarantine/%d/review", items[0].ID)
-			refused := func(sup fixtures.Person, when string, resolutions ...string) {
+			refused := func(sup fixtures.Person, when string, want int, resolutions ...string) {
 				t.Helper()
 				for _, res := range resolutions {
-					if code, body := s.adminTry(t, sup, review, map[string]string{"resolution": res}); code != http.StatusForbidden {
-						t.Fatalf("%s: %s by the supervisor of %s: %d %s, want 403", when, res, sup.TeamID, code, body)
+					if code, body := s.adminTry(t, sup, review, map[string]string{"resolution": res}); code != want {
+						t.Fatalf("%s: %s by the supervisor of %s: %d %s, want %d", when, res, sup.TeamID, code, body, want)
 					}
 				}
 				if got := s.quarantine(t, supHome, device); len(got) != 1 {
@@ -98,8 +98,8 @@ func TestRefusedSaveReviewedAfterTransferBack(t *testing.T) {
 				}
 			}
 			// The policy is re-run for the worker, who may not write there.
-			refused(supHome, "while the young person is away", "release")
-			refused(supAway, "while the young person is away", "release")
+			refused(supHome, "while the young person is away", http.StatusForbidden, "release")
+			refused(supAway, "while the young person is away", http.StatusForbidden, "release")
 
 			// Back home, the save is still refused until reviewed, and
 			// only the home team's supervisor may review it: the team
@@ -113,10 +113,15 @@ func TestRefusedSaveReviewedAfterTransferBack(t *testing.T) {
 			if got := str(t, view(t, a, fu), "note"); got != first {
 				t.Fatalf("the phone's note before the review: %q", got)
 			}
-			refused(supAway, "after the transfer back", "release", "discard")
+			// To that team it is as if it did not exist: not listed, not
+			// found by its id.
+			refused(supAway, "after the transfer back", http.StatusNotFound, "release", "discard")
+			if got := s.quarantine(t, supAway, device); len(got) != 0 {
+				t.Fatalf("after the transfer back, the other team's supervisor lists the item: %+v", got)
+			}
 			detail := fmt.Sprintf("/v1/admin/quarantine/%d", items[0].ID)
-			if code, body := s.adminGet(t, supAway, detail); code != http.StatusOK || strings.Contains(body, "tenancy") || !strings.Contains(body, `"withheld":true`) {
-				t.Fatalf("after the transfer back, the other team's supervisor reads the item: %d %s", code, body)
+			if code, body := s.adminGet(t, supAway, detail); code != http.StatusNotFound || strings.Contains(body, "tenancy") || !strings.Contains(body, `"code":"not_found"`) {
+				t.Fatalf("after the transfer back, the other team's supervisor opens the item: %d %s", code, body)
 			}
 			if code, body := s.adminGet(t, supHome, detail); code != http.StatusOK || !strings.Contains(body, "tenancy") {
 				t.Fatalf("the home supervisor's item: %d %s", code, body)

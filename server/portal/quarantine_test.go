@@ -127,10 +127,9 @@ func TestQuarantineReviewInPortal(t *testing.T) {
 
 // A worker's save to a follow-up, refused while its young person was
 // transferred to the other team, is that team's to see then; once the young
-// person is back, its supervisor's page says the record has left their
-// teams and shows nothing of what the worker wrote, and their discard is
-// refused, leaving the item for the home supervisor, who reads and
-// discards it.
+// person is back, that team neither lists nor counts it, its page is not
+// found and their discard is refused, leaving the item for the home
+// supervisor, who lists, reads and discards it.
 func TestQuarantineAfterTransferBackInPortal(t *testing.T) {
 	env := newTestEnv(t)
 	w := findWorld(t, env)
@@ -209,14 +208,32 @@ func TestQuarantineAfterTransferBackInPortal(t *testing.T) {
 	}
 	item := "/portal/quarantine/" + strconv.FormatInt(items[0].ID, 10)
 	sup, other := env.signIn("supervisor", 1), env.signIn("supervisor", 2)
+	// listed: the item is on the reviewer's quarantine page and counted on
+	// their dashboard exactly when they may decide it.
+	listed := func(c *client, who string, want bool) {
+		t.Helper()
+		status, body := c.get("/portal/quarantine")
+		if status != 200 || strings.Contains(body, `href="`+item+`"`) != want {
+			t.Fatalf("%s: the quarantine page lists the item: %v, want %v (%d %s)", who, !want, want, status, trunc(body))
+		}
+		count := map[bool]string{true: "1", false: "0"}[want]
+		if status, body := c.get("/portal/dashboard"); status != 200 || !strings.Contains(body, `<span class="num">`+count+`</span> quarantined changesets`) {
+			t.Fatalf("%s: the dashboard does not count %s quarantined: %d %s", who, count, status, trunc(body))
+		}
+	}
 	if status, body := other.get(item); status != 200 || !strings.Contains(body, "tenancy") {
 		t.Fatalf("while the young person is theirs, the other team's page: %d %s", status, trunc(body))
 	}
+	listed(other, "while the young person is theirs, the other team", true)
+	listed(sup, "while the young person is away, the sender's team", true)
 
 	transfer(w.otherSupervisor, w.supervisor, w.team)
-	if status, body := other.get(item); status != 200 || strings.Contains(body, "tenancy") || !strings.Contains(body, "has left your teams") {
+	// To the team the young person left it is as if it did not exist.
+	if status, body := other.get(item); status != http.StatusNotFound || strings.Contains(body, "tenancy") {
 		t.Fatalf("after the transfer back, the other team's page: %d %s", status, trunc(body))
 	}
+	listed(other, "after the transfer back, the other team", false)
+	listed(sup, "after the transfer back, the home team", true)
 	if status, body := other.post(item, url.Values{"resolution": {"discard"}}); status == http.StatusSeeOther {
 		t.Fatalf("the other team's supervisor discarded it after the transfer back: %d %s", status, trunc(body))
 	}
