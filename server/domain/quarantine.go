@@ -196,6 +196,17 @@ func QuarantineRefs(cs *syncengine.Changeset) []string {
 	return out
 }
 
+// QuarantineRefsOf is QuarantineRefs of a kept body, nil if it does not
+// decode (such an item can only be discarded, and is listed by its stored
+// teams and sender).
+func QuarantineRefsOf(body []byte) []string {
+	cs, err := syncengine.DecodeChangeset(body)
+	if err != nil {
+		return nil
+	}
+	return QuarantineRefs(cs)
+}
+
 // ReviewerListPage is how many candidates a reviewer's list reads at a time.
 const ReviewerListPage = 100
 

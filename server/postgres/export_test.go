@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"context"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/joinedup/joinedup/server/domain"
 )
@@ -35,3 +37,6 @@ func StopSealer(db *DB) {
 		db.stopSealer = nil
 	}
 }
+
+// BackfillQuarantineRefs runs the Open-time backfill of migration 0260.
+func BackfillQuarantineRefs(ctx context.Context, db *DB) error { return db.backfillQuarantineRefs(ctx) }

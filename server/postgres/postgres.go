@@ -112,6 +112,10 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return fmt.Errorf("postgres: search index: %w", err)
 	}
+	if err := db.backfillQuarantineRefs(ctx); err != nil {
+		db.pool.Close()
+		return fmt.Errorf("postgres: quarantine refs: %w", err)
+	}
 	if err := db.fillFieldAt(ctx); err != nil {
 		db.pool.Close()
 		return fmt.Errorf("postgres: %w", err)

@@ -369,3 +369,32 @@ func release(ctx context.Context, tx *Tx, q domain.QuarantineItem, reviewer doma
 	// compaction of what it waits on).
 	return ap.drainHeld(&res)
 }
+
+// backfillQuarantineRefs writes the refs of the items refused before
+// migration 0260, once; two nodes starting at once: one does it, the other
+// waits and finds nothing pending. Bodies are read one at a time.
+func (db *DB) backfillQuarantineRefs(ctx context.Context) error {
+	return db.update(ctx, func(tx *Tx) error {
+		var pending int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM quarantine_refs_backfill FOR UPDATE) p`).Scan(&pending); err != nil || pending == 0 {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM quarantine WHERE body IS NOT NULL ORDER BY id`)
+		ids, err := collect(rows, err, func(r pgx.Rows) (id int64, err error) { return id, r.Scan(&id) })
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			var body []byte
+			if err := tx.QueryRow(ctx, `SELECT body FROM quarantine WHERE id = $1`, id).Scan(&body); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO quarantine_refs (quarantine_id, record_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
+				id, domain.QuarantineRefsOf(body)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM quarantine_refs_backfill`)
+		return err
+	})
+}

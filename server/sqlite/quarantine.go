@@ -484,3 +484,33 @@ func (db *DB) Records(ctx context.Context, f domain.RecordFilter) ([]*syncengine
 	})
 	return out, err
 }
+
+// backfillQuarantineRefs writes the refs of the items refused before
+// migration 0260, once (it leaves a marker until this is done). Bodies are
+// read one at a time: together they may be large.
+func (db *DB) backfillQuarantineRefs(ctx context.Context) error {
+	return db.update(ctx, func(tx *Tx) error {
+		var pending int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM quarantine_refs_backfill`).Scan(&pending); err != nil || pending == 0 {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM quarantine WHERE body IS NOT NULL ORDER BY id`)
+		ids, err := collect(rows, err, func(r *sql.Rows) (id int64, err error) { return id, r.Scan(&id) })
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			var body []byte
+			if err := tx.QueryRowContext(ctx, `SELECT body FROM quarantine WHERE id = ?`, id).Scan(&body); err != nil {
+				return err
+			}
+			for _, ref := range domain.QuarantineRefsOf(body) {
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO quarantine_refs (quarantine_id, record_id) VALUES (?, ?)`, id, ref); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM quarantine_refs_backfill`)
+		return err
+	})
+}

@@ -217,6 +217,10 @@ func (db *DB) Open() (err error) {
 		db.Close()
 		return fmt.Errorf("search index: %w", err)
 	}
+	if err := db.backfillQuarantineRefs(context.Background()); err != nil {
+		db.Close()
+		return fmt.Errorf("quarantine refs: %w", err)
+	}
 	if err := db.openPrivacy(context.Background()); err != nil {
 		db.Close()
 		return err

@@ -6,3 +6,7 @@ CREATE TABLE quarantine_refs (
 	record_id     TEXT NOT NULL,
 	PRIMARY KEY (quarantine_id, record_id)
 );
+-- Items refused before: their refs are written at the next start
+-- (backfillQuarantineRefs), once.
+CREATE TABLE quarantine_refs_backfill (pending INTEGER NOT NULL);
+INSERT INTO quarantine_refs_backfill (pending) VALUES (1);

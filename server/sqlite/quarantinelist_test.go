@@ -1,0 +1,113 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/joinedup/joinedup/server/domain"
+	"github.com/joinedup/joinedup/server/sqlite"
+	"github.com/joinedup/joinedup/syncengine"
+)
+
+// TestQuarantineRefsBackfilled: an item refused before migration 0260 (no
+// refs) is given its refs at the next Open, so a reviewers' list finds it
+// where its records are filed now.
+func TestQuarantineRefsBackfilled(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	db := sqlite.NewDB(path)
+	now := time.Date(2025, 3, 1, 19, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return now }
+	must(t, db.Open())
+	mustOrg(t, db)
+	ctx := context.Background()
+	code, _, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
+	must(t, err)
+	e, err := db.Enrol(ctx, code, "android")
+	must(t, err)
+	dev, err := db.Device(ctx, e.DeviceID)
+	must(t, err)
+	person, err := db.Person(ctx, "w1")
+	must(t, err)
+	rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: syncengine.NewMemStore()})
+	must(t, err)
+	var id syncengine.RecordID
+	_, err = rep.Edit("w1", func(tx *syncengine.Txn) (err error) {
+		if id, err = tx.Create(syncengine.TypeEncounter); err != nil {
+			return err
+		}
+		for k, v := range map[string]any{"team_id": "team_a", "area": "park", "started_at": now.Add(-time.Hour)} {
+			must(t, tx.Set(id, k, v))
+		}
+		return nil
+	})
+	must(t, err)
+	// Held: what it depends on is never sent.
+	second, err := rep.Edit("w1", func(tx *syncengine.Txn) error { return tx.Set(id, "concern_level", "high") })
+	must(t, err)
+	res, err := db.Sync(ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: []*syncengine.Changeset{second}, NoPull: true})
+	must(t, err)
+	if res.Quarantined != 1 {
+		t.Fatalf("the save was not kept aside: %+v", res.Results)
+	}
+	refs := func(db *sql.DB) string {
+		t.Helper()
+		rows, err := db.Query(`SELECT record_id FROM quarantine_refs ORDER BY record_id`)
+		must(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var r string
+			must(t, rows.Scan(&r))
+			out = append(out, r)
+		}
+		return strings.Join(out, " ")
+	}
+	if got := refs(db.SQL()); got != string(id) {
+		t.Fatalf("refs written with the item: %q, want %q", got, id)
+	}
+	must(t, db.Close())
+
+	// As the database was before migration 0260: no refs.
+	raw, err := sql.Open("sqlite3", path)
+	must(t, err)
+	for _, q := range []string{`DELETE FROM quarantine_refs`, `INSERT INTO quarantine_refs_backfill (pending) VALUES (1)`} {
+		_, err := raw.Exec(q)
+		must(t, err)
+	}
+	must(t, raw.Close())
+	db = sqlite.NewDB(path)
+	db.Now = func() time.Time { return now }
+	must(t, db.Open())
+	defer db.Close()
+	if got := refs(db.SQL()); got != string(id) {
+		t.Fatalf("refs after reopening: %q, want %q", got, id)
+	}
+}
+
+// TestQuarantineListUsesItsIndexes guards the reviewers' list: each open
+// item's candidates are found through its refs' primary key and the
+// records' own, never a scan of the records.
+func TestQuarantineListUsesItsIndexes(t *testing.T) {
+	db := MustOpenDB(t)
+	rows, err := db.SQL().Query(`EXPLAIN QUERY PLAN SELECT id FROM quarantine WHERE reviewed_at IS NULL AND
+		EXISTS (SELECT 1 FROM quarantine_refs f JOIN records r ON r.id = f.record_id WHERE f.quarantine_id = quarantine.id AND r.team_id IN ('a', 'b'))
+		ORDER BY id DESC LIMIT 100`)
+	must(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		must(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan = append(plan, detail)
+	}
+	got := strings.Join(plan, "; ")
+	if strings.Contains(got, "SCAN r") || strings.Contains(got, "SCAN records") || strings.Contains(got, "SCAN f") || !strings.Contains(got, "SEARCH f USING PRIMARY KEY") {
+		t.Fatalf("plan %q", got)
+	}
+}
