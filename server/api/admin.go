@@ -171,8 +171,8 @@ func (s *Server) handleRevokeDevice(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"device_id": d.ID, "status": domain.DeviceRevoked})
 }
 
-// GET /v1/admin/quarantine: open quarantined changesets pushed by people of
-// the reviewer's teams (?all=1 includes reviewed ones).
+// GET /v1/admin/quarantine: the open quarantined changesets the reviewer may
+// decide now (domain.AuthorizeDiscard; ?all=1 includes reviewed ones).
 func (s *Server) handleListQuarantine(c *fiber.Ctx) error {
 	scope, err := s.Store.ScopeOf(c.UserContext(), staff(c))
 	if err != nil {

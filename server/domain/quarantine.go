@@ -43,10 +43,10 @@ type QuarantineFilter struct {
 	Open     bool // only unreviewed
 	DeviceID string
 	Limit    int
-	// Reviewer, when set, limits the list to what that reviewer may review:
-	// items pushed by people of the reviewer's teams (everything for an
-	// admin, nothing for anyone else). Nil means unscoped (the store's own
-	// callers and tests); every request path sets it.
+	// Reviewer, when set, limits the list to the items that reviewer may
+	// decide now (AuthorizeDiscard: everything for an admin, nothing for a
+	// worker or practitioner). Nil means unscoped (the store's own callers
+	// and tests); every request path sets it.
 	Reviewer *Scope
 }
 

@@ -102,7 +102,7 @@ type quarantineRow struct {
 }
 
 // handleQuarantine serves GET /portal/quarantine: refused changesets awaiting
-// review, pushed by people of the reviewer's teams.
+// review that the reviewer may decide now.
 func (p *Portal) handleQuarantine(c *fiber.Ctx) error {
 	d, err := p.directory(c.UserContext())
 	if err != nil {
