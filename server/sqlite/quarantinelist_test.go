@@ -111,3 +111,77 @@ func TestQuarantineListUsesItsIndexes(t *testing.T) {
 		t.Fatalf("plan %q", got)
 	}
 }
+
+// BenchmarkQuarantineList measures a supervisor's list of 200 refused saves
+// (each decided as a discard would be, as of now) against an admin's list of
+// the same items (one query, nothing decided): the ratio of the two is the
+// cost of deciding the list per item.
+//
+//	go test -tags sqlite_fts5 -run '^$' -bench QuarantineList ./server/sqlite/
+func BenchmarkQuarantineList(b *testing.B) {
+	ctx := context.Background()
+	db := MustOpenDB(b)
+	mustOrg(b, db)
+	must(b, db.UpsertPerson(ctx, domain.Person{ID: "w2", Name: "Worker Two", Role: domain.RoleWorker, TeamID: "team_b"}))
+	rep, _, err := db.ServerReplica(ctx)
+	must(b, err)
+	const n = 200
+	ids := make([]syncengine.RecordID, n)
+	_, err = rep.Edit("s1", func(tx *syncengine.Txn) error {
+		for i := range ids {
+			id, err := tx.Create(syncengine.TypeEncounter)
+			must(b, err)
+			for k, v := range map[string]any{"team_id": "team_a", "area": "park", "started_at": db.Now().Add(-time.Hour)} {
+				must(b, tx.Set(id, k, v))
+			}
+			must(b, tx.InsertText(id, "note", 0, "Seen by the ramp."))
+			ids[i] = id
+		}
+		return nil
+	})
+	must(b, err)
+	// Team B's worker writes into each of team A's encounters: refused.
+	code, _, err := db.IssueEnrolmentCode(ctx, "w2", "s1")
+	must(b, err)
+	en, err := db.Enrol(ctx, code, "android")
+	must(b, err)
+	dev, err := db.Device(ctx, en.DeviceID)
+	must(b, err)
+	person, err := db.Person(ctx, "w2")
+	must(b, err)
+	rid, _ := syncengine.ParseReplicaID(en.ReplicaID)
+	store := syncengine.NewMemStore()
+	phone, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: store})
+	must(b, err)
+	var css []*syncengine.Changeset
+	for _, id := range ids {
+		r, err := db.RecordState(ctx, string(id))
+		must(b, err)
+		store.Put(r)
+		cs, err := phone.Edit("w2", func(tx *syncengine.Txn) error { return tx.InsertText(id, "note", 0, "Moved on. ") })
+		must(b, err)
+		css = append(css, cs)
+	}
+	res, err := db.Sync(ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: css, NoPull: true})
+	must(b, err)
+	if res.Quarantined != n {
+		b.Fatalf("refused %d of %d", res.Quarantined, n)
+	}
+	for _, c := range []struct{ name, who string }{{"admin", "admin"}, {"supervisor", "s1"}} {
+		scope := domain.Scope{All: true}
+		if c.who != "admin" {
+			p, err := db.Person(ctx, c.who)
+			must(b, err)
+			scope, err = db.ScopeOf(ctx, p)
+			must(b, err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				items, err := db.Quarantine(ctx, domain.QuarantineFilter{Open: true, Limit: n, Reviewer: &scope})
+				if err != nil || len(items) != n {
+					b.Fatalf("%d items, %v", len(items), err)
+				}
+			}
+		})
+	}
+}
