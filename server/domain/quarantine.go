@@ -2,6 +2,7 @@ package domain
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -239,6 +240,19 @@ func ListDecided(limit int, page func(before int64, n int) ([]QuarantineItem, er
 			return out, nil
 		}
 	}
+}
+
+// OpenToReviewer is the answer to a reviewer opening (or reviewing) item
+// id, given what AuthorizeDiscard said of it (the caller's check, run on the
+// item with its body): nil if they may decide it now; not found, as for an
+// id never used, if they may not (its code, message, sender and time are
+// not theirs to learn by probing ids); else the error.
+func OpenToReviewer(id int64, decided error) error {
+	ok, err := ReviewerDecides(decided)
+	if err != nil || ok {
+		return err
+	}
+	return NotFound("quarantine item", strconv.FormatInt(id, 10))
 }
 
 // ReviewerDecides reports whether a reviewer may decide an item now: nil

@@ -184,10 +184,8 @@ func reviewable(ctx context.Context, tx *Tx, id int64, reviewer domain.Scope, lo
 	// Listed to them only if they may decide it now; so is its page, and
 	// so are its release and discard (a release is checked further).
 	if !reviewer.All {
-		if ok, err := domain.ReviewerDecides(mayDiscard(ctx, tx, q, reviewer)); err != nil {
-			return q, err
-		} else if !ok {
-			return domain.QuarantineItem{}, notFound("quarantine item", strconv.FormatInt(id, 10))
+		if err := domain.OpenToReviewer(id, mayDiscard(ctx, tx, q, reviewer)); err != nil {
+			return domain.QuarantineItem{}, err
 		}
 	}
 	return q, nil

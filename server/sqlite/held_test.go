@@ -56,40 +56,13 @@ func TestLegacyHeldItemsAreRetried(t *testing.T) {
 	must(t, db.Open())
 	mustOrg(t, db)
 	ctx := context.Background()
-	code, _, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
-	must(t, err)
-	e, err := db.Enrol(ctx, code, "android")
-	must(t, err)
-	dev, err := db.Device(ctx, e.DeviceID)
-	must(t, err)
-	person, err := db.Person(ctx, "w1")
-	must(t, err)
-	rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
-	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: syncengine.NewMemStore()})
-	must(t, err)
-	var id syncengine.RecordID
-	first, err := rep.Edit("w1", func(tx *syncengine.Txn) (err error) {
-		if id, err = tx.Create(syncengine.TypeEncounter); err != nil {
-			return err
-		}
-		for k, v := range map[string]any{"team_id": "team_a", "area": "park", "started_at": now.Add(-time.Hour)} {
-			must(t, tx.Set(id, k, v))
-		}
-		return nil
-	})
-	must(t, err)
-	second, err := rep.Edit("w1", func(tx *syncengine.Txn) error { return tx.Set(id, "concern_level", "high") })
-	must(t, err)
-	push := func(cs *syncengine.Changeset) *domain.SyncResult {
-		res, err := db.Sync(ctx, domain.SyncRequest{Device: dev, Person: person, Changesets: []*syncengine.Changeset{cs}, NoPull: true})
-		must(t, err)
-		return res
-	}
+	w := newTwoSaves(t, db)
+	first, second, push := w.first, w.second, w.push
 	if res := push(second); res.Quarantined != 1 {
 		t.Fatalf("second save not held: %+v", res.Results)
 	}
 	// As migration 0050 leaves an item held before held_waits existed.
-	_, err = db.SQL().Exec(`DELETE FROM held_waits; INSERT INTO held_waits SELECT '*', '*', id FROM quarantine`)
+	_, err := db.SQL().Exec(`DELETE FROM held_waits; INSERT INTO held_waits SELECT '*', '*', id FROM quarantine`)
 	must(t, err)
 	if res := push(first); res.Accepted != 1 {
 		t.Fatalf("first save: %+v", res.Results)
@@ -97,4 +70,52 @@ func TestLegacyHeldItemsAreRetried(t *testing.T) {
 	if q, _ := db.Quarantine(ctx, domain.QuarantineFilter{Open: true}); len(q) != 0 {
 		t.Fatalf("legacy held item not retried when its dependency arrived: %+v", q)
 	}
+}
+
+// twoSaves are w1's phone's saves, on db, of an encounter of team_a (first)
+// and of an edit of it (second), neither sent: pushed alone, second is held.
+type twoSaves struct {
+	t             *testing.T
+	db            *sqlite.DB
+	dev           domain.Device
+	person        domain.Person
+	first, second *syncengine.Changeset
+	id            syncengine.RecordID
+}
+
+func newTwoSaves(t *testing.T, db *sqlite.DB) *twoSaves {
+	t.Helper()
+	ctx := context.Background()
+	code, _, err := db.IssueEnrolmentCode(ctx, "w1", "s1")
+	must(t, err)
+	e, err := db.Enrol(ctx, code, "android")
+	must(t, err)
+	w := &twoSaves{t: t, db: db}
+	w.dev, err = db.Device(ctx, e.DeviceID)
+	must(t, err)
+	w.person, err = db.Person(ctx, "w1")
+	must(t, err)
+	rid, _ := syncengine.ParseReplicaID(e.ReplicaID)
+	rep, err := syncengine.NewReplica(syncengine.Config{ID: rid, Now: db.Now, Rand: db.Rand, Store: syncengine.NewMemStore()})
+	must(t, err)
+	w.first, err = rep.Edit("w1", func(tx *syncengine.Txn) (err error) {
+		if w.id, err = tx.Create(syncengine.TypeEncounter); err != nil {
+			return err
+		}
+		for k, v := range map[string]any{"team_id": "team_a", "area": "park", "started_at": db.Now().Add(-time.Hour)} {
+			must(t, tx.Set(w.id, k, v))
+		}
+		return nil
+	})
+	must(t, err)
+	w.second, err = rep.Edit("w1", func(tx *syncengine.Txn) error { return tx.Set(w.id, "concern_level", "high") })
+	must(t, err)
+	return w
+}
+
+func (w *twoSaves) push(cs *syncengine.Changeset) *domain.SyncResult {
+	w.t.Helper()
+	res, err := w.db.Sync(context.Background(), domain.SyncRequest{Device: w.dev, Person: w.person, Changesets: []*syncengine.Changeset{cs}, NoPull: true})
+	must(w.t, err)
+	return res
 }

@@ -34,7 +34,9 @@ func scanQuarantine(sc interface{ Scan(...any) error }) (domain.QuarantineItem, 
 // teams (members or supervisors), items whose records (or the records that
 // file them, quarantine_refs) are filed under their teams now, and items
 // that wrote into their teams when refused. It is a superset: which of
-// them the reviewer may decide now is mayDiscard's (reviewerDecides).
+// them the reviewer may decide now is mayDiscard's (reviewerDecides). The
+// refs are read from the item (CROSS JOIN fixes the order): driven from the
+// records of the reviewer's teams instead, each item would read them all.
 func reviewerFilter(s *domain.Scope) (string, []any) {
 	switch {
 	case s == nil || s.All:
@@ -56,7 +58,7 @@ func reviewerFilter(s *domain.Scope) (string, []any) {
 	}
 	return `(person_id IN (SELECT id FROM people WHERE team_id IN ` + in + `)
 		OR person_id IN (SELECT person_id FROM team_supervisors WHERE team_id IN ` + in + `)
-		OR EXISTS (SELECT 1 FROM quarantine_refs f JOIN records r ON r.id = f.record_id
+		OR EXISTS (SELECT 1 FROM quarantine_refs f CROSS JOIN records r ON r.id = f.record_id
 			WHERE f.quarantine_id = quarantine.id AND r.team_id IN ` + in + `) OR ` +
 		strings.Join(touches, " OR ") + `)`, args
 }
@@ -124,10 +126,8 @@ func reviewable(ctx context.Context, tx *Tx, id int64, reviewer domain.Scope) (d
 	// Listed to them only if they may decide it now; so is its page, and
 	// so are its release and discard (a release is checked further).
 	if !reviewer.All {
-		if ok, err := domain.ReviewerDecides(mayDiscard(ctx, tx, q, reviewer)); err != nil {
-			return q, err
-		} else if !ok {
-			return domain.QuarantineItem{}, notFound("quarantine item", strconv.FormatInt(id, 10))
+		if err := domain.OpenToReviewer(id, mayDiscard(ctx, tx, q, reviewer)); err != nil {
+			return domain.QuarantineItem{}, err
 		}
 	}
 	return q, nil

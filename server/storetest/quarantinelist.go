@@ -40,24 +40,7 @@ func testQuarantineListedWhereFiledNow(t *testing.T, e *env) {
 	}
 
 	ph := e.enrolPhone("w_a")
-	var yp, fu syncengine.RecordID
-	ph.edit(func(tx *syncengine.Txn) (err error) {
-		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
-			return err
-		}
-		if err := set(tx, yp, "team_id", "team_a", "known_as", "Jay"); err != nil {
-			return err
-		}
-		if fu, err = tx.Create(syncengine.TypeFollowUp); err != nil {
-			return err
-		}
-		if err := set(tx, fu, "team_id", "team_a", "young_person_id", string(yp), "assignee", "w_a",
-			"due_at", e.now.Add(48*time.Hour).UTC().Format(time.RFC3339), "status", "open"); err != nil {
-			return err
-		}
-		return tx.InsertText(fu, "note", 0, "Check in.")
-	})
-	ph.sync(0)
+	yp, fu := ph.followUpOfTeamA()
 	ph.edit(func(tx *syncengine.Txn) error { return tx.InsertText(fu, "note", 9, " Wants help with a tenancy.") })
 	transfer("sup_a", "sup_b", yp, "team_b")
 	if r := ph.sync(0); len(r.Results) != 1 || r.Results[0].Status != protocol.StatusQuarantined {
@@ -122,4 +105,29 @@ func testQuarantineListedWhereFiledNow(t *testing.T, e *env) {
 			t.Errorf("after its discard, %s lists open items: %+v %v", who, items, err)
 		}
 	}
+}
+
+// followUpOfTeamA saves and syncs a young person of team_a and a follow-up
+// about them, assigned to the phone's worker (w_a), with the note
+// "Check in.".
+func (p *phone) followUpOfTeamA() (yp, fu syncengine.RecordID) {
+	p.e.t.Helper()
+	p.edit(func(tx *syncengine.Txn) (err error) {
+		if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
+			return err
+		}
+		if err := set(tx, yp, "team_id", "team_a", "known_as", "Jay"); err != nil {
+			return err
+		}
+		if fu, err = tx.Create(syncengine.TypeFollowUp); err != nil {
+			return err
+		}
+		if err := set(tx, fu, "team_id", "team_a", "young_person_id", string(yp), "assignee", "w_a",
+			"due_at", p.e.now.Add(48*time.Hour).UTC().Format(time.RFC3339), "status", "open"); err != nil {
+			return err
+		}
+		return tx.InsertText(fu, "note", 0, "Check in.")
+	})
+	p.sync(0)
+	return yp, fu
 }

@@ -524,24 +524,7 @@ func testReviewDecidedWhereFiledNow(t *testing.T, e *env) {
 	}
 	for _, resolution := range []string{domain.ResolutionDiscard, domain.ResolutionRelease} {
 		ph := e.enrolPhone("w_a")
-		var yp, fu syncengine.RecordID
-		ph.edit(func(tx *syncengine.Txn) (err error) {
-			if yp, err = tx.Create(syncengine.TypeYoungPerson); err != nil {
-				return err
-			}
-			if err := set(tx, yp, "team_id", "team_a", "known_as", "Jay"); err != nil {
-				return err
-			}
-			if fu, err = tx.Create(syncengine.TypeFollowUp); err != nil {
-				return err
-			}
-			if err := set(tx, fu, "team_id", "team_a", "young_person_id", string(yp), "assignee", "w_a",
-				"due_at", e.now.Add(48*time.Hour).UTC().Format(time.RFC3339), "status", "open"); err != nil {
-				return err
-			}
-			return tx.InsertText(fu, "note", 0, "Check in.")
-		})
-		ph.sync(0)
+		yp, fu := ph.followUpOfTeamA()
 		ph.edit(func(tx *syncengine.Txn) error { return tx.InsertText(fu, "note", 9, " Wants help with a tenancy.") })
 		transfer(supA, supB, yp, "team_b")
 		if r := ph.sync(0); len(r.Results) != 1 || r.Results[0].Status != protocol.StatusQuarantined || r.Results[0].Code != domain.EFORBIDDEN {
