@@ -40,3 +40,6 @@ func StopSealer(db *DB) {
 
 // BackfillQuarantineRefs runs the Open-time backfill of migration 0260.
 func BackfillQuarantineRefs(ctx context.Context, db *DB) error { return db.backfillQuarantineRefs(ctx) }
+
+// QuarantineListSQL is a page of a reviewer's quarantine list (its plan test).
+func QuarantineListSQL(s domain.Scope) (string, any) { return quarantineListSQL(&s) }

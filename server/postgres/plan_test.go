@@ -24,6 +24,7 @@ import (
 func TestPullQueriesUseIndexes(t *testing.T) {
 	explain := scanlessPlanner(t, nodes(t, 1)[0])
 	logPage, snapshot, teams := postgres.PullSQL(domain.Scope{Role: domain.RoleWorker, Teams: []string{"team_a"}})
+	reviewerList, reviewerTeams := postgres.QuarantineListSQL(domain.Scope{Role: domain.RoleSupervisor, Teams: []string{"team_a", "team_b"}})
 	for _, tc := range []struct {
 		name, query string
 		args        []any
@@ -36,6 +37,10 @@ func TestPullQueriesUseIndexes(t *testing.T) {
 		{"unsealed audit rows", `SELECT id FROM audit_log WHERE chain_pos IS NULL ORDER BY id LIMIT 1000`, nil, []string{"audit_unchained"}},
 		{"held items woken by a stored change", `SELECT quarantine_id FROM held_waits
 			WHERE (record_id = $1 AND replica_id IN ($2, '*')) OR (record_id = '*' AND replica_id = '*')`, []any{"r", "x"}, []string{"held_waits_pkey"}},
+		// Each item's refs by its id, then their records by theirs: never
+		// every record of the reviewer's teams.
+		{"a reviewer's quarantine list", reviewerList, []any{true, "", 100, reviewerTeams, int64(0)},
+			[]string{"quarantine_refs_pkey", "Index Cond: (quarantine_id = quarantine.id)", "records_pkey"}},
 		{"duplicate check", `SELECT seq FROM changesets WHERE replica_id = $1 AND start = $2`, []any{"r", int64(1)},
 			[]string{"changesets_replica_id_start_key"}},
 	} {

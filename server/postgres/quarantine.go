@@ -115,7 +115,9 @@ func scanQuarantine(sc pgx.Row, extra ...any) (domain.QuarantineItem, error) {
 // all; $n: the teams): pushed by a member or supervisor of their teams,
 // writing records (or records that file them, quarantine_refs) filed under
 // their teams now, or written into their teams when refused. It is a
-// superset: which of them the reviewer may decide now is mayDiscard's.
+// superset: which of them the reviewer may decide now is mayDiscard's. A
+// record's team is a scalar subquery on its key: as a join, the planner
+// hashed every record of the reviewer's teams for each list.
 func reviewerFilter(s *domain.Scope, n int) (string, any) {
 	switch {
 	case s == nil || s.All:
@@ -126,9 +128,17 @@ func reviewerFilter(s *domain.Scope, n int) (string, any) {
 	p := "$" + strconv.Itoa(n)
 	return `(person_id IN (SELECT id FROM people WHERE team_id = ANY(` + p + `::text[]))
 		OR person_id IN (SELECT person_id FROM team_supervisors WHERE team_id = ANY(` + p + `::text[]))
-		OR EXISTS (SELECT 1 FROM quarantine_refs f JOIN records r ON r.id = f.record_id
-			WHERE f.quarantine_id = quarantine.id AND r.team_id = ANY(` + p + `::text[]))
+		OR EXISTS (SELECT 1 FROM quarantine_refs f WHERE f.quarantine_id = quarantine.id
+			AND (SELECT r.team_id FROM records r WHERE r.id = f.record_id) = ANY(` + p + `::text[]))
 		OR EXISTS (SELECT 1 FROM unnest(` + p + `::text[]) t WHERE position(' ' || t || ' ' in teams) > 0))`, s.Teams
+}
+
+// quarantineListSQL is a page of the list for reviewer ($1 open only, $2
+// device or ”, $3 limit, $4 the teams (arg), $5 ids below, 0: all).
+func quarantineListSQL(reviewer *domain.Scope) (string, any) {
+	frag, arg := reviewerFilter(reviewer, 4)
+	return `SELECT ` + quarantineCols + ` FROM quarantine
+		WHERE (NOT $1 OR reviewed_at IS NULL) AND ($2 = '' OR device_id = $2) AND ($5::bigint = 0 OR id < $5) AND ` + frag + ` ORDER BY id DESC LIMIT $3`, arg
 }
 
 // Quarantine lists refused changesets (never their bodies), newest first. A
@@ -138,9 +148,7 @@ func (db *DB) Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]doma
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	frag, arg := reviewerFilter(f.Reviewer, 4)
-	query := `SELECT ` + quarantineCols + ` FROM quarantine
-		WHERE (NOT $1 OR reviewed_at IS NULL) AND ($2 = '' OR device_id = $2) AND ($5::bigint = 0 OR id < $5) AND ` + frag + ` ORDER BY id DESC LIMIT $3`
+	query, arg := quarantineListSQL(f.Reviewer)
 	if f.Reviewer == nil || f.Reviewer.All {
 		rows, err := db.pool.Query(ctx, query, f.Open, f.DeviceID, f.Limit, arg, int64(0))
 		return collect(rows, err, func(r pgx.Rows) (domain.QuarantineItem, error) { return scanQuarantine(r) })
