@@ -70,9 +70,14 @@ func (db *DB) Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]doma
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	// The candidates are found by where records are filed now.
-	if err := db.FlushBehind(ctx); err != nil {
-		return nil, err
+	decided := f.Reviewer != nil && !f.Reviewer.All
+	// A reviewer's candidates are found by where records are filed now.
+	// (Not a sync's own list of its device's items: it would undo the
+	// write-behind batching.)
+	if decided {
+		if err := db.FlushBehind(ctx); err != nil {
+			return nil, err
+		}
 	}
 	frag, filter := reviewerFilter(f.Reviewer)
 	var out []domain.QuarantineItem
@@ -84,7 +89,7 @@ func (db *DB) Quarantine(ctx context.Context, f domain.QuarantineFilter) ([]doma
 				append(args, n)...)
 			return collect(rows, err, func(r *sql.Rows) (domain.QuarantineItem, error) { return scanQuarantine(r) })
 		}
-		if f.Reviewer == nil || f.Reviewer.All {
+		if !decided {
 			var err error
 			out, err = page(0, f.Limit)
 			return err
