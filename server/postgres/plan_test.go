@@ -190,6 +190,7 @@ var fullReads = map[string]string{
 	"DELETE FROM text_rebases WHERE seq <= $1":                                              "log compaction",
 	"SELECT state, count(*) FROM push_outbox":                                               "the outbox's metrics",
 	"SELECT id, body FROM quarantine WHERE body IS NOT NULL FOR UPDATE":                     "an erasure scrubs every stored quarantined body",
+	"SELECT id FROM quarantine WHERE body IS NOT NULL ORDER BY id":                          "once, at the first start after migration 0260 (quarantine refs backfill)",
 	"SELECT id, device_id, person_id, replica_id, start, code":                              "the quarantine listing's optional filters (portal)",
 	"SELECT (SELECT COALESCE(MAX(seq), 0) FROM changesets), (SELECT COUNT(*) FROM records)": "the store's counts (metrics)",
 	"SELECT id FROM records WHERE id = $1 OR young_person_id = $1":                          "an erasure's list of a young person's records (portal)",
