@@ -2,7 +2,9 @@ package syncengine
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"slices"
 	"sort"
 	"unicode/utf8"
 
@@ -118,9 +120,9 @@ func (f *Field) clone() *Field {
 // anyway: a text's chunks (text.Doc.Fork) and set tag slices (capped, so an
 // append copies; removals build a new slice).
 func (f *Field) copyWith(fork bool) *Field {
-	c := &Field{Kind: f.Kind}
+	c := newField(f.Kind)
 	if f.Values != nil {
-		c.Values = append([]RegValue(nil), f.Values...)
+		c.Values = append(c.Values, f.Values...)
 	}
 	if f.Set != nil {
 		c.Set = make(map[string][]ID, len(f.Set))
@@ -148,6 +150,25 @@ func (f *Field) copyWith(fork bool) *Field {
 	return c
 }
 
+// registerField is a register with room for the one value almost every
+// register holds, allocated together: a save's register write cost two
+// allocations (the field, then its value) where it now costs one.
+type registerField struct {
+	f     Field
+	value [1]RegValue
+}
+
+// newField returns an empty field of kind k; a register's Values is empty
+// (not nil) with room for one value.
+func newField(k FieldKind) *Field {
+	if k != KindRegister {
+		return &Field{Kind: k}
+	}
+	rf := &registerField{f: Field{Kind: k}}
+	rf.f.Values = rf.value[:0]
+	return &rf.f
+}
+
 // Deleted reports whether the record is tombstoned (its _deleted winner is true).
 func (r *Record) Deleted() bool {
 	f := r.Fields[DeletedField]
@@ -171,7 +192,8 @@ func (r *Record) field(name string, k FieldKind) (*Field, error) {
 	}
 	f := r.Fields[name]
 	if f == nil {
-		f = &Field{Kind: k, owner: r}
+		f = newField(k)
+		f.owner = r
 		switch k {
 		case KindSet:
 			f.Set = map[string][]ID{}
@@ -361,11 +383,11 @@ func sortRegValues(vs []RegValue) {
 	if regValuesSorted(vs) {
 		return
 	}
-	sort.Slice(vs, func(i, j int) bool {
-		if vs[i].Time != vs[j].Time {
-			return vs[i].Time > vs[j].Time
+	slices.SortFunc(vs, func(a, b RegValue) int {
+		if a.Time != b.Time {
+			return cmp.Compare(b.Time, a.Time)
 		}
-		return vs[i].ID.Compare(vs[j].ID) > 0
+		return b.ID.Compare(a.ID)
 	})
 }
 

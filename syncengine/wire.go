@@ -561,8 +561,16 @@ func EncodeSnapshot(recs []*Record) []byte {
 	return frame(magicSnapshot, e.b)
 }
 
-// EncodeRecord encodes one record state (a snapshot of one).
-func EncodeRecord(r *Record) []byte { return EncodeSnapshot([]*Record{r}) }
+// EncodeRecord encodes one record state (a snapshot of one). It writes what
+// EncodeSnapshot writes for []*Record{r}, without copying and sorting a list
+// of one: the server encodes every state it stores here.
+func EncodeRecord(r *Record) []byte {
+	e := getEncoder()
+	defer putEncoder(e)
+	e.uvarint(1)
+	e.record(r)
+	return frame(magicSnapshot, e.b)
+}
 
 func (e *encoder) record(r *Record) {
 	e.str(string(r.ID))
@@ -579,21 +587,26 @@ func (e *encoder) record(r *Record) {
 	} else {
 		e.uvarint(0)
 	}
-	reps := make([]ReplicaID, 0, len(r.Authors))
+	// Most records have a few authors and a few dozen fields: their sorted
+	// keys are kept on the stack, and sorted without sort.Slice's
+	// allocations.
+	var repBuf [8]ReplicaID
+	reps := repBuf[:0]
 	for rep := range r.Authors {
 		reps = append(reps, rep)
 	}
-	sort.Slice(reps, func(i, j int) bool { return reps[i].Compare(reps[j]) < 0 })
+	slices.SortFunc(reps, ReplicaID.Compare)
 	e.uvarint(uint64(len(reps)))
 	for _, rep := range reps {
 		e.replica(rep)
 		e.str(r.Authors[rep])
 	}
-	names := make([]string, 0, len(r.Fields))
+	var nameBuf [32]string
+	names := nameBuf[:0]
 	for n := range r.Fields {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	e.uvarint(uint64(len(names)))
 	for _, n := range names {
 		f := r.Fields[n]
@@ -627,7 +640,7 @@ func (e *encoder) record(r *Record) {
 			for k := range f.Counts {
 				keys = append(keys, k)
 			}
-			sort.Strings(keys)
+			slices.Sort(keys)
 			e.uvarint(uint64(len(keys)))
 			for _, k := range keys {
 				e.str(k)
