@@ -111,13 +111,16 @@ func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record, unseen 
 	}
 	var nextBuf [4]*Record
 	next := append(nextBuf[:0], make([]*Record, len(cs.Deps))...)
+	var sharesBuf [4]bool
+	sharesAuthors := append(sharesBuf[:0], make([]bool, len(cs.Deps))...)
 	for i, d := range cs.Deps {
 		switch r := res.Before[d.Record]; {
 		case has[i]:
 		case worked[d.Record] != nil:
 			next[i] = worked[d.Record]
 		case r != nil:
-			next[i] = r.cow()
+			next[i] = r.cowSharingAuthors()
+			sharesAuthors[i] = true
 		default:
 			next[i] = newRecord(d.Record)
 		}
@@ -140,7 +143,7 @@ func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record, unseen 
 		}
 	}
 	end := cs.End()
-	for _, r := range next {
+	for i, r := range next {
 		if r == nil {
 			continue
 		}
@@ -152,6 +155,9 @@ func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record, unseen 
 		// id that wrote through a replica is kept.
 		if r.Erased == nil {
 			if a, ok := r.Authors[cs.Replica]; !ok || cs.Author < a {
+				if sharesAuthors[i] {
+					r.Authors = cloneMap(r.Authors)
+				}
 				r.Authors[cs.Replica] = cs.Author
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"maps"
 	"slices"
 	"sort"
 	"unicode/utf8"
@@ -73,16 +74,26 @@ func (r *Record) Clone() *Record {
 // a save costs what it changes, not what the record holds. r must not
 // change afterwards; it stays what it was if the save fails.
 func (r *Record) cow() *Record {
+	c := r.cowSharingAuthors()
+	c.Authors = cloneMap(r.Authors)
+	return c
+}
+
+// cloneMap is maps.Clone, but never nil: a working copy's maps are written.
+func cloneMap[M ~map[K]V, K comparable, V any](m M) M {
+	if m == nil {
+		return M{}
+	}
+	return maps.Clone(m)
+}
+
+// cowSharingAuthors is cow leaving the copy's Authors the map r holds: apply
+// changes a record's authors only when a replica first writes to it, and
+// copies the map then (see apply), instead of on every save.
+func (r *Record) cowSharingAuthors() *Record {
 	c := *r
 	c.VV = r.VV.Clone()
-	c.Fields = make(map[string]*Field, len(r.Fields))
-	for k, f := range r.Fields {
-		c.Fields[k] = f
-	}
-	c.Authors = make(map[ReplicaID]string, len(r.Authors))
-	for k, v := range r.Authors {
-		c.Authors[k] = v
-	}
+	c.Fields = cloneMap(r.Fields)
 	if r.Erased != nil {
 		e := *r.Erased
 		c.Erased = &e

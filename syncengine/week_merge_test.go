@@ -1,6 +1,7 @@
 package syncengine_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
@@ -153,5 +154,48 @@ func TestWeekMergeBytes(t *testing.T) {
 				t.Errorf("sha256 = %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// A merged state, once stored, never changes: the week's later saves share
+// its fields, text chunks and authors, and copy what they change. Every
+// state the week's merge commits is encoded when committed and again at the
+// end.
+func TestWeekMergeNeverChangesStoredStates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("week fixture: run without -short")
+	}
+	_, bodies := weekBodies(t)
+	type kept struct {
+		r       *syncengine.Record
+		enc     []byte
+		authors int
+	}
+	var all []kept
+	st := syncengine.NewMemStore()
+	for _, b := range bodies {
+		css, err := syncengine.DecodeChangesets(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cs := range css {
+			res, err := syncengine.Apply(cs, st.Record)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res.Records {
+				all = append(all, kept{r, syncengine.EncodeRecord(r), len(r.Authors)})
+			}
+			st.Commit(cs, res.Records)
+		}
+	}
+	changed := 0
+	for _, k := range all {
+		if !bytes.Equal(syncengine.EncodeRecord(k.r), k.enc) || len(k.r.Authors) != k.authors {
+			changed++
+		}
+	}
+	if changed > 0 {
+		t.Fatalf("%d of %d stored states changed after they were stored", changed, len(all))
 	}
 }

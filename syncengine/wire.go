@@ -482,9 +482,22 @@ func DecodeChangeset(b []byte) (*Changeset, error) {
 }
 
 func (d *decoder) changeset() *Changeset {
-	cs := &Changeset{Replica: d.replica(), Start: d.uvarint(), Time: Timestamp(d.uvarint()), Author: d.str()}
+	// Almost every save touches one record: the changeset and its one dep
+	// are allocated together.
+	withDep := &struct {
+		cs  Changeset
+		dep [1]Dep
+	}{}
+	cs := &withDep.cs
+	cs.Replica = d.replica()
+	cs.Start = d.uvarint()
+	cs.Time = Timestamp(d.uvarint())
+	cs.Author = d.str()
 	nd := d.count(2)
-	if nd > 0 {
+	switch {
+	case nd == 1:
+		cs.Deps = withDep.dep[:0]
+	case nd > 0:
 		cs.Deps = make([]Dep, 0, nd)
 	}
 	for i := 0; i < nd && d.err == nil; i++ {
@@ -510,7 +523,7 @@ func (d *decoder) changeset() *Changeset {
 			o.Type = d.str()
 		case OpSet:
 			o.Field = d.str()
-			o.Value = d.owned()
+			o.Value = d.bytes() // in the frame until ownValues copies it
 			o.Refs = d.ids()
 		case OpAdd:
 			o.Field, o.Elem = d.str(), d.str()
@@ -543,7 +556,34 @@ func (d *decoder) changeset() *Changeset {
 		}
 		cs.Ops = append(cs.Ops, o)
 	}
+	ownValues(cs.Ops)
 	return cs
+}
+
+// ownValues copies the values the set ops hold out of the frame, so that a
+// long-lived value (a register value kept in state) does not pin the whole
+// decompressed frame in memory. They are copied into one array per
+// changeset, not one each: a save of a form sets a dozen fields. Each is
+// capped, so an append to one reallocates instead of writing into the next.
+func ownValues(ops []Op) {
+	n := 0
+	for i := range ops {
+		if ops[i].Kind == OpSet {
+			n += len(ops[i].Value)
+		}
+	}
+	buf := make([]byte, 0, n)
+	for i := range ops {
+		if o := &ops[i]; o.Kind == OpSet {
+			if len(o.Value) == 0 {
+				o.Value = nil // as a copy of nothing was
+				continue
+			}
+			start := len(buf)
+			buf = append(buf, o.Value...)
+			o.Value = buf[start:len(buf):len(buf)]
+		}
+	}
 }
 
 // EncodeSnapshot encodes record states canonically: records sorted by id,
@@ -629,7 +669,13 @@ func (e *encoder) record(r *Record) {
 				e.bytes(v.Value)
 			}
 		case KindSet:
-			elems := f.Elements()
+			// Field.Elements, sorted on the stack for a set of a few.
+			var elemBuf [16]string
+			elems := elemBuf[:0]
+			for el := range f.Set {
+				elems = append(elems, el)
+			}
+			slices.Sort(elems)
 			e.uvarint(uint64(len(elems)))
 			for _, el := range elems {
 				e.str(el)
