@@ -142,7 +142,7 @@ func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record, unseen 
 			return nil, err
 		}
 	}
-	end := cs.End()
+	end := seq - 1 // cs.End(), whose Span counts the runes of every insert again
 	for i, r := range next {
 		if r == nil {
 			continue
