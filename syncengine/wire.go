@@ -682,7 +682,8 @@ func (e *encoder) record(r *Record) {
 				e.ids(f.Set[el])
 			}
 		case KindCounter:
-			keys := make([]string, 0, len(f.Counts))
+			var keyBuf [16]string
+			keys := keyBuf[:0]
 			for k := range f.Counts {
 				keys = append(keys, k)
 			}
