@@ -49,3 +49,20 @@ func TestDecodedSetValuesAreSeparate(t *testing.T) {
 		})
 	}
 }
+
+// validJSON answers as json.Valid does, on every input.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{
+		`"park"`, `""`, `"a\"b"`, `"a\\"`, `"\u00e9"`, "\"\xff\"", "\"\x1f\"", "\"\x7f\"",
+		`"`, `"a`, `a"`, `"a" `, ` "a"`, `"a""b"`, `"a","b"`,
+		`true`, `false`, `null`, `tru`, `nul`, `True`, ` true`,
+		`0`, `-1.5e3`, `01`, `[]`, `{"a":1}`, `{`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
+}
