@@ -48,9 +48,10 @@ func weekBodies(tb testing.TB) (*fixtures.History, [][]byte) {
 
 // mergeWeek is the server's merge of the week push with nothing around it
 // (serverbench's "merge alone, in memory"): each body decoded, each
-// changeset applied in push order, each final state encoded. It returns the
-// final states' encodings in record order.
-func mergeWeek(tb testing.TB, bodies [][]byte, keep bool) [][]byte {
+// changeset applied in push order (committed is shown each one's new
+// states, if not nil), each final state encoded. It returns the final
+// states' encodings in record order when keep is set.
+func mergeWeek(tb testing.TB, bodies [][]byte, keep bool, committed func([]*syncengine.Record)) [][]byte {
 	st := syncengine.NewMemStore()
 	for _, b := range bodies {
 		css, err := syncengine.DecodeChangesets(b)
@@ -64,6 +65,9 @@ func mergeWeek(tb testing.TB, bodies [][]byte, keep bool) [][]byte {
 			}
 			if res.Status != syncengine.Applied {
 				tb.Fatalf("changeset %s/%d: status %v", cs.Replica, cs.Start, res.Status)
+			}
+			if committed != nil {
+				committed(res.Records)
 			}
 			st.Commit(cs, res.Records)
 		}
@@ -85,7 +89,7 @@ func BenchmarkWeekMerge(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := processCPU(b)
 	for range b.N {
-		mergeWeek(b, bodies, false)
+		mergeWeek(b, bodies, false, nil)
 	}
 	// The process's CPU (GC workers included) moves less than wall time on
 	// a shared machine; compare it between builds run interleaved.
@@ -123,7 +127,7 @@ func TestWeekMergeBytes(t *testing.T) {
 			return out
 		}, "55852905fcc42f79d769c05c71e9974cbda6b6885728fb126ebc1f7cc8c62b01"},
 		{"request bodies", func() [][]byte { return bodies }, "29224924dbffd30130cd943684d960595099cdd0ad7796ef33ffd7d3f08bd34b"},
-		{"merged states", func() [][]byte { return mergeWeek(t, bodies, true) }, "a0a8d39da33e5045ab0ff8a2bf2738d084c10c8c647394b9043eb80a3b6e7c3c"},
+		{"merged states", func() [][]byte { return mergeWeek(t, bodies, true, nil) }, "a0a8d39da33e5045ab0ff8a2bf2738d084c10c8c647394b9043eb80a3b6e7c3c"},
 		{"replayed states", func() [][]byte {
 			var out [][]byte
 			for _, r := range h.Store.Records() {
@@ -172,23 +176,11 @@ func TestWeekMergeNeverChangesStoredStates(t *testing.T) {
 		authors int
 	}
 	var all []kept
-	st := syncengine.NewMemStore()
-	for _, b := range bodies {
-		css, err := syncengine.DecodeChangesets(b)
-		if err != nil {
-			t.Fatal(err)
+	mergeWeek(t, bodies, false, func(recs []*syncengine.Record) {
+		for _, r := range recs {
+			all = append(all, kept{r, syncengine.EncodeRecord(r), len(r.Authors)})
 		}
-		for _, cs := range css {
-			res, err := syncengine.Apply(cs, st.Record)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range res.Records {
-				all = append(all, kept{r, syncengine.EncodeRecord(r), len(r.Authors)})
-			}
-			st.Commit(cs, res.Records)
-		}
-	}
+	})
 	changed := 0
 	for _, k := range all {
 		if !bytes.Equal(syncengine.EncodeRecord(k.r), k.enc) || len(k.r.Authors) != k.authors {
