@@ -72,23 +72,29 @@ func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record, unseen 
 	// other. Duplicates are therefore decided per record, and the changeset is
 	// applied to the records that lack it. Ops never refer across records, so
 	// this is the same as applying it whole.
-	has := make(map[RecordID]bool, len(cs.Deps))
-	for _, d := range cs.Deps {
+	// has and next are per dep, in dep order: Check has made the deps sorted
+	// and unique and every op's record one of them, so an op finds its record
+	// by cs.depIndex without the two maps this used to build per changeset.
+	var hasBuf [4]bool
+	has := append(hasBuf[:0], make([]bool, len(cs.Deps))...)
+	nhas := 0
+	for i, d := range cs.Deps {
 		r, err := get(d.Record)
 		if err != nil {
 			return nil, err
 		}
 		res.Before[d.Record] = r
 		if r != nil && r.VV.Get(cs.Replica) >= cs.Start && !unseen {
-			has[d.Record] = true
+			has[i] = true
+			nhas++
 		}
 	}
-	if len(has) == len(cs.Deps) {
+	if nhas == len(cs.Deps) {
 		res.Status = Duplicate
 		return res, nil
 	}
-	for _, d := range cs.Deps {
-		if has[d.Record] {
+	for i, d := range cs.Deps {
+		if has[i] {
 			continue
 		}
 		var have VV
@@ -103,32 +109,41 @@ func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record, unseen 
 		res.Status = Pending
 		return res, nil
 	}
-	next := make(map[RecordID]*Record, len(cs.Deps))
-	for _, d := range cs.Deps {
+	var nextBuf [4]*Record
+	next := append(nextBuf[:0], make([]*Record, len(cs.Deps))...)
+	var sharesBuf [4]bool
+	sharesAuthors := append(sharesBuf[:0], make([]bool, len(cs.Deps))...)
+	for i, d := range cs.Deps {
 		switch r := res.Before[d.Record]; {
-		case has[d.Record]:
+		case has[i]:
 		case worked[d.Record] != nil:
-			next[d.Record] = worked[d.Record]
+			next[i] = worked[d.Record]
 		case r != nil:
-			next[d.Record] = r.cow()
+			next[i] = r.cowSharingAuthors()
+			sharesAuthors[i] = true
 		default:
-			next[d.Record] = newRecord(d.Record)
+			next[i] = newRecord(d.Record)
 		}
 	}
-	ids := cs.OpIDs()
+	// Op ids counted here as OpIDs counts them, without its slice.
+	seq := cs.Start
 	for i := range cs.Ops {
 		op := &cs.Ops[i]
-		r := next[op.Record]
-		if op.Kind == OpOmitted || r == nil || worked[op.Record] != nil {
+		id := ID{cs.Replica, seq}
+		seq += op.width()
+		if op.Kind == OpOmitted {
 			continue
 		}
-		if err := r.applyOp(op, ids[i], cs.Time, cs.Author); err != nil {
+		r := next[cs.depIndex(op.Record)]
+		if r == nil || worked[op.Record] != nil {
+			continue
+		}
+		if err := r.applyOp(op, id, cs.Time, cs.Author); err != nil {
 			return nil, err
 		}
 	}
-	end := cs.End()
-	for _, d := range cs.Deps {
-		r := next[d.Record]
+	end := seq - 1 // cs.End(), whose Span counts the runes of every insert again
+	for i, r := range next {
 		if r == nil {
 			continue
 		}
@@ -140,6 +155,9 @@ func apply(cs *Changeset, get RecordGetter, worked map[RecordID]*Record, unseen 
 		// id that wrote through a replica is kept.
 		if r.Erased == nil {
 			if a, ok := r.Authors[cs.Replica]; !ok || cs.Author < a {
+				if sharesAuthors[i] {
+					r.Authors = cloneMap(r.Authors)
+				}
 				r.Authors[cs.Replica] = cs.Author
 			}
 		}

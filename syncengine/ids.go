@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"github.com/joinedup/joinedup/syncengine/text"
@@ -68,7 +69,11 @@ func (id ID) Compare(o ID) int {
 
 func (id ID) text() text.ID { return text.ID{Replica: id.Replica, Seq: id.Seq} }
 func fromText(t text.ID) ID { return ID{Replica: t.Replica, Seq: t.Seq} }
-func sortIDs(ids []ID)      { sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 }) }
+
+// sortIDs sorts without sort.Slice's allocations (a set add per op).
+// Equal ids are identical, so an unstable sort orders them the same.
+func sortIDs(ids []ID) { slices.SortFunc(ids, ID.Compare) }
+
 func containsID(ids []ID, x ID) bool {
 	for _, id := range ids {
 		if id == x {

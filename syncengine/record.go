@@ -2,7 +2,10 @@ package syncengine
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 	"unicode/utf8"
 
@@ -71,16 +74,26 @@ func (r *Record) Clone() *Record {
 // a save costs what it changes, not what the record holds. r must not
 // change afterwards; it stays what it was if the save fails.
 func (r *Record) cow() *Record {
+	c := r.cowSharingAuthors()
+	c.Authors = cloneMap(r.Authors)
+	return c
+}
+
+// cloneMap is maps.Clone, but never nil: a working copy's maps are written.
+func cloneMap[M ~map[K]V, K comparable, V any](m M) M {
+	if m == nil {
+		return M{}
+	}
+	return maps.Clone(m)
+}
+
+// cowSharingAuthors is cow leaving the copy's Authors the map r holds: apply
+// changes a record's authors only when a replica first writes to it, and
+// copies the map then (see apply), instead of on every save.
+func (r *Record) cowSharingAuthors() *Record {
 	c := *r
 	c.VV = r.VV.Clone()
-	c.Fields = make(map[string]*Field, len(r.Fields))
-	for k, f := range r.Fields {
-		c.Fields[k] = f
-	}
-	c.Authors = make(map[ReplicaID]string, len(r.Authors))
-	for k, v := range r.Authors {
-		c.Authors[k] = v
-	}
+	c.Fields = cloneMap(r.Fields)
 	if r.Erased != nil {
 		e := *r.Erased
 		c.Erased = &e
@@ -118,9 +131,9 @@ func (f *Field) clone() *Field {
 // anyway: a text's chunks (text.Doc.Fork) and set tag slices (capped, so an
 // append copies; removals build a new slice).
 func (f *Field) copyWith(fork bool) *Field {
-	c := &Field{Kind: f.Kind}
+	c := newField(f.Kind)
 	if f.Values != nil {
-		c.Values = append([]RegValue(nil), f.Values...)
+		c.Values = append(c.Values, f.Values...)
 	}
 	if f.Set != nil {
 		c.Set = make(map[string][]ID, len(f.Set))
@@ -148,6 +161,25 @@ func (f *Field) copyWith(fork bool) *Field {
 	return c
 }
 
+// registerField is a register with room for the one value almost every
+// register holds, allocated together: a save's register write cost two
+// allocations (the field, then its value) where it now costs one.
+type registerField struct {
+	f     Field
+	value [1]RegValue
+}
+
+// newField returns an empty field of kind k; a register's Values is empty
+// (not nil) with room for one value.
+func newField(k FieldKind) *Field {
+	if k != KindRegister {
+		return &Field{Kind: k}
+	}
+	rf := &registerField{f: Field{Kind: k}}
+	rf.f.Values = rf.value[:0]
+	return &rf.f
+}
+
 // Deleted reports whether the record is tombstoned (its _deleted winner is true).
 func (r *Record) Deleted() bool {
 	f := r.Fields[DeletedField]
@@ -171,7 +203,8 @@ func (r *Record) field(name string, k FieldKind) (*Field, error) {
 	}
 	f := r.Fields[name]
 	if f == nil {
-		f = &Field{Kind: k, owner: r}
+		f = newField(k)
+		f.owner = r
 		switch k {
 		case KindSet:
 			f.Set = map[string][]ID{}
@@ -361,11 +394,11 @@ func sortRegValues(vs []RegValue) {
 	if regValuesSorted(vs) {
 		return
 	}
-	sort.Slice(vs, func(i, j int) bool {
-		if vs[i].Time != vs[j].Time {
-			return vs[i].Time > vs[j].Time
+	slices.SortFunc(vs, func(a, b RegValue) int {
+		if a.Time != b.Time {
+			return cmp.Compare(b.Time, a.Time)
 		}
-		return vs[i].ID.Compare(vs[j].ID) > 0
+		return b.ID.Compare(a.ID)
 	})
 }
 

@@ -482,9 +482,22 @@ func DecodeChangeset(b []byte) (*Changeset, error) {
 }
 
 func (d *decoder) changeset() *Changeset {
-	cs := &Changeset{Replica: d.replica(), Start: d.uvarint(), Time: Timestamp(d.uvarint()), Author: d.str()}
+	// Almost every save touches one record: the changeset and its one dep
+	// are allocated together.
+	withDep := &struct {
+		cs  Changeset
+		dep [1]Dep
+	}{}
+	cs := &withDep.cs
+	cs.Replica = d.replica()
+	cs.Start = d.uvarint()
+	cs.Time = Timestamp(d.uvarint())
+	cs.Author = d.str()
 	nd := d.count(2)
-	if nd > 0 {
+	switch {
+	case nd == 1:
+		cs.Deps = withDep.dep[:0]
+	case nd > 0:
 		cs.Deps = make([]Dep, 0, nd)
 	}
 	for i := 0; i < nd && d.err == nil; i++ {
@@ -510,7 +523,7 @@ func (d *decoder) changeset() *Changeset {
 			o.Type = d.str()
 		case OpSet:
 			o.Field = d.str()
-			o.Value = d.owned()
+			o.Value = d.bytes() // in the frame until ownValues copies it
 			o.Refs = d.ids()
 		case OpAdd:
 			o.Field, o.Elem = d.str(), d.str()
@@ -543,7 +556,34 @@ func (d *decoder) changeset() *Changeset {
 		}
 		cs.Ops = append(cs.Ops, o)
 	}
+	ownValues(cs.Ops)
 	return cs
+}
+
+// ownValues copies the values the set ops hold out of the frame, so that a
+// long-lived value (a register value kept in state) does not pin the whole
+// decompressed frame in memory. They are copied into one array per
+// changeset, not one each: a save of a form sets a dozen fields. Each is
+// capped, so an append to one reallocates instead of writing into the next.
+func ownValues(ops []Op) {
+	n := 0
+	for i := range ops {
+		if ops[i].Kind == OpSet {
+			n += len(ops[i].Value)
+		}
+	}
+	buf := make([]byte, 0, n)
+	for i := range ops {
+		if o := &ops[i]; o.Kind == OpSet {
+			if len(o.Value) == 0 {
+				o.Value = nil // as a copy of nothing was
+				continue
+			}
+			start := len(buf)
+			buf = append(buf, o.Value...)
+			o.Value = buf[start:len(buf):len(buf)]
+		}
+	}
 }
 
 // EncodeSnapshot encodes record states canonically: records sorted by id,
@@ -561,8 +601,16 @@ func EncodeSnapshot(recs []*Record) []byte {
 	return frame(magicSnapshot, e.b)
 }
 
-// EncodeRecord encodes one record state (a snapshot of one).
-func EncodeRecord(r *Record) []byte { return EncodeSnapshot([]*Record{r}) }
+// EncodeRecord encodes one record state (a snapshot of one). It writes what
+// EncodeSnapshot writes for []*Record{r}, without copying and sorting a list
+// of one: the server encodes every state it stores here.
+func EncodeRecord(r *Record) []byte {
+	e := getEncoder()
+	defer putEncoder(e)
+	e.uvarint(1)
+	e.record(r)
+	return frame(magicSnapshot, e.b)
+}
 
 func (e *encoder) record(r *Record) {
 	e.str(string(r.ID))
@@ -579,21 +627,26 @@ func (e *encoder) record(r *Record) {
 	} else {
 		e.uvarint(0)
 	}
-	reps := make([]ReplicaID, 0, len(r.Authors))
+	// Most records have a few authors and a few dozen fields: their sorted
+	// keys are kept on the stack, and sorted without sort.Slice's
+	// allocations.
+	var repBuf [8]ReplicaID
+	reps := repBuf[:0]
 	for rep := range r.Authors {
 		reps = append(reps, rep)
 	}
-	sort.Slice(reps, func(i, j int) bool { return reps[i].Compare(reps[j]) < 0 })
+	slices.SortFunc(reps, ReplicaID.Compare)
 	e.uvarint(uint64(len(reps)))
 	for _, rep := range reps {
 		e.replica(rep)
 		e.str(r.Authors[rep])
 	}
-	names := make([]string, 0, len(r.Fields))
+	var nameBuf [32]string
+	names := nameBuf[:0]
 	for n := range r.Fields {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	e.uvarint(uint64(len(names)))
 	for _, n := range names {
 		f := r.Fields[n]
@@ -616,18 +669,25 @@ func (e *encoder) record(r *Record) {
 				e.bytes(v.Value)
 			}
 		case KindSet:
-			elems := f.Elements()
+			// Field.Elements, sorted on the stack for a set of a few.
+			var elemBuf [16]string
+			elems := elemBuf[:0]
+			for el := range f.Set {
+				elems = append(elems, el)
+			}
+			slices.Sort(elems)
 			e.uvarint(uint64(len(elems)))
 			for _, el := range elems {
 				e.str(el)
 				e.ids(f.Set[el])
 			}
 		case KindCounter:
-			keys := make([]string, 0, len(f.Counts))
+			var keyBuf [16]string
+			keys := keyBuf[:0]
 			for k := range f.Counts {
 				keys = append(keys, k)
 			}
-			sort.Strings(keys)
+			slices.Sort(keys)
 			e.uvarint(uint64(len(keys)))
 			for _, k := range keys {
 				e.str(k)

@@ -136,7 +136,18 @@ func (m *rmap) overlaps(lo, hi uint64) bool {
 
 func (m *rmap) insertAt(b, i int, e rentry) {
 	if len(m.blocks) == 0 {
-		m.blocks = []*rblock{{e: []rentry{e}, gen: m.gen}}
+		// A replica's first range: its block list, block and entry in one
+		// allocation (every new text field makes one), with the same
+		// capacities as three would have, so later appends copy as before.
+		first := &struct {
+			blocks [1]*rblock
+			blk    rblock
+			e      [1]rentry
+		}{}
+		first.e[0] = e
+		first.blk = rblock{e: first.e[:], gen: m.gen}
+		first.blocks[0] = &first.blk
+		m.blocks = first.blocks[:]
 		return
 	}
 	blk := m.mut(b)
