@@ -56,17 +56,6 @@ func DiffChangeset(cs *syncengine.Changeset, before map[syncengine.RecordID]*syn
 	return out
 }
 
-// HideUnseen empties what changes show of records the reader cannot see:
-// for a reader with no say over the change now (AuthorizeDiscard), such a
-// record is no longer one their team was written into.
-func HideUnseen(changes []RecordChange) {
-	for i := range changes {
-		if changes[i].Hidden {
-			changes[i].Withheld, changes[i].Fields = true, []FieldChange{}
-		}
-	}
-}
-
 func createdType(cs *syncengine.Changeset, id syncengine.RecordID) string {
 	for _, op := range cs.Ops {
 		if op.Record == id && op.Kind == syncengine.OpCreate {

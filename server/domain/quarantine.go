@@ -68,12 +68,8 @@ type RecordChange struct {
 	Erase    bool   `json:"erase,omitempty"`
 	// Hidden: the record is outside the reviewer's teams, so its current
 	// values are not shown (only what the pusher wrote).
-	Hidden bool `json:"hidden,omitempty"`
-	// Withheld: hidden, and the reviewer has no say over the change now
-	// (the record has left their teams), so not even what the pusher
-	// wrote is shown (HideUnseen).
-	Withheld bool          `json:"withheld,omitempty"`
-	Fields   []FieldChange `json:"fields"`
+	Hidden bool          `json:"hidden,omitempty"`
+	Fields []FieldChange `json:"fields"`
 }
 
 // FieldChange is one field's change. For text, Inserted and Deleted are the
