@@ -390,6 +390,40 @@ func (r *threeNodeRun) settle() {
 	}
 }
 
+// spreadListeners moves one live channel of a team whose other phones all
+// listen on the node its probe saves to: the run's reconnections (node 0's
+// SIGKILL, channels opened before enrolment) can leave a whole team on one
+// node, and the probe of that node would then have nobody to poke. Only such
+// a team is touched; every other keeps the channels the run left it.
+func (r *threeNodeRun) spreadListeners() {
+	t := r.t
+	for k := range tnTeams {
+		team := r.phones[k*tnPhonesPer : (k+1)*tnPhonesPer]
+		for x := range tnNodes {
+			alone := true
+			for _, p := range team {
+				if p != team[x] && p.route.liveNode.Load() != int64(x) {
+					alone = false
+					break
+				}
+			}
+			if !alone {
+				continue
+			}
+			mover, to := team[len(team)-1], (x+1)%tnNodes
+			t.Logf("team %d: every phone but the saver listens on node %d; phone %d's live channel moves to node %d", k, x, mover.i, to)
+			mover.route.moveLive(to)
+			deadline := time.Now().Add(tnProbeTimeout)
+			for mover.route.liveNode.Load() != int64(to) {
+				if time.Now().After(deadline) {
+					t.Fatalf("phone %d's live channel did not reopen on node %d (live up: %v)", mover.i, to, mover.c.loop.liveUp())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+}
+
 // probeLive: for every team and node X, a save that lands on X alone must
 // poke every phone of the team whose live channel is on another node.
 func (r *threeNodeRun) probeLive() {
@@ -403,6 +437,7 @@ func (r *threeNodeRun) probeLive() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	r.spreadListeners()
 	var missed []string
 	probes := 0
 	for k := range tnTeams {
@@ -619,7 +654,9 @@ type tnRoute struct {
 	reqs     atomic.Int64
 	lives    atomic.Int64
 	pin      atomic.Int64 // node every request goes to; -1: round robin
+	livePin  atomic.Int64 // node the live channel reconnects to; -1: the next in turn
 	liveNode atomic.Int64 // node of the open live channel; -1: none
+	stream   atomic.Pointer[sseCounter]
 	mu       sync.Mutex
 	events   [tnNodes]int64
 }
@@ -627,6 +664,7 @@ type tnRoute struct {
 func newTNRoute(t *testing.T, r *threeNodeRun, i int) *tnRoute {
 	rt := &tnRoute{r: r, i: i}
 	rt.pin.Store(-1)
+	rt.livePin.Store(-1)
 	rt.liveNode.Store(-1)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
@@ -635,6 +673,15 @@ func newTNRoute(t *testing.T, r *threeNodeRun, i int) *tnRoute {
 	t.Cleanup(func() { srv.Close() })
 	rt.url = "http://" + ln.Addr().String()
 	return rt
+}
+
+// moveLive cuts the phone's live channel, as a balancer draining a node
+// would, so that the phone reconnects, now to node.
+func (rt *tnRoute) moveLive(node int) {
+	rt.livePin.Store(int64(node))
+	if s := rt.stream.Load(); s != nil {
+		s.ReadCloser.Close()
+	}
 }
 
 func (rt *tnRoute) heard(node int) int64 {
@@ -655,6 +702,8 @@ func (rt *tnRoute) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	switch pin := rt.pin.Load(); {
 	case pin >= 0:
 		node = int(pin)
+	case live && rt.livePin.Load() >= 0:
+		node = int(rt.livePin.Load())
 	case live:
 		node = (rt.i + int(rt.lives.Add(1)-1)) % tnNodes
 	default:
@@ -672,7 +721,9 @@ func (rt *tnRoute) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if live {
 		proxy.ModifyResponse = func(resp *http.Response) error {
 			if resp.StatusCode == http.StatusOK {
-				resp.Body = &sseCounter{ReadCloser: resp.Body, rt: rt, node: node}
+				sc := &sseCounter{ReadCloser: resp.Body, rt: rt, node: node}
+				rt.stream.Store(sc)
+				resp.Body = sc
 			}
 			return nil
 		}
