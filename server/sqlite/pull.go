@@ -98,6 +98,15 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		return err
 	}
 	filter, fargs := scopeFilter(scope)
+	// rewritten adds the records whose text a late edit re-placed in
+	// (cursor, to], or a compaction pass rewrote since the cursor's pass
+	// (textcompact.go), to the page, whichever way it ends.
+	rewritten := func(to int64, snapshotPage bool) error {
+		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, to, snapshotPage, res); err != nil {
+			return err
+		}
+		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, snapshotPage, budget, res)
+	}
 	if !cur.snapshot {
 		// Records that left or entered the scope since the cursor.
 		entered := false
@@ -121,10 +130,7 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if cur.base == 0 {
 			return nil // a snapshot of the whole scope: the phone holds nothing older
 		}
-		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, true, res); err != nil {
-			return err
-		}
-		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, budget, res)
+		return rewritten(now, true)
 	}
 	last, damaged, err := pullChanges(ctx, tx, req, scope, cur.seq, pos, now, budget, filter, fargs, res)
 	if err != nil {
@@ -140,20 +146,14 @@ func pull(ctx context.Context, tx *Tx, req domain.SyncRequest, scope domain.Scop
 		if err := pullSnapshot(ctx, tx, scope, cur, now, budget, filter, fargs, res); err != nil {
 			return err
 		}
-		if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, now, true, res); err != nil {
-			return err
-		}
-		return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, true, budget, res)
+		return rewritten(now, true)
 	}
 	if !res.More {
 		last = now
 	}
 	res.Progress = &protocol.Progress{Phase: "changes", Done: last - cur.seq, Total: now - cur.seq}
 	res.Cursor = cursor{gen: gen, tag: tag, seq: last, compacted: cur.compacted}.String()
-	if err := pullRebasesSince(ctx, tx, pos, scope, filter, fargs, cur.seq, last, false, res); err != nil {
-		return err
-	}
-	return pullCompacted(ctx, tx, scope, filter, fargs, seenPass, cur.compacted, false, budget, res)
+	return rewritten(last, false)
 }
 
 // pullRebasesSince sends the records a late text edit re-placed in

@@ -45,7 +45,7 @@ func reviewerFilter(s *domain.Scope) (string, []any) {
 		return "0", nil
 	}
 	in := `(?` + strings.Repeat(",?", len(s.Teams)-1) + `)`
-	args := make([]any, 0, 5*len(s.Teams))
+	args := make([]any, 0, 4*len(s.Teams)) // three IN lists, then touches
 	for range 3 {
 		for _, t := range s.Teams {
 			args = append(args, t)

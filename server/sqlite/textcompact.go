@@ -214,8 +214,8 @@ func rebasePullSQL(filter string) string {
 
 // pullRebases adds to res the state of every record in the scope (filter)
 // a late insert re-placed in (from, to], marked to replace the phone's copy
-// (res.Rebase). A record the page already carries is only marked.
-// Practitioners receive projections, rebuilt on every snapshot page anyway:
+// (res.Rebase). A record a snapshot page already carries whole is only
+// marked (domain.AddRebase). Practitioners receive projections, rebuilt on every snapshot page anyway:
 // only records of their page are marked. A damaged state is named in
 // Damaged by the snapshot path and sent once repaired.
 func pullRebases(ctx context.Context, tx *Tx, scope domain.Scope, filter string, fargs []any, from, to int64, snapshotPage bool, res *domain.SyncResult) error {
